@@ -1,0 +1,17 @@
+/**
+ * Broadcast from `root` along the ring: each rank receives from its predecessor and forwards to
+ * its successor, stopping before the message returns to the root. Used once at start so every
+ * replica begins from rank 0's weights, which is all DDP needs to keep them identical afterwards.
+ */
+import type { MessageKey, Transport } from './transport';
+
+export async function ringBroadcast(t: Transport, buf: Float32Array, opSeq: number, root = 0): Promise<void> {
+  const { rank, worldSize: n } = t.identity;
+  if (n === 1) return;
+  const next = (rank + 1) % n;
+  const prev = (rank - 1 + n) % n;
+  const distance = (rank - root + n) % n;
+  const key: MessageKey = { op: 'broadcast', opSeq, bucket: 0, step: 0, chunk: 0 };
+  if (distance !== 0) await t.recv(prev, { ...key, step: distance - 1 }, buf);
+  if (next !== root) await t.send(next, { ...key, step: distance }, buf);
+}

@@ -1,0 +1,28 @@
+/**
+ * How a buffer of `length` elements is cut into `parts` contiguous chunks: the first
+ * `length % parts` chunks get one extra element. Works for length < parts (some chunks are
+ * empty) and for any remainder, and every rank computes the same cut.
+ */
+export interface Chunk {
+  offset: number;
+  length: number;
+}
+
+export function splitChunks(length: number, parts: number): Chunk[] {
+  const base = Math.floor(length / parts);
+  const extra = length % parts;
+  const out: Chunk[] = [];
+  let offset = 0;
+  for (let i = 0; i < parts; i++) {
+    const n = base + (i < extra ? 1 : 0);
+    out.push({ offset, length: n });
+    offset += n;
+  }
+  return out;
+}
+
+/** a[i] += b[i]; the reduction kernel, kept apart so a faster one can replace it. */
+export function addInto(a: Float32Array, b: Float32Array): void {
+  const n = a.length;
+  for (let i = 0; i < n; i++) a[i] = (a[i] as number) + (b[i] as number);
+}

@@ -1,0 +1,77 @@
+/**
+ * A rank's handle on its ring: numbers the collectives (every rank runs the same sequence, so the
+ * numbers agree without talking), cuts large buffers into buckets, and offers the three
+ * collectives training needs.
+ */
+import { RingtrainError } from '../config/errors';
+import { ringAllReduce } from './allreduce-ring';
+import { ringBroadcast } from './broadcast-ring';
+import type { Transport } from './transport';
+
+/** PyTorch DDP's default bucket cap (25 MB), in float32 elements. */
+export const DEFAULT_BUCKET_ELEMENTS = Math.floor((25 * 1024 * 1024) / 4);
+
+export interface CollectiveStats {
+  ops: number;
+  bytesSent: number;
+}
+
+export class Communicator {
+  private opSeq = 0;
+  readonly stats: CollectiveStats = { ops: 0, bytesSent: 0 };
+
+  constructor(
+    readonly transport: Transport,
+    private readonly bucketElements = DEFAULT_BUCKET_ELEMENTS,
+  ) {}
+
+  get rank(): number {
+    return this.transport.identity.rank;
+  }
+
+  get worldSize(): number {
+    return this.transport.identity.worldSize;
+  }
+
+  /** Sums `buf` across all ranks, in place; every rank ends with the same values. */
+  async allReduceSum(buf: Float32Array): Promise<void> {
+    const seq = this.next();
+    const n = this.worldSize;
+    for (let b = 0, off = 0; off < buf.length; b++, off += this.bucketElements) {
+      const bucket = buf.subarray(off, Math.min(buf.length, off + this.bucketElements));
+      await ringAllReduce(this.transport, bucket, seq, b);
+      this.stats.bytesSent += n > 1 ? Math.ceil((2 * (n - 1) * bucket.byteLength) / n) : 0;
+    }
+  }
+
+  /** Averages `buf` across ranks (sum, then divide by the world size). */
+  async allReduceMean(buf: Float32Array): Promise<void> {
+    await this.allReduceSum(buf);
+    const inv = 1 / this.worldSize;
+    for (let i = 0; i < buf.length; i++) buf[i] = (buf[i] as number) * inv;
+  }
+
+  /** Copies root's `buf` into every other rank's `buf`. */
+  async broadcast(buf: Float32Array, root = 0): Promise<void> {
+    await ringBroadcast(this.transport, buf, this.next(), root);
+    if (this.rank !== root) return;
+    this.stats.bytesSent += buf.byteLength;
+  }
+
+  /** Returns once every rank has reached the barrier. */
+  async barrier(): Promise<void> {
+    const one = new Float32Array([1]);
+    const seq = this.next();
+    await ringAllReduce(this.transport, one, seq, 0);
+    if (one[0] !== this.worldSize) {
+      throw new RingtrainError('PEER_REFUSED', `barrier counted ${one[0]} ranks, expected ${this.worldSize}`);
+    }
+  }
+
+  private next(): number {
+    this.opSeq += 1;
+    this.stats.ops += 1;
+    this.transport.beginOp(this.opSeq);
+    return this.opSeq;
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * The receive side shared by every transport. A message may arrive before this rank has posted
+ * the matching receive (its neighbour is a step ahead), so arrivals are parked until then; the
+ * sender's call completes only when the match happens, which is also when the size can be
+ * checked against what this rank expects. Both parked arrivals and posted receives have a
+ * deadline, so nothing waits forever, and the error names the peer that did not answer.
+ *
+ * Refused at once: another job, another generation, no ring yet, a collective this rank has
+ * already finished (a duplicate or stale op). Refused at match time: a wrong element count.
+ */
+import { RingtrainError } from '../config/errors';
+import { describeKey, type MessageKey, type RingIdentity } from './transport';
+
+export interface Arrival {
+  job: string;
+  generation: number;
+  fromRank: number;
+  key: MessageKey;
+  elements: number;
+  /** Raw little-endian float32 bytes. */
+  bytes: Uint8Array;
+}
+
+interface Parked {
+  arrival: Arrival;
+  resolve: () => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface Posted {
+  from: number;
+  key: MessageKey;
+  out: Float32Array;
+  resolve: () => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+function slot(from: number, key: MessageKey): string {
+  return `${from}/${key.opSeq}/${key.bucket}/${key.step}/${key.chunk}`;
+}
+
+export class Mailbox {
+  private identity: RingIdentity | undefined;
+  private currentOp = 0;
+  private readonly parked = new Map<string, Parked>();
+  private readonly posted = new Map<string, Posted>();
+
+  constructor(
+    private readonly job: string,
+    private readonly timeoutMs: number,
+    /** Describes a peer for error messages, e.g. "rank 1 at 127.0.0.1:4567". */
+    private readonly describePeer: (rank: number) => string = (r) => `rank ${r}`,
+  ) {}
+
+  setIdentity(identity: RingIdentity): void {
+    this.identity = identity;
+    this.currentOp = 0;
+  }
+
+  beginOp(opSeq: number): void {
+    this.currentOp = opSeq;
+  }
+
+  /** Called by the transport for each incoming message; settles when matched or refused. */
+  deliver(a: Arrival): Promise<void> {
+    const refusal = this.check(a);
+    if (refusal !== undefined) return Promise.reject(refusal);
+    const id = slot(a.fromRank, a.key);
+    const waiting = this.posted.get(id);
+    if (waiting !== undefined) return this.match(id, a, waiting);
+    if (this.parked.has(id)) {
+      return Promise.reject(
+        new RingtrainError('PEER_REFUSED', `duplicate message ${describeKey(a.key)} from rank ${a.fromRank}`),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.parked.delete(id);
+        reject(
+          new RingtrainError(
+            'TIMEOUT',
+            `rank ${this.identity?.rank ?? '?'} never asked for ${describeKey(a.key)} within ${this.timeoutMs} ms ` +
+              `(generation ${a.generation}): is it stuck in an earlier collective?`,
+          ),
+        );
+      }, this.timeoutMs);
+      this.parked.set(id, { arrival: a, resolve, reject, timer });
+    });
+  }
+
+  /** Posts a receive; resolves once the matching message has been copied into `out`. */
+  expect(from: number, key: MessageKey, out: Float32Array): Promise<void> {
+    const id = slot(from, key);
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.posted.delete(id);
+        reject(
+          new RingtrainError(
+            'TIMEOUT',
+            `${describeKey(key)} timed out after ${this.timeoutMs} ms waiting for ${this.describePeer(from)} ` +
+              `(generation ${this.identity?.generation ?? '?'}): is that worker alive and running the same job?`,
+          ),
+        );
+      }, this.timeoutMs);
+      const p: Posted = { from, key, out, resolve, reject, timer };
+      const early = this.parked.get(id);
+      if (early !== undefined) {
+        this.parked.delete(id);
+        clearTimeout(early.timer);
+        this.match(id, early.arrival, p).then(early.resolve, early.reject);
+        return;
+      }
+      this.posted.set(id, p);
+    });
+  }
+
+  abort(reason: Error): void {
+    for (const p of this.posted.values()) {
+      clearTimeout(p.timer);
+      p.reject(reason);
+    }
+    for (const p of this.parked.values()) {
+      clearTimeout(p.timer);
+      p.reject(reason);
+    }
+    this.posted.clear();
+    this.parked.clear();
+  }
+
+  private check(a: Arrival): RingtrainError | undefined {
+    const me = this.identity;
+    if (a.job !== this.job) {
+      return new RingtrainError('PEER_REFUSED', `message for job '${a.job}' reached a worker of job '${this.job}'`);
+    }
+    if (me === undefined) {
+      return new RingtrainError('STALE_GENERATION', `this worker has not joined a ring yet (message of generation ${a.generation})`);
+    }
+    if (a.generation !== me.generation) {
+      return new RingtrainError(
+        'STALE_GENERATION',
+        `message from rank ${a.fromRank} is for generation ${a.generation}, this ring is generation ${me.generation}`,
+      );
+    }
+    if (a.fromRank >= me.worldSize) {
+      return new RingtrainError('PEER_REFUSED', `unknown sender rank ${a.fromRank} (world size ${me.worldSize})`);
+    }
+    if (a.key.opSeq < this.currentOp) {
+      return new RingtrainError(
+        'PEER_REFUSED',
+        `${describeKey(a.key)} from rank ${a.fromRank} is stale: rank ${me.rank} is already at collective #${this.currentOp}`,
+      );
+    }
+    if (a.bytes.byteLength !== a.elements * 4) {
+      return new RingtrainError(
+        'SIZE_MISMATCH',
+        `${describeKey(a.key)} from rank ${a.fromRank} declares ${a.elements} elements but carries ${a.bytes.byteLength} bytes`,
+      );
+    }
+    return undefined;
+  }
+
+  private match(id: string, a: Arrival, p: Posted): Promise<void> {
+    this.posted.delete(id);
+    clearTimeout(p.timer);
+    if (a.elements !== p.out.length) {
+      const err = new RingtrainError(
+        'SIZE_MISMATCH',
+        `rank ${a.fromRank} sent ${a.elements} float32 for ${describeKey(a.key)}, rank ${this.identity?.rank ?? '?'} ` +
+          `expected ${p.out.length}: are all workers running the same model?`,
+      );
+      p.reject(err);
+      return Promise.reject(err);
+    }
+    new Uint8Array(p.out.buffer, p.out.byteOffset, p.out.byteLength).set(a.bytes);
+    p.resolve();
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * The Collective gRPC service and a Transport over it. Each worker runs one server (bound before
+ * it joins, so its address can go into the ring) and keeps one client per peer it sends to (its
+ * ring successor). A send is a unary call that completes when the receiver has matched the chunk
+ * to a posted receive; the receiver's refusal comes back as a gRPC status whose details are the
+ * receiver's own message, and the sender re-raises it with the peer named.
+ */
+import * as os from 'node:os';
+import * as grpc from '@grpc/grpc-js';
+import { RingtrainError, isRingtrainError, type RingtrainErrorCode } from '../config/errors';
+import { CHANNEL_OPTIONS, bindServer, isServiceError, services } from '../rpc/proto';
+import { Mailbox } from './mailbox';
+import { describeKey, type MessageKey, type RingIdentity, type Transport } from './transport';
+
+interface WireHeader {
+  job: string;
+  generation: number;
+  opSeq: number;
+  bucket: number;
+  step: number;
+  chunk: number;
+  fromRank: number;
+  elements: number;
+  op: string;
+}
+
+interface WireChunk {
+  header: WireHeader | null;
+  payload: Buffer;
+}
+
+const STATUS_FOR: Partial<Record<RingtrainErrorCode, grpc.status>> = {
+  STALE_GENERATION: grpc.status.FAILED_PRECONDITION,
+  SIZE_MISMATCH: grpc.status.INVALID_ARGUMENT,
+  PEER_REFUSED: grpc.status.FAILED_PRECONDITION,
+  TIMEOUT: grpc.status.DEADLINE_EXCEEDED,
+  ABORTED: grpc.status.ABORTED,
+};
+
+const OPS = new Set(['allreduce', 'broadcast', 'barrier']);
+
+if (os.endianness() !== 'LE') {
+  // Payloads are raw little-endian float32; a big-endian host would need a byte swap per element.
+  throw new Error('ringtrain needs a little-endian host for its raw float32 wire format');
+}
+
+/** The server half: receives chunks for this worker's mailbox. */
+export class CollectiveServer {
+  readonly mailbox: Mailbox;
+  private server: grpc.Server | undefined;
+  private boundPort = 0;
+  private peerNames: string[] = [];
+
+  constructor(readonly job: string, readonly timeoutMs: number) {
+    this.mailbox = new Mailbox(job, timeoutMs, (r) => this.peerNames[r] ?? `rank ${r}`);
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    const server = new grpc.Server(CHANNEL_OPTIONS);
+    server.addService(services().collective.service, {
+      Send: (call: grpc.ServerUnaryCall<WireChunk, object>, cb: grpc.sendUnaryData<object>) => this.onSend(call.request, cb),
+    });
+    try {
+      this.boundPort = await bindServer(server, host, port);
+    } catch (e) {
+      server.forceShutdown();
+      throw new RingtrainError(
+        'ADDRESS_IN_USE',
+        `cannot listen for ring traffic on ${host}:${port} (${(e as Error).message}): pick a free port or 0`,
+      );
+    }
+    this.server = server;
+    return this.boundPort;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** Called once the coordinator has formed the ring; names peers in later errors. */
+  setRing(identity: RingIdentity, peerAddresses: string[]): void {
+    this.peerNames = peerAddresses.map((a, r) => `rank ${r} at ${a}`);
+    this.mailbox.setIdentity(identity);
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    if (s === undefined) return;
+    this.mailbox.abort(new RingtrainError('ABORTED', 'collective server closed'));
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        s.forceShutdown();
+        resolve();
+      }, 1000);
+      s.tryShutdown(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  private onSend(req: WireChunk, cb: grpc.sendUnaryData<object>): void {
+    const h = req.header;
+    if (h === null || !OPS.has(h.op)) {
+      cb({ code: grpc.status.INVALID_ARGUMENT, details: `malformed chunk: missing header or unknown op '${h?.op ?? ''}'` });
+      return;
+    }
+    const key: MessageKey = { op: h.op as MessageKey['op'], opSeq: h.opSeq, bucket: h.bucket, step: h.step, chunk: h.chunk };
+    this.mailbox
+      .deliver({ job: h.job, generation: h.generation, fromRank: h.fromRank, key, elements: h.elements, bytes: req.payload })
+      .then(
+        () => cb(null, {}),
+        (e: unknown) => {
+          const code = isRingtrainError(e) ? (STATUS_FOR[e.code] ?? grpc.status.INTERNAL) : grpc.status.INTERNAL;
+          cb({ code, details: (e as Error).message });
+        },
+      );
+  }
+}
+
+/** The client half plus the local mailbox: a Transport for one rank. */
+export class GrpcTransport implements Transport {
+  private readonly clients = new Map<number, grpc.Client>();
+
+  constructor(
+    readonly identity: RingIdentity,
+    private readonly server: CollectiveServer,
+    private readonly peerAddresses: string[],
+    private readonly timeoutMs: number,
+  ) {
+    server.setRing(identity, peerAddresses);
+  }
+
+  send(to: number, key: MessageKey, payload: Float32Array): Promise<void> {
+    const client = this.client(to);
+    const header: WireHeader = {
+      job: this.identity.job,
+      generation: this.identity.generation,
+      opSeq: key.opSeq,
+      bucket: key.bucket,
+      step: key.step,
+      chunk: key.chunk,
+      fromRank: this.identity.rank,
+      elements: payload.length,
+      op: key.op,
+    };
+    const bytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    return new Promise((resolve, reject) => {
+      const send = (client as unknown as {
+        Send: (r: WireChunk, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void) => void;
+      }).Send;
+      send.call(client, { header, payload: bytes }, new grpc.Metadata(), { deadline: Date.now() + this.timeoutMs }, (err) => {
+        if (err === null) resolve();
+        else reject(this.explain(err, to, key));
+      });
+    });
+  }
+
+  recv(from: number, key: MessageKey, out: Float32Array): Promise<void> {
+    return this.server.mailbox.expect(from, key, out);
+  }
+
+  beginOp(opSeq: number): void {
+    this.server.mailbox.beginOp(opSeq);
+  }
+
+  abort(reason: Error): void {
+    this.server.mailbox.abort(reason);
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+
+  private client(rank: number): grpc.Client {
+    let c = this.clients.get(rank);
+    if (c === undefined) {
+      const address = this.peerAddresses[rank];
+      if (address === undefined) throw new RingtrainError('PEER_REFUSED', `no address for rank ${rank}`);
+      c = new (services().collective)(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+      this.clients.set(rank, c);
+    }
+    return c;
+  }
+
+  private explain(err: unknown, to: number, key: MessageKey): RingtrainError {
+    const who = `rank ${to} at ${this.peerAddresses[to] ?? '?'}`;
+    const where = `${describeKey(key)}, generation ${this.identity.generation}`;
+    if (!isServiceError(err)) return new RingtrainError('PEER_REFUSED', `${where}: ${String(err)}`);
+    switch (err.code) {
+      case grpc.status.DEADLINE_EXCEEDED:
+        return new RingtrainError('TIMEOUT', `${where}: ${who} did not take the chunk within ${this.timeoutMs} ms`);
+      case grpc.status.UNAVAILABLE:
+        return new RingtrainError('UNAVAILABLE', `${where}: ${who} is unreachable (${err.details})`);
+      case grpc.status.INVALID_ARGUMENT:
+        return new RingtrainError('SIZE_MISMATCH', `${who} refused ${where}: ${err.details}`);
+      case grpc.status.FAILED_PRECONDITION:
+        return new RingtrainError('STALE_GENERATION', `${who} refused ${where}: ${err.details}`);
+      case grpc.status.ABORTED:
+        return new RingtrainError('ABORTED', `${who} aborted ${where}: ${err.details}`);
+      default:
+        return new RingtrainError('PEER_REFUSED', `${who} refused ${where}: ${err.details}`);
+    }
+  }
+}

@@ -1,0 +1,1 @@
+export { services, unary, isServiceError, bindServer, CHANNEL_OPTIONS, MAX_MESSAGE_BYTES } from './proto';

@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { Communicator, MemoryHub, splitChunks } from '../../src/allreduce';
+import { isRingtrainError } from '../../src/config/errors';
+
+/** Deterministic pseudo-random floats so a failure can be reproduced. */
+function randomArray(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 2 ** 32) * 2 - 1;
+  }
+  return out;
+}
+
+async function allReduceCase(world: number, length: number): Promise<void> {
+  const comms = new MemoryHub('job', world).endpoints().map((t) => new Communicator(t, 1 << 18));
+  const inputs = comms.map((_, r) => randomArray(length, 1000 * world + r + length));
+  const expected = new Float64Array(length);
+  for (const a of inputs) for (let i = 0; i < length; i++) expected[i] = (expected[i] as number) + (a[i] as number);
+  const bufs = inputs.map((a) => a.slice());
+  await Promise.all(comms.map((c, r) => c.allReduceSum(bufs[r] as Float32Array)));
+  for (let r = 0; r < world; r++) {
+    const b = bufs[r] as Float32Array;
+    for (let i = 0; i < length; i++) {
+      const e = expected[i] as number;
+      if (Math.abs((b[i] as number) - e) > 1e-5 * world + 1e-6 * Math.abs(e)) {
+        assert.fail(`world ${world} length ${length}: rank ${r} element ${i} is ${b[i]}, expected ${e}`);
+      }
+    }
+  }
+}
+
+for (let world = 1; world <= 6; world++) {
+  const lengths = [...new Set([0, 1, Math.max(0, world - 1), world + 1, 1_000_003])];
+  test(`ring all-reduce over ${world} in-memory ranks equals the exact sum for lengths ${lengths.join(', ')}`, async () => {
+    for (const n of lengths) await allReduceCase(world, n);
+  });
+}
+
+test('all-reduce crosses bucket boundaries and still sums every element', async () => {
+  const comms = new MemoryHub('job', 3).endpoints().map((t) => new Communicator(t, 7));
+  const bufs = comms.map((_, r) => Float32Array.from({ length: 50 }, (_, i) => i * (r + 1)));
+  await Promise.all(comms.map((c, r) => c.allReduceSum(bufs[r] as Float32Array)));
+  for (const b of bufs) assert.deepEqual(Array.from(b), Array.from({ length: 50 }, (_, i) => i * 6));
+});
+
+test('broadcast copies the root buffer to every rank, from any root', async () => {
+  for (const root of [0, 2]) {
+    const comms = new MemoryHub('job', 4).endpoints().map((t) => new Communicator(t));
+    const bufs = comms.map((_, r) => new Float32Array(10).fill(r + 1));
+    await Promise.all(comms.map((c, r) => c.broadcast(bufs[r] as Float32Array, root)));
+    for (const b of bufs) assert.deepEqual(Array.from(b), new Array(10).fill(root + 1));
+  }
+});
+
+test('barrier resolves on every rank once all arrive', async () => {
+  const comms = new MemoryHub('job', 3).endpoints().map((t) => new Communicator(t));
+  const order: number[] = [];
+  await Promise.all(comms.map(async (c, r) => {
+    await new Promise((res) => setTimeout(res, r * 20));
+    await c.barrier();
+    order.push(r);
+  }));
+  assert.deepEqual(order.sort(), [0, 1, 2]);
+});
+
+test('mismatched lengths across ranks fail with a message naming both sizes', async () => {
+  const comms = new MemoryHub('job', 2, 2000).endpoints().map((t) => new Communicator(t));
+  const results = await Promise.allSettled([comms[0]!.allReduceSum(new Float32Array(10)), comms[1]!.allReduceSum(new Float32Array(12))]);
+  const errors = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
+  assert.ok(errors.length >= 1);
+  assert.ok(errors.some((e) => isRingtrainError(e) && e.code === 'SIZE_MISMATCH' && /expected \d+/.test(e.message)), errors.map((e) => e.message).join('; '));
+});
+
+test('a rank that never shows up makes the others time out naming it', async () => {
+  const comms = new MemoryHub('job', 3, 200).endpoints().map((t) => new Communicator(t));
+  const results = await Promise.allSettled([comms[0]!.allReduceSum(new Float32Array(9)), comms[1]!.allReduceSum(new Float32Array(9))]);
+  const msgs = results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'resolved'));
+  assert.ok(msgs.every((m) => m !== 'resolved'));
+  assert.ok(msgs.some((m) => /rank 2/.test(m)), msgs.join(' | '));
+});
+
+test('splitChunks covers the buffer exactly, with some empty chunks when length < parts', () => {
+  assert.deepEqual(splitChunks(2, 4).map((c) => c.length), [1, 1, 0, 0]);
+  assert.deepEqual(splitChunks(10, 3), [{ offset: 0, length: 4 }, { offset: 4, length: 3 }, { offset: 7, length: 3 }]);
+});
