@@ -1,0 +1,7 @@
+export {
+  selectBackend,
+  AUTO_ORDER,
+  type ResolvedBackendName,
+  type BackendAttempt,
+  type SelectedBackend,
+} from './backend';

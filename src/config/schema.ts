@@ -1,0 +1,162 @@
+/**
+ * A declarative rule for every leaf of JobSpec. The set of paths is a type computed from
+ * JobSpec, so the compiler refuses a schema that misses a field or names one that does not
+ * exist, and each rule's kind must fit the field's type (an enum of BackendName for `backend`,
+ * a numeric rule for a number). Types and defaults live in job-spec.ts; only the limits live here.
+ */
+import type { Activation, BackendName, JobSpec, ObserveSpec } from './job-spec';
+
+/** Numeric bounds; `gt`/`lt` are exclusive, `min`/`max` inclusive. */
+export interface Bounds {
+  min?: number;
+  max?: number;
+  gt?: number;
+  lt?: number;
+}
+
+export type NumberRule = ({ kind: 'int' } | { kind: 'number' }) & Bounds;
+export interface StringRule {
+  kind: 'string';
+  /** '' is refused: the field names something (a job, a host) and has no "unset" meaning. */
+  nonEmpty?: boolean;
+}
+export interface EnumRule<V extends string = string> {
+  kind: 'enum';
+  values: readonly V[];
+}
+export interface IntListRule {
+  kind: 'int-list';
+  /** Bounds for every element. */
+  each: Bounds;
+  minLength: number;
+}
+export type FieldRule = NumberRule | StringRule | EnumRule | IntListRule;
+
+type Leaf = string | number | boolean | readonly unknown[];
+
+/** 'name' | 'data.batchSize' | ... : every leaf path of T, dotted. */
+export type LeafPath<T, Prefix extends string = ''> = {
+  [K in keyof T & string]: T[K] extends Leaf ? `${Prefix}${K}` : LeafPath<T[K], `${Prefix}${K}.`>;
+}[keyof T & string];
+
+type ValueAt<T, P extends string> = P extends `${infer Head}.${infer Rest}`
+  ? Head extends keyof T
+    ? ValueAt<T[Head], Rest>
+    : never
+  : P extends keyof T
+    ? T[P]
+    : never;
+
+/** The rule kinds that fit a field of type V (string unions get an enum, never free text). */
+type RuleFor<V> = [V] extends [readonly number[]]
+  ? IntListRule
+  : [V] extends [number]
+    ? NumberRule
+    : string extends V
+      ? StringRule | EnumRule
+      : EnumRule<V & string>;
+
+export type JobPath = LeafPath<JobSpec>;
+export type JobSchema = { readonly [P in JobPath]: RuleFor<ValueAt<JobSpec, P>> };
+
+/**
+ * Lists a string union's members; the extra parameter fails to type-check unless the list
+ * covers the whole union, so adding a backend to job-spec.ts without adding it here is an error.
+ */
+function allOf<V extends string>() {
+  return <const L extends readonly V[]>(values: L & ([V] extends [L[number]] ? unknown : never)) =>
+    ({ kind: 'enum', values }) as EnumRule<V>;
+}
+
+/** Ports: 0 means "any free port" to the OS. */
+const PORT: NumberRule = { kind: 'int', min: 0, max: 65535 };
+/** Durations in seconds: fractions are fine (0.5 s heartbeats), zero or less never is. */
+const SECONDS: NumberRule = { kind: 'number', gt: 0 };
+/** "0 = no limit" counts. */
+const COUNT: NumberRule = { kind: 'int', min: 0 };
+
+export const JOB_SCHEMA: JobSchema = {
+  name: { kind: 'string', nonEmpty: true },
+  seed: { kind: 'int', min: 0, max: 2 ** 32 - 1 },
+  backend: allOf<BackendName>()(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']),
+  'model.kind': allOf<'mlp'>()(['mlp']),
+  'model.hidden': { kind: 'int-list', each: { min: 1 }, minLength: 1 },
+  'model.activation': allOf<Activation>()(['relu', 'tanh', 'sigmoid']),
+  'data.dataset': allOf<'mnist'>()(['mnist']),
+  'data.batchSize': { kind: 'int', min: 1 },
+  'data.trainLimit': COUNT,
+  'data.testLimit': COUNT,
+  'data.dir': { kind: 'string' },
+  'train.epochs': { kind: 'int', min: 1 },
+  'train.maxSteps': COUNT,
+  'train.lr': { kind: 'number', gt: 0 },
+  'train.momentum': { kind: 'number', min: 0, lt: 1 },
+  'cluster.worldSize': { kind: 'int', min: 1 },
+  'cluster.joinTimeoutSec': SECONDS,
+  'cluster.heartbeatIntervalSec': SECONDS,
+  'cluster.leaseTimeoutSec': SECONDS,
+  'cluster.collectiveTimeoutSec': SECONDS,
+  'cluster.connectTimeoutSec': SECONDS,
+  'observe.metricsHost': { kind: 'string', nonEmpty: true },
+  'observe.metricsPort': PORT,
+  'observe.logLevel': allOf<ObserveSpec['logLevel']>()(['trace', 'debug', 'info', 'warn', 'error']),
+  outDir: { kind: 'string' },
+};
+
+/** The schema as a plain lookup, for code that walks paths it got from user input. */
+export function ruleFor(path: string): FieldRule | undefined {
+  const rules: Readonly<Record<string, FieldRule>> = JOB_SCHEMA;
+  return Object.hasOwn(rules, path) ? rules[path] : undefined;
+}
+
+export function schemaPaths(): string[] {
+  return Object.keys(JOB_SCHEMA);
+}
+
+/** Every leaf path of a plain object tree, in key order; lists are leaves. */
+export function leafPaths(tree: object, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(tree)) {
+    const path = prefix + key;
+    if (isPlainObject(value)) out.push(...leafPaths(value, `${path}.`));
+    else out.push(path);
+  }
+  return out;
+}
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function describeBounds(b: Bounds): string {
+  const parts: string[] = [];
+  if (b.min !== undefined) parts.push(`>= ${b.min}`);
+  if (b.gt !== undefined) parts.push(`> ${b.gt}`);
+  if (b.max !== undefined) parts.push(`<= ${b.max}`);
+  if (b.lt !== undefined) parts.push(`< ${b.lt}`);
+  return parts.join(' and ');
+}
+
+/** "an integer >= 1", "one of 'relu', 'tanh', 'sigmoid'": the expectation in error messages. */
+export function describeRule(rule: FieldRule): string {
+  switch (rule.kind) {
+    case 'int':
+    case 'number': {
+      const noun = rule.kind === 'int' ? 'an integer' : 'a number';
+      const bounds = describeBounds(rule);
+      return bounds ? `${noun} ${bounds}` : noun;
+    }
+    case 'string':
+      return rule.nonEmpty ? 'a non-empty string' : 'a string';
+    case 'enum':
+      return `one of ${rule.values.map((v) => `'${v}'`).join(', ')}`;
+    case 'int-list': {
+      const bounds = describeBounds(rule.each);
+      const n = rule.minLength;
+      const list = n === 0 ? 'a list' : n === 1 ? 'a non-empty list' : `a list of at least ${n}`;
+      return `${list} of integers${bounds ? ` ${bounds}` : ''}, like [256, 128]`;
+    }
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * Validation: merge the user's layers over DEFAULT_JOB and check the result once, collecting
+ * every problem, so a user fixes a config in one round trip instead of one error per run.
+ * Each problem names the layer (file, RINGTRAIN_SET, --set) that set the offending value, which
+ * is why layers are merged here rather than pre-merged by the caller.
+ */
+import { RingtrainError } from './errors';
+import { DEFAULT_JOB, type JobSpec } from './job-spec';
+import { describeRule, isPlainObject, ruleFor, schemaPaths, type FieldRule } from './schema';
+import { closestPath } from './suggest';
+
+/** One source of settings: a parsed file, or the nested object built from --set items. */
+export interface ConfigLayer {
+  raw: unknown;
+  /** Shown before each problem: a file name, 'RINGTRAIN_SET' or '--set'. */
+  source: string;
+}
+
+type Tree = Record<string, unknown>;
+
+/** Validate one raw object (lists replace, objects merge) over DEFAULT_JOB. */
+export function validateJob(raw: unknown, source: string): JobSpec {
+  return validateJobLayers([{ raw, source }]);
+}
+
+/**
+ * Merge layers in order (later wins) over DEFAULT_JOB, then check every field. Throws one
+ * CONFIG_INVALID listing all problems; returns a fresh object sharing nothing with its inputs.
+ */
+export function validateJobLayers(layers: readonly ConfigLayer[]): JobSpec {
+  const problems: string[] = [];
+  const merged = structuredClone(DEFAULT_JOB) as unknown as Tree;
+  const origin = new Map<string, string>();
+  for (const { raw, source } of layers) {
+    mergeLayer(raw, DEFAULT_JOB as unknown as Tree, merged, '', source, origin, problems);
+  }
+  for (const path of schemaPaths()) {
+    const rule = ruleFor(path);
+    if (rule === undefined) continue;
+    const problem = checkValue(getPath(merged, path), rule);
+    if (problem === undefined) continue;
+    problems.push(`${origin.get(path) ?? 'defaults'}: ${path} ${problem}`);
+  }
+  if (problems.length === 0) crossCheck(merged as unknown as JobSpec, origin, problems);
+  if (problems.length > 0) throw new RingtrainError('CONFIG_INVALID', formatProblems(problems));
+  // Validated leaves are primitives or number lists, so this clone is safe and unshares lists.
+  return structuredClone(merged) as unknown as JobSpec;
+}
+
+function mergeLayer(
+  raw: unknown,
+  defaults: Tree,
+  target: Tree,
+  prefix: string,
+  source: string,
+  origin: Map<string, string>,
+  problems: string[],
+): void {
+  // An empty YAML file, or `data:` with every child commented out, parses to null: no overrides.
+  if (raw === null || raw === undefined) return;
+  if (!isPlainObject(raw)) {
+    const where = prefix === '' ? 'the job spec' : `'${prefix.slice(0, -1)}'`;
+    problems.push(`${source}: ${where} must be a mapping of fields, got ${describeValue(raw)}`);
+    return;
+  }
+  for (const [key, value] of Object.entries(raw)) {
+    const path = prefix + key;
+    // hasOwn, not `in`: '__proto__' or 'constructor' must read as unknown, not as inherited.
+    if (!Object.hasOwn(defaults, key)) {
+      problems.push(`${source}: ${unknownField(path, prefix, Object.keys(defaults))}`);
+      continue;
+    }
+    const fallback = defaults[key];
+    if (isPlainObject(fallback)) {
+      mergeLayer(value, fallback, target[key] as Tree, `${path}.`, source, origin, problems);
+    } else {
+      target[key] = value;
+      origin.set(path, source);
+    }
+  }
+}
+
+function unknownField(path: string, prefix: string, keys: string[]): string {
+  const siblings = keys.map((k) => prefix + k);
+  const guess = closestPath(path.slice(prefix.length), siblings, schemaPaths());
+  if (guess !== undefined) return `unknown field '${path}' (did you mean '${guess}'?)`;
+  const level = prefix === '' ? 'at the top level' : `under '${prefix.slice(0, -1)}'`;
+  return `unknown field '${path}' (known fields ${level}: ${keys.join(', ')})`;
+}
+
+function getPath(tree: Tree, path: string): unknown {
+  let node: unknown = tree;
+  for (const key of path.split('.')) node = isPlainObject(node) ? node[key] : undefined;
+  return node;
+}
+
+/** undefined when `value` satisfies `rule`, else "must be ..., got ..." with the value. */
+export function checkValue(value: unknown, rule: FieldRule): string | undefined {
+  if (fits(value, rule)) return undefined;
+  const base = `must be ${describeRule(rule)}, got ${describeValue(value)}`;
+  // YAML reads `name: 2024` as a number; the fix is quoting, which is not obvious.
+  const textual = rule.kind === 'string' || rule.kind === 'enum';
+  const quote = textual && (typeof value === 'number' || typeof value === 'boolean');
+  return quote ? `${base} (quote it to keep it text: '${String(value)}')` : base;
+}
+
+function fits(value: unknown, rule: FieldRule): boolean {
+  switch (rule.kind) {
+    case 'int':
+      return Number.isSafeInteger(value) && inBounds(value as number, rule);
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value) && inBounds(value, rule);
+    case 'string':
+      return typeof value === 'string' && !(rule.nonEmpty === true && value === '');
+    case 'enum':
+      return typeof value === 'string' && rule.values.includes(value);
+    case 'int-list':
+      return (
+        Array.isArray(value) &&
+        value.length >= rule.minLength &&
+        value.every((v) => Number.isSafeInteger(v) && inBounds(v as number, rule.each))
+      );
+  }
+}
+
+function inBounds(v: number, b: { min?: number; max?: number; gt?: number; lt?: number }): boolean {
+  return (
+    (b.min === undefined || v >= b.min) &&
+    (b.max === undefined || v <= b.max) &&
+    (b.gt === undefined || v > b.gt) &&
+    (b.lt === undefined || v < b.lt)
+  );
+}
+
+/** A short rendering of what the user wrote; JSON quotes make a string look like one. */
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (isPlainObject(value)) return 'a mapping';
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** Rules that span fields; run only once each field is valid on its own, to avoid noise. */
+function crossCheck(spec: JobSpec, origin: Map<string, string>, problems: string[]): void {
+  const { heartbeatIntervalSec: beat, leaseTimeoutSec: lease } = spec.cluster;
+  if (beat >= lease) {
+    const source =
+      origin.get('cluster.leaseTimeoutSec') ??
+      origin.get('cluster.heartbeatIntervalSec') ??
+      'defaults';
+    problems.push(
+      `${source}: cluster.heartbeatIntervalSec (${beat}) must be less than ` +
+        `cluster.leaseTimeoutSec (${lease}), ` +
+        'or a healthy worker is declared lost between two heartbeats',
+    );
+  }
+}
+
+function formatProblems(problems: string[]): string {
+  const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
+  return [
+    `invalid job spec (${count}):`,
+    ...problems.map((p) => `  ${p}`),
+    'Fix each field where its source sets it (the job file, RINGTRAIN_SET, or --set key=value); ' +
+      'every field and its default is listed in src/config/job-spec.ts.',
+  ].join('\n');
+}

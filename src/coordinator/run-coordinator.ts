@@ -1,0 +1,119 @@
+/**
+ * Starts the coordinator process's parts (gRPC service, /metrics), waits for the job to end,
+ * and tears everything down. Returns the final state rather than exiting, so the CLI decides the
+ * exit code and tests can run a coordinator in-process.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { Registry } from 'prom-client';
+import { RingtrainError } from '../config/errors';
+import { trainingFingerprint } from '../config/load';
+import type { JobSpec } from '../config/job-spec';
+import { startHttpServer, type RunningHttpServer } from '../observe/http-server';
+import type { Logger } from '../observe/logger';
+import { createCoordinatorMetrics } from '../observe/metrics-coordinator';
+import { CHANNEL_OPTIONS, bindServer } from '../rpc/proto';
+import { Job } from './job';
+import { CoordinatorService } from './service';
+
+export interface CoordinatorOptions {
+  spec: JobSpec;
+  host: string;
+  port: number;
+  log: Logger;
+  /** Called once the ports are bound (the launcher learns them this way). */
+  onListening?: (ports: { grpc: number; metrics: number }) => void;
+  /** Time after the job ends during which workers can still learn the verdict. */
+  lingerMs?: number;
+}
+
+export interface CoordinatorResult {
+  ok: boolean;
+  reason: string;
+  generation: number;
+}
+
+export interface RunningCoordinator {
+  grpcPort: number;
+  metricsPort: number;
+  service: CoordinatorService;
+  /** Resolves when the job has ended and the servers are closed. */
+  done: Promise<CoordinatorResult>;
+  /** Stops early (signal): the job is marked failed with `reason`. */
+  stop(reason: string): Promise<CoordinatorResult>;
+}
+
+export async function startCoordinator(opts: CoordinatorOptions): Promise<RunningCoordinator> {
+  const { spec, log } = opts;
+  const registry = new Registry();
+  const metrics = createCoordinatorMetrics(registry);
+  const job = new Job({
+    job: spec.name,
+    worldSize: spec.cluster.worldSize,
+    configHash: trainingFingerprint(spec),
+    joinTimeoutMs: spec.cluster.joinTimeoutSec * 1000,
+    leaseMs: spec.cluster.leaseTimeoutSec * 1000,
+    startedAtMs: Date.now(),
+  });
+  const service = new CoordinatorService(job, log, metrics, { seed: spec.seed, shuffle: true, dropLast: false });
+  const server = new grpc.Server(CHANNEL_OPTIONS);
+  server.addService(service.serviceDefinition(), service.implementation());
+  let grpcPort: number;
+  try {
+    grpcPort = await bindServer(server, opts.host, opts.port);
+  } catch (e) {
+    server.forceShutdown();
+    throw new RingtrainError(
+      'ADDRESS_IN_USE',
+      `coordinator cannot listen on ${opts.host}:${opts.port} (${(e as Error).message}): pick another --port, or 0 for any free port`,
+    );
+  }
+  let http: RunningHttpServer;
+  try {
+    http = await startHttpServer({
+      host: spec.observe.metricsHost,
+      port: spec.observe.metricsPort,
+      registry,
+      health: () => ({ ok: job.phase !== 'failed', detail: job.phase === 'failed' ? job.reason : job.phase }),
+    });
+  } catch (e) {
+    server.forceShutdown();
+    throw e;
+  }
+  service.start();
+  log.info({ event: 'listening', grpcPort, metricsPort: http.port }, `coordinator listening on ${opts.host}:${grpcPort}, metrics on ${http.url}/metrics`);
+  opts.onListening?.({ grpc: grpcPort, metrics: http.port });
+
+  let closing: Promise<CoordinatorResult> | undefined;
+  const shutdown = (): Promise<CoordinatorResult> => {
+    closing ??= (async () => {
+      // Linger so workers polling heartbeats learn the verdict before the port disappears.
+      await new Promise((r) => setTimeout(r, opts.lingerMs ?? 1500));
+      service.stop();
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 1000);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      await http.close();
+      return { ok: job.phase === 'done', reason: job.reason, generation: job.generation };
+    })();
+    return closing;
+  };
+  const done = service.finished.then(shutdown);
+  return {
+    grpcPort,
+    metricsPort: http.port,
+    service,
+    done,
+    stop: (reason: string) => {
+      job.fail(reason);
+      service.finishedByStop();
+      return shutdown();
+    },
+  };
+}

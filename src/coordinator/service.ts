@@ -1,0 +1,205 @@
+/**
+ * The Coordinator gRPC service: a thin executor around `Job`. Join calls are held open until
+ * the job's decision for them is known (ring formed, refused, or rendezvous timed out); a timer
+ * ticks the time-driven decisions (rendezvous deadline, heartbeat leases). Refusals travel as
+ * gRPC statuses whose details are the job's own message.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../observe/logger';
+import type { CoordinatorMetrics } from '../observe/metrics-coordinator';
+import { services } from '../rpc/proto';
+import { Job, type JoinOutcome } from './job';
+
+interface JoinRequest {
+  job: string;
+  workerId: string;
+  address: string;
+  rankHint: number;
+  configHash: string;
+  metricsUrl: string;
+}
+
+interface EpochReport {
+  epoch: number;
+  split: string;
+  loss: number;
+  accuracy: number;
+  samplesPerSec: number;
+  samples: number;
+}
+
+interface PendingJoin {
+  workerId: string;
+  reply: grpc.sendUnaryData<object>;
+}
+
+type Unary<Req> = (call: grpc.ServerUnaryCall<Req, object>, cb: grpc.sendUnaryData<object>) => void;
+
+const PHASE_TO_PROTO = { rendezvous: 'RENDEZVOUS', running: 'RUNNING', done: 'DONE', failed: 'FAILED' } as const;
+
+/** How often time-driven decisions run: well under the smallest sensible lease. */
+export const TICK_MS = 200;
+
+export class CoordinatorService {
+  private pending: PendingJoin[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private lastPhase: string;
+  readonly epochs: EpochReport[] = [];
+  /** Resolves once the job is done or failed. */
+  readonly finished: Promise<Job>;
+  private resolveFinished: (j: Job) => void = () => undefined;
+
+  constructor(
+    readonly job: Job,
+    private readonly log: Logger,
+    private readonly metrics: CoordinatorMetrics,
+    private readonly shard: { seed: number; shuffle: boolean; dropLast: boolean },
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.lastPhase = job.phase;
+    this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.settle(this.job.tick(this.clock())), TICK_MS);
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const p of this.pending) p.reply({ code: grpc.status.UNAVAILABLE, details: 'coordinator is shutting down' });
+    this.pending = [];
+  }
+
+  implementation(): grpc.UntypedServiceImplementation {
+    const join: Unary<JoinRequest> = (call, cb) => this.onJoin(call.request, cb);
+    const heartbeat: Unary<{ job: string; workerId: string; step: number; epoch: number }> = (call, cb) => {
+      const r = call.request;
+      if (!this.sameJob(r.job, cb)) return;
+      const known = this.job.heartbeat(r.workerId, r.step, r.epoch, this.clock());
+      if (!known && this.job.phase === 'running') {
+        cb({ code: grpc.status.NOT_FOUND, details: `worker ${r.workerId} is not a member of generation ${this.job.generation}` });
+        return;
+      }
+      this.metrics.step.set(Math.max(...[...this.job.progress.values()].map((p) => p.step), 0));
+      cb(null, { state: PHASE_TO_PROTO[this.job.phase], reason: this.job.reason, generation: this.job.generation });
+    };
+    const report: Unary<{ job: string; workerId: string; step: number; samples: number; epochs: EpochReport[] }> = (call, cb) => {
+      const r = call.request;
+      if (!this.sameJob(r.job, cb)) return;
+      if (this.job.rankOf(r.workerId) === 0) {
+        this.metrics.samplesTotal.inc(Math.max(0, r.samples - this.job.samples));
+        this.job.samples = Math.max(this.job.samples, r.samples);
+        for (const e of r.epochs) {
+          this.epochs.push(e);
+          this.metrics.epoch.set(e.epoch);
+        }
+      }
+      cb(null, {});
+    };
+    const finish: Unary<{ job: string; workerId: string; ok: boolean; reason: string }> = (call, cb) => {
+      const r = call.request;
+      if (!this.sameJob(r.job, cb)) return;
+      this.job.finish(r.workerId, r.ok, r.reason);
+      this.observePhase();
+      cb(null, { state: PHASE_TO_PROTO[this.job.phase] });
+    };
+    const status: Unary<object> = (_call, cb) => {
+      const now = this.clock();
+      cb(null, {
+        job: this.job.opts.job,
+        state: PHASE_TO_PROTO[this.job.phase],
+        reason: this.job.reason,
+        generation: this.job.generation,
+        worldSize: this.job.opts.worldSize,
+        workers: this.job.ring.map((p) => {
+          const prog = this.job.progress.get(p.workerId);
+          const m = this.job.members.find((x) => x.workerId === p.workerId);
+          return {
+            rank: p.rank,
+            workerId: p.workerId,
+            address: p.address,
+            lastHeartbeatAgeSec: prog ? (now - prog.lastSeenMs) / 1000 : -1,
+            step: prog?.step ?? 0,
+            epoch: prog?.epoch ?? 0,
+            metricsUrl: m?.metricsUrl ?? '',
+          };
+        }),
+      });
+    };
+    return { Join: join, Heartbeat: heartbeat, Report: report, Finish: finish, Status: status };
+  }
+
+  serviceDefinition(): grpc.ServiceDefinition {
+    return services().coordinator.service;
+  }
+
+  /** Records a failure decided outside the service (a signal) and answers held joins. */
+  finishedByStop(): void {
+    this.settle({ kind: 'refused', reason: this.job.reason });
+  }
+
+  private sameJob(job: string, cb: grpc.sendUnaryData<object>): boolean {
+    if (job === this.job.opts.job) return true;
+    cb({ code: grpc.status.FAILED_PRECONDITION, details: `this coordinator runs job '${this.job.opts.job}', not '${job}'` });
+    return false;
+  }
+
+  private onJoin(r: JoinRequest, cb: grpc.sendUnaryData<object>): void {
+    if (!this.sameJob(r.job, cb)) return;
+    if (!r.workerId || !r.address) {
+      cb({ code: grpc.status.INVALID_ARGUMENT, details: 'join needs a worker id and the address of its Collective service' });
+      return;
+    }
+    const outcome = this.job.join({ ...r, joinedAtMs: this.clock() }, this.clock());
+    if (outcome.kind === 'refused' && this.job.phase !== 'failed') {
+      this.log.warn({ workerId: r.workerId, address: r.address }, `join refused: ${outcome.reason}`);
+      cb({ code: grpc.status.FAILED_PRECONDITION, details: outcome.reason });
+      return;
+    }
+    this.metrics.joinsTotal.inc();
+    this.log.info({ workerId: r.workerId, address: r.address, rankHint: r.rankHint }, `worker joined (${this.job.members.length}/${this.job.opts.worldSize})`);
+    this.pending.push({ workerId: r.workerId, reply: cb });
+    this.settle(outcome);
+  }
+
+  /** Answers held joins once the outcome is decided, and tracks phase changes. */
+  private settle(outcome: JoinOutcome): void {
+    if (outcome.kind === 'formed' && this.pending.length > 0) {
+      for (const p of this.pending) {
+        p.reply(null, {
+          rank: this.job.rankOf(p.workerId),
+          worldSize: this.job.opts.worldSize,
+          generation: outcome.generation,
+          ring: outcome.ring,
+          shard: this.shard,
+        });
+      }
+      this.pending = [];
+    } else if (outcome.kind === 'refused' && this.pending.length > 0) {
+      for (const p of this.pending) p.reply({ code: grpc.status.DEADLINE_EXCEEDED, details: outcome.reason });
+      this.pending = [];
+    }
+    this.observePhase();
+  }
+
+  private observePhase(): void {
+    const job = this.job;
+    this.metrics.generation.set(job.generation);
+    this.metrics.workers.set(job.phase === 'running' ? job.ring.length : 0);
+    if (job.phase === this.lastPhase) return;
+    this.lastPhase = job.phase;
+    if (job.phase === 'running') {
+      this.metrics.setState('running');
+      this.log.info({ generation: job.generation, ring: job.ring }, `ring formed: generation ${job.generation}, ${job.ring.length} workers`);
+    } else if (job.phase === 'done') {
+      this.metrics.setState('done');
+      this.log.info({ event: 'job-done' }, 'job done: every worker finished');
+      this.resolveFinished(job);
+    } else if (job.phase === 'failed') {
+      this.metrics.setState('failed');
+      this.log.error({ event: 'job-failed', reason: job.reason }, `job failed: ${job.reason}`);
+      this.resolveFinished(job);
+    }
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Cutting a rank's index list into batches and copying those rows into contiguous buffers.
+ *
+ * The training loop runs thousands of steps; `gatherBatch` writes into caller-owned buffers so
+ * a steady-state step allocates no typed-array memory (the worker wraps them into tensors).
+ */
+import { RingtrainError } from '../config/errors';
+import type { Split } from './mnist';
+
+/** The part of a `Split` that batching needs: any dataset of fixed-width float rows. */
+export type RowSource = Pick<Split, 'images' | 'labels' | 'count'> & { features: number };
+
+/** A batch: `x` holds `rows * features` floats row-major, `y` holds `rows` labels. */
+export interface Batch {
+  x: Float32Array;
+  y: Int32Array;
+}
+
+/**
+ * Splits `indices` into consecutive batches of `batchSize`; the last may be smaller.
+ * The batches are views into `indices` (no copy): do not mutate `indices` while using them.
+ */
+export function batchIndices(indices: Int32Array, batchSize: number): Int32Array[] {
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new RingtrainError('CONFIG_INVALID', `batchSize must be a positive integer, got ${batchSize}`);
+  }
+  const batches: Int32Array[] = [];
+  for (let start = 0; start < indices.length; start += batchSize) {
+    batches.push(indices.subarray(start, Math.min(start + batchSize, indices.length)));
+  }
+  return batches;
+}
+
+/**
+ * Copies rows `idx` of `split` into `out` and returns it. If `out` is exactly the right size
+ * it is returned as is; if larger (the short last batch) views of its first rows are returned,
+ * so the buffers are still reused; if absent or too small, fresh buffers are allocated.
+ * Either way `x.length === idx.length * features` so it can be shaped [rows, features].
+ */
+export function gatherBatch(split: RowSource, idx: Int32Array, out?: Batch): Batch {
+  const f = split.features;
+  const rows = idx.length;
+  const batch = fitBuffers(rows, f, out);
+  const { x, y } = batch;
+  const images = split.images;
+  for (let p = 0; p < rows; p++) {
+    const r = idx[p];
+    if (!(r >= 0 && r < split.count)) {
+      throw new RingtrainError('DATA_INVALID', `batch index ${r} at position ${p} is outside the split's ${split.count} rows: was the sampler given the wrong datasetSize?`);
+    }
+    // A plain loop rather than x.set(images.subarray(...)): subarray would allocate a view per row.
+    const src = r * f;
+    const dst = p * f;
+    for (let j = 0; j < f; j++) x[dst + j] = images[src + j];
+    y[p] = split.labels[r];
+  }
+  return batch;
+}
+
+function fitBuffers(rows: number, features: number, out: Batch | undefined): Batch {
+  const n = rows * features;
+  if (out === undefined || out.x.length < n || out.y.length < rows) {
+    return { x: new Float32Array(n), y: new Int32Array(rows) };
+  }
+  if (out.x.length === n && out.y.length === rows) return out;
+  return { x: out.x.subarray(0, n), y: out.y.subarray(0, rows) };
+}

@@ -1,0 +1,19 @@
+/** Datasets, sharding and batching: pure TypeScript over typed arrays (no tfjs, no network). */
+export { readIdx, parseIdx, IDX_TYPE_CODES } from './idx-reader';
+export type { IdxArray, IdxDtype } from './idx-reader';
+export {
+  loadMnist,
+  defaultMnistDir,
+  MNIST_MEAN,
+  MNIST_STD,
+  MNIST_ROWS,
+  MNIST_COLS,
+  MNIST_FEATURES,
+  MNIST_CLASSES,
+  MNIST_FILES,
+} from './mnist';
+export type { Split, LoadMnistOptions } from './mnist';
+export { distributedIndices, samplesPerRank, shufflePermutation } from './distributed-sampler';
+export type { DistributedSamplerOptions } from './distributed-sampler';
+export { batchIndices, gatherBatch } from './batches';
+export type { Batch, RowSource } from './batches';

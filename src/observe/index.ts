@@ -1,0 +1,30 @@
+export {
+  createLogger,
+  withGeneration,
+  DEFAULT_LOG_LEVEL,
+  type Logger,
+  type LoggerOptions,
+  type LogRole,
+  type DestinationStream,
+} from './logger';
+export {
+  createWorkerMetrics,
+  STEP_PHASES,
+  STEP_DURATION_BUCKETS,
+  ALLREDUCE_DURATION_BUCKETS,
+  type WorkerMetrics,
+  type StepPhase,
+} from './metrics-worker';
+export {
+  createCoordinatorMetrics,
+  JOB_STATES,
+  type CoordinatorMetrics,
+  type JobState,
+} from './metrics-coordinator';
+export {
+  startHttpServer,
+  type HttpServerOptions,
+  type RunningHttpServer,
+  type HealthReport,
+  type RouteHandler,
+} from './http-server';

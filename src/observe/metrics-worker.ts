@@ -1,0 +1,112 @@
+/**
+ * Metrics a worker exports. Names follow Prometheus conventions (base units, `_total` on
+ * counters); labels stay bounded (rank, phase, split, backend) so a 64-worker job is still a
+ * few hundred series. The registry is injected: tests and a process hosting more than one role
+ * must never share prom-client's global register.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Where a step's wall time went; the four add up to the step (minus bookkeeping). */
+export type StepPhase = 'data' | 'compute' | 'communication' | 'update';
+export const STEP_PHASES: readonly StepPhase[] = ['data', 'compute', 'communication', 'update'];
+
+/** 1 ms (tiny MLP on a fast core) to 10 s (large model on wasm): steps land in this span. */
+export const STEP_DURATION_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+/** One all-reduce is a fraction of a step, so the range starts lower. */
+export const ALLREDUCE_DURATION_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+export interface WorkerMetrics {
+  /** Training samples this rank has processed (its shard only). */
+  samplesTotal: Counter;
+  /** Wall time of one optimizer step, all phases. */
+  stepDuration: Histogram;
+  /** Seconds spent per phase; rate() of each over rate() of the sum gives the split. */
+  stepPhaseSeconds: Counter<'phase'>;
+  /** Latest loss, by split (train|validation). */
+  loss: Gauge<'split'>;
+  /** Latest accuracy, by split (train|validation). */
+  accuracy: Gauge<'split'>;
+  /** Wall time of one bucket all-reduce (reduce-scatter + all-gather). */
+  allreduceDuration: Histogram;
+  /** Payload bytes this rank sent during all-reduces. */
+  allreduceBytes: Counter;
+  epoch: Gauge;
+  step: Gauge;
+  /** Ring generation this worker trains in; changes when membership changes. */
+  generation: Gauge;
+  /** Always 1, labelled with the tfjs backend in use (info-metric pattern). */
+  backendInfo: Gauge<'backend'>;
+}
+
+/**
+ * Registers the worker metrics on `registry` and labels every series in it with `rank`.
+ * The rank goes in as a registry default label rather than on each metric, so call sites stay
+ * `metrics.samplesTotal.inc(n)`; the cost is that the registry is the worker's alone.
+ */
+export function createWorkerMetrics(registry: Registry, rank: number, backend: string): WorkerMetrics {
+  registry.setDefaultLabels({ rank: String(rank) });
+  const registers = [registry];
+  const m: WorkerMetrics = {
+    samplesTotal: new Counter({
+      name: 'ringtrain_samples_total',
+      help: 'Training samples processed by this rank.',
+      registers,
+    }),
+    stepDuration: new Histogram({
+      name: 'ringtrain_step_duration_seconds',
+      help: 'Wall time of one optimizer step.',
+      buckets: STEP_DURATION_BUCKETS,
+      registers,
+    }),
+    stepPhaseSeconds: new Counter({
+      name: 'ringtrain_step_phase_seconds_total',
+      help: 'Seconds spent in each phase of the training step.',
+      labelNames: ['phase'] as const,
+      registers,
+    }),
+    loss: new Gauge({
+      name: 'ringtrain_loss',
+      help: 'Latest loss by split.',
+      labelNames: ['split'] as const,
+      registers,
+    }),
+    accuracy: new Gauge({
+      name: 'ringtrain_accuracy',
+      help: 'Latest accuracy (0..1) by split.',
+      labelNames: ['split'] as const,
+      registers,
+    }),
+    allreduceDuration: new Histogram({
+      name: 'ringtrain_allreduce_duration_seconds',
+      help: 'Wall time of one bucket all-reduce.',
+      buckets: ALLREDUCE_DURATION_BUCKETS,
+      registers,
+    }),
+    allreduceBytes: new Counter({
+      name: 'ringtrain_allreduce_bytes_total',
+      help: 'Payload bytes sent by this rank during all-reduce.',
+      registers,
+    }),
+    epoch: new Gauge({ name: 'ringtrain_epoch', help: 'Current epoch (0-based).', registers }),
+    step: new Gauge({ name: 'ringtrain_step', help: 'Optimizer steps completed.', registers }),
+    generation: new Gauge({
+      name: 'ringtrain_generation',
+      help: 'Ring generation this worker belongs to.',
+      registers,
+    }),
+    backendInfo: new Gauge({
+      name: 'ringtrain_backend_info',
+      help: 'tfjs backend in use (value is always 1).',
+      labelNames: ['backend'] as const,
+      registers,
+    }),
+  };
+  // Export every phase from the start so dashboards see 0 rather than a missing series.
+  for (const phase of STEP_PHASES) m.stepPhaseSeconds.inc({ phase }, 0);
+  m.backendInfo.set({ backend }, 1);
+  return m;
+}

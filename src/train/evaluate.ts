@@ -1,0 +1,38 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { lossAndCorrect } from './loss';
+
+export interface EvalSums {
+  lossSum: number;
+  correct: number;
+  count: number;
+}
+
+/**
+ * Loss sum, correct count and sample count over rows [start, end) of a split. Returning sums
+ * (not means) lets ranks that evaluated different-sized parts be combined exactly by all-reduce.
+ */
+export function evaluateRange(
+  model: tfl.LayersModel,
+  images: Float32Array,
+  labels: Int32Array,
+  features: number,
+  start: number,
+  end: number,
+  batchSize = 1000,
+): EvalSums {
+  const sums: EvalSums = { lossSum: 0, correct: 0, count: 0 };
+  for (let i = start; i < end; i += batchSize) {
+    const n = Math.min(batchSize, end - i);
+    tf.tidy(() => {
+      const xs = tf.tensor2d(images.subarray(i * features, (i + n) * features), [n, features]);
+      const ys = tf.tensor1d(labels.subarray(i, i + n), 'int32');
+      const logits = model.apply(xs, { training: false }) as tf.Tensor2D;
+      const r = lossAndCorrect(logits, ys);
+      sums.lossSum += r.lossSum.dataSync()[0] as number;
+      sums.correct += r.correct.dataSync()[0] as number;
+    });
+    sums.count += n;
+  }
+  return sums;
+}

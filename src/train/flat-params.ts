@@ -1,0 +1,69 @@
+/**
+ * One fixed layout of a model's trainable variables in a flat Float32Array, the same on every
+ * rank (model order), so gradients and weights can travel as one buffer and be cut back into
+ * tensors. The buffers are allocated once and reused every step.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+
+export interface ParamSlot {
+  name: string;
+  shape: number[];
+  offset: number;
+  size: number;
+}
+
+export class ParamLayout {
+  readonly slots: ParamSlot[];
+  readonly size: number;
+
+  constructor(private readonly variables: tf.Variable[]) {
+    let offset = 0;
+    this.slots = variables.map((v) => {
+      const size = v.size;
+      const slot = { name: v.name, shape: v.shape.slice(), offset, size };
+      offset += size;
+      return slot;
+    });
+    this.size = offset;
+  }
+
+  static ofModel(model: tfl.LayersModel): ParamLayout {
+    return new ParamLayout(model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val));
+  }
+
+  get vars(): tf.Variable[] {
+    return this.variables;
+  }
+
+  /** Copies the current weights into `out` (for the initial broadcast and checkpoints). */
+  readWeights(out: Float32Array): void {
+    this.variables.forEach((v, i) => out.set(v.dataSync() as Float32Array, (this.slots[i] as ParamSlot).offset));
+  }
+
+  /** Overwrites the weights with the contents of `buf`. */
+  writeWeights(buf: Float32Array): void {
+    tf.tidy(() => {
+      this.variables.forEach((v, i) => {
+        const s = this.slots[i] as ParamSlot;
+        v.assign(tf.tensor(buf.subarray(s.offset, s.offset + s.size), s.shape, 'float32'));
+      });
+    });
+  }
+
+  /** Copies named gradients into `out` in layout order; a missing gradient is zero. */
+  packGradients(grads: tf.NamedTensorMap, out: Float32Array): void {
+    for (const s of this.slots) {
+      const g = grads[s.name];
+      if (g === undefined) out.fill(0, s.offset, s.offset + s.size);
+      else out.set(g.dataSync() as Float32Array, s.offset);
+    }
+  }
+
+  /** Tensors over `buf` keyed by variable name, for optimizer.applyGradients (caller disposes). */
+  unpackGradients(buf: Float32Array): tf.NamedTensorMap {
+    const out: tf.NamedTensorMap = {};
+    for (const s of this.slots) out[s.name] = tf.tensor(buf.subarray(s.offset, s.offset + s.size), s.shape, 'float32');
+    return out;
+  }
+}

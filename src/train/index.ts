@@ -1,0 +1,6 @@
+export { buildMlp, parameterCount } from './model-mlp';
+export { ParamLayout, type ParamSlot } from './flat-params';
+export { softmaxCrossEntropy, lossAndCorrect } from './loss';
+export { computeGradients, applyAveraged, type LocalStepResult } from './train-step';
+export { evaluateRange, type EvalSums } from './evaluate';
+export { saveModelToDir, loadModelFromDir } from './model-files';

@@ -1,0 +1,25 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * Mean softmax cross-entropy from logits and integer labels (PyTorch's nn.CrossEntropyLoss):
+ * the mean over the batch is what makes averaging per-rank gradients equal to the gradient of
+ * the global batch when every rank has the same batch size.
+ */
+export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    const classes = logits.shape[1];
+    const oneHot = tf.oneHot(labels, classes);
+    const logp = tf.logSoftmax(logits);
+    return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logp), 1))) as tf.Scalar;
+  });
+}
+
+/** Sum of per-sample losses and count of correct predictions, for metrics that all-reduce. */
+export function lossAndCorrect(logits: tf.Tensor2D, labels: tf.Tensor1D): { lossSum: tf.Scalar; correct: tf.Scalar } {
+  return tf.tidy(() => {
+    const oneHot = tf.oneHot(labels, logits.shape[1]);
+    const perSample = tf.neg(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), 1));
+    const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32'));
+    return { lossSum: tf.sum(perSample) as tf.Scalar, correct: correct as tf.Scalar };
+  });
+}

@@ -1,0 +1,38 @@
+/**
+ * The built-in MLP: 784 -> hidden... -> 10 logits. Initialisers are seeded so that every rank
+ * could build identical weights on its own; ringtrain still broadcasts rank 0's weights, because
+ * a user model need not be seeded.
+ */
+import * as tfl from '@tensorflow/tfjs-layers';
+import type { ModelSpec } from '../config/job-spec';
+
+export function buildMlp(spec: ModelSpec, inputSize: number, classes: number, seed: number): tfl.LayersModel {
+  const model = tfl.sequential({ name: 'mlp' });
+  spec.hidden.forEach((units, i) => {
+    model.add(
+      tfl.layers.dense({
+        units,
+        activation: spec.activation,
+        inputShape: i === 0 ? [inputSize] : undefined,
+        kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + i }),
+        biasInitializer: 'zeros',
+        name: `dense_${i}`,
+      }),
+    );
+  });
+  model.add(
+    tfl.layers.dense({
+      units: classes,
+      inputShape: spec.hidden.length === 0 ? [inputSize] : undefined,
+      kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + spec.hidden.length }),
+      name: 'logits',
+    }),
+  );
+  return model;
+}
+
+/** Number of trainable scalars, as torchsummary reports it. */
+export function parameterCount(model: tfl.LayersModel): number {
+  return model.trainableWeights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
+}
+

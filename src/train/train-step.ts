@@ -1,0 +1,49 @@
+/**
+ * The local half of a data-parallel step. `computeGradients` runs forward/backward on this
+ * rank's batch and packs the gradients into the shared flat buffer; the caller all-reduces that
+ * buffer; `applyAveraged` hands the averaged gradients to the optimizer. Splitting the step here
+ * keeps train/ free of any network code.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { ParamLayout } from './flat-params';
+import { softmaxCrossEntropy } from './loss';
+
+export interface LocalStepResult {
+  /** Mean loss over this rank's batch. */
+  loss: number;
+  /** Correct predictions in this rank's batch. */
+  correct: number;
+}
+
+export function computeGradients(
+  model: tfl.LayersModel,
+  layout: ParamLayout,
+  x: Float32Array,
+  y: Int32Array,
+  batch: number,
+  features: number,
+  out: Float32Array,
+): LocalStepResult {
+  let correct = 0;
+  const { value, grads } = tf.tidy(() => {
+    const xs = tf.tensor2d(x.subarray(0, batch * features), [batch, features]);
+    const ys = tf.tensor1d(y.subarray(0, batch), 'int32');
+    return tf.variableGrads(() => {
+      const logits = model.apply(xs, { training: true }) as tf.Tensor2D;
+      correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), ys), 'float32')).dataSync()[0] as number;
+      return softmaxCrossEntropy(logits, ys);
+    }, layout.vars);
+  });
+  layout.packGradients(grads, out);
+  const loss = value.dataSync()[0] as number;
+  value.dispose();
+  tf.dispose(Object.values(grads));
+  return { loss, correct };
+}
+
+export function applyAveraged(optimizer: tf.Optimizer, layout: ParamLayout, averaged: Float32Array): void {
+  const grads = layout.unpackGradients(averaged);
+  optimizer.applyGradients(grads);
+  tf.dispose(Object.values(grads));
+}

@@ -1,0 +1,135 @@
+/**
+ * A worker's side of the control plane. Reaching the coordinator is retried with exponential
+ * backoff until the connect deadline, because on a cluster workers often start before the
+ * coordinator is ready (a classic Kubeflow failure); after that, every call has a deadline and
+ * an error that names the coordinator's address.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { RingtrainError } from '../config/errors';
+import { CHANNEL_OPTIONS, isServiceError, services, unary } from '../rpc/proto';
+
+/** First retry delay; doubles up to MAX_BACKOFF_MS (grpc-js uses the same shape). */
+export const INITIAL_BACKOFF_MS = 200;
+export const MAX_BACKOFF_MS = 3_000;
+/** Deadline of one small control-plane call. */
+export const CALL_DEADLINE_MS = 5_000;
+
+export interface RingPeer {
+  rank: number;
+  workerId: string;
+  address: string;
+}
+
+export interface JoinResult {
+  rank: number;
+  worldSize: number;
+  generation: number;
+  ring: RingPeer[];
+  shard: { seed: number; shuffle: boolean; dropLast: boolean };
+}
+
+export interface HeartbeatResult {
+  state: 'JOB_STATE_UNSPECIFIED' | 'RENDEZVOUS' | 'RUNNING' | 'DONE' | 'FAILED';
+  reason: string;
+  generation: number;
+}
+
+export interface EpochReport {
+  epoch: number;
+  split: 'train' | 'val';
+  loss: number;
+  accuracy: number;
+  samplesPerSec: number;
+  samples: number;
+}
+
+export class CoordinatorClient {
+  private readonly client: grpc.Client;
+
+  constructor(
+    readonly address: string,
+    private readonly job: string,
+    private readonly workerId: string,
+  ) {
+    this.client = new (services().coordinator)(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  }
+
+  /**
+   * Joins the rendezvous. Retries while the coordinator is unreachable (until connectTimeoutMs),
+   * then holds the call open while the ring forms (up to joinTimeoutMs more).
+   */
+  async join(
+    req: { address: string; rankHint: number; configHash: string; metricsUrl: string },
+    connectTimeoutMs: number,
+    joinTimeoutMs: number,
+    onRetry?: (attempt: number, delayMs: number, error: string) => void,
+  ): Promise<JoinResult> {
+    const giveUpAt = Date.now() + connectTimeoutMs;
+    let delay = INITIAL_BACKOFF_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await unary<object, JoinResult>(
+          this.client,
+          'Join',
+          { job: this.job, workerId: this.workerId, ...req },
+          joinTimeoutMs + CALL_DEADLINE_MS,
+        );
+      } catch (e) {
+        const unreachable = isServiceError(e) && e.code === grpc.status.UNAVAILABLE;
+        if (!unreachable) throw this.explain(e, 'join');
+        const remaining = giveUpAt - Date.now();
+        if (remaining <= 0) {
+          throw new RingtrainError(
+            'UNAVAILABLE',
+            `coordinator at ${this.address} did not answer for ${(connectTimeoutMs / 1000).toFixed(0)} s ` +
+              `(${attempt} attempts; last error: ${isServiceError(e) ? e.details : String(e)}): ` +
+              'is it running, and is --coordinator (or RINGTRAIN_COORDINATOR) right?',
+          );
+        }
+        const wait = Math.min(delay, remaining);
+        onRetry?.(attempt, wait, isServiceError(e) ? e.details : String(e));
+        await new Promise((r) => setTimeout(r, wait));
+        delay = Math.min(delay * 2, MAX_BACKOFF_MS);
+      }
+    }
+  }
+
+  async heartbeat(generation: number, step: number, epoch: number): Promise<HeartbeatResult> {
+    try {
+      return await unary<object, HeartbeatResult>(this.client, 'Heartbeat', { job: this.job, workerId: this.workerId, generation, step, epoch }, CALL_DEADLINE_MS);
+    } catch (e) {
+      throw this.explain(e, 'heartbeat');
+    }
+  }
+
+  async report(generation: number, step: number, samples: number, epochs: EpochReport[]): Promise<void> {
+    try {
+      await unary(this.client, 'Report', { job: this.job, workerId: this.workerId, generation, step, samples, epochs }, CALL_DEADLINE_MS);
+    } catch (e) {
+      throw this.explain(e, 'report');
+    }
+  }
+
+  async finish(ok: boolean, reason: string): Promise<void> {
+    try {
+      await unary(this.client, 'Finish', { job: this.job, workerId: this.workerId, ok, reason }, CALL_DEADLINE_MS);
+    } catch (e) {
+      throw this.explain(e, 'finish');
+    }
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private explain(e: unknown, what: string): RingtrainError {
+    if (!isServiceError(e)) return new RingtrainError('UNAVAILABLE', `coordinator ${what} failed: ${String(e)}`);
+    if (e.code === grpc.status.DEADLINE_EXCEEDED) {
+      return new RingtrainError('TIMEOUT', `coordinator at ${this.address}: ${what} timed out: ${e.details}`);
+    }
+    if (e.code === grpc.status.UNAVAILABLE) {
+      return new RingtrainError('UNAVAILABLE', `coordinator at ${this.address} is unreachable during ${what}: ${e.details}`);
+    }
+    return new RingtrainError('JOB_FAILED', `coordinator refused ${what}: ${e.details}`);
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * The tfjs backend is global to the process, so these tests run in one file, in order: the
+ * refusals first (they change nothing), then cpu, then auto (which must move off cpu), then
+ * wasm by name. They assume the native packages are absent, as on the CI and dev images; where
+ * they are installed (the GPU image) the tests that depend on their absence skip.
+ */
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import * as tf from '@tensorflow/tfjs-core';
+import { isRingtrainError } from '../../src/config/errors';
+import { selectBackend } from '../../src/compute';
+
+function installed(pkg: string): boolean {
+  try {
+    require.resolve(pkg);
+    return true;
+  } catch {
+    return false;
+  }
+}
+const nativeInstalled = installed('@tensorflow/tfjs-node-gpu') || installed('@tensorflow/tfjs-node');
+const skipIfNative = nativeInstalled ? 'a native tfjs package is installed here' : false;
+
+/** [[1,2],[3,4]] x [[5,6],[7,8]] on the active backend; checks it leaked no tensor. */
+async function matMulOnActiveBackend(): Promise<number[]> {
+  const before = tf.memory().numTensors;
+  const result = tf.tidy(() => tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5, 6], [7, 8]])));
+  const values = Array.from(await result.data());
+  result.dispose();
+  assert.equal(tf.memory().numTensors, before, 'matMul leaked tensors');
+  return values;
+}
+
+test('asking for tensorflow-gpu by name fails with BACKEND_UNAVAILABLE and says to use wasm', { skip: skipIfNative }, async () => {
+  await assert.rejects(selectBackend('tensorflow-gpu'), (err: unknown) => {
+    assert.ok(isRingtrainError(err));
+    assert.equal(err.code, 'BACKEND_UNAVAILABLE');
+    assert.match(err.message, /@tensorflow\/tfjs-node-gpu is not installed/);
+    assert.match(err.message, /downloads libtensorflow/);
+    assert.match(err.message, /backend: wasm/);
+    return true;
+  });
+});
+
+test('asking for tensorflow by name fails with BACKEND_UNAVAILABLE naming tfjs-node', { skip: skipIfNative }, async () => {
+  await assert.rejects(selectBackend('tensorflow'), (err: unknown) => {
+    assert.ok(isRingtrainError(err));
+    assert.equal(err.code, 'BACKEND_UNAVAILABLE');
+    assert.match(err.message, /@tensorflow\/tfjs-node is not installed/);
+    assert.match(err.message, /backend: wasm/);
+    return true;
+  });
+});
+
+test('asking for cpu selects cpu and multiplies matrices correctly', async () => {
+  const selected = await selectBackend('cpu');
+  assert.deepEqual(selected, { name: 'cpu', tried: [] });
+  assert.equal(tf.getBackend(), 'cpu');
+  assert.deepEqual(await matMulOnActiveBackend(), [19, 22, 43, 50]);
+});
+
+test('auto skips the missing native packages and picks wasm', { skip: skipIfNative }, async () => {
+  const heard: string[] = [];
+  const selected = await selectBackend('auto', (msg) => heard.push(msg));
+  assert.equal(selected.name, 'wasm');
+  assert.equal(tf.getBackend(), 'wasm');
+  assert.deepEqual(
+    selected.tried.map((t) => t.name),
+    ['tensorflow-gpu', 'tensorflow'],
+  );
+  assert.match(selected.tried[0].error, /@tensorflow\/tfjs-node-gpu is not installed/);
+  assert.match(selected.tried[1].error, /@tensorflow\/tfjs-node is not installed/);
+  assert.equal(heard.length, 2);
+  assert.match(heard[0], /^backend tensorflow-gpu skipped: /);
+});
+
+test('asking for wasm selects wasm and multiplies matrices correctly', async () => {
+  await selectBackend('cpu');
+  const selected = await selectBackend('wasm');
+  assert.deepEqual(selected, { name: 'wasm', tried: [] });
+  assert.equal(tf.getBackend(), 'wasm');
+  assert.deepEqual(await matMulOnActiveBackend(), [19, 22, 43, 50]);
+});
