@@ -4,3 +4,4 @@ export { softmaxCrossEntropy, lossAndCorrect } from './loss';
 export { computeGradients, applyAveraged, type LocalStepResult } from './train-step';
 export { evaluateRange, type EvalSums } from './evaluate';
 export { saveModelToDir, loadModelFromDir } from './model-files';
+export { summarizeModel } from './summary';

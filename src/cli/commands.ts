@@ -1,0 +1,75 @@
+/**
+ * The three commands. Each parses its flags, loads and validates the job once, and calls one
+ * function of the role it starts; exit codes are decided here and nowhere else.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startCoordinator } from '../coordinator';
+import { RingtrainError } from '../config/errors';
+import { loadJob } from '../config/load';
+import { launch, defaultRunDir } from '../launcher';
+import { createLogger } from '../observe';
+import { runWorker } from '../worker';
+import { intFlag, parseArgs, usage } from './args';
+
+/** torchrun's default rendezvous port. */
+export const DEFAULT_COORDINATOR_PORT = 29400;
+
+function jobFileOf(positional: string[]): string | undefined {
+  if (positional.length > 1) throw usage(`expected at most one job file, got ${positional.join(' ')}`);
+  return positional[0];
+}
+
+export async function launchCommand(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv, ['nproc', 'out']);
+  const nproc = intFlag(args, 'nproc', 1, 1024) ?? 2;
+  const spec = loadJob({ file: jobFileOf(args.positional), sets: [...args.sets, `cluster.worldSize=${nproc}`] });
+  const outDir = path.resolve(args.flags.get('out') ?? (spec.outDir || defaultRunDir(spec.name)));
+  return launch({ spec: { ...spec, outDir }, nproc, outDir });
+}
+
+export async function coordinatorCommand(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv, ['port', 'host', 'world-size']);
+  const world = intFlag(args, 'world-size', 1, 4096);
+  const sets = world === undefined ? args.sets : [...args.sets, `cluster.worldSize=${world}`];
+  const spec = loadJob({ file: jobFileOf(args.positional), sets });
+  const log = createLogger({ job: spec.name, role: 'coordinator', level: spec.observe.logLevel });
+  const running = await startCoordinator({
+    spec,
+    host: args.flags.get('host') ?? '0.0.0.0',
+    port: intFlag(args, 'port', 0, 65535) ?? DEFAULT_COORDINATOR_PORT,
+    log,
+    onListening: (ports) => process.send?.({ kind: 'listening', grpcPort: ports.grpc, metricsPort: ports.metrics }),
+  });
+  const stop = (sig: NodeJS.Signals): void => void running.stop(`coordinator stopped by ${sig}`);
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  const result = await running.done;
+  return result.ok ? 0 : 1;
+}
+
+export async function workerCommand(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv, ['coordinator', 'rank', 'host', 'bind', 'out']);
+  const env = process.env;
+  const coordinator = args.flags.get('coordinator') ?? env.RINGTRAIN_COORDINATOR;
+  if (coordinator === undefined || !/^[^:\s]+:\d+$/.test(coordinator)) {
+    throw usage(`worker needs the coordinator as HOST:PORT (--coordinator or RINGTRAIN_COORDINATOR), got '${coordinator ?? ''}'`);
+  }
+  const rankText = args.flags.get('rank') ?? env.RANK ?? env.JOB_COMPLETION_INDEX;
+  const rankHint = rankText === undefined ? -1 : Number(rankText);
+  if (!Number.isInteger(rankHint) || rankHint < -1) throw usage(`rank must be a non-negative integer, got '${rankText}'`);
+  const spec = loadJob({ file: jobFileOf(args.positional), sets: args.sets });
+  const advertise = args.flags.get('host') ?? env.RINGTRAIN_ADVERTISE_HOST ?? env.POD_IP ?? '127.0.0.1';
+  const bind = args.flags.get('bind') ?? (advertise === '127.0.0.1' || advertise === 'localhost' ? advertise : '0.0.0.0');
+  const outDir = path.resolve(args.flags.get('out') ?? (spec.outDir || defaultRunDir(spec.name)));
+  const log = createLogger({ job: spec.name, role: 'worker', rank: rankHint >= 0 ? rankHint : undefined, level: spec.observe.logLevel });
+  const workerId = `${os.hostname()}-${process.pid}`;
+  try {
+    await runWorker({ spec, coordinator, workerId, rankHint, advertiseHost: advertise, bindHost: bind, outDir, log });
+    return 0;
+  } catch (e) {
+    if (e instanceof RingtrainError && e.code === 'CONFIG_INVALID') throw e;
+    log.error({ event: 'worker-failed', code: e instanceof RingtrainError ? e.code : 'INTERNAL' }, (e as Error).message);
+    return 1;
+  }
+}

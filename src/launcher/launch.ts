@@ -1,0 +1,152 @@
+/**
+ * `ringtrain launch`: the coordinator and N workers as child processes on 127.0.0.1, like
+ * torchrun's standalone mode. Ports are never guessed: the coordinator binds port 0 and tells
+ * the launcher its port over the IPC channel, workers bind port 0 and tell the coordinator.
+ *
+ * Supervision: the first child to die before the job is done fails the run; the launcher stops
+ * the rest (SIGTERM, then SIGKILL after a grace period) and names the dead one. Children watch
+ * the IPC channel and exit if the launcher disappears, so even a SIGKILLed launcher leaves no
+ * orphans.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { JobSpec } from '../config/job-spec';
+import { displayLine, parseRecord, type LogRecord } from './format';
+
+/** Time between SIGTERM and SIGKILL when stopping children. */
+export const STOP_GRACE_MS = 3_000;
+/** How long the coordinator may take to report its port. */
+export const COORDINATOR_START_MS = 30_000;
+
+export interface LaunchOptions {
+  spec: JobSpec;
+  nproc: number;
+  outDir: string;
+  /** Where people read progress (stdout by default). */
+  print?: (line: string) => void;
+  /** The compiled CLI entry each child runs. */
+  entry?: string;
+}
+
+interface Child {
+  name: string;
+  proc: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  lastError: string;
+}
+
+export async function launch(o: LaunchOptions): Promise<number> {
+  const print = o.print ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const entry = o.entry ?? path.resolve(__dirname, '../cli/entry.js');
+  const logDir = path.join(o.outDir, 'logs');
+  fs.mkdirSync(logDir, { recursive: true });
+  const jobFile = path.join(o.outDir, 'job.json');
+  fs.writeFileSync(jobFile, JSON.stringify(o.spec, null, 2));
+  const children: Child[] = [];
+  let failure: string | undefined;
+  let finalVal: LogRecord | undefined;
+  let stopping = false;
+  let interrupted: NodeJS.Signals | undefined;
+  const started = Date.now();
+
+  const spawn = (name: string, args: string[], env: NodeJS.ProcessEnv): Child => {
+    const proc = fork(entry, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, ...env } });
+    const log = fs.createWriteStream(path.join(logDir, `${name}.log`));
+    const child: Child = {
+      name,
+      proc,
+      lastError: '',
+      exited: new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal }))),
+    };
+    for (const stream of [proc.stdout, proc.stderr]) {
+      if (stream === null) continue;
+      createInterface({ input: stream }).on('line', (line) => {
+        log.write(`${line}\n`);
+        const rec = parseRecord(line);
+        if (rec === undefined) return;
+        if ((rec.level ?? 0) >= 50 && rec.msg) child.lastError = rec.msg;
+        if (rec.event === 'epoch' && rec.rank === 0) finalVal = rec;
+        const shown = displayLine(name, rec);
+        if (shown !== undefined && !stopping) print(shown);
+      });
+    }
+    void child.exited.then(({ code, signal }) => {
+      log.end();
+      if (stopping || code === 0) return;
+      const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
+      failure ??= `${name} (pid ${proc.pid}) ${how}${child.lastError ? `: ${child.lastError}` : ''}`;
+      void stopAll();
+    });
+    children.push(child);
+    return child;
+  };
+
+  let stopAllPromise: Promise<void> | undefined;
+  const stopAll = (): Promise<void> => {
+    stopAllPromise ??= (async () => {
+      stopping = true;
+      const alive = children.filter((c) => c.proc.exitCode === null && c.proc.signalCode === null);
+      for (const c of alive) c.proc.kill('SIGTERM');
+      const killer = setTimeout(() => alive.forEach((c) => c.proc.kill('SIGKILL')), STOP_GRACE_MS);
+      await Promise.all(alive.map((c) => c.exited));
+      clearTimeout(killer);
+    })();
+    return stopAllPromise;
+  };
+
+  const onSignal = (sig: NodeJS.Signals): void => {
+    interrupted ??= sig;
+    failure ??= `interrupted by ${sig}`;
+    void stopAll();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const coordinator = spawn('coordinator', ['coordinator', jobFile, '--host', '127.0.0.1', '--port', '0', '--world-size', String(o.nproc)], {});
+    const port = await new Promise<number | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), COORDINATOR_START_MS);
+      coordinator.proc.on('message', (m: unknown) => {
+        const msg = m as { kind?: string; grpcPort?: number };
+        if (msg.kind === 'listening' && typeof msg.grpcPort === 'number') {
+          clearTimeout(timer);
+          resolve(msg.grpcPort);
+        }
+      });
+      void coordinator.exited.then(() => resolve(undefined));
+    });
+    if (port === undefined) {
+      failure ??= `the coordinator did not start within ${COORDINATOR_START_MS / 1000} s`;
+      await stopAll();
+      print(`ringtrain: error: ${failure}`);
+      return 1;
+    }
+    print(`ringtrain: coordinator on 127.0.0.1:${port}, starting ${o.nproc} worker${o.nproc === 1 ? '' : 's'}; logs in ${logDir}`);
+    for (let r = 0; r < o.nproc; r++) {
+      spawn(`rank ${r}`, ['worker', jobFile, '--out', o.outDir], {
+        RINGTRAIN_COORDINATOR: `127.0.0.1:${port}`,
+        RANK: String(r),
+        RINGTRAIN_ADVERTISE_HOST: '127.0.0.1',
+      });
+    }
+    await Promise.all(children.map((c) => c.exited));
+    await stopAll();
+    if (failure !== undefined) {
+      print(`ringtrain: error: ${failure}; stopped the other processes`);
+      return interrupted === 'SIGINT' ? 130 : interrupted === 'SIGTERM' ? 143 : 1;
+    }
+    const secs = ((Date.now() - started) / 1000).toFixed(1);
+    const acc = finalVal?.val ? ` val accuracy ${(100 * finalVal.val.accuracy).toFixed(2)}%,` : '';
+    print(`ringtrain: training finished in ${secs} s:${acc} model in ${path.join(o.outDir, 'model')}, metrics in ${path.join(o.outDir, 'metrics.jsonl')}`);
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+export function defaultRunDir(name: string, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return path.join('runs', `${name}-${stamp}`);
+}
