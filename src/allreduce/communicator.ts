@@ -16,8 +16,15 @@ export interface CollectiveStats {
   bytesSent: number;
 }
 
+/** Lets pending socket writes go out before the caller blocks the event loop with compute. */
+const yieldToIo = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 export class Communicator {
   private opSeq = 0;
+  /** Acks of sends not yet confirmed by the receiver; see ringAllReduce. */
+  private readonly inflight = new Set<Promise<void>>();
+  /** First failed send: every later collective fails with it instead of waiting for a timeout. */
+  private failure: Error | undefined;
   readonly stats: CollectiveStats = { ops: 0, bytesSent: 0 };
 
   constructor(
@@ -35,13 +42,32 @@ export class Communicator {
 
   /** Sums `buf` across all ranks, in place; every rank ends with the same values. */
   async allReduceSum(buf: Float32Array): Promise<void> {
+    this.throwIfFailed();
     const seq = this.next();
     const n = this.worldSize;
+    const track = (ack: Promise<void>): void => {
+      this.inflight.add(ack);
+      ack.then(
+        () => this.inflight.delete(ack),
+        (e: unknown) => {
+          this.inflight.delete(ack);
+          this.failure ??= e instanceof Error ? e : new Error(String(e));
+        },
+      );
+    };
     for (let b = 0, off = 0; off < buf.length; b++, off += this.bucketElements) {
       const bucket = buf.subarray(off, Math.min(buf.length, off + this.bucketElements));
-      await ringAllReduce(this.transport, bucket, seq, b);
+      await ringAllReduce(this.transport, bucket, seq, b, track);
       this.stats.bytesSent += n > 1 ? Math.ceil((2 * (n - 1) * bucket.byteLength) / n) : 0;
     }
+    if (n > 1) await yieldToIo();
+    this.throwIfFailed();
+  }
+
+  /** Waits for every outstanding send to be acknowledged; throws the first failure. */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.inflight]);
+    this.throwIfFailed();
   }
 
   /** Averages `buf` across ranks (sum, then divide by the world size). */
@@ -53,6 +79,7 @@ export class Communicator {
 
   /** Copies root's `buf` into every other rank's `buf`. */
   async broadcast(buf: Float32Array, root = 0): Promise<void> {
+    await this.drain();
     await ringBroadcast(this.transport, buf, this.next(), root);
     if (this.rank !== root) return;
     this.stats.bytesSent += buf.byteLength;
@@ -60,12 +87,17 @@ export class Communicator {
 
   /** Returns once every rank has reached the barrier. */
   async barrier(): Promise<void> {
+    await this.drain();
     const one = new Float32Array([1]);
     const seq = this.next();
     await ringAllReduce(this.transport, one, seq, 0);
     if (one[0] !== this.worldSize) {
       throw new RingtrainError('PEER_REFUSED', `barrier counted ${one[0]} ranks, expected ${this.worldSize}`);
     }
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
   }
 
   private next(): number {

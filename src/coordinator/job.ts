@@ -71,7 +71,7 @@ export class Job {
         return { kind: 'formed', ring: this.ring, generation: this.generation };
       }
       if (action.kind === 'timeout') {
-        this.fail(`rendezvous timed out after ${(this.opts.joinTimeoutMs / 1000).toFixed(0)} s: ${action.message}`);
+        this.fail(`rendezvous timed out after ${this.opts.joinTimeoutMs / 1000} s: ${action.message}`);
         return { kind: 'refused', reason: this.reason };
       }
       return { kind: 'pending' };
@@ -93,15 +93,20 @@ export class Job {
     return true;
   }
 
-  finish(workerId: string, ok: boolean, reason: string): void {
+  /** Returns false (and changes nothing) for a worker that never joined. */
+  finish(workerId: string, ok: boolean, reason: string): boolean {
+    // A worker refused at the door (other config, extra worker) reports its own failure too;
+    // that must not fail the job of the workers that did join.
+    if (!this.rendezvous.members.some((m) => m.workerId === workerId)) return false;
     const p = this.progress.get(workerId);
     if (!ok) {
       const rank = this.rankOf(workerId);
       this.fail(`worker ${rank >= 0 ? `rank ${rank} ` : ''}(${workerId}) failed: ${reason || 'no reason given'}`);
-      return;
+      return true;
     }
     if (p !== undefined) p.finished = true;
     if (this.phase === 'running' && this.ring.every((r) => this.progress.get(r.workerId)?.finished)) this.phase = 'done';
+    return true;
   }
 
   fail(reason: string): void {

@@ -100,7 +100,11 @@ export class CoordinatorService {
     const finish: Unary<{ job: string; workerId: string; ok: boolean; reason: string }> = (call, cb) => {
       const r = call.request;
       if (!this.sameJob(r.job, cb)) return;
-      this.job.finish(r.workerId, r.ok, r.reason);
+      if (!this.job.finish(r.workerId, r.ok, r.reason)) {
+        this.log.warn({ workerId: r.workerId, ok: r.ok }, `ignoring finish from ${r.workerId}, which is not a member of this job: ${r.reason || 'no reason given'}`);
+        cb({ code: grpc.status.NOT_FOUND, details: `worker ${r.workerId} is not a member of job '${this.job.opts.job}'; its finish is ignored` });
+        return;
+      }
       this.observePhase();
       cb(null, { state: PHASE_TO_PROTO[this.job.phase] });
     };
@@ -151,8 +155,11 @@ export class CoordinatorService {
       cb({ code: grpc.status.INVALID_ARGUMENT, details: 'join needs a worker id and the address of its Collective service' });
       return;
     }
+    const wasRendezvous = this.job.phase === 'rendezvous';
     const outcome = this.job.join({ ...r, joinedAtMs: this.clock() }, this.clock());
-    if (outcome.kind === 'refused' && this.job.phase !== 'failed') {
+    // Only a join that was admitted and then hit the rendezvous deadline is held and answered with
+    // the timeout below; a join to a job that already ended is refused like any other.
+    if (outcome.kind === 'refused' && !(wasRendezvous && this.job.phase === 'failed')) {
       this.log.warn({ workerId: r.workerId, address: r.address }, `join refused: ${outcome.reason}`);
       cb({ code: grpc.status.FAILED_PRECONDITION, details: outcome.reason });
       return;

@@ -81,7 +81,7 @@ export class CoordinatorClient {
         if (remaining <= 0) {
           throw new RingtrainError(
             'UNAVAILABLE',
-            `coordinator at ${this.address} did not answer for ${(connectTimeoutMs / 1000).toFixed(0)} s ` +
+            `coordinator at ${this.address} did not answer for ${connectTimeoutMs / 1000} s ` +
               `(${attempt} attempts; last error: ${isServiceError(e) ? e.details : String(e)}): ` +
               'is it running, and is --coordinator (or RINGTRAIN_COORDINATOR) right?',
           );

@@ -1,0 +1,83 @@
+/**
+ * `npm run bench:allreduce -- [--nproc N] [--bytes 4K,400K,4M]`: nccl-tests-style table of ring
+ * all-reduce over gRPC between N local processes: median time, algbw, busbw = algbw x 2(N-1)/N,
+ * and a correctness check. When /usr/bin/python3 has torch, gloo's all_reduce runs with the same
+ * sizes in the same run and the ratio is printed.
+ */
+import { execFileSync, fork } from 'node:child_process';
+import * as path from 'node:path';
+
+interface Row {
+  bytes: number;
+  medianMs: number;
+  correct: boolean;
+}
+
+function parseBytes(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMG]?)$/i.exec(s.trim());
+  if (!m) throw new Error(`bad size '${s}': use e.g. 4K, 400K, 4M`);
+  const mult = { '': 1, K: 1e3, M: 1e6, G: 1e9 }[(m[2] ?? '').toUpperCase()] ?? 1;
+  return Math.round(Number(m[1]) * mult);
+}
+
+export async function runRing(world: number, sizes: number[], iters: number): Promise<Row[]> {
+  const procs = Array.from({ length: world }, () => fork(path.join(__dirname, 'allreduce-worker.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const ports = await Promise.all(procs.map((p) => new Promise<number>((resolve) => p.once('message', (m) => resolve((m as { port: number }).port)))));
+  const addresses = ports.map((p) => `127.0.0.1:${p}`);
+  const results = procs.map((p) => new Promise<Row[]>((resolve) => p.on('message', (m) => {
+    const msg = m as { kind: string; results: Row[] };
+    if (msg.kind === 'results') resolve(msg.results);
+  })));
+  procs.forEach((p, rank) => p.send({ kind: 'plan', rank, world, addresses, sizes, iters }));
+  const all = await Promise.all(results);
+  return (all[0] as Row[]).map((r, i) => ({ ...r, correct: all.every((rows) => rows[i]?.correct === true) }));
+}
+
+function gloo(world: number, sizes: number[]): Map<number, number> | undefined {
+  try {
+    const script = path.resolve(__dirname, '../../../shared/peers/gloo_allreduce.py');
+    const out = execFileSync('/usr/bin/python3', [script, '--procs', String(world), '--bytes', sizes.join(',')], { encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'ignore'] });
+    const times = new Map<number, number>();
+    for (const line of out.split('\n')) {
+      const cols = line.trim().split(/\s+/);
+      const bytes = Number(cols[0]);
+      const ms = Number(cols[1]);
+      if (Number.isFinite(bytes) && Number.isFinite(ms) && cols.length >= 2) times.set(bytes, ms);
+    }
+    return times.size > 0 ? times : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function formatTable(world: number, rows: Row[], peer?: Map<number, number>): string {
+  const head = ['bytes', 'time ms', 'algbw GB/s', 'busbw GB/s', 'check', ...(peer ? ['gloo ms', 'ringtrain/gloo'] : [])];
+  const lines = rows.map((r) => {
+    const alg = r.bytes / (r.medianMs / 1e3) / 1e9;
+    const bus = (alg * 2 * (world - 1)) / world;
+    const g = peer?.get(r.bytes);
+    return [String(r.bytes), r.medianMs.toFixed(3), alg.toFixed(3), bus.toFixed(3), r.correct ? 'ok' : 'WRONG',
+      ...(peer ? [g !== undefined ? g.toFixed(3) : '-', g !== undefined ? `${(r.medianMs / g).toFixed(2)}x time` : '-'] : [])];
+  });
+  const all = [head, ...lines];
+  const w = head.map((_, c) => Math.max(...all.map((l) => (l[c] ?? '').length)));
+  return all.map((l) => `| ${l.map((cell, c) => cell.padStart(w[c] ?? 0)).join(' | ')} |`).join('\n');
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const get = (flag: string, dflt: string): string => {
+    const i = argv.indexOf(flag);
+    return i >= 0 && argv[i + 1] !== undefined ? (argv[i + 1] as string) : dflt;
+  };
+  const world = Number(get('--nproc', '2'));
+  const sizes = get('--bytes', '4K,407080,4M,40M').split(',').map(parseBytes);
+  const iters = Number(get('--iters', '20'));
+  const rows = await runRing(world, sizes, iters);
+  const peer = argv.includes('--no-peer') ? undefined : gloo(world, sizes);
+  process.stdout.write(`ring all-reduce over gRPC, ${world} processes on 127.0.0.1, median of ${iters}\n`);
+  process.stdout.write(`${formatTable(world, rows, peer)}\n`);
+  if (!peer && !argv.includes('--no-peer')) process.stdout.write('(gloo peer not measured: /usr/bin/python3 with torch not found)\n');
+}
+
+if (require.main === module) void main();
