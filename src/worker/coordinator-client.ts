@@ -51,7 +51,14 @@ export class CoordinatorClient {
     private readonly job: string,
     private readonly workerId: string,
   ) {
-    this.client = new (services().coordinator)(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.client = new (services().coordinator)(address, grpc.credentials.createInsecure(), {
+      ...CHANNEL_OPTIONS,
+      // grpc-js redials on its own schedule (1 s x 1.6, up to 120 s) and fails calls fast in
+      // between, so a worker that started long before its coordinator would not see it come up
+      // until well after connectTimeout. Redial on the same schedule as our retries instead.
+      'grpc.initial_reconnect_backoff_ms': INITIAL_BACKOFF_MS,
+      'grpc.max_reconnect_backoff_ms': MAX_BACKOFF_MS,
+    });
   }
 
   /**

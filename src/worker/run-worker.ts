@@ -14,8 +14,9 @@ import type { JobSpec } from '../config/job-spec';
 import { trainingFingerprint } from '../config/load';
 import { batchIndices, distributedIndices, gatherBatch, loadMnist, type Batch } from '../data';
 import { createWorkerMetrics, startHttpServer, type Logger } from '../observe';
-import { ParamLayout, applyAveraged, buildMlp, computeGradients, evaluateRange, saveModelToDir, summarizeModel } from '../train';
+import { ParamLayout, buildMlp, evaluateRange, saveModelToDir, summarizeModel } from '../train';
 import { CoordinatorClient } from './coordinator-client';
+import { ddpStep, syncInitialWeights, type DdpReplica } from './ddp-step';
 import { HeartbeatLoop, type Progress } from './heartbeat-loop';
 import { appendMetrics, type EpochRecord } from './run-dir';
 
@@ -96,15 +97,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     // Same seeded init everywhere, but rank 0's weights win: a user model need not be seeded.
     const model = buildMlp(spec.model, data.train.features, data.train.classes, spec.seed);
     const layout = ParamLayout.ofModel(model);
-    const weights = new Float32Array(layout.size);
-    if (rank === 0) {
-      layout.readWeights(weights);
-      log.info({ event: 'model-summary', lines: summarizeModel(model) }, 'model summary');
-    }
-    await comm.broadcast(weights, 0);
-    layout.writeWeights(weights);
+    if (rank === 0) log.info({ event: 'model-summary', lines: summarizeModel(model) }, 'model summary');
     const optimizer = tf.train.momentum(spec.train.lr, spec.train.momentum);
-    const grads = new Float32Array(layout.size);
+    const replica: DdpReplica = { model, layout, optimizer, comm, grads: new Float32Array(layout.size) };
+    await syncInitialWeights(replica);
     const sums = new Float32Array(3);
     let batchBuf: Batch | undefined;
     let step = 0;
@@ -120,19 +116,12 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       const epochStart = process.hrtime.bigint();
       for (const idx of batchIndices(indices, spec.data.batchSize)) {
         if (fatal !== undefined) throw new RingtrainError('JOB_FAILED', fatal);
-        let t = process.hrtime.bigint();
+        const t = process.hrtime.bigint();
         batchBuf ??= { x: new Float32Array(spec.data.batchSize * data.train.features), y: new Int32Array(spec.data.batchSize) };
         const batch = gatherBatch(data.train, idx, batchBuf);
         time.data += seconds(t);
-        t = process.hrtime.bigint();
-        const local = computeGradients(model, layout, batch.x, batch.y, idx.length, data.train.features, grads);
-        const computeS = seconds(t);
-        t = process.hrtime.bigint();
-        await comm.allReduceMean(grads);
-        const commS = seconds(t);
-        t = process.hrtime.bigint();
-        applyAveraged(optimizer, layout, grads);
-        const updateS = seconds(t);
+        const local = await ddpStep(replica, batch.x, batch.y, idx.length, data.train.features);
+        const { compute: computeS, communication: commS, update: updateS } = local.seconds;
         time.compute += computeS;
         time.communication += commS;
         time.update += updateS;
@@ -140,7 +129,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
         metrics.stepPhaseSeconds.inc({ phase: 'communication' }, commS);
         metrics.stepPhaseSeconds.inc({ phase: 'update' }, updateS);
         metrics.allreduceDuration.observe(commS);
-        metrics.allreduceBytes.inc(world > 1 ? (2 * (world - 1) * grads.byteLength) / world : 0);
+        metrics.allreduceBytes.inc(world > 1 ? (2 * (world - 1) * replica.grads.byteLength) / world : 0);
         metrics.samplesTotal.inc(idx.length);
         lossSum += local.loss * idx.length;
         correct += local.correct;
@@ -192,6 +181,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       if (spec.train.maxSteps > 0 && step >= spec.train.maxSteps) break;
     }
 
+    const weights = new Float32Array(layout.size);
     layout.readWeights(weights);
     if (rank === 0) {
       const modelDir = path.join(o.outDir, 'model');

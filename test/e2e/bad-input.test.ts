@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { runCli, tempDir } from './cli';
+
+/** A stack trace line, which people should never see for bad input. */
+const STACK = /^\s+at .+\(.+:\d+:\d+\)$/m;
+
+function holdPort(): Promise<{ port: number; close(): Promise<void> }> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      resolve({ port, close: () => new Promise((r) => server.close(() => r())) });
+    });
+  });
+}
+
+test('a job file with an unknown field and a bad value lists both and exits 2', async () => {
+  const dir = tempDir('badjob');
+  const file = path.join(dir, 'job.yaml');
+  fs.writeFileSync(file, 'data:\n  batchsize: 32\ntrain:\n  lr: -1\n');
+  const r = await runCli(['launch', file, '--nproc', '2', '--out', path.join(dir, 'run')], { timeoutMs: 30_000 });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown field 'data\.batchsize' \(did you mean 'data\.batchSize'\?\)/);
+  assert.match(r.stderr, /train\.lr must be a number > 0, got -1/);
+  assert.doesNotMatch(r.stderr, STACK);
+  assert.equal(fs.existsSync(path.join(dir, 'run')), false, 'nothing should start for an invalid job');
+});
+
+test('a bad --set value and an unknown option are refused with exit 2', async () => {
+  const a = await runCli(['launch', '--nproc', '2', '--set', 'data.batchSize=zero'], { timeoutMs: 30_000 });
+  assert.equal(a.code, 2);
+  assert.match(a.stderr, /--set: data\.batchSize must be an integer/);
+  const b = await runCli(['launch', '--nprocs', '2'], { timeoutMs: 30_000 });
+  assert.equal(b.code, 2);
+  assert.match(b.stderr, /unknown option --nprocs; this command takes --nproc/);
+  const c = await runCli(['lanch'], { timeoutMs: 30_000 });
+  assert.equal(c.code, 2);
+  assert.match(c.stderr, /unknown command 'lanch'/);
+});
+
+test('a coordinator port already in use is named, with a fix, and exits 1', async () => {
+  const held = await holdPort();
+  try {
+    const r = await runCli(['coordinator', '--host', '127.0.0.1', '--port', String(held.port), '--world-size', '2'], { timeoutMs: 30_000 });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${held.port}.*pick another --port`));
+    assert.doesNotMatch(r.stderr, STACK);
+  } finally {
+    await held.close();
+  }
+});
+
+test('a metrics port already in use is named, with the setting to change', async () => {
+  const held = await holdPort();
+  try {
+    const r = await runCli(['coordinator', '--host', '127.0.0.1', '--port', '0', '--world-size', '1', '--set', `observe.metricsPort=${held.port}`], { timeoutMs: 30_000 });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`metrics port ${held.port} on 127\\.0\\.0\\.1 is already in use.*observe\\.metricsPort`));
+  } finally {
+    await held.close();
+  }
+});
+
+test('a worker whose coordinator does not exist retries with backoff, then gives up naming it', async () => {
+  const held = await holdPort();
+  const port = held.port;
+  await held.close(); // Nothing listens there now.
+  const r = await runCli(['worker', '--coordinator', `127.0.0.1:${port}`, '--set', 'cluster.connectTimeoutSec=2', 'data.trainLimit=100', 'data.testLimit=100'], { timeoutMs: 60_000 });
+  assert.equal(r.code, 1);
+  const retries = r.stderr.split('\n').filter((l) => l.includes('not reachable yet')).length;
+  assert.ok(retries >= 2, `expected several retries, saw ${retries}`);
+  assert.match(r.stderr, new RegExp(`coordinator at 127\\.0\\.0\\.1:${port} did not answer for 2 s`));
+  assert.ok(r.ms < 30_000, `gave up after ${r.ms} ms`);
+});
+
+test('a worker without a coordinator address is told how to give one', async () => {
+  const r = await runCli(['worker'], { timeoutMs: 30_000, env: { RINGTRAIN_COORDINATOR: '' } });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--coordinator or RINGTRAIN_COORDINATOR/);
+});

@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend } from '../../src/compute';
+import { loadMnist } from '../../src/data';
+import { loadModelFromDir } from '../../src/train';
+import { QUICK, childPids, isAlive, runCli, startCli, tempDir, waitFor } from './cli';
+
+test('ringtrain launch --nproc 2 trains one epoch and leaves metrics.jsonl and a loadable model', async () => {
+  const out = tempDir('launch');
+  const r = await runCli(['launch', '--nproc', '2', '--set', 'train.epochs=1', ...QUICK, '--out', out], { timeoutMs: 120_000 });
+  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /epoch 1\/1 {2}train loss \d+\.\d{4} acc \d+\.\d{2}% {2}val loss \d+\.\d{4} acc \d+\.\d{2}%/);
+  assert.match(r.stdout, /training finished/);
+  // Output for people, as CI logs see it: no escape codes.
+  assert.doesNotMatch(r.stdout, /\u001b\[/);
+
+  const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(lines.map((l) => [l.epoch, l.split]), [[1, 'train'], [1, 'val']]);
+  for (const l of lines) {
+    assert.ok(typeof l.loss === 'number' && l.loss > 0 && l.loss < 3, `loss ${l.loss}`);
+    assert.ok(typeof l.accuracy === 'number' && l.accuracy > 0.5 && l.accuracy <= 1, `accuracy ${l.accuracy}`);
+    assert.ok(typeof l.samplesPerSec === 'number' && l.samplesPerSec > 0);
+  }
+
+  // The saved model is TensorFlow.js LayersModel format and reproduces the reported accuracy.
+  await selectBackend('wasm');
+  const model = await loadModelFromDir(path.join(out, 'model'));
+  const { test: testSet } = loadMnist({ testLimit: 1000, trainLimit: 1 });
+  const acc = tf.tidy(() => {
+    const logits = model.predict(tf.tensor2d(testSet.images, [testSet.count, 784])) as tf.Tensor2D;
+    assert.deepEqual(logits.shape, [1000, 10]);
+    return tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), tf.tensor1d(testSet.labels, 'int32')), 'float32')).dataSync()[0] as number;
+  });
+  model.dispose();
+  assert.ok(Math.abs(acc - (lines[1]!.accuracy as number)) < 1e-6, `saved model accuracy ${acc} vs reported ${lines[1]!.accuracy}`);
+  assert.ok(fs.existsSync(path.join(out, 'logs', 'rank 0.log')) && fs.existsSync(path.join(out, 'logs', 'coordinator.log')));
+});
+
+test('a worker killed mid-run makes the launcher stop the others and name the dead rank', async () => {
+  const out = tempDir('kill');
+  const run = startCli(['launch', '--nproc', '2', '--set', 'train.epochs=50', 'data.trainLimit=8000', 'data.testLimit=500', '--out', out], { timeoutMs: 120_000 });
+  const launcherPid = run.child.pid as number;
+  const rank1Log = path.join(out, 'logs', 'rank 1.log');
+  await waitFor('rank 1 to start training', () => (fs.existsSync(rank1Log) && fs.readFileSync(rank1Log, 'utf8').includes('"event":"joined"') ? true : undefined), 60_000);
+  await new Promise((r) => setTimeout(r, 1000));
+  const children = childPids(launcherPid);
+  assert.equal(children.length, 3, `expected coordinator + 2 workers, found ${children.length}`);
+  const rank1 = children.find((pid) => fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes('RANK=1'));
+  assert.ok(rank1 !== undefined, 'rank 1 process not found');
+  const killedAt = Date.now();
+  process.kill(rank1, 'SIGKILL');
+  const r = await run.result;
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /rank 1 \(pid \d+\) was killed by SIGKILL/);
+  assert.ok(Date.now() - killedAt < 15_000, `launcher took ${Date.now() - killedAt} ms to stop`);
+  for (const pid of children) assert.equal(isAlive(pid), false, `process ${pid} outlived the launcher`);
+});
+
+test('SIGTERM to the launcher stops every child and exits non-zero', async () => {
+  const out = tempDir('term');
+  const run = startCli(['launch', '--nproc', '2', '--set', 'train.epochs=50', 'data.trainLimit=8000', 'data.testLimit=500', '--out', out], { timeoutMs: 120_000 });
+  const launcherPid = run.child.pid as number;
+  const rank0Log = path.join(out, 'logs', 'rank 0.log');
+  await waitFor('rank 0 to join', () => (fs.existsSync(rank0Log) && fs.readFileSync(rank0Log, 'utf8').includes('"event":"joined"') ? true : undefined), 60_000);
+  const children = childPids(launcherPid);
+  run.child.kill('SIGTERM');
+  const r = await run.result;
+  assert.equal(r.code, 143, r.stdout + r.stderr);
+  assert.match(r.stdout, /interrupted by SIGTERM/);
+  for (const pid of children) assert.equal(isAlive(pid), false, `process ${pid} outlived the launcher`);
+});
