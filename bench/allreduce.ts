@@ -39,10 +39,9 @@ function gloo(world: number, sizes: number[]): Map<number, number> | undefined {
     const out = execFileSync('/usr/bin/python3', [script, '--procs', String(world), '--bytes', sizes.join(',')], { encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'ignore'] });
     const times = new Map<number, number>();
     for (const line of out.split('\n')) {
-      const cols = line.trim().split(/\s+/);
-      const bytes = Number(cols[0]);
-      const ms = Number(cols[1]);
-      if (Number.isFinite(bytes) && Number.isFinite(ms) && cols.length >= 2) times.set(bytes, ms);
+      if (!line.startsWith('{')) continue;
+      const rec = JSON.parse(line) as { bytes?: number; medianMs?: number };
+      if (typeof rec.bytes === 'number' && typeof rec.medianMs === 'number') times.set(rec.bytes, rec.medianMs);
     }
     return times.size > 0 ? times : undefined;
   } catch {

@@ -11,6 +11,7 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from '../config/job-spec';
+import { installWasmKernels } from './kernels-wasm';
 import { RingtrainError } from '../config/errors';
 
 export type ResolvedBackendName = Exclude<BackendName, 'auto'>;
@@ -141,6 +142,7 @@ async function tryActivate(c: Candidate): Promise<string | undefined> {
   const ok = await tf.setBackend(c.tfName);
   if (!ok) return `${c.pkg} loaded but tfjs could not initialise backend '${c.tfName}'`;
   await tf.ready();
+  if (c.tfName === 'wasm') installWasmKernels();
   return undefined;
 }
 

