@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { lossAndCorrect } from './loss';
+import { sampleShape } from './models';
 
 export interface EvalSums {
   lossSum: number;
@@ -16,16 +17,17 @@ export function evaluateRange(
   model: tfl.LayersModel,
   images: Float32Array,
   labels: Int32Array,
-  features: number,
   start: number,
   end: number,
   batchSize = 1000,
 ): EvalSums {
   const sums: EvalSums = { lossSum: 0, correct: 0, count: 0 };
+  const shape = sampleShape(model);
+  const size = shape.reduce((a, b) => a * b, 1);
   for (let i = start; i < end; i += batchSize) {
     const n = Math.min(batchSize, end - i);
     tf.tidy(() => {
-      const xs = tf.tensor2d(images.subarray(i * features, (i + n) * features), [n, features]);
+      const xs = tf.tensor(images.subarray(i * size, (i + n) * size), [n, ...shape]);
       const ys = tf.tensor1d(labels.subarray(i, i + n), 'int32');
       const logits = model.apply(xs, { training: false }) as tf.Tensor2D;
       const r = lossAndCorrect(logits, ys);

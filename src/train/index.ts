@@ -1,4 +1,5 @@
 export { buildMlp, parameterCount } from './model-mlp';
+export { buildModel, sampleShape } from './models';
 export { ParamLayout, type ParamSlot } from './flat-params';
 export { softmaxCrossEntropy, lossAndCorrect } from './loss';
 export { computeGradients, applyAveraged, type LocalStepResult } from './train-step';

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ParamLayout } from './flat-params';
 import { softmaxCrossEntropy } from './loss';
+import { sampleShape } from './models';
 
 export interface LocalStepResult {
   /** Mean loss over this rank's batch. */
@@ -22,12 +23,13 @@ export function computeGradients(
   x: Float32Array,
   y: Int32Array,
   batch: number,
-  features: number,
   out: Float32Array,
 ): LocalStepResult {
   let correct = 0;
   const { value, grads } = tf.tidy(() => {
-    const xs = tf.tensor2d(x.subarray(0, batch * features), [batch, features]);
+    const shape = sampleShape(model);
+    const size = shape.reduce((a, b) => a * b, 1);
+    const xs = tf.tensor(x.subarray(0, batch * size), [batch, ...shape]);
     const ys = tf.tensor1d(y.subarray(0, batch), 'int32');
     return tf.variableGrads(() => {
       const logits = model.apply(xs, { training: true }) as tf.Tensor2D;

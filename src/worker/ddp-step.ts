@@ -32,9 +32,9 @@ export interface StepResult {
 
 const since = (t: bigint): number => Number(process.hrtime.bigint() - t) / 1e9;
 
-export async function ddpStep(r: DdpReplica, x: Float32Array, y: Int32Array, batch: number, features: number): Promise<StepResult> {
+export async function ddpStep(r: DdpReplica, x: Float32Array, y: Int32Array, batch: number): Promise<StepResult> {
   let t = process.hrtime.bigint();
-  const local = computeGradients(r.model, r.layout, x, y, batch, features, r.grads);
+  const local = computeGradients(r.model, r.layout, x, y, batch, r.grads);
   const compute = since(t);
   t = process.hrtime.bigint();
   await r.comm.allReduceMean(r.grads);

@@ -14,7 +14,7 @@ import type { JobSpec } from '../config/job-spec';
 import { trainingFingerprint } from '../config/load';
 import { batchIndices, distributedIndices, gatherBatch, loadMnist, type Batch } from '../data';
 import { createWorkerMetrics, startHttpServer, type Logger } from '../observe';
-import { ParamLayout, buildMlp, evaluateRange, saveModelToDir, summarizeModel } from '../train';
+import { ParamLayout, buildModel, evaluateRange, saveModelToDir, summarizeModel } from '../train';
 import { CoordinatorClient } from './coordinator-client';
 import { ddpStep, syncInitialWeights, type DdpReplica } from './ddp-step';
 import { HeartbeatLoop, type Progress } from './heartbeat-loop';
@@ -95,7 +95,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     heartbeat.start();
 
     // Same seeded init everywhere, but rank 0's weights win: a user model need not be seeded.
-    const model = buildMlp(spec.model, data.train.features, data.train.classes, spec.seed);
+    const model = buildModel(spec.model, [data.train.features], data.train.classes, spec.seed);
     const layout = ParamLayout.ofModel(model);
     if (rank === 0) log.info({ event: 'model-summary', lines: summarizeModel(model) }, 'model summary');
     const optimizer = tf.train.momentum(spec.train.lr, spec.train.momentum);
@@ -120,7 +120,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
         batchBuf ??= { x: new Float32Array(spec.data.batchSize * data.train.features), y: new Int32Array(spec.data.batchSize) };
         const batch = gatherBatch(data.train, idx, batchBuf);
         time.data += seconds(t);
-        const local = await ddpStep(replica, batch.x, batch.y, idx.length, data.train.features);
+        const local = await ddpStep(replica, batch.x, batch.y, idx.length);
         const { compute: computeS, communication: commS, update: updateS } = local.seconds;
         time.compute += computeS;
         time.communication += commS;
@@ -151,7 +151,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
 
       const n = data.test.count;
       const evalStart = process.hrtime.bigint();
-      const ev = evaluateRange(model, data.test.images, data.test.labels, data.test.features, Math.floor((rank * n) / world), Math.floor(((rank + 1) * n) / world));
+      const ev = evaluateRange(model, data.test.images, data.test.labels, Math.floor((rank * n) / world), Math.floor(((rank + 1) * n) / world));
       sums.set([ev.lossSum, ev.correct, ev.count]);
       await comm.allReduceSum(sums);
       const val = { loss: sums[0]! / sums[2]!, accuracy: sums[1]! / sums[2]! };

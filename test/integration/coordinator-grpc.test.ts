@@ -138,7 +138,7 @@ test('two workers joining concurrently share one ring, heartbeat while running, 
     assert.equal(sample(finished, 'ringtrain_job_state{state="done"}'), 1);
     assert.equal(sample(finished, 'ringtrain_job_state{state="running"}'), 0);
     assert.equal(sample(finished, 'ringtrain_job_state{state="failed"}'), 0);
-    assert.notEqual(sample(finished, 'ringtrain_job_workers'), undefined);
+    assert.equal(sample(finished, 'ringtrain_job_workers'), 0, 'no worker holds a lease once the job is done');
 
     assert.deepEqual(await h.coord.done, { ok: true, reason: '', generation: 1 });
     const messages = h.lines().map((l) => l.msg);

@@ -45,7 +45,7 @@ async function train(world: number, train: Split): Promise<Float32Array[]> {
       reps.map((r, rank) => {
         const idx = batches[rank]![s]!;
         const b = gatherBatch(train, idx);
-        return ddpStep(r, b.x, b.y, idx.length, train.features);
+        return ddpStep(r, b.x, b.y, idx.length);
       }),
     );
   }
