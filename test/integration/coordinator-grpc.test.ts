@@ -6,7 +6,7 @@ import { trainingFingerprint } from '../../src/config/load';
 import { RingtrainError } from '../../src/config/errors';
 import { startCoordinator, type RunningCoordinator } from '../../src/coordinator/run-coordinator';
 import { createLogger, type DestinationStream, type Logger } from '../../src/observe/logger';
-import { CoordinatorClient, MAX_BACKOFF_MS, type JoinResult } from '../../src/worker/coordinator-client';
+import { CoordinatorClient, INITIAL_BACKOFF_MS, MAX_BACKOFF_MS, type JoinResult } from '../../src/worker/coordinator-client';
 
 /** Collects what pino writes, one parsed JSON object per line. */
 function memoryLog(): { log: Logger; lines: () => Record<string, unknown>[] } {
@@ -259,7 +259,7 @@ test('a coordinator that is not listening makes join fail as UNAVAILABLE after r
       retries.map((r) => r.attempt),
       retries.map((_, i) => i + 1),
     );
-    assert.equal(retries[0]?.delayMs, 200);
+    assert.equal(retries[0]?.delayMs, INITIAL_BACKOFF_MS);
     assert.ok(elapsed >= 1_400 && elapsed < 5_000, `gave up after ${elapsed} ms, expected ~1500`);
   } finally {
     client.close();
