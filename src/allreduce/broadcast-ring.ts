@@ -2,6 +2,7 @@
  * Broadcast from `root` along the ring: each rank receives from its predecessor and forwards to
  * its successor, stopping before the message returns to the root. Used once at start so every
  * replica begins from rank 0's weights, which is all DDP needs to keep them identical afterwards.
+ * Always float32: weights must arrive bit-exact.
  */
 import type { MessageKey, Transport } from './transport';
 
@@ -11,7 +12,9 @@ export async function ringBroadcast(t: Transport, buf: Float32Array, opSeq: numb
   const next = (rank + 1) % n;
   const prev = (rank - 1 + n) % n;
   const distance = (rank - root + n) % n;
-  const key: MessageKey = { op: 'broadcast', opSeq, bucket: 0, step: 0, chunk: 0 };
-  if (distance !== 0) await t.recv(prev, { ...key, step: distance - 1 }, buf);
-  if (next !== root) await t.send(next, { ...key, step: distance }, buf);
+  const key: MessageKey = { op: 'broadcast', opSeq, bucket: 0, step: 0, chunk: 0, block: 0 };
+  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  const meta = { elements: buf.length, dtype: 'fp32' as const };
+  if (distance !== 0) await t.recv(prev, { ...key, step: distance - 1 }, bytes, meta);
+  if (next !== root) await t.send(next, { ...key, step: distance }, bytes, meta);
 }

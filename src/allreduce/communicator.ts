@@ -7,9 +7,19 @@ import { RingtrainError } from '../config/errors';
 import { ringAllReduce } from './allreduce-ring';
 import { ringBroadcast } from './broadcast-ring';
 import type { Transport } from './transport';
+import { bytesPerElement, type WireDtype } from './wire-dtype';
 
 /** PyTorch DDP's default bucket cap (25 MB), in float32 elements. */
 export const DEFAULT_BUCKET_ELEMENTS = Math.floor((25 * 1024 * 1024) / 4);
+
+export interface CommunicatorOptions {
+  /** Gradient bucket cap in float32 elements (DDP's default 25 MB). */
+  bucketElements?: number;
+  /** Pipelined block size in elements. */
+  blockElements?: number;
+  /** Wire encoding for all-reduce payloads (sums stay float32). */
+  dtype?: WireDtype;
+}
 
 export interface CollectiveStats {
   ops: number;
@@ -27,10 +37,14 @@ export class Communicator {
   private failure: Error | undefined;
   readonly stats: CollectiveStats = { ops: 0, bytesSent: 0 };
 
+  private readonly bucketElements: number;
+
   constructor(
     readonly transport: Transport,
-    private readonly bucketElements = DEFAULT_BUCKET_ELEMENTS,
-  ) {}
+    private readonly options: CommunicatorOptions = {},
+  ) {
+    this.bucketElements = options.bucketElements ?? DEFAULT_BUCKET_ELEMENTS;
+  }
 
   get rank(): number {
     return this.transport.identity.rank;
@@ -57,8 +71,8 @@ export class Communicator {
     };
     for (let b = 0, off = 0; off < buf.length; b++, off += this.bucketElements) {
       const bucket = buf.subarray(off, Math.min(buf.length, off + this.bucketElements));
-      await ringAllReduce(this.transport, bucket, seq, b, track);
-      this.stats.bytesSent += n > 1 ? Math.ceil((2 * (n - 1) * bucket.byteLength) / n) : 0;
+      await ringAllReduce(this.transport, bucket, seq, b, { dtype: this.options.dtype, blockElements: this.options.blockElements, onSend: track });
+      this.stats.bytesSent += n > 1 ? Math.ceil((2 * (n - 1) * bucket.length * bytesPerElement(this.options.dtype ?? 'fp32')) / n) : 0;
     }
     if (n > 1) await yieldToIo();
     this.throwIfFailed();

@@ -6,10 +6,12 @@
  * deadline, so nothing waits forever, and the error names the peer that did not answer.
  *
  * Refused at once: another job, another generation, no ring yet, a collective this rank has
- * already finished (a duplicate or stale op). Refused at match time: a wrong element count.
+ * already finished (a duplicate or stale op). Refused at match time: a wrong element count or
+ * wire encoding.
  */
 import { RingtrainError } from '../config/errors';
-import { describeKey, type MessageKey, type RingIdentity } from './transport';
+import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity } from './transport';
+import { bytesPerElement, type WireDtype } from './wire-dtype';
 
 export interface Arrival {
   job: string;
@@ -17,7 +19,8 @@ export interface Arrival {
   fromRank: number;
   key: MessageKey;
   elements: number;
-  /** Raw little-endian float32 bytes. */
+  dtype: WireDtype;
+  /** The encoded payload; copied out before deliver() settles. */
   bytes: Uint8Array;
 }
 
@@ -31,14 +34,15 @@ interface Parked {
 interface Posted {
   from: number;
   key: MessageKey;
-  out: Float32Array;
+  out: Uint8Array;
+  meta: PayloadMeta;
   resolve: () => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
 }
 
 function slot(from: number, key: MessageKey): string {
-  return `${from}/${key.opSeq}/${key.bucket}/${key.step}/${key.chunk}`;
+  return `${from}/${key.opSeq}/${key.bucket}/${key.step}/${key.chunk}/${key.block}`;
 }
 
 export class Mailbox {
@@ -59,6 +63,10 @@ export class Mailbox {
     this.currentOp = 0;
   }
 
+  get ring(): RingIdentity | undefined {
+    return this.identity;
+  }
+
   beginOp(opSeq: number): void {
     this.currentOp = opSeq;
   }
@@ -71,9 +79,7 @@ export class Mailbox {
     const waiting = this.posted.get(id);
     if (waiting !== undefined) return this.match(id, a, waiting);
     if (this.parked.has(id)) {
-      return Promise.reject(
-        new RingtrainError('PEER_REFUSED', `duplicate message ${describeKey(a.key)} from rank ${a.fromRank}`),
-      );
+      return Promise.reject(new RingtrainError('PEER_REFUSED', `duplicate message ${describeKey(a.key)} from rank ${a.fromRank}`));
     }
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -91,7 +97,7 @@ export class Mailbox {
   }
 
   /** Posts a receive; resolves once the matching message has been copied into `out`. */
-  expect(from: number, key: MessageKey, out: Float32Array): Promise<void> {
+  expect(from: number, key: MessageKey, out: Uint8Array, meta: PayloadMeta): Promise<void> {
     const id = slot(from, key);
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -104,7 +110,7 @@ export class Mailbox {
           ),
         );
       }, this.timeoutMs);
-      const p: Posted = { from, key, out, resolve, reject, timer };
+      const p: Posted = { from, key, out, meta, resolve, reject, timer };
       const early = this.parked.get(id);
       if (early !== undefined) {
         this.parked.delete(id);
@@ -114,6 +120,14 @@ export class Mailbox {
       }
       this.posted.set(id, p);
     });
+  }
+
+  /**
+   * The posted receive for a message, if any: a stream transport can then read the payload
+   * straight into its destination instead of parking a copy.
+   */
+  postedFor(from: number, key: MessageKey): Uint8Array | undefined {
+    return this.posted.get(slot(from, key))?.out;
   }
 
   abort(reason: Error): void {
@@ -129,7 +143,8 @@ export class Mailbox {
     this.parked.clear();
   }
 
-  private check(a: Arrival): RingtrainError | undefined {
+  /** Refusal for an arrival that can never match, checked before any payload is kept. */
+  check(a: Omit<Arrival, 'bytes'> & { bytes?: Uint8Array }): RingtrainError | undefined {
     const me = this.identity;
     if (a.job !== this.job) {
       return new RingtrainError('PEER_REFUSED', `message for job '${a.job}' reached a worker of job '${this.job}'`);
@@ -152,10 +167,10 @@ export class Mailbox {
         `${describeKey(a.key)} from rank ${a.fromRank} is stale: rank ${me.rank} is already at collective #${this.currentOp}`,
       );
     }
-    if (a.bytes.byteLength !== a.elements * 4) {
+    if (a.bytes !== undefined && a.bytes.byteLength !== a.elements * bytesPerElement(a.dtype)) {
       return new RingtrainError(
         'SIZE_MISMATCH',
-        `${describeKey(a.key)} from rank ${a.fromRank} declares ${a.elements} elements but carries ${a.bytes.byteLength} bytes`,
+        `${describeKey(a.key)} from rank ${a.fromRank} declares ${a.elements} ${a.dtype} elements but carries ${a.bytes.byteLength} bytes`,
       );
     }
     return undefined;
@@ -164,16 +179,25 @@ export class Mailbox {
   private match(id: string, a: Arrival, p: Posted): Promise<void> {
     this.posted.delete(id);
     clearTimeout(p.timer);
-    if (a.elements !== p.out.length) {
-      const err = new RingtrainError(
+    const me = this.identity?.rank ?? '?';
+    let err: RingtrainError | undefined;
+    if (a.dtype !== p.meta.dtype) {
+      err = new RingtrainError(
         'SIZE_MISMATCH',
-        `rank ${a.fromRank} sent ${a.elements} float32 for ${describeKey(a.key)}, rank ${this.identity?.rank ?? '?'} ` +
-          `expected ${p.out.length}: are all workers running the same model?`,
+        `rank ${a.fromRank} sends ${a.dtype} on the wire, rank ${me} expects ${p.meta.dtype}: give every worker the same compression setting`,
       );
+    } else if (a.elements !== p.meta.elements) {
+      err = new RingtrainError(
+        'SIZE_MISMATCH',
+        `rank ${a.fromRank} sent ${a.elements} float32 for ${describeKey(a.key)}, rank ${me} ` +
+          `expected ${p.meta.elements}: are all workers running the same model?`,
+      );
+    }
+    if (err !== undefined) {
       p.reject(err);
       return Promise.reject(err);
     }
-    new Uint8Array(p.out.buffer, p.out.byteOffset, p.out.byteLength).set(a.bytes);
+    if (a.bytes !== p.out) p.out.set(a.bytes);
     p.resolve();
     return Promise.resolve();
   }

@@ -4,30 +4,18 @@
  * ring successor). A send is a unary call that completes when the receiver has matched the chunk
  * to a posted receive; the receiver's refusal comes back as a gRPC status whose details are the
  * receiver's own message, and the sender re-raises it with the peer named.
+ *
+ * Messages use a raw Buffer codec (chunk-codec.ts) that is wire-compatible with the proto, so
+ * any gRPC client speaking proto/ringtrain.proto can talk to this server.
  */
 import * as os from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { RingtrainError, isRingtrainError, type RingtrainErrorCode } from '../config/errors';
-import { CHANNEL_OPTIONS, bindServer, isServiceError, services } from '../rpc/proto';
+import { CHANNEL_OPTIONS, bindServer, isServiceError } from '../rpc/proto';
+import { decodeChunk, encodeChunk } from './chunk-codec';
 import { Mailbox } from './mailbox';
-import { describeKey, type MessageKey, type RingIdentity, type Transport } from './transport';
-
-interface WireHeader {
-  job: string;
-  generation: number;
-  opSeq: number;
-  bucket: number;
-  step: number;
-  chunk: number;
-  fromRank: number;
-  elements: number;
-  op: string;
-}
-
-interface WireChunk {
-  header: WireHeader | null;
-  payload: Buffer;
-}
+import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type Transport } from './transport';
+import { WIRE_DTYPES } from './wire-dtype';
 
 const STATUS_FOR: Partial<Record<RingtrainErrorCode, grpc.status>> = {
   STALE_GENERATION: grpc.status.FAILED_PRECONDITION,
@@ -38,6 +26,23 @@ const STATUS_FOR: Partial<Record<RingtrainErrorCode, grpc.status>> = {
 };
 
 const OPS = new Set(['allreduce', 'broadcast', 'barrier']);
+const EMPTY = Buffer.alloc(0);
+
+/** The Collective service with identity (de)serializers: encoding happens in chunk-codec.ts. */
+const COLLECTIVE_RAW: grpc.ServiceDefinition = {
+  Send: {
+    path: '/ringtrain.v1.Collective/Send',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (b: Buffer) => b,
+    requestDeserialize: (b: Buffer) => b,
+    responseSerialize: () => EMPTY,
+    responseDeserialize: () => ({}),
+    originalName: 'send',
+  },
+};
+
+const RawCollectiveClient = grpc.makeGenericClientConstructor(COLLECTIVE_RAW, 'Collective');
 
 if (os.endianness() !== 'LE') {
   // Payloads are raw little-endian float32; a big-endian host would need a byte swap per element.
@@ -57,17 +62,14 @@ export class CollectiveServer {
 
   async listen(host: string, port: number): Promise<number> {
     const server = new grpc.Server(CHANNEL_OPTIONS);
-    server.addService(services().collective.service, {
-      Send: (call: grpc.ServerUnaryCall<WireChunk, object>, cb: grpc.sendUnaryData<object>) => this.onSend(call.request, cb),
+    server.addService(COLLECTIVE_RAW, {
+      Send: (call: grpc.ServerUnaryCall<Buffer, object>, cb: grpc.sendUnaryData<object>) => this.onSend(call.request, cb),
     });
     try {
       this.boundPort = await bindServer(server, host, port);
     } catch (e) {
       server.forceShutdown();
-      throw new RingtrainError(
-        'ADDRESS_IN_USE',
-        `cannot listen for ring traffic on ${host}:${port} (${(e as Error).message}): pick a free port or 0`,
-      );
+      throw new RingtrainError('ADDRESS_IN_USE', `cannot listen for ring traffic on ${host}:${port} (${(e as Error).message}): pick a free port or 0`);
     }
     this.server = server;
     return this.boundPort;
@@ -100,15 +102,22 @@ export class CollectiveServer {
     });
   }
 
-  private onSend(req: WireChunk, cb: grpc.sendUnaryData<object>): void {
-    const h = req.header;
-    if (h === null || !OPS.has(h.op)) {
-      cb({ code: grpc.status.INVALID_ARGUMENT, details: `malformed chunk: missing header or unknown op '${h?.op ?? ''}'` });
+  private onSend(raw: Buffer, cb: grpc.sendUnaryData<object>): void {
+    let msg: ReturnType<typeof decodeChunk>;
+    try {
+      msg = decodeChunk(raw);
+    } catch (e) {
+      cb({ code: grpc.status.INVALID_ARGUMENT, details: `malformed chunk: ${(e as Error).message}` });
       return;
     }
-    const key: MessageKey = { op: h.op as MessageKey['op'], opSeq: h.opSeq, bucket: h.bucket, step: h.step, chunk: h.chunk };
+    const h = msg.header;
+    if (!OPS.has(h.op) || !WIRE_DTYPES.includes(h.dtype)) {
+      cb({ code: grpc.status.INVALID_ARGUMENT, details: `malformed chunk: unknown op '${h.op}' or dtype '${h.dtype}'` });
+      return;
+    }
+    const key: MessageKey = { op: h.op as MessageKey['op'], opSeq: h.opSeq, bucket: h.bucket, step: h.step, chunk: h.chunk, block: h.block };
     this.mailbox
-      .deliver({ job: h.job, generation: h.generation, fromRank: h.fromRank, key, elements: h.elements, bytes: req.payload })
+      .deliver({ job: h.job, generation: h.generation, fromRank: h.fromRank, key, elements: h.elements, dtype: h.dtype, bytes: msg.payload })
       .then(
         () => cb(null, {}),
         (e: unknown) => {
@@ -132,33 +141,31 @@ export class GrpcTransport implements Transport {
     server.setRing(identity, peerAddresses);
   }
 
-  send(to: number, key: MessageKey, payload: Float32Array): Promise<void> {
+  send(to: number, key: MessageKey, payload: Uint8Array, meta: PayloadMeta): Promise<void> {
     const client = this.client(to);
-    const header: WireHeader = {
-      job: this.identity.job,
-      generation: this.identity.generation,
-      opSeq: key.opSeq,
-      bucket: key.bucket,
-      step: key.step,
-      chunk: key.chunk,
-      fromRank: this.identity.rank,
-      elements: payload.length,
-      op: key.op,
-    };
-    const bytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    // Encoded (and so copied) now: the caller may reuse `payload` as soon as we return.
+    const message = encodeChunk(
+      { job: this.identity.job, generation: this.identity.generation, ...key, fromRank: this.identity.rank, elements: meta.elements, dtype: meta.dtype },
+      payload,
+    );
     return new Promise((resolve, reject) => {
-      const send = (client as unknown as {
-        Send: (r: WireChunk, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void) => void;
-      }).Send;
-      send.call(client, { header, payload: bytes }, new grpc.Metadata(), { deadline: Date.now() + this.timeoutMs }, (err) => {
-        if (err === null) resolve();
-        else reject(this.explain(err, to, key));
-      });
+      client.makeUnaryRequest(
+        COLLECTIVE_RAW.Send!.path,
+        (b: Buffer) => b,
+        () => ({}),
+        message,
+        new grpc.Metadata(),
+        { deadline: Date.now() + this.timeoutMs },
+        (err) => {
+          if (err === null) resolve();
+          else reject(this.explain(err, to, key));
+        },
+      );
     });
   }
 
-  recv(from: number, key: MessageKey, out: Float32Array): Promise<void> {
-    return this.server.mailbox.expect(from, key, out);
+  recv(from: number, key: MessageKey, out: Uint8Array, meta: PayloadMeta): Promise<void> {
+    return this.server.mailbox.expect(from, key, out, meta);
   }
 
   beginOp(opSeq: number): void {
@@ -179,7 +186,7 @@ export class GrpcTransport implements Transport {
     if (c === undefined) {
       const address = this.peerAddresses[rank];
       if (address === undefined) throw new RingtrainError('PEER_REFUSED', `no address for rank ${rank}`);
-      c = new (services().collective)(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+      c = new RawCollectiveClient(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
       this.clients.set(rank, c);
     }
     return c;

@@ -5,7 +5,7 @@
  */
 import { RingtrainError } from '../config/errors';
 import { Mailbox } from './mailbox';
-import type { MessageKey, RingIdentity, Transport } from './transport';
+import type { MessageKey, PayloadMeta, RingIdentity, Transport } from './transport';
 
 export class MemoryHub {
   readonly mailboxes: Mailbox[] = [];
@@ -28,24 +28,24 @@ export class MemoryTransport implements Transport {
     this.identity = { job: hub.job, generation: hub.generation, rank, worldSize: hub.worldSize };
   }
 
-  send(to: number, key: MessageKey, payload: Float32Array): Promise<void> {
+  send(to: number, key: MessageKey, payload: Uint8Array, meta: PayloadMeta): Promise<void> {
     const box = this.hub.mailboxes[to];
     if (box === undefined) return Promise.reject(new RingtrainError('PEER_REFUSED', `no rank ${to} in this hub`));
     // Copy: the real wire copies too, and it keeps the sender free to reuse its buffer.
-    const bytes = new Uint8Array(payload.byteLength);
-    bytes.set(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
+    const bytes = payload.slice();
     return box.deliver({
       job: this.identity.job,
       generation: this.identity.generation,
       fromRank: this.identity.rank,
       key,
-      elements: payload.length,
+      elements: meta.elements,
+      dtype: meta.dtype,
       bytes,
     });
   }
 
-  recv(from: number, key: MessageKey, out: Float32Array): Promise<void> {
-    return this.mailbox().expect(from, key, out);
+  recv(from: number, key: MessageKey, out: Uint8Array, meta: PayloadMeta): Promise<void> {
+    return this.mailbox().expect(from, key, out, meta);
   }
 
   beginOp(opSeq: number): void {

@@ -1,8 +1,9 @@
 /**
  * The seam between collective algorithms and the wire. Algorithms (ring all-reduce, broadcast,
  * barrier) only ever talk to their ring neighbours through this interface, so the same code runs
- * over the in-memory transport in unit tests and over gRPC in real jobs.
+ * over the in-memory transport in unit tests and over gRPC or TCP in real jobs.
  */
+import type { WireDtype } from './wire-dtype';
 
 /** Identity of one message inside one ring generation; both ends compute it independently. */
 export interface MessageKey {
@@ -16,6 +17,14 @@ export interface MessageKey {
   step: number;
   /** Chunk index within the bucket. */
   chunk: number;
+  /** Block within the chunk: chunks travel as pipelined blocks. */
+  block: number;
+}
+
+/** What a payload holds: element count and wire encoding (checked by the receiver). */
+export interface PayloadMeta {
+  elements: number;
+  dtype: WireDtype;
 }
 
 /** Who this transport speaks for, set once the coordinator has formed the ring. */
@@ -33,12 +42,13 @@ export interface Transport {
    * the same key and size; rejects with a RingtrainError naming the peer, op and generation when
    * the receiver refuses it or does not answer before the collective deadline.
    */
-  send(to: number, key: MessageKey, payload: Float32Array): Promise<void>;
+  send(to: number, key: MessageKey, payload: Uint8Array, meta: PayloadMeta): Promise<void>;
   /**
-   * Receives the message with `key` from rank `from` into `out`, whose length is the exact number
-   * of elements expected. Rejects on timeout (naming `from`) or when the sizes disagree.
+   * Receives the message with `key` from rank `from` into `out`, whose byte length is exactly what
+   * `meta` implies. Rejects on timeout (naming `from`) or when sizes or encodings disagree.
+   * The transport copies `payload` before `send` returns, so callers may reuse the memory.
    */
-  recv(from: number, key: MessageKey, out: Float32Array): Promise<void>;
+  recv(from: number, key: MessageKey, out: Uint8Array, meta: PayloadMeta): Promise<void>;
   /** Tells the receive side which collective this rank is in, so older ones are refused as stale. */
   beginOp(opSeq: number): void;
   /** Fails every pending send/recv with `reason` (job failed, generation changed). */
@@ -47,5 +57,5 @@ export interface Transport {
 }
 
 export function describeKey(key: MessageKey): string {
-  return `${key.op} #${key.opSeq} (bucket ${key.bucket}, step ${key.step}, chunk ${key.chunk})`;
+  return `${key.op} #${key.opSeq} (bucket ${key.bucket}, step ${key.step}, chunk ${key.chunk}, block ${key.block})`;
 }

@@ -78,7 +78,7 @@ test('a gRPC chunk of the wrong size is refused with INVALID_ARGUMENT naming bot
   const r = await ring(2, 2000);
   try {
     r.comms[1]!.transport.beginOp(1);
-    const recv = r.comms[1]!.transport.recv(0, { op: 'allreduce', opSeq: 1, bucket: 0, step: 0, chunk: 0 }, new Float32Array(8));
+    const recv = r.comms[1]!.transport.recv(0, { op: 'allreduce', opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 }, new Uint8Array(32), { elements: 8, dtype: 'fp32' });
     recv.catch(() => undefined);
     const err = await rawSend(r.addresses[1]!, { job: 'job', generation: 1, opSeq: 1, bucket: 0, step: 0, chunk: 0, fromRank: 0, elements: 6, op: 'allreduce' }, Buffer.alloc(24));
     assert.equal(err?.code, grpc.status.INVALID_ARGUMENT);
@@ -86,7 +86,7 @@ test('a gRPC chunk of the wrong size is refused with INVALID_ARGUMENT naming bot
     await assert.rejects(recv, /expected 8/);
     const lying = await rawSend(r.addresses[1]!, { job: 'job', generation: 1, opSeq: 1, bucket: 0, step: 0, chunk: 1, fromRank: 0, elements: 6, op: 'allreduce' }, Buffer.alloc(20));
     assert.equal(lying?.code, grpc.status.INVALID_ARGUMENT);
-    assert.match(lying?.details ?? '', /declares 6 elements but carries 20 bytes/);
+    assert.match(lying?.details ?? '', /declares 6 fp32 elements but carries 20 bytes/);
   } finally {
     await r.close();
   }

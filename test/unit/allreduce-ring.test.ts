@@ -15,7 +15,7 @@ function randomArray(n: number, seed: number): Float32Array {
 }
 
 async function allReduceCase(world: number, length: number): Promise<void> {
-  const comms = new MemoryHub('job', world).endpoints().map((t) => new Communicator(t, 1 << 18));
+  const comms = new MemoryHub('job', world).endpoints().map((t) => new Communicator(t, { bucketElements: 1 << 18, blockElements: 1000 }));
   const inputs = comms.map((_, r) => randomArray(length, 1000 * world + r + length));
   const expected = new Float64Array(length);
   for (const a of inputs) for (let i = 0; i < length; i++) expected[i] = (expected[i] as number) + (a[i] as number);
@@ -40,7 +40,7 @@ for (let world = 1; world <= 6; world++) {
 }
 
 test('all-reduce crosses bucket boundaries and still sums every element', async () => {
-  const comms = new MemoryHub('job', 3).endpoints().map((t) => new Communicator(t, 7));
+  const comms = new MemoryHub('job', 3).endpoints().map((t) => new Communicator(t, { bucketElements: 7, blockElements: 3 }));
   const bufs = comms.map((_, r) => Float32Array.from({ length: 50 }, (_, i) => i * (r + 1)));
   await Promise.all(comms.map((c, r) => c.allReduceSum(bufs[r] as Float32Array)));
   for (const b of bufs) assert.deepEqual(Array.from(b), Array.from({ length: 50 }, (_, i) => i * 6));
@@ -86,3 +86,21 @@ test('splitChunks covers the buffer exactly, with some empty chunks when length 
   assert.deepEqual(splitChunks(2, 4).map((c) => c.length), [1, 1, 0, 0]);
   assert.deepEqual(splitChunks(10, 3), [{ offset: 0, length: 4 }, { offset: 4, length: 3 }, { offset: 7, length: 3 }]);
 });
+
+for (const dtype of ['fp16', 'bf16'] as const) {
+  test(`all-reduce with ${dtype} on the wire sums in float32 to within the encoding's precision`, async () => {
+    for (const world of [2, 3, 5]) {
+      const comms = new MemoryHub('job', world).endpoints().map((t) => new Communicator(t, { dtype, blockElements: 100 }));
+      const inputs = comms.map((_, r) => randomArray(1001, 77 + r));
+      const bufs = inputs.map((a) => a.slice());
+      await Promise.all(comms.map((c, r) => c.allReduceSum(bufs[r] as Float32Array)));
+      // Each hop rounds once: fp16 keeps 11 significant bits, bf16 8.
+      const tol = dtype === 'fp16' ? 2e-3 * world : 1.6e-2 * world;
+      for (let i = 0; i < 1001; i++) {
+        const exact = inputs.reduce((s, a) => s + (a[i] as number), 0);
+        for (const b of bufs) assert.ok(Math.abs((b[i] as number) - exact) <= tol, `${dtype} world ${world} element ${i}: ${b[i]} vs ${exact}`);
+      }
+      for (const b of bufs.slice(1)) assert.deepEqual(b, bufs[0], 'every rank must end with identical values');
+    }
+  });
+}

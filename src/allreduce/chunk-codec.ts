@@ -1,0 +1,174 @@
+/**
+ * Hand-written protobuf encoding of `ChunkMessage` (proto/ringtrain.proto). Generic protobuf
+ * libraries copy a `bytes` field at least twice; here the payload is copied once, straight
+ * into the outgoing buffer, and on receive it is returned as a slice of the incoming buffer.
+ * The bytes on the wire are exactly what any protobuf implementation would produce and parse.
+ */
+import type { WireDtype } from './wire-dtype';
+
+export interface ChunkHeader {
+  job: string;
+  generation: number;
+  opSeq: number;
+  bucket: number;
+  step: number;
+  chunk: number;
+  fromRank: number;
+  elements: number;
+  op: string;
+  block: number;
+  dtype: WireDtype;
+}
+
+const WIRE_VARINT = 0;
+const WIRE_LEN = 2;
+
+function varintSize(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+function writeVarint(buf: Buffer, pos: number, v: number): number {
+  while (v >= 0x80) {
+    buf[pos++] = (v % 128) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  buf[pos++] = v;
+  return pos;
+}
+
+const NUMERIC: [number, keyof ChunkHeader][] = [
+  [2, 'generation'], [3, 'opSeq'], [4, 'bucket'], [5, 'step'], [6, 'chunk'], [7, 'fromRank'], [8, 'elements'], [10, 'block'],
+];
+
+function headerSize(h: ChunkHeader, job: Buffer, op: Buffer, dtype: Buffer): number {
+  let n = 0;
+  for (const s of [job, op, dtype]) if (s.length > 0) n += 1 + varintSize(s.length) + s.length;
+  for (const [, k] of NUMERIC) {
+    const v = h[k] as number;
+    if (v !== 0) n += 1 + varintSize(v);
+  }
+  return n;
+}
+
+/** One buffer holding the whole message: header, then the payload copied once. */
+export function encodeChunk(h: ChunkHeader, payload: Uint8Array): Buffer {
+  const job = Buffer.from(h.job);
+  const op = Buffer.from(h.op);
+  const dtype = Buffer.from(h.dtype);
+  const hs = headerSize(h, job, op, dtype);
+  const total = 1 + varintSize(hs) + hs + (payload.length > 0 ? 1 + varintSize(payload.length) + payload.length : 0);
+  const buf = Buffer.allocUnsafe(total);
+  let pos = 0;
+  buf[pos++] = (1 << 3) | WIRE_LEN;
+  pos = writeVarint(buf, pos, hs);
+  const str = (field: number, s: Buffer): void => {
+    if (s.length === 0) return;
+    buf[pos++] = (field << 3) | WIRE_LEN;
+    pos = writeVarint(buf, pos, s.length);
+    s.copy(buf, pos);
+    pos += s.length;
+  };
+  // Fields in number order, as protobuf encoders emit them.
+  str(1, job);
+  for (const [field, k] of NUMERIC.slice(0, 7)) {
+    const v = h[k] as number;
+    if (v === 0) continue;
+    buf[pos++] = (field << 3) | WIRE_VARINT;
+    pos = writeVarint(buf, pos, v);
+  }
+  str(9, op);
+  if (h.block !== 0) {
+    buf[pos++] = (10 << 3) | WIRE_VARINT;
+    pos = writeVarint(buf, pos, h.block);
+  }
+  str(11, dtype);
+  if (payload.length > 0) {
+    buf[pos++] = (2 << 3) | WIRE_LEN;
+    pos = writeVarint(buf, pos, payload.length);
+    buf.set(payload, pos);
+  }
+  return buf;
+}
+
+class Reader {
+  pos: number;
+  constructor(readonly buf: Buffer, start: number, readonly end: number) {
+    this.pos = start;
+  }
+  varint(): number {
+    let v = 0;
+    let mult = 1;
+    for (;;) {
+      if (this.pos >= this.end) throw new Error('truncated varint');
+      const b = this.buf[this.pos++] as number;
+      v += (b & 0x7f) * mult;
+      if ((b & 0x80) === 0) return v;
+      mult *= 128;
+      if (mult > 2 ** 63) throw new Error('varint too long');
+    }
+  }
+  skip(wire: number): void {
+    if (wire === WIRE_VARINT) this.varint();
+    else if (wire === WIRE_LEN) this.pos += this.varint();
+    else if (wire === 1) this.pos += 8;
+    else if (wire === 5) this.pos += 4;
+    else throw new Error(`unsupported wire type ${wire}`);
+    if (this.pos > this.end) throw new Error('truncated field');
+  }
+}
+
+/** Parses a ChunkMessage; the payload is a view into `buf` (no copy). Throws on malformed input. */
+export function decodeChunk(buf: Buffer): { header: ChunkHeader; payload: Buffer } {
+  const h: ChunkHeader = { job: '', generation: 0, opSeq: 0, bucket: 0, step: 0, chunk: 0, fromRank: 0, elements: 0, op: '', block: 0, dtype: 'fp32' };
+  let payload = buf.subarray(0, 0);
+  let sawHeader = false;
+  const r = new Reader(buf, 0, buf.length);
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    const field = Math.floor(tag / 8);
+    const wire = tag & 7;
+    if (wire !== WIRE_LEN || (field !== 1 && field !== 2)) {
+      r.skip(wire);
+      continue;
+    }
+    const len = r.varint();
+    const start = r.pos;
+    const end = start + len;
+    if (end > r.end) throw new Error(`field ${field} runs past the end of the message (${end} > ${r.end})`);
+    r.pos = end;
+    if (field === 2) {
+      payload = buf.subarray(start, end);
+      continue;
+    }
+    sawHeader = true;
+    const hr = new Reader(buf, start, end);
+    while (hr.pos < end) {
+      const htag = hr.varint();
+      const hf = Math.floor(htag / 8);
+      const hw = htag & 7;
+      if (hw === WIRE_LEN && (hf === 1 || hf === 9 || hf === 11)) {
+        const l = hr.varint();
+        if (hr.pos + l > end) throw new Error('string runs past the header');
+        const s = buf.toString('utf8', hr.pos, hr.pos + l);
+        hr.pos += l;
+        if (hf === 1) h.job = s;
+        else if (hf === 9) h.op = s;
+        else h.dtype = s as WireDtype;
+        continue;
+      }
+      const numeric = NUMERIC.find(([f]) => f === hf);
+      if (hw === WIRE_VARINT && numeric !== undefined) {
+        (h as unknown as Record<string, number>)[numeric[1]] = hr.varint();
+        continue;
+      }
+      hr.skip(hw);
+    }
+  }
+  if (!sawHeader) throw new Error('chunk without a header');
+  return { header: h, payload };
+}
