@@ -6,6 +6,7 @@
  */
 import { execFileSync, fork } from 'node:child_process';
 import * as path from 'node:path';
+import type { TransportKind, WireDtype } from '../src/allreduce';
 
 interface Row {
   bytes: number;
@@ -20,16 +21,19 @@ function parseBytes(s: string): number {
   return Math.round(Number(m[1]) * mult);
 }
 
-export async function runRing(world: number, sizes: number[], iters: number): Promise<Row[]> {
-  const procs = Array.from({ length: world }, () => fork(path.join(__dirname, 'allreduce-worker.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+export async function runRing(world: number, sizes: number[], iters: number, transport: TransportKind = 'grpc', dtype: WireDtype = 'fp32'): Promise<Row[]> {
+  const procs = Array.from({ length: world }, () => fork(path.join(__dirname, 'allreduce-worker.js'), [transport], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   const ports = await Promise.all(procs.map((p) => new Promise<number>((resolve) => p.once('message', (m) => resolve((m as { port: number }).port)))));
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
   const results = procs.map((p) => new Promise<Row[]>((resolve) => p.on('message', (m) => {
     const msg = m as { kind: string; results: Row[] };
     if (msg.kind === 'results') resolve(msg.results);
   })));
-  procs.forEach((p, rank) => p.send({ kind: 'plan', rank, world, addresses, sizes, iters }));
+  procs.forEach((p, rank) => p.send({ kind: 'plan', rank, world, addresses, sizes, iters, dtype }));
   const all = await Promise.all(results);
+  const exited = procs.map((p) => new Promise((resolve) => p.once('exit', resolve)));
+  procs.forEach((p) => p.send({ kind: 'done' }));
+  await Promise.all(exited);
   return (all[0] as Row[]).map((r, i) => ({ ...r, correct: all.every((rows) => rows[i]?.correct === true) }));
 }
 
@@ -70,12 +74,16 @@ async function main(): Promise<void> {
     return i >= 0 && argv[i + 1] !== undefined ? (argv[i + 1] as string) : dflt;
   };
   const world = Number(get('--nproc', '2'));
-  const sizes = get('--bytes', '4K,407080,4M,40M').split(',').map(parseBytes);
+  const sizes = get('--bytes', '4K,400K,4M,40M,100M').split(',').map(parseBytes);
   const iters = Number(get('--iters', '20'));
-  const rows = await runRing(world, sizes, iters);
+  const transports = get('--transport', 'grpc,tcp').split(',') as TransportKind[];
+  const dtype = get('--compression', 'fp32') as WireDtype;
   const peer = argv.includes('--no-peer') ? undefined : gloo(world, sizes);
-  process.stdout.write(`ring all-reduce over gRPC, ${world} processes on 127.0.0.1, median of ${iters}\n`);
-  process.stdout.write(`${formatTable(world, rows, peer)}\n`);
+  for (const transport of transports) {
+    const rows = await runRing(world, sizes, iters, transport, dtype);
+    process.stdout.write(`\nring all-reduce, transport ${transport}, wire ${dtype}, ${world} processes on 127.0.0.1, median of ${iters} (10 for >= 10 MB)\n`);
+    process.stdout.write(`${formatTable(world, rows, peer)}\n`);
+  }
   if (!peer && !argv.includes('--no-peer')) process.stdout.write('(gloo peer not measured: /usr/bin/python3 with torch not found)\n');
 }
 

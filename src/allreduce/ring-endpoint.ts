@@ -1,0 +1,73 @@
+/**
+ * A worker's ring port, whichever transport carries it. The port is opened before the worker
+ * joins (its address goes into the ring), and becomes a Transport once the coordinator has
+ * formed the ring.
+ */
+import { RingtrainError } from '../config/errors';
+import type { RingIdentity, Transport } from './transport';
+import { CollectiveServer, GrpcTransport } from './transport-grpc';
+import { TcpTransport } from './transport-tcp';
+
+export type TransportKind = 'grpc' | 'tcp';
+export const TRANSPORT_KINDS: readonly TransportKind[] = ['grpc', 'tcp'];
+
+export interface RingEndpoint {
+  readonly kind: TransportKind;
+  /** Binds the ring port (0 = any free port) and returns it. */
+  listen(host: string, port: number): Promise<number>;
+  /** Connects to the ring's neighbours; the result sends and receives for this rank. */
+  attach(identity: RingIdentity, peerAddresses: string[]): Promise<Transport>;
+  close(): Promise<void>;
+}
+
+class GrpcEndpoint implements RingEndpoint {
+  readonly kind = 'grpc' as const;
+  private readonly server: CollectiveServer;
+  private transport: GrpcTransport | undefined;
+
+  constructor(job: string, private readonly timeoutMs: number) {
+    this.server = new CollectiveServer(job, timeoutMs);
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return this.server.listen(host, port);
+  }
+
+  async attach(identity: RingIdentity, peerAddresses: string[]): Promise<Transport> {
+    this.transport = new GrpcTransport(identity, this.server, peerAddresses, this.timeoutMs);
+    return this.transport;
+  }
+
+  async close(): Promise<void> {
+    await this.transport?.close();
+    await this.server.close();
+  }
+}
+
+class TcpEndpoint implements RingEndpoint {
+  readonly kind = 'tcp' as const;
+  private readonly transport: TcpTransport;
+
+  constructor(job: string, timeoutMs: number) {
+    this.transport = new TcpTransport(job, timeoutMs);
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return this.transport.listen(host, port);
+  }
+
+  async attach(identity: RingIdentity, peerAddresses: string[]): Promise<Transport> {
+    await this.transport.attach(identity, peerAddresses);
+    return this.transport;
+  }
+
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+}
+
+export function createRingEndpoint(kind: TransportKind, job: string, timeoutMs: number): RingEndpoint {
+  if (kind === 'grpc') return new GrpcEndpoint(job, timeoutMs);
+  if (kind === 'tcp') return new TcpEndpoint(job, timeoutMs);
+  throw new RingtrainError('CONFIG_INVALID', `unknown transport '${String(kind)}': use grpc or tcp`);
+}

@@ -1,0 +1,294 @@
+/**
+ * The socket data plane (`transport: tcp`): framed messages over plain TCP, because in Node the
+ * gRPC path (http2's 16 KiB DATA frames, grpc-js's copies) tops out well below what loopback and
+ * real NICs carry. Same contract as the gRPC transport: a send completes when the receiver has
+ * matched the message to a posted receive (ACK) or refused it (NACK with the reason).
+ *
+ * Topology: every rank listens; each rank dials the rank it *receives* from (its ring
+ * predecessor) and says HELLO (job, generation, rank). Data then flows down the accepted socket
+ * to the dialer, whose client socket reads with `onread` into one reusable buffer and copies each
+ * payload once, straight into the posted receive when there is one. ACK/NACK frames flow back
+ * the other way.
+ */
+import * as net from 'node:net';
+import { RingtrainError, isRingtrainError } from '../config/errors';
+import { Mailbox } from './mailbox';
+import { FrameReader, FrameType, HEADER_BYTES, NACK_CODES, controlFrame, writeHeader, type Frame, type NackCode } from './tcp-frame';
+import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type Transport } from './transport';
+import { bytesPerElement } from './wire-dtype';
+
+/** Read buffer of each receiving socket, reused for every read. */
+const READ_BUFFER_BYTES = 4 * 1024 * 1024;
+
+interface PendingSend {
+  to: number;
+  key: MessageKey;
+  resolve: () => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+function splitAddress(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}
+
+export class TcpTransport implements Transport {
+  readonly mailbox: Mailbox;
+  private ring: RingIdentity | undefined;
+  private addresses: string[] = [];
+  private server: net.Server | undefined;
+  private readonly accepted = new Set<net.Socket>();
+  private readonly sendSockets = new Map<number, net.Socket>();
+  private readonly socketWaiters = new Map<number, ((s: net.Socket | Error) => void)[]>();
+  private recvSocket: net.Socket | undefined;
+  private readonly pending = new Map<number, PendingSend>();
+  private nextMsgId = 1;
+  private closed = false;
+
+  constructor(readonly job: string, private readonly timeoutMs: number) {
+    this.mailbox = new Mailbox(job, timeoutMs, (r) => `rank ${r} at ${this.addresses[r] ?? '?'}`);
+  }
+
+  get identity(): RingIdentity {
+    if (this.ring === undefined) throw new Error('TcpTransport used before attach()');
+    return this.ring;
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    const server = net.createServer({ noDelay: true }, (s) => this.onAccept(s));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) =>
+        reject(new RingtrainError('ADDRESS_IN_USE', `cannot listen for ring traffic on ${host}:${port} (${e.code ?? e.message}): pick a free port or 0`)),
+      );
+      server.listen(port, host, () => resolve());
+    });
+    this.server = server;
+    return (server.address() as net.AddressInfo).port;
+  }
+
+  /** Joins the ring the coordinator formed: dials the predecessor and waits for its HELLO. */
+  async attach(identity: RingIdentity, peerAddresses: string[]): Promise<void> {
+    this.ring = identity;
+    this.addresses = peerAddresses;
+    this.mailbox.setIdentity(identity);
+    if (identity.worldSize === 1) return;
+    const prev = (identity.rank - 1 + identity.worldSize) % identity.worldSize;
+    await this.dial(prev);
+  }
+
+  send(to: number, key: MessageKey, payload: Uint8Array, meta: PayloadMeta): Promise<void> {
+    const msgId = this.nextMsgId++;
+    const buf = Buffer.allocUnsafe(HEADER_BYTES + payload.byteLength);
+    writeHeader(buf, {
+      type: FrameType.Data, dtype: meta.dtype, op: key.op, nackCode: 'PEER_REFUSED', generation: this.identity.generation,
+      key, fromRank: this.identity.rank, elements: meta.elements, msgId, length: payload.byteLength,
+    });
+    buf.set(payload, HEADER_BYTES);
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(msgId);
+        reject(new RingtrainError('TIMEOUT', `${this.where(key)}: ${this.who(to)} did not take the chunk within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      this.pending.set(msgId, { to, key, resolve, reject, timer });
+      this.socketTo(to).then(
+        (s) => s.write(buf),
+        (e: Error) => this.settle(msgId, e),
+      );
+    });
+  }
+
+  recv(from: number, key: MessageKey, out: Uint8Array, meta: PayloadMeta): Promise<void> {
+    return this.mailbox.expect(from, key, out, meta);
+  }
+
+  beginOp(opSeq: number): void {
+    this.mailbox.beginOp(opSeq);
+  }
+
+  abort(reason: Error): void {
+    this.mailbox.abort(reason);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const err = new RingtrainError('ABORTED', 'ring transport closed');
+    this.mailbox.abort(err);
+    for (const id of [...this.pending.keys()]) this.settle(id, err);
+    for (const waiters of this.socketWaiters.values()) for (const w of waiters) w(err);
+    this.socketWaiters.clear();
+    this.recvSocket?.destroy();
+    for (const s of this.accepted) s.destroy();
+    const server = this.server;
+    this.server = undefined;
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private who(rank: number): string {
+    return `rank ${rank} at ${this.addresses[rank] ?? '?'}`;
+  }
+
+  private where(key: MessageKey): string {
+    return `${describeKey(key)}, generation ${this.ring?.generation ?? '?'}`;
+  }
+
+  private settle(msgId: number, err?: Error): void {
+    const p = this.pending.get(msgId);
+    if (p === undefined) return;
+    this.pending.delete(msgId);
+    clearTimeout(p.timer);
+    if (err === undefined) p.resolve();
+    else p.reject(err);
+  }
+
+  private socketTo(rank: number): Promise<net.Socket> {
+    const s = this.sendSockets.get(rank);
+    if (s !== undefined) return Promise.resolve(s);
+    return new Promise((resolve, reject) => {
+      const list = this.socketWaiters.get(rank) ?? [];
+      list.push((v) => (v instanceof Error ? reject(v) : resolve(v)));
+      this.socketWaiters.set(rank, list);
+    });
+  }
+
+  /** Accepted sockets carry HELLO, then ACK/NACK for our sends; we write DATA down them. */
+  private onAccept(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    this.accepted.add(socket);
+    let peer = -1;
+    const reader = new FrameReader(
+      () => undefined,
+      (f, body) => {
+        if (f.type === FrameType.Hello) {
+          const refusal = this.checkHello(f, Buffer.from(body).toString('utf8'));
+          if (refusal !== undefined) {
+            socket.end(controlFrame(FrameType.Nack, { nackCode: 'PEER_REFUSED' }, refusal));
+            return;
+          }
+          peer = f.fromRank;
+          this.sendSockets.set(peer, socket);
+          socket.write(controlFrame(FrameType.Hello, { generation: f.generation, fromRank: this.identity.rank }, this.job));
+          for (const w of this.socketWaiters.get(peer) ?? []) w(socket);
+          this.socketWaiters.delete(peer);
+        } else if (f.type === FrameType.Ack) {
+          this.settle(f.msgId);
+        } else if (f.type === FrameType.Nack) {
+          const p = this.pending.get(f.msgId);
+          const text = Buffer.from(body).toString('utf8');
+          if (p !== undefined) this.settle(f.msgId, new RingtrainError(f.nackCode, `${this.who(p.to)} refused ${this.where(p.key)}: ${text}`));
+        }
+      },
+    );
+    socket.on('data', (d: Buffer) => this.guard(socket, () => reader.push(d)));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      this.accepted.delete(socket);
+      if (peer < 0 || this.closed) return;
+      this.sendSockets.delete(peer);
+      const err = new RingtrainError('UNAVAILABLE', `${this.who(peer)} closed the ring connection (generation ${this.ring?.generation ?? '?'}): did it die?`);
+      for (const [id, p] of this.pending) if (p.to === peer) this.settle(id, err);
+    });
+  }
+
+  private checkHello(f: Frame, job: string): string | undefined {
+    if (job !== this.job) return `this worker runs job '${this.job}', not '${job}'`;
+    if (this.ring === undefined) return 'this worker has not joined a ring yet';
+    if (f.generation !== this.ring.generation) return `HELLO for generation ${f.generation}, this ring is generation ${this.ring.generation}`;
+    const expected = (this.ring.rank + 1) % this.ring.worldSize;
+    if (f.fromRank !== expected) return `rank ${f.fromRank} dialed rank ${this.ring.rank}, but only rank ${expected} (its successor) receives from it`;
+    return undefined;
+  }
+
+  /** Dials `prev`, says HELLO, and reads DATA from it with one reusable buffer. */
+  private dial(prev: number): Promise<void> {
+    const { host, port } = splitAddress(this.addresses[prev] ?? '');
+    return new Promise<void>((resolve, reject) => {
+      let greeted = false;
+      const fail = (e: Error): void => {
+        if (!greeted) reject(e);
+      };
+      const deadline = setTimeout(() => {
+        socket.destroy();
+        fail(new RingtrainError('TIMEOUT', `${this.who(prev)} did not accept the ring connection within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      const refused = new Map<number, RingtrainError>();
+      const reader = new FrameReader(
+        (f) => {
+          if (f.type !== FrameType.Data) return undefined;
+          const arrival = { job: this.job, generation: f.generation, fromRank: f.fromRank, key: { op: f.op, ...f.key }, elements: f.elements, dtype: f.dtype };
+          let refusal = this.mailbox.check(arrival);
+          if (refusal === undefined && f.length !== f.elements * bytesPerElement(f.dtype)) {
+            refusal = new RingtrainError('SIZE_MISMATCH', `${describeKey(arrival.key)} from rank ${f.fromRank} declares ${f.elements} ${f.dtype} elements but carries ${f.length} bytes`);
+          }
+          if (refusal !== undefined) {
+            refused.set(f.msgId, refusal);
+            return undefined;
+          }
+          return this.mailbox.postedFor(f.fromRank, arrival.key);
+        },
+        (f, body) => {
+          if (f.type === FrameType.Hello) {
+            greeted = true;
+            clearTimeout(deadline);
+            resolve();
+            return;
+          }
+          if (f.type === FrameType.Nack) {
+            clearTimeout(deadline);
+            socket.destroy();
+            fail(new RingtrainError('PEER_REFUSED', `${this.who(prev)} refused the ring connection: ${Buffer.from(body).toString('utf8')}`));
+            return;
+          }
+          if (f.type !== FrameType.Data) return;
+          const refusal = refused.get(f.msgId);
+          refused.delete(f.msgId);
+          const answer = (err?: Error): void => {
+            if (socket.destroyed) return;
+            if (err === undefined) {
+              socket.write(controlFrame(FrameType.Ack, { msgId: f.msgId }, ''));
+              return;
+            }
+            const code: NackCode = isRingtrainError(err) && (NACK_CODES as readonly string[]).includes(err.code) ? (err.code as NackCode) : 'PEER_REFUSED';
+            socket.write(controlFrame(FrameType.Nack, { msgId: f.msgId, nackCode: code }, err.message));
+          };
+          if (refusal !== undefined) {
+            answer(refusal);
+            return;
+          }
+          this.mailbox
+            .deliver({ job: this.job, generation: f.generation, fromRank: f.fromRank, key: { op: f.op, ...f.key }, elements: f.elements, dtype: f.dtype, bytes: body })
+            .then(() => answer(), (e: Error) => answer(e));
+        },
+      );
+      const socket: net.Socket = net.connect({
+        host,
+        port,
+        noDelay: true,
+        onread: { buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), callback: (n: number, buf: Uint8Array): boolean => this.guard(socket, () => reader.push(buf.subarray(0, n))) },
+      });
+      this.recvSocket = socket;
+      socket.on('connect', () => socket.write(controlFrame(FrameType.Hello, { generation: this.identity.generation, fromRank: this.identity.rank }, this.job)));
+      socket.on('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(deadline);
+        fail(new RingtrainError('UNAVAILABLE', `cannot reach ${this.who(prev)} for ring traffic (${e.code ?? e.message})`));
+      });
+      socket.on('close', () => {
+        if (this.closed || !greeted) return;
+        this.mailbox.abort(new RingtrainError('UNAVAILABLE', `${this.who(prev)} closed the ring connection (generation ${this.ring?.generation ?? '?'}): did it die?`));
+      });
+    });
+  }
+
+  /** A peer that sends garbage loses its connection, with the reason, instead of crashing us. */
+  private guard(socket: net.Socket, fn: () => void): boolean {
+    try {
+      fn();
+    } catch (e) {
+      const err = new RingtrainError('PEER_REFUSED', `malformed ring traffic: ${(e as Error).message}`);
+      socket.destroy();
+      this.mailbox.abort(err);
+    }
+    return true;
+  }
+}

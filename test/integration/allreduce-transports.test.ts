@@ -1,0 +1,157 @@
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import * as grpc from '@grpc/grpc-js';
+import { CollectiveServer, Communicator, GrpcTransport, createRingEndpoint, type RingEndpoint, type Transport, type TransportKind } from '../../src/allreduce';
+import { isRingtrainError } from '../../src/config/errors';
+import { CHANNEL_OPTIONS, services } from '../../src/rpc/proto';
+
+interface Ring {
+  comms: Communicator[];
+  servers: CollectiveServer[];
+  addresses: string[];
+  close(): Promise<void>;
+}
+
+async function ring(world: number, timeoutMs = 5000, generation = 1): Promise<Ring> {
+  const servers = Array.from({ length: world }, () => new CollectiveServer('job', timeoutMs));
+  const ports = await Promise.all(servers.map((s) => s.listen('127.0.0.1', 0)));
+  const addresses = ports.map((p) => `127.0.0.1:${p}`);
+  const transports = servers.map((s, rank) => new GrpcTransport({ job: 'job', generation, rank, worldSize: world }, s, addresses, timeoutMs));
+  return {
+    comms: transports.map((t) => new Communicator(t)),
+    servers,
+    addresses,
+    async close() {
+      await Promise.all(transports.map((t) => t.close()));
+      await Promise.all(servers.map((s) => s.close()));
+    },
+  };
+}
+
+/** A ring of real endpoints on 127.0.0.1 for either transport, as workers build it. */
+async function endpointRing(kind: TransportKind, world: number, timeoutMs = 5000, generations?: number[]): Promise<{ comms: Communicator[]; transports: Transport[]; endpoints: RingEndpoint[]; close(): Promise<void> }> {
+  const endpoints = Array.from({ length: world }, () => createRingEndpoint(kind, 'job', timeoutMs));
+  const ports = await Promise.all(endpoints.map((e) => e.listen('127.0.0.1', 0)));
+  const addresses = ports.map((p) => `127.0.0.1:${p}`);
+  const attached = await Promise.allSettled(endpoints.map((e, rank) => e.attach({ job: 'job', generation: generations?.[rank] ?? 1, rank, worldSize: world }, addresses)));
+  const transports = attached.map((a) => (a.status === 'fulfilled' ? a.value : undefined)).filter((t): t is Transport => t !== undefined);
+  const close = async (): Promise<void> => {
+    await Promise.all(endpoints.map((e) => e.close()));
+  };
+  if (transports.length !== world) {
+    await close();
+    throw (attached.find((a) => a.status === 'rejected') as PromiseRejectedResult).reason;
+  }
+  return { comms: transports.map((t) => new Communicator(t, { blockElements: 100_000 })), transports, endpoints, close };
+}
+
+for (const kind of ['grpc', 'tcp'] as const) {
+  for (const world of [2, 3, 4]) {
+    test(`ring all-reduce over real ${kind} on 127.0.0.1 sums exactly for ${world} ranks`, async () => {
+      const r = await endpointRing(kind, world);
+      try {
+        for (const length of [1, world - 1, world + 1, 101_770, 1_000_003]) {
+          const bufs = r.comms.map((_, rank) => Float32Array.from({ length }, (_, i) => ((i % 97) - 48) * 0.25 + rank));
+          await Promise.all(r.comms.map((c, rank) => c.allReduceSum(bufs[rank] as Float32Array)));
+          const rankSum = (world * (world - 1)) / 2;
+          for (const b of bufs) {
+            for (let i = 0; i < length; i++) {
+              const expected = world * (((i % 97) - 48) * 0.25) + rankSum;
+              if (Math.abs((b[i] as number) - expected) >= 1e-4) assert.fail(`${kind} length ${length} element ${i}: ${b[i]} vs ${expected}`);
+            }
+          }
+        }
+        const w = r.comms.map((_, rank) => new Float32Array(5).fill(rank === 0 ? 7 : 0));
+        await Promise.all(r.comms.map((c, rank) => c.broadcast(w[rank] as Float32Array)));
+        for (const b of w) assert.deepEqual(Array.from(b), [7, 7, 7, 7, 7]);
+        await Promise.all(r.comms.map((c) => c.barrier()));
+      } finally {
+        await r.close();
+      }
+    });
+  }
+}
+
+test('tcp: a ring connection from another generation is refused, naming both generations', async () => {
+  await assert.rejects(endpointRing('tcp', 2, 2000, [4, 5]), (e: unknown) => isRingtrainError(e) && /generation 4, this ring is generation 5|generation 5, this ring is generation 4/.test(e.message));
+});
+
+test('tcp: a chunk of the wrong size is refused with a message naming both sizes, on both sides', async () => {
+  const r = await endpointRing('tcp', 2, 2000);
+  try {
+    const key = { op: 'allreduce' as const, opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 };
+    r.transports[1]!.beginOp(1);
+    const recv = r.transports[1]!.recv(0, key, new Uint8Array(32), { elements: 8, dtype: 'fp32' });
+    recv.catch(() => undefined);
+    await assert.rejects(r.transports[0]!.send(1, key, new Uint8Array(24), { elements: 6, dtype: 'fp32' }), (e: unknown) =>
+      isRingtrainError(e) && e.code === 'SIZE_MISMATCH' && /rank 1 at 127\.0\.0\.1:\d+ refused .*sent 6 float32 .* expected 8/.test(e.message));
+    await assert.rejects(recv, /expected 8/);
+  } finally {
+    await r.close();
+  }
+});
+
+test('tcp: a peer that dies makes the survivor fail at once, naming it', async () => {
+  const r = await endpointRing('tcp', 2, 10_000);
+  try {
+    await r.endpoints[1]!.close();
+    const started = Date.now();
+    await assert.rejects(r.comms[0]!.allReduceSum(new Float32Array(1000)), (e: unknown) => /rank 1 at 127\.0\.0\.1:\d+/.test((e as Error).message));
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+  } finally {
+    await r.close();
+  }
+});
+
+/** Sends one hand-made chunk straight to a server, as a misbehaving peer would. */
+function rawSend(address: string, header: Record<string, unknown>, payload: Buffer): Promise<grpc.ServiceError | null> {
+  const client = new (services().collective)(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  return new Promise((resolve) => {
+    (client as unknown as { Send: (r: object, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void) => void })
+      .Send({ header, payload }, { deadline: Date.now() + 3000 }, (err) => {
+        client.close();
+        resolve(err);
+      });
+  });
+}
+
+test('a gRPC chunk of the wrong generation is refused with FAILED_PRECONDITION saying what was expected', async () => {
+  const r = await ring(2, 2000, 5);
+  try {
+    const err = await rawSend(r.addresses[1]!, { job: 'job', generation: 4, opSeq: 1, bucket: 0, step: 0, chunk: 0, fromRank: 0, elements: 1, op: 'allreduce' }, Buffer.alloc(4));
+    assert.equal(err?.code, grpc.status.FAILED_PRECONDITION);
+    assert.match(err?.details ?? '', /generation 4, this ring is generation 5/);
+  } finally {
+    await r.close();
+  }
+});
+
+test('a gRPC chunk of the wrong size is refused with INVALID_ARGUMENT naming both sizes', async () => {
+  const r = await ring(2, 2000);
+  try {
+    r.comms[1]!.transport.beginOp(1);
+    const recv = r.comms[1]!.transport.recv(0, { op: 'allreduce', opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 }, new Uint8Array(32), { elements: 8, dtype: 'fp32' });
+    recv.catch(() => undefined);
+    const err = await rawSend(r.addresses[1]!, { job: 'job', generation: 1, opSeq: 1, bucket: 0, step: 0, chunk: 0, fromRank: 0, elements: 6, op: 'allreduce' }, Buffer.alloc(24));
+    assert.equal(err?.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(err?.details ?? '', /sent 6 float32 .* expected 8/);
+    await assert.rejects(recv, /expected 8/);
+    const lying = await rawSend(r.addresses[1]!, { job: 'job', generation: 1, opSeq: 1, bucket: 0, step: 0, chunk: 1, fromRank: 0, elements: 6, op: 'allreduce' }, Buffer.alloc(20));
+    assert.equal(lying?.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(lying?.details ?? '', /declares 6 fp32 elements but carries 20 bytes/);
+  } finally {
+    await r.close();
+  }
+});
+
+test('a peer that is down makes the sender fail within the deadline, naming its rank and address', async () => {
+  const r = await ring(2, 1500);
+  await r.servers[1]!.close();
+  try {
+    const started = Date.now();
+    await assert.rejects(r.comms[0]!.allReduceSum(new Float32Array(4)), (e: unknown) => /rank 1/.test((e as Error).message));
+    assert.ok(Date.now() - started < 10_000);
+  } finally {
+    await r.close();
+  }
+});
