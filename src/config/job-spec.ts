@@ -27,15 +27,102 @@ export interface DataSpec {
   dir: string;
 }
 
+export type OptimizerName = 'sgd' | 'adam' | 'adamw' | 'rmsprop';
+export type ScheduleName = 'constant' | 'step' | 'multistep' | 'exponential' | 'cosine' | 'plateau';
+/** What one schedule tick is: an epoch (torch's usual scheduler.step() per epoch) or an optimizer step. */
+export type ScheduleInterval = 'epoch' | 'step';
+/** Validation metric watched by the plateau schedule and early stopping (accuracy: higher is better). */
+export type MonitorMetric = 'loss' | 'accuracy' | 'mse' | 'mae';
+/** What a NaN/Inf averaged loss or gradient does: skip that update, or stop the job. */
+export type NonFinitePolicy = 'skip' | 'stop';
+
+/** Learning-rate schedule, torch.optim.lr_scheduler semantics; all counts are in `interval` ticks. */
+export interface ScheduleSpec {
+  /** The schedule after warmup. */
+  name: ScheduleName;
+  /** Tick unit of every count below (epoch, as torch scripts usually step, or optimizer step). */
+  interval: ScheduleInterval;
+  /** Linear warmup ticks in front of the schedule (torch LinearLR then SequentialLR); 0 = none. */
+  warmup: number;
+  /** Warmup starts at lr x this and reaches lr after `warmup` ticks (LinearLR start_factor). */
+  warmupStartFactor: number;
+  /** step: multiply by gamma every stepSize ticks (StepLR). */
+  stepSize: number;
+  /** multistep: ticks after warmup at which lr is multiplied by gamma (MultiStepLR). */
+  milestones: number[];
+  /** Decay factor of step, multistep and exponential. */
+  gamma: number;
+  /** cosine: ticks of the half period (0 = the rest of the run after warmup) (CosineAnnealingLR T_max). */
+  tMax: number;
+  /** cosine: lowest lr (eta_min). */
+  etaMin: number;
+  /** plateau: lr x factor when train.monitor stops improving (ReduceLROnPlateau). */
+  factor: number;
+  /** plateau: epochs without improvement before reducing. */
+  patience: number;
+  /** plateau: relative improvement that counts (threshold_mode 'rel'). */
+  threshold: number;
+  /** plateau: epochs to wait after a reduction before counting again. */
+  cooldown: number;
+  /** plateau: lr never goes below this. */
+  minLr: number;
+}
+
+export interface EarlyStoppingSpec {
+  /** Stop after this many epochs without improvement of train.monitor (0 = off). */
+  patience: number;
+  /** Smallest change of the monitored metric that counts as an improvement. */
+  minDelta: number;
+  /** When training ends (early or not), put back the weights of the best epoch. */
+  restoreBest: boolean;
+}
+
 export interface TrainSpec {
   /** Passes over the training set; 8 reaches >= 97% test accuracy with the defaults. */
   epochs: number;
   /** Stop after this many optimizer steps in total (0 = no cap); for benchmarks and tests. */
   maxSteps: number;
-  /** SGD learning rate, as in the PyTorch MNIST tutorials. */
+  /** torch.optim semantics: sgd (momentum, nesterov), adam, adamw (decoupled decay), rmsprop. */
+  optimizer: OptimizerName;
+  /** Base learning rate (before warmup, schedule and the linear scaling rule). */
   lr: number;
-  /** SGD momentum (PyTorch convention: v = m*v + g; w -= lr*v). */
+  /** sgd and rmsprop momentum (PyTorch convention: v = m*v + g; w -= lr*v). */
   momentum: number;
+  /** sgd: Nesterov momentum, as torch computes it. */
+  nesterov: boolean;
+  /** L2 penalty added to the gradient (sgd, adam, rmsprop); decoupled decay for adamw. */
+  weightDecay: number;
+  /** adam/adamw: decay of the first moment. */
+  beta1: number;
+  /** adam/adamw: decay of the second moment. */
+  beta2: number;
+  /** adam/adamw/rmsprop: added to the denominator for stability. */
+  eps: number;
+  /** rmsprop: smoothing constant of the squared-gradient average. */
+  alpha: number;
+  /** Linear scaling rule for large-batch data parallelism: lr x world size. */
+  scaleLr: boolean;
+  /** Micro-batches per optimizer step; they add locally and all-reduce once (DDP no_sync). */
+  accumulate: number;
+  /** Clip the averaged gradient to this global L2 norm (0 = off), as clip_grad_norm_. */
+  clipNorm: number;
+  /** A NaN/Inf averaged loss or gradient: skip the update, or stop the job. */
+  nonFinite: NonFinitePolicy;
+  /** Validation metric for the plateau schedule and early stopping. */
+  monitor: MonitorMetric;
+  schedule: ScheduleSpec;
+  earlyStopping: EarlyStoppingSpec;
+}
+
+export interface CheckpointSpec {
+  /** Rank 0 writes a checkpoint every N optimizer steps (0 = off). */
+  everySteps: number;
+  /** ... and every N epochs (0 = off). */
+  everyEpochs: number;
+  /** Checkpoints kept; older ones are deleted once a newer one is safely on disk. */
+  keep: number;
+  /** Where checkpoints go ('' = <run dir>/checkpoints). */
+  dir: string;
 }
 
 export interface ClusterSpec {
@@ -51,13 +138,27 @@ export interface ClusterSpec {
   collectiveTimeoutSec: number;
   /** How long a worker keeps retrying (with backoff) to reach the coordinator. */
   connectTimeoutSec: number;
+  /** Data plane between ring neighbours: grpc (default, one protocol everywhere) or tcp (framed sockets, several times faster in Node). */
+  transport: TransportName;
+  /** Gradient encoding on the wire: none (float32), fp16 or bf16 (half the bytes; sums stay float32). */
+  compression: CompressionName;
+  /** Gradient bucket cap in MB, as DDP's bucket_cap_mb. */
+  bucketCapMb: number;
 }
+
+export type TransportName = 'grpc' | 'tcp';
+export type CompressionName = 'none' | 'fp16' | 'bf16';
 
 export interface ObserveSpec {
   /** Address the /metrics HTTP servers bind to. */
   metricsHost: string;
-  /** Port for the coordinator's /metrics (0 = any free port). Workers always use a free port. */
+  /** Port for the coordinator's /metrics (0 = any free port). */
   metricsPort: number;
+  /**
+   * Port for each worker's /metrics and /healthz (0 = any free port). Kubernetes scrapes and
+   * probes a fixed port; `ringtrain launch` runs several workers on one host, so keep it 0 there.
+   */
+  workerMetricsPort: number;
   /** pino level for the JSON logs on stderr. */
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error';
 }
@@ -72,6 +173,7 @@ export interface JobSpec {
   model: ModelSpec;
   data: DataSpec;
   train: TrainSpec;
+  checkpoint: CheckpointSpec;
   cluster: ClusterSpec;
   observe: ObserveSpec;
   /** Run directory ('' = runs/<name>-<time>). */
@@ -84,15 +186,53 @@ export const DEFAULT_JOB: JobSpec = {
   backend: 'auto',
   model: { kind: 'mlp', hidden: [128], activation: 'relu' },
   data: { dataset: 'mnist', batchSize: 64, trainLimit: 0, testLimit: 0, dir: '' },
-  train: { epochs: 8, maxSteps: 0, lr: 0.01, momentum: 0.9 },
+  train: {
+    epochs: 8,
+    maxSteps: 0,
+    optimizer: 'sgd',
+    lr: 0.01,
+    momentum: 0.9,
+    nesterov: false,
+    weightDecay: 0,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    alpha: 0.99,
+    scaleLr: false,
+    accumulate: 1,
+    clipNorm: 0,
+    nonFinite: 'stop',
+    monitor: 'loss',
+    schedule: {
+      name: 'constant',
+      interval: 'epoch',
+      warmup: 0,
+      warmupStartFactor: 1 / 3,
+      stepSize: 1,
+      milestones: [],
+      gamma: 0.1,
+      tMax: 0,
+      etaMin: 0,
+      factor: 0.1,
+      patience: 10,
+      threshold: 1e-4,
+      cooldown: 0,
+      minLr: 0,
+    },
+    earlyStopping: { patience: 0, minDelta: 0, restoreBest: false },
+  },
+  checkpoint: { everySteps: 0, everyEpochs: 1, keep: 3, dir: '' },
   cluster: {
     worldSize: 2,
     joinTimeoutSec: 60,
     heartbeatIntervalSec: 1,
     leaseTimeoutSec: 10,
+    transport: 'grpc',
+    compression: 'none',
+    bucketCapMb: 25,
     collectiveTimeoutSec: 30,
     connectTimeoutSec: 30,
   },
-  observe: { metricsHost: '127.0.0.1', metricsPort: 0, logLevel: 'info' },
+  observe: { metricsHost: '127.0.0.1', metricsPort: 0, workerMetricsPort: 0, logLevel: 'info' },
   outDir: '',
 };

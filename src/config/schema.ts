@@ -4,7 +4,19 @@
  * exist, and each rule's kind must fit the field's type (an enum of BackendName for `backend`,
  * a numeric rule for a number). Types and defaults live in job-spec.ts; only the limits live here.
  */
-import type { Activation, BackendName, JobSpec, ObserveSpec } from './job-spec';
+import type {
+  Activation,
+  BackendName,
+  CompressionName,
+  JobSpec,
+  MonitorMetric,
+  NonFinitePolicy,
+  ObserveSpec,
+  OptimizerName,
+  ScheduleInterval,
+  ScheduleName,
+  TransportName,
+} from './job-spec';
 
 /** Numeric bounds; `gt`/`lt` are exclusive, `min`/`max` inclusive. */
 export interface Bounds {
@@ -30,7 +42,10 @@ export interface IntListRule {
   each: Bounds;
   minLength: number;
 }
-export type FieldRule = NumberRule | StringRule | EnumRule | IntListRule;
+export interface BoolRule {
+  kind: 'bool';
+}
+export type FieldRule = NumberRule | StringRule | EnumRule | IntListRule | BoolRule;
 
 type Leaf = string | number | boolean | readonly unknown[];
 
@@ -52,7 +67,9 @@ type RuleFor<V> = [V] extends [readonly number[]]
   ? IntListRule
   : [V] extends [number]
     ? NumberRule
-    : string extends V
+    : [V] extends [boolean]
+      ? BoolRule
+      : string extends V
       ? StringRule | EnumRule
       : EnumRule<V & string>;
 
@@ -89,16 +106,53 @@ export const JOB_SCHEMA: JobSchema = {
   'data.dir': { kind: 'string' },
   'train.epochs': { kind: 'int', min: 1 },
   'train.maxSteps': COUNT,
+  'train.optimizer': allOf<OptimizerName>()(['sgd', 'adam', 'adamw', 'rmsprop']),
   'train.lr': { kind: 'number', gt: 0 },
   'train.momentum': { kind: 'number', min: 0, lt: 1 },
+  'train.nesterov': { kind: 'bool' },
+  'train.weightDecay': { kind: 'number', min: 0 },
+  'train.beta1': { kind: 'number', min: 0, lt: 1 },
+  'train.beta2': { kind: 'number', min: 0, lt: 1 },
+  'train.eps': { kind: 'number', gt: 0 },
+  'train.alpha': { kind: 'number', min: 0, lt: 1 },
+  'train.scaleLr': { kind: 'bool' },
+  'train.accumulate': { kind: 'int', min: 1 },
+  'train.clipNorm': { kind: 'number', min: 0 },
+  'train.nonFinite': allOf<NonFinitePolicy>()(['skip', 'stop']),
+  'train.monitor': allOf<MonitorMetric>()(['loss', 'accuracy', 'mse', 'mae']),
+  'train.schedule.name': allOf<ScheduleName>()(['constant', 'step', 'multistep', 'exponential', 'cosine', 'plateau']),
+  'train.schedule.interval': allOf<ScheduleInterval>()(['epoch', 'step']),
+  'train.schedule.warmup': COUNT,
+  'train.schedule.warmupStartFactor': { kind: 'number', gt: 0, max: 1 },
+  'train.schedule.stepSize': { kind: 'int', min: 1 },
+  'train.schedule.milestones': { kind: 'int-list', each: { min: 1 }, minLength: 0 },
+  'train.schedule.gamma': { kind: 'number', gt: 0, max: 1 },
+  'train.schedule.tMax': COUNT,
+  'train.schedule.etaMin': { kind: 'number', min: 0 },
+  'train.schedule.factor': { kind: 'number', gt: 0, lt: 1 },
+  'train.schedule.patience': COUNT,
+  'train.schedule.threshold': { kind: 'number', min: 0 },
+  'train.schedule.cooldown': COUNT,
+  'train.schedule.minLr': { kind: 'number', min: 0 },
+  'train.earlyStopping.patience': COUNT,
+  'train.earlyStopping.minDelta': { kind: 'number', min: 0 },
+  'train.earlyStopping.restoreBest': { kind: 'bool' },
+  'checkpoint.everySteps': COUNT,
+  'checkpoint.everyEpochs': COUNT,
+  'checkpoint.keep': { kind: 'int', min: 1 },
+  'checkpoint.dir': { kind: 'string' },
   'cluster.worldSize': { kind: 'int', min: 1 },
   'cluster.joinTimeoutSec': SECONDS,
   'cluster.heartbeatIntervalSec': SECONDS,
   'cluster.leaseTimeoutSec': SECONDS,
   'cluster.collectiveTimeoutSec': SECONDS,
   'cluster.connectTimeoutSec': SECONDS,
+  'cluster.transport': allOf<TransportName>()(['grpc', 'tcp']),
+  'cluster.compression': allOf<CompressionName>()(['none', 'fp16', 'bf16']),
+  'cluster.bucketCapMb': { kind: 'number', gt: 0 },
   'observe.metricsHost': { kind: 'string', nonEmpty: true },
   'observe.metricsPort': PORT,
+  'observe.workerMetricsPort': PORT,
   'observe.logLevel': allOf<ObserveSpec['logLevel']>()(['trace', 'debug', 'info', 'warn', 'error']),
   outDir: { kind: 'string' },
 };
@@ -152,6 +206,8 @@ export function describeRule(rule: FieldRule): string {
       return rule.nonEmpty ? 'a non-empty string' : 'a string';
     case 'enum':
       return `one of ${rule.values.map((v) => `'${v}'`).join(', ')}`;
+    case 'bool':
+      return 'true or false';
     case 'int-list': {
       const bounds = describeBounds(rule.each);
       const n = rule.minLength;

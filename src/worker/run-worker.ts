@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Registry } from 'prom-client';
-import { CollectiveServer, Communicator, GrpcTransport } from '../allreduce';
+import { Communicator, createRingEndpoint } from '../allreduce';
 import { selectBackend } from '../compute';
 import { RingtrainError, isRingtrainError } from '../config/errors';
 import type { JobSpec } from '../config/job-spec';
@@ -54,7 +54,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const data = loadMnist({ dir: spec.data.dir, trainLimit: spec.data.trainLimit, testLimit: spec.data.testLimit });
 
   const timeoutMs = spec.cluster.collectiveTimeoutSec * 1000;
-  const ringServer = new CollectiveServer(spec.name, timeoutMs);
+  const ringServer = createRingEndpoint(spec.cluster.transport, spec.name, timeoutMs);
   const registry = new Registry();
   const client = new CoordinatorClient(o.coordinator, spec.name, o.workerId);
   const cleanups: (() => Promise<void> | void)[] = [() => client.close(), () => ringServer.close()];
@@ -79,14 +79,11 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     const metrics = createWorkerMetrics(registry, rank, backend.name);
     metrics.generation.set(joined.generation);
 
-    const transport = new GrpcTransport(
-      { job: spec.name, generation: joined.generation, rank, worldSize: world },
-      ringServer,
-      joined.ring.map((p) => p.address),
-      timeoutMs,
-    );
-    cleanups.push(() => transport.close());
-    const comm = new Communicator(transport);
+    const transport = await ringServer.attach({ job: spec.name, generation: joined.generation, rank, worldSize: world }, joined.ring.map((p) => p.address));
+    const comm = new Communicator(transport, {
+      dtype: spec.cluster.compression === 'none' ? 'fp32' : spec.cluster.compression,
+      bucketElements: Math.floor((spec.cluster.bucketCapMb * 1024 * 1024) / 4),
+    });
     const progress: Progress = { generation: joined.generation, step: 0, epoch: 0 };
     heartbeat = new HeartbeatLoop(client, () => progress, spec.cluster.heartbeatIntervalSec * 1000, spec.cluster.leaseTimeoutSec * 1000, (reason) => {
       fatal = reason;
