@@ -28,6 +28,8 @@ export interface RingOptions {
   dtype?: WireDtype;
   blockElements?: number;
   onSend?: (ack: Promise<void>) => void;
+  /** Landing space of at least `bytes`, reused across calls by the owner (fresh memory costs page faults). */
+  scratch?: (bytes: number) => Uint8Array;
 }
 
 const mod = (a: number, n: number): number => ((a % n) + n) % n;
@@ -51,7 +53,10 @@ export async function ringAllReduce(t: Transport, buf: Float32Array, opSeq: numb
   };
   const bpe = bytesPerElement(dtype);
   const encodeScratch = new Uint8Array(blockElements * bpe);
-  const recvScratch = new Uint8Array(Math.min(blockElements, chunks[0]?.length ?? 0) * bpe + 4);
+  // One chunk's worth of landing space, so every block of a step can be posted at once and
+  // stream transports read each block straight into place instead of parking a copy.
+  const scratchBytes = (chunks[0]?.length ?? 0) * bpe;
+  const recvScratch = opts.scratch !== undefined ? opts.scratch(scratchBytes) : new Uint8Array(scratchBytes);
   const acks: Promise<void>[] = [];
   const key = (step: number, chunk: number, block: number): MessageKey => ({ op: 'allreduce', opSeq, bucket, step, chunk, block });
 
@@ -68,16 +73,23 @@ export async function ringAllReduce(t: Transport, buf: Float32Array, opSeq: numb
   for (let step = 0; step <= lastStep; step++) {
     const reduce = step < n - 1;
     const recvC = reduce ? mod(rank - step - 1, n) : mod(rank - (step - (n - 1)), n);
+    const chunkStart = (chunks[recvC] as Chunk).offset;
     const blocks = blocksOf(recvC);
+    // fp32 all-gather blocks land directly in the buffer; everything else goes via scratch.
+    const direct = !reduce && dtype === 'fp32';
+    const inboxes = blocks.map((b) =>
+      direct
+        ? new Uint8Array(buf.buffer, buf.byteOffset + b.offset * 4, b.length * 4)
+        : recvScratch.subarray((b.offset - chunkStart) * bpe, (b.offset - chunkStart + b.length) * bpe),
+    );
+    const arrivals = blocks.map((b, i) => t.recv(prev, key(step, recvC, i), inboxes[i] as Uint8Array, { elements: b.length, dtype }));
+    // A failure in a later block must not go unobserved while an earlier one is awaited.
+    arrivals.forEach((a) => a.catch(() => undefined));
     for (let i = 0; i < blocks.length; i++) {
       const b = blocks[i] as Chunk;
       const target = buf.subarray(b.offset, b.offset + b.length);
-      const bytes = b.length * bpe;
-      // fp32 all-gather blocks land directly in the buffer; everything else goes via scratch.
-      const direct = !reduce && dtype === 'fp32';
-      const inbox = direct ? new Uint8Array(buf.buffer, buf.byteOffset + b.offset * 4, bytes) : recvScratch.subarray(0, bytes);
-      await t.recv(prev, key(step, recvC, i), inbox, { elements: b.length, dtype });
-      if (!direct) decodeInto(dtype, inbox, target, reduce);
+      await arrivals[i];
+      if (!direct) decodeInto(dtype, inboxes[i] as Uint8Array, target, reduce);
       // The owner of a finished chunk rounds it to the wire precision too; otherwise it would keep
       // more precise values than the copies it sends out, and replicas would drift apart.
       if (reduce && step === n - 2 && dtype !== 'fp32') decodeInto(dtype, encode(dtype, target, encodeScratch), target, false);

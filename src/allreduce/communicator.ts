@@ -35,6 +35,12 @@ export class Communicator {
   private readonly inflight = new Set<Promise<void>>();
   /** First failed send: every later collective fails with it instead of waiting for a timeout. */
   private failure: Error | undefined;
+  /** Receive landing space, grown on demand and reused by every all-reduce of this rank. */
+  private scratchBuf = new Uint8Array(0);
+  private readonly scratch = (bytes: number): Uint8Array => {
+    if (this.scratchBuf.byteLength < bytes) this.scratchBuf = new Uint8Array(bytes);
+    return this.scratchBuf;
+  };
   readonly stats: CollectiveStats = { ops: 0, bytesSent: 0 };
 
   private readonly bucketElements: number;
@@ -71,7 +77,7 @@ export class Communicator {
     };
     for (let b = 0, off = 0; off < buf.length; b++, off += this.bucketElements) {
       const bucket = buf.subarray(off, Math.min(buf.length, off + this.bucketElements));
-      await ringAllReduce(this.transport, bucket, seq, b, { dtype: this.options.dtype, blockElements: this.options.blockElements, onSend: track });
+      await ringAllReduce(this.transport, bucket, seq, b, { dtype: this.options.dtype, blockElements: this.options.blockElements, onSend: track, scratch: this.scratch });
       this.stats.bytesSent += n > 1 ? Math.ceil((2 * (n - 1) * bucket.length * bytesPerElement(this.options.dtype ?? 'fp32')) / n) : 0;
     }
     if (n > 1) await yieldToIo();
