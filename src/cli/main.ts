@@ -4,12 +4,14 @@
  */
 import { isRingtrainError } from '../config/errors';
 import { coordinatorCommand, launchCommand, workerCommand } from './commands';
+import { benchCommand } from './bench';
 import { HELP } from './help';
 
 const COMMANDS: Record<string, (argv: readonly string[]) => Promise<number>> = {
   launch: launchCommand,
   coordinator: coordinatorCommand,
   worker: workerCommand,
+  bench: benchCommand,
 };
 
 export async function run(argv: readonly string[]): Promise<number> {
