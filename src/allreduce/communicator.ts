@@ -35,12 +35,18 @@ export class Communicator {
   private readonly inflight = new Set<Promise<void>>();
   /** First failed send: every later collective fails with it instead of waiting for a timeout. */
   private failure: Error | undefined;
-  /** Receive landing space, grown on demand and reused by every all-reduce of this rank. */
-  private scratchBuf = new Uint8Array(0);
-  private readonly scratch = (bytes: number): Uint8Array => {
-    if (this.scratchBuf.byteLength < bytes) this.scratchBuf = new Uint8Array(bytes);
-    return this.scratchBuf;
-  };
+  /** Receive landing space per bucket, grown on demand and reused by every all-reduce of this rank. */
+  private readonly scratchBufs = new Map<number, Uint8Array>();
+  private scratchFor(bucket: number): (bytes: number) => Uint8Array {
+    return (bytes) => {
+      let b = this.scratchBufs.get(bucket);
+      if (b === undefined || b.byteLength < bytes) {
+        b = new Uint8Array(bytes);
+        this.scratchBufs.set(bucket, b);
+      }
+      return b;
+    };
+  }
   readonly stats: CollectiveStats = { ops: 0, bytesSent: 0 };
 
   private readonly bucketElements: number;
@@ -60,8 +66,14 @@ export class Communicator {
     return this.transport.identity.worldSize;
   }
 
-  /** Sums `buf` across all ranks, in place; every rank ends with the same values. */
-  async allReduceSum(buf: Float32Array): Promise<void> {
+  /**
+   * Sums `buf` across all ranks, in place; every rank ends with the same values. The buffer is
+   * cut into buckets (cap `bucketElements`). With `pack`, each bucket is filled by
+   * `pack(start, end)` just before it is reduced, and its reduction is under way while the next
+   * bucket is packed (DDP's overlap of gradient readout and communication); every rank must pack
+   * in the same order.
+   */
+  async allReduceSum(buf: Float32Array, pack?: (start: number, end: number) => void): Promise<void> {
     this.throwIfFailed();
     const seq = this.next();
     const n = this.worldSize;
@@ -75,13 +87,32 @@ export class Communicator {
         },
       );
     };
+    const running: Promise<void>[] = [];
     for (let b = 0, off = 0; off < buf.length; b++, off += this.bucketElements) {
-      const bucket = buf.subarray(off, Math.min(buf.length, off + this.bucketElements));
-      await ringAllReduce(this.transport, bucket, seq, b, { dtype: this.options.dtype, blockElements: this.options.blockElements, onSend: track, scratch: this.scratch });
+      const end = Math.min(buf.length, off + this.bucketElements);
+      pack?.(off, end);
+      const bucket = buf.subarray(off, end);
+      const op = ringAllReduce(this.transport, bucket, seq, b, {
+        dtype: this.options.dtype,
+        blockElements: this.options.blockElements,
+        onSend: track,
+        scratch: this.scratchFor(b),
+      });
+      op.catch(() => undefined);
+      running.push(op);
+      if (pack === undefined) await op;
       this.stats.bytesSent += n > 1 ? Math.ceil((2 * (n - 1) * bucket.length * bytesPerElement(this.options.dtype ?? 'fp32')) / n) : 0;
     }
+    await Promise.all(running);
     if (n > 1) await yieldToIo();
     this.throwIfFailed();
+  }
+
+  /** Averages `buf` across ranks (sum, then divide by the world size); `pack` as for allReduceSum. */
+  async allReduceMean(buf: Float32Array, pack?: (start: number, end: number) => void): Promise<void> {
+    await this.allReduceSum(buf, pack);
+    const inv = 1 / this.worldSize;
+    for (let i = 0; i < buf.length; i++) buf[i] = (buf[i] as number) * inv;
   }
 
   /** Waits for every outstanding send to be acknowledged; throws the first failure. */
@@ -90,12 +121,6 @@ export class Communicator {
     this.throwIfFailed();
   }
 
-  /** Averages `buf` across ranks (sum, then divide by the world size). */
-  async allReduceMean(buf: Float32Array): Promise<void> {
-    await this.allReduceSum(buf);
-    const inv = 1 / this.worldSize;
-    for (let i = 0; i < buf.length; i++) buf[i] = (buf[i] as number) * inv;
-  }
 
   /** Copies root's `buf` into every other rank's `buf`. */
   async broadcast(buf: Float32Array, root = 0): Promise<void> {

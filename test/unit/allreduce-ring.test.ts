@@ -104,3 +104,25 @@ for (const dtype of ['fp16', 'bf16'] as const) {
     }
   });
 }
+
+test('buckets packed on the fly are each reduced while later ones are packed, and sum exactly', async () => {
+  const world = 3;
+  const length = 1000;
+  const comms = new MemoryHub('job', world).endpoints().map((t) => new Communicator(t, { bucketElements: 128, blockElements: 50 }));
+  const sources = comms.map((_, r) => randomArray(length, 500 + r));
+  const bufs = comms.map(() => new Float32Array(length));
+  const packed: [number, number][][] = comms.map(() => []);
+  await Promise.all(
+    comms.map((c, r) =>
+      c.allReduceSum(bufs[r] as Float32Array, (start, end) => {
+        packed[r]!.push([start, end]);
+        (bufs[r] as Float32Array).set((sources[r] as Float32Array).subarray(start, end), start);
+      }),
+    ),
+  );
+  assert.deepEqual(packed[0], Array.from({ length: 8 }, (_, i) => [i * 128, Math.min(length, (i + 1) * 128)]));
+  for (let i = 0; i < length; i++) {
+    const exact = sources.reduce((s, a) => s + (a[i] as number), 0);
+    for (const b of bufs) assert.ok(Math.abs((b[i] as number) - exact) < 1e-5, `element ${i}: ${b[i]} vs ${exact}`);
+  }
+});
