@@ -25,8 +25,8 @@ class GrpcEndpoint implements RingEndpoint {
   private readonly server: CollectiveServer;
   private transport: GrpcTransport | undefined;
 
-  constructor(job: string, private readonly timeoutMs: number) {
-    this.server = new CollectiveServer(job, timeoutMs);
+  constructor(job: string, private readonly timeoutMs: number, token?: string, onRefused?: (reason: string) => void) {
+    this.server = new CollectiveServer(job, timeoutMs, token, onRefused);
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -48,8 +48,8 @@ class TcpEndpoint implements RingEndpoint {
   readonly kind = 'tcp' as const;
   private readonly transport: TcpTransport;
 
-  constructor(job: string, timeoutMs: number) {
-    this.transport = new TcpTransport(job, timeoutMs);
+  constructor(job: string, timeoutMs: number, token?: string, onRefused?: (reason: string) => void) {
+    this.transport = new TcpTransport(job, timeoutMs, token, onRefused);
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -66,8 +66,12 @@ class TcpEndpoint implements RingEndpoint {
   }
 }
 
-export function createRingEndpoint(kind: TransportKind, job: string, timeoutMs: number): RingEndpoint {
-  if (kind === 'grpc') return new GrpcEndpoint(job, timeoutMs);
-  if (kind === 'tcp') return new TcpEndpoint(job, timeoutMs);
+/**
+ * @param token join token that peers must present (and that this rank presents); undefined = none.
+ * @param onRefused hears each refused connection or message, for logs and counters.
+ */
+export function createRingEndpoint(kind: TransportKind, job: string, timeoutMs: number, token?: string, onRefused?: (reason: string) => void): RingEndpoint {
+  if (kind === 'grpc') return new GrpcEndpoint(job, timeoutMs, token, onRefused);
+  if (kind === 'tcp') return new TcpEndpoint(job, timeoutMs, token, onRefused);
   throw new RingtrainError('CONFIG_INVALID', `unknown transport '${String(kind)}': use grpc or tcp`);
 }

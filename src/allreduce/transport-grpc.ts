@@ -11,6 +11,7 @@
 import * as os from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { RingtrainError, isRingtrainError, type RingtrainErrorCode } from '../config/errors';
+import { requireToken, tokenMetadata } from '../rpc/auth';
 import { CHANNEL_OPTIONS, bindServer, isServiceError } from '../rpc/proto';
 import { decodeChunk, encodeChunk } from './chunk-codec';
 import { Mailbox } from './mailbox';
@@ -56,15 +57,23 @@ export class CollectiveServer {
   private boundPort = 0;
   private peerNames: string[] = [];
 
-  constructor(readonly job: string, readonly timeoutMs: number) {
+  constructor(
+    readonly job: string,
+    readonly timeoutMs: number,
+    /** Join token every sender must present; undefined = no check. */
+    readonly token?: string,
+    /** Hears each refused message (bad token), for logs and counters. */
+    private readonly onRefused?: (reason: string) => void,
+  ) {
     this.mailbox = new Mailbox(job, timeoutMs, (r) => this.peerNames[r] ?? `rank ${r}`);
   }
 
   async listen(host: string, port: number): Promise<number> {
     const server = new grpc.Server(CHANNEL_OPTIONS);
-    server.addService(COLLECTIVE_RAW, {
+    const impl: grpc.UntypedServiceImplementation = {
       Send: (call: grpc.ServerUnaryCall<Buffer, object>, cb: grpc.sendUnaryData<object>) => this.onSend(call.request, cb),
-    });
+    };
+    server.addService(COLLECTIVE_RAW, requireToken(impl, this.token, (_m, reason) => this.onRefused?.(reason)));
     try {
       this.boundPort = await bindServer(server, host, port);
     } catch (e) {
@@ -154,7 +163,7 @@ export class GrpcTransport implements Transport {
         (b: Buffer) => b,
         () => ({}),
         message,
-        new grpc.Metadata(),
+        tokenMetadata(this.server.token),
         { deadline: Date.now() + this.timeoutMs },
         (err) => {
           if (err === null) resolve();
@@ -207,6 +216,8 @@ export class GrpcTransport implements Transport {
         return new RingtrainError('STALE_GENERATION', `${who} refused ${where}: ${err.details}`);
       case grpc.status.ABORTED:
         return new RingtrainError('ABORTED', `${who} aborted ${where}: ${err.details}`);
+      case grpc.status.UNAUTHENTICATED:
+        return new RingtrainError('PEER_REFUSED', `${who} refused ${where}: ${err.details}`);
       default:
         return new RingtrainError('PEER_REFUSED', `${who} refused ${where}: ${err.details}`);
     }

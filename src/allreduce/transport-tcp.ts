@@ -12,6 +12,7 @@
  */
 import * as net from 'node:net';
 import { RingtrainError, isRingtrainError } from '../config/errors';
+import { sameToken } from '../rpc/auth';
 import { Mailbox } from './mailbox';
 import { FrameReader, FrameType, HEADER_BYTES, NACK_CODES, controlFrame, writeHeader, type Frame, type NackCode } from './tcp-frame';
 import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type Transport } from './transport';
@@ -46,7 +47,13 @@ export class TcpTransport implements Transport {
   private nextMsgId = 1;
   private closed = false;
 
-  constructor(readonly job: string, private readonly timeoutMs: number) {
+  constructor(
+    readonly job: string,
+    private readonly timeoutMs: number,
+    /** Join token the dialer must present in its HELLO; undefined = no check. */
+    private readonly token?: string,
+    private readonly onRefused?: (reason: string) => void,
+  ) {
     this.mailbox = new Mailbox(job, timeoutMs, (r) => `rank ${r} at ${this.addresses[r] ?? '?'}`);
   }
 
@@ -163,6 +170,7 @@ export class TcpTransport implements Transport {
         if (f.type === FrameType.Hello) {
           const refusal = this.checkHello(f, Buffer.from(body).toString('utf8'));
           if (refusal !== undefined) {
+            this.onRefused?.(refusal);
             socket.end(controlFrame(FrameType.Nack, { nackCode: 'PEER_REFUSED' }, refusal));
             return;
           }
@@ -191,7 +199,13 @@ export class TcpTransport implements Transport {
     });
   }
 
-  private checkHello(f: Frame, job: string): string | undefined {
+  private checkHello(f: Frame, hello: string): string | undefined {
+    const nl = hello.indexOf('\n');
+    const job = nl < 0 ? hello : hello.slice(0, nl);
+    const token = nl < 0 ? '' : hello.slice(nl + 1);
+    if (this.token !== undefined && !sameToken(token, this.token)) {
+      return token === '' ? 'missing join token: set RINGTRAIN_JOIN_TOKEN (or security.tokenFile) to the job\'s token' : 'wrong join token';
+    }
     if (job !== this.job) return `this worker runs job '${this.job}', not '${job}'`;
     if (this.ring === undefined) return 'this worker has not joined a ring yet';
     if (f.generation !== this.ring.generation) return `HELLO for generation ${f.generation}, this ring is generation ${this.ring.generation}`;
@@ -268,7 +282,9 @@ export class TcpTransport implements Transport {
         onread: { buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), callback: (n: number, buf: Uint8Array): boolean => this.guard(socket, () => reader.push(buf.subarray(0, n))) },
       });
       this.recvSocket = socket;
-      socket.on('connect', () => socket.write(controlFrame(FrameType.Hello, { generation: this.identity.generation, fromRank: this.identity.rank }, this.job)));
+      socket.on('connect', () =>
+        socket.write(controlFrame(FrameType.Hello, { generation: this.identity.generation, fromRank: this.identity.rank }, `${this.job}\n${this.token ?? ''}`)),
+      );
       socket.on('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(deadline);
         fail(new RingtrainError('UNAVAILABLE', `cannot reach ${this.who(prev)} for ring traffic (${e.code ?? e.message})`));

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startCoordinator } from '../coordinator';
 import { RingtrainError } from '../config/errors';
+import { resolveJoinToken } from '../config/join-token';
 import { loadJob } from '../config/load';
 import { launch, defaultRunDir } from '../launcher';
 import { createLogger } from '../observe';
@@ -39,6 +40,7 @@ export async function coordinatorCommand(argv: readonly string[]): Promise<numbe
     host: args.flags.get('host') ?? '0.0.0.0',
     port: intFlag(args, 'port', 0, 65535) ?? DEFAULT_COORDINATOR_PORT,
     log,
+    token: resolveJoinToken(spec),
     onListening: (ports) => process.send?.({ kind: 'listening', grpcPort: ports.grpc, metricsPort: ports.metrics }),
   });
   const stop = (sig: NodeJS.Signals): void => void running.stop(`coordinator stopped by ${sig}`);
@@ -65,7 +67,7 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   const log = createLogger({ job: spec.name, role: 'worker', rank: rankHint >= 0 ? rankHint : undefined, level: spec.observe.logLevel });
   const workerId = `${os.hostname()}-${process.pid}`;
   try {
-    await runWorker({ spec, coordinator, workerId, rankHint, advertiseHost: advertise, bindHost: bind, outDir, log });
+    await runWorker({ spec, coordinator, workerId, rankHint, advertiseHost: advertise, bindHost: bind, outDir, log, token: resolveJoinToken(spec) });
     return 0;
   } catch (e) {
     if (e instanceof RingtrainError && e.code === 'CONFIG_INVALID') throw e;

@@ -5,8 +5,16 @@
 export type {
   Activation,
   BackendName,
+  CheckpointSpec,
   ClusterSpec,
   DataSpec,
+  EarlyStoppingSpec,
+  MonitorMetric,
+  NonFinitePolicy,
+  OptimizerName,
+  ScheduleInterval,
+  ScheduleName,
+  ScheduleSpec,
   JobSpec,
   ModelSpec,
   ObserveSpec,
@@ -18,3 +26,4 @@ export { ENV_SET, jobHash, trainingFingerprint, loadJob, type LoadJobOptions } f
 export { parseSetArgs } from './overrides';
 export { JOB_SCHEMA, describeRule, type FieldRule, type JobPath } from './schema';
 export { validateJob, validateJobLayers, type ConfigLayer } from './validate';
+export { resolveJoinToken, TOKEN_ENV } from './join-token';

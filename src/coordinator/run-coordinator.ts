@@ -11,6 +11,7 @@ import type { JobSpec } from '../config/job-spec';
 import { startHttpServer, type RunningHttpServer } from '../observe/http-server';
 import type { Logger } from '../observe/logger';
 import { createCoordinatorMetrics } from '../observe/metrics-coordinator';
+import { requireToken } from '../rpc/auth';
 import { CHANNEL_OPTIONS, bindServer } from '../rpc/proto';
 import { Job } from './job';
 import { CoordinatorService } from './service';
@@ -24,6 +25,8 @@ export interface CoordinatorOptions {
   onListening?: (ports: { grpc: number; metrics: number }) => void;
   /** Time after the job ends during which workers can still learn the verdict. */
   lingerMs?: number;
+  /** Join token every call must carry; undefined = no check. */
+  token?: string;
 }
 
 export interface CoordinatorResult {
@@ -56,7 +59,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   });
   const service = new CoordinatorService(job, log, metrics, { seed: spec.seed, shuffle: true, dropLast: false });
   const server = new grpc.Server(CHANNEL_OPTIONS);
-  server.addService(service.serviceDefinition(), service.implementation());
+  server.addService(
+    service.serviceDefinition(),
+    requireToken(service.implementation(), opts.token, (method, reason) => log.warn({ event: 'refused', method }, `refused a ${method} call: ${reason}`)),
+  );
   let grpcPort: number;
   try {
     grpcPort = await bindServer(server, opts.host, opts.port);

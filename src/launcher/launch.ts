@@ -9,9 +9,11 @@
  * orphans.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
+import { TOKEN_ENV } from '../config/join-token';
 import type { JobSpec } from '../config/job-spec';
 import { displayLine, parseRecord, type LogRecord } from './format';
 
@@ -50,9 +52,12 @@ export async function launch(o: LaunchOptions): Promise<number> {
   let stopping = false;
   let interrupted: NodeJS.Signals | undefined;
   const started = Date.now();
+  // Local runs are closed by default: children share a fresh random token unless one was given.
+  const tokenEnv: NodeJS.ProcessEnv =
+    o.spec.security.tokenFile === '' && (process.env[TOKEN_ENV] ?? '') === '' ? { [TOKEN_ENV]: randomBytes(16).toString('hex') } : {};
 
   const spawn = (name: string, args: string[], env: NodeJS.ProcessEnv): Child => {
-    const proc = fork(entry, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, ...env } });
+    const proc = fork(entry, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, ...tokenEnv, ...env } });
     const log = fs.createWriteStream(path.join(logDir, `${name}.log`));
     const child: Child = {
       name,

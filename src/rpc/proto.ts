@@ -64,6 +64,7 @@ export function unary<Req, Res>(
   method: string,
   request: Req,
   deadlineMs: number,
+  metadata: grpc.Metadata = new grpc.Metadata(),
 ): Promise<Res> {
   return new Promise((resolve, reject) => {
     const fn = (client as unknown as Record<string, unknown>)[method];
@@ -75,7 +76,7 @@ export function unary<Req, Res>(
     (fn as (r: Req, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: Res) => void) => void).call(
       client,
       request,
-      new grpc.Metadata(),
+      metadata,
       { deadline },
       (err, value) => (err ? reject(err) : resolve(value)),
     );

@@ -6,6 +6,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { RingtrainError } from '../config/errors';
+import { tokenMetadata } from '../rpc/auth';
 import { CHANNEL_OPTIONS, isServiceError, services, unary } from '../rpc/proto';
 
 /** First retry delay; doubles up to MAX_BACKOFF_MS (grpc-js uses the same shape). */
@@ -50,6 +51,8 @@ export class CoordinatorClient {
     readonly address: string,
     private readonly job: string,
     private readonly workerId: string,
+    /** Join token sent with every call; undefined when the job has none. */
+    private readonly token?: string,
   ) {
     this.client = new (services().coordinator)(address, grpc.credentials.createInsecure(), {
       ...CHANNEL_OPTIONS,
@@ -80,6 +83,7 @@ export class CoordinatorClient {
           'Join',
           { job: this.job, workerId: this.workerId, ...req },
           joinTimeoutMs + CALL_DEADLINE_MS,
+          tokenMetadata(this.token),
         );
       } catch (e) {
         const unreachable = isServiceError(e) && e.code === grpc.status.UNAVAILABLE;
@@ -103,7 +107,7 @@ export class CoordinatorClient {
 
   async heartbeat(generation: number, step: number, epoch: number): Promise<HeartbeatResult> {
     try {
-      return await unary<object, HeartbeatResult>(this.client, 'Heartbeat', { job: this.job, workerId: this.workerId, generation, step, epoch }, CALL_DEADLINE_MS);
+      return await unary<object, HeartbeatResult>(this.client, 'Heartbeat', { job: this.job, workerId: this.workerId, generation, step, epoch }, CALL_DEADLINE_MS, tokenMetadata(this.token));
     } catch (e) {
       throw this.explain(e, 'heartbeat');
     }
@@ -111,7 +115,7 @@ export class CoordinatorClient {
 
   async report(generation: number, step: number, samples: number, epochs: EpochReport[]): Promise<void> {
     try {
-      await unary(this.client, 'Report', { job: this.job, workerId: this.workerId, generation, step, samples, epochs }, CALL_DEADLINE_MS);
+      await unary(this.client, 'Report', { job: this.job, workerId: this.workerId, generation, step, samples, epochs }, CALL_DEADLINE_MS, tokenMetadata(this.token));
     } catch (e) {
       throw this.explain(e, 'report');
     }
@@ -119,7 +123,7 @@ export class CoordinatorClient {
 
   async finish(ok: boolean, reason: string): Promise<void> {
     try {
-      await unary(this.client, 'Finish', { job: this.job, workerId: this.workerId, ok, reason }, CALL_DEADLINE_MS);
+      await unary(this.client, 'Finish', { job: this.job, workerId: this.workerId, ok, reason }, CALL_DEADLINE_MS, tokenMetadata(this.token));
     } catch (e) {
       throw this.explain(e, 'finish');
     }

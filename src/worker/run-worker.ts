@@ -5,20 +5,19 @@
  * whose sums are all-reduced, so every rank sees the same metrics.
  */
 import * as path from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { Registry } from 'prom-client';
 import { Communicator, createRingEndpoint } from '../allreduce';
 import { selectBackend } from '../compute';
 import { RingtrainError, isRingtrainError } from '../config/errors';
 import type { JobSpec } from '../config/job-spec';
 import { trainingFingerprint } from '../config/load';
-import { batchIndices, distributedIndices, gatherBatch, loadMnist, type Batch } from '../data';
+import { loadMnist } from '../data';
 import { createWorkerMetrics, startHttpServer, type Logger } from '../observe';
-import { ParamLayout, buildModel, evaluateRange, saveModelToDir, summarizeModel } from '../train';
+import { buildModel, saveModelToDir, summarizeModel } from '../train';
 import { CoordinatorClient } from './coordinator-client';
-import { ddpStep, syncInitialWeights, type DdpReplica } from './ddp-step';
 import { HeartbeatLoop, type Progress } from './heartbeat-loop';
-import { appendMetrics, type EpochRecord } from './run-dir';
+import { appendMetrics, checkpointDirOf, trimMetrics } from './run-dir';
+import { TrainLoop } from './train-loop';
 
 export interface WorkerOptions {
   spec: JobSpec;
@@ -32,7 +31,11 @@ export interface WorkerOptions {
   /** Interface the ring server binds to. */
   bindHost: string;
   outDir: string;
+  /** Checkpoint, checkpoint directory or run directory to resume from (rank 0 reads it). */
+  resumeFrom?: string;
   log: Logger;
+  /** Join token for both services (security.tokenFile / RINGTRAIN_JOIN_TOKEN); undefined = none. */
+  token?: string;
 }
 
 export interface WorkerSummary {
@@ -42,9 +45,10 @@ export interface WorkerSummary {
   final: { trainLoss: number; trainAccuracy: number; valLoss: number; valAccuracy: number };
   /** The replica's final weights, flat: tests compare them across ranks. */
   weights: Float32Array;
+  stoppedEarly: boolean;
+  /** Epoch whose weights early stopping's restoreBest put back (0 = none). */
+  restoredEpoch: number;
 }
-
-const seconds = (fromNs: bigint): number => Number(process.hrtime.bigint() - fromNs) / 1e9;
 
 export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const { spec } = o;
@@ -54,9 +58,11 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const data = loadMnist({ dir: spec.data.dir, trainLimit: spec.data.trainLimit, testLimit: spec.data.testLimit });
 
   const timeoutMs = spec.cluster.collectiveTimeoutSec * 1000;
-  const ringServer = createRingEndpoint(spec.cluster.transport, spec.name, timeoutMs);
+  const ringServer = createRingEndpoint(spec.cluster.transport, spec.name, timeoutMs, o.token, (reason) =>
+    log.warn({ event: 'refused' }, `refused ring traffic: ${reason}`),
+  );
   const registry = new Registry();
-  const client = new CoordinatorClient(o.coordinator, spec.name, o.workerId);
+  const client = new CoordinatorClient(o.coordinator, spec.name, o.workerId, o.token);
   const cleanups: (() => Promise<void> | void)[] = [() => client.close(), () => ringServer.close()];
   let fatal: string | undefined;
   let heartbeat: HeartbeatLoop | undefined;
@@ -93,90 +99,57 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
 
     // Same seeded init everywhere, but rank 0's weights win: a user model need not be seeded.
     const model = buildModel(spec.model, [data.train.features], data.train.classes, spec.seed);
-    const layout = ParamLayout.ofModel(model);
     if (rank === 0) log.info({ event: 'model-summary', lines: summarizeModel(model) }, 'model summary');
-    const optimizer = tf.train.momentum(spec.train.lr, spec.train.momentum);
-    const replica: DdpReplica = { model, layout, optimizer, comm, grads: new Float32Array(layout.size) };
-    await syncInitialWeights(replica);
-    const sums = new Float32Array(3);
-    let batchBuf: Batch | undefined;
-    let step = 0;
-    let final: WorkerSummary['final'] = { trainLoss: NaN, trainAccuracy: NaN, valLoss: NaN, valAccuracy: NaN };
-
-    for (let epoch = 0; epoch < spec.train.epochs; epoch++) {
-      progress.epoch = epoch;
-      const indices = distributedIndices({ datasetSize: data.train.count, worldSize: world, rank, epoch, seed: joined.shard.seed, shuffle: joined.shard.shuffle, dropLast: joined.shard.dropLast });
-      const time = { data: 0, compute: 0, communication: 0, update: 0 };
-      let lossSum = 0;
-      let correct = 0;
-      let seen = 0;
-      const epochStart = process.hrtime.bigint();
-      for (const idx of batchIndices(indices, spec.data.batchSize)) {
-        if (fatal !== undefined) throw new RingtrainError('JOB_FAILED', fatal);
-        const t = process.hrtime.bigint();
-        batchBuf ??= { x: new Float32Array(spec.data.batchSize * data.train.features), y: new Int32Array(spec.data.batchSize) };
-        const batch = gatherBatch(data.train, idx, batchBuf);
-        time.data += seconds(t);
-        const local = await ddpStep(replica, batch.x, batch.y, idx.length);
-        const { compute: computeS, communication: commS, update: updateS } = local.seconds;
-        time.compute += computeS;
-        time.communication += commS;
-        time.update += updateS;
-        metrics.stepPhaseSeconds.inc({ phase: 'compute' }, computeS);
-        metrics.stepPhaseSeconds.inc({ phase: 'communication' }, commS);
-        metrics.stepPhaseSeconds.inc({ phase: 'update' }, updateS);
-        metrics.allreduceDuration.observe(commS);
-        metrics.allreduceBytes.inc(world > 1 ? (2 * (world - 1) * replica.grads.byteLength) / world : 0);
-        metrics.samplesTotal.inc(idx.length);
-        lossSum += local.loss * idx.length;
-        correct += local.correct;
-        seen += idx.length;
-        step += 1;
-        progress.step = step;
-        metrics.step.set(step);
-        metrics.stepDuration.observe(computeS + commS + updateS);
-        // With one worker nothing above awaits I/O; yield so heartbeats and scrapes get served.
-        if (world === 1) await new Promise((r) => setImmediate(r));
-        if (spec.train.maxSteps > 0 && step >= spec.train.maxSteps) break;
-      }
-      const trainSeconds = seconds(epochStart);
-      metrics.stepPhaseSeconds.inc({ phase: 'data' }, time.data);
-      sums.set([lossSum, correct, seen]);
-      await comm.allReduceSum(sums);
-      const train = { loss: sums[0]! / sums[2]!, accuracy: sums[1]! / sums[2]!, samples: sums[2]! };
-      const globalSamplesPerSec = train.samples / trainSeconds;
-
-      const n = data.test.count;
-      const evalStart = process.hrtime.bigint();
-      const ev = evaluateRange(model, data.test.images, data.test.labels, Math.floor((rank * n) / world), Math.floor(((rank + 1) * n) / world));
-      sums.set([ev.lossSum, ev.correct, ev.count]);
-      await comm.allReduceSum(sums);
-      const val = { loss: sums[0]! / sums[2]!, accuracy: sums[1]! / sums[2]! };
-      const evalSamplesPerSec = sums[2]! / seconds(evalStart);
-      final = { trainLoss: train.loss, trainAccuracy: train.accuracy, valLoss: val.loss, valAccuracy: val.accuracy };
-      metrics.epoch.set(epoch + 1);
-      metrics.loss.set({ split: 'train' }, train.loss);
-      metrics.loss.set({ split: 'val' }, val.loss);
-      metrics.accuracy.set({ split: 'train' }, train.accuracy);
-      metrics.accuracy.set({ split: 'val' }, val.accuracy);
-
-      if (rank === 0) {
-        const records: EpochRecord[] = [
-          { epoch: epoch + 1, split: 'train', loss: train.loss, accuracy: train.accuracy, samplesPerSec: globalSamplesPerSec },
-          { epoch: epoch + 1, split: 'val', loss: val.loss, accuracy: val.accuracy, samplesPerSec: evalSamplesPerSec },
-        ];
-        appendMetrics(o.outDir, records);
-        log.info(
-          { event: 'epoch', epoch: epoch + 1, epochs: spec.train.epochs, step, train, val, samplesPerSec: globalSamplesPerSec, seconds: trainSeconds, time },
-          `epoch ${epoch + 1}/${spec.train.epochs}: train loss ${train.loss.toFixed(4)} acc ${(100 * train.accuracy).toFixed(2)}%, val loss ${val.loss.toFixed(4)} acc ${(100 * val.accuracy).toFixed(2)}%, ${globalSamplesPerSec.toFixed(0)} samples/s`,
-        );
-        await client.report(joined.generation, step, step * spec.data.batchSize * world, [
-          { epoch: epoch + 1, split: 'train', loss: train.loss, accuracy: train.accuracy, samplesPerSec: globalSamplesPerSec, samples: train.samples },
-          { epoch: epoch + 1, split: 'val', loss: val.loss, accuracy: val.accuracy, samplesPerSec: 0, samples: ev.count },
-        ]);
-      }
-      if (spec.train.maxSteps > 0 && step >= spec.train.maxSteps) break;
-    }
+    const loop = new TrainLoop({
+      spec,
+      comm,
+      model,
+      data: { train: data.train, val: data.test },
+      shard: joined.shard,
+      checkpointDir: checkpointDirOf(spec, o.outDir),
+      resumeFrom: o.resumeFrom,
+      log,
+      metrics,
+      hooks: {
+        checkAbort: () => {
+          if (fatal !== undefined) throw new RingtrainError('JOB_FAILED', fatal);
+        },
+        onStep: (step, epoch) => {
+          progress.step = step;
+          progress.epoch = epoch;
+        },
+        onEpoch: async (e) => {
+          if (rank !== 0) return;
+          const extra = { lr: e.lr, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, clippedSteps: e.clippedSteps };
+          appendMetrics(o.outDir, [
+            { epoch: e.epoch, split: 'train', loss: e.train.loss, accuracy: e.train.accuracy, samplesPerSec: e.samplesPerSec, ...extra },
+            { epoch: e.epoch, split: 'val', loss: e.val.loss, accuracy: e.val.accuracy, samplesPerSec: e.evalSamplesPerSec },
+          ]);
+          log.info(
+            { event: 'epoch', epoch: e.epoch, epochs: e.epochs, step: e.step, lr: e.lr, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, seconds: e.seconds, time: e.time, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, stopEarly: e.stopEarly },
+            `epoch ${e.epoch}/${e.epochs}: train loss ${e.train.loss.toFixed(4)} acc ${(100 * e.train.accuracy).toFixed(2)}%, val loss ${e.val.loss.toFixed(4)} acc ${(100 * e.val.accuracy).toFixed(2)}%, lr ${e.lr.toPrecision(3)}, ${e.samplesPerSec.toFixed(0)} samples/s`,
+          );
+          if (e.stopEarly) log.info({ event: 'early-stop', epoch: e.epoch }, `early stopping after epoch ${e.epoch}: val ${spec.train.monitor} did not improve for ${spec.train.earlyStopping.patience} epochs`);
+          await client.report(joined.generation, e.step, e.step * spec.data.batchSize * spec.train.accumulate * world, [
+            { epoch: e.epoch, split: 'train', loss: e.train.loss, accuracy: e.train.accuracy, samplesPerSec: e.samplesPerSec, samples: e.train.samples },
+            { epoch: e.epoch, split: 'val', loss: e.val.loss, accuracy: e.val.accuracy, samplesPerSec: 0, samples: e.val.samples },
+          ]);
+        },
+      },
+    });
+    const resumed = await loop.initialize();
+    if (resumed !== undefined && rank === 0) trimMetrics(o.outDir, loop.counters.epoch);
+    const result = await loop.run();
+    const last = result.last;
+    const val = result.val ?? last?.val;
+    const final: WorkerSummary['final'] = {
+      trainLoss: last?.train.loss ?? NaN,
+      trainAccuracy: last?.train.accuracy ?? NaN,
+      valLoss: val?.loss ?? NaN,
+      valAccuracy: val?.accuracy ?? NaN,
+    };
+    const step = result.steps;
+    const layout = loop.layout;
 
     const weights = new Float32Array(layout.size);
     layout.readWeights(weights);
@@ -190,9 +163,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     heartbeat.stop();
     await client.finish(true, '');
     log.info({ event: 'finished', step }, 'worker finished');
-    optimizer.dispose();
     model.dispose();
-    return { rank, worldSize: world, steps: step, final, weights };
+    return { rank, worldSize: world, steps: step, final, weights, stoppedEarly: result.stoppedEarly, restoredEpoch: result.restoredEpoch };
   } catch (e) {
     heartbeat?.stop();
     const err = fatal !== undefined && !(isRingtrainError(e) && e.code === 'CONFIG_INVALID') ? new RingtrainError('JOB_FAILED', fatal) : e;
