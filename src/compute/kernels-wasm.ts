@@ -1,9 +1,19 @@
 /**
  * The project's own kernels for the wasm backend, installed once wasm is active. Each replaces a
- * stock kernel that is missing or slow for training; each is tested against the cpu backend.
+ * stock kernel that is missing or slow for training; each is tested against the cpu backend
+ * (test/unit/compute-kernels.test.ts). Installing is idempotent.
  */
 import { installWasmBatchMatMul } from './kernel-batch-matmul-wasm';
+import { installWasmConv2DBackpropFilter } from './kernel-conv2d-backprop-filter-wasm';
+import { installWasmConv2DBackpropInput } from './kernel-conv2d-backprop-input-wasm';
+import { installWasmMaxPoolGrad } from './kernel-max-pool-grad-wasm';
+
+/** Names of the wasm kernels this project replaces or adds. */
+export const WASM_KERNELS = ['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad'] as const;
 
 export function installWasmKernels(): void {
   installWasmBatchMatMul();
+  installWasmConv2DBackpropFilter();
+  installWasmConv2DBackpropInput();
+  installWasmMaxPoolGrad();
 }

@@ -114,6 +114,8 @@ function fits(value: unknown, rule: FieldRule): boolean {
       return typeof value === 'string' && !(rule.nonEmpty === true && value === '');
     case 'enum':
       return typeof value === 'string' && rule.values.includes(value);
+    case 'bool':
+      return typeof value === 'boolean';
     case 'int-list':
       return (
         Array.isArray(value) &&

@@ -58,6 +58,7 @@ export class CoordinatorService {
   ) {
     this.lastPhase = job.phase;
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
+    this.metrics.worldSize.set(job.opts.worldSize);
   }
 
   start(): void {
@@ -93,6 +94,7 @@ export class CoordinatorService {
         for (const e of r.epochs) {
           this.epochs.push(e);
           this.metrics.epoch.set(e.epoch);
+          this.metrics.recordEpoch(e);
         }
       }
       cb(null, {});

@@ -17,3 +17,4 @@ export { distributedIndices, samplesPerRank, shufflePermutation } from './distri
 export type { DistributedSamplerOptions } from './distributed-sampler';
 export { batchIndices, gatherBatch } from './batches';
 export type { Batch, RowSource } from './batches';
+export { BatchPipeline, type BatchTransform } from './prefetch';

@@ -18,8 +18,10 @@ export {
 export {
   createCoordinatorMetrics,
   JOB_STATES,
+  EPOCH_SPLITS,
   type CoordinatorMetrics,
   type JobState,
+  type EpochSummary,
 } from './metrics-coordinator';
 export {
   startHttpServer,

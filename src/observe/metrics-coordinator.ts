@@ -7,6 +7,18 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 export type JobState = 'running' | 'done' | 'failed';
 export const JOB_STATES: readonly JobState[] = ['running', 'done', 'failed'];
 
+/** The splits a worker reports; anything else is dropped so a label stays bounded. */
+export const EPOCH_SPLITS: readonly string[] = ['train', 'val'];
+
+/** One split of one finished epoch, as rank 0 reports it. */
+export interface EpochSummary {
+  split: string;
+  loss: number;
+  accuracy: number;
+  /** Global samples/s; only the train split's value means throughput. */
+  samplesPerSec: number;
+}
+
 export interface CoordinatorMetrics {
   /** Workers holding a live lease. */
   workers: Gauge;
@@ -14,14 +26,33 @@ export interface CoordinatorMetrics {
   generation: Gauge;
   /** One series per state; exactly one is 1. Change it only through `setState`. */
   state: Gauge<'state'>;
+  /** Epochs the job has completed, as reported by rank 0. */
   epoch: Gauge;
   step: Gauge;
   /** Samples processed by the whole job, as reported by the workers. */
   samplesTotal: Counter;
   /** Workers admitted to the job, counting re-joins after a failure. */
   joinsTotal: Counter;
+  /** Workers the job trains with; alerts compare `workers` against it. */
+  worldSize: Gauge;
+  /**
+   * Global training throughput of the last finished epoch as rank 0 measured it (training time
+   * only, evaluation excluded); `rate(ringtrain_job_samples_total[...])` is the wall-clock view.
+   */
+  samplesPerSecond: Gauge;
+  /** Loss of the last finished epoch by split (train|val), averaged over the whole job. */
+  loss: Gauge<'split'>;
+  /** Accuracy (0..1) of the last finished epoch by split (train|val). */
+  accuracy: Gauge<'split'>;
+  /**
+   * Times the job re-formed its ring after losing a worker. Always 0 until elastic restarts
+   * exist; exported now so alerts and dashboards need no change when they arrive.
+   */
+  restartsTotal: Counter;
   /** Sets `state` to 1 and every other state to 0. */
   setState(state: JobState): void;
+  /** Updates loss, accuracy and (for the train split) samples/s from an epoch report. */
+  recordEpoch(e: EpochSummary): void;
 }
 
 /** Registers the coordinator metrics on `registry`; the job starts in state `running`. */
@@ -37,6 +68,29 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
     for (const s of JOB_STATES) state.set({ state: s }, s === current ? 1 : 0);
   };
   setState('running');
+  const samplesPerSecond = new Gauge({
+    name: 'ringtrain_job_samples_per_second',
+    help: 'Global training samples per second of the last finished epoch, as measured by rank 0.',
+    registers,
+  });
+  const loss = new Gauge({
+    name: 'ringtrain_job_loss',
+    help: 'Loss of the last finished epoch by split, over the whole job.',
+    labelNames: ['split'] as const,
+    registers,
+  });
+  const accuracy = new Gauge({
+    name: 'ringtrain_job_accuracy',
+    help: 'Accuracy (0..1) of the last finished epoch by split, over the whole job.',
+    labelNames: ['split'] as const,
+    registers,
+  });
+  const recordEpoch = (e: EpochSummary): void => {
+    if (!EPOCH_SPLITS.includes(e.split)) return;
+    loss.set({ split: e.split }, e.loss);
+    accuracy.set({ split: e.split }, e.accuracy);
+    if (e.split === 'train') samplesPerSecond.set(e.samplesPerSec);
+  };
   return {
     workers: new Gauge({ name: 'ringtrain_job_workers', help: 'Workers with a live lease.', registers }),
     generation: new Gauge({
@@ -45,7 +99,7 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
       registers,
     }),
     state,
-    epoch: new Gauge({ name: 'ringtrain_job_epoch', help: 'Current job epoch (0-based).', registers }),
+    epoch: new Gauge({ name: 'ringtrain_job_epoch', help: 'Epochs completed by the job.', registers }),
     step: new Gauge({ name: 'ringtrain_job_step', help: 'Optimizer steps completed by the job.', registers }),
     samplesTotal: new Counter({
       name: 'ringtrain_job_samples_total',
@@ -57,6 +111,16 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
       help: 'Workers admitted to the job, including re-joins.',
       registers,
     }),
+    worldSize: new Gauge({ name: 'ringtrain_job_world_size', help: 'Workers the job trains with.', registers }),
+    samplesPerSecond,
+    loss,
+    accuracy,
+    restartsTotal: new Counter({
+      name: 'ringtrain_job_restarts_total',
+      help: 'Times the job re-formed its ring after losing a worker (0 until elastic restarts exist).',
+      registers,
+    }),
     setState,
+    recordEpoch,
   };
 }

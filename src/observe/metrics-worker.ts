@@ -26,9 +26,9 @@ export interface WorkerMetrics {
   stepDuration: Histogram;
   /** Seconds spent per phase; rate() of each over rate() of the sum gives the split. */
   stepPhaseSeconds: Counter<'phase'>;
-  /** Latest loss, by split (train|validation). */
+  /** Loss of the last finished epoch, by split (train|val). */
   loss: Gauge<'split'>;
-  /** Latest accuracy, by split (train|validation). */
+  /** Accuracy of the last finished epoch, by split (train|val). */
   accuracy: Gauge<'split'>;
   /** Wall time of one bucket all-reduce (reduce-scatter + all-gather). */
   allreduceDuration: Histogram;
@@ -40,6 +40,10 @@ export interface WorkerMetrics {
   generation: Gauge;
   /** Always 1, labelled with the tfjs backend in use (info-metric pattern). */
   backendInfo: Gauge<'backend'>;
+  /** Learning rate of the latest optimizer step (after warmup, schedule and scaling). */
+  learningRate: Gauge;
+  /** Steps whose averaged loss or gradient was NaN/Inf, by what was done (skip|stop). */
+  nonFiniteSteps: Counter<'action'>;
 }
 
 /**
@@ -91,7 +95,7 @@ export function createWorkerMetrics(registry: Registry, rank: number, backend: s
       help: 'Payload bytes sent by this rank during all-reduce.',
       registers,
     }),
-    epoch: new Gauge({ name: 'ringtrain_epoch', help: 'Current epoch (0-based).', registers }),
+    epoch: new Gauge({ name: 'ringtrain_epoch', help: 'Epochs this rank has completed.', registers }),
     step: new Gauge({ name: 'ringtrain_step', help: 'Optimizer steps completed.', registers }),
     generation: new Gauge({
       name: 'ringtrain_generation',
@@ -102,6 +106,13 @@ export function createWorkerMetrics(registry: Registry, rank: number, backend: s
       name: 'ringtrain_backend_info',
       help: 'tfjs backend in use (value is always 1).',
       labelNames: ['backend'] as const,
+      registers,
+    }),
+    learningRate: new Gauge({ name: 'ringtrain_learning_rate', help: 'Learning rate of the latest optimizer step.', registers }),
+    nonFiniteSteps: new Counter({
+      name: 'ringtrain_nonfinite_steps_total',
+      help: 'Optimizer steps whose averaged loss or gradient was not finite, by action taken.',
+      labelNames: ['action'] as const,
       registers,
     }),
   };

@@ -32,6 +32,16 @@ export class ParamLayout {
     return new ParamLayout(model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val));
   }
 
+  /** The model's non-trainable variables (BatchNorm's running statistics): checkpoints keep them too. */
+  static buffersOf(model: tfl.LayersModel): ParamLayout {
+    return new ParamLayout(model.nonTrainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val));
+  }
+
+  /** Variable shapes in layout order, to check that a checkpoint fits this model. */
+  shapes(): number[][] {
+    return this.slots.map((s) => s.shape.slice());
+  }
+
   get vars(): tf.Variable[] {
     return this.variables;
   }
@@ -51,12 +61,21 @@ export class ParamLayout {
     });
   }
 
-  /** Copies named gradients into `out` in layout order; a missing gradient is zero. */
-  packGradients(grads: tf.NamedTensorMap, out: Float32Array): void {
+  /**
+   * Copies named gradients into `out` in layout order; a missing gradient is zero. With
+   * `accumulate`, adds them to what `out` holds instead (micro-batches of one optimizer step).
+   */
+  packGradients(grads: tf.NamedTensorMap, out: Float32Array, accumulate = false): void {
     for (const s of this.slots) {
       const g = grads[s.name];
-      if (g === undefined) out.fill(0, s.offset, s.offset + s.size);
-      else out.set(g.dataSync() as Float32Array, s.offset);
+      if (g === undefined) {
+        if (!accumulate) out.fill(0, s.offset, s.offset + s.size);
+      } else if (!accumulate) {
+        out.set(g.dataSync() as Float32Array, s.offset);
+      } else {
+        const d = g.dataSync() as Float32Array;
+        for (let i = 0; i < s.size; i++) out[s.offset + i] = (out[s.offset + i] as number) + (d[i] as number);
+      }
     }
   }
 

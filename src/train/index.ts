@@ -6,3 +6,7 @@ export { computeGradients, applyAveraged, type LocalStepResult } from './train-s
 export { evaluateRange, type EvalSums } from './evaluate';
 export { saveModelToDir, loadModelFromDir } from './model-files';
 export { summarizeModel } from './summary';
+export { createOptimizer, optimizerOf, type FlatOptimizer, type OptimizerOptions, type OptimizerState } from './optimizers';
+export { LrSchedule, monitorMode, scaledLr, type PlateauState, type ScheduleState } from './lr-schedule';
+export { globalNorm, clipToNorm } from './grad-norm';
+export { EarlyStopping, type EarlyStoppingState, type EarlyStoppingVerdict } from './early-stopping';

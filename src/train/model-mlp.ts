@@ -1,13 +1,18 @@
 /**
- * The built-in MLP: 784 -> hidden... -> 10 logits. Initialisers are seeded so that every rank
- * could build identical weights on its own; ringtrain still broadcasts rank 0's weights, because
- * a user model need not be seeded.
+ * The built-in MLP: 784 -> hidden... -> 10 logits, with optional dropout after each hidden layer
+ * (active only when the model is applied with `training: true`). Initialisers are seeded so that
+ * every rank could build identical weights on its own; ringtrain still broadcasts rank 0's
+ * weights, because a user model need not be seeded.
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { ModelSpec } from '../config/job-spec';
 
-export function buildMlp(spec: ModelSpec, inputSize: number, classes: number, seed: number): tfl.LayersModel {
+/** What the MLP reads from a ModelSpec; `dropout` defaults to 0. */
+export type MlpOptions = Pick<ModelSpec, 'hidden' | 'activation'> & Partial<ModelSpec>;
+
+export function buildMlp(spec: MlpOptions, inputSize: number, classes: number, seed: number): tfl.LayersModel {
   const model = tfl.sequential({ name: 'mlp' });
+  const dropout = spec.dropout ?? 0;
   spec.hidden.forEach((units, i) => {
     model.add(
       tfl.layers.dense({
@@ -19,6 +24,9 @@ export function buildMlp(spec: ModelSpec, inputSize: number, classes: number, se
         name: `dense_${i}`,
       }),
     );
+    // No seed: tfjs reseeds its generator on every call, so a seeded dropout would drop the
+    // same units at every step.
+    if (dropout > 0) model.add(tfl.layers.dropout({ rate: dropout, name: `dropout_${i}` }));
   });
   model.add(
     tfl.layers.dense({

@@ -4,7 +4,9 @@
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ModelSpec } from '../config/job-spec';
+import { buildCnn } from './model-cnn';
 import { buildMlp } from './model-mlp';
+import { buildResnet } from './model-resnet';
 
 /**
  * @param sampleShape shape of one sample as the dataset stores it (MNIST: [784]); a model may
@@ -14,6 +16,10 @@ export function buildModel(spec: ModelSpec, sampleShape: number[], classes: numb
   switch (spec.kind) {
     case 'mlp':
       return buildMlp(spec, sampleShape.reduce((a, b) => a * b, 1), classes, seed);
+    case 'cnn':
+      return buildCnn(spec, sampleShape, classes, seed);
+    case 'resnet':
+      return buildResnet(spec, sampleShape, classes, seed);
   }
 }
 

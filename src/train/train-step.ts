@@ -24,6 +24,7 @@ export function computeGradients(
   y: Int32Array,
   batch: number,
   out: Float32Array,
+  accumulate = false,
 ): LocalStepResult {
   let correct = 0;
   const { value, grads } = tf.tidy(() => {
@@ -37,7 +38,7 @@ export function computeGradients(
       return softmaxCrossEntropy(logits, ys);
     }, layout.vars);
   });
-  layout.packGradients(grads, out);
+  layout.packGradients(grads, out, accumulate);
   const loss = value.dataSync()[0] as number;
   value.dispose();
   tf.dispose(Object.values(grads));

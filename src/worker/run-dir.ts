@@ -1,9 +1,10 @@
 /**
  * What rank 0 leaves in the run directory: metrics.jsonl (one JSON object per epoch and split),
- * the resolved job spec, and the final model under model/.
+ * the resolved job spec, checkpoints/ and the final model under model/.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { JobSpec } from '../config/job-spec';
 
 export interface EpochRecord {
   epoch: number;
@@ -11,9 +12,42 @@ export interface EpochRecord {
   loss: number;
   accuracy: number;
   samplesPerSec: number;
+  /** Train records: lr of the epoch's last step, mean global gradient norm, steps skipped/clipped. */
+  lr?: number;
+  gradNorm?: number;
+  skippedSteps?: number;
+  clippedSteps?: number;
 }
+
+const METRICS_FILE = 'metrics.jsonl';
 
 export function appendMetrics(outDir: string, records: EpochRecord[]): void {
   fs.mkdirSync(outDir, { recursive: true });
-  fs.appendFileSync(path.join(outDir, 'metrics.jsonl'), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  fs.appendFileSync(path.join(outDir, METRICS_FILE), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+}
+
+/**
+ * After a resume, drops records of epochs past the checkpoint (a run killed after logging epoch
+ * 3 but resumed from epoch 2's checkpoint repeats epoch 3), so the file has one line per epoch.
+ */
+export function trimMetrics(outDir: string, epochsDone: number): void {
+  const file = path.join(outDir, METRICS_FILE);
+  if (!fs.existsSync(file)) return;
+  const kept = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .filter((l) => {
+      try {
+        return (JSON.parse(l) as { epoch?: number }).epoch! <= epochsDone;
+      } catch {
+        return false;
+      }
+    });
+  fs.writeFileSync(file, kept.length > 0 ? kept.join('\n') + '\n' : '');
+}
+
+/** checkpoint.dir, or <run dir>/checkpoints. */
+export function checkpointDirOf(spec: JobSpec, outDir: string): string {
+  return spec.checkpoint.dir !== '' ? path.resolve(spec.checkpoint.dir) : path.join(outDir, 'checkpoints');
 }

@@ -1,0 +1,149 @@
+/**
+ * Conv2DBackpropInput for the wasm backend. The stock kernel is a scalar loop (about 8x slower
+ * than a forward convolution of the same size); the input gradient is itself a forward
+ * convolution, which XNNPACK runs fast:
+ *
+ *   dx = conv2d(dilate(dy, stride), rot180(W) with in/out channels swapped), stride 1, 'valid',
+ *
+ * where dy is spread out by the stride (stride-1 zeros between rows and columns) and framed by
+ * KH-1-padTop rows on top and KW-1-padLeft columns on the left, enough for an output of the
+ * input's size. With stride 1 and non-negative framing the frame is passed to XNNPACK as explicit
+ * padding, so dy is not copied at all; otherwise the spread-out dy is built with a JS loop, and
+ * taps that fall outside the frame (windows that lie wholly in padding) are dropped: they never
+ * touch the input. NCHW data is transposed to NHWC and back.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import {
+  NCHW_TO_NHWC,
+  NHWC_TO_NCHW,
+  heapF32,
+  release,
+  replaceWasmKernel,
+  run,
+  stockKernel,
+  transposeTo,
+  type KernelFunc,
+  type Shape4,
+  type WasmKernelArgs,
+} from './wasm-heap';
+
+let installed = false;
+
+export function installWasmConv2DBackpropInput(): void {
+  if (installed) return;
+  const conv = stockKernel('Conv2D');
+  const transpose = stockKernel('Transpose');
+  if (conv === undefined || transpose === undefined) return;
+  replaceWasmKernel('Conv2DBackpropInput', (args) => conv2dBackpropInput(args, conv, transpose));
+  installed = true;
+}
+
+function conv2dBackpropInput({ inputs, backend, attrs }: WasmKernelArgs, conv: KernelFunc, transpose: KernelFunc): tf.TensorInfo {
+  const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
+  const { inputShape, strides, pad, dataFormat, dimRoundingMode } = attrs as unknown as tf.Conv2DBackpropInputAttrs;
+  if (dataFormat === 'NCHW') {
+    const [n, c, h, w] = inputShape;
+    const dyt = transposeTo(transpose, backend, dy, NCHW_TO_NHWC);
+    let dx: tf.TensorInfo | undefined;
+    try {
+      dx = inputGradient(backend, conv, dyt, filter, [n, h, w, c], strides, pad, dimRoundingMode);
+      return transposeTo(transpose, backend, dx, NHWC_TO_NCHW);
+    } finally {
+      release(backend, dyt);
+      if (dx !== undefined) release(backend, dx);
+    }
+  }
+  return inputGradient(backend, conv, dy, filter, inputShape, strides, pad, dimRoundingMode);
+}
+
+function inputGradient(
+  backend: BackendWasm,
+  conv: KernelFunc,
+  dy: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  inputShape: Shape4,
+  strides: tf.Conv2DBackpropInputAttrs['strides'],
+  pad: tf.Conv2DBackpropInputAttrs['pad'],
+  dimRoundingMode: tf.Conv2DBackpropInputAttrs['dimRoundingMode'],
+): tf.TensorInfo {
+  const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as Shape4, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow, outChannels: oc } = info;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  // The framed, spread-out dy is (h + kh - 1) x (w + kw - 1): a 'valid' kh x kw conv of it is h x w.
+  const top = kh - 1 - info.padInfo.top;
+  const left = kw - 1 - info.padInfo.left;
+  const bottom = h + kh - 1 - top - ((oh - 1) * sh + 1);
+  const right = w + kw - 1 - left - ((ow - 1) * sw + 1);
+
+  const rotated = backend.makeOutput([kh, kw, oc, c], 'float32');
+  rotateFilter(heapF32(backend, rotated), heapF32(backend, filter), kh, kw, c, oc);
+  const convAttrs = { strides: [1, 1], dilations: [1, 1], dataFormat: 'NHWC', dimRoundingMode: undefined };
+  try {
+    if (sh === 1 && sw === 1 && top >= 0 && left >= 0 && bottom >= 0 && right >= 0) {
+      const explicit = [[0, 0], [top, bottom], [left, right], [0, 0]];
+      return run(conv, backend, { x: dy, filter: rotated }, { ...convAttrs, pad: explicit });
+    }
+    const framed = backend.makeOutput([n, h + kh - 1, w + kw - 1, oc], 'float32');
+    try {
+      spread(heapF32(backend, framed), heapF32(backend, dy), { n, oh, ow, oc, sh, sw, top, left, fh: h + kh - 1, fw: w + kw - 1 });
+      return run(conv, backend, { x: framed, filter: rotated }, { ...convAttrs, pad: 'valid' });
+    } finally {
+      release(backend, framed);
+    }
+  } finally {
+    release(backend, rotated);
+  }
+}
+
+/** out[i,j,o,ci] = w[kh-1-i, kw-1-j, ci, o]: the filter turned 180 degrees, channels swapped. */
+function rotateFilter(out: Float32Array, wv: Float32Array, kh: number, kw: number, c: number, oc: number): void {
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const src = ((kh - 1 - i) * kw + (kw - 1 - j)) * c * oc;
+      const dst = (i * kw + j) * oc * c;
+      for (let o = 0; o < oc; o++) {
+        for (let ci = 0; ci < c; ci++) out[dst + o * c + ci] = wv[src + ci * oc + o] as number;
+      }
+    }
+  }
+}
+
+interface SpreadGeometry {
+  n: number;
+  oh: number;
+  ow: number;
+  oc: number;
+  sh: number;
+  sw: number;
+  top: number;
+  left: number;
+  /** Frame height and width. */
+  fh: number;
+  fw: number;
+}
+
+/** out = zeros, then out[b, top + r*sh, left + q*sw, :] = dy[b, r, q, :] wherever that is inside. */
+function spread(out: Float32Array, dyv: Float32Array, g: SpreadGeometry): void {
+  const { n, oh, ow, oc, sh, sw, top, left, fh, fw } = g;
+  out.fill(0);
+  const qLo = Math.min(ow, Math.max(0, Math.ceil(-left / sw)));
+  const qHi = Math.max(qLo, Math.min(ow, Math.floor((fw - 1 - left) / sw) + 1));
+  for (let b = 0; b < n; b++) {
+    for (let r = 0; r < oh; r++) {
+      const row = top + r * sh;
+      if (row < 0 || row >= fh) continue;
+      const srcRow = (b * oh + r) * ow * oc;
+      const dstRow = (b * fh + row) * fw * oc;
+      if (sw === 1) {
+        out.set(dyv.subarray(srcRow + qLo * oc, srcRow + qHi * oc), dstRow + (left + qLo) * oc);
+        continue;
+      }
+      for (let q = qLo; q < qHi; q++) {
+        const src = srcRow + q * oc;
+        const dst = dstRow + (left + q * sw) * oc;
+        for (let o = 0; o < oc; o++) out[dst + o] = dyv[src + o] as number;
+      }
+    }
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Hand-encodes the few TensorFlow protos an event file needs (Event, Summary, Summary.Value,
+ * SummaryMetadata, TensorProto, HistogramProto): a dozen fields do not justify a protobuf
+ * runtime in every worker. Field numbers and wire types follow proto/tensorboard/event.proto,
+ * which mirrors TensorFlow's; the reader decodes with that .proto, so a mismatch fails a test.
+ */
+
+const WIRE_VARINT = 0;
+const WIRE_FIXED64 = 1;
+const WIRE_LENGTH = 2;
+const WIRE_FIXED32 = 5;
+
+/** Appends protobuf fields to a growing byte list; `finish()` returns the message bytes. */
+export class ProtoWriter {
+  private readonly parts: Uint8Array[] = [];
+
+  private tag(field: number, wire: number): void {
+    this.rawVarint(field * 8 + wire);
+  }
+
+  /** Non-negative integers up to 2^53 (steps, enum values). */
+  private rawVarint(n: number): void {
+    const bytes: number[] = [];
+    let v = n;
+    while (v >= 0x80) {
+      bytes.push((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
+    bytes.push(v);
+    this.parts.push(Uint8Array.from(bytes));
+  }
+
+  varint(field: number, n: number): this {
+    if (!Number.isInteger(n) || n < 0) throw new Error(`protobuf varint field ${field} needs a non-negative integer, got ${n}`);
+    this.tag(field, WIRE_VARINT);
+    this.rawVarint(n);
+    return this;
+  }
+
+  double(field: number, x: number): this {
+    this.tag(field, WIRE_FIXED64);
+    const b = Buffer.alloc(8);
+    b.writeDoubleLE(x, 0);
+    this.parts.push(b);
+    return this;
+  }
+
+  float(field: number, x: number): this {
+    this.tag(field, WIRE_FIXED32);
+    const b = Buffer.alloc(4);
+    b.writeFloatLE(x, 0);
+    this.parts.push(b);
+    return this;
+  }
+
+  bytes(field: number, data: Uint8Array): this {
+    this.tag(field, WIRE_LENGTH);
+    this.rawVarint(data.length);
+    this.parts.push(data);
+    return this;
+  }
+
+  string(field: number, s: string): this {
+    return this.bytes(field, Buffer.from(s, 'utf8'));
+  }
+
+  message(field: number, build: (w: ProtoWriter) => void): this {
+    const inner = new ProtoWriter();
+    build(inner);
+    return this.bytes(field, inner.finish());
+  }
+
+  packedDoubles(field: number, values: ArrayLike<number>): this {
+    const b = Buffer.alloc(8 * values.length);
+    for (let i = 0; i < values.length; i++) b.writeDoubleLE(values[i] as number, 8 * i);
+    return this.bytes(field, b);
+  }
+
+  finish(): Uint8Array {
+    return Buffer.concat(this.parts);
+  }
+}
+
+/** TensorFlow's DataType.DT_FLOAT. */
+const DT_FLOAT = 1;
+
+/** A TensorBoard histogram: bucket i counts values in (limits[i-1], limits[i]]. */
+export interface HistogramData {
+  min: number;
+  max: number;
+  num: number;
+  sum: number;
+  sumSquares: number;
+  bucketLimits: number[];
+  buckets: number[];
+}
+
+export type SummaryValue =
+  | { tag: string; kind: 'scalar'; value: number }
+  | { tag: string; kind: 'histogram'; histogram: HistogramData };
+
+function pluginMetadata(w: ProtoWriter, plugin: string): void {
+  w.message(1, (pd) => pd.string(1, plugin));
+}
+
+/** Event{wall_time, step, summary{value...}}. Scalars are TF2-style rank-0 float tensors. */
+export function encodeSummaryEvent(wallTime: number, step: number, values: SummaryValue[]): Uint8Array {
+  const ev = new ProtoWriter().double(1, wallTime);
+  // proto3 omits a zero step, as TensorFlow's writer does.
+  if (step !== 0) ev.varint(2, step);
+  ev.message(5, (summary) => {
+    for (const v of values) {
+      summary.message(1, (val) => {
+        val.string(1, v.tag);
+        if (v.kind === 'scalar') {
+          val.message(8, (t) => {
+            t.varint(1, DT_FLOAT);
+            t.message(2, () => undefined);
+            const raw = Buffer.alloc(4);
+            raw.writeFloatLE(v.value, 0);
+            t.bytes(4, raw);
+          });
+          val.message(9, (m) => pluginMetadata(m, 'scalars'));
+        } else {
+          const h = v.histogram;
+          val.message(5, (p) => {
+            p.double(1, h.min).double(2, h.max).double(3, h.num).double(4, h.sum).double(5, h.sumSquares);
+            p.packedDoubles(6, h.bucketLimits).packedDoubles(7, h.buckets);
+          });
+          // No metadata, as TensorFlow 1's writer: TensorBoard's data_compat turns `histo` values
+          // into its histograms plugin's tensors on load.
+        }
+      });
+    }
+  });
+  return ev.finish();
+}
+
+/** The first event of every file: Event{wall_time, file_version: "brain.Event:2"}. */
+export function encodeFileVersionEvent(wallTime: number, writer = 'ringtrain'): Uint8Array {
+  return new ProtoWriter()
+    .double(1, wallTime)
+    .string(3, 'brain.Event:2')
+    .message(10, (m) => m.string(1, writer))
+    .finish();
+}

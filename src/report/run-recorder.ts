@@ -1,0 +1,350 @@
+/**
+ * RunRecorder: the one object a training loop tells what happened, step by step and epoch by
+ * epoch. It turns that into everything people look at:
+ *
+ *   - TensorBoard event files (tensorboard/train and tensorboard/validation, Keras' layout, so
+ *     train and validation curves overlay), steps.jsonl, diagnostics.jsonl, histograms.jsonl and
+ *     timing.jsonl in the run directory (rank 0 only);
+ *   - `progress` log lines, throttled, that the launcher draws as a progress bar (rank 0 only);
+ *   - warnings (vanishing/exploding gradients, over-fitting) as log warnings and metrics;
+ *   - step points and this rank's time split for the coordinator's status page, batched and sent
+ *     in the background (every rank: the status page's workers table needs each one's timing).
+ *
+ * Every call is synchronous and cheap except onEpoch's event-file flush; sending to the
+ * coordinator never blocks a step and never throws into the loop (a lost update only thins the
+ * live curve).
+ */
+import * as path from 'node:path';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../observe/logger';
+import type { StepPoint, StepTiming } from '../observe/status-page-data';
+import type { HistogramData } from '../observe/tensorboard-proto';
+import { EventFileWriter } from '../observe/tensorboard-writer';
+import {
+  gradientWarnings,
+  layerStats,
+  overfittingWarning,
+  variableHistograms,
+  type DiagnosticWarning,
+  type EpochLosses,
+  type Histogram,
+  type VariableSlot,
+} from '../train/diagnostics';
+import { createDiagnosticsMetrics, type DiagnosticsMetrics } from './recorder-metrics';
+import { RUN_FILES, appendJsonLines, type DiagnosticsLine, type HistogramLine, type RankTiming, type StepLine, type TimingLine } from './run-files';
+
+/** Where step points and timing go (the coordinator client, adapted by the worker). */
+export interface ProgressSink {
+  sendProgress(update: { step: number; samples: number; points: StepPoint[]; timing: StepTiming }): Promise<void>;
+}
+
+export interface RunRecorderOptions {
+  /** The run directory. */
+  dir: string;
+  rank: number;
+  worldSize: number;
+  epochs: number;
+  log?: Logger;
+  sink?: ProgressSink;
+  registry?: Registry;
+  /** Milliseconds since the epoch; tests inject a fake. */
+  clock?: () => number;
+  /** Least time between two `progress` log lines. */
+  progressIntervalMs?: number;
+  /** Least time between two sends to the coordinator. */
+  sinkIntervalMs?: number;
+  /** Steps over which samples/s is measured. */
+  throughputWindow?: number;
+}
+
+export interface StepInfo {
+  /** 1-based epoch. */
+  epoch: number;
+  /** Global optimizer steps done, this one included. */
+  step: number;
+  /** Steps done in this epoch, this one included (1-based), and the epoch's total. */
+  stepInEpoch: number;
+  stepsInEpoch: number;
+  /** This rank's batch loss and correct predictions, and its batch size. */
+  loss: number;
+  correct?: number;
+  samples: number;
+  lr: number;
+  seconds: { data: number; compute: number; communication: number; update: number };
+}
+
+export interface DiagnosticsInput {
+  epoch: number;
+  step: number;
+  slots: readonly VariableSlot[];
+  /** The averaged gradient the step applied, and the weights before and after it. */
+  grads: Float32Array;
+  before: Float32Array;
+  after: Float32Array;
+}
+
+export interface EpochInput {
+  epoch: number;
+  step: number;
+  train: { loss: number; accuracy: number };
+  val: { loss: number; accuracy: number };
+  /** Global training samples/s over the epoch. */
+  samplesPerSec: number;
+  /** Every rank's timing for this epoch: `packEpochTiming()` all-reduce-summed, or omitted (then only this rank's). */
+  ranks?: Float32Array;
+}
+
+export const PROGRESS_INTERVAL_MS = 500;
+export const SINK_INTERVAL_MS = 1000;
+export const THROUGHPUT_WINDOW = 20;
+/** Numbers per rank in packEpochTiming's buffer. */
+const TIMING_FIELDS = 6;
+
+const emptyTiming = (): StepTiming => ({ steps: 0, dataSec: 0, computeSec: 0, communicationSec: 0, updateSec: 0 });
+
+export class RunRecorder {
+  private readonly clock: () => number;
+  private readonly writes: boolean;
+  private readonly train?: EventFileWriter;
+  private readonly validation?: EventFileWriter;
+  private readonly metrics?: DiagnosticsMetrics;
+  private steps: StepLine[] = [];
+  private readonly stepTimes: { ms: number; samples: number }[] = [];
+  private epochTiming: RankTiming;
+  private sinkTiming = emptyTiming();
+  private pendingPoints: StepPoint[] = [];
+  private lastProgressMs = -Infinity;
+  private lastSinkMs = -Infinity;
+  private sending: Promise<void> | undefined;
+  private epochLoss = { sum: 0, correct: 0, samples: 0, hasCorrect: false, startMs: 0 };
+  private readonly history: EpochLosses[] = [];
+  private firstGlobalNorm: number | undefined;
+  private lastStep = { step: 0, samples: 0 };
+  private closed = false;
+
+  constructor(private readonly o: RunRecorderOptions) {
+    this.clock = o.clock ?? Date.now;
+    this.writes = o.rank === 0;
+    this.epochTiming = { rank: o.rank, steps: 0, samples: 0, data: 0, compute: 0, communication: 0, update: 0 };
+    if (this.writes) {
+      const clockSec = (): number => this.clock() / 1000;
+      this.train = new EventFileWriter(path.join(o.dir, RUN_FILES.tensorboard, 'train'), { clock: clockSec });
+      this.validation = new EventFileWriter(path.join(o.dir, RUN_FILES.tensorboard, 'validation'), { clock: clockSec });
+    }
+    if (o.registry) this.metrics = createDiagnosticsMetrics(o.registry);
+  }
+
+  /** After every optimizer step. */
+  onStep(s: StepInfo): void {
+    const now = this.clock();
+    if (s.stepInEpoch === 1) this.epochLoss = { sum: 0, correct: 0, samples: 0, hasCorrect: false, startMs: now - 1000 * (s.seconds.data + s.seconds.compute + s.seconds.communication + s.seconds.update) };
+    const globalSamples = s.samples * this.o.worldSize;
+    this.stepTimes.push({ ms: now, samples: globalSamples });
+    if (this.stepTimes.length > (this.o.throughputWindow ?? THROUGHPUT_WINDOW) + 1) this.stepTimes.shift();
+    const samplesPerSec = this.throughput(s);
+    this.epochLoss.sum += s.loss * s.samples;
+    this.epochLoss.samples += s.samples;
+    if (s.correct !== undefined) {
+      this.epochLoss.correct += s.correct;
+      this.epochLoss.hasCorrect = true;
+    }
+    const t = this.epochTiming;
+    t.steps += 1;
+    t.samples += s.samples;
+    t.data += s.seconds.data;
+    t.compute += s.seconds.compute;
+    t.communication += s.seconds.communication;
+    t.update += s.seconds.update;
+    const w = this.sinkTiming;
+    w.steps += 1;
+    w.dataSec += s.seconds.data;
+    w.computeSec += s.seconds.compute;
+    w.communicationSec += s.seconds.communication;
+    w.updateSec += s.seconds.update;
+    this.lastStep = { step: s.step, samples: this.lastStep.samples + globalSamples };
+
+    if (this.writes) {
+      const point: StepPoint = {
+        step: s.step,
+        epoch: s.epoch,
+        loss: s.loss,
+        accuracy: this.epochLoss.hasCorrect ? this.epochLoss.correct / this.epochLoss.samples : NaN,
+        samplesPerSec,
+        lr: s.lr,
+        wallTime: now / 1000,
+      };
+      this.pendingPoints.push(point);
+      this.steps.push({ step: s.step, epoch: s.epoch, loss: s.loss, samplesPerSec, lr: s.lr, time: now / 1000 });
+      this.train?.scalars(s.step, { 'batch/loss': s.loss, 'batch/samples_per_sec': samplesPerSec, 'batch/learning_rate': s.lr });
+      const last = s.stepInEpoch >= s.stepsInEpoch;
+      if (this.o.log && (last || now - this.lastProgressMs >= (this.o.progressIntervalMs ?? PROGRESS_INTERVAL_MS))) {
+        this.lastProgressMs = now;
+        const loss = this.epochLoss.sum / this.epochLoss.samples;
+        this.o.log.info(
+          {
+            event: 'progress',
+            epoch: s.epoch,
+            epochs: this.o.epochs,
+            stepInEpoch: s.stepInEpoch,
+            stepsInEpoch: s.stepsInEpoch,
+            step: s.step,
+            loss,
+            samplesPerSec,
+            elapsedSec: (now - this.epochLoss.startMs) / 1000,
+          },
+          `epoch ${s.epoch}/${this.o.epochs} step ${s.stepInEpoch}/${s.stepsInEpoch}: loss ${loss.toFixed(4)}, ${samplesPerSec.toFixed(0)} samples/s`,
+        );
+      }
+    }
+    this.maybeSend(now);
+  }
+
+  /**
+   * True for the step whose weights before and after onDiagnostics wants: the last step of each
+   * epoch, on rank 0 only (replicas are identical, so one rank's view is everyone's).
+   */
+  wantsDiagnostics(stepInEpoch: number, stepsInEpoch: number): boolean {
+    return this.writes && stepInEpoch >= stepsInEpoch;
+  }
+
+  /** Gradient norms, update ratios and histograms of one step; returns (and logs) its warnings. */
+  onDiagnostics(d: DiagnosticsInput): DiagnosticWarning[] {
+    const layers = layerStats(d.slots, d.grads, d.before, d.after);
+    const globalGradNorm = Math.sqrt(layers.reduce((s, l) => s + l.gradNorm * l.gradNorm, 0));
+    const warnings = gradientWarnings(layers, this.firstGlobalNorm);
+    if (this.firstGlobalNorm === undefined && Number.isFinite(globalGradNorm) && globalGradNorm > 0) this.firstGlobalNorm = globalGradNorm;
+    const rank = String(this.o.rank);
+    this.metrics?.gradientNorm.set({ rank, layer: 'global' }, globalGradNorm);
+    for (const l of layers) {
+      this.metrics?.gradientNorm.set({ rank, layer: l.layer }, l.gradNorm);
+      this.metrics?.updateRatio.set({ rank, layer: l.layer }, l.updateRatio);
+    }
+    if (!this.writes) return warnings;
+    const weights = variableHistograms(d.slots, d.after);
+    const grads = variableHistograms(d.slots, d.grads);
+    const line: DiagnosticsLine = { epoch: d.epoch, step: d.step, globalGradNorm, layers, warnings };
+    appendJsonLines(path.join(this.o.dir, RUN_FILES.diagnostics), [line]);
+    const hists: HistogramLine[] = [];
+    for (const s of d.slots) {
+      hists.push({ epoch: d.epoch, step: d.step, kind: 'weights', variable: s.name, histogram: weights[s.name] as Histogram });
+      hists.push({ epoch: d.epoch, step: d.step, kind: 'gradients', variable: s.name, histogram: grads[s.name] as Histogram });
+    }
+    appendJsonLines(path.join(this.o.dir, RUN_FILES.histograms), hists);
+    const scalars: Record<string, number> = { 'gradients/global_norm': globalGradNorm };
+    for (const l of layers) {
+      scalars[`gradients/norm/${l.layer}`] = l.gradNorm;
+      scalars[`update_ratio/${l.layer}`] = l.updateRatio;
+    }
+    this.train?.scalars(d.epoch, scalars);
+    for (const h of hists) this.train?.histogram(`${h.kind}/${h.variable}`, toTensorBoard(h.histogram), d.epoch);
+    this.warn(warnings);
+    return warnings;
+  }
+
+  /**
+   * This rank's timing for the epoch so far, in a world-sized buffer with only its own slot
+   * filled: all-reduce-sum it across ranks and pass the result as onEpoch's `ranks`.
+   */
+  packEpochTiming(): Float32Array {
+    const buf = new Float32Array(this.o.worldSize * TIMING_FIELDS);
+    const t = this.epochTiming;
+    buf.set([t.steps, t.samples, t.data, t.compute, t.communication, t.update], this.o.rank * TIMING_FIELDS);
+    return buf;
+  }
+
+  /** After each epoch's evaluation; returns (and logs) an over-fitting warning if any. */
+  onEpoch(e: EpochInput): DiagnosticWarning[] {
+    const ranks = e.ranks ? unpackTiming(e.ranks, this.o.worldSize) : [this.epochTiming];
+    this.epochTiming = { rank: this.o.rank, steps: 0, samples: 0, data: 0, compute: 0, communication: 0, update: 0 };
+    this.history.push({ epoch: e.epoch, trainLoss: e.train.loss, valLoss: e.val.loss });
+    const over = overfittingWarning(this.history);
+    const warnings = over ? [over] : [];
+    if (!this.writes) return warnings;
+    const timingLines: TimingLine[] = ranks.map((r) => ({ epoch: e.epoch, ...r }));
+    appendJsonLines(path.join(this.o.dir, RUN_FILES.timing), timingLines);
+    const own = ranks.find((r) => r.rank === this.o.rank) ?? ranks[0];
+    this.train?.scalars(e.epoch, {
+      'epoch/loss': e.train.loss,
+      'epoch/accuracy': e.train.accuracy,
+      'epoch/samples_per_sec': e.samplesPerSec,
+      ...(own ? { 'epoch/seconds_data': own.data, 'epoch/seconds_compute': own.compute, 'epoch/seconds_communication': own.communication, 'epoch/seconds_update': own.update } : {}),
+    });
+    this.validation?.scalars(e.epoch, { 'epoch/loss': e.val.loss, 'epoch/accuracy': e.val.accuracy });
+    this.flushFiles();
+    this.warn(warnings);
+    return warnings;
+  }
+
+  /** Writes buffered step lines and event records; sends pending points now. */
+  flush(): void {
+    this.flushFiles();
+    this.maybeSend(this.clock(), true);
+  }
+
+  /** Flushes, waits for a send in flight (and a final one), closes the event files. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.flushFiles();
+    await this.sending;
+    this.maybeSend(this.clock(), true);
+    await this.sending;
+    this.train?.close();
+    this.validation?.close();
+  }
+
+  private flushFiles(): void {
+    if (!this.writes) return;
+    appendJsonLines(path.join(this.o.dir, RUN_FILES.steps), this.steps);
+    this.steps = [];
+    this.train?.flush();
+    this.validation?.flush();
+  }
+
+  private throughput(s: StepInfo): number {
+    const first = this.stepTimes[0];
+    const last = this.stepTimes[this.stepTimes.length - 1];
+    if (first !== undefined && last !== undefined && this.stepTimes.length > 1 && last.ms > first.ms) {
+      const samples = this.stepTimes.slice(1).reduce((n, x) => n + x.samples, 0);
+      return (1000 * samples) / (last.ms - first.ms);
+    }
+    // First step of a run: only its own measured time is known.
+    const secs = s.seconds.data + s.seconds.compute + s.seconds.communication + s.seconds.update;
+    return secs > 0 ? (s.samples * this.o.worldSize) / secs : 0;
+  }
+
+  private maybeSend(now: number, force = false): void {
+    const sink = this.o.sink;
+    if (sink === undefined || this.sending !== undefined) return;
+    if (!force && now - this.lastSinkMs < (this.o.sinkIntervalMs ?? SINK_INTERVAL_MS)) return;
+    if (this.pendingPoints.length === 0 && this.sinkTiming.steps === 0) return;
+    this.lastSinkMs = now;
+    const update = { step: this.lastStep.step, samples: this.lastStep.samples, points: this.pendingPoints, timing: this.sinkTiming };
+    this.pendingPoints = [];
+    this.sinkTiming = emptyTiming();
+    this.sending = sink
+      .sendProgress(update)
+      .catch((e: unknown) => this.o.log?.debug({ event: 'progress-send-failed' }, `could not send progress to the coordinator: ${(e as Error).message}`))
+      .finally(() => (this.sending = undefined));
+  }
+
+  private warn(warnings: readonly DiagnosticWarning[]): void {
+    for (const w of warnings) {
+      this.metrics?.warnings.inc({ rank: String(this.o.rank), kind: w.kind });
+      this.o.log?.warn({ event: 'training-warning', kind: w.kind, layer: w.layer }, w.message);
+    }
+  }
+}
+
+export function unpackTiming(buf: Float32Array, worldSize: number): RankTiming[] {
+  return Array.from({ length: worldSize }, (_, rank) => {
+    const at = rank * TIMING_FIELDS;
+    const v = (i: number): number => buf[at + i] as number;
+    return { rank, steps: v(0), samples: v(1), data: v(2), compute: v(3), communication: v(4), update: v(5) };
+  });
+}
+
+/** Our equal-width histogram as TensorBoard's HistogramProto (bucket i ends at limit i). */
+export function toTensorBoard(h: Histogram): HistogramData {
+  return { min: h.min, max: h.max, num: h.count, sum: h.sum, sumSquares: h.sumSquares, bucketLimits: h.edges.slice(1), buckets: h.counts.slice() };
+}

@@ -1,0 +1,127 @@
+/**
+ * Learning-rate schedules with torch.optim.lr_scheduler's numbers: StepLR, MultiStepLR,
+ * ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau, with LinearLR warmup in front as
+ * SequentialLR chains it (the main schedule starts counting at 0 when warmup ends).
+ *
+ * Closed-form schedules are pure functions of the tick, so their only state is the tick itself,
+ * which the training loop derives from (epoch, step); that is what makes resume exact. The
+ * plateau schedule is driven by validation results that every rank got from the same
+ * all-reduce, so every rank reduces at the same epoch; its counters go into checkpoints.
+ */
+import { RingtrainError } from '../config/errors';
+import type { MonitorMetric, ScheduleSpec } from '../config/job-spec';
+
+/** ReduceLROnPlateau's counters, as saved in checkpoints. */
+export interface PlateauState {
+  best: number;
+  badEpochs: number;
+  cooldownLeft: number;
+  /** The lr the plateau logic holds now (base lr until the first reduction). */
+  lr: number;
+}
+
+export interface ScheduleState {
+  plateau?: PlateauState;
+}
+
+/** torch's ReduceLROnPlateau ignores reductions smaller than this. */
+const PLATEAU_EPS = 1e-8;
+
+export function monitorMode(metric: MonitorMetric): 'min' | 'max' {
+  return metric === 'accuracy' ? 'max' : 'min';
+}
+
+export class LrSchedule {
+  private readonly tMax: number;
+  private plateau: PlateauState;
+
+  /**
+   * @param baseLr lr after the linear scaling rule.
+   * @param totalTicks ticks in the whole run (epochs, or optimizer steps), for cosine's tMax 0.
+   */
+  constructor(
+    private readonly spec: ScheduleSpec,
+    readonly baseLr: number,
+    totalTicks: number,
+    private readonly mode: 'min' | 'max' = 'min',
+  ) {
+    this.tMax = spec.tMax > 0 ? spec.tMax : Math.max(1, totalTicks - spec.warmup);
+    this.plateau = { best: mode === 'min' ? Infinity : -Infinity, badEpochs: 0, cooldownLeft: 0, lr: baseLr };
+  }
+
+  /** The lr for tick `t` (0-based: the first epoch, or the first optimizer step). */
+  lrAt(t: number): number {
+    const s = this.spec;
+    if (t < s.warmup) {
+      // LinearLR: start_factor + (1 - start_factor) * t / total_iters.
+      return this.baseLr * (s.warmupStartFactor + ((1 - s.warmupStartFactor) * t) / s.warmup);
+    }
+    const u = t - s.warmup;
+    const base = this.baseLr;
+    switch (s.name) {
+      case 'constant':
+        return base;
+      case 'step':
+        return base * s.gamma ** Math.floor(u / s.stepSize);
+      case 'multistep':
+        return base * s.gamma ** s.milestones.filter((m) => m <= u).length;
+      case 'exponential':
+        return base * s.gamma ** u;
+      case 'cosine':
+        // CosineAnnealingLR's closed form (periodic past tMax, as torch's).
+        return s.etaMin + ((base - s.etaMin) * (1 + Math.cos((Math.PI * u) / this.tMax))) / 2;
+      case 'plateau':
+        return this.plateau.lr;
+    }
+  }
+
+  /**
+   * Feeds one epoch's all-reduced validation metric to ReduceLROnPlateau (a no-op for the other
+   * schedules, and during warmup, which SequentialLR would not let plateau see either). `tick`
+   * is the current tick in the schedule's interval unit.
+   * Returns true when the lr was reduced.
+   */
+  observe(metric: number, tick: number): boolean {
+    if (this.spec.name !== 'plateau' || tick < this.spec.warmup) return false;
+    if (!Number.isFinite(metric)) {
+      throw new RingtrainError('JOB_FAILED', `the monitored validation metric is ${metric}: training diverged; lower train.lr or set train.clipNorm`);
+    }
+    const p = this.plateau;
+    const s = this.spec;
+    // threshold_mode 'rel'.
+    const better = this.mode === 'min' ? metric < p.best * (1 - s.threshold) : metric > p.best * (1 + s.threshold);
+    if (better) {
+      p.best = metric;
+      p.badEpochs = 0;
+    } else {
+      p.badEpochs += 1;
+    }
+    if (p.cooldownLeft > 0) {
+      p.cooldownLeft -= 1;
+      p.badEpochs = 0;
+    }
+    if (p.badEpochs > s.patience) {
+      const next = Math.max(p.lr * s.factor, s.minLr);
+      p.cooldownLeft = s.cooldown;
+      p.badEpochs = 0;
+      if (p.lr - next > PLATEAU_EPS) {
+        p.lr = next;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  state(): ScheduleState {
+    return this.spec.name === 'plateau' ? { plateau: { ...this.plateau } } : {};
+  }
+
+  load(state: ScheduleState): void {
+    if (state.plateau !== undefined) this.plateau = { ...state.plateau };
+  }
+}
+
+/** lr x world size when the linear scaling rule is on (Goyal et al., 2017). */
+export function scaledLr(lr: number, worldSize: number, scale: boolean): number {
+  return scale ? lr * worldSize : lr;
+}

@@ -1,0 +1,443 @@
+/**
+ * The training loop of one rank, top to bottom, network-agnostic (it only sees a Communicator),
+ * so the same code runs in the worker process over gRPC and in unit tests over the in-memory ring.
+ *
+ * Every decision that changes the weights is taken from values all ranks share:
+ * - the gradient (and the loss riding in its last slot) is all-reduced once per optimizer step,
+ *   after k micro-batches added up locally (DDP's no_sync);
+ * - clipping and the non-finite guard look at that averaged buffer, identical on every rank;
+ * - the schedule is a function of (epoch, step), and plateau/early stopping read the all-reduced
+ *   validation metric;
+ * - checkpoints and their resume position are decided by step/epoch counters every rank keeps.
+ * So replicas stay bit-identical without exchanging weights after the first broadcast.
+ */
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { Communicator } from '../allreduce';
+import { RingtrainError } from '../config/errors';
+import type { JobSpec } from '../config/job-spec';
+import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank, type Batch, type RowSource } from '../data';
+import { STEP_PHASES, type Logger, type WorkerMetrics } from '../observe';
+import { EarlyStopping, LrSchedule, ParamLayout, clipToNorm, computeGradients, globalNorm, monitorMode, optimizerOf, scaledLr, type FlatOptimizer } from '../train';
+import { findLatestCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint-store';
+import { evaluateSplit, type SplitMetrics } from './evaluate-split';
+import {
+  ARRAY_BEST_BUFFERS,
+  ARRAY_BEST_PARAMS,
+  ARRAY_BUFFERS,
+  ARRAY_PARAMS,
+  OPT_PREFIX,
+  broadcastCheckpoint,
+  countersOf,
+  optimizerSlotsOf,
+  requireArray,
+  type TrainCounters,
+} from './train-state';
+
+export interface LoopData {
+  train: RowSource;
+  /** Held-out split or the test set; evaluated after every epoch. */
+  val: RowSource;
+}
+
+export interface StepTimes {
+  data: number;
+  compute: number;
+  communication: number;
+  update: number;
+}
+
+export interface EpochSummary {
+  /** 1-based. */
+  epoch: number;
+  epochs: number;
+  step: number;
+  /** lr of the epoch's last step. */
+  lr: number;
+  train: SplitMetrics;
+  val: SplitMetrics;
+  /** Training wall time of the epoch (without validation). */
+  seconds: number;
+  samplesPerSec: number;
+  evalSamplesPerSec: number;
+  time: StepTimes;
+  /** Mean global gradient norm before clipping, over the epoch's applied steps. */
+  gradNorm: number;
+  clippedSteps: number;
+  skippedSteps: number;
+  /** The monitored metric improved on the best so far. */
+  improved: boolean;
+  /** Early stopping ends training after this epoch. */
+  stopEarly: boolean;
+  /** Checkpoint written after this epoch (rank 0 only; undefined elsewhere). */
+  checkpoint?: string;
+}
+
+export interface TrainHooks {
+  /** Throws to abandon training (the job failed elsewhere); called before every micro-batch. */
+  checkAbort?(): void;
+  /** After every optimizer step. */
+  onStep?(step: number, epoch: number): void;
+  /** After every epoch's validation and checkpoint. */
+  onEpoch?(e: EpochSummary): Promise<void> | void;
+  /** Passed to checkpoint writes (crash tests kill the process from here). */
+  onCheckpointProgress?(written: number, total: number): void;
+}
+
+export interface TrainLoopOptions {
+  spec: JobSpec;
+  comm: Communicator;
+  model: tfl.LayersModel;
+  data: LoopData;
+  shard: { seed: number; shuffle: boolean; dropLast: boolean };
+  /** Rank 0 writes checkpoints here; '' = never. */
+  checkpointDir: string;
+  /** Checkpoint, checkpoint directory or run directory to resume from. */
+  resumeFrom?: string;
+  log: Logger;
+  metrics?: WorkerMetrics;
+  hooks?: TrainHooks;
+}
+
+export interface TrainResult {
+  steps: number;
+  /** Summary of the last epoch run. */
+  last?: EpochSummary;
+  /** Validation metrics of the weights training ends with (the best epoch's after restoreBest). */
+  val?: SplitMetrics;
+  stoppedEarly: boolean;
+  /** 1-based epoch whose weights were put back by restoreBest (0 = none). */
+  restoredEpoch: number;
+  skippedSteps: number;
+  resumedFrom?: string;
+}
+
+const since = (t: bigint): number => Number(process.hrtime.bigint() - t) / 1e9;
+
+export class TrainLoop {
+  readonly layout: ParamLayout;
+  readonly buffers: ParamLayout;
+  /** Master copy of the trainable weights; the optimizer updates it, then the tfjs variables. */
+  readonly params: Float32Array;
+  readonly optimizer: FlatOptimizer;
+  /** Averaged gradient, plus one slot carrying the loss through the same all-reduce. */
+  private readonly grads: Float32Array;
+  private readonly schedule: LrSchedule;
+  private readonly early: EarlyStopping;
+  private readonly batchesPerEpoch: number;
+  private readonly stepsPerEpoch: number;
+  private best: { params: Float32Array; buffers: Float32Array } | undefined;
+  private c: TrainCounters;
+
+  constructor(private readonly o: TrainLoopOptions) {
+    const { spec, comm, model } = o;
+    const t = spec.train;
+    this.layout = ParamLayout.ofModel(model);
+    this.buffers = ParamLayout.buffersOf(model);
+    this.params = new Float32Array(this.layout.size);
+    this.grads = new Float32Array(this.layout.size + 1);
+    this.optimizer = optimizerOf(t, this.layout.size);
+    const perRank = samplesPerRank(o.data.train.count, comm.worldSize, o.shard.dropLast);
+    this.batchesPerEpoch = Math.ceil(perRank / spec.data.batchSize);
+    this.stepsPerEpoch = Math.ceil(this.batchesPerEpoch / t.accumulate);
+    let totalSteps = this.stepsPerEpoch * t.epochs;
+    if (t.maxSteps > 0) totalSteps = Math.min(totalSteps, t.maxSteps);
+    const totalTicks = t.schedule.interval === 'step' ? totalSteps : t.epochs;
+    const mode = monitorMode(t.monitor);
+    this.schedule = new LrSchedule(t.schedule, scaledLr(t.lr, comm.worldSize, t.scaleLr), totalTicks, mode);
+    this.early = new EarlyStopping(t.earlyStopping.patience, t.earlyStopping.minDelta, mode);
+    this.c = {
+      job: spec.name,
+      epoch: 0,
+      batchInEpoch: 0,
+      step: 0,
+      worldSize: comm.worldSize,
+      partial: [0, 0, 0],
+      nonFiniteSkipped: 0,
+      optimizer: { name: t.optimizer, steps: 0 },
+      schedule: {},
+      earlyStopping: this.early.state(),
+      paramShapes: this.layout.shapes(),
+    };
+  }
+
+  get counters(): Readonly<TrainCounters> {
+    return this.c;
+  }
+
+  /** The lr of the next optimizer step. */
+  currentLr(): number {
+    const t = this.o.spec.train.schedule.interval === 'step' ? this.c.step : this.c.epoch;
+    return this.schedule.lrAt(t);
+  }
+
+  /** Start state: rank 0's checkpoint when resuming, else rank 0's freshly built weights. */
+  async initialize(): Promise<string | undefined> {
+    const { comm, log } = this.o;
+    let found: { dir: string; ckpt: Checkpoint } | undefined;
+    if (this.o.resumeFrom !== undefined && comm.rank === 0) {
+      found = findLatestCheckpoint(this.o.resumeFrom, (m) => log.warn({ event: 'checkpoint-skipped' }, m));
+    }
+    if (this.o.resumeFrom !== undefined) {
+      const ckpt = await broadcastCheckpoint(comm, found?.ckpt);
+      if (ckpt === undefined) {
+        throw new RingtrainError('DATA_INVALID', `--resume ${this.o.resumeFrom}: no usable checkpoint there (rank 0 looked for ckpt-* directories in it, in its checkpoints/ folder, or the path itself): check the path, or start without --resume`);
+      }
+      const where = found?.dir ?? `${this.o.resumeFrom} (step ${ckpt.step}, from rank 0)`;
+      this.restore(ckpt, where);
+      if (comm.rank === 0) log.info({ event: 'resumed', dir: where, epoch: this.c.epoch, batchInEpoch: this.c.batchInEpoch, step: this.c.step }, `resumed from ${where}: epoch ${this.c.epoch + 1}, batch ${this.c.batchInEpoch}, step ${this.c.step}`);
+      return where;
+    }
+    const both = new Float32Array(this.layout.size + this.buffers.size);
+    if (comm.rank === 0) {
+      this.layout.readWeights(both.subarray(0, this.layout.size));
+      this.buffers.readWeights(both.subarray(this.layout.size));
+    }
+    await comm.broadcast(both, 0);
+    this.params.set(both.subarray(0, this.layout.size));
+    this.layout.writeWeights(this.params);
+    this.buffers.writeWeights(both.subarray(this.layout.size));
+    return undefined;
+  }
+
+  private restore(ckpt: Checkpoint, where: string): void {
+    const c = countersOf(ckpt, where, this.layout.shapes());
+    this.params.set(requireArray(ckpt, ARRAY_PARAMS, this.layout.size, where));
+    this.layout.writeWeights(this.params);
+    this.buffers.writeWeights(requireArray(ckpt, ARRAY_BUFFERS, this.buffers.size, where));
+    this.optimizer.load({ name: c.optimizer.name, steps: c.optimizer.steps, slots: optimizerSlotsOf(ckpt) });
+    this.schedule.load(c.schedule);
+    this.early.load(c.earlyStopping);
+    if (ckpt.arrays.has(ARRAY_BEST_PARAMS)) {
+      this.best = {
+        params: requireArray(ckpt, ARRAY_BEST_PARAMS, this.layout.size, where).slice(),
+        buffers: requireArray(ckpt, ARRAY_BEST_BUFFERS, this.buffers.size, where).slice(),
+      };
+    }
+    this.c = { ...c, partial: [...c.partial], paramShapes: this.layout.shapes() };
+    if (c.batchInEpoch > 0 && c.worldSize !== this.o.comm.worldSize) {
+      // The sampler position of a partial epoch only means something for the same world size.
+      this.o.log.warn({ event: 'resume-epoch-restart' }, `checkpoint ${where} stopped mid-epoch with ${c.worldSize} workers; this job has ${this.o.comm.worldSize}, so epoch ${c.epoch + 1} starts over`);
+      this.c.batchInEpoch = 0;
+      this.c.partial = [0, 0, 0];
+    }
+    this.c.worldSize = this.o.comm.worldSize;
+  }
+
+  /** Runs from the current position to the end (epochs, maxSteps or early stopping). */
+  async run(): Promise<TrainResult> {
+    const { spec, comm, hooks } = this.o;
+    const t = spec.train;
+    let last: EpochSummary | undefined;
+    let stoppedEarly = false;
+    const capped = (): boolean => t.maxSteps > 0 && this.c.step >= t.maxSteps;
+    while (this.c.epoch < t.epochs && !stoppedEarly && !(capped() && this.c.batchInEpoch === 0)) {
+      last = await this.runEpoch();
+      stoppedEarly = last.stopEarly;
+      await hooks?.onEpoch?.(last);
+      if (capped()) break;
+    }
+    let restoredEpoch = 0;
+    let val = last?.val;
+    const es = this.early.state();
+    if (t.earlyStopping.restoreBest && this.best !== undefined && es.bestEpoch !== last?.epoch) {
+      this.params.set(this.best.params);
+      this.layout.writeWeights(this.params);
+      this.buffers.writeWeights(this.best.buffers);
+      restoredEpoch = es.bestEpoch;
+      val = await evaluateSplit(this.o.model, this.o.data.val, comm);
+      if (comm.rank === 0) this.o.log.info({ event: 'restored-best', epoch: restoredEpoch, best: es.best, val }, `restored the weights of epoch ${restoredEpoch} (best val ${t.monitor} ${es.best.toFixed(4)})`);
+    }
+    return { steps: this.c.step, last, val, stoppedEarly, restoredEpoch, skippedSteps: this.c.nonFiniteSkipped };
+  }
+
+  private async runEpoch(): Promise<EpochSummary> {
+    const { spec, comm, data, hooks, metrics } = this.o;
+    const t = spec.train;
+    const k = t.accumulate;
+    const epoch = this.c.epoch;
+    const indices = distributedIndices({ datasetSize: data.train.count, worldSize: comm.worldSize, rank: comm.rank, epoch, seed: this.o.shard.seed, shuffle: this.o.shard.shuffle, dropLast: this.o.shard.dropLast });
+    const batches = batchIndices(indices, spec.data.batchSize);
+    const pipeline = new BatchPipeline(data.train, batches, spec.data.batchSize);
+    const time: StepTimes = { data: 0, compute: 0, communication: 0, update: 0 };
+    // Rank 0 carries the global partial sums of a resumed epoch; the others start at zero.
+    const sums = comm.rank === 0 ? [...this.c.partial] : [0, 0, 0];
+    let normSum = 0;
+    let applied = 0;
+    let clipped = 0;
+    let skipped = 0;
+    let micro = 0;
+    let lr = this.currentLr();
+    const started = process.hrtime.bigint();
+    let stepStarted = started;
+    const reported: StepTimes = { ...time };
+    this.grads.fill(0);
+    for (let b = this.c.batchInEpoch; b < batches.length; b++) {
+      hooks?.checkAbort?.();
+      let t0 = process.hrtime.bigint();
+      if (micro === 0) stepStarted = t0;
+      const batch: Batch = pipeline.get(b);
+      time.data += since(t0);
+      const rows = (batches[b] as Int32Array).length;
+      t0 = process.hrtime.bigint();
+      const local = computeGradients(this.o.model, this.layout, batch.x, batch.y, rows, this.grads, micro > 0);
+      time.compute += since(t0);
+      this.grads[this.layout.size] = (this.grads[this.layout.size] as number) + local.loss;
+      sums[0] = (sums[0] as number) + local.loss * rows;
+      sums[1] = (sums[1] as number) + local.correct;
+      sums[2] = (sums[2] as number) + rows;
+      metrics?.samplesTotal.inc(rows);
+      micro += 1;
+      if (micro < k && b < batches.length - 1) continue;
+
+      // One all-reduce per optimizer step; the next batch is gathered while it is in flight.
+      t0 = process.hrtime.bigint();
+      const reduced = comm.allReduceMean(this.grads);
+      const prep = process.hrtime.bigint();
+      if (b + 1 < batches.length) pipeline.prepare(b + 1);
+      const prepSeconds = since(prep);
+      await reduced;
+      const commSeconds = since(t0) - prepSeconds;
+      time.data += prepSeconds;
+      time.communication += commSeconds;
+
+      t0 = process.hrtime.bigint();
+      const g = this.grads.subarray(0, this.layout.size);
+      if (micro > 1) for (let i = 0; i <= this.layout.size; i++) this.grads[i] = (this.grads[i] as number) / micro;
+      const loss = this.grads[this.layout.size] as number;
+      // After the all-reduce every rank holds identical bytes, so this norm (and every decision
+      // below) is the same on every rank without another collective.
+      const norm = globalNorm(g);
+      lr = this.currentLr();
+      if (!Number.isFinite(norm) || !Number.isFinite(loss)) {
+        this.onNonFinite(loss, norm, epoch);
+        skipped += 1;
+      } else {
+        normSum += norm;
+        applied += 1;
+        if (clipToNorm(g, norm, t.clipNorm) < 1) clipped += 1;
+        this.optimizer.step(this.params, g, lr);
+        this.layout.writeWeights(this.params);
+      }
+      const updateSeconds = since(t0);
+      time.update += updateSeconds;
+      this.grads.fill(0);
+      micro = 0;
+      this.c.step += 1;
+      this.c.batchInEpoch = b + 1;
+      metrics?.step.set(this.c.step);
+      metrics?.learningRate.set(lr);
+      metrics?.stepDuration.observe(since(stepStarted));
+      metrics?.allreduceDuration.observe(commSeconds);
+      for (const phase of STEP_PHASES) {
+        metrics?.stepPhaseSeconds.inc({ phase }, time[phase] - reported[phase]);
+        reported[phase] = time[phase];
+      }
+      metrics?.allreduceBytes.inc(comm.worldSize > 1 ? (2 * (comm.worldSize - 1) * this.grads.byteLength) / comm.worldSize : 0);
+      hooks?.onStep?.(this.c.step, epoch);
+      if (spec.checkpoint.everySteps > 0 && this.c.step % spec.checkpoint.everySteps === 0 && b + 1 < batches.length) {
+        await this.checkpointMidEpoch(sums);
+      }
+      // With one worker nothing above awaits I/O; yield so heartbeats and scrapes get served.
+      if (comm.worldSize === 1) await new Promise((r) => setImmediate(r));
+      if (t.maxSteps > 0 && this.c.step >= t.maxSteps) break;
+    }
+    const seconds = since(started);
+
+    const total = new Float32Array(sums);
+    await comm.allReduceSum(total);
+    const train: SplitMetrics = { loss: (total[0] as number) / (total[2] as number), accuracy: (total[1] as number) / (total[2] as number), samples: total[2] as number };
+    const evalStart = process.hrtime.bigint();
+    const val = await evaluateSplit(this.o.model, data.val, comm);
+    const evalSeconds = since(evalStart);
+
+    const epochsDone = this.c.batchInEpoch >= batches.length ? epoch + 1 : epoch;
+    const monitored = t.monitor === 'accuracy' ? val.accuracy : t.monitor === 'mse' ? (val.mse ?? val.loss) : t.monitor === 'mae' ? (val.mae ?? val.loss) : val.loss;
+    const tick = t.schedule.interval === 'step' ? this.c.step : epoch;
+    if (this.schedule.observe(monitored, tick) && comm.rank === 0) {
+      this.o.log.info({ event: 'lr-reduced', epoch: epoch + 1, lr: this.schedule.lrAt(tick) }, `val ${t.monitor} stopped improving: lr reduced to ${this.schedule.lrAt(tick)}`);
+    }
+    const verdict = this.early.update(monitored, epoch + 1);
+    if (verdict.improved && t.earlyStopping.restoreBest) {
+      this.best ??= { params: new Float32Array(this.layout.size), buffers: new Float32Array(this.buffers.size) };
+      this.best.params.set(this.params);
+      this.buffers.readWeights(this.best.buffers);
+    }
+    this.c.epoch = epochsDone;
+    if (epochsDone > epoch) this.c.batchInEpoch = 0;
+    // A run capped by maxSteps mid-epoch keeps its global partial sums for a later resume.
+    this.c.partial = epochsDone > epoch ? [0, 0, 0] : [total[0] as number, total[1] as number, total[2] as number];
+    let checkpoint: string | undefined;
+    const everyEpochs = spec.checkpoint.everyEpochs;
+    const atStepMark = spec.checkpoint.everySteps > 0 && this.c.step % spec.checkpoint.everySteps === 0;
+    if ((everyEpochs > 0 && epochsDone > epoch && epochsDone % everyEpochs === 0) || atStepMark || verdict.stop) {
+      checkpoint = this.writeCheckpoint();
+    }
+    metrics?.epoch.set(epoch + 1);
+    metrics?.loss.set({ split: 'train' }, train.loss);
+    metrics?.loss.set({ split: 'val' }, val.loss);
+    metrics?.accuracy.set({ split: 'train' }, train.accuracy);
+    metrics?.accuracy.set({ split: 'val' }, val.accuracy);
+    return {
+      epoch: epoch + 1,
+      epochs: t.epochs,
+      step: this.c.step,
+      lr,
+      train,
+      val,
+      seconds,
+      samplesPerSec: train.samples / seconds,
+      evalSamplesPerSec: val.samples / evalSeconds,
+      time,
+      gradNorm: applied > 0 ? normSum / applied : NaN,
+      clippedSteps: clipped,
+      skippedSteps: skipped,
+      improved: verdict.improved,
+      stopEarly: verdict.stop,
+      checkpoint,
+    };
+  }
+
+  private onNonFinite(loss: number, norm: number, epoch: number): void {
+    const { spec, comm, log, metrics } = this.o;
+    const what = `non-finite ${!Number.isFinite(loss) ? `loss (${loss})` : `gradient (global norm ${norm})`} at step ${this.c.step + 1}, epoch ${epoch + 1}`;
+    if (spec.train.nonFinite === 'stop') {
+      metrics?.nonFiniteSteps.inc({ action: 'stop' });
+      throw new RingtrainError('JOB_FAILED', `${what}: stopping (train.nonFinite: stop). Lower train.lr, set train.clipNorm, check the data for NaN, or set train.nonFinite=skip to skip such steps`);
+    }
+    this.c.nonFiniteSkipped += 1;
+    metrics?.nonFiniteSteps.inc({ action: 'skip' });
+    if (comm.rank === 0) log.warn({ event: 'nonfinite-skip', step: this.c.step + 1, loss, gradNorm: norm, skipped: this.c.nonFiniteSkipped }, `${what}: update skipped (${this.c.nonFiniteSkipped} so far)`);
+  }
+
+  /** Mid-epoch: the partial train sums are made global first, so a resume reports the epoch right. */
+  private async checkpointMidEpoch(sums: number[]): Promise<void> {
+    const total = new Float32Array(sums);
+    await this.o.comm.allReduceSum(total);
+    this.c.partial = [total[0] as number, total[1] as number, total[2] as number];
+    this.writeCheckpoint();
+  }
+
+  /** Rank 0 writes the current state; returns its path (undefined on other ranks or when off). */
+  private writeCheckpoint(): string | undefined {
+    const { comm, checkpointDir, log, spec, hooks } = this.o;
+    if (comm.rank !== 0 || checkpointDir === '') return undefined;
+    const started = process.hrtime.bigint();
+    const opt = this.optimizer.state();
+    this.c.optimizer = { name: opt.name, steps: opt.steps };
+    this.c.schedule = this.schedule.state();
+    this.c.earlyStopping = this.early.state();
+    const arrays = new Map<string, Float32Array>();
+    arrays.set(ARRAY_PARAMS, this.params);
+    const buffers = new Float32Array(this.buffers.size);
+    this.buffers.readWeights(buffers);
+    arrays.set(ARRAY_BUFFERS, buffers);
+    for (const [name, a] of Object.entries(opt.slots)) arrays.set(OPT_PREFIX + name, a);
+    if (this.best !== undefined) {
+      arrays.set(ARRAY_BEST_PARAMS, this.best.params);
+      arrays.set(ARRAY_BEST_BUFFERS, this.best.buffers);
+    }
+    const dir = writeCheckpoint(checkpointDir, { step: this.c.step, meta: this.c, arrays }, { keep: spec.checkpoint.keep, onProgress: hooks?.onCheckpointProgress });
+    log.info({ event: 'checkpoint', dir, step: this.c.step, epoch: this.c.epoch, batchInEpoch: this.c.batchInEpoch, seconds: since(started) }, `checkpoint ${dir}`);
+    return dir;
+  }
+}

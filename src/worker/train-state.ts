@@ -1,0 +1,125 @@
+/**
+ * The training state that a checkpoint holds and a resume restores: weights (trainable and not),
+ * optimizer slots, the best weights early stopping kept, and the counters that say where
+ * training stands (epoch, batch within it, optimizer step, schedule and early-stopping state).
+ *
+ * On resume only rank 0 reads the disk; it broadcasts what it found over the ring (a header, the
+ * counters as JSON, then the arrays in one buffer), so workers on other machines need no shared
+ * file system and every rank starts from the same bytes. The coordinator is not involved.
+ */
+import type { Communicator } from '../allreduce';
+import { RingtrainError } from '../config/errors';
+import type { OptimizerName } from '../config/job-spec';
+import type { EarlyStoppingState, ScheduleState } from '../train';
+import { decodeMeta, encodeMeta, type Checkpoint } from './checkpoint-store';
+
+/** Where training stands, and everything besides arrays that resuming needs. */
+export interface TrainCounters {
+  job: string;
+  /** 0-based epoch in progress, or the next one when `batchInEpoch` is 0. */
+  epoch: number;
+  /** Micro-batches of `epoch` already consumed (the sampler position). */
+  batchInEpoch: number;
+  /** Optimizer steps taken. */
+  step: number;
+  /** World size that produced this position: a mid-epoch position only holds for the same one. */
+  worldSize: number;
+  /** Global [loss sum, correct, samples] of the epoch in progress up to `batchInEpoch`. */
+  partial: [number, number, number];
+  nonFiniteSkipped: number;
+  optimizer: { name: OptimizerName; steps: number };
+  schedule: ScheduleState;
+  earlyStopping: EarlyStoppingState;
+  /** Shapes of the trainable variables in layout order: a resume into another model fails early. */
+  paramShapes: number[][];
+}
+
+export const ARRAY_PARAMS = 'params';
+export const ARRAY_BUFFERS = 'buffers';
+export const ARRAY_BEST_PARAMS = 'best/params';
+export const ARRAY_BEST_BUFFERS = 'best/buffers';
+export const OPT_PREFIX = 'opt/';
+
+/** Status values of the resume header broadcast. */
+const FOUND = 1;
+const NOT_FOUND = 0;
+
+/** Encodes text as one float per UTF-16 unit (exact: every unit is < 2^24). */
+function textToFloats(text: string): Float32Array {
+  const out = new Float32Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
+}
+
+function floatsToText(f: Float32Array): string {
+  let s = '';
+  for (let i = 0; i < f.length; i += 4096) s += String.fromCharCode(...Array.from(f.subarray(i, i + 4096)));
+  return s;
+}
+
+/**
+ * Rank 0 passes what it read (or undefined); every rank returns the same checkpoint, or
+ * undefined on every rank when rank 0 found none.
+ */
+export async function broadcastCheckpoint(comm: Communicator, found: Checkpoint | undefined): Promise<Checkpoint | undefined> {
+  const header = new Float32Array(2);
+  let meta = '';
+  if (comm.rank === 0 && found !== undefined) {
+    const table = [...found.arrays].map(([name, a]) => ({ name, length: a.length }));
+    meta = encodeMeta({ step: found.step, meta: found.meta, table });
+    header.set([FOUND, meta.length]);
+  } else if (comm.rank === 0) {
+    header.set([NOT_FOUND, 0]);
+  }
+  await comm.broadcast(header, 0);
+  if (header[0] !== FOUND) return undefined;
+  const metaFloats = comm.rank === 0 ? textToFloats(meta) : new Float32Array(header[1] as number);
+  await comm.broadcast(metaFloats, 0);
+  const decoded = decodeMeta(floatsToText(metaFloats)) as { step: number; meta: unknown; table: { name: string; length: number }[] };
+  const total = decoded.table.reduce((n, e) => n + e.length, 0);
+  const all = new Float32Array(total);
+  if (comm.rank === 0 && found !== undefined) {
+    let off = 0;
+    for (const e of decoded.table) {
+      all.set(found.arrays.get(e.name) as Float32Array, off);
+      off += e.length;
+    }
+  }
+  await comm.broadcast(all, 0);
+  const arrays = new Map<string, Float32Array>();
+  let off = 0;
+  for (const e of decoded.table) {
+    arrays.set(e.name, all.subarray(off, off + e.length));
+    off += e.length;
+  }
+  return { step: decoded.step, meta: decoded.meta, arrays };
+}
+
+/** The counters of a checkpoint, checked against the model this job built. */
+export function countersOf(ckpt: Checkpoint, where: string, paramShapes: number[][]): TrainCounters {
+  const c = ckpt.meta as TrainCounters;
+  if (typeof c !== 'object' || c === null || typeof c.step !== 'number' || !Array.isArray(c.paramShapes)) {
+    throw new RingtrainError('DATA_INVALID', `checkpoint ${where} has no training counters: was it written by ringtrain?`);
+  }
+  const want = JSON.stringify(paramShapes);
+  const got = JSON.stringify(c.paramShapes);
+  if (want !== got) {
+    throw new RingtrainError('DATA_INVALID', `checkpoint ${where} holds variables of shapes ${got}, but this job's model has ${want}: resume with the model the checkpoint was trained with`);
+  }
+  return c;
+}
+
+/** The optimizer slot arrays of a checkpoint, keyed by slot name. */
+export function optimizerSlotsOf(ckpt: Checkpoint): Record<string, Float32Array> {
+  const slots: Record<string, Float32Array> = {};
+  for (const [name, a] of ckpt.arrays) if (name.startsWith(OPT_PREFIX)) slots[name.slice(OPT_PREFIX.length)] = a;
+  return slots;
+}
+
+export function requireArray(ckpt: Checkpoint, name: string, length: number, where: string): Float32Array {
+  const a = ckpt.arrays.get(name);
+  if (a === undefined || a.length !== length) {
+    throw new RingtrainError('DATA_INVALID', `checkpoint ${where}: array '${name}' has ${a?.length ?? 'no'} values, expected ${length}`);
+  }
+  return a;
+}

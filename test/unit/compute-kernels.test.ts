@@ -1,0 +1,227 @@
+/**
+ * The project's wasm kernels against the cpu backend (tfjs's reference implementation), on fresh
+ * random inputs of many shapes: the configurations the built-in models use (3x3 'valid' convs,
+ * 'same' convs, stride-2 and 1x1 projections, 2x2 pooling after ReLU) and unusual ones (odd
+ * strides and sizes, explicit and numeric padding, filters larger than the input, NCHW).
+ *
+ * Inputs are normal(0, 1) from a PRNG seeded per run (the seed is in every failure message, set
+ * KERNEL_TEST_SEED to repeat a run). Tolerance, stated once: every element satisfies
+ *   |wasm - cpu| <= 1e-6 * K + 1e-5 * |cpu|
+ * where K is the length of the sum behind that element (for float32 sums of K unit-scale
+ * products the rounding error grows about like K * 2^-24 in the worst case).
+ */
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-layers'; // registers the gradient functions tf.grad needs
+import { selectBackend } from '../../src/compute';
+
+const SEED = Number(process.env.KERNEL_TEST_SEED ?? Date.now() % 1_000_000);
+
+/** mulberry32 + Box-Muller: fresh normal(0,1) data each run, reproducible from SEED. */
+function normals(size: number, salt: number): Float32Array {
+  let s = (SEED * 7919 + salt * 104729) >>> 0;
+  const uniform = (): number => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = new Float32Array(size);
+  for (let i = 0; i < size; i++) out[i] = Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  return out;
+}
+
+const sizeOf = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** Runs `f` on each backend with the same inputs; returns both results as flat arrays. */
+async function onBoth(f: () => tf.Tensor): Promise<{ wasm: Float32Array; cpu: Float32Array; shape: number[] }> {
+  const results: Record<string, { values: Float32Array; shape: number[] }> = {};
+  for (const name of ['wasm', 'cpu'] as const) {
+    await selectBackend(name);
+    const before = tf.memory().numTensors;
+    const t = tf.tidy(f);
+    results[name] = { values: (await t.data()) as Float32Array, shape: t.shape };
+    t.dispose();
+    assert.equal(tf.memory().numTensors, before, `${name}: tensors leaked`);
+  }
+  const wasm = results.wasm!;
+  const cpu = results.cpu!;
+  assert.deepEqual(wasm.shape, cpu.shape, 'output shapes differ');
+  return { wasm: wasm.values, cpu: cpu.values, shape: cpu.shape };
+}
+
+function assertClose(what: string, got: Float32Array, want: Float32Array, k: number): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs((got[i] as number) - (want[i] as number));
+    const tol = 1e-6 * k + 1e-5 * Math.abs(want[i] as number);
+    if (!(err <= tol) && (at < 0 || err - tol > worst)) {
+      worst = err - tol;
+      at = i;
+    }
+  }
+  assert.ok(at < 0, `${what} (seed ${SEED}): element ${at} is ${got[at]} on wasm, ${want[at]} on cpu, beyond 1e-6*${k} + 1e-5*|cpu|`);
+  // Random data must give a non-trivial result, or the comparison proves nothing.
+  assert.ok(want.some((v) => v !== 0), `${what}: the cpu result is all zeros`);
+}
+
+type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
+
+interface ConvCase {
+  name: string;
+  x: [number, number, number, number];
+  filter: [number, number, number, number];
+  strides: number | [number, number];
+  pad: Pad;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  dataFormat?: 'NHWC' | 'NCHW';
+}
+
+const CONV_CASES: ConvCase[] = [
+  { name: 'CNN conv1: 28x28x1 -> 32, 3x3 valid', x: [4, 28, 28, 1], filter: [3, 3, 1, 32], strides: 1, pad: 'valid' },
+  { name: 'CNN conv2: 13x13x32 -> 64, 3x3 valid', x: [3, 13, 13, 32], filter: [3, 3, 32, 64], strides: 1, pad: 'valid' },
+  { name: 'ResNet stem: 32x32x3 -> 16, 3x3 same', x: [2, 32, 32, 3], filter: [3, 3, 3, 16], strides: 1, pad: 'same' },
+  { name: 'ResNet downsample: 3x3 stride 2 same', x: [2, 16, 16, 16], filter: [3, 3, 16, 32], strides: 2, pad: 'same' },
+  { name: 'ResNet projection: 1x1 stride 2 valid', x: [2, 16, 16, 16], filter: [1, 1, 16, 32], strides: 2, pad: 'valid' },
+  { name: 'batch 1, one channel in and out', x: [1, 6, 6, 1], filter: [3, 3, 1, 1], strides: 1, pad: 'same' },
+  { name: 'odd sizes, strides [2,3], rectangular filter, same', x: [2, 7, 9, 5], filter: [2, 4, 5, 3], strides: [2, 3], pad: 'same' },
+  { name: 'stride 3 larger than a 2x2 filter, valid', x: [2, 10, 11, 3], filter: [2, 2, 3, 4], strides: 3, pad: 'valid' },
+  { name: 'explicit asymmetric padding', x: [2, 8, 8, 4], filter: [3, 3, 4, 6], strides: 1, pad: [[0, 0], [2, 1], [0, 3], [0, 0]] },
+  { name: 'explicit padding wider than the filter, stride 2', x: [1, 6, 7, 2], filter: [3, 2, 2, 3], strides: 2, pad: [[0, 0], [4, 3], [1, 5], [0, 0]] },
+  { name: 'numeric padding with ceil rounding, stride 2', x: [2, 9, 10, 3], filter: [3, 3, 3, 5], strides: 2, pad: 1, dimRoundingMode: 'ceil' },
+  { name: '5x5 filter on a 3x3 input, same', x: [1, 3, 3, 2], filter: [5, 5, 2, 2], strides: 1, pad: 'same' },
+  { name: 'NCHW data', x: [2, 3, 8, 7], filter: [3, 3, 3, 4], strides: [1, 2], pad: 'same', dataFormat: 'NCHW' },
+];
+
+function convInfo(c: ConvCase): tf.backend_util.Conv2DInfo {
+  const format = c.dataFormat === 'NCHW' ? 'channelsFirst' : 'channelsLast';
+  return tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad, c.dimRoundingMode, false, format);
+}
+
+for (const [i, c] of CONV_CASES.entries()) {
+  test(`Conv2DBackpropFilter on wasm matches cpu: ${c.name}`, async () => {
+    const info = convInfo(c);
+    const x = normals(sizeOf(c.x), 10 * i);
+    const dy = normals(sizeOf(info.outShape), 10 * i + 1);
+    const attrs = { strides: c.strides, pad: c.pad, dataFormat: c.dataFormat ?? 'NHWC', dimRoundingMode: c.dimRoundingMode, filterShape: c.filter };
+    const r = await onBoth(() => {
+      const inputs = { x: tf.tensor(x, c.x), dy: tf.tensor(dy, info.outShape) };
+      return tf.engine().runKernel('Conv2DBackpropFilter', inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+    });
+    assert.deepEqual(r.shape, c.filter);
+    assertClose(c.name, r.wasm, r.cpu, info.batchSize * info.outHeight * info.outWidth);
+  });
+
+  test(`Conv2DBackpropInput on wasm matches cpu: ${c.name}`, async () => {
+    const info = convInfo(c);
+    const dy = normals(sizeOf(info.outShape), 10 * i + 2);
+    const w = normals(sizeOf(c.filter), 10 * i + 3);
+    const attrs = { strides: c.strides, pad: c.pad, dataFormat: c.dataFormat ?? 'NHWC', dimRoundingMode: c.dimRoundingMode, inputShape: c.x };
+    const r = await onBoth(() => {
+      const inputs = { dy: tf.tensor(dy, info.outShape), filter: tf.tensor(w, c.filter) };
+      return tf.engine().runKernel('Conv2DBackpropInput', inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+    });
+    assert.deepEqual(r.shape, c.x);
+    assertClose(c.name, r.wasm, r.cpu, info.filterHeight * info.filterWidth * info.outChannels);
+  });
+}
+
+test('gradients of a conv -> relu -> maxpool -> conv chain on wasm match cpu (both filters and the input)', async () => {
+  const xs = normals(2 * 12 * 12 * 3, 900);
+  const w1 = normals(3 * 3 * 3 * 8, 901);
+  const w2 = normals(3 * 3 * 8 * 4, 902);
+  const loss = (...[x, a, b]: tf.Tensor[]): tf.Scalar => {
+    const h = tf.maxPool(tf.relu(tf.conv2d(x as tf.Tensor4D, a as tf.Tensor4D, 1, 'same')), 2, 2, 'valid');
+    return tf.sum(tf.square(tf.conv2d(h, b as tf.Tensor4D, 2, 'valid')));
+  };
+  for (const [which, k] of [[0, 2 * 12 * 12], [1, 2 * 6 * 6], [2, 3 * 3 * 8]] as const) {
+    const r = await onBoth(() => {
+      const grads = tf.grads(loss)([tf.tensor4d(xs, [2, 12, 12, 3]), tf.tensor4d(w1, [3, 3, 3, 8]), tf.tensor4d(w2, [3, 3, 8, 4])]);
+      return grads[which] as tf.Tensor;
+    });
+    // Gradients pass through two sums here, and squared outputs scale them up: loosen by 100x.
+    assertClose(`gradient ${which}`, r.wasm, r.cpu, 100 * k);
+  }
+});
+
+interface PoolCase {
+  name: string;
+  x: [number, number, number, number];
+  filter: number | [number, number];
+  strides: number | [number, number];
+  pad: Pad;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  /** Apply ReLU to the input first: many all-zero windows, so the tie rule is exercised. */
+  relu: boolean;
+}
+
+const POOL_CASES: PoolCase[] = [
+  { name: 'CNN pool1: 26x26x32 after ReLU, 2x2 stride 2', x: [4, 26, 26, 32], filter: 2, strides: 2, pad: 'valid', relu: true },
+  { name: 'CNN pool2: 11x11x64 (odd) after ReLU, 2x2 stride 2', x: [3, 11, 11, 64], filter: 2, strides: 2, pad: 'valid', relu: true },
+  { name: '3x3 stride 2 same', x: [2, 7, 7, 3], filter: 3, strides: 2, pad: 'same', relu: false },
+  { name: 'overlapping 3x3 stride 1 same after ReLU', x: [2, 8, 8, 4], filter: 3, strides: 1, pad: 'same', relu: true },
+  { name: 'rectangular 2x3 filter, strides [1,2]', x: [1, 5, 6, 2], filter: [2, 3], strides: [1, 2], pad: 'valid', relu: false },
+  { name: 'numeric padding 1 with floor rounding', x: [2, 9, 9, 3], filter: 3, strides: 2, pad: 1, dimRoundingMode: 'floor', relu: false },
+];
+
+for (const [i, c] of POOL_CASES.entries()) {
+  test(`MaxPoolGrad on wasm matches cpu: ${c.name}`, async () => {
+    const raw = normals(sizeOf(c.x), 500 + 10 * i);
+    const x = c.relu ? raw.map((v) => Math.max(0, v)) : raw;
+    const info = tf.backend_util.computePool2DInfo(c.x, c.filter, c.strides, 1, c.pad, c.dimRoundingMode);
+    const dy = normals(sizeOf(info.outShape), 501 + 10 * i);
+    const attrs = { filterSize: c.filter, strides: c.strides, pad: c.pad, dimRoundingMode: c.dimRoundingMode };
+    const r = await onBoth(() => {
+      const input = tf.tensor(x, c.x);
+      const output = tf.engine().runKernel('MaxPool', { x: input }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+      return tf.engine().runKernel('MaxPoolGrad', { dy: tf.tensor(dy, info.outShape), input, output }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+    });
+    assert.deepEqual(r.shape, c.x);
+    // No arithmetic beyond adding the gradients of overlapping windows: exact up to ordering.
+    assertClose(c.name, r.wasm, r.cpu, 1);
+  });
+}
+
+const MATMUL_CASES: { name: string; a: number[]; b: number[]; transposeA: boolean; transposeB: boolean }[] = [
+  { name: 'no transposes (Dense forward)', a: [1, 64, 784], b: [1, 784, 128], transposeA: false, transposeB: false },
+  { name: 'transposeA (Dense weight gradient x^T dy)', a: [1, 64, 784], b: [1, 64, 128], transposeA: true, transposeB: false },
+  { name: 'transposeB (Dense input gradient dy W^T)', a: [1, 64, 128], b: [1, 784, 128], transposeA: false, transposeB: true },
+  { name: 'both transposed, batch 3', a: [3, 7, 5], b: [3, 9, 7], transposeA: true, transposeB: true },
+  { name: 'transposeA with a broadcast batch', a: [1, 6, 4], b: [3, 6, 5], transposeA: true, transposeB: false },
+  { name: 'transposeB, single row and column', a: [2, 1, 33], b: [2, 1, 33], transposeA: false, transposeB: true },
+];
+
+for (const [i, c] of MATMUL_CASES.entries()) {
+  test(`BatchMatMul on wasm matches cpu: ${c.name}`, async () => {
+    const a = normals(sizeOf(c.a), 700 + 10 * i);
+    const b = normals(sizeOf(c.b), 701 + 10 * i);
+    const r = await onBoth(() =>
+      tf.engine().runKernel('BatchMatMul', { a: tf.tensor(a, c.a), b: tf.tensor(b, c.b) }, { transposeA: c.transposeA, transposeB: c.transposeB }) as tf.Tensor,
+    );
+    const k = c.transposeA ? c.a[1]! : c.a[2]!;
+    assertClose(c.name, r.wasm, r.cpu, k);
+  });
+}
+
+test('the wasm kernels leak no memory over 50 calls (tensor count and wasm heap stay flat)', async () => {
+  await selectBackend('wasm');
+  const x = tf.tensor4d(normals(8 * 13 * 13 * 32, 990), [8, 13, 13, 32]);
+  const w = tf.tensor4d(normals(3 * 3 * 32 * 64, 991), [3, 3, 32, 64]);
+  const step = (): void => {
+    tf.tidy(() => {
+      const g = tf.grads((...[a, b]: tf.Tensor[]) => tf.sum(tf.maxPool(tf.relu(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'valid')), 2, 2, 'valid')))([x, w]);
+      g.forEach((t) => t.dataSync());
+    });
+  };
+  step();
+  const tensors = tf.memory().numTensors;
+  const bytes = tf.memory().numBytes;
+  for (let i = 0; i < 50; i++) step();
+  assert.equal(tf.memory().numTensors, tensors);
+  assert.equal(tf.memory().numBytes, bytes);
+  tf.dispose([x, w]);
+});

@@ -1,0 +1,129 @@
+/**
+ * Runs the real TrainLoop on W ranks inside one process over the in-memory ring, for the
+ * training-loop tests (accumulation, resume, early stopping, non-finite guard). Not a test file:
+ * importing it has no side effects.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Registry } from 'prom-client';
+import { Communicator, MemoryHub } from '../../src/allreduce';
+import { selectBackend } from '../../src/compute';
+import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
+import { loadMnist, type Split } from '../../src/data';
+import { createLogger, createWorkerMetrics, type WorkerMetrics } from '../../src/observe';
+import { buildMlp } from '../../src/train';
+import { TrainLoop, type TrainHooks, type TrainResult } from '../../src/worker/train-loop';
+
+/** A deep partial of the job spec, merged over DEFAULT_JOB. */
+export type SpecPatch = { [K in keyof JobSpec]?: JobSpec[K] extends object ? { [L in keyof JobSpec[K]]?: JobSpec[K][L] extends object ? Partial<JobSpec[K][L]> : JobSpec[K][L] } : JobSpec[K] };
+
+export function specWith(patch: SpecPatch): JobSpec {
+  const s = structuredClone(DEFAULT_JOB);
+  s.model = { ...s.model, hidden: [32] };
+  s.checkpoint = { ...s.checkpoint, everyEpochs: 0 };
+  for (const [key, value] of Object.entries(patch)) {
+    const k = key as keyof JobSpec;
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      const target = s[k] as unknown as Record<string, unknown>;
+      for (const [k2, v2] of Object.entries(value as Record<string, unknown>)) {
+        const cur = target[k2];
+        target[k2] = typeof cur === 'object' && cur !== null && !Array.isArray(cur) ? { ...(cur as object), ...(v2 as object) } : v2;
+      }
+    } else {
+      (s as unknown as Record<string, unknown>)[k] = value;
+    }
+  }
+  return s;
+}
+
+export interface RankOutcome {
+  rank: number;
+  result?: TrainResult;
+  error?: Error;
+  weights: Float32Array;
+  logs: Record<string, unknown>[];
+  metrics: WorkerMetrics;
+  registry: Registry;
+  /** Gradient all-reduces this rank ran during training steps. */
+  gradientAllReduces: number;
+}
+
+export interface RanksOptions {
+  world: number;
+  spec: JobSpec;
+  data: { train: Split; val: Split };
+  checkpointDir?: string;
+  resumeFrom?: string;
+  hooks?: (rank: number) => TrainHooks;
+  /** Lets a test see or alter one rank's loop before it runs. */
+  before?: (rank: number, loop: TrainLoop) => void;
+}
+
+let cache: { train: Split; val: Split } | undefined;
+
+/** The first `train` training and `val` test samples of MNIST (cached across tests). */
+export async function mnistSlice(train: number, val: number): Promise<{ train: Split; val: Split }> {
+  await selectBackend('wasm');
+  cache ??= (({ train: tr, test }) => ({ train: tr, val: test }))(loadMnist({ trainLimit: 4096, testLimit: 1000 }));
+  const cut = (s: Split, n: number): Split => ({ ...s, images: s.images.subarray(0, n * s.features), labels: s.labels.subarray(0, n), count: n });
+  return { train: cut(cache.train, train), val: cut(cache.val, val) };
+}
+
+/** Trains W ranks to completion (or failure) and returns each rank's weights and logs. */
+export async function trainRanks(o: RanksOptions): Promise<RankOutcome[]> {
+  const hub = new MemoryHub(o.spec.name, o.world, 10_000);
+  const outcomes = hub.endpoints().map(async (transport, rank): Promise<RankOutcome> => {
+    const comm = new Communicator(transport);
+    let gradientAllReduces = 0;
+    const mean = comm.allReduceMean.bind(comm);
+    comm.allReduceMean = (buf: Float32Array) => {
+      gradientAllReduces += 1;
+      return mean(buf);
+    };
+    const logs: Record<string, unknown>[] = [];
+    const log = createLogger({ job: o.spec.name, role: 'worker', rank, level: 'info', destination: { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) } });
+    const registry = new Registry();
+    const metrics = createWorkerMetrics(registry, rank, 'wasm');
+    // Ranks above 0 start from other weights on purpose: the broadcast (or resume) must win.
+    const model = buildMlp(o.spec.model, o.data.train.features, o.data.train.classes, o.spec.seed + 1000 * rank);
+    const loop = new TrainLoop({
+      spec: o.spec,
+      comm,
+      model,
+      data: o.data,
+      shard: { seed: o.spec.seed, shuffle: true, dropLast: false },
+      checkpointDir: o.checkpointDir ?? '',
+      resumeFrom: o.resumeFrom,
+      log,
+      metrics,
+      hooks: o.hooks?.(rank),
+    });
+    o.before?.(rank, loop);
+    let result: TrainResult | undefined;
+    let error: Error | undefined;
+    try {
+      await loop.initialize();
+      result = await loop.run();
+    } catch (e) {
+      error = e as Error;
+      transport.abort(error);
+    }
+    const weights = loop.params.slice();
+    model.dispose();
+    return { rank, result, error, weights, logs, metrics, registry, gradientAllReduces };
+  });
+  return Promise.all(outcomes);
+}
+
+export function relativeDifference(a: Float32Array, b: Float32Array): number {
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff += ((a[i] as number) - (b[i] as number)) ** 2;
+    norm += (a[i] as number) ** 2;
+  }
+  return Math.sqrt(diff) / Math.sqrt(norm);
+}
+
+export function tensorsAlive(): number {
+  return tf.memory().numTensors;
+}

@@ -1,0 +1,112 @@
+/**
+ * Learning-rate sequences of every schedule, warmup, the linear scaling rule, clipping and
+ * early stopping, against values worked out by hand from torch's formulas.
+ */
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { DEFAULT_JOB, type ScheduleSpec } from '../../src/config/job-spec';
+import { EarlyStopping, LrSchedule, clipToNorm, globalNorm, scaledLr } from '../../src/train';
+
+const spec = (s: Partial<ScheduleSpec>): ScheduleSpec => ({ ...DEFAULT_JOB.train.schedule, ...s });
+const seq = (sch: LrSchedule, n: number): number[] => Array.from({ length: n }, (_, t) => sch.lrAt(t));
+
+function assertClose(got: number[], want: number[], label: string): void {
+  assert.equal(got.length, want.length, label);
+  got.forEach((g, i) => assert.ok(Math.abs(g - want[i]!) < 1e-9, `${label}: tick ${i}: got ${g}, want ${want[i]}\n  got  ${got.join(', ')}\n  want ${want.join(', ')}`));
+}
+
+test('constant keeps the base lr', () => {
+  assertClose(seq(new LrSchedule(spec({ name: 'constant' }), 0.1, 5), 4), [0.1, 0.1, 0.1, 0.1], 'constant');
+});
+
+test('step halves the lr every 2 ticks (StepLR step_size=2, gamma=0.5)', () => {
+  assertClose(seq(new LrSchedule(spec({ name: 'step', stepSize: 2, gamma: 0.5 }), 0.1, 6), 6), [0.1, 0.1, 0.05, 0.05, 0.025, 0.025], 'step');
+});
+
+test('multistep multiplies by gamma at each milestone (MultiStepLR [2, 5], gamma 0.1)', () => {
+  assertClose(seq(new LrSchedule(spec({ name: 'multistep', milestones: [2, 5], gamma: 0.1 }), 1, 7), 7), [1, 1, 0.1, 0.1, 0.1, 0.01, 0.01], 'multistep');
+});
+
+test('exponential multiplies by gamma every tick (ExponentialLR gamma 0.9)', () => {
+  assertClose(seq(new LrSchedule(spec({ name: 'exponential', gamma: 0.9 }), 1, 4), 4), [1, 0.9, 0.81, 0.729], 'exponential');
+});
+
+test('cosine anneals from lr to etaMin over tMax ticks (CosineAnnealingLR T_max=4)', () => {
+  // eta_min + (lr - eta_min) * (1 + cos(pi t / 4)) / 2 with lr 1, eta_min 0.2:
+  // t=1: 0.2 + 0.8 * (1 + 0.70710678) / 2 = 0.88284271; t=3: 0.2 + 0.8 * (1 - 0.70710678) / 2 = 0.31715729
+  assertClose(seq(new LrSchedule(spec({ name: 'cosine', tMax: 4, etaMin: 0.2 }), 1, 99), 5), [1, 0.8828427124746191, 0.6, 0.31715728752538095, 0.2], 'cosine');
+});
+
+test('cosine with tMax 0 spans the run after warmup', () => {
+  // 6 ticks in total, 2 of warmup: the cosine spans 4 ticks.
+  const s = new LrSchedule(spec({ name: 'cosine', warmup: 2, warmupStartFactor: 0.5 }), 1, 6);
+  assertClose(seq(s, 7), [0.5, 0.75, 1, 0.8535533905932737, 0.5, 0.14644660940672627, 0], 'warmup + cosine');
+});
+
+test('linear warmup climbs from lr x startFactor to lr, then the schedule starts at its own tick 0', () => {
+  // LinearLR(start_factor 0.25, total_iters 3): 0.25, 0.5, 0.75; then StepLR(2, 0.1) from 0.
+  const s = new LrSchedule(spec({ name: 'step', warmup: 3, warmupStartFactor: 0.25, stepSize: 2, gamma: 0.1 }), 0.4, 10);
+  assertClose(seq(s, 7), [0.1, 0.2, 0.3, 0.4, 0.4, 0.04, 0.04], 'warmup + step');
+});
+
+test('plateau reduces the lr after patience bad epochs, honours cooldown and minLr', () => {
+  const s = new LrSchedule(spec({ name: 'plateau', patience: 1, factor: 0.5, threshold: 0, cooldown: 1, minLr: 0.3 }), 1, 10, 'min');
+  const losses = [1.0, 0.9, 0.95, 0.93, 0.92, 0.91, 0.99, 0.98, 0.97];
+  const lrs: number[] = [];
+  const reduced: boolean[] = [];
+  losses.forEach((l, e) => {
+    reduced.push(s.observe(l, e));
+    lrs.push(s.lrAt(e + 1));
+  });
+  // 1.0 best; 0.9 best; 0.95 bad 1; 0.93 bad 2 > 1 -> 0.5, cooldown 1; 0.92 in cooldown (bad reset);
+  // 0.91 best (0.91 < 0.9? no: bad 1); 0.99 bad 2 -> 0.25 clamped to minLr 0.3; then cooldown, then
+  // 0.97 bad 1 and nothing more: the floor holds.
+  assert.deepEqual(reduced, [false, false, false, true, false, false, true, false, false]);
+  assertClose(lrs, [1, 1, 1, 0.5, 0.5, 0.5, 0.3, 0.3, 0.3], 'plateau');
+});
+
+test('plateau in max mode (accuracy) counts rises as improvements and its state survives a save/load', () => {
+  const a = new LrSchedule(spec({ name: 'plateau', patience: 0, factor: 0.1, threshold: 0.01 }), 1, 10, 'max');
+  assert.equal(a.observe(0.5, 0), false);
+  assert.equal(a.observe(0.504, 1), true); // not 1% better than 0.5: bad epoch, patience 0
+  const b = new LrSchedule(spec({ name: 'plateau', patience: 0, factor: 0.1, threshold: 0.01 }), 1, 10, 'max');
+  b.load(JSON.parse(JSON.stringify(a.state())) as ReturnType<typeof a.state>);
+  assert.ok(Math.abs(b.lrAt(5) - 0.1) < 1e-12);
+  assert.equal(b.observe(0.6, 2), false); // a real improvement
+  assert.ok(Math.abs(b.lrAt(5) - 0.1) < 1e-12);
+});
+
+test('the linear scaling rule multiplies lr by the world size only when asked', () => {
+  assert.equal(scaledLr(0.1, 8, true), 0.8);
+  assert.equal(scaledLr(0.1, 8, false), 0.1);
+});
+
+test('clipping scales a gradient of norm 5 to norm 1 and leaves smaller ones alone', () => {
+  const g = new Float32Array([3, 4]);
+  const n = globalNorm(g);
+  assert.equal(n, 5);
+  const coef = clipToNorm(g, n, 1);
+  // torch: max_norm / (total_norm + 1e-6)
+  assert.ok(Math.abs(coef - 1 / (5 + 1e-6)) < 1e-15);
+  assert.ok(Math.abs(g[0]! - 0.6) < 1e-6 && Math.abs(g[1]! - 0.8) < 1e-6, `clipped to ${g[0]}, ${g[1]}`);
+  const small = new Float32Array([0.3, 0.4]);
+  assert.equal(clipToNorm(small, globalNorm(small), 1), 1);
+  assert.deepEqual(small, new Float32Array([0.3, 0.4]));
+  assert.equal(clipToNorm(small, 0.5, 0), 1, 'clipNorm 0 means off');
+  assert.ok(Number.isNaN(globalNorm(new Float32Array([1, NaN]))));
+  assert.equal(globalNorm(new Float32Array([1, Infinity])), Infinity);
+});
+
+test('early stopping stops once patience epochs in a row miss the best by more than minDelta', () => {
+  const es = new EarlyStopping(2, 0.005, 'min');
+  const losses = [1.0, 0.8, 0.7, 0.698, 0.71, 0.69, 0.5];
+  const verdicts = losses.map((l, i) => es.update(l, i + 1));
+  // 0.698 is better than 0.7 but not by 0.005: a miss. 0.71 a miss -> stop after epoch 5.
+  assert.deepEqual(verdicts.map((v) => v.improved), [true, true, true, false, false, true, true]);
+  assert.equal(verdicts.findIndex((v) => v.stop) + 1, 5);
+  assert.deepEqual(es.state().bestEpoch, 7);
+  const acc = new EarlyStopping(1, 0, 'max');
+  assert.deepEqual([0.9, 0.95, 0.95].map((a, i) => acc.update(a, i + 1).stop), [false, false, true]);
+  const off = new EarlyStopping(0, 0, 'min');
+  assert.equal([1, 2, 3, 4].some((l, i) => off.update(l, i + 1).stop), false, 'patience 0 never stops');
+});
