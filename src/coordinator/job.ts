@@ -50,6 +50,9 @@ export class Job {
   join(candidate: Member, nowMs: number): JoinOutcome {
     if (this.phase === 'failed' || this.phase === 'done') return { kind: 'refused', reason: `job is ${this.phase}${this.reason ? `: ${this.reason}` : ''}` };
     if (this.phase === 'running') {
+      // A different config (another model) is the more useful thing to tell an intruder than "full".
+      const verdict = admit({ ...this.rendezvous, members: [] }, candidate, this.opts.configHash);
+      if (!verdict.ok) return { kind: 'refused', reason: verdict.reason };
       return { kind: 'refused', reason: `the ring (generation ${this.generation}) is already running with ${this.opts.worldSize} workers; this job takes no more` };
     }
     const verdict = admit(this.rendezvous, candidate, this.opts.configHash);
