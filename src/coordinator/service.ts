@@ -7,8 +7,10 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../observe/logger';
 import type { CoordinatorMetrics } from '../observe/metrics-coordinator';
+import { appendBounded, msPerStep, stragglers, type StatusSnapshot, type StepPoint, type StepTiming, type WorkerRow } from '../observe/status-page-data';
 import { services } from '../rpc/proto';
 import { Job, type JoinOutcome } from './job';
+import { StragglerDetector } from './stragglers';
 
 interface JoinRequest {
   job: string;
@@ -28,6 +30,17 @@ interface EpochReport {
   samples: number;
 }
 
+interface ReportRequest {
+  job: string;
+  workerId: string;
+  step: number;
+  samples: number;
+  epochs: EpochReport[];
+  /** Absent from workers built before the status page (proto3 defaults: [] and null). */
+  points?: StepPoint[];
+  timing?: StepTiming | null;
+}
+
 interface PendingJoin {
   workerId: string;
   reply: grpc.sendUnaryData<object>;
@@ -42,9 +55,14 @@ export const TICK_MS = 200;
 
 export class CoordinatorService {
   private pending: PendingJoin[] = [];
+  private readonly stragglers = new StragglerDetector();
   private timer: NodeJS.Timeout | undefined;
   private lastPhase: string;
   readonly epochs: EpochReport[] = [];
+  /** Rank 0's step points, thinned when long (status page curves). */
+  readonly points: StepPoint[] = [];
+  /** Each worker's time split over its last reporting window. */
+  private readonly timings = new Map<string, StepTiming>();
   /** Resolves once the job is done or failed. */
   readonly finished: Promise<Job>;
   private resolveFinished: (j: Job) => void = () => undefined;
@@ -74,7 +92,7 @@ export class CoordinatorService {
 
   implementation(): grpc.UntypedServiceImplementation {
     const join: Unary<JoinRequest> = (call, cb) => this.onJoin(call.request, cb);
-    const heartbeat: Unary<{ job: string; workerId: string; step: number; epoch: number }> = (call, cb) => {
+    const heartbeat: Unary<{ job: string; workerId: string; step: number; epoch: number; busySeconds: number }> = (call, cb) => {
       const r = call.request;
       if (!this.sameJob(r.job, cb)) return;
       const known = this.job.heartbeat(r.workerId, r.step, r.epoch, this.clock());
@@ -82,12 +100,14 @@ export class CoordinatorService {
         cb({ code: grpc.status.NOT_FOUND, details: `worker ${r.workerId} is not a member of generation ${this.job.generation}` });
         return;
       }
+      if (known) this.watchStragglers(this.job.rankOf(r.workerId), r.step, r.busySeconds);
       this.metrics.step.set(Math.max(...[...this.job.progress.values()].map((p) => p.step), 0));
       cb(null, { state: PHASE_TO_PROTO[this.job.phase], reason: this.job.reason, generation: this.job.generation });
     };
-    const report: Unary<{ job: string; workerId: string; step: number; samples: number; epochs: EpochReport[] }> = (call, cb) => {
+    const report: Unary<ReportRequest> = (call, cb) => {
       const r = call.request;
       if (!this.sameJob(r.job, cb)) return;
+      this.recordProgress(r);
       if (this.job.rankOf(r.workerId) === 0) {
         this.metrics.samplesTotal.inc(Math.max(0, r.samples - this.job.samples));
         this.job.samples = Math.max(this.job.samples, r.samples);
@@ -129,6 +149,7 @@ export class CoordinatorService {
             step: prog?.step ?? 0,
             epoch: prog?.epoch ?? 0,
             metricsUrl: m?.metricsUrl ?? '',
+            straggler: this.stragglers.isStraggler(p.rank),
           };
         }),
       });
@@ -140,10 +161,73 @@ export class CoordinatorService {
     return services().coordinator.service;
   }
 
+  /** The status page's view of the job (served as /status.json). */
+  snapshot(): StatusSnapshot {
+    const now = this.clock();
+    const rows: WorkerRow[] = this.job.ring.map((p) => {
+      const prog = this.job.progress.get(p.workerId);
+      const t = this.timings.get(p.workerId);
+      const row: WorkerRow = {
+        rank: p.rank,
+        workerId: p.workerId,
+        address: p.address,
+        metricsUrl: this.job.members.find((x) => x.workerId === p.workerId)?.metricsUrl ?? '',
+        lastHeartbeatAgeSec: prog ? (now - prog.lastSeenMs) / 1000 : -1,
+        step: prog?.step ?? 0,
+        epoch: prog?.epoch ?? 0,
+        straggler: false,
+      };
+      if (t !== undefined) row.msPerStep = msPerStep(t);
+      return row;
+    });
+    const slow = stragglers(rows);
+    for (const row of rows) row.straggler = slow.includes(row.rank);
+    return {
+      job: this.job.opts.job,
+      state: this.job.phase,
+      reason: this.job.reason,
+      generation: this.job.generation,
+      worldSize: this.job.opts.worldSize,
+      startedAtMs: this.job.opts.startedAtMs,
+      nowMs: now,
+      step: Math.max(0, ...rows.map((r) => r.step), this.points.at(-1)?.step ?? 0),
+      samples: this.job.samples,
+      workers: rows,
+      points: this.points,
+      epochs: this.epochs.map((e) => ({ epoch: e.epoch, split: e.split, loss: e.loss, accuracy: e.accuracy, samplesPerSec: e.samplesPerSec })),
+    };
+  }
+
+  /** Step points (rank 0's) and every worker's latest time split, for the status page. */
+  private recordProgress(r: ReportRequest): void {
+    const rank = this.job.rankOf(r.workerId);
+    if (rank < 0) return;
+    if (rank === 0 && r.points !== undefined && r.points.length > 0) appendBounded(this.points, r.points);
+    if (r.timing && r.timing.steps > 0) this.timings.set(r.workerId, r.timing);
+  }
+
   /** Records a failure decided outside the service (a signal) and answers held joins. */
   finishedByStop(): void {
     this.settle({ kind: 'refused', reason: this.job.reason });
   }
+
+  /** Feeds the detector; names a rank once when it becomes a straggler, and once when it recovers. */
+  private watchStragglers(rank: number, step: number, busySeconds: number): void {
+    if (rank < 0 || busySeconds <= 0) return;
+    const before = this.stragglers.isStraggler(rank);
+    this.stragglers.observe(rank, step, busySeconds);
+    const after = this.stragglers.isStraggler(rank);
+    if (after && !before) {
+      const s = this.stragglers.stragglers().find((x) => x.rank === rank);
+      this.log.warn({ event: 'straggler', rank, ratio: s?.ratio }, `rank ${rank} is a straggler: ${(s?.ratio ?? 0).toFixed(2)}x the median busy time per step of the other ranks`);
+    } else if (before && !after) {
+      this.log.info({ event: 'straggler-recovered', rank }, `rank ${rank} is no longer a straggler`);
+    }
+    this.onStragglers?.(this.stragglers.stragglers().map((x) => x.rank));
+  }
+
+  /** Hook for the job-level straggler metric (set by the runner). */
+  onStragglers?: (ranks: number[]) => void;
 
   private sameJob(job: string, cb: grpc.sendUnaryData<object>): boolean {
     if (job === this.job.opts.job) return true;

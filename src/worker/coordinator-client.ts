@@ -7,6 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { RingtrainError } from '../config/errors';
 import { tokenMetadata } from '../rpc/auth';
+import type { StepPoint, StepTiming } from '../observe/status-page-data';
 import { CHANNEL_OPTIONS, isServiceError, services, unary } from '../rpc/proto';
 
 /** First retry delay; doubles up to MAX_BACKOFF_MS (grpc-js uses the same shape). */
@@ -42,6 +43,14 @@ export interface EpochReport {
   accuracy: number;
   samplesPerSec: number;
   samples: number;
+}
+
+/** What a worker sends for the live status page (see reportProgress). */
+export interface ProgressUpdate {
+  step: number;
+  samples: number;
+  points: StepPoint[];
+  timing: StepTiming;
 }
 
 export class CoordinatorClient {
@@ -105,9 +114,9 @@ export class CoordinatorClient {
     }
   }
 
-  async heartbeat(generation: number, step: number, epoch: number): Promise<HeartbeatResult> {
+  async heartbeat(generation: number, step: number, epoch: number, busySeconds = 0, commSeconds = 0): Promise<HeartbeatResult> {
     try {
-      return await unary<object, HeartbeatResult>(this.client, 'Heartbeat', { job: this.job, workerId: this.workerId, generation, step, epoch }, CALL_DEADLINE_MS, tokenMetadata(this.token));
+      return await unary<object, HeartbeatResult>(this.client, 'Heartbeat', { job: this.job, workerId: this.workerId, generation, step, epoch, busySeconds, commSeconds }, CALL_DEADLINE_MS, tokenMetadata(this.token));
     } catch (e) {
       throw this.explain(e, 'heartbeat');
     }
@@ -116,6 +125,19 @@ export class CoordinatorClient {
   async report(generation: number, step: number, samples: number, epochs: EpochReport[]): Promise<void> {
     try {
       await unary(this.client, 'Report', { job: this.job, workerId: this.workerId, generation, step, samples, epochs }, CALL_DEADLINE_MS, tokenMetadata(this.token));
+    } catch (e) {
+      throw this.explain(e, 'report');
+    }
+  }
+
+  /**
+   * Step-level progress for the coordinator's status page: the points since the last call (rank
+   * 0) and this worker's time split over the same window. Rides on the Report RPC.
+   */
+  async reportProgress(generation: number, update: ProgressUpdate): Promise<void> {
+    const { step, samples, points, timing } = update;
+    try {
+      await unary(this.client, 'Report', { job: this.job, workerId: this.workerId, generation, step, samples, epochs: [], points, timing }, CALL_DEADLINE_MS, tokenMetadata(this.token));
     } catch (e) {
       throw this.explain(e, 'report');
     }

@@ -10,6 +10,9 @@ export interface Progress {
   generation: number;
   step: number;
   epoch: number;
+  /** Cumulative busy (data + compute + update) and communication-wait seconds, for straggler detection. */
+  busySeconds?: number;
+  commSeconds?: number;
 }
 
 export class HeartbeatLoop {
@@ -42,7 +45,7 @@ export class HeartbeatLoop {
     this.inFlight = true;
     const p = this.progress();
     try {
-      const reply = await this.client.heartbeat(p.generation, p.step, p.epoch);
+      const reply = await this.client.heartbeat(p.generation, p.step, p.epoch, p.busySeconds ?? 0, p.commSeconds ?? 0);
       this.lastOkMs = Date.now();
       if (reply.state === 'FAILED') this.fatal(`the job failed: ${reply.reason}`);
     } catch (e) {
