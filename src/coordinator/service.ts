@@ -56,6 +56,7 @@ export const TICK_MS = 200;
 export class CoordinatorService {
   private pending: PendingJoin[] = [];
   private readonly stragglers = new StragglerDetector();
+  private restartsSeen = 0;
   private timer: NodeJS.Timeout | undefined;
   private lastPhase: string;
   readonly epochs: EpochReport[] = [];
@@ -92,7 +93,7 @@ export class CoordinatorService {
 
   implementation(): grpc.UntypedServiceImplementation {
     const join: Unary<JoinRequest> = (call, cb) => this.onJoin(call.request, cb);
-    const heartbeat: Unary<{ job: string; workerId: string; step: number; epoch: number; busySeconds: number }> = (call, cb) => {
+    const heartbeat: Unary<{ job: string; workerId: string; step: number; epoch: number; busySeconds: number; suspects?: number[] }> = (call, cb) => {
       const r = call.request;
       if (!this.sameJob(r.job, cb)) return;
       const known = this.job.heartbeat(r.workerId, r.step, r.epoch, this.clock());
@@ -101,6 +102,11 @@ export class CoordinatorService {
         return;
       }
       if (known) this.watchStragglers(this.job.rankOf(r.workerId), r.step, r.busySeconds);
+      const suspects = r.suspects ?? [];
+      if (known && suspects.length > 0) {
+        for (const s of suspects) this.job.accuse(s, this.clock());
+        this.observePhase();
+      }
       this.metrics.step.set(Math.max(...[...this.job.progress.values()].map((p) => p.step), 0));
       cb(null, { state: PHASE_TO_PROTO[this.job.phase], reason: this.job.reason, generation: this.job.generation });
     };
@@ -115,6 +121,11 @@ export class CoordinatorService {
           this.epochs.push(e);
           this.metrics.epoch.set(e.epoch);
           this.metrics.recordEpoch(e);
+        }
+        // Workers waiting to join a running job get in at an epoch boundary.
+        if (r.epochs.length > 0) {
+          this.job.epochBoundary(this.clock());
+          this.settle(this.job.tick(this.clock()));
         }
       }
       cb(null, {});
@@ -266,6 +277,8 @@ export class CoordinatorService {
           generation: outcome.generation,
           ring: outcome.ring,
           shard: this.shard,
+          stateSourceRank: this.job.stateSourceRank,
+          restarts: this.job.restarts,
         });
       }
       this.pending = [];
@@ -281,10 +294,26 @@ export class CoordinatorService {
     this.metrics.generation.set(job.generation);
     this.metrics.workers.set(job.phase === 'running' ? job.ring.length : 0);
     if (job.phase === this.lastPhase) return;
+    const was = this.lastPhase;
     this.lastPhase = job.phase;
+    if (job.phase === 'rendezvous' && was === 'running') {
+      if (job.restarts > this.restartsSeen) this.metrics.restartsTotal.inc(job.restarts - this.restartsSeen);
+      this.restartsSeen = job.restarts;
+      this.stragglers.reset();
+      this.log.warn(
+        { event: 'membership-change', restarts: job.restarts, maxRestarts: job.opts.maxRestarts ?? 0 },
+        `membership change: ${job.lastChange}; re-forming the ring (restart ${job.restarts} of ${job.opts.maxRestarts ?? 0})`,
+      );
+    }
     if (job.phase === 'running') {
       this.metrics.setState('running');
-      this.log.info({ generation: job.generation, ring: job.ring }, `ring formed: generation ${job.generation}, ${job.ring.length} workers`);
+      const recovery = job.generation > 1 && job.lastRecoveryMs !== undefined ? job.lastRecoveryMs / 1000 : undefined;
+      if (recovery !== undefined) this.metrics.recoverySeconds.set(recovery);
+      this.log.info(
+        { event: 'ring-formed', generation: job.generation, ring: job.ring, stateSourceRank: job.stateSourceRank, recoverySeconds: recovery },
+        `ring formed: generation ${job.generation}, ${job.ring.length} workers` +
+          (recovery !== undefined ? `, recovered in ${recovery.toFixed(1)} s with the state of rank ${job.stateSourceRank}` : ''),
+      );
     } else if (job.phase === 'done') {
       this.metrics.setState('done');
       this.log.info({ event: 'job-done' }, 'job done: every worker finished');

@@ -49,8 +49,14 @@ export interface CoordinatorMetrics {
    * exist; exported now so alerts and dashboards need no change when they arrive.
    */
   restartsTotal: Counter;
+  /** Seconds the last re-formation took, from losing a worker to the new ring. */
+  recoverySeconds: Gauge;
+  /** 1 for each rank the coordinator currently names a straggler, 0 once it recovers. */
+  straggler: Gauge<'rank'>;
   /** Sets `state` to 1 and every other state to 0. */
   setState(state: JobState): void;
+  /** Marks exactly `ranks` as stragglers (the coordinator's verdict after each heartbeat). */
+  setStragglers(ranks: readonly number[]): void;
   /** Updates loss, accuracy and (for the train split) samples/s from an epoch report. */
   recordEpoch(e: EpochSummary): void;
 }
@@ -91,6 +97,19 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
     accuracy.set({ split: e.split }, e.accuracy);
     if (e.split === 'train') samplesPerSecond.set(e.samplesPerSec);
   };
+  const straggler = new Gauge({
+    name: 'ringtrain_job_straggler',
+    help: 'Ranks the coordinator names stragglers: 1 while busier per step than the others, 0 after.',
+    labelNames: ['rank'] as const,
+    registers,
+  });
+  // Ranks once named keep a series at 0, so a recovery shows as a drop rather than a gap.
+  const named = new Set<string>();
+  const setStragglers = (ranks: readonly number[]): void => {
+    const now = new Set(ranks.map(String));
+    for (const rank of now) named.add(rank);
+    for (const rank of named) straggler.set({ rank }, now.has(rank) ? 1 : 0);
+  };
   return {
     workers: new Gauge({ name: 'ringtrain_job_workers', help: 'Workers with a live lease.', registers }),
     generation: new Gauge({
@@ -117,10 +136,17 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
     accuracy,
     restartsTotal: new Counter({
       name: 'ringtrain_job_restarts_total',
-      help: 'Times the job re-formed its ring after losing a worker (0 until elastic restarts exist).',
+      help: 'Times the job re-formed its ring after losing or replacing a worker.',
       registers,
     }),
+    recoverySeconds: new Gauge({
+      name: 'ringtrain_job_recovery_seconds',
+      help: 'Seconds the last re-formation took, from losing a worker to the new ring.',
+      registers,
+    }),
+    straggler,
     setState,
+    setStragglers,
     recordEpoch,
   };
 }

@@ -28,6 +28,10 @@ export interface JoinResult {
   generation: number;
   ring: RingPeer[];
   shard: { seed: number; shuffle: boolean; dropLast: boolean };
+  /** Rank that broadcasts the training state; -1 = fresh start (rank 0's initial weights). */
+  stateSourceRank: number;
+  /** Membership changes the job has survived so far. */
+  restarts: number;
 }
 
 export interface HeartbeatResult {
