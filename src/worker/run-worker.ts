@@ -11,12 +11,13 @@ import { selectBackend } from '../compute';
 import { RingtrainError, isRingtrainError } from '../config/errors';
 import type { JobSpec } from '../config/job-spec';
 import { trainingFingerprint } from '../config/load';
-import { loadMnist } from '../data';
+import { augmenter, loadDataset, savePreprocess } from '../data';
 import { createWorkerMetrics, startHttpServer, type Logger } from '../observe';
 import { buildModel, saveModelToDir, summarizeModel } from '../train';
 import { CoordinatorClient } from './coordinator-client';
 import { HeartbeatLoop, type Progress } from './heartbeat-loop';
 import { appendMetrics, checkpointDirOf, trimMetrics } from './run-dir';
+import { evaluateSplit } from './evaluate-split';
 import { TrainLoop } from './train-loop';
 
 export interface WorkerOptions {
@@ -55,7 +56,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   let log = o.log;
   const backend = await selectBackend(spec.backend, (msg) => log.info(msg));
   log.info({ backend: backend.name, tried: backend.tried }, `compute backend: ${backend.name}`);
-  const data = loadMnist({ dir: spec.data.dir, trainLimit: spec.data.trainLimit, testLimit: spec.data.testLimit });
+  const data = loadDataset(spec.data);
 
   const timeoutMs = spec.cluster.collectiveTimeoutSec * 1000;
   const ringServer = createRingEndpoint(spec.cluster.transport, spec.name, timeoutMs, o.token, (reason) =>
@@ -69,7 +70,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   let rank = -1;
   try {
     const ringPort = await ringServer.listen(o.bindHost, 0);
-    const http = await startHttpServer({ host: spec.observe.metricsHost, port: 0, registry, health: () => ({ ok: fatal === undefined, detail: fatal ?? 'ok' }) });
+    const http = await startHttpServer({ host: spec.observe.metricsHost, port: spec.observe.workerMetricsPort, registry, health: () => ({ ok: fatal === undefined, detail: fatal ?? 'ok' }) });
     cleanups.push(() => http.close());
 
     const joined = await client.join(
@@ -98,18 +99,20 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     heartbeat.start();
 
     // Same seeded init everywhere, but rank 0's weights win: a user model need not be seeded.
-    const model = buildModel(spec.model, [data.train.features], data.train.classes, spec.seed);
+    const model = buildModel(spec.model, data.sampleShape, data.train.classes, spec.seed);
     if (rank === 0) log.info({ event: 'model-summary', lines: summarizeModel(model) }, 'model summary');
     const loop = new TrainLoop({
       spec,
       comm,
       model,
-      data: { train: data.train, val: data.test },
+      data: { train: data.train, val: data.val },
       shard: joined.shard,
       checkpointDir: checkpointDirOf(spec, o.outDir),
       resumeFrom: o.resumeFrom,
       log,
       metrics,
+      // Padding is a black pixel as the model sees it: raw 0, normalized.
+      augment: augmenter(spec.data.augment, data.train.imageShape, -(data.preprocess.mean[0] ?? 0) / (data.preprocess.std[0] ?? 1), spec.seed),
       hooks: {
         checkAbort: () => {
           if (fatal !== undefined) throw new RingtrainError('JOB_FAILED', fatal);
@@ -151,11 +154,17 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     const step = result.steps;
     const layout = loop.layout;
 
+    if (data.val !== data.test) {
+      // Validation was a hold-out: report the untouched test set once, at the end.
+      const test = await evaluateSplit(model, data.test, comm);
+      if (rank === 0) log.info({ event: 'test', test }, `test loss ${test.loss.toFixed(4)}${Number.isNaN(test.accuracy) ? `, mse ${test.mse?.toFixed(4)}, mae ${test.mae?.toFixed(4)}` : ` acc ${(100 * test.accuracy).toFixed(2)}%`} on ${test.samples} test samples`);
+    }
     const weights = new Float32Array(layout.size);
     layout.readWeights(weights);
     if (rank === 0) {
       const modelDir = path.join(o.outDir, 'model');
       await saveModelToDir(model, modelDir);
+      savePreprocess(modelDir, data.preprocess);
       log.info({ event: 'model-saved', dir: modelDir }, `model saved to ${modelDir}`);
     }
     // Nobody reports done before every replica has finished its last collective.
