@@ -19,7 +19,7 @@ const RANK: Record<string, number> = {
   train: 2,
   coordinator: 3,
   worker: 3,
-  report: 3,
+  report: 2.5,
   launcher: 4,
   cli: 5,
 };

@@ -135,6 +135,13 @@ const panels: Array<Panel | RowPanel> = [
     grid: { x: 4, y: 1, w: 8, h: 4 },
   }),
   timeseries({
+    title: 'Stragglers',
+    description: 'Ranks the coordinator names stragglers (1): busier per step than the median of the others for several heartbeats. The ring runs at their pace.',
+    queries: [{ expr: `max by (rank) (ringtrain_job_straggler{${JOB}})`, legend: 'rank {{rank}}' }],
+    unit: 'none',
+    grid: { x: 0, y: 5, w: 12, h: 4 },
+  }),
+  timeseries({
     title: 'Workers and restarts',
     description: 'Workers holding a live lease against the world size, workers Prometheus can scrape, and ring restarts (0 until elastic restarts exist).',
     queries: [

@@ -12,6 +12,7 @@ import { launch, defaultRunDir } from '../launcher';
 import { createLogger } from '../observe';
 import { runWorker } from '../worker';
 import { intFlag, parseArgs, usage } from './args';
+import { ENV_RESUME, resumeTarget } from './resume';
 
 /** torchrun's default rendezvous port. */
 export const DEFAULT_COORDINATOR_PORT = 29400;
@@ -22,10 +23,13 @@ function jobFileOf(positional: string[]): string | undefined {
 }
 
 export async function launchCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, ['nproc', 'out']);
+  const args = parseArgs(argv, ['nproc', 'out', 'resume']);
   const nproc = intFlag(args, 'nproc', 1, 1024) ?? 2;
-  const spec = loadJob({ file: jobFileOf(args.positional), sets: [...args.sets, `cluster.worldSize=${nproc}`] });
-  const outDir = path.resolve(args.flags.get('out') ?? (spec.outDir || defaultRunDir(spec.name)));
+  const resume = resumeTarget(args.flags.get('resume'));
+  const spec = loadJob({ file: jobFileOf(args.positional) ?? resume?.jobFile, sets: [...args.sets, `cluster.worldSize=${nproc}`] });
+  const outDir = path.resolve(args.flags.get('out') ?? (spec.outDir || resume?.runDir || defaultRunDir(spec.name)));
+  // The launcher's children inherit the environment: rank 0 reads the checkpoint, the rest follow.
+  if (resume !== undefined) process.env[ENV_RESUME] = resume.dir;
   return launch({ spec: { ...spec, outDir }, nproc, outDir });
 }
 
@@ -51,7 +55,7 @@ export async function coordinatorCommand(argv: readonly string[]): Promise<numbe
 }
 
 export async function workerCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, ['coordinator', 'rank', 'host', 'bind', 'out']);
+  const args = parseArgs(argv, ['coordinator', 'rank', 'host', 'bind', 'out', 'resume']);
   const env = process.env;
   const coordinator = args.flags.get('coordinator') ?? env.RINGTRAIN_COORDINATOR;
   if (coordinator === undefined || !/^[^:\s]+:\d+$/.test(coordinator)) {
@@ -66,8 +70,11 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   const outDir = path.resolve(args.flags.get('out') ?? (spec.outDir || defaultRunDir(spec.name)));
   const log = createLogger({ job: spec.name, role: 'worker', rank: rankHint >= 0 ? rankHint : undefined, level: spec.observe.logLevel });
   const workerId = `${os.hostname()}-${process.pid}`;
+  // Not checked here: only rank 0 reads it (other machines need not have the directory).
+  const resume = args.flags.get('resume') ?? env[ENV_RESUME];
+  const resumeFrom = resume === undefined || resume === '' ? undefined : path.resolve(resume);
   try {
-    await runWorker({ spec, coordinator, workerId, rankHint, advertiseHost: advertise, bindHost: bind, outDir, log, token: resolveJoinToken(spec) });
+    await runWorker({ spec, coordinator, workerId, rankHint, advertiseHost: advertise, bindHost: bind, outDir, log, token: resolveJoinToken(spec), resumeFrom });
     return 0;
   } catch (e) {
     if (e instanceof RingtrainError && e.code === 'CONFIG_INVALID') throw e;

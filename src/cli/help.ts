@@ -1,17 +1,35 @@
 export const HELP = `ringtrain: data-parallel training of TensorFlow.js models over a gRPC ring
 
 Usage:
-  ringtrain launch [JOB_FILE] --nproc N [--set key=value ...] [--out DIR]
-      Start a coordinator and N workers on this machine (127.0.0.1) and train.
+  ringtrain launch [JOB_FILE] --nproc N [--set key=value ...] [--out DIR] [--resume DIR]
+      Start a coordinator and N workers on this machine (127.0.0.1) and train. --resume continues
+      a run from its newest usable checkpoint (DIR: a run directory, its checkpoints/ or one
+      ckpt-* directory), reusing that run's job.json and directory unless JOB_FILE/--out say otherwise.
   ringtrain coordinator [JOB_FILE] --world-size N [--port P] [--host H] [--set ...]
       Run the control plane for a job spread over machines (default port 29400).
-  ringtrain worker [JOB_FILE] --coordinator HOST:PORT [--rank R] [--host ADVERTISE] [--bind ADDR] [--out DIR] [--set ...]
+  ringtrain worker [JOB_FILE] --coordinator HOST:PORT [--rank R] [--host ADVERTISE] [--bind ADDR] [--out DIR] [--resume DIR] [--set ...]
       Run one worker. The coordinator may come from RINGTRAIN_COORDINATOR, the rank from RANK or
-      JOB_COMPLETION_INDEX, the advertised host from RINGTRAIN_ADVERTISE_HOST or POD_IP.
+      JOB_COMPLETION_INDEX, the advertised host from RINGTRAIN_ADVERTISE_HOST or POD_IP, --resume
+      from RINGTRAIN_RESUME (only rank 0 reads the checkpoint and sends it to the others).
+  ringtrain report RUN_DIR [--out DIR]
+      Write an HTML report with PNG plots of a run (curves, gradient diagnostics, histograms,
+      per-rank timing, first-layer filters and feature maps) to RUN_DIR/report or DIR.
   ringtrain bench allreduce [--nproc N] [--bytes 4K,400K,100M] [--transport grpc,tcp] [--compression fp32|fp16|bf16]
       nccl-tests-style all-reduce benchmark on 127.0.0.1, with PyTorch gloo side by side when available.
   ringtrain bench train
       Training samples/s for --nproc 1 and 2 against the PyTorch peer.
+
+  ringtrain eval --model DIR [JOB_FILE] [--set ...] [--json]
+      Test-set metrics of a saved model (DIR: a run's model/ or the run); the data comes from
+      JOB_FILE, else the run's job.json.
+  ringtrain predict --model DIR INPUT [--limit N]
+      One JSON line per row of INPUT: IDX images (as the dataset ships them), .csv or .json
+      ([[...], ...] or {"instances": [...]}) with raw values; the model's preprocessing applies.
+  ringtrain export --model DIR --quantize float16|uint8 [--out DIR2] [JOB_FILE]
+      Copy the model with quantized weights (half / a quarter of the bytes) and print the test
+      metrics before and after quantization.
+  ringtrain serve --model DIR [--host 127.0.0.1] [--port 8080] [--max-body BYTES] [--max-batch N]
+      HTTP: POST /predict {"instances": [[...], ...]} -> {"predictions": [...]}; GET /healthz.
 
 Job files are YAML or JSON; every field can be overridden with --set (e.g. --set train.epochs=1
 data.batchSize=32) or the RINGTRAIN_SET environment variable (key=value;key=value).

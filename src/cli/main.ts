@@ -5,6 +5,9 @@
 import { isRingtrainError } from '../config/errors';
 import { coordinatorCommand, launchCommand, workerCommand } from './commands';
 import { benchCommand } from './bench';
+import { reportCommand } from './report';
+import { evalCommand, exportCommand, predictCommand } from './model-commands';
+import { serveCommand } from './serve-command';
 import { HELP } from './help';
 
 const COMMANDS: Record<string, (argv: readonly string[]) => Promise<number>> = {
@@ -12,6 +15,11 @@ const COMMANDS: Record<string, (argv: readonly string[]) => Promise<number>> = {
   coordinator: coordinatorCommand,
   worker: workerCommand,
   bench: benchCommand,
+  report: reportCommand,
+  eval: evalCommand,
+  predict: predictCommand,
+  serve: serveCommand,
+  export: exportCommand,
 };
 
 export async function run(argv: readonly string[]): Promise<number> {

@@ -5,3 +5,4 @@ export {
   type BackendAttempt,
   type SelectedBackend,
 } from './backend';
+export { installWasmKernels, WASM_KERNELS } from './kernels-wasm';

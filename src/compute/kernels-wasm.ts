@@ -6,14 +6,18 @@
 import { installWasmBatchMatMul } from './kernel-batch-matmul-wasm';
 import { installWasmConv2DBackpropFilter } from './kernel-conv2d-backprop-filter-wasm';
 import { installWasmConv2DBackpropInput } from './kernel-conv2d-backprop-input-wasm';
+import { installWasmIdentity } from './kernel-identity-wasm';
 import { installWasmMaxPoolGrad } from './kernel-max-pool-grad-wasm';
+import { installWasmSum } from './kernel-sum-wasm';
 
 /** Names of the wasm kernels this project replaces or adds. */
-export const WASM_KERNELS = ['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad'] as const;
+export const WASM_KERNELS = ['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Sum', 'Identity', 'Cast'] as const;
 
 export function installWasmKernels(): void {
   installWasmBatchMatMul();
   installWasmConv2DBackpropFilter();
   installWasmConv2DBackpropInput();
   installWasmMaxPoolGrad();
+  installWasmSum();
+  installWasmIdentity();
 }

@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../observe/logger';
 import type { CoordinatorMetrics } from '../observe/metrics-coordinator';
-import { appendBounded, msPerStep, stragglers, type StatusSnapshot, type StepPoint, type StepTiming, type WorkerRow } from '../observe/status-page-data';
+import { appendBounded, msPerStep, type StatusSnapshot, type StepPoint, type StepTiming, type WorkerRow } from '../observe/status-page-data';
 import { services } from '../rpc/proto';
 import { Job, type JoinOutcome } from './job';
 import { StragglerDetector } from './stragglers';
@@ -186,13 +186,11 @@ export class CoordinatorService {
         lastHeartbeatAgeSec: prog ? (now - prog.lastSeenMs) / 1000 : -1,
         step: prog?.step ?? 0,
         epoch: prog?.epoch ?? 0,
-        straggler: false,
+        straggler: this.stragglers.isStraggler(p.rank),
       };
       if (t !== undefined) row.msPerStep = msPerStep(t);
       return row;
     });
-    const slow = stragglers(rows);
-    for (const row of rows) row.straggler = slow.includes(row.rank);
     return {
       job: this.job.opts.job,
       state: this.job.phase,

@@ -5,15 +5,19 @@
  * a steady-state step allocates no typed-array memory (the worker wraps them into tensors).
  */
 import { RingtrainError } from '../config/errors';
-import type { Split } from './mnist';
+import type { Split } from './split';
 
 /** The part of a `Split` that batching needs: any dataset of fixed-width float rows. */
-export type RowSource = Pick<Split, 'images' | 'labels' | 'count'> & { features: number };
+export type RowSource = Pick<Split, 'images' | 'labels' | 'count' | 'targets' | 'imageShape'> & { features: number; classes?: number };
 
-/** A batch: `x` holds `rows * features` floats row-major, `y` holds `rows` labels. */
+/**
+ * A batch: `x` holds `rows * features` floats row-major, `y` holds `rows` labels, and for
+ * regression `t` holds `rows * outputs` targets.
+ */
 export interface Batch {
   x: Float32Array;
   y: Int32Array;
+  t?: Float32Array;
 }
 
 /**
@@ -54,14 +58,21 @@ export function gatherBatch(split: RowSource, idx: Int32Array, out?: Batch): Bat
     for (let j = 0; j < f; j++) x[dst + j] = images[src + j];
     y[p] = split.labels[r];
   }
+  const targets = split.targets;
+  if (targets !== undefined) {
+    const k = split.classes ?? 1;
+    if (batch.t === undefined || batch.t.length < rows * k) batch.t = new Float32Array(rows * k);
+    const t = batch.t.length === rows * k ? batch.t : (batch.t = batch.t.subarray(0, rows * k));
+    for (let p = 0; p < rows; p++) for (let j = 0; j < k; j++) t[p * k + j] = targets[(idx[p] as number) * k + j] as number;
+  }
   return batch;
 }
 
 function fitBuffers(rows: number, features: number, out: Batch | undefined): Batch {
   const n = rows * features;
   if (out === undefined || out.x.length < n || out.y.length < rows) {
-    return { x: new Float32Array(n), y: new Int32Array(rows) };
+    return { x: new Float32Array(n), y: new Int32Array(rows), t: out?.t };
   }
   if (out.x.length === n && out.y.length === rows) return out;
-  return { x: out.x.subarray(0, n), y: out.y.subarray(0, rows) };
+  return { x: out.x.subarray(0, n), y: out.y.subarray(0, rows), t: out.t };
 }

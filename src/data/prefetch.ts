@@ -10,6 +10,8 @@ export type BatchTransform = (batch: Batch, idx: Int32Array, position: number) =
 
 export class BatchPipeline {
   private readonly buffers: Batch[];
+  /** The batch each buffer holds now (a view of it for a short last batch). */
+  private readonly held: (Batch | undefined)[] = [undefined, undefined];
   private ready = -1;
 
   /**
@@ -24,7 +26,12 @@ export class BatchPipeline {
     private readonly transform?: BatchTransform,
   ) {
     const f = source.features;
-    this.buffers = [0, 1].map(() => ({ x: new Float32Array(batchSize * f), y: new Int32Array(batchSize) }));
+    const k = source.classes ?? 1;
+    this.buffers = [0, 1].map(() => ({
+      x: new Float32Array(batchSize * f),
+      y: new Int32Array(batchSize),
+      t: source.targets !== undefined ? new Float32Array(batchSize * k) : undefined,
+    }));
   }
 
   /** Gathers batch `b` now, so a later get(b) returns at once. */
@@ -35,22 +42,14 @@ export class BatchPipeline {
 
   /** Batch `b` (prepared earlier, or gathered now). Valid until get(b + 2) or prepare(b + 2). */
   get(b: number): Batch {
-    if (this.ready === b) return this.view(b);
-    this.fill(b);
-    this.ready = b;
-    return this.view(b);
+    if (this.ready !== b) this.prepare(b);
+    return this.held[b % 2] as Batch;
   }
 
   private fill(b: number): void {
     const idx = this.batches[b] as Int32Array;
     const out = gatherBatch(this.source, idx, this.buffers[b % 2]);
     this.transform?.(out, idx, b);
-  }
-
-  private view(b: number): Batch {
-    const idx = this.batches[b] as Int32Array;
-    const buf = this.buffers[b % 2] as Batch;
-    const f = this.source.features;
-    return idx.length * f === buf.x.length ? buf : { x: buf.x.subarray(0, idx.length * f), y: buf.y.subarray(0, idx.length) };
+    this.held[b % 2] = out;
   }
 }

@@ -17,6 +17,12 @@ export interface LogRecord {
   samplesPerSec?: number;
   seconds?: number;
   time?: { data: number; compute: number; communication: number; update: number };
+  /** `progress` records (RunRecorder, throttled): position in the epoch and the running loss. */
+  stepInEpoch?: number;
+  stepsInEpoch?: number;
+  step?: number;
+  loss?: number;
+  elapsedSec?: number;
 }
 
 /** pino levels: 40 warn, 50 error, 60 fatal. */
@@ -55,4 +61,111 @@ export function displayLine(name: string, r: LogRecord): string | undefined {
   if (r.event === 'model-summary' && r.rank === 0 && Array.isArray(r.lines)) return r.lines.join('\n');
   if ((r.level ?? 0) >= WARN) return `${name}: ${(r.level ?? 0) >= 50 ? 'error: ' : 'warning: '}${r.msg ?? ''}`;
   return undefined;
+}
+
+/** "1:05", "12:00:03": ETA as a clock reads, never "65 s". */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '--:--';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
+/** Seconds left in the epoch, from its pace so far. */
+export function epochEta(r: LogRecord): number {
+  const done = r.stepInEpoch ?? 0;
+  const total = r.stepsInEpoch ?? 0;
+  return done > 0 && r.elapsedSec !== undefined ? (r.elapsedSec / done) * (total - done) : NaN;
+}
+
+function progressFigures(r: LogRecord): string {
+  const width = String(r.stepsInEpoch ?? '').length;
+  return (
+    `${String(r.stepInEpoch ?? 0).padStart(width)}/${r.stepsInEpoch ?? '?'}  ` +
+    `${Math.round(r.samplesPerSec ?? 0).toLocaleString('en-US')} samples/s  loss ${(r.loss ?? NaN).toFixed(4)}  ETA ${formatDuration(epochEta(r))}`
+  );
+}
+
+/** A progress bar line that fits in `columns` (a terminal's width). */
+export function formatProgressBar(r: LogRecord, columns = 100): string {
+  const head = `epoch ${String(r.epoch).padStart(String(r.epochs ?? '').length)}/${r.epochs} `;
+  const tail = ` ${progressFigures(r)}`;
+  const barWidth = Math.max(10, Math.min(40, columns - 1 - head.length - tail.length - 2));
+  const frac = Math.max(0, Math.min(1, (r.stepInEpoch ?? 0) / Math.max(1, r.stepsInEpoch ?? 1)));
+  const filled = Math.round(frac * barWidth);
+  const bar = '='.repeat(Math.max(0, filled - 1)) + (filled > 0 ? (filled === barWidth ? '=' : '>') : '') + ' '.repeat(barWidth - filled);
+  return `${head}[${bar}]${tail}`.slice(0, Math.max(20, columns - 1));
+}
+
+/** The same facts as a plain line, for logs. */
+export function formatProgressPlain(r: LogRecord): string {
+  return `epoch ${r.epoch}/${r.epochs}  step ${progressFigures(r)}`;
+}
+
+export interface Terminal {
+  write(text: string): void;
+  /** Live redrawing only on a terminal; anything else (a pipe, CI, a file) gets plain lines. */
+  isTTY: boolean;
+  columns?: number;
+}
+
+/** How often a non-terminal gets a plain progress line: a CI log shows life, not noise. */
+export const PLAIN_PROGRESS_INTERVAL_MS = 30_000;
+const CLEAR_LINE = '\r\u001b[2K';
+
+/**
+ * What people see while a job runs. On a terminal, one live progress bar redrawn in place
+ * (carriage return + erase line) under the permanent lines; elsewhere, permanent lines only,
+ * with no escape codes, and a plain progress line at most every PLAIN_PROGRESS_INTERVAL_MS.
+ */
+export class ProgressDisplay {
+  private bar = '';
+  private lastPlainMs = -Infinity;
+
+  constructor(
+    private readonly out: Terminal,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** A permanent line (epoch summary, warning, final verdict). */
+  line(text: string): void {
+    if (this.out.isTTY && this.bar !== '') {
+      this.out.write(`${CLEAR_LINE}${text}\n${this.bar}`);
+      return;
+    }
+    this.out.write(`${text}\n`);
+  }
+
+  /** A `progress` record from rank 0. */
+  progress(r: LogRecord): void {
+    if (this.out.isTTY) {
+      this.bar = formatProgressBar(r, this.out.columns ?? 100);
+      this.out.write(`${CLEAR_LINE}${this.bar}`);
+      return;
+    }
+    const now = this.clock();
+    if (now - this.lastPlainMs < PLAIN_PROGRESS_INTERVAL_MS) return;
+    // The first progress line of a run is not printed: epoch lines come soon enough.
+    if (this.lastPlainMs === -Infinity) {
+      this.lastPlainMs = now;
+      return;
+    }
+    this.lastPlainMs = now;
+    this.out.write(`${formatProgressPlain(r)}\n`);
+  }
+
+  /** The epoch's summary replaces its bar. */
+  epochDone(summary: string): void {
+    if (this.out.isTTY && this.bar !== '') this.out.write(CLEAR_LINE);
+    this.bar = '';
+    this.out.write(`${summary}\n`);
+  }
+
+  /** Removes a live bar (the run ended or failed mid-epoch). */
+  clear(): void {
+    if (this.out.isTTY && this.bar !== '') this.out.write(CLEAR_LINE);
+    this.bar = '';
+  }
 }

@@ -1,2 +1,2 @@
 export { launch, defaultRunDir, STOP_GRACE_MS, type LaunchOptions } from './launch';
-export { displayLine, formatEpoch, parseRecord, type LogRecord } from './format';
+export { displayLine, formatEpoch, parseRecord, ProgressDisplay, formatProgressBar, formatProgressPlain, formatDuration, PLAIN_PROGRESS_INTERVAL_MS, type LogRecord, type Terminal } from './format';

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { TOKEN_ENV } from '../config/join-token';
 import type { JobSpec } from '../config/job-spec';
-import { displayLine, parseRecord, type LogRecord } from './format';
+import { ProgressDisplay, displayLine, parseRecord, type LogRecord, type Terminal } from './format';
 
 /** Time between SIGTERM and SIGKILL when stopping children. */
 export const STOP_GRACE_MS = 3_000;
@@ -28,6 +28,8 @@ export interface LaunchOptions {
   outDir: string;
   /** Where people read progress (stdout by default). */
   print?: (line: string) => void;
+  /** Where the live display goes when `print` is not given (stdout by default). */
+  terminal?: Terminal;
   /** The compiled CLI entry each child runs. */
   entry?: string;
 }
@@ -40,7 +42,13 @@ interface Child {
 }
 
 export async function launch(o: LaunchOptions): Promise<number> {
-  const print = o.print ?? ((l: string) => process.stdout.write(`${l}\n`));
+  // A progress bar only on a real terminal; pipes, CI logs and `print` get plain lines.
+  const print = o.print;
+  const display = new ProgressDisplay(
+    print !== undefined
+      ? { isTTY: false, write: (t) => t.split('\n').filter((l) => l !== '').forEach((l) => print(l)) }
+      : (o.terminal ?? { isTTY: process.stdout.isTTY === true && process.env.TERM !== 'dumb', columns: process.stdout.columns, write: (t) => void process.stdout.write(t) }),
+  );
   const entry = o.entry ?? path.resolve(__dirname, '../cli/entry.js');
   const logDir = path.join(o.outDir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
@@ -74,7 +82,10 @@ export async function launch(o: LaunchOptions): Promise<number> {
         if ((rec.level ?? 0) >= 50 && rec.msg) child.lastError = rec.msg;
         if (rec.event === 'epoch' && rec.rank === 0) finalVal = rec;
         const shown = displayLine(name, rec);
-        if (shown !== undefined && !stopping) print(shown);
+        if (stopping) return;
+        if (rec.event === 'progress' && rec.rank === 0) display.progress(rec);
+        else if (shown !== undefined && rec.event === 'epoch') display.epochDone(shown);
+        else if (shown !== undefined) display.line(shown);
       });
     }
     void child.exited.then(({ code, signal }) => {
@@ -110,12 +121,15 @@ export async function launch(o: LaunchOptions): Promise<number> {
   process.on('SIGTERM', onSignal);
   try {
     const coordinator = spawn('coordinator', ['coordinator', jobFile, '--host', '127.0.0.1', '--port', '0', '--world-size', String(o.nproc)], {});
+    let statusUrl = '';
     const port = await new Promise<number | undefined>((resolve) => {
       const timer = setTimeout(() => resolve(undefined), COORDINATOR_START_MS);
       coordinator.proc.on('message', (m: unknown) => {
-        const msg = m as { kind?: string; grpcPort?: number };
+        const msg = m as { kind?: string; grpcPort?: number; metricsPort?: number };
         if (msg.kind === 'listening' && typeof msg.grpcPort === 'number') {
           clearTimeout(timer);
+          const host = ['0.0.0.0', '::', ''].includes(o.spec.observe.metricsHost) ? '127.0.0.1' : o.spec.observe.metricsHost;
+          if (typeof msg.metricsPort === 'number') statusUrl = `; status page http://${host.includes(':') ? `[${host}]` : host}:${msg.metricsPort}/`;
           resolve(msg.grpcPort);
         }
       });
@@ -124,10 +138,10 @@ export async function launch(o: LaunchOptions): Promise<number> {
     if (port === undefined) {
       failure ??= `the coordinator did not start within ${COORDINATOR_START_MS / 1000} s`;
       await stopAll();
-      print(`ringtrain: error: ${failure}`);
+      display.line(`ringtrain: error: ${failure}`);
       return 1;
     }
-    print(`ringtrain: coordinator on 127.0.0.1:${port}, starting ${o.nproc} worker${o.nproc === 1 ? '' : 's'}; logs in ${logDir}`);
+    display.line(`ringtrain: coordinator on 127.0.0.1:${port}, starting ${o.nproc} worker${o.nproc === 1 ? '' : 's'}; logs in ${logDir}${statusUrl}`);
     for (let r = 0; r < o.nproc; r++) {
       spawn(`rank ${r}`, ['worker', jobFile, '--out', o.outDir], {
         RINGTRAIN_COORDINATOR: `127.0.0.1:${port}`,
@@ -138,12 +152,15 @@ export async function launch(o: LaunchOptions): Promise<number> {
     await Promise.all(children.map((c) => c.exited));
     await stopAll();
     if (failure !== undefined) {
-      print(`ringtrain: error: ${failure}; stopped the other processes`);
+      display.clear();
+      display.line(`ringtrain: error: ${failure}; stopped the other processes`);
       return interrupted === 'SIGINT' ? 130 : interrupted === 'SIGTERM' ? 143 : 1;
     }
     const secs = ((Date.now() - started) / 1000).toFixed(1);
     const acc = finalVal?.val ? ` val accuracy ${(100 * finalVal.val.accuracy).toFixed(2)}%,` : '';
-    print(`ringtrain: training finished in ${secs} s:${acc} model in ${path.join(o.outDir, 'model')}, metrics in ${path.join(o.outDir, 'metrics.jsonl')}`);
+    display.clear();
+    display.line(`ringtrain: training finished in ${secs} s:${acc} model in ${path.join(o.outDir, 'model')}, metrics in ${path.join(o.outDir, 'metrics.jsonl')}`);
+    display.line(`ringtrain: plots and report: ringtrain report ${o.outDir}`);
     return 0;
   } finally {
     process.off('SIGINT', onSignal);

@@ -118,6 +118,8 @@ export function createWorkerMetrics(registry: Registry, rank: number, backend: s
   };
   // Export every phase from the start so dashboards see 0 rather than a missing series.
   for (const phase of STEP_PHASES) m.stepPhaseSeconds.inc({ phase }, 0);
+  // Likewise the non-finite counters: increase() misses the first event of a series born at 1.
+  for (const action of ['skip', 'stop']) m.nonFiniteSteps.inc({ action }, 0);
   m.backendInfo.set({ backend }, 1);
   return m;
 }

@@ -1,7 +1,7 @@
 /**
  * What the coordinator's status page shows, as plain data: the step-level progress points rank 0
  * sends, each worker's recent step-time breakdown, and the snapshot the page polls
- * (`/status.json`). Pure functions only (straggler decision, bounded history), so the coordinator
+ * (`/status.json`). Pure functions only (bounded history, per-step means), so the coordinator
  * stays a thin holder of state and the tests need no server.
  */
 
@@ -48,6 +48,7 @@ export interface WorkerRow {
   epoch: number;
   /** Mean milliseconds per step over the last window, by phase; absent before the first report. */
   msPerStep?: { data: number; compute: number; communication: number; update: number };
+  /** The coordinator's straggler verdict (coordinator/stragglers.ts, fed by heartbeats). */
   straggler: boolean;
 }
 
@@ -69,31 +70,9 @@ export interface StatusSnapshot {
 
 /** Points kept for the live curves; older ones are thinned, never the recent ones. */
 export const MAX_POINTS = 2000;
-/** A worker busier per step than this multiple of the median is a straggler... */
-export const STRAGGLER_FACTOR = 1.3;
-/** ...and by at least this much, so sub-millisecond noise on tiny models flags nobody. */
-export const STRAGGLER_MIN_EXCESS_MS = 2;
-
 export function msPerStep(t: StepTiming): WorkerRow['msPerStep'] {
   const per = (s: number): number => (t.steps > 0 ? (1000 * s) / t.steps : 0);
   return { data: per(t.dataSec), compute: per(t.computeSec), communication: per(t.communicationSec), update: per(t.updateSec) };
-}
-
-/**
- * In synchronous data parallelism every rank's step takes as long as the slowest rank's, and the
- * others spend the difference waiting inside the all-reduce. So the straggler is not the one with
- * the longest step but the one with the most *own* work per step (data + compute + update).
- * Returns the ranks to flag.
- */
-export function stragglers(rows: readonly { rank: number; msPerStep?: WorkerRow['msPerStep'] }[]): number[] {
-  const busy = rows
-    .filter((r) => r.msPerStep !== undefined)
-    .map((r) => ({ rank: r.rank, ms: (r.msPerStep?.data ?? 0) + (r.msPerStep?.compute ?? 0) + (r.msPerStep?.update ?? 0) }));
-  if (busy.length < 2) return [];
-  const sorted = busy.map((b) => b.ms).sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-  return busy.filter((b) => b.ms > STRAGGLER_FACTOR * median && b.ms - median >= STRAGGLER_MIN_EXCESS_MS).map((b) => b.rank);
 }
 
 /**

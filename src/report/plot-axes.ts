@@ -85,6 +85,8 @@ export interface FrameOptions {
   y: Scale;
   xTicks?: number[];
   yTicks?: number[];
+  /** Tick label of a y value (default formatTick); a log plot labels 10^v. */
+  yFormat?: (v: number, step: number) => string;
 }
 
 /** Title, grid, ticks and axis labels around `plot`; returns nothing, draws into `r`. */
@@ -98,7 +100,7 @@ export function drawFrame(r: Raster, plot: Rect, o: FrameOptions): void {
     const py = Math.round(o.y.at(v));
     if (py < plot.y || py > plot.y + plot.h) continue;
     r.fillRect(plot.x, py, plot.w, 1, GRID);
-    r.text(plot.x - 6, py - 7, formatTick(v, yStep), INK, { scale: LABEL_SCALE, align: 'right' });
+    r.text(plot.x - 6, py - 7, (o.yFormat ?? formatTick)(v, yStep), INK, { scale: LABEL_SCALE, align: 'right' });
   }
   for (const v of xt) {
     const px = Math.round(o.x.at(v));
@@ -126,4 +128,11 @@ export function drawLegend(r: Raster, plot: Rect, entries: readonly { name: stri
     r.line(x + 8, cy, x + 26, cy, e.color, 3);
     r.text(x + 32, cy - 7, e.name, INK, { scale: LABEL_SCALE });
   });
+}
+
+/** Label of log10-space tick v: the value itself, two significant digits (0.0032, 1, 320). */
+export function formatLogTick(v: number): string {
+  const x = 10 ** v;
+  if (x >= 1e4 || x < 1e-3) return x.toExponential(1).replace('e+', 'e');
+  return String(+x.toPrecision(2));
 }

@@ -52,7 +52,7 @@ export function drawHistogramRidges(r: Raster, area: Rect, title: string, frames
     r.fillRect(area.x, Math.round(base), area.w, 1, [200, 200, 200]);
     r.text(area.x + area.w + 6, base - 7, f.label, MUTED, { scale: LABEL_SCALE });
   });
-  const ticks = niceTicks(lo, hi, Math.max(2, Math.floor(area.w / 120)));
+  const ticks = niceTicks(lo, hi, Math.max(4, Math.floor(area.w / 90)));
   const step = ticks.length > 1 ? (ticks[1] as number) - (ticks[0] as number) : hi - lo;
   const axisY = area.y + area.h + 4;
   r.fillRect(area.x, axisY, area.w, 1, INK);

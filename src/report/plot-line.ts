@@ -3,7 +3,7 @@
  * gradient norms. Series may be dense (a point per step) or sparse (a point per epoch, drawn
  * with markers so a two-epoch run still shows something).
  */
-import { drawFrame, drawLegend, extent, linearScale, type Rect } from './plot-axes';
+import { drawFrame, drawLegend, extent, formatLogTick, linearScale, type Rect } from './plot-axes';
 import { Raster, type Rgb } from './raster';
 
 export interface Series {
@@ -45,11 +45,13 @@ export function linePlot(o: LinePlotOptions): Raster {
   const xs = o.series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = o.series.flatMap((s) => s.points.map((p) => ty(p[1])));
   const [x0, x1] = extent(xs);
-  const [y0, y1] = extent(ys, o.logY ? undefined : o.yPin);
+  const [y0, top] = extent(ys, o.logY ? undefined : o.yPin);
+  // Headroom for the legend, unless the top is pinned (accuracy's 1.0).
+  const y1 = !o.logY && o.yPin?.max !== undefined && top === o.yPin.max ? top : top + (top - y0) * 0.12;
   const x = linearScale(xs.length > 0 ? Math.min(...xs.filter(Number.isFinite)) : x0, xs.length > 0 ? Math.max(...xs.filter(Number.isFinite)) : x1, plot.x, plot.x + plot.w);
   if (x.min === x.max) Object.assign(x, linearScale(x0, x1, plot.x, plot.x + plot.w));
   const y = linearScale(y0, y1, plot.y + plot.h, plot.y);
-  drawFrame(r, plot, { title: o.title, xLabel: o.xLabel, yLabel: o.logY ? `log10 ${o.yLabel}` : o.yLabel, x, y });
+  drawFrame(r, plot, { title: o.title, xLabel: o.xLabel, yLabel: o.logY ? `${o.yLabel} (log scale)` : o.yLabel, x, y, yFormat: o.logY ? formatLogTick : undefined });
   for (const s of o.series) {
     const pts = s.points.map(([px, py]) => [x.at(px), y.at(ty(py))] as const);
     // Split at non-finite points so a NaN loss leaves a gap instead of a line to nowhere.

@@ -15,90 +15,26 @@
  * live curve).
  */
 import * as path from 'node:path';
-import type { Registry } from 'prom-client';
-import type { Logger } from '../observe/logger';
 import type { StepPoint, StepTiming } from '../observe/status-page-data';
-import type { HistogramData } from '../observe/tensorboard-proto';
 import { EventFileWriter } from '../observe/tensorboard-writer';
+import { gradientWarnings, layerStats, overfittingWarning, variableHistograms, type DiagnosticWarning, type EpochLosses, type Histogram } from '../train/diagnostics';
 import {
-  gradientWarnings,
-  layerStats,
-  overfittingWarning,
-  variableHistograms,
-  type DiagnosticWarning,
-  type EpochLosses,
-  type Histogram,
-  type VariableSlot,
-} from '../train/diagnostics';
+  PROGRESS_INTERVAL_MS,
+  SINK_INTERVAL_MS,
+  STEP_LINES_PER_WRITE,
+  THROUGHPUT_WINDOW,
+  TIMING_FIELDS,
+  toTensorBoard,
+  unpackTiming,
+  type DiagnosticsInput,
+  type EpochInput,
+  type RunRecorderOptions,
+  type StepInfo,
+} from './recorder-inputs';
 import { createDiagnosticsMetrics, type DiagnosticsMetrics } from './recorder-metrics';
 import { RUN_FILES, appendJsonLines, type DiagnosticsLine, type HistogramLine, type RankTiming, type StepLine, type TimingLine } from './run-files';
 
-/** Where step points and timing go (the coordinator client, adapted by the worker). */
-export interface ProgressSink {
-  sendProgress(update: { step: number; samples: number; points: StepPoint[]; timing: StepTiming }): Promise<void>;
-}
-
-export interface RunRecorderOptions {
-  /** The run directory. */
-  dir: string;
-  rank: number;
-  worldSize: number;
-  epochs: number;
-  log?: Logger;
-  sink?: ProgressSink;
-  registry?: Registry;
-  /** Milliseconds since the epoch; tests inject a fake. */
-  clock?: () => number;
-  /** Least time between two `progress` log lines. */
-  progressIntervalMs?: number;
-  /** Least time between two sends to the coordinator. */
-  sinkIntervalMs?: number;
-  /** Steps over which samples/s is measured. */
-  throughputWindow?: number;
-}
-
-export interface StepInfo {
-  /** 1-based epoch. */
-  epoch: number;
-  /** Global optimizer steps done, this one included. */
-  step: number;
-  /** Steps done in this epoch, this one included (1-based), and the epoch's total. */
-  stepInEpoch: number;
-  stepsInEpoch: number;
-  /** This rank's batch loss and correct predictions, and its batch size. */
-  loss: number;
-  correct?: number;
-  samples: number;
-  lr: number;
-  seconds: { data: number; compute: number; communication: number; update: number };
-}
-
-export interface DiagnosticsInput {
-  epoch: number;
-  step: number;
-  slots: readonly VariableSlot[];
-  /** The averaged gradient the step applied, and the weights before and after it. */
-  grads: Float32Array;
-  before: Float32Array;
-  after: Float32Array;
-}
-
-export interface EpochInput {
-  epoch: number;
-  step: number;
-  train: { loss: number; accuracy: number };
-  val: { loss: number; accuracy: number };
-  /** Global training samples/s over the epoch. */
-  samplesPerSec: number;
-  /** Every rank's timing for this epoch: `packEpochTiming()` all-reduce-summed, or omitted (then only this rank's). */
-  ranks?: Float32Array;
-}
-
-export const PROGRESS_INTERVAL_MS = 500;
-export const SINK_INTERVAL_MS = 1000;
-export const THROUGHPUT_WINDOW = 20;
-/** Numbers per rank in packEpochTiming's buffer. */
-const TIMING_FIELDS = 6;
+export type { DiagnosticsInput, EpochInput, ProgressSink, RunRecorderOptions, StepInfo } from './recorder-inputs';
 
 const emptyTiming = (): StepTiming => ({ steps: 0, dataSec: 0, computeSec: 0, communicationSec: 0, updateSec: 0 });
 
@@ -121,6 +57,7 @@ export class RunRecorder {
   private firstGlobalNorm: number | undefined;
   private lastStep = { step: 0, samples: 0 };
   private closed = false;
+  private epoch = 0;
 
   constructor(private readonly o: RunRecorderOptions) {
     this.clock = o.clock ?? Date.now;
@@ -137,7 +74,9 @@ export class RunRecorder {
   /** After every optimizer step. */
   onStep(s: StepInfo): void {
     const now = this.clock();
-    if (s.stepInEpoch === 1) this.epochLoss = { sum: 0, correct: 0, samples: 0, hasCorrect: false, startMs: now - 1000 * (s.seconds.data + s.seconds.compute + s.seconds.communication + s.seconds.update) };
+    // A new epoch (or the first step after a resume mid-epoch) starts the running figures afresh.
+    if (s.stepInEpoch === 1 || s.epoch !== this.epoch) this.epochLoss = { sum: 0, correct: 0, samples: 0, hasCorrect: false, startMs: now - 1000 * (s.seconds.data + s.seconds.compute + s.seconds.communication + s.seconds.update) };
+    this.epoch = s.epoch;
     const globalSamples = s.samples * this.o.worldSize;
     this.stepTimes.push({ ms: now, samples: globalSamples });
     if (this.stepTimes.length > (this.o.throughputWindow ?? THROUGHPUT_WINDOW) + 1) this.stepTimes.shift();
@@ -161,7 +100,8 @@ export class RunRecorder {
     w.computeSec += s.seconds.compute;
     w.communicationSec += s.seconds.communication;
     w.updateSec += s.seconds.update;
-    this.lastStep = { step: s.step, samples: this.lastStep.samples + globalSamples };
+    // As the epoch reports count it (steps x samples per step x world), so the two agree.
+    this.lastStep = { step: s.step, samples: s.step * globalSamples };
 
     if (this.writes) {
       const point: StepPoint = {
@@ -175,6 +115,8 @@ export class RunRecorder {
       };
       this.pendingPoints.push(point);
       this.steps.push({ step: s.step, epoch: s.epoch, loss: s.loss, samplesPerSec, lr: s.lr, time: now / 1000 });
+      // A long epoch must not hold its lines until the end (a crash would lose them).
+      if (this.steps.length >= STEP_LINES_PER_WRITE) this.flushSteps();
       this.train?.scalars(s.step, { 'batch/loss': s.loss, 'batch/samples_per_sec': samplesPerSec, 'batch/learning_rate': s.lr });
       const last = s.stepInEpoch >= s.stepsInEpoch;
       if (this.o.log && (last || now - this.lastProgressMs >= (this.o.progressIntervalMs ?? PROGRESS_INTERVAL_MS))) {
@@ -293,10 +235,14 @@ export class RunRecorder {
     this.validation?.close();
   }
 
-  private flushFiles(): void {
-    if (!this.writes) return;
+  private flushSteps(): void {
     appendJsonLines(path.join(this.o.dir, RUN_FILES.steps), this.steps);
     this.steps = [];
+  }
+
+  private flushFiles(): void {
+    if (!this.writes) return;
+    this.flushSteps();
     this.train?.flush();
     this.validation?.flush();
   }
@@ -334,17 +280,4 @@ export class RunRecorder {
       this.o.log?.warn({ event: 'training-warning', kind: w.kind, layer: w.layer }, w.message);
     }
   }
-}
-
-export function unpackTiming(buf: Float32Array, worldSize: number): RankTiming[] {
-  return Array.from({ length: worldSize }, (_, rank) => {
-    const at = rank * TIMING_FIELDS;
-    const v = (i: number): number => buf[at + i] as number;
-    return { rank, steps: v(0), samples: v(1), data: v(2), compute: v(3), communication: v(4), update: v(5) };
-  });
-}
-
-/** Our equal-width histogram as TensorBoard's HistogramProto (bucket i ends at limit i). */
-export function toTensorBoard(h: Histogram): HistogramData {
-  return { min: h.min, max: h.max, num: h.count, sum: h.sum, sumSquares: h.sumSquares, bucketLimits: h.edges.slice(1), buckets: h.counts.slice() };
 }

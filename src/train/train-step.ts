@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ParamLayout } from './flat-params';
-import { softmaxCrossEntropy } from './loss';
+import { meanSquaredError, softmaxCrossEntropy } from './loss';
 import { sampleShape } from './models';
 
 export interface LocalStepResult {
@@ -17,6 +17,11 @@ export interface LocalStepResult {
   correct: number;
 }
 
+/**
+ * Forward and backward on one local batch; the gradients land in `out` (added to it with
+ * `accumulate`). With `targets` (rows x outputs) the task is regression and the loss is the mean
+ * squared error (torch MSELoss); otherwise softmax cross-entropy on the integer labels `y`.
+ */
 export function computeGradients(
   model: tfl.LayersModel,
   layout: ParamLayout,
@@ -25,12 +30,18 @@ export function computeGradients(
   batch: number,
   out: Float32Array,
   accumulate = false,
+  targets?: Float32Array,
 ): LocalStepResult {
   let correct = 0;
   const { value, grads } = tf.tidy(() => {
     const shape = sampleShape(model);
     const size = shape.reduce((a, b) => a * b, 1);
     const xs = tf.tensor(x.subarray(0, batch * size), [batch, ...shape]);
+    if (targets !== undefined) {
+      const k = targets.length / batch;
+      const ts = tf.tensor2d(targets.subarray(0, batch * k), [batch, k]);
+      return tf.variableGrads(() => meanSquaredError(model.apply(xs, { training: true }) as tf.Tensor2D, ts), layout.vars);
+    }
     const ys = tf.tensor1d(y.subarray(0, batch), 'int32');
     return tf.variableGrads(() => {
       const logits = model.apply(xs, { training: true }) as tf.Tensor2D;

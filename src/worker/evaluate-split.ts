@@ -6,7 +6,7 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Communicator } from '../allreduce';
 import type { RowSource } from '../data';
-import { evaluateRange } from '../train';
+import { evaluateRange, evaluateRegressionRange } from '../train';
 
 export interface SplitMetrics {
   loss: number;
@@ -20,8 +20,16 @@ export interface SplitMetrics {
 export async function evaluateSplit(model: tfl.LayersModel, split: RowSource, comm: Communicator): Promise<SplitMetrics> {
   const n = split.count;
   const { rank, worldSize: world } = comm;
-  const ev = evaluateRange(model, split.images, split.labels, Math.floor((rank * n) / world), Math.floor(((rank + 1) * n) / world));
-  const sums = new Float32Array([ev.lossSum, ev.correct, ev.count]);
+  const start = Math.floor((rank * n) / world);
+  const end = Math.floor(((rank + 1) * n) / world);
+  const outputs = split.classes ?? 1;
+  const ev = split.targets !== undefined ? evaluateRegressionRange(model, split.images, split.targets, outputs, start, end) : evaluateRange(model, split.images, split.labels, start, end);
+  const sums = new Float32Array([ev.lossSum, ev.correct, ev.count, ev.sqErr, ev.absErr]);
   await comm.allReduceSum(sums);
-  return { loss: (sums[0] as number) / (sums[2] as number), accuracy: (sums[1] as number) / (sums[2] as number), samples: sums[2] as number };
+  const [lossSum, correct, count, sqErr, absErr] = Array.from(sums) as [number, number, number, number, number];
+  if (split.targets !== undefined) {
+    // Regression has no accuracy: NaN says so (JSON writes it as null).
+    return { loss: lossSum / count, accuracy: NaN, samples: count, mse: sqErr / (count * outputs), mae: absErr / (count * outputs) };
+  }
+  return { loss: lossSum / count, accuracy: correct / count, samples: count };
 }

@@ -14,6 +14,7 @@ import { trainingFingerprint } from '../config/load';
 import { augmenter, loadDataset, savePreprocess } from '../data';
 import { createWorkerMetrics, startHttpServer, type Logger } from '../observe';
 import { buildModel, saveModelToDir, summarizeModel } from '../train';
+import { RunRecorder } from '../report/run-recorder';
 import { CoordinatorClient } from './coordinator-client';
 import { HeartbeatLoop, type Progress } from './heartbeat-loop';
 import { appendMetrics, checkpointDirOf, trimMetrics } from './run-dir';
@@ -101,6 +102,16 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     // Same seeded init everywhere, but rank 0's weights win: a user model need not be seeded.
     const model = buildModel(spec.model, data.sampleShape, data.train.classes, spec.seed);
     if (rank === 0) log.info({ event: 'model-summary', lines: summarizeModel(model) }, 'model summary');
+    const recorder = new RunRecorder({
+      dir: o.outDir,
+      rank,
+      worldSize: world,
+      epochs: spec.train.epochs,
+      log,
+      registry,
+      sink: { sendProgress: (u) => client.reportProgress(joined.generation, u) },
+    });
+    cleanups.push(() => recorder.close());
     const loop = new TrainLoop({
       spec,
       comm,
@@ -121,7 +132,14 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
           progress.step = step;
           progress.epoch = epoch;
         },
+        onStepDetail: (s) => recorder.onStep(s),
+        wantsDiagnostics: (stepInEpoch, stepsInEpoch) => recorder.wantsDiagnostics(stepInEpoch, stepsInEpoch),
+        onDiagnostics: (d) => void recorder.onDiagnostics(d),
         onEpoch: async (e) => {
+          // Every rank's time split, all-gathered (every rank is here at the same point).
+          const timing = recorder.packEpochTiming();
+          await comm.allReduceSum(timing);
+          recorder.onEpoch({ epoch: e.epoch, step: e.step, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, ranks: timing });
           if (rank !== 0) return;
           const extra = { lr: e.lr, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, clippedSteps: e.clippedSteps };
           appendMetrics(o.outDir, [
@@ -143,6 +161,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     const resumed = await loop.initialize();
     if (resumed !== undefined && rank === 0) trimMetrics(o.outDir, loop.counters.epoch);
     const result = await loop.run();
+    // Last step points and event records out before this worker reports done.
+    await recorder.close();
     const last = result.last;
     const val = result.val ?? last?.val;
     const final: WorkerSummary['final'] = {

@@ -11,105 +11,28 @@
  * - checkpoints and their resume position are decided by step/epoch counters every rank keeps.
  * So replicas stay bit-identical without exchanging weights after the first broadcast.
  */
-import type * as tfl from '@tensorflow/tfjs-layers';
-import type { Communicator } from '../allreduce';
 import { RingtrainError } from '../config/errors';
-import type { JobSpec } from '../config/job-spec';
-import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank, type Batch, type RowSource } from '../data';
-import { STEP_PHASES, type Logger, type WorkerMetrics } from '../observe';
+import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank, type Batch } from '../data';
+import { STEP_PHASES } from '../observe';
 import { EarlyStopping, LrSchedule, ParamLayout, clipToNorm, computeGradients, globalNorm, monitorMode, optimizerOf, scaledLr, type FlatOptimizer } from '../train';
 import { findLatestCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint-store';
 import { evaluateSplit, type SplitMetrics } from './evaluate-split';
+import type { EpochSummary, StepTimes, TrainLoopOptions, TrainResult } from './train-types';
 import {
   ARRAY_BEST_BUFFERS,
   ARRAY_BEST_PARAMS,
   ARRAY_BUFFERS,
   ARRAY_PARAMS,
   OPT_PREFIX,
-  broadcastCheckpoint,
+  broadcastStart,
   countersOf,
   optimizerSlotsOf,
   requireArray,
+  type StartDecision,
   type TrainCounters,
 } from './train-state';
 
-export interface LoopData {
-  train: RowSource;
-  /** Held-out split or the test set; evaluated after every epoch. */
-  val: RowSource;
-}
-
-export interface StepTimes {
-  data: number;
-  compute: number;
-  communication: number;
-  update: number;
-}
-
-export interface EpochSummary {
-  /** 1-based. */
-  epoch: number;
-  epochs: number;
-  step: number;
-  /** lr of the epoch's last step. */
-  lr: number;
-  train: SplitMetrics;
-  val: SplitMetrics;
-  /** Training wall time of the epoch (without validation). */
-  seconds: number;
-  samplesPerSec: number;
-  evalSamplesPerSec: number;
-  time: StepTimes;
-  /** Mean global gradient norm before clipping, over the epoch's applied steps. */
-  gradNorm: number;
-  clippedSteps: number;
-  skippedSteps: number;
-  /** The monitored metric improved on the best so far. */
-  improved: boolean;
-  /** Early stopping ends training after this epoch. */
-  stopEarly: boolean;
-  /** Checkpoint written after this epoch (rank 0 only; undefined elsewhere). */
-  checkpoint?: string;
-}
-
-export interface TrainHooks {
-  /** Throws to abandon training (the job failed elsewhere); called before every micro-batch. */
-  checkAbort?(): void;
-  /** After every optimizer step. */
-  onStep?(step: number, epoch: number): void;
-  /** After every epoch's validation and checkpoint. */
-  onEpoch?(e: EpochSummary): Promise<void> | void;
-  /** Passed to checkpoint writes (crash tests kill the process from here). */
-  onCheckpointProgress?(written: number, total: number): void;
-}
-
-export interface TrainLoopOptions {
-  spec: JobSpec;
-  comm: Communicator;
-  model: tfl.LayersModel;
-  data: LoopData;
-  shard: { seed: number; shuffle: boolean; dropLast: boolean };
-  /** Rank 0 writes checkpoints here; '' = never. */
-  checkpointDir: string;
-  /** Checkpoint, checkpoint directory or run directory to resume from. */
-  resumeFrom?: string;
-  log: Logger;
-  metrics?: WorkerMetrics;
-  hooks?: TrainHooks;
-}
-
-export interface TrainResult {
-  steps: number;
-  /** Summary of the last epoch run. */
-  last?: EpochSummary;
-  /** Validation metrics of the weights training ends with (the best epoch's after restoreBest). */
-  val?: SplitMetrics;
-  stoppedEarly: boolean;
-  /** 1-based epoch whose weights were put back by restoreBest (0 = none). */
-  restoredEpoch: number;
-  skippedSteps: number;
-  resumedFrom?: string;
-}
+export type { EpochSummary, LoopData, StepTimes, TrainHooks, TrainLoopOptions, TrainResult } from './train-types';
 
 const since = (t: bigint): number => Number(process.hrtime.bigint() - t) / 1e9;
 
@@ -170,20 +93,26 @@ export class TrainLoop {
     return this.schedule.lrAt(t);
   }
 
-  /** Start state: rank 0's checkpoint when resuming, else rank 0's freshly built weights. */
+  /**
+   * Start state: rank 0's checkpoint when rank 0 resumes, else rank 0's freshly built weights.
+   * Returns where the state came from when it was a checkpoint.
+   */
   async initialize(): Promise<string | undefined> {
     const { comm, log } = this.o;
-    let found: { dir: string; ckpt: Checkpoint } | undefined;
-    if (this.o.resumeFrom !== undefined && comm.rank === 0) {
-      found = findLatestCheckpoint(this.o.resumeFrom, (m) => log.warn({ event: 'checkpoint-skipped' }, m));
+    let decision: StartDecision = { kind: 'fresh' };
+    let where = '';
+    if (comm.rank === 0 && this.o.resumeFrom !== undefined) {
+      const found = findLatestCheckpoint(this.o.resumeFrom, (m) => log.warn({ event: 'checkpoint-skipped' }, m));
+      decision = found === undefined ? { kind: 'missing' } : { kind: 'resume', ckpt: found.ckpt };
+      where = found?.dir ?? '';
     }
-    if (this.o.resumeFrom !== undefined) {
-      const ckpt = await broadcastCheckpoint(comm, found?.ckpt);
-      if (ckpt === undefined) {
-        throw new RingtrainError('DATA_INVALID', `--resume ${this.o.resumeFrom}: no usable checkpoint there (rank 0 looked for ckpt-* directories in it, in its checkpoints/ folder, or the path itself): check the path, or start without --resume`);
-      }
-      const where = found?.dir ?? `${this.o.resumeFrom} (step ${ckpt.step}, from rank 0)`;
-      this.restore(ckpt, where);
+    const start = await broadcastStart(comm, decision);
+    if (start.kind === 'missing') {
+      throw new RingtrainError('DATA_INVALID', `--resume ${this.o.resumeFrom ?? '(on rank 0)'}: no usable checkpoint there (rank 0 looked for ckpt-* directories in it, in its checkpoints/ folder, or the path itself): check the path, or start without --resume`);
+    }
+    if (start.kind === 'resume') {
+      where ||= `rank 0's checkpoint of step ${start.ckpt.step}`;
+      this.restore(start.ckpt, where);
       if (comm.rank === 0) log.info({ event: 'resumed', dir: where, epoch: this.c.epoch, batchInEpoch: this.c.batchInEpoch, step: this.c.step }, `resumed from ${where}: epoch ${this.c.epoch + 1}, batch ${this.c.batchInEpoch}, step ${this.c.step}`);
       return where;
     }
@@ -231,9 +160,14 @@ export class TrainLoop {
     let stoppedEarly = false;
     const capped = (): boolean => t.maxSteps > 0 && this.c.step >= t.maxSteps;
     while (this.c.epoch < t.epochs && !stoppedEarly && !(capped() && this.c.batchInEpoch === 0)) {
-      last = await this.runEpoch();
-      stoppedEarly = last.stopEarly;
-      await hooks?.onEpoch?.(last);
+      const { summary, checkpointDue } = await this.runEpoch();
+      last = summary;
+      stoppedEarly = summary.stopEarly;
+      // Metrics and reports first, checkpoint second: a kill in between resumes from the previous
+      // checkpoint and repeats the epoch (the resume trims its metrics line), never the reverse
+      // (a checkpoint past an epoch whose line was never written).
+      await hooks?.onEpoch?.(summary);
+      if (checkpointDue) this.writeCheckpoint();
       if (capped()) break;
     }
     let restoredEpoch = 0;
@@ -250,14 +184,14 @@ export class TrainLoop {
     return { steps: this.c.step, last, val, stoppedEarly, restoredEpoch, skippedSteps: this.c.nonFiniteSkipped };
   }
 
-  private async runEpoch(): Promise<EpochSummary> {
+  private async runEpoch(): Promise<{ summary: EpochSummary; checkpointDue: boolean }> {
     const { spec, comm, data, hooks, metrics } = this.o;
     const t = spec.train;
     const k = t.accumulate;
     const epoch = this.c.epoch;
     const indices = distributedIndices({ datasetSize: data.train.count, worldSize: comm.worldSize, rank: comm.rank, epoch, seed: this.o.shard.seed, shuffle: this.o.shard.shuffle, dropLast: this.o.shard.dropLast });
     const batches = batchIndices(indices, spec.data.batchSize);
-    const pipeline = new BatchPipeline(data.train, batches, spec.data.batchSize);
+    const pipeline = new BatchPipeline(data.train, batches, spec.data.batchSize, this.o.augment?.(epoch));
     const time: StepTimes = { data: 0, compute: 0, communication: 0, update: 0 };
     // Rank 0 carries the global partial sums of a resumed epoch; the others start at zero.
     const sums = comm.rank === 0 ? [...this.c.partial] : [0, 0, 0];
@@ -270,6 +204,9 @@ export class TrainLoop {
     const started = process.hrtime.bigint();
     let stepStarted = started;
     const reported: StepTimes = { ...time };
+    const stepsInEpoch = Math.ceil(batches.length / k);
+    let stepRows = 0;
+    let stepCorrect = 0;
     this.grads.fill(0);
     for (let b = this.c.batchInEpoch; b < batches.length; b++) {
       hooks?.checkAbort?.();
@@ -279,13 +216,15 @@ export class TrainLoop {
       time.data += since(t0);
       const rows = (batches[b] as Int32Array).length;
       t0 = process.hrtime.bigint();
-      const local = computeGradients(this.o.model, this.layout, batch.x, batch.y, rows, this.grads, micro > 0);
+      const local = computeGradients(this.o.model, this.layout, batch.x, batch.y, rows, this.grads, micro > 0, batch.t);
       time.compute += since(t0);
       this.grads[this.layout.size] = (this.grads[this.layout.size] as number) + local.loss;
       sums[0] = (sums[0] as number) + local.loss * rows;
       sums[1] = (sums[1] as number) + local.correct;
       sums[2] = (sums[2] as number) + rows;
       metrics?.samplesTotal.inc(rows);
+      stepRows += rows;
+      stepCorrect += local.correct;
       micro += 1;
       if (micro < k && b < batches.length - 1) continue;
 
@@ -315,8 +254,10 @@ export class TrainLoop {
         normSum += norm;
         applied += 1;
         if (clipToNorm(g, norm, t.clipNorm) < 1) clipped += 1;
+        const before = hooks?.wantsDiagnostics?.(Math.ceil((b + 1) / k), stepsInEpoch) ? this.params.slice() : undefined;
         this.optimizer.step(this.params, g, lr);
         this.layout.writeWeights(this.params);
+        if (before !== undefined) hooks?.onDiagnostics?.({ epoch: epoch + 1, step: this.c.step + 1, slots: this.layout.slots, grads: g, before, after: this.params });
       }
       const updateSeconds = since(t0);
       time.update += updateSeconds;
@@ -328,12 +269,16 @@ export class TrainLoop {
       metrics?.learningRate.set(lr);
       metrics?.stepDuration.observe(since(stepStarted));
       metrics?.allreduceDuration.observe(commSeconds);
+      const stepSeconds = { data: time.data - reported.data, compute: time.compute - reported.compute, communication: time.communication - reported.communication, update: time.update - reported.update };
       for (const phase of STEP_PHASES) {
         metrics?.stepPhaseSeconds.inc({ phase }, time[phase] - reported[phase]);
         reported[phase] = time[phase];
       }
       metrics?.allreduceBytes.inc(comm.worldSize > 1 ? (2 * (comm.worldSize - 1) * this.grads.byteLength) / comm.worldSize : 0);
       hooks?.onStep?.(this.c.step, epoch);
+      hooks?.onStepDetail?.({ epoch: epoch + 1, step: this.c.step, stepInEpoch: Math.ceil((b + 1) / k), stepsInEpoch, loss, correct: stepCorrect, samples: stepRows, lr, seconds: stepSeconds });
+      stepRows = 0;
+      stepCorrect = 0;
       if (spec.checkpoint.everySteps > 0 && this.c.step % spec.checkpoint.everySteps === 0 && b + 1 < batches.length) {
         await this.checkpointMidEpoch(sums);
       }
@@ -345,7 +290,10 @@ export class TrainLoop {
 
     const total = new Float32Array(sums);
     await comm.allReduceSum(total);
-    const train: SplitMetrics = { loss: (total[0] as number) / (total[2] as number), accuracy: (total[1] as number) / (total[2] as number), samples: total[2] as number };
+    const trainLoss = (total[0] as number) / (total[2] as number);
+    const regression = data.train.targets !== undefined;
+    const train: SplitMetrics = { loss: trainLoss, accuracy: regression ? NaN : (total[1] as number) / (total[2] as number), samples: total[2] as number };
+    if (regression) train.mse = trainLoss;
     const evalStart = process.hrtime.bigint();
     const val = await evaluateSplit(this.o.model, data.val, comm);
     const evalSeconds = since(evalStart);
@@ -366,18 +314,15 @@ export class TrainLoop {
     if (epochsDone > epoch) this.c.batchInEpoch = 0;
     // A run capped by maxSteps mid-epoch keeps its global partial sums for a later resume.
     this.c.partial = epochsDone > epoch ? [0, 0, 0] : [total[0] as number, total[1] as number, total[2] as number];
-    let checkpoint: string | undefined;
     const everyEpochs = spec.checkpoint.everyEpochs;
     const atStepMark = spec.checkpoint.everySteps > 0 && this.c.step % spec.checkpoint.everySteps === 0;
-    if ((everyEpochs > 0 && epochsDone > epoch && epochsDone % everyEpochs === 0) || atStepMark || verdict.stop) {
-      checkpoint = this.writeCheckpoint();
-    }
+    const checkpointDue = (everyEpochs > 0 && epochsDone > epoch && epochsDone % everyEpochs === 0) || atStepMark || verdict.stop;
     metrics?.epoch.set(epoch + 1);
     metrics?.loss.set({ split: 'train' }, train.loss);
     metrics?.loss.set({ split: 'val' }, val.loss);
     metrics?.accuracy.set({ split: 'train' }, train.accuracy);
     metrics?.accuracy.set({ split: 'val' }, val.accuracy);
-    return {
+    const summary: EpochSummary = {
       epoch: epoch + 1,
       epochs: t.epochs,
       step: this.c.step,
@@ -393,8 +338,8 @@ export class TrainLoop {
       skippedSteps: skipped,
       improved: verdict.improved,
       stopEarly: verdict.stop,
-      checkpoint,
     };
+    return { summary, checkpointDue };
   }
 
   private onNonFinite(loss: number, norm: number, epoch: number): void {

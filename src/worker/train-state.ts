@@ -40,9 +40,10 @@ export const ARRAY_BEST_PARAMS = 'best/params';
 export const ARRAY_BEST_BUFFERS = 'best/buffers';
 export const OPT_PREFIX = 'opt/';
 
-/** Status values of the resume header broadcast. */
-const FOUND = 1;
-const NOT_FOUND = 0;
+/** What rank 0 decided at start, in the first broadcast every rank runs. */
+const FRESH = 0;
+const RESUME = 1;
+const MISSING = 2;
 
 /** Encodes text as one float per UTF-16 unit (exact: every unit is < 2^24). */
 function textToFloats(text: string): Float32Array {
@@ -57,31 +58,36 @@ function floatsToText(f: Float32Array): string {
   return s;
 }
 
+export type StartDecision = { kind: 'fresh' } | { kind: 'missing' } | { kind: 'resume'; ckpt: Checkpoint };
+
 /**
- * Rank 0 passes what it read (or undefined); every rank returns the same checkpoint, or
- * undefined on every rank when rank 0 found none.
+ * Every rank calls this first; only rank 0's `decision` counts (the others pass anything). So
+ * whether a job resumes is rank 0's call alone, and ranks can never run mismatched collectives
+ * because one of them was started with --resume and another was not. For a resume, the
+ * checkpoint follows: its counters as JSON text, then all arrays in one buffer.
  */
-export async function broadcastCheckpoint(comm: Communicator, found: Checkpoint | undefined): Promise<Checkpoint | undefined> {
+export async function broadcastStart(comm: Communicator, decision: StartDecision): Promise<StartDecision> {
   const header = new Float32Array(2);
   let meta = '';
-  if (comm.rank === 0 && found !== undefined) {
-    const table = [...found.arrays].map(([name, a]) => ({ name, length: a.length }));
-    meta = encodeMeta({ step: found.step, meta: found.meta, table });
-    header.set([FOUND, meta.length]);
-  } else if (comm.rank === 0) {
-    header.set([NOT_FOUND, 0]);
+  if (comm.rank === 0) {
+    if (decision.kind === 'resume') {
+      const table = [...decision.ckpt.arrays].map(([name, a]) => ({ name, length: a.length }));
+      meta = encodeMeta({ step: decision.ckpt.step, meta: decision.ckpt.meta, table });
+    }
+    header.set([decision.kind === 'fresh' ? FRESH : decision.kind === 'missing' ? MISSING : RESUME, meta.length]);
   }
   await comm.broadcast(header, 0);
-  if (header[0] !== FOUND) return undefined;
+  if (header[0] === FRESH) return { kind: 'fresh' };
+  if (header[0] === MISSING) return { kind: 'missing' };
   const metaFloats = comm.rank === 0 ? textToFloats(meta) : new Float32Array(header[1] as number);
   await comm.broadcast(metaFloats, 0);
   const decoded = decodeMeta(floatsToText(metaFloats)) as { step: number; meta: unknown; table: { name: string; length: number }[] };
   const total = decoded.table.reduce((n, e) => n + e.length, 0);
   const all = new Float32Array(total);
-  if (comm.rank === 0 && found !== undefined) {
+  if (comm.rank === 0 && decision.kind === 'resume') {
     let off = 0;
     for (const e of decoded.table) {
-      all.set(found.arrays.get(e.name) as Float32Array, off);
+      all.set(decision.ckpt.arrays.get(e.name) as Float32Array, off);
       off += e.length;
     }
   }
@@ -92,7 +98,7 @@ export async function broadcastCheckpoint(comm: Communicator, found: Checkpoint 
     arrays.set(e.name, all.subarray(off, off + e.length));
     off += e.length;
   }
-  return { step: decoded.step, meta: decoded.meta, arrays };
+  return { kind: 'resume', ckpt: { step: decoded.step, meta: decoded.meta, arrays } };
 }
 
 /** The counters of a checkpoint, checked against the model this job built. */

@@ -88,10 +88,12 @@ const CONV_CASES: ConvCase[] = [
   { name: 'ResNet downsample: 3x3 stride 2 same', x: [2, 16, 16, 16], filter: [3, 3, 16, 32], strides: 2, pad: 'same' },
   { name: 'ResNet projection: 1x1 stride 2 valid', x: [2, 16, 16, 16], filter: [1, 1, 16, 32], strides: 2, pad: 'valid' },
   { name: 'batch 1, one channel in and out', x: [1, 6, 6, 1], filter: [3, 3, 1, 1], strides: 1, pad: 'same' },
+  { name: 'one input channel, stride 2, same', x: [2, 9, 8, 1], filter: [3, 3, 1, 4], strides: 2, pad: 'same' },
   { name: 'odd sizes, strides [2,3], rectangular filter, same', x: [2, 7, 9, 5], filter: [2, 4, 5, 3], strides: [2, 3], pad: 'same' },
   { name: 'stride 3 larger than a 2x2 filter, valid', x: [2, 10, 11, 3], filter: [2, 2, 3, 4], strides: 3, pad: 'valid' },
   { name: 'explicit asymmetric padding', x: [2, 8, 8, 4], filter: [3, 3, 4, 6], strides: 1, pad: [[0, 0], [2, 1], [0, 3], [0, 0]] },
   { name: 'explicit padding wider than the filter, stride 2', x: [1, 6, 7, 2], filter: [3, 2, 2, 3], strides: 2, pad: [[0, 0], [4, 3], [1, 5], [0, 0]] },
+  { name: 'explicit padding wider than the filter, strides [2,3], 4 channels', x: [1, 6, 7, 4], filter: [3, 2, 4, 3], strides: [2, 3], pad: [[0, 0], [4, 3], [1, 5], [0, 0]] },
   { name: 'numeric padding with ceil rounding, stride 2', x: [2, 9, 10, 3], filter: [3, 3, 3, 5], strides: 2, pad: 1, dimRoundingMode: 'ceil' },
   { name: '5x5 filter on a 3x3 input, same', x: [1, 3, 3, 2], filter: [5, 5, 2, 2], strides: 1, pad: 'same' },
   { name: 'NCHW data', x: [2, 3, 8, 7], filter: [3, 3, 3, 4], strides: [1, 2], pad: 'same', dataFormat: 'NCHW' },
@@ -166,6 +168,7 @@ const POOL_CASES: PoolCase[] = [
   { name: 'overlapping 3x3 stride 1 same after ReLU', x: [2, 8, 8, 4], filter: 3, strides: 1, pad: 'same', relu: true },
   { name: 'rectangular 2x3 filter, strides [1,2]', x: [1, 5, 6, 2], filter: [2, 3], strides: [1, 2], pad: 'valid', relu: false },
   { name: 'numeric padding 1 with floor rounding', x: [2, 9, 9, 3], filter: 3, strides: 2, pad: 1, dimRoundingMode: 'floor', relu: false },
+  { name: '2x2 stride 2 same on an odd size (window past the edge)', x: [2, 7, 7, 8], filter: 2, strides: 2, pad: 'same', relu: true },
 ];
 
 for (const [i, c] of POOL_CASES.entries()) {
@@ -185,6 +188,57 @@ for (const [i, c] of POOL_CASES.entries()) {
     assertClose(c.name, r.wasm, r.cpu, 1);
   });
 }
+
+test('MaxPoolGrad on wasm matches cpu where whole windows are -Infinity (no gradient passes)', async () => {
+  const shape: [number, number, number, number] = [1, 4, 4, 8];
+  const x = normals(sizeOf(shape), 600);
+  // The top-left 2x2 window is -Infinity in every channel; one more window in channel 0 only.
+  for (const [r, q] of [[0, 0], [0, 1], [1, 0], [1, 1]]) for (let ch = 0; ch < 8; ch++) x[(r * 4 + q) * 8 + ch] = -Infinity;
+  for (const [r, q] of [[2, 2], [2, 3], [3, 2], [3, 3]]) x[(r * 4 + q) * 8] = -Infinity;
+  const dy = normals(2 * 2 * 8, 601);
+  const attrs = { filterSize: 2, strides: 2, pad: 'valid' };
+  const r = await onBoth(() => {
+    const input = tf.tensor(x, shape);
+    const output = tf.engine().runKernel('MaxPool', { x: input }, attrs) as tf.Tensor;
+    return tf.engine().runKernel('MaxPoolGrad', { dy: tf.tensor(dy, [1, 2, 2, 8]), input, output }, attrs) as tf.Tensor;
+  });
+  assertClose('-Infinity windows', r.wasm, r.cpu, 1);
+  assert.equal(r.wasm.slice(0, 8).every((v) => v === 0), true);
+});
+
+const SUM_CASES: { name: string; shape: number[]; axis: number | number[]; keepDims: boolean; dtype?: 'int32' }[] = [
+  { name: 'conv bias gradient: [N,H,W,C] over N,H,W', shape: [16, 26, 26, 32], axis: [0, 1, 2], keepDims: false },
+  { name: 'dense bias gradient: [N,C] over N', shape: [64, 128], axis: 0, keepDims: false },
+  { name: 'leading axes given out of order, negative, keepDims', shape: [8, 12, 12, 16], axis: [-3, 0], keepDims: true },
+  { name: 'channels not a multiple of 4 (stock kernel)', shape: [8, 10, 10, 10], axis: [0, 1, 2], keepDims: false },
+  { name: 'trailing axis (stock kernel)', shape: [64, 784], axis: 1, keepDims: false },
+  { name: 'middle axes (stock kernel)', shape: [4, 9, 9, 8], axis: [1, 2], keepDims: true },
+  { name: 'int32 (stock kernel)', shape: [64, 32], axis: 0, keepDims: false, dtype: 'int32' },
+];
+
+for (const [i, c] of SUM_CASES.entries()) {
+  test(`Sum on wasm matches cpu: ${c.name}`, async () => {
+    const raw = normals(sizeOf(c.shape), 800 + i);
+    const values = c.dtype === 'int32' ? Int32Array.from(raw, (v) => Math.round(10 * v)) : raw;
+    const r = await onBoth(() => tf.cast(tf.sum(tf.tensor(values, c.shape, c.dtype), c.axis, c.keepDims), 'float32'));
+    const axes = tf.util.parseAxisParam(c.axis, c.shape);
+    assertClose(c.name, r.wasm, r.cpu, axes.reduce((n, a) => n * c.shape[a]!, 1));
+  });
+}
+
+test('Identity and same-dtype Cast on wasm share data that outlives the original', async () => {
+  await selectBackend('wasm');
+  const before = tf.memory().numTensors;
+  const x = tf.tensor(normals(1000, 850), [10, 100]);
+  const want = x.dataSync().slice();
+  const copies = [tf.clone(x), tf.cast(x, 'float32')];
+  const asInt = tf.tidy(() => tf.cast(tf.tensor([1.7, -2.2, 3.9]), 'int32'));
+  x.dispose();
+  for (const t of copies) assert.deepEqual(t.dataSync(), want);
+  assert.deepEqual(Array.from(asInt.dataSync()), [1, -2, 3]);
+  tf.dispose([...copies, asInt]);
+  assert.equal(tf.memory().numTensors, before);
+});
 
 const MATMUL_CASES: { name: string; a: number[]; b: number[]; transposeA: boolean; transposeB: boolean }[] = [
   { name: 'no transposes (Dense forward)', a: [1, 64, 784], b: [1, 784, 128], transposeA: false, transposeB: false },

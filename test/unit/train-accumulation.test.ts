@@ -9,7 +9,7 @@ import { mnistSlice, relativeDifference, specWith, trainRanks } from './train-ha
 
 const STEPS = 20;
 
-test('batch 16 x 4 accumulated micro-steps equals batch 64 after 20 steps, with one all-reduce per step', async () => {
+test('batch 16 x 4 accumulated micro-steps equals batch 64 after 20 steps, with one all-reduce per step', async (t) => {
   const data = await mnistSlice(STEPS * 64, 200);
   const base = { train: { epochs: 1, optimizer: 'sgd' as const, lr: 0.05, momentum: 0.9 } };
   const [big] = await trainRanks({ world: 1, spec: specWith({ ...base, data: { batchSize: 64 } }), data });
@@ -18,6 +18,7 @@ test('batch 16 x 4 accumulated micro-steps equals batch 64 after 20 steps, with 
   assert.equal(acc!.result?.steps, STEPS);
   assert.equal(acc!.gradientAllReduces, STEPS, 'accumulated micro-batches must not all-reduce');
   const rel = relativeDifference(big!.weights, acc!.weights);
+  t.diagnostic(`relative difference 16 x 4 vs 64: ${rel}`);
   assert.ok(rel <= 1e-5, `relative difference ${rel} exceeds 1e-5`);
   // Same data, but not accumulated: 80 smaller steps end somewhere else (the check can fail).
   const [small] = await trainRanks({ world: 1, spec: specWith({ ...base, data: { batchSize: 16 } }), data });
@@ -25,7 +26,7 @@ test('batch 16 x 4 accumulated micro-steps equals batch 64 after 20 steps, with 
   assert.ok(relativeDifference(big!.weights, small!.weights) > 1e-3);
 });
 
-test('2 ranks x batch 8 x 4 micro-steps with AdamW equals 1 rank x batch 64', async () => {
+test('2 ranks x batch 8 x 4 micro-steps with AdamW equals 1 rank x batch 64', async (t) => {
   const data = await mnistSlice(STEPS * 64, 200);
   const base = { train: { epochs: 1, optimizer: 'adamw' as const, lr: 0.002, weightDecay: 0.01 } };
   const [single] = await trainRanks({ world: 1, spec: specWith({ ...base, data: { batchSize: 64 } }), data });
@@ -33,6 +34,7 @@ test('2 ranks x batch 8 x 4 micro-steps with AdamW equals 1 rank x batch 64', as
   assert.deepEqual(pair[0]!.weights, pair[1]!.weights, 'replicas diverged');
   assert.equal(pair[0]!.gradientAllReduces, STEPS);
   const rel = relativeDifference(single!.weights, pair[0]!.weights);
+  t.diagnostic(`relative difference 2 x 8 x 4 vs 64: ${rel}`);
   assert.ok(rel <= 1e-5, `relative difference ${rel} exceeds 1e-5`);
 });
 

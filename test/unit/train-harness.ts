@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import { Communicator, MemoryHub } from '../../src/allreduce';
 import { selectBackend } from '../../src/compute';
 import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
-import { loadMnist, type Split } from '../../src/data';
+import { loadMnist, type BatchTransform, type Split } from '../../src/data';
 import { createLogger, createWorkerMetrics, type WorkerMetrics } from '../../src/observe';
 import { buildMlp } from '../../src/train';
 import { TrainLoop, type TrainHooks, type TrainResult } from '../../src/worker/train-loop';
@@ -53,7 +53,9 @@ export interface RanksOptions {
   data: { train: Split; val: Split };
   checkpointDir?: string;
   resumeFrom?: string;
-  hooks?: (rank: number) => TrainHooks;
+  /** Hooks for one rank; `loop` gives the rank's loop once it exists (to read its weights). */
+  hooks?: (rank: number, loop: () => TrainLoop) => TrainHooks;
+  augment?: (epoch: number) => BatchTransform;
   /** Lets a test see or alter one rank's loop before it runs. */
   before?: (rank: number, loop: TrainLoop) => void;
 }
@@ -85,6 +87,7 @@ export async function trainRanks(o: RanksOptions): Promise<RankOutcome[]> {
     const metrics = createWorkerMetrics(registry, rank, 'wasm');
     // Ranks above 0 start from other weights on purpose: the broadcast (or resume) must win.
     const model = buildMlp(o.spec.model, o.data.train.features, o.data.train.classes, o.spec.seed + 1000 * rank);
+    let self: TrainLoop | undefined;
     const loop = new TrainLoop({
       spec: o.spec,
       comm,
@@ -92,11 +95,14 @@ export async function trainRanks(o: RanksOptions): Promise<RankOutcome[]> {
       data: o.data,
       shard: { seed: o.spec.seed, shuffle: true, dropLast: false },
       checkpointDir: o.checkpointDir ?? '',
-      resumeFrom: o.resumeFrom,
+      // Only rank 0 is told: whether to resume is its decision alone.
+      resumeFrom: rank === 0 ? o.resumeFrom : undefined,
       log,
       metrics,
-      hooks: o.hooks?.(rank),
+      hooks: o.hooks?.(rank, () => self as TrainLoop),
+      augment: o.augment,
     });
+    self = loop;
     o.before?.(rank, loop);
     let result: TrainResult | undefined;
     let error: Error | undefined;

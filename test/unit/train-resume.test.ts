@@ -9,6 +9,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { augmenter } from '../../src/data';
 import { listCheckpoints } from '../../src/worker/checkpoint-store';
 import { mnistSlice, relativeDifference, specWith, trainRanks, type SpecPatch } from './train-harness';
 
@@ -40,8 +41,9 @@ test('a run stopped after epoch 1 and resumed from its checkpoint equals an unin
     data,
     checkpointDir: dir,
     hooks: () => ({
-      onEpoch: (e) => {
-        if (e.epoch === 1) throw new Crash('killed after epoch 1');
+      // Killed in the first step of epoch 2, after epoch 1's checkpoint.
+      onStep: (step) => {
+        if (step === 11) throw new Crash('killed at step 11');
       },
     }),
   });
@@ -96,11 +98,27 @@ test('a run stopped mid-epoch resumes from the step checkpoint and continues tha
   assert.ok(Math.abs(resumed[0]!.result!.last!.train.loss - straight[0]!.result!.last!.train.loss) < 1e-5);
 });
 
-test('resuming from a directory with no checkpoint fails on every rank with a message naming it', async () => {
+test('with augmentation on, a mid-epoch resume still equals the uninterrupted run (augmentation is seeded per sample)', async () => {
+  const data = await mnistSlice(320, 100);
+  const spec = specWith({ data: { batchSize: 32 }, train: { epochs: 2, optimizer: 'adam', lr: 0.002 }, checkpoint: { everyEpochs: 0, everySteps: 3, keep: 2, dir: '' } });
+  const augment = augmenter({ cropPadding: 2, flip: false, rotate: 10 }, [28, 28, 1], -0.4242, spec.seed);
+  const straight = await trainRanks({ world: 2, spec, data, augment });
+  const dir = tmp();
+  await trainRanks({ world: 2, spec, data, augment, checkpointDir: dir, hooks: () => ({ onStep: (s) => { if (s === 7) throw new Crash('killed at step 7'); } }) });
+  const resumed = await trainRanks({ world: 2, spec, data, augment, resumeFrom: dir });
+  assert.equal(resumed[0]!.logs.find((l) => l.event === 'resumed')?.step, 6);
+  assert.deepEqual(resumed[0]!.weights, straight[0]!.weights);
+  // Without augmentation the run ends elsewhere, so augmentation did act.
+  const plain = await trainRanks({ world: 2, spec, data });
+  assert.ok(relativeDifference(plain[0]!.weights, straight[0]!.weights) > 1e-3);
+});
+
+test('resuming from a directory with no checkpoint fails on every rank, rank 0 naming the directory', async () => {
   const data = await mnistSlice(128, 50);
   const empty = tmp();
   const runs = await trainRanks({ world: 2, spec: specWith({ train: { epochs: 1 } }), data, resumeFrom: empty });
-  for (const r of runs) assert.match(String(r.error?.message), new RegExp(`--resume ${empty}: no usable checkpoint there`));
+  assert.match(String(runs[0]!.error?.message), new RegExp(`--resume ${empty}: no usable checkpoint there`));
+  assert.match(String(runs[1]!.error?.message), /--resume \(on rank 0\): no usable checkpoint there/);
 });
 
 test('resuming into a model of another shape is refused before training', async () => {

@@ -1,0 +1,96 @@
+/**
+ * The training loop's seams: what it is given (options, data, hooks) and what it reports
+ * (per-epoch summaries, the final result). Kept apart so callers can read the contract without
+ * the loop.
+ */
+import type { DiagnosticsInput, StepInfo } from '../report/run-recorder';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { Communicator } from '../allreduce';
+import type { JobSpec } from '../config/job-spec';
+import type { BatchTransform, RowSource } from '../data';
+import type { Logger, WorkerMetrics } from '../observe';
+import type { SplitMetrics } from './evaluate-split';
+
+export interface LoopData {
+  train: RowSource;
+  /** Held-out split or the test set; evaluated after every epoch. */
+  val: RowSource;
+}
+
+export interface StepTimes {
+  data: number;
+  compute: number;
+  communication: number;
+  update: number;
+}
+
+export interface EpochSummary {
+  /** 1-based. */
+  epoch: number;
+  epochs: number;
+  step: number;
+  /** lr of the epoch's last step. */
+  lr: number;
+  train: SplitMetrics;
+  val: SplitMetrics;
+  /** Training wall time of the epoch (without validation). */
+  seconds: number;
+  samplesPerSec: number;
+  evalSamplesPerSec: number;
+  time: StepTimes;
+  /** Mean global gradient norm before clipping, over the epoch's applied steps. */
+  gradNorm: number;
+  clippedSteps: number;
+  skippedSteps: number;
+  /** The monitored metric improved on the best so far. */
+  improved: boolean;
+  /** Early stopping ends training after this epoch. */
+  stopEarly: boolean;
+}
+
+export interface TrainHooks {
+  /** Throws to abandon training (the job failed elsewhere); called before every micro-batch. */
+  checkAbort?(): void;
+  /** After every optimizer step. */
+  onStep?(step: number, epoch: number): void;
+  /** After every optimizer step, with its loss, samples, lr and time split (RunRecorder.onStep). */
+  onStepDetail?(s: StepInfo): void;
+  /** Asked before each applied step; true makes the loop snapshot the weights for onDiagnostics. */
+  wantsDiagnostics?(stepInEpoch: number, stepsInEpoch: number): boolean;
+  /** The step's averaged (clipped) gradient and the weights before and after it. */
+  onDiagnostics?(d: DiagnosticsInput): void;
+  /** After every epoch's validation, before its checkpoint (if one is due) is written. */
+  onEpoch?(e: EpochSummary): Promise<void> | void;
+  /** Passed to checkpoint writes (crash tests kill the process from here). */
+  onCheckpointProgress?(written: number, total: number): void;
+}
+
+export interface TrainLoopOptions {
+  spec: JobSpec;
+  comm: Communicator;
+  model: tfl.LayersModel;
+  data: LoopData;
+  shard: { seed: number; shuffle: boolean; dropLast: boolean };
+  /** Rank 0 writes checkpoints here; '' = never. */
+  checkpointDir: string;
+  /** Checkpoint, checkpoint directory or run directory to resume from. */
+  resumeFrom?: string;
+  log: Logger;
+  metrics?: WorkerMetrics;
+  hooks?: TrainHooks;
+  /** Training-batch augmentation for an epoch (data/augment.ts); deterministic per sample. */
+  augment?: (epoch: number) => BatchTransform;
+}
+
+export interface TrainResult {
+  steps: number;
+  /** Summary of the last epoch run. */
+  last?: EpochSummary;
+  /** Validation metrics of the weights training ends with (the best epoch's after restoreBest). */
+  val?: SplitMetrics;
+  stoppedEarly: boolean;
+  /** 1-based epoch whose weights were put back by restoreBest (0 = none). */
+  restoredEpoch: number;
+  skippedSteps: number;
+  resumedFrom?: string;
+}

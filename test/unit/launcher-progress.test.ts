@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { PLAIN_PROGRESS_INTERVAL_MS, ProgressDisplay, epochEta, formatDuration, formatEpoch, formatProgressBar, formatProgressPlain, type LogRecord } from '../../src/launcher/format';
+
+const ESC = '\u001b';
+
+function progress(stepInEpoch: number, elapsedSec: number): LogRecord {
+  return { event: 'progress', rank: 0, epoch: 2, epochs: 3, stepInEpoch, stepsInEpoch: 160, step: 160 + stepInEpoch, loss: 0.23456, samplesPerSec: 4321.4, elapsedSec };
+}
+
+const EPOCH: LogRecord = {
+  event: 'epoch',
+  rank: 0,
+  epoch: 2,
+  epochs: 3,
+  train: { loss: 0.2, accuracy: 0.94 },
+  val: { loss: 0.18, accuracy: 0.95 },
+  samplesPerSec: 4000,
+  seconds: 12.5,
+  time: { data: 1, compute: 6, communication: 2.5, update: 0.5 },
+};
+
+test('durations read as a clock and the ETA follows the epoch’s pace so far', () => {
+  assert.equal(formatDuration(8.4), '0:08');
+  assert.equal(formatDuration(65), '1:05');
+  assert.equal(formatDuration(3 * 3600 + 2 * 60 + 3), '3:02:03');
+  assert.equal(formatDuration(NaN), '--:--');
+  // 40 of 160 steps in 10 s: 120 steps left at 0.25 s each.
+  assert.equal(epochEta(progress(40, 10)), 30);
+  assert.ok(Number.isNaN(epochEta(progress(0, 0))));
+});
+
+test('the progress bar shows epoch, bar, step, samples/s, loss and ETA within the terminal width', () => {
+  const line = formatProgressBar(progress(40, 10), 100);
+  // A quarter of a 39-column bar: 9 '=' and the head.
+  assert.equal(line, `epoch 2/3 [${'='.repeat(9)}>${' '.repeat(29)}]  40/160  4,321 samples/s  loss 0.2346  ETA 0:30`);
+  assert.ok(line.length <= 99);
+  const narrow = formatProgressBar(progress(160, 40), 60);
+  assert.ok(narrow.length <= 59, narrow);
+  assert.match(narrow, /^epoch 2\/3 \[=+\]/);
+  assert.equal(formatProgressPlain(progress(40, 10)), 'epoch 2/3  step  40/160  4,321 samples/s  loss 0.2346  ETA 0:30');
+});
+
+test('on a terminal the bar is redrawn in place and permanent lines go above it', () => {
+  const out: string[] = [];
+  const d = new ProgressDisplay({ isTTY: true, columns: 100, write: (t) => out.push(t) });
+  d.progress(progress(40, 10));
+  d.progress(progress(80, 20));
+  d.line('rank 1: warning: slow disk');
+  d.epochDone(formatEpoch(EPOCH));
+  const bar80 = formatProgressBar(progress(80, 20), 100);
+  assert.deepEqual(out, [
+    `\r${ESC}[2K${formatProgressBar(progress(40, 10), 100)}`,
+    `\r${ESC}[2K${bar80}`,
+    `\r${ESC}[2Krank 1: warning: slow disk\n${bar80}`,
+    `\r${ESC}[2K`,
+    `${formatEpoch(EPOCH)}\n`,
+  ]);
+});
+
+test('off a terminal there are no escape codes, and progress comes as a plain line at most every 30 s', () => {
+  const out: string[] = [];
+  let now = 0;
+  const d = new ProgressDisplay({ isTTY: false, write: (t) => out.push(t) }, () => now);
+  for (let step = 1; step <= 160; step++) {
+    now += 500;
+    d.progress(progress(step, step * 0.5));
+    if (step === 100) d.line('rank 0: warning: over-fitting');
+  }
+  d.epochDone(formatEpoch(EPOCH));
+  d.clear();
+  const text = out.join('');
+  assert.ok(!text.includes(ESC), JSON.stringify(text));
+  // 160 steps x 0.5 s = 80 s: the first record starts the clock, then one line per 30 s.
+  const plain = out.filter((l) => l.startsWith('epoch 2/3  step'));
+  assert.deepEqual(plain, [`${formatProgressPlain(progress(61, 30.5))}\n`, `${formatProgressPlain(progress(121, 60.5))}\n`]);
+  assert.equal(PLAIN_PROGRESS_INTERVAL_MS, 30_000);
+  assert.deepEqual(out.filter((l) => !l.startsWith('epoch 2/3  step')), ['rank 0: warning: over-fitting\n', `${formatEpoch(EPOCH)}\n`]);
+});
