@@ -34,6 +34,11 @@ class GrpcEndpoint implements RingEndpoint {
   }
 
   async attach(identity: RingIdentity, peerAddresses: string[]): Promise<Transport> {
+    if (this.transport !== undefined) {
+      // A new generation: whatever the old ring still waits for will never come.
+      this.transport.abort(new RingtrainError('STALE_GENERATION', `ring generation ${this.transport.identity.generation} replaced by generation ${identity.generation}`));
+      await this.transport.close();
+    }
     this.transport = new GrpcTransport(identity, this.server, peerAddresses, this.timeoutMs);
     return this.transport;
   }

@@ -44,6 +44,8 @@ export class TcpTransport implements Transport {
   private readonly socketWaiters = new Map<number, ((s: net.Socket | Error) => void)[]>();
   private recvSocket: net.Socket | undefined;
   private readonly pending = new Map<number, PendingSend>();
+  /** HELLOs of a generation this rank has not attached to yet, answered on attach. */
+  private readonly earlyHellos: (() => void)[] = [];
   private nextMsgId = 1;
   private closed = false;
 
@@ -76,9 +78,13 @@ export class TcpTransport implements Transport {
 
   /** Joins the ring the coordinator formed: dials the predecessor and waits for its HELLO. */
   async attach(identity: RingIdentity, peerAddresses: string[]): Promise<void> {
+    if (this.ring !== undefined) this.dropRing(new RingtrainError('STALE_GENERATION', `ring generation ${this.ring.generation} replaced by generation ${identity.generation}`));
     this.ring = identity;
     this.addresses = peerAddresses;
     this.mailbox.setIdentity(identity);
+    // Neighbours that attached first may already have dialed us: answer them now.
+    const early = this.earlyHellos.splice(0);
+    for (const h of early) h();
     if (identity.worldSize === 1) return;
     const prev = (identity.rank - 1 + identity.worldSize) % identity.worldSize;
     await this.dial(prev);
@@ -168,17 +174,14 @@ export class TcpTransport implements Transport {
       () => undefined,
       (f, body) => {
         if (f.type === FrameType.Hello) {
-          const refusal = this.checkHello(f, Buffer.from(body).toString('utf8'));
-          if (refusal !== undefined) {
-            this.onRefused?.(refusal);
-            socket.end(controlFrame(FrameType.Nack, { nackCode: 'PEER_REFUSED' }, refusal));
+          const hello = Buffer.from(body).toString('utf8');
+          if (this.ring === undefined || f.generation > this.ring.generation) {
+            // The neighbour learnt of the new ring first; hold its HELLO until we attach (the
+            // dialer's own deadline bounds the wait).
+            this.earlyHellos.push(() => this.answerHello(socket, f, hello, (p) => (peer = p)));
             return;
           }
-          peer = f.fromRank;
-          this.sendSockets.set(peer, socket);
-          socket.write(controlFrame(FrameType.Hello, { generation: f.generation, fromRank: this.identity.rank }, this.job));
-          for (const w of this.socketWaiters.get(peer) ?? []) w(socket);
-          this.socketWaiters.delete(peer);
+          this.answerHello(socket, f, hello, (p) => (peer = p));
         } else if (f.type === FrameType.Ack) {
           this.settle(f.msgId);
         } else if (f.type === FrameType.Nack) {
@@ -192,11 +195,44 @@ export class TcpTransport implements Transport {
     socket.on('error', () => undefined);
     socket.on('close', () => {
       this.accepted.delete(socket);
-      if (peer < 0 || this.closed) return;
+      // A socket of an older ring closing must not touch the current ring's state.
+      if (peer < 0 || this.closed || this.sendSockets.get(peer) !== socket) return;
       this.sendSockets.delete(peer);
       const err = new RingtrainError('UNAVAILABLE', `${this.who(peer)} closed the ring connection (generation ${this.ring?.generation ?? '?'}): did it die?`);
       for (const [id, p] of this.pending) if (p.to === peer) this.settle(id, err);
     });
+  }
+
+  private answerHello(socket: net.Socket, f: Frame, hello: string, setPeer: (rank: number) => void): void {
+    const refusal = this.checkHello(f, hello);
+    if (refusal !== undefined) {
+      this.onRefused?.(refusal);
+      socket.end(controlFrame(FrameType.Nack, { nackCode: 'PEER_REFUSED' }, refusal));
+      return;
+    }
+    setPeer(f.fromRank);
+    this.sendSockets.set(f.fromRank, socket);
+    socket.write(controlFrame(FrameType.Hello, { generation: f.generation, fromRank: this.identity.rank }, this.job));
+    for (const w of this.socketWaiters.get(f.fromRank) ?? []) w(socket);
+    this.socketWaiters.delete(f.fromRank);
+  }
+
+  /** Drops every connection and pending message of the current ring; the port stays open. */
+  private dropRing(reason: Error): void {
+    this.mailbox.abort(reason);
+    for (const id of [...this.pending.keys()]) this.settle(id, reason);
+    for (const waiters of this.socketWaiters.values()) for (const w of waiters) w(reason);
+    this.socketWaiters.clear();
+    // Only connections of the old ring go; a neighbour's early HELLO for the new one stays.
+    const old = [...this.sendSockets.values()];
+    this.sendSockets.clear();
+    for (const s of old) {
+      this.accepted.delete(s);
+      s.destroy();
+    }
+    const recv = this.recvSocket;
+    this.recvSocket = undefined;
+    recv?.destroy();
   }
 
   private checkHello(f: Frame, hello: string): string | undefined {
@@ -290,7 +326,7 @@ export class TcpTransport implements Transport {
         fail(new RingtrainError('UNAVAILABLE', `cannot reach ${this.who(prev)} for ring traffic (${e.code ?? e.message})`));
       });
       socket.on('close', () => {
-        if (this.closed || !greeted) return;
+        if (this.closed || !greeted || this.recvSocket !== socket) return;
         this.mailbox.abort(new RingtrainError('UNAVAILABLE', `${this.who(prev)} closed the ring connection (generation ${this.ring?.generation ?? '?'}): did it die?`));
       });
     });

@@ -34,6 +34,12 @@ export interface DistributedSamplerOptions {
   shuffle?: boolean;
   /** Drop the tail so no sample repeats (default false: pad by repeating instead). */
   dropLast?: boolean;
+  /**
+   * Positions of this epoch's order already consumed (default 0). An elastic ring that changes
+   * size mid-epoch re-shards only the rest of the epoch: the remaining positions are padded and
+   * split exactly as a whole epoch would be. With 0 the result is PyTorch's.
+   */
+  offset?: number;
 }
 
 const MAX_INDEX = 0x7fffffff; // indices live in an Int32Array
@@ -60,14 +66,18 @@ export function distributedIndices(opts: DistributedSamplerOptions): Int32Array 
   if (!Number.isSafeInteger(epoch) || epoch < 0) problems.push(`epoch must be a non-negative integer, got ${epoch}`);
   if (!Number.isSafeInteger(seed)) problems.push(`seed must be a safe integer, got ${seed}`);
   else if (!Number.isSafeInteger(seed + epoch)) problems.push(`seed + epoch (${seed} + ${epoch}) must be a safe integer`);
+  const offset = opts.offset ?? 0;
+  if (!Number.isSafeInteger(offset) || offset < 0) problems.push(`offset must be a non-negative integer, got ${offset}`);
   if (problems.length > 0) throw invalidArgs(problems);
 
-  const perRank = dropLast ? Math.floor(n / world) : Math.ceil(n / world);
+  const m = Math.max(0, n - offset);
+  const perRank = dropLast ? Math.floor(m / world) : Math.ceil(m / world);
   const order = shuffle ? shufflePermutation(n, seed + epoch) : identity(n);
   // Position p of PyTorch's padded list is order[p % n] (the list repeated as often as needed);
   // with dropLast every position is < n already. Rank r takes positions r, r+W, r+2W, ...
+  // (of the remaining list order[offset..] when resuming mid-epoch).
   const out = new Int32Array(perRank);
-  for (let k = 0; k < perRank; k++) out[k] = order[(rank + k * world) % n];
+  for (let k = 0; k < perRank; k++) out[k] = order[offset + ((rank + k * world) % m)];
   return out;
 }
 

@@ -97,8 +97,18 @@ export class TrainLoop {
    * Start state: rank 0's checkpoint when rank 0 resumes, else rank 0's freshly built weights.
    * Returns where the state came from when it was a checkpoint.
    */
-  async initialize(): Promise<string | undefined> {
+  async initialize(elastic?: { sourceRank: number; state?: Checkpoint }): Promise<string | undefined> {
     const { comm, log } = this.o;
+    if (elastic !== undefined && elastic.sourceRank >= 0) {
+      // A re-formed ring: the lowest surviving rank hands everyone its live state (no disk).
+      const mine: StartDecision = elastic.state !== undefined ? { kind: 'resume', ckpt: elastic.state } : { kind: 'missing' };
+      const got = await broadcastStart(comm, mine, elastic.sourceRank);
+      if (got.kind !== 'resume') throw new RingtrainError('JOB_FAILED', `rank ${elastic.sourceRank} was named the state source of the re-formed ring but holds no training state`);
+      const where = `rank ${elastic.sourceRank}'s live state at step ${got.ckpt.step}`;
+      this.restore(got.ckpt, where);
+      if (comm.rank === 0) log.info({ event: 'state-synced', source: elastic.sourceRank, epoch: this.c.epoch, step: this.c.step }, `took ${where}: epoch ${this.c.epoch + 1}, step ${this.c.step}`);
+      return where;
+    }
     let decision: StartDecision = { kind: 'fresh' };
     let where = '';
     if (comm.rank === 0 && this.o.resumeFrom !== undefined) {
@@ -144,10 +154,14 @@ export class TrainLoop {
     }
     this.c = { ...c, partial: [...c.partial], paramShapes: this.layout.shapes() };
     if (c.batchInEpoch > 0 && c.worldSize !== this.o.comm.worldSize) {
-      // The sampler position of a partial epoch only means something for the same world size.
-      this.o.log.warn({ event: 'resume-epoch-restart' }, `checkpoint ${where} stopped mid-epoch with ${c.worldSize} workers; this job has ${this.o.comm.worldSize}, so epoch ${c.epoch + 1} starts over`);
+      // Another ring size: what the old ring consumed becomes an offset into the epoch's order,
+      // and the rest of the epoch is re-sharded over the new ring (distributedIndices' offset).
+      const consumed = c.batchInEpoch * this.o.spec.data.batchSize * c.worldSize;
+      this.c.epochOffset = (c.epochOffset ?? 0) + consumed;
       this.c.batchInEpoch = 0;
-      this.c.partial = [0, 0, 0];
+      if (this.o.comm.rank === 0) {
+        this.o.log.info({ event: 'reshard', from: c.worldSize, to: this.o.comm.worldSize, offset: this.c.epochOffset }, `epoch ${c.epoch + 1} continues on ${this.o.comm.worldSize} workers (was ${c.worldSize}) from position ${this.c.epochOffset} of its order`);
+      }
     }
     this.c.worldSize = this.o.comm.worldSize;
   }
@@ -189,7 +203,16 @@ export class TrainLoop {
     const t = spec.train;
     const k = t.accumulate;
     const epoch = this.c.epoch;
-    const indices = distributedIndices({ datasetSize: data.train.count, worldSize: comm.worldSize, rank: comm.rank, epoch, seed: this.o.shard.seed, shuffle: this.o.shard.shuffle, dropLast: this.o.shard.dropLast });
+    const indices = distributedIndices({
+      datasetSize: data.train.count,
+      worldSize: comm.worldSize,
+      rank: comm.rank,
+      epoch,
+      seed: this.o.shard.seed,
+      shuffle: this.o.shard.shuffle,
+      dropLast: this.o.shard.dropLast,
+      offset: Math.min(this.c.epochOffset ?? 0, data.train.count),
+    });
     const batches = batchIndices(indices, spec.data.batchSize);
     const pipeline = new BatchPipeline(data.train, batches, spec.data.batchSize, this.o.augment?.(epoch));
     const time: StepTimes = { data: 0, compute: 0, communication: 0, update: 0 };
@@ -311,7 +334,10 @@ export class TrainLoop {
       this.buffers.readWeights(this.best.buffers);
     }
     this.c.epoch = epochsDone;
-    if (epochsDone > epoch) this.c.batchInEpoch = 0;
+    if (epochsDone > epoch) {
+      this.c.batchInEpoch = 0;
+      this.c.epochOffset = 0;
+    }
     // A run capped by maxSteps mid-epoch keeps its global partial sums for a later resume.
     this.c.partial = epochsDone > epoch ? [0, 0, 0] : [total[0] as number, total[1] as number, total[2] as number];
     const everyEpochs = spec.checkpoint.everyEpochs;
@@ -360,6 +386,30 @@ export class TrainLoop {
     await this.o.comm.allReduceSum(total);
     this.c.partial = [total[0] as number, total[1] as number, total[2] as number];
     this.writeCheckpoint();
+  }
+
+  /**
+   * The live training state as a checkpoint (nothing written): what a surviving rank hands a
+   * re-formed ring. Valid at a step boundary, which is where an aborted collective leaves it:
+   * weights and counters only change after a step's all-reduce has completed.
+   */
+  snapshot(): Checkpoint {
+    const opt = this.optimizer.state();
+    this.c.optimizer = { name: opt.name, steps: opt.steps };
+    this.c.schedule = this.schedule.state();
+    this.c.earlyStopping = this.early.state();
+    const arrays = new Map<string, Float32Array>();
+    arrays.set(ARRAY_PARAMS, this.params.slice());
+    const buffers = new Float32Array(this.buffers.size);
+    this.buffers.readWeights(buffers);
+    arrays.set(ARRAY_BUFFERS, buffers);
+    for (const [name, a] of Object.entries(opt.slots)) arrays.set(OPT_PREFIX + name, a.slice());
+    if (this.best !== undefined) {
+      arrays.set(ARRAY_BEST_PARAMS, this.best.params.slice());
+      arrays.set(ARRAY_BEST_BUFFERS, this.best.buffers.slice());
+    }
+    // The interrupted epoch's running train sums were per rank; the new ring starts them afresh.
+    return { step: this.c.step, meta: { ...this.c, partial: [0, 0, 0] }, arrays };
   }
 
   /** Rank 0 writes the current state; returns its path (undefined on other ranks or when off). */

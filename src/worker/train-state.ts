@@ -24,6 +24,11 @@ export interface TrainCounters {
   step: number;
   /** World size that produced this position: a mid-epoch position only holds for the same one. */
   worldSize: number;
+  /**
+   * Positions of the epoch's order consumed by earlier rings of another size (elastic re-shard);
+   * `batchInEpoch` counts batches of the current ring after them. Absent in older checkpoints.
+   */
+  epochOffset?: number;
   /** Global [loss sum, correct, samples] of the epoch in progress up to `batchInEpoch`. */
   partial: [number, number, number];
   nonFiniteSkipped: number;
@@ -66,32 +71,32 @@ export type StartDecision = { kind: 'fresh' } | { kind: 'missing' } | { kind: 'r
  * because one of them was started with --resume and another was not. For a resume, the
  * checkpoint follows: its counters as JSON text, then all arrays in one buffer.
  */
-export async function broadcastStart(comm: Communicator, decision: StartDecision): Promise<StartDecision> {
+export async function broadcastStart(comm: Communicator, decision: StartDecision, root = 0): Promise<StartDecision> {
   const header = new Float32Array(2);
   let meta = '';
-  if (comm.rank === 0) {
+  if (comm.rank === root) {
     if (decision.kind === 'resume') {
       const table = [...decision.ckpt.arrays].map(([name, a]) => ({ name, length: a.length }));
       meta = encodeMeta({ step: decision.ckpt.step, meta: decision.ckpt.meta, table });
     }
     header.set([decision.kind === 'fresh' ? FRESH : decision.kind === 'missing' ? MISSING : RESUME, meta.length]);
   }
-  await comm.broadcast(header, 0);
+  await comm.broadcast(header, root);
   if (header[0] === FRESH) return { kind: 'fresh' };
   if (header[0] === MISSING) return { kind: 'missing' };
-  const metaFloats = comm.rank === 0 ? textToFloats(meta) : new Float32Array(header[1] as number);
-  await comm.broadcast(metaFloats, 0);
+  const metaFloats = comm.rank === root ? textToFloats(meta) : new Float32Array(header[1] as number);
+  await comm.broadcast(metaFloats, root);
   const decoded = decodeMeta(floatsToText(metaFloats)) as { step: number; meta: unknown; table: { name: string; length: number }[] };
   const total = decoded.table.reduce((n, e) => n + e.length, 0);
   const all = new Float32Array(total);
-  if (comm.rank === 0 && decision.kind === 'resume') {
+  if (comm.rank === root && decision.kind === 'resume') {
     let off = 0;
     for (const e of decoded.table) {
       all.set(decision.ckpt.arrays.get(e.name) as Float32Array, off);
       off += e.length;
     }
   }
-  await comm.broadcast(all, 0);
+  await comm.broadcast(all, root);
   const arrays = new Map<string, Float32Array>();
   let off = 0;
   for (const e of decoded.table) {

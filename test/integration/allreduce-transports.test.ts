@@ -155,3 +155,28 @@ test('a peer that is down makes the sender fail within the deadline, naming its 
     await r.close();
   }
 });
+
+for (const kind of ['grpc', 'tcp'] as const) {
+  test(`${kind}: survivors re-attach as a smaller ring of the next generation and sum correctly`, async () => {
+    const endpoints = Array.from({ length: 3 }, () => createRingEndpoint(kind, 'job', 5000));
+    try {
+      const ports = await Promise.all(endpoints.map((e) => e.listen('127.0.0.1', 0)));
+      const addrs = ports.map((p) => `127.0.0.1:${p}`);
+      const gen1 = await Promise.all(endpoints.map((e, rank) => e.attach({ job: 'job', generation: 1, rank, worldSize: 3 }, addrs)));
+      const bufs1 = gen1.map(() => new Float32Array(10).fill(1));
+      await Promise.all(gen1.map((t, r) => new Communicator(t).allReduceSum(bufs1[r] as Float32Array)));
+      assert.deepEqual(Array.from(bufs1[0]!), new Array(10).fill(3));
+      await endpoints[1]!.close();
+      // Rank 0 attaches (and dials) well before the other survivor: its HELLO must wait, not fail.
+      const first = endpoints[0]!.attach({ job: 'job', generation: 2, rank: 0, worldSize: 2 }, [addrs[0]!, addrs[2]!]);
+      await new Promise((r) => setTimeout(r, 300));
+      const second = endpoints[2]!.attach({ job: 'job', generation: 2, rank: 1, worldSize: 2 }, [addrs[0]!, addrs[2]!]);
+      const gen2 = await Promise.all([first, second]);
+      const bufs2 = [new Float32Array(1001).fill(2), new Float32Array(1001).fill(5)];
+      await Promise.all(gen2.map((t, r) => new Communicator(t).allReduceSum(bufs2[r] as Float32Array)));
+      for (const b of bufs2) assert.deepEqual(Array.from(new Set(b)), [7]);
+    } finally {
+      await Promise.all(endpoints.map((e) => e.close()));
+    }
+  });
+}

@@ -144,3 +144,17 @@ test('lists every invalid argument at once', () => {
 test('an empty dataset gives every rank an empty list', () => {
   assert.deepEqual(ranks(0, 2), [[], []]);
 });
+
+test('an offset re-shards the rest of the epoch: every remaining position exactly once over the new world', () => {
+  const di = distributedIndices;
+  const sp = shufflePermutation;
+  const n = 100;
+  const order = sp(n, 7 + 2);
+  // 3 workers consumed 2 batches of 8 each: 48 positions; 2 workers take the remaining 52.
+  const parts = [0, 1].map((rank) => di({ datasetSize: n, worldSize: 2, rank, epoch: 2, seed: 7, offset: 48 }));
+  assert.deepEqual(parts.map((p) => p.length), [26, 26]);
+  assert.deepEqual([...parts[0]!, ...parts[1]!].sort((a, b) => a - b), Array.from(order.subarray(48)).sort((a, b) => a - b));
+  // Offset 0 is the plain sampler.
+  assert.deepEqual(di({ datasetSize: n, worldSize: 3, rank: 1, epoch: 2, seed: 7, offset: 0 }), di({ datasetSize: n, worldSize: 3, rank: 1, epoch: 2, seed: 7 }));
+  assert.equal(di({ datasetSize: n, worldSize: 2, rank: 0, epoch: 2, seed: 7, offset: 100 }).length, 0);
+});
