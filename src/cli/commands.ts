@@ -34,7 +34,7 @@ export async function launchCommand(argv: readonly string[]): Promise<number> {
 }
 
 export async function coordinatorCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, ['port', 'host', 'world-size']);
+  const args = parseArgs(argv, ['port', 'host', 'world-size', 'state-file']);
   const world = intFlag(args, 'world-size', 1, 4096);
   const sets = world === undefined ? args.sets : [...args.sets, `cluster.worldSize=${world}`];
   const spec = loadJob({ file: jobFileOf(args.positional), sets });
@@ -45,6 +45,7 @@ export async function coordinatorCommand(argv: readonly string[]): Promise<numbe
     port: intFlag(args, 'port', 0, 65535) ?? DEFAULT_COORDINATOR_PORT,
     log,
     token: resolveJoinToken(spec),
+    stateFile: args.flags.get('state-file'),
     onListening: (ports) => process.send?.({ kind: 'listening', grpcPort: ports.grpc, metricsPort: ports.metrics }),
   });
   const stop = (sig: NodeJS.Signals): void => void running.stop(`coordinator stopped by ${sig}`);

@@ -5,8 +5,9 @@ Usage:
       Start a coordinator and N workers on this machine (127.0.0.1) and train. --resume continues
       a run from its newest usable checkpoint (DIR: a run directory, its checkpoints/ or one
       ckpt-* directory), reusing that run's job.json and directory unless JOB_FILE/--out say otherwise.
-  ringtrain coordinator [JOB_FILE] --world-size N [--port P] [--host H] [--set ...]
-      Run the control plane for a job spread over machines (default port 29400).
+  ringtrain coordinator [JOB_FILE] --world-size N [--port P] [--host H] [--state-file F] [--set ...]
+      Run the control plane for a job spread over machines (default port 29400). With --state-file
+      a restarted coordinator picks the job up where it was.
   ringtrain worker [JOB_FILE] --coordinator HOST:PORT [--rank R] [--host ADVERTISE] [--bind ADDR] [--out DIR] [--resume DIR] [--set ...]
       Run one worker. The coordinator may come from RINGTRAIN_COORDINATOR, the rank from RANK or
       JOB_COMPLETION_INDEX, the advertised host from RINGTRAIN_ADVERTISE_HOST or POD_IP, --resume

@@ -15,7 +15,9 @@ export type RingtrainErrorCode =
   | 'UNAVAILABLE'
   | 'DATA_INVALID'
   | 'BACKEND_UNAVAILABLE'
-  | 'ABORTED';
+  | 'ABORTED'
+  | 'NOT_MEMBER'
+  | 'REGENERATING';
 
 export class RingtrainError extends Error {
   readonly code: RingtrainErrorCode;

@@ -61,6 +61,12 @@ export class Job {
   lastRecoveryMs: number | undefined;
   /** Why the last re-formation happened. */
   lastChange = '';
+  /**
+   * The ring re-formed without any holder of the live state (every worker was replaced, or a
+   * restarted coordinator saw none of the old ones come back): workers resume from the latest
+   * checkpoint instead of starting over.
+   */
+  resumeFromCheckpoint = false;
   readonly progress = new Map<string, MemberProgress>();
   private readonly rendezvous: RendezvousState;
   /** Workers of the previous generation, which hold the training state. */
@@ -124,6 +130,7 @@ export class Job {
         for (const p of action.ring) this.progress.set(p.workerId, { lastSeenMs: nowMs, step: 0, epoch: 0, finished: false });
         const source = action.ring.find((p) => this.holders.has(p.workerId));
         this.stateSourceRank = source?.rank ?? -1;
+        this.resumeFromCheckpoint = this.generation > 1 && source === undefined;
         if (this.lostAtMs !== undefined) this.lastRecoveryMs = nowMs - this.lostAtMs;
         this.lostAtMs = undefined;
         return { kind: 'formed', ring: this.ring, generation: this.generation };
@@ -206,6 +213,16 @@ export class Job {
 
   leases(): Lease[] {
     return this.ring.map((p) => ({ rank: p.rank, workerId: p.workerId, address: p.address, lastSeenMs: this.progress.get(p.workerId)?.lastSeenMs ?? 0 }));
+  }
+
+  /**
+   * Picks up where a previous coordinator of this job left off (its state file): the next
+   * generation forms around the workers that held the state, which re-join once they notice.
+   */
+  recover(saved: { generation: number; restarts: number; holders: string[] }, nowMs: number): void {
+    this.generation = saved.generation;
+    this.restarts = saved.restarts;
+    this.regenerate(saved.holders, `coordinator restarted at generation ${saved.generation}`, nowMs);
   }
 
   /** A member is gone: re-form without it while restarts remain, else fail with the reason. */

@@ -15,6 +15,7 @@ import { statusPageRoutes } from '../observe/status-page';
 import { requireToken } from '../rpc/auth';
 import { CHANNEL_OPTIONS, bindServer } from '../rpc/proto';
 import { Job } from './job';
+import { readCoordinatorState, writeCoordinatorState } from './state-file';
 import { CoordinatorService } from './service';
 
 export interface CoordinatorOptions {
@@ -28,6 +29,8 @@ export interface CoordinatorOptions {
   lingerMs?: number;
   /** Join token every call must carry; undefined = no check. */
   token?: string;
+  /** Where the coordinator keeps its state so that a restarted one picks the job up. */
+  stateFile?: string;
 }
 
 export interface CoordinatorResult {
@@ -63,7 +66,31 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     suspectGraceMs: 2 * spec.cluster.heartbeatIntervalSec * 1000,
     startedAtMs: Date.now(),
   });
+  if (opts.stateFile !== undefined) {
+    const saved = readCoordinatorState(opts.stateFile, (m) => log.warn({ event: 'state-file' }, m));
+    if (saved !== undefined && saved.job === spec.name && saved.phase === 'running' && saved.configHash === job.opts.configHash) {
+      job.recover(saved, Date.now());
+      log.warn({ event: 'recovered', generation: saved.generation, restarts: saved.restarts, holders: saved.holders }, `recovered job '${spec.name}' from ${opts.stateFile}: waiting for its ${saved.holders.length} workers to re-join (generation ${saved.generation + 1})`);
+    } else if (saved !== undefined && saved.phase !== 'running') {
+      log.info({ event: 'state-file' }, `${opts.stateFile} records a ${saved.phase} job; starting afresh`);
+    }
+  }
   const service = new CoordinatorService(job, log, metrics, { seed: spec.seed, shuffle: true, dropLast: false });
+  if (opts.stateFile !== undefined) {
+    const file = opts.stateFile;
+    service.onPhaseChange = (j) => {
+      if (j.phase === 'rendezvous') return;
+      writeCoordinatorState(file, {
+        job: spec.name,
+        configHash: j.opts.configHash,
+        generation: j.generation,
+        restarts: j.restarts,
+        holders: j.ring.map((p) => p.workerId),
+        phase: j.phase,
+        reason: j.reason,
+      });
+    };
+  }
   service.onStragglers = (ranks) => metrics.setStragglers(ranks);
   const server = new grpc.Server(CHANNEL_OPTIONS);
   server.addService(

@@ -235,6 +235,9 @@ export class CoordinatorService {
     this.onStragglers?.(this.stragglers.stragglers().map((x) => x.rank));
   }
 
+  /** Called on every phase change (the runner persists the coordinator's state from it). */
+  onPhaseChange?: (job: Job) => void;
+
   /** Hook for the job-level straggler metric (set by the runner). */
   onStragglers?: (ranks: number[]) => void;
 
@@ -277,6 +280,7 @@ export class CoordinatorService {
           shard: this.shard,
           stateSourceRank: this.job.stateSourceRank,
           restarts: this.job.restarts,
+          resumeFromCheckpoint: this.job.resumeFromCheckpoint,
         });
       }
       this.pending = [];
@@ -294,6 +298,7 @@ export class CoordinatorService {
     if (job.phase === this.lastPhase) return;
     const was = this.lastPhase;
     this.lastPhase = job.phase;
+    this.onPhaseChange?.(job);
     if (job.phase === 'rendezvous' && was === 'running') {
       if (job.restarts > this.restartsSeen) this.metrics.restartsTotal.inc(job.restarts - this.restartsSeen);
       this.restartsSeen = job.restarts;

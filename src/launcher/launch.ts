@@ -37,6 +37,8 @@ export interface LaunchOptions {
 interface Child {
   name: string;
   proc: ChildProcess;
+  /** Exited (set before `exited` listeners that restart it run). */
+  done?: boolean;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   lastError: string;
 }
@@ -64,9 +66,13 @@ export async function launch(o: LaunchOptions): Promise<number> {
   const tokenEnv: NodeJS.ProcessEnv =
     o.spec.security.tokenFile === '' && (process.env[TOKEN_ENV] ?? '') === '' ? { [TOKEN_ENV]: randomBytes(16).toString('hex') } : {};
 
-  const spawn = (name: string, args: string[], env: NodeJS.ProcessEnv): Child => {
+  // torchrun's restart policy: a process killed by a signal (SIGKILL, the OOM killer, a crash)
+  // is started again with the same rank, while restarts last. A process that exits with an
+  // error code reported why, and the job fails.
+  let restartsLeft = o.spec.cluster.maxRestarts;
+  const spawn = (name: string, args: string[], env: NodeJS.ProcessEnv, restartArgs?: () => string[]): Child => {
     const proc = fork(entry, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, ...tokenEnv, ...env } });
-    const log = fs.createWriteStream(path.join(logDir, `${name}.log`));
+    const log = fs.createWriteStream(path.join(logDir, `${name}.log`), { flags: 'a' });
     const child: Child = {
       name,
       proc,
@@ -90,8 +96,16 @@ export async function launch(o: LaunchOptions): Promise<number> {
     }
     void child.exited.then(({ code, signal }) => {
       log.end();
+      child.done = true;
       if (stopping || code === 0) return;
       const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
+      if (signal !== null && restartsLeft > 0 && restartArgs !== undefined) {
+        restartsLeft -= 1;
+        const used = o.spec.cluster.maxRestarts - restartsLeft;
+        display.line(`ringtrain: ${name} (pid ${proc.pid}) ${how}; restarting it (restart ${used} of ${o.spec.cluster.maxRestarts})`);
+        spawn(name, restartArgs(), env, restartArgs);
+        return;
+      }
       failure ??= `${name} (pid ${proc.pid}) ${how}${child.lastError ? `: ${child.lastError}` : ''}`;
       void stopAll();
     });
@@ -120,7 +134,12 @@ export async function launch(o: LaunchOptions): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const coordinator = spawn('coordinator', ['coordinator', jobFile, '--host', '127.0.0.1', '--port', '0', '--world-size', String(o.nproc)], {});
+    const stateFile = path.join(o.outDir, 'coordinator-state.json');
+    fs.rmSync(stateFile, { force: true });
+    const coordinatorArgs = (port: number): string[] => ['coordinator', jobFile, '--host', '127.0.0.1', '--port', String(port), '--world-size', String(o.nproc), '--state-file', stateFile];
+    let coordinatorPort = 0;
+    // A restarted coordinator comes back on the same port, so the workers find it again.
+    const coordinator = spawn('coordinator', coordinatorArgs(0), {}, () => coordinatorArgs(coordinatorPort));
     let statusUrl = '';
     const port = await new Promise<number | undefined>((resolve) => {
       const timer = setTimeout(() => resolve(undefined), COORDINATOR_START_MS);
@@ -130,6 +149,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
           clearTimeout(timer);
           const host = ['0.0.0.0', '::', ''].includes(o.spec.observe.metricsHost) ? '127.0.0.1' : o.spec.observe.metricsHost;
           if (typeof msg.metricsPort === 'number') statusUrl = `; status page http://${host.includes(':') ? `[${host}]` : host}:${msg.metricsPort}/`;
+          coordinatorPort = msg.grpcPort;
           resolve(msg.grpcPort);
         }
       });
@@ -143,13 +163,13 @@ export async function launch(o: LaunchOptions): Promise<number> {
     }
     display.line(`ringtrain: coordinator on 127.0.0.1:${port}, starting ${o.nproc} worker${o.nproc === 1 ? '' : 's'}; logs in ${logDir}${statusUrl}`);
     for (let r = 0; r < o.nproc; r++) {
-      spawn(`rank ${r}`, ['worker', jobFile, '--out', o.outDir], {
-        RINGTRAIN_COORDINATOR: `127.0.0.1:${port}`,
-        RANK: String(r),
-        RINGTRAIN_ADVERTISE_HOST: '127.0.0.1',
-      });
+      const workerArgs = (): string[] => ['worker', jobFile, '--out', o.outDir];
+      spawn(`rank ${r}`, workerArgs(), { RINGTRAIN_COORDINATOR: `127.0.0.1:${port}`, RANK: String(r), RINGTRAIN_ADVERTISE_HOST: '127.0.0.1' }, workerArgs);
     }
-    await Promise.all(children.map((c) => c.exited));
+    // Restarts add children while we wait: wait until none is left running.
+    for (let running = children.filter((c) => !c.done); running.length > 0; running = children.filter((c) => !c.done)) {
+      await Promise.race(running.map((c) => c.exited));
+    }
     await stopAll();
     if (failure !== undefined) {
       display.clear();

@@ -32,6 +32,8 @@ export interface JoinResult {
   stateSourceRank: number;
   /** Membership changes the job has survived so far. */
   restarts: number;
+  /** No live state survived: resume from the latest checkpoint. */
+  resumeFromCheckpoint: boolean;
 }
 
 export interface HeartbeatResult {
@@ -118,9 +120,9 @@ export class CoordinatorClient {
     }
   }
 
-  async heartbeat(generation: number, step: number, epoch: number, busySeconds = 0, commSeconds = 0): Promise<HeartbeatResult> {
+  async heartbeat(generation: number, step: number, epoch: number, busySeconds = 0, commSeconds = 0, suspects: number[] = []): Promise<HeartbeatResult> {
     try {
-      return await unary<object, HeartbeatResult>(this.client, 'Heartbeat', { job: this.job, workerId: this.workerId, generation, step, epoch, busySeconds, commSeconds }, CALL_DEADLINE_MS, tokenMetadata(this.token));
+      return await unary<object, HeartbeatResult>(this.client, 'Heartbeat', { job: this.job, workerId: this.workerId, generation, step, epoch, busySeconds, commSeconds, suspects }, CALL_DEADLINE_MS, tokenMetadata(this.token));
     } catch (e) {
       throw this.explain(e, 'heartbeat');
     }
@@ -161,6 +163,10 @@ export class CoordinatorClient {
 
   private explain(e: unknown, what: string): RingtrainError {
     if (!isServiceError(e)) return new RingtrainError('UNAVAILABLE', `coordinator ${what} failed: ${String(e)}`);
+    if (e.code === grpc.status.NOT_FOUND) {
+      // A restarted coordinator (or a re-formed ring) does not know this worker: re-join.
+      return new RingtrainError('NOT_MEMBER', `coordinator at ${this.address} does not know this worker (${what}): ${e.details}`);
+    }
     if (e.code === grpc.status.DEADLINE_EXCEEDED) {
       return new RingtrainError('TIMEOUT', `coordinator at ${this.address}: ${what} timed out: ${e.details}`);
     }

@@ -4,6 +4,7 @@
  * lease, `onFatal` fires once so the training loop can abort its pending collectives instead of
  * waiting for their timeouts.
  */
+import { isRingtrainError } from '../config/errors';
 import type { CoordinatorClient } from './coordinator-client';
 
 export interface Progress {
@@ -13,25 +14,40 @@ export interface Progress {
   /** Cumulative busy (data + compute + update) and communication-wait seconds, for straggler detection. */
   busySeconds?: number;
   commSeconds?: number;
+  /** Ring neighbours whose connection this worker lost: a fast hint to the coordinator. */
+  suspects?: number[];
+}
+
+export interface HeartbeatHandlers {
+  /** The job failed (another rank, the launcher), or the coordinator stayed away too long. */
+  onFatal: (reason: string) => void;
+  /**
+   * The ring is re-forming (a member was lost or replaced, or the coordinator restarted and does
+   * not know us): abandon the current generation and join again. Absent = treat as fatal.
+   */
+  onRendezvous?: (reason: string) => void;
 }
 
 export class HeartbeatLoop {
   private timer: NodeJS.Timeout | undefined;
   private lastOkMs = Date.now();
-  private inFlight = false;
+  private inFlight: Promise<void> | undefined;
   private fired = false;
+  private rendezvousSignalled = false;
 
   constructor(
     private readonly client: CoordinatorClient,
     private readonly progress: () => Progress,
     private readonly intervalMs: number,
-    private readonly leaseMs: number,
-    private readonly onFatal: (reason: string) => void,
+    /** How long the coordinator may stay unreachable before this worker gives up. */
+    private readonly graceMs: number,
+    private readonly handlers: HeartbeatHandlers,
   ) {}
 
   start(): void {
     this.lastOkMs = Date.now();
-    this.timer = setInterval(() => void this.beat(), this.intervalMs);
+    this.rendezvousSignalled = false;
+    this.timer ??= setInterval(() => void this.beat(), this.intervalMs);
     this.timer.unref();
   }
 
@@ -40,28 +56,46 @@ export class HeartbeatLoop {
     this.timer = undefined;
   }
 
-  private async beat(): Promise<void> {
-    if (this.inFlight) return;
-    this.inFlight = true;
+  /** A heartbeat now (after a broken collective, to report suspects without waiting). */
+  beat(): Promise<void> {
+    this.inFlight ??= this.once().finally(() => (this.inFlight = undefined));
+    return this.inFlight;
+  }
+
+  private async once(): Promise<void> {
     const p = this.progress();
     try {
-      const reply = await this.client.heartbeat(p.generation, p.step, p.epoch, p.busySeconds ?? 0, p.commSeconds ?? 0);
+      const reply = await this.client.heartbeat(p.generation, p.step, p.epoch, p.busySeconds ?? 0, p.commSeconds ?? 0, p.suspects ?? []);
       this.lastOkMs = Date.now();
       if (reply.state === 'FAILED') this.fatal(`the job failed: ${reply.reason}`);
+      else if (reply.state === 'RENDEZVOUS') this.rendezvous(`the ring is re-forming after generation ${reply.generation}`);
     } catch (e) {
+      if (isRingtrainError(e) && e.code === 'NOT_MEMBER') {
+        this.lastOkMs = Date.now();
+        this.rendezvous(e.message);
+        return;
+      }
       const silentMs = Date.now() - this.lastOkMs;
-      if (silentMs > this.leaseMs) {
+      if (silentMs > this.graceMs) {
         this.fatal(`lost the coordinator at ${this.client.address} for ${(silentMs / 1000).toFixed(1)} s: ${(e as Error).message}`);
       }
-    } finally {
-      this.inFlight = false;
     }
+  }
+
+  private rendezvous(reason: string): void {
+    if (this.fired || this.rendezvousSignalled) return;
+    if (this.handlers.onRendezvous === undefined) {
+      this.fatal(reason);
+      return;
+    }
+    this.rendezvousSignalled = true;
+    this.handlers.onRendezvous(reason);
   }
 
   private fatal(reason: string): void {
     if (this.fired) return;
     this.fired = true;
     this.stop();
-    this.onFatal(reason);
+    this.handlers.onFatal(reason);
   }
 }

@@ -19,7 +19,9 @@ import { CoordinatorClient } from './coordinator-client';
 import { HeartbeatLoop, type Progress } from './heartbeat-loop';
 import { appendMetrics, checkpointDirOf, trimMetrics } from './run-dir';
 import { evaluateSplit } from './evaluate-split';
+import { findLatestCheckpoint, type Checkpoint } from './checkpoint-store';
 import { TrainLoop } from './train-loop';
+import type { TrainResult } from './train-types';
 
 export interface WorkerOptions {
   spec: JobSpec;
@@ -52,12 +54,21 @@ export interface WorkerSummary {
   restoredEpoch: number;
 }
 
+const RECOVERABLE = new Set(['UNAVAILABLE', 'TIMEOUT', 'ABORTED', 'PEER_REFUSED', 'STALE_GENERATION', 'REGENERATING', 'NOT_MEMBER', 'SIZE_MISMATCH']);
+
+/**
+ * One worker process. With `cluster.maxRestarts` > 0 the worker is elastic: when its ring breaks
+ * (a neighbour died, the coordinator re-forms the ring or restarted), it keeps its live training
+ * state, joins the next generation, and either hands that state to the new ring (when the
+ * coordinator names it the state source) or takes the source's, then trains on from there.
+ */
 export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const { spec } = o;
   let log = o.log;
   const backend = await selectBackend(spec.backend, (msg) => log.info(msg));
   log.info({ backend: backend.name, tried: backend.tried }, `compute backend: ${backend.name}`);
   const data = loadDataset(spec.data);
+  const elastic = spec.cluster.maxRestarts > 0;
 
   const timeoutMs = spec.cluster.collectiveTimeoutSec * 1000;
   const ringServer = createRingEndpoint(spec.cluster.transport, spec.name, timeoutMs, o.token, (reason) =>
@@ -67,140 +78,256 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const client = new CoordinatorClient(o.coordinator, spec.name, o.workerId, o.token);
   const cleanups: (() => Promise<void> | void)[] = [() => client.close(), () => ringServer.close()];
   let fatal: string | undefined;
-  let heartbeat: HeartbeatLoop | undefined;
+  let regenerating: string | undefined;
+  let abortRing: (e: Error) => void = () => undefined;
+  const progress: Progress = { generation: 0, step: 0, epoch: 0, busySeconds: 0, commSeconds: 0 };
+  const heartbeat = new HeartbeatLoop(
+    client,
+    () => progress,
+    spec.cluster.heartbeatIntervalSec * 1000,
+    // An elastic worker rides out a coordinator restart; a fixed one gives up after a lease.
+    (elastic ? Math.max(spec.cluster.connectTimeoutSec, spec.cluster.leaseTimeoutSec) : spec.cluster.leaseTimeoutSec) * 1000,
+    {
+      onFatal: (reason) => {
+        fatal = reason;
+        abortRing(new RingtrainError('JOB_FAILED', reason));
+      },
+      onRendezvous: elastic
+        ? (reason) => {
+            regenerating = reason;
+            abortRing(new RingtrainError('REGENERATING', reason));
+          }
+        : undefined,
+    },
+  );
   let rank = -1;
   try {
     const ringPort = await ringServer.listen(o.bindHost, 0);
     const http = await startHttpServer({ host: spec.observe.metricsHost, port: spec.observe.workerMetricsPort, registry, health: () => ({ ok: fatal === undefined, detail: fatal ?? 'ok' }) });
     cleanups.push(() => http.close());
-
-    const joined = await client.join(
-      { address: `${o.advertiseHost}:${ringPort}`, rankHint: o.rankHint, configHash: trainingFingerprint(spec), metricsUrl: `${http.url}/metrics` },
-      spec.cluster.connectTimeoutSec * 1000,
-      spec.cluster.joinTimeoutSec * 1000,
-      (attempt, delayMs, error) => log.warn({ attempt, delayMs }, `coordinator ${o.coordinator} not reachable yet (${error}); retrying in ${delayMs} ms`),
-    );
-    rank = joined.rank;
-    const world = joined.worldSize;
-    log = log.child({ rank, generation: joined.generation });
-    log.info({ event: 'joined', ring: joined.ring, metricsUrl: `${http.url}/metrics` }, `joined as rank ${rank} of ${world}`);
-    const metrics = createWorkerMetrics(registry, rank, backend.name);
-    metrics.generation.set(joined.generation);
-
-    const transport = await ringServer.attach({ job: spec.name, generation: joined.generation, rank, worldSize: world }, joined.ring.map((p) => p.address));
-    const comm = new Communicator(transport, {
-      dtype: spec.cluster.compression === 'none' ? 'fp32' : spec.cluster.compression,
-      bucketElements: Math.floor((spec.cluster.bucketCapMb * 1024 * 1024) / 4),
-    });
-    const progress: Progress = { generation: joined.generation, step: 0, epoch: 0 };
-    heartbeat = new HeartbeatLoop(client, () => progress, spec.cluster.heartbeatIntervalSec * 1000, spec.cluster.leaseTimeoutSec * 1000, (reason) => {
-      fatal = reason;
-      transport.abort(new RingtrainError('JOB_FAILED', reason));
-    });
-    heartbeat.start();
-
-    // Same seeded init everywhere, but rank 0's weights win: a user model need not be seeded.
+    // Same seeded init everywhere, but the broadcast decides: a user model need not be seeded.
     const model = buildModel(spec.model, data.sampleShape, data.train.classes, spec.seed);
-    if (rank === 0) log.info({ event: 'model-summary', lines: summarizeModel(model) }, 'model summary');
-    const recorder = new RunRecorder({
-      dir: o.outDir,
-      rank,
-      worldSize: world,
-      epochs: spec.train.epochs,
-      log,
-      registry,
-      sink: { sendProgress: (u) => client.reportProgress(joined.generation, u) },
-    });
-    cleanups.push(() => recorder.close());
-    const loop = new TrainLoop({
-      spec,
-      comm,
-      model,
-      data: { train: data.train, val: data.val },
-      shard: joined.shard,
-      checkpointDir: checkpointDirOf(spec, o.outDir),
-      resumeFrom: o.resumeFrom,
-      log,
-      metrics,
-      // Padding is a black pixel as the model sees it: raw 0, normalized.
-      augment: augmenter(spec.data.augment, data.train.imageShape, -(data.preprocess.mean[0] ?? 0) / (data.preprocess.std[0] ?? 1), spec.seed),
-      hooks: {
-        checkAbort: () => {
-          if (fatal !== undefined) throw new RingtrainError('JOB_FAILED', fatal);
-        },
-        onStep: (step, epoch) => {
-          progress.step = step;
-          progress.epoch = epoch;
-        },
-        onStepDetail: (s) => recorder.onStep(s),
-        wantsDiagnostics: (stepInEpoch, stepsInEpoch) => recorder.wantsDiagnostics(stepInEpoch, stepsInEpoch),
-        onDiagnostics: (d) => void recorder.onDiagnostics(d),
-        onEpoch: async (e) => {
-          // Every rank's time split, all-gathered (every rank is here at the same point).
-          const timing = recorder.packEpochTiming();
-          await comm.allReduceSum(timing);
-          recorder.onEpoch({ epoch: e.epoch, step: e.step, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, ranks: timing });
-          if (rank !== 0) return;
-          const extra = { lr: e.lr, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, clippedSteps: e.clippedSteps };
-          appendMetrics(o.outDir, [
-            { epoch: e.epoch, split: 'train', loss: e.train.loss, accuracy: e.train.accuracy, samplesPerSec: e.samplesPerSec, ...extra },
-            { epoch: e.epoch, split: 'val', loss: e.val.loss, accuracy: e.val.accuracy, samplesPerSec: e.evalSamplesPerSec },
-          ]);
-          log.info(
-            { event: 'epoch', epoch: e.epoch, epochs: e.epochs, step: e.step, lr: e.lr, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, seconds: e.seconds, time: e.time, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, stopEarly: e.stopEarly },
-            `epoch ${e.epoch}/${e.epochs}: train loss ${e.train.loss.toFixed(4)} acc ${(100 * e.train.accuracy).toFixed(2)}%, val loss ${e.val.loss.toFixed(4)} acc ${(100 * e.val.accuracy).toFixed(2)}%, lr ${e.lr.toPrecision(3)}, ${e.samplesPerSec.toFixed(0)} samples/s`,
-          );
-          if (e.stopEarly) log.info({ event: 'early-stop', epoch: e.epoch }, `early stopping after epoch ${e.epoch}: val ${spec.train.monitor} did not improve for ${spec.train.earlyStopping.patience} epochs`);
-          await client.report(joined.generation, e.step, e.step * spec.data.batchSize * spec.train.accumulate * world, [
-            { epoch: e.epoch, split: 'train', loss: e.train.loss, accuracy: e.train.accuracy, samplesPerSec: e.samplesPerSec, samples: e.train.samples },
-            { epoch: e.epoch, split: 'val', loss: e.val.loss, accuracy: e.val.accuracy, samplesPerSec: 0, samples: e.val.samples },
-          ]);
-        },
-      },
-    });
-    const resumed = await loop.initialize();
-    if (resumed !== undefined && rank === 0) trimMetrics(o.outDir, loop.counters.epoch);
-    const result = await loop.run();
-    // Last step points and event records out before this worker reports done.
-    await recorder.close();
-    const last = result.last;
-    const val = result.val ?? last?.val;
-    const final: WorkerSummary['final'] = {
-      trainLoss: last?.train.loss ?? NaN,
-      trainAccuracy: last?.train.accuracy ?? NaN,
-      valLoss: val?.loss ?? NaN,
-      valAccuracy: val?.accuracy ?? NaN,
-    };
-    const step = result.steps;
-    const layout = loop.layout;
+    let summaryLogged = false;
+    let snapshot: Checkpoint | undefined;
 
-    if (data.val !== data.test) {
-      // Validation was a hold-out: report the untouched test set once, at the end.
-      const test = await evaluateSplit(model, data.test, comm);
-      if (rank === 0) log.info({ event: 'test', test }, `test loss ${test.loss.toFixed(4)}${Number.isNaN(test.accuracy) ? `, mse ${test.mse?.toFixed(4)}, mae ${test.mae?.toFixed(4)}` : ` acc ${(100 * test.accuracy).toFixed(2)}%`} on ${test.samples} test samples`);
+    for (;;) {
+      const joined = await client.join(
+        { address: `${o.advertiseHost}:${ringPort}`, rankHint: o.rankHint, configHash: trainingFingerprint(spec), metricsUrl: `${http.url}/metrics` },
+        spec.cluster.connectTimeoutSec * 1000,
+        spec.cluster.joinTimeoutSec * 1000,
+        (attempt, delayMs, error) => log.warn({ attempt, delayMs }, `coordinator ${o.coordinator} not reachable yet (${error}); retrying in ${delayMs} ms`),
+      );
+      rank = joined.rank;
+      const world = joined.worldSize;
+      log = o.log.child({ rank, generation: joined.generation });
+      log.info({ event: 'joined', ring: joined.ring, metricsUrl: `${http.url}/metrics`, stateSourceRank: joined.stateSourceRank }, `joined as rank ${rank} of ${world}`);
+      // Rank and world may change between generations: metrics start over with the new labels.
+      registry.clear();
+      const metrics = createWorkerMetrics(registry, rank, backend.name);
+      metrics.generation.set(joined.generation);
+      const transport = await ringServer.attach({ job: spec.name, generation: joined.generation, rank, worldSize: world }, joined.ring.map((p) => p.address));
+      abortRing = (e) => transport.abort(e);
+      const comm = new Communicator(transport, {
+        dtype: spec.cluster.compression === 'none' ? 'fp32' : spec.cluster.compression,
+        bucketElements: Math.floor((spec.cluster.bucketCapMb * 1024 * 1024) / 4),
+      });
+      progress.generation = joined.generation;
+      progress.suspects = [];
+      regenerating = undefined;
+      heartbeat.start();
+      if (rank === 0 && !summaryLogged) {
+        log.info({ event: 'model-summary', lines: summarizeModel(model) }, 'model summary');
+        summaryLogged = true;
+      }
+      const recorder = new RunRecorder({
+        dir: o.outDir,
+        rank,
+        worldSize: world,
+        epochs: spec.train.epochs,
+        log,
+        registry,
+        sink: { sendProgress: (u) => client.reportProgress(joined.generation, u) },
+      });
+      const loop = new TrainLoop({
+        spec,
+        comm,
+        model,
+        data: { train: data.train, val: data.val },
+        shard: joined.shard,
+        checkpointDir: checkpointDirOf(spec, o.outDir),
+        resumeFrom: joined.resumeFromCheckpoint ? resumePointAfterLoss(o, spec, log) : o.resumeFrom,
+        log,
+        metrics,
+        // Padding is a black pixel as the model sees it: raw 0, normalized.
+        augment: augmenter(spec.data.augment, data.train.imageShape, -(data.preprocess.mean[0] ?? 0) / (data.preprocess.std[0] ?? 1), spec.seed),
+        hooks: {
+          checkAbort: () => {
+            if (fatal !== undefined) throw new RingtrainError('JOB_FAILED', fatal);
+            if (regenerating !== undefined) throw new RingtrainError('REGENERATING', regenerating);
+          },
+          onStep: (step, epoch) => {
+            progress.step = step;
+            progress.epoch = epoch;
+          },
+          onStepDetail: (st) => {
+            progress.busySeconds = (progress.busySeconds ?? 0) + st.seconds.data + st.seconds.compute + st.seconds.update;
+            progress.commSeconds = (progress.commSeconds ?? 0) + st.seconds.communication;
+            recorder.onStep(st);
+          },
+          wantsDiagnostics: (stepInEpoch, stepsInEpoch) => recorder.wantsDiagnostics(stepInEpoch, stepsInEpoch),
+          onDiagnostics: (d) => void recorder.onDiagnostics(d),
+          onEpoch: async (e) => {
+            // Every rank's time split, all-gathered (every rank is here at the same point).
+            const timing = recorder.packEpochTiming();
+            await comm.allReduceSum(timing);
+            recorder.onEpoch({ epoch: e.epoch, step: e.step, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, ranks: timing });
+            if (rank !== 0) return;
+            const extra = { lr: e.lr, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, clippedSteps: e.clippedSteps };
+            appendMetrics(o.outDir, [
+              { epoch: e.epoch, split: 'train', loss: e.train.loss, accuracy: e.train.accuracy, samplesPerSec: e.samplesPerSec, ...extra },
+              { epoch: e.epoch, split: 'val', loss: e.val.loss, accuracy: e.val.accuracy, samplesPerSec: e.evalSamplesPerSec },
+            ]);
+            log.info(
+              { event: 'epoch', epoch: e.epoch, epochs: e.epochs, step: e.step, lr: e.lr, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, seconds: e.seconds, time: e.time, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, stopEarly: e.stopEarly },
+              `epoch ${e.epoch}/${e.epochs}: train loss ${e.train.loss.toFixed(4)} acc ${(100 * e.train.accuracy).toFixed(2)}%, val loss ${e.val.loss.toFixed(4)} acc ${(100 * e.val.accuracy).toFixed(2)}%, lr ${e.lr.toPrecision(3)}, ${e.samplesPerSec.toFixed(0)} samples/s`,
+            );
+            if (e.stopEarly) log.info({ event: 'early-stop', epoch: e.epoch }, `early stopping after epoch ${e.epoch}: val ${spec.train.monitor} did not improve for ${spec.train.earlyStopping.patience} epochs`);
+            // Best effort: the coordinator may be restarting; training does not wait for it.
+            await client
+              .report(joined.generation, e.step, e.step * spec.data.batchSize * spec.train.accumulate * world, [
+                { epoch: e.epoch, split: 'train', loss: e.train.loss, accuracy: e.train.accuracy, samplesPerSec: e.samplesPerSec, samples: e.train.samples },
+                { epoch: e.epoch, split: 'val', loss: e.val.loss, accuracy: e.val.accuracy, samplesPerSec: 0, samples: e.val.samples },
+              ])
+              .catch((err: unknown) => log.warn({ event: 'report-failed' }, `epoch report to the coordinator failed: ${(err as Error).message}`));
+          },
+        },
+      });
+
+      let result: TrainResult;
+      try {
+        if (joined.stateSourceRank >= 0) {
+          await loop.initialize({ sourceRank: joined.stateSourceRank, state: rank === joined.stateSourceRank ? snapshot : undefined });
+        } else {
+          const resumed = await loop.initialize();
+          if (resumed !== undefined && rank === 0) trimMetrics(o.outDir, loop.counters.epoch);
+        }
+        result = await loop.run();
+        // Last step points and event records out before this worker reports done.
+        await recorder.close();
+      } catch (e) {
+        await recorder.close().catch(() => undefined);
+        if (fatal !== undefined) throw new RingtrainError('JOB_FAILED', fatal);
+        const code = isRingtrainError(e) ? e.code : 'INTERNAL';
+        if (!elastic || !RECOVERABLE.has(code)) throw e;
+        if (regenerating === undefined) {
+          // A neighbour broke the collective: name both neighbours and wait for the verdict.
+          progress.suspects = world > 1 ? [...new Set([(rank + 1) % world, (rank - 1 + world) % world])] : [];
+          log.warn({ event: 'ring-broken', suspects: progress.suspects }, `ring broken (${(e as Error).message}); asking the coordinator what to do`);
+          await waitForVerdict(heartbeat, () => regenerating !== undefined || fatal !== undefined, (spec.cluster.leaseTimeoutSec + 2 * spec.cluster.heartbeatIntervalSec) * 1000 + 2000);
+          if (fatal !== undefined) throw new RingtrainError('JOB_FAILED', fatal);
+          if (regenerating === undefined) throw e;
+        }
+        snapshot = loop.snapshot();
+        // Set by the heartbeat callback meanwhile; TypeScript cannot see through that.
+        const why = regenerating as string | undefined;
+        log.warn({ event: 'rejoin', reason: why, step: loop.counters.step }, `re-joining: ${why ?? 'ring re-forming'} (keeping the state of step ${loop.counters.step})`);
+        continue;
+      }
+
+      return await finishRun({ o, spec, data, model, comm, loop, result, client, heartbeat, log, rank, world });
     }
-    const weights = new Float32Array(layout.size);
-    layout.readWeights(weights);
-    if (rank === 0) {
-      const modelDir = path.join(o.outDir, 'model');
-      await saveModelToDir(model, modelDir);
-      savePreprocess(modelDir, data.preprocess);
-      log.info({ event: 'model-saved', dir: modelDir }, `model saved to ${modelDir}`);
-    }
-    // Nobody reports done before every replica has finished its last collective.
-    await comm.barrier();
-    heartbeat.stop();
-    await client.finish(true, '');
-    log.info({ event: 'finished', step }, 'worker finished');
-    model.dispose();
-    return { rank, worldSize: world, steps: step, final, weights, stoppedEarly: result.stoppedEarly, restoredEpoch: result.restoredEpoch };
   } catch (e) {
-    heartbeat?.stop();
+    heartbeat.stop();
     const err = fatal !== undefined && !(isRingtrainError(e) && e.code === 'CONFIG_INVALID') ? new RingtrainError('JOB_FAILED', fatal) : e;
     const message = err instanceof Error ? err.message : String(err);
     await client.finish(false, message).catch(() => undefined);
     throw err;
   } finally {
+    heartbeat.stop();
     for (const c of cleanups.reverse()) await c();
+  }
+}
+
+/**
+ * Nobody holds the live state any more (every worker was replaced): the latest checkpoint is the
+ * best there is; without one the job starts over, and says so.
+ */
+function resumePointAfterLoss(o: WorkerOptions, spec: JobSpec, log: Logger): string | undefined {
+  const dir = o.resumeFrom ?? checkpointDirOf(spec, o.outDir);
+  if (dir !== '' && findLatestCheckpoint(dir, () => undefined) !== undefined) return dir;
+  log.warn({ event: 'no-checkpoint' }, `no worker kept the training state and ${dir || 'no checkpoint directory'} holds no checkpoint: training starts over`);
+  return undefined;
+}
+
+/** Heartbeats every 200 ms until `decided()` or the deadline. */
+async function waitForVerdict(heartbeat: HeartbeatLoop, decided: () => boolean, deadlineMs: number): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  while (!decided() && Date.now() < until) {
+    await heartbeat.beat();
+    if (!decided()) await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+interface FinishContext {
+  o: WorkerOptions;
+  spec: JobSpec;
+  data: ReturnType<typeof loadDataset>;
+  model: ReturnType<typeof buildModel>;
+  comm: Communicator;
+  loop: TrainLoop;
+  result: TrainResult;
+  client: CoordinatorClient;
+  heartbeat: HeartbeatLoop;
+  log: Logger;
+  rank: number;
+  world: number;
+}
+
+/** After the last epoch: test evaluation, the saved model, and a clean goodbye. */
+async function finishRun(f: FinishContext): Promise<WorkerSummary> {
+  const { o, data, model, comm, loop, result, client, heartbeat, log, rank, world } = f;
+  const last = result.last;
+  const val = result.val ?? last?.val;
+  const final: WorkerSummary['final'] = {
+    trainLoss: last?.train.loss ?? NaN,
+    trainAccuracy: last?.train.accuracy ?? NaN,
+    valLoss: val?.loss ?? NaN,
+    valAccuracy: val?.accuracy ?? NaN,
+  };
+  const step = result.steps;
+  const layout = loop.layout;
+  if (data.val !== data.test) {
+    // Validation was a hold-out: report the untouched test set once, at the end.
+    const test = await evaluateSplit(model, data.test, comm);
+    if (rank === 0) log.info({ event: 'test', test }, `test loss ${test.loss.toFixed(4)}${Number.isNaN(test.accuracy) ? `, mse ${test.mse?.toFixed(4)}, mae ${test.mae?.toFixed(4)}` : ` acc ${(100 * test.accuracy).toFixed(2)}%`} on ${test.samples} test samples`);
+  }
+  const weights = new Float32Array(layout.size);
+  layout.readWeights(weights);
+  if (rank === 0) {
+    const modelDir = path.join(o.outDir, 'model');
+    await saveModelToDir(model, modelDir);
+    savePreprocess(modelDir, data.preprocess);
+    log.info({ event: 'model-saved', dir: modelDir }, `model saved to ${modelDir}`);
+  }
+  // Nobody reports done before every replica has finished its last collective.
+  await comm.barrier();
+  heartbeat.stop();
+  await finishWithRetry(client, f.spec.cluster.connectTimeoutSec * 1000);
+  log.info({ event: 'finished', step }, 'worker finished');
+  model.dispose();
+  return { rank, worldSize: world, steps: step, final, weights, stoppedEarly: result.stoppedEarly, restoredEpoch: result.restoredEpoch };
+}
+
+/** The coordinator may be restarting at the very end: keep telling it we are done. */
+async function finishWithRetry(client: CoordinatorClient, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await client.finish(true, '');
+      return;
+    } catch (e) {
+      if (!isRingtrainError(e) || e.code !== 'UNAVAILABLE' || Date.now() > until) throw e;
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
 }

@@ -113,7 +113,7 @@ test('two workers joining concurrently share one ring, heartbeat while running, 
       { rank: 0, workerId: 'w-b', address: '127.0.0.1:41000' },
       { rank: 1, workerId: 'w-a', address: '127.0.0.1:41001' },
     ];
-    const expected = (rank: number): JoinResult => ({ rank, worldSize: 2, generation: 1, ring, shard: { seed: spec.seed, shuffle: true, dropLast: false }, stateSourceRank: -1, restarts: 0 });
+    const expected = (rank: number): JoinResult => ({ rank, worldSize: 2, generation: 1, ring, shard: { seed: spec.seed, shuffle: true, dropLast: false }, stateSourceRank: -1, restarts: 0, resumeFromCheckpoint: false });
     assert.deepEqual(ja, expected(1));
     assert.deepEqual(jb, expected(0));
 

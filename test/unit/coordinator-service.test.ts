@@ -78,7 +78,7 @@ test('a join is held until the ring forms, then every held join learns its own r
     { rank: 0, workerId: 'w-b', address: '10.0.0.2:7000' },
     { rank: 1, workerId: 'w-a', address: '10.0.0.3:7000' },
   ];
-  assert.deepEqual(first.answered(), { code: undefined, details: '', value: { rank: 1, worldSize: 2, generation: 1, ring, shard: { seed: 7, shuffle: true, dropLast: false }, stateSourceRank: -1, restarts: 0 } });
+  assert.deepEqual(first.answered(), { code: undefined, details: '', value: { rank: 1, worldSize: 2, generation: 1, ring, shard: { seed: 7, shuffle: true, dropLast: false }, stateSourceRank: -1, restarts: 0, resumeFromCheckpoint: false } });
   assert.deepEqual(second.answered()?.value?.rank, 0);
 });
 

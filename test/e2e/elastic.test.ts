@@ -1,0 +1,76 @@
+/**
+ * Faults under `ringtrain launch` with restarts allowed: a worker SIGKILLed mid-epoch is
+ * restarted and the ring re-forms around the survivors' live state; a SIGKILLed coordinator is
+ * restarted on its port and picks the job up from its state file. Both jobs finish, and the
+ * accuracy matches an undisturbed run.
+ */
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { childPids, envOf, runCli, startCli, tempDir, waitFor } from './cli';
+
+const JOB = ['--set', 'train.epochs=2', 'data.trainLimit=15000', 'data.testLimit=2000', 'cluster.maxRestarts=2'];
+
+function finalVal(out: string): number {
+  const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { split: string; accuracy: number; epoch: number });
+  const val = lines.filter((l) => l.split === 'val');
+  return val[val.length - 1]!.accuracy;
+}
+
+function logEvents(file: string, event: string): Record<string, unknown>[] {
+  if (!fs.existsSync(file)) return [];
+  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.includes(`"event":"${event}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** Kills the first child of `launcherPid` that `pick` selects, once rank 1 has trained a while. */
+async function killMidRun(out: string, launcherPid: number, pick: (pid: number) => boolean): Promise<void> {
+  const rank1 = path.join(out, 'logs', 'rank 1.log');
+  await waitFor('rank 1 to train', () => (fs.existsSync(rank1) && fs.readFileSync(rank1, 'utf8').includes('"event":"joined"') ? true : undefined), 60_000);
+  await new Promise((r) => setTimeout(r, 1500));
+  const victim = childPids(launcherPid).find(pick);
+  assert.ok(victim !== undefined, 'no process to kill');
+  process.kill(victim, 'SIGKILL');
+}
+
+test('a worker killed mid-epoch is replaced, the ring recovers in under 10 s, and accuracy matches an undisturbed run', async () => {
+  const calm = tempDir('elastic-calm');
+  const calmRun = await runCli(['launch', '--nproc', '3', ...JOB, '--out', calm], { timeoutMs: 180_000 });
+  assert.equal(calmRun.code, 0, calmRun.stdout + calmRun.stderr);
+
+  const out = tempDir('elastic-kill');
+  const run = startCli(['launch', '--nproc', '3', ...JOB, '--out', out], { timeoutMs: 180_000 });
+  await killMidRun(out, run.child.pid as number, (pid) => envOf(pid).RANK === '1');
+  // While the job runs, the coordinator's /metrics reports the recovery.
+  const coordLog = path.join(out, 'logs', 'coordinator.log');
+  const metricsPort = (logEvents(coordLog, 'listening')[0] as { metricsPort: number }).metricsPort;
+  const recovered = await waitFor('the ring to re-form', () => logEvents(coordLog, 'ring-formed').find((e) => e.generation === 2), 60_000);
+  const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const r = await run.result;
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /rank 1 \(pid \d+\) was killed by SIGKILL; restarting it \(restart 1 of 2\)/);
+  assert.match(r.stdout, /epoch 2\/2/);
+  const seconds = recovered.recoverySeconds as number;
+  assert.ok(typeof seconds === 'number' && seconds < 10, `recovery took ${seconds} s`);
+  assert.match(metrics, /^ringtrain_job_recovery_seconds \d/m);
+  assert.match(metrics, /^ringtrain_job_restarts_total 1$/m);
+  const delta = Math.abs(finalVal(out) - finalVal(calm)) * 100;
+  assert.ok(delta <= 0.5, `accuracy ${finalVal(out)} vs undisturbed ${finalVal(calm)}: ${delta.toFixed(2)} points apart`);
+});
+
+test('a coordinator killed mid-run is restarted on its port, recovers the job from its state file, and the job finishes', async () => {
+  const out = tempDir('coord-kill');
+  const run = startCli(['launch', '--nproc', '2', ...JOB, '--out', out], { timeoutMs: 180_000 });
+  await killMidRun(out, run.child.pid as number, (pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('coordinator'));
+  const r = await run.result;
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /coordinator \(pid \d+\) was killed by SIGKILL; restarting it/);
+  assert.match(r.stdout, /epoch 2\/2/);
+  const coordLog = path.join(out, 'logs', 'coordinator.log');
+  assert.equal(logEvents(coordLog, 'recovered').length, 1, 'the restarted coordinator should have read its state file');
+  const formed = logEvents(coordLog, 'ring-formed').map((e) => e.generation);
+  assert.deepEqual(formed, [1, 2]);
+  const state = JSON.parse(fs.readFileSync(path.join(out, 'coordinator-state.json'), 'utf8')) as { phase: string; generation: number };
+  assert.deepEqual([state.phase, state.generation], ['done', 2]);
+  assert.ok(finalVal(out) > 0.85, `accuracy ${finalVal(out)}`);
+});
