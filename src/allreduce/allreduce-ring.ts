@@ -38,6 +38,7 @@ export async function ringAllReduce(t: Transport, buf: Float32Array, opSeq: numb
   const { rank, worldSize: n } = t.identity;
   if (n === 1 || buf.length === 0) return;
   const dtype = opts.dtype ?? 'fp32';
+  const generation = t.identity.generation;
   const blockElements = Math.max(1, opts.blockElements ?? DEFAULT_BLOCK_ELEMENTS);
   const next = mod(rank + 1, n);
   const prev = mod(rank - 1, n);
@@ -63,7 +64,7 @@ export async function ringAllReduce(t: Transport, buf: Float32Array, opSeq: numb
   const send = (step: number, chunk: number, block: number, b: Chunk): void => {
     const view = buf.subarray(b.offset, b.offset + b.length);
     const p = t.send(next, key(step, chunk, block), encode(dtype, view, encodeScratch), { elements: b.length, dtype });
-    p.catch((e: unknown) => t.abort(e instanceof Error ? e : new Error(String(e))));
+    p.catch((e: unknown) => t.abort(e instanceof Error ? e : new Error(String(e)), generation));
     if (opts.onSend !== undefined) opts.onSend(p);
     else acks.push(p);
   };

@@ -130,7 +130,8 @@ export class Mailbox {
     return this.posted.get(slot(from, key))?.out;
   }
 
-  abort(reason: Error): void {
+  abort(reason: Error, generation?: number): void {
+    if (generation !== undefined && this.identity !== undefined && generation !== this.identity.generation) return;
     for (const p of this.posted.values()) {
       clearTimeout(p.timer);
       p.reject(reason);

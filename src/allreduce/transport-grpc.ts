@@ -181,8 +181,9 @@ export class GrpcTransport implements Transport {
     this.server.mailbox.beginOp(opSeq);
   }
 
-  abort(reason: Error): void {
-    this.server.mailbox.abort(reason);
+  abort(reason: Error, generation?: number): void {
+    // The mailbox outlives this transport (the server is reused by the next generation).
+    this.server.mailbox.abort(reason, generation ?? this.identity.generation);
   }
 
   async close(): Promise<void> {

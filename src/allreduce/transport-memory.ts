@@ -52,8 +52,8 @@ export class MemoryTransport implements Transport {
     this.mailbox().beginOp(opSeq);
   }
 
-  abort(reason: Error): void {
-    this.mailbox().abort(reason);
+  abort(reason: Error, generation?: number): void {
+    this.mailbox().abort(reason, generation);
   }
 
   close(): Promise<void> {

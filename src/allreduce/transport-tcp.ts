@@ -119,8 +119,8 @@ export class TcpTransport implements Transport {
     this.mailbox.beginOp(opSeq);
   }
 
-  abort(reason: Error): void {
-    this.mailbox.abort(reason);
+  abort(reason: Error, generation?: number): void {
+    this.mailbox.abort(reason, generation);
   }
 
   async close(): Promise<void> {

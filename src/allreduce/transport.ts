@@ -51,8 +51,12 @@ export interface Transport {
   recv(from: number, key: MessageKey, out: Uint8Array, meta: PayloadMeta): Promise<void>;
   /** Tells the receive side which collective this rank is in, so older ones are refused as stale. */
   beginOp(opSeq: number): void;
-  /** Fails every pending send/recv with `reason` (job failed, generation changed). */
-  abort(reason: Error): void;
+  /**
+   * Fails every pending send/recv with `reason` (job failed, generation changed). With
+   * `generation`, only if the transport still serves that generation: a late failure of an old
+   * ring's send must not abort the new ring's receives.
+   */
+  abort(reason: Error, generation?: number): void;
   close(): Promise<void>;
 }
 

@@ -6,7 +6,7 @@
 export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export type Activation = 'relu' | 'tanh' | 'sigmoid';
 
-export type ModelKind = 'mlp' | 'cnn' | 'resnet';
+export type ModelKind = 'mlp' | 'cnn' | 'resnet' | 'module';
 
 /**
  * Built-in models (src/train/model-*.ts). All of them train on MNIST with the default `train`
@@ -35,6 +35,11 @@ export interface ModelSpec {
   channels: number[];
   /** Residual blocks per resnet stage (each two 3x3 convs with batch norm); unused by mlp and cnn. */
   blocks: number;
+  /**
+   * kind: module: a .js file (path from the working directory) exporting
+   * `buildModel(ctx)` that returns a tf.LayersModel; see examples/my-model.js.
+   */
+  module: string;
 }
 
 /**
@@ -254,7 +259,7 @@ export const DEFAULT_JOB: JobSpec = {
   name: 'mnist-mlp',
   seed: 42,
   backend: 'auto',
-  model: { kind: 'mlp', hidden: [128], activation: 'relu', dropout: 0, channels: [], blocks: 1 },
+  model: { kind: 'mlp', hidden: [128], activation: 'relu', dropout: 0, channels: [], blocks: 1, module: '' },
   data: {
     dataset: 'mnist',
     batchSize: 64,

@@ -126,8 +126,20 @@ function canonicalJson(value: unknown): string {
 /**
  * The part of the spec that must agree across workers for their replicas to stay identical:
  * model, data handling, training knobs and seed. Where a process binds, logs or writes (observe,
- * outDir, data.dir), its backend and the cluster timeouts may differ per machine.
+ * outDir, checkpoint dir), where its files live (data paths, a model module's path: machines
+ * mount them differently), its backend, security and the cluster timeouts may differ per
+ * machine. What a model module builds is checked separately, by its parameter shapes.
  */
 export function trainingFingerprint(spec: JobSpec): string {
-  return jobHash({ ...spec, data: { ...spec.data, dir: '' }, outDir: '', backend: 'auto', observe: DEFAULT_JOB.observe, cluster: DEFAULT_JOB.cluster });
+  return jobHash({
+    ...spec,
+    model: { ...spec.model, module: '' },
+    data: { ...spec.data, dir: '', trainFile: '', testFile: '', module: '' },
+    checkpoint: { ...spec.checkpoint, dir: '' },
+    outDir: '',
+    backend: 'auto',
+    observe: DEFAULT_JOB.observe,
+    cluster: DEFAULT_JOB.cluster,
+    security: DEFAULT_JOB.security,
+  });
 }

@@ -157,6 +157,10 @@ function crossCheck(spec: JobSpec, origin: Map<string, string>, problems: string
         'or a healthy worker is declared lost between two heartbeats',
     );
   }
+  if (spec.model.kind === 'module' && spec.model.module === '') {
+    const source = origin.get('model.kind') ?? 'defaults';
+    problems.push(`${source}: model.kind is module but model.module is empty: set model.module to a .js file exporting buildModel(ctx) (see examples/my-model.js)`);
+  }
   const { minWorkers, worldSize } = spec.cluster;
   if (minWorkers > worldSize) {
     const source = origin.get('cluster.minWorkers') ?? origin.get('cluster.worldSize') ?? 'defaults';

@@ -68,6 +68,8 @@ export class Job {
    */
   resumeFromCheckpoint = false;
   readonly progress = new Map<string, MemberProgress>();
+  /** The first admitted worker's model fingerprint; later workers must match it. */
+  modelFingerprint = '';
   private readonly rendezvous: RendezvousState;
   /** Workers of the previous generation, which hold the training state. */
   private holders = new Set<string>();
@@ -91,6 +93,12 @@ export class Job {
 
   join(candidate: Member, nowMs: number): JoinOutcome {
     if (this.phase === 'failed' || this.phase === 'done') return { kind: 'refused', reason: `job is ${this.phase}${this.reason ? `: ${this.reason}` : ''}` };
+    const fp = candidate.modelFingerprint ?? '';
+    if (fp !== '' && this.modelFingerprint !== '' && fp !== this.modelFingerprint && candidate.configHash === this.opts.configHash) {
+      const [mine, theirs] = [fp, this.modelFingerprint].map((f) => `${f.split(':')[0]} parameters, shapes ${f.split(':')[1]?.slice(0, 12)}`);
+      return { kind: 'refused', reason: `worker ${candidate.workerId} built a different model (${mine}) than the ring's (${theirs}): every worker must build the same model (check model.module on that machine)` };
+    }
+    if (fp !== '' && this.modelFingerprint === '' && candidate.configHash === this.opts.configHash) this.modelFingerprint = fp;
     if (this.phase === 'running') {
       // A different config (another model) is the more useful thing to tell an intruder than "full".
       const verdict = admit({ ...this.rendezvous, members: [] }, candidate, this.opts.configHash);

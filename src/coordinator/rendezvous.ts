@@ -17,6 +17,8 @@ export interface Member {
   rankHint: number;
   configHash: string;
   metricsUrl: string;
+  /** Parameter count and shape hash of the model the worker built ('' = not sent). */
+  modelFingerprint?: string;
   joinedAtMs: number;
 }
 

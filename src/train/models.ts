@@ -6,6 +6,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ModelSpec } from '../config/job-spec';
 import { buildCnn } from './model-cnn';
 import { buildMlp } from './model-mlp';
+import { buildFromModule } from './model-module';
 import { buildResnet } from './model-resnet';
 
 /**
@@ -20,6 +21,8 @@ export function buildModel(spec: ModelSpec, sampleShape: number[], classes: numb
       return buildCnn(spec, sampleShape, classes, seed);
     case 'resnet':
       return buildResnet(spec, sampleShape, classes, seed);
+    case 'module':
+      return buildFromModule(spec.module, process.cwd(), sampleShape, classes, seed);
   }
 }
 

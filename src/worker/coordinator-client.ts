@@ -84,7 +84,7 @@ export class CoordinatorClient {
    * then holds the call open while the ring forms (up to joinTimeoutMs more).
    */
   async join(
-    req: { address: string; rankHint: number; configHash: string; metricsUrl: string },
+    req: { address: string; rankHint: number; configHash: string; metricsUrl: string; modelFingerprint?: string },
     connectTimeoutMs: number,
     joinTimeoutMs: number,
     onRetry?: (attempt: number, delayMs: number, error: string) => void,

@@ -4,6 +4,7 @@
  * and apply the same update as every other rank. Each epoch ends with a distributed evaluation
  * whose sums are all-reduced, so every rank sees the same metrics.
  */
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { Registry } from 'prom-client';
 import { Communicator, createRingEndpoint } from '../allreduce';
@@ -13,7 +14,7 @@ import type { JobSpec } from '../config/job-spec';
 import { trainingFingerprint } from '../config/load';
 import { augmenter, loadDataset, savePreprocess } from '../data';
 import { createWorkerMetrics, startHttpServer, type Logger } from '../observe';
-import { buildModel, saveModelToDir, summarizeModel } from '../train';
+import { ParamLayout, buildModel, saveModelToDir, summarizeModel } from '../train';
 import { RunRecorder } from '../report/run-recorder';
 import { CoordinatorClient } from './coordinator-client';
 import { HeartbeatLoop, type Progress } from './heartbeat-loop';
@@ -108,11 +109,12 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     // Same seeded init everywhere, but the broadcast decides: a user model need not be seeded.
     const model = buildModel(spec.model, data.sampleShape, data.train.classes, spec.seed);
     let summaryLogged = false;
+    const modelFingerprint = fingerprintModel(model);
     let snapshot: Checkpoint | undefined;
 
     for (;;) {
       const joined = await client.join(
-        { address: `${o.advertiseHost}:${ringPort}`, rankHint: o.rankHint, configHash: trainingFingerprint(spec), metricsUrl: `${http.url}/metrics` },
+        { address: `${o.advertiseHost}:${ringPort}`, rankHint: o.rankHint, configHash: trainingFingerprint(spec), metricsUrl: `${http.url}/metrics`, modelFingerprint },
         spec.cluster.connectTimeoutSec * 1000,
         spec.cluster.joinTimeoutSec * 1000,
         (attempt, delayMs, error) => log.warn({ attempt, delayMs }, `coordinator ${o.coordinator} not reachable yet (${error}); retrying in ${delayMs} ms`),
@@ -257,6 +259,13 @@ function resumePointAfterLoss(o: WorkerOptions, spec: JobSpec, log: Logger): str
   if (dir !== '' && findLatestCheckpoint(dir, () => undefined) !== undefined) return dir;
   log.warn({ event: 'no-checkpoint' }, `no worker kept the training state and ${dir || 'no checkpoint directory'} holds no checkpoint: training starts over`);
   return undefined;
+}
+
+/** "<parameters>:<sha256 of the trainable shapes in order>": names differ between processes, shapes must not. */
+function fingerprintModel(model: ReturnType<typeof buildModel>): string {
+  const shapes = ParamLayout.ofModel(model).shapes();
+  const params = shapes.reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0);
+  return `${params}:${createHash('sha256').update(JSON.stringify(shapes)).digest('hex')}`;
 }
 
 /** Heartbeats every 200 ms until `decided()` or the deadline. */

@@ -78,7 +78,7 @@ test('a field put at the wrong level suggests its full path', () => {
 
 test('an unknown key with no close match lists the known fields at its level', () => {
   const message = configError(() => validateJob({ model: { layers: [3] } }, 'job.yaml'));
-  assert.match(message, /unknown field 'model\.layers' \(known fields under 'model': kind, hidden, activation, dropout, channels, blocks\)/);
+  assert.match(message, /unknown field 'model\.layers' \(known fields under 'model': kind, hidden, activation, dropout, channels, blocks, module\)/);
 });
 
 test('out-of-range and wrongly typed values each name the field, the rule and the value', () => {

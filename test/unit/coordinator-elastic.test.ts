@@ -110,3 +110,12 @@ test('a fixed-size job (no restarts) still fails at the first loss', () => {
   assert.match(job.reason, /sent no heartbeat/);
   assert.doesNotMatch(job.reason, /restarts/);
 });
+
+test('a worker whose model has other parameter shapes is refused, naming both models', () => {
+  const job = new Job(opts({ maxRestarts: 0, minWorkers: 3 }));
+  assert.equal(job.join({ ...member('a', 0), modelFingerprint: '101770:aaaaaaaaaaaaaaaa' }, 0).kind, 'pending');
+  const r = job.join({ ...member('b', 1), modelFingerprint: '50890:bbbbbbbbbbbbbbbb' }, 0);
+  assert.equal(r.kind, 'refused');
+  assert.match((r as { reason: string }).reason, /worker b built a different model \(50890 parameters, shapes bbbbbbbbbbbb\) than the ring's \(101770 parameters, shapes aaaaaaaaaaaa\)/);
+  assert.equal(job.join({ ...member('c', 2), modelFingerprint: '101770:aaaaaaaaaaaaaaaa' }, 0).kind, 'pending');
+});
