@@ -26,6 +26,9 @@ export interface CollectiveStats {
   bytesSent: number;
 }
 
+/** Buffers shorter than this always travel as float32, whatever the compression setting. */
+export const EXACT_BELOW_ELEMENTS = 4096;
+
 /** Lets pending socket writes go out before the caller blocks the event loop with compute. */
 const yieldToIo = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -93,7 +96,9 @@ export class Communicator {
       pack?.(off, end);
       const bucket = buf.subarray(off, end);
       const op = ringAllReduce(this.transport, bucket, seq, b, {
-        dtype: this.options.dtype,
+        // Small buffers are metric sums and counts (loss, correct, samples): exact float32 costs
+        // nothing there, and a rounded count would be visible. Compression is for gradients.
+        dtype: buf.length < EXACT_BELOW_ELEMENTS ? 'fp32' : this.options.dtype,
         blockElements: this.options.blockElements,
         onSend: track,
         scratch: this.scratchFor(b),
@@ -101,7 +106,7 @@ export class Communicator {
       op.catch(() => undefined);
       running.push(op);
       if (pack === undefined) await op;
-      this.stats.bytesSent += n > 1 ? Math.ceil((2 * (n - 1) * bucket.length * bytesPerElement(this.options.dtype ?? 'fp32')) / n) : 0;
+      this.stats.bytesSent += n > 1 ? Math.ceil((2 * (n - 1) * bucket.length * bytesPerElement(buf.length < EXACT_BELOW_ELEMENTS ? 'fp32' : (this.options.dtype ?? 'fp32'))) / n) : 0;
     }
     await Promise.all(running);
     if (n > 1) await yieldToIo();

@@ -91,19 +91,30 @@ for (const dtype of ['fp16', 'bf16'] as const) {
   test(`all-reduce with ${dtype} on the wire sums in float32 to within the encoding's precision`, async () => {
     for (const world of [2, 3, 5]) {
       const comms = new MemoryHub('job', world).endpoints().map((t) => new Communicator(t, { dtype, blockElements: 100 }));
-      const inputs = comms.map((_, r) => randomArray(1001, 77 + r));
+      const inputs = comms.map((_, r) => randomArray(5001, 77 + r));
       const bufs = inputs.map((a) => a.slice());
       await Promise.all(comms.map((c, r) => c.allReduceSum(bufs[r] as Float32Array)));
       // Each hop rounds once: fp16 keeps 11 significant bits, bf16 8.
       const tol = dtype === 'fp16' ? 2e-3 * world : 1.6e-2 * world;
-      for (let i = 0; i < 1001; i++) {
+      let rounded = 0;
+      for (let i = 0; i < 5001; i++) {
         const exact = inputs.reduce((s, a) => s + (a[i] as number), 0);
         for (const b of bufs) assert.ok(Math.abs((b[i] as number) - exact) <= tol, `${dtype} world ${world} element ${i}: ${b[i]} vs ${exact}`);
+        if (Math.abs((bufs[0]![i] as number) - exact) > 1e-6) rounded++;
       }
+      assert.ok(rounded > 1000, `only ${rounded} of 5001 values show ${dtype} rounding: was it compressed at all?`);
       for (const b of bufs.slice(1)) assert.deepEqual(b, bufs[0], 'every rank must end with identical values');
     }
   });
 }
+
+test('small buffers (metric sums) stay exact float32 even with compression on', async () => {
+  const comms = new MemoryHub('job', 3).endpoints().map((t) => new Communicator(t, { dtype: 'bf16' }));
+  const bufs = comms.map((_, r) => Float32Array.from([12345.678 + r, 1 / 3, 60000 + r]));
+  await Promise.all(comms.map((c, r) => c.allReduceSum(bufs[r] as Float32Array)));
+  const exact = Float32Array.from([12345.678 * 3 + 3, 1, 180003]);
+  for (const b of bufs) for (let i = 0; i < 3; i++) assert.ok(Math.abs((b[i] as number) - (exact[i] as number)) < 1e-2, `${b[i]} vs ${exact[i]}`);
+});
 
 test('buckets packed on the fly are each reduced while later ones are packed, and sum exactly', async () => {
   const world = 3;
