@@ -1,0 +1,22 @@
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { runCli, tempDir } from './cli';
+
+async function finalAccuracy(compression: string): Promise<number> {
+  const out = tempDir(`compress-${compression}`);
+  const r = await runCli(['launch', '--nproc', '2', '--set', 'train.epochs=2', 'data.trainLimit=12000', 'data.testLimit=2000', `cluster.compression=${compression}`, 'cluster.transport=tcp', '--out', out], { timeoutMs: 180_000 });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const val = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { split: string; accuracy: number }).filter((l) => l.split === 'val');
+  fs.rmSync(out, { recursive: true, force: true });
+  return val[val.length - 1]!.accuracy;
+}
+
+test('fp16 and bf16 gradients on the wire train to within 0.3 points of float32', async () => {
+  const none = await finalAccuracy('none');
+  for (const c of ['fp16', 'bf16']) {
+    const acc = await finalAccuracy(c);
+    assert.ok(Math.abs(acc - none) * 100 <= 0.3, `${c}: ${(100 * acc).toFixed(2)}% vs ${(100 * none).toFixed(2)}% uncompressed`);
+  }
+});
