@@ -14,6 +14,9 @@ import { runWorker } from '../worker';
 import { intFlag, parseArgs, usage } from './args';
 import { ENV_RESUME, resumeTarget } from './resume';
 
+/** Where rank 0 writes its Chrome trace (set by `launch --trace FILE` for its children). */
+export const ENV_TRACE = 'RINGTRAIN_TRACE';
+
 /** torchrun's default rendezvous port. */
 export const DEFAULT_COORDINATOR_PORT = 29400;
 
@@ -23,13 +26,15 @@ function jobFileOf(positional: string[]): string | undefined {
 }
 
 export async function launchCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, ['nproc', 'out', 'resume']);
+  const args = parseArgs(argv, ['nproc', 'out', 'resume', 'trace']);
   const nproc = intFlag(args, 'nproc', 1, 1024) ?? 2;
   const resume = resumeTarget(args.flags.get('resume'));
   const spec = loadJob({ file: jobFileOf(args.positional) ?? resume?.jobFile, sets: [...args.sets, `cluster.worldSize=${nproc}`] });
   const outDir = path.resolve(args.flags.get('out') ?? (spec.outDir || resume?.runDir || defaultRunDir(spec.name)));
   // The launcher's children inherit the environment: rank 0 reads the checkpoint, the rest follow.
   if (resume !== undefined) process.env[ENV_RESUME] = resume.dir;
+  const trace = args.flags.get('trace');
+  if (trace !== undefined) process.env[ENV_TRACE] = path.resolve(trace);
   return launch({ spec: { ...spec, outDir }, nproc, outDir });
 }
 
@@ -56,7 +61,7 @@ export async function coordinatorCommand(argv: readonly string[]): Promise<numbe
 }
 
 export async function workerCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, ['coordinator', 'rank', 'host', 'bind', 'out', 'resume']);
+  const args = parseArgs(argv, ['coordinator', 'rank', 'host', 'bind', 'out', 'resume', 'trace']);
   const env = process.env;
   const coordinator = args.flags.get('coordinator') ?? env.RINGTRAIN_COORDINATOR;
   if (coordinator === undefined || !/^[^:\s]+:\d+$/.test(coordinator)) {
@@ -75,7 +80,7 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   const resume = args.flags.get('resume') ?? env[ENV_RESUME];
   const resumeFrom = resume === undefined || resume === '' ? undefined : path.resolve(resume);
   try {
-    await runWorker({ spec, coordinator, workerId, rankHint, advertiseHost: advertise, bindHost: bind, outDir, log, token: resolveJoinToken(spec), resumeFrom });
+    await runWorker({ spec, coordinator, workerId, rankHint, advertiseHost: advertise, bindHost: bind, outDir, log, token: resolveJoinToken(spec), resumeFrom, traceFile: args.flags.get('trace') ?? (env[ENV_TRACE] || undefined) });
     return 0;
   } catch (e) {
     if (e instanceof RingtrainError && e.code === 'CONFIG_INVALID') throw e;

@@ -1,7 +1,7 @@
 export const HELP = `ringtrain: data-parallel training of TensorFlow.js models over a gRPC ring
 
 Usage:
-  ringtrain launch [JOB_FILE] --nproc N [--set key=value ...] [--out DIR] [--resume DIR]
+  ringtrain launch [JOB_FILE] --nproc N [--set key=value ...] [--out DIR] [--resume DIR] [--trace FILE]
       Start a coordinator and N workers on this machine (127.0.0.1) and train. --resume continues
       a run from its newest usable checkpoint (DIR: a run directory, its checkpoints/ or one
       ckpt-* directory), reusing that run's job.json and directory unless JOB_FILE/--out say otherwise.

@@ -26,6 +26,8 @@ export interface WorkerMetrics {
   stepDuration: Histogram;
   /** Seconds spent per phase; rate() of each over rate() of the sum gives the split. */
   stepPhaseSeconds: Counter<'phase'>;
+  /** Per step, how long each phase took: the distribution behind stepPhaseSeconds. */
+  stepPhaseDuration: Histogram<'phase'>;
   /** Loss of the last finished epoch, by split (train|val). */
   loss: Gauge<'split'>;
   /** Accuracy of the last finished epoch, by split (train|val). */
@@ -70,6 +72,13 @@ export function createWorkerMetrics(registry: Registry, rank: number, backend: s
       name: 'ringtrain_step_phase_seconds_total',
       help: 'Seconds spent in each phase of the training step.',
       labelNames: ['phase'] as const,
+      registers,
+    }),
+    stepPhaseDuration: new Histogram({
+      name: 'ringtrain_step_phase_duration_seconds',
+      help: 'Duration of each phase of one training step (data, compute, communication wait, update).',
+      labelNames: ['phase'] as const,
+      buckets: ALLREDUCE_DURATION_BUCKETS,
       registers,
     }),
     loss: new Gauge({

@@ -14,6 +14,7 @@ import type { JobSpec } from '../config/job-spec';
 import { trainingFingerprint } from '../config/load';
 import { augmenter, loadDataset, savePreprocess } from '../data';
 import { createWorkerMetrics, startHttpServer, type Logger } from '../observe';
+import { TraceWriter } from '../observe/trace-writer';
 import { ParamLayout, buildModel, saveModelToDir, summarizeModel } from '../train';
 import { RunRecorder } from '../report/run-recorder';
 import { CoordinatorClient } from './coordinator-client';
@@ -41,6 +42,8 @@ export interface WorkerOptions {
   log: Logger;
   /** Join token for both services (security.tokenFile / RINGTRAIN_JOIN_TOKEN); undefined = none. */
   token?: string;
+  /** Chrome trace of rank 0's steps (--trace FILE): chrome://tracing or Perfetto opens it. */
+  traceFile?: string;
 }
 
 export interface WorkerSummary {
@@ -109,6 +112,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     // Same seeded init everywhere, but the broadcast decides: a user model need not be seeded.
     const model = buildModel(spec.model, data.sampleShape, data.train.classes, spec.seed);
     let summaryLogged = false;
+    let tracer: TraceWriter | undefined;
     const modelFingerprint = fingerprintModel(model);
     let snapshot: Checkpoint | undefined;
 
@@ -137,6 +141,11 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       progress.suspects = [];
       regenerating = undefined;
       heartbeat.start();
+      if (rank === 0 && o.traceFile !== undefined && tracer === undefined) {
+        const t = new TraceWriter(o.traceFile, rank);
+        tracer = t;
+        cleanups.push(() => t.close());
+      }
       if (rank === 0 && !summaryLogged) {
         log.info({ event: 'model-summary', lines: summarizeModel(model) }, 'model summary');
         summaryLogged = true;
@@ -174,6 +183,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
           onStepDetail: (st) => {
             progress.busySeconds = (progress.busySeconds ?? 0) + st.seconds.data + st.seconds.compute + st.seconds.update;
             progress.commSeconds = (progress.commSeconds ?? 0) + st.seconds.communication;
+            if (tracer !== undefined && rank === 0) traceStep(tracer, st.step, joined.generation, st.seconds);
             recorder.onStep(st);
           },
           wantsDiagnostics: (stepInEpoch, stepsInEpoch) => recorder.wantsDiagnostics(stepInEpoch, stepsInEpoch),
@@ -266,6 +276,16 @@ function fingerprintModel(model: ReturnType<typeof buildModel>): string {
   const shapes = ParamLayout.ofModel(model).shapes();
   const params = shapes.reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0);
   return `${params}:${createHash('sha256').update(JSON.stringify(shapes)).digest('hex')}`;
+}
+
+/** The step just ended: lay its phases end to end, back from now (Horovod-timeline style). */
+function traceStep(t: TraceWriter, step: number, generation: number, s: { data: number; compute: number; communication: number; update: number }): void {
+  const phases: [string, number][] = [['data', s.data], ['compute', s.compute], ['communication', s.communication], ['update', s.update]];
+  let at = t.now() - 1e6 * phases.reduce((sum, [, sec]) => sum + sec, 0);
+  for (const [name, sec] of phases) {
+    t.event({ name, cat: 'step', ts: at, dur: 1e6 * sec, args: { step, generation } });
+    at += 1e6 * sec;
+  }
 }
 
 /** Heartbeats every 200 ms until `decided()` or the deadline. */

@@ -295,6 +295,7 @@ export class TrainLoop {
       const stepSeconds = { data: time.data - reported.data, compute: time.compute - reported.compute, communication: time.communication - reported.communication, update: time.update - reported.update };
       for (const phase of STEP_PHASES) {
         metrics?.stepPhaseSeconds.inc({ phase }, time[phase] - reported[phase]);
+        metrics?.stepPhaseDuration.observe({ phase }, time[phase] - reported[phase]);
         reported[phase] = time[phase];
       }
       metrics?.allreduceBytes.inc(comm.worldSize > 1 ? (2 * (comm.worldSize - 1) * this.grads.byteLength) / comm.worldSize : 0);

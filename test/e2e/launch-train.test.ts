@@ -10,7 +10,7 @@ import { QUICK, childPids, isAlive, runCli, startCli, tempDir, waitFor } from '.
 
 test('ringtrain launch --nproc 2 trains one epoch and leaves metrics.jsonl and a loadable model', async () => {
   const out = tempDir('launch');
-  const r = await runCli(['launch', '--nproc', '2', '--set', 'train.epochs=1', ...QUICK, '--out', out], { timeoutMs: 120_000 });
+  const r = await runCli(['launch', '--nproc', '2', '--trace', path.join(out, 'trace.json'), '--set', 'train.epochs=1', ...QUICK, '--out', out], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /epoch 1\/1 {2}train loss \d+\.\d{4} acc \d+\.\d{2}% {2}val loss \d+\.\d{4} acc \d+\.\d{2}%/);
   assert.match(r.stdout, /training finished/);
@@ -37,6 +37,12 @@ test('ringtrain launch --nproc 2 trains one epoch and leaves metrics.jsonl and a
   model.dispose();
   assert.ok(Math.abs(acc - (lines[1]!.accuracy as number)) < 1e-6, `saved model accuracy ${acc} vs reported ${lines[1]!.accuracy}`);
   assert.ok(fs.existsSync(path.join(out, 'logs', 'rank 0.log')) && fs.existsSync(path.join(out, 'logs', 'coordinator.log')));
+  // --trace: rank 0's steps as a Chrome trace, four phases per step, laid end to end.
+  const trace = JSON.parse(fs.readFileSync(path.join(out, 'trace.json'), 'utf8')) as { name: string; ph: string; ts: number; dur: number; args?: { step?: number } }[];
+  const steps = trace.filter((e) => e.ph === 'X');
+  assert.equal(steps.length, 4 * Math.ceil(4000 / 2 / 64), 'one event per phase per step');
+  assert.deepEqual(steps.slice(0, 4).map((e) => e.name), ['data', 'compute', 'communication', 'update']);
+  assert.ok(steps.every((e) => e.dur >= 0 && Number.isFinite(e.ts)));
 });
 
 test('a worker killed mid-run makes the launcher stop the others and name the dead rank', async () => {
