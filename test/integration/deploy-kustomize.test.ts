@@ -208,7 +208,7 @@ test('every pod runs as non-root with a read-only root filesystem, probes /healt
       const where = `${overlay} ${t.owner}`;
       assert.equal(dig(t.spec, 'securityContext', 'runAsNonRoot'), true, where);
       assert.ok(Number(dig(t.spec, 'securityContext', 'runAsUser')) > 0, where);
-      assert.equal(t.spec.restartPolicy, 'Never', `${where}: a restarted process cannot rejoin a running ring yet`);
+      assert.equal(t.spec.restartPolicy, 'OnFailure', `${where}: restarted in place, a process re-joins the ring (cluster.maxRestarts)`);
       assert.equal(t.spec.automountServiceAccountToken, false, where);
       for (const c of t.containers) {
         assert.equal(dig(c, 'securityContext', 'readOnlyRootFilesystem'), true, where);
