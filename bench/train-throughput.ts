@@ -14,10 +14,12 @@ const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin/ringtrain.js');
 /** Bytes of the default MLP's gradient: 101,770 float32. */
 const GRADIENT_BYTES = 101_770 * 4;
+/** BENCH_MODEL=cnn measures the CNN instead. */
+const MODEL = process.env.BENCH_MODEL ?? 'mlp';
 
-function ringtrain(nproc: number, steps: number): number {
+function ringtrain(nproc: number, steps: number, transport = 'grpc', model = MODEL): number {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-bench-'));
-  const r = spawnSync(process.execPath, [BIN, 'launch', '--nproc', String(nproc), '--out', out, '--set', `train.maxSteps=${steps}`, 'data.testLimit=1000'], { encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync(process.execPath, [BIN, 'launch', '--nproc', String(nproc), '--out', out, '--set', `train.maxSteps=${steps}`, 'data.testLimit=1000', `cluster.transport=${transport}`, `model.kind=${model}`], { encoding: 'utf8', timeout: 1_800_000 });
   if (r.status !== 0) throw new Error(`ringtrain launch --nproc ${nproc} failed:\n${r.stdout}\n${r.stderr}`);
   const train = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { split: string; samplesPerSec: number }).find((l) => l.split === 'train');
   fs.rmSync(out, { recursive: true, force: true });
@@ -48,20 +50,27 @@ async function main(): Promise<void> {
   const steps = Number(process.env.BENCH_STEPS ?? 400);
   const repeats = Number(process.env.BENCH_REPEATS ?? 3);
   const one = median(Array.from({ length: repeats }, () => ringtrain(1, steps)));
-  const two = median(Array.from({ length: repeats }, () => ringtrain(2, steps / 2)));
-  const torch1 = peer('torch_bench.py', ['--model', 'mlp', '--threads', '1', '--steps', String(steps)]);
-  const torch2 = peer('torch_ddp.py', ['--model', 'mlp', '--steps', String(steps / 2)]);
+  const grpc2 = median(Array.from({ length: repeats }, () => ringtrain(2, steps / 2, 'grpc')));
+  const tcp2 = median(Array.from({ length: repeats }, () => ringtrain(2, steps / 2, 'tcp')));
+  const torch1 = peer('torch_bench.py', ['--model', MODEL, '--threads', '1', '--steps', String(steps)]);
+  const torch2 = peer('torch_ddp.py', ['--model', MODEL, '--steps', String(steps / 2)]);
+  const t1 = torch1?.samplesPerSec as number | undefined;
+  const t2 = torch2?.aggSamplesPerSec as number | undefined;
+  const ratio = (a: number, b: number | undefined): string => (b === undefined ? '-' : `${(a / b).toFixed(2)}x`);
   const rows: string[][] = [
-    ['ringtrain --nproc 1', one.toFixed(0), torch1 ? (torch1.samplesPerSec as number).toFixed(0) : '-', torch1 ? (one / (torch1.samplesPerSec as number)).toFixed(2) : '-'],
-    ['ringtrain --nproc 2', two.toFixed(0), torch2 ? (torch2.aggSamplesPerSec as number).toFixed(0) : '-', torch2 ? (two / (torch2.aggSamplesPerSec as number)).toFixed(2) : '-'],
-    ['scaling 2 vs 1', `${(two / one).toFixed(2)}x`, torch1 && torch2 ? `${((torch2.aggSamplesPerSec as number) / (torch1.samplesPerSec as number)).toFixed(2)}x` : '-', ''],
+    ['--nproc 1', one.toFixed(0), t1?.toFixed(0) ?? '-', ratio(one, t1)],
+    ['--nproc 2, grpc', grpc2.toFixed(0), t2?.toFixed(0) ?? '-', ratio(grpc2, t2)],
+    ['--nproc 2, tcp', tcp2.toFixed(0), t2?.toFixed(0) ?? '-', ratio(tcp2, t2)],
+    ['scaling efficiency 2 vs 1 (grpc / tcp)', `${((100 * grpc2) / (2 * one)).toFixed(0)}% / ${((100 * tcp2) / (2 * one)).toFixed(0)}%`, t1 && t2 ? `${((100 * t2) / (2 * t1)).toFixed(0)}%` : '-', ''],
   ];
-  process.stdout.write(`MNIST MLP 784-128-10, batch 64 per worker, ${steps} global steps of work, median of ${repeats} runs (samples/s, whole job)\n`);
-  process.stdout.write('| run | ringtrain samples/s | PyTorch samples/s | ringtrain / PyTorch |\n| --- | ---: | ---: | ---: |\n');
+  process.stdout.write(`MNIST ${MODEL}, batch 64 per worker, ${steps} global batches of work, median of ${repeats} runs (samples/s of the whole job)\n`);
+  process.stdout.write('| run | ringtrain samples/s | PyTorch samples/s (1 thread / DDP gloo 2x1) | ringtrain / PyTorch |\n| --- | ---: | ---: | ---: |\n');
   for (const r of rows) process.stdout.write(`| ${r.join(' | ')} |\n`);
-  const ring = await runRing(2, [GRADIENT_BYTES], 50);
-  process.stdout.write(`\nall-reduce of the model's gradient (${GRADIENT_BYTES} bytes), 2 processes, gRPC, median of 50\n`);
-  process.stdout.write(`${formatTable(2, ring)}\n`);
+  for (const transport of ['grpc', 'tcp'] as const) {
+    const ring = await runRing(2, [GRADIENT_BYTES], 50, transport);
+    process.stdout.write(`\nall-reduce of the MLP's gradient (${GRADIENT_BYTES} bytes), 2 processes, ${transport}, median of 50\n`);
+    process.stdout.write(`${formatTable(2, ring)}\n`);
+  }
 }
 
 void main();
