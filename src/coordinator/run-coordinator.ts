@@ -95,7 +95,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const server = new grpc.Server(CHANNEL_OPTIONS);
   server.addService(
     service.serviceDefinition(),
-    requireToken(service.implementation(), opts.token, (method, reason) => log.warn({ event: 'refused', method }, `refused a ${method} call: ${reason}`)),
+    requireToken(service.implementation(), opts.token, (method, reason) => {
+      log.warn({ event: 'refused', method }, `refused a ${method} call: ${reason}`);
+      metrics.refusedTotal.inc({ reason: 'token' });
+    }),
   );
   let grpcPort: number;
   try {

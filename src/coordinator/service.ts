@@ -259,6 +259,8 @@ export class CoordinatorService {
     // the timeout below; a join to a job that already ended is refused like any other.
     if (outcome.kind === 'refused' && !(wasRendezvous && this.job.phase === 'failed')) {
       this.log.warn({ workerId: r.workerId, address: r.address }, `join refused: ${outcome.reason}`);
+      const reason = /different job config/.test(outcome.reason) ? 'config' : /different model/.test(outcome.reason) ? 'model' : /no more|already has/.test(outcome.reason) ? 'full' : 'other';
+      this.metrics.refusedTotal.inc({ reason });
       cb({ code: grpc.status.FAILED_PRECONDITION, details: outcome.reason });
       return;
     }

@@ -51,6 +51,8 @@ export interface CoordinatorMetrics {
   restartsTotal: Counter;
   /** Seconds the last re-formation took, from losing a worker to the new ring. */
   recoverySeconds: Gauge;
+  /** Calls and joins refused, by reason (token | config | model | full | other). */
+  refusedTotal: Counter<'reason'>;
   /** 1 for each rank the coordinator currently names a straggler, 0 once it recovers. */
   straggler: Gauge<'rank'>;
   /** Sets `state` to 1 and every other state to 0. */
@@ -137,6 +139,12 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
     restartsTotal: new Counter({
       name: 'ringtrain_job_restarts_total',
       help: 'Times the job re-formed its ring after losing or replacing a worker.',
+      registers,
+    }),
+    refusedTotal: new Counter({
+      name: 'ringtrain_job_refused_total',
+      help: 'Calls and joins the coordinator refused, by reason (token, config, model, full, other).',
+      labelNames: ['reason'] as const,
       registers,
     }),
     recoverySeconds: new Gauge({

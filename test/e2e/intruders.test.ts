@@ -59,6 +59,12 @@ test('intruders are refused with a reason and the job they tried to disturb fini
   assert.equal(replay?.code, grpc.status.FAILED_PRECONDITION);
   assert.match(replay?.details ?? '', new RegExp(`generation ${ring.generation - 1}, this ring is generation ${ring.generation}`));
 
+  const coordLog = fs.readFileSync(path.join(out, 'logs', 'coordinator.log'), 'utf8');
+  const metricsPort = (JSON.parse(coordLog.split('\n').find((l) => l.includes('"event":"listening"'))!) as { metricsPort: number }).metricsPort;
+  const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  // Each token-less intruder is refused twice: its join, then the failure report it sends on its way out.
+  assert.match(metrics, /^ringtrain_job_refused_total\{reason="token"\} 4$/m, 'token refusals counted');
+  assert.match(metrics, /^ringtrain_job_refused_total\{reason="config"\} 1$/m, 'the other-model worker counted');
   const r = await run.result;
   assert.equal(r.code, 0, `the job was disturbed: ${stdout}${r.stderr}`);
   assert.match(stdout, /epoch 4\/4/);
