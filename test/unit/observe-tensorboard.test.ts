@@ -10,7 +10,7 @@ import { crc32c, frameRecord, maskedCrc32c, splitRecords } from '../../src/obser
 import { EventFileWriter } from '../../src/observe/tensorboard-writer';
 
 /** Written by TensorFlow 2's tf.summary.scalar("my_metric", 0.5 * step) for steps 0..99. */
-const FIXTURE = path.resolve(__dirname, '../../../../shared/fixtures/tfevents/events.out.tfevents.1585499054.v2');
+const FIXTURE = path.resolve(__dirname, '../../../test/fixtures/tfevents/events.out.tfevents.1585499054.v2');
 
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-tb-'));
