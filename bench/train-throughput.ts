@@ -47,7 +47,7 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const steps = Number(process.env.BENCH_STEPS ?? 400);
+  const steps = Number(process.env.BENCH_STEPS ?? 1200);
   const repeats = Number(process.env.BENCH_REPEATS ?? 3);
   const one = median(Array.from({ length: repeats }, () => ringtrain(1, steps)));
   const grpc2 = median(Array.from({ length: repeats }, () => ringtrain(2, steps / 2, 'grpc')));
