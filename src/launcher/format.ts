@@ -12,8 +12,8 @@ export interface LogRecord {
   lines?: string[];
   epoch?: number;
   epochs?: number;
-  train?: { loss: number; accuracy: number };
-  val?: { loss: number; accuracy: number };
+  train?: { loss: number; accuracy: number; mae?: number };
+  val?: { loss: number; accuracy: number; mae?: number };
   samplesPerSec?: number;
   seconds?: number;
   time?: { data: number; compute: number; communication: number; update: number };
@@ -40,6 +40,13 @@ export function parseRecord(line: string): LogRecord | undefined {
 
 const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
 
+/** Accuracy for classification; for regression (accuracy NaN) the mean absolute error. */
+export function quality(m: { accuracy: number; mae?: number } | undefined): string {
+  if (m === undefined) return 'acc -';
+  if (Number.isNaN(m.accuracy) && m.mae !== undefined) return `mae ${m.mae.toFixed(4)}`;
+  return `acc ${pct(m.accuracy)}`;
+}
+
 export function formatEpoch(r: LogRecord): string {
   const t = r.time;
   const total = t ? t.data + t.compute + t.communication + t.update : 0;
@@ -49,8 +56,8 @@ export function formatEpoch(r: LogRecord): string {
   const width = String(r.epochs ?? '').length;
   return (
     `epoch ${String(r.epoch).padStart(width)}/${r.epochs}  ` +
-    `train loss ${r.train?.loss.toFixed(4)} acc ${pct(r.train?.accuracy ?? NaN)}  ` +
-    `val loss ${r.val?.loss.toFixed(4)} acc ${pct(r.val?.accuracy ?? NaN)}  ` +
+    `train loss ${r.train?.loss.toFixed(4)} ${quality(r.train)}  ` +
+    `val loss ${r.val?.loss.toFixed(4)} ${quality(r.val)}  ` +
     `${Math.round(r.samplesPerSec ?? 0).toLocaleString('en-US')} samples/s  ${(r.seconds ?? 0).toFixed(1)} s${split}`
   );
 }

@@ -177,7 +177,8 @@ export async function launch(o: LaunchOptions): Promise<number> {
       return interrupted === 'SIGINT' ? 130 : interrupted === 'SIGTERM' ? 143 : 1;
     }
     const secs = ((Date.now() - started) / 1000).toFixed(1);
-    const acc = finalVal?.val ? ` val accuracy ${(100 * finalVal.val.accuracy).toFixed(2)}%,` : '';
+    const v = finalVal?.val;
+    const acc = v === undefined ? '' : Number.isNaN(v.accuracy) && v.mae !== undefined ? ` val mae ${v.mae.toFixed(4)},` : ` val accuracy ${(100 * v.accuracy).toFixed(2)}%,`;
     display.clear();
     display.line(`ringtrain: training finished in ${secs} s:${acc} model in ${path.join(o.outDir, 'model')}, metrics in ${path.join(o.outDir, 'metrics.jsonl')}`);
     display.line(`ringtrain: plots and report: ringtrain report ${o.outDir}`);

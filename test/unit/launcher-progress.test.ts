@@ -77,3 +77,9 @@ test('off a terminal there are no escape codes, and progress comes as a plain li
   assert.equal(PLAIN_PROGRESS_INTERVAL_MS, 30_000);
   assert.deepEqual(out.filter((l) => !l.startsWith('epoch 2/3  step')), ['rank 0: warning: over-fitting\n', `${formatEpoch(EPOCH)}\n`]);
 });
+
+test('a regression epoch line shows the mean absolute error instead of a NaN accuracy', () => {
+  const line = formatEpoch({ epoch: 1, epochs: 2, train: { loss: 0.5, accuracy: NaN, mae: 0.25 }, val: { loss: 0.6, accuracy: NaN, mae: 0.3 }, samplesPerSec: 100, seconds: 1 });
+  assert.match(line, /train loss 0\.5000 mae 0\.2500 {2}val loss 0\.6000 mae 0\.3000/);
+  assert.doesNotMatch(line, /NaN/);
+});
