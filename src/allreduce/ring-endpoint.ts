@@ -4,6 +4,7 @@
  * formed the ring.
  */
 import { RingtrainError } from '../config/errors';
+import type { TlsFiles } from '../config/tls-files';
 import type { RingIdentity, Transport } from './transport';
 import { CollectiveServer, GrpcTransport } from './transport-grpc';
 import { TcpTransport } from './transport-tcp';
@@ -25,8 +26,8 @@ class GrpcEndpoint implements RingEndpoint {
   private readonly server: CollectiveServer;
   private transport: GrpcTransport | undefined;
 
-  constructor(job: string, private readonly timeoutMs: number, token?: string, onRefused?: (reason: string) => void) {
-    this.server = new CollectiveServer(job, timeoutMs, token, onRefused);
+  constructor(job: string, private readonly timeoutMs: number, token?: string, onRefused?: (reason: string) => void, tls?: TlsFiles) {
+    this.server = new CollectiveServer(job, timeoutMs, token, onRefused, tls);
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -53,8 +54,8 @@ class TcpEndpoint implements RingEndpoint {
   readonly kind = 'tcp' as const;
   private readonly transport: TcpTransport;
 
-  constructor(job: string, timeoutMs: number, token?: string, onRefused?: (reason: string) => void) {
-    this.transport = new TcpTransport(job, timeoutMs, token, onRefused);
+  constructor(job: string, timeoutMs: number, token?: string, onRefused?: (reason: string) => void, tls?: TlsFiles) {
+    this.transport = new TcpTransport(job, timeoutMs, token, onRefused, tls);
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -75,8 +76,8 @@ class TcpEndpoint implements RingEndpoint {
  * @param token join token that peers must present (and that this rank presents); undefined = none.
  * @param onRefused hears each refused connection or message, for logs and counters.
  */
-export function createRingEndpoint(kind: TransportKind, job: string, timeoutMs: number, token?: string, onRefused?: (reason: string) => void): RingEndpoint {
-  if (kind === 'grpc') return new GrpcEndpoint(job, timeoutMs, token, onRefused);
-  if (kind === 'tcp') return new TcpEndpoint(job, timeoutMs, token, onRefused);
+export function createRingEndpoint(kind: TransportKind, job: string, timeoutMs: number, token?: string, onRefused?: (reason: string) => void, tls?: TlsFiles): RingEndpoint {
+  if (kind === 'grpc') return new GrpcEndpoint(job, timeoutMs, token, onRefused, tls);
+  if (kind === 'tcp') return new TcpEndpoint(job, timeoutMs, token, onRefused, tls);
   throw new RingtrainError('CONFIG_INVALID', `unknown transport '${String(kind)}': use grpc or tcp`);
 }

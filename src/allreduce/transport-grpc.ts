@@ -11,7 +11,9 @@
 import * as os from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { RingtrainError, isRingtrainError, type RingtrainErrorCode } from '../config/errors';
+import type { TlsFiles } from '../config/tls-files';
 import { requireToken, tokenMetadata } from '../rpc/auth';
+import { channelCredentials, serverCredentials } from '../rpc/tls';
 import { CHANNEL_OPTIONS, bindServer, isServiceError } from '../rpc/proto';
 import { decodeChunk, encodeChunk } from './chunk-codec';
 import { Mailbox } from './mailbox';
@@ -64,6 +66,8 @@ export class CollectiveServer {
     readonly token?: string,
     /** Hears each refused message (bad token), for logs and counters. */
     private readonly onRefused?: (reason: string) => void,
+    /** TLS material; undefined = plain TCP. Clients of this rank use it too. */
+    readonly tls?: TlsFiles,
   ) {
     this.mailbox = new Mailbox(job, timeoutMs, (r) => this.peerNames[r] ?? `rank ${r}`);
   }
@@ -75,7 +79,7 @@ export class CollectiveServer {
     };
     server.addService(COLLECTIVE_RAW, requireToken(impl, this.token, (_m, reason) => this.onRefused?.(reason)));
     try {
-      this.boundPort = await bindServer(server, host, port);
+      this.boundPort = await bindServer(server, host, port, serverCredentials(this.tls));
     } catch (e) {
       server.forceShutdown();
       throw new RingtrainError('ADDRESS_IN_USE', `cannot listen for ring traffic on ${host}:${port} (${(e as Error).message}): pick a free port or 0`);
@@ -196,7 +200,7 @@ export class GrpcTransport implements Transport {
     if (c === undefined) {
       const address = this.peerAddresses[rank];
       if (address === undefined) throw new RingtrainError('PEER_REFUSED', `no address for rank ${rank}`);
-      c = new RawCollectiveClient(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+      c = new RawCollectiveClient(address, channelCredentials(this.server.tls), CHANNEL_OPTIONS);
       this.clients.set(rank, c);
     }
     return c;

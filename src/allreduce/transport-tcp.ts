@@ -11,6 +11,8 @@
  * the other way.
  */
 import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { TlsFiles } from '../config/tls-files';
 import { RingtrainError, isRingtrainError } from '../config/errors';
 import { sameToken } from '../rpc/auth';
 import { Mailbox } from './mailbox';
@@ -55,6 +57,8 @@ export class TcpTransport implements Transport {
     /** Join token the dialer must present in its HELLO; undefined = no check. */
     private readonly token?: string,
     private readonly onRefused?: (reason: string) => void,
+    /** TLS (or mTLS) around every ring connection; undefined = plain TCP. */
+    private readonly tls?: TlsFiles,
   ) {
     this.mailbox = new Mailbox(job, timeoutMs, (r) => `rank ${r} at ${this.addresses[r] ?? '?'}`);
   }
@@ -65,7 +69,11 @@ export class TcpTransport implements Transport {
   }
 
   async listen(host: string, port: number): Promise<number> {
-    const server = net.createServer({ noDelay: true }, (s) => this.onAccept(s));
+    const server: net.Server =
+      this.tls === undefined
+        ? net.createServer({ noDelay: true }, (s) => this.onAccept(s))
+        : tls.createServer({ cert: this.tls.cert, key: this.tls.key, ca: this.tls.ca, requestCert: this.tls.mutual, rejectUnauthorized: this.tls.mutual }, (s) => this.onAccept(s));
+    server.on('tlsClientError', (e: Error) => this.onRefused?.(`TLS handshake refused: ${e.message}`));
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e: NodeJS.ErrnoException) =>
         reject(new RingtrainError('ADDRESS_IN_USE', `cannot listen for ring traffic on ${host}:${port} (${e.code ?? e.message}): pick a free port or 0`)),
@@ -311,14 +319,21 @@ export class TcpTransport implements Transport {
             .then(() => answer(), (e: Error) => answer(e));
         },
       );
-      const socket: net.Socket = net.connect({
-        host,
-        port,
-        noDelay: true,
-        onread: { buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), callback: (n: number, buf: Uint8Array): boolean => this.guard(socket, () => reader.push(buf.subarray(0, n))) },
-      });
+      const socket: net.Socket =
+        this.tls === undefined
+          ? net.connect({
+              host,
+              port,
+              noDelay: true,
+              onread: { buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), callback: (n: number, buf: Uint8Array): boolean => this.guard(socket, () => reader.push(buf.subarray(0, n))) },
+            })
+          : tls.connect({ host, port, ca: this.tls.ca, cert: this.tls.cert, key: this.tls.key, servername: net.isIP(host) ? undefined : host });
+      if (this.tls !== undefined) {
+        socket.setNoDelay(true);
+        socket.on('data', (d: Buffer) => this.guard(socket, () => reader.push(d)));
+      }
       this.recvSocket = socket;
-      socket.on('connect', () =>
+      socket.on(this.tls === undefined ? 'connect' : 'secureConnect', () =>
         socket.write(controlFrame(FrameType.Hello, { generation: this.identity.generation, fromRank: this.identity.rank }, `${this.job}\n${this.token ?? ''}`)),
       );
       socket.on('error', (e: NodeJS.ErrnoException) => {

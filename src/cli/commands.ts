@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { startCoordinator } from '../coordinator';
 import { RingtrainError } from '../config/errors';
 import { resolveJoinToken } from '../config/join-token';
+import { loadTlsFiles } from '../config/tls-files';
 import { loadJob } from '../config/load';
 import { launch, defaultRunDir } from '../launcher';
 import { createLogger } from '../observe';
@@ -51,6 +52,7 @@ export async function coordinatorCommand(argv: readonly string[]): Promise<numbe
     log,
     token: resolveJoinToken(spec),
     stateFile: args.flags.get('state-file'),
+    tls: loadTlsFiles(spec),
     onListening: (ports) => process.send?.({ kind: 'listening', grpcPort: ports.grpc, metricsPort: ports.metrics }),
   });
   const stop = (sig: NodeJS.Signals): void => void running.stop(`coordinator stopped by ${sig}`);
@@ -80,7 +82,7 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   const resume = args.flags.get('resume') ?? env[ENV_RESUME];
   const resumeFrom = resume === undefined || resume === '' ? undefined : path.resolve(resume);
   try {
-    await runWorker({ spec, coordinator, workerId, rankHint, advertiseHost: advertise, bindHost: bind, outDir, log, token: resolveJoinToken(spec), resumeFrom, traceFile: args.flags.get('trace') ?? (env[ENV_TRACE] || undefined) });
+    await runWorker({ spec, coordinator, workerId, rankHint, advertiseHost: advertise, bindHost: bind, outDir, log, token: resolveJoinToken(spec), resumeFrom, traceFile: args.flags.get('trace') ?? (env[ENV_TRACE] || undefined), tls: loadTlsFiles(spec) });
     return 0;
   } catch (e) {
     if (e instanceof RingtrainError && e.code === 'CONFIG_INVALID') throw e;

@@ -30,3 +30,4 @@ export { parseSetArgs } from './overrides';
 export { JOB_SCHEMA, describeRule, type FieldRule, type JobPath } from './schema';
 export { validateJob, validateJobLayers, type ConfigLayer } from './validate';
 export { resolveJoinToken, TOKEN_ENV } from './join-token';
+export { loadTlsFiles, type TlsFiles } from './tls-files';

@@ -235,6 +235,14 @@ export interface SecuritySpec {
    * `ringtrain launch` makes a random token for its children when none is given.
    */
   tokenFile: string;
+  /** TLS for both gRPC services and the TCP ring: this process's certificate (PEM); '' = no TLS. */
+  certFile: string;
+  /** The certificate's private key (PEM). */
+  keyFile: string;
+  /** CA bundle (PEM) that peers' certificates must chain to. */
+  caFile: string;
+  /** mTLS: servers also require a client certificate signed by caFile. */
+  mutualTls: boolean;
 }
 
 export interface JobSpec {
@@ -325,6 +333,6 @@ export const DEFAULT_JOB: JobSpec = {
     connectTimeoutSec: 30,
   },
   observe: { metricsHost: '127.0.0.1', metricsPort: 0, workerMetricsPort: 0, logLevel: 'info' },
-  security: { tokenFile: '' },
+  security: { tokenFile: '', certFile: '', keyFile: '', caFile: '', mutualTls: false },
   outDir: '',
 };

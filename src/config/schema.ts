@@ -174,6 +174,10 @@ export const JOB_SCHEMA: JobSchema = {
   'observe.workerMetricsPort': PORT,
   'observe.logLevel': allOf<ObserveSpec['logLevel']>()(['trace', 'debug', 'info', 'warn', 'error']),
   'security.tokenFile': { kind: 'string' },
+  'security.certFile': { kind: 'string' },
+  'security.keyFile': { kind: 'string' },
+  'security.caFile': { kind: 'string' },
+  'security.mutualTls': { kind: 'bool' },
   outDir: { kind: 'string' },
 };
 

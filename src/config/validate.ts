@@ -161,6 +161,12 @@ function crossCheck(spec: JobSpec, origin: Map<string, string>, problems: string
     const source = origin.get('model.kind') ?? 'defaults';
     problems.push(`${source}: model.kind is module but model.module is empty: set model.module to a .js file exporting buildModel(ctx) (see examples/my-model.js)`);
   }
+  const { certFile, keyFile, caFile } = spec.security;
+  const tlsSet = [certFile, keyFile, caFile].filter((f) => f !== '').length;
+  if (tlsSet > 0 && tlsSet < 3) {
+    problems.push(`${origin.get('security.certFile') ?? origin.get('security.caFile') ?? origin.get('security.keyFile') ?? 'defaults'}: TLS needs all of security.certFile, security.keyFile and security.caFile (got ${tlsSet} of 3)`);
+  }
+  if (spec.security.mutualTls && tlsSet === 0) problems.push(`${origin.get('security.mutualTls') ?? 'defaults'}: security.mutualTls needs security.certFile, keyFile and caFile`);
   const { minWorkers, worldSize } = spec.cluster;
   if (minWorkers > worldSize) {
     const source = origin.get('cluster.minWorkers') ?? origin.get('cluster.worldSize') ?? 'defaults';

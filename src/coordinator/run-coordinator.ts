@@ -12,7 +12,9 @@ import { startHttpServer, type RunningHttpServer } from '../observe/http-server'
 import type { Logger } from '../observe/logger';
 import { createCoordinatorMetrics } from '../observe/metrics-coordinator';
 import { statusPageRoutes } from '../observe/status-page';
+import type { TlsFiles } from '../config/tls-files';
 import { requireToken } from '../rpc/auth';
+import { serverCredentials } from '../rpc/tls';
 import { CHANNEL_OPTIONS, bindServer } from '../rpc/proto';
 import { Job } from './job';
 import { readCoordinatorState, writeCoordinatorState } from './state-file';
@@ -31,6 +33,8 @@ export interface CoordinatorOptions {
   token?: string;
   /** Where the coordinator keeps its state so that a restarted one picks the job up. */
   stateFile?: string;
+  /** TLS (or mTLS) for the Coordinator service; undefined = plain TCP. */
+  tls?: TlsFiles;
 }
 
 export interface CoordinatorResult {
@@ -102,7 +106,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   );
   let grpcPort: number;
   try {
-    grpcPort = await bindServer(server, opts.host, opts.port);
+    grpcPort = await bindServer(server, opts.host, opts.port, serverCredentials(opts.tls));
   } catch (e) {
     server.forceShutdown();
     throw new RingtrainError(

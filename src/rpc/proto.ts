@@ -88,9 +88,9 @@ export function isServiceError(e: unknown): e is grpc.ServiceError {
 }
 
 /** Binds a server; port 0 picks a free port. An occupied port is reported as such, not as a stack. */
-export function bindServer(server: grpc.Server, host: string, port: number): Promise<number> {
+export function bindServer(server: grpc.Server, host: string, port: number, creds: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+    server.bindAsync(`${host}:${port}`, creds, (err, bound) => {
       if (err) reject(err);
       else {
         disableNagleOnServer(server);

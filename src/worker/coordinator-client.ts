@@ -6,7 +6,9 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { RingtrainError } from '../config/errors';
+import type { TlsFiles } from '../config/tls-files';
 import { tokenMetadata } from '../rpc/auth';
+import { channelCredentials } from '../rpc/tls';
 import type { StepPoint, StepTiming } from '../observe/status-page-data';
 import { CHANNEL_OPTIONS, isServiceError, services, unary } from '../rpc/proto';
 
@@ -68,8 +70,9 @@ export class CoordinatorClient {
     private readonly workerId: string,
     /** Join token sent with every call; undefined when the job has none. */
     private readonly token?: string,
+    tlsFiles?: TlsFiles,
   ) {
-    this.client = new (services().coordinator)(address, grpc.credentials.createInsecure(), {
+    this.client = new (services().coordinator)(address, channelCredentials(tlsFiles), {
       ...CHANNEL_OPTIONS,
       // grpc-js redials on its own schedule (1 s x 1.6, up to 120 s) and fails calls fast in
       // between, so a worker that started long before its coordinator would not see it come up

@@ -11,6 +11,7 @@ import { Communicator, createRingEndpoint } from '../allreduce';
 import { selectBackend } from '../compute';
 import { RingtrainError, isRingtrainError } from '../config/errors';
 import type { JobSpec } from '../config/job-spec';
+import type { TlsFiles } from '../config/tls-files';
 import { trainingFingerprint } from '../config/load';
 import { augmenter, loadDataset, savePreprocess } from '../data';
 import { createWorkerMetrics, startHttpServer, type Logger } from '../observe';
@@ -44,6 +45,8 @@ export interface WorkerOptions {
   token?: string;
   /** Chrome trace of rank 0's steps (--trace FILE): chrome://tracing or Perfetto opens it. */
   traceFile?: string;
+  /** TLS (or mTLS) for the coordinator connection and the ring; undefined = plain TCP. */
+  tls?: TlsFiles;
 }
 
 export interface WorkerSummary {
@@ -77,9 +80,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const timeoutMs = spec.cluster.collectiveTimeoutSec * 1000;
   const ringServer = createRingEndpoint(spec.cluster.transport, spec.name, timeoutMs, o.token, (reason) =>
     log.warn({ event: 'refused' }, `refused ring traffic: ${reason}`),
+    o.tls,
   );
   const registry = new Registry();
-  const client = new CoordinatorClient(o.coordinator, spec.name, o.workerId, o.token);
+  const client = new CoordinatorClient(o.coordinator, spec.name, o.workerId, o.token, o.tls);
   const cleanups: (() => Promise<void> | void)[] = [() => client.close(), () => ringServer.close()];
   let fatal: string | undefined;
   let regenerating: string | undefined;
