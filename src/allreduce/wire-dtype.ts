@@ -3,6 +3,8 @@
  * `fp16` and `bf16` halve the bytes at the cost of precision. Sums are always taken in float32:
  * only the transfer is compressed, as in Horovod's fp16 compression and DDP's fp16 hook.
  */
+import { HALF_TO_FLOAT, floatToHalf } from '../compute/half-float';
+
 export type WireDtype = 'fp32' | 'fp16' | 'bf16';
 
 export const WIRE_DTYPES: readonly WireDtype[] = ['fp32', 'fp16', 'bf16'];
@@ -11,53 +13,16 @@ export function bytesPerElement(d: WireDtype): number {
   return d === 'fp32' ? 4 : 2;
 }
 
+// The scratch views below serve the bf16 paths; half precision lives in compute/half-float.ts.
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
-
-/** IEEE 754 half from float32, round to nearest even; overflow to infinity, NaN kept. */
-function toHalf(v: number): number {
-  f32[0] = v;
-  const x = u32[0] as number;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    const half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    return sign | (rem > mid || (rem === mid && (half & 1) === 1) ? half + 1 : half);
-  }
-  const half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  return sign | (rem > 0x1000 || (rem === 0x1000 && (half & 1) === 1) ? half + 1 : half);
-}
-
-/** Lookup table: every half's float32 value, so decoding is one load per element. */
-const HALF_TO_FLOAT = (() => {
-  const t = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >>> 10) & 0x1f;
-    const mant = h & 0x3ff;
-    if (exp === 0) t[h] = sign * mant * 2 ** -24;
-    else if (exp === 0x1f) t[h] = mant !== 0 ? NaN : sign * Infinity;
-    else t[h] = sign * (1 + mant / 1024) * 2 ** (exp - 15);
-  }
-  return t;
-})();
 
 /** Bytes to send for `src`: a view for fp32, an encoded copy in `scratch` otherwise. */
 export function encode(d: WireDtype, src: Float32Array, scratch: Uint8Array): Uint8Array {
   if (d === 'fp32') return new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
   const out = new Uint16Array(scratch.buffer, scratch.byteOffset, src.length);
   if (d === 'fp16') {
-    for (let i = 0; i < src.length; i++) out[i] = toHalf(src[i] as number);
+    for (let i = 0; i < src.length; i++) out[i] = floatToHalf(src[i] as number);
   } else {
     const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
     for (let i = 0; i < src.length; i++) {

@@ -5,6 +5,7 @@
  * Only the stored bytes shrink; the loaded model computes in float32, so accuracy moves by the
  * rounding alone, which `ringtrain export` measures and reports.
  */
+import { floatToHalf } from '../compute/half-float';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
@@ -16,33 +17,6 @@ interface ModelJson {
   modelTopology: object;
   weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
   [key: string]: unknown;
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** IEEE 754 half bits of a float32, round to nearest even; overflow goes to infinity. */
-export function floatToHalf(v: number): number {
-  f32[0] = v;
-  const x = u32[0] as number;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    const half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    return sign | (rem > mid || (rem === mid && (half & 1) === 1) ? half + 1 : half);
-  }
-  const half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  return sign | (rem > 0x1000 || (rem === 0x1000 && (half & 1) === 1) ? half + 1 : half);
 }
 
 /** uint8 affine quantization of one tensor: v ~ q * scale + min, q in 0..255. */
