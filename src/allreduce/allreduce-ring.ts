@@ -43,21 +43,25 @@ export async function ringAllReduce(t: Transport, buf: Float32Array, opSeq: numb
   const next = mod(rank + 1, n);
   const prev = mod(rank - 1, n);
   const chunks = splitChunks(buf.length, n);
+  // An empty chunk (length < N) still travels as one empty block, so both ends agree on keys.
   const blocksOf = (c: number): Chunk[] => {
     const ch = chunks[c] as Chunk;
+    if (ch.length === 0) return [ch];
     const out: Chunk[] = [];
-    for (let off = 0; off < ch.length || (off === 0 && ch.length === 0); off += blockElements) {
-      out.push({ offset: ch.offset + off, length: Math.min(blockElements, ch.length - off) });
-      if (ch.length === 0) break;
-    }
+    for (let off = 0; off < ch.length; off += blockElements) out.push({ offset: ch.offset + off, length: Math.min(blockElements, ch.length - off) });
     return out;
   };
   const bpe = bytesPerElement(dtype);
-  const encodeScratch = new Uint8Array(blockElements * bpe);
   // One chunk's worth of landing space, so every block of a step can be posted at once and
-  // stream transports read each block straight into place instead of parking a copy.
-  const scratchBytes = (chunks[0]?.length ?? 0) * bpe;
-  const recvScratch = opts.scratch !== undefined ? opts.scratch(scratchBytes) : new Uint8Array(scratchBytes);
+  // stream transports read each block straight into place instead of parking a copy; behind it,
+  // room to encode one block when the wire is compressed (fp32 sends views, no copy). Taken from
+  // the caller's reusable buffer: a fresh one per step would cost page faults on the hot path.
+  const maxChunk = chunks[0]?.length ?? 0;
+  const recvBytes = maxChunk * bpe;
+  const encodeBytes = dtype === 'fp32' ? 0 : Math.min(blockElements, maxChunk) * bpe;
+  const scratch = opts.scratch !== undefined ? opts.scratch(recvBytes + encodeBytes) : new Uint8Array(recvBytes + encodeBytes);
+  const recvScratch = scratch.subarray(0, recvBytes);
+  const encodeScratch = scratch.subarray(recvBytes, recvBytes + encodeBytes);
   const acks: Promise<void>[] = [];
   const key = (step: number, chunk: number, block: number): MessageKey => ({ op: 'allreduce', opSeq, bucket, step, chunk, block });
 

@@ -90,15 +90,16 @@ export class Communicator {
         },
       );
     };
+    // Small buffers are metric sums and counts (loss, correct, samples): exact float32 costs
+    // nothing there, and a rounded count would be visible. Compression is for gradients.
+    const dtype: WireDtype = buf.length < EXACT_BELOW_ELEMENTS ? 'fp32' : (this.options.dtype ?? 'fp32');
     const running: Promise<void>[] = [];
     for (let b = 0, off = 0; off < buf.length; b++, off += this.bucketElements) {
       const end = Math.min(buf.length, off + this.bucketElements);
       pack?.(off, end);
       const bucket = buf.subarray(off, end);
       const op = ringAllReduce(this.transport, bucket, seq, b, {
-        // Small buffers are metric sums and counts (loss, correct, samples): exact float32 costs
-        // nothing there, and a rounded count would be visible. Compression is for gradients.
-        dtype: buf.length < EXACT_BELOW_ELEMENTS ? 'fp32' : this.options.dtype,
+        dtype,
         blockElements: this.options.blockElements,
         onSend: track,
         scratch: this.scratchFor(b),
@@ -106,7 +107,7 @@ export class Communicator {
       op.catch(() => undefined);
       running.push(op);
       if (pack === undefined) await op;
-      this.stats.bytesSent += n > 1 ? Math.ceil((2 * (n - 1) * bucket.length * bytesPerElement(buf.length < EXACT_BELOW_ELEMENTS ? 'fp32' : (this.options.dtype ?? 'fp32'))) / n) : 0;
+      this.stats.bytesSent += n > 1 ? Math.ceil((2 * (n - 1) * bucket.length * bytesPerElement(dtype)) / n) : 0;
     }
     await Promise.all(running);
     if (n > 1) await yieldToIo();

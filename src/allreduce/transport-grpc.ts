@@ -14,7 +14,7 @@ import { RingtrainError, isRingtrainError, type RingtrainErrorCode } from '../co
 import type { TlsFiles } from '../config/tls-files';
 import { requireToken, tokenMetadata } from '../rpc/auth';
 import { channelCredentials, serverCredentials } from '../rpc/tls';
-import { CHANNEL_OPTIONS, bindServer, isServiceError } from '../rpc/proto';
+import { CHANNEL_OPTIONS, bindServer, isServiceError, shutdownServer } from '../rpc/proto';
 import { decodeChunk, encodeChunk } from './chunk-codec';
 import { Mailbox } from './mailbox';
 import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type Transport } from './transport';
@@ -103,16 +103,7 @@ export class CollectiveServer {
     this.server = undefined;
     if (s === undefined) return;
     this.mailbox.abort(new RingtrainError('ABORTED', 'collective server closed'));
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        s.forceShutdown();
-        resolve();
-      }, 1000);
-      s.tryShutdown(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+    await shutdownServer(s);
   }
 
   private onSend(raw: Buffer, cb: grpc.sendUnaryData<object>): void {

@@ -15,7 +15,7 @@ import { statusPageRoutes } from '../observe/status-page';
 import type { TlsFiles } from '../config/tls-files';
 import { requireToken } from '../rpc/auth';
 import { serverCredentials } from '../rpc/tls';
-import { CHANNEL_OPTIONS, bindServer } from '../rpc/proto';
+import { CHANNEL_OPTIONS, bindServer, shutdownServer } from '../rpc/proto';
 import { Job } from './job';
 import { readCoordinatorState, writeCoordinatorState } from './state-file';
 import { CoordinatorService } from './service';
@@ -137,16 +137,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       // Linger so workers polling heartbeats learn the verdict before the port disappears.
       await new Promise((r) => setTimeout(r, opts.lingerMs ?? 1500));
       service.stop();
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 1000);
-        server.tryShutdown(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
+      await shutdownServer(server);
       await http.close();
       return { ok: job.phase === 'done', reason: job.reason, generation: job.generation };
     })();

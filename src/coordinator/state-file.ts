@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeFileAtomic } from '../config/durable-files';
 
 export interface CoordinatorState {
   job: string;
@@ -20,15 +21,7 @@ export interface CoordinatorState {
 
 export function writeCoordinatorState(file: string, state: CoordinatorState): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, JSON.stringify(state, null, 2));
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, Buffer.from(JSON.stringify(state, null, 2)));
 }
 
 /** The saved state, or undefined when there is none; a corrupt file is reported, not trusted. */

@@ -8,6 +8,7 @@ import { RingtrainError } from '../config/errors';
 import type { AugmentSpec } from '../config/job-spec';
 import type { Batch } from './batches';
 import type { BatchTransform } from './prefetch';
+import { fmix32 } from './distributed-sampler';
 
 export type ImageShape = [number, number, number];
 
@@ -15,15 +16,6 @@ export function augmentEnabled(a: AugmentSpec): boolean {
   return a.cropPadding > 0 || a.flip || a.rotate > 0;
 }
 
-/** murmur3 finalizer: spreads nearby integers (sample 7, 8, ...) far apart. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /** A mulberry32 stream for one sample of one epoch; yields floats in [0, 1). */
 export function sampleRandom(seed: number, epoch: number, index: number): () => number {

@@ -114,8 +114,8 @@ function seedState(seed: number): number {
   return fmix32(lo ^ fmix32(hi ^ 0x9e3779b9));
 }
 
-/** murmur3's finalizer: spreads nearby seeds (epoch 0, 1, 2...) far apart in PRNG state. */
-function fmix32(h: number): number {
+/** murmur3's finalizer: spreads nearby integers (epochs, sample ids) far apart in PRNG state. */
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

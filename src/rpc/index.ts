@@ -1,3 +1,3 @@
-export { services, unary, isServiceError, bindServer, CHANNEL_OPTIONS, MAX_MESSAGE_BYTES } from './proto';
+export { services, unary, isServiceError, bindServer, shutdownServer, CHANNEL_OPTIONS, MAX_MESSAGE_BYTES } from './proto';
 export { tokenMetadata, tokenRefusal, requireToken, sameToken, TOKEN_METADATA_KEY } from './auth';
 export { serverCredentials, channelCredentials } from './tls';

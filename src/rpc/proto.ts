@@ -87,6 +87,20 @@ export function isServiceError(e: unknown): e is grpc.ServiceError {
   return typeof e === 'object' && e !== null && 'code' in e && 'details' in e;
 }
 
+/** Graceful shutdown with a deadline: calls in flight get `graceMs` to finish, then the rest is cut. */
+export function shutdownServer(server: grpc.Server, graceMs = 1000): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
 /** Binds a server; port 0 picks a free port. An occupied port is reported as such, not as a stack. */
 export function bindServer(server: grpc.Server, host: string, port: number, creds: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -13,32 +13,39 @@ export interface EvalSums {
 }
 
 /**
- * Loss sum, correct count and sample count over rows [start, end) of a split. Returning sums
- * (not means) lets ranks that evaluated different-sized parts be combined exactly by all-reduce.
+ * Runs the model in evaluation mode over rows [start, end) in batches, handing each batch's
+ * output to `add` inside one tidy (so nothing it creates outlives the batch).
  */
-export function evaluateRange(
+function forEachBatch(
   model: tfl.LayersModel,
   images: Float32Array,
-  labels: Int32Array,
   start: number,
   end: number,
-  batchSize = 1000,
-): EvalSums {
-  const sums: EvalSums = { lossSum: 0, correct: 0, count: 0, sqErr: 0, absErr: 0 };
+  batchSize: number,
+  add: (out: tf.Tensor2D, i: number, n: number) => void,
+): number {
   const shape = sampleShape(model);
   const size = shape.reduce((a, b) => a * b, 1);
   for (let i = start; i < end; i += batchSize) {
     const n = Math.min(batchSize, end - i);
-    tf.tidy(() => {
-      const xs = tf.tensor(images.subarray(i * size, (i + n) * size), [n, ...shape]);
-      const ys = tf.tensor1d(labels.subarray(i, i + n), 'int32');
-      const logits = model.apply(xs, { training: false }) as tf.Tensor2D;
-      const r = lossAndCorrect(logits, ys);
-      sums.lossSum += r.lossSum.dataSync()[0] as number;
-      sums.correct += r.correct.dataSync()[0] as number;
-    });
-    sums.count += n;
+    tf.tidy(() => add(model.apply(tf.tensor(images.subarray(i * size, (i + n) * size), [n, ...shape]), { training: false }) as tf.Tensor2D, i, n));
   }
+  return Math.max(0, end - start);
+}
+
+/**
+ * Loss sum, correct count and sample count over rows [start, end) of a split. Returning sums
+ * (not means) lets ranks that evaluated different-sized parts be combined exactly by all-reduce.
+ */
+export function evaluateRange(model: tfl.LayersModel, images: Float32Array, labels: Int32Array, start: number, end: number, batchSize = 1000): EvalSums {
+  const sums: EvalSums = { lossSum: 0, correct: 0, count: 0, sqErr: 0, absErr: 0 };
+  sums.count = forEachBatch(model, images, start, end, batchSize, (logits, i, n) => {
+    const r = lossAndCorrect(logits, tf.tensor1d(labels.subarray(i, i + n), 'int32'));
+    // One read back per batch, not one per figure.
+    const [loss, correct] = tf.stack([r.lossSum, r.correct]).dataSync();
+    sums.lossSum += loss as number;
+    sums.correct += correct as number;
+  });
   return sums;
 }
 
@@ -56,19 +63,12 @@ export function evaluateRegressionRange(
   batchSize = 1000,
 ): EvalSums {
   const sums: EvalSums = { lossSum: 0, correct: 0, count: 0, sqErr: 0, absErr: 0 };
-  const shape = sampleShape(model);
-  const size = shape.reduce((a, b) => a * b, 1);
-  for (let i = start; i < end; i += batchSize) {
-    const n = Math.min(batchSize, end - i);
-    tf.tidy(() => {
-      const xs = tf.tensor(images.subarray(i * size, (i + n) * size), [n, ...shape]);
-      const ts = tf.tensor2d(targets.subarray(i * outputs, (i + n) * outputs), [n, outputs]);
-      const r = regressionSums(model.apply(xs, { training: false }) as tf.Tensor2D, ts);
-      sums.sqErr += r.sqErr.dataSync()[0] as number;
-      sums.absErr += r.absErr.dataSync()[0] as number;
-    });
-    sums.count += n;
-  }
+  sums.count = forEachBatch(model, images, start, end, batchSize, (out, i, n) => {
+    const r = regressionSums(out, tf.tensor2d(targets.subarray(i * outputs, (i + n) * outputs), [n, outputs]));
+    const [sq, abs] = tf.stack([r.sqErr, r.absErr]).dataSync();
+    sums.sqErr += sq as number;
+    sums.absErr += abs as number;
+  });
   sums.lossSum = sums.sqErr / outputs;
   return sums;
 }

@@ -5,6 +5,7 @@
  * `tf.loadLayersModel('file://.../model.json')` reads under tfjs-node.
  */
 import * as fs from 'node:fs';
+import { writeFileAtomic } from '../config/durable-files';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -29,24 +30,13 @@ export async function saveModelToDir(model: tfl.LayersModel, dir: string): Promi
         convertedBy: 'ringtrain',
         weightsManifest: [{ paths: [`./${WEIGHTS_FILE}`], weights: artifacts.weightSpecs ?? [] }],
       };
-      writeAtomic(path.join(dir, WEIGHTS_FILE), weights);
-      writeAtomic(path.join(dir, 'model.json'), Buffer.from(JSON.stringify(modelJson)));
+      writeFileAtomic(path.join(dir, WEIGHTS_FILE), weights);
+      writeFileAtomic(path.join(dir, 'model.json'), Buffer.from(JSON.stringify(modelJson)));
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.length } };
     }),
   );
 }
 
-function writeAtomic(file: string, data: Buffer): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-}
 
 /** Loads what saveModelToDir wrote, with tf.loadLayersModel over a file-reading handler. */
 export async function loadModelFromDir(dir: string): Promise<tfl.LayersModel> {

@@ -14,6 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { writeFileSynced } from '../config/durable-files';
 import * as path from 'node:path';
 import { RingtrainError } from '../config/errors';
 
@@ -22,8 +23,6 @@ export const CHECKPOINT_VERSION = 1;
 const STATE_FILE = 'state.bin';
 const MANIFEST_FILE = 'manifest.json';
 const NAME = /^ckpt-(\d{9,})$/;
-/** Bytes per write call: small enough that a crash test can land in the middle of a file. */
-const WRITE_CHUNK = 1 << 16;
 
 export interface CheckpointArrayEntry {
   name: string;
@@ -72,20 +71,6 @@ export function decodeMeta(text: string): unknown {
 function fsyncPath(p: string): void {
   const fd = fs.openSync(p, 'r');
   try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function writeFileSynced(file: string, data: Uint8Array, onProgress?: (written: number, total: number) => void): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    for (let off = 0; off < data.length; off += WRITE_CHUNK) {
-      const end = Math.min(data.length, off + WRITE_CHUNK);
-      fs.writeSync(fd, data, off, end - off);
-      onProgress?.(end, data.length);
-    }
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);

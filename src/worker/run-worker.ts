@@ -61,7 +61,8 @@ export interface WorkerSummary {
   restoredEpoch: number;
 }
 
-const RECOVERABLE = new Set(['UNAVAILABLE', 'TIMEOUT', 'ABORTED', 'PEER_REFUSED', 'STALE_GENERATION', 'REGENERATING', 'NOT_MEMBER', 'SIZE_MISMATCH']);
+/** Errors a re-formed ring can cure (a lost or restarted peer); a size mismatch is a config error. */
+const RECOVERABLE = new Set(['UNAVAILABLE', 'TIMEOUT', 'ABORTED', 'PEER_REFUSED', 'STALE_GENERATION', 'REGENERATING', 'NOT_MEMBER']);
 
 /**
  * One worker process. With `cluster.maxRestarts` > 0 the worker is elastic: when its ring breaks
