@@ -197,7 +197,17 @@ export class Job {
   finish(workerId: string, ok: boolean, reason: string): boolean {
     // A worker refused at the door (other config, extra worker) reports its own failure too;
     // that must not fail the job of the workers that did join.
-    if (!this.rendezvous.members.some((m) => m.workerId === workerId) && !this.progress.has(workerId)) return false;
+    const rejoined = this.rendezvous.members.some((m) => m.workerId === workerId);
+    // A holder of the last generation's state that has not re-joined yet is still one of us.
+    const holder = this.holders.has(workerId) && (this.phase === 'rendezvous' || this.phase === 'done');
+    if (!rejoined && !this.progress.has(workerId) && !holder) return false;
+    if (ok && this.phase === 'rendezvous' && holder && !rejoined) {
+      // A holder of the last generation finishing before it re-joined (the coordinator restarted,
+      // or a peer died, after the last step): workers finish only after a barrier that every
+      // replica passed, so the training is complete and there is nothing left to re-form for.
+      this.phase = 'done';
+      return true;
+    }
     const p = this.progress.get(workerId);
     if (!ok) {
       const rank = this.rankOf(workerId);

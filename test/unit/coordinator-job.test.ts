@@ -187,3 +187,33 @@ test('a failed job keeps its first reason', () => {
   assert.equal(job.phase, 'failed');
   assert.equal(job.reason, 'stopped by SIGTERM');
 });
+
+test('a recovered job is done when a holder of the last generation finishes before it re-joined', () => {
+  const job = newJob();
+  job.recover({ generation: 3, restarts: 1, holders: ['w-a', 'w-b'] }, 5_000);
+  assert.equal(job.phase, 'rendezvous');
+  assert.equal(job.finish('w-z', true, ''), false, 'a stranger is still refused');
+  assert.equal(job.phase, 'rendezvous');
+  assert.equal(job.finish('w-a', true, ''), true);
+  assert.equal(job.phase, 'done');
+  assert.equal(job.generation, 3, 'nothing re-formed');
+  assert.equal(job.finish('w-b', true, ''), true, "the other holder's finish is accepted too");
+  assert.equal(job.phase, 'done');
+});
+
+test('survivors that finish while the ring re-forms end the job; a failing holder fails it', () => {
+  const lost = newJob({ maxRestarts: 1 });
+  lost.join(member('w-a', 0, '10.0.0.1:7000'), 1_500);
+  lost.join(member('w-b', 1, '10.0.0.2:7000'), 2_000);
+  lost.heartbeat('w-a', 10, 1, 2_000 + LEASE_MS);
+  lost.tick(2_000 + LEASE_MS + 1);
+  assert.equal(lost.phase, 'rendezvous', 'w-b was lost and the ring re-forms');
+  assert.equal(lost.finish('w-a', true, ''), true);
+  assert.equal(lost.phase, 'done');
+
+  const failing = newJob();
+  failing.recover({ generation: 1, restarts: 0, holders: ['w-a', 'w-b'] }, 5_000);
+  assert.equal(failing.finish('w-b', false, 'out of memory'), true);
+  assert.equal(failing.phase, 'failed');
+  assert.match(failing.reason, /w-b.*out of memory/);
+});
