@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const expected = (plan.world * (plan.world + 1)) / 2;
   for (const bytes of plan.sizes) {
     const n = Math.floor(bytes / 4);
-    const buf = new Float32Array(n);
+    const buf = comm.allocate(n);
     const times: number[] = [];
     let correct = true;
     const iters = bytes >= 10_000_000 ? Math.min(plan.iters, 10) : plan.iters;

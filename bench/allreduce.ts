@@ -22,7 +22,7 @@ function parseBytes(s: string): number {
 }
 
 export async function runRing(world: number, sizes: number[], iters: number, transport: TransportKind = 'grpc', dtype: WireDtype = 'fp32'): Promise<Row[]> {
-  const procs = Array.from({ length: world }, () => fork(path.join(__dirname, 'allreduce-worker.js'), [transport], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const procs = Array.from({ length: world }, () => fork(path.join(__dirname, 'allreduce-worker.js'), [transport], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: process.env.RINGTRAIN_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.RINGTRAIN_BENCH_PROF}`] : [] }));
   const ports = await Promise.all(procs.map((p) => new Promise<number>((resolve) => p.once('message', (m) => resolve((m as { port: number }).port)))));
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
   const results = procs.map((p) => new Promise<Row[]>((resolve) => p.on('message', (m) => {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:compute [-- --steps N] [--no-launch]`: single-process training throughput of
+ * `npm run bench:compute [-- --steps N] [--no-launch] [--memory]`: single-process training throughput of
  * the built-in mlp and cnn (batch 64, the worker's own step: local gradients, SGD momentum
  * update, weights written back), next to PyTorch on one thread measured in the same run
  * (shared/peers/torch_bench.py, when /usr/bin/python3 has torch); a per-kernel profile of one
@@ -7,6 +7,7 @@
  * the workers of a real `ringtrain launch --nproc 2` (VmHWM from /proc).
  *
  * Each model runs in a child process of its own, so its peak RSS and JIT state are its own.
+ * `--memory` runs only the two peak-RSS measurements (the MLP child and the launch), no peer.
  * Targets from the compute issue: mlp >= 2.0x PyTorch per core, cnn >= 1.0x, worker <= 300 MB.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -16,7 +17,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../src/compute';
 import { DEFAULT_JOB } from '../src/config/job-spec';
-import { loadMnist } from '../src/data';
+import { loadMnist, readRows } from '../src/data';
 import { ParamLayout, buildModel, computeGradients, optimizerOf } from '../src/train';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -52,13 +53,15 @@ async function child(model: string, steps: number): Promise<void> {
   const grads = new Float32Array(layout.size);
   const optimizer = optimizerOf(DEFAULT_JOB.train, layout.size);
   let cursor = 0;
-  // Consecutive slices of the training set, wrapping, as torch_bench.py takes them.
+  const batch = new Float32Array(BATCH * features);
+  // Consecutive slices of the training set, wrapping, as torch_bench.py takes them, normalized
+  // per batch from the bytes as the worker's gatherBatch does.
   const step = (): void => {
     if (cursor + BATCH > data.train.count) cursor = 0;
-    const x = data.train.images.subarray(cursor * features, (cursor + BATCH) * features);
+    const x = readRows(data.train, cursor, cursor + BATCH, batch);
     const y = data.train.labels.subarray(cursor, cursor + BATCH);
     cursor += BATCH;
-    computeGradients(net, layout, x as Float32Array, y, BATCH, grads);
+    computeGradients(net, layout, x, y, BATCH, grads);
     optimizer.step(params, grads, DEFAULT_JOB.train.lr);
     layout.writeWeights(params);
   };
@@ -155,12 +158,13 @@ async function main(): Promise<void> {
   const only = arg('--child');
   if (only !== undefined) return child(only, Number(arg('--steps') ?? 200));
   const steps: Record<string, number> = { mlp: Number(arg('--steps') ?? 1000), cnn: Number(arg('--steps') ?? 200) };
+  const memoryOnly = process.argv.includes('--memory');
   const rows: string[] = [];
   let profile: ChildResult | undefined;
   let mlpRss = NaN;
-  for (const model of ['mlp', 'cnn']) {
+  for (const model of memoryOnly ? ['mlp'] : ['mlp', 'cnn']) {
     const ours = runChild(model, steps[model] as number);
-    const peer = torch(model, steps[model] as number);
+    const peer = memoryOnly ? undefined : torch(model, steps[model] as number);
     const ratio = peer === undefined ? undefined : ours.samplesPerSec / peer;
     const target = TARGETS[model] as number;
     rows.push(

@@ -67,7 +67,10 @@ export async function ringAllReduce(t: Transport, buf: Float32Array, opSeq: numb
 
   const send = (step: number, chunk: number, block: number, b: Chunk): void => {
     const view = buf.subarray(b.offset, b.offset + b.length);
-    const p = t.send(next, key(step, chunk, block), encode(dtype, view, encodeScratch), { elements: b.length, dtype });
+    // fp32 blocks are lent in place: a region of `buf` is only overwritten by data that causally
+    // follows its own send (ring order), and flush() below covers the rest. Encoded blocks share
+    // one scratch, so they must be copied.
+    const p = t.send(next, key(step, chunk, block), encode(dtype, view, encodeScratch), { elements: b.length, dtype }, dtype === 'fp32');
     p.catch((e: unknown) => t.abort(e instanceof Error ? e : new Error(String(e)), generation));
     if (opts.onSend !== undefined) opts.onSend(p);
     else acks.push(p);
@@ -102,4 +105,6 @@ export async function ringAllReduce(t: Transport, buf: Float32Array, opSeq: numb
     }
   }
   await Promise.all(acks);
+  // The caller may change `buf` as soon as we return: the last lent blocks must be out first.
+  if (t.flush !== undefined) await t.flush();
 }

@@ -172,3 +172,67 @@ export function decodeChunk(buf: Buffer): { header: ChunkHeader; payload: Buffer
   if (!sawHeader) throw new Error('chunk without a header');
   return { header: h, payload };
 }
+
+/**
+ * `PullMessage`: what the receiver of a Pull stream sends upstream. The first one names the
+ * puller (job, generation, rank); later ones carry a refusal of a chunk, with its gRPC status.
+ */
+export interface PullMessage {
+  job: string;
+  generation: number;
+  fromRank: number;
+  refusal: string;
+  code: number;
+}
+
+export function encodePull(m: PullMessage): Buffer {
+  const job = Buffer.from(m.job);
+  const refusal = Buffer.from(m.refusal);
+  const buf = Buffer.allocUnsafe(3 * 11 + 2 * 6 + job.length + refusal.length);
+  let pos = 0;
+  const str = (field: number, s: Buffer): void => {
+    if (s.length === 0) return;
+    buf[pos++] = (field << 3) | WIRE_LEN;
+    pos = writeVarint(buf, pos, s.length);
+    s.copy(buf, pos);
+    pos += s.length;
+  };
+  const num = (field: number, v: number): void => {
+    if (v === 0) return;
+    buf[pos++] = (field << 3) | WIRE_VARINT;
+    pos = writeVarint(buf, pos, v);
+  };
+  str(1, job);
+  num(2, m.generation);
+  num(3, m.fromRank);
+  str(4, refusal);
+  num(5, m.code);
+  return buf.subarray(0, pos);
+}
+
+/** Parses a PullMessage; throws on malformed input. */
+export function decodePull(buf: Buffer): PullMessage {
+  const m: PullMessage = { job: '', generation: 0, fromRank: 0, refusal: '', code: 0 };
+  const r = new Reader(buf, 0, buf.length);
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    const field = Math.floor(tag / 8);
+    const wire = tag & 7;
+    if (wire === WIRE_LEN && (field === 1 || field === 4)) {
+      const len = r.varint();
+      if (r.pos + len > r.end) throw new Error(`field ${field} runs past the end of the message`);
+      const s = buf.toString('utf8', r.pos, r.pos + len);
+      r.pos += len;
+      if (field === 1) m.job = s;
+      else m.refusal = s;
+    } else if (wire === WIRE_VARINT && (field === 2 || field === 3 || field === 5)) {
+      const v = r.varint();
+      if (field === 2) m.generation = v;
+      else if (field === 3) m.fromRank = v;
+      else m.code = v;
+    } else {
+      r.skip(wire);
+    }
+  }
+  return m;
+}

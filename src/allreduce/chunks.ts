@@ -20,9 +20,3 @@ export function splitChunks(length: number, parts: number): Chunk[] {
   }
   return out;
 }
-
-/** a[i] += b[i]; the reduction kernel, kept apart so a faster one can replace it. */
-export function addInto(a: Float32Array, b: Float32Array): void {
-  const n = a.length;
-  for (let i = 0; i < n; i++) a[i] = (a[i] as number) + (b[i] as number);
-}

@@ -3,8 +3,9 @@
  * numbers agree without talking), cuts large buffers into buckets, and offers the three
  * collectives training needs.
  */
+import { scaleFloats, simdBuffer } from '../compute/simd-floats';
 import { RingtrainError } from '../config/errors';
-import { ringAllReduce } from './allreduce-ring';
+import { DEFAULT_BLOCK_ELEMENTS, ringAllReduce } from './allreduce-ring';
 import { ringBroadcast } from './broadcast-ring';
 import type { Transport } from './transport';
 import { bytesPerElement, type WireDtype } from './wire-dtype';
@@ -40,8 +41,13 @@ export class Communicator {
   private failure: Error | undefined;
   /** Receive landing space per bucket, grown on demand and reused by every all-reduce of this rank. */
   private readonly scratchBufs = new Map<number, Uint8Array>();
-  private scratchFor(bucket: number): (bytes: number) => Uint8Array {
+  /** Buffers made by `allocate`: the landing space of each bucket, in the buffer's own memory. */
+  private readonly regions = new WeakMap<ArrayBufferLike, Uint8Array[]>();
+  private scratchFor(buf: Float32Array, bucket: number): (bytes: number) => Uint8Array {
     return (bytes) => {
+      const own = buf.byteOffset === 0 ? this.regions.get(buf.buffer)?.[bucket] : undefined;
+      // In the same memory as the buffer, so the received blocks are summed with SIMD.
+      if (own !== undefined && own.byteLength >= bytes) return own;
       let b = this.scratchBufs.get(bucket);
       if (b === undefined || b.byteLength < bytes) {
         b = new Uint8Array(bytes);
@@ -59,6 +65,34 @@ export class Communicator {
     private readonly options: CommunicatorOptions = {},
   ) {
     this.bucketElements = options.bucketElements ?? DEFAULT_BUCKET_ELEMENTS;
+  }
+
+  /**
+   * A zeroed float32 buffer of `elements` that this communicator reduces fastest: it lives in a
+   * WebAssembly memory together with the landing space of each of its buckets, so received
+   * blocks arrive next to it and are summed with SIMD. Falls back to a plain Float32Array where
+   * the engine lacks SIMD. Allocate gradient buffers once and reuse them.
+   */
+  allocate(elements: number): Float32Array {
+    const dataBytes = align16(elements * 4);
+    const slots: number[] = [];
+    for (let off = 0; off < elements; off += this.bucketElements) {
+      // The ring needs one chunk (at most half a bucket when N >= 2) plus one encoded block.
+      const chunk = Math.ceil(Math.min(this.bucketElements, elements - off) / 2);
+      slots.push(align16(chunk * 4 + Math.min(this.options.blockElements ?? DEFAULT_BLOCK_ELEMENTS, chunk) * 2));
+    }
+    const memory = simdBuffer(dataBytes + slots.reduce((a, b) => a + b, 0));
+    if (memory === undefined) return new Float32Array(elements);
+    let at = dataBytes;
+    this.regions.set(
+      memory,
+      slots.map((bytes) => {
+        const view = new Uint8Array(memory, at, bytes);
+        at += bytes;
+        return view;
+      }),
+    );
+    return new Float32Array(memory, 0, elements);
   }
 
   get rank(): number {
@@ -102,7 +136,7 @@ export class Communicator {
         dtype,
         blockElements: this.options.blockElements,
         onSend: track,
-        scratch: this.scratchFor(b),
+        scratch: this.scratchFor(buf, b),
       });
       op.catch(() => undefined);
       running.push(op);
@@ -117,8 +151,7 @@ export class Communicator {
   /** Averages `buf` across ranks (sum, then divide by the world size); `pack` as for allReduceSum. */
   async allReduceMean(buf: Float32Array, pack?: (start: number, end: number) => void): Promise<void> {
     await this.allReduceSum(buf, pack);
-    const inv = 1 / this.worldSize;
-    for (let i = 0; i < buf.length; i++) buf[i] = (buf[i] as number) * inv;
+    scaleFloats(buf, 1 / this.worldSize);
   }
 
   /** Waits for every outstanding send to be acknowledged; throws the first failure. */
@@ -157,4 +190,8 @@ export class Communicator {
     this.transport.beginOp(this.opSeq);
     return this.opSeq;
   }
+}
+
+function align16(bytes: number): number {
+  return Math.ceil(bytes / 16) * 16;
 }

@@ -6,7 +6,7 @@ export { CollectiveServer, GrpcTransport } from './transport-grpc';
 export { ringAllReduce } from './allreduce-ring';
 export { ringBroadcast } from './broadcast-ring';
 export { Communicator, DEFAULT_BUCKET_ELEMENTS, type CollectiveStats } from './communicator';
-export { splitChunks, addInto, type Chunk } from './chunks';
+export { splitChunks, type Chunk } from './chunks';
 export { TcpTransport } from './transport-tcp';
 export { createRingEndpoint, TRANSPORT_KINDS, type RingEndpoint, type TransportKind } from './ring-endpoint';
 export { WIRE_DTYPES, bytesPerElement, type WireDtype } from './wire-dtype';

@@ -26,7 +26,7 @@ class GrpcEndpoint implements RingEndpoint {
   private readonly server: CollectiveServer;
   private transport: GrpcTransport | undefined;
 
-  constructor(job: string, private readonly timeoutMs: number, token?: string, onRefused?: (reason: string) => void, tls?: TlsFiles) {
+  constructor(job: string, timeoutMs: number, token?: string, onRefused?: (reason: string) => void, tls?: TlsFiles) {
     this.server = new CollectiveServer(job, timeoutMs, token, onRefused, tls);
   }
 
@@ -40,7 +40,7 @@ class GrpcEndpoint implements RingEndpoint {
       this.transport.abort(new RingtrainError('STALE_GENERATION', `ring generation ${this.transport.identity.generation} replaced by generation ${identity.generation}`));
       await this.transport.close();
     }
-    this.transport = new GrpcTransport(identity, this.server, peerAddresses, this.timeoutMs);
+    this.transport = new GrpcTransport(identity, this.server, peerAddresses);
     return this.transport;
   }
 

@@ -107,6 +107,16 @@ export class FrameReader {
     private readonly onFrame: (f: Frame, body: Uint8Array) => void,
   ) {}
 
+  /**
+   * Where the socket should read next: the rest of the current payload's destination, so the
+   * kernel copies it straight into place, or `spare` between payloads (headers, small frames).
+   */
+  readTarget(spare: Uint8Array): Uint8Array {
+    const body = this.body;
+    if (this.frame === undefined || body === undefined || this.bodyFill >= body.byteLength) return spare;
+    return body.subarray(this.bodyFill);
+  }
+
   push(data: Uint8Array): void {
     let pos = 0;
     while (pos < data.length) {
@@ -126,7 +136,9 @@ export class FrameReader {
       const f = this.frame;
       const body = this.body as Uint8Array;
       const take = Math.min(f.length - this.bodyFill, data.length - pos);
-      body.set(data.subarray(pos, pos + take), this.bodyFill);
+      // Bytes the socket read straight into the body (see readTarget) are already in place.
+      const inPlace = data.buffer === body.buffer && data.byteOffset + pos === body.byteOffset + this.bodyFill;
+      if (!inPlace) body.set(data.subarray(pos, pos + take), this.bodyFill);
       this.bodyFill += take;
       pos += take;
       if (this.bodyFill === f.length) {

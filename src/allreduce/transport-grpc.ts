@@ -1,22 +1,29 @@
 /**
  * The Collective gRPC service and a Transport over it. Each worker runs one server (bound before
- * it joins, so its address can go into the ring) and keeps one client per peer it sends to (its
- * ring successor). A send is a unary call that completes when the receiver has matched the chunk
- * to a posted receive; the receiver's refusal comes back as a gRPC status whose details are the
- * receiver's own message, and the sender re-raises it with the peer named.
+ * it joins, so its address can go into the ring).
  *
- * Messages use a raw Buffer codec (chunk-codec.ts) that is wire-compatible with the proto, so
- * any gRPC client speaking proto/ringtrain.proto can talk to this server.
+ * Chunks travel by pull: each rank opens one bidirectional Pull stream per generation to every
+ * rank it receives from (its ring predecessor), and that rank writes its chunks into the stream.
+ * Why pull: grpc-js raises the HTTP/2 flow-control window only on the client side, so data that
+ * flows to a client streams freely while data pushed to a server stalls on 64 KiB windows
+ * (measured: 0.2-0.3 GB/s pushing 1 MiB unary calls, 0.6-1.5 GB/s pulling the same bytes).
+ * Sends complete once handed to HTTP/2, never waiting for the receiver. A receiver that refuses
+ * a chunk (wrong size, encoding, collective) fails its own collective and sends the refusal up
+ * the stream, and the sender fails its collective with the receiver's own message.
+ *
+ * The unary Send RPC (push) stays for any gRPC client speaking proto/ringtrain.proto.
+ * Messages use a raw Buffer codec (chunk-codec.ts) that is wire-compatible with the proto.
  */
 import * as os from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { RingtrainError, isRingtrainError, type RingtrainErrorCode } from '../config/errors';
 import type { TlsFiles } from '../config/tls-files';
-import { requireToken, tokenMetadata } from '../rpc/auth';
+import { requireToken, tokenMetadata, tokenRefusal } from '../rpc/auth';
 import { channelCredentials, serverCredentials } from '../rpc/tls';
 import { CHANNEL_OPTIONS, bindServer, isServiceError, shutdownServer } from '../rpc/proto';
-import { decodeChunk, encodeChunk } from './chunk-codec';
-import { Mailbox } from './mailbox';
+import { decodeChunk, decodePull, encodeChunk, encodePull, type PullMessage } from './chunk-codec';
+import { OutboundStreams, type PullCall } from './grpc-pull-streams';
+import { Mailbox, type Arrival } from './mailbox';
 import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type Transport } from './transport';
 import { WIRE_DTYPES } from './wire-dtype';
 
@@ -28,8 +35,17 @@ const STATUS_FOR: Partial<Record<RingtrainErrorCode, grpc.status>> = {
   ABORTED: grpc.status.ABORTED,
 };
 
+/** A refusal that came back up a Pull stream, as the sender's own error code. */
+const CODE_FOR: Partial<Record<number, RingtrainErrorCode>> = {
+  [grpc.status.FAILED_PRECONDITION]: 'STALE_GENERATION',
+  [grpc.status.INVALID_ARGUMENT]: 'SIZE_MISMATCH',
+  [grpc.status.DEADLINE_EXCEEDED]: 'TIMEOUT',
+  [grpc.status.ABORTED]: 'ABORTED',
+};
+
 const OPS = new Set(['allreduce', 'broadcast', 'barrier']);
 const EMPTY = Buffer.alloc(0);
+const identity = (b: Buffer): Buffer => b;
 
 /** The Collective service with identity (de)serializers: encoding happens in chunk-codec.ts. */
 const COLLECTIVE_RAW: grpc.ServiceDefinition = {
@@ -43,7 +59,18 @@ const COLLECTIVE_RAW: grpc.ServiceDefinition = {
     responseDeserialize: () => ({}),
     originalName: 'send',
   },
+  Pull: {
+    path: '/ringtrain.v1.Collective/Pull',
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+    originalName: 'pull',
+  },
 };
+const PULL_PATH = '/ringtrain.v1.Collective/Pull';
 
 const RawCollectiveClient = grpc.makeGenericClientConstructor(COLLECTIVE_RAW, 'Collective');
 
@@ -59,6 +86,9 @@ export class CollectiveServer {
   private boundPort = 0;
   private peerNames: string[] = [];
 
+  /** The Pull streams of the ranks this worker sends to. */
+  readonly outbound: OutboundStreams;
+
   constructor(
     readonly job: string,
     readonly timeoutMs: number,
@@ -69,15 +99,21 @@ export class CollectiveServer {
     /** TLS material; undefined = plain TCP. Clients of this rank use it too. */
     readonly tls?: TlsFiles,
   ) {
-    this.mailbox = new Mailbox(job, timeoutMs, (r) => this.peerNames[r] ?? `rank ${r}`);
+    this.mailbox = new Mailbox(job, timeoutMs, (r) => this.describePeer(r));
+    this.outbound = new OutboundStreams(timeoutMs, (r) => this.describePeer(r));
+  }
+
+  describePeer(rank: number): string {
+    return this.peerNames[rank] ?? `rank ${rank}`;
   }
 
   async listen(host: string, port: number): Promise<number> {
     const server = new grpc.Server(CHANNEL_OPTIONS);
-    const impl: grpc.UntypedServiceImplementation = {
+    const unary: grpc.UntypedServiceImplementation = {
       Send: (call: grpc.ServerUnaryCall<Buffer, object>, cb: grpc.sendUnaryData<object>) => this.onSend(call.request, cb),
     };
-    server.addService(COLLECTIVE_RAW, requireToken(impl, this.token, (_m, reason) => this.onRefused?.(reason)));
+    const impl = { ...requireToken(unary, this.token, (_m, reason) => this.onRefused?.(reason)), Pull: (call: PullCall) => this.onPull(call) };
+    server.addService(COLLECTIVE_RAW, impl);
     try {
       this.boundPort = await bindServer(server, host, port, serverCredentials(this.tls));
     } catch (e) {
@@ -102,73 +138,138 @@ export class CollectiveServer {
     const s = this.server;
     this.server = undefined;
     if (s === undefined) return;
-    this.mailbox.abort(new RingtrainError('ABORTED', 'collective server closed'));
+    const closed = new RingtrainError('ABORTED', 'collective server closed');
+    this.mailbox.abort(closed);
+    this.outbound.closeAll(closed);
     await shutdownServer(s);
   }
 
-  private onSend(raw: Buffer, cb: grpc.sendUnaryData<object>): void {
+  /**
+   * A chunk that came down one of this rank's Pull streams. A refusal goes back up the stream
+   * (`refuse`) and also fails this rank's own collective, except a stale generation's chunk,
+   * which only the old ring cares about.
+   */
+  receivePulled(raw: Buffer, refuse: (code: grpc.status, details: string) => void): void {
+    const parsed = this.parse(raw);
+    if ('details' in parsed) {
+      refuse(parsed.code, parsed.details);
+      this.mailbox.abort(new RingtrainError('PEER_REFUSED', parsed.details), this.mailbox.ring?.generation);
+      return;
+    }
+    this.mailbox.deliver(parsed).catch((e: unknown) => {
+      const code = isRingtrainError(e) ? (STATUS_FOR[e.code] ?? grpc.status.INTERNAL) : grpc.status.INTERNAL;
+      refuse(code, (e as Error).message);
+      if (!isRingtrainError(e) || e.code !== 'STALE_GENERATION') this.mailbox.abort(e as Error, parsed.generation);
+    });
+  }
+
+  private onPull(call: PullCall): void {
+    const refusal = tokenRefusal(call.metadata, this.token);
+    if (refusal !== undefined) {
+      this.onRefused?.(refusal);
+      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: refusal });
+      return;
+    }
+    let hello: PullMessage | undefined;
+    call.on('data', (raw: Buffer) => {
+      let m: PullMessage;
+      try {
+        m = decodePull(raw);
+      } catch (e) {
+        call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `malformed pull message: ${(e as Error).message}` });
+        return;
+      }
+      if (hello === undefined) {
+        if (m.job !== this.job) {
+          call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: `pull stream for job '${m.job}' reached a worker of job '${this.job}'` });
+          return;
+        }
+        hello = m;
+        this.outbound.add(m.fromRank, m.generation, call);
+        return;
+      }
+      if (m.refusal !== '') {
+        const why = new RingtrainError(CODE_FOR[m.code] ?? 'PEER_REFUSED', `${this.describePeer(hello.fromRank)} refused a chunk of generation ${hello.generation}: ${m.refusal}`);
+        this.mailbox.abort(why, hello.generation);
+      }
+    });
+    const gone = (why: string): void => {
+      if (hello === undefined) return;
+      this.outbound.drop(hello.fromRank, call, new RingtrainError('UNAVAILABLE', `${this.describePeer(hello.fromRank)} closed its pull stream of generation ${hello.generation} (${why})`));
+    };
+    call.on('end', () => {
+      gone('stream ended');
+      call.end();
+    });
+    call.on('cancelled', () => gone('cancelled'));
+    call.on('error', (e: Error) => gone(e.message));
+  }
+
+  /** Decodes and checks one chunk message: an arrival for the mailbox, or why it is malformed. */
+  private parse(raw: Buffer): Arrival | { code: grpc.status; details: string } {
     let msg: ReturnType<typeof decodeChunk>;
     try {
       msg = decodeChunk(raw);
     } catch (e) {
-      cb({ code: grpc.status.INVALID_ARGUMENT, details: `malformed chunk: ${(e as Error).message}` });
-      return;
+      return { code: grpc.status.INVALID_ARGUMENT, details: `malformed chunk: ${(e as Error).message}` };
     }
     const h = msg.header;
     if (!OPS.has(h.op) || !WIRE_DTYPES.includes(h.dtype)) {
-      cb({ code: grpc.status.INVALID_ARGUMENT, details: `malformed chunk: unknown op '${h.op}' or dtype '${h.dtype}'` });
-      return;
+      return { code: grpc.status.INVALID_ARGUMENT, details: `malformed chunk: unknown op '${h.op}' or dtype '${h.dtype}'` };
     }
     const key: MessageKey = { op: h.op as MessageKey['op'], opSeq: h.opSeq, bucket: h.bucket, step: h.step, chunk: h.chunk, block: h.block };
-    this.mailbox
-      .deliver({ job: h.job, generation: h.generation, fromRank: h.fromRank, key, elements: h.elements, dtype: h.dtype, bytes: msg.payload })
-      .then(
-        () => cb(null, {}),
-        (e: unknown) => {
-          const code = isRingtrainError(e) ? (STATUS_FOR[e.code] ?? grpc.status.INTERNAL) : grpc.status.INTERNAL;
-          cb({ code, details: (e as Error).message });
-        },
-      );
+    return { job: h.job, generation: h.generation, fromRank: h.fromRank, key, elements: h.elements, dtype: h.dtype, bytes: msg.payload };
+  }
+
+  private onSend(raw: Buffer, cb: grpc.sendUnaryData<object>): void {
+    const parsed = this.parse(raw);
+    if ('details' in parsed) {
+      cb(parsed);
+      return;
+    }
+    this.mailbox.deliver(parsed).then(
+      () => cb(null, {}),
+      (e: unknown) => {
+        const code = isRingtrainError(e) ? (STATUS_FOR[e.code] ?? grpc.status.INTERNAL) : grpc.status.INTERNAL;
+        cb({ code, details: (e as Error).message });
+      },
+    );
   }
 }
 
 /** The client half plus the local mailbox: a Transport for one rank. */
 export class GrpcTransport implements Transport {
   private readonly clients = new Map<number, grpc.Client>();
+  /** This rank's Pull streams, by the rank they pull from. */
+  private readonly pulls = new Map<number, grpc.ClientDuplexStream<Buffer, Buffer>>();
+  private closed = false;
 
   constructor(
     readonly identity: RingIdentity,
     private readonly server: CollectiveServer,
     private readonly peerAddresses: string[],
-    private readonly timeoutMs: number,
   ) {
     server.setRing(identity, peerAddresses);
+    // Every collective receives from the ring predecessor: open its stream now, not on the
+    // first receive, so the predecessor's first send does not wait for it.
+    const n = identity.worldSize;
+    if (n > 1) this.pull((identity.rank - 1 + n) % n);
   }
 
   send(to: number, key: MessageKey, payload: Uint8Array, meta: PayloadMeta): Promise<void> {
-    const client = this.client(to);
     // Encoded (and so copied) now: the caller may reuse `payload` as soon as we return.
     const message = encodeChunk(
       { job: this.identity.job, generation: this.identity.generation, ...key, fromRank: this.identity.rank, elements: meta.elements, dtype: meta.dtype },
       payload,
     );
-    return new Promise((resolve, reject) => {
-      client.makeUnaryRequest(
-        COLLECTIVE_RAW.Send!.path,
-        (b: Buffer) => b,
-        () => ({}),
-        message,
-        tokenMetadata(this.server.token),
-        { deadline: Date.now() + this.timeoutMs },
-        (err) => {
-          if (err === null) resolve();
-          else reject(this.explain(err, to, key));
-        },
-      );
+    return this.server.outbound.write(to, this.identity.generation, message).catch((e: unknown) => {
+      const where = `${describeKey(key)}, generation ${this.identity.generation}`;
+      throw isRingtrainError(e) ? new RingtrainError(e.code, `${where}: ${e.message}`) : new RingtrainError('PEER_REFUSED', `${where}: ${String(e)}`);
     });
   }
 
   recv(from: number, key: MessageKey, out: Uint8Array, meta: PayloadMeta): Promise<void> {
+    this.pull(from);
     return this.server.mailbox.expect(from, key, out, meta);
   }
 
@@ -182,8 +283,29 @@ export class GrpcTransport implements Transport {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    for (const p of this.pulls.values()) p.cancel();
+    this.pulls.clear();
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
+  }
+
+  /** Opens this rank's Pull stream from `from` (once per generation). */
+  private pull(from: number): void {
+    if (this.closed || this.pulls.has(from)) return;
+    const { job, generation, rank } = this.identity;
+    const call = this.client(from).makeBidiStreamRequest(PULL_PATH, identity, identity, tokenMetadata(this.server.token), {});
+    this.pulls.set(from, call);
+    call.write(encodePull({ job, generation, fromRank: rank, refusal: '', code: 0 }));
+    call.on('data', (raw: Buffer) =>
+      this.server.receivePulled(raw, (code, details) => {
+        if (!this.closed) call.write(encodePull({ job, generation, fromRank: rank, refusal: details, code }));
+      }),
+    );
+    call.on('error', (e: Error) => {
+      // Our own cancel at close is not news; anything else means the sender is gone or refused us.
+      if (!this.closed) this.abort(this.explain(e, from), generation);
+    });
   }
 
   private client(rank: number): grpc.Client {
@@ -197,25 +319,17 @@ export class GrpcTransport implements Transport {
     return c;
   }
 
-  private explain(err: unknown, to: number, key: MessageKey): RingtrainError {
-    const who = `rank ${to} at ${this.peerAddresses[to] ?? '?'}`;
-    const where = `${describeKey(key)}, generation ${this.identity.generation}`;
-    if (!isServiceError(err)) return new RingtrainError('PEER_REFUSED', `${where}: ${String(err)}`);
+  private explain(err: unknown, from: number): RingtrainError {
+    const who = `rank ${from} at ${this.peerAddresses[from] ?? '?'}`;
+    const where = `pull stream of generation ${this.identity.generation}`;
+    if (!isServiceError(err)) return new RingtrainError('PEER_REFUSED', `${where} from ${who}: ${String(err)}`);
     switch (err.code) {
-      case grpc.status.DEADLINE_EXCEEDED:
-        return new RingtrainError('TIMEOUT', `${where}: ${who} did not take the chunk within ${this.timeoutMs} ms`);
       case grpc.status.UNAVAILABLE:
         return new RingtrainError('UNAVAILABLE', `${where}: ${who} is unreachable (${err.details})`);
-      case grpc.status.INVALID_ARGUMENT:
-        return new RingtrainError('SIZE_MISMATCH', `${who} refused ${where}: ${err.details}`);
       case grpc.status.FAILED_PRECONDITION:
-        return new RingtrainError('STALE_GENERATION', `${who} refused ${where}: ${err.details}`);
-      case grpc.status.ABORTED:
-        return new RingtrainError('ABORTED', `${who} aborted ${where}: ${err.details}`);
-      case grpc.status.UNAUTHENTICATED:
-        return new RingtrainError('PEER_REFUSED', `${who} refused ${where}: ${err.details}`);
+        return new RingtrainError('STALE_GENERATION', `${who} refused the ${where}: ${err.details}`);
       default:
-        return new RingtrainError('PEER_REFUSED', `${who} refused ${where}: ${err.details}`);
+        return new RingtrainError('PEER_REFUSED', `${who} refused the ${where}: ${err.details}`);
     }
   }
 }

@@ -20,7 +20,7 @@ import { FrameReader, FrameType, HEADER_BYTES, NACK_CODES, controlFrame, writeHe
 import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type Transport } from './transport';
 import { bytesPerElement } from './wire-dtype';
 
-/** Read buffer of each receiving socket, reused for every read. */
+/** Read buffer of each receiving socket between payloads, reused for every read. */
 const READ_BUFFER_BYTES = 4 * 1024 * 1024;
 
 interface PendingSend {
@@ -49,6 +49,9 @@ export class TcpTransport implements Transport {
   /** HELLOs of a generation this rank has not attached to yet, answered on attach. */
   private readonly earlyHellos: (() => void)[] = [];
   private nextMsgId = 1;
+  /** Lent payloads still queued on a socket, and who waits for them to go out. */
+  private unflushed = 0;
+  private readonly flushWaiters: (() => void)[] = [];
   private closed = false;
 
   constructor(
@@ -98,14 +101,23 @@ export class TcpTransport implements Transport {
     await this.dial(prev);
   }
 
-  send(to: number, key: MessageKey, payload: Uint8Array, meta: PayloadMeta): Promise<void> {
+  send(to: number, key: MessageKey, payload: Uint8Array, meta: PayloadMeta, borrowed = false): Promise<void> {
     const msgId = this.nextMsgId++;
-    const buf = Buffer.allocUnsafe(HEADER_BYTES + payload.byteLength);
+    // A lent payload goes out as its own write behind the header (no copy); otherwise both go
+    // into one fresh buffer, so the caller may reuse its memory at once.
+    const buf = Buffer.allocUnsafe(HEADER_BYTES + (borrowed ? 0 : payload.byteLength));
     writeHeader(buf, {
       type: FrameType.Data, dtype: meta.dtype, op: key.op, nackCode: 'PEER_REFUSED', generation: this.identity.generation,
       key, fromRank: this.identity.rank, elements: meta.elements, msgId, length: payload.byteLength,
     });
-    buf.set(payload, HEADER_BYTES);
+    if (!borrowed) buf.set(payload, HEADER_BYTES);
+    const lent = borrowed && payload.byteLength > 0;
+    if (lent) this.unflushed += 1;
+    const written = (): void => {
+      if (!lent) return;
+      this.unflushed -= 1;
+      if (this.unflushed === 0) for (const w of this.flushWaiters.splice(0)) w();
+    };
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(msgId);
@@ -113,10 +125,28 @@ export class TcpTransport implements Transport {
       }, this.timeoutMs);
       this.pending.set(msgId, { to, key, resolve, reject, timer });
       this.socketTo(to).then(
-        (s) => s.write(buf),
-        (e: Error) => this.settle(msgId, e),
+        (s) => {
+          if (!lent) {
+            s.write(buf);
+            return;
+          }
+          s.cork();
+          s.write(buf);
+          // Called on success and on failure alike: either way the payload is no longer needed.
+          s.write(payload, () => written());
+          s.uncork();
+        },
+        (e: Error) => {
+          written();
+          this.settle(msgId, e);
+        },
       );
     });
+  }
+
+  flush(): Promise<void> {
+    if (this.unflushed === 0) return Promise.resolve();
+    return new Promise((resolve) => this.flushWaiters.push(resolve));
   }
 
   recv(from: number, key: MessageKey, out: Uint8Array, meta: PayloadMeta): Promise<void> {
@@ -136,6 +166,7 @@ export class TcpTransport implements Transport {
     this.closed = true;
     const err = new RingtrainError('ABORTED', 'ring transport closed');
     this.mailbox.abort(err);
+    this.forgetLent();
     for (const id of [...this.pending.keys()]) this.settle(id, err);
     for (const waiters of this.socketWaiters.values()) for (const w of waiters) w(err);
     this.socketWaiters.clear();
@@ -144,6 +175,12 @@ export class TcpTransport implements Transport {
     const server = this.server;
     this.server = undefined;
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** The sockets that held lent payloads are gone: nobody may wait on them any longer. */
+  private forgetLent(): void {
+    this.unflushed = 0;
+    for (const w of this.flushWaiters.splice(0)) w();
   }
 
   private who(rank: number): string {
@@ -228,6 +265,7 @@ export class TcpTransport implements Transport {
   /** Drops every connection and pending message of the current ring; the port stays open. */
   private dropRing(reason: Error): void {
     this.mailbox.abort(reason);
+    this.forgetLent();
     for (const id of [...this.pending.keys()]) this.settle(id, reason);
     for (const waiters of this.socketWaiters.values()) for (const w of waiters) w(reason);
     this.socketWaiters.clear();
@@ -271,6 +309,7 @@ export class TcpTransport implements Transport {
         fail(new RingtrainError('TIMEOUT', `${this.who(prev)} did not accept the ring connection within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
       const refused = new Map<number, RingtrainError>();
+      const spare = Buffer.allocUnsafe(READ_BUFFER_BYTES);
       const reader = new FrameReader(
         (f) => {
           if (f.type !== FrameType.Data) return undefined;
@@ -325,7 +364,11 @@ export class TcpTransport implements Transport {
               host,
               port,
               noDelay: true,
-              onread: { buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), callback: (n: number, buf: Uint8Array): boolean => this.guard(socket, () => reader.push(buf.subarray(0, n))) },
+              onread: {
+                // Asked before every read: payloads land in their posted receive, no copy.
+                buffer: () => reader.readTarget(spare),
+                callback: (n: number, buf: Uint8Array): boolean => this.guard(socket, () => reader.push(buf.subarray(0, n))),
+              },
             })
           : tls.connect({ host, port, ca: this.tls.ca, cert: this.tls.cert, key: this.tls.key, servername: net.isIP(host) ? undefined : host });
       if (this.tls !== undefined) {

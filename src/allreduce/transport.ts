@@ -42,11 +42,18 @@ export interface Transport {
    * the same key and size; rejects with a RingtrainError naming the peer, op and generation when
    * the receiver refuses it or does not answer before the collective deadline.
    */
-  send(to: number, key: MessageKey, payload: Uint8Array, meta: PayloadMeta): Promise<void>;
+  send(to: number, key: MessageKey, payload: Uint8Array, meta: PayloadMeta, borrowed?: boolean): Promise<void>;
+  /**
+   * With `borrowed` sends, resolves once every payload lent to `send` has left this process
+   * (the caller may change that memory again). Transports that always copy need not have it.
+   */
+  flush?(): Promise<void>;
   /**
    * Receives the message with `key` from rank `from` into `out`, whose byte length is exactly what
    * `meta` implies. Rejects on timeout (naming `from`) or when sizes or encodings disagree.
-   * The transport copies `payload` before `send` returns, so callers may reuse the memory.
+   * The transport copies `payload` before `send` returns, so callers may reuse the memory, unless
+   * the send was `borrowed`: then the transport may send it in place, and the caller leaves it
+   * untouched until `flush()` resolves (saves a copy of every byte on stream transports).
    */
   recv(from: number, key: MessageKey, out: Uint8Array, meta: PayloadMeta): Promise<void>;
   /** Tells the receive side which collective this rank is in, so older ones are refused as stale. */

@@ -4,6 +4,7 @@
  * only the transfer is compressed, as in Horovod's fp16 compression and DDP's fp16 hook.
  */
 import { HALF_TO_FLOAT, floatToHalf } from '../compute/half-float';
+import { addFloats } from '../compute/simd-floats';
 
 export type WireDtype = 'fp32' | 'fp16' | 'bf16';
 
@@ -39,7 +40,7 @@ export function decodeInto(d: WireDtype, src: Uint8Array, dst: Float32Array, add
   const n = dst.length;
   if (d === 'fp32') {
     const v = new Float32Array(src.buffer, src.byteOffset, n);
-    if (add) for (let i = 0; i < n; i++) dst[i] = (dst[i] as number) + (v[i] as number);
+    if (add) addFloats(dst, v);
     else dst.set(v);
     return;
   }

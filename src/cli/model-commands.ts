@@ -34,10 +34,10 @@ async function evaluateDir(dir: string, test: Split): Promise<EvalResult> {
   const predictor = await Predictor.load(dir);
   try {
     if (test.targets !== undefined) {
-      const s = evaluateRegressionRange(predictor.model, test.images, test.targets, test.classes, 0, test.count);
+      const s = evaluateRegressionRange(predictor.model, test, 0, test.count);
       return { samples: s.count, loss: s.lossSum / s.count, mse: s.sqErr / (s.count * test.classes), mae: s.absErr / (s.count * test.classes) };
     }
-    const s = evaluateRange(predictor.model, test.images, test.labels, 0, test.count);
+    const s = evaluateRange(predictor.model, test, 0, test.count);
     return { samples: s.count, loss: s.lossSum / s.count, accuracy: s.correct / s.count };
   } finally {
     predictor.dispose();

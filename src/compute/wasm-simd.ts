@@ -25,6 +25,8 @@ export interface SimdOps {
   columnSum(x: number, out: number, rows: number, cols: number): void;
   /** dst[k] += src[k] for k < n; `n` % 4 == 0. */
   addInto(dst: number, src: number, n: number): void;
+  /** x[k] *= factor for k < n; `n` % 4 == 0. */
+  scale(x: number, n: number, factor: number): void;
 }
 
 // Opcodes (WebAssembly core + SIMD).
@@ -42,6 +44,7 @@ const I32_ADD = 0x6a;
 const I32_MUL = 0x6c;
 const I32_SHL = 0x74;
 const I32 = 0x7f;
+const F32 = 0x7d;
 const V128 = 0x7b;
 const SIMD = 0xfd;
 // SIMD sub-opcodes (LEB128-encoded after the prefix).
@@ -54,6 +57,7 @@ const V128_AND = [SIMD, 0x4e];
 const V128_ANDNOT = [SIMD, 0x4f];
 const V128_BITSELECT = [SIMD, 0x52];
 const F32X4_ADD = [SIMD, 0xe4, 0x01];
+const F32X4_MUL = [SIMD, 0xe6, 0x01];
 const F32_CONST_NEG_INF = [0x43, 0x00, 0x00, 0x80, 0xff];
 
 const get = (i: number): number[] => [LOCAL_GET, i];
@@ -204,13 +208,32 @@ function addIntoBody(): number[] {
   return [...vec([[1, I32]]), ...code];
 }
 
+/** scale(x, n, factor): f = splat(factor); end = x + n*4; do { x[0] *= f; x += 16 } while (x < end) */
+function scaleBody(): number[] {
+  const [X, N, FACTOR, ENDP, F] = [0, 1, 2, 3, 4];
+  const code: number[] = [
+    ...get(X), ...get(N), ...i32(2), I32_SHL, I32_ADD, ...set(ENDP),
+    ...get(FACTOR), ...F32X4_SPLAT, ...set(F),
+    BLOCK, VOID,
+    ...get(X), ...get(ENDP), I32_LT_U, 0x45 /* i32.eqz */, BR_IF, 0,
+    LOOP, VOID,
+    ...get(X), ...load(get(X)), ...get(F), ...F32X4_MUL, ...V128_STORE,
+    ...get(X), ...i32(16), I32_ADD, ...tee(X), ...get(ENDP), I32_LT_U, BR_IF, 0,
+    END,
+    END,
+    END,
+  ];
+  return [...vec([[1, I32], [1, V128]]), ...code];
+}
+
 function moduleBytes(): Uint8Array<ArrayBuffer> {
-  const fn = (params: number, body: number[]): { type: number[]; body: number[] } => ({
-    type: [0x60, ...vec(Array.from({ length: params }, () => [I32])), 0x00],
+  const fn = (params: number[], body: number[]): { type: number[]; body: number[] } => ({
+    type: [0x60, ...vec(params.map((p) => [p])), 0x00],
     body: [...uleb(body.length), ...body],
   });
-  const fns = [fn(7, maxPoolGradBody()), fn(4, columnSumBody()), fn(3, addIntoBody())];
-  const names = ['maxPoolGrad2x2Row', 'columnSum', 'addInto'];
+  const ints = (k: number): number[] => Array.from({ length: k }, () => I32);
+  const fns = [fn(ints(7), maxPoolGradBody()), fn(ints(4), columnSumBody()), fn(ints(3), addIntoBody()), fn([I32, I32, F32], scaleBody())];
+  const names = ['maxPoolGrad2x2Row', 'columnSum', 'addInto', 'scale'];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec(fns.map((f) => f.type))),
@@ -228,11 +251,15 @@ const cache = new WeakMap<object, SimdOps | null>();
 export function simdOps(backend: BackendWasm): SimdOps | undefined {
   const module = backend.wasm as unknown as { asm?: { memory?: unknown } };
   const memory = module.asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory)) return undefined;
+  return memory instanceof WebAssembly.Memory ? simdOpsFor(memory) : undefined;
+}
+
+/** The SIMD ops bound to `memory`, or undefined where the engine has no WebAssembly SIMD. */
+export function simdOpsFor(memory: WebAssembly.Memory): SimdOps | undefined {
   let ops = cache.get(memory);
   if (ops === undefined) {
     try {
-      const instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes()), { env: { memory } });
+      const instance = new WebAssembly.Instance(compiled(), { env: { memory } });
       ops = instance.exports as unknown as SimdOps;
     } catch {
       ops = null; // No SIMD in this engine: the callers keep their JS paths.
@@ -240,4 +267,10 @@ export function simdOps(backend: BackendWasm): SimdOps | undefined {
     cache.set(memory, ops);
   }
   return ops ?? undefined;
+}
+
+let compiledModule: WebAssembly.Module | undefined;
+function compiled(): WebAssembly.Module {
+  compiledModule ??= new WebAssembly.Module(moduleBytes());
+  return compiledModule;
 }

@@ -3,12 +3,13 @@
  *
  * The training loop runs thousands of steps; `gatherBatch` writes into caller-owned buffers so
  * a steady-state step allocates no typed-array memory (the worker wraps them into tensors).
+ * Byte rows are normalized here, per batch, into those same buffers (split.ts says why).
  */
 import { RingtrainError } from '../config/errors';
-import type { Split } from './split';
+import { copyValues } from './rows';
+import type { RowSource } from './split';
 
-/** The part of a `Split` that batching needs: any dataset of fixed-width float rows. */
-export type RowSource = Pick<Split, 'images' | 'labels' | 'count' | 'targets' | 'imageShape'> & { features: number; classes?: number };
+export type { RowSource } from './split';
 
 /**
  * A batch: `x` holds `rows * features` floats row-major, `y` holds `rows` labels, and for
@@ -36,9 +37,10 @@ export function batchIndices(indices: Int32Array, batchSize: number): Int32Array
 }
 
 /**
- * Copies rows `idx` of `split` into `out` and returns it. If `out` is exactly the right size
- * it is returned as is; if larger (the short last batch) views of its first rows are returned,
- * so the buffers are still reused; if absent or too small, fresh buffers are allocated.
+ * Copies rows `idx` of `split` into `out` as normalized float32 and returns it. If `out` is
+ * exactly the right size it is returned as is; if larger (the short last batch) views of its
+ * first rows are returned, so the buffers are still reused; if absent or too small, fresh
+ * buffers are allocated.
  * Either way `x.length === idx.length * features` so it can be shaped [rows, features].
  */
 export function gatherBatch(split: RowSource, idx: Int32Array, out?: Batch): Batch {
@@ -46,16 +48,12 @@ export function gatherBatch(split: RowSource, idx: Int32Array, out?: Batch): Bat
   const rows = idx.length;
   const batch = fitBuffers(rows, f, out);
   const { x, y } = batch;
-  const images = split.images;
   for (let p = 0; p < rows; p++) {
     const r = idx[p];
     if (!(r >= 0 && r < split.count)) {
       throw new RingtrainError('DATA_INVALID', `batch index ${r} at position ${p} is outside the split's ${split.count} rows: was the sampler given the wrong datasetSize?`);
     }
-    // A plain loop rather than x.set(images.subarray(...)): subarray would allocate a view per row.
-    const src = r * f;
-    const dst = p * f;
-    for (let j = 0; j < f; j++) x[dst + j] = images[src + j];
+    copyValues(split, r * f, (r + 1) * f, x, p * f);
     y[p] = split.labels[r];
   }
   const targets = split.targets;

@@ -1,14 +1,15 @@
 /**
- * A job's data, whatever its source: train / validation / test splits as normalized rows, the
- * shape a model should take, and the preprocessing to save with the model. Validation is either
- * the last `valFraction` of the training rows (Keras' validation_split) or the test set.
+ * A job's data, whatever its source: train / validation / test splits of rows (bytes for 8-bit
+ * images, normalized float32 otherwise: split.ts), the shape a model should take, and the
+ * preprocessing to save with the model. Validation is either the last `valFraction` of the
+ * training rows (Keras' validation_split) or the test set.
  */
 import { RingtrainError } from '../config/errors';
 import type { DataSpec } from '../config/job-spec';
 import { csvColumns, readCsv } from './csv-reader';
 import { loadModuleDataset } from './dataset-module';
-import { MNIST_CLASSES, MNIST_COLS, MNIST_FEATURES, MNIST_FILES, MNIST_MEAN, MNIST_ROWS, MNIST_STD, loadMnist, readMaybeGzipped } from './mnist';
-import { applyPreprocess, columnStats, type Preprocess } from './preprocess';
+import { MNIST_FEATURES, MNIST_FILES, loadMnist, mnistPreprocess, readMaybeGzipped } from './mnist';
+import { applyPreprocess, byteDecode, columnStats, type Preprocess } from './preprocess';
 import { sliceSplit, type Split } from './split';
 
 export interface Dataset {
@@ -52,17 +53,7 @@ function splitTrain(all: Split, fraction: number): { train: Split; val: Split } 
 
 function mnist(spec: DataSpec): Loaded {
   const { train, test } = loadMnist({ dir: spec.dir, trainLimit: spec.trainLimit, testLimit: spec.testLimit });
-  const preprocess: Preprocess = {
-    kind: 'image',
-    task: 'classification',
-    features: MNIST_FEATURES,
-    classes: MNIST_CLASSES,
-    scale: 1 / 255,
-    mean: [MNIST_MEAN],
-    std: [MNIST_STD],
-    imageShape: [MNIST_ROWS, MNIST_COLS, 1],
-  };
-  return { train, test, sampleShape: [MNIST_FEATURES], preprocess };
+  return { train, test, sampleShape: [MNIST_FEATURES], preprocess: mnistPreprocess() };
 }
 
 /** Any torchvision-style raw IDX folder (Fashion-MNIST, KMNIST, ...): same four file names as MNIST. */
@@ -74,18 +65,26 @@ function idx(spec: DataSpec): Loaded {
     throw new RingtrainError('DATA_INVALID', `${spec.dir}: training images are ${JSON.stringify(rawTrain.shape)} but test images are ${JSON.stringify(rawTest.shape)}`);
   }
   const features = rawTrain.shape.reduce((a, b) => a * b, 1);
-  const scale = rawTrain.bytes ? 1 / 255 : 1;
+  const scale = rawTrain.x instanceof Uint8Array ? 1 / 255 : 1;
   // One mean/std over every pixel of the training rows, as torchvision's Normalize((m,), (s,)).
   const stats = columnStats(rawTrain.x, 1, scale);
   const classes = Math.max(...rawTrain.labels, ...rawTest.labels) + 1;
   const s = rawTrain.shape;
   const imageShape: [number, number, number] | undefined = s.length === 2 ? [s[0]!, s[1]!, 1] : s.length === 3 ? [s[0]!, s[1]!, s[2]!] : undefined;
   const preprocess: Preprocess = { kind: 'image', task: 'classification', features, classes, scale, mean: stats.mean, std: stats.std, imageShape };
-  const split = (r: typeof rawTrain): Split => ({ images: applyPreprocess(preprocess, r.x), labels: r.labels, count: r.labels.length, features, classes, imageShape });
+  // Bytes stay bytes, normalized per batch; wider types are normalized once, in place.
+  const decode = rawTrain.x instanceof Uint8Array ? byteDecode(preprocess) : undefined;
+  const split = (r: typeof rawTrain): Split => {
+    const meta = { labels: r.labels, count: r.labels.length, features, classes, imageShape };
+    if (r.x instanceof Uint8Array && decode !== undefined) return { ...meta, images: r.x, decode };
+    if (r.x instanceof Float32Array) return { ...meta, images: applyPreprocess(preprocess, r.x) };
+    throw new RingtrainError('DATA_INVALID', `${spec.dir}: training and test images differ in type (one is bytes, the other not): use the same IDX type for both`);
+  };
   return { train: split(rawTrain), test: split(rawTest), sampleShape: imageShape ?? [features], preprocess };
 }
 
-function idxSplit(dir: string, imagesFile: string, labelsFile: string, limit: number): { x: Float32Array; labels: Int32Array; shape: number[]; bytes: boolean } {
+/** One IDX split: uint8 images as their bytes, any other type as float32 (normalized later). */
+function idxSplit(dir: string, imagesFile: string, labelsFile: string, limit: number): { x: Float32Array | Uint8Array; labels: Int32Array; shape: number[] } {
   const images = readMaybeGzipped(dir, imagesFile);
   const labels = readMaybeGzipped(dir, labelsFile);
   const img = images.idx;
@@ -100,14 +99,15 @@ function idxSplit(dir: string, imagesFile: string, labelsFile: string, limit: nu
   const shape = img.shape.slice(1);
   const f = shape.reduce((a, b) => a * b, 1);
   const n = limit === 0 ? (img.shape[0] as number) : Math.min(limit, img.shape[0] as number);
-  const x = Float32Array.from(img.data.subarray(0, n * f) as ArrayLike<number>);
+  // A limited byte split copies its part, so the whole file's bytes can be collected.
+  const x = img.dtype === 'uint8' ? (n * f === img.data.length ? img.data : img.data.slice(0, n * f)) : Float32Array.from(img.data.subarray(0, n * f) as ArrayLike<number>);
   const y = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const v = lab.data[i] as number;
     if (v < 0) throw new RingtrainError('DATA_INVALID', `${labels.name}: label ${v} of sample ${i} is negative; class ids start at 0`);
     y[i] = v;
   }
-  return { x, labels: y, shape, bytes: img.dtype === 'uint8' };
+  return { x, labels: y, shape };
 }
 
 function csv(spec: DataSpec): Dataset {

@@ -54,9 +54,11 @@ export function readIdx(path: string): IdxArray {
 /**
  * Parses an IDX buffer. `name` is only used in error messages (a path, usually).
  * The returned data never aliases `buf`: Node pools small Buffers, so a view could share
- * memory with unrelated allocations.
+ * memory with unrelated allocations. Except with `adopt`, when the caller gives `buf` away
+ * (it will neither reuse nor change it): then uint8 data is a view of it if `buf` owns its whole
+ * memory (not pooled), which spares a second copy of a large file while it is loaded.
  */
-export function parseIdx(buf: Buffer, name: string): IdxArray {
+export function parseIdx(buf: Buffer, name: string, adopt = false): IdxArray {
   if (buf.length < MAGIC_BYTES) {
     throw invalid(name, `truncated header at byte offset ${buf.length}: the 4-byte magic needs 4 bytes, file has ${buf.length}: is the download incomplete?`);
   }
@@ -95,36 +97,36 @@ export function parseIdx(buf: Buffer, name: string): IdxArray {
   if (buf.length > expected) {
     throw invalid(name, `${buf.length - expected} trailing bytes after byte offset ${expected} (shape [${shape.join(',')}] of ${type.dtype} ends there): is this the right file?`);
   }
-  return decode(buf, headerBytes, count, type.dtype, shape);
+  return decode(buf, headerBytes, count, type.dtype, shape, adopt && buf.byteOffset === 0 && buf.buffer.byteLength === buf.length);
 }
 
-function decode(buf: Buffer, start: number, count: number, dtype: IdxDtype, shape: number[]): IdxArray {
+function decode(buf: Buffer, start: number, count: number, dtype: IdxDtype, shape: number[], view: boolean): IdxArray {
   const bytes = new Uint8Array(buf.buffer, buf.byteOffset + start, buf.length - start);
-  const view = new DataView(buf.buffer, buf.byteOffset + start, buf.length - start);
+  const dv = new DataView(buf.buffer, buf.byteOffset + start, buf.length - start);
   switch (dtype) {
     case 'uint8':
-      return { dtype, shape, data: bytes.slice() };
+      return { dtype, shape, data: view ? bytes : bytes.slice() };
     case 'int8':
       return { dtype, shape, data: new Int8Array(bytes.slice().buffer) };
     case 'int16': {
       // DataView reads big-endian regardless of host order; a byte-swap loop would assume LE.
       const data = new Int16Array(count);
-      for (let i = 0; i < count; i++) data[i] = view.getInt16(i * 2, false);
+      for (let i = 0; i < count; i++) data[i] = dv.getInt16(i * 2, false);
       return { dtype, shape, data };
     }
     case 'int32': {
       const data = new Int32Array(count);
-      for (let i = 0; i < count; i++) data[i] = view.getInt32(i * 4, false);
+      for (let i = 0; i < count; i++) data[i] = dv.getInt32(i * 4, false);
       return { dtype, shape, data };
     }
     case 'float32': {
       const data = new Float32Array(count);
-      for (let i = 0; i < count; i++) data[i] = view.getFloat32(i * 4, false);
+      for (let i = 0; i < count; i++) data[i] = dv.getFloat32(i * 4, false);
       return { dtype, shape, data };
     }
     case 'float64': {
       const data = new Float64Array(count);
-      for (let i = 0; i < count; i++) data[i] = view.getFloat64(i * 8, false);
+      for (let i = 0; i < count; i++) data[i] = dv.getFloat64(i * 8, false);
       return { dtype, shape, data };
     }
   }

@@ -11,16 +11,19 @@ export {
   MNIST_FEATURES,
   MNIST_CLASSES,
   MNIST_FILES,
+  mnistPreprocess,
 } from './mnist';
-export type { Split, LoadMnistOptions } from './mnist';
+export type { LoadMnistOptions } from './mnist';
+export type { Split, Rows, FloatRows, ByteRows, ByteDecode, RowSource } from './split';
+export { readRows, floatSplit } from './rows';
 export { distributedIndices, samplesPerRank, shufflePermutation } from './distributed-sampler';
 export type { DistributedSamplerOptions } from './distributed-sampler';
 export { batchIndices, gatherBatch } from './batches';
-export type { Batch, RowSource } from './batches';
+export type { Batch } from './batches';
 export { BatchPipeline, type BatchTransform } from './prefetch';
 export { loadDataset, type Dataset } from './dataset';
 export { parseCsv, readCsv, csvColumns, type CsvTable, type CsvColumns } from './csv-reader';
-export { applyPreprocess, columnStats, savePreprocess, loadPreprocess, PREPROCESS_FILE, type Preprocess } from './preprocess';
+export { applyPreprocess, byteDecode, columnStats, savePreprocess, loadPreprocess, PREPROCESS_FILE, type Preprocess } from './preprocess';
 export { sliceSplit } from './split';
 export { augmenter, augmentEnabled, cropPadded, flipHorizontal, rotate, sampleRandom, type ImageShape } from './augment';
 export { instancesFromJson, readPredictInput, type RawRows } from './predict-input';

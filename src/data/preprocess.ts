@@ -8,6 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { RingtrainError } from '../config/errors';
 import type { TaskKind } from '../config/job-spec';
+import type { ByteDecode } from './split';
 
 export const PREPROCESS_FILE = 'preprocess.json';
 
@@ -31,19 +32,39 @@ export interface Preprocess {
   target?: string;
 }
 
-/** Normalizes `raw` (rows x features) in place: (v * scale - mean) / std. */
+/**
+ * Normalizes `raw` (rows x features) in place: (v * scale - mean[c]) / std[c], where c is the
+ * feature index modulo the number of means (one mean: all features; one per channel of an HWC
+ * image; one per feature).
+ */
 export function applyPreprocess(p: Preprocess, raw: Float32Array): Float32Array {
-  const f = p.features;
-  const perFeature = p.mean.length > 1;
+  const k = p.mean.length;
   for (let i = 0; i < raw.length; i++) {
-    const j = perFeature ? i % f : 0;
+    const j = k === 1 ? 0 : i % k;
     raw[i] = ((raw[i] as number) * p.scale - (p.mean[j] as number)) / (p.std[j] as number);
   }
   return raw;
 }
 
+/**
+ * The decode of 8-bit rows normalized by `p`: the same formula as applyPreprocess, tabulated for
+ * the 256 byte values of each channel, so byte rows decode to exactly what normalizing them up
+ * front gave.
+ */
+export function byteDecode(p: Preprocess): ByteDecode {
+  const channels = p.mean.length;
+  if (channels < 1 || p.std.length !== channels || p.features % channels !== 0) {
+    throw new RingtrainError('DATA_INVALID', `preprocessing with ${p.mean.length} means and ${p.std.length} stds cannot normalize rows of ${p.features} features: give one mean/std, one per channel or one per feature`);
+  }
+  const table = new Float32Array(channels * 256);
+  for (let c = 0; c < channels; c++) {
+    for (let v = 0; v < 256; v++) table[c * 256 + v] = (v * p.scale - (p.mean[c] as number)) / (p.std[c] as number);
+  }
+  return { channels, table };
+}
+
 /** Mean and std of each column of `x` (rows x f) after scaling; a constant column gets std 1. */
-export function columnStats(x: Float32Array, f: number, scale = 1): { mean: number[]; std: number[] } {
+export function columnStats(x: Float32Array | Uint8Array, f: number, scale = 1): { mean: number[]; std: number[] } {
   const n = x.length / f;
   const mean = new Array<number>(f).fill(0);
   const sq = new Array<number>(f).fill(0);

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../compute';
 import { RingtrainError } from '../config/errors';
-import { loadMnist } from '../data';
+import { loadMnist, readRows } from '../data';
 import { loadModelFromDir } from '../train/model-files';
 import { overfittingWarning, type DiagnosticWarning, type Histogram } from '../train/diagnostics';
 import { PALETTE } from './plot-axes';
@@ -127,7 +127,7 @@ export async function writeReport(runDir: string, o: ReportOptions = {}): Promis
       if ((data?.dataset ?? 'mnist') === 'mnist') {
         try {
           const test = loadMnist({ dir: data?.dir ?? '', trainLimit: 1, testLimit: 1 }).test;
-          sample = test.images.slice(0, test.images.length / test.count);
+          sample = readRows(test, 0, 1).slice();
           label = test.labels[0];
         } catch (e) {
           notes.push(`The test image could not be loaded (${(e as Error).message}).`);

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { RingtrainError } from '../config/errors';
+import { readRows, type RowSource } from '../data';
 import { lossAndCorrect, regressionSums } from './loss';
 import { sampleShape } from './models';
 
@@ -14,11 +16,12 @@ export interface EvalSums {
 
 /**
  * Runs the model in evaluation mode over rows [start, end) in batches, handing each batch's
- * output to `add` inside one tidy (so nothing it creates outlives the batch).
+ * output to `add` inside one tidy (so nothing it creates outlives the batch). Byte rows are
+ * decoded into one scratch buffer reused for every batch (float rows are read in place).
  */
 function forEachBatch(
   model: tfl.LayersModel,
-  images: Float32Array,
+  rows: RowSource,
   start: number,
   end: number,
   batchSize: number,
@@ -26,9 +29,15 @@ function forEachBatch(
 ): number {
   const shape = sampleShape(model);
   const size = shape.reduce((a, b) => a * b, 1);
+  if (size !== rows.features) {
+    throw new RingtrainError('DATA_INVALID', `the model takes ${size} values per sample (shape [${shape.join(',')}]) but the rows have ${rows.features}: is this the model trained on this data?`);
+  }
+  let scratch: Float32Array | undefined;
   for (let i = start; i < end; i += batchSize) {
     const n = Math.min(batchSize, end - i);
-    tf.tidy(() => add(model.apply(tf.tensor(images.subarray(i * size, (i + n) * size), [n, ...shape]), { training: false }) as tf.Tensor2D, i, n));
+    const x = readRows(rows, i, i + n, scratch);
+    if (rows.decode !== undefined) scratch ??= x;
+    tf.tidy(() => add(model.apply(tf.tensor(x, [n, ...shape]), { training: false }) as tf.Tensor2D, i, n));
   }
   return Math.max(0, end - start);
 }
@@ -37,9 +46,10 @@ function forEachBatch(
  * Loss sum, correct count and sample count over rows [start, end) of a split. Returning sums
  * (not means) lets ranks that evaluated different-sized parts be combined exactly by all-reduce.
  */
-export function evaluateRange(model: tfl.LayersModel, images: Float32Array, labels: Int32Array, start: number, end: number, batchSize = 1000): EvalSums {
+export function evaluateRange(model: tfl.LayersModel, rows: RowSource, start: number, end: number, batchSize = 1000): EvalSums {
   const sums: EvalSums = { lossSum: 0, correct: 0, count: 0, sqErr: 0, absErr: 0 };
-  sums.count = forEachBatch(model, images, start, end, batchSize, (logits, i, n) => {
+  const labels = rows.labels;
+  sums.count = forEachBatch(model, rows, start, end, batchSize, (logits, i, n) => {
     const r = lossAndCorrect(logits, tf.tensor1d(labels.subarray(i, i + n), 'int32'));
     // One read back per batch, not one per figure.
     const [loss, correct] = tf.stack([r.lossSum, r.correct]).dataSync();
@@ -50,20 +60,15 @@ export function evaluateRange(model: tfl.LayersModel, images: Float32Array, labe
 }
 
 /**
- * evaluateRange for regression: `targets` holds `outputs` values per row. lossSum is the sum of
- * per-row mean squared errors (so lossSum / count is MSELoss over the rows).
+ * evaluateRange for regression: `rows.targets` holds `rows.classes` values per row. lossSum is
+ * the sum of per-row mean squared errors (so lossSum / count is MSELoss over the rows).
  */
-export function evaluateRegressionRange(
-  model: tfl.LayersModel,
-  images: Float32Array,
-  targets: Float32Array,
-  outputs: number,
-  start: number,
-  end: number,
-  batchSize = 1000,
-): EvalSums {
+export function evaluateRegressionRange(model: tfl.LayersModel, rows: RowSource, start: number, end: number, batchSize = 1000): EvalSums {
+  const targets = rows.targets;
+  if (targets === undefined) throw new RingtrainError('DATA_INVALID', 'regression evaluation needs rows with targets; these rows have class labels only');
+  const outputs = rows.classes ?? 1;
   const sums: EvalSums = { lossSum: 0, correct: 0, count: 0, sqErr: 0, absErr: 0 };
-  sums.count = forEachBatch(model, images, start, end, batchSize, (out, i, n) => {
+  sums.count = forEachBatch(model, rows, start, end, batchSize, (out, i, n) => {
     const r = regressionSums(out, tf.tensor2d(targets.subarray(i * outputs, (i + n) * outputs), [n, outputs]));
     const [sq, abs] = tf.stack([r.sqErr, r.absErr]).dataSync();
     sums.sqErr += sq as number;

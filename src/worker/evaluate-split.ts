@@ -23,7 +23,7 @@ export async function evaluateSplit(model: tfl.LayersModel, split: RowSource, co
   const start = Math.floor((rank * n) / world);
   const end = Math.floor(((rank + 1) * n) / world);
   const outputs = split.classes ?? 1;
-  const ev = split.targets !== undefined ? evaluateRegressionRange(model, split.images, split.targets, outputs, start, end) : evaluateRange(model, split.images, split.labels, start, end);
+  const ev = split.targets !== undefined ? evaluateRegressionRange(model, split, start, end) : evaluateRange(model, split, start, end);
   const sums = new Float32Array([ev.lossSum, ev.correct, ev.count, ev.sqErr, ev.absErr]);
   await comm.allReduceSum(sums);
   const [lossSum, correct, count, sqErr, absErr] = Array.from(sums) as [number, number, number, number, number];

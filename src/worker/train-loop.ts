@@ -57,7 +57,8 @@ export class TrainLoop {
     this.layout = ParamLayout.ofModel(model);
     this.buffers = ParamLayout.buffersOf(model);
     this.params = new Float32Array(this.layout.size);
-    this.grads = new Float32Array(this.layout.size + 1);
+    // In the communicator's own memory, so the all-reduce sums it with SIMD.
+    this.grads = comm.allocate(this.layout.size + 1);
     this.optimizer = optimizerOf(t, this.layout.size);
     const perRank = samplesPerRank(o.data.train.count, comm.worldSize, o.shard.dropLast);
     this.batchesPerEpoch = Math.ceil(perRank / spec.data.batchSize);

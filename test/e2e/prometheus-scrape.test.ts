@@ -132,7 +132,8 @@ test('Prometheus scraping a 2-worker run sees the throughput and the losses the 
   const prom = await startPrometheus(
     scratch.dir,
     stringify({
-      global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
+      // Epochs here last 2-3 s: half-second scrapes give every rate() window several samples.
+      global: { scrape_interval: '500ms', scrape_timeout: '500ms', evaluation_interval: '1s' },
       rule_files: [path.join(REPO, 'deploy/prometheus/ringtrain-rules.yaml')],
       // One Prometheus job per ringtrain job, as the PodMonitor makes it in Kubernetes.
       scrape_configs: [{ job_name: JOB, file_sd_configs: [{ files: [targetsFile], refresh_interval: '1s' }] }],
@@ -187,6 +188,10 @@ test('Prometheus scraping a 2-worker run sees the throughput and the losses the 
       const windowMs = Math.floor((epoch.seconds - 0.8) * 1000);
       const at = epoch.endSec - 0.3;
       if (windowMs < 1500 || at - windowMs / 1000 < scrapedFrom) continue;
+      // rate() needs two scrapes of a series inside the window; a rank with fewer would drop
+      // out of the sum silently, so such an epoch is not comparable.
+      const [ranks] = await query(prom.url, `count(rate(ringtrain_samples_total{job="${JOB}"}[${windowMs}ms]))`, at);
+      if (Number(ranks?.value?.[1] ?? 0) !== 2) continue;
       const [sum] = await query(prom.url, `sum(rate(ringtrain_samples_total{job="${JOB}"}[${windowMs}ms]))`, at);
       assert.ok(sum?.value, `no rate for epoch ${p.epoch} (window ${windowMs} ms ending ${at})`);
       const rate = Number(sum.value[1]);

@@ -16,7 +16,7 @@ async function ring(world: number, timeoutMs = 5000, generation = 1): Promise<Ri
   const servers = Array.from({ length: world }, () => new CollectiveServer('job', timeoutMs));
   const ports = await Promise.all(servers.map((s) => s.listen('127.0.0.1', 0)));
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
-  const transports = servers.map((s, rank) => new GrpcTransport({ job: 'job', generation, rank, worldSize: world }, s, addresses, timeoutMs));
+  const transports = servers.map((s, rank) => new GrpcTransport({ job: 'job', generation, rank, worldSize: world }, s, addresses));
   return {
     comms: transports.map((t) => new Communicator(t)),
     servers,
@@ -91,15 +91,72 @@ test('tcp: a chunk of the wrong size is refused with a message naming both sizes
   }
 });
 
-test('tcp: a peer that dies makes the survivor fail at once, naming it', async () => {
-  const r = await endpointRing('tcp', 2, 10_000);
+for (const kind of ['grpc', 'tcp'] as const) {
+  test(`${kind}: a peer that dies makes the survivor fail at once, naming it`, async () => {
+    const r = await endpointRing(kind, 2, 10_000);
+    try {
+      await r.endpoints[1]!.close();
+      const started = Date.now();
+      await assert.rejects(r.comms[0]!.allReduceSum(new Float32Array(1000)), (e: unknown) => /rank 1 at 127\.0\.0\.1:\d+/.test((e as Error).message));
+      assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+    } finally {
+      await r.close();
+    }
+  });
+}
+
+test('grpc: a pulled chunk of the wrong size fails the receiver, and its refusal comes back up the stream to fail the sender', async () => {
+  const r = await endpointRing('grpc', 2, 3000);
   try {
-    await r.endpoints[1]!.close();
+    const key = { op: 'allreduce' as const, opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 };
+    r.transports[1]!.beginOp(1);
+    r.transports[0]!.beginOp(1);
+    const recv = r.transports[1]!.recv(0, key, new Uint8Array(32), { elements: 8, dtype: 'fp32' });
+    recv.catch(() => undefined);
+    // The sender's own collective, still waiting for its predecessor when the refusal arrives.
+    const senderWaits = r.transports[0]!.recv(1, { ...key, step: 1 }, new Uint8Array(32), { elements: 8, dtype: 'fp32' });
+    senderWaits.catch(() => undefined);
     const started = Date.now();
-    await assert.rejects(r.comms[0]!.allReduceSum(new Float32Array(1000)), (e: unknown) => /rank 1 at 127\.0\.0\.1:\d+/.test((e as Error).message));
-    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+    await r.transports[0]!.send(1, key, new Uint8Array(24), { elements: 6, dtype: 'fp32' });
+    await assert.rejects(recv, (e: unknown) => isRingtrainError(e) && e.code === 'SIZE_MISMATCH' && /rank 0 sent 6 float32 .* expected 8/.test(e.message));
+    await assert.rejects(senderWaits, (e: unknown) =>
+      isRingtrainError(e) && e.code === 'SIZE_MISMATCH' && /rank 1 at 127\.0\.0\.1:\d+ refused a chunk of generation 1: .*sent 6 float32 .* expected 8/.test(e.message));
+    assert.ok(Date.now() - started < 2500, `the refusal took ${Date.now() - started} ms, longer than the deadline`);
   } finally {
     await r.close();
+  }
+});
+
+test('grpc: a send to a rank that never opens its pull stream fails at the deadline, naming that rank', async () => {
+  const servers = [new CollectiveServer('job', 800), new CollectiveServer('job', 800)];
+  const ports = await Promise.all(servers.map((s) => s.listen('127.0.0.1', 0)));
+  const addresses = ports.map((p) => `127.0.0.1:${p}`);
+  // Only rank 0 attaches; rank 1 (which would pull from rank 0) never does.
+  const t0 = new GrpcTransport({ job: 'job', generation: 1, rank: 0, worldSize: 2 }, servers[0]!, addresses);
+  try {
+    const key = { op: 'allreduce' as const, opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 };
+    await assert.rejects(t0.send(1, key, new Uint8Array(4), { elements: 1, dtype: 'fp32' }), (e: unknown) =>
+      isRingtrainError(e) && e.code === 'TIMEOUT' && /rank 1 at 127\.0\.0\.1:\d+ did not open its pull stream for generation 1 within 800 ms/.test(e.message));
+  } finally {
+    await t0.close();
+    await Promise.all(servers.map((s) => s.close()));
+  }
+});
+
+test('grpc: a pull stream without the join token is refused UNAUTHENTICATED and counted', async () => {
+  const refused: string[] = [];
+  const server = new CollectiveServer('job', 2000, 'secret', (reason) => refused.push(reason));
+  const port = await server.listen('127.0.0.1', 0);
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  try {
+    const call = client.makeBidiStreamRequest('/ringtrain.v1.Collective/Pull', (b: Buffer) => b, (b: Buffer) => b, new grpc.Metadata(), {});
+    const status = await new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
+    assert.equal(status.code, grpc.status.UNAUTHENTICATED);
+    assert.match(status.details, /missing join token/);
+    assert.equal(refused.length, 1);
+  } finally {
+    client.close();
+    await server.close();
   }
 });
 

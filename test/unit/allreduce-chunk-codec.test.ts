@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
-import { decodeChunk, encodeChunk, type ChunkHeader } from '../../src/allreduce/chunk-codec';
+import { decodeChunk, decodePull, encodeChunk, encodePull, type ChunkHeader, type PullMessage } from '../../src/allreduce/chunk-codec';
 
 const PROTO = path.resolve(__dirname, '../../../proto/ringtrain.proto');
 
@@ -35,4 +35,19 @@ test('malformed messages are rejected with the reason', () => {
   assert.throws(() => decodeChunk(buf.subarray(0, buf.length - 3)), /runs past the end/);
   assert.throws(() => decodeChunk(Buffer.from([0x12, 0x01, 0x00])), /without a header/);
   assert.throws(() => decodeChunk(Buffer.from([0x0a, 0xff])), /truncated varint/);
+});
+
+test('a PullMessage (hello or refusal) is byte-identical to protobufjs and reads back, both ways', async () => {
+  const root = await protobuf.load(PROTO);
+  const Pull = root.lookupType('ringtrain.v1.PullMessage');
+  // Every field set: the bytes must be identical (protobufjs writes explicitly set zero fields,
+  // which protobuf encoders may omit, so the hello is compared by value below).
+  const refusal: PullMessage = { job: 'mnist-mlp', generation: 300, fromRank: 2, refusal: 'rank 2 sent 6 float32 … expected 8', code: 3 };
+  const reference = Pull.encode(Pull.fromObject(refusal)).finish();
+  assert.deepEqual(new Uint8Array(encodePull(refusal)), new Uint8Array(reference));
+  assert.deepEqual(decodePull(Buffer.from(reference)), refusal);
+  const hello: PullMessage = { job: 'mnist-mlp', generation: 7, fromRank: 0, refusal: '', code: 0 };
+  assert.deepEqual(decodePull(Buffer.from(Pull.encode(Pull.fromObject(hello)).finish())), hello);
+  assert.deepEqual(Pull.toObject(Pull.decode(encodePull(hello)), { defaults: true, longs: Number }), hello);
+  assert.throws(() => decodePull(Buffer.from([0x0a, 0x05, 0x61])), /runs past the end/);
 });

@@ -137,3 +137,35 @@ test('buckets packed on the fly are each reduced while later ones are packed, an
     for (const b of bufs) assert.ok(Math.abs((b[i] as number) - exact) < 1e-5, `element ${i}: ${b[i]} vs ${exact}`);
   }
 });
+
+for (const dtype of ['fp32', 'fp16'] as const) {
+  test(`${dtype}: buffers from allocate (summed with SIMD in their own memory) end bit-identical to plain buffers, across buckets and ranks`, async () => {
+    for (const world of [2, 3, 5]) {
+      const length = 70_001; // not a multiple of 4, several buckets, uneven chunks
+      const opts = { bucketElements: 30_000, blockElements: 4_999, dtype };
+      const inputs = Array.from({ length: world }, (_, r) => randomArray(length, 77 + r));
+      const plainComms = new MemoryHub('job', world).endpoints().map((t) => new Communicator(t, opts));
+      const simdComms = new MemoryHub('job', world).endpoints().map((t) => new Communicator(t, opts));
+      const plain = inputs.map((a) => a.slice());
+      const simd = simdComms.map((c, r) => {
+        const b = c.allocate(length);
+        b.set(inputs[r] as Float32Array);
+        return b;
+      });
+      assert.ok(simd[0]!.buffer.byteLength >= length * 4 + Math.ceil(length / 2) * 4, 'allocate reserves the landing space beside the data');
+      assert.equal(simd[0]!.buffer instanceof ArrayBuffer && !(simd[0]!.buffer.constructor === SharedArrayBuffer), true);
+      await Promise.all(plainComms.map((c, r) => c.allReduceMean(plain[r] as Float32Array)));
+      await Promise.all(simdComms.map((c, r) => c.allReduceMean(simd[r] as Float32Array)));
+      for (let r = 0; r < world; r++) {
+        const a = plain[r] as Float32Array;
+        const b = simd[r] as Float32Array;
+        assert.equal(b.length, length);
+        for (let i = 0; i < length; i++) {
+          if (!Object.is(a[i], b[i])) assert.fail(`world ${world} rank ${r} element ${i}: simd ${b[i]} vs plain ${a[i]}`);
+        }
+      }
+      const mean = (i: number): number => inputs.reduce((s, a) => s + (a[i] as number), 0) / world;
+      for (const i of [0, 1, 29_999, 30_000, length - 1]) assert.ok(Math.abs((simd[0] as Float32Array)[i]! - mean(i)) < (dtype === 'fp32' ? 1e-6 : 2e-3), `element ${i}`);
+    }
+  });
+}

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { DEFAULT_JOB } from '../../src/config/job-spec';
-import { loadDataset } from '../../src/data';
+import { floatSplit, loadDataset } from '../../src/data';
 
 function idx(type: number, shape: number[], data: Uint8Array): Buffer {
   const header = Buffer.alloc(4 + 4 * shape.length);
@@ -34,7 +34,8 @@ test('a generic IDX folder loads as images of [4,4,1] normalized to mean 0, std 
   assert.equal(d.train.classes, 3);
   assert.deepEqual(d.sampleShape, [4, 4, 1]);
   assert.deepEqual(d.train.imageShape, [4, 4, 1]);
-  const x = d.train.images;
+  assert.ok(d.train.images instanceof Uint8Array, 'byte IDX images stay bytes in memory');
+  const x = floatSplit(d.train).images;
   const mean = x.reduce((a, b) => a + b, 0) / x.length;
   const std = Math.sqrt(x.reduce((a, b) => a + (b - mean) ** 2, 0) / x.length);
   assert.ok(Math.abs(mean) < 1e-5 && Math.abs(std - 1) < 1e-5, `mean ${mean}, std ${std}`);

