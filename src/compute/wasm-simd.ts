@@ -27,6 +27,13 @@ export interface SimdOps {
   addInto(dst: number, src: number, n: number): void;
   /** x[k] *= factor for k < n; `n` % 4 == 0. */
   scale(x: number, n: number, factor: number): void;
+  /**
+   * out[t*cols + j] += a[r*taps + t] * b[r*cols + j] for every row r < rows: the product
+   * a^T . b of two row-major matrices with `rows` rows, one row at a time (no transpose, no
+   * packing). For a short `taps`, where XNNPACK's repacking of b costs more than the product.
+   * `cols` % 4 == 0; `out` holds taps*cols floats and is accumulated into.
+   */
+  outerAccumulate(a: number, b: number, out: number, rows: number, taps: number, cols: number): void;
 }
 
 // Opcodes (WebAssembly core + SIMD).
@@ -58,6 +65,7 @@ const V128_ANDNOT = [SIMD, 0x4f];
 const V128_BITSELECT = [SIMD, 0x52];
 const F32X4_ADD = [SIMD, 0xe4, 0x01];
 const F32X4_MUL = [SIMD, 0xe6, 0x01];
+const F32_LOAD = [0x2a, 0x02, 0x00]; // align 2^2, offset 0
 const F32_CONST_NEG_INF = [0x43, 0x00, 0x00, 0x80, 0xff];
 
 const get = (i: number): number[] => [LOCAL_GET, i];
@@ -226,14 +234,61 @@ function scaleBody(): number[] {
   return [...vec([[1, I32], [1, V128]]), ...code];
 }
 
+/**
+ * outerAccumulate(a, b, out, rows, taps, cols):
+ *   ab = taps*4; bb = cols*4; end = a + rows*ab
+ *   do {                                          // one row r per iteration
+ *     t = 0; o = out
+ *     do {                                        // one tap per iteration
+ *       s = splat(f32 at a + t*4); j = 0
+ *       do { out[o + j] += s * b[j]; j += 16 } while (j < bb)
+ *       o += bb; t += 1
+ *     } while (t < taps)
+ *     a += ab; b += bb
+ *   } while (a < end)
+ */
+function outerAccumulateBody(): number[] {
+  const [A, B, OUT, ROWS, TAPS, COLS, AB, BB, ENDP, T, O, J] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const S = 12;
+  const code: number[] = [
+    ...get(TAPS), ...i32(2), I32_SHL, ...set(AB),
+    ...get(COLS), ...i32(2), I32_SHL, ...set(BB),
+    ...get(A), ...get(ROWS), ...get(AB), I32_MUL, I32_ADD, ...set(ENDP),
+    BLOCK, VOID,
+    ...get(A), ...get(ENDP), I32_LT_U, 0x45 /* i32.eqz */, BR_IF, 0,
+    LOOP, VOID,
+    ...i32(0), ...set(T),
+    ...get(OUT), ...set(O),
+    LOOP, VOID,
+    ...get(A), ...get(T), ...i32(2), I32_SHL, I32_ADD, ...F32_LOAD, ...F32X4_SPLAT, ...set(S),
+    ...i32(0), ...set(J),
+    LOOP, VOID,
+    ...get(O), ...get(J), I32_ADD,
+    ...load([...get(O), ...get(J), I32_ADD]),
+    ...get(S), ...load([...get(B), ...get(J), I32_ADD]), ...F32X4_MUL,
+    ...F32X4_ADD, ...V128_STORE,
+    ...get(J), ...i32(16), I32_ADD, ...tee(J), ...get(BB), I32_LT_U, BR_IF, 0,
+    END,
+    ...get(O), ...get(BB), I32_ADD, ...set(O),
+    ...get(T), ...i32(1), I32_ADD, ...tee(T), ...get(TAPS), I32_LT_U, BR_IF, 0,
+    END,
+    ...get(B), ...get(BB), I32_ADD, ...set(B),
+    ...get(A), ...get(AB), I32_ADD, ...tee(A), ...get(ENDP), I32_LT_U, BR_IF, 0,
+    END,
+    END,
+    END,
+  ];
+  return [...vec([[6, I32], [1, V128]]), ...code];
+}
+
 function moduleBytes(): Uint8Array<ArrayBuffer> {
   const fn = (params: number[], body: number[]): { type: number[]; body: number[] } => ({
     type: [0x60, ...vec(params.map((p) => [p])), 0x00],
     body: [...uleb(body.length), ...body],
   });
   const ints = (k: number): number[] => Array.from({ length: k }, () => I32);
-  const fns = [fn(ints(7), maxPoolGradBody()), fn(ints(4), columnSumBody()), fn(ints(3), addIntoBody()), fn([I32, I32, F32], scaleBody())];
-  const names = ['maxPoolGrad2x2Row', 'columnSum', 'addInto', 'scale'];
+  const fns = [fn(ints(7), maxPoolGradBody()), fn(ints(4), columnSumBody()), fn(ints(3), addIntoBody()), fn([I32, I32, F32], scaleBody()), fn(ints(6), outerAccumulateBody())];
+  const names = ['maxPoolGrad2x2Row', 'columnSum', 'addInto', 'scale', 'outerAccumulate'];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec(fns.map((f) => f.type))),
