@@ -1,5 +1,5 @@
 /**
- * `npm run bench:allreduce -- [--nproc N] [--bytes 4K,400K,4M]`: nccl-tests-style table of ring
+ * `npm run bench:allreduce -- [--nproc N] [--bytes 4K,400K,4M] [--block 4M]`: nccl-tests-style table of ring
  * all-reduce over gRPC between N local processes: median time, algbw, busbw = algbw x 2(N-1)/N,
  * and a correctness check. When /usr/bin/python3 has torch, gloo's all_reduce runs with the same
  * sizes in the same run and the ratio is printed.
@@ -21,7 +21,7 @@ function parseBytes(s: string): number {
   return Math.round(Number(m[1]) * mult);
 }
 
-export async function runRing(world: number, sizes: number[], iters: number, transport: TransportKind = 'grpc', dtype: WireDtype = 'fp32'): Promise<Row[]> {
+export async function runRing(world: number, sizes: number[], iters: number, transport: TransportKind = 'grpc', dtype: WireDtype = 'fp32', blockBytes?: number): Promise<Row[]> {
   const procs = Array.from({ length: world }, () => fork(path.join(__dirname, 'allreduce-worker.js'), [transport], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: process.env.RINGTRAIN_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.RINGTRAIN_BENCH_PROF}`] : [] }));
   const ports = await Promise.all(procs.map((p) => new Promise<number>((resolve) => p.once('message', (m) => resolve((m as { port: number }).port)))));
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
@@ -29,7 +29,7 @@ export async function runRing(world: number, sizes: number[], iters: number, tra
     const msg = m as { kind: string; results: Row[] };
     if (msg.kind === 'results') resolve(msg.results);
   })));
-  procs.forEach((p, rank) => p.send({ kind: 'plan', rank, world, addresses, sizes, iters, dtype }));
+  procs.forEach((p, rank) => p.send({ kind: 'plan', rank, world, addresses, sizes, iters, dtype, blockBytes }));
   const all = await Promise.all(results);
   const exited = procs.map((p) => new Promise((resolve) => p.once('exit', resolve)));
   procs.forEach((p) => p.send({ kind: 'done' }));
@@ -78,10 +78,11 @@ async function main(): Promise<void> {
   const iters = Number(get('--iters', '20'));
   const transports = get('--transport', 'grpc,tcp').split(',') as TransportKind[];
   const dtype = get('--compression', 'fp32') as WireDtype;
+  const block = argv.includes('--block') ? parseBytes(get('--block', '1M')) : undefined;
   const peer = argv.includes('--no-peer') ? undefined : gloo(world, sizes);
   for (const transport of transports) {
-    const rows = await runRing(world, sizes, iters, transport, dtype);
-    process.stdout.write(`\nring all-reduce, transport ${transport}, wire ${dtype}, ${world} processes on 127.0.0.1, median of ${iters} (10 for >= 10 MB)\n`);
+    const rows = await runRing(world, sizes, iters, transport, dtype, block);
+    process.stdout.write(`\nring all-reduce, transport ${transport}, wire ${dtype}, ${block === undefined ? '1 MiB' : `${block}-byte`} blocks, ${world} processes on 127.0.0.1, median of ${iters} (10 for >= 10 MB)\n`);
     process.stdout.write(`${formatTable(world, rows, peer)}\n`);
   }
   if (!peer && !argv.includes('--no-peer')) process.stdout.write('(gloo peer not measured: /usr/bin/python3 with torch not found)\n');
