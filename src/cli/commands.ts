@@ -11,6 +11,7 @@ import { loadTlsFiles } from '../config/tls-files';
 import { loadJob } from '../config/load';
 import { launch, defaultRunDir } from '../launcher';
 import { createLogger } from '../observe';
+import { parseLayers } from '../train';
 import { runWorker } from '../worker';
 import { intFlag, parseArgs, usage } from './args';
 import { ENV_RESUME, resumeTarget } from './resume';
@@ -31,6 +32,8 @@ export async function launchCommand(argv: readonly string[]): Promise<number> {
   const nproc = intFlag(args, 'nproc', 1, 1024) ?? 2;
   const resume = resumeTarget(args.flags.get('resume'));
   const spec = loadJob({ file: jobFileOf(args.positional) ?? resume?.jobFile, sets: [...args.sets, `cluster.worldSize=${nproc}`] });
+  // A wrong layer list is a job-file mistake: say so here, before any process starts.
+  if (spec.model.kind === 'layers') parseLayers(spec.model.layers);
   const outDir = path.resolve(args.flags.get('out') ?? (spec.outDir || resume?.runDir || defaultRunDir(spec.name)));
   // The launcher's children inherit the environment: rank 0 reads the checkpoint, the rest follow.
   if (resume !== undefined) process.env[ENV_RESUME] = resume.dir;

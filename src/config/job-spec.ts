@@ -6,7 +6,10 @@
 export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export type Activation = 'relu' | 'tanh' | 'sigmoid';
 
-export type ModelKind = 'mlp' | 'cnn' | 'resnet' | 'module';
+export type ModelKind = 'mlp' | 'cnn' | 'resnet' | 'layers' | 'module';
+
+/** One entry of `model.layers`, as the job file wrote it; src/train/model-layers.ts checks it. */
+export type LayerEntry = Readonly<Record<string, unknown>>;
 
 /**
  * Built-in models (src/train/model-*.ts). All of them train on MNIST with the default `train`
@@ -40,6 +43,14 @@ export interface ModelSpec {
    * `buildModel(ctx)` that returns a tf.LayersModel; see examples/my-model.js.
    */
   module: string;
+  /**
+   * kind: layers: the model's body as a list, like an nn.Sequential, e.g.
+   * [{type: conv2d, filters: 32, kernelSize: 3, activation: relu}, {type: maxPool2d, poolSize: 2},
+   * {type: flatten}, {type: dense, units: 128, activation: relu}]; the input and the output layer
+   * (one unit per class) are added. Types: dense, conv2d, maxPool2d, avgPool2d, batchNorm,
+   * dropout, flatten.
+   */
+  layers: LayerEntry[];
 }
 
 /**
@@ -267,7 +278,7 @@ export const DEFAULT_JOB: JobSpec = {
   name: 'mnist-mlp',
   seed: 42,
   backend: 'auto',
-  model: { kind: 'mlp', hidden: [128], activation: 'relu', dropout: 0, channels: [], blocks: 1, module: '' },
+  model: { kind: 'mlp', hidden: [128], activation: 'relu', dropout: 0, channels: [], blocks: 1, module: '', layers: [] },
   data: {
     dataset: 'mnist',
     batchSize: 64,

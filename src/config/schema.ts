@@ -48,7 +48,13 @@ export interface IntListRule {
 export interface BoolRule {
   kind: 'bool';
 }
-export type FieldRule = NumberRule | StringRule | EnumRule | IntListRule | BoolRule;
+/** A list of mappings (model.layers); what each mapping may hold is checked where it is used. */
+export interface MappingListRule {
+  kind: 'mapping-list';
+  /** Shown in the error, e.g. `[{type: dense, units: 128}]`. */
+  example: string;
+}
+export type FieldRule = NumberRule | StringRule | EnumRule | IntListRule | BoolRule | MappingListRule;
 
 type Leaf = string | number | boolean | readonly unknown[];
 
@@ -68,6 +74,8 @@ type ValueAt<T, P extends string> = P extends `${infer Head}.${infer Rest}`
 /** The rule kinds that fit a field of type V (string unions get an enum, never free text). */
 type RuleFor<V> = [V] extends [readonly number[]]
   ? IntListRule
+  : [V] extends [readonly object[]]
+    ? MappingListRule
   : [V] extends [number]
     ? NumberRule
     : [V] extends [boolean]
@@ -99,13 +107,14 @@ export const JOB_SCHEMA: JobSchema = {
   name: { kind: 'string', nonEmpty: true },
   seed: { kind: 'int', min: 0, max: 2 ** 32 - 1 },
   backend: allOf<BackendName>()(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']),
-  'model.kind': allOf<ModelKind>()(['mlp', 'cnn', 'resnet', 'module']),
+  'model.kind': allOf<ModelKind>()(['mlp', 'cnn', 'resnet', 'layers', 'module']),
   'model.hidden': { kind: 'int-list', each: { min: 1 }, minLength: 1 },
   'model.activation': allOf<Activation>()(['relu', 'tanh', 'sigmoid']),
   'model.dropout': { kind: 'number', min: 0, lt: 1 },
   'model.channels': { kind: 'int-list', each: { min: 1 }, minLength: 0 },
   'model.blocks': { kind: 'int', min: 1 },
   'model.module': { kind: 'string' },
+  'model.layers': { kind: 'mapping-list', example: '[{type: dense, units: 128, activation: relu}]' },
   'data.dataset': allOf<DatasetKind>()(['mnist', 'idx', 'csv', 'module']),
   'data.batchSize': { kind: 'int', min: 1 },
   'data.trainLimit': COUNT,
@@ -232,6 +241,8 @@ export function describeRule(rule: FieldRule): string {
       return `one of ${rule.values.map((v) => `'${v}'`).join(', ')}`;
     case 'bool':
       return 'true or false';
+    case 'mapping-list':
+      return `a list of mappings, like ${rule.example}`;
     case 'int-list': {
       const bounds = describeBounds(rule.each);
       const n = rule.minLength;

@@ -116,6 +116,8 @@ function fits(value: unknown, rule: FieldRule): boolean {
       return typeof value === 'string' && rule.values.includes(value);
     case 'bool':
       return typeof value === 'boolean';
+    case 'mapping-list':
+      return Array.isArray(value) && value.every((v) => isPlainObject(v));
     case 'int-list':
       return (
         Array.isArray(value) &&
@@ -156,6 +158,10 @@ function crossCheck(spec: JobSpec, origin: Map<string, string>, problems: string
         `cluster.leaseTimeoutSec (${lease}), ` +
         'or a healthy worker is declared lost between two heartbeats',
     );
+  }
+  if (spec.model.kind === 'layers' && spec.model.layers.length === 0) {
+    const source = origin.get('model.kind') ?? 'defaults';
+    problems.push(`${source}: model.kind is layers but model.layers is empty: list the model's layers, e.g. [{type: dense, units: 128, activation: relu}] (the input and output layers are added)`);
   }
   if (spec.model.kind === 'module' && spec.model.module === '') {
     const source = origin.get('model.kind') ?? 'defaults';

@@ -5,6 +5,7 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ModelSpec } from '../config/job-spec';
 import { buildCnn } from './model-cnn';
+import { buildFromLayers } from './model-layers';
 import { buildMlp } from './model-mlp';
 import { buildFromModule } from './model-module';
 import { buildResnet } from './model-resnet';
@@ -21,6 +22,8 @@ export function buildModel(spec: ModelSpec, sampleShape: number[], classes: numb
       return buildCnn(spec, sampleShape, classes, seed);
     case 'resnet':
       return buildResnet(spec, sampleShape, classes, seed);
+    case 'layers':
+      return buildFromLayers(spec.layers, sampleShape, classes, seed);
     case 'module':
       return buildFromModule(spec.module, process.cwd(), sampleShape, classes, seed);
   }

@@ -32,3 +32,24 @@ test('ringtrain launch --nproc 2 trains the cnn over the ring: one epoch of 4000
   model.dispose();
   assert.ok(Math.abs(acc - val.accuracy) < 1e-6, `saved model accuracy ${acc} vs reported ${val.accuracy}`);
 });
+
+test('a model written as a list of layers in the job file trains over the ring; a wrong list stops the launch before any process starts', async () => {
+  const out = tempDir('layers');
+  const job = path.resolve(__dirname, '../../../examples/mnist-layers.yaml');
+  const r = await runCli(['launch', '--nproc', '2', job, '--set', 'train.epochs=1', ...QUICK, '--out', out], { timeoutMs: 180_000 });
+  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  // The summary shows the listed layers between the added input and output layers.
+  assert.match(r.stdout, /conv2d_0 \(Conv2D\)\s+\[-1,26,26,16\]\s+160/);
+  assert.match(r.stdout, /dense_3 \(Dense\)\s+\[-1,64\]\s+173120/);
+  assert.match(r.stdout, /logits \(Dense\)\s+\[-1,10\]\s+650/);
+  const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const val = lines.find((l) => l.split === 'val');
+  assert.ok(typeof val?.accuracy === 'number' && val.accuracy > 0.6, `val accuracy ${String(val?.accuracy)}`);
+
+  const bad = tempDir('layers-bad');
+  const wrong = await runCli(['launch', '--nproc', '2', job, '--set', 'model.layers=[{type: dense}, {type: conv3d}]', '--out', bad], { timeoutMs: 60_000 });
+  assert.equal(wrong.code, 2, wrong.stdout + wrong.stderr);
+  assert.match(wrong.stderr, /model\.layers\[0\] \(dense\) needs 'units'/);
+  assert.match(wrong.stderr, /model\.layers\[1\]\.type must be one of dense, conv2d, .* got "conv3d"/);
+  assert.ok(!fs.existsSync(path.join(bad, 'logs')), 'no worker should have started');
+});

@@ -77,8 +77,8 @@ test('a field put at the wrong level suggests its full path', () => {
 });
 
 test('an unknown key with no close match lists the known fields at its level', () => {
-  const message = configError(() => validateJob({ model: { layers: [3] } }, 'job.yaml'));
-  assert.match(message, /unknown field 'model\.layers' \(known fields under 'model': kind, hidden, activation, dropout, channels, blocks, module\)/);
+  const message = configError(() => validateJob({ model: { topology: [3] } }, 'job.yaml'));
+  assert.match(message, /unknown field 'model\.topology' \(known fields under 'model': kind, hidden, activation, dropout, channels, blocks, module, layers\)/);
 });
 
 test('out-of-range and wrongly typed values each name the field, the rule and the value', () => {
@@ -171,4 +171,13 @@ test('later layers win and each problem names the layer that set the value', () 
   assert.doesNotMatch(message, /train\.epochs/, 'a value fixed by a later layer is not a problem');
   assert.match(message, /--set: unknown field 'model\.hiden' \(did you mean 'model\.hidden'\?\)/);
   assert.match(message, /job\.yaml: data\.batchSize must be an integer >= 1, got 0/);
+});
+
+test('model.kind layers takes a list of mappings, and an empty or non-mapping list is refused with an example', () => {
+  const layers = [{ type: 'dense', units: 64, activation: 'relu' }, { type: 'dropout', rate: 0.2 }];
+  const spec = validateJob({ model: { kind: 'layers', layers } }, 'job.yaml');
+  assert.equal(spec.model.kind, 'layers');
+  assert.deepEqual(spec.model.layers, layers);
+  assert.match(configError(() => validateJob({ model: { kind: 'layers' } }, 'job.yaml')), /job\.yaml: model\.kind is layers but model\.layers is empty: list the model's layers, e\.g\. \[\{type: dense/);
+  assert.match(configError(() => validateJob({ model: { kind: 'layers', layers: [3, 'dense'] } }, 'job.yaml')), /model\.layers must be a list of mappings, like \[\{type: dense, units: 128, activation: relu\}\], got/);
 });
