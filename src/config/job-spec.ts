@@ -39,7 +39,7 @@ export interface ModelSpec {
   /** Residual blocks per resnet stage (each two 3x3 convs with batch norm); unused by mlp and cnn. */
   blocks: number;
   /**
-   * kind: module: a .js file (path from the working directory) exporting
+   * kind: module: a .js or .ts file (path from the working directory) exporting
    * `buildModel(ctx)` that returns a tf.LayersModel; see examples/my-model.js.
    */
   module: string;
@@ -92,7 +92,7 @@ export interface DataSpec {
   task: TaskKind;
   /** Hold out this fraction of the training rows (the last ones) for per-epoch validation; 0 = validate on the test set. */
   valFraction: number;
-  /** module: path of a CommonJS module exporting loadData() (relative to the working directory). */
+  /** module: path of a CommonJS .js or a TypeScript .ts module exporting loadData() (relative to the working directory). */
   module: string;
   augment: AugmentSpec;
 }

@@ -10,6 +10,7 @@
  */
 import * as path from 'node:path';
 import { RingtrainError } from '../config/errors';
+import { requireUserModule } from '../config/user-module';
 import type { DataSpec, TaskKind } from '../config/job-spec';
 import type { Preprocess } from './preprocess';
 import type { Split } from './split';
@@ -79,12 +80,7 @@ function toSplit(raw: RawSplit | undefined, name: string, where: string, task: T
 export function loadModuleDataset(spec: DataSpec, baseDir = process.cwd()): { train: Split; test: Split; sampleShape: number[]; preprocess: Preprocess } {
   if (spec.module === '') throw new RingtrainError('CONFIG_INVALID', 'data.dataset module needs data.module: the path of a CommonJS module exporting loadData()');
   const where = path.resolve(baseDir, spec.module);
-  let mod: Record<string, unknown>;
-  try {
-    mod = require(where) as Record<string, unknown>;
-  } catch (e) {
-    throw new RingtrainError('CONFIG_INVALID', `cannot load data module ${where}: ${(e as Error).message.split('\n')[0]}`);
-  }
+  const mod = requireUserModule(where, 'data module');
   const load = (typeof mod.loadData === 'function' ? mod.loadData : mod.default) as ((ctx: DataModuleContext) => unknown) | undefined;
   if (typeof load !== 'function') throw new RingtrainError('CONFIG_INVALID', `data module ${where} must export a function loadData(ctx); it exports ${Object.keys(mod).join(', ') || 'nothing'}`);
   const out = load({ trainLimit: spec.trainLimit, testLimit: spec.testLimit }) as { train?: RawSplit; test?: RawSplit; task?: TaskKind; sampleShape?: number[] } | undefined;

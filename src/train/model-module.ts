@@ -5,13 +5,13 @@
  * The context hands over ringtrain's own `tfl` (tfjs-layers) and `tf` (tfjs-core): a model built
  * with another copy of the packages (the module's own node_modules) would live in another tfjs
  * engine whose variables the training step cannot see, so that case is detected and refused.
- * Modules are CommonJS (.js, .cjs); a .ts module must be compiled first on Node 20 (Node >= 22.6
- * can load it with --experimental-strip-types).
+ * Modules are CommonJS (.js, .cjs) or TypeScript (.ts, loaded by config/user-module.ts).
  */
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { RingtrainError } from '../config/errors';
+import { requireUserModule } from '../config/user-module';
 
 export interface ModelModuleContext {
   /** Shape of one input sample as the dataset stores it (MNIST: [784]). */
@@ -29,19 +29,7 @@ type Builder = (ctx: ModelModuleContext) => unknown;
 /** Loads `file` (resolved against `baseDir`) and builds its model. */
 export function buildFromModule(file: string, baseDir: string, sampleShape: readonly number[], classes: number, seed: number): tfl.LayersModel {
   const full = path.resolve(baseDir, file);
-  let mod: Record<string, unknown>;
-  try {
-    mod = require(full) as Record<string, unknown>;
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    const hint =
-      err.code === 'ERR_UNKNOWN_FILE_EXTENSION' || full.endsWith('.ts')
-        ? ': Node 20 cannot load TypeScript directly; compile the module to .js (npx tsc) and point model.module at that'
-        : err.code === 'MODULE_NOT_FOUND'
-          ? ' (check the path; relative paths are resolved against the job file\'s folder)'
-          : '';
-    throw new RingtrainError('CONFIG_INVALID', `cannot load model module ${full}: ${err.message.split('\n')[0]}${hint}`);
-  }
+  const mod = requireUserModule(full, 'model module');
   const build = (typeof mod.buildModel === 'function' ? mod.buildModel : mod.default) as Builder | undefined;
   if (typeof build !== 'function') {
     throw new RingtrainError('CONFIG_INVALID', `model module ${full} exports ${Object.keys(mod).join(', ') || 'nothing'}; it must export a function buildModel(ctx) returning a tf.LayersModel`);

@@ -75,3 +75,18 @@ test('a dataset module supplies rows and labels; bad returns are refused naming 
   assert.throws(() => loadDataset({ ...DEFAULT_JOB.data, dataset: 'module', module: path.join(dir, 'labels.js') }), /train\.y\[1\] is -1; class ids are integers from 0/);
   assert.throws(() => loadDataset({ ...DEFAULT_JOB.data, dataset: 'module' }), /data.dataset module needs data.module/);
 });
+
+test('a TypeScript dataset module is loaded with its types stripped', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-datamod-ts-'));
+  fs.writeFileSync(
+    path.join(dir, 'xor.ts'),
+    [
+      'interface Rows { x: number[][]; y: number[] }',
+      'const rows = (n: number): Rows => ({ x: Array.from({ length: n }, (_, i) => [i % 2, (i >> 1) % 2]), y: Array.from({ length: n }, (_, i) => (i % 2) ^ ((i >> 1) % 2)) });',
+      'export function loadData(): { train: Rows; test: Rows } { return { train: rows(8), test: rows(4) }; }',
+    ].join('\n'),
+  );
+  const d = loadDataset({ ...DEFAULT_JOB.data, dataset: 'module', module: path.join(dir, 'xor.ts') });
+  assert.deepEqual([d.train.count, d.test.count, d.train.features, d.train.classes], [8, 4, 2, 2]);
+  assert.deepEqual(Array.from(d.train.labels), [0, 1, 1, 0, 0, 1, 1, 0]);
+});

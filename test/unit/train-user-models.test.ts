@@ -69,5 +69,33 @@ test('a module that is missing, exports nothing useful, or returns the wrong out
   fs.writeFileSync(path.join(dir, 'fake.js'), 'exports.buildModel = () => ({ layers: [] });');
   assert.throws(() => buildFromModule('fake.js', dir, [784], 10, 1), /another copy of @tensorflow\/tfjs-layers/);
   fs.writeFileSync(path.join(dir, 'model.ts'), 'export const x: number = 1;');
-  assert.throws(() => buildFromModule('model.ts', dir, [784], 10, 1), /compile the module to \.js/);
+  assert.throws(() => buildFromModule('model.ts', dir, [784], 10, 1), /model module .*model\.ts exports x; it must export a function buildModel\(ctx\)/);
+  fs.writeFileSync(path.join(dir, 'broken.ts'), 'export function buildModel(: number {');
+  assert.throws(() => buildFromModule('broken.ts', dir, [784], 10, 1), /cannot load model module .*broken\.ts: /);
+});
+
+test('a TypeScript model module (types, ES imports and exports, a relative .ts import) is loaded and builds a trainable model', async () => {
+  await selectBackend('cpu');
+  const model = buildFromModule('./my-model.ts', EXAMPLES, [784], 10, 1);
+  assert.equal(model.name, 'my_ts_model');
+  assert.equal(ParamLayout.ofModel(model).size, 784 * 96 + 96 + 96 * 10 + 10);
+  model.dispose();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-tsmodule-'));
+  fs.writeFileSync(path.join(dir, 'widths.ts'), 'export const WIDTHS: readonly number[] = [12, 8];\n');
+  fs.writeFileSync(
+    path.join(dir, 'net.ts'),
+    [
+      "import { WIDTHS } from './widths';",
+      'type Ctx = { tfl: typeof import("@tensorflow/tfjs-layers"); sampleShape: number[]; classes: number };',
+      'export default function build({ tfl, sampleShape, classes }: Ctx) {',
+      '  const m = tfl.sequential();',
+      '  WIDTHS.forEach((units: number, i: number) => m.add(tfl.layers.dense(i === 0 ? { inputShape: sampleShape, units } : { units })));',
+      '  m.add(tfl.layers.dense({ units: classes }));',
+      '  return m;',
+      '}',
+    ].join('\n'),
+  );
+  const net = buildFromModule('net.ts', dir, [5], 3, 1);
+  assert.equal(ParamLayout.ofModel(net).size, 5 * 12 + 12 + 12 * 8 + 8 + 8 * 3 + 3);
+  net.dispose();
 });
