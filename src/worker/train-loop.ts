@@ -57,8 +57,10 @@ export class TrainLoop {
     this.layout = ParamLayout.ofModel(model);
     this.buffers = ParamLayout.buffersOf(model);
     this.params = new Float32Array(this.layout.size);
-    // In the communicator's own memory, so the all-reduce sums it with SIMD.
-    this.grads = comm.allocate(this.layout.size + 1);
+    // In the communicator's own memory, so the all-reduce sums it with SIMD. Behind the
+    // gradients: the loss, then the model's buffers (batch-norm moving statistics), which ride
+    // along in the same all-reduce so every rank keeps their mean (see the step).
+    this.grads = comm.allocate(this.layout.size + 1 + this.buffers.size);
     this.optimizer = optimizerOf(t, this.layout.size);
     const perRank = samplesPerRank(o.data.train.count, comm.worldSize, o.shard.dropLast);
     this.batchesPerEpoch = Math.ceil(perRank / spec.data.batchSize);
@@ -254,6 +256,11 @@ export class TrainLoop {
 
       // One all-reduce per optimizer step; the next batch is gathered while it is in flight.
       t0 = process.hrtime.bigint();
+      // Each rank's forward passes moved its batch-norm statistics on its own shard; averaged
+      // here, every replica evaluates, checkpoints and exports the same ones (PyTorch DDP
+      // broadcasts rank 0's instead). Free of extra latency: it is the gradients' all-reduce.
+      const bufferTail = this.grads.subarray(this.layout.size + 1);
+      if (bufferTail.length > 0) this.buffers.readWeights(bufferTail);
       const reduced = comm.allReduceMean(this.grads);
       const prep = process.hrtime.bigint();
       if (b + 1 < batches.length) pipeline.prepare(b + 1);
@@ -264,6 +271,7 @@ export class TrainLoop {
       time.communication += commSeconds;
 
       t0 = process.hrtime.bigint();
+      if (bufferTail.length > 0) this.buffers.writeWeights(bufferTail);
       const g = this.grads.subarray(0, this.layout.size);
       if (micro > 1) for (let i = 0; i <= this.layout.size; i++) this.grads[i] = (this.grads[i] as number) / micro;
       const loss = this.grads[this.layout.size] as number;

@@ -9,7 +9,7 @@ import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { DEFAULT_JOB } from '../../src/config/job-spec';
 import type { Split } from '../../src/data';
-import { ParamLayout, buildMlp } from '../../src/train';
+import { ParamLayout, buildFromLayers, buildMlp } from '../../src/train';
 import { mnistSlice, relativeDifference, specWith, trainRanks, writableFloatRows } from './train-harness';
 
 const STEPS = 50;
@@ -71,4 +71,20 @@ test('a different global sample order gives measurably different weights (the ch
   const reversed: Split = { ...data.train, images, labels, decode: undefined };
   const pair = await train(2, { train: reversed, val: data.val });
   assert.ok(relativeDifference(single!, pair[0]!) > 1e-4);
+});
+
+test('batch-norm statistics moved by each rank on its own shard end identical on every rank, and moved', async () => {
+  const data = await mnistSlice(1024, 100);
+  const spec = specWith({ data: { batchSize: 32 }, train: { epochs: 1 } });
+  const body = [{ type: 'dense', units: 16, activation: 'relu' }, { type: 'batchNorm' }];
+  const runs = await trainRanks({ world: 2, spec, data, model: (rank) => buildFromLayers(body, [784], 10, 7 + rank) });
+  for (const r of runs) assert.equal(r.error, undefined, String(r.error));
+  const [a, b] = runs.map((r) => r.buffers) as [Float32Array, Float32Array];
+  // Moving mean (16) and moving variance (16) of the one batch-norm layer.
+  assert.equal(a.length, 32);
+  assert.deepEqual(b, a, 'ranks trained on different shards must still hold the same statistics');
+  // They really were updated from the data (initial: mean 0, variance 1).
+  assert.ok(a.subarray(0, 16).some((m) => Math.abs(m) > 1e-3), `moving means ${Array.from(a.subarray(0, 4))}`);
+  assert.ok(a.subarray(16).some((v) => Math.abs(v - 1) > 1e-3), `moving variances ${Array.from(a.subarray(16, 20))}`);
+  assert.deepEqual(runs[1]!.weights, runs[0]!.weights);
 });

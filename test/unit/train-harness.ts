@@ -4,6 +4,7 @@
  * importing it has no side effects.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { Registry } from 'prom-client';
 import { Communicator, MemoryHub } from '../../src/allreduce';
 import { selectBackend } from '../../src/compute';
@@ -45,6 +46,8 @@ export interface RankOutcome {
   registry: Registry;
   /** Gradient all-reduces this rank ran during training steps. */
   gradientAllReduces: number;
+  /** The model's non-trainable buffers (batch-norm statistics) after training. */
+  buffers: Float32Array;
 }
 
 export interface RanksOptions {
@@ -58,6 +61,8 @@ export interface RanksOptions {
   augment?: (epoch: number) => BatchTransform;
   /** Lets a test see or alter one rank's loop before it runs. */
   before?: (rank: number, loop: TrainLoop) => void;
+  /** The model of each rank (default: the spec's mlp, seeded differently per rank). */
+  model?: (rank: number) => tfl.LayersModel;
 }
 
 let cache: { train: Split; val: Split } | undefined;
@@ -90,7 +95,7 @@ export async function trainRanks(o: RanksOptions): Promise<RankOutcome[]> {
     const registry = new Registry();
     const metrics = createWorkerMetrics(registry, rank, 'wasm');
     // Ranks above 0 start from other weights on purpose: the broadcast (or resume) must win.
-    const model = buildMlp(o.spec.model, o.data.train.features, o.data.train.classes, o.spec.seed + 1000 * rank);
+    const model = o.model?.(rank) ?? buildMlp(o.spec.model, o.data.train.features, o.data.train.classes, o.spec.seed + 1000 * rank);
     let self: TrainLoop | undefined;
     const loop = new TrainLoop({
       spec: o.spec,
@@ -118,8 +123,10 @@ export async function trainRanks(o: RanksOptions): Promise<RankOutcome[]> {
       transport.abort(error);
     }
     const weights = loop.params.slice();
+    const buffers = new Float32Array(loop.buffers.size);
+    loop.buffers.readWeights(buffers);
     model.dispose();
-    return { rank, result, error, weights, logs, metrics, registry, gradientAllReduces };
+    return { rank, result, error, weights, logs, metrics, registry, gradientAllReduces, buffers };
   });
   return Promise.all(outcomes);
 }
