@@ -79,7 +79,9 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   const advertise = args.flags.get('host') ?? env.RINGTRAIN_ADVERTISE_HOST ?? env.POD_IP ?? '127.0.0.1';
   const bind = args.flags.get('bind') ?? (advertise === '127.0.0.1' || advertise === 'localhost' ? advertise : '0.0.0.0');
   const outDir = path.resolve(args.flags.get('out') ?? (spec.outDir || defaultRunDir(spec.name)));
-  const log = createLogger({ job: spec.name, role: 'worker', rank: rankHint >= 0 ? rankHint : undefined, level: spec.observe.logLevel });
+  // The rank is bound once the coordinator assigns it (run-worker): the hint may differ, and
+  // binding both would print the key twice.
+  const log = createLogger({ job: spec.name, role: 'worker', level: spec.observe.logLevel });
   const workerId = `${os.hostname()}-${process.pid}`;
   // Not checked here: only rank 0 reads it (other machines need not have the directory).
   const resume = args.flags.get('resume') ?? env[ENV_RESUME];

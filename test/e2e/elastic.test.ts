@@ -77,3 +77,35 @@ test('a coordinator killed mid-run is restarted on its port, recovers the job fr
   assert.deepEqual([state.phase, state.generation], ['done', 2]);
   assert.ok(finalVal(out) > 0.85, `accuracy ${finalVal(out)}`);
 });
+
+test('the coordinator and every worker killed at once: the restarted job resumes from the last checkpoint and ends like an undisturbed run', async () => {
+  const job = ['--nproc', '2', '--set', 'train.epochs=3', 'data.trainLimit=15000', 'data.testLimit=2000', 'cluster.maxRestarts=3'];
+  const calm = tempDir('allkill-calm');
+  const calmRun = await runCli(['launch', ...job, '--out', calm], { timeoutMs: 180_000 });
+  assert.equal(calmRun.code, 0, calmRun.stdout + calmRun.stderr);
+
+  const out = tempDir('allkill');
+  const run = startCli(['launch', ...job, '--out', out], { timeoutMs: 180_000 });
+  const rank0 = path.join(out, 'logs', 'rank 0.log');
+  const saved = await waitFor('the first checkpoint', () => logEvents(rank0, 'checkpoint')[0], 60_000);
+  const victims = childPids(run.child.pid as number);
+  assert.equal(victims.length, 3, 'a coordinator and two workers');
+  for (const pid of victims) process.kill(pid, 'SIGKILL');
+  const r = await run.result;
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /coordinator \(pid \d+\) was killed by SIGKILL; restarting it/);
+  assert.match(r.stdout, /epoch 3\/3/);
+  const coordLog = path.join(out, 'logs', 'coordinator.log');
+  assert.equal(logEvents(coordLog, 'recovered').length, 1);
+  assert.deepEqual(logEvents(coordLog, 'ring-formed').map((e) => e.generation), [1, 2]);
+  // No process kept the state, so the new ring starts from the checkpoint rank 0 last wrote
+  // (or a later one, if it wrote another before the kill landed).
+  const resumed = logEvents(rank0, 'resumed');
+  assert.equal(resumed.length, 1, 'rank 0 should have resumed once');
+  assert.ok((resumed[0]!.step as number) >= (saved.step as number), `resumed at step ${String(resumed[0]!.step)}, first checkpoint at ${String(saved.step)}`);
+  assert.equal(resumed[0]!.batchInEpoch, 0, 'epoch checkpoints resume at the start of an epoch');
+  // Resuming is exact (weights, optimizer state, sampler position): the run ends where an
+  // undisturbed one does.
+  const delta = Math.abs(finalVal(out) - finalVal(calm)) * 100;
+  assert.ok(delta <= 0.2, `accuracy ${finalVal(out)} vs undisturbed ${finalVal(calm)}: ${delta.toFixed(2)} points apart`);
+});
