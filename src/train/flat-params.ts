@@ -62,6 +62,26 @@ export class ParamLayout {
   }
 
   /**
+   * Like packGradients, for the elements [start, end) of the layout only: one bucket of the
+   * flat buffer. A variable cut by a bucket boundary is read once per bucket it touches.
+   */
+  packRange(grads: tf.NamedTensorMap, out: Float32Array, start: number, end: number, accumulate = false): void {
+    for (const s of this.slots) {
+      const lo = Math.max(start, s.offset);
+      const hi = Math.min(end, s.offset + s.size);
+      if (lo >= hi) continue;
+      const g = grads[s.name];
+      if (g === undefined) {
+        if (!accumulate) out.fill(0, lo, hi);
+        continue;
+      }
+      const d = (g.dataSync() as Float32Array).subarray(lo - s.offset, hi - s.offset);
+      if (!accumulate) out.set(d, lo);
+      else for (let i = 0; i < d.length; i++) out[lo + i] = (out[lo + i] as number) + (d[i] as number);
+    }
+  }
+
+  /**
    * Copies named gradients into `out` in layout order; a missing gradient is zero. With
    * `accumulate`, adds them to what `out` holds instead (micro-batches of one optimizer step).
    */

@@ -2,7 +2,7 @@ export { buildMlp, parameterCount } from './model-mlp';
 export { buildModel, sampleShape } from './models';
 export { ParamLayout, type ParamSlot } from './flat-params';
 export { softmaxCrossEntropy, lossAndCorrect, meanSquaredError, regressionSums } from './loss';
-export { computeGradients, applyAveraged, type LocalStepResult } from './train-step';
+export { computeGradients, forwardBackward, applyAveraged, type LocalStepResult, type LocalGradients } from './train-step';
 export { evaluateRange, evaluateRegressionRange, type EvalSums } from './evaluate';
 export { saveModelToDir, loadModelFromDir } from './model-files';
 export { summarizeModel } from './summary';

@@ -1,6 +1,6 @@
 /**
- * The local half of a data-parallel step. `computeGradients` runs forward/backward on this
- * rank's batch and packs the gradients into the shared flat buffer; the caller all-reduces that
+ * The local half of a data-parallel step. `forwardBackward` runs forward/backward on this
+ * rank's batch (`computeGradients` also packs the gradients into the shared flat buffer); the caller all-reduces that
  * buffer; `applyAveraged` hands the averaged gradients to the optimizer. Splitting the step here
  * keeps train/ free of any network code.
  */
@@ -17,21 +17,26 @@ export interface LocalStepResult {
   correct: number;
 }
 
+/** A local batch's loss and accuracy, with its gradients still on the device. */
+export interface LocalGradients extends LocalStepResult {
+  /** By variable name; the caller packs them (ParamLayout.packRange) and disposes them. */
+  grads: tf.NamedTensorMap;
+}
+
 /**
- * Forward and backward on one local batch; the gradients land in `out` (added to it with
- * `accumulate`). With `targets` (rows x outputs) the task is regression and the loss is the mean
- * squared error (torch MSELoss); otherwise softmax cross-entropy on the integer labels `y`.
+ * Forward and backward on one local batch. With `targets` (rows x outputs) the task is
+ * regression and the loss is the mean squared error (torch MSELoss); otherwise softmax
+ * cross-entropy on the integer labels `y`. The gradients stay tensors, so the caller can read
+ * them into the flat buffer bucket by bucket while earlier buckets are on the wire.
  */
-export function computeGradients(
+export function forwardBackward(
   model: tfl.LayersModel,
   layout: ParamLayout,
   x: Float32Array,
   y: Int32Array,
   batch: number,
-  out: Float32Array,
-  accumulate = false,
   targets?: Float32Array,
-): LocalStepResult {
+): LocalGradients {
   let correct = 0;
   const { value, grads } = tf.tidy(() => {
     const shape = sampleShape(model);
@@ -49,9 +54,27 @@ export function computeGradients(
       return softmaxCrossEntropy(logits, ys);
     }, layout.vars);
   });
-  layout.packGradients(grads, out, accumulate);
   const loss = value.dataSync()[0] as number;
   value.dispose();
+  return { loss, correct, grads };
+}
+
+/**
+ * Forward and backward on one local batch; the gradients land in `out` (added to it with
+ * `accumulate`). See forwardBackward.
+ */
+export function computeGradients(
+  model: tfl.LayersModel,
+  layout: ParamLayout,
+  x: Float32Array,
+  y: Int32Array,
+  batch: number,
+  out: Float32Array,
+  accumulate = false,
+  targets?: Float32Array,
+): LocalStepResult {
+  const { loss, correct, grads } = forwardBackward(model, layout, x, y, batch, targets);
+  layout.packGradients(grads, out, accumulate);
   tf.dispose(Object.values(grads));
   return { loss, correct };
 }

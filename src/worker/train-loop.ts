@@ -14,7 +14,8 @@
 import { RingtrainError } from '../config/errors';
 import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank, type Batch } from '../data';
 import { STEP_PHASES } from '../observe';
-import { EarlyStopping, LrSchedule, ParamLayout, clipToNorm, computeGradients, globalNorm, monitorMode, optimizerOf, scaledLr, type FlatOptimizer } from '../train';
+import * as tf from '@tensorflow/tfjs-core';
+import { EarlyStopping, LrSchedule, ParamLayout, clipToNorm, forwardBackward, globalNorm, monitorMode, optimizerOf, scaledLr, type FlatOptimizer } from '../train';
 import { findLatestCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint-store';
 import { evaluateSplit, type SplitMetrics } from './evaluate-split';
 import type { EpochSummary, StepTimes, TrainLoopOptions, TrainResult } from './train-types';
@@ -242,8 +243,8 @@ export class TrainLoop {
       time.data += since(t0);
       const rows = (batches[b] as Int32Array).length;
       t0 = process.hrtime.bigint();
-      const local = computeGradients(this.o.model, this.layout, batch.x, batch.y, rows, this.grads, micro > 0, batch.t);
-      time.compute += since(t0);
+      const accumulate = micro > 0;
+      const local = forwardBackward(this.o.model, this.layout, batch.x, batch.y, rows, batch.t);
       this.grads[this.layout.size] = (this.grads[this.layout.size] as number) + local.loss;
       sums[0] = (sums[0] as number) + local.loss * rows;
       sums[1] = (sums[1] as number) + local.correct;
@@ -252,7 +253,14 @@ export class TrainLoop {
       stepRows += rows;
       stepCorrect += local.correct;
       micro += 1;
-      if (micro < k && b < batches.length - 1) continue;
+      if (micro < k && b < batches.length - 1) {
+        // An earlier micro-batch of the step (no_sync): add its gradients locally.
+        this.layout.packGradients(local.grads, this.grads, accumulate);
+        tf.dispose(Object.values(local.grads));
+        time.compute += since(t0);
+        continue;
+      }
+      time.compute += since(t0);
 
       // One all-reduce per optimizer step; the next batch is gathered while it is in flight.
       t0 = process.hrtime.bigint();
@@ -261,12 +269,27 @@ export class TrainLoop {
       // broadcasts rank 0's instead). Free of extra latency: it is the gradients' all-reduce.
       const bufferTail = this.grads.subarray(this.layout.size + 1);
       if (bufferTail.length > 0) this.buffers.readWeights(bufferTail);
-      const reduced = comm.allReduceMean(this.grads);
+      // The gradients are read off the device bucket by bucket, each just before it is reduced,
+      // so a bucket is on the wire while the next is read (DDP's overlap). Reading counts as
+      // compute, as it did when it followed the backward pass.
+      let packSeconds = 0;
+      let reduced: Promise<void>;
+      try {
+        reduced = comm.allReduceMean(this.grads, (start, end) => {
+          const p0 = process.hrtime.bigint();
+          this.layout.packRange(local.grads, this.grads, start, Math.min(end, this.layout.size), accumulate);
+          packSeconds += since(p0);
+        });
+      } finally {
+        // Every bucket is packed before allReduceMean first yields.
+        tf.dispose(Object.values(local.grads));
+      }
       const prep = process.hrtime.bigint();
       if (b + 1 < batches.length) pipeline.prepare(b + 1);
       const prepSeconds = since(prep);
       await reduced;
-      const commSeconds = since(t0) - prepSeconds;
+      const commSeconds = since(t0) - prepSeconds - packSeconds;
+      time.compute += packSeconds;
       time.data += prepSeconds;
       time.communication += commSeconds;
 

@@ -88,3 +88,30 @@ test('batch-norm statistics moved by each rank on its own shard end identical on
   assert.ok(a.subarray(16).some((v) => Math.abs(v - 1) > 1e-3), `moving variances ${Array.from(a.subarray(16, 20))}`);
   assert.deepEqual(runs[1]!.weights, runs[0]!.weights);
 });
+
+test('gradients read off the device bucket by bucket (boundaries cutting through variables) train exactly like one bucket', async () => {
+  const data = await mnistSlice(640, 100);
+  const spec = specWith({ data: { batchSize: 32 }, train: { epochs: 1 } });
+  const one = await trainRanks({ world: 2, spec, data });
+  // The 784-32-10 MLP has 25,450 parameters (+1 loss): buckets of 7,000 split the first kernel.
+  const packed: number[][] = [];
+  const bucketed = await trainRanks({
+    world: 2,
+    spec,
+    data,
+    bucketElements: 7_000,
+    before: (rank, loop) => {
+      if (rank !== 0) return;
+      const pack = loop.layout.packRange.bind(loop.layout);
+      loop.layout.packRange = (grads, out, start, end, accumulate) => {
+        packed.push([start, end]);
+        pack(grads, out, start, end, accumulate);
+      };
+    },
+  });
+  for (const r of [...one, ...bucketed]) assert.equal(r.error, undefined, String(r.error));
+  assert.deepEqual(packed.slice(0, 4), [[0, 7_000], [7_000, 14_000], [14_000, 21_000], [21_000, 25_450]], 'the first step packs four buckets in order');
+  assert.equal(packed.length, 4 * (bucketed[0]!.result?.steps ?? 0));
+  assert.deepEqual(bucketed[0]!.weights, one[0]!.weights);
+  assert.deepEqual(bucketed[1]!.weights, one[0]!.weights);
+});

@@ -61,6 +61,8 @@ export interface RanksOptions {
   augment?: (epoch: number) => BatchTransform;
   /** Lets a test see or alter one rank's loop before it runs. */
   before?: (rank: number, loop: TrainLoop) => void;
+  /** Gradient bucket cap in elements (default: DDP's 25 MB). */
+  bucketElements?: number;
   /** The model of each rank (default: the spec's mlp, seeded differently per rank). */
   model?: (rank: number) => tfl.LayersModel;
 }
@@ -83,12 +85,12 @@ export function writableFloatRows(s: Split): Split & FloatRows {
 export async function trainRanks(o: RanksOptions): Promise<RankOutcome[]> {
   const hub = new MemoryHub(o.spec.name, o.world, 10_000);
   const outcomes = hub.endpoints().map(async (transport, rank): Promise<RankOutcome> => {
-    const comm = new Communicator(transport);
+    const comm = new Communicator(transport, { bucketElements: o.bucketElements });
     let gradientAllReduces = 0;
     const mean = comm.allReduceMean.bind(comm);
-    comm.allReduceMean = (buf: Float32Array) => {
+    comm.allReduceMean = (buf: Float32Array, pack?: (start: number, end: number) => void) => {
       gradientAllReduces += 1;
-      return mean(buf);
+      return mean(buf, pack);
     };
     const logs: Record<string, unknown>[] = [];
     const log = createLogger({ job: o.spec.name, role: 'worker', rank, level: 'info', destination: { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) } });
