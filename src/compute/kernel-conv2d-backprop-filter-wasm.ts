@@ -26,6 +26,7 @@ import {
   type WasmKernelArgs,
 } from './wasm-heap';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { fillColumns } from './im2col';
 import { simdOps } from './wasm-simd';
 
 /**
@@ -119,58 +120,3 @@ function filterGradient(
     release(backend, ...temps);
   }
 }
-
-interface PatchGeometry {
-  n: number;
-  h: number;
-  w: number;
-  c: number;
-  oh: number;
-  ow: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  top: number;
-  left: number;
-}
-
-/** Runs shorter than this are copied element by element; longer ones with copyWithin (memmove). */
-const MEMMOVE_MIN = 16;
-
-/**
- * cols[(b*OH + r)*OW + q][(i*KW + j)*C + ch] = x[b, r*sh - top + i, q*sw - left + j, ch], or 0
- * outside; `heap` is the whole wasm heap, `colsAt` and `xAt` element offsets into it.
- */
-function fillColumns(heap: Float32Array, colsAt: number, xAt: number, g: PatchGeometry): void {
-  const { n, h, w, c, oh, ow, kh, kw, sh, sw, top, left } = g;
-  const rowLen = kw * c;
-  let o = colsAt;
-  for (let b = 0; b < n; b++) {
-    for (let r = 0; r < oh; r++) {
-      for (let q = 0; q < ow; q++) {
-        const col0 = q * sw - left;
-        // Taps j in [jLo, jHi) land inside the row; they are contiguous in x (one run).
-        const jLo = Math.max(0, -col0);
-        const jHi = Math.min(kw, w - col0);
-        for (let i = 0; i < kh; i++) {
-          const row = r * sh - top + i;
-          if (row < 0 || row >= h || jHi <= jLo) {
-            heap.fill(0, o, o + rowLen);
-            o += rowLen;
-            continue;
-          }
-          if (jLo > 0) heap.fill(0, o, o + jLo * c);
-          const len = (jHi - jLo) * c;
-          const src = xAt + ((b * h + row) * w + col0 + jLo) * c;
-          const dst = o + jLo * c;
-          if (len >= MEMMOVE_MIN) heap.copyWithin(dst, src, src + len);
-          else for (let e = 0; e < len; e++) heap[dst + e] = heap[src + e] as number;
-          if (jHi < kw) heap.fill(0, o + jHi * c, o + rowLen);
-          o += rowLen;
-        }
-      }
-    }
-  }
-}
-
