@@ -31,14 +31,18 @@ async function main(): Promise<void> {
     const buf = comm.allocate(n);
     const times: number[] = [];
     let correct = true;
-    const iters = bytes >= 10_000_000 ? Math.min(plan.iters, 10) : plan.iters;
-    for (let it = 0; it < iters + 2; it++) {
+    // Warm-up and timed iterations as ../shared/peers/gloo_allreduce.py takes them, so the two
+    // medians compare like with like: 20 + iters below 10 MB, 3 + 10 from 10 MB.
+    const big = bytes >= 10_000_000;
+    const iters = big ? Math.min(plan.iters, 10) : plan.iters;
+    const warmup = big ? 3 : 20;
+    for (let it = 0; it < iters + warmup; it++) {
       buf.fill(plan.rank + 1);
       await comm.barrier();
       const t0 = process.hrtime.bigint();
       await comm.allReduceSum(buf);
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      if (it >= 2) times.push(ms);
+      if (it >= warmup) times.push(ms);
       for (let i = 0; i < n; i += Math.max(1, n >> 12)) if (buf[i] !== expected) correct = false;
       if (buf[n - 1] !== expected) correct = false;
     }

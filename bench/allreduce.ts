@@ -75,14 +75,14 @@ async function main(): Promise<void> {
   };
   const world = Number(get('--nproc', '2'));
   const sizes = get('--bytes', '4K,400K,4M,40M,100M').split(',').map(parseBytes);
-  const iters = Number(get('--iters', '20'));
+  const iters = Number(get('--iters', '300'));
   const transports = get('--transport', 'grpc,tcp').split(',') as TransportKind[];
   const dtype = get('--compression', 'fp32') as WireDtype;
   const block = argv.includes('--block') ? parseBytes(get('--block', '1M')) : undefined;
   const peer = argv.includes('--no-peer') ? undefined : gloo(world, sizes);
   for (const transport of transports) {
     const rows = await runRing(world, sizes, iters, transport, dtype, block);
-    process.stdout.write(`\nring all-reduce, transport ${transport}, wire ${dtype}, ${block === undefined ? '1 MiB' : `${block}-byte`} blocks, ${world} processes on 127.0.0.1, median of ${iters} (10 for >= 10 MB)\n`);
+    process.stdout.write(`\nring all-reduce, transport ${transport}, wire ${dtype}, ${block === undefined ? '1 MiB' : `${block}-byte`} blocks, ${world} processes on 127.0.0.1, median of ${iters} after 20 warm-up (10 after 3 for >= 10 MB), as gloo's\n`);
     process.stdout.write(`${formatTable(world, rows, peer)}\n`);
   }
   if (!peer && !argv.includes('--no-peer')) process.stdout.write('(gloo peer not measured: /usr/bin/python3 with torch not found)\n');
