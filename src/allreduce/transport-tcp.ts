@@ -51,6 +51,9 @@ export class TcpTransport implements Transport {
   private nextMsgId = 1;
   /** Lent payloads still queued on a socket, and who waits for them to go out. */
   private unflushed = 0;
+  private lentRound = 0;
+  /** Ranks that lent payloads are queued for, for the error when they never drain. */
+  private readonly lentTo = new Set<number>();
   private readonly flushWaiters: (() => void)[] = [];
   private closed = false;
 
@@ -112,11 +115,19 @@ export class TcpTransport implements Transport {
     });
     if (!borrowed) buf.set(payload, HEADER_BYTES);
     const lent = borrowed && payload.byteLength > 0;
-    if (lent) this.unflushed += 1;
+    if (lent) {
+      this.unflushed += 1;
+      this.lentTo.add(to);
+    }
+    // A socket dropped with the ring settles its writes later: they must not count against
+    // the lent payloads of the ring that replaced it (forgetLent started a new count).
+    const round = this.lentRound;
     const written = (): void => {
-      if (!lent) return;
+      if (!lent || round !== this.lentRound) return;
       this.unflushed -= 1;
-      if (this.unflushed === 0) for (const w of this.flushWaiters.splice(0)) w();
+      if (this.unflushed > 0) return;
+      this.lentTo.clear();
+      for (const w of this.flushWaiters.splice(0)) w();
     };
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -145,8 +156,20 @@ export class TcpTransport implements Transport {
   }
 
   flush(): Promise<void> {
-    if (this.unflushed === 0) return Promise.resolve();
-    return new Promise((resolve) => this.flushWaiters.push(resolve));
+    if (this.unflushed <= 0) return Promise.resolve();
+    // A peer that stopped reading (SIGSTOP) leaves our writes queued: bounded like any wait.
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.flushWaiters.splice(this.flushWaiters.indexOf(done), 1);
+        const who = [...this.lentTo].map((r) => this.who(r)).join(', ');
+        reject(new RingtrainError('TIMEOUT', `${who} did not read ${this.unflushed} sent block(s) within ${this.timeoutMs} ms (generation ${this.ring?.generation ?? '?'}): is it stopped?`));
+      }, this.timeoutMs);
+      this.flushWaiters.push(done);
+    });
   }
 
   recv(from: number, key: MessageKey, out: Uint8Array, meta: PayloadMeta): Promise<void> {
@@ -179,7 +202,9 @@ export class TcpTransport implements Transport {
 
   /** The sockets that held lent payloads are gone: nobody may wait on them any longer. */
   private forgetLent(): void {
+    this.lentRound += 1;
     this.unflushed = 0;
+    this.lentTo.clear();
     for (const w of this.flushWaiters.splice(0)) w();
   }
 

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
+import type * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { CollectiveServer, Communicator, GrpcTransport, createRingEndpoint, type RingEndpoint, type Transport, type TransportKind } from '../../src/allreduce';
 import { isRingtrainError } from '../../src/config/errors';
@@ -104,6 +105,23 @@ for (const kind of ['grpc', 'tcp'] as const) {
     }
   });
 }
+
+test('tcp: blocks lent to a peer that stopped reading fail flush at the deadline, naming the peer', async () => {
+  const r = await endpointRing('tcp', 2, 1500);
+  try {
+    // As a SIGSTOPped peer would: rank 1 stops reading its ring socket, so rank 0's writes queue.
+    (r.transports[1] as unknown as { recvSocket: net.Socket }).recvSocket.pause();
+    const payload = new Uint8Array(32 << 20);
+    const key = { op: 'allreduce' as const, opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 };
+    r.transports[0]!.send(1, key, payload, { elements: payload.length / 4, dtype: 'fp32' }, true).catch(() => undefined);
+    const started = Date.now();
+    await assert.rejects(r.transports[0]!.flush!(), (e: unknown) =>
+      isRingtrainError(e) && e.code === 'TIMEOUT' && /rank 1 at 127\.0\.0\.1:\d+ did not read 1 sent block\(s\) within 1500 ms/.test(e.message));
+    assert.ok(Date.now() - started < 5000);
+  } finally {
+    await r.close();
+  }
+});
 
 test('grpc: a pulled chunk of the wrong size fails the receiver, and its refusal comes back up the stream to fail the sender', async () => {
   const r = await endpointRing('grpc', 2, 3000);
