@@ -10,7 +10,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { childPids, envOf, runCli, startCli, tempDir, waitFor } from './cli';
 
-const JOB = ['--set', 'train.epochs=2', 'data.trainLimit=15000', 'data.testLimit=2000', 'cluster.maxRestarts=2'];
+// Three epochs: after a worker is replaced, the job must still be running when the test reads
+// the coordinator's /metrics (with two, training had become fast enough to finish first).
+const JOB = ['--set', 'train.epochs=3', 'data.trainLimit=15000', 'data.testLimit=2000', 'cluster.maxRestarts=2'];
 
 function finalVal(out: string): number {
   const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { split: string; accuracy: number; epoch: number });
@@ -49,7 +51,7 @@ test('a worker killed mid-epoch is replaced, the ring recovers in under 10 s, an
   const r = await run.result;
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /rank 1 \(pid \d+\) was killed by SIGKILL; restarting it \(restart 1 of 2\)/);
-  assert.match(r.stdout, /epoch 2\/2/);
+  assert.match(r.stdout, /epoch 3\/3/);
   const seconds = recovered.recoverySeconds as number;
   assert.ok(typeof seconds === 'number' && seconds < 10, `recovery took ${seconds} s`);
   assert.match(metrics, /^ringtrain_job_recovery_seconds \d/m);
@@ -60,10 +62,10 @@ test('a worker killed mid-epoch is replaced, the ring recovers in under 10 s, an
 
 test('a coordinator killed mid-run is restarted on its port, recovers the job from its state file, and the job finishes', async () => {
   const out = tempDir('coord-kill');
-  // Three epochs and an early kill, so the workers are still training when the restarted
-  // coordinator comes back and must re-join it (a finish before re-joining is accepted too, but
-  // is not what this test is for).
-  const run = startCli(['launch', '--nproc', '2', ...JOB, 'train.epochs=3', '--out', out], { timeoutMs: 180_000 });
+  // An early kill, so the workers are still training when the restarted coordinator comes back
+  // and must re-join it (a finish before re-joining is accepted too, but is not what this test
+  // is for).
+  const run = startCli(['launch', '--nproc', '2', ...JOB, '--out', out], { timeoutMs: 180_000 });
   await killMidRun(out, run.child.pid as number, (pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('coordinator'), 200);
   const r = await run.result;
   assert.equal(r.code, 0, r.stdout + r.stderr);

@@ -27,7 +27,9 @@ function rawSend(address: string, header: Record<string, unknown>, token: string
 
 test('intruders are refused with a reason and the job they tried to disturb finishes', async () => {
   const out = tempDir('intruders');
-  const run = startCli(['launch', '--nproc', '2', '--set', 'train.epochs=4', 'data.trainLimit=12000', 'data.testLimit=1000', '--out', out], {
+  // Long enough (about 6 s of training) that the job is still running when the intruders are done
+  // and the test reads the coordinator's /metrics.
+  const run = startCli(['launch', '--nproc', '2', '--set', 'train.epochs=4', 'data.trainLimit=30000', 'data.testLimit=1000', '--out', out], {
     timeoutMs: 180_000,
     env: { RINGTRAIN_JOIN_TOKEN: TOKEN },
   });

@@ -6,7 +6,8 @@ import { startCli, tempDir, waitFor } from './cli';
 
 test('during a run, a worker /metrics shows the ringtrain series with its rank', async () => {
   const out = tempDir('metrics');
-  const run = startCli(['launch', '--nproc', '2', '--set', 'train.epochs=3', 'data.trainLimit=12000', 'data.testLimit=500', '--out', out], { timeoutMs: 120_000 });
+  // Several seconds of training, so the run outlasts the polling below; it is stopped at the end.
+  const run = startCli(['launch', '--nproc', '2', '--set', 'train.epochs=3', 'data.trainLimit=30000', 'data.testLimit=500', '--out', out], { timeoutMs: 120_000 });
   try {
     const log = path.join(out, 'logs', 'rank 1.log');
     const url = await waitFor('rank 1 metrics url', () => {

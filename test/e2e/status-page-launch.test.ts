@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type Page } from 'playwright-core';
-import { QUICK, startCli, tempDir, waitFor } from './cli';
+import { startCli, tempDir, waitFor } from './cli';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync'];
@@ -32,7 +32,8 @@ test('during a real ringtrain launch the status page lists every rank and ends w
     return;
   }
   const out = tempDir('status-launch');
-  const run = startCli(['launch', '--nproc', '2', '--set', 'train.epochs=3', ...QUICK, '--out', out], { timeoutMs: 150_000 });
+  // Several seconds of training: the page must still see the job running once Chromium is up.
+  const run = startCli(['launch', '--nproc', '2', '--set', 'train.epochs=3', 'data.trainLimit=16000', 'data.testLimit=1000', 'cluster.joinTimeoutSec=30', '--out', out], { timeoutMs: 150_000 });
   let stdout = '';
   run.child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-chromium-'));
