@@ -12,8 +12,9 @@ export interface LogRecord {
   lines?: string[];
   epoch?: number;
   epochs?: number;
-  train?: { loss: number; accuracy: number; mae?: number };
-  val?: { loss: number; accuracy: number; mae?: number };
+  /** null where the worker had NaN (JSON has no NaN). */
+  train?: { loss: number | null; accuracy: number | null; mae?: number | null };
+  val?: { loss: number | null; accuracy: number | null; mae?: number | null };
   samplesPerSec?: number;
   seconds?: number;
   time?: { data: number; compute: number; communication: number; update: number };
@@ -38,12 +39,19 @@ export function parseRecord(line: string): LogRecord | undefined {
   }
 }
 
-const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
+/**
+ * A number as text, or '-' when there is none: NaN travels through JSON as null (an epoch
+ * resumed after a re-form at its very end trained no samples), and a log line must never crash
+ * the launcher.
+ */
+const fixed = (x: number | null | undefined, digits: number): string => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : '-');
+const pct = (x: number | null | undefined): string => (typeof x === 'number' && Number.isFinite(x) ? `${(100 * x).toFixed(2)}%` : '-');
 
 /** Accuracy for classification; for regression (accuracy NaN) the mean absolute error. */
-export function quality(m: { accuracy: number; mae?: number } | undefined): string {
-  if (m === undefined) return 'acc -';
-  if (Number.isNaN(m.accuracy) && m.mae !== undefined) return `mae ${m.mae.toFixed(4)}`;
+export function quality(m: { accuracy: number | null; mae?: number | null } | undefined): string {
+  if (m === undefined || m === null) return 'acc -';
+  if (typeof m.accuracy !== 'number' && typeof m.mae === 'number') return `mae ${fixed(m.mae, 4)}`;
+  if (Number.isNaN(m.accuracy) && typeof m.mae === 'number') return `mae ${fixed(m.mae, 4)}`;
   return `acc ${pct(m.accuracy)}`;
 }
 
@@ -56,9 +64,9 @@ export function formatEpoch(r: LogRecord): string {
   const width = String(r.epochs ?? '').length;
   return (
     `epoch ${String(r.epoch).padStart(width)}/${r.epochs}  ` +
-    `train loss ${r.train?.loss.toFixed(4)} ${quality(r.train)}  ` +
-    `val loss ${r.val?.loss.toFixed(4)} ${quality(r.val)}  ` +
-    `${Math.round(r.samplesPerSec ?? 0).toLocaleString('en-US')} samples/s  ${(r.seconds ?? 0).toFixed(1)} s${split}`
+    `train loss ${fixed(r.train?.loss, 4)} ${quality(r.train)}  ` +
+    `val loss ${fixed(r.val?.loss, 4)} ${quality(r.val)}  ` +
+    `${Math.round(r.samplesPerSec ?? 0).toLocaleString('en-US')} samples/s  ${fixed(r.seconds ?? 0, 1)} s${split}`
   );
 }
 

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { TOKEN_ENV } from '../config/join-token';
 import type { JobSpec } from '../config/job-spec';
-import { ProgressDisplay, displayLine, parseRecord, type LogRecord, type Terminal } from './format';
+import { ProgressDisplay, displayLine, parseRecord, quality, type LogRecord, type Terminal } from './format';
 
 /** Time between SIGTERM and SIGKILL when stopping children. */
 export const STOP_GRACE_MS = 3_000;
@@ -87,7 +87,13 @@ export async function launch(o: LaunchOptions): Promise<number> {
         if (rec === undefined) return;
         if ((rec.level ?? 0) >= 50 && rec.msg) child.lastError = rec.msg;
         if (rec.event === 'epoch' && rec.rank === 0) finalVal = rec;
-        const shown = displayLine(name, rec);
+        let shown: string | undefined;
+        try {
+          shown = displayLine(name, rec);
+        } catch (e) {
+          // A record this launcher cannot render is still shown, never fatal to the job.
+          shown = `${name}: ${rec.msg ?? line} (unreadable record: ${(e as Error).message})`;
+        }
         if (stopping) return;
         if (rec.event === 'progress' && rec.rank === 0) display.progress(rec);
         else if (shown !== undefined && rec.event === 'epoch') display.epochDone(shown);
@@ -178,7 +184,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
     }
     const secs = ((Date.now() - started) / 1000).toFixed(1);
     const v = finalVal?.val;
-    const acc = v === undefined ? '' : Number.isNaN(v.accuracy) && v.mae !== undefined ? ` val mae ${v.mae.toFixed(4)},` : ` val accuracy ${(100 * v.accuracy).toFixed(2)}%,`;
+    const acc = v === undefined ? '' : ` val ${quality(v).replace(/^acc /, 'accuracy ')},`;
     display.clear();
     display.line(`ringtrain: training finished in ${secs} s:${acc} model in ${path.join(o.outDir, 'model')}, metrics in ${path.join(o.outDir, 'metrics.jsonl')}`);
     display.line(`ringtrain: plots and report: ringtrain report ${o.outDir}`);

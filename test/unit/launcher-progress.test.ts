@@ -83,3 +83,10 @@ test('a regression epoch line shows the mean absolute error instead of a NaN acc
   assert.match(line, /train loss 0\.5000 mae 0\.2500 {2}val loss 0\.6000 mae 0\.3000/);
   assert.doesNotMatch(line, /NaN/);
 });
+
+test('an epoch record with no train figures (NaN arrives as null through JSON) prints dashes instead of crashing', () => {
+  const line = '{"level":30,"event":"epoch","rank":0,"epoch":1,"epochs":3,"train":{"loss":null,"accuracy":null,"samples":0},"val":{"loss":0.3522,"accuracy":0.8965},"samplesPerSec":0,"seconds":0.01}';
+  const rec = JSON.parse(line) as LogRecord;
+  assert.equal(formatEpoch(rec), 'epoch 1/3  train loss - acc -  val loss 0.3522 acc 89.65%  0 samples/s  0.0 s');
+  assert.equal(formatEpoch({ ...rec, train: undefined, val: undefined }), 'epoch 1/3  train loss - acc -  val loss - acc -  0 samples/s  0.0 s');
+});
