@@ -55,6 +55,26 @@ function headerSize(h: ChunkHeader, job: Buffer, op: Buffer, dtype: Buffer): num
   return n;
 }
 
+/** Protobuf fields written in place into one preallocated buffer. */
+class Writer {
+  pos = 0;
+  constructor(readonly buf: Buffer) {}
+  /** A length-delimited field (string or bytes); empty ones are left out, as proto3 does. */
+  bytes(field: number, s: Uint8Array): void {
+    if (s.length === 0) return;
+    this.buf[this.pos++] = (field << 3) | WIRE_LEN;
+    this.pos = writeVarint(this.buf, this.pos, s.length);
+    this.buf.set(s, this.pos);
+    this.pos += s.length;
+  }
+  /** A varint field; zero is left out, as proto3 does. */
+  num(field: number, v: number): void {
+    if (v === 0) return;
+    this.buf[this.pos++] = (field << 3) | WIRE_VARINT;
+    this.pos = writeVarint(this.buf, this.pos, v);
+  }
+}
+
 /** One buffer holding the whole message: header, then the payload copied once. */
 export function encodeChunk(h: ChunkHeader, payload: Uint8Array): Buffer {
   const job = Buffer.from(h.job);
@@ -62,37 +82,17 @@ export function encodeChunk(h: ChunkHeader, payload: Uint8Array): Buffer {
   const dtype = Buffer.from(h.dtype);
   const hs = headerSize(h, job, op, dtype);
   const total = 1 + varintSize(hs) + hs + (payload.length > 0 ? 1 + varintSize(payload.length) + payload.length : 0);
-  const buf = Buffer.allocUnsafe(total);
-  let pos = 0;
-  buf[pos++] = (1 << 3) | WIRE_LEN;
-  pos = writeVarint(buf, pos, hs);
-  const str = (field: number, s: Buffer): void => {
-    if (s.length === 0) return;
-    buf[pos++] = (field << 3) | WIRE_LEN;
-    pos = writeVarint(buf, pos, s.length);
-    s.copy(buf, pos);
-    pos += s.length;
-  };
+  const w = new Writer(Buffer.allocUnsafe(total));
+  w.buf[w.pos++] = (1 << 3) | WIRE_LEN;
+  w.pos = writeVarint(w.buf, w.pos, hs);
   // Fields in number order, as protobuf encoders emit them.
-  str(1, job);
-  for (const [field, k] of NUMERIC.slice(0, 7)) {
-    const v = h[k] as number;
-    if (v === 0) continue;
-    buf[pos++] = (field << 3) | WIRE_VARINT;
-    pos = writeVarint(buf, pos, v);
-  }
-  str(9, op);
-  if (h.block !== 0) {
-    buf[pos++] = (10 << 3) | WIRE_VARINT;
-    pos = writeVarint(buf, pos, h.block);
-  }
-  str(11, dtype);
-  if (payload.length > 0) {
-    buf[pos++] = (2 << 3) | WIRE_LEN;
-    pos = writeVarint(buf, pos, payload.length);
-    buf.set(payload, pos);
-  }
-  return buf;
+  w.bytes(1, job);
+  for (const [field, k] of NUMERIC.slice(0, 7)) w.num(field, h[k] as number);
+  w.bytes(9, op);
+  w.num(10, h.block);
+  w.bytes(11, dtype);
+  w.bytes(2, payload);
+  return w.buf;
 }
 
 class Reader {
@@ -111,6 +111,14 @@ class Reader {
       mult *= 128;
       if (mult > 2 ** 63) throw new Error('varint too long');
     }
+  }
+  /** A length-delimited UTF-8 field's text (the tag already read). */
+  text(field: number): string {
+    const len = this.varint();
+    if (this.pos + len > this.end) throw new Error(`field ${field} runs past the end of the message`);
+    const s = this.buf.toString('utf8', this.pos, this.pos + len);
+    this.pos += len;
+    return s;
   }
   skip(wire: number): void {
     if (wire === WIRE_VARINT) this.varint();
@@ -152,10 +160,7 @@ export function decodeChunk(buf: Buffer): { header: ChunkHeader; payload: Buffer
       const hf = Math.floor(htag / 8);
       const hw = htag & 7;
       if (hw === WIRE_LEN && (hf === 1 || hf === 9 || hf === 11)) {
-        const l = hr.varint();
-        if (hr.pos + l > end) throw new Error('string runs past the header');
-        const s = buf.toString('utf8', hr.pos, hr.pos + l);
-        hr.pos += l;
+        const s = hr.text(hf);
         if (hf === 1) h.job = s;
         else if (hf === 9) h.op = s;
         else h.dtype = s as WireDtype;
@@ -188,26 +193,14 @@ export interface PullMessage {
 export function encodePull(m: PullMessage): Buffer {
   const job = Buffer.from(m.job);
   const refusal = Buffer.from(m.refusal);
-  const buf = Buffer.allocUnsafe(3 * 11 + 2 * 6 + job.length + refusal.length);
-  let pos = 0;
-  const str = (field: number, s: Buffer): void => {
-    if (s.length === 0) return;
-    buf[pos++] = (field << 3) | WIRE_LEN;
-    pos = writeVarint(buf, pos, s.length);
-    s.copy(buf, pos);
-    pos += s.length;
-  };
-  const num = (field: number, v: number): void => {
-    if (v === 0) return;
-    buf[pos++] = (field << 3) | WIRE_VARINT;
-    pos = writeVarint(buf, pos, v);
-  };
-  str(1, job);
-  num(2, m.generation);
-  num(3, m.fromRank);
-  str(4, refusal);
-  num(5, m.code);
-  return buf.subarray(0, pos);
+  // Room for three 11-byte varint fields and two string fields' tags and lengths.
+  const w = new Writer(Buffer.allocUnsafe(3 * 11 + 2 * 6 + job.length + refusal.length));
+  w.bytes(1, job);
+  w.num(2, m.generation);
+  w.num(3, m.fromRank);
+  w.bytes(4, refusal);
+  w.num(5, m.code);
+  return w.buf.subarray(0, w.pos);
 }
 
 /** Parses a PullMessage; throws on malformed input. */
@@ -219,10 +212,7 @@ export function decodePull(buf: Buffer): PullMessage {
     const field = Math.floor(tag / 8);
     const wire = tag & 7;
     if (wire === WIRE_LEN && (field === 1 || field === 4)) {
-      const len = r.varint();
-      if (r.pos + len > r.end) throw new Error(`field ${field} runs past the end of the message`);
-      const s = buf.toString('utf8', r.pos, r.pos + len);
-      r.pos += len;
+      const s = r.text(field);
       if (field === 1) m.job = s;
       else m.refusal = s;
     } else if (wire === WIRE_VARINT && (field === 2 || field === 3 || field === 5)) {

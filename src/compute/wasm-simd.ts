@@ -46,6 +46,7 @@ const LOCAL_GET = 0x20;
 const LOCAL_SET = 0x21;
 const LOCAL_TEE = 0x22;
 const I32_CONST = 0x41;
+const I32_EQZ = 0x45;
 const I32_LT_U = 0x49;
 const I32_ADD = 0x6a;
 const I32_MUL = 0x6c;
@@ -170,6 +171,22 @@ function maxPoolGradBody(): number[] {
 }
 
 /**
+ * `if (ptr < end) do { body; ptr += step } while (ptr < end)`: the guarded outer loop of the
+ * 1-D passes below; `step` pushes the byte increment.
+ */
+function loopTo(ptr: number, end: number, step: number[], body: number[]): number[] {
+  return [
+    BLOCK, VOID,
+    ...get(ptr), ...get(end), I32_LT_U, I32_EQZ, BR_IF, 0,
+    LOOP, VOID,
+    ...body,
+    ...get(ptr), ...step, I32_ADD, ...tee(ptr), ...get(end), I32_LT_U, BR_IF, 0,
+    END,
+    END,
+  ];
+}
+
+/**
  * columnSum(x, out, rows, cols):
  *   cb = cols*4; end = x + rows*cb
  *   do { k = 0; do { out[k] += x[k]; x += 16; k += 16 } while (k < cb) } while (x < end)
@@ -180,7 +197,7 @@ function columnSumBody(): number[] {
     ...get(COLS), ...i32(2), I32_SHL, ...set(CB),
     ...get(X), ...get(ROWS), ...get(CB), I32_MUL, I32_ADD, ...set(ENDP),
     BLOCK, VOID,
-    ...get(X), ...get(ENDP), I32_LT_U, 0x45 /* i32.eqz */, BR_IF, 0,
+    ...get(X), ...get(ENDP), I32_LT_U, I32_EQZ, BR_IF, 0,
     LOOP, VOID,
     ...i32(0), ...set(K),
     LOOP, VOID,
@@ -203,14 +220,10 @@ function addIntoBody(): number[] {
   const [DST, SRC, N, ENDP] = [0, 1, 2, 3];
   const code: number[] = [
     ...get(DST), ...get(N), ...i32(2), I32_SHL, I32_ADD, ...set(ENDP),
-    BLOCK, VOID,
-    ...get(DST), ...get(ENDP), I32_LT_U, 0x45 /* i32.eqz */, BR_IF, 0,
-    LOOP, VOID,
-    ...get(DST), ...load(get(DST)), ...load(get(SRC)), ...F32X4_ADD, ...V128_STORE,
-    ...get(SRC), ...i32(16), I32_ADD, ...set(SRC),
-    ...get(DST), ...i32(16), I32_ADD, ...tee(DST), ...get(ENDP), I32_LT_U, BR_IF, 0,
-    END,
-    END,
+    ...loopTo(DST, ENDP, i32(16), [
+      ...get(DST), ...load(get(DST)), ...load(get(SRC)), ...F32X4_ADD, ...V128_STORE,
+      ...get(SRC), ...i32(16), I32_ADD, ...set(SRC),
+    ]),
     END,
   ];
   return [...vec([[1, I32]]), ...code];
@@ -222,13 +235,7 @@ function scaleBody(): number[] {
   const code: number[] = [
     ...get(X), ...get(N), ...i32(2), I32_SHL, I32_ADD, ...set(ENDP),
     ...get(FACTOR), ...F32X4_SPLAT, ...set(F),
-    BLOCK, VOID,
-    ...get(X), ...get(ENDP), I32_LT_U, 0x45 /* i32.eqz */, BR_IF, 0,
-    LOOP, VOID,
-    ...get(X), ...load(get(X)), ...get(F), ...F32X4_MUL, ...V128_STORE,
-    ...get(X), ...i32(16), I32_ADD, ...tee(X), ...get(ENDP), I32_LT_U, BR_IF, 0,
-    END,
-    END,
+    ...loopTo(X, ENDP, i32(16), [...get(X), ...load(get(X)), ...get(F), ...F32X4_MUL, ...V128_STORE]),
     END,
   ];
   return [...vec([[1, I32], [1, V128]]), ...code];
@@ -254,28 +261,24 @@ function outerAccumulateBody(): number[] {
     ...get(TAPS), ...i32(2), I32_SHL, ...set(AB),
     ...get(COLS), ...i32(2), I32_SHL, ...set(BB),
     ...get(A), ...get(ROWS), ...get(AB), I32_MUL, I32_ADD, ...set(ENDP),
-    BLOCK, VOID,
-    ...get(A), ...get(ENDP), I32_LT_U, 0x45 /* i32.eqz */, BR_IF, 0,
-    LOOP, VOID,
-    ...i32(0), ...set(T),
-    ...get(OUT), ...set(O),
-    LOOP, VOID,
-    ...get(A), ...get(T), ...i32(2), I32_SHL, I32_ADD, ...F32_LOAD, ...F32X4_SPLAT, ...set(S),
-    ...i32(0), ...set(J),
-    LOOP, VOID,
-    ...get(O), ...get(J), I32_ADD,
-    ...load([...get(O), ...get(J), I32_ADD]),
-    ...get(S), ...load([...get(B), ...get(J), I32_ADD]), ...F32X4_MUL,
-    ...F32X4_ADD, ...V128_STORE,
-    ...get(J), ...i32(16), I32_ADD, ...tee(J), ...get(BB), I32_LT_U, BR_IF, 0,
-    END,
-    ...get(O), ...get(BB), I32_ADD, ...set(O),
-    ...get(T), ...i32(1), I32_ADD, ...tee(T), ...get(TAPS), I32_LT_U, BR_IF, 0,
-    END,
-    ...get(B), ...get(BB), I32_ADD, ...set(B),
-    ...get(A), ...get(AB), I32_ADD, ...tee(A), ...get(ENDP), I32_LT_U, BR_IF, 0,
-    END,
-    END,
+    ...loopTo(A, ENDP, get(AB), [
+      ...i32(0), ...set(T),
+      ...get(OUT), ...set(O),
+      LOOP, VOID,
+      ...get(A), ...get(T), ...i32(2), I32_SHL, I32_ADD, ...F32_LOAD, ...F32X4_SPLAT, ...set(S),
+      ...i32(0), ...set(J),
+      LOOP, VOID,
+      ...get(O), ...get(J), I32_ADD,
+      ...load([...get(O), ...get(J), I32_ADD]),
+      ...get(S), ...load([...get(B), ...get(J), I32_ADD]), ...F32X4_MUL,
+      ...F32X4_ADD, ...V128_STORE,
+      ...get(J), ...i32(16), I32_ADD, ...tee(J), ...get(BB), I32_LT_U, BR_IF, 0,
+      END,
+      ...get(O), ...get(BB), I32_ADD, ...set(O),
+      ...get(T), ...i32(1), I32_ADD, ...tee(T), ...get(TAPS), I32_LT_U, BR_IF, 0,
+      END,
+      ...get(B), ...get(BB), I32_ADD, ...set(B),
+    ]),
     END,
   ];
   return [...vec([[6, I32], [1, V128]]), ...code];

@@ -49,10 +49,9 @@ const pct = (x: number | null | undefined): string => (typeof x === 'number' && 
 
 /** Accuracy for classification; for regression (accuracy NaN) the mean absolute error. */
 export function quality(m: { accuracy: number | null; mae?: number | null } | undefined): string {
-  if (m === undefined || m === null) return 'acc -';
-  if (typeof m.accuracy !== 'number' && typeof m.mae === 'number') return `mae ${fixed(m.mae, 4)}`;
-  if (Number.isNaN(m.accuracy) && typeof m.mae === 'number') return `mae ${fixed(m.mae, 4)}`;
-  return `acc ${pct(m.accuracy)}`;
+  if (m === undefined) return 'acc -';
+  const hasAccuracy = typeof m.accuracy === 'number' && !Number.isNaN(m.accuracy);
+  return !hasAccuracy && typeof m.mae === 'number' ? `mae ${fixed(m.mae, 4)}` : `acc ${pct(m.accuracy)}`;
 }
 
 export function formatEpoch(r: LogRecord): string {

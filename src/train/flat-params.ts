@@ -62,8 +62,9 @@ export class ParamLayout {
   }
 
   /**
-   * Like packGradients, for the elements [start, end) of the layout only: one bucket of the
-   * flat buffer. A variable cut by a bucket boundary is read once per bucket it touches.
+   * Copies the named gradients that fall in the elements [start, end) of the layout into `out`
+   * (one bucket of the flat buffer); a missing gradient is zero. With `accumulate`, adds to what
+   * `out` holds instead. A variable cut by a bucket boundary is read once per bucket it touches.
    */
   packRange(grads: tf.NamedTensorMap, out: Float32Array, start: number, end: number, accumulate = false): void {
     for (const s of this.slots) {
@@ -86,18 +87,9 @@ export class ParamLayout {
    * `accumulate`, adds them to what `out` holds instead (micro-batches of one optimizer step).
    */
   packGradients(grads: tf.NamedTensorMap, out: Float32Array, accumulate = false): void {
-    for (const s of this.slots) {
-      const g = grads[s.name];
-      if (g === undefined) {
-        if (!accumulate) out.fill(0, s.offset, s.offset + s.size);
-      } else if (!accumulate) {
-        out.set(g.dataSync() as Float32Array, s.offset);
-      } else {
-        const d = g.dataSync() as Float32Array;
-        for (let i = 0; i < s.size; i++) out[s.offset + i] = (out[s.offset + i] as number) + (d[i] as number);
-      }
-    }
+    this.packRange(grads, out, 0, this.size, accumulate);
   }
+
 
   /** Tensors over `buf` keyed by variable name, for optimizer.applyGradients (caller disposes). */
   unpackGradients(buf: Float32Array): tf.NamedTensorMap {

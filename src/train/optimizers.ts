@@ -34,15 +34,8 @@ export interface FlatOptimizer {
   load(state: OptimizerState): void;
 }
 
-export interface OptimizerOptions {
-  momentum: number;
-  nesterov: boolean;
-  weightDecay: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  alpha: number;
-}
+/** The job's optimizer knobs (documented in TrainSpec). */
+export type OptimizerOptions = Pick<TrainSpec, 'momentum' | 'nesterov' | 'weightDecay' | 'beta1' | 'beta2' | 'eps' | 'alpha'>;
 
 /** The optimizer a job asks for, with zeroed state for `size` parameters. */
 export function createOptimizer(name: OptimizerName, size: number, o: OptimizerOptions): FlatOptimizer {

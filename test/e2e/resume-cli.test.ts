@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { QUICK, runCli, tempDir } from './cli';
+import { relativeDifference } from '../unit/support';
 
 function weightsOf(runDir: string): Float32Array {
   const b = fs.readFileSync(path.join(runDir, 'model', 'weights.bin'));
@@ -17,15 +18,6 @@ function weightsOf(runDir: string): Float32Array {
   return out;
 }
 
-function relativeDifference(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff += ((a[i] as number) - (b[i] as number)) ** 2;
-    norm += (a[i] as number) ** 2;
-  }
-  return Math.sqrt(diff) / Math.sqrt(norm);
-}
 
 /** Starts writing a checkpoint of step 999 into `root` and SIGKILLs itself halfway through. */
 async function crashWhileWriting(root: string): Promise<NodeJS.Signals | null> {

@@ -5,22 +5,14 @@ import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
 import { trainingFingerprint } from '../../src/config/load';
 import { RingtrainError } from '../../src/config/errors';
 import { startCoordinator, type RunningCoordinator } from '../../src/coordinator/run-coordinator';
-import { createLogger, type DestinationStream, type Logger } from '../../src/observe/logger';
+import { createLogger, type Logger } from '../../src/observe/logger';
 import { CoordinatorClient, INITIAL_BACKOFF_MS, MAX_BACKOFF_MS, type JoinResult } from '../../src/worker/coordinator-client';
+import { memoryDestination } from '../unit/support';
 
-/** Collects what pino writes, one parsed JSON object per line. */
+/** A coordinator logger whose lines the test can read back. */
 function memoryLog(): { log: Logger; lines: () => Record<string, unknown>[] } {
-  const chunks: string[] = [];
-  const destination: DestinationStream = { write: (msg: string) => void chunks.push(msg) };
-  return {
-    log: createLogger({ job: 'coord-test', role: 'coordinator', destination }),
-    lines: () =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter((l) => l.length > 0)
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
+  const mem = memoryDestination();
+  return { log: createLogger({ job: 'coord-test', role: 'coordinator', destination: mem.stream }), lines: mem.lines };
 }
 
 function testSpec(cluster: Partial<JobSpec['cluster']> = {}): JobSpec {

@@ -3,7 +3,8 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_JOB, jobHash, loadJob, RingtrainError } from '../../src/config';
+import { DEFAULT_JOB, jobHash, loadJob } from '../../src/config';
+import { configError } from './support';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringtrain-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -14,16 +15,6 @@ function writeJob(name: string, text: string): string {
   return file;
 }
 
-function configError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof RingtrainError, `expected a RingtrainError, got ${String(e)}`);
-    assert.equal(e.code, 'CONFIG_INVALID');
-    return e.message;
-  }
-  assert.fail('expected a CONFIG_INVALID error, but nothing was thrown');
-}
 
 const YAML_JOB = `
 name: quick

@@ -1,17 +1,8 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { parseSetArgs, RingtrainError } from '../../src/config';
+import { parseSetArgs } from '../../src/config';
+import { configError } from './support';
 
-function configError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof RingtrainError, `expected a RingtrainError, got ${String(e)}`);
-    assert.equal(e.code, 'CONFIG_INVALID');
-    return e.message;
-  }
-  assert.fail('expected a CONFIG_INVALID error, but nothing was thrown');
-}
 
 test('dotted keys become a nested object with YAML-typed values', () => {
   assert.deepEqual(

@@ -3,24 +3,13 @@ import { strict as assert } from 'node:assert';
 import {
   DEFAULT_JOB,
   JOB_SCHEMA,
-  RingtrainError,
   validateJob,
   validateJobLayers,
   type JobSpec,
 } from '../../src/config';
 import { leafPaths } from '../../src/config/schema';
+import { configError } from './support';
 
-/** The CONFIG_INVALID message thrown by `fn`; fails the test if it does not throw one. */
-function configError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof RingtrainError, `expected a RingtrainError, got ${String(e)}`);
-    assert.equal(e.code, 'CONFIG_INVALID');
-    return e.message;
-  }
-  assert.fail('expected a CONFIG_INVALID error, but nothing was thrown');
-}
 
 test('every leaf of DEFAULT_JOB has a schema entry and every schema entry is a leaf', () => {
   assert.deepEqual(leafPaths(DEFAULT_JOB).sort(), Object.keys(JOB_SCHEMA).sort());

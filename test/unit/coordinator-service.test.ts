@@ -4,8 +4,9 @@ import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import { Job } from '../../src/coordinator/job';
 import { CoordinatorService } from '../../src/coordinator/service';
-import { createLogger, type DestinationStream } from '../../src/observe/logger';
+import { createLogger } from '../../src/observe/logger';
 import { createCoordinatorMetrics } from '../../src/observe/metrics-coordinator';
+import { memoryDestination } from './support';
 
 /**
  * The service's handlers called directly, with an injected clock: no sockets, no timers (the tick
@@ -21,9 +22,8 @@ interface Answer {
 }
 
 function harness(opts: { worldSize?: number; joinTimeoutMs?: number } = {}) {
-  const chunks: string[] = [];
-  const destination: DestinationStream = { write: (msg: string) => void chunks.push(msg) };
-  const log = createLogger({ job: 'svc', role: 'coordinator', destination });
+  const mem = memoryDestination();
+  const log = createLogger({ job: 'svc', role: 'coordinator', destination: mem.stream });
   const registry = new Registry();
   const metrics = createCoordinatorMetrics(registry);
   let now = 0;
@@ -48,12 +48,7 @@ function harness(opts: { worldSize?: number; joinTimeoutMs?: number } = {}) {
     call,
     join,
     setNow: (t: number) => void (now = t),
-    lines: () =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter((l) => l.length > 0)
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    lines: mem.lines,
   };
 }
 

@@ -1,20 +1,8 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { createLogger, withGeneration, type DestinationStream } from '../../src/observe';
+import { createLogger, withGeneration } from '../../src/observe';
+import { memoryDestination } from './support';
 
-/** Collects what pino writes, one parsed JSON object per line. */
-function memoryDestination(): { stream: DestinationStream; lines: () => Record<string, unknown>[] } {
-  const chunks: string[] = [];
-  return {
-    stream: { write: (msg: string) => void chunks.push(msg) },
-    lines: () =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter((l) => l.length > 0)
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
-}
 
 test('a worker logger writes one JSON line bound to job, role and rank', () => {
   const dest = memoryDestination();

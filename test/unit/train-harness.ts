@@ -12,6 +12,7 @@ import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
 import { loadMnist, readRows, sliceSplit, type BatchTransform, type FloatRows, type Split } from '../../src/data';
 import { createLogger, createWorkerMetrics, type WorkerMetrics } from '../../src/observe';
 import { buildMlp } from '../../src/train';
+export { relativeDifference } from './support';
 import { TrainLoop, type TrainHooks, type TrainResult } from '../../src/worker/train-loop';
 
 /** A deep partial of the job spec, merged over DEFAULT_JOB. */
@@ -133,15 +134,6 @@ export async function trainRanks(o: RanksOptions): Promise<RankOutcome[]> {
   return Promise.all(outcomes);
 }
 
-export function relativeDifference(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff += ((a[i] as number) - (b[i] as number)) ** 2;
-    norm += (a[i] as number) ** 2;
-  }
-  return Math.sqrt(diff) / Math.sqrt(norm);
-}
 
 export function tensorsAlive(): number {
   return tf.memory().numTensors;

@@ -9,7 +9,8 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { augmenter } from '../../src/data';
+import type { JobSpec } from '../../src/config/job-spec';
+import { augmenter, type Split } from '../../src/data';
 import { listCheckpoints } from '../../src/worker/checkpoint-store';
 import { mnistSlice, relativeDifference, specWith, trainRanks, type SpecPatch } from './train-harness';
 
@@ -28,6 +29,22 @@ const PATCH: SpecPatch = {
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-resume-'));
 class Crash extends Error {}
 
+/** Two ranks train with checkpoints in `dir` and are killed at `step`, as a crash would. */
+async function crashAt(step: number, spec: JobSpec, data: { train: Split; val: Split }, dir: string): Promise<void> {
+  const crashed = await trainRanks({
+    world: 2,
+    spec,
+    data,
+    checkpointDir: dir,
+    hooks: () => ({
+      onStep: (s) => {
+        if (s === step) throw new Crash(`killed at step ${step}`);
+      },
+    }),
+  });
+  assert.ok(crashed.every((r) => r.error instanceof Crash));
+}
+
 test('a run stopped after epoch 1 and resumed from its checkpoint equals an uninterrupted run', async (t) => {
   const data = await mnistSlice(640, 200);
   const spec = specWith({ ...PATCH, checkpoint: { everyEpochs: 1, everySteps: 0, keep: 2, dir: '' } });
@@ -35,19 +52,8 @@ test('a run stopped after epoch 1 and resumed from its checkpoint equals an unin
   assert.equal(straight[0]!.error, undefined);
 
   const dir = tmp();
-  const crashed = await trainRanks({
-    world: 2,
-    spec,
-    data,
-    checkpointDir: dir,
-    hooks: () => ({
-      // Killed in the first step of epoch 2, after epoch 1's checkpoint.
-      onStep: (step) => {
-        if (step === 11) throw new Crash('killed at step 11');
-      },
-    }),
-  });
-  assert.ok(crashed.every((r) => r.error instanceof Crash));
+  // Killed in the first step of epoch 2, after epoch 1's checkpoint.
+  await crashAt(11, spec, data, dir);
   assert.deepEqual(listCheckpoints(dir).map((c) => c.step), [10], 'one checkpoint, after epoch 1 (10 steps of 2 x 32)');
 
   const resumed = await trainRanks({ world: 2, spec, data, checkpointDir: dir, resumeFrom: dir });
@@ -71,18 +77,7 @@ test('a run stopped mid-epoch resumes from the step checkpoint and continues tha
   const straight = await trainRanks({ world: 2, spec, data });
 
   const dir = tmp();
-  const crashed = await trainRanks({
-    world: 2,
-    spec,
-    data,
-    checkpointDir: dir,
-    hooks: () => ({
-      onStep: (step) => {
-        if (step === 14) throw new Crash('killed at step 14');
-      },
-    }),
-  });
-  assert.ok(crashed.every((r) => r.error instanceof Crash));
+  await crashAt(14, spec, data, dir);
   // Steps 4 and 8 inside epoch 1 (10 steps), 12 inside epoch 2; 14 never got its checkpoint.
   assert.deepEqual(listCheckpoints(dir).map((c) => c.step), [12, 8, 4]);
 

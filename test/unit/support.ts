@@ -1,0 +1,41 @@
+/** Small helpers several test files share. */
+import { strict as assert } from 'node:assert';
+import { RingtrainError } from '../../src/config/errors';
+import type { DestinationStream } from '../../src/observe/logger';
+
+/** The CONFIG_INVALID message thrown by `fn`; fails the test if it does not throw one. */
+export function configError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof RingtrainError, `expected a RingtrainError, got ${String(e)}`);
+    assert.equal(e.code, 'CONFIG_INVALID');
+    return e.message;
+  }
+  assert.fail('expected a CONFIG_INVALID error, but nothing was thrown');
+}
+
+/** ||a - b|| / ||a||: how far two weight vectors are apart, relative to the first. */
+export function relativeDifference(a: Float32Array, b: Float32Array): number {
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff += ((a[i] as number) - (b[i] as number)) ** 2;
+    norm += (a[i] as number) ** 2;
+  }
+  return Math.sqrt(diff) / Math.sqrt(norm);
+}
+
+/** Collects what pino writes, one parsed JSON object per line. */
+export function memoryDestination(): { stream: DestinationStream; lines: () => Record<string, unknown>[] } {
+  const chunks: string[] = [];
+  return {
+    stream: { write: (msg: string) => void chunks.push(msg) },
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
