@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from '../config/job-spec';
 import { installWasmKernels } from './kernels-wasm';
+import { kernelSet } from './native-gemm';
 import { RingtrainError } from '../config/errors';
 
 export type ResolvedBackendName = Exclude<BackendName, 'auto'>;
@@ -26,6 +27,12 @@ export interface SelectedBackend {
   name: ResolvedBackendName;
   /** Backends `auto` tried and skipped before this one, with why; empty for a named backend. */
   tried: BackendAttempt[];
+  /**
+   * What the heavy kernels run on: for wasm 'native-avx2-fma' (the project's native matrix
+   * product) or 'wasm', with why not native; for other backends the backend's own name.
+   */
+  kernels: string;
+  kernelsWhy?: string;
 }
 
 interface Candidate {
@@ -108,12 +115,12 @@ export async function selectBackend(
         `backend ${requested} unavailable: ${error}: ${candidate.remedy}`,
       );
     }
-    return { name: requested, tried: [] };
+    return { name: requested, tried: [], ...kernelsOf(requested) };
   }
   const tried: BackendAttempt[] = [];
   for (const name of AUTO_ORDER) {
     const error = await tryActivate(CANDIDATES[name]);
-    if (error === undefined) return { name, tried };
+    if (error === undefined) return { name, tried, ...kernelsOf(name) };
     tried.push({ name, error });
     log?.(`backend ${name} skipped: ${error}`);
   }
@@ -122,6 +129,12 @@ export async function selectBackend(
     `no tfjs backend could load (${tried.map((t) => `${t.name}: ${t.error}`).join('; ')}): ` +
       'reinstall dependencies (`npm ci`)',
   );
+}
+
+function kernelsOf(name: ResolvedBackendName): { kernels: string; kernelsWhy?: string } {
+  if (name !== 'wasm') return { kernels: name };
+  const set = kernelSet();
+  return set.why === undefined ? { kernels: set.name } : { kernels: set.name, kernelsWhy: set.why };
 }
 
 /** Loads and activates one backend; returns why it failed, or undefined when it is active. */

@@ -1,9 +1,12 @@
 /**
  * The project's own kernels for the wasm backend, installed once wasm is active. Each replaces a
  * stock kernel that is missing or slow for training; each is tested against the cpu backend
- * (test/unit/compute-kernels.test.ts). Installing is idempotent.
+ * (test/unit/compute-kernels.test.ts). Installing is idempotent. Where the native matrix product
+ * is built (native-gemm.ts), the matrix-product kernels (Conv2D, its two gradients, BatchMatMul)
+ * run on it; otherwise they keep their pure-wasm paths.
  */
 import { installWasmBatchMatMul } from './kernel-batch-matmul-wasm';
+import { installWasmConv2D } from './kernel-conv2d-wasm';
 import { installWasmConv2DBackpropFilter } from './kernel-conv2d-backprop-filter-wasm';
 import { installWasmConv2DBackpropInput } from './kernel-conv2d-backprop-input-wasm';
 import { installWasmIdentity } from './kernel-identity-wasm';
@@ -11,10 +14,11 @@ import { installWasmMaxPoolGrad } from './kernel-max-pool-grad-wasm';
 import { installWasmSum } from './kernel-sum-wasm';
 
 /** Names of the wasm kernels this project replaces or adds. */
-export const WASM_KERNELS = ['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Sum', 'Identity', 'Cast'] as const;
+export const WASM_KERNELS = ['BatchMatMul', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Sum', 'Identity', 'Cast'] as const;
 
 export function installWasmKernels(): void {
   installWasmBatchMatMul();
+  installWasmConv2D();
   installWasmConv2DBackpropFilter();
   installWasmConv2DBackpropInput();
   installWasmMaxPoolGrad();

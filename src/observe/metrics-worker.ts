@@ -41,7 +41,7 @@ export interface WorkerMetrics {
   /** Ring generation this worker trains in; changes when membership changes. */
   generation: Gauge;
   /** Always 1, labelled with the tfjs backend in use (info-metric pattern). */
-  backendInfo: Gauge<'backend'>;
+  backendInfo: Gauge<'backend' | 'kernels'>;
   /** Learning rate of the latest optimizer step (after warmup, schedule and scaling). */
   learningRate: Gauge;
   /** Steps whose averaged loss or gradient was NaN/Inf, by what was done (skip|stop). */
@@ -53,7 +53,7 @@ export interface WorkerMetrics {
  * The rank goes in as a registry default label rather than on each metric, so call sites stay
  * `metrics.samplesTotal.inc(n)`; the cost is that the registry is the worker's alone.
  */
-export function createWorkerMetrics(registry: Registry, rank: number, backend: string): WorkerMetrics {
+export function createWorkerMetrics(registry: Registry, rank: number, backend: string, kernels: string = backend): WorkerMetrics {
   registry.setDefaultLabels({ rank: String(rank) });
   const registers = [registry];
   const m: WorkerMetrics = {
@@ -113,8 +113,8 @@ export function createWorkerMetrics(registry: Registry, rank: number, backend: s
     }),
     backendInfo: new Gauge({
       name: 'ringtrain_backend_info',
-      help: 'tfjs backend in use (value is always 1).',
-      labelNames: ['backend'] as const,
+      help: 'tfjs backend in use, and what its heavy kernels run on (value is always 1).',
+      labelNames: ['backend', 'kernels'] as const,
       registers,
     }),
     learningRate: new Gauge({ name: 'ringtrain_learning_rate', help: 'Learning rate of the latest optimizer step.', registers }),
@@ -129,6 +129,6 @@ export function createWorkerMetrics(registry: Registry, rank: number, backend: s
   for (const phase of STEP_PHASES) m.stepPhaseSeconds.inc({ phase }, 0);
   // Likewise the non-finite counters: increase() misses the first event of a series born at 1.
   for (const action of ['skip', 'stop']) m.nonFiniteSteps.inc({ action }, 0);
-  m.backendInfo.set({ backend }, 1);
+  m.backendInfo.set({ backend, kernels }, 1);
   return m;
 }

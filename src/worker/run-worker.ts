@@ -74,7 +74,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const { spec } = o;
   let log = o.log;
   const backend = await selectBackend(spec.backend, (msg) => log.info(msg));
-  log.info({ backend: backend.name, tried: backend.tried }, `compute backend: ${backend.name}`);
+  const kernelNote = backend.kernelsWhy === undefined ? backend.kernels : `${backend.kernels}, not native: ${backend.kernelsWhy}`;
+  log.info({ backend: backend.name, kernels: backend.kernels, tried: backend.tried }, `compute backend: ${backend.name} (kernels: ${kernelNote})`);
   const data = loadDataset(spec.data);
   const elastic = spec.cluster.maxRestarts > 0;
 
@@ -134,7 +135,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       log.info({ event: 'joined', ring: joined.ring, metricsUrl: `${http.url}/metrics`, stateSourceRank: joined.stateSourceRank }, `joined as rank ${rank} of ${world}`);
       // Rank and world may change between generations: metrics start over with the new labels.
       registry.clear();
-      const metrics = createWorkerMetrics(registry, rank, backend.name);
+      const metrics = createWorkerMetrics(registry, rank, backend.name, backend.kernels);
       metrics.generation.set(joined.generation);
       const transport = await ringServer.attach({ job: spec.name, generation: joined.generation, rank, worldSize: world }, joined.ring.map((p) => p.address));
       abortRing = (e) => transport.abort(e);

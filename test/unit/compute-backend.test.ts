@@ -5,6 +5,8 @@
  * they are installed (the GPU image) the tests that depend on their absence skip.
  */
 import { test } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { isRingtrainError } from '../../src/config/errors';
@@ -54,7 +56,7 @@ test('asking for tensorflow by name fails with BACKEND_UNAVAILABLE naming tfjs-n
 
 test('asking for cpu selects cpu and multiplies matrices correctly', async () => {
   const selected = await selectBackend('cpu');
-  assert.deepEqual(selected, { name: 'cpu', tried: [] });
+  assert.deepEqual(selected, { name: 'cpu', tried: [], kernels: 'cpu' });
   assert.equal(tf.getBackend(), 'cpu');
   assert.deepEqual(await matMulOnActiveBackend(), [19, 22, 43, 50]);
 });
@@ -77,7 +79,16 @@ test('auto skips the missing native packages and picks wasm', { skip: skipIfNati
 test('asking for wasm selects wasm and multiplies matrices correctly', async () => {
   await selectBackend('cpu');
   const selected = await selectBackend('wasm');
-  assert.deepEqual(selected, { name: 'wasm', tried: [] });
+  // npm ci builds the native matrix product on this x86-64 machine; the wasm backend uses it.
+  assert.deepEqual(selected, { name: 'wasm', tried: [], kernels: 'native-avx2-fma' });
   assert.equal(tf.getBackend(), 'wasm');
   assert.deepEqual(await matMulOnActiveBackend(), [19, 22, 43, 50]);
+});
+
+test('with RINGTRAIN_NATIVE_KERNELS=off a wasm worker says it runs the wasm kernels, and why', () => {
+  const out = execFileSync(process.execPath, ['-e', `
+    const { selectBackend } = require(${JSON.stringify(path.resolve(__dirname, '../../src/compute'))});
+    selectBackend('wasm').then((s) => console.log(JSON.stringify(s)));
+  `], { env: { ...process.env, RINGTRAIN_NATIVE_KERNELS: 'off' }, encoding: 'utf8', timeout: 60_000 });
+  assert.deepEqual(JSON.parse(out), { name: 'wasm', tried: [], kernels: 'wasm', kernelsWhy: 'RINGTRAIN_NATIVE_KERNELS=off' });
 });

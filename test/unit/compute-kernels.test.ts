@@ -9,12 +9,18 @@
  *   |wasm - cpu| <= 1e-6 * K + 1e-5 * |cpu|
  * where K is the length of the sum behind that element (for float32 sums of K unit-scale
  * products the rounding error grows about like K * 2^-24 in the worst case).
+ *
+ * The matrix-product kernels (Conv2D, its gradients, BatchMatMul) have two paths, the native
+ * product (native/gemm.cc, built by npm ci) and pure wasm; every case runs on both. The native
+ * cases fail if the addon is not built (an install problem) and are skipped, with the reason,
+ * only on a CPU without AVX2 + FMA.
  */
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradient functions tf.grad needs
 import { selectBackend } from '../../src/compute';
+import { kernelSet, setNativeKernels } from '../../src/compute/native-gemm';
 
 const SEED = Number(process.env.KERNEL_TEST_SEED ?? Date.now() % 1_000_000);
 
@@ -35,13 +41,29 @@ function normals(size: number, salt: number): Float32Array {
 
 const sizeOf = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 
+type Kernels = 'native' | 'wasm';
+const KERNEL_SETS: Kernels[] = ['native', 'wasm'];
+
+/** Test options for a case on `kernels`: skipped only where this CPU cannot run the native kernels. */
+function on(kernels: Kernels): { skip?: string } {
+  const why = kernelSet().why;
+  return kernels === 'native' && why !== undefined && why.includes('AVX2') ? { skip: why } : {};
+}
+
 /** Runs `f` on each backend with the same inputs; returns both results as flat arrays. */
-async function onBoth(f: () => tf.Tensor): Promise<{ wasm: Float32Array; cpu: Float32Array; shape: number[] }> {
+async function onBoth(f: () => tf.Tensor, kernels: Kernels = 'native'): Promise<{ wasm: Float32Array; cpu: Float32Array; shape: number[] }> {
   const results: Record<string, { values: Float32Array; shape: number[] }> = {};
   for (const name of ['wasm', 'cpu'] as const) {
     await selectBackend(name);
+    setNativeKernels(kernels === 'native');
+    if (name === 'wasm' && kernels === 'native') assert.equal(kernelSet().name, 'native-avx2-fma', `the native kernels are not in use: ${kernelSet().why}`);
     const before = tf.memory().numTensors;
-    const t = tf.tidy(f);
+    let t: tf.Tensor;
+    try {
+      t = tf.tidy(f);
+    } finally {
+      setNativeKernels(true);
+    }
     results[name] = { values: (await t.data()) as Float32Array, shape: t.shape };
     t.dispose();
     assert.equal(tf.memory().numTensors, before, `${name}: tensors leaked`);
@@ -95,6 +117,7 @@ const CONV_CASES: ConvCase[] = [
   { name: 'explicit padding wider than the filter, stride 2', x: [1, 6, 7, 2], filter: [3, 2, 2, 3], strides: 2, pad: [[0, 0], [4, 3], [1, 5], [0, 0]] },
   { name: 'explicit padding wider than the filter, strides [2,3], 4 channels', x: [1, 6, 7, 4], filter: [3, 2, 4, 3], strides: [2, 3], pad: [[0, 0], [4, 3], [1, 5], [0, 0]] },
   { name: 'numeric padding with ceil rounding, stride 2', x: [2, 9, 10, 3], filter: [3, 3, 3, 5], strides: 2, pad: 1, dimRoundingMode: 'ceil' },
+  { name: 'numeric padding 0, stride 2, rows and columns past the last window', x: [1, 10, 9, 2], filter: [3, 3, 2, 3], strides: 2, pad: 0 },
   { name: '5x5 filter on a 3x3 input, same', x: [1, 3, 3, 2], filter: [5, 5, 2, 2], strides: 1, pad: 'same' },
   { name: 'NCHW data', x: [2, 3, 8, 7], filter: [3, 3, 3, 4], strides: [1, 2], pad: 'same', dataFormat: 'NCHW' },
 ];
@@ -105,34 +128,47 @@ function convInfo(c: ConvCase): tf.backend_util.Conv2DInfo {
 }
 
 for (const [i, c] of CONV_CASES.entries()) {
-  test(`Conv2DBackpropFilter on wasm matches cpu: ${c.name}`, async () => {
-    const info = convInfo(c);
-    const x = normals(sizeOf(c.x), 10 * i);
-    const dy = normals(sizeOf(info.outShape), 10 * i + 1);
-    const attrs = { strides: c.strides, pad: c.pad, dataFormat: c.dataFormat ?? 'NHWC', dimRoundingMode: c.dimRoundingMode, filterShape: c.filter };
-    const r = await onBoth(() => {
-      const inputs = { x: tf.tensor(x, c.x), dy: tf.tensor(dy, info.outShape) };
-      return tf.engine().runKernel('Conv2DBackpropFilter', inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+  for (const kernels of KERNEL_SETS) {
+    test(`Conv2D on wasm (${kernels}) matches cpu: ${c.name}`, on(kernels), async () => {
+      const info = convInfo(c);
+      const x = normals(sizeOf(c.x), 10 * i + 4);
+      const w = normals(sizeOf(c.filter), 10 * i + 5);
+      const attrs = { strides: c.strides, pad: c.pad, dataFormat: c.dataFormat ?? 'NHWC', dilations: 1, dimRoundingMode: c.dimRoundingMode };
+      const r = await onBoth(() => tf.engine().runKernel('Conv2D', { x: tf.tensor(x, c.x), filter: tf.tensor(w, c.filter) }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor, kernels);
+      assert.deepEqual(r.shape, info.outShape);
+      assertClose(c.name, r.wasm, r.cpu, info.filterHeight * info.filterWidth * info.inChannels);
     });
-    assert.deepEqual(r.shape, c.filter);
-    assertClose(c.name, r.wasm, r.cpu, info.batchSize * info.outHeight * info.outWidth);
-  });
 
-  test(`Conv2DBackpropInput on wasm matches cpu: ${c.name}`, async () => {
-    const info = convInfo(c);
-    const dy = normals(sizeOf(info.outShape), 10 * i + 2);
-    const w = normals(sizeOf(c.filter), 10 * i + 3);
-    const attrs = { strides: c.strides, pad: c.pad, dataFormat: c.dataFormat ?? 'NHWC', dimRoundingMode: c.dimRoundingMode, inputShape: c.x };
-    const r = await onBoth(() => {
-      const inputs = { dy: tf.tensor(dy, info.outShape), filter: tf.tensor(w, c.filter) };
-      return tf.engine().runKernel('Conv2DBackpropInput', inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+    test(`Conv2DBackpropFilter on wasm (${kernels}) matches cpu: ${c.name}`, on(kernels), async () => {
+      const info = convInfo(c);
+      const x = normals(sizeOf(c.x), 10 * i);
+      const dy = normals(sizeOf(info.outShape), 10 * i + 1);
+      const attrs = { strides: c.strides, pad: c.pad, dataFormat: c.dataFormat ?? 'NHWC', dimRoundingMode: c.dimRoundingMode, filterShape: c.filter };
+      const r = await onBoth(() => {
+        const inputs = { x: tf.tensor(x, c.x), dy: tf.tensor(dy, info.outShape) };
+        return tf.engine().runKernel('Conv2DBackpropFilter', inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+      }, kernels);
+      assert.deepEqual(r.shape, c.filter);
+      assertClose(c.name, r.wasm, r.cpu, info.batchSize * info.outHeight * info.outWidth);
     });
-    assert.deepEqual(r.shape, c.x);
-    assertClose(c.name, r.wasm, r.cpu, info.filterHeight * info.filterWidth * info.outChannels);
-  });
+
+    test(`Conv2DBackpropInput on wasm (${kernels}) matches cpu: ${c.name}`, on(kernels), async () => {
+      const info = convInfo(c);
+      const dy = normals(sizeOf(info.outShape), 10 * i + 2);
+      const w = normals(sizeOf(c.filter), 10 * i + 3);
+      const attrs = { strides: c.strides, pad: c.pad, dataFormat: c.dataFormat ?? 'NHWC', dimRoundingMode: c.dimRoundingMode, inputShape: c.x };
+      const r = await onBoth(() => {
+        const inputs = { dy: tf.tensor(dy, info.outShape), filter: tf.tensor(w, c.filter) };
+        return tf.engine().runKernel('Conv2DBackpropInput', inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+      }, kernels);
+      assert.deepEqual(r.shape, c.x);
+      assertClose(c.name, r.wasm, r.cpu, info.filterHeight * info.filterWidth * info.outChannels);
+    });
+  }
 }
 
-test('gradients of a conv -> relu -> maxpool -> conv chain on wasm match cpu (both filters and the input)', async () => {
+for (const kernels of KERNEL_SETS) {
+test(`gradients of a conv -> relu -> maxpool -> conv chain on wasm (${kernels}) match cpu (both filters and the input)`, on(kernels), async () => {
   const xs = normals(2 * 12 * 12 * 3, 900);
   const w1 = normals(3 * 3 * 3 * 8, 901);
   const w2 = normals(3 * 3 * 8 * 4, 902);
@@ -144,11 +180,12 @@ test('gradients of a conv -> relu -> maxpool -> conv chain on wasm match cpu (bo
     const r = await onBoth(() => {
       const grads = tf.grads(loss)([tf.tensor4d(xs, [2, 12, 12, 3]), tf.tensor4d(w1, [3, 3, 3, 8]), tf.tensor4d(w2, [3, 3, 8, 4])]);
       return grads[which] as tf.Tensor;
-    });
+    }, kernels);
     // Gradients pass through two sums here, and squared outputs scale them up: loosen by 100x.
     assertClose(`gradient ${which}`, r.wasm, r.cpu, 100 * k);
   }
 });
+}
 
 interface PoolCase {
   name: string;
@@ -247,18 +284,26 @@ const MATMUL_CASES: { name: string; a: number[]; b: number[]; transposeA: boolea
   { name: 'both transposed, batch 3', a: [3, 7, 5], b: [3, 9, 7], transposeA: true, transposeB: true },
   { name: 'transposeA with a broadcast batch', a: [1, 6, 4], b: [3, 6, 5], transposeA: true, transposeB: false },
   { name: 'transposeB, single row and column', a: [2, 1, 33], b: [2, 1, 33], transposeA: false, transposeB: true },
+  // Past the native product's blocks: inner dimension > 256 (KC), rows > 96 (MC), columns > 4096 (NC).
+  { name: 'long inner dimension, odd sizes', a: [1, 13, 600], b: [1, 600, 37], transposeA: false, transposeB: false },
+  { name: 'many rows, transposeA', a: [2, 50, 200], b: [2, 50, 40], transposeA: true, transposeB: false },
+  { name: 'very wide result, transposeB', a: [1, 3, 8], b: [1, 4100, 8], transposeA: false, transposeB: true },
+  { name: 'batch dims broadcast both ways (stock path)', a: [2, 1, 3, 4], b: [1, 3, 4, 5], transposeA: false, transposeB: false },
 ];
 
 for (const [i, c] of MATMUL_CASES.entries()) {
-  test(`BatchMatMul on wasm matches cpu: ${c.name}`, async () => {
-    const a = normals(sizeOf(c.a), 700 + 10 * i);
-    const b = normals(sizeOf(c.b), 701 + 10 * i);
-    const r = await onBoth(() =>
-      tf.engine().runKernel('BatchMatMul', { a: tf.tensor(a, c.a), b: tf.tensor(b, c.b) }, { transposeA: c.transposeA, transposeB: c.transposeB }) as tf.Tensor,
-    );
-    const k = c.transposeA ? c.a[1]! : c.a[2]!;
-    assertClose(c.name, r.wasm, r.cpu, k);
-  });
+  for (const kernels of KERNEL_SETS) {
+    test(`BatchMatMul on wasm (${kernels}) matches cpu: ${c.name}`, on(kernels), async () => {
+      const a = normals(sizeOf(c.a), 700 + 10 * i);
+      const b = normals(sizeOf(c.b), 701 + 10 * i);
+      const r = await onBoth(
+        () => tf.engine().runKernel('BatchMatMul', { a: tf.tensor(a, c.a), b: tf.tensor(b, c.b) }, { transposeA: c.transposeA, transposeB: c.transposeB }) as tf.Tensor,
+        kernels,
+      );
+      const k = c.transposeA ? c.a.at(-2)! : c.a.at(-1)!;
+      assertClose(c.name, r.wasm, r.cpu, k);
+    });
+  }
 }
 
 test('the wasm kernels leak no memory over 50 calls (tensor count and wasm heap stay flat)', async () => {

@@ -10,7 +10,7 @@ function samples(text: string, name: string): string[] {
 
 test('every worker series carries rank="3" and counters hold what was added', async () => {
   const registry = new Registry();
-  const m = createWorkerMetrics(registry, 3, 'wasm');
+  const m = createWorkerMetrics(registry, 3, 'wasm', 'native-avx2-fma');
   m.samplesTotal.inc(64);
   m.samplesTotal.inc(64);
   m.stepDuration.observe(0.02);
@@ -42,7 +42,7 @@ test('every worker series carries rank="3" and counters hold what was added', as
   assert.deepEqual(samples(text, 'ringtrain_epoch'), ['ringtrain_epoch{rank="3"} 2']);
   assert.deepEqual(samples(text, 'ringtrain_step'), ['ringtrain_step{rank="3"} 17']);
   assert.deepEqual(samples(text, 'ringtrain_generation'), ['ringtrain_generation{rank="3"} 1']);
-  assert.deepEqual(samples(text, 'ringtrain_backend_info'), ['ringtrain_backend_info{backend="wasm",rank="3"} 1']);
+  assert.deepEqual(samples(text, 'ringtrain_backend_info'), ['ringtrain_backend_info{backend="wasm",kernels="native-avx2-fma",rank="3"} 1']);
   assert.ok(text.includes('ringtrain_step_duration_seconds_bucket{le="0.025",rank="3"} 1'));
   assert.ok(text.includes('ringtrain_step_duration_seconds_bucket{le="0.01",rank="3"} 0'));
   assert.ok(text.includes('ringtrain_step_duration_seconds_count{rank="3"} 1'));
@@ -54,8 +54,8 @@ test('worker metrics live only in the injected registry', async () => {
   const b = new Registry();
   createWorkerMetrics(a, 0, 'cpu');
   createWorkerMetrics(b, 1, 'cpu');
-  assert.match(await a.metrics(), /ringtrain_backend_info\{backend="cpu",rank="0"\} 1/);
-  assert.match(await b.metrics(), /ringtrain_backend_info\{backend="cpu",rank="1"\} 1/);
+  assert.match(await a.metrics(), /ringtrain_backend_info\{backend="cpu",kernels="cpu",rank="0"\} 1/);
+  assert.match(await b.metrics(), /ringtrain_backend_info\{backend="cpu",kernels="cpu",rank="1"\} 1/);
   assert.doesNotMatch(await a.metrics(), /rank="1"/);
 });
 

@@ -1,0 +1,88 @@
+/**
+ * The project's native matrix product (native/gemm.cc, built by `npm ci` through node-gyp when
+ * a C++ toolchain is there): a blocked AVX2 + FMA kernel that multiplies matrices in place on
+ * the wasm heap. tfjs-backend-wasm's XNNPACK is held to 128-bit wasm SIMD without FMA (about 30
+ * GFLOP/s here); the native kernel runs 70-100 GFLOP/s on the same core, and the convolution and
+ * dense kernels of training are matrix products. Without the addon, or on a CPU without AVX2,
+ * every kernel keeps its pure-wasm path, which gives the same results to float rounding.
+ *
+ * RINGTRAIN_NATIVE_KERNELS=off turns the native kernels off (A/B benchmarks, or to rule them
+ * out); tests switch them with setNativeKernels.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** One operand: a float offset into the heap and its strides, so a transposed view costs nothing. */
+export interface Strided {
+  at: number;
+  rowStride: number;
+  colStride: number;
+}
+
+interface Addon {
+  kernel: string;
+  sgemm(heap: ArrayBufferLike, m: number, n: number, k: number, a: number, ars: number, acs: number, b: number, brs: number, bcs: number, c: number, ldc: number, accumulate: boolean): void;
+}
+
+export interface NativeGemm {
+  /** Which microkernel the addon picked for this CPU. */
+  kernel: string;
+  /** heap[c + i*ldc + j] (+)= sum over p < k of A(i, p) * B(p, j), for i < m, j < n. */
+  sgemm(heap: ArrayBufferLike, m: number, n: number, k: number, a: Strided, b: Strided, c: number, ldc: number, accumulate?: boolean): void;
+}
+
+const ADDON = path.join('native', 'build', 'Release', 'ringtrain_native.node');
+
+interface Loaded {
+  gemm?: NativeGemm;
+  /** Why there is no native kernel, when there is none. */
+  why?: string;
+}
+
+let loaded: Loaded | undefined;
+let enabled = process.env.RINGTRAIN_NATIVE_KERNELS !== 'off';
+
+/** The addon, looked for in the package root above this file (src/ or dist/src/). */
+function load(): Loaded {
+  let dir = __dirname;
+  let file: string | undefined;
+  for (let up = 0; up < 4 && file === undefined; up++, dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, ADDON))) file = path.join(dir, ADDON);
+  }
+  if (file === undefined) return { why: `${ADDON} is not built (it needs g++, make and python3 at install; run \`npm rebuild ringtrain\` after installing them)` };
+  let addon: Addon;
+  try {
+    addon = require(file) as Addon;
+  } catch (err) {
+    return { why: `${file} failed to load: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
+  }
+  // The portable microkernel is slower than XNNPACK's wasm SIMD: only AVX2 + FMA is worth it.
+  if (addon.kernel !== 'avx2-fma') return { why: `this CPU has no AVX2 + FMA (the addon's kernel is '${addon.kernel}')` };
+  const gemm: NativeGemm = {
+    kernel: addon.kernel,
+    sgemm: (heap, m, n, k, a, b, c, ldc, accumulate = false) => addon.sgemm(heap, m, n, k, a.at, a.rowStride, a.colStride, b.at, b.rowStride, b.colStride, c, ldc, accumulate),
+  };
+  return { gemm };
+}
+
+function state(): Loaded {
+  loaded ??= load();
+  return loaded;
+}
+
+/** The native matrix product when it is built, usable here and turned on; else undefined. */
+export function nativeGemm(): NativeGemm | undefined {
+  return enabled ? state().gemm : undefined;
+}
+
+/** What the kernels run on, for the worker's log and metrics: 'native-avx2-fma' or 'wasm'. */
+export function kernelSet(): { name: string; why?: string } {
+  if (!enabled) return { name: 'wasm', why: 'RINGTRAIN_NATIVE_KERNELS=off' };
+  const s = state();
+  return s.gemm !== undefined ? { name: `native-${s.gemm.kernel}` } : { name: 'wasm', why: s.why };
+}
+
+/** Turns the native kernels on or off for this process (tests run both paths). */
+export function setNativeKernels(on: boolean): void {
+  enabled = on;
+}
