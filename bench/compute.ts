@@ -3,8 +3,10 @@
  * the built-in mlp and cnn (batch 64, the worker's own step: local gradients, SGD momentum
  * update, weights written back), next to PyTorch on one thread measured in the same run
  * (shared/peers/torch_bench.py, when /usr/bin/python3 has torch); a per-kernel profile of one
- * CNN step; and peak resident memory: of the bench process training the MLP on full MNIST, and of
- * the workers of a real `ringtrain launch --nproc 2` (VmHWM from /proc).
+ * CNN step; each model also on the pure-wasm kernels (RINGTRAIN_NATIVE_KERNELS=off) when the
+ * native matrix product is built, so its gain is measured in the same run; and peak resident
+ * memory: of the bench process training the MLP on full MNIST, and of the workers of a real
+ * `ringtrain launch --nproc 2` (VmHWM from /proc).
  *
  * Each model runs in a child process of its own, so its peak RSS and JIT state are its own.
  * `--memory` runs only the two peak-RSS measurements (the MLP child and the launch), no peer.
@@ -28,6 +30,8 @@ const TARGETS: Record<string, number> = { mlp: 2.0, cnn: 1.0 };
 interface ChildResult {
   model: string;
   backend: string;
+  /** What the heavy kernels ran on ('native-avx2-fma' or 'wasm'). */
+  kernels: string;
   steps: number;
   samplesPerSec: number;
   maxRssMB: number;
@@ -69,7 +73,7 @@ async function child(model: string, steps: number): Promise<void> {
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < steps; i++) step();
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const result: ChildResult = { model, backend: backend.name, steps, samplesPerSec: (steps * BATCH) / seconds, maxRssMB: process.resourceUsage().maxRSS / 1024 };
+  const result: ChildResult = { model, backend: backend.name, kernels: backend.kernels, steps, samplesPerSec: (steps * BATCH) / seconds, maxRssMB: process.resourceUsage().maxRSS / 1024 };
   if (model === 'cnn') {
     // Mean over a few profiled steps: one step alone is at the mercy of whatever else runs.
     const byKernel = new Map<string, { ms: number; calls: number }>();
@@ -89,8 +93,9 @@ async function child(model: string, steps: number): Promise<void> {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
-function runChild(model: string, steps: number): ChildResult {
-  const out = execFileSync(process.execPath, [__filename, '--child', model, '--steps', String(steps)], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'inherit'] });
+function runChild(model: string, steps: number, nativeKernels: boolean): ChildResult {
+  const env = { ...process.env, RINGTRAIN_NATIVE_KERNELS: nativeKernels ? process.env.RINGTRAIN_NATIVE_KERNELS : 'off' };
+  const out = execFileSync(process.execPath, [__filename, '--child', model, '--steps', String(steps)], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'inherit'], env });
   return JSON.parse(out.trim().split('\n').pop() ?? '') as ChildResult;
 }
 
@@ -162,23 +167,30 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   let profile: ChildResult | undefined;
   let mlpRss = NaN;
+  // Each model on the kernels this install runs (native where built) and, for comparison, on
+  // the pure-wasm kernels; PyTorch once per model, between the two.
+  const nativeToo = !memoryOnly && process.env.RINGTRAIN_NATIVE_KERNELS !== 'off';
   for (const model of memoryOnly ? ['mlp'] : ['mlp', 'cnn']) {
-    const ours = runChild(model, steps[model] as number);
+    const ours = runChild(model, steps[model] as number, true);
     const peer = memoryOnly ? undefined : torch(model, steps[model] as number);
-    const ratio = peer === undefined ? undefined : ours.samplesPerSec / peer;
+    const runs = [ours];
+    if (nativeToo && ours.kernels !== 'wasm') runs.push(runChild(model, steps[model] as number, false));
     const target = TARGETS[model] as number;
-    rows.push(
-      `| ${model} | ${ours.backend} | ${ours.samplesPerSec.toFixed(0)} | ${peer?.toFixed(0) ?? '-'} | ${ratio?.toFixed(2) ?? '-'}x | >= ${target.toFixed(1)}x ${ratio === undefined ? '' : ratio >= target ? 'met' : 'MISSED'} | ${ours.maxRssMB.toFixed(0)} |`,
-    );
+    for (const r of runs) {
+      const ratio = peer === undefined ? undefined : r.samplesPerSec / peer;
+      rows.push(
+        `| ${model} | ${r.backend} | ${r.kernels} | ${r.samplesPerSec.toFixed(0)} | ${peer?.toFixed(0) ?? '-'} | ${ratio?.toFixed(2) ?? '-'}x | >= ${target.toFixed(1)}x ${ratio === undefined ? '' : ratio >= target ? 'met' : 'MISSED'} | ${r.maxRssMB.toFixed(0)} |`,
+      );
+    }
     if (model === 'cnn') profile = ours;
     if (model === 'mlp') mlpRss = ours.maxRssMB;
   }
   process.stdout.write(`Single-process training, batch ${BATCH}, MNIST (samples/s; PyTorch on 1 thread, same run; load average ${os.loadavg()[0].toFixed(1)})\n`);
-  process.stdout.write('| model | backend | ringtrain | PyTorch | ratio | target | peak RSS MB |\n| --- | --- | ---: | ---: | ---: | --- | ---: |\n');
+  process.stdout.write('| model | backend | kernels | ringtrain | PyTorch | ratio | target | peak RSS MB |\n| --- | --- | --- | ---: | ---: | ---: | --- | ---: |\n');
   process.stdout.write(`${rows.join('\n')}\n`);
   if (profile?.profile !== undefined) {
     const total = profile.profile.reduce((s, k) => s + k.ms, 0);
-    process.stdout.write(`\nOne CNN step, per kernel (tf.profile, mean of ${PROFILED_STEPS} steps; ${profile.profiledStepMs?.toFixed(1)} ms wall, ${total.toFixed(1)} ms in kernels)\n`);
+    process.stdout.write(`\nOne CNN step on ${profile.kernels} kernels, per kernel (tf.profile, mean of ${PROFILED_STEPS} steps; ${profile.profiledStepMs?.toFixed(1)} ms wall, ${total.toFixed(1)} ms in kernels)\n`);
     process.stdout.write('| kernel | ms | share | calls |\n| --- | ---: | ---: | ---: |\n');
     for (const k of profile.profile.filter((k) => k.ms >= 0.05)) process.stdout.write(`| ${k.kernel} | ${k.ms.toFixed(2)} | ${((100 * k.ms) / total).toFixed(1)}% | ${k.calls.toFixed(0)} |\n`);
   }
