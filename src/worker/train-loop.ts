@@ -35,6 +35,8 @@ import {
 
 export type { EpochSummary, LoopData, StepTimes, TrainHooks, TrainLoopOptions, TrainResult } from './train-types';
 
+/** Train sums each step adds to the gradients' all-reduce: loss x rows, correct, rows. */
+const STEP_SUMS = 3;
 const since = (t: bigint): number => Number(process.hrtime.bigint() - t) / 1e9;
 
 export class TrainLoop {
@@ -50,6 +52,8 @@ export class TrainLoop {
   private readonly batchesPerEpoch: number;
   private readonly stepsPerEpoch: number;
   private best: { params: Float32Array; buffers: Float32Array } | undefined;
+  /** This epoch's train sums (loss x rows, correct, rows) over every rank, to the last step. */
+  private running: [number, number, number] = [0, 0, 0];
   private c: TrainCounters;
 
   constructor(private readonly o: TrainLoopOptions) {
@@ -59,9 +63,10 @@ export class TrainLoop {
     this.buffers = ParamLayout.buffersOf(model);
     this.params = new Float32Array(this.layout.size);
     // In the communicator's own memory, so the all-reduce sums it with SIMD. Behind the
-    // gradients: the loss, then the model's buffers (batch-norm moving statistics), which ride
-    // along in the same all-reduce so every rank keeps their mean (see the step).
-    this.grads = comm.allocate(this.layout.size + 1 + this.buffers.size);
+    // gradients: the loss, the step's train sums (loss x rows, correct, rows), then the model's
+    // buffers (batch-norm moving statistics), which ride along in the same all-reduce so every
+    // rank keeps their mean (see the step).
+    this.grads = comm.allocate(this.layout.size + 1 + STEP_SUMS + this.buffers.size);
     this.optimizer = optimizerOf(t, this.layout.size);
     const perRank = samplesPerRank(o.data.train.count, comm.worldSize, o.shard.dropLast);
     this.batchesPerEpoch = Math.ceil(perRank / spec.data.batchSize);
@@ -222,6 +227,10 @@ export class TrainLoop {
     const time: StepTimes = { data: 0, compute: 0, communication: 0, update: 0 };
     // Rank 0 carries the global partial sums of a resumed epoch; the others start at zero.
     const sums = comm.rank === 0 ? [...this.c.partial] : [0, 0, 0];
+    // The same sums made global after every step (they ride in the gradients' all-reduce), so
+    // a ring that loses a rank mid-epoch still knows what the lost rank had trained.
+    this.running = [this.c.partial[0], this.c.partial[1], this.c.partial[2]];
+    const sumsAt = this.layout.size + 1;
     let normSum = 0;
     let applied = 0;
     let clipped = 0;
@@ -249,6 +258,9 @@ export class TrainLoop {
       sums[0] = (sums[0] as number) + local.loss * rows;
       sums[1] = (sums[1] as number) + local.correct;
       sums[2] = (sums[2] as number) + rows;
+      this.grads[sumsAt] = (this.grads[sumsAt] as number) + local.loss * rows;
+      this.grads[sumsAt + 1] = (this.grads[sumsAt + 1] as number) + local.correct;
+      this.grads[sumsAt + 2] = (this.grads[sumsAt + 2] as number) + rows;
       metrics?.samplesTotal.inc(rows);
       stepRows += rows;
       stepCorrect += local.correct;
@@ -267,7 +279,7 @@ export class TrainLoop {
       // Each rank's forward passes moved its batch-norm statistics on its own shard; averaged
       // here, every replica evaluates, checkpoints and exports the same ones (PyTorch DDP
       // broadcasts rank 0's instead). Free of extra latency: it is the gradients' all-reduce.
-      const bufferTail = this.grads.subarray(this.layout.size + 1);
+      const bufferTail = this.grads.subarray(sumsAt + STEP_SUMS);
       if (bufferTail.length > 0) this.buffers.readWeights(bufferTail);
       // The gradients are read off the device bucket by bucket, each just before it is reduced,
       // so a bucket is on the wire while the next is read (DDP's overlap). Reading counts as
@@ -295,6 +307,11 @@ export class TrainLoop {
 
       t0 = process.hrtime.bigint();
       if (bufferTail.length > 0) this.buffers.writeWeights(bufferTail);
+      // Means back to sums; the counts are integers (rounding undoes fp16/bf16 wire rounding).
+      const world = comm.worldSize;
+      this.running[0] += (this.grads[sumsAt] as number) * world;
+      this.running[1] += Math.round((this.grads[sumsAt + 1] as number) * world);
+      this.running[2] += Math.round((this.grads[sumsAt + 2] as number) * world);
       const g = this.grads.subarray(0, this.layout.size);
       if (micro > 1) for (let i = 0; i <= this.layout.size; i++) this.grads[i] = (this.grads[i] as number) / micro;
       const loss = this.grads[this.layout.size] as number;
@@ -441,8 +458,10 @@ export class TrainLoop {
       arrays.set(ARRAY_BEST_PARAMS, this.best.params.slice());
       arrays.set(ARRAY_BEST_BUFFERS, this.best.buffers.slice());
     }
-    // The interrupted epoch's running train sums were per rank; the new ring starts them afresh.
-    return { step: this.c.step, meta: { ...this.c, partial: [0, 0, 0] }, arrays };
+    // The interrupted epoch's train sums up to the last completed step, over every rank of the
+    // old ring (the lost one included): the new ring's epoch line covers the whole epoch.
+    const partial: [number, number, number] = this.c.batchInEpoch > 0 ? [this.running[0], this.running[1], this.running[2]] : [0, 0, 0];
+    return { step: this.c.step, meta: { ...this.c, partial }, arrays };
   }
 
   /** Rank 0 writes the current state; returns its path (undefined on other ranks or when off). */

@@ -11,7 +11,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { JobSpec } from '../../src/config/job-spec';
 import { augmenter, type Split } from '../../src/data';
-import { listCheckpoints } from '../../src/worker/checkpoint-store';
+import { listCheckpoints, writeCheckpoint, type Checkpoint } from '../../src/worker/checkpoint-store';
+import type { TrainCounters } from '../../src/worker/train-state';
 import { mnistSlice, relativeDifference, specWith, trainRanks, type SpecPatch } from './train-harness';
 
 const PATCH: SpecPatch = {
@@ -91,6 +92,41 @@ test('a run stopped mid-epoch resumes from the step checkpoint and continues tha
   // The interrupted epoch's train loss covers all its batches (partial sums were checkpointed).
   assert.equal(resumed[0]!.result?.last?.train.samples, straight[0]!.result?.last?.train.samples);
   assert.ok(Math.abs(resumed[0]!.result!.last!.train.loss - straight[0]!.result!.last!.train.loss) < 1e-5);
+});
+
+test('the live state a survivor hands a re-formed ring mid-epoch carries the whole old ring\'s train sums: the epoch line covers every sample', async (t) => {
+  const data = await mnistSlice(640, 200);
+  const spec = specWith({ ...PATCH, train: { ...PATCH.train, epochs: 2 } });
+  const straight = await trainRanks({ world: 2, spec, data });
+  // Both ranks stop at step 14 (4 batches into epoch 2); rank 0's snapshot is what it would
+  // hand the next ring. Rank 1's sums exist only in what rode the all-reduces.
+  let live: Checkpoint | undefined;
+  await trainRanks({
+    world: 2,
+    spec,
+    data,
+    hooks: (rank, loop) => ({
+      onStep: (s) => {
+        if (s !== 14) return;
+        if (rank === 0) live = loop().snapshot();
+        throw new Crash('ring lost at step 14');
+      },
+    }),
+  });
+  assert.ok(live !== undefined);
+  const meta = live.meta as TrainCounters;
+  assert.deepEqual([meta.epoch, meta.batchInEpoch], [1, 4]);
+  // 4 steps of 2 ranks x 32 rows: every row of both ranks is in the sums.
+  assert.equal(meta.partial[2], 4 * 2 * 32);
+  const dir = tmp();
+  writeCheckpoint(dir, live, { keep: 1 });
+  const resumed = await trainRanks({ world: 2, spec, data, resumeFrom: dir });
+  assert.equal(resumed[0]!.error, undefined, String(resumed[0]!.error));
+  const [a, b] = [resumed[0]!.result!.last!.train, straight[0]!.result!.last!.train];
+  t.diagnostic(`epoch 2 train loss: resumed ${a.loss}, uninterrupted ${b.loss}; samples ${a.samples} / ${b.samples}`);
+  assert.equal(a.samples, b.samples);
+  assert.equal(a.accuracy, b.accuracy);
+  assert.ok(Math.abs(a.loss - b.loss) < 1e-5, `train loss ${a.loss} vs ${b.loss}`);
 });
 
 test('with augmentation on, a mid-epoch resume still equals the uninterrupted run (augmentation is seeded per sample)', async () => {
