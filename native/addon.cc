@@ -4,8 +4,11 @@
 #include <node_api.h>
 
 #include <cstdint>
+#include <cstddef>
 
 #include "gemm.h"
+#include "batch.h"
+#include "optim.h"
 
 namespace {
 
@@ -48,10 +51,161 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-napi_value Init(napi_env env, napi_value exports) {
+// A Float32Array argument's data and length; null data (and false) when it is not one.
+bool floats(napi_env env, napi_value v, float** data, size_t* length) {
+  napi_typedarray_type type;
+  void* raw = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, length, &raw, nullptr, nullptr) != napi_ok || type != napi_float32_array) return false;
+  *data = static_cast<float*>(raw);
+  return true;
+}
+
+bool isNull(napi_env env, napi_value v) {
+  napi_valuetype t;
+  return napi_typeof(env, v, &t) == napi_ok && (t == napi_null || t == napi_undefined);
+}
+
+// Reads `count` Float32Array arguments (null allowed where `optional`), each at least n long,
+// then `doubles` numbers; false after throwing when any is wrong.
+bool readUpdateArgs(napi_env env, napi_callback_info info, size_t count, const bool* optional, float** arrays, size_t doubles, double* values, int64_t* n) {
+  napi_value argv[16];
+  size_t argc = 16;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc != count + doubles) {
+    napi_throw_type_error(env, nullptr, "optimizer update: wrong number of arguments");
+    return false;
+  }
+  size_t shortest = SIZE_MAX;
+  for (size_t i = 0; i < count; i++) {
+    arrays[i] = nullptr;
+    if (optional[i] && isNull(env, argv[i])) continue;
+    size_t length = 0;
+    if (!floats(env, argv[i], &arrays[i], &length)) {
+      napi_throw_type_error(env, nullptr, "optimizer update: buffers must be Float32Arrays");
+      return false;
+    }
+    if (length < shortest) shortest = length;
+  }
+  for (size_t i = 0; i < doubles; i++) {
+    if (napi_get_value_double(env, argv[count + i], &values[i]) != napi_ok) {
+      napi_throw_type_error(env, nullptr, "optimizer update: hyperparameters must be numbers");
+      return false;
+    }
+  }
+  // The parameters' length is the size; every other buffer must be at least that long.
+  size_t paramsLength = 0;
+  float* unused = nullptr;
+  floats(env, argv[0], &unused, &paramsLength);
+  if (shortest < paramsLength) {
+    napi_throw_range_error(env, nullptr, "optimizer update: a buffer is shorter than the parameters");
+    return false;
+  }
+  *n = static_cast<int64_t>(paramsLength);
+  return true;
+}
+
+// sgd(p, g, momentumBuffer | null, momentum, wd, lr, nesterov 0/1)
+napi_value Sgd(napi_env env, napi_callback_info info) {
+  const bool optional[] = {false, false, true};
+  float* a[3];
+  double x[4];
+  int64_t n = 0;
+  if (!readUpdateArgs(env, info, 3, optional, a, 4, x, &n)) return nullptr;
+  ringtrain::sgdStep(a[0], a[1], a[2], n, x[0], x[1], x[2], x[3] != 0);
+  return nullptr;
+}
+
+// adam(p, g, m, v, b1, b2, stepSize, bc2Sqrt, eps, decay, l2)
+napi_value Adam(napi_env env, napi_callback_info info) {
+  const bool optional[] = {false, false, false, false};
+  float* a[4];
+  double x[7];
+  int64_t n = 0;
+  if (!readUpdateArgs(env, info, 4, optional, a, 7, x, &n)) return nullptr;
+  ringtrain::adamStep(a[0], a[1], a[2], a[3], n, x[0], x[1], x[2], x[3], x[4], x[5], x[6]);
+  return nullptr;
+}
+
+// rmsprop(p, g, squareAvg, momentumBuffer | null, alpha, eps, momentum, wd, lr)
+napi_value RmsProp(napi_env env, napi_callback_info info) {
+  const bool optional[] = {false, false, false, true};
+  float* a[4];
+  double x[5];
+  int64_t n = 0;
+  if (!readUpdateArgs(env, info, 4, optional, a, 5, x, &n)) return nullptr;
+  ringtrain::rmspropStep(a[0], a[1], a[2], a[3], n, x[0], x[1], x[2], x[3], x[4]);
+  return nullptr;
+}
+
+// sumSquares(g: Float32Array) -> number
+napi_value SumSquares(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  float* g = nullptr;
+  size_t n = 0;
+  if (argc != 1 || !floats(env, argv[0], &g, &n)) return fail(env, "sumSquares takes one Float32Array");
+  napi_value out;
+  napi_create_double(env, ringtrain::sumSquares(g, static_cast<int64_t>(n)), &out);
+  return out;
+}
+
+// scaleBy(g: Float32Array, coef: number)
+napi_value ScaleBy(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  float* g = nullptr;
+  size_t n = 0;
+  double coef = 0;
+  if (argc != 2 || !floats(env, argv[0], &g, &n) || napi_get_value_double(env, argv[1], &coef) != napi_ok) return fail(env, "scaleBy takes a Float32Array and a number");
+  ringtrain::scaleBy(g, static_cast<int64_t>(n), coef);
+  return nullptr;
+}
+
+bool typed(napi_env env, napi_value v, napi_typedarray_type want, void** data, size_t* length) {
+  napi_typedarray_type type;
+  return napi_get_typedarray_info(env, v, &type, length, data, nullptr, nullptr) == napi_ok && type == want;
+}
+
+// gatherDecoded(bytes: Uint8Array, table: Float32Array, channels, idx: Int32Array, features, out: Float32Array)
+napi_value GatherDecoded(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  void *bytes = nullptr, *table = nullptr, *idx = nullptr, *out = nullptr;
+  size_t nBytes = 0, nTable = 0, rows = 0, nOut = 0;
+  int64_t channels = 0, features = 0;
+  if (argc != 6 || !typed(env, argv[0], napi_uint8_array, &bytes, &nBytes) || !typed(env, argv[1], napi_float32_array, &table, &nTable) ||
+      napi_get_value_int64(env, argv[2], &channels) != napi_ok || !typed(env, argv[3], napi_int32_array, &idx, &rows) ||
+      napi_get_value_int64(env, argv[4], &features) != napi_ok || !typed(env, argv[5], napi_float32_array, &out, &nOut)) {
+    return fail(env, "gatherDecoded(bytes: Uint8Array, table: Float32Array, channels, idx: Int32Array, features, out: Float32Array)");
+  }
+  if (channels < 1 || features < 0 || nTable < static_cast<size_t>(channels) * 256 || nOut < rows * static_cast<size_t>(features)) {
+    return fail(env, "gatherDecoded: the table or the output is too small");
+  }
+  const int32_t* rowsAt = static_cast<const int32_t*>(idx);
+  for (size_t p = 0; p < rows; p++) {
+    if (rowsAt[p] < 0 || (static_cast<size_t>(rowsAt[p]) + 1) * static_cast<size_t>(features) > nBytes) return fail(env, "gatherDecoded: a row index is outside the data");
+  }
+  ringtrain::gatherDecoded(static_cast<const uint8_t*>(bytes), static_cast<const float*>(table), channels, rowsAt, static_cast<int64_t>(rows), features, static_cast<float*>(out));
+  return nullptr;
+}
+
+void exportFunction(napi_env env, napi_value exports, const char* name, napi_callback cb) {
   napi_value fn;
-  napi_create_function(env, "sgemm", NAPI_AUTO_LENGTH, Sgemm, nullptr, &fn);
-  napi_set_named_property(env, exports, "sgemm", fn);
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
+  napi_set_named_property(env, exports, name, fn);
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  exportFunction(env, exports, "sgemm", Sgemm);
+  exportFunction(env, exports, "sgd", Sgd);
+  exportFunction(env, exports, "adam", Adam);
+  exportFunction(env, exports, "rmsprop", RmsProp);
+  exportFunction(env, exports, "sumSquares", SumSquares);
+  exportFunction(env, exports, "scaleBy", ScaleBy);
+  exportFunction(env, exports, "gatherDecoded", GatherDecoded);
   napi_value name;
   napi_create_string_utf8(env, ringtrain::sgemmKernelName(), NAPI_AUTO_LENGTH, &name);
   napi_set_named_property(env, exports, "kernel", name);

@@ -2,7 +2,7 @@
  * The project's lint, run before the tests: no `any`, no default exports, no `.only` in tests,
  * no import cycles, and imports that flow one way between the role folders (DESIGN.md):
  * cli -> launcher -> coordinator / worker / report -> allreduce / train -> rpc / compute / data /
- * observe -> config. Also: the coordinator and the collectives never load TensorFlow.js, and
+ * observe -> native -> config. Also: the coordinator and the collectives never load TensorFlow.js, and
  * train/ and data/ never touch the network.
  */
 import * as fs from 'node:fs';
@@ -11,6 +11,7 @@ import * as path from 'node:path';
 const ROOT = path.resolve(__dirname, '../..');
 const RANK: Record<string, number> = {
   config: 0,
+  native: 0.5,
   rpc: 1,
   compute: 1,
   data: 1,

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from '../config/job-spec';
 import { installWasmKernels } from './kernels-wasm';
-import { kernelSet } from './native-gemm';
+import { kernelSet } from '../native';
 import { RingtrainError } from '../config/errors';
 
 export type ResolvedBackendName = Exclude<BackendName, 'auto'>;

@@ -6,3 +6,4 @@ export {
   type SelectedBackend,
 } from './backend';
 export { installWasmKernels, WASM_KERNELS } from './kernels-wasm';
+export { nativeUpdates, setNativeKernels, kernelSet, type NativeUpdates } from '../native';

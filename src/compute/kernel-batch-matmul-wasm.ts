@@ -1,7 +1,7 @@
 /**
  * BatchMatMul for the wasm backend.
  *
- * With the native matrix product (native-gemm.ts) every batch entry is one call on the wasm heap,
+ * With the native matrix product (src/native/addon.ts) every batch entry is one call on the wasm heap,
  * transposes included: a transposed operand is read through its strides while being packed.
  *
  * Without it, transposes are done up front: tfjs-backend-wasm (XNNPACK) runs BatchMatMul with
@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { nativeGemm, type NativeGemm } from './native-gemm';
+import { nativeGemm, type NativeGemm } from '../native';
 import { heapF32, release, replaceWasmKernel, run, stockKernel, transposeTo, type KernelFunc, type WasmKernelArgs } from './wasm-heap';
 
 let installed = false;

@@ -28,7 +28,7 @@ import {
 } from './wasm-heap';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { fillColumns } from './im2col';
-import { nativeGemm } from './native-gemm';
+import { nativeGemm } from '../native';
 import { simdOps } from './wasm-simd';
 
 /**

@@ -22,7 +22,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { nativeGemm } from './native-gemm';
+import { nativeGemm } from '../native';
 import { simdOps, type SimdOps } from './wasm-simd';
 import {
   NCHW_TO_NHWC,

@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { fillColumns } from './im2col';
-import { nativeGemm } from './native-gemm';
+import { nativeGemm } from '../native';
 import { NCHW_TO_NHWC, NHWC_TO_NCHW, heapWithOffsets, release, replaceWasmKernel, run, stockKernel, transposeTo, type KernelFunc, type Shape4, type WasmKernelArgs } from './wasm-heap';
 
 let installed = false;

@@ -2,7 +2,7 @@
  * The project's own kernels for the wasm backend, installed once wasm is active. Each replaces a
  * stock kernel that is missing or slow for training; each is tested against the cpu backend
  * (test/unit/compute-kernels.test.ts). Installing is idempotent. Where the native matrix product
- * is built (native-gemm.ts), the matrix-product kernels (Conv2D, its two gradients, BatchMatMul)
+ * is built (src/native/addon.ts), the matrix-product kernels (Conv2D, its two gradients, BatchMatMul)
  * run on it; otherwise they keep their pure-wasm paths.
  */
 import { installWasmBatchMatMul } from './kernel-batch-matmul-wasm';

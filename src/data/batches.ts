@@ -6,7 +6,7 @@
  * Byte rows are normalized here, per batch, into those same buffers (split.ts says why).
  */
 import { RingtrainError } from '../config/errors';
-import { copyValues } from './rows';
+import { gatherRows } from './rows';
 import type { RowSource } from './split';
 
 export type { RowSource } from './split';
@@ -53,9 +53,9 @@ export function gatherBatch(split: RowSource, idx: Int32Array, out?: Batch): Bat
     if (!(r >= 0 && r < split.count)) {
       throw new RingtrainError('DATA_INVALID', `batch index ${r} at position ${p} is outside the split's ${split.count} rows: was the sampler given the wrong datasetSize?`);
     }
-    copyValues(split, r * f, (r + 1) * f, x, p * f);
     y[p] = split.labels[r];
   }
+  gatherRows(split, idx, f, x);
   const targets = split.targets;
   if (targets !== undefined) {
     const k = split.classes ?? 1;

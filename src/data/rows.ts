@@ -4,6 +4,7 @@
  * and benchmarks all see the same numbers.
  */
 import { RingtrainError } from '../config/errors';
+import { nativeUpdates } from '../native';
 import type { ByteDecode, FloatRows, Rows, RowSource, Split } from './split';
 
 /**
@@ -21,6 +22,21 @@ export function decodeBytes(bytes: Uint8Array, decode: ByteDecode, from: number,
     out[o] = table[(c << 8) | (bytes[i] as number)] as number;
     if (++c === channels) c = 0;
   }
+}
+
+/**
+ * Rows idx[0], idx[1], ... (each `features` values, indices already checked) into `out`, one
+ * after another, decoding bytes. Byte rows go through the native addon when it is built: one
+ * call for the batch (a JS lookup loop took about 0.1 ms of a 1.2 ms MLP step), the same table
+ * lookup, so the same floats.
+ */
+export function gatherRows(rows: Rows, idx: Int32Array, features: number, out: Float32Array): void {
+  const native = rows.decode === undefined ? undefined : nativeUpdates();
+  if (native !== undefined && rows.decode !== undefined) {
+    native.gatherDecoded(rows.images, rows.decode.table, rows.decode.channels, idx, features, out);
+    return;
+  }
+  for (let p = 0; p < idx.length; p++) copyValues(rows, (idx[p] as number) * features, ((idx[p] as number) + 1) * features, out, p * features);
 }
 
 /** Copies values [from, to) of `rows` into `out` at `at`, decoding bytes. */

@@ -4,15 +4,39 @@
  * computing the norm locally gives the same number on every rank and every rank takes the same
  * decision (clip, skip, stop) without another collective.
  */
+import { nativeUpdates } from '../native';
 
-/** L2 norm of `g`, accumulated in float64; NaN or Infinity when any element is. */
+/**
+ * L2 norm of `g`, accumulated in float64; NaN or Infinity when any element is. Four interleaved
+ * lanes (element i into lane i % 4, then (l0 + l1) + (l2 + l3)): the native addon sums in the
+ * same order, so a rank with the addon and one without get the same bits and the same decision.
+ */
 export function globalNorm(g: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < g.length; i++) {
-    const v = g[i] as number;
-    sum += v * v;
+  const native = nativeUpdates();
+  if (native !== undefined) return Math.sqrt(native.sumSquares(g));
+  let l0 = 0;
+  let l1 = 0;
+  let l2 = 0;
+  let l3 = 0;
+  const n = g.length;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const a = g[i] as number;
+    const b = g[i + 1] as number;
+    const c = g[i + 2] as number;
+    const d = g[i + 3] as number;
+    l0 += a * a;
+    l1 += b * b;
+    l2 += c * c;
+    l3 += d * d;
   }
-  return Math.sqrt(sum);
+  const rest = [0, 0, 0];
+  for (let k = 0; i < n; i++, k++) rest[k] = (g[i] as number) * (g[i] as number);
+  // The remainder's elements land in lanes 0, 1, 2 (n % 4 < 4), as the native loop adds them.
+  l0 += rest[0] as number;
+  l1 += rest[1] as number;
+  l2 += rest[2] as number;
+  return Math.sqrt(l0 + l1 + (l2 + l3));
 }
 
 /**
@@ -23,6 +47,8 @@ export function clipToNorm(g: Float32Array, norm: number, maxNorm: number): numb
   if (!(maxNorm > 0)) return 1;
   const coef = maxNorm / (norm + 1e-6);
   if (coef >= 1) return 1;
-  for (let i = 0; i < g.length; i++) g[i] = (g[i] as number) * coef;
+  const native = nativeUpdates();
+  if (native !== undefined) native.scaleBy(g, coef);
+  else for (let i = 0; i < g.length; i++) g[i] = (g[i] as number) * coef;
   return coef;
 }

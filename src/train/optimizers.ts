@@ -10,8 +10,12 @@
  * torch formulas. The cost is one JS loop per step over the parameters (well under a millisecond
  * for 1e5 parameters) and writing the weights back into the tfjs variables.
  *
- * Arithmetic runs in float64 and is stored in float32, as torch stores fp32 state.
+ * Arithmetic runs in float64 and is stored in float32, as torch stores fp32 state. Where the
+ * native addon is built, the same loops run vectorized in C++ (native/optim.cc), operation for
+ * operation, so both paths give the same bits (a test holds them together): a JS loop over
+ * 1e5 floats costs 0.3 ms here, a quarter of a small model's step.
  */
+import { nativeUpdates } from '../native';
 import { RingtrainError } from '../config/errors';
 import type { OptimizerName, TrainSpec } from '../config/job-spec';
 
@@ -108,6 +112,12 @@ class Sgd extends Base {
     const { momentum: m, nesterov, weightDecay: wd } = this.o;
     const buf = this.slots.momentum;
     const n = this.size;
+    this.steps += 1;
+    const native = nativeUpdates();
+    if (native !== undefined) {
+      native.sgd(p, g.subarray(0, n), buf ?? null, m, wd, lr, nesterov ? 1 : 0);
+      return;
+    }
     // One loop per variant: a branch inside the hot loop costs about half again as much.
     if (buf === undefined) {
       for (let i = 0; i < n; i++) p[i] = (p[i] as number) - lr * ((g[i] as number) + wd * (p[i] as number));
@@ -123,7 +133,6 @@ class Sgd extends Base {
         p[i] = (p[i] as number) - lr * (d + m * (buf[i] as number));
       }
     }
-    this.steps += 1;
   }
 }
 
@@ -152,6 +161,11 @@ class Adam extends Base {
     const bc2Sqrt = Math.sqrt(1 - b2 ** t);
     const decay = this.decoupled ? 1 - lr * wd : 1;
     const l2 = this.decoupled ? 0 : wd;
+    const native = nativeUpdates();
+    if (native !== undefined) {
+      native.adam(p, g.subarray(0, this.size), m, v, b1, b2, stepSize, bc2Sqrt, eps, decay, l2);
+      return;
+    }
     for (let i = 0; i < this.size; i++) {
       const w = (p[i] as number) * decay;
       const d = (g[i] as number) + l2 * w;
@@ -179,6 +193,12 @@ class RmsProp extends Base {
     const { alpha: a, eps, momentum: m, weightDecay: wd } = this.o;
     const sq = this.slots.square_avg as Float32Array;
     const buf = this.slots.momentum_buffer;
+    this.steps += 1;
+    const native = nativeUpdates();
+    if (native !== undefined) {
+      native.rmsprop(p, g.subarray(0, this.size), sq, buf ?? null, a, eps, m, wd, lr);
+      return;
+    }
     for (let i = 0; i < this.size; i++) {
       const d = (g[i] as number) + wd * (p[i] as number);
       sq[i] = a * (sq[i] as number) + (1 - a) * d * d;
@@ -190,6 +210,5 @@ class RmsProp extends Base {
         p[i] = (p[i] as number) - (lr * d) / avg;
       }
     }
-    this.steps += 1;
   }
 }

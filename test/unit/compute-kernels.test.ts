@@ -20,7 +20,7 @@ import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradient functions tf.grad needs
 import { selectBackend } from '../../src/compute';
-import { kernelSet, setNativeKernels } from '../../src/compute/native-gemm';
+import { kernelSet, setNativeKernels } from '../../src/native';
 
 const SEED = Number(process.env.KERNEL_TEST_SEED ?? Date.now() % 1_000_000);
 

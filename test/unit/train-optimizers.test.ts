@@ -1,11 +1,13 @@
 /**
  * Each optimizer against an independent transcription of torch.optim's documented update rules
  * (plain float64 arrays, written from the torch docs' pseudo-code, not from our source), on a
- * small ill-conditioned quadratic with a changing learning rate, plus closed-form checks.
+ * small ill-conditioned quadratic with a changing learning rate, plus closed-form checks; and the
+ * native (C++) update loops against the JS ones, bit for bit.
  */
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { createOptimizer, type OptimizerOptions } from '../../src/train/optimizers';
+import { kernelSet, nativeUpdates, setNativeKernels } from '../../src/native';
 import type { OptimizerName } from '../../src/config/job-spec';
 
 const N = 7;
@@ -177,4 +179,48 @@ test('loading state of another optimizer or size is refused with what was expect
   assert.throws(() => sgd.load(createOptimizer('adam', 4, BASE).state()), /optimizer state is for 'adam' but the job uses 'sgd'/);
   assert.throws(() => sgd.load(createOptimizer('sgd', 5, { ...BASE, momentum: 0.9 }).state()), /slot 'momentum' has 5 values, expected 4/);
   assert.throws(() => createOptimizer('sgd', 4, { ...BASE, nesterov: true }), /nesterov needs train.momentum > 0/);
+});
+
+test('the native optimizer updates give the same bits as the JS loops (replicas with and without the addon agree)', () => {
+  setNativeKernels(true);
+  assert.ok(nativeUpdates() !== undefined, `the native addon is not in use: ${kernelSet().why}`);
+  // Sizes that leave remainders after every vector width; values over many magnitudes.
+  const size = 1037;
+  let seed = 12345;
+  const rand = (): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed / 2 ** 32 - 0.5;
+  };
+  const cases: [OptimizerName, Partial<OptimizerOptions>][] = [
+    ['sgd', {}],
+    ['sgd', { weightDecay: 0.01 }],
+    ['sgd', { momentum: 0.9 }],
+    ['sgd', { momentum: 0.9, nesterov: true, weightDecay: 5e-4 }],
+    ['adam', {}],
+    ['adam', { weightDecay: 0.01 }],
+    ['adamw', { weightDecay: 0.05 }],
+    ['rmsprop', {}],
+    ['rmsprop', { momentum: 0.9, weightDecay: 1e-3 }],
+  ];
+  for (const [name, extra] of cases) {
+    const start = Float32Array.from({ length: size }, () => rand() * 10 ** Math.floor(4 * rand()));
+    const grads = Array.from({ length: 12 }, () => Float32Array.from({ length: size }, () => rand() * 10 ** Math.floor(6 * rand())));
+    const run = (native: boolean): { p: Float32Array; slots: Record<string, Float32Array> } => {
+      setNativeKernels(native);
+      try {
+        const opt = createOptimizer(name, size, { ...BASE, ...extra });
+        const p = start.slice();
+        grads.forEach((g, t) => opt.step(p, g, 0.01 * (1 + t / 7)));
+        return { p, slots: opt.state().slots };
+      } finally {
+        setNativeKernels(true);
+      }
+    };
+    const js = run(false);
+    const native = run(true);
+    const what = `${name} ${JSON.stringify(extra)}`;
+    assert.ok(js.p.some((v, i) => v !== start[i]), `${what}: the parameters did not move`);
+    assert.deepEqual(native.p, js.p, `${what}: parameters differ`);
+    assert.deepEqual(native.slots, js.slots, `${what}: optimizer state differs`);
+  }
 });

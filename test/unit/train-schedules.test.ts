@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { DEFAULT_JOB, type ScheduleSpec } from '../../src/config/job-spec';
 import { EarlyStopping, LrSchedule, clipToNorm, globalNorm, scaledLr } from '../../src/train';
+import { kernelSet, nativeUpdates, setNativeKernels } from '../../src/native';
 
 const spec = (s: Partial<ScheduleSpec>): ScheduleSpec => ({ ...DEFAULT_JOB.train.schedule, ...s });
 const seq = (sch: LrSchedule, n: number): number[] => Array.from({ length: n }, (_, t) => sch.lrAt(t));
@@ -109,4 +110,37 @@ test('early stopping stops once patience epochs in a row miss the best by more t
   assert.deepEqual([0.9, 0.95, 0.95].map((a, i) => acc.update(a, i + 1).stop), [false, false, true]);
   const off = new EarlyStopping(0, 0, 'min');
   assert.equal([1, 2, 3, 4].some((l, i) => off.update(l, i + 1).stop), false, 'patience 0 never stops');
+});
+
+test('the gradient norm and clipping give the same bits with and without the native addon', () => {
+  setNativeKernels(true);
+  assert.ok(nativeUpdates() !== undefined, `the native addon is not in use: ${kernelSet().why}`);
+  let seed = 777;
+  const rand = (): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed / 2 ** 32 - 0.5;
+  };
+  // Every remainder modulo the four lanes, and magnitudes far apart (order matters to rounding).
+  for (const size of [1, 2, 3, 4, 5, 7, 1001, 4098]) {
+    const g = Float32Array.from({ length: size }, () => rand() * 10 ** Math.floor(8 * rand() - 2));
+    const onPath = (native: boolean): { norm: number; clipped: Float32Array } => {
+      setNativeKernels(native);
+      try {
+        const copy = g.slice();
+        const norm = globalNorm(copy);
+        clipToNorm(copy, norm, norm / 3);
+        return { norm, clipped: copy };
+      } finally {
+        setNativeKernels(true);
+      }
+    };
+    const js = onPath(false);
+    const native = onPath(true);
+    // Against a plain float64 sum, to the rounding a different order allows.
+    const plain = Math.sqrt(Array.from(g).reduce((s, v) => s + v * v, 0));
+    assert.ok(Math.abs(js.norm - plain) <= 1e-12 * plain, `size ${size}: norm ${js.norm} vs ${plain}`);
+    assert.equal(native.norm, js.norm, `size ${size}: norms differ`);
+    assert.deepEqual(native.clipped, js.clipped, `size ${size}: clipped gradients differ`);
+    assert.ok(js.clipped.some((v, i) => v !== g[i]), `size ${size}: nothing was clipped`);
+  }
 });
