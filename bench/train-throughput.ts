@@ -12,8 +12,8 @@ import { formatTable, runRing } from './allreduce';
 
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin/ringtrain.js');
-/** Bytes of the default MLP's gradient: 101,770 float32. */
-const GRADIENT_BYTES = 101_770 * 4;
+/** Bytes of each built-in model's gradient (trainable parameters x 4; the model summaries print them). */
+const GRADIENT_BYTES: Record<string, number> = { mlp: 101_770 * 4, cnn: 225_034 * 4 };
 /** BENCH_MODEL=cnn measures the CNN instead. */
 const MODEL = process.env.BENCH_MODEL ?? 'mlp';
 /** Epochs per run: the first is warm-up, the rest are measured. */
@@ -76,9 +76,10 @@ async function main(): Promise<void> {
   process.stdout.write(`MNIST ${MODEL}, batch 64 per worker, ${EPOCHS} epochs of ${steps} global batches, epoch 1 as warm-up, median of ${repeats} runs (samples/s of the whole job; PyTorch: ${measured} steps after 20 warm-up steps)\n`);
   process.stdout.write('| run | ringtrain samples/s | PyTorch samples/s (1 thread / DDP gloo 2x1) | ringtrain / PyTorch |\n| --- | ---: | ---: | ---: |\n');
   for (const r of rows) process.stdout.write(`| ${r.join(' | ')} |\n`);
-  for (const transport of ['grpc', 'tcp'] as const) {
-    const ring = await runRing(2, [GRADIENT_BYTES], 50, transport);
-    process.stdout.write(`\nall-reduce of the MLP's gradient (${GRADIENT_BYTES} bytes), 2 processes, ${transport}, median of 50\n`);
+  const bytes = GRADIENT_BYTES[MODEL];
+  for (const transport of bytes === undefined ? [] : (['grpc', 'tcp'] as const)) {
+    const ring = await runRing(2, [bytes as number], 50, transport);
+    process.stdout.write(`\nall-reduce of the ${MODEL}'s gradient (${bytes} bytes), 2 processes, ${transport}, median of 50\n`);
     process.stdout.write(`${formatTable(2, ring)}\n`);
   }
 }
