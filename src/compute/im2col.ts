@@ -5,6 +5,8 @@
  * 11.3-11.6 ms for the second conv at batch 64, so it stays stock.)
  */
 
+import type * as tf from '@tensorflow/tfjs-core';
+
 export interface PatchGeometry {
   n: number;
   h: number;
@@ -18,6 +20,22 @@ export interface PatchGeometry {
   sw: number;
   top: number;
   left: number;
+}
+
+/** A convolution's patch geometry, with its output channels, patch count and taps per patch. */
+export interface ConvGeometry extends PatchGeometry {
+  oc: number;
+  /** N * OH * OW: the rows of the patch matrix. */
+  patches: number;
+  /** KH * KW * C: the columns of the patch matrix. */
+  taps: number;
+}
+
+/** The geometry the conv kernels share, from tfjs's NHWC conv info. */
+export function convGeometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow, outChannels: oc } = info;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  return { n, h, w, c, oh, ow, oc, kh, kw, sh, sw, top: info.padInfo.top, left: info.padInfo.left, patches: n * oh * ow, taps: kh * kw * c };
 }
 
 /** Runs shorter than this are copied element by element; longer ones with copyWithin (memmove). */

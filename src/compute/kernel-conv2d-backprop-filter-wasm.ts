@@ -27,7 +27,7 @@ import {
   type WasmKernelArgs,
 } from './wasm-heap';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { fillColumns } from './im2col';
+import { convGeometry, fillColumns } from './im2col';
 import { nativeGemm } from '../native';
 import { simdOps } from './wasm-simd';
 
@@ -82,11 +82,8 @@ function filterGradient(
   dimRoundingMode: tf.Conv2DBackpropFilterAttrs['dimRoundingMode'],
 ): tf.TensorInfo {
   const info = tf.backend_util.computeConv2DInfo(x.shape as Shape4, filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
-  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow, outChannels: oc } = info;
-  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
-  const patches = n * oh * ow;
-  const k = kh * kw * c;
-  const geometry = { n, h, w, c, oh, ow, kh, kw, sh, sw, top: info.padInfo.top, left: info.padInfo.left };
+  const geometry = convGeometry(info);
+  const { oc, patches, taps: k } = geometry;
   const matmul = (a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo => run(stock.matmul, backend, { a, b }, { transposeA: false, transposeB: false });
   const cols = backend.makeOutput([patches, k], 'float32');
   const temps: tf.TensorInfo[] = [cols];

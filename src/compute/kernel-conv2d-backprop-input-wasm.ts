@@ -23,6 +23,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { nativeGemm } from '../native';
+import { convGeometry } from './im2col';
 import { simdOps, type SimdOps } from './wasm-simd';
 import {
   NCHW_TO_NHWC,
@@ -175,12 +176,7 @@ function spread(out: Float32Array, dyv: Float32Array, g: SpreadGeometry): void {
 
 /** dx via cols = dy . W^T and a scatter-add of each patch row back onto the input grid. */
 function col2im(backend: BackendWasm, stock: Stock, simd: SimdOps, dy: tf.TensorInfo, filter: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo {
-  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow, outChannels: oc } = info;
-  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
-  const top = info.padInfo.top;
-  const left = info.padInfo.left;
-  const patches = n * oh * ow;
-  const k = kh * kw * c;
+  const { n, h, w, c, oh, ow, oc, kh, kw, sh, sw, top, left, patches, taps: k } = convGeometry(info);
   const gemm = nativeGemm();
   // The native product reads W^T through its strides; XNNPACK needs it transposed first.
   const filterT = gemm === undefined ? run(stock.transpose, backend, { x: viewAs(filter, [k, oc]) }, { perm: [1, 0] }) : undefined;

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { fillColumns } from './im2col';
+import { convGeometry, fillColumns } from './im2col';
 import { nativeGemm } from '../native';
 import { NCHW_TO_NHWC, NHWC_TO_NCHW, heapWithOffsets, release, replaceWasmKernel, run, stockKernel, transposeTo, type KernelFunc, type Shape4, type WasmKernelArgs } from './wasm-heap';
 
@@ -60,12 +60,8 @@ function conv2dNhwc(backend: BackendWasm, stock: KernelFunc, x: tf.TensorInfo, f
     return run(stock, backend, { x, filter }, { ...attrs, pad: stockPad, dimRoundingMode: undefined });
   }
   const info = tf.backend_util.computeConv2DInfo(x.shape as Shape4, filter.shape as Shape4, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
-  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow, outChannels: oc } = info;
-  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
-  const top = info.padInfo.top;
-  const left = info.padInfo.left;
-  const patches = n * oh * ow;
-  const k = kh * kw * c;
+  const g = convGeometry(info);
+  const { n, h, w, oh, ow, oc, kh, kw, sh, sw, top, left, patches, taps: k } = g;
   const out = backend.makeOutput([n, oh, ow, oc], 'float32');
   if (patches * oc === 0) return out;
   const pointwise = kh === 1 && kw === 1 && sh === 1 && sw === 1 && top === 0 && left === 0 && oh === h && ow === w;
@@ -73,7 +69,7 @@ function conv2dNhwc(backend: BackendWasm, stock: KernelFunc, x: tf.TensorInfo, f
   try {
     const at = heapWithOffsets(backend, out, x, filter, ...(cols === undefined ? [] : [cols]));
     const [outAt, xAt, filterAt, colsAt] = at.offsets as [number, number, number, number | undefined];
-    if (colsAt !== undefined) fillColumns(at.heap, colsAt, xAt, { n, h, w, c, oh, ow, kh, kw, sh, sw, top, left });
+    if (colsAt !== undefined) fillColumns(at.heap, colsAt, xAt, g);
     gemm.sgemm(at.heap.buffer, patches, oc, k, { at: colsAt ?? xAt, rowStride: k, colStride: 1 }, { at: filterAt, rowStride: oc, colStride: 1 }, outAt, oc);
     return out;
   } finally {
