@@ -14,6 +14,7 @@ interface Plan {
   dtype: WireDtype;
   /** Pipelined block size in bytes; undefined = the Communicator's default. */
   blockBytes?: number;
+  algorithm: 'auto' | 'ring';
 }
 
 async function main(): Promise<void> {
@@ -23,7 +24,7 @@ async function main(): Promise<void> {
   process.send?.({ kind: 'port', port });
   const plan = await new Promise<Plan>((resolve) => process.once('message', (m) => resolve(m as Plan)));
   const t = await endpoint.attach({ job: 'bench', generation: 1, rank: plan.rank, worldSize: plan.world }, plan.addresses);
-  const comm = new Communicator(t, { dtype: plan.dtype, blockElements: plan.blockBytes === undefined ? undefined : Math.floor(plan.blockBytes / 4) });
+  const comm = new Communicator(t, { dtype: plan.dtype, algorithm: plan.algorithm, blockElements: plan.blockBytes === undefined ? undefined : Math.floor(plan.blockBytes / 4) });
   const results: { bytes: number; medianMs: number; correct: boolean }[] = [];
   const expected = (plan.world * (plan.world + 1)) / 2;
   for (const bytes of plan.sizes) {

@@ -1,7 +1,8 @@
 /**
- * `npm run bench:allreduce -- [--nproc N] [--bytes 4K,400K,4M] [--block 4M]`: nccl-tests-style table of ring
- * all-reduce over gRPC between N local processes: median time, algbw, busbw = algbw x 2(N-1)/N,
- * and a correctness check. When /usr/bin/python3 has torch, gloo's all_reduce runs with the same
+ * `npm run bench:allreduce -- [--nproc N] [--bytes 4K,400K,4M] [--block 4M] [--algorithm auto|ring]`:
+ * nccl-tests-style table of all-reduce between N local processes over each transport: median
+ * time, algbw, busbw = algbw x 2(N-1)/N, and a correctness check. `--algorithm ring` keeps two
+ * ranks off the one-round pair exchange the Communicator uses for their small buckets. When /usr/bin/python3 has torch, gloo's all_reduce runs with the same
  * sizes in the same run and the ratio is printed.
  */
 import { execFileSync, fork } from 'node:child_process';
@@ -21,7 +22,7 @@ function parseBytes(s: string): number {
   return Math.round(Number(m[1]) * mult);
 }
 
-export async function runRing(world: number, sizes: number[], iters: number, transport: TransportKind = 'grpc', dtype: WireDtype = 'fp32', blockBytes?: number): Promise<Row[]> {
+export async function runRing(world: number, sizes: number[], iters: number, transport: TransportKind = 'grpc', dtype: WireDtype = 'fp32', blockBytes?: number, algorithm: 'auto' | 'ring' = 'auto'): Promise<Row[]> {
   const procs = Array.from({ length: world }, () => fork(path.join(__dirname, 'allreduce-worker.js'), [transport], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: process.env.RINGTRAIN_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.RINGTRAIN_BENCH_PROF}`] : [] }));
   const ports = await Promise.all(procs.map((p) => new Promise<number>((resolve) => p.once('message', (m) => resolve((m as { port: number }).port)))));
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
@@ -29,7 +30,7 @@ export async function runRing(world: number, sizes: number[], iters: number, tra
     const msg = m as { kind: string; results: Row[] };
     if (msg.kind === 'results') resolve(msg.results);
   })));
-  procs.forEach((p, rank) => p.send({ kind: 'plan', rank, world, addresses, sizes, iters, dtype, blockBytes }));
+  procs.forEach((p, rank) => p.send({ kind: 'plan', rank, world, addresses, sizes, iters, dtype, blockBytes, algorithm }));
   const all = await Promise.all(results);
   const exited = procs.map((p) => new Promise((resolve) => p.once('exit', resolve)));
   procs.forEach((p) => p.send({ kind: 'done' }));
@@ -79,10 +80,12 @@ async function main(): Promise<void> {
   const transports = get('--transport', 'grpc,tcp').split(',') as TransportKind[];
   const dtype = get('--compression', 'fp32') as WireDtype;
   const block = argv.includes('--block') ? parseBytes(get('--block', '1M')) : undefined;
+  const algorithm = get('--algorithm', 'auto') === 'ring' ? 'ring' : 'auto';
   const peer = argv.includes('--no-peer') ? undefined : gloo(world, sizes);
   for (const transport of transports) {
-    const rows = await runRing(world, sizes, iters, transport, dtype, block);
-    process.stdout.write(`\nring all-reduce, transport ${transport}, wire ${dtype}, ${block === undefined ? '1 MiB' : `${block}-byte`} blocks, ${world} processes on 127.0.0.1, median of ${iters} after 20 warm-up (10 after 3 for >= 10 MB), as gloo's\n`);
+    const rows = await runRing(world, sizes, iters, transport, dtype, block, algorithm);
+    const how = algorithm === 'ring' || world !== 2 ? 'ring' : 'pair exchange up to 4 MiB, ring above';
+    process.stdout.write(`\nall-reduce (${how}), transport ${transport}, wire ${dtype}, ${block === undefined ? '1 MiB' : `${block}-byte`} blocks, ${world} processes on 127.0.0.1, median of ${iters} after 20 warm-up (10 after 3 for >= 10 MB), as gloo's\n`);
     process.stdout.write(`${formatTable(world, rows, peer)}\n`);
   }
   if (!peer && !argv.includes('--no-peer')) process.stdout.write('(gloo peer not measured: /usr/bin/python3 with torch not found)\n');

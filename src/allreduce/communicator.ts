@@ -6,6 +6,7 @@
 import { scaleFloats, simdBuffer } from '../compute/simd-floats';
 import { RingtrainError } from '../config/errors';
 import { DEFAULT_BLOCK_ELEMENTS, ringAllReduce } from './allreduce-ring';
+import { pairAllReduce } from './allreduce-pair';
 import { ringBroadcast } from './broadcast-ring';
 import type { Transport } from './transport';
 import { bytesPerElement, type WireDtype } from './wire-dtype';
@@ -20,12 +21,24 @@ export interface CommunicatorOptions {
   blockElements?: number;
   /** Wire encoding for all-reduce payloads (sums stay float32). */
   dtype?: WireDtype;
+  /**
+   * 'auto' (default): two ranks exchange buckets up to PAIR_MAX_ELEMENTS in one round
+   * (allreduce-pair.ts), everything else takes the ring; 'ring': always the ring.
+   */
+  algorithm?: 'auto' | 'ring';
 }
 
 export interface CollectiveStats {
   ops: number;
   bytesSent: number;
 }
+
+/**
+ * Two ranks reduce buckets up to this many elements (4 MiB of float32) in one exchange rather
+ * than the ring's two rounds: below it the wait for the peer dominates, above it the ring's
+ * pipelined blocks do better (bench:allreduce measures both with --algorithm).
+ */
+export const PAIR_MAX_ELEMENTS = 1 << 20;
 
 /** Buffers shorter than this always travel as float32, whatever the compression setting. */
 export const EXACT_BELOW_ELEMENTS = 4096;
@@ -77,9 +90,12 @@ export class Communicator {
     const dataBytes = align16(elements * 4);
     const slots: number[] = [];
     for (let off = 0; off < elements; off += this.bucketElements) {
-      // The ring needs one chunk (at most half a bucket when N >= 2) plus one encoded block.
-      const chunk = Math.ceil(Math.min(this.bucketElements, elements - off) / 2);
-      slots.push(align16(chunk * 4 + Math.min(this.options.blockElements ?? DEFAULT_BLOCK_ELEMENTS, chunk) * 2));
+      // The ring needs one chunk (at most half a bucket when N >= 2) plus one encoded block; a
+      // pair exchange the whole bucket (4 bytes an element: fp32, or fp16 in and fp16 out).
+      const length = Math.min(this.bucketElements, elements - off);
+      const chunk = Math.ceil(length / 2);
+      const ring = chunk * 4 + Math.min(this.options.blockElements ?? DEFAULT_BLOCK_ELEMENTS, chunk) * 2;
+      slots.push(align16(length <= PAIR_MAX_ELEMENTS ? Math.max(ring, length * 4) : ring));
     }
     const memory = simdBuffer(dataBytes + slots.reduce((a, b) => a + b, 0));
     if (memory === undefined) return new Float32Array(elements);
@@ -132,7 +148,8 @@ export class Communicator {
       const end = Math.min(buf.length, off + this.bucketElements);
       pack?.(off, end);
       const bucket = buf.subarray(off, end);
-      const op = ringAllReduce(this.transport, bucket, seq, b, {
+      const pair = n === 2 && bucket.length <= PAIR_MAX_ELEMENTS && this.options.algorithm !== 'ring';
+      const op = (pair ? pairAllReduce : ringAllReduce)(this.transport, bucket, seq, b, {
         dtype,
         blockElements: this.options.blockElements,
         onSend: track,

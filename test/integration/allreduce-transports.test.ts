@@ -30,7 +30,7 @@ async function ring(world: number, timeoutMs = 5000, generation = 1): Promise<Ri
 }
 
 /** A ring of real endpoints on 127.0.0.1 for either transport, as workers build it. */
-async function endpointRing(kind: TransportKind, world: number, timeoutMs = 5000, generations?: number[]): Promise<{ comms: Communicator[]; transports: Transport[]; endpoints: RingEndpoint[]; close(): Promise<void> }> {
+async function endpointRing(kind: TransportKind, world: number, timeoutMs = 5000, generations?: number[], algorithm: 'auto' | 'ring' = 'auto'): Promise<{ comms: Communicator[]; transports: Transport[]; endpoints: RingEndpoint[]; close(): Promise<void> }> {
   const endpoints = Array.from({ length: world }, () => createRingEndpoint(kind, 'job', timeoutMs));
   const ports = await Promise.all(endpoints.map((e) => e.listen('127.0.0.1', 0)));
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
@@ -43,13 +43,14 @@ async function endpointRing(kind: TransportKind, world: number, timeoutMs = 5000
     await close();
     throw (attached.find((a) => a.status === 'rejected') as PromiseRejectedResult).reason;
   }
-  return { comms: transports.map((t) => new Communicator(t, { blockElements: 100_000 })), transports, endpoints, close };
+  return { comms: transports.map((t) => new Communicator(t, { blockElements: 100_000, algorithm })), transports, endpoints, close };
 }
 
 for (const kind of ['grpc', 'tcp'] as const) {
-  for (const world of [2, 3, 4]) {
-    test(`ring all-reduce over real ${kind} on 127.0.0.1 sums exactly for ${world} ranks`, async () => {
-      const r = await endpointRing(kind, world);
+  // Two ranks: the one-round pair exchange (auto, for these sizes) and the ring itself.
+  for (const [world, algorithm] of [[2, 'auto'], [2, 'ring'], [3, 'auto'], [4, 'auto']] as const) {
+    test(`all-reduce (${algorithm}) over real ${kind} on 127.0.0.1 sums exactly for ${world} ranks`, async () => {
+      const r = await endpointRing(kind, world, 5000, undefined, algorithm);
       try {
         for (const length of [1, world - 1, world + 1, 101_770, 1_000_003]) {
           const bufs = r.comms.map((_, rank) => Float32Array.from({ length }, (_, i) => ((i % 97) - 48) * 0.25 + rank));

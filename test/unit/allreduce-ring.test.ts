@@ -14,8 +14,8 @@ function randomArray(n: number, seed: number): Float32Array {
   return out;
 }
 
-async function allReduceCase(world: number, length: number): Promise<void> {
-  const comms = new MemoryHub('job', world).endpoints().map((t) => new Communicator(t, { bucketElements: 1 << 18, blockElements: 1000 }));
+async function allReduceCase(world: number, length: number, algorithm: 'auto' | 'ring' = 'auto'): Promise<void> {
+  const comms = new MemoryHub('job', world).endpoints().map((t) => new Communicator(t, { bucketElements: 1 << 18, blockElements: 1000, algorithm }));
   const inputs = comms.map((_, r) => randomArray(length, 1000 * world + r + length));
   const expected = new Float64Array(length);
   for (const a of inputs) for (let i = 0; i < length; i++) expected[i] = (expected[i] as number) + (a[i] as number);
@@ -35,9 +35,41 @@ async function allReduceCase(world: number, length: number): Promise<void> {
 for (let world = 1; world <= 6; world++) {
   const lengths = [...new Set([0, 1, Math.max(0, world - 1), world + 1, 1_000_003])];
   test(`ring all-reduce over ${world} in-memory ranks equals the exact sum for lengths ${lengths.join(', ')}`, async () => {
-    for (const n of lengths) await allReduceCase(world, n);
+    // Two ranks take the one-round pair exchange for buckets up to 1 Mi elements: test the ring too.
+    for (const n of lengths) await allReduceCase(world, n, 'ring');
+    if (world === 2) for (const n of lengths) await allReduceCase(world, n, 'auto');
   });
 }
+
+test('two ranks exchange small buckets in one round, and both end with the same bits as the ring gives', async () => {
+  const length = 70_001;
+  const inputs = [randomArray(length, 5), randomArray(length, 6)];
+  const run = async (algorithm: 'auto' | 'ring'): Promise<{ bufs: Float32Array[]; messages: number }> => {
+    const hub = new MemoryHub('job', 2);
+    const transports = hub.endpoints();
+    let messages = 0;
+    for (const t of transports) {
+      const send = t.send.bind(t);
+      t.send = (...args: Parameters<typeof t.send>) => {
+        messages += 1;
+        return send(...args);
+      };
+    }
+    const comms = transports.map((t) => new Communicator(t, { blockElements: 1 << 20, algorithm }));
+    const bufs = inputs.map((a) => a.slice());
+    await Promise.all(comms.map((c, r) => c.allReduceSum(bufs[r] as Float32Array)));
+    return { bufs, messages };
+  };
+  const pair = await run('auto');
+  const ring = await run('ring');
+  // One message each way instead of two (reduce-scatter, then all-gather).
+  assert.equal(pair.messages, 2);
+  assert.equal(ring.messages, 4);
+  const exact = inputs[0]!.map((a, i) => Math.fround(a + (inputs[1]![i] as number)));
+  assert.deepEqual(pair.bufs[0], exact);
+  assert.deepEqual(pair.bufs[1], exact);
+  assert.deepEqual(ring.bufs[0], exact);
+});
 
 test('all-reduce crosses bucket boundaries and still sums every element', async () => {
   const comms = new MemoryHub('job', 3).endpoints().map((t) => new Communicator(t, { bucketElements: 7, blockElements: 3 }));

@@ -1,0 +1,56 @@
+/**
+ * All-reduce (sum) of exactly two ranks in one exchange: each rank sends its whole buffer to the
+ * other and adds what arrives. For two ranks the ring takes two rounds (reduce-scatter, then
+ * all-gather), each a send, a wake-up of the peer and a wait; this takes one, with the same bytes
+ * on the wire (the whole buffer each way) and a second SIMD addition pass, which costs
+ * microseconds. Small buffers are latency-bound, so they go this way (Communicator decides; see
+ * PAIR_MAX_ELEMENTS); large ones keep the ring's pipelining.
+ *
+ * Replicas agree bit for bit: float addition is commutative, so rank 0's a + b equals rank 1's
+ * b + a. With a compressed wire each rank first rounds its own values to the wire precision, so
+ * both add the same two rounded operands.
+ */
+import type { Chunk } from './chunks';
+import { DEFAULT_BLOCK_ELEMENTS, type RingOptions } from './allreduce-ring';
+import type { MessageKey, Transport } from './transport';
+import { bytesPerElement, decodeInto, encode } from './wire-dtype';
+
+export async function pairAllReduce(t: Transport, buf: Float32Array, opSeq: number, bucket = 0, opts: RingOptions = {}): Promise<void> {
+  const { rank, worldSize } = t.identity;
+  if (worldSize !== 2) throw new Error(`pairAllReduce needs 2 ranks, the ring has ${worldSize}`);
+  if (buf.length === 0) return;
+  const dtype = opts.dtype ?? 'fp32';
+  const generation = t.identity.generation;
+  const peer = 1 - rank;
+  const blockElements = Math.max(1, opts.blockElements ?? DEFAULT_BLOCK_ELEMENTS);
+  const bpe = bytesPerElement(dtype);
+  const recvBytes = buf.length * bpe;
+  const encodeBytes = dtype === 'fp32' ? 0 : buf.length * bpe;
+  const scratch = opts.scratch !== undefined ? opts.scratch(recvBytes + encodeBytes) : new Uint8Array(recvBytes + encodeBytes);
+  const inbox = scratch.subarray(0, recvBytes);
+  // fp32 sends `buf` itself; a compressed wire sends the encoded copy, and the rank's own values
+  // become their rounded selves (see above).
+  const outgoing = encode(dtype, buf, scratch.subarray(recvBytes, recvBytes + encodeBytes));
+  if (dtype !== 'fp32') decodeInto(dtype, outgoing, buf, false);
+  const blocks: Chunk[] = [];
+  for (let off = 0; off < buf.length; off += blockElements) blocks.push({ offset: off, length: Math.min(blockElements, buf.length - off) });
+  const key = (block: number): MessageKey => ({ op: 'allreduce', opSeq, bucket, step: 0, chunk: 0, block });
+  const bytesOf = (b: Chunk): [number, number] => [b.offset * bpe, (b.offset + b.length) * bpe];
+
+  const arrivals = blocks.map((b, i) => t.recv(peer, key(i), inbox.subarray(...bytesOf(b)), { elements: b.length, dtype }));
+  // A failure in a later block must not go unobserved while an earlier one is awaited.
+  arrivals.forEach((a) => a.catch(() => undefined));
+  const acks: Promise<void>[] = [];
+  blocks.forEach((b, i) => {
+    // Lent, not copied: neither `buf` nor the encoded copy changes until flush() below.
+    const p = t.send(peer, key(i), outgoing.subarray(...bytesOf(b)), { elements: b.length, dtype }, true);
+    p.catch((e: unknown) => t.abort(e instanceof Error ? e : new Error(String(e)), generation));
+    if (opts.onSend !== undefined) opts.onSend(p);
+    else acks.push(p);
+  });
+  for (const a of arrivals) await a;
+  // The peer's data is here; ours must be out of `buf` before it is added into.
+  if (t.flush !== undefined) await t.flush();
+  decodeInto(dtype, inbox, buf, true);
+  await Promise.all(acks);
+}
