@@ -28,7 +28,8 @@ const addon = path.join(__dirname, 'build', 'Release', 'ringtrain_native.node');
 if (run.status === 0 && fs.existsSync(addon)) {
   console.log(`ringtrain: native kernels built (${path.relative(process.cwd(), addon)})`);
 } else {
-  const boilerplate = /^gyp ERR! (System|command|cwd|node -v|node-gyp -v|not ok)/;
+  // node-gyp's own context (stack, versions, npm's package variables) buries the cause: drop it.
+  const boilerplate = /^gyp ERR! (stack|System|command|cwd|node -v|node-gyp -v|not ok|\$npm_)/;
   const lines = `${run.stderr || ''}${run.error ? run.error.message : ''}`.trim().split('\n').filter((l) => !boilerplate.test(l));
   const detail = lines.slice(-6).join('\n  ');
   console.warn(

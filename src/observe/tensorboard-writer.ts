@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { encodeFileVersionEvent, encodeSummaryEvent, type HistogramData, type SummaryValue } from './tensorboard-proto';
+import { ScalarEventEncoder, encodeFileVersionEvent, encodeSummaryEvent, type HistogramData } from './tensorboard-proto';
 import { frameRecord } from './tensorboard-records';
 
 /** Pending bytes that force a flush. */
@@ -32,6 +32,7 @@ export class EventFileWriter {
   private lastFlushMs: number;
   private readonly clock: () => number;
   private readonly flushIntervalMs: number;
+  private readonly scalarEvents = new ScalarEventEncoder();
 
   constructor(dir: string, opts: EventFileWriterOptions = {}) {
     this.clock = opts.clock ?? (() => Date.now() / 1000);
@@ -53,8 +54,7 @@ export class EventFileWriter {
 
   /** Several scalars at one step, in one event (as a Keras callback writes them). */
   scalars(step: number, values: Record<string, number>): void {
-    const list: SummaryValue[] = Object.entries(values).map(([tag, value]) => ({ tag, kind: 'scalar', value }));
-    if (list.length > 0) this.append(encodeSummaryEvent(this.clock(), step, list));
+    if (Object.keys(values).length > 0) this.append(this.scalarEvents.encode(this.clock(), step, values));
   }
 
   histogram(tag: string, histogram: HistogramData, step: number): void {

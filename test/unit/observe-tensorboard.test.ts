@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isRingtrainError } from '../../src/config/errors';
-import { encodeSummaryEvent } from '../../src/observe/tensorboard-proto';
+import { ScalarEventEncoder, encodeSummaryEvent } from '../../src/observe/tensorboard-proto';
 import { decodeEvent, eventFilesIn, readEventFile, scalarsByTag } from '../../src/observe/tensorboard-reader';
 import { crc32c, frameRecord, maskedCrc32c, splitRecords } from '../../src/observe/tensorboard-records';
 import { EventFileWriter } from '../../src/observe/tensorboard-writer';
@@ -125,4 +125,22 @@ test('records reach the file within the flush interval without a close', () => {
   w.scalar('a', 2, 2);
   assert.deepEqual(scalarsByTag(readEventFile(file).events).get('a')?.map((p) => p.value), [1, 2]);
   w.close();
+});
+
+test('the per-step scalar encoder writes the same bytes as the general one, for any step, values and tag set', () => {
+  const enc = new ScalarEventEncoder();
+  const tagSets = [['batch/loss', 'batch/samples_per_sec', 'batch/learning_rate'], ['loss'], ['a/very/long/tag/name/that/needs/a/two/byte/length/'.repeat(4)]];
+  let seed = 3;
+  const rand = (): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed / 2 ** 32;
+  };
+  for (const tags of tagSets) {
+    for (const step of [0, 1, 127, 128, 300_000, 2 ** 40]) {
+      const values = Object.fromEntries(tags.map((t) => [t, (rand() - 0.5) * 10 ** Math.floor(10 * rand() - 5)]));
+      const wall = 1.7e9 + rand();
+      const general = encodeSummaryEvent(wall, step, tags.map((tag) => ({ tag, kind: 'scalar' as const, value: values[tag] as number })));
+      assert.deepEqual(Buffer.from(enc.encode(wall, step, values)), Buffer.from(general), `tags ${tags.length}, step ${step}`);
+    }
+  }
 });
