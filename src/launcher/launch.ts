@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { TOKEN_ENV } from '../config/join-token';
+import { workerNodeFlags } from './worker-node-flags';
 import type { JobSpec } from '../config/job-spec';
 import { ProgressDisplay, displayLine, parseRecord, quality, type LogRecord, type Terminal } from './format';
 
@@ -70,8 +71,8 @@ export async function launch(o: LaunchOptions): Promise<number> {
   // is started again with the same rank, while restarts last. A process that exits with an
   // error code reported why, and the job fails.
   let restartsLeft = o.spec.cluster.maxRestarts;
-  const spawn = (name: string, args: string[], env: NodeJS.ProcessEnv, restartArgs?: () => string[]): Child => {
-    const proc = fork(entry, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, ...tokenEnv, ...env } });
+  const spawn = (name: string, args: string[], env: NodeJS.ProcessEnv, restartArgs?: () => string[], execArgv = process.execArgv): Child => {
+    const proc = fork(entry, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, ...tokenEnv, ...env }, execArgv });
     const log = fs.createWriteStream(path.join(logDir, `${name}.log`), { flags: 'a' });
     const child: Child = {
       name,
@@ -109,7 +110,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
         restartsLeft -= 1;
         const used = o.spec.cluster.maxRestarts - restartsLeft;
         display.line(`ringtrain: ${name} (pid ${proc.pid}) ${how}; restarting it (restart ${used} of ${o.spec.cluster.maxRestarts})`);
-        spawn(name, restartArgs(), env, restartArgs);
+        spawn(name, restartArgs(), env, restartArgs, execArgv);
         return;
       }
       failure ??= `${name} (pid ${proc.pid}) ${how}${child.lastError ? `: ${child.lastError}` : ''}`;
@@ -170,7 +171,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
     display.line(`ringtrain: coordinator on 127.0.0.1:${port}, starting ${o.nproc} worker${o.nproc === 1 ? '' : 's'}; logs in ${logDir}${statusUrl}`);
     for (let r = 0; r < o.nproc; r++) {
       const workerArgs = (): string[] => ['worker', jobFile, '--out', o.outDir];
-      spawn(`rank ${r}`, workerArgs(), { RINGTRAIN_COORDINATOR: `127.0.0.1:${port}`, RANK: String(r), RINGTRAIN_ADVERTISE_HOST: '127.0.0.1' }, workerArgs);
+      spawn(`rank ${r}`, workerArgs(), { RINGTRAIN_COORDINATOR: `127.0.0.1:${port}`, RANK: String(r), RINGTRAIN_ADVERTISE_HOST: '127.0.0.1' }, workerArgs, workerNodeFlags(process.execArgv, process.env));
     }
     // Restarts add children while we wait: wait until none is left running.
     for (let running = children.filter((c) => !c.done); running.length > 0; running = children.filter((c) => !c.done)) {

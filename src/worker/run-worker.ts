@@ -75,7 +75,9 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   let log = o.log;
   const backend = await selectBackend(spec.backend, (msg) => log.info(msg));
   const kernelNote = backend.kernelsWhy === undefined ? backend.kernels : `${backend.kernels}, not native: ${backend.kernelsWhy}`;
-  log.info({ backend: backend.name, kernels: backend.kernels, tried: backend.tried }, `compute backend: ${backend.name} (kernels: ${kernelNote})`);
+  // Which GC the process runs (launch gives workers --single-threaded-gc; see worker-node-flags.ts).
+  const gc = process.execArgv.includes('--single-threaded-gc') ? 'single-threaded' : 'concurrent';
+  log.info({ backend: backend.name, kernels: backend.kernels, tried: backend.tried, gc }, `compute backend: ${backend.name} (kernels: ${kernelNote}; gc: ${gc})`);
   const data = loadDataset(spec.data);
   const elastic = spec.cluster.maxRestarts > 0;
 

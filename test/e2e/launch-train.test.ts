@@ -37,6 +37,10 @@ test('ringtrain launch --nproc 2 trains one epoch and leaves metrics.jsonl and a
   model.dispose();
   assert.ok(Math.abs(acc - (lines[1]!.accuracy as number)) < 1e-6, `saved model accuracy ${acc} vs reported ${lines[1]!.accuracy}`);
   assert.ok(fs.existsSync(path.join(out, 'logs', 'rank 0.log')) && fs.existsSync(path.join(out, 'logs', 'coordinator.log')));
+  // Workers run V8's GC on their own thread (launch's flag) and name the kernels they run.
+  const backendLine = fs.readFileSync(path.join(out, 'logs', 'rank 0.log'), 'utf8').split('\n').find((l) => l.includes('compute backend'));
+  assert.ok(backendLine !== undefined, 'rank 0 logged no compute backend line');
+  assert.deepEqual((({ gc, kernels }) => ({ gc, kernels }))(JSON.parse(backendLine) as { gc: string; kernels: string }), { gc: 'single-threaded', kernels: 'native-avx2-fma' });
   // --trace: rank 0's steps as a Chrome trace, four phases per step, laid end to end.
   const trace = JSON.parse(fs.readFileSync(path.join(out, 'trace.json'), 'utf8')) as { name: string; ph: string; ts: number; dur: number; args?: { step?: number } }[];
   const steps = trace.filter((e) => e.ph === 'X');

@@ -157,6 +157,13 @@ test('workers advertise the DNS name the headless Service gives them and find th
         assert.ok(vars.slice(0, i).some((x) => x.name === ref), `${overlay}: ${String(e.name)} uses $(${ref}) before it is defined`);
       }
     });
+    // tini stays PID 1; node gets the worker's GC flag, which only the command line can give,
+    // and runs the ringtrain the images install at /app/bin (both Dockerfiles: WORKDIR /app, COPY bin).
+    assert.deepEqual(c.command, ['/usr/bin/tini', '--', 'node', '--single-threaded-gc', '/app/bin/ringtrain.js'], `${overlay}: worker command`);
+    for (const file of ['deploy/docker/Dockerfile', 'deploy/docker/Dockerfile.gpu']) {
+      const text = fs.readFileSync(path.join(REPO, file), 'utf8');
+      assert.match(text, /WORKDIR \/app[\s\S]*COPY bin \.\/bin\s*$/m, `${file} puts bin/ under /app`);
+    }
     const indexVar = vars.find((e) => dig(e, 'valueFrom', 'fieldRef', 'fieldPath') === "metadata.annotations['batch.kubernetes.io/job-completion-index']");
     assert.ok(indexVar, 'a variable carries the completion index');
     assert.equal(envValue(c, 'RINGTRAIN_ADVERTISE_HOST'), `ringtrain-worker-$(${String(indexVar.name)}).${String(worker.spec.subdomain)}`);

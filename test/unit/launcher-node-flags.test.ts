@@ -1,0 +1,10 @@
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { SINGLE_THREADED_GC, workerNodeFlags } from '../../src/launcher/worker-node-flags';
+
+test('launched workers get --single-threaded-gc once, after the launcher\'s own flags, unless asked to keep the concurrent GC', () => {
+  assert.deepEqual(workerNodeFlags([], {}), [SINGLE_THREADED_GC]);
+  assert.deepEqual(workerNodeFlags(['--inspect=0'], {}), ['--inspect=0', SINGLE_THREADED_GC]);
+  assert.deepEqual(workerNodeFlags([SINGLE_THREADED_GC], {}), [SINGLE_THREADED_GC]);
+  assert.deepEqual(workerNodeFlags(['--max-old-space-size=4096'], { RINGTRAIN_WORKER_GC: 'concurrent' }), ['--max-old-space-size=4096']);
+});
