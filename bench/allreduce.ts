@@ -2,12 +2,14 @@
  * `npm run bench:allreduce -- [--nproc N] [--bytes 4K,400K,4M] [--block 4M] [--algorithm auto|ring]`:
  * nccl-tests-style table of all-reduce between N local processes over each transport: median
  * time, algbw, busbw = algbw x 2(N-1)/N, and a correctness check. `--algorithm ring` keeps two
- * ranks off the one-round pair exchange the Communicator uses for their small buckets. When /usr/bin/python3 has torch, gloo's all_reduce runs with the same
+ * ranks off the one-round pair exchange the Communicator uses for their small buckets. The ranks
+ * run with the V8 flags `launch` gives workers (worker-node-flags.ts). When /usr/bin/python3 has torch, gloo's all_reduce runs with the same
  * sizes in the same run and the ratio is printed.
  */
 import { execFileSync, fork } from 'node:child_process';
 import * as path from 'node:path';
 import type { TransportKind, WireDtype } from '../src/allreduce';
+import { workerNodeFlags } from '../src/launcher/worker-node-flags';
 
 interface Row {
   bytes: number;
@@ -23,7 +25,7 @@ function parseBytes(s: string): number {
 }
 
 export async function runRing(world: number, sizes: number[], iters: number, transport: TransportKind = 'grpc', dtype: WireDtype = 'fp32', blockBytes?: number, algorithm: 'auto' | 'ring' = 'auto'): Promise<Row[]> {
-  const procs = Array.from({ length: world }, () => fork(path.join(__dirname, 'allreduce-worker.js'), [transport], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: process.env.RINGTRAIN_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.RINGTRAIN_BENCH_PROF}`] : [] }));
+  const procs = Array.from({ length: world }, () => fork(path.join(__dirname, 'allreduce-worker.js'), [transport], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: workerNodeFlags(process.env.RINGTRAIN_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.RINGTRAIN_BENCH_PROF}`] : [], process.env) }));
   const ports = await Promise.all(procs.map((p) => new Promise<number>((resolve) => p.once('message', (m) => resolve((m as { port: number }).port)))));
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
   const results = procs.map((p) => new Promise<Row[]>((resolve) => p.on('message', (m) => {
