@@ -51,11 +51,15 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// A Float32Array argument's data and length; null data (and false) when it is not one.
-bool floats(napi_env env, napi_value v, float** data, size_t* length) {
+// A typed array argument of type `want`: its data and length; false when it is not one.
+bool typed(napi_env env, napi_value v, napi_typedarray_type want, void** data, size_t* length) {
   napi_typedarray_type type;
+  return napi_get_typedarray_info(env, v, &type, length, data, nullptr, nullptr) == napi_ok && type == want;
+}
+
+bool floats(napi_env env, napi_value v, float** data, size_t* length) {
   void* raw = nullptr;
-  if (napi_get_typedarray_info(env, v, &type, length, &raw, nullptr, nullptr) != napi_ok || type != napi_float32_array) return false;
+  if (!typed(env, v, napi_float32_array, &raw, length)) return false;
   *data = static_cast<float*>(raw);
   return true;
 }
@@ -65,7 +69,8 @@ bool isNull(napi_env env, napi_value v) {
   return napi_typeof(env, v, &t) == napi_ok && (t == napi_null || t == napi_undefined);
 }
 
-// Reads `count` Float32Array arguments (null allowed where `optional`), each at least n long,
+// Reads `count` Float32Array arguments (null allowed where `optional`), the first being the
+// parameters and the others at least as long,
 // then `doubles` numbers; false after throwing when any is wrong.
 bool readUpdateArgs(napi_env env, napi_callback_info info, size_t count, const bool* optional, float** arrays, size_t doubles, double* values, int64_t* n) {
   napi_value argv[16];
@@ -76,6 +81,7 @@ bool readUpdateArgs(napi_env env, napi_callback_info info, size_t count, const b
     return false;
   }
   size_t shortest = SIZE_MAX;
+  size_t paramsLength = 0;
   for (size_t i = 0; i < count; i++) {
     arrays[i] = nullptr;
     if (optional[i] && isNull(env, argv[i])) continue;
@@ -84,6 +90,7 @@ bool readUpdateArgs(napi_env env, napi_callback_info info, size_t count, const b
       napi_throw_type_error(env, nullptr, "optimizer update: buffers must be Float32Arrays");
       return false;
     }
+    if (i == 0) paramsLength = length;
     if (length < shortest) shortest = length;
   }
   for (size_t i = 0; i < doubles; i++) {
@@ -93,9 +100,6 @@ bool readUpdateArgs(napi_env env, napi_callback_info info, size_t count, const b
     }
   }
   // The parameters' length is the size; every other buffer must be at least that long.
-  size_t paramsLength = 0;
-  float* unused = nullptr;
-  floats(env, argv[0], &unused, &paramsLength);
   if (shortest < paramsLength) {
     napi_throw_range_error(env, nullptr, "optimizer update: a buffer is shorter than the parameters");
     return false;
@@ -161,11 +165,6 @@ napi_value ScaleBy(napi_env env, napi_callback_info info) {
   if (argc != 2 || !floats(env, argv[0], &g, &n) || napi_get_value_double(env, argv[1], &coef) != napi_ok) return fail(env, "scaleBy takes a Float32Array and a number");
   ringtrain::scaleBy(g, static_cast<int64_t>(n), coef);
   return nullptr;
-}
-
-bool typed(napi_env env, napi_value v, napi_typedarray_type want, void** data, size_t* length) {
-  napi_typedarray_type type;
-  return napi_get_typedarray_info(env, v, &type, length, data, nullptr, nullptr) == napi_ok && type == want;
 }
 
 // gatherDecoded(bytes: Uint8Array, table: Float32Array, channels, idx: Int32Array, features, out: Float32Array)

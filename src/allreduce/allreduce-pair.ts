@@ -10,8 +10,8 @@
  * b + a. With a compressed wire each rank first rounds its own values to the wire precision, so
  * both add the same two rounded operands.
  */
-import type { Chunk } from './chunks';
-import { DEFAULT_BLOCK_ELEMENTS, type RingOptions } from './allreduce-ring';
+import { splitBlocks, type Chunk } from './chunks';
+import { DEFAULT_BLOCK_ELEMENTS, tracked, type RingOptions } from './allreduce-ring';
 import type { MessageKey, Transport } from './transport';
 import { bytesPerElement, decodeInto, encode } from './wire-dtype';
 
@@ -20,7 +20,6 @@ export async function pairAllReduce(t: Transport, buf: Float32Array, opSeq: numb
   if (worldSize !== 2) throw new Error(`pairAllReduce needs 2 ranks, the ring has ${worldSize}`);
   if (buf.length === 0) return;
   const dtype = opts.dtype ?? 'fp32';
-  const generation = t.identity.generation;
   const peer = 1 - rank;
   const blockElements = Math.max(1, opts.blockElements ?? DEFAULT_BLOCK_ELEMENTS);
   const bpe = bytesPerElement(dtype);
@@ -32,8 +31,7 @@ export async function pairAllReduce(t: Transport, buf: Float32Array, opSeq: numb
   // become their rounded selves (see above).
   const outgoing = encode(dtype, buf, scratch.subarray(recvBytes, recvBytes + encodeBytes));
   if (dtype !== 'fp32') decodeInto(dtype, outgoing, buf, false);
-  const blocks: Chunk[] = [];
-  for (let off = 0; off < buf.length; off += blockElements) blocks.push({ offset: off, length: Math.min(blockElements, buf.length - off) });
+  const blocks = splitBlocks({ offset: 0, length: buf.length }, blockElements);
   const key = (block: number): MessageKey => ({ op: 'allreduce', opSeq, bucket, step: 0, chunk: 0, block });
   const bytesOf = (b: Chunk): [number, number] => [b.offset * bpe, (b.offset + b.length) * bpe];
 
@@ -41,13 +39,9 @@ export async function pairAllReduce(t: Transport, buf: Float32Array, opSeq: numb
   // A failure in a later block must not go unobserved while an earlier one is awaited.
   arrivals.forEach((a) => a.catch(() => undefined));
   const acks: Promise<void>[] = [];
-  blocks.forEach((b, i) => {
-    // Lent, not copied: neither `buf` nor the encoded copy changes until flush() below.
-    const p = t.send(peer, key(i), outgoing.subarray(...bytesOf(b)), { elements: b.length, dtype }, true);
-    p.catch((e: unknown) => t.abort(e instanceof Error ? e : new Error(String(e)), generation));
-    if (opts.onSend !== undefined) opts.onSend(p);
-    else acks.push(p);
-  });
+  const post = tracked(t, opts, acks);
+  // Lent, not copied: neither `buf` nor the encoded copy changes until flush() below.
+  blocks.forEach((b, i) => post(peer, key(i), outgoing.subarray(...bytesOf(b)), { elements: b.length, dtype }, true));
   for (const a of arrivals) await a;
   // The peer's data is here; ours must be out of `buf` before it is added into.
   if (t.flush !== undefined) await t.flush();

@@ -17,8 +17,8 @@
  * aborts the receives still waiting, so failures surface at once with the peer's reason. Acks go
  * to `onSend` when given, else they are awaited at the end.
  */
-import { splitChunks, type Chunk } from './chunks';
-import type { MessageKey, Transport } from './transport';
+import { splitBlocks, splitChunks, type Chunk } from './chunks';
+import type { MessageKey, PayloadMeta, Transport } from './transport';
 import { bytesPerElement, decodeInto, encode, type WireDtype } from './wire-dtype';
 
 /** Elements per pipelined block: 1 MiB of float32. */
@@ -34,23 +34,30 @@ export interface RingOptions {
 
 const mod = (a: number, n: number): number => ((a % n) + n) % n;
 
+/**
+ * A send that does not wait for its acknowledgement: a refusal aborts this rank's collective
+ * (so its receives fail at once with the peer's reason), and the ack goes to `opts.onSend`, or
+ * into `acks` for the caller to await at the end.
+ */
+export function tracked(t: Transport, opts: RingOptions, acks: Promise<void>[]): (to: number, key: MessageKey, payload: Uint8Array, meta: PayloadMeta, lend: boolean) => void {
+  const generation = t.identity.generation;
+  return (to, key, payload, meta, lend) => {
+    const p = t.send(to, key, payload, meta, lend);
+    p.catch((e: unknown) => t.abort(e instanceof Error ? e : new Error(String(e)), generation));
+    if (opts.onSend !== undefined) opts.onSend(p);
+    else acks.push(p);
+  };
+}
+
 export async function ringAllReduce(t: Transport, buf: Float32Array, opSeq: number, bucket = 0, opts: RingOptions = {}): Promise<void> {
   const { rank, worldSize: n } = t.identity;
   if (n === 1 || buf.length === 0) return;
   const dtype = opts.dtype ?? 'fp32';
-  const generation = t.identity.generation;
   const blockElements = Math.max(1, opts.blockElements ?? DEFAULT_BLOCK_ELEMENTS);
   const next = mod(rank + 1, n);
   const prev = mod(rank - 1, n);
   const chunks = splitChunks(buf.length, n);
-  // An empty chunk (length < N) still travels as one empty block, so both ends agree on keys.
-  const blocksOf = (c: number): Chunk[] => {
-    const ch = chunks[c] as Chunk;
-    if (ch.length === 0) return [ch];
-    const out: Chunk[] = [];
-    for (let off = 0; off < ch.length; off += blockElements) out.push({ offset: ch.offset + off, length: Math.min(blockElements, ch.length - off) });
-    return out;
-  };
+  const blocksOf = (c: number): Chunk[] => splitBlocks(chunks[c] as Chunk, blockElements);
   const bpe = bytesPerElement(dtype);
   // One chunk's worth of landing space, so every block of a step can be posted at once and
   // stream transports read each block straight into place instead of parking a copy; behind it,
@@ -63,6 +70,7 @@ export async function ringAllReduce(t: Transport, buf: Float32Array, opSeq: numb
   const recvScratch = scratch.subarray(0, recvBytes);
   const encodeScratch = scratch.subarray(recvBytes, recvBytes + encodeBytes);
   const acks: Promise<void>[] = [];
+  const post = tracked(t, opts, acks);
   const key = (step: number, chunk: number, block: number): MessageKey => ({ op: 'allreduce', opSeq, bucket, step, chunk, block });
 
   const send = (step: number, chunk: number, block: number, b: Chunk): void => {
@@ -70,10 +78,7 @@ export async function ringAllReduce(t: Transport, buf: Float32Array, opSeq: numb
     // fp32 blocks are lent in place: a region of `buf` is only overwritten by data that causally
     // follows its own send (ring order), and flush() below covers the rest. Encoded blocks share
     // one scratch, so they must be copied.
-    const p = t.send(next, key(step, chunk, block), encode(dtype, view, encodeScratch), { elements: b.length, dtype }, dtype === 'fp32');
-    p.catch((e: unknown) => t.abort(e instanceof Error ? e : new Error(String(e)), generation));
-    if (opts.onSend !== undefined) opts.onSend(p);
-    else acks.push(p);
+    post(next, key(step, chunk, block), encode(dtype, view, encodeScratch), { elements: b.length, dtype }, dtype === 'fp32');
   };
 
   blocksOf(rank).forEach((b, i) => send(0, rank, i, b));

@@ -20,3 +20,14 @@ export function splitChunks(length: number, parts: number): Chunk[] {
   }
   return out;
 }
+
+/**
+ * `c` cut into pipelined blocks of at most `blockElements`. An empty chunk (length < N) still
+ * travels as one empty block, so both ends agree on the message keys.
+ */
+export function splitBlocks(c: Chunk, blockElements: number): Chunk[] {
+  if (c.length === 0) return [c];
+  const out: Chunk[] = [];
+  for (let off = 0; off < c.length; off += blockElements) out.push({ offset: c.offset + off, length: Math.min(blockElements, c.length - off) });
+  return out;
+}

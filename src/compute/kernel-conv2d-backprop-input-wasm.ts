@@ -178,17 +178,19 @@ function spread(out: Float32Array, dyv: Float32Array, g: SpreadGeometry): void {
 function col2im(backend: BackendWasm, stock: Stock, simd: SimdOps, dy: tf.TensorInfo, filter: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo {
   const { n, h, w, c, oh, ow, oc, kh, kw, sh, sw, top, left, patches, taps: k } = convGeometry(info);
   const gemm = nativeGemm();
-  // The native product reads W^T through its strides; XNNPACK needs it transposed first.
-  const filterT = gemm === undefined ? run(stock.transpose, backend, { x: viewAs(filter, [k, oc]) }, { perm: [1, 0] }) : undefined;
+  let filterT: tf.TensorInfo | undefined;
   let cols: tf.TensorInfo | undefined;
   try {
-    if (filterT !== undefined) {
-      cols = run(stock.matmul, backend, { a: viewAs(dy, [1, patches, oc]), b: viewAs(filterT, [1, oc, k]) }, { transposeA: false, transposeB: false });
-    } else {
+    if (gemm !== undefined) {
+      // The native product reads W^T through its strides.
       cols = backend.makeOutput([patches, k], 'float32');
       const at = heapWithOffsets(backend, cols, dy, filter);
       const [colsAt, dyAt, filterAt] = at.offsets as [number, number, number];
-      gemm?.sgemm(at.heap.buffer, patches, k, oc, { at: dyAt, rowStride: oc, colStride: 1 }, { at: filterAt, rowStride: 1, colStride: oc }, colsAt, k);
+      gemm.sgemm(at.heap.buffer, patches, k, oc, { at: dyAt, rowStride: oc, colStride: 1 }, { at: filterAt, rowStride: 1, colStride: oc }, colsAt, k);
+    } else {
+      // XNNPACK needs W^T transposed first.
+      filterT = run(stock.transpose, backend, { x: viewAs(filter, [k, oc]) }, { perm: [1, 0] });
+      cols = run(stock.matmul, backend, { a: viewAs(dy, [1, patches, oc]), b: viewAs(filterT, [1, oc, k]) }, { transposeA: false, transposeB: false });
     }
     const dx = backend.makeOutput([n, h, w, c], 'float32');
     const dxView = heapF32(backend, dx);

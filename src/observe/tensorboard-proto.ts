@@ -10,6 +10,18 @@ const WIRE_FIXED64 = 1;
 const WIRE_LENGTH = 2;
 const WIRE_FIXED32 = 5;
 
+/** Bytes of `n` as a protobuf varint (non-negative integers up to 2^53). */
+function varintBytes(n: number): number[] {
+  const out: number[] = [];
+  let v = n;
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+  return out;
+}
+
 /** Appends protobuf fields to a growing byte list; `finish()` returns the message bytes. */
 export class ProtoWriter {
   private readonly parts: Uint8Array[] = [];
@@ -20,14 +32,7 @@ export class ProtoWriter {
 
   /** Non-negative integers up to 2^53 (steps, enum values). */
   private rawVarint(n: number): void {
-    const bytes: number[] = [];
-    let v = n;
-    while (v >= 0x80) {
-      bytes.push((v % 0x80) | 0x80);
-      v = Math.floor(v / 0x80);
-    }
-    bytes.push(v);
-    this.parts.push(Uint8Array.from(bytes));
+    this.parts.push(Uint8Array.from(varintBytes(n)));
   }
 
   varint(field: number, n: number): this {
@@ -103,6 +108,19 @@ function pluginMetadata(w: ProtoWriter, plugin: string): void {
   w.message(1, (pd) => pd.string(1, plugin));
 }
 
+/** A Summary.Value holding a TF2-style scalar: the tag, a rank-0 float tensor, the scalars plugin. */
+function scalarValue(val: ProtoWriter, tag: string, value: number): void {
+  val.string(1, tag);
+  val.message(8, (t) => {
+    t.varint(1, DT_FLOAT);
+    t.message(2, () => undefined);
+    const raw = Buffer.alloc(4);
+    raw.writeFloatLE(value, 0);
+    t.bytes(4, raw);
+  });
+  val.message(9, (m) => pluginMetadata(m, 'scalars'));
+}
+
 /** Event{wall_time, step, summary{value...}}. Scalars are TF2-style rank-0 float tensors. */
 export function encodeSummaryEvent(wallTime: number, step: number, values: SummaryValue[]): Uint8Array {
   const ev = new ProtoWriter().double(1, wallTime);
@@ -111,17 +129,10 @@ export function encodeSummaryEvent(wallTime: number, step: number, values: Summa
   ev.message(5, (summary) => {
     for (const v of values) {
       summary.message(1, (val) => {
-        val.string(1, v.tag);
         if (v.kind === 'scalar') {
-          val.message(8, (t) => {
-            t.varint(1, DT_FLOAT);
-            t.message(2, () => undefined);
-            const raw = Buffer.alloc(4);
-            raw.writeFloatLE(v.value, 0);
-            t.bytes(4, raw);
-          });
-          val.message(9, (m) => pluginMetadata(m, 'scalars'));
+          scalarValue(val, v.tag, v.value);
         } else {
+          val.string(1, v.tag);
           const h = v.histogram;
           val.message(5, (p) => {
             p.double(1, h.min).double(2, h.max).double(3, h.num).double(4, h.sum).double(5, h.sumSquares);
@@ -143,18 +154,6 @@ export function encodeFileVersionEvent(wallTime: number, writer = 'ringtrain'): 
     .string(3, 'brain.Event:2')
     .message(10, (m) => m.string(1, writer))
     .finish();
-}
-
-/** Bytes of `n` as a protobuf varint (non-negative integers up to 2^53). */
-function varintBytes(n: number): number[] {
-  const out: number[] = [];
-  let v = n;
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
-  }
-  out.push(v);
-  return out;
 }
 
 /**
@@ -187,28 +186,17 @@ export class ScalarEventEncoder {
   }
 
   private static template(tags: string[]): { summary: Buffer; floatsAt: number[] } {
-    // Each Summary.Value as encodeSummaryEvent writes it (tag, tensor, metadata); its float is
-    // the last 4 bytes of the tensor, just before the metadata.
-    const parts: Buffer[] = [];
+    // Each Summary.Value as encodeSummaryEvent writes it; its float is the last 4 bytes of the
+    // tensor, which the scalars metadata follows.
+    const metaLength = new ProtoWriter().message(9, (m) => pluginMetadata(m, 'scalars')).finish().length;
+    const parts: Uint8Array[] = [];
     const floatsAt: number[] = [];
     let at = 0;
     for (const tag of tags) {
-      const valueHead = Buffer.from(
-        new ProtoWriter()
-          .string(1, tag)
-          .message(8, (t) => {
-            t.varint(1, DT_FLOAT);
-            t.message(2, () => undefined);
-            t.bytes(4, new Uint8Array(4));
-          })
-          .finish(),
-      );
-      const meta = Buffer.from(new ProtoWriter().message(9, (m) => pluginMetadata(m, 'scalars')).finish());
-      const valueLength = valueHead.length + meta.length;
-      const prefix = Buffer.from([0x0a, ...varintBytes(valueLength)]);
-      floatsAt.push(at + prefix.length + valueHead.length - 4);
-      parts.push(prefix, valueHead, meta);
-      at += prefix.length + valueLength;
+      const value = new ProtoWriter().message(1, (val) => scalarValue(val, tag, 0)).finish();
+      floatsAt.push(at + value.length - metaLength - 4);
+      parts.push(value);
+      at += value.length;
     }
     return { summary: Buffer.concat(parts), floatsAt };
   }

@@ -30,12 +30,10 @@ export function globalNorm(g: Float32Array): number {
     l2 += c * c;
     l3 += d * d;
   }
-  const rest = [0, 0, 0];
-  for (let k = 0; i < n; i++, k++) rest[k] = (g[i] as number) * (g[i] as number);
-  // The remainder's elements land in lanes 0, 1, 2 (n % 4 < 4), as the native loop adds them.
-  l0 += rest[0] as number;
-  l1 += rest[1] as number;
-  l2 += rest[2] as number;
+  // The remainder (n % 4 < 4 elements) lands in lanes 0, 1, 2, as the native loop adds it.
+  if (i < n) l0 += (g[i] as number) * (g[i] as number);
+  if (i + 1 < n) l1 += (g[i + 1] as number) * (g[i + 1] as number);
+  if (i + 2 < n) l2 += (g[i + 2] as number) * (g[i + 2] as number);
   return Math.sqrt(l0 + l1 + (l2 + l3));
 }
 

@@ -52,7 +52,11 @@ export class TrainLoop {
   private readonly batchesPerEpoch: number;
   private readonly stepsPerEpoch: number;
   private best: { params: Float32Array; buffers: Float32Array } | undefined;
-  /** This epoch's train sums (loss x rows, correct, rows) over every rank, to the last step. */
+  /**
+   * This epoch's train sums (loss x rows, correct, rows) over every rank, to the last step: what
+   * a survivor hands a re-formed ring. The epoch line itself keeps its own exact float32 sums
+   * (one small all-reduce at the end): these ride the gradients' wire, which may be fp16/bf16.
+   */
   private running: [number, number, number] = [0, 0, 0];
   private c: TrainCounters;
 
