@@ -1,6 +1,7 @@
 /**
  * One rank of the all-reduce benchmark: started by bench/allreduce.ts with IPC. Binds its ring
  * port, tells the parent, gets everyone's addresses, then times all-reduce at each size.
+ * argv: transport, shared-memory segment bytes (tcp; 0 = sockets only).
  */
 import { Communicator, createRingEndpoint, type TransportKind, type WireDtype } from '../src/allreduce';
 
@@ -19,7 +20,8 @@ interface Plan {
 
 async function main(): Promise<void> {
   const transport = (process.argv[2] ?? 'grpc') as TransportKind;
-  const endpoint = createRingEndpoint(transport, 'bench', 60_000);
+  const notes: string[] = [];
+  const endpoint = createRingEndpoint(transport, 'bench', 60_000, { sharedMemoryBytes: Number(process.argv[3] ?? '0'), onNote: (n) => notes.push(n) });
   const port = await endpoint.listen('127.0.0.1', 0);
   process.send?.({ kind: 'port', port });
   const plan = await new Promise<Plan>((resolve) => process.once('message', (m) => resolve(m as Plan)));
@@ -51,6 +53,8 @@ async function main(): Promise<void> {
     results.push({ bytes, medianMs: times[Math.floor(times.length / 2)] as number, correct });
   }
   await comm.drain();
+  // A shared-memory run that fell back to sockets must say so, or its figures would mislead.
+  for (const n of notes) if (n.includes('over TCP')) process.stderr.write(`rank ${plan.rank}: ${n}\n`);
   process.send?.({ kind: 'results', results });
   // Wait for the parent's word so no rank closes its port while a neighbour still drains.
   await new Promise((resolve) => process.once('message', resolve));

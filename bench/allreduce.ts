@@ -1,6 +1,8 @@
 /**
- * `npm run bench:allreduce -- [--nproc N] [--bytes 4K,400K,4M] [--block 4M] [--algorithm auto|ring]`:
- * nccl-tests-style table of all-reduce between N local processes over each transport: median
+ * `npm run bench:allreduce -- [--nproc N] [--bytes 4K,400K,4M] [--transport grpc,tcp,tcp+shm] [--block 4M] [--algorithm auto|ring]`:
+ * nccl-tests-style table of all-reduce between N local processes over each transport (`tcp` is
+ * sockets only, `tcp+shm` lets the TCP transport pass payloads through shared memory, as it does
+ * between workers of one host by default): median
  * time, algbw, busbw = algbw x 2(N-1)/N, and a correctness check. `--algorithm ring` keeps two
  * ranks off the one-round pair exchange the Communicator uses for their small buckets. The ranks
  * run with the V8 flags `launch` gives workers (worker-node-flags.ts). When /usr/bin/python3 has torch, gloo's all_reduce runs with the same
@@ -9,6 +11,10 @@
 import { execFileSync, fork } from 'node:child_process';
 import * as path from 'node:path';
 import type { TransportKind, WireDtype } from '../src/allreduce';
+
+/** A transport as the benchmark names it: tcp+shm is the tcp transport with its shared-memory path. */
+export type BenchTransport = TransportKind | 'tcp+shm';
+const SHARED_BYTES = 64 * 2 ** 20;
 import { workerNodeFlags } from '../src/launcher/worker-node-flags';
 
 interface Row {
@@ -24,8 +30,9 @@ function parseBytes(s: string): number {
   return Math.round(Number(m[1]) * mult);
 }
 
-export async function runRing(world: number, sizes: number[], iters: number, transport: TransportKind = 'grpc', dtype: WireDtype = 'fp32', blockBytes?: number, algorithm: 'auto' | 'ring' = 'auto'): Promise<Row[]> {
-  const procs = Array.from({ length: world }, () => fork(path.join(__dirname, 'allreduce-worker.js'), [transport], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: workerNodeFlags(process.env.RINGTRAIN_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.RINGTRAIN_BENCH_PROF}`] : [], process.env) }));
+export async function runRing(world: number, sizes: number[], iters: number, transport: BenchTransport = 'grpc', dtype: WireDtype = 'fp32', blockBytes?: number, algorithm: 'auto' | 'ring' = 'auto'): Promise<Row[]> {
+  const args = transport === 'tcp+shm' ? ['tcp', String(SHARED_BYTES)] : [transport, '0'];
+  const procs = Array.from({ length: world }, () => fork(path.join(__dirname, 'allreduce-worker.js'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: workerNodeFlags(process.env.RINGTRAIN_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.RINGTRAIN_BENCH_PROF}`] : [], process.env) }));
   const ports = await Promise.all(procs.map((p) => new Promise<number>((resolve) => p.once('message', (m) => resolve((m as { port: number }).port)))));
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
   const results = procs.map((p) => new Promise<Row[]>((resolve) => p.on('message', (m) => {
@@ -79,7 +86,7 @@ async function main(): Promise<void> {
   const world = Number(get('--nproc', '2'));
   const sizes = get('--bytes', '4K,400K,4M,40M,100M').split(',').map(parseBytes);
   const iters = Number(get('--iters', '300'));
-  const transports = get('--transport', 'grpc,tcp').split(',') as TransportKind[];
+  const transports = get('--transport', 'grpc,tcp,tcp+shm').split(',') as BenchTransport[];
   const dtype = get('--compression', 'fp32') as WireDtype;
   const block = argv.includes('--block') ? parseBytes(get('--block', '1M')) : undefined;
   const algorithm = get('--algorithm', 'auto') === 'ring' ? 'ring' : 'auto';

@@ -5,10 +5,13 @@
 
 #include <cstdint>
 #include <cstddef>
+#include <cstring>
+#include <string>
 
 #include "gemm.h"
 #include "batch.h"
 #include "optim.h"
+#include "shm.h"
 
 namespace {
 
@@ -191,6 +194,57 @@ napi_value GatherDecoded(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// A string argument, or false.
+bool text(napi_env env, napi_value v, std::string* out) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, nullptr, 0, &len) != napi_ok) return false;
+  out->resize(len + 1);
+  if (napi_get_value_string_utf8(env, v, &(*out)[0], len + 1, &len) != napi_ok) return false;
+  out->resize(len);
+  return true;
+}
+
+void unmapFinalizer(napi_env, void* data, void* hint) { ringtrain::unmapShared(data, reinterpret_cast<size_t>(hint)); }
+
+// mapShared(path, bytes, create): an ArrayBuffer over a shared file, unmapped when collected.
+// Throws an Error with the reason (errno text) when the file cannot be created or mapped.
+napi_value MapShared(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  std::string path;
+  int64_t bytes = 0;
+  bool create = false;
+  if (argc != 3 || !text(env, argv[0], &path) || !readInt64(env, argv[1], &bytes) || napi_get_value_bool(env, argv[2], &create) != napi_ok || bytes <= 0) {
+    return fail(env, "mapShared(path: string, bytes: positive integer, create: boolean)");
+  }
+  ringtrain::SharedMapping m = ringtrain::mapSharedFile(path.c_str(), static_cast<size_t>(bytes), create);
+  if (m.data == nullptr) {
+    napi_throw_error(env, nullptr, m.error.c_str());
+    return nullptr;
+  }
+  napi_value ab;
+  if (napi_create_external_arraybuffer(env, m.data, m.bytes, unmapFinalizer, reinterpret_cast<void*>(m.bytes), &ab) != napi_ok) {
+    ringtrain::unmapShared(m.data, m.bytes);
+    napi_throw_error(env, nullptr, "mapShared: cannot wrap the mapping in an ArrayBuffer");
+    return nullptr;
+  }
+  return ab;
+}
+
+// unlinkShared(path): removes the file (the mappings stay valid); returns '' or the reason.
+napi_value UnlinkShared(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  std::string path;
+  if (argc != 1 || !text(env, argv[0], &path)) return fail(env, "unlinkShared(path: string)");
+  const int err = ringtrain::unlinkSharedFile(path.c_str());
+  napi_value out;
+  napi_create_string_utf8(env, err == 0 ? "" : std::strerror(err), NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
 void exportFunction(napi_env env, napi_value exports, const char* name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
@@ -205,6 +259,8 @@ napi_value Init(napi_env env, napi_value exports) {
   exportFunction(env, exports, "sumSquares", SumSquares);
   exportFunction(env, exports, "scaleBy", ScaleBy);
   exportFunction(env, exports, "gatherDecoded", GatherDecoded);
+  exportFunction(env, exports, "mapShared", MapShared);
+  exportFunction(env, exports, "unlinkShared", UnlinkShared);
   napi_value name;
   napi_create_string_utf8(env, ringtrain::sgemmKernelName(), NAPI_AUTO_LENGTH, &name);
   napi_set_named_property(env, exports, "kernel", name);

@@ -9,6 +9,20 @@ import type { RingIdentity, Transport } from './transport';
 import { CollectiveServer, GrpcTransport } from './transport-grpc';
 import { TcpTransport } from './transport-tcp';
 
+export interface EndpointOptions {
+  /** Join token that peers must present (and that this rank presents); undefined = none. */
+  token?: string;
+  /** Hears each refused connection or message, for logs and counters. */
+  onRefused?: (reason: string) => void;
+  tls?: TlsFiles;
+  /** tcp: shared-memory segment offered to a same-host successor, in bytes; 0 or unset = sockets only. */
+  sharedMemoryBytes?: number;
+  /** tcp: where segments are created (default /dev/shm). */
+  sharedMemoryDir?: string;
+  /** Hears where payloads go (shared memory or socket) once neighbours have connected. */
+  onNote?: (note: string) => void;
+}
+
 export type TransportKind = 'grpc' | 'tcp';
 export const TRANSPORT_KINDS: readonly TransportKind[] = ['grpc', 'tcp'];
 
@@ -26,8 +40,8 @@ class GrpcEndpoint implements RingEndpoint {
   private readonly server: CollectiveServer;
   private transport: GrpcTransport | undefined;
 
-  constructor(job: string, timeoutMs: number, token?: string, onRefused?: (reason: string) => void, tls?: TlsFiles) {
-    this.server = new CollectiveServer(job, timeoutMs, token, onRefused, tls);
+  constructor(job: string, timeoutMs: number, o: EndpointOptions) {
+    this.server = new CollectiveServer(job, timeoutMs, o.token, o.onRefused, o.tls);
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -54,8 +68,8 @@ class TcpEndpoint implements RingEndpoint {
   readonly kind = 'tcp' as const;
   private readonly transport: TcpTransport;
 
-  constructor(job: string, timeoutMs: number, token?: string, onRefused?: (reason: string) => void, tls?: TlsFiles) {
-    this.transport = new TcpTransport(job, timeoutMs, token, onRefused, tls);
+  constructor(job: string, timeoutMs: number, o: EndpointOptions) {
+    this.transport = new TcpTransport(job, timeoutMs, o.token, o.onRefused, o.tls, { bytes: o.sharedMemoryBytes ?? 0, dir: o.sharedMemoryDir, onNote: o.onNote });
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -72,12 +86,8 @@ class TcpEndpoint implements RingEndpoint {
   }
 }
 
-/**
- * @param token join token that peers must present (and that this rank presents); undefined = none.
- * @param onRefused hears each refused connection or message, for logs and counters.
- */
-export function createRingEndpoint(kind: TransportKind, job: string, timeoutMs: number, token?: string, onRefused?: (reason: string) => void, tls?: TlsFiles): RingEndpoint {
-  if (kind === 'grpc') return new GrpcEndpoint(job, timeoutMs, token, onRefused, tls);
-  if (kind === 'tcp') return new TcpEndpoint(job, timeoutMs, token, onRefused, tls);
+export function createRingEndpoint(kind: TransportKind, job: string, timeoutMs: number, o: EndpointOptions = {}): RingEndpoint {
+  if (kind === 'grpc') return new GrpcEndpoint(job, timeoutMs, o);
+  if (kind === 'tcp') return new TcpEndpoint(job, timeoutMs, o);
   throw new RingtrainError('CONFIG_INVALID', `unknown transport '${String(kind)}': use grpc or tcp`);
 }

@@ -1,6 +1,7 @@
 /**
  * Frames of the TCP data plane: a fixed 48-byte little-endian header, then `length` bytes
- * (a payload for DATA, UTF-8 text for HELLO and NACK). Fixed-size headers let the reader know
+ * (a payload for DATA, where it lies in shared memory for DATA_SHARED, UTF-8 text for HELLO,
+ * NACK and SHARED_REPLY). Fixed-size headers let the reader know
  * where a payload starts before it arrives, so payloads can be read straight into place.
  */
 import type { MessageKey } from './transport';
@@ -14,7 +15,14 @@ export enum FrameType {
   Data = 2,
   Ack = 3,
   Nack = 4,
+  /** A payload in the shared segment (shm-segment.ts): the body is its offset and length. */
+  DataShared = 5,
+  /** The receiver's answer to a segment offer: empty = mapped, else why not. */
+  SharedReply = 6,
 }
+
+/** Body of a DataShared frame: offset and byte length, two little-endian uint32. */
+export const SHARED_BODY_BYTES = 8;
 
 const OPS: readonly MessageKey['op'][] = ['allreduce', 'broadcast', 'barrier'];
 
@@ -51,7 +59,7 @@ export function readHeader(buf: Buffer, at: number): Frame {
   const magic = buf.readUInt32LE(at);
   if (magic !== FRAME_MAGIC) throw new Error(`bad frame magic 0x${magic.toString(16)}: the peer is not a ringtrain TCP endpoint`);
   const type = buf[at + 4] as number;
-  if (type < FrameType.Hello || type > FrameType.Nack) throw new Error(`unknown frame type ${type}`);
+  if (type < FrameType.Hello || type > FrameType.SharedReply) throw new Error(`unknown frame type ${type}`);
   const dtype = WIRE_DTYPES[buf[at + 5] as number];
   const op = OPS[buf[at + 6] as number];
   const nackCode = NACK_CODES[buf[at + 7] as number] ?? 'PEER_REFUSED';

@@ -9,6 +9,11 @@
  * to the dialer, whose client socket reads with `onread` into one reusable buffer and copies each
  * payload once, straight into the posted receive when there is one. ACK/NACK frames flow back
  * the other way.
+ *
+ * Same-host neighbours skip the socket for payloads: the sender offers a shared-memory segment
+ * in its HELLO answer, and once the receiver has mapped it, payloads go through it and only a
+ * small DATA_SHARED frame goes down the socket (shm-segment.ts). Not under TLS: there every byte
+ * goes through TLS, as configured.
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -16,12 +21,24 @@ import type { TlsFiles } from '../config/tls-files';
 import { RingtrainError, isRingtrainError } from '../config/errors';
 import { sameToken } from '../rpc/auth';
 import { Mailbox } from './mailbox';
-import { FrameReader, FrameType, HEADER_BYTES, NACK_CODES, controlFrame, writeHeader, type Frame, type NackCode } from './tcp-frame';
+import { SegmentRing, createSegment, isOwnAddress, offerLine, openSegment, parseOffer, unlinkSegment, type SegmentOffer } from './shm-segment';
+import { FrameReader, FrameType, HEADER_BYTES, NACK_CODES, SHARED_BODY_BYTES, controlFrame, writeHeader, type Frame, type NackCode } from './tcp-frame';
 import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type Transport } from './transport';
 import { bytesPerElement } from './wire-dtype';
 
 /** Read buffer of each receiving socket between payloads, reused for every read. */
 const READ_BUFFER_BYTES = 4 * 1024 * 1024;
+/** Payloads below this go down the socket even with a shared segment: the frame costs as much. */
+const SHARED_MIN_BYTES = 4096;
+
+export interface TcpSharedMemory {
+  /** Size of the segment offered to a same-host successor; 0 = sockets only. */
+  bytes: number;
+  /** Where segments are created; /dev/shm unless given. */
+  dir?: string;
+  /** Hears where payloads to and from each neighbour go, for the worker's log. */
+  onNote?: (note: string) => void;
+}
 
 interface PendingSend {
   to: number;
@@ -29,6 +46,8 @@ interface PendingSend {
   resolve: () => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
+  /** Where the payload lies in the shared segment; freed when the receiver answers. */
+  shared?: { ring: SegmentRing; offset: number };
 }
 
 function splitAddress(address: string): { host: string; port: number } {
@@ -55,6 +74,12 @@ export class TcpTransport implements Transport {
   /** Ranks that lent payloads are queued for, for the error when they never drain. */
   private readonly lentTo = new Set<number>();
   private readonly flushWaiters: (() => void)[] = [];
+  /** Segments offered to successors that have not answered yet, by rank. */
+  private readonly offers = new Map<number, SegmentOffer>();
+  /** Segments successors mapped: payloads to them go through these. */
+  private readonly sharedTo = new Map<number, SegmentRing>();
+  /** The predecessor's segment, once mapped. */
+  private sharedFrom: Uint8Array | undefined;
   private closed = false;
 
   constructor(
@@ -65,6 +90,7 @@ export class TcpTransport implements Transport {
     private readonly onRefused?: (reason: string) => void,
     /** TLS (or mTLS) around every ring connection; undefined = plain TCP. */
     private readonly tls?: TlsFiles,
+    private readonly shared: TcpSharedMemory = { bytes: 0 },
   ) {
     this.mailbox = new Mailbox(job, timeoutMs, (r) => `rank ${r} at ${this.addresses[r] ?? '?'}`);
   }
@@ -106,14 +132,28 @@ export class TcpTransport implements Transport {
 
   send(to: number, key: MessageKey, payload: Uint8Array, meta: PayloadMeta, borrowed = false): Promise<void> {
     const msgId = this.nextMsgId++;
-    // A lent payload goes out as its own write behind the header (no copy); otherwise both go
-    // into one fresh buffer, so the caller may reuse its memory at once.
-    const buf = Buffer.allocUnsafe(HEADER_BYTES + (borrowed ? 0 : payload.byteLength));
-    writeHeader(buf, {
-      type: FrameType.Data, dtype: meta.dtype, op: key.op, nackCode: 'PEER_REFUSED', generation: this.identity.generation,
-      key, fromRank: this.identity.rank, elements: meta.elements, msgId, length: payload.byteLength,
-    });
-    if (!borrowed) buf.set(payload, HEADER_BYTES);
+    const frame = { dtype: meta.dtype, op: key.op, nackCode: 'PEER_REFUSED' as const, generation: this.identity.generation, key, fromRank: this.identity.rank, elements: meta.elements, msgId };
+    const ring = payload.byteLength >= SHARED_MIN_BYTES ? this.sharedTo.get(to) : undefined;
+    const offset = ring === undefined ? -1 : ring.alloc(payload.byteLength);
+    let buf: Buffer;
+    let shared: PendingSend['shared'];
+    if (ring !== undefined && offset >= 0) {
+      // Copied into the segment now (so the caller may reuse its memory); the socket carries
+      // only where it lies. Written before the frame, and a socket write is a full barrier.
+      ring.view.set(payload, offset);
+      shared = { ring, offset };
+      buf = Buffer.allocUnsafe(HEADER_BYTES + SHARED_BODY_BYTES);
+      writeHeader(buf, { ...frame, type: FrameType.DataShared, length: SHARED_BODY_BYTES });
+      buf.writeUInt32LE(offset, HEADER_BYTES);
+      buf.writeUInt32LE(payload.byteLength, HEADER_BYTES + 4);
+      borrowed = false;
+    } else {
+      // A lent payload goes out as its own write behind the header (no copy); otherwise both go
+      // into one fresh buffer, so the caller may reuse its memory at once.
+      buf = Buffer.allocUnsafe(HEADER_BYTES + (borrowed ? 0 : payload.byteLength));
+      writeHeader(buf, { ...frame, type: FrameType.Data, length: payload.byteLength });
+      if (!borrowed) buf.set(payload, HEADER_BYTES);
+    }
     const lent = borrowed && payload.byteLength > 0;
     if (lent) {
       this.unflushed += 1;
@@ -131,10 +171,11 @@ export class TcpTransport implements Transport {
     };
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
+        // A shared region stays taken: the receiver may still read it.
         this.pending.delete(msgId);
         reject(new RingtrainError('TIMEOUT', `${this.where(key)}: ${this.who(to)} did not take the chunk within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
-      this.pending.set(msgId, { to, key, resolve, reject, timer });
+      this.pending.set(msgId, { to, key, resolve, reject, timer, shared });
       this.socketTo(to).then(
         (s) => {
           if (!lent) {
@@ -190,6 +231,7 @@ export class TcpTransport implements Transport {
     const err = new RingtrainError('ABORTED', 'ring transport closed');
     this.mailbox.abort(err);
     this.forgetLent();
+    this.forgetShared();
     for (const id of [...this.pending.keys()]) this.settle(id, err);
     for (const waiters of this.socketWaiters.values()) for (const w of waiters) w(err);
     this.socketWaiters.clear();
@@ -208,6 +250,19 @@ export class TcpTransport implements Transport {
     for (const w of this.flushWaiters.splice(0)) w();
   }
 
+  /** Segments of the ring that is going: offered files are removed, mappings dropped (unmapped when collected). */
+  private forgetShared(): void {
+    for (const o of this.offers.values()) unlinkSegment(o.path);
+    this.offers.clear();
+    this.sharedTo.clear();
+    this.sharedFrom = undefined;
+  }
+
+  /** Neighbours whose payloads go through shared memory: the ranks sent to, and whether the predecessor's is mapped. */
+  get sharedMemory(): { to: number[]; from: boolean } {
+    return { to: [...this.sharedTo.keys()], from: this.sharedFrom !== undefined };
+  }
+
   private who(rank: number): string {
     return `rank ${rank} at ${this.addresses[rank] ?? '?'}`;
   }
@@ -221,6 +276,8 @@ export class TcpTransport implements Transport {
     if (p === undefined) return;
     this.pending.delete(msgId);
     clearTimeout(p.timer);
+    // Answered (ACK or NACK) or its ring is gone: the receiver no longer reads the region.
+    p.shared?.ring.free(p.shared.offset);
     if (err === undefined) p.resolve();
     else p.reject(err);
   }
@@ -258,6 +315,8 @@ export class TcpTransport implements Transport {
           const p = this.pending.get(f.msgId);
           const text = Buffer.from(body).toString('utf8');
           if (p !== undefined) this.settle(f.msgId, new RingtrainError(f.nackCode, `${this.who(p.to)} refused ${this.where(p.key)}: ${text}`));
+        } else if (f.type === FrameType.SharedReply) {
+          this.onSharedReply(peer, Buffer.from(body).toString('utf8'));
         }
       },
     );
@@ -282,15 +341,78 @@ export class TcpTransport implements Transport {
     }
     setPeer(f.fromRank);
     this.sendSockets.set(f.fromRank, socket);
-    socket.write(controlFrame(FrameType.Hello, { generation: f.generation, fromRank: this.identity.rank }, this.job));
+    socket.write(controlFrame(FrameType.Hello, { generation: f.generation, fromRank: this.identity.rank }, [this.job, ...this.offerTo(f.fromRank, socket.remoteAddress)].join('\n')));
     for (const w of this.socketWaiters.get(f.fromRank) ?? []) w(socket);
     this.socketWaiters.delete(f.fromRank);
+  }
+
+  /** A segment to offer successor `rank` (the HELLO answer's second line), when one can be had. */
+  private offerTo(rank: number, remote: string | undefined): string[] {
+    if (this.shared.bytes <= 0 || this.tls !== undefined) return [];
+    const old = this.offers.get(rank);
+    if (old !== undefined) unlinkSegment(old.path);
+    this.offers.delete(rank);
+    this.sharedTo.delete(rank);
+    if (!isOwnAddress(remote)) {
+      this.shared.onNote?.(`payloads to ${this.who(rank)} go over TCP (it connects from ${remote ?? '?'}, another host)`);
+      return [];
+    }
+    const o = createSegment(this.shared.bytes, this.shared.dir);
+    if ('why' in o) {
+      this.shared.onNote?.(`payloads to ${this.who(rank)} go over TCP: no shared memory (${o.why})`);
+      return [];
+    }
+    this.offers.set(rank, o);
+    return [offerLine(o)];
+  }
+
+  /** The successor mapped our segment (empty answer) or could not; either way the file goes. */
+  private onSharedReply(rank: number, why: string): void {
+    const o = this.offers.get(rank);
+    if (o === undefined) return;
+    this.offers.delete(rank);
+    unlinkSegment(o.path);
+    if (why !== '') {
+      this.shared.onNote?.(`payloads to ${this.who(rank)} go over TCP: ${why}`);
+      return;
+    }
+    this.sharedTo.set(rank, new SegmentRing(o.view));
+    this.shared.onNote?.(`payloads to ${this.who(rank)} go through shared memory (${Math.round(o.bytes / 2 ** 20)} MiB segment)`);
+  }
+
+  /** Maps the predecessor's offered segment and answers; the answer goes up `socket`. */
+  private acceptOffer(socket: net.Socket, helloBody: string): void {
+    const offer = parseOffer(helloBody.split('\n')[1] ?? '');
+    if (offer === undefined) return;
+    const r = openSegment(offer);
+    const generation = this.ring?.generation ?? 0;
+    if (r instanceof Uint8Array) {
+      this.sharedFrom = r;
+      socket.write(controlFrame(FrameType.SharedReply, { generation }, ''));
+    } else {
+      socket.write(controlFrame(FrameType.SharedReply, { generation }, r.why));
+    }
+  }
+
+  /** A DATA_SHARED frame: the payload lies in the predecessor's segment. */
+  private sharedArrival(f: Frame, body: Uint8Array): { bytes: Uint8Array } | { refusal: RingtrainError } {
+    const seg = this.sharedFrom;
+    if (seg === undefined || body.byteLength !== SHARED_BODY_BYTES) return { refusal: new RingtrainError('PEER_REFUSED', 'a shared-memory payload came without a mapped segment') };
+    const dv = new DataView(body.buffer, body.byteOffset, SHARED_BODY_BYTES);
+    const offset = dv.getUint32(0, true);
+    const length = dv.getUint32(4, true);
+    if (offset + length > seg.byteLength) return { refusal: new RingtrainError('PEER_REFUSED', `a shared-memory payload at ${offset}+${length} runs past the ${seg.byteLength}-byte segment`) };
+    if (length !== f.elements * bytesPerElement(f.dtype)) {
+      return { refusal: new RingtrainError('SIZE_MISMATCH', `${describeKey({ op: f.op, ...f.key })} from rank ${f.fromRank} declares ${f.elements} ${f.dtype} elements but carries ${length} bytes`) };
+    }
+    return { bytes: seg.subarray(offset, offset + length) };
   }
 
   /** Drops every connection and pending message of the current ring; the port stays open. */
   private dropRing(reason: Error): void {
     this.mailbox.abort(reason);
     this.forgetLent();
+    this.forgetShared();
     for (const id of [...this.pending.keys()]) this.settle(id, reason);
     for (const waiters of this.socketWaiters.values()) for (const w of waiters) w(reason);
     this.socketWaiters.clear();
@@ -353,6 +475,7 @@ export class TcpTransport implements Transport {
           if (f.type === FrameType.Hello) {
             greeted = true;
             clearTimeout(deadline);
+            this.acceptOffer(socket, Buffer.from(body).toString('utf8'));
             resolve();
             return;
           }
@@ -362,9 +485,7 @@ export class TcpTransport implements Transport {
             fail(new RingtrainError('PEER_REFUSED', `${this.who(prev)} refused the ring connection: ${Buffer.from(body).toString('utf8')}`));
             return;
           }
-          if (f.type !== FrameType.Data) return;
-          const refusal = refused.get(f.msgId);
-          refused.delete(f.msgId);
+          if (f.type !== FrameType.Data && f.type !== FrameType.DataShared) return;
           const answer = (err?: Error): void => {
             if (socket.destroyed) return;
             if (err === undefined) {
@@ -374,12 +495,23 @@ export class TcpTransport implements Transport {
             const code: NackCode = isRingtrainError(err) && (NACK_CODES as readonly string[]).includes(err.code) ? (err.code as NackCode) : 'PEER_REFUSED';
             socket.write(controlFrame(FrameType.Nack, { msgId: f.msgId, nackCode: code }, err.message));
           };
+          let bytes = body;
+          let refusal = refused.get(f.msgId);
+          refused.delete(f.msgId);
+          if (f.type === FrameType.DataShared) {
+            const arrival = this.sharedArrival(f, body);
+            if ('refusal' in arrival) refusal = arrival.refusal;
+            else bytes = arrival.bytes;
+            refusal ??= this.mailbox.check({ job: this.job, generation: f.generation, fromRank: f.fromRank, key: { op: f.op, ...f.key }, elements: f.elements, dtype: f.dtype });
+          }
           if (refusal !== undefined) {
             answer(refusal);
             return;
           }
+          // A shared payload is copied out of the segment when it is matched, before the ACK
+          // that lets the sender reuse the region.
           this.mailbox
-            .deliver({ job: this.job, generation: f.generation, fromRank: f.fromRank, key: { op: f.op, ...f.key }, elements: f.elements, dtype: f.dtype, bytes: body })
+            .deliver({ job: this.job, generation: f.generation, fromRank: f.fromRank, key: { op: f.op, ...f.key }, elements: f.elements, dtype: f.dtype, bytes })
             .then(() => answer(), (e: Error) => answer(e));
         },
       );

@@ -214,6 +214,8 @@ export interface ClusterSpec {
   compression: CompressionName;
   /** Gradient bucket cap in MB, as DDP's bucket_cap_mb. */
   bucketCapMb: number;
+  /** tcp transport: ring neighbours on one host pass payloads through a shared-memory segment of this many MiB in /dev/shm (one per neighbour; needs the native addon). 0 = sockets only. */
+  sharedMemoryMb: number;
   /** Fewest workers the ring may shrink to after a loss (0 = worldSize: never shrink). */
   minWorkers: number;
   /** Membership changes (lost or replaced workers) survived before the job fails; ringtrain launch restarts dead workers this many times. 0 = fail at the first loss. */
@@ -337,6 +339,7 @@ export const DEFAULT_JOB: JobSpec = {
     transport: 'grpc',
     compression: 'none',
     bucketCapMb: 25,
+    sharedMemoryMb: 64,
     minWorkers: 0,
     maxRestarts: 0,
     lastCallSec: 3,

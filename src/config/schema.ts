@@ -175,6 +175,7 @@ export const JOB_SCHEMA: JobSchema = {
   'cluster.transport': allOf<TransportName>()(['grpc', 'tcp']),
   'cluster.compression': allOf<CompressionName>()(['none', 'fp16', 'bf16']),
   'cluster.bucketCapMb': { kind: 'number', gt: 0 },
+  'cluster.sharedMemoryMb': { kind: 'int', min: 0, max: 4095 },
   'cluster.minWorkers': COUNT,
   'cluster.maxRestarts': COUNT,
   'cluster.lastCallSec': { kind: 'number', min: 0 },

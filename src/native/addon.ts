@@ -1,6 +1,6 @@
 /**
  * The project's native addon (native/, built by `npm ci` through node-gyp when a C++ toolchain is
- * there): a matrix product and the optimizer updates.
+ * there): a matrix product, the optimizer updates, and shared memory between ring neighbours.
  *
  * The matrix product (gemm.cc) is a blocked AVX2 + FMA kernel that multiplies matrices in place
  * on the wasm heap. tfjs-backend-wasm's XNNPACK is held to 128-bit wasm SIMD without FMA (about 30
@@ -41,7 +41,15 @@ export interface NativeUpdates {
   gatherDecoded(bytes: Uint8Array, table: Float32Array, channels: number, idx: Int32Array, features: number, out: Float32Array): void;
 }
 
-interface Addon extends NativeUpdates {
+/** Files in /dev/shm mapped into this process (shm.cc): the TCP ring's same-host payload path. */
+export interface NativeSharedMemory {
+  /** Maps `path` (creating it with its space reserved, or opening an existing one of exactly `bytes`); throws with the reason. */
+  mapShared(path: string, bytes: number, create: boolean): ArrayBuffer;
+  /** Removes the file; live mappings stay valid. Returns '' or why it failed. */
+  unlinkShared(path: string): string;
+}
+
+interface Addon extends NativeUpdates, NativeSharedMemory {
   kernel: string;
   sgemm(heap: ArrayBufferLike, m: number, n: number, k: number, a: number, ars: number, acs: number, b: number, brs: number, bcs: number, c: number, ldc: number, accumulate: boolean): void;
 }
@@ -58,6 +66,7 @@ const ADDON = path.join('native', 'build', 'Release', 'ringtrain_native.node');
 interface Loaded {
   gemm?: NativeGemm;
   updates?: NativeUpdates;
+  shared?: NativeSharedMemory;
   /** Why there is no native kernel, when there is none. */
   why?: string;
 }
@@ -80,13 +89,15 @@ function load(): Loaded {
     return { why: `${file} failed to load: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
   }
   const updates: NativeUpdates = { sgd: addon.sgd, adam: addon.adam, rmsprop: addon.rmsprop, sumSquares: addon.sumSquares, scaleBy: addon.scaleBy, gatherDecoded: addon.gatherDecoded };
+  // An addon built before shm.cc existed has no mapShared: the ring then stays on sockets.
+  const shared: NativeSharedMemory | undefined = typeof addon.mapShared === 'function' ? { mapShared: addon.mapShared, unlinkShared: addon.unlinkShared } : undefined;
   // The portable microkernel is slower than XNNPACK's wasm SIMD: only AVX2 + FMA is worth it.
-  if (addon.kernel !== 'avx2-fma') return { updates, why: `this CPU has no AVX2 + FMA (the addon's kernel is '${addon.kernel}')` };
+  if (addon.kernel !== 'avx2-fma') return { updates, shared, why: `this CPU has no AVX2 + FMA (the addon's kernel is '${addon.kernel}')` };
   const gemm: NativeGemm = {
     kernel: addon.kernel,
     sgemm: (heap, m, n, k, a, b, c, ldc, accumulate = false) => addon.sgemm(heap, m, n, k, a.at, a.rowStride, a.colStride, b.at, b.rowStride, b.colStride, c, ldc, accumulate),
   };
-  return { gemm, updates };
+  return { gemm, updates, shared };
 }
 
 function state(): Loaded {
@@ -102,6 +113,13 @@ export function nativeGemm(): NativeGemm | undefined {
 /** The native optimizer updates when the addon is built and turned on; else undefined. */
 export function nativeUpdates(): NativeUpdates | undefined {
   return enabled ? state().updates : undefined;
+}
+
+/** Shared-memory mapping when the addon is built and turned on; else undefined, with why. */
+export function nativeSharedMemory(): { shm?: NativeSharedMemory; why?: string } {
+  if (!enabled) return { why: 'RINGTRAIN_NATIVE_KERNELS=off' };
+  const s = state();
+  return s.shared !== undefined ? { shm: s.shared } : { why: s.why ?? 'the native addon predates shared memory: rebuild it (npm rebuild ringtrain)' };
 }
 
 /** What the kernels run on, for the worker's log and metrics: 'native-avx2-fma' or 'wasm'. */

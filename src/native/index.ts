@@ -1,1 +1,1 @@
-export { kernelSet, nativeGemm, nativeUpdates, setNativeKernels, type NativeGemm, type NativeUpdates, type Strided } from './addon';
+export { kernelSet, nativeGemm, nativeSharedMemory, nativeUpdates, setNativeKernels, type NativeGemm, type NativeSharedMemory, type NativeUpdates, type Strided } from './addon';

@@ -82,10 +82,13 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const elastic = spec.cluster.maxRestarts > 0;
 
   const timeoutMs = spec.cluster.collectiveTimeoutSec * 1000;
-  const ringServer = createRingEndpoint(spec.cluster.transport, spec.name, timeoutMs, o.token, (reason) =>
-    log.warn({ event: 'refused' }, `refused ring traffic: ${reason}`),
-    o.tls,
-  );
+  const ringServer = createRingEndpoint(spec.cluster.transport, spec.name, timeoutMs, {
+    token: o.token,
+    onRefused: (reason) => log.warn({ event: 'refused' }, `refused ring traffic: ${reason}`),
+    tls: o.tls,
+    sharedMemoryBytes: spec.cluster.sharedMemoryMb * 2 ** 20,
+    onNote: (note) => log.info({ event: 'ring-path' }, note),
+  });
   const registry = new Registry();
   const client = new CoordinatorClient(o.coordinator, spec.name, o.workerId, o.token, o.tls);
   const cleanups: (() => Promise<void> | void)[] = [() => client.close(), () => ringServer.close()];

@@ -29,9 +29,9 @@ async function ring(world: number, timeoutMs = 5000, generation = 1): Promise<Ri
   };
 }
 
-/** A ring of real endpoints on 127.0.0.1 for either transport, as workers build it. */
-async function endpointRing(kind: TransportKind, world: number, timeoutMs = 5000, generations?: number[], algorithm: 'auto' | 'ring' = 'auto'): Promise<{ comms: Communicator[]; transports: Transport[]; endpoints: RingEndpoint[]; close(): Promise<void> }> {
-  const endpoints = Array.from({ length: world }, () => createRingEndpoint(kind, 'job', timeoutMs));
+/** A ring of real endpoints on 127.0.0.1 for either transport, as workers build it; tcp+shm is tcp with its shared-memory path. */
+async function endpointRing(kind: TransportKind | 'tcp+shm', world: number, timeoutMs = 5000, generations?: number[], algorithm: 'auto' | 'ring' = 'auto'): Promise<{ comms: Communicator[]; transports: Transport[]; endpoints: RingEndpoint[]; close(): Promise<void> }> {
+  const endpoints = Array.from({ length: world }, () => (kind === 'tcp+shm' ? createRingEndpoint('tcp', 'job', timeoutMs, { sharedMemoryBytes: 16 << 20 }) : createRingEndpoint(kind, 'job', timeoutMs)));
   const ports = await Promise.all(endpoints.map((e) => e.listen('127.0.0.1', 0)));
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
   const attached = await Promise.allSettled(endpoints.map((e, rank) => e.attach({ job: 'job', generation: generations?.[rank] ?? 1, rank, worldSize: world }, addresses)));
@@ -46,7 +46,7 @@ async function endpointRing(kind: TransportKind, world: number, timeoutMs = 5000
   return { comms: transports.map((t) => new Communicator(t, { blockElements: 100_000, algorithm })), transports, endpoints, close };
 }
 
-for (const kind of ['grpc', 'tcp'] as const) {
+for (const kind of ['grpc', 'tcp', 'tcp+shm'] as const) {
   // Two ranks: the one-round pair exchange (auto, for these sizes) and the ring itself.
   for (const [world, algorithm] of [[2, 'auto'], [2, 'ring'], [3, 'auto'], [4, 'auto']] as const) {
     test(`all-reduce (${algorithm}) over real ${kind} on 127.0.0.1 sums exactly for ${world} ranks`, async () => {

@@ -35,8 +35,8 @@ test('the coordinator refuses calls without the join token or with a wrong one, 
 for (const kind of ['grpc', 'tcp'] as TransportKind[]) {
   test(`${kind} ring: a peer with the wrong token is refused and the message says why`, async () => {
     const refusals: string[] = [];
-    const a = createRingEndpoint(kind, 'job', 2000, 'right', (r) => refusals.push(r));
-    const b = createRingEndpoint(kind, 'job', 2000, 'wrong', (r) => refusals.push(r));
+    const a = createRingEndpoint(kind, 'job', 2000, { token: 'right', onRefused: (r) => refusals.push(r) });
+    const b = createRingEndpoint(kind, 'job', 2000, { token: 'wrong', onRefused: (r) => refusals.push(r) });
     try {
       const ports = [await a.listen('127.0.0.1', 0), await b.listen('127.0.0.1', 0)];
       const addrs = ports.map((p) => `127.0.0.1:${p}`);

@@ -58,7 +58,7 @@ test('the coordinator serves over TLS: a client trusting its CA joins, a plain o
 for (const kind of ['grpc', 'tcp'] as TransportKind[]) {
   test(`${kind} ring over mTLS sums correctly, and a peer with another CA's certificate is refused`, async () => {
     const mutual = { ...good, mutual: true };
-    const eps = [0, 1, 2].map(() => createRingEndpoint(kind, 'job', 3000, undefined, undefined, mutual));
+    const eps = [0, 1, 2].map(() => createRingEndpoint(kind, 'job', 3000, { tls: mutual }));
     try {
       const ports = await Promise.all(eps.map((e) => e.listen('127.0.0.1', 0)));
       const addrs = ports.map((p) => `127.0.0.1:${p}`);
@@ -70,8 +70,8 @@ for (const kind of ['grpc', 'tcp'] as TransportKind[]) {
       await Promise.all(eps.map((e) => e.close()));
     }
     // A rogue rank 1 (other CA) in a 2-ring with a good rank 0: the ring never carries data.
-    const a = createRingEndpoint(kind, 'job', 2000, undefined, undefined, mutual);
-    const b = createRingEndpoint(kind, 'job', 2000, undefined, undefined, { ...rogue, mutual: true });
+    const a = createRingEndpoint(kind, 'job', 2000, { tls: mutual });
+    const b = createRingEndpoint(kind, 'job', 2000, { tls: { ...rogue, mutual: true } });
     try {
       const addrs = [`127.0.0.1:${await a.listen('127.0.0.1', 0)}`, `127.0.0.1:${await b.listen('127.0.0.1', 0)}`];
       const attached = await Promise.allSettled([a.attach({ job: 'job', generation: 1, rank: 0, worldSize: 2 }, addrs), b.attach({ job: 'job', generation: 1, rank: 1, worldSize: 2 }, addrs)]);

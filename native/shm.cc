@@ -1,0 +1,63 @@
+#include "shm.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace ringtrain {
+
+namespace {
+SharedMapping failed(const char* what, int err) {
+  SharedMapping m;
+  m.error = std::string(what) + ": " + std::strerror(err);
+  return m;
+}
+}  // namespace
+
+SharedMapping mapSharedFile(const char* path, size_t bytes, bool create) {
+  const int fd = create ? open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0) return failed("open", errno);
+  if (create) {
+    // posix_fallocate returns the error instead of setting errno.
+    const int err = posix_fallocate(fd, 0, static_cast<off_t>(bytes));
+    if (err != 0) {
+      close(fd);
+      unlink(path);
+      return failed("reserving the space", err);
+    }
+  } else {
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+      const int err = errno;
+      close(fd);
+      return failed("stat", err);
+    }
+    if (static_cast<size_t>(st.st_size) != bytes) {
+      close(fd);
+      SharedMapping m;
+      m.error = "size " + std::to_string(st.st_size) + " differs from the announced " + std::to_string(bytes);
+      return m;
+    }
+  }
+  void* data = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  const int err = errno;
+  // The mapping keeps the file alive; the descriptor is not needed any more.
+  close(fd);
+  if (data == MAP_FAILED) {
+    if (create) unlink(path);
+    return failed("mmap", err);
+  }
+  SharedMapping m;
+  m.data = data;
+  m.bytes = bytes;
+  return m;
+}
+
+void unmapShared(void* data, size_t bytes) { munmap(data, bytes); }
+
+int unlinkSharedFile(const char* path) { return unlink(path) == 0 ? 0 : errno; }
+
+}  // namespace ringtrain

@@ -1,0 +1,119 @@
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import { Communicator, createRingEndpoint, type EndpointOptions, type RingEndpoint, type Transport } from '../../src/allreduce';
+import type { TcpTransport } from '../../src/allreduce/transport-tcp';
+import { isRingtrainError } from '../../src/config/errors';
+import { nativeSharedMemory } from '../../src/native';
+
+// The shared-memory path needs the native addon (CI builds it; see native-build.test.ts).
+const skip = nativeSharedMemory().shm === undefined ? `no native addon: ${nativeSharedMemory().why ?? ''}` : false;
+
+interface ShmRing {
+  comms: Communicator[];
+  transports: Transport[];
+  addresses: string[];
+  notes: string[][];
+  close(): Promise<void>;
+}
+
+async function tcpRing(world: number, opts: EndpointOptions): Promise<ShmRing> {
+  const notes: string[][] = Array.from({ length: world }, () => []);
+  const endpoints: RingEndpoint[] = notes.map((n) => createRingEndpoint('tcp', 'job', 5000, { ...opts, onNote: (x) => n.push(x) }));
+  const ports = await Promise.all(endpoints.map((e) => e.listen('127.0.0.1', 0)));
+  const addresses = ports.map((p) => `127.0.0.1:${p}`);
+  const transports = await Promise.all(endpoints.map((e, rank) => e.attach({ job: 'job', generation: 1, rank, worldSize: world }, addresses)));
+  return {
+    comms: transports.map((t) => new Communicator(t, { blockElements: 100_000 })),
+    transports,
+    addresses,
+    notes,
+    close: async () => {
+      await Promise.all(endpoints.map((e) => e.close()));
+    },
+  };
+}
+
+/** Waits (bounded) until every rank heard where its payloads go. */
+async function settled(r: ShmRing): Promise<void> {
+  for (let i = 0; i < 200 && r.notes.some((n) => n.length === 0); i++) await new Promise((res) => setTimeout(res, 10));
+}
+
+async function sumsExactly(r: ShmRing, length: number): Promise<void> {
+  const world = r.comms.length;
+  const bufs = r.comms.map((_, rank) => Float32Array.from({ length }, (_, i) => ((i % 89) - 44) * 0.5 + rank));
+  await Promise.all(r.comms.map((c, rank) => c.allReduceSum(bufs[rank] as Float32Array)));
+  const rankSum = (world * (world - 1)) / 2;
+  for (const b of bufs) {
+    for (let i = 0; i < length; i++) {
+      const expected = world * (((i % 89) - 44) * 0.5) + rankSum;
+      if (b[i] !== expected) assert.fail(`length ${length} element ${i}: ${b[i]} vs ${expected}`);
+    }
+  }
+}
+
+const ownFiles = (): string[] => (fs.existsSync('/dev/shm') ? fs.readdirSync('/dev/shm').filter((f) => f.startsWith(`ringtrain-${process.pid}-`)) : []);
+
+for (const world of [2, 3]) {
+  test(`tcp with shared memory: ${world} ranks on one host map each other's segments, sum exactly, and leave no file behind`, { skip }, async () => {
+    const r = await tcpRing(world, { sharedMemoryBytes: 8 << 20 });
+    try {
+      await settled(r);
+      for (let rank = 0; rank < world; rank++) {
+        const next = (rank + 1) % world;
+        assert.deepEqual(r.notes[rank], [`payloads to rank ${next} at ${r.addresses[next]} go through shared memory (8 MiB segment)`]);
+        assert.deepEqual((r.transports[rank] as TcpTransport).sharedMemory, { to: [next], from: true });
+      }
+      assert.deepEqual(ownFiles(), [], 'segment files are unlinked once mapped');
+      // Buffers larger than the 8 MiB segment too: payloads that find no room go over the socket.
+      for (const length of [1, 5000, 101_770, 3_000_001]) await sumsExactly(r, length);
+      const w = r.comms.map((_, rank) => new Float32Array(20_000).fill(rank === 0 ? 3 : 0));
+      await Promise.all(r.comms.map((c, rank) => c.broadcast(w[rank] as Float32Array)));
+      for (const b of w) assert.ok(b.every((v) => v === 3));
+    } finally {
+      await r.close();
+    }
+  });
+}
+
+test('tcp with shared memory: a payload of the wrong size is refused on both sides, naming both sizes', { skip }, async () => {
+  const r = await tcpRing(2, { sharedMemoryBytes: 1 << 20 });
+  try {
+    await settled(r);
+    const key = { op: 'allreduce' as const, opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 };
+    r.transports[1]!.beginOp(1);
+    const recv = r.transports[1]!.recv(0, key, new Uint8Array(8192 * 4), { elements: 8192, dtype: 'fp32' });
+    recv.catch(() => undefined);
+    await assert.rejects(r.transports[0]!.send(1, key, new Uint8Array(6000 * 4), { elements: 6000, dtype: 'fp32' }), (e: unknown) =>
+      isRingtrainError(e) && e.code === 'SIZE_MISMATCH' && /sent 6000 float32 .* expected 8192/.test(e.message));
+    await assert.rejects(recv, /expected 8192/);
+    // The refused payload's region was freed: the segment still takes a full-size message.
+    assert.deepEqual((r.transports[0] as TcpTransport).sharedMemory.to, [1]);
+    await sumsExactly(r, 200_000);
+  } finally {
+    await r.close();
+  }
+});
+
+test('tcp with shared memory: without a place for segments, payloads go over the socket and the log says why', { skip }, async () => {
+  const r = await tcpRing(2, { sharedMemoryBytes: 1 << 20, sharedMemoryDir: '/nonexistent-shm-dir' });
+  try {
+    await settled(r);
+    for (const n of r.notes) assert.match(n[0] ?? '', /^payloads to rank \d at 127\.0\.0\.1:\d+ go over TCP: no shared memory \(\/nonexistent-shm-dir does not exist\)$/);
+    for (const t of r.transports) assert.deepEqual((t as TcpTransport).sharedMemory, { to: [], from: false });
+    await sumsExactly(r, 101_770);
+  } finally {
+    await r.close();
+  }
+});
+
+test('tcp without shared memory (sharedMemoryBytes 0) offers no segment', async () => {
+  const r = await tcpRing(2, {});
+  try {
+    await sumsExactly(r, 50_000);
+    for (const t of r.transports) assert.deepEqual((t as TcpTransport).sharedMemory, { to: [], from: false });
+    assert.deepEqual(r.notes, [[], []]);
+  } finally {
+    await r.close();
+  }
+});

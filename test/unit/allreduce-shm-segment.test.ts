@@ -1,0 +1,73 @@
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { SegmentRing, createSegment, isOwnAddress, offerLine, openSegment, parseOffer, unlinkSegment } from '../../src/allreduce/shm-segment';
+import { nativeSharedMemory } from '../../src/native';
+
+const skip = nativeSharedMemory().shm === undefined ? 'no native addon' : false;
+
+test('the segment ring hands out aligned regions, wraps, and never overlaps a region still in use', () => {
+  const ring = new SegmentRing(new Uint8Array(64 + 1024));
+  const a = ring.alloc(300); // 320 after alignment
+  const b = ring.alloc(300);
+  const c = ring.alloc(300);
+  assert.deepEqual([a, b, c], [64, 384, 704]);
+  assert.equal(ring.alloc(100), -1, 'only 64 bytes left at the end, nothing freed at the front');
+  ring.free(b); // freed out of order: the tail cannot move past a
+  assert.equal(ring.alloc(100), -1);
+  ring.free(a); // now a and b are both gone: the front has room for 640 bytes
+  assert.equal(ring.alloc(600), 64, 'wraps to the front');
+  assert.equal(ring.alloc(100), -1, 'wrapped: only the gap before c counts, and it is 0 bytes');
+  assert.equal(ring.inUse, 2);
+  ring.free(c);
+  ring.free(64);
+  assert.equal(ring.inUse, 0);
+  assert.equal(ring.alloc(1024), 64, 'empty again: the whole data area');
+  assert.equal(ring.alloc(1), -1);
+  ring.free(12345); // unknown offsets are ignored
+  assert.equal(ring.inUse, 1);
+});
+
+test('an offer line parses back to what was offered, and garbage is no offer', () => {
+  const o = { path: '/dev/shm/ringtrain-1-abc', bytes: 1 << 20, nonce: '0123456789abcdef0123456789abcdef', view: new Uint8Array(0) };
+  assert.deepEqual(parseOffer(offerLine(o)), { path: o.path, bytes: o.bytes, nonce: o.nonce });
+  assert.equal(parseOffer('shm 12 nothex /x'), undefined);
+  assert.equal(parseOffer(''), undefined);
+});
+
+test('a segment maps in a second place with the same bytes; a wrong nonce or a missing file is refused with the reason', { skip }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rt-shm-'));
+  try {
+    const o = createSegment(1 << 16, dir);
+    if ('why' in o) return assert.fail(o.why);
+    const other = openSegment({ path: o.path, bytes: o.bytes, nonce: o.nonce });
+    if (!(other instanceof Uint8Array)) return assert.fail(other.why);
+    o.view[5000] = 77;
+    assert.equal(other[5000], 77, 'the two mappings share their bytes');
+    const wrong = openSegment({ path: o.path, bytes: o.bytes, nonce: 'f'.repeat(32) });
+    assert.match((wrong as { why: string }).why, /is not the peer's segment \(another host's \/dev\/shm\)/);
+    const size = openSegment({ path: o.path, bytes: o.bytes * 2, nonce: o.nonce });
+    assert.match((size as { why: string }).why, /differs from the announced/);
+    unlinkSegment(o.path);
+    assert.equal(fs.existsSync(o.path), false);
+    assert.equal(other[5000], 77, 'a mapping outlives its file');
+    const gone = openSegment({ path: o.path, bytes: o.bytes, nonce: o.nonce });
+    assert.match((gone as { why: string }).why, /cannot map .*No such file or directory.*another host or container/);
+    const missing = createSegment(1 << 16, path.join(dir, 'no-such-dir'));
+    assert.match((missing as { why: string }).why, /no-such-dir does not exist/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('segments are offered only to peers connecting from one of this host\'s own addresses', () => {
+  assert.equal(isOwnAddress('127.0.0.1'), true);
+  assert.equal(isOwnAddress('::ffff:127.0.0.1'), true);
+  assert.equal(isOwnAddress('::1'), true);
+  const own = Object.values(os.networkInterfaces()).flat().find((i) => i !== undefined && !i.internal);
+  if (own !== undefined) assert.equal(isOwnAddress(own.address), true, own.address);
+  assert.equal(isOwnAddress('203.0.113.7'), false, 'TEST-NET-3: never an address of this host');
+  assert.equal(isOwnAddress(undefined), false);
+});
