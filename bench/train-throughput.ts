@@ -70,14 +70,15 @@ async function main(): Promise<void> {
   const rows: string[][] = [
     ['--nproc 1', one.toFixed(0), t1?.toFixed(0) ?? '-', ratio(one, t1)],
     ['--nproc 2, grpc', grpc2.toFixed(0), t2?.toFixed(0) ?? '-', ratio(grpc2, t2)],
-    ['--nproc 2, tcp', tcp2.toFixed(0), t2?.toFixed(0) ?? '-', ratio(tcp2, t2)],
+    // Both workers on this host: the tcp transport passes payloads through shared memory.
+    ['--nproc 2, tcp (shared memory)', tcp2.toFixed(0), t2?.toFixed(0) ?? '-', ratio(tcp2, t2)],
     ['scaling efficiency 2 vs 1 (grpc / tcp)', `${((100 * grpc2) / (2 * one)).toFixed(0)}% / ${((100 * tcp2) / (2 * one)).toFixed(0)}%`, t1 && t2 ? `${((100 * t2) / (2 * t1)).toFixed(0)}%` : '-', ''],
   ];
   process.stdout.write(`MNIST ${MODEL}, batch 64 per worker, ${EPOCHS} epochs of ${steps} global batches, epoch 1 as warm-up, median of ${repeats} runs (samples/s of the whole job; PyTorch: ${measured} steps after 20 warm-up steps)\n`);
   process.stdout.write('| run | ringtrain samples/s | PyTorch samples/s (1 thread / DDP gloo 2x1) | ringtrain / PyTorch |\n| --- | ---: | ---: | ---: |\n');
   for (const r of rows) process.stdout.write(`| ${r.join(' | ')} |\n`);
   const bytes = GRADIENT_BYTES[MODEL];
-  for (const transport of bytes === undefined ? [] : (['grpc', 'tcp'] as const)) {
+  for (const transport of bytes === undefined ? [] : (['grpc', 'tcp+shm'] as const)) {
     const ring = await runRing(2, [bytes as number], 50, transport);
     process.stdout.write(`\nall-reduce of the ${MODEL}'s gradient (${bytes} bytes), 2 processes, ${transport}, median of 50\n`);
     process.stdout.write(`${formatTable(2, ring)}\n`);

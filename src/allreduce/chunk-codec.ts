@@ -75,14 +75,24 @@ class Writer {
   }
 }
 
-/** One buffer holding the whole message: header, then the payload copied once. */
-export function encodeChunk(h: ChunkHeader, payload: Uint8Array): Buffer {
+/**
+ * One buffer holding the whole message: header, then the payload copied once. With `scratch`
+ * (grown as needed, `scratch.buf` replaced), the message is written there instead of into fresh
+ * memory: for a caller that hands it on to something that copies it at once.
+ */
+export function encodeChunk(h: ChunkHeader, payload: Uint8Array, scratch?: { buf: Buffer }): Buffer {
   const job = Buffer.from(h.job);
   const op = Buffer.from(h.op);
   const dtype = Buffer.from(h.dtype);
   const hs = headerSize(h, job, op, dtype);
   const total = 1 + varintSize(hs) + hs + (payload.length > 0 ? 1 + varintSize(payload.length) + payload.length : 0);
-  const w = new Writer(Buffer.allocUnsafe(total));
+  let target: Buffer;
+  if (scratch === undefined) target = Buffer.allocUnsafe(total);
+  else {
+    if (scratch.buf.length < total) scratch.buf = Buffer.allocUnsafe(total);
+    target = scratch.buf.subarray(0, total);
+  }
+  const w = new Writer(target);
   w.buf[w.pos++] = (1 << 3) | WIRE_LEN;
   w.pos = writeVarint(w.buf, w.pos, hs);
   // Fields in number order, as protobuf encoders emit them.

@@ -7,7 +7,11 @@
 import type * as grpc from '@grpc/grpc-js';
 import { RingtrainError } from '../config/errors';
 
-export type PullCall = grpc.ServerDuplexStream<Buffer, Buffer>;
+/** What the sender writes into a Pull stream: an encoded chunk, or a lent one encoded at serialization. */
+export interface Lent {
+  readonly payload: Uint8Array;
+}
+export type PullCall = grpc.ServerDuplexStream<Buffer, Buffer | Lent>;
 
 interface Outbound {
   generation: number;
@@ -55,7 +59,7 @@ export class OutboundStreams {
   }
 
   /** Writes one encoded chunk for `rank` of `generation`; resolves once handed to HTTP/2. */
-  write(rank: number, generation: number, message: Buffer): Promise<void> {
+  write(rank: number, generation: number, message: Buffer | Lent): Promise<void> {
     const o = this.streams.get(rank);
     if (o !== undefined && o.generation === generation) return this.writeTo(o, message);
     return this.wait(rank, generation).then((w) => this.writeTo(w, message));
@@ -74,7 +78,7 @@ export class OutboundStreams {
     this.waiters.clear();
   }
 
-  private writeTo(o: Outbound, message: Buffer): Promise<void> {
+  private writeTo(o: Outbound, message: Buffer | Lent): Promise<void> {
     if (o.closed !== undefined) return Promise.reject(o.closed);
     return new Promise((resolve, reject) => {
       o.call.write(message, (err: Error | null | undefined) => {
