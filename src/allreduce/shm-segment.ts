@@ -37,6 +37,7 @@ export function createSegment(bytes: number, dir: string = SHM_DIR): SegmentOffe
   const { shm, why } = nativeSharedMemory();
   if (shm === undefined) return { why: `no native addon (${why ?? 'not loaded'})` };
   if (!fs.existsSync(dir)) return { why: `${dir} does not exist` };
+  // Named for this process, so the launcher can clear what a killed worker left (removeSegmentsOf).
   const file = path.join(dir, `ringtrain-${process.pid}-${randomBytes(6).toString('hex')}`);
   let buf: ArrayBuffer;
   try {
@@ -62,6 +63,21 @@ export function isOwnAddress(address: string | undefined): boolean {
   const a = address.replace(/^::ffff:/, '');
   if (a === '::1' || a.startsWith('127.')) return true;
   return Object.values(os.networkInterfaces()).some((list) => (list ?? []).some((i) => i.address === a));
+}
+
+/**
+ * Removes the segment files a dead process left: one killed between offering a segment and its
+ * neighbour's answer never unlinked it. The launcher calls this as each worker exits.
+ */
+export function removeSegmentsOf(pid: number, dir: string = SHM_DIR): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((n) => n.startsWith(`ringtrain-${pid}-`));
+  } catch {
+    return [];
+  }
+  for (const n of names) fs.rmSync(path.join(dir, n), { force: true });
+  return names;
 }
 
 /** Removes a segment's file (after the receiver mapped it, or when the offer is dropped). */

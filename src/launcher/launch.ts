@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { TOKEN_ENV } from '../config/join-token';
+import { removeSegmentsOf } from '../allreduce/shm-segment';
 import { workerNodeFlags } from './worker-node-flags';
 import type { JobSpec } from '../config/job-spec';
 import { ProgressDisplay, displayLine, parseRecord, quality, type LogRecord, type Terminal } from './format';
@@ -104,6 +105,8 @@ export async function launch(o: LaunchOptions): Promise<number> {
     void child.exited.then(({ code, signal }) => {
       log.end();
       child.done = true;
+      // A worker killed while offering a shared-memory segment leaves its file behind.
+      if (proc.pid !== undefined) removeSegmentsOf(proc.pid);
       if (stopping || code === 0) return;
       const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
       if (signal !== null && restartsLeft > 0 && restartArgs !== undefined) {

@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SegmentRing, createSegment, isOwnAddress, offerLine, openSegment, parseOffer, unlinkSegment } from '../../src/allreduce/shm-segment';
+import { SegmentRing, createSegment, isOwnAddress, offerLine, openSegment, parseOffer, removeSegmentsOf, unlinkSegment } from '../../src/allreduce/shm-segment';
 import { nativeSharedMemory } from '../../src/native';
 
 const skip = nativeSharedMemory().shm === undefined ? 'no native addon' : false;
@@ -70,4 +70,16 @@ test('segments are offered only to peers connecting from one of this host\'s own
   if (own !== undefined) assert.equal(isOwnAddress(own.address), true, own.address);
   assert.equal(isOwnAddress('203.0.113.7'), false, 'TEST-NET-3: never an address of this host');
   assert.equal(isOwnAddress(undefined), false);
+});
+
+test('the files a killed process left in the segment directory are removed, and only its own', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rt-shm-'));
+  try {
+    for (const n of ['ringtrain-4242-aaaa', 'ringtrain-4242-bbbb', 'ringtrain-42420-cccc', 'ringtrain-77-dddd', 'other']) fs.writeFileSync(path.join(dir, n), 'x');
+    assert.deepEqual(removeSegmentsOf(4242, dir).sort(), ['ringtrain-4242-aaaa', 'ringtrain-4242-bbbb']);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['other', 'ringtrain-42420-cccc', 'ringtrain-77-dddd']);
+    assert.deepEqual(removeSegmentsOf(4242, path.join(dir, 'missing')), [], 'no directory, nothing to do');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
