@@ -395,16 +395,14 @@ export class TcpTransport implements Transport {
   }
 
   /** A DATA_SHARED frame: the payload lies in the predecessor's segment. */
-  private sharedArrival(f: Frame, body: Uint8Array): { bytes: Uint8Array } | { refusal: RingtrainError } {
+  private sharedArrival(body: Uint8Array): { bytes: Uint8Array } | { refusal: RingtrainError } {
     const seg = this.sharedFrom;
     if (seg === undefined || body.byteLength !== SHARED_BODY_BYTES) return { refusal: new RingtrainError('PEER_REFUSED', 'a shared-memory payload came without a mapped segment') };
     const dv = new DataView(body.buffer, body.byteOffset, SHARED_BODY_BYTES);
     const offset = dv.getUint32(0, true);
     const length = dv.getUint32(4, true);
     if (offset + length > seg.byteLength) return { refusal: new RingtrainError('PEER_REFUSED', `a shared-memory payload at ${offset}+${length} runs past the ${seg.byteLength}-byte segment`) };
-    if (length !== f.elements * bytesPerElement(f.dtype)) {
-      return { refusal: new RingtrainError('SIZE_MISMATCH', `${describeKey({ op: f.op, ...f.key })} from rank ${f.fromRank} declares ${f.elements} ${f.dtype} elements but carries ${length} bytes`) };
-    }
+    // The mailbox checks the rest (job, generation, declared size against these bytes) on delivery.
     return { bytes: seg.subarray(offset, offset + length) };
   }
 
@@ -499,10 +497,9 @@ export class TcpTransport implements Transport {
           let refusal = refused.get(f.msgId);
           refused.delete(f.msgId);
           if (f.type === FrameType.DataShared) {
-            const arrival = this.sharedArrival(f, body);
+            const arrival = this.sharedArrival(body);
             if ('refusal' in arrival) refusal = arrival.refusal;
             else bytes = arrival.bytes;
-            refusal ??= this.mailbox.check({ job: this.job, generation: f.generation, fromRank: f.fromRank, key: { op: f.op, ...f.key }, elements: f.elements, dtype: f.dtype });
           }
           if (refusal !== undefined) {
             answer(refusal);

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { Communicator, createRingEndpoint, type EndpointOptions, type RingEndpoint, type Transport } from '../../src/allreduce';
+import { SegmentRing } from '../../src/allreduce/shm-segment';
 import type { TcpTransport } from '../../src/allreduce/transport-tcp';
 import { isRingtrainError } from '../../src/config/errors';
 import { nativeSharedMemory } from '../../src/native';
@@ -90,6 +91,23 @@ test('tcp with shared memory: a payload of the wrong size is refused on both sid
     // The refused payload's region was freed: the segment still takes a full-size message.
     assert.deepEqual((r.transports[0] as TcpTransport).sharedMemory.to, [1]);
     await sumsExactly(r, 200_000);
+  } finally {
+    await r.close();
+  }
+});
+
+test('tcp with shared memory: a frame pointing past the receiver\'s segment is refused, and the sender hears why', { skip }, async () => {
+  const r = await tcpRing(2, { sharedMemoryBytes: 1 << 20 });
+  try {
+    await settled(r);
+    // As a confused or hostile sender would: it believes the segment is 8 MiB.
+    (r.transports[0] as unknown as { sharedTo: Map<number, SegmentRing> }).sharedTo.set(1, new SegmentRing(new Uint8Array(8 << 20)));
+    const key = { op: 'allreduce' as const, opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 };
+    r.transports[1]!.beginOp(1);
+    const recv = r.transports[1]!.recv(0, key, new Uint8Array(2 << 20), { elements: (2 << 20) / 4, dtype: 'fp32' });
+    recv.catch(() => undefined);
+    await assert.rejects(r.transports[0]!.send(1, key, new Uint8Array(2 << 20), { elements: (2 << 20) / 4, dtype: 'fp32' }), (e: unknown) =>
+      isRingtrainError(e) && e.code === 'PEER_REFUSED' && /rank 1 at 127\.0\.0\.1:\d+ refused .*: a shared-memory payload at 64\+2097152 runs past the 1048576-byte segment/.test(e.message));
   } finally {
     await r.close();
   }
