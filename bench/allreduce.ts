@@ -10,10 +10,11 @@
  */
 import { execFileSync, fork } from 'node:child_process';
 import * as path from 'node:path';
-import type { TransportKind, WireDtype } from '../src/allreduce';
+import { WIRE_DTYPES, type TransportKind, type WireDtype } from '../src/allreduce';
 
 /** A transport as the benchmark names it: tcp+shm is the tcp transport with its shared-memory path. */
 export type BenchTransport = TransportKind | 'tcp+shm';
+const BENCH_TRANSPORTS: readonly BenchTransport[] = ['grpc', 'tcp', 'tcp+shm'];
 const SHARED_BYTES = 64 * 2 ** 20;
 import { workerNodeFlags } from '../src/launcher/worker-node-flags';
 
@@ -23,9 +24,12 @@ interface Row {
   correct: boolean;
 }
 
+/** Bad command-line input: printed as one line, exit code 2. */
+class UsageError extends Error {}
+
 function parseBytes(s: string): number {
   const m = /^(\d+(?:\.\d+)?)([KMG]?)$/i.exec(s.trim());
-  if (!m) throw new Error(`bad size '${s}': use e.g. 4K, 400K, 4M`);
+  if (!m || Number(m[1]) <= 0) throw new UsageError(`bad size '${s}': use e.g. 4K, 400K, 4M`);
   const mult = { '': 1, K: 1e3, M: 1e6, G: 1e9 }[(m[2] ?? '').toUpperCase()] ?? 1;
   return Math.round(Number(m[1]) * mult);
 }
@@ -33,12 +37,17 @@ function parseBytes(s: string): number {
 export async function runRing(world: number, sizes: number[], iters: number, transport: BenchTransport = 'grpc', dtype: WireDtype = 'fp32', blockBytes?: number, algorithm: 'auto' | 'ring' = 'auto'): Promise<Row[]> {
   const args = transport === 'tcp+shm' ? ['tcp', String(SHARED_BYTES)] : [transport, '0'];
   const procs = Array.from({ length: world }, () => fork(path.join(__dirname, 'allreduce-worker.js'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: workerNodeFlags(process.env.RINGTRAIN_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.RINGTRAIN_BENCH_PROF}`] : [], process.env) }));
-  const ports = await Promise.all(procs.map((p) => new Promise<number>((resolve) => p.once('message', (m) => resolve((m as { port: number }).port)))));
+  // A rank that dies before reporting fails the benchmark (its error is already on stderr).
+  const died = new Promise<never>((_, reject) =>
+    procs.forEach((p, rank) => p.once('exit', (code, signal) => reject(new Error(`benchmark rank ${rank} exited (${signal ?? `code ${code}`}) before reporting; its error is above`)))),
+  );
+  died.catch(() => undefined);
+  const ports = await Promise.race([Promise.all(procs.map((p) => new Promise<number>((resolve) => p.once('message', (m) => resolve((m as { port: number }).port))))), died]);
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
-  const results = procs.map((p) => new Promise<Row[]>((resolve) => p.on('message', (m) => {
+  const results = procs.map((p) => Promise.race([new Promise<Row[]>((resolve) => p.on('message', (m) => {
     const msg = m as { kind: string; results: Row[] };
     if (msg.kind === 'results') resolve(msg.results);
-  })));
+  })), died]));
   procs.forEach((p, rank) => p.send({ kind: 'plan', rank, world, addresses, sizes, iters, dtype, blockBytes, algorithm }));
   const all = await Promise.all(results);
   const exited = procs.map((p) => new Promise((resolve) => p.once('exit', resolve)));
@@ -84,10 +93,14 @@ async function main(): Promise<void> {
     return i >= 0 && argv[i + 1] !== undefined ? (argv[i + 1] as string) : dflt;
   };
   const world = Number(get('--nproc', '2'));
+  if (!Number.isInteger(world) || world < 2 || world > 64) throw new UsageError(`--nproc must be an integer from 2 to 64, got '${get('--nproc', '2')}'`);
   const sizes = get('--bytes', '4K,400K,4M,40M,100M').split(',').map(parseBytes);
   const iters = Number(get('--iters', '300'));
+  if (!Number.isInteger(iters) || iters < 1) throw new UsageError(`--iters must be a positive integer, got '${get('--iters', '300')}'`);
   const transports = get('--transport', 'grpc,tcp,tcp+shm').split(',') as BenchTransport[];
+  for (const t of transports) if (!BENCH_TRANSPORTS.includes(t)) throw new UsageError(`unknown transport '${t}': use ${BENCH_TRANSPORTS.join(', ')} (comma-separated)`);
   const dtype = get('--compression', 'fp32') as WireDtype;
+  if (!WIRE_DTYPES.includes(dtype)) throw new UsageError(`unknown --compression '${dtype}': use ${WIRE_DTYPES.join(', ')}`);
   const block = argv.includes('--block') ? parseBytes(get('--block', '1M')) : undefined;
   const algorithm = get('--algorithm', 'auto') === 'ring' ? 'ring' : 'auto';
   const peer = argv.includes('--no-peer') ? undefined : gloo(world, sizes);
@@ -100,4 +113,9 @@ async function main(): Promise<void> {
   if (!peer && !argv.includes('--no-peer')) process.stdout.write('(gloo peer not measured: /usr/bin/python3 with torch not found)\n');
 }
 
-if (require.main === module) void main();
+if (require.main === module) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`ringtrain bench allreduce: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(e instanceof UsageError ? 2 : 1);
+  });
+}

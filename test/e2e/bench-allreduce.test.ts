@@ -1,0 +1,34 @@
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { runCli } from './cli';
+
+test('ringtrain bench allreduce prints an nccl-tests table per transport, every size checked ok', async () => {
+  const r = await runCli(['bench', 'allreduce', '--nproc', '2', '--bytes', '4K,400K', '--iters', '5', '--transport', 'grpc,tcp,tcp+shm', '--no-peer'], { timeoutMs: 120_000 });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const headings = r.stdout.split('\n').filter((l) => l.startsWith('all-reduce ('));
+  assert.deepEqual(headings.map((l) => /transport (\S+),/.exec(l)?.[1]), ['grpc', 'tcp', 'tcp+shm']);
+  const rows = r.stdout.split('\n').filter((l) => /^\|\s+\d+ \|/.test(l)).map((l) => l.split('|').map((c) => c.trim()).filter((c) => c !== ''));
+  assert.equal(rows.length, 6, r.stdout);
+  for (const [bytes, ms, alg, bus, check] of rows) {
+    assert.ok(bytes === '4000' || bytes === '400000', bytes);
+    assert.ok(Number(ms) > 0 && Number(alg) > 0, `${ms} ${alg}`);
+    // Two ranks: busbw = algbw x 2(N-1)/N = algbw.
+    assert.equal(bus, alg);
+    assert.equal(check, 'ok');
+  }
+  // The tcp+shm ranks found each other's segments: no fallback note on stderr.
+  assert.doesNotMatch(r.stderr, /go over TCP/);
+});
+
+test('ringtrain bench allreduce refuses a bad transport, size or rank count with exit 2 and says what to use', async () => {
+  for (const [args, message] of [
+    [['--transport', 'udp'], /unknown transport 'udp': use grpc, tcp, tcp\+shm/],
+    [['--bytes', '4Q'], /bad size '4Q': use e\.g\. 4K, 400K, 4M/],
+    [['--nproc', '1'], /--nproc must be an integer from 2 to 64, got '1'/],
+  ] as const) {
+    const r = await runCli(['bench', 'allreduce', ...args, '--no-peer'], { timeoutMs: 30_000 });
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+});
