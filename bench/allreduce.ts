@@ -15,7 +15,8 @@ import { WIRE_DTYPES, type TransportKind, type WireDtype } from '../src/allreduc
 /** A transport as the benchmark names it: tcp+shm is the tcp transport with its shared-memory path. */
 export type BenchTransport = TransportKind | 'tcp+shm';
 const BENCH_TRANSPORTS: readonly BenchTransport[] = ['grpc', 'tcp', 'tcp+shm'];
-const SHARED_BYTES = 64 * 2 ** 20;
+/** As a worker offers by default (cluster.sharedMemoryMb). */
+const SHARED_BYTES = 32 * 2 ** 20;
 import { workerNodeFlags } from '../src/launcher/worker-node-flags';
 
 interface Row {

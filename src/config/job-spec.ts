@@ -339,7 +339,7 @@ export const DEFAULT_JOB: JobSpec = {
     transport: 'grpc',
     compression: 'none',
     bucketCapMb: 25,
-    sharedMemoryMb: 64,
+    sharedMemoryMb: 32,
     minWorkers: 0,
     maxRestarts: 0,
     lastCallSec: 3,

@@ -13,7 +13,7 @@ async function finalAccuracy(compression: string): Promise<number> {
     const log = fs.readFileSync(path.join(out, 'logs', `rank ${rank}.log`), 'utf8');
     const notes = log.split('\n').filter((l) => l.includes('"ring-path"')).map((l) => (JSON.parse(l) as { msg: string }).msg);
     assert.equal(notes.length, 1, log);
-    assert.match(notes[0] ?? '', new RegExp(`^payloads to rank ${1 - rank} at 127\\.0\\.0\\.1:\\d+ go through shared memory \\(64 MiB segment\\)$`));
+    assert.match(notes[0] ?? '', new RegExp(`^payloads to rank ${1 - rank} at 127\\.0\\.0\\.1:\\d+ go through shared memory \\(32 MiB segment\\)$`));
   }
   const val = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { split: string; accuracy: number }).filter((l) => l.split === 'val');
   fs.rmSync(out, { recursive: true, force: true });
