@@ -159,7 +159,7 @@ test('workers advertise the DNS name the headless Service gives them and find th
     });
     // tini stays PID 1; node gets the worker's GC flag, which only the command line can give,
     // and runs the ringtrain the images install at /app/bin (both Dockerfiles: WORKDIR /app, COPY bin).
-    assert.deepEqual(c.command, ['/usr/bin/tini', '--', 'node', '--single-threaded-gc', '/app/bin/ringtrain.js'], `${overlay}: worker command`);
+    assert.deepEqual(c.command, ['/usr/bin/tini', '--', 'node', '--single-threaded-gc', '--max-semi-space-size=32', '/app/bin/ringtrain.js'], `${overlay}: worker command`);
     for (const file of ['deploy/docker/Dockerfile', 'deploy/docker/Dockerfile.gpu']) {
       const text = fs.readFileSync(path.join(REPO, file), 'utf8');
       assert.match(text, /WORKDIR \/app[\s\S]*COPY bin \.\/bin\s*$/m, `${file} puts bin/ under /app`);
