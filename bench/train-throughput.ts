@@ -58,9 +58,17 @@ async function main(): Promise<void> {
   // Global batches per epoch: the same data (and so the same work) for 1 and 2 workers.
   const steps = Number(process.env.BENCH_STEPS ?? (MODEL === 'mlp' ? 400 : 60));
   const repeats = Number(process.env.BENCH_REPEATS ?? 3);
-  const one = median(Array.from({ length: repeats }, () => ringtrain(1, steps)));
-  const grpc2 = median(Array.from({ length: repeats }, () => ringtrain(2, steps, 'grpc')));
-  const tcp2 = median(Array.from({ length: repeats }, () => ringtrain(2, steps, 'tcp')));
+  // Interleaved (1, grpc, tcp, 1, grpc, tcp, ...): this VM's speed drifts by tens of percent over
+  // minutes, and runs taken back to back per configuration put that drift into the ratios.
+  const runs = { one: [] as number[], grpc: [] as number[], tcp: [] as number[] };
+  for (let r = 0; r < repeats; r++) {
+    runs.one.push(ringtrain(1, steps));
+    runs.grpc.push(ringtrain(2, steps, 'grpc'));
+    runs.tcp.push(ringtrain(2, steps, 'tcp'));
+  }
+  const one = median(runs.one);
+  const grpc2 = median(runs.grpc);
+  const tcp2 = median(runs.tcp);
   const measured = steps * (EPOCHS - 1);
   const torch1 = peer('torch_bench.py', ['--model', MODEL, '--threads', '1', '--steps', String(measured)]);
   const torch2 = peer('torch_ddp.py', ['--model', MODEL, '--steps', String(measured / 2)]);
@@ -74,7 +82,7 @@ async function main(): Promise<void> {
     ['--nproc 2, tcp (shared memory)', tcp2.toFixed(0), t2?.toFixed(0) ?? '-', ratio(tcp2, t2)],
     ['scaling efficiency 2 vs 1 (grpc / tcp)', `${((100 * grpc2) / (2 * one)).toFixed(0)}% / ${((100 * tcp2) / (2 * one)).toFixed(0)}%`, t1 && t2 ? `${((100 * t2) / (2 * t1)).toFixed(0)}%` : '-', ''],
   ];
-  process.stdout.write(`MNIST ${MODEL}, batch 64 per worker, ${EPOCHS} epochs of ${steps} global batches, epoch 1 as warm-up, median of ${repeats} runs (samples/s of the whole job; PyTorch: ${measured} steps after 20 warm-up steps)\n`);
+  process.stdout.write(`MNIST ${MODEL}, batch 64 per worker, ${EPOCHS} epochs of ${steps} global batches, epoch 1 as warm-up, median of ${repeats} interleaved runs (samples/s of the whole job; PyTorch: ${measured} steps after 20 warm-up steps)\n`);
   process.stdout.write('| run | ringtrain samples/s | PyTorch samples/s (1 thread / DDP gloo 2x1) | ringtrain / PyTorch |\n| --- | ---: | ---: | ---: |\n');
   for (const r of rows) process.stdout.write(`| ${r.join(' | ')} |\n`);
   const bytes = GRADIENT_BYTES[MODEL];
