@@ -234,6 +234,13 @@ const panels: Array<Panel | RowPanel> = [
     unit: 's',
     grid: { x: 12, y: 45, w: 12, h: 8 },
   }),
+  stat({
+    title: 'Ring links',
+    description: 'How each rank\'s payloads travel to its ring successor: grpc, socket (tcp) or shared-memory (tcp between workers of one host, through /dev/shm). A tcp link that shows socket between workers of one host fell back; the worker log says why.',
+    queries: [{ expr: `max by (rank, peer, path) (ringtrain_ring_link_info{${JOB}})`, legend: 'rank {{rank}} to {{peer}}: {{path}}', instant: true }],
+    unit: 'none',
+    grid: { x: 0, y: 53, w: 24, h: 4 },
+  }),
 ];
 
 export const ringtrainDashboard = {

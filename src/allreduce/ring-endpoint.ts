@@ -20,7 +20,7 @@ export interface EndpointOptions {
   /** tcp: where segments are created (default /dev/shm). */
   sharedMemoryDir?: string;
   /** Hears where payloads go (shared memory or socket) once neighbours have connected. */
-  onNote?: (note: string) => void;
+  onNote?: (note: string, link: { to: number; shared: boolean }) => void;
 }
 
 export type TransportKind = 'grpc' | 'tcp';

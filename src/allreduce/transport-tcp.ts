@@ -36,8 +36,8 @@ export interface TcpSharedMemory {
   bytes: number;
   /** Where segments are created; /dev/shm unless given. */
   dir?: string;
-  /** Hears where payloads to and from each neighbour go, for the worker's log. */
-  onNote?: (note: string) => void;
+  /** Hears where payloads to each successor go (for the worker's log and metrics), once it is known. */
+  onNote?: (note: string, link: { to: number; shared: boolean }) => void;
 }
 
 interface PendingSend {
@@ -354,12 +354,12 @@ export class TcpTransport implements Transport {
     this.offers.delete(rank);
     this.sharedTo.delete(rank);
     if (!isOwnAddress(remote)) {
-      this.shared.onNote?.(`payloads to ${this.who(rank)} go over TCP (it connects from ${remote ?? '?'}, another host)`);
+      this.shared.onNote?.(`payloads to ${this.who(rank)} go over TCP (it connects from ${remote ?? '?'}, another host)`, { to: rank, shared: false });
       return [];
     }
     const o = createSegment(this.shared.bytes, this.shared.dir);
     if ('why' in o) {
-      this.shared.onNote?.(`payloads to ${this.who(rank)} go over TCP: no shared memory (${o.why})`);
+      this.shared.onNote?.(`payloads to ${this.who(rank)} go over TCP: no shared memory (${o.why})`, { to: rank, shared: false });
       return [];
     }
     this.offers.set(rank, o);
@@ -373,11 +373,11 @@ export class TcpTransport implements Transport {
     this.offers.delete(rank);
     unlinkSegment(o.path);
     if (why !== '') {
-      this.shared.onNote?.(`payloads to ${this.who(rank)} go over TCP: ${why}`);
+      this.shared.onNote?.(`payloads to ${this.who(rank)} go over TCP: ${why}`, { to: rank, shared: false });
       return;
     }
     this.sharedTo.set(rank, new SegmentRing(o.view));
-    this.shared.onNote?.(`payloads to ${this.who(rank)} go through shared memory (${Math.round(o.bytes / 2 ** 20)} MiB segment)`);
+    this.shared.onNote?.(`payloads to ${this.who(rank)} go through shared memory (${Math.round(o.bytes / 2 ** 20)} MiB segment)`, { to: rank, shared: true });
   }
 
   /** Maps the predecessor's offered segment and answers; the answer goes up `socket`. */

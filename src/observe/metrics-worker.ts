@@ -46,6 +46,8 @@ export interface WorkerMetrics {
   learningRate: Gauge;
   /** Steps whose averaged loss or gradient was NaN/Inf, by what was done (skip|stop). */
   nonFiniteSteps: Counter<'action'>;
+  /** Always 1 per ring neighbour this rank sends to, labelled with how its payloads travel: grpc, socket (tcp) or shared-memory (tcp, same host). */
+  ringLink: Gauge<'peer' | 'path'>;
 }
 
 /**
@@ -109,6 +111,12 @@ export function createWorkerMetrics(registry: Registry, rank: number, backend: s
     generation: new Gauge({
       name: 'ringtrain_generation',
       help: 'Ring generation this worker belongs to.',
+      registers,
+    }),
+    ringLink: new Gauge({
+      name: 'ringtrain_ring_link_info',
+      help: 'How payloads to each ring neighbour travel: grpc, socket (tcp) or shared-memory (tcp, same host); value is always 1.',
+      labelNames: ['peer', 'path'] as const,
       registers,
     }),
     backendInfo: new Gauge({

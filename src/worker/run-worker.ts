@@ -14,7 +14,7 @@ import type { JobSpec } from '../config/job-spec';
 import type { TlsFiles } from '../config/tls-files';
 import { trainingFingerprint } from '../config/load';
 import { augmenter, loadDataset, savePreprocess } from '../data';
-import { createWorkerMetrics, startHttpServer, type Logger } from '../observe';
+import { createWorkerMetrics, startHttpServer, type Logger, type WorkerMetrics } from '../observe';
 import { TraceWriter } from '../observe/trace-writer';
 import { ParamLayout, buildModel, saveModelToDir, summarizeModel } from '../train';
 import { RunRecorder } from '../report/run-recorder';
@@ -82,12 +82,18 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const elastic = spec.cluster.maxRestarts > 0;
 
   const timeoutMs = spec.cluster.collectiveTimeoutSec * 1000;
+  /** This generation's ringtrain_ring_link_info (metrics start over with each generation). */
+  let ringLink: WorkerMetrics['ringLink'] | undefined;
   const ringServer = createRingEndpoint(spec.cluster.transport, spec.name, timeoutMs, {
     token: o.token,
     onRefused: (reason) => log.warn({ event: 'refused' }, `refused ring traffic: ${reason}`),
     tls: o.tls,
     sharedMemoryBytes: spec.cluster.sharedMemoryMb * 2 ** 20,
-    onNote: (note) => log.info({ event: 'ring-path' }, note),
+    onNote: (note, link) => {
+      log.info({ event: 'ring-path' }, note);
+      ringLink?.reset();
+      ringLink?.set({ peer: String(link.to), path: link.shared ? 'shared-memory' : 'socket' }, 1);
+    },
   });
   const registry = new Registry();
   const client = new CoordinatorClient(o.coordinator, spec.name, o.workerId, o.token, o.tls);
@@ -142,6 +148,9 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       registry.clear();
       const metrics = createWorkerMetrics(registry, rank, backend.name, backend.kernels);
       metrics.generation.set(joined.generation);
+      // Payloads go to the successor; a tcp link may switch to shared memory once it has answered (onNote above).
+      ringLink = metrics.ringLink;
+      if (world > 1) ringLink.set({ peer: String((rank + 1) % world), path: spec.cluster.transport === 'grpc' ? 'grpc' : 'socket' }, 1);
       const transport = await ringServer.attach({ job: spec.name, generation: joined.generation, rank, worldSize: world }, joined.ring.map((p) => p.address));
       abortRing = (e) => transport.abort(e);
       const comm = new Communicator(transport, {

@@ -4,10 +4,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startCli, tempDir, waitFor } from './cli';
 
-test('during a run, a worker /metrics shows the ringtrain series with its rank', async () => {
+test('during a run, a worker /metrics shows the ringtrain series with its rank, and how its ring link carries payloads', async () => {
   const out = tempDir('metrics');
   // Several seconds of training, so the run outlasts the polling below; it is stopped at the end.
-  const run = startCli(['launch', '--nproc', '2', '--set', 'train.epochs=3', 'data.trainLimit=30000', 'data.testLimit=500', '--out', out], { timeoutMs: 120_000 });
+  // tcp: both workers share this host, so rank 1's payloads to rank 0 go through shared memory.
+  const run = startCli(['launch', '--nproc', '2', '--set', 'train.epochs=3', 'data.trainLimit=30000', 'data.testLimit=500', 'cluster.transport=tcp', '--out', out], { timeoutMs: 120_000 });
   try {
     const log = path.join(out, 'logs', 'rank 1.log');
     const url = await waitFor('rank 1 metrics url', () => {
@@ -28,6 +29,7 @@ test('during a run, a worker /metrics shows the ringtrain series with its rank',
     }
     const bytes = Number(/^ringtrain_allreduce_bytes_total\{rank="1"\} (\S+)/m.exec(text)?.[1]);
     assert.ok(bytes > 0, `all-reduce bytes ${bytes}`);
+    assert.deepEqual(text.split('\n').filter((l) => l.startsWith('ringtrain_ring_link_info{')), ['ringtrain_ring_link_info{peer="0",path="shared-memory",rank="1"} 1']);
   } finally {
     run.child.kill('SIGTERM');
     await run.result;

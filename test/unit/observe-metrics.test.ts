@@ -23,6 +23,7 @@ test('every worker series carries rank="3" and counters hold what was added', as
   m.epoch.set(2);
   m.step.set(17);
   m.generation.set(1);
+  m.ringLink.set({ peer: '0', path: 'shared-memory' }, 1);
   const text = await registry.metrics();
 
   const lines = text.split('\n').filter((l) => l.startsWith('ringtrain_'));
@@ -42,6 +43,7 @@ test('every worker series carries rank="3" and counters hold what was added', as
   assert.deepEqual(samples(text, 'ringtrain_epoch'), ['ringtrain_epoch{rank="3"} 2']);
   assert.deepEqual(samples(text, 'ringtrain_step'), ['ringtrain_step{rank="3"} 17']);
   assert.deepEqual(samples(text, 'ringtrain_generation'), ['ringtrain_generation{rank="3"} 1']);
+  assert.deepEqual(samples(text, 'ringtrain_ring_link_info'), ['ringtrain_ring_link_info{peer="0",path="shared-memory",rank="3"} 1']);
   assert.deepEqual(samples(text, 'ringtrain_backend_info'), ['ringtrain_backend_info{backend="wasm",kernels="native-avx2-fma",rank="3"} 1']);
   assert.ok(text.includes('ringtrain_step_duration_seconds_bucket{le="0.025",rank="3"} 1'));
   assert.ok(text.includes('ringtrain_step_duration_seconds_bucket{le="0.01",rank="3"} 0'));
