@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import type * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { CollectiveServer, Communicator, GrpcTransport, createRingEndpoint, type RingEndpoint, type Transport, type TransportKind } from '../../src/allreduce';
+import { CollectiveServer, Communicator, GrpcTransport, createRingEndpoint, type RingEndpoint, type TcpTransport, type Transport, type TransportKind } from '../../src/allreduce';
 import { isRingtrainError } from '../../src/config/errors';
 import { CHANNEL_OPTIONS, services } from '../../src/rpc/proto';
 
@@ -232,23 +232,34 @@ test('a peer that is down makes the sender fail within the deadline, naming its 
   }
 });
 
-for (const kind of ['grpc', 'tcp'] as const) {
+for (const kind of ['grpc', 'tcp', 'tcp+shm'] as const) {
   test(`${kind}: survivors re-attach as a smaller ring of the next generation and sum correctly`, async () => {
-    const endpoints = Array.from({ length: 3 }, () => createRingEndpoint(kind, 'job', 5000));
+    // tcp+shm: the new ring offers and maps new segments; 20,000 floats are big enough to use them.
+    const shared: { to: number; shared: boolean }[][] = [[], [], []];
+    const endpoints = Array.from({ length: 3 }, (_, i) =>
+      kind === 'tcp+shm' ? createRingEndpoint('tcp', 'job', 5000, { sharedMemoryBytes: 1 << 20, onNote: (_n, link) => shared[i]!.push(link) }) : createRingEndpoint(kind, 'job', 5000),
+    );
     try {
       const ports = await Promise.all(endpoints.map((e) => e.listen('127.0.0.1', 0)));
       const addrs = ports.map((p) => `127.0.0.1:${p}`);
       const gen1 = await Promise.all(endpoints.map((e, rank) => e.attach({ job: 'job', generation: 1, rank, worldSize: 3 }, addrs)));
-      const bufs1 = gen1.map(() => new Float32Array(10).fill(1));
+      const bufs1 = gen1.map(() => new Float32Array(20_000).fill(1));
       await Promise.all(gen1.map((t, r) => new Communicator(t).allReduceSum(bufs1[r] as Float32Array)));
-      assert.deepEqual(Array.from(bufs1[0]!), new Array(10).fill(3));
+      assert.deepEqual(Array.from(new Set(bufs1[0]!)), [3]);
       await endpoints[1]!.close();
       // Rank 0 attaches (and dials) well before the other survivor: its HELLO must wait, not fail.
       const first = endpoints[0]!.attach({ job: 'job', generation: 2, rank: 0, worldSize: 2 }, [addrs[0]!, addrs[2]!]);
       await new Promise((r) => setTimeout(r, 300));
       const second = endpoints[2]!.attach({ job: 'job', generation: 2, rank: 1, worldSize: 2 }, [addrs[0]!, addrs[2]!]);
       const gen2 = await Promise.all([first, second]);
-      const bufs2 = [new Float32Array(1001).fill(2), new Float32Array(1001).fill(5)];
+      if (kind === 'tcp+shm') {
+        for (let i = 0; i < 200 && (shared[0]!.length < 2 || shared[2]!.length < 2); i++) await new Promise((r) => setTimeout(r, 10));
+        // Generation 1: rank 0 sent to rank 1 and rank 2 to rank 0; generation 2: each to the other.
+        assert.deepEqual(shared[0], [{ to: 1, shared: true }, { to: 1, shared: true }]);
+        assert.deepEqual(shared[2], [{ to: 0, shared: true }, { to: 0, shared: true }]);
+        assert.deepEqual(gen2.map((t) => (t as TcpTransport).sharedMemory), [{ to: [1], from: true }, { to: [0], from: true }]);
+      }
+      const bufs2 = [new Float32Array(20_001).fill(2), new Float32Array(20_001).fill(5)];
       await Promise.all(gen2.map((t, r) => new Communicator(t).allReduceSum(bufs2[r] as Float32Array)));
       for (const b of bufs2) assert.deepEqual(Array.from(new Set(b)), [7]);
     } finally {
