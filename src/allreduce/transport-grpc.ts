@@ -23,6 +23,7 @@ import { channelCredentials, serverCredentials } from '../rpc/tls';
 import { CHANNEL_OPTIONS, bindServer, isServiceError, shutdownServer } from '../rpc/proto';
 import { decodeChunk, decodePull, encodeChunk, encodePull, type ChunkHeader, type PullMessage } from './chunk-codec';
 import { OutboundStreams, type PullCall } from './grpc-pull-streams';
+import { LentPayloads } from './lent-payloads';
 import { Mailbox, type Arrival } from './mailbox';
 import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type Transport } from './transport';
 import { WIRE_DTYPES } from './wire-dtype';
@@ -257,10 +258,8 @@ export class GrpcTransport implements Transport {
   private readonly clients = new Map<number, grpc.Client>();
   /** This rank's Pull streams, by the rank they pull from. */
   private readonly pulls = new Map<number, grpc.ClientDuplexStream<Buffer, Buffer>>();
-  /** Lent payloads not yet serialized, and who waits for them. */
-  private lent = 0;
-  private readonly lentTo = new Set<number>();
-  private readonly flushWaiters: (() => void)[] = [];
+  /** Lent payloads not yet serialized. */
+  private readonly lent: LentPayloads;
   private closed = false;
 
   constructor(
@@ -269,6 +268,7 @@ export class GrpcTransport implements Transport {
     private readonly peerAddresses: string[],
   ) {
     server.setRing(identity, peerAddresses);
+    this.lent = new LentPayloads(server.timeoutMs, (r) => `rank ${r} at ${peerAddresses[r] ?? '?'}`, 'take');
     // Every collective receives from the ring predecessor: open its stream now, not on the
     // first receive, so the predecessor's first send does not wait for it.
     const n = identity.worldSize;
@@ -281,18 +281,9 @@ export class GrpcTransport implements Transport {
     // now, so the caller may reuse `payload` as soon as we return.
     const lend = borrowed && payload.byteLength > 0;
     const message = lend ? new LentChunk(header, payload) : encodeChunk(header, payload);
-    if (lend) {
-      this.lent += 1;
-      this.lentTo.add(to);
-    }
     const written = this.server.outbound.write(to, this.identity.generation, message);
     if (lend) {
-      const done = (): void => {
-        this.lent -= 1;
-        if (this.lent > 0) return;
-        this.lentTo.clear();
-        for (const w of this.flushWaiters.splice(0)) w();
-      };
+      const done = this.lent.lend(to);
       written.then(done, done);
     }
     return written.catch((e: unknown) => {
@@ -302,20 +293,8 @@ export class GrpcTransport implements Transport {
   }
 
   flush(): Promise<void> {
-    if (this.lent <= 0) return Promise.resolve();
     // A stalled stream leaves lent chunks unserialized: bounded like any wait.
-    return new Promise((resolve, reject) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.flushWaiters.splice(this.flushWaiters.indexOf(done), 1);
-        const who = [...this.lentTo].map((r) => `rank ${r} at ${this.peerAddresses[r] ?? '?'}`).join(', ');
-        reject(new RingtrainError('TIMEOUT', `${who} did not take ${this.lent} sent block(s) within ${this.server.timeoutMs} ms (generation ${this.identity.generation}): is it stopped?`));
-      }, this.server.timeoutMs);
-      this.flushWaiters.push(done);
-    });
+    return this.lent.flush(this.identity.generation);
   }
 
   recv(from: number, key: MessageKey, out: Uint8Array, meta: PayloadMeta): Promise<void> {

@@ -21,24 +21,15 @@ import type { TlsFiles } from '../config/tls-files';
 import { RingtrainError, isRingtrainError } from '../config/errors';
 import { sameToken } from '../rpc/auth';
 import { Mailbox } from './mailbox';
-import { SegmentRing, createSegment, isOwnAddress, offerLine, openSegment, parseOffer, unlinkSegment, type SegmentOffer } from './shm-segment';
+import { LentPayloads } from './lent-payloads';
+import { SharedLinks, type TcpSharedMemory } from './tcp-shared-links';
 import { FrameReader, FrameType, HEADER_BYTES, NACK_CODES, SHARED_BODY_BYTES, controlFrame, writeHeader, type Frame, type NackCode } from './tcp-frame';
 import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type Transport } from './transport';
 import { bytesPerElement } from './wire-dtype';
 
 /** Read buffer of each receiving socket between payloads, reused for every read. */
 const READ_BUFFER_BYTES = 4 * 1024 * 1024;
-/** Payloads below this go down the socket even with a shared segment: the frame costs as much. */
-const SHARED_MIN_BYTES = 4096;
-
-export interface TcpSharedMemory {
-  /** Size of the segment offered to a same-host successor; 0 = sockets only. */
-  bytes: number;
-  /** Where segments are created; /dev/shm unless given. */
-  dir?: string;
-  /** Hears where payloads to each successor go (for the worker's log and metrics), once it is known. */
-  onNote?: (note: string, link: { to: number; shared: boolean }) => void;
-}
+export type { TcpSharedMemory } from './tcp-shared-links';
 
 interface PendingSend {
   to: number;
@@ -46,8 +37,8 @@ interface PendingSend {
   resolve: () => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
-  /** Where the payload lies in the shared segment; freed when the receiver answers. */
-  shared?: { ring: SegmentRing; offset: number };
+  /** Frees the payload's region of the shared segment once the receiver has answered. */
+  release?: () => void;
 }
 
 function splitAddress(address: string): { host: string; port: number } {
@@ -68,18 +59,9 @@ export class TcpTransport implements Transport {
   /** HELLOs of a generation this rank has not attached to yet, answered on attach. */
   private readonly earlyHellos: (() => void)[] = [];
   private nextMsgId = 1;
-  /** Lent payloads still queued on a socket, and who waits for them to go out. */
-  private unflushed = 0;
-  private lentRound = 0;
-  /** Ranks that lent payloads are queued for, for the error when they never drain. */
-  private readonly lentTo = new Set<number>();
-  private readonly flushWaiters: (() => void)[] = [];
-  /** Segments offered to successors that have not answered yet, by rank. */
-  private readonly offers = new Map<number, SegmentOffer>();
-  /** Segments successors mapped: payloads to them go through these. */
-  private readonly sharedTo = new Map<number, SegmentRing>();
-  /** The predecessor's segment, once mapped. */
-  private sharedFrom: Uint8Array | undefined;
+  /** Lent payloads still queued on a socket. */
+  private readonly lent: LentPayloads;
+  private readonly shared: SharedLinks;
   private closed = false;
 
   constructor(
@@ -90,9 +72,12 @@ export class TcpTransport implements Transport {
     private readonly onRefused?: (reason: string) => void,
     /** TLS (or mTLS) around every ring connection; undefined = plain TCP. */
     private readonly tls?: TlsFiles,
-    private readonly shared: TcpSharedMemory = { bytes: 0 },
+    sharedMemory: TcpSharedMemory = { bytes: 0 },
   ) {
-    this.mailbox = new Mailbox(job, timeoutMs, (r) => `rank ${r} at ${this.addresses[r] ?? '?'}`);
+    const who = (r: number): string => this.who(r);
+    this.mailbox = new Mailbox(job, timeoutMs, who);
+    this.lent = new LentPayloads(timeoutMs, who, 'read');
+    this.shared = new SharedLinks(sharedMemory, tls !== undefined, who);
   }
 
   get identity(): RingIdentity {
@@ -133,18 +118,14 @@ export class TcpTransport implements Transport {
   send(to: number, key: MessageKey, payload: Uint8Array, meta: PayloadMeta, borrowed = false): Promise<void> {
     const msgId = this.nextMsgId++;
     const frame = { dtype: meta.dtype, op: key.op, nackCode: 'PEER_REFUSED' as const, generation: this.identity.generation, key, fromRank: this.identity.rank, elements: meta.elements, msgId };
-    const ring = payload.byteLength >= SHARED_MIN_BYTES ? this.sharedTo.get(to) : undefined;
-    const offset = ring === undefined ? -1 : ring.alloc(payload.byteLength);
+    // Copied into a same-host successor's segment now (so the caller may reuse its memory); the
+    // socket carries only where it lies. Written before the frame, and a socket write is a full barrier.
+    const staged = this.shared.stage(to, payload);
     let buf: Buffer;
-    let shared: PendingSend['shared'];
-    if (ring !== undefined && offset >= 0) {
-      // Copied into the segment now (so the caller may reuse its memory); the socket carries
-      // only where it lies. Written before the frame, and a socket write is a full barrier.
-      ring.view.set(payload, offset);
-      shared = { ring, offset };
+    if (staged !== undefined) {
       buf = Buffer.allocUnsafe(HEADER_BYTES + SHARED_BODY_BYTES);
       writeHeader(buf, { ...frame, type: FrameType.DataShared, length: SHARED_BODY_BYTES });
-      buf.writeUInt32LE(offset, HEADER_BYTES);
+      buf.writeUInt32LE(staged.offset, HEADER_BYTES);
       buf.writeUInt32LE(payload.byteLength, HEADER_BYTES + 4);
       borrowed = false;
     } else {
@@ -155,27 +136,16 @@ export class TcpTransport implements Transport {
       if (!borrowed) buf.set(payload, HEADER_BYTES);
     }
     const lent = borrowed && payload.byteLength > 0;
-    if (lent) {
-      this.unflushed += 1;
-      this.lentTo.add(to);
-    }
-    // A socket dropped with the ring settles its writes later: they must not count against
-    // the lent payloads of the ring that replaced it (forgetLent started a new count).
-    const round = this.lentRound;
-    const written = (): void => {
-      if (!lent || round !== this.lentRound) return;
-      this.unflushed -= 1;
-      if (this.unflushed > 0) return;
-      this.lentTo.clear();
-      for (const w of this.flushWaiters.splice(0)) w();
-    };
+    // A socket dropped with the ring settles its writes later: they do not count against the
+    // lent payloads of the ring that replaced it (LentPayloads.forget starts a new count).
+    const written = lent ? this.lent.lend(to) : (): void => undefined;
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         // A shared region stays taken: the receiver may still read it.
         this.pending.delete(msgId);
         reject(new RingtrainError('TIMEOUT', `${this.where(key)}: ${this.who(to)} did not take the chunk within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
-      this.pending.set(msgId, { to, key, resolve, reject, timer, shared });
+      this.pending.set(msgId, { to, key, resolve, reject, timer, release: staged?.release });
       this.socketTo(to).then(
         (s) => {
           if (!lent) {
@@ -197,20 +167,8 @@ export class TcpTransport implements Transport {
   }
 
   flush(): Promise<void> {
-    if (this.unflushed <= 0) return Promise.resolve();
     // A peer that stopped reading (SIGSTOP) leaves our writes queued: bounded like any wait.
-    return new Promise((resolve, reject) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.flushWaiters.splice(this.flushWaiters.indexOf(done), 1);
-        const who = [...this.lentTo].map((r) => this.who(r)).join(', ');
-        reject(new RingtrainError('TIMEOUT', `${who} did not read ${this.unflushed} sent block(s) within ${this.timeoutMs} ms (generation ${this.ring?.generation ?? '?'}): is it stopped?`));
-      }, this.timeoutMs);
-      this.flushWaiters.push(done);
-    });
+    return this.lent.flush(this.ring?.generation ?? '?');
   }
 
   recv(from: number, key: MessageKey, out: Uint8Array, meta: PayloadMeta): Promise<void> {
@@ -230,8 +188,8 @@ export class TcpTransport implements Transport {
     this.closed = true;
     const err = new RingtrainError('ABORTED', 'ring transport closed');
     this.mailbox.abort(err);
-    this.forgetLent();
-    this.forgetShared();
+    this.lent.forget();
+    this.shared.forget();
     for (const id of [...this.pending.keys()]) this.settle(id, err);
     for (const waiters of this.socketWaiters.values()) for (const w of waiters) w(err);
     this.socketWaiters.clear();
@@ -242,25 +200,9 @@ export class TcpTransport implements Transport {
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  /** The sockets that held lent payloads are gone: nobody may wait on them any longer. */
-  private forgetLent(): void {
-    this.lentRound += 1;
-    this.unflushed = 0;
-    this.lentTo.clear();
-    for (const w of this.flushWaiters.splice(0)) w();
-  }
-
-  /** Segments of the ring that is going: offered files are removed, mappings dropped (unmapped when collected). */
-  private forgetShared(): void {
-    for (const o of this.offers.values()) unlinkSegment(o.path);
-    this.offers.clear();
-    this.sharedTo.clear();
-    this.sharedFrom = undefined;
-  }
-
   /** Neighbours whose payloads go through shared memory: the ranks sent to, and whether the predecessor's is mapped. */
   get sharedMemory(): { to: number[]; from: boolean } {
-    return { to: [...this.sharedTo.keys()], from: this.sharedFrom !== undefined };
+    return this.shared.state;
   }
 
   private who(rank: number): string {
@@ -277,7 +219,7 @@ export class TcpTransport implements Transport {
     this.pending.delete(msgId);
     clearTimeout(p.timer);
     // Answered (ACK or NACK) or its ring is gone: the receiver no longer reads the region.
-    p.shared?.ring.free(p.shared.offset);
+    p.release?.();
     if (err === undefined) p.resolve();
     else p.reject(err);
   }
@@ -316,7 +258,7 @@ export class TcpTransport implements Transport {
           const text = Buffer.from(body).toString('utf8');
           if (p !== undefined) this.settle(f.msgId, new RingtrainError(f.nackCode, `${this.who(p.to)} refused ${this.where(p.key)}: ${text}`));
         } else if (f.type === FrameType.SharedReply) {
-          this.onSharedReply(peer, Buffer.from(body).toString('utf8'));
+          this.shared.answered(peer, Buffer.from(body).toString('utf8'));
         }
       },
     );
@@ -341,76 +283,16 @@ export class TcpTransport implements Transport {
     }
     setPeer(f.fromRank);
     this.sendSockets.set(f.fromRank, socket);
-    socket.write(controlFrame(FrameType.Hello, { generation: f.generation, fromRank: this.identity.rank }, [this.job, ...this.offerTo(f.fromRank, socket.remoteAddress)].join('\n')));
+    socket.write(controlFrame(FrameType.Hello, { generation: f.generation, fromRank: this.identity.rank }, [this.job, ...this.shared.offer(f.fromRank, socket.remoteAddress)].join('\n')));
     for (const w of this.socketWaiters.get(f.fromRank) ?? []) w(socket);
     this.socketWaiters.delete(f.fromRank);
-  }
-
-  /** A segment to offer successor `rank` (the HELLO answer's second line), when one can be had. */
-  private offerTo(rank: number, remote: string | undefined): string[] {
-    if (this.shared.bytes <= 0 || this.tls !== undefined) return [];
-    const old = this.offers.get(rank);
-    if (old !== undefined) unlinkSegment(old.path);
-    this.offers.delete(rank);
-    this.sharedTo.delete(rank);
-    if (!isOwnAddress(remote)) {
-      this.shared.onNote?.(`payloads to ${this.who(rank)} go over TCP (it connects from ${remote ?? '?'}, another host)`, { to: rank, shared: false });
-      return [];
-    }
-    const o = createSegment(this.shared.bytes, this.shared.dir);
-    if ('why' in o) {
-      this.shared.onNote?.(`payloads to ${this.who(rank)} go over TCP: no shared memory (${o.why})`, { to: rank, shared: false });
-      return [];
-    }
-    this.offers.set(rank, o);
-    return [offerLine(o)];
-  }
-
-  /** The successor mapped our segment (empty answer) or could not; either way the file goes. */
-  private onSharedReply(rank: number, why: string): void {
-    const o = this.offers.get(rank);
-    if (o === undefined) return;
-    this.offers.delete(rank);
-    unlinkSegment(o.path);
-    if (why !== '') {
-      this.shared.onNote?.(`payloads to ${this.who(rank)} go over TCP: ${why}`, { to: rank, shared: false });
-      return;
-    }
-    this.sharedTo.set(rank, new SegmentRing(o.view));
-    this.shared.onNote?.(`payloads to ${this.who(rank)} go through shared memory (${Math.round(o.bytes / 2 ** 20)} MiB segment)`, { to: rank, shared: true });
-  }
-
-  /** Maps the predecessor's offered segment and answers; the answer goes up `socket`. */
-  private acceptOffer(socket: net.Socket, helloBody: string): void {
-    const offer = parseOffer(helloBody.split('\n')[1] ?? '');
-    if (offer === undefined) return;
-    const r = openSegment(offer);
-    const generation = this.ring?.generation ?? 0;
-    if (r instanceof Uint8Array) {
-      this.sharedFrom = r;
-      socket.write(controlFrame(FrameType.SharedReply, { generation }, ''));
-    } else {
-      socket.write(controlFrame(FrameType.SharedReply, { generation }, r.why));
-    }
-  }
-
-  /** A DATA_SHARED frame: the payload lies in the predecessor's segment. */
-  private sharedArrival(body: Uint8Array): { bytes: Uint8Array } | { refusal: RingtrainError } {
-    const seg = this.sharedFrom;
-    if (seg === undefined || body.byteLength !== SHARED_BODY_BYTES) return { refusal: new RingtrainError('PEER_REFUSED', 'a shared-memory payload came without a mapped segment') };
-    const dv = new DataView(body.buffer, body.byteOffset, SHARED_BODY_BYTES);
-    const offset = dv.getUint32(0, true);
-    const length = dv.getUint32(4, true);
-    if (offset + length > seg.byteLength) return { refusal: new RingtrainError('PEER_REFUSED', `a shared-memory payload at ${offset}+${length} runs past the ${seg.byteLength}-byte segment`) };
-    // The mailbox checks the rest (job, generation, declared size against these bytes) on delivery.
-    return { bytes: seg.subarray(offset, offset + length) };
   }
 
   /** Drops every connection and pending message of the current ring; the port stays open. */
   private dropRing(reason: Error): void {
     this.mailbox.abort(reason);
-    this.forgetLent();
-    this.forgetShared();
+    this.lent.forget();
+    this.shared.forget();
     for (const id of [...this.pending.keys()]) this.settle(id, reason);
     for (const waiters of this.socketWaiters.values()) for (const w of waiters) w(reason);
     this.socketWaiters.clear();
@@ -473,7 +355,9 @@ export class TcpTransport implements Transport {
           if (f.type === FrameType.Hello) {
             greeted = true;
             clearTimeout(deadline);
-            this.acceptOffer(socket, Buffer.from(body).toString('utf8'));
+            // The predecessor may offer its segment in this answer: map it and say how it went.
+            const answer = this.shared.accept(Buffer.from(body).toString('utf8'));
+            if (answer !== undefined) socket.write(controlFrame(FrameType.SharedReply, { generation: f.generation }, answer));
             resolve();
             return;
           }
@@ -497,7 +381,7 @@ export class TcpTransport implements Transport {
           let refusal = refused.get(f.msgId);
           refused.delete(f.msgId);
           if (f.type === FrameType.DataShared) {
-            const arrival = this.sharedArrival(body);
+            const arrival = this.shared.arrival(body);
             if ('refusal' in arrival) refusal = arrival.refusal;
             else bytes = arrival.bytes;
           }

@@ -101,7 +101,7 @@ test('tcp with shared memory: a frame pointing past the receiver\'s segment is r
   try {
     await settled(r);
     // As a confused or hostile sender would: it believes the segment is 8 MiB.
-    (r.transports[0] as unknown as { sharedTo: Map<number, SegmentRing> }).sharedTo.set(1, new SegmentRing(new Uint8Array(8 << 20)));
+    (r.transports[0] as unknown as { shared: { to: Map<number, SegmentRing> } }).shared.to.set(1, new SegmentRing(new Uint8Array(8 << 20)));
     const key = { op: 'allreduce' as const, opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 };
     r.transports[1]!.beginOp(1);
     const recv = r.transports[1]!.recv(0, key, new Uint8Array(2 << 20), { elements: (2 << 20) / 4, dtype: 'fp32' });
