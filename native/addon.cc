@@ -7,11 +7,13 @@
 #include <cstddef>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "gemm.h"
 #include "batch.h"
 #include "optim.h"
 #include "shm.h"
+#include "affinity.h"
 
 namespace {
 
@@ -245,6 +247,29 @@ napi_value UnlinkShared(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// bindToCpus(cpus: number[]): binds every thread of this process to those CPUs; returns '' or why not.
+napi_value BindToCpus(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  bool isArray = false;
+  uint32_t n = 0;
+  if (argc != 1 || napi_is_array(env, argv[0], &isArray) != napi_ok || !isArray || napi_get_array_length(env, argv[0], &n) != napi_ok || n == 0) {
+    return fail(env, "bindToCpus(cpus: non-empty array of CPU numbers)");
+  }
+  std::vector<int> cpus;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    int64_t c = 0;
+    if (napi_get_element(env, argv[0], i, &v) != napi_ok || !readInt64(env, v, &c)) return fail(env, "bindToCpus: every CPU must be an integer");
+    cpus.push_back(static_cast<int>(c));
+  }
+  const std::string why = ringtrain::bindProcessToCpus(cpus);
+  napi_value out;
+  napi_create_string_utf8(env, why.c_str(), NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
 void exportFunction(napi_env env, napi_value exports, const char* name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
@@ -261,6 +286,7 @@ napi_value Init(napi_env env, napi_value exports) {
   exportFunction(env, exports, "gatherDecoded", GatherDecoded);
   exportFunction(env, exports, "mapShared", MapShared);
   exportFunction(env, exports, "unlinkShared", UnlinkShared);
+  exportFunction(env, exports, "bindToCpus", BindToCpus);
   napi_value name;
   napi_create_string_utf8(env, ringtrain::sgemmKernelName(), NAPI_AUTO_LENGTH, &name);
   napi_set_named_property(env, exports, "kernel", name);

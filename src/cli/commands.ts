@@ -9,8 +9,9 @@ import { RingtrainError } from '../config/errors';
 import { resolveJoinToken } from '../config/join-token';
 import { loadTlsFiles } from '../config/tls-files';
 import { loadJob } from '../config/load';
-import { launch, defaultRunDir } from '../launcher';
-import { createLogger } from '../observe';
+import { CPU_BIND_MODES, allowedCpus, coreOrder, launch, defaultRunDir, planCpuSets } from '../launcher';
+import { bindThisProcess, cpuBindingUnavailable, formatCpuList, parseCpuList } from '../native';
+import { createLogger, type Logger } from '../observe';
 import { parseLayers } from '../train';
 import { runWorker } from '../worker';
 import { intFlag, parseArgs, usage } from './args';
@@ -28,8 +29,9 @@ function jobFileOf(positional: string[]): string | undefined {
 }
 
 export async function launchCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, ['nproc', 'out', 'resume', 'trace']);
+  const args = parseArgs(argv, ['nproc', 'out', 'resume', 'trace', 'cpu-bind']);
   const nproc = intFlag(args, 'nproc', 1, 1024) ?? 2;
+  const cpuSets = planLaunchCpus(args.flags.get('cpu-bind'), nproc);
   const resume = resumeTarget(args.flags.get('resume'));
   const spec = loadJob({ file: jobFileOf(args.positional) ?? resume?.jobFile, sets: [...args.sets, `cluster.worldSize=${nproc}`] });
   // A wrong layer list is a job-file mistake: say so here, before any process starts.
@@ -39,7 +41,41 @@ export async function launchCommand(argv: readonly string[]): Promise<number> {
   if (resume !== undefined) process.env[ENV_RESUME] = resume.dir;
   const trace = args.flags.get('trace');
   if (trace !== undefined) process.env[ENV_TRACE] = path.resolve(trace);
-  return launch({ spec: { ...spec, outDir }, nproc, outDir });
+  return launch({ spec: { ...spec, outDir }, nproc, outDir, cpuSets });
+}
+
+/** `--cpu-bind cores`: each worker's CPU list, checked before any process starts; undefined = no binding. */
+function planLaunchCpus(mode: string | undefined, nproc: number): string[] | undefined {
+  if (mode === undefined || mode === 'none') return undefined;
+  if (mode !== 'cores') throw usage(`--cpu-bind takes ${CPU_BIND_MODES.join(' or ')}, got '${mode}'`);
+  const unavailable = cpuBindingUnavailable();
+  if (unavailable !== undefined) throw usage(`--cpu-bind cores: ${unavailable}; or leave out --cpu-bind`);
+  try {
+    return planCpuSets(nproc, coreOrder(allowedCpus())).map(formatCpuList);
+  } catch (e) {
+    throw usage((e as Error).message);
+  }
+}
+
+/** `worker --cpus LIST`: binds this process before anything else starts, and says where it now runs. */
+function bindWorker(list: string | undefined, log: Logger): void {
+  if (list === undefined) return;
+  let cpus: number[];
+  try {
+    cpus = parseCpuList(list);
+  } catch (e) {
+    throw usage(`--cpus '${list}': ${(e as Error).message}; give a list such as 0-3,8`);
+  }
+  const allowed = allowedCpus();
+  const outside = cpus.filter((c) => !allowed.includes(c));
+  if (outside.length > 0) throw usage(`--cpus '${list}': ${outside.length === 1 ? 'CPU' : 'CPUs'} ${formatCpuList(outside)} ${outside.length === 1 ? 'is' : 'are'} not available to this process (it may use ${formatCpuList(allowed)})`);
+  let lists: string[];
+  try {
+    lists = bindThisProcess(cpus);
+  } catch (e) {
+    throw usage(`--cpus '${list}': ${(e as Error).message}`);
+  }
+  log.info({ event: 'cpu-binding', cpus: lists.join(' ') }, `bound to CPUs ${lists.join(' ')} (every thread)`);
 }
 
 export async function coordinatorCommand(argv: readonly string[]): Promise<number> {
@@ -66,7 +102,7 @@ export async function coordinatorCommand(argv: readonly string[]): Promise<numbe
 }
 
 export async function workerCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, ['coordinator', 'rank', 'host', 'bind', 'out', 'resume', 'trace']);
+  const args = parseArgs(argv, ['coordinator', 'rank', 'host', 'bind', 'out', 'resume', 'trace', 'cpus']);
   const env = process.env;
   const coordinator = args.flags.get('coordinator') ?? env.RINGTRAIN_COORDINATOR;
   if (coordinator === undefined || !/^[^:\s]+:\d+$/.test(coordinator)) {
@@ -82,6 +118,7 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   // The rank is bound once the coordinator assigns it (run-worker): the hint may differ, and
   // binding both would print the key twice.
   const log = createLogger({ job: spec.name, role: 'worker', level: spec.observe.logLevel });
+  bindWorker(args.flags.get('cpus'), log);
   const workerId = `${os.hostname()}-${process.pid}`;
   // Not checked here: only rank 0 reads it (other machines need not have the directory).
   const resume = args.flags.get('resume') ?? env[ENV_RESUME];

@@ -1,17 +1,19 @@
 export const HELP = `ringtrain: data-parallel training of TensorFlow.js models over a gRPC ring
 
 Usage:
-  ringtrain launch [JOB_FILE] --nproc N [--set key=value ...] [--out DIR] [--resume DIR] [--trace FILE]
+  ringtrain launch [JOB_FILE] --nproc N [--set key=value ...] [--out DIR] [--resume DIR] [--trace FILE] [--cpu-bind none|cores]
       Start a coordinator and N workers on this machine (127.0.0.1) and train. --resume continues
       a run from its newest usable checkpoint (DIR: a run directory, its checkpoints/ or one
       ckpt-* directory), reusing that run's job.json and directory unless JOB_FILE/--out say otherwise.
+      --cpu-bind cores gives each worker an equal share of this machine's CPUs, whole cores first.
   ringtrain coordinator [JOB_FILE] --world-size N [--port P] [--host H] [--state-file F] [--set ...]
       Run the control plane for a job spread over machines (default port 29400). With --state-file
       a restarted coordinator picks the job up where it was.
-  ringtrain worker [JOB_FILE] --coordinator HOST:PORT [--rank R] [--host ADVERTISE] [--bind ADDR] [--out DIR] [--resume DIR] [--set ...]
+  ringtrain worker [JOB_FILE] --coordinator HOST:PORT [--rank R] [--host ADVERTISE] [--bind ADDR] [--out DIR] [--resume DIR] [--cpus LIST] [--set ...]
       Run one worker. The coordinator may come from RINGTRAIN_COORDINATOR, the rank from RANK or
       JOB_COMPLETION_INDEX, the advertised host from RINGTRAIN_ADVERTISE_HOST or POD_IP, --resume
       from RINGTRAIN_RESUME (only rank 0 reads the checkpoint and sends it to the others).
+      --cpus 0-3,8 binds every thread of the worker to those CPUs (as taskset -a does).
   ringtrain report RUN_DIR [--out DIR]
       Write an HTML report with PNG plots of a run (curves, gradient diagnostics, histograms,
       per-rank timing, first-layer filters and feature maps) to RUN_DIR/report or DIR.

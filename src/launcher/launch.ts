@@ -34,6 +34,8 @@ export interface LaunchOptions {
   terminal?: Terminal;
   /** The compiled CLI entry each child runs. */
   entry?: string;
+  /** Each rank's CPU list (`--cpu-bind cores`); undefined = the scheduler places the workers. */
+  cpuSets?: string[];
 }
 
 interface Child {
@@ -171,9 +173,10 @@ export async function launch(o: LaunchOptions): Promise<number> {
       display.line(`ringtrain: error: ${failure}`);
       return 1;
     }
-    display.line(`ringtrain: coordinator on 127.0.0.1:${port}, starting ${o.nproc} worker${o.nproc === 1 ? '' : 's'}; logs in ${logDir}${statusUrl}`);
+    display.line(`ringtrain: coordinator on 127.0.0.1:${port}, starting ${o.nproc} worker${o.nproc === 1 ? '' : 's'}${o.cpuSets === undefined ? '' : ` on CPUs ${o.cpuSets.join(' | ')}`}; logs in ${logDir}${statusUrl}`);
     for (let r = 0; r < o.nproc; r++) {
-      const workerArgs = (): string[] => ['worker', jobFile, '--out', o.outDir];
+      const cpus = o.cpuSets?.[r];
+      const workerArgs = (): string[] => ['worker', jobFile, '--out', o.outDir, ...(cpus === undefined ? [] : ['--cpus', cpus])];
       spawn(`rank ${r}`, workerArgs(), { RINGTRAIN_COORDINATOR: `127.0.0.1:${port}`, RANK: String(r), RINGTRAIN_ADVERTISE_HOST: '127.0.0.1' }, workerArgs, workerNodeFlags(process.execArgv, process.env));
     }
     // Restarts add children while we wait: wait until none is left running.

@@ -51,6 +51,8 @@ export interface NativeSharedMemory {
 
 interface Addon extends NativeUpdates, NativeSharedMemory {
   kernel: string;
+  /** Binds every thread of this process to the CPUs (affinity.cc); returns '' or why not. */
+  bindToCpus?: (cpus: number[]) => string;
   sgemm(heap: ArrayBufferLike, m: number, n: number, k: number, a: number, ars: number, acs: number, b: number, brs: number, bcs: number, c: number, ldc: number, accumulate: boolean): void;
 }
 
@@ -67,6 +69,7 @@ interface Loaded {
   gemm?: NativeGemm;
   updates?: NativeUpdates;
   shared?: NativeSharedMemory;
+  bindToCpus?: (cpus: number[]) => string;
   /** Why there is no native kernel, when there is none. */
   why?: string;
 }
@@ -91,13 +94,14 @@ function load(): Loaded {
   const updates: NativeUpdates = { sgd: addon.sgd, adam: addon.adam, rmsprop: addon.rmsprop, sumSquares: addon.sumSquares, scaleBy: addon.scaleBy, gatherDecoded: addon.gatherDecoded };
   // An addon built before shm.cc existed has no mapShared: the ring then stays on sockets.
   const shared: NativeSharedMemory | undefined = typeof addon.mapShared === 'function' ? { mapShared: addon.mapShared, unlinkShared: addon.unlinkShared } : undefined;
+  const bindToCpus = typeof addon.bindToCpus === 'function' ? addon.bindToCpus : undefined;
   // The portable microkernel is slower than XNNPACK's wasm SIMD: only AVX2 + FMA is worth it.
-  if (addon.kernel !== 'avx2-fma') return { updates, shared, why: `this CPU has no AVX2 + FMA (the addon's kernel is '${addon.kernel}')` };
+  if (addon.kernel !== 'avx2-fma') return { updates, shared, bindToCpus, why: `this CPU has no AVX2 + FMA (the addon's kernel is '${addon.kernel}')` };
   const gemm: NativeGemm = {
     kernel: addon.kernel,
     sgemm: (heap, m, n, k, a, b, c, ldc, accumulate = false) => addon.sgemm(heap, m, n, k, a.at, a.rowStride, a.colStride, b.at, b.rowStride, b.colStride, c, ldc, accumulate),
   };
-  return { gemm, updates, shared };
+  return { gemm, updates, shared, bindToCpus };
 }
 
 function state(): Loaded {
@@ -120,6 +124,16 @@ export function nativeSharedMemory(): { shm?: NativeSharedMemory; why?: string }
   if (!enabled) return { why: 'RINGTRAIN_NATIVE_KERNELS=off' };
   const s = state();
   return s.shared !== undefined ? { shm: s.shared } : { why: s.why ?? 'the native addon predates shared memory: rebuild it (npm rebuild ringtrain)' };
+}
+
+/**
+ * CPU binding (affinity.cc) when the addon is built; else why not. Not switched by
+ * RINGTRAIN_NATIVE_KERNELS: it changes where the process runs, not what it computes.
+ */
+export function nativeCpuBinding(): { bind?: (cpus: number[]) => string; why?: string } {
+  const s = state();
+  if (s.bindToCpus !== undefined) return { bind: s.bindToCpus };
+  return { why: s.gemm === undefined && s.updates === undefined ? (s.why ?? 'the native addon is not built') : 'the native addon predates CPU binding: rebuild it (npm rebuild ringtrain)' };
 }
 
 /** What the kernels run on, for the worker's log and metrics: 'native-avx2-fma' or 'wasm'. */

@@ -1,1 +1,2 @@
 export { kernelSet, nativeGemm, nativeSharedMemory, nativeUpdates, setNativeKernels, type NativeGemm, type NativeSharedMemory, type NativeUpdates, type Strided } from './addon';
+export { bindThisProcess, cpuBindingUnavailable, formatCpuList, parseCpuList, threadCpuLists } from './cpu-binding';

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli, tempDir } from './cli';
 
@@ -81,4 +82,23 @@ test('a worker without a coordinator address is told how to give one', async () 
   const r = await runCli(['worker'], { timeoutMs: 30_000, env: { RINGTRAIN_COORDINATOR: '' } });
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--coordinator or RINGTRAIN_COORDINATOR/);
+});
+
+test('CPU binding that cannot be honoured is refused before anything starts, saying why', async () => {
+  const dir = tempDir('badcpus');
+  const tooMany = await runCli(['launch', '--nproc', String(os.cpus().length + 1), '--cpu-bind', 'cores', '--out', path.join(dir, 'run')], { timeoutMs: 30_000 });
+  assert.equal(tooMany.code, 2);
+  // Without the native addon the refusal names that instead; both are reasons, neither starts a process.
+  assert.match(tooMany.stderr, /workers share \d+ CPUs? \([\d,-]+\): lower --nproc or leave out --cpu-bind|CPU binding needs/);
+  assert.equal(fs.existsSync(path.join(dir, 'run')), false);
+  const mode = await runCli(['launch', '--nproc', '2', '--cpu-bind', 'sockets'], { timeoutMs: 30_000 });
+  assert.equal(mode.code, 2);
+  assert.match(mode.stderr, /--cpu-bind takes none or cores, got 'sockets'/);
+  const list = await runCli(['worker', '--coordinator', '127.0.0.1:1', '--cpus', '2-x'], { timeoutMs: 30_000 });
+  assert.equal(list.code, 2);
+  assert.match(list.stderr, /--cpus '2-x': '2-x' is not a CPU number or a range like 2-5; give a list such as 0-3,8/);
+  const absent = await runCli(['worker', '--coordinator', '127.0.0.1:1', '--cpus', '4000'], { timeoutMs: 30_000 });
+  assert.equal(absent.code, 2);
+  assert.match(absent.stderr, /--cpus '4000': CPU 4000 is not available to this process \(it may use [\d,-]+\)/);
+  for (const r of [tooMany, mode, list, absent]) assert.doesNotMatch(r.stderr, STACK);
 });

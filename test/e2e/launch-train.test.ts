@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../src/compute';
 import { loadMnist, readRows } from '../../src/data';
+import { allowedCpus, coreOrder, planCpuSets } from '../../src/launcher';
+import { cpuBindingUnavailable, formatCpuList, threadCpuLists } from '../../src/native';
 import { loadModelFromDir } from '../../src/train';
 import { QUICK, childPids, isAlive, runCli, startCli, tempDir, waitFor } from './cli';
 
@@ -47,6 +49,29 @@ test('ringtrain launch --nproc 2 trains one epoch and leaves metrics.jsonl and a
   assert.equal(steps.length, 4 * Math.ceil(4000 / 2 / 64), 'one event per phase per step');
   assert.deepEqual(steps.slice(0, 4).map((e) => e.name), ['data', 'compute', 'communication', 'update']);
   assert.ok(steps.every((e) => e.dur >= 0 && Number.isFinite(e.ts)));
+});
+
+// --cpu-bind cores needs the native addon and a CPU per worker; this machine has both when CI runs.
+const bindSkip = cpuBindingUnavailable() ?? (allowedCpus().length < 2 ? 'fewer than 2 CPUs' : false);
+
+test('launch --cpu-bind cores keeps each worker, every thread of it, on its own CPU', { skip: bindSkip }, async () => {
+  const out = tempDir('cpu-bind');
+  const run = startCli(['launch', '--nproc', '2', '--cpu-bind', 'cores', '--set', 'train.epochs=50', 'data.trainLimit=8000', 'data.testLimit=500', '--out', out], { timeoutMs: 120_000 });
+  const rank1Log = path.join(out, 'logs', 'rank 1.log');
+  await waitFor('rank 1 to start training', () => (fs.existsSync(rank1Log) && fs.readFileSync(rank1Log, 'utf8').includes('"event":"joined"') ? true : undefined), 60_000);
+  const workers = childPids(run.child.pid as number).filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('worker'));
+  assert.equal(workers.length, 2);
+  // Read from the kernel, not from the workers' own word: each worker's threads share one list.
+  const lists = workers.map((pid) => threadCpuLists(pid));
+  for (const l of lists) assert.equal(l.length, 1, `a worker's threads run on different CPU sets: ${l.join(' / ')}`);
+  const cpus = lists.map((l) => l[0] as string).sort();
+  // The plan itself is unit-tested (launcher-cpu-plan); here the kernel must hold what it says.
+  assert.deepEqual(cpus, planCpuSets(2, coreOrder(allowedCpus())).map(formatCpuList).sort());
+  assert.notEqual(cpus[0], cpus[1]);
+  process.kill(run.child.pid as number, 'SIGTERM');
+  const r = await run.result;
+  assert.match(r.stdout, /starting 2 workers on CPUs \S+ \| \S+;/);
+  for (const pid of workers) assert.equal(isAlive(pid), false, `worker ${pid} outlived the launcher`);
 });
 
 test('a worker killed mid-run makes the launcher stop the others and name the dead rank', async () => {
