@@ -87,8 +87,32 @@ export function formatTable(world: number, rows: Row[], peer?: Map<number, numbe
   return all.map((l) => `| ${l.map((cell, c) => cell.padStart(w[c] ?? 0)).join(' | ')} |`).join('\n');
 }
 
+const USAGE = `usage: ringtrain bench allreduce [--nproc N] [--bytes 4K,400K,4M,40M,100M] [--iters 300]
+    [--transport grpc,tcp,tcp+shm] [--compression fp32|fp16|bf16] [--block 1M] [--algorithm auto|ring] [--no-peer]
+Per size: median time, algbw, busbw = algbw x 2(N-1)/N and a correctness check, with PyTorch gloo's
+figures and the ratio when /usr/bin/python3 has torch (--no-peer skips it).
+`;
+const VALUE_FLAGS = ['--nproc', '--bytes', '--iters', '--transport', '--compression', '--block', '--algorithm'];
+
+/** Every argument must be a known flag (with its value): a typo would otherwise run the default benchmark for minutes. */
+function checkArgs(argv: readonly string[]): void {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--no-peer') continue;
+    if (!VALUE_FLAGS.includes(a)) throw new UsageError(`unknown argument '${a}'\n${USAGE}`);
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new UsageError(`${a} needs a value\n${USAGE}`);
+    i++;
+  }
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  checkArgs(argv);
   const get = (flag: string, dflt: string): string => {
     const i = argv.indexOf(flag);
     return i >= 0 && argv[i + 1] !== undefined ? (argv[i + 1] as string) : dflt;
@@ -103,7 +127,9 @@ async function main(): Promise<void> {
   const dtype = get('--compression', 'fp32') as WireDtype;
   if (!WIRE_DTYPES.includes(dtype)) throw new UsageError(`unknown --compression '${dtype}': use ${WIRE_DTYPES.join(', ')}`);
   const block = argv.includes('--block') ? parseBytes(get('--block', '1M')) : undefined;
-  const algorithm = get('--algorithm', 'auto') === 'ring' ? 'ring' : 'auto';
+  const algorithmText = get('--algorithm', 'auto');
+  if (algorithmText !== 'auto' && algorithmText !== 'ring') throw new UsageError(`--algorithm takes auto or ring, got '${algorithmText}'`);
+  const algorithm = algorithmText;
   const peer = argv.includes('--no-peer') ? undefined : gloo(world, sizes);
   for (const transport of transports) {
     const rows = await runRing(world, sizes, iters, transport, dtype, block, algorithm);

@@ -54,7 +54,23 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] as number;
 }
 
+const USAGE = `usage: ringtrain bench train   (npm run bench)
+Training samples/s of the built-in job for --nproc 1 and 2 (grpc and tcp), interleaved, against
+PyTorch single-process and DDP gloo when /usr/bin/python3 has torch. Settings come from the
+environment: BENCH_MODEL=mlp|cnn, BENCH_STEPS (global batches per epoch), BENCH_REPEATS (3).
+`;
+
 async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (argv.length > 0 || !['mlp', 'cnn'].includes(MODEL)) {
+    process.stderr.write(`ringtrain bench train: ${argv.length > 0 ? `takes no arguments, got '${argv.join(' ')}'` : `BENCH_MODEL must be mlp or cnn, got '${MODEL}'`}\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
   // Global batches per epoch: the same data (and so the same work) for 1 and 2 workers.
   const steps = Number(process.env.BENCH_STEPS ?? (MODEL === 'mlp' ? 400 : 60));
   const repeats = Number(process.env.BENCH_REPEATS ?? 3);

@@ -25,10 +25,24 @@ test('ringtrain bench allreduce refuses a bad transport, size or rank count with
     [['--transport', 'udp'], /unknown transport 'udp': use grpc, tcp, tcp\+shm/],
     [['--bytes', '4Q'], /bad size '4Q': use e\.g\. 4K, 400K, 4M/],
     [['--nproc', '1'], /--nproc must be an integer from 2 to 64, got '1'/],
+    // A misspelt flag used to be ignored, and the default benchmark ran for minutes.
+    [['--byte', '4K'], /unknown argument '--byte'\nusage: ringtrain bench allreduce/],
+    [['--bytes'], /--bytes needs a value/],
+    [['--algorithm', 'tree'], /--algorithm takes auto or ring, got 'tree'/],
   ] as const) {
     const r = await runCli(['bench', 'allreduce', ...args, '--no-peer'], { timeoutMs: 30_000 });
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(r.stderr, message);
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   }
+});
+
+test('ringtrain bench --help prints usage and runs nothing; bench train refuses arguments it does not take', async () => {
+  const help = await runCli(['bench', 'allreduce', '--help'], { timeoutMs: 30_000 });
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /^usage: ringtrain bench allreduce .*--transport grpc,tcp,tcp\+shm/s);
+  assert.doesNotMatch(help.stdout, /^\| +bytes \|/m, 'no benchmark table: nothing ran');
+  const train = await runCli(['bench', 'train', '--nproc', '2'], { timeoutMs: 30_000 });
+  assert.equal(train.code, 2);
+  assert.match(train.stderr, /takes no arguments, got '--nproc 2'\nusage: ringtrain bench train.*BENCH_MODEL=mlp\|cnn/s);
 });
