@@ -255,6 +255,13 @@ test('the cpu overlay runs the wasm image; the gpu overlay gives each worker a G
   const cpuWorker = podTemplates(render('deploy/k8s/overlays/cpu')).find((t) => t.owner === 'ringtrain-worker')?.containers[0] as Dict;
   assert.equal(envValue(cpuWorker, 'RINGTRAIN_SET'), 'backend=wasm');
   assert.equal(dig(cpuWorker, 'resources', 'limits', 'cpu'), '1', 'wasm runs one thread: one core per worker');
+  // Guaranteed QoS (every container's requests equal its limits, a whole number of CPUs): the
+  // kubelet's static CPU manager then gives each worker a core of its own.
+  const cpuPod = podTemplates(render('deploy/k8s/overlays/cpu')).find((t) => t.owner === 'ringtrain-worker');
+  for (const c of [...(cpuPod?.containers ?? []), ...records(cpuPod?.spec.initContainers)]) {
+    for (const r of ['cpu', 'memory']) assert.equal(dig(c, 'resources', 'requests', r), dig(c, 'resources', 'limits', r), `${String(c.name)}: ${r} request must equal its limit`);
+    assert.ok(Number.isInteger(Number(dig(c, 'resources', 'limits', 'cpu'))), `${String(c.name)}: a whole number of CPUs`);
+  }
 
   const gpu = podTemplates(render('deploy/k8s/overlays/gpu'));
   const gpuWorker = gpu.find((t) => t.owner === 'ringtrain-worker');
