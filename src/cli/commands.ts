@@ -9,12 +9,12 @@ import { RingtrainError } from '../config/errors';
 import { resolveJoinToken } from '../config/join-token';
 import { loadTlsFiles } from '../config/tls-files';
 import { loadJob } from '../config/load';
-import { CPU_BIND_MODES, allowedCpus, coreOrder, launch, defaultRunDir, planCpuSets } from '../launcher';
-import { bindThisProcess, cpuBindingUnavailable, formatCpuList, parseCpuList } from '../native';
-import { createLogger, type Logger } from '../observe';
+import { launch, defaultRunDir } from '../launcher';
+import { createLogger } from '../observe';
 import { parseLayers } from '../train';
 import { runWorker } from '../worker';
 import { intFlag, parseArgs, usage } from './args';
+import { bindWorker, planLaunchCpus } from './cpu-flags';
 import { ENV_RESUME, resumeTarget } from './resume';
 
 /** Where rank 0 writes its Chrome trace (set by `launch --trace FILE` for its children). */
@@ -42,40 +42,6 @@ export async function launchCommand(argv: readonly string[]): Promise<number> {
   const trace = args.flags.get('trace');
   if (trace !== undefined) process.env[ENV_TRACE] = path.resolve(trace);
   return launch({ spec: { ...spec, outDir }, nproc, outDir, cpuSets });
-}
-
-/** `--cpu-bind cores`: each worker's CPU list, checked before any process starts; undefined = no binding. */
-function planLaunchCpus(mode: string | undefined, nproc: number): string[] | undefined {
-  if (mode === undefined || mode === 'none') return undefined;
-  if (mode !== 'cores') throw usage(`--cpu-bind takes ${CPU_BIND_MODES.join(' or ')}, got '${mode}'`);
-  const unavailable = cpuBindingUnavailable();
-  if (unavailable !== undefined) throw usage(`--cpu-bind cores: ${unavailable}; or leave out --cpu-bind`);
-  try {
-    return planCpuSets(nproc, coreOrder(allowedCpus())).map(formatCpuList);
-  } catch (e) {
-    throw usage((e as Error).message);
-  }
-}
-
-/** `worker --cpus LIST`: binds this process before anything else starts, and says where it now runs. */
-function bindWorker(list: string | undefined, log: Logger): void {
-  if (list === undefined) return;
-  let cpus: number[];
-  try {
-    cpus = parseCpuList(list);
-  } catch (e) {
-    throw usage(`--cpus '${list}': ${(e as Error).message}; give a list such as 0-3,8`);
-  }
-  const allowed = allowedCpus();
-  const outside = cpus.filter((c) => !allowed.includes(c));
-  if (outside.length > 0) throw usage(`--cpus '${list}': ${outside.length === 1 ? 'CPU' : 'CPUs'} ${formatCpuList(outside)} ${outside.length === 1 ? 'is' : 'are'} not available to this process (it may use ${formatCpuList(allowed)})`);
-  let lists: string[];
-  try {
-    lists = bindThisProcess(cpus);
-  } catch (e) {
-    throw usage(`--cpus '${list}': ${(e as Error).message}`);
-  }
-  log.info({ event: 'cpu-binding', cpus: lists.join(' ') }, `bound to CPUs ${lists.join(' ')} (every thread)`);
 }
 
 export async function coordinatorCommand(argv: readonly string[]): Promise<number> {
