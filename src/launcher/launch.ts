@@ -17,7 +17,7 @@ import { TOKEN_ENV } from '../config/join-token';
 import { removeSegmentsOf } from '../allreduce/shm-segment';
 import { workerNodeFlags } from './worker-node-flags';
 import type { JobSpec } from '../config/job-spec';
-import { ProgressDisplay, displayLine, parseRecord, quality, type LogRecord, type Terminal } from './format';
+import { ProgressDisplay, displayLine, parseRecord, quality, transportTip, type LogRecord, type Terminal } from './format';
 
 /** Time between SIGTERM and SIGKILL when stopping children. */
 export const STOP_GRACE_MS = 3_000;
@@ -195,6 +195,8 @@ export async function launch(o: LaunchOptions): Promise<number> {
     display.clear();
     display.line(`ringtrain: training finished in ${secs} s:${acc} model in ${path.join(o.outDir, 'model')}, metrics in ${path.join(o.outDir, 'metrics.jsonl')}`);
     display.line(`ringtrain: plots and report: ringtrain report ${o.outDir}`);
+    const tip = transportTip(o.spec.cluster.transport, o.nproc, finalVal);
+    if (tip !== undefined) display.line(tip);
     return 0;
   } finally {
     process.off('SIGINT', onSignal);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { PLAIN_PROGRESS_INTERVAL_MS, ProgressDisplay, epochEta, formatDuration, formatEpoch, formatProgressBar, formatProgressPlain, type LogRecord } from '../../src/launcher/format';
+import { PLAIN_PROGRESS_INTERVAL_MS, ProgressDisplay, epochEta, formatDuration, formatEpoch, formatProgressBar, formatProgressPlain, transportTip, type LogRecord } from '../../src/launcher/format';
 
 const ESC = '\u001b';
 
@@ -89,4 +89,18 @@ test('an epoch record with no train figures (NaN arrives as null through JSON) p
   const rec = JSON.parse(line) as LogRecord;
   assert.equal(formatEpoch(rec), 'epoch 1/3  train loss - acc -  val loss 0.3522 acc 89.65%  0 samples/s  0.0 s');
   assert.equal(formatEpoch({ ...rec, train: undefined, val: undefined }), 'epoch 1/3  train loss - acc -  val loss - acc -  0 samples/s  0.0 s');
+});
+
+test('a gRPC launch that spent a large share of its steps communicating ends with the tcp tip, and only then', () => {
+  const epoch = (communication: number): LogRecord => ({ event: 'epoch', rank: 0, time: { data: 3, compute: 45, communication, update: 7 } });
+  const tip = transportTip('grpc', 2, epoch(45));
+  assert.equal(tip, "ringtrain: tip: communication took 45% of the last epoch's steps; all workers share this host, where the tcp transport passes gradients through shared memory: --set cluster.transport=tcp");
+  // At the threshold it shows; below, on tcp already, alone or without timings it does not.
+  assert.match(transportTip('grpc', 2, { time: { data: 0, compute: 3, communication: 1, update: 0 } }) ?? '', /took 25%/);
+  assert.equal(transportTip('grpc', 2, epoch(10)), undefined);
+  assert.equal(transportTip('tcp', 2, epoch(45)), undefined);
+  assert.equal(transportTip('grpc', 1, epoch(45)), undefined);
+  assert.equal(transportTip('grpc', 2, { event: 'epoch' }), undefined);
+  assert.equal(transportTip('grpc', 2, undefined), undefined);
+  assert.equal(transportTip('grpc', 2, { time: { data: 0, compute: 0, communication: 0, update: 0 } }), undefined);
 });
