@@ -17,6 +17,7 @@ export type BenchTransport = TransportKind | 'tcp+shm';
 const BENCH_TRANSPORTS: readonly BenchTransport[] = ['grpc', 'tcp', 'tcp+shm'];
 /** As a worker offers by default (cluster.sharedMemoryMb). */
 const SHARED_BYTES = 32 * 2 ** 20;
+import { parseArgs, type ParsedArgs } from '../src/cli/args';
 import { workerNodeFlags } from '../src/launcher/worker-node-flags';
 
 interface Row {
@@ -92,18 +93,19 @@ const USAGE = `usage: ringtrain bench allreduce [--nproc N] [--bytes 4K,400K,4M,
 Per size: median time, algbw, busbw = algbw x 2(N-1)/N and a correctness check, with PyTorch gloo's
 figures and the ratio when /usr/bin/python3 has torch (--no-peer skips it).
 `;
-const VALUE_FLAGS = ['--nproc', '--bytes', '--iters', '--transport', '--compression', '--block', '--algorithm'];
+const VALUE_FLAGS = ['nproc', 'bytes', 'iters', 'transport', 'compression', 'block', 'algorithm'];
 
-/** Every argument must be a known flag (with its value): a typo would otherwise run the default benchmark for minutes. */
-function checkArgs(argv: readonly string[]): void {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (a === '--no-peer') continue;
-    if (!VALUE_FLAGS.includes(a)) throw new UsageError(`unknown argument '${a}'\n${USAGE}`);
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith('--')) throw new UsageError(`${a} needs a value\n${USAGE}`);
-    i++;
+/** The CLI's own parser: a misspelt flag would otherwise run the default benchmark for minutes. */
+function benchArgs(argv: readonly string[]): ParsedArgs {
+  let args: ParsedArgs;
+  try {
+    args = parseArgs(argv, VALUE_FLAGS, ['no-peer']);
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message.split('\n')[0] ?? ''}\n${USAGE}`);
   }
+  const extra = [...args.positional, ...args.sets];
+  if (extra.length > 0) throw new UsageError(`unexpected argument '${extra.join(' ')}'\n${USAGE}`);
+  return args;
 }
 
 async function main(): Promise<void> {
@@ -112,11 +114,8 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  checkArgs(argv);
-  const get = (flag: string, dflt: string): string => {
-    const i = argv.indexOf(flag);
-    return i >= 0 && argv[i + 1] !== undefined ? (argv[i + 1] as string) : dflt;
-  };
+  const args = benchArgs(argv);
+  const get = (flag: string, dflt: string): string => args.flags.get(flag.slice(2)) ?? dflt;
   const world = Number(get('--nproc', '2'));
   if (!Number.isInteger(world) || world < 2 || world > 64) throw new UsageError(`--nproc must be an integer from 2 to 64, got '${get('--nproc', '2')}'`);
   const sizes = get('--bytes', '4K,400K,4M,40M,100M').split(',').map(parseBytes);
@@ -126,18 +125,20 @@ async function main(): Promise<void> {
   for (const t of transports) if (!BENCH_TRANSPORTS.includes(t)) throw new UsageError(`unknown transport '${t}': use ${BENCH_TRANSPORTS.join(', ')} (comma-separated)`);
   const dtype = get('--compression', 'fp32') as WireDtype;
   if (!WIRE_DTYPES.includes(dtype)) throw new UsageError(`unknown --compression '${dtype}': use ${WIRE_DTYPES.join(', ')}`);
-  const block = argv.includes('--block') ? parseBytes(get('--block', '1M')) : undefined;
+  const blockText = args.flags.get('block');
+  const block = blockText === undefined ? undefined : parseBytes(blockText);
   const algorithmText = get('--algorithm', 'auto');
   if (algorithmText !== 'auto' && algorithmText !== 'ring') throw new UsageError(`--algorithm takes auto or ring, got '${algorithmText}'`);
   const algorithm = algorithmText;
-  const peer = argv.includes('--no-peer') ? undefined : gloo(world, sizes);
+  const noPeer = args.flags.has('no-peer');
+  const peer = noPeer ? undefined : gloo(world, sizes);
   for (const transport of transports) {
     const rows = await runRing(world, sizes, iters, transport, dtype, block, algorithm);
     const how = algorithm === 'ring' || world !== 2 ? 'ring' : 'pair exchange up to 4 MiB, ring above';
     process.stdout.write(`\nall-reduce (${how}), transport ${transport}, wire ${dtype}, ${block === undefined ? '1 MiB' : `${block}-byte`} blocks, ${world} processes on 127.0.0.1, median of ${iters} after 20 warm-up (10 after 3 for >= 10 MB), as gloo's\n`);
     process.stdout.write(`${formatTable(world, rows, peer)}\n`);
   }
-  if (!peer && !argv.includes('--no-peer')) process.stdout.write('(gloo peer not measured: /usr/bin/python3 with torch not found)\n');
+  if (!peer && !noPeer) process.stdout.write('(gloo peer not measured: /usr/bin/python3 with torch not found)\n');
 }
 
 if (require.main === module) {

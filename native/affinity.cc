@@ -5,8 +5,6 @@
 #include <cstring>
 #include <dirent.h>
 #include <sched.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 namespace ringtrain {
 

@@ -37,7 +37,8 @@ export function parseArgs(argv: readonly string[], valueFlags: readonly string[]
         throw usage(`unknown option --${name}; this command takes ${known}`);
       }
       const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
-      if (value === undefined || value === '') throw usage(`--${name} needs a value`);
+      // `--out --nproc 2` is a missing value, not an output directory named --nproc.
+      if (value === undefined || value === '' || (eq < 0 && value.startsWith('--'))) throw usage(`--${name} needs a value`);
       out.flags.set(name, value);
       continue;
     }

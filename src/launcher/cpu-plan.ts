@@ -7,23 +7,22 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { formatCpuList, parseCpuList } from '../native/cpu-binding';
+import { cpusAllowedIn, formatCpuList, parseCpuList } from '../native/cpu-binding';
 
 export const CPU_BIND_MODES = ['none', 'cores'] as const;
-export type CpuBindMode = (typeof CPU_BIND_MODES)[number];
 
 /** The CPUs this process may run on: its affinity (cgroup cpusets, taskset) where Linux says, else every CPU. */
 export function allowedCpus(procStatus = '/proc/self/status'): number[] {
   try {
-    const line = /^Cpus_allowed_list:\s*(\S+)/m.exec(fs.readFileSync(procStatus, 'utf8'));
-    if (line?.[1] !== undefined) return parseCpuList(line[1]);
+    const list = cpusAllowedIn(fs.readFileSync(procStatus, 'utf8'));
+    if (list !== undefined) return parseCpuList(list);
   } catch {
     // Not Linux, or no /proc: fall through.
   }
   return os.cpus().map((_, i) => i);
 }
 
-/** `cpus` ordered by (package, core, cpu) from sysfs topology; CPUs without topology keep their order at the end. */
+/** `cpus` ordered by (package, core, cpu) from sysfs topology; unchanged when any CPU has no topology files. */
 export function coreOrder(cpus: readonly number[], sysfs = '/sys/devices/system/cpu'): number[] {
   const read = (cpu: number, file: string): number | undefined => {
     try {
@@ -33,11 +32,11 @@ export function coreOrder(cpus: readonly number[], sysfs = '/sys/devices/system/
       return undefined;
     }
   };
-  const keyed = cpus.map((cpu, i) => ({ cpu, i, pkg: read(cpu, 'physical_package_id'), core: read(cpu, 'core_id') }));
-  const known = keyed.filter((k) => k.pkg !== undefined && k.core !== undefined);
-  if (known.length !== keyed.length) return [...cpus];
-  known.sort((a, b) => (a.pkg as number) - (b.pkg as number) || (a.core as number) - (b.core as number) || a.cpu - b.cpu);
-  return known.map((k) => k.cpu);
+  const keyed = cpus.map((cpu) => ({ cpu, pkg: read(cpu, 'physical_package_id'), core: read(cpu, 'core_id') }));
+  // One CPU without topology and the order cannot be trusted for any: keep the given one.
+  if (keyed.some((k) => k.pkg === undefined || k.core === undefined)) return [...cpus];
+  keyed.sort((a, b) => (a.pkg as number) - (b.pkg as number) || (a.core as number) - (b.core as number) || a.cpu - b.cpu);
+  return keyed.map((k) => k.cpu);
 }
 
 /** Each worker's CPUs: floor(C / nproc) consecutive CPUs of `ordered`; throws when there are fewer CPUs than workers. */

@@ -54,12 +54,17 @@ export function quality(m: { accuracy: number | null; mae?: number | null } | un
   return !hasAccuracy && typeof m.mae === 'number' ? `mae ${fixed(m.mae, 4)}` : `acc ${pct(m.accuracy)}`;
 }
 
-export function formatEpoch(r: LogRecord): string {
-  const t = r.time;
+/** An epoch's step time as percentages of its total; undefined without timings. */
+function timeShares(r: LogRecord | undefined): { data: number; compute: number; communication: number; update: number } | undefined {
+  const t = r?.time;
   const total = t ? t.data + t.compute + t.communication + t.update : 0;
-  const split = t && total > 0
-    ? `  [data ${(100 * t.data / total).toFixed(0)}% compute ${(100 * t.compute / total).toFixed(0)}% comm ${(100 * t.communication / total).toFixed(0)}% update ${(100 * t.update / total).toFixed(0)}%]`
-    : '';
+  if (t === undefined || !(total > 0)) return undefined;
+  return { data: (100 * t.data) / total, compute: (100 * t.compute) / total, communication: (100 * t.communication) / total, update: (100 * t.update) / total };
+}
+
+export function formatEpoch(r: LogRecord): string {
+  const p = timeShares(r);
+  const split = p ? `  [data ${p.data.toFixed(0)}% compute ${p.compute.toFixed(0)}% comm ${p.communication.toFixed(0)}% update ${p.update.toFixed(0)}%]` : '';
   const width = String(r.epochs ?? '').length;
   return (
     `epoch ${String(r.epoch).padStart(width)}/${r.epochs}  ` +
@@ -184,8 +189,8 @@ export class ProgressDisplay {
   }
 }
 
-/** A communication share above this, on the gRPC transport, earns the tcp tip. */
-export const TCP_TIP_SHARE = 0.25;
+/** A communication share (percent) from which a gRPC launch earns the tcp tip. */
+const TCP_TIP_PERCENT = 25;
 
 /**
  * After a launch on the gRPC transport whose last epoch spent a large share of its steps in
@@ -194,9 +199,7 @@ export const TCP_TIP_SHARE = 0.25;
  * jobs ran 16-18% (MLP) and 25% (CNN) more samples/s on it. undefined = no tip.
  */
 export function transportTip(transport: string, nproc: number, last: LogRecord | undefined): string | undefined {
-  const t = last?.time;
-  if (transport !== 'grpc' || nproc < 2 || t === undefined) return undefined;
-  const total = t.data + t.compute + t.communication + t.update;
-  if (!(total > 0) || t.communication / total < TCP_TIP_SHARE) return undefined;
-  return `ringtrain: tip: communication took ${(100 * t.communication / total).toFixed(0)}% of the last epoch's steps; all workers share this host, where the tcp transport passes gradients through shared memory: --set cluster.transport=tcp`;
+  const comm = timeShares(last)?.communication;
+  if (transport !== 'grpc' || nproc < 2 || comm === undefined || comm < TCP_TIP_PERCENT) return undefined;
+  return `ringtrain: tip: communication took ${comm.toFixed(0)}% of the last epoch's steps; all workers share this host, where the tcp transport passes gradients through shared memory: --set cluster.transport=tcp`;
 }

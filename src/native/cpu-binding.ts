@@ -43,11 +43,21 @@ export function formatCpuList(cpus: readonly number[]): string {
   return parts.join(',');
 }
 
+/** The CPU list of a /proc/<pid>/status (or task status) text: the CPUs that task may run on. */
+export function cpusAllowedIn(status: string): string | undefined {
+  return /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1];
+}
+
+/** The binder, or why this process cannot bind itself. */
+function binder(): { bind?: (cpus: number[]) => string; why?: string } {
+  if (process.platform !== 'linux') return { why: `CPU binding needs Linux (this is ${process.platform})` };
+  const b = nativeCpuBinding();
+  return b.bind !== undefined ? b : { why: `CPU binding needs the native addon: ${b.why ?? 'it is not built'}` };
+}
+
 /** Whether this process can bind itself; undefined when it can, else why not. */
 export function cpuBindingUnavailable(): string | undefined {
-  if (process.platform !== 'linux') return `CPU binding needs Linux (this is ${process.platform})`;
-  const { why } = nativeCpuBinding();
-  return why === undefined ? undefined : `CPU binding needs the native addon: ${why}`;
+  return binder().why;
 }
 
 /**
@@ -55,10 +65,9 @@ export function cpuBindingUnavailable(): string | undefined {
  * Returns the CPU lists the threads now have (one entry when all agree), or throws with why not.
  */
 export function bindThisProcess(cpus: readonly number[]): string[] {
-  const why = cpuBindingUnavailable();
-  if (why !== undefined) throw new Error(why);
-  const { bind } = nativeCpuBinding();
-  const failed = bind === undefined ? 'the native addon is not built' : bind([...cpus]);
+  const { bind, why } = binder();
+  if (bind === undefined) throw new Error(why);
+  const failed = bind([...cpus]);
   if (failed !== '') throw new Error(`cannot bind to CPUs ${formatCpuList(cpus)}: ${failed}`);
   return threadCpuLists();
 }
@@ -73,8 +82,8 @@ export function threadCpuLists(pid: number | 'self' = 'self'): string[] {
     } catch {
       continue; // the thread exited since the listing
     }
-    const line = /^Cpus_allowed_list:\s*(\S+)/m.exec(status);
-    if (line?.[1] !== undefined) lists.add(line[1]);
+    const list = cpusAllowedIn(status);
+    if (list !== undefined) lists.add(list);
   }
   return [...lists];
 }
