@@ -4,6 +4,7 @@
  * silently ignored.
  */
 import { RingtrainError } from '../config/errors';
+import { editDistance } from '../config/suggest';
 
 export interface ParsedArgs {
   positional: string[];
@@ -33,8 +34,10 @@ export function parseArgs(argv: readonly string[], valueFlags: readonly string[]
         continue;
       }
       if (!valueFlags.includes(name)) {
-        const known = [...valueFlags, ...boolFlags, 'set'].map((f) => `--${f}`).join(', ');
-        throw usage(`unknown option --${name}; this command takes ${known}`);
+        const names = [...valueFlags, ...boolFlags, 'set'];
+        const guess = closestName(name, names);
+        const hint = guess === undefined ? '' : ` (did you mean --${guess}?)`;
+        throw usage(`unknown option --${name}${hint}; this command takes ${names.map((f) => `--${f}`).join(', ')}`);
       }
       const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
       // `--out --nproc 2` is a missing value, not an output directory named --nproc.
@@ -45,6 +48,20 @@ export function parseArgs(argv: readonly string[], valueFlags: readonly string[]
     out.positional.push(arg);
   }
   return out;
+}
+
+/** The name a typo most likely meant: within a third of its length in edits (at least 2), else none. */
+export function closestName(typed: string, names: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(typed.length / 3)) + 1;
+  for (const name of names) {
+    const d = editDistance(typed, name);
+    if (d < bestDistance) {
+      best = name;
+      bestDistance = d;
+    }
+  }
+  return best;
 }
 
 export function usage(message: string): RingtrainError {

@@ -1,42 +1,64 @@
-export const HELP = `ringtrain: data-parallel training of TensorFlow.js models over a gRPC ring
+/**
+ * The usage text: one section per command, so `ringtrain help` prints them all and
+ * `ringtrain <command> --help` prints only its own.
+ */
 
-Usage:
-  ringtrain launch [JOB_FILE] --nproc N [--set key=value ...] [--out DIR] [--resume DIR] [--trace FILE] [--cpu-bind none|cores]
+const TITLE = 'ringtrain: data-parallel training of TensorFlow.js models over a gRPC ring';
+
+const SECTIONS: Record<string, string> = {
+  launch: `  ringtrain launch [JOB_FILE] --nproc N [--set key=value ...] [--out DIR] [--resume DIR] [--trace FILE] [--cpu-bind none|cores]
       Start a coordinator and N workers on this machine (127.0.0.1) and train. --resume continues
       a run from its newest usable checkpoint (DIR: a run directory, its checkpoints/ or one
       ckpt-* directory), reusing that run's job.json and directory unless JOB_FILE/--out say otherwise.
-      --cpu-bind cores gives each worker an equal share of this machine's CPUs, whole cores first.
-  ringtrain coordinator [JOB_FILE] --world-size N [--port P] [--host H] [--state-file F] [--set ...]
+      --cpu-bind cores gives each worker an equal share of this machine's CPUs, whole cores first.`,
+  coordinator: `  ringtrain coordinator [JOB_FILE] --world-size N [--port P] [--host H] [--state-file F] [--set ...]
       Run the control plane for a job spread over machines (default port 29400). With --state-file
-      a restarted coordinator picks the job up where it was.
-  ringtrain worker [JOB_FILE] --coordinator HOST:PORT [--rank R] [--host ADVERTISE] [--bind ADDR] [--out DIR] [--resume DIR] [--cpus LIST] [--set ...]
+      a restarted coordinator picks the job up where it was.`,
+  worker: `  ringtrain worker [JOB_FILE] --coordinator HOST:PORT [--rank R] [--host ADVERTISE] [--bind ADDR] [--out DIR] [--resume DIR] [--cpus LIST] [--set ...]
       Run one worker. The coordinator may come from RINGTRAIN_COORDINATOR, the rank from RANK or
       JOB_COMPLETION_INDEX, the advertised host from RINGTRAIN_ADVERTISE_HOST or POD_IP, --resume
       from RINGTRAIN_RESUME (only rank 0 reads the checkpoint and sends it to the others).
-      --cpus 0-3,8 binds every thread of the worker to those CPUs (as taskset -a does).
-  ringtrain report RUN_DIR [--out DIR]
+      --cpus 0-3,8 binds every thread of the worker to those CPUs (as taskset -a does).`,
+  report: `  ringtrain report RUN_DIR [--out DIR]
       Write an HTML report with PNG plots of a run (curves, gradient diagnostics, histograms,
-      per-rank timing, first-layer filters and feature maps) to RUN_DIR/report or DIR.
-  ringtrain bench allreduce [--nproc N] [--bytes 4K,400K,100M] [--transport grpc,tcp] [--compression fp32|fp16|bf16]
+      per-rank timing, first-layer filters and feature maps) to RUN_DIR/report or DIR.`,
+  bench: `  ringtrain bench allreduce [--nproc N] [--bytes 4K,400K,100M] [--transport grpc,tcp] [--compression fp32|fp16|bf16]
       nccl-tests-style all-reduce benchmark on 127.0.0.1, with PyTorch gloo side by side when available.
   ringtrain bench train
-      Training samples/s for --nproc 1 and 2 against the PyTorch peer.
-
-  ringtrain eval --model DIR [JOB_FILE] [--set ...] [--json]
+      Training samples/s for --nproc 1 and 2 against the PyTorch peer.`,
+  eval: `  ringtrain eval --model DIR [JOB_FILE] [--set ...] [--json]
       Test-set metrics of a saved model (DIR: a run's model/ or the run); the data comes from
-      JOB_FILE, else the run's job.json.
-  ringtrain predict --model DIR INPUT [--limit N]
+      JOB_FILE, else the run's job.json.`,
+  predict: `  ringtrain predict --model DIR INPUT [--limit N]
       One JSON line per row of INPUT: IDX images (as the dataset ships them), .csv or .json
-      ([[...], ...] or {"instances": [...]}) with raw values; the model's preprocessing applies.
-  ringtrain export --model DIR --quantize float16|uint8 [--out DIR2] [JOB_FILE]
+      ([[...], ...] or {"instances": [...]}) with raw values; the model's preprocessing applies.`,
+  export: `  ringtrain export --model DIR --quantize float16|uint8 [--out DIR2] [JOB_FILE]
       Copy the model with quantized weights (half / a quarter of the bytes) and print the test
-      metrics before and after quantization.
-  ringtrain serve --model DIR [--host 127.0.0.1] [--port 8080] [--max-body BYTES] [--max-batch N]
-      HTTP: POST /predict {"instances": [[...], ...]} -> {"predictions": [...]}; GET /healthz.
+      metrics before and after quantization.`,
+  serve: `  ringtrain serve --model DIR [--host 127.0.0.1] [--port 8080] [--max-body BYTES] [--max-batch N]
+      HTTP: POST /predict {"instances": [[...], ...]} -> {"predictions": [...]}; GET /healthz.`,
+};
 
-Job files are YAML or JSON; every field can be overridden with --set (e.g. --set train.epochs=1
+const FOOTER = `Job files are YAML or JSON; every field can be overridden with --set (e.g. --set train.epochs=1
 data.batchSize=32) or the RINGTRAIN_SET environment variable (key=value;key=value).
 Defaults and the meaning of each field: src/config/job-spec.ts.
 
-Exit codes: 0 training finished, 1 the job failed, 2 bad command line or job file.
+Exit codes: 0 training finished, 1 the job failed, 2 bad command line or job file.`;
+
+/** Commands in the order the full usage lists them. */
+export const COMMAND_NAMES: readonly string[] = Object.keys(SECTIONS);
+
+export const HELP = `${TITLE}
+
+Usage:
+${COMMAND_NAMES.map((name) => SECTIONS[name]).join('\n')}
+  ringtrain help [COMMAND] | ringtrain COMMAND --help | ringtrain --version
+
+${FOOTER}
 `;
+
+/** One command's usage and the notes that apply to every command; undefined for an unknown name. */
+export function commandHelp(name: string): string | undefined {
+  const section = SECTIONS[name];
+  return section === undefined ? undefined : `Usage:\n${section}\n\n${FOOTER}\n`;
+}

@@ -8,7 +8,9 @@ import { benchCommand } from './bench';
 import { reportCommand } from './report';
 import { evalCommand, exportCommand, predictCommand } from './model-commands';
 import { serveCommand } from './serve-command';
-import { HELP } from './help';
+import { COMMAND_NAMES, HELP, commandHelp } from './help';
+import { closestName } from './args';
+import { packageVersion } from './version';
 
 const COMMANDS: Record<string, (argv: readonly string[]) => Promise<number>> = {
   launch: launchCommand,
@@ -24,15 +26,25 @@ const COMMANDS: Record<string, (argv: readonly string[]) => Promise<number>> = {
 
 export async function run(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+  if (name === undefined || name === '--help' || name === '-h' || (name === 'help' && rest.length === 0)) {
     process.stdout.write(HELP);
     return name === undefined ? 2 : 0;
   }
-  const command = COMMANDS[name];
-  if (command === undefined) {
-    process.stderr.write(`ringtrain: unknown command '${name}'; expected one of ${Object.keys(COMMANDS).join(', ')}\n`);
-    return 2;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`ringtrain ${packageVersion()}\n`);
+    return 0;
   }
+  // `help launch` and `launch --help` print that command's usage; `bench allreduce --help`
+  // is left to the bench, whose usage lists its own flags.
+  const helpFor = name === 'help' ? rest[0] : wantsHelp(name, rest) ? name : undefined;
+  if (helpFor !== undefined) {
+    const text = commandHelp(helpFor);
+    if (text === undefined) return unknownCommand(helpFor);
+    process.stdout.write(text);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) return unknownCommand(name);
   try {
     return await command(rest);
   } catch (e) {
@@ -45,6 +57,18 @@ export async function run(argv: readonly string[]): Promise<number> {
     if (process.env.RINGTRAIN_DEBUG) process.stderr.write(`${err.stack}\n`);
     return 1;
   }
+}
+
+function wantsHelp(name: string, rest: readonly string[]): boolean {
+  if (name === 'bench') return rest[0] === '--help' || rest[0] === '-h';
+  return rest.includes('--help') || rest.includes('-h');
+}
+
+function unknownCommand(name: string): number {
+  const guess = closestName(name, COMMAND_NAMES);
+  const hint = guess === undefined ? '' : ` Did you mean '${guess}'?`;
+  process.stderr.write(`ringtrain: unknown command '${name}'.${hint} Commands: ${COMMAND_NAMES.join(', ')}. Run 'ringtrain help' for usage.\n`);
+  return 2;
 }
 
 /** Runs a command and exits with its code; a launched child also exits when its launcher goes. */

@@ -37,10 +37,35 @@ test('a bad --set value and an unknown option are refused with exit 2', async ()
   assert.match(a.stderr, /--set: data\.batchSize must be an integer/);
   const b = await runCli(['launch', '--nprocs', '2'], { timeoutMs: 30_000 });
   assert.equal(b.code, 2);
-  assert.match(b.stderr, /unknown option --nprocs; this command takes --nproc/);
+  assert.match(b.stderr, /unknown option --nprocs \(did you mean --nproc\?\); this command takes --nproc/);
   const c = await runCli(['lanch'], { timeoutMs: 30_000 });
   assert.equal(c.code, 2);
-  assert.match(c.stderr, /unknown command 'lanch'/);
+  assert.match(c.stderr, /unknown command 'lanch'\. Did you mean 'launch'\? Commands: launch, coordinator/);
+});
+
+test('every command prints its own usage for --help, -h and help COMMAND; --version prints the package version', async () => {
+  const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../package.json'), 'utf8')) as { version: string };
+  const v = await runCli(['--version'], { timeoutMs: 30_000 });
+  assert.equal(v.code, 0, v.stderr);
+  assert.equal(v.stdout, `ringtrain ${pkg.version}\n`);
+  for (const command of ['launch', 'coordinator', 'worker', 'report', 'bench', 'eval', 'predict', 'export', 'serve']) {
+    for (const args of [[command, '--help'], ['help', command]]) {
+      const r = await runCli(args, { timeoutMs: 30_000 });
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^Usage:\\n  ringtrain ${command} `), args.join(' '));
+      // Only that command's section, and the notes every command shares.
+      const others = r.stdout.match(/^  ringtrain (\w+)/gm)?.map((l) => l.trim().split(' ')[1]) ?? [];
+      assert.deepEqual([...new Set(others)], [command], args.join(' '));
+      assert.match(r.stdout, /Exit codes: 0 training finished/);
+    }
+  }
+  // --help anywhere in the line wins over the other arguments: nothing starts.
+  const h = await runCli(['launch', '--nproc', '2', '-h'], { timeoutMs: 30_000 });
+  assert.equal(h.code, 0);
+  assert.match(h.stdout, /^Usage:\n  ringtrain launch /);
+  const u = await runCli(['help', 'trian'], { timeoutMs: 30_000 });
+  assert.equal(u.code, 2);
+  assert.match(u.stderr, /unknown command 'trian'/);
 });
 
 test('a coordinator port already in use is named, with a fix, and exits 1', async () => {

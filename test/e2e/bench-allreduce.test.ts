@@ -26,7 +26,7 @@ test('ringtrain bench allreduce refuses a bad transport, size or rank count with
     [['--bytes', '4Q'], /bad size '4Q': use e\.g\. 4K, 400K, 4M/],
     [['--nproc', '1'], /--nproc must be an integer from 2 to 64, got '1'/],
     // A misspelt flag used to be ignored, and the default benchmark ran for minutes.
-    [['--byte', '4K'], /unknown option --byte; this command takes --nproc, --bytes, .*\nusage: ringtrain bench allreduce/],
+    [['--byte', '4K'], /unknown option --byte \(did you mean --bytes\?\); this command takes --nproc, --bytes, .*\nusage: ringtrain bench allreduce/],
     [['--bytes'], /--bytes needs a value/],
     [['--algorithm', 'tree'], /--algorithm takes auto or ring, got 'tree'/],
   ] as const) {
