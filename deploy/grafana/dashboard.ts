@@ -198,6 +198,13 @@ const panels: Array<Panel | RowPanel> = [
     grid: { x: 0, y: 28, w: 12, h: 8 },
   }),
   timeseries({
+    title: 'Waiting for slower ranks',
+    description: 'Share of wall time each rank spends ready but waiting for a neighbour\'s first message: the part of communication lost to a slower rank (a straggler, a pause) rather than to the exchange. High on every rank but one: that one is the straggler. High on all: uneven step times (compute tails) rather than the network.',
+    queries: [{ expr: `sum by (rank) (${rate('ringtrain_peer_wait_seconds_total')}) / sum by (rank) (${rate('ringtrain_step_phase_seconds_total')})`, legend: 'rank {{rank}}' }],
+    unit: 'percentunit',
+    grid: { x: 12, y: 28, w: 12, h: 8 },
+  }),
+  timeseries({
     title: 'Busy fraction per rank',
     description: 'Share of wall time each rank spends on its own work (data + compute). In a synchronous ring the busiest rank sets the pace; the others wait in communication. The straggler alert compares these.',
     queries: [{ expr: `sum by (rank) (${rate('ringtrain_step_phase_seconds_total', ', phase=~"data|compute"')})`, legend: 'rank {{rank}}' }],

@@ -70,6 +70,7 @@ export class Communicator {
     };
   }
   readonly stats: CollectiveStats = { ops: 0, bytesSent: 0 };
+  private firstArrival: bigint | undefined;
 
   private readonly bucketElements: number;
 
@@ -161,8 +162,18 @@ export class Communicator {
       this.stats.bytesSent += n > 1 ? Math.ceil((2 * (n - 1) * bucket.length * bytesPerElement(dtype)) / n) : 0;
     }
     await Promise.all(running);
+    this.firstArrival = this.transport.takeFirstArrival(seq);
     if (n > 1) await yieldToIo();
     this.throwIfFailed();
+  }
+
+  /**
+   * When (process.hrtime.bigint()) the first message of the last all-reduce arrived from a
+   * neighbour; undefined with one rank. Time a rank spent ready before this was spent waiting
+   * for a slower peer, not exchanging data.
+   */
+  get lastFirstArrival(): bigint | undefined {
+    return this.firstArrival;
   }
 
   /** Averages `buf` across ranks (sum, then divide by the world size); `pack` as for allReduceSum. */

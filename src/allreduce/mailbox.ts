@@ -50,6 +50,8 @@ export class Mailbox {
   private currentOp = 0;
   private readonly parked = new Map<string, Parked>();
   private readonly posted = new Map<string, Posted>();
+  /** When the first message of each collective arrived (hrtime ns), for the peer-wait split. */
+  private readonly firstSeen = new Map<number, bigint>();
 
   constructor(
     private readonly job: string,
@@ -69,6 +71,17 @@ export class Mailbox {
 
   beginOp(opSeq: number): void {
     this.currentOp = opSeq;
+  }
+
+  /**
+   * When the first message of collective `opSeq` from any neighbour was seen (its header, on
+   * stream transports that read payloads in place; the whole message otherwise). Forgets that
+   * collective and every older one.
+   */
+  takeFirstArrival(opSeq: number): bigint | undefined {
+    const at = this.firstSeen.get(opSeq);
+    for (const op of this.firstSeen.keys()) if (op <= opSeq) this.firstSeen.delete(op);
+    return at;
   }
 
   /** Called by the transport for each incoming message; settles when matched or refused. */
@@ -142,6 +155,7 @@ export class Mailbox {
     }
     this.posted.clear();
     this.parked.clear();
+    this.firstSeen.clear();
   }
 
   /** Refusal for an arrival that can never match, checked before any payload is kept. */
@@ -174,6 +188,7 @@ export class Mailbox {
         `${describeKey(a.key)} from rank ${a.fromRank} declares ${a.elements} ${a.dtype} elements but carries ${a.bytes.byteLength} bytes`,
       );
     }
+    if (!this.firstSeen.has(a.key.opSeq)) this.firstSeen.set(a.key.opSeq, process.hrtime.bigint());
     return undefined;
   }
 

@@ -306,6 +306,10 @@ export class GrpcTransport implements Transport {
     this.server.mailbox.beginOp(opSeq);
   }
 
+  takeFirstArrival(opSeq: number): bigint | undefined {
+    return this.server.mailbox.takeFirstArrival(opSeq);
+  }
+
   abort(reason: Error, generation?: number): void {
     // The mailbox outlives this transport (the server is reused by the next generation).
     this.server.mailbox.abort(reason, generation ?? this.identity.generation);

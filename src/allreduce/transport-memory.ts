@@ -52,6 +52,10 @@ export class MemoryTransport implements Transport {
     this.mailbox().beginOp(opSeq);
   }
 
+  takeFirstArrival(opSeq: number): bigint | undefined {
+    return this.mailbox().takeFirstArrival(opSeq);
+  }
+
   abort(reason: Error, generation?: number): void {
     this.mailbox().abort(reason, generation);
   }

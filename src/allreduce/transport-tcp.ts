@@ -179,6 +179,10 @@ export class TcpTransport implements Transport {
     this.mailbox.beginOp(opSeq);
   }
 
+  takeFirstArrival(opSeq: number): bigint | undefined {
+    return this.mailbox.takeFirstArrival(opSeq);
+  }
+
   abort(reason: Error, generation?: number): void {
     this.mailbox.abort(reason, generation);
   }

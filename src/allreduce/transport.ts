@@ -59,6 +59,12 @@ export interface Transport {
   /** Tells the receive side which collective this rank is in, so older ones are refused as stale. */
   beginOp(opSeq: number): void;
   /**
+   * When (process.hrtime.bigint()) the first message of collective `opSeq` arrived from a
+   * neighbour, if one did; forgets it and older collectives. Splits communication time into
+   * waiting for slower peers and the exchange itself.
+   */
+  takeFirstArrival(opSeq: number): bigint | undefined;
+  /**
    * Fails every pending send/recv with `reason` (job failed, generation changed). With
    * `generation`, only if the transport still serves that generation: a late failure of an old
    * ring's send must not abort the new ring's receives.

@@ -2,6 +2,7 @@
  * The three commands. Each parses its flags, loads and validates the job once, and calls one
  * function of the role it starts; exit codes are decided here and nowhere else.
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startCoordinator } from '../coordinator';
@@ -11,14 +12,28 @@ import { loadTlsFiles } from '../config/tls-files';
 import { loadJob } from '../config/load';
 import { launch, defaultRunDir } from '../launcher';
 import { createLogger } from '../observe';
+import { mergeTraceFiles } from '../observe/trace-merge';
 import { parseLayers } from '../train';
 import { runWorker } from '../worker';
 import { intFlag, parseArgs, usage } from './args';
 import { bindWorker, planLaunchCpus } from './cpu-flags';
 import { ENV_RESUME, resumeTarget } from './resume';
 
-/** Where rank 0 writes its Chrome trace (set by `launch --trace FILE` for its children). */
+/** Where each rank writes its Chrome trace; '{rank}' is replaced (set by `launch --trace FILE` for its children). */
 export const ENV_TRACE = 'RINGTRAIN_TRACE';
+
+const tracePart = (file: string, rank: string): string => `${file}.rank${rank}.part`;
+
+/** Merges the ranks' trace parts into `file` and removes them; says so on stderr when none exist. */
+function mergeRankTraces(file: string, nproc: number): void {
+  const parts = Array.from({ length: nproc }, (_, r) => tracePart(file, String(r))).filter((p) => fs.existsSync(p));
+  if (parts.length === 0) {
+    process.stderr.write(`ringtrain: no trace written to ${file}: no worker got as far as training\n`);
+    return;
+  }
+  mergeTraceFiles(parts, file);
+  for (const p of parts) fs.rmSync(p, { force: true });
+}
 
 /** torchrun's default rendezvous port. */
 export const DEFAULT_COORDINATOR_PORT = 29400;
@@ -40,8 +55,15 @@ export async function launchCommand(argv: readonly string[]): Promise<number> {
   // The launcher's children inherit the environment: rank 0 reads the checkpoint, the rest follow.
   if (resume !== undefined) process.env[ENV_RESUME] = resume.dir;
   const trace = args.flags.get('trace');
-  if (trace !== undefined) process.env[ENV_TRACE] = path.resolve(trace);
-  return launch({ spec: { ...spec, outDir }, nproc, outDir, cpuSets });
+  if (trace === undefined) return launch({ spec: { ...spec, outDir }, nproc, outDir, cpuSets });
+  // Every rank writes a part next to FILE; the parts become one timeline when the job ends.
+  const traceFile = path.resolve(trace);
+  process.env[ENV_TRACE] = tracePart(traceFile, '{rank}');
+  try {
+    return await launch({ spec: { ...spec, outDir }, nproc, outDir, cpuSets });
+  } finally {
+    mergeRankTraces(traceFile, nproc);
+  }
 }
 
 export async function coordinatorCommand(argv: readonly string[]): Promise<number> {

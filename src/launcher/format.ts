@@ -17,7 +17,7 @@ export interface LogRecord {
   val?: { loss: number | null; accuracy: number | null; mae?: number | null };
   samplesPerSec?: number;
   seconds?: number;
-  time?: { data: number; compute: number; communication: number; update: number };
+  time?: { data: number; compute: number; communication: number; update: number; peerWait?: number };
   /** `progress` records (RunRecorder, throttled): position in the epoch and the running loss. */
   stepInEpoch?: number;
   stepsInEpoch?: number;
@@ -54,17 +54,31 @@ export function quality(m: { accuracy: number | null; mae?: number | null } | un
   return !hasAccuracy && typeof m.mae === 'number' ? `mae ${fixed(m.mae, 4)}` : `acc ${pct(m.accuracy)}`;
 }
 
+interface TimeShares {
+  data: number;
+  compute: number;
+  communication: number;
+  update: number;
+  /** Part of communication: waiting for a slower rank; undefined from workers that predate it. */
+  peerWait?: number;
+}
+
 /** An epoch's step time as percentages of its total; undefined without timings. */
-function timeShares(r: LogRecord | undefined): { data: number; compute: number; communication: number; update: number } | undefined {
+function timeShares(r: LogRecord | undefined): TimeShares | undefined {
   const t = r?.time;
   const total = t ? t.data + t.compute + t.communication + t.update : 0;
   if (t === undefined || !(total > 0)) return undefined;
-  return { data: (100 * t.data) / total, compute: (100 * t.compute) / total, communication: (100 * t.communication) / total, update: (100 * t.update) / total };
+  const share = (x: number): number => (100 * x) / total;
+  const shares: TimeShares = { data: share(t.data), compute: share(t.compute), communication: share(t.communication), update: share(t.update) };
+  if (typeof t.peerWait === 'number') shares.peerWait = share(Math.min(t.peerWait, t.communication));
+  return shares;
 }
 
 export function formatEpoch(r: LogRecord): string {
   const p = timeShares(r);
-  const split = p ? `  [data ${p.data.toFixed(0)}% compute ${p.compute.toFixed(0)}% comm ${p.communication.toFixed(0)}% update ${p.update.toFixed(0)}%]` : '';
+  // Of the communication share, how much was waiting for a slower rank rather than exchanging.
+  const wait = p?.peerWait !== undefined && p.communication >= 0.5 ? ` (peer wait ${p.peerWait.toFixed(0)}%)` : '';
+  const split = p ? `  [data ${p.data.toFixed(0)}% compute ${p.compute.toFixed(0)}% comm ${p.communication.toFixed(0)}%${wait} update ${p.update.toFixed(0)}%]` : '';
   const width = String(r.epochs ?? '').length;
   return (
     `epoch ${String(r.epoch).padStart(width)}/${r.epochs}  ` +

@@ -32,6 +32,11 @@ export interface WorkerMetrics {
   loss: Gauge<'split'>;
   /** Accuracy of the last finished epoch, by split (train|val). */
   accuracy: Gauge<'split'>;
+  /**
+   * The part of the communication phase spent ready but waiting for a neighbour's first message:
+   * time lost to slower ranks. Communication minus this is the exchange itself.
+   */
+  peerWaitSeconds: Counter;
   /** Wall time of one bucket all-reduce (reduce-scatter + all-gather). */
   allreduceDuration: Histogram;
   /** Payload bytes this rank sent during all-reduces. */
@@ -93,6 +98,11 @@ export function createWorkerMetrics(registry: Registry, rank: number, backend: s
       name: 'ringtrain_accuracy',
       help: 'Latest accuracy (0..1) by split.',
       labelNames: ['split'] as const,
+      registers,
+    }),
+    peerWaitSeconds: new Counter({
+      name: 'ringtrain_peer_wait_seconds_total',
+      help: 'Seconds of the communication phase spent waiting for the first message of a slower neighbour (communication minus this is the exchange).',
       registers,
     }),
     allreduceDuration: new Histogram({

@@ -46,7 +46,10 @@ export interface StepInfo {
   correct?: number;
   samples: number;
   lr: number;
-  seconds: { data: number; compute: number; communication: number; update: number };
+  /** The step's time split; peerWait is the part of communication spent waiting for a slower rank. */
+  seconds: { data: number; compute: number; communication: number; update: number; peerWait?: number };
+  /** performance.now() when the step began, for timelines. */
+  startedMs?: number;
 }
 
 export interface DiagnosticsInput {

@@ -17,7 +17,7 @@ import { augmenter, loadDataset, savePreprocess } from '../data';
 import { createWorkerMetrics, startHttpServer, type Logger, type WorkerMetrics } from '../observe';
 import { TraceWriter } from '../observe/trace-writer';
 import { ParamLayout, buildModel, saveModelToDir, summarizeModel } from '../train';
-import { RunRecorder } from '../report/run-recorder';
+import { RunRecorder, type StepInfo } from '../report/run-recorder';
 import { CoordinatorClient } from './coordinator-client';
 import { HeartbeatLoop, type Progress } from './heartbeat-loop';
 import { appendMetrics, checkpointDirOf, trimMetrics } from './run-dir';
@@ -161,8 +161,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       progress.suspects = [];
       regenerating = undefined;
       heartbeat.start();
-      if (rank === 0 && o.traceFile !== undefined && tracer === undefined) {
-        const t = new TraceWriter(o.traceFile, rank);
+      if (o.traceFile !== undefined && tracer === undefined) {
+        // '{rank}' in the path gives every rank a file of its own (launch --trace merges them).
+        const t = new TraceWriter(o.traceFile.split('{rank}').join(String(rank)), rank);
+        t.traceGc();
         tracer = t;
         cleanups.push(() => t.close());
       }
@@ -203,7 +205,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
           onStepDetail: (st) => {
             progress.busySeconds = (progress.busySeconds ?? 0) + st.seconds.data + st.seconds.compute + st.seconds.update;
             progress.commSeconds = (progress.commSeconds ?? 0) + st.seconds.communication;
-            if (tracer !== undefined && rank === 0) traceStep(tracer, st.step, joined.generation, st.seconds);
+            if (tracer !== undefined) traceStep(tracer, st, joined.generation);
             recorder.onStep(st);
           },
           wantsDiagnostics: (stepInEpoch, stepsInEpoch) => recorder.wantsDiagnostics(stepInEpoch, stepsInEpoch),
@@ -299,11 +301,20 @@ function fingerprintModel(model: ReturnType<typeof buildModel>): string {
 }
 
 /** The step just ended: lay its phases end to end, back from now (Horovod-timeline style). */
-function traceStep(t: TraceWriter, step: number, generation: number, s: { data: number; compute: number; communication: number; update: number }): void {
-  const phases: [string, number][] = [['data', s.data], ['compute', s.compute], ['communication', s.communication], ['update', s.update]];
-  let at = t.now() - 1e6 * phases.reduce((sum, [, sec]) => sum + sec, 0);
+/**
+ * A step's phases laid end to end from its start (the gradient readout and the next batch's
+ * preparation run while the all-reduce is in flight; they are drawn after their phase's
+ * other work). Communication shows as the wait for the slowest neighbour's first message, then
+ * the exchange itself, so a straggler stands out on the timeline.
+ */
+function traceStep(t: TraceWriter, st: StepInfo, generation: number): void {
+  const s = st.seconds;
+  const wait = Math.min(s.peerWait ?? 0, s.communication);
+  const phases: [string, number][] = [['data', s.data], ['compute', s.compute], ['wait for peers', wait], ['exchange', s.communication - wait], ['update', s.update]];
+  const total = 1e6 * phases.reduce((sum, [, sec]) => sum + sec, 0);
+  let at = st.startedMs !== undefined ? t.wallTime(st.startedMs) : t.now() - total;
   for (const [name, sec] of phases) {
-    t.event({ name, cat: 'step', ts: at, dur: 1e6 * sec, args: { step, generation } });
+    if (sec > 0 || name !== 'wait for peers') t.event({ name, cat: 'step', ts: at, dur: 1e6 * sec, args: { step: st.step, generation } });
     at += 1e6 * sec;
   }
 }

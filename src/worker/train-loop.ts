@@ -14,6 +14,7 @@
 import { RingtrainError } from '../config/errors';
 import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank, type Batch } from '../data';
 import { STEP_PHASES } from '../observe';
+import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs-core';
 import { EarlyStopping, LrSchedule, ParamLayout, clipToNorm, forwardBackward, globalNorm, monitorMode, optimizerOf, scaledLr, type FlatOptimizer } from '../train';
 import { findLatestCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint-store';
@@ -228,7 +229,7 @@ export class TrainLoop {
     });
     const batches = batchIndices(indices, spec.data.batchSize);
     const pipeline = new BatchPipeline(data.train, batches, spec.data.batchSize, this.o.augment?.(epoch));
-    const time: StepTimes = { data: 0, compute: 0, communication: 0, update: 0 };
+    const time: StepTimes = { data: 0, compute: 0, communication: 0, update: 0, peerWait: 0 };
     // Rank 0 carries the global partial sums of a resumed epoch; the others start at zero.
     const sums = comm.rank === 0 ? [...this.c.partial] : [0, 0, 0];
     // The same sums made global after every step (they ride in the gradients' all-reduce), so
@@ -243,6 +244,7 @@ export class TrainLoop {
     let lr = this.currentLr();
     const started = process.hrtime.bigint();
     let stepStarted = started;
+    let stepStartedMs = performance.now();
     const reported: StepTimes = { ...time };
     const stepsInEpoch = Math.ceil(batches.length / k);
     let stepRows = 0;
@@ -251,7 +253,10 @@ export class TrainLoop {
     for (let b = this.c.batchInEpoch; b < batches.length; b++) {
       hooks?.checkAbort?.();
       let t0 = process.hrtime.bigint();
-      if (micro === 0) stepStarted = t0;
+      if (micro === 0) {
+        stepStarted = t0;
+        stepStartedMs = performance.now();
+      }
       const batch: Batch = pipeline.get(b);
       time.data += since(t0);
       const rows = (batches[b] as Int32Array).length;
@@ -303,11 +308,16 @@ export class TrainLoop {
       const prep = process.hrtime.bigint();
       if (b + 1 < batches.length) pipeline.prepare(b + 1);
       const prepSeconds = since(prep);
+      const ready = process.hrtime.bigint();
       await reduced;
       const commSeconds = since(t0) - prepSeconds - packSeconds;
+      // Until the neighbour's first message came, this rank had nothing to exchange: it waited.
+      const first = comm.lastFirstArrival;
+      const waitSeconds = first === undefined || first <= ready ? 0 : Math.min(commSeconds, Number(first - ready) / 1e9);
       time.compute += packSeconds;
       time.data += prepSeconds;
       time.communication += commSeconds;
+      time.peerWait += waitSeconds;
 
       t0 = process.hrtime.bigint();
       if (bufferTail.length > 0) this.buffers.writeWeights(bufferTail);
@@ -345,15 +355,17 @@ export class TrainLoop {
       metrics?.learningRate.set(lr);
       metrics?.stepDuration.observe(since(stepStarted));
       metrics?.allreduceDuration.observe(commSeconds);
-      const stepSeconds = { data: time.data - reported.data, compute: time.compute - reported.compute, communication: time.communication - reported.communication, update: time.update - reported.update };
+      const stepSeconds = { data: time.data - reported.data, compute: time.compute - reported.compute, communication: time.communication - reported.communication, update: time.update - reported.update, peerWait: time.peerWait - reported.peerWait };
       for (const phase of STEP_PHASES) {
         metrics?.stepPhaseSeconds.inc({ phase }, time[phase] - reported[phase]);
         metrics?.stepPhaseDuration.observe({ phase }, time[phase] - reported[phase]);
         reported[phase] = time[phase];
       }
+      metrics?.peerWaitSeconds.inc(stepSeconds.peerWait);
+      reported.peerWait = time.peerWait;
       metrics?.allreduceBytes.inc(comm.worldSize > 1 ? (2 * (comm.worldSize - 1) * this.grads.byteLength) / comm.worldSize : 0);
       hooks?.onStep?.(this.c.step, epoch);
-      hooks?.onStepDetail?.({ epoch: epoch + 1, step: this.c.step, stepInEpoch: Math.ceil((b + 1) / k), stepsInEpoch, loss, correct: stepCorrect, samples: stepRows, lr, seconds: stepSeconds });
+      hooks?.onStepDetail?.({ epoch: epoch + 1, step: this.c.step, stepInEpoch: Math.ceil((b + 1) / k), stepsInEpoch, loss, correct: stepCorrect, samples: stepRows, lr, seconds: stepSeconds, startedMs: stepStartedMs });
       stepRows = 0;
       stepCorrect = 0;
       if (spec.checkpoint.everySteps > 0 && this.c.step % spec.checkpoint.everySteps === 0 && b + 1 < batches.length) {

@@ -22,6 +22,11 @@ export interface StepTimes {
   compute: number;
   communication: number;
   update: number;
+  /**
+   * The part of `communication` spent ready but waiting for the first message of a neighbour:
+   * time lost to a slower rank (a straggler, a pause), not to the exchange itself.
+   */
+  peerWait: number;
 }
 
 export interface EpochSummary {

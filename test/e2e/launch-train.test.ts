@@ -11,6 +11,7 @@ import { loadModelFromDir } from '../../src/train';
 import { QUICK, childPids, isAlive, runCli, startCli, tempDir, waitFor } from './cli';
 
 test('ringtrain launch --nproc 2 trains one epoch and leaves metrics.jsonl and a loadable model', async () => {
+  const testStarted = Date.now();
   const out = tempDir('launch');
   const r = await runCli(['launch', '--nproc', '2', '--trace', path.join(out, 'trace.json'), '--set', 'train.epochs=1', ...QUICK, '--out', out], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
@@ -43,12 +44,26 @@ test('ringtrain launch --nproc 2 trains one epoch and leaves metrics.jsonl and a
   const backendLine = fs.readFileSync(path.join(out, 'logs', 'rank 0.log'), 'utf8').split('\n').find((l) => l.includes('compute backend'));
   assert.ok(backendLine !== undefined, 'rank 0 logged no compute backend line');
   assert.deepEqual((({ gc, kernels }) => ({ gc, kernels }))(JSON.parse(backendLine) as { gc: string; kernels: string }), { gc: 'single-threaded', kernels: 'native-avx2-fma' });
-  // --trace: rank 0's steps as a Chrome trace, four phases per step, laid end to end.
-  const trace = JSON.parse(fs.readFileSync(path.join(out, 'trace.json'), 'utf8')) as { name: string; ph: string; ts: number; dur: number; args?: { step?: number } }[];
-  const steps = trace.filter((e) => e.ph === 'X');
-  assert.equal(steps.length, 4 * Math.ceil(4000 / 2 / 64), 'one event per phase per step');
-  assert.deepEqual(steps.slice(0, 4).map((e) => e.name), ['data', 'compute', 'communication', 'update']);
-  assert.ok(steps.every((e) => e.dur >= 0 && Number.isFinite(e.ts)));
+  // --trace: every rank's steps in one Chrome trace, each rank its own process track; the
+  // communication of a step shows as the wait for the peer (when there was one), then the exchange.
+  interface Ev { name: string; ph: string; pid: number; tid: number; ts: number; dur: number; cat?: string; args?: { step?: number } }
+  const trace = JSON.parse(fs.readFileSync(path.join(out, 'trace.json'), 'utf8')) as Ev[];
+  assert.deepEqual(fs.readdirSync(out).filter((f) => f.includes('.part')), [], 'the per-rank parts are merged and removed');
+  const stepsPerRank = Math.ceil(4000 / 2 / 64);
+  for (const rank of [0, 1]) {
+    const steps = trace.filter((e) => e.ph === 'X' && e.pid === rank && e.cat === 'step');
+    for (const name of ['data', 'compute', 'exchange', 'update']) assert.equal(steps.filter((e) => e.name === name).length, stepsPerRank, `rank ${rank} ${name}`);
+    assert.ok(steps.filter((e) => e.name === 'wait for peers').length <= stepsPerRank);
+    const first = steps.filter((e) => e.args?.step === 1).map((e) => e.name);
+    assert.deepEqual(first.filter((n) => n !== 'wait for peers'), ['data', 'compute', 'exchange', 'update'], `rank ${rank} step 1: ${first.join(', ')}`);
+    // Laid end to end within a step, at wall-clock times inside this test's run.
+    for (let i = 1; i < steps.length; i++) {
+      const [a, b] = [steps[i - 1] as Ev, steps[i] as Ev];
+      if (a.args?.step === b.args?.step) assert.ok(Math.abs(a.ts + a.dur - b.ts) < 1, `rank ${rank} ${a.name} -> ${b.name}`);
+    }
+    assert.ok(steps.every((e) => e.dur >= 0 && e.ts >= testStarted * 1000 && e.ts <= Date.now() * 1000), `rank ${rank}: a step outside the run's wall time`);
+    assert.ok(trace.some((e) => e.ph === 'M' && e.pid === rank && e.name === 'process_name'));
+  }
 });
 
 // --cpu-bind cores needs the native addon and a CPU per worker; this machine has both when CI runs.

@@ -29,6 +29,10 @@ test('during a run, a worker /metrics shows the ringtrain series with its rank, 
     }
     const bytes = Number(/^ringtrain_allreduce_bytes_total\{rank="1"\} (\S+)/m.exec(text)?.[1]);
     assert.ok(bytes > 0, `all-reduce bytes ${bytes}`);
+    // The wait for the peer is part of the communication phase, never more than it.
+    const wait = Number(/^ringtrain_peer_wait_seconds_total\{rank="1"\} (\S+)/m.exec(text)?.[1]);
+    const comm = Number(/^ringtrain_step_phase_seconds_total\{phase="communication",rank="1"\} (\S+)/m.exec(text)?.[1]);
+    assert.ok(wait >= 0 && comm > 0 && wait <= comm, `peer wait ${wait} s, communication ${comm} s`);
     assert.deepEqual(text.split('\n').filter((l) => l.startsWith('ringtrain_ring_link_info{')), ['ringtrain_ring_link_info{peer="0",path="shared-memory",rank="1"} 1']);
   } finally {
     run.child.kill('SIGTERM');

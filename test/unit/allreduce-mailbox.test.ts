@@ -65,3 +65,25 @@ test('rejects a chunk whose wire encoding differs from the receiver', async () =
   await assert.rejects(sent, /sends fp32 on the wire, rank 1 expects fp16/);
   await assert.rejects(recv, /same compression/);
 });
+
+test('the first arrival of each collective is kept until asked for, once, and older ones go with it', async () => {
+  const m = box();
+  const before = process.hrtime.bigint();
+  assert.equal(m.takeFirstArrival(3), undefined, 'nothing arrived yet');
+  const first = m.deliver({ job: 'job-a', generation: 2, fromRank: 0, key, elements: 1, dtype: 'fp32', bytes: bytesOf([1]) });
+  const afterFirst = process.hrtime.bigint();
+  // A later message of the same collective does not move its first arrival.
+  const second = m.deliver({ job: 'job-a', generation: 2, fromRank: 0, key: { ...key, block: 1 }, elements: 1, dtype: 'fp32', bytes: bytesOf([2]) });
+  // The neighbour is a collective ahead: its message is remembered for collective 4.
+  const ahead = m.deliver({ job: 'job-a', generation: 2, fromRank: 0, key: { ...key, opSeq: 4 }, elements: 1, dtype: 'fp32', bytes: bytesOf([3]) });
+  // A refused message (another job) is no arrival.
+  await assert.rejects(m.deliver({ job: 'job-b', generation: 2, fromRank: 0, key: { ...key, opSeq: 5 }, elements: 1, dtype: 'fp32', bytes: bytesOf([1]) }));
+  const at = m.takeFirstArrival(3);
+  assert.ok(at !== undefined && at >= before && at <= afterFirst, `first arrival ${at} outside [${before}, ${afterFirst}]`);
+  assert.equal(m.takeFirstArrival(3), undefined, 'taken once');
+  assert.ok((m.takeFirstArrival(4) as bigint) >= afterFirst);
+  assert.equal(m.takeFirstArrival(5), undefined);
+  await Promise.all([m.expect(0, key, out(1), f32(1)), m.expect(0, { ...key, block: 1 }, out(1), f32(1)), first, second]);
+  m.beginOp(4);
+  await Promise.all([m.expect(0, { ...key, opSeq: 4 }, out(1), f32(1)), ahead]);
+});

@@ -201,3 +201,22 @@ for (const dtype of ['fp32', 'fp16'] as const) {
     }
   });
 }
+
+test('lastFirstArrival tells a rank that waited for a late peer from one whose peer was early', async () => {
+  const [c0, c1] = new MemoryHub('job', 2).endpoints().map((t) => new Communicator(t)) as [Communicator, Communicator];
+  const a = Float32Array.from([1, 2, 3]);
+  const b = Float32Array.from([10, 20, 30]);
+  const start0 = process.hrtime.bigint();
+  const r0 = c0.allReduceSum(a);
+  // Rank 1 turns up 100 ms late: rank 0 waits for it; rank 1 finds rank 0's data already there.
+  await new Promise((r) => setTimeout(r, 100));
+  const start1 = process.hrtime.bigint();
+  await Promise.all([r0, c1.allReduceSum(b)]);
+  assert.deepEqual(Array.from(a), [11, 22, 33]);
+  const waited0 = Number((c0.lastFirstArrival as bigint) - start0) / 1e6;
+  assert.ok(waited0 >= 50, `rank 0 saw rank 1's first message ${waited0} ms after it started, expected about 100`);
+  assert.ok((c1.lastFirstArrival as bigint) < start1, 'rank 0 sent before rank 1 started');
+  const solo = new Communicator(new MemoryHub('job', 1).endpoints()[0]!);
+  await solo.allReduceSum(Float32Array.from([1]));
+  assert.equal(solo.lastFirstArrival, undefined, 'one rank has no neighbour');
+});

@@ -104,3 +104,11 @@ test('a gRPC launch that spent a large share of its steps communicating ends wit
   assert.equal(transportTip('grpc', 2, undefined), undefined);
   assert.equal(transportTip('grpc', 2, { time: { data: 0, compute: 0, communication: 0, update: 0 } }), undefined);
 });
+
+test('the epoch line splits communication into the wait for slower peers when the worker reports it', () => {
+  const rec: LogRecord = { event: 'epoch', rank: 0, epoch: 2, epochs: 3, train: { loss: 0.1, accuracy: 0.97 }, val: { loss: 0.1, accuracy: 0.97 }, samplesPerSec: 1000, seconds: 1, time: { data: 0.05, compute: 0.5, communication: 0.4, update: 0.05, peerWait: 0.3 } };
+  assert.match(formatEpoch(rec), /\[data 5% compute 50% comm 40% \(peer wait 30%\) update 5%\]$/);
+  // Workers that do not report it, and a run without communication, keep the plain split.
+  assert.match(formatEpoch({ ...rec, time: { data: 0.05, compute: 0.5, communication: 0.4, update: 0.05 } }), /comm 40% update 5%\]$/);
+  assert.match(formatEpoch({ ...rec, time: { data: 0.1, compute: 0.8, communication: 0, update: 0.1, peerWait: 0 } }), /comm 0% update 10%\]$/);
+});

@@ -20,6 +20,7 @@ test('every worker series carries rank="3" and counters hold what was added', as
   m.accuracy.set({ split: 'validation' }, 0.91);
   m.allreduceDuration.observe(0.003);
   m.allreduceBytes.inc(4096);
+  m.peerWaitSeconds.inc(0.0025);
   m.epoch.set(2);
   m.step.set(17);
   m.generation.set(1);
@@ -32,6 +33,7 @@ test('every worker series carries rank="3" and counters hold what was added', as
 
   assert.deepEqual(samples(text, 'ringtrain_samples_total'), ['ringtrain_samples_total{rank="3"} 128']);
   assert.deepEqual(samples(text, 'ringtrain_allreduce_bytes_total'), ['ringtrain_allreduce_bytes_total{rank="3"} 4096']);
+  assert.deepEqual(samples(text, 'ringtrain_peer_wait_seconds_total'), ['ringtrain_peer_wait_seconds_total{rank="3"} 0.0025']);
   assert.deepEqual(samples(text, 'ringtrain_step_phase_seconds_total'), [
     'ringtrain_step_phase_seconds_total{phase="data",rank="3"} 0',
     'ringtrain_step_phase_seconds_total{phase="compute",rank="3"} 0.015',
