@@ -70,14 +70,15 @@ function timeShares(r: LogRecord | undefined): TimeShares | undefined {
   if (t === undefined || !(total > 0)) return undefined;
   const share = (x: number): number => (100 * x) / total;
   const shares: TimeShares = { data: share(t.data), compute: share(t.compute), communication: share(t.communication), update: share(t.update) };
-  if (typeof t.peerWait === 'number') shares.peerWait = share(Math.min(t.peerWait, t.communication));
+  // One worker has no neighbour to wait for: no peer-wait figure rather than a constant 0%.
+  if (typeof t.peerWait === 'number' && t.peerWait > 0) shares.peerWait = share(Math.min(t.peerWait, t.communication));
   return shares;
 }
 
 export function formatEpoch(r: LogRecord): string {
   const p = timeShares(r);
   // Of the communication share, how much was waiting for a slower rank rather than exchanging.
-  const wait = p?.peerWait !== undefined && p.communication >= 0.5 ? ` (peer wait ${p.peerWait.toFixed(0)}%)` : '';
+  const wait = p?.peerWait !== undefined ? ` (peer wait ${p.peerWait.toFixed(0)}%)` : '';
   const split = p ? `  [data ${p.data.toFixed(0)}% compute ${p.compute.toFixed(0)}% comm ${p.communication.toFixed(0)}%${wait} update ${p.update.toFixed(0)}%]` : '';
   const width = String(r.epochs ?? '').length;
   return (

@@ -79,13 +79,13 @@ export const THROUGHPUT_WINDOW = 20;
 /** steps.jsonl lines buffered before one append. */
 export const STEP_LINES_PER_WRITE = 256;
 /** Numbers per rank in packEpochTiming's buffer. */
-export const TIMING_FIELDS = 6;
+export const TIMING_FIELDS = 7;
 
 export function unpackTiming(buf: Float32Array, worldSize: number): RankTiming[] {
   return Array.from({ length: worldSize }, (_, rank) => {
     const at = rank * TIMING_FIELDS;
     const v = (i: number): number => buf[at + i] as number;
-    return { rank, steps: v(0), samples: v(1), data: v(2), compute: v(3), communication: v(4), update: v(5) };
+    return { rank, steps: v(0), samples: v(1), data: v(2), compute: v(3), communication: v(4), update: v(5), peerWait: v(6) };
   });
 }
 

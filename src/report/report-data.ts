@@ -64,6 +64,8 @@ export function timingTable(lines: readonly TimingLine[]): TimingRow[] {
     r.compute += t.compute;
     r.communication += t.communication;
     r.update += t.update;
+    // Older runs did not record it: the table then shows none rather than a false 0.
+    if (t.peerWait !== undefined) r.peerWait = (r.peerWait ?? 0) + t.peerWait;
     rows.set(t.rank, r);
   }
   return [...rows.values()].sort((a, b) => a.rank - b.rank);
@@ -74,7 +76,7 @@ interface EpochLogLine {
   rank?: number;
   epoch?: number;
   step?: number;
-  time?: { data: number; compute: number; communication: number; update: number };
+  time?: { data: number; compute: number; communication: number; update: number; peerWait?: number };
 }
 
 /**

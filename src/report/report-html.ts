@@ -68,12 +68,12 @@ function timingTable(rows: readonly TimingRow[], source: string): string {
       const share = (x: number): string => (total > 0 ? `${((100 * x) / total).toFixed(0)}%` : '-');
       const perStep = (x: number): string => (r.steps > 0 ? ((1000 * x) / r.steps).toFixed(2) : '-');
       return `<tr><td>${r.rank}</td><td>${r.epochs}</td><td>${r.steps}</td><td>${r.samples > 0 ? r.samples.toLocaleString('en-US') : '-'}</td>
-<td>${r.data.toFixed(2)} (${share(r.data)})</td><td>${r.compute.toFixed(2)} (${share(r.compute)})</td><td>${r.communication.toFixed(2)} (${share(r.communication)})</td><td>${r.update.toFixed(2)} (${share(r.update)})</td>
+<td>${r.data.toFixed(2)} (${share(r.data)})</td><td>${r.compute.toFixed(2)} (${share(r.compute)})</td><td>${r.communication.toFixed(2)} (${share(r.communication)})</td><td>${r.peerWait === undefined ? '-' : `${r.peerWait.toFixed(2)} (${share(r.peerWait)})`}</td><td>${r.update.toFixed(2)} (${share(r.update)})</td>
 <td>${total.toFixed(2)}</td><td>${perStep(total)}</td></tr>`;
     })
     .join('\n');
-  return `<p class="note">Seconds over the recorded epochs (share of the step time); source: ${escapeHtml(source)}. In synchronous data parallelism a slow rank shows as more compute and its peers as more communication (waiting).</p>
-<table><tr><th>rank</th><th>epochs</th><th>steps</th><th>samples</th><th>data s</th><th>compute s</th><th>communication s</th><th>update s</th><th>total s</th><th>ms/step</th></tr>
+  return `<p class="note">Seconds over the recorded epochs (share of the step time); source: ${escapeHtml(source)}. In synchronous data parallelism a slow rank shows as more compute and its peers as more communication; peer wait is the part of communication spent waiting for a slower rank's first message, the rest is the exchange itself.</p>
+<table><tr><th>rank</th><th>epochs</th><th>steps</th><th>samples</th><th>data s</th><th>compute s</th><th>communication s</th><th>of which peer wait s</th><th>update s</th><th>total s</th><th>ms/step</th></tr>
 ${body}</table>`;
 }
 

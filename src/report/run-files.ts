@@ -6,7 +6,7 @@
  *   steps.jsonl        one line per optimizer step: loss, samples/s, lr (RunRecorder)
  *   diagnostics.jsonl  one line per epoch: gradient norms, update ratios, warnings (RunRecorder)
  *   histograms.jsonl   one line per epoch x variable x kind (weights | gradients) (RunRecorder)
- *   timing.jsonl       one line per epoch x rank: seconds in data/compute/communication/update
+ *   timing.jsonl       one line per epoch x rank: seconds in data/compute/communication/update (and peerWait, part of communication)
  *   tensorboard/train, tensorboard/validation   TensorBoard event files (RunRecorder)
  */
 import * as fs from 'node:fs';
@@ -67,6 +67,8 @@ export interface RankTiming {
   compute: number;
   communication: number;
   update: number;
+  /** Part of communication spent waiting for a slower rank; absent in runs recorded before it existed. */
+  peerWait?: number;
 }
 
 export interface TimingLine extends RankTiming {

@@ -62,7 +62,7 @@ export class RunRecorder {
   constructor(private readonly o: RunRecorderOptions) {
     this.clock = o.clock ?? Date.now;
     this.writes = o.rank === 0;
-    this.epochTiming = { rank: o.rank, steps: 0, samples: 0, data: 0, compute: 0, communication: 0, update: 0 };
+    this.epochTiming = { rank: o.rank, steps: 0, samples: 0, data: 0, compute: 0, communication: 0, update: 0, peerWait: 0 };
     if (this.writes) {
       const clockSec = (): number => this.clock() / 1000;
       this.train = new EventFileWriter(path.join(o.dir, RUN_FILES.tensorboard, 'train'), { clock: clockSec });
@@ -94,6 +94,7 @@ export class RunRecorder {
     t.compute += s.seconds.compute;
     t.communication += s.seconds.communication;
     t.update += s.seconds.update;
+    t.peerWait = (t.peerWait ?? 0) + (s.seconds.peerWait ?? 0);
     const w = this.sinkTiming;
     w.steps += 1;
     w.dataSec += s.seconds.data;
@@ -190,14 +191,14 @@ export class RunRecorder {
   packEpochTiming(): Float32Array {
     const buf = new Float32Array(this.o.worldSize * TIMING_FIELDS);
     const t = this.epochTiming;
-    buf.set([t.steps, t.samples, t.data, t.compute, t.communication, t.update], this.o.rank * TIMING_FIELDS);
+    buf.set([t.steps, t.samples, t.data, t.compute, t.communication, t.update, t.peerWait ?? 0], this.o.rank * TIMING_FIELDS);
     return buf;
   }
 
   /** After each epoch's evaluation; returns (and logs) an over-fitting warning if any. */
   onEpoch(e: EpochInput): DiagnosticWarning[] {
     const ranks = e.ranks ? unpackTiming(e.ranks, this.o.worldSize) : [this.epochTiming];
-    this.epochTiming = { rank: this.o.rank, steps: 0, samples: 0, data: 0, compute: 0, communication: 0, update: 0 };
+    this.epochTiming = { rank: this.o.rank, steps: 0, samples: 0, data: 0, compute: 0, communication: 0, update: 0, peerWait: 0 };
     this.history.push({ epoch: e.epoch, trainLoss: e.train.loss, valLoss: e.val.loss });
     const over = overfittingWarning(this.history);
     const warnings = over ? [over] : [];
@@ -209,7 +210,7 @@ export class RunRecorder {
       'epoch/loss': e.train.loss,
       'epoch/accuracy': e.train.accuracy,
       'epoch/samples_per_sec': e.samplesPerSec,
-      ...(own ? { 'epoch/seconds_data': own.data, 'epoch/seconds_compute': own.compute, 'epoch/seconds_communication': own.communication, 'epoch/seconds_update': own.update } : {}),
+      ...(own ? { 'epoch/seconds_data': own.data, 'epoch/seconds_compute': own.compute, 'epoch/seconds_communication': own.communication, 'epoch/seconds_update': own.update, 'epoch/seconds_peer_wait': own.peerWait ?? 0 } : {}),
     });
     this.validation?.scalars(e.epoch, { 'epoch/loss': e.val.loss, 'epoch/accuracy': e.val.accuracy });
     this.flushFiles();

@@ -64,7 +64,7 @@ async function recordRun(dir: string): Promise<{ log: () => Record<string, unkno
           const grads = Float32Array.from({ length: 12 }, (_, k) => (k % 2 ? 1 : -1) * 0.1 * epoch);
           r.onDiagnostics({ epoch, step, slots: SLOTS, grads, before, after });
         }
-        r.onStep({ epoch, step, stepInEpoch: i, stepsInEpoch: 5, loss, correct: 50, samples: 64, lr: 0.1 / epoch, seconds: { data: 0.01, compute: rank === 0 ? 0.05 : 0.06, communication: 0.03, update: 0.01 } });
+        r.onStep({ epoch, step, stepInEpoch: i, stepsInEpoch: 5, loss, correct: 50, samples: 64, lr: 0.1 / epoch, seconds: { data: 0.01, compute: rank === 0 ? 0.05 : 0.06, communication: 0.03, update: 0.01, peerWait: rank === 0 ? 0.01 : 0 } });
       }
       await new Promise((r) => setImmediate(r));
     }
@@ -92,7 +92,7 @@ test('RunRecorder writes steps, diagnostics, histograms and every rank’s timin
   assert.ok(Math.abs(first.globalGradNorm - Math.sqrt(12 * 0.01)) < 1e-6, `global norm ${first.globalGradNorm}`);
   assert.equal(files.histograms.length, 4 * 3 * 2);
   assert.deepEqual(files.histograms.slice(0, 2).map((h) => [h.kind, h.variable, h.histogram.count]), [['weights', 'dense_0/kernel', 6], ['gradients', 'dense_0/kernel', 6]]);
-  assert.deepEqual(files.timing.filter((t) => t.epoch === 1).map((t) => [t.rank, t.steps, t.samples, +t.compute.toFixed(4)]), [[0, 5, 320, 0.25], [1, 5, 320, 0.3]]);
+  assert.deepEqual(files.timing.filter((t) => t.epoch === 1).map((t) => [t.rank, t.steps, t.samples, +t.compute.toFixed(4), +(t.peerWait ?? -1).toFixed(4)]), [[0, 5, 320, 0.25, 0.05], [1, 5, 320, 0.3, 0]]);
   assert.equal(fs.existsSync(path.join(dir, 'rank1-nothing')), false, 'ranks other than 0 write no files');
 });
 

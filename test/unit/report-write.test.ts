@@ -36,7 +36,7 @@ async function fakeRun(kind: 'cnn' | 'mlp'): Promise<{ dir: string; spec: JobSpe
         const before = Float32Array.from({ length: 60 }, (_, k) => Math.cos(k) * 0.3);
         recorders[0]!.onDiagnostics({ epoch, step, slots: SLOTS, grads: before.map((w) => w * 0.01 * epoch), before, after: before.map((w) => w * 0.999) });
       }
-      for (const [rank, r] of recorders.entries()) r.onStep({ epoch, step, stepInEpoch: i, stepsInEpoch: 10, loss: 2 / step, samples: 32, lr: 0.01, seconds: { data: 0.001, compute: 0.02 + rank * 0.01, communication: 0.02, update: 0.003 } });
+      for (const [rank, r] of recorders.entries()) r.onStep({ epoch, step, stepInEpoch: i, stepsInEpoch: 10, loss: 2 / step, samples: 32, lr: 0.01, seconds: { data: 0.001, compute: 0.02 + rank * 0.01, communication: 0.02, update: 0.003, peerWait: rank === 0 ? 0.01 : 0 } });
     }
     const [a, b] = recorders.map((r) => r.packEpochTiming()) as [Float32Array, Float32Array];
     const [train, val] = losses[epoch - 1]!;
@@ -94,9 +94,10 @@ test('a report of a convolutional run has the curves, diagnostics, histograms, f
   // The epoch table has one row per epoch even though epoch 4's val line was written twice.
   assert.equal(html.match(/<tr><td>\d+<\/td><td>[\d.]+<\/td><td>[\d.]+%<\/td>/g)?.length, 4);
   assert.match(html, /final validation loss \/ accuracy<\/th><td>0\.8000 \/ 88\.00%/);
-  // Per-rank timing: 40 steps each; rank 1 computes 10 ms more per step.
-  assert.match(html, /<tr><td>0<\/td><td>4<\/td><td>40<\/td><td>1,280<\/td>\s*<td>0\.04 \(\d+%\)<\/td><td>0\.80 \(/);
-  assert.match(html, /<tr><td>1<\/td><td>4<\/td><td>40<\/td><td>1,280<\/td>\s*<td>0\.04 \(\d+%\)<\/td><td>1\.20 \(/);
+  // Per-rank timing: 40 steps each; rank 1 computes 10 ms more per step, which rank 0 waits for.
+  assert.match(html, /<tr><td>0<\/td><td>4<\/td><td>40<\/td><td>1,280<\/td>\s*<td>0\.04 \(\d+%\)<\/td><td>0\.80 \(\d+%\)<\/td><td>0\.80 \(\d+%\)<\/td><td>0\.40 \(\d+%\)<\/td>/);
+  assert.match(html, /<tr><td>1<\/td><td>4<\/td><td>40<\/td><td>1,280<\/td>\s*<td>0\.04 \(\d+%\)<\/td><td>1\.20 \(\d+%\)<\/td><td>0\.80 \(\d+%\)<\/td><td>0\.00 \(0%\)<\/td>/);
+  assert.ok(html.includes('<th>communication s</th><th>of which peer wait s</th><th>update s</th>'));
   assert.deepEqual(r.warnings.map((w) => w.kind), ['overfitting']);
   assert.match(html, /<li><b>overfitting<\/b>: over-fitting: from epoch 2 to 4 validation loss rose 0\.7000 -&gt; 0\.8000/);
   assert.ok(html.includes('&quot;kind&quot;: &quot;cnn&quot;'), 'the job spec is shown, escaped');
@@ -116,7 +117,7 @@ test('a report of an MLP run draws the first layer’s weights as images, and a 
   assert.deepEqual(pngSize(path.join(out, 'first-layer-weights.png')), [8 * (84 + 10) + 10, 40 + 2 * (84 + 20 + 10) + 10]);
   const html = fs.readFileSync(r.html, 'utf8');
   assert.match(html, /source: the workers&#39; epoch log lines/);
-  assert.match(html, /<tr><td>0<\/td><td>1<\/td><td>10<\/td><td>-<\/td>\s*<td>0\.50 \(13%\)<\/td><td>2\.00 \(50%\)<\/td><td>1\.00 \(25%\)<\/td><td>0\.50 \(13%\)<\/td>/);
+  assert.match(html, /<tr><td>0<\/td><td>1<\/td><td>10<\/td><td>-<\/td>\s*<td>0\.50 \(13%\)<\/td><td>2\.00 \(50%\)<\/td><td>1\.00 \(25%\)<\/td><td>-<\/td><td>0\.50 \(13%\)<\/td>/);
   assert.ok(html.includes('No diagnostics were recorded for this run'));
   assert.ok(r.notes.some((n) => n.startsWith('No step-level record')));
 });
