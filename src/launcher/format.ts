@@ -204,6 +204,16 @@ export class ProgressDisplay {
   }
 }
 
+/**
+ * More workers than CPUs: the line that says so when a launch starts. Each worker keeps at
+ * least one core busy (the wasm backend runs one compute thread), so extra workers share cores,
+ * and a synchronous step waits for whichever is descheduled; undefined when every worker has one.
+ */
+export function oversubscriptionNote(nproc: number, cpus: number): string | undefined {
+  if (cpus <= 0 || nproc <= cpus) return undefined;
+  return `ringtrain: note: ${nproc} workers on ${cpus} CPU${cpus === 1 ? '' : 's'} this process may use: workers will share cores and every step waits for the slowest; --nproc ${cpus} is likely faster`;
+}
+
 /** A communication share (percent) from which a gRPC launch earns the tcp tip. */
 const TCP_TIP_PERCENT = 25;
 

@@ -17,7 +17,8 @@ import { TOKEN_ENV } from '../config/join-token';
 import { removeSegmentsOf } from '../allreduce/shm-segment';
 import { workerNodeFlags } from './worker-node-flags';
 import type { JobSpec } from '../config/job-spec';
-import { ProgressDisplay, displayLine, parseRecord, quality, transportTip, type LogRecord, type Terminal } from './format';
+import { ProgressDisplay, displayLine, oversubscriptionNote, parseRecord, quality, transportTip, type LogRecord, type Terminal } from './format';
+import { allowedCpus } from './cpu-plan';
 
 /** Time between SIGTERM and SIGKILL when stopping children. */
 export const STOP_GRACE_MS = 3_000;
@@ -174,6 +175,8 @@ export async function launch(o: LaunchOptions): Promise<number> {
       return 1;
     }
     display.line(`ringtrain: coordinator on 127.0.0.1:${port}, starting ${o.nproc} worker${o.nproc === 1 ? '' : 's'}${o.cpuSets === undefined ? '' : ` on CPUs ${o.cpuSets.join(' | ')}`}; logs in ${logDir}${statusUrl}`);
+    const crowded = oversubscriptionNote(o.nproc, allowedCpus().length);
+    if (crowded !== undefined) display.line(crowded);
     for (let r = 0; r < o.nproc; r++) {
       const cpus = o.cpuSets?.[r];
       const workerArgs = (): string[] => ['worker', jobFile, '--out', o.outDir, ...(cpus === undefined ? [] : ['--cpus', cpus])];

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { PLAIN_PROGRESS_INTERVAL_MS, ProgressDisplay, epochEta, formatDuration, formatEpoch, formatProgressBar, formatProgressPlain, transportTip, type LogRecord } from '../../src/launcher/format';
+import { PLAIN_PROGRESS_INTERVAL_MS, ProgressDisplay, epochEta, formatDuration, formatEpoch, formatProgressBar, formatProgressPlain, oversubscriptionNote, transportTip, type LogRecord } from '../../src/launcher/format';
 
 const ESC = '\u001b';
 
@@ -111,4 +111,12 @@ test('the epoch line splits communication into the wait for slower peers when th
   // Workers that do not report it, and a run without communication, keep the plain split.
   assert.match(formatEpoch({ ...rec, time: { data: 0.05, compute: 0.5, communication: 0.4, update: 0.05 } }), /comm 40% update 5%\]$/);
   assert.match(formatEpoch({ ...rec, time: { data: 0.1, compute: 0.8, communication: 0, update: 0.1, peerWait: 0 } }), /comm 0% update 10%\]$/);
+});
+
+test('a launch with more workers than usable CPUs says so and names the worker count that fits', () => {
+  assert.equal(oversubscriptionNote(2, 2), undefined);
+  assert.equal(oversubscriptionNote(1, 8), undefined);
+  assert.equal(oversubscriptionNote(3, 0), undefined, 'unknown CPU count: no guess');
+  assert.equal(oversubscriptionNote(3, 2), 'ringtrain: note: 3 workers on 2 CPUs this process may use: workers will share cores and every step waits for the slowest; --nproc 2 is likely faster');
+  assert.match(oversubscriptionNote(2, 1) as string, /2 workers on 1 CPU this process may use: .* --nproc 1 is likely faster$/);
 });
