@@ -17,15 +17,65 @@ const BIN = path.join(ROOT, 'bin/ringtrain.js');
 const GRADIENT_BYTES: Record<string, number> = { mlp: 101_770 * 4, cnn: 225_034 * 4 };
 /** BENCH_MODEL=cnn measures the CNN instead. */
 const MODEL = process.env.BENCH_MODEL ?? 'mlp';
-/** Epochs per run: the first is warm-up, the rest are measured. */
-const EPOCHS = 4;
+/**
+ * Epochs per run, and how many of them are warm-up. V8 keeps compiling tfjs's JavaScript for a
+ * few thousand steps; with every core busy (two workers on two cores) that compilation takes
+ * turns with the workers themselves and every step waits for it, so a two-worker MLP job needs
+ * about 2,000 steps per rank to reach its steady speed (measured on the 2-vCPU VM). The MLP's
+ * short steps therefore get ten warm-up epochs; the CNN's long ones one.
+ */
+const EPOCHS = Number(process.env.BENCH_EPOCHS ?? (MODEL === 'mlp' ? 16 : 4));
+const WARMUP = Number(process.env.BENCH_WARMUP ?? (MODEL === 'mlp' ? 10 : 1));
+
+/** Milliseconds per step in each part of a step, averaged over ranks and measured epochs. */
+interface StepSplit {
+  data: number;
+  compute: number;
+  /** Communication minus the peer wait: the exchange itself. */
+  exchange: number;
+  peerWait: number;
+  update: number;
+}
+
+interface RunResult {
+  /** Mean samples/s over the epochs after the warm-up. */
+  samplesPerSec: number;
+  /** Mean samples/s over epochs 2..WARMUP (after the first), while V8 is still compiling; NaN with one warm-up epoch. */
+  warmingUp: number;
+  split: StepSplit;
+}
+
+interface TimingRecord {
+  epoch: number;
+  steps: number;
+  data: number;
+  compute: number;
+  communication: number;
+  update: number;
+  peerWait?: number;
+}
+
+/** The run's timing.jsonl (every rank, every epoch) after the warm-up epoch, per step. */
+function stepSplit(runDir: string): StepSplit {
+  const lines = fs.readFileSync(path.join(runDir, 'timing.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as TimingRecord).filter((t) => t.epoch > WARMUP);
+  const steps = lines.reduce((n, t) => n + t.steps, 0);
+  if (steps === 0) throw new Error(`no timed steps after the first epoch in ${runDir}/timing.jsonl`);
+  const ms = (pick: (t: TimingRecord) => number): number => (1000 * lines.reduce((s, t) => s + pick(t), 0)) / steps;
+  return {
+    data: ms((t) => t.data),
+    compute: ms((t) => t.compute),
+    exchange: ms((t) => t.communication - (t.peerWait ?? 0)),
+    peerWait: ms((t) => t.peerWait ?? 0),
+    update: ms((t) => t.update),
+  };
+}
 
 /**
  * Steady-state samples/s of the whole job: epochs of `steps` global batches each, the first
  * epoch (JIT, kernel set-up, first connections) left out, as the PyTorch peers leave out their
  * warm-up steps; the mean over the remaining epochs.
  */
-async function ringtrain(nproc: number, steps: number, transport = 'grpc', model = MODEL): Promise<number> {
+async function ringtrain(nproc: number, steps: number, transport = 'grpc', model = MODEL): Promise<RunResult> {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-bench-'));
   const set = [`data.trainLimit=${steps * 64}`, `train.epochs=${EPOCHS}`, 'data.testLimit=1000', `cluster.transport=${transport}`, `model.kind=${model}`];
   const child = spawn(process.execPath, [BIN, 'launch', '--nproc', String(nproc), '--out', out, '--set', ...set], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 1_800_000 });
@@ -35,9 +85,11 @@ async function ringtrain(nproc: number, steps: number, transport = 'grpc', model
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   try {
     if (code !== 0) throw new Error(`ringtrain launch --nproc ${nproc} failed (exit ${code}):\n${output}`);
-    const train = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { split: string; epoch: number; samplesPerSec: number }).filter((l) => l.split === 'train' && l.epoch > 1);
-    if (train.length === 0) throw new Error('no train record after the first epoch in metrics.jsonl');
-    return train.reduce((a, l) => a + l.samplesPerSec, 0) / train.length;
+    const train = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { split: string; epoch: number; samplesPerSec: number }).filter((l) => l.split === 'train');
+    const mean = (ls: typeof train): number => ls.reduce((a, l) => a + l.samplesPerSec, 0) / ls.length;
+    const steady = train.filter((l) => l.epoch > WARMUP);
+    if (steady.length === 0) throw new Error(`no train record after the ${WARMUP} warm-up epochs in metrics.jsonl`);
+    return { samplesPerSec: mean(steady), warmingUp: mean(train.filter((l) => l.epoch > 1 && l.epoch <= WARMUP)), split: stepSplit(out) };
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
@@ -66,7 +118,8 @@ const USAGE = `usage: ringtrain bench train   (npm run bench)
 Training samples/s of the built-in job for --nproc 1 and 2 (grpc and tcp) and of two --nproc 1
 jobs side by side (the machine's ceiling for scaling), interleaved, against
 PyTorch single-process and DDP gloo when /usr/bin/python3 has torch. Settings come from the
-environment: BENCH_MODEL=mlp|cnn, BENCH_STEPS (global batches per epoch), BENCH_REPEATS (3).
+environment: BENCH_MODEL=mlp|cnn, BENCH_STEPS (one worker's batches per epoch), BENCH_REPEATS (3),
+BENCH_EPOCHS and BENCH_WARMUP (epochs per run and how many of them are warm-up; mlp 16/10, cnn 4/1).
 `;
 
 async function main(): Promise<void> {
@@ -75,8 +128,10 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  if (argv.length > 0 || !['mlp', 'cnn'].includes(MODEL)) {
-    process.stderr.write(`ringtrain bench train: ${argv.length > 0 ? `takes no arguments, got '${argv.join(' ')}'` : `BENCH_MODEL must be mlp or cnn, got '${MODEL}'`}\n${USAGE}`);
+  const badEpochs = !Number.isInteger(EPOCHS) || !Number.isInteger(WARMUP) || WARMUP < 1 || WARMUP >= EPOCHS;
+  if (argv.length > 0 || !['mlp', 'cnn'].includes(MODEL) || badEpochs) {
+    const why = argv.length > 0 ? `takes no arguments, got '${argv.join(' ')}'` : badEpochs ? `BENCH_WARMUP must be an integer from 1 to BENCH_EPOCHS - 1, got ${WARMUP} of ${EPOCHS}` : `BENCH_MODEL must be mlp or cnn, got '${MODEL}'`;
+    process.stderr.write(`ringtrain bench train: ${why}\n${USAGE}`);
     process.exitCode = 2;
     return;
   }
@@ -88,36 +143,48 @@ async function main(): Promise<void> {
   // `apart`: two independent one-worker jobs at once, with no communication between them. Their
   // sum over twice one job alone is what this machine allows a two-worker job before any
   // all-reduce (two busy processes slow each other here), the ceiling of its scaling efficiency.
-  const runs = { one: [] as number[], grpc: [] as number[], tcp: [] as number[], apart: [] as number[] };
+  const runs = { one: [] as RunResult[], grpc: [] as RunResult[], tcp: [] as RunResult[], apart: [] as number[] };
   for (let r = 0; r < repeats; r++) {
     runs.one.push(await ringtrain(1, steps));
     runs.grpc.push(await ringtrain(2, steps, 'grpc'));
     runs.tcp.push(await ringtrain(2, steps, 'tcp'));
     const both = await Promise.all([ringtrain(1, steps), ringtrain(1, steps)]);
-    runs.apart.push(both[0] + both[1]);
+    runs.apart.push(both[0].samplesPerSec + both[1].samplesPerSec);
   }
-  const one = median(runs.one);
-  const grpc2 = median(runs.grpc);
-  const tcp2 = median(runs.tcp);
+  const rate = (rs: RunResult[]): number => median(rs.map((x) => x.samplesPerSec));
+  const early = (rs: RunResult[]): string => (WARMUP > 1 ? median(rs.map((x) => x.warmingUp)).toFixed(0) : '-');
+  const one = rate(runs.one);
+  const grpc2 = rate(runs.grpc);
+  const tcp2 = rate(runs.tcp);
   const apart = median(runs.apart);
-  const measured = steps * (EPOCHS - 1);
+  const measured = steps * (EPOCHS - WARMUP);
   const torch1 = peer('torch_bench.py', ['--model', MODEL, '--threads', '1', '--steps', String(measured)]);
   const torch2 = peer('torch_ddp.py', ['--model', MODEL, '--steps', String(measured / 2)]);
   const t1 = torch1?.samplesPerSec as number | undefined;
   const t2 = torch2?.aggSamplesPerSec as number | undefined;
   const ratio = (a: number, b: number | undefined): string => (b === undefined ? '-' : `${(a / b).toFixed(2)}x`);
+  const scaling = (a: number, b: number): string => `${((100 * a) / (2 * b)).toFixed(0)}%`;
+  const earlyScaling = WARMUP > 1 ? `${scaling(Number(early(runs.grpc)), Number(early(runs.one)))} / ${scaling(Number(early(runs.tcp)), Number(early(runs.one)))}` : '-';
   const rows: string[][] = [
-    ['--nproc 1', one.toFixed(0), t1?.toFixed(0) ?? '-', ratio(one, t1)],
-    ['--nproc 2, grpc', grpc2.toFixed(0), t2?.toFixed(0) ?? '-', ratio(grpc2, t2)],
+    ['--nproc 1', one.toFixed(0), early(runs.one), t1?.toFixed(0) ?? '-', ratio(one, t1)],
+    ['--nproc 2, grpc', grpc2.toFixed(0), early(runs.grpc), t2?.toFixed(0) ?? '-', ratio(grpc2, t2)],
     // Both workers on this host: the tcp transport passes payloads through shared memory.
-    ['--nproc 2, tcp (shared memory)', tcp2.toFixed(0), t2?.toFixed(0) ?? '-', ratio(tcp2, t2)],
-    ['2 independent --nproc 1 jobs at once (sum; no communication)', apart.toFixed(0), '', ''],
-    ['ceiling: that sum / (2 x --nproc 1)', `${((100 * apart) / (2 * one)).toFixed(0)}%`, '', ''],
-    ['scaling efficiency 2 vs 1 (grpc / tcp)', `${((100 * grpc2) / (2 * one)).toFixed(0)}% / ${((100 * tcp2) / (2 * one)).toFixed(0)}%`, t1 && t2 ? `${((100 * t2) / (2 * t1)).toFixed(0)}%` : '-', ''],
+    ['--nproc 2, tcp (shared memory)', tcp2.toFixed(0), early(runs.tcp), t2?.toFixed(0) ?? '-', ratio(tcp2, t2)],
+    ['2 independent --nproc 1 jobs at once (sum; no communication)', apart.toFixed(0), '', '', ''],
+    ['ceiling: that sum / (2 x --nproc 1)', scaling(apart, one), '', '', ''],
+    ['scaling efficiency 2 vs 1 (grpc / tcp)', `${scaling(grpc2, one)} / ${scaling(tcp2, one)}`, earlyScaling, t1 && t2 ? scaling(t2, t1) : '-', ''],
   ];
-  process.stdout.write(`MNIST ${MODEL}, batch 64 per worker, ${EPOCHS} epochs of ${steps} global batches, epoch 1 as warm-up, median of ${repeats} interleaved runs (samples/s of the whole job; PyTorch: ${measured} steps after 20 warm-up steps)\n`);
-  process.stdout.write('| run | ringtrain samples/s | PyTorch samples/s (1 thread / DDP gloo 2x1) | ringtrain / PyTorch |\n| --- | ---: | ---: | ---: |\n');
+  process.stdout.write(`MNIST ${MODEL}, batch 64 per worker, ${EPOCHS} epochs of ${steps} one-worker batches (the same data for 1 and 2 workers), the first ${WARMUP} as warm-up, median of ${repeats} interleaved runs (samples/s of the whole job; PyTorch: ${measured} steps after 20 warm-up steps)\n`);
+  process.stdout.write(`| run | ringtrain samples/s | ringtrain, epochs 2-${WARMUP} (V8 still compiling) | PyTorch samples/s (1 thread / DDP gloo 2x1) | ringtrain / PyTorch |\n| --- | ---: | ---: | ---: | ---: |\n`);
   for (const r of rows) process.stdout.write(`| ${r.join(' | ')} |\n`);
+  // Why scaling is what it is: the step's parts, from the runs' own timing records.
+  process.stdout.write(`\nwhere a step's time went (ms per step, mean over ranks, epochs ${WARMUP + 1}-${EPOCHS} of all ${repeats} runs; peer wait: ready but waiting for the slower rank)\n`);
+  process.stdout.write('| run | data | compute | exchange | peer wait | update | total |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n');
+  for (const [name, rs] of [['--nproc 1', runs.one], ['--nproc 2, grpc', runs.grpc], ['--nproc 2, tcp (shared memory)', runs.tcp]] as const) {
+    const mean = (pick: (s: StepSplit) => number): number => rs.reduce((a, x) => a + pick(x.split), 0) / rs.length;
+    const parts = [mean((s) => s.data), mean((s) => s.compute), mean((s) => s.exchange), mean((s) => s.peerWait), mean((s) => s.update)];
+    process.stdout.write(`| ${name} | ${[...parts, parts.reduce((a, b) => a + b, 0)].map((x) => x.toFixed(3)).join(' | ')} |\n`);
+  }
   const bytes = GRADIENT_BYTES[MODEL];
   for (const transport of bytes === undefined ? [] : (['grpc', 'tcp+shm'] as const)) {
     // 300 timed iterations, as `bench allreduce` and gloo take them: gRPC needs about a hundred
