@@ -27,6 +27,8 @@ export interface StepTiming {
   computeSec: number;
   communicationSec: number;
   updateSec: number;
+  /** Part of communicationSec spent waiting for a slower rank; 0 from workers that predate it. */
+  peerWaitSec: number;
 }
 
 export interface EpochPoint {
@@ -47,7 +49,7 @@ export interface WorkerRow {
   step: number;
   epoch: number;
   /** Mean milliseconds per step over the last window, by phase; absent before the first report. */
-  msPerStep?: { data: number; compute: number; communication: number; update: number };
+  msPerStep?: { data: number; compute: number; communication: number; update: number; peerWait: number };
   /** The coordinator's straggler verdict (coordinator/stragglers.ts, fed by heartbeats). */
   straggler: boolean;
 }
@@ -72,7 +74,7 @@ export interface StatusSnapshot {
 export const MAX_POINTS = 2000;
 export function msPerStep(t: StepTiming): WorkerRow['msPerStep'] {
   const per = (s: number): number => (t.steps > 0 ? (1000 * s) / t.steps : 0);
-  return { data: per(t.dataSec), compute: per(t.computeSec), communication: per(t.communicationSec), update: per(t.updateSec) };
+  return { data: per(t.dataSec), compute: per(t.computeSec), communication: per(t.communicationSec), update: per(t.updateSec), peerWait: per(t.peerWaitSec) };
 }
 
 /**

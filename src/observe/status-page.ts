@@ -40,7 +40,7 @@ th{background:#f0f0f0}td.l{text-align:left}tr.straggler td{background:#fff1e6}.f
 </div>
 <h2 style="font-size:16px">Workers</h2>
 <table id="workers"><thead><tr><th>rank</th><th class="l">worker</th><th class="l">address</th><th>last heartbeat</th><th title="the epoch it is in, 1-based">epoch</th><th>step</th>
-<th>data ms/step</th><th>compute</th><th>comm</th><th>update</th><th>straggler</th></tr></thead><tbody></tbody></table>
+<th>data ms/step</th><th>compute</th><th>comm</th><th title="the part of comm spent waiting for a slower rank">peer wait</th><th>update</th><th>straggler</th></tr></thead><tbody></tbody></table>
 <script>
 "use strict";
 var NS = "http://www.w3.org/2000/svg";
@@ -107,7 +107,7 @@ function render(s) {
     var tr = document.createElement("tr"); tr.setAttribute("data-rank", w.rank); if (w.straggler) tr.className = "straggler";
     var m = w.msPerStep, ms = function (v) { return m ? v.toFixed(1) : "-"; };
     [[w.rank], [w.workerId, "l"], [w.address, "l"], [w.lastHeartbeatAgeSec < 0 ? "-" : w.lastHeartbeatAgeSec.toFixed(1) + " s ago"], [w.epoch + 1], [w.step],
-      [ms(m && m.data)], [ms(m && m.compute)], [ms(m && m.communication)], [ms(m && m.update)], [w.straggler ? "straggler" : "", w.straggler ? "flag" : ""]]
+      [ms(m && m.data)], [ms(m && m.compute)], [ms(m && m.communication)], [ms(m && m.peerWait)], [ms(m && m.update)], [w.straggler ? "straggler" : "", w.straggler ? "flag" : ""]]
       .forEach(function (c) { var td = document.createElement("td"); td.textContent = String(c[0]); if (c[1]) td.className = c[1]; tr.appendChild(td); });
     body.appendChild(tr);
   });

@@ -36,7 +36,7 @@ import { RUN_FILES, appendJsonLines, type DiagnosticsLine, type HistogramLine, t
 
 export type { DiagnosticsInput, EpochInput, ProgressSink, RunRecorderOptions, StepInfo } from './recorder-inputs';
 
-const emptyTiming = (): StepTiming => ({ steps: 0, dataSec: 0, computeSec: 0, communicationSec: 0, updateSec: 0 });
+const emptyTiming = (): StepTiming => ({ steps: 0, dataSec: 0, computeSec: 0, communicationSec: 0, updateSec: 0, peerWaitSec: 0 });
 
 export class RunRecorder {
   private readonly clock: () => number;
@@ -101,6 +101,7 @@ export class RunRecorder {
     w.computeSec += s.seconds.compute;
     w.communicationSec += s.seconds.communication;
     w.updateSec += s.seconds.update;
+    w.peerWaitSec += s.seconds.peerWait ?? 0;
     // As the epoch reports count it (steps x samples per step x world), so the two agree.
     this.lastStep = { step: s.step, samples: s.step * globalSamples };
 

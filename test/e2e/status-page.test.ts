@@ -120,7 +120,7 @@ test('the status page shows the live curves of a run and every rank in the worke
         for (const [rank, r] of recorders.entries()) {
           // Rank 1 computes three times slower: the straggler.
           const compute = rank === 1 ? 0.06 : 0.02;
-          r.onStep({ epoch, step, stepInEpoch: i, stepsInEpoch: stepsPerEpoch, loss, correct: 40 + epoch * 5, samples: 64, lr, seconds: { data: 0.004, compute, communication: 0.07 - compute, update: 0.002 } });
+          r.onStep({ epoch, step, stepInEpoch: i, stepsInEpoch: stepsPerEpoch, loss, correct: 40 + epoch * 5, samples: 64, lr, seconds: { data: 0.004, compute, communication: 0.07 - compute, update: 0.002, peerWait: rank === 0 ? 0.04 : 0.001 } });
         }
         // Cumulative busy seconds (data + compute + update): the coordinator names stragglers from them.
         await clients[0]!.heartbeat(generation, step, epoch - 1, step * 0.026, step * 0.05);
@@ -173,11 +173,12 @@ test('the status page shows the live curves of a run and every rank in the worke
       ['1', 'w-one', '127.0.0.1:45101'],
     ]);
     assert.deepEqual(rows.map((r) => r[5]), [String(step), String(step)]);
-    assert.deepEqual(rows.map((r) => [r[6], r[7]]), [
-      ['4.0', '20.0'],
-      ['4.0', '60.0'],
+    // data, compute, comm, peer wait, update in ms per step: rank 0 waits 40 ms a step for rank 1.
+    assert.deepEqual(rows.map((r) => r.slice(6, 11)), [
+      ['4.0', '20.0', '50.0', '40.0', '2.0'],
+      ['4.0', '60.0', '10.0', '1.0', '2.0'],
     ]);
-    assert.deepEqual(rows.map((r) => r[10]), ['', 'straggler']);
+    assert.deepEqual(rows.map((r) => r[11]), ['', 'straggler']);
     assert.equal(await page.textContent('#state'), 'running');
     assert.equal(await page.textContent('#job'), 'status-page-test');
     assert.deepEqual(errors, []);

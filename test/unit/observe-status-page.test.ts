@@ -21,8 +21,8 @@ test('the live curve keeps every recent point and thins only the older half when
 });
 
 test('a worker’s window becomes milliseconds per step by phase', () => {
-  assert.deepEqual(msPerStep({ steps: 4, dataSec: 0.004, computeSec: 0.2, communicationSec: 0.1, updateSec: 0.02 }), { data: 1, compute: 50, communication: 25, update: 5 });
-  assert.deepEqual(msPerStep({ steps: 0, dataSec: 1, computeSec: 1, communicationSec: 1, updateSec: 1 }), { data: 0, compute: 0, communication: 0, update: 0 });
+  assert.deepEqual(msPerStep({ steps: 4, dataSec: 0.004, computeSec: 0.2, communicationSec: 0.1, updateSec: 0.02, peerWaitSec: 0.06 }), { data: 1, compute: 50, communication: 25, update: 5, peerWait: 15 });
+  assert.deepEqual(msPerStep({ steps: 0, dataSec: 1, computeSec: 1, communicationSec: 1, updateSec: 1, peerWaitSec: 1 }), { data: 0, compute: 0, communication: 0, update: 0, peerWait: 0 });
 });
 
 test('the status page loads nothing from elsewhere and fills the DOM as text only', () => {
