@@ -158,7 +158,11 @@ export class Mailbox {
     this.firstSeen.clear();
   }
 
-  /** Refusal for an arrival that can never match, checked before any payload is kept. */
+  /**
+   * Refusal for an arrival that can never match, checked before any payload is kept. An arrival
+   * that passes and is its collective's first is noted for takeFirstArrival (every transport
+   * calls this as a message comes in, so it is where arrivals are seen earliest).
+   */
   check(a: Omit<Arrival, 'bytes'> & { bytes?: Uint8Array }): RingtrainError | undefined {
     const me = this.identity;
     if (a.job !== this.job) {

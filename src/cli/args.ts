@@ -4,7 +4,7 @@
  * silently ignored.
  */
 import { RingtrainError } from '../config/errors';
-import { editDistance } from '../config/suggest';
+import { closestName } from '../config/suggest';
 
 export interface ParsedArgs {
   positional: string[];
@@ -48,20 +48,6 @@ export function parseArgs(argv: readonly string[], valueFlags: readonly string[]
     out.positional.push(arg);
   }
   return out;
-}
-
-/** The name a typo most likely meant: within a third of its length in edits (at least 2), else none. */
-export function closestName(typed: string, names: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(typed.length / 3)) + 1;
-  for (const name of names) {
-    const d = editDistance(typed, name);
-    if (d < bestDistance) {
-      best = name;
-      bestDistance = d;
-    }
-  }
-  return best;
 }
 
 export function usage(message: string): RingtrainError {

@@ -30,6 +30,23 @@ function lastSegment(path: string): string {
 }
 
 /**
+ * Of `names`, the one a misspelt `typed` most likely meant (compared as `nameOf` gives them),
+ * or none within reach. Also the CLI's "did you mean" for commands and flags.
+ */
+export function closestName(typed: string, names: readonly string[], nameOf: (name: string) => string = (n) => n): string | undefined {
+  let best: string | undefined;
+  let bestDistance = maxDistance(typed) + 1;
+  for (const name of names) {
+    const d = editDistance(typed, nameOf(name));
+    if (d < bestDistance) {
+      best = name;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/**
  * The known path a misspelt `key` most likely meant: a sibling first (same level), else a
  * field of that name anywhere in the spec. `siblings` and `allPaths` are full dotted paths.
  */
@@ -38,17 +55,5 @@ export function closestPath(
   siblings: readonly string[],
   allPaths: readonly string[],
 ): string | undefined {
-  for (const pool of [siblings, allPaths]) {
-    let best: string | undefined;
-    let bestDistance = maxDistance(key) + 1;
-    for (const path of pool) {
-      const d = editDistance(key, lastSegment(path));
-      if (d < bestDistance) {
-        best = path;
-        bestDistance = d;
-      }
-    }
-    if (best !== undefined) return best;
-  }
-  return undefined;
+  return closestName(key, siblings, lastSegment) ?? closestName(key, allPaths, lastSegment);
 }

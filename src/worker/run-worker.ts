@@ -300,7 +300,6 @@ function fingerprintModel(model: ReturnType<typeof buildModel>): string {
   return `${params}:${createHash('sha256').update(JSON.stringify(shapes)).digest('hex')}`;
 }
 
-/** The step just ended: lay its phases end to end, back from now (Horovod-timeline style). */
 /**
  * A step's phases laid end to end from its start (the gradient readout and the next batch's
  * preparation run while the all-reduce is in flight; they are drawn after their phase's

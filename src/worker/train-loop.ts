@@ -11,10 +11,10 @@
  * - checkpoints and their resume position are decided by step/epoch counters every rank keeps.
  * So replicas stay bit-identical without exchanging weights after the first broadcast.
  */
+import { performance } from 'node:perf_hooks';
 import { RingtrainError } from '../config/errors';
 import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank, type Batch } from '../data';
 import { STEP_PHASES } from '../observe';
-import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs-core';
 import { EarlyStopping, LrSchedule, ParamLayout, clipToNorm, forwardBackward, globalNorm, monitorMode, optimizerOf, scaledLr, type FlatOptimizer } from '../train';
 import { findLatestCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint-store';

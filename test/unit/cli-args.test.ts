@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { closestName, parseArgs } from '../../src/cli/args';
+import { parseArgs } from '../../src/cli/args';
+import { closestName } from '../../src/config/suggest';
 
 test('a value flag followed by another flag is a missing value, not a value that starts with --', () => {
   assert.throws(() => parseArgs(['--out', '--nproc', '2'], ['out', 'nproc']), /--out needs a value/);
