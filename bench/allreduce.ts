@@ -11,14 +11,14 @@
 import { execFileSync, fork } from 'node:child_process';
 import * as path from 'node:path';
 import { WIRE_DTYPES, type TransportKind, type WireDtype } from '../src/allreduce';
+import { parseArgs, type ParsedArgs } from '../src/cli/args';
+import { workerNodeFlags } from '../src/launcher/worker-node-flags';
 
 /** A transport as the benchmark names it: tcp+shm is the tcp transport with its shared-memory path. */
 export type BenchTransport = TransportKind | 'tcp+shm';
 const BENCH_TRANSPORTS: readonly BenchTransport[] = ['grpc', 'tcp', 'tcp+shm'];
 /** As a worker offers by default (cluster.sharedMemoryMb). */
 const SHARED_BYTES = 32 * 2 ** 20;
-import { parseArgs, type ParsedArgs } from '../src/cli/args';
-import { workerNodeFlags } from '../src/launcher/worker-node-flags';
 
 interface Row {
   bytes: number;
@@ -115,21 +115,20 @@ async function main(): Promise<void> {
     return;
   }
   const args = benchArgs(argv);
-  const get = (flag: string, dflt: string): string => args.flags.get(flag.slice(2)) ?? dflt;
-  const world = Number(get('--nproc', '2'));
-  if (!Number.isInteger(world) || world < 2 || world > 64) throw new UsageError(`--nproc must be an integer from 2 to 64, got '${get('--nproc', '2')}'`);
-  const sizes = get('--bytes', '4K,400K,4M,40M,100M').split(',').map(parseBytes);
-  const iters = Number(get('--iters', '300'));
-  if (!Number.isInteger(iters) || iters < 1) throw new UsageError(`--iters must be a positive integer, got '${get('--iters', '300')}'`);
-  const transports = get('--transport', 'grpc,tcp,tcp+shm').split(',') as BenchTransport[];
+  const get = (flag: string, dflt: string): string => args.flags.get(flag) ?? dflt;
+  const world = Number(get('nproc', '2'));
+  if (!Number.isInteger(world) || world < 2 || world > 64) throw new UsageError(`--nproc must be an integer from 2 to 64, got '${get('nproc', '2')}'`);
+  const sizes = get('bytes', '4K,400K,4M,40M,100M').split(',').map(parseBytes);
+  const iters = Number(get('iters', '300'));
+  if (!Number.isInteger(iters) || iters < 1) throw new UsageError(`--iters must be a positive integer, got '${get('iters', '300')}'`);
+  const transports = get('transport', 'grpc,tcp,tcp+shm').split(',') as BenchTransport[];
   for (const t of transports) if (!BENCH_TRANSPORTS.includes(t)) throw new UsageError(`unknown transport '${t}': use ${BENCH_TRANSPORTS.join(', ')} (comma-separated)`);
-  const dtype = get('--compression', 'fp32') as WireDtype;
+  const dtype = get('compression', 'fp32') as WireDtype;
   if (!WIRE_DTYPES.includes(dtype)) throw new UsageError(`unknown --compression '${dtype}': use ${WIRE_DTYPES.join(', ')}`);
   const blockText = args.flags.get('block');
   const block = blockText === undefined ? undefined : parseBytes(blockText);
-  const algorithmText = get('--algorithm', 'auto');
-  if (algorithmText !== 'auto' && algorithmText !== 'ring') throw new UsageError(`--algorithm takes auto or ring, got '${algorithmText}'`);
-  const algorithm = algorithmText;
+  const algorithm = get('algorithm', 'auto');
+  if (algorithm !== 'auto' && algorithm !== 'ring') throw new UsageError(`--algorithm takes auto or ring, got '${algorithm}'`);
   const noPeer = args.flags.has('no-peer');
   const peer = noPeer ? undefined : gloo(world, sizes);
   for (const transport of transports) {

@@ -11,15 +11,14 @@
  * - checkpoints and their resume position are decided by step/epoch counters every rank keeps.
  * So replicas stay bit-identical without exchanging weights after the first broadcast.
  */
-import { performance } from 'node:perf_hooks';
 import { RingtrainError } from '../config/errors';
 import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank, type Batch } from '../data';
-import { STEP_PHASES } from '../observe';
 import * as tf from '@tensorflow/tfjs-core';
 import { EarlyStopping, LrSchedule, ParamLayout, clipToNorm, forwardBackward, globalNorm, monitorMode, optimizerOf, scaledLr, type FlatOptimizer } from '../train';
 import { findLatestCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint-store';
 import { evaluateSplit, type SplitMetrics } from './evaluate-split';
-import type { EpochSummary, StepTimes, TrainLoopOptions, TrainResult } from './train-types';
+import type { EpochSummary, TrainLoopOptions, TrainResult } from './train-types';
+import { StepClock, since } from './step-clock';
 import {
   ARRAY_BEST_BUFFERS,
   ARRAY_BEST_PARAMS,
@@ -38,7 +37,6 @@ export type { EpochSummary, LoopData, StepTimes, TrainHooks, TrainLoopOptions, T
 
 /** Train sums each step adds to the gradients' all-reduce: loss x rows, correct, rows. */
 const STEP_SUMS = 3;
-const since = (t: bigint): number => Number(process.hrtime.bigint() - t) / 1e9;
 
 export class TrainLoop {
   readonly layout: ParamLayout;
@@ -229,7 +227,7 @@ export class TrainLoop {
     });
     const batches = batchIndices(indices, spec.data.batchSize);
     const pipeline = new BatchPipeline(data.train, batches, spec.data.batchSize, this.o.augment?.(epoch));
-    const time: StepTimes = { data: 0, compute: 0, communication: 0, update: 0, peerWait: 0 };
+    const clock = new StepClock(metrics);
     // Rank 0 carries the global partial sums of a resumed epoch; the others start at zero.
     const sums = comm.rank === 0 ? [...this.c.partial] : [0, 0, 0];
     // The same sums made global after every step (they ride in the gradients' all-reduce), so
@@ -243,9 +241,6 @@ export class TrainLoop {
     let micro = 0;
     let lr = this.currentLr();
     const started = process.hrtime.bigint();
-    let stepStarted = started;
-    let stepStartedMs = performance.now();
-    const reported: StepTimes = { ...time };
     const stepsInEpoch = Math.ceil(batches.length / k);
     let stepRows = 0;
     let stepCorrect = 0;
@@ -253,12 +248,9 @@ export class TrainLoop {
     for (let b = this.c.batchInEpoch; b < batches.length; b++) {
       hooks?.checkAbort?.();
       let t0 = process.hrtime.bigint();
-      if (micro === 0) {
-        stepStarted = t0;
-        stepStartedMs = performance.now();
-      }
+      if (micro === 0) clock.startStep(t0);
       const batch: Batch = pipeline.get(b);
-      time.data += since(t0);
+      clock.add('data', since(t0));
       const rows = (batches[b] as Int32Array).length;
       t0 = process.hrtime.bigint();
       const accumulate = micro > 0;
@@ -278,10 +270,10 @@ export class TrainLoop {
         // An earlier micro-batch of the step (no_sync): add its gradients locally.
         this.layout.packGradients(local.grads, this.grads, accumulate);
         tf.dispose(Object.values(local.grads));
-        time.compute += since(t0);
+        clock.add('compute', since(t0));
         continue;
       }
-      time.compute += since(t0);
+      clock.add('compute', since(t0));
 
       // One all-reduce per optimizer step; the next batch is gathered while it is in flight.
       t0 = process.hrtime.bigint();
@@ -310,14 +302,9 @@ export class TrainLoop {
       const prepSeconds = since(prep);
       const ready = process.hrtime.bigint();
       await reduced;
-      const commSeconds = since(t0) - prepSeconds - packSeconds;
-      // Until the neighbour's first message came, this rank had nothing to exchange: it waited.
-      const first = comm.lastFirstArrival;
-      const waitSeconds = first === undefined || first <= ready ? 0 : Math.min(commSeconds, Number(first - ready) / 1e9);
-      time.compute += packSeconds;
-      time.data += prepSeconds;
-      time.communication += commSeconds;
-      time.peerWait += waitSeconds;
+      clock.add('compute', packSeconds);
+      clock.add('data', prepSeconds);
+      clock.communicated(since(t0) - prepSeconds - packSeconds, ready, comm.lastFirstArrival);
 
       t0 = process.hrtime.bigint();
       if (bufferTail.length > 0) this.buffers.writeWeights(bufferTail);
@@ -345,27 +332,17 @@ export class TrainLoop {
         this.layout.writeWeights(this.params);
         if (before !== undefined) hooks?.onDiagnostics?.({ epoch: epoch + 1, step: this.c.step + 1, slots: this.layout.slots, grads: g, before, after: this.params });
       }
-      const updateSeconds = since(t0);
-      time.update += updateSeconds;
+      clock.add('update', since(t0));
       this.grads.fill(0);
       micro = 0;
       this.c.step += 1;
       this.c.batchInEpoch = b + 1;
       metrics?.step.set(this.c.step);
       metrics?.learningRate.set(lr);
-      metrics?.stepDuration.observe(since(stepStarted));
-      metrics?.allreduceDuration.observe(commSeconds);
-      const stepSeconds = { data: time.data - reported.data, compute: time.compute - reported.compute, communication: time.communication - reported.communication, update: time.update - reported.update, peerWait: time.peerWait - reported.peerWait };
-      for (const phase of STEP_PHASES) {
-        metrics?.stepPhaseSeconds.inc({ phase }, time[phase] - reported[phase]);
-        metrics?.stepPhaseDuration.observe({ phase }, time[phase] - reported[phase]);
-        reported[phase] = time[phase];
-      }
-      metrics?.peerWaitSeconds.inc(stepSeconds.peerWait);
-      reported.peerWait = time.peerWait;
+      const split = clock.endStep();
       metrics?.allreduceBytes.inc(comm.worldSize > 1 ? (2 * (comm.worldSize - 1) * this.grads.byteLength) / comm.worldSize : 0);
       hooks?.onStep?.(this.c.step, epoch);
-      hooks?.onStepDetail?.({ epoch: epoch + 1, step: this.c.step, stepInEpoch: Math.ceil((b + 1) / k), stepsInEpoch, loss, correct: stepCorrect, samples: stepRows, lr, seconds: stepSeconds, startedMs: stepStartedMs });
+      hooks?.onStepDetail?.({ epoch: epoch + 1, step: this.c.step, stepInEpoch: Math.ceil((b + 1) / k), stepsInEpoch, loss, correct: stepCorrect, samples: stepRows, lr, seconds: split.seconds, startedMs: split.startedMs });
       stepRows = 0;
       stepCorrect = 0;
       if (spec.checkpoint.everySteps > 0 && this.c.step % spec.checkpoint.everySteps === 0 && b + 1 < batches.length) {
@@ -424,7 +401,7 @@ export class TrainLoop {
       seconds,
       samplesPerSec: train.samples / seconds,
       evalSamplesPerSec: val.samples / evalSeconds,
-      time,
+      time: clock.time,
       gradNorm: applied > 0 ? normSum / applied : NaN,
       clippedSteps: clipped,
       skippedSteps: skipped,

@@ -1,0 +1,72 @@
+/**
+ * Where one rank's step time goes: each optimizer step's phases (data, compute, communication,
+ * update) and the part of communication spent waiting for a slower neighbour, summed over the
+ * epoch (the epoch line's split) and handed out step by step to the metrics, the run recorder
+ * and the trace. Kept out of the training loop so the loop reads as the step it runs.
+ */
+import { performance } from 'node:perf_hooks';
+import { STEP_PHASES, type StepPhase, type WorkerMetrics } from '../observe';
+import type { StepTimes } from './train-types';
+
+/** Seconds since a process.hrtime.bigint() reading. */
+export const since = (t: bigint): number => Number(process.hrtime.bigint() - t) / 1e9;
+
+const zero = (): StepTimes => ({ data: 0, compute: 0, communication: 0, update: 0, peerWait: 0 });
+
+export interface StepSplit {
+  /** The step's own seconds per phase (peerWait is part of communication). */
+  seconds: StepTimes;
+  /** performance.now() when the step began, for timelines. */
+  startedMs: number;
+}
+
+export class StepClock {
+  /** The epoch's totals so far. */
+  readonly time: StepTimes = zero();
+  /** Totals at the end of the previous step: a step's split is the difference. */
+  private readonly reported: StepTimes = zero();
+  private started = process.hrtime.bigint();
+  private startedMs = performance.now();
+
+  constructor(private readonly metrics?: WorkerMetrics) {}
+
+  /** An optimizer step (its first micro-batch) begins at `at`. */
+  startStep(at: bigint): void {
+    this.started = at;
+    this.startedMs = performance.now();
+  }
+
+  add(phase: StepPhase, seconds: number): void {
+    this.time[phase] += seconds;
+  }
+
+  /**
+   * The step's all-reduce took `seconds` of waiting; this rank was ready at `ready`, and the
+   * neighbour's first message came at `firstArrival` (undefined with one rank). Until it came,
+   * this rank had nothing to exchange: that part is peer wait.
+   */
+  communicated(seconds: number, ready: bigint, firstArrival: bigint | undefined): void {
+    this.time.communication += seconds;
+    if (firstArrival !== undefined && firstArrival > ready) this.time.peerWait += Math.min(seconds, Number(firstArrival - ready) / 1e9);
+    this.metrics?.allreduceDuration.observe(seconds);
+  }
+
+  /** Ends the step: exports it to the metrics and returns its own split. */
+  endStep(): StepSplit {
+    const seconds = zero();
+    for (const key of Object.keys(seconds) as (keyof StepTimes)[]) {
+      seconds[key] = this.time[key] - this.reported[key];
+      this.reported[key] = this.time[key];
+    }
+    const m = this.metrics;
+    if (m !== undefined) {
+      m.stepDuration.observe(since(this.started));
+      for (const phase of STEP_PHASES) {
+        m.stepPhaseSeconds.inc({ phase }, seconds[phase]);
+        m.stepPhaseDuration.observe({ phase }, seconds[phase]);
+      }
+      m.peerWaitSeconds.inc(seconds.peerWait);
+    }
+    return { seconds, startedMs: this.startedMs };
+  }
+}
