@@ -21,7 +21,7 @@ interface Plan {
 async function main(): Promise<void> {
   const transport = (process.argv[2] ?? 'grpc') as TransportKind;
   const notes: string[] = [];
-  const endpoint = createRingEndpoint(transport, 'bench', 60_000, { sharedMemoryBytes: Number(process.argv[3] ?? '0'), onNote: (n) => notes.push(n) });
+  const endpoint = createRingEndpoint(transport, 'bench', 60_000, { sharedMemoryBytes: Number(process.argv[3] ?? '0'), pollMicros: Number(process.argv[4] ?? '0'), onNote: (n) => notes.push(n) });
   const port = await endpoint.listen('127.0.0.1', 0);
   process.send?.({ kind: 'port', port });
   const plan = await new Promise<Plan>((resolve) => process.once('message', (m) => resolve(m as Plan)));

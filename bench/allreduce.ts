@@ -2,7 +2,7 @@
  * `npm run bench:allreduce -- [--nproc N] [--bytes 4K,400K,4M] [--transport grpc,tcp,tcp+shm] [--block 4M] [--algorithm auto|ring]`:
  * nccl-tests-style table of all-reduce between N local processes over each transport (`tcp` is
  * sockets only, `tcp+shm` lets the TCP transport pass payloads through shared memory, as it does
- * between workers of one host by default): median
+ * between workers of one host by default, polling the segment while it waits): median
  * time, algbw, busbw = algbw x 2(N-1)/N, and a correctness check. `--algorithm ring` keeps two
  * ranks off the one-round pair exchange the Communicator uses for their small buckets. The ranks
  * run with the V8 flags `launch` gives workers (worker-node-flags.ts). When /usr/bin/python3 has torch, gloo's all_reduce runs with the same
@@ -12,13 +12,16 @@ import { execFileSync, fork } from 'node:child_process';
 import * as path from 'node:path';
 import { WIRE_DTYPES, type TransportKind, type WireDtype } from '../src/allreduce';
 import { parseArgs, type ParsedArgs } from '../src/cli/args';
+import { DEFAULT_JOB } from '../src/config';
+import { allowedCpus } from '../src/launcher/cpu-plan';
+import { oversubscriptionNote } from '../src/launcher/format';
 import { workerNodeFlags } from '../src/launcher/worker-node-flags';
 
 /** A transport as the benchmark names it: tcp+shm is the tcp transport with its shared-memory path. */
 export type BenchTransport = TransportKind | 'tcp+shm';
 const BENCH_TRANSPORTS: readonly BenchTransport[] = ['grpc', 'tcp', 'tcp+shm'];
 /** As a worker offers by default (cluster.sharedMemoryMb). */
-const SHARED_BYTES = 32 * 2 ** 20;
+const SHARED_BYTES = DEFAULT_JOB.cluster.sharedMemoryMb * 2 ** 20;
 
 interface Row {
   bytes: number;
@@ -37,7 +40,9 @@ function parseBytes(s: string): number {
 }
 
 export async function runRing(world: number, sizes: number[], iters: number, transport: BenchTransport = 'grpc', dtype: WireDtype = 'fp32', blockBytes?: number, algorithm: 'auto' | 'ring' = 'auto'): Promise<Row[]> {
-  const args = transport === 'tcp+shm' ? ['tcp', String(SHARED_BYTES)] : [transport, '0'];
+  // Shared-memory polling as `launch` sets it: on unless the ranks outnumber the CPUs.
+  const poll = oversubscriptionNote(world, allowedCpus().length) === undefined ? DEFAULT_JOB.cluster.pollMicros : 0;
+  const args = transport === 'tcp+shm' ? ['tcp', String(SHARED_BYTES), String(poll)] : [transport, '0', '0'];
   const procs = Array.from({ length: world }, () => fork(path.join(__dirname, 'allreduce-worker.js'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: workerNodeFlags(process.env.RINGTRAIN_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.RINGTRAIN_BENCH_PROF}`] : [], process.env) }));
   // A rank that dies before reporting fails the benchmark (its error is already on stderr).
   const died = new Promise<never>((_, reject) =>

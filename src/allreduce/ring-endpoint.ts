@@ -19,6 +19,8 @@ export interface EndpointOptions {
   sharedMemoryBytes?: number;
   /** tcp: where segments are created (default /dev/shm). */
   sharedMemoryDir?: string;
+  /** tcp: how long a rank polls shared memory for a same-host neighbour's message before sleeping (microseconds; 0 or unset = never). */
+  pollMicros?: number;
   /** Hears where payloads go (shared memory or socket) once neighbours have connected. */
   onNote?: (note: string, link: { to: number; shared: boolean }) => void;
 }
@@ -69,7 +71,7 @@ class TcpEndpoint implements RingEndpoint {
   private readonly transport: TcpTransport;
 
   constructor(job: string, timeoutMs: number, o: EndpointOptions) {
-    this.transport = new TcpTransport(job, timeoutMs, o.token, o.onRefused, o.tls, { bytes: o.sharedMemoryBytes ?? 0, dir: o.sharedMemoryDir, onNote: o.onNote });
+    this.transport = new TcpTransport(job, timeoutMs, o.token, o.onRefused, o.tls, { bytes: o.sharedMemoryBytes ?? 0, dir: o.sharedMemoryDir, onNote: o.onNote, pollMicros: o.pollMicros });
   }
 
   listen(host: string, port: number): Promise<number> {

@@ -17,10 +17,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { nativeSharedMemory } from '../native';
+import { QUEUE_END } from './shm-frame-queue';
 
-/** Segment header: magic, then the 16-byte nonce; payloads start at DATA_START. */
-const MAGIC = 0x4d485352; // "RSHM" little-endian
-const DATA_START = 64;
+/**
+ * Segment header: magic, then the 16-byte nonce; then the frame queue (shm-frame-queue.ts);
+ * payloads start at DATA_START. The magic names the layout: a peer with another one is refused.
+ */
+const MAGIC = 0x324d5352; // "RSM2" little-endian
+export const DATA_START = QUEUE_END;
 const ALIGN = 64;
 const SHM_DIR = '/dev/shm';
 

@@ -19,6 +19,8 @@ export enum FrameType {
   DataShared = 5,
   /** The receiver's answer to a segment offer: empty = mapped, else why not. */
   SharedReply = 6,
+  /** DATA_SHARED frames wait in the segment's frame queue (shm-frame-queue.ts): drain it. No body. */
+  SharedKick = 7,
 }
 
 /** Body of a DataShared frame: offset and byte length, two little-endian uint32. */
@@ -59,7 +61,7 @@ export function readHeader(buf: Buffer, at: number): Frame {
   const magic = buf.readUInt32LE(at);
   if (magic !== FRAME_MAGIC) throw new Error(`bad frame magic 0x${magic.toString(16)}: the peer is not a ringtrain TCP endpoint`);
   const type = buf[at + 4] as number;
-  if (type < FrameType.Hello || type > FrameType.SharedReply) throw new Error(`unknown frame type ${type}`);
+  if (type < FrameType.Hello || type > FrameType.SharedKick) throw new Error(`unknown frame type ${type}`);
   const dtype = WIRE_DTYPES[buf[at + 5] as number];
   const op = OPS[buf[at + 6] as number];
   const nackCode = NACK_CODES[buf[at + 7] as number] ?? 'PEER_REFUSED';

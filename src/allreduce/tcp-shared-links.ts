@@ -4,17 +4,24 @@
  * asks this class where a payload goes; all it knows about segments is here.
  */
 import { RingtrainError } from '../config/errors';
+import { FrameQueueReader, FrameQueueWriter } from './shm-frame-queue';
 import { SegmentRing, createSegment, isOwnAddress, offerLine, openSegment, parseOffer, unlinkSegment, type SegmentOffer } from './shm-segment';
 import { SHARED_BODY_BYTES } from './tcp-frame';
 
 /** Payloads below this go down the socket even with a shared segment: the frame costs as much. */
-const SHARED_MIN_BYTES = 4096;
+export const SHARED_MIN_BYTES = 4096;
 
 export interface TcpSharedMemory {
   /** Size of the segment offered to a same-host successor; 0 = sockets only. */
   bytes: number;
   /** Where segments are created; /dev/shm unless given. */
   dir?: string;
+  /**
+   * How long a rank waiting for its same-host predecessor polls the shared frame queue before
+   * sleeping on the socket (microseconds; 0 = never poll). Polling keeps the rank's CPU busy,
+   * so it only pays when each worker has a CPU of its own.
+   */
+  pollMicros?: number;
   /** Hears where payloads to each successor go (for the worker's log and metrics), once it is known. */
   onNote?: (note: string, link: { to: number; shared: boolean }) => void;
 }
@@ -28,10 +35,12 @@ export interface Staged {
 export class SharedLinks {
   /** Segments offered to successors that have not answered yet, by rank. */
   private readonly offers = new Map<number, SegmentOffer>();
-  /** Segments successors mapped: payloads to them go through these. */
+  /** Segments successors mapped: payloads to them go through these, their frames through the queues. */
   private readonly to = new Map<number, SegmentRing>();
-  /** The predecessor's segment, once mapped. */
+  private readonly queuesTo = new Map<number, FrameQueueWriter>();
+  /** The predecessor's segment, once mapped, and its frame queue. */
   private from: Uint8Array | undefined;
+  private queueFrom: FrameQueueReader | undefined;
 
   constructor(
     private readonly o: TcpSharedMemory,
@@ -73,6 +82,7 @@ export class SharedLinks {
       return;
     }
     this.to.set(rank, new SegmentRing(seg.view));
+    this.queuesTo.set(rank, new FrameQueueWriter(seg.view));
     this.note(rank, `go through shared memory (${Math.round(seg.bytes / 2 ** 20)} MiB segment)`, true);
   }
 
@@ -83,7 +93,28 @@ export class SharedLinks {
     const r = openSegment(offer);
     if (!(r instanceof Uint8Array)) return r.why;
     this.from = r;
+    this.queueFrom = new FrameQueueReader(r);
     return '';
+  }
+
+  /** Queues a DATA_SHARED frame for successor `rank` to find by polling; false = send it down the socket. */
+  publish(rank: number, frame: Uint8Array): boolean {
+    return this.queuesTo.get(rank)?.push(frame) ?? false;
+  }
+
+  /** Whether the predecessor's frames can be polled from shared memory. */
+  get pollable(): boolean {
+    return this.queueFrom !== undefined;
+  }
+
+  /** Whether a queued frame from the predecessor is waiting. */
+  get frameReady(): boolean {
+    return this.queueFrom?.ready ?? false;
+  }
+
+  /** Hands the predecessor's queued frames to `take`, in order; returns how many. */
+  drain(take: (frame: Buffer) => void): number {
+    return this.queueFrom?.drain(take) ?? 0;
   }
 
   /**
@@ -115,7 +146,9 @@ export class SharedLinks {
     for (const seg of this.offers.values()) unlinkSegment(seg.path);
     this.offers.clear();
     this.to.clear();
+    this.queuesTo.clear();
     this.from = undefined;
+    this.queueFrom = undefined;
   }
 
   /** A new connection from successor `rank`: whatever it was offered or mapped before is void. */
@@ -124,6 +157,7 @@ export class SharedLinks {
     if (old !== undefined) unlinkSegment(old.path);
     this.offers.delete(rank);
     this.to.delete(rank);
+    this.queuesTo.delete(rank);
   }
 
   private note(rank: number, how: string, shared: boolean): void {

@@ -16,20 +16,23 @@
  * goes through TLS, as configured.
  */
 import * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import * as tls from 'node:tls';
 import type { TlsFiles } from '../config/tls-files';
 import { RingtrainError, isRingtrainError } from '../config/errors';
 import { sameToken } from '../rpc/auth';
 import { Mailbox } from './mailbox';
 import { LentPayloads } from './lent-payloads';
-import { SharedLinks, type TcpSharedMemory } from './tcp-shared-links';
-import { FrameReader, FrameType, HEADER_BYTES, NACK_CODES, SHARED_BODY_BYTES, controlFrame, writeHeader, type Frame, type NackCode } from './tcp-frame';
+import { SHARED_MIN_BYTES, SharedLinks, type TcpSharedMemory } from './tcp-shared-links';
+import { FrameReader, FrameType, HEADER_BYTES, NACK_CODES, SHARED_BODY_BYTES, controlFrame, readHeader, writeHeader, type Frame, type NackCode } from './tcp-frame';
 import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type Transport } from './transport';
 import { bytesPerElement } from './wire-dtype';
 
 /** Read buffer of each receiving socket between payloads, reused for every read. */
 const READ_BUFFER_BYTES = 4 * 1024 * 1024;
 export type { TcpSharedMemory } from './tcp-shared-links';
+/** poll() waits on shared memory only while at most this many of our sends await their ACK. */
+const POLL_MAX_PENDING = 4;
 
 interface PendingSend {
   to: number;
@@ -62,6 +65,8 @@ export class TcpTransport implements Transport {
   /** Lent payloads still queued on a socket. */
   private readonly lent: LentPayloads;
   private readonly shared: SharedLinks;
+  /** How long poll() may wait on the shared frame queue, in ms (0 = never). */
+  private readonly pollMs: number;
   private closed = false;
 
   constructor(
@@ -78,6 +83,7 @@ export class TcpTransport implements Transport {
     this.mailbox = new Mailbox(job, timeoutMs, who);
     this.lent = new LentPayloads(timeoutMs, who, 'read');
     this.shared = new SharedLinks(sharedMemory, tls !== undefined, who);
+    this.pollMs = (sharedMemory.pollMicros ?? 0) / 1000;
   }
 
   get identity(): RingIdentity {
@@ -128,6 +134,9 @@ export class TcpTransport implements Transport {
       buf.writeUInt32LE(staged.offset, HEADER_BYTES);
       buf.writeUInt32LE(payload.byteLength, HEADER_BYTES + 4);
       borrowed = false;
+      // Queued in the segment, where a polling successor finds it at once; the socket then
+      // carries only a kick, for a successor that sleeps.
+      if (this.shared.publish(to, buf)) buf = controlFrame(FrameType.SharedKick, { generation: frame.generation }, '');
     } else {
       // A lent payload goes out as its own write behind the header (no copy); otherwise both go
       // into one fresh buffer, so the caller may reuse its memory at once.
@@ -173,6 +182,29 @@ export class TcpTransport implements Transport {
 
   recv(from: number, key: MessageKey, out: Uint8Array, meta: PayloadMeta): Promise<void> {
     return this.mailbox.expect(from, key, out, meta);
+  }
+
+  /**
+   * Waits for the message (from, key) by polling the predecessor's shared frame queue, for at
+   * most `pollMicros`; returns at once when it is matched already, when there is no shared
+   * segment, or when the payload is too small to come that way. Blocks the event loop while it
+   * polls, which is what a rank with nothing else to do wants: no sleep, so no wake-up.
+   */
+  poll(from: number, key: MessageKey): void {
+    const socket = this.recvSocket;
+    // While it polls, this rank reads no ACKs, so the regions its own payloads hold in the
+    // successor's segment are not freed: a rank with many sends in flight (a large pipelined
+    // all-reduce, bandwidth-bound anyway) would run out of segment and fall back to the socket.
+    if (this.pollMs <= 0 || socket === undefined || !this.shared.pollable || this.pending.size > POLL_MAX_PENDING) return;
+    const out = this.mailbox.postedFor(from, key);
+    if (out === undefined || out.byteLength < SHARED_MIN_BYTES) return;
+    // performance.now() allocates nothing, unlike hrtime.bigint(): the loop must not feed the GC.
+    const until = performance.now() + this.pollMs;
+    for (;;) {
+      while (!this.shared.frameReady) if (performance.now() > until) return;
+      this.guard(socket, () => this.drainShared(socket));
+      if (this.mailbox.postedFor(from, key) === undefined) return;
+    }
   }
 
   beginOp(opSeq: number): void {
@@ -371,33 +403,14 @@ export class TcpTransport implements Transport {
             fail(new RingtrainError('PEER_REFUSED', `${this.who(prev)} refused the ring connection: ${Buffer.from(body).toString('utf8')}`));
             return;
           }
-          if (f.type !== FrameType.Data && f.type !== FrameType.DataShared) return;
-          const answer = (err?: Error): void => {
-            if (socket.destroyed) return;
-            if (err === undefined) {
-              socket.write(controlFrame(FrameType.Ack, { msgId: f.msgId }, ''));
-              return;
-            }
-            const code: NackCode = isRingtrainError(err) && (NACK_CODES as readonly string[]).includes(err.code) ? (err.code as NackCode) : 'PEER_REFUSED';
-            socket.write(controlFrame(FrameType.Nack, { msgId: f.msgId, nackCode: code }, err.message));
-          };
-          let bytes = body;
-          let refusal = refused.get(f.msgId);
-          refused.delete(f.msgId);
-          if (f.type === FrameType.DataShared) {
-            const arrival = this.shared.arrival(body);
-            if ('refusal' in arrival) refusal = arrival.refusal;
-            else bytes = arrival.bytes;
-          }
-          if (refusal !== undefined) {
-            answer(refusal);
+          if (f.type === FrameType.SharedKick) {
+            this.drainShared(socket);
             return;
           }
-          // A shared payload is copied out of the segment when it is matched, before the ACK
-          // that lets the sender reuse the region.
-          this.mailbox
-            .deliver({ job: this.job, generation: f.generation, fromRank: f.fromRank, key: { op: f.op, ...f.key }, elements: f.elements, dtype: f.dtype, bytes })
-            .then(() => answer(), (e: Error) => answer(e));
+          if (f.type !== FrameType.Data && f.type !== FrameType.DataShared) return;
+          const refusal = refused.get(f.msgId);
+          refused.delete(f.msgId);
+          this.onData(socket, f, body, refusal);
         },
       );
       const socket: net.Socket =
@@ -429,6 +442,45 @@ export class TcpTransport implements Transport {
         if (this.closed || !greeted || this.recvSocket !== socket) return;
         this.mailbox.abort(new RingtrainError('UNAVAILABLE', `${this.who(prev)} closed the ring connection (generation ${this.ring?.generation ?? '?'}): did it die?`));
       });
+    });
+  }
+
+  /** A DATA or DATA_SHARED frame from the predecessor: into the mailbox, then ACK or NACK down `socket`. */
+  private onData(socket: net.Socket, f: Frame, body: Uint8Array, refused: Error | undefined): void {
+    let bytes = body;
+    let refusal = refused;
+    if (refusal === undefined && f.type === FrameType.DataShared) {
+      const arrival = this.shared.arrival(body);
+      if ('refusal' in arrival) refusal = arrival.refusal;
+      else bytes = arrival.bytes;
+    }
+    if (refusal !== undefined) {
+      this.answer(socket, f.msgId, refusal);
+      return;
+    }
+    // A shared payload is copied out of the segment when it is matched, before the ACK that
+    // lets the sender reuse the region.
+    this.mailbox
+      .deliver({ job: this.job, generation: f.generation, fromRank: f.fromRank, key: { op: f.op, ...f.key }, elements: f.elements, dtype: f.dtype, bytes })
+      .then(() => this.answer(socket, f.msgId), (e: Error) => this.answer(socket, f.msgId, e));
+  }
+
+  private answer(socket: net.Socket, msgId: number, err?: Error): void {
+    if (socket.destroyed) return;
+    if (err === undefined) {
+      socket.write(controlFrame(FrameType.Ack, { msgId }, ''));
+      return;
+    }
+    const code: NackCode = isRingtrainError(err) && (NACK_CODES as readonly string[]).includes(err.code) ? (err.code as NackCode) : 'PEER_REFUSED';
+    socket.write(controlFrame(FrameType.Nack, { msgId, nackCode: code }, err.message));
+  }
+
+  /** Takes the DATA_SHARED frames the predecessor queued in its segment (after a kick, or polling). */
+  private drainShared(socket: net.Socket): void {
+    this.shared.drain((frame) => {
+      const f = readHeader(frame, 0);
+      if (f.type !== FrameType.DataShared || f.length !== SHARED_BODY_BYTES) throw new Error(`frame type ${f.type} of ${f.length} bytes in the shared frame queue`);
+      this.onData(socket, f, frame.subarray(HEADER_BYTES, HEADER_BYTES + SHARED_BODY_BYTES), undefined);
     });
   }
 

@@ -56,6 +56,12 @@ export interface Transport {
    * untouched until `flush()` resolves (saves a copy of every byte on stream transports).
    */
   recv(from: number, key: MessageKey, out: Uint8Array, meta: PayloadMeta): Promise<void>;
+  /**
+   * Called just before a collective awaits `recv(from, key, ...)`: a transport that can see the
+   * message arrive without the event loop (shared memory) may wait for it here, synchronously
+   * and for a bounded time, instead of letting the process sleep until a socket wakes it.
+   */
+  poll?(from: number, key: MessageKey): void;
   /** Tells the receive side which collective this rank is in, so older ones are refused as stale. */
   beginOp(opSeq: number): void;
   /**

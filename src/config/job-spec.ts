@@ -216,6 +216,13 @@ export interface ClusterSpec {
   bucketCapMb: number;
   /** tcp transport: ring neighbours on one host pass payloads through a shared-memory segment of this many MiB in /dev/shm (one per neighbour; needs the native addon). 0 = sockets only. */
   sharedMemoryMb: number;
+  /**
+   * tcp with shared memory: how long (microseconds) a rank that waits for a same-host neighbour
+   * polls the shared segment before it sleeps until the socket wakes it; 0 = never poll. Polling
+   * spares a wake-up (~0.1 ms per message, more in the tail, on the 2-vCPU test VM) but keeps
+   * the CPU busy, so `ringtrain launch` turns it off when workers outnumber CPUs.
+   */
+  pollMicros: number;
   /** Fewest workers the ring may shrink to after a loss (0 = worldSize: never shrink). */
   minWorkers: number;
   /** Membership changes (lost or replaced workers) survived before the job fails; ringtrain launch restarts dead workers this many times. 0 = fail at the first loss. */
@@ -340,6 +347,7 @@ export const DEFAULT_JOB: JobSpec = {
     compression: 'none',
     bucketCapMb: 25,
     sharedMemoryMb: 32,
+    pollMicros: 2000,
     minWorkers: 0,
     maxRestarts: 0,
     lastCallSec: 3,

@@ -176,6 +176,7 @@ export const JOB_SCHEMA: JobSchema = {
   'cluster.compression': allOf<CompressionName>()(['none', 'fp16', 'bf16']),
   'cluster.bucketCapMb': { kind: 'number', gt: 0 },
   'cluster.sharedMemoryMb': { kind: 'int', min: 0, max: 4095 },
+  'cluster.pollMicros': { kind: 'int', min: 0, max: 1_000_000 },
   'cluster.minWorkers': COUNT,
   'cluster.maxRestarts': COUNT,
   'cluster.lastCallSec': { kind: 'number', min: 0 },

@@ -211,7 +211,7 @@ export class ProgressDisplay {
  */
 export function oversubscriptionNote(nproc: number, cpus: number): string | undefined {
   if (cpus <= 0 || nproc <= cpus) return undefined;
-  return `ringtrain: note: ${nproc} workers on ${cpus} CPU${cpus === 1 ? '' : 's'} this process may use: workers will share cores and every step waits for the slowest; --nproc ${cpus} is likely faster`;
+  return `ringtrain: note: ${nproc} workers on ${cpus} CPU${cpus === 1 ? '' : 's'} this process may use: workers will share cores and every step waits for the slowest (shared-memory polling is off); --nproc ${cpus} is likely faster`;
 }
 
 /** A communication share (percent) from which a gRPC launch earns the tcp tip. */

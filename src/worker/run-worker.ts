@@ -89,6 +89,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     onRefused: (reason) => log.warn({ event: 'refused' }, `refused ring traffic: ${reason}`),
     tls: o.tls,
     sharedMemoryBytes: spec.cluster.sharedMemoryMb * 2 ** 20,
+    pollMicros: spec.cluster.pollMicros,
     onNote: (note, link) => {
       log.info({ event: 'ring-path' }, note);
       ringLink?.reset();

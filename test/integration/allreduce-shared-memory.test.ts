@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { Communicator, createRingEndpoint, type EndpointOptions, type RingEndpoint, type Transport } from '../../src/allreduce';
-import { SegmentRing } from '../../src/allreduce/shm-segment';
+import { DATA_START, SegmentRing } from '../../src/allreduce/shm-segment';
 import type { TcpTransport } from '../../src/allreduce/transport-tcp';
 import { isRingtrainError } from '../../src/config/errors';
 import { nativeSharedMemory } from '../../src/native';
@@ -107,7 +107,7 @@ test('tcp with shared memory: a frame pointing past the receiver\'s segment is r
     const recv = r.transports[1]!.recv(0, key, new Uint8Array(2 << 20), { elements: (2 << 20) / 4, dtype: 'fp32' });
     recv.catch(() => undefined);
     await assert.rejects(r.transports[0]!.send(1, key, new Uint8Array(2 << 20), { elements: (2 << 20) / 4, dtype: 'fp32' }), (e: unknown) =>
-      isRingtrainError(e) && e.code === 'PEER_REFUSED' && /rank 1 at 127\.0\.0\.1:\d+ refused .*: a shared-memory payload at 64\+2097152 runs past the 1048576-byte segment/.test(e.message));
+      isRingtrainError(e) && e.code === 'PEER_REFUSED' && new RegExp(`rank 1 at 127\\.0\\.0\\.1:\\d+ refused .*: a shared-memory payload at ${DATA_START}\\+2097152 runs past the 1048576-byte segment`).test(e.message));
   } finally {
     await r.close();
   }
@@ -131,6 +131,56 @@ test('tcp without shared memory (sharedMemoryBytes 0) offers no segment', async 
     await sumsExactly(r, 50_000);
     for (const t of r.transports) assert.deepEqual((t as TcpTransport).sharedMemory, { to: [], from: false });
     assert.deepEqual(r.notes, [[], []]);
+  } finally {
+    await r.close();
+  }
+});
+
+test('tcp with shared memory: a polling rank takes its neighbour\'s payload out of shared memory without the event loop; one that does not poll waits for the socket', { skip }, async () => {
+  for (const pollMicros of [0, 2_000_000]) {
+    const r = await tcpRing(2, { sharedMemoryBytes: 1 << 20, pollMicros });
+    try {
+      await settled(r);
+      const [t0, t1] = r.transports as [TcpTransport, TcpTransport];
+      const key = { op: 'allreduce' as const, opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 };
+      t0.beginOp(1);
+      t1.beginOp(1);
+      const payload = Uint8Array.from({ length: 8192 * 4 }, (_, i) => (i * 31) & 0xff);
+      const out = new Uint8Array(payload.length);
+      const recv = t1.recv(0, key, out, { elements: 8192, dtype: 'fp32' });
+      const sent = t0.send(1, key, payload, { elements: 8192, dtype: 'fp32' });
+      // One synchronous stretch from the send to here: no socket event can have been handled.
+      t1.poll(0, key);
+      const taken = t1.mailbox.postedFor(0, key) === undefined;
+      assert.equal(taken, pollMicros > 0, pollMicros > 0 ? 'polling found the frame in the segment' : 'without polling only the socket delivers');
+      if (taken) assert.deepEqual(out, payload, 'the payload was copied out during the poll');
+      await recv;
+      await sent;
+      assert.deepEqual(out, payload);
+      // The kick that follows a polled frame finds the queue empty and changes nothing.
+      await sumsExactly(r, 101_770);
+      await sumsExactly(r, 3_000_001);
+    } finally {
+      await r.close();
+    }
+  }
+});
+
+test('tcp with shared memory: a poll that sees nothing gives up after its budget, and the message still arrives by the socket path', { skip }, async () => {
+  const r = await tcpRing(2, { sharedMemoryBytes: 1 << 20, pollMicros: 20_000 });
+  try {
+    await settled(r);
+    const [t0, t1] = r.transports as [TcpTransport, TcpTransport];
+    const key = { op: 'allreduce' as const, opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 };
+    t0.beginOp(1);
+    t1.beginOp(1);
+    const out = new Uint8Array(8192 * 4);
+    const recv = t1.recv(0, key, out, { elements: 8192, dtype: 'fp32' });
+    t1.poll(0, key);
+    assert.notEqual(t1.mailbox.postedFor(0, key), undefined, 'nothing was sent, so nothing was taken');
+    await t0.send(1, key, new Uint8Array(out.length).fill(9), { elements: 8192, dtype: 'fp32' });
+    await recv;
+    assert.ok(out.every((v) => v === 9));
   } finally {
     await r.close();
   }

@@ -3,28 +3,30 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SegmentRing, createSegment, isOwnAddress, offerLine, openSegment, parseOffer, removeSegmentsOf, unlinkSegment } from '../../src/allreduce/shm-segment';
+import { DATA_START, SegmentRing, createSegment, isOwnAddress, offerLine, openSegment, parseOffer, removeSegmentsOf, unlinkSegment } from '../../src/allreduce/shm-segment';
 import { nativeSharedMemory } from '../../src/native';
 
 const skip = nativeSharedMemory().shm === undefined ? 'no native addon' : false;
 
 test('the segment ring hands out aligned regions, wraps, and never overlaps a region still in use', () => {
-  const ring = new SegmentRing(new Uint8Array(64 + 1024));
+  // Payload space starts after the header and the frame queue, at D.
+  const D = DATA_START;
+  const ring = new SegmentRing(new Uint8Array(D + 1024));
   const a = ring.alloc(300); // 320 after alignment
   const b = ring.alloc(300);
   const c = ring.alloc(300);
-  assert.deepEqual([a, b, c], [64, 384, 704]);
+  assert.deepEqual([a, b, c], [D, D + 320, D + 640]);
   assert.equal(ring.alloc(100), -1, 'only 64 bytes left at the end, nothing freed at the front');
   ring.free(b); // freed out of order: the tail cannot move past a
   assert.equal(ring.alloc(100), -1);
   ring.free(a); // now a and b are both gone: the front has room for 640 bytes
-  assert.equal(ring.alloc(600), 64, 'wraps to the front');
+  assert.equal(ring.alloc(600), D, 'wraps to the front');
   assert.equal(ring.alloc(100), -1, 'wrapped: only the gap before c counts, and it is 0 bytes');
   assert.equal(ring.inUse, 2);
   ring.free(c);
-  ring.free(64);
+  ring.free(D);
   assert.equal(ring.inUse, 0);
-  assert.equal(ring.alloc(1024), 64, 'empty again: the whole data area');
+  assert.equal(ring.alloc(1024), D, 'empty again: the whole data area');
   assert.equal(ring.alloc(1), -1);
   ring.free(12345); // unknown offsets are ignored
   assert.equal(ring.inUse, 1);

@@ -117,6 +117,6 @@ test('a launch with more workers than usable CPUs says so and names the worker c
   assert.equal(oversubscriptionNote(2, 2), undefined);
   assert.equal(oversubscriptionNote(1, 8), undefined);
   assert.equal(oversubscriptionNote(3, 0), undefined, 'unknown CPU count: no guess');
-  assert.equal(oversubscriptionNote(3, 2), 'ringtrain: note: 3 workers on 2 CPUs this process may use: workers will share cores and every step waits for the slowest; --nproc 2 is likely faster');
+  assert.equal(oversubscriptionNote(3, 2), 'ringtrain: note: 3 workers on 2 CPUs this process may use: workers will share cores and every step waits for the slowest (shared-memory polling is off); --nproc 2 is likely faster');
   assert.match(oversubscriptionNote(2, 1) as string, /2 workers on 1 CPU this process may use: .* --nproc 1 is likely faster$/);
 });
