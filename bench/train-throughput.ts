@@ -173,6 +173,8 @@ async function main(): Promise<void> {
     ['2 independent --nproc 1 jobs at once (sum; no communication)', apart.toFixed(0), '', '', ''],
     ['ceiling: that sum / (2 x --nproc 1)', scaling(apart, one), '', '', ''],
     ['scaling efficiency 2 vs 1 (grpc / tcp)', `${scaling(grpc2, one)} / ${scaling(tcp2, one)}`, earlyScaling, t1 && t2 ? scaling(t2, t1) : '-', ''],
+    // Each round against its own one-worker run: how far the VM's drift moves the figures.
+    ['each round: grpc / tcp / ceiling', runs.one.map((o, r) => [runs.grpc[r], runs.tcp[r]].map((x) => scaling((x as RunResult).samplesPerSec, o.samplesPerSec)).concat(scaling(runs.apart[r] as number, o.samplesPerSec)).join(' / ')).join(', '), '', '', ''],
   ];
   process.stdout.write(`MNIST ${MODEL}, batch 64 per worker, ${EPOCHS} epochs of ${steps} one-worker batches (the same data for 1 and 2 workers), the first ${WARMUP} as warm-up, median of ${repeats} interleaved runs (samples/s of the whole job; PyTorch: ${measured} steps after 20 warm-up steps)\n`);
   const earlyLabel = WARMUP > 1 ? `ringtrain, epochs 2-${WARMUP} (V8 still compiling)` : 'ringtrain, warm-up (epoch 1 only, not measured)';

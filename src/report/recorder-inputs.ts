@@ -50,6 +50,15 @@ export interface StepInfo {
   seconds: { data: number; compute: number; communication: number; update: number; peerWait?: number };
   /** performance.now() when the step began, for timelines. */
   startedMs?: number;
+  /** What the rank did during the step, in order, with real times (only when a trace is written). */
+  spans?: StepSpan[];
+}
+
+/** One stretch of a step: what ran, from when to when (performance.now() milliseconds). */
+export interface StepSpan {
+  name: string;
+  startMs: number;
+  endMs: number;
 }
 
 export interface DiagnosticsInput {

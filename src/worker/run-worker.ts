@@ -192,6 +192,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
         resumeFrom: joined.resumeFromCheckpoint ? resumePointAfterLoss(o, spec, log) : o.resumeFrom,
         log,
         metrics,
+        traceSpans: o.traceFile !== undefined,
         // Padding is a black pixel as the model sees it: raw 0, normalized.
         augment: augmenter(spec.data.augment, data.train.imageShape, -(data.preprocess.mean[0] ?? 0) / (data.preprocess.std[0] ?? 1), spec.seed),
         hooks: {
@@ -302,12 +303,16 @@ function fingerprintModel(model: ReturnType<typeof buildModel>): string {
 }
 
 /**
- * A step's phases laid end to end from its start (the gradient readout and the next batch's
- * preparation run while the all-reduce is in flight; they are drawn after their phase's
- * other work). Communication shows as the wait for the slowest neighbour's first message, then
- * the exchange itself, so a straggler stands out on the timeline.
+ * A step on the timeline: what the rank did, in order and at the times it did it (data, compute,
+ * sending the gradients, preparing the next batch while they travel, waiting for the slowest
+ * neighbour's first message, the exchange, the update), so a straggler stands out. Without
+ * recorded stretches, the phases are laid end to end from the step's start.
  */
 function traceStep(t: TraceWriter, st: StepInfo, generation: number): void {
+  if (st.spans !== undefined) {
+    for (const sp of st.spans) t.event({ name: sp.name, cat: 'step', ts: t.wallTime(sp.startMs), dur: 1000 * (sp.endMs - sp.startMs), args: { step: st.step, generation } });
+    return;
+  }
   const s = st.seconds;
   const wait = Math.min(s.peerWait ?? 0, s.communication);
   const phases: [string, number][] = [['data', s.data], ['compute', s.compute], ['wait for peers', wait], ['exchange', s.communication - wait], ['update', s.update]];

@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { STEP_PHASES, type StepPhase, type WorkerMetrics } from '../observe';
+import type { StepSpan } from '../report';
 import type { StepTimes } from './train-types';
 
 /** Seconds since a process.hrtime.bigint() reading. */
@@ -18,6 +19,8 @@ export interface StepSplit {
   seconds: StepTimes;
   /** performance.now() when the step began, for timelines. */
   startedMs: number;
+  /** The step's stretches in order, with real times; only when spans are recorded. */
+  spans?: StepSpan[];
 }
 
 export class StepClock {
@@ -27,13 +30,34 @@ export class StepClock {
   private readonly reported: StepTimes = zero();
   private started = process.hrtime.bigint();
   private startedMs = performance.now();
+  /** This step's stretches so far, when recording (a trace is written). */
+  private spans: StepSpan[] | undefined;
+  /** One reading of both clocks: hrtime and performance.now() count the same monotonic time. */
+  private readonly hrBase = process.hrtime.bigint();
+  private readonly msBase = performance.now();
 
-  constructor(private readonly metrics?: WorkerMetrics) {}
+  constructor(
+    private readonly metrics?: WorkerMetrics,
+    /** Keep each step's stretches with their real times (for a trace); off, nothing is kept. */
+    private readonly recordSpans = false,
+  ) {}
+
+  /** performance.now() milliseconds of an hrtime reading. */
+  private ms(at: bigint): number {
+    return this.msBase + Number(at - this.hrBase) / 1e6;
+  }
+
+  /** Notes that `name` ran from `from` until `to` (now by default), when recording. */
+  span(name: string, from: bigint, to: bigint = process.hrtime.bigint()): void {
+    if (this.spans === undefined || to <= from) return;
+    this.spans.push({ name, startMs: this.ms(from), endMs: this.ms(to) });
+  }
 
   /** An optimizer step (its first micro-batch) begins at `at`. */
   startStep(at: bigint): void {
     this.started = at;
-    this.startedMs = performance.now();
+    this.startedMs = this.ms(at);
+    if (this.recordSpans) this.spans = [];
   }
 
   add(phase: StepPhase, seconds: number): void {
@@ -49,6 +73,11 @@ export class StepClock {
     this.time.communication += seconds;
     if (firstArrival !== undefined && firstArrival > ready) this.time.peerWait += Math.min(seconds, Number(firstArrival - ready) / 1e9);
     this.metrics?.allreduceDuration.observe(seconds);
+    if (this.spans === undefined) return;
+    const done = process.hrtime.bigint();
+    const exchangeFrom = firstArrival !== undefined && firstArrival > ready ? (firstArrival < done ? firstArrival : done) : ready;
+    this.span('wait for peers', ready, exchangeFrom);
+    this.span('exchange', exchangeFrom, done);
   }
 
   /** Ends the step: exports it to the metrics and returns its own split. */
@@ -67,6 +96,8 @@ export class StepClock {
       }
       m.peerWaitSeconds.inc(seconds.peerWait);
     }
-    return { seconds, startedMs: this.startedMs };
+    const spans = this.spans;
+    this.spans = undefined;
+    return { seconds, startedMs: this.startedMs, spans };
   }
 }

@@ -227,7 +227,7 @@ export class TrainLoop {
     });
     const batches = batchIndices(indices, spec.data.batchSize);
     const pipeline = new BatchPipeline(data.train, batches, spec.data.batchSize, this.o.augment?.(epoch));
-    const clock = new StepClock(metrics);
+    const clock = new StepClock(metrics, this.o.traceSpans === true);
     // Rank 0 carries the global partial sums of a resumed epoch; the others start at zero.
     const sums = comm.rank === 0 ? [...this.c.partial] : [0, 0, 0];
     // The same sums made global after every step (they ride in the gradients' all-reduce), so
@@ -251,6 +251,7 @@ export class TrainLoop {
       if (micro === 0) clock.startStep(t0);
       const batch: Batch = pipeline.get(b);
       clock.add('data', since(t0));
+      clock.span('data', t0);
       const rows = (batches[b] as Int32Array).length;
       t0 = process.hrtime.bigint();
       const accumulate = micro > 0;
@@ -271,9 +272,11 @@ export class TrainLoop {
         this.layout.packGradients(local.grads, this.grads, accumulate);
         tf.dispose(Object.values(local.grads));
         clock.add('compute', since(t0));
+        clock.span('compute', t0);
         continue;
       }
       clock.add('compute', since(t0));
+      clock.span('compute', t0);
 
       // One all-reduce per optimizer step; the next batch is gathered while it is in flight.
       t0 = process.hrtime.bigint();
@@ -298,9 +301,12 @@ export class TrainLoop {
         tf.dispose(Object.values(local.grads));
       }
       const prep = process.hrtime.bigint();
+      // Reading the gradients out and handing them to the all-reduce (its sends are under way).
+      clock.span('send gradients', t0, prep);
       if (b + 1 < batches.length) pipeline.prepare(b + 1);
       const prepSeconds = since(prep);
       const ready = process.hrtime.bigint();
+      if (b + 1 < batches.length) clock.span('prepare next batch', prep, ready);
       await reduced;
       clock.add('compute', packSeconds);
       clock.add('data', prepSeconds);
@@ -333,6 +339,7 @@ export class TrainLoop {
         if (before !== undefined) hooks?.onDiagnostics?.({ epoch: epoch + 1, step: this.c.step + 1, slots: this.layout.slots, grads: g, before, after: this.params });
       }
       clock.add('update', since(t0));
+      clock.span('update', t0);
       this.grads.fill(0);
       micro = 0;
       this.c.step += 1;
@@ -342,7 +349,7 @@ export class TrainLoop {
       const split = clock.endStep();
       metrics?.allreduceBytes.inc(comm.worldSize > 1 ? (2 * (comm.worldSize - 1) * this.grads.byteLength) / comm.worldSize : 0);
       hooks?.onStep?.(this.c.step, epoch);
-      hooks?.onStepDetail?.({ epoch: epoch + 1, step: this.c.step, stepInEpoch: Math.ceil((b + 1) / k), stepsInEpoch, loss, correct: stepCorrect, samples: stepRows, lr, seconds: split.seconds, startedMs: split.startedMs });
+      hooks?.onStepDetail?.({ epoch: epoch + 1, step: this.c.step, stepInEpoch: Math.ceil((b + 1) / k), stepsInEpoch, loss, correct: stepCorrect, samples: stepRows, lr, seconds: split.seconds, startedMs: split.startedMs, spans: split.spans });
       stepRows = 0;
       stepCorrect = 0;
       if (spec.checkpoint.everySteps > 0 && this.c.step % spec.checkpoint.everySteps === 0 && b + 1 < batches.length) {

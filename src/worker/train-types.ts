@@ -85,6 +85,8 @@ export interface TrainLoopOptions {
   hooks?: TrainHooks;
   /** Training-batch augmentation for an epoch (data/augment.ts); deterministic per sample. */
   augment?: (epoch: number) => BatchTransform;
+  /** Record what each step did with real times (StepInfo.spans), for a trace. */
+  traceSpans?: boolean;
 }
 
 export interface TrainResult {

@@ -52,14 +52,18 @@ test('ringtrain launch --nproc 2 trains one epoch and leaves metrics.jsonl and a
   const stepsPerRank = Math.ceil(4000 / 2 / 64);
   for (const rank of [0, 1]) {
     const steps = trace.filter((e) => e.ph === 'X' && e.pid === rank && e.cat === 'step');
-    for (const name of ['data', 'compute', 'exchange', 'update']) assert.equal(steps.filter((e) => e.name === name).length, stepsPerRank, `rank ${rank} ${name}`);
+    for (const name of ['data', 'compute', 'send gradients', 'exchange', 'update']) assert.equal(steps.filter((e) => e.name === name).length, stepsPerRank, `rank ${rank} ${name}`);
+    // The next batch is prepared during every step but the epoch's last.
+    assert.equal(steps.filter((e) => e.name === 'prepare next batch').length, stepsPerRank - 1);
     assert.ok(steps.filter((e) => e.name === 'wait for peers').length <= stepsPerRank);
     const first = steps.filter((e) => e.args?.step === 1).map((e) => e.name);
-    assert.deepEqual(first.filter((n) => n !== 'wait for peers'), ['data', 'compute', 'exchange', 'update'], `rank ${rank} step 1: ${first.join(', ')}`);
-    // Laid end to end within a step, at wall-clock times inside this test's run.
+    assert.deepEqual(first.filter((n) => n !== 'wait for peers'), ['data', 'compute', 'send gradients', 'prepare next batch', 'exchange', 'update'], `rank ${rank} step 1: ${first.join(', ')}`);
+    // Real times, one thing at a time: in file order, each stretch starts after the one before
+    // it ended (1 us of rounding), and steps follow each other.
     for (let i = 1; i < steps.length; i++) {
       const [a, b] = [steps[i - 1] as Ev, steps[i] as Ev];
-      if (a.args?.step === b.args?.step) assert.ok(Math.abs(a.ts + a.dur - b.ts) < 1, `rank ${rank} ${a.name} -> ${b.name}`);
+      assert.ok(b.ts >= a.ts + a.dur - 1, `rank ${rank} ${a.name} (step ${a.args?.step}) overlaps ${b.name} (step ${b.args?.step})`);
+      assert.ok((b.args?.step ?? 0) >= (a.args?.step ?? 0), `rank ${rank}: step ${b.args?.step} after step ${a.args?.step}`);
     }
     assert.ok(steps.every((e) => e.dur >= 0 && e.ts >= testStarted * 1000 && e.ts <= Date.now() * 1000), `rank ${rank}: a step outside the run's wall time`);
     assert.ok(trace.some((e) => e.ph === 'M' && e.pid === rank && e.name === 'process_name'));
