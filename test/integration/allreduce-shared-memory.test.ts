@@ -55,9 +55,9 @@ async function sumsExactly(r: ShmRing, length: number): Promise<void> {
 
 const ownFiles = (): string[] => (fs.existsSync('/dev/shm') ? fs.readdirSync('/dev/shm').filter((f) => f.startsWith(`ringtrain-${process.pid}-`)) : []);
 
-for (const world of [2, 3]) {
-  test(`tcp with shared memory: ${world} ranks on one host map each other's segments, sum exactly, and leave no file behind`, { skip }, async () => {
-    const r = await tcpRing(world, { sharedMemoryBytes: 8 << 20 });
+for (const [world, pollMicros] of [[2, 0], [3, 0], [2, 2000], [3, 2000]] as const) {
+  test(`tcp with shared memory${pollMicros > 0 ? ', polling' : ''}: ${world} ranks on one host map each other's segments, sum exactly, and leave no file behind`, { skip }, async () => {
+    const r = await tcpRing(world, { sharedMemoryBytes: 8 << 20, pollMicros });
     try {
       await settled(r);
       for (let rank = 0; rank < world; rank++) {
