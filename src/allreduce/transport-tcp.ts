@@ -16,6 +16,7 @@
  * goes through TLS, as configured.
  */
 import * as net from 'node:net';
+import * as os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import * as tls from 'node:tls';
 import type { TlsFiles } from '../config/tls-files';
@@ -23,6 +24,7 @@ import { RingtrainError, isRingtrainError } from '../config/errors';
 import { sameToken } from '../rpc/auth';
 import { Mailbox } from './mailbox';
 import { LentPayloads } from './lent-payloads';
+import { isOwnAddress } from './shm-segment';
 import { SHARED_MIN_BYTES, SharedLinks, type TcpSharedMemory } from './tcp-shared-links';
 import { FrameReader, FrameType, HEADER_BYTES, NACK_CODES, SHARED_BODY_BYTES, controlFrame, readHeader, writeHeader, type Frame, type NackCode } from './tcp-frame';
 import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type Transport } from './transport';
@@ -49,6 +51,11 @@ function splitAddress(address: string): { host: string; port: number } {
   return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
 }
 
+/** How many of a ring's ranks (host:port addresses) run on this host. */
+export function sameHostRanks(addresses: readonly string[]): number {
+  return addresses.filter((a) => isOwnAddress(splitAddress(a).host)).length;
+}
+
 export class TcpTransport implements Transport {
   readonly mailbox: Mailbox;
   private ring: RingIdentity | undefined;
@@ -67,6 +74,8 @@ export class TcpTransport implements Transport {
   private readonly shared: SharedLinks;
   /** How long poll() may wait on the shared frame queue, in ms (0 = never). */
   private readonly pollMs: number;
+  /** Whether this ring may poll: off when more of its ranks share this host than it has CPUs. */
+  private pollRing = false;
   private closed = false;
 
   constructor(
@@ -113,6 +122,10 @@ export class TcpTransport implements Transport {
     this.ring = identity;
     this.addresses = peerAddresses;
     this.mailbox.setIdentity(identity);
+    // A polling rank keeps its CPU busy while it waits; with more ranks on this host than CPUs
+    // it would take the CPU of the rank it waits for (launch also turns polling off then; this
+    // covers workers started by hand).
+    this.pollRing = this.pollMs > 0 && sameHostRanks(peerAddresses) <= os.cpus().length;
     // Neighbours that attached first may already have dialed us: answer them now.
     const early = this.earlyHellos.splice(0);
     for (const h of early) h();
@@ -195,7 +208,7 @@ export class TcpTransport implements Transport {
     // While it polls, this rank reads no ACKs, so the regions its own payloads hold in the
     // successor's segment are not freed: a rank with many sends in flight (a large pipelined
     // all-reduce, bandwidth-bound anyway) would run out of segment and fall back to the socket.
-    if (this.pollMs <= 0 || socket === undefined || !this.shared.pollable || this.pending.size > POLL_MAX_PENDING) return;
+    if (!this.pollRing || socket === undefined || !this.shared.pollable || this.pending.size > POLL_MAX_PENDING) return;
     const out = this.mailbox.postedFor(from, key);
     if (out === undefined || out.byteLength < SHARED_MIN_BYTES) return;
     // performance.now() allocates nothing, unlike hrtime.bigint(): the loop must not feed the GC.
@@ -234,6 +247,11 @@ export class TcpTransport implements Transport {
     const server = this.server;
     this.server = undefined;
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Whether this rank polls shared memory for its predecessor's messages (see poll()). */
+  get polling(): boolean {
+    return this.pollRing && this.shared.pollable;
   }
 
   /** Neighbours whose payloads go through shared memory: the ranks sent to, and whether the predecessor's is mapped. */

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { Communicator, createRingEndpoint, type EndpointOptions, type RingEndpoint, type Transport } from '../../src/allreduce';
 import { DATA_START, SegmentRing } from '../../src/allreduce/shm-segment';
-import type { TcpTransport } from '../../src/allreduce/transport-tcp';
+import { sameHostRanks, type TcpTransport } from '../../src/allreduce/transport-tcp';
 import { isRingtrainError } from '../../src/config/errors';
 import { nativeSharedMemory } from '../../src/native';
 
@@ -66,6 +67,8 @@ for (const [world, pollMicros] of [[2, 0], [3, 0], [2, 2000], [3, 2000]] as cons
         assert.deepEqual((r.transports[rank] as TcpTransport).sharedMemory, { to: [next], from: true });
       }
       assert.deepEqual(ownFiles(), [], 'segment files are unlinked once mapped');
+      // Polling only where every rank of this host can have a CPU (3 ranks on a 2-CPU machine do not).
+      for (const t of r.transports) assert.equal((t as TcpTransport).polling, pollMicros > 0 && world <= os.cpus().length);
       // Buffers larger than the 8 MiB segment too: payloads that find no room go over the socket.
       for (const length of [1, 5000, 101_770, 3_000_001]) await sumsExactly(r, length);
       const w = r.comms.map((_, rank) => new Float32Array(20_000).fill(rank === 0 ? 3 : 0));
@@ -136,7 +139,10 @@ test('tcp without shared memory (sharedMemoryBytes 0) offers no segment', async 
   }
 });
 
-test('tcp with shared memory: a polling rank takes its neighbour\'s payload out of shared memory without the event loop; one that does not poll waits for the socket', { skip }, async () => {
+// Two ranks poll only where each can have a CPU.
+const pollSkip = skip !== false ? skip : os.cpus().length < 2 ? 'fewer than 2 CPUs: polling stays off' : false;
+
+test('tcp with shared memory: a polling rank takes its neighbour\'s payload out of shared memory without the event loop; one that does not poll waits for the socket', { skip: pollSkip }, async () => {
   for (const pollMicros of [0, 2_000_000]) {
     const r = await tcpRing(2, { sharedMemoryBytes: 1 << 20, pollMicros });
     try {
@@ -166,7 +172,7 @@ test('tcp with shared memory: a polling rank takes its neighbour\'s payload out 
   }
 });
 
-test('tcp with shared memory: a poll that sees nothing gives up after its budget, and the message still arrives by the socket path', { skip }, async () => {
+test('tcp with shared memory: a poll that sees nothing gives up after its budget, and the message still arrives by the socket path', { skip: pollSkip }, async () => {
   const r = await tcpRing(2, { sharedMemoryBytes: 1 << 20, pollMicros: 20_000 });
   try {
     await settled(r);
@@ -184,4 +190,10 @@ test('tcp with shared memory: a poll that sees nothing gives up after its budget
   } finally {
     await r.close();
   }
+});
+
+test('a ring counts the ranks on this host from their addresses (loopback and this host\'s own interfaces)', () => {
+  assert.equal(sameHostRanks(['127.0.0.1:1', '127.0.0.1:2', '[::1]:3']), 3);
+  assert.equal(sameHostRanks(['127.0.0.1:1', '192.0.2.7:2', '198.51.100.9:3']), 1, 'documentation-range addresses are not ours');
+  assert.equal(sameHostRanks([]), 0);
 });
