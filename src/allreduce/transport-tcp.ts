@@ -13,7 +13,9 @@
  * Same-host neighbours skip the socket for payloads: the sender offers a shared-memory segment
  * in its HELLO answer, and once the receiver has mapped it, payloads go through it and only a
  * small DATA_SHARED frame goes down the socket (shm-segment.ts). Not under TLS: there every byte
- * goes through TLS, as configured.
+ * goes through TLS, as configured. The frame itself is also queued in the segment
+ * (shm-frame-queue.ts), so a rank waiting for its predecessor can poll memory instead of sleeping
+ * until the socket wakes it (poll(); the socket then carries only a kick).
  */
 import * as net from 'node:net';
 import * as os from 'node:os';
