@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { Communicator, createRingEndpoint, type EndpointOptions, type RingEndpoint, type Transport } from '../../src/allreduce';
+import { Communicator, createRingEndpoint, type EndpointOptions, type MessageKey, type RingEndpoint, type Transport } from '../../src/allreduce';
 import { DATA_START, SegmentRing } from '../../src/allreduce/shm-segment';
 import { sameHostRanks, type TcpTransport } from '../../src/allreduce/transport-tcp';
 import { isRingtrainError } from '../../src/config/errors';
@@ -142,15 +142,20 @@ test('tcp without shared memory (sharedMemoryBytes 0) offers no segment', async 
 // Two ranks poll only where each can have a CPU.
 const pollSkip = skip !== false ? skip : os.cpus().length < 2 ? 'fewer than 2 CPUs: polling stays off' : false;
 
+/** Two ranks with mapped segments, both in collective #1, and the key of its first message. */
+async function pollingPair(pollMicros: number): Promise<{ r: ShmRing; t0: TcpTransport; t1: TcpTransport; key: MessageKey }> {
+  const r = await tcpRing(2, { sharedMemoryBytes: 1 << 20, pollMicros });
+  await settled(r);
+  const [t0, t1] = r.transports as [TcpTransport, TcpTransport];
+  t0.beginOp(1);
+  t1.beginOp(1);
+  return { r, t0, t1, key: { op: 'allreduce', opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 } };
+}
+
 test('tcp with shared memory: a polling rank takes its neighbour\'s payload out of shared memory without the event loop; one that does not poll waits for the socket', { skip: pollSkip }, async () => {
   for (const pollMicros of [0, 2_000_000]) {
-    const r = await tcpRing(2, { sharedMemoryBytes: 1 << 20, pollMicros });
+    const { r, t0, t1, key } = await pollingPair(pollMicros);
     try {
-      await settled(r);
-      const [t0, t1] = r.transports as [TcpTransport, TcpTransport];
-      const key = { op: 'allreduce' as const, opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 };
-      t0.beginOp(1);
-      t1.beginOp(1);
       const payload = Uint8Array.from({ length: 8192 * 4 }, (_, i) => (i * 31) & 0xff);
       const out = new Uint8Array(payload.length);
       const recv = t1.recv(0, key, out, { elements: 8192, dtype: 'fp32' });
@@ -173,13 +178,8 @@ test('tcp with shared memory: a polling rank takes its neighbour\'s payload out 
 });
 
 test('tcp with shared memory: a poll that sees nothing gives up after its budget, and the message still arrives by the socket path', { skip: pollSkip }, async () => {
-  const r = await tcpRing(2, { sharedMemoryBytes: 1 << 20, pollMicros: 20_000 });
+  const { r, t0, t1, key } = await pollingPair(20_000);
   try {
-    await settled(r);
-    const [t0, t1] = r.transports as [TcpTransport, TcpTransport];
-    const key = { op: 'allreduce' as const, opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 };
-    t0.beginOp(1);
-    t1.beginOp(1);
     const out = new Uint8Array(8192 * 4);
     const recv = t1.recv(0, key, out, { elements: 8192, dtype: 'fp32' });
     t1.poll(0, key);
