@@ -109,9 +109,11 @@ function peer(script: string, args: string[]): Record<string, number> | undefine
   }
 }
 
+/** The middle value; with an even count, the mean of the two middle ones. */
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
 const USAGE = `usage: ringtrain bench train   (npm run bench)
@@ -164,6 +166,9 @@ async function main(): Promise<void> {
   const t2 = torch2?.aggSamplesPerSec as number | undefined;
   const ratio = (a: number, b: number | undefined): string => (b === undefined ? '-' : `${(a / b).toFixed(2)}x`);
   const scaling = (a: number, b: number): string => `${((100 * a) / (2 * b)).toFixed(0)}%`;
+  const percent = (x: number): string => `${(100 * x).toFixed(0)}%`;
+  // Per round: grpc, tcp and the two independent jobs, each over twice that round's one-worker run.
+  const perRound = runs.one.map((o, r) => [(runs.grpc[r] as RunResult).samplesPerSec, (runs.tcp[r] as RunResult).samplesPerSec, runs.apart[r] as number].map((x) => x / (2 * o.samplesPerSec)));
   const earlyScaling = WARMUP > 1 ? `${scaling(Number(early(runs.grpc)), Number(early(runs.one)))} / ${scaling(Number(early(runs.tcp)), Number(early(runs.one)))}` : '-';
   const rows: string[][] = [
     ['--nproc 1', one.toFixed(0), early(runs.one), t1?.toFixed(0) ?? '-', ratio(one, t1)],
@@ -173,8 +178,11 @@ async function main(): Promise<void> {
     ['2 independent --nproc 1 jobs at once (sum; no communication)', apart.toFixed(0), '', '', ''],
     ['ceiling: that sum / (2 x --nproc 1)', scaling(apart, one), '', '', ''],
     ['scaling efficiency 2 vs 1 (grpc / tcp)', `${scaling(grpc2, one)} / ${scaling(tcp2, one)}`, earlyScaling, t1 && t2 ? scaling(t2, t1) : '-', ''],
-    // Each round against its own one-worker run: how far the VM's drift moves the figures.
-    ['each round: grpc / tcp / ceiling', runs.one.map((o, r) => [runs.grpc[r], runs.tcp[r]].map((x) => scaling((x as RunResult).samplesPerSec, o.samplesPerSec)).concat(scaling(runs.apart[r] as number, o.samplesPerSec)).join(' / ')).join(', '), '', '', ''],
+    // Each round against its own one-worker run: how far the VM's drift moves the figures. Runs
+    // of one round are minutes apart, not tens of minutes, so their median drifts less than the
+    // ratio of the medians above.
+    ['each round: grpc / tcp / ceiling', perRound.map((r) => r.map(percent).join(' / ')).join(', '), '', '', ''],
+    ['median of the rounds: grpc / tcp / ceiling', [0, 1, 2].map((i) => percent(median(perRound.map((r) => r[i] as number)))).join(' / '), '', '', ''],
   ];
   process.stdout.write(`MNIST ${MODEL}, batch 64 per worker, ${EPOCHS} epochs of ${steps} one-worker batches (the same data for 1 and 2 workers), the first ${WARMUP} as warm-up, median of ${repeats} interleaved runs (samples/s of the whole job; PyTorch: ${measured} steps after 20 warm-up steps)\n`);
   const earlyLabel = WARMUP > 1 ? `ringtrain, epochs 2-${WARMUP} (V8 still compiling)` : 'ringtrain, warm-up (epoch 1 only, not measured)';
