@@ -11,7 +11,7 @@
  * both add the same two rounded operands.
  */
 import { splitBlocks, type Chunk } from './chunks';
-import { DEFAULT_BLOCK_ELEMENTS, afterCaller, tracked, type RingOptions } from './allreduce-ring';
+import { DEFAULT_BLOCK_ELEMENTS, pollFor, tracked, type RingOptions } from './allreduce-ring';
 import type { MessageKey, Transport } from './transport';
 import { bytesPerElement, decodeInto, encode } from './wire-dtype';
 
@@ -43,8 +43,7 @@ export async function pairAllReduce(t: Transport, buf: Float32Array, opSeq: numb
   // Lent, not copied: neither `buf` nor the encoded copy changes until flush() below.
   blocks.forEach((b, i) => post(peer, key(i), outgoing.subarray(...bytesOf(b)), { elements: b.length, dtype }, true));
   for (let i = 0; i < arrivals.length; i++) {
-    await afterCaller();
-    t.poll?.(peer, key(i));
+    if (t.poll !== undefined) await pollFor(t, peer, key(i));
     await arrivals[i];
   }
   // The peer's data is here; ours must be out of `buf` before it is added into.

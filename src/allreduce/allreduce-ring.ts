@@ -50,12 +50,15 @@ export function tracked(t: Transport, opts: RingOptions, acks: Promise<void>[]):
 }
 
 /**
- * Resolves once the code that started the collective has handed control back (at its first
- * await): a transport's poll() blocks, and the caller may still have work to overlap with the
- * collective (pack the next bucket, prepare the next batch) before it waits.
+ * Before awaiting a receive: lets a polling transport wait for it, once the code that started
+ * the collective has handed control back (at its first await), since poll() blocks and that
+ * caller may still have work to overlap with the collective (pack the next bucket, prepare the
+ * next batch). Call it only when `t.poll` exists: other transports should not pay the tick.
  */
-export function afterCaller(): Promise<void> {
-  return Promise.resolve();
+export async function pollFor(t: Transport, from: number, key: MessageKey): Promise<void> {
+  if (t.poll === undefined) return;
+  await Promise.resolve();
+  t.poll(from, key);
 }
 
 export async function ringAllReduce(t: Transport, buf: Float32Array, opSeq: number, bucket = 0, opts: RingOptions = {}): Promise<void> {
@@ -110,8 +113,7 @@ export async function ringAllReduce(t: Transport, buf: Float32Array, opSeq: numb
     for (let i = 0; i < blocks.length; i++) {
       const b = blocks[i] as Chunk;
       const target = buf.subarray(b.offset, b.offset + b.length);
-      await afterCaller();
-      t.poll?.(prev, key(step, recvC, i));
+      if (t.poll !== undefined) await pollFor(t, prev, key(step, recvC, i));
       await arrivals[i];
       if (!direct) decodeInto(dtype, inboxes[i] as Uint8Array, target, reduce);
       // The owner of a finished chunk rounds it to the wire precision too; otherwise it would keep

@@ -21,6 +21,8 @@ export interface EndpointOptions {
   sharedMemoryDir?: string;
   /** tcp: how long a rank polls shared memory for a same-host neighbour's message before sleeping (microseconds; 0 or unset = never). */
   pollMicros?: number;
+  /** tcp: this worker is bound to CPUs of its own, so polling takes no other rank's CPU. */
+  ownCpus?: boolean;
   /** Hears where payloads go (shared memory or socket) once neighbours have connected. */
   onNote?: (note: string, link: { to: number; shared: boolean }) => void;
 }
@@ -71,7 +73,7 @@ class TcpEndpoint implements RingEndpoint {
   private readonly transport: TcpTransport;
 
   constructor(job: string, timeoutMs: number, o: EndpointOptions) {
-    this.transport = new TcpTransport(job, timeoutMs, o.token, o.onRefused, o.tls, { bytes: o.sharedMemoryBytes ?? 0, dir: o.sharedMemoryDir, onNote: o.onNote, pollMicros: o.pollMicros });
+    this.transport = new TcpTransport(job, timeoutMs, o.token, o.onRefused, o.tls, { bytes: o.sharedMemoryBytes ?? 0, dir: o.sharedMemoryDir, onNote: o.onNote, pollMicros: o.pollMicros, ownCpus: o.ownCpus });
   }
 
   listen(host: string, port: number): Promise<number> {

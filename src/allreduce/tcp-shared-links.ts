@@ -3,6 +3,7 @@
  * successors, the ones they mapped, and its predecessor's. The transport keeps the sockets and
  * asks this class where a payload goes; all it knows about segments is here.
  */
+import { performance } from 'node:perf_hooks';
 import { RingtrainError } from '../config/errors';
 import { FrameQueueReader, FrameQueueWriter } from './shm-frame-queue';
 import { SegmentRing, createSegment, isOwnAddress, offerLine, openSegment, parseOffer, unlinkSegment, type SegmentOffer } from './shm-segment';
@@ -19,9 +20,11 @@ export interface TcpSharedMemory {
   /**
    * How long a rank waiting for its same-host predecessor polls the shared frame queue before
    * sleeping on the socket (microseconds; 0 = never poll). Polling keeps the rank's CPU busy,
-   * so it only pays when each worker has a CPU of its own.
+   * so it only pays when each worker has a CPU of its own (see pollsHere).
    */
   pollMicros?: number;
+  /** This worker is bound to CPUs of its own (launch --cpu-bind, worker --cpus). */
+  ownCpus?: boolean;
   /** Hears where payloads to each successor go (for the worker's log and metrics), once it is known. */
   onNote?: (note: string, link: { to: number; shared: boolean }) => void;
 }
@@ -107,9 +110,16 @@ export class SharedLinks {
     return this.queueFrom !== undefined;
   }
 
-  /** Whether a queued frame from the predecessor is waiting. */
-  get frameReady(): boolean {
-    return this.queueFrom?.ready ?? false;
+  /**
+   * Spins until a frame from the predecessor is queued (true) or performance.now() passes
+   * `untilMs` (false). performance.now() allocates nothing, unlike hrtime.bigint(): a spin must
+   * not feed the GC.
+   */
+  awaitFrame(untilMs: number): boolean {
+    const q = this.queueFrom;
+    if (q === undefined) return false;
+    while (!q.ready) if (performance.now() > untilMs) return false;
+    return true;
   }
 
   /** Hands the predecessor's queued frames to `take`, in order; returns how many. */
@@ -163,4 +173,14 @@ export class SharedLinks {
   private note(rank: number, how: string, shared: boolean): void {
     this.o.onNote?.(`payloads to ${this.who(rank)} ${how}`, { to: rank, shared });
   }
+}
+
+/**
+ * Whether a rank may poll: a polling rank keeps its CPU busy while it waits, so with more ranks
+ * on this host than CPUs they may use it would take the CPU of the rank it waits for. Ranks
+ * bound to CPUs of their own never share one. `cpus` is what this process may run on (its
+ * affinity: a launcher's taskset or cgroup cpuset passes to the workers it starts).
+ */
+export function pollsHere(ranksOnHost: number, cpus: number, ownCpus: boolean): boolean {
+  return ownCpus || ranksOnHost <= cpus;
 }

@@ -15,20 +15,22 @@
  * small DATA_SHARED frame goes down the socket (shm-segment.ts). Not under TLS: there every byte
  * goes through TLS, as configured. The frame itself is also queued in the segment
  * (shm-frame-queue.ts), so a rank waiting for its predecessor can poll memory instead of sleeping
- * until the socket wakes it (poll(); the socket then carries only a kick).
+ * until the socket wakes it (poll(); the socket then carries only a kick). This file keeps the
+ * connections and the send side; tcp-delivery.ts takes incoming data frames to the mailbox.
  */
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import * as tls from 'node:tls';
 import type { TlsFiles } from '../config/tls-files';
-import { RingtrainError, isRingtrainError } from '../config/errors';
+import { RingtrainError } from '../config/errors';
 import { sameToken } from '../rpc/auth';
 import { Mailbox } from './mailbox';
 import { LentPayloads } from './lent-payloads';
 import { isOwnAddress } from './shm-segment';
-import { SHARED_MIN_BYTES, SharedLinks, type TcpSharedMemory } from './tcp-shared-links';
-import { FrameReader, FrameType, HEADER_BYTES, NACK_CODES, SHARED_BODY_BYTES, controlFrame, readHeader, writeHeader, type Frame, type NackCode } from './tcp-frame';
+import { SHARED_MIN_BYTES, SharedLinks, pollsHere, type TcpSharedMemory } from './tcp-shared-links';
+import { FrameReader, FrameType, HEADER_BYTES, SHARED_BODY_BYTES, controlFrame, writeHeader, type Frame } from './tcp-frame';
+import { FrameDelivery } from './tcp-delivery';
 import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type Transport } from './transport';
 import { bytesPerElement } from './wire-dtype';
 
@@ -74,10 +76,14 @@ export class TcpTransport implements Transport {
   /** Lent payloads still queued on a socket. */
   private readonly lent: LentPayloads;
   private readonly shared: SharedLinks;
+  /** What happens to the predecessor's data frames, from the socket or the shared frame queue. */
+  private readonly delivery: FrameDelivery;
   /** How long poll() may wait on the shared frame queue, in ms (0 = never). */
   private readonly pollMs: number;
-  /** Whether this ring may poll: off when more of its ranks share this host than it has CPUs. */
+  /** Whether this ring may poll (pollsHere), and the kick that follows a queued frame (one per ring). */
   private pollRing = false;
+  private kick: Buffer = Buffer.alloc(0);
+  private readonly ownCpus: boolean;
   private closed = false;
 
   constructor(
@@ -94,7 +100,9 @@ export class TcpTransport implements Transport {
     this.mailbox = new Mailbox(job, timeoutMs, who);
     this.lent = new LentPayloads(timeoutMs, who, 'read');
     this.shared = new SharedLinks(sharedMemory, tls !== undefined, who);
+    this.delivery = new FrameDelivery(job, this.mailbox, this.shared);
     this.pollMs = (sharedMemory.pollMicros ?? 0) / 1000;
+    this.ownCpus = sharedMemory.ownCpus === true;
   }
 
   get identity(): RingIdentity {
@@ -124,10 +132,8 @@ export class TcpTransport implements Transport {
     this.ring = identity;
     this.addresses = peerAddresses;
     this.mailbox.setIdentity(identity);
-    // A polling rank keeps its CPU busy while it waits; with more ranks on this host than CPUs
-    // it would take the CPU of the rank it waits for (launch also turns polling off then; this
-    // covers workers started by hand).
-    this.pollRing = this.pollMs > 0 && sameHostRanks(peerAddresses) <= os.cpus().length;
+    this.pollRing = this.pollMs > 0 && pollsHere(sameHostRanks(peerAddresses), os.availableParallelism(), this.ownCpus);
+    this.kick = controlFrame(FrameType.SharedKick, { generation: identity.generation }, '');
     // Neighbours that attached first may already have dialed us: answer them now.
     const early = this.earlyHellos.splice(0);
     for (const h of early) h();
@@ -151,7 +157,7 @@ export class TcpTransport implements Transport {
       borrowed = false;
       // Queued in the segment, where a polling successor finds it at once; the socket then
       // carries only a kick, for a successor that sleeps.
-      if (this.shared.publish(to, buf)) buf = controlFrame(FrameType.SharedKick, { generation: frame.generation }, '');
+      if (this.shared.publish(to, buf)) buf = this.kick;
     } else {
       // A lent payload goes out as its own write behind the header (no copy); otherwise both go
       // into one fresh buffer, so the caller may reuse its memory at once.
@@ -213,11 +219,9 @@ export class TcpTransport implements Transport {
     if (!this.pollRing || socket === undefined || !this.shared.pollable || this.pending.size > POLL_MAX_PENDING) return;
     const out = this.mailbox.postedFor(from, key);
     if (out === undefined || out.byteLength < SHARED_MIN_BYTES) return;
-    // performance.now() allocates nothing, unlike hrtime.bigint(): the loop must not feed the GC.
     const until = performance.now() + this.pollMs;
-    for (;;) {
-      while (!this.shared.frameReady) if (performance.now() > until) return;
-      this.guard(socket, () => this.drainShared(socket));
+    while (this.shared.awaitFrame(until)) {
+      this.guard(socket, () => this.delivery.drainShared(socket));
       if (this.mailbox.postedFor(from, key) === undefined) return;
     }
   }
@@ -424,13 +428,13 @@ export class TcpTransport implements Transport {
             return;
           }
           if (f.type === FrameType.SharedKick) {
-            this.drainShared(socket);
+            this.delivery.drainShared(socket);
             return;
           }
           if (f.type !== FrameType.Data && f.type !== FrameType.DataShared) return;
           const refusal = refused.get(f.msgId);
           refused.delete(f.msgId);
-          this.onData(socket, f, body, refusal);
+          this.delivery.data(socket, f, body, refusal);
         },
       );
       const socket: net.Socket =
@@ -462,45 +466,6 @@ export class TcpTransport implements Transport {
         if (this.closed || !greeted || this.recvSocket !== socket) return;
         this.mailbox.abort(new RingtrainError('UNAVAILABLE', `${this.who(prev)} closed the ring connection (generation ${this.ring?.generation ?? '?'}): did it die?`));
       });
-    });
-  }
-
-  /** A DATA or DATA_SHARED frame from the predecessor: into the mailbox, then ACK or NACK down `socket`. */
-  private onData(socket: net.Socket, f: Frame, body: Uint8Array, refused: Error | undefined): void {
-    let bytes = body;
-    let refusal = refused;
-    if (refusal === undefined && f.type === FrameType.DataShared) {
-      const arrival = this.shared.arrival(body);
-      if ('refusal' in arrival) refusal = arrival.refusal;
-      else bytes = arrival.bytes;
-    }
-    if (refusal !== undefined) {
-      this.answer(socket, f.msgId, refusal);
-      return;
-    }
-    // A shared payload is copied out of the segment when it is matched, before the ACK that
-    // lets the sender reuse the region.
-    this.mailbox
-      .deliver({ job: this.job, generation: f.generation, fromRank: f.fromRank, key: { op: f.op, ...f.key }, elements: f.elements, dtype: f.dtype, bytes })
-      .then(() => this.answer(socket, f.msgId), (e: Error) => this.answer(socket, f.msgId, e));
-  }
-
-  private answer(socket: net.Socket, msgId: number, err?: Error): void {
-    if (socket.destroyed) return;
-    if (err === undefined) {
-      socket.write(controlFrame(FrameType.Ack, { msgId }, ''));
-      return;
-    }
-    const code: NackCode = isRingtrainError(err) && (NACK_CODES as readonly string[]).includes(err.code) ? (err.code as NackCode) : 'PEER_REFUSED';
-    socket.write(controlFrame(FrameType.Nack, { msgId, nackCode: code }, err.message));
-  }
-
-  /** Takes the DATA_SHARED frames the predecessor queued in its segment (after a kick, or polling). */
-  private drainShared(socket: net.Socket): void {
-    this.shared.drain((frame) => {
-      const f = readHeader(frame, 0);
-      if (f.type !== FrameType.DataShared || f.length !== SHARED_BODY_BYTES) throw new Error(`frame type ${f.type} of ${f.length} bytes in the shared frame queue`);
-      this.onData(socket, f, frame.subarray(HEADER_BYTES, HEADER_BYTES + SHARED_BODY_BYTES), undefined);
     });
   }
 

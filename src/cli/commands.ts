@@ -112,7 +112,7 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   const resume = args.flags.get('resume') ?? env[ENV_RESUME];
   const resumeFrom = resume === undefined || resume === '' ? undefined : path.resolve(resume);
   try {
-    await runWorker({ spec, coordinator, workerId, rankHint, advertiseHost: advertise, bindHost: bind, outDir, log, token: resolveJoinToken(spec), resumeFrom, traceFile: args.flags.get('trace') ?? (env[ENV_TRACE] || undefined), tls: loadTlsFiles(spec) });
+    await runWorker({ spec, coordinator, workerId, rankHint, advertiseHost: advertise, bindHost: bind, outDir, log, token: resolveJoinToken(spec), resumeFrom, traceFile: args.flags.get('trace') ?? (env[ENV_TRACE] || undefined), tls: loadTlsFiles(spec), ownCpus: args.flags.get('cpus') !== undefined });
     return 0;
   } catch (e) {
     if (e instanceof RingtrainError && e.code === 'CONFIG_INVALID') throw e;

@@ -220,7 +220,7 @@ export interface ClusterSpec {
    * tcp with shared memory: how long (microseconds) a rank that waits for a same-host neighbour
    * polls the shared segment before it sleeps until the socket wakes it; 0 = never poll. Polling
    * spares a wake-up (~0.1 ms per message, more in the tail, on the 2-vCPU test VM) but keeps
-   * the CPU busy, so `ringtrain launch` turns it off when workers outnumber CPUs.
+   * the CPU busy, so a rank does not poll when its host's ranks outnumber the CPUs they may use.
    */
   pollMicros: number;
   /** Fewest workers the ring may shrink to after a loss (0 = worldSize: never shrink). */

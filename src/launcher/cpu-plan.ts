@@ -7,7 +7,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { JobSpec } from '../config';
 import { cpusAllowedIn, formatCpuList, parseCpuList } from '../native/cpu-binding';
 
 export const CPU_BIND_MODES = ['none', 'cores'] as const;
@@ -47,14 +46,4 @@ export function planCpuSets(nproc: number, ordered: readonly number[]): number[]
   }
   const share = Math.floor(ordered.length / nproc);
   return Array.from({ length: nproc }, (_, r) => ordered.slice(r * share, (r + 1) * share));
-}
-
-/**
- * The job as `launch` hands it to `nproc` workers sharing `cpus` CPUs: with more workers than
- * CPUs, shared-memory polling goes off, since a polling worker keeps its CPU busy while it waits
- * and would take the CPU the worker it waits for needs.
- */
-export function specForCpus(spec: JobSpec, nproc: number, cpus: number): JobSpec {
-  if (cpus <= 0 || nproc <= cpus || spec.cluster.pollMicros === 0) return spec;
-  return { ...spec, cluster: { ...spec.cluster, pollMicros: 0 } };
 }

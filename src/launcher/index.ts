@@ -1,3 +1,3 @@
 export { launch, defaultRunDir, STOP_GRACE_MS, type LaunchOptions } from './launch';
 export { displayLine, formatEpoch, parseRecord, ProgressDisplay, formatProgressBar, formatProgressPlain, formatDuration, PLAIN_PROGRESS_INTERVAL_MS, type LogRecord, type Terminal } from './format';
-export { CPU_BIND_MODES, allowedCpus, coreOrder, planCpuSets, specForCpus } from './cpu-plan';
+export { CPU_BIND_MODES, allowedCpus, coreOrder, planCpuSets } from './cpu-plan';

@@ -18,7 +18,7 @@ import { removeSegmentsOf } from '../allreduce/shm-segment';
 import { workerNodeFlags } from './worker-node-flags';
 import type { JobSpec } from '../config/job-spec';
 import { ProgressDisplay, displayLine, oversubscriptionNote, parseRecord, quality, transportTip, type LogRecord, type Terminal } from './format';
-import { allowedCpus, specForCpus } from './cpu-plan';
+import { allowedCpus } from './cpu-plan';
 
 /** Time between SIGTERM and SIGKILL when stopping children. */
 export const STOP_GRACE_MS = 3_000;
@@ -60,9 +60,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
   const logDir = path.join(o.outDir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
   const jobFile = path.join(o.outDir, 'job.json');
-  const cpuCount = allowedCpus().length;
-  const crowded = oversubscriptionNote(o.nproc, cpuCount);
-  fs.writeFileSync(jobFile, JSON.stringify(specForCpus(o.spec, o.nproc, cpuCount), null, 2));
+  fs.writeFileSync(jobFile, JSON.stringify(o.spec, null, 2));
   const children: Child[] = [];
   let failure: string | undefined;
   let finalVal: LogRecord | undefined;
@@ -177,6 +175,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
       return 1;
     }
     display.line(`ringtrain: coordinator on 127.0.0.1:${port}, starting ${o.nproc} worker${o.nproc === 1 ? '' : 's'}${o.cpuSets === undefined ? '' : ` on CPUs ${o.cpuSets.join(' | ')}`}; logs in ${logDir}${statusUrl}`);
+    const crowded = oversubscriptionNote(o.nproc, allowedCpus().length);
     if (crowded !== undefined) display.line(crowded);
     for (let r = 0; r < o.nproc; r++) {
       const cpus = o.cpuSets?.[r];

@@ -48,8 +48,6 @@ export interface StepInfo {
   lr: number;
   /** The step's time split; peerWait is the part of communication spent waiting for a slower rank. */
   seconds: { data: number; compute: number; communication: number; update: number; peerWait?: number };
-  /** performance.now() when the step began, for timelines. */
-  startedMs?: number;
   /** What the rank did during the step, in order, with real times (only when a trace is written). */
   spans?: StepSpan[];
 }

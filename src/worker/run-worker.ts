@@ -47,6 +47,8 @@ export interface WorkerOptions {
   traceFile?: string;
   /** TLS (or mTLS) for the coordinator connection and the ring; undefined = plain TCP. */
   tls?: TlsFiles;
+  /** Bound to CPUs of its own (worker --cpus, launch --cpu-bind cores): shared-memory polling then takes no other rank's CPU. */
+  ownCpus?: boolean;
 }
 
 export interface WorkerSummary {
@@ -90,6 +92,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     tls: o.tls,
     sharedMemoryBytes: spec.cluster.sharedMemoryMb * 2 ** 20,
     pollMicros: spec.cluster.pollMicros,
+    ownCpus: o.ownCpus === true,
     onNote: (note, link) => {
       log.info({ event: 'ring-path' }, note);
       ringLink?.reset();
@@ -305,23 +308,11 @@ function fingerprintModel(model: ReturnType<typeof buildModel>): string {
 /**
  * A step on the timeline: what the rank did, in order and at the times it did it (data, compute,
  * sending the gradients, preparing the next batch while they travel, waiting for the slowest
- * neighbour's first message, the exchange, the update), so a straggler stands out. Without
- * recorded stretches, the phases are laid end to end from the step's start.
+ * neighbour's first message, the exchange, the update), so a straggler stands out. The loop
+ * records these stretches whenever a trace is written (traceSpans).
  */
 function traceStep(t: TraceWriter, st: StepInfo, generation: number): void {
-  if (st.spans !== undefined) {
-    for (const sp of st.spans) t.event({ name: sp.name, cat: 'step', ts: t.wallTime(sp.startMs), dur: 1000 * (sp.endMs - sp.startMs), args: { step: st.step, generation } });
-    return;
-  }
-  const s = st.seconds;
-  const wait = Math.min(s.peerWait ?? 0, s.communication);
-  const phases: [string, number][] = [['data', s.data], ['compute', s.compute], ['wait for peers', wait], ['exchange', s.communication - wait], ['update', s.update]];
-  const total = 1e6 * phases.reduce((sum, [, sec]) => sum + sec, 0);
-  let at = st.startedMs !== undefined ? t.wallTime(st.startedMs) : t.now() - total;
-  for (const [name, sec] of phases) {
-    if (sec > 0 || name !== 'wait for peers') t.event({ name, cat: 'step', ts: at, dur: 1e6 * sec, args: { step: st.step, generation } });
-    at += 1e6 * sec;
-  }
+  for (const sp of st.spans ?? []) t.event({ name: sp.name, cat: 'step', ts: t.wallTime(sp.startMs), dur: 1000 * (sp.endMs - sp.startMs), args: { step: st.step, generation } });
 }
 
 /** Heartbeats every 200 ms until `decided()` or the deadline. */

@@ -17,8 +17,6 @@ const zero = (): StepTimes => ({ data: 0, compute: 0, communication: 0, update: 
 export interface StepSplit {
   /** The step's own seconds per phase (peerWait is part of communication). */
   seconds: StepTimes;
-  /** performance.now() when the step began, for timelines. */
-  startedMs: number;
   /** The step's stretches in order, with real times; only when spans are recorded. */
   spans?: StepSpan[];
 }
@@ -29,7 +27,6 @@ export class StepClock {
   /** Totals at the end of the previous step: a step's split is the difference. */
   private readonly reported: StepTimes = zero();
   private started = process.hrtime.bigint();
-  private startedMs = performance.now();
   /** This step's stretches so far, when recording (a trace is written). */
   private spans: StepSpan[] | undefined;
   /** One reading of both clocks: hrtime and performance.now() count the same monotonic time. */
@@ -56,12 +53,22 @@ export class StepClock {
   /** An optimizer step (its first micro-batch) begins at `at`. */
   startStep(at: bigint): void {
     this.started = at;
-    this.startedMs = this.ms(at);
     if (this.recordSpans) this.spans = [];
   }
 
   add(phase: StepPhase, seconds: number): void {
     this.time[phase] += seconds;
+  }
+
+  /**
+   * `phase` ran from `from` until now: counts it and, when recording, keeps the stretch under the
+   * phase's name. Returns now, where the next phase starts (one clock reading for both).
+   */
+  timed(phase: StepPhase, from: bigint): bigint {
+    const now = process.hrtime.bigint();
+    this.time[phase] += Number(now - from) / 1e9;
+    this.span(phase, from, now);
+    return now;
   }
 
   /**
@@ -98,6 +105,6 @@ export class StepClock {
     }
     const spans = this.spans;
     this.spans = undefined;
-    return { seconds, startedMs: this.startedMs, spans };
+    return { seconds, spans };
   }
 }

@@ -250,10 +250,8 @@ export class TrainLoop {
       let t0 = process.hrtime.bigint();
       if (micro === 0) clock.startStep(t0);
       const batch: Batch = pipeline.get(b);
-      clock.add('data', since(t0));
-      clock.span('data', t0);
+      t0 = clock.timed('data', t0);
       const rows = (batches[b] as Int32Array).length;
-      t0 = process.hrtime.bigint();
       const accumulate = micro > 0;
       const local = forwardBackward(this.o.model, this.layout, batch.x, batch.y, rows, batch.t);
       this.grads[this.layout.size] = (this.grads[this.layout.size] as number) + local.loss;
@@ -271,15 +269,11 @@ export class TrainLoop {
         // An earlier micro-batch of the step (no_sync): add its gradients locally.
         this.layout.packGradients(local.grads, this.grads, accumulate);
         tf.dispose(Object.values(local.grads));
-        clock.add('compute', since(t0));
-        clock.span('compute', t0);
+        clock.timed('compute', t0);
         continue;
       }
-      clock.add('compute', since(t0));
-      clock.span('compute', t0);
-
       // One all-reduce per optimizer step; the next batch is gathered while it is in flight.
-      t0 = process.hrtime.bigint();
+      t0 = clock.timed('compute', t0);
       // Each rank's forward passes moved its batch-norm statistics on its own shard; averaged
       // here, every replica evaluates, checkpoints and exports the same ones (PyTorch DDP
       // broadcasts rank 0's instead). Free of extra latency: it is the gradients' all-reduce.
@@ -338,8 +332,7 @@ export class TrainLoop {
         this.layout.writeWeights(this.params);
         if (before !== undefined) hooks?.onDiagnostics?.({ epoch: epoch + 1, step: this.c.step + 1, slots: this.layout.slots, grads: g, before, after: this.params });
       }
-      clock.add('update', since(t0));
-      clock.span('update', t0);
+      clock.timed('update', t0);
       this.grads.fill(0);
       micro = 0;
       this.c.step += 1;
@@ -349,7 +342,7 @@ export class TrainLoop {
       const split = clock.endStep();
       metrics?.allreduceBytes.inc(comm.worldSize > 1 ? (2 * (comm.worldSize - 1) * this.grads.byteLength) / comm.worldSize : 0);
       hooks?.onStep?.(this.c.step, epoch);
-      hooks?.onStepDetail?.({ epoch: epoch + 1, step: this.c.step, stepInEpoch: Math.ceil((b + 1) / k), stepsInEpoch, loss, correct: stepCorrect, samples: stepRows, lr, seconds: split.seconds, startedMs: split.startedMs, spans: split.spans });
+      hooks?.onStepDetail?.({ epoch: epoch + 1, step: this.c.step, stepInEpoch: Math.ceil((b + 1) / k), stepsInEpoch, loss, correct: stepCorrect, samples: stepRows, lr, seconds: split.seconds, spans: split.spans });
       stepRows = 0;
       stepCorrect = 0;
       if (spec.checkpoint.everySteps > 0 && this.c.step % spec.checkpoint.everySteps === 0 && b + 1 < batches.length) {

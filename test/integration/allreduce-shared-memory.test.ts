@@ -5,6 +5,8 @@ import * as os from 'node:os';
 import { Communicator, createRingEndpoint, type EndpointOptions, type MessageKey, type RingEndpoint, type Transport } from '../../src/allreduce';
 import { DATA_START, SegmentRing } from '../../src/allreduce/shm-segment';
 import { sameHostRanks, type TcpTransport } from '../../src/allreduce/transport-tcp';
+import { pollsHere } from '../../src/allreduce/tcp-shared-links';
+import { DEFAULT_JOB } from '../../src/config';
 import { isRingtrainError } from '../../src/config/errors';
 import { nativeSharedMemory } from '../../src/native';
 
@@ -196,4 +198,13 @@ test('a ring counts the ranks on this host from their addresses (loopback and th
   assert.equal(sameHostRanks(['127.0.0.1:1', '127.0.0.1:2', '[::1]:3']), 3);
   assert.equal(sameHostRanks(['127.0.0.1:1', '192.0.2.7:2', '198.51.100.9:3']), 1, 'documentation-range addresses are not ours');
   assert.equal(sameHostRanks([]), 0);
+});
+
+test('a rank polls only when every rank on its host can have a CPU, or when it is bound to CPUs of its own', () => {
+  assert.ok(DEFAULT_JOB.cluster.pollMicros > 0, 'polling is on by default');
+  assert.equal(pollsHere(2, 2, false), true, 'one CPU per rank');
+  assert.equal(pollsHere(1, 8, false), true);
+  assert.equal(pollsHere(3, 2, false), false, 'three ranks on two CPUs: off');
+  assert.equal(pollsHere(2, 1, false), false, 'a launcher held to one CPU (taskset) starts its workers there');
+  assert.equal(pollsHere(2, 1, true), true, 'bound workers (launch --cpu-bind cores) each have theirs');
 });

@@ -3,8 +3,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { allowedCpus, coreOrder, planCpuSets, specForCpus } from '../../src/launcher';
-import { DEFAULT_JOB } from '../../src/config';
+import { allowedCpus, coreOrder, planCpuSets } from '../../src/launcher';
 import { formatCpuList, parseCpuList } from '../../src/native';
 
 test('CPU lists parse as Linux writes them and format back to the shortest form', () => {
@@ -65,17 +64,4 @@ test('hyperthreads of one core end up in the same worker share, packages in orde
 test('more workers than CPUs is refused, naming both counts and the way out', () => {
   assert.throws(() => planCpuSets(3, [0, 1]), /3 workers share 2 CPUs \(0-1\): lower --nproc or leave out --cpu-bind/);
   assert.deepEqual(planCpuSets(1, [0, 1]), [[0, 1]]);
-});
-
-test('launch turns shared-memory polling off only when its workers outnumber the CPUs, and leaves the rest of the job alone', () => {
-  const spec = DEFAULT_JOB;
-  assert.ok(spec.cluster.pollMicros > 0, 'polling is on by default');
-  assert.equal(specForCpus(spec, 2, 2), spec, 'one CPU per worker: unchanged');
-  assert.equal(specForCpus(spec, 1, 8), spec);
-  const crowded = specForCpus(spec, 3, 2);
-  assert.equal(crowded.cluster.pollMicros, 0);
-  assert.deepEqual({ ...crowded, cluster: { ...crowded.cluster, pollMicros: spec.cluster.pollMicros } }, spec);
-  assert.equal(spec.cluster.pollMicros, DEFAULT_JOB.cluster.pollMicros, 'the given job is not modified');
-  const off = { ...spec, cluster: { ...spec.cluster, pollMicros: 0 } };
-  assert.equal(specForCpus(off, 3, 2), off);
 });

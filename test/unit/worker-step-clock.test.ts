@@ -17,10 +17,12 @@ test('a recording step clock keeps each stretch with its real times, splits comm
   const split = clock.endStep();
   const spans = split.spans ?? assert.fail('no spans recorded');
   assert.deepEqual(spans.map((s) => s.name), ['data', 'compute', 'wait for peers', 'exchange']);
-  const at = (i: number): { start: number; end: number } => ({ start: spans[i]!.startMs - split.startedMs, end: spans[i]!.endMs - split.startedMs });
+  // Relative to the data stretch's start, which is the step's start (t0).
+  const origin = spans[0]!.startMs;
+  const at = (i: number): { start: number; end: number } => ({ start: spans[i]!.startMs - origin, end: spans[i]!.endMs - origin });
   // Times relative to the step's start, in ms (float rounding aside).
   const close = (a: number, b: number, what: string): void => assert.ok(Math.abs(a - b) < 1e-6, `${what}: ${a} vs ${b}`);
-  close(at(0).start, 0, 'data start');
+  close(at(1).start, 1, 'compute starts where data ended');
   close(at(0).end, 1, 'data end');
   close(at(1).end, 4, 'compute end');
   close(at(2).start, ms(ready - t0), 'the wait starts when the rank is ready');
