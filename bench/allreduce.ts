@@ -32,6 +32,16 @@ interface Row {
 /** Bad command-line input: printed as one line, exit code 2. */
 class UsageError extends Error {}
 
+/**
+ * Extra Node flags for the ranks, for looking inside a run: RINGTRAIN_BENCH_PROF=DIR writes a CPU
+ * profile per rank, RINGTRAIN_BENCH_NODE_FLAGS adds flags as written (e.g. "--trace-gc").
+ */
+function benchNodeFlags(env: NodeJS.ProcessEnv): string[] {
+  const flags = (env.RINGTRAIN_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  if (env.RINGTRAIN_BENCH_PROF !== undefined) flags.push('--cpu-prof', `--cpu-prof-dir=${env.RINGTRAIN_BENCH_PROF}`);
+  return flags;
+}
+
 function parseBytes(s: string): number {
   const m = /^(\d+(?:\.\d+)?)([KMG]?)$/i.exec(s.trim());
   if (!m || Number(m[1]) <= 0) throw new UsageError(`bad size '${s}': use e.g. 4K, 400K, 4M`);
@@ -43,7 +53,7 @@ export async function runRing(world: number, sizes: number[], iters: number, tra
   // Shared-memory polling as `launch` sets it: on unless the ranks outnumber the CPUs.
   const poll = oversubscriptionNote(world, allowedCpus().length) === undefined ? DEFAULT_JOB.cluster.pollMicros : 0;
   const args = transport === 'tcp+shm' ? ['tcp', String(SHARED_BYTES), String(poll)] : [transport, '0', '0'];
-  const procs = Array.from({ length: world }, () => fork(path.join(__dirname, 'allreduce-worker.js'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: workerNodeFlags(process.env.RINGTRAIN_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.RINGTRAIN_BENCH_PROF}`] : [], process.env) }));
+  const procs = Array.from({ length: world }, () => fork(path.join(__dirname, 'allreduce-worker.js'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: workerNodeFlags(benchNodeFlags(process.env), process.env) }));
   // A rank that dies before reporting fails the benchmark (its error is already on stderr).
   const died = new Promise<never>((_, reject) =>
     procs.forEach((p, rank) => p.once('exit', (code, signal) => reject(new Error(`benchmark rank ${rank} exited (${signal ?? `code ${code}`}) before reporting; its error is above`)))),

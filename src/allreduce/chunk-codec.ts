@@ -81,28 +81,66 @@ class Writer {
  * memory: for a caller that hands it on to something that copies it at once.
  */
 export function encodeChunk(h: ChunkHeader, payload: Uint8Array, scratch?: { buf: Buffer }): Buffer {
-  const job = Buffer.from(h.job);
-  const op = Buffer.from(h.op);
-  const dtype = Buffer.from(h.dtype);
-  const hs = headerSize(h, job, op, dtype);
-  const total = 1 + varintSize(hs) + hs + (payload.length > 0 ? 1 + varintSize(payload.length) + payload.length : 0);
+  const fields = headFields(h);
+  const total = headBytes(fields, payload.length) + payload.length;
   let target: Buffer;
   if (scratch === undefined) target = Buffer.allocUnsafe(total);
   else {
     if (scratch.buf.length < total) scratch.buf = Buffer.allocUnsafe(total);
     target = scratch.buf.subarray(0, total);
   }
-  const w = new Writer(target);
-  w.buf[w.pos++] = (1 << 3) | WIRE_LEN;
-  w.pos = writeVarint(w.buf, w.pos, hs);
-  // Fields in number order, as protobuf encoders emit them.
-  w.bytes(1, job);
-  for (const [field, k] of NUMERIC.slice(0, 7)) w.num(field, h[k] as number);
-  w.bytes(9, op);
-  w.num(10, h.block);
-  w.bytes(11, dtype);
-  w.bytes(2, payload);
+  const w = writeHead(new Writer(target), fields, payload.length);
+  w.buf.set(payload, w.pos);
   return w.buf;
+}
+
+/**
+ * Everything of the message but the payload's bytes, after `reserve` bytes left free at the
+ * front (for a transport's own framing): a stream sends this, then the payload from where it
+ * lies, and the bytes on the wire are those of encodeChunk.
+ */
+export function encodeChunkHead(h: ChunkHeader, payloadBytes: number, reserve = 0): Buffer {
+  const fields = headFields(h);
+  const w = new Writer(Buffer.allocUnsafe(reserve + headBytes(fields, payloadBytes)));
+  w.pos = reserve;
+  return writeHead(w, fields, payloadBytes).buf;
+}
+
+interface HeadFields {
+  h: ChunkHeader;
+  job: Buffer;
+  op: Buffer;
+  dtype: Buffer;
+  headerSize: number;
+}
+
+function headFields(h: ChunkHeader): HeadFields {
+  const job = Buffer.from(h.job);
+  const op = Buffer.from(h.op);
+  const dtype = Buffer.from(h.dtype);
+  return { h, job, op, dtype, headerSize: headerSize(h, job, op, dtype) };
+}
+
+/** Bytes of the message before the payload's own bytes. */
+function headBytes(f: HeadFields, payloadBytes: number): number {
+  return 1 + varintSize(f.headerSize) + f.headerSize + (payloadBytes > 0 ? 1 + varintSize(payloadBytes) : 0);
+}
+
+function writeHead(w: Writer, f: HeadFields, payloadBytes: number): Writer {
+  const { h } = f;
+  w.buf[w.pos++] = (1 << 3) | WIRE_LEN;
+  w.pos = writeVarint(w.buf, w.pos, f.headerSize);
+  // Fields in number order, as protobuf encoders emit them.
+  w.bytes(1, f.job);
+  for (const [field, k] of NUMERIC.slice(0, 7)) w.num(field, h[k] as number);
+  w.bytes(9, f.op);
+  w.num(10, h.block);
+  w.bytes(11, f.dtype);
+  if (payloadBytes > 0) {
+    w.buf[w.pos++] = (2 << 3) | WIRE_LEN;
+    w.pos = writeVarint(w.buf, w.pos, payloadBytes);
+  }
+  return w;
 }
 
 class Reader {
@@ -186,6 +224,42 @@ export function decodeChunk(buf: Buffer): { header: ChunkHeader; payload: Buffer
   }
   if (!sawHeader) throw new Error('chunk without a header');
   return { header: h, payload };
+}
+
+/**
+ * The head of a ChunkMessage read from its first bytes, as ringtrain's own senders lay it out
+ * (header, then the payload as the last field): the header and how many bytes precede the
+ * payload. undefined = more bytes are needed; throws when the layout is not that, or malformed.
+ */
+export function readChunkHead(bytes: Buffer, messageBytes: number): { header: ChunkHeader; headBytes: number } | undefined {
+  const complete = bytes.length >= messageBytes;
+  const need = (): undefined => {
+    if (complete) throw new Error('chunk ends inside its header');
+    return undefined;
+  };
+  if (bytes.length === 0) return need();
+  if (bytes[0] !== ((1 << 3) | WIRE_LEN)) throw new Error('chunk does not start with its header');
+  const r = new Reader(bytes, 1, bytes.length);
+  let headerEnd: number;
+  try {
+    headerEnd = r.varint() + r.pos;
+  } catch {
+    return need();
+  }
+  if (bytes.length < headerEnd) return need();
+  const { header } = decodeChunk(bytes.subarray(0, headerEnd));
+  if (headerEnd === messageBytes) return { header, headBytes: headerEnd };
+  if (bytes.length === headerEnd) return need();
+  if (bytes[headerEnd] !== ((2 << 3) | WIRE_LEN)) throw new Error('chunk has fields after its header other than the payload');
+  const pr = new Reader(bytes, headerEnd + 1, bytes.length);
+  let payloadBytes: number;
+  try {
+    payloadBytes = pr.varint();
+  } catch {
+    return need();
+  }
+  if (pr.pos + payloadBytes !== messageBytes) throw new Error(`chunk payload of ${payloadBytes} bytes does not end the ${messageBytes}-byte message`);
+  return { header, headBytes: pr.pos };
 }
 
 /**

@@ -4,18 +4,28 @@
  * receiver's stream (it is still attaching) waits for it, up to the collective deadline, and
  * the error then names the rank that never opened it.
  */
-import type * as grpc from '@grpc/grpc-js';
 import { RingtrainError } from '../config/errors';
 
-/** What the sender writes into a Pull stream: an encoded chunk, or a lent one encoded at serialization. */
-export interface Lent {
-  readonly payload: Uint8Array;
+/** A Pull stream as its sender sees it: messages go in, and it can be ended. */
+export interface PullSink {
+  /**
+   * Writes one message: `head` (with its gRPC prefix), then `payload` from where it lies, if
+   * given. `done` runs once both have left the process (the payload's memory may change again).
+   */
+  write(head: Buffer, payload: Uint8Array | undefined, done: (err?: Error) => void): void;
+  /** Ends the stream with OK: its receiver sees a clean end. */
+  end(): void;
 }
-export type PullCall = grpc.ServerDuplexStream<Buffer, Buffer | Lent>;
+
+/** One message for a Pull stream: its head (prefixed) and an optional payload sent in place. */
+export interface PullMessageParts {
+  head: Buffer;
+  payload?: Uint8Array;
+}
 
 interface Outbound {
   generation: number;
-  call: PullCall;
+  call: PullSink;
   /** Set once the receiver went away: later writes fail with it instead of vanishing. */
   closed?: RingtrainError;
 }
@@ -37,7 +47,7 @@ export class OutboundStreams {
   ) {}
 
   /** A receiver opened its stream: it replaces that rank's older one, and waiting sends go. */
-  add(rank: number, generation: number, call: PullCall): void {
+  add(rank: number, generation: number, call: PullSink): void {
     const old = this.streams.get(rank);
     if (old !== undefined && old.call !== call) old.call.end();
     const o: Outbound = { generation, call };
@@ -53,13 +63,13 @@ export class OutboundStreams {
   }
 
   /** The receiver's stream ended or failed: sends to it from now on fail with `reason`. */
-  drop(rank: number, call: PullCall, reason: RingtrainError): void {
+  drop(rank: number, call: PullSink, reason: RingtrainError): void {
     const o = this.streams.get(rank);
     if (o !== undefined && o.call === call) o.closed = reason;
   }
 
-  /** Writes one encoded chunk for `rank` of `generation`; resolves once handed to HTTP/2. */
-  write(rank: number, generation: number, message: Buffer | Lent): Promise<void> {
+  /** Writes one message for `rank` of `generation`; resolves once it has left the process. */
+  write(rank: number, generation: number, message: PullMessageParts): Promise<void> {
     const o = this.streams.get(rank);
     if (o !== undefined && o.generation === generation) return this.writeTo(o, message);
     return this.wait(rank, generation).then((w) => this.writeTo(w, message));
@@ -78,11 +88,11 @@ export class OutboundStreams {
     this.waiters.clear();
   }
 
-  private writeTo(o: Outbound, message: Buffer | Lent): Promise<void> {
+  private writeTo(o: Outbound, message: PullMessageParts): Promise<void> {
     if (o.closed !== undefined) return Promise.reject(o.closed);
     return new Promise((resolve, reject) => {
-      o.call.write(message, (err: Error | null | undefined) => {
-        if (err === null || err === undefined) resolve();
+      o.call.write(message.head, message.payload, (err?: Error) => {
+        if (err === undefined) resolve();
         else reject(o.closed ?? new RingtrainError('UNAVAILABLE', `writing to the pull stream failed: ${err.message}`));
       });
     });

@@ -6,7 +6,8 @@
 import { RingtrainError } from '../config/errors';
 import type { TlsFiles } from '../config/tls-files';
 import type { RingIdentity, Transport } from './transport';
-import { CollectiveServer, GrpcTransport } from './transport-grpc';
+import { CollectiveServer } from './collective-server';
+import { GrpcTransport } from './transport-grpc';
 import { TcpTransport } from './transport-tcp';
 
 export interface EndpointOptions {

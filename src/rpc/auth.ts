@@ -23,10 +23,15 @@ export function sameToken(a: string, b: string): boolean {
 
 /** Why a call's metadata is refused, or undefined when it may proceed. */
 export function tokenRefusal(metadata: grpc.Metadata, token: string | undefined): string | undefined {
-  if (token === undefined) return undefined;
   const sent = metadata.get(TOKEN_METADATA_KEY)[0];
+  return sentTokenRefusal(sent === undefined ? undefined : String(sent), token);
+}
+
+/** Why a token sent as `sent` (a header's value, or undefined when missing) is refused, if it is. */
+export function sentTokenRefusal(sent: string | undefined, token: string | undefined): string | undefined {
+  if (token === undefined) return undefined;
   if (sent === undefined) return 'missing join token: set RINGTRAIN_JOIN_TOKEN (or security.tokenFile) to the job\'s token';
-  if (!sameToken(String(sent), token)) return 'wrong join token: this worker was given another job\'s token';
+  if (!sameToken(sent, token)) return 'wrong join token: this worker was given another job\'s token';
   return undefined;
 }
 

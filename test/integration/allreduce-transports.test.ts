@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { CollectiveServer, Communicator, GrpcTransport, createRingEndpoint, type RingEndpoint, type TcpTransport, type Transport, type TransportKind } from '../../src/allreduce';
 import { isRingtrainError } from '../../src/config/errors';
 import { CHANNEL_OPTIONS, services } from '../../src/rpc/proto';
+import { decodeChunk, encodePull } from '../../src/allreduce/chunk-codec';
 
 interface Ring {
   comms: Communicator[];
@@ -175,6 +176,37 @@ test('grpc: a pull stream without the join token is refused UNAUTHENTICATED and 
     assert.equal(refused.length, 1);
   } finally {
     client.close();
+    await server.close();
+  }
+});
+
+test('grpc: the Collective service speaks gRPC: a grpc-js client pulls a chunk and reads it with the proto', async () => {
+  const server = new CollectiveServer('job', 2000, 'secret');
+  const port = await server.listen('127.0.0.1', 0);
+  // One rank that only sends: rank 1 is the grpc-js client below, which opens no server of its own.
+  const t = new GrpcTransport({ job: 'job', generation: 1, rank: 0, worldSize: 1 }, server, [`127.0.0.1:${port}`]);
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  try {
+    const metadata = new grpc.Metadata();
+    metadata.set('x-ringtrain-token', 'secret');
+    const call = client.makeBidiStreamRequest('/ringtrain.v1.Collective/Pull', (b: Buffer) => b, (b: Buffer) => b, metadata, {});
+    const received = new Promise<Buffer>((resolve, reject) => {
+      call.on('data', resolve);
+      call.on('error', reject);
+    });
+    call.write(encodePull({ job: 'job', generation: 1, fromRank: 1, refusal: '', code: 0 }));
+    const values = Float32Array.from({ length: 50_000 }, (_, i) => i * 0.5 - 7);
+    const key = { op: 'allreduce' as const, opSeq: 3, bucket: 0, step: 1, chunk: 0, block: 2 };
+    // Lent: written from `values` itself behind its head, as a gradient block is.
+    await t.send(1, key, new Uint8Array(values.buffer), { elements: values.length, dtype: 'fp32' }, true);
+    await t.flush();
+    const { header, payload } = decodeChunk(await received);
+    assert.deepEqual(header, { job: 'job', generation: 1, fromRank: 0, elements: 50_000, dtype: 'fp32', ...key });
+    assert.deepEqual(new Float32Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength)), values);
+    call.cancel();
+  } finally {
+    client.close();
+    await t.close();
     await server.close();
   }
 });

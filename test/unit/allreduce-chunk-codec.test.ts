@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
-import { decodeChunk, decodePull, encodeChunk, encodePull, type ChunkHeader, type PullMessage } from '../../src/allreduce/chunk-codec';
+import { decodeChunk, decodePull, encodeChunk, encodeChunkHead, encodePull, readChunkHead, type ChunkHeader, type PullMessage } from '../../src/allreduce/chunk-codec';
 
 const PROTO = path.resolve(__dirname, '../../../proto/ringtrain.proto');
 
@@ -66,4 +66,25 @@ test('encoding into a reused scratch gives the same bytes, growing it when a mes
   const keep = scratch.buf;
   encodeChunk(header, payload, scratch);
   assert.equal(scratch.buf, keep);
+});
+
+test('a chunk sent as head + payload has encodeChunk bytes, and its head reads back from any prefix', () => {
+  for (const p of [payload, new Uint8Array(0), new Uint8Array(300).fill(7)]) {
+    const whole = encodeChunk(header, p);
+    const head = encodeChunkHead(header, p.length, 5);
+    assert.deepEqual(Buffer.concat([head.subarray(5), p]), whole);
+    const headBytes = head.length - 5;
+    // Too few bytes: asks for more, never guesses.
+    for (let n = 0; n < headBytes; n++) assert.equal(readChunkHead(whole.subarray(0, n), whole.length), undefined, `prefix of ${n}`);
+    for (const n of [headBytes, whole.length]) assert.deepEqual(readChunkHead(whole.subarray(0, n), whole.length), { header, headBytes });
+  }
+});
+
+test('a chunk head that is not header-then-payload, or whose lengths disagree, is refused', () => {
+  const whole = encodeChunk(header, payload);
+  // Payload first: valid protobuf, but not what ringtrain's senders write.
+  const swapped = Buffer.concat([whole.subarray(whole.length - payload.length - 2), whole.subarray(0, whole.length - payload.length - 2)]);
+  assert.throws(() => readChunkHead(swapped, swapped.length), /does not start with its header/);
+  assert.throws(() => readChunkHead(whole, whole.length + 4), /does not end the/);
+  assert.throws(() => readChunkHead(whole.subarray(0, 10), 10), /ends inside its header/);
 });
