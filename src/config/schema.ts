@@ -184,6 +184,7 @@ export const JOB_SCHEMA: JobSchema = {
   'observe.metricsPort': PORT,
   'observe.workerMetricsPort': PORT,
   'observe.logLevel': allOf<ObserveSpec['logLevel']>()(['trace', 'debug', 'info', 'warn', 'error']),
+  'observe.logEverySteps': { kind: 'int', min: 1 },
   'security.tokenFile': { kind: 'string' },
   'security.certFile': { kind: 'string' },
   'security.keyFile': { kind: 'string' },

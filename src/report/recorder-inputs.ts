@@ -31,6 +31,8 @@ export interface RunRecorderOptions {
   sinkIntervalMs?: number;
   /** Steps over which samples/s is measured. */
   throughputWindow?: number;
+  /** Keep a step's point (files, TensorBoard, live page) every this many steps and at epoch ends (default 1: every step). */
+  logEverySteps?: number;
 }
 
 export interface StepInfo {

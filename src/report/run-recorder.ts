@@ -105,7 +105,8 @@ export class RunRecorder {
     // As the epoch reports count it (steps x samples per step x world), so the two agree.
     this.lastStep = { step: s.step, samples: s.step * globalSamples };
 
-    if (this.writes) {
+    const last = s.stepInEpoch >= s.stepsInEpoch;
+    if (this.writes && (last || s.step % (this.o.logEverySteps ?? 1) === 0)) {
       const point: StepPoint = {
         step: s.step,
         epoch: s.epoch,
@@ -120,25 +121,24 @@ export class RunRecorder {
       // A long epoch must not hold its lines until the end (a crash would lose them).
       if (this.steps.length >= STEP_LINES_PER_WRITE) this.flushSteps();
       this.train?.scalars(s.step, { 'batch/loss': s.loss, 'batch/samples_per_sec': samplesPerSec, 'batch/learning_rate': s.lr });
-      const last = s.stepInEpoch >= s.stepsInEpoch;
-      if (this.o.log && (last || now - this.lastProgressMs >= (this.o.progressIntervalMs ?? PROGRESS_INTERVAL_MS))) {
-        this.lastProgressMs = now;
-        const loss = this.epochLoss.sum / this.epochLoss.samples;
-        this.o.log.info(
-          {
-            event: 'progress',
-            epoch: s.epoch,
-            epochs: this.o.epochs,
-            stepInEpoch: s.stepInEpoch,
-            stepsInEpoch: s.stepsInEpoch,
-            step: s.step,
-            loss,
-            samplesPerSec,
-            elapsedSec: (now - this.epochLoss.startMs) / 1000,
-          },
-          `epoch ${s.epoch}/${this.o.epochs} step ${s.stepInEpoch}/${s.stepsInEpoch}: loss ${loss.toFixed(4)}, ${samplesPerSec.toFixed(0)} samples/s`,
-        );
-      }
+    }
+    if (this.writes && this.o.log && (last || now - this.lastProgressMs >= (this.o.progressIntervalMs ?? PROGRESS_INTERVAL_MS))) {
+      this.lastProgressMs = now;
+      const loss = this.epochLoss.sum / this.epochLoss.samples;
+      this.o.log.info(
+        {
+          event: 'progress',
+          epoch: s.epoch,
+          epochs: this.o.epochs,
+          stepInEpoch: s.stepInEpoch,
+          stepsInEpoch: s.stepsInEpoch,
+          step: s.step,
+          loss,
+          samplesPerSec,
+          elapsedSec: (now - this.epochLoss.startMs) / 1000,
+        },
+        `epoch ${s.epoch}/${this.o.epochs} step ${s.stepInEpoch}/${s.stepsInEpoch}: loss ${loss.toFixed(4)}, ${samplesPerSec.toFixed(0)} samples/s`,
+      );
     }
     this.maybeSend(now);
   }

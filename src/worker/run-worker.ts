@@ -183,6 +183,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
         epochs: spec.train.epochs,
         log,
         registry,
+        logEverySteps: spec.observe.logEverySteps,
         sink: { sendProgress: (u) => client.reportProgress(joined.generation, u) },
       });
       const loop = new TrainLoop({

@@ -145,3 +145,23 @@ test('progress lines are throttled, points and timing reach the coordinator, and
   const global = Number(/ringtrain_gradient_norm\{rank="0",layer="global"\} (\S+)/.exec(body)?.[1]);
   assert.ok(Math.abs(global - 0.4 * Math.sqrt(12)) < 1e-6, `global norm gauge ${global}`);
 });
+
+test('with logEverySteps, step points go to steps.jsonl, TensorBoard and the live page every N steps and at each epoch end', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-rec-every-'));
+  const sent: StepPoint[] = [];
+  let now = 1_700_000_000_000;
+  const r = new RunRecorder({ dir, rank: 0, worldSize: 1, epochs: 2, clock: () => now, logEverySteps: 3, sinkIntervalMs: 0, sink: { sendProgress: async (u) => void sent.push(...u.points) } });
+  const seconds = { data: 0.001, compute: 0.002, communication: 0, update: 0.001 };
+  for (let step = 1; step <= 10; step++) {
+    now += 10;
+    // Two epochs of 5 steps: kept are steps 3 and 6, 9 (multiples of 3) and 5, 10 (epoch ends).
+    r.onStep({ epoch: step <= 5 ? 1 : 2, step, stepInEpoch: ((step - 1) % 5) + 1, stepsInEpoch: 5, loss: 1 / step, samples: 64, lr: 0.1, seconds });
+  }
+  await r.close();
+  const kept = [3, 5, 6, 9, 10];
+  assert.deepEqual(readRunFiles(dir).steps.map((s) => [s.step, s.loss]), kept.map((s) => [s, 1 / s]));
+  const tb = scalarsByTag(readEventFile(eventFilesIn(path.join(dir, RUN_FILES.tensorboard, 'train'))[0]!).events);
+  assert.deepEqual(tb.get('batch/loss')?.map((p) => p.step), kept);
+  assert.deepEqual(sent.map((p) => p.step), kept);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
