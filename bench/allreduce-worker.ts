@@ -4,6 +4,7 @@
  * argv: transport, shared-memory segment bytes (tcp; 0 = sockets only).
  */
 import { Communicator, createRingEndpoint, type TransportKind, type WireDtype } from '../src/allreduce';
+import { retainFreedMemory } from '../src/native';
 
 interface Plan {
   kind: 'plan';
@@ -19,6 +20,8 @@ interface Plan {
 }
 
 async function main(): Promise<void> {
+  // As a training worker does (RINGTRAIN_MALLOC=default measures glibc's defaults).
+  retainFreedMemory();
   const transport = (process.argv[2] ?? 'grpc') as TransportKind;
   const notes: string[] = [];
   const endpoint = createRingEndpoint(transport, 'bench', 60_000, { sharedMemoryBytes: Number(process.argv[3] ?? '0'), pollMicros: Number(process.argv[4] ?? '0'), onNote: (n) => notes.push(n) });

@@ -14,6 +14,7 @@
 #include "optim.h"
 #include "shm.h"
 #include "affinity.h"
+#include "malloc-tuning.h"
 
 namespace {
 
@@ -270,6 +271,23 @@ napi_value BindToCpus(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// retainFreedMemory(mmapThreshold, trimThreshold, topPad): '' when applied, else why not.
+napi_value RetainFreedMemory(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  int64_t v[3];
+  for (int i = 0; i < 3; i++) {
+    if (static_cast<size_t>(i) >= argc || !readInt64(env, argv[i], &v[i]) || v[i] < 0 || v[i] > INT32_MAX) {
+      return fail(env, "retainFreedMemory(mmapThreshold, trimThreshold, topPad): byte counts from 0 to 2^31-1");
+    }
+  }
+  const std::string why = ringtrain::retainFreedMemory(static_cast<long>(v[0]), static_cast<long>(v[1]), static_cast<long>(v[2]));
+  napi_value out;
+  napi_create_string_utf8(env, why.c_str(), NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
 void exportFunction(napi_env env, napi_value exports, const char* name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
@@ -287,6 +305,7 @@ napi_value Init(napi_env env, napi_value exports) {
   exportFunction(env, exports, "mapShared", MapShared);
   exportFunction(env, exports, "unlinkShared", UnlinkShared);
   exportFunction(env, exports, "bindToCpus", BindToCpus);
+  exportFunction(env, exports, "retainFreedMemory", RetainFreedMemory);
   napi_value name;
   napi_create_string_utf8(env, ringtrain::sgemmKernelName(), NAPI_AUTO_LENGTH, &name);
   napi_set_named_property(env, exports, "kernel", name);

@@ -53,6 +53,8 @@ interface Addon extends NativeUpdates, NativeSharedMemory {
   kernel: string;
   /** Binds every thread of this process to the CPUs (affinity.cc); returns '' or why not. */
   bindToCpus?: (cpus: number[]) => string;
+  /** glibc malloc's mmap threshold, trim threshold and top pad, in bytes (malloc-tuning.cc); returns '' or why not. */
+  retainFreedMemory?: (mmapThreshold: number, trimThreshold: number, topPad: number) => string;
   sgemm(heap: ArrayBufferLike, m: number, n: number, k: number, a: number, ars: number, acs: number, b: number, brs: number, bcs: number, c: number, ldc: number, accumulate: boolean): void;
 }
 
@@ -70,6 +72,7 @@ interface Loaded {
   updates?: NativeUpdates;
   shared?: NativeSharedMemory;
   bindToCpus?: (cpus: number[]) => string;
+  retainFreedMemory?: (mmapThreshold: number, trimThreshold: number, topPad: number) => string;
   /** Why there is no native kernel, when there is none. */
   why?: string;
 }
@@ -95,13 +98,14 @@ function load(): Loaded {
   // An addon built before shm.cc existed has no mapShared: the ring then stays on sockets.
   const shared: NativeSharedMemory | undefined = typeof addon.mapShared === 'function' ? { mapShared: addon.mapShared, unlinkShared: addon.unlinkShared } : undefined;
   const bindToCpus = typeof addon.bindToCpus === 'function' ? addon.bindToCpus : undefined;
+  const retainFreedMemory = typeof addon.retainFreedMemory === 'function' ? addon.retainFreedMemory : undefined;
   // The portable microkernel is slower than XNNPACK's wasm SIMD: only AVX2 + FMA is worth it.
-  if (addon.kernel !== 'avx2-fma') return { updates, shared, bindToCpus, why: `this CPU has no AVX2 + FMA (the addon's kernel is '${addon.kernel}')` };
+  if (addon.kernel !== 'avx2-fma') return { updates, shared, bindToCpus, retainFreedMemory, why: `this CPU has no AVX2 + FMA (the addon's kernel is '${addon.kernel}')` };
   const gemm: NativeGemm = {
     kernel: addon.kernel,
     sgemm: (heap, m, n, k, a, b, c, ldc, accumulate = false) => addon.sgemm(heap, m, n, k, a.at, a.rowStride, a.colStride, b.at, b.rowStride, b.colStride, c, ldc, accumulate),
   };
-  return { gemm, updates, shared, bindToCpus };
+  return { gemm, updates, shared, bindToCpus, retainFreedMemory };
 }
 
 function state(): Loaded {
@@ -134,6 +138,13 @@ export function nativeCpuBinding(): { bind?: (cpus: number[]) => string; why?: s
   const s = state();
   if (s.bindToCpus !== undefined) return { bind: s.bindToCpus };
   return { why: s.gemm === undefined && s.updates === undefined ? (s.why ?? 'the native addon is not built') : 'the native addon predates CPU binding: rebuild it (npm rebuild ringtrain)' };
+}
+
+/** glibc malloc tuning (malloc-tuning.cc) when the addon is built; else why not. Like CPU binding, not switched by RINGTRAIN_NATIVE_KERNELS. */
+export function nativeMallocTuning(): { retain?: (mmapThreshold: number, trimThreshold: number, topPad: number) => string; why?: string } {
+  const s = state();
+  if (s.retainFreedMemory !== undefined) return { retain: s.retainFreedMemory };
+  return { why: s.gemm === undefined && s.updates === undefined ? (s.why ?? 'the native addon is not built') : 'the native addon predates malloc tuning: rebuild it (npm rebuild ringtrain)' };
 }
 
 /** What the kernels run on, for the worker's log and metrics: 'native-avx2-fma' or 'wasm'. */

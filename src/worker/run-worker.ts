@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { Registry } from 'prom-client';
 import { Communicator, createRingEndpoint } from '../allreduce';
 import { selectBackend } from '../compute';
+import { retainFreedMemory } from '../native';
 import { RingtrainError, isRingtrainError } from '../config/errors';
 import type { JobSpec } from '../config/job-spec';
 import type { TlsFiles } from '../config/tls-files';
@@ -75,11 +76,13 @@ const RECOVERABLE = new Set(['UNAVAILABLE', 'TIMEOUT', 'ABORTED', 'PEER_REFUSED'
 export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const { spec } = o;
   let log = o.log;
+  // Before any ring traffic: the buffers messages pass through are malloc'd and freed per message.
+  const memory = retainFreedMemory();
   const backend = await selectBackend(spec.backend, (msg) => log.info(msg));
   const kernelNote = backend.kernelsWhy === undefined ? backend.kernels : `${backend.kernels}, not native: ${backend.kernelsWhy}`;
   // Which GC the process runs (launch gives workers --single-threaded-gc; see worker-node-flags.ts).
   const gc = process.execArgv.includes('--single-threaded-gc') ? 'single-threaded' : 'concurrent';
-  log.info({ backend: backend.name, kernels: backend.kernels, tried: backend.tried, gc }, `compute backend: ${backend.name} (kernels: ${kernelNote}; gc: ${gc})`);
+  log.info({ backend: backend.name, kernels: backend.kernels, tried: backend.tried, gc, malloc: memory.applied ? 'retain' : 'default' }, `compute backend: ${backend.name} (kernels: ${kernelNote}; gc: ${gc}; malloc: ${memory.note})`);
   const data = loadDataset(spec.data);
   const elastic = spec.cluster.maxRestarts > 0;
 
