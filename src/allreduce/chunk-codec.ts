@@ -76,20 +76,14 @@ class Writer {
 }
 
 /**
- * One buffer holding the whole message: header, then the payload copied once. With `scratch`
- * (grown as needed, `scratch.buf` replaced), the message is written there instead of into fresh
- * memory: for a caller that hands it on to something that copies it at once.
+ * One buffer holding the whole message, header then the payload copied once, after `reserve`
+ * bytes left free at the front (for a transport's own framing, so it need not copy again).
  */
-export function encodeChunk(h: ChunkHeader, payload: Uint8Array, scratch?: { buf: Buffer }): Buffer {
+export function encodeChunk(h: ChunkHeader, payload: Uint8Array, reserve = 0): Buffer {
   const fields = headFields(h);
-  const total = headBytes(fields, payload.length) + payload.length;
-  let target: Buffer;
-  if (scratch === undefined) target = Buffer.allocUnsafe(total);
-  else {
-    if (scratch.buf.length < total) scratch.buf = Buffer.allocUnsafe(total);
-    target = scratch.buf.subarray(0, total);
-  }
-  const w = writeHead(new Writer(target), fields, payload.length);
+  const w = new Writer(Buffer.allocUnsafe(reserve + headBytes(fields, payload.length) + payload.length));
+  w.pos = reserve;
+  writeHead(w, fields, payload.length);
   w.buf.set(payload, w.pos);
   return w.buf;
 }

@@ -13,17 +13,18 @@
  * proto/ringtrain.proto. Messages are the proto's (chunk-codec.ts).
  */
 import * as http2 from 'node:http2';
+import { status as Status } from '@grpc/grpc-js';
 import { RingtrainError, isRingtrainError, type RingtrainErrorCode } from '../config/errors';
 import type { TlsFiles } from '../config/tls-files';
 import { TOKEN_METADATA_KEY, sentTokenRefusal } from '../rpc/auth';
 import { MAX_MESSAGE_BYTES } from '../rpc/proto';
 import { decodeChunk, decodePull, readChunkHead, type ChunkHeader, type PullMessage } from './chunk-codec';
 import { GrpcMessageReader } from './grpc-message-reader';
-import { GRPC_CONTENT_TYPE, RING_WINDOW_BYTES, Status, createRingServer, framed, header, refuseCall, statusTrailers } from './grpc-h2';
+import { GRPC_CONTENT_TYPE, RING_WINDOW_BYTES, createRingServer, framed, header, refuseCall, statusTrailers } from './grpc-h2';
 import { OutboundStreams, type PullSink } from './grpc-pull-streams';
 import { Mailbox, type Arrival } from './mailbox';
 import type { MessageKey, RingIdentity } from './transport';
-import { WIRE_DTYPES, bytesPerElement } from './wire-dtype';
+import { WIRE_DTYPES } from './wire-dtype';
 
 export const SEND_PATH = '/ringtrain.v1.Collective/Send';
 export const PULL_PATH = '/ringtrain.v1.Collective/Pull';
@@ -170,10 +171,7 @@ export class CollectiveServer {
         const arrival = this.arrivalOf(head.header);
         if ('details' in arrival) throw new Error(arrival.details);
         const bodyBytes = messageBytes - head.headBytes;
-        let refusal = this.mailbox.check(arrival);
-        if (refusal === undefined && bodyBytes !== arrival.elements * bytesPerElement(arrival.dtype)) {
-          refusal = new RingtrainError('SIZE_MISMATCH', `chunk from rank ${arrival.fromRank} declares ${arrival.elements} ${arrival.dtype} elements but carries ${bodyBytes} bytes`);
-        }
+        const refusal = this.mailbox.check(arrival, bodyBytes);
         if (refusal !== undefined) return { head: { arrival, refusal }, headBytes: head.headBytes, into: null };
         const posted = this.mailbox.postedFor(arrival.fromRank, arrival.key);
         return { head: { arrival }, headBytes: head.headBytes, into: posted?.byteLength === bodyBytes ? posted : undefined };

@@ -10,6 +10,7 @@
  * worker's Collective service. The control plane (Coordinator) stays on grpc-js.
  */
 import * as http2 from 'node:http2';
+import { status as Status } from '@grpc/grpc-js';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { TlsFiles } from '../config/tls-files';
@@ -19,20 +20,6 @@ export const GRPC_CONTENT_TYPE = 'application/grpc';
 export const PREFIX_BYTES = 5;
 const KEEPALIVE_MS = 30_000;
 
-/** gRPC status codes used on the ring (the numbers are the protocol's). */
-export const Status = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  UNAUTHENTICATED: 16,
-} as const;
 
 /** HTTP/2 flow-control window of ring connections, the control plane's: larger than any step's chunk. */
 export const RING_WINDOW_BYTES = FLOW_CONTROL_WINDOW;

@@ -86,7 +86,7 @@ export class Mailbox {
 
   /** Called by the transport for each incoming message; settles when matched or refused. */
   deliver(a: Arrival): Promise<void> {
-    const refusal = this.check(a);
+    const refusal = this.check(a, a.bytes.byteLength);
     if (refusal !== undefined) return Promise.reject(refusal);
     const id = slot(a.fromRank, a.key);
     const waiting = this.posted.get(id);
@@ -161,9 +161,10 @@ export class Mailbox {
   /**
    * Refusal for an arrival that can never match, checked before any payload is kept. An arrival
    * that passes and is its collective's first is noted for takeFirstArrival (every transport
-   * calls this as a message comes in, so it is where arrivals are seen earliest).
+   * calls this as a message comes in, so it is where arrivals are seen earliest). With
+   * `payloadBytes` (known from a header before the payload is read), its size is checked too.
    */
-  check(a: Omit<Arrival, 'bytes'> & { bytes?: Uint8Array }): RingtrainError | undefined {
+  check(a: Omit<Arrival, 'bytes'>, payloadBytes?: number): RingtrainError | undefined {
     const me = this.identity;
     if (a.job !== this.job) {
       return new RingtrainError('PEER_REFUSED', `message for job '${a.job}' reached a worker of job '${this.job}'`);
@@ -186,10 +187,10 @@ export class Mailbox {
         `${describeKey(a.key)} from rank ${a.fromRank} is stale: rank ${me.rank} is already at collective #${this.currentOp}`,
       );
     }
-    if (a.bytes !== undefined && a.bytes.byteLength !== a.elements * bytesPerElement(a.dtype)) {
+    if (payloadBytes !== undefined && payloadBytes !== a.elements * bytesPerElement(a.dtype)) {
       return new RingtrainError(
         'SIZE_MISMATCH',
-        `${describeKey(a.key)} from rank ${a.fromRank} declares ${a.elements} ${a.dtype} elements but carries ${a.bytes.byteLength} bytes`,
+        `${describeKey(a.key)} from rank ${a.fromRank} declares ${a.elements} ${a.dtype} elements but carries ${payloadBytes} bytes`,
       );
     }
     if (!this.firstSeen.has(a.key.opSeq)) this.firstSeen.set(a.key.opSeq, process.hrtime.bigint());

@@ -11,11 +11,12 @@
 import type * as http2 from 'node:http2';
 import * as os from 'node:os';
 import { constants as h2 } from 'node:http2';
+import { status as Status } from '@grpc/grpc-js';
 import { RingtrainError, isRingtrainError } from '../config/errors';
 import { TOKEN_METADATA_KEY } from '../rpc/auth';
 import { encodeChunk, encodeChunkHead, encodePull, type ChunkHeader } from './chunk-codec';
 import { PULL_PATH, type CollectiveServer } from './collective-server';
-import { GRPC_CONTENT_TYPE, PREFIX_BYTES, Status, connectRing, framed, readStatus, writePrefix } from './grpc-h2';
+import { GRPC_CONTENT_TYPE, PREFIX_BYTES, connectRing, framed, readStatus, writePrefix } from './grpc-h2';
 import type { PullMessageParts } from './grpc-pull-streams';
 import { LentPayloads } from './lent-payloads';
 import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type Transport } from './transport';
@@ -25,14 +26,11 @@ if (os.endianness() !== 'LE') {
   throw new Error('ringtrain needs a little-endian host for its raw float32 wire format');
 }
 
-/** The message for `send`: head and payload apart when lent, else one copy of both. */
+/** The message for `send`, prefixed: head and payload apart when lent, else one copy of both. */
 function messageParts(header: ChunkHeader, payload: Uint8Array, lend: boolean): PullMessageParts {
-  if (lend) {
-    const head = encodeChunkHead(header, payload.byteLength, PREFIX_BYTES);
-    writePrefix(head, 0, head.length - PREFIX_BYTES + payload.byteLength);
-    return { head, payload };
-  }
-  return { head: framed(encodeChunk(header, payload)) };
+  const head = lend ? encodeChunkHead(header, payload.byteLength, PREFIX_BYTES) : encodeChunk(header, payload, PREFIX_BYTES);
+  writePrefix(head, 0, head.length - PREFIX_BYTES + (lend ? payload.byteLength : 0));
+  return lend ? { head, payload } : { head };
 }
 
 export class GrpcTransport implements Transport {

@@ -32,7 +32,6 @@ import { SHARED_MIN_BYTES, SharedLinks, pollsHere, type TcpSharedMemory } from '
 import { FrameReader, FrameType, HEADER_BYTES, SHARED_BODY_BYTES, controlFrame, writeHeader, type Frame } from './tcp-frame';
 import { FrameDelivery } from './tcp-delivery';
 import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type Transport } from './transport';
-import { bytesPerElement } from './wire-dtype';
 
 /** Read buffer of each receiving socket between payloads, reused for every read. */
 const READ_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -401,10 +400,7 @@ export class TcpTransport implements Transport {
         (f) => {
           if (f.type !== FrameType.Data) return undefined;
           const arrival = { job: this.job, generation: f.generation, fromRank: f.fromRank, key: { op: f.op, ...f.key }, elements: f.elements, dtype: f.dtype };
-          let refusal = this.mailbox.check(arrival);
-          if (refusal === undefined && f.length !== f.elements * bytesPerElement(f.dtype)) {
-            refusal = new RingtrainError('SIZE_MISMATCH', `${describeKey(arrival.key)} from rank ${f.fromRank} declares ${f.elements} ${f.dtype} elements but carries ${f.length} bytes`);
-          }
+          const refusal = this.mailbox.check(arrival, f.length);
           if (refusal !== undefined) {
             refused.set(f.msgId, refusal);
             return undefined;

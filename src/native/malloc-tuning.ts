@@ -27,5 +27,6 @@ export function retainFreedMemory(env: NodeJS.ProcessEnv = process.env): { appli
   if (tuning.retain === undefined) return { applied: false, note: `glibc's defaults (${tuning.why ?? 'no native addon'})` };
   const why = tuning.retain(WORKER_MALLOC.mmapThreshold, WORKER_MALLOC.trimThreshold, WORKER_MALLOC.topPad);
   if (why !== '') return { applied: false, note: `glibc's defaults (${why})` };
-  return { applied: true, note: 'freed memory kept for reuse (mmap threshold 32 MiB, trim threshold 256 MiB, top pad 64 MiB)' };
+  const mib = (bytes: number): string => `${bytes / 2 ** 20} MiB`;
+  return { applied: true, note: `freed memory kept for reuse (mmap threshold ${mib(WORKER_MALLOC.mmapThreshold)}, trim threshold ${mib(WORKER_MALLOC.trimThreshold)}, top pad ${mib(WORKER_MALLOC.topPad)})` };
 }

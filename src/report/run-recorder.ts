@@ -80,7 +80,6 @@ export class RunRecorder {
     const globalSamples = s.samples * this.o.worldSize;
     this.stepTimes.push({ ms: now, samples: globalSamples });
     if (this.stepTimes.length > (this.o.throughputWindow ?? THROUGHPUT_WINDOW) + 1) this.stepTimes.shift();
-    const samplesPerSec = this.throughput(s);
     this.epochLoss.sum += s.loss * s.samples;
     this.epochLoss.samples += s.samples;
     if (s.correct !== undefined) {
@@ -106,7 +105,11 @@ export class RunRecorder {
     this.lastStep = { step: s.step, samples: s.step * globalSamples };
 
     const last = s.stepInEpoch >= s.stepsInEpoch;
-    if (this.writes && (last || s.step % (this.o.logEverySteps ?? 1) === 0)) {
+    const kept = this.writes && (last || s.step % (this.o.logEverySteps ?? 1) === 0);
+    const logged = this.writes && this.o.log !== undefined && (last || now - this.lastProgressMs >= (this.o.progressIntervalMs ?? PROGRESS_INTERVAL_MS));
+    // Only rank 0's kept points and progress lines show it: the other steps need not compute it.
+    const samplesPerSec = kept || logged ? this.throughput(s) : 0;
+    if (kept) {
       const point: StepPoint = {
         step: s.step,
         epoch: s.epoch,
@@ -122,7 +125,7 @@ export class RunRecorder {
       if (this.steps.length >= STEP_LINES_PER_WRITE) this.flushSteps();
       this.train?.scalars(s.step, { 'batch/loss': s.loss, 'batch/samples_per_sec': samplesPerSec, 'batch/learning_rate': s.lr });
     }
-    if (this.writes && this.o.log && (last || now - this.lastProgressMs >= (this.o.progressIntervalMs ?? PROGRESS_INTERVAL_MS))) {
+    if (logged && this.o.log !== undefined) {
       this.lastProgressMs = now;
       const loss = this.epochLoss.sum / this.epochLoss.samples;
       this.o.log.info(

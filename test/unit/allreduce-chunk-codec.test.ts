@@ -52,20 +52,14 @@ test('a PullMessage (hello or refusal) is byte-identical to protobufjs and reads
   assert.throws(() => decodePull(Buffer.from([0x0a, 0x05, 0x61])), /runs past the end/);
 });
 
-test('encoding into a reused scratch gives the same bytes, growing it when a message is larger', () => {
-  const scratch = { buf: Buffer.alloc(8) };
-  const small = encodeChunk(header, payload, scratch);
-  assert.deepEqual(new Uint8Array(small), new Uint8Array(encodeChunk(header, payload)));
-  assert.equal(small.buffer, scratch.buf.buffer, 'written into the scratch, not fresh memory');
-  const grownTo = scratch.buf.length;
-  const big = new Uint8Array(4000).map((_, i) => i % 251);
-  const second = encodeChunk({ ...header, elements: 1000 }, big, scratch);
-  assert.ok(scratch.buf.length > grownTo);
-  assert.deepEqual(new Uint8Array(second), new Uint8Array(encodeChunk({ ...header, elements: 1000 }, big)));
-  // A smaller message reuses the grown buffer as is.
-  const keep = scratch.buf;
-  encodeChunk(header, payload, scratch);
-  assert.equal(scratch.buf, keep);
+test('encoding with room reserved at the front gives the same bytes after it, for any payload size', () => {
+  for (const p of [payload, new Uint8Array(0), new Uint8Array(4000).map((_, i) => i % 251)]) {
+    const h = { ...header, elements: p.length / 4 };
+    const framed = encodeChunk(h, p, 5);
+    assert.equal(framed.length, encodeChunk(h, p).length + 5);
+    assert.deepEqual(new Uint8Array(framed.subarray(5)), new Uint8Array(encodeChunk(h, p)));
+    assert.deepEqual(decodeChunk(framed.subarray(5)).header, h);
+  }
 });
 
 test('a chunk sent as head + payload has encodeChunk bytes, and its head reads back from any prefix', () => {
