@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
+import { makeDirectory } from '../config/make-directory';
 
 export interface TraceEvent {
   name: string;
@@ -40,7 +41,7 @@ export class TraceWriter {
   private gc: PerformanceObserver | undefined;
 
   constructor(readonly file: string, private readonly rank: number) {
-    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    makeDirectory(path.dirname(path.resolve(file)), 'the trace file\'s directory', 'pass --trace FILE in a directory this worker can write to');
     this.fd = fs.openSync(file, 'w');
     fs.writeSync(this.fd, '[\n');
     this.write({ name: 'process_name', ph: 'M', pid: rank, tid: 0, args: { name: `rank ${rank}` } });

@@ -14,6 +14,7 @@ import { RingtrainError, isRingtrainError } from '../config/errors';
 import type { JobSpec } from '../config/job-spec';
 import type { TlsFiles } from '../config/tls-files';
 import { trainingFingerprint } from '../config/load';
+import { makeDirectory } from '../config/make-directory';
 import { augmenter, loadDataset, savePreprocess } from '../data';
 import { createWorkerMetrics, startHttpServer, type Logger, type WorkerMetrics } from '../observe';
 import { TraceWriter } from '../observe/trace-writer';
@@ -174,6 +175,11 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
         t.traceGc();
         tracer = t;
         cleanups.push(() => t.close());
+      }
+      // Rank 0 writes the run's files: a directory it cannot use stops it here, not at the first epoch's end.
+      if (rank === 0) {
+        makeDirectory(o.outDir, 'the run directory', 'pass --out DIR (or set outDir in the job file) naming a directory this worker can write to');
+        makeDirectory(checkpointDirOf(spec, o.outDir), 'the checkpoint directory', 'set checkpoint.dir to a directory this worker can write to');
       }
       if (rank === 0 && !summaryLogged) {
         log.info({ event: 'model-summary', lines: summarizeModel(model) }, 'model summary');

@@ -127,3 +127,24 @@ test('CPU binding that cannot be honoured is refused before anything starts, say
   assert.match(absent.stderr, /--cpus '4000': CPU 4000 is not available to this process \(it may use [\d,-]+\)/);
   for (const r of [tooMany, mode, list, absent]) assert.doesNotMatch(r.stderr, STACK);
 });
+
+test('a run, checkpoint or trace directory that cannot be made is named, with the fix, before anything starts', async () => {
+  const dir = tempDir('badout');
+  const file = path.join(dir, 'notes.txt');
+  fs.writeFileSync(file, 'results of another run');
+  const inFile = path.join(file, 'run');
+  const cases: { args: string[]; what: string; fix: string }[] = [
+    { args: ['--out', inFile], what: 'the run directory', fix: 'pass --out DIR (or set outDir in the job file) naming a directory you can write to' },
+    { args: ['--out', path.join(dir, 'a'), '--set', `checkpoint.dir=${inFile}`], what: 'the checkpoint directory', fix: "set checkpoint.dir to a directory you can write to (empty: the run directory's checkpoints/)" },
+    { args: ['--out', path.join(dir, 'b'), '--trace', path.join(inFile, 'trace.json')], what: "the trace file's directory", fix: 'pass --trace FILE in a directory you can write to' },
+  ];
+  for (const c of cases) {
+    const r = await runCli(['launch', '--nproc', '2', ...c.args], { timeoutMs: 30_000 });
+    assert.equal(r.code, 2, c.what);
+    assert.equal(r.stderr, `ringtrain: error: cannot use ${inFile} as ${c.what}: ${file} is a file, not a directory; ${c.fix}\n`);
+  }
+  assert.equal(fs.readFileSync(file, 'utf8'), 'results of another run', 'the file in the way is untouched');
+  // The run directories of the later cases are made (they are fine); nothing is started in them.
+  for (const run of ['a', 'b']) assert.deepEqual(fs.readdirSync(path.join(dir, run)), [], run);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
