@@ -18,6 +18,7 @@ import { parseLayers } from '../train';
 import { runWorker } from '../worker';
 import { intFlag, parseArgs, usage } from './args';
 import { bindWorker, planLaunchCpus } from './cpu-flags';
+import { nodeCount, planNodes } from './node-flags';
 import { ENV_RESUME, resumeTarget } from './resume';
 
 /** Where each rank writes its Chrome trace; '{rank}' is replaced (set by `launch --trace FILE` for its children). */
@@ -49,11 +50,13 @@ function jobFileOf(positional: string[]): string | undefined {
 }
 
 export async function launchCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, ['nproc', 'out', 'resume', 'trace', 'cpu-bind']);
+  const args = parseArgs(argv, ['nproc', 'out', 'resume', 'trace', 'cpu-bind', 'nnodes', 'node-rank', 'coordinator', 'host']);
   const nproc = intFlag(args, 'nproc', 1, 1024) ?? 2;
+  const nnodes = nodeCount(args);
   const cpuSets = planLaunchCpus(args.flags.get('cpu-bind'), nproc);
   const resume = resumeTarget(args.flags.get('resume'));
-  const spec = loadJob({ file: jobFileOf(args.positional) ?? resume?.jobFile, sets: [...args.sets, `cluster.worldSize=${nproc}`] });
+  const spec = loadJob({ file: jobFileOf(args.positional) ?? resume?.jobFile, sets: [...args.sets, `cluster.worldSize=${nproc * nnodes}`] });
+  const nodes = planNodes(args, nnodes, resolveJoinToken(spec) !== undefined);
   // A wrong layer list is a job-file mistake: say so here, before any process starts.
   if (spec.model.kind === 'layers') parseLayers(spec.model.layers);
   const outDir = path.resolve(args.flags.get('out') ?? (spec.outDir || resume?.runDir || defaultRunDir(spec.name)));
@@ -62,13 +65,13 @@ export async function launchCommand(argv: readonly string[]): Promise<number> {
   // The launcher's children inherit the environment: rank 0 reads the checkpoint, the rest follow.
   if (resume !== undefined) process.env[ENV_RESUME] = resume.dir;
   const trace = args.flags.get('trace');
-  if (trace === undefined) return launch({ spec: { ...spec, outDir }, nproc, outDir, cpuSets });
+  if (trace === undefined) return launch({ spec: { ...spec, outDir }, nproc, outDir, cpuSets, nodes });
   // Every rank writes a part next to FILE; the parts become one timeline when the job ends.
   const traceFile = path.resolve(trace);
   makeDirectory(path.dirname(traceFile), 'the trace file\'s directory', 'pass --trace FILE in a directory you can write to');
   process.env[ENV_TRACE] = tracePart(traceFile, '{rank}');
   try {
-    return await launch({ spec: { ...spec, outDir }, nproc, outDir, cpuSets });
+    return await launch({ spec: { ...spec, outDir }, nproc, outDir, cpuSets, nodes });
   } finally {
     mergeRankTraces(traceFile, nproc);
   }

@@ -10,7 +10,13 @@ const SECTIONS: Record<string, string> = {
       Start a coordinator and N workers on this machine (127.0.0.1) and train. --resume continues
       a run from its newest usable checkpoint (DIR: a run directory, its checkpoints/ or one
       ckpt-* directory), reusing that run's job.json and directory unless JOB_FILE/--out say otherwise.
-      --cpu-bind cores gives each worker an equal share of this machine's CPUs, whole cores first.`,
+      --cpu-bind cores gives each worker an equal share of this machine's CPUs, whole cores first.
+  ringtrain launch [JOB_FILE] --nproc N --nnodes M --node-rank K --coordinator HOST:PORT [--host ADDR] [...]
+      The same job on M machines, N workers each (ranks K*N to K*N+N-1), like torchrun --nnodes.
+      Every node gets the same JOB_FILE, --set values and --coordinator; node 0 runs the
+      coordinator on PORT (0: any free port, printed), the others join it and advertise --host
+      (node 0: HOST). The nodes must share a join token (RINGTRAIN_JOIN_TOKEN or security.tokenFile);
+      rank 0, on node 0, writes the model, metrics and checkpoints.`,
   coordinator: `  ringtrain coordinator [JOB_FILE] --world-size N [--port P] [--host H] [--state-file F] [--set ...]
       Run the control plane for a job spread over machines (default port 29400). With --state-file
       a restarted coordinator picks the job up where it was.`,

@@ -3,6 +3,10 @@
  * torchrun's standalone mode. Ports are never guessed: the coordinator binds port 0 and tells
  * the launcher its port over the IPC channel, workers bind port 0 and tell the coordinator.
  *
+ * Several machines (torchrun's --nnodes): every node's launcher is given the same coordinator
+ * HOST:PORT; node 0 runs the coordinator there, every node starts its own workers with ranks
+ * nodeRank * nproc + r, and each node's launcher supervises only its own children.
+ *
  * Supervision: the first child to die before the job is done fails the run; the launcher stops
  * the rest (SIGTERM, then SIGKILL after a grace period) and names the dead one. Children watch
  * the IPC channel and exit if the launcher disappears, so even a SIGKILLed launcher leaves no
@@ -37,7 +41,24 @@ export interface LaunchOptions {
   entry?: string;
   /** Each rank's CPU list (`--cpu-bind cores`); undefined = the scheduler places the workers. */
   cpuSets?: string[];
+  /** This machine's place in a job of several; undefined = everything runs here. */
+  nodes?: NodePlan;
 }
+
+/** One machine of a job that spans several, each running `nproc` workers. */
+export interface NodePlan {
+  count: number;
+  /** Node 0 runs the coordinator; the others join it. */
+  rank: number;
+  /** The coordinator's address as every node reaches it. */
+  coordinatorHost: string;
+  /** Node 0 listens here (0 = any free port, printed for the other nodes). */
+  coordinatorPort: number;
+  /** The address the other machines reach this one's workers at. */
+  advertise: string;
+}
+
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
 interface Child {
   name: string;
@@ -67,9 +88,13 @@ export async function launch(o: LaunchOptions): Promise<number> {
   let stopping = false;
   let interrupted: NodeJS.Signals | undefined;
   const started = Date.now();
-  // Local runs are closed by default: children share a fresh random token unless one was given.
+  // Local runs are closed by default: children share a fresh random token unless one was given
+  // (the command line asks several nodes for a token of their own: they must share it).
   const tokenEnv: NodeJS.ProcessEnv =
     o.spec.security.tokenFile === '' && (process.env[TOKEN_ENV] ?? '') === '' ? { [TOKEN_ENV]: randomBytes(16).toString('hex') } : {};
+  const nodes = o.nodes;
+  const firstRank = (nodes?.rank ?? 0) * o.nproc;
+  const world = o.nproc * (nodes?.count ?? 1);
 
   // torchrun's restart policy: a process killed by a signal (SIGKILL, the OOM killer, a crash)
   // is started again with the same rank, while restarts last. A process that exits with an
@@ -146,15 +171,19 @@ export async function launch(o: LaunchOptions): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  try {
+
+  let statusUrl = '';
+  /** Starts the coordinator; resolves to its gRPC port, or undefined when it did not start in time. */
+  const startCoordinator = (): Promise<number | undefined> => {
     const stateFile = path.join(o.outDir, 'coordinator-state.json');
     fs.rmSync(stateFile, { force: true });
-    const coordinatorArgs = (port: number): string[] => ['coordinator', jobFile, '--host', '127.0.0.1', '--port', String(port), '--world-size', String(o.nproc), '--state-file', stateFile];
-    let coordinatorPort = 0;
+    // Other nodes reach it over the network: every interface, unless it was given a loopback address.
+    const bindHost = nodes === undefined ? '127.0.0.1' : isLoopback(nodes.coordinatorHost) ? nodes.coordinatorHost : '0.0.0.0';
+    const coordinatorArgs = (port: number): string[] => ['coordinator', jobFile, '--host', bindHost, '--port', String(port), '--world-size', String(world), '--state-file', stateFile];
+    let coordinatorPort = nodes?.coordinatorPort ?? 0;
     // A restarted coordinator comes back on the same port, so the workers find it again.
-    const coordinator = spawn('coordinator', coordinatorArgs(0), {}, () => coordinatorArgs(coordinatorPort));
-    let statusUrl = '';
-    const port = await new Promise<number | undefined>((resolve) => {
+    const coordinator = spawn('coordinator', coordinatorArgs(coordinatorPort), {}, () => coordinatorArgs(coordinatorPort));
+    return new Promise<number | undefined>((resolve) => {
       const timer = setTimeout(() => resolve(undefined), COORDINATOR_START_MS);
       coordinator.proc.on('message', (m: unknown) => {
         const msg = m as { kind?: string; grpcPort?: number; metricsPort?: number };
@@ -168,19 +197,28 @@ export async function launch(o: LaunchOptions): Promise<number> {
       });
       void coordinator.exited.then(() => resolve(undefined));
     });
+  };
+
+  try {
+    const port = nodes !== undefined && nodes.rank > 0 ? nodes.coordinatorPort : await startCoordinator();
     if (port === undefined) {
       failure ??= `the coordinator did not start within ${COORDINATOR_START_MS / 1000} s`;
       await stopAll();
       display.line(`ringtrain: error: ${failure}`);
       return 1;
     }
-    display.line(`ringtrain: coordinator on 127.0.0.1:${port}, starting ${o.nproc} worker${o.nproc === 1 ? '' : 's'}${o.cpuSets === undefined ? '' : ` on CPUs ${o.cpuSets.join(' | ')}`}; logs in ${logDir}${statusUrl}`);
+    const ranks = o.nproc === 1 ? `rank ${firstRank}` : `ranks ${firstRank}-${firstRank + o.nproc - 1}`;
+    const where = nodes === undefined ? `coordinator on 127.0.0.1:${port}` : `node ${nodes.rank} of ${nodes.count}, coordinator ${nodes.rank === 0 ? 'listening on' : 'at'} ${nodes.coordinatorHost}:${port}`;
+    display.line(`ringtrain: ${where}, starting ${o.nproc} worker${o.nproc === 1 ? '' : 's'} (${ranks} of ${world})${o.cpuSets === undefined ? '' : ` on CPUs ${o.cpuSets.join(' | ')}`}; logs in ${logDir}${statusUrl}`);
     const crowded = oversubscriptionNote(o.nproc, allowedCpus().length);
     if (crowded !== undefined) display.line(crowded);
+    // Node 0's workers reach their coordinator on loopback; other nodes' over the network.
+    const coordinatorAddress = `${nodes === undefined || nodes.rank === 0 ? '127.0.0.1' : nodes.coordinatorHost}:${port}`;
     for (let r = 0; r < o.nproc; r++) {
       const cpus = o.cpuSets?.[r];
       const workerArgs = (): string[] => ['worker', jobFile, '--out', o.outDir, ...(cpus === undefined ? [] : ['--cpus', cpus])];
-      spawn(`rank ${r}`, workerArgs(), { RINGTRAIN_COORDINATOR: `127.0.0.1:${port}`, RANK: String(r), RINGTRAIN_ADVERTISE_HOST: '127.0.0.1' }, workerArgs, workerNodeFlags(process.execArgv, process.env));
+      const env = { RINGTRAIN_COORDINATOR: coordinatorAddress, RANK: String(firstRank + r), RINGTRAIN_ADVERTISE_HOST: nodes?.advertise ?? '127.0.0.1' };
+      spawn(`rank ${firstRank + r}`, workerArgs(), env, workerArgs, workerNodeFlags(process.execArgv, process.env));
     }
     // Restarts add children while we wait: wait until none is left running.
     for (let running = children.filter((c) => !c.done); running.length > 0; running = children.filter((c) => !c.done)) {
@@ -193,12 +231,17 @@ export async function launch(o: LaunchOptions): Promise<number> {
       return interrupted === 'SIGINT' ? 130 : interrupted === 'SIGTERM' ? 143 : 1;
     }
     const secs = ((Date.now() - started) / 1000).toFixed(1);
+    if (nodes !== undefined && nodes.rank > 0) {
+      display.clear();
+      display.line(`ringtrain: this node's workers finished in ${secs} s; node 0 holds the model, metrics and checkpoints (rank 0 writes them)`);
+      return 0;
+    }
     const v = finalVal?.val;
     const acc = v === undefined ? '' : ` val ${quality(v).replace(/^acc /, 'accuracy ')},`;
     display.clear();
     display.line(`ringtrain: training finished in ${secs} s:${acc} model in ${path.join(o.outDir, 'model')}, metrics in ${path.join(o.outDir, 'metrics.jsonl')}`);
     display.line(`ringtrain: plots and report: ringtrain report ${o.outDir}`);
-    const tip = transportTip(o.spec.cluster.transport, o.nproc, finalVal);
+    const tip = nodes === undefined ? transportTip(o.spec.cluster.transport, o.nproc, finalVal) : undefined;
     if (tip !== undefined) display.line(tip);
     return 0;
   } finally {
