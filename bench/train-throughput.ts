@@ -20,9 +20,10 @@ const MODEL = process.env.BENCH_MODEL ?? 'mlp';
 /**
  * Epochs per run, and how many of them are warm-up. V8 keeps compiling tfjs's JavaScript for a
  * few thousand steps; with every core busy (two workers on two cores) that compilation takes
- * turns with the workers themselves and every step waits for it, so a two-worker MLP job needs
- * about 2,000 steps per rank to reach its steady speed (measured on the 2-vCPU VM). The MLP's
- * short steps therefore get ten warm-up epochs; the CNN's long ones one.
+ * turns with the workers themselves and every step waits for it. Workers tier up early
+ * (src/worker/jit-tiering.ts), and still a two-worker MLP job compiles for a few thousand steps
+ * per rank (measured on the 2-vCPU VM). The MLP's short steps therefore get ten warm-up epochs;
+ * the CNN's long ones one. BENCH_EPOCHS=48 BENCH_WARMUP=36 measures a later steady state.
  */
 const EPOCHS = Number(process.env.BENCH_EPOCHS ?? (MODEL === 'mlp' ? 16 : 4));
 const WARMUP = Number(process.env.BENCH_WARMUP ?? (MODEL === 'mlp' ? 10 : 1));

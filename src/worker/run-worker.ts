@@ -26,6 +26,7 @@ import { appendMetrics, checkpointDirOf, trimMetrics } from './run-dir';
 import { evaluateSplit } from './evaluate-split';
 import { findLatestCheckpoint, type Checkpoint } from './checkpoint-store';
 import { TrainLoop } from './train-loop';
+import { tuneJit } from './jit-tiering';
 import type { TrainResult } from './train-types';
 
 export interface WorkerOptions {
@@ -79,11 +80,12 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   let log = o.log;
   // Before any ring traffic: the buffers messages pass through are malloc'd and freed per message.
   const memory = retainFreedMemory();
+  const jit = tuneJit();
   const backend = await selectBackend(spec.backend, (msg) => log.info(msg));
   const kernelNote = backend.kernelsWhy === undefined ? backend.kernels : `${backend.kernels}, not native: ${backend.kernelsWhy}`;
   // Which GC the process runs (launch gives workers --single-threaded-gc; see worker-node-flags.ts).
   const gc = process.execArgv.includes('--single-threaded-gc') ? 'single-threaded' : 'concurrent';
-  log.info({ backend: backend.name, kernels: backend.kernels, tried: backend.tried, gc, malloc: memory.applied ? 'retain' : 'default' }, `compute backend: ${backend.name} (kernels: ${kernelNote}; gc: ${gc}; malloc: ${memory.note})`);
+  log.info({ backend: backend.name, kernels: backend.kernels, tried: backend.tried, gc, malloc: memory.applied ? 'retain' : 'default', jit: jit.applied ? 'early' : 'default' }, `compute backend: ${backend.name} (kernels: ${kernelNote}; gc: ${gc}; malloc: ${memory.note}; jit: ${jit.note})`);
   const data = loadDataset(spec.data);
   const elastic = spec.cluster.maxRestarts > 0;
 
