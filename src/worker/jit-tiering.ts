@@ -6,7 +6,12 @@
  * default it is still being optimized thousands of steps in: in a 2-worker MLP job on the 2-vCPU
  * VM, rank 0's background compiles went on until about step 5,000, and each rank's compute per
  * step shrank from 1.3-1.5 ms to 0.96-1.08 ms as they landed. A quarter of the budget gets there
- * sooner; the optimized code is the same, so results are bit for bit unchanged. Set at run time,
+ * sooner, and --always-sparkplug runs every function as baseline machine code from its first
+ * calls instead of interpreting it until it is warm (Sparkplug compiles straight from bytecode,
+ * cheaply, on the main thread). Measured in alternating 2-worker tcp MLP jobs (epochs 11-16): the
+ * budget alone 74.1/70.6/64.5/81.6K samples/s against 55.2/49.6/54.2/66.1K with V8's defaults;
+ * Sparkplug on top, faster in 5 of 6 pairs (mean +13%); one worker about even with both. The
+ * optimized code computes the same, so results are bit for bit unchanged. Set at run time,
  * before the worker runs any training code, so workers started by `launch`, by Kubernetes or by
  * hand all get it; RINGTRAIN_JIT=default, or an --interrupt-budget given to node, leaves V8 alone.
  */
@@ -21,5 +26,6 @@ export function tuneJit(env: NodeJS.ProcessEnv = process.env, execArgv: readonly
   const given = execArgv.find((f) => f.startsWith('--interrupt-budget='));
   if (given !== undefined) return { applied: false, note: `tier-up as node was told (${given})` };
   v8.setFlagsFromString(`--interrupt-budget=${WORKER_INTERRUPT_BUDGET}`);
-  return { applied: true, note: `early tier-up (--interrupt-budget=${WORKER_INTERRUPT_BUDGET})` };
+  v8.setFlagsFromString('--always-sparkplug');
+  return { applied: true, note: `early tier-up (--interrupt-budget=${WORKER_INTERRUPT_BUDGET} --always-sparkplug)` };
 }
