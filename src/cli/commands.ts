@@ -10,7 +10,7 @@ import { RingtrainError } from '../config/errors';
 import { resolveJoinToken } from '../config/join-token';
 import { loadTlsFiles } from '../config/tls-files';
 import { loadJob } from '../config/load';
-import { makeDirectory } from '../config/make-directory';
+import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
 import { launch, defaultRunDir } from '../launcher';
 import { createLogger } from '../observe';
 import { mergeTraceFiles } from '../observe/trace-merge';
@@ -23,10 +23,6 @@ import { ENV_RESUME, resumeTarget } from './resume';
 
 /** Where each rank writes its Chrome trace; '{rank}' is replaced (set by `launch --trace FILE` for its children). */
 export const ENV_TRACE = 'RINGTRAIN_TRACE';
-
-/** How to fix a run directory that cannot be used. */
-const RUN_DIR_FIX = 'pass --out DIR (or set outDir in the job file) naming a directory you can write to';
-const CHECKPOINT_DIR_FIX = 'set checkpoint.dir to a directory you can write to (empty: the run directory\'s checkpoints/)';
 
 const tracePart = (file: string, rank: string): string => `${file}.rank${rank}.part`;
 
@@ -60,15 +56,15 @@ export async function launchCommand(argv: readonly string[]): Promise<number> {
   // A wrong layer list is a job-file mistake: say so here, before any process starts.
   if (spec.model.kind === 'layers') parseLayers(spec.model.layers);
   const outDir = path.resolve(args.flags.get('out') ?? (spec.outDir || resume?.runDir || defaultRunDir(spec.name)));
-  makeDirectory(outDir, 'the run directory', RUN_DIR_FIX);
-  if (spec.checkpoint.dir !== '') makeDirectory(spec.checkpoint.dir, 'the checkpoint directory', CHECKPOINT_DIR_FIX);
+  makeDirectory(outDir, DIRECTORY_USES.run);
+  if (spec.checkpoint.dir !== '') makeDirectory(spec.checkpoint.dir, DIRECTORY_USES.checkpoints);
   // The launcher's children inherit the environment: rank 0 reads the checkpoint, the rest follow.
   if (resume !== undefined) process.env[ENV_RESUME] = resume.dir;
   const trace = args.flags.get('trace');
   if (trace === undefined) return launch({ spec: { ...spec, outDir }, nproc, outDir, cpuSets, nodes });
   // Every rank writes a part next to FILE; the parts become one timeline when the job ends.
   const traceFile = path.resolve(trace);
-  makeDirectory(path.dirname(traceFile), 'the trace file\'s directory', 'pass --trace FILE in a directory you can write to');
+  makeDirectory(path.dirname(traceFile), DIRECTORY_USES.trace);
   process.env[ENV_TRACE] = tracePart(traceFile, '{rank}');
   try {
     return await launch({ spec: { ...spec, outDir }, nproc, outDir, cpuSets, nodes });
@@ -83,7 +79,7 @@ export async function coordinatorCommand(argv: readonly string[]): Promise<numbe
   const sets = world === undefined ? args.sets : [...args.sets, `cluster.worldSize=${world}`];
   const spec = loadJob({ file: jobFileOf(args.positional), sets });
   const stateFile = args.flags.get('state-file');
-  if (stateFile !== undefined) makeDirectory(path.dirname(path.resolve(stateFile)), 'the state file\'s directory', 'pass --state-file FILE in a directory you can write to');
+  if (stateFile !== undefined) makeDirectory(path.dirname(path.resolve(stateFile)), DIRECTORY_USES.stateFile);
   const log = createLogger({ job: spec.name, role: 'coordinator', level: spec.observe.logLevel });
   const running = await startCoordinator({
     spec,

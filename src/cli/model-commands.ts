@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../compute';
 import { loadJob } from '../config/load';
-import { makeDirectory } from '../config/make-directory';
+import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
 import { loadDataset, readPredictInput, type Split } from '../data';
 import { Predictor, evaluateRange, evaluateRegressionRange, quantizeModelDir } from '../train';
 import { intFlag, parseArgs, usage } from './args';
@@ -82,7 +82,7 @@ export async function exportCommand(argv: readonly string[]): Promise<number> {
   const out = path.resolve(args.flags.get('out') ?? `${dir}-${dtype}`);
   if (out === dir) throw usage('--out must differ from --model: the float32 model is kept');
   const { test } = await testSplitFor(dir, args.positional, args.sets);
-  makeDirectory(out, 'the quantized model directory', 'pass --out DIR naming a directory you can write to');
+  makeDirectory(out, DIRECTORY_USES.quantized);
   const sizes = quantizeModelDir(dir, out, dtype);
   const before = await evaluateDir(dir, test);
   const after = await evaluateDir(out, test);

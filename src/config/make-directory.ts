@@ -17,14 +17,27 @@ const REASONS: Record<string, string> = {
   ENAMETOOLONG: 'the name is too long',
 };
 
-/**
- * Makes `dir` and its missing parents, one level at a time. `what` says what the directory is
- * for and `fix` how to choose another (both go into the message).
- */
-export function makeDirectory(dir: string, what: string, fix: string): void {
+/** What a directory is for, and how to choose another (both go into the message). */
+export interface DirectoryUse {
+  what: string;
+  fix: string;
+}
+
+/** The directories people name on the command line or in the job file, so every check of one says the same. */
+export const DIRECTORY_USES = {
+  run: { what: 'the run directory', fix: 'pass --out DIR (or set outDir in the job file) naming a directory you can write to' },
+  checkpoints: { what: 'the checkpoint directory', fix: "set checkpoint.dir to a directory you can write to (empty: the run directory's checkpoints/)" },
+  trace: { what: "the trace file's directory", fix: 'pass --trace FILE in a directory you can write to' },
+  stateFile: { what: "the state file's directory", fix: 'pass --state-file FILE in a directory you can write to' },
+  report: { what: 'the report directory', fix: 'pass --out DIR naming a directory you can write to' },
+  quantized: { what: 'the quantized model directory', fix: 'pass --out DIR naming a directory you can write to' },
+} satisfies Record<string, DirectoryUse>;
+
+/** Makes `dir` and its missing parents, one level at a time. */
+export function makeDirectory(dir: string, use: DirectoryUse): void {
   const target = path.resolve(dir);
   const fail = (problem: string): never => {
-    throw new RingtrainError('CONFIG_INVALID', `cannot use ${target} as ${what}: ${problem}; ${fix}`);
+    throw new RingtrainError('CONFIG_INVALID', `cannot use ${target} as ${use.what}: ${problem}; ${use.fix}`);
   };
   const { root } = path.parse(target);
   let at = root;
@@ -39,7 +52,6 @@ export function makeDirectory(dir: string, what: string, fix: string): void {
         if (fs.statSync(at).isDirectory()) continue;
         fail(`${at} is a file, not a directory`);
       }
-      if (code === 'ENOTDIR') fail(`${path.dirname(at)} is a file, not a directory`);
       fail(`${at} cannot be created (${REASONS[code] ?? code})`);
     }
   }

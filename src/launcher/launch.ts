@@ -207,9 +207,10 @@ export async function launch(o: LaunchOptions): Promise<number> {
       display.line(`ringtrain: error: ${failure}`);
       return 1;
     }
+    const workers = `${o.nproc} worker${o.nproc === 1 ? '' : 's'}`;
     const ranks = o.nproc === 1 ? `rank ${firstRank}` : `ranks ${firstRank}-${firstRank + o.nproc - 1}`;
-    const where = nodes === undefined ? `coordinator on 127.0.0.1:${port}` : `node ${nodes.rank} of ${nodes.count}, coordinator ${nodes.rank === 0 ? 'listening on' : 'at'} ${nodes.coordinatorHost}:${port}`;
-    display.line(`ringtrain: ${where}, starting ${o.nproc} worker${o.nproc === 1 ? '' : 's'}${nodes === undefined ? '' : ` (${ranks} of ${world})`}${o.cpuSets === undefined ? '' : ` on CPUs ${o.cpuSets.join(' | ')}`}; logs in ${logDir}${statusUrl}`);
+    const where = nodes === undefined ? `coordinator on 127.0.0.1:${port}, starting ${workers}` : `node ${nodes.rank} of ${nodes.count}, coordinator ${nodes.rank === 0 ? 'listening on' : 'at'} ${nodes.coordinatorHost}:${port}, starting ${workers} (${ranks} of ${world})`;
+    display.line(`ringtrain: ${where}${o.cpuSets === undefined ? '' : ` on CPUs ${o.cpuSets.join(' | ')}`}; logs in ${logDir}${statusUrl}`);
     const crowded = oversubscriptionNote(o.nproc, allowedCpus().length);
     if (crowded !== undefined) display.line(crowded);
     // Node 0's workers reach their coordinator on loopback; other nodes' over the network.

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
-import { makeDirectory } from '../config/make-directory';
+import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
 
 export interface TraceEvent {
   name: string;
@@ -41,7 +41,7 @@ export class TraceWriter {
   private gc: PerformanceObserver | undefined;
 
   constructor(readonly file: string, private readonly rank: number) {
-    makeDirectory(path.dirname(path.resolve(file)), 'the trace file\'s directory', 'pass --trace FILE in a directory this worker can write to');
+    makeDirectory(path.dirname(path.resolve(file)), DIRECTORY_USES.trace);
     this.fd = fs.openSync(file, 'w');
     fs.writeSync(this.fd, '[\n');
     this.write({ name: 'process_name', ph: 'M', pid: rank, tid: 0, args: { name: `rank ${rank}` } });

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../compute';
 import { RingtrainError } from '../config/errors';
-import { makeDirectory } from '../config/make-directory';
+import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
 import { loadMnist, readRows } from '../data';
 import { loadModelFromDir } from '../train/model-files';
 import { overfittingWarning, type DiagnosticWarning, type Histogram } from '../train/diagnostics';
@@ -153,7 +153,7 @@ export async function writeReport(runDir: string, o: ReportOptions = {}): Promis
   }
 
   const out = path.resolve(o.outDir ?? path.join(dir, 'report'));
-  makeDirectory(out, 'the report directory', 'pass --out DIR naming a directory you can write to');
+  makeDirectory(out, DIRECTORY_USES.report);
   const pngs: string[] = [];
   for (const f of figures) {
     const file = path.join(out, f.file);

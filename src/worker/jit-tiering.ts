@@ -20,12 +20,12 @@ import * as v8 from 'node:v8';
 /** Bytes of bytecode a function runs between V8's tier-up checks (V8's default: 67,584). */
 export const WORKER_INTERRUPT_BUDGET = 16_896;
 
-/** Applies WORKER_INTERRUPT_BUDGET unless told otherwise; says what applies, for the log. */
+/** Applies WORKER_INTERRUPT_BUDGET and Sparkplug unless told otherwise; says what applies, for the log. */
 export function tuneJit(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): { applied: boolean; note: string } {
   if (env.RINGTRAIN_JIT === 'default') return { applied: false, note: "V8's default tier-up (RINGTRAIN_JIT=default)" };
   const given = execArgv.find((f) => f.startsWith('--interrupt-budget='));
   if (given !== undefined) return { applied: false, note: `tier-up as node was told (${given})` };
-  v8.setFlagsFromString(`--interrupt-budget=${WORKER_INTERRUPT_BUDGET}`);
-  v8.setFlagsFromString('--always-sparkplug');
-  return { applied: true, note: `early tier-up (--interrupt-budget=${WORKER_INTERRUPT_BUDGET} --always-sparkplug)` };
+  const flags = `--interrupt-budget=${WORKER_INTERRUPT_BUDGET} --always-sparkplug`;
+  v8.setFlagsFromString(flags);
+  return { applied: true, note: `early tier-up (${flags})` };
 }

@@ -14,7 +14,7 @@ import { RingtrainError, isRingtrainError } from '../config/errors';
 import type { JobSpec } from '../config/job-spec';
 import type { TlsFiles } from '../config/tls-files';
 import { trainingFingerprint } from '../config/load';
-import { makeDirectory } from '../config/make-directory';
+import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
 import { augmenter, loadDataset, savePreprocess } from '../data';
 import { createWorkerMetrics, startHttpServer, type Logger, type WorkerMetrics } from '../observe';
 import { TraceWriter } from '../observe/trace-writer';
@@ -138,7 +138,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     cleanups.push(() => http.close());
     // Same seeded init everywhere, but the broadcast decides: a user model need not be seeded.
     const model = buildModel(spec.model, data.sampleShape, data.train.classes, spec.seed);
-    let summaryLogged = false;
+    /** This worker has been rank 0 before: its directories are checked and the model summary logged. */
+    let rankZeroReady = false;
     let tracer: TraceWriter | undefined;
     const modelFingerprint = fingerprintModel(model);
     let snapshot: Checkpoint | undefined;
@@ -178,14 +179,12 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
         tracer = t;
         cleanups.push(() => t.close());
       }
-      // Rank 0 writes the run's files: a directory it cannot use stops it here, not at the first epoch's end.
-      if (rank === 0) {
-        makeDirectory(o.outDir, 'the run directory', 'pass --out DIR (or set outDir in the job file) naming a directory this worker can write to');
-        makeDirectory(checkpointDirOf(spec, o.outDir), 'the checkpoint directory', 'set checkpoint.dir to a directory this worker can write to');
-      }
-      if (rank === 0 && !summaryLogged) {
+      if (rank === 0 && !rankZeroReady) {
+        // Rank 0 writes the run's files: a directory it cannot use stops it here, not at the first epoch's end.
+        makeDirectory(o.outDir, DIRECTORY_USES.run);
+        if (spec.checkpoint.everySteps > 0 || spec.checkpoint.everyEpochs > 0) makeDirectory(checkpointDirOf(spec, o.outDir), DIRECTORY_USES.checkpoints);
         log.info({ event: 'model-summary', lines: summarizeModel(model) }, 'model summary');
-        summaryLogged = true;
+        rankZeroReady = true;
       }
       const recorder = new RunRecorder({
         dir: o.outDir,

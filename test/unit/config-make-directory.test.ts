@@ -10,10 +10,11 @@ const dir = fs.mkdtempSync(join(tmpdir(), 'ringtrain-mkdir-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const FIX = 'pass --out DIR';
+const RUN = { what: 'the run directory', fix: FIX };
 
 function refusal(target: string): RingtrainError {
   try {
-    makeDirectory(target, 'the run directory', FIX);
+    makeDirectory(target, RUN);
   } catch (e) {
     assert.ok(e instanceof RingtrainError, String(e));
     return e;
@@ -23,11 +24,11 @@ function refusal(target: string): RingtrainError {
 
 test('makes missing parents, and accepts a directory that exists or a link to one', () => {
   const deep = join(dir, 'a', 'b', 'c');
-  makeDirectory(deep, 'the run directory', FIX);
+  makeDirectory(deep, RUN);
   assert.ok(fs.statSync(deep).isDirectory());
-  makeDirectory(deep, 'the run directory', FIX);
+  makeDirectory(deep, RUN);
   fs.symlinkSync(join(dir, 'a'), join(dir, 'link'));
-  makeDirectory(join(dir, 'link', 'b', 'd'), 'the run directory', FIX);
+  makeDirectory(join(dir, 'link', 'b', 'd'), RUN);
   assert.ok(fs.statSync(join(dir, 'a', 'b', 'd')).isDirectory());
 });
 
