@@ -98,7 +98,7 @@ export interface DataSpec {
 }
 
 export type OptimizerName = 'sgd' | 'adam' | 'adamw' | 'rmsprop';
-export type ScheduleName = 'constant' | 'step' | 'multistep' | 'exponential' | 'cosine' | 'plateau';
+export type ScheduleName = 'constant' | 'step' | 'multistep' | 'exponential' | 'cosine' | 'polynomial' | 'plateau';
 /** What one schedule tick is: an epoch (torch's usual scheduler.step() per epoch) or an optimizer step. */
 export type ScheduleInterval = 'epoch' | 'step';
 /** Validation metric watched by the plateau schedule and early stopping (accuracy: higher is better). */
@@ -122,10 +122,18 @@ export interface ScheduleSpec {
   milestones: number[];
   /** Decay factor of step, multistep and exponential. */
   gamma: number;
-  /** cosine: ticks of the half period (0 = the rest of the run after warmup) (CosineAnnealingLR T_max). */
+  /**
+   * cosine: ticks of the half period (CosineAnnealingLR T_max); polynomial: ticks until lr
+   * reaches 0 (PolynomialLR total_iters). 0 = the rest of the run after warmup.
+   */
   tMax: number;
   /** cosine: lowest lr (eta_min). */
   etaMin: number;
+  /**
+   * polynomial: lr x (1 - t / tMax) ^ power (PolynomialLR); 1 is the linear decay to 0 of
+   * transformers' get_linear_schedule_with_warmup.
+   */
+  power: number;
   /** plateau: lr x factor when train.monitor stops improving (ReduceLROnPlateau). */
   factor: number;
   /** plateau: epochs without improvement before reducing. */
@@ -178,6 +186,12 @@ export interface TrainSpec {
   clipNorm: number;
   /** A NaN/Inf averaged loss or gradient: skip the update, or stop the job. */
   nonFinite: NonFinitePolicy;
+  /**
+   * Label smoothing of the training loss, as nn.CrossEntropyLoss(label_smoothing=e): the target
+   * is 1 - e on the label plus e / classes on every class (0 = off). Classification only; the
+   * validation loss stays the plain cross-entropy, as timm validates, so runs compare.
+   */
+  labelSmoothing: number;
   /** Validation metric for the plateau schedule and early stopping. */
   monitor: MonitorMetric;
   schedule: ScheduleSpec;
@@ -325,6 +339,7 @@ export const DEFAULT_JOB: JobSpec = {
     accumulate: 1,
     clipNorm: 0,
     nonFinite: 'stop',
+    labelSmoothing: 0,
     monitor: 'loss',
     schedule: {
       name: 'constant',
@@ -336,6 +351,7 @@ export const DEFAULT_JOB: JobSpec = {
       gamma: 0.1,
       tMax: 0,
       etaMin: 0,
+      power: 1,
       factor: 0.1,
       patience: 10,
       threshold: 1e-4,

@@ -173,6 +173,10 @@ function crossCheck(spec: JobSpec, origin: Map<string, string>, problems: string
     problems.push(`${origin.get('security.certFile') ?? origin.get('security.caFile') ?? origin.get('security.keyFile') ?? 'defaults'}: TLS needs all of security.certFile, security.keyFile and security.caFile (got ${tlsSet} of 3)`);
   }
   if (spec.security.mutualTls && tlsSet === 0) problems.push(`${origin.get('security.mutualTls') ?? 'defaults'}: security.mutualTls needs security.certFile, keyFile and caFile`);
+  if (spec.train.labelSmoothing > 0 && spec.data.task === 'regression') {
+    const source = origin.get('train.labelSmoothing') ?? 'defaults';
+    problems.push(`${source}: train.labelSmoothing (${spec.train.labelSmoothing}) applies to classification, but data.task is regression (mean squared error): set train.labelSmoothing to 0`);
+  }
   const { minWorkers, worldSize } = spec.cluster;
   if (minWorkers > worldSize) {
     const source = origin.get('cluster.minWorkers') ?? origin.get('cluster.worldSize') ?? 'defaults';

@@ -3,14 +3,17 @@ import * as tf from '@tensorflow/tfjs-core';
 /**
  * Mean softmax cross-entropy from logits and integer labels (PyTorch's nn.CrossEntropyLoss):
  * the mean over the batch is what makes averaging per-rank gradients equal to the gradient of
- * the global batch when every rank has the same batch size.
+ * the global batch when every rank has the same batch size. With `labelSmoothing` e the target
+ * is (1 - e) x one-hot + e / classes, as torch's label_smoothing: the loss is
+ * (1 - e) x NLL + e x (mean over classes of -log p).
  */
-export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, labelSmoothing = 0): tf.Scalar {
   return tf.tidy(() => {
     const classes = logits.shape[1];
-    const oneHot = tf.oneHot(labels, classes);
+    const oneHot = tf.cast(tf.oneHot(labels, classes), 'float32');
+    const target = labelSmoothing > 0 ? tf.add(tf.mul(oneHot, 1 - labelSmoothing), labelSmoothing / classes) : oneHot;
     const logp = tf.logSoftmax(logits);
-    return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logp), 1))) as tf.Scalar;
+    return tf.neg(tf.mean(tf.sum(tf.mul(target, logp), 1))) as tf.Scalar;
   });
 }
 

@@ -1,6 +1,6 @@
 /**
  * Learning-rate schedules with torch.optim.lr_scheduler's numbers: StepLR, MultiStepLR,
- * ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau, with LinearLR warmup in front as
+ * ExponentialLR, CosineAnnealingLR, PolynomialLR, ReduceLROnPlateau, with LinearLR warmup in front as
  * SequentialLR chains it (the main schedule starts counting at 0 when warmup ends).
  *
  * Closed-form schedules are pure functions of the tick, so their only state is the tick itself,
@@ -37,7 +37,7 @@ export class LrSchedule {
 
   /**
    * @param baseLr lr after the linear scaling rule.
-   * @param totalTicks ticks in the whole run (epochs, or optimizer steps), for cosine's tMax 0.
+   * @param totalTicks ticks in the whole run (epochs, or optimizer steps), for tMax 0 (cosine, polynomial).
    */
   constructor(
     private readonly spec: ScheduleSpec,
@@ -70,6 +70,9 @@ export class LrSchedule {
       case 'cosine':
         // CosineAnnealingLR's closed form (periodic past tMax, as torch's).
         return s.etaMin + ((base - s.etaMin) * (1 + Math.cos((Math.PI * u) / this.tMax))) / 2;
+      case 'polynomial':
+        // PolynomialLR's closed form: 0 from tMax on (not periodic, unlike cosine).
+        return base * (1 - Math.min(u, this.tMax) / this.tMax) ** s.power;
       case 'plateau':
         return this.plateau.lr;
     }

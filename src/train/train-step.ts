@@ -28,6 +28,8 @@ export interface LocalGradients extends LocalStepResult {
  * regression and the loss is the mean squared error (torch MSELoss); otherwise softmax
  * cross-entropy on the integer labels `y`. The gradients stay tensors, so the caller can read
  * them into the flat buffer bucket by bucket while earlier buckets are on the wire.
+ * `labelSmoothing` smooths the classification loss (softmaxCrossEntropy); the reported loss is
+ * that smoothed objective, as PyTorch's criterion reports it.
  */
 export function forwardBackward(
   model: tfl.LayersModel,
@@ -36,6 +38,7 @@ export function forwardBackward(
   y: Int32Array,
   batch: number,
   targets?: Float32Array,
+  labelSmoothing = 0,
 ): LocalGradients {
   let correct = 0;
   const { value, grads } = tf.tidy(() => {
@@ -51,7 +54,7 @@ export function forwardBackward(
     return tf.variableGrads(() => {
       const logits = model.apply(xs, { training: true }) as tf.Tensor2D;
       correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), ys), 'float32')).dataSync()[0] as number;
-      return softmaxCrossEntropy(logits, ys);
+      return softmaxCrossEntropy(logits, ys, labelSmoothing);
     }, layout.vars);
   });
   const loss = value.dataSync()[0] as number;
@@ -72,8 +75,9 @@ export function computeGradients(
   out: Float32Array,
   accumulate = false,
   targets?: Float32Array,
+  labelSmoothing = 0,
 ): LocalStepResult {
-  const { loss, correct, grads } = forwardBackward(model, layout, x, y, batch, targets);
+  const { loss, correct, grads } = forwardBackward(model, layout, x, y, batch, targets, labelSmoothing);
   layout.packGradients(grads, out, accumulate);
   tf.dispose(Object.values(grads));
   return { loss, correct };

@@ -62,6 +62,10 @@ export class TrainLoop {
   constructor(private readonly o: TrainLoopOptions) {
     const { spec, comm, model } = o;
     const t = spec.train;
+    // A dataset module can return regression targets whatever data.task says (validate.ts checks the task).
+    if (t.labelSmoothing > 0 && o.data.train.targets !== undefined) {
+      throw new RingtrainError('CONFIG_INVALID', `train.labelSmoothing (${t.labelSmoothing}) applies to classification, but this dataset gives regression targets (mean squared error): set train.labelSmoothing to 0`);
+    }
     this.layout = ParamLayout.ofModel(model);
     this.buffers = ParamLayout.buffersOf(model);
     this.params = new Float32Array(this.layout.size);
@@ -253,7 +257,7 @@ export class TrainLoop {
       t0 = clock.timed('data', t0);
       const rows = (batches[b] as Int32Array).length;
       const accumulate = micro > 0;
-      const local = forwardBackward(this.o.model, this.layout, batch.x, batch.y, rows, batch.t);
+      const local = forwardBackward(this.o.model, this.layout, batch.x, batch.y, rows, batch.t, t.labelSmoothing);
       this.grads[this.layout.size] = (this.grads[this.layout.size] as number) + local.loss;
       sums[0] = (sums[0] as number) + local.loss * rows;
       sums[1] = (sums[1] as number) + local.correct;

@@ -44,6 +44,18 @@ test('cosine with tMax 0 spans the run after warmup', () => {
   assertClose(seq(s, 7), [0.5, 0.75, 1, 0.8535533905932737, 0.5, 0.14644660940672627, 0], 'warmup + cosine');
 });
 
+test('polynomial decays to 0 at tMax and stays there (PolynomialLR total_iters=4, power=2)', () => {
+  // torch 2.x printed [1.0, 0.5625, 0.25, 0.0625, 0.0, 0.0] for this schedule from lr 1.
+  assertClose(seq(new LrSchedule(spec({ name: 'polynomial', tMax: 4, power: 2 }), 1, 99), 6), [1, 0.5625, 0.25, 0.0625, 0, 0], 'polynomial');
+});
+
+test('polynomial power 1 with tMax 0 is the linear decay to 0 after warmup (SequentialLR of LinearLR and PolynomialLR)', () => {
+  // torch: LinearLR(start_factor 0.5, total_iters 2) then PolynomialLR(total_iters 4, power 1)
+  // at milestone 2 printed [0.5, 0.75, 1.0, 0.75, 0.5, 0.25, 0.0, 0.0].
+  const s = new LrSchedule(spec({ name: 'polynomial', warmup: 2, warmupStartFactor: 0.5 }), 1, 6);
+  assertClose(seq(s, 8), [0.5, 0.75, 1, 0.75, 0.5, 0.25, 0, 0], 'warmup + linear decay');
+});
+
 test('linear warmup climbs from lr x startFactor to lr, then the schedule starts at its own tick 0', () => {
   // LinearLR(start_factor 0.25, total_iters 3): 0.25, 0.5, 0.75; then StepLR(2, 0.1) from 0.
   const s = new LrSchedule(spec({ name: 'step', warmup: 3, warmupStartFactor: 0.25, stepSize: 2, gamma: 0.1 }), 0.4, 10);
