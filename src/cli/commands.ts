@@ -15,7 +15,7 @@ import { launch, defaultRunDir } from '../launcher';
 import { createLogger } from '../observe';
 import { mergeTraceFiles } from '../observe/trace-merge';
 import { parseLayers } from '../train';
-import { runWorker } from '../worker';
+import { checkpointDirOf, runWorker, writesCheckpoints } from '../worker';
 import { intFlag, parseArgs, usage } from './args';
 import { bindWorker, planLaunchCpus } from './cpu-flags';
 import { nodeCount, planNodes } from './node-flags';
@@ -57,7 +57,9 @@ export async function launchCommand(argv: readonly string[]): Promise<number> {
   if (spec.model.kind === 'layers') parseLayers(spec.model.layers);
   const outDir = path.resolve(args.flags.get('out') ?? (spec.outDir || resume?.runDir || defaultRunDir(spec.name)));
   makeDirectory(outDir, DIRECTORY_USES.run);
-  if (spec.checkpoint.dir !== '') makeDirectory(spec.checkpoint.dir, DIRECTORY_USES.checkpoints);
+  // Rank 0's check of checkpoint.dir (run-worker.ts), made before anything starts; the default
+  // (the run directory's checkpoints/) is left for rank 0 to make, so nothing is created early.
+  if (spec.checkpoint.dir !== '' && writesCheckpoints(spec)) makeDirectory(checkpointDirOf(spec, outDir), DIRECTORY_USES.checkpoints);
   // The launcher's children inherit the environment: rank 0 reads the checkpoint, the rest follow.
   if (resume !== undefined) process.env[ENV_RESUME] = resume.dir;
   const trace = args.flags.get('trace');

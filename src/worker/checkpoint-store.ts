@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import { writeFileSynced } from '../config/durable-files';
 import * as path from 'node:path';
 import { RingtrainError } from '../config/errors';
+import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
 
 export const CHECKPOINT_FORMAT = 'ringtrain-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -79,7 +80,7 @@ function fsyncPath(p: string): void {
 
 /** Writes `ckpt` under `root` atomically and prunes old ones; returns the checkpoint's path. */
 export function writeCheckpoint(root: string, ckpt: Checkpoint, opts: WriteOptions): string {
-  fs.mkdirSync(root, { recursive: true });
+  makeDirectory(root, DIRECTORY_USES.checkpoints);
   const name = checkpointName(ckpt.step);
   const tmp = path.join(root, `.${name}.tmp-${process.pid}`);
   fs.rmSync(tmp, { recursive: true, force: true });

@@ -4,3 +4,4 @@ export { HeartbeatLoop, type Progress } from './heartbeat-loop';
 export { TrainLoop, type TrainLoopOptions, type TrainHooks, type TrainResult, type EpochSummary, type LoopData, type StepTimes } from './train-loop';
 export { writeCheckpoint, readCheckpoint, findLatestCheckpoint, listCheckpoints, checkpointName, type Checkpoint } from './checkpoint-store';
 export { evaluateSplit, type SplitMetrics } from './evaluate-split';
+export { checkpointDirOf, writesCheckpoints } from './run-dir';

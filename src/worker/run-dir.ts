@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { JobSpec } from '../config/job-spec';
+import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
 
 export interface EpochRecord {
   epoch: number;
@@ -22,7 +23,7 @@ export interface EpochRecord {
 const METRICS_FILE = 'metrics.jsonl';
 
 export function appendMetrics(outDir: string, records: EpochRecord[]): void {
-  fs.mkdirSync(outDir, { recursive: true });
+  makeDirectory(outDir, DIRECTORY_USES.run);
   fs.appendFileSync(path.join(outDir, METRICS_FILE), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
 }
 
@@ -50,4 +51,10 @@ export function trimMetrics(outDir: string, epochsDone: number): void {
 /** checkpoint.dir, or <run dir>/checkpoints. */
 export function checkpointDirOf(spec: JobSpec, outDir: string): string {
   return spec.checkpoint.dir !== '' ? path.resolve(spec.checkpoint.dir) : path.join(outDir, 'checkpoints');
+}
+
+/** Whether rank 0 may write a checkpoint: on a step or epoch mark, or when early stopping ends the run. */
+export function writesCheckpoints(spec: JobSpec): boolean {
+  const { everySteps, everyEpochs } = spec.checkpoint;
+  return everySteps > 0 || everyEpochs > 0 || spec.train.earlyStopping.patience > 0;
 }

@@ -22,7 +22,7 @@ import { ParamLayout, buildModel, saveModelToDir, summarizeModel } from '../trai
 import { RunRecorder, type StepInfo } from '../report/run-recorder';
 import { CoordinatorClient } from './coordinator-client';
 import { HeartbeatLoop, type Progress } from './heartbeat-loop';
-import { appendMetrics, checkpointDirOf, trimMetrics } from './run-dir';
+import { appendMetrics, checkpointDirOf, trimMetrics, writesCheckpoints } from './run-dir';
 import { evaluateSplit } from './evaluate-split';
 import { findLatestCheckpoint, type Checkpoint } from './checkpoint-store';
 import { TrainLoop } from './train-loop';
@@ -182,7 +182,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       if (rank === 0 && !rankZeroReady) {
         // Rank 0 writes the run's files: a directory it cannot use stops it here, not at the first epoch's end.
         makeDirectory(o.outDir, DIRECTORY_USES.run);
-        if (spec.checkpoint.everySteps > 0 || spec.checkpoint.everyEpochs > 0) makeDirectory(checkpointDirOf(spec, o.outDir), DIRECTORY_USES.checkpoints);
+        if (writesCheckpoints(spec)) makeDirectory(checkpointDirOf(spec, o.outDir), DIRECTORY_USES.checkpoints);
         log.info({ event: 'model-summary', lines: summarizeModel(model) }, 'model summary');
         rankZeroReady = true;
       }

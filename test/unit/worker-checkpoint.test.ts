@@ -9,7 +9,9 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
 import { findLatestCheckpoint, listCheckpoints, readCheckpoint, writeCheckpoint, type Checkpoint } from '../../src/worker/checkpoint-store';
+import { writesCheckpoints } from '../../src/worker/run-dir';
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-ckpt-'));
 
@@ -123,4 +125,28 @@ test('a process SIGKILLed in the middle of writing a checkpoint leaves the previ
   // The next successful write sweeps the leftover.
   writeCheckpoint(root, sample(30), { keep: 3 });
   assert.deepEqual(fs.readdirSync(root).sort(), ['ckpt-000000010', 'ckpt-000000030']);
+});
+
+test('a checkpoint root under a file is refused with the path and the fix, not a bare ENOTDIR', () => {
+  const dir = tmp();
+  const file = path.join(dir, 'notes.txt');
+  fs.writeFileSync(file, 'keep me');
+  const root = path.join(file, 'ckpts');
+  assert.throws(() => writeCheckpoint(root, sample(10), { keep: 1 }), {
+    message: `cannot use ${root} as the checkpoint directory: ${file} is a file, not a directory; set checkpoint.dir to a directory you can write to (empty: the run directory's checkpoints/)`,
+  });
+  assert.equal(fs.readFileSync(file, 'utf8'), 'keep me');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('rank 0 may write checkpoints on step or epoch marks, and when early stopping ends the run', () => {
+  const spec = (everySteps: number, everyEpochs: number, patience: number): JobSpec => ({
+    ...DEFAULT_JOB,
+    checkpoint: { ...DEFAULT_JOB.checkpoint, everySteps, everyEpochs },
+    train: { ...DEFAULT_JOB.train, earlyStopping: { ...DEFAULT_JOB.train.earlyStopping, patience } },
+  });
+  assert.equal(writesCheckpoints(spec(0, 0, 0)), false);
+  assert.equal(writesCheckpoints(spec(5, 0, 0)), true);
+  assert.equal(writesCheckpoints(spec(0, 1, 0)), true);
+  assert.equal(writesCheckpoints(spec(0, 0, 3)), true);
 });
