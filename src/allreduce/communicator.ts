@@ -8,6 +8,7 @@ import { RingtrainError } from '../config/errors';
 import { DEFAULT_BLOCK_ELEMENTS, ringAllReduce } from './allreduce-ring';
 import { pairAllReduce } from './allreduce-pair';
 import { ringBroadcast } from './broadcast-ring';
+import { OFFER_BYTES, SharedPair } from './shm-pair';
 import type { Transport } from './transport';
 import { bytesPerElement, type WireDtype } from './wire-dtype';
 
@@ -26,11 +27,15 @@ export interface CommunicatorOptions {
    * (allreduce-pair.ts), everything else takes the ring; 'ring': always the ring.
    */
   algorithm?: 'auto' | 'ring';
+  /** Hears once whether the ring's two same-host ranks sum through a shared file (shm-pair.ts). */
+  onNote?: (note: string) => void;
 }
 
 export interface CollectiveStats {
   ops: number;
   bytesSent: number;
+  /** All-reduces that went through the shared file of a same-host pair (shm-pair.ts). */
+  sharedPairOps: number;
 }
 
 /**
@@ -42,6 +47,9 @@ export const PAIR_MAX_ELEMENTS = 1 << 20;
 
 /** Buffers shorter than this always travel as float32, whatever the compression setting. */
 export const EXACT_BELOW_ELEMENTS = 4096;
+
+/** How often all-reduces through a shared file let the event loop run (they need not otherwise). */
+const YIELD_EVERY_NS = 5_000_000n;
 
 /** Lets pending socket writes go out before the caller blocks the event loop with compute. */
 const yieldToIo = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -69,7 +77,14 @@ export class Communicator {
       return b;
     };
   }
-  readonly stats: CollectiveStats = { ops: 0, bytesSent: 0 };
+  readonly stats: CollectiveStats = { ops: 0, bytesSent: 0, sharedPairOps: 0 };
+  /**
+   * Two ranks on one host sum through a shared file (shm-pair.ts) once both agreed to; settled
+   * at the first all-reduce, so both ranks ask at the same point of their collective sequence.
+   */
+  private pairState: { pair: SharedPair | undefined } | undefined;
+  /** When this rank last let the event loop run (hrtime ns): shared-file all-reduces never need to. */
+  private lastYield = 0n;
   private firstArrival: bigint | undefined;
 
   private readonly bucketElements: number;
@@ -129,8 +144,16 @@ export class Communicator {
    */
   async allReduceSum(buf: Float32Array, pack?: (start: number, end: number) => void): Promise<void> {
     this.throwIfFailed();
-    const seq = this.next();
     const n = this.worldSize;
+    if (n === 2 && this.transport.sharedPair !== undefined && this.pairState === undefined) {
+      // Both ranks open (or decline) the shared file at their first all-reduce. The caller's
+      // gradients may be gone after our first await, so they are packed before it.
+      if (pack !== undefined) for (let off = 0; off < buf.length; off += this.bucketElements) pack(off, Math.min(buf.length, off + this.bucketElements));
+      pack = undefined;
+      this.pairState = { pair: await this.openPair() };
+    }
+    const pair = this.pairState?.pair;
+    const seq = this.next();
     const track = (ack: Promise<void>): void => {
       this.inflight.add(ack);
       ack.then(
@@ -144,6 +167,18 @@ export class Communicator {
     // Small buffers are metric sums and counts (loss, correct, samples): exact float32 costs
     // nothing there, and a rounded count would be visible. Compression is for gradients.
     const dtype: WireDtype = buf.length < EXACT_BELOW_ELEMENTS ? 'fp32' : (this.options.dtype ?? 'fp32');
+    if (pair !== undefined && dtype === 'fp32' && buf.length <= pair.capacity) {
+      // No wire to overlap with: every bucket is packed now, before the first await, then the
+      // whole buffer is summed in one exchange.
+      for (let off = 0; off < buf.length; off += this.bucketElements) pack?.(off, Math.min(buf.length, off + this.bucketElements));
+      const s = this.scratchFor(buf, 0)(buf.byteLength);
+      this.firstArrival = await pair.allReduceSum(buf, new Float32Array(s.buffer, s.byteOffset, buf.length));
+      this.stats.bytesSent += buf.byteLength;
+      this.stats.sharedPairOps += 1;
+      // Nothing here needs the event loop, but heartbeats and /metrics do.
+      if (process.hrtime.bigint() - this.lastYield > YIELD_EVERY_NS) await this.yieldNow();
+      return;
+    }
     const running: Promise<void>[] = [];
     for (let b = 0, off = 0; off < buf.length; b++, off += this.bucketElements) {
       const end = Math.min(buf.length, off + this.bucketElements);
@@ -163,8 +198,39 @@ export class Communicator {
     }
     await Promise.all(running);
     this.firstArrival = this.transport.takeFirstArrival(seq);
-    if (n > 1) await yieldToIo();
+    if (n > 1) await this.yieldNow();
     this.throwIfFailed();
+  }
+
+  private async yieldNow(): Promise<void> {
+    await yieldToIo();
+    this.lastYield = process.hrtime.bigint();
+  }
+
+  /** Rank 0 offers a shared file over the ring, rank 1 maps it; both use it only if both could. */
+  private async openPair(): Promise<SharedPair | undefined> {
+    const t = this.transport;
+    const setup = t.sharedPair?.();
+    const pair = await SharedPair.open(this.rank, setup, {
+      broadcast: async (bytes) => {
+        const words = new Float32Array(bytes.buffer, bytes.byteOffset, OFFER_BYTES / 4);
+        await ringBroadcast(t, words, this.next(), 0);
+      },
+      both: async (yes) => {
+        const votes = new Float32Array([yes ? 1 : 0]);
+        await ringAllReduce(t, votes, this.next(), 0);
+        return votes[0] === 2;
+      },
+    });
+    if (setup !== undefined) {
+      const wire = this.options.dtype ?? 'fp32';
+      this.options.onNote?.(
+        pair !== undefined
+          ? `${wire === 'fp32' ? 'all-reduces' : 'float32 all-reduces'} with ${setup.peer} go through a shared file (up to ${Math.round((pair.capacity * 4) / 2 ** 20)} MiB each; larger ones as messages${wire === 'fp32' ? '' : `; ${wire} gradients as messages, as compression asks`})`
+          : `all-reduces with ${setup.peer} go as messages: the two ranks could not share a file`,
+      );
+    }
+    return pair;
   }
 
   /**

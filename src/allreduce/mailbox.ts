@@ -52,6 +52,8 @@ export class Mailbox {
   private readonly posted = new Map<string, Posted>();
   /** When the first message of each collective arrived (hrtime ns), for the peer-wait split. */
   private readonly firstSeen = new Map<number, bigint>();
+  /** The last abort, and the generation it ended (for waits that hold no posted receive). */
+  private lastAbort: { reason: Error; generation: number | undefined } | undefined;
 
   constructor(
     private readonly job: string,
@@ -145,6 +147,7 @@ export class Mailbox {
 
   abort(reason: Error, generation?: number): void {
     if (generation !== undefined && this.identity !== undefined && generation !== this.identity.generation) return;
+    this.lastAbort = { reason, generation: this.identity?.generation };
     for (const p of this.posted.values()) {
       clearTimeout(p.timer);
       p.reject(reason);
@@ -156,6 +159,12 @@ export class Mailbox {
     this.posted.clear();
     this.parked.clear();
     this.firstSeen.clear();
+  }
+
+  /** Why generation `generation` was aborted, if it was (shm-pair.ts polls this while it waits). */
+  abortedIn(generation: number): Error | undefined {
+    const a = this.lastAbort;
+    return a !== undefined && (a.generation === undefined || a.generation === generation) ? a.reason : undefined;
   }
 
   /**

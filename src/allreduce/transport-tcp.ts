@@ -31,7 +31,7 @@ import { isOwnAddress } from './shm-segment';
 import { SHARED_MIN_BYTES, SharedLinks, pollsHere, type TcpSharedMemory } from './tcp-shared-links';
 import { FrameReader, FrameType, HEADER_BYTES, SHARED_BODY_BYTES, controlFrame, writeHeader, type Frame } from './tcp-frame';
 import { FrameDelivery } from './tcp-delivery';
-import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type Transport } from './transport';
+import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type SharedPairSetup, type Transport } from './transport';
 
 /** Read buffer of each receiving socket between payloads, reused for every read. */
 const READ_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -93,15 +93,15 @@ export class TcpTransport implements Transport {
     private readonly onRefused?: (reason: string) => void,
     /** TLS (or mTLS) around every ring connection; undefined = plain TCP. */
     private readonly tls?: TlsFiles,
-    sharedMemory: TcpSharedMemory = { bytes: 0 },
+    private readonly sharedOptions: TcpSharedMemory = { bytes: 0 },
   ) {
     const who = (r: number): string => this.who(r);
     this.mailbox = new Mailbox(job, timeoutMs, who);
     this.lent = new LentPayloads(timeoutMs, who, 'read');
-    this.shared = new SharedLinks(sharedMemory, tls !== undefined, who);
+    this.shared = new SharedLinks(sharedOptions, tls !== undefined, who);
     this.delivery = new FrameDelivery(job, this.mailbox, this.shared);
-    this.pollMs = (sharedMemory.pollMicros ?? 0) / 1000;
-    this.ownCpus = sharedMemory.ownCpus === true;
+    this.pollMs = (sharedOptions.pollMicros ?? 0) / 1000;
+    this.ownCpus = sharedOptions.ownCpus === true;
   }
 
   get identity(): RingIdentity {
@@ -223,6 +223,26 @@ export class TcpTransport implements Transport {
       this.guard(socket, () => this.delivery.drainShared(socket));
       if (this.mailbox.postedFor(from, key) === undefined) return;
     }
+  }
+
+  /**
+   * Two ranks, both on this host, that may poll (pollsHere) and may share memory (no TLS, a
+   * segment size): they may sum through a shared file (shm-pair.ts). Whether both can map it is
+   * settled by the Communicator's handshake.
+   */
+  sharedPair(): SharedPairSetup | undefined {
+    const ring = this.ring;
+    if (ring === undefined || ring.worldSize !== 2 || !this.pollRing || this.sharedOptions.bytes <= 0 || this.tls !== undefined) return undefined;
+    if (sameHostRanks(this.addresses) !== 2) return undefined;
+    const generation = ring.generation;
+    return {
+      bytes: this.sharedOptions.bytes,
+      dir: this.sharedOptions.dir,
+      spinMs: this.pollMs,
+      timeoutMs: this.timeoutMs,
+      peer: this.who(1 - ring.rank),
+      aborted: () => this.mailbox.abortedIn(generation),
+    };
   }
 
   beginOp(opSeq: number): void {

@@ -35,6 +35,22 @@ export interface RingIdentity {
   worldSize: number;
 }
 
+/** What a transport says about two ranks on one host that may sum through a shared file (shm-pair.ts). */
+export interface SharedPairSetup {
+  /** Size of the file: two halves of about half of it each. */
+  bytes: number;
+  /** Where the file is created; /dev/shm unless given. */
+  dir?: string;
+  /** How long a wait polls memory before it lets the event loop run between polls (ms). */
+  spinMs: number;
+  /** Deadline of one all-reduce (ms). */
+  timeoutMs: number;
+  /** The peer, as errors name it ("rank 1 at 127.0.0.1:4567"). */
+  peer: string;
+  /** Why the ring was torn down (job failed, generation replaced, peer gone), if it was. */
+  aborted(): Error | undefined;
+}
+
 export interface Transport {
   readonly identity: RingIdentity;
   /**
@@ -62,6 +78,11 @@ export interface Transport {
    * and for a bounded time, instead of letting the process sleep until a socket wakes it.
    */
   poll?(from: number, key: MessageKey): void;
+  /**
+   * For a ring of two ranks on one host that may poll shared memory: how they may sum through a
+   * shared file instead of messages (Communicator asks once per ring). Undefined = they may not.
+   */
+  sharedPair?(): SharedPairSetup | undefined;
   /** Tells the receive side which collective this rank is in, so older ones are refused as stale. */
   beginOp(opSeq: number): void;
   /**

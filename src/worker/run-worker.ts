@@ -167,6 +167,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       const comm = new Communicator(transport, {
         dtype: spec.cluster.compression === 'none' ? 'fp32' : spec.cluster.compression,
         bucketElements: Math.floor((spec.cluster.bucketCapMb * 1024 * 1024) / 4),
+        onNote: (note) => log.info({ event: 'allreduce-path' }, note),
       });
       progress.generation = joined.generation;
       progress.suspects = [];

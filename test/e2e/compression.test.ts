@@ -14,6 +14,12 @@ async function finalAccuracy(compression: string): Promise<number> {
     const notes = log.split('\n').filter((l) => l.includes('"ring-path"')).map((l) => (JSON.parse(l) as { msg: string }).msg);
     assert.equal(notes.length, 1, log);
     assert.match(notes[0] ?? '', new RegExp(`^payloads to rank ${1 - rank} at 127\\.0\\.0\\.1:\\d+ go through shared memory \\(32 MiB segment\\)$`));
+    // Two polling ranks sum float32 through one shared file; compressed gradients keep to messages.
+    const paths = log.split('\n').filter((l) => l.includes('"allreduce-path"')).map((l) => (JSON.parse(l) as { msg: string }).msg);
+    const wire = compression === 'none' ? '' : `; ${compression} gradients as messages, as compression asks`;
+    assert.deepEqual(paths.map((p) => p.replace(/127\.0\.0\.1:\d+/, 'ADDR')), [
+      `${compression === 'none' ? 'all-reduces' : 'float32 all-reduces'} with rank ${1 - rank} at ADDR go through a shared file (up to 16 MiB each; larger ones as messages${wire})`,
+    ]);
   }
   const val = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { split: string; accuracy: number }).filter((l) => l.split === 'val');
   fs.rmSync(out, { recursive: true, force: true });

@@ -21,9 +21,9 @@ interface ShmRing {
   close(): Promise<void>;
 }
 
-async function tcpRing(world: number, opts: EndpointOptions): Promise<ShmRing> {
+async function tcpRing(world: number, opts: EndpointOptions, timeoutMs = 5000): Promise<ShmRing> {
   const notes: string[][] = Array.from({ length: world }, () => []);
-  const endpoints: RingEndpoint[] = notes.map((n) => createRingEndpoint('tcp', 'job', 5000, { ...opts, onNote: (x) => n.push(x) }));
+  const endpoints: RingEndpoint[] = notes.map((n) => createRingEndpoint('tcp', 'job', timeoutMs, { ...opts, onNote: (x) => n.push(x) }));
   const ports = await Promise.all(endpoints.map((e) => e.listen('127.0.0.1', 0)));
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
   const transports = await Promise.all(endpoints.map((e, rank) => e.attach({ job: 'job', generation: 1, rank, worldSize: world }, addresses)));
@@ -125,6 +125,8 @@ test('tcp with shared memory: without a place for segments, payloads go over the
     for (const n of r.notes) assert.match(n[0] ?? '', /^payloads to rank \d at 127\.0\.0\.1:\d+ go over TCP: no shared memory \(\/nonexistent-shm-dir does not exist\)$/);
     for (const t of r.transports) assert.deepEqual((t as TcpTransport).sharedMemory, { to: [], from: false });
     await sumsExactly(r, 101_770);
+    // Rank 0 could not create the pair's file either, so both ranks took the messages' path.
+    assert.deepEqual(r.comms.map((c) => c.stats.sharedPairOps), [0, 0]);
   } finally {
     await r.close();
   }
@@ -189,6 +191,72 @@ test('tcp with shared memory: a poll that sees nothing gives up after its budget
     await t0.send(1, key, new Uint8Array(out.length).fill(9), { elements: 8192, dtype: 'fp32' });
     await recv;
     assert.ok(out.every((v) => v === 9));
+  } finally {
+    await r.close();
+  }
+});
+
+test('tcp with shared memory, two polling ranks: all-reduces go through one shared file, bit for bit alike, and larger buffers take the ring', { skip: pollSkip }, async () => {
+  const r = await tcpRing(2, { sharedMemoryBytes: 8 << 20, pollMicros: 2000 });
+  try {
+    await settled(r);
+    const [c0, c1] = r.comms as [Communicator, Communicator];
+    for (const length of [1, 5000, 101_770]) await sumsExactly(r, length);
+    assert.deepEqual(r.comms.map((c) => c.stats.sharedPairOps), [3, 3]);
+    assert.deepEqual(ownFiles(), [], 'the pair file is unlinked once both mapped it');
+    // Many in a row with values that round: each rank's half is reused only after the peer
+    // copied it out, and both ranks end with the float32 sum, the same bits on both.
+    let seed = 7;
+    const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+    for (let it = 0; it < 40; it++) {
+      const n = 1 + (it * 7919) % 60_000;
+      const a = Float32Array.from({ length: n }, rand);
+      const b = Float32Array.from({ length: n }, rand);
+      const want = a.map((v, i) => Math.fround(v + (b[i] as number)));
+      const x = a.slice();
+      const y = b.slice();
+      await Promise.all([c0.allReduceSum(x), c1.allReduceSum(y)]);
+      assert.deepEqual(x, want, `all-reduce ${it}`);
+      assert.deepEqual(y, want, `all-reduce ${it}`);
+    }
+    assert.deepEqual(r.comms.map((c) => c.stats.sharedPairOps), [43, 43]);
+    // Half of the 8 MiB file holds ~1M floats: 3M go the ring's way, still exactly.
+    await sumsExactly(r, 3_000_001);
+    assert.deepEqual(r.comms.map((c) => c.stats.sharedPairOps), [43, 43]);
+  } finally {
+    await r.close();
+  }
+});
+
+test('tcp with shared memory, ranks that do not poll: no shared file, all-reduces go as messages', { skip }, async () => {
+  const r = await tcpRing(2, { sharedMemoryBytes: 8 << 20, pollMicros: 0 });
+  try {
+    await settled(r);
+    await sumsExactly(r, 101_770);
+    assert.deepEqual(r.comms.map((c) => c.stats.sharedPairOps), [0, 0]);
+  } finally {
+    await r.close();
+  }
+});
+
+test('tcp with shared memory, a polling pair: a peer that never joins the all-reduce is named when the deadline passes; an abort ends the wait at once', { skip: pollSkip }, async () => {
+  const r = await tcpRing(2, { sharedMemoryBytes: 8 << 20, pollMicros: 2000 }, 1000);
+  try {
+    await settled(r);
+    await sumsExactly(r, 5000);
+    const [c0] = r.comms as [Communicator, Communicator];
+    assert.equal(c0.stats.sharedPairOps, 1);
+    const started = Date.now();
+    await assert.rejects(c0.allReduceSum(new Float32Array(5000)), (e: unknown) =>
+      isRingtrainError(e) && e.code === 'TIMEOUT' && /^shared-memory all-reduce: rank 1 at 127\.0\.0\.1:\d+ did not publish all-reduce #2 within 1000 ms$/.test(e.message));
+    assert.ok(Date.now() - started >= 1000, 'not before the deadline');
+    // Rank 0 is now a step ahead for good; a new wait ends with the ring's abort, long before a deadline.
+    const reason = new Error('generation 1 replaced');
+    const waiting = c0.allReduceSum(new Float32Array(5000));
+    setTimeout(() => r.transports[0]!.abort(reason), 50);
+    const t0 = Date.now();
+    await assert.rejects(waiting, (e: unknown) => e === reason);
+    assert.ok(Date.now() - t0 < 900, `the abort ended the wait (${Date.now() - t0} ms)`);
   } finally {
     await r.close();
   }
