@@ -98,7 +98,9 @@ export interface DataSpec {
 }
 
 export type OptimizerName = 'sgd' | 'adam' | 'adamw' | 'rmsprop';
-export type ScheduleName = 'constant' | 'step' | 'multistep' | 'exponential' | 'cosine' | 'polynomial' | 'plateau';
+export type ScheduleName = 'constant' | 'step' | 'multistep' | 'exponential' | 'cosine' | 'cosine-restarts' | 'polynomial' | 'onecycle' | 'plateau';
+/** How onecycle moves between its lr points (OneCycleLR anneal_strategy). */
+export type AnnealStrategy = 'cos' | 'linear';
 /** What one schedule tick is: an epoch (torch's usual scheduler.step() per epoch) or an optimizer step. */
 export type ScheduleInterval = 'epoch' | 'step';
 /** Validation metric watched by the plateau schedule and early stopping (accuracy: higher is better). */
@@ -123,17 +125,39 @@ export interface ScheduleSpec {
   /** Decay factor of step, multistep and exponential. */
   gamma: number;
   /**
-   * cosine: ticks of the half period (CosineAnnealingLR T_max); polynomial: ticks until lr
-   * reaches 0 (PolynomialLR total_iters). 0 = the rest of the run after warmup.
+   * cosine: ticks of the half period (CosineAnnealingLR T_max); cosine-restarts: ticks of the
+   * first cycle (CosineAnnealingWarmRestarts T_0); polynomial: ticks until lr reaches 0
+   * (PolynomialLR total_iters); onecycle: ticks of the whole cycle (OneCycleLR total_steps).
+   * 0 = the rest of the run after warmup.
    */
   tMax: number;
-  /** cosine: lowest lr (eta_min). */
+  /** cosine-restarts: each cycle is tMult times as long as the one before (T_mult). */
+  tMult: number;
+  /** cosine and cosine-restarts: lowest lr (eta_min). */
   etaMin: number;
   /**
    * polynomial: lr x (1 - t / tMax) ^ power (PolynomialLR); 1 is the linear decay to 0 of
    * transformers' get_linear_schedule_with_warmup.
    */
   power: number;
+  /** onecycle: share of the cycle spent climbing from lr / divFactor to lr (pct_start); lr is the peak (max_lr). */
+  pctStart: number;
+  /** onecycle: the cycle starts at lr / divFactor (div_factor). */
+  divFactor: number;
+  /** onecycle: and ends at lr / divFactor / finalDivFactor (final_div_factor). */
+  finalDivFactor: number;
+  /** onecycle: cosine or linear steps between those points (anneal_strategy). */
+  anneal: AnnealStrategy;
+  /**
+   * onecycle: momentum (sgd, rmsprop) or Adam's beta1 moves against the lr, from maxMomentum
+   * down to baseMomentum at the peak and back (cycle_momentum); sgd and rmsprop need
+   * train.momentum > 0 for it, as torch does.
+   */
+  cycleMomentum: boolean;
+  /** onecycle: momentum at the lr's peak (base_momentum). */
+  baseMomentum: number;
+  /** onecycle: momentum at the start and the end of the cycle (max_momentum). */
+  maxMomentum: number;
   /** plateau: lr x factor when train.monitor stops improving (ReduceLROnPlateau). */
   factor: number;
   /** plateau: epochs without improvement before reducing. */
@@ -350,8 +374,16 @@ export const DEFAULT_JOB: JobSpec = {
       milestones: [],
       gamma: 0.1,
       tMax: 0,
+      tMult: 1,
       etaMin: 0,
       power: 1,
+      pctStart: 0.3,
+      divFactor: 25,
+      finalDivFactor: 1e4,
+      anneal: 'cos',
+      cycleMomentum: true,
+      baseMomentum: 0.85,
+      maxMomentum: 0.95,
       factor: 0.1,
       patience: 10,
       threshold: 1e-4,

@@ -177,6 +177,16 @@ function crossCheck(spec: JobSpec, origin: Map<string, string>, problems: string
     const source = origin.get('train.labelSmoothing') ?? 'defaults';
     problems.push(`${source}: train.labelSmoothing (${spec.train.labelSmoothing}) applies to classification, but data.task is regression (mean squared error): set train.labelSmoothing to 0`);
   }
+  const sch = spec.train.schedule;
+  if (sch.name === 'onecycle' && sch.warmup > 0) {
+    const source = origin.get('train.schedule.warmup') ?? 'defaults';
+    problems.push(`${source}: train.schedule.warmup (${sch.warmup}) does not combine with the onecycle schedule, which warms up itself (train.schedule.pctStart of the cycle): set train.schedule.warmup to 0`);
+  }
+  const { optimizer, momentum } = spec.train;
+  if (sch.name === 'onecycle' && sch.cycleMomentum && (optimizer === 'sgd' || optimizer === 'rmsprop') && momentum <= 0) {
+    const source = origin.get('train.schedule.name') ?? 'defaults';
+    problems.push(`${source}: the onecycle schedule cycles momentum, but train.optimizer ${optimizer} has train.momentum 0 (torch refuses this too): set train.momentum (e.g. 0.9) or train.schedule.cycleMomentum to false`);
+  }
   const { minWorkers, worldSize } = spec.cluster;
   if (minWorkers > worldSize) {
     const source = origin.get('cluster.minWorkers') ?? origin.get('cluster.worldSize') ?? 'defaults';

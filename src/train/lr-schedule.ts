@@ -1,7 +1,8 @@
 /**
  * Learning-rate schedules with torch.optim.lr_scheduler's numbers: StepLR, MultiStepLR,
- * ExponentialLR, CosineAnnealingLR, PolynomialLR, ReduceLROnPlateau, with LinearLR warmup in front as
- * SequentialLR chains it (the main schedule starts counting at 0 when warmup ends).
+ * ExponentialLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, PolynomialLR, OneCycleLR (with
+ * its momentum cycle), ReduceLROnPlateau, with LinearLR warmup in front as SequentialLR chains
+ * it (the main schedule starts counting at 0 when warmup ends).
  *
  * Closed-form schedules are pure functions of the tick, so their only state is the tick itself,
  * which the training loop derives from (epoch, step); that is what makes resume exact. The
@@ -70,12 +71,45 @@ export class LrSchedule {
       case 'cosine':
         // CosineAnnealingLR's closed form (periodic past tMax, as torch's).
         return s.etaMin + ((base - s.etaMin) * (1 + Math.cos((Math.PI * u) / this.tMax))) / 2;
+      case 'cosine-restarts': {
+        // CosineAnnealingWarmRestarts' closed form: cycle i lasts tMax x tMult^i ticks.
+        const { cur, length } = restartCycle(u, this.tMax, s.tMult);
+        return s.etaMin + ((base - s.etaMin) * (1 + Math.cos((Math.PI * cur) / length))) / 2;
+      }
+      case 'onecycle':
+        return this.oneCycle(u, base / s.divFactor, base, base / s.divFactor / s.finalDivFactor);
       case 'polynomial':
         // PolynomialLR's closed form: 0 from tMax on (not periodic, unlike cosine).
         return base * (1 - Math.min(u, this.tMax) / this.tMax) ** s.power;
       case 'plateau':
         return this.plateau.lr;
     }
+  }
+
+  /**
+   * The momentum (sgd, rmsprop) or Adam beta1 for tick `t` when the schedule cycles it
+   * (onecycle with cycleMomentum); undefined = the optimizer's own, fixed value.
+   */
+  momentumAt(t: number): number | undefined {
+    const s = this.spec;
+    if (s.name !== 'onecycle' || !s.cycleMomentum) return undefined;
+    return this.oneCycle(t - s.warmup, s.maxMomentum, s.baseMomentum, s.maxMomentum);
+  }
+
+  /**
+   * OneCycleLR's two phases (three_phase off) for a value that goes start -> peak over the
+   * first pctStart of the cycle, then peak -> end; torch's phase ends are pctStart x total - 1
+   * and total - 1. Past the cycle the value stays at `end` (torch raises instead).
+   */
+  private oneCycle(u: number, start: number, peak: number, end: number): number {
+    const s = this.spec;
+    const total = this.tMax;
+    const firstEnd = s.pctStart * total - 1;
+    const anneal = (a: number, b: number, pct: number): number => (s.anneal === 'cos' ? b + ((a - b) / 2) * (Math.cos(Math.PI * pct) + 1) : (b - a) * pct + a);
+    const t = Math.min(u, total - 1);
+    // A first phase of one tick (pctStart x total = 1) is all peak (torch divides by zero there).
+    if (t <= firstEnd) return anneal(start, peak, firstEnd > 0 ? t / firstEnd : 1);
+    return anneal(peak, end, (t - firstEnd) / (total - 1 - firstEnd));
   }
 
   /**
@@ -122,6 +156,20 @@ export class LrSchedule {
   load(state: ScheduleState): void {
     if (state.plateau !== undefined) this.plateau = { ...state.plateau };
   }
+}
+
+/** Where tick `u` falls in CosineAnnealingWarmRestarts' cycles: ticks into its cycle, and the cycle's length. */
+function restartCycle(u: number, first: number, mult: number): { cur: number; length: number } {
+  if (mult === 1) return { cur: u % first, length: first };
+  // Cycles before n add up to first x (mult^n - 1) / (mult - 1); counted, not by log, so a
+  // boundary tick never lands in the wrong cycle by rounding.
+  let start = 0;
+  let length = first;
+  while (u >= start + length) {
+    start += length;
+    length *= mult;
+  }
+  return { cur: u - start, length };
 }
 
 /** lr x world size when the linear scaling rule is on (Goyal et al., 2017). */

@@ -30,8 +30,12 @@ export interface OptimizerState {
 
 export interface FlatOptimizer {
   readonly name: OptimizerName;
-  /** Updates `params` in place with the (already averaged, clipped) gradient at learning rate `lr`. */
-  step(params: Float32Array, grads: Float32Array, lr: number): void;
+  /**
+   * Updates `params` in place with the (already averaged, clipped) gradient at learning rate
+   * `lr`; `momentum`, when a schedule cycles it (onecycle), replaces train.momentum (sgd,
+   * rmsprop) or train.beta1 (adam, adamw) for this step, as torch's schedulers set them.
+   */
+  step(params: Float32Array, grads: Float32Array, lr: number, momentum?: number): void;
   /** Live views of the state (a checkpoint copies them). */
   state(): OptimizerState;
   /** Restores a state taken from an optimizer of the same kind and size. */
@@ -66,7 +70,7 @@ abstract class Base implements FlatOptimizer {
 
   constructor(protected readonly size: number) {}
 
-  abstract step(params: Float32Array, grads: Float32Array, lr: number): void;
+  abstract step(params: Float32Array, grads: Float32Array, lr: number, momentum?: number): void;
 
   state(): OptimizerState {
     return { name: this.name, steps: this.steps, slots: this.slots };
@@ -107,9 +111,10 @@ class Sgd extends Base {
     if (o.momentum > 0) this.slots.momentum = new Float32Array(size);
   }
 
-  step(p: Float32Array, g: Float32Array, lr: number): void {
+  step(p: Float32Array, g: Float32Array, lr: number, momentum?: number): void {
     this.check(p, g);
-    const { momentum: m, nesterov, weightDecay: wd } = this.o;
+    const { nesterov, weightDecay: wd } = this.o;
+    const m = momentum ?? this.o.momentum;
     const buf = this.slots.momentum;
     const n = this.size;
     this.steps += 1;
@@ -150,9 +155,11 @@ class Adam extends Base {
     this.slots.exp_avg_sq = new Float32Array(size);
   }
 
-  step(p: Float32Array, g: Float32Array, lr: number): void {
+  step(p: Float32Array, g: Float32Array, lr: number, momentum?: number): void {
     this.check(p, g);
-    const { beta1: b1, beta2: b2, eps, weightDecay: wd } = this.o;
+    const { beta2: b2, eps, weightDecay: wd } = this.o;
+    // torch's bias correction uses the step's own beta1 too: 1 - beta1^t with today's beta1.
+    const b1 = momentum ?? this.o.beta1;
     const m = this.slots.exp_avg as Float32Array;
     const v = this.slots.exp_avg_sq as Float32Array;
     this.steps += 1;
@@ -188,9 +195,10 @@ class RmsProp extends Base {
     if (o.momentum > 0) this.slots.momentum_buffer = new Float32Array(size);
   }
 
-  step(p: Float32Array, g: Float32Array, lr: number): void {
+  step(p: Float32Array, g: Float32Array, lr: number, momentum?: number): void {
     this.check(p, g);
-    const { alpha: a, eps, momentum: m, weightDecay: wd } = this.o;
+    const { alpha: a, eps, weightDecay: wd } = this.o;
+    const m = momentum ?? this.o.momentum;
     const sq = this.slots.square_avg as Float32Array;
     const buf = this.slots.momentum_buffer;
     this.steps += 1;

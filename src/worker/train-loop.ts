@@ -105,8 +105,12 @@ export class TrainLoop {
 
   /** The lr of the next optimizer step. */
   currentLr(): number {
-    const t = this.o.spec.train.schedule.interval === 'step' ? this.c.step : this.c.epoch;
-    return this.schedule.lrAt(t);
+    return this.schedule.lrAt(this.tick());
+  }
+
+  /** The schedule's tick of the next optimizer step (its interval: optimizer steps or epochs). */
+  private tick(): number {
+    return this.o.spec.train.schedule.interval === 'step' ? this.c.step : this.c.epoch;
   }
 
   /**
@@ -332,7 +336,7 @@ export class TrainLoop {
         applied += 1;
         if (clipToNorm(g, norm, t.clipNorm) < 1) clipped += 1;
         const before = hooks?.wantsDiagnostics?.(Math.ceil((b + 1) / k), stepsInEpoch) ? this.params.slice() : undefined;
-        this.optimizer.step(this.params, g, lr);
+        this.optimizer.step(this.params, g, lr, this.schedule.momentumAt(this.tick()));
         this.layout.writeWeights(this.params);
         if (before !== undefined) hooks?.onDiagnostics?.({ epoch: epoch + 1, step: this.c.step + 1, slots: this.layout.slots, grads: g, before, after: this.params });
       }

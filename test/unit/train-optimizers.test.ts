@@ -21,17 +21,18 @@ const grad = (p: ArrayLike<number>): number[] => A.map((a, i) => a * ((p[i] as n
 
 const BASE: OptimizerOptions = { momentum: 0, nesterov: false, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, alpha: 0.99 };
 
-/** torch.optim.SGD pseudo-code (dampening 0). */
-function refSgd(o: OptimizerOptions): number[][] {
+/** torch.optim.SGD pseudo-code (dampening 0); `mAt` is a scheduler's momentum for step t. */
+function refSgd(o: OptimizerOptions, mAt: (t: number) => number = () => o.momentum): number[][] {
   const p = P0.slice();
   let b: number[] | undefined;
   const out: number[][] = [];
   for (let t = 0; t < STEPS; t++) {
     let g = grad(p).map((gi, i) => gi + o.weightDecay * (p[i] as number));
     if (o.momentum !== 0) {
-      b = b === undefined ? g.slice() : b.map((bi, i) => o.momentum * bi + (g[i] as number));
+      const m = mAt(t);
+      b = b === undefined ? g.slice() : b.map((bi, i) => m * bi + (g[i] as number));
       const bb = b;
-      g = o.nesterov ? g.map((gi, i) => gi + o.momentum * (bb[i] as number)) : bb.slice();
+      g = o.nesterov ? g.map((gi, i) => gi + m * (bb[i] as number)) : bb.slice();
     }
     for (let i = 0; i < N; i++) p[i] = (p[i] as number) - lrAt(t) * (g[i] as number);
     out.push(p.slice());
@@ -39,22 +40,23 @@ function refSgd(o: OptimizerOptions): number[][] {
   return out;
 }
 
-/** torch.optim.Adam / AdamW pseudo-code (amsgrad off, maximize off). */
-function refAdam(o: OptimizerOptions, decoupled: boolean): number[][] {
+/** torch.optim.Adam / AdamW pseudo-code (amsgrad off, maximize off); `b1At` is a scheduler's beta1 for step t. */
+function refAdam(o: OptimizerOptions, decoupled: boolean, b1At: (t: number) => number = () => o.beta1): number[][] {
   const p = P0.slice();
   const m = new Array<number>(N).fill(0);
   const v = new Array<number>(N).fill(0);
   const out: number[][] = [];
   for (let t = 1; t <= STEPS; t++) {
     const lr = lrAt(t - 1);
+    const b1 = b1At(t - 1);
     const raw = grad(p);
     for (let i = 0; i < N; i++) {
       let g = raw[i] as number;
       if (decoupled) p[i] = (p[i] as number) - lr * o.weightDecay * (p[i] as number);
       else g += o.weightDecay * (p[i] as number);
-      m[i] = o.beta1 * (m[i] as number) + (1 - o.beta1) * g;
+      m[i] = b1 * (m[i] as number) + (1 - b1) * g;
       v[i] = o.beta2 * (v[i] as number) + (1 - o.beta2) * g * g;
-      const mHat = (m[i] as number) / (1 - o.beta1 ** t);
+      const mHat = (m[i] as number) / (1 - b1 ** t);
       const vHat = (v[i] as number) / (1 - o.beta2 ** t);
       p[i] = (p[i] as number) - (lr * mHat) / (Math.sqrt(vHat) + o.eps);
     }
@@ -63,8 +65,8 @@ function refAdam(o: OptimizerOptions, decoupled: boolean): number[][] {
   return out;
 }
 
-/** torch.optim.RMSprop pseudo-code (centered off). */
-function refRmsprop(o: OptimizerOptions): number[][] {
+/** torch.optim.RMSprop pseudo-code (centered off); `mAt` is a scheduler's momentum for step t. */
+function refRmsprop(o: OptimizerOptions, mAt: (t: number) => number = () => o.momentum): number[][] {
   const p = P0.slice();
   const sq = new Array<number>(N).fill(0);
   const b = new Array<number>(N).fill(0);
@@ -76,7 +78,7 @@ function refRmsprop(o: OptimizerOptions): number[][] {
       sq[i] = o.alpha * (sq[i] as number) + (1 - o.alpha) * g * g;
       const avg = Math.sqrt(sq[i] as number) + o.eps;
       if (o.momentum > 0) {
-        b[i] = o.momentum * (b[i] as number) + g / avg;
+        b[i] = mAt(t) * (b[i] as number) + g / avg;
         p[i] = (p[i] as number) - lrAt(t) * (b[i] as number);
       } else {
         p[i] = (p[i] as number) - (lrAt(t) * g) / avg;
@@ -87,13 +89,19 @@ function refRmsprop(o: OptimizerOptions): number[][] {
   return out;
 }
 
-function ours(name: OptimizerName, o: OptimizerOptions, steps = STEPS, from?: { p: Float32Array; opt: ReturnType<typeof createOptimizer> }): { traj: number[][]; p: Float32Array; opt: ReturnType<typeof createOptimizer> } {
+function ours(
+  name: OptimizerName,
+  o: OptimizerOptions,
+  steps = STEPS,
+  from?: { p: Float32Array; opt: ReturnType<typeof createOptimizer> },
+  mAt?: (t: number) => number,
+): { traj: number[][]; p: Float32Array; opt: ReturnType<typeof createOptimizer> } {
   const opt = from?.opt ?? createOptimizer(name, N, o);
   const p = from?.p ?? Float32Array.from(P0);
   const traj: number[][] = [];
   const start = opt.state().steps;
   for (let t = start; t < start + steps; t++) {
-    opt.step(p, Float32Array.from(grad(p)), lrAt(t));
+    opt.step(p, Float32Array.from(grad(p)), lrAt(t), mAt?.(t));
     traj.push(Array.from(p));
   }
   return { traj, p, opt };
@@ -141,6 +149,22 @@ for (const c of CASES) {
     assert.deepEqual(second.p, straight.p);
   });
 }
+
+/** A onecycle-like momentum: 0.95 down to 0.85 and back over the 40 steps. */
+const cycledMomentum = (t: number): number => 0.9 + 0.05 * Math.cos((2 * Math.PI * t) / STEPS);
+
+test("a momentum cycled by the schedule (onecycle) replaces train.momentum or Adam's beta1, bias correction included, as torch's scheduler setting the param group does", () => {
+  const sgd = { ...BASE, momentum: 0.5, weightDecay: 0.01 };
+  assertTrajectoriesEqual(ours('sgd', sgd, STEPS, undefined, cycledMomentum).traj, refSgd(sgd, cycledMomentum), 'sgd');
+  const nesterov = { ...sgd, nesterov: true };
+  assertTrajectoriesEqual(ours('sgd', nesterov, STEPS, undefined, cycledMomentum).traj, refSgd(nesterov, cycledMomentum), 'sgd nesterov');
+  assertTrajectoriesEqual(ours('adam', BASE, STEPS, undefined, cycledMomentum).traj, refAdam(BASE, false, cycledMomentum), 'adam');
+  assertTrajectoriesEqual(ours('adamw', { ...BASE, weightDecay: 0.1 }, STEPS, undefined, cycledMomentum).traj, refAdam({ ...BASE, weightDecay: 0.1 }, true, cycledMomentum), 'adamw');
+  const rms = { ...BASE, momentum: 0.5 };
+  assertTrajectoriesEqual(ours('rmsprop', rms, STEPS, undefined, cycledMomentum).traj, refRmsprop(rms, cycledMomentum), 'rmsprop');
+  // And it changes something: the fixed momentum gives another trajectory.
+  assert.notDeepEqual(ours('sgd', sgd).p, ours('sgd', sgd, STEPS, undefined, cycledMomentum).p);
+});
 
 test('plain SGD on a quadratic matches the closed form p_t = c + (1 - lr a)^t (p_0 - c)', () => {
   const opt = createOptimizer('sgd', N, BASE);

@@ -56,6 +56,34 @@ test('polynomial power 1 with tMax 0 is the linear decay to 0 after warmup (Sequ
   assertClose(seq(s, 8), [0.5, 0.75, 1, 0.75, 0.5, 0.25, 0, 0], 'warmup + linear decay');
 });
 
+test('cosine-restarts starts a new cosine every tMax ticks, each tMult times longer (CosineAnnealingWarmRestarts)', () => {
+  // torch 1.13 printed these for T_0=3, T_mult=1, eta_min=0.1 and T_0=2, T_mult=2, eta_min=0, from lr 1.
+  assertClose(seq(new LrSchedule(spec({ name: 'cosine-restarts', tMax: 3, etaMin: 0.1 }), 1, 99), 8), [1.0, 0.775, 0.3250000000000001, 1.0, 0.775, 0.3250000000000001, 1.0, 0.775], 'T_mult 1');
+  assertClose(
+    seq(new LrSchedule(spec({ name: 'cosine-restarts', tMax: 2, tMult: 2 }), 1, 99), 15),
+    [1.0, 0.5, 1.0, 0.8535533905932737, 0.5, 0.14644660940672627, 1.0, 0.9619397662556434, 0.8535533905932737, 0.6913417161825449, 0.5, 0.30865828381745514, 0.14644660940672627, 0.03806023374435663, 1.0],
+    'T_mult 2',
+  );
+});
+
+test('onecycle climbs from lr / divFactor to lr over pctStart of the cycle, anneals to lr / divFactor / finalDivFactor, and moves momentum the other way (OneCycleLR)', () => {
+  // torch 1.13, OneCycleLR(SGD(momentum 0.9), max_lr=0.1, total_steps=10), the defaults:
+  const s = new LrSchedule(spec({ name: 'onecycle', tMax: 10 }), 0.1, 99);
+  assertClose(seq(s, 10), [0.004, 0.052, 0.1, 0.09504846320134738, 0.0811745653949763, 0.06112620219362893, 0.03887419780637107, 0.0188258346050237, 0.004951936798652629, 4e-7], 'lr');
+  assertClose(
+    Array.from({ length: 10 }, (_, t) => s.momentumAt(t) as number),
+    [0.95, 0.9, 0.85, 0.854951556604879, 0.8688255099070633, 0.8888739533021842, 0.9111260466978157, 0.9311744900929366, 0.945048443395121, 0.95],
+    'momentum',
+  );
+  assert.equal(s.lrAt(25), s.lrAt(9), 'past the cycle the lr stays at its last value (torch raises)');
+  // ... and with Adam, linear steps, pct_start 0.25, div 10, final div 100, momenta 0.8-0.9 (beta1):
+  const a = new LrSchedule(spec({ name: 'onecycle', pctStart: 0.25, anneal: 'linear', divFactor: 10, finalDivFactor: 100, baseMomentum: 0.8, maxMomentum: 0.9 }), 0.1, 8);
+  assertClose(seq(a, 8), [0.01, 0.1, 0.08335000000000001, 0.06670000000000001, 0.050050000000000004, 0.03340000000000001, 0.01675, 0.00010000000000000286], 'linear lr, tMax 0 = the run');
+  assertClose(Array.from({ length: 8 }, (_, t) => a.momentumAt(t) as number), [0.9, 0.8, 0.8166666666666667, 0.8333333333333334, 0.8500000000000001, 0.8666666666666667, 0.8833333333333333, 0.9], 'beta1');
+  assert.equal(new LrSchedule(spec({ name: 'onecycle', cycleMomentum: false }), 0.1, 8).momentumAt(3), undefined, 'cycleMomentum off: the optimizer keeps its own');
+  assert.equal(new LrSchedule(spec({ name: 'cosine' }), 0.1, 8).momentumAt(3), undefined, 'only onecycle moves momentum');
+});
+
 test('linear warmup climbs from lr x startFactor to lr, then the schedule starts at its own tick 0', () => {
   // LinearLR(start_factor 0.25, total_iters 3): 0.25, 0.5, 0.75; then StepLR(2, 0.1) from 0.
   const s = new LrSchedule(spec({ name: 'step', warmup: 3, warmupStartFactor: 0.25, stepSize: 2, gamma: 0.1 }), 0.4, 10);
