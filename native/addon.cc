@@ -248,6 +248,20 @@ napi_value UnlinkShared(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// copyStreaming(dst: Float32Array, src: Float32Array): dst[i] = src[i] for the shorter length (shm.cc).
+napi_value CopyStreaming(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  float* dst = nullptr;
+  float* src = nullptr;
+  size_t nd = 0;
+  size_t ns = 0;
+  if (argc != 2 || !floats(env, argv[0], &dst, &nd) || !floats(env, argv[1], &src, &ns)) return fail(env, "copyStreaming(dst: Float32Array, src: Float32Array)");
+  ringtrain::copyStreaming(dst, src, nd < ns ? nd : ns);
+  return nullptr;
+}
+
 // bindToCpus(cpus: number[]): binds every thread of this process to those CPUs; returns '' or why not.
 napi_value BindToCpus(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -304,6 +318,7 @@ napi_value Init(napi_env env, napi_value exports) {
   exportFunction(env, exports, "gatherDecoded", GatherDecoded);
   exportFunction(env, exports, "mapShared", MapShared);
   exportFunction(env, exports, "unlinkShared", UnlinkShared);
+  exportFunction(env, exports, "copyStreaming", CopyStreaming);
   exportFunction(env, exports, "bindToCpus", BindToCpus);
   exportFunction(env, exports, "retainFreedMemory", RetainFreedMemory);
   napi_value name;

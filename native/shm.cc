@@ -1,11 +1,15 @@
 #include "shm.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
 
 namespace ringtrain {
 
@@ -59,5 +63,22 @@ SharedMapping mapSharedFile(const char* path, size_t bytes, bool create) {
 void unmapShared(void* data, size_t bytes) { munmap(data, bytes); }
 
 int unlinkSharedFile(const char* path) { return unlink(path) == 0 ? 0 : errno; }
+
+void copyStreaming(float* dst, const float* src, size_t n) {
+#if defined(__x86_64__)
+  size_t i = 0;
+  // Streaming stores need 16-byte aligned destinations: the head goes one float at a time.
+  while (i < n && (reinterpret_cast<uintptr_t>(dst + i) & 15) != 0) {
+    dst[i] = src[i];
+    i++;
+  }
+  for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+  for (; i < n; i++) dst[i] = src[i];
+  // Streaming stores are weakly ordered: fence them before the caller publishes its counter.
+  _mm_sfence();
+#else
+  std::memcpy(dst, src, n * sizeof(float));
+#endif
+}
 
 }  // namespace ringtrain

@@ -22,5 +22,10 @@ SharedMapping mapSharedFile(const char* path, size_t bytes, bool create);
 void unmapShared(void* data, size_t bytes);
 // 0 on success, else errno.
 int unlinkSharedFile(const char* path);
+// dst[i] = src[i] for n floats, with streaming (non-temporal) stores on x86-64: the lines go
+// to memory without first being read into this core's cache, and a peer core that read them last
+// time is not asked for them one by one. Measured on the test VM: a 400 KB gradient copied into
+// the half a peer had just read took ~0.05-0.1 ms with memcpy, ~0.02 ms this way.
+void copyStreaming(float* dst, const float* src, size_t n);
 
 }  // namespace ringtrain

@@ -16,6 +16,7 @@
 import { performance } from 'node:perf_hooks';
 import { addFloats } from '../compute/simd-floats';
 import { RingtrainError } from '../config/errors';
+import { nativeSharedMemory } from '../native';
 import type { SharedPairSetup } from './transport';
 import { createSegment, DATA_START, offerLine, openSegment, parseOffer, unlinkSegment } from './shm-segment';
 
@@ -42,6 +43,8 @@ export class SharedPair {
   private readonly counters: Int32Array;
   private readonly halves: [Float32Array, Float32Array];
   private seq = 0;
+  /** Writes into our half: streaming stores where the addon has them (shm.cc), else a plain copy. */
+  private readonly copyIn: (dst: Float32Array, src: Float32Array) => void;
 
   private constructor(
     private readonly rank: number,
@@ -52,6 +55,8 @@ export class SharedPair {
     const half = Math.floor((view.byteLength - HALVES_AT) / 2 / LINE) * LINE;
     const at = (r: number): Float32Array => new Float32Array(view.buffer, view.byteOffset + HALVES_AT + r * half, half / 4);
     this.halves = [at(0), at(1)];
+    const streaming = nativeSharedMemory().shm?.copyStreaming;
+    this.copyIn = streaming ?? ((dst, src) => dst.set(src));
   }
 
   /**
@@ -107,7 +112,7 @@ export class SharedPair {
     const previous = (seq - 1) | 0;
     // Our half still holds the previous sum's values until the peer has copied them out.
     if (Atomics.load(this.counters, consumed(peer)) !== previous) await this.waitFor(consumed(peer), previous, 'copy out the previous all-reduce');
-    this.halves[me].set(buf);
+    this.copyIn(this.halves[me].subarray(0, buf.length), buf);
     // A seq-cst store: the peer that sees the counter sees the values written before it.
     Atomics.store(this.counters, published(me), seq);
     // Returns to the caller, which prepares its next batch before it awaits us.

@@ -47,6 +47,11 @@ export interface NativeSharedMemory {
   mapShared(path: string, bytes: number, create: boolean): ArrayBuffer;
   /** Removes the file; live mappings stay valid. Returns '' or why it failed. */
   unlinkShared(path: string): string;
+  /**
+   * dst[i] = src[i] with streaming stores (shm.cc), for writes into memory a peer reads next;
+   * absent from an addon built before it (callers then use TypedArray.set).
+   */
+  copyStreaming?(dst: Float32Array, src: Float32Array): void;
 }
 
 interface Addon extends NativeUpdates, NativeSharedMemory {
@@ -96,7 +101,7 @@ function load(): Loaded {
   }
   const updates: NativeUpdates = { sgd: addon.sgd, adam: addon.adam, rmsprop: addon.rmsprop, sumSquares: addon.sumSquares, scaleBy: addon.scaleBy, gatherDecoded: addon.gatherDecoded };
   // An addon built before shm.cc existed has no mapShared: the ring then stays on sockets.
-  const shared: NativeSharedMemory | undefined = typeof addon.mapShared === 'function' ? { mapShared: addon.mapShared, unlinkShared: addon.unlinkShared } : undefined;
+  const shared: NativeSharedMemory | undefined = typeof addon.mapShared === 'function' ? { mapShared: addon.mapShared, unlinkShared: addon.unlinkShared, copyStreaming: addon.copyStreaming } : undefined;
   const bindToCpus = typeof addon.bindToCpus === 'function' ? addon.bindToCpus : undefined;
   const retainFreedMemory = typeof addon.retainFreedMemory === 'function' ? addon.retainFreedMemory : undefined;
   // The portable microkernel is slower than XNNPACK's wasm SIMD: only AVX2 + FMA is worth it.

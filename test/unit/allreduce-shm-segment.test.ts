@@ -85,3 +85,19 @@ test('the files a killed process left in the segment directory are removed, and 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the streaming copy into a shared segment copies every bit, at any alignment and length', { skip }, () => {
+  const copy = nativeSharedMemory().shm?.copyStreaming;
+  assert.ok(copy !== undefined, 'the addon that maps segments also has copyStreaming');
+  for (const [length, offset] of [[0, 0], [1, 0], [3, 1], [7, 3], [4096, 2], [101_771, 1]] as const) {
+    const src = Float32Array.from({ length }, (_, i) => Math.sin(i + 1) * 1e3);
+    // NaN payloads and -0 are bits to keep, not values to compute with.
+    if (length > 2) new Uint32Array(src.buffer)[1] = 0x7fc01234;
+    if (length > 3) src[2] = -0;
+    const mem = new Float32Array(length + 8).fill(7);
+    const dst = mem.subarray(offset, offset + length);
+    copy(dst, src);
+    assert.deepEqual(new Uint32Array(dst.slice().buffer), new Uint32Array(src.buffer), `length ${length} at float offset ${offset}`);
+    assert.ok(mem.subarray(0, offset).every((v) => v === 7) && mem.subarray(offset + length).every((v) => v === 7), 'nothing outside dst is written');
+  }
+});
