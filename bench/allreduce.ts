@@ -148,7 +148,9 @@ async function main(): Promise<void> {
   const peer = noPeer ? undefined : gloo(world, sizes);
   for (const transport of transports) {
     const rows = await runRing(world, sizes, iters, transport, dtype, block, algorithm);
-    const how = algorithm === 'ring' || world !== 2 ? 'ring' : 'pair exchange up to 4 MiB, ring above';
+    // Two polling same-host ranks on tcp+shm sum float32 through one shared file (shm-pair.ts) up to half the segment.
+    const file = transport === 'tcp+shm' && dtype === 'fp32' && oversubscriptionNote(world, allowedCpus().length) === undefined;
+    const how = algorithm === 'ring' || world !== 2 ? 'ring' : file ? `one shared file up to ${SHARED_BYTES / 2 ** 21} MiB, ring above` : 'pair exchange up to 4 MiB, ring above';
     process.stdout.write(`\nall-reduce (${how}), transport ${transport}, wire ${dtype}, ${block === undefined ? '1 MiB' : `${block}-byte`} blocks, ${world} processes on 127.0.0.1, median of ${iters} after 20 warm-up (10 after 3 for >= 10 MB), as gloo's\n`);
     process.stdout.write(`${formatTable(world, rows, peer)}\n`);
   }

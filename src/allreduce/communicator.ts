@@ -23,8 +23,9 @@ export interface CommunicatorOptions {
   /** Wire encoding for all-reduce payloads (sums stay float32). */
   dtype?: WireDtype;
   /**
-   * 'auto' (default): two ranks exchange buckets up to PAIR_MAX_ELEMENTS in one round
-   * (allreduce-pair.ts), everything else takes the ring; 'ring': always the ring.
+   * 'auto' (default): two same-host ranks that may poll sum through a shared file (shm-pair.ts),
+   * other pairs exchange buckets up to PAIR_MAX_ELEMENTS in one round (allreduce-pair.ts),
+   * everything else takes the ring; 'ring': always the ring.
    */
   algorithm?: 'auto' | 'ring';
   /** Hears once whether the ring's two same-host ranks sum through a shared file (shm-pair.ts). */
@@ -145,7 +146,7 @@ export class Communicator {
   async allReduceSum(buf: Float32Array, pack?: (start: number, end: number) => void): Promise<void> {
     this.throwIfFailed();
     const n = this.worldSize;
-    if (n === 2 && this.transport.sharedPair !== undefined && this.pairState === undefined) {
+    if (n === 2 && this.transport.sharedPair !== undefined && this.options.algorithm !== 'ring' && this.pairState === undefined) {
       // Both ranks open (or decline) the shared file at their first all-reduce. The caller's
       // gradients may be gone after our first await, so they are packed before it.
       if (pack !== undefined) for (let off = 0; off < buf.length; off += this.bucketElements) pack(off, Math.min(buf.length, off + this.bucketElements));

@@ -239,6 +239,18 @@ test('tcp with shared memory, ranks that do not poll: no shared file, all-reduce
   }
 });
 
+test('tcp with shared memory, two polling ranks asked for the ring (algorithm ring): no shared file, the ring sums', { skip: pollSkip }, async () => {
+  const r = await tcpRing(2, { sharedMemoryBytes: 8 << 20, pollMicros: 2000 });
+  try {
+    await settled(r);
+    r.comms = r.transports.map((t) => new Communicator(t, { algorithm: 'ring' }));
+    await sumsExactly(r, 101_770);
+    assert.deepEqual(r.comms.map((c) => c.stats.sharedPairOps), [0, 0]);
+  } finally {
+    await r.close();
+  }
+});
+
 test('tcp with shared memory, a polling pair: a peer that never joins the all-reduce is named when the deadline passes; an abort ends the wait at once', { skip: pollSkip }, async () => {
   const r = await tcpRing(2, { sharedMemoryBytes: 8 << 20, pollMicros: 2000 }, 1000);
   try {
