@@ -49,9 +49,13 @@ function parseBytes(s: string): number {
   return Math.round(Number(m[1]) * mult);
 }
 
+/** Shared-memory polling as `launch` sets it: on unless the ranks outnumber the CPUs. */
+function pollsHere(world: number): boolean {
+  return oversubscriptionNote(world, allowedCpus().length) === undefined;
+}
+
 export async function runRing(world: number, sizes: number[], iters: number, transport: BenchTransport = 'grpc', dtype: WireDtype = 'fp32', blockBytes?: number, algorithm: 'auto' | 'ring' = 'auto'): Promise<Row[]> {
-  // Shared-memory polling as `launch` sets it: on unless the ranks outnumber the CPUs.
-  const poll = oversubscriptionNote(world, allowedCpus().length) === undefined ? DEFAULT_JOB.cluster.pollMicros : 0;
+  const poll = pollsHere(world) ? DEFAULT_JOB.cluster.pollMicros : 0;
   const args = transport === 'tcp+shm' ? ['tcp', String(SHARED_BYTES), String(poll)] : [transport, '0', '0'];
   const procs = Array.from({ length: world }, () => fork(path.join(__dirname, 'allreduce-worker.js'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: workerNodeFlags(benchNodeFlags(process.env), process.env) }));
   // A rank that dies before reporting fails the benchmark (its error is already on stderr).
@@ -149,7 +153,7 @@ async function main(): Promise<void> {
   for (const transport of transports) {
     const rows = await runRing(world, sizes, iters, transport, dtype, block, algorithm);
     // Two polling same-host ranks on tcp+shm sum float32 through one shared file (shm-pair.ts) up to half the segment.
-    const file = transport === 'tcp+shm' && dtype === 'fp32' && oversubscriptionNote(world, allowedCpus().length) === undefined;
+    const file = transport === 'tcp+shm' && dtype === 'fp32' && pollsHere(world);
     const how = algorithm === 'ring' || world !== 2 ? 'ring' : file ? `one shared file up to ${SHARED_BYTES / 2 ** 21} MiB, ring above` : 'pair exchange up to 4 MiB, ring above';
     process.stdout.write(`\nall-reduce (${how}), transport ${transport}, wire ${dtype}, ${block === undefined ? '1 MiB' : `${block}-byte`} blocks, ${world} processes on 127.0.0.1, median of ${iters} after 20 warm-up (10 after 3 for >= 10 MB), as gloo's\n`);
     process.stdout.write(`${formatTable(world, rows, peer)}\n`);

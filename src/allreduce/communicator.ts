@@ -149,7 +149,7 @@ export class Communicator {
     if (n === 2 && this.transport.sharedPair !== undefined && this.options.algorithm !== 'ring' && this.pairState === undefined) {
       // Both ranks open (or decline) the shared file at their first all-reduce. The caller's
       // gradients may be gone after our first await, so they are packed before it.
-      if (pack !== undefined) for (let off = 0; off < buf.length; off += this.bucketElements) pack(off, Math.min(buf.length, off + this.bucketElements));
+      this.packAll(buf, pack);
       pack = undefined;
       this.pairState = { pair: await this.openPair() };
     }
@@ -171,7 +171,7 @@ export class Communicator {
     if (pair !== undefined && dtype === 'fp32' && buf.length <= pair.capacity) {
       // No wire to overlap with: every bucket is packed now, before the first await, then the
       // whole buffer is summed in one exchange.
-      for (let off = 0; off < buf.length; off += this.bucketElements) pack?.(off, Math.min(buf.length, off + this.bucketElements));
+      this.packAll(buf, pack);
       const s = this.scratchFor(buf, 0)(buf.byteLength);
       this.firstArrival = await pair.allReduceSum(buf, new Float32Array(s.buffer, s.byteOffset, buf.length));
       this.stats.bytesSent += buf.byteLength;
@@ -203,6 +203,12 @@ export class Communicator {
     this.throwIfFailed();
   }
 
+  /** Fills every bucket of `buf` now, in the order the buckets are reduced. */
+  private packAll(buf: Float32Array, pack: ((start: number, end: number) => void) | undefined): void {
+    if (pack === undefined) return;
+    for (let off = 0; off < buf.length; off += this.bucketElements) pack(off, Math.min(buf.length, off + this.bucketElements));
+  }
+
   private async yieldNow(): Promise<void> {
     await yieldToIo();
     this.lastYield = process.hrtime.bigint();
@@ -223,14 +229,18 @@ export class Communicator {
         return votes[0] === 2;
       },
     });
-    if (setup !== undefined) {
-      const wire = this.options.dtype ?? 'fp32';
-      this.options.onNote?.(
-        pair !== undefined
-          ? `${wire === 'fp32' ? 'all-reduces' : 'float32 all-reduces'} with ${setup.peer} go through a shared file (up to ${Math.round((pair.capacity * 4) / 2 ** 20)} MiB each; larger ones as messages${wire === 'fp32' ? '' : `; ${wire} gradients as messages, as compression asks`})`
-          : `all-reduces with ${setup.peer} go as messages: the two ranks could not share a file`,
-      );
+    if (setup === undefined) return pair;
+    if (pair === undefined) {
+      this.options.onNote?.(`all-reduces with ${setup.peer} go as messages: the two ranks could not share a file`);
+      return pair;
     }
+    const wire = this.options.dtype ?? 'fp32';
+    const mib = Math.round((pair.capacity * 4) / 2 ** 20);
+    this.options.onNote?.(
+      wire === 'fp32'
+        ? `all-reduces with ${setup.peer} go through a shared file (up to ${mib} MiB each; larger ones as messages)`
+        : `float32 all-reduces with ${setup.peer} go through a shared file (up to ${mib} MiB each; larger ones as messages; ${wire} gradients as messages, as compression asks)`,
+    );
     return pair;
   }
 

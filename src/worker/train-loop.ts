@@ -327,7 +327,9 @@ export class TrainLoop {
       // After the all-reduce every rank holds identical bytes, so this norm (and every decision
       // below) is the same on every rank without another collective.
       const norm = globalNorm(g);
-      lr = this.currentLr();
+      // One tick for both: onecycle's momentum moves with its lr.
+      const tick = this.tick();
+      lr = this.schedule.lrAt(tick);
       if (!Number.isFinite(norm) || !Number.isFinite(loss)) {
         this.onNonFinite(loss, norm, epoch);
         skipped += 1;
@@ -336,7 +338,7 @@ export class TrainLoop {
         applied += 1;
         if (clipToNorm(g, norm, t.clipNorm) < 1) clipped += 1;
         const before = hooks?.wantsDiagnostics?.(Math.ceil((b + 1) / k), stepsInEpoch) ? this.params.slice() : undefined;
-        this.optimizer.step(this.params, g, lr, this.schedule.momentumAt(this.tick()));
+        this.optimizer.step(this.params, g, lr, this.schedule.momentumAt(tick));
         this.layout.writeWeights(this.params);
         if (before !== undefined) hooks?.onDiagnostics?.({ epoch: epoch + 1, step: this.c.step + 1, slots: this.layout.slots, grads: g, before, after: this.params });
       }
