@@ -23,6 +23,7 @@ import { workerNodeFlags } from './worker-node-flags';
 import type { JobSpec } from '../config/job-spec';
 import { ProgressDisplay, displayLine, oversubscriptionNote, parseRecord, quality, transportTip, type LogRecord, type Terminal } from './format';
 import { allowedCpus } from './cpu-plan';
+import { EXIT_GRACE_MS, notExitedWithin } from './exit-grace';
 
 /** Time between SIGTERM and SIGKILL when stopping children. */
 export const STOP_GRACE_MS = 3_000;
@@ -223,7 +224,16 @@ export async function launch(o: LaunchOptions): Promise<number> {
     }
     // Restarts add children while we wait: wait until none is left running.
     for (let running = children.filter((c) => !c.done); running.length > 0; running = children.filter((c) => !c.done)) {
-      await Promise.race(running.map((c) => c.exited));
+      if (!children.some((c) => c.done === true && c.proc.exitCode === 0)) {
+        await Promise.race(running.map((c) => c.exited));
+        continue;
+      }
+      // One process finished the job: the rest get EXIT_GRACE_MS to follow (exit-grace.ts).
+      const stuck = await notExitedWithin(running, EXIT_GRACE_MS);
+      if (stuck.length === 0) continue;
+      const names = stuck.map((c) => `${c.name} (pid ${c.proc.pid})`).join(', ');
+      display.line(`ringtrain: warning: ${names} did not exit within ${EXIT_GRACE_MS / 1000} s of the job finishing; stopping ${stuck.length === 1 ? 'it' : 'them'} (logs in ${logDir})`);
+      await stopAll();
     }
     await stopAll();
     if (failure !== undefined) {
