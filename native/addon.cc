@@ -262,6 +262,23 @@ napi_value CopyStreaming(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// addScaled(dst: Float32Array, src: Float32Array, scale: number): dst[i] = (dst[i] + src[i]) * scale for the shorter length (shm.cc).
+napi_value AddScaled(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  float* dst = nullptr;
+  float* src = nullptr;
+  size_t nd = 0;
+  size_t ns = 0;
+  double scale = 0;
+  if (argc != 3 || !floats(env, argv[0], &dst, &nd) || !floats(env, argv[1], &src, &ns) || napi_get_value_double(env, argv[2], &scale) != napi_ok) {
+    return fail(env, "addScaled(dst: Float32Array, src: Float32Array, scale: number)");
+  }
+  ringtrain::addScaled(dst, src, nd < ns ? nd : ns, static_cast<float>(scale));
+  return nullptr;
+}
+
 // bindToCpus(cpus: number[]): binds every thread of this process to those CPUs; returns '' or why not.
 napi_value BindToCpus(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -319,6 +336,7 @@ napi_value Init(napi_env env, napi_value exports) {
   exportFunction(env, exports, "mapShared", MapShared);
   exportFunction(env, exports, "unlinkShared", UnlinkShared);
   exportFunction(env, exports, "copyStreaming", CopyStreaming);
+  exportFunction(env, exports, "addScaled", AddScaled);
   exportFunction(env, exports, "bindToCpus", BindToCpus);
   exportFunction(env, exports, "retainFreedMemory", RetainFreedMemory);
   napi_value name;

@@ -81,4 +81,22 @@ void copyStreaming(float* dst, const float* src, size_t n) {
 #endif
 }
 
+void addScaled(float* dst, const float* src, size_t n, float scale) {
+  size_t i = 0;
+#if defined(__x86_64__)
+  const __m128 k = _mm_set1_ps(scale);
+  for (; i + 8 <= n; i += 8) {
+    const __m128 a = _mm_add_ps(_mm_loadu_ps(dst + i), _mm_loadu_ps(src + i));
+    const __m128 b = _mm_add_ps(_mm_loadu_ps(dst + i + 4), _mm_loadu_ps(src + i + 4));
+    _mm_storeu_ps(dst + i, _mm_mul_ps(a, k));
+    _mm_storeu_ps(dst + i + 4, _mm_mul_ps(b, k));
+  }
+#endif
+  // The same two roundings as the vector lanes: the sum to float, then the product to float.
+  for (; i < n; i++) {
+    const float sum = dst[i] + src[i];
+    dst[i] = sum * scale;
+  }
+}
+
 }  // namespace ringtrain

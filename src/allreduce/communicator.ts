@@ -144,6 +144,11 @@ export class Communicator {
    * in the same order.
    */
   async allReduceSum(buf: Float32Array, pack?: (start: number, end: number) => void): Promise<void> {
+    await this.reduce(buf, pack, 1);
+  }
+
+  /** Sums, then multiplies by `scale`; a shared-file pair does both in one pass over the buffer. */
+  private async reduce(buf: Float32Array, pack: ((start: number, end: number) => void) | undefined, scale: number): Promise<void> {
     this.throwIfFailed();
     const n = this.worldSize;
     if (n === 2 && this.transport.sharedPair !== undefined && this.options.algorithm !== 'ring' && this.pairState === undefined) {
@@ -173,7 +178,7 @@ export class Communicator {
       // whole buffer is summed in one exchange.
       this.packAll(buf, pack);
       const s = this.scratchFor(buf, 0)(buf.byteLength);
-      this.firstArrival = await pair.allReduceSum(buf, new Float32Array(s.buffer, s.byteOffset, buf.length));
+      this.firstArrival = await pair.allReduceSum(buf, new Float32Array(s.buffer, s.byteOffset, buf.length), scale);
       this.stats.bytesSent += buf.byteLength;
       this.stats.sharedPairOps += 1;
       // Nothing here needs the event loop, but heartbeats and /metrics do.
@@ -201,6 +206,7 @@ export class Communicator {
     this.firstArrival = this.transport.takeFirstArrival(seq);
     if (n > 1) await this.yieldNow();
     this.throwIfFailed();
+    if (scale !== 1) scaleFloats(buf, scale);
   }
 
   /** Fills every bucket of `buf` now, in the order the buckets are reduced. */
@@ -255,8 +261,7 @@ export class Communicator {
 
   /** Averages `buf` across ranks (sum, then divide by the world size); `pack` as for allReduceSum. */
   async allReduceMean(buf: Float32Array, pack?: (start: number, end: number) => void): Promise<void> {
-    await this.allReduceSum(buf, pack);
-    scaleFloats(buf, 1 / this.worldSize);
+    await this.reduce(buf, pack, 1 / this.worldSize);
   }
 
   /** Waits for every outstanding send to be acknowledged; throws the first failure. */

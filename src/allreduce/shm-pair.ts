@@ -1,7 +1,8 @@
 /**
  * All-reduce of two ranks on one host through one shared file, with no socket, frame or
  * event-loop turn in the way. Each rank copies its buffer into its own half of the file, raises
- * its counter, polls the peer's counter, copies the peer's half out, says so, and adds. The TCP
+ * its counter, polls the peer's counter, adds the peer's half straight out of the file (the
+ * addon's addScaled; without it, a copy out, then the add), and says it is done with it. The TCP
  * transport's shared-memory path carries the same bytes, but each message also costs a frame,
  * a kick and an ACK on the socket and a few event-loop turns. Measured on the 2-vCPU test VM
  * (`npm run bench`): the MLP's 400 KB all-reduce took 0.39 ms that way and 0.07-0.10 ms this way;
@@ -15,7 +16,7 @@
  * file); the frame queue area is unused, and after DATA_START come the counters, then the halves.
  */
 import { performance } from 'node:perf_hooks';
-import { addFloats } from '../compute/simd-floats';
+import { addFloats, scaleFloats } from '../compute/simd-floats';
 import { RingtrainError } from '../config/errors';
 import { nativeSharedMemory } from '../native';
 import type { SharedPairSetup } from './transport';
@@ -46,6 +47,8 @@ export class SharedPair {
   private seq = 0;
   /** Writes into our half: streaming stores where the addon has them (shm.cc), else a plain copy. */
   private readonly copyIn: (dst: Float32Array, src: Float32Array) => void;
+  /** dst = (dst + peer's half) * scale straight from the file, where the addon has it (shm.cc). */
+  private readonly addFromPeer: ((dst: Float32Array, src: Float32Array, scale: number) => void) | undefined;
 
   private constructor(
     private readonly rank: number,
@@ -56,8 +59,9 @@ export class SharedPair {
     const half = Math.floor((view.byteLength - HALVES_AT) / 2 / LINE) * LINE;
     const at = (r: number): Float32Array => new Float32Array(view.buffer, view.byteOffset + HALVES_AT + r * half, half / 4);
     this.halves = [at(0), at(1)];
-    const streaming = nativeSharedMemory().shm?.copyStreaming;
-    this.copyIn = streaming ?? ((dst, src) => dst.set(src));
+    const shm = nativeSharedMemory().shm;
+    this.copyIn = shm?.copyStreaming ?? ((dst, src) => dst.set(src));
+    this.addFromPeer = shm?.addScaled;
   }
 
   /**
@@ -99,13 +103,14 @@ export class SharedPair {
   }
 
   /**
-   * Sums `buf` with the peer's buffer of the same length, in place, on both ranks. Publishes at
+   * Sums `buf` with the peer's buffer of the same length, in place, on both ranks, and multiplies
+   * the sum by `scale` (1/2 makes it the mean; both roundings happen on both ranks). Publishes at
    * once (synchronously, before the first await), so the caller may prepare its next batch
    * while the peer catches up, then waits. `scratch` is landing space for the peer's values
    * next to `buf` (SIMD addition wants both in one WebAssembly memory). Resolves with the time
    * (hrtime) the peer's values were seen: until then this rank was waiting for a slower peer.
    */
-  async allReduceSum(buf: Float32Array, scratch: Float32Array): Promise<bigint> {
+  async allReduceSum(buf: Float32Array, scratch: Float32Array, scale = 1): Promise<bigint> {
     if (buf.length > this.capacity) throw new Error(`SharedPair holds ${this.capacity} elements, got ${buf.length}`);
     const me = this.rank;
     const peer = 1 - me;
@@ -119,10 +124,23 @@ export class SharedPair {
     // Returns to the caller, which prepares its next batch before it awaits us.
     await undefined;
     const arrival = await this.waitFor(published(peer), seq, `publish all-reduce #${seq}`);
+    const theirs = this.halves[peer].subarray(0, buf.length);
+    if (this.addFromPeer !== undefined) {
+      // One pass over the peer's half instead of a copy out and an add (and the mean's scaling
+      // a third pass). Measured in alternating runs on the 2-vCPU VM: 400 KB 0.078 ms against
+      // 0.086, 4 MB 0.72 against 0.97; in 2-worker MLP training the exchange per step went
+      // from 0.125 to 0.104 ms. The half is free for the peer's next publish after it.
+      this.addFromPeer(buf, theirs, scale);
+      Atomics.store(this.counters, consumed(me), seq);
+      return arrival;
+    }
+    // Without the addon: copy the peer's values next to ours (SIMD addition wants both in one
+    // WebAssembly memory), free the half at once, then add.
     const inbox = scratch.subarray(0, buf.length);
-    inbox.set(this.halves[peer].subarray(0, buf.length));
+    inbox.set(theirs);
     Atomics.store(this.counters, consumed(me), seq);
     addFloats(buf, inbox);
+    if (scale !== 1) scaleFloats(buf, scale);
     return arrival;
   }
 

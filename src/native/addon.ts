@@ -52,6 +52,11 @@ export interface NativeSharedMemory {
    * absent from an addon built before it (callers then use TypedArray.set).
    */
   copyStreaming?(dst: Float32Array, src: Float32Array): void;
+  /**
+   * dst[i] = (dst[i] + src[i]) * scale, each step rounded to float32 (shm.cc): a pair's mean read
+   * straight out of the peer's half of the file; absent from an addon built before it.
+   */
+  addScaled?(dst: Float32Array, src: Float32Array, scale: number): void;
 }
 
 interface Addon extends NativeUpdates, NativeSharedMemory {
@@ -101,7 +106,7 @@ function load(): Loaded {
   }
   const updates: NativeUpdates = { sgd: addon.sgd, adam: addon.adam, rmsprop: addon.rmsprop, sumSquares: addon.sumSquares, scaleBy: addon.scaleBy, gatherDecoded: addon.gatherDecoded };
   // An addon built before shm.cc existed has no mapShared: the ring then stays on sockets.
-  const shared: NativeSharedMemory | undefined = typeof addon.mapShared === 'function' ? { mapShared: addon.mapShared, unlinkShared: addon.unlinkShared, copyStreaming: addon.copyStreaming } : undefined;
+  const shared: NativeSharedMemory | undefined = typeof addon.mapShared === 'function' ? { mapShared: addon.mapShared, unlinkShared: addon.unlinkShared, copyStreaming: addon.copyStreaming, addScaled: addon.addScaled } : undefined;
   const bindToCpus = typeof addon.bindToCpus === 'function' ? addon.bindToCpus : undefined;
   const retainFreedMemory = typeof addon.retainFreedMemory === 'function' ? addon.retainFreedMemory : undefined;
   // The portable microkernel is slower than XNNPACK's wasm SIMD: only AVX2 + FMA is worth it.

@@ -212,10 +212,12 @@ test('tcp with shared memory, two polling ranks: all-reduces go through one shar
       const n = 1 + (it * 7919) % 60_000;
       const a = Float32Array.from({ length: n }, rand);
       const b = Float32Array.from({ length: n }, rand);
-      const want = a.map((v, i) => Math.fround(v + (b[i] as number)));
+      // Odd rounds take the mean: the sum rounded to float32, then halved, in one pass.
+      const mean = it % 2 === 1;
+      const want = a.map((v, i) => Math.fround(v + (b[i] as number)) * (mean ? 0.5 : 1));
       const x = a.slice();
       const y = b.slice();
-      await Promise.all([c0.allReduceSum(x), c1.allReduceSum(y)]);
+      await Promise.all(mean ? [c0.allReduceMean(x), c1.allReduceMean(y)] : [c0.allReduceSum(x), c1.allReduceSum(y)]);
       assert.deepEqual(x, want, `all-reduce ${it}`);
       assert.deepEqual(y, want, `all-reduce ${it}`);
     }

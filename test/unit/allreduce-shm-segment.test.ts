@@ -101,3 +101,24 @@ test('the streaming copy into a shared segment copies every bit, at any alignmen
     assert.ok(mem.subarray(0, offset).every((v) => v === 7) && mem.subarray(offset + length).every((v) => v === 7), 'nothing outside dst is written');
   }
 });
+
+test('the pair\'s add straight from the peer\'s half gives float32 (a + b) * scale, rounded after each operation, at any alignment and length', { skip }, () => {
+  const add = nativeSharedMemory().shm?.addScaled;
+  assert.ok(add !== undefined, 'the addon that maps segments also has addScaled');
+  for (const scale of [1, 0.5, 1 / 3]) {
+    for (const [length, offset] of [[0, 0], [1, 0], [7, 3], [9, 1], [4096, 2], [101_771, 1]] as const) {
+      // Values whose sums round, so a fused or reordered operation would show.
+      const a = Float32Array.from({ length }, (_, i) => Math.sin(i + 1) * 1e3);
+      const b = Float32Array.from({ length }, (_, i) => Math.cos(3 * i) / 7);
+      if (length > 2) b[1] = NaN;
+      // The scale is a float32 too, as scaleFloats takes it.
+      const want = a.map((v, i) => Math.fround(Math.fround(v + (b[i] as number)) * Math.fround(scale)));
+      const mem = new Float32Array(length + 8).fill(7);
+      const dst = mem.subarray(offset, offset + length);
+      dst.set(a);
+      add(dst, b, scale);
+      assert.deepEqual(dst.slice(), want, `length ${length} at float offset ${offset}, scale ${scale}`);
+      assert.ok(mem.subarray(0, offset).every((v) => v === 7) && mem.subarray(offset + length).every((v) => v === 7), 'nothing outside dst is written');
+    }
+  }
+});
