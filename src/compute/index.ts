@@ -6,4 +6,5 @@ export {
   type SelectedBackend,
 } from './backend';
 export { installWasmKernels, WASM_KERNELS } from './kernels-wasm';
+export { tensorFloats } from './tensor-floats';
 export { nativeUpdates, setNativeKernels, kernelSet, type NativeUpdates } from '../native';

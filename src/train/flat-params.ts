@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { tensorFloats } from '../compute/tensor-floats';
 
 export interface ParamSlot {
   name: string;
@@ -56,6 +57,8 @@ export class ParamLayout {
     tf.tidy(() => {
       this.variables.forEach((v, i) => {
         const s = this.slots[i] as ParamSlot;
+        // A new tensor each time, never a write into the old one's memory: the wasm backend's
+        // XNNPACK operators keep packed copies of weights, cached by tensor, that would go stale.
         v.assign(tf.tensor(buf.subarray(s.offset, s.offset + s.size), s.shape, 'float32'));
       });
     });
@@ -76,7 +79,8 @@ export class ParamLayout {
         if (!accumulate) out.fill(0, lo, hi);
         continue;
       }
-      const d = (g.dataSync() as Float32Array).subarray(lo - s.offset, hi - s.offset);
+      // A view of the backend's memory (no copy on wasm), read before anything allocates.
+      const d = tensorFloats(g).subarray(lo - s.offset, hi - s.offset);
       if (!accumulate) out.set(d, lo);
       else for (let i = 0; i < d.length; i++) out[lo + i] = (out[lo + i] as number) + (d[i] as number);
     }
