@@ -34,7 +34,10 @@ async function main(): Promise<void> {
   const expected = (plan.world * (plan.world + 1)) / 2;
   for (const bytes of plan.sizes) {
     const n = Math.floor(bytes / 4);
-    const buf = comm.allocate(n);
+    // As training allocates its gradients: in the shared file when two ranks share one, and
+    // summed in place there, as gloo sums the caller's tensor in place. Each size's buffer
+    // replaces the last one's.
+    const buf = await comm.allocateShared(n);
     const times: number[] = [];
     let correct = true;
     // Warm-up and timed iterations as ../shared/peers/gloo_allreduce.py takes them, so the two

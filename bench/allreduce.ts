@@ -152,9 +152,11 @@ async function main(): Promise<void> {
   const peer = noPeer ? undefined : gloo(world, sizes);
   for (const transport of transports) {
     const rows = await runRing(world, sizes, iters, transport, dtype, block, algorithm);
-    // Two polling same-host ranks on tcp+shm sum float32 through one shared file (shm-pair.ts) up to half the segment.
+    // Two polling same-host ranks on tcp+shm sum float32 through one shared file (shm-pair.ts):
+    // buffers of up to a quarter of the segment live in it and are summed in place, as training's
+    // gradients are (allocateShared); larger ones up to half of it are copied in.
     const file = transport === 'tcp+shm' && dtype === 'fp32' && pollsHere(world);
-    const how = algorithm === 'ring' || world !== 2 ? 'ring' : file ? `one shared file up to ${SHARED_BYTES / 2 ** 21} MiB, ring above` : 'pair exchange up to 4 MiB, ring above';
+    const how = algorithm === 'ring' || world !== 2 ? 'ring' : file ? `one shared file, in place up to ${SHARED_BYTES / 2 ** 22} MiB, copied in up to ${SHARED_BYTES / 2 ** 21} MiB, ring above` : 'pair exchange up to 4 MiB, ring above';
     process.stdout.write(`\nall-reduce (${how}), transport ${transport}, wire ${dtype}, ${block === undefined ? '1 MiB' : `${block}-byte`} blocks, ${world} processes on 127.0.0.1, median of ${iters} after 20 warm-up (10 after 3 for >= 10 MB), as gloo's\n`);
     process.stdout.write(`${formatTable(world, rows, peer)}\n`);
   }

@@ -128,6 +128,26 @@ export class Communicator {
     return new Float32Array(memory, 0, elements);
   }
 
+  /**
+   * Like allocate, for the one buffer a training step all-reduces, and collective: every rank
+   * calls it at the same point. Where two ranks on one host sum through a shared file, the
+   * buffer is this rank's part of that file, and its all-reduces copy nothing in and move half
+   * the bytes (SharedPair.allReduceInPlace). Elsewhere it is allocate's buffer. Asking again
+   * hands out the same file memory: the previous such buffer must not be used any more.
+   */
+  async allocateShared(elements: number): Promise<Float32Array> {
+    if (this.mayShareFile() && this.pairState === undefined) this.pairState = { pair: await this.openPair() };
+    const pair = this.pairState?.pair;
+    // Compressed wires go as messages, which sum in the communicator's own memory.
+    const resident = pair !== undefined && (this.options.dtype ?? 'fp32') === 'fp32' ? await pair.residentBuffer(elements) : undefined;
+    return resident ?? this.allocate(elements);
+  }
+
+  /** Two ranks whose transport can share a file, and no one asked for the ring. */
+  private mayShareFile(): boolean {
+    return this.worldSize === 2 && this.transport.sharedPair !== undefined && this.options.algorithm !== 'ring';
+  }
+
   get rank(): number {
     return this.transport.identity.rank;
   }
@@ -151,7 +171,7 @@ export class Communicator {
   private async reduce(buf: Float32Array, pack: ((start: number, end: number) => void) | undefined, scale: number): Promise<void> {
     this.throwIfFailed();
     const n = this.worldSize;
-    if (n === 2 && this.transport.sharedPair !== undefined && this.options.algorithm !== 'ring' && this.pairState === undefined) {
+    if (this.mayShareFile() && this.pairState === undefined) {
       // Both ranks open (or decline) the shared file at their first all-reduce. The caller's
       // gradients may be gone after our first await, so they are packed before it.
       this.packAll(buf, pack);
@@ -173,6 +193,15 @@ export class Communicator {
     // Small buffers are metric sums and counts (loss, correct, samples): exact float32 costs
     // nothing there, and a rounded count would be visible. Compression is for gradients.
     const dtype: WireDtype = buf.length < EXACT_BELOW_ELEMENTS ? 'fp32' : (this.options.dtype ?? 'fp32');
+    if (pair?.holds(buf) === true) {
+      // The buffer is this rank's half of the shared file (allocateShared): nothing to copy in.
+      this.packAll(buf, pack);
+      this.firstArrival = await pair.allReduceInPlace(buf, scale);
+      this.stats.bytesSent += buf.byteLength / 2;
+      this.stats.sharedPairOps += 1;
+      if (process.hrtime.bigint() - this.lastYield > YIELD_EVERY_NS) await this.yieldNow();
+      return;
+    }
     if (pair !== undefined && dtype === 'fp32' && buf.length <= pair.capacity) {
       // No wire to overlap with: every bucket is packed now, before the first await, then the
       // whole buffer is summed in one exchange.

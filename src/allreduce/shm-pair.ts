@@ -10,6 +10,11 @@
  * own swings are as large). MPI's and NCCL's intra-node collectives work the same way (a
  * buffer per rank, flags polled in memory).
  *
+ * The training step's own buffer can live in the file (residentBuffer): then nothing is copied
+ * in, and each rank sums only its part and copies the other's (allReduceInPlace), half the
+ * memory traffic. Measured alternating on the 2-vCPU VM: 400 KB 0.039 ms against 0.078 copied
+ * in; the exchange of a 2-worker MLP step 0.077-0.082 ms against 0.100-0.104.
+ *
  * Replicas agree bit for bit: rank 0 adds b to a, rank 1 a to b, and float addition commutes.
  *
  * The file is a segment of shm-segment.ts (its magic and nonce prove both ranks map the same
@@ -26,10 +31,16 @@ import { createSegment, DATA_START, offerLine, openSegment, parseOffer, unlinkSe
 export const OFFER_BYTES = 512;
 /** Each counter on a cache line of its own, so one rank's stores do not evict the other's. */
 const LINE = 64;
-const COUNTERS_BYTES = 4 * LINE;
+const COUNTERS_BYTES = 8 * LINE;
 const published = (rank: number): number => (DATA_START + rank * LINE) / 4;
 const consumed = (rank: number): number => (DATA_START + (2 + rank) * LINE) / 4;
+/** In-place all-reduces: this rank's part of the sum is in its half. */
+const summed = (rank: number): number => (DATA_START + (4 + rank) * LINE) / 4;
+/** The length of the rank's resident buffer, so a pair that disagrees on it fails instead of mixing bytes. */
+const residentLength = (rank: number): number => (DATA_START + (6 + rank) * LINE) / 4;
 const HALVES_AT = DATA_START + COUNTERS_BYTES;
+/** Floats per cache line: the resident buffer and the in-place split start on line boundaries. */
+const LINE_FLOATS = LINE / 4;
 
 /** How the two ranks agree, over the ring's ordinary collectives, to use a file. */
 export interface PairHandshake {
@@ -45,6 +56,11 @@ export class SharedPair {
   private readonly counters: Int32Array;
   private readonly halves: [Float32Array, Float32Array];
   private seq = 0;
+  /**
+   * Where this rank's resident buffer starts in each half (floats), once residentBuffer handed
+   * one out: the copy path then stages only below it, so it never overwrites the buffer.
+   */
+  private residentAt: number | undefined;
   /** Writes into our half: streaming stores where the addon has them (shm.cc), else a plain copy. */
   private readonly copyIn: (dst: Float32Array, src: Float32Array) => void;
   /** dst = (dst + peer's half) * scale straight from the file, where the addon has it (shm.cc). */
@@ -97,9 +113,38 @@ export class SharedPair {
     }
   }
 
-  /** The most float32 elements one all-reduce may hold. */
+  /** The most float32 elements one all-reduce of a buffer of the caller's may hold. */
   get capacity(): number {
-    return this.halves[0].length;
+    return this.residentAt ?? this.halves[0].length;
+  }
+
+  /**
+   * This rank's half of the file as a buffer of `elements`: all-reduced in place
+   * (allReduceInPlace), it is never copied in, and each rank adds only its part and copies the
+   * other's sum (half the memory traffic of the copy path). It sits at the end of the half, so
+   * buffers passed to allReduceSum stage below it. Both ranks must ask for the same length.
+   * Asking again hands out the same memory anew (the previous buffer must not be used again).
+   * Undefined when the half cannot hold it with room to spare for the copy path. Zeroed.
+   */
+  async residentBuffer(elements: number): Promise<Float32Array | undefined> {
+    const half = this.halves[0].length;
+    const at = Math.floor((half - elements) / LINE_FLOATS) * LINE_FLOATS;
+    // Half of each half stays for the copy path (metric sums, broadcasts of the job's state).
+    if (elements < 1 || at < half / 2) return undefined;
+    // The peer may still be reading what the last all-reduce staged here.
+    await this.waitFor(consumed(1 - this.rank), this.seq, `finish all-reduce #${this.seq}`);
+    this.residentAt = at;
+    Atomics.store(this.counters, residentLength(this.rank), elements);
+    const buf = this.halves[this.rank].subarray(at, at + elements);
+    buf.fill(0);
+    return buf;
+  }
+
+  /** True when `buf` is the buffer residentBuffer handed out last. */
+  holds(buf: Float32Array): boolean {
+    const at = this.residentAt;
+    const mine = this.halves[this.rank];
+    return at !== undefined && buf.buffer === mine.buffer && buf.byteOffset === mine.byteOffset + at * 4 && at + buf.length <= mine.length;
   }
 
   /**
@@ -125,6 +170,14 @@ export class SharedPair {
     await undefined;
     const arrival = await this.waitFor(published(peer), seq, `publish all-reduce #${seq}`);
     const theirs = this.halves[peer].subarray(0, buf.length);
+    if (this.residentAt !== undefined) {
+      // The peer may still be reading our half when we return, and the caller's resident
+      // buffer lives in that half: wait until it is done, so the caller may write to it.
+      this.addOrCopy(buf, theirs, scratch, scale);
+      Atomics.store(this.counters, consumed(me), seq);
+      await this.waitFor(consumed(peer), seq, `finish all-reduce #${seq}`);
+      return arrival;
+    }
     if (this.addFromPeer !== undefined) {
       // One pass over the peer's half instead of a copy out and an add (and the mean's scaling
       // a third pass). Measured in alternating runs on the 2-vCPU VM: 400 KB 0.078 ms against
@@ -141,6 +194,60 @@ export class SharedPair {
     Atomics.store(this.counters, consumed(me), seq);
     addFloats(buf, inbox);
     if (scale !== 1) scaleFloats(buf, scale);
+    return arrival;
+  }
+
+  /** buf = (buf + theirs) * scale, from the file directly where the addon can, else through scratch. */
+  private addOrCopy(buf: Float32Array, theirs: Float32Array, scratch: Float32Array, scale: number): void {
+    if (this.addFromPeer !== undefined) {
+      this.addFromPeer(buf, theirs, scale);
+      return;
+    }
+    const inbox = scratch.subarray(0, buf.length);
+    inbox.set(theirs);
+    addFloats(buf, inbox);
+    if (scale !== 1) scaleFloats(buf, scale);
+  }
+
+  /**
+   * All-reduce of the resident buffer (residentBuffer), in place, times `scale`. The buffer is
+   * cut in two at a cache line: rank 0 sums the first part, rank 1 the second, each from both
+   * halves of the file into its own; then each copies the other's summed part into its own
+   * half. Every rank ends with the same bits: each part was summed once and copied. On return
+   * the peer has finished reading this rank's half, so the caller may write the buffer at once.
+   * Resolves with the time the peer's values were seen (see allReduceSum).
+   */
+  async allReduceInPlace(buf: Float32Array, scale = 1): Promise<bigint> {
+    if (!this.holds(buf)) throw new Error('allReduceInPlace takes the buffer residentBuffer handed out');
+    const me = this.rank;
+    const peer = 1 - me;
+    const at = this.residentAt as number;
+    const theirs = this.halves[peer].subarray(at, at + buf.length);
+    const seq = (this.seq = (this.seq + 1) | 0);
+    const split = Math.min(buf.length, Math.ceil(buf.length / 2 / LINE_FLOATS) * LINE_FLOATS);
+    const [lo, hi] = me === 0 ? [0, split] : [split, buf.length];
+    const [peerLo, peerHi] = me === 0 ? [split, buf.length] : [0, split];
+    // Our values are in place already: publishing is the counter alone.
+    Atomics.store(this.counters, published(me), seq);
+    await undefined;
+    const arrival = await this.waitFor(published(peer), seq, `publish all-reduce #${seq}`);
+    // The peer set its length before it first published from its resident buffer.
+    const theirLength = Atomics.load(this.counters, residentLength(peer));
+    if (theirLength !== buf.length) {
+      throw new RingtrainError('SIZE_MISMATCH', `shared-memory all-reduce: this rank's buffer holds ${buf.length} floats, ${this.setup.peer}'s ${theirLength}: both ranks must train the same model`);
+    }
+    const ours = buf.subarray(lo, hi);
+    if (this.addFromPeer !== undefined) this.addFromPeer(ours, theirs.subarray(lo, hi), scale);
+    else {
+      // Without the addon: a plain loop, with the same two roundings as addScaled.
+      const f = Math.fround(scale);
+      for (let i = lo; i < hi; i++) buf[i] = Math.fround((buf[i] as number) + (theirs[i] as number)) * f;
+    }
+    Atomics.store(this.counters, summed(me), seq);
+    await this.waitFor(summed(peer), seq, `sum its part of all-reduce #${seq}`);
+    buf.set(theirs.subarray(peerLo, peerHi), peerLo);
+    Atomics.store(this.counters, consumed(me), seq);
+    await this.waitFor(consumed(peer), seq, `finish all-reduce #${seq}`);
     return arrival;
   }
 

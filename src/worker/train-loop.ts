@@ -44,8 +44,11 @@ export class TrainLoop {
   /** Master copy of the trainable weights; the optimizer updates it, then the tfjs variables. */
   readonly params: Float32Array;
   readonly optimizer: FlatOptimizer;
-  /** Averaged gradient, plus one slot carrying the loss through the same all-reduce. */
-  private readonly grads: Float32Array;
+  /**
+   * Averaged gradient, plus one slot carrying the loss through the same all-reduce. Allocated
+   * by initialize (collectively: it may be this rank's half of a file shared with the peer).
+   */
+  private grads: Float32Array = new Float32Array(0);
   private readonly schedule: LrSchedule;
   private readonly early: EarlyStopping;
   private readonly batchesPerEpoch: number;
@@ -69,11 +72,6 @@ export class TrainLoop {
     this.layout = ParamLayout.ofModel(model);
     this.buffers = ParamLayout.buffersOf(model);
     this.params = new Float32Array(this.layout.size);
-    // In the communicator's own memory, so the all-reduce sums it with SIMD. Behind the
-    // gradients: the loss, the step's train sums (loss x rows, correct, rows), then the model's
-    // buffers (batch-norm moving statistics), which ride along in the same all-reduce so every
-    // rank keeps their mean (see the step).
-    this.grads = comm.allocate(this.layout.size + 1 + STEP_SUMS + this.buffers.size);
     this.optimizer = optimizerOf(t, this.layout.size);
     const perRank = samplesPerRank(o.data.train.count, comm.worldSize, o.shard.dropLast);
     this.batchesPerEpoch = Math.ceil(perRank / spec.data.batchSize);
@@ -119,6 +117,12 @@ export class TrainLoop {
    */
   async initialize(elastic?: { sourceRank: number; state?: Checkpoint }): Promise<string | undefined> {
     const { comm, log } = this.o;
+    // In the communicator's memory of choice: a file shared with a same-host peer, or its own
+    // WebAssembly memory, where the all-reduce sums with SIMD. Behind the gradients: the loss,
+    // the step's train sums (loss x rows, correct, rows), then the model's buffers (batch-norm
+    // moving statistics), which ride along in the same all-reduce so every rank keeps their
+    // mean (see the step).
+    this.grads = await comm.allocateShared(this.layout.size + 1 + STEP_SUMS + this.buffers.size);
     if (elastic !== undefined && elastic.sourceRank >= 0) {
       // A re-formed ring: the lowest surviving rank hands everyone its live state (no disk).
       const mine: StartDecision = elastic.state !== undefined ? { kind: 'resume', ckpt: elastic.state } : { kind: 'missing' };
@@ -189,6 +193,7 @@ export class TrainLoop {
   /** Runs from the current position to the end (epochs, maxSteps or early stopping). */
   async run(): Promise<TrainResult> {
     const { spec, comm, hooks } = this.o;
+    if (this.grads.length === 0) throw new Error('TrainLoop.run before initialize');
     const t = spec.train;
     let last: EpochSummary | undefined;
     let stoppedEarly = false;

@@ -230,6 +230,59 @@ test('tcp with shared memory, two polling ranks: all-reduces go through one shar
   }
 });
 
+test('tcp with shared memory, two polling ranks: a buffer from allocateShared lives in the file and is all-reduced in place, bit for bit alike, with copy-path all-reduces in between left alone', { skip: pollSkip }, async () => {
+  const r = await tcpRing(2, { sharedMemoryBytes: 8 << 20, pollMicros: 2000 });
+  try {
+    const [c0, c1] = r.comms as [Communicator, Communicator];
+    // Odd lengths: the split between the ranks' parts falls on a cache line, not in the middle.
+    const n = 101_775;
+    const [x, y] = await Promise.all([c0.allocateShared(n), c1.allocateShared(n)]);
+    assert.ok(x.every((v) => v === 0) && y.every((v) => v === 0), 'zeroed');
+    assert.deepEqual([x.buffer.byteLength, y.buffer.byteLength], [8 << 20, 8 << 20], 'each buffer is a view of the mapped file');
+    assert.deepEqual(ownFiles(), [], 'the pair file is unlinked once both mapped it');
+    let seed = 11;
+    const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+    for (let it = 0; it < 30; it++) {
+      const a = Float32Array.from({ length: n }, rand);
+      const b = Float32Array.from({ length: n }, rand);
+      x.set(a);
+      y.set(b);
+      const mean = it % 2 === 1;
+      const want = a.map((v, i) => Math.fround(v + (b[i] as number)) * (mean ? 0.5 : 1));
+      await Promise.all(mean ? [c0.allReduceMean(x), c1.allReduceMean(y)] : [c0.allReduceSum(x), c1.allReduceSum(y)]);
+      assert.deepEqual(x, want, `in-place all-reduce ${it}, rank 0`);
+      assert.deepEqual(y, want, `in-place all-reduce ${it}, rank 1`);
+      // The caller writes its buffer at once (the peer is done reading it); a small copy-path
+      // all-reduce stages elsewhere in the half and leaves the buffer as it was.
+      x.fill(3);
+      y.fill(3);
+      await sumsExactly(r, 1000 + it);
+      assert.ok(x.every((v) => v === 3) && y.every((v) => v === 3), `buffers untouched by copy-path all-reduce ${it}`);
+    }
+    assert.deepEqual(r.comms.map((c) => c.stats.sharedPairOps), [60, 60]);
+    // The copy path stages below the resident buffer: 1M floats fit a half (~1.05M) but not
+    // the room below it (~0.95M), so they take the ring.
+    await sumsExactly(r, 1_000_000);
+    assert.deepEqual(r.comms.map((c) => c.stats.sharedPairOps), [60, 60]);
+  } finally {
+    await r.close();
+  }
+});
+
+test('tcp with shared memory, a polling pair whose resident buffers differ in length: the all-reduce fails on both ranks, naming both lengths', { skip: pollSkip }, async () => {
+  const r = await tcpRing(2, { sharedMemoryBytes: 8 << 20, pollMicros: 2000 }, 1000);
+  try {
+    const [c0, c1] = r.comms as [Communicator, Communicator];
+    const [x, y] = await Promise.all([c0.allocateShared(5000), c1.allocateShared(5008)]);
+    const results = await Promise.allSettled([c0.allReduceSum(x), c1.allReduceSum(y)]);
+    const messages = results.map((res) => (res.status === 'rejected' && isRingtrainError(res.reason) && res.reason.code === 'SIZE_MISMATCH' ? res.reason.message : `not a size mismatch: ${res.status}`));
+    assert.match(messages[0] as string, /^shared-memory all-reduce: this rank's buffer holds 5000 floats, rank 1 at 127\.0\.0\.1:\d+'s 5008: both ranks must train the same model$/);
+    assert.match(messages[1] as string, /^shared-memory all-reduce: this rank's buffer holds 5008 floats, rank 0 at 127\.0\.0\.1:\d+'s 5000: both ranks must train the same model$/);
+  } finally {
+    await r.close();
+  }
+});
+
 test('tcp with shared memory, ranks that do not poll: no shared file, all-reduces go as messages', { skip }, async () => {
   const r = await tcpRing(2, { sharedMemoryBytes: 8 << 20, pollMicros: 0 });
   try {
