@@ -216,6 +216,17 @@ export interface TrainSpec {
    * validation loss stays the plain cross-entropy, as timm validates, so runs compare.
    */
   labelSmoothing: number;
+  /**
+   * Per-class weights of the training loss, as nn.CrossEntropyLoss(weight=w): sample i counts
+   * w[label i], and a step's loss is sum(w x loss) / sum(w) over the global batch (every rank's
+   * rows), so N workers train like one ([] = every class 1). One weight per class.
+   */
+  classWeights: number[];
+  /**
+   * Weights each class by n / (classes x count of the class in the training split), as
+   * scikit-learn's class_weight='balanced': rare classes count more. Not with classWeights.
+   */
+  balanceClasses: boolean;
   /** Validation metric for the plateau schedule and early stopping. */
   monitor: MonitorMetric;
   schedule: ScheduleSpec;
@@ -364,6 +375,8 @@ export const DEFAULT_JOB: JobSpec = {
     clipNorm: 0,
     nonFinite: 'stop',
     labelSmoothing: 0,
+    classWeights: [],
+    balanceClasses: false,
     monitor: 'loss',
     schedule: {
       name: 'constant',

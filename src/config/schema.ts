@@ -40,8 +40,9 @@ export interface EnumRule<V extends string = string> {
   kind: 'enum';
   values: readonly V[];
 }
+/** A list of integers (layer widths) or of any finite numbers (per-class weights). */
 export interface IntListRule {
-  kind: 'int-list';
+  kind: 'int-list' | 'number-list';
   /** Bounds for every element. */
   each: Bounds;
   minLength: number;
@@ -146,6 +147,8 @@ export const JOB_SCHEMA: JobSchema = {
   'train.clipNorm': { kind: 'number', min: 0 },
   'train.nonFinite': allOf<NonFinitePolicy>()(['skip', 'stop']),
   'train.labelSmoothing': { kind: 'number', min: 0, max: 1 },
+  'train.classWeights': { kind: 'number-list', each: { min: 0 }, minLength: 0 },
+  'train.balanceClasses': { kind: 'bool' },
   'train.monitor': allOf<MonitorMetric>()(['loss', 'accuracy', 'mse', 'mae']),
   'train.schedule.name': allOf<ScheduleName>()(['constant', 'step', 'multistep', 'exponential', 'cosine', 'cosine-restarts', 'polynomial', 'onecycle', 'plateau']),
   'train.schedule.interval': allOf<ScheduleInterval>()(['epoch', 'step']),
@@ -257,11 +260,14 @@ export function describeRule(rule: FieldRule): string {
       return 'true or false';
     case 'mapping-list':
       return `a list of mappings, like ${rule.example}`;
-    case 'int-list': {
+    case 'int-list':
+    case 'number-list': {
       const bounds = describeBounds(rule.each);
       const n = rule.minLength;
       const list = n === 0 ? 'a list' : n === 1 ? 'a non-empty list' : `a list of at least ${n}`;
-      return `${list} of integers${bounds ? ` ${bounds}` : ''}, like [256, 128]`;
+      const like = rule.kind === 'int-list' ? 'integers' : 'numbers';
+      const example = rule.kind === 'int-list' ? '[256, 128]' : '[1, 2.5, 0.5]';
+      return `${list} of ${like}${bounds ? ` ${bounds}` : ''}, like ${example}`;
     }
   }
 }

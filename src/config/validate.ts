@@ -119,11 +119,10 @@ function fits(value: unknown, rule: FieldRule): boolean {
     case 'mapping-list':
       return Array.isArray(value) && value.every((v) => isPlainObject(v));
     case 'int-list':
-      return (
-        Array.isArray(value) &&
-        value.length >= rule.minLength &&
-        value.every((v) => Number.isSafeInteger(v) && inBounds(v as number, rule.each))
-      );
+    case 'number-list': {
+      const element = rule.kind === 'int-list' ? Number.isSafeInteger : Number.isFinite;
+      return Array.isArray(value) && value.length >= rule.minLength && value.every((v) => element(v) && inBounds(v as number, rule.each));
+    }
   }
 }
 
@@ -158,6 +157,17 @@ function crossCheck(spec: JobSpec, origin: Map<string, string>, problems: string
         `cluster.leaseTimeoutSec (${lease}), ` +
         'or a healthy worker is declared lost between two heartbeats',
     );
+  }
+  const weighted = spec.train.classWeights.length > 0;
+  if (weighted && spec.train.balanceClasses) {
+    problems.push(`${origin.get('train.balanceClasses') ?? 'defaults'}: train.classWeights and train.balanceClasses both set the class weights: keep one (balanceClasses computes them from the training split)`);
+  }
+  if ((weighted || spec.train.balanceClasses) && spec.data.task === 'regression') {
+    const field = weighted ? 'train.classWeights' : 'train.balanceClasses';
+    problems.push(`${origin.get(field) ?? 'defaults'}: ${field} applies to classification, but data.task is regression (mean squared error): remove ${field}`);
+  }
+  if (weighted && spec.train.classWeights.every((w) => w === 0)) {
+    problems.push(`${origin.get('train.classWeights') ?? 'defaults'}: train.classWeights are all 0, so no sample would count: give the classes to train on a weight above 0`);
   }
   if (spec.model.kind === 'layers' && spec.model.layers.length === 0) {
     const source = origin.get('model.kind') ?? 'defaults';

@@ -1,8 +1,8 @@
 export { buildMlp, parameterCount } from './model-mlp';
 export { buildModel, sampleShape } from './models';
 export { ParamLayout, type ParamSlot } from './flat-params';
-export { softmaxCrossEntropy, lossAndCorrect, meanSquaredError, regressionSums } from './loss';
-export { computeGradients, forwardBackward, applyAveraged, type LocalStepResult, type LocalGradients } from './train-step';
+export { softmaxCrossEntropy, meanLabelWeight, balancedClassWeights, lossAndCorrect, meanSquaredError, regressionSums } from './loss';
+export { computeGradients, forwardBackward, applyAveraged, type LocalStepResult, type LocalGradients, type LossOptions } from './train-step';
 export { evaluateRange, evaluateRegressionRange, type EvalSums } from './evaluate';
 export { saveModelToDir, loadModelFromDir } from './model-files';
 export { summarizeModel } from './summary';

@@ -6,15 +6,42 @@ import * as tf from '@tensorflow/tfjs-core';
  * the global batch when every rank has the same batch size. With `labelSmoothing` e the target
  * is (1 - e) x one-hot + e / classes, as torch's label_smoothing: the loss is
  * (1 - e) x NLL + e x (mean over classes of -log p).
+ *
+ * With `classWeights` w each class's term is scaled by its weight, as torch's weight= does
+ * (smoothing included), but the result is still divided by the row count, not by the sum of the
+ * rows' weights: that sum is only known for the global batch once every rank's share has been
+ * all-reduced, so the caller divides by it there (see meanLabelWeight).
  */
-export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, labelSmoothing = 0): tf.Scalar {
+export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, labelSmoothing = 0, classWeights?: tf.Tensor1D): tf.Scalar {
   return tf.tidy(() => {
     const classes = logits.shape[1];
     const oneHot = tf.cast(tf.oneHot(labels, classes), 'float32');
-    const target = labelSmoothing > 0 ? tf.add(tf.mul(oneHot, 1 - labelSmoothing), labelSmoothing / classes) : oneHot;
+    const smoothed = labelSmoothing > 0 ? tf.add(tf.mul(oneHot, 1 - labelSmoothing), labelSmoothing / classes) : oneHot;
+    const target = classWeights === undefined ? smoothed : tf.mul(smoothed, classWeights);
     const logp = tf.logSoftmax(logits);
     return tf.neg(tf.mean(tf.sum(tf.mul(target, logp), 1))) as tf.Scalar;
   });
+}
+
+/** The mean over `rows` labels of their class weights: sum(w[label]) / rows. */
+export function meanLabelWeight(labels: Int32Array, rows: number, classWeights: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < rows; i++) sum += classWeights[labels[i] as number] as number;
+  return rows > 0 ? sum / rows : 0;
+}
+
+/**
+ * sklearn's class_weight='balanced': n / (classes x count of each class); a class with no
+ * sample gets 0 (it contributes nothing either way).
+ */
+export function balancedClassWeights(labels: ArrayLike<number>, classes: number): Float32Array {
+  const counts = new Float64Array(classes);
+  for (let i = 0; i < labels.length; i++) counts[labels[i] as number] = (counts[labels[i] as number] as number) + 1;
+  const out = new Float32Array(classes);
+  counts.forEach((c, k) => {
+    out[k] = c > 0 ? labels.length / (classes * c) : 0;
+  });
+  return out;
 }
 
 /** Sum of per-sample losses and count of correct predictions, for metrics that all-reduce. */

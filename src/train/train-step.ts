@@ -7,14 +7,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ParamLayout } from './flat-params';
-import { meanSquaredError, softmaxCrossEntropy } from './loss';
+import { meanLabelWeight, meanSquaredError, softmaxCrossEntropy } from './loss';
 import { sampleShape } from './models';
 
 export interface LocalStepResult {
-  /** Mean loss over this rank's batch. */
+  /** This rank's loss on its batch, as PyTorch's criterion reports it (weighted mean with class weights). */
   loss: number;
   /** Correct predictions in this rank's batch. */
   correct: number;
+  /**
+   * The mean class weight of the batch's rows, sum(w[label]) / rows (1 without class weights):
+   * the loss's gradient is scaled by it, and the step divides by its global mean (see loss.ts).
+   */
+  weightMean: number;
 }
 
 /** A local batch's loss and accuracy, with its gradients still on the device. */
@@ -23,13 +28,23 @@ export interface LocalGradients extends LocalStepResult {
   grads: tf.NamedTensorMap;
 }
 
+/** How the loss is taken; the defaults are plain cross-entropy on integer labels. */
+export interface LossOptions {
+  /** rows x outputs regression targets: the loss is then the mean squared error (torch MSELoss). */
+  targets?: Float32Array;
+  /** Smooths the classification loss (softmaxCrossEntropy). */
+  labelSmoothing?: number;
+  /** One weight per class (nn.CrossEntropyLoss(weight=...)); see softmaxCrossEntropy. */
+  classWeights?: Float32Array;
+}
+
 /**
- * Forward and backward on one local batch. With `targets` (rows x outputs) the task is
- * regression and the loss is the mean squared error (torch MSELoss); otherwise softmax
- * cross-entropy on the integer labels `y`. The gradients stay tensors, so the caller can read
- * them into the flat buffer bucket by bucket while earlier buckets are on the wire.
- * `labelSmoothing` smooths the classification loss (softmaxCrossEntropy); the reported loss is
- * that smoothed objective, as PyTorch's criterion reports it.
+ * Forward and backward on one local batch. With `targets` the task is regression; otherwise
+ * softmax cross-entropy on the integer labels `y`. The gradients stay tensors, so the caller can
+ * read them into the flat buffer bucket by bucket while earlier buckets are on the wire.
+ * The reported loss is the smoothed, weighted objective, as PyTorch's criterion reports it;
+ * with class weights the gradients are those of sum(w x loss) / rows, which the step divides by
+ * the global mean weight once the all-reduce has summed every rank's.
  */
 export function forwardBackward(
   model: tfl.LayersModel,
@@ -37,9 +52,9 @@ export function forwardBackward(
   x: Float32Array,
   y: Int32Array,
   batch: number,
-  targets?: Float32Array,
-  labelSmoothing = 0,
+  opts: LossOptions = {},
 ): LocalGradients {
+  const { targets, labelSmoothing = 0, classWeights } = opts;
   let correct = 0;
   const { value, grads } = tf.tidy(() => {
     const shape = sampleShape(model);
@@ -51,15 +66,19 @@ export function forwardBackward(
       return tf.variableGrads(() => meanSquaredError(model.apply(xs, { training: true }) as tf.Tensor2D, ts), layout.vars);
     }
     const ys = tf.tensor1d(y.subarray(0, batch), 'int32');
+    const ws = classWeights === undefined ? undefined : tf.tensor1d(classWeights, 'float32');
     return tf.variableGrads(() => {
       const logits = model.apply(xs, { training: true }) as tf.Tensor2D;
       correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), ys), 'float32')).dataSync()[0] as number;
-      return softmaxCrossEntropy(logits, ys, labelSmoothing);
+      return softmaxCrossEntropy(logits, ys, labelSmoothing, ws);
     }, layout.vars);
   });
-  const loss = value.dataSync()[0] as number;
+  const objective = value.dataSync()[0] as number;
   value.dispose();
-  return { loss, correct, grads };
+  const weightMean = classWeights === undefined || targets !== undefined ? 1 : meanLabelWeight(y, batch, classWeights);
+  // torch divides by the rows' weight sum: a batch of weight-0 rows has loss 0/0, here 0.
+  const loss = weightMean === 1 ? objective : weightMean > 0 ? objective / weightMean : 0;
+  return { loss, correct, weightMean, grads };
 }
 
 /**
@@ -74,13 +93,12 @@ export function computeGradients(
   batch: number,
   out: Float32Array,
   accumulate = false,
-  targets?: Float32Array,
-  labelSmoothing = 0,
+  opts: LossOptions = {},
 ): LocalStepResult {
-  const { loss, correct, grads } = forwardBackward(model, layout, x, y, batch, targets, labelSmoothing);
+  const { loss, correct, weightMean, grads } = forwardBackward(model, layout, x, y, batch, opts);
   layout.packGradients(grads, out, accumulate);
   tf.dispose(Object.values(grads));
-  return { loss, correct };
+  return { loss, correct, weightMean };
 }
 
 export function applyAveraged(optimizer: tf.Optimizer, layout: ParamLayout, averaged: Float32Array): void {

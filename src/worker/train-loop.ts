@@ -16,6 +16,7 @@ import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank, type B
 import * as tf from '@tensorflow/tfjs-core';
 import { EarlyStopping, LrSchedule, ParamLayout, clipToNorm, forwardBackward, globalNorm, monitorMode, optimizerOf, scaledLr, type FlatOptimizer } from '../train';
 import { findLatestCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint-store';
+import { classWeightsFor } from './class-weights';
 import { evaluateSplit, type SplitMetrics } from './evaluate-split';
 import type { EpochSummary, TrainLoopOptions, TrainResult } from './train-types';
 import { StepClock, since } from './step-clock';
@@ -35,6 +36,8 @@ import {
 
 export type { EpochSummary, LoopData, StepTimes, TrainHooks, TrainLoopOptions, TrainResult } from './train-types';
 
+/** Slots right behind the gradients: the step's loss and its rows' mean class weight. */
+const STEP_HEAD = 2;
 /** Train sums each step adds to the gradients' all-reduce: loss x rows, correct, rows. */
 const STEP_SUMS = 3;
 
@@ -49,6 +52,8 @@ export class TrainLoop {
    * by initialize (collectively: it may be this rank's half of a file shared with the peer).
    */
   private grads: Float32Array = new Float32Array(0);
+  /** The loss's per-class weights (class-weights.ts); undefined = every class 1. */
+  private readonly classWeights: Float32Array | undefined;
   private readonly schedule: LrSchedule;
   private readonly early: EarlyStopping;
   private readonly batchesPerEpoch: number;
@@ -69,6 +74,7 @@ export class TrainLoop {
     if (t.labelSmoothing > 0 && o.data.train.targets !== undefined) {
       throw new RingtrainError('CONFIG_INVALID', `train.labelSmoothing (${t.labelSmoothing}) applies to classification, but this dataset gives regression targets (mean squared error): set train.labelSmoothing to 0`);
     }
+    this.classWeights = classWeightsFor(t, o.data.train);
     this.layout = ParamLayout.ofModel(model);
     this.buffers = ParamLayout.buffersOf(model);
     this.params = new Float32Array(this.layout.size);
@@ -119,10 +125,10 @@ export class TrainLoop {
     const { comm, log } = this.o;
     // In the communicator's memory of choice: a file shared with a same-host peer, or its own
     // WebAssembly memory, where the all-reduce sums with SIMD. Behind the gradients: the loss,
-    // the step's train sums (loss x rows, correct, rows), then the model's buffers (batch-norm
+    // the batch's mean class weight (the loss's denominator, see the step), the step's train sums (loss x rows, correct, rows), then the model's buffers (batch-norm
     // moving statistics), which ride along in the same all-reduce so every rank keeps their
     // mean (see the step).
-    this.grads = await comm.allocateShared(this.layout.size + 1 + STEP_SUMS + this.buffers.size);
+    this.grads = await comm.allocateShared(this.layout.size + STEP_HEAD + STEP_SUMS + this.buffers.size);
     if (elastic !== undefined && elastic.sourceRank >= 0) {
       // A re-formed ring: the lowest surviving rank hands everyone its live state (no disk).
       const mine: StartDecision = elastic.state !== undefined ? { kind: 'resume', ckpt: elastic.state } : { kind: 'missing' };
@@ -246,7 +252,9 @@ export class TrainLoop {
     // The same sums made global after every step (they ride in the gradients' all-reduce), so
     // a ring that loses a rank mid-epoch still knows what the lost rank had trained.
     this.running = [this.c.partial[0], this.c.partial[1], this.c.partial[2]];
-    const sumsAt = this.layout.size + 1;
+    const lossAt = this.layout.size;
+    const weightAt = lossAt + 1;
+    const sumsAt = lossAt + STEP_HEAD;
     let normSum = 0;
     let applied = 0;
     let clipped = 0;
@@ -266,8 +274,10 @@ export class TrainLoop {
       t0 = clock.timed('data', t0);
       const rows = (batches[b] as Int32Array).length;
       const accumulate = micro > 0;
-      const local = forwardBackward(this.o.model, this.layout, batch.x, batch.y, rows, batch.t, t.labelSmoothing);
-      this.grads[this.layout.size] = (this.grads[this.layout.size] as number) + local.loss;
+      const local = forwardBackward(this.o.model, this.layout, batch.x, batch.y, rows, { targets: batch.t, labelSmoothing: t.labelSmoothing, classWeights: this.classWeights });
+      // The gradient is of the loss x mean weight (loss.ts); the loss slot carries the same.
+      this.grads[lossAt] = (this.grads[lossAt] as number) + local.loss * local.weightMean;
+      this.grads[weightAt] = (this.grads[weightAt] as number) + local.weightMean;
       sums[0] = (sums[0] as number) + local.loss * rows;
       sums[1] = (sums[1] as number) + local.correct;
       sums[2] = (sums[2] as number) + rows;
@@ -327,8 +337,13 @@ export class TrainLoop {
       this.running[1] += Math.round((this.grads[sumsAt + 1] as number) * world);
       this.running[2] += Math.round((this.grads[sumsAt + 2] as number) * world);
       const g = this.grads.subarray(0, this.layout.size);
-      if (micro > 1) for (let i = 0; i <= this.layout.size; i++) this.grads[i] = (this.grads[i] as number) / micro;
-      const loss = this.grads[this.layout.size] as number;
+      if (micro > 1) for (let i = 0; i <= weightAt; i++) this.grads[i] = (this.grads[i] as number) / micro;
+      // With class weights the gradient and loss are sums of w x loss over rows: divided by the
+      // global batch's mean weight they are torch's weighted mean over the whole global batch,
+      // whatever the ranks' shares held. A global batch of weight-0 rows has a zero gradient.
+      const weightMean = this.grads[weightAt] as number;
+      if (this.classWeights !== undefined && weightMean > 0) for (let i = 0; i <= lossAt; i++) this.grads[i] = (this.grads[i] as number) / weightMean;
+      const loss = this.grads[lossAt] as number;
       // After the all-reduce every rank holds identical bytes, so this norm (and every decision
       // below) is the same on every rank without another collective.
       const norm = globalNorm(g);
