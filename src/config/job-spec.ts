@@ -149,6 +149,11 @@ export interface ScheduleSpec {
   /** onecycle: cosine or linear steps between those points (anneal_strategy). */
   anneal: AnnealStrategy;
   /**
+   * onecycle: three phases, as three_phase=True: up to the peak, back down to lr / divFactor
+   * over as many ticks, then to the end value (fast.ai's original schedule); off = two phases.
+   */
+  threePhase: boolean;
+  /**
    * onecycle: momentum (sgd, rmsprop) or Adam's beta1 moves against the lr, from maxMomentum
    * down to baseMomentum at the peak and back (cycle_momentum); sgd and rmsprop need
    * train.momentum > 0 for it, as torch does.
@@ -394,6 +399,7 @@ export const DEFAULT_JOB: JobSpec = {
       divFactor: 25,
       finalDivFactor: 1e4,
       anneal: 'cos',
+      threePhase: false,
       cycleMomentum: true,
       baseMomentum: 0.85,
       maxMomentum: 0.95,

@@ -165,6 +165,7 @@ export const JOB_SCHEMA: JobSchema = {
   'train.schedule.divFactor': { kind: 'number', gt: 0 },
   'train.schedule.finalDivFactor': { kind: 'number', gt: 0 },
   'train.schedule.anneal': allOf<AnnealStrategy>()(['cos', 'linear']),
+  'train.schedule.threePhase': { kind: 'bool' },
   'train.schedule.cycleMomentum': { kind: 'bool' },
   'train.schedule.baseMomentum': { kind: 'number', min: 0, lt: 1 },
   'train.schedule.maxMomentum': { kind: 'number', min: 0, lt: 1 },

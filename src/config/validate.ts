@@ -193,6 +193,10 @@ function crossCheck(spec: JobSpec, origin: Map<string, string>, problems: string
     problems.push(`${source}: train.schedule.warmup (${sch.warmup}) does not combine with the onecycle schedule, which warms up itself (train.schedule.pctStart of the cycle): set train.schedule.warmup to 0`);
   }
   const { optimizer, momentum } = spec.train;
+  if (sch.name === 'onecycle' && sch.threePhase && sch.pctStart >= 0.5) {
+    const source = origin.get('train.schedule.pctStart') ?? origin.get('train.schedule.threePhase') ?? 'defaults';
+    problems.push(`${source}: with train.schedule.threePhase the climb and the way back down take 2 x pctStart (${sch.pctStart}) of the cycle, leaving nothing for the final phase: set train.schedule.pctStart below 0.5 (e.g. 0.3)`);
+  }
   if (sch.name === 'onecycle' && sch.cycleMomentum && (optimizer === 'sgd' || optimizer === 'rmsprop') && momentum <= 0) {
     const source = origin.get('train.schedule.name') ?? 'defaults';
     problems.push(`${source}: the onecycle schedule cycles momentum, but train.optimizer ${optimizer} has train.momentum 0 (torch refuses this too): set train.momentum (e.g. 0.9) or train.schedule.cycleMomentum to false`);

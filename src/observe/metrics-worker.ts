@@ -49,6 +49,8 @@ export interface WorkerMetrics {
   backendInfo: Gauge<'backend' | 'kernels'>;
   /** Learning rate of the latest optimizer step (after warmup, schedule and scaling). */
   learningRate: Gauge;
+  /** Momentum (sgd, rmsprop) or Adam's beta1 of the latest optimizer step: onecycle cycles it. */
+  momentum: Gauge;
   /** Steps whose averaged loss or gradient was NaN/Inf, by what was done (skip|stop). */
   nonFiniteSteps: Counter<'action'>;
   /** Always 1 per ring neighbour this rank sends to, labelled with how its payloads travel: grpc, socket (tcp) or shared-memory (tcp, same host). */
@@ -136,6 +138,7 @@ export function createWorkerMetrics(registry: Registry, rank: number, backend: s
       registers,
     }),
     learningRate: new Gauge({ name: 'ringtrain_learning_rate', help: 'Learning rate of the latest optimizer step.', registers }),
+    momentum: new Gauge({ name: 'ringtrain_momentum', help: "Momentum (sgd, rmsprop) or Adam's beta1 of the latest optimizer step (onecycle cycles it).", registers }),
     nonFiniteSteps: new Counter({
       name: 'ringtrain_nonfinite_steps_total',
       help: 'Optimizer steps whose averaged loss or gradient was not finite, by action taken.',

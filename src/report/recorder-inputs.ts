@@ -48,6 +48,8 @@ export interface StepInfo {
   correct?: number;
   samples: number;
   lr: number;
+  /** The momentum or Adam beta1 the schedule set for this step (onecycle); absent when fixed. */
+  momentum?: number;
   /** The step's time split; peerWait is the part of communication spent waiting for a slower rank. */
   seconds: { data: number; compute: number; communication: number; update: number; peerWait?: number };
   /** What the rank did during the step, in order, with real times (only when a trace is written). */

@@ -123,7 +123,9 @@ export class RunRecorder {
       this.steps.push({ step: s.step, epoch: s.epoch, loss: s.loss, samplesPerSec, lr: s.lr, time: now / 1000 });
       // A long epoch must not hold its lines until the end (a crash would lose them).
       if (this.steps.length >= STEP_LINES_PER_WRITE) this.flushSteps();
-      this.train?.scalars(s.step, { 'batch/loss': s.loss, 'batch/samples_per_sec': samplesPerSec, 'batch/learning_rate': s.lr });
+      const scalars: Record<string, number> = { 'batch/loss': s.loss, 'batch/samples_per_sec': samplesPerSec, 'batch/learning_rate': s.lr };
+      if (s.momentum !== undefined) scalars['batch/momentum'] = s.momentum;
+      this.train?.scalars(s.step, scalars);
     }
     if (logged && this.o.log !== undefined) {
       this.lastProgressMs = now;

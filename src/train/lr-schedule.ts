@@ -97,19 +97,31 @@ export class LrSchedule {
   }
 
   /**
-   * OneCycleLR's two phases (three_phase off) for a value that goes start -> peak over the
-   * first pctStart of the cycle, then peak -> end; torch's phase ends are pctStart x total - 1
-   * and total - 1. Past the cycle the value stays at `end` (torch raises instead).
+   * OneCycleLR for a value that goes start -> peak over the first pctStart of the cycle, then
+   * peak -> end; with threePhase, peak -> start over as many ticks again, then start -> end.
+   * torch's phase ends are pctStart x total - 1 (then 2 x pctStart x total - 2) and total - 1,
+   * and each phase starts where the one before ended. Past the cycle the value stays at `end`
+   * (torch raises instead).
    */
   private oneCycle(u: number, start: number, peak: number, end: number): number {
     const s = this.spec;
     const total = this.tMax;
-    const firstEnd = s.pctStart * total - 1;
+    const first = s.pctStart * total - 1;
+    const phases: { end: number; from: number; to: number }[] = s.threePhase
+      ? [{ end: first, from: start, to: peak }, { end: 2 * s.pctStart * total - 2, from: peak, to: start }, { end: total - 1, from: start, to: end }]
+      : [{ end: first, from: start, to: peak }, { end: total - 1, from: peak, to: end }];
     const anneal = (a: number, b: number, pct: number): number => (s.anneal === 'cos' ? b + ((a - b) / 2) * (Math.cos(Math.PI * pct) + 1) : (b - a) * pct + a);
     const t = Math.min(u, total - 1);
-    // A first phase of one tick (pctStart x total = 1) is all peak (torch divides by zero there).
-    if (t <= firstEnd) return anneal(start, peak, firstEnd > 0 ? t / firstEnd : 1);
-    return anneal(peak, end, (t - firstEnd) / (total - 1 - firstEnd));
+    let from = 0;
+    for (let i = 0; i < phases.length; i++) {
+      const p = phases[i] as { end: number; from: number; to: number };
+      if (t <= p.end || i === phases.length - 1) {
+        // A phase of no length (pctStart x total = 1) is all its end value (torch divides by zero there).
+        return anneal(p.from, p.to, p.end > from ? (t - from) / (p.end - from) : 1);
+      }
+      from = p.end;
+    }
+    return end;
   }
 
   /**

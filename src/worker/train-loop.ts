@@ -52,6 +52,8 @@ export class TrainLoop {
    * by initialize (collectively: it may be this rank's half of a file shared with the peer).
    */
   private grads: Float32Array = new Float32Array(0);
+  /** The optimizer's own momentum (Adam: beta1), for the gauge when no schedule moves it. */
+  private readonly fixedMomentum: number;
   /** The loss's per-class weights (class-weights.ts); undefined = every class 1. */
   private readonly classWeights: Float32Array | undefined;
   private readonly schedule: LrSchedule;
@@ -75,6 +77,7 @@ export class TrainLoop {
       throw new RingtrainError('CONFIG_INVALID', `train.labelSmoothing (${t.labelSmoothing}) applies to classification, but this dataset gives regression targets (mean squared error): set train.labelSmoothing to 0`);
     }
     this.classWeights = classWeightsFor(t, o.data.train);
+    this.fixedMomentum = t.optimizer === 'adam' || t.optimizer === 'adamw' ? t.beta1 : t.momentum;
     this.layout = ParamLayout.ofModel(model);
     this.buffers = ParamLayout.buffersOf(model);
     this.params = new Float32Array(this.layout.size);
@@ -350,6 +353,7 @@ export class TrainLoop {
       // One tick for both: onecycle's momentum moves with its lr.
       const tick = this.tick();
       lr = this.schedule.lrAt(tick);
+      const momentum = this.schedule.momentumAt(tick);
       if (!Number.isFinite(norm) || !Number.isFinite(loss)) {
         this.onNonFinite(loss, norm, epoch);
         skipped += 1;
@@ -358,7 +362,7 @@ export class TrainLoop {
         applied += 1;
         if (clipToNorm(g, norm, t.clipNorm) < 1) clipped += 1;
         const before = hooks?.wantsDiagnostics?.(Math.ceil((b + 1) / k), stepsInEpoch) ? this.params.slice() : undefined;
-        this.optimizer.step(this.params, g, lr, this.schedule.momentumAt(tick));
+        this.optimizer.step(this.params, g, lr, momentum);
         this.layout.writeWeights(this.params);
         if (before !== undefined) hooks?.onDiagnostics?.({ epoch: epoch + 1, step: this.c.step + 1, slots: this.layout.slots, grads: g, before, after: this.params });
       }
@@ -369,10 +373,11 @@ export class TrainLoop {
       this.c.batchInEpoch = b + 1;
       metrics?.step.set(this.c.step);
       metrics?.learningRate.set(lr);
+      metrics?.momentum.set(momentum ?? this.fixedMomentum);
       const split = clock.endStep();
       metrics?.allreduceBytes.inc(comm.worldSize > 1 ? (2 * (comm.worldSize - 1) * this.grads.byteLength) / comm.worldSize : 0);
       hooks?.onStep?.(this.c.step, epoch);
-      hooks?.onStepDetail?.({ epoch: epoch + 1, step: this.c.step, stepInEpoch: Math.ceil((b + 1) / k), stepsInEpoch, loss, correct: stepCorrect, samples: stepRows, lr, seconds: split.seconds, spans: split.spans });
+      hooks?.onStepDetail?.({ epoch: epoch + 1, step: this.c.step, stepInEpoch: Math.ceil((b + 1) / k), stepsInEpoch, loss, correct: stepCorrect, samples: stepRows, lr, momentum, seconds: split.seconds, spans: split.spans });
       stepRows = 0;
       stepCorrect = 0;
       if (spec.checkpoint.everySteps > 0 && this.c.step % spec.checkpoint.everySteps === 0 && b + 1 < batches.length) {

@@ -64,7 +64,7 @@ async function recordRun(dir: string): Promise<{ log: () => Record<string, unkno
           const grads = Float32Array.from({ length: 12 }, (_, k) => (k % 2 ? 1 : -1) * 0.1 * epoch);
           r.onDiagnostics({ epoch, step, slots: SLOTS, grads, before, after });
         }
-        r.onStep({ epoch, step, stepInEpoch: i, stepsInEpoch: 5, loss, correct: 50, samples: 64, lr: 0.1 / epoch, seconds: { data: 0.01, compute: rank === 0 ? 0.05 : 0.06, communication: 0.03, update: 0.01, peerWait: rank === 0 ? 0.01 : 0 } });
+        r.onStep({ epoch, step, stepInEpoch: i, stepsInEpoch: 5, loss, correct: 50, samples: 64, lr: 0.1 / epoch, momentum: epoch === 2 ? 0.85 + 0.01 * i : undefined, seconds: { data: 0.01, compute: rank === 0 ? 0.05 : 0.06, communication: 0.03, update: 0.01, peerWait: rank === 0 ? 0.01 : 0 } });
       }
       await new Promise((r) => setImmediate(r));
     }
@@ -109,6 +109,8 @@ test('the event files decode with TensorFlow’s protos, every record’s CRCs c
   const scalars = scalarsByTag(train.events);
   assert.deepEqual(scalars.get('batch/loss')?.map((p) => [p.step, p.value]), losses.map((l, i) => [i + 1, Math.fround(l)]));
   assert.deepEqual(scalars.get('batch/learning_rate')?.map((p) => p.value).slice(4, 6), [Math.fround(0.1), Math.fround(0.05)]);
+  // Only steps whose schedule moved the momentum (epoch 2 here) carry it.
+  assert.deepEqual(scalars.get('batch/momentum')?.map((p) => [p.step, p.value]), [1, 2, 3, 4, 5].map((i) => [5 + i, Math.fround(0.85 + 0.01 * i)]));
   assert.deepEqual(scalars.get('epoch/loss')?.map((p) => [p.step, p.value]), [[1, 1], [2, Math.fround(0.8)], [3, Math.fround(0.6)], [4, 0.5]]);
   assert.equal(scalars.get('gradients/global_norm')?.length, 4);
   assert.deepEqual([...scalars.keys()].filter((k) => k.startsWith('update_ratio/')), ['update_ratio/dense_0', 'update_ratio/logits']);

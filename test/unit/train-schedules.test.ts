@@ -84,6 +84,22 @@ test('onecycle climbs from lr / divFactor to lr over pctStart of the cycle, anne
   assert.equal(new LrSchedule(spec({ name: 'cosine' }), 0.1, 8).momentumAt(3), undefined, 'only onecycle moves momentum');
 });
 
+test('onecycle with threePhase climbs to the peak, comes back to lr / divFactor as fast, then anneals to the end; momentum mirrors it and stays up (OneCycleLR three_phase=True)', () => {
+  // torch 1.13, OneCycleLR(SGD(momentum 0.9), max_lr=0.1, total_steps=10, three_phase=True):
+  const s = new LrSchedule(spec({ name: 'onecycle', tMax: 10, threePhase: true }), 0.1, 99);
+  assertClose(seq(s, 10), [0.0040000000000000036, 0.052000000000000005, 0.1, 0.052000000000000005, 0.004, 0.0036180721853510196, 0.0026181721853510195, 0.0013822278146489802, 0.0003823278146489803, 4e-7], 'lr');
+  assertClose(Array.from({ length: 10 }, (_, t) => s.momentumAt(t) as number), [0.95, 0.8999999999999999, 0.85, 0.8999999999999999, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95], 'momentum');
+  // ... Adam, linear, pct_start 0.25, div 10, final div 100, momenta 0.8-0.9, 12 steps:
+  const a = new LrSchedule(spec({ name: 'onecycle', threePhase: true, pctStart: 0.25, anneal: 'linear', divFactor: 10, finalDivFactor: 100, baseMomentum: 0.8, maxMomentum: 0.9 }), 0.1, 12);
+  assertClose(
+    seq(a, 12),
+    [0.01, 0.05500000000000001, 0.1, 0.055, 0.009999999999999995, 0.008585714285714287, 0.007171428571428572, 0.005757142857142857, 0.004342857142857143, 0.002928571428571428, 0.0015142857142857145, 9.99999999999994e-5],
+    'linear lr',
+  );
+  assertClose(Array.from({ length: 12 }, (_, t) => a.momentumAt(t) as number), [0.9, 0.8500000000000001, 0.8, 0.8500000000000001, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9], 'beta1');
+  assert.equal(a.lrAt(40), a.lrAt(11), 'past the cycle the lr stays at its last value');
+});
+
 test('linear warmup climbs from lr x startFactor to lr, then the schedule starts at its own tick 0', () => {
   // LinearLR(start_factor 0.25, total_iters 3): 0.25, 0.5, 0.75; then StepLR(2, 0.1) from 0.
   const s = new LrSchedule(spec({ name: 'step', warmup: 3, warmupStartFactor: 0.25, stepSize: 2, gamma: 0.1 }), 0.4, 10);
