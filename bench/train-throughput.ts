@@ -76,9 +76,13 @@ function stepSplit(runDir: string): StepSplit {
  * epoch (JIT, kernel set-up, first connections) left out, as the PyTorch peers leave out their
  * warm-up steps; the mean over the remaining epochs.
  */
-async function ringtrain(nproc: number, steps: number, transport = 'grpc', model = MODEL): Promise<RunResult> {
+const GRPC_LABEL = '--nproc 2, grpc (default; shared file)';
+const TCP_LABEL = '--nproc 2, tcp (shared file)';
+const WIRE_LABEL = '--nproc 2, grpc, sharedMemoryMb=0 (messages)';
+
+async function ringtrain(nproc: number, steps: number, transport = 'grpc', extra: string[] = []): Promise<RunResult> {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-bench-'));
-  const set = [`data.trainLimit=${steps * 64}`, `train.epochs=${EPOCHS}`, 'data.testLimit=1000', `cluster.transport=${transport}`, `model.kind=${model}`];
+  const set = [`data.trainLimit=${steps * 64}`, `train.epochs=${EPOCHS}`, 'data.testLimit=1000', `cluster.transport=${transport}`, `model.kind=${MODEL}`, ...extra];
   const child = spawn(process.execPath, [BIN, 'launch', '--nproc', String(nproc), '--out', out, '--set', ...set], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 1_800_000 });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
@@ -118,7 +122,8 @@ function median(xs: number[]): number {
 }
 
 const USAGE = `usage: ringtrain bench train   (npm run bench)
-Training samples/s of the built-in job for --nproc 1 and 2 (grpc and tcp) and of two --nproc 1
+Training samples/s of the built-in job for --nproc 1 and 2 (grpc and tcp, both summing through
+a shared file as two ranks on one host do, and grpc with messages only) and of two --nproc 1
 jobs side by side (the machine's ceiling for scaling), interleaved, against
 PyTorch single-process and DDP gloo when /usr/bin/python3 has torch. Settings come from the
 environment: BENCH_MODEL=mlp|cnn, BENCH_STEPS (one worker's batches per epoch), BENCH_REPEATS (3),
@@ -146,11 +151,13 @@ async function main(): Promise<void> {
   // `apart`: two independent one-worker jobs at once, with no communication between them. Their
   // sum over twice one job alone is what this machine allows a two-worker job before any
   // all-reduce (two busy processes slow each other here), the ceiling of its scaling efficiency.
-  const runs = { one: [] as RunResult[], grpc: [] as RunResult[], tcp: [] as RunResult[], apart: [] as number[] };
+  // `wire`: gRPC with no shared memory, so every all-reduce goes as messages, as between hosts.
+  const runs = { one: [] as RunResult[], grpc: [] as RunResult[], tcp: [] as RunResult[], wire: [] as RunResult[], apart: [] as number[] };
   for (let r = 0; r < repeats; r++) {
     runs.one.push(await ringtrain(1, steps));
     runs.grpc.push(await ringtrain(2, steps, 'grpc'));
     runs.tcp.push(await ringtrain(2, steps, 'tcp'));
+    runs.wire.push(await ringtrain(2, steps, 'grpc', ['cluster.sharedMemoryMb=0']));
     const both = await Promise.all([ringtrain(1, steps), ringtrain(1, steps)]);
     runs.apart.push(both[0].samplesPerSec + both[1].samplesPerSec);
   }
@@ -159,6 +166,7 @@ async function main(): Promise<void> {
   const one = rate(runs.one);
   const grpc2 = rate(runs.grpc);
   const tcp2 = rate(runs.tcp);
+  const wire2 = rate(runs.wire);
   const apart = median(runs.apart);
   const measured = steps * (EPOCHS - WARMUP);
   const torch1 = peer('torch_bench.py', ['--model', MODEL, '--threads', '1', '--steps', String(measured)]);
@@ -168,22 +176,23 @@ async function main(): Promise<void> {
   const ratio = (a: number, b: number | undefined): string => (b === undefined ? '-' : `${(a / b).toFixed(2)}x`);
   const scaling = (a: number, b: number): string => `${((100 * a) / (2 * b)).toFixed(0)}%`;
   const percent = (x: number): string => `${(100 * x).toFixed(0)}%`;
-  // Per round: grpc, tcp and the two independent jobs, each over twice that round's one-worker run.
-  const perRound = runs.one.map((o, r) => [(runs.grpc[r] as RunResult).samplesPerSec, (runs.tcp[r] as RunResult).samplesPerSec, runs.apart[r] as number].map((x) => x / (2 * o.samplesPerSec)));
-  const earlyScaling = WARMUP > 1 ? `${scaling(Number(early(runs.grpc)), Number(early(runs.one)))} / ${scaling(Number(early(runs.tcp)), Number(early(runs.one)))}` : '-';
+  // Per round: grpc, tcp, grpc messages and the two independent jobs, each over twice that round's one-worker run.
+  const perRound = runs.one.map((o, r) => [(runs.grpc[r] as RunResult).samplesPerSec, (runs.tcp[r] as RunResult).samplesPerSec, (runs.wire[r] as RunResult).samplesPerSec, runs.apart[r] as number].map((x) => x / (2 * o.samplesPerSec)));
+  const earlyScaling = WARMUP > 1 ? [runs.grpc, runs.tcp, runs.wire].map((rs) => scaling(Number(early(rs)), Number(early(runs.one)))).join(' / ') : '-';
   const rows: string[][] = [
     ['--nproc 1', one.toFixed(0), early(runs.one), t1?.toFixed(0) ?? '-', ratio(one, t1)],
-    ['--nproc 2, grpc', grpc2.toFixed(0), early(runs.grpc), t2?.toFixed(0) ?? '-', ratio(grpc2, t2)],
-    // Both workers on this host: the tcp transport passes payloads through shared memory.
-    ['--nproc 2, tcp (shared memory)', tcp2.toFixed(0), early(runs.tcp), t2?.toFixed(0) ?? '-', ratio(tcp2, t2)],
+    // Both workers on this host: either transport sums through one shared file.
+    [GRPC_LABEL, grpc2.toFixed(0), early(runs.grpc), t2?.toFixed(0) ?? '-', ratio(grpc2, t2)],
+    [TCP_LABEL, tcp2.toFixed(0), early(runs.tcp), t2?.toFixed(0) ?? '-', ratio(tcp2, t2)],
+    [WIRE_LABEL, wire2.toFixed(0), early(runs.wire), t2?.toFixed(0) ?? '-', ratio(wire2, t2)],
     ['2 independent --nproc 1 jobs at once (sum; no communication)', apart.toFixed(0), '', '', ''],
     ['ceiling: that sum / (2 x --nproc 1)', scaling(apart, one), '', '', ''],
-    ['scaling efficiency 2 vs 1 (grpc / tcp)', `${scaling(grpc2, one)} / ${scaling(tcp2, one)}`, earlyScaling, t1 && t2 ? scaling(t2, t1) : '-', ''],
+    ['scaling efficiency 2 vs 1 (grpc / tcp / grpc messages)', [grpc2, tcp2, wire2].map((x) => scaling(x, one)).join(' / '), earlyScaling, t1 && t2 ? scaling(t2, t1) : '-', ''],
     // Each round against its own one-worker run: how far the VM's drift moves the figures. Runs
     // of one round are minutes apart, not tens of minutes, so their median drifts less than the
     // ratio of the medians above.
-    ['each round: grpc / tcp / ceiling', perRound.map((r) => r.map(percent).join(' / ')).join(', '), '', '', ''],
-    ['median of the rounds: grpc / tcp / ceiling', [0, 1, 2].map((i) => percent(median(perRound.map((r) => r[i] as number)))).join(' / '), '', '', ''],
+    ['each round: grpc / tcp / grpc messages / ceiling', perRound.map((r) => r.map(percent).join(' / ')).join(', '), '', '', ''],
+    ['median of the rounds: grpc / tcp / grpc messages / ceiling', [0, 1, 2, 3].map((i) => percent(median(perRound.map((r) => r[i] as number)))).join(' / '), '', '', ''],
   ];
   process.stdout.write(`MNIST ${MODEL}, batch 64 per worker, ${EPOCHS} epochs of ${steps} one-worker batches (the same data for 1 and 2 workers), the first ${WARMUP} as warm-up, median of ${repeats} interleaved runs (samples/s of the whole job; PyTorch: ${measured} steps after 20 warm-up steps)\n`);
   const earlyLabel = WARMUP > 1 ? `ringtrain, epochs 2-${WARMUP} (V8 still compiling)` : 'ringtrain, warm-up (epoch 1 only, not measured)';
@@ -192,7 +201,7 @@ async function main(): Promise<void> {
   // Why scaling is what it is: the step's parts, from the runs' own timing records.
   process.stdout.write(`\nwhere a step's time went (ms per step, mean over ranks, epochs ${WARMUP + 1}-${EPOCHS} of all ${repeats} runs; peer wait: ready but waiting for the slower rank)\n`);
   process.stdout.write('| run | data | compute | exchange | peer wait | update | total |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n');
-  for (const [name, rs] of [['--nproc 1', runs.one], ['--nproc 2, grpc', runs.grpc], ['--nproc 2, tcp (shared memory)', runs.tcp]] as const) {
+  for (const [name, rs] of [['--nproc 1', runs.one], [GRPC_LABEL, runs.grpc], [TCP_LABEL, runs.tcp], [WIRE_LABEL, runs.wire]] as const) {
     const mean = (pick: (s: StepSplit) => number): number => rs.reduce((a, x) => a + pick(x.split), 0) / rs.length;
     const parts = [mean((s) => s.data), mean((s) => s.compute), mean((s) => s.exchange), mean((s) => s.peerWait), mean((s) => s.update)];
     process.stdout.write(`| ${name} | ${[...parts, parts.reduce((a, b) => a + b, 0)].map((x) => x.toFixed(3)).join(' | ')} |\n`);

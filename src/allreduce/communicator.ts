@@ -143,9 +143,12 @@ export class Communicator {
     return resident ?? this.allocate(elements);
   }
 
-  /** Two ranks whose transport can share a file, and no one asked for the ring. */
+  /**
+   * Two ranks that could share a file (both on this host, shared memory on: every rank of the
+   * ring answers alike, so both hold the handshake or neither does), and no one asked for the ring.
+   */
   private mayShareFile(): boolean {
-    return this.worldSize === 2 && this.transport.sharedPair !== undefined && this.options.algorithm !== 'ring';
+    return this.worldSize === 2 && this.transport.pairCandidate?.() === true && this.options.algorithm !== 'ring';
   }
 
   get rank(): number {

@@ -7,7 +7,7 @@ import { RingtrainError } from '../config/errors';
 import type { TlsFiles } from '../config/tls-files';
 import type { RingIdentity, Transport } from './transport';
 import { CollectiveServer } from './collective-server';
-import { GrpcTransport } from './transport-grpc';
+import { GrpcTransport, type PairFileOptions } from './transport-grpc';
 import { TcpTransport } from './transport-tcp';
 
 export interface EndpointOptions {
@@ -16,13 +16,16 @@ export interface EndpointOptions {
   /** Hears each refused connection or message, for logs and counters. */
   onRefused?: (reason: string) => void;
   tls?: TlsFiles;
-  /** tcp: shared-memory segment offered to a same-host successor, in bytes; 0 or unset = sockets only. */
+  /**
+   * Shared memory in bytes: a same-host pair's file (either transport), and on tcp the segment
+   * offered to a same-host successor; 0 or unset = none.
+   */
   sharedMemoryBytes?: number;
-  /** tcp: where segments are created (default /dev/shm). */
+  /** Where the files are created (default /dev/shm). */
   sharedMemoryDir?: string;
-  /** tcp: how long a rank polls shared memory for a same-host neighbour's message before sleeping (microseconds; 0 or unset = never). */
+  /** How long a rank polls shared memory for a same-host neighbour before sleeping (microseconds; 0 or unset = never, and no pair file). */
   pollMicros?: number;
-  /** tcp: this worker is bound to CPUs of its own, so polling takes no other rank's CPU. */
+  /** This worker is bound to CPUs of its own, so polling takes no other rank's CPU. */
   ownCpus?: boolean;
   /** Hears where payloads go (shared memory or socket) once neighbours have connected. */
   onNote?: (note: string, link: { to: number; shared: boolean }) => void;
@@ -45,8 +48,11 @@ class GrpcEndpoint implements RingEndpoint {
   private readonly server: CollectiveServer;
   private transport: GrpcTransport | undefined;
 
+  private readonly pairFile: PairFileOptions;
+
   constructor(job: string, timeoutMs: number, o: EndpointOptions) {
     this.server = new CollectiveServer(job, timeoutMs, o.token, o.onRefused, o.tls);
+    this.pairFile = { bytes: o.sharedMemoryBytes ?? 0, dir: o.sharedMemoryDir, pollMicros: o.pollMicros ?? 0, ownCpus: o.ownCpus === true };
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -59,7 +65,7 @@ class GrpcEndpoint implements RingEndpoint {
       this.transport.abort(new RingtrainError('STALE_GENERATION', `ring generation ${this.transport.identity.generation} replaced by generation ${identity.generation}`));
       await this.transport.close();
     }
-    this.transport = new GrpcTransport(identity, this.server, peerAddresses);
+    this.transport = new GrpcTransport(identity, this.server, peerAddresses, this.pairFile);
     return this.transport;
   }
 

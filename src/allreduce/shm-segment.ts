@@ -69,6 +69,17 @@ export function isOwnAddress(address: string | undefined): boolean {
   return Object.values(os.networkInterfaces()).some((list) => (list ?? []).some((i) => i.address === a));
 }
 
+/** host and port of a ring address ('127.0.0.1:4567', '[::1]:4567'). */
+export function splitAddress(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}
+
+/** How many of a ring's ranks (host:port addresses) run on this host. */
+export function sameHostRanks(addresses: readonly string[]): number {
+  return addresses.filter((a) => isOwnAddress(splitAddress(a).host)).length;
+}
+
 /**
  * Removes the segment files a dead process left: one killed between offering a segment and its
  * neighbour's answer never unlinked it. The launcher calls this as each worker exits.

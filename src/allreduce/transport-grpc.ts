@@ -19,7 +19,8 @@ import { PULL_PATH, type CollectiveServer } from './collective-server';
 import { GRPC_CONTENT_TYPE, PREFIX_BYTES, connectRing, framed, readStatus, writePrefix } from './grpc-h2';
 import type { PullMessageParts } from './grpc-pull-streams';
 import { LentPayloads } from './lent-payloads';
-import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type Transport } from './transport';
+import { pairCandidate, sharedPairSetup, type PairConditions } from './shared-pair-setup';
+import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type SharedPairSetup, type Transport } from './transport';
 
 if (os.endianness() !== 'LE') {
   // Payloads are raw little-endian float32; a big-endian host would need a byte swap per element.
@@ -31,6 +32,14 @@ function messageParts(header: ChunkHeader, payload: Uint8Array, lend: boolean): 
   const head = lend ? encodeChunkHead(header, payload.byteLength, PREFIX_BYTES) : encodeChunk(header, payload, PREFIX_BYTES);
   writePrefix(head, 0, head.length - PREFIX_BYTES + (lend ? payload.byteLength : 0));
   return lend ? { head, payload } : { head };
+}
+
+/** What a same-host pair's shared file needs from the worker's options (cluster.sharedMemoryMb, pollMicros). */
+export interface PairFileOptions {
+  bytes: number;
+  dir?: string;
+  pollMicros: number;
+  ownCpus: boolean;
 }
 
 export class GrpcTransport implements Transport {
@@ -47,6 +56,8 @@ export class GrpcTransport implements Transport {
     readonly identity: RingIdentity,
     private readonly server: CollectiveServer,
     private readonly peerAddresses: string[],
+    /** A same-host pair's shared file (shared-pair-setup.ts); bytes 0 = none. */
+    private readonly pairFile: PairFileOptions = { bytes: 0, pollMicros: 0, ownCpus: false },
   ) {
     server.setRing(identity, peerAddresses);
     this.lent = new LentPayloads(server.timeoutMs, (r) => this.who(r), 'take');
@@ -70,6 +81,35 @@ export class GrpcTransport implements Transport {
       const where = `${describeKey(key)}, generation ${this.identity.generation}`;
       throw isRingtrainError(e) ? new RingtrainError(e.code, `${where}: ${e.message}`) : new RingtrainError('PEER_REFUSED', `${where}: ${String(e)}`);
     });
+  }
+
+  /**
+   * Two ranks on this host sum through a shared file instead of messages, as over tcp: the
+   * file is about where the ranks run; gRPC still carries every other collective.
+   */
+  pairCandidate(): boolean {
+    return pairCandidate(this.pairConditions());
+  }
+
+  sharedPair(): SharedPairSetup | undefined {
+    return sharedPairSetup(this.pairConditions());
+  }
+
+  /** What decides a same-host pair's shared file (shared-pair-setup.ts). */
+  private pairConditions(): PairConditions {
+    const o = this.pairFile;
+    return {
+      ring: this.identity,
+      addresses: this.peerAddresses,
+      bytes: o.bytes,
+      dir: o.dir,
+      pollMicros: o.pollMicros,
+      ownCpus: o.ownCpus,
+      tls: this.server.tls !== undefined,
+      timeoutMs: this.server.timeoutMs,
+      who: (r) => this.who(r),
+      abortedIn: (g) => this.server.mailbox.abortedIn(g),
+    };
   }
 
   flush(): Promise<void> {

@@ -27,7 +27,8 @@ import { RingtrainError } from '../config/errors';
 import { sameToken } from '../rpc/auth';
 import { Mailbox } from './mailbox';
 import { LentPayloads } from './lent-payloads';
-import { isOwnAddress } from './shm-segment';
+import { sameHostRanks, splitAddress } from './shm-segment';
+import { pairCandidate, sharedPairSetup, type PairConditions } from './shared-pair-setup';
 import { SHARED_MIN_BYTES, SharedLinks, pollsHere, type TcpSharedMemory } from './tcp-shared-links';
 import { FrameReader, FrameType, HEADER_BYTES, SHARED_BODY_BYTES, controlFrame, writeHeader, type Frame } from './tcp-frame';
 import { FrameDelivery } from './tcp-delivery';
@@ -47,16 +48,6 @@ interface PendingSend {
   timer: NodeJS.Timeout;
   /** Frees the payload's region of the shared segment once the receiver has answered. */
   release?: () => void;
-}
-
-function splitAddress(address: string): { host: string; port: number } {
-  const i = address.lastIndexOf(':');
-  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
-}
-
-/** How many of a ring's ranks (host:port addresses) run on this host. */
-export function sameHostRanks(addresses: readonly string[]): number {
-  return addresses.filter((a) => isOwnAddress(splitAddress(a).host)).length;
 }
 
 export class TcpTransport implements Transport {
@@ -225,23 +216,32 @@ export class TcpTransport implements Transport {
     }
   }
 
-  /**
-   * Two ranks, both on this host, that may poll (pollsHere) and may share memory (no TLS, a
-   * segment size): they may sum through a shared file (shm-pair.ts). Whether both can map it is
-   * settled by the Communicator's handshake.
-   */
+  /** The shared file of a same-host pair (shared-pair-setup.ts), if this ring may have one. */
+  pairCandidate(): boolean {
+    const c = this.pairConditions();
+    return c !== undefined && pairCandidate(c);
+  }
+
   sharedPair(): SharedPairSetup | undefined {
-    const ring = this.ring;
-    if (ring === undefined || ring.worldSize !== 2 || !this.pollRing || this.sharedOptions.bytes <= 0 || this.tls !== undefined) return undefined;
-    if (sameHostRanks(this.addresses) !== 2) return undefined;
-    const generation = ring.generation;
+    const c = this.pairConditions();
+    return c === undefined ? undefined : sharedPairSetup(c);
+  }
+
+  /** What decides a same-host pair's shared file (shared-pair-setup.ts); undefined before attach. */
+  private pairConditions(): PairConditions | undefined {
+    if (this.ring === undefined) return undefined;
+    const o = this.sharedOptions;
     return {
-      bytes: this.sharedOptions.bytes,
-      dir: this.sharedOptions.dir,
-      spinMs: this.pollMs,
+      ring: this.ring,
+      addresses: this.addresses,
+      bytes: o.bytes,
+      dir: o.dir,
+      pollMicros: o.pollMicros ?? 0,
+      ownCpus: this.ownCpus,
+      tls: this.tls !== undefined,
       timeoutMs: this.timeoutMs,
-      peer: this.who(1 - ring.rank),
-      aborted: () => this.mailbox.abortedIn(generation),
+      who: (r) => this.who(r),
+      abortedIn: (g) => this.mailbox.abortedIn(g),
     };
   }
 

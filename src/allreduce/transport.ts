@@ -79,8 +79,15 @@ export interface Transport {
    */
   poll?(from: number, key: MessageKey): void;
   /**
-   * For a ring of two ranks on one host that may poll shared memory: how they may sum through a
-   * shared file instead of messages (Communicator asks once per ring). Undefined = they may not.
+   * Whether this ring could sum through a shared file at all, from facts every rank of it sees
+   * alike (two ranks, both on this host, the job's shared-memory settings): only then do the
+   * ranks spend a handshake on it, and they all take it or all skip it.
+   */
+  pairCandidate?(): boolean;
+  /**
+   * For a pair candidate: how this rank may sum through a shared file instead of messages
+   * (Communicator asks once per ring). Undefined = this rank declines (it may not poll), and the
+   * handshake tells the peer.
    */
   sharedPair?(): SharedPairSetup | undefined;
   /** Tells the receive side which collective this rank is in, so older ones are refused as stale. */

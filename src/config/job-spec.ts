@@ -268,11 +268,15 @@ export interface ClusterSpec {
   compression: CompressionName;
   /** Gradient bucket cap in MB, as DDP's bucket_cap_mb. */
   bucketCapMb: number;
-  /** tcp transport: ring neighbours on one host pass payloads through a shared-memory segment of this many MiB in /dev/shm (one per neighbour; needs the native addon). 0 = sockets only. */
+  /**
+   * Shared memory in /dev/shm, in MiB (needs the native addon); 0 = none. Two ranks on one host
+   * (either transport) sum through one file of this size; on tcp, ring neighbours on one host
+   * also pass payloads through a segment of this size (one per neighbour).
+   */
   sharedMemoryMb: number;
   /**
-   * tcp with shared memory: how long (microseconds) a rank that waits for a same-host neighbour
-   * polls the shared segment before it sleeps until the socket wakes it; 0 = never poll. Polling
+   * How long (microseconds) a rank that waits for a same-host neighbour polls shared memory
+   * before it sleeps (tcp: until the socket wakes it); 0 = never poll, and no pair file. Polling
    * spares a wake-up (~0.1 ms per message, more in the tail, on the 2-vCPU test VM) but keeps
    * the CPU busy, so a rank does not poll when its host's ranks outnumber the CPUs they may use.
    */

@@ -218,13 +218,14 @@ export function oversubscriptionNote(nproc: number, cpus: number): string | unde
 const TCP_TIP_PERCENT = 25;
 
 /**
- * After a launch on the gRPC transport whose last epoch spent a large share of its steps in
- * communication: the tip to try tcp. `launch` puts every worker on one host, where the tcp
- * transport passes payloads through shared memory; measured on the 2-vCPU test VM, 2-worker
- * jobs ran 16-18% (MLP) and 25% (CNN) more samples/s on it. undefined = no tip.
+ * After a launch of 3 or more workers on the gRPC transport whose last epoch spent a large
+ * share of its steps in communication: the tip to try tcp. `launch` puts every worker on one
+ * host, where the tcp transport passes payloads between ring neighbours through shared memory.
+ * Two workers sum through one shared file on either transport, so they get no tip. undefined =
+ * no tip.
  */
 export function transportTip(transport: string, nproc: number, last: LogRecord | undefined): string | undefined {
   const comm = timeShares(last)?.communication;
-  if (transport !== 'grpc' || nproc < 2 || comm === undefined || comm < TCP_TIP_PERCENT) return undefined;
-  return `ringtrain: tip: communication took ${comm.toFixed(0)}% of the last epoch's steps; all workers share this host, where the tcp transport passes gradients through shared memory: --set cluster.transport=tcp`;
+  if (transport !== 'grpc' || nproc < 3 || comm === undefined || comm < TCP_TIP_PERCENT) return undefined;
+  return `ringtrain: tip: communication took ${comm.toFixed(0)}% of the last epoch's steps; all workers share this host, where the tcp transport passes payloads between neighbours through shared memory: --set cluster.transport=tcp`;
 }

@@ -22,11 +22,12 @@ import { startCli, waitFor } from './cli';
 const JOB = 'mnist-mlp';
 const EPOCHS = 6;
 /**
- * The whole training set in batches of 16: 3-6 s per epoch on two shared cores, several 0.5 s
+ * The whole training set in batches of 8: 3-5 s per epoch on two shared cores, several 0.5 s
  * scrapes inside each. (At the default 64 an epoch took 1.2 s once training got faster, too short
- * for a rate() window, and CI compared too few epochs.)
+ * for a rate() window, and CI compared too few epochs; at 16 it took 2 s once two workers summed
+ * through a shared file on gRPC too.)
  */
-const RUN = ['launch', '--nproc', '2', '--set', `train.epochs=${EPOCHS}`, 'data.batchSize=16', 'data.testLimit=1000', 'cluster.joinTimeoutSec=30'];
+const RUN = ['launch', '--nproc', '2', '--set', `train.epochs=${EPOCHS}`, 'data.batchSize=8', 'data.testLimit=1000', 'cluster.joinTimeoutSec=30'];
 /**
  * rate() over a window inside one epoch vs that epoch's printed samples/s. Loose: the window
  * covers 4-10 scrapes of a 3-6 s epoch, and throughput on two shared cores wanders by a third

@@ -2,9 +2,11 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { Communicator, createRingEndpoint, type EndpointOptions, type MessageKey, type RingEndpoint, type Transport } from '../../src/allreduce';
+import { Communicator, createRingEndpoint, type EndpointOptions, type MessageKey, type RingEndpoint, type Transport, type TransportKind } from '../../src/allreduce';
+import { pairCandidate, sharedPairSetup, type PairConditions } from '../../src/allreduce/shared-pair-setup';
 import { DATA_START, SegmentRing } from '../../src/allreduce/shm-segment';
-import { sameHostRanks, type TcpTransport } from '../../src/allreduce/transport-tcp';
+import { sameHostRanks } from '../../src/allreduce/shm-segment';
+import type { TcpTransport } from '../../src/allreduce/transport-tcp';
 import { pollsHere } from '../../src/allreduce/tcp-shared-links';
 import { DEFAULT_JOB } from '../../src/config';
 import { isRingtrainError } from '../../src/config/errors';
@@ -21,9 +23,9 @@ interface ShmRing {
   close(): Promise<void>;
 }
 
-async function tcpRing(world: number, opts: EndpointOptions, timeoutMs = 5000): Promise<ShmRing> {
+async function tcpRing(world: number, opts: EndpointOptions, timeoutMs = 5000, kind: TransportKind = 'tcp'): Promise<ShmRing> {
   const notes: string[][] = Array.from({ length: world }, () => []);
-  const endpoints: RingEndpoint[] = notes.map((n) => createRingEndpoint('tcp', 'job', timeoutMs, { ...opts, onNote: (x) => n.push(x) }));
+  const endpoints: RingEndpoint[] = notes.map((n) => createRingEndpoint(kind, 'job', timeoutMs, { ...opts, onNote: (x) => n.push(x) }));
   const ports = await Promise.all(endpoints.map((e) => e.listen('127.0.0.1', 0)));
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
   const transports = await Promise.all(endpoints.map((e, rank) => e.attach({ job: 'job', generation: 1, rank, worldSize: world }, addresses)));
@@ -326,6 +328,82 @@ test('tcp with shared memory, a polling pair: a peer that never joins the all-re
     assert.ok(Date.now() - t0 < 900, `the abort ended the wait (${Date.now() - t0} ms)`);
   } finally {
     await r.close();
+  }
+});
+
+test('grpc, two polling ranks on one host: the gradient buffer from allocateShared is summed in place in the shared file, bit for bit alike; other buffers go as gRPC messages past the file', { skip: pollSkip }, async () => {
+  const r = await tcpRing(2, { sharedMemoryBytes: 8 << 20, pollMicros: 2000 }, 5000, 'grpc');
+  try {
+    const [c0, c1] = r.comms as [Communicator, Communicator];
+    const n = 101_775;
+    const [x, y] = await Promise.all([c0.allocateShared(n), c1.allocateShared(n)]);
+    assert.deepEqual([x.buffer.byteLength, y.buffer.byteLength], [8 << 20, 8 << 20], 'each buffer is a view of the mapped file');
+    assert.deepEqual(ownFiles(), [], 'the pair file is unlinked once both mapped it');
+    let seed = 5;
+    const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+    for (let it = 0; it < 10; it++) {
+      const a = Float32Array.from({ length: n }, rand);
+      const b = Float32Array.from({ length: n }, rand);
+      x.set(a);
+      y.set(b);
+      const want = a.map((v, i) => Math.fround(v + (b[i] as number)) * 0.5);
+      await Promise.all([c0.allReduceMean(x), c1.allReduceMean(y)]);
+      assert.deepEqual(x, want, `in-place mean ${it}, rank 0`);
+      assert.deepEqual(y, want, `in-place mean ${it}, rank 1`);
+    }
+    assert.deepEqual(r.comms.map((c) => c.stats.sharedPairOps), [10, 10]);
+    // 3M floats do not fit a half: the ring over gRPC sums them, exactly.
+    await sumsExactly(r, 3_000_001);
+    assert.deepEqual(r.comms.map((c) => c.stats.sharedPairOps), [10, 10]);
+    // A peer that stops answering: the wait ends with the gRPC ring's abort, not at a deadline.
+    const reason = new Error('generation 1 replaced');
+    const waiting = c0.allReduceSum(x);
+    setTimeout(() => r.transports[0]!.abort(reason), 50);
+    await assert.rejects(waiting, (e: unknown) => e === reason);
+  } finally {
+    await r.close();
+  }
+});
+
+test('grpc with no shared memory (sharedMemoryBytes 0): two ranks on one host sum as messages', async () => {
+  const r = await tcpRing(2, { sharedMemoryBytes: 0, pollMicros: 2000 }, 5000, 'grpc');
+  try {
+    const bufs = await Promise.all(r.comms.map((c) => c.allocateShared(5000)));
+    assert.ok(bufs.every((b) => b.buffer.byteLength !== 8 << 20));
+    await sumsExactly(r, 101_770);
+    assert.deepEqual(r.comms.map((c) => c.stats.sharedPairOps), [0, 0]);
+  } finally {
+    await r.close();
+  }
+});
+
+test('a ring is a pair candidate (both ranks hold the handshake) only with 2 ranks, both on this host, a file size, polling, no TLS; the setup names the peer', () => {
+  const base: PairConditions = {
+    ring: { job: 'j', generation: 3, rank: 1, worldSize: 2 },
+    addresses: ['127.0.0.1:1000', '127.0.0.1:1001'],
+    bytes: 1 << 20,
+    pollMicros: 1500,
+    ownCpus: true,
+    tls: false,
+    timeoutMs: 777,
+    who: (r) => `rank ${r} here`,
+    abortedIn: (g) => (g === 3 ? new Error('gone') : undefined),
+  };
+  const setup = sharedPairSetup(base);
+  assert.ok(setup !== undefined);
+  assert.deepEqual([setup.bytes, setup.spinMs, setup.timeoutMs, setup.peer], [1 << 20, 1.5, 777, 'rank 0 here']);
+  assert.equal(setup.aborted()?.message, 'gone', "the setup asks about its own generation's abort");
+  assert.equal(pairCandidate(base), true);
+  const refused: [string, PairConditions][] = [
+    ['TLS', { ...base, tls: true }],
+    ['no file size', { ...base, bytes: 0 }],
+    ['no polling', { ...base, pollMicros: 0 }],
+    ['3 ranks', { ...base, ring: { ...base.ring, worldSize: 3 }, addresses: [...base.addresses, '127.0.0.1:1002'] }],
+    ['the peer on another host', { ...base, addresses: ['127.0.0.1:1000', '192.0.2.7:1001'] }],
+  ];
+  for (const [why, c] of refused) {
+    assert.equal(pairCandidate(c), false, why);
+    assert.equal(sharedPairSetup(c), undefined, why);
   }
 });
 

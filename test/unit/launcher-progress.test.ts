@@ -91,18 +91,20 @@ test('an epoch record with no train figures (NaN arrives as null through JSON) p
   assert.equal(formatEpoch({ ...rec, train: undefined, val: undefined }), 'epoch 1/3  train loss - acc -  val loss - acc -  0 samples/s  0.0 s');
 });
 
-test('a gRPC launch that spent a large share of its steps communicating ends with the tcp tip, and only then', () => {
+test('a gRPC launch of 3 or more workers that spent a large share of its steps communicating ends with the tcp tip, and only then', () => {
   const epoch = (communication: number): LogRecord => ({ event: 'epoch', rank: 0, time: { data: 3, compute: 45, communication, update: 7 } });
-  const tip = transportTip('grpc', 2, epoch(45));
-  assert.equal(tip, "ringtrain: tip: communication took 45% of the last epoch's steps; all workers share this host, where the tcp transport passes gradients through shared memory: --set cluster.transport=tcp");
-  // At the threshold it shows; below, on tcp already, alone or without timings it does not.
-  assert.match(transportTip('grpc', 2, { time: { data: 0, compute: 3, communication: 1, update: 0 } }) ?? '', /took 25%/);
-  assert.equal(transportTip('grpc', 2, epoch(10)), undefined);
-  assert.equal(transportTip('tcp', 2, epoch(45)), undefined);
+  const tip = transportTip('grpc', 3, epoch(45));
+  assert.equal(tip, "ringtrain: tip: communication took 45% of the last epoch's steps; all workers share this host, where the tcp transport passes payloads between neighbours through shared memory: --set cluster.transport=tcp");
+  // At the threshold it shows; below, on tcp already, with 2 workers (they share a file on
+  // either transport), alone or without timings it does not.
+  assert.match(transportTip('grpc', 4, { time: { data: 0, compute: 3, communication: 1, update: 0 } }) ?? '', /took 25%/);
+  assert.equal(transportTip('grpc', 3, epoch(10)), undefined);
+  assert.equal(transportTip('tcp', 3, epoch(45)), undefined);
+  assert.equal(transportTip('grpc', 2, epoch(45)), undefined);
   assert.equal(transportTip('grpc', 1, epoch(45)), undefined);
-  assert.equal(transportTip('grpc', 2, { event: 'epoch' }), undefined);
-  assert.equal(transportTip('grpc', 2, undefined), undefined);
-  assert.equal(transportTip('grpc', 2, { time: { data: 0, compute: 0, communication: 0, update: 0 } }), undefined);
+  assert.equal(transportTip('grpc', 3, { event: 'epoch' }), undefined);
+  assert.equal(transportTip('grpc', 3, undefined), undefined);
+  assert.equal(transportTip('grpc', 3, { time: { data: 0, compute: 0, communication: 0, update: 0 } }), undefined);
 });
 
 test('the epoch line splits communication into the wait for slower peers when the worker reports it', () => {
