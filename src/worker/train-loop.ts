@@ -48,8 +48,9 @@ export class TrainLoop {
   readonly params: Float32Array;
   readonly optimizer: FlatOptimizer;
   /**
-   * Averaged gradient, plus one slot carrying the loss through the same all-reduce. Allocated
-   * by initialize (collectively: it may be this rank's half of a file shared with the peer).
+   * Averaged gradient, then the step's slots that ride the same all-reduce (STEP_HEAD,
+   * STEP_SUMS, the model's buffers). Allocated by initialize (collectively: it may be this
+   * rank's half of a file shared with the peer).
    */
   private grads: Float32Array = new Float32Array(0);
   /** The optimizer's own momentum (Adam: beta1), for the gauge when no schedule moves it. */
@@ -128,9 +129,9 @@ export class TrainLoop {
     const { comm, log } = this.o;
     // In the communicator's memory of choice: a file shared with a same-host peer, or its own
     // WebAssembly memory, where the all-reduce sums with SIMD. Behind the gradients: the loss,
-    // the batch's mean class weight (the loss's denominator, see the step), the step's train sums (loss x rows, correct, rows), then the model's buffers (batch-norm
-    // moving statistics), which ride along in the same all-reduce so every rank keeps their
-    // mean (see the step).
+    // the batch's mean class weight (the loss's denominator, see the step), the step's train
+    // sums (loss x rows, correct, rows), then the model's buffers (batch-norm moving
+    // statistics), which ride along in the same all-reduce so every rank keeps their mean.
     this.grads = await comm.allocateShared(this.layout.size + STEP_HEAD + STEP_SUMS + this.buffers.size);
     if (elastic !== undefined && elastic.sourceRank >= 0) {
       // A re-formed ring: the lowest surviving rank hands everyone its live state (no disk).
