@@ -17,7 +17,7 @@ import { mergeTraceFiles } from '../observe/trace-merge';
 import { parseLayers } from '../train';
 import { checkpointDirOf, runWorker, writesCheckpoints } from '../worker';
 import { intFlag, parseArgs, usage } from './args';
-import { bindWorker, planLaunchCpus } from './cpu-flags';
+import { bindWorker, nprocOf, planLaunchCpus } from './cpu-flags';
 import { nodeCount, planNodes } from './node-flags';
 import { ENV_RESUME, resumeTarget } from './resume';
 
@@ -47,7 +47,7 @@ function jobFileOf(positional: string[]): string | undefined {
 
 export async function launchCommand(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv, ['nproc', 'out', 'resume', 'trace', 'cpu-bind', 'nnodes', 'node-rank', 'coordinator', 'host']);
-  const nproc = intFlag(args, 'nproc', 1, 1024) ?? 2;
+  const nproc = nprocOf(args);
   const nnodes = nodeCount(args);
   const cpuSets = planLaunchCpus(args.flags.get('cpu-bind'), nproc);
   const resume = resumeTarget(args.flags.get('resume'));

@@ -6,7 +6,21 @@
 import { CPU_BIND_MODES, allowedCpus, coreOrder, planCpuSets } from '../launcher';
 import { bindThisProcess, cpuBindingUnavailable, formatCpuList, parseCpuList } from '../native';
 import type { Logger } from '../observe';
-import { usage } from './args';
+import { usage, type ParsedArgs } from './args';
+
+/**
+ * `launch --nproc N|auto`: auto is one worker per CPU this process may use (its cpuset or
+ * taskset), as torchrun's --nproc-per-node auto counts CPUs on a CPU-only host: the wasm
+ * backend runs one compute thread per worker. Default 2.
+ */
+export function nprocOf(args: ParsedArgs, cpus: () => number = () => allowedCpus().length): number {
+  const raw = args.flags.get('nproc');
+  if (raw === undefined) return 2;
+  if (raw === 'auto') return Math.max(1, cpus());
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw usage(`--nproc must be an integer in 1..1024 or auto (one worker per CPU this process may use), got '${raw}'`);
+  return n;
+}
 
 /** `--cpu-bind cores`: each worker's CPU list, checked before any process starts; undefined = no binding. */
 export function planLaunchCpus(mode: string | undefined, nproc: number): string[] | undefined {

@@ -6,8 +6,9 @@
 const TITLE = 'ringtrain: data-parallel training of TensorFlow.js models over a gRPC ring';
 
 const SECTIONS: Record<string, string> = {
-  launch: `  ringtrain launch [JOB_FILE] --nproc N [--set key=value ...] [--out DIR] [--resume DIR] [--trace FILE] [--cpu-bind none|cores]
-      Start a coordinator and N workers on this machine (127.0.0.1) and train. --resume continues
+  launch: `  ringtrain launch [JOB_FILE] --nproc N|auto [--set key=value ...] [--out DIR] [--resume DIR] [--trace FILE] [--cpu-bind none|cores]
+      Start a coordinator and N workers on this machine (127.0.0.1) and train (auto: one per CPU
+      this process may use). --resume continues
       a run from its newest usable checkpoint (DIR: a run directory, its checkpoints/ or one
       ckpt-* directory), reusing that run's job.json and directory unless JOB_FILE/--out say otherwise.
       --cpu-bind cores gives each worker an equal share of this machine's CPUs, whole cores first.
