@@ -140,6 +140,13 @@ export class Communicator {
     const pair = this.pairState?.pair;
     // Compressed wires go as messages, which sum in the communicator's own memory.
     const resident = pair !== undefined && (this.options.dtype ?? 'fp32') === 'fp32' ? await pair.residentBuffer(elements) : undefined;
+    if (pair !== undefined && resident === undefined && (this.options.dtype ?? 'fp32') === 'fp32') {
+      // A model too large for the file's in-place room: say what it costs and what fixes it
+      // (the room is a quarter of the file: half of each rank's half stays for the copy path).
+      const mib = (elements * 4) / 2 ** 20;
+      const how = elements <= pair.capacity ? 'copied through the shared file' : 'sent as messages';
+      this.options.onNote?.(`the training step's ${mib.toFixed(1)} MiB gradient buffer does not fit the shared file's room for summing in place (a quarter of cluster.sharedMemoryMb): its all-reduces are ${how}; set cluster.sharedMemoryMb to ${Math.ceil(4 * mib) + 1} or more to sum it in place`);
+    }
     return resident ?? this.allocate(elements);
   }
 

@@ -365,6 +365,41 @@ test('grpc, two polling ranks on one host: the gradient buffer from allocateShar
   }
 });
 
+test('a pair whose training buffer does not fit the file\'s in-place room says how its all-reduces go and what sharedMemoryMb fixes it, and still sums exactly', { skip: pollSkip }, async () => {
+  const r = await tcpRing(2, { sharedMemoryBytes: 8 << 20, pollMicros: 2000 });
+  try {
+    const [c0, c1] = r.comms as [Communicator, Communicator];
+    const notes: string[] = [];
+    for (const c of r.comms) (c as unknown as { options: { onNote?: (n: string) => void } }).options.onNote = (n) => notes.push(n);
+    // 1.5M floats (5.7 MiB): more than a quarter of the 8 MiB file, more than a half's 4 MiB too.
+    const n = 1_500_000;
+    const [x, y] = await Promise.all([c0.allocateShared(n), c1.allocateShared(n)]);
+    assert.ok(x.buffer.byteLength !== 8 << 20 && y.buffer.byteLength !== 8 << 20, 'not views of the file');
+    assert.ok(notes.length >= 2, notes.join('\n'));
+    for (const note of notes.filter((t) => t.startsWith("the training step's"))) {
+      assert.equal(note, "the training step's 5.7 MiB gradient buffer does not fit the shared file's room for summing in place (a quarter of cluster.sharedMemoryMb): its all-reduces are sent as messages; set cluster.sharedMemoryMb to 24 or more to sum it in place");
+    }
+    x.fill(1.5);
+    y.fill(2);
+    await Promise.all([c0.allReduceSum(x), c1.allReduceSum(y)]);
+    assert.ok(x.every((v) => v === 3.5) && y.every((v) => v === 3.5));
+    // 600K floats (2.3 MiB) fit a half, not the in-place room: copied through the file.
+    notes.length = 0;
+    await Promise.all([c0.allocateShared(600_000), c1.allocateShared(600_000)]);
+    assert.deepEqual(notes.map((t) => t.replace(/^the training step's [\d.]+ MiB/, 'BUF').replace(/ \d+ or more/, ' N or more')), new Array(2).fill("BUF gradient buffer does not fit the shared file's room for summing in place (a quarter of cluster.sharedMemoryMb): its all-reduces are copied through the shared file; set cluster.sharedMemoryMb to N or more to sum it in place"));
+  } finally {
+    await r.close();
+  }
+  // The size the note asked for is enough.
+  const fixed = await tcpRing(2, { sharedMemoryBytes: 24 << 20, pollMicros: 2000 });
+  try {
+    const bufs = await Promise.all(fixed.comms.map((c) => c.allocateShared(1_500_000)));
+    assert.deepEqual(bufs.map((b) => b.buffer.byteLength), [24 << 20, 24 << 20], 'views of the 24 MiB file');
+  } finally {
+    await fixed.close();
+  }
+});
+
 test('grpc with no shared memory (sharedMemoryBytes 0): two ranks on one host sum as messages', async () => {
   const r = await tcpRing(2, { sharedMemoryBytes: 0, pollMicros: 2000 }, 5000, 'grpc');
   try {
