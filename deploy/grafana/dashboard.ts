@@ -171,14 +171,24 @@ const panels: Array<Panel | RowPanel> = [
     description: 'Mean loss of the last finished epoch over the whole job, train against val.',
     queries: [{ expr: `max by (split) (ringtrain_job_loss{${JOB}})`, legend: '{{split}}' }],
     unit: 'none',
-    grid: { x: 0, y: 19, w: 12, h: 8 },
+    grid: { x: 0, y: 19, w: 8, h: 8 },
   }),
   timeseries({
     title: 'Accuracy',
     description: 'Accuracy of the last finished epoch over the whole job, train against val.',
     queries: [{ expr: `max by (split) (ringtrain_job_accuracy{${JOB}})`, legend: '{{split}}' }],
     unit: 'percentunit',
-    grid: { x: 12, y: 19, w: 12, h: 8 },
+    grid: { x: 8, y: 19, w: 8, h: 8 },
+  }),
+  timeseries({
+    title: 'Learning rate and momentum',
+    description: "The latest optimizer step's learning rate (warmup, schedule and scaling applied) and momentum (Adam's beta1), the same on every rank; onecycle moves both.",
+    queries: [
+      { expr: `max(ringtrain_learning_rate{${JOB}})`, legend: 'learning rate' },
+      { expr: `max(ringtrain_momentum{${JOB}})`, legend: 'momentum' },
+    ],
+    unit: 'none',
+    grid: { x: 16, y: 19, w: 8, h: 8 },
   }),
   row('Step time', 27),
   timeseries({

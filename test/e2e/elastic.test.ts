@@ -79,15 +79,15 @@ for (const transport of ['grpc', 'tcp'] as const) {
 
 test('a coordinator killed mid-run is restarted on its port, recovers the job from its state file, and the job finishes', async () => {
   const out = tempDir('coord-kill');
-  // An early kill, so the workers are still training when the restarted coordinator comes back
-  // and must re-join it (a finish before re-joining is accepted too, but is not what this test
-  // is for).
-  const run = startCli(['launch', '--nproc', '2', ...JOB, '--out', out], { timeoutMs: 180_000 });
+  // An early kill, and the whole training set for 6 epochs, so the workers are still training
+  // when the restarted coordinator comes back and must re-join it. (With JOB's 15,000 samples x 3
+  // the two workers, summing through a shared file, finished before it was back.)
+  const run = startCli(['launch', '--nproc', '2', '--set', 'train.epochs=6', 'data.testLimit=2000', 'cluster.maxRestarts=2', '--out', out], { timeoutMs: 180_000 });
   await killMidRun(out, run.child.pid as number, (pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('coordinator'), 200);
   const r = await run.result;
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /coordinator \(pid \d+\) was killed by SIGKILL; restarting it/);
-  assert.match(r.stdout, /epoch 3\/3/);
+  assert.match(r.stdout, /epoch 6\/6/);
   const coordLog = path.join(out, 'logs', 'coordinator.log');
   assert.equal(logEvents(coordLog, 'recovered').length, 1, 'the restarted coordinator should have read its state file');
   const formed = logEvents(coordLog, 'ring-formed').map((e) => e.generation);

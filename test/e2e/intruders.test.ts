@@ -27,9 +27,10 @@ function rawSend(address: string, header: Record<string, unknown>, token: string
 
 test('intruders are refused with a reason and the job they tried to disturb finishes', async () => {
   const out = tempDir('intruders');
-  // Long enough (about 6 s of training) that the job is still running when the intruders are done
-  // and the test reads the coordinator's /metrics.
-  const run = startCli(['launch', '--nproc', '2', '--set', 'train.epochs=4', 'data.trainLimit=30000', 'data.testLimit=1000', '--out', out], {
+  // Long enough (several seconds of training, at ~100K samples/s for two workers sharing a file)
+  // that the job is still running when the intruders are done and the test reads the
+  // coordinator's /metrics.
+  const run = startCli(['launch', '--nproc', '2', '--set', 'train.epochs=8', 'data.testLimit=1000', '--out', out], {
     timeoutMs: 180_000,
     env: { RINGTRAIN_JOIN_TOKEN: TOKEN },
   });
@@ -69,6 +70,6 @@ test('intruders are refused with a reason and the job they tried to disturb fini
   assert.match(metrics, /^ringtrain_job_refused_total\{reason="config"\} 1$/m, 'the other-model worker counted');
   const r = await run.result;
   assert.equal(r.code, 0, `the job was disturbed: ${stdout}${r.stderr}`);
-  assert.match(stdout, /epoch 4\/4/);
+  assert.match(stdout, /epoch 8\/8/);
   assert.match(fs.readFileSync(path.join(out, 'logs', 'coordinator.log'), 'utf8'), /refused a Join call: missing join token/);
 });

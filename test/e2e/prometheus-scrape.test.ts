@@ -256,6 +256,11 @@ test('Prometheus scraping a 2-worker run sees the throughput and the losses the 
         const expr = substitute(String(t.expr));
         const series = await queryRange(prom.url, expr, startedSec, endSec);
         assert.ok(series.length > 0, `dashboard panel '${panel.title}' query ${expr} returned no data`);
+        if (panel.title === 'Learning rate and momentum') {
+          // The default job's sgd: a constant lr 0.01 and momentum 0.9 once the first step is taken.
+          const last = series[0]?.values?.at(-1)?.[1];
+          assert.equal(Number(last), String(t.expr).includes('momentum') ? 0.9 : 0.01, `${expr}: last value ${last}`);
+        }
       }
     }
   } finally {
