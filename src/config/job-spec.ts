@@ -199,6 +199,12 @@ export interface TrainSpec {
   nesterov: boolean;
   /** L2 penalty added to the gradient (sgd, adam, rmsprop); decoupled decay for adamw. */
   weightDecay: number;
+  /**
+   * Whether weightDecay applies to biases and norm parameters too (torch's default, true). Off,
+   * parameters of one dimension or none get none, as timm's filter_bias_and_bn and the
+   * no_decay param groups of most transformer recipes do.
+   */
+  decayBiasAndNorm: boolean;
   /** adam/adamw: decay of the first moment. */
   beta1: number;
   /** adam/adamw: decay of the second moment. */
@@ -375,6 +381,7 @@ export const DEFAULT_JOB: JobSpec = {
     momentum: 0.9,
     nesterov: false,
     weightDecay: 0,
+    decayBiasAndNorm: true,
     beta1: 0.9,
     beta2: 0.999,
     eps: 1e-8,

@@ -138,6 +138,7 @@ export const JOB_SCHEMA: JobSchema = {
   'train.momentum': { kind: 'number', min: 0, lt: 1 },
   'train.nesterov': { kind: 'bool' },
   'train.weightDecay': { kind: 'number', min: 0 },
+  'train.decayBiasAndNorm': { kind: 'bool' },
   'train.beta1': { kind: 'number', min: 0, lt: 1 },
   'train.beta2': { kind: 'number', min: 0, lt: 1 },
   'train.eps': { kind: 'number', gt: 0 },

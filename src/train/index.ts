@@ -6,7 +6,7 @@ export { computeGradients, forwardBackward, applyAveraged, type LocalStepResult,
 export { evaluateRange, evaluateRegressionRange, type EvalSums } from './evaluate';
 export { saveModelToDir, loadModelFromDir } from './model-files';
 export { summarizeModel } from './summary';
-export { createOptimizer, optimizerOf, type FlatOptimizer, type OptimizerOptions, type OptimizerState } from './optimizers';
+export { createOptimizer, noDecayRanges, optimizerOf, type FlatOptimizer, type OptimizerOptions, type OptimizerState } from './optimizers';
 export { LrSchedule, monitorMode, scaledLr, type PlateauState, type ScheduleState } from './lr-schedule';
 export { globalNorm, clipToNorm } from './grad-norm';
 export { EarlyStopping, type EarlyStoppingState, type EarlyStoppingVerdict } from './early-stopping';

@@ -43,7 +43,13 @@ export interface FlatOptimizer {
 }
 
 /** The job's optimizer knobs (documented in TrainSpec). */
-export type OptimizerOptions = Pick<TrainSpec, 'momentum' | 'nesterov' | 'weightDecay' | 'beta1' | 'beta2' | 'eps' | 'alpha'>;
+export type OptimizerOptions = Pick<TrainSpec, 'momentum' | 'nesterov' | 'weightDecay' | 'beta1' | 'beta2' | 'eps' | 'alpha'> & {
+  /**
+   * [start, end) ranges of the flat parameters that get no weight decay (biases and norm
+   * parameters when train.decayBiasAndNorm is off), as a torch param group with weight_decay 0.
+   */
+  noDecay?: readonly (readonly [number, number])[];
+};
 
 /** The optimizer a job asks for, with zeroed state for `size` parameters. */
 export function createOptimizer(name: OptimizerName, size: number, o: OptimizerOptions): FlatOptimizer {
@@ -59,16 +65,56 @@ export function createOptimizer(name: OptimizerName, size: number, o: OptimizerO
   }
 }
 
-export function optimizerOf(train: TrainSpec, size: number): FlatOptimizer {
-  return createOptimizer(train.optimizer, size, train);
+/**
+ * The flat parameters' [start, end) ranges without weight decay when train.decayBiasAndNorm is
+ * off: every parameter of one dimension or none (biases, batch-norm scales and shifts), timm's
+ * filter_bias_and_bn rule. Empty when it is on (torch's default: decay everything).
+ */
+export function noDecayRanges(train: Pick<TrainSpec, 'decayBiasAndNorm'>, slots: readonly { offset: number; size: number; shape: readonly number[] }[]): [number, number][] {
+  if (train.decayBiasAndNorm) return [];
+  return slots.filter((s) => s.shape.length <= 1).map((s) => [s.offset, s.offset + s.size]);
+}
+
+export function optimizerOf(train: TrainSpec, size: number, noDecay: readonly (readonly [number, number])[] = []): FlatOptimizer {
+  return createOptimizer(train.optimizer, size, { ...train, noDecay });
+}
+
+/** A stretch of the flat parameters updated with one weight decay. */
+interface Segment {
+  start: number;
+  end: number;
+  wd: number;
+}
+
+/** [0, size) cut where weight decay changes; one segment when nothing is exempt. */
+function segmentsOf(size: number, wd: number, noDecay: readonly (readonly [number, number])[]): Segment[] {
+  const exempt = new Uint8Array(size);
+  for (const [a, b] of noDecay) exempt.fill(1, Math.max(0, a), Math.min(size, b));
+  const out: Segment[] = [];
+  for (let i = 0; i < size; ) {
+    let j = i + 1;
+    while (j < size && exempt[j] === exempt[i]) j++;
+    out.push({ start: i, end: j, wd: exempt[i] === 1 ? 0 : wd });
+    i = j;
+  }
+  return out;
+}
+
+/** `a` restricted to a segment (the array itself when the segment is all of it). */
+function part(a: Float32Array, s: Segment): Float32Array {
+  return s.start === 0 && s.end === a.length ? a : a.subarray(s.start, s.end);
 }
 
 abstract class Base implements FlatOptimizer {
   abstract readonly name: OptimizerName;
   protected steps = 0;
   protected readonly slots: Record<string, Float32Array> = {};
+  /** Where weight decay applies and where it does not (one segment when it applies to all). */
+  protected readonly segments: readonly Segment[];
 
-  constructor(protected readonly size: number) {}
+  constructor(protected readonly size: number, o: OptimizerOptions) {
+    this.segments = segmentsOf(size, o.weightDecay, o.noDecay ?? []);
+  }
 
   abstract step(params: Float32Array, grads: Float32Array, lr: number, momentum?: number): void;
 
@@ -104,7 +150,7 @@ abstract class Base implements FlatOptimizer {
 class Sgd extends Base {
   readonly name = 'sgd';
   constructor(size: number, private readonly o: OptimizerOptions) {
-    super(size);
+    super(size, o);
     if (o.nesterov && o.momentum <= 0) {
       throw new RingtrainError('CONFIG_INVALID', `train.nesterov needs train.momentum > 0 (torch refuses it too), got momentum ${o.momentum}`);
     }
@@ -113,14 +159,18 @@ class Sgd extends Base {
 
   step(p: Float32Array, g: Float32Array, lr: number, momentum?: number): void {
     this.check(p, g);
-    const { nesterov, weightDecay: wd } = this.o;
     const m = momentum ?? this.o.momentum;
     const buf = this.slots.momentum;
-    const n = this.size;
     this.steps += 1;
+    for (const s of this.segments) this.update(part(p, s), g.subarray(s.start, s.end), buf === undefined ? undefined : part(buf, s), m, s.wd, lr);
+  }
+
+  private update(p: Float32Array, g: Float32Array, buf: Float32Array | undefined, m: number, wd: number, lr: number): void {
+    const nesterov = this.o.nesterov;
+    const n = p.length;
     const native = nativeUpdates();
     if (native !== undefined) {
-      native.sgd(p, g.subarray(0, n), buf ?? null, m, wd, lr, nesterov ? 1 : 0);
+      native.sgd(p, g, buf ?? null, m, wd, lr, nesterov ? 1 : 0);
       return;
     }
     // One loop per variant: a branch inside the hot loop costs about half again as much.
@@ -149,7 +199,7 @@ class Sgd extends Base {
 class Adam extends Base {
   readonly name: 'adam' | 'adamw';
   constructor(size: number, private readonly o: OptimizerOptions, private readonly decoupled: boolean) {
-    super(size);
+    super(size, o);
     this.name = decoupled ? 'adamw' : 'adam';
     this.slots.exp_avg = new Float32Array(size);
     this.slots.exp_avg_sq = new Float32Array(size);
@@ -157,7 +207,7 @@ class Adam extends Base {
 
   step(p: Float32Array, g: Float32Array, lr: number, momentum?: number): void {
     this.check(p, g);
-    const { beta2: b2, eps, weightDecay: wd } = this.o;
+    const { beta2: b2, eps } = this.o;
     // torch's bias correction uses the step's own beta1 too: 1 - beta1^t with today's beta1.
     const b1 = momentum ?? this.o.beta1;
     const m = this.slots.exp_avg as Float32Array;
@@ -166,19 +216,22 @@ class Adam extends Base {
     const t = this.steps;
     const stepSize = lr / (1 - b1 ** t);
     const bc2Sqrt = Math.sqrt(1 - b2 ** t);
-    const decay = this.decoupled ? 1 - lr * wd : 1;
-    const l2 = this.decoupled ? 0 : wd;
     const native = nativeUpdates();
-    if (native !== undefined) {
-      native.adam(p, g.subarray(0, this.size), m, v, b1, b2, stepSize, bc2Sqrt, eps, decay, l2);
-      return;
-    }
-    for (let i = 0; i < this.size; i++) {
-      const w = (p[i] as number) * decay;
-      const d = (g[i] as number) + l2 * w;
-      m[i] = b1 * (m[i] as number) + (1 - b1) * d;
-      v[i] = b2 * (v[i] as number) + (1 - b2) * d * d;
-      p[i] = w - (stepSize * (m[i] as number)) / (Math.sqrt(v[i] as number) / bc2Sqrt + eps);
+    for (const s of this.segments) {
+      const decay = this.decoupled ? 1 - lr * s.wd : 1;
+      const l2 = this.decoupled ? 0 : s.wd;
+      const [ps, gs, ms, vs] = [part(p, s), g.subarray(s.start, s.end), part(m, s), part(v, s)];
+      if (native !== undefined) {
+        native.adam(ps, gs, ms, vs, b1, b2, stepSize, bc2Sqrt, eps, decay, l2);
+        continue;
+      }
+      for (let i = 0; i < ps.length; i++) {
+        const w = (ps[i] as number) * decay;
+        const d = (gs[i] as number) + l2 * w;
+        ms[i] = b1 * (ms[i] as number) + (1 - b1) * d;
+        vs[i] = b2 * (vs[i] as number) + (1 - b2) * d * d;
+        ps[i] = w - (stepSize * (ms[i] as number)) / (Math.sqrt(vs[i] as number) / bc2Sqrt + eps);
+      }
     }
   }
 }
@@ -190,32 +243,37 @@ class Adam extends Base {
 class RmsProp extends Base {
   readonly name = 'rmsprop';
   constructor(size: number, private readonly o: OptimizerOptions) {
-    super(size);
+    super(size, o);
     this.slots.square_avg = new Float32Array(size);
     if (o.momentum > 0) this.slots.momentum_buffer = new Float32Array(size);
   }
 
   step(p: Float32Array, g: Float32Array, lr: number, momentum?: number): void {
     this.check(p, g);
-    const { alpha: a, eps, weightDecay: wd } = this.o;
+    const { alpha: a, eps } = this.o;
     const m = momentum ?? this.o.momentum;
     const sq = this.slots.square_avg as Float32Array;
     const buf = this.slots.momentum_buffer;
     this.steps += 1;
     const native = nativeUpdates();
-    if (native !== undefined) {
-      native.rmsprop(p, g.subarray(0, this.size), sq, buf ?? null, a, eps, m, wd, lr);
-      return;
-    }
-    for (let i = 0; i < this.size; i++) {
-      const d = (g[i] as number) + wd * (p[i] as number);
-      sq[i] = a * (sq[i] as number) + (1 - a) * d * d;
-      const avg = Math.sqrt(sq[i] as number) + eps;
-      if (buf !== undefined) {
-        buf[i] = m * (buf[i] as number) + d / avg;
-        p[i] = (p[i] as number) - lr * (buf[i] as number);
-      } else {
-        p[i] = (p[i] as number) - (lr * d) / avg;
+    for (const s of this.segments) {
+      const wd = s.wd;
+      const [ps, gs, sqs] = [part(p, s), g.subarray(s.start, s.end), part(sq, s)];
+      const bufs = buf === undefined ? undefined : part(buf, s);
+      if (native !== undefined) {
+        native.rmsprop(ps, gs, sqs, bufs ?? null, a, eps, m, wd, lr);
+        continue;
+      }
+      for (let i = 0; i < ps.length; i++) {
+        const d = (gs[i] as number) + wd * (ps[i] as number);
+        sqs[i] = a * (sqs[i] as number) + (1 - a) * d * d;
+        const avg = Math.sqrt(sqs[i] as number) + eps;
+        if (bufs !== undefined) {
+          bufs[i] = m * (bufs[i] as number) + d / avg;
+          ps[i] = (ps[i] as number) - lr * (bufs[i] as number);
+        } else {
+          ps[i] = (ps[i] as number) - (lr * d) / avg;
+        }
       }
     }
   }

@@ -14,7 +14,7 @@
 import { RingtrainError } from '../config/errors';
 import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank, type Batch } from '../data';
 import * as tf from '@tensorflow/tfjs-core';
-import { EarlyStopping, LrSchedule, ParamLayout, clipToNorm, forwardBackward, globalNorm, monitorMode, optimizerOf, scaledLr, type FlatOptimizer } from '../train';
+import { EarlyStopping, LrSchedule, ParamLayout, clipToNorm, forwardBackward, globalNorm, monitorMode, noDecayRanges, optimizerOf, scaledLr, type FlatOptimizer } from '../train';
 import { findLatestCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint-store';
 import { classWeightsFor } from './class-weights';
 import { evaluateSplit, type SplitMetrics } from './evaluate-split';
@@ -82,7 +82,7 @@ export class TrainLoop {
     this.layout = ParamLayout.ofModel(model);
     this.buffers = ParamLayout.buffersOf(model);
     this.params = new Float32Array(this.layout.size);
-    this.optimizer = optimizerOf(t, this.layout.size);
+    this.optimizer = optimizerOf(t, this.layout.size, noDecayRanges(t, this.layout.slots));
     const perRank = samplesPerRank(o.data.train.count, comm.worldSize, o.shard.dropLast);
     this.batchesPerEpoch = Math.ceil(perRank / spec.data.batchSize);
     this.stepsPerEpoch = Math.ceil(this.batchesPerEpoch / t.accumulate);

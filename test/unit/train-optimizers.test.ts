@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { createOptimizer, type OptimizerOptions } from '../../src/train/optimizers';
+import { createOptimizer, noDecayRanges, type OptimizerOptions } from '../../src/train/optimizers';
 import { kernelSet, nativeUpdates, setNativeKernels } from '../../src/native';
 import type { OptimizerName } from '../../src/config/job-spec';
 
@@ -247,4 +247,48 @@ test('the native optimizer updates give the same bits as the JS loops (replicas 
     assert.deepEqual(native.p, js.p, `${what}: parameters differ`);
     assert.deepEqual(native.slots, js.slots, `${what}: optimizer state differs`);
   }
+});
+
+test('parameters exempt from weight decay (noDecay ranges) update as with weightDecay 0 and the rest as with it, on native and JS loops alike, as torch param groups do', () => {
+  const exempt: [number, number][] = [[2, 5], [6, 7]];
+  const inside = (i: number): boolean => exempt.some(([a, b]) => i >= a && i < b);
+  const cases: [OptimizerName, OptimizerOptions][] = [
+    ['sgd', { ...BASE, momentum: 0.9, weightDecay: 0.3 }],
+    ['sgd', { ...BASE, momentum: 0.9, nesterov: true, weightDecay: 0.3 }],
+    ['adam', { ...BASE, weightDecay: 0.3 }],
+    ['adamw', { ...BASE, weightDecay: 0.3 }],
+    ['rmsprop', { ...BASE, momentum: 0.5, weightDecay: 0.3 }],
+  ];
+  for (const native of [true, false]) {
+    setNativeKernels(native);
+    for (const [name, o] of cases) {
+      const run = (opts: OptimizerOptions): Float32Array => {
+        const opt = createOptimizer(name, N, opts);
+        const p = Float32Array.from(P0);
+        for (let t = 0; t < 12; t++) opt.step(p, Float32Array.from(grad(p)), lrAt(t));
+        return p;
+      };
+      const mixed = run({ ...o, noDecay: exempt });
+      const decayed = run(o);
+      const plain = run({ ...o, weightDecay: 0 });
+      for (let i = 0; i < N; i++) {
+        const want = inside(i) ? plain[i] : decayed[i];
+        assert.equal(mixed[i], want, `${name}${native ? ' native' : ''}: param ${i} (${inside(i) ? 'exempt' : 'decayed'})`);
+      }
+      assert.notDeepEqual(Array.from(mixed), Array.from(decayed), `${name}: the exemption changed nothing`);
+    }
+  }
+  setNativeKernels(true);
+});
+
+test('with decayBiasAndNorm off, the one-dimensional parameters (biases, norm scales) are the ones exempt', () => {
+  const slots = [
+    { offset: 0, size: 12, shape: [4, 3] },
+    { offset: 12, size: 3, shape: [3] },
+    { offset: 15, size: 6, shape: [3, 2] },
+    { offset: 21, size: 2, shape: [2] },
+    { offset: 23, size: 1, shape: [] },
+  ];
+  assert.deepEqual(noDecayRanges({ decayBiasAndNorm: false }, slots), [[12, 15], [21, 23], [23, 24]]);
+  assert.deepEqual(noDecayRanges({ decayBiasAndNorm: true }, slots), []);
 });
