@@ -137,10 +137,10 @@ export class Communicator {
    */
   async allocateShared(elements: number): Promise<Float32Array> {
     if (this.mayShareFile() && this.pairState === undefined) this.pairState = { pair: await this.openPair() };
-    const pair = this.pairState?.pair;
     // Compressed wires go as messages, which sum in the communicator's own memory.
-    const resident = pair !== undefined && (this.options.dtype ?? 'fp32') === 'fp32' ? await pair.residentBuffer(elements) : undefined;
-    if (pair !== undefined && resident === undefined && (this.options.dtype ?? 'fp32') === 'fp32') {
+    const pair = (this.options.dtype ?? 'fp32') === 'fp32' ? this.pairState?.pair : undefined;
+    const resident = await pair?.residentBuffer(elements);
+    if (pair !== undefined && resident === undefined) {
       // A model too large for the file's in-place room: say what it costs and what fixes it
       // (the room is a quarter of the file: half of each rank's half stays for the copy path).
       const mib = (elements * 4) / 2 ** 20;

@@ -170,43 +170,24 @@ export class SharedPair {
     await undefined;
     const arrival = await this.waitFor(published(peer), seq, `publish all-reduce #${seq}`);
     const theirs = this.halves[peer].subarray(0, buf.length);
-    if (this.residentAt !== undefined) {
-      // The peer may still be reading our half when we return, and the caller's resident
-      // buffer lives in that half: wait until it is done, so the caller may write to it.
-      this.addOrCopy(buf, theirs, scratch, scale);
-      Atomics.store(this.counters, consumed(me), seq);
-      await this.waitFor(consumed(peer), seq, `finish all-reduce #${seq}`);
-      return arrival;
-    }
-    if (this.addFromPeer !== undefined) {
-      // One pass over the peer's half instead of a copy out and an add (and the mean's scaling
-      // a third pass). Measured in alternating runs on the 2-vCPU VM: 400 KB 0.078 ms against
-      // 0.086, 4 MB 0.72 against 0.97; in 2-worker MLP training the exchange per step went
-      // from 0.125 to 0.104 ms. The half is free for the peer's next publish after it.
-      this.addFromPeer(buf, theirs, scale);
-      Atomics.store(this.counters, consumed(me), seq);
-      return arrival;
-    }
-    // Without the addon: copy the peer's values next to ours (SIMD addition wants both in one
-    // WebAssembly memory), free the half at once, then add.
-    const inbox = scratch.subarray(0, buf.length);
-    inbox.set(theirs);
+    // With the addon: one pass over the peer's half instead of a copy out and an add (and the
+    // mean's scaling a third pass). Measured in alternating runs on the 2-vCPU VM: 400 KB
+    // 0.078 ms against 0.086, 4 MB 0.72 against 0.97; in 2-worker MLP training the exchange per
+    // step went from 0.125 to 0.104 ms. Without it: copy the peer's values next to ours (SIMD
+    // addition wants both in one WebAssembly memory), free the half, then add.
+    const inbox = this.addFromPeer === undefined ? scratch.subarray(0, buf.length) : undefined;
+    if (inbox === undefined) this.addFromPeer?.(buf, theirs, scale);
+    else inbox.set(theirs);
+    // The peer's half is free for its next publish.
     Atomics.store(this.counters, consumed(me), seq);
-    addFloats(buf, inbox);
-    if (scale !== 1) scaleFloats(buf, scale);
-    return arrival;
-  }
-
-  /** buf = (buf + theirs) * scale, from the file directly where the addon can, else through scratch. */
-  private addOrCopy(buf: Float32Array, theirs: Float32Array, scratch: Float32Array, scale: number): void {
-    if (this.addFromPeer !== undefined) {
-      this.addFromPeer(buf, theirs, scale);
-      return;
+    if (inbox !== undefined) {
+      addFloats(buf, inbox);
+      if (scale !== 1) scaleFloats(buf, scale);
     }
-    const inbox = scratch.subarray(0, buf.length);
-    inbox.set(theirs);
-    addFloats(buf, inbox);
-    if (scale !== 1) scaleFloats(buf, scale);
+    // The caller's resident buffer lives in our half, which the peer may still be reading:
+    // wait until it is done, so the caller may write to that buffer when we return.
+    if (this.residentAt !== undefined) await this.waitFor(consumed(peer), seq, `finish all-reduce #${seq}`);
+    return arrival;
   }
 
   /**

@@ -216,7 +216,7 @@ export class TcpTransport implements Transport {
     }
   }
 
-  /** The shared file of a same-host pair (shared-pair-setup.ts), if this ring may have one. */
+  /** Whether this ring may have a same-host pair's shared file (shared-pair-setup.ts). */
   pairCandidate(): boolean {
     const c = this.pairConditions();
     return c !== undefined && pairCandidate(c);

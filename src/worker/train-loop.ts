@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { EarlyStopping, LrSchedule, ParamLayout, clipToNorm, forwardBackward, globalNorm, monitorMode, noDecayRanges, optimizerOf, scaledLr, type FlatOptimizer } from '../train';
 import { findLatestCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint-store';
 import { classWeightsFor } from './class-weights';
+import { StepBuffer, stepBufferLength } from './step-buffer';
 import { evaluateSplit, type SplitMetrics } from './evaluate-split';
 import type { EpochSummary, TrainLoopOptions, TrainResult } from './train-types';
 import { StepClock, since } from './step-clock';
@@ -36,11 +37,6 @@ import {
 
 export type { EpochSummary, LoopData, StepTimes, TrainHooks, TrainLoopOptions, TrainResult } from './train-types';
 
-/** Slots right behind the gradients: the step's loss and its rows' mean class weight. */
-const STEP_HEAD = 2;
-/** Train sums each step adds to the gradients' all-reduce: loss x rows, correct, rows. */
-const STEP_SUMS = 3;
-
 export class TrainLoop {
   readonly layout: ParamLayout;
   readonly buffers: ParamLayout;
@@ -48,11 +44,10 @@ export class TrainLoop {
   readonly params: Float32Array;
   readonly optimizer: FlatOptimizer;
   /**
-   * Averaged gradient, then the step's slots that ride the same all-reduce (STEP_HEAD,
-   * STEP_SUMS, the model's buffers). Allocated by initialize (collectively: it may be this
-   * rank's half of a file shared with the peer).
+   * The step's all-reduced buffer (step-buffer.ts). Allocated by initialize (collectively: it
+   * may be this rank's half of a file shared with the peer).
    */
-  private grads: Float32Array = new Float32Array(0);
+  private step: StepBuffer | undefined;
   /** The optimizer's own momentum (Adam: beta1), for the gauge when no schedule moves it. */
   private readonly fixedMomentum: number;
   /** The loss's per-class weights (class-weights.ts); undefined = every class 1. */
@@ -128,11 +123,8 @@ export class TrainLoop {
   async initialize(elastic?: { sourceRank: number; state?: Checkpoint }): Promise<string | undefined> {
     const { comm, log } = this.o;
     // In the communicator's memory of choice: a file shared with a same-host peer, or its own
-    // WebAssembly memory, where the all-reduce sums with SIMD. Behind the gradients: the loss,
-    // the batch's mean class weight (the loss's denominator, see the step), the step's train
-    // sums (loss x rows, correct, rows), then the model's buffers (batch-norm moving
-    // statistics), which ride along in the same all-reduce so every rank keeps their mean.
-    this.grads = await comm.allocateShared(this.layout.size + STEP_HEAD + STEP_SUMS + this.buffers.size);
+    // WebAssembly memory, where the all-reduce sums with SIMD.
+    this.step = new StepBuffer(await comm.allocateShared(stepBufferLength(this.layout.size, this.buffers.size)), this.layout.size);
     if (elastic !== undefined && elastic.sourceRank >= 0) {
       // A re-formed ring: the lowest surviving rank hands everyone its live state (no disk).
       const mine: StartDecision = elastic.state !== undefined ? { kind: 'resume', ckpt: elastic.state } : { kind: 'missing' };
@@ -203,13 +195,14 @@ export class TrainLoop {
   /** Runs from the current position to the end (epochs, maxSteps or early stopping). */
   async run(): Promise<TrainResult> {
     const { spec, comm, hooks } = this.o;
-    if (this.grads.length === 0) throw new Error('TrainLoop.run before initialize');
+    const step = this.step;
+    if (step === undefined) throw new Error('TrainLoop.run before initialize');
     const t = spec.train;
     let last: EpochSummary | undefined;
     let stoppedEarly = false;
     const capped = (): boolean => t.maxSteps > 0 && this.c.step >= t.maxSteps;
     while (this.c.epoch < t.epochs && !stoppedEarly && !(capped() && this.c.batchInEpoch === 0)) {
-      const { summary, checkpointDue } = await this.runEpoch();
+      const { summary, checkpointDue } = await this.runEpoch(step);
       last = summary;
       stoppedEarly = summary.stopEarly;
       // Metrics and reports first, checkpoint second: a kill in between resumes from the previous
@@ -233,7 +226,7 @@ export class TrainLoop {
     return { steps: this.c.step, last, val, stoppedEarly, restoredEpoch, skippedSteps: this.c.nonFiniteSkipped };
   }
 
-  private async runEpoch(): Promise<{ summary: EpochSummary; checkpointDue: boolean }> {
+  private async runEpoch(step: StepBuffer): Promise<{ summary: EpochSummary; checkpointDue: boolean }> {
     const { spec, comm, data, hooks, metrics } = this.o;
     const t = spec.train;
     const k = t.accumulate;
@@ -256,9 +249,6 @@ export class TrainLoop {
     // The same sums made global after every step (they ride in the gradients' all-reduce), so
     // a ring that loses a rank mid-epoch still knows what the lost rank had trained.
     this.running = [this.c.partial[0], this.c.partial[1], this.c.partial[2]];
-    const lossAt = this.layout.size;
-    const weightAt = lossAt + 1;
-    const sumsAt = lossAt + STEP_HEAD;
     let normSum = 0;
     let applied = 0;
     let clipped = 0;
@@ -269,7 +259,7 @@ export class TrainLoop {
     const stepsInEpoch = Math.ceil(batches.length / k);
     let stepRows = 0;
     let stepCorrect = 0;
-    this.grads.fill(0);
+    step.clear();
     for (let b = this.c.batchInEpoch; b < batches.length; b++) {
       hooks?.checkAbort?.();
       let t0 = process.hrtime.bigint();
@@ -279,22 +269,17 @@ export class TrainLoop {
       const rows = (batches[b] as Int32Array).length;
       const accumulate = micro > 0;
       const local = forwardBackward(this.o.model, this.layout, batch.x, batch.y, rows, { targets: batch.t, labelSmoothing: t.labelSmoothing, classWeights: this.classWeights });
-      // The gradient is of the loss x mean weight (loss.ts); the loss slot carries the same.
-      this.grads[lossAt] = (this.grads[lossAt] as number) + local.loss * local.weightMean;
-      this.grads[weightAt] = (this.grads[weightAt] as number) + local.weightMean;
+      step.addLocal(local, rows);
       sums[0] = (sums[0] as number) + local.loss * rows;
       sums[1] = (sums[1] as number) + local.correct;
       sums[2] = (sums[2] as number) + rows;
-      this.grads[sumsAt] = (this.grads[sumsAt] as number) + local.loss * rows;
-      this.grads[sumsAt + 1] = (this.grads[sumsAt + 1] as number) + local.correct;
-      this.grads[sumsAt + 2] = (this.grads[sumsAt + 2] as number) + rows;
       metrics?.samplesTotal.inc(rows);
       stepRows += rows;
       stepCorrect += local.correct;
       micro += 1;
       if (micro < k && b < batches.length - 1) {
         // An earlier micro-batch of the step (no_sync): add its gradients locally.
-        this.layout.packGradients(local.grads, this.grads, accumulate);
+        this.layout.packGradients(local.grads, step.all, accumulate);
         tf.dispose(Object.values(local.grads));
         clock.timed('compute', t0);
         continue;
@@ -304,17 +289,16 @@ export class TrainLoop {
       // Each rank's forward passes moved its batch-norm statistics on its own shard; averaged
       // here, every replica evaluates, checkpoints and exports the same ones (PyTorch DDP
       // broadcasts rank 0's instead). Free of extra latency: it is the gradients' all-reduce.
-      const bufferTail = this.grads.subarray(sumsAt + STEP_SUMS);
-      if (bufferTail.length > 0) this.buffers.readWeights(bufferTail);
+      if (step.modelBuffers.length > 0) this.buffers.readWeights(step.modelBuffers);
       // The gradients are read off the device bucket by bucket, each just before it is reduced,
       // so a bucket is on the wire while the next is read (DDP's overlap). Reading counts as
       // compute, as it did when it followed the backward pass.
       let packSeconds = 0;
       let reduced: Promise<void>;
       try {
-        reduced = comm.allReduceMean(this.grads, (start, end) => {
+        reduced = comm.allReduceMean(step.all, (start, end) => {
           const p0 = process.hrtime.bigint();
-          this.layout.packRange(local.grads, this.grads, start, Math.min(end, this.layout.size), accumulate);
+          this.layout.packRange(local.grads, step.all, start, Math.min(end, this.layout.size), accumulate);
           packSeconds += since(p0);
         });
       } finally {
@@ -334,20 +318,9 @@ export class TrainLoop {
       clock.communicated(since(t0) - prepSeconds - packSeconds, ready, comm.lastFirstArrival);
 
       t0 = process.hrtime.bigint();
-      if (bufferTail.length > 0) this.buffers.writeWeights(bufferTail);
-      // Means back to sums; the counts are integers (rounding undoes fp16/bf16 wire rounding).
-      const world = comm.worldSize;
-      this.running[0] += (this.grads[sumsAt] as number) * world;
-      this.running[1] += Math.round((this.grads[sumsAt + 1] as number) * world);
-      this.running[2] += Math.round((this.grads[sumsAt + 2] as number) * world);
-      const g = this.grads.subarray(0, this.layout.size);
-      if (micro > 1) for (let i = 0; i <= weightAt; i++) this.grads[i] = (this.grads[i] as number) / micro;
-      // With class weights the gradient and loss are sums of w x loss over rows: divided by the
-      // global batch's mean weight they are torch's weighted mean over the whole global batch,
-      // whatever the ranks' shares held. A global batch of weight-0 rows has a zero gradient.
-      const weightMean = this.grads[weightAt] as number;
-      if (this.classWeights !== undefined && weightMean > 0) for (let i = 0; i <= lossAt; i++) this.grads[i] = (this.grads[i] as number) / weightMean;
-      const loss = this.grads[lossAt] as number;
+      if (step.modelBuffers.length > 0) this.buffers.writeWeights(step.modelBuffers);
+      const loss = step.finish(comm.worldSize, micro, this.classWeights !== undefined, this.running);
+      const g = step.gradients;
       // After the all-reduce every rank holds identical bytes, so this norm (and every decision
       // below) is the same on every rank without another collective.
       const norm = globalNorm(g);
@@ -368,7 +341,7 @@ export class TrainLoop {
         if (before !== undefined) hooks?.onDiagnostics?.({ epoch: epoch + 1, step: this.c.step + 1, slots: this.layout.slots, grads: g, before, after: this.params });
       }
       clock.timed('update', t0);
-      this.grads.fill(0);
+      step.clear();
       micro = 0;
       this.c.step += 1;
       this.c.batchInEpoch = b + 1;
@@ -376,7 +349,7 @@ export class TrainLoop {
       metrics?.learningRate.set(lr);
       metrics?.momentum.set(momentum ?? this.fixedMomentum);
       const split = clock.endStep();
-      metrics?.allreduceBytes.inc(comm.worldSize > 1 ? (2 * (comm.worldSize - 1) * this.grads.byteLength) / comm.worldSize : 0);
+      metrics?.allreduceBytes.inc(comm.worldSize > 1 ? (2 * (comm.worldSize - 1) * step.all.byteLength) / comm.worldSize : 0);
       hooks?.onStep?.(this.c.step, epoch);
       hooks?.onStepDetail?.({ epoch: epoch + 1, step: this.c.step, stepInEpoch: Math.ceil((b + 1) / k), stepsInEpoch, loss, correct: stepCorrect, samples: stepRows, lr, momentum, seconds: split.seconds, spans: split.spans });
       stepRows = 0;
@@ -473,24 +446,33 @@ export class TrainLoop {
    * weights and counters only change after a step's all-reduce has completed.
    */
   snapshot(): Checkpoint {
+    const arrays = this.stateArrays((a) => a.slice());
+    // The interrupted epoch's train sums up to the last completed step, over every rank of the
+    // old ring (the lost one included): the new ring's epoch line covers the whole epoch.
+    const partial: [number, number, number] = this.c.batchInEpoch > 0 ? [this.running[0], this.running[1], this.running[2]] : [0, 0, 0];
+    return { step: this.c.step, meta: { ...this.c, partial }, arrays };
+  }
+
+  /**
+   * The state's arrays (weights, buffers, optimizer slots, best weights), with the counters
+   * brought up to date; `keep` copies what outlives this moment (a snapshot) or not (a write).
+   */
+  private stateArrays(keep: (a: Float32Array) => Float32Array): Map<string, Float32Array> {
     const opt = this.optimizer.state();
     this.c.optimizer = { name: opt.name, steps: opt.steps };
     this.c.schedule = this.schedule.state();
     this.c.earlyStopping = this.early.state();
     const arrays = new Map<string, Float32Array>();
-    arrays.set(ARRAY_PARAMS, this.params.slice());
+    arrays.set(ARRAY_PARAMS, keep(this.params));
     const buffers = new Float32Array(this.buffers.size);
     this.buffers.readWeights(buffers);
     arrays.set(ARRAY_BUFFERS, buffers);
-    for (const [name, a] of Object.entries(opt.slots)) arrays.set(OPT_PREFIX + name, a.slice());
+    for (const [name, a] of Object.entries(opt.slots)) arrays.set(OPT_PREFIX + name, keep(a));
     if (this.best !== undefined) {
-      arrays.set(ARRAY_BEST_PARAMS, this.best.params.slice());
-      arrays.set(ARRAY_BEST_BUFFERS, this.best.buffers.slice());
+      arrays.set(ARRAY_BEST_PARAMS, keep(this.best.params));
+      arrays.set(ARRAY_BEST_BUFFERS, keep(this.best.buffers));
     }
-    // The interrupted epoch's train sums up to the last completed step, over every rank of the
-    // old ring (the lost one included): the new ring's epoch line covers the whole epoch.
-    const partial: [number, number, number] = this.c.batchInEpoch > 0 ? [this.running[0], this.running[1], this.running[2]] : [0, 0, 0];
-    return { step: this.c.step, meta: { ...this.c, partial }, arrays };
+    return arrays;
   }
 
   /** Rank 0 writes the current state; returns its path (undefined on other ranks or when off). */
@@ -498,20 +480,8 @@ export class TrainLoop {
     const { comm, checkpointDir, log, spec, hooks } = this.o;
     if (comm.rank !== 0 || checkpointDir === '') return undefined;
     const started = process.hrtime.bigint();
-    const opt = this.optimizer.state();
-    this.c.optimizer = { name: opt.name, steps: opt.steps };
-    this.c.schedule = this.schedule.state();
-    this.c.earlyStopping = this.early.state();
-    const arrays = new Map<string, Float32Array>();
-    arrays.set(ARRAY_PARAMS, this.params);
-    const buffers = new Float32Array(this.buffers.size);
-    this.buffers.readWeights(buffers);
-    arrays.set(ARRAY_BUFFERS, buffers);
-    for (const [name, a] of Object.entries(opt.slots)) arrays.set(OPT_PREFIX + name, a);
-    if (this.best !== undefined) {
-      arrays.set(ARRAY_BEST_PARAMS, this.best.params);
-      arrays.set(ARRAY_BEST_BUFFERS, this.best.buffers);
-    }
+    // Written to disk before training goes on: live views will do.
+    const arrays = this.stateArrays((a) => a);
     const dir = writeCheckpoint(checkpointDir, { step: this.c.step, meta: this.c, arrays }, { keep: spec.checkpoint.keep, onProgress: hooks?.onCheckpointProgress });
     log.info({ event: 'checkpoint', dir, step: this.c.step, epoch: this.c.epoch, batchInEpoch: this.c.batchInEpoch, seconds: since(started) }, `checkpoint ${dir}`);
     return dir;
