@@ -7,7 +7,11 @@
 #include <cstring>
 #include <vector>
 
-#include "gemm.h"
+#include "gemm-direct.h"
+
+// The layers' own loops (im2col, pooling, activations) are memory-bound and vectorize well; the
+// addon only calls into this file on a CPU with AVX2 + FMA (fusedStepAvailable).
+#pragma GCC target("avx2,fma")
 
 namespace ringtrain {
 namespace {
@@ -69,7 +73,7 @@ Workspace& workspace(const StepOp* ops, int nops, int rows) {
 float activate(int act, float v) {
   switch (act) {
     case kRelu:
-      return v > 0.0f ? v : 0.0f;
+      return v < 0.0f ? 0.0f : v;  // NaN stays NaN, as in torch
     case kTanh:
       return std::tanh(v);
     case kSigmoid:
@@ -87,7 +91,7 @@ void biasActivate(float* out, int64_t n, int cols, const float* bias, int act) {
       for (int j = 0; j < cols; j++) row[j] += bias[j];
     }
     if (act == kRelu) {
-      for (int j = 0; j < cols; j++) row[j] = row[j] > 0.0f ? row[j] : 0.0f;
+      for (int j = 0; j < cols; j++) row[j] = row[j] < 0.0f ? 0.0f : row[j];
     } else if (act != kLinear) {
       for (int j = 0; j < cols; j++) row[j] = activate(act, row[j]);
     }
@@ -118,7 +122,8 @@ void im2col(const StepOp& op, const float* in, float* col) {
   for (int oy = 0; oy < oh; oy++) {
     for (int ox = 0; ox < ow; ox++) {
       for (int ky = 0; ky < op.kh; ky++) {
-        std::memcpy(col, in + (static_cast<int64_t>(oy + ky) * op.w + ox) * op.cin, run * sizeof(float));
+        const float* src = in + (static_cast<int64_t>(oy + ky) * op.w + ox) * op.cin;
+        for (int q = 0; q < run; q++) col[q] = src[q];
         col += run;
       }
     }
@@ -145,43 +150,90 @@ void maxPoolForward(const StepOp& op, const float* in, float* out, int32_t* arg)
   const int oh = op.h / op.pool, ow = op.w / op.pool, c = op.cin;
   for (int oy = 0; oy < oh; oy++) {
     for (int ox = 0; ox < ow; ox++) {
+      const int32_t first = (oy * op.pool * op.w + ox * op.pool) * c;
       for (int ch = 0; ch < c; ch++) {
-        int32_t best = (oy * op.pool * op.w + ox * op.pool) * c + ch;
-        for (int dy = 0; dy < op.pool; dy++) {
-          for (int dx = 0; dx < op.pool; dx++) {
-            const int32_t at = ((oy * op.pool + dy) * op.w + ox * op.pool + dx) * c + ch;
-            if (in[at] > in[best]) best = at;
+        out[ch] = in[first + ch];
+        arg[ch] = first + ch;
+      }
+      for (int dy = 0; dy < op.pool; dy++) {
+        for (int dx = 0; dx < op.pool; dx++) {
+          const int32_t at = ((oy * op.pool + dy) * op.w + ox * op.pool + dx) * c;
+          // Strictly greater: the first maximum of the window wins, as tfjs's does.
+          for (int ch = 0; ch < c; ch++) {
+            const float v = in[at + ch];
+            const bool more = v > out[ch];
+            out[ch] = more ? v : out[ch];
+            arg[ch] = more ? at + ch : arg[ch];
           }
         }
-        *out++ = in[best];
-        *arg++ = best;
       }
+      out += c;
+      arg += c;
     }
   }
 }
 
+// The adjoint of maxPoolForward for one sample: each window's gradient to its argmax, 0 elsewhere.
+void maxPoolBackward(const StepOp& op, const float* g, const int32_t* arg, float* gIn) {
+  const int oh = op.h / op.pool, ow = op.w / op.pool, c = op.cin;
+  std::memset(gIn, 0, inSize(op) * sizeof(float));
+  for (int oy = 0; oy < oh; oy++) {
+    for (int ox = 0; ox < ow; ox++) {
+      for (int dy = 0; dy < op.pool; dy++) {
+        for (int dx = 0; dx < op.pool; dx++) {
+          const int32_t at = ((oy * op.pool + dy) * op.w + ox * op.pool + dx) * c;
+          for (int ch = 0; ch < c; ch++) gIn[at + ch] = arg[ch] == at + ch ? g[ch] : 0.0f;
+        }
+      }
+      g += c;
+      arg += c;
+    }
+  }
+}
+
+// Bias and ReLU ride the product's last pass; other activations follow it as a loop.
+Epilogue epilogueOf(int act, const float* bias) { return {bias, act == kRelu}; }
+
 void forwardOp(const StepOp& op, const float* params, const float* in, int rows, float* out, float* col, int32_t* arg) {
   const float* bias = op.bOff >= 0 ? params + op.bOff : nullptr;
   if (op.kind == kDense) {
-    sgemm(rows, op.cout, op.cin, {in, op.cin, 1}, {params + op.wOff, op.cout, 1}, out, op.cout, false);
-    biasActivate(out, rows, op.cout, bias, op.act);
+    sgemmDirect(rows, op.cout, op.cin, {in, op.cin, 1}, params + op.wOff, op.cout, out, op.cout, false, epilogueOf(op.act, bias));
+    if (op.act != kLinear && op.act != kRelu) biasActivate(out, rows, op.cout, nullptr, op.act);
   } else if (op.kind == kConv) {
     const int64_t per = colRows(op), len = colLen(op);
     for (int r = 0; r < rows; r++) im2col(op, in + r * inSize(op), col + r * per * len);
     const int64_t m = per * rows;
-    sgemm(static_cast<int>(m), op.cout, static_cast<int>(len), {col, len, 1}, {params + op.wOff, op.cout, 1}, out, op.cout, false);
-    biasActivate(out, m, op.cout, bias, op.act);
+    sgemmDirect(static_cast<int>(m), op.cout, static_cast<int>(len), {col, len, 1}, params + op.wOff, op.cout, out, op.cout, false, epilogueOf(op.act, bias));
+    if (op.act != kLinear && op.act != kRelu) biasActivate(out, m, op.cout, nullptr, op.act);
   } else {
     const int64_t outPer = stepOpOutputSize(op);
     for (int r = 0; r < rows; r++) maxPoolForward(op, in + r * inSize(op), out + r * outPer, arg + r * outPer);
   }
 }
 
-// Column sums of g (n x cols) into db (added with accumulate).
-void biasGrad(const float* g, int64_t n, int cols, float* db, bool accumulate) {
+// out (cols x rows) = in (rows x cols)^T, in blocks so both sides stay in cache.
+void transpose(const float* in, int64_t rows, int64_t cols, float* out) {
+  constexpr int64_t B = 32;
+  for (int64_t i0 = 0; i0 < rows; i0 += B) {
+    for (int64_t j0 = 0; j0 < cols; j0 += B) {
+      for (int64_t i = i0; i < std::min(rows, i0 + B); i++) {
+        for (int64_t j = j0; j < std::min(cols, j0 + B); j++) out[j * rows + i] = in[i * cols + j];
+      }
+    }
+  }
+}
+
+// g *= act'(out) and the column sums of the result into db (added with accumulate; db may be
+// null), in one pass over g.
+void activationBiasGrad(float* g, const float* out, int64_t n, int cols, int act, float* db, bool accumulate) {
+  if (db == nullptr) {
+    activationGrad(g, out, n * cols, act);
+    return;
+  }
   if (!accumulate) std::memset(db, 0, cols * sizeof(float));
   for (int64_t r = 0; r < n; r++) {
-    const float* row = g + r * cols;
+    float* row = g + r * cols;
+    activationGrad(row, out + r * cols, cols, act);
     for (int j = 0; j < cols; j++) db[j] += row[j];
   }
 }
@@ -192,22 +244,22 @@ void backwardOp(const StepOp& op, const float* params, float* grads, const float
                 int rows, float* g, float* gIn, bool wantInput, bool accumulate) {
   if (op.kind == kMaxPool) {
     const int64_t outPer = stepOpOutputSize(op), per = inSize(op);
-    std::memset(gIn, 0, per * rows * sizeof(float));
-    for (int r = 0; r < rows; r++) {
-      for (int64_t j = 0; j < outPer; j++) gIn[r * per + arg[r * outPer + j]] += g[r * outPer + j];
-    }
+    for (int r = 0; r < rows; r++) maxPoolBackward(op, g + r * outPer, arg + r * outPer, gIn + r * per);
     return;
   }
   const bool conv = op.kind == kConv;
   const int64_t m = conv ? colRows(op) * rows : rows;
   const int64_t k = conv ? colLen(op) : op.cin;
   const float* a = conv ? col : in;
-  activationGrad(g, out, m * op.cout, op.act);
-  sgemm(static_cast<int>(k), op.cout, static_cast<int>(m), {a, 1, k}, {g, op.cout, 1}, grads + op.wOff, op.cout, accumulate);
-  if (op.bOff >= 0) biasGrad(g, m, op.cout, grads + op.bOff, accumulate);
+  activationBiasGrad(g, out, m, op.cout, op.act, op.bOff >= 0 ? grads + op.bOff : nullptr, accumulate);
+  sgemmDirect(static_cast<int>(k), op.cout, static_cast<int>(m), {a, 1, k}, g, op.cout, grads + op.wOff, op.cout, accumulate);
   if (!wantInput) return;
   float* target = conv ? col : gIn;  // a conv's input gradient goes through its (spent) im2col matrix
-  sgemm(static_cast<int>(m), static_cast<int>(k), op.cout, {g, op.cout, 1}, {params + op.wOff, 1, op.cout}, target, k, false);
+  // B = W^T, made row-major once so the product reads it in place.
+  static thread_local std::vector<float> wt;
+  if (static_cast<int64_t>(wt.size()) < k * op.cout) wt.resize(k * op.cout);
+  transpose(params + op.wOff, k, op.cout, wt.data());
+  sgemmDirect(static_cast<int>(m), static_cast<int>(k), op.cout, {g, op.cout, 1}, wt.data(), k, target, k, false);
   if (conv) {
     const int64_t per = colRows(op) * k;
     for (int r = 0; r < rows; r++) col2im(op, col + r * per, gIn + r * inSize(op));

@@ -56,6 +56,7 @@ __attribute__((target("avx2,fma"))) void kernelAvx2(int kc, const float* a, cons
     b += NR;
   }
   const __m256 rows[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  #pragma GCC unroll 16
   for (int r = 0; r < MR; r++) {
     float* row = c + r * ldc;
     if (accumulate) {
@@ -72,10 +73,12 @@ __attribute__((target("avx2,fma"))) void kernelAvx2(int kc, const float* a, cons
 __attribute__((target("avx512f"))) void kernelAvx512(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, bool accumulate) {
   constexpr int MR = 8, NR = 32;
   __m512 lo[MR], hi[MR];
+  #pragma GCC unroll 16
   for (int r = 0; r < MR; r++) lo[r] = hi[r] = _mm512_setzero_ps();
   for (int p = 0; p < kc; p++) {
     const __m512 b0 = _mm512_load_ps(b);
     const __m512 b1 = _mm512_load_ps(b + 16);
+    #pragma GCC unroll 16
     for (int r = 0; r < MR; r++) {
       const __m512 ar = _mm512_set1_ps(a[r]);
       lo[r] = _mm512_fmadd_ps(ar, b0, lo[r]);
@@ -84,6 +87,7 @@ __attribute__((target("avx512f"))) void kernelAvx512(int kc, const float* a, con
     a += MR;
     b += NR;
   }
+  #pragma GCC unroll 16
   for (int r = 0; r < MR; r++) {
     float* row = c + r * ldc;
     if (accumulate) {
@@ -99,11 +103,13 @@ template <int MR, int NR>
 void kernelScalar(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, bool accumulate) {
   float acc[MR][NR] = {};
   for (int p = 0; p < kc; p++) {
+    #pragma GCC unroll 16
     for (int r = 0; r < MR; r++) {
       const float ar = a[p * MR + r];
       for (int j = 0; j < NR; j++) acc[r][j] += ar * b[p * NR + j];
     }
   }
+  #pragma GCC unroll 16
   for (int r = 0; r < MR; r++) {
     for (int j = 0; j < NR; j++) c[r * ldc + j] = accumulate ? c[r * ldc + j] + acc[r][j] : acc[r][j];
   }

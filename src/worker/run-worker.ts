@@ -253,6 +253,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
           },
         },
       });
+      if (rank === 0) {
+        const note = loop.fused !== undefined ? 'native fused step (forward, loss and backward in one call)' : `tfjs (${loop.fusedWhy ?? 'no fused step'})`;
+        log.info({ event: 'step-path', fused: loop.fused !== undefined, why: loop.fusedWhy }, `training step: ${note}`);
+      }
 
       let result: TrainResult;
       try {
