@@ -7,7 +7,7 @@
 
 namespace ringtrain {
 
-#define CLONES __attribute__((target_clones("avx2", "default")))
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 CLONES void sgdStep(float* p, const float* g, float* buf, int64_t n, double momentum, double wd, double lr, bool nesterov) {
   if (buf == nullptr) {
@@ -69,21 +69,17 @@ CLONES void rmspropStep(float* p, const float* g, float* sq, float* buf, int64_t
 }
 
 CLONES double sumSquares(const float* g, int64_t n) {
-  double l0 = 0, l1 = 0, l2 = 0, l3 = 0;
+  double l[16] = {};
   int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const double a = g[i], b = g[i + 1], c = g[i + 2], d = g[i + 3];
-    l0 += a * a;
-    l1 += b * b;
-    l2 += c * c;
-    l3 += d * d;
+  for (; i + 16 <= n; i += 16) {
+    for (int j = 0; j < 16; j++) l[j] += static_cast<double>(g[i + j]) * static_cast<double>(g[i + j]);
   }
-  double* lanes[4] = {&l0, &l1, &l2, &l3};
-  for (; i < n; i++) {
-    const double v = g[i];
-    *lanes[i & 3] += v * v;
+  for (int j = 0; i < n; i++, j++) l[j] += static_cast<double>(g[i]) * static_cast<double>(g[i]);
+  // Pairwise, neighbours first: (l0 + l1) + (l2 + l3), then those pairs, and so on.
+  for (int width = 16; width > 1; width /= 2) {
+    for (int j = 0; j < width / 2; j++) l[j] = l[2 * j] + l[2 * j + 1];
   }
-  return (l0 + l1) + (l2 + l3);
+  return l[0];
 }
 
 CLONES void scaleBy(float* g, int64_t n, double coef) {

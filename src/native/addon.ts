@@ -33,7 +33,7 @@ export interface NativeUpdates {
   sgd(p: Float32Array, g: Float32Array, buf: Float32Array | null, momentum: number, wd: number, lr: number, nesterov: number): void;
   adam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, b1: number, b2: number, stepSize: number, bc2Sqrt: number, eps: number, decay: number, l2: number): void;
   rmsprop(p: Float32Array, g: Float32Array, sq: Float32Array, buf: Float32Array | null, alpha: number, eps: number, momentum: number, wd: number, lr: number): void;
-  /** Sum of squares in float64 over four interleaved lanes, as grad-norm.ts sums. */
+  /** Sum of squares in float64 over sixteen interleaved lanes, as grad-norm.ts sums. */
   sumSquares(g: Float32Array): number;
   /** g[i] = float32(g[i] * coef). */
   scaleBy(g: Float32Array, coef: number): void;

@@ -268,7 +268,7 @@ export class TrainLoop {
     const stepsInEpoch = Math.ceil(batches.length / k);
     let stepRows = 0;
     let stepCorrect = 0;
-    step.clear();
+    step.clear(this.fused !== undefined);
     for (let b = this.c.batchInEpoch; b < batches.length; b++) {
       hooks?.checkAbort?.();
       let t0 = process.hrtime.bigint();
@@ -355,7 +355,7 @@ export class TrainLoop {
         if (before !== undefined) hooks?.onDiagnostics?.({ epoch: epoch + 1, step: this.c.step + 1, slots: this.layout.slots, grads: g, before, after: this.params });
       }
       clock.timed('update', t0);
-      step.clear();
+      step.clear(this.fused !== undefined);
       micro = 0;
       this.c.step += 1;
       this.c.batchInEpoch = b + 1;
