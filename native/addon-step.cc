@@ -69,12 +69,13 @@ bool readPlan(napi_env env, napi_value v, size_t params, std::vector<StepOp>* op
 
 int64_t inputSize(const StepOp& op) { return static_cast<int64_t>(op.h) * op.w * op.cin; }
 
-// fusedStep(plan, params, grads, x, y, rows, accumulate, smoothing, classWeights | null, out: Float64Array[2])
+// fusedStep(plan, params, grads, x, y, rows, accumulate, smoothing, classWeights | null, out: Float64Array[2],
+//           profile?: Float64Array[2 x ops + 1])
 napi_value FusedStep(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
+  size_t argc = 11;
+  napi_value argv[11];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc != 10) return fail(env, "fusedStep takes 10 arguments");
+  if (argc != 10 && argc != 11) return fail(env, "fusedStep takes 10 or 11 arguments");
   float *params = nullptr, *grads = nullptr, *x = nullptr, *weights = nullptr;
   int32_t* y = nullptr;
   double* out = nullptr;
@@ -84,6 +85,7 @@ napi_value FusedStep(napi_env env, napi_callback_info info) {
       !typedArg(env, argv[9], napi_float64_array, &out, &nOut) || nOut < 2) {
     return fail(env, "fusedStep: params, grads, x must be Float32Arrays, y an Int32Array, out a Float64Array of 2");
   }
+  if (!fusedStepAvailable()) return fail(env, "fusedStep: this CPU has no AVX2 + FMA");
   std::vector<StepOp> ops;
   std::string why;
   if (!readPlan(env, argv[0], nParams < nGrads ? nParams : nGrads, &ops, &why)) return fail(env, "fusedStep: " + why);
@@ -104,7 +106,12 @@ napi_value FusedStep(napi_env env, napi_callback_info info) {
   for (int32_t r = 0; r < rows; r++) {
     if (y[r] < 0 || y[r] >= classes) return fail(env, "fusedStep: label " + std::to_string(y[r]) + " of row " + std::to_string(r) + " is not a class");
   }
-  const StepResult res = fusedStep(ops.data(), static_cast<int>(ops.size()), params, grads, x, y, rows, accumulate, {static_cast<float>(smoothing), weights});
+  double* profile = nullptr;
+  size_t nProfile = 0;
+  if (argc == 11 && (!typedArg(env, argv[10], napi_float64_array, &profile, &nProfile) || nProfile < 2 * ops.size() + 1)) {
+    return fail(env, "fusedStep: the profile must be a Float64Array of 2 x ops + 1 slots");
+  }
+  const StepResult res = fusedStep(ops.data(), static_cast<int>(ops.size()), params, grads, x, y, rows, accumulate, {static_cast<float>(smoothing), weights}, profile);
   out[0] = res.objective;
   out[1] = res.correct;
   return nullptr;
@@ -123,6 +130,7 @@ napi_value FusedForward(napi_env env, napi_callback_info info) {
       napi_get_value_int32(env, argv[3], &rows) != napi_ok || !typedArg(env, argv[4], napi_float32_array, &out, &nOut)) {
     return fail(env, "fusedForward: params, x, out must be Float32Arrays and rows a number");
   }
+  if (!fusedStepAvailable()) return fail(env, "fusedForward: this CPU has no AVX2 + FMA");
   std::vector<StepOp> ops;
   std::string why;
   if (!readPlan(env, argv[0], nParams, &ops, &why)) return fail(env, "fusedForward: " + why);

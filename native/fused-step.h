@@ -35,8 +35,14 @@ struct StepResult {
 
 // Forward and backward of `rows` samples x (flat rows, the first op's input) with labels y.
 // The gradient of the objective goes into grads at each op's offsets (added with `accumulate`).
+// With `seconds` (2 x nops + 1 slots) each op's forward time is added to slot 2i, its backward
+// to 2i + 1, and the loss to the last slot: the per-layer profile.
 StepResult fusedStep(const StepOp* ops, int nops, const float* params, float* grads, const float* x, const int32_t* y, int rows,
-                     bool accumulate, const StepLoss& loss);
+                     bool accumulate, const StepLoss& loss, double* seconds = nullptr);
+
+// Whether this CPU runs the step (AVX2 + FMA: its loops are compiled for them). Defined in
+// peak.cc, which is compiled for any x86-64, so asking is safe everywhere.
+bool fusedStepAvailable();
 
 // Logits only (no gradient): forward of `rows` samples into out (rows x classes).
 void fusedForward(const StepOp* ops, int nops, const float* params, const float* x, int rows, float* out);

@@ -2,6 +2,8 @@
 // independent chains are the least that keep both ports busy; twelve leave a margin.
 #include "peak.h"
 
+#include "fused-step.h"
+
 #include <immintrin.h>
 
 #include <chrono>
@@ -65,6 +67,8 @@ double measurePeakGflops(double seconds) {
   (void)keep;
   return gflops;
 }
+
+bool fusedStepAvailable() { return hasAvx2(); }
 
 const char* peakIsa() { return hasAvx512() ? "avx512f" : hasAvx2() ? "avx2-fma" : "none"; }
 

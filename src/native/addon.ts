@@ -64,8 +64,12 @@ export interface NativeSharedMemory {
  * per layer (kind, act, h, w, cin, cout, kh, kw, pool, weight offset, bias offset).
  */
 export interface NativeFusedStep {
-  /** Forward, loss and backward of `rows` samples; gradients into `grads` (+= with accumulate); out = [objective, correct]. */
-  fusedStep(plan: Int32Array, params: Float32Array, grads: Float32Array, x: Float32Array, y: Int32Array, rows: number, accumulate: boolean, smoothing: number, classWeights: Float32Array | null, out: Float64Array): void;
+  /**
+   * Forward, loss and backward of `rows` samples; gradients into `grads` (+= with accumulate);
+   * out = [objective, correct]. With `profile` (2 x layers + 1 slots) each layer's forward
+   * seconds are added to slot 2i, its backward to 2i + 1, the loss to the last.
+   */
+  fusedStep(plan: Int32Array, params: Float32Array, grads: Float32Array, x: Float32Array, y: Int32Array, rows: number, accumulate: boolean, smoothing: number, classWeights: Float32Array | null, out: Float64Array, profile?: Float64Array): void;
   /** Logits of `rows` samples into `out`. */
   fusedForward(plan: Int32Array, params: Float32Array, x: Float32Array, rows: number, out: Float32Array): void;
   /** This core's measured fp32 FMA peak in GFLOP/s over about `seconds` (peak.cc), with the widest vectors it has. */

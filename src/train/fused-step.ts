@@ -45,6 +45,8 @@ const pair = (v: number | number[] | undefined, fallback: number): [number, numb
 
 class PlanBuilder {
   readonly ops: number[] = [];
+  /** The layer behind each op, for profiles. */
+  readonly names: string[] = [];
   constructor(
     private shape: Shape,
     private readonly offsets: Map<string, number>,
@@ -91,6 +93,7 @@ class PlanBuilder {
     if (typeof w === 'string') return w;
     const units = cfg.units ?? 0;
     this.ops.push(KIND.dense, act, 1, 1, this.shape[0] as number, units, 0, 0, 0, w[0], w[1]);
+    this.names.push(name);
     this.shape = [units];
     return undefined;
   }
@@ -109,6 +112,7 @@ class PlanBuilder {
     const [kh, kw] = pair(cfg.kernelSize, 1);
     const filters = cfg.filters ?? 0;
     this.ops.push(KIND.conv, act, h, wd, c, filters, kh, kw, 0, w[0], w[1]);
+    this.names.push(name);
     this.shape = [h - kh + 1, wd - kw + 1, filters];
     return undefined;
   }
@@ -119,6 +123,7 @@ class PlanBuilder {
     if (this.shape.length !== 3 || py !== px || sy !== py || sx !== px || cfg.padding !== 'valid') return `${name} is not a square 'valid' pool with its own size as stride`;
     const [h, w, c] = this.shape as [number, number, number];
     this.ops.push(KIND.pool, 0, h, w, c, 0, 0, 0, py, 0, -1);
+    this.names.push(name);
     this.shape = [Math.floor(h / py), Math.floor(w / py), c];
     return undefined;
   }
@@ -135,7 +140,7 @@ function chainOf(model: tfl.LayersModel): tfl.layers.Layer[] | undefined {
 }
 
 /** A fused plan for `model`, or why there is none. */
-export function fusedPlanOf(model: tfl.LayersModel, layout: ParamLayout): { plan?: Int32Array; why?: string } {
+export function fusedPlanOf(model: tfl.LayersModel, layout: ParamLayout): { plan?: Int32Array; layers?: string[]; why?: string } {
   if (model.nonTrainableWeights.length > 0) return { why: 'the model has non-trainable weights (batch norm statistics or frozen layers)' };
   const chain = chainOf(model);
   if (chain === undefined) return { why: 'the model is not a single chain of layers' };
@@ -149,7 +154,7 @@ export function fusedPlanOf(model: tfl.LayersModel, layout: ParamLayout): { plan
   const ops = builder.ops;
   const last = ops.length - FIELDS;
   if (ops.length === 0 || ops[last] !== KIND.dense || ops[last + 1] !== ACTIVATIONS.linear) return { why: 'the model does not end in a dense layer of logits' };
-  return { plan: Int32Array.from(ops) };
+  return { plan: Int32Array.from(ops), layers: builder.names };
 }
 
 /** Runs a model's fused plan; one per training loop, its output scratch reused. */
@@ -159,6 +164,8 @@ export class FusedStep {
   constructor(
     private readonly native: NativeFusedStep,
     readonly plan: Int32Array,
+    /** The layer behind each op of the plan, as 'name (Class)'. */
+    readonly layers: string[],
   ) {}
 
   /** The fused step for this model and loss, or why the tfjs step runs instead. */
@@ -166,17 +173,20 @@ export class FusedStep {
     const native = nativeFusedStep();
     if (native === undefined) return { why: 'the native addon with the fused step is not built or is turned off' };
     if (loss.targets !== undefined) return { why: 'regression (mean squared error) has no fused loss' };
-    const { plan, why } = fusedPlanOf(model, layout);
-    return plan === undefined ? { why } : { step: new FusedStep(native, plan) };
+    const { plan, layers, why } = fusedPlanOf(model, layout);
+    return plan === undefined || layers === undefined ? { why } : { step: new FusedStep(native, plan, layers) };
   }
 
   /**
    * Forward and backward of `rows` samples from the flat `params`; the gradient lands in
    * `grads` (added with `accumulate`). Returns what forwardBackward returns, its loss included.
+   * With `profile` (2 x layers + 1 slots) each layer's forward and backward seconds and the
+   * loss's are added to it (native/fused-step.h).
    */
-  run(params: Float32Array, grads: Float32Array, x: Float32Array, y: Int32Array, rows: number, accumulate: boolean, loss: LossOptions): LocalStepResult {
+  run(params: Float32Array, grads: Float32Array, x: Float32Array, y: Int32Array, rows: number, accumulate: boolean, loss: LossOptions, profile?: Float64Array): LocalStepResult {
     const weights = loss.classWeights ?? null;
-    this.native.fusedStep(this.plan, params, grads, x, y, rows, accumulate, loss.labelSmoothing ?? 0, weights, this.out);
+    if (profile === undefined) this.native.fusedStep(this.plan, params, grads, x, y, rows, accumulate, loss.labelSmoothing ?? 0, weights, this.out);
+    else this.native.fusedStep(this.plan, params, grads, x, y, rows, accumulate, loss.labelSmoothing ?? 0, weights, this.out, profile);
     const objective = this.out[0] as number;
     const weightMean = weights === null ? 1 : meanLabelWeight(y, rows, weights);
     const result = weightMean === 1 ? objective : weightMean > 0 ? objective / weightMean : 0;

@@ -17,3 +17,4 @@ export { floatToHalf } from '../compute/half-float';
 export { buildFromLayers, parseLayers, type LayerSpec, type LayerActivation } from './model-layers';
 export { buildFromModule, type ModelModuleContext } from './model-module';
 export { FusedStep, fusedPlanOf } from './fused-step';
+export { trainingFlopsPerSample } from './step-flops';
