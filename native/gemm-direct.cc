@@ -12,7 +12,7 @@ namespace {
 
 constexpr int MR = 8;     // rows of a C tile
 constexpr int NR = 32;    // columns of a C tile: two zmm registers
-constexpr int KC = 384;   // the inner dimension per pass: a KC x NR panel of B (48 KB) stays in L1/L2
+constexpr int KC = 384;   // the most of the inner dimension per pass: a KC x NR panel of B (48 KB) stays in L1/L2
 constexpr int MC = 64;    // rows per block: MC x KC of A (96 KB) stays in L2 while every panel passes
 
 bool detectAvx512() {
@@ -84,8 +84,12 @@ __mmask16 maskOf(int cols) { return cols >= 16 ? static_cast<__mmask16>(0xFFFF) 
 template <bool kUnitRows>
 void blocks(int m, int n, int k, const Operand& a, const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc, bool accumulate, const Epilogue& epilogue) {
   const std::ptrdiff_t stride = kUnitRows ? a.colStride : a.rowStride;
-  for (int pc = 0; pc < k; pc += KC) {
-    const int kc = std::min(KC, k - pc);
+  // Equal passes (784 = 2 x 392, not 384 + 384 + 16): a short last pass would pay a whole pass's
+  // loads and stores of C for a few multiply-adds.
+  const int passes = (k + KC - 1) / KC;
+  const int step = (k + passes - 1) / passes;
+  for (int pc = 0; pc < k; pc += step) {
+    const int kc = std::min(step, k - pc);
     const bool add = accumulate || pc > 0;
     const bool lastPass = pc + kc >= k;
     for (int ic = 0; ic < m; ic += MC) {

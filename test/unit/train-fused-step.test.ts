@@ -153,17 +153,24 @@ for (const [name, model] of [
   });
 }
 
+/**
+ * A CNN's ReLUs and max pools make discrete choices: once rounding moves a pre-activation across
+ * zero, runs part by more than rounding (one such flip showed at step 10 of this CNN between the
+ * fused and the tfjs 1 x 64 runs). So the float-rounding claim is held over the first 8 steps,
+ * and the replicas' bit-identity over the whole run.
+ */
 test('two fused workers stay bit-identical and train like one worker with their global batch', { skip, timeout: 120_000 }, async () => {
   const data = await mnistSlice(40 * 64, 100);
-  const run = async (world: number): Promise<Float32Array[]> => {
-    const spec = specWith({ model: CNN, data: { batchSize: 64 / world }, train: { epochs: 1 } });
+  const run = async (world: number, maxSteps: number): Promise<Float32Array[]> => {
+    const spec = specWith({ model: CNN, data: { batchSize: 64 / world }, train: { epochs: 1, maxSteps } });
     const runs = await trainRanks({ world, spec, data, model: (rank) => modelOf(CNN, spec.seed + rank) });
     for (const r of runs) assert.equal(r.error, undefined);
-    assert.ok(runs[0]!.logs.length >= 0);
     return runs.map((r) => r.weights);
   };
-  const [single] = await run(1);
-  const [a, b] = await run(2);
+  const [single] = await run(1, 8);
+  const [a, b] = await run(2, 8);
   assert.deepEqual(a, b);
-  assert.ok(relativeDifference(single!, a!) <= 1e-5, `2 x 32 against 1 x 64: ${relativeDifference(single!, a!)}`);
+  assert.ok(relativeDifference(single!, a!) <= 1e-6, `2 x 32 against 1 x 64 after 8 steps: ${relativeDifference(single!, a!)}`);
+  const [c, d] = await run(2, 40);
+  assert.deepEqual(c, d, 'replicas part after 40 steps');
 });
