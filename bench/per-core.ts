@@ -10,6 +10,7 @@ import { selectBackend } from '../src/compute';
 import { DEFAULT_JOB } from '../src/config/job-spec';
 import { nativeFusedStep } from '../src/native';
 import { FusedStep, ParamLayout, buildModel, trainingFlopsPerSample } from '../src/train';
+import { BenchOutput } from './bench-output';
 import { TORCH_STEP, blasAllowsRatio, launchRun, median, torchBlas, torchPeer, type RunResult } from './launch-run';
 
 /** Per model: one worker's batches per epoch, epochs, and how many of them are warm-up. */
@@ -54,17 +55,18 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  const out = new BenchOutput('per-core', 'npm run bench:core');
   const native = nativeFusedStep();
   // The best of three 1-second probes: the least disturbed by whatever else runs here.
   const peak = native === undefined ? NaN : Math.max(native.peakGflops(1), native.peakGflops(1), native.peakGflops(1));
   const blas = torchBlas();
   const withPeer = blasAllowsRatio(blas, 'ringtrain bench core');
   if (process.exitCode === 2) return;
-  process.stdout.write(
+  out.write(
     `this core's fp32 FMA peak: ${peak.toFixed(1)} GFLOP/s (${native?.peakIsa ?? 'no addon'}, register-only FMA chains, best of 3 x 1 s)\n` +
       `PyTorch: ${blas?.kind ?? 'absent'} BLAS (${blas?.files.find((f) => f.includes('libblas')) ?? '-'}), 1 thread (torch and OpenBLAS pinned); batch 64, SGD lr 0.01 momentum 0.9; median of ${repeats} interleaved rounds\n\n`,
   );
-  process.stdout.write('| model | step | ringtrain samples/s | PyTorch samples/s | ringtrain / PyTorch | ringtrain GFLOP/s (% of peak) | PyTorch GFLOP/s (% of peak) | worker peak RSS |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n');
+  out.write('| model | step | ringtrain samples/s | PyTorch samples/s | ringtrain / PyTorch | ringtrain GFLOP/s (% of peak) | PyTorch GFLOP/s (% of peak) | worker peak RSS |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n');
   const flops: string[] = [];
   for (const kind of models) {
     const plan = PLANS[kind] as { steps: number; epochs: number; warmup: number };
@@ -82,9 +84,11 @@ async function main(): Promise<void> {
     const gflops = (s: number): string => `${((s * facts.flops) / 1e9).toFixed(1)} (${((100 * s * facts.flops) / 1e9 / peak).toFixed(0)}%)`;
     const rss = median(ours.map((o) => o.peakRssMb ?? NaN));
     const cells = [kind, facts.path, a.toFixed(0), b?.toFixed(0) ?? '-', b === undefined ? '-' : `${(a / b).toFixed(2)}x`, gflops(a), b === undefined ? '-' : gflops(b), Number.isNaN(rss) ? '-' : `${rss.toFixed(0)} MB`];
-    process.stdout.write(`| ${cells.join(' | ')} |\n`);
+    out.write(`| ${cells.join(' | ')} |\n`);
   }
-  process.stdout.write(`\nFLOPs per sample: ${flops.join(', ')}, from src/train/step-flops.ts (2 per multiply-add of every dense and conv layer: forward, weight gradient, input gradient but the first layer's)\n`);
+  out.write(`\nFLOPs per sample: ${flops.join(', ')}, from src/train/step-flops.ts (2 per multiply-add of every dense and conv layer: forward, weight gradient, input gradient but the first layer's)\n`);
+  const saved = out.save();
+  if (saved !== undefined) process.stdout.write(`written to ${saved}\n`);
 }
 
 void main();

@@ -9,6 +9,7 @@ import { selectBackend } from '../src/compute';
 import { DEFAULT_JOB } from '../src/config/job-spec';
 import { gatherRows, loadMnist } from '../src/data';
 import { FusedStep, ParamLayout, buildModel, globalNorm, optimizerOf } from '../src/train';
+import { BenchOutput } from './bench-output';
 import { TORCH_STEP, blasAllowsRatio, torchBlas, torchPeer } from './launch-run';
 
 const BATCH = 64;
@@ -78,14 +79,15 @@ async function main(): Promise<void> {
   const blas = torchBlas();
   const withPeer = blasAllowsRatio(blas, 'ringtrain bench profile');
   if (process.exitCode === 2) return;
+  const out = new BenchOutput('step-profile', 'npm run bench:profile');
   for (const kind of ['mlp', 'cnn'] as const) {
     const ours = await ringtrainProfile(kind);
-    process.stdout.write(`\n${table(`ringtrain, ${kind}, batch 64, one thread: fused step per layer plus the rest of the step (mean of ${STEPS} steps after ${WARMUP})`, ours)}`);
+    out.write(`\n${table(`ringtrain, ${kind}, batch 64, one thread: fused step per layer plus the rest of the step (mean of ${STEPS} steps after ${WARMUP})`, ours)}`);
     if (!withPeer) continue;
     const theirs = torchPeer(TORCH_STEP, ['--model', kind, '--threads', '1', '--steps', String(STEPS), '--warmup', String(WARMUP), '--profile']);
     const ops = (theirs?.ops as { op: string; selfUsPerStep: number; calls: number }[] | undefined) ?? [];
     const rows = ops.filter((o) => o.selfUsPerStep >= 1).map((o) => ({ what: `${o.op} (${o.calls.toFixed(0)} calls)`, us: o.selfUsPerStep }));
-    process.stdout.write(`\n${table(`PyTorch ${kind}, ${blas?.kind ?? ''} BLAS, one thread: torch.profiler self CPU time per op (ops >= 1 us; profiler overhead included)`, rows)}`);
+    out.write(`\n${table(`PyTorch ${kind}, ${blas?.kind ?? ''} BLAS, one thread: torch.profiler self CPU time per op (ops >= 1 us; profiler overhead included)`, rows)}`);
   }
 }
 

@@ -6,6 +6,7 @@
  * `--nproc 1` jobs side by side, the ceiling this machine puts on scaling before any all-reduce.
  */
 import { formatTable, runRing } from './allreduce';
+import { BenchOutput } from './bench-output';
 import { TORCH_STEP, blasAllowsRatio, launchRun, median, torchBlas, torchPeer, type RunResult, type StepSplit } from './launch-run';
 
 /** Bytes of each built-in model's gradient (trainable parameters x 4; the model summaries print them). */
@@ -50,6 +51,7 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  const out = new BenchOutput(`train-${MODEL}`, `${MODEL === 'mlp' ? '' : `BENCH_MODEL=${MODEL} `}npm run bench`);
   const blas = torchBlas();
   const withPeer = blasAllowsRatio(blas, 'ringtrain bench train');
   if (process.exitCode === 2) return;
@@ -110,26 +112,28 @@ async function main(): Promise<void> {
     ['each round: grpc / tcp / grpc messages / ceiling', perRound.map((r) => r.map(percent).join(' / ')).join(', '), '', '', ''],
     ['median of the rounds: grpc / tcp / grpc messages / ceiling', [0, 1, 2, 3].map((i) => percent(median(perRound.map((r) => r[i] as number)))).join(' / '), '', '', ''],
   ];
-  process.stdout.write(`MNIST ${MODEL}, batch 64 per worker, ${EPOCHS} epochs of ${steps} one-worker batches (the same data for 1 and 2 workers), the first ${WARMUP} as warm-up, median of ${repeats} interleaved runs (samples/s of the whole job; PyTorch on ${blas?.kind ?? 'no'} BLAS (${blas?.files.find((f) => f.includes('libblas')) ?? '-'}): ${measured} steps after 20 warm-up steps)\n`);
+  out.write(`MNIST ${MODEL}, batch 64 per worker, ${EPOCHS} epochs of ${steps} one-worker batches (the same data for 1 and 2 workers), the first ${WARMUP} as warm-up, median of ${repeats} interleaved runs (samples/s of the whole job; PyTorch on ${blas?.kind ?? 'no'} BLAS (${blas?.files.find((f) => f.includes('libblas')) ?? '-'}): ${measured} steps after 20 warm-up steps)\n`);
   const earlyLabel = WARMUP > 1 ? `ringtrain, epochs 2-${WARMUP} (V8 still compiling)` : 'ringtrain, warm-up (epoch 1 only, not measured)';
-  process.stdout.write(`| run | ringtrain samples/s | ${earlyLabel} | PyTorch samples/s (1 thread / DDP gloo 2x1) | ringtrain / PyTorch |\n| --- | ---: | ---: | ---: | ---: |\n`);
-  for (const r of rows) process.stdout.write(`| ${r.join(' | ')} |\n`);
+  out.write(`| run | ringtrain samples/s | ${earlyLabel} | PyTorch samples/s (1 thread / DDP gloo 2x1) | ringtrain / PyTorch |\n| --- | ---: | ---: | ---: | ---: |\n`);
+  for (const r of rows) out.write(`| ${r.join(' | ')} |\n`);
   // Why scaling is what it is: the step's parts, from the runs' own timing records.
-  process.stdout.write(`\nwhere a step's time went (ms per step, mean over ranks, epochs ${WARMUP + 1}-${EPOCHS} of all ${repeats} runs; peer wait: ready but waiting for the slower rank)\n`);
-  process.stdout.write('| run | data | compute | exchange | peer wait | update | total |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n');
+  out.write(`\nwhere a step's time went (ms per step, mean over ranks, epochs ${WARMUP + 1}-${EPOCHS} of all ${repeats} runs; peer wait: ready but waiting for the slower rank)\n`);
+  out.write('| run | data | compute | exchange | peer wait | update | total |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n');
   for (const [name, rs] of [['--nproc 1', runs.one], [GRPC_LABEL, runs.grpc], [TCP_LABEL, runs.tcp], [WIRE_LABEL, runs.wire]] as const) {
     const mean = (pick: (s: StepSplit) => number): number => rs.reduce((a, x) => a + pick(x.split), 0) / rs.length;
     const parts = [mean((s) => s.data), mean((s) => s.compute), mean((s) => s.exchange), mean((s) => s.peerWait), mean((s) => s.update)];
-    process.stdout.write(`| ${name} | ${[...parts, parts.reduce((a, b) => a + b, 0)].map((x) => x.toFixed(3)).join(' | ')} |\n`);
+    out.write(`| ${name} | ${[...parts, parts.reduce((a, b) => a + b, 0)].map((x) => x.toFixed(3)).join(' | ')} |\n`);
   }
   const bytes = GRADIENT_BYTES[MODEL];
   for (const transport of bytes === undefined ? [] : (['grpc', 'tcp+shm'] as const)) {
     // 300 timed iterations, as `bench allreduce` and gloo take them: gRPC needs about a hundred
     // to warm up (a median of 50 came out at 1.9-2.7 ms where 300 gave 1.1).
     const ring = await runRing(2, [bytes as number], 300, transport);
-    process.stdout.write(`\nall-reduce of the ${MODEL}'s gradient (${bytes} bytes), 2 processes, ${transport}, median of 300 after 20 warm-up\n`);
-    process.stdout.write(`${formatTable(2, ring)}\n`);
+    out.write(`\nall-reduce of the ${MODEL}'s gradient (${bytes} bytes), 2 processes, ${transport}, median of 300 after 20 warm-up\n`);
+    out.write(`${formatTable(2, ring)}\n`);
   }
+  const saved = out.save();
+  if (saved !== undefined) process.stdout.write(`written to ${saved}\n`);
 }
 
 void main();
