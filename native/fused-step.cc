@@ -147,7 +147,39 @@ void col2im(const StepOp& op, const float* __restrict col, float* __restrict in)
   }
 }
 
+// 2 x 2 windows, the common pool: the four candidates of a channel are compared in registers
+// and stored once, so the loop over channels vectorizes straight through.
+void maxPool2Forward(const StepOp& op, const float* __restrict in, float* __restrict out, int32_t* __restrict arg) {
+  const int oh = op.h / 2, ow = op.w / 2, c = op.cin;
+  const int32_t down = op.w * c;  // the next input row
+  for (int oy = 0; oy < oh; oy++) {
+    for (int ox = 0; ox < ow; ox++) {
+      const int32_t p0 = (2 * oy * op.w + 2 * ox) * c, p1 = p0 + c, p2 = p0 + down, p3 = p2 + c;
+      for (int ch = 0; ch < c; ch++) {
+        // Strictly greater, in window order: the first maximum wins, as tfjs's does.
+        float best = in[p0 + ch];
+        int32_t at = p0 + ch;
+        const float v1 = in[p1 + ch], v2 = in[p2 + ch], v3 = in[p3 + ch];
+        at = v1 > best ? p1 + ch : at;
+        best = v1 > best ? v1 : best;
+        at = v2 > best ? p2 + ch : at;
+        best = v2 > best ? v2 : best;
+        at = v3 > best ? p3 + ch : at;
+        best = v3 > best ? v3 : best;
+        out[ch] = best;
+        arg[ch] = at;
+      }
+      out += c;
+      arg += c;
+    }
+  }
+}
+
 void maxPoolForward(const StepOp& op, const float* __restrict in, float* __restrict out, int32_t* __restrict arg) {
+  if (op.pool == 2) {
+    maxPool2Forward(op, in, out, arg);
+    return;
+  }
   const int oh = op.h / op.pool, ow = op.w / op.pool, c = op.cin;
   for (int oy = 0; oy < oh; oy++) {
     for (int ox = 0; ox < ow; ox++) {
