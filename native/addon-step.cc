@@ -50,7 +50,7 @@ bool readPlan(napi_env env, napi_value v, size_t params, std::vector<StepOp>* op
     const bool pool = op.kind != kMaxPool || (op.pool > 0 && op.pool <= op.h && op.pool <= op.w);
     const int64_t kernel = op.kind == kDense ? static_cast<int64_t>(op.cin) * op.cout : static_cast<int64_t>(op.kh) * op.kw * op.cin * op.cout;
     const bool weights = op.kind == kMaxPool || (op.wOff >= 0 && op.wOff + kernel <= static_cast<int64_t>(params) && op.bOff + op.cout <= static_cast<int64_t>(params));
-    if (op.kind < kDense || op.kind > kMaxPool || op.act < kLinear || op.act > kSigmoid || !dims || !conv || !pool || !weights) {
+    if (op.kind < kDense || op.kind > kMaxPool || op.act < kLinear || op.act > kLeakyRelu || !dims || !conv || !pool || !weights) {
       *why = "op " + std::to_string(i / kOpFields) + " of the plan has a bad kind, shape or offset";
       return false;
     }

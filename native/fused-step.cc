@@ -71,6 +71,8 @@ Workspace& workspace(const StepOp* ops, int nops, int rows) {
   return ws;
 }
 
+constexpr float kLeakySlope = 0.01f;
+
 float activate(int act, float v) {
   switch (act) {
     case kRelu:
@@ -79,6 +81,8 @@ float activate(int act, float v) {
       return std::tanh(v);
     case kSigmoid:
       return 1.0f / (1.0f + std::exp(-v));
+    case kLeakyRelu:
+      return v < 0.0f ? kLeakySlope * v : v;
     default:
       return v;
   }
@@ -110,6 +114,9 @@ void activationGrad(float* __restrict g, const float* __restrict out, int64_t n,
       break;
     case kSigmoid:
       for (int64_t i = 0; i < n; i++) g[i] *= out[i] * (1.0f - out[i]);
+      break;
+    case kLeakyRelu:
+      for (int64_t i = 0; i < n; i++) g[i] = out[i] > 0.0f ? g[i] : kLeakySlope * g[i];
       break;
     default:
       break;

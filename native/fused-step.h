@@ -10,7 +10,8 @@
 namespace ringtrain {
 
 enum StepOpKind : int32_t { kDense = 0, kConv = 1, kMaxPool = 2 };
-enum StepAct : int32_t { kLinear = 0, kRelu = 1, kTanh = 2, kSigmoid = 3 };
+// kLeakyRelu's slope is torch's default, 0.01.
+enum StepAct : int32_t { kLinear = 0, kRelu = 1, kTanh = 2, kSigmoid = 3, kLeakyRelu = 4 };
 
 // One layer. Shapes are per sample, channels last. Dense: cin inputs -> cout outputs (h = w = 1).
 // Conv: h x w x cin -> (h-kh+1) x (w-kw+1) x cout, kernel [kh, kw, cin, cout] row-major (tfjs's).

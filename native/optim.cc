@@ -9,24 +9,27 @@ namespace ringtrain {
 
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
+// SGD in float32, one rounding per operation as torch's float32 kernels round (and as the JS loop
+// rounds with Math.fround): no conversions, so sixteen lanes per AVX-512 operation.
 CLONES void sgdStep(float* p, const float* g, float* buf, int64_t n, double momentum, double wd, double lr, bool nesterov) {
+  const float m = static_cast<float>(momentum), w = static_cast<float>(wd), l = static_cast<float>(lr);
   if (buf == nullptr) {
-    for (int64_t i = 0; i < n; i++) p[i] = static_cast<float>(static_cast<double>(p[i]) - lr * (static_cast<double>(g[i]) + wd * static_cast<double>(p[i])));
+    for (int64_t i = 0; i < n; i++) p[i] = p[i] - l * (g[i] + w * p[i]);
     return;
   }
   if (!nesterov) {
     for (int64_t i = 0; i < n; i++) {
-      const float b = static_cast<float>(momentum * static_cast<double>(buf[i]) + (static_cast<double>(g[i]) + wd * static_cast<double>(p[i])));
+      const float b = m * buf[i] + (g[i] + w * p[i]);
       buf[i] = b;
-      p[i] = static_cast<float>(static_cast<double>(p[i]) - lr * static_cast<double>(b));
+      p[i] = p[i] - l * b;
     }
     return;
   }
   for (int64_t i = 0; i < n; i++) {
-    const double d = static_cast<double>(g[i]) + wd * static_cast<double>(p[i]);
-    const float b = static_cast<float>(momentum * static_cast<double>(buf[i]) + d);
+    const float d = g[i] + w * p[i];
+    const float b = m * buf[i] + d;
     buf[i] = b;
-    p[i] = static_cast<float>(static_cast<double>(p[i]) - lr * (d + momentum * static_cast<double>(b)));
+    p[i] = p[i] - l * (d + m * b);
   }
 }
 

@@ -7,7 +7,7 @@
 
 namespace ringtrain {
 
-// torch.optim.SGD; `buf` is null without momentum.
+// torch.optim.SGD in float32 (hyperparameters rounded to float32 first); `buf` is null without momentum.
 void sgdStep(float* p, const float* g, float* buf, int64_t n, double momentum, double wd, double lr, bool nesterov);
 
 // torch.optim.Adam / AdamW: w = p*decay; d = g + l2*w; m, v moments; p = w - stepSize*m/(sqrt(v)/bc2Sqrt + eps).

@@ -16,6 +16,8 @@ import type { LocalStepResult, LossOptions } from './train-step';
 
 const KIND = { dense: 0, conv: 1, pool: 2 } as const;
 const ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, tanh: 2, sigmoid: 3 };
+/** The addon's leaky ReLU: its slope is fixed at torch's default (native/fused-step.cc). */
+const LEAKY = { act: 4, alpha: 0.01 } as const;
 /** Int32 fields per op in a plan (native/addon-step.cc). */
 const FIELDS = 11;
 
@@ -35,6 +37,10 @@ interface LayerConfig {
   dilationRate?: number | number[];
   rate?: number;
   targetShape?: number[];
+  alpha?: number;
+  maxValue?: number | null;
+  threshold?: number;
+  negativeSlope?: number;
 }
 
 /** Why a layer cannot be fused, or undefined when it can be. */
@@ -73,9 +79,21 @@ class PlanBuilder {
         return this.conv(layer, cfg, name);
       case 'MaxPooling2D':
         return this.pool(cfg, name);
+      case 'ReLU':
+        return (cfg.maxValue ?? null) === null && (cfg.threshold ?? 0) === 0 && (cfg.negativeSlope ?? 0) === 0 ? this.fold(ACTIVATIONS.relu as number, name) : `${name} is clipped or shifted`;
+      case 'LeakyReLU':
+        return Math.fround(cfg.alpha ?? 0.3) === Math.fround(LEAKY.alpha) ? this.fold(LEAKY.act, name) : `${name}'s slope ${cfg.alpha} is not ${LEAKY.alpha}`;
       default:
         return `${name} has no fused kernel`;
     }
+  }
+
+  /** An activation layer becomes the activation of the dense or conv op right before it. */
+  private fold(act: number, name: string): Verdict {
+    const at = this.ops.length - FIELDS;
+    if (at < 0 || this.ops[at] === KIND.pool || this.ops[at + 1] !== ACTIVATIONS.linear) return `${name} does not follow a dense or conv layer without activation`;
+    this.ops[at + 1] = act;
+    return undefined;
   }
 
   private weights(layer: tfl.layers.Layer, name: string, bias: boolean): [number, number] | string {

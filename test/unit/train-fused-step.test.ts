@@ -65,6 +65,22 @@ const CASES: { name: string; model: () => tfl.LayersModel; loss: LossOptions }[]
       buildFromLayers(parseLayers([{ type: 'dense', units: 24, activation: 'tanh' }, { type: 'dense', units: 12, activation: 'sigmoid' }]), [784], 10, 3),
     loss: { classWeights: new Float32Array([1, 2, 0.5, 1, 1, 3, 1, 1, 0.25, 1]) },
   },
+  {
+    name: 'leaky ReLU conv and dense layers (LeakyReLU layers folded into the op before them)',
+    model: () =>
+      buildFromLayers(
+        parseLayers([
+          { type: 'conv2d', filters: 6, kernelSize: 3, activation: 'leakyRelu' },
+          { type: 'maxPool2d', poolSize: 2 },
+          { type: 'flatten' },
+          { type: 'dense', units: 20, activation: 'leakyRelu' },
+        ]),
+        [28, 28, 1],
+        10,
+        5,
+      ),
+    loss: {},
+  },
 ];
 
 for (const c of CASES) {
