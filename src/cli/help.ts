@@ -39,9 +39,14 @@ const SECTIONS: Record<string, string> = {
   predict: `  ringtrain predict --model DIR INPUT [--limit N]
       One JSON line per row of INPUT: IDX images (as the dataset ships them), .csv or .json
       ([[...], ...] or {"instances": [...]}) with raw values; the model's preprocessing applies.`,
-  export: `  ringtrain export --model DIR --quantize float16|uint8 [--out DIR2] [JOB_FILE]
-      Copy the model with quantized weights (half / a quarter of the bytes) and print the test
-      metrics before and after quantization.`,
+  export: `  ringtrain export --model DIR --format onnx [--out FILE]
+      Write the model as ONNX (opset 13; FILE defaults to DIR.onnx) for ONNX Runtime and other
+      serving stacks: input 'input' takes the normalised rows (preprocess.json), output 'output'
+      gives logits or regression values. Layers without an ONNX translation are refused by name.
+  ringtrain export --model DIR --quantize float16|uint8 [--out DIR2] [JOB_FILE]
+      Copy the model with quantized weights and print the test metrics before and after. Only
+      the files shrink (half / a quarter of the bytes): the weights are expanded to float32 when
+      the model loads, so memory use and speed stay those of the float32 model.`,
   serve: `  ringtrain serve --model DIR [--host 127.0.0.1] [--port 8080] [--max-body BYTES] [--max-batch N]
       HTTP: POST /predict {"instances": [[...], ...]} -> {"predictions": [...]}; GET /healthz.`,
 };

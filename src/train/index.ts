@@ -16,3 +16,4 @@ export { quantizeModelDir, quantizeUint8, type QuantizeDtype } from './quantize-
 export { floatToHalf } from '../compute/half-float';
 export { buildFromLayers, parseLayers, type LayerSpec, type LayerActivation } from './model-layers';
 export { buildFromModule, type ModelModuleContext } from './model-module';
+export { modelToOnnx, unsupportedLayers, ONNX_INPUT, ONNX_OUTPUT, type OnnxExport } from './onnx-export';
