@@ -8,7 +8,8 @@ import { selectBackend } from '../compute';
 import { loadJob } from '../config/load';
 import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
 import { loadDataset, readPredictInput, type Split } from '../data';
-import { Predictor, evaluateRange, evaluateRegressionRange, quantizeModelDir } from '../train';
+import { Predictor, classificationReport, confusionRows, evaluateRange, evaluateRegressionRange, quantizeModelDir, rSquared, type ClassificationReport } from '../train';
+import { formatClassReport } from './class-report';
 import { intFlag, parseArgs, usage } from './args';
 import { exportOnnx } from './export-onnx';
 
@@ -29,6 +30,9 @@ interface EvalResult {
   accuracy?: number;
   mse?: number;
   mae?: number;
+  r2?: number;
+  /** Classification: per-class precision, recall, F1 and the confusion matrix. */
+  report?: ClassificationReport;
 }
 
 /** Test-set metrics of the model in `dir` on `data.test`. */
@@ -37,17 +41,20 @@ async function evaluateDir(dir: string, test: Split): Promise<EvalResult> {
   try {
     if (test.targets !== undefined) {
       const s = evaluateRegressionRange(predictor.model, test, 0, test.count);
-      return { samples: s.count, loss: s.lossSum / s.count, mse: s.sqErr / (s.count * test.classes), mae: s.absErr / (s.count * test.classes) };
+      const r2 = s.regression === undefined ? NaN : rSquared(s.regression, s.count);
+      return { samples: s.count, loss: s.lossSum / s.count, mse: s.sqErr / (s.count * test.classes), mae: s.absErr / (s.count * test.classes), r2 };
     }
     const s = evaluateRange(predictor.model, test, 0, test.count);
-    return { samples: s.count, loss: s.lossSum / s.count, accuracy: s.correct / s.count };
+    const classes = Math.round(Math.sqrt(s.confusion?.length ?? 0));
+    const report = classificationReport(confusionRows(s.confusion ?? [], classes), predictor.preprocess.classNames);
+    return { samples: s.count, loss: s.lossSum / s.count, accuracy: s.correct / s.count, report };
   } finally {
     predictor.dispose();
   }
 }
 
 const describe = (r: EvalResult): string =>
-  r.accuracy !== undefined ? `acc ${(100 * r.accuracy).toFixed(2)}%` : `mse ${r.mse?.toFixed(4)} mae ${r.mae?.toFixed(4)}`;
+  r.accuracy !== undefined ? `acc ${(100 * r.accuracy).toFixed(2)}%` : `mse ${r.mse?.toFixed(4)} mae ${r.mae?.toFixed(4)} r2 ${r.r2?.toFixed(4)}`;
 
 /** The job a model was trained with: JOB_FILE, else the run's job.json next to model/, else defaults. */
 async function testSplitFor(dir: string, positional: string[], sets: string[]): Promise<{ test: Split; dataset: string }> {
@@ -66,8 +73,14 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   const started = process.hrtime.bigint();
   const r = await evaluateDir(dir, test);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (args.flags.has('json')) process.stdout.write(`${JSON.stringify({ model: dir, ...r })}\n`);
-  else process.stdout.write(`test loss ${r.loss.toFixed(4)} ${describe(r)} on ${r.samples} samples (${dataset}) in ${seconds.toFixed(1)} s, model ${dir}\n`);
+  if (args.flags.has('json')) {
+    const { report, ...rest } = r;
+    const perClass = report === undefined ? {} : { perClass: report.classes, macro: report.macro, weighted: report.weighted, confusion: report.confusion };
+    process.stdout.write(`${JSON.stringify({ model: dir, ...rest, ...perClass })}\n`);
+    return 0;
+  }
+  process.stdout.write(`test loss ${r.loss.toFixed(4)} ${describe(r)} on ${r.samples} samples (${dataset}) in ${seconds.toFixed(1)} s, model ${dir}\n`);
+  if (r.report !== undefined) process.stdout.write(`${formatClassReport(r.report).join('\n')}\n`);
   return 0;
 }
 

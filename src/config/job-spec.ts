@@ -222,6 +222,11 @@ export interface TrainSpec {
   /** A NaN/Inf averaged loss or gradient: skip the update, or stop the job. */
   nonFinite: NonFinitePolicy;
   /**
+   * With nonFinite skip: fail the job when this many optimizer steps in a row were skipped (the
+   * run has diverged and skipping will not bring it back); 0 = never.
+   */
+  maxSkippedSteps: number;
+  /**
    * Label smoothing of the training loss, as nn.CrossEntropyLoss(label_smoothing=e): the target
    * is 1 - e on the label plus e / classes on every class (0 = off). Classification only; the
    * validation loss stays the plain cross-entropy, as timm validates, so runs compare.
@@ -390,6 +395,7 @@ export const DEFAULT_JOB: JobSpec = {
     accumulate: 1,
     clipNorm: 0,
     nonFinite: 'stop',
+    maxSkippedSteps: 5,
     labelSmoothing: 0,
     classWeights: [],
     balanceClasses: false,

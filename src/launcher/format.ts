@@ -15,6 +15,9 @@ export interface LogRecord {
   /** null where the worker had NaN (JSON has no NaN). */
   train?: { loss: number | null; accuracy: number | null; mae?: number | null };
   val?: { loss: number | null; accuracy: number | null; mae?: number | null };
+  /** `final` records: the saved model on the test set, and whether restoreBest put back an earlier epoch. */
+  test?: { loss: number | null; accuracy: number | null; mae?: number | null };
+  restoredEpoch?: number;
   samplesPerSec?: number;
   seconds?: number;
   time?: { data: number; compute: number; communication: number; update: number; peerWait?: number };
@@ -93,8 +96,23 @@ export function formatEpoch(r: LogRecord): string {
 export function displayLine(name: string, r: LogRecord): string | undefined {
   if (r.event === 'epoch' && r.rank === 0) return formatEpoch(r);
   if (r.event === 'model-summary' && r.rank === 0 && Array.isArray(r.lines)) return r.lines.join('\n');
+  // How training ended matters to the reader of the final line: early stopping and restoreBest say so.
+  if ((r.event === 'early-stop' || r.event === 'restored-best') && r.rank === 0) return `ringtrain: ${r.msg ?? ''}`;
   if ((r.level ?? 0) >= WARN) return `${name}: ${(r.level ?? 0) >= 50 ? 'error: ' : 'warning: '}${r.msg ?? ''}`;
   return undefined;
+}
+
+/**
+ * What the launcher's last line says of the model: the saved model's test metrics (the figure
+ * `ringtrain eval` reproduces) from the worker's `final` record, else the last epoch's validation.
+ */
+export function finalQuality(finalRec: LogRecord | undefined, lastEpoch: LogRecord | undefined): string {
+  if (finalRec?.test !== undefined) {
+    const restored = (finalRec.restoredEpoch ?? 0) > 0 ? ` (weights of epoch ${finalRec.restoredEpoch}, restored as the best)` : '';
+    return ` test ${quality(finalRec.test).replace(/^acc /, 'accuracy ')} of the saved model${restored},`;
+  }
+  const v = lastEpoch?.val;
+  return v === undefined ? '' : ` val ${quality(v).replace(/^acc /, 'accuracy ')},`;
 }
 
 /** "1:05", "12:00:03": ETA as a clock reads, never "65 s". */

@@ -18,7 +18,7 @@ import { EarlyStopping, LrSchedule, ParamLayout, clipToNorm, forwardBackward, gl
 import { findLatestCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint-store';
 import { classWeightsFor } from './class-weights';
 import { StepBuffer, stepBufferLength } from './step-buffer';
-import { evaluateSplit, type SplitMetrics } from './evaluate-split';
+import { evaluateSplit, withoutConfusion, type SplitMetrics } from './evaluate-split';
 import type { EpochSummary, TrainLoopOptions, TrainResult } from './train-types';
 import { StepClock, since } from './step-clock';
 import {
@@ -63,6 +63,10 @@ export class TrainLoop {
    * (one small all-reduce at the end): these ride the gradients' wire, which may be fp16/bf16.
    */
   private running: [number, number, number] = [0, 0, 0];
+  /** Optimizer steps skipped in a row (non-finite); train.maxSkippedSteps of them fail the job. */
+  private skippedInARow = 0;
+  /** The global gradient norm of this process's first applied step: the exploding check's baseline. */
+  private firstNorm: number | undefined;
   private c: TrainCounters;
 
   constructor(private readonly o: TrainLoopOptions) {
@@ -221,7 +225,7 @@ export class TrainLoop {
       this.buffers.writeWeights(this.best.buffers);
       restoredEpoch = es.bestEpoch;
       val = await evaluateSplit(this.o.model, this.o.data.val, comm);
-      if (comm.rank === 0) this.o.log.info({ event: 'restored-best', epoch: restoredEpoch, best: es.best, val }, `restored the weights of epoch ${restoredEpoch} (best val ${t.monitor} ${es.best.toFixed(4)})`);
+      if (comm.rank === 0) this.o.log.info({ event: 'restored-best', epoch: restoredEpoch, best: es.best, val: withoutConfusion(val) }, `restored the weights of epoch ${restoredEpoch}, the best by val ${t.monitor} (${es.best.toFixed(4)})`);
     }
     return { steps: this.c.step, last, val, stoppedEarly, restoredEpoch, skippedSteps: this.c.nonFiniteSkipped };
   }
@@ -250,6 +254,7 @@ export class TrainLoop {
     // a ring that loses a rank mid-epoch still knows what the lost rank had trained.
     this.running = [this.c.partial[0], this.c.partial[1], this.c.partial[2]];
     let normSum = 0;
+    let maxNorm = 0;
     let applied = 0;
     let clipped = 0;
     let skipped = 0;
@@ -259,6 +264,9 @@ export class TrainLoop {
     const stepsInEpoch = Math.ceil(batches.length / k);
     let stepRows = 0;
     let stepCorrect = 0;
+    let stepLoss = 0;
+    // Rows of skipped steps: out of the epoch's loss and accuracy, still in its throughput.
+    let skippedRows = 0;
     step.clear();
     for (let b = this.c.batchInEpoch; b < batches.length; b++) {
       hooks?.checkAbort?.();
@@ -270,9 +278,7 @@ export class TrainLoop {
       const accumulate = micro > 0;
       const local = forwardBackward(this.o.model, this.layout, batch.x, batch.y, rows, { targets: batch.t, labelSmoothing: t.labelSmoothing, classWeights: this.classWeights });
       step.addLocal(local, rows);
-      sums[0] = (sums[0] as number) + local.loss * rows;
-      sums[1] = (sums[1] as number) + local.correct;
-      sums[2] = (sums[2] as number) + rows;
+      stepLoss += local.loss * rows;
       metrics?.samplesTotal.inc(rows);
       stepRows += rows;
       stepCorrect += local.correct;
@@ -331,9 +337,17 @@ export class TrainLoop {
       if (!Number.isFinite(norm) || !Number.isFinite(loss)) {
         this.onNonFinite(loss, norm, epoch);
         skipped += 1;
+        skippedRows += stepRows;
       } else {
+        // A skipped step's loss is NaN or Inf: only applied steps make the epoch's train figures.
+        sums[0] = (sums[0] as number) + stepLoss;
+        sums[1] = (sums[1] as number) + stepCorrect;
+        sums[2] = (sums[2] as number) + stepRows;
         normSum += norm;
+        if (norm > maxNorm) maxNorm = norm;
+        this.firstNorm ??= norm;
         applied += 1;
+        this.skippedInARow = 0;
         if (clipToNorm(g, norm, t.clipNorm) < 1) clipped += 1;
         const before = hooks?.wantsDiagnostics?.(Math.ceil((b + 1) / k), stepsInEpoch) ? this.params.slice() : undefined;
         this.optimizer.step(this.params, g, lr, momentum);
@@ -354,6 +368,7 @@ export class TrainLoop {
       hooks?.onStepDetail?.({ epoch: epoch + 1, step: this.c.step, stepInEpoch: Math.ceil((b + 1) / k), stepsInEpoch, loss, correct: stepCorrect, samples: stepRows, lr, momentum, seconds: split.seconds, spans: split.spans });
       stepRows = 0;
       stepCorrect = 0;
+      stepLoss = 0;
       if (spec.checkpoint.everySteps > 0 && this.c.step % spec.checkpoint.everySteps === 0 && b + 1 < batches.length) {
         await this.checkpointMidEpoch(sums);
       }
@@ -363,7 +378,7 @@ export class TrainLoop {
     }
     const seconds = since(started);
 
-    const total = new Float32Array(sums);
+    const total = new Float32Array([...sums, skippedRows]);
     await comm.allReduceSum(total);
     const trainLoss = (total[0] as number) / (total[2] as number);
     const regression = data.train.targets !== undefined;
@@ -408,10 +423,13 @@ export class TrainLoop {
       train,
       val,
       seconds,
-      samplesPerSec: train.samples / seconds,
+      samplesPerSec: (train.samples + (total[3] as number)) / seconds,
       evalSamplesPerSec: val.samples / evalSeconds,
       time: clock.time,
       gradNorm: applied > 0 ? normSum / applied : NaN,
+      maxGradNorm: applied > 0 ? maxNorm : NaN,
+      firstGradNorm: this.firstNorm ?? NaN,
+      stepsInEpoch,
       clippedSteps: clipped,
       skippedSteps: skipped,
       improved: verdict.improved,
@@ -428,7 +446,16 @@ export class TrainLoop {
       throw new RingtrainError('JOB_FAILED', `${what}: stopping (train.nonFinite: stop). Lower train.lr, set train.clipNorm, check the data for NaN, or set train.nonFinite=skip to skip such steps`);
     }
     this.c.nonFiniteSkipped += 1;
+    this.skippedInARow += 1;
     metrics?.nonFiniteSteps.inc({ action: 'skip' });
+    const limit = spec.train.maxSkippedSteps;
+    if (limit > 0 && this.skippedInARow >= limit) {
+      throw new RingtrainError(
+        'JOB_FAILED',
+        `${what}: ${this.skippedInARow} steps in a row skipped (train.maxSkippedSteps ${limit}; ${this.c.nonFiniteSkipped} skipped in all): training has diverged. ` +
+          'Lower train.lr, set train.clipNorm, check the data for NaN, or raise train.maxSkippedSteps (0 = never fail)',
+      );
+    }
     if (comm.rank === 0) log.warn({ event: 'nonfinite-skip', step: this.c.step + 1, loss, gradNorm: norm, skipped: this.c.nonFiniteSkipped }, `${what}: update skipped (${this.c.nonFiniteSkipped} so far)`);
   }
 
