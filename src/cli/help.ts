@@ -35,7 +35,8 @@ const SECTIONS: Record<string, string> = {
       Training samples/s for --nproc 1 and 2 against the PyTorch peer.`,
   eval: `  ringtrain eval --model DIR [JOB_FILE] [--set ...] [--json]
       Test-set metrics of a saved model (DIR: a run's model/ or the run); the data comes from
-      JOB_FILE, else the run's job.json.`,
+      JOB_FILE, else the run's job.json. Classification: per-class precision, recall, F1 and the
+      confusion matrix; regression: MSE, MAE and R^2.`,
   predict: `  ringtrain predict --model DIR INPUT [--limit N]
       One JSON line per row of INPUT: IDX images (as the dataset ships them), .csv or .json
       ([[...], ...] or {"instances": [...]}) with raw values; the model's preprocessing applies.`,

@@ -3,6 +3,15 @@
  * summary, one line per epoch, warnings and errors with the rank that wrote them. Everything
  * else stays in the per-process log files.
  */
+/** A split's metrics in a log record; regression has mse (train) or mae and r2 (validation, test) instead of accuracy. */
+interface SplitRecord {
+  loss: number | null;
+  accuracy: number | null;
+  mse?: number | null;
+  mae?: number | null;
+  r2?: number | null;
+}
+
 export interface LogRecord {
   level?: number;
   msg?: string;
@@ -13,10 +22,10 @@ export interface LogRecord {
   epoch?: number;
   epochs?: number;
   /** null where the worker had NaN (JSON has no NaN). */
-  train?: { loss: number | null; accuracy: number | null; mae?: number | null };
-  val?: { loss: number | null; accuracy: number | null; mae?: number | null };
+  train?: SplitRecord;
+  val?: SplitRecord;
   /** `final` records: the saved model on the test set, and whether restoreBest put back an earlier epoch. */
-  test?: { loss: number | null; accuracy: number | null; mae?: number | null };
+  test?: SplitRecord;
   restoredEpoch?: number;
   samplesPerSec?: number;
   seconds?: number;
@@ -50,11 +59,13 @@ export function parseRecord(line: string): LogRecord | undefined {
 const fixed = (x: number | null | undefined, digits: number): string => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : '-');
 const pct = (x: number | null | undefined): string => (typeof x === 'number' && Number.isFinite(x) ? `${(100 * x).toFixed(2)}%` : '-');
 
-/** Accuracy for classification; for regression (accuracy NaN) the mean absolute error. */
-export function quality(m: { accuracy: number | null; mae?: number | null } | undefined): string {
+/** Accuracy for classification; for regression (accuracy NaN) the mean absolute error and R^2, or the train MSE. */
+export function quality(m: SplitRecord | undefined): string {
   if (m === undefined) return 'acc -';
   const hasAccuracy = typeof m.accuracy === 'number' && !Number.isNaN(m.accuracy);
-  return !hasAccuracy && typeof m.mae === 'number' ? `mae ${fixed(m.mae, 4)}` : `acc ${pct(m.accuracy)}`;
+  if (!hasAccuracy && typeof m.mae === 'number') return `mae ${fixed(m.mae, 4)}${typeof m.r2 === 'number' ? ` r2 ${fixed(m.r2, 4)}` : ''}`;
+  if (!hasAccuracy && typeof m.mse === 'number') return `mse ${fixed(m.mse, 4)}`;
+  return `acc ${pct(m.accuracy)}`;
 }
 
 interface TimeShares {

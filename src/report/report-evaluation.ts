@@ -53,7 +53,7 @@ export function addRegressionCurves(metrics: readonly MetricsLine[], add: Add): 
     { name: 'validation MSE', color: PALETTE[1] as Rgb, points: series('val', 'mse'), markers: true },
     { name: 'validation MAE', color: PALETTE[2] as Rgb, points: series('val', 'mae'), markers: true },
   ] }), 'Mean squared and absolute error', 'Per epoch; a regression run has no accuracy. MSE is the training loss.', 'curves');
-  add('r2.png', linePlot({ title: 'R^2 (validation)', xLabel: 'epoch', yLabel: 'R^2', yPin: { max: 1 }, series: [
+  add('r2.png', linePlot({ title: 'R^2 (validation)', xLabel: 'epoch', yLabel: 'R^2', series: [
     { name: 'validation R^2', color: PALETTE[3] as Rgb, points: series('val', 'r2'), markers: true },
   ] }), 'Coefficient of determination', '1 - SS_res / SS_tot on the validation split, averaged over outputs; 1 is a perfect fit, 0 predicting the mean.', 'curves');
 }

@@ -66,7 +66,7 @@ function finalTable(metrics: readonly MetricsLine[]): string {
 <table><tr><th>epoch</th><th>train loss</th>${head}<th>skipped steps</th><th>max grad norm</th><th>samples/s</th></tr>
 ${train.map((t) => {
     const v = val.find((x) => x.epoch === t.epoch);
-    return `<tr><td>${t.epoch}</td><td>${num(t.loss)}</td>${cells(t, v)}<td>${t.skippedSteps ?? '-'}</td><td>${t.maxGradNorm === undefined ? '-' : sci(t.maxGradNorm)}</td><td>${Math.round(t.samplesPerSec).toLocaleString('en-US')}</td></tr>`;
+    return `<tr><td>${t.epoch}</td><td>${num(t.loss)}</td>${cells(t, v)}<td>${t.skippedSteps ?? '-'}</td><td>${typeof t.maxGradNorm === 'number' ? sci(t.maxGradNorm) : '-'}</td><td>${Math.round(t.samplesPerSec).toLocaleString('en-US')}</td></tr>`;
   }).join('\n')}
 </table>`;
 }
