@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { EarlyStopping, LrSchedule, ParamLayout, clipToNorm, forwardBackward, globalNorm, monitorMode, noDecayRanges, optimizerOf, scaledLr, type FlatOptimizer } from '../train';
 import { findLatestCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint-store';
 import { classWeightsFor } from './class-weights';
+import { NonFiniteGuard } from './nonfinite-guard';
 import { StepBuffer, stepBufferLength } from './step-buffer';
 import { evaluateSplit, withoutConfusion, type SplitMetrics } from './evaluate-split';
 import type { EpochSummary, TrainLoopOptions, TrainResult } from './train-types';
@@ -63,8 +64,7 @@ export class TrainLoop {
    * (one small all-reduce at the end): these ride the gradients' wire, which may be fp16/bf16.
    */
   private running: [number, number, number] = [0, 0, 0];
-  /** Optimizer steps skipped in a row (non-finite); train.maxSkippedSteps of them fail the job. */
-  private skippedInARow = 0;
+  private readonly guard: NonFiniteGuard;
   /** The global gradient norm of this process's first applied step: the exploding check's baseline. */
   private firstNorm: number | undefined;
   private c: TrainCounters;
@@ -91,6 +91,7 @@ export class TrainLoop {
     const mode = monitorMode(t.monitor);
     this.schedule = new LrSchedule(t.schedule, scaledLr(t.lr, comm.worldSize, t.scaleLr), totalTicks, mode);
     this.early = new EarlyStopping(t.earlyStopping.patience, t.earlyStopping.minDelta, mode);
+    this.guard = new NonFiniteGuard(t, comm.rank, o.log, o.metrics);
     this.c = {
       job: spec.name,
       epoch: 0,
@@ -335,7 +336,7 @@ export class TrainLoop {
       lr = this.schedule.lrAt(tick);
       const momentum = this.schedule.momentumAt(tick);
       if (!Number.isFinite(norm) || !Number.isFinite(loss)) {
-        this.onNonFinite(loss, norm, epoch);
+        this.guard.skip(this.c, loss, norm, epoch);
         skipped += 1;
         skippedRows += stepRows;
       } else {
@@ -347,7 +348,7 @@ export class TrainLoop {
         if (norm > maxNorm) maxNorm = norm;
         this.firstNorm ??= norm;
         applied += 1;
-        this.skippedInARow = 0;
+        this.guard.applied();
         if (clipToNorm(g, norm, t.clipNorm) < 1) clipped += 1;
         const before = hooks?.wantsDiagnostics?.(Math.ceil((b + 1) / k), stepsInEpoch) ? this.params.slice() : undefined;
         this.optimizer.step(this.params, g, lr, momentum);
@@ -436,27 +437,6 @@ export class TrainLoop {
       stopEarly: verdict.stop,
     };
     return { summary, checkpointDue };
-  }
-
-  private onNonFinite(loss: number, norm: number, epoch: number): void {
-    const { spec, comm, log, metrics } = this.o;
-    const what = `non-finite ${!Number.isFinite(loss) ? `loss (${loss})` : `gradient (global norm ${norm})`} at step ${this.c.step + 1}, epoch ${epoch + 1}`;
-    if (spec.train.nonFinite === 'stop') {
-      metrics?.nonFiniteSteps.inc({ action: 'stop' });
-      throw new RingtrainError('JOB_FAILED', `${what}: stopping (train.nonFinite: stop). Lower train.lr, set train.clipNorm, check the data for NaN, or set train.nonFinite=skip to skip such steps`);
-    }
-    this.c.nonFiniteSkipped += 1;
-    this.skippedInARow += 1;
-    metrics?.nonFiniteSteps.inc({ action: 'skip' });
-    const limit = spec.train.maxSkippedSteps;
-    if (limit > 0 && this.skippedInARow >= limit) {
-      throw new RingtrainError(
-        'JOB_FAILED',
-        `${what}: ${this.skippedInARow} steps in a row skipped (train.maxSkippedSteps ${limit}; ${this.c.nonFiniteSkipped} skipped in all): training has diverged. ` +
-          'Lower train.lr, set train.clipNorm, check the data for NaN, or raise train.maxSkippedSteps (0 = never fail)',
-      );
-    }
-    if (comm.rank === 0) log.warn({ event: 'nonfinite-skip', step: this.c.step + 1, loss, gradNorm: norm, skipped: this.c.nonFiniteSkipped }, `${what}: update skipped (${this.c.nonFiniteSkipped} so far)`);
   }
 
   /** Mid-epoch: the partial train sums are made global first, so a resume reports the epoch right. */
