@@ -10,6 +10,7 @@ import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
 import { loadDataset, readPredictInput, type Split } from '../data';
 import { Predictor, classificationReport, confusionRows, evaluateRange, evaluateRegressionRange, quantizeModelDir, rSquared, type ClassificationReport } from '../train';
 import { formatClassReport } from './class-report';
+import { pruneExport } from './prune-export';
 import { intFlag, parseArgs, usage } from './args';
 import { exportOnnx } from './export-onnx';
 
@@ -90,17 +91,22 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
  * `--format onnx` writes the model as an ONNX file instead (export-onnx.ts).
  */
 export async function exportCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, ['model', 'quantize', 'out', 'format']);
+  const args = parseArgs(argv, ['model', 'quantize', 'out', 'format', 'prune']);
   const dir = modelDirOf(args.flags.get('model'), 'export');
   const format = args.flags.get('format') ?? 'tfjs';
   if (format !== 'tfjs' && format !== 'onnx') throw usage(`--format must be tfjs or onnx, got '${format}'`);
   if (format === 'onnx') {
     if (args.flags.has('quantize')) throw usage('--quantize applies to the tfjs format; export --format onnx writes float32 weights (drop --quantize)');
+    if (args.flags.has('prune')) throw usage('--prune writes a tfjs model: prune first (export --prune S --out DIR2), then export DIR2 --format onnx');
     if (args.positional.length > 0) throw usage(`export --format onnx takes no job file, got ${args.positional.join(' ')}`);
     return exportOnnx(dir, args.flags.get('out'));
   }
   const dtype = args.flags.get('quantize');
-  if (dtype !== 'float16' && dtype !== 'uint8') throw usage(`export needs --format onnx, or --quantize float16 or --quantize uint8, got '${dtype ?? ''}'`);
+  if (args.flags.has('prune')) {
+    const { test } = await testSplitFor(dir, args.positional, args.sets);
+    return pruneExport({ dir, sparsity: args.flags.get('prune') ?? '', dtype, out: args.flags.get('out'), test, evaluate: evaluateDir, describe });
+  }
+  if (dtype !== 'float16' && dtype !== 'uint8') throw usage(`export needs --format onnx, --prune S or --quantize float16|uint8, got '${dtype ?? ''}'`);
   const out = path.resolve(args.flags.get('out') ?? `${dir}-${dtype}`);
   if (out === dir) throw usage('--out must differ from --model: the float32 model is kept');
   const { test } = await testSplitFor(dir, args.positional, args.sets);

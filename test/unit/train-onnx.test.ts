@@ -74,10 +74,10 @@ async function compare(model: tfl.LayersModel, x: Float32Array): Promise<{ maxDi
 
 const spec = (patch: Partial<ModelSpec>): ModelSpec => ({ ...DEFAULT_JOB.model, ...patch });
 
-for (const kind of ['mlp', 'cnn', 'resnet'] as const) {
-  test(`the built-in ${kind} exported to ONNX gives tfjs's outputs on 1,000 test images to 1e-5`, async () => {
+for (const [kind, activation] of [['mlp', 'relu'], ['mlp', 'leakyRelu'], ['cnn', 'relu'], ['resnet', 'relu']] as const) {
+  test(`the built-in ${kind} (${activation}) exported to ONNX gives tfjs's outputs on 1,000 test images to 1e-5`, async () => {
     const x = await testImages();
-    const model = buildModel(spec({ kind, dropout: 0.2 }), [784], 10, 7);
+    const model = buildModel(spec({ kind, activation, dropout: 0.2 }), [784], 10, 7);
     try {
       if (kind === 'resnet') assert.ok(randomizeBatchNorms(model, 3) > 0);
       const r = await compare(model, x);
@@ -98,12 +98,14 @@ test('a layer list with every layer type and every offered activation exports to
     { type: 'conv2d', filters: 8, kernelSize: 3, padding: 'valid', activation: 'elu' },
     { type: 'maxPool2d', poolSize: 2 },
     { type: 'conv2d', filters: 8, kernelSize: 2, padding: 'same', activation: 'selu' },
+    { type: 'conv2d', filters: 8, kernelSize: 1, activation: 'leakyRelu' },
     { type: 'avgPool2d', poolSize: 2, strides: 1 },
     { type: 'dropout', rate: 0.3 },
     { type: 'flatten' },
     { type: 'dense', units: 24, activation: 'tanh' },
     { type: 'batchNorm' },
     { type: 'dense', units: 20, activation: 'sigmoid' },
+    { type: 'dense', units: 16, activation: 'leakyRelu' },
     { type: 'dense', units: 16, activation: 'linear' },
     { type: 'dense', units: 16 },
   ];
