@@ -130,6 +130,8 @@ export type ScheduleInterval = 'epoch' | 'step';
 export type MonitorMetric = 'loss' | 'accuracy' | 'mse' | 'mae';
 /** What a NaN/Inf averaged loss or gradient does: skip that update, or stop the job. */
 export type NonFinitePolicy = 'skip' | 'stop';
+/** How a step's forward and backward run: the native fused step where the model allows it, or always tfjs. */
+export type FusedStepPolicy = 'auto' | 'off';
 
 /** Learning-rate schedule, torch.optim.lr_scheduler semantics; all counts are in `interval` ticks. */
 export interface ScheduleSpec {
@@ -276,6 +278,11 @@ export interface TrainSpec {
    * run has diverged and skipping will not bring it back); 0 = never.
    */
   maxSkippedSteps: number;
+  /**
+   * auto: a plain chain of dense / conv / max-pool layers trains through the native fused step
+   * (src/train/fused-step.ts) when the addon is built; off: always the tfjs step.
+   */
+  fusedStep: FusedStepPolicy;
   /**
    * Label smoothing of the training loss, as nn.CrossEntropyLoss(label_smoothing=e): the target
    * is 1 - e on the label plus e / classes on every class (0 = off). Classification only; the
@@ -448,6 +455,7 @@ export const DEFAULT_JOB: JobSpec = {
     clipNorm: 0,
     nonFinite: 'stop',
     maxSkippedSteps: 5,
+    fusedStep: 'auto',
     labelSmoothing: 0,
     classWeights: [],
     balanceClasses: false,

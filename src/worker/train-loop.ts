@@ -14,7 +14,27 @@
 import { RingtrainError } from '../config/errors';
 import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank, type Batch } from '../data';
 import * as tf from '@tensorflow/tfjs-core';
-import { EarlyStopping, LrSchedule, ParamLayout, applyMask, clipToNorm, forwardBackward, frozenLayers, globalNorm, monitorMode, noDecayRanges, optimizerOf, scaledLr, sparsityOf, stepFeatures, type FlatOptimizer, type LossOptions } from '../train';
+import {
+  EarlyStopping,
+  FusedStep,
+  LrSchedule,
+  ParamLayout,
+  applyMask,
+  clipToNorm,
+  forwardBackward,
+  frozenLayers,
+  globalNorm,
+  monitorMode,
+  noDecayRanges,
+  optimizerOf,
+  scaledLr,
+  sparsityOf,
+  stepFeatures,
+  type FlatOptimizer,
+  type LocalGradients,
+  type LocalStepResult,
+  type LossOptions,
+} from '../train';
 import { findLatestCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint-store';
 import { classWeightsFor } from './class-weights';
 import { distillOf, pruneForEpoch } from './loop-extras';
@@ -82,6 +102,12 @@ export class TrainLoop {
   /** The global gradient norm of this process's first applied step: the exploding check's baseline. */
   private firstNorm: number | undefined;
   private c: TrainCounters;
+  /** The native fused step when the model and loss allow it (fused-step.ts); else the tfjs step runs. */
+  readonly fused: FusedStep | undefined;
+  /** Why the tfjs step runs, when it does. */
+  readonly fusedWhy: string | undefined;
+  /** The fused step updates the flat weights only: the tfjs variables lag until syncModel. */
+  private modelStale = false;
 
   constructor(private readonly o: TrainLoopOptions) {
     const { spec, comm, model } = o;
@@ -101,6 +127,14 @@ export class TrainLoop {
     this.stepFeatures = stepFeatures(this.lossOptions, this.layout, this.mask !== undefined);
     this.params = new Float32Array(this.layout.size);
     this.optimizer = optimizerOf(t, this.layout.size, noDecayRanges(t, this.layout.slots));
+    const fused =
+      t.fusedStep === 'off'
+        ? { why: 'train.fusedStep is off' }
+        : this.stepFeatures.length > 0
+          ? { why: `the step has ${this.stepFeatures.join(', ')}` }
+          : FusedStep.of(model, this.layout, { targets: o.data.train.targets });
+    this.fused = fused.step;
+    this.fusedWhy = fused.step === undefined ? fused.why : undefined;
     const perRank = samplesPerRank(o.data.train.count, comm.worldSize, o.shard.dropLast);
     this.batchesPerEpoch = Math.ceil(perRank / spec.data.batchSize);
     this.stepsPerEpoch = Math.ceil(this.batchesPerEpoch / t.accumulate);
@@ -308,7 +342,7 @@ export class TrainLoop {
     let stepLoss = 0;
     // Rows of skipped steps: out of the epoch's loss and accuracy, still in its throughput.
     let skippedRows = 0;
-    step.clear();
+    step.clear(this.fused !== undefined);
     for (let b = this.c.batchInEpoch; b < batches.length; b++) {
       hooks?.checkAbort?.();
       let t0 = process.hrtime.bigint();
@@ -317,7 +351,7 @@ export class TrainLoop {
       t0 = clock.timed('data', t0);
       const rows = (batches[b] as Int32Array).length;
       const accumulate = micro > 0;
-      const local = forwardBackward(this.o.model, this.layout, batch.x, batch.y, rows, { ...this.lossOptions, targets: batch.t });
+      const local = this.localStep(batch, rows, accumulate, step.all);
       step.addLocal(local, rows);
       stepLoss += local.loss * rows;
       metrics?.samplesTotal.inc(rows);
@@ -326,8 +360,10 @@ export class TrainLoop {
       micro += 1;
       if (micro < k && b < batches.length - 1) {
         // An earlier micro-batch of the step (no_sync): add its gradients locally.
-        this.layout.packGradients(local.grads, step.all, accumulate);
-        tf.dispose(Object.values(local.grads));
+        if (local.grads !== undefined) {
+          this.layout.packGradients(local.grads, step.all, accumulate);
+          tf.dispose(Object.values(local.grads));
+        }
         clock.timed('compute', t0);
         continue;
       }
@@ -342,15 +378,17 @@ export class TrainLoop {
       // compute, as it did when it followed the backward pass.
       let packSeconds = 0;
       let reduced: Promise<void>;
+      const grads = local.grads;
       try {
         reduced = comm.allReduceMean(step.all, (start, end) => {
+          if (grads === undefined) return; // the fused step wrote them in place
           const p0 = process.hrtime.bigint();
-          this.layout.packRange(local.grads, step.all, start, Math.min(end, this.layout.size), accumulate);
+          this.layout.packRange(grads, step.all, start, Math.min(end, this.layout.size), accumulate);
           packSeconds += since(p0);
         });
       } finally {
         // Every bucket is packed before allReduceMean first yields.
-        tf.dispose(Object.values(local.grads));
+        if (grads !== undefined) tf.dispose(Object.values(grads));
       }
       const prep = process.hrtime.bigint();
       // Reading the gradients out and handing them to the all-reduce (its sends are under way).
@@ -396,11 +434,12 @@ export class TrainLoop {
         this.optimizer.step(this.params, g, lr, momentum);
         // Momentum and weight decay would move pruned weights off 0.
         if (this.mask !== undefined) applyMask(this.params, this.mask);
-        this.layout.writeWeights(this.params);
+        if (this.fused === undefined) this.layout.writeWeights(this.params);
+        else this.modelStale = true;
         if (before !== undefined) hooks?.onDiagnostics?.({ epoch: epoch + 1, step: this.c.step + 1, slots: this.layout.slots, grads: g, before, after: this.params });
       }
       clock.timed('update', t0);
-      step.clear();
+      step.clear(this.fused !== undefined);
       micro = 0;
       this.c.step += 1;
       this.c.batchInEpoch = b + 1;
@@ -422,6 +461,7 @@ export class TrainLoop {
       if (t.maxSteps > 0 && this.c.step >= t.maxSteps) break;
     }
     const seconds = since(started);
+    this.syncModel();
 
     const total = new Float32Array([...sums, skippedRows]);
     await comm.allReduceSum(total);
@@ -482,6 +522,23 @@ export class TrainLoop {
       sparsity: this.mask === undefined ? undefined : sparsityOf(this.params, this.layout.slots),
     };
     return { summary, checkpointDue };
+  }
+
+  /**
+   * One micro-batch's forward and backward: the fused step writes its gradients into `into`
+   * (added with `accumulate`) and returns no tensors; the tfjs step returns them for packing.
+   */
+  private localStep(batch: Batch, rows: number, accumulate: boolean, into: Float32Array): LocalStepResult & { grads?: LocalGradients['grads'] } {
+    const loss: LossOptions = { ...this.lossOptions, targets: batch.t };
+    if (this.fused !== undefined) return this.fused.run(this.params, into, batch.x, batch.y, rows, accumulate, loss);
+    return forwardBackward(this.o.model, this.layout, batch.x, batch.y, rows, loss);
+  }
+
+  /** Brings the tfjs variables up to the flat weights, before anything reads the model. */
+  syncModel(): void {
+    if (!this.modelStale) return;
+    this.layout.writeWeights(this.params);
+    this.modelStale = false;
   }
 
   /** Mid-epoch: the partial train sums are made global first, so a resume reports the epoch right. */
