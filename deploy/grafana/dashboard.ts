@@ -253,7 +253,7 @@ const panels: Array<Panel | RowPanel> = [
   }),
   stat({
     title: 'Ring links',
-    description: 'How each rank\'s payloads travel to its ring successor: grpc, socket (tcp) or shared-memory (tcp between workers of one host, through /dev/shm). A tcp link that shows socket between workers of one host fell back; the worker log says why.',
+    description: 'How each rank\'s all-reduce payloads travel to its ring successor: grpc, socket (tcp), shared-memory (tcp between workers of one host, through /dev/shm) or shared-file (two ranks of one host summing in one file, either transport). A tcp link that shows socket between workers of one host fell back; the worker log says why.',
     queries: [{ expr: `max by (rank, peer, path) (ringtrain_ring_link_info{${JOB}})`, legend: 'rank {{rank}} to {{peer}}: {{path}}', instant: true }],
     unit: 'none',
     grid: { x: 0, y: 53, w: 24, h: 4 },

@@ -11,6 +11,7 @@ import type { JobSpec } from '../config/job-spec';
 import { startHttpServer, type RunningHttpServer } from '../observe/http-server';
 import type { Logger } from '../observe/logger';
 import { createCoordinatorMetrics } from '../observe/metrics-coordinator';
+import { createProcessMetrics } from '../observe/metrics-process';
 import { statusPageRoutes } from '../observe/status-page';
 import type { TlsFiles } from '../config/tls-files';
 import { requireToken } from '../rpc/auth';
@@ -57,6 +58,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const { spec, log } = opts;
   const registry = new Registry();
   const metrics = createCoordinatorMetrics(registry);
+  createProcessMetrics(registry);
   const job = new Job({
     job: spec.name,
     worldSize: spec.cluster.worldSize,
