@@ -81,7 +81,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       log.info({ event: 'state-file' }, `${opts.stateFile} records a ${saved.phase} job; starting afresh`);
     }
   }
-  const service = new CoordinatorService(job, log, metrics, { seed: spec.seed, shuffle: true, dropLast: false });
+  const service = new CoordinatorService(job, log, metrics, { seed: spec.seed, shuffle: spec.data.shuffle, dropLast: false });
   if (opts.stateFile !== undefined) {
     const file = opts.stateFile;
     service.onPhaseChange = (j) => {
@@ -145,16 +145,36 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     })();
     return closing;
   };
-  const done = service.finished.then(shutdown);
+  const deadline = activeDeadline(spec, job, service, log);
+  const done = service.finished.then((r) => {
+    clearTimeout(deadline);
+    return r;
+  }).then(shutdown);
   return {
     grpcPort,
     metricsPort: http.port,
     service,
     done,
     stop: (reason: string) => {
+      clearTimeout(deadline);
       job.fail(reason);
       service.finishedByStop();
       return shutdown();
     },
   };
+}
+
+/** cluster.activeDeadlineSec: the job fails when it runs longer, as a Job's activeDeadlineSeconds. */
+function activeDeadline(spec: JobSpec, job: Job, service: CoordinatorService, log: Logger): NodeJS.Timeout | undefined {
+  const sec = spec.cluster.activeDeadlineSec;
+  if (sec === 0) return undefined;
+  const timer = setTimeout(() => {
+    if (job.phase === 'done' || job.phase === 'failed') return;
+    const reason = `the job ran past cluster.activeDeadlineSec (${sec} s since the coordinator started): raise it, or 0 for no limit`;
+    log.error({ event: 'deadline' }, reason);
+    job.fail(reason);
+    service.finishedByStop();
+  }, sec * 1000);
+  timer.unref();
+  return timer;
 }

@@ -27,6 +27,7 @@ import { evaluateSplit } from './evaluate-split';
 import { findLatestCheckpoint, type Checkpoint } from './checkpoint-store';
 import { TrainLoop } from './train-loop';
 import { tuneJit } from './jit-tiering';
+import { exportRankEnv, localRankOf } from './rank-env';
 import type { TrainResult } from './train-types';
 
 export interface WorkerOptions {
@@ -139,7 +140,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   );
   let rank = -1;
   try {
-    const ringPort = await ringServer.listen(o.bindHost, 0);
+    const ringPort = await ringServer.listen(o.bindHost, spec.cluster.ringPort);
     const http = await startHttpServer({ host: spec.observe.metricsHost, port: spec.observe.workerMetricsPort, registry: [registry, processRegistry], health: () => ({ ok: fatal === undefined, detail: fatal ?? 'ok' }) });
     cleanups.push(() => http.close());
     // Same seeded init everywhere, but the broadcast decides: a user model need not be seeded.
@@ -159,6 +160,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       );
       rank = joined.rank;
       const world = joined.worldSize;
+      exportRankEnv({ rank, worldSize: world, localRank: localRankOf() });
       log = o.log.child({ rank, generation: joined.generation });
       log.info({ event: 'joined', ring: joined.ring, metricsUrl: `${http.url}/metrics`, stateSourceRank: joined.stateSourceRank }, `joined as rank ${rank} of ${world}`);
       // Rank and world may change between generations: metrics start over with the new labels.
@@ -277,6 +279,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
         } else {
           const resumed = await loop.initialize();
           if (resumed !== undefined && rank === 0) trimMetrics(o.outDir, loop.counters.epoch);
+          if (resumed === undefined && rank === 0 && spec.checkpoint.atStart) await saveInitialModel(model, data.preprocess, o.outDir, log);
         }
         result = await loop.run();
         // Last step points and event records out before this worker reports done.
@@ -313,6 +316,14 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     heartbeat.stop();
     for (const c of cleanups.reverse()) await c();
   }
+}
+
+/** checkpoint.atStart: the weights every rank starts from, in the format of the final model/. */
+async function saveInitialModel(model: ReturnType<typeof buildModel>, preprocess: ReturnType<typeof loadDataset>['preprocess'], outDir: string, log: Logger): Promise<void> {
+  const dir = path.join(outDir, 'model-initial');
+  await saveModelToDir(model, dir);
+  savePreprocess(dir, preprocess);
+  log.info({ event: 'model-initial', dir }, `starting weights saved to ${dir}`);
 }
 
 /**

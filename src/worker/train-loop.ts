@@ -161,6 +161,8 @@ export class TrainLoop {
     this.params.set(both.subarray(0, this.layout.size));
     this.layout.writeWeights(this.params);
     this.buffers.writeWeights(both.subarray(this.layout.size));
+    // The very weights step 1 starts from, so a run can be replayed from them elsewhere.
+    if (this.o.spec.checkpoint.atStart) this.writeCheckpoint();
     return undefined;
   }
 
