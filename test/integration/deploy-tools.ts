@@ -15,7 +15,10 @@ import { createCoordinatorMetrics, createWorkerMetrics } from '../../src/observe
 export const REPO = path.resolve(__dirname, '../../..');
 
 /** The overlays people apply, relative to the repository root. */
-export const OVERLAYS = ['deploy/k8s/overlays/cpu', 'deploy/k8s/overlays/gpu', 'deploy/k8s/overlays/monitoring'] as const;
+export const OVERLAYS = ['deploy/k8s/overlays/cpu', 'deploy/k8s/overlays/gpu', 'deploy/k8s/overlays/plain-jobs', 'deploy/k8s/overlays/tls', 'deploy/k8s/overlays/monitoring'] as const;
+
+/** The overlays that run a training job (all but monitoring). */
+export const WORKLOADS = ['deploy/k8s/overlays/cpu', 'deploy/k8s/overlays/gpu', 'deploy/k8s/overlays/plain-jobs', 'deploy/k8s/overlays/tls'] as const;
 
 const PACKAGE_OF: Record<string, string> = {
   kubectl: 'kubectl (with kustomize built in, v1.14 or later)',
