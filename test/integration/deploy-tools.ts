@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Registry } from 'prom-client';
 import { parseAllDocuments } from 'yaml';
-import { createCoordinatorMetrics, createWorkerMetrics } from '../../src/observe';
+import { createCoordinatorMetrics, createProcessMetrics, createWorkerMetrics } from '../../src/observe';
 
 /** The repository root (this file runs from dist/test/integration). */
 export const REPO = path.resolve(__dirname, '../../..');
@@ -99,7 +99,9 @@ export async function exportedSeriesNames(): Promise<Set<string>> {
   createWorkerMetrics(worker, 0, 'cpu');
   const coordinator = new Registry();
   createCoordinatorMetrics(coordinator);
-  for (const registry of [worker, coordinator]) {
+  const processes = new Registry();
+  createProcessMetrics(processes);
+  for (const registry of [worker, coordinator, processes]) {
     for (const m of await registry.getMetricsAsJSON()) {
       if (String(m.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(m.name + suffix);
       else names.add(m.name);
