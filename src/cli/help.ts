@@ -25,7 +25,8 @@ const SECTIONS: Record<string, string> = {
       a restarted coordinator picks the job up where it was.`,
   worker: `  ringtrain worker [JOB_FILE] --coordinator HOST:PORT [--rank R] [--host ADVERTISE] [--bind ADDR] [--out DIR] [--resume DIR] [--cpus LIST] [--set ...]
       Run one worker. The coordinator may come from RINGTRAIN_COORDINATOR (else MASTER_ADDR and
-      MASTER_PORT), the rank from RANK or JOB_COMPLETION_INDEX, the world size from WORLD_SIZE, the advertised host from RINGTRAIN_ADVERTISE_HOST or POD_IP, --resume
+      MASTER_PORT), the rank from RANK or JOB_COMPLETION_INDEX, the world size from WORLD_SIZE,
+      the advertised host from RINGTRAIN_ADVERTISE_HOST or POD_IP, --resume
       from RINGTRAIN_RESUME (only rank 0 reads the checkpoint and sends it to the others).
       --cpus 0-3,8 binds every thread of the worker to those CPUs (as taskset -a does).`,
   report: `  ringtrain report RUN_DIR [--out DIR]

@@ -2,8 +2,9 @@
  * tfjs backend selection. `auto` walks from fastest to most portable: tfjs-node-gpu (CUDA via
  * libtensorflow), tfjs-node (libtensorflow on CPU), wasm (XNNPACK, one thread under Node), cpu
  * (plain JS). The native packages are optional peer dependencies (a user installs them where
- * libtensorflow can be downloaded, the GPU image does), so every step loads its package lazily
- * and a miss is data (`tried`), not a crash; `auto` says which it chose and why. A backend asked for by name must load, or the job stops with why.
+ * libtensorflow can be downloaded; the GPU image does), so every step loads its package lazily
+ * and a miss is data (`tried`), not a crash; `auto` says which it chose and why. A backend asked
+ * for by name must load, or the job stops with why.
  *
  * The backend is global to the process (tfjs-core's engine), and tfjs-core must be the one
  * instance tfjs-layers also uses, hence the plain '@tensorflow/tfjs-core' import.

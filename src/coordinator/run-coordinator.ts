@@ -146,17 +146,17 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     return closing;
   };
   const deadline = activeDeadline(spec, job, service, log);
-  const done = service.finished.then((r) => {
-    clearTimeout(deadline);
-    return r;
-  }).then(shutdown);
+  const done = service.finished.then(() => {
+    clearInterval(deadline);
+    return shutdown();
+  });
   return {
     grpcPort,
     metricsPort: http.port,
     service,
     done,
     stop: (reason: string) => {
-      clearTimeout(deadline);
+      clearInterval(deadline);
       job.fail(reason);
       service.finishedByStop();
       return shutdown();
@@ -164,17 +164,22 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   };
 }
 
-/** cluster.activeDeadlineSec: the job fails when it runs longer, as a Job's activeDeadlineSeconds. */
+/**
+ * cluster.activeDeadlineSec: the job fails when it runs longer, as a Job's activeDeadlineSeconds.
+ * Checked on an interval rather than one timer: setTimeout cannot wait past 24.8 days.
+ */
 function activeDeadline(spec: JobSpec, job: Job, service: CoordinatorService, log: Logger): NodeJS.Timeout | undefined {
   const sec = spec.cluster.activeDeadlineSec;
   if (sec === 0) return undefined;
-  const timer = setTimeout(() => {
-    if (job.phase === 'done' || job.phase === 'failed') return;
+  const until = Date.now() + sec * 1000;
+  const timer = setInterval(() => {
+    if (Date.now() < until || job.phase === 'done' || job.phase === 'failed') return;
+    clearInterval(timer);
     const reason = `the job ran past cluster.activeDeadlineSec (${sec} s since the coordinator started): raise it, or 0 for no limit`;
     log.error({ event: 'deadline' }, reason);
     job.fail(reason);
     service.finishedByStop();
-  }, sec * 1000);
+  }, Math.min(sec * 1000, 10_000));
   timer.unref();
   return timer;
 }
