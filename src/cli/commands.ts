@@ -9,7 +9,7 @@ import { startCoordinator } from '../coordinator';
 import { RingtrainError } from '../config/errors';
 import { resolveJoinToken } from '../config/join-token';
 import { loadTlsFiles } from '../config/tls-files';
-import { ENV_SET, loadJob, splitEnvSet } from '../config/load';
+import { loadJob } from '../config/load';
 import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
 import { launch, defaultRunDir } from '../launcher';
 import { createLogger } from '../observe';
@@ -109,7 +109,7 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   const rankText = args.flags.get('rank') ?? env.RANK ?? env.JOB_COMPLETION_INDEX;
   const rankHint = rankText === undefined ? -1 : Number(rankText);
   if (!Number.isInteger(rankHint) || rankHint < -1) throw usage(`rank must be a non-negative integer, got '${rankText}'`);
-  const spec = loadJob({ file: jobFileOf(args.positional), sets: worldSizeSets(env, args.sets, splitEnvSet(env[ENV_SET] ?? '')) });
+  const spec = loadJob({ file: jobFileOf(args.positional), sets: worldSizeSets(env, args.sets) });
   // Before any user module loads: the hinted identity, corrected after the join (run-worker).
   if (rankHint >= 0) exportRankEnv({ rank: rankHint, worldSize: spec.cluster.worldSize, localRank: localRankOf(env) });
   const advertise = args.flags.get('host') ?? env.RINGTRAIN_ADVERTISE_HOST ?? env.POD_IP ?? '127.0.0.1';

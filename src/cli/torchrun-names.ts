@@ -51,14 +51,15 @@ function checkAddress(address: string, from: string): string {
 
 /**
  * WORLD_SIZE, when set, is the world the worker expects (cluster.worldSize), as torch's env://
- * reads it. A --set or RINGTRAIN_SET value of cluster.worldSize that disagrees is refused.
+ * reads it: over the job file and RINGTRAIN_SET (launch sets WORLD_SIZE for its workers, whatever
+ * RINGTRAIN_SET they inherit), while a --set of cluster.worldSize that disagrees is refused.
  */
-export function worldSizeSets(env: NodeJS.ProcessEnv, sets: readonly string[], envSets: readonly string[]): string[] {
+export function worldSizeSets(env: NodeJS.ProcessEnv, sets: readonly string[]): string[] {
   const raw = env.WORLD_SIZE;
   if (raw === undefined || raw === '') return [...sets];
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > 4096) throw usage(`WORLD_SIZE must be an integer in 1..4096, got '${raw}'`);
-  const explicit = [...envSets, ...sets].filter((s) => s.startsWith('cluster.worldSize=')).at(-1);
+  const explicit = sets.filter((s) => s.startsWith('cluster.worldSize=')).at(-1);
   if (explicit !== undefined && Number(explicit.slice('cluster.worldSize='.length)) !== n) {
     throw usage(`WORLD_SIZE=${n} but ${explicit} was set too: they must agree (drop one)`);
   }

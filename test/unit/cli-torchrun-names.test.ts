@@ -30,12 +30,13 @@ test('the coordinator comes from --coordinator, then RINGTRAIN_COORDINATOR, then
   assert.throws(() => coordinatorOf(undefined, {}), /worker needs the coordinator as HOST:PORT/);
 });
 
-test('WORLD_SIZE sets cluster.worldSize; a --set or RINGTRAIN_SET that disagrees is refused', () => {
-  assert.deepEqual(worldSizeSets({}, ['a=1'], []), ['a=1']);
-  assert.deepEqual(worldSizeSets({ WORLD_SIZE: '4' }, ['a=1'], []), ['cluster.worldSize=4', 'a=1']);
-  assert.deepEqual(worldSizeSets({ WORLD_SIZE: '4' }, ['cluster.worldSize=4'], []), ['cluster.worldSize=4', 'cluster.worldSize=4']);
-  assert.throws(() => worldSizeSets({ WORLD_SIZE: '4' }, [], ['cluster.worldSize=2']), /WORLD_SIZE=4 but cluster.worldSize=2 was set too/);
-  assert.throws(() => worldSizeSets({ WORLD_SIZE: '0' }, [], []), /WORLD_SIZE must be an integer in 1\.\.4096, got '0'/);
+test('WORLD_SIZE sets cluster.worldSize over the job file and RINGTRAIN_SET; a --set that disagrees is refused', () => {
+  assert.deepEqual(worldSizeSets({}, ['a=1']), ['a=1']);
+  // In the --set layer, so it overrides the file and RINGTRAIN_SET, and a later --set could only agree.
+  assert.deepEqual(worldSizeSets({ WORLD_SIZE: '4', RINGTRAIN_SET: 'cluster.worldSize=2' }, ['a=1']), ['cluster.worldSize=4', 'a=1']);
+  assert.deepEqual(worldSizeSets({ WORLD_SIZE: '4' }, ['cluster.worldSize=4']), ['cluster.worldSize=4', 'cluster.worldSize=4']);
+  assert.throws(() => worldSizeSets({ WORLD_SIZE: '4' }, ['cluster.worldSize=2']), /WORLD_SIZE=4 but cluster.worldSize=2 was set too/);
+  assert.throws(() => worldSizeSets({ WORLD_SIZE: '0' }, []), /WORLD_SIZE must be an integer in 1\.\.4096, got '0'/);
 });
 
 test('RANK, LOCAL_RANK and WORLD_SIZE are exported as torchrun sets them', () => {
