@@ -67,6 +67,8 @@ export interface RanksOptions {
   bucketElements?: number;
   /** The model of each rank (default: the spec's mlp, seeded differently per rank). */
   model?: (rank: number) => tfl.LayersModel;
+  /** train.distill's teacher, for every rank. */
+  teacher?: tfl.LayersModel;
 }
 
 let cache: { train: Split; val: Split } | undefined;
@@ -114,6 +116,7 @@ export async function trainRanks(o: RanksOptions): Promise<RankOutcome[]> {
       metrics,
       hooks: o.hooks?.(rank, () => self as TrainLoop),
       augment: o.augment === undefined ? undefined : (epoch: number) => (o.augment as (e: number, r: number) => BatchTransform)(epoch, rank),
+      teacher: o.teacher,
     });
     self = loop;
     o.before?.(rank, loop);
