@@ -136,6 +136,8 @@ export type ScheduleInterval = 'epoch' | 'step';
 export type MonitorMetric = 'loss' | 'accuracy' | 'mse' | 'mae';
 /** What a NaN/Inf averaged loss or gradient does: skip that update, or stop the job. */
 export type NonFinitePolicy = 'skip' | 'stop';
+/** How a step's forward and backward run: the native fused step where the model allows it, or always tfjs. */
+export type FusedStepPolicy = 'auto' | 'off';
 
 /** Learning-rate schedule, torch.optim.lr_scheduler semantics; all counts are in `interval` ticks. */
 export interface ScheduleSpec {
@@ -277,6 +279,11 @@ export interface TrainSpec {
   clipNorm: number;
   /** A NaN/Inf averaged loss or gradient: skip the update, or stop the job. */
   nonFinite: NonFinitePolicy;
+  /**
+   * auto: a plain chain of dense / conv / max-pool layers trains through the native fused step
+   * (src/train/fused-step.ts) when the addon is built; off: always the tfjs step.
+   */
+  fusedStep: FusedStepPolicy;
   /**
    * Label smoothing of the training loss, as nn.CrossEntropyLoss(label_smoothing=e): the target
    * is 1 - e on the label plus e / classes on every class (0 = off). Classification only; the
@@ -466,6 +473,7 @@ export const DEFAULT_JOB: JobSpec = {
     accumulate: 1,
     clipNorm: 0,
     nonFinite: 'stop',
+    fusedStep: 'auto',
     labelSmoothing: 0,
     classWeights: [],
     balanceClasses: false,

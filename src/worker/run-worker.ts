@@ -277,6 +277,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
           },
         },
       });
+      if (rank === 0) {
+        const note = loop.fused !== undefined ? 'native fused step (forward, loss and backward in one call)' : `tfjs (${loop.fusedWhy ?? 'no fused step'})`;
+        log.info({ event: 'step-path', fused: loop.fused !== undefined, why: loop.fusedWhy }, `training step: ${note}`);
+      }
 
       let result: TrainResult;
       try {
@@ -419,7 +423,9 @@ async function finishRun(f: FinishContext): Promise<WorkerSummary> {
   await comm.barrier();
   heartbeat.stop();
   await finishWithRetry(client, f.spec.cluster.connectTimeoutSec * 1000);
-  log.info({ event: 'finished', step }, 'worker finished');
+  // The process's high-water mark of resident memory (maxRSS is in KiB): what a memory limit must allow.
+  const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+  log.info({ event: 'finished', step, peakRssMb }, `worker finished (peak resident memory ${peakRssMb} MB)`);
   model.dispose();
   return { rank, worldSize: world, steps: step, final, weights, stoppedEarly: result.stoppedEarly, restoredEpoch: result.restoredEpoch };
 }
