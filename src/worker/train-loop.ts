@@ -230,6 +230,8 @@ export class TrainLoop {
     this.layout.writeWeights(this.params);
     this.buffers.writeWeights(all.subarray(p, b));
     if (this.frozen.size > 0) this.frozen.writeWeights(all.subarray(b));
+    // The very weights step 1 starts from, so a run can be replayed from them elsewhere.
+    if (this.o.spec.checkpoint.atStart) this.writeCheckpoint();
     return undefined;
   }
 
