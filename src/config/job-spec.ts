@@ -99,6 +99,12 @@ export interface DataSpec {
   dataset: DatasetKind;
   /** Samples per worker per step (DDP semantics: the global batch is batchSize x world). */
   batchSize: number;
+  /**
+   * Shuffle the training order each epoch (DistributedSampler(shuffle=True)); false keeps
+   * dataset order 0, 1, 2, ... through the sampler's interleave (rank r takes r, r+W, ...), so
+   * a run can be replayed sample for sample in another framework.
+   */
+  shuffle: boolean;
   /** Use only the first K training samples (0 = all); for quick runs and tests. */
   trainLimit: number;
   /** Use only the first K test samples (0 = all). */
@@ -274,6 +280,11 @@ export interface TrainSpec {
   /** A NaN/Inf averaged loss or gradient: skip the update, or stop the job. */
   nonFinite: NonFinitePolicy;
   /**
+   * With nonFinite skip: fail the job when this many optimizer steps in a row were skipped (the
+   * run has diverged and skipping will not bring it back); 0 = never.
+   */
+  maxSkippedSteps: number;
+  /**
    * auto: a plain chain of dense / conv / max-pool layers trains through the native fused step
    * (src/train/fused-step.ts) when the addon is built; off: always the tfjs step.
    */
@@ -312,6 +323,12 @@ export interface CheckpointSpec {
   keep: number;
   /** Where checkpoints go ('' = <run dir>/checkpoints). */
   dir: string;
+  /**
+   * Before the first step, rank 0 writes the starting weights: a step-0 checkpoint and the
+   * model in TensorFlow.js format in <run dir>/model-initial, so another framework can start
+   * from the very same weights. A resumed run writes nothing.
+   */
+  atStart: boolean;
 }
 
 export interface ClusterSpec {
@@ -327,6 +344,17 @@ export interface ClusterSpec {
   collectiveTimeoutSec: number;
   /** How long a worker keeps retrying (with backoff) to reach the coordinator. */
   connectTimeoutSec: number;
+  /**
+   * The job fails once it has run this long since the coordinator started (0 = no limit), as
+   * a Kubernetes Job's activeDeadlineSeconds does: deploy/k8s sets that field to this value.
+   */
+  activeDeadlineSec: number;
+  /**
+   * Port each worker's ring server listens on (0 = any free port). A NetworkPolicy can only
+   * open a declared port: deploy/k8s sets one; `ringtrain launch` runs several workers on one
+   * host, so keep it 0 there.
+   */
+  ringPort: number;
   /** Data plane between ring neighbours: grpc (default, one protocol everywhere) or tcp (framed sockets, several times faster in Node). */
   transport: TransportName;
   /** Gradient encoding on the wire: none (float32), fp16 or bf16 (half the bytes; sums stay float32). */
@@ -421,6 +449,7 @@ export const DEFAULT_JOB: JobSpec = {
   data: {
     dataset: 'mnist',
     batchSize: 64,
+    shuffle: true,
     trainLimit: 0,
     testLimit: 0,
     dir: '',
@@ -449,6 +478,7 @@ export const DEFAULT_JOB: JobSpec = {
     accumulate: 1,
     clipNorm: 0,
     nonFinite: 'stop',
+    maxSkippedSteps: 5,
     fusedStep: 'auto',
     labelSmoothing: 0,
     classWeights: [],
@@ -485,7 +515,7 @@ export const DEFAULT_JOB: JobSpec = {
     distill: { teacher: '', temperature: 2, alpha: 0.25 },
     earlyStopping: { patience: 0, minDelta: 0, restoreBest: false },
   },
-  checkpoint: { everySteps: 0, everyEpochs: 1, keep: 3, dir: '' },
+  checkpoint: { everySteps: 0, everyEpochs: 1, keep: 3, dir: '', atStart: false },
   cluster: {
     worldSize: 2,
     joinTimeoutSec: 60,
@@ -501,6 +531,8 @@ export const DEFAULT_JOB: JobSpec = {
     lastCallSec: 3,
     collectiveTimeoutSec: 30,
     connectTimeoutSec: 30,
+    activeDeadlineSec: 0,
+    ringPort: 0,
   },
   observe: { metricsHost: '127.0.0.1', metricsPort: 0, workerMetricsPort: 0, logLevel: 'info', logEverySteps: 10 },
   security: { tokenFile: '', certFile: '', keyFile: '', caFile: '', mutualTls: false },

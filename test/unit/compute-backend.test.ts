@@ -73,8 +73,10 @@ test('auto skips the missing native packages and picks wasm', { skip: skipIfNati
   );
   assert.match(selected.tried[0].error, /@tensorflow\/tfjs-node-gpu is not installed/);
   assert.match(selected.tried[1].error, /@tensorflow\/tfjs-node is not installed/);
-  assert.equal(heard.length, 2);
+  assert.equal(heard.length, 3);
   assert.match(heard[0], /^backend tensorflow-gpu skipped: /);
+  // The choice and its reason, in one line a person reads.
+  assert.equal(heard[2], 'backend auto chose wasm: tensorflow-gpu and tensorflow are not installed (optional peer dependencies: npm install @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu to use them)');
 });
 
 test('asking for wasm selects wasm and multiplies matrices correctly', async () => {
