@@ -26,7 +26,7 @@ export class BenchOutput {
     if (process.env.BENCH_DOCS !== '1') return undefined;
     const file = path.join(ROOT, 'docs', 'benchmarks', `${this.name}.md`);
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    const header = `# \`${this.command}\`\n\nPrinted by the benchmark itself on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, commit ${commit()}, ${cpuModel()}, ${cpuCount()} CPUs.\n\n`;
+    const header = `# \`${this.command}\`\n\nPrinted by the benchmark itself on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, commit ${commit()}, ${cpuModel()}, ${cpuCount()} CPUs, scheduling ${schedulingPolicy()}.\n\n`;
     fs.writeFileSync(file, `${header}${this.lines.join('')}`);
     return file;
   }
@@ -38,6 +38,16 @@ function commit(): string {
   } catch {
     return 'unknown';
   }
+}
+
+/** This process's scheduling policy (/proc/self/stat field 41): what `chrt` set, if anything. */
+function schedulingPolicy(): string {
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const policy = Number(fields[38]);
+  const priority = Number(fields[37]);
+  const names: Record<number, string> = { 0: 'SCHED_OTHER (default)', 1: `SCHED_FIFO priority ${priority}`, 2: `SCHED_RR priority ${priority} (chrt -r)`, 3: 'SCHED_BATCH', 5: 'SCHED_IDLE' };
+  return names[policy] ?? `policy ${policy}`;
 }
 
 function cpuModel(): string {

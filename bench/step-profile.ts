@@ -90,6 +90,8 @@ async function main(): Promise<void> {
     const rows = ops.filter((o) => o.selfUsPerStep >= 1).map((o) => ({ what: `${o.op} (${o.calls.toFixed(0)} calls)`, us: o.selfUsPerStep }));
     out.write(`\n${table(`PyTorch ${kind}, ${blas?.kind ?? ''} BLAS, one thread: torch.profiler self CPU time per op (ops >= 1 us; profiler overhead included)`, rows)}`);
   }
+  const saved = out.save();
+  if (saved !== undefined) process.stdout.write(`written to ${saved}\n`);
 }
 
 void main();
