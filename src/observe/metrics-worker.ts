@@ -55,6 +55,8 @@ export interface WorkerMetrics {
   nonFiniteSteps: Counter<'action'>;
   /** Always 1 per ring neighbour this rank sends to, labelled with how its payloads travel: grpc, socket (tcp) or shared-memory (tcp, same host). */
   ringLink: Gauge<'peer' | 'path'>;
+  /** Ring connections and messages refused: no or wrong token, not our framing, another job or generation. */
+  ringRefused: Counter;
 }
 
 /**
@@ -139,6 +141,11 @@ export function createWorkerMetrics(registry: Registry, rank: number, backend: s
     }),
     learningRate: new Gauge({ name: 'ringtrain_learning_rate', help: 'Learning rate of the latest optimizer step.', registers }),
     momentum: new Gauge({ name: 'ringtrain_momentum', help: "Momentum (sgd, rmsprop) or Adam's beta1 of the latest optimizer step (onecycle cycles it).", registers }),
+    ringRefused: new Counter({
+      name: 'ringtrain_ring_refused_total',
+      help: 'Ring connections and messages this worker refused (no or wrong join token, bytes that are not ring frames, another job or generation).',
+      registers,
+    }),
     nonFiniteSteps: new Counter({
       name: 'ringtrain_nonfinite_steps_total',
       help: 'Optimizer steps whose averaged loss or gradient was not finite, by action taken.',

@@ -92,9 +92,16 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const timeoutMs = spec.cluster.collectiveTimeoutSec * 1000;
   /** This generation's ringtrain_ring_link_info (metrics start over with each generation). */
   let ringLink: WorkerMetrics['ringLink'] | undefined;
+  /** Refusals over the whole run: each generation's registry starts its counter from here. */
+  let ringRefused = 0;
+  let ringRefusedCounter: WorkerMetrics['ringRefused'] | undefined;
   const ringServer = createRingEndpoint(spec.cluster.transport, spec.name, timeoutMs, {
     token: o.token,
-    onRefused: (reason) => log.warn({ event: 'refused' }, `refused ring traffic: ${reason}`),
+    onRefused: (reason) => {
+      ringRefused += 1;
+      ringRefusedCounter?.inc();
+      log.warn({ event: 'refused' }, `refused ring traffic: ${reason}`);
+    },
     tls: o.tls,
     sharedMemoryBytes: spec.cluster.sharedMemoryMb * 2 ** 20,
     pollMicros: spec.cluster.pollMicros,
@@ -159,6 +166,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       registry.clear();
       const metrics = createWorkerMetrics(registry, rank, backend.name, backend.kernels);
       metrics.generation.set(joined.generation);
+      ringRefusedCounter = metrics.ringRefused;
+      metrics.ringRefused.inc(ringRefused);
       // Payloads go to the successor; a tcp link may switch to shared memory once it has answered (onNote above).
       ringLink = metrics.ringLink;
       if (world > 1) ringLink.set({ peer: String((rank + 1) % world), path: spec.cluster.transport === 'grpc' ? 'grpc' : 'socket' }, 1);
