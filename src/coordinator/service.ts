@@ -276,7 +276,8 @@ export class CoordinatorService {
       for (const p of this.pending) {
         p.reply(null, {
           rank: this.job.rankOf(p.workerId),
-          worldSize: this.job.opts.worldSize,
+          // The ring's size, not the job file's: an elastic ring may have re-formed smaller.
+          worldSize: outcome.ring.length,
           generation: outcome.generation,
           ring: outcome.ring,
           shard: this.shard,
