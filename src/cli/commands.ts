@@ -92,6 +92,8 @@ export async function coordinatorCommand(argv: readonly string[]): Promise<numbe
     stateFile,
     tls: loadTlsFiles(spec),
     onListening: (ports) => process.send?.({ kind: 'listening', grpcPort: ports.grpc, metricsPort: ports.metrics }),
+    // Under launch: the launcher kills and restarts a worker the job declared lost (a hung one never exits).
+    onWorkerLost: (lost) => process.send?.({ kind: 'worker-lost', ...lost }),
   });
   const stop = (sig: NodeJS.Signals): void => void running.stop(`coordinator stopped by ${sig}`);
   process.once('SIGTERM', stop);
@@ -123,7 +125,12 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   const resume = args.flags.get('resume') ?? env[ENV_RESUME];
   const resumeFrom = resume === undefined || resume === '' ? undefined : path.resolve(resume);
   try {
-    await runWorker({ spec, coordinator, workerId, rankHint, advertiseHost: advertise, bindHost: bind, outDir, log, token: resolveJoinToken(spec), resumeFrom, traceFile: args.flags.get('trace') ?? (env[ENV_TRACE] || undefined), tls: loadTlsFiles(spec), ownCpus: args.flags.get('cpus') !== undefined });
+    await runWorker({
+      spec, coordinator, workerId, rankHint, advertiseHost: advertise, bindHost: bind, outDir, log, token: resolveJoinToken(spec), resumeFrom,
+      traceFile: args.flags.get('trace') ?? (env[ENV_TRACE] || undefined), tls: loadTlsFiles(spec), ownCpus: args.flags.get('cpus') !== undefined,
+      // Under launch: the launcher kills and restarts a coordinator its workers lost (a hung one never exits).
+      onCoordinatorLost: (reason) => process.send?.({ kind: 'coordinator-lost', reason }),
+    });
     return 0;
   } catch (e) {
     if (e instanceof RingtrainError && e.code === 'CONFIG_INVALID') throw e;

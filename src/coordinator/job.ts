@@ -243,8 +243,16 @@ export class Job {
     this.regenerate(saved.holders, `coordinator restarted at generation ${saved.generation}`, nowMs);
   }
 
+  /**
+   * Hears each member declared lost (silent past its lease, accused by a neighbour, replaced),
+   * so whoever runs that process (the launcher) can kill and restart it: a hung process does
+   * not exit on its own.
+   */
+  onLost?: (lost: { workerId: string; rank: number; reason: string }) => void;
+
   /** A member is gone: re-form without it while restarts remain, else fail with the reason. */
   private memberLost(workerId: string, reason: string, nowMs: number): void {
+    this.onLost?.({ workerId, rank: this.rankOf(workerId), reason });
     const maxRestarts = this.opts.maxRestarts ?? 0;
     if (this.restarts >= maxRestarts) {
       this.fail(maxRestarts > 0 ? `${reason}; no restarts left (${this.restarts} of ${maxRestarts} used)` : reason);

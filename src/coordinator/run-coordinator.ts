@@ -35,6 +35,8 @@ export interface CoordinatorOptions {
   stateFile?: string;
   /** TLS (or mTLS) for the Coordinator service; undefined = plain TCP. */
   tls?: TlsFiles;
+  /** Hears each worker declared lost (the launcher kills and restarts a hung one). */
+  onWorkerLost?: (lost: { workerId: string; rank: number; reason: string }) => void;
 }
 
 export interface CoordinatorResult {
@@ -79,6 +81,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       log.info({ event: 'state-file' }, `${opts.stateFile} records a ${saved.phase} job; starting afresh`);
     }
   }
+  job.onLost = opts.onWorkerLost;
   const service = new CoordinatorService(job, log, metrics, { seed: spec.seed, shuffle: true, dropLast: false });
   if (opts.stateFile !== undefined) {
     const file = opts.stateFile;

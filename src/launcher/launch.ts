@@ -15,6 +15,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { TOKEN_ENV } from '../config/join-token';
@@ -24,6 +25,7 @@ import type { JobSpec } from '../config/job-spec';
 import { ProgressDisplay, displayLine, oversubscriptionNote, parseRecord, quality, transportTip, type LogRecord, type Terminal } from './format';
 import { allowedCpus } from './cpu-plan';
 import { EXIT_GRACE_MS, notExitedWithin } from './exit-grace';
+import { hungTarget } from './hung-processes';
 
 /** Time between SIGTERM and SIGKILL when stopping children. */
 export const STOP_GRACE_MS = 3_000;
@@ -131,6 +133,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
         else if (shown !== undefined) display.line(shown);
       });
     }
+    proc.on('message', (m: unknown) => replaceHung(child, m));
     void child.exited.then(({ code, signal }) => {
       log.end();
       child.done = true;
@@ -145,11 +148,24 @@ export async function launch(o: LaunchOptions): Promise<number> {
         spawn(name, restartArgs(), env, restartArgs, execArgv);
         return;
       }
-      failure ??= `${name} (pid ${proc.pid}) ${how}${child.lastError ? `: ${child.lastError}` : ''}`;
+      // Say when the budget is why: a killed process would have been restarted otherwise.
+      const spent = signal !== null && restartArgs !== undefined && o.spec.cluster.maxRestarts > 0 ? ` (no restarts left: ${o.spec.cluster.maxRestarts} of cluster.maxRestarts=${o.spec.cluster.maxRestarts} used)` : '';
+      failure ??= `${name} (pid ${proc.pid}) ${how}${spent}${child.lastError ? `: ${child.lastError}` : ''}`;
       void stopAll();
     });
     children.push(child);
     return child;
+  };
+
+  /** Kills a child the job declared lost (hung-processes.ts) while restarts remain; its exit restarts it. */
+  const killed = new Set<number>();
+  const replaceHung = (from: Child, m: unknown): void => {
+    const verdict = hungTarget(from, m, children, os.hostname());
+    const pid = verdict?.child.proc.pid;
+    if (verdict === undefined || pid === undefined || stopping || restartsLeft <= 0 || killed.has(pid)) return;
+    killed.add(pid);
+    display.line(`ringtrain: ${verdict.why}; killing it so it can be restarted`);
+    verdict.child.proc.kill('SIGKILL');
   };
 
   let stopAllPromise: Promise<void> | undefined;

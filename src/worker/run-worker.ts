@@ -52,6 +52,8 @@ export interface WorkerOptions {
   tls?: TlsFiles;
   /** Bound to CPUs of its own (worker --cpus, launch --cpu-bind cores): shared-memory polling then takes no other rank's CPU. */
   ownCpus?: boolean;
+  /** Hears that the coordinator stayed silent for a lease (launch then replaces a hung one). */
+  onCoordinatorLost?: (reason: string) => void;
 }
 
 export interface WorkerSummary {
@@ -129,6 +131,13 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       onFatal: (reason) => {
         fatal = reason;
         abortRing(new RingtrainError('JOB_FAILED', reason));
+      },
+      onCoordinatorLost: {
+        lostMs: spec.cluster.leaseTimeoutSec * 1000,
+        call: (reason) => {
+          log.warn({ event: 'coordinator-lost' }, reason);
+          o.onCoordinatorLost?.(reason);
+        },
       },
       onRendezvous: elastic
         ? (reason) => {
