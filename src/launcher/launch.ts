@@ -17,7 +17,6 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createInterface } from 'node:readline';
 import { TOKEN_ENV } from '../config/join-token';
 import { removeSegmentsOf } from '../allreduce/shm-segment';
 import { workerNodeFlags } from './worker-node-flags';
@@ -26,6 +25,7 @@ import { ProgressDisplay, displayLine, oversubscriptionNote, parseRecord, qualit
 import { allowedCpus } from './cpu-plan';
 import { EXIT_GRACE_MS, notExitedWithin } from './exit-grace';
 import { hungTarget } from './hung-processes';
+import { LogTail, TAIL_INTERVAL_MS } from './log-tail';
 
 /** Time between SIGTERM and SIGKILL when stopping children. */
 export const STOP_GRACE_MS = 3_000;
@@ -70,6 +70,7 @@ interface Child {
   done?: boolean;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   lastError: string;
+  tail: LogTail;
 }
 
 export async function launch(o: LaunchOptions): Promise<number> {
@@ -103,39 +104,48 @@ export async function launch(o: LaunchOptions): Promise<number> {
   // is started again with the same rank, while restarts last. A process that exits with an
   // error code reported why, and the job fails.
   let restartsLeft = o.spec.cluster.maxRestarts;
+  /** One line of a child's log: its last error, the final epoch, and what people should see. */
+  const onChildLine = (child: Child, line: string): void => {
+    const rec = parseRecord(line);
+    if (rec === undefined) return;
+    if ((rec.level ?? 0) >= 50 && rec.msg) child.lastError = rec.msg;
+    if (rec.event === 'epoch' && rec.rank === 0) finalVal = rec;
+    let shown: string | undefined;
+    try {
+      shown = displayLine(child.name, rec);
+    } catch (e) {
+      // A record this launcher cannot render is still shown, never fatal to the job.
+      shown = `${child.name}: ${rec.msg ?? line} (unreadable record: ${(e as Error).message})`;
+    }
+    if (stopping) return;
+    if (rec.event === 'progress' && rec.rank === 0) display.progress(rec);
+    else if (shown !== undefined && rec.event === 'epoch') display.epochDone(shown);
+    else if (shown !== undefined) display.line(shown);
+  };
+  const tails = setInterval(() => {
+    for (const c of children) if (c.done !== true) c.tail.drain();
+  }, TAIL_INTERVAL_MS);
   const spawn = (name: string, args: string[], env: NodeJS.ProcessEnv, restartArgs?: () => string[], execArgv = process.execArgv): Child => {
-    const proc = fork(entry, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, ...tokenEnv, ...env }, execArgv });
-    const log = fs.createWriteStream(path.join(logDir, `${name}.log`), { flags: 'a' });
+    // The child writes its log file itself (log-tail.ts: a pipe would make it wait for us).
+    const logFile = path.join(logDir, `${name}.log`);
+    const tail = new LogTail(logFile, (line) => onChildLine(child, line));
+    const fd = fs.openSync(logFile, 'a');
+    let proc: ChildProcess;
+    try {
+      proc = fork(entry, args, { stdio: ['ignore', fd, fd, 'ipc'], env: { ...process.env, ...tokenEnv, ...env }, execArgv });
+    } finally {
+      fs.closeSync(fd);
+    }
     const child: Child = {
       name,
       proc,
       lastError: '',
+      tail,
       exited: new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal }))),
     };
-    for (const stream of [proc.stdout, proc.stderr]) {
-      if (stream === null) continue;
-      createInterface({ input: stream }).on('line', (line) => {
-        log.write(`${line}\n`);
-        const rec = parseRecord(line);
-        if (rec === undefined) return;
-        if ((rec.level ?? 0) >= 50 && rec.msg) child.lastError = rec.msg;
-        if (rec.event === 'epoch' && rec.rank === 0) finalVal = rec;
-        let shown: string | undefined;
-        try {
-          shown = displayLine(name, rec);
-        } catch (e) {
-          // A record this launcher cannot render is still shown, never fatal to the job.
-          shown = `${name}: ${rec.msg ?? line} (unreadable record: ${(e as Error).message})`;
-        }
-        if (stopping) return;
-        if (rec.event === 'progress' && rec.rank === 0) display.progress(rec);
-        else if (shown !== undefined && rec.event === 'epoch') display.epochDone(shown);
-        else if (shown !== undefined) display.line(shown);
-      });
-    }
     proc.on('message', (m: unknown) => replaceHung(child, m));
     void child.exited.then(({ code, signal }) => {
-      log.end();
+      tail.drain(true);
       child.done = true;
       // A worker killed while offering a shared-memory segment leaves its file behind.
       if (proc.pid !== undefined) removeSegmentsOf(proc.pid);
@@ -272,6 +282,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
     if (tip !== undefined) display.line(tip);
     return 0;
   } finally {
+    clearInterval(tails);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
