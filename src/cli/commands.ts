@@ -55,7 +55,9 @@ export async function launchCommand(argv: readonly string[]): Promise<number> {
   const nodes = planNodes(args, nnodes, resolveJoinToken(spec) !== undefined);
   // A wrong layer list is a job-file mistake: say so here, before any process starts.
   if (spec.model.kind === 'layers') parseLayers(spec.model.layers);
-  const outDir = path.resolve(args.flags.get('out') ?? (spec.outDir || resume?.runDir || defaultRunDir(spec.name)));
+  // A resumed run continues where it lies now: job.json's outDir names where it was written, and
+  // a copied run directory must not write into the original.
+  const outDir = path.resolve(args.flags.get('out') ?? (resume?.runDir ?? (spec.outDir || defaultRunDir(spec.name))));
   makeDirectory(outDir, DIRECTORY_USES.run);
   // Rank 0's check of checkpoint.dir (run-worker.ts), made before anything starts; the default
   // (the run directory's checkpoints/) is left for rank 0 to make, so nothing is created early.

@@ -93,6 +93,8 @@ export function formatEpoch(r: LogRecord): string {
 export function displayLine(name: string, r: LogRecord): string | undefined {
   if (r.event === 'epoch' && r.rank === 0) return formatEpoch(r);
   if (r.event === 'model-summary' && r.rank === 0 && Array.isArray(r.lines)) return r.lines.join('\n');
+  // Which checkpoint a resumed run continues from is worth a line of its own.
+  if (r.event === 'resumed' && r.rank === 0) return `${name}: ${r.msg ?? ''}`;
   if ((r.level ?? 0) >= WARN) return `${name}: ${(r.level ?? 0) >= 50 ? 'error: ' : 'warning: '}${r.msg ?? ''}`;
   return undefined;
 }

@@ -26,6 +26,7 @@ import { allowedCpus } from './cpu-plan';
 import { EXIT_GRACE_MS, notExitedWithin } from './exit-grace';
 import { hungTarget } from './hung-processes';
 import { LogTail, TAIL_INTERVAL_MS } from './log-tail';
+import { lockRunDir } from './run-lock';
 
 /** Time between SIGTERM and SIGKILL when stopping children. */
 export const STOP_GRACE_MS = 3_000;
@@ -84,6 +85,16 @@ export async function launch(o: LaunchOptions): Promise<number> {
   const entry = o.entry ?? path.resolve(__dirname, '../cli/entry.js');
   const logDir = path.join(o.outDir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
+  // Before job.json: a second launch into this directory must not replace the first one's.
+  const unlock = lockRunDir(o.outDir);
+  try {
+    return await supervise(o, display, entry, logDir);
+  } finally {
+    unlock();
+  }
+}
+
+async function supervise(o: LaunchOptions, display: ProgressDisplay, entry: string, logDir: string): Promise<number> {
   const jobFile = path.join(o.outDir, 'job.json');
   fs.writeFileSync(jobFile, JSON.stringify(o.spec, null, 2));
   const children: Child[] = [];
