@@ -85,6 +85,8 @@ export async function coordinatorCommand(argv: readonly string[]): Promise<numbe
   const stateFile = args.flags.get('state-file');
   if (stateFile !== undefined) makeDirectory(path.dirname(path.resolve(stateFile)), DIRECTORY_USES.stateFile);
   const log = createLogger({ job: spec.name, role: 'coordinator', level: spec.observe.logLevel });
+  /** Stopped by a signal: the failure is the launcher's doing, not a verdict to pass on. */
+  let signalled = false;
   const running = await startCoordinator({
     spec,
     host: args.flags.get('host') ?? '0.0.0.0',
@@ -96,8 +98,15 @@ export async function coordinatorCommand(argv: readonly string[]): Promise<numbe
     onListening: (ports) => process.send?.({ kind: 'listening', grpcPort: ports.grpc, metricsPort: ports.metrics }),
     // Under launch: the launcher kills and restarts a worker the job declared lost (a hung one never exits).
     onWorkerLost: (lost) => process.send?.({ kind: 'worker-lost', ...lost }),
+    // Under launch: the job's own verdict names the rank that failed first.
+    onJobFailed: (reason) => {
+      if (!signalled) process.send?.({ kind: 'job-failed', reason });
+    },
   });
-  const stop = (sig: NodeJS.Signals): void => void running.stop(`coordinator stopped by ${sig}`);
+  const stop = (sig: NodeJS.Signals): void => {
+    signalled = true;
+    void running.stop(`coordinator stopped by ${sig}`);
+  };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   const result = await running.done;
@@ -137,6 +146,7 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   } catch (e) {
     if (e instanceof RingtrainError && e.code === 'CONFIG_INVALID') throw e;
     log.error({ event: 'worker-failed', code: e instanceof RingtrainError ? e.code : 'INTERNAL' }, (e as Error).message);
+    process.send?.({ kind: 'failed', message: (e as Error).message });
     return 1;
   }
 }

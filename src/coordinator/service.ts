@@ -238,6 +238,9 @@ export class CoordinatorService {
   /** Called on every phase change (the runner persists the coordinator's state from it). */
   onPhaseChange?: (job: Job) => void;
 
+  /** Hears the job's failure once, with its reason (set by the runner). */
+  onFailed?: (reason: string) => void;
+
   /** Hook for the job-level straggler metric (set by the runner). */
   onStragglers?: (ranks: number[]) => void;
 
@@ -327,6 +330,7 @@ export class CoordinatorService {
     } else if (job.phase === 'failed') {
       this.metrics.setState('failed');
       this.log.error({ event: 'job-failed', reason: job.reason }, `job failed: ${job.reason}`);
+      this.onFailed?.(job.reason);
       this.resolveFinished(job);
     }
   }

@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { TOKEN_ENV } from '../config/join-token';
+import { writeFailed } from '../config/durable-files';
 import { removeSegmentsOf } from '../allreduce/shm-segment';
 import { workerNodeFlags } from './worker-node-flags';
 import type { JobSpec } from '../config/job-spec';
@@ -96,7 +97,11 @@ export async function launch(o: LaunchOptions): Promise<number> {
 
 async function supervise(o: LaunchOptions, display: ProgressDisplay, entry: string, logDir: string): Promise<number> {
   const jobFile = path.join(o.outDir, 'job.json');
-  fs.writeFileSync(jobFile, JSON.stringify(o.spec, null, 2));
+  try {
+    fs.writeFileSync(jobFile, JSON.stringify(o.spec, null, 2));
+  } catch (e) {
+    throw writeFailed(jobFile, e);
+  }
   const children: Child[] = [];
   let failure: string | undefined;
   let finalVal: LogRecord | undefined;
@@ -154,7 +159,7 @@ async function supervise(o: LaunchOptions, display: ProgressDisplay, entry: stri
       tail,
       exited: new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal }))),
     };
-    proc.on('message', (m: unknown) => replaceHung(child, m));
+    proc.on('message', (m: unknown) => onMessage(child, m));
     void child.exited.then(({ code, signal }) => {
       tail.drain(true);
       child.done = true;
@@ -171,6 +176,7 @@ async function supervise(o: LaunchOptions, display: ProgressDisplay, entry: stri
       }
       // Say when the budget is why: a killed process would have been restarted otherwise.
       const spent = signal !== null && restartArgs !== undefined && o.spec.cluster.maxRestarts > 0 ? ` (no restarts left: ${o.spec.cluster.maxRestarts} of cluster.maxRestarts=${o.spec.cluster.maxRestarts} used)` : '';
+      if (failure === undefined) signalled = signal !== null;
       failure ??= `${name} (pid ${proc.pid}) ${how}${spent}${child.lastError ? `: ${child.lastError}` : ''}`;
       void stopAll();
     });
@@ -178,6 +184,17 @@ async function supervise(o: LaunchOptions, display: ProgressDisplay, entry: stri
     return child;
   };
 
+  /** The coordinator's reason when the job failed: it names the rank that failed first, not a knock-on exit. */
+  let verdict: string | undefined;
+  /** Whether the first failure was a process killed by a signal (a cause of its own, not a knock-on). */
+  let signalled = false;
+  const onMessage = (from: Child, m: unknown): void => {
+    const msg = m as { kind?: unknown; reason?: unknown; message?: unknown };
+    // Over IPC too, since on a full disk the log line saying so cannot be written.
+    if (msg.kind === 'job-failed' && from.name === 'coordinator' && typeof msg.reason === 'string') verdict ??= msg.reason;
+    else if (msg.kind === 'failed' && typeof msg.message === 'string') from.lastError = msg.message;
+    else replaceHung(from, m);
+  };
   /** Kills a child the job declared lost (hung-processes.ts) while restarts remain; its exit restarts it. */
   const killed = new Set<number>();
   const replaceHung = (from: Child, m: unknown): void => {
@@ -275,7 +292,8 @@ async function supervise(o: LaunchOptions, display: ProgressDisplay, entry: stri
     await stopAll();
     if (failure !== undefined) {
       display.clear();
-      display.line(`ringtrain: error: ${failure}; stopped the other processes`);
+      const cause = verdict !== undefined && !signalled && interrupted === undefined ? `the job failed: ${verdict}` : failure;
+      display.line(`ringtrain: error: ${cause}; stopped the other processes`);
       return interrupted === 'SIGINT' ? 130 : interrupted === 'SIGTERM' ? 143 : 1;
     }
     const secs = ((Date.now() - started) / 1000).toFixed(1);

@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { writeFailed } from '../config/durable-files';
 import { RingtrainError } from '../config/errors';
 
 export const LOCK_FILE = '.ringtrain.lock';
@@ -64,7 +65,7 @@ export function lockRunDir(dir: string): () => void {
       fs.writeFileSync(file, JSON.stringify(me), { flag: 'wx' });
       break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw writeFailed(file, e);
     }
     const holder = readHolder(file);
     if (holder !== undefined && alive(holder)) {

@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { writeFailed } from '../config/durable-files';
 import { ScalarEventEncoder, encodeFileVersionEvent, encodeSummaryEvent, type HistogramData } from './tensorboard-proto';
 import { frameRecord } from './tensorboard-records';
 
@@ -66,7 +67,11 @@ export class EventFileWriter {
     const data = Buffer.concat(this.pending);
     this.pending = [];
     this.pendingBytes = 0;
-    fs.writeSync(this.fd, data);
+    try {
+      fs.writeSync(this.fd, data);
+    } catch (e) {
+      throw writeFailed(this.file, e);
+    }
     this.lastFlushMs = this.clock() * 1000;
   }
 
