@@ -260,6 +260,12 @@ export class CoordinatorService {
     const outcome = this.job.join({ ...r, joinedAtMs: this.clock() }, this.clock());
     // Only a join that was admitted and then hit the rendezvous deadline is held and answered with
     // the timeout below; a join to a job that already ended is refused like any other.
+    if (outcome.kind === 'refused' && outcome.busy === true) {
+      // Not counted as a refusal: a restarted worker asks again until its predecessor is declared lost.
+      this.log.warn({ workerId: r.workerId, address: r.address }, `join deferred: ${outcome.reason}`);
+      cb({ code: grpc.status.ALREADY_EXISTS, details: outcome.reason });
+      return;
+    }
     if (outcome.kind === 'refused' && !(wasRendezvous && this.job.phase === 'failed')) {
       this.log.warn({ workerId: r.workerId, address: r.address }, `join refused: ${outcome.reason}`);
       const reason = /different job config/.test(outcome.reason) ? 'config' : /different model/.test(outcome.reason) ? 'model' : /no more|already has/.test(outcome.reason) ? 'full' : 'other';

@@ -234,7 +234,13 @@ async function supervise(o: LaunchOptions, display: ProgressDisplay, entry: stri
     fs.rmSync(stateFile, { force: true });
     // Other nodes reach it over the network: every interface, unless it was given a loopback address.
     const bindHost = nodes === undefined ? '127.0.0.1' : isLoopback(nodes.coordinatorHost) ? nodes.coordinatorHost : '0.0.0.0';
-    const coordinatorArgs = (port: number): string[] => ['coordinator', jobFile, '--host', bindHost, '--port', String(port), '--world-size', String(world), '--state-file', stateFile];
+    // A restarted coordinator serves its status page and /metrics where the first one did, so
+    // the URL the launcher printed (and a Prometheus target) stays right.
+    let metricsPort = o.spec.observe.metricsPort;
+    const coordinatorArgs = (port: number): string[] => [
+      ...['coordinator', jobFile, '--host', bindHost, '--port', String(port), '--world-size', String(world), '--state-file', stateFile],
+      ...(metricsPort === 0 ? [] : ['--set', `observe.metricsPort=${metricsPort}`]),
+    ];
     let coordinatorPort = nodes?.coordinatorPort ?? 0;
     // A restarted coordinator comes back on the same port, so the workers find it again.
     const coordinator = spawn('coordinator', coordinatorArgs(coordinatorPort), {}, () => coordinatorArgs(coordinatorPort));
@@ -245,6 +251,7 @@ async function supervise(o: LaunchOptions, display: ProgressDisplay, entry: stri
         if (msg.kind === 'listening' && typeof msg.grpcPort === 'number') {
           clearTimeout(timer);
           const host = ['0.0.0.0', '::', ''].includes(o.spec.observe.metricsHost) ? '127.0.0.1' : o.spec.observe.metricsHost;
+          if (typeof msg.metricsPort === 'number') metricsPort = msg.metricsPort;
           if (typeof msg.metricsPort === 'number') statusUrl = `; status page http://${host.includes(':') ? `[${host}]` : host}:${msg.metricsPort}/`;
           coordinatorPort = msg.grpcPort;
           resolve(msg.grpcPort);

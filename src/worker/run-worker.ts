@@ -309,7 +309,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     heartbeat.stop();
     const err = fatal !== undefined && !(isRingtrainError(e) && e.code === 'CONFIG_INVALID') ? new RingtrainError('JOB_FAILED', fatal) : e;
     const message = err instanceof Error ? err.message : String(err);
-    await client.finish(false, message).catch(() => undefined);
+    // A worker the coordinator never admitted has no failure to report: its refusal was the answer.
+    if (rank >= 0) await client.finish(false, message).catch(() => undefined);
     throw err;
   } finally {
     heartbeat.stop();
@@ -397,8 +398,10 @@ async function finishRun(f: FinishContext): Promise<WorkerSummary> {
   }
   // Nobody reports done before every replica has finished its last collective.
   await comm.barrier();
-  heartbeat.stop();
+  // Heartbeats go on until the coordinator has our goodbye: a coordinator hung right now is
+  // noticed (onCoordinatorLost) and replaced like one hung mid-run.
   await finishWithRetry(client, f.spec.cluster.connectTimeoutSec * 1000);
+  heartbeat.stop();
   log.info({ event: 'finished', step }, 'worker finished');
   model.dispose();
   return { rank, worldSize: world, steps: step, final, weights, stoppedEarly: result.stoppedEarly, restoredEpoch: result.restoredEpoch };
@@ -412,7 +415,7 @@ async function finishWithRetry(client: CoordinatorClient, timeoutMs: number): Pr
       await client.finish(true, '');
       return;
     } catch (e) {
-      if (!isRingtrainError(e) || e.code !== 'UNAVAILABLE' || Date.now() > until) throw e;
+      if (!isRingtrainError(e) || (e.code !== 'UNAVAILABLE' && e.code !== 'TIMEOUT') || Date.now() > until) throw e;
       await new Promise((r) => setTimeout(r, 500));
     }
   }

@@ -46,7 +46,7 @@ test('a SIGSTOPped worker is declared lost by the coordinator; the launcher kill
 
 test('a SIGSTOPped coordinator is declared lost by its workers; the launcher kills and restarts it and the job finishes', async () => {
   const out = tempDir('hung-coordinator');
-  const run = startCli(['launch', '--nproc', '2', ...JOB, 'train.epochs=40', '--out', out], { timeoutMs: 170_000 });
+  const run = startCli(['launch', '--nproc', '2', ...JOB, '--out', out], { timeoutMs: 170_000 });
   let victim: number | undefined;
   try {
     victim = await stopAfterFirstEpoch(out, run.child.pid as number, (pid) => cmdline(pid).includes('coordinator'));
@@ -54,8 +54,14 @@ test('a SIGSTOPped coordinator is declared lost by its workers; the launcher kil
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, new RegExp(`rank \\d lost the coordinator \\(pid ${victim}\\): the coordinator at 127\\.0\\.0\\.1:\\d+ has not answered for \\d+\\.\\d s.*; killing it so it can be restarted`));
     assert.match(r.stdout, new RegExp(`coordinator \\(pid ${victim}\\) was killed by SIGKILL; restarting it`));
-    assert.match(r.stdout, /epoch 40\/40/);
-    assert.equal(logEvents(path.join(out, 'logs', 'coordinator.log'), 'recovered').length, 1, 'the restarted coordinator picked the job up from its state file');
+    assert.match(r.stdout, /epoch 30\/30/);
+    const coordLog = path.join(out, 'logs', 'coordinator.log');
+    assert.equal(logEvents(coordLog, 'recovered').length, 1, 'the restarted coordinator picked the job up from its state file');
+    // The status page URL the launcher printed still works: the restarted coordinator took the same metrics port.
+    const ports = logEvents(coordLog, 'listening').map((e) => e.metricsPort);
+    assert.equal(ports.length, 2);
+    assert.equal(ports[1], ports[0], `metrics ports ${ports.join(', ')}`);
+    assert.match(r.stdout, new RegExp(`status page http://127\\.0\\.0\\.1:${String(ports[0])}/`));
   } finally {
     killQuietly(victim);
   }
