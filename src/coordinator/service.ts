@@ -282,7 +282,11 @@ export class CoordinatorService {
   /** Answers held joins once the outcome is decided, and tracks phase changes. */
   private settle(outcome: JoinOutcome): void {
     if (outcome.kind === 'formed' && this.pending.length > 0) {
-      for (const p of this.pending) {
+      // A worker waiting to join a running ring with room is not in this ring: it waits on
+      // (job.ts admits it at the next epoch boundary) instead of learning a rank of -1.
+      const inRing = this.pending.filter((p) => this.job.rankOf(p.workerId) >= 0);
+      this.pending = this.pending.filter((p) => this.job.rankOf(p.workerId) < 0);
+      for (const p of inRing) {
         p.reply(null, {
           rank: this.job.rankOf(p.workerId),
           // The ring's size, not the job file's: an elastic ring may have re-formed smaller.
@@ -295,7 +299,6 @@ export class CoordinatorService {
           resumeFromCheckpoint: this.job.resumeFromCheckpoint,
         });
       }
-      this.pending = [];
     } else if (outcome.kind === 'refused' && this.pending.length > 0) {
       for (const p of this.pending) p.reply({ code: grpc.status.DEADLINE_EXCEEDED, details: outcome.reason });
       this.pending = [];

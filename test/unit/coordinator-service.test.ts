@@ -97,6 +97,24 @@ test('a ring that shrank tells its members its own size, not the job file\'s wor
   assert.deepEqual([a.answered()?.value?.generation, (a.answered()?.value?.ring as unknown[]).length], [2, 2]);
 });
 
+test('a worker waiting to join a running ring with room is not answered until a ring includes it', () => {
+  const h = harness({ worldSize: 3, minWorkers: 2, maxRestarts: 2, lastCallMs: 1_000 });
+  h.join('w-a', 0);
+  h.join('w-b', 1);
+  h.setNow(1_000);
+  (h.service as unknown as { settle(o: ReturnType<Job['tick']>): void }).settle(h.job.tick(1_000));
+  assert.equal(h.job.phase, 'running', 'formed at minWorkers after the last call');
+  const late = h.join('w-c', 2);
+  // What the tick timer does every 200 ms while the ring runs: it must not hand w-c a rank of -1.
+  (h.service as unknown as { settle(o: ReturnType<Job['tick']>): void }).settle(h.job.tick(1_100));
+  assert.equal(late.answered(), undefined, JSON.stringify(late.answered()));
+  // At the epoch boundary the ring re-forms with all three: w-c learns its rank once it is in it.
+  h.call('Report', { workerId: 'w-a', step: 10, samples: 640, epochs: [{ epoch: 1, split: 'train', loss: 1, accuracy: 0.5, samplesPerSec: 1, samples: 640 }] });
+  h.join('w-a', 0);
+  h.join('w-b', 1);
+  assert.deepEqual([late.answered()?.value?.rank, late.answered()?.value?.worldSize], [2, 3]);
+});
+
 test('a join that arrives past the deadline answers every held join with the shortfall', async () => {
   const h = harness({ worldSize: 3, joinTimeoutMs: 1_000 });
   const early = h.join('w-a', 0);
