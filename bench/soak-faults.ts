@@ -87,12 +87,6 @@ export function sendGarbage(port: number): Promise<void> {
   });
 }
 
-/** Bytes free on the filesystem holding `dir`. */
-export function freeBytes(dir: string): number {
-  const s = fs.statfsSync(dir);
-  return s.bavail * s.bsize;
-}
-
 export interface Target {
   pid: number;
   role: 'coordinator' | 'worker';

@@ -20,7 +20,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { childPids, freeBytes, isAlive, jobPorts, sendGarbage, targets, type FaultKind } from './soak-faults';
+import { childPids, isAlive, jobPorts, sendGarbage, targets, type FaultKind } from './soak-faults';
 
 const BIN = path.resolve(__dirname, '../../bin/ringtrain.js');
 
@@ -203,9 +203,28 @@ async function inject(kind: FaultKind, launch: Launch, out: string, disk: string
   else if (kind === 'garbage') await Promise.all(jobPorts(out).map((p) => sendGarbage(p)));
   else if (kind === 'disk-full' && disk !== undefined) {
     const filler = path.join(disk, 'filler');
-    fs.writeFileSync(filler, Buffer.alloc(Math.max(0, freeBytes(disk) - 4096)));
+    fillUp(filler);
     await sleep(8000);
     fs.rmSync(filler, { force: true });
+  }
+}
+
+/** Writes `file` until the disk is full: big chunks first, then smaller ones down to a page. */
+function fillUp(file: string): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (let chunk = 1 << 20; chunk >= 4096; chunk >>= 1) {
+      const zeros = Buffer.alloc(chunk);
+      for (;;) {
+        try {
+          fs.writeSync(fd, zeros);
+        } catch {
+          break;
+        }
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
