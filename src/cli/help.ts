@@ -41,7 +41,10 @@ const SECTIONS: Record<string, string> = {
       ([[...], ...] or {"instances": [...]}) with raw values; the model's preprocessing applies.`,
   export: `  ringtrain export --model DIR --quantize float16|uint8 [--out DIR2] [JOB_FILE]
       Copy the model with quantized weights (half / a quarter of the bytes) and print the test
-      metrics before and after quantization.`,
+      metrics before and after quantization.
+  ringtrain export --model DIR --prune S [--quantize float16|uint8] [--out DIR2] [JOB_FILE]
+      Copy the model with the smallest S (0 < S < 1) of each dense/conv kernel's weights set to
+      0, then quantized if asked; prints the sparsity and test metrics before and after.`,
   serve: `  ringtrain serve --model DIR [--host 127.0.0.1] [--port 8080] [--max-body BYTES] [--max-batch N]
       HTTP: POST /predict {"instances": [[...], ...]} -> {"predictions": [...]}; GET /healthz.`,
 };

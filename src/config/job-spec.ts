@@ -4,7 +4,13 @@
  */
 
 export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
-export type Activation = 'relu' | 'tanh' | 'sigmoid';
+export type Activation = 'relu' | 'tanh' | 'sigmoid' | 'leakyRelu';
+/**
+ * Kernel initializer of dense and conv layers: 'auto' keeps each model's own (Glorot uniform,
+ * He normal in the resnet); he is Kaiming (std sqrt(2 / fan_in)), xavier is Glorot
+ * (sqrt(2 / (fan_in + fan_out))); 'normal' draws from a normal truncated at 2 std, as Keras does.
+ */
+export type InitializerName = 'auto' | 'he-normal' | 'he-uniform' | 'xavier-normal' | 'xavier-uniform';
 
 export type ModelKind = 'mlp' | 'cnn' | 'resnet' | 'layers' | 'module';
 
@@ -26,8 +32,25 @@ export interface ModelSpec {
   kind: ModelKind;
   /** Dense hidden widths: the mlp's layers and the cnn's dense layers after its convolutions (peer: [128]); unused by resnet. */
   hidden: number[];
-  /** Activation of the dense hidden layers; convolutions always use ReLU. */
+  /** Activation of the dense hidden layers (leakyRelu: slope 0.01, torch's); convolutions always use ReLU. */
   activation: Activation;
+  /** Kernel initializer of every dense and conv layer (see InitializerName); biases start at 0. */
+  initializer: InitializerName;
+  /**
+   * Start from these weights instead of fresh ones (fine-tuning): a saved model directory (a
+   * run's model/) or a checkpoint directory. Weights match by layer and weight name and must
+   * have the same shapes; '' = fresh weights.
+   */
+  initFrom: string;
+  /** Layers that keep their fresh weights under initFrom (a new head for other classes, e.g. [logits]). */
+  initSkip: string[];
+  /**
+   * Layers whose weights do not train (as requires_grad=False): no gradient, no all-reduce, no
+   * update. Names as the model summary prints them, e.g. [dense_0].
+   */
+  freeze: string[];
+  /** Freeze every layer with weights except the last N (0 = off); not with `freeze`. */
+  freezeAllButLast: number;
   /** Dropout rate after each dense hidden layer, in training only (0 = none, the peer's). */
   dropout: number;
   /**
@@ -186,6 +209,33 @@ export interface EarlyStoppingSpec {
   restoreBest: boolean;
 }
 
+/**
+ * Gradual magnitude pruning during training (Zhu & Gupta 2017): at the start of each epoch from
+ * startEpoch to endEpoch the smallest-magnitude weights of every dense and conv kernel are set
+ * to 0 and kept there, the sparsity rising on the cubic schedule s x (1 - (1 - k / n)^3).
+ */
+export interface PruneSpec {
+  /** Final share of each kernel's weights that are 0 (0 = off). */
+  sparsity: number;
+  /** First epoch (1-based) that starts pruned; the epochs before it train dense. */
+  startEpoch: number;
+  /** Epoch from which the final sparsity holds (0 = the last epoch). */
+  endEpoch: number;
+}
+
+/**
+ * Knowledge distillation (Hinton et al. 2015, as the PyTorch tutorial computes it): the loss is
+ * alpha x T^2 x KL(teacher's softmax(z / T) || the model's) + (1 - alpha) x cross-entropy.
+ */
+export interface DistillSpec {
+  /** The teacher: a saved model directory (a run's model/); '' = no distillation. */
+  teacher: string;
+  /** Softens both distributions; the soft loss is scaled by T^2 so its gradients keep their size. */
+  temperature: number;
+  /** Weight of the soft-target loss; 1 - alpha goes to the labels' cross-entropy. */
+  alpha: number;
+}
+
 export interface TrainSpec {
   /** Passes over the training set; 8 reaches >= 97% test accuracy with the defaults. */
   epochs: number;
@@ -243,6 +293,8 @@ export interface TrainSpec {
   /** Validation metric for the plateau schedule and early stopping. */
   monitor: MonitorMetric;
   schedule: ScheduleSpec;
+  prune: PruneSpec;
+  distill: DistillSpec;
   earlyStopping: EarlyStoppingSpec;
 }
 
@@ -360,7 +412,7 @@ export const DEFAULT_JOB: JobSpec = {
   name: 'mnist-mlp',
   seed: 42,
   backend: 'auto',
-  model: { kind: 'mlp', hidden: [128], activation: 'relu', dropout: 0, channels: [], blocks: 1, module: '', layers: [] },
+  model: { kind: 'mlp', hidden: [128], activation: 'relu', initializer: 'auto', initFrom: '', initSkip: [], freeze: [], freezeAllButLast: 0, dropout: 0, channels: [], blocks: 1, module: '', layers: [] },
   data: {
     dataset: 'mnist',
     batchSize: 64,
@@ -423,6 +475,9 @@ export const DEFAULT_JOB: JobSpec = {
       cooldown: 0,
       minLr: 0,
     },
+    prune: { sparsity: 0, startEpoch: 2, endEpoch: 0 },
+    // The PyTorch knowledge-distillation tutorial's T and soft-target weight.
+    distill: { teacher: '', temperature: 2, alpha: 0.25 },
     earlyStopping: { patience: 0, minDelta: 0, restoreBest: false },
   },
   checkpoint: { everySteps: 0, everyEpochs: 1, keep: 3, dir: '' },

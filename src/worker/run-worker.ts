@@ -26,6 +26,7 @@ import { appendMetrics, checkpointDirOf, trimMetrics, writesCheckpoints } from '
 import { evaluateSplit } from './evaluate-split';
 import { findLatestCheckpoint, type Checkpoint } from './checkpoint-store';
 import { TrainLoop } from './train-loop';
+import { loadTeacher, prepareModel } from './fine-tune';
 import { tuneJit } from './jit-tiering';
 import type { TrainResult } from './train-types';
 
@@ -154,6 +155,9 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     cleanups.push(() => http.close());
     // Same seeded init everywhere, but the broadcast decides: a user model need not be seeded.
     const model = buildModel(spec.model, data.sampleShape, data.train.classes, spec.seed);
+    const startNotes = prepareModel(spec, model);
+    const teacher = await loadTeacher(spec, model);
+    if (teacher !== undefined) cleanups.push(() => void teacher.dispose());
     /** This worker has been rank 0 before: its directories are checked and the model summary logged. */
     let rankZeroReady = false;
     let tracer: TraceWriter | undefined;
@@ -203,6 +207,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
         makeDirectory(o.outDir, DIRECTORY_USES.run);
         if (writesCheckpoints(spec)) makeDirectory(checkpointDirOf(spec, o.outDir), DIRECTORY_USES.checkpoints);
         log.info({ event: 'model-summary', lines: summarizeModel(model) }, 'model summary');
+        for (const n of startNotes) log.info({ event: n.event, ...n.fields }, n.msg);
         rankZeroReady = true;
       }
       const recorder = new RunRecorder({
@@ -226,6 +231,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
         log,
         metrics,
         traceSpans: o.traceFile !== undefined,
+        teacher,
         // Padding is a black pixel as the model sees it: raw 0, normalized.
         augment: augmenter(spec.data.augment, data.train.imageShape, -(data.preprocess.mean[0] ?? 0) / (data.preprocess.std[0] ?? 1), spec.seed),
         hooks: {
@@ -251,14 +257,14 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
             await comm.allReduceSum(timing);
             recorder.onEpoch({ epoch: e.epoch, step: e.step, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, ranks: timing });
             if (rank !== 0) return;
-            const extra = { lr: e.lr, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, clippedSteps: e.clippedSteps };
+            const extra = { lr: e.lr, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, clippedSteps: e.clippedSteps, ...(e.sparsity === undefined ? {} : { sparsity: e.sparsity }) };
             appendMetrics(o.outDir, [
               { epoch: e.epoch, split: 'train', loss: e.train.loss, accuracy: e.train.accuracy, samplesPerSec: e.samplesPerSec, ...extra },
               { epoch: e.epoch, split: 'val', loss: e.val.loss, accuracy: e.val.accuracy, samplesPerSec: e.evalSamplesPerSec },
             ]);
             log.info(
-              { event: 'epoch', epoch: e.epoch, epochs: e.epochs, step: e.step, lr: e.lr, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, seconds: e.seconds, time: e.time, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, stopEarly: e.stopEarly },
-              `epoch ${e.epoch}/${e.epochs}: train loss ${e.train.loss.toFixed(4)} acc ${(100 * e.train.accuracy).toFixed(2)}%, val loss ${e.val.loss.toFixed(4)} acc ${(100 * e.val.accuracy).toFixed(2)}%, lr ${e.lr.toPrecision(3)}, ${e.samplesPerSec.toFixed(0)} samples/s`,
+              { event: 'epoch', epoch: e.epoch, epochs: e.epochs, step: e.step, lr: e.lr, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, seconds: e.seconds, time: e.time, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, stopEarly: e.stopEarly, sparsity: e.sparsity },
+              `epoch ${e.epoch}/${e.epochs}: train loss ${e.train.loss.toFixed(4)} acc ${(100 * e.train.accuracy).toFixed(2)}%, val loss ${e.val.loss.toFixed(4)} acc ${(100 * e.val.accuracy).toFixed(2)}%, lr ${e.lr.toPrecision(3)}, ${e.samplesPerSec.toFixed(0)} samples/s${e.sparsity === undefined ? '' : `, sparsity ${(100 * e.sparsity).toFixed(1)}%`}`,
             );
             if (e.stopEarly) log.info({ event: 'early-stop', epoch: e.epoch }, `early stopping after epoch ${e.epoch}: val ${spec.train.monitor} did not improve for ${spec.train.earlyStopping.patience} epochs`);
             // Best effort: the coordinator may be restarting; training does not wait for it.
@@ -387,6 +393,11 @@ async function finishRun(f: FinishContext): Promise<WorkerSummary> {
     // Validation was a hold-out: report the untouched test set once, at the end.
     const test = await evaluateSplit(model, data.test, comm);
     if (rank === 0) log.info({ event: 'test', test }, `test loss ${test.loss.toFixed(4)}${Number.isNaN(test.accuracy) ? `, mse ${test.mse?.toFixed(4)}, mae ${test.mae?.toFixed(4)}` : ` acc ${(100 * test.accuracy).toFixed(2)}%`} on ${test.samples} test samples`);
+  }
+  const pr = result.pruning;
+  if (rank === 0 && pr !== undefined) {
+    const before = pr.before === undefined ? 'pruning never began' : `val loss ${pr.before.loss.toFixed(4)} acc ${(100 * pr.before.accuracy).toFixed(2)}% before pruning (${pr.before.epoch === 0 ? 'at the start' : `after epoch ${pr.before.epoch}`})`;
+    log.info({ event: 'pruning', sparsity: pr.sparsity, before: pr.before, after: val }, `ringtrain: pruning: ${(100 * pr.sparsity).toFixed(1)}% of kernel weights are 0; ${before}, val loss ${(val?.loss ?? NaN).toFixed(4)} acc ${(100 * (val?.accuracy ?? NaN)).toFixed(2)}% after`);
   }
   const weights = new Float32Array(layout.size);
   layout.readWeights(weights);

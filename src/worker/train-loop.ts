@@ -14,9 +14,10 @@
 import { RingtrainError } from '../config/errors';
 import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank, type Batch } from '../data';
 import * as tf from '@tensorflow/tfjs-core';
-import { EarlyStopping, LrSchedule, ParamLayout, clipToNorm, forwardBackward, globalNorm, monitorMode, noDecayRanges, optimizerOf, scaledLr, type FlatOptimizer } from '../train';
+import { EarlyStopping, LrSchedule, ParamLayout, applyMask, clipToNorm, forwardBackward, frozenLayers, globalNorm, monitorMode, noDecayRanges, optimizerOf, scaledLr, sparsityOf, stepFeatures, type FlatOptimizer, type LossOptions } from '../train';
 import { findLatestCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint-store';
 import { classWeightsFor } from './class-weights';
+import { distillOf, pruneForEpoch } from './loop-extras';
 import { StepBuffer, stepBufferLength } from './step-buffer';
 import { evaluateSplit, type SplitMetrics } from './evaluate-split';
 import type { EpochSummary, TrainLoopOptions, TrainResult } from './train-types';
@@ -25,7 +26,9 @@ import {
   ARRAY_BEST_BUFFERS,
   ARRAY_BEST_PARAMS,
   ARRAY_BUFFERS,
+  ARRAY_FROZEN,
   ARRAY_PARAMS,
+  ARRAY_PRUNE_MASK,
   OPT_PREFIX,
   broadcastStart,
   countersOf,
@@ -40,6 +43,17 @@ export type { EpochSummary, LoopData, StepTimes, TrainHooks, TrainLoopOptions, T
 export class TrainLoop {
   readonly layout: ParamLayout;
   readonly buffers: ParamLayout;
+  /** Weights of frozen layers (model.freeze): outside `layout`, so never all-reduced or updated. */
+  readonly frozen: ParamLayout;
+  /**
+   * What this job's step does beyond plain forward/backward (train-step.ts stepFeatures): a
+   * step computed another way must decline when this is not empty.
+   */
+  readonly stepFeatures: readonly string[];
+  /** train.prune's mask over `params` (1 live, 0 pruned); undefined without pruning. */
+  private readonly mask: Float32Array | undefined;
+  /** How every micro-batch's loss is taken, but for its regression targets. */
+  private readonly lossOptions: LossOptions;
   /** Master copy of the trainable weights; the optimizer updates it, then the tfjs variables. */
   readonly params: Float32Array;
   readonly optimizer: FlatOptimizer;
@@ -74,8 +88,13 @@ export class TrainLoop {
     }
     this.classWeights = classWeightsFor(t, o.data.train);
     this.fixedMomentum = t.optimizer === 'adam' || t.optimizer === 'adamw' ? t.beta1 : t.momentum;
-    this.layout = ParamLayout.ofModel(model);
+    const frozen = new Set(frozenLayers(model, spec.model));
+    this.layout = ParamLayout.ofModel(model, frozen);
+    this.frozen = ParamLayout.frozenOf(model, frozen);
     this.buffers = ParamLayout.buffersOf(model);
+    this.mask = t.prune.sparsity > 0 ? new Float32Array(this.layout.size).fill(1) : undefined;
+    this.lossOptions = { labelSmoothing: t.labelSmoothing, classWeights: this.classWeights, distill: distillOf(spec.train.distill, o.teacher) };
+    this.stepFeatures = stepFeatures(this.lossOptions, this.layout, this.mask !== undefined);
     this.params = new Float32Array(this.layout.size);
     this.optimizer = optimizerOf(t, this.layout.size, noDecayRanges(t, this.layout.slots));
     const perRank = samplesPerRank(o.data.train.count, comm.worldSize, o.shard.dropLast);
@@ -99,7 +118,13 @@ export class TrainLoop {
       schedule: {},
       earlyStopping: this.early.state(),
       paramShapes: this.layout.shapes(),
+      weightNames: this.weightNames(),
     };
+  }
+
+  private weightNames(): NonNullable<TrainCounters['weightNames']> {
+    const entries = (l: ParamLayout): { name: string; shape: number[] }[] => l.slots.map((s, i) => ({ name: l.weightNames[i] as string, shape: s.shape }));
+    return { params: entries(this.layout), buffers: entries(this.buffers), frozen: entries(this.frozen) };
   }
 
   get counters(): Readonly<TrainCounters> {
@@ -152,15 +177,20 @@ export class TrainLoop {
       if (comm.rank === 0) log.info({ event: 'resumed', dir: where, epoch: this.c.epoch, batchInEpoch: this.c.batchInEpoch, step: this.c.step }, `resumed from ${where}: epoch ${this.c.epoch + 1}, batch ${this.c.batchInEpoch}, step ${this.c.step}`);
       return where;
     }
-    const both = new Float32Array(this.layout.size + this.buffers.size);
+    // Frozen weights travel once, here: rank 0's (from model.initFrom, typically) win.
+    const p = this.layout.size;
+    const b = p + this.buffers.size;
+    const all = new Float32Array(b + this.frozen.size);
     if (comm.rank === 0) {
-      this.layout.readWeights(both.subarray(0, this.layout.size));
-      this.buffers.readWeights(both.subarray(this.layout.size));
+      this.layout.readWeights(all.subarray(0, p));
+      this.buffers.readWeights(all.subarray(p, b));
+      this.frozen.readWeights(all.subarray(b));
     }
-    await comm.broadcast(both, 0);
-    this.params.set(both.subarray(0, this.layout.size));
+    await comm.broadcast(all, 0);
+    this.params.set(all.subarray(0, p));
     this.layout.writeWeights(this.params);
-    this.buffers.writeWeights(both.subarray(this.layout.size));
+    this.buffers.writeWeights(all.subarray(p, b));
+    if (this.frozen.size > 0) this.frozen.writeWeights(all.subarray(b));
     return undefined;
   }
 
@@ -169,6 +199,12 @@ export class TrainLoop {
     this.params.set(requireArray(ckpt, ARRAY_PARAMS, this.layout.size, where));
     this.layout.writeWeights(this.params);
     this.buffers.writeWeights(requireArray(ckpt, ARRAY_BUFFERS, this.buffers.size, where));
+    if (this.frozen.size > 0) this.frozen.writeWeights(requireArray(ckpt, ARRAY_FROZEN, this.frozen.size, where));
+    if (this.mask !== undefined) {
+      // A checkpoint from before pruning (or without it) has no mask: everything is live.
+      if (ckpt.arrays.has(ARRAY_PRUNE_MASK)) this.mask.set(requireArray(ckpt, ARRAY_PRUNE_MASK, this.layout.size, where));
+      else this.mask.fill(1);
+    }
     this.optimizer.load({ name: c.optimizer.name, steps: c.optimizer.steps, slots: optimizerSlotsOf(ckpt) });
     this.schedule.load(c.schedule);
     this.early.load(c.earlyStopping);
@@ -178,7 +214,7 @@ export class TrainLoop {
         buffers: requireArray(ckpt, ARRAY_BEST_BUFFERS, this.buffers.size, where).slice(),
       };
     }
-    this.c = { ...c, partial: [...c.partial], paramShapes: this.layout.shapes() };
+    this.c = { ...c, partial: [...c.partial], paramShapes: this.layout.shapes(), weightNames: this.weightNames() };
     if (c.batchInEpoch > 0 && c.worldSize !== this.o.comm.worldSize) {
       // Another ring size: what the old ring consumed becomes an offset into the epoch's order,
       // and the rest of the epoch is re-sharded over the new ring (distributedIndices' offset).
@@ -223,7 +259,8 @@ export class TrainLoop {
       val = await evaluateSplit(this.o.model, this.o.data.val, comm);
       if (comm.rank === 0) this.o.log.info({ event: 'restored-best', epoch: restoredEpoch, best: es.best, val }, `restored the weights of epoch ${restoredEpoch} (best val ${t.monitor} ${es.best.toFixed(4)})`);
     }
-    return { steps: this.c.step, last, val, stoppedEarly, restoredEpoch, skippedSteps: this.c.nonFiniteSkipped };
+    const pruning = this.mask === undefined ? undefined : { sparsity: sparsityOf(this.params, this.layout.slots), before: this.c.pruneBefore };
+    return { steps: this.c.step, last, val, stoppedEarly, restoredEpoch, skippedSteps: this.c.nonFiniteSkipped, pruning };
   }
 
   private async runEpoch(step: StepBuffer): Promise<{ summary: EpochSummary; checkpointDue: boolean }> {
@@ -242,6 +279,9 @@ export class TrainLoop {
       offset: Math.min(this.c.epochOffset ?? 0, data.train.count),
     });
     const batches = batchIndices(indices, spec.data.batchSize);
+    if (this.mask !== undefined && this.c.batchInEpoch === 0) {
+      this.c.pruneBefore = await pruneForEpoch({ ...this.o, epoch, params: this.params, mask: this.mask, layout: this.layout, before: this.c.pruneBefore });
+    }
     const pipeline = new BatchPipeline(data.train, batches, spec.data.batchSize, this.o.augment?.(epoch));
     const clock = new StepClock(metrics, this.o.traceSpans === true);
     // Rank 0 carries the global partial sums of a resumed epoch; the others start at zero.
@@ -268,7 +308,7 @@ export class TrainLoop {
       t0 = clock.timed('data', t0);
       const rows = (batches[b] as Int32Array).length;
       const accumulate = micro > 0;
-      const local = forwardBackward(this.o.model, this.layout, batch.x, batch.y, rows, { targets: batch.t, labelSmoothing: t.labelSmoothing, classWeights: this.classWeights });
+      const local = forwardBackward(this.o.model, this.layout, batch.x, batch.y, rows, { ...this.lossOptions, targets: batch.t });
       step.addLocal(local, rows);
       sums[0] = (sums[0] as number) + local.loss * rows;
       sums[1] = (sums[1] as number) + local.correct;
@@ -321,6 +361,8 @@ export class TrainLoop {
       if (step.modelBuffers.length > 0) this.buffers.writeWeights(step.modelBuffers);
       const loss = step.finish(comm.worldSize, micro, this.classWeights !== undefined, this.running);
       const g = step.gradients;
+      // Pruned weights get no gradient: not in the norm, the clipping or the update.
+      if (this.mask !== undefined) applyMask(g, this.mask);
       // After the all-reduce every rank holds identical bytes, so this norm (and every decision
       // below) is the same on every rank without another collective.
       const norm = globalNorm(g);
@@ -337,6 +379,8 @@ export class TrainLoop {
         if (clipToNorm(g, norm, t.clipNorm) < 1) clipped += 1;
         const before = hooks?.wantsDiagnostics?.(Math.ceil((b + 1) / k), stepsInEpoch) ? this.params.slice() : undefined;
         this.optimizer.step(this.params, g, lr, momentum);
+        // Momentum and weight decay would move pruned weights off 0.
+        if (this.mask !== undefined) applyMask(this.params, this.mask);
         this.layout.writeWeights(this.params);
         if (before !== undefined) hooks?.onDiagnostics?.({ epoch: epoch + 1, step: this.c.step + 1, slots: this.layout.slots, grads: g, before, after: this.params });
       }
@@ -416,6 +460,7 @@ export class TrainLoop {
       skippedSteps: skipped,
       improved: verdict.improved,
       stopEarly: verdict.stop,
+      sparsity: this.mask === undefined ? undefined : sparsityOf(this.params, this.layout.slots),
     };
     return { summary, checkpointDue };
   }
@@ -467,6 +512,12 @@ export class TrainLoop {
     const buffers = new Float32Array(this.buffers.size);
     this.buffers.readWeights(buffers);
     arrays.set(ARRAY_BUFFERS, buffers);
+    if (this.frozen.size > 0) {
+      const frozen = new Float32Array(this.frozen.size);
+      this.frozen.readWeights(frozen);
+      arrays.set(ARRAY_FROZEN, frozen);
+    }
+    if (this.mask !== undefined) arrays.set(ARRAY_PRUNE_MASK, keep(this.mask));
     for (const [name, a] of Object.entries(opt.slots)) arrays.set(OPT_PREFIX + name, keep(a));
     if (this.best !== undefined) {
       arrays.set(ARRAY_BEST_PARAMS, keep(this.best.params));
@@ -487,3 +538,4 @@ export class TrainLoop {
     return dir;
   }
 }
+

@@ -66,6 +66,8 @@ export interface RanksOptions {
   bucketElements?: number;
   /** The model of each rank (default: the spec's mlp, seeded differently per rank). */
   model?: (rank: number) => tfl.LayersModel;
+  /** train.distill's teacher, for every rank. */
+  teacher?: tfl.LayersModel;
 }
 
 let cache: { train: Split; val: Split } | undefined;
@@ -113,6 +115,7 @@ export async function trainRanks(o: RanksOptions): Promise<RankOutcome[]> {
       metrics,
       hooks: o.hooks?.(rank, () => self as TrainLoop),
       augment: o.augment,
+      teacher: o.teacher,
     });
     self = loop;
     o.before?.(rank, loop);
