@@ -159,8 +159,10 @@ async function chaos(o: Options, random: () => number, job: string[], out: strin
       if (launch.code === 0) break;
       r.failures.push(`${last ?? 'no fault'}: ${launch.output.trim().split('\n').at(-1) ?? ''}`);
       if (o.keepLogs !== '') fs.cpSync(path.join(out, 'logs'), path.join(o.keepLogs, `failure-${r.failures.length}`), { recursive: true });
-      // Resumed as an operator would, so the soak goes on.
-      launch = startLaunch(['--resume', out, '--nproc', '3', '--set', ...ELASTIC]);
+      // Resumed as an operator would (started afresh when no checkpoint was written yet), so the soak goes on.
+      const ckpts = path.join(out, 'checkpoints');
+      const resumable = fs.existsSync(ckpts) && fs.readdirSync(ckpts).some((n) => /^ckpt-\d+$/.test(n));
+      launch = startLaunch(resumable ? ['--resume', out, '--nproc', '3', '--set', ...ELASTIC] : [...job, '--out', out]);
       t.launches.push(launch);
       last = undefined;
       continue;

@@ -26,6 +26,7 @@ import { appendMetrics, checkpointDirOf, trimMetrics, writesCheckpoints } from '
 import { evaluateSplit } from './evaluate-split';
 import { findLatestCheckpoint, type Checkpoint } from './checkpoint-store';
 import { TrainLoop } from './train-loop';
+import { FullDiskGuard } from './full-disk';
 import { loadTeacher, prepareModel } from './fine-tune';
 import { tuneJit } from './jit-tiering';
 import type { TrainResult } from './train-types';
@@ -122,6 +123,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   let regenerating: string | undefined;
   let abortRing: (e: Error) => void = () => undefined;
   const progress: Progress = { generation: 0, step: 0, epoch: 0, busySeconds: 0, commSeconds: 0 };
+  const disk = new FullDiskGuard(() => log);
   const heartbeat = new HeartbeatLoop(
     client,
     () => progress,
@@ -247,21 +249,24 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
             progress.busySeconds = (progress.busySeconds ?? 0) + st.seconds.data + st.seconds.compute + st.seconds.update;
             progress.commSeconds = (progress.commSeconds ?? 0) + st.seconds.communication;
             if (tracer !== undefined) traceStep(tracer, st, joined.generation);
-            recorder.onStep(st);
+            disk.run('step records', () => recorder.onStep(st));
           },
+          onWriteFailed: (what, e) => disk.skip(what, e),
           wantsDiagnostics: (stepInEpoch, stepsInEpoch) => recorder.wantsDiagnostics(stepInEpoch, stepsInEpoch),
-          onDiagnostics: (d) => void recorder.onDiagnostics(d),
+          onDiagnostics: (d) => void disk.run('diagnostics records', () => recorder.onDiagnostics(d)),
           onEpoch: async (e) => {
             // Every rank's time split, all-gathered (every rank is here at the same point).
             const timing = recorder.packEpochTiming();
             await comm.allReduceSum(timing);
-            recorder.onEpoch({ epoch: e.epoch, step: e.step, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, ranks: timing });
+            disk.run('epoch records', () => recorder.onEpoch({ epoch: e.epoch, step: e.step, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, ranks: timing }));
             if (rank !== 0) return;
             const extra = { lr: e.lr, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, clippedSteps: e.clippedSteps, ...(e.sparsity === undefined ? {} : { sparsity: e.sparsity }) };
-            appendMetrics(o.outDir, [
-              { epoch: e.epoch, split: 'train', loss: e.train.loss, accuracy: e.train.accuracy, samplesPerSec: e.samplesPerSec, ...extra },
-              { epoch: e.epoch, split: 'val', loss: e.val.loss, accuracy: e.val.accuracy, samplesPerSec: e.evalSamplesPerSec },
-            ]);
+            disk.run(`epoch ${e.epoch}'s metrics line`, () =>
+              appendMetrics(o.outDir, [
+                { epoch: e.epoch, split: 'train', loss: e.train.loss, accuracy: e.train.accuracy, samplesPerSec: e.samplesPerSec, ...extra },
+                { epoch: e.epoch, split: 'val', loss: e.val.loss, accuracy: e.val.accuracy, samplesPerSec: e.evalSamplesPerSec },
+              ]),
+            );
             log.info(
               { event: 'epoch', epoch: e.epoch, epochs: e.epochs, step: e.step, lr: e.lr, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, seconds: e.seconds, time: e.time, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, stopEarly: e.stopEarly, sparsity: e.sparsity },
               `epoch ${e.epoch}/${e.epochs}: train loss ${e.train.loss.toFixed(4)} acc ${(100 * e.train.accuracy).toFixed(2)}%, val loss ${e.val.loss.toFixed(4)} acc ${(100 * e.val.accuracy).toFixed(2)}%, lr ${e.lr.toPrecision(3)}, ${e.samplesPerSec.toFixed(0)} samples/s${e.sparsity === undefined ? '' : `, sparsity ${(100 * e.sparsity).toFixed(1)}%`}`,
@@ -288,7 +293,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
         }
         result = await loop.run();
         // Last step points and event records out before this worker reports done.
-        await recorder.close();
+        await recorder.close().catch((e: unknown) => disk.skip('the last step records', e));
       } catch (e) {
         await recorder.close().catch(() => undefined);
         if (fatal !== undefined) throw new RingtrainError('JOB_FAILED', fatal);

@@ -26,7 +26,7 @@ function leftovers(dir: string): string[] {
 
 const canMount = process.getuid?.() === 0;
 
-test('a run whose disk fills up fails naming rank 0 and the file; --resume on the full disk fails cleanly too', { skip: canMount ? false : 'needs root to mount a tmpfs' }, async () => {
+test('a run whose disk fills up trains on without its checkpoints and records, then fails at the model naming rank 0 and the file; --resume on the full disk fails cleanly too', { skip: canMount ? false : 'needs root to mount a tmpfs' }, async () => {
   const mnt = tempDir('disk-full');
   assert.ok(mountTmpfs(mnt, '2m'), 'mount tmpfs');
   try {
@@ -36,6 +36,10 @@ test('a run whose disk fills up fails naming rank 0 and the file; --resume on th
     const last = r.stdout.trim().split('\n').at(-1) ?? '';
     assert.match(last, new RegExp(`^ringtrain: error: the job failed: worker rank 0 \\(.*\\) failed: cannot write ${mnt}/run/\\S+: the disk is full \\(ENOSPC\\): free space there, or give the run another --out \\(or checkpoint\\.dir\\); stopped the other processes$`));
     assert.doesNotMatch(r.stdout + r.stderr, /Unhandled|    at /);
+    // The checkpoints and records that did not fit were skipped, and training went on to the end.
+    assert.match(r.stdout, /rank 0: error: .* skipped: cannot write .*: the disk is full .*training goes on/);
+    assert.match(r.stdout, /epoch 8\/8/);
+    assert.match(last, /cannot write \S+\/model\//);
     assert.deepEqual(leftovers(out), [], 'temporaries left on the full disk');
 
     const again = await runCli(['launch', '--resume', out, '--nproc', '2'], { timeoutMs: 120_000 });
