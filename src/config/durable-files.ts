@@ -58,11 +58,20 @@ export function writeFileAtomic(file: string, data: Uint8Array): void {
   }
 }
 
-/** fs.appendFileSync whose failure names the file. */
+/**
+ * fs.appendFileSync whose failure names the file and takes back what got written: a disk that
+ * fills up mid-write would otherwise leave a torn line that breaks every later reader.
+ */
 export function appendFileNamed(file: string, text: string): void {
+  const before = fs.existsSync(file) ? fs.statSync(file).size : 0;
   try {
     fs.appendFileSync(file, text);
   } catch (e) {
+    try {
+      fs.truncateSync(file, before);
+    } catch {
+      // Nothing was created, or it went away: nothing to take back.
+    }
     throw writeFailed(file, e);
   }
 }

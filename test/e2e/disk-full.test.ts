@@ -41,6 +41,10 @@ test('a run whose disk fills up trains on without its checkpoints and records, t
     assert.match(r.stdout, /epoch 8\/8/);
     assert.match(last, /cannot write \S+\/model\//);
     assert.deepEqual(leftovers(out), [], 'temporaries left on the full disk');
+    // What did get written is whole: no line cut short where the disk ran out.
+    for (const f of fs.readdirSync(out).filter((n) => n.endsWith('.jsonl'))) {
+      for (const line of fs.readFileSync(path.join(out, f), 'utf8').split('\n').filter(Boolean)) assert.doesNotThrow(() => JSON.parse(line), `${f}: ${line}`);
+    }
 
     const again = await runCli(['launch', '--resume', out, '--nproc', '2'], { timeoutMs: 120_000 });
     assert.notEqual(again.code, 0, again.stdout + again.stderr);
