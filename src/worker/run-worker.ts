@@ -26,7 +26,7 @@ import { appendMetrics, checkpointDirOf, trimMetrics, writesCheckpoints } from '
 import { evaluateSplit } from './evaluate-split';
 import { findLatestCheckpoint, type Checkpoint } from './checkpoint-store';
 import { TrainLoop } from './train-loop';
-import { FullDiskGuard } from './full-disk';
+import { FullDiskGuard, retryWhileFull } from './full-disk';
 import { loadTeacher, prepareModel } from './fine-tune';
 import { tuneJit } from './jit-tiering';
 import type { TrainResult } from './train-types';
@@ -408,8 +408,12 @@ async function finishRun(f: FinishContext): Promise<WorkerSummary> {
   layout.readWeights(weights);
   if (rank === 0) {
     const modelDir = path.join(o.outDir, 'model');
-    await saveModelToDir(model, modelDir);
-    savePreprocess(modelDir, data.preprocess);
+    // Half the collective timeout: the other ranks wait for us at the barrier below.
+    const budgetMs = (f.spec.cluster.collectiveTimeoutSec * 1000) / 2;
+    await retryWhileFull(`saving the model to ${modelDir}`, async () => {
+      await saveModelToDir(model, modelDir);
+      savePreprocess(modelDir, data.preprocess);
+    }, budgetMs, log);
     log.info({ event: 'model-saved', dir: modelDir }, `model saved to ${modelDir}`);
   }
   // Nobody reports done before every replica has finished its last collective.

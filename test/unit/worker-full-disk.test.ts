@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { RingtrainError } from '../../src/config/errors';
 import { createLogger } from '../../src/observe/logger';
-import { FullDiskGuard } from '../../src/worker/full-disk';
+import { FullDiskGuard, retryWhileFull } from '../../src/worker/full-disk';
 import { memoryDestination } from './support';
 
 test('a failed write is skipped with one error line per 30 s naming the file; other errors still throw', () => {
@@ -26,4 +26,22 @@ test('a failed write is skipped with one error line per 30 s naming the file; ot
     'checkpoint of step 64 skipped: cannot write /run/steps.jsonl: the disk is full (ENOSPC); training goes on (the last checkpoint written stays the one to resume from)',
   ]);
   assert.throws(() => guard.run('x', () => { throw new Error('a bug'); }), /a bug/);
+});
+
+test('the saved model is written again while the disk is full, within its budget, and then the error stands', async () => {
+  const mem = memoryDestination();
+  const log = createLogger({ job: 'j', role: 'worker', destination: mem.stream });
+  let tries = 0;
+  const flaky = async (): Promise<string> => {
+    tries += 1;
+    if (tries < 3) throw new RingtrainError('WRITE_FAILED', 'cannot write /run/model/weights.bin: the disk is full (ENOSPC)');
+    return 'saved';
+  };
+  assert.equal(await retryWhileFull('saving the model', flaky, 10_000, log), 'saved');
+  assert.equal(tries, 3);
+  assert.equal(mem.lines().length, 1, 'one warning while it waits');
+  const never = async (): Promise<string> => {
+    throw new RingtrainError('WRITE_FAILED', 'cannot write /run/model/weights.bin: the disk is full (ENOSPC)');
+  };
+  await assert.rejects(retryWhileFull('saving the model', never, 1_500, log), /cannot write \/run\/model\/weights\.bin/);
 });
