@@ -99,6 +99,12 @@ export interface DataSpec {
   dataset: DatasetKind;
   /** Samples per worker per step (DDP semantics: the global batch is batchSize x world). */
   batchSize: number;
+  /**
+   * Shuffle the training order each epoch (DistributedSampler(shuffle=True)); false keeps
+   * dataset order 0, 1, 2, ... through the sampler's interleave (rank r takes r, r+W, ...), so
+   * a run can be replayed sample for sample in another framework.
+   */
+  shuffle: boolean;
   /** Use only the first K training samples (0 = all); for quick runs and tests. */
   trainLimit: number;
   /** Use only the first K test samples (0 = all). */
@@ -132,6 +138,8 @@ export type ScheduleInterval = 'epoch' | 'step';
 export type MonitorMetric = 'loss' | 'accuracy' | 'mse' | 'mae';
 /** What a NaN/Inf averaged loss or gradient does: skip that update, or stop the job. */
 export type NonFinitePolicy = 'skip' | 'stop';
+/** How a step's forward and backward run: the native fused step where the model allows it, or always tfjs. */
+export type FusedStepPolicy = 'auto' | 'off';
 
 /** Learning-rate schedule, torch.optim.lr_scheduler semantics; all counts are in `interval` ticks. */
 export interface ScheduleSpec {
@@ -274,6 +282,11 @@ export interface TrainSpec {
   /** A NaN/Inf averaged loss or gradient: skip the update, or stop the job. */
   nonFinite: NonFinitePolicy;
   /**
+   * auto: a plain chain of dense / conv / max-pool layers trains through the native fused step
+   * (src/train/fused-step.ts) when the addon is built; off: always the tfjs step.
+   */
+  fusedStep: FusedStepPolicy;
+  /**
    * Label smoothing of the training loss, as nn.CrossEntropyLoss(label_smoothing=e): the target
    * is 1 - e on the label plus e / classes on every class (0 = off). Classification only; the
    * validation loss stays the plain cross-entropy, as timm validates, so runs compare.
@@ -307,6 +320,12 @@ export interface CheckpointSpec {
   keep: number;
   /** Where checkpoints go ('' = <run dir>/checkpoints). */
   dir: string;
+  /**
+   * Before the first step, rank 0 writes the starting weights: a step-0 checkpoint and the
+   * model in TensorFlow.js format in <run dir>/model-initial, so another framework can start
+   * from the very same weights. A resumed run writes nothing.
+   */
+  atStart: boolean;
 }
 
 export interface ClusterSpec {
@@ -322,6 +341,17 @@ export interface ClusterSpec {
   collectiveTimeoutSec: number;
   /** How long a worker keeps retrying (with backoff) to reach the coordinator. */
   connectTimeoutSec: number;
+  /**
+   * The job fails once it has run this long since the coordinator started (0 = no limit), as
+   * a Kubernetes Job's activeDeadlineSeconds does: deploy/k8s sets that field to this value.
+   */
+  activeDeadlineSec: number;
+  /**
+   * Port each worker's ring server listens on (0 = any free port). A NetworkPolicy can only
+   * open a declared port: deploy/k8s sets one; `ringtrain launch` runs several workers on one
+   * host, so keep it 0 there.
+   */
+  ringPort: number;
   /** Data plane between ring neighbours: grpc (default, one protocol everywhere) or tcp (framed sockets, several times faster in Node). */
   transport: TransportName;
   /** Gradient encoding on the wire: none (float32), fp16 or bf16 (half the bytes; sums stay float32). */
@@ -416,6 +446,7 @@ export const DEFAULT_JOB: JobSpec = {
   data: {
     dataset: 'mnist',
     batchSize: 64,
+    shuffle: true,
     trainLimit: 0,
     testLimit: 0,
     dir: '',
@@ -445,6 +476,7 @@ export const DEFAULT_JOB: JobSpec = {
     accumulate: 1,
     clipNorm: 0,
     nonFinite: 'stop',
+    fusedStep: 'auto',
     labelSmoothing: 0,
     classWeights: [],
     balanceClasses: false,
@@ -480,7 +512,7 @@ export const DEFAULT_JOB: JobSpec = {
     distill: { teacher: '', temperature: 2, alpha: 0.25 },
     earlyStopping: { patience: 0, minDelta: 0, restoreBest: false },
   },
-  checkpoint: { everySteps: 0, everyEpochs: 1, keep: 3, dir: '' },
+  checkpoint: { everySteps: 0, everyEpochs: 1, keep: 3, dir: '', atStart: false },
   cluster: {
     worldSize: 2,
     joinTimeoutSec: 60,
@@ -496,6 +528,8 @@ export const DEFAULT_JOB: JobSpec = {
     lastCallSec: 3,
     collectiveTimeoutSec: 30,
     connectTimeoutSec: 30,
+    activeDeadlineSec: 0,
+    ringPort: 0,
   },
   observe: { metricsHost: '127.0.0.1', metricsPort: 0, workerMetricsPort: 0, logLevel: 'info', logEverySteps: 10 },
   security: { tokenFile: '', certFile: '', keyFile: '', caFile: '', mutualTls: false },

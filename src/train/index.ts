@@ -16,6 +16,8 @@ export { quantizeModelDir, quantizeUint8, type QuantizeDtype } from './quantize-
 export { floatToHalf } from '../compute/half-float';
 export { buildFromLayers, parseLayers, type LayerSpec, type LayerActivation } from './model-layers';
 export { buildFromModule, type ModelModuleContext } from './model-module';
+export { FusedStep, fusedPlanOf } from './fused-step';
+export { trainingFlopsPerSample } from './step-flops';
 export { initWeightsFrom, readSavedWeights, modelWeightNames, checkLayerNames, type NamedWeights, type InitReport } from './model-init-from';
 export { frozenLayers, layersWithWeights } from './freeze';
 export { pruneByMagnitude, applyMask, sparsityAt, sparsityOf, prunableSlots, type PrunableSlot } from './prune';

@@ -16,7 +16,7 @@ import type { TlsFiles } from '../config/tls-files';
 import { trainingFingerprint } from '../config/load';
 import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
 import { augmenter, loadDataset, savePreprocess } from '../data';
-import { createWorkerMetrics, startHttpServer, type Logger, type WorkerMetrics } from '../observe';
+import { createProcessMetrics, createWorkerMetrics, startHttpServer, type Logger, type WorkerMetrics } from '../observe';
 import { TraceWriter } from '../observe/trace-writer';
 import { ParamLayout, buildModel, saveModelToDir, summarizeModel } from '../train';
 import { RunRecorder, type StepInfo } from '../report/run-recorder';
@@ -29,6 +29,7 @@ import { TrainLoop } from './train-loop';
 import { FullDiskGuard, retryWhileFull } from './full-disk';
 import { loadTeacher, prepareModel } from './fine-tune';
 import { tuneJit } from './jit-tiering';
+import { exportRankEnv, localRankOf } from './rank-env';
 import type { TrainResult } from './train-types';
 
 export interface WorkerOptions {
@@ -99,6 +100,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   /** Refusals over the whole run: each generation's registry starts its counter from here. */
   let ringRefused = 0;
   let ringRefusedCounter: WorkerMetrics['ringRefused'] | undefined;
+  /** This generation's pair sums through a shared file: a later transport note must not hide that. */
+  let sharedFileLink = false;
   const ringServer = createRingEndpoint(spec.cluster.transport, spec.name, timeoutMs, {
     token: o.token,
     onRefused: (reason) => {
@@ -112,11 +115,15 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     ownCpus: o.ownCpus === true,
     onNote: (note, link) => {
       log.info({ event: 'ring-path' }, note);
+      if (sharedFileLink) return;
       ringLink?.reset();
       ringLink?.set({ peer: String(link.to), path: link.shared ? 'shared-memory' : 'socket' }, 1);
     },
   });
   const registry = new Registry();
+  // CPU, memory, GC and event-loop lag: kept across generations (the ringtrain series start over).
+  const processRegistry = new Registry();
+  createProcessMetrics(processRegistry);
   const client = new CoordinatorClient(o.coordinator, spec.name, o.workerId, o.token, o.tls);
   const cleanups: (() => Promise<void> | void)[] = [() => client.close(), () => ringServer.close()];
   let fatal: string | undefined;
@@ -152,8 +159,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   );
   let rank = -1;
   try {
-    const ringPort = await ringServer.listen(o.bindHost, 0);
-    const http = await startHttpServer({ host: spec.observe.metricsHost, port: spec.observe.workerMetricsPort, registry, health: () => ({ ok: fatal === undefined, detail: fatal ?? 'ok' }) });
+    const ringPort = await ringServer.listen(o.bindHost, spec.cluster.ringPort);
+    const http = await startHttpServer({ host: spec.observe.metricsHost, port: spec.observe.workerMetricsPort, registry: [registry, processRegistry], health: () => ({ ok: fatal === undefined, detail: fatal ?? 'ok' }) });
     cleanups.push(() => http.close());
     // Same seeded init everywhere, but the broadcast decides: a user model need not be seeded.
     const model = buildModel(spec.model, data.sampleShape, data.train.classes, spec.seed);
@@ -175,6 +182,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       );
       rank = joined.rank;
       const world = joined.worldSize;
+      exportRankEnv({ rank, worldSize: world, localRank: localRankOf() });
       log = o.log.child({ rank, generation: joined.generation });
       log.info({ event: 'joined', ring: joined.ring, metricsUrl: `${http.url}/metrics`, stateSourceRank: joined.stateSourceRank }, `joined as rank ${rank} of ${world}`);
       // Rank and world may change between generations: metrics start over with the new labels.
@@ -185,13 +193,23 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       metrics.ringRefused.inc(ringRefused);
       // Payloads go to the successor; a tcp link may switch to shared memory once it has answered (onNote above).
       ringLink = metrics.ringLink;
+      sharedFileLink = false;
+      processRegistry.setDefaultLabels({ rank: String(rank) });
       if (world > 1) ringLink.set({ peer: String((rank + 1) % world), path: spec.cluster.transport === 'grpc' ? 'grpc' : 'socket' }, 1);
       const transport = await ringServer.attach({ job: spec.name, generation: joined.generation, rank, worldSize: world }, joined.ring.map((p) => p.address));
       abortRing = (e) => transport.abort(e);
       const comm = new Communicator(transport, {
         dtype: spec.cluster.compression === 'none' ? 'fp32' : spec.cluster.compression,
         bucketElements: Math.floor((spec.cluster.bucketCapMb * 1024 * 1024) / 4),
-        onNote: (note) => log.info({ event: 'allreduce-path' }, note),
+        onNote: (note, sharedFile) => {
+          log.info({ event: 'allreduce-path' }, note);
+          // The pair's all-reduces bypass the transport: the link metric says so, as the log does.
+          if (sharedFile === true && world > 1) {
+            sharedFileLink = true;
+            ringLink?.reset();
+            ringLink?.set({ peer: String((rank + 1) % world), path: 'shared-file' }, 1);
+          }
+        },
       });
       progress.generation = joined.generation;
       progress.suspects = [];
@@ -282,6 +300,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
           },
         },
       });
+      if (rank === 0) {
+        const note = loop.fused !== undefined ? 'native fused step (forward, loss and backward in one call)' : `tfjs (${loop.fusedWhy ?? 'no fused step'})`;
+        log.info({ event: 'step-path', fused: loop.fused !== undefined, why: loop.fusedWhy }, `training step: ${note}`);
+      }
 
       let result: TrainResult;
       try {
@@ -290,6 +312,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
         } else {
           const resumed = await loop.initialize();
           if (resumed !== undefined && rank === 0) trimMetrics(o.outDir, loop.counters.epoch);
+          if (resumed === undefined && rank === 0 && spec.checkpoint.atStart) await saveInitialModel(model, data.preprocess, o.outDir, log);
         }
         result = await loop.run();
         // Last step points and event records out before this worker reports done.
@@ -327,6 +350,14 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     heartbeat.stop();
     for (const c of cleanups.reverse()) await c();
   }
+}
+
+/** checkpoint.atStart: the weights every rank starts from, in the format of the final model/. */
+async function saveInitialModel(model: ReturnType<typeof buildModel>, preprocess: ReturnType<typeof loadDataset>['preprocess'], outDir: string, log: Logger): Promise<void> {
+  const dir = path.join(outDir, 'model-initial');
+  await saveModelToDir(model, dir);
+  savePreprocess(dir, preprocess);
+  log.info({ event: 'model-initial', dir }, `starting weights saved to ${dir}`);
 }
 
 /**
@@ -422,7 +453,9 @@ async function finishRun(f: FinishContext): Promise<WorkerSummary> {
   // noticed (onCoordinatorLost) and replaced like one hung mid-run.
   await finishWithRetry(client, f.spec.cluster.connectTimeoutSec * 1000);
   heartbeat.stop();
-  log.info({ event: 'finished', step }, 'worker finished');
+  // The process's high-water mark of resident memory (maxRSS is in KiB): what a memory limit must allow.
+  const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+  log.info({ event: 'finished', step, peakRssMb }, `worker finished (peak resident memory ${peakRssMb} MB)`);
   model.dispose();
   return { rank, worldSize: world, steps: step, final, weights, stoppedEarly: result.stoppedEarly, restoredEpoch: result.restoredEpoch };
 }

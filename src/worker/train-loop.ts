@@ -14,7 +14,27 @@
 import { RingtrainError } from '../config/errors';
 import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank, type Batch } from '../data';
 import * as tf from '@tensorflow/tfjs-core';
-import { EarlyStopping, LrSchedule, ParamLayout, applyMask, clipToNorm, forwardBackward, frozenLayers, globalNorm, monitorMode, noDecayRanges, optimizerOf, scaledLr, sparsityOf, stepFeatures, type FlatOptimizer, type LossOptions } from '../train';
+import {
+  EarlyStopping,
+  FusedStep,
+  LrSchedule,
+  ParamLayout,
+  applyMask,
+  clipToNorm,
+  forwardBackward,
+  frozenLayers,
+  globalNorm,
+  monitorMode,
+  noDecayRanges,
+  optimizerOf,
+  scaledLr,
+  sparsityOf,
+  stepFeatures,
+  type FlatOptimizer,
+  type LocalGradients,
+  type LocalStepResult,
+  type LossOptions,
+} from '../train';
 import { findLatestCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint-store';
 import { classWeightsFor } from './class-weights';
 import { distillOf, pruneForEpoch } from './loop-extras';
@@ -78,6 +98,12 @@ export class TrainLoop {
    */
   private running: [number, number, number] = [0, 0, 0];
   private c: TrainCounters;
+  /** The native fused step when the model and loss allow it (fused-step.ts); else the tfjs step runs. */
+  readonly fused: FusedStep | undefined;
+  /** Why the tfjs step runs, when it does. */
+  readonly fusedWhy: string | undefined;
+  /** The fused step updates the flat weights only: the tfjs variables lag until syncModel. */
+  private modelStale = false;
 
   constructor(private readonly o: TrainLoopOptions) {
     const { spec, comm, model } = o;
@@ -97,6 +123,14 @@ export class TrainLoop {
     this.stepFeatures = stepFeatures(this.lossOptions, this.layout, this.mask !== undefined);
     this.params = new Float32Array(this.layout.size);
     this.optimizer = optimizerOf(t, this.layout.size, noDecayRanges(t, this.layout.slots));
+    const fused =
+      t.fusedStep === 'off'
+        ? { why: 'train.fusedStep is off' }
+        : this.stepFeatures.length > 0
+          ? { why: `the step has ${this.stepFeatures.join(', ')}` }
+          : FusedStep.of(model, this.layout, { targets: o.data.train.targets });
+    this.fused = fused.step;
+    this.fusedWhy = fused.step === undefined ? fused.why : undefined;
     const perRank = samplesPerRank(o.data.train.count, comm.worldSize, o.shard.dropLast);
     this.batchesPerEpoch = Math.ceil(perRank / spec.data.batchSize);
     this.stepsPerEpoch = Math.ceil(this.batchesPerEpoch / t.accumulate);
@@ -191,6 +225,8 @@ export class TrainLoop {
     this.layout.writeWeights(this.params);
     this.buffers.writeWeights(all.subarray(p, b));
     if (this.frozen.size > 0) this.frozen.writeWeights(all.subarray(b));
+    // The very weights step 1 starts from, so a run can be replayed from them elsewhere.
+    if (this.o.spec.checkpoint.atStart) this.writeCheckpoint();
     return undefined;
   }
 
@@ -299,7 +335,7 @@ export class TrainLoop {
     const stepsInEpoch = Math.ceil(batches.length / k);
     let stepRows = 0;
     let stepCorrect = 0;
-    step.clear();
+    step.clear(this.fused !== undefined);
     for (let b = this.c.batchInEpoch; b < batches.length; b++) {
       hooks?.checkAbort?.();
       let t0 = process.hrtime.bigint();
@@ -308,7 +344,7 @@ export class TrainLoop {
       t0 = clock.timed('data', t0);
       const rows = (batches[b] as Int32Array).length;
       const accumulate = micro > 0;
-      const local = forwardBackward(this.o.model, this.layout, batch.x, batch.y, rows, { ...this.lossOptions, targets: batch.t });
+      const local = this.localStep(batch, rows, accumulate, step.all);
       step.addLocal(local, rows);
       sums[0] = (sums[0] as number) + local.loss * rows;
       sums[1] = (sums[1] as number) + local.correct;
@@ -319,8 +355,10 @@ export class TrainLoop {
       micro += 1;
       if (micro < k && b < batches.length - 1) {
         // An earlier micro-batch of the step (no_sync): add its gradients locally.
-        this.layout.packGradients(local.grads, step.all, accumulate);
-        tf.dispose(Object.values(local.grads));
+        if (local.grads !== undefined) {
+          this.layout.packGradients(local.grads, step.all, accumulate);
+          tf.dispose(Object.values(local.grads));
+        }
         clock.timed('compute', t0);
         continue;
       }
@@ -335,15 +373,17 @@ export class TrainLoop {
       // compute, as it did when it followed the backward pass.
       let packSeconds = 0;
       let reduced: Promise<void>;
+      const grads = local.grads;
       try {
         reduced = comm.allReduceMean(step.all, (start, end) => {
+          if (grads === undefined) return; // the fused step wrote them in place
           const p0 = process.hrtime.bigint();
-          this.layout.packRange(local.grads, step.all, start, Math.min(end, this.layout.size), accumulate);
+          this.layout.packRange(grads, step.all, start, Math.min(end, this.layout.size), accumulate);
           packSeconds += since(p0);
         });
       } finally {
         // Every bucket is packed before allReduceMean first yields.
-        tf.dispose(Object.values(local.grads));
+        if (grads !== undefined) tf.dispose(Object.values(grads));
       }
       const prep = process.hrtime.bigint();
       // Reading the gradients out and handing them to the all-reduce (its sends are under way).
@@ -381,11 +421,12 @@ export class TrainLoop {
         this.optimizer.step(this.params, g, lr, momentum);
         // Momentum and weight decay would move pruned weights off 0.
         if (this.mask !== undefined) applyMask(this.params, this.mask);
-        this.layout.writeWeights(this.params);
+        if (this.fused === undefined) this.layout.writeWeights(this.params);
+        else this.modelStale = true;
         if (before !== undefined) hooks?.onDiagnostics?.({ epoch: epoch + 1, step: this.c.step + 1, slots: this.layout.slots, grads: g, before, after: this.params });
       }
       clock.timed('update', t0);
-      step.clear();
+      step.clear(this.fused !== undefined);
       micro = 0;
       this.c.step += 1;
       this.c.batchInEpoch = b + 1;
@@ -406,6 +447,7 @@ export class TrainLoop {
       if (t.maxSteps > 0 && this.c.step >= t.maxSteps) break;
     }
     const seconds = since(started);
+    this.syncModel();
 
     const total = new Float32Array(sums);
     await comm.allReduceSum(total);
@@ -463,6 +505,23 @@ export class TrainLoop {
       sparsity: this.mask === undefined ? undefined : sparsityOf(this.params, this.layout.slots),
     };
     return { summary, checkpointDue };
+  }
+
+  /**
+   * One micro-batch's forward and backward: the fused step writes its gradients into `into`
+   * (added with `accumulate`) and returns no tensors; the tfjs step returns them for packing.
+   */
+  private localStep(batch: Batch, rows: number, accumulate: boolean, into: Float32Array): LocalStepResult & { grads?: LocalGradients['grads'] } {
+    const loss: LossOptions = { ...this.lossOptions, targets: batch.t };
+    if (this.fused !== undefined) return this.fused.run(this.params, into, batch.x, batch.y, rows, accumulate, loss);
+    return forwardBackward(this.o.model, this.layout, batch.x, batch.y, rows, loss);
+  }
+
+  /** Brings the tfjs variables up to the flat weights, before anything reads the model. */
+  syncModel(): void {
+    if (!this.modelStale) return;
+    this.layout.writeWeights(this.params);
+    this.modelStale = false;
   }
 
   private onNonFinite(loss: number, norm: number, epoch: number): void {
