@@ -130,13 +130,14 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   let regenerating: string | undefined;
   let abortRing: (e: Error) => void = () => undefined;
   const progress: Progress = { generation: 0, step: 0, epoch: 0, busySeconds: 0, commSeconds: 0 };
+  // An elastic worker rides out a coordinator restart; a fixed one gives up after a lease.
+  const coordinatorGraceMs = (elastic ? Math.max(spec.cluster.connectTimeoutSec, spec.cluster.leaseTimeoutSec) : spec.cluster.leaseTimeoutSec) * 1000;
   const disk = new FullDiskGuard(() => log);
   const heartbeat = new HeartbeatLoop(
     client,
     () => progress,
     spec.cluster.heartbeatIntervalSec * 1000,
-    // An elastic worker rides out a coordinator restart; a fixed one gives up after a lease.
-    (elastic ? Math.max(spec.cluster.connectTimeoutSec, spec.cluster.leaseTimeoutSec) : spec.cluster.leaseTimeoutSec) * 1000,
+    coordinatorGraceMs,
     {
       onFatal: (reason) => {
         fatal = reason;
@@ -326,7 +327,9 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
           // A neighbour broke the collective: name both neighbours and wait for the verdict.
           progress.suspects = world > 1 ? [...new Set([(rank + 1) % world, (rank - 1 + world) % world])] : [];
           log.warn({ event: 'ring-broken', suspects: progress.suspects }, `ring broken (${(e as Error).message}); asking the coordinator what to do`);
-          await waitForVerdict(heartbeat, () => regenerating !== undefined || fatal !== undefined, (spec.cluster.leaseTimeoutSec + 2 * spec.cluster.heartbeatIntervalSec) * 1000 + 2000);
+          // As long as the coordinator may take to come back (a hung one is being replaced meanwhile).
+          const verdictMs = Math.max((spec.cluster.leaseTimeoutSec + 2 * spec.cluster.heartbeatIntervalSec) * 1000, coordinatorGraceMs) + 2000;
+          await waitForVerdict(heartbeat, () => regenerating !== undefined || fatal !== undefined, verdictMs);
           if (fatal !== undefined) throw new RingtrainError('JOB_FAILED', fatal);
           if (regenerating === undefined) throw e;
         }
