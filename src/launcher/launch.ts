@@ -22,7 +22,7 @@ import { writeFailed } from '../config/durable-files';
 import { removeSegmentsOf } from '../allreduce/shm-segment';
 import { workerNodeFlags } from './worker-node-flags';
 import type { JobSpec } from '../config/job-spec';
-import { ProgressDisplay, displayLine, oversubscriptionNote, parseRecord, quality, transportTip, type LogRecord, type Terminal } from './format';
+import { ProgressDisplay, displayLine, oversubscriptionNote, finalQuality, parseRecord, transportTip, type LogRecord, type Terminal } from './format';
 import { allowedCpus } from './cpu-plan';
 import { EXIT_GRACE_MS, notExitedWithin } from './exit-grace';
 import { hungTarget } from './hung-processes';
@@ -105,6 +105,7 @@ async function supervise(o: LaunchOptions, display: ProgressDisplay, entry: stri
   const children: Child[] = [];
   let failure: string | undefined;
   let finalVal: LogRecord | undefined;
+  let finalRec: LogRecord | undefined;
   let stopping = false;
   let interrupted: NodeJS.Signals | undefined;
   const started = Date.now();
@@ -126,6 +127,7 @@ async function supervise(o: LaunchOptions, display: ProgressDisplay, entry: stri
     if (rec === undefined) return;
     if ((rec.level ?? 0) >= 50 && rec.msg) child.lastError = rec.msg;
     if (rec.event === 'epoch' && rec.rank === 0) finalVal = rec;
+    if (rec.event === 'final' && rec.rank === 0) finalRec = rec;
     let shown: string | undefined;
     try {
       shown = displayLine(child.name, rec);
@@ -310,8 +312,7 @@ async function supervise(o: LaunchOptions, display: ProgressDisplay, entry: stri
       display.line(`ringtrain: this node's workers finished in ${secs} s; node 0 holds the model, metrics and checkpoints (rank 0 writes them)`);
       return 0;
     }
-    const v = finalVal?.val;
-    const acc = v === undefined ? '' : ` val ${quality(v).replace(/^acc /, 'accuracy ')},`;
+    const acc = finalQuality(finalRec, finalVal);
     display.clear();
     display.line(`ringtrain: training finished in ${secs} s:${acc} model in ${path.join(o.outDir, 'model')}, metrics in ${path.join(o.outDir, 'metrics.jsonl')}`);
     display.line(`ringtrain: plots and report: ringtrain report ${o.outDir}`);
