@@ -141,6 +141,20 @@ napi_value FusedForward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// lineOffset(Float32Array) -> how many floats into it the first 64-byte boundary lies (0..15)
+napi_value LineOffset(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  float* data = nullptr;
+  size_t length = 0;
+  if (argc != 1 || !typedArg(env, argv[0], napi_float32_array, &data, &length)) return fail(env, "lineOffset takes a Float32Array");
+  const auto address = reinterpret_cast<std::uintptr_t>(data);
+  napi_value result;
+  napi_create_int32(env, static_cast<int32_t>(((64 - (address & 63)) & 63) / sizeof(float)), &result);
+  return result;
+}
+
 // peakGflops(seconds) -> GFLOP/s
 napi_value PeakGflops(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -167,6 +181,7 @@ void exportStepFunctions(napi_env env, napi_value exports) {
   exportFunction(env, exports, "fusedStep", FusedStep);
   exportFunction(env, exports, "fusedForward", FusedForward);
   exportFunction(env, exports, "peakGflops", PeakGflops);
+  exportFunction(env, exports, "lineOffset", LineOffset);
   napi_value isa;
   napi_create_string_utf8(env, peakIsa(), NAPI_AUTO_LENGTH, &isa);
   napi_set_named_property(env, exports, "peakIsa", isa);
