@@ -43,7 +43,11 @@ test('hand-started: coordinator and three workers, one SIGKILLed and never repla
   }
 });
 
-test('launch: a SIGSTOPped worker of an elastic ring is dropped, the ring goes on with the others, and the job finishes', async () => {
+// Under launch the stopped worker is also killed and restarted (hung-processes.test.ts): whether
+// its replacement starts in time for generation 2 or joins at the next epoch boundary is a race,
+// so this test holds that every ring, of either size, knows its own size and that the job
+// finishes; the hand-started test above holds the shrink itself.
+test('launch: a SIGSTOPped worker of an elastic ring is dropped, the ring re-forms around the others, and the job finishes', async () => {
   const out = tempDir('shrink-launch');
   const run = startCli(['launch', '--nproc', '3', '--set', ...ELASTIC, 'train.epochs=6', 'data.trainLimit=12000', '--out', out], { timeoutMs: 170_000 });
   const coordLog = path.join(out, 'logs', 'coordinator.log');
@@ -56,10 +60,14 @@ test('launch: a SIGSTOPped worker of an elastic ring is dropped, the ring goes o
     const r = await run.result;
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /epoch 6\/6/);
-    const formed = logEvents(coordLog, 'ring-formed').map((e) => [e.generation, (e.ring as unknown[]).length]);
-    assert.deepEqual(formed[1], [2, 2], JSON.stringify(formed));
-    const rank0 = logEvents(path.join(out, 'logs', 'rank 0.log'), 'joined').find((e) => e.generation === 2);
-    assert.match(String(rank0?.msg), /joined as rank 0 of 2/);
+    const formed = logEvents(coordLog, 'ring-formed');
+    assert.ok(formed.length >= 2, 'the ring re-formed');
+    const sizes = new Map(formed.map((e) => [e.generation as number, (e.ring as { workerId: string }[]).length]));
+    // Generation 2 formed without the stopped process.
+    assert.ok(!(formed[1]!.ring as { workerId: string }[]).some((p) => p.workerId.endsWith(`-${stopped}`)), JSON.stringify(formed[1]));
+    for (const j of logEvents(path.join(out, 'logs', 'rank 0.log'), 'joined')) {
+      assert.match(String(j.msg), new RegExp(`joined as rank 0 of ${sizes.get(j.generation as number)}$`), `generation ${String(j.generation)}`);
+    }
     assert.ok(finalVal(out) > 0.85, `accuracy ${finalVal(out)}`);
   } finally {
     if (stopped !== undefined) {
