@@ -116,3 +116,18 @@ export function steadySamplesPerSec(outDir: string, warmup: number): number {
   if (steady.length === 0) throw new Error(`no train record after the ${warmup} warm-up epochs in ${outDir}/metrics.jsonl`);
   return steady.reduce((s, r) => s + r.samplesPerSec, 0) / steady.length;
 }
+
+/** A run's trainable parameter count, from rank 0's model summary. */
+export function trainableParams(outDir: string): number {
+  const log = fs.readFileSync(path.join(outDir, 'logs', 'rank 0.log'), 'utf8');
+  const m = /Trainable params: ([\d,]+)/.exec(log);
+  if (m === null) throw new Error(`no 'Trainable params' line in ${outDir}/logs/rank 0.log`);
+  return Number((m[1] as string).replace(/,/g, ''));
+}
+
+/** `launch --nproc 1` alone in host 0 (no link crossed); its run directory. */
+export async function oneWorkerIn(h: SimHosts, set: readonly string[], outDir: string, timeoutMs: number): Promise<string> {
+  const r = await collect(h.spawnIn(0, process.execPath, [BIN, 'launch', '--nproc', '1', '--out', outDir, '--set', ...set]), timeoutMs);
+  if (r.code !== 0) throw new Error(`one worker in ${h.hosts[0]?.ns} exited with ${r.code}:\n${r.out}`);
+  return outDir;
+}

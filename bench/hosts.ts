@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { netnsRefusal, removeStaleHosts, withHosts, type SimHosts } from './sim-hosts';
-import { BIN, launchAcross, steadySamplesPerSec, torchAcross, torchPeerAvailable } from './hosts-run';
+import { launchAcross, oneWorkerIn, steadySamplesPerSec, torchAcross, torchPeerAvailable } from './hosts-run';
 
 const USAGE = `usage: ringtrain bench hosts [--nnodes 2] [--nproc 1] [--rates 10000,1000] [--models mlp,cnn]
                             [--transports grpc,tcp] [--compression none,fp16] [--no-torch]
@@ -87,16 +87,7 @@ const jobSet = (model: string, p: Plan, extra: string[]): string[] => [`model.ki
 
 /** One worker alone in host 0 (no link crossed): the base of the scaling efficiency. */
 async function oneWorker(h: SimHosts, model: string, p: Plan, base: string): Promise<number> {
-  const out = path.join(base, 'one');
-  const child = h.spawnIn(0, process.execPath, [BIN, 'launch', '--nproc', '1', '--out', out, '--set', ...jobSet(model, p, [])]);
-  let log = '';
-  child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), ONE_WORKER_DEADLINE_MS);
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  clearTimeout(timer);
-  if (code !== 0) throw new Error(`one worker in ${h.hosts[0]?.ns} exited with ${code} (deadline ${ONE_WORKER_DEADLINE_MS / 1000} s):\n${log}`);
-  return steadySamplesPerSec(out, p.warmup);
+  return steadySamplesPerSec(await oneWorkerIn(h, jobSet(model, p, []), path.join(base, 'one'), ONE_WORKER_DEADLINE_MS), p.warmup);
 }
 
 async function rowsForRate(h: SimHosts, rate: number, o: Options, print: (cells: string[]) => void): Promise<void> {

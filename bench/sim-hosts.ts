@@ -76,11 +76,13 @@ export function netnsRefusal(): string | undefined {
 }
 
 /**
- * tbf's bucket must hold what the kernel hands it at once (a 64 KB GSO segment on a veth) and
- * a few milliseconds of the rate, or the shaper cannot reach the rate at all.
+ * tbf's bucket must hold what the kernel hands it at once (a 64 KiB GSO segment on a veth), and
+ * little more: bytes in the bucket leave at memory speed, so a bucket as large as a step's
+ * gradients (the MLP's are 400 KB) would let every step through unshaped. Above 2.5 Gbit/s it
+ * holds 0.2 ms of the rate, so the kernel's timers can keep up with the rate.
  */
 export function tbfArgs(iface: string, rateMbit: number): string[] {
-  const burstBytes = Math.max(256 * 1024, Math.ceil((rateMbit * 1e6) / 8 / 250));
+  const burstBytes = Math.max(64 * 1024, Math.ceil((rateMbit * 1e6) / 8 / 5000));
   return ['qdisc', 'add', 'dev', iface, 'root', 'tbf', 'rate', `${rateMbit}mbit`, 'burst', String(burstBytes), 'latency', '50ms'];
 }
 

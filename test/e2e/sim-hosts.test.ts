@@ -3,7 +3,9 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hostsUp, listNamespaces, netnsRefusal } from '../../bench/sim-hosts';
-import { launchAcross } from '../../bench/hosts-run';
+import { launchAcross, oneWorkerIn, steadySamplesPerSec } from '../../bench/hosts-run';
+import { stepSeconds } from '../../bench/scaling-model';
+import { DEFAULT_CALIBRATION, firstHosts, readCalibration } from '../../bench/scaling-model-cli';
 import { runCli, startCli, tempDir, waitFor } from './cli';
 
 const JOB = ['train.epochs=1', 'data.trainLimit=960', 'data.testLimit=100'];
@@ -45,4 +47,30 @@ test('ringtrain bench hosts, interrupted mid-run, removes its namespaces and sto
   const r = await cli.result;
   assert.equal(r.code, 130, r.stderr + r.stdout);
   assert.deepEqual(ours(prefix), [], 'the interrupted bench left namespaces behind');
+});
+
+test('the scaling model predicts 2- and 3-host MLP steps over 25 Mbit/s links within 20%', { skip: refusal }, async () => {
+  // A slow link, so the prediction rests on the link and the ring's 2(n-1)/n rather than on this
+  // shared machine's CPU, whose scheduling delays move a fast step by more than 20%.
+  const c = readCalibration(DEFAULT_CALIBRATION);
+  const mlp = c.models.find((m) => m.name === 'mlp');
+  assert.ok(mlp !== undefined, 'the calibration has the mlp');
+  const dir = tempDir('model');
+  const h = hostsUp(3, 25);
+  try {
+    const alone = await oneWorkerIn(h, ['model.kind=mlp', 'data.trainLimit=6400', 'train.epochs=3', 'data.testLimit=100'], path.join(dir, 'one'), 120_000);
+    const stepSec = 64 / steadySamplesPerSec(alone, 1);
+    for (const nodes of [2, 3]) {
+      const run = await launchAcross(firstHosts(h, nodes), 1, ['model.kind=mlp', `data.trainLimit=${12 * 64 * nodes}`, 'train.epochs=3', 'data.testLimit=100'], path.join(dir, `n${nodes}`), 180_000);
+      const measured = (64 * nodes) / steadySamplesPerSec(run.outDir, 1);
+      const predicted = stepSeconds({ ...mlp, stepSec }, { nodes, linkBitsPerSec: 25e6, bucketBytes: 25 * 1024 * 1024, overlap: false }, c.link);
+      const off = Math.abs(predicted - measured) / measured;
+      process.stdout.write(`# ${nodes} hosts at 25 Mbit/s: measured ${(measured * 1000).toFixed(1)} ms/step, predicted ${(predicted * 1000).toFixed(1)} (${(100 * off).toFixed(0)}% off)\n`);
+      assert.ok(off <= 0.2, `${nodes} hosts: predicted ${(predicted * 1000).toFixed(1)} ms per step, measured ${(measured * 1000).toFixed(1)}`);
+    }
+  } finally {
+    h.down();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  assert.deepEqual(ours(h.prefix), []);
 });
