@@ -49,23 +49,23 @@ test('ringtrain bench hosts, interrupted mid-run, removes its namespaces and sto
   assert.deepEqual(ours(prefix), [], 'the interrupted bench left namespaces behind');
 });
 
-test('the scaling model predicts 2- and 3-host MLP steps over 25 Mbit/s links within 20%', { skip: refusal }, async () => {
+test('the scaling model predicts 2- and 3-host MLP steps over 10 Mbit/s links within 20%', { skip: refusal }, async () => {
   // A slow link, so the prediction rests on the link and the ring's 2(n-1)/n rather than on this
   // shared machine's CPU, whose scheduling delays move a fast step by more than 20%.
   const c = readCalibration(DEFAULT_CALIBRATION);
   const mlp = c.models.find((m) => m.name === 'mlp');
   assert.ok(mlp !== undefined, 'the calibration has the mlp');
   const dir = tempDir('model');
-  const h = hostsUp(3, 25);
+  const h = hostsUp(3, 10);
   try {
-    const alone = await oneWorkerIn(h, ['model.kind=mlp', 'data.trainLimit=6400', 'train.epochs=3', 'data.testLimit=100'], path.join(dir, 'one'), 120_000);
+    const alone = await oneWorkerIn(h, ['model.kind=mlp', 'data.trainLimit=3200', 'train.epochs=3', 'data.testLimit=100'], path.join(dir, 'one'), 120_000);
     const stepSec = 64 / steadySamplesPerSec(alone, 1);
     for (const nodes of [2, 3]) {
-      const run = await launchAcross(firstHosts(h, nodes), 1, ['model.kind=mlp', `data.trainLimit=${12 * 64 * nodes}`, 'train.epochs=3', 'data.testLimit=100'], path.join(dir, `n${nodes}`), 180_000);
+      const run = await launchAcross(firstHosts(h, nodes), 1, ['model.kind=mlp', `data.trainLimit=${8 * 64 * nodes}`, 'train.epochs=3', 'data.testLimit=100'], path.join(dir, `n${nodes}`), 180_000);
       const measured = (64 * nodes) / steadySamplesPerSec(run.outDir, 1);
-      const predicted = stepSeconds({ ...mlp, stepSec }, { nodes, linkBitsPerSec: 25e6, bucketBytes: 25 * 1024 * 1024, overlap: false }, c.link);
+      const predicted = stepSeconds({ ...mlp, stepSec }, { nodes, linkBitsPerSec: 10e6, bucketBytes: 25 * 1024 * 1024, overlap: false }, c.link);
       const off = Math.abs(predicted - measured) / measured;
-      process.stdout.write(`# ${nodes} hosts at 25 Mbit/s: measured ${(measured * 1000).toFixed(1)} ms/step, predicted ${(predicted * 1000).toFixed(1)} (${(100 * off).toFixed(0)}% off)\n`);
+      process.stdout.write(`${nodes} hosts at 10 Mbit/s: measured ${(measured * 1000).toFixed(1)} ms/step, predicted ${(predicted * 1000).toFixed(1)} (${(100 * off).toFixed(0)}% off)\n`);
       assert.ok(off <= 0.2, `${nodes} hosts: predicted ${(predicted * 1000).toFixed(1)} ms per step, measured ${(measured * 1000).toFixed(1)}`);
     }
   } finally {
