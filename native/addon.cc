@@ -15,6 +15,7 @@
 #include "shm.h"
 #include "affinity.h"
 #include "malloc-tuning.h"
+#include "addon-step.h"
 
 namespace {
 
@@ -339,6 +340,7 @@ napi_value Init(napi_env env, napi_value exports) {
   exportFunction(env, exports, "addScaled", AddScaled);
   exportFunction(env, exports, "bindToCpus", BindToCpus);
   exportFunction(env, exports, "retainFreedMemory", RetainFreedMemory);
+  ringtrain::exportStepFunctions(env, exports);
   napi_value name;
   napi_create_string_utf8(env, ringtrain::sgemmKernelName(), NAPI_AUTO_LENGTH, &name);
   napi_set_named_property(env, exports, "kernel", name);

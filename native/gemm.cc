@@ -15,8 +15,8 @@
 namespace ringtrain {
 namespace {
 
-constexpr int MR = 6;
-constexpr int NR = 16;
+// Tile shapes: AVX2 6 x 16 (12 ymm accumulators); AVX-512 8 x 32 (16 zmm accumulators), which
+// divides the common batch sizes (64 rows) without an edge tile.
 constexpr int KC = 256;
 constexpr int MC = 96;    // MC x KC of A (96 KB) stays in L2 while every B panel passes
 constexpr int NC = 4096;  // KC x NC of B is one packing pass (4 MB at most)
@@ -24,6 +24,7 @@ constexpr int NC = 4096;  // KC x NC of B is one packing pass (4 MB at most)
 using Microkernel = void (*)(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, bool accumulate);
 
 __attribute__((target("avx2,fma"))) void kernelAvx2(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, bool accumulate) {
+  constexpr int MR = 6, NR = 16;
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -55,6 +56,7 @@ __attribute__((target("avx2,fma"))) void kernelAvx2(int kc, const float* a, cons
     b += NR;
   }
   const __m256 rows[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  #pragma GCC unroll 16
   for (int r = 0; r < MR; r++) {
     float* row = c + r * ldc;
     if (accumulate) {
@@ -67,14 +69,47 @@ __attribute__((target("avx2,fma"))) void kernelAvx2(int kc, const float* a, cons
   }
 }
 
+
+__attribute__((target("avx512f"))) void kernelAvx512(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, bool accumulate) {
+  constexpr int MR = 8, NR = 32;
+  __m512 lo[MR], hi[MR];
+  #pragma GCC unroll 16
+  for (int r = 0; r < MR; r++) lo[r] = hi[r] = _mm512_setzero_ps();
+  for (int p = 0; p < kc; p++) {
+    const __m512 b0 = _mm512_load_ps(b);
+    const __m512 b1 = _mm512_load_ps(b + 16);
+    #pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+      const __m512 ar = _mm512_set1_ps(a[r]);
+      lo[r] = _mm512_fmadd_ps(ar, b0, lo[r]);
+      hi[r] = _mm512_fmadd_ps(ar, b1, hi[r]);
+    }
+    a += MR;
+    b += NR;
+  }
+  #pragma GCC unroll 16
+  for (int r = 0; r < MR; r++) {
+    float* row = c + r * ldc;
+    if (accumulate) {
+      lo[r] = _mm512_add_ps(_mm512_loadu_ps(row), lo[r]);
+      hi[r] = _mm512_add_ps(_mm512_loadu_ps(row + 16), hi[r]);
+    }
+    _mm512_storeu_ps(row, lo[r]);
+    _mm512_storeu_ps(row + 16, hi[r]);
+  }
+}
+
+template <int MR, int NR>
 void kernelScalar(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, bool accumulate) {
   float acc[MR][NR] = {};
   for (int p = 0; p < kc; p++) {
+    #pragma GCC unroll 16
     for (int r = 0; r < MR; r++) {
       const float ar = a[p * MR + r];
       for (int j = 0; j < NR; j++) acc[r][j] += ar * b[p * NR + j];
     }
   }
+  #pragma GCC unroll 16
   for (int r = 0; r < MR; r++) {
     for (int j = 0; j < NR; j++) c[r * ldc + j] = accumulate ? c[r * ldc + j] + acc[r][j] : acc[r][j];
   }
@@ -85,10 +120,16 @@ bool hasAvx2() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
+bool hasAvx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f");
+}
+
 const bool kAvx2 = hasAvx2();
-const Microkernel kKernel = kAvx2 ? kernelAvx2 : kernelScalar;
+const bool kAvx512 = kAvx2 && hasAvx512();
 
 // Ap: ceil(mc / MR) panels, each kc x MR (row r of the panel at p * MR + r); rows past mc are 0.
+template <int MR>
 void packA(int mc, int kc, const Operand& a, int i0, int p0, float* ap) {
   for (int i = 0; i < mc; i += MR) {
     const int rows = std::min(MR, mc - i);
@@ -112,6 +153,7 @@ void packA(int mc, int kc, const Operand& a, int i0, int p0, float* ap) {
 }
 
 // Bp: ceil(nc / NR) panels, each kc x NR (column j of the panel at p * NR + j); columns past nc are 0.
+template <int NR>
 void packB(int nc, int kc, const Operand& b, int p0, int j0, float* bp) {
   for (int j = 0; j < nc; j += NR) {
     const int cols = std::min(NR, nc - j);
@@ -142,16 +184,8 @@ float* aligned(std::vector<float>& v, std::size_t n) {
   return v.data() + ((64 - (at & 63)) & 63) / sizeof(float);
 }
 
-}  // namespace
-
-void sgemm(int m, int n, int k, Operand a, Operand b, float* c, std::ptrdiff_t ldc, bool accumulate) {
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0) {
-    if (!accumulate) {
-      for (int i = 0; i < m; i++) std::memset(c + i * ldc, 0, n * sizeof(float));
-    }
-    return;
-  }
+template <int MR, int NR>
+void blocked(Microkernel kernel, int m, int n, int k, const Operand& a, const Operand& b, float* c, std::ptrdiff_t ldc, bool accumulate) {
   // Packing buffers live as long as the thread: one allocation for the whole run.
   static thread_local std::vector<float> aBuffer;
   static thread_local std::vector<float> bBuffer;
@@ -164,10 +198,10 @@ void sgemm(int m, int n, int k, Operand a, Operand b, float* c, std::ptrdiff_t l
     for (int pc = 0; pc < k; pc += KC) {
       const int kc = std::min(KC, k - pc);
       const bool add = accumulate || pc > 0;
-      packB(nc, kc, b, pc, jc, bp);
+      packB<NR>(nc, kc, b, pc, jc, bp);
       for (int ic = 0; ic < m; ic += MC) {
         const int mc = std::min(MC, m - ic);
-        packA(mc, kc, a, ic, pc, ap);
+        packA<MR>(mc, kc, a, ic, pc, ap);
         for (int jr = 0; jr < nc; jr += NR) {
           const int nr = std::min(NR, nc - jr);
           const float* bPanel = bp + (jr / NR) * kc * NR;
@@ -176,12 +210,12 @@ void sgemm(int m, int n, int k, Operand a, Operand b, float* c, std::ptrdiff_t l
             const float* aPanel = ap + (ir / MR) * kc * MR;
             float* cTile = c + (ic + ir) * ldc + jc + jr;
             if (mr == MR && nr == NR) {
-              kKernel(kc, aPanel, bPanel, cTile, ldc, add);
+              kernel(kc, aPanel, bPanel, cTile, ldc, add);
               continue;
             }
             // A partial tile at the edge of C: computed whole into a scratch tile, then the
             // part inside C is copied (or added) out.
-            kKernel(kc, aPanel, bPanel, edge, NR, false);
+            kernel(kc, aPanel, bPanel, edge, NR, false);
             for (int r = 0; r < mr; r++) {
               for (int q = 0; q < nr; q++) cTile[r * ldc + q] = add ? cTile[r * ldc + q] + edge[r * NR + q] : edge[r * NR + q];
             }
@@ -192,6 +226,25 @@ void sgemm(int m, int n, int k, Operand a, Operand b, float* c, std::ptrdiff_t l
   }
 }
 
-const char* sgemmKernelName() { return kAvx2 ? "avx2-fma" : "scalar"; }
+}  // namespace
+
+void sgemm(int m, int n, int k, Operand a, Operand b, float* c, std::ptrdiff_t ldc, bool accumulate) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    if (!accumulate) {
+      for (int i = 0; i < m; i++) std::memset(c + i * ldc, 0, n * sizeof(float));
+    }
+    return;
+  }
+  if (kAvx512) {
+    blocked<8, 32>(kernelAvx512, m, n, k, a, b, c, ldc, accumulate);
+  } else if (kAvx2) {
+    blocked<6, 16>(kernelAvx2, m, n, k, a, b, c, ldc, accumulate);
+  } else {
+    blocked<6, 16>(kernelScalar<6, 16>, m, n, k, a, b, c, ldc, accumulate);
+  }
+}
+
+const char* sgemmKernelName() { return kAvx512 ? "avx512f" : kAvx2 ? "avx2-fma" : "scalar"; }
 
 }  // namespace ringtrain

@@ -7,7 +7,7 @@
 
 namespace ringtrain {
 
-// torch.optim.SGD; `buf` is null without momentum.
+// torch.optim.SGD in float32 (hyperparameters rounded to float32 first); `buf` is null without momentum.
 void sgdStep(float* p, const float* g, float* buf, int64_t n, double momentum, double wd, double lr, bool nesterov);
 
 // torch.optim.Adam / AdamW: w = p*decay; d = g + l2*w; m, v moments; p = w - stepSize*m/(sqrt(v)/bc2Sqrt + eps).
@@ -16,8 +16,8 @@ void adamStep(float* p, const float* g, float* m, float* v, int64_t n, double b1
 // torch.optim.RMSprop (not centered); `buf` is null without momentum.
 void rmspropStep(float* p, const float* g, float* sq, float* buf, int64_t n, double alpha, double eps, double momentum, double wd, double lr);
 
-// Sum of squares in float64 over four interleaved lanes (element i goes to lane i % 4), the lanes
-// added as (l0 + l1) + (l2 + l3): the order src/train/grad-norm.ts uses too.
+// Sum of squares in float64 over sixteen interleaved lanes (element i goes to lane i % 16), the
+// lanes added pairwise, neighbours first: the order src/train/grad-norm.ts uses too.
 double sumSquares(const float* g, int64_t n);
 
 // g[i] = float32(g[i] * coef), coef in double (gradient clipping).

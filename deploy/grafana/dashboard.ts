@@ -253,10 +253,39 @@ const panels: Array<Panel | RowPanel> = [
   }),
   stat({
     title: 'Ring links',
-    description: 'How each rank\'s payloads travel to its ring successor: grpc, socket (tcp) or shared-memory (tcp between workers of one host, through /dev/shm). A tcp link that shows socket between workers of one host fell back; the worker log says why.',
+    description: 'How each rank\'s all-reduce payloads travel to its ring successor: grpc, socket (tcp), shared-memory (tcp between workers of one host, through /dev/shm) or shared-file (two ranks of one host summing in one file, either transport). A tcp link that shows socket between workers of one host fell back; the worker log says why.',
     queries: [{ expr: `max by (rank, peer, path) (ringtrain_ring_link_info{${JOB}})`, legend: 'rank {{rank}} to {{peer}}: {{path}}', instant: true }],
     unit: 'none',
     grid: { x: 0, y: 53, w: 24, h: 4 },
+  }),
+  row('Processes', 57),
+  timeseries({
+    title: 'CPU per process',
+    description: 'CPU seconds per second of each worker (by rank) and of the coordinator (no rank): 1 is one core. A wasm worker fills about one core; far less means it waits.',
+    queries: [{ expr: `sum by (role, rank) (${rate('process_cpu_seconds_total')})`, legend: '{{role}} {{rank}}' }],
+    unit: 'suffix: cores',
+    grid: { x: 0, y: 58, w: 6, h: 8 },
+  }),
+  timeseries({
+    title: 'Resident memory per process',
+    description: 'Resident set size of each process, against the pods\' memory limits (2 GiB for cpu workers).',
+    queries: [{ expr: `max by (role, rank) (process_resident_memory_bytes{${JOB}})`, legend: '{{role}} {{rank}}' }],
+    unit: 'bytes',
+    grid: { x: 6, y: 58, w: 6, h: 8 },
+  }),
+  timeseries({
+    title: 'Time in garbage collection',
+    description: 'Share of wall time each process spends in V8 garbage collection. One rank\'s GC pause stalls every rank at the next all-reduce.',
+    queries: [{ expr: `sum by (role, rank) (${rate('nodejs_gc_duration_seconds_sum')})`, legend: '{{role}} {{rank}}' }],
+    unit: 'percentunit',
+    grid: { x: 12, y: 58, w: 6, h: 8 },
+  }),
+  timeseries({
+    title: 'Event-loop lag p99',
+    description: 'How late timers and I/O callbacks ran: heartbeats and ring messages wait this long behind a busy step.',
+    queries: [{ expr: `max by (role, rank) (nodejs_eventloop_lag_p99_seconds{${JOB}})`, legend: '{{role}} {{rank}}' }],
+    unit: 's',
+    grid: { x: 18, y: 58, w: 6, h: 8 },
   }),
 ];
 

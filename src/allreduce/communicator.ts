@@ -28,8 +28,11 @@ export interface CommunicatorOptions {
    * everything else takes the ring; 'ring': always the ring.
    */
   algorithm?: 'auto' | 'ring';
-  /** Hears once whether the ring's two same-host ranks sum through a shared file (shm-pair.ts). */
-  onNote?: (note: string) => void;
+  /**
+   * Hears once whether the ring's two same-host ranks sum through a shared file (shm-pair.ts);
+   * `sharedFile` is true when they do, so metrics can report the path the log names.
+   */
+  onNote?: (note: string, sharedFile?: boolean) => void;
 }
 
 export interface CollectiveStats {
@@ -285,6 +288,7 @@ export class Communicator {
       wire === 'fp32'
         ? `all-reduces with ${setup.peer} go through a shared file (up to ${mib} MiB each; larger ones as messages)`
         : `float32 all-reduces with ${setup.peer} go through a shared file (up to ${mib} MiB each; larger ones as messages; ${wire} gradients as messages, as compression asks)`,
+      true,
     );
     return pair;
   }

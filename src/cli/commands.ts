@@ -15,11 +15,12 @@ import { launch, defaultRunDir } from '../launcher';
 import { createLogger } from '../observe';
 import { mergeTraceFiles } from '../observe/trace-merge';
 import { parseLayers } from '../train';
-import { checkpointDirOf, runWorker, writesCheckpoints } from '../worker';
+import { checkpointDirOf, exportRankEnv, localRankOf, runWorker, writesCheckpoints } from '../worker';
 import { intFlag, parseArgs, usage } from './args';
 import { bindWorker, nprocOf, planLaunchCpus } from './cpu-flags';
 import { nodeCount, planNodes } from './node-flags';
 import { ENV_RESUME, resumeTarget } from './resume';
+import { TORCHRUN_FLAGS, coordinatorOf, foldTorchrunFlags, worldSizeSets } from './torchrun-names';
 
 /** Where each rank writes its Chrome trace; '{rank}' is replaced (set by `launch --trace FILE` for its children). */
 export const ENV_TRACE = 'RINGTRAIN_TRACE';
@@ -46,13 +47,14 @@ function jobFileOf(positional: string[]): string | undefined {
 }
 
 export async function launchCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, ['nproc', 'out', 'resume', 'trace', 'cpu-bind', 'nnodes', 'node-rank', 'coordinator', 'host']);
+  const args = foldTorchrunFlags(parseArgs(argv, ['nproc', 'out', 'resume', 'trace', 'cpu-bind', 'nnodes', 'node-rank', 'coordinator', 'host', ...TORCHRUN_FLAGS]));
   const nproc = nprocOf(args);
   const nnodes = nodeCount(args);
   const cpuSets = planLaunchCpus(args.flags.get('cpu-bind'), nproc);
   const resume = resumeTarget(args.flags.get('resume'));
   const spec = loadJob({ file: jobFileOf(args.positional) ?? resume?.jobFile, sets: [...args.sets, `cluster.worldSize=${nproc * nnodes}`] });
   const nodes = planNodes(args, nnodes, resolveJoinToken(spec) !== undefined);
+  if (spec.cluster.ringPort !== 0 && nproc > 1) throw usage(`cluster.ringPort=${spec.cluster.ringPort} gives every worker the same port, but launch starts ${nproc} on this host: set cluster.ringPort=0 (any free port) or --nproc 1`);
   // A wrong layer list is a job-file mistake: say so here, before any process starts.
   if (spec.model.kind === 'layers') parseLayers(spec.model.layers);
   const outDir = path.resolve(args.flags.get('out') ?? (spec.outDir || resume?.runDir || defaultRunDir(spec.name)));
@@ -103,14 +105,13 @@ export async function coordinatorCommand(argv: readonly string[]): Promise<numbe
 export async function workerCommand(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv, ['coordinator', 'rank', 'host', 'bind', 'out', 'resume', 'trace', 'cpus']);
   const env = process.env;
-  const coordinator = args.flags.get('coordinator') ?? env.RINGTRAIN_COORDINATOR;
-  if (coordinator === undefined || !/^[^:\s]+:\d+$/.test(coordinator)) {
-    throw usage(`worker needs the coordinator as HOST:PORT (--coordinator or RINGTRAIN_COORDINATOR), got '${coordinator ?? ''}'`);
-  }
+  const coordinator = coordinatorOf(args.flags.get('coordinator'), env);
   const rankText = args.flags.get('rank') ?? env.RANK ?? env.JOB_COMPLETION_INDEX;
   const rankHint = rankText === undefined ? -1 : Number(rankText);
   if (!Number.isInteger(rankHint) || rankHint < -1) throw usage(`rank must be a non-negative integer, got '${rankText}'`);
-  const spec = loadJob({ file: jobFileOf(args.positional), sets: args.sets });
+  const spec = loadJob({ file: jobFileOf(args.positional), sets: worldSizeSets(env, args.sets) });
+  // Before any user module loads: the hinted identity, corrected after the join (run-worker).
+  if (rankHint >= 0) exportRankEnv({ rank: rankHint, worldSize: spec.cluster.worldSize, localRank: localRankOf(env) });
   const advertise = args.flags.get('host') ?? env.RINGTRAIN_ADVERTISE_HOST ?? env.POD_IP ?? '127.0.0.1';
   const bind = args.flags.get('bind') ?? (advertise === '127.0.0.1' || advertise === 'localhost' ? advertise : '0.0.0.0');
   const outDir = path.resolve(args.flags.get('out') ?? (spec.outDir || defaultRunDir(spec.name)));

@@ -12,6 +12,8 @@ const SECTIONS: Record<string, string> = {
       a run from its newest usable checkpoint (DIR: a run directory, its checkpoints/ or one
       ckpt-* directory), reusing that run's job.json and directory unless JOB_FILE/--out say otherwise.
       --cpu-bind cores gives each worker an equal share of this machine's CPUs, whole cores first.
+      torchrun's spellings work too: --nproc-per-node N is --nproc N, --max-restarts N is
+      --set cluster.maxRestarts=N.
   ringtrain launch [JOB_FILE] --nproc N --nnodes M --node-rank K --coordinator HOST:PORT [--host ADDR] [...]
       The same job on M machines, N workers each (ranks K*N to K*N+N-1), like torchrun --nnodes.
       Every node gets the same JOB_FILE, --set values and --coordinator; node 0 runs the
@@ -22,8 +24,9 @@ const SECTIONS: Record<string, string> = {
       Run the control plane for a job spread over machines (default port 29400). With --state-file
       a restarted coordinator picks the job up where it was.`,
   worker: `  ringtrain worker [JOB_FILE] --coordinator HOST:PORT [--rank R] [--host ADVERTISE] [--bind ADDR] [--out DIR] [--resume DIR] [--cpus LIST] [--set ...]
-      Run one worker. The coordinator may come from RINGTRAIN_COORDINATOR, the rank from RANK or
-      JOB_COMPLETION_INDEX, the advertised host from RINGTRAIN_ADVERTISE_HOST or POD_IP, --resume
+      Run one worker. The coordinator may come from RINGTRAIN_COORDINATOR (else MASTER_ADDR and
+      MASTER_PORT), the rank from RANK or JOB_COMPLETION_INDEX, the world size from WORLD_SIZE,
+      the advertised host from RINGTRAIN_ADVERTISE_HOST or POD_IP, --resume
       from RINGTRAIN_RESUME (only rank 0 reads the checkpoint and sends it to the others).
       --cpus 0-3,8 binds every thread of the worker to those CPUs (as taskset -a does).`,
   report: `  ringtrain report RUN_DIR [--out DIR]
@@ -45,7 +48,10 @@ const SECTIONS: Record<string, string> = {
       ([[...], ...] or {"instances": [...]}) with raw values; the model's preprocessing applies.`,
   export: `  ringtrain export --model DIR --quantize float16|uint8 [--out DIR2] [JOB_FILE]
       Copy the model with quantized weights (half / a quarter of the bytes) and print the test
-      metrics before and after quantization.`,
+      metrics before and after quantization.
+  ringtrain export --model DIR --prune S [--quantize float16|uint8] [--out DIR2] [JOB_FILE]
+      Copy the model with the smallest S (0 < S < 1) of each dense/conv kernel's weights set to
+      0, then quantized if asked; prints the sparsity and test metrics before and after.`,
   serve: `  ringtrain serve --model DIR [--host 127.0.0.1] [--port 8080] [--max-body BYTES] [--max-batch N]
       HTTP: POST /predict {"instances": [[...], ...]} -> {"predictions": [...]}; GET /healthz.`,
 };

@@ -9,6 +9,7 @@ import { loadJob } from '../config/load';
 import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
 import { loadDataset, readPredictInput, type Split } from '../data';
 import { Predictor, evaluateRange, evaluateRegressionRange, quantizeModelDir } from '../train';
+import { pruneExport } from './prune-export';
 import { intFlag, parseArgs, usage } from './args';
 
 export function modelDirOf(flag: string | undefined, command: string): string {
@@ -75,9 +76,13 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
  * model with quantized weights, and the test metrics before and after quantization.
  */
 export async function exportCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, ['model', 'quantize', 'out']);
+  const args = parseArgs(argv, ['model', 'quantize', 'out', 'prune']);
   const dir = modelDirOf(args.flags.get('model'), 'export');
   const dtype = args.flags.get('quantize');
+  if (args.flags.has('prune')) {
+    const { test } = await testSplitFor(dir, args.positional, args.sets);
+    return pruneExport({ dir, sparsity: args.flags.get('prune') ?? '', dtype, out: args.flags.get('out'), test, evaluate: evaluateDir, describe });
+  }
   if (dtype !== 'float16' && dtype !== 'uint8') throw usage(`export needs --quantize float16 or --quantize uint8, got '${dtype ?? ''}'`);
   const out = path.resolve(args.flags.get('out') ?? `${dir}-${dtype}`);
   if (out === dir) throw usage('--out must differ from --model: the float32 model is kept');

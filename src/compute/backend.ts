@@ -1,9 +1,10 @@
 /**
  * tfjs backend selection. `auto` walks from fastest to most portable: tfjs-node-gpu (CUDA via
  * libtensorflow), tfjs-node (libtensorflow on CPU), wasm (XNNPACK, one thread under Node), cpu
- * (plain JS). The native packages are optional dependencies that only install where
- * libtensorflow can be downloaded, so every step loads its package lazily and a miss is data
- * (`tried`), not a crash. A backend asked for by name must load, or the job stops with why.
+ * (plain JS). The native packages are optional peer dependencies (a user installs them where
+ * libtensorflow can be downloaded; the GPU image does), so every step loads its package lazily
+ * and a miss is data (`tried`), not a crash; `auto` says which it chose and why. A backend asked
+ * for by name must load, or the job stops with why.
  *
  * The backend is global to the process (tfjs-core's engine), and tfjs-core must be the one
  * instance tfjs-layers also uses, hence the plain '@tensorflow/tfjs-core' import.
@@ -47,7 +48,7 @@ interface Candidate {
   whyMissing?: string;
 }
 
-const NATIVE_MISSING = 'it is an optional dependency whose install downloads libtensorflow';
+const NATIVE_MISSING = 'an optional peer dependency: its install downloads libtensorflow, so ringtrain does not install it';
 
 /** `auto` order: fastest first. */
 export const AUTO_ORDER: readonly ResolvedBackendName[] = [
@@ -120,7 +121,10 @@ export async function selectBackend(
   const tried: BackendAttempt[] = [];
   for (const name of AUTO_ORDER) {
     const error = await tryActivate(CANDIDATES[name]);
-    if (error === undefined) return { name, tried, ...kernelsOf(name) };
+    if (error === undefined) {
+      log?.(`backend auto chose ${name}: ${autoReason(tried)}`);
+      return { name, tried, ...kernelsOf(name) };
+    }
     tried.push({ name, error });
     log?.(`backend ${name} skipped: ${error}`);
   }
@@ -129,6 +133,17 @@ export async function selectBackend(
     `no tfjs backend could load (${tried.map((t) => `${t.name}: ${t.error}`).join('; ')}): ` +
       'reinstall dependencies (`npm ci`)',
   );
+}
+
+/** Why `auto` landed where it did: the first in AUTO_ORDER that loaded, and what the faster ones lacked. */
+function autoReason(tried: readonly BackendAttempt[]): string {
+  if (tried.length === 0) return 'the fastest backend, and it loaded';
+  const missing = tried.filter((t) => t.error.includes(' is not installed'));
+  if (missing.length === tried.length && tried.every((t) => t.name.startsWith('tensorflow'))) {
+    const names = missing.map((t) => t.name).join(' and ');
+    return `${names} ${missing.length === 1 ? 'is' : 'are'} not installed (optional peer dependencies: npm install @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu to use them)`;
+  }
+  return tried.map((t) => `${t.name}: ${t.error}`).join('; ');
 }
 
 function kernelsOf(name: ResolvedBackendName): { kernels: string; kernelsWhy?: string } {

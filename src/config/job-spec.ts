@@ -4,7 +4,13 @@
  */
 
 export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
-export type Activation = 'relu' | 'tanh' | 'sigmoid';
+export type Activation = 'relu' | 'tanh' | 'sigmoid' | 'leakyRelu';
+/**
+ * Kernel initializer of dense and conv layers: 'auto' keeps each model's own (Glorot uniform,
+ * He normal in the resnet); he is Kaiming (std sqrt(2 / fan_in)), xavier is Glorot
+ * (sqrt(2 / (fan_in + fan_out))); 'normal' draws from a normal truncated at 2 std, as Keras does.
+ */
+export type InitializerName = 'auto' | 'he-normal' | 'he-uniform' | 'xavier-normal' | 'xavier-uniform';
 
 export type ModelKind = 'mlp' | 'cnn' | 'resnet' | 'layers' | 'module';
 
@@ -26,8 +32,25 @@ export interface ModelSpec {
   kind: ModelKind;
   /** Dense hidden widths: the mlp's layers and the cnn's dense layers after its convolutions (peer: [128]); unused by resnet. */
   hidden: number[];
-  /** Activation of the dense hidden layers; convolutions always use ReLU. */
+  /** Activation of the dense hidden layers (leakyRelu: slope 0.01, torch's); convolutions always use ReLU. */
   activation: Activation;
+  /** Kernel initializer of every dense and conv layer (see InitializerName); biases start at 0. */
+  initializer: InitializerName;
+  /**
+   * Start from these weights instead of fresh ones (fine-tuning): a saved model directory (a
+   * run's model/) or a checkpoint directory. Weights match by layer and weight name and must
+   * have the same shapes; '' = fresh weights.
+   */
+  initFrom: string;
+  /** Layers that keep their fresh weights under initFrom (a new head for other classes, e.g. [logits]). */
+  initSkip: string[];
+  /**
+   * Layers whose weights do not train (as requires_grad=False): no gradient, no all-reduce, no
+   * update. Names as the model summary prints them, e.g. [dense_0].
+   */
+  freeze: string[];
+  /** Freeze every layer with weights except the last N (0 = off); not with `freeze`. */
+  freezeAllButLast: number;
   /** Dropout rate after each dense hidden layer, in training only (0 = none, the peer's). */
   dropout: number;
   /**
@@ -76,6 +99,12 @@ export interface DataSpec {
   dataset: DatasetKind;
   /** Samples per worker per step (DDP semantics: the global batch is batchSize x world). */
   batchSize: number;
+  /**
+   * Shuffle the training order each epoch (DistributedSampler(shuffle=True)); false keeps
+   * dataset order 0, 1, 2, ... through the sampler's interleave (rank r takes r, r+W, ...), so
+   * a run can be replayed sample for sample in another framework.
+   */
+  shuffle: boolean;
   /** Use only the first K training samples (0 = all); for quick runs and tests. */
   trainLimit: number;
   /** Use only the first K test samples (0 = all). */
@@ -107,6 +136,8 @@ export type ScheduleInterval = 'epoch' | 'step';
 export type MonitorMetric = 'loss' | 'accuracy' | 'mse' | 'mae';
 /** What a NaN/Inf averaged loss or gradient does: skip that update, or stop the job. */
 export type NonFinitePolicy = 'skip' | 'stop';
+/** How a step's forward and backward run: the native fused step where the model allows it, or always tfjs. */
+export type FusedStepPolicy = 'auto' | 'off';
 
 /** Learning-rate schedule, torch.optim.lr_scheduler semantics; all counts are in `interval` ticks. */
 export interface ScheduleSpec {
@@ -184,6 +215,33 @@ export interface EarlyStoppingSpec {
   restoreBest: boolean;
 }
 
+/**
+ * Gradual magnitude pruning during training (Zhu & Gupta 2017): at the start of each epoch from
+ * startEpoch to endEpoch the smallest-magnitude weights of every dense and conv kernel are set
+ * to 0 and kept there, the sparsity rising on the cubic schedule s x (1 - (1 - k / n)^3).
+ */
+export interface PruneSpec {
+  /** Final share of each kernel's weights that are 0 (0 = off). */
+  sparsity: number;
+  /** First epoch (1-based) that starts pruned; the epochs before it train dense. */
+  startEpoch: number;
+  /** Epoch from which the final sparsity holds (0 = the last epoch). */
+  endEpoch: number;
+}
+
+/**
+ * Knowledge distillation (Hinton et al. 2015, as the PyTorch tutorial computes it): the loss is
+ * alpha x T^2 x KL(teacher's softmax(z / T) || the model's) + (1 - alpha) x cross-entropy.
+ */
+export interface DistillSpec {
+  /** The teacher: a saved model directory (a run's model/); '' = no distillation. */
+  teacher: string;
+  /** Softens both distributions; the soft loss is scaled by T^2 so its gradients keep their size. */
+  temperature: number;
+  /** Weight of the soft-target loss; 1 - alpha goes to the labels' cross-entropy. */
+  alpha: number;
+}
+
 export interface TrainSpec {
   /** Passes over the training set; 8 reaches >= 97% test accuracy with the defaults. */
   epochs: number;
@@ -222,6 +280,11 @@ export interface TrainSpec {
   /** A NaN/Inf averaged loss or gradient: skip the update, or stop the job. */
   nonFinite: NonFinitePolicy;
   /**
+   * auto: a plain chain of dense / conv / max-pool layers trains through the native fused step
+   * (src/train/fused-step.ts) when the addon is built; off: always the tfjs step.
+   */
+  fusedStep: FusedStepPolicy;
+  /**
    * Label smoothing of the training loss, as nn.CrossEntropyLoss(label_smoothing=e): the target
    * is 1 - e on the label plus e / classes on every class (0 = off). Classification only; the
    * validation loss stays the plain cross-entropy, as timm validates, so runs compare.
@@ -241,6 +304,8 @@ export interface TrainSpec {
   /** Validation metric for the plateau schedule and early stopping. */
   monitor: MonitorMetric;
   schedule: ScheduleSpec;
+  prune: PruneSpec;
+  distill: DistillSpec;
   earlyStopping: EarlyStoppingSpec;
 }
 
@@ -253,6 +318,12 @@ export interface CheckpointSpec {
   keep: number;
   /** Where checkpoints go ('' = <run dir>/checkpoints). */
   dir: string;
+  /**
+   * Before the first step, rank 0 writes the starting weights: a step-0 checkpoint and the
+   * model in TensorFlow.js format in <run dir>/model-initial, so another framework can start
+   * from the very same weights. A resumed run writes nothing.
+   */
+  atStart: boolean;
 }
 
 export interface ClusterSpec {
@@ -268,6 +339,17 @@ export interface ClusterSpec {
   collectiveTimeoutSec: number;
   /** How long a worker keeps retrying (with backoff) to reach the coordinator. */
   connectTimeoutSec: number;
+  /**
+   * The job fails once it has run this long since the coordinator started (0 = no limit), as
+   * a Kubernetes Job's activeDeadlineSeconds does: deploy/k8s sets that field to this value.
+   */
+  activeDeadlineSec: number;
+  /**
+   * Port each worker's ring server listens on (0 = any free port). A NetworkPolicy can only
+   * open a declared port: deploy/k8s sets one; `ringtrain launch` runs several workers on one
+   * host, so keep it 0 there.
+   */
+  ringPort: number;
   /** Data plane between ring neighbours: grpc (default, one protocol everywhere) or tcp (framed sockets, several times faster in Node). */
   transport: TransportName;
   /** Gradient encoding on the wire: none (float32), fp16 or bf16 (half the bytes; sums stay float32). */
@@ -358,10 +440,11 @@ export const DEFAULT_JOB: JobSpec = {
   name: 'mnist-mlp',
   seed: 42,
   backend: 'auto',
-  model: { kind: 'mlp', hidden: [128], activation: 'relu', dropout: 0, channels: [], blocks: 1, module: '', layers: [] },
+  model: { kind: 'mlp', hidden: [128], activation: 'relu', initializer: 'auto', initFrom: '', initSkip: [], freeze: [], freezeAllButLast: 0, dropout: 0, channels: [], blocks: 1, module: '', layers: [] },
   data: {
     dataset: 'mnist',
     batchSize: 64,
+    shuffle: true,
     trainLimit: 0,
     testLimit: 0,
     dir: '',
@@ -390,6 +473,7 @@ export const DEFAULT_JOB: JobSpec = {
     accumulate: 1,
     clipNorm: 0,
     nonFinite: 'stop',
+    fusedStep: 'auto',
     labelSmoothing: 0,
     classWeights: [],
     balanceClasses: false,
@@ -420,9 +504,12 @@ export const DEFAULT_JOB: JobSpec = {
       cooldown: 0,
       minLr: 0,
     },
+    prune: { sparsity: 0, startEpoch: 2, endEpoch: 0 },
+    // The PyTorch knowledge-distillation tutorial's T and soft-target weight.
+    distill: { teacher: '', temperature: 2, alpha: 0.25 },
     earlyStopping: { patience: 0, minDelta: 0, restoreBest: false },
   },
-  checkpoint: { everySteps: 0, everyEpochs: 1, keep: 3, dir: '' },
+  checkpoint: { everySteps: 0, everyEpochs: 1, keep: 3, dir: '', atStart: false },
   cluster: {
     worldSize: 2,
     joinTimeoutSec: 60,
@@ -438,6 +525,8 @@ export const DEFAULT_JOB: JobSpec = {
     lastCallSec: 3,
     collectiveTimeoutSec: 30,
     connectTimeoutSec: 30,
+    activeDeadlineSec: 0,
+    ringPort: 0,
   },
   observe: { metricsHost: '127.0.0.1', metricsPort: 0, workerMetricsPort: 0, logLevel: 'info', logEverySteps: 10 },
   security: { tokenFile: '', certFile: '', keyFile: '', caFile: '', mutualTls: false },

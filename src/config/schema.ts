@@ -10,10 +10,12 @@ import type {
   BackendName,
   CompressionName,
   DatasetKind,
+  InitializerName,
   JobSpec,
   ModelKind,
   MonitorMetric,
   NonFinitePolicy,
+  FusedStepPolicy,
   ObserveSpec,
   OptimizerName,
   ScheduleInterval,
@@ -47,6 +49,12 @@ export interface IntListRule {
   each: Bounds;
   minLength: number;
 }
+/** A list of names (layers); which names exist is checked where the model is built. */
+export interface StringListRule {
+  kind: 'string-list';
+  /** Shown in the error, e.g. `[dense_0, dense_1]`. */
+  example: string;
+}
 export interface BoolRule {
   kind: 'bool';
 }
@@ -56,7 +64,7 @@ export interface MappingListRule {
   /** Shown in the error, e.g. `[{type: dense, units: 128}]`. */
   example: string;
 }
-export type FieldRule = NumberRule | StringRule | EnumRule | IntListRule | BoolRule | MappingListRule;
+export type FieldRule = NumberRule | StringRule | EnumRule | IntListRule | StringListRule | BoolRule | MappingListRule;
 
 type Leaf = string | number | boolean | readonly unknown[];
 
@@ -76,6 +84,8 @@ type ValueAt<T, P extends string> = P extends `${infer Head}.${infer Rest}`
 /** The rule kinds that fit a field of type V (string unions get an enum, never free text). */
 type RuleFor<V> = [V] extends [readonly number[]]
   ? IntListRule
+  : [V] extends [readonly string[]]
+    ? StringListRule
   : [V] extends [readonly object[]]
     ? MappingListRule
   : [V] extends [number]
@@ -111,7 +121,12 @@ export const JOB_SCHEMA: JobSchema = {
   backend: allOf<BackendName>()(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']),
   'model.kind': allOf<ModelKind>()(['mlp', 'cnn', 'resnet', 'layers', 'module']),
   'model.hidden': { kind: 'int-list', each: { min: 1 }, minLength: 1 },
-  'model.activation': allOf<Activation>()(['relu', 'tanh', 'sigmoid']),
+  'model.activation': allOf<Activation>()(['relu', 'tanh', 'sigmoid', 'leakyRelu']),
+  'model.initializer': allOf<InitializerName>()(['auto', 'he-normal', 'he-uniform', 'xavier-normal', 'xavier-uniform']),
+  'model.initFrom': { kind: 'string' },
+  'model.initSkip': { kind: 'string-list', example: '[logits]' },
+  'model.freeze': { kind: 'string-list', example: '[dense_0, dense_1]' },
+  'model.freezeAllButLast': COUNT,
   'model.dropout': { kind: 'number', min: 0, lt: 1 },
   'model.channels': { kind: 'int-list', each: { min: 1 }, minLength: 0 },
   'model.blocks': { kind: 'int', min: 1 },
@@ -119,6 +134,7 @@ export const JOB_SCHEMA: JobSchema = {
   'model.layers': { kind: 'mapping-list', example: '[{type: dense, units: 128, activation: relu}]' },
   'data.dataset': allOf<DatasetKind>()(['mnist', 'idx', 'csv', 'module']),
   'data.batchSize': { kind: 'int', min: 1 },
+  'data.shuffle': { kind: 'bool' },
   'data.trainLimit': COUNT,
   'data.testLimit': COUNT,
   'data.dir': { kind: 'string' },
@@ -147,6 +163,7 @@ export const JOB_SCHEMA: JobSchema = {
   'train.accumulate': { kind: 'int', min: 1 },
   'train.clipNorm': { kind: 'number', min: 0 },
   'train.nonFinite': allOf<NonFinitePolicy>()(['skip', 'stop']),
+  'train.fusedStep': allOf<FusedStepPolicy>()(['auto', 'off']),
   'train.labelSmoothing': { kind: 'number', min: 0, max: 1 },
   'train.classWeights': { kind: 'number-list', each: { min: 0 }, minLength: 0 },
   'train.balanceClasses': { kind: 'bool' },
@@ -175,6 +192,12 @@ export const JOB_SCHEMA: JobSchema = {
   'train.schedule.threshold': { kind: 'number', min: 0 },
   'train.schedule.cooldown': COUNT,
   'train.schedule.minLr': { kind: 'number', min: 0 },
+  'train.prune.sparsity': { kind: 'number', min: 0, lt: 1 },
+  'train.prune.startEpoch': { kind: 'int', min: 1 },
+  'train.prune.endEpoch': COUNT,
+  'train.distill.teacher': { kind: 'string' },
+  'train.distill.temperature': { kind: 'number', gt: 0 },
+  'train.distill.alpha': { kind: 'number', min: 0, max: 1 },
   'train.earlyStopping.patience': COUNT,
   'train.earlyStopping.minDelta': { kind: 'number', min: 0 },
   'train.earlyStopping.restoreBest': { kind: 'bool' },
@@ -182,12 +205,15 @@ export const JOB_SCHEMA: JobSchema = {
   'checkpoint.everyEpochs': COUNT,
   'checkpoint.keep': { kind: 'int', min: 1 },
   'checkpoint.dir': { kind: 'string' },
+  'checkpoint.atStart': { kind: 'bool' },
   'cluster.worldSize': { kind: 'int', min: 1 },
   'cluster.joinTimeoutSec': SECONDS,
   'cluster.heartbeatIntervalSec': SECONDS,
   'cluster.leaseTimeoutSec': SECONDS,
   'cluster.collectiveTimeoutSec': SECONDS,
   'cluster.connectTimeoutSec': SECONDS,
+  'cluster.activeDeadlineSec': COUNT,
+  'cluster.ringPort': PORT,
   'cluster.transport': allOf<TransportName>()(['grpc', 'tcp']),
   'cluster.compression': allOf<CompressionName>()(['none', 'fp16', 'bf16']),
   'cluster.bucketCapMb': { kind: 'number', gt: 0 },
@@ -262,6 +288,8 @@ export function describeRule(rule: FieldRule): string {
       return 'true or false';
     case 'mapping-list':
       return `a list of mappings, like ${rule.example}`;
+    case 'string-list':
+      return `a list of names, like ${rule.example}`;
     case 'int-list':
     case 'number-list': {
       const bounds = describeBounds(rule.each);

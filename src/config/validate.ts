@@ -118,6 +118,8 @@ function fits(value: unknown, rule: FieldRule): boolean {
       return typeof value === 'boolean';
     case 'mapping-list':
       return Array.isArray(value) && value.every((v) => isPlainObject(v));
+    case 'string-list':
+      return Array.isArray(value) && value.every((v) => typeof v === 'string' && v !== '');
     case 'int-list':
     case 'number-list': {
       const element = rule.kind === 'int-list' ? Number.isSafeInteger : Number.isFinite;
@@ -201,10 +203,37 @@ function crossCheck(spec: JobSpec, origin: Map<string, string>, problems: string
     const source = origin.get('train.schedule.name') ?? 'defaults';
     problems.push(`${source}: the onecycle schedule cycles momentum, but train.optimizer ${optimizer} has train.momentum 0 (torch refuses this too): set train.momentum (e.g. 0.9) or train.schedule.cycleMomentum to false`);
   }
+  fineTuneChecks(spec, origin, problems);
   const { minWorkers, worldSize } = spec.cluster;
   if (minWorkers > worldSize) {
     const source = origin.get('cluster.minWorkers') ?? origin.get('cluster.worldSize') ?? 'defaults';
     problems.push(`${source}: cluster.minWorkers (${minWorkers}) must not exceed cluster.worldSize (${worldSize}): a ring never has more than worldSize workers`);
+  }
+}
+
+/** model.initFrom / freeze and train.prune / distill: combinations that cannot work. */
+function fineTuneChecks(spec: JobSpec, origin: Map<string, string>, problems: string[]): void {
+  const from = (path: string): string => origin.get(path) ?? 'defaults';
+  const m = spec.model;
+  if (m.kind === 'module' && m.initializer !== 'auto') {
+    problems.push(`${from('model.initializer')}: model.initializer applies to the built-in models; a module builds its own layers: choose the initializer in its buildModel (ctx.tfl.initializers) and remove model.initializer`);
+  }
+  if (m.freeze.length > 0 && m.freezeAllButLast > 0) {
+    problems.push(`${from('model.freezeAllButLast')}: model.freeze and model.freezeAllButLast both choose the frozen layers: keep one`);
+  }
+  if (m.initSkip.length > 0 && m.initFrom === '') {
+    problems.push(`${from('model.initSkip')}: model.initSkip names layers to leave fresh under model.initFrom, which is not set: set model.initFrom to a saved model or checkpoint directory, or remove model.initSkip`);
+  }
+  const { prune, distill, epochs } = spec.train;
+  if (prune.sparsity > 0) {
+    if (prune.startEpoch > epochs) problems.push(`${from('train.prune.startEpoch')}: train.prune.startEpoch (${prune.startEpoch}) is after the last epoch (train.epochs ${epochs}), so nothing would be pruned: lower it or train longer`);
+    if (prune.endEpoch > epochs) problems.push(`${from('train.prune.endEpoch')}: train.prune.endEpoch (${prune.endEpoch}) is after the last epoch (train.epochs ${epochs}): lower it, or 0 for the last epoch`);
+    if (prune.endEpoch > 0 && prune.endEpoch < prune.startEpoch) problems.push(`${from('train.prune.endEpoch')}: train.prune.endEpoch (${prune.endEpoch}) comes before train.prune.startEpoch (${prune.startEpoch}): give an epoch at or after it, or 0 for the last epoch`);
+  }
+  if (distill.teacher !== '') {
+    if (spec.data.task === 'regression') problems.push(`${from('train.distill.teacher')}: train.distill learns the teacher's class probabilities, but data.task is regression: remove train.distill.teacher`);
+    const weighted = spec.train.classWeights.length > 0 || spec.train.balanceClasses;
+    if (weighted) problems.push(`${from('train.distill.teacher')}: train.distill does not combine with class weights (train.classWeights / balanceClasses), whose global normalization would also scale the teacher's term: keep one`);
   }
 }
 

@@ -11,6 +11,7 @@ import type { JobSpec } from '../config/job-spec';
 import { startHttpServer, type RunningHttpServer } from '../observe/http-server';
 import type { Logger } from '../observe/logger';
 import { createCoordinatorMetrics } from '../observe/metrics-coordinator';
+import { createProcessMetrics } from '../observe/metrics-process';
 import { statusPageRoutes } from '../observe/status-page';
 import type { TlsFiles } from '../config/tls-files';
 import { requireToken } from '../rpc/auth';
@@ -57,6 +58,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const { spec, log } = opts;
   const registry = new Registry();
   const metrics = createCoordinatorMetrics(registry);
+  createProcessMetrics(registry);
   const job = new Job({
     job: spec.name,
     worldSize: spec.cluster.worldSize,
@@ -79,7 +81,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       log.info({ event: 'state-file' }, `${opts.stateFile} records a ${saved.phase} job; starting afresh`);
     }
   }
-  const service = new CoordinatorService(job, log, metrics, { seed: spec.seed, shuffle: true, dropLast: false });
+  const service = new CoordinatorService(job, log, metrics, { seed: spec.seed, shuffle: spec.data.shuffle, dropLast: false });
   if (opts.stateFile !== undefined) {
     const file = opts.stateFile;
     service.onPhaseChange = (j) => {
@@ -143,16 +145,41 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     })();
     return closing;
   };
-  const done = service.finished.then(shutdown);
+  const deadline = activeDeadline(spec, job, service, log);
+  const done = service.finished.then(() => {
+    clearInterval(deadline);
+    return shutdown();
+  });
   return {
     grpcPort,
     metricsPort: http.port,
     service,
     done,
     stop: (reason: string) => {
+      clearInterval(deadline);
       job.fail(reason);
       service.finishedByStop();
       return shutdown();
     },
   };
+}
+
+/**
+ * cluster.activeDeadlineSec: the job fails when it runs longer, as a Job's activeDeadlineSeconds.
+ * Checked on an interval rather than one timer: setTimeout cannot wait past 24.8 days.
+ */
+function activeDeadline(spec: JobSpec, job: Job, service: CoordinatorService, log: Logger): NodeJS.Timeout | undefined {
+  const sec = spec.cluster.activeDeadlineSec;
+  if (sec === 0) return undefined;
+  const until = Date.now() + sec * 1000;
+  const timer = setInterval(() => {
+    if (Date.now() < until || job.phase === 'done' || job.phase === 'failed') return;
+    clearInterval(timer);
+    const reason = `the job ran past cluster.activeDeadlineSec (${sec} s since the coordinator started): raise it, or 0 for no limit`;
+    log.error({ event: 'deadline' }, reason);
+    job.fail(reason);
+    service.finishedByStop();
+  }, Math.min(sec * 1000, 10_000));
+  timer.unref();
+  return timer;
 }

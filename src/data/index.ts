@@ -15,7 +15,7 @@ export {
 } from './mnist';
 export type { LoadMnistOptions } from './mnist';
 export type { Split, Rows, FloatRows, ByteRows, ByteDecode, RowSource } from './split';
-export { readRows, floatSplit } from './rows';
+export { readRows, floatSplit, gatherRows } from './rows';
 export { distributedIndices, samplesPerRank, shufflePermutation } from './distributed-sampler';
 export type { DistributedSamplerOptions } from './distributed-sampler';
 export { batchIndices, gatherBatch } from './batches';

@@ -24,7 +24,12 @@ export interface LogRecord {
   step?: number;
   loss?: number;
   elapsedSec?: number;
+  /** train.prune: the share of kernel weights that are 0 at the epoch's end. */
+  sparsity?: number;
 }
+
+/** Rank 0's notes on how the job starts and prunes (fine-tune.ts, loop-extras.ts), shown as written. */
+const NOTE_EVENTS: ReadonlySet<string> = new Set(['init-from', 'frozen', 'distill', 'pruned', 'pruning']);
 
 /** pino levels: 40 warn, 50 error, 60 fatal. */
 const WARN = 40;
@@ -85,7 +90,8 @@ export function formatEpoch(r: LogRecord): string {
     `epoch ${String(r.epoch).padStart(width)}/${r.epochs}  ` +
     `train loss ${fixed(r.train?.loss, 4)} ${quality(r.train)}  ` +
     `val loss ${fixed(r.val?.loss, 4)} ${quality(r.val)}  ` +
-    `${Math.round(r.samplesPerSec ?? 0).toLocaleString('en-US')} samples/s  ${fixed(r.seconds ?? 0, 1)} s${split}`
+    `${Math.round(r.samplesPerSec ?? 0).toLocaleString('en-US')} samples/s  ${fixed(r.seconds ?? 0, 1)} s${split}` +
+    (typeof r.sparsity === 'number' ? `  sparsity ${(100 * r.sparsity).toFixed(1)}%` : '')
   );
 }
 
@@ -93,6 +99,7 @@ export function formatEpoch(r: LogRecord): string {
 export function displayLine(name: string, r: LogRecord): string | undefined {
   if (r.event === 'epoch' && r.rank === 0) return formatEpoch(r);
   if (r.event === 'model-summary' && r.rank === 0 && Array.isArray(r.lines)) return r.lines.join('\n');
+  if (r.event !== undefined && NOTE_EVENTS.has(r.event) && r.rank === 0 && r.msg !== undefined) return r.msg;
   if ((r.level ?? 0) >= WARN) return `${name}: ${(r.level ?? 0) >= 50 ? 'error: ' : 'warning: '}${r.msg ?? ''}`;
   return undefined;
 }

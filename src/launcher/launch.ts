@@ -219,7 +219,8 @@ export async function launch(o: LaunchOptions): Promise<number> {
     for (let r = 0; r < o.nproc; r++) {
       const cpus = o.cpuSets?.[r];
       const workerArgs = (): string[] => ['worker', jobFile, '--out', o.outDir, ...(cpus === undefined ? [] : ['--cpus', cpus])];
-      const env = { RINGTRAIN_COORDINATOR: coordinatorAddress, RANK: String(firstRank + r), RINGTRAIN_ADVERTISE_HOST: nodes?.advertise ?? '127.0.0.1' };
+      // torchrun's identity variables too (the worker re-exports them after joining).
+      const env = { RINGTRAIN_COORDINATOR: coordinatorAddress, RANK: String(firstRank + r), LOCAL_RANK: String(r), WORLD_SIZE: String(world), LOCAL_WORLD_SIZE: String(o.nproc), RINGTRAIN_ADVERTISE_HOST: nodes?.advertise ?? '127.0.0.1' };
       spawn(`rank ${firstRank + r}`, workerArgs(), env, workerArgs, workerNodeFlags(process.execArgv, process.env));
     }
     // Restarts add children while we wait: wait until none is left running.

@@ -33,7 +33,7 @@ export interface NativeUpdates {
   sgd(p: Float32Array, g: Float32Array, buf: Float32Array | null, momentum: number, wd: number, lr: number, nesterov: number): void;
   adam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, b1: number, b2: number, stepSize: number, bc2Sqrt: number, eps: number, decay: number, l2: number): void;
   rmsprop(p: Float32Array, g: Float32Array, sq: Float32Array, buf: Float32Array | null, alpha: number, eps: number, momentum: number, wd: number, lr: number): void;
-  /** Sum of squares in float64 over four interleaved lanes, as grad-norm.ts sums. */
+  /** Sum of squares in float64 over sixteen interleaved lanes, as grad-norm.ts sums. */
   sumSquares(g: Float32Array): number;
   /** g[i] = float32(g[i] * coef). */
   scaleBy(g: Float32Array, coef: number): void;
@@ -59,7 +59,26 @@ export interface NativeSharedMemory {
   addScaled?(dst: Float32Array, src: Float32Array, scale: number): void;
 }
 
-interface Addon extends NativeUpdates, NativeSharedMemory {
+/**
+ * The fused training step of a plain layer stack (fused-step.cc): `plan` holds 11 int32 fields
+ * per layer (kind, act, h, w, cin, cout, kh, kw, pool, weight offset, bias offset).
+ */
+export interface NativeFusedStep {
+  /**
+   * Forward, loss and backward of `rows` samples; gradients into `grads` (+= with accumulate);
+   * out = [objective, correct]. With `profile` (2 x layers + 1 slots) each layer's forward
+   * seconds are added to slot 2i, its backward to 2i + 1, the loss to the last.
+   */
+  fusedStep(plan: Int32Array, params: Float32Array, grads: Float32Array, x: Float32Array, y: Int32Array, rows: number, accumulate: boolean, smoothing: number, classWeights: Float32Array | null, out: Float64Array, profile?: Float64Array): void;
+  /** Logits of `rows` samples into `out`. */
+  fusedForward(plan: Int32Array, params: Float32Array, x: Float32Array, rows: number, out: Float32Array): void;
+  /** This core's measured fp32 FMA peak in GFLOP/s over about `seconds` (peak.cc), with the widest vectors it has. */
+  peakGflops(seconds: number): number;
+  /** The vector extension the step's kernels and the peak probe use: 'avx512f', 'avx2-fma' or 'none'. */
+  peakIsa: string;
+}
+
+interface Addon extends NativeUpdates, NativeSharedMemory, Partial<NativeFusedStep> {
   kernel: string;
   /** Binds every thread of this process to the CPUs (affinity.cc); returns '' or why not. */
   bindToCpus?: (cpus: number[]) => string;
@@ -83,6 +102,7 @@ interface Loaded {
   shared?: NativeSharedMemory;
   bindToCpus?: (cpus: number[]) => string;
   retainFreedMemory?: (mmapThreshold: number, trimThreshold: number, topPad: number) => string;
+  step?: NativeFusedStep;
   /** Why there is no native kernel, when there is none. */
   why?: string;
 }
@@ -109,13 +129,21 @@ function load(): Loaded {
   const shared: NativeSharedMemory | undefined = typeof addon.mapShared === 'function' ? { mapShared: addon.mapShared, unlinkShared: addon.unlinkShared, copyStreaming: addon.copyStreaming, addScaled: addon.addScaled } : undefined;
   const bindToCpus = typeof addon.bindToCpus === 'function' ? addon.bindToCpus : undefined;
   const retainFreedMemory = typeof addon.retainFreedMemory === 'function' ? addon.retainFreedMemory : undefined;
+  const step = fusedStepOf(addon);
   // The portable microkernel is slower than XNNPACK's wasm SIMD: only AVX2 + FMA is worth it.
-  if (addon.kernel !== 'avx2-fma') return { updates, shared, bindToCpus, retainFreedMemory, why: `this CPU has no AVX2 + FMA (the addon's kernel is '${addon.kernel}')` };
+  if (addon.kernel !== 'avx2-fma' && addon.kernel !== 'avx512f') return { updates, shared, bindToCpus, retainFreedMemory, why: `this CPU has no AVX2 + FMA (the addon's kernel is '${addon.kernel}')` };
   const gemm: NativeGemm = {
     kernel: addon.kernel,
     sgemm: (heap, m, n, k, a, b, c, ldc, accumulate = false) => addon.sgemm(heap, m, n, k, a.at, a.rowStride, a.colStride, b.at, b.rowStride, b.colStride, c, ldc, accumulate),
   };
-  return { gemm, updates, shared, bindToCpus, retainFreedMemory };
+  return { gemm, updates, shared, bindToCpus, retainFreedMemory, step };
+}
+
+/** The fused step of an addon that has it (an addon built before fused-step.cc has not). */
+function fusedStepOf(addon: Addon): NativeFusedStep | undefined {
+  const { fusedStep, fusedForward, peakGflops, peakIsa } = addon;
+  if (fusedStep === undefined || fusedForward === undefined || peakGflops === undefined || peakIsa === undefined) return undefined;
+  return { fusedStep, fusedForward, peakGflops, peakIsa };
 }
 
 function state(): Loaded {
@@ -131,6 +159,11 @@ export function nativeGemm(): NativeGemm | undefined {
 /** The native optimizer updates when the addon is built and turned on; else undefined. */
 export function nativeUpdates(): NativeUpdates | undefined {
   return enabled ? state().updates : undefined;
+}
+
+/** The fused training step when the addon is built with it, the CPU has AVX2 + FMA and the kernels are on; else undefined. */
+export function nativeFusedStep(): NativeFusedStep | undefined {
+  return enabled ? state().step : undefined;
 }
 
 /** Shared-memory mapping when the addon is built and turned on; else undefined, with why. */
@@ -157,7 +190,7 @@ export function nativeMallocTuning(): { retain?: (mmapThreshold: number, trimThr
   return { why: s.gemm === undefined && s.updates === undefined ? (s.why ?? 'the native addon is not built') : 'the native addon predates malloc tuning: rebuild it (npm rebuild ringtrain)' };
 }
 
-/** What the kernels run on, for the worker's log and metrics: 'native-avx2-fma' or 'wasm'. */
+/** What the kernels run on, for the worker's log and metrics: 'native-avx512f', 'native-avx2-fma' or 'wasm'. */
 export function kernelSet(): { name: string; why?: string } {
   if (!enabled) return { name: 'wasm', why: 'RINGTRAIN_NATIVE_KERNELS=off' };
   const s = state();

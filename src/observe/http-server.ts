@@ -19,7 +19,8 @@ export interface HttpServerOptions {
   host: string;
   /** 0 picks any free port; the chosen one is in the result. */
   port: number;
-  registry: Registry;
+  /** Served on /metrics; several are concatenated, each with its own default labels. */
+  registry: Registry | readonly Registry[];
   /** Reported on /healthz: 200 when ok, 503 otherwise. Absent means always healthy. */
   health?: () => HealthReport;
   /** Extra GET routes by exact path. /metrics and /healthz cannot be overridden. */
@@ -88,9 +89,10 @@ async function handle(opts: HttpServerOptions, req: IncomingMessage, res: Server
     return;
   }
   if (path === '/metrics') {
-    const body = await opts.registry.metrics();
-    res.writeHead(200, { 'content-type': opts.registry.contentType });
-    res.end(body);
+    const registries: readonly Registry[] = Array.isArray(opts.registry) ? opts.registry : [opts.registry as Registry];
+    const bodies = await Promise.all(registries.map((r) => r.metrics()));
+    res.writeHead(200, { 'content-type': registries[0]?.contentType ?? 'text/plain; version=0.0.4; charset=utf-8' });
+    res.end(bodies.join(''));
     return;
   }
   if (path === '/healthz') {

@@ -15,6 +15,7 @@ export {
   type WorkerMetrics,
   type StepPhase,
 } from './metrics-worker';
+export { createProcessMetrics } from './metrics-process';
 export {
   createCoordinatorMetrics,
   JOB_STATES,

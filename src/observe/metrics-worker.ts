@@ -53,7 +53,11 @@ export interface WorkerMetrics {
   momentum: Gauge;
   /** Steps whose averaged loss or gradient was NaN/Inf, by what was done (skip|stop). */
   nonFiniteSteps: Counter<'action'>;
-  /** Always 1 per ring neighbour this rank sends to, labelled with how its payloads travel: grpc, socket (tcp) or shared-memory (tcp, same host). */
+  /**
+   * Always 1 per ring neighbour this rank sends to, labelled with how its all-reduce payloads
+   * travel: grpc, socket (tcp), shared-memory (tcp, same host) or shared-file (two ranks of one
+   * host summing in one file, either transport).
+   */
   ringLink: Gauge<'peer' | 'path'>;
 }
 
@@ -127,7 +131,7 @@ export function createWorkerMetrics(registry: Registry, rank: number, backend: s
     }),
     ringLink: new Gauge({
       name: 'ringtrain_ring_link_info',
-      help: 'How payloads to each ring neighbour travel: grpc, socket (tcp) or shared-memory (tcp, same host); value is always 1.',
+      help: 'How all-reduce payloads to each ring neighbour travel: grpc, socket (tcp), shared-memory (tcp, same host) or shared-file (a same-host pair summing in one file); value is always 1.',
       labelNames: ['peer', 'path'] as const,
       registers,
     }),

@@ -14,11 +14,28 @@ export interface ParamSlot {
   size: number;
 }
 
+const valOf = (w: tfl.LayerVariable): tf.Variable => (w as unknown as { val: tf.Variable }).val;
+
+/** The trainable weights of the model's layers, split by whether their layer is in `frozen`. */
+function trainableOf(model: tfl.LayersModel, frozen: ReadonlySet<string>, want: boolean): tfl.LayerVariable[] {
+  return model.layers.filter((l) => frozen.has(l.name) === want).flatMap((l) => l.trainableWeights);
+}
+
 export class ParamLayout {
   readonly slots: ParamSlot[];
   readonly size: number;
+  /** Each slot's 'layer/weight' name as model.json and checkpoints name it (stable across processes). */
+  readonly weightNames: string[];
 
-  constructor(private readonly variables: tf.Variable[]) {
+  /**
+   * @param frozenLayers layers whose trainable weights were left out of this layout (freeze.ts),
+   *   so a step computed another way knows to leave them alone.
+   */
+  constructor(
+    private readonly variables: tf.Variable[],
+    weightNames?: string[],
+    readonly frozenLayers: readonly string[] = [],
+  ) {
     let offset = 0;
     this.slots = variables.map((v) => {
       const size = v.size;
@@ -27,15 +44,29 @@ export class ParamLayout {
       return slot;
     });
     this.size = offset;
+    this.weightNames = weightNames ?? variables.map((v) => v.name);
   }
 
-  static ofModel(model: tfl.LayersModel): ParamLayout {
-    return new ParamLayout(model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val));
+  private static of(weights: tfl.LayerVariable[], frozenLayers: readonly string[] = []): ParamLayout {
+    return new ParamLayout(weights.map(valOf), weights.map((w) => w.originalName), frozenLayers);
+  }
+
+  /**
+   * The trainable variables, but those of `frozen` layers (freeze.ts): what a step computes
+   * gradients for, all-reduces and updates.
+   */
+  static ofModel(model: tfl.LayersModel, frozen: ReadonlySet<string> = new Set()): ParamLayout {
+    return frozen.size === 0 ? ParamLayout.of(model.trainableWeights) : ParamLayout.of(trainableOf(model, frozen, false), [...frozen]);
+  }
+
+  /** The trainable variables of `frozen` layers: never trained, but checkpointed and broadcast at start. */
+  static frozenOf(model: tfl.LayersModel, frozen: ReadonlySet<string>): ParamLayout {
+    return ParamLayout.of(frozen.size === 0 ? [] : trainableOf(model, frozen, true));
   }
 
   /** The model's non-trainable variables (BatchNorm's running statistics): checkpoints keep them too. */
   static buffersOf(model: tfl.LayersModel): ParamLayout {
-    return new ParamLayout(model.nonTrainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val));
+    return ParamLayout.of(model.nonTrainableWeights);
   }
 
   /** Variable shapes in layout order, to check that a checkpoint fits this model. */

@@ -6,35 +6,29 @@
  */
 import { nativeUpdates } from '../native';
 
+/** Interleaved float64 accumulators: the chains of dependent adds are n / LANES long. */
+const LANES = 16;
+
 /**
- * L2 norm of `g`, accumulated in float64; NaN or Infinity when any element is. Four interleaved
- * lanes (element i into lane i % 4, then (l0 + l1) + (l2 + l3)): the native addon sums in the
- * same order, so a rank with the addon and one without get the same bits and the same decision.
+ * L2 norm of `g`, accumulated in float64; NaN or Infinity when any element is. Sixteen
+ * interleaved lanes (element i into lane i % 16), then added pairwise, neighbours first: the
+ * native addon sums in the same order, so a rank with the addon and one without get the same bits
+ * and the same decision.
  */
 export function globalNorm(g: Float32Array): number {
   const native = nativeUpdates();
   if (native !== undefined) return Math.sqrt(native.sumSquares(g));
-  let l0 = 0;
-  let l1 = 0;
-  let l2 = 0;
-  let l3 = 0;
+  const lanes = new Float64Array(LANES);
   const n = g.length;
   let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const a = g[i] as number;
-    const b = g[i + 1] as number;
-    const c = g[i + 2] as number;
-    const d = g[i + 3] as number;
-    l0 += a * a;
-    l1 += b * b;
-    l2 += c * c;
-    l3 += d * d;
+  for (; i + LANES <= n; i += LANES) {
+    for (let j = 0; j < LANES; j++) lanes[j] = (lanes[j] as number) + (g[i + j] as number) * (g[i + j] as number);
   }
-  // The remainder (n % 4 < 4 elements) lands in lanes 0, 1, 2, as the native loop adds it.
-  if (i < n) l0 += (g[i] as number) * (g[i] as number);
-  if (i + 1 < n) l1 += (g[i + 1] as number) * (g[i + 1] as number);
-  if (i + 2 < n) l2 += (g[i + 2] as number) * (g[i + 2] as number);
-  return Math.sqrt(l0 + l1 + (l2 + l3));
+  for (let j = 0; i < n; i++, j++) lanes[j] = (lanes[j] as number) + (g[i] as number) * (g[i] as number);
+  for (let width = LANES; width > 1; width /= 2) {
+    for (let j = 0; j < width / 2; j++) lanes[j] = (lanes[2 * j] as number) + (lanes[2 * j + 1] as number);
+  }
+  return Math.sqrt(lanes[0] as number);
 }
 
 /**

@@ -1,8 +1,8 @@
 export { buildMlp, parameterCount } from './model-mlp';
 export { buildModel, sampleShape } from './models';
 export { ParamLayout, type ParamSlot } from './flat-params';
-export { softmaxCrossEntropy, meanLabelWeight, balancedClassWeights, lossAndCorrect, meanSquaredError, regressionSums } from './loss';
-export { computeGradients, forwardBackward, applyAveraged, type LocalStepResult, type LocalGradients, type LossOptions } from './train-step';
+export { softmaxCrossEntropy, distillationLoss, meanLabelWeight, balancedClassWeights, lossAndCorrect, meanSquaredError, regressionSums } from './loss';
+export { computeGradients, forwardBackward, applyAveraged, stepFeatures, type LocalStepResult, type LocalGradients, type LossOptions, type DistillOptions } from './train-step';
 export { evaluateRange, evaluateRegressionRange, type EvalSums } from './evaluate';
 export { saveModelToDir, loadModelFromDir } from './model-files';
 export { summarizeModel } from './summary';
@@ -16,3 +16,10 @@ export { quantizeModelDir, quantizeUint8, type QuantizeDtype } from './quantize-
 export { floatToHalf } from '../compute/half-float';
 export { buildFromLayers, parseLayers, type LayerSpec, type LayerActivation } from './model-layers';
 export { buildFromModule, type ModelModuleContext } from './model-module';
+export { FusedStep, fusedPlanOf } from './fused-step';
+export { trainingFlopsPerSample } from './step-flops';
+export { initWeightsFrom, readSavedWeights, modelWeightNames, checkLayerNames, type NamedWeights, type InitReport } from './model-init-from';
+export { frozenLayers, layersWithWeights } from './freeze';
+export { pruneByMagnitude, applyMask, sparsityAt, sparsityOf, prunableSlots, type PrunableSlot } from './prune';
+export { pruneModelDir, type PruneReport } from './prune-export';
+export { LEAKY_RELU_SLOPE } from './model-parts';

@@ -23,6 +23,23 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, la
   });
 }
 
+/**
+ * Knowledge distillation's loss, as the PyTorch tutorial computes it: alpha x T^2 x the mean over
+ * rows of KL(softmax(teacher / T) || softmax(student / T)), plus (1 - alpha) x the labels' cross
+ * entropy (smoothed when `labelSmoothing` > 0). A mean over rows, like the cross-entropy, so
+ * averaging equal ranks' gradients is the global batch's gradient.
+ */
+export function distillationLoss(student: tf.Tensor2D, teacher: tf.Tensor2D, labels: tf.Tensor1D, temperature: number, alpha: number, labelSmoothing = 0): tf.Scalar {
+  return tf.tidy(() => {
+    const soft = tf.softmax(tf.div(teacher, temperature));
+    const logSoft = tf.logSoftmax(tf.div(teacher, temperature));
+    const logStudent = tf.logSoftmax(tf.div(student, temperature));
+    const kl = tf.mean(tf.sum(tf.mul(soft, tf.sub(logSoft, logStudent)), 1));
+    const hard = softmaxCrossEntropy(student, labels, labelSmoothing);
+    return tf.add(tf.mul(kl, alpha * temperature * temperature), tf.mul(hard, 1 - alpha)) as tf.Scalar;
+  });
+}
+
 /** The mean over `rows` labels of their class weights: sum(w[label]) / rows. */
 export function meanLabelWeight(labels: Int32Array, rows: number, classWeights: Float32Array): number {
   let sum = 0;

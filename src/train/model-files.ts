@@ -1,6 +1,6 @@
 /**
  * Saves and loads a LayersModel as TensorFlow.js's own format (model.json + weights.bin) on the
- * local file system. tfjs-node provides file:// handlers, but it is an optional dependency, so
+ * local file system. tfjs-node provides file:// handlers, but it is an optional peer dependency, so
  * the format is written here through tf.io's handler interface: the files are the same ones
  * `tf.loadLayersModel('file://.../model.json')` reads under tfjs-node.
  */

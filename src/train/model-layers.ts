@@ -12,9 +12,11 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { RingtrainError } from '../config/errors';
+import type { InitializerName } from '../config/job-spec';
 import { imageShapeOf } from './model-image-input';
+import { activationLayer, inlineActivation, kernelInitializer } from './model-parts';
 
-export type LayerActivation = 'relu' | 'tanh' | 'sigmoid' | 'elu' | 'selu' | 'linear';
+export type LayerActivation = 'relu' | 'tanh' | 'sigmoid' | 'elu' | 'selu' | 'leakyRelu' | 'linear';
 
 export type LayerSpec =
   | { type: 'dense'; units: number; activation?: LayerActivation }
@@ -24,7 +26,7 @@ export type LayerSpec =
   | { type: 'dropout'; rate: number }
   | { type: 'flatten' };
 
-const ACTIVATIONS: readonly LayerActivation[] = ['relu', 'tanh', 'sigmoid', 'elu', 'selu', 'linear'];
+const ACTIVATIONS: readonly LayerActivation[] = ['relu', 'tanh', 'sigmoid', 'elu', 'selu', 'leakyRelu', 'linear'];
 /** Fields each type takes; the first ones listed are required. */
 const FIELDS: Record<LayerSpec['type'], { required: string[]; optional: string[] }> = {
   dense: { required: ['units'], optional: ['activation'] },
@@ -77,7 +79,7 @@ export function parseLayers(raw: unknown): LayerSpec[] {
 const isSpatial = (t: LayerSpec['type']): boolean => t === 'conv2d' || t === 'maxPool2d' || t === 'avgPool2d';
 
 /** Builds the layer list on `sampleShape` with a `classes`-unit linear output; initializers seeded. */
-export function buildFromLayers(raw: unknown, sampleShape: readonly number[], classes: number, seed: number): tfl.LayersModel {
+export function buildFromLayers(raw: unknown, sampleShape: readonly number[], classes: number, seed: number, initializer: InitializerName = 'auto'): tfl.LayersModel {
   const layers = parseLayers(raw);
   const model = tfl.sequential({ name: 'layers' });
   model.add(tfl.layers.inputLayer({ inputShape: [...sampleShape], name: 'input' }));
@@ -88,15 +90,16 @@ export function buildFromLayers(raw: unknown, sampleShape: readonly number[], cl
   }
   layers.forEach((l, i) => {
     const name = `${l.type}_${i}`;
-    const init = tfl.initializers.glorotUniform({ seed: seed + i });
+    const init = kernelInitializer(initializer, 'xavier-uniform', seed + i);
+    const activation = 'activation' in l ? (l.activation ?? 'linear') : 'linear';
     switch (l.type) {
       case 'dense':
         if (spatial) model.add(tfl.layers.flatten({ name: `flatten_before_${i}` }));
         spatial = false;
-        model.add(tfl.layers.dense({ units: l.units, activation: l.activation ?? 'linear', kernelInitializer: init, name }));
+        model.add(tfl.layers.dense({ units: l.units, activation: inlineActivation(activation), kernelInitializer: init, name }));
         break;
       case 'conv2d':
-        model.add(tfl.layers.conv2d({ filters: l.filters, kernelSize: l.kernelSize, strides: l.strides ?? 1, padding: l.padding ?? 'valid', activation: l.activation ?? 'linear', kernelInitializer: init, name }));
+        model.add(tfl.layers.conv2d({ filters: l.filters, kernelSize: l.kernelSize, strides: l.strides ?? 1, padding: l.padding ?? 'valid', activation: inlineActivation(activation), kernelInitializer: init, name }));
         break;
       case 'maxPool2d':
         model.add(tfl.layers.maxPooling2d({ poolSize: l.poolSize, strides: l.strides ?? l.poolSize, name }));
@@ -115,8 +118,10 @@ export function buildFromLayers(raw: unknown, sampleShape: readonly number[], cl
         spatial = false;
         break;
     }
+    const act = activationLayer(activation, name);
+    if (act !== undefined) model.add(act);
   });
   if (spatial) model.add(tfl.layers.flatten({ name: 'flatten_out' }));
-  model.add(tfl.layers.dense({ units: classes, kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + layers.length }), name: 'logits' }));
+  model.add(tfl.layers.dense({ units: classes, kernelInitializer: kernelInitializer(initializer, 'xavier-uniform', seed + layers.length), name: 'logits' }));
   return model;
 }

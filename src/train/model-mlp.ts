@@ -6,6 +6,7 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { ModelSpec } from '../config/job-spec';
+import { activationLayer, inlineActivation, kernelInitializer } from './model-parts';
 
 /** What the MLP reads from a ModelSpec; `dropout` defaults to 0. */
 export type MlpOptions = Pick<ModelSpec, 'hidden' | 'activation'> & Partial<ModelSpec>;
@@ -13,17 +14,20 @@ export type MlpOptions = Pick<ModelSpec, 'hidden' | 'activation'> & Partial<Mode
 export function buildMlp(spec: MlpOptions, inputSize: number, classes: number, seed: number): tfl.LayersModel {
   const model = tfl.sequential({ name: 'mlp' });
   const dropout = spec.dropout ?? 0;
+  const init = spec.initializer ?? 'auto';
   spec.hidden.forEach((units, i) => {
     model.add(
       tfl.layers.dense({
         units,
-        activation: spec.activation,
+        activation: inlineActivation(spec.activation),
         inputShape: i === 0 ? [inputSize] : undefined,
-        kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + i }),
+        kernelInitializer: kernelInitializer(init, 'xavier-uniform', seed + i),
         biasInitializer: 'zeros',
         name: `dense_${i}`,
       }),
     );
+    const act = activationLayer(spec.activation, `dense_${i}`);
+    if (act !== undefined) model.add(act);
     // No seed: tfjs reseeds its generator on every call, so a seeded dropout would drop the
     // same units at every step.
     if (dropout > 0) model.add(tfl.layers.dropout({ rate: dropout, name: `dropout_${i}` }));
@@ -32,7 +36,7 @@ export function buildMlp(spec: MlpOptions, inputSize: number, classes: number, s
     tfl.layers.dense({
       units: classes,
       inputShape: spec.hidden.length === 0 ? [inputSize] : undefined,
-      kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + spec.hidden.length }),
+      kernelInitializer: kernelInitializer(init, 'xavier-uniform', seed + spec.hidden.length),
       name: 'logits',
     }),
   );

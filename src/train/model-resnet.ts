@@ -13,6 +13,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { ModelSpec } from '../config/job-spec';
 import { imageInput } from './model-image-input';
+import { kernelInitializer } from './model-parts';
 
 /** Stage widths of the CIFAR ResNets (He et al. 2016, section 4.2). */
 export const RESNET_CHANNELS: readonly number[] = [16, 32, 64];
@@ -27,7 +28,7 @@ export function buildResnet(spec: ModelSpec, sampleShape: readonly number[], cla
   let s = seed;
   const conv = (x: Sym, filters: number, kernelSize: number, strides: number, name: string): Sym =>
     tfl.layers
-      .conv2d({ filters, kernelSize, strides, padding: 'same', useBias: false, kernelInitializer: tfl.initializers.heNormal({ seed: s++ }), name })
+      .conv2d({ filters, kernelSize, strides, padding: 'same', useBias: false, kernelInitializer: kernelInitializer(spec.initializer, 'he-normal', s++), name })
       .apply(x) as Sym;
   const bn = (x: Sym, name: string): Sym => tfl.layers.batchNormalization({ ...BN, name }).apply(x) as Sym;
   const relu = (x: Sym, name: string): Sym => tfl.layers.reLU({ name }).apply(x) as Sym;
@@ -46,6 +47,6 @@ export function buildResnet(spec: ModelSpec, sampleShape: readonly number[], cla
     }
   });
   x = tfl.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as Sym;
-  const logits = tfl.layers.dense({ units: classes, kernelInitializer: tfl.initializers.glorotUniform({ seed: s }), name: 'logits' }).apply(x) as Sym;
+  const logits = tfl.layers.dense({ units: classes, kernelInitializer: kernelInitializer(spec.initializer, 'xavier-uniform', s), name: 'logits' }).apply(x) as Sym;
   return tfl.model({ inputs: input, outputs: logits, name: 'resnet' });
 }

@@ -23,7 +23,7 @@ export function buildModel(spec: ModelSpec, sampleShape: number[], classes: numb
     case 'resnet':
       return buildResnet(spec, sampleShape, classes, seed);
     case 'layers':
-      return buildFromLayers(spec.layers, sampleShape, classes, seed);
+      return buildFromLayers(spec.layers, sampleShape, classes, seed, spec.initializer);
     case 'module':
       return buildFromModule(spec.module, process.cwd(), sampleShape, classes, seed);
   }

@@ -165,27 +165,33 @@ class Sgd extends Base {
     for (const s of this.segments) this.update(part(p, s), g.subarray(s.start, s.end), buf === undefined ? undefined : part(buf, s), m, s.wd, lr);
   }
 
-  private update(p: Float32Array, g: Float32Array, buf: Float32Array | undefined, m: number, wd: number, lr: number): void {
+  /**
+   * In float32, each operation rounded (Math.fround) as torch's float32 kernels and the native
+   * loop round, the hyperparameters too: the native and JS paths give the same bits.
+   */
+  private update(p: Float32Array, g: Float32Array, buf: Float32Array | undefined, momentum: number, weightDecay: number, learningRate: number): void {
     const nesterov = this.o.nesterov;
     const n = p.length;
     const native = nativeUpdates();
     if (native !== undefined) {
-      native.sgd(p, g, buf ?? null, m, wd, lr, nesterov ? 1 : 0);
+      native.sgd(p, g, buf ?? null, momentum, weightDecay, learningRate, nesterov ? 1 : 0);
       return;
     }
+    const f = Math.fround;
+    const [m, wd, lr] = [f(momentum), f(weightDecay), f(learningRate)];
     // One loop per variant: a branch inside the hot loop costs about half again as much.
     if (buf === undefined) {
-      for (let i = 0; i < n; i++) p[i] = (p[i] as number) - lr * ((g[i] as number) + wd * (p[i] as number));
+      for (let i = 0; i < n; i++) p[i] = f((p[i] as number) - f(lr * f((g[i] as number) + f(wd * (p[i] as number)))));
     } else if (!nesterov) {
       for (let i = 0; i < n; i++) {
-        buf[i] = m * (buf[i] as number) + ((g[i] as number) + wd * (p[i] as number));
-        p[i] = (p[i] as number) - lr * (buf[i] as number);
+        buf[i] = f(m * (buf[i] as number)) + f((g[i] as number) + f(wd * (p[i] as number)));
+        p[i] = (p[i] as number) - f(lr * (buf[i] as number));
       }
     } else {
       for (let i = 0; i < n; i++) {
-        const d = (g[i] as number) + wd * (p[i] as number);
-        buf[i] = m * (buf[i] as number) + d;
-        p[i] = (p[i] as number) - lr * (d + m * (buf[i] as number));
+        const d = f((g[i] as number) + f(wd * (p[i] as number)));
+        buf[i] = f(m * (buf[i] as number)) + d;
+        p[i] = (p[i] as number) - f(lr * f(d + f(m * (buf[i] as number))));
       }
     }
   }

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ParamLayout } from './flat-params';
-import { meanLabelWeight, meanSquaredError, softmaxCrossEntropy } from './loss';
+import { distillationLoss, meanLabelWeight, meanSquaredError, softmaxCrossEntropy } from './loss';
 import { sampleShape } from './models';
 
 export interface LocalStepResult {
@@ -36,6 +36,30 @@ export interface LossOptions {
   labelSmoothing?: number;
   /** One weight per class (nn.CrossEntropyLoss(weight=...)); see softmaxCrossEntropy. */
   classWeights?: Float32Array;
+  /** Knowledge distillation: the loss also follows this teacher's soft targets (distillationLoss). */
+  distill?: DistillOptions;
+}
+
+export interface DistillOptions {
+  /** Run in inference mode on the same batch; never trained. */
+  teacher: tfl.LayersModel;
+  temperature: number;
+  /** Weight of the soft-target term. */
+  alpha: number;
+}
+
+/**
+ * What makes a step more than plain forward/backward over every trainable weight, by name: a
+ * path that computes the step another way (a fused kernel) must decline a step that has any.
+ * Frozen layers are out of `layout`; a pruning mask (`masked`) is applied by the loop to the
+ * all-reduced gradient and to the weights after the update.
+ */
+export function stepFeatures(opts: LossOptions, layout: ParamLayout, masked: boolean): string[] {
+  const out: string[] = [];
+  if (opts.distill !== undefined) out.push('distillation');
+  if (layout.frozenLayers.length > 0) out.push('frozen layers');
+  if (masked) out.push('pruning mask');
+  return out;
 }
 
 /**
@@ -54,7 +78,7 @@ export function forwardBackward(
   batch: number,
   opts: LossOptions = {},
 ): LocalGradients {
-  const { targets, labelSmoothing = 0, classWeights } = opts;
+  const { targets, labelSmoothing = 0, classWeights, distill } = opts;
   let correct = 0;
   const { value, grads } = tf.tidy(() => {
     const shape = sampleShape(model);
@@ -67,9 +91,12 @@ export function forwardBackward(
     }
     const ys = tf.tensor1d(y.subarray(0, batch), 'int32');
     const ws = classWeights === undefined ? undefined : tf.tensor1d(classWeights, 'float32');
+    // The teacher's logits are constants of the student's loss: computed outside the tape.
+    const soft = distill === undefined ? undefined : (distill.teacher.apply(xs, { training: false }) as tf.Tensor2D);
     return tf.variableGrads(() => {
       const logits = model.apply(xs, { training: true }) as tf.Tensor2D;
       correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), ys), 'float32')).dataSync()[0] as number;
+      if (distill !== undefined && soft !== undefined) return distillationLoss(logits, soft, ys, distill.temperature, distill.alpha, labelSmoothing);
       return softmaxCrossEntropy(logits, ys, labelSmoothing, ws);
     }, layout.vars);
   });

@@ -5,3 +5,4 @@ export { TrainLoop, type TrainLoopOptions, type TrainHooks, type TrainResult, ty
 export { writeCheckpoint, readCheckpoint, findLatestCheckpoint, listCheckpoints, checkpointName, type Checkpoint } from './checkpoint-store';
 export { evaluateSplit, type SplitMetrics } from './evaluate-split';
 export { checkpointDirOf, writesCheckpoints } from './run-dir';
+export { exportRankEnv, localRankOf, type RankEnv } from './rank-env';

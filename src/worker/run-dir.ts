@@ -53,8 +53,8 @@ export function checkpointDirOf(spec: JobSpec, outDir: string): string {
   return spec.checkpoint.dir !== '' ? path.resolve(spec.checkpoint.dir) : path.join(outDir, 'checkpoints');
 }
 
-/** Whether rank 0 may write a checkpoint: on a step or epoch mark, or when early stopping ends the run. */
+/** Whether rank 0 may write a checkpoint: at the start (atStart), on a step or epoch mark, or when early stopping ends the run. */
 export function writesCheckpoints(spec: JobSpec): boolean {
-  const { everySteps, everyEpochs } = spec.checkpoint;
-  return everySteps > 0 || everyEpochs > 0 || spec.train.earlyStopping.patience > 0;
+  const { everySteps, everyEpochs, atStart } = spec.checkpoint;
+  return everySteps > 0 || everyEpochs > 0 || atStart || spec.train.earlyStopping.patience > 0;
 }

@@ -16,7 +16,7 @@ import type { TlsFiles } from '../config/tls-files';
 import { trainingFingerprint } from '../config/load';
 import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
 import { augmenter, loadDataset, savePreprocess } from '../data';
-import { createWorkerMetrics, startHttpServer, type Logger, type WorkerMetrics } from '../observe';
+import { createProcessMetrics, createWorkerMetrics, startHttpServer, type Logger, type WorkerMetrics } from '../observe';
 import { TraceWriter } from '../observe/trace-writer';
 import { ParamLayout, buildModel, saveModelToDir, summarizeModel } from '../train';
 import { RunRecorder, type StepInfo } from '../report/run-recorder';
@@ -26,7 +26,9 @@ import { appendMetrics, checkpointDirOf, trimMetrics, writesCheckpoints } from '
 import { evaluateSplit } from './evaluate-split';
 import { findLatestCheckpoint, type Checkpoint } from './checkpoint-store';
 import { TrainLoop } from './train-loop';
+import { loadTeacher, prepareModel } from './fine-tune';
 import { tuneJit } from './jit-tiering';
+import { exportRankEnv, localRankOf } from './rank-env';
 import type { TrainResult } from './train-types';
 
 export interface WorkerOptions {
@@ -92,6 +94,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const timeoutMs = spec.cluster.collectiveTimeoutSec * 1000;
   /** This generation's ringtrain_ring_link_info (metrics start over with each generation). */
   let ringLink: WorkerMetrics['ringLink'] | undefined;
+  /** This generation's pair sums through a shared file: a later transport note must not hide that. */
+  let sharedFileLink = false;
   const ringServer = createRingEndpoint(spec.cluster.transport, spec.name, timeoutMs, {
     token: o.token,
     onRefused: (reason) => log.warn({ event: 'refused' }, `refused ring traffic: ${reason}`),
@@ -101,11 +105,15 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     ownCpus: o.ownCpus === true,
     onNote: (note, link) => {
       log.info({ event: 'ring-path' }, note);
+      if (sharedFileLink) return;
       ringLink?.reset();
       ringLink?.set({ peer: String(link.to), path: link.shared ? 'shared-memory' : 'socket' }, 1);
     },
   });
   const registry = new Registry();
+  // CPU, memory, GC and event-loop lag: kept across generations (the ringtrain series start over).
+  const processRegistry = new Registry();
+  createProcessMetrics(processRegistry);
   const client = new CoordinatorClient(o.coordinator, spec.name, o.workerId, o.token, o.tls);
   const cleanups: (() => Promise<void> | void)[] = [() => client.close(), () => ringServer.close()];
   let fatal: string | undefined;
@@ -133,11 +141,14 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   );
   let rank = -1;
   try {
-    const ringPort = await ringServer.listen(o.bindHost, 0);
-    const http = await startHttpServer({ host: spec.observe.metricsHost, port: spec.observe.workerMetricsPort, registry, health: () => ({ ok: fatal === undefined, detail: fatal ?? 'ok' }) });
+    const ringPort = await ringServer.listen(o.bindHost, spec.cluster.ringPort);
+    const http = await startHttpServer({ host: spec.observe.metricsHost, port: spec.observe.workerMetricsPort, registry: [registry, processRegistry], health: () => ({ ok: fatal === undefined, detail: fatal ?? 'ok' }) });
     cleanups.push(() => http.close());
     // Same seeded init everywhere, but the broadcast decides: a user model need not be seeded.
     const model = buildModel(spec.model, data.sampleShape, data.train.classes, spec.seed);
+    const startNotes = prepareModel(spec, model);
+    const teacher = await loadTeacher(spec, model);
+    if (teacher !== undefined) cleanups.push(() => void teacher.dispose());
     /** This worker has been rank 0 before: its directories are checked and the model summary logged. */
     let rankZeroReady = false;
     let tracer: TraceWriter | undefined;
@@ -153,6 +164,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       );
       rank = joined.rank;
       const world = joined.worldSize;
+      exportRankEnv({ rank, worldSize: world, localRank: localRankOf() });
       log = o.log.child({ rank, generation: joined.generation });
       log.info({ event: 'joined', ring: joined.ring, metricsUrl: `${http.url}/metrics`, stateSourceRank: joined.stateSourceRank }, `joined as rank ${rank} of ${world}`);
       // Rank and world may change between generations: metrics start over with the new labels.
@@ -161,13 +173,23 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       metrics.generation.set(joined.generation);
       // Payloads go to the successor; a tcp link may switch to shared memory once it has answered (onNote above).
       ringLink = metrics.ringLink;
+      sharedFileLink = false;
+      processRegistry.setDefaultLabels({ rank: String(rank) });
       if (world > 1) ringLink.set({ peer: String((rank + 1) % world), path: spec.cluster.transport === 'grpc' ? 'grpc' : 'socket' }, 1);
       const transport = await ringServer.attach({ job: spec.name, generation: joined.generation, rank, worldSize: world }, joined.ring.map((p) => p.address));
       abortRing = (e) => transport.abort(e);
       const comm = new Communicator(transport, {
         dtype: spec.cluster.compression === 'none' ? 'fp32' : spec.cluster.compression,
         bucketElements: Math.floor((spec.cluster.bucketCapMb * 1024 * 1024) / 4),
-        onNote: (note) => log.info({ event: 'allreduce-path' }, note),
+        onNote: (note, sharedFile) => {
+          log.info({ event: 'allreduce-path' }, note);
+          // The pair's all-reduces bypass the transport: the link metric says so, as the log does.
+          if (sharedFile === true && world > 1) {
+            sharedFileLink = true;
+            ringLink?.reset();
+            ringLink?.set({ peer: String((rank + 1) % world), path: 'shared-file' }, 1);
+          }
+        },
       });
       progress.generation = joined.generation;
       progress.suspects = [];
@@ -185,6 +207,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
         makeDirectory(o.outDir, DIRECTORY_USES.run);
         if (writesCheckpoints(spec)) makeDirectory(checkpointDirOf(spec, o.outDir), DIRECTORY_USES.checkpoints);
         log.info({ event: 'model-summary', lines: summarizeModel(model) }, 'model summary');
+        for (const n of startNotes) log.info({ event: n.event, ...n.fields }, n.msg);
         rankZeroReady = true;
       }
       const recorder = new RunRecorder({
@@ -208,6 +231,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
         log,
         metrics,
         traceSpans: o.traceFile !== undefined,
+        teacher,
         // Padding is a black pixel as the model sees it: raw 0, normalized.
         augment: augmenter(spec.data.augment, data.train.imageShape, -(data.preprocess.mean[0] ?? 0) / (data.preprocess.std[0] ?? 1), spec.seed),
         hooks: {
@@ -233,14 +257,14 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
             await comm.allReduceSum(timing);
             recorder.onEpoch({ epoch: e.epoch, step: e.step, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, ranks: timing });
             if (rank !== 0) return;
-            const extra = { lr: e.lr, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, clippedSteps: e.clippedSteps };
+            const extra = { lr: e.lr, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, clippedSteps: e.clippedSteps, ...(e.sparsity === undefined ? {} : { sparsity: e.sparsity }) };
             appendMetrics(o.outDir, [
               { epoch: e.epoch, split: 'train', loss: e.train.loss, accuracy: e.train.accuracy, samplesPerSec: e.samplesPerSec, ...extra },
               { epoch: e.epoch, split: 'val', loss: e.val.loss, accuracy: e.val.accuracy, samplesPerSec: e.evalSamplesPerSec },
             ]);
             log.info(
-              { event: 'epoch', epoch: e.epoch, epochs: e.epochs, step: e.step, lr: e.lr, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, seconds: e.seconds, time: e.time, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, stopEarly: e.stopEarly },
-              `epoch ${e.epoch}/${e.epochs}: train loss ${e.train.loss.toFixed(4)} acc ${(100 * e.train.accuracy).toFixed(2)}%, val loss ${e.val.loss.toFixed(4)} acc ${(100 * e.val.accuracy).toFixed(2)}%, lr ${e.lr.toPrecision(3)}, ${e.samplesPerSec.toFixed(0)} samples/s`,
+              { event: 'epoch', epoch: e.epoch, epochs: e.epochs, step: e.step, lr: e.lr, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, seconds: e.seconds, time: e.time, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, stopEarly: e.stopEarly, sparsity: e.sparsity },
+              `epoch ${e.epoch}/${e.epochs}: train loss ${e.train.loss.toFixed(4)} acc ${(100 * e.train.accuracy).toFixed(2)}%, val loss ${e.val.loss.toFixed(4)} acc ${(100 * e.val.accuracy).toFixed(2)}%, lr ${e.lr.toPrecision(3)}, ${e.samplesPerSec.toFixed(0)} samples/s${e.sparsity === undefined ? '' : `, sparsity ${(100 * e.sparsity).toFixed(1)}%`}`,
             );
             if (e.stopEarly) log.info({ event: 'early-stop', epoch: e.epoch }, `early stopping after epoch ${e.epoch}: val ${spec.train.monitor} did not improve for ${spec.train.earlyStopping.patience} epochs`);
             // Best effort: the coordinator may be restarting; training does not wait for it.
@@ -253,6 +277,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
           },
         },
       });
+      if (rank === 0) {
+        const note = loop.fused !== undefined ? 'native fused step (forward, loss and backward in one call)' : `tfjs (${loop.fusedWhy ?? 'no fused step'})`;
+        log.info({ event: 'step-path', fused: loop.fused !== undefined, why: loop.fusedWhy }, `training step: ${note}`);
+      }
 
       let result: TrainResult;
       try {
@@ -261,6 +289,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
         } else {
           const resumed = await loop.initialize();
           if (resumed !== undefined && rank === 0) trimMetrics(o.outDir, loop.counters.epoch);
+          if (resumed === undefined && rank === 0 && spec.checkpoint.atStart) await saveInitialModel(model, data.preprocess, o.outDir, log);
         }
         result = await loop.run();
         // Last step points and event records out before this worker reports done.
@@ -297,6 +326,14 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     heartbeat.stop();
     for (const c of cleanups.reverse()) await c();
   }
+}
+
+/** checkpoint.atStart: the weights every rank starts from, in the format of the final model/. */
+async function saveInitialModel(model: ReturnType<typeof buildModel>, preprocess: ReturnType<typeof loadDataset>['preprocess'], outDir: string, log: Logger): Promise<void> {
+  const dir = path.join(outDir, 'model-initial');
+  await saveModelToDir(model, dir);
+  savePreprocess(dir, preprocess);
+  log.info({ event: 'model-initial', dir }, `starting weights saved to ${dir}`);
 }
 
 /**
@@ -369,6 +406,11 @@ async function finishRun(f: FinishContext): Promise<WorkerSummary> {
     const test = await evaluateSplit(model, data.test, comm);
     if (rank === 0) log.info({ event: 'test', test }, `test loss ${test.loss.toFixed(4)}${Number.isNaN(test.accuracy) ? `, mse ${test.mse?.toFixed(4)}, mae ${test.mae?.toFixed(4)}` : ` acc ${(100 * test.accuracy).toFixed(2)}%`} on ${test.samples} test samples`);
   }
+  const pr = result.pruning;
+  if (rank === 0 && pr !== undefined) {
+    const before = pr.before === undefined ? 'pruning never began' : `val loss ${pr.before.loss.toFixed(4)} acc ${(100 * pr.before.accuracy).toFixed(2)}% before pruning (${pr.before.epoch === 0 ? 'at the start' : `after epoch ${pr.before.epoch}`})`;
+    log.info({ event: 'pruning', sparsity: pr.sparsity, before: pr.before, after: val }, `ringtrain: pruning: ${(100 * pr.sparsity).toFixed(1)}% of kernel weights are 0; ${before}, val loss ${(val?.loss ?? NaN).toFixed(4)} acc ${(100 * (val?.accuracy ?? NaN)).toFixed(2)}% after`);
+  }
   const weights = new Float32Array(layout.size);
   layout.readWeights(weights);
   if (rank === 0) {
@@ -381,7 +423,9 @@ async function finishRun(f: FinishContext): Promise<WorkerSummary> {
   await comm.barrier();
   heartbeat.stop();
   await finishWithRetry(client, f.spec.cluster.connectTimeoutSec * 1000);
-  log.info({ event: 'finished', step }, 'worker finished');
+  // The process's high-water mark of resident memory (maxRSS is in KiB): what a memory limit must allow.
+  const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+  log.info({ event: 'finished', step, peakRssMb }, `worker finished (peak resident memory ${peakRssMb} MB)`);
   model.dispose();
   return { rank, worldSize: world, steps: step, final, weights, stoppedEarly: result.stoppedEarly, restoredEpoch: result.restoredEpoch };
 }

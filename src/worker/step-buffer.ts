@@ -71,8 +71,12 @@ export class StepBuffer {
     return a[this.lossAt] as number;
   }
 
-  /** Zeroes the whole buffer for the next step. */
-  clear(): void {
-    this.all.fill(0);
+  /**
+   * Zeroes the buffer for the next step; with `gradientsOverwritten` only what follows the
+   * gradients, since the step's first micro-batch writes every gradient (the fused step does).
+   */
+  clear(gradientsOverwritten = false): void {
+    if (gradientsOverwritten) this.all.fill(0, this.lossAt);
+    else this.all.fill(0);
   }
 }

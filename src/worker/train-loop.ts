@@ -14,9 +14,30 @@
 import { RingtrainError } from '../config/errors';
 import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank, type Batch } from '../data';
 import * as tf from '@tensorflow/tfjs-core';
-import { EarlyStopping, LrSchedule, ParamLayout, clipToNorm, forwardBackward, globalNorm, monitorMode, noDecayRanges, optimizerOf, scaledLr, type FlatOptimizer } from '../train';
+import {
+  EarlyStopping,
+  FusedStep,
+  LrSchedule,
+  ParamLayout,
+  applyMask,
+  clipToNorm,
+  forwardBackward,
+  frozenLayers,
+  globalNorm,
+  monitorMode,
+  noDecayRanges,
+  optimizerOf,
+  scaledLr,
+  sparsityOf,
+  stepFeatures,
+  type FlatOptimizer,
+  type LocalGradients,
+  type LocalStepResult,
+  type LossOptions,
+} from '../train';
 import { findLatestCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint-store';
 import { classWeightsFor } from './class-weights';
+import { distillOf, pruneForEpoch } from './loop-extras';
 import { StepBuffer, stepBufferLength } from './step-buffer';
 import { evaluateSplit, type SplitMetrics } from './evaluate-split';
 import type { EpochSummary, TrainLoopOptions, TrainResult } from './train-types';
@@ -25,7 +46,9 @@ import {
   ARRAY_BEST_BUFFERS,
   ARRAY_BEST_PARAMS,
   ARRAY_BUFFERS,
+  ARRAY_FROZEN,
   ARRAY_PARAMS,
+  ARRAY_PRUNE_MASK,
   OPT_PREFIX,
   broadcastStart,
   countersOf,
@@ -40,6 +63,17 @@ export type { EpochSummary, LoopData, StepTimes, TrainHooks, TrainLoopOptions, T
 export class TrainLoop {
   readonly layout: ParamLayout;
   readonly buffers: ParamLayout;
+  /** Weights of frozen layers (model.freeze): outside `layout`, so never all-reduced or updated. */
+  readonly frozen: ParamLayout;
+  /**
+   * What this job's step does beyond plain forward/backward (train-step.ts stepFeatures): a
+   * step computed another way must decline when this is not empty.
+   */
+  readonly stepFeatures: readonly string[];
+  /** train.prune's mask over `params` (1 live, 0 pruned); undefined without pruning. */
+  private readonly mask: Float32Array | undefined;
+  /** How every micro-batch's loss is taken, but for its regression targets. */
+  private readonly lossOptions: LossOptions;
   /** Master copy of the trainable weights; the optimizer updates it, then the tfjs variables. */
   readonly params: Float32Array;
   readonly optimizer: FlatOptimizer;
@@ -64,6 +98,12 @@ export class TrainLoop {
    */
   private running: [number, number, number] = [0, 0, 0];
   private c: TrainCounters;
+  /** The native fused step when the model and loss allow it (fused-step.ts); else the tfjs step runs. */
+  readonly fused: FusedStep | undefined;
+  /** Why the tfjs step runs, when it does. */
+  readonly fusedWhy: string | undefined;
+  /** The fused step updates the flat weights only: the tfjs variables lag until syncModel. */
+  private modelStale = false;
 
   constructor(private readonly o: TrainLoopOptions) {
     const { spec, comm, model } = o;
@@ -74,10 +114,23 @@ export class TrainLoop {
     }
     this.classWeights = classWeightsFor(t, o.data.train);
     this.fixedMomentum = t.optimizer === 'adam' || t.optimizer === 'adamw' ? t.beta1 : t.momentum;
-    this.layout = ParamLayout.ofModel(model);
+    const frozen = new Set(frozenLayers(model, spec.model));
+    this.layout = ParamLayout.ofModel(model, frozen);
+    this.frozen = ParamLayout.frozenOf(model, frozen);
     this.buffers = ParamLayout.buffersOf(model);
+    this.mask = t.prune.sparsity > 0 ? new Float32Array(this.layout.size).fill(1) : undefined;
+    this.lossOptions = { labelSmoothing: t.labelSmoothing, classWeights: this.classWeights, distill: distillOf(spec.train.distill, o.teacher) };
+    this.stepFeatures = stepFeatures(this.lossOptions, this.layout, this.mask !== undefined);
     this.params = new Float32Array(this.layout.size);
     this.optimizer = optimizerOf(t, this.layout.size, noDecayRanges(t, this.layout.slots));
+    const fused =
+      t.fusedStep === 'off'
+        ? { why: 'train.fusedStep is off' }
+        : this.stepFeatures.length > 0
+          ? { why: `the step has ${this.stepFeatures.join(', ')}` }
+          : FusedStep.of(model, this.layout, { targets: o.data.train.targets });
+    this.fused = fused.step;
+    this.fusedWhy = fused.step === undefined ? fused.why : undefined;
     const perRank = samplesPerRank(o.data.train.count, comm.worldSize, o.shard.dropLast);
     this.batchesPerEpoch = Math.ceil(perRank / spec.data.batchSize);
     this.stepsPerEpoch = Math.ceil(this.batchesPerEpoch / t.accumulate);
@@ -99,7 +152,13 @@ export class TrainLoop {
       schedule: {},
       earlyStopping: this.early.state(),
       paramShapes: this.layout.shapes(),
+      weightNames: this.weightNames(),
     };
+  }
+
+  private weightNames(): NonNullable<TrainCounters['weightNames']> {
+    const entries = (l: ParamLayout): { name: string; shape: number[] }[] => l.slots.map((s, i) => ({ name: l.weightNames[i] as string, shape: s.shape }));
+    return { params: entries(this.layout), buffers: entries(this.buffers), frozen: entries(this.frozen) };
   }
 
   get counters(): Readonly<TrainCounters> {
@@ -152,15 +211,22 @@ export class TrainLoop {
       if (comm.rank === 0) log.info({ event: 'resumed', dir: where, epoch: this.c.epoch, batchInEpoch: this.c.batchInEpoch, step: this.c.step }, `resumed from ${where}: epoch ${this.c.epoch + 1}, batch ${this.c.batchInEpoch}, step ${this.c.step}`);
       return where;
     }
-    const both = new Float32Array(this.layout.size + this.buffers.size);
+    // Frozen weights travel once, here: rank 0's (from model.initFrom, typically) win.
+    const p = this.layout.size;
+    const b = p + this.buffers.size;
+    const all = new Float32Array(b + this.frozen.size);
     if (comm.rank === 0) {
-      this.layout.readWeights(both.subarray(0, this.layout.size));
-      this.buffers.readWeights(both.subarray(this.layout.size));
+      this.layout.readWeights(all.subarray(0, p));
+      this.buffers.readWeights(all.subarray(p, b));
+      this.frozen.readWeights(all.subarray(b));
     }
-    await comm.broadcast(both, 0);
-    this.params.set(both.subarray(0, this.layout.size));
+    await comm.broadcast(all, 0);
+    this.params.set(all.subarray(0, p));
     this.layout.writeWeights(this.params);
-    this.buffers.writeWeights(both.subarray(this.layout.size));
+    this.buffers.writeWeights(all.subarray(p, b));
+    if (this.frozen.size > 0) this.frozen.writeWeights(all.subarray(b));
+    // The very weights step 1 starts from, so a run can be replayed from them elsewhere.
+    if (this.o.spec.checkpoint.atStart) this.writeCheckpoint();
     return undefined;
   }
 
@@ -169,6 +235,12 @@ export class TrainLoop {
     this.params.set(requireArray(ckpt, ARRAY_PARAMS, this.layout.size, where));
     this.layout.writeWeights(this.params);
     this.buffers.writeWeights(requireArray(ckpt, ARRAY_BUFFERS, this.buffers.size, where));
+    if (this.frozen.size > 0) this.frozen.writeWeights(requireArray(ckpt, ARRAY_FROZEN, this.frozen.size, where));
+    if (this.mask !== undefined) {
+      // A checkpoint from before pruning (or without it) has no mask: everything is live.
+      if (ckpt.arrays.has(ARRAY_PRUNE_MASK)) this.mask.set(requireArray(ckpt, ARRAY_PRUNE_MASK, this.layout.size, where));
+      else this.mask.fill(1);
+    }
     this.optimizer.load({ name: c.optimizer.name, steps: c.optimizer.steps, slots: optimizerSlotsOf(ckpt) });
     this.schedule.load(c.schedule);
     this.early.load(c.earlyStopping);
@@ -178,7 +250,7 @@ export class TrainLoop {
         buffers: requireArray(ckpt, ARRAY_BEST_BUFFERS, this.buffers.size, where).slice(),
       };
     }
-    this.c = { ...c, partial: [...c.partial], paramShapes: this.layout.shapes() };
+    this.c = { ...c, partial: [...c.partial], paramShapes: this.layout.shapes(), weightNames: this.weightNames() };
     if (c.batchInEpoch > 0 && c.worldSize !== this.o.comm.worldSize) {
       // Another ring size: what the old ring consumed becomes an offset into the epoch's order,
       // and the rest of the epoch is re-sharded over the new ring (distributedIndices' offset).
@@ -223,7 +295,8 @@ export class TrainLoop {
       val = await evaluateSplit(this.o.model, this.o.data.val, comm);
       if (comm.rank === 0) this.o.log.info({ event: 'restored-best', epoch: restoredEpoch, best: es.best, val }, `restored the weights of epoch ${restoredEpoch} (best val ${t.monitor} ${es.best.toFixed(4)})`);
     }
-    return { steps: this.c.step, last, val, stoppedEarly, restoredEpoch, skippedSteps: this.c.nonFiniteSkipped };
+    const pruning = this.mask === undefined ? undefined : { sparsity: sparsityOf(this.params, this.layout.slots), before: this.c.pruneBefore };
+    return { steps: this.c.step, last, val, stoppedEarly, restoredEpoch, skippedSteps: this.c.nonFiniteSkipped, pruning };
   }
 
   private async runEpoch(step: StepBuffer): Promise<{ summary: EpochSummary; checkpointDue: boolean }> {
@@ -242,6 +315,9 @@ export class TrainLoop {
       offset: Math.min(this.c.epochOffset ?? 0, data.train.count),
     });
     const batches = batchIndices(indices, spec.data.batchSize);
+    if (this.mask !== undefined && this.c.batchInEpoch === 0) {
+      this.c.pruneBefore = await pruneForEpoch({ ...this.o, epoch, params: this.params, mask: this.mask, layout: this.layout, before: this.c.pruneBefore });
+    }
     const pipeline = new BatchPipeline(data.train, batches, spec.data.batchSize, this.o.augment?.(epoch));
     const clock = new StepClock(metrics, this.o.traceSpans === true);
     // Rank 0 carries the global partial sums of a resumed epoch; the others start at zero.
@@ -259,7 +335,7 @@ export class TrainLoop {
     const stepsInEpoch = Math.ceil(batches.length / k);
     let stepRows = 0;
     let stepCorrect = 0;
-    step.clear();
+    step.clear(this.fused !== undefined);
     for (let b = this.c.batchInEpoch; b < batches.length; b++) {
       hooks?.checkAbort?.();
       let t0 = process.hrtime.bigint();
@@ -268,7 +344,7 @@ export class TrainLoop {
       t0 = clock.timed('data', t0);
       const rows = (batches[b] as Int32Array).length;
       const accumulate = micro > 0;
-      const local = forwardBackward(this.o.model, this.layout, batch.x, batch.y, rows, { targets: batch.t, labelSmoothing: t.labelSmoothing, classWeights: this.classWeights });
+      const local = this.localStep(batch, rows, accumulate, step.all);
       step.addLocal(local, rows);
       sums[0] = (sums[0] as number) + local.loss * rows;
       sums[1] = (sums[1] as number) + local.correct;
@@ -279,8 +355,10 @@ export class TrainLoop {
       micro += 1;
       if (micro < k && b < batches.length - 1) {
         // An earlier micro-batch of the step (no_sync): add its gradients locally.
-        this.layout.packGradients(local.grads, step.all, accumulate);
-        tf.dispose(Object.values(local.grads));
+        if (local.grads !== undefined) {
+          this.layout.packGradients(local.grads, step.all, accumulate);
+          tf.dispose(Object.values(local.grads));
+        }
         clock.timed('compute', t0);
         continue;
       }
@@ -295,15 +373,17 @@ export class TrainLoop {
       // compute, as it did when it followed the backward pass.
       let packSeconds = 0;
       let reduced: Promise<void>;
+      const grads = local.grads;
       try {
         reduced = comm.allReduceMean(step.all, (start, end) => {
+          if (grads === undefined) return; // the fused step wrote them in place
           const p0 = process.hrtime.bigint();
-          this.layout.packRange(local.grads, step.all, start, Math.min(end, this.layout.size), accumulate);
+          this.layout.packRange(grads, step.all, start, Math.min(end, this.layout.size), accumulate);
           packSeconds += since(p0);
         });
       } finally {
         // Every bucket is packed before allReduceMean first yields.
-        tf.dispose(Object.values(local.grads));
+        if (grads !== undefined) tf.dispose(Object.values(grads));
       }
       const prep = process.hrtime.bigint();
       // Reading the gradients out and handing them to the all-reduce (its sends are under way).
@@ -321,6 +401,8 @@ export class TrainLoop {
       if (step.modelBuffers.length > 0) this.buffers.writeWeights(step.modelBuffers);
       const loss = step.finish(comm.worldSize, micro, this.classWeights !== undefined, this.running);
       const g = step.gradients;
+      // Pruned weights get no gradient: not in the norm, the clipping or the update.
+      if (this.mask !== undefined) applyMask(g, this.mask);
       // After the all-reduce every rank holds identical bytes, so this norm (and every decision
       // below) is the same on every rank without another collective.
       const norm = globalNorm(g);
@@ -337,11 +419,14 @@ export class TrainLoop {
         if (clipToNorm(g, norm, t.clipNorm) < 1) clipped += 1;
         const before = hooks?.wantsDiagnostics?.(Math.ceil((b + 1) / k), stepsInEpoch) ? this.params.slice() : undefined;
         this.optimizer.step(this.params, g, lr, momentum);
-        this.layout.writeWeights(this.params);
+        // Momentum and weight decay would move pruned weights off 0.
+        if (this.mask !== undefined) applyMask(this.params, this.mask);
+        if (this.fused === undefined) this.layout.writeWeights(this.params);
+        else this.modelStale = true;
         if (before !== undefined) hooks?.onDiagnostics?.({ epoch: epoch + 1, step: this.c.step + 1, slots: this.layout.slots, grads: g, before, after: this.params });
       }
       clock.timed('update', t0);
-      step.clear();
+      step.clear(this.fused !== undefined);
       micro = 0;
       this.c.step += 1;
       this.c.batchInEpoch = b + 1;
@@ -362,6 +447,7 @@ export class TrainLoop {
       if (t.maxSteps > 0 && this.c.step >= t.maxSteps) break;
     }
     const seconds = since(started);
+    this.syncModel();
 
     const total = new Float32Array(sums);
     await comm.allReduceSum(total);
@@ -416,8 +502,26 @@ export class TrainLoop {
       skippedSteps: skipped,
       improved: verdict.improved,
       stopEarly: verdict.stop,
+      sparsity: this.mask === undefined ? undefined : sparsityOf(this.params, this.layout.slots),
     };
     return { summary, checkpointDue };
+  }
+
+  /**
+   * One micro-batch's forward and backward: the fused step writes its gradients into `into`
+   * (added with `accumulate`) and returns no tensors; the tfjs step returns them for packing.
+   */
+  private localStep(batch: Batch, rows: number, accumulate: boolean, into: Float32Array): LocalStepResult & { grads?: LocalGradients['grads'] } {
+    const loss: LossOptions = { ...this.lossOptions, targets: batch.t };
+    if (this.fused !== undefined) return this.fused.run(this.params, into, batch.x, batch.y, rows, accumulate, loss);
+    return forwardBackward(this.o.model, this.layout, batch.x, batch.y, rows, loss);
+  }
+
+  /** Brings the tfjs variables up to the flat weights, before anything reads the model. */
+  syncModel(): void {
+    if (!this.modelStale) return;
+    this.layout.writeWeights(this.params);
+    this.modelStale = false;
   }
 
   private onNonFinite(loss: number, norm: number, epoch: number): void {
@@ -467,6 +571,12 @@ export class TrainLoop {
     const buffers = new Float32Array(this.buffers.size);
     this.buffers.readWeights(buffers);
     arrays.set(ARRAY_BUFFERS, buffers);
+    if (this.frozen.size > 0) {
+      const frozen = new Float32Array(this.frozen.size);
+      this.frozen.readWeights(frozen);
+      arrays.set(ARRAY_FROZEN, frozen);
+    }
+    if (this.mask !== undefined) arrays.set(ARRAY_PRUNE_MASK, keep(this.mask));
     for (const [name, a] of Object.entries(opt.slots)) arrays.set(OPT_PREFIX + name, keep(a));
     if (this.best !== undefined) {
       arrays.set(ARRAY_BEST_PARAMS, keep(this.best.params));
@@ -487,3 +597,4 @@ export class TrainLoop {
     return dir;
   }
 }
+

@@ -13,6 +13,11 @@ import type { OptimizerName } from '../config/job-spec';
 import type { EarlyStoppingState, ScheduleState } from '../train';
 import { decodeMeta, encodeMeta, type Checkpoint } from './checkpoint-store';
 
+export interface WeightEntry {
+  name: string;
+  shape: number[];
+}
+
 /** Where training stands, and everything besides arrays that resuming needs. */
 export interface TrainCounters {
   job: string;
@@ -37,10 +42,21 @@ export interface TrainCounters {
   earlyStopping: EarlyStoppingState;
   /** Shapes of the trainable variables in layout order: a resume into another model fails early. */
   paramShapes: number[][];
+  /**
+   * The 'layer/weight' name and shape of each weight in the params, buffers and frozen arrays, in
+   * order, so model.initFrom can take weights from a checkpoint by name. Absent in older checkpoints.
+   */
+  weightNames?: { params: WeightEntry[]; buffers: WeightEntry[]; frozen: WeightEntry[] };
+  /** Val metrics just before pruning began (train.prune), for the before/after line. */
+  pruneBefore?: { epoch: number; loss: number; accuracy: number };
 }
 
 export const ARRAY_PARAMS = 'params';
 export const ARRAY_BUFFERS = 'buffers';
+/** Weights of frozen layers (model.freeze): never trained, but part of the state. */
+export const ARRAY_FROZEN = 'frozen';
+/** The pruning mask over `params` (1 live, 0 pruned), when train.prune is on. */
+export const ARRAY_PRUNE_MASK = 'prune/mask';
 export const ARRAY_BEST_PARAMS = 'best/params';
 export const ARRAY_BEST_BUFFERS = 'best/buffers';
 export const OPT_PREFIX = 'opt/';
@@ -115,7 +131,7 @@ export function countersOf(ckpt: Checkpoint, where: string, paramShapes: number[
   const want = JSON.stringify(paramShapes);
   const got = JSON.stringify(c.paramShapes);
   if (want !== got) {
-    throw new RingtrainError('DATA_INVALID', `checkpoint ${where} holds variables of shapes ${got}, but this job's model has ${want}: resume with the model the checkpoint was trained with`);
+    throw new RingtrainError('DATA_INVALID', `checkpoint ${where} holds variables of shapes ${got}, but this job's model has ${want}: resume with the model (and model.freeze) the checkpoint was trained with`);
   }
   return c;
 }

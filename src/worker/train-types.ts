@@ -51,6 +51,8 @@ export interface EpochSummary {
   improved: boolean;
   /** Early stopping ends training after this epoch. */
   stopEarly: boolean;
+  /** With train.prune: the share of kernel weights that are 0 at the epoch's end. */
+  sparsity?: number;
 }
 
 export interface TrainHooks {
@@ -87,6 +89,8 @@ export interface TrainLoopOptions {
   augment?: (epoch: number) => BatchTransform;
   /** Record what each step did with real times (StepInfo.spans), for a trace. */
   traceSpans?: boolean;
+  /** train.distill's teacher, loaded (fine-tune.ts); required when train.distill.teacher is set. */
+  teacher?: tfl.LayersModel;
 }
 
 export interface TrainResult {
@@ -100,4 +104,6 @@ export interface TrainResult {
   restoredEpoch: number;
   skippedSteps: number;
   resumedFrom?: string;
+  /** With train.prune: the final sparsity and the val metrics just before pruning began. */
+  pruning?: { sparsity: number; before?: { epoch: number; loss: number; accuracy: number } };
 }

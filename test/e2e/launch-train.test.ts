@@ -9,6 +9,7 @@ import { allowedCpus, coreOrder, planCpuSets } from '../../src/launcher';
 import { cpuBindingUnavailable, formatCpuList, threadCpuLists } from '../../src/native';
 import { loadModelFromDir } from '../../src/train';
 import { QUICK, childPids, isAlive, runCli, startCli, tempDir, waitFor } from './cli';
+import { expectedNativeKernels } from '../unit/support';
 
 test('ringtrain launch --nproc 2 trains one epoch and leaves metrics.jsonl and a loadable model', async () => {
   const testStarted = Date.now();
@@ -43,7 +44,7 @@ test('ringtrain launch --nproc 2 trains one epoch and leaves metrics.jsonl and a
   // Workers run V8's GC on their own thread (launch's flag) and name the kernels they run.
   const backendLine = fs.readFileSync(path.join(out, 'logs', 'rank 0.log'), 'utf8').split('\n').find((l) => l.includes('compute backend'));
   assert.ok(backendLine !== undefined, 'rank 0 logged no compute backend line');
-  assert.deepEqual((({ gc, kernels }) => ({ gc, kernels }))(JSON.parse(backendLine) as { gc: string; kernels: string }), { gc: 'single-threaded', kernels: 'native-avx2-fma' });
+  assert.deepEqual((({ gc, kernels }) => ({ gc, kernels }))(JSON.parse(backendLine) as { gc: string; kernels: string }), { gc: 'single-threaded', kernels: expectedNativeKernels() });
   // --trace: every rank's steps in one Chrome trace, each rank its own process track; the
   // communication of a step shows as the wait for the peer (when there was one), then the exchange.
   interface Ev { name: string; ph: string; pid: number; tid: number; ts: number; dur: number; cat?: string; args?: { step?: number } }

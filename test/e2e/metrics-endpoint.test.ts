@@ -4,11 +4,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startCli, tempDir, waitFor } from './cli';
 
-test('during a run, a worker /metrics shows the ringtrain series with its rank, and how its ring link carries payloads', async () => {
+test('during a run, a worker /metrics shows the ringtrain series with its rank, the process and Node.js series, and how its ring link carries payloads', async () => {
   const out = tempDir('metrics');
   // Several seconds of training, so the run outlasts the polling below; it is stopped at the end.
-  // tcp: both workers share this host, so rank 1's payloads to rank 0 go through shared memory.
-  const run = startCli(['launch', '--nproc', '2', '--set', 'train.epochs=3', 'data.trainLimit=30000', 'data.testLimit=500', 'cluster.transport=tcp', '--out', out], { timeoutMs: 120_000 });
+  // The default gRPC job: both workers share this host, so their all-reduces go through a shared file.
+  const run = startCli(['launch', '--nproc', '2', '--set', 'train.epochs=6', 'data.testLimit=500', '--out', out], { timeoutMs: 120_000 });
   try {
     const log = path.join(out, 'logs', 'rank 1.log');
     const url = await waitFor('rank 1 metrics url', () => {
@@ -33,7 +33,14 @@ test('during a run, a worker /metrics shows the ringtrain series with its rank, 
     const wait = Number(/^ringtrain_peer_wait_seconds_total\{rank="1"\} (\S+)/m.exec(text)?.[1]);
     const comm = Number(/^ringtrain_step_phase_seconds_total\{phase="communication",rank="1"\} (\S+)/m.exec(text)?.[1]);
     assert.ok(wait >= 0 && comm > 0 && wait <= comm, `peer wait ${wait} s, communication ${comm} s`);
-    assert.deepEqual(text.split('\n').filter((l) => l.startsWith('ringtrain_ring_link_info{')), ['ringtrain_ring_link_info{peer="0",path="shared-memory",rank="1"} 1']);
+    // The path the worker's log names (event allreduce-path), not the transport's name.
+    assert.match(fs.readFileSync(log, 'utf8'), /"event":"allreduce-path".*go through a shared file/);
+    assert.deepEqual(text.split('\n').filter((l) => l.startsWith('ringtrain_ring_link_info{')), ['ringtrain_ring_link_info{peer="0",path="shared-file",rank="1"} 1']);
+    // prom-client's default process and Node.js series, with the rank like every other.
+    for (const series of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) {
+      const value = Number(new RegExp(`^${series}\\{rank="1"\\} (\\S+)`, 'm').exec(text)?.[1]);
+      assert.ok(value > 0, `${series}{rank="1"} is ${value}`);
+    }
   } finally {
     run.child.kill('SIGTERM');
     await run.result;

@@ -10,9 +10,14 @@
  *
  * prometheus-operator's kinds are not in kubernetes-models; they are checked against the subset
  * of their CRD schema (monitoring.coreos.com/v1) that ringtrain uses, with the same strictness.
+ * JobSet and cert-manager's kinds are checked against their CRDs' published schemas, kept as
+ * fixtures (test/fixtures/crds, see its README), and a JobSet's Job templates also as Jobs.
  */
 import { Job } from 'kubernetes-models/batch/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, PersistentVolumeClaim, Secret, Service } from 'kubernetes-models/v1';
+import { checkOpenApi, loadCrdSchemas } from './deploy-crd-schema';
 import { isRecord } from './deploy-tools';
 
 interface Validating {
@@ -26,7 +31,11 @@ const MODELS: Record<string, Validating> = {
   'v1 ConfigMap': ConfigMap,
   'v1 Secret': Secret,
   'v1 PersistentVolumeClaim': PersistentVolumeClaim,
+  'networking.k8s.io/v1 NetworkPolicy': NetworkPolicy,
+  'policy/v1 PodDisruptionBudget': PodDisruptionBudget,
 };
+
+const PUBLISHED_CRDS = loadCrdSchemas();
 
 interface Recorded {
   value: Record<string, unknown>;
@@ -190,13 +199,34 @@ export function validateK8sObject(obj: Record<string, unknown>): string[] {
   const key = `${String(obj.apiVersion)} ${String(obj.kind)}`;
   const model = MODELS[key];
   if (model !== undefined) return strictValidate(model, obj, id);
+  const published = PUBLISHED_CRDS.get(key);
   const spec = CRDS[key];
-  if (spec === undefined) return [`${id}: no schema for ${key}; add one to test/integration/deploy-k8s-schema.ts`];
+  if (spec === undefined && published === undefined) return [`${id}: no schema for ${key}; add one to test/integration/deploy-k8s-schema.ts or test/fixtures/crds`];
   // kubernetes-models has no public ObjectMeta class; a ConfigMap holding only this metadata
   // puts it through the same ObjectMeta schema.
   const problems = strictValidate(ConfigMap, { apiVersion: 'v1', kind: 'ConfigMap', metadata: obj.metadata }, id);
   for (const k of Object.keys(obj)) {
     if (!['apiVersion', 'kind', 'metadata', 'spec'].includes(k)) problems.push(`${id}.${k}: unknown field`);
   }
-  return problems.concat(checkShape(obj.spec, spec, `${id}.spec`));
+  if (published !== undefined) {
+    const specSchema = published.properties?.spec;
+    if (specSchema === undefined) return problems.concat(`${id}: the CRD fixture for ${key} has no spec schema`);
+    problems.push(...checkOpenApi(obj.spec, specSchema, `${id}.spec`));
+    if (obj.kind === 'JobSet') problems.push(...jobTemplateProblems(obj, id));
+    return problems;
+  }
+  return problems.concat(checkShape(obj.spec, spec as Shape, `${id}.spec`));
+}
+
+/** A JobSet's Job templates through the Job model too: the CRD's copy of JobSpec may lag Kubernetes'. */
+function jobTemplateProblems(jobset: Record<string, unknown>, id: string): string[] {
+  const spec = jobset.spec;
+  const jobs = isRecord(spec) && Array.isArray(spec.replicatedJobs) ? (spec.replicatedJobs as unknown[]) : [];
+  return jobs.flatMap((rj, i) => {
+    const template = isRecord(rj) ? rj.template : undefined;
+    if (!isRecord(template)) return [`${id}.spec.replicatedJobs[${i}].template: missing`];
+    const name = isRecord(rj) ? String(rj.name) : String(i);
+    const job = { apiVersion: 'batch/v1', kind: 'Job', metadata: { name, ...(isRecord(template.metadata) ? template.metadata : {}) }, spec: template.spec };
+    return strictValidate(Job, job, `${id}.spec.replicatedJobs[${i}].template`);
+  });
 }

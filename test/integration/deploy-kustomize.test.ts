@@ -2,95 +2,58 @@
  * The manifests people apply: `kubectl kustomize` renders every overlay offline, and what it
  * renders is checked the way an API server with strict field validation would check it, plus
  * the wiring between objects that no schema sees (selectors, DNS names, ports, the job file).
+ * Policies (JobSet, NetworkPolicy, disruption budget, TLS) are in deploy-k8s-policies.test.ts.
  */
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadJob } from '../../src/config/load';
+import type { JobSpec } from '../../src/config/job-spec';
 import { validateK8sObject } from './deploy-k8s-schema';
-import { OVERLAYS, REPO, dig, isRecord, readRepoFile, renderOverlay, scratchDir, type K8sObject } from './deploy-tools';
+import { type Dict, env, envValue, find, matches, podOf, podTemplates, records, render, strings } from './deploy-k8s-objects';
+import { OVERLAYS, REPO, WORKLOADS, dig, readRepoFile, scratchDir } from './deploy-tools';
 
-type Dict = Record<string, unknown>;
-
-const rendered = new Map<string, K8sObject[]>();
-function render(overlay: string): K8sObject[] {
-  let objects = rendered.get(overlay);
-  if (objects === undefined) {
-    objects = renderOverlay(overlay);
-    rendered.set(overlay, objects);
+/** The ringtrain job in an overlay's ConfigMap, loaded and validated as ringtrain loads it. */
+function jobFileOf(overlay: string): JobSpec {
+  const scratch = scratchDir('k8s-job');
+  try {
+    const file = path.join(scratch.dir, 'job.yaml');
+    fs.writeFileSync(file, String(dig(find(render(overlay), 'ConfigMap', 'ringtrain-job'), 'data', 'job.yaml')));
+    return loadJob({ file, env: {} });
+  } finally {
+    scratch.remove();
   }
-  return objects;
-}
-
-function find(objects: K8sObject[], kind: string, name: string): K8sObject {
-  const found = objects.find((o) => o.kind === kind && (o.metadata.name === name || o.metadata.name.startsWith(`${name}-`)));
-  assert.ok(found, `no ${kind} named ${name} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
-  return found;
-}
-
-function records(v: unknown): Dict[] {
-  return Array.isArray(v) ? v.filter(isRecord) : [];
-}
-
-function strings(v: unknown): Record<string, string> {
-  return isRecord(v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, String(x)])) : {};
-}
-
-interface PodTemplate {
-  owner: string;
-  labels: Record<string, string>;
-  spec: Dict;
-  containers: Dict[];
-}
-
-function podTemplates(objects: K8sObject[]): PodTemplate[] {
-  return objects
-    .filter((o) => o.kind === 'Job')
-    .map((o) => {
-      const spec = dig(o, 'spec', 'template', 'spec');
-      assert.ok(isRecord(spec), `${o.metadata.name} has no pod template`);
-      return { owner: o.metadata.name, labels: strings(dig(o, 'spec', 'template', 'metadata', 'labels')), spec, containers: records(spec.containers) };
-    });
-}
-
-function matches(selector: Record<string, string>, labels: Record<string, string>): boolean {
-  return Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v);
-}
-
-function env(container: Dict): Dict[] {
-  return records(container.env);
-}
-
-function envValue(container: Dict, name: string): string | undefined {
-  const v = env(container).find((e) => e.name === name)?.value;
-  return typeof v === 'string' ? v : undefined;
 }
 
 test('kubectl kustomize renders every overlay into the objects people apply', () => {
   const kinds = (overlay: string): string[] => render(overlay).map((o) => `${o.kind}/${o.metadata.name.replace(/-[a-z0-9]{10}$/, '-<hash>')}`).sort();
-  const workload = [
+  const shared = [
     'ConfigMap/ringtrain-job-<hash>',
-    'Job/ringtrain-coordinator',
-    'Job/ringtrain-worker',
+    'NetworkPolicy/ringtrain-coordinator',
+    'NetworkPolicy/ringtrain-workers',
     'PersistentVolumeClaim/ringtrain-checkpoints',
+    'PodDisruptionBudget/ringtrain-workers',
     'Secret/ringtrain-join-token-<hash>',
     'Service/ringtrain-coordinator',
-    'Service/ringtrain-workers',
   ];
-  assert.deepEqual(kinds('deploy/k8s/overlays/cpu'), workload);
-  assert.deepEqual(kinds('deploy/k8s/overlays/gpu'), workload);
+  const jobset = [...shared, 'JobSet/ringtrain'].sort();
+  assert.deepEqual(kinds('deploy/k8s/overlays/cpu'), jobset);
+  assert.deepEqual(kinds('deploy/k8s/overlays/gpu'), jobset);
+  assert.deepEqual(kinds('deploy/k8s/overlays/plain-jobs'), [...shared, 'Job/ringtrain-coordinator', 'Job/ringtrain-worker', 'Service/ringtrain-workers'].sort());
+  const certs = ['Certificate/ringtrain-ca', 'Certificate/ringtrain-coordinator', 'Certificate/ringtrain-workers', 'Issuer/ringtrain-ca', 'Issuer/ringtrain-self-signed'];
+  assert.deepEqual(kinds('deploy/k8s/overlays/tls'), [...jobset, ...certs].sort());
   assert.deepEqual(kinds('deploy/k8s/overlays/monitoring'), ['ConfigMap/ringtrain-grafana-dashboard', 'PodMonitor/ringtrain', 'PrometheusRule/ringtrain']);
 });
 
-test('every rendered object passes the Kubernetes schema: types, required fields, no unknown field', () => {
+test('every rendered object passes its schema (built-in kinds, and the published JobSet and cert-manager CRDs): types, required fields, no unknown field', () => {
   for (const overlay of OVERLAYS) {
     for (const obj of render(overlay)) assert.deepEqual(validateK8sObject(obj), [], `${overlay}: ${obj.kind}/${obj.metadata.name}`);
   }
 });
 
-test('the schema check names a misspelt field, a wrong type and a missing required field', () => {
-  const job = structuredClone(find(render('deploy/k8s/overlays/cpu'), 'Job', 'ringtrain-worker'));
+test('the schema check names a misspelt field, a wrong type, a missing required field and a value outside an enum', () => {
+  const job = structuredClone(find(render('deploy/k8s/overlays/plain-jobs'), 'Job', 'ringtrain-worker'));
   const container = records(dig(job, 'spec', 'template', 'spec', 'containers'))[0] as Dict;
   container.imagePullPolcy = 'Always';
   container.args = [1];
@@ -102,13 +65,36 @@ test('the schema check names a misspelt field, a wrong type and a missing requir
   const monitor = structuredClone(find(render('deploy/k8s/overlays/monitoring'), 'PodMonitor', 'ringtrain'));
   (dig(monitor, 'spec', 'podMetricsEndpoints', 0) as Dict).intervall = '5s';
   assert.deepEqual(validateK8sObject(monitor), ['PodMonitor/ringtrain.spec.podMetricsEndpoints[0].intervall: unknown field']);
+  // The JobSet through its published CRD schema: the same kinds of mistake are caught.
+  const jobset = structuredClone(find(render('deploy/k8s/overlays/cpu'), 'JobSet', 'ringtrain'));
+  (dig(jobset, 'spec', 'successPolicy') as Dict).operater = 'All';
+  (dig(jobset, 'spec', 'startupPolicy') as Dict).startupPolicyOrder = 'CoordinatorFirst';
+  (dig(jobset, 'spec', 'replicatedJobs', 1) as Dict).replicas = '1';
+  delete (dig(jobset, 'spec', 'failurePolicy', 'rules', 0) as Dict).action;
+  (dig(jobset, 'spec', 'replicatedJobs', 0, 'template', 'spec', 'template', 'spec') as Dict).restartPolicyy = 'Never';
+  assert.deepEqual(validateK8sObject(jobset).sort(), [
+    'JobSet/ringtrain.spec.failurePolicy.rules[0].action: required',
+    'JobSet/ringtrain.spec.replicatedJobs[0].template.spec.template.spec.restartPolicyy: unknown field',
+    'JobSet/ringtrain.spec.replicatedJobs[0].template.spec.template.spec.restartPolicyy: unknown field',
+    'JobSet/ringtrain.spec.replicatedJobs[1].replicas: must be an integer, got "1"',
+    'JobSet/ringtrain.spec.startupPolicy.startupPolicyOrder: "CoordinatorFirst" is not one of "AnyOrder", "InOrder"',
+    'JobSet/ringtrain.spec.successPolicy.operater: unknown field',
+  ]);
+  const cert = structuredClone(find(render('deploy/k8s/overlays/tls'), 'Certificate', 'ringtrain-workers'));
+  (dig(cert, 'spec') as Dict).dnsName = ['x'];
+  (dig(cert, 'spec') as Dict).usages = ['server auth', 'mind reading'];
+  const certProblems = validateK8sObject(cert).join('\n');
+  assert.match(certProblems, /Certificate\/ringtrain-workers\.spec\.dnsName: unknown field/);
+  assert.match(certProblems, /Certificate\/ringtrain-workers\.spec\.usages\[1\]: "mind reading" is not one of/);
 });
 
 test('each Service selects exactly the pods it is for, on ports those pods name', () => {
-  for (const overlay of ['deploy/k8s/overlays/cpu', 'deploy/k8s/overlays/gpu']) {
+  for (const overlay of WORKLOADS) {
     const objects = render(overlay);
     const templates = podTemplates(objects);
-    for (const [service, owner] of [['ringtrain-coordinator', 'ringtrain-coordinator'], ['ringtrain-workers', 'ringtrain-worker']] as const) {
+    const services: [string, string][] = [['ringtrain-coordinator', 'ringtrain-coordinator']];
+    if (overlay.endsWith('plain-jobs')) services.push(['ringtrain-workers', 'ringtrain-worker']);
+    for (const [service, owner] of services) {
       const svc = find(objects, 'Service', service);
       const selector = strings(dig(svc, 'spec', 'selector'));
       const selected = templates.filter((t) => matches(selector, t.labels)).map((t) => t.owner);
@@ -118,25 +104,29 @@ test('each Service selects exactly the pods it is for, on ports those pods name'
         assert.ok(podPorts.includes(port.targetPort), `${overlay}: Service ${service} targets port ${String(port.targetPort)}, pods name ${podPorts.join(', ')}`);
       }
     }
-    const workers = find(objects, 'Service', 'ringtrain-workers');
-    assert.equal(dig(workers, 'spec', 'clusterIP'), 'None', 'the worker Service is headless');
-    assert.equal(dig(workers, 'spec', 'publishNotReadyAddresses'), true, 'worker DNS names exist before the pods are ready');
-    assert.equal(templates.find((t) => t.owner === 'ringtrain-worker')?.spec.subdomain, 'ringtrain-workers', 'the worker pods use the headless Service as subdomain');
     // Jobs get their selector from Kubernetes; a hand-written one would have to match by hand.
-    for (const job of objects.filter((o) => o.kind === 'Job')) assert.equal(dig(job, 'spec', 'selector'), undefined);
+    for (const t of templates) assert.equal(t.job.selector, undefined);
   }
+  const workers = find(render('deploy/k8s/overlays/plain-jobs'), 'Service', 'ringtrain-workers');
+  assert.equal(dig(workers, 'spec', 'clusterIP'), 'None', 'the worker Service is headless');
+  assert.equal(dig(workers, 'spec', 'publishNotReadyAddresses'), true, 'worker DNS names exist before the pods are ready');
+  assert.equal(podOf(render('deploy/k8s/overlays/plain-jobs'), 'ringtrain-worker').spec.subdomain, 'ringtrain-workers', 'the worker pods use the headless Service as subdomain');
+  // The JobSet makes its own headless Service, named by its subdomain, for every pod.
+  const jobset = find(render('deploy/k8s/overlays/cpu'), 'JobSet', 'ringtrain');
+  assert.equal(dig(jobset, 'spec', 'network', 'enableDNSHostnames'), true);
+  assert.equal(dig(jobset, 'spec', 'network', 'publishNotReadyAddresses'), true);
 });
 
-test('the PodMonitor selects the coordinator and every worker of both overlays on their metrics port', () => {
+test('the PodMonitor selects the coordinator and every worker of every workload overlay on their metrics port', () => {
   const monitor = find(render('deploy/k8s/overlays/monitoring'), 'PodMonitor', 'ringtrain');
   const selector = strings(dig(monitor, 'spec', 'selector', 'matchLabels'));
   const port = dig(monitor, 'spec', 'podMetricsEndpoints', 0, 'port');
-  for (const overlay of ['deploy/k8s/overlays/cpu', 'deploy/k8s/overlays/gpu']) {
+  for (const overlay of WORKLOADS) {
     const templates = podTemplates(render(overlay));
-    assert.deepEqual(templates.filter((t) => matches(selector, t.labels)).map((t) => t.owner).sort(), ['ringtrain-coordinator', 'ringtrain-worker']);
+    assert.deepEqual(templates.filter((t) => matches(selector, t.labels)).map((t) => t.owner).sort(), ['ringtrain-coordinator', 'ringtrain-worker'], overlay);
     for (const t of templates) {
       const names = t.containers.flatMap((c) => records(c.ports)).map((p) => p.name);
-      assert.ok(names.includes(port), `${t.owner} has no port named ${String(port)}`);
+      assert.ok(names.includes(port), `${overlay} ${t.owner} has no port named ${String(port)}`);
       // The label the PodMonitor turns into Prometheus' job, and the one it turns into `role`.
       assert.ok(t.labels[String(dig(monitor, 'spec', 'jobLabel'))], `${t.owner} lacks the job label`);
       assert.ok(t.labels['app.kubernetes.io/component'], `${t.owner} lacks the component label`);
@@ -144,11 +134,10 @@ test('the PodMonitor selects the coordinator and every worker of both overlays o
   }
 });
 
-test('workers advertise the DNS name the headless Service gives them and find the coordinator by its Service', () => {
-  for (const overlay of ['deploy/k8s/overlays/cpu', 'deploy/k8s/overlays/gpu']) {
+test('workers advertise the DNS name their pod gets and find the coordinator by its Service', () => {
+  for (const overlay of WORKLOADS) {
     const objects = render(overlay);
-    const worker = podTemplates(objects).find((t) => t.owner === 'ringtrain-worker');
-    assert.ok(worker);
+    const worker = podOf(objects, 'ringtrain-worker');
     const c = worker.containers[0] as Dict;
     const vars = env(c);
     // $(NAME) expands only to a variable defined earlier in the same list.
@@ -166,11 +155,12 @@ test('workers advertise the DNS name the headless Service gives them and find th
     }
     const indexVar = vars.find((e) => dig(e, 'valueFrom', 'fieldRef', 'fieldPath') === "metadata.annotations['batch.kubernetes.io/job-completion-index']");
     assert.ok(indexVar, 'a variable carries the completion index');
-    assert.equal(envValue(c, 'RINGTRAIN_ADVERTISE_HOST'), `ringtrain-worker-$(${String(indexVar.name)}).${String(worker.spec.subdomain)}`);
+    const advertise = envValue(c, 'RINGTRAIN_ADVERTISE_HOST') ?? '';
+    for (const i of [0, 1, 7]) assert.equal(advertise.replace(`$(${String(indexVar.name)})`, String(i)), worker.dnsName(i), `${overlay}: pod ${i}'s DNS name`);
     const coordinatorSvc = find(objects, 'Service', 'ringtrain-coordinator');
     const grpc = records(dig(coordinatorSvc, 'spec', 'ports')).find((p) => p.name === 'grpc');
     assert.equal(envValue(c, 'RINGTRAIN_COORDINATOR'), `ringtrain-coordinator:${String(grpc?.port)}`);
-    const coordinator = podTemplates(objects).find((t) => t.owner === 'ringtrain-coordinator')?.containers[0] as Dict;
+    const coordinator = podOf(objects, 'ringtrain-coordinator').containers[0] as Dict;
     const args = coordinator.args as string[];
     assert.equal(args[args.indexOf('--port') + 1], String(records(coordinator.ports).find((p) => p.name === 'grpc')?.containerPort));
     for (const container of [c, coordinator]) {
@@ -181,41 +171,57 @@ test('workers advertise the DNS name the headless Service gives them and find th
 });
 
 test('the job file in the ConfigMap is a valid ringtrain job that agrees with the manifests', () => {
-  const scratch = scratchDir('k8s-job');
-  try {
-    for (const overlay of ['deploy/k8s/overlays/cpu', 'deploy/k8s/overlays/gpu']) {
-      const objects = render(overlay);
-      const file = path.join(scratch.dir, 'job.yaml');
-      fs.writeFileSync(file, String(dig(find(objects, 'ConfigMap', 'ringtrain-job'), 'data', 'job.yaml')));
-      const spec = loadJob({ file, env: {} });
-      const workers = find(objects, 'Job', 'ringtrain-worker');
-      assert.equal(dig(workers, 'spec', 'completionMode'), 'Indexed');
-      assert.equal(dig(workers, 'spec', 'completions'), spec.cluster.worldSize, 'completions = cluster.worldSize');
-      assert.equal(dig(workers, 'spec', 'parallelism'), spec.cluster.worldSize, 'parallelism = cluster.worldSize');
-      assert.equal(spec.observe.metricsHost, '0.0.0.0', 'probes and Prometheus reach the pod from outside');
-      for (const t of podTemplates(objects)) {
-        const port = records(t.containers[0]?.ports).find((p) => p.name === 'metrics')?.containerPort;
-        const expected = t.owner === 'ringtrain-worker' ? spec.observe.workerMetricsPort : spec.observe.metricsPort;
-        assert.equal(port, expected, `${t.owner}: container port 'metrics' vs the job file`);
-        assert.equal(t.labels['app.kubernetes.io/instance'], spec.name, `${t.owner}: instance label = job name`);
-      }
-      // Pods start in any order: workers must outwait image pulls and scheduling of the coordinator.
-      assert.ok(spec.cluster.connectTimeoutSec >= 120, `connectTimeoutSec ${spec.cluster.connectTimeoutSec}`);
-      assert.ok(spec.cluster.joinTimeoutSec >= 120, `joinTimeoutSec ${spec.cluster.joinTimeoutSec}`);
+  for (const overlay of WORKLOADS) {
+    const objects = render(overlay);
+    const spec = jobFileOf(overlay);
+    const workers = podOf(objects, 'ringtrain-worker');
+    assert.equal(workers.job.completionMode, 'Indexed');
+    assert.equal(workers.job.completions, spec.cluster.worldSize, 'completions = cluster.worldSize');
+    assert.equal(workers.job.parallelism, spec.cluster.worldSize, 'parallelism = cluster.worldSize');
+    assert.equal(workers.job.backoffLimit, spec.cluster.maxRestarts, 'backoffLimit = cluster.maxRestarts');
+    assert.equal(spec.observe.metricsHost, '0.0.0.0', 'probes and Prometheus reach the pod from outside');
+    for (const t of podTemplates(objects)) {
+      const port = records(t.containers[0]?.ports).find((p) => p.name === 'metrics')?.containerPort;
+      const expected = t.owner === 'ringtrain-worker' ? spec.observe.workerMetricsPort : spec.observe.metricsPort;
+      assert.equal(port, expected, `${t.owner}: container port 'metrics' vs the job file`);
+      assert.equal(t.labels['app.kubernetes.io/instance'], spec.name, `${t.owner}: instance label = job name`);
+      assert.equal(t.job.activeDeadlineSeconds, spec.cluster.activeDeadlineSec, `${overlay} ${t.owner}: activeDeadlineSeconds = cluster.activeDeadlineSec`);
     }
-  } finally {
-    scratch.remove();
+    // The ring listens on the declared port the NetworkPolicy opens.
+    assert.ok(spec.cluster.ringPort > 0, 'a fixed ring port');
+    assert.equal(records(workers.containers[0]?.ports).find((p) => p.name === 'ring')?.containerPort, spec.cluster.ringPort, 'container port ring = cluster.ringPort');
+    // Pods start in any order: workers must outwait image pulls and scheduling of the coordinator.
+    assert.ok(spec.cluster.connectTimeoutSec >= 120, `connectTimeoutSec ${spec.cluster.connectTimeoutSec}`);
+    assert.ok(spec.cluster.joinTimeoutSec >= 120, `joinTimeoutSec ${spec.cluster.joinTimeoutSec}`);
+  }
+});
+
+test("the coordinator's state file is on the checkpoint volume, which the workers write to as well", () => {
+  for (const overlay of WORKLOADS) {
+    const objects = render(overlay);
+    const coordinator = podOf(objects, 'ringtrain-coordinator');
+    const args = coordinator.containers[0]?.args as string[];
+    const stateFile = args[args.indexOf('--state-file') + 1] ?? '';
+    const claimOf = (t: typeof coordinator, file: string): string | undefined => {
+      const mount = records(t.containers[0]?.volumeMounts).find((m) => file.startsWith(`${String(m.mountPath)}/`));
+      const volume = records(t.spec.volumes).find((v) => v.name === mount?.name);
+      return dig(volume, 'persistentVolumeClaim', 'claimName') as string | undefined;
+    };
+    assert.equal(claimOf(coordinator, stateFile), 'ringtrain-checkpoints', `${overlay}: --state-file ${stateFile} is not on the checkpoint volume`);
+    const worker = podOf(objects, 'ringtrain-worker');
+    const wargs = worker.containers[0]?.args as string[];
+    assert.equal(claimOf(worker, wargs[wargs.indexOf('--out') + 1] ?? ''), 'ringtrain-checkpoints', `${overlay}: the workers' --out`);
+    assert.equal(path.dirname(stateFile), wargs[wargs.indexOf('--out') + 1], 'the state file sits in the run directory');
   }
 });
 
 test('every pod runs as non-root with a read-only root filesystem, probes /healthz and asks for resources', () => {
-  for (const overlay of ['deploy/k8s/overlays/cpu', 'deploy/k8s/overlays/gpu']) {
+  for (const overlay of WORKLOADS) {
     const objects = render(overlay);
     for (const t of podTemplates(objects)) {
       const where = `${overlay} ${t.owner}`;
       assert.equal(dig(t.spec, 'securityContext', 'runAsNonRoot'), true, where);
       assert.ok(Number(dig(t.spec, 'securityContext', 'runAsUser')) > 0, where);
-      assert.equal(t.spec.restartPolicy, 'OnFailure', `${where}: restarted in place, a process re-joins the ring (cluster.maxRestarts)`);
       assert.equal(t.spec.automountServiceAccountToken, false, where);
       for (const c of t.containers) {
         assert.equal(dig(c, 'securityContext', 'readOnlyRootFilesystem'), true, where);
@@ -230,39 +236,39 @@ test('every pod runs as non-root with a read-only root filesystem, probes /healt
         const mounts = records(c.volumeMounts).map((m) => m.mountPath);
         assert.ok(mounts.includes('/tmp'), `${where}: a writable /tmp beside the read-only root`);
       }
-      // Every volume refers to an object the overlay renders (generated names carry a hash).
+      // Every volume refers to an object the overlay renders (generated names carry a hash),
+      // or to a Secret cert-manager writes from a Certificate it renders.
       for (const v of records(t.spec.volumes)) {
         const ref = dig(v, 'configMap', 'name') ?? dig(v, 'persistentVolumeClaim', 'claimName');
         if (ref !== undefined) assert.ok(objects.some((o) => o.metadata.name === ref), `${where}: volume ${String(v.name)} refers to missing ${String(ref)}`);
+        const secret = dig(v, 'secret', 'secretName');
+        if (secret !== undefined) assert.ok(objects.some((o) => o.kind === 'Certificate' && dig(o, 'spec', 'secretName') === secret), `${where}: no Certificate writes Secret ${String(secret)}`);
       }
       for (const e of t.containers.flatMap(env)) {
         const secret = dig(e, 'valueFrom', 'secretKeyRef', 'name');
         if (secret !== undefined) assert.ok(objects.some((o) => o.kind === 'Secret' && o.metadata.name === secret), `${where}: Secret ${String(secret)}`);
       }
     }
-    const worker = podTemplates(objects).find((t) => t.owner === 'ringtrain-worker');
-    assert.ok(records(worker?.spec.volumes).some((v) => dig(v, 'persistentVolumeClaim', 'claimName') === 'ringtrain-checkpoints'), 'workers mount the checkpoint volume');
+    assert.ok(records(podOf(objects, 'ringtrain-worker').spec.volumes).some((v) => dig(v, 'persistentVolumeClaim', 'claimName') === 'ringtrain-checkpoints'), 'workers mount the checkpoint volume');
   }
 });
 
 test('the cpu overlay runs the wasm image; the gpu overlay gives each worker a GPU and the CUDA image', () => {
   const version = (JSON.parse(readRepoFile('package.json')) as { version: string }).version;
-  const images = (overlay: string): Record<string, string> =>
-    Object.fromEntries(podTemplates(render(overlay)).map((t) => [t.owner, String(t.containers[0]?.image)]));
-  assert.deepEqual(images('deploy/k8s/overlays/cpu'), { 'ringtrain-coordinator': `ringtrain:${version}`, 'ringtrain-worker': `ringtrain:${version}` });
-  assert.deepEqual(images('deploy/k8s/overlays/gpu'), { 'ringtrain-coordinator': `ringtrain:${version}`, 'ringtrain-worker': `ringtrain-gpu:${version}` });
-
-  const cpuWorker = podTemplates(render('deploy/k8s/overlays/cpu')).find((t) => t.owner === 'ringtrain-worker')?.containers[0] as Dict;
-  assert.equal(envValue(cpuWorker, 'RINGTRAIN_SET'), 'backend=wasm');
-  assert.equal(dig(cpuWorker, 'resources', 'limits', 'cpu'), '1', 'wasm runs one thread: one core per worker');
-  // Guaranteed QoS (every container's requests equal its limits, a whole number of CPUs): the
-  // kubelet's static CPU manager then gives each worker a core of its own.
-  const cpuPod = podTemplates(render('deploy/k8s/overlays/cpu')).find((t) => t.owner === 'ringtrain-worker');
-  for (const c of [...(cpuPod?.containers ?? []), ...records(cpuPod?.spec.initContainers)]) {
-    for (const r of ['cpu', 'memory']) assert.equal(dig(c, 'resources', 'requests', r), dig(c, 'resources', 'limits', r), `${String(c.name)}: ${r} request must equal its limit`);
-    assert.ok(Number.isInteger(Number(dig(c, 'resources', 'limits', 'cpu'))), `${String(c.name)}: a whole number of CPUs`);
+  const images = (overlay: string): Record<string, string> => Object.fromEntries(podTemplates(render(overlay)).map((t) => [t.owner, String(t.containers[0]?.image)]));
+  for (const overlay of ['deploy/k8s/overlays/cpu', 'deploy/k8s/overlays/plain-jobs', 'deploy/k8s/overlays/tls']) {
+    assert.deepEqual(images(overlay), { 'ringtrain-coordinator': `ringtrain:${version}`, 'ringtrain-worker': `ringtrain:${version}` }, overlay);
+    const cpuPod = podOf(render(overlay), 'ringtrain-worker');
+    assert.equal(envValue(cpuPod.containers[0] as Dict, 'RINGTRAIN_SET'), 'backend=wasm', overlay);
+    assert.equal(dig(cpuPod.containers[0], 'resources', 'limits', 'cpu'), '1', 'wasm runs one thread: one core per worker');
+    // Guaranteed QoS (every container's requests equal its limits, a whole number of CPUs): the
+    // kubelet's static CPU manager then gives each worker a core of its own.
+    for (const c of [...cpuPod.containers, ...records(cpuPod.spec.initContainers)]) {
+      for (const r of ['cpu', 'memory']) assert.equal(dig(c, 'resources', 'requests', r), dig(c, 'resources', 'limits', r), `${String(c.name)}: ${r} request must equal its limit`);
+      assert.ok(Number.isInteger(Number(dig(c, 'resources', 'limits', 'cpu'))), `${String(c.name)}: a whole number of CPUs`);
+    }
   }
-
+  assert.deepEqual(images('deploy/k8s/overlays/gpu'), { 'ringtrain-coordinator': `ringtrain:${version}`, 'ringtrain-worker': `ringtrain-gpu:${version}` });
   const gpu = podTemplates(render('deploy/k8s/overlays/gpu'));
   const gpuWorker = gpu.find((t) => t.owner === 'ringtrain-worker');
   assert.ok(gpuWorker);
@@ -273,13 +279,32 @@ test('the cpu overlay runs the wasm image; the gpu overlay gives each worker a G
   assert.equal(dig(gpuCoordinator?.containers[0], 'resources', 'limits', 'nvidia.com/gpu'), undefined, 'the coordinator needs no GPU');
 });
 
-test("the README's Run on Kubernetes commands are exactly the overlays rendered here", () => {
-  const readme = readRepoFile('README.md');
-  const start = readme.indexOf('## Run on Kubernetes');
-  assert.ok(start >= 0, 'README has a "## Run on Kubernetes" section');
-  const next = readme.indexOf('\n## ', start + 1);
-  const section = readme.slice(start, next < 0 ? undefined : next);
-  const dirs = [...section.matchAll(/kubectl (?:apply -k|kustomize|delete -k) (\S+)/g)].map((m) => m[1] as string);
+test('the plain Jobs run the very pods the cpu JobSet runs, but for the name each worker advertises', () => {
+  const jobset = render('deploy/k8s/overlays/cpu');
+  const plain = render('deploy/k8s/overlays/plain-jobs');
+  for (const owner of ['ringtrain-coordinator', 'ringtrain-worker'] as const) {
+    const copy = (t: ReturnType<typeof podOf>) => structuredClone({ spec: t.spec, labels: t.labels, job: t.job, containers: t.containers });
+    const a = copy(podOf(jobset, owner));
+    const b = copy(podOf(plain, owner));
+    for (const t of [a, b]) {
+      delete t.spec.subdomain;
+      for (const c of records(t.spec.containers)) c.env = env(c).filter((e) => e.name !== 'RINGTRAIN_ADVERTISE_HOST');
+      delete t.job.ttlSecondsAfterFinished;
+    }
+    assert.deepEqual(b.spec, a.spec, `${owner}: pod spec`);
+    assert.deepEqual(b.labels, a.labels, `${owner}: pod labels`);
+    const { template: _ta, ...jobA } = a.job;
+    const { template: _tb, ...jobB } = b.job;
+    assert.deepEqual(jobB, jobA, `${owner}: Job spec`);
+  }
+  // The JobSet's ttl is the plain Jobs' too.
+  assert.equal(podOf(plain, 'ringtrain-worker').job.ttlSecondsAfterFinished, dig(find(jobset, 'JobSet', 'ringtrain'), 'spec', 'ttlSecondsAfterFinished'));
+});
+
+test('docs/kubernetes.md names every overlay in its kubectl commands, and the README links it', () => {
+  const doc = readRepoFile('docs/kubernetes.md');
+  const dirs = [...doc.matchAll(/kubectl (?:apply -k|kustomize|delete -k) (\S+)/g)].map((m) => m[1] as string);
   assert.deepEqual([...new Set(dirs)].sort(), [...OVERLAYS].sort(), 'every overlay, and nothing else, appears in kubectl commands');
-  for (const m of section.matchAll(/-f (deploy\/\S+)/g)) assert.ok(fs.existsSync(path.join(REPO, m[1] as string)), `README names ${m[1]}, which does not exist`);
+  for (const m of doc.matchAll(/-f (deploy\/\S+)/g)) assert.ok(fs.existsSync(path.join(REPO, m[1] as string)), `docs/kubernetes.md names ${m[1]}, which does not exist`);
+  assert.match(readRepoFile('README.md'), /\(docs\/kubernetes\.md\)/);
 });

@@ -92,3 +92,29 @@ test('the alerts query only series that ringtrain exports (and Prometheus\' own 
   assert.ok(used.size >= 6, [...used].join(', '));
   assert.deepEqual([...used].filter((n) => !exported.has(n)), []);
 });
+
+/** GitHub's anchor for a Markdown heading: lower case, spaces to dashes, punctuation dropped. */
+function anchorOf(heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-');
+}
+
+test('every alert links a runbook section in docs/runbooks.md that says what to do', () => {
+  const doc = readRepoFile('docs/runbooks.md');
+  const sections = new Map<string, string>();
+  for (const part of doc.split(/^## /m).slice(1)) {
+    const [heading = '', ...body] = part.split('\n');
+    sections.set(anchorOf(heading), body.join('\n'));
+  }
+  const rules = (dig(parse(readRepoFile(RULES)), 'groups') as unknown[]).flatMap((g) => dig(g, 'rules') as Record<string, unknown>[]);
+  for (const rule of rules.filter((r) => r.alert !== undefined)) {
+    const url = String(dig(rule, 'annotations', 'runbook_url'));
+    const m = /^docs\/runbooks\.md#([a-z0-9-]+)$/.exec(url);
+    assert.ok(m, `${String(rule.alert)}: runbook_url '${url}' is not docs/runbooks.md#<section>`);
+    const body = sections.get(m[1] as string);
+    assert.ok(body !== undefined, `${String(rule.alert)}: docs/runbooks.md has no section #${m[1]}`);
+    assert.equal(m[1], anchorOf(String(rule.alert)), 'the section is named after the alert');
+    // What to do: a numbered list of at least two steps.
+    assert.match(body, /What to do:\n\n1\. .+[\s\S]*\n2\. /, `${String(rule.alert)}: the runbook section has no steps`);
+  }
+  assert.equal(sections.size, rules.filter((r) => r.alert !== undefined).length, 'one section per alert, no stale ones');
+});

@@ -9,13 +9,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Registry } from 'prom-client';
 import { parseAllDocuments } from 'yaml';
-import { createCoordinatorMetrics, createWorkerMetrics } from '../../src/observe';
+import { createCoordinatorMetrics, createProcessMetrics, createWorkerMetrics } from '../../src/observe';
 
 /** The repository root (this file runs from dist/test/integration). */
 export const REPO = path.resolve(__dirname, '../../..');
 
 /** The overlays people apply, relative to the repository root. */
-export const OVERLAYS = ['deploy/k8s/overlays/cpu', 'deploy/k8s/overlays/gpu', 'deploy/k8s/overlays/monitoring'] as const;
+export const OVERLAYS = ['deploy/k8s/overlays/cpu', 'deploy/k8s/overlays/gpu', 'deploy/k8s/overlays/plain-jobs', 'deploy/k8s/overlays/tls', 'deploy/k8s/overlays/monitoring'] as const;
+
+/** The overlays that run a training job (all but monitoring). */
+export const WORKLOADS = ['deploy/k8s/overlays/cpu', 'deploy/k8s/overlays/gpu', 'deploy/k8s/overlays/plain-jobs', 'deploy/k8s/overlays/tls'] as const;
 
 const PACKAGE_OF: Record<string, string> = {
   kubectl: 'kubectl (with kustomize built in, v1.14 or later)',
@@ -96,7 +99,9 @@ export async function exportedSeriesNames(): Promise<Set<string>> {
   createWorkerMetrics(worker, 0, 'cpu');
   const coordinator = new Registry();
   createCoordinatorMetrics(coordinator);
-  for (const registry of [worker, coordinator]) {
+  const processes = new Registry();
+  createProcessMetrics(processes);
+  for (const registry of [worker, coordinator, processes]) {
     for (const m of await registry.getMetricsAsJSON()) {
       if (String(m.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(m.name + suffix);
       else names.add(m.name);

@@ -38,6 +38,9 @@ test('rank 0 reports and heartbeats become the job-level series on the coordinat
     const before = await scrape();
     assert.equal(sample(before, 'ringtrain_job_world_size'), 2, 'the world size is known before anyone joins');
     assert.equal(sample(before, 'ringtrain_job_restarts_total'), 0, 'restarts are exported, at 0, from the start');
+    // prom-client's default series: the coordinator's own CPU and memory.
+    assert.ok((sample(before, 'process_cpu_seconds_total') ?? 0) > 0, 'process_cpu_seconds_total');
+    assert.ok((sample(before, 'nodejs_heap_size_used_bytes') ?? 0) > 0, 'nodejs_heap_size_used_bytes');
 
     const hash = trainingFingerprint(s);
     const [ja] = await Promise.all([

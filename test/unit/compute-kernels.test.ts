@@ -21,6 +21,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradient functions tf.grad needs
 import { selectBackend } from '../../src/compute';
 import { kernelSet, setNativeKernels } from '../../src/native';
+import { expectedNativeKernels } from './support';
 
 const SEED = Number(process.env.KERNEL_TEST_SEED ?? Date.now() % 1_000_000);
 
@@ -56,7 +57,7 @@ async function onBoth(f: () => tf.Tensor, kernels: Kernels = 'native'): Promise<
   for (const name of ['wasm', 'cpu'] as const) {
     await selectBackend(name);
     setNativeKernels(kernels === 'native');
-    if (name === 'wasm' && kernels === 'native') assert.equal(kernelSet().name, 'native-avx2-fma', `the native kernels are not in use: ${kernelSet().why}`);
+    if (name === 'wasm' && kernels === 'native') assert.equal(kernelSet().name, expectedNativeKernels(), `the native kernels are not in use: ${kernelSet().why}`);
     const before = tf.memory().numTensors;
     let t: tf.Tensor;
     try {

@@ -67,7 +67,7 @@ test('a field put at the wrong level suggests its full path', () => {
 
 test('an unknown key with no close match lists the known fields at its level', () => {
   const message = configError(() => validateJob({ model: { topology: [3] } }, 'job.yaml'));
-  assert.match(message, /unknown field 'model\.topology' \(known fields under 'model': kind, hidden, activation, dropout, channels, blocks, module, layers\)/);
+  assert.match(message, /unknown field 'model\.topology' \(known fields under 'model': kind, hidden, activation, initializer, initFrom, initSkip, freeze, freezeAllButLast, dropout, channels, blocks, module, layers\)/);
 });
 
 test('out-of-range and wrongly typed values each name the field, the rule and the value', () => {
@@ -84,7 +84,7 @@ test('out-of-range and wrongly typed values each name the field, the rule and th
     [{ observe: { metricsPort: 70000 } }, 'observe.metricsPort must be an integer >= 0 and <= 65535, got 70000'],
     [{ observe: { logLevel: 'verbose' } }, "observe.logLevel must be one of 'trace', 'debug', 'info', 'warn', 'error', got \"verbose\""],
     [{ backend: 'gpu' }, "backend must be one of 'auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu', got \"gpu\""],
-    [{ model: { activation: 'gelu' } }, "model.activation must be one of 'relu', 'tanh', 'sigmoid', got \"gelu\""],
+    [{ model: { activation: 'gelu' } }, "model.activation must be one of 'relu', 'tanh', 'sigmoid', 'leakyRelu', got \"gelu\""],
     [{ model: { hidden: [] } }, 'model.hidden must be a non-empty list of integers >= 1, like [256, 128], got []'],
     [{ model: { hidden: [128, 0] } }, 'model.hidden must be a non-empty list of integers >= 1, like [256, 128], got [128,0]'],
     [{ model: { hidden: 128 } }, 'model.hidden must be a non-empty list of integers >= 1, like [256, 128], got 128'],

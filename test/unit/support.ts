@@ -1,4 +1,5 @@
 /** Small helpers several test files share. */
+import * as fs from 'node:fs';
 import { strict as assert } from 'node:assert';
 import { RingtrainError } from '../../src/config/errors';
 import type { DestinationStream } from '../../src/observe/logger';
@@ -38,4 +39,13 @@ export function memoryDestination(): { stream: DestinationStream; lines: () => R
         .filter((l) => l.length > 0)
         .map((l) => JSON.parse(l) as Record<string, unknown>),
   };
+}
+
+/**
+ * The kernel set the native addon picks on this CPU, read from /proc/cpuinfo independently of
+ * the addon's own detection: AVX-512 tiles where the CPU has avx512f, else AVX2 + FMA.
+ */
+export function expectedNativeKernels(): string {
+  const flags = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.split(/\s+/) ?? [];
+  return flags.includes('avx512f') ? 'native-avx512f' : 'native-avx2-fma';
 }

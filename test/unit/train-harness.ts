@@ -59,13 +59,16 @@ export interface RanksOptions {
   resumeFrom?: string;
   /** Hooks for one rank; `loop` gives the rank's loop once it exists (to read its weights). */
   hooks?: (rank: number, loop: () => TrainLoop) => TrainHooks;
-  augment?: (epoch: number) => BatchTransform;
+  /** Each rank's batch transform for an epoch (rank: whose batches it sees). */
+  augment?: (epoch: number, rank: number) => BatchTransform;
   /** Lets a test see or alter one rank's loop before it runs. */
   before?: (rank: number, loop: TrainLoop) => void;
   /** Gradient bucket cap in elements (default: DDP's 25 MB). */
   bucketElements?: number;
   /** The model of each rank (default: the spec's mlp, seeded differently per rank). */
   model?: (rank: number) => tfl.LayersModel;
+  /** train.distill's teacher, for every rank. */
+  teacher?: tfl.LayersModel;
 }
 
 let cache: { train: Split; val: Split } | undefined;
@@ -105,14 +108,15 @@ export async function trainRanks(o: RanksOptions): Promise<RankOutcome[]> {
       comm,
       model,
       data: o.data,
-      shard: { seed: o.spec.seed, shuffle: true, dropLast: false },
+      shard: { seed: o.spec.seed, shuffle: o.spec.data.shuffle, dropLast: false },
       checkpointDir: o.checkpointDir ?? '',
       // Only rank 0 is told: whether to resume is its decision alone.
       resumeFrom: rank === 0 ? o.resumeFrom : undefined,
       log,
       metrics,
       hooks: o.hooks?.(rank, () => self as TrainLoop),
-      augment: o.augment,
+      augment: o.augment === undefined ? undefined : (epoch: number) => (o.augment as (e: number, r: number) => BatchTransform)(epoch, rank),
+      teacher: o.teacher,
     });
     self = loop;
     o.before?.(rank, loop);

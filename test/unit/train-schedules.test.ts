@@ -200,3 +200,20 @@ test('the gradient norm and clipping give the same bits with and without the nat
     assert.ok(js.clipped.some((v, i) => v !== g[i]), `size ${size}: nothing was clipped`);
   }
 });
+
+test('the global norm has the same bits with and without the native addon, at every remainder of 16 lanes', () => {
+  const lengths = [0, 1, 5, 15, 16, 17, 31, 33, 101_770];
+  for (const n of lengths) {
+    // Values of very different sizes, so a different summation order would change the bits.
+    const g = new Float32Array(n).map((_, i) => Math.sin(i * 1.7) * 10 ** ((i % 7) - 3));
+    setNativeKernels(true);
+    const native = globalNorm(g);
+    setNativeKernels(false);
+    const js = globalNorm(g);
+    setNativeKernels(true);
+    assert.equal(native, js, `length ${n}`);
+  }
+  // The sum is taken in float64: 1e20^2 does not overflow float32's range into Infinity.
+  const big = new Float32Array([3e19, 4e19]);
+  assert.equal(globalNorm(big), Math.hypot(big[0]!, big[1]!));
+});

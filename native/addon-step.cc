@@ -1,0 +1,175 @@
+// fusedStep / fusedForward / peakGflops for JavaScript. Every size and offset is checked against
+// the arrays here, so a wrong plan throws a RangeError instead of reading past a buffer.
+#include "addon-step.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fused-step.h"
+#include "peak.h"
+
+namespace ringtrain {
+namespace {
+
+// Int32 fields of one op in the plan array: kind, act, h, w, cin, cout, kh, kw, pool, wOff, bOff.
+constexpr size_t kOpFields = 11;
+
+napi_value fail(napi_env env, const std::string& message) {
+  napi_throw_range_error(env, nullptr, message.c_str());
+  return nullptr;
+}
+
+template <typename T>
+bool typedArg(napi_env env, napi_value v, napi_typedarray_type want, T** data, size_t* length) {
+  napi_typedarray_type type;
+  void* raw = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, length, &raw, nullptr, nullptr) != napi_ok || type != want) return false;
+  *data = static_cast<T*>(raw);
+  return true;
+}
+
+bool isNull(napi_env env, napi_value v) {
+  napi_valuetype t;
+  return napi_typeof(env, v, &t) == napi_ok && (t == napi_null || t == napi_undefined);
+}
+
+// The plan, checked: shapes chain, offsets inside `params` floats, the last op a dense layer.
+bool readPlan(napi_env env, napi_value v, size_t params, std::vector<StepOp>* ops, std::string* why) {
+  int32_t* raw = nullptr;
+  size_t length = 0;
+  if (!typedArg(env, v, napi_int32_array, &raw, &length) || length == 0 || length % kOpFields != 0) {
+    *why = "the plan must be an Int32Array of 11 fields per op";
+    return false;
+  }
+  for (size_t i = 0; i < length; i += kOpFields) {
+    const int32_t* f = raw + i;
+    StepOp op{f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10]};
+    const bool dims = op.h > 0 && op.w > 0 && op.cin > 0 && (op.kind == kMaxPool || op.cout > 0);
+    const bool conv = op.kind != kConv || (op.kh > 0 && op.kw > 0 && op.kh <= op.h && op.kw <= op.w);
+    const bool pool = op.kind != kMaxPool || (op.pool > 0 && op.pool <= op.h && op.pool <= op.w);
+    const int64_t kernel = op.kind == kDense ? static_cast<int64_t>(op.cin) * op.cout : static_cast<int64_t>(op.kh) * op.kw * op.cin * op.cout;
+    const bool weights = op.kind == kMaxPool || (op.wOff >= 0 && op.wOff + kernel <= static_cast<int64_t>(params) && op.bOff + op.cout <= static_cast<int64_t>(params));
+    if (op.kind < kDense || op.kind > kMaxPool || op.act < kLinear || op.act > kLeakyRelu || !dims || !conv || !pool || !weights) {
+      *why = "op " + std::to_string(i / kOpFields) + " of the plan has a bad kind, shape or offset";
+      return false;
+    }
+    if (!ops->empty() && stepOpOutputSize(ops->back()) != static_cast<int64_t>(op.h) * op.w * op.cin) {
+      *why = "op " + std::to_string(i / kOpFields) + " does not take the previous op's output";
+      return false;
+    }
+    ops->push_back(op);
+  }
+  if (ops->back().kind != kDense || ops->back().act != kLinear) {
+    *why = "the plan must end in a dense layer of logits";
+    return false;
+  }
+  return true;
+}
+
+int64_t inputSize(const StepOp& op) { return static_cast<int64_t>(op.h) * op.w * op.cin; }
+
+// fusedStep(plan, params, grads, x, y, rows, accumulate, smoothing, classWeights | null, out: Float64Array[2],
+//           profile?: Float64Array[2 x ops + 1])
+napi_value FusedStep(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc != 10 && argc != 11) return fail(env, "fusedStep takes 10 or 11 arguments");
+  float *params = nullptr, *grads = nullptr, *x = nullptr, *weights = nullptr;
+  int32_t* y = nullptr;
+  double* out = nullptr;
+  size_t nParams = 0, nGrads = 0, nX = 0, nY = 0, nWeights = 0, nOut = 0;
+  if (!typedArg(env, argv[1], napi_float32_array, &params, &nParams) || !typedArg(env, argv[2], napi_float32_array, &grads, &nGrads) ||
+      !typedArg(env, argv[3], napi_float32_array, &x, &nX) || !typedArg(env, argv[4], napi_int32_array, &y, &nY) ||
+      !typedArg(env, argv[9], napi_float64_array, &out, &nOut) || nOut < 2) {
+    return fail(env, "fusedStep: params, grads, x must be Float32Arrays, y an Int32Array, out a Float64Array of 2");
+  }
+  if (!fusedStepAvailable()) return fail(env, "fusedStep: this CPU has no AVX2 + FMA");
+  std::vector<StepOp> ops;
+  std::string why;
+  if (!readPlan(env, argv[0], nParams < nGrads ? nParams : nGrads, &ops, &why)) return fail(env, "fusedStep: " + why);
+  int32_t rows = 0;
+  bool accumulate = false;
+  double smoothing = 0;
+  if (napi_get_value_int32(env, argv[5], &rows) != napi_ok || napi_get_value_bool(env, argv[6], &accumulate) != napi_ok ||
+      napi_get_value_double(env, argv[7], &smoothing) != napi_ok) {
+    return fail(env, "fusedStep: rows, accumulate and smoothing must be a number, a boolean and a number");
+  }
+  const int classes = ops.back().cout;
+  if (!isNull(env, argv[8]) && (!typedArg(env, argv[8], napi_float32_array, &weights, &nWeights) || nWeights != static_cast<size_t>(classes))) {
+    return fail(env, "fusedStep: classWeights must be null or a Float32Array of one weight per class");
+  }
+  if (rows <= 0 || static_cast<int64_t>(nX) < rows * inputSize(ops[0]) || static_cast<int32_t>(nY) < rows) {
+    return fail(env, "fusedStep: rows must be positive and x, y must hold that many samples");
+  }
+  for (int32_t r = 0; r < rows; r++) {
+    if (y[r] < 0 || y[r] >= classes) return fail(env, "fusedStep: label " + std::to_string(y[r]) + " of row " + std::to_string(r) + " is not a class");
+  }
+  double* profile = nullptr;
+  size_t nProfile = 0;
+  if (argc == 11 && (!typedArg(env, argv[10], napi_float64_array, &profile, &nProfile) || nProfile < 2 * ops.size() + 1)) {
+    return fail(env, "fusedStep: the profile must be a Float64Array of 2 x ops + 1 slots");
+  }
+  const StepResult res = fusedStep(ops.data(), static_cast<int>(ops.size()), params, grads, x, y, rows, accumulate, {static_cast<float>(smoothing), weights}, profile);
+  out[0] = res.objective;
+  out[1] = res.correct;
+  return nullptr;
+}
+
+// fusedForward(plan, params, x, rows, out: Float32Array of rows x classes)
+napi_value FusedForward(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc != 5) return fail(env, "fusedForward takes 5 arguments");
+  float *params = nullptr, *x = nullptr, *out = nullptr;
+  size_t nParams = 0, nX = 0, nOut = 0;
+  int32_t rows = 0;
+  if (!typedArg(env, argv[1], napi_float32_array, &params, &nParams) || !typedArg(env, argv[2], napi_float32_array, &x, &nX) ||
+      napi_get_value_int32(env, argv[3], &rows) != napi_ok || !typedArg(env, argv[4], napi_float32_array, &out, &nOut)) {
+    return fail(env, "fusedForward: params, x, out must be Float32Arrays and rows a number");
+  }
+  if (!fusedStepAvailable()) return fail(env, "fusedForward: this CPU has no AVX2 + FMA");
+  std::vector<StepOp> ops;
+  std::string why;
+  if (!readPlan(env, argv[0], nParams, &ops, &why)) return fail(env, "fusedForward: " + why);
+  if (rows <= 0 || static_cast<int64_t>(nX) < rows * inputSize(ops[0]) || static_cast<int64_t>(nOut) < static_cast<int64_t>(rows) * ops.back().cout) {
+    return fail(env, "fusedForward: rows must be positive and x, out must hold that many samples");
+  }
+  fusedForward(ops.data(), static_cast<int>(ops.size()), params, x, rows, out);
+  return nullptr;
+}
+
+// peakGflops(seconds) -> GFLOP/s
+napi_value PeakGflops(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  double seconds = 0;
+  if (argc != 1 || napi_get_value_double(env, argv[0], &seconds) != napi_ok || !(seconds > 0 && seconds <= 60)) {
+    return fail(env, "peakGflops takes a duration in seconds (0, 60]");
+  }
+  napi_value result;
+  napi_create_double(env, measurePeakGflops(seconds), &result);
+  return result;
+}
+
+void exportFunction(napi_env env, napi_value exports, const char* name, napi_callback cb) {
+  napi_value fn;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
+  napi_set_named_property(env, exports, name, fn);
+}
+
+}  // namespace
+
+void exportStepFunctions(napi_env env, napi_value exports) {
+  exportFunction(env, exports, "fusedStep", FusedStep);
+  exportFunction(env, exports, "fusedForward", FusedForward);
+  exportFunction(env, exports, "peakGflops", PeakGflops);
+  napi_value isa;
+  napi_create_string_utf8(env, peakIsa(), NAPI_AUTO_LENGTH, &isa);
+  napi_set_named_property(env, exports, "peakIsa", isa);
+}
+
+}  // namespace ringtrain

@@ -1,0 +1,12 @@
+const path='/work/wt-perf/dist/src/';
+const T=require(path+'train'); const {selectBackend}=require(path+'compute');
+(async()=>{ await selectBackend('wasm');
+  const kind=process.argv[2]||'mlp'; const N=+(process.argv[3]||100);
+  const spec={kind, hidden:[128], activation:'relu', dropout:0, channels:[], blocks:1, module:'', layers:[]};
+  const model=T.buildModel(spec,[784],10,42); const layout=T.ParamLayout.ofModel(model);
+  const {step}=T.FusedStep.of(model, layout, {});
+  const B=64; const x=new Float32Array(B*784).map((_,i)=>Math.sin(i*0.37)); const y=new Int32Array(B).map((_,i)=>i%10);
+  const params=new Float32Array(layout.size); layout.readWeights(params); const g=new Float32Array(layout.size);
+  const t0=process.hrtime.bigint(); for(let i=0;i<N;i++) step.run(params,g,x,y,B,false,{}); const s=Number(process.hrtime.bigint()-t0)/1e9;
+  console.log(kind,(s/N*1e3).toFixed(3),'ms/step');
+})();
