@@ -131,3 +131,4 @@ export async function oneWorkerIn(h: SimHosts, set: readonly string[], outDir: s
   if (r.code !== 0) throw new Error(`one worker in ${h.hosts[0]?.ns} exited with ${r.code}:\n${r.out}`);
   return outDir;
 }
+

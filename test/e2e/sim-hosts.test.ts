@@ -61,7 +61,7 @@ test('the scaling model predicts 2- and 3-host MLP steps over 10 Mbit/s links wi
     const alone = await oneWorkerIn(h, ['model.kind=mlp', 'data.trainLimit=3200', 'train.epochs=3', 'data.testLimit=100'], path.join(dir, 'one'), 120_000);
     const stepSec = 64 / steadySamplesPerSec(alone, 1);
     for (const nodes of [2, 3]) {
-      const run = await launchAcross(firstHosts(h, nodes), 1, ['model.kind=mlp', `data.trainLimit=${8 * 64 * nodes}`, 'train.epochs=3', 'data.testLimit=100'], path.join(dir, `n${nodes}`), 180_000);
+      const run = await launchAcross(firstHosts(h, nodes), 1, ['model.kind=mlp', `data.trainLimit=${12 * 64 * nodes}`, 'train.epochs=3', 'data.testLimit=100'], path.join(dir, `n${nodes}`), 180_000);
       const measured = (64 * nodes) / steadySamplesPerSec(run.outDir, 1);
       const predicted = stepSeconds({ ...mlp, stepSec }, { nodes, linkBitsPerSec: 10e6, bucketBytes: 25 * 1024 * 1024, overlap: false }, c.link);
       const off = Math.abs(predicted - measured) / measured;
