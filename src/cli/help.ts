@@ -42,13 +42,19 @@ const SECTIONS: Record<string, string> = {
       The alpha-beta scaling model's samples/s and efficiency for 2..256 nodes (docs/scaling.md).`,
   eval: `  ringtrain eval --model DIR [JOB_FILE] [--set ...] [--json]
       Test-set metrics of a saved model (DIR: a run's model/ or the run); the data comes from
-      JOB_FILE, else the run's job.json.`,
+      JOB_FILE, else the run's job.json. Classification: per-class precision, recall, F1 and the
+      confusion matrix; regression: MSE, MAE and R^2.`,
   predict: `  ringtrain predict --model DIR INPUT [--limit N]
       One JSON line per row of INPUT: IDX images (as the dataset ships them), .csv or .json
       ([[...], ...] or {"instances": [...]}) with raw values; the model's preprocessing applies.`,
-  export: `  ringtrain export --model DIR --quantize float16|uint8 [--out DIR2] [JOB_FILE]
-      Copy the model with quantized weights (half / a quarter of the bytes) and print the test
-      metrics before and after quantization.
+  export: `  ringtrain export --model DIR --format onnx [--out FILE]
+      Write the model as ONNX (opset 13; FILE defaults to DIR.onnx) for ONNX Runtime and other
+      serving stacks: input 'input' takes the normalised rows (preprocess.json), output 'output'
+      gives logits or regression values. Layers without an ONNX translation are refused by name.
+  ringtrain export --model DIR --quantize float16|uint8 [--out DIR2] [JOB_FILE]
+      Copy the model with quantized weights and print the test metrics before and after. Only
+      the files shrink (half / a quarter of the bytes): the weights are expanded to float32 when
+      the model loads, so memory use and speed stay those of the float32 model.
   ringtrain export --model DIR --prune S [--quantize float16|uint8] [--out DIR2] [JOB_FILE]
       Copy the model with the smallest S (0 < S < 1) of each dense/conv kernel's weights set to
       0, then quantized if asked; prints the sparsity and test metrics before and after.`,

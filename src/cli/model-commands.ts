@@ -8,9 +8,11 @@ import { selectBackend } from '../compute';
 import { loadJob } from '../config/load';
 import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
 import { loadDataset, readPredictInput, type Split } from '../data';
-import { Predictor, evaluateRange, evaluateRegressionRange, quantizeModelDir } from '../train';
+import { Predictor, classificationReport, confusionRows, evaluateRange, evaluateRegressionRange, quantizeModelDir, rSquared, type ClassificationReport } from '../train';
+import { formatClassReport } from './class-report';
 import { pruneExport } from './prune-export';
 import { intFlag, parseArgs, usage } from './args';
+import { exportOnnx } from './export-onnx';
 
 export function modelDirOf(flag: string | undefined, command: string): string {
   if (flag === undefined) throw usage(`${command} needs --model DIR (a run's model/ directory)`);
@@ -29,6 +31,9 @@ interface EvalResult {
   accuracy?: number;
   mse?: number;
   mae?: number;
+  r2?: number;
+  /** Classification: per-class precision, recall, F1 and the confusion matrix. */
+  report?: ClassificationReport;
 }
 
 /** Test-set metrics of the model in `dir` on `data.test`. */
@@ -37,17 +42,20 @@ async function evaluateDir(dir: string, test: Split): Promise<EvalResult> {
   try {
     if (test.targets !== undefined) {
       const s = evaluateRegressionRange(predictor.model, test, 0, test.count);
-      return { samples: s.count, loss: s.lossSum / s.count, mse: s.sqErr / (s.count * test.classes), mae: s.absErr / (s.count * test.classes) };
+      const r2 = s.regression === undefined ? NaN : rSquared(s.regression, s.count);
+      return { samples: s.count, loss: s.lossSum / s.count, mse: s.sqErr / (s.count * test.classes), mae: s.absErr / (s.count * test.classes), r2 };
     }
     const s = evaluateRange(predictor.model, test, 0, test.count);
-    return { samples: s.count, loss: s.lossSum / s.count, accuracy: s.correct / s.count };
+    const classes = Math.round(Math.sqrt(s.confusion?.length ?? 0));
+    const report = classificationReport(confusionRows(s.confusion ?? [], classes), predictor.preprocess.classNames);
+    return { samples: s.count, loss: s.lossSum / s.count, accuracy: s.correct / s.count, report };
   } finally {
     predictor.dispose();
   }
 }
 
 const describe = (r: EvalResult): string =>
-  r.accuracy !== undefined ? `acc ${(100 * r.accuracy).toFixed(2)}%` : `mse ${r.mse?.toFixed(4)} mae ${r.mae?.toFixed(4)}`;
+  r.accuracy !== undefined ? `acc ${(100 * r.accuracy).toFixed(2)}%` : `mse ${r.mse?.toFixed(4)} mae ${r.mae?.toFixed(4)} r2 ${r.r2?.toFixed(4)}`;
 
 /** The job a model was trained with: JOB_FILE, else the run's job.json next to model/, else defaults. */
 async function testSplitFor(dir: string, positional: string[], sets: string[]): Promise<{ test: Split; dataset: string }> {
@@ -66,24 +74,39 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   const started = process.hrtime.bigint();
   const r = await evaluateDir(dir, test);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (args.flags.has('json')) process.stdout.write(`${JSON.stringify({ model: dir, ...r })}\n`);
-  else process.stdout.write(`test loss ${r.loss.toFixed(4)} ${describe(r)} on ${r.samples} samples (${dataset}) in ${seconds.toFixed(1)} s, model ${dir}\n`);
+  if (args.flags.has('json')) {
+    const { report, ...rest } = r;
+    const perClass = report === undefined ? {} : { perClass: report.classes, macro: report.macro, weighted: report.weighted, confusion: report.confusion };
+    process.stdout.write(`${JSON.stringify({ model: dir, ...rest, ...perClass })}\n`);
+    return 0;
+  }
+  process.stdout.write(`test loss ${r.loss.toFixed(4)} ${describe(r)} on ${r.samples} samples (${dataset}) in ${seconds.toFixed(1)} s, model ${dir}\n`);
+  if (r.report !== undefined) process.stdout.write(`${formatClassReport(r.report).join('\n')}\n`);
   return 0;
 }
 
 /**
  * `ringtrain export --model DIR --quantize float16|uint8 [--out DIR2] [JOB_FILE]`: a copy of the
  * model with quantized weights, and the test metrics before and after quantization.
+ * `--format onnx` writes the model as an ONNX file instead (export-onnx.ts).
  */
 export async function exportCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, ['model', 'quantize', 'out', 'prune']);
+  const args = parseArgs(argv, ['model', 'quantize', 'out', 'format', 'prune']);
   const dir = modelDirOf(args.flags.get('model'), 'export');
+  const format = args.flags.get('format') ?? 'tfjs';
+  if (format !== 'tfjs' && format !== 'onnx') throw usage(`--format must be tfjs or onnx, got '${format}'`);
+  if (format === 'onnx') {
+    if (args.flags.has('quantize')) throw usage('--quantize applies to the tfjs format; export --format onnx writes float32 weights (drop --quantize)');
+    if (args.flags.has('prune')) throw usage('--prune writes a tfjs model: prune first (export --prune S --out DIR2), then export DIR2 --format onnx');
+    if (args.positional.length > 0) throw usage(`export --format onnx takes no job file, got ${args.positional.join(' ')}`);
+    return exportOnnx(dir, args.flags.get('out'));
+  }
   const dtype = args.flags.get('quantize');
   if (args.flags.has('prune')) {
     const { test } = await testSplitFor(dir, args.positional, args.sets);
     return pruneExport({ dir, sparsity: args.flags.get('prune') ?? '', dtype, out: args.flags.get('out'), test, evaluate: evaluateDir, describe });
   }
-  if (dtype !== 'float16' && dtype !== 'uint8') throw usage(`export needs --quantize float16 or --quantize uint8, got '${dtype ?? ''}'`);
+  if (dtype !== 'float16' && dtype !== 'uint8') throw usage(`export needs --format onnx, --prune S or --quantize float16|uint8, got '${dtype ?? ''}'`);
   const out = path.resolve(args.flags.get('out') ?? `${dir}-${dtype}`);
   if (out === dir) throw usage('--out must differ from --model: the float32 model is kept');
   const { test } = await testSplitFor(dir, args.positional, args.sets);

@@ -280,6 +280,11 @@ export interface TrainSpec {
   /** A NaN/Inf averaged loss or gradient: skip the update, or stop the job. */
   nonFinite: NonFinitePolicy;
   /**
+   * With nonFinite skip: fail the job when this many optimizer steps in a row were skipped (the
+   * run has diverged and skipping will not bring it back); 0 = never.
+   */
+  maxSkippedSteps: number;
+  /**
    * auto: a plain chain of dense / conv / max-pool layers trains through the native fused step
    * (src/train/fused-step.ts) when the addon is built; off: always the tfjs step.
    */
@@ -473,6 +478,7 @@ export const DEFAULT_JOB: JobSpec = {
     accumulate: 1,
     clipNorm: 0,
     nonFinite: 'stop',
+    maxSkippedSteps: 5,
     fusedStep: 'auto',
     labelSmoothing: 0,
     classWeights: [],

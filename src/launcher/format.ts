@@ -3,6 +3,15 @@
  * summary, one line per epoch, warnings and errors with the rank that wrote them. Everything
  * else stays in the per-process log files.
  */
+/** A split's metrics in a log record; regression has mse (train) or mae and r2 (validation, test) instead of accuracy. */
+interface SplitRecord {
+  loss: number | null;
+  accuracy: number | null;
+  mse?: number | null;
+  mae?: number | null;
+  r2?: number | null;
+}
+
 export interface LogRecord {
   level?: number;
   msg?: string;
@@ -13,8 +22,11 @@ export interface LogRecord {
   epoch?: number;
   epochs?: number;
   /** null where the worker had NaN (JSON has no NaN). */
-  train?: { loss: number | null; accuracy: number | null; mae?: number | null };
-  val?: { loss: number | null; accuracy: number | null; mae?: number | null };
+  train?: SplitRecord;
+  val?: SplitRecord;
+  /** `final` records: the saved model on the test set, and whether restoreBest put back an earlier epoch. */
+  test?: SplitRecord;
+  restoredEpoch?: number;
   samplesPerSec?: number;
   seconds?: number;
   time?: { data: number; compute: number; communication: number; update: number; peerWait?: number };
@@ -52,11 +64,13 @@ export function parseRecord(line: string): LogRecord | undefined {
 const fixed = (x: number | null | undefined, digits: number): string => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : '-');
 const pct = (x: number | null | undefined): string => (typeof x === 'number' && Number.isFinite(x) ? `${(100 * x).toFixed(2)}%` : '-');
 
-/** Accuracy for classification; for regression (accuracy NaN) the mean absolute error. */
-export function quality(m: { accuracy: number | null; mae?: number | null } | undefined): string {
+/** Accuracy for classification; for regression (accuracy NaN) the mean absolute error and R^2, or the train MSE. */
+export function quality(m: SplitRecord | undefined): string {
   if (m === undefined) return 'acc -';
   const hasAccuracy = typeof m.accuracy === 'number' && !Number.isNaN(m.accuracy);
-  return !hasAccuracy && typeof m.mae === 'number' ? `mae ${fixed(m.mae, 4)}` : `acc ${pct(m.accuracy)}`;
+  if (!hasAccuracy && typeof m.mae === 'number') return `mae ${fixed(m.mae, 4)}${typeof m.r2 === 'number' ? ` r2 ${fixed(m.r2, 4)}` : ''}`;
+  if (!hasAccuracy && typeof m.mse === 'number') return `mse ${fixed(m.mse, 4)}`;
+  return `acc ${pct(m.accuracy)}`;
 }
 
 interface TimeShares {
@@ -99,9 +113,24 @@ export function formatEpoch(r: LogRecord): string {
 export function displayLine(name: string, r: LogRecord): string | undefined {
   if (r.event === 'epoch' && r.rank === 0) return formatEpoch(r);
   if (r.event === 'model-summary' && r.rank === 0 && Array.isArray(r.lines)) return r.lines.join('\n');
+  // How training ended matters to the reader of the final line: early stopping and restoreBest say so.
+  if ((r.event === 'early-stop' || r.event === 'restored-best') && r.rank === 0) return `ringtrain: ${r.msg ?? ''}`;
   if (r.event !== undefined && NOTE_EVENTS.has(r.event) && r.rank === 0 && r.msg !== undefined) return r.msg;
   if ((r.level ?? 0) >= WARN) return `${name}: ${(r.level ?? 0) >= 50 ? 'error: ' : 'warning: '}${r.msg ?? ''}`;
   return undefined;
+}
+
+/**
+ * What the launcher's last line says of the model: the saved model's test metrics (the figure
+ * `ringtrain eval` reproduces) from the worker's `final` record, else the last epoch's validation.
+ */
+export function finalQuality(finalRec: LogRecord | undefined, lastEpoch: LogRecord | undefined): string {
+  if (finalRec?.test !== undefined) {
+    const restored = (finalRec.restoredEpoch ?? 0) > 0 ? ` (weights of epoch ${finalRec.restoredEpoch}, restored as the best)` : '';
+    return ` test ${quality(finalRec.test).replace(/^acc /, 'accuracy ')} of the saved model${restored},`;
+  }
+  const v = lastEpoch?.val;
+  return v === undefined ? '' : ` val ${quality(v).replace(/^acc /, 'accuracy ')},`;
 }
 
 /** "1:05", "12:00:03": ETA as a clock reads, never "65 s". */

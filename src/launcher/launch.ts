@@ -21,7 +21,7 @@ import { TOKEN_ENV } from '../config/join-token';
 import { removeSegmentsOf } from '../allreduce/shm-segment';
 import { workerNodeFlags } from './worker-node-flags';
 import type { JobSpec } from '../config/job-spec';
-import { ProgressDisplay, displayLine, oversubscriptionNote, parseRecord, quality, transportTip, type LogRecord, type Terminal } from './format';
+import { ProgressDisplay, displayLine, oversubscriptionNote, finalQuality, parseRecord, transportTip, type LogRecord, type Terminal } from './format';
 import { allowedCpus } from './cpu-plan';
 import { EXIT_GRACE_MS, notExitedWithin } from './exit-grace';
 
@@ -86,6 +86,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
   const children: Child[] = [];
   let failure: string | undefined;
   let finalVal: LogRecord | undefined;
+  let finalRec: LogRecord | undefined;
   let stopping = false;
   let interrupted: NodeJS.Signals | undefined;
   const started = Date.now();
@@ -118,6 +119,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
         if (rec === undefined) return;
         if ((rec.level ?? 0) >= 50 && rec.msg) child.lastError = rec.msg;
         if (rec.event === 'epoch' && rec.rank === 0) finalVal = rec;
+        if (rec.event === 'final' && rec.rank === 0) finalRec = rec;
         let shown: string | undefined;
         try {
           shown = displayLine(name, rec);
@@ -248,8 +250,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
       display.line(`ringtrain: this node's workers finished in ${secs} s; node 0 holds the model, metrics and checkpoints (rank 0 writes them)`);
       return 0;
     }
-    const v = finalVal?.val;
-    const acc = v === undefined ? '' : ` val ${quality(v).replace(/^acc /, 'accuracy ')},`;
+    const acc = finalQuality(finalRec, finalVal);
     display.clear();
     display.line(`ringtrain: training finished in ${secs} s:${acc} model in ${path.join(o.outDir, 'model')}, metrics in ${path.join(o.outDir, 'metrics.jsonl')}`);
     display.line(`ringtrain: plots and report: ringtrain report ${o.outDir}`);

@@ -43,6 +43,8 @@ export function niceTicks(min: number, max: number, count = 5): number[] {
 
 /** A tick label with as many decimals as the tick spacing needs; 12000 -> "12k". */
 export function formatTick(v: number, step: number): string {
+  // Past a billion (a diverged loss), M and k suffixes stop helping: exponent notation.
+  if (Math.abs(v) >= 1e9 && step >= 1e8) return v.toExponential(1);
   if (Math.abs(v) >= 1e6 && step >= 1e5) return `${+(v / 1e6).toFixed(Math.max(0, -Math.floor(Math.log10(step / 1e6))))}M`;
   if (Math.abs(v) >= 1e4 && step >= 1e3) return `${+(v / 1e3).toFixed(Math.max(0, -Math.floor(Math.log10(step / 1e3))))}k`;
   if (step > 0 && step < 1e-4) return v === 0 ? '0' : v.toExponential(1);

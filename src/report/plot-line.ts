@@ -56,17 +56,24 @@ export function linePlot(o: LinePlotOptions): Raster {
     const pts = s.points.map(([px, py]) => [x.at(px), y.at(ty(py))] as const);
     // Split at non-finite points so a NaN loss leaves a gap instead of a line to nowhere.
     let run: (readonly [number, number])[] = [];
+    // A finite point between two gaps (steps around skipped ones) is a dot, not nothing.
+    const flush = (): void => {
+      if (run.length === 1) r.dot((run[0] as readonly [number, number])[0], (run[0] as readonly [number, number])[1], Math.max(1.5, s.width ?? 2), s.color);
+      else r.polyline(run, s.color, s.width ?? 2);
+      run = [];
+    };
     for (const p of pts) {
       if (Number.isFinite(p[0]) && Number.isFinite(p[1])) run.push(p);
-      else {
-        r.polyline(run, s.color, s.width ?? 2);
-        run = [];
-      }
+      else flush();
     }
-    r.polyline(run, s.color, s.width ?? 2);
+    flush();
     if (s.markers || s.points.length === 1) for (const [px, py] of pts) if (Number.isFinite(py)) r.dot(px, py, 4, s.color);
   }
   drawLegend(r, plot, o.series.filter((s) => s.points.length > 0));
+  // Points that are NaN or infinite cannot be drawn: say how many, so a diverged run's plot is not mistaken for an empty record.
+  const all = o.series.flatMap((s) => s.points);
+  const bad = all.filter((p) => !Number.isFinite(p[1])).length;
+  if (bad > 0) r.text(4, height - 10, `${bad} of ${all.length} points not finite (NaN or Inf): not drawn`, [170, 60, 60], { scale: 1 });
   if (o.series.every((s) => s.points.length === 0)) r.text(plot.x + plot.w / 2, plot.y + plot.h / 2 - 7, 'no data recorded', [150, 150, 150], { scale: 2, align: 'center' });
   return r;
 }

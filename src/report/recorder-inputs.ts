@@ -73,13 +73,41 @@ export interface DiagnosticsInput {
   after: Float32Array;
 }
 
+/** One split's epoch metrics: accuracy is NaN for regression, which has mse (and val mae, r2) instead. */
+export interface EpochSplit {
+  loss: number;
+  accuracy: number;
+  mse?: number;
+  mae?: number;
+  r2?: number;
+}
+
+/** The TensorBoard scalars of a split: accuracy for classification, the error measures for regression. */
+export function splitScalars(m: EpochSplit): Record<string, number> {
+  const out: Record<string, number> = { 'epoch/loss': m.loss };
+  if (!Number.isNaN(m.accuracy)) out['epoch/accuracy'] = m.accuracy;
+  for (const key of ['mse', 'mae', 'r2'] as const) {
+    const v = m[key];
+    if (v !== undefined) out[`epoch/${key}`] = v;
+  }
+  return out;
+}
+
 export interface EpochInput {
   epoch: number;
   step: number;
-  train: { loss: number; accuracy: number };
-  val: { loss: number; accuracy: number };
+  train: EpochSplit;
+  val: EpochSplit;
   /** Global training samples/s over the epoch. */
   samplesPerSec: number;
+  /**
+   * Mean and largest global gradient norm of the epoch's applied steps (NaN when none was
+   * applied), and the run's first step's norm, the baseline for growth.
+   */
+  gradNorm?: { mean: number; max: number; first?: number };
+  /** Optimizer steps the non-finite guard skipped, of the epoch's `stepsInEpoch`. */
+  skippedSteps?: number;
+  stepsInEpoch?: number;
   /** Every rank's timing for this epoch: `packEpochTiming()` all-reduce-summed, or omitted (then only this rank's). */
   ranks?: Float32Array;
 }

@@ -12,7 +12,7 @@ export interface ReportFigure {
   png: Buffer;
   title: string;
   caption: string;
-  section: 'curves' | 'diagnostics' | 'histograms' | 'model';
+  section: 'curves' | 'evaluation' | 'diagnostics' | 'histograms' | 'model';
 }
 
 export interface ReportPage {
@@ -22,6 +22,8 @@ export interface ReportPage {
   spec?: Record<string, unknown>;
   metrics: MetricsLine[];
   warnings: DiagnosticWarning[];
+  /** The saved model's evaluation (report-evaluation.ts), as HTML. */
+  evaluation?: string;
   lastLayers: LayerStats[];
   timing: TimingRow[];
   timingSource: string;
@@ -43,19 +45,28 @@ function finalTable(metrics: readonly MetricsLine[]): string {
   const lastTrain = train.at(-1);
   const lastVal = val.at(-1);
   if (lastTrain === undefined && lastVal === undefined) return '<p>No epoch finished: metrics.jsonl is empty or missing.</p>';
-  const best = val.reduce<MetricsLine | undefined>((b, m) => (b === undefined || m.accuracy > b.accuracy ? m : b), undefined);
+  const regression = val.some((m) => typeof m.mse === 'number') && !val.some((m) => typeof m.accuracy === 'number');
+  const best = regression
+    ? val.reduce<MetricsLine | undefined>((b, m) => (b === undefined || (m.mse ?? Infinity) < (b.mse ?? Infinity) ? m : b), undefined)
+    : val.reduce<MetricsLine | undefined>((b, m) => (b === undefined || m.accuracy > b.accuracy ? m : b), undefined);
   const meanSps = train.length > 0 ? train.reduce((s, m) => s + m.samplesPerSec, 0) / train.length : NaN;
+  const skipped = train.reduce((s, m) => s + (m.skippedSteps ?? 0), 0);
+  const quality = (m: MetricsLine | undefined): string => (regression ? `MSE ${num(m?.mse)}, MAE ${num(m?.mae)}, R^2 ${num(m?.r2)}` : pct(m?.accuracy));
+  const head = regression ? '<th>train MSE</th><th>val loss</th><th>val MSE</th><th>val MAE</th><th>val R^2</th>' : '<th>train acc</th><th>val loss</th><th>val acc</th>';
+  const cells = (t: MetricsLine, v: MetricsLine | undefined): string =>
+    regression ? `<td>${num(t.mse)}</td><td>${num(v?.loss)}</td><td>${num(v?.mse)}</td><td>${num(v?.mae)}</td><td>${num(v?.r2)}</td>` : `<td>${pct(t.accuracy)}</td><td>${num(v?.loss)}</td><td>${pct(v?.accuracy)}</td>`;
   return `<table class="kv">
 <tr><th>epochs finished</th><td>${Math.max(lastTrain?.epoch ?? 0, lastVal?.epoch ?? 0)}</td></tr>
-<tr><th>final train loss / accuracy</th><td>${num(lastTrain?.loss)} / ${pct(lastTrain?.accuracy)}</td></tr>
-<tr><th>final validation loss / accuracy</th><td>${num(lastVal?.loss)} / ${pct(lastVal?.accuracy)}</td></tr>
-<tr><th>best validation accuracy</th><td>${pct(best?.accuracy)}${best ? ` (epoch ${best.epoch})` : ''}</td></tr>
+<tr><th>final train loss</th><td>${num(lastTrain?.loss)}${regression ? '' : ` / ${pct(lastTrain?.accuracy)}`}</td></tr>
+<tr><th>final validation loss / ${regression ? 'errors' : 'accuracy'}</th><td>${num(lastVal?.loss)} / ${quality(lastVal)}</td></tr>
+<tr><th>best validation ${regression ? 'MSE' : 'accuracy'}</th><td>${regression ? num(best?.mse) : pct(best?.accuracy)}${best ? ` (epoch ${best.epoch})` : ''}</td></tr>
+<tr><th>steps skipped (loss or gradient not finite)</th><td>${skipped}</td></tr>
 <tr><th>mean training throughput</th><td>${Number.isFinite(meanSps) ? `${Math.round(meanSps).toLocaleString('en-US')} samples/s` : '-'}</td></tr>
 </table>
-<table><tr><th>epoch</th><th>train loss</th><th>train acc</th><th>val loss</th><th>val acc</th><th>samples/s</th></tr>
+<table><tr><th>epoch</th><th>train loss</th>${head}<th>skipped steps</th><th>max grad norm</th><th>samples/s</th></tr>
 ${train.map((t) => {
     const v = val.find((x) => x.epoch === t.epoch);
-    return `<tr><td>${t.epoch}</td><td>${num(t.loss)}</td><td>${pct(t.accuracy)}</td><td>${num(v?.loss)}</td><td>${pct(v?.accuracy)}</td><td>${Math.round(t.samplesPerSec).toLocaleString('en-US')}</td></tr>`;
+    return `<tr><td>${t.epoch}</td><td>${num(t.loss)}</td>${cells(t, v)}<td>${t.skippedSteps ?? '-'}</td><td>${typeof t.maxGradNorm === 'number' ? sci(t.maxGradNorm) : '-'}</td><td>${Math.round(t.samplesPerSec).toLocaleString('en-US')}</td></tr>`;
   }).join('\n')}
 </table>`;
 }
@@ -92,7 +103,7 @@ function figures(list: readonly ReportFigure[], section: ReportFigure['section']
 }
 
 export function renderReportHtml(p: ReportPage): string {
-  const warnings = p.warnings.length === 0 ? '<p>None: no vanishing or exploding gradients, no over-fitting detected.</p>' : `<ul class="warn">${p.warnings.map((w) => `<li><b>${escapeHtml(w.kind)}</b>: ${escapeHtml(w.message)}</li>`).join('\n')}</ul>`;
+  const warnings = p.warnings.length === 0 ? '<p>None: no vanishing or exploding gradients, no skipped steps, no over-fitting detected.</p>' : `<ul class="warn">${p.warnings.map((w) => `<li><b>${escapeHtml(w.kind)}</b>: ${escapeHtml(w.message)}</li>`).join('\n')}</ul>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ringtrain report: ${escapeHtml(p.job)}</title>
 <style>
@@ -110,6 +121,9 @@ ${finalTable(p.metrics)}
 ${warnings}
 <h2>Curves</h2>
 ${figures(p.figures, 'curves')}
+<h2>Evaluation of the saved model</h2>
+${p.evaluation ?? ''}
+${figures(p.figures, 'evaluation')}
 <h2>Per-rank timing</h2>
 ${timingTable(p.timing, p.timingSource)}
 <h2>Gradients and updates</h2>

@@ -4,9 +4,10 @@
  *
  *   metrics.jsonl      epoch x split: loss, accuracy, samplesPerSec (written by the worker loop)
  *   steps.jsonl        one line per optimizer step: loss, samples/s, lr (RunRecorder)
- *   diagnostics.jsonl  one line per epoch: gradient norms, update ratios, warnings (RunRecorder)
+ *   diagnostics.jsonl  one line per epoch: gradient norms (last step's per layer, the epoch's mean and max), update ratios, skipped steps, warnings (RunRecorder)
  *   histograms.jsonl   one line per epoch x variable x kind (weights | gradients) (RunRecorder)
  *   timing.jsonl       one line per epoch x rank: seconds in data/compute/communication/update (and peerWait, part of communication)
+ *   evaluation.json    the saved model's test metrics, per-class report and confusion matrix (worker, at the end)
  *   tensorboard/train, tensorboard/validation   TensorBoard event files (RunRecorder)
  */
 import * as fs from 'node:fs';
@@ -19,6 +20,7 @@ export const RUN_FILES = {
   diagnostics: 'diagnostics.jsonl',
   histograms: 'histograms.jsonl',
   timing: 'timing.jsonl',
+  evaluation: 'evaluation.json',
   job: 'job.json',
   model: 'model',
   tensorboard: 'tensorboard',
@@ -29,8 +31,15 @@ export interface MetricsLine {
   epoch: number;
   split: string;
   loss: number;
+  /** Classification; regression lines have mse (and val mae, r2) instead. */
   accuracy: number;
   samplesPerSec: number;
+  mse?: number;
+  mae?: number;
+  r2?: number;
+  /** Train lines: steps the non-finite guard skipped, and the epoch's largest gradient norm. */
+  skippedSteps?: number;
+  maxGradNorm?: number;
 }
 
 export interface StepLine {
@@ -45,10 +54,16 @@ export interface StepLine {
 
 export interface DiagnosticsLine {
   epoch: number;
+  /** The diagnosed step (the epoch's last applied one); layers is [] when none was diagnosed. */
   step: number;
   globalGradNorm: number;
   layers: LayerStats[];
+  /** Warnings of the epoch: the diagnosed step's, the epoch's gradient norms', skipped steps, over-fitting. */
   warnings: DiagnosticWarning[];
+  /** Mean and largest global gradient norm over the epoch's applied steps (absent in older runs). */
+  meanGradNorm?: number;
+  maxGradNorm?: number;
+  skippedSteps?: number;
 }
 
 export interface HistogramLine {

@@ -17,13 +17,14 @@
 import * as path from 'node:path';
 import type { StepPoint, StepTiming } from '../observe/status-page-data';
 import { EventFileWriter } from '../observe/tensorboard-writer';
-import { gradientWarnings, layerStats, overfittingWarning, variableHistograms, type DiagnosticWarning, type EpochLosses, type Histogram } from '../train/diagnostics';
+import { epochGradientWarning, gradientWarnings, layerStats, overfittingWarning, skippedStepsWarning, variableHistograms, type DiagnosticWarning, type EpochLosses, type Histogram } from '../train/diagnostics';
 import {
   PROGRESS_INTERVAL_MS,
   SINK_INTERVAL_MS,
   STEP_LINES_PER_WRITE,
   THROUGHPUT_WINDOW,
   TIMING_FIELDS,
+  splitScalars,
   toTensorBoard,
   unpackTiming,
   type DiagnosticsInput,
@@ -55,6 +56,8 @@ export class RunRecorder {
   private epochLoss = { sum: 0, correct: 0, samples: 0, hasCorrect: false, startMs: 0 };
   private readonly history: EpochLosses[] = [];
   private firstGlobalNorm: number | undefined;
+  /** The diagnosed step's line, written with the epoch's own figures at onEpoch. */
+  private pendingDiagnostics: DiagnosticsLine | undefined;
   private lastStep = { step: 0, samples: 0 };
   private closed = false;
   private epoch = 0;
@@ -160,7 +163,8 @@ export class RunRecorder {
   onDiagnostics(d: DiagnosticsInput): DiagnosticWarning[] {
     const layers = layerStats(d.slots, d.grads, d.before, d.after);
     const globalGradNorm = Math.sqrt(layers.reduce((s, l) => s + l.gradNorm * l.gradNorm, 0));
-    const warnings = gradientWarnings(layers, this.firstGlobalNorm);
+    // Exploding gradients are judged on the epoch's largest norm (onEpoch), not one step's.
+    const warnings = gradientWarnings(layers, this.firstGlobalNorm).filter((w) => w.kind !== 'exploding-gradient');
     if (this.firstGlobalNorm === undefined && Number.isFinite(globalGradNorm) && globalGradNorm > 0) this.firstGlobalNorm = globalGradNorm;
     const rank = String(this.o.rank);
     this.metrics?.gradientNorm.set({ rank, layer: 'global' }, globalGradNorm);
@@ -171,8 +175,7 @@ export class RunRecorder {
     if (!this.writes) return warnings;
     const weights = variableHistograms(d.slots, d.after);
     const grads = variableHistograms(d.slots, d.grads);
-    const line: DiagnosticsLine = { epoch: d.epoch, step: d.step, globalGradNorm, layers, warnings };
-    appendJsonLines(path.join(this.o.dir, RUN_FILES.diagnostics), [line]);
+    this.pendingDiagnostics = { epoch: d.epoch, step: d.step, globalGradNorm, layers, warnings };
     const hists: HistogramLine[] = [];
     for (const s of d.slots) {
       hists.push({ epoch: d.epoch, step: d.step, kind: 'weights', variable: s.name, histogram: weights[s.name] as Histogram });
@@ -206,22 +209,47 @@ export class RunRecorder {
     const ranks = e.ranks ? unpackTiming(e.ranks, this.o.worldSize) : [this.epochTiming];
     this.epochTiming = { rank: this.o.rank, steps: 0, samples: 0, data: 0, compute: 0, communication: 0, update: 0, peerWait: 0 };
     this.history.push({ epoch: e.epoch, trainLoss: e.train.loss, valLoss: e.val.loss });
-    const over = overfittingWarning(this.history);
-    const warnings = over ? [over] : [];
+    const warnings = [
+      epochGradientWarning(e.epoch, e.gradNorm?.max ?? NaN, e.gradNorm?.first),
+      skippedStepsWarning(e.epoch, e.skippedSteps ?? 0, e.stepsInEpoch ?? 0),
+      overfittingWarning(this.history),
+    ].filter((w): w is DiagnosticWarning => w !== undefined);
     if (!this.writes) return warnings;
+    this.writeDiagnostics(e, warnings);
     const timingLines: TimingLine[] = ranks.map((r) => ({ epoch: e.epoch, ...r }));
     appendJsonLines(path.join(this.o.dir, RUN_FILES.timing), timingLines);
     const own = ranks.find((r) => r.rank === this.o.rank) ?? ranks[0];
     this.train?.scalars(e.epoch, {
-      'epoch/loss': e.train.loss,
-      'epoch/accuracy': e.train.accuracy,
+      ...splitScalars(e.train),
       'epoch/samples_per_sec': e.samplesPerSec,
       ...(own ? { 'epoch/seconds_data': own.data, 'epoch/seconds_compute': own.compute, 'epoch/seconds_communication': own.communication, 'epoch/seconds_update': own.update, 'epoch/seconds_peer_wait': own.peerWait ?? 0 } : {}),
     });
-    this.validation?.scalars(e.epoch, { 'epoch/loss': e.val.loss, 'epoch/accuracy': e.val.accuracy });
+    this.validation?.scalars(e.epoch, splitScalars(e.val));
     this.flushFiles();
     this.warn(warnings);
     return warnings;
+  }
+
+  /** The epoch's diagnostics line: the diagnosed step's (if one was), with the epoch's norms and warnings. */
+  private writeDiagnostics(e: EpochInput, warnings: readonly DiagnosticWarning[]): void {
+    const pending = this.pendingDiagnostics?.epoch === e.epoch ? this.pendingDiagnostics : undefined;
+    if (pending !== undefined) this.pendingDiagnostics = undefined;
+    else this.flushDiagnostics();
+    const line: DiagnosticsLine = pending ?? { epoch: e.epoch, step: e.step, globalGradNorm: NaN, layers: [], warnings: [] };
+    line.warnings = [...line.warnings, ...warnings];
+    if (e.gradNorm !== undefined) {
+      line.meanGradNorm = e.gradNorm.mean;
+      line.maxGradNorm = e.gradNorm.max;
+      this.train?.scalars(e.epoch, { 'gradients/global_norm_max': e.gradNorm.max, 'gradients/global_norm_mean': e.gradNorm.mean });
+    }
+    if (e.skippedSteps !== undefined) line.skippedSteps = e.skippedSteps;
+    appendJsonLines(path.join(this.o.dir, RUN_FILES.diagnostics), [line]);
+  }
+
+  /** A diagnosed step whose epoch never ended (training stopped): its line is still written. */
+  private flushDiagnostics(): void {
+    if (this.pendingDiagnostics !== undefined && this.writes) appendJsonLines(path.join(this.o.dir, RUN_FILES.diagnostics), [this.pendingDiagnostics]);
+    this.pendingDiagnostics = undefined;
   }
 
   /** Writes buffered step lines and event records; sends pending points now. */
@@ -234,6 +262,7 @@ export class RunRecorder {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.flushDiagnostics();
     this.flushFiles();
     await this.sending;
     this.maybeSend(this.clock(), true);

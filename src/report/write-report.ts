@@ -11,13 +11,15 @@ import { RingtrainError } from '../config/errors';
 import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
 import { loadMnist, readRows } from '../data';
 import { loadModelFromDir } from '../train/model-files';
-import { overfittingWarning, type DiagnosticWarning, type Histogram } from '../train/diagnostics';
+import type { DiagnosticWarning, Histogram } from '../train/diagnostics';
 import { PALETTE } from './plot-axes';
 import { variableHistogramPlot, type HistogramFrame } from './plot-histogram';
 import { linePlot, type Series } from './plot-line';
 import { encodePng } from './png';
 import type { Raster, Rgb } from './raster';
 import { cleanRun, stepsOnEpochAxis, timingFromLogs, timingTable } from './report-data';
+import { addDiagnostics } from './report-diagnostics';
+import { addRegressionCurves, evaluationSection, isRegression, readEvaluation } from './report-evaluation';
 import { renderReportHtml, type ReportFigure } from './report-html';
 import { modelViews } from './report-model';
 import { RUN_FILES, readRunFiles } from './run-files';
@@ -75,10 +77,13 @@ export async function writeReport(runDir: string, o: ReportOptions = {}): Promis
     { name: 'train', color: TRAIN, points: split('train', 'loss'), markers: true },
     { name: 'validation', color: VAL, points: split('val', 'loss'), markers: true },
   ] }), 'Loss, train vs validation', 'Per epoch, with every training step behind it when recorded. Validation rising while training falls is over-fitting.', 'curves');
-  add('accuracy.png', linePlot({ title: 'Accuracy', xLabel: 'epoch', yLabel: 'accuracy', yPin: { max: 1 }, series: [
-    { name: 'train', color: TRAIN, points: split('train', 'accuracy'), markers: true },
-    { name: 'validation', color: VAL, points: split('val', 'accuracy'), markers: true },
-  ] }), 'Accuracy, train vs validation', 'Fraction of correct predictions per epoch.', 'curves');
+  if (isRegression(run.metrics)) addRegressionCurves(run.metrics, add);
+  else {
+    add('accuracy.png', linePlot({ title: 'Accuracy', xLabel: 'epoch', yLabel: 'accuracy', yPin: { max: 1 }, series: [
+      { name: 'train', color: TRAIN, points: split('train', 'accuracy'), markers: true },
+      { name: 'validation', color: VAL, points: split('val', 'accuracy'), markers: true },
+    ] }), 'Accuracy, train vs validation', 'Fraction of correct predictions per epoch.', 'curves');
+  }
   add('throughput.png', linePlot({ title: 'Training throughput', xLabel: 'epoch', yLabel: 'samples/s', yPin: { min: 0 }, series: [
     ...stepSeries('steps', (s) => s.samplesPerSec),
     { name: 'epoch mean', color: PALETTE[2] as Rgb, points: split('train', 'samplesPerSec'), markers: true },
@@ -90,24 +95,8 @@ export async function writeReport(runDir: string, o: ReportOptions = {}): Promis
   add('learning-rate.png', linePlot({ title: 'Learning rate', xLabel: 'epoch', yLabel: 'learning rate', yPin: { min: 0 }, series: [{ name: 'lr', color: PALETTE[3] as Rgb, points: lrPoints, markers: steps.length === 0 }] }),
     'Learning rate', steps.length > 0 ? 'The rate every step used.' : lrFromMetrics.length > 0 ? 'The rate of each epoch\'s last step.' : 'The job spec\'s train.lr (no per-step record).', 'curves');
 
-  const warnings: DiagnosticWarning[] = [];
-  if (run.diagnostics.length > 0) {
-    const layers = run.diagnostics[run.diagnostics.length - 1]?.layers.map((l) => l.layer) ?? [];
-    const perLayer = (key: 'gradNorm' | 'updateRatio'): Series[] =>
-      layers.map((layer, i) => ({ name: layer, color: PALETTE[(i + 1) % PALETTE.length] as Rgb, markers: true, points: run.diagnostics.map((d) => [d.epoch, d.layers.find((l) => l.layer === layer)?.[key] ?? NaN] as [number, number]) }));
-    add('gradient-norms.png', linePlot({ title: 'Gradient norms', xLabel: 'epoch', yLabel: 'L2 norm', logY: true, series: [
-      { name: 'global', color: PALETTE[0] as Rgb, markers: true, points: run.diagnostics.map((d) => [d.epoch, d.globalGradNorm]) },
-      ...perLayer('gradNorm'),
-    ] }), 'Gradient norms', 'Global and per-layer L2 norm of the averaged gradient at the last step of each epoch (log scale). Norms falling by orders of magnitude toward the input mean vanishing gradients; a surge means exploding ones.', 'diagnostics');
-    add('update-ratios.png', linePlot({ title: 'Update / weight ratio', xLabel: 'epoch', yLabel: 'ratio', logY: true, series: perLayer('updateRatio') }),
-      'Update-to-weight ratio', 'Norm of one step\'s weight change over the norm of the weights, per layer (log scale); about 1e-3 is healthy.', 'diagnostics');
-    for (const d of run.diagnostics) for (const w of d.warnings) warnings.push({ ...w, message: `epoch ${d.epoch}: ${w.message}` });
-  }
-  for (let e = 1; e <= run.metrics.length; e++) {
-    const history = run.metrics.filter((m) => m.split === 'train' && m.epoch <= e).map((t) => ({ epoch: t.epoch, trainLoss: t.loss, valLoss: run.metrics.find((v) => v.split === 'val' && v.epoch === t.epoch)?.loss ?? NaN }));
-    const w = overfittingWarning(history);
-    if (w && !warnings.some((x) => x.message === w.message)) warnings.push(w);
-  }
+  const warnings = addDiagnostics(run, add);
+  const evaluation = evaluationSection(readEvaluation(dir), add);
 
   const variables = [...new Set(run.histograms.map((h) => h.variable))];
   const frames = (variable: string, kind: 'weights' | 'gradients'): HistogramFrame[] =>
@@ -170,6 +159,7 @@ export async function writeReport(runDir: string, o: ReportOptions = {}): Promis
       spec,
       metrics: run.metrics,
       warnings,
+      evaluation,
       lastLayers: run.diagnostics[run.diagnostics.length - 1]?.layers ?? [],
       timing: timingTable(timing),
       timingSource,

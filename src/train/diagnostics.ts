@@ -41,7 +41,7 @@ export interface Histogram {
   nonFinite: number;
 }
 
-export type WarningKind = 'vanishing-gradient' | 'exploding-gradient' | 'non-finite-gradient' | 'overfitting';
+export type WarningKind = 'vanishing-gradient' | 'exploding-gradient' | 'non-finite-gradient' | 'skipped-steps' | 'overfitting';
 
 export interface DiagnosticWarning {
   kind: WarningKind;
@@ -205,6 +205,31 @@ export function gradientWarnings(layers: readonly LayerStats[], firstGlobalNorm?
     }
   }
   return out;
+}
+
+/**
+ * The exploding-gradient verdict of a whole epoch, from the largest global norm of its applied
+ * steps: one step's surge is what matters, and the epoch's last step alone can look calm.
+ * @param firstNorm the run's first step's norm (for growth), if known
+ */
+export function epochGradientWarning(epoch: number, maxNorm: number, firstNorm?: number): DiagnosticWarning | undefined {
+  if (!Number.isFinite(maxNorm)) return undefined;
+  if (maxNorm > EXPLODING_ABSOLUTE) {
+    return { kind: 'exploding-gradient', message: `epoch ${epoch}'s largest global gradient norm ${fmt(maxNorm)} exceeds ${fmt(EXPLODING_ABSOLUTE)}: gradients are exploding; lower the learning rate or clip gradients (train.clipNorm)` };
+  }
+  if (firstNorm !== undefined && firstNorm > 0 && maxNorm > EXPLODING_GROWTH * firstNorm) {
+    return { kind: 'exploding-gradient', message: `epoch ${epoch}'s largest global gradient norm ${fmt(maxNorm)} is over ${EXPLODING_GROWTH}x the first step's (${fmt(firstNorm)}): gradients are exploding; lower the learning rate or clip gradients (train.clipNorm)` };
+  }
+  return undefined;
+}
+
+/** Steps the non-finite guard skipped in an epoch (train.nonFinite skip), as a warning. */
+export function skippedStepsWarning(epoch: number, skipped: number, steps: number): DiagnosticWarning | undefined {
+  if (!(skipped > 0)) return undefined;
+  return {
+    kind: 'skipped-steps',
+    message: `epoch ${epoch}: ${skipped} of ${steps} optimizer steps skipped because the loss or gradient was not finite (train.nonFinite skip); lower train.lr or set train.clipNorm`,
+  };
 }
 
 export interface EpochLosses {

@@ -11,11 +11,13 @@ export { LrSchedule, monitorMode, scaledLr, type PlateauState, type ScheduleStat
 export { globalNorm, clipToNorm } from './grad-norm';
 export { EarlyStopping, type EarlyStoppingState, type EarlyStoppingVerdict } from './early-stopping';
 export { Predictor, type Prediction } from './predictor';
-export { layerStats, gradientWarnings, overfittingWarning, histogram, variableHistograms, groupByLayer, layerOf, l2Norm, type LayerStats, type Histogram, type DiagnosticWarning, type WarningKind, type VariableSlot, type EpochLosses } from './diagnostics';
+export { layerStats, gradientWarnings, epochGradientWarning, skippedStepsWarning, overfittingWarning, histogram, variableHistograms, groupByLayer, layerOf, l2Norm, type LayerStats, type Histogram, type DiagnosticWarning, type WarningKind, type VariableSlot, type EpochLosses } from './diagnostics';
 export { quantizeModelDir, quantizeUint8, type QuantizeDtype } from './quantize-weights';
 export { floatToHalf } from '../compute/half-float';
 export { buildFromLayers, parseLayers, type LayerSpec, type LayerActivation } from './model-layers';
 export { buildFromModule, type ModelModuleContext } from './model-module';
+export { modelToOnnx, unsupportedLayers, ONNX_INPUT, ONNX_OUTPUT, type OnnxExport } from './onnx-export';
+export { classificationReport, confusionRows, rSquared, type ClassReport, type ClassificationReport, type RegressionReport, type RegressionSums } from './class-metrics';
 export { FusedStep, fusedPlanOf } from './fused-step';
 export { trainingFlopsPerSample } from './step-flops';
 export { initWeightsFrom, readSavedWeights, modelWeightNames, checkLayerNames, type NamedWeights, type InitReport } from './model-init-from';

@@ -6,25 +6,38 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { JobSpec } from '../config/job-spec';
 import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
+import { RUN_FILES } from '../report/run-files';
 
 export interface EpochRecord {
   epoch: number;
   split: 'train' | 'val';
   loss: number;
-  accuracy: number;
+  /** Classification only: regression records carry mse, mae and r2 instead. */
+  accuracy?: number;
   samplesPerSec: number;
-  /** Train records: lr of the epoch's last step, mean global gradient norm, steps skipped/clipped. */
+  /** Regression: mean squared and absolute error, R^2 (train records: mse only, from the loss). */
+  mse?: number;
+  mae?: number;
+  r2?: number;
+  /** Train records: lr of the epoch's last step, mean and largest global gradient norm, steps skipped/clipped. */
   lr?: number;
   gradNorm?: number;
+  maxGradNorm?: number;
   skippedSteps?: number;
   clippedSteps?: number;
 }
 
 const METRICS_FILE = 'metrics.jsonl';
 
+
 export function appendMetrics(outDir: string, records: EpochRecord[]): void {
   makeDirectory(outDir, DIRECTORY_USES.run);
   fs.appendFileSync(path.join(outDir, METRICS_FILE), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+}
+
+/** The saved model's test metrics, per-class report included (`ringtrain report` draws them). */
+export function writeEvaluation(outDir: string, evaluation: object): void {
+  fs.writeFileSync(path.join(outDir, RUN_FILES.evaluation), `${JSON.stringify(evaluation, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
 }
 
 /**

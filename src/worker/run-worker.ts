@@ -22,8 +22,8 @@ import { ParamLayout, buildModel, saveModelToDir, summarizeModel } from '../trai
 import { RunRecorder, type StepInfo } from '../report/run-recorder';
 import { CoordinatorClient } from './coordinator-client';
 import { HeartbeatLoop, type Progress } from './heartbeat-loop';
-import { appendMetrics, checkpointDirOf, trimMetrics, writesCheckpoints } from './run-dir';
-import { evaluateSplit } from './evaluate-split';
+import { appendMetrics, checkpointDirOf, trimMetrics, writeEvaluation, writesCheckpoints } from './run-dir';
+import { evaluateSplit, evaluationOf, splitRecord, withoutConfusion } from './evaluate-split';
 import { findLatestCheckpoint, type Checkpoint } from './checkpoint-store';
 import { TrainLoop } from './train-loop';
 import { loadTeacher, prepareModel } from './fine-tune';
@@ -255,15 +255,15 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
             // Every rank's time split, all-gathered (every rank is here at the same point).
             const timing = recorder.packEpochTiming();
             await comm.allReduceSum(timing);
-            recorder.onEpoch({ epoch: e.epoch, step: e.step, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, ranks: timing });
+            recorder.onEpoch({ epoch: e.epoch, step: e.step, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, ranks: timing, gradNorm: { mean: e.gradNorm, max: e.maxGradNorm, first: e.firstGradNorm }, skippedSteps: e.skippedSteps, stepsInEpoch: e.stepsInEpoch });
             if (rank !== 0) return;
-            const extra = { lr: e.lr, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, clippedSteps: e.clippedSteps, ...(e.sparsity === undefined ? {} : { sparsity: e.sparsity }) };
+            const extra = { lr: e.lr, gradNorm: e.gradNorm, maxGradNorm: e.maxGradNorm, skippedSteps: e.skippedSteps, clippedSteps: e.clippedSteps, ...(e.sparsity === undefined ? {} : { sparsity: e.sparsity }) };
             appendMetrics(o.outDir, [
-              { epoch: e.epoch, split: 'train', loss: e.train.loss, accuracy: e.train.accuracy, samplesPerSec: e.samplesPerSec, ...extra },
-              { epoch: e.epoch, split: 'val', loss: e.val.loss, accuracy: e.val.accuracy, samplesPerSec: e.evalSamplesPerSec },
+              { epoch: e.epoch, split: 'train', loss: e.train.loss, ...splitRecord(e.train), samplesPerSec: e.samplesPerSec, ...extra },
+              { epoch: e.epoch, split: 'val', loss: e.val.loss, ...splitRecord(e.val), samplesPerSec: e.evalSamplesPerSec },
             ]);
             log.info(
-              { event: 'epoch', epoch: e.epoch, epochs: e.epochs, step: e.step, lr: e.lr, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, seconds: e.seconds, time: e.time, gradNorm: e.gradNorm, skippedSteps: e.skippedSteps, stopEarly: e.stopEarly, sparsity: e.sparsity },
+              { event: 'epoch', epoch: e.epoch, epochs: e.epochs, step: e.step, lr: e.lr, train: withoutConfusion(e.train), val: withoutConfusion(e.val), samplesPerSec: e.samplesPerSec, seconds: e.seconds, time: e.time, gradNorm: e.gradNorm, maxGradNorm: e.maxGradNorm, skippedSteps: e.skippedSteps, stopEarly: e.stopEarly, sparsity: e.sparsity },
               `epoch ${e.epoch}/${e.epochs}: train loss ${e.train.loss.toFixed(4)} acc ${(100 * e.train.accuracy).toFixed(2)}%, val loss ${e.val.loss.toFixed(4)} acc ${(100 * e.val.accuracy).toFixed(2)}%, lr ${e.lr.toPrecision(3)}, ${e.samplesPerSec.toFixed(0)} samples/s${e.sparsity === undefined ? '' : `, sparsity ${(100 * e.sparsity).toFixed(1)}%`}`,
             );
             if (e.stopEarly) log.info({ event: 'early-stop', epoch: e.epoch }, `early stopping after epoch ${e.epoch}: val ${spec.train.monitor} did not improve for ${spec.train.earlyStopping.patience} epochs`);
@@ -401,23 +401,25 @@ async function finishRun(f: FinishContext): Promise<WorkerSummary> {
   };
   const step = result.steps;
   const layout = loop.layout;
-  if (data.val !== data.test) {
-    // Validation was a hold-out: report the untouched test set once, at the end.
-    const test = await evaluateSplit(model, data.test, comm);
-    if (rank === 0) log.info({ event: 'test', test }, `test loss ${test.loss.toFixed(4)}${Number.isNaN(test.accuracy) ? `, mse ${test.mse?.toFixed(4)}, mae ${test.mae?.toFixed(4)}` : ` acc ${(100 * test.accuracy).toFixed(2)}%`} on ${test.samples} test samples`);
-  }
+  // The saved weights on the test set: what `ringtrain eval` of the saved model computes. When
+  // validation ran on the test set, the last evaluation (or restoreBest's) already is that.
+  const test = data.val === data.test && val !== undefined ? val : await evaluateSplit(model, data.test, comm);
   const pr = result.pruning;
   if (rank === 0 && pr !== undefined) {
     const before = pr.before === undefined ? 'pruning never began' : `val loss ${pr.before.loss.toFixed(4)} acc ${(100 * pr.before.accuracy).toFixed(2)}% before pruning (${pr.before.epoch === 0 ? 'at the start' : `after epoch ${pr.before.epoch}`})`;
-    log.info({ event: 'pruning', sparsity: pr.sparsity, before: pr.before, after: val }, `ringtrain: pruning: ${(100 * pr.sparsity).toFixed(1)}% of kernel weights are 0; ${before}, val loss ${(val?.loss ?? NaN).toFixed(4)} acc ${(100 * (val?.accuracy ?? NaN)).toFixed(2)}% after`);
+    log.info({ event: 'pruning', sparsity: pr.sparsity, before: pr.before, after: val === undefined ? undefined : withoutConfusion(val) }, `ringtrain: pruning: ${(100 * pr.sparsity).toFixed(1)}% of kernel weights are 0; ${before}, val loss ${(val?.loss ?? NaN).toFixed(4)} acc ${(100 * (val?.accuracy ?? NaN)).toFixed(2)}% after`);
   }
   const weights = new Float32Array(layout.size);
   layout.readWeights(weights);
   if (rank === 0) {
+    if (data.val !== data.test) log.info({ event: 'test', test: withoutConfusion(test) }, `test loss ${test.loss.toFixed(4)}${Number.isNaN(test.accuracy) ? `, mse ${test.mse?.toFixed(4)}, mae ${test.mae?.toFixed(4)}` : ` acc ${(100 * test.accuracy).toFixed(2)}%`} on ${test.samples} test samples`);
     const modelDir = path.join(o.outDir, 'model');
     await saveModelToDir(model, modelDir);
     savePreprocess(modelDir, data.preprocess);
     log.info({ event: 'model-saved', dir: modelDir }, `model saved to ${modelDir}`);
+    const ending = { epochs: last?.epoch ?? loop.counters.epoch, stoppedEarly: result.stoppedEarly, restoredEpoch: result.restoredEpoch };
+    writeEvaluation(o.outDir, { split: 'test', ...ending, ...evaluationOf(test, data.preprocess.classNames) });
+    log.info({ event: 'final', test: withoutConfusion(test), ...ending }, `the saved model on the test set: loss ${test.loss.toFixed(4)}${Number.isNaN(test.accuracy) ? `, mae ${test.mae?.toFixed(4)}` : `, accuracy ${(100 * test.accuracy).toFixed(2)}%`}${result.restoredEpoch > 0 ? ` (weights of epoch ${result.restoredEpoch})` : ''}`);
   }
   // Nobody reports done before every replica has finished its last collective.
   await comm.barrier();

@@ -38,8 +38,9 @@ import {
 import { findLatestCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint-store';
 import { classWeightsFor } from './class-weights';
 import { distillOf, pruneForEpoch } from './loop-extras';
+import { NonFiniteGuard } from './nonfinite-guard';
 import { StepBuffer, stepBufferLength } from './step-buffer';
-import { evaluateSplit, type SplitMetrics } from './evaluate-split';
+import { evaluateSplit, withoutConfusion, type SplitMetrics } from './evaluate-split';
 import type { EpochSummary, TrainLoopOptions, TrainResult } from './train-types';
 import { StepClock, since } from './step-clock';
 import {
@@ -97,6 +98,9 @@ export class TrainLoop {
    * (one small all-reduce at the end): these ride the gradients' wire, which may be fp16/bf16.
    */
   private running: [number, number, number] = [0, 0, 0];
+  private readonly guard: NonFiniteGuard;
+  /** The global gradient norm of this process's first applied step: the exploding check's baseline. */
+  private firstNorm: number | undefined;
   private c: TrainCounters;
   /** The native fused step when the model and loss allow it (fused-step.ts); else the tfjs step runs. */
   readonly fused: FusedStep | undefined;
@@ -140,6 +144,7 @@ export class TrainLoop {
     const mode = monitorMode(t.monitor);
     this.schedule = new LrSchedule(t.schedule, scaledLr(t.lr, comm.worldSize, t.scaleLr), totalTicks, mode);
     this.early = new EarlyStopping(t.earlyStopping.patience, t.earlyStopping.minDelta, mode);
+    this.guard = new NonFiniteGuard(t, comm.rank, o.log, o.metrics);
     this.c = {
       job: spec.name,
       epoch: 0,
@@ -293,7 +298,7 @@ export class TrainLoop {
       this.buffers.writeWeights(this.best.buffers);
       restoredEpoch = es.bestEpoch;
       val = await evaluateSplit(this.o.model, this.o.data.val, comm);
-      if (comm.rank === 0) this.o.log.info({ event: 'restored-best', epoch: restoredEpoch, best: es.best, val }, `restored the weights of epoch ${restoredEpoch} (best val ${t.monitor} ${es.best.toFixed(4)})`);
+      if (comm.rank === 0) this.o.log.info({ event: 'restored-best', epoch: restoredEpoch, best: es.best, val: withoutConfusion(val) }, `restored the weights of epoch ${restoredEpoch}, the best by val ${t.monitor} (${es.best.toFixed(4)})`);
     }
     const pruning = this.mask === undefined ? undefined : { sparsity: sparsityOf(this.params, this.layout.slots), before: this.c.pruneBefore };
     return { steps: this.c.step, last, val, stoppedEarly, restoredEpoch, skippedSteps: this.c.nonFiniteSkipped, pruning };
@@ -326,6 +331,7 @@ export class TrainLoop {
     // a ring that loses a rank mid-epoch still knows what the lost rank had trained.
     this.running = [this.c.partial[0], this.c.partial[1], this.c.partial[2]];
     let normSum = 0;
+    let maxNorm = 0;
     let applied = 0;
     let clipped = 0;
     let skipped = 0;
@@ -335,6 +341,9 @@ export class TrainLoop {
     const stepsInEpoch = Math.ceil(batches.length / k);
     let stepRows = 0;
     let stepCorrect = 0;
+    let stepLoss = 0;
+    // Rows of skipped steps: out of the epoch's loss and accuracy, still in its throughput.
+    let skippedRows = 0;
     step.clear(this.fused !== undefined);
     for (let b = this.c.batchInEpoch; b < batches.length; b++) {
       hooks?.checkAbort?.();
@@ -346,9 +355,7 @@ export class TrainLoop {
       const accumulate = micro > 0;
       const local = this.localStep(batch, rows, accumulate, step.all);
       step.addLocal(local, rows);
-      sums[0] = (sums[0] as number) + local.loss * rows;
-      sums[1] = (sums[1] as number) + local.correct;
-      sums[2] = (sums[2] as number) + rows;
+      stepLoss += local.loss * rows;
       metrics?.samplesTotal.inc(rows);
       stepRows += rows;
       stepCorrect += local.correct;
@@ -411,11 +418,19 @@ export class TrainLoop {
       lr = this.schedule.lrAt(tick);
       const momentum = this.schedule.momentumAt(tick);
       if (!Number.isFinite(norm) || !Number.isFinite(loss)) {
-        this.onNonFinite(loss, norm, epoch);
+        this.guard.skip(this.c, loss, norm, epoch);
         skipped += 1;
+        skippedRows += stepRows;
       } else {
+        // A skipped step's loss is NaN or Inf: only applied steps make the epoch's train figures.
+        sums[0] = (sums[0] as number) + stepLoss;
+        sums[1] = (sums[1] as number) + stepCorrect;
+        sums[2] = (sums[2] as number) + stepRows;
         normSum += norm;
+        if (norm > maxNorm) maxNorm = norm;
+        this.firstNorm ??= norm;
         applied += 1;
+        this.guard.applied();
         if (clipToNorm(g, norm, t.clipNorm) < 1) clipped += 1;
         const before = hooks?.wantsDiagnostics?.(Math.ceil((b + 1) / k), stepsInEpoch) ? this.params.slice() : undefined;
         this.optimizer.step(this.params, g, lr, momentum);
@@ -439,6 +454,7 @@ export class TrainLoop {
       hooks?.onStepDetail?.({ epoch: epoch + 1, step: this.c.step, stepInEpoch: Math.ceil((b + 1) / k), stepsInEpoch, loss, correct: stepCorrect, samples: stepRows, lr, momentum, seconds: split.seconds, spans: split.spans });
       stepRows = 0;
       stepCorrect = 0;
+      stepLoss = 0;
       if (spec.checkpoint.everySteps > 0 && this.c.step % spec.checkpoint.everySteps === 0 && b + 1 < batches.length) {
         await this.checkpointMidEpoch(sums);
       }
@@ -449,7 +465,7 @@ export class TrainLoop {
     const seconds = since(started);
     this.syncModel();
 
-    const total = new Float32Array(sums);
+    const total = new Float32Array([...sums, skippedRows]);
     await comm.allReduceSum(total);
     const trainLoss = (total[0] as number) / (total[2] as number);
     const regression = data.train.targets !== undefined;
@@ -494,10 +510,13 @@ export class TrainLoop {
       train,
       val,
       seconds,
-      samplesPerSec: train.samples / seconds,
+      samplesPerSec: (train.samples + (total[3] as number)) / seconds,
       evalSamplesPerSec: val.samples / evalSeconds,
       time: clock.time,
       gradNorm: applied > 0 ? normSum / applied : NaN,
+      maxGradNorm: applied > 0 ? maxNorm : NaN,
+      firstGradNorm: this.firstNorm ?? NaN,
+      stepsInEpoch,
       clippedSteps: clipped,
       skippedSteps: skipped,
       improved: verdict.improved,
@@ -522,18 +541,6 @@ export class TrainLoop {
     if (!this.modelStale) return;
     this.layout.writeWeights(this.params);
     this.modelStale = false;
-  }
-
-  private onNonFinite(loss: number, norm: number, epoch: number): void {
-    const { spec, comm, log, metrics } = this.o;
-    const what = `non-finite ${!Number.isFinite(loss) ? `loss (${loss})` : `gradient (global norm ${norm})`} at step ${this.c.step + 1}, epoch ${epoch + 1}`;
-    if (spec.train.nonFinite === 'stop') {
-      metrics?.nonFiniteSteps.inc({ action: 'stop' });
-      throw new RingtrainError('JOB_FAILED', `${what}: stopping (train.nonFinite: stop). Lower train.lr, set train.clipNorm, check the data for NaN, or set train.nonFinite=skip to skip such steps`);
-    }
-    this.c.nonFiniteSkipped += 1;
-    metrics?.nonFiniteSteps.inc({ action: 'skip' });
-    if (comm.rank === 0) log.warn({ event: 'nonfinite-skip', step: this.c.step + 1, loss, gradNorm: norm, skipped: this.c.nonFiniteSkipped }, `${what}: update skipped (${this.c.nonFiniteSkipped} so far)`);
   }
 
   /** Mid-epoch: the partial train sums are made global first, so a resume reports the epoch right. */

@@ -45,6 +45,12 @@ export interface EpochSummary {
   time: StepTimes;
   /** Mean global gradient norm before clipping, over the epoch's applied steps. */
   gradNorm: number;
+  /** The largest of those norms: the exploding-gradient check judges it. */
+  maxGradNorm: number;
+  /** The norm of the first step this process applied (the check's baseline for growth). */
+  firstGradNorm: number;
+  /** Optimizer steps the epoch has (applied and skipped). */
+  stepsInEpoch: number;
   clippedSteps: number;
   skippedSteps: number;
   /** The monitored metric improved on the best so far. */

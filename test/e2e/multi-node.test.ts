@@ -21,7 +21,7 @@ test('two launchers, one per node, joined over loopback, train the same model as
     assert.equal(r0.code, 0, r0.stderr + r0.stdout);
     assert.equal(r1.code, 0, r1.stderr + r1.stdout);
     assert.match(r0.stdout, /node 0 of 2, coordinator listening on 127\.0\.0\.1:\d+, starting 1 worker \(rank 0 of 2\)/);
-    assert.match(r0.stdout, /training finished in [\d.]+ s: val accuracy/);
+    assert.match(r0.stdout, /training finished in [\d.]+ s: test accuracy \d+\.\d{2}% of the saved model,/);
     assert.match(r1.stdout, new RegExp(`node 1 of 2, coordinator at 127\\.0\\.0\\.1:${port}, starting 1 worker \\(rank 1 of 2\\)`));
     assert.match(r1.stdout, /this node's workers finished in [\d.]+ s; node 0 holds the model/);
     // Each node keeps its own workers' logs; only node 0 (rank 0) has the run's files.

@@ -1,12 +1,14 @@
 /**
  * A trained model used through the CLI: eval reproduces the run's reported accuracy, predict
  * classifies an IDX file and a JSON file, export quantizes and reports accuracy after
- * quantization, and serve answers POST /predict with bounded input and clear 4xx errors.
+ * quantization, export --format onnx runs in ONNX Runtime, eval reports per class, and serve
+ * answers POST /predict with bounded input and clear 4xx errors.
  */
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { defaultMnistDir } from '../../src/data';
 import { QUICK, runCli, startCli, tempDir, waitFor } from './cli';
 
@@ -114,4 +116,53 @@ test('serve answers POST /predict and refuses bad input with 4xx and a reason', 
   }
   const r = await server.result;
   assert.equal(r.code, 0, r.stderr);
+});
+
+test('eval prints per-class precision, recall, F1 and the confusion matrix; --json carries them and they add up', async () => {
+  const out = await trainedRun();
+  const r = await runCli(['eval', '--model', path.join(out, 'model'), '--json'], { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const got = JSON.parse(r.stdout) as { accuracy: number; perClass: { class: number; precision: number; recall: number; f1: number; support: number }[]; confusion: number[][]; macro: { f1: number } };
+  assert.equal(got.perClass.length, 10);
+  assert.equal(got.confusion.flat().reduce((a, b) => a + b, 0), 1000);
+  assert.equal(got.confusion.reduce((s, row, i) => s + row[i]!, 0) / 1000, got.accuracy);
+  got.perClass.forEach((c, i) => {
+    assert.equal(c.support, got.confusion[i]!.reduce((a, b) => a + b, 0));
+    assert.ok(Math.abs(c.recall - got.confusion[i]![i]! / c.support) < 1e-12);
+    const predicted = got.confusion.reduce((s, row) => s + row[i]!, 0);
+    assert.ok(Math.abs(c.precision - got.confusion[i]![i]! / predicted) < 1e-12);
+  });
+  const human = await runCli(['eval', '--model', out], { timeoutMs: 60_000 });
+  assert.match(human.stdout, /^ +precision +recall +f1 +support$/m);
+  assert.match(human.stdout, new RegExp(`^ +macro avg +\\d\\.\\d{4} +\\d\\.\\d{4} +${got.macro.f1.toFixed(4)} +1000$`, 'm'));
+  assert.match(human.stdout, /^confusion matrix \(rows: true class, columns: predicted\)$/m);
+});
+
+test('export --format onnx writes a file ONNX Runtime runs to the same probabilities predict gives', async () => {
+  const out = await trainedRun();
+  const r = await runCli(['export', '--model', path.join(out, 'model'), '--format', 'onnx'], { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const file = path.join(out, 'model.onnx');
+  assert.match(r.stdout, new RegExp(`ONNX model \\(opset 13, \\d+ nodes, ${fs.statSync(file).size} bytes\\) in ${file.replace(/[.]/g, '\\.')}`));
+  assert.match(r.stdout, /input +'input' \[batch, 784\] float32: normalised rows: \(raw x 0\.00392\d* - mean\) \/ std/);
+  const { rows } = rawTestImages(20);
+  const preprocess = JSON.parse(fs.readFileSync(path.join(out, 'model', 'preprocess.json'), 'utf8')) as { scale: number; mean: number[]; std: number[] };
+  const x = Float32Array.from(rows.flat(), (v) => (v * preprocess.scale - preprocess.mean[0]!) / preprocess.std[0]!);
+  const session = await InferenceSession.create(file);
+  const logits = (await session.run({ input: new Tensor('float32', x, [20, 784]) })).output!.data as Float32Array;
+  await session.release();
+  const file2 = path.join(tempDir('predict-onnx'), 'rows.json');
+  fs.writeFileSync(file2, JSON.stringify({ instances: rows }));
+  const predicted = (await runCli(['predict', '--model', path.join(out, 'model'), file2], { timeoutMs: 60_000 })).stdout.trim().split('\n').map((l) => JSON.parse(l) as { probabilities: number[] });
+  predicted.forEach((p, i) => {
+    const z = Array.from(logits.subarray(i * 10, (i + 1) * 10));
+    const m = Math.max(...z);
+    const e = z.map((v) => Math.exp(v - m));
+    const sum = e.reduce((a, b) => a + b, 0);
+    // predict prints 4 significant digits.
+    e.forEach((v, k) => assert.ok(Math.abs(v / sum - p.probabilities[k]!) <= 5e-4 * Math.max(1e-3, p.probabilities[k]!) + 1e-7, `row ${i} class ${k}: ${v / sum} vs ${p.probabilities[k]}`));
+  });
+  const refused = await runCli(['export', '--model', path.join(out, 'model'), '--format', 'onnx', '--quantize', 'uint8'], { timeoutMs: 30_000 });
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /--quantize applies to the tfjs format/);
 });
