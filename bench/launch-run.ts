@@ -124,9 +124,9 @@ export const TORCH_STEP = path.join(ROOT, 'bench', 'torch_step.py');
 export const OPENBLAS_INSTALL = 'apt-get update && apt-get install -y python3-torch libopenblas0-pthread';
 
 /**
- * Which BLAS /usr/bin/python3's torch maps when it multiplies matrices ('openblas', 'mkl',
- * 'reference', 'none'), or undefined when there is no torch. The benchmarks print ratios only
- * against an optimized one.
+ * Which BLAS /usr/bin/python3's torch calls when it multiplies matrices ('openblas', 'mkl',
+ * 'reference', 'none'; files[0] is the libblas.so.3 it resolved), or undefined when there is no
+ * torch. The benchmarks print ratios only against an optimized one.
  */
 export function torchBlas(): { kind: string; files: string[] } | undefined {
   const r = torchPeer(TORCH_STEP, ['--model', 'mlp', '--steps', '1', '--warmup', '1']);
@@ -141,7 +141,7 @@ export function blasAllowsRatio(blas: { kind: string; files: string[] } | undefi
   }
   if (blas.kind === 'openblas' || blas.kind === 'mkl') return true;
   process.stderr.write(
-    `${bench}: PyTorch here runs its matrix products on the ${blas.kind} BLAS (${blas.files.join(', ') || 'none mapped'}), ` +
+    `${bench}: PyTorch here runs its matrix products on the ${blas.kind} BLAS (${blas.files[0] ?? 'none mapped'}), ` +
       `about 10x slower than an optimized one for nn.Linear: no ratio against it is printed. Install OpenBLAS (${OPENBLAS_INSTALL}) and run again.\n`,
   );
   process.exitCode = 2;

@@ -56,12 +56,13 @@ async function main(): Promise<void> {
     return;
   }
   const out = new BenchOutput('per-core', 'npm run bench:core');
-  const native = nativeFusedStep();
-  // The best of three 1-second probes: the least disturbed by whatever else runs here.
-  const peak = native === undefined ? NaN : Math.max(native.peakGflops(1), native.peakGflops(1), native.peakGflops(1));
+  // The BLAS first: a refusal should not wait for the peak probe.
   const blas = torchBlas();
   const withPeer = blasAllowsRatio(blas, 'ringtrain bench core');
   if (process.exitCode === 2) return;
+  const native = nativeFusedStep();
+  // The best of three 1-second probes: the least disturbed by whatever else runs here.
+  const peak = native === undefined ? NaN : Math.max(native.peakGflops(1), native.peakGflops(1), native.peakGflops(1));
   out.write(
     `this core's fp32 FMA peak: ${peak.toFixed(1)} GFLOP/s (${native?.peakIsa ?? 'no addon'}, register-only FMA chains, best of 3 x 1 s)\n` +
       `PyTorch: ${blas?.kind ?? 'absent'} BLAS (${blas?.files.find((f) => f.includes('libblas')) ?? '-'}), 1 thread (torch and OpenBLAS pinned); batch 64, SGD lr 0.01 momentum 0.9; median of ${repeats} interleaved rounds\n\n`,

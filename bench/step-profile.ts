@@ -8,6 +8,7 @@
 import { selectBackend } from '../src/compute';
 import { DEFAULT_JOB } from '../src/config/job-spec';
 import { gatherRows, loadMnist } from '../src/data';
+import { lineAlignedFloats } from '../src/native';
 import { FusedStep, ParamLayout, buildModel, globalNorm, optimizerOf } from '../src/train';
 import { BenchOutput } from './bench-output';
 import { TORCH_STEP, blasAllowsRatio, torchBlas, torchPeer } from './launch-run';
@@ -29,7 +30,7 @@ async function ringtrainProfile(kind: 'mlp' | 'cnn'): Promise<Row[]> {
   const { step, why } = FusedStep.of(model, layout, {});
   if (step === undefined) throw new Error(`no fused step for the ${kind}: ${why}`);
   const { train } = loadMnist({ trainLimit: 60_000, testLimit: 1 });
-  const params = new Float32Array(layout.size);
+  const params = lineAlignedFloats(layout.size); // as the training loop allocates it
   layout.readWeights(params);
   const grads = new Float32Array(layout.size);
   const x = new Float32Array(BATCH * 784);

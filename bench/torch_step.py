@@ -46,23 +46,28 @@ def resnet(channels=(16, 32, 64), blocks=1, classes=10):
 
 
 def blas_in_use():
-    """The BLAS library files this process has mapped, and what they are."""
+    """What provides this process's BLAS calls, and the BLAS-like files it has mapped.
+
+    torch calls the cblas/sgemm symbols of libblas.so.3, so that file decides; OpenBLAS's own
+    library may be mapped beside a reference libblas.so.3 (through LAPACK) and proves nothing."""
     paths = set()
     with open('/proc/self/maps') as maps:
         for line in maps:
             parts = line.split()
-            if len(parts) >= 6 and 'blas' in parts[5]:
+            if len(parts) >= 6 and ('blas' in parts[5] or 'mkl' in parts[5]):
                 paths.add(os.path.realpath(parts[5]))
     names = sorted(paths)
-    if any('openblas' in p for p in names):
+    libblas = [p for p in names if os.path.basename(p).startswith('libblas.so')]
+    deciding = libblas if libblas else names
+    if any('openblas' in p for p in deciding):
         kind = 'openblas'
-    elif any('mkl' in p for p in names):
+    elif any('mkl' in p for p in deciding):
         kind = 'mkl'
-    elif names:
+    elif deciding:
         kind = 'reference'
     else:
         kind = 'none'
-    return kind, names
+    return kind, (deciding[:1] if libblas else []) + [p for p in names if p not in libblas[:1]]
 
 
 def main():

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "fused-step.h"
+#include "napi-args.h"
 #include "peak.h"
 
 namespace ringtrain {
@@ -20,19 +21,6 @@ napi_value fail(napi_env env, const std::string& message) {
   return nullptr;
 }
 
-template <typename T>
-bool typedArg(napi_env env, napi_value v, napi_typedarray_type want, T** data, size_t* length) {
-  napi_typedarray_type type;
-  void* raw = nullptr;
-  if (napi_get_typedarray_info(env, v, &type, length, &raw, nullptr, nullptr) != napi_ok || type != want) return false;
-  *data = static_cast<T*>(raw);
-  return true;
-}
-
-bool isNull(napi_env env, napi_value v) {
-  napi_valuetype t;
-  return napi_typeof(env, v, &t) == napi_ok && (t == napi_null || t == napi_undefined);
-}
 
 // The plan, checked: shapes chain, offsets inside `params` floats, the last op a dense layer.
 bool readPlan(napi_env env, napi_value v, size_t params, std::vector<StepOp>* ops, std::string* why) {
@@ -97,7 +85,7 @@ napi_value FusedStep(napi_env env, napi_callback_info info) {
     return fail(env, "fusedStep: rows, accumulate and smoothing must be a number, a boolean and a number");
   }
   const int classes = ops.back().cout;
-  if (!isNull(env, argv[8]) && (!typedArg(env, argv[8], napi_float32_array, &weights, &nWeights) || nWeights != static_cast<size_t>(classes))) {
+  if (!isNullArg(env, argv[8]) && (!typedArg(env, argv[8], napi_float32_array, &weights, &nWeights) || nWeights != static_cast<size_t>(classes))) {
     return fail(env, "fusedStep: classWeights must be null or a Float32Array of one weight per class");
   }
   if (rows <= 0 || static_cast<int64_t>(nX) < rows * inputSize(ops[0]) || static_cast<int32_t>(nY) < rows) {
@@ -141,6 +129,20 @@ napi_value FusedForward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// lineOffset(Float32Array) -> how many floats into it the first 64-byte boundary lies (0..15)
+napi_value LineOffset(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  float* data = nullptr;
+  size_t length = 0;
+  if (argc != 1 || !typedArg(env, argv[0], napi_float32_array, &data, &length)) return fail(env, "lineOffset takes a Float32Array");
+  const auto address = reinterpret_cast<std::uintptr_t>(data);
+  napi_value result;
+  napi_create_int32(env, static_cast<int32_t>(((64 - (address & 63)) & 63) / sizeof(float)), &result);
+  return result;
+}
+
 // peakGflops(seconds) -> GFLOP/s
 napi_value PeakGflops(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -155,18 +157,13 @@ napi_value PeakGflops(napi_env env, napi_callback_info info) {
   return result;
 }
 
-void exportFunction(napi_env env, napi_value exports, const char* name, napi_callback cb) {
-  napi_value fn;
-  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
-  napi_set_named_property(env, exports, name, fn);
-}
-
 }  // namespace
 
 void exportStepFunctions(napi_env env, napi_value exports) {
   exportFunction(env, exports, "fusedStep", FusedStep);
   exportFunction(env, exports, "fusedForward", FusedForward);
   exportFunction(env, exports, "peakGflops", PeakGflops);
+  exportFunction(env, exports, "lineOffset", LineOffset);
   napi_value isa;
   napi_create_string_utf8(env, peakIsa(), NAPI_AUTO_LENGTH, &isa);
   napi_set_named_property(env, exports, "peakIsa", isa);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <new>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -38,11 +39,28 @@ int64_t inSize(const StepOp& op) { return static_cast<int64_t>(op.h) * op.w * op
 int64_t colRows(const StepOp& op) { return op.kind == kConv ? (op.h - op.kh + 1) * static_cast<int64_t>(op.w - op.kw + 1) : 0; }
 int64_t colLen(const StepOp& op) { return static_cast<int64_t>(op.kh) * op.kw * op.cin; }
 
+// Cache-line aligned storage: a 64-byte vector load or store that straddles two lines costs two
+// (the direct product's loads and stores of B and C measured ~13% slower misaligned).
+template <typename T>
+struct LineAllocator {
+  using value_type = T;
+  LineAllocator() = default;
+  template <typename U>
+  LineAllocator(const LineAllocator<U>&) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t(64)); }
+  bool operator==(const LineAllocator&) const { return true; }
+  bool operator!=(const LineAllocator&) const { return false; }
+};
+
+template <typename T>
+using Lines = std::vector<T, LineAllocator<T>>;
+
 struct Workspace {
-  std::vector<float> outs;        // every op's output, op after op
-  std::vector<float> cols;        // every conv's im2col matrix
-  std::vector<int32_t> argmax;    // every pool's argmax (flat input index)
-  std::vector<float> gradA, gradB;
+  Lines<float> outs;        // every op's output, op after op
+  Lines<float> cols;        // every conv's im2col matrix
+  Lines<int32_t> argmax;    // every pool's argmax (flat input index)
+  Lines<float> gradA, gradB;
   std::vector<int64_t> outAt, colAt, argAt;
 };
 
@@ -55,10 +73,12 @@ Workspace& workspace(const StepOp* ops, int nops, int rows) {
   for (int i = 0; i < nops; i++) {
     const StepOp& op = ops[i];
     const int64_t out = stepOpOutputSize(op) * rows;
+    // Every region starts on a cache line (16 floats), like the buffers themselves.
+    auto line = [](int64_t n) { return (n + 15) / 16 * 16; };
     ws.outAt[i] = outs;
-    outs += out;
+    outs += line(out);
     ws.colAt[i] = cols;
-    cols += colRows(op) * colLen(op) * rows;
+    cols += line(colRows(op) * colLen(op) * rows);
     ws.argAt[i] = args;
     if (op.kind == kMaxPool) args += out;
     widest = std::max({widest, out, inSize(op) * rows});
@@ -305,7 +325,7 @@ void backwardOp(const StepOp& op, const float* params, float* grads, const float
   if (!wantInput) return;
   float* target = conv ? col : gIn;  // a conv's input gradient goes through its (spent) im2col matrix
   // B = W^T, made row-major once so the product reads it in place.
-  static thread_local std::vector<float> wt;
+  static thread_local Lines<float> wt;
   if (static_cast<int64_t>(wt.size()) < k * op.cout) wt.resize(k * op.cout);
   transpose(params + op.wOff, k, op.cout, wt.data());
   sgemmDirect(static_cast<int>(m), static_cast<int>(k), op.cout, {g, op.cout, 1}, wt.data(), k, target, k, false);

@@ -12,7 +12,7 @@ namespace {
 
 constexpr int MR = 8;     // rows of a C tile
 constexpr int NR = 32;    // columns of a C tile: two zmm registers
-constexpr int KC = 384;   // the most of the inner dimension per pass: a KC x NR panel of B (48 KB) stays in L1/L2
+constexpr int KC = 256;   // the most of the inner dimension per pass: a KC x NR panel of B (48 KB) stays in L1/L2
 constexpr int MC = 64;    // rows per block: MC x KC of A (96 KB) stays in L2 while every panel passes
 
 bool detectAvx512() {

@@ -35,11 +35,18 @@ const SECTIONS: Record<string, string> = {
   bench: `  ringtrain bench allreduce [--nproc N] [--bytes 4K,400K,100M] [--transport grpc,tcp] [--compression fp32|fp16|bf16]
       nccl-tests-style all-reduce benchmark on 127.0.0.1, with PyTorch gloo side by side when available.
   ringtrain bench train
-      Training samples/s for --nproc 1 and 2 against the PyTorch peer.
+      Training samples/s for --nproc 1 and 2 against the PyTorch peer (single thread and DDP gloo).
+  ringtrain bench core
+      One worker against one PyTorch thread per model: samples/s, ratio, GFLOP/s and the share of
+      this core's measured FMA peak.
+  ringtrain bench profile
+      One MLP and one CNN step layer by layer, beside torch.profiler's per-op times.
   ringtrain bench hosts [--nnodes N] [--rates 10000,1000] [--models mlp,cnn] [...] | down
       launch --nnodes across network namespaces with tbf-capped links, against torch DDP (root; docs/hosts.md).
   ringtrain bench model [--models mlp,cnn,resnet] [--alpha-us A] | --calibrate
-      The alpha-beta scaling model's samples/s and efficiency for 2..256 nodes (docs/scaling.md).`,
+      The alpha-beta scaling model's samples/s and efficiency for 2..256 nodes (docs/scaling.md).
+  PyTorch must run on an optimized BLAS (OpenBLAS): against the reference BLAS no ratio is printed.
+  BENCH_DOCS=1 also writes the tables to docs/benchmarks/.`,
   eval: `  ringtrain eval --model DIR [JOB_FILE] [--set ...] [--json]
       Test-set metrics of a saved model (DIR: a run's model/ or the run); the data comes from
       JOB_FILE, else the run's job.json. Classification: per-class precision, recall, F1 and the

@@ -76,6 +76,8 @@ export interface NativeFusedStep {
   peakGflops(seconds: number): number;
   /** The vector extension the step's kernels and the peak probe use: 'avx512f', 'avx2-fma' or 'none'. */
   peakIsa: string;
+  /** How many floats into `a` its first 64-byte boundary lies (0..15). */
+  lineOffset(a: Float32Array): number;
 }
 
 interface Addon extends NativeUpdates, NativeSharedMemory, Partial<NativeFusedStep> {
@@ -141,9 +143,9 @@ function load(): Loaded {
 
 /** The fused step of an addon that has it (an addon built before fused-step.cc has not). */
 function fusedStepOf(addon: Addon): NativeFusedStep | undefined {
-  const { fusedStep, fusedForward, peakGflops, peakIsa } = addon;
-  if (fusedStep === undefined || fusedForward === undefined || peakGflops === undefined || peakIsa === undefined) return undefined;
-  return { fusedStep, fusedForward, peakGflops, peakIsa };
+  const { fusedStep, fusedForward, peakGflops, peakIsa, lineOffset } = addon;
+  if (fusedStep === undefined || fusedForward === undefined || peakGflops === undefined || peakIsa === undefined || lineOffset === undefined) return undefined;
+  return { fusedStep, fusedForward, peakGflops, peakIsa, lineOffset };
 }
 
 function state(): Loaded {
@@ -164,6 +166,19 @@ export function nativeUpdates(): NativeUpdates | undefined {
 /** The fused training step when the addon is built with it, the CPU has AVX2 + FMA and the kernels are on; else undefined. */
 export function nativeFusedStep(): NativeFusedStep | undefined {
   return enabled ? state().step : undefined;
+}
+
+/**
+ * A zeroed Float32Array of `n` whose first element starts a 64-byte cache line (where the addon
+ * can tell): the native products load and store whole lines, and a vector straddling two costs
+ * two. Elsewhere a plain Float32Array.
+ */
+export function lineAlignedFloats(n: number): Float32Array {
+  const step = nativeFusedStep();
+  if (step === undefined) return new Float32Array(n);
+  const spare = new Float32Array(n + 15);
+  const at = step.lineOffset(spare);
+  return spare.subarray(at, at + n);
 }
 
 /** Shared-memory mapping when the addon is built and turned on; else undefined, with why. */

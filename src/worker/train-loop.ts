@@ -12,6 +12,7 @@
  * So replicas stay bit-identical without exchanging weights after the first broadcast.
  */
 import { RingtrainError } from '../config/errors';
+import { lineAlignedFloats } from '../native';
 import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank, type Batch } from '../data';
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -125,7 +126,7 @@ export class TrainLoop {
     this.mask = t.prune.sparsity > 0 ? new Float32Array(this.layout.size).fill(1) : undefined;
     this.lossOptions = { labelSmoothing: t.labelSmoothing, classWeights: this.classWeights, distill: distillOf(spec.train.distill, o.teacher) };
     this.stepFeatures = stepFeatures(this.lossOptions, this.layout, this.mask !== undefined);
-    this.params = new Float32Array(this.layout.size);
+    this.params = lineAlignedFloats(this.layout.size);
     this.optimizer = optimizerOf(t, this.layout.size, noDecayRanges(t, this.layout.slots));
     const fused =
       t.fusedStep === 'off'
