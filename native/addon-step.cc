@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "fused-step.h"
+#include "napi-args.h"
 #include "peak.h"
 
 namespace ringtrain {
@@ -20,19 +21,6 @@ napi_value fail(napi_env env, const std::string& message) {
   return nullptr;
 }
 
-template <typename T>
-bool typedArg(napi_env env, napi_value v, napi_typedarray_type want, T** data, size_t* length) {
-  napi_typedarray_type type;
-  void* raw = nullptr;
-  if (napi_get_typedarray_info(env, v, &type, length, &raw, nullptr, nullptr) != napi_ok || type != want) return false;
-  *data = static_cast<T*>(raw);
-  return true;
-}
-
-bool isNull(napi_env env, napi_value v) {
-  napi_valuetype t;
-  return napi_typeof(env, v, &t) == napi_ok && (t == napi_null || t == napi_undefined);
-}
 
 // The plan, checked: shapes chain, offsets inside `params` floats, the last op a dense layer.
 bool readPlan(napi_env env, napi_value v, size_t params, std::vector<StepOp>* ops, std::string* why) {
@@ -97,7 +85,7 @@ napi_value FusedStep(napi_env env, napi_callback_info info) {
     return fail(env, "fusedStep: rows, accumulate and smoothing must be a number, a boolean and a number");
   }
   const int classes = ops.back().cout;
-  if (!isNull(env, argv[8]) && (!typedArg(env, argv[8], napi_float32_array, &weights, &nWeights) || nWeights != static_cast<size_t>(classes))) {
+  if (!isNullArg(env, argv[8]) && (!typedArg(env, argv[8], napi_float32_array, &weights, &nWeights) || nWeights != static_cast<size_t>(classes))) {
     return fail(env, "fusedStep: classWeights must be null or a Float32Array of one weight per class");
   }
   if (rows <= 0 || static_cast<int64_t>(nX) < rows * inputSize(ops[0]) || static_cast<int32_t>(nY) < rows) {
@@ -167,12 +155,6 @@ napi_value PeakGflops(napi_env env, napi_callback_info info) {
   napi_value result;
   napi_create_double(env, measurePeakGflops(seconds), &result);
   return result;
-}
-
-void exportFunction(napi_env env, napi_value exports, const char* name, napi_callback cb) {
-  napi_value fn;
-  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
-  napi_set_named_property(env, exports, name, fn);
 }
 
 }  // namespace

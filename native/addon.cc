@@ -16,6 +16,7 @@
 #include "affinity.h"
 #include "malloc-tuning.h"
 #include "addon-step.h"
+#include "napi-args.h"
 
 namespace {
 
@@ -58,23 +59,14 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// A typed array argument of type `want`: its data and length; false when it is not one.
-bool typed(napi_env env, napi_value v, napi_typedarray_type want, void** data, size_t* length) {
-  napi_typedarray_type type;
-  return napi_get_typedarray_info(env, v, &type, length, data, nullptr, nullptr) == napi_ok && type == want;
-}
+using ringtrain::exportFunction;
+using ringtrain::typedArg;
 
-bool floats(napi_env env, napi_value v, float** data, size_t* length) {
-  void* raw = nullptr;
-  if (!typed(env, v, napi_float32_array, &raw, length)) return false;
-  *data = static_cast<float*>(raw);
-  return true;
-}
+bool typed(napi_env env, napi_value v, napi_typedarray_type want, void** data, size_t* length) { return typedArg(env, v, want, data, length); }
 
-bool isNull(napi_env env, napi_value v) {
-  napi_valuetype t;
-  return napi_typeof(env, v, &t) == napi_ok && (t == napi_null || t == napi_undefined);
-}
+bool floats(napi_env env, napi_value v, float** data, size_t* length) { return typedArg(env, v, napi_float32_array, data, length); }
+
+bool isNull(napi_env env, napi_value v) { return ringtrain::isNullArg(env, v); }
 
 // Reads `count` Float32Array arguments (null allowed where `optional`), the first being the
 // parameters and the others at least as long,
@@ -320,11 +312,6 @@ napi_value RetainFreedMemory(napi_env env, napi_callback_info info) {
   return out;
 }
 
-void exportFunction(napi_env env, napi_value exports, const char* name, napi_callback cb) {
-  napi_value fn;
-  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
-  napi_set_named_property(env, exports, name, fn);
-}
 
 napi_value Init(napi_env env, napi_value exports) {
   exportFunction(env, exports, "sgemm", Sgemm);

@@ -12,8 +12,7 @@
  *
  * The training step's own buffer can live in the file (residentBuffer): then nothing is copied
  * in, and each rank sums only its part and copies the other's (allReduceInPlace), half the
- * memory traffic. Measured alternating on the 2-vCPU VM: 400 KB 0.039 ms against 0.078 copied
- * in; the exchange of a 2-worker MLP step 0.077-0.082 ms against 0.100-0.104.
+ * memory traffic (`bench allreduce --transport tcp+shm` shows both paths).
  *
  * Replicas agree bit for bit: rank 0 adds b to a, rank 1 a to b, and float addition commutes.
  *
@@ -171,9 +170,7 @@ export class SharedPair {
     const arrival = await this.waitFor(published(peer), seq, `publish all-reduce #${seq}`);
     const theirs = this.halves[peer].subarray(0, buf.length);
     // With the addon: one pass over the peer's half instead of a copy out and an add (and the
-    // mean's scaling a third pass). Measured in alternating runs on the 2-vCPU VM: 400 KB
-    // 0.078 ms against 0.086, 4 MB 0.72 against 0.97; in 2-worker MLP training the exchange per
-    // step went from 0.125 to 0.104 ms. Without it: copy the peer's values next to ours (SIMD
+    // mean's scaling a third pass). Without it: copy the peer's values next to ours (SIMD
     // addition wants both in one WebAssembly memory), free the half, then add.
     const inbox = this.addFromPeer === undefined ? scratch.subarray(0, buf.length) : undefined;
     if (inbox === undefined) this.addFromPeer?.(buf, theirs, scale);

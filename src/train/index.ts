@@ -2,7 +2,7 @@ export { buildMlp, parameterCount } from './model-mlp';
 export { buildModel, sampleShape } from './models';
 export { ParamLayout, type ParamSlot } from './flat-params';
 export { softmaxCrossEntropy, distillationLoss, meanLabelWeight, balancedClassWeights, lossAndCorrect, meanSquaredError, regressionSums } from './loss';
-export { computeGradients, forwardBackward, applyAveraged, stepFeatures, type LocalStepResult, type LocalGradients, type LossOptions, type DistillOptions } from './train-step';
+export { computeGradients, forwardBackward, stepFeatures, type LocalStepResult, type LocalGradients, type LossOptions, type DistillOptions } from './train-step';
 export { evaluateRange, evaluateRegressionRange, type EvalSums } from './evaluate';
 export { saveModelToDir, loadModelFromDir } from './model-files';
 export { summarizeModel } from './summary';

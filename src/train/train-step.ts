@@ -1,7 +1,7 @@
 /**
  * The local half of a data-parallel step. `forwardBackward` runs forward/backward on this
  * rank's batch (`computeGradients` also packs the gradients into the shared flat buffer); the caller all-reduces that
- * buffer; `applyAveraged` hands the averaged gradients to the optimizer. Splitting the step here
+ * buffer, and the flat optimizer applies the averaged result. Splitting the step here
  * keeps train/ free of any network code.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -126,10 +126,4 @@ export function computeGradients(
   layout.packGradients(grads, out, accumulate);
   tf.dispose(Object.values(grads));
   return { loss, correct, weightMean };
-}
-
-export function applyAveraged(optimizer: tf.Optimizer, layout: ParamLayout, averaged: Float32Array): void {
-  const grads = layout.unpackGradients(averaged);
-  optimizer.applyGradients(grads);
-  tf.dispose(Object.values(grads));
 }

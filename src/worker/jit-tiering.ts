@@ -3,15 +3,11 @@
  * once the function has used up its interrupt budget (67,584 bytes of bytecode run, by default)
  * a few times over. Most of a training step's JavaScript (tfjs's op wrappers and gradient
  * closures, the train loop, the ring all-reduce) runs once or a few times per step, so with the
- * default it is still being optimized thousands of steps in: in a 2-worker MLP job on the 2-vCPU
- * VM, rank 0's background compiles went on until about step 5,000, and each rank's compute per
- * step shrank from 1.3-1.5 ms to 0.96-1.08 ms as they landed. A quarter of the budget gets there
+ * default it is still being optimized thousands of steps in. A quarter of the budget gets there
  * sooner, and --always-sparkplug runs every function as baseline machine code from its first
  * calls instead of interpreting it until it is warm (Sparkplug compiles straight from bytecode,
- * cheaply, on the main thread). Measured in alternating 2-worker tcp MLP jobs (epochs 11-16): the
- * budget alone 74.1/70.6/64.5/81.6K samples/s against 55.2/49.6/54.2/66.1K with V8's defaults;
- * Sparkplug on top, faster in 5 of 6 pairs (mean +13%); one worker about even with both. The
- * optimized code computes the same, so results are bit for bit unchanged. Set at run time,
+ * cheaply, on the main thread); the commits that set them hold the measurements. The optimized
+ * code computes the same, so results are bit for bit unchanged. Set at run time,
  * before the worker runs any training code, so workers started by `launch`, by Kubernetes or by
  * hand all get it; RINGTRAIN_JIT=default, or an --interrupt-budget given to node, leaves V8 alone.
  */
