@@ -149,7 +149,11 @@ export class GrpcTransport implements Transport {
           new Promise<void>((resolve) => {
             if (s.destroyed) return resolve();
             // Our streams are cancelled, so a graceful close is quick; a peer that went silent is not waited for.
-            const force = setTimeout(() => s.destroy(), 1000);
+            // destroy() of a session whose peer never answered (SIGSTOP) may not emit 'close': do not wait for it.
+            const force = setTimeout(() => {
+              s.destroy();
+              resolve();
+            }, 1000);
             s.close(() => {
               clearTimeout(force);
               resolve();

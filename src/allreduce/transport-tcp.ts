@@ -37,6 +37,8 @@ import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type
 /** Read buffer of each receiving socket between payloads, reused for every read. */
 const READ_BUFFER_BYTES = 4 * 1024 * 1024;
 export type { TcpSharedMemory } from './tcp-shared-links';
+/** A HELLO carries a job name and a token: anything longer is not one. */
+const MAX_HELLO_BYTES = 64 * 1024;
 /** poll() waits on shared memory only while at most this many of our sends await their ACK. */
 const POLL_MAX_PENDING = 4;
 
@@ -313,17 +315,30 @@ export class TcpTransport implements Transport {
     });
   }
 
-  /** Accepted sockets carry HELLO, then ACK/NACK for our sends; we write DATA down them. */
+  /**
+   * Accepted sockets carry HELLO, then ACK/NACK for our sends; we write DATA down them. Until its
+   * HELLO has passed checkHello (token, job, generation, rank), a connection is a stranger: any
+   * other frame, a HELLO too large to be one, or bytes that are not frames drop that connection
+   * and are counted, and nothing it sent reaches the ring.
+   */
   private onAccept(socket: net.Socket): void {
     socket.setNoDelay(true);
     this.accepted.add(socket);
     let peer = -1;
+    // Read now: once the stranger has closed, the socket no longer knows who it was.
+    const from = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     const reader = new FrameReader(
-      () => undefined,
+      (f) => {
+        if (peer < 0 && f.type !== FrameType.Hello) throw new Error(`a ${FrameType[f.type] ?? f.type} frame before its HELLO`);
+        if (peer < 0 && f.length > MAX_HELLO_BYTES) throw new Error(`a HELLO of ${f.length} bytes (at most ${MAX_HELLO_BYTES})`);
+        return undefined;
+      },
       (f, body) => {
         if (f.type === FrameType.Hello) {
           const hello = Buffer.from(body).toString('utf8');
-          if (this.ring === undefined || f.generation > this.ring.generation) {
+          // Token and job first: a stranger's HELLO is never held for a later ring.
+          const stranger = this.checkCredentials(hello);
+          if (stranger === undefined && (this.ring === undefined || f.generation > this.ring.generation)) {
             // The neighbour learnt of the new ring first; hold its HELLO until we attach (the
             // dialer's own deadline bounds the wait).
             this.earlyHellos.push(() => this.answerHello(socket, f, hello, (p) => (peer = p)));
@@ -341,7 +356,18 @@ export class TcpTransport implements Transport {
         }
       },
     );
-    socket.on('data', (d: Buffer) => this.guard(socket, () => reader.push(d)));
+    socket.on('data', (d: Buffer) => {
+      if (peer >= 0) {
+        this.guard(socket, () => reader.push(d));
+        return;
+      }
+      try {
+        reader.push(d);
+      } catch (e) {
+        socket.destroy();
+        this.onRefused?.(`dropped a connection from ${from}: ${(e as Error).message} (it had not proven the join token)`);
+      }
+    });
     socket.on('error', () => undefined);
     socket.on('close', () => {
       this.accepted.delete(socket);
@@ -387,7 +413,8 @@ export class TcpTransport implements Transport {
     recv?.destroy();
   }
 
-  private checkHello(f: Frame, hello: string): string | undefined {
+  /** Whether a HELLO's text carries the job's token and name; undefined = it does. */
+  private checkCredentials(hello: string): string | undefined {
     const nl = hello.indexOf('\n');
     const job = nl < 0 ? hello : hello.slice(0, nl);
     const token = nl < 0 ? '' : hello.slice(nl + 1);
@@ -395,6 +422,12 @@ export class TcpTransport implements Transport {
       return token === '' ? 'missing join token: set RINGTRAIN_JOIN_TOKEN (or security.tokenFile) to the job\'s token' : 'wrong join token';
     }
     if (job !== this.job) return `this worker runs job '${this.job}', not '${job}'`;
+    return undefined;
+  }
+
+  private checkHello(f: Frame, hello: string): string | undefined {
+    const stranger = this.checkCredentials(hello);
+    if (stranger !== undefined) return stranger;
     if (this.ring === undefined) return 'this worker has not joined a ring yet';
     if (f.generation !== this.ring.generation) return `HELLO for generation ${f.generation}, this ring is generation ${this.ring.generation}`;
     const expected = (this.ring.rank + 1) % this.ring.worldSize;

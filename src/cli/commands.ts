@@ -57,7 +57,9 @@ export async function launchCommand(argv: readonly string[]): Promise<number> {
   if (spec.cluster.ringPort !== 0 && nproc > 1) throw usage(`cluster.ringPort=${spec.cluster.ringPort} gives every worker the same port, but launch starts ${nproc} on this host: set cluster.ringPort=0 (any free port) or --nproc 1`);
   // A wrong layer list is a job-file mistake: say so here, before any process starts.
   if (spec.model.kind === 'layers') parseLayers(spec.model.layers);
-  const outDir = path.resolve(args.flags.get('out') ?? (spec.outDir || resume?.runDir || defaultRunDir(spec.name)));
+  // A resumed run continues where it lies now: job.json's outDir names where it was written, and
+  // a copied run directory must not write into the original.
+  const outDir = path.resolve(args.flags.get('out') ?? (resume?.runDir ?? (spec.outDir || defaultRunDir(spec.name))));
   makeDirectory(outDir, DIRECTORY_USES.run);
   // Rank 0's check of checkpoint.dir (run-worker.ts), made before anything starts; the default
   // (the run directory's checkpoints/) is left for rank 0 to make, so nothing is created early.
@@ -85,6 +87,8 @@ export async function coordinatorCommand(argv: readonly string[]): Promise<numbe
   const stateFile = args.flags.get('state-file');
   if (stateFile !== undefined) makeDirectory(path.dirname(path.resolve(stateFile)), DIRECTORY_USES.stateFile);
   const log = createLogger({ job: spec.name, role: 'coordinator', level: spec.observe.logLevel });
+  /** Stopped by a signal: the failure is the launcher's doing, not a verdict to pass on. */
+  let signalled = false;
   const running = await startCoordinator({
     spec,
     host: args.flags.get('host') ?? '0.0.0.0',
@@ -94,8 +98,17 @@ export async function coordinatorCommand(argv: readonly string[]): Promise<numbe
     stateFile,
     tls: loadTlsFiles(spec),
     onListening: (ports) => process.send?.({ kind: 'listening', grpcPort: ports.grpc, metricsPort: ports.metrics }),
+    // Under launch: the launcher kills and restarts a worker the job declared lost (a hung one never exits).
+    onWorkerLost: (lost) => process.send?.({ kind: 'worker-lost', ...lost }),
+    // Under launch: the job's own verdict names the rank that failed first.
+    onJobFailed: (reason) => {
+      if (!signalled) process.send?.({ kind: 'job-failed', reason });
+    },
   });
-  const stop = (sig: NodeJS.Signals): void => void running.stop(`coordinator stopped by ${sig}`);
+  const stop = (sig: NodeJS.Signals): void => {
+    signalled = true;
+    void running.stop(`coordinator stopped by ${sig}`);
+  };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   const result = await running.done;
@@ -124,11 +137,17 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   const resume = args.flags.get('resume') ?? env[ENV_RESUME];
   const resumeFrom = resume === undefined || resume === '' ? undefined : path.resolve(resume);
   try {
-    await runWorker({ spec, coordinator, workerId, rankHint, advertiseHost: advertise, bindHost: bind, outDir, log, token: resolveJoinToken(spec), resumeFrom, traceFile: args.flags.get('trace') ?? (env[ENV_TRACE] || undefined), tls: loadTlsFiles(spec), ownCpus: args.flags.get('cpus') !== undefined });
+    await runWorker({
+      spec, coordinator, workerId, rankHint, advertiseHost: advertise, bindHost: bind, outDir, log, token: resolveJoinToken(spec), resumeFrom,
+      traceFile: args.flags.get('trace') ?? (env[ENV_TRACE] || undefined), tls: loadTlsFiles(spec), ownCpus: args.flags.get('cpus') !== undefined,
+      // Under launch: the launcher kills and restarts a coordinator its workers lost (a hung one never exits).
+      onCoordinatorLost: (reason) => process.send?.({ kind: 'coordinator-lost', reason }),
+    });
     return 0;
   } catch (e) {
     if (e instanceof RingtrainError && e.code === 'CONFIG_INVALID') throw e;
     log.error({ event: 'worker-failed', code: e instanceof RingtrainError ? e.code : 'INTERNAL' }, (e as Error).message);
+    process.send?.({ kind: 'failed', message: (e as Error).message });
     return 1;
   }
 }

@@ -41,6 +41,10 @@ const SECTIONS: Record<string, string> = {
       this core's measured FMA peak.
   ringtrain bench profile
       One MLP and one CNN step layer by layer, beside torch.profiler's per-op times.
+  ringtrain bench hosts [--nnodes N] [--rates 10000,1000] [--models mlp,cnn] [...] | down
+      launch --nnodes across network namespaces with tbf-capped links, against torch DDP (root; docs/hosts.md).
+  ringtrain bench model [--models mlp,cnn,resnet] [--alpha-us A] | --calibrate
+      The alpha-beta scaling model's samples/s and efficiency for 2..256 nodes (docs/scaling.md).
   PyTorch must run on an optimized BLAS (OpenBLAS): against the reference BLAS no ratio is printed.
   BENCH_DOCS=1 also writes the tables to docs/benchmarks/.`,
   eval: `  ringtrain eval --model DIR [JOB_FILE] [--set ...] [--json]

@@ -48,6 +48,8 @@ export async function run(argv: readonly string[]): Promise<number> {
   try {
     return await command(rest);
   } catch (e) {
+    // A launched child's plain stderr line is not one of its JSON records: tell the launcher too.
+    process.send?.({ kind: 'failed', message: (e as Error).message });
     if (isRingtrainError(e)) {
       process.stderr.write(`ringtrain: error: ${e.message}\n`);
       return e.code === 'CONFIG_INVALID' ? 2 : 1;

@@ -17,7 +17,8 @@ export type RingtrainErrorCode =
   | 'BACKEND_UNAVAILABLE'
   | 'ABORTED'
   | 'NOT_MEMBER'
-  | 'REGENERATING';
+  | 'REGENERATING'
+  | 'WRITE_FAILED';
 
 export class RingtrainError extends Error {
   readonly code: RingtrainErrorCode;

@@ -119,6 +119,8 @@ export interface DataSpec {
   target: string;
   /** csv: classification (integer or text labels) or regression (numeric targets, MSE loss). */
   task: TaskKind;
+  /** Classification: the number of classes (0 = the largest label + 1, refused if a class below it has no sample). */
+  classes: number;
   /** Hold out this fraction of the training rows (the last ones) for per-epoch validation; 0 = validate on the test set. */
   valFraction: number;
   /** module: path of a CommonJS .js or a TypeScript .ts module exporting loadData() (relative to the working directory). */
@@ -457,6 +459,7 @@ export const DEFAULT_JOB: JobSpec = {
     testFile: '',
     target: '',
     task: 'classification',
+    classes: 0,
     valFraction: 0,
     module: '',
     augment: { cropPadding: 0, flip: false, rotate: 0 },

@@ -142,6 +142,7 @@ export const JOB_SCHEMA: JobSchema = {
   'data.testFile': { kind: 'string' },
   'data.target': { kind: 'string' },
   'data.task': allOf<TaskKind>()(['classification', 'regression']),
+  'data.classes': COUNT,
   'data.valFraction': { kind: 'number', min: 0, lt: 1 },
   'data.module': { kind: 'string' },
   'data.augment.cropPadding': COUNT,

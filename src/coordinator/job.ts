@@ -42,7 +42,7 @@ export interface JobOptions {
 }
 
 export type JoinOutcome =
-  | { kind: 'refused'; reason: string }
+  | { kind: 'refused'; reason: string; /** The rank is held by a live worker: worth asking again once it is declared lost. */ busy?: boolean }
   | { kind: 'pending' }
   | { kind: 'formed'; ring: Peer[]; generation: number };
 
@@ -105,7 +105,13 @@ export class Job {
       if (!verdict.ok) return { kind: 'refused', reason: verdict.reason };
       const replaced = candidate.rankHint >= 0 ? this.rendezvous.members.find((m) => m.rankHint === candidate.rankHint && m.workerId !== candidate.workerId) : undefined;
       if (replaced !== undefined && this.restarts < (this.opts.maxRestarts ?? 0)) {
-        // A new process with a member's rank: the launcher (or Kubernetes) restarted a worker.
+        // A new process with a member's rank: the launcher (or Kubernetes) restarted a worker,
+        // unless the holder is alive, and then the newcomer is a mistake or an intruder.
+        const silentMs = nowMs - (this.progress.get(replaced.workerId)?.lastSeenMs ?? 0);
+        if (silentMs < (this.opts.suspectGraceMs ?? this.opts.leaseMs)) {
+          const reason = `rank ${candidate.rankHint} is held by worker ${replaced.workerId} at ${replaced.address}, which is alive (last heartbeat ${(silentMs / 1000).toFixed(1)} s ago): each live worker needs its own RANK; a restarted worker is admitted once its predecessor is declared lost`;
+          return { kind: 'refused', reason, busy: true };
+        }
         this.memberLost(replaced.workerId, `worker rank ${this.rankOf(replaced.workerId)} (${replaced.workerId}) was replaced by ${candidate.workerId}`, nowMs);
         return this.join(candidate, nowMs);
       }
@@ -243,8 +249,16 @@ export class Job {
     this.regenerate(saved.holders, `coordinator restarted at generation ${saved.generation}`, nowMs);
   }
 
+  /**
+   * Hears each member declared lost (silent past its lease, accused by a neighbour, replaced),
+   * so whoever runs that process (the launcher) can kill and restart it: a hung process does
+   * not exit on its own.
+   */
+  onLost?: (lost: { workerId: string; rank: number; reason: string }) => void;
+
   /** A member is gone: re-form without it while restarts remain, else fail with the reason. */
   private memberLost(workerId: string, reason: string, nowMs: number): void {
+    this.onLost?.({ workerId, rank: this.rankOf(workerId), reason });
     const maxRestarts = this.opts.maxRestarts ?? 0;
     if (this.restarts >= maxRestarts) {
       this.fail(maxRestarts > 0 ? `${reason}; no restarts left (${this.restarts} of ${maxRestarts} used)` : reason);

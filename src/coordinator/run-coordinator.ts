@@ -36,6 +36,10 @@ export interface CoordinatorOptions {
   stateFile?: string;
   /** TLS (or mTLS) for the Coordinator service; undefined = plain TCP. */
   tls?: TlsFiles;
+  /** Hears the job's failure and its reason, once. */
+  onJobFailed?: (reason: string) => void;
+  /** Hears each worker declared lost (the launcher kills and restarts a hung one). */
+  onWorkerLost?: (lost: { workerId: string; rank: number; reason: string }) => void;
 }
 
 export interface CoordinatorResult {
@@ -81,23 +85,30 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       log.info({ event: 'state-file' }, `${opts.stateFile} records a ${saved.phase} job; starting afresh`);
     }
   }
+  job.onLost = opts.onWorkerLost;
   const service = new CoordinatorService(job, log, metrics, { seed: spec.seed, shuffle: spec.data.shuffle, dropLast: false });
   if (opts.stateFile !== undefined) {
     const file = opts.stateFile;
     service.onPhaseChange = (j) => {
       if (j.phase === 'rendezvous') return;
-      writeCoordinatorState(file, {
-        job: spec.name,
-        configHash: j.opts.configHash,
-        generation: j.generation,
-        restarts: j.restarts,
-        holders: j.ring.map((p) => p.workerId),
-        phase: j.phase,
-        reason: j.reason,
-      });
+      try {
+        writeCoordinatorState(file, {
+          job: spec.name,
+          configHash: j.opts.configHash,
+          generation: j.generation,
+          restarts: j.restarts,
+          holders: j.ring.map((p) => p.workerId),
+          phase: j.phase,
+          reason: j.reason,
+        });
+      } catch (e) {
+        // The file only serves a restarted coordinator: the job itself goes on.
+        log.error({ event: 'state-file' }, `${(e as Error).message}; a restarted coordinator could not pick this job up`);
+      }
     };
   }
   service.onStragglers = (ranks) => metrics.setStragglers(ranks);
+  service.onFailed = opts.onJobFailed;
   const server = new grpc.Server(CHANNEL_OPTIONS);
   server.addService(
     service.serviceDefinition(),

@@ -238,6 +238,9 @@ export class CoordinatorService {
   /** Called on every phase change (the runner persists the coordinator's state from it). */
   onPhaseChange?: (job: Job) => void;
 
+  /** Hears the job's failure once, with its reason (set by the runner). */
+  onFailed?: (reason: string) => void;
+
   /** Hook for the job-level straggler metric (set by the runner). */
   onStragglers?: (ranks: number[]) => void;
 
@@ -257,6 +260,12 @@ export class CoordinatorService {
     const outcome = this.job.join({ ...r, joinedAtMs: this.clock() }, this.clock());
     // Only a join that was admitted and then hit the rendezvous deadline is held and answered with
     // the timeout below; a join to a job that already ended is refused like any other.
+    if (outcome.kind === 'refused' && outcome.busy === true) {
+      // Not counted as a refusal: a restarted worker asks again until its predecessor is declared lost.
+      this.log.warn({ workerId: r.workerId, address: r.address }, `join deferred: ${outcome.reason}`);
+      cb({ code: grpc.status.ALREADY_EXISTS, details: outcome.reason });
+      return;
+    }
     if (outcome.kind === 'refused' && !(wasRendezvous && this.job.phase === 'failed')) {
       this.log.warn({ workerId: r.workerId, address: r.address }, `join refused: ${outcome.reason}`);
       const reason = /different job config/.test(outcome.reason) ? 'config' : /different model/.test(outcome.reason) ? 'model' : /no more|already has/.test(outcome.reason) ? 'full' : 'other';
@@ -273,10 +282,15 @@ export class CoordinatorService {
   /** Answers held joins once the outcome is decided, and tracks phase changes. */
   private settle(outcome: JoinOutcome): void {
     if (outcome.kind === 'formed' && this.pending.length > 0) {
-      for (const p of this.pending) {
+      // A worker waiting to join a running ring with room is not in this ring: it waits on
+      // (job.ts admits it at the next epoch boundary) instead of learning a rank of -1.
+      const inRing = this.pending.filter((p) => this.job.rankOf(p.workerId) >= 0);
+      this.pending = this.pending.filter((p) => this.job.rankOf(p.workerId) < 0);
+      for (const p of inRing) {
         p.reply(null, {
           rank: this.job.rankOf(p.workerId),
-          worldSize: this.job.opts.worldSize,
+          // The ring's size, not the job file's: an elastic ring may have re-formed smaller.
+          worldSize: outcome.ring.length,
           generation: outcome.generation,
           ring: outcome.ring,
           shard: this.shard,
@@ -285,7 +299,6 @@ export class CoordinatorService {
           resumeFromCheckpoint: this.job.resumeFromCheckpoint,
         });
       }
-      this.pending = [];
     } else if (outcome.kind === 'refused' && this.pending.length > 0) {
       for (const p of this.pending) p.reply({ code: grpc.status.DEADLINE_EXCEEDED, details: outcome.reason });
       this.pending = [];
@@ -326,6 +339,7 @@ export class CoordinatorService {
     } else if (job.phase === 'failed') {
       this.metrics.setState('failed');
       this.log.error({ event: 'job-failed', reason: job.reason }, `job failed: ${job.reason}`);
+      this.onFailed?.(job.reason);
       this.resolveFinished(job);
     }
   }

@@ -97,9 +97,11 @@ export interface CsvColumns {
 /**
  * Splits a table into features and target. For classification, `classNames` maps text labels
  * to ids (built from the training file and reused for the test file); numeric labels that are
- * all non-negative integers are used as ids directly.
+ * all non-negative integers are used as ids directly. Integer labels mixed with text (a stray
+ * 'cat' among 0..9) are refused unless `classes` (data.classes) says how many there are: then
+ * every label is a class name.
  */
-export function csvColumns(t: CsvTable, name: string, target: string, task: TaskKind, classNames: string[] | undefined): CsvColumns & { classNames?: string[] } {
+export function csvColumns(t: CsvTable, name: string, target: string, task: TaskKind, classNames: string[] | undefined, classes = 0): CsvColumns & { classNames?: string[] } {
   const targetName = target === '' ? (t.header[t.header.length - 1] as string) : target;
   const ti = t.header.indexOf(targetName);
   if (ti < 0) throw new RingtrainError('DATA_INVALID', `${name}: no column '${targetName}' for data.target; columns are ${t.header.join(', ')}`);
@@ -126,9 +128,7 @@ export function csvColumns(t: CsvTable, name: string, target: string, task: Task
     const targets = Float32Array.from(raw, (v, r) => number(v, r, targetName));
     return { featureNames, target: targetName, x, labels: new Int32Array(n), targets, count: n };
   }
-  let names = classNames;
-  const numeric = raw.every((v) => /^\d+$/.test(v));
-  if (names === undefined && !numeric) names = [...new Set(raw)].sort();
+  const names = classNames ?? labelNames(raw, name, t.lines, classes);
   const labels = new Int32Array(n);
   for (let r = 0; r < n; r++) {
     const v = raw[r] as string;
@@ -139,4 +139,23 @@ export function csvColumns(t: CsvTable, name: string, target: string, task: Task
     labels[r] = id;
   }
   return { featureNames, target: targetName, x, labels, count: n, classNames: names };
+}
+
+/** Class names for text labels (sorted), or undefined when every label is an integer id. */
+function labelNames(raw: readonly string[], name: string, lines: readonly number[], classes: number): string[] | undefined {
+  const isId = (v: string): boolean => /^\d+$/.test(v);
+  const firstId = raw.findIndex(isId);
+  const firstText = raw.findIndex((v) => !isId(v));
+  if (firstText < 0) return undefined;
+  if (firstId >= 0 && classes === 0) {
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `${name}: line ${lines[firstText]}: label '${raw[firstText]}' is text among integer labels (line ${lines[firstId]} has '${raw[firstId]}'): fix the stray label, or set data.classes to the number of classes (every label is then a class name)`,
+    );
+  }
+  const names = [...new Set(raw)].sort();
+  if (classes > 0 && names.length > classes) {
+    throw new RingtrainError('DATA_INVALID', `${name}: ${names.length} distinct labels (${names.slice(0, 12).join(', ')}${names.length > 12 ? ', ...' : ''}) but data.classes is ${classes}`);
+  }
+  return names;
 }

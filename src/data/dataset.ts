@@ -6,7 +6,8 @@
  */
 import { RingtrainError } from '../config/errors';
 import type { DataSpec } from '../config/job-spec';
-import { csvColumns, readCsv } from './csv-reader';
+import { classCount } from './class-count';
+import { csvColumns, readCsv, type CsvTable } from './csv-reader';
 import { loadModuleDataset } from './dataset-module';
 import { MNIST_FEATURES, MNIST_FILES, loadMnist, mnistPreprocess, readMaybeGzipped } from './mnist';
 import { applyPreprocess, byteDecode, columnStats, type Preprocess } from './preprocess';
@@ -68,7 +69,8 @@ function idx(spec: DataSpec): Loaded {
   const scale = rawTrain.x instanceof Uint8Array ? 1 / 255 : 1;
   // One mean/std over every pixel of the training rows, as torchvision's Normalize((m,), (s,)).
   const stats = columnStats(rawTrain.x, 1, scale);
-  const classes = Math.max(...rawTrain.labels, ...rawTest.labels) + 1;
+  const sample = (i: number): string => `sample ${i}`;
+  const classes = classCount([{ name: rawTrain.labelsName, labels: rawTrain.labels, where: sample }, { name: rawTest.labelsName, labels: rawTest.labels, where: sample }], spec.classes);
   const s = rawTrain.shape;
   const imageShape: [number, number, number] | undefined = s.length === 2 ? [s[0]!, s[1]!, 1] : s.length === 3 ? [s[0]!, s[1]!, s[2]!] : undefined;
   const preprocess: Preprocess = { kind: 'image', task: 'classification', features, classes, scale, mean: stats.mean, std: stats.std, imageShape };
@@ -84,7 +86,7 @@ function idx(spec: DataSpec): Loaded {
 }
 
 /** One IDX split: uint8 images as their bytes, any other type as float32 (normalized later). */
-function idxSplit(dir: string, imagesFile: string, labelsFile: string, limit: number): { x: Float32Array | Uint8Array; labels: Int32Array; shape: number[] } {
+function idxSplit(dir: string, imagesFile: string, labelsFile: string, limit: number): { x: Float32Array | Uint8Array; labels: Int32Array; labelsName: string; shape: number[] } {
   const images = readMaybeGzipped(dir, imagesFile);
   const labels = readMaybeGzipped(dir, labelsFile);
   const img = images.idx;
@@ -107,7 +109,7 @@ function idxSplit(dir: string, imagesFile: string, labelsFile: string, limit: nu
     if (v < 0) throw new RingtrainError('DATA_INVALID', `${labels.name}: label ${v} of sample ${i} is negative; class ids start at 0`);
     y[i] = v;
   }
-  return { x, labels: y, shape };
+  return { x, labels: y, labelsName: labels.name, shape };
 }
 
 function csv(spec: DataSpec): Dataset {
@@ -116,14 +118,18 @@ function csv(spec: DataSpec): Dataset {
     throw new RingtrainError('CONFIG_INVALID', 'data.dataset csv needs data.testFile or data.valFraction > 0 to have rows to validate on');
   }
   const limit = <T extends { count: number }>(c: T, n: number): number => (n === 0 ? c.count : Math.min(n, c.count));
-  const tr = csvColumns(readCsv(spec.trainFile), spec.trainFile, spec.target, spec.task, undefined);
-  const te = spec.testFile === '' ? undefined : csvColumns(readCsv(spec.testFile), spec.testFile, spec.target, spec.task, tr.classNames);
+  const trainTable = readCsv(spec.trainFile);
+  const tr = csvColumns(trainTable, spec.trainFile, spec.target, spec.task, undefined, spec.classes);
+  const testTable = spec.testFile === '' ? undefined : readCsv(spec.testFile);
+  const te = testTable === undefined ? undefined : csvColumns(testTable, spec.testFile, spec.target, spec.task, tr.classNames, spec.classes);
   if (te !== undefined && te.featureNames.join() !== tr.featureNames.join()) {
     throw new RingtrainError('DATA_INVALID', `${spec.testFile}: feature columns ${te.featureNames.join(',')} differ from ${spec.trainFile}'s ${tr.featureNames.join(',')}`);
   }
   const f = tr.featureNames.length;
   const regression = spec.task === 'regression';
-  const classes = regression ? 1 : (tr.classNames?.length ?? Math.max(...tr.labels, ...(te?.labels ?? [])) + 1);
+  const lineOf = (t: CsvTable) => (i: number): string => `line ${t.lines[i]}`;
+  const integerLabels = [{ name: spec.trainFile, labels: tr.labels, where: lineOf(trainTable) }, ...(te !== undefined && testTable !== undefined ? [{ name: spec.testFile, labels: te.labels, where: lineOf(testTable) }] : [])];
+  const classes = regression ? 1 : tr.classNames !== undefined ? Math.max(tr.classNames.length, spec.classes) : classCount(integerLabels, spec.classes);
   const toSplit = (c: typeof tr, n: number): Split => {
     const s: Split = { images: c.x.subarray(0, n * f), labels: c.labels.subarray(0, n), count: n, features: f, classes };
     if (c.targets !== undefined) s.targets = c.targets.subarray(0, n);

@@ -4,7 +4,8 @@
  * computes it from the training rows; it is saved next to the exported model
  * (`preprocess.json`), so eval, predict and serve feed the model exactly what it saw.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../config/durable-files';
 import * as path from 'node:path';
 import { RingtrainError } from '../config/errors';
 import type { TaskKind } from '../config/job-spec';
@@ -82,7 +83,7 @@ export function columnStats(x: Float32Array | Uint8Array, f: number, scale = 1):
 }
 
 export function savePreprocess(dir: string, p: Preprocess): void {
-  writeFileSync(path.join(dir, PREPROCESS_FILE), JSON.stringify(p, null, 1));
+  writeFileAtomic(path.join(dir, PREPROCESS_FILE), Buffer.from(JSON.stringify(p, null, 1)));
 }
 
 /** The preprocessing saved with a model; undefined for a model exported without one. */

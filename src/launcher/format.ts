@@ -113,6 +113,8 @@ export function formatEpoch(r: LogRecord): string {
 export function displayLine(name: string, r: LogRecord): string | undefined {
   if (r.event === 'epoch' && r.rank === 0) return formatEpoch(r);
   if (r.event === 'model-summary' && r.rank === 0 && Array.isArray(r.lines)) return r.lines.join('\n');
+  // Which checkpoint a resumed run continues from is worth a line of its own.
+  if (r.event === 'resumed' && r.rank === 0) return `${name}: ${r.msg ?? ''}`;
   // How training ended matters to the reader of the final line: early stopping and restoreBest say so.
   if ((r.event === 'early-stop' || r.event === 'restored-best') && r.rank === 0) return `ringtrain: ${r.msg ?? ''}`;
   if (r.event !== undefined && NOTE_EVENTS.has(r.event) && r.rank === 0 && r.msg !== undefined) return r.msg;

@@ -15,15 +15,19 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { createInterface } from 'node:readline';
 import { TOKEN_ENV } from '../config/join-token';
+import { writeFailed } from '../config/durable-files';
 import { removeSegmentsOf } from '../allreduce/shm-segment';
 import { workerNodeFlags } from './worker-node-flags';
 import type { JobSpec } from '../config/job-spec';
 import { ProgressDisplay, displayLine, oversubscriptionNote, finalQuality, parseRecord, transportTip, type LogRecord, type Terminal } from './format';
 import { allowedCpus } from './cpu-plan';
 import { EXIT_GRACE_MS, notExitedWithin } from './exit-grace';
+import { hungTarget } from './hung-processes';
+import { LogTail, TAIL_INTERVAL_MS } from './log-tail';
+import { lockRunDir } from './run-lock';
 
 /** Time between SIGTERM and SIGKILL when stopping children. */
 export const STOP_GRACE_MS = 3_000;
@@ -68,6 +72,7 @@ interface Child {
   done?: boolean;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   lastError: string;
+  tail: LogTail;
 }
 
 export async function launch(o: LaunchOptions): Promise<number> {
@@ -81,8 +86,22 @@ export async function launch(o: LaunchOptions): Promise<number> {
   const entry = o.entry ?? path.resolve(__dirname, '../cli/entry.js');
   const logDir = path.join(o.outDir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
+  // Before job.json: a second launch into this directory must not replace the first one's.
+  const unlock = lockRunDir(o.outDir);
+  try {
+    return await supervise(o, display, entry, logDir);
+  } finally {
+    unlock();
+  }
+}
+
+async function supervise(o: LaunchOptions, display: ProgressDisplay, entry: string, logDir: string): Promise<number> {
   const jobFile = path.join(o.outDir, 'job.json');
-  fs.writeFileSync(jobFile, JSON.stringify(o.spec, null, 2));
+  try {
+    fs.writeFileSync(jobFile, JSON.stringify(o.spec, null, 2));
+  } catch (e) {
+    throw writeFailed(jobFile, e);
+  }
   const children: Child[] = [];
   let failure: string | undefined;
   let finalVal: LogRecord | undefined;
@@ -102,39 +121,49 @@ export async function launch(o: LaunchOptions): Promise<number> {
   // is started again with the same rank, while restarts last. A process that exits with an
   // error code reported why, and the job fails.
   let restartsLeft = o.spec.cluster.maxRestarts;
+  /** One line of a child's log: its last error, the final epoch, and what people should see. */
+  const onChildLine = (child: Child, line: string): void => {
+    const rec = parseRecord(line);
+    if (rec === undefined) return;
+    if ((rec.level ?? 0) >= 50 && rec.msg) child.lastError = rec.msg;
+    if (rec.event === 'epoch' && rec.rank === 0) finalVal = rec;
+    if (rec.event === 'final' && rec.rank === 0) finalRec = rec;
+    let shown: string | undefined;
+    try {
+      shown = displayLine(child.name, rec);
+    } catch (e) {
+      // A record this launcher cannot render is still shown, never fatal to the job.
+      shown = `${child.name}: ${rec.msg ?? line} (unreadable record: ${(e as Error).message})`;
+    }
+    if (stopping) return;
+    if (rec.event === 'progress' && rec.rank === 0) display.progress(rec);
+    else if (shown !== undefined && rec.event === 'epoch') display.epochDone(shown);
+    else if (shown !== undefined) display.line(shown);
+  };
+  const tails = setInterval(() => {
+    for (const c of children) if (c.done !== true) c.tail.drain();
+  }, TAIL_INTERVAL_MS);
   const spawn = (name: string, args: string[], env: NodeJS.ProcessEnv, restartArgs?: () => string[], execArgv = process.execArgv): Child => {
-    const proc = fork(entry, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, ...tokenEnv, ...env }, execArgv });
-    const log = fs.createWriteStream(path.join(logDir, `${name}.log`), { flags: 'a' });
+    // The child writes its log file itself (log-tail.ts: a pipe would make it wait for us).
+    const logFile = path.join(logDir, `${name}.log`);
+    const tail = new LogTail(logFile, (line) => onChildLine(child, line));
+    const fd = fs.openSync(logFile, 'a');
+    let proc: ChildProcess;
+    try {
+      proc = fork(entry, args, { stdio: ['ignore', fd, fd, 'ipc'], env: { ...process.env, ...tokenEnv, ...env }, execArgv });
+    } finally {
+      fs.closeSync(fd);
+    }
     const child: Child = {
       name,
       proc,
       lastError: '',
+      tail,
       exited: new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal }))),
     };
-    for (const stream of [proc.stdout, proc.stderr]) {
-      if (stream === null) continue;
-      createInterface({ input: stream }).on('line', (line) => {
-        log.write(`${line}\n`);
-        const rec = parseRecord(line);
-        if (rec === undefined) return;
-        if ((rec.level ?? 0) >= 50 && rec.msg) child.lastError = rec.msg;
-        if (rec.event === 'epoch' && rec.rank === 0) finalVal = rec;
-        if (rec.event === 'final' && rec.rank === 0) finalRec = rec;
-        let shown: string | undefined;
-        try {
-          shown = displayLine(name, rec);
-        } catch (e) {
-          // A record this launcher cannot render is still shown, never fatal to the job.
-          shown = `${name}: ${rec.msg ?? line} (unreadable record: ${(e as Error).message})`;
-        }
-        if (stopping) return;
-        if (rec.event === 'progress' && rec.rank === 0) display.progress(rec);
-        else if (shown !== undefined && rec.event === 'epoch') display.epochDone(shown);
-        else if (shown !== undefined) display.line(shown);
-      });
-    }
+    proc.on('message', (m: unknown) => onMessage(child, m));
     void child.exited.then(({ code, signal }) => {
-      log.end();
+      tail.drain(true);
       child.done = true;
       // A worker killed while offering a shared-memory segment leaves its file behind.
       if (proc.pid !== undefined) removeSegmentsOf(proc.pid);
@@ -147,11 +176,36 @@ export async function launch(o: LaunchOptions): Promise<number> {
         spawn(name, restartArgs(), env, restartArgs, execArgv);
         return;
       }
-      failure ??= `${name} (pid ${proc.pid}) ${how}${child.lastError ? `: ${child.lastError}` : ''}`;
+      // Say when the budget is why: a killed process would have been restarted otherwise.
+      const spent = signal !== null && restartArgs !== undefined && o.spec.cluster.maxRestarts > 0 ? ` (no restarts left: ${o.spec.cluster.maxRestarts} of cluster.maxRestarts=${o.spec.cluster.maxRestarts} used)` : '';
+      if (failure === undefined) signalled = signal !== null;
+      failure ??= `${name} (pid ${proc.pid}) ${how}${spent}${child.lastError ? `: ${child.lastError}` : ''}`;
       void stopAll();
     });
     children.push(child);
     return child;
+  };
+
+  /** The coordinator's reason when the job failed: it names the rank that failed first, not a knock-on exit. */
+  let verdict: string | undefined;
+  /** Whether the first failure was a process killed by a signal (a cause of its own, not a knock-on). */
+  let signalled = false;
+  const onMessage = (from: Child, m: unknown): void => {
+    const msg = m as { kind?: unknown; reason?: unknown; message?: unknown };
+    // Over IPC too, since on a full disk the log line saying so cannot be written.
+    if (msg.kind === 'job-failed' && from.name === 'coordinator' && typeof msg.reason === 'string') verdict ??= msg.reason;
+    else if (msg.kind === 'failed' && typeof msg.message === 'string') from.lastError = msg.message;
+    else replaceHung(from, m);
+  };
+  /** Kills a child the job declared lost (hung-processes.ts) while restarts remain; its exit restarts it. */
+  const killed = new Set<number>();
+  const replaceHung = (from: Child, m: unknown): void => {
+    const verdict = hungTarget(from, m, children, os.hostname());
+    const pid = verdict?.child.proc.pid;
+    if (verdict === undefined || pid === undefined || stopping || restartsLeft <= 0 || killed.has(pid)) return;
+    killed.add(pid);
+    display.line(`ringtrain: ${verdict.why}; killing it so it can be restarted`);
+    verdict.child.proc.kill('SIGKILL');
   };
 
   let stopAllPromise: Promise<void> | undefined;
@@ -182,7 +236,13 @@ export async function launch(o: LaunchOptions): Promise<number> {
     fs.rmSync(stateFile, { force: true });
     // Other nodes reach it over the network: every interface, unless it was given a loopback address.
     const bindHost = nodes === undefined ? '127.0.0.1' : isLoopback(nodes.coordinatorHost) ? nodes.coordinatorHost : '0.0.0.0';
-    const coordinatorArgs = (port: number): string[] => ['coordinator', jobFile, '--host', bindHost, '--port', String(port), '--world-size', String(world), '--state-file', stateFile];
+    // A restarted coordinator serves its status page and /metrics where the first one did, so
+    // the URL the launcher printed (and a Prometheus target) stays right.
+    let metricsPort = o.spec.observe.metricsPort;
+    const coordinatorArgs = (port: number): string[] => [
+      ...['coordinator', jobFile, '--host', bindHost, '--port', String(port), '--world-size', String(world), '--state-file', stateFile],
+      ...(metricsPort === 0 ? [] : ['--set', `observe.metricsPort=${metricsPort}`]),
+    ];
     let coordinatorPort = nodes?.coordinatorPort ?? 0;
     // A restarted coordinator comes back on the same port, so the workers find it again.
     const coordinator = spawn('coordinator', coordinatorArgs(coordinatorPort), {}, () => coordinatorArgs(coordinatorPort));
@@ -193,6 +253,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
         if (msg.kind === 'listening' && typeof msg.grpcPort === 'number') {
           clearTimeout(timer);
           const host = ['0.0.0.0', '::', ''].includes(o.spec.observe.metricsHost) ? '127.0.0.1' : o.spec.observe.metricsHost;
+          if (typeof msg.metricsPort === 'number') metricsPort = msg.metricsPort;
           if (typeof msg.metricsPort === 'number') statusUrl = `; status page http://${host.includes(':') ? `[${host}]` : host}:${msg.metricsPort}/`;
           coordinatorPort = msg.grpcPort;
           resolve(msg.grpcPort);
@@ -241,7 +302,8 @@ export async function launch(o: LaunchOptions): Promise<number> {
     await stopAll();
     if (failure !== undefined) {
       display.clear();
-      display.line(`ringtrain: error: ${failure}; stopped the other processes`);
+      const cause = verdict !== undefined && !signalled && interrupted === undefined ? `the job failed: ${verdict}` : failure;
+      display.line(`ringtrain: error: ${cause}; stopped the other processes`);
       return interrupted === 'SIGINT' ? 130 : interrupted === 'SIGTERM' ? 143 : 1;
     }
     const secs = ((Date.now() - started) / 1000).toFixed(1);
@@ -258,6 +320,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
     if (tip !== undefined) display.line(tip);
     return 0;
   } finally {
+    clearInterval(tails);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

@@ -31,7 +31,7 @@ export function createLogger(opts: LoggerOptions): Logger {
   // Synchronous writes to fd 2: a worker that crashes (or is killed by the launcher right after
   // logging why) must not lose its last line to an unflushed async buffer. Logging volume here
   // is a few lines per step at most, so the cost of sync writes does not matter.
-  const destination = opts.destination ?? pino.destination({ fd: 2, sync: true });
+  const destination = opts.destination ?? stderrDestination();
   return pino(
     {
       level: opts.level ?? DEFAULT_LOG_LEVEL,
@@ -41,6 +41,17 @@ export function createLogger(opts: LoggerOptions): Logger {
     },
     destination,
   );
+}
+
+/**
+ * fd 2, written synchronously. A log file on a full disk costs lines, not the process: without a
+ * listener, the failed write would be an unhandled 'error' event. Why a job failed still travels
+ * to the coordinator (gRPC) and the launcher (IPC).
+ */
+function stderrDestination(): DestinationStream {
+  const d = pino.destination({ fd: 2, sync: true });
+  d.on('error', () => undefined);
+  return d;
 }
 
 /** A child logger whose every line carries the ring generation it belongs to. */

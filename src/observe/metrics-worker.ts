@@ -59,6 +59,8 @@ export interface WorkerMetrics {
    * host summing in one file, either transport).
    */
   ringLink: Gauge<'peer' | 'path'>;
+  /** Ring connections and messages refused: no or wrong token, not our framing, another job or generation. */
+  ringRefused: Counter;
 }
 
 /**
@@ -143,6 +145,11 @@ export function createWorkerMetrics(registry: Registry, rank: number, backend: s
     }),
     learningRate: new Gauge({ name: 'ringtrain_learning_rate', help: 'Learning rate of the latest optimizer step.', registers }),
     momentum: new Gauge({ name: 'ringtrain_momentum', help: "Momentum (sgd, rmsprop) or Adam's beta1 of the latest optimizer step (onecycle cycles it).", registers }),
+    ringRefused: new Counter({
+      name: 'ringtrain_ring_refused_total',
+      help: 'Ring connections and messages this worker refused (no or wrong join token, bytes that are not ring frames, another job or generation).',
+      registers,
+    }),
     nonFiniteSteps: new Counter({
       name: 'ringtrain_nonfinite_steps_total',
       help: 'Optimizer steps whose averaged loss or gradient was not finite, by action taken.',

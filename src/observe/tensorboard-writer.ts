@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { writeFailed } from '../config/durable-files';
 import { ScalarEventEncoder, encodeFileVersionEvent, encodeSummaryEvent, type HistogramData } from './tensorboard-proto';
 import { frameRecord } from './tensorboard-records';
 
@@ -37,14 +38,25 @@ export class EventFileWriter {
   constructor(dir: string, opts: EventFileWriterOptions = {}) {
     this.clock = opts.clock ?? (() => Date.now() / 1000);
     this.flushIntervalMs = opts.flushIntervalMs ?? FLUSH_INTERVAL_MS;
-    fs.mkdirSync(dir, { recursive: true });
     const now = this.clock();
     const name = `events.out.tfevents.${Math.floor(now)}.${os.hostname()}.${process.pid}${opts.suffix ? `.${opts.suffix}` : ''}`;
     this.file = path.join(dir, name);
-    this.fd = fs.openSync(this.file, 'a');
     this.lastFlushMs = now * 1000;
-    this.append(encodeFileVersionEvent(now));
-    this.flush();
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      this.fd = fs.openSync(this.file, 'a');
+    } catch {
+      // No room for the file (a full disk): the events are dropped; training does not depend on them.
+      return;
+    }
+    const version = encodeFileVersionEvent(now);
+    this.append(version);
+    try {
+      this.flush();
+    } catch {
+      // A full disk: the version event leads the next flush that fits.
+      this.append(version);
+    }
   }
 
   /** One scalar at a global step. */
@@ -66,7 +78,18 @@ export class EventFileWriter {
     const data = Buffer.concat(this.pending);
     this.pending = [];
     this.pendingBytes = 0;
-    fs.writeSync(this.fd, data);
+    const size = fs.fstatSync(this.fd).size;
+    try {
+      fs.writeSync(this.fd, data);
+    } catch (e) {
+      // A record cut short would break every reader of the file: take the partial write back.
+      try {
+        fs.ftruncateSync(this.fd, size);
+      } catch {
+        // Nothing more to do; the error below names the file.
+      }
+      throw writeFailed(this.file, e);
+    }
     this.lastFlushMs = this.clock() * 1000;
   }
 

@@ -12,6 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { appendFileNamed } from '../config/durable-files';
 import type { DiagnosticWarning, Histogram, LayerStats } from '../train/diagnostics';
 
 export const RUN_FILES = {
@@ -146,5 +147,5 @@ export function readRunFiles(dir: string): RunFiles {
 export function appendJsonLines(file: string, lines: readonly unknown[]): void {
   if (lines.length === 0) return;
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.appendFileSync(file, lines.map(jsonLine).join('\n') + '\n');
+  appendFileNamed(file, lines.map(jsonLine).join('\n') + '\n');
 }

@@ -103,6 +103,7 @@ export function shutdownServer(server: grpc.Server, graceMs = 1000): Promise<voi
 
 /** Binds a server; port 0 picks a free port. An occupied port is reported as such, not as a stack. */
 export function bindServer(server: grpc.Server, host: string, port: number, creds: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
+  quietBindFailures();
   return new Promise((resolve, reject) => {
     server.bindAsync(`${host}:${port}`, creds, (err, bound) => {
       if (err) reject(err);
@@ -111,6 +112,22 @@ export function bindServer(server: grpc.Server, host: string, port: number, cred
         resolve(bound);
       }
     });
+  });
+}
+
+let quiet = false;
+/**
+ * grpc-js also prints a failed bind on stderr ("E No address added out of total 1 resolved"),
+ * beside the error our callers turn into a message naming the address and the fix: drop that
+ * one line, keep the rest of grpc-js's error output.
+ */
+function quietBindFailures(): void {
+  if (quiet) return;
+  quiet = true;
+  grpc.setLogger({
+    error: (...args: unknown[]) => {
+      if (!args.some((a) => typeof a === 'string' && a.includes('No address added out of total'))) console.error(...args);
+    },
   });
 }
 

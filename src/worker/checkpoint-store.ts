@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { writeFileSynced } from '../config/durable-files';
+import { writeFailed, writeFileSynced } from '../config/durable-files';
 import * as path from 'node:path';
 import { RingtrainError } from '../config/errors';
 import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
@@ -84,8 +84,17 @@ export function writeCheckpoint(root: string, ckpt: Checkpoint, opts: WriteOptio
   const name = checkpointName(ckpt.step);
   const tmp = path.join(root, `.${name}.tmp-${process.pid}`);
   fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp);
+  try {
+    fs.mkdirSync(tmp);
+    return writeInto(root, tmp, name, ckpt, opts);
+  } catch (e) {
+    // A full disk (or any failed write) leaves no half-built checkpoint behind.
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw writeFailed(tmp, e);
+  }
+}
 
+function writeInto(root: string, tmp: string, name: string, ckpt: Checkpoint, opts: WriteOptions): string {
   const entries: CheckpointArrayEntry[] = [];
   let total = 0;
   for (const [arrayName, a] of ckpt.arrays) {

@@ -93,6 +93,8 @@ export class CoordinatorClient {
     onRetry?: (attempt: number, delayMs: number, error: string) => void,
   ): Promise<JoinResult> {
     const giveUpAt = Date.now() + connectTimeoutMs;
+    // A rank still held by a live worker (job.ts): ask again until it is declared lost, up to the join timeout.
+    const rankFreeBy = Date.now() + joinTimeoutMs;
     let delay = INITIAL_BACKOFF_MS;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -105,6 +107,11 @@ export class CoordinatorClient {
         );
       } catch (e) {
         const unreachable = isServiceError(e) && e.code === grpc.status.UNAVAILABLE;
+        if (isServiceError(e) && e.code === grpc.status.ALREADY_EXISTS) {
+          if (Date.now() >= rankFreeBy) throw new RingtrainError('JOB_FAILED', `coordinator refused join for ${joinTimeoutMs / 1000} s: ${e.details}`);
+          await new Promise((r) => setTimeout(r, 500));
+          continue;
+        }
         if (!unreachable) throw this.explain(e, 'join');
         const remaining = giveUpAt - Date.now();
         if (remaining <= 0) {

@@ -26,6 +26,11 @@ export interface HeartbeatHandlers {
    * not know us): abandon the current generation and join again. Absent = treat as fatal.
    */
   onRendezvous?: (reason: string) => void;
+  /**
+   * The coordinator has not answered for `lostMs` (a lease): it may be hung rather than gone, so
+   * whoever runs it can replace it. Once per silence; training goes on meanwhile.
+   */
+  onCoordinatorLost?: { lostMs: number; call: (reason: string) => void };
 }
 
 export class HeartbeatLoop {
@@ -34,6 +39,7 @@ export class HeartbeatLoop {
   private inFlight: Promise<void> | undefined;
   private fired = false;
   private rendezvousSignalled = false;
+  private lostSignalled = false;
 
   constructor(
     private readonly client: CoordinatorClient,
@@ -67,6 +73,7 @@ export class HeartbeatLoop {
     try {
       const reply = await this.client.heartbeat(p.generation, p.step, p.epoch, p.busySeconds ?? 0, p.commSeconds ?? 0, p.suspects ?? []);
       this.lastOkMs = Date.now();
+      this.lostSignalled = false;
       if (reply.state === 'FAILED') this.fatal(`the job failed: ${reply.reason}`);
       else if (reply.state === 'RENDEZVOUS') this.rendezvous(`the ring is re-forming after generation ${reply.generation}`);
     } catch (e) {
@@ -76,6 +83,11 @@ export class HeartbeatLoop {
         return;
       }
       const silentMs = Date.now() - this.lastOkMs;
+      const lost = this.handlers.onCoordinatorLost;
+      if (lost !== undefined && !this.lostSignalled && silentMs > lost.lostMs) {
+        this.lostSignalled = true;
+        lost.call(`the coordinator at ${this.client.address} has not answered for ${(silentMs / 1000).toFixed(1)} s: ${(e as Error).message}`);
+      }
       if (silentMs > this.graceMs) {
         this.fatal(`lost the coordinator at ${this.client.address} for ${(silentMs / 1000).toFixed(1)} s: ${(e as Error).message}`);
       }

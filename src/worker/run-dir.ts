@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { appendFileNamed } from '../config/durable-files';
 import type { JobSpec } from '../config/job-spec';
 import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
 import { RUN_FILES } from '../report/run-files';
@@ -32,7 +33,7 @@ const METRICS_FILE = 'metrics.jsonl';
 
 export function appendMetrics(outDir: string, records: EpochRecord[]): void {
   makeDirectory(outDir, DIRECTORY_USES.run);
-  fs.appendFileSync(path.join(outDir, METRICS_FILE), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  appendFileNamed(path.join(outDir, METRICS_FILE), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
 }
 
 /** The saved model's test metrics, per-class report included (`ringtrain report` draws them). */

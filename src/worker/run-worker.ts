@@ -26,6 +26,7 @@ import { appendMetrics, checkpointDirOf, trimMetrics, writeEvaluation, writesChe
 import { evaluateSplit, evaluationOf, splitRecord, withoutConfusion } from './evaluate-split';
 import { findLatestCheckpoint, type Checkpoint } from './checkpoint-store';
 import { TrainLoop } from './train-loop';
+import { FullDiskGuard, retryWhileFull } from './full-disk';
 import { loadTeacher, prepareModel } from './fine-tune';
 import { tuneJit } from './jit-tiering';
 import { exportRankEnv, localRankOf } from './rank-env';
@@ -54,6 +55,8 @@ export interface WorkerOptions {
   tls?: TlsFiles;
   /** Bound to CPUs of its own (worker --cpus, launch --cpu-bind cores): shared-memory polling then takes no other rank's CPU. */
   ownCpus?: boolean;
+  /** Hears that the coordinator stayed silent for a lease (launch then replaces a hung one). */
+  onCoordinatorLost?: (reason: string) => void;
 }
 
 export interface WorkerSummary {
@@ -94,11 +97,18 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const timeoutMs = spec.cluster.collectiveTimeoutSec * 1000;
   /** This generation's ringtrain_ring_link_info (metrics start over with each generation). */
   let ringLink: WorkerMetrics['ringLink'] | undefined;
+  /** Refusals over the whole run: each generation's registry starts its counter from here. */
+  let ringRefused = 0;
+  let ringRefusedCounter: WorkerMetrics['ringRefused'] | undefined;
   /** This generation's pair sums through a shared file: a later transport note must not hide that. */
   let sharedFileLink = false;
   const ringServer = createRingEndpoint(spec.cluster.transport, spec.name, timeoutMs, {
     token: o.token,
-    onRefused: (reason) => log.warn({ event: 'refused' }, `refused ring traffic: ${reason}`),
+    onRefused: (reason) => {
+      ringRefused += 1;
+      ringRefusedCounter?.inc();
+      log.warn({ event: 'refused' }, `refused ring traffic: ${reason}`);
+    },
     tls: o.tls,
     sharedMemoryBytes: spec.cluster.sharedMemoryMb * 2 ** 20,
     pollMicros: spec.cluster.pollMicros,
@@ -120,16 +130,25 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   let regenerating: string | undefined;
   let abortRing: (e: Error) => void = () => undefined;
   const progress: Progress = { generation: 0, step: 0, epoch: 0, busySeconds: 0, commSeconds: 0 };
+  // An elastic worker rides out a coordinator restart; a fixed one gives up after a lease.
+  const coordinatorGraceMs = (elastic ? Math.max(spec.cluster.connectTimeoutSec, spec.cluster.leaseTimeoutSec) : spec.cluster.leaseTimeoutSec) * 1000;
+  const disk = new FullDiskGuard(() => log);
   const heartbeat = new HeartbeatLoop(
     client,
     () => progress,
     spec.cluster.heartbeatIntervalSec * 1000,
-    // An elastic worker rides out a coordinator restart; a fixed one gives up after a lease.
-    (elastic ? Math.max(spec.cluster.connectTimeoutSec, spec.cluster.leaseTimeoutSec) : spec.cluster.leaseTimeoutSec) * 1000,
+    coordinatorGraceMs,
     {
       onFatal: (reason) => {
         fatal = reason;
         abortRing(new RingtrainError('JOB_FAILED', reason));
+      },
+      onCoordinatorLost: {
+        lostMs: spec.cluster.leaseTimeoutSec * 1000,
+        call: (reason) => {
+          log.warn({ event: 'coordinator-lost' }, reason);
+          o.onCoordinatorLost?.(reason);
+        },
       },
       onRendezvous: elastic
         ? (reason) => {
@@ -171,6 +190,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       registry.clear();
       const metrics = createWorkerMetrics(registry, rank, backend.name, backend.kernels);
       metrics.generation.set(joined.generation);
+      ringRefusedCounter = metrics.ringRefused;
+      metrics.ringRefused.inc(ringRefused);
       // Payloads go to the successor; a tcp link may switch to shared memory once it has answered (onNote above).
       ringLink = metrics.ringLink;
       sharedFileLink = false;
@@ -247,21 +268,26 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
             progress.busySeconds = (progress.busySeconds ?? 0) + st.seconds.data + st.seconds.compute + st.seconds.update;
             progress.commSeconds = (progress.commSeconds ?? 0) + st.seconds.communication;
             if (tracer !== undefined) traceStep(tracer, st, joined.generation);
-            recorder.onStep(st);
+            disk.run('step records', () => recorder.onStep(st));
           },
+          onWriteFailed: (what, e) => disk.skip(what, e),
           wantsDiagnostics: (stepInEpoch, stepsInEpoch) => recorder.wantsDiagnostics(stepInEpoch, stepsInEpoch),
-          onDiagnostics: (d) => void recorder.onDiagnostics(d),
+          onDiagnostics: (d) => void disk.run('diagnostics records', () => recorder.onDiagnostics(d)),
           onEpoch: async (e) => {
             // Every rank's time split, all-gathered (every rank is here at the same point).
             const timing = recorder.packEpochTiming();
             await comm.allReduceSum(timing);
-            recorder.onEpoch({ epoch: e.epoch, step: e.step, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, ranks: timing, gradNorm: { mean: e.gradNorm, max: e.maxGradNorm, first: e.firstGradNorm }, skippedSteps: e.skippedSteps, stepsInEpoch: e.stepsInEpoch });
+            disk.run('epoch records', () =>
+              recorder.onEpoch({ epoch: e.epoch, step: e.step, train: e.train, val: e.val, samplesPerSec: e.samplesPerSec, ranks: timing, gradNorm: { mean: e.gradNorm, max: e.maxGradNorm, first: e.firstGradNorm }, skippedSteps: e.skippedSteps, stepsInEpoch: e.stepsInEpoch }),
+            );
             if (rank !== 0) return;
             const extra = { lr: e.lr, gradNorm: e.gradNorm, maxGradNorm: e.maxGradNorm, skippedSteps: e.skippedSteps, clippedSteps: e.clippedSteps, ...(e.sparsity === undefined ? {} : { sparsity: e.sparsity }) };
-            appendMetrics(o.outDir, [
-              { epoch: e.epoch, split: 'train', loss: e.train.loss, ...splitRecord(e.train), samplesPerSec: e.samplesPerSec, ...extra },
-              { epoch: e.epoch, split: 'val', loss: e.val.loss, ...splitRecord(e.val), samplesPerSec: e.evalSamplesPerSec },
-            ]);
+            disk.run(`epoch ${e.epoch}'s metrics line`, () =>
+              appendMetrics(o.outDir, [
+                { epoch: e.epoch, split: 'train', loss: e.train.loss, ...splitRecord(e.train), samplesPerSec: e.samplesPerSec, ...extra },
+                { epoch: e.epoch, split: 'val', loss: e.val.loss, ...splitRecord(e.val), samplesPerSec: e.evalSamplesPerSec },
+              ]),
+            );
             log.info(
               { event: 'epoch', epoch: e.epoch, epochs: e.epochs, step: e.step, lr: e.lr, train: withoutConfusion(e.train), val: withoutConfusion(e.val), samplesPerSec: e.samplesPerSec, seconds: e.seconds, time: e.time, gradNorm: e.gradNorm, maxGradNorm: e.maxGradNorm, skippedSteps: e.skippedSteps, stopEarly: e.stopEarly, sparsity: e.sparsity },
               `epoch ${e.epoch}/${e.epochs}: train loss ${e.train.loss.toFixed(4)} acc ${(100 * e.train.accuracy).toFixed(2)}%, val loss ${e.val.loss.toFixed(4)} acc ${(100 * e.val.accuracy).toFixed(2)}%, lr ${e.lr.toPrecision(3)}, ${e.samplesPerSec.toFixed(0)} samples/s${e.sparsity === undefined ? '' : `, sparsity ${(100 * e.sparsity).toFixed(1)}%`}`,
@@ -293,7 +319,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
         }
         result = await loop.run();
         // Last step points and event records out before this worker reports done.
-        await recorder.close();
+        await recorder.close().catch((e: unknown) => disk.skip('the last step records', e));
       } catch (e) {
         await recorder.close().catch(() => undefined);
         if (fatal !== undefined) throw new RingtrainError('JOB_FAILED', fatal);
@@ -303,7 +329,9 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
           // A neighbour broke the collective: name both neighbours and wait for the verdict.
           progress.suspects = world > 1 ? [...new Set([(rank + 1) % world, (rank - 1 + world) % world])] : [];
           log.warn({ event: 'ring-broken', suspects: progress.suspects }, `ring broken (${(e as Error).message}); asking the coordinator what to do`);
-          await waitForVerdict(heartbeat, () => regenerating !== undefined || fatal !== undefined, (spec.cluster.leaseTimeoutSec + 2 * spec.cluster.heartbeatIntervalSec) * 1000 + 2000);
+          // As long as the coordinator may take to come back (a hung one is being replaced meanwhile).
+          const verdictMs = Math.max((spec.cluster.leaseTimeoutSec + 2 * spec.cluster.heartbeatIntervalSec) * 1000, coordinatorGraceMs) + 2000;
+          await waitForVerdict(heartbeat, () => regenerating !== undefined || fatal !== undefined, verdictMs);
           if (fatal !== undefined) throw new RingtrainError('JOB_FAILED', fatal);
           if (regenerating === undefined) throw e;
         }
@@ -320,7 +348,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     heartbeat.stop();
     const err = fatal !== undefined && !(isRingtrainError(e) && e.code === 'CONFIG_INVALID') ? new RingtrainError('JOB_FAILED', fatal) : e;
     const message = err instanceof Error ? err.message : String(err);
-    await client.finish(false, message).catch(() => undefined);
+    // A worker the coordinator never admitted has no failure to report: its refusal was the answer.
+    if (rank >= 0) await client.finish(false, message).catch(() => undefined);
     throw err;
   } finally {
     heartbeat.stop();
@@ -414,8 +443,12 @@ async function finishRun(f: FinishContext): Promise<WorkerSummary> {
   if (rank === 0) {
     if (data.val !== data.test) log.info({ event: 'test', test: withoutConfusion(test) }, `test loss ${test.loss.toFixed(4)}${Number.isNaN(test.accuracy) ? `, mse ${test.mse?.toFixed(4)}, mae ${test.mae?.toFixed(4)}` : ` acc ${(100 * test.accuracy).toFixed(2)}%`} on ${test.samples} test samples`);
     const modelDir = path.join(o.outDir, 'model');
-    await saveModelToDir(model, modelDir);
-    savePreprocess(modelDir, data.preprocess);
+    // Half the collective timeout: the other ranks wait for us at the barrier below.
+    const budgetMs = (f.spec.cluster.collectiveTimeoutSec * 1000) / 2;
+    await retryWhileFull(`saving the model to ${modelDir}`, async () => {
+      await saveModelToDir(model, modelDir);
+      savePreprocess(modelDir, data.preprocess);
+    }, budgetMs, log);
     log.info({ event: 'model-saved', dir: modelDir }, `model saved to ${modelDir}`);
     const ending = { epochs: last?.epoch ?? loop.counters.epoch, stoppedEarly: result.stoppedEarly, restoredEpoch: result.restoredEpoch };
     writeEvaluation(o.outDir, { split: 'test', ...ending, ...evaluationOf(test, data.preprocess.classNames) });
@@ -423,8 +456,10 @@ async function finishRun(f: FinishContext): Promise<WorkerSummary> {
   }
   // Nobody reports done before every replica has finished its last collective.
   await comm.barrier();
-  heartbeat.stop();
+  // Heartbeats go on until the coordinator has our goodbye: a coordinator hung right now is
+  // noticed (onCoordinatorLost) and replaced like one hung mid-run.
   await finishWithRetry(client, f.spec.cluster.connectTimeoutSec * 1000);
+  heartbeat.stop();
   // The process's high-water mark of resident memory (maxRSS is in KiB): what a memory limit must allow.
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   log.info({ event: 'finished', step, peakRssMb }, `worker finished (peak resident memory ${peakRssMb} MB)`);
@@ -440,7 +475,7 @@ async function finishWithRetry(client: CoordinatorClient, timeoutMs: number): Pr
       await client.finish(true, '');
       return;
     } catch (e) {
-      if (!isRingtrainError(e) || e.code !== 'UNAVAILABLE' || Date.now() > until) throw e;
+      if (!isRingtrainError(e) || (e.code !== 'UNAVAILABLE' && e.code !== 'TIMEOUT') || Date.now() > until) throw e;
       await new Promise((r) => setTimeout(r, 500));
     }
   }

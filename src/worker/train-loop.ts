@@ -600,7 +600,14 @@ export class TrainLoop {
     const started = process.hrtime.bigint();
     // Written to disk before training goes on: live views will do.
     const arrays = this.stateArrays((a) => a);
-    const dir = writeCheckpoint(checkpointDir, { step: this.c.step, meta: this.c, arrays }, { keep: spec.checkpoint.keep, onProgress: hooks?.onCheckpointProgress });
+    let dir: string;
+    try {
+      dir = writeCheckpoint(checkpointDir, { step: this.c.step, meta: this.c, arrays }, { keep: spec.checkpoint.keep, onProgress: hooks?.onCheckpointProgress });
+    } catch (e) {
+      if (hooks?.onWriteFailed === undefined) throw e;
+      hooks.onWriteFailed(`checkpoint of step ${this.c.step}`, e);
+      return undefined;
+    }
     log.info({ event: 'checkpoint', dir, step: this.c.step, epoch: this.c.epoch, batchInEpoch: this.c.batchInEpoch, seconds: since(started) }, `checkpoint ${dir}`);
     return dir;
   }

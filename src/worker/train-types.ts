@@ -76,6 +76,8 @@ export interface TrainHooks {
   onEpoch?(e: EpochSummary): Promise<void> | void;
   /** Passed to checkpoint writes (crash tests kill the process from here). */
   onCheckpointProgress?(written: number, total: number): void;
+  /** A checkpoint could not be written: rethrow to fail, or return to train on without it (full-disk.ts). */
+  onWriteFailed?(what: string, e: unknown): void;
 }
 
 export interface TrainLoopOptions {

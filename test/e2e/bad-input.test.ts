@@ -75,6 +75,8 @@ test('a coordinator port already in use is named, with a fix, and exits 1', asyn
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${held.port}.*pick another --port`));
     assert.doesNotMatch(r.stderr, STACK);
+    // Our message only: grpc-js's own 'E No address added out of total 1 resolved' line is dropped.
+    assert.deepEqual(r.stderr.trim().split('\n').filter((l) => !l.startsWith('{')).length, 1, r.stderr);
   } finally {
     await held.close();
   }
@@ -86,6 +88,17 @@ test('a metrics port already in use is named, with the setting to change', async
     const r = await runCli(['coordinator', '--host', '127.0.0.1', '--port', '0', '--world-size', '1', '--set', `observe.metricsPort=${held.port}`], { timeoutMs: 30_000 });
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`metrics port ${held.port} on 127\\.0\\.0\\.1 is already in use.*observe\\.metricsPort`));
+  } finally {
+    await held.close();
+  }
+});
+
+test('under launch, a busy metrics port is named in the launcher\'s own error line, not only in the coordinator\'s log', async () => {
+  const held = await holdPort();
+  try {
+    const r = await runCli(['launch', '--nproc', '1', '--set', `observe.metricsPort=${held.port}`, '--out', tempDir('busy-metrics')], { timeoutMs: 60_000 });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`ringtrain: error: coordinator \\(pid \\d+\\) exited with code 1: metrics port ${held.port} on 127\\.0\\.0\\.1 is already in use`));
   } finally {
     await held.close();
   }

@@ -51,12 +51,15 @@ test('survivors re-form at minWorkers after the last call, and the lowest surviv
 
 test('a replacement with the lost rank fills the ring at once, and fresh members get the state from a survivor', () => {
   const job = formed();
-  // The launcher restarted rank 0 as a new process before its lease ran out.
-  assert.equal(job.join(member('a2', 0), 1_000).kind, 'pending');
+  // The launcher restarted rank 0 as a new process before its lease ran out; a has been silent
+  // for the suspect grace, while b and c kept beating.
+  job.heartbeat('b', 3, 0, 1_900);
+  job.heartbeat('c', 3, 0, 1_900);
+  assert.equal(job.join(member('a2', 0), 2_000).kind, 'pending');
   assert.equal(job.phase, 'rendezvous');
   assert.match(job.lastChange, /worker rank 0 \(a\) was replaced by a2/);
-  job.join(member('b', 1), 1_100);
-  const r = job.join(member('c', 2), 1_200);
+  job.join(member('b', 1), 2_100);
+  const r = job.join(member('c', 2), 2_200);
   assert.equal(r.kind, 'formed', 'a full ring forms without waiting for the last call');
   assert.deepEqual(job.ring.map((p) => p.workerId), ['a2', 'b', 'c']);
   assert.equal(job.stateSourceRank, 1, 'rank 0 is new; rank 1 (b) holds the state');
@@ -118,4 +121,14 @@ test('a worker whose model has other parameter shapes is refused, naming both mo
   assert.equal(r.kind, 'refused');
   assert.match((r as { reason: string }).reason, /worker b built a different model \(50890 parameters, shapes bbbbbbbbbbbb\) than the ring's \(101770 parameters, shapes aaaaaaaaaaaa\)/);
   assert.equal(job.join({ ...member('c', 2), modelFingerprint: '101770:aaaaaaaaaaaaaaaa' }, 0).kind, 'pending');
+});
+
+test('a second worker claiming the rank of a live member is told to wait, and the member keeps its place', () => {
+  const job = formed();
+  job.heartbeat('b', 3, 0, 900);
+  const claim = job.join(member('x', 1), 1_000);
+  assert.equal(claim.kind, 'refused');
+  assert.equal((claim as { busy?: boolean }).busy, true);
+  assert.match((claim as { reason: string }).reason, /rank 1 is held by worker b at h:1, which is alive \(last heartbeat 0\.1 s ago\): each live worker needs its own RANK/);
+  assert.deepEqual([job.phase, job.restarts, job.ring.map((p) => p.workerId)], ['running', 0, ['a', 'b', 'c']]);
 });

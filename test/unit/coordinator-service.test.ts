@@ -21,13 +21,13 @@ interface Answer {
   value: Record<string, unknown> | undefined;
 }
 
-function harness(opts: { worldSize?: number; joinTimeoutMs?: number } = {}) {
+function harness(opts: { worldSize?: number; joinTimeoutMs?: number; minWorkers?: number; maxRestarts?: number; lastCallMs?: number } = {}) {
   const mem = memoryDestination();
   const log = createLogger({ job: 'svc', role: 'coordinator', destination: mem.stream });
   const registry = new Registry();
   const metrics = createCoordinatorMetrics(registry);
   let now = 0;
-  const job = new Job({ job: 'svc', worldSize: opts.worldSize ?? 2, configHash: HASH, joinTimeoutMs: opts.joinTimeoutMs ?? 10_000, leaseMs: 5_000, startedAtMs: 0 });
+  const job = new Job({ job: 'svc', worldSize: opts.worldSize ?? 2, configHash: HASH, joinTimeoutMs: opts.joinTimeoutMs ?? 10_000, leaseMs: 5_000, startedAtMs: 0, minWorkers: opts.minWorkers, maxRestarts: opts.maxRestarts, lastCallMs: opts.lastCallMs });
   const service = new CoordinatorService(job, log, metrics, { seed: 7, shuffle: true, dropLast: false }, () => now);
   const impl = service.implementation();
   /** Calls a handler; `answered()` is the reply once (and if) the service sent one. */
@@ -75,6 +75,44 @@ test('a join is held until the ring forms, then every held join learns its own r
   ];
   assert.deepEqual(first.answered(), { code: undefined, details: '', value: { rank: 1, worldSize: 2, generation: 1, ring, shard: { seed: 7, shuffle: true, dropLast: false }, stateSourceRank: -1, restarts: 0, resumeFromCheckpoint: false } });
   assert.deepEqual(second.answered()?.value?.rank, 0);
+});
+
+test('a ring that shrank tells its members its own size, not the job file\'s world size', () => {
+  const h = harness({ worldSize: 3, minWorkers: 2, maxRestarts: 2, lastCallMs: 1_000 });
+  for (const [id, r] of [['w-a', 0], ['w-b', 1], ['w-c', 2]] as const) h.join(id, r);
+  assert.equal(h.job.phase, 'running');
+  // w-c falls silent past its lease; the other two keep beating.
+  h.setNow(6_000);
+  h.call('Heartbeat', { workerId: 'w-a', step: 5, epoch: 0, busySeconds: 0 });
+  h.call('Heartbeat', { workerId: 'w-b', step: 5, epoch: 0, busySeconds: 0 });
+  h.job.tick(6_000);
+  assert.equal(h.job.phase, 'rendezvous');
+  const a = h.join('w-a', 0);
+  const b = h.join('w-b', 1);
+  assert.equal(a.answered(), undefined, 'held for the last call');
+  // What the tick timer does once the last call is over.
+  h.setNow(7_000);
+  (h.service as unknown as { settle(o: ReturnType<Job['tick']>): void }).settle(h.job.tick(7_000));
+  assert.deepEqual([a.answered()?.value?.worldSize, b.answered()?.value?.worldSize], [2, 2]);
+  assert.deepEqual([a.answered()?.value?.generation, (a.answered()?.value?.ring as unknown[]).length], [2, 2]);
+});
+
+test('a worker waiting to join a running ring with room is not answered until a ring includes it', () => {
+  const h = harness({ worldSize: 3, minWorkers: 2, maxRestarts: 2, lastCallMs: 1_000 });
+  h.join('w-a', 0);
+  h.join('w-b', 1);
+  h.setNow(1_000);
+  (h.service as unknown as { settle(o: ReturnType<Job['tick']>): void }).settle(h.job.tick(1_000));
+  assert.equal(h.job.phase, 'running', 'formed at minWorkers after the last call');
+  const late = h.join('w-c', 2);
+  // What the tick timer does every 200 ms while the ring runs: it must not hand w-c a rank of -1.
+  (h.service as unknown as { settle(o: ReturnType<Job['tick']>): void }).settle(h.job.tick(1_100));
+  assert.equal(late.answered(), undefined, JSON.stringify(late.answered()));
+  // At the epoch boundary the ring re-forms with all three: w-c learns its rank once it is in it.
+  h.call('Report', { workerId: 'w-a', step: 10, samples: 640, epochs: [{ epoch: 1, split: 'train', loss: 1, accuracy: 0.5, samplesPerSec: 1, samples: 640 }] });
+  h.join('w-a', 0);
+  h.join('w-b', 1);
+  assert.deepEqual([late.answered()?.value?.rank, late.answered()?.value?.worldSize], [2, 3]);
 });
 
 test('a join that arrives past the deadline answers every held join with the shortfall', async () => {

@@ -1,0 +1,151 @@
+/**
+ * `ringtrain bench hosts`: training across simulated hosts (sim-hosts.ts: network namespaces on
+ * a bridge, tbf-capped links) for each link rate, model, transport and wire dtype, against one
+ * worker alone and against PyTorch DDP (gloo) over the same links in the same run.
+ * `ringtrain bench hosts down` removes namespaces a killed run left behind.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { netnsRefusal, removeStaleHosts, withHosts, type SimHosts } from './sim-hosts';
+import { launchAcross, oneWorkerIn, steadySamplesPerSec, torchAcross, torchPeerAvailable } from './hosts-run';
+
+const USAGE = `usage: ringtrain bench hosts [--nnodes 2] [--nproc 1] [--rates 10000,1000] [--models mlp,cnn]
+                            [--transports grpc,tcp] [--compression none,fp16] [--no-torch]
+                            [--steps N] [--epochs E] [--warmup W]
+       ringtrain bench hosts down      (removes namespaces of runs that were killed)
+Makes --nnodes network namespaces on a bridge, each link capped by tbf at --rates Mbit/s, and
+runs launch --nnodes across them (--nproc workers per host), one worker alone in a host, and the
+PyTorch DDP peer (gloo, one rank per host) over the same links. --steps: one worker's batches of
+64 per epoch (mlp 200, cnn 30; the same data for every row); --epochs/--warmup: epochs per run
+and how many are left out (mlp 6/2, cnn 3/1). Needs root (ip netns); removes everything it made,
+also when interrupted.
+`;
+
+interface Options {
+  nnodes: number;
+  nproc: number;
+  rates: number[];
+  models: string[];
+  transports: string[];
+  compression: string[];
+  torch: boolean;
+  steps?: number;
+  epochs?: number;
+  warmup?: number;
+}
+
+/** How long the one-worker baseline may run. */
+const ONE_WORKER_DEADLINE_MS = 1_800_000;
+
+const LIST_FLAGS: Record<string, keyof Options> = { '--rates': 'rates', '--models': 'models', '--transports': 'transports', '--compression': 'compression' };
+const NUMBER_FLAGS: Record<string, keyof Options> = { '--nnodes': 'nnodes', '--nproc': 'nproc', '--steps': 'steps', '--epochs': 'epochs', '--warmup': 'warmup' };
+
+export function parseHostsArgs(argv: readonly string[]): Options {
+  const o: Options = { nnodes: 2, nproc: 1, rates: [10_000, 1_000], models: ['mlp', 'cnn'], transports: ['grpc', 'tcp'], compression: ['none', 'fp16'], torch: true };
+  const rec = o as unknown as Record<string, unknown>;
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i] as string;
+    const value = argv[i + 1];
+    if (flag === '--no-torch') {
+      o.torch = false;
+      continue;
+    }
+    const key = LIST_FLAGS[flag] ?? NUMBER_FLAGS[flag];
+    if (key === undefined || value === undefined) throw new Error(`unknown flag or missing value: '${flag}'`);
+    i++;
+    if (key === 'rates') rec[key] = value.split(',').map(Number);
+    else if (LIST_FLAGS[flag] !== undefined) rec[key] = value.split(',');
+    else rec[key] = Number(value);
+  }
+  const bad = [
+    ...o.rates.filter((r) => !(r > 0)).map((r) => `--rates: ${r} is not a rate in Mbit/s`),
+    ...o.models.filter((m) => !['mlp', 'cnn', 'resnet'].includes(m)).map((m) => `--models: '${m}' is not mlp, cnn or resnet`),
+    ...o.transports.filter((t) => !['grpc', 'tcp'].includes(t)).map((t) => `--transports: '${t}' is not grpc or tcp`),
+    ...o.compression.filter((c) => !['none', 'fp16', 'bf16'].includes(c)).map((c) => `--compression: '${c}' is not none, fp16 or bf16`),
+    ...(['nnodes', 'nproc', 'steps', 'epochs', 'warmup'] as const).filter((k) => o[k] !== undefined && !(Number.isInteger(o[k]) && (o[k] as number) >= (k === 'warmup' ? 0 : 1))).map((k) => `--${k} must be a positive integer, got ${o[k]}`),
+  ];
+  if (bad.length > 0) throw new Error(bad.join('; '));
+  return o;
+}
+
+interface Plan {
+  steps: number;
+  epochs: number;
+  warmup: number;
+}
+
+function planFor(model: string, o: Options): Plan {
+  const steps = o.steps ?? (model === 'mlp' ? 200 : 30);
+  const epochs = o.epochs ?? (model === 'mlp' ? 6 : 3);
+  const warmup = o.warmup ?? (model === 'mlp' ? 2 : 1);
+  if (warmup >= epochs) throw new Error(`--warmup ${warmup} leaves no measured epoch of ${epochs}`);
+  return { steps, epochs, warmup };
+}
+
+const jobSet = (model: string, p: Plan, extra: string[]): string[] => [`model.kind=${model}`, `data.trainLimit=${p.steps * 64}`, `train.epochs=${p.epochs}`, 'data.testLimit=200', ...extra];
+
+/** One worker alone in host 0 (no link crossed): the base of the scaling efficiency. */
+async function oneWorker(h: SimHosts, model: string, p: Plan, base: string): Promise<number> {
+  return steadySamplesPerSec(await oneWorkerIn(h, jobSet(model, p, []), path.join(base, 'one'), ONE_WORKER_DEADLINE_MS), p.warmup);
+}
+
+async function rowsForRate(h: SimHosts, rate: number, o: Options, print: (cells: string[]) => void): Promise<void> {
+  const link = rate >= 1000 ? `${rate / 1000} Gbit/s` : `${rate} Mbit/s`;
+  const world = o.nnodes * o.nproc;
+  for (const model of o.models) {
+    const p = planFor(model, o);
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-hosts-'));
+    try {
+      const one = await oneWorker(h, model, p, base);
+      const torch = o.torch && torchPeerAvailable() ? await torchAcross(h, model, Math.max(10, Math.round((p.steps * (p.epochs - p.warmup)) / world)), 900_000) : undefined;
+      print([link, model, '1 worker alone', one.toFixed(0), '', '']);
+      for (const transport of o.transports) {
+        for (const wire of o.compression) {
+          const dir = path.join(base, `${transport}-${wire}`);
+          const run = await launchAcross(h, o.nproc, jobSet(model, p, [`cluster.transport=${transport}`, `cluster.compression=${wire}`]), dir, 1_800_000);
+          const rate2 = steadySamplesPerSec(run.outDir, p.warmup);
+          const vsTorch = torch === undefined ? '-' : `${(rate2 / torch).toFixed(2)}x`;
+          print([link, model, `${o.nnodes} hosts x ${o.nproc}, ${transport}, ${wire === 'none' ? 'fp32' : wire} wire`, rate2.toFixed(0), `${((100 * rate2) / (world * one)).toFixed(0)}%`, vsTorch]);
+        }
+      }
+      if (torch !== undefined) print([link, model, `torch DDP gloo ${o.nnodes} x 1 (fp32; the peer has no fp16_compress_hook option)`, torch.toFixed(0), `${((100 * torch) / (o.nnodes * one)).toFixed(0)}% (of ringtrain's 1 worker)`, '1.00x']);
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true });
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) return void process.stdout.write(USAGE);
+  if (argv[0] === 'down') {
+    const gone = removeStaleHosts();
+    return void process.stdout.write(gone.length === 0 ? 'no namespaces of a killed run were left\n' : `removed ${gone.join(', ')}\n`);
+  }
+  let o: Options;
+  try {
+    o = parseHostsArgs(argv);
+  } catch (e) {
+    process.stderr.write(`ringtrain bench hosts: ${(e as Error).message}\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  const refused = netnsRefusal();
+  if (refused !== undefined) {
+    process.stderr.write(`ringtrain bench hosts: ${refused}; it needs root (CAP_SYS_ADMIN) to make network namespaces\n`);
+    process.exitCode = 1;
+    return;
+  }
+  process.stdout.write(`samples/s of the whole job (mean of the epochs after the warm-up). This machine's CPU is shared: compare rows of one run, as ratios.\n`);
+  process.stdout.write('| link | model | run | samples/s | scaling vs 1 worker | vs torch DDP |\n| --- | --- | --- | ---: | ---: | ---: |\n');
+  const print = (cells: string[]): void => void process.stdout.write(`| ${cells.join(' | ')} |\n`);
+  for (const rate of o.rates) {
+    await withHosts(o.nnodes, rate, async (h) => {
+      process.stdout.write(`(${o.nnodes} hosts at ${rate} Mbit/s: namespaces ${h.prefix}*)\n`);
+      await rowsForRate(h, rate, o, print);
+    });
+  }
+}
+
+if (require.main === module) void main();
