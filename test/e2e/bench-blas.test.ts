@@ -8,12 +8,17 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { runCli } from './cli';
 
 const REFERENCE = '/usr/lib/x86_64-linux-gnu/blas';
 
+/** The peer's shared loader and models (bench/torch_step.py imports them from there). */
+const PEERS = path.resolve(__dirname, '../../../../shared/peers/torch_common.py');
+
 function why(): string | false {
   if (!fs.existsSync(`${REFERENCE}/libblas.so.3`)) return `no reference BLAS at ${REFERENCE} (Debian package libblas3)`;
+  if (!fs.existsSync(PEERS)) return `no PyTorch peer scripts at ${PEERS}`;
   try {
     execFileSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 });
   } catch {
