@@ -146,6 +146,10 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof RingtrainError && e.code === 'CONFIG_INVALID') throw e;
+    if (e instanceof RingtrainError && e.code === 'JOB_DONE') {
+      log.info({ event: 'job-already-done' }, `${e.message}: exiting`);
+      return 0;
+    }
     log.error({ event: 'worker-failed', code: e instanceof RingtrainError ? e.code : 'INTERNAL' }, (e as Error).message);
     process.send?.({ kind: 'failed', message: (e as Error).message });
     return 1;

@@ -18,7 +18,9 @@ export type RingtrainErrorCode =
   | 'ABORTED'
   | 'NOT_MEMBER'
   | 'REGENERATING'
-  | 'WRITE_FAILED';
+  | 'WRITE_FAILED'
+  /** The job this worker came to join has already finished: nothing left to do. */
+  | 'JOB_DONE';
 
 export class RingtrainError extends Error {
   readonly code: RingtrainErrorCode;

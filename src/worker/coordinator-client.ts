@@ -183,6 +183,10 @@ export class CoordinatorClient {
     if (e.code === grpc.status.UNAVAILABLE) {
       return new RingtrainError('UNAVAILABLE', `coordinator at ${this.address} is unreachable during ${what}: ${e.details}`);
     }
+    // A worker restarted (or started late) after the job finished successfully: not a failure.
+    if (e.code === grpc.status.FAILED_PRECONDITION && e.details.startsWith('job is done')) {
+      return new RingtrainError('JOB_DONE', `coordinator at ${this.address}: ${e.details}, so there is nothing to ${what}`);
+    }
     return new RingtrainError('JOB_FAILED', `coordinator refused ${what}: ${e.details}`);
   }
 }

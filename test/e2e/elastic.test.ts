@@ -63,12 +63,14 @@ test('a worker killed mid-epoch is replaced, the ring recovers in under 10 s, an
 for (const transport of ['grpc', 'tcp'] as const) {
   test(`two ${transport} workers summing through a shared file: one killed mid-epoch is replaced, the survivor leaves its wait, and the new ring opens a new file`, async () => {
     const out = tempDir(`elastic-pair-${transport}`);
-    const run = startCli(['launch', '--nproc', '2', ...JOB, 'train.epochs=6', `cluster.transport=${transport}`, '--out', out], { timeoutMs: 180_000 });
+    // The whole training set for 20 epochs: two fused-step workers summing through a shared file
+    // finished JOB's 15,000 x 6 before the kill, and the restarted rank found the job done.
+    const run = startCli(['launch', '--nproc', '2', ...JOB, 'train.epochs=20', 'data.trainLimit=0', `cluster.transport=${transport}`, '--out', out], { timeoutMs: 180_000 });
     await killMidRun(out, run.child.pid as number, (pid) => envOf(pid).RANK === '1', 1000);
     const r = await run.result;
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /rank 1 \(pid \d+\) was killed by SIGKILL; restarting it \(restart 1 of 2\)/);
-    assert.match(r.stdout, /epoch 6\/6/);
+    assert.match(r.stdout, /epoch 20\/20/);
     // Rank 0 lived through both rings: it summed through a shared file in each, a new one for generation 2.
     const paths = logEvents(path.join(out, 'logs', 'rank 0.log'), 'allreduce-path').map((e) => [e.generation, String(e.msg).replace(/127\.0\.0\.1:\d+/, 'ADDR')]);
     assert.deepEqual(paths, [1, 2].map((g) => [g, 'all-reduces with rank 1 at ADDR go through a shared file (up to 16 MiB each; larger ones as messages)']));

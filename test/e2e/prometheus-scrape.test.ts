@@ -27,7 +27,9 @@ const EPOCHS = 6;
  * for a rate() window, and CI compared too few epochs; at 16 it took 2 s once two workers summed
  * through a shared file on gRPC too.)
  */
-const RUN = ['launch', '--nproc', '2', '--set', `train.epochs=${EPOCHS}`, 'data.batchSize=8', 'data.testLimit=1000', 'cluster.joinTimeoutSec=30'];
+// The tfjs step: the fused one trains an epoch of batch-8 steps in about a second, shorter than
+// Prometheus's 5 s file_sd refresh, and no worker was scraped before the job ended.
+const RUN = ['launch', '--nproc', '2', '--set', `train.epochs=${EPOCHS}`, 'data.batchSize=8', 'data.testLimit=1000', 'cluster.joinTimeoutSec=30', 'train.fusedStep=off'];
 /**
  * rate() over a window inside one epoch vs that epoch's printed samples/s. Loose: the window
  * covers 4-10 scrapes of a 3-6 s epoch, and throughput on two shared cores wanders by a third

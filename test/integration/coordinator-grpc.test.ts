@@ -131,6 +131,11 @@ test('two workers joining concurrently share one ring, heartbeat while running, 
     assert.equal(sample(finished, 'ringtrain_job_state{state="running"}'), 0);
     assert.equal(sample(finished, 'ringtrain_job_state{state="failed"}'), 0);
     assert.equal(sample(finished, 'ringtrain_job_workers'), 0, 'no worker holds a lease once the job is done');
+    // A worker restarted after the job finished (a kill in its last moments) is told so as
+    // JOB_DONE, which the worker command answers with exit 0, not as a failure of the job.
+    const late = await rejection(h.client('w-late').join({ address: '127.0.0.1:41002', rankHint: -1, configHash: hash, metricsUrl: 'http://127.0.0.1:9002/metrics' }, 5_000, 2_000));
+    assert.ok(late instanceof RingtrainError && late.code === 'JOB_DONE', String(late));
+    assert.match(late.message, /job is done, so there is nothing to join/);
 
     assert.deepEqual(await h.coord.done, { ok: true, reason: '', generation: 1 });
     const messages = h.lines().map((l) => l.msg);
