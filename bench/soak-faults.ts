@@ -3,36 +3,13 @@
  * running `launch` (from /proc and the run's JSON logs) and breaks it once. Used only by
  * soak.ts; nothing here is a test.
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
+import { childPids, isAlive } from './proc-tools';
+
+export { childPids, isAlive } from './proc-tools';
 
 export type FaultKind = 'kill-worker' | 'stop-worker' | 'kill-coordinator' | 'stop-coordinator' | 'garbage' | 'disk-full';
-
-/** Child pids of `pid` (Linux /proc). */
-export function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(e));
-    } catch {
-      // Gone while we looked.
-    }
-  }
-  return out;
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
-  } catch {
-    return false;
-  }
-}
 
 function role(pid: number): 'coordinator' | 'worker' | undefined {
   try {
@@ -70,21 +47,6 @@ export function jobPorts(out: string): number[] {
     if (typeof url === 'string') ports.add(Number(/:(\d+)\//.exec(url)?.[1]));
   }
   return [...ports].filter((p) => Number.isInteger(p) && p > 0);
-}
-
-/** 4 KiB of random bytes to 127.0.0.1:port; resolves once the far end is done with it (at most 3 s). */
-export function sendGarbage(port: number): Promise<void> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port }, () => s.end(randomBytes(4096)));
-    const done = (): void => {
-      s.destroy();
-      resolve();
-    };
-    s.on('error', done);
-    s.on('close', done);
-    s.on('data', () => undefined);
-    setTimeout(done, 3000).unref();
-  });
 }
 
 export interface Target {

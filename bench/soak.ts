@@ -20,7 +20,9 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { childPids, isAlive, jobPorts, sendGarbage, targets, type FaultKind } from './soak-faults';
+import { randomBytes } from 'node:crypto';
+import { sendGarbage } from './proc-tools';
+import { childPids, isAlive, jobPorts, targets, type FaultKind } from './soak-faults';
 
 const BIN = path.resolve(__dirname, '../../bin/ringtrain.js');
 
@@ -202,7 +204,7 @@ async function inject(kind: FaultKind, launch: Launch, out: string, disk: string
   else if (kind === 'stop-worker') signal(pick('worker'), 'SIGSTOP');
   else if (kind === 'kill-coordinator') signal(pick('coordinator'), 'SIGKILL');
   else if (kind === 'stop-coordinator') signal(pick('coordinator'), 'SIGSTOP');
-  else if (kind === 'garbage') await Promise.all(jobPorts(out).map((p) => sendGarbage(p)));
+  else if (kind === 'garbage') await Promise.all(jobPorts(out).map((p) => sendGarbage(p, randomBytes(4096))));
   else if (kind === 'disk-full' && disk !== undefined) {
     const filler = path.join(disk, 'filler');
     fillUp(filler);
