@@ -5,8 +5,10 @@
  */
 import { scaleFloats, simdBuffer } from '../compute/simd-floats';
 import { RingtrainError } from '../config/errors';
-import { DEFAULT_BLOCK_ELEMENTS, ringAllReduce } from './allreduce-ring';
+import { DEFAULT_BLOCK_ELEMENTS, ringAllReduce, type RingOptions } from './allreduce-ring';
 import { pairAllReduce } from './allreduce-pair';
+import { HostHierarchy } from './allreduce-hierarchical';
+import { hierarchyFits, hostGroups } from './host-groups';
 import { ringBroadcast } from './broadcast-ring';
 import { OFFER_BYTES, SharedPair } from './shm-pair';
 import type { Transport } from './transport';
@@ -28,6 +30,12 @@ export interface CommunicatorOptions {
    * everything else takes the ring; 'ring': always the ring.
    */
   algorithm?: 'auto' | 'ring';
+  /**
+   * 'auto' (default): with two ranks on each of several hosts, over a transport that reaches any
+   * rank, ranks sum on their host through a shared file and one rank per host crosses the
+   * network (allreduce-hierarchical.ts); 'flat': one ring over all ranks.
+   */
+  hierarchy?: 'auto' | 'flat';
   /**
    * Hears once whether the ring's two same-host ranks sum through a shared file (shm-pair.ts);
    * `sharedFile` is true when they do, so metrics can report the path the log names.
@@ -87,6 +95,8 @@ export class Communicator {
    * at the first all-reduce, so both ranks ask at the same point of their collective sequence.
    */
   private pairState: { pair: SharedPair | undefined } | undefined;
+  /** Settled at the first all-reduce like pairState: whether this ring sums host by host. */
+  private hierarchyState: { hierarchy: HostHierarchy | undefined } | undefined;
   /** When this rank last let the event loop run (hrtime ns): shared-file all-reduces never need to. */
   private lastYield = 0n;
   private firstArrival: bigint | undefined;
@@ -161,6 +171,24 @@ export class Communicator {
     return this.worldSize === 2 && this.transport.pairCandidate?.() === true && this.options.algorithm !== 'ring';
   }
 
+  /** Settles, at the first all-reduce of a ring that may go hierarchical, whether it does. */
+  private async settleHierarchy(): Promise<HostHierarchy | undefined> {
+    if (this.hierarchyState !== undefined) return this.hierarchyState.hierarchy;
+    const hp = this.worldSize > 2 && this.options.algorithm !== 'ring' && this.options.hierarchy !== 'flat' ? this.transport.hostPairs?.() : undefined;
+    if (hp === undefined || !hierarchyFits(hostGroups(hp.hosts))) {
+      this.hierarchyState = { hierarchy: undefined };
+      return undefined;
+    }
+    const hierarchy = await HostHierarchy.open(this.transport, hp, () => this.next());
+    this.hierarchyState = { hierarchy };
+    this.options.onNote?.(
+      hierarchy === undefined
+        ? 'all-reduces take one ring over every rank: not every same-host pair could share a file'
+        : `all-reduces sum through a shared file on each host, then between one rank per host (${hierarchy.hosts} hosts)`,
+    );
+    return hierarchy;
+  }
+
   get rank(): number {
     return this.transport.identity.rank;
   }
@@ -190,6 +218,12 @@ export class Communicator {
       this.packAll(buf, pack);
       pack = undefined;
       this.pairState = { pair: await this.openPair() };
+    }
+    if (this.hierarchyState === undefined && this.worldSize > 2) {
+      // As for the pair: the caller's gradients may be gone after our first await.
+      this.packAll(buf, pack);
+      pack = undefined;
+      await this.settleHierarchy();
     }
     const pair = this.pairState?.pair;
     const seq = this.next();
@@ -225,6 +259,19 @@ export class Communicator {
       this.stats.sharedPairOps += 1;
       // Nothing here needs the event loop, but heartbeats and /metrics do.
       if (process.hrtime.bigint() - this.lastYield > YIELD_EVERY_NS) await this.yieldNow();
+      return;
+    }
+    const hierarchy = this.hierarchyState?.hierarchy;
+    if (hierarchy !== undefined) {
+      this.packAll(buf, pack);
+      const ringOptions = (b: number): RingOptions => ({ dtype, blockElements: this.options.blockElements, onSend: track, scratch: this.scratchFor(buf, b) });
+      this.firstArrival = await hierarchy.allReduce(buf, seq, scale, { ring: ringOptions, bucketElements: this.bucketElements, pairMaxElements: PAIR_MAX_ELEMENTS });
+      // Wire bytes of one leader (pair exchange or ring of hosts); the file's copies are not wire.
+      const h = hierarchy.hosts;
+      if (hierarchy.leads) this.stats.bytesSent += Math.ceil((h === 2 ? 1 : (2 * (h - 1)) / h) * buf.length * bytesPerElement(dtype));
+      this.stats.sharedPairOps += 1;
+      await this.yieldNow();
+      this.throwIfFailed();
       return;
     }
     const running: Promise<void>[] = [];

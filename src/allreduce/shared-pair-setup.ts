@@ -5,9 +5,10 @@
  * Both transports ask the same question, so the answer cannot drift between them.
  */
 import * as os from 'node:os';
+import { hostsOf } from './host-groups';
 import { pollsHere } from './tcp-shared-links';
 import { sameHostRanks } from './shm-segment';
-import type { RingIdentity, SharedPairSetup } from './transport';
+import type { HostPairs, RingIdentity, SharedPairSetup } from './transport';
 
 export interface PairConditions {
   ring: RingIdentity;
@@ -51,5 +52,24 @@ export function sharedPairSetup(c: PairConditions): SharedPairSetup | undefined 
     timeoutMs: c.timeoutMs,
     peer: c.who(1 - c.ring.rank),
     aborted: () => c.abortedIn(generation),
+  };
+}
+
+/**
+ * For a transport that reaches any rank: same-host pairs of a larger ring may share a file
+ * (allreduce-hierarchical.ts), under the job settings a two-rank pair needs; undefined when they
+ * forbid it. A rank declines where its host's ranks outnumber the CPUs they may poll on.
+ */
+export function hostPairs(c: PairConditions): HostPairs | undefined {
+  if (c.bytes <= 0 || c.tls || c.pollMicros <= 0) return undefined;
+  const hosts = hostsOf(c.addresses);
+  const here = hosts.filter((h) => h === hosts[c.ring.rank]).length;
+  const generation = c.ring.generation;
+  return {
+    hosts,
+    setup: (peer) =>
+      pollsHere(here, os.availableParallelism(), c.ownCpus)
+        ? { bytes: c.bytes, dir: c.dir, spinMs: c.pollMicros / 1000, timeoutMs: c.timeoutMs, peer: c.who(peer), aborted: () => c.abortedIn(generation) }
+        : undefined,
   };
 }

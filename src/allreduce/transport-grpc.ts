@@ -19,8 +19,8 @@ import { PULL_PATH, type CollectiveServer } from './collective-server';
 import { GRPC_CONTENT_TYPE, PREFIX_BYTES, connectRing, framed, readStatus, writePrefix } from './grpc-h2';
 import type { PullMessageParts } from './grpc-pull-streams';
 import { LentPayloads } from './lent-payloads';
-import { pairCandidate, sharedPairSetup, type PairConditions } from './shared-pair-setup';
-import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type SharedPairSetup, type Transport } from './transport';
+import { hostPairs, pairCandidate, sharedPairSetup, type PairConditions } from './shared-pair-setup';
+import { describeKey, type HostPairs, type MessageKey, type PayloadMeta, type RingIdentity, type SharedPairSetup, type Transport } from './transport';
 
 if (os.endianness() !== 'LE') {
   // Payloads are raw little-endian float32; a big-endian host would need a byte swap per element.
@@ -93,6 +93,11 @@ export class GrpcTransport implements Transport {
 
   sharedPair(): SharedPairSetup | undefined {
     return sharedPairSetup(this.pairConditions());
+  }
+
+  /** Any rank pulls from any other, so same-host pairs of a larger ring may sum through files. */
+  hostPairs(): HostPairs | undefined {
+    return hostPairs(this.pairConditions());
   }
 
   /** What decides a same-host pair's shared file (shared-pair-setup.ts). */

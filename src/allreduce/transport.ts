@@ -51,6 +51,17 @@ export interface SharedPairSetup {
   aborted(): Error | undefined;
 }
 
+/**
+ * What a transport that can reach any rank of its ring (not only its successor) offers a
+ * hierarchical all-reduce: where every rank runs, and a same-host pair's shared file.
+ */
+export interface HostPairs {
+  /** Every rank's host, as the ring's addresses name it (alike on every rank). */
+  hosts: readonly string[];
+  /** This rank's file shared with same-host `peer`; undefined = this rank declines (it may not poll). */
+  setup(peer: number): SharedPairSetup | undefined;
+}
+
 export interface Transport {
   readonly identity: RingIdentity;
   /**
@@ -90,6 +101,12 @@ export interface Transport {
    * handshake tells the peer.
    */
   sharedPair?(): SharedPairSetup | undefined;
+  /**
+   * Undefined when this ring cannot sum hierarchically: the transport reaches only its
+   * successor, or the job's settings allow no shared file (TLS, no size, no polling). Every rank
+   * of a ring answers alike.
+   */
+  hostPairs?(): HostPairs | undefined;
   /** Tells the receive side which collective this rank is in, so older ones are refused as stale. */
   beginOp(opSeq: number): void;
   /**

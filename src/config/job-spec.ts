@@ -376,6 +376,12 @@ export interface ClusterSpec {
    * the CPU busy, so a rank does not poll when its host's ranks outnumber the CPUs they may use.
    */
   pollMicros: number;
+  /**
+   * auto: with two workers on each of several hosts (grpc transport, shared memory on), each
+   * host's pair sums through a shared file and one worker per host crosses the network, as
+   * NCCL's and Horovod's hierarchical all-reduce; flat: one ring over every worker.
+   */
+  hierarchy: HierarchyName;
   /** Fewest workers the ring may shrink to after a loss (0 = worldSize: never shrink). */
   minWorkers: number;
   /** Membership changes (lost or replaced workers) survived before the job fails; ringtrain launch restarts dead workers this many times. 0 = fail at the first loss. */
@@ -386,6 +392,7 @@ export interface ClusterSpec {
 
 export type TransportName = 'grpc' | 'tcp';
 export type CompressionName = 'none' | 'fp16' | 'bf16';
+export type HierarchyName = 'auto' | 'flat';
 
 export interface ObserveSpec {
   /** Address the /metrics HTTP servers bind to. */
@@ -529,6 +536,7 @@ export const DEFAULT_JOB: JobSpec = {
     bucketCapMb: 25,
     sharedMemoryMb: 32,
     pollMicros: 2000,
+    hierarchy: 'auto',
     minWorkers: 0,
     maxRestarts: 0,
     lastCallSec: 3,

@@ -202,6 +202,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
       const comm = new Communicator(transport, {
         dtype: spec.cluster.compression === 'none' ? 'fp32' : spec.cluster.compression,
         bucketElements: Math.floor((spec.cluster.bucketCapMb * 1024 * 1024) / 4),
+        hierarchy: spec.cluster.hierarchy,
         onNote: (note, sharedFile) => {
           log.info({ event: 'allreduce-path' }, note);
           // The pair's all-reduces bypass the transport: the link metric says so, as the log does.
