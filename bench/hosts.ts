@@ -11,12 +11,14 @@ import { netnsRefusal, removeStaleHosts, withHosts, type SimHosts } from './sim-
 import { launchAcross, oneWorkerIn, steadySamplesPerSec, torchAcross, torchPeerAvailable } from './hosts-run';
 
 const USAGE = `usage: ringtrain bench hosts [--nnodes 2] [--nproc 1] [--rates 10000,1000] [--models mlp,cnn]
-                            [--transports grpc,tcp] [--compression none,fp16] [--no-torch]
+                            [--transports grpc,tcp] [--compression none,fp16] [--hierarchy auto,flat] [--no-torch]
                             [--steps N] [--epochs E] [--warmup W]
        ringtrain bench hosts down      (removes namespaces of runs that were killed)
 Makes --nnodes network namespaces on a bridge, each link capped by tbf at --rates Mbit/s, and
 runs launch --nnodes across them (--nproc workers per host), one worker alone in a host, and the
-PyTorch DDP peer (gloo, one rank per host) over the same links. --steps: one worker's batches of
+PyTorch DDP peer (gloo, one rank per host; with fp16, also with torch's fp16_compress_hook) over
+the same links. --hierarchy: with --nproc 2, each host's pair sums first and one worker per host
+crosses the link (auto), or one flat ring over every worker (flat). --steps: one worker's batches of
 64 per epoch (mlp 200, cnn 30; the same data for every row); --epochs/--warmup: epochs per run
 and how many are left out (mlp 6/2, cnn 3/1). Needs root (ip netns); removes everything it made,
 also when interrupted.
@@ -29,6 +31,7 @@ interface Options {
   models: string[];
   transports: string[];
   compression: string[];
+  hierarchy: string[];
   torch: boolean;
   steps?: number;
   epochs?: number;
@@ -38,11 +41,11 @@ interface Options {
 /** How long the one-worker baseline may run. */
 const ONE_WORKER_DEADLINE_MS = 1_800_000;
 
-const LIST_FLAGS: Record<string, keyof Options> = { '--rates': 'rates', '--models': 'models', '--transports': 'transports', '--compression': 'compression' };
+const LIST_FLAGS: Record<string, keyof Options> = { '--rates': 'rates', '--models': 'models', '--transports': 'transports', '--compression': 'compression', '--hierarchy': 'hierarchy' };
 const NUMBER_FLAGS: Record<string, keyof Options> = { '--nnodes': 'nnodes', '--nproc': 'nproc', '--steps': 'steps', '--epochs': 'epochs', '--warmup': 'warmup' };
 
 export function parseHostsArgs(argv: readonly string[]): Options {
-  const o: Options = { nnodes: 2, nproc: 1, rates: [10_000, 1_000], models: ['mlp', 'cnn'], transports: ['grpc', 'tcp'], compression: ['none', 'fp16'], torch: true };
+  const o: Options = { nnodes: 2, nproc: 1, rates: [10_000, 1_000], models: ['mlp', 'cnn'], transports: ['grpc', 'tcp'], compression: ['none', 'fp16'], hierarchy: ['auto'], torch: true };
   const rec = o as unknown as Record<string, unknown>;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i] as string;
@@ -63,6 +66,7 @@ export function parseHostsArgs(argv: readonly string[]): Options {
     ...o.models.filter((m) => !['mlp', 'cnn', 'resnet'].includes(m)).map((m) => `--models: '${m}' is not mlp, cnn or resnet`),
     ...o.transports.filter((t) => !['grpc', 'tcp'].includes(t)).map((t) => `--transports: '${t}' is not grpc or tcp`),
     ...o.compression.filter((c) => !['none', 'fp16', 'bf16'].includes(c)).map((c) => `--compression: '${c}' is not none, fp16 or bf16`),
+    ...o.hierarchy.filter((c) => !['auto', 'flat'].includes(c)).map((c) => `--hierarchy: '${c}' is not auto or flat`),
     ...(['nnodes', 'nproc', 'steps', 'epochs', 'warmup'] as const).filter((k) => o[k] !== undefined && !(Number.isInteger(o[k]) && (o[k] as number) >= (k === 'warmup' ? 0 : 1))).map((k) => `--${k} must be a positive integer, got ${o[k]}`),
   ];
   if (bad.length > 0) throw new Error(bad.join('; '));
@@ -90,26 +94,44 @@ async function oneWorker(h: SimHosts, model: string, p: Plan, base: string): Pro
   return steadySamplesPerSec(await oneWorkerIn(h, jobSet(model, p, []), path.join(base, 'one'), ONE_WORKER_DEADLINE_MS), p.warmup);
 }
 
+/** torch DDP's samples/s on these links: fp32 wire, and fp16_compress_hook when fp16 rows run. */
+async function torchRates(h: SimHosts, model: string, p: Plan, o: Options): Promise<{ fp32?: number; fp16?: number }> {
+  if (!o.torch || !torchPeerAvailable()) return {};
+  const steps = Math.max(10, Math.round((p.steps * (p.epochs - p.warmup)) / o.nnodes));
+  const fp32 = await torchAcross(h, model, steps, 900_000);
+  const fp16 = o.compression.includes('fp16') ? await torchAcross(h, model, steps, 900_000, true) : undefined;
+  return { fp32, fp16 };
+}
+
 async function rowsForRate(h: SimHosts, rate: number, o: Options, print: (cells: string[]) => void): Promise<void> {
   const link = rate >= 1000 ? `${rate / 1000} Gbit/s` : `${rate} Mbit/s`;
   const world = o.nnodes * o.nproc;
+  // A hierarchy needs two workers on a host; with one, the flag changes nothing.
+  const hierarchies = o.nproc === 2 ? o.hierarchy : ['auto'];
   for (const model of o.models) {
     const p = planFor(model, o);
     const base = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-hosts-'));
     try {
       const one = await oneWorker(h, model, p, base);
-      const torch = o.torch && torchPeerAvailable() ? await torchAcross(h, model, Math.max(10, Math.round((p.steps * (p.epochs - p.warmup)) / world)), 900_000) : undefined;
+      const torch = await torchRates(h, model, p, o);
       print([link, model, '1 worker alone', one.toFixed(0), '', '']);
       for (const transport of o.transports) {
         for (const wire of o.compression) {
-          const dir = path.join(base, `${transport}-${wire}`);
-          const run = await launchAcross(h, o.nproc, jobSet(model, p, [`cluster.transport=${transport}`, `cluster.compression=${wire}`]), dir, 1_800_000);
-          const rate2 = steadySamplesPerSec(run.outDir, p.warmup);
-          const vsTorch = torch === undefined ? '-' : `${(rate2 / torch).toFixed(2)}x`;
-          print([link, model, `${o.nnodes} hosts x ${o.nproc}, ${transport}, ${wire === 'none' ? 'fp32' : wire} wire`, rate2.toFixed(0), `${((100 * rate2) / (world * one)).toFixed(0)}%`, vsTorch]);
+          for (const hierarchy of hierarchies) {
+            const dir = path.join(base, `${transport}-${wire}-${hierarchy}`);
+            const set = [`cluster.transport=${transport}`, `cluster.compression=${wire}`, `cluster.hierarchy=${hierarchy}`];
+            const run = await launchAcross(h, o.nproc, jobSet(model, p, set), dir, 1_800_000);
+            const rate2 = steadySamplesPerSec(run.outDir, p.warmup);
+            const against = wire === 'fp16' ? torch.fp16 : wire === 'none' ? torch.fp32 : undefined;
+            const vsTorch = against === undefined ? '-' : `${(rate2 / against).toFixed(2)}x${wire === 'fp16' ? ' (vs fp16 hook)' : ''}`;
+            const how = o.nproc === 2 ? `, ${hierarchy === 'auto' ? 'hierarchical' : 'flat ring'}` : '';
+            print([link, model, `${o.nnodes} hosts x ${o.nproc}, ${transport}, ${wire === 'none' ? 'fp32' : wire} wire${how}`, rate2.toFixed(0), `${((100 * rate2) / (world * one)).toFixed(0)}%`, vsTorch]);
+          }
         }
       }
-      if (torch !== undefined) print([link, model, `torch DDP gloo ${o.nnodes} x 1 (fp32; the peer has no fp16_compress_hook option)`, torch.toFixed(0), `${((100 * torch) / (o.nnodes * one)).toFixed(0)}% (of ringtrain's 1 worker)`, '1.00x']);
+      const torchScaling = (r: number): string => `${((100 * r) / (o.nnodes * one)).toFixed(0)}% (of ringtrain's 1 worker)`;
+      if (torch.fp32 !== undefined) print([link, model, `torch DDP gloo ${o.nnodes} x 1, fp32 wire`, torch.fp32.toFixed(0), torchScaling(torch.fp32), '1.00x']);
+      if (torch.fp16 !== undefined) print([link, model, `torch DDP gloo ${o.nnodes} x 1, fp16_compress_hook`, torch.fp16.toFixed(0), torchScaling(torch.fp16), '1.00x']);
     } finally {
       fs.rmSync(base, { recursive: true, force: true });
     }

@@ -37,6 +37,55 @@ test('a 3-host ring over network namespaces trains the same weights as --nproc 3
   assert.deepEqual(ours(h.prefix), [], 'no namespace is left behind');
 });
 
+/** Every rank's log lines of `event` across the nodes of a launchAcross run under `base`. */
+function events(base: string, event: string): { file: string; line: Record<string, unknown> }[] {
+  const out: { file: string; line: Record<string, unknown> }[] = [];
+  for (const node of fs.readdirSync(base).filter((d) => d.startsWith('node'))) {
+    const logs = path.join(base, node, 'logs');
+    for (const f of fs.readdirSync(logs).filter((n) => n.startsWith('rank '))) {
+      for (const l of fs.readFileSync(path.join(logs, f), 'utf8').split('\n')) {
+        if (l.includes(`"event":"${event}"`)) out.push({ file: `${node}/${f}`, line: JSON.parse(l) as Record<string, unknown> });
+      }
+    }
+  }
+  return out;
+}
+
+test('2 hosts x 2 workers: the hierarchical all-reduce trains the flat ring\'s weights to float rounding, every replica bit-identical', { skip: refusal }, async () => {
+  const dir = tempDir('hier');
+  const h = hostsUp(2, 1000);
+  try {
+    const job = [...JOB, 'data.trainLimit=3840', 'cluster.transport=grpc'];
+    const flat = await launchAcross(h, 2, [...job, 'cluster.hierarchy=flat'], path.join(dir, 'flat'), 240_000);
+    const tree = await launchAcross(h, 2, job, path.join(dir, 'tree'), 240_000);
+    const paths = events(path.join(dir, 'tree'), 'allreduce-path').map((e) => String(e.line.msg));
+    assert.equal(paths.length, 4, paths.join('\n'));
+    for (const p of paths) assert.equal(p, 'all-reduces sum through a shared file on each host, then between one rank per host (2 hosts)');
+    assert.deepEqual(events(path.join(dir, 'flat'), 'allreduce-path'), [], 'the flat ring takes no hierarchy');
+    for (const run of ['flat', 'tree']) {
+      const digests = events(path.join(dir, run), 'finished').map((e) => e.line.weightsSha256);
+      assert.equal(digests.length, 4, `${run}: four replicas finished`);
+      assert.equal(new Set(digests).size, 1, `${run}: replicas differ: ${digests.join(' ')}`);
+    }
+    const read = (d: string): Float32Array => {
+      const b = fs.readFileSync(path.join(d, 'model', 'weights.bin'));
+      return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+    };
+    const a = read(flat.outDir);
+    const b = read(tree.outDir);
+    assert.equal(a.length, b.length);
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs((a[i] as number) - (b[i] as number)));
+    // 15 SGD steps from the same start, sums in another order: rounding-sized differences, not training-sized.
+    assert.ok(worst < 1e-5, `largest weight difference ${worst}`);
+    process.stdout.write(`hierarchical vs flat: largest weight difference ${worst.toExponential(2)}\n`);
+  } finally {
+    h.down();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  assert.deepEqual(ours(h.prefix), [], 'no namespace is left behind');
+});
+
 test('ringtrain bench hosts, interrupted mid-run, removes its namespaces and stops its jobs', { skip: refusal }, async () => {
   const cli = startCli(['bench', 'hosts', '--rates', '100', '--models', 'mlp', '--transports', 'grpc', '--no-torch'], { timeoutMs: 120_000 });
   let printed = '';

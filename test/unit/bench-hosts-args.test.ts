@@ -4,14 +4,15 @@ import { parseHostsArgs } from '../../bench/hosts';
 import { tbfArgs } from '../../bench/sim-hosts';
 
 test('bench hosts defaults to 2 hosts x 1 worker at 10 and 1 Gbit/s, mlp and cnn, grpc and tcp, fp32 and fp16, with torch', () => {
-  assert.deepEqual(parseHostsArgs([]), { nnodes: 2, nproc: 1, rates: [10_000, 1_000], models: ['mlp', 'cnn'], transports: ['grpc', 'tcp'], compression: ['none', 'fp16'], torch: true });
+  assert.deepEqual(parseHostsArgs([]), { nnodes: 2, nproc: 1, rates: [10_000, 1_000], models: ['mlp', 'cnn'], transports: ['grpc', 'tcp'], compression: ['none', 'fp16'], hierarchy: ['auto'], torch: true });
+  assert.deepEqual(parseHostsArgs(['--nproc', '2', '--hierarchy', 'auto,flat']).hierarchy, ['auto', 'flat']);
   const o = parseHostsArgs(['--nnodes', '3', '--rates', '100', '--models', 'mlp', '--transports', 'tcp', '--compression', 'none', '--no-torch', '--steps', '20']);
   assert.deepEqual([o.nnodes, o.rates, o.models, o.transports, o.compression, o.torch, o.steps], [3, [100], ['mlp'], ['tcp'], ['none'], false, 20]);
 });
 
 test('bench hosts names every bad flag value at once', () => {
-  assert.throws(() => parseHostsArgs(['--rates', '10,-1', '--models', 'vgg', '--transports', 'udp', '--nnodes', '0']), {
-    message: "--rates: -1 is not a rate in Mbit/s; --models: 'vgg' is not mlp, cnn or resnet; --transports: 'udp' is not grpc or tcp; --nnodes must be a positive integer, got 0",
+  assert.throws(() => parseHostsArgs(['--rates', '10,-1', '--models', 'vgg', '--transports', 'udp', '--nnodes', '0', '--hierarchy', 'tree']), {
+    message: "--rates: -1 is not a rate in Mbit/s; --models: 'vgg' is not mlp, cnn or resnet; --transports: 'udp' is not grpc or tcp; --hierarchy: 'tree' is not auto or flat; --nnodes must be a positive integer, got 0",
   });
   assert.throws(() => parseHostsArgs(['--hosts', '2']), { message: "unknown flag or missing value: '--hosts'" });
   assert.throws(() => parseHostsArgs(['--rates']), { message: "unknown flag or missing value: '--rates'" });
