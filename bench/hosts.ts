@@ -106,8 +106,6 @@ async function torchRates(h: SimHosts, model: string, p: Plan, o: Options): Prom
 async function rowsForRate(h: SimHosts, rate: number, o: Options, print: (cells: string[]) => void): Promise<void> {
   const link = rate >= 1000 ? `${rate / 1000} Gbit/s` : `${rate} Mbit/s`;
   const world = o.nnodes * o.nproc;
-  // A hierarchy needs two workers on a host; with one, the flag changes nothing.
-  const hierarchies = o.nproc === 2 ? o.hierarchy : ['auto'];
   for (const model of o.models) {
     const p = planFor(model, o);
     const base = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-hosts-'));
@@ -117,14 +115,16 @@ async function rowsForRate(h: SimHosts, rate: number, o: Options, print: (cells:
       print([link, model, '1 worker alone', one.toFixed(0), '', '']);
       for (const transport of o.transports) {
         for (const wire of o.compression) {
-          for (const hierarchy of hierarchies) {
+          // A hierarchy needs two workers on a host and a transport that reaches any rank (grpc).
+          const tree = o.nproc === 2 && transport === 'grpc';
+          for (const hierarchy of tree ? o.hierarchy : ['auto']) {
             const dir = path.join(base, `${transport}-${wire}-${hierarchy}`);
             const set = [`cluster.transport=${transport}`, `cluster.compression=${wire}`, `cluster.hierarchy=${hierarchy}`];
             const run = await launchAcross(h, o.nproc, jobSet(model, p, set), dir, 1_800_000);
             const rate2 = steadySamplesPerSec(run.outDir, p.warmup);
             const against = wire === 'fp16' ? torch.fp16 : wire === 'none' ? torch.fp32 : undefined;
             const vsTorch = against === undefined ? '-' : `${(rate2 / against).toFixed(2)}x${wire === 'fp16' ? ' (vs fp16 hook)' : ''}`;
-            const how = o.nproc === 2 ? `, ${hierarchy === 'auto' ? 'hierarchical' : 'flat ring'}` : '';
+            const how = o.nproc === 2 ? `, ${tree && hierarchy === 'auto' ? 'hierarchical' : 'flat ring'}` : '';
             print([link, model, `${o.nnodes} hosts x ${o.nproc}, ${transport}, ${wire === 'none' ? 'fp32' : wire} wire${how}`, rate2.toFixed(0), `${((100 * rate2) / (world * one)).toFixed(0)}%`, vsTorch]);
           }
         }

@@ -58,12 +58,12 @@ bool readPlan(napi_env env, napi_value v, size_t params, std::vector<StepOp>* op
 int64_t inputSize(const StepOp& op) { return static_cast<int64_t>(op.h) * op.w * op.cin; }
 
 // fusedStep(plan, params, grads, x, y, rows, accumulate, smoothing, classWeights | null, out: Float64Array[2],
-//           profile?: Float64Array[2 x ops + 1])
+//           profile?: Float64Array[2 x ops + 1] | null, stopAt?: op index where backward stops (0 = all))
 napi_value FusedStep(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
-  napi_value argv[11];
+  size_t argc = 12;
+  napi_value argv[12];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc != 10 && argc != 11) return fail(env, "fusedStep takes 10 or 11 arguments");
+  if (argc < 10 || argc > 12) return fail(env, "fusedStep takes 10 to 12 arguments");
   float *params = nullptr, *grads = nullptr, *x = nullptr, *weights = nullptr;
   int32_t* y = nullptr;
   double* out = nullptr;
@@ -96,12 +96,44 @@ napi_value FusedStep(napi_env env, napi_callback_info info) {
   }
   double* profile = nullptr;
   size_t nProfile = 0;
-  if (argc == 11 && (!typedArg(env, argv[10], napi_float64_array, &profile, &nProfile) || nProfile < 2 * ops.size() + 1)) {
-    return fail(env, "fusedStep: the profile must be a Float64Array of 2 x ops + 1 slots");
+  if (argc >= 11 && !isNullArg(env, argv[10]) && (!typedArg(env, argv[10], napi_float64_array, &profile, &nProfile) || nProfile < 2 * ops.size() + 1)) {
+    return fail(env, "fusedStep: the profile must be null or a Float64Array of 2 x ops + 1 slots");
   }
-  const StepResult res = fusedStep(ops.data(), static_cast<int>(ops.size()), params, grads, x, y, rows, accumulate, {static_cast<float>(smoothing), weights}, profile);
+  int32_t stopAt = 0;
+  if (argc == 12 && (napi_get_value_int32(env, argv[11], &stopAt) != napi_ok || stopAt < 0 || stopAt >= static_cast<int32_t>(ops.size()))) {
+    return fail(env, "fusedStep: stopAt must be an op index of the plan");
+  }
+  const StepResult res =
+      fusedStep(ops.data(), static_cast<int>(ops.size()), params, grads, x, y, rows, accumulate, {static_cast<float>(smoothing), weights}, profile, stopAt);
   out[0] = res.objective;
   out[1] = res.correct;
+  return nullptr;
+}
+
+// fusedBackward(plan, params, grads, x, rows, accumulate, downTo): the rest of a backward pass
+// that fusedStep stopped early, down to op downTo.
+napi_value FusedBackward(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc != 7) return fail(env, "fusedBackward takes 7 arguments");
+  float *params = nullptr, *grads = nullptr, *x = nullptr;
+  size_t nParams = 0, nGrads = 0, nX = 0;
+  int32_t rows = 0, downTo = 0;
+  bool accumulate = false;
+  if (!typedArg(env, argv[1], napi_float32_array, &params, &nParams) || !typedArg(env, argv[2], napi_float32_array, &grads, &nGrads) ||
+      !typedArg(env, argv[3], napi_float32_array, &x, &nX) || napi_get_value_int32(env, argv[4], &rows) != napi_ok ||
+      napi_get_value_bool(env, argv[5], &accumulate) != napi_ok || napi_get_value_int32(env, argv[6], &downTo) != napi_ok) {
+    return fail(env, "fusedBackward: params, grads, x must be Float32Arrays, rows and downTo numbers, accumulate a boolean");
+  }
+  if (!fusedStepAvailable()) return fail(env, "fusedBackward: this CPU has no AVX2 + FMA");
+  std::vector<StepOp> ops;
+  std::string why;
+  if (!readPlan(env, argv[0], nParams < nGrads ? nParams : nGrads, &ops, &why)) return fail(env, "fusedBackward: " + why);
+  if (rows <= 0 || static_cast<int64_t>(nX) < rows * inputSize(ops[0])) return fail(env, "fusedBackward: rows must be positive and x must hold that many samples");
+  if (!fusedBackward(ops.data(), static_cast<int>(ops.size()), params, grads, x, rows, accumulate, downTo)) {
+    return fail(env, "fusedBackward: no backward pass of fusedStep waits at op " + std::to_string(downTo) + " or above");
+  }
   return nullptr;
 }
 
@@ -162,6 +194,7 @@ napi_value PeakGflops(napi_env env, napi_callback_info info) {
 void exportStepFunctions(napi_env env, napi_value exports) {
   exportFunction(env, exports, "fusedStep", FusedStep);
   exportFunction(env, exports, "fusedForward", FusedForward);
+  exportFunction(env, exports, "fusedBackward", FusedBackward);
   exportFunction(env, exports, "peakGflops", PeakGflops);
   exportFunction(env, exports, "lineOffset", LineOffset);
   napi_value isa;

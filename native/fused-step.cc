@@ -62,6 +62,10 @@ struct Workspace {
   Lines<int32_t> argmax;    // every pool's argmax (flat input index)
   Lines<float> gradA, gradB;
   std::vector<int64_t> outAt, colAt, argAt;
+  // A backward pass stopped early (fusedStep's stopAt): the next op to run, and whether the
+  // gradient of its output is in gradA.
+  int pending = -1;
+  bool gInA = true;
 };
 
 Workspace& workspace(const StepOp* ops, int nops, int rows) {
@@ -388,7 +392,7 @@ void fusedForward(const StepOp* ops, int nops, const float* params, const float*
 }
 
 StepResult fusedStep(const StepOp* ops, int nops, const float* params, float* grads, const float* x, const int32_t* y, int rows,
-                     bool accumulate, const StepLoss& loss, double* seconds) {
+                     bool accumulate, const StepLoss& loss, double* seconds, int stopAt) {
   Workspace& ws = workspace(ops, nops, rows);
   auto outOf = [&](int i) { return ws.outs.data() + ws.outAt[i]; };
   auto t = std::chrono::steady_clock::now();
@@ -408,13 +412,31 @@ StepResult fusedStep(const StepOp* ops, int nops, const float* params, float* gr
   float* gIn = ws.gradB.data();
   const StepResult res = crossEntropy(outOf(nops - 1), y, rows, classes, loss, g);
   mark(2 * nops);
-  for (int i = nops - 1; i >= 0; i--) {
+  for (int i = nops - 1; i >= stopAt; i--) {
     backwardOp(ops[i], params, grads, i == 0 ? x : outOf(i - 1), outOf(i), ws.cols.data() + ws.colAt[i], ws.argmax.data() + ws.argAt[i], rows, g, gIn,
                i > 0, accumulate);
     mark(2 * i + 1);
     std::swap(g, gIn);
   }
+  ws.pending = stopAt - 1;
+  ws.gInA = g == ws.gradA.data();
   return res;
+}
+
+bool fusedBackward(const StepOp* ops, int nops, const float* params, float* grads, const float* x, int rows, bool accumulate, int downTo) {
+  Workspace& ws = workspace(ops, nops, rows);
+  if (ws.pending < 0 || downTo < 0 || downTo > ws.pending) return false;
+  auto outOf = [&](int i) { return ws.outs.data() + ws.outAt[i]; };
+  float* g = ws.gInA ? ws.gradA.data() : ws.gradB.data();
+  float* gIn = ws.gInA ? ws.gradB.data() : ws.gradA.data();
+  for (int i = ws.pending; i >= downTo; i--) {
+    backwardOp(ops[i], params, grads, i == 0 ? x : outOf(i - 1), outOf(i), ws.cols.data() + ws.colAt[i], ws.argmax.data() + ws.argAt[i], rows, g, gIn,
+               i > 0, accumulate);
+    std::swap(g, gIn);
+  }
+  ws.pending = downTo - 1;
+  ws.gInA = g == ws.gradA.data();
+  return true;
 }
 
 }  // namespace ringtrain

@@ -227,16 +227,7 @@ export class Communicator {
     }
     const pair = this.pairState?.pair;
     const seq = this.next();
-    const track = (ack: Promise<void>): void => {
-      this.inflight.add(ack);
-      ack.then(
-        () => this.inflight.delete(ack),
-        (e: unknown) => {
-          this.inflight.delete(ack);
-          this.failure ??= e instanceof Error ? e : new Error(String(e));
-        },
-      );
-    };
+    const track = this.track;
     // Small buffers are metric sums and counts (loss, correct, samples): exact float32 costs
     // nothing there, and a rounded count would be visible. Compression is for gradients.
     const dtype: WireDtype = buf.length < EXACT_BELOW_ELEMENTS ? 'fp32' : (this.options.dtype ?? 'fp32');
@@ -296,6 +287,60 @@ export class Communicator {
     if (n > 1) await this.yieldNow();
     this.throwIfFailed();
     if (scale !== 1) scaleFloats(buf, scale);
+  }
+
+  /** Keeps a send's acknowledgement until it settles; a failure fails every later collective. */
+  private readonly track = (ack: Promise<void>): void => {
+    this.inflight.add(ack);
+    ack.then(
+      () => this.inflight.delete(ack),
+      (e: unknown) => {
+        this.inflight.delete(ack);
+        this.failure ??= e instanceof Error ? e : new Error(String(e));
+      },
+    );
+  };
+
+  /**
+   * A mean all-reduce of `buf` whose parts are handed over one by one as they are ready
+   * (`add(start, end)`: gradients of the last layers first, while backward computes the earlier
+   * ones), each reduced at once; `done()` resolves when all of `buf` is the mean. Every rank
+   * must add the same ranges in the same order, covering `buf`. The sums are those of
+   * allReduceMean bit for bit on two ranks (each element is a + b either way); on more, each
+   * range is a ring of its own, so the order of additions (not the replicas' agreement) differs.
+   * Undefined where nothing would overlap: one rank, or a path without messages (a same-host
+   * pair's shared file, a hierarchy's), or before the first all-reduce settled which path
+   * this ring takes; the caller then computes everything and calls allReduceMean.
+   */
+  overlapped(buf: Float32Array): { add(start: number, end: number): void; done(): Promise<void> } | undefined {
+    const n = this.worldSize;
+    if (n < 2 || (n === 2 && (this.pairState === undefined ? this.mayShareFile() : this.pairState.pair !== undefined))) return undefined;
+    if (n > 2 && this.hierarchyState?.hierarchy !== undefined) return undefined;
+    if (n > 2 && this.hierarchyState === undefined && this.options.hierarchy !== 'flat' && this.transport.hostPairs?.() !== undefined) return undefined;
+    this.throwIfFailed();
+    const seq = this.next();
+    const dtype: WireDtype = buf.length < EXACT_BELOW_ELEMENTS ? 'fp32' : (this.options.dtype ?? 'fp32');
+    const running: Promise<void>[] = [];
+    let b = 0;
+    const add = (start: number, end: number): void => {
+      for (let off = start; off < end; off += this.bucketElements) {
+        const bucket = buf.subarray(off, Math.min(end, off + this.bucketElements));
+        const pair = n === 2 && bucket.length <= PAIR_MAX_ELEMENTS && this.options.algorithm !== 'ring';
+        const op = (pair ? pairAllReduce : ringAllReduce)(this.transport, bucket, seq, b, { dtype, blockElements: this.options.blockElements, onSend: this.track, scratch: this.scratchFor(buf, b) });
+        op.catch(() => undefined);
+        running.push(op);
+        b += 1;
+        this.stats.bytesSent += Math.ceil((2 * (n - 1) * bucket.length * bytesPerElement(dtype)) / n);
+      }
+    };
+    const done = async (): Promise<void> => {
+      await Promise.all(running);
+      this.firstArrival = this.transport.takeFirstArrival(seq);
+      await this.yieldNow();
+      this.throwIfFailed();
+      scaleFloats(buf, 1 / n);
+    };
+    return { add, done };
   }
 
   /** Fills every bucket of `buf` now, in the order the buckets are reduced. */

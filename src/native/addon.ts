@@ -70,6 +70,13 @@ export interface NativeFusedStep {
    * seconds are added to slot 2i, its backward to 2i + 1, the loss to the last.
    */
   fusedStep(plan: Int32Array, params: Float32Array, grads: Float32Array, x: Float32Array, y: Int32Array, rows: number, accumulate: boolean, smoothing: number, classWeights: Float32Array | null, out: Float64Array, profile?: Float64Array): void;
+  /**
+   * As fusedStep, with the backward pass stopped after op `stopAt` (profile may be null): the
+   * later ops' gradients are final; fusedBackward computes the rest.
+   */
+  fusedStep(plan: Int32Array, params: Float32Array, grads: Float32Array, x: Float32Array, y: Int32Array, rows: number, accumulate: boolean, smoothing: number, classWeights: Float32Array | null, out: Float64Array, profile: Float64Array | null, stopAt: number): void;
+  /** The rest of the backward pass fusedStep stopped, down to op `downTo` (same arguments, same thread). */
+  fusedBackward(plan: Int32Array, params: Float32Array, grads: Float32Array, x: Float32Array, rows: number, accumulate: boolean, downTo: number): void;
   /** Logits of `rows` samples into `out`. */
   fusedForward(plan: Int32Array, params: Float32Array, x: Float32Array, rows: number, out: Float32Array): void;
   /** This core's measured fp32 FMA peak in GFLOP/s over about `seconds` (peak.cc), with the widest vectors it has. */
@@ -143,9 +150,9 @@ function load(): Loaded {
 
 /** The fused step of an addon that has it (an addon built before fused-step.cc has not). */
 function fusedStepOf(addon: Addon): NativeFusedStep | undefined {
-  const { fusedStep, fusedForward, peakGflops, peakIsa, lineOffset } = addon;
-  if (fusedStep === undefined || fusedForward === undefined || peakGflops === undefined || peakIsa === undefined || lineOffset === undefined) return undefined;
-  return { fusedStep, fusedForward, peakGflops, peakIsa, lineOffset };
+  const { fusedStep, fusedBackward, fusedForward, peakGflops, peakIsa, lineOffset } = addon;
+  if (fusedStep === undefined || fusedBackward === undefined || fusedForward === undefined || peakGflops === undefined || peakIsa === undefined || lineOffset === undefined) return undefined;
+  return { fusedStep, fusedBackward, fusedForward, peakGflops, peakIsa, lineOffset };
 }
 
 function state(): Loaded {

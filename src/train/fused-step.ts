@@ -175,6 +175,12 @@ export function fusedPlanOf(model: tfl.LayersModel, layout: ParamLayout): { plan
   return { plan: Int32Array.from(ops), layers: builder.names };
 }
 
+/** A stretch of the backward pass: it runs down to op `downTo`; then gradients from `start` on are final. */
+export interface BackwardSegment {
+  downTo: number;
+  start: number;
+}
+
 /** Runs a model's fused plan; one per training loop, its output scratch reused. */
 export class FusedStep {
   private readonly out = new Float64Array(2);
@@ -205,6 +211,58 @@ export class FusedStep {
     const weights = loss.classWeights ?? null;
     if (profile === undefined) this.native.fusedStep(this.plan, params, grads, x, y, rows, accumulate, loss.labelSmoothing ?? 0, weights, this.out);
     else this.native.fusedStep(this.plan, params, grads, x, y, rows, accumulate, loss.labelSmoothing ?? 0, weights, this.out, profile);
+    return this.result(y, rows, weights);
+  }
+
+  /**
+   * Where the backward pass may pause so finished gradients go on the wire while it computes
+   * the earlier layers (DDP's reducer, last layers first): segments in backward order, each
+   * with the op it runs down to and the flat offset from which every gradient is final once it
+   * has. Each but the last holds at least `minElements` parameters. One segment (no pause) when
+   * the layout does not follow the ops' order.
+   */
+  segments(minElements: number): BackwardSegment[] {
+    const ops = this.plan.length / FIELDS;
+    const starts: number[] = [];
+    for (let i = 0; i < ops; i++) starts.push(this.plan[i * FIELDS] === KIND.pool ? -1 : (this.plan[i * FIELDS + 9] as number));
+    const weighted = starts.filter((v) => v >= 0);
+    if (weighted.some((v, i) => i > 0 && v <= (weighted[i - 1] as number))) return [{ downTo: 0, start: 0 }];
+    const out: BackwardSegment[] = [];
+    // The current segment ends where the previous one starts (at first: the last parameter).
+    let last = ops - 1;
+    while (last > 0 && (starts[last] as number) < 0) last--;
+    let end = this.paramEnd(last);
+    for (let i = ops - 1; i > 0; i--) {
+      const start = starts[i] as number;
+      if (start < 0 || end - start < minElements) continue;
+      out.push({ downTo: i, start });
+      end = start;
+    }
+    out.push({ downTo: 0, start: 0 });
+    return out;
+  }
+
+  /** Like run, with the backward pass stopped after op `stopAt` (see segments); continueTo does the rest. */
+  begin(params: Float32Array, grads: Float32Array, x: Float32Array, y: Int32Array, rows: number, accumulate: boolean, loss: LossOptions, stopAt: number): LocalStepResult {
+    const weights = loss.classWeights ?? null;
+    this.native.fusedStep(this.plan, params, grads, x, y, rows, accumulate, loss.labelSmoothing ?? 0, weights, this.out, null, stopAt);
+    return this.result(y, rows, weights);
+  }
+
+  /** Continues the backward pass begin stopped, down to op `downTo`; the same arguments as begin. */
+  continueTo(params: Float32Array, grads: Float32Array, x: Float32Array, rows: number, accumulate: boolean, downTo: number): void {
+    this.native.fusedBackward(this.plan, params, grads, x, rows, accumulate, downTo);
+  }
+
+  /** One past the last parameter of op i (its bias, else its kernel). */
+  private paramEnd(i: number): number {
+    const f = this.plan.subarray(i * FIELDS, (i + 1) * FIELDS);
+    const [kind, , , , cin, cout, kh, kw] = f as unknown as number[];
+    const kernel = (kind === KIND.conv ? (kh as number) * (kw as number) : 1) * (cin as number) * (cout as number);
+    return (f[10] as number) >= 0 ? (f[10] as number) + (cout as number) : (f[9] as number) + kernel;
+  }
+
+  private result(y: Int32Array, rows: number, weights: Float32Array | null): LocalStepResult {
     const objective = this.out[0] as number;
     const weightMean = weights === null ? 1 : meanLabelWeight(y, rows, weights);
     const result = weightMean === 1 ? objective : weightMean > 0 ? objective / weightMean : 0;

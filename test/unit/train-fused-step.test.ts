@@ -190,3 +190,33 @@ test('two fused workers stay bit-identical and train like one worker with their 
   const [c, d] = await run(2, 40);
   assert.deepEqual(c, d, 'replicas part after 40 steps');
 });
+
+test('the backward pass in segments (begin, then continueTo, last layers first) writes the same gradient bits as one call, with and without accumulate', { skip }, async () => {
+  await mnistSlice(1, 1); // selects the wasm backend
+  const model = buildModel({ ...DEFAULT_JOB.model, kind: 'cnn' }, [784], 10, 7);
+  const layout = ParamLayout.ofModel(model);
+  const fused = fusedOf(model, layout);
+  // conv, pool, conv, pool, dense, logits: the dense and logits gradients (206K floats) are
+  // final once the dense layer's backward has run; the convolutions' follow.
+  const segments = fused.segments(65_536);
+  assert.deepEqual(segments.map((s) => s.downTo), [4, 0]);
+  assert.equal(segments[0]?.start, layout.slots.find((s) => s.name.includes('dense_0'))?.offset);
+  assert.deepEqual(fused.segments(1 << 20).map((s) => s.downTo), [0], 'a cap above the model: one segment');
+  assert.deepEqual(fused.segments(1).map((s) => s.downTo), [5, 4, 2, 0], 'every weighted layer its own segment');
+  const params = new Float32Array(layout.size);
+  layout.readWeights(params);
+  const { x, y } = batchOf(16);
+  for (const accumulate of [false, true]) {
+    const whole = new Float32Array(layout.size).fill(0.25);
+    const parts = new Float32Array(layout.size).fill(0.25);
+    const a = fused.run(params, whole, x, y, 16, accumulate, {});
+    const b = fused.begin(params, parts, x, y, 16, accumulate, {}, 4);
+    assert.deepEqual(b, a);
+    const start = segments[0]?.start as number;
+    assert.deepEqual(parts.subarray(start), whole.subarray(start), 'the first segment\'s gradients are final at once');
+    assert.ok(parts.subarray(0, start).every((v) => v === 0.25), 'the earlier layers are not touched yet');
+    fused.continueTo(params, parts, x, 16, accumulate, 0);
+    assert.deepEqual(parts, whole, `accumulate ${accumulate}`);
+  }
+  assert.throws(() => fused.continueTo(params, new Float32Array(layout.size), x, 16, false, 0), /no backward pass of fusedStep waits at op 0/);
+});
