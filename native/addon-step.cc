@@ -55,15 +55,19 @@ bool readPlan(napi_env env, napi_value v, size_t params, std::vector<StepOp>* op
   return true;
 }
 
+// Workspaces a paused backward pass may keep (fused-step.cc).
+constexpr int32_t kSlots = 64;
+
 int64_t inputSize(const StepOp& op) { return static_cast<int64_t>(op.h) * op.w * op.cin; }
 
 // fusedStep(plan, params, grads, x, y, rows, accumulate, smoothing, classWeights | null, out: Float64Array[2],
-//           profile?: Float64Array[2 x ops + 1] | null, stopAt?: op index where backward stops (0 = all))
+//           profile?: Float64Array[2 x ops + 1] | null, stopAt?: op index where backward stops (0 = all),
+//           slot?: workspace of the paused pass (0..63))
 napi_value FusedStep(napi_env env, napi_callback_info info) {
-  size_t argc = 12;
-  napi_value argv[12];
+  size_t argc = 13;
+  napi_value argv[13];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc < 10 || argc > 12) return fail(env, "fusedStep takes 10 to 12 arguments");
+  if (argc < 10 || argc > 13) return fail(env, "fusedStep takes 10 to 13 arguments");
   float *params = nullptr, *grads = nullptr, *x = nullptr, *weights = nullptr;
   int32_t* y = nullptr;
   double* out = nullptr;
@@ -99,39 +103,41 @@ napi_value FusedStep(napi_env env, napi_callback_info info) {
   if (argc >= 11 && !isNullArg(env, argv[10]) && (!typedArg(env, argv[10], napi_float64_array, &profile, &nProfile) || nProfile < 2 * ops.size() + 1)) {
     return fail(env, "fusedStep: the profile must be null or a Float64Array of 2 x ops + 1 slots");
   }
-  int32_t stopAt = 0;
-  if (argc == 12 && (napi_get_value_int32(env, argv[11], &stopAt) != napi_ok || stopAt < 0 || stopAt >= static_cast<int32_t>(ops.size()))) {
+  int32_t stopAt = 0, slot = 0;
+  if (argc >= 12 && (napi_get_value_int32(env, argv[11], &stopAt) != napi_ok || stopAt < 0 || stopAt >= static_cast<int32_t>(ops.size()))) {
     return fail(env, "fusedStep: stopAt must be an op index of the plan");
   }
-  const StepResult res =
-      fusedStep(ops.data(), static_cast<int>(ops.size()), params, grads, x, y, rows, accumulate, {static_cast<float>(smoothing), weights}, profile, stopAt);
+  if (argc == 13 && (napi_get_value_int32(env, argv[12], &slot) != napi_ok || slot < 0 || slot >= kSlots)) return fail(env, "fusedStep: slot must be 0..63");
+  const StepResult res = fusedStep(ops.data(), static_cast<int>(ops.size()), params, grads, x, y, rows, accumulate, {static_cast<float>(smoothing), weights},
+                                   profile, stopAt, slot);
   out[0] = res.objective;
   out[1] = res.correct;
   return nullptr;
 }
 
-// fusedBackward(plan, params, grads, x, rows, accumulate, downTo): the rest of a backward pass
-// that fusedStep stopped early, down to op downTo.
+// fusedBackward(plan, params, grads, x, rows, accumulate, downTo, slot): the rest of a backward
+// pass that fusedStep stopped in workspace `slot`, down to op downTo.
 napi_value FusedBackward(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 8;
+  napi_value argv[8];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc != 7) return fail(env, "fusedBackward takes 7 arguments");
+  if (argc != 8) return fail(env, "fusedBackward takes 8 arguments");
   float *params = nullptr, *grads = nullptr, *x = nullptr;
   size_t nParams = 0, nGrads = 0, nX = 0;
-  int32_t rows = 0, downTo = 0;
+  int32_t rows = 0, downTo = 0, slot = 0;
   bool accumulate = false;
   if (!typedArg(env, argv[1], napi_float32_array, &params, &nParams) || !typedArg(env, argv[2], napi_float32_array, &grads, &nGrads) ||
       !typedArg(env, argv[3], napi_float32_array, &x, &nX) || napi_get_value_int32(env, argv[4], &rows) != napi_ok ||
-      napi_get_value_bool(env, argv[5], &accumulate) != napi_ok || napi_get_value_int32(env, argv[6], &downTo) != napi_ok) {
-    return fail(env, "fusedBackward: params, grads, x must be Float32Arrays, rows and downTo numbers, accumulate a boolean");
+      napi_get_value_bool(env, argv[5], &accumulate) != napi_ok || napi_get_value_int32(env, argv[6], &downTo) != napi_ok ||
+      napi_get_value_int32(env, argv[7], &slot) != napi_ok || slot < 0 || slot >= kSlots) {
+    return fail(env, "fusedBackward: params, grads, x must be Float32Arrays, rows and downTo numbers, accumulate a boolean, slot 0..63");
   }
   if (!fusedStepAvailable()) return fail(env, "fusedBackward: this CPU has no AVX2 + FMA");
   std::vector<StepOp> ops;
   std::string why;
   if (!readPlan(env, argv[0], nParams < nGrads ? nParams : nGrads, &ops, &why)) return fail(env, "fusedBackward: " + why);
   if (rows <= 0 || static_cast<int64_t>(nX) < rows * inputSize(ops[0])) return fail(env, "fusedBackward: rows must be positive and x must hold that many samples");
-  if (!fusedBackward(ops.data(), static_cast<int>(ops.size()), params, grads, x, rows, accumulate, downTo)) {
+  if (!fusedBackward(ops.data(), static_cast<int>(ops.size()), params, grads, x, rows, accumulate, downTo, slot)) {
     return fail(env, "fusedBackward: no backward pass of fusedStep waits at op " + std::to_string(downTo) + " or above");
   }
   return nullptr;

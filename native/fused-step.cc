@@ -7,6 +7,7 @@
 #include <new>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "gemm-direct.h"
@@ -68,8 +69,13 @@ struct Workspace {
   bool gInA = true;
 };
 
-Workspace& workspace(const StepOp* ops, int nops, int rows) {
-  static thread_local Workspace ws;
+// Slot 0 serves whole steps and forwards; a paused backward pass keeps its slot's buffers until
+// fusedBackward, so two steps paused on one thread (ranks of one test process) need two slots.
+Workspace& workspace(const StepOp* ops, int nops, int rows, int slot = 0) {
+  static thread_local std::vector<std::unique_ptr<Workspace>> slots;
+  if (static_cast<int>(slots.size()) <= slot) slots.resize(slot + 1);
+  if (!slots[slot]) slots[slot] = std::make_unique<Workspace>();
+  Workspace& ws = *slots[slot];
   ws.outAt.assign(nops, 0);
   ws.colAt.assign(nops, 0);
   ws.argAt.assign(nops, 0);
@@ -392,8 +398,8 @@ void fusedForward(const StepOp* ops, int nops, const float* params, const float*
 }
 
 StepResult fusedStep(const StepOp* ops, int nops, const float* params, float* grads, const float* x, const int32_t* y, int rows,
-                     bool accumulate, const StepLoss& loss, double* seconds, int stopAt) {
-  Workspace& ws = workspace(ops, nops, rows);
+                     bool accumulate, const StepLoss& loss, double* seconds, int stopAt, int slot) {
+  Workspace& ws = workspace(ops, nops, rows, slot);
   auto outOf = [&](int i) { return ws.outs.data() + ws.outAt[i]; };
   auto t = std::chrono::steady_clock::now();
   // Adds the time since the last mark to seconds[slot], when profiling.
@@ -423,8 +429,8 @@ StepResult fusedStep(const StepOp* ops, int nops, const float* params, float* gr
   return res;
 }
 
-bool fusedBackward(const StepOp* ops, int nops, const float* params, float* grads, const float* x, int rows, bool accumulate, int downTo) {
-  Workspace& ws = workspace(ops, nops, rows);
+bool fusedBackward(const StepOp* ops, int nops, const float* params, float* grads, const float* x, int rows, bool accumulate, int downTo, int slot) {
+  Workspace& ws = workspace(ops, nops, rows, slot);
   if (ws.pending < 0 || downTo < 0 || downTo > ws.pending) return false;
   auto outOf = [&](int i) { return ws.outs.data() + ws.outAt[i]; };
   float* g = ws.gInA ? ws.gradA.data() : ws.gradB.data();

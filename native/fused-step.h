@@ -39,13 +39,14 @@ struct StepResult {
 // With `seconds` (2 x nops + 1 slots) each op's forward time is added to slot 2i, its backward
 // to 2i + 1, and the loss to the last slot: the per-layer profile.
 // With `stopAt` > 0 the backward pass stops after op stopAt (the later ops' gradients are final,
-// so the caller can send them while fusedBackward computes the earlier ones).
+// so the caller can send them while fusedBackward computes the earlier ones); its buffers stay
+// in workspace `slot` of this thread until then.
 StepResult fusedStep(const StepOp* ops, int nops, const float* params, float* grads, const float* x, const int32_t* y, int rows,
-                     bool accumulate, const StepLoss& loss, double* seconds = nullptr, int stopAt = 0);
+                     bool accumulate, const StepLoss& loss, double* seconds = nullptr, int stopAt = 0, int slot = 0);
 
 // Continues the backward pass fusedStep stopped, down to op `downTo` (same ops, params, grads,
 // x, rows and accumulate, on the same thread). False when no pass waits at or above downTo.
-bool fusedBackward(const StepOp* ops, int nops, const float* params, float* grads, const float* x, int rows, bool accumulate, int downTo);
+bool fusedBackward(const StepOp* ops, int nops, const float* params, float* grads, const float* x, int rows, bool accumulate, int downTo, int slot = 0);
 
 // Whether this CPU runs the step (AVX2 + FMA: its loops are compiled for them). Defined in
 // peak.cc, which is compiled for any x86-64, so asking is safe everywhere.

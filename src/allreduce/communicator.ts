@@ -312,7 +312,7 @@ export class Communicator {
    * pair's shared file, a hierarchy's), or before the first all-reduce settled which path
    * this ring takes; the caller then computes everything and calls allReduceMean.
    */
-  overlapped(buf: Float32Array): { add(start: number, end: number): void; done(): Promise<void> } | undefined {
+  overlapped(buf: Float32Array): { add(start: number, end: number): Promise<void>; done(): Promise<void> } | undefined {
     const n = this.worldSize;
     if (n < 2 || (n === 2 && (this.pairState === undefined ? this.mayShareFile() : this.pairState.pair !== undefined))) return undefined;
     if (n > 2 && this.hierarchyState?.hierarchy !== undefined) return undefined;
@@ -322,16 +322,21 @@ export class Communicator {
     const dtype: WireDtype = buf.length < EXACT_BELOW_ELEMENTS ? 'fp32' : (this.options.dtype ?? 'fp32');
     const running: Promise<void>[] = [];
     let b = 0;
-    const add = (start: number, end: number): void => {
+    const add = (start: number, end: number): Promise<void> => {
+      const ops: Promise<void>[] = [];
       for (let off = start; off < end; off += this.bucketElements) {
         const bucket = buf.subarray(off, Math.min(end, off + this.bucketElements));
         const pair = n === 2 && bucket.length <= PAIR_MAX_ELEMENTS && this.options.algorithm !== 'ring';
         const op = (pair ? pairAllReduce : ringAllReduce)(this.transport, bucket, seq, b, { dtype, blockElements: this.options.blockElements, onSend: this.track, scratch: this.scratchFor(buf, b) });
         op.catch(() => undefined);
         running.push(op);
+        ops.push(op);
         b += 1;
         this.stats.bytesSent += Math.ceil((2 * (n - 1) * bucket.length * bytesPerElement(dtype)) / n);
       }
+      const all = Promise.all(ops).then(() => undefined);
+      all.catch(() => undefined);
+      return all;
     };
     const done = async (): Promise<void> => {
       await Promise.all(running);

@@ -72,11 +72,12 @@ export interface NativeFusedStep {
   fusedStep(plan: Int32Array, params: Float32Array, grads: Float32Array, x: Float32Array, y: Int32Array, rows: number, accumulate: boolean, smoothing: number, classWeights: Float32Array | null, out: Float64Array, profile?: Float64Array): void;
   /**
    * As fusedStep, with the backward pass stopped after op `stopAt` (profile may be null): the
-   * later ops' gradients are final; fusedBackward computes the rest.
+   * later ops' gradients are final; fusedBackward computes the rest. The paused pass keeps
+   * workspace `slot` (0..63) of this thread: steps paused at once need slots of their own.
    */
-  fusedStep(plan: Int32Array, params: Float32Array, grads: Float32Array, x: Float32Array, y: Int32Array, rows: number, accumulate: boolean, smoothing: number, classWeights: Float32Array | null, out: Float64Array, profile: Float64Array | null, stopAt: number): void;
-  /** The rest of the backward pass fusedStep stopped, down to op `downTo` (same arguments, same thread). */
-  fusedBackward(plan: Int32Array, params: Float32Array, grads: Float32Array, x: Float32Array, rows: number, accumulate: boolean, downTo: number): void;
+  fusedStep(plan: Int32Array, params: Float32Array, grads: Float32Array, x: Float32Array, y: Int32Array, rows: number, accumulate: boolean, smoothing: number, classWeights: Float32Array | null, out: Float64Array, profile: Float64Array | null, stopAt: number, slot: number): void;
+  /** The rest of the backward pass fusedStep stopped in `slot`, down to op `downTo` (same arguments, same thread). */
+  fusedBackward(plan: Int32Array, params: Float32Array, grads: Float32Array, x: Float32Array, rows: number, accumulate: boolean, downTo: number, slot: number): void;
   /** Logits of `rows` samples into `out`. */
   fusedForward(plan: Int32Array, params: Float32Array, x: Float32Array, rows: number, out: Float32Array): void;
   /** This core's measured fp32 FMA peak in GFLOP/s over about `seconds` (peak.cc), with the widest vectors it has. */

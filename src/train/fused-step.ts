@@ -181,9 +181,15 @@ export interface BackwardSegment {
   start: number;
 }
 
+/** Native workspaces a paused backward pass may hold (native/addon-step.cc); slot 0 is run()'s. */
+const SLOTS = 64;
+let lastSlot = 0;
+
 /** Runs a model's fused plan; one per training loop, its output scratch reused. */
 export class FusedStep {
   private readonly out = new Float64Array(2);
+  /** This step's native workspace for paused passes, taken at its first begin(). */
+  private slot = 0;
 
   constructor(
     private readonly native: NativeFusedStep,
@@ -245,13 +251,15 @@ export class FusedStep {
   /** Like run, with the backward pass stopped after op `stopAt` (see segments); continueTo does the rest. */
   begin(params: Float32Array, grads: Float32Array, x: Float32Array, y: Int32Array, rows: number, accumulate: boolean, loss: LossOptions, stopAt: number): LocalStepResult {
     const weights = loss.classWeights ?? null;
-    this.native.fusedStep(this.plan, params, grads, x, y, rows, accumulate, loss.labelSmoothing ?? 0, weights, this.out, null, stopAt);
+    // Its own workspace: two ranks of one process (tests) pause their passes at the same time.
+    if (this.slot === 0) this.slot = (lastSlot = (lastSlot % (SLOTS - 1)) + 1);
+    this.native.fusedStep(this.plan, params, grads, x, y, rows, accumulate, loss.labelSmoothing ?? 0, weights, this.out, null, stopAt, this.slot);
     return this.result(y, rows, weights);
   }
 
   /** Continues the backward pass begin stopped, down to op `downTo`; the same arguments as begin. */
   continueTo(params: Float32Array, grads: Float32Array, x: Float32Array, rows: number, accumulate: boolean, downTo: number): void {
-    this.native.fusedBackward(this.plan, params, grads, x, rows, accumulate, downTo);
+    this.native.fusedBackward(this.plan, params, grads, x, rows, accumulate, downTo, this.slot);
   }
 
   /** One past the last parameter of op i (its bias, else its kernel). */

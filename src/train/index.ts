@@ -18,7 +18,8 @@ export { buildFromLayers, parseLayers, type LayerSpec, type LayerActivation } fr
 export { buildFromModule, type ModelModuleContext } from './model-module';
 export { modelToOnnx, unsupportedLayers, ONNX_INPUT, ONNX_OUTPUT, type OnnxExport } from './onnx-export';
 export { classificationReport, confusionRows, rSquared, type ClassReport, type ClassificationReport, type RegressionReport, type RegressionSums } from './class-metrics';
-export { FusedStep, fusedPlanOf } from './fused-step';
+export { FusedStep, fusedPlanOf, type BackwardSegment } from './fused-step';
+export { overlappedBackward, type OverlappedInput, type RangeReducer, type SegmentSpan } from './overlapped-step';
 export { trainingFlopsPerSample } from './step-flops';
 export { initWeightsFrom, readSavedWeights, modelWeightNames, checkLayerNames, type NamedWeights, type InitReport } from './model-init-from';
 export { frozenLayers, layersWithWeights } from './freeze';

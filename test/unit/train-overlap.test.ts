@@ -1,0 +1,74 @@
+/**
+ * The backward pass overlapped with the all-reduce (src/train/overlapped-step.ts,
+ * Communicator.overlapped) against today's path (one fusedStep call, then allReduceMean): the
+ * same reduced buffer bit for bit on every rank, float32 and fp16 wires.
+ */
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { Communicator, MemoryHub, type WireDtype } from '../../src/allreduce';
+import { DEFAULT_JOB } from '../../src/config/job-spec';
+import { nativeFusedStep } from '../../src/native';
+import { FusedStep, ParamLayout, buildModel, overlappedBackward, type LocalStepResult } from '../../src/train';
+import { mnistSlice } from './train-harness';
+
+const skip = nativeFusedStep() === undefined ? 'the native addon with the fused step is not built here' : false;
+/** What rides behind the gradients (step-buffer.ts): here the loss and the correct count. */
+const EXTRA = 2;
+
+function batchOf(rank: number, step: number, rows: number): { x: Float32Array; y: Int32Array } {
+  const x = new Float32Array(rows * 784).map((_, i) => Math.sin(i * 0.37 + rank * 1.7 + step * 0.3));
+  const y = new Int32Array(rows).map((_, i) => (i * 7 + rank + step) % 10);
+  return { x, y };
+}
+
+const extras = (all: Float32Array, size: number, local: LocalStepResult): void => {
+  all[size] = local.loss;
+  all[size + 1] = local.correct;
+};
+
+for (const dtype of ['fp32', 'fp16'] as WireDtype[]) {
+  test(`CNN on 2 ranks, ${dtype} wire: the backward pass in segments overlapped with the all-reduce gives today's reduced gradients bit for bit`, { skip }, async () => {
+    await mnistSlice(1, 1); // selects the wasm backend
+    const model = buildModel({ ...DEFAULT_JOB.model, kind: 'cnn' }, [784], 10, 7);
+    const layout = ParamLayout.ofModel(model);
+    // One per rank, as each worker process has its own.
+    const steps = [0, 1].map(() => FusedStep.of(model, layout, {}).step);
+    const fused = steps[0];
+    assert.ok(fused !== undefined && steps[1] !== undefined);
+    const segments = fused.segments(65_536);
+    assert.ok(segments.length > 1, 'the CNN has something to overlap');
+    const params = new Float32Array(layout.size);
+    layout.readWeights(params);
+    const today = new MemoryHub('job', 2).endpoints().map((t) => new Communicator(t, { dtype }));
+    const overlap = new MemoryHub('job', 2).endpoints().map((t) => new Communicator(t, { dtype }));
+    for (let step = 0; step < 3; step++) {
+      const a = today.map(() => new Float32Array(layout.size + EXTRA));
+      const b = overlap.map(() => new Float32Array(layout.size + EXTRA));
+      await Promise.all(
+        today.map(async (c, r) => {
+          const { x, y } = batchOf(r, step, 32);
+          extras(a[r] as Float32Array, layout.size, fused.run(params, a[r] as Float32Array, x, y, 32, false, {}));
+          await c.allReduceMean(a[r] as Float32Array);
+        }),
+      );
+      const spans: number[][] = [[], []];
+      await Promise.all(
+        overlap.map(async (c, r) => {
+          const { x, y } = batchOf(r, step, 32);
+          const all = b[r] as Float32Array;
+          const reducer = c.overlapped(all);
+          assert.ok(reducer !== undefined, 'two ranks that talk by messages overlap');
+          const input = { params, all, x, y, rows: 32, accumulate: false, loss: {} };
+          await overlappedBackward(steps[r] as FusedStep, segments, input, reducer, (local) => extras(all, layout.size, local), (i) => spans[r]?.push(i));
+          await reducer.done();
+        }),
+      );
+      assert.deepEqual(spans, [[0, 1], [0, 1]]);
+      for (let r = 0; r < 2; r++) assert.deepEqual(b[r], a[r], `step ${step}, rank ${r}`);
+      assert.deepEqual(b[0], b[1], 'replicas agree');
+      // The next step starts from updated weights, as training would.
+      params.forEach((v, i) => (params[i] = v - 0.1 * (a[0]?.[i] as number)));
+    }
+    model.dispose();
+  });
+}
