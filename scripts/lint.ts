@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { longFunctions } from './function-lengths';
 
 const ROOT = path.resolve(__dirname, '../..');
 const RANK: Record<string, number> = {
@@ -49,7 +50,18 @@ function codeOnly(text: string): string {
     .replace(/'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|`(?:[^`\\]|\\.)*`/g, (m) => `'${' '.repeat(Math.max(0, m.length - 2))}'`);
 }
 
+/** Longest function body, in lines, the style allows (STYLE.md: functions short). */
+const MAX_FUNCTION_LINES = 80;
+/**
+ * src/ folders whose long functions fail the lint; elsewhere in src/ they are listed as notes
+ * until their folder has been cut down, then the folder joins this list.
+ */
+const SHORT_FUNCTION_FOLDERS = new Set(['worker']);
+/** 'file:function' in those folders that are being split right now: listed, not yet failing. */
+const BEING_SPLIT = new Set<string>([]);
+
 const problems: string[] = [];
+const notes: string[] = [];
 const all = ['src', 'test', 'bench', 'scripts', 'deploy'].flatMap((d) => files(path.join(ROOT, d)));
 const graph = new Map<string, string[]>();
 
@@ -64,6 +76,10 @@ for (const file of all) {
   });
   if (!rel.startsWith('src/')) continue;
   const folder = rel.split('/')[1] as string;
+  for (const f of longFunctions(text, MAX_FUNCTION_LINES)) {
+    const line = `${rel}:${f.startLine}: ${f.name} is ${f.lines} lines (at most ${MAX_FUNCTION_LINES}): split it into functions named for what they do`;
+    (SHORT_FUNCTION_FOLDERS.has(folder) && !BEING_SPLIT.has(`${rel}:${f.name}`) ? problems : notes).push(line);
+  }
   const deps: string[] = [];
   for (const m of text.matchAll(/(?:from|import)\s+'([^']+)'/g)) {
     const spec = m[1] as string;
@@ -99,8 +115,11 @@ function visit(f: string): void {
 }
 for (const f of graph.keys()) if (!colour.has(f)) visit(f);
 
+if (notes.length > 0) {
+  process.stdout.write(`lint: ${notes.length} function${notes.length === 1 ? '' : 's'} over ${MAX_FUNCTION_LINES} lines outside ${[...SHORT_FUNCTION_FOLDERS].map((f) => `src/${f}/`).join(', ')} or being split (listed, not yet failing)\n${notes.map((p) => `  ${p}`).join('\n')}\n`);
+}
 if (problems.length > 0) {
   process.stderr.write(`lint: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
   process.exit(1);
 }
-process.stdout.write(`lint: ${all.length} files clean (no any, no default exports, no .only, no cycles, one-way imports)\n`);
+process.stdout.write(`lint: ${all.length} files clean (no any, no default exports, no .only, no cycles, one-way imports, short functions in ${[...SHORT_FUNCTION_FOLDERS].map((f) => `src/${f}/`).join(', ')})\n`);

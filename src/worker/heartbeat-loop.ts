@@ -5,6 +5,7 @@
  * waiting for their timeouts.
  */
 import { isRingtrainError } from '../config/errors';
+import { systemClock, type Clock } from './clock';
 import type { CoordinatorClient } from './coordinator-client';
 
 export interface Progress {
@@ -35,7 +36,7 @@ export interface HeartbeatHandlers {
 
 export class HeartbeatLoop {
   private timer: NodeJS.Timeout | undefined;
-  private lastOkMs = Date.now();
+  private lastOkMs: number;
   private inFlight: Promise<void> | undefined;
   private fired = false;
   private rendezvousSignalled = false;
@@ -48,10 +49,13 @@ export class HeartbeatLoop {
     /** How long the coordinator may stay unreachable before this worker gives up. */
     private readonly graceMs: number,
     private readonly handlers: HeartbeatHandlers,
-  ) {}
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.lastOkMs = clock.ms();
+  }
 
   start(): void {
-    this.lastOkMs = Date.now();
+    this.lastOkMs = this.clock.ms();
     this.rendezvousSignalled = false;
     this.timer ??= setInterval(() => void this.beat(), this.intervalMs);
     this.timer.unref();
@@ -72,17 +76,17 @@ export class HeartbeatLoop {
     const p = this.progress();
     try {
       const reply = await this.client.heartbeat(p.generation, p.step, p.epoch, p.busySeconds ?? 0, p.commSeconds ?? 0, p.suspects ?? []);
-      this.lastOkMs = Date.now();
+      this.lastOkMs = this.clock.ms();
       this.lostSignalled = false;
       if (reply.state === 'FAILED') this.fatal(`the job failed: ${reply.reason}`);
       else if (reply.state === 'RENDEZVOUS') this.rendezvous(`the ring is re-forming after generation ${reply.generation}`);
     } catch (e) {
       if (isRingtrainError(e) && e.code === 'NOT_MEMBER') {
-        this.lastOkMs = Date.now();
+        this.lastOkMs = this.clock.ms();
         this.rendezvous(e.message);
         return;
       }
-      const silentMs = Date.now() - this.lastOkMs;
+      const silentMs = this.clock.ms() - this.lastOkMs;
       const lost = this.handlers.onCoordinatorLost;
       if (lost !== undefined && !this.lostSignalled && silentMs > lost.lostMs) {
         this.lostSignalled = true;

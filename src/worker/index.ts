@@ -6,3 +6,5 @@ export { writeCheckpoint, readCheckpoint, findLatestCheckpoint, listCheckpoints,
 export { evaluateSplit, type SplitMetrics } from './evaluate-split';
 export { checkpointDirOf, writesCheckpoints } from './run-dir';
 export { exportRankEnv, localRankOf, type RankEnv } from './rank-env';
+export { StepRunner, type StepParts, type StepInput, type StepResult, type BatchSource } from './step-runner';
+export { systemClock, secondsSince, type Clock } from './clock';

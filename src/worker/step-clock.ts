@@ -4,13 +4,10 @@
  * epoch (the epoch line's split) and handed out step by step to the metrics, the run recorder
  * and the trace. Kept out of the training loop so the loop reads as the step it runs.
  */
-import { performance } from 'node:perf_hooks';
 import { STEP_PHASES, type StepPhase, type WorkerMetrics } from '../observe';
 import type { StepSpan } from '../report';
+import { secondsSince, systemClock, type Clock } from './clock';
 import type { StepTimes } from './train-types';
-
-/** Seconds since a process.hrtime.bigint() reading. */
-export const since = (t: bigint): number => Number(process.hrtime.bigint() - t) / 1e9;
 
 const zero = (): StepTimes => ({ data: 0, compute: 0, communication: 0, update: 0, peerWait: 0 });
 
@@ -26,26 +23,41 @@ export class StepClock {
   readonly time: StepTimes = zero();
   /** Totals at the end of the previous step: a step's split is the difference. */
   private readonly reported: StepTimes = zero();
-  private started = process.hrtime.bigint();
+  private started: bigint;
   /** This step's stretches so far, when recording (a trace is written). */
   private spans: StepSpan[] | undefined;
-  /** One reading of both clocks: hrtime and performance.now() count the same monotonic time. */
-  private readonly hrBase = process.hrtime.bigint();
-  private readonly msBase = performance.now();
+  /** One reading of both scales: ns() and ms() count the same monotonic time. */
+  private readonly hrBase: bigint;
+  private readonly msBase: number;
 
   constructor(
     private readonly metrics?: WorkerMetrics,
     /** Keep each step's stretches with their real times (for a trace); off, nothing is kept. */
     private readonly recordSpans = false,
-  ) {}
+    readonly clock: Clock = systemClock,
+  ) {
+    this.started = clock.ns();
+    this.hrBase = clock.ns();
+    this.msBase = clock.ms();
+  }
 
-  /** performance.now() milliseconds of an hrtime reading. */
+  /** A reading to start a stretch from. */
+  now(): bigint {
+    return this.clock.ns();
+  }
+
+  /** Seconds from `from` until now. */
+  since(from: bigint): number {
+    return secondsSince(this.clock, from);
+  }
+
+  /** ms() milliseconds of an ns() reading. */
   private ms(at: bigint): number {
     return this.msBase + Number(at - this.hrBase) / 1e6;
   }
 
   /** Notes that `name` ran from `from` until `to` (now by default), when recording. */
-  span(name: string, from: bigint, to: bigint = process.hrtime.bigint()): void {
+  span(name: string, from: bigint, to: bigint = this.clock.ns()): void {
     if (this.spans === undefined || to <= from) return;
     this.spans.push({ name, startMs: this.ms(from), endMs: this.ms(to) });
   }
@@ -65,7 +77,7 @@ export class StepClock {
    * phase's name. Returns now, where the next phase starts (one clock reading for both).
    */
   timed(phase: StepPhase, from: bigint): bigint {
-    const now = process.hrtime.bigint();
+    const now = this.clock.ns();
     this.time[phase] += Number(now - from) / 1e9;
     this.span(phase, from, now);
     return now;
@@ -81,7 +93,7 @@ export class StepClock {
     if (firstArrival !== undefined && firstArrival > ready) this.time.peerWait += Math.min(seconds, Number(firstArrival - ready) / 1e9);
     this.metrics?.allreduceDuration.observe(seconds);
     if (this.spans === undefined) return;
-    const done = process.hrtime.bigint();
+    const done = this.clock.ns();
     const exchangeFrom = firstArrival !== undefined && firstArrival > ready ? (firstArrival < done ? firstArrival : done) : ready;
     this.span('wait for peers', ready, exchangeFrom);
     this.span('exchange', exchangeFrom, done);
@@ -96,7 +108,7 @@ export class StepClock {
     }
     const m = this.metrics;
     if (m !== undefined) {
-      m.stepDuration.observe(since(this.started));
+      m.stepDuration.observe(this.since(this.started));
       for (const phase of STEP_PHASES) {
         m.stepPhaseSeconds.inc({ phase }, seconds[phase]);
         m.stepPhaseDuration.observe({ phase }, seconds[phase]);

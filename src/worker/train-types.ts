@@ -9,6 +9,7 @@ import type { Communicator } from '../allreduce';
 import type { JobSpec } from '../config/job-spec';
 import type { BatchTransform, RowSource } from '../data';
 import type { Logger, WorkerMetrics } from '../observe';
+import type { Clock } from './clock';
 import type { SplitMetrics } from './evaluate-split';
 
 export interface LoopData {
@@ -99,6 +100,8 @@ export interface TrainLoopOptions {
   traceSpans?: boolean;
   /** train.distill's teacher, loaded (fine-tune.ts); required when train.distill.teacher is set. */
   teacher?: tfl.LayersModel;
+  /** Times the steps and the epoch (default: the process's monotonic clock). */
+  clock?: Clock;
 }
 
 export interface TrainResult {

@@ -1,0 +1,269 @@
+/**
+ * One optimizer step of one rank, as a unit: its micro-batches' forward and backward passes
+ * (added up locally, DDP's no_sync), one all-reduce of the step buffer, the averaged loss and
+ * gradient made the step's, the non-finite guard and clipping on those shared values, and the
+ * optimizer update. It returns what the step did; counting it into the epoch is the caller's
+ * (epoch-tally.ts), and so is everything that depends on where the epoch stands.
+ *
+ * Every decision here reads the all-reduced buffer, identical on every rank, so every rank
+ * takes the same one without another collective.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { Communicator } from '../allreduce';
+import type { Batch } from '../data';
+import type { WorkerMetrics } from '../observe';
+import type { DiagnosticsInput } from '../report';
+import {
+  applyMask,
+  clipToNorm,
+  forwardBackward,
+  globalNorm,
+  type FlatOptimizer,
+  type FusedStep,
+  type LocalGradients,
+  type LocalStepResult,
+  type LossOptions,
+  type ParamLayout,
+} from '../train';
+import type { NonFiniteGuard } from './nonfinite-guard';
+import { StepBuffer, stepBufferLength } from './step-buffer';
+import type { StepClock } from './step-clock';
+import type { TrainCounters } from './train-state';
+
+/** What a step runs on; the same objects the loop holds, so a test's patch of one is seen here. */
+export interface StepParts {
+  comm: Communicator;
+  model: tfl.LayersModel;
+  layout: ParamLayout;
+  /** The model's non-trainable buffers (batch-norm statistics), averaged with the gradients. */
+  buffers: ParamLayout;
+  /** Master copy of the trainable weights. */
+  params: Float32Array;
+  /** train.prune's mask (1 live, 0 pruned); undefined without pruning. */
+  mask: Float32Array | undefined;
+  optimizer: FlatOptimizer;
+  /** The native fused step, when the model and loss allow it; else the tfjs step runs. */
+  fused: FusedStep | undefined;
+  lossOptions: LossOptions;
+  /** The loss has class weights: the averaged loss and gradient divide by the mean weight. */
+  weighted: boolean;
+  /** train.clipNorm (0 = off). */
+  clipNorm: number;
+  guard: NonFiniteGuard;
+  metrics?: WorkerMetrics;
+}
+
+/** Where a step's micro-batches come from (data/prefetch.ts's BatchPipeline). */
+export interface BatchSource {
+  get(b: number): Batch;
+  /** Gathers batch `b` ahead, while the step's all-reduce is in flight. */
+  prepare(b: number): void;
+}
+
+export interface StepInput {
+  /** The epoch's batches [from, to) are this step's micro-batches. */
+  from: number;
+  to: number;
+  /** Row count of each of the epoch's batches. */
+  rows: (b: number) => number;
+  /** Batches the epoch has: the one after `to`, if any, is gathered during the all-reduce. */
+  batchCount: number;
+  batches: BatchSource;
+  /** 0-based epoch, for the guard's message and the diagnostics. */
+  epoch: number;
+  /** Where training stands before this step (the guard counts skipped steps in it). */
+  counters: TrainCounters;
+  lr: number;
+  momentum: number | undefined;
+  clock: StepClock;
+  /** Called before every micro-batch; throws to abandon the step (the job failed elsewhere). */
+  checkAbort?: () => void;
+  /** Asked before an applied update; true keeps the weights before it for `onDiagnostics`. */
+  wantsDiagnostics?: () => boolean;
+  onDiagnostics?: (d: DiagnosticsInput) => void;
+}
+
+export interface StepResult {
+  /** The step's averaged loss over every rank (NaN or infinite when the step was skipped). */
+  loss: number;
+  /** Global gradient norm before clipping. */
+  norm: number;
+  /** The update was applied (false: a non-finite step skipped by train.nonFinite=skip). */
+  applied: boolean;
+  /** Clipping scaled the gradient down. */
+  clipped: boolean;
+  /** This rank's rows, correct predictions and sum of loss x rows over the step's micro-batches. */
+  rows: number;
+  correct: number;
+  lossSum: number;
+  micro: number;
+  /** The step's train sums over every rank (loss x rows, correct, rows): what a re-formed ring is handed. */
+  global: [number, number, number];
+}
+
+/** This rank's side of the step so far: its micro-batches' sums and the last one's gradients. */
+interface LocalPass {
+  rows: number;
+  correct: number;
+  lossSum: number;
+  grads: LocalGradients['grads'] | undefined;
+  /** When the last micro-batch's compute ended. */
+  t0: bigint;
+}
+
+export class StepRunner {
+  /** The fused step updates the flat weights only: the tfjs variables lag until syncModel. */
+  private modelStale = false;
+
+  private constructor(
+    private readonly p: StepParts,
+    /** The step's all-reduced buffer (step-buffer.ts). */
+    readonly buffer: StepBuffer,
+  ) {}
+
+  /**
+   * Collective: the buffer may be this rank's half of a file shared with the peer, or its own
+   * WebAssembly memory, where the all-reduce sums with SIMD.
+   */
+  static async allocate(p: StepParts): Promise<StepRunner> {
+    const all = await p.comm.allocateShared(stepBufferLength(p.layout.size, p.buffers.size));
+    return new StepRunner(p, new StepBuffer(all, p.layout.size));
+  }
+
+  /** Zeroes the buffer before an epoch's first step. */
+  reset(): void {
+    this.buffer.clear(this.p.fused !== undefined);
+  }
+
+  async run(s: StepInput): Promise<StepResult> {
+    const local = this.computeLocal(s);
+    await this.allReduce(s, local);
+    const t0 = s.clock.now();
+    const step = this.buffer;
+    if (step.modelBuffers.length > 0) this.p.buffers.writeWeights(step.modelBuffers);
+    const global: [number, number, number] = [0, 0, 0];
+    const micro = s.to - s.from;
+    const loss = step.finish(this.p.comm.worldSize, micro, this.p.weighted, global);
+    const { applied, clipped, norm } = this.update(s, loss);
+    s.clock.timed('update', t0);
+    step.clear(this.p.fused !== undefined);
+    return { loss, norm, applied, clipped, rows: local.rows, correct: local.correct, lossSum: local.lossSum, micro, global };
+  }
+
+  /** Brings the tfjs variables up to the flat weights, before anything reads the model. */
+  syncModel(): void {
+    if (!this.modelStale) return;
+    this.p.layout.writeWeights(this.p.params);
+    this.modelStale = false;
+  }
+
+  /** The step's micro-batches on this rank; every gradient but the last one's is added in locally. */
+  private computeLocal(s: StepInput): LocalPass {
+    const step = this.buffer;
+    const pass: LocalPass = { rows: 0, correct: 0, lossSum: 0, grads: undefined, t0: 0n };
+    for (let b = s.from; b < s.to; b++) {
+      s.checkAbort?.();
+      let t0 = s.clock.now();
+      if (b === s.from) s.clock.startStep(t0);
+      const batch = s.batches.get(b);
+      t0 = s.clock.timed('data', t0);
+      const rows = s.rows(b);
+      const local = this.localStep(batch, rows, b > s.from, step.all);
+      step.addLocal(local, rows);
+      pass.lossSum += local.loss * rows;
+      this.p.metrics?.samplesTotal.inc(rows);
+      pass.rows += rows;
+      pass.correct += local.correct;
+      if (b + 1 < s.to) {
+        // An earlier micro-batch of the step (no_sync): add its gradients locally.
+        if (local.grads !== undefined) {
+          this.p.layout.packGradients(local.grads, step.all, b > s.from);
+          tf.dispose(Object.values(local.grads));
+        }
+        s.clock.timed('compute', t0);
+        continue;
+      }
+      pass.grads = local.grads;
+      pass.t0 = s.clock.timed('compute', t0);
+    }
+    return pass;
+  }
+
+  /**
+   * One all-reduce per optimizer step; the next batch is gathered while it is in flight. Each
+   * rank's forward passes moved its batch-norm statistics on its own shard; averaged here, every
+   * replica evaluates, checkpoints and exports the same ones (PyTorch DDP broadcasts rank 0's
+   * instead), at no extra latency.
+   */
+  private async allReduce(s: StepInput, local: LocalPass): Promise<void> {
+    const { comm, layout } = this.p;
+    const { clock } = s;
+    const step = this.buffer;
+    const t0 = local.t0;
+    if (step.modelBuffers.length > 0) this.p.buffers.readWeights(step.modelBuffers);
+    // The gradients are read off the device bucket by bucket, each just before it is reduced,
+    // so a bucket is on the wire while the next is read (DDP's overlap). Reading counts as
+    // compute, as it did when it followed the backward pass.
+    let packSeconds = 0;
+    let reduced: Promise<void>;
+    const grads = local.grads;
+    const accumulate = s.to - s.from > 1;
+    try {
+      reduced = comm.allReduceMean(step.all, (start, end) => {
+        if (grads === undefined) return; // the fused step wrote them in place
+        const p0 = clock.now();
+        layout.packRange(grads, step.all, start, Math.min(end, layout.size), accumulate);
+        packSeconds += clock.since(p0);
+      });
+    } finally {
+      // Every bucket is packed before allReduceMean first yields.
+      if (grads !== undefined) tf.dispose(Object.values(grads));
+    }
+    const prep = clock.now();
+    // Reading the gradients out and handing them to the all-reduce (its sends are under way).
+    clock.span('send gradients', t0, prep);
+    const next = s.to < s.batchCount;
+    if (next) s.batches.prepare(s.to);
+    const prepSeconds = clock.since(prep);
+    const ready = clock.now();
+    if (next) clock.span('prepare next batch', prep, ready);
+    await reduced;
+    clock.add('compute', packSeconds);
+    clock.add('data', prepSeconds);
+    clock.communicated(clock.since(t0) - prepSeconds - packSeconds, ready, comm.lastFirstArrival);
+  }
+
+  /** Guard, clip and apply the averaged gradient (identical bytes on every rank). */
+  private update(s: StepInput, loss: number): { applied: boolean; clipped: boolean; norm: number } {
+    const { mask, params, layout } = this.p;
+    const g = this.buffer.gradients;
+    // Pruned weights get no gradient: not in the norm, the clipping or the update.
+    if (mask !== undefined) applyMask(g, mask);
+    const norm = globalNorm(g);
+    if (!Number.isFinite(norm) || !Number.isFinite(loss)) {
+      this.p.guard.skip(s.counters, loss, norm, s.epoch);
+      return { applied: false, clipped: false, norm };
+    }
+    this.p.guard.applied();
+    const clipped = clipToNorm(g, norm, this.p.clipNorm) < 1;
+    const before = s.wantsDiagnostics?.() === true ? params.slice() : undefined;
+    this.p.optimizer.step(params, g, s.lr, s.momentum);
+    // Momentum and weight decay would move pruned weights off 0.
+    if (mask !== undefined) applyMask(params, mask);
+    if (this.p.fused === undefined) layout.writeWeights(params);
+    else this.modelStale = true;
+    if (before !== undefined) s.onDiagnostics?.({ epoch: s.epoch + 1, step: s.counters.step + 1, slots: layout.slots, grads: g, before, after: params });
+    return { applied: true, clipped, norm };
+  }
+
+  /**
+   * One micro-batch's forward and backward: the fused step writes its gradients into `into`
+   * (added with `accumulate`) and returns no tensors; the tfjs step returns them for packing.
+   */
+  private localStep(batch: Batch, rows: number, accumulate: boolean, into: Float32Array): LocalStepResult & { grads?: LocalGradients['grads'] } {
+    const loss: LossOptions = { ...this.p.lossOptions, targets: batch.t };
+    if (this.p.fused !== undefined) return this.p.fused.run(this.p.params, into, batch.x, batch.y, rows, accumulate, loss);
+    return forwardBackward(this.p.model, this.p.layout, batch.x, batch.y, rows, loss);
+  }
+}
