@@ -292,6 +292,13 @@ export interface TrainSpec {
    */
   fusedStep: FusedStepPolicy;
   /**
+   * auto: the fused step's backward pass runs in segments, last layers first, and each
+   * segment's gradients go on the wire while the next computes (DDP's reducer), where the ring
+   * talks by messages (not a same-host pair's file or a hierarchy); off: backward, then the
+   * all-reduce. The same bits either way on two ranks.
+   */
+  overlapBackward: FusedStepPolicy;
+  /**
    * Label smoothing of the training loss, as nn.CrossEntropyLoss(label_smoothing=e): the target
    * is 1 - e on the label plus e / classes on every class (0 = off). Classification only; the
    * validation loss stays the plain cross-entropy, as timm validates, so runs compare.
@@ -490,6 +497,7 @@ export const DEFAULT_JOB: JobSpec = {
     nonFinite: 'stop',
     maxSkippedSteps: 5,
     fusedStep: 'auto',
+    overlapBackward: 'auto',
     labelSmoothing: 0,
     classWeights: [],
     balanceClasses: false,

@@ -167,6 +167,7 @@ export const JOB_SCHEMA: JobSchema = {
   'train.nonFinite': allOf<NonFinitePolicy>()(['skip', 'stop']),
   'train.maxSkippedSteps': COUNT,
   'train.fusedStep': allOf<FusedStepPolicy>()(['auto', 'off']),
+  'train.overlapBackward': allOf<FusedStepPolicy>()(['auto', 'off']),
   'train.labelSmoothing': { kind: 'number', min: 0, max: 1 },
   'train.classWeights': { kind: 'number-list', each: { min: 0 }, minLength: 0 },
   'train.balanceClasses': { kind: 'bool' },

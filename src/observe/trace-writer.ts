@@ -27,6 +27,8 @@ export interface TraceEvent {
 
 export const STEPS_TRACK = 0;
 export const GC_TRACK = 1;
+/** All-reduces in flight while the step computes on (the backward pass overlapped with them). */
+export const WIRE_TRACK = 2;
 
 /** perf_hooks' NODE_PERFORMANCE_GC_* kinds. */
 const GC_KINDS: Record<number, string> = { 1: 'minor GC', 2: 'major GC', 4: 'incremental marking', 8: 'weak callbacks' };
@@ -47,6 +49,7 @@ export class TraceWriter {
     this.write({ name: 'process_name', ph: 'M', pid: rank, tid: 0, args: { name: `rank ${rank}` } });
     this.write({ name: 'process_sort_index', ph: 'M', pid: rank, tid: 0, args: { sort_index: rank } });
     this.write({ name: 'thread_name', ph: 'M', pid: rank, tid: STEPS_TRACK, args: { name: 'steps' } });
+    this.write({ name: 'thread_name', ph: 'M', pid: rank, tid: WIRE_TRACK, args: { name: 'gradients on the wire' } });
   }
 
   /** Now, in wall-clock microseconds, for `ts`. */

@@ -61,6 +61,8 @@ export interface StepSpan {
   name: string;
   startMs: number;
   endMs: number;
+  /** 'wire': an all-reduce in flight while the step computes on (a track of its own in a trace). */
+  track?: 'wire';
 }
 
 export interface DiagnosticsInput {

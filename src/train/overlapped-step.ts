@@ -39,19 +39,27 @@ const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
  * step's loss and counts, which ride at the end of the buffer, go with it). Resolves with the
  * local result once every segment has run and been handed over; `reduce.done()` is the caller's.
  */
-export async function overlappedBackward(fused: FusedStep, segments: readonly BackwardSegment[], a: OverlappedInput, reduce: RangeReducer, afterFirst: (local: LocalStepResult) => void, span?: SegmentSpan): Promise<LocalStepResult> {
+export async function overlappedBackward(
+  fused: FusedStep,
+  segments: readonly BackwardSegment[],
+  a: OverlappedInput,
+  reduce: RangeReducer,
+  afterFirst: (local: LocalStepResult) => void,
+  span?: SegmentSpan,
+  now: () => bigint = () => process.hrtime.bigint(),
+): Promise<LocalStepResult> {
   const first = segments[0] as BackwardSegment;
-  let t0 = process.hrtime.bigint();
+  let t0 = now();
   const local = fused.begin(a.params, a.all, a.x, a.y, a.rows, a.accumulate, a.loss, first.downTo);
   afterFirst(local);
-  let t1 = process.hrtime.bigint();
+  let t1 = now();
   span?.(0, t0, t1, reduce.add(first.start, a.all.length));
   for (let i = 1; i < segments.length; i++) {
     await turn();
     const s = segments[i] as BackwardSegment;
-    t0 = process.hrtime.bigint();
+    t0 = now();
     fused.continueTo(a.params, a.all, a.x, a.rows, a.accumulate, s.downTo);
-    t1 = process.hrtime.bigint();
+    t1 = now();
     span?.(i, t0, t1, reduce.add(s.start, (segments[i - 1] as BackwardSegment).start));
   }
   return local;

@@ -56,10 +56,10 @@ export class StepClock {
     return this.msBase + Number(at - this.hrBase) / 1e6;
   }
 
-  /** Notes that `name` ran from `from` until `to` (now by default), when recording. */
-  span(name: string, from: bigint, to: bigint = this.clock.ns()): void {
+  /** Notes that `name` ran from `from` until `to` (now by default), when recording; `track` as StepSpan's. */
+  span(name: string, from: bigint, to: bigint = this.clock.ns(), track?: 'wire'): void {
     if (this.spans === undefined || to <= from) return;
-    this.spans.push({ name, startMs: this.ms(from), endMs: this.ms(to) });
+    this.spans.push(track === undefined ? { name, startMs: this.ms(from), endMs: this.ms(to) } : { name, startMs: this.ms(from), endMs: this.ms(to), track });
   }
 
   /** An optimizer step (its first micro-batch) begins at `at`. */

@@ -19,8 +19,12 @@ import {
   clipToNorm,
   forwardBackward,
   globalNorm,
+  overlappedBackward,
+  type BackwardSegment,
   type FlatOptimizer,
   type FusedStep,
+  type RangeReducer,
+  type SegmentSpan,
   type LocalGradients,
   type LocalStepResult,
   type LossOptions,
@@ -52,6 +56,8 @@ export interface StepParts {
   clipNorm: number;
   guard: NonFiniteGuard;
   metrics?: WorkerMetrics;
+  /** train.overlapBackward: the fused step's backward pass overlaps the all-reduce where it can. */
+  overlap?: boolean;
 }
 
 /** Where a step's micro-batches come from (data/prefetch.ts's BatchPipeline). */
@@ -110,11 +116,21 @@ interface LocalPass {
   grads: LocalGradients['grads'] | undefined;
   /** When the last micro-batch's compute ended. */
   t0: bigint;
+  /** The all-reduce already under way, when the backward pass overlapped it. */
+  reduced?: Promise<void>;
 }
+
+/**
+ * The fewest parameters a segment of an overlapped backward pass sends (256 KB of float32):
+ * smaller buckets would go out latency-bound, and one more pause costs an event-loop turn.
+ */
+const OVERLAP_MIN_ELEMENTS = 65_536;
 
 export class StepRunner {
   /** The fused step updates the flat weights only: the tfjs variables lag until syncModel. */
   private modelStale = false;
+  /** Where the fused step's backward pass pauses to hand gradients to the all-reduce. */
+  private segments: BackwardSegment[] | undefined;
 
   private constructor(
     private readonly p: StepParts,
@@ -137,7 +153,7 @@ export class StepRunner {
   }
 
   async run(s: StepInput): Promise<StepResult> {
-    const local = this.computeLocal(s);
+    const local = await this.computeLocal(s);
     await this.allReduce(s, local);
     const t0 = s.clock.now();
     const step = this.buffer;
@@ -159,7 +175,7 @@ export class StepRunner {
   }
 
   /** The step's micro-batches on this rank; every gradient but the last one's is added in locally. */
-  private computeLocal(s: StepInput): LocalPass {
+  private async computeLocal(s: StepInput): Promise<LocalPass> {
     const step = this.buffer;
     const pass: LocalPass = { rows: 0, correct: 0, lossSum: 0, grads: undefined, t0: 0n };
     for (let b = s.from; b < s.to; b++) {
@@ -169,8 +185,15 @@ export class StepRunner {
       const batch = s.batches.get(b);
       t0 = s.clock.timed('data', t0);
       const rows = s.rows(b);
-      const local = this.localStep(batch, rows, b > s.from, step.all);
-      step.addLocal(local, rows);
+      const reducer = b + 1 === s.to ? this.overlapReducer() : undefined;
+      let local: LocalStepResult & { grads?: LocalGradients['grads'] };
+      if (reducer === undefined) {
+        local = this.localStep(batch, rows, b > s.from, step.all);
+        step.addLocal(local, rows);
+      } else {
+        local = await this.overlappedStep(s, batch, rows, b > s.from, reducer);
+        pass.reduced = reducer.done();
+      }
       pass.lossSum += local.loss * rows;
       this.p.metrics?.samplesTotal.inc(rows);
       pass.rows += rows;
@@ -210,7 +233,7 @@ export class StepRunner {
     const grads = local.grads;
     const accumulate = s.to - s.from > 1;
     try {
-      reduced = comm.allReduceMean(step.all, (start, end) => {
+      reduced = local.reduced ?? comm.allReduceMean(step.all, (start, end) => {
         if (grads === undefined) return; // the fused step wrote them in place
         const p0 = clock.now();
         layout.packRange(grads, step.all, start, Math.min(end, layout.size), accumulate);
@@ -255,6 +278,33 @@ export class StepRunner {
     else this.modelStale = true;
     if (before !== undefined) s.onDiagnostics?.({ epoch: s.epoch + 1, step: s.counters.step + 1, slots: layout.slots, grads: g, before, after: params });
     return { applied: true, clipped, norm };
+  }
+
+  /**
+   * The overlapped all-reduce of the step buffer, when the fused step can pause (the model has
+   * something to overlap) and the ring's path is messages (Communicator.overlapped); every rank
+   * decides alike from the model, the job and the ring.
+   */
+  private overlapReducer(): RangeReducer | undefined {
+    const fused = this.p.fused;
+    if (fused === undefined || this.p.overlap !== true || this.buffer.modelBuffers.length > 0) return undefined;
+    this.segments ??= fused.segments(OVERLAP_MIN_ELEMENTS);
+    return this.segments.length > 1 ? this.p.comm.overlapped(this.buffer.all) : undefined;
+  }
+
+  /** The last micro-batch with its backward pass in segments, each handed to `reducer` when done. */
+  private overlappedStep(s: StepInput, batch: Batch, rows: number, accumulate: boolean, reducer: RangeReducer): Promise<LocalStepResult> {
+    const segments = this.segments as BackwardSegment[];
+    const { clock } = s;
+    const input = { params: this.p.params, all: this.buffer.all, x: batch.x, y: batch.y, rows, accumulate, loss: { ...this.p.lossOptions, targets: batch.t } };
+    const span: SegmentSpan = (i, from, to, reduced) => {
+      clock.span(`backward, segment ${i + 1} of ${segments.length}`, from, to);
+      reduced.then(
+        () => clock.span(`all-reduce of segment ${i + 1}`, to, clock.now(), 'wire'),
+        () => undefined,
+      );
+    };
+    return overlappedBackward(this.p.fused as FusedStep, segments, input, reducer, (local) => this.buffer.addLocal(local, rows), span, () => clock.now());
   }
 
   /**

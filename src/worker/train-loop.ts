@@ -171,6 +171,7 @@ export class TrainLoop {
       clipNorm: this.o.spec.train.clipNorm,
       guard: this.guard,
       metrics: this.o.metrics,
+      overlap: this.o.spec.train.overlapBackward === 'auto',
     });
     if (elastic !== undefined && elastic.sourceRank >= 0) return this.takeLiveState(elastic.sourceRank, elastic.state);
     let decision: StartDecision = { kind: 'fresh' };

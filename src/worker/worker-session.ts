@@ -14,7 +14,7 @@ import { trainingFingerprint } from '../config/load';
 import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
 import { augmenter, type loadDataset } from '../data';
 import { createProcessMetrics, createWorkerMetrics, startHttpServer, type Logger, type WorkerMetrics } from '../observe';
-import { TraceWriter } from '../observe/trace-writer';
+import { STEPS_TRACK, TraceWriter, WIRE_TRACK } from '../observe/trace-writer';
 import { ParamLayout, buildModel, summarizeModel } from '../train';
 import { RunRecorder, type StepInfo } from '../report/run-recorder';
 import type { Checkpoint } from './checkpoint-store';
@@ -441,5 +441,8 @@ function fingerprintModel(model: ReturnType<typeof buildModel>): string {
  * neighbour's first message, the exchange, the update), so a straggler stands out.
  */
 function traceStep(t: TraceWriter, st: StepInfo, generation: number): void {
-  for (const sp of st.spans ?? []) t.event({ name: sp.name, cat: 'step', ts: t.wallTime(sp.startMs), dur: 1000 * (sp.endMs - sp.startMs), args: { step: st.step, generation } });
+  for (const sp of st.spans ?? []) {
+    const tid = sp.track === 'wire' ? WIRE_TRACK : STEPS_TRACK;
+    t.event({ name: sp.name, cat: 'step', ts: t.wallTime(sp.startMs), dur: 1000 * (sp.endMs - sp.startMs), args: { step: st.step, generation }, tid });
+  }
 }

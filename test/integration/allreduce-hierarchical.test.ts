@@ -104,6 +104,7 @@ for (const [name, hosts] of LAYOUTS) {
       h.comms.forEach((c, rank) => assert.equal(c.stats.bytesSent > 0, leaders.has(rank), `rank ${rank} sends on the wire only if it leads its host`));
       for (const n of h.notes) assert.deepEqual(n, [`all-reduces sum through a shared file on each host, then between one rank per host (${groups.length} hosts)`]);
       assert.deepEqual(ownFiles(), [], 'the files are unlinked once mapped');
+      assert.ok(h.comms.every((c) => c.overlapped(new Float32Array(8)) === undefined), 'a hierarchy is not overlapped with backward');
     } finally {
       await h.close();
     }

@@ -352,6 +352,7 @@ test('grpc, two polling ranks on one host: the gradient buffer from allocateShar
       assert.deepEqual(y, want, `in-place mean ${it}, rank 1`);
     }
     assert.deepEqual(r.comms.map((c) => c.stats.sharedPairOps), [10, 10]);
+    assert.equal(c0.overlapped(x), undefined, 'the pair keeps its in-place path: no backward overlap');
     // 3M floats do not fit a half: the ring over gRPC sums them, exactly.
     await sumsExactly(r, 3_000_001);
     assert.deepEqual(r.comms.map((c) => c.stats.sharedPairOps), [10, 10]);

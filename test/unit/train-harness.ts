@@ -47,6 +47,8 @@ export interface RankOutcome {
   registry: Registry;
   /** Gradient all-reduces this rank ran during training steps. */
   gradientAllReduces: number;
+  /** Steps whose all-reduce overlapped the backward pass (Communicator.overlapped). */
+  overlappedAllReduces: number;
   /** The model's non-trainable buffers (batch-norm statistics) after training. */
   buffers: Float32Array;
 }
@@ -69,6 +71,8 @@ export interface RanksOptions {
   model?: (rank: number) => tfl.LayersModel;
   /** train.distill's teacher, for every rank. */
   teacher?: tfl.LayersModel;
+  /** Record each step's spans (StepInfo.spans), as for a trace. */
+  traceSpans?: boolean;
 }
 
 let cache: { train: Split; val: Split } | undefined;
@@ -96,6 +100,13 @@ export async function trainRanks(o: RanksOptions): Promise<RankOutcome[]> {
       gradientAllReduces += 1;
       return mean(buf, pack);
     };
+    let overlappedAllReduces = 0;
+    const overlapped = comm.overlapped.bind(comm);
+    comm.overlapped = (buf: Float32Array) => {
+      const r = overlapped(buf);
+      if (r !== undefined) overlappedAllReduces += 1;
+      return r;
+    };
     const logs: Record<string, unknown>[] = [];
     const log = createLogger({ job: o.spec.name, role: 'worker', rank, level: 'info', destination: { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) } });
     const registry = new Registry();
@@ -117,6 +128,7 @@ export async function trainRanks(o: RanksOptions): Promise<RankOutcome[]> {
       hooks: o.hooks?.(rank, () => self as TrainLoop),
       augment: o.augment === undefined ? undefined : (epoch: number) => (o.augment as (e: number, r: number) => BatchTransform)(epoch, rank),
       teacher: o.teacher,
+      traceSpans: o.traceSpans,
     });
     self = loop;
     o.before?.(rank, loop);
@@ -133,7 +145,7 @@ export async function trainRanks(o: RanksOptions): Promise<RankOutcome[]> {
     const buffers = new Float32Array(loop.buffers.size);
     loop.buffers.readWeights(buffers);
     model.dispose();
-    return { rank, result, error, weights, logs, metrics, registry, gradientAllReduces, buffers };
+    return { rank, result, error, weights, logs, metrics, registry, gradientAllReduces, overlappedAllReduces, buffers };
   });
   return Promise.all(outcomes);
 }

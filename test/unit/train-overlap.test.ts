@@ -9,7 +9,8 @@ import { Communicator, MemoryHub, type WireDtype } from '../../src/allreduce';
 import { DEFAULT_JOB } from '../../src/config/job-spec';
 import { nativeFusedStep } from '../../src/native';
 import { FusedStep, ParamLayout, buildModel, overlappedBackward, type LocalStepResult } from '../../src/train';
-import { mnistSlice } from './train-harness';
+import type { StepInfo } from '../../src/report';
+import { mnistSlice, specWith, trainRanks } from './train-harness';
 
 const skip = nativeFusedStep() === undefined ? 'the native addon with the fused step is not built here' : false;
 /** What rides behind the gradients (step-buffer.ts): here the loss and the correct count. */
@@ -72,3 +73,30 @@ for (const dtype of ['fp32', 'fp16'] as WireDtype[]) {
     model.dispose();
   });
 }
+
+test('training the CNN on 2 ranks with the backward pass overlapped ends with the weights of the step without overlap, bit for bit, every replica alike; the steps show the segments and the all-reduces in flight', { skip, timeout: 240_000 }, async () => {
+  const data = await mnistSlice(512, 64);
+  const run = async (overlap: 'auto' | 'off'): Promise<{ weights: Float32Array[]; overlapped: number; names: Set<string> }> => {
+    const spec = specWith({ model: { kind: 'cnn' }, train: { epochs: 2, overlapBackward: overlap }, data: { batchSize: 32 } });
+    const names = new Set<string>();
+    const ranks = await trainRanks({
+      world: 2,
+      spec,
+      data,
+      model: () => buildModel(spec.model, [784], 10, spec.seed),
+      traceSpans: true,
+      hooks: (rank) => ({ onStepDetail: (st: StepInfo) => void (rank === 0 && st.spans?.forEach((sp) => names.add(`${sp.track ?? 'steps'}: ${sp.name}`))) }),
+    });
+    for (const r of ranks) assert.equal(r.error, undefined, String(r.error));
+    return { weights: ranks.map((r) => r.weights), overlapped: ranks[0]?.overlappedAllReduces ?? 0, names };
+  };
+  const on = await run('auto');
+  const off = await run('off');
+  // 512 samples over 2 ranks in batches of 32: 8 steps an epoch.
+  assert.equal(on.overlapped, 16, 'every step overlapped');
+  assert.equal(off.overlapped, 0);
+  assert.deepEqual(on.weights[1], on.weights[0], 'replicas agree');
+  assert.deepEqual(on.weights[0], off.weights[0], 'overlap changed the weights');
+  for (const name of ['steps: backward, segment 1 of 2', 'steps: backward, segment 2 of 2', 'wire: all-reduce of segment 1', 'wire: all-reduce of segment 2']) assert.ok(on.names.has(name), `${name} in ${[...on.names].join(', ')}`);
+  assert.ok(![...off.names].some((n) => n.includes('segment')), [...off.names].join(', '));
+});
