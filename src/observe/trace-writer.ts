@@ -41,6 +41,8 @@ export class TraceWriter {
   private first = true;
   private closed = false;
   private gc: PerformanceObserver | undefined;
+  /** The wire track is named at its first event: most runs never overlap. */
+  private wireNamed = false;
 
   constructor(readonly file: string, private readonly rank: number) {
     makeDirectory(path.dirname(path.resolve(file)), DIRECTORY_USES.trace);
@@ -49,7 +51,6 @@ export class TraceWriter {
     this.write({ name: 'process_name', ph: 'M', pid: rank, tid: 0, args: { name: `rank ${rank}` } });
     this.write({ name: 'process_sort_index', ph: 'M', pid: rank, tid: 0, args: { sort_index: rank } });
     this.write({ name: 'thread_name', ph: 'M', pid: rank, tid: STEPS_TRACK, args: { name: 'steps' } });
-    this.write({ name: 'thread_name', ph: 'M', pid: rank, tid: WIRE_TRACK, args: { name: 'gradients on the wire' } });
   }
 
   /** Now, in wall-clock microseconds, for `ts`. */
@@ -64,6 +65,10 @@ export class TraceWriter {
 
   event(e: TraceEvent): void {
     const { tid, ...rest } = e;
+    if (tid === WIRE_TRACK && !this.wireNamed) {
+      this.wireNamed = true;
+      this.write({ name: 'thread_name', ph: 'M', pid: this.rank, tid: WIRE_TRACK, args: { name: 'gradients on the wire' } });
+    }
     this.write({ ...rest, ph: 'X', pid: this.rank, tid: tid ?? STEPS_TRACK });
   }
 
