@@ -11,14 +11,15 @@ import { netnsRefusal, removeStaleHosts, withHosts, type SimHosts } from './sim-
 import { launchAcross, oneWorkerIn, steadySamplesPerSec, torchAcross, torchPeerAvailable } from './hosts-run';
 
 const USAGE = `usage: ringtrain bench hosts [--nnodes 2] [--nproc 1] [--rates 10000,1000] [--models mlp,cnn]
-                            [--transports grpc,tcp] [--compression none,fp16] [--hierarchy auto,flat] [--no-torch]
+                            [--transports grpc,tcp] [--compression none,fp16] [--hierarchy auto,flat] [--overlap auto,off] [--no-torch]
                             [--steps N] [--epochs E] [--warmup W]
        ringtrain bench hosts down      (removes namespaces of runs that were killed)
 Makes --nnodes network namespaces on a bridge, each link capped by tbf at --rates Mbit/s, and
 runs launch --nnodes across them (--nproc workers per host), one worker alone in a host, and the
 PyTorch DDP peer (gloo, one rank per host; with fp16, also with torch's fp16_compress_hook) over
 the same links. --hierarchy: with --nproc 2, each host's pair sums first and one worker per host
-crosses the link (auto), or one flat ring over every worker (flat). --steps: one worker's batches of
+crosses the link (auto), or one flat ring over every worker (flat). --overlap: the fused step's
+backward pass overlapped with the all-reduce (auto, train.overlapBackward) or not (off). --steps: one worker's batches of
 64 per epoch (mlp 200, cnn 30; the same data for every row); --epochs/--warmup: epochs per run
 and how many are left out (mlp 6/2, cnn 3/1). Needs root (ip netns); removes everything it made,
 also when interrupted.
@@ -32,6 +33,7 @@ interface Options {
   transports: string[];
   compression: string[];
   hierarchy: string[];
+  overlap: string[];
   torch: boolean;
   steps?: number;
   epochs?: number;
@@ -41,11 +43,11 @@ interface Options {
 /** How long the one-worker baseline may run. */
 const ONE_WORKER_DEADLINE_MS = 1_800_000;
 
-const LIST_FLAGS: Record<string, keyof Options> = { '--rates': 'rates', '--models': 'models', '--transports': 'transports', '--compression': 'compression', '--hierarchy': 'hierarchy' };
+const LIST_FLAGS: Record<string, keyof Options> = { '--rates': 'rates', '--models': 'models', '--transports': 'transports', '--compression': 'compression', '--hierarchy': 'hierarchy', '--overlap': 'overlap' };
 const NUMBER_FLAGS: Record<string, keyof Options> = { '--nnodes': 'nnodes', '--nproc': 'nproc', '--steps': 'steps', '--epochs': 'epochs', '--warmup': 'warmup' };
 
 export function parseHostsArgs(argv: readonly string[]): Options {
-  const o: Options = { nnodes: 2, nproc: 1, rates: [10_000, 1_000], models: ['mlp', 'cnn'], transports: ['grpc', 'tcp'], compression: ['none', 'fp16'], hierarchy: ['auto'], torch: true };
+  const o: Options = { nnodes: 2, nproc: 1, rates: [10_000, 1_000], models: ['mlp', 'cnn'], transports: ['grpc', 'tcp'], compression: ['none', 'fp16'], hierarchy: ['auto'], overlap: ['auto'], torch: true };
   const rec = o as unknown as Record<string, unknown>;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i] as string;
@@ -67,6 +69,7 @@ export function parseHostsArgs(argv: readonly string[]): Options {
     ...o.transports.filter((t) => !['grpc', 'tcp'].includes(t)).map((t) => `--transports: '${t}' is not grpc or tcp`),
     ...o.compression.filter((c) => !['none', 'fp16', 'bf16'].includes(c)).map((c) => `--compression: '${c}' is not none, fp16 or bf16`),
     ...o.hierarchy.filter((c) => !['auto', 'flat'].includes(c)).map((c) => `--hierarchy: '${c}' is not auto or flat`),
+    ...o.overlap.filter((c) => !['auto', 'off'].includes(c)).map((c) => `--overlap: '${c}' is not auto or off`),
     ...(['nnodes', 'nproc', 'steps', 'epochs', 'warmup'] as const).filter((k) => o[k] !== undefined && !(Number.isInteger(o[k]) && (o[k] as number) >= (k === 'warmup' ? 0 : 1))).map((k) => `--${k} must be a positive integer, got ${o[k]}`),
   ];
   if (bad.length > 0) throw new Error(bad.join('; '));
@@ -118,14 +121,16 @@ async function rowsForRate(h: SimHosts, rate: number, o: Options, print: (cells:
           // A hierarchy needs two workers on a host and a transport that reaches any rank (grpc).
           const tree = o.nproc === 2 && transport === 'grpc';
           for (const hierarchy of tree ? o.hierarchy : ['auto']) {
-            const dir = path.join(base, `${transport}-${wire}-${hierarchy}`);
-            const set = [`cluster.transport=${transport}`, `cluster.compression=${wire}`, `cluster.hierarchy=${hierarchy}`];
-            const run = await launchAcross(h, o.nproc, jobSet(model, p, set), dir, 1_800_000);
-            const rate2 = steadySamplesPerSec(run.outDir, p.warmup);
-            const against = wire === 'fp16' ? torch.fp16 : wire === 'none' ? torch.fp32 : undefined;
-            const vsTorch = against === undefined ? '-' : `${(rate2 / against).toFixed(2)}x${wire === 'fp16' ? ' (vs fp16 hook)' : ''}`;
-            const how = o.nproc === 2 ? `, ${tree && hierarchy === 'auto' ? 'hierarchical' : 'flat ring'}` : '';
-            print([link, model, `${o.nnodes} hosts x ${o.nproc}, ${transport}, ${wire === 'none' ? 'fp32' : wire} wire${how}`, rate2.toFixed(0), `${((100 * rate2) / (world * one)).toFixed(0)}%`, vsTorch]);
+            for (const overlap of o.overlap) {
+              const dir = path.join(base, `${transport}-${wire}-${hierarchy}-${overlap}`);
+              const set = [`cluster.transport=${transport}`, `cluster.compression=${wire}`, `cluster.hierarchy=${hierarchy}`, `train.overlapBackward=${overlap}`];
+              const run = await launchAcross(h, o.nproc, jobSet(model, p, set), dir, 1_800_000);
+              const rate2 = steadySamplesPerSec(run.outDir, p.warmup);
+              const against = wire === 'fp16' ? torch.fp16 : wire === 'none' ? torch.fp32 : undefined;
+              const vsTorch = against === undefined ? '-' : `${(rate2 / against).toFixed(2)}x${wire === 'fp16' ? ' (vs fp16 hook)' : ''}`;
+              const how = `${o.nproc === 2 ? `, ${tree && hierarchy === 'auto' ? 'hierarchical' : 'flat ring'}` : ''}${o.overlap.length > 1 ? `, overlap ${overlap}` : ''}`;
+              print([link, model, `${o.nnodes} hosts x ${o.nproc}, ${transport}, ${wire === 'none' ? 'fp32' : wire} wire${how}`, rate2.toFixed(0), `${((100 * rate2) / (world * one)).toFixed(0)}%`, vsTorch]);
+            }
           }
         }
       }

@@ -4,8 +4,9 @@ import { parseHostsArgs } from '../../bench/hosts';
 import { tbfArgs } from '../../bench/sim-hosts';
 
 test('bench hosts defaults to 2 hosts x 1 worker at 10 and 1 Gbit/s, mlp and cnn, grpc and tcp, fp32 and fp16, with torch', () => {
-  assert.deepEqual(parseHostsArgs([]), { nnodes: 2, nproc: 1, rates: [10_000, 1_000], models: ['mlp', 'cnn'], transports: ['grpc', 'tcp'], compression: ['none', 'fp16'], hierarchy: ['auto'], torch: true });
+  assert.deepEqual(parseHostsArgs([]), { nnodes: 2, nproc: 1, rates: [10_000, 1_000], models: ['mlp', 'cnn'], transports: ['grpc', 'tcp'], compression: ['none', 'fp16'], hierarchy: ['auto'], overlap: ['auto'], torch: true });
   assert.deepEqual(parseHostsArgs(['--nproc', '2', '--hierarchy', 'auto,flat']).hierarchy, ['auto', 'flat']);
+  assert.deepEqual(parseHostsArgs(['--overlap', 'auto,off']).overlap, ['auto', 'off']);
   const o = parseHostsArgs(['--nnodes', '3', '--rates', '100', '--models', 'mlp', '--transports', 'tcp', '--compression', 'none', '--no-torch', '--steps', '20']);
   assert.deepEqual([o.nnodes, o.rates, o.models, o.transports, o.compression, o.torch, o.steps], [3, [100], ['mlp'], ['tcp'], ['none'], false, 20]);
 });
