@@ -54,6 +54,8 @@ export interface StepParts {
   weighted: boolean;
   /** train.clipNorm (0 = off). */
   clipNorm: number;
+  /** train.accumulate: micro-batches per optimizer step. */
+  accumulate: number;
   guard: NonFiniteGuard;
   metrics?: WorkerMetrics;
   /** train.overlapBackward: the fused step's backward pass overlaps the all-reduce where it can. */
@@ -238,7 +240,7 @@ export class StepRunner {
         const p0 = clock.now();
         layout.packRange(grads, step.all, start, Math.min(end, layout.size), accumulate);
         packSeconds += clock.since(p0);
-      });
+      }, this.meanIsGradient() ? layout.size : undefined);
     } finally {
       // Every bucket is packed before allReduceMean first yields.
       if (grads !== undefined) tf.dispose(Object.values(grads));
@@ -263,7 +265,10 @@ export class StepRunner {
     const g = this.buffer.gradients;
     // Pruned weights get no gradient: not in the norm, the clipping or the update.
     if (mask !== undefined) applyMask(g, mask);
-    const norm = globalNorm(g);
+    // A shared-file pair read the squares while it summed (both ranks got the same number),
+    // saving a pass; otherwise the norm of the identical bytes every rank holds.
+    const squares = this.meanIsGradient() ? this.p.comm.lastSumSquares : undefined;
+    const norm = squares === undefined ? globalNorm(g) : Math.sqrt(squares);
     if (!Number.isFinite(norm) || !Number.isFinite(loss)) {
       this.p.guard.skip(s.counters, loss, norm, s.epoch);
       return { applied: false, clipped: false, norm };
@@ -278,6 +283,11 @@ export class StepRunner {
     else this.modelStale = true;
     if (before !== undefined) s.onDiagnostics?.({ epoch: s.epoch + 1, step: s.counters.step + 1, slots: layout.slots, grads: g, before, after: params });
     return { applied: true, clipped, norm };
+  }
+
+  /** True when the all-reduced mean is the step's gradient as is: finish() and no mask change it. */
+  private meanIsGradient(): boolean {
+    return this.p.accumulate === 1 && !this.p.weighted && this.p.mask === undefined;
   }
 
   /**

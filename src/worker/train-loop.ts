@@ -169,6 +169,7 @@ export class TrainLoop {
       lossOptions: this.lossOptions,
       weighted: this.lossOptions.classWeights !== undefined,
       clipNorm: this.o.spec.train.clipNorm,
+      accumulate: this.o.spec.train.accumulate,
       guard: this.guard,
       metrics: this.o.metrics,
       overlap: this.o.spec.train.overlapBackward === 'auto',

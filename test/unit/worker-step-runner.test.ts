@@ -79,6 +79,7 @@ async function step(o: { fused: boolean; micro: number; poisonRank?: number; clo
       lossOptions: { labelSmoothing: 0 },
       weighted: false,
       clipNorm: spec.train.clipNorm,
+      accumulate: o.micro,
       guard: new NonFiniteGuard(spec.train, rank, log),
     });
     runner.reset();
