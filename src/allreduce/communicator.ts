@@ -321,6 +321,8 @@ export class Communicator {
     if (n > 2 && this.hierarchyState?.hierarchy !== undefined) return undefined;
     if (n > 2 && this.hierarchyState === undefined && this.options.hierarchy !== 'flat' && this.transport.hostPairs?.() !== undefined) return undefined;
     this.throwIfFailed();
+    // No path here reads the squares while it sums: lastSumSquares must not be an older one's.
+    this.sumSquares = undefined;
     const seq = this.next();
     const dtype: WireDtype = buf.length < EXACT_BELOW_ELEMENTS ? 'fp32' : (this.options.dtype ?? 'fp32');
     const running: Promise<void>[] = [];
