@@ -5,7 +5,7 @@
  * median time and the bandwidth counted as bytes of `dst` per second, plus a memcpy of the same
  * bytes as the memory's own ceiling, measured in the same run.
  */
-import { addFloats, simdBuffer } from '../src/compute/simd-floats';
+import { addFloats, simdBuffer } from '../src/core/simd-floats';
 
 const REPS = 15;
 

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '../..');
 const RANK: Record<string, number> = {
+  core: -1,
   config: 0,
   native: 0.5,
   rpc: 1,

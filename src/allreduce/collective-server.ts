@@ -14,7 +14,7 @@
  */
 import * as http2 from 'node:http2';
 import { status as Status } from '@grpc/grpc-js';
-import { RingtrainError, isRingtrainError, type RingtrainErrorCode } from '../config/errors';
+import { RingtrainError, isRingtrainError, type RingtrainErrorCode } from '../core';
 import type { TlsFiles } from '../config/tls-files';
 import { TOKEN_METADATA_KEY, sentTokenRefusal } from '../rpc/auth';
 import { MAX_MESSAGE_BYTES } from '../rpc/proto';

@@ -3,7 +3,7 @@
  * joins (its address goes into the ring), and becomes a Transport once the coordinator has
  * formed the ring.
  */
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import type { TlsFiles } from '../config/tls-files';
 import type { RingIdentity, Transport } from './transport';
 import { CollectiveServer } from './collective-server';

@@ -20,8 +20,7 @@
  * file); the frame queue area is unused, and after DATA_START come the counters, then the halves.
  */
 import { performance } from 'node:perf_hooks';
-import { addFloats, scaleFloats } from '../compute/simd-floats';
-import { RingtrainError } from '../config/errors';
+import { addFloats, scaleFloats, RingtrainError } from '../core';
 import { nativeSharedMemory } from '../native';
 import type { SharedPairSetup } from './transport';
 import { createSegment, DATA_START, offerLine, openSegment, parseOffer, unlinkSegment } from './shm-segment';

@@ -12,7 +12,7 @@ import type * as http2 from 'node:http2';
 import * as os from 'node:os';
 import { constants as h2 } from 'node:http2';
 import { status as Status } from '@grpc/grpc-js';
-import { RingtrainError, isRingtrainError } from '../config/errors';
+import { RingtrainError, isRingtrainError } from '../core';
 import { TOKEN_METADATA_KEY } from '../rpc/auth';
 import { encodeChunk, encodeChunkHead, encodePull, type ChunkHeader } from './chunk-codec';
 import { PULL_PATH, type CollectiveServer } from './collective-server';

@@ -23,7 +23,7 @@ import * as os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import * as tls from 'node:tls';
 import type { TlsFiles } from '../config/tls-files';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { sameToken } from '../rpc/auth';
 import { Mailbox } from './mailbox';
 import { LentPayloads } from './lent-payloads';

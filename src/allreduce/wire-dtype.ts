@@ -3,8 +3,7 @@
  * `fp16` and `bf16` halve the bytes at the cost of precision. Sums are always taken in float32:
  * only the transfer is compressed, as in Horovod's fp16 compression and DDP's fp16 hook.
  */
-import { HALF_TO_FLOAT, floatToHalf } from '../compute/half-float';
-import { addFloats } from '../compute/simd-floats';
+import { HALF_TO_FLOAT, floatToHalf, addFloats } from '../core';
 
 export type WireDtype = 'fp32' | 'fp16' | 'bf16';
 

@@ -3,7 +3,7 @@
  * declares its flags, so a misspelt flag is an error that lists the valid ones instead of being
  * silently ignored.
  */
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { closestName } from '../config/suggest';
 
 export interface ParsedArgs {

@@ -2,7 +2,7 @@
  * `ringtrain` entry point: dispatch to a command, turn errors into a message and an exit code.
  * Bad input never shows a stack trace; RINGTRAIN_DEBUG=1 shows one for unexpected errors.
  */
-import { isRingtrainError } from '../config/errors';
+import { isRingtrainError } from '../core';
 import { coordinatorCommand, launchCommand, workerCommand } from './commands';
 import { benchCommand } from './bench';
 import { reportCommand } from './report';

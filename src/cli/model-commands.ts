@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../compute';
 import { loadJob } from '../config/load';
-import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
+import { DIRECTORY_USES, makeDirectory } from '../core';
 import { loadDataset, readPredictInput, type Split } from '../data';
 import { Predictor, classificationReport, confusionRows, evaluateRange, evaluateRegressionRange, quantizeModelDir, rSquared, type ClassificationReport } from '../train';
 import { formatClassReport } from './class-report';

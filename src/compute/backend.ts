@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from '../config/job-spec';
 import { installWasmKernels } from './kernels-wasm';
 import { kernelSet } from '../native';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 
 export type ResolvedBackendName = Exclude<BackendName, 'auto'>;
 

@@ -19,6 +19,7 @@ import {
   release,
   replaceWasmKernel,
   run,
+  simdOps,
   stockKernel,
   transposeTo,
   viewAs,
@@ -29,7 +30,6 @@ import {
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { convGeometry, fillColumns } from './im2col';
 import { nativeGemm } from '../native';
-import { simdOps } from './wasm-simd';
 
 /**
  * Up to this many taps per output channel (KH*KW*C), the product runs as a SIMD outer-product

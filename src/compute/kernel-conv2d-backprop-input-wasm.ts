@@ -23,7 +23,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { nativeGemm } from '../native';
 import { convGeometry } from './im2col';
-import { simdOps, type SimdOps } from './wasm-simd';
+import type { SimdOps } from '../core';
 import {
   NCHW_TO_NHWC,
   NHWC_TO_NCHW,
@@ -32,6 +32,7 @@ import {
   release,
   replaceWasmKernel,
   run,
+  simdOps,
   stockKernel,
   transposeTo,
   viewAs,

@@ -12,8 +12,7 @@
  * -Infinity or NaN) passes no gradient, as in the cpu backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { heapF32, replaceWasmKernel, type Shape4, type WasmKernelArgs } from './wasm-heap';
-import { simdOps } from './wasm-simd';
+import { heapF32, replaceWasmKernel, simdOps, type Shape4, type WasmKernelArgs } from './wasm-heap';
 
 let installed = false;
 

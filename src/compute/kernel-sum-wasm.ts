@@ -6,8 +6,7 @@
  * tensors, channel counts not a multiple of 4) goes to the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { heapF32, replaceWasmKernel, run, stockKernel, type WasmKernelArgs } from './wasm-heap';
-import { simdOps } from './wasm-simd';
+import { heapF32, replaceWasmKernel, run, simdOps, stockKernel, type WasmKernelArgs } from './wasm-heap';
 
 /** Below this many elements the stock kernel's fixed costs are no worse. */
 const MIN_ELEMENTS = 4096;

@@ -24,7 +24,6 @@ export type {
   TrainSpec,
 } from './job-spec';
 export { DEFAULT_JOB } from './job-spec';
-export { isRingtrainError, RingtrainError, type RingtrainErrorCode } from './errors';
 export { ENV_SET, jobHash, trainingFingerprint, loadJob, type LoadJobOptions } from './load';
 export { parseSetArgs } from './overrides';
 export { JOB_SCHEMA, describeRule, type FieldRule, type JobPath } from './schema';

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse, YAMLParseError } from 'yaml';
-import { isRingtrainError, RingtrainError } from './errors';
+import { isRingtrainError, RingtrainError } from '../core';
 import { DEFAULT_JOB, type JobSpec } from './job-spec';
 import { parseSetArgs } from './overrides';
 import { isPlainObject } from './schema';

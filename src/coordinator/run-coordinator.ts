@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { trainingFingerprint } from '../config/load';
 import type { JobSpec } from '../config/job-spec';
 import { startHttpServer, type RunningHttpServer } from '../observe/http-server';

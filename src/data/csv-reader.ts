@@ -4,7 +4,7 @@
  * the file, the line and the column, because a CSV that is wrong on line 40,312 is common.
  */
 import { readFileSync } from 'node:fs';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import type { TaskKind } from '../config/job-spec';
 
 export interface CsvTable {

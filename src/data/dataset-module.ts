@@ -9,7 +9,7 @@
  * (regression). Everything is checked here, with the split and row named in errors.
  */
 import * as path from 'node:path';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { requireUserModule } from '../config/user-module';
 import type { DataSpec, TaskKind } from '../config/job-spec';
 import type { Preprocess } from './preprocess';

@@ -4,7 +4,7 @@
  * preprocessing to save with the model. Validation is either the last `valFraction` of the
  * training rows (Keras' validation_split) or the test set.
  */
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import type { DataSpec } from '../config/job-spec';
 import { classCount } from './class-count';
 import { csvColumns, readCsv, type CsvTable } from './csv-reader';

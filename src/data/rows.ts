@@ -3,7 +3,7 @@
  * (split.ts): the one place that knows how bytes are decoded, so batching, evaluation, reports
  * and benchmarks all see the same numbers.
  */
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { nativeUpdates } from '../native';
 import type { ByteDecode, FloatRows, Rows, RowSource, Split } from './split';
 

@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { appendFileNamed } from '../config/durable-files';
+import { appendFileNamed } from '../core';
 import type { DiagnosticWarning, Histogram, LayerStats } from '../train/diagnostics';
 
 export const RUN_FILES = {

@@ -7,8 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../compute';
-import { RingtrainError } from '../config/errors';
-import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
+import { RingtrainError, DIRECTORY_USES, makeDirectory } from '../core';
 import { loadMnist, readRows } from '../data';
 import { loadModelFromDir } from '../train/model-files';
 import type { DiagnosticWarning, Histogram } from '../train/diagnostics';

@@ -7,7 +7,7 @@
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ModelSpec } from '../config/job-spec';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { checkLayerNames } from './model-init-from';
 
 /** Layers with trainable weights, in model order (the ones freezing can apply to). */

@@ -13,7 +13,6 @@ export { EarlyStopping, type EarlyStoppingState, type EarlyStoppingVerdict } fro
 export { Predictor, type Prediction } from './predictor';
 export { layerStats, gradientWarnings, epochGradientWarning, skippedStepsWarning, overfittingWarning, histogram, variableHistograms, groupByLayer, layerOf, l2Norm, type LayerStats, type Histogram, type DiagnosticWarning, type WarningKind, type VariableSlot, type EpochLosses } from './diagnostics';
 export { quantizeModelDir, quantizeUint8, type QuantizeDtype } from './quantize-weights';
-export { floatToHalf } from '../compute/half-float';
 export { buildFromLayers, parseLayers, type LayerSpec, type LayerActivation } from './model-layers';
 export { buildFromModule, type ModelModuleContext } from './model-module';
 export { modelToOnnx, unsupportedLayers, ONNX_INPUT, ONNX_OUTPUT, type OnnxExport } from './onnx-export';

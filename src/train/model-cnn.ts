@@ -6,7 +6,7 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { ModelSpec } from '../config/job-spec';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { imageInput } from './model-image-input';
 import { activationLayer, inlineActivation, kernelInitializer } from './model-parts';
 

@@ -10,7 +10,7 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { requireUserModule } from '../config/user-module';
 
 export interface ModelModuleContext {

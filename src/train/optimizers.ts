@@ -16,7 +16,7 @@
  * 1e5 floats costs 0.3 ms here, a quarter of a small model's step.
  */
 import { nativeUpdates } from '../native';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import type { OptimizerName, TrainSpec } from '../config/job-spec';
 
 /** Everything an optimizer needs to continue exactly where it stopped. */

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { applyPreprocess, loadPreprocess, type Preprocess } from '../data/preprocess';
 import { loadModelFromDir } from './model-files';
 import { sampleShape } from './models';

@@ -5,7 +5,7 @@
  * an error that names the coordinator's address.
  */
 import * as grpc from '@grpc/grpc-js';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import type { TlsFiles } from '../config/tls-files';
 import { tokenMetadata } from '../rpc/auth';
 import { channelCredentials } from '../rpc/tls';

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import type { JobSpec } from '../config/job-spec';
 import { frozenLayers, initWeightsFrom, loadModelFromDir, readSavedWeights, sampleShape, type NamedWeights } from '../train';
 import { findLatestCheckpoint } from './checkpoint-store';

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { selectBackend } from '../../src/compute';
-import { isRingtrainError } from '../../src/config/errors';
+import { isRingtrainError } from '../../src/core/errors';
 import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
 import { buildModel, saveModelToDir } from '../../src/train';
 import { decodePng } from '../../src/report/png';

@@ -1,6 +1,7 @@
 /**
  * A few SIMD loops the stock wasm backend lacks, as a tiny WebAssembly module assembled here at
- * load time and instantiated over the backend's own memory, so it works on tensors in place.
+ * load time and instantiated over a given memory (the backend's own, so it works on tensors in
+ * place, or the all-reduce's float buffers). Plain WebAssembly: no TensorFlow.js here.
  *
  * Why hand-assembled: these loops are memory-bound passes that JS runs at 2-6 ns per element
  * (data-dependent branches, no SIMD), longer than the XNNPACK convolutions beside them, while
@@ -11,8 +12,6 @@
  * All pointers are byte offsets into the wasm heap; all loops require lengths that are multiples
  * of 4 floats, checked by the callers.
  */
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-
 export interface SimdOps {
   /**
    * Gradient of one row of 2x2 stride-2 max-pool windows over NHWC data: for window q and channel
@@ -304,13 +303,6 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
 }
 
 const cache = new WeakMap<object, SimdOps | null>();
-
-/** The SIMD ops bound to this backend's memory, or undefined where that memory is unreachable. */
-export function simdOps(backend: BackendWasm): SimdOps | undefined {
-  const module = backend.wasm as unknown as { asm?: { memory?: unknown } };
-  const memory = module.asm?.memory;
-  return memory instanceof WebAssembly.Memory ? simdOpsFor(memory) : undefined;
-}
 
 /** The SIMD ops bound to `memory`, or undefined where the engine has no WebAssembly SIMD. */
 export function simdOpsFor(memory: WebAssembly.Memory): SimdOps | undefined {
