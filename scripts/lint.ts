@@ -21,7 +21,8 @@ const RANK: Record<string, number> = {
   train: 2,
   coordinator: 3,
   worker: 3,
-  report: 2.5,
+  record: 2.5,
+  report: 2.7,
   launcher: 4,
   cli: 5,
 };

@@ -13,7 +13,7 @@ export function bytesPerElement(d: WireDtype): number {
   return d === 'fp32' ? 4 : 2;
 }
 
-// The scratch views below serve the bf16 paths; half precision lives in compute/half-float.ts.
+// The scratch views below serve the bf16 paths; half precision lives in core/half-float.ts.
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 

@@ -11,7 +11,7 @@ import { confusionPlot } from './plot-confusion';
 import { linePlot } from './plot-line';
 import type { Raster, Rgb } from './raster';
 import { escapeHtml } from './report-html';
-import { RUN_FILES, type MetricsLine } from './run-files';
+import { RUN_FILES, type MetricsLine } from '../record';
 
 const EVALUATION_FILE = RUN_FILES.evaluation;
 

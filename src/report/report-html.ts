@@ -5,7 +5,7 @@
  */
 import type { DiagnosticWarning, LayerStats } from '../train/diagnostics';
 import type { TimingRow } from './report-data';
-import type { MetricsLine } from './run-files';
+import type { MetricsLine } from '../record';
 
 export interface ReportFigure {
   file: string;

@@ -21,7 +21,7 @@ import { addDiagnostics } from './report-diagnostics';
 import { addRegressionCurves, evaluationSection, isRegression, readEvaluation } from './report-evaluation';
 import { renderReportHtml, type ReportFigure } from './report-html';
 import { modelViews } from './report-model';
-import { RUN_FILES, readRunFiles } from './run-files';
+import { RUN_FILES, readRunFiles } from '../record';
 
 export interface ReportOptions {
   /** Where to write; default RUN_DIR/report. */

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { appendFileNamed, DIRECTORY_USES, makeDirectory } from '../core';
 import type { JobSpec } from '../config/job-spec';
-import { RUN_FILES } from '../report/run-files';
+import { RUN_FILES } from '../record';
 
 export interface EpochRecord {
   epoch: number;

@@ -18,7 +18,7 @@ import { augmenter, loadDataset, savePreprocess } from '../data';
 import { createProcessMetrics, createWorkerMetrics, startHttpServer, type Logger, type WorkerMetrics } from '../observe';
 import { TraceWriter } from '../observe/trace-writer';
 import { ParamLayout, buildModel, saveModelToDir, summarizeModel } from '../train';
-import { RunRecorder, type StepInfo } from '../report/run-recorder';
+import { RunRecorder, type StepInfo } from '../record';
 import { CoordinatorClient } from './coordinator-client';
 import { HeartbeatLoop, type Progress } from './heartbeat-loop';
 import { appendMetrics, checkpointDirOf, trimMetrics, writeEvaluation, writesCheckpoints } from './run-dir';

@@ -8,7 +8,7 @@ import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
 import { trainingFingerprint } from '../../src/config/load';
 import { startCoordinator } from '../../src/coordinator/run-coordinator';
 import { createLogger } from '../../src/observe/logger';
-import { RunRecorder } from '../../src/report/run-recorder';
+import { RunRecorder } from '../../src/record/run-recorder';
 import { CoordinatorClient } from '../../src/worker/coordinator-client';
 
 const CHROMIUM = '/usr/bin/chromium';
