@@ -13,8 +13,8 @@ import * as http2 from 'node:http2';
 import { status as Status } from '@grpc/grpc-js';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import type { TlsFiles } from '../config/tls-files';
-import { FLOW_CONTROL_WINDOW } from '../rpc/proto';
+import type { TlsFiles } from '../config';
+import { FLOW_CONTROL_WINDOW } from '../rpc';
 
 export const GRPC_CONTENT_TYPE = 'application/grpc';
 export const PREFIX_BYTES = 5;

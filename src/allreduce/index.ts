@@ -14,3 +14,4 @@ export { WIRE_DTYPES, bytesPerElement, type WireDtype } from './wire-dtype';
 export { DEFAULT_BLOCK_ELEMENTS, type RingOptions } from './allreduce-ring';
 export type { PayloadMeta } from './transport';
 export type { CommunicatorOptions } from './communicator';
+export { removeSegmentsOf } from './shm-segment';

@@ -4,7 +4,7 @@
  * formed the ring.
  */
 import { RingtrainError } from '../core';
-import type { TlsFiles } from '../config/tls-files';
+import type { TlsFiles } from '../config';
 import type { RingIdentity, Transport } from './transport';
 import { CollectiveServer } from './collective-server';
 import { GrpcTransport, type PairFileOptions } from './transport-grpc';

@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import { constants as h2 } from 'node:http2';
 import { status as Status } from '@grpc/grpc-js';
 import { RingtrainError, isRingtrainError } from '../core';
-import { TOKEN_METADATA_KEY } from '../rpc/auth';
+import { TOKEN_METADATA_KEY } from '../rpc';
 import { encodeChunk, encodeChunkHead, encodePull, type ChunkHeader } from './chunk-codec';
 import { PULL_PATH, type CollectiveServer } from './collective-server';
 import { GRPC_CONTENT_TYPE, PREFIX_BYTES, connectRing, framed, readStatus, writePrefix } from './grpc-h2';

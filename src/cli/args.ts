@@ -4,7 +4,7 @@
  * silently ignored.
  */
 import { RingtrainError } from '../core';
-import { closestName } from '../config/suggest';
+import { closestName } from '../config';
 
 export interface ParsedArgs {
   positional: string[];

@@ -9,7 +9,7 @@ import { reportCommand } from './report';
 import { evalCommand, exportCommand, predictCommand } from './model-commands';
 import { serveCommand } from './serve-command';
 import { COMMAND_NAMES, HELP, commandHelp } from './help';
-import { closestName } from '../config/suggest';
+import { closestName } from '../config';
 import { packageVersion } from './version';
 
 const COMMANDS: Record<string, (argv: readonly string[]) => Promise<number>> = {

@@ -12,6 +12,9 @@ export type {
   DatasetKind,
   TaskKind,
   EarlyStoppingSpec,
+  DistillSpec,
+  InitializerName,
+  PruneSpec,
   MonitorMetric,
   NonFinitePolicy,
   OptimizerName,
@@ -26,6 +29,8 @@ export type {
 export { DEFAULT_JOB } from './job-spec';
 export { ENV_SET, jobHash, trainingFingerprint, loadJob, type LoadJobOptions } from './load';
 export { parseSetArgs } from './overrides';
+export { closestName } from './suggest';
+export { requireUserModule } from './user-module';
 export { JOB_SCHEMA, describeRule, type FieldRule, type JobPath } from './schema';
 export { validateJob, validateJobLayers, type ConfigLayer } from './validate';
 export { resolveJoinToken, TOKEN_ENV } from './join-token';

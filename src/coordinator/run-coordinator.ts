@@ -6,17 +6,16 @@
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import { RingtrainError } from '../core';
-import { trainingFingerprint } from '../config/load';
-import type { JobSpec } from '../config/job-spec';
-import { startHttpServer, type RunningHttpServer } from '../observe/http-server';
-import type { Logger } from '../observe/logger';
-import { createCoordinatorMetrics } from '../observe/metrics-coordinator';
-import { createProcessMetrics } from '../observe/metrics-process';
-import { statusPageRoutes } from '../observe/status-page';
-import type { TlsFiles } from '../config/tls-files';
-import { requireToken } from '../rpc/auth';
-import { serverCredentials } from '../rpc/tls';
-import { CHANNEL_OPTIONS, bindServer, shutdownServer } from '../rpc/proto';
+import { trainingFingerprint, type JobSpec, type TlsFiles } from '../config';
+import {
+  startHttpServer,
+  type RunningHttpServer,
+  type Logger,
+  createCoordinatorMetrics,
+  createProcessMetrics,
+  statusPageRoutes,
+} from '../observe';
+import { requireToken, serverCredentials, CHANNEL_OPTIONS, bindServer, shutdownServer } from '../rpc';
 import { Job } from './job';
 import { readCoordinatorState, writeCoordinatorState } from './state-file';
 import { CoordinatorService } from './service';

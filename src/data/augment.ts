@@ -5,7 +5,7 @@
  * exactly those of an uninterrupted one and no rank depends on another's draws.
  */
 import { RingtrainError } from '../core';
-import type { AugmentSpec } from '../config/job-spec';
+import type { AugmentSpec } from '../config';
 import type { Batch } from './batches';
 import type { BatchTransform } from './prefetch';
 import { fmix32 } from './distributed-sampler';

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { RingtrainError } from '../core';
-import type { TaskKind } from '../config/job-spec';
+import type { TaskKind } from '../config';
 
 export interface CsvTable {
   header: string[];

@@ -10,8 +10,7 @@
  */
 import * as path from 'node:path';
 import { RingtrainError } from '../core';
-import { requireUserModule } from '../config/user-module';
-import type { DataSpec, TaskKind } from '../config/job-spec';
+import { requireUserModule, type DataSpec, type TaskKind } from '../config';
 import type { Preprocess } from './preprocess';
 import type { Split } from './split';
 

@@ -5,7 +5,7 @@
  * training rows (Keras' validation_split) or the test set.
  */
 import { RingtrainError } from '../core';
-import type { DataSpec } from '../config/job-spec';
+import type { DataSpec } from '../config';
 import { classCount } from './class-count';
 import { csvColumns, readCsv, type CsvTable } from './csv-reader';
 import { loadModuleDataset } from './dataset-module';

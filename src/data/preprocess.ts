@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic, RingtrainError } from '../core';
 import * as path from 'node:path';
-import type { TaskKind } from '../config/job-spec';
+import type { TaskKind } from '../config';
 import type { ByteDecode } from './split';
 
 export const PREPROCESS_FILE = 'preprocess.json';

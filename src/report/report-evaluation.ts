@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ClassificationReport } from '../train/class-metrics';
+import type { ClassificationReport } from '../train';
 import { PALETTE } from './plot-axes';
 import { confusionPlot } from './plot-confusion';
 import { linePlot } from './plot-line';

@@ -6,7 +6,7 @@
  * not weights: they keep moving in training, as with torch's requires_grad=False.
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { ModelSpec } from '../config/job-spec';
+import type { ModelSpec } from '../config';
 import { RingtrainError } from '../core';
 import { checkLayerNames } from './model-init-from';
 

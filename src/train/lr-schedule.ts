@@ -10,7 +10,7 @@
  * all-reduce, so every rank reduces at the same epoch; its counters go into checkpoints.
  */
 import { RingtrainError } from '../core';
-import type { MonitorMetric, ScheduleSpec } from '../config/job-spec';
+import type { MonitorMetric, ScheduleSpec } from '../config';
 
 /** ReduceLROnPlateau's counters, as saved in checkpoints. */
 export interface PlateauState {

@@ -12,7 +12,7 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { RingtrainError } from '../core';
-import type { InitializerName } from '../config/job-spec';
+import type { InitializerName } from '../config';
 import { imageShapeOf } from './model-image-input';
 import { activationLayer, inlineActivation, kernelInitializer } from './model-parts';
 

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { RingtrainError } from '../core';
-import { requireUserModule } from '../config/user-module';
+import { requireUserModule } from '../config';
 
 export interface ModelModuleContext {
   /** Shape of one input sample as the dataset stores it (MNIST: [784]). */

@@ -17,7 +17,7 @@
  */
 import { nativeUpdates } from '../native';
 import { RingtrainError } from '../core';
-import type { OptimizerName, TrainSpec } from '../config/job-spec';
+import type { OptimizerName, TrainSpec } from '../config';
 
 /** Everything an optimizer needs to continue exactly where it stopped. */
 export interface OptimizerState {

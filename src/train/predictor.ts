@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { RingtrainError } from '../core';
-import { applyPreprocess, loadPreprocess, type Preprocess } from '../data/preprocess';
+import { applyPreprocess, loadPreprocess, type Preprocess } from '../data';
 import { loadModelFromDir } from './model-files';
 import { sampleShape } from './models';
 

@@ -6,7 +6,7 @@
  * naming that file.
  */
 import { isRingtrainError } from '../core';
-import type { Logger } from '../observe/logger';
+import type { Logger } from '../observe';
 
 /** At most one error line per this long, so a full disk does not flood the log it may not even reach. */
 export const FULL_DISK_LOG_EVERY_MS = 30_000;

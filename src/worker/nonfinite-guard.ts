@@ -5,7 +5,7 @@
  * so every rank decides the same at the same step.
  */
 import { RingtrainError } from '../core';
-import type { TrainSpec } from '../config/job-spec';
+import type { TrainSpec } from '../config';
 import type { Logger, WorkerMetrics } from '../observe';
 import type { TrainCounters } from './train-state';
 

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { appendFileNamed, DIRECTORY_USES, makeDirectory } from '../core';
-import type { JobSpec } from '../config/job-spec';
+import type { JobSpec } from '../config';
 import { RUN_FILES } from '../record';
 
 export interface EpochRecord {

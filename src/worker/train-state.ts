@@ -9,7 +9,7 @@
  */
 import type { Communicator } from '../allreduce';
 import { RingtrainError } from '../core';
-import type { OptimizerName } from '../config/job-spec';
+import type { OptimizerName } from '../config';
 import type { EarlyStoppingState, ScheduleState } from '../train';
 import { decodeMeta, encodeMeta, type Checkpoint } from './checkpoint-store';
 
