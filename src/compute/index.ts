@@ -7,4 +7,3 @@ export {
 } from './backend';
 export { installWasmKernels, WASM_KERNELS } from './kernels-wasm';
 export { tensorFloats } from './tensor-floats';
-export { nativeUpdates, setNativeKernels, kernelSet, type NativeUpdates } from '../native';
