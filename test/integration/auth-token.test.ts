@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { Communicator, createRingEndpoint, type TransportKind } from '../../src/allreduce';
 import { isRingtrainError } from '../../src/core/errors';
-import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
+import { DEFAULT_JOB, type JobSpec } from '../../src/config';
 import { trainingFingerprint } from '../../src/config/load';
 import { startCoordinator } from '../../src/coordinator';
 import { createLogger } from '../../src/observe';

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { selectBackend } from '../../src/compute';
 import { isRingtrainError } from '../../src/core/errors';
-import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
+import { DEFAULT_JOB, type JobSpec } from '../../src/config';
 import { buildModel, saveModelToDir } from '../../src/train';
 import { decodePng } from '../../src/report/png';
 import { RunRecorder } from '../../src/record/run-recorder';
