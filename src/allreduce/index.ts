@@ -9,7 +9,7 @@ export { ringBroadcast } from './broadcast-ring';
 export { Communicator, DEFAULT_BUCKET_ELEMENTS, type CollectiveStats } from './communicator';
 export { splitChunks, type Chunk } from './chunks';
 export { TcpTransport } from './transport-tcp';
-export { createRingEndpoint, TRANSPORT_KINDS, type EndpointOptions, type RingEndpoint, type TransportKind } from './ring-endpoint';
+export { createRingEndpoint, type EndpointOptions, type RingEndpoint, type TransportKind } from './ring-endpoint';
 export { WIRE_DTYPES, bytesPerElement, type WireDtype } from './wire-dtype';
 export { DEFAULT_BLOCK_ELEMENTS, type RingOptions } from './allreduce-ring';
 export type { PayloadMeta } from './transport';

@@ -32,7 +32,6 @@ export interface EndpointOptions {
 }
 
 export type TransportKind = 'grpc' | 'tcp';
-export const TRANSPORT_KINDS: readonly TransportKind[] = ['grpc', 'tcp'];
 
 export interface RingEndpoint {
   readonly kind: TransportKind;

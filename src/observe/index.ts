@@ -1,6 +1,5 @@
 export {
   createLogger,
-  withGeneration,
   DEFAULT_LOG_LEVEL,
   type Logger,
   type LoggerOptions,

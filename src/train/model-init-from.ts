@@ -47,11 +47,6 @@ export function readSavedWeights(dir: string): NamedWeights {
   return { source: dir, weights };
 }
 
-/** The model's weights (trainable and not) as `layer/weight` names, in model order. */
-export function modelWeightNames(model: tfl.LayersModel): string[] {
-  return model.weights.map((w) => w.originalName);
-}
-
 /** Throws CONFIG_INVALID when a name in `skip` is no layer of the model. */
 export function checkLayerNames(model: tfl.LayersModel, names: readonly string[], field: string): void {
   const known = new Set(model.layers.map((l) => l.name));
