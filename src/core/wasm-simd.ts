@@ -3,9 +3,8 @@
  * load time and instantiated over a given memory (the backend's own, so it works on tensors in
  * place, or the all-reduce's float buffers). Plain WebAssembly: no TensorFlow.js here.
  *
- * Why hand-assembled: these loops are memory-bound passes that JS runs at 2-6 ns per element
- * (data-dependent branches, no SIMD), longer than the XNNPACK convolutions beside them, while
- * 128-bit SIMD runs them at a fraction of a nanosecond; the project has no wasm toolchain, and the
+ * Why hand-assembled: these loops are memory-bound passes that JS runs slowly (data-dependent
+ * branches, no SIMD), longer than the XNNPACK convolutions beside them; the project has no wasm toolchain, and the
  * bytecode of three short loops is small enough to write out and review (each function carries its
  * pseudo-code). Where the backend's memory cannot be reached the callers keep their JS paths.
  *
