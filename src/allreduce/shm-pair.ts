@@ -48,6 +48,9 @@ export interface PairHandshake {
   both(yes: boolean): Promise<boolean>;
 }
 
+/** Flag reads between two clock reads while spinning: well under a microsecond of reading. */
+const SPIN_READS = 256;
+
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class SharedPair {
@@ -262,6 +265,12 @@ export class SharedPair {
     return squaresOf === undefined ? undefined : NaN;
   }
 
+  /** Reads counter `index` up to SPIN_READS times; true as soon as it holds `value`. */
+  private spinOnFlag(index: number, value: number): boolean {
+    for (let i = 0; i < SPIN_READS; i++) if (Atomics.load(this.counters, index) === value) return true;
+    return false;
+  }
+
   /**
    * Waits until counter `index` holds `value`: polls memory for spinMs (no sleep, so no slow
    * wake-up), then polls between event-loop turns, so heartbeats and aborts still get through,
@@ -271,6 +280,8 @@ export class SharedPair {
     const start = performance.now();
     const spinUntil = start + this.setup.spinMs;
     while (Atomics.load(this.counters, index) !== value) {
+      // Many flag reads per clock read: the flag is seen sooner, and the spin makes less garbage.
+      if (this.spinOnFlag(index, value)) break;
       const now = performance.now();
       if (now < spinUntil) continue;
       const why = this.setup.aborted();

@@ -127,6 +127,33 @@ test('records reach the file within the flush interval without a close', () => {
   w.close();
 });
 
+test('per-step scalars are encoded when the file is flushed, in call order among histograms, with the wall time of their call and the values as they were then', () => {
+  const dir = tempDir();
+  let now = 1_700_000_000;
+  const w = new EventFileWriter(dir, { clock: () => now, flushIntervalMs: 1000 });
+  const file = eventFilesIn(dir)[0]!;
+  const values = { 'batch/loss': 1.5 };
+  w.scalars(1, values);
+  // The caller's object is copied: a later change is not what step 1 recorded.
+  values['batch/loss'] = 9;
+  now += 0.25;
+  w.histogram('weights/w', { min: 0, max: 1, num: 1, sum: 1, sumSquares: 1, bucketLimits: [1], buckets: [1] }, 1);
+  now += 0.25;
+  w.scalars(2, { 'batch/loss': 0.5 });
+  assert.equal(readEventFile(file).events.length, 1, 'still in memory within the interval');
+  now += 1;
+  w.scalars(3, { 'batch/loss': 0.25 });
+  const events = readEventFile(file).events.slice(1);
+  assert.deepEqual(events.map((e) => [e.step, e.values[0]?.tag, e.wallTime]), [
+    [1, 'batch/loss', 1_700_000_000],
+    [1, 'weights/w', 1_700_000_000.25],
+    [2, 'batch/loss', 1_700_000_000.5],
+    [3, 'batch/loss', 1_700_000_001.5],
+  ]);
+  assert.deepEqual(scalarsByTag(events).get('batch/loss')?.map((p) => p.value), [1.5, 0.5, 0.25]);
+  w.close();
+});
+
 test('the per-step scalar encoder writes the same bytes as the general one, for any step, values and tag set', () => {
   const enc = new ScalarEventEncoder();
   const tagSets = [['batch/loss', 'batch/samples_per_sec', 'batch/learning_rate'], ['loss'], ['a/very/long/tag/name/that/needs/a/two/byte/length/'.repeat(4)]];
