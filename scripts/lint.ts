@@ -1,37 +1,25 @@
 /**
  * The project's lint, run before the tests: no `any`, no default exports, no `.only` in tests,
- * no import cycles, and imports that flow one way between the role folders (DESIGN.md):
- * cli -> launcher -> coordinator / worker / report -> allreduce / train -> rpc / compute / data /
- * observe -> native -> config. Also: the coordinator and the collectives never load TensorFlow.js, and
- * train/ and data/ never touch the network.
+ * no import cycles, and the layering of src/ (scripts/layering.ts, shown in docs/architecture.md):
+ * each folder imports only the folders its row allows, only through their index.ts, and never
+ * reaches a package its row bans (the collectives and the coordinator load no TensorFlow.js;
+ * train/ and data/ no network). The layer table here and the doc's must agree.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { longFunctions } from './function-lengths';
+import {
+  LAYERS,
+  importProblem,
+  matchesPattern,
+  parseLayerTable,
+  renderLayerTable,
+  tableDifferences,
+  tableProblems,
+} from './layering';
 
 const ROOT = path.resolve(__dirname, '../..');
-const RANK: Record<string, number> = {
-  config: 0,
-  native: 0.5,
-  rpc: 1,
-  compute: 1,
-  data: 1,
-  observe: 1,
-  allreduce: 2,
-  train: 2,
-  coordinator: 3,
-  worker: 3,
-  report: 2.5,
-  launcher: 4,
-  cli: 5,
-};
-const BANNED_PACKAGES: Record<string, RegExp> = {
-  coordinator: /^@tensorflow\//,
-  allreduce: /^@tensorflow\//,
-  rpc: /^@tensorflow\//,
-  train: /^(@grpc\/|node:net$|node:http)/,
-  data: /^(@grpc\/|@tensorflow\/|node:net$|node:http)/,
-};
+const ARCHITECTURE = path.join(ROOT, 'docs', 'architecture.md');
 
 function files(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
@@ -50,20 +38,14 @@ function codeOnly(text: string): string {
     .replace(/'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|`(?:[^`\\]|\\.)*`/g, (m) => `'${' '.repeat(Math.max(0, m.length - 2))}'`);
 }
 
-/** Longest function body, in lines, the style allows (STYLE.md: functions short). */
+/** Longest function body in src/, in lines, the style allows (STYLE.md: functions short). */
 const MAX_FUNCTION_LINES = 80;
-/**
- * src/ folders whose long functions fail the lint; elsewhere in src/ they are listed as notes
- * until their folder has been cut down, then the folder joins this list.
- */
-const SHORT_FUNCTION_FOLDERS = new Set(['worker']);
-/** 'file:function' in those folders that are being split right now: listed, not yet failing. */
-const BEING_SPLIT = new Set<string>([]);
 
 const problems: string[] = [];
-const notes: string[] = [];
 const all = ['src', 'test', 'bench', 'scripts', 'deploy'].flatMap((d) => files(path.join(ROOT, d)));
 const graph = new Map<string, string[]>();
+/** Packages each src/ file imports directly. */
+const loads = new Map<string, string[]>();
 
 for (const file of all) {
   const text = fs.readFileSync(file, 'utf8');
@@ -75,26 +57,25 @@ for (const file of all) {
     if (/\b(test|it|describe)\.only\s*\(|\bonly:\s*true\b/.test(line)) problems.push(`${rel}:${i + 1}: .only would silently skip the rest of the suite`);
   });
   if (!rel.startsWith('src/')) continue;
-  const folder = rel.split('/')[1] as string;
   for (const f of longFunctions(text, MAX_FUNCTION_LINES)) {
-    const line = `${rel}:${f.startLine}: ${f.name} is ${f.lines} lines (at most ${MAX_FUNCTION_LINES}): split it into functions named for what they do`;
-    (SHORT_FUNCTION_FOLDERS.has(folder) && !BEING_SPLIT.has(`${rel}:${f.name}`) ? problems : notes).push(line);
+    problems.push(`${rel}:${f.startLine}: ${f.name} is ${f.lines} lines (at most ${MAX_FUNCTION_LINES}): split it into functions named for what they do`);
   }
   const deps: string[] = [];
+  const packages: string[] = [];
   for (const m of text.matchAll(/(?:from|import)\s+'([^']+)'/g)) {
     const spec = m[1] as string;
-    const banned = BANNED_PACKAGES[folder];
-    if (banned?.test(spec)) problems.push(`${rel}: ${folder}/ must not import ${spec}`);
-    if (!spec.startsWith('.')) continue;
+    if (!spec.startsWith('.')) {
+      packages.push(spec);
+      continue;
+    }
     const base = path.resolve(path.dirname(file), spec);
     const target = [`${base}.ts`, path.join(base, 'index.ts')].find((p) => fs.existsSync(p));
     if (target === undefined) continue;
     deps.push(target);
-    const targetFolder = path.relative(ROOT, target).split('/')[1] as string;
-    if (targetFolder !== folder && (RANK[targetFolder] ?? 99) >= (RANK[folder] ?? -1)) {
-      problems.push(`${rel}: ${folder}/ imports ${targetFolder}/, against the one-way flow (see scripts/lint.ts)`);
-    }
+    const problem = importProblem(LAYERS, rel, path.relative(ROOT, target));
+    if (problem !== undefined) problems.push(problem);
   }
+  loads.set(file, packages);
   graph.set(file, deps);
 }
 
@@ -115,11 +96,51 @@ function visit(f: string): void {
 }
 for (const f of graph.keys()) if (!colour.has(f)) visit(f);
 
-if (notes.length > 0) {
-  process.stdout.write(`lint: ${notes.length} function${notes.length === 1 ? '' : 's'} over ${MAX_FUNCTION_LINES} lines outside ${[...SHORT_FUNCTION_FOLDERS].map((f) => `src/${f}/`).join(', ')} or being split (listed, not yet failing)\n${notes.map((p) => `  ${p}`).join('\n')}\n`);
+// The table: sound, the doc's own, and covering exactly the folders of src/.
+problems.push(...tableProblems(LAYERS));
+const docDiffs = tableDifferences(LAYERS, parseLayerTable(fs.readFileSync(ARCHITECTURE, 'utf8')));
+problems.push(...docDiffs);
+if (docDiffs.length > 0) problems.push(`the table as scripts/layering.ts has it:\n${renderLayerTable(LAYERS)}`);
+const folders = fs.readdirSync(path.join(ROOT, 'src'), { withFileTypes: true }).filter((e) => e.isDirectory());
+for (const f of folders) if (LAYERS[f.name] === undefined) problems.push(`src/${f.name}/ is not in the layer table`);
+for (const f of Object.keys(LAYERS)) {
+  if (!folders.some((e) => e.name === f)) problems.push(`layer table: src/${f}/ does not exist`);
 }
+
+/** The first chain of imports from `start` to a file importing a package `banned` matches. */
+function reaches(start: string, banned: readonly string[]): string[] | undefined {
+  const from = new Map<string, string>([[start, '']]);
+  const queue = [start];
+  for (let f = queue.shift(); f !== undefined; f = queue.shift()) {
+    const hit = (loads.get(f) ?? []).find((spec) => banned.some((b) => matchesPattern(spec, b)));
+    if (hit !== undefined) {
+      const chain = [hit];
+      for (let at: string | undefined = f; at !== undefined && at !== ''; at = from.get(at)) {
+        chain.unshift(path.relative(ROOT, at));
+      }
+      return chain;
+    }
+    for (const d of graph.get(f) ?? []) {
+      if (from.has(d)) continue;
+      from.set(d, f);
+      queue.push(d);
+    }
+  }
+  return undefined;
+}
+const bannedSeen = new Set<string>();
+for (const file of graph.keys()) {
+  const folder = path.relative(ROOT, file).split('/')[1] as string;
+  const chain = reaches(file, LAYERS[folder]?.mustNotLoad ?? []);
+  const key = `${folder} ${chain?.at(-1)}`;
+  if (chain === undefined || bannedSeen.has(key)) continue;
+  bannedSeen.add(key);
+  problems.push(`${folder}/ must not load ${chain.at(-1)} (docs/architecture.md), but: ${chain.join(' -> ')}`);
+}
+
 if (problems.length > 0) {
   process.stderr.write(`lint: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
   process.exit(1);
 }
-process.stdout.write(`lint: ${all.length} files clean (no any, no default exports, no .only, no cycles, one-way imports, short functions in ${[...SHORT_FUNCTION_FOLDERS].map((f) => `src/${f}/`).join(', ')})\n`);
+const checks = `no any, no default exports, no .only, no cycles; layering as in docs/architecture.md; functions in src/ at most ${MAX_FUNCTION_LINES} lines`;
+process.stdout.write(`lint: ${all.length} files clean (${checks})\n`);

@@ -11,7 +11,7 @@
  * adds zeros, which leaves every value as it is (x + 0 = x) on both ranks. Sums differ from a
  * flat ring's only in the order of the additions (float rounding).
  */
-import { scaleFloats } from '../compute/simd-floats';
+import { scaleFloats } from '../core';
 import { ringAllReduce, type RingOptions } from './allreduce-ring';
 import { pairAllReduce } from './allreduce-pair';
 import { ringBroadcast } from './broadcast-ring';

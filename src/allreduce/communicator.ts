@@ -3,8 +3,7 @@
  * numbers agree without talking), cuts large buffers into buckets, and offers the three
  * collectives training needs.
  */
-import { scaleFloats, simdBuffer } from '../compute/simd-floats';
-import { RingtrainError } from '../config/errors';
+import { scaleFloats, simdBuffer, RingtrainError } from '../core';
 import { DEFAULT_BLOCK_ELEMENTS, ringAllReduce, type RingOptions } from './allreduce-ring';
 import { pairAllReduce } from './allreduce-pair';
 import { HostHierarchy } from './allreduce-hierarchical';
@@ -258,14 +257,7 @@ export class Communicator {
     const hierarchy = this.hierarchyState?.hierarchy;
     if (hierarchy !== undefined) {
       this.packAll(buf, pack);
-      const ringOptions = (b: number): RingOptions => ({ dtype, blockElements: this.options.blockElements, onSend: track, scratch: this.scratchFor(buf, b) });
-      this.firstArrival = await hierarchy.allReduce(buf, seq, scale, { ring: ringOptions, bucketElements: this.bucketElements, pairMaxElements: PAIR_MAX_ELEMENTS });
-      // Wire bytes of one leader (pair exchange or ring of hosts); the file's copies are not wire.
-      const h = hierarchy.hosts;
-      if (hierarchy.leads) this.stats.bytesSent += Math.ceil((h === 2 ? 1 : (2 * (h - 1)) / h) * buf.length * bytesPerElement(dtype));
-      this.stats.sharedPairOps += 1;
-      await this.yieldNow();
-      this.throwIfFailed();
+      await this.reduceHierarchical(hierarchy, buf, seq, dtype, scale);
       return;
     }
     const running: Promise<void>[] = [];
@@ -351,6 +343,18 @@ export class Communicator {
       scaleFloats(buf, 1 / n);
     };
     return { add, done };
+  }
+
+  /** Sums `buf` host by host (allreduce-hierarchical.ts), times `scale`. */
+  private async reduceHierarchical(hierarchy: HostHierarchy, buf: Float32Array, seq: number, dtype: WireDtype, scale: number): Promise<void> {
+    const ringOptions = (b: number): RingOptions => ({ dtype, blockElements: this.options.blockElements, onSend: this.track, scratch: this.scratchFor(buf, b) });
+    this.firstArrival = await hierarchy.allReduce(buf, seq, scale, { ring: ringOptions, bucketElements: this.bucketElements, pairMaxElements: PAIR_MAX_ELEMENTS });
+    // Wire bytes of one leader (pair exchange or ring of hosts); the file's copies are not wire.
+    const h = hierarchy.hosts;
+    if (hierarchy.leads) this.stats.bytesSent += Math.ceil((h === 2 ? 1 : (2 * (h - 1)) / h) * buf.length * bytesPerElement(dtype));
+    this.stats.sharedPairOps += 1;
+    await this.yieldNow();
+    this.throwIfFailed();
   }
 
   /** Fills every bucket of `buf` now, in the order the buckets are reduced. */

@@ -4,10 +4,8 @@
  * its counter, polls the peer's counter, adds the peer's half straight out of the file (the
  * addon's addScaled; without it, a copy out, then the add), and says it is done with it. The TCP
  * transport's shared-memory path carries the same bytes, but each message also costs a frame,
- * a kick and an ACK on the socket and a few event-loop turns. Measured on the 2-vCPU test VM
- * (`npm run bench`): the MLP's 400 KB all-reduce took 0.39 ms that way and 0.07-0.10 ms this way;
- * 2-worker MLP training went from ~59-63K to ~65-73K samples/s in interleaved runs (the VM's
- * own swings are as large). MPI's and NCCL's intra-node collectives work the same way (a
+ * a kick and an ACK on the socket and a few event-loop turns (docs/benchmarks/train-mlp.md
+ * shows both paths' all-reduce times). MPI's and NCCL's intra-node collectives work the same way (a
  * buffer per rank, flags polled in memory).
  *
  * The training step's own buffer can live in the file (residentBuffer): then nothing is copied
@@ -20,8 +18,7 @@
  * file); the frame queue area is unused, and after DATA_START come the counters, then the halves.
  */
 import { performance } from 'node:perf_hooks';
-import { addFloats, scaleFloats } from '../compute/simd-floats';
-import { RingtrainError } from '../config/errors';
+import { addFloats, scaleFloats, RingtrainError } from '../core';
 import { nativeSharedMemory } from '../native';
 import type { SharedPairSetup } from './transport';
 import { createSegment, DATA_START, offerLine, openSegment, parseOffer, unlinkSegment } from './shm-segment';
@@ -50,6 +47,9 @@ export interface PairHandshake {
   /** True on both ranks when both said yes (an all-reduce of the two answers). */
   both(yes: boolean): Promise<boolean>;
 }
+
+/** Flag reads between two clock reads while spinning: well under a microsecond of reading. */
+const SPIN_READS = 256;
 
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -265,6 +265,12 @@ export class SharedPair {
     return squaresOf === undefined ? undefined : NaN;
   }
 
+  /** Reads counter `index` up to SPIN_READS times; true as soon as it holds `value`. */
+  private spinOnFlag(index: number, value: number): boolean {
+    for (let i = 0; i < SPIN_READS; i++) if (Atomics.load(this.counters, index) === value) return true;
+    return false;
+  }
+
   /**
    * Waits until counter `index` holds `value`: polls memory for spinMs (no sleep, so no slow
    * wake-up), then polls between event-loop turns, so heartbeats and aborts still get through,
@@ -274,6 +280,8 @@ export class SharedPair {
     const start = performance.now();
     const spinUntil = start + this.setup.spinMs;
     while (Atomics.load(this.counters, index) !== value) {
+      // Many flag reads per clock read: the flag is seen sooner, and the spin makes less garbage.
+      if (this.spinOnFlag(index, value)) break;
       const now = performance.now();
       if (now < spinUntil) continue;
       const why = this.setup.aborted();

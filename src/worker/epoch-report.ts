@@ -4,9 +4,9 @@
  * the coordinator (which may be restarting: training does not wait for it).
  */
 import type { Communicator } from '../allreduce';
-import type { JobSpec } from '../config/job-spec';
+import type { JobSpec } from '../config';
 import type { Logger } from '../observe';
-import type { RunRecorder } from '../report/run-recorder';
+import type { RunRecorder } from '../record';
 import type { CoordinatorClient } from './coordinator-client';
 import { splitRecord, withoutConfusion } from './evaluate-split';
 import type { FullDiskGuard } from './full-disk';

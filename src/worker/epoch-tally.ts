@@ -4,7 +4,7 @@
  * no collective, no weights: the loop hands in what it measured and all-reduced, so each rule
  * can be tested on numbers alone.
  */
-import type { MonitorMetric } from '../config/job-spec';
+import type { MonitorMetric } from '../config';
 import type { SplitMetrics } from './evaluate-split';
 import type { StepResult } from './step-runner';
 import type { EpochSummary, StepTimes } from './train-types';

@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { Communicator } from '../allreduce';
-import { isRingtrainError } from '../config/errors';
-import type { JobSpec } from '../config/job-spec';
+import { isRingtrainError } from '../core';
+import type { JobSpec } from '../config';
 import { savePreprocess, type loadDataset } from '../data';
 import type { Logger } from '../observe';
 import { saveModelToDir, type buildModel } from '../train';

@@ -12,7 +12,7 @@
  * rendezvous (re-join) or the job's failure (give up), for at most the verdict deadline. A fixed
  * ring gives up on the first break.
  */
-import type { RingtrainErrorCode } from '../config/errors';
+import type { RingtrainErrorCode } from '../core';
 
 /** Errors a re-formed ring can cure (a lost or restarted peer); a size mismatch is a config error. */
 export const RECOVERABLE = new Set(['UNAVAILABLE', 'TIMEOUT', 'ABORTED', 'PEER_REFUSED', 'STALE_GENERATION', 'REGENERATING', 'NOT_MEMBER']);

@@ -1,5 +1,5 @@
 /** Where a job whose every worker was replaced starts from. */
-import type { JobSpec } from '../config/job-spec';
+import type { JobSpec } from '../config';
 import type { Logger } from '../observe';
 import { findLatestCheckpoint } from './checkpoint-store';
 import { checkpointDirOf } from './run-dir';

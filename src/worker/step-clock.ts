@@ -5,7 +5,7 @@
  * and the trace. Kept out of the training loop so the loop reads as the step it runs.
  */
 import { STEP_PHASES, type StepPhase, type WorkerMetrics } from '../observe';
-import type { StepSpan } from '../report';
+import type { StepSpan } from '../record';
 import { secondsSince, systemClock, type Clock } from './clock';
 import type { StepTimes } from './train-types';
 

@@ -13,7 +13,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Communicator } from '../allreduce';
 import type { Batch } from '../data';
 import type { WorkerMetrics } from '../observe';
-import type { DiagnosticsInput } from '../report';
+import type { DiagnosticsInput } from '../record';
 import {
   applyMask,
   clipToNorm,

@@ -12,8 +12,8 @@
  *   (epoch-tally.ts).
  * So replicas stay bit-identical without exchanging weights after the first broadcast.
  */
-import { RingtrainError } from '../config/errors';
-import type { JobSpec } from '../config/job-spec';
+import type { JobSpec } from '../config';
+import { RingtrainError } from '../core';
 import { lineAlignedFloats } from '../native';
 import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank } from '../data';
 import {

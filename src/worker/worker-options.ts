@@ -1,6 +1,6 @@
 /** What starts a worker process (the CLI's `worker` command and launch build these). */
-import type { JobSpec } from '../config/job-spec';
-import type { TlsFiles } from '../config/tls-files';
+import type { JobSpec } from '../config';
+import type { TlsFiles } from '../config';
 import type { Logger } from '../observe';
 import type { Clock } from './clock';
 

@@ -6,10 +6,10 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { Communicator, MemoryHub, type WireDtype } from '../../src/allreduce';
-import { DEFAULT_JOB } from '../../src/config/job-spec';
+import { DEFAULT_JOB } from '../../src/config';
 import { nativeFusedStep } from '../../src/native';
 import { FusedStep, ParamLayout, buildModel, overlappedBackward, type LocalStepResult } from '../../src/train';
-import type { StepInfo } from '../../src/report';
+import type { StepInfo } from '../../src/record';
 import { mnistSlice, specWith, trainRanks } from './train-harness';
 
 const skip = nativeFusedStep() === undefined ? 'the native addon with the fused step is not built here' : false;

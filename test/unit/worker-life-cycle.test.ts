@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { RingtrainError } from '../../src/config/errors';
+import { RingtrainError } from '../../src/core';
 import { VERDICT_POLL_MS, abortReason, decide, initialLife, neighbours, verdictWaitMs, type LifeAction, type LifeEvent, type LifeState } from '../../src/worker/life-cycle';
 
 const VERDICT_MS = 12_000;
