@@ -3,8 +3,7 @@
  * numbers agree without talking), cuts large buffers into buckets, and offers the three
  * collectives training needs.
  */
-import { scaleFloats, simdBuffer } from '../compute/simd-floats';
-import { RingtrainError } from '../config/errors';
+import { scaleFloats, simdBuffer, RingtrainError } from '../core';
 import { DEFAULT_BLOCK_ELEMENTS, ringAllReduce } from './allreduce-ring';
 import { pairAllReduce } from './allreduce-pair';
 import { ringBroadcast } from './broadcast-ring';

@@ -4,10 +4,8 @@
  * its counter, polls the peer's counter, adds the peer's half straight out of the file (the
  * addon's addScaled; without it, a copy out, then the add), and says it is done with it. The TCP
  * transport's shared-memory path carries the same bytes, but each message also costs a frame,
- * a kick and an ACK on the socket and a few event-loop turns. Measured on the 2-vCPU test VM
- * (`npm run bench`): the MLP's 400 KB all-reduce took 0.39 ms that way and 0.07-0.10 ms this way;
- * 2-worker MLP training went from ~59-63K to ~65-73K samples/s in interleaved runs (the VM's
- * own swings are as large). MPI's and NCCL's intra-node collectives work the same way (a
+ * a kick and an ACK on the socket and a few event-loop turns (docs/benchmarks/train-mlp.md
+ * shows both paths' all-reduce times). MPI's and NCCL's intra-node collectives work the same way (a
  * buffer per rank, flags polled in memory).
  *
  * The training step's own buffer can live in the file (residentBuffer): then nothing is copied
@@ -21,8 +19,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { threadId } from 'node:worker_threads';
-import { addFloats, scaleFloats } from '../compute/simd-floats';
-import { RingtrainError } from '../config/errors';
+import { addFloats, scaleFloats, RingtrainError } from '../core';
 import { nativeSharedMemory } from '../native';
 import type { SharedPairSetup } from './transport';
 import { createSegment, DATA_START, offerLine, openSegment, parseOffer, unlinkSegment } from './shm-segment';

@@ -3,14 +3,13 @@
  * there): a matrix product, the optimizer updates, and shared memory between ring neighbours.
  *
  * The matrix product (gemm.cc) is a blocked AVX2 + FMA kernel that multiplies matrices in place
- * on the wasm heap. tfjs-backend-wasm's XNNPACK is held to 128-bit wasm SIMD without FMA (about 30
- * GFLOP/s here); the native kernel runs 70-100 GFLOP/s on the same core, and the convolution and
- * dense kernels of training are matrix products. Without the addon, or on a CPU without AVX2,
+ * on the wasm heap. tfjs-backend-wasm's XNNPACK is held to 128-bit wasm SIMD without FMA, and the
+ * convolution and dense kernels of training are matrix products (docs/benchmarks/per-core.md
+ * shows the GFLOP/s reached). Without the addon, or on a CPU without AVX2,
  * every kernel keeps its pure-wasm path, which gives the same results to float rounding.
  *
- * The optimizer updates (optim.cc) are the loops of src/train/optimizers.ts, vectorized: a JS
- * loop over a Float32Array runs at about 1 GB/s here, and an SGD step over the MLP's 101,770
- * parameters took 0.3 ms, a quarter of a training step. They repeat the JS arithmetic operation
+ * The optimizer updates (optim.cc) are the loops of src/train/optimizers.ts, vectorized: for a
+ * small model the JS loop was a large share of a training step. They repeat the JS arithmetic operation
  * for operation (double precision, no fused multiply-add) and so give the same bits, which keeps
  * replicas identical even when only some hosts have the addon. Batches of byte datasets are
  * gathered and decoded there too (batch.cc, the same table lookup as src/data/rows.ts).

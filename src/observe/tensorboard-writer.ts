@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeFailed } from '../config/durable-files';
+import { writeFailed } from '../core';
 import { ScalarEventEncoder, encodeFileVersionEvent, encodeSummaryEvent, type HistogramData } from './tensorboard-proto';
 import { frameRecord } from './tensorboard-records';
 

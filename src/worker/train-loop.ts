@@ -11,7 +11,7 @@
  * - checkpoints and their resume position are decided by step/epoch counters every rank keeps.
  * So replicas stay bit-identical without exchanging weights after the first broadcast.
  */
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { lineAlignedFloats } from '../native';
 import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank, type Batch } from '../data';
 import * as tf from '@tensorflow/tfjs-core';

@@ -9,7 +9,7 @@ import { sameHostRanks } from '../../src/allreduce/shm-segment';
 import type { TcpTransport } from '../../src/allreduce/transport-tcp';
 import { pollsHere } from '../../src/allreduce/tcp-shared-links';
 import { DEFAULT_JOB } from '../../src/config';
-import { isRingtrainError } from '../../src/config/errors';
+import { isRingtrainError } from '../../src/core/errors';
 import { nativeSharedMemory } from '../../src/native';
 
 // The shared-memory path needs the native addon (CI builds it; see native-build.test.ts).

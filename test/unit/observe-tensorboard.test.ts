@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { isRingtrainError } from '../../src/config/errors';
+import { isRingtrainError } from '../../src/core/errors';
 import { ScalarEventEncoder, encodeSummaryEvent } from '../../src/observe/tensorboard-proto';
 import { decodeEvent, eventFilesIn, readEventFile, scalarsByTag } from '../../src/observe/tensorboard-reader';
 import { crc32c, frameRecord, maskedCrc32c, splitRecords } from '../../src/observe/tensorboard-records';

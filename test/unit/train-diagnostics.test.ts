@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../src/compute';
-import { DEFAULT_JOB } from '../../src/config/job-spec';
+import { DEFAULT_JOB } from '../../src/config';
 import { ParamLayout, buildMlp, computeGradients } from '../../src/train';
 import {
   EXPLODING_ABSOLUTE,
