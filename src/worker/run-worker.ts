@@ -15,7 +15,7 @@ import type { JobSpec } from '../config/job-spec';
 import type { TlsFiles } from '../config/tls-files';
 import { trainingFingerprint } from '../config/load';
 import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
-import { augmenter, loadDataset, savePreprocess } from '../data';
+import { AugmentThreads, loadDataset, savePreprocess, startAugmentation, type Augmentation } from '../data';
 import { createProcessMetrics, createWorkerMetrics, startHttpServer, type Logger, type WorkerMetrics } from '../observe';
 import { TraceWriter } from '../observe/trace-writer';
 import { ParamLayout, buildModel, saveModelToDir, summarizeModel } from '../train';
@@ -126,6 +126,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   createProcessMetrics(processRegistry);
   const client = new CoordinatorClient(o.coordinator, spec.name, o.workerId, o.token, o.tls);
   const cleanups: (() => Promise<void> | void)[] = [() => client.close(), () => ringServer.close()];
+  let augment: Augmentation | undefined;
   let fatal: string | undefined;
   let regenerating: string | undefined;
   let abortRing: (e: Error) => void = () => undefined;
@@ -160,6 +161,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   );
   let rank = -1;
   try {
+    // Padding is a black pixel as the model sees it: raw 0, normalized. The threads outlive generations.
+    const made = startAugmentation(spec.data.augment, data.train.imageShape, -(data.preprocess.mean[0] ?? 0) / (data.preprocess.std[0] ?? 1), spec.seed, spec.data.batchSize);
+    if (made instanceof AugmentThreads) cleanups.push(() => made.close());
+    augment = made;
     const ringPort = await ringServer.listen(o.bindHost, spec.cluster.ringPort);
     const http = await startHttpServer({ host: spec.observe.metricsHost, port: spec.observe.workerMetricsPort, registry: [registry, processRegistry], health: () => ({ ok: fatal === undefined, detail: fatal ?? 'ok' }) });
     cleanups.push(() => http.close());
@@ -253,8 +258,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
         metrics,
         traceSpans: o.traceFile !== undefined,
         teacher,
-        // Padding is a black pixel as the model sees it: raw 0, normalized.
-        augment: augmenter(spec.data.augment, data.train.imageShape, -(data.preprocess.mean[0] ?? 0) / (data.preprocess.std[0] ?? 1), spec.seed),
+        augment,
         hooks: {
           checkAbort: () => {
             if (fatal !== undefined) throw new RingtrainError('JOB_FAILED', fatal);
