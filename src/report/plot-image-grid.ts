@@ -5,6 +5,7 @@
  */
 import { INK, LABEL_SCALE, MUTED } from './plot-axes';
 import { Raster, type Rgb } from './raster';
+import { textWidth } from './raster-font';
 
 export interface GridImage {
   width: number;
@@ -75,7 +76,9 @@ export function imageGrid(o: ImageGridOptions): Raster {
   const maxH = Math.max(1, ...o.images.map((i) => i.height)) * o.cell;
   const labelH = o.images.some((i) => i.label) ? 20 : 0;
   const pad = 10;
-  const width = Math.max(cols * (maxW + pad) + pad, 360);
+  // A column is as wide as its widest image or label, so labels never run into the next one.
+  const colW = Math.max(maxW, ...o.images.map((i) => textWidth(i.label ?? '', LABEL_SCALE)));
+  const width = Math.max(cols * (colW + pad) + pad, 360, textWidth(o.title, LABEL_SCALE) + 2 * pad);
   const height = 40 + rows * (maxH + labelH + pad) + pad;
   const r = new Raster(width, height);
   r.text(width / 2, 10, o.title, INK, { scale: LABEL_SCALE, align: 'center' });
@@ -85,7 +88,7 @@ export function imageGrid(o: ImageGridOptions): Raster {
     shared = [Math.min(...all.map((a) => a[0])), Math.max(...all.map((a) => a[1]))];
   }
   o.images.forEach((img, k) => {
-    const ox = pad + (k % cols) * (maxW + pad);
+    const ox = pad + (k % cols) * (colW + pad) + Math.floor((colW - img.width * o.cell) / 2);
     const oy = 40 + Math.floor(k / cols) * (maxH + labelH + pad);
     let [lo, hi] = o.sharedScale ? shared : range(img.values);
     if (o.colormap === 'diverging') {
