@@ -1,4 +1,5 @@
 export { writeReport, type ReportOptions, type ReportResult } from './write-report';
+export { MAX_IMAGES, type FeatureMapRequest } from './report-feature-maps';
 export { RunRecorder } from './run-recorder';
 export { unpackTiming, toTensorBoard, PROGRESS_INTERVAL_MS, SINK_INTERVAL_MS, type RunRecorderOptions, type StepInfo, type StepSpan, type DiagnosticsInput, type EpochInput, type ProgressSink } from './recorder-inputs';
 export { RUN_FILES, readRunFiles, readJsonLines, type RunFiles, type MetricsLine, type StepLine, type DiagnosticsLine, type HistogramLine, type TimingLine, type RankTiming } from './run-files';
