@@ -8,3 +8,4 @@ export { Raster, type Rgb } from './raster';
 export { linePlot, type Series, type LinePlotOptions } from './plot-line';
 export { variableHistogramPlot, drawHistogramRidges, type HistogramFrame } from './plot-histogram';
 export { imageGrid, colorAt, type GridImage, type Colormap } from './plot-image-grid';
+export { writeHParams, hparamsOf, finalMetrics, type HParamsRun, type FinalSplit } from './hparams-record';

@@ -20,6 +20,7 @@ import { createProcessMetrics, createWorkerMetrics, startHttpServer, type Logger
 import { TraceWriter } from '../observe/trace-writer';
 import { ParamLayout, buildModel, saveModelToDir, summarizeModel } from '../train';
 import { RunRecorder, type StepInfo } from '../report/run-recorder';
+import { writeHParams } from '../report';
 import { CoordinatorClient } from './coordinator-client';
 import { HeartbeatLoop, type Progress } from './heartbeat-loop';
 import { appendMetrics, checkpointDirOf, trimMetrics, writeEvaluation, writesCheckpoints } from './run-dir';
@@ -456,6 +457,13 @@ async function finishRun(f: FinishContext): Promise<WorkerSummary> {
     log.info({ event: 'model-saved', dir: modelDir }, `model saved to ${modelDir}`);
     const ending = { epochs: last?.epoch ?? loop.counters.epoch, stoppedEarly: result.stoppedEarly, restoredEpoch: result.restoredEpoch };
     writeEvaluation(o.outDir, { split: 'test', ...ending, ...evaluationOf(test, data.preprocess.classNames) });
+    // The settings and final figures for TensorBoard's HParams tab; a run still finishes without them.
+    const hparams = { worldSize: world, startSecs: Date.now() / 1000 - process.uptime(), endSecs: Date.now() / 1000, status: 'success' as const, steps: step, epochs: ending.epochs, test, val, train: last?.train };
+    try {
+      writeHParams(o.outDir, f.spec, hparams);
+    } catch (e) {
+      log.warn({ event: 'hparams-failed' }, `the HParams summary was not written: ${(e as Error).message}`);
+    }
     log.info({ event: 'final', test: withoutConfusion(test), ...ending }, `the saved model on the test set: loss ${test.loss.toFixed(4)}${Number.isNaN(test.accuracy) ? `, mae ${test.mae?.toFixed(4)}` : `, accuracy ${(100 * test.accuracy).toFixed(2)}%`}${result.restoredEpoch > 0 ? ` (weights of epoch ${result.restoredEpoch})` : ''}`);
   }
   // Nobody reports done before every replica has finished its last collective.
