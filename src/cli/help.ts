@@ -47,6 +47,8 @@ const SECTIONS: Record<string, string> = {
       launch --nnodes across network namespaces with tbf-capped links, against torch DDP (root; docs/hosts.md).
   ringtrain bench model [--models mlp,cnn,resnet] [--alpha-us A] | --calibrate
       The alpha-beta scaling model's samples/s and efficiency for 2..256 nodes (docs/scaling.md).
+  ringtrain bench augment
+      Step time without augmentation, augmenting inline and on a thread, from one run (BENCH_MODEL=cnn|mlp).
   PyTorch must run on an optimized BLAS (OpenBLAS): against the reference BLAS no ratio is printed.
   BENCH_DOCS=1 also writes the tables to docs/benchmarks/.`,
   eval: `  ringtrain eval --model DIR [JOB_FILE] [--set ...] [--json]
