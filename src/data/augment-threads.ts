@@ -19,8 +19,8 @@ import type { AugmentJob, AugmentThreadData } from './augment-thread';
 import type { ImageShape } from './augment';
 import type { EpochBatches } from './prefetch';
 
-/** How long the training thread waits for one batch before it calls the thread dead. */
-export const AUGMENT_WAIT_MS = 60_000;
+/** How long the training thread waits for one batch (it takes milliseconds) before it calls the thread dead: well inside a heartbeat lease, as the wait blocks the event loop. */
+export const AUGMENT_WAIT_MS = 10_000;
 
 export interface AugmentThreadsOptions {
   spec: AugmentSpec;
