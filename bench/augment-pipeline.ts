@@ -44,13 +44,25 @@ async function trainRun(train: Split, val: Split, augment: AugmentSpec): Promise
   spec.checkpoint = { ...spec.checkpoint, everyEpochs: 0 };
   const [transport] = new MemoryHub(spec.name, 1, 10_000).endpoints();
   const comm = new Communicator(transport!, {});
-  const log = createLogger({ job: spec.name, role: 'worker', rank: 0, level: 'warn', destination: { write: () => undefined } });
+  const log = createLogger({
+    job: spec.name,
+    role: 'worker',
+    rank: 0,
+    level: 'warn',
+    destination: { write: () => undefined },
+  });
   const model = buildModel(spec.model, [784], 10, spec.seed);
   const aug = startAugmentation(augment, train.imageShape, -0.4242, spec.seed, BATCH);
   const seen: Run = { step: 0, data: 0 };
   try {
     const loop = new TrainLoop({
-      spec, comm, model, log, data: { train, val }, checkpointDir: '', augment: aug,
+      spec,
+      comm,
+      model,
+      log,
+      data: { train, val },
+      checkpointDir: '',
+      augment: aug,
       shard: { seed: spec.seed, shuffle: true, dropLast: false },
       metrics: createWorkerMetrics(new Registry(), 0, 'wasm'),
       hooks: {
@@ -61,7 +73,10 @@ async function trainRun(train: Split, val: Split, augment: AugmentSpec): Promise
         },
       },
     });
-    if (loop.fused === undefined) throw new Error(`the ${MODEL} has no fused step here (${loop.fusedWhy}): the bench measures the step training uses`);
+    if (loop.fused === undefined)
+      throw new Error(
+        `the ${MODEL} has no fused step here (${loop.fusedWhy}): the bench measures the step training uses`,
+      );
     await loop.initialize();
     await loop.run();
   } finally {
@@ -74,20 +89,32 @@ async function trainRun(train: Split, val: Split, augment: AugmentSpec): Promise
 async function main(): Promise<void> {
   const bad = [STEPS, WARMUP, REPEATS].some((v) => !Number.isInteger(v) || v < 1) || !['mlp', 'cnn'].includes(MODEL);
   if (process.argv.length > 2 || bad) {
-    process.stderr.write('usage: ringtrain bench augment   (npm run bench:augment; BENCH_MODEL=cnn|mlp, BENCH_STEPS=150, BENCH_WARMUP=20, BENCH_REPEATS=3, all positive integers)\n');
+    process.stderr.write(
+      'usage: ringtrain bench augment   (npm run bench:augment; BENCH_MODEL=cnn|mlp, BENCH_STEPS=150, ' +
+        'BENCH_WARMUP=20, BENCH_REPEATS=3, all positive integers)\n',
+    );
     process.exitCode = 2;
     return;
   }
   await selectBackend('wasm');
   const { train, test } = loadMnist({ trainLimit: 60_000, testLimit: 256 });
-  const out = new BenchOutput(`augment-${MODEL}`, `${MODEL === 'cnn' ? '' : `BENCH_MODEL=${MODEL} `}npm run bench:augment`);
+  const out = new BenchOutput(
+    `augment-${MODEL}`,
+    `${MODEL === 'cnn' ? '' : `BENCH_MODEL=${MODEL} `}npm run bench:augment`,
+  );
   const runs: Run[][] = CONFIGS.map(() => []);
   for (let r = 0; r < REPEATS; r++) {
-    for (let c = 0; c < CONFIGS.length; c++) runs[c]!.push(await trainRun(train, test, (CONFIGS[c] as { augment: AugmentSpec }).augment));
+    for (let c = 0; c < CONFIGS.length; c++)
+      runs[c]!.push(await trainRun(train, test, (CONFIGS[c] as { augment: AugmentSpec }).augment));
   }
   const base = median(runs[0]!.map((x) => x.step));
-  out.write(`Augmentation (cropPadding 2, rotate 10) on the ${MODEL}, batch ${BATCH}, one rank; ${STEPS} steps after ${WARMUP} warm-up, median of ${REPEATS} interleaved rounds\n`);
-  out.write('| configuration | step ms | data ms | augmentation cost (share of the step) |\n| --- | ---: | ---: | ---: |\n');
+  out.write(
+    `Augmentation (cropPadding 2, rotate 10) on the ${MODEL}, batch ${BATCH}, one rank; ${STEPS} steps after ` +
+      `${WARMUP} warm-up, median of ${REPEATS} interleaved rounds\n`,
+  );
+  out.write(
+    '| configuration | step ms | data ms | augmentation cost (share of the step) |\n| --- | ---: | ---: | ---: |\n',
+  );
   CONFIGS.forEach((cfg, c) => {
     const step = median(runs[c]!.map((x) => x.step));
     const data = median(runs[c]!.map((x) => x.data));

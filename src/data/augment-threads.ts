@@ -19,7 +19,10 @@ import type { AugmentJob, AugmentThreadData } from './augment-thread';
 import type { ImageShape } from './augment';
 import type { EpochBatches } from './prefetch';
 
-/** How long the training thread waits for one batch (it takes milliseconds) before it calls the thread dead: well inside a heartbeat lease, as the wait blocks the event loop. */
+/**
+ * How long the training thread waits for one batch (it takes milliseconds) before it calls the
+ * thread dead: well inside a heartbeat lease, as the wait blocks the event loop.
+ */
 export const AUGMENT_WAIT_MS = 10_000;
 
 export interface AugmentThreadsOptions {
@@ -56,7 +59,12 @@ export class AugmentThreads {
 
   constructor(private readonly o: AugmentThreadsOptions) {
     const file = path.join(__dirname, 'augment-thread.js');
-    if (!existsSync(file)) throw new RingtrainError('JOB_FAILED', `the augmentation thread's script ${file} is missing: rebuild (npx tsc -p tsconfig.json), or set data.augment.threads to 0`);
+    if (!existsSync(file))
+      throw new RingtrainError(
+        'JOB_FAILED',
+        `the augmentation thread's script ${file} is missing: rebuild (npx tsc -p tsconfig.json), or set ` +
+          `data.augment.threads to 0`,
+      );
     const features = o.shape[0] * o.shape[1] * o.shape[2];
     this.slotFloats = o.batchSize * features;
     // Enough slots for every thread to hold two batches ahead, plus the two the loop may hold.
@@ -70,7 +78,16 @@ export class AugmentThreads {
     }
     for (let t = 0; t < o.threads; t++) {
       const { port1, port2 } = new MessageChannel();
-      const data: AugmentThreadData = { spec: o.spec, shape: o.shape, fill: o.fill, seed: o.seed, slots: this.sharedX, slotFloats: this.slotFloats, status: this.status.buffer as SharedArrayBuffer, port: port2 };
+      const data: AugmentThreadData = {
+        spec: o.spec,
+        shape: o.shape,
+        fill: o.fill,
+        seed: o.seed,
+        slots: this.sharedX,
+        slotFloats: this.slotFloats,
+        status: this.status.buffer as SharedArrayBuffer,
+        port: port2,
+      };
       const worker = new Worker(file, { workerData: data, transferList: [port2] });
       // Neither keeps the process alive: a finished or failed job exits without closing them.
       worker.unref();
@@ -95,7 +112,8 @@ export class AugmentThreads {
     const s = b % this.slots.length;
     const slot = this.slots[s] as Slot;
     if (slot.ticket !== 0) this.wait(s, slot.ticket, epoch);
-    if (source.targets !== undefined && slot.t === undefined) slot.t = new Float32Array(this.o.batchSize * (source.classes ?? 1));
+    if (source.targets !== undefined && slot.t === undefined)
+      slot.t = new Float32Array(this.o.batchSize * (source.classes ?? 1));
     slot.batch = gatherBatch(source, idx, { x: slot.x, y: slot.y, t: slot.t });
     slot.b = b;
     slot.ticket = this.nextTicket;
@@ -130,12 +148,21 @@ export class AugmentThreads {
       if (v === ticket) break;
       if (v === -ticket) {
         (this.slots[s] as Slot).ticket = 0;
-        const msg = receiveMessageOnPort((this.workers[thread] as { port: MessagePort }).port)?.message as { message?: string } | undefined;
-        throw new RingtrainError('JOB_FAILED', `augmentation thread ${thread} failed on a batch of epoch ${epoch + 1}: ${msg?.message ?? 'no message'}`);
+        const msg = receiveMessageOnPort((this.workers[thread] as { port: MessagePort }).port)?.message as
+          { message?: string } | undefined;
+        throw new RingtrainError(
+          'JOB_FAILED',
+          `augmentation thread ${thread} failed on a batch of epoch ${epoch + 1}: ${msg?.message ?? 'no message'}`,
+        );
       }
       const left = deadline - Date.now();
       if (left <= 0) {
-        throw new RingtrainError('JOB_FAILED', `augmentation thread ${thread} did not finish a batch of epoch ${epoch + 1} within ${(this.o.waitMs ?? AUGMENT_WAIT_MS) / 1000} s: is the machine overloaded? data.augment.threads 0 augments on the training thread instead`);
+        throw new RingtrainError(
+          'JOB_FAILED',
+          `augmentation thread ${thread} did not finish a batch of epoch ${epoch + 1} within ` +
+            `${(this.o.waitMs ?? AUGMENT_WAIT_MS) / 1000} s: is the machine overloaded? data.augment.threads 0 ` +
+            `augments on the training thread instead`,
+        );
       }
       Atomics.wait(this.status, s, v, left);
     }
@@ -169,7 +196,11 @@ class ThreadedBatches implements EpochBatches {
   ) {
     const f = source.features;
     const k = source.classes ?? 1;
-    this.own = [0, 1].map(() => ({ x: new Float32Array(batchSize * f), y: new Int32Array(batchSize), t: source.targets !== undefined ? new Float32Array(batchSize * k) : undefined }));
+    this.own = [0, 1].map(() => ({
+      x: new Float32Array(batchSize * f),
+      y: new Int32Array(batchSize),
+      t: source.targets !== undefined ? new Float32Array(batchSize * k) : undefined,
+    }));
   }
 
   prepare(b: number): void {

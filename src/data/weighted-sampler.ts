@@ -13,7 +13,12 @@
 import { RingtrainError } from '../config/errors';
 import type { SamplerSpec } from '../config/job-spec';
 import { sampleRandom } from './augment';
-import { checkSamplerArgs, distributedIndices, samplesPerRank, type DistributedSamplerOptions } from './distributed-sampler';
+import {
+  checkSamplerArgs,
+  distributedIndices,
+  samplesPerRank,
+  type DistributedSamplerOptions,
+} from './distributed-sampler';
 import type { RowSource } from './split';
 
 /** Keeps the draws' random streams apart from augmentation's, which also key on (seed, epoch, index). */
@@ -26,10 +31,18 @@ export type EpochSampler = (opts: DistributedSamplerOptions) => Int32Array;
 export function epochSampler(spec: SamplerSpec, train: RowSource): EpochSampler {
   if (spec.kind === 'distributed') return distributedIndices;
   if (train.targets !== undefined) {
-    throw new RingtrainError('CONFIG_INVALID', `data.sampler.kind ${spec.kind} draws by class, but this dataset gives regression targets: use data.sampler.kind distributed`);
+    throw new RingtrainError(
+      'CONFIG_INVALID',
+      `data.sampler.kind ${spec.kind} draws by class, but this dataset gives regression targets: use ` +
+        `data.sampler.kind distributed`,
+    );
   }
   const classes = train.classes ?? 0;
-  const sampler = new WeightedSampler(train.labels.subarray(0, train.count), classes, spec.kind === 'balanced' ? 'balanced' : spec.weights);
+  const sampler = new WeightedSampler(
+    train.labels.subarray(0, train.count),
+    classes,
+    spec.kind === 'balanced' ? 'balanced' : spec.weights,
+  );
   return (opts) => sampler.indices(opts);
 }
 
@@ -43,7 +56,11 @@ export class WeightedSampler {
   /** @param weights one per class, or 'balanced' (1 / the class's sample count). */
   constructor(labels: Int32Array, classes: number, weights: readonly number[] | 'balanced') {
     if (weights !== 'balanced' && weights.length !== classes) {
-      throw new RingtrainError('CONFIG_INVALID', `data.sampler.weights has ${weights.length} weights, but the dataset has ${classes} classes: give one weight per class, in class order`);
+      throw new RingtrainError(
+        'CONFIG_INVALID',
+        `data.sampler.weights has ${weights.length} weights, but the dataset has ${classes} classes: give one weight ` +
+          `per class, in class order`,
+      );
     }
     const counts = new Int32Array(classes);
     for (let i = 0; i < labels.length; i++) counts[labels[i] as number] += 1;
@@ -55,7 +72,11 @@ export class WeightedSampler {
     const mass = Array.from(counts, (n, c) => (n === 0 ? 0 : weights === 'balanced' ? 1 : n * (weights[c] as number)));
     const total = mass.reduce((a, b) => a + b, 0);
     if (!(total > 0)) {
-      throw new RingtrainError('CONFIG_INVALID', `data.sampler.weights give weight only to classes with no training sample (counts per class: ${Array.from(counts).join(', ')}): give a weight above 0 to a class that has samples`);
+      throw new RingtrainError(
+        'CONFIG_INVALID',
+        `data.sampler.weights give weight only to classes with no training sample (counts per class: ` +
+          `${Array.from(counts).join(', ')}): give a weight above 0 to a class that has samples`,
+      );
     }
     this.cumulative = new Float64Array(classes);
     let run = 0;

@@ -35,11 +35,17 @@ function protoValue(w: ProtoWriter, v: HParamValue): void {
   else w.varint(4, v ? 1 : 0);
 }
 
-export function experimentContent(name: string, createdSecs: number, hparams: Record<string, HParamValue>, metrics: readonly HParamsMetric[]): Uint8Array {
+export function experimentContent(
+  name: string,
+  createdSecs: number,
+  hparams: Record<string, HParamValue>,
+  metrics: readonly HParamsMetric[],
+): Uint8Array {
   return new ProtoWriter()
     .message(2, (e) => {
       e.string(6, name).double(3, createdSecs);
-      for (const [key, value] of Object.entries(hparams)) e.message(4, (h) => h.string(1, key).varint(4, DATA_TYPE[typeof value as 'string' | 'boolean' | 'number']));
+      for (const [key, value] of Object.entries(hparams))
+        e.message(4, (h) => h.string(1, key).varint(4, DATA_TYPE[typeof value as 'string' | 'boolean' | 'number']));
       for (const m of metrics) {
         e.message(5, (mi) => {
           mi.message(1, (n) => n.string(1, m.group).string(2, m.tag));
@@ -51,10 +57,15 @@ export function experimentContent(name: string, createdSecs: number, hparams: Re
     .finish();
 }
 
-export function sessionStartContent(hparams: Record<string, HParamValue>, startSecs: number, modelUri: string): Uint8Array {
+export function sessionStartContent(
+  hparams: Record<string, HParamValue>,
+  startSecs: number,
+  modelUri: string,
+): Uint8Array {
   return new ProtoWriter()
     .message(3, (s) => {
-      for (const [key, value] of Object.entries(hparams)) s.message(1, (entry) => entry.string(1, key).message(2, (v) => protoValue(v, value)));
+      for (const [key, value] of Object.entries(hparams))
+        s.message(1, (entry) => entry.string(1, key).message(2, (v) => protoValue(v, value)));
       if (modelUri !== '') s.string(2, modelUri);
       s.double(5, startSecs);
     })

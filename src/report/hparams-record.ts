@@ -75,7 +75,11 @@ export function finalMetrics(r: HParamsRun): Record<string, number> {
 function metricInfos(final: Record<string, number>, regression: boolean): HParamsMetric[] {
   const epochTags = regression ? ['epoch/loss', 'epoch/mse', 'epoch/mae'] : ['epoch/loss', 'epoch/accuracy'];
   return [
-    ...Object.keys(final).map((tag): HParamsMetric => ({ group: '', tag, dataset: tag.startsWith('final/train') ? 'training' : tag.startsWith('final/val') ? 'validation' : 'unknown' })),
+    ...Object.keys(final).map((tag): HParamsMetric => ({
+      group: '',
+      tag,
+      dataset: tag.startsWith('final/train') ? 'training' : tag.startsWith('final/val') ? 'validation' : 'unknown',
+    })),
     ...epochTags.map((tag): HParamsMetric => ({ group: 'train', tag, dataset: 'training' })),
     ...epochTags.map((tag): HParamsMetric => ({ group: 'validation', tag, dataset: 'validation' })),
   ];
@@ -88,8 +92,20 @@ export function writeHParams(runDir: string, spec: JobSpec, r: HParamsRun): stri
   const writer = new EventFileWriter(dir, { clock: () => now, suffix: 'hparams' });
   const hparams = hparamsOf(spec, r.worldSize);
   const final = finalMetrics(r);
-  writer.event(encodeHParamsEvent(now, EXPERIMENT_TAG, experimentContent(spec.name, r.startSecs, hparams, metricInfos(final, r.test.mse !== undefined))));
-  writer.event(encodeHParamsEvent(now, SESSION_START_TAG, sessionStartContent(hparams, r.startSecs, path.join(runDir, RUN_FILES.model))));
+  writer.event(
+    encodeHParamsEvent(
+      now,
+      EXPERIMENT_TAG,
+      experimentContent(spec.name, r.startSecs, hparams, metricInfos(final, r.test.mse !== undefined)),
+    ),
+  );
+  writer.event(
+    encodeHParamsEvent(
+      now,
+      SESSION_START_TAG,
+      sessionStartContent(hparams, r.startSecs, path.join(runDir, RUN_FILES.model)),
+    ),
+  );
   now = r.endSecs;
   writer.scalars(r.steps, final);
   writer.event(encodeHParamsEvent(now, SESSION_END_TAG, sessionEndContent(r.status, r.endSecs)));

@@ -13,7 +13,7 @@ export interface GridImage {
   /** Row-major, width x height. */
   values: Float32Array;
   label?: string;
-  /** Screen pixels per image pixel for this image (default: the grid's), so inputs and smaller maps look alike in size. */
+  /** Screen pixels per image pixel of this image (default: the grid's): inputs and maps drawn alike in size. */
   cell?: number;
 }
 

@@ -29,7 +29,9 @@ export interface Sample {
 
 /** Layers whose output is a map (rank 4: batch, height, width, channels). */
 function mapLayers(model: tfl.LayersModel): tfl.layers.Layer[] {
-  return model.layers.filter((l) => l.getClassName() !== 'InputLayer' && (l.output as tfl.SymbolicTensor).shape.length === 4);
+  return model.layers.filter(
+    (l) => l.getClassName() !== 'InputLayer' && (l.output as tfl.SymbolicTensor).shape.length === 4,
+  );
 }
 
 /** The requested layers, or an error naming the ones that have feature maps. */
@@ -40,15 +42,28 @@ export function resolveMapLayers(model: tfl.LayersModel, layers: readonly string
   const names = maps.map((l) => l.name).join(', ') || 'none (this model has no convolutional layers)';
   return layers.map((name) => {
     const layer = model.layers.find((l) => l.name === name);
-    if (layer === undefined) throw new RingtrainError('CONFIG_INVALID', `--feature-maps: the model has no layer '${name}'; layers with feature maps: ${names}`);
+    if (layer === undefined)
+      throw new RingtrainError(
+        'CONFIG_INVALID',
+        `--feature-maps: the model has no layer '${name}'; layers with feature maps: ${names}`,
+      );
     const shape = (layer.output as tfl.SymbolicTensor).shape;
-    if (!maps.includes(layer)) throw new RingtrainError('CONFIG_INVALID', `--feature-maps: layer '${name}' outputs shape [${shape.map((d) => d ?? 'batch').join(', ')}], not height x width x channels maps; layers with feature maps: ${names}`);
+    if (!maps.includes(layer))
+      throw new RingtrainError(
+        'CONFIG_INVALID',
+        `--feature-maps: layer '${name}' outputs shape [${shape.map((d) => d ?? 'batch').join(', ')}], not height x ` +
+          `width x channels maps; layers with feature maps: ${names}`,
+      );
     return layer;
   });
 }
 
 /** One plot per layer: a row per sample, the input image then up to MAX_MAPS channels. */
-export function featureMapPlots(model: tfl.LayersModel, layers: readonly tfl.layers.Layer[], samples: readonly Sample[]): { name: string; raster: Raster; caption: string; layer: string }[] {
+export function featureMapPlots(
+  model: tfl.LayersModel,
+  layers: readonly tfl.layers.Layer[],
+  samples: readonly Sample[],
+): { name: string; raster: Raster; caption: string; layer: string }[] {
   if (layers.length === 0 || samples.length === 0) return [];
   const cut = tfl.model({ inputs: model.inputs, outputs: layers.map((l) => l.output as tfl.SymbolicTensor) });
   const inShape = model.inputs[0]?.shape.slice(1).map((d) => d ?? 1) ?? [samples[0]?.x.length ?? 0];
@@ -65,7 +80,14 @@ export function featureMapPlots(model: tfl.LayersModel, layers: readonly tfl.lay
     const images: GridImage[] = [];
     samples.forEach((s, i) => {
       const side = Math.round(Math.sqrt(s.x.length));
-      if (side * side === s.x.length) images.push({ width: side, height: side, values: s.x, label: s.label === undefined ? `image ${i + 1}` : `label ${s.label}`, cell: Math.max(1, Math.round(MAP_PIXELS / side)) });
+      if (side * side === s.x.length)
+        images.push({
+          width: side,
+          height: side,
+          values: s.x,
+          label: s.label === undefined ? `image ${i + 1}` : `label ${s.label}`,
+          cell: Math.max(1, Math.round(MAP_PIXELS / side)),
+        });
       for (let f = 0; f < n; f++) {
         const v = new Float32Array(h * w);
         for (let p = 0; p < h * w; p++) v[p] = data[(i * h * w + p) * c + f] as number;
@@ -77,8 +99,17 @@ export function featureMapPlots(model: tfl.LayersModel, layers: readonly tfl.lay
     return {
       name: `feature-maps-${layer.name.replace(/[^A-Za-z0-9_.-]+/g, '_')}`,
       layer: layer.name,
-      raster: imageGrid({ title: `${layer.name} feature maps of ${what} (${h}x${w}, ${n} of ${c} channels)`, images, cell: Math.max(1, Math.round(MAP_PIXELS / Math.max(h, w))), columns: perRow, colormap: 'viridis', sharedScale: false }),
-      caption: `${layer.name} (${layer.getClassName()}) for the first ${what}, one row each: the input, then channels 0 to ${n - 1}, each map on its own scale (dark low, yellow high).`,
+      raster: imageGrid({
+        title: `${layer.name} feature maps of ${what} (${h}x${w}, ${n} of ${c} channels)`,
+        images,
+        cell: Math.max(1, Math.round(MAP_PIXELS / Math.max(h, w))),
+        columns: perRow,
+        colormap: 'viridis',
+        sharedScale: false,
+      }),
+      caption:
+        `${layer.name} (${layer.getClassName()}) for the first ${what}, one row each: the input, then channels ` +
+        `0 to ${n - 1}, each map on its own scale (dark low, yellow high).`,
     };
   });
 }
