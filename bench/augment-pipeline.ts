@@ -8,7 +8,7 @@
 import { Registry } from 'prom-client';
 import { Communicator, MemoryHub } from '../src/allreduce';
 import { selectBackend } from '../src/compute';
-import { DEFAULT_JOB, type AugmentSpec, type JobSpec } from '../src/config/job-spec';
+import { DEFAULT_JOB, type AugmentSpec, type JobSpec } from '../src/config';
 import { loadMnist, startAugmentation, AugmentThreads, type Split } from '../src/data';
 import { createLogger, createWorkerMetrics } from '../src/observe';
 import { buildModel } from '../src/train';

@@ -5,8 +5,9 @@
  * is why layers are merged here rather than pre-merged by the caller.
  */
 import { samplerChecks } from './validate-sampler';
-import { RingtrainError } from './errors';
-import { DEFAULT_JOB, type JobSpec } from './job-spec';
+import { RingtrainError } from '../core';
+import { DEFAULT_JOB } from './defaults';
+import type { JobSpec } from './job-spec';
 import { describeRule, isPlainObject, ruleFor, schemaPaths, type FieldRule } from './schema';
 import { closestPath } from './suggest';
 

@@ -5,7 +5,7 @@
  * publishes the negated ticket and its message, which the training thread reads synchronously.
  */
 import { workerData, type MessagePort } from 'node:worker_threads';
-import type { AugmentSpec } from '../config/job-spec';
+import type { AugmentSpec } from '../config';
 import { rowAugmenter, type ImageShape } from './augment';
 
 export interface AugmentThreadData {

@@ -12,8 +12,8 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { RingtrainError } from '../config/errors';
-import type { AugmentSpec } from '../config/job-spec';
+import { RingtrainError } from '../core';
+import type { AugmentSpec } from '../config';
 import { gatherBatch, type Batch, type RowSource } from './batches';
 import type { AugmentJob, AugmentThreadData } from './augment-thread';
 import type { ImageShape } from './augment';

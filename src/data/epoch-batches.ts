@@ -1,5 +1,5 @@
 /** Where an epoch's batches come from: gathered inline, augmented inline, or augmented by threads. */
-import type { AugmentSpec } from '../config/job-spec';
+import type { AugmentSpec } from '../config';
 import { augmentEnabled, augmenter, requireShape, type ImageShape } from './augment';
 import { AugmentThreads } from './augment-threads';
 import type { RowSource } from './batches';

@@ -10,8 +10,8 @@
  * The ranks' shares are disjoint positions of one list, and W ranks together draw exactly what
  * one worker would. A re-formed ring continues at `offset` as distributedIndices does.
  */
-import { RingtrainError } from '../config/errors';
-import type { SamplerSpec } from '../config/job-spec';
+import { RingtrainError } from '../core';
+import type { SamplerSpec } from '../config';
 import { sampleRandom } from './augment';
 import {
   checkSamplerArgs,

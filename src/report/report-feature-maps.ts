@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { imageGrid, type GridImage } from './plot-image-grid';
 import type { Raster } from './raster';
 

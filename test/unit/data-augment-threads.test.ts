@@ -12,7 +12,7 @@ import {
   type Batch,
   type Split,
 } from '../../src/data';
-import type { AugmentSpec } from '../../src/config/job-spec';
+import type { AugmentSpec } from '../../src/config';
 import { mnistSlice, specWith, trainRanks } from './train-harness';
 
 const SPEC: AugmentSpec = { cropPadding: 3, flip: true, rotate: 15, threads: 1 };

@@ -4,9 +4,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
-import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
+import { DEFAULT_JOB, type JobSpec } from '../../src/config';
 import { decodeHParamsContent, readEventFile, scalarsByTag, splitRecords, type DecodedValue } from '../../src/observe';
-import { writeHParams } from '../../src/report';
+import { writeHParams } from '../../src/record';
 
 const SPEC: JobSpec = {
   ...DEFAULT_JOB,

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { selectBackend } from '../../src/compute';
-import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
+import { DEFAULT_JOB, type JobSpec } from '../../src/config';
 import { buildModel, saveModelToDir } from '../../src/train';
 import { decodePng } from '../../src/report/png';
 import { featureMapPlots, resolveMapLayers } from '../../src/report/report-feature-maps';

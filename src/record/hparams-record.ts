@@ -5,7 +5,6 @@
  * results side by side; the epoch curves count as metrics too, by their last value.
  */
 import * as path from 'node:path';
-import type { JobSpec } from '../config/job-spec';
 import {
   EXPERIMENT_TAG,
   EventFileWriter,
@@ -43,8 +42,17 @@ export interface HParamsRun {
   train?: FinalSplit;
 }
 
+/** The parts of a job spec the HParams record (the worker passes its JobSpec). */
+export interface JobSettings {
+  name: string;
+  seed: number;
+  model: object;
+  data: object;
+  train: object;
+}
+
 /** The settings as scalars: model.*, data.*, train.* and seed by their dotted paths; lists as text. */
-export function hparamsOf(spec: JobSpec, worldSize: number): Record<string, HParamValue> {
+export function hparamsOf(spec: JobSettings, worldSize: number): Record<string, HParamValue> {
   const out: Record<string, HParamValue> = { seed: spec.seed, 'cluster.worldSize': worldSize };
   const walk = (prefix: string, v: unknown): void => {
     if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') out[prefix] = v;
@@ -86,7 +94,7 @@ function metricInfos(final: Record<string, number>, regression: boolean): HParam
 }
 
 /** Writes the experiment, the session's start and end and the final metrics; returns the event file. */
-export function writeHParams(runDir: string, spec: JobSpec, r: HParamsRun): string {
+export function writeHParams(runDir: string, spec: JobSettings, r: HParamsRun): string {
   const dir = path.join(runDir, RUN_FILES.tensorboard);
   let now = r.startSecs;
   const writer = new EventFileWriter(dir, { clock: () => now, suffix: 'hparams' });
