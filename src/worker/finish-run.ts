@@ -10,6 +10,7 @@ import { isRingtrainError } from '../core';
 import type { JobSpec } from '../config';
 import { savePreprocess, type loadDataset } from '../data';
 import type { Logger } from '../observe';
+import { writeHParams } from '../record';
 import { saveModelToDir, type buildModel } from '../train';
 import type { Clock } from './clock';
 import type { CoordinatorClient } from './coordinator-client';
@@ -115,6 +116,14 @@ async function saveResults(f: FinishContext, test: SplitMetrics): Promise<void> 
   log.info({ event: 'model-saved', dir: modelDir }, `model saved to ${modelDir}`);
   const ending = { epochs: result.last?.epoch ?? loop.counters.epoch, stoppedEarly: result.stoppedEarly, restoredEpoch: result.restoredEpoch };
   writeEvaluation(f.outDir, { split: 'test', ...ending, ...evaluationOf(test, data.preprocess.classNames) });
+  // The settings and final figures for TensorBoard's HParams tab; a run still finishes without them.
+  const val = result.val ?? result.last?.val;
+  const hparams = { worldSize: f.world, startSecs: Date.now() / 1000 - process.uptime(), endSecs: Date.now() / 1000, status: 'success' as const, steps: result.steps, epochs: ending.epochs, test, val, train: result.last?.train };
+  try {
+    writeHParams(f.outDir, f.spec, hparams);
+  } catch (e) {
+    log.warn({ event: 'hparams-failed' }, `the HParams summary was not written: ${(e as Error).message}`);
+  }
   log.info({ event: 'final', test: withoutConfusion(test), ...ending }, `the saved model on the test set: loss ${test.loss.toFixed(4)}${Number.isNaN(test.accuracy) ? `, mae ${test.mae?.toFixed(4)}` : `, accuracy ${(100 * test.accuracy).toFixed(2)}%`}${result.restoredEpoch > 0 ? ` (weights of epoch ${result.restoredEpoch})` : ''}`);
 }
 

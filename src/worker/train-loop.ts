@@ -15,7 +15,7 @@
 import type { JobSpec } from '../config';
 import { RingtrainError } from '../core';
 import { lineAlignedFloats } from '../native';
-import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank } from '../data';
+import { batchIndices, epochBatches, epochSampler, samplesPerRank, type EpochBatches, type EpochSampler } from '../data';
 import {
   EarlyStopping,
   FusedStep,
@@ -51,7 +51,7 @@ interface EpochRun {
   /** 0-based. */
   epoch: number;
   batches: Int32Array[];
-  pipeline: BatchPipeline;
+  pipeline: EpochBatches;
   clock: StepClock;
   stepsInEpoch: number;
 }
@@ -80,6 +80,8 @@ export class TrainLoop {
   private readonly fixedMomentum: number;
   private readonly guard: NonFiniteGuard;
   private readonly clock: Clock;
+  /** Which samples each epoch draws (data.sampler). */
+  private readonly sampler: EpochSampler;
   /** Allocated by initialize (collectively: its buffer may be half of a file shared with the peer). */
   private runner: StepRunner | undefined;
   /**
@@ -100,6 +102,7 @@ export class TrainLoop {
       throw new RingtrainError('CONFIG_INVALID', `train.labelSmoothing (${t.labelSmoothing}) applies to classification, but this dataset gives regression targets (mean squared error): set train.labelSmoothing to 0`);
     }
     this.clock = o.clock ?? systemClock;
+    this.sampler = epochSampler(spec.data.sampler, o.data.train);
     this.fixedMomentum = t.optimizer === 'adam' || t.optimizer === 'adamw' ? t.beta1 : t.momentum;
     const frozen = new Set(frozenLayers(model, spec.model));
     this.layout = ParamLayout.ofModel(model, frozen);
@@ -271,7 +274,7 @@ export class TrainLoop {
   private async beginEpoch(runner: StepRunner): Promise<EpochRun> {
     const { spec, comm, data } = this.o;
     const epoch = this.c.epoch;
-    const indices = distributedIndices({
+    const indices = this.sampler({
       datasetSize: data.train.count,
       worldSize: comm.worldSize,
       rank: comm.rank,
@@ -286,7 +289,7 @@ export class TrainLoop {
     if (mask !== undefined && this.c.batchInEpoch === 0) {
       this.c.pruneBefore = await pruneForEpoch({ ...this.o, epoch, params: this.params, mask, layout: this.layout, before: this.c.pruneBefore });
     }
-    const pipeline = new BatchPipeline(data.train, batches, spec.data.batchSize, this.o.augment?.(epoch));
+    const pipeline = epochBatches(data.train, batches, spec.data.batchSize, epoch, this.o.augment);
     const clock = new StepClock(this.o.metrics, this.o.traceSpans === true, this.clock);
     // The same sums made global after every step (they ride in the gradients' all-reduce), so
     // a ring that loses a rank mid-epoch still knows what the lost rank had trained.

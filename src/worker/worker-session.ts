@@ -10,7 +10,7 @@ import { Registry } from 'prom-client';
 import { Communicator, createRingEndpoint, type RingEndpoint } from '../allreduce';
 import { DIRECTORY_USES, RingtrainError, isRingtrainError, makeDirectory } from '../core';
 import { trainingFingerprint, type JobSpec } from '../config';
-import { augmenter, type loadDataset } from '../data';
+import { AugmentThreads, startAugmentation, type Augmentation, type loadDataset } from '../data';
 import { STEPS_TRACK, TraceWriter, WIRE_TRACK, createProcessMetrics, createWorkerMetrics, startHttpServer, type Logger, type WorkerMetrics } from '../observe';
 import { ParamLayout, buildModel, summarizeModel } from '../train';
 import { RunRecorder, type StepInfo } from '../record';
@@ -74,6 +74,8 @@ export class WorkerSession {
   /** Abandons the current generation's collectives in flight. */
   private abortRing: (e: Error) => void = () => undefined;
   private opened: Opened | undefined;
+  /** data.augment, inline or on threads that outlive generations. */
+  private augment: Augmentation | undefined;
   private joined: JoinResult | undefined;
   private gen: Generation | undefined;
   private result: TrainResult | undefined;
@@ -207,11 +209,16 @@ export class WorkerSession {
   /** Before the first join: the ring port, the metrics server, the model (and teacher). */
   private async open(): Promise<LifeEvent> {
     const { spec, o } = this;
+    const { data } = this.env;
+    // Padding is a black pixel as the model sees it: raw 0, normalized.
+    const fill = -(data.preprocess.mean[0] ?? 0) / (data.preprocess.std[0] ?? 1);
+    const made = startAugmentation(spec.data.augment, data.train.imageShape, fill, spec.seed, spec.data.batchSize);
+    if (made instanceof AugmentThreads) this.cleanups.push(() => made.close());
+    this.augment = made;
     const ringPort = await this.ringServer.listen(o.bindHost, spec.cluster.ringPort);
     const health = (): { ok: boolean; detail: string } => ({ ok: this.life.fatal === undefined, detail: this.life.fatal ?? 'ok' });
     const http = await startHttpServer({ host: spec.observe.metricsHost, port: spec.observe.workerMetricsPort, registry: [this.registry, this.processRegistry], health });
     this.cleanups.push(() => http.close());
-    const { data } = this.env;
     // Same seeded init everywhere, but the broadcast decides: a user model need not be seeded.
     const model = buildModel(spec.model, data.sampleShape, data.train.classes, spec.seed);
     const startNotes = prepareModel(spec, model);
@@ -350,8 +357,7 @@ export class WorkerSession {
       metrics,
       traceSpans: o.traceFile !== undefined,
       teacher: opened.teacher,
-      // Padding is a black pixel as the model sees it: raw 0, normalized.
-      augment: augmenter(spec.data.augment, data.train.imageShape, -(data.preprocess.mean[0] ?? 0) / (data.preprocess.std[0] ?? 1), spec.seed),
+      augment: this.augment,
       hooks: this.hooks(joined, comm, recorder),
       clock: this.clock,
     });
