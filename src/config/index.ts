@@ -28,6 +28,6 @@ export { isRingtrainError, RingtrainError, type RingtrainErrorCode } from './err
 export { ENV_SET, jobHash, trainingFingerprint, loadJob, type LoadJobOptions } from './load';
 export { parseSetArgs } from './overrides';
 export { JOB_SCHEMA, describeRule, type FieldRule, type JobPath } from './schema';
-export { validateJob, validateJobLayers, type ConfigLayer } from './validate';
+export { ringMayShrink, validateJob, validateJobLayers, type ConfigLayer } from './validate';
 export { resolveJoinToken, TOKEN_ENV } from './join-token';
 export { loadTlsFiles, type TlsFiles } from './tls-files';

@@ -223,6 +223,7 @@ export const JOB_SCHEMA: JobSchema = {
   'cluster.pollMicros': { kind: 'int', min: 0, max: 1_000_000 },
   'cluster.minWorkers': COUNT,
   'cluster.maxRestarts': COUNT,
+  'cluster.restartWorkers': { kind: 'bool' },
   'cluster.lastCallSec': { kind: 'number', min: 0 },
   'observe.metricsHost': { kind: 'string', nonEmpty: true },
   'observe.metricsPort': PORT,

@@ -26,6 +26,7 @@ import { ProgressDisplay, displayLine, oversubscriptionNote, finalQuality, parse
 import { allowedCpus } from './cpu-plan';
 import { EXIT_GRACE_MS, notExitedWithin } from './exit-grace';
 import { hungTarget } from './hung-processes';
+import { leaveOutReason, lostAction } from './restart-policy';
 import { LogTail, TAIL_INTERVAL_MS } from './log-tail';
 import { lockRunDir } from './run-lock';
 
@@ -121,6 +122,7 @@ async function supervise(o: LaunchOptions, display: ProgressDisplay, entry: stri
   // is started again with the same rank, while restarts last. A process that exits with an
   // error code reported why, and the job fails.
   let restartsLeft = o.spec.cluster.maxRestarts;
+  const rule = { ...o.spec.cluster, worldSize: world };
   /** One line of a child's log: its last error, the final epoch, and what people should see. */
   const onChildLine = (child: Child, line: string): void => {
     const rec = parseRecord(line);
@@ -169,11 +171,16 @@ async function supervise(o: LaunchOptions, display: ProgressDisplay, entry: stri
       if (proc.pid !== undefined) removeSegmentsOf(proc.pid);
       if (stopping || code === 0) return;
       const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
-      if (signal !== null && restartsLeft > 0 && restartArgs !== undefined) {
+      const action = signal === null || restartArgs === undefined ? 'fail' : lostAction(rule, name !== 'coordinator', restartsLeft);
+      if (action === 'restart' && restartArgs !== undefined) {
         restartsLeft -= 1;
         const used = o.spec.cluster.maxRestarts - restartsLeft;
         display.line(`ringtrain: ${name} (pid ${proc.pid}) ${how}; restarting it (restart ${used} of ${o.spec.cluster.maxRestarts})`);
         spawn(name, restartArgs(), env, restartArgs, execArgv);
+        return;
+      }
+      if (action === 'leave-out') {
+        display.line(`ringtrain: ${name} (pid ${proc.pid}) ${how}; not restarting it (${leaveOutReason(rule)})`);
         return;
       }
       // Say when the budget is why: a killed process would have been restarted otherwise.
@@ -202,9 +209,11 @@ async function supervise(o: LaunchOptions, display: ProgressDisplay, entry: stri
   const replaceHung = (from: Child, m: unknown): void => {
     const verdict = hungTarget(from, m, children, os.hostname());
     const pid = verdict?.child.proc.pid;
-    if (verdict === undefined || pid === undefined || stopping || restartsLeft <= 0 || killed.has(pid)) return;
+    if (verdict === undefined || pid === undefined || stopping || killed.has(pid)) return;
+    const action = lostAction(rule, verdict.child.name !== 'coordinator', restartsLeft);
+    if (action === 'fail') return;
     killed.add(pid);
-    display.line(`ringtrain: ${verdict.why}; killing it so it can be restarted`);
+    display.line(`ringtrain: ${verdict.why}; killing it ${action === 'restart' ? 'so it can be restarted' : `(${leaveOutReason(rule)})`}`);
     verdict.child.proc.kill('SIGKILL');
   };
 

@@ -462,7 +462,9 @@ async function finishRun(f: FinishContext): Promise<WorkerSummary> {
   heartbeat.stop();
   // The process's high-water mark of resident memory (maxRSS is in KiB): what a memory limit must allow.
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
-  log.info({ event: 'finished', step, peakRssMb }, `worker finished (peak resident memory ${peakRssMb} MB)`);
+  // Replicas end bit-identical: their digests let anyone compare them across ranks' logs.
+  const weightsSha256 = createHash('sha256').update(new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength)).digest('hex');
+  log.info({ event: 'finished', step, peakRssMb, worldSize: world, weightsSha256 }, `worker finished (peak resident memory ${peakRssMb} MB)`);
   model.dispose();
   return { rank, worldSize: world, steps: step, final, weights, stoppedEarly: result.stoppedEarly, restoredEpoch: result.restoredEpoch };
 }
