@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../src/compute';
-import { DEFAULT_JOB } from '../src/config/job-spec';
+import { DEFAULT_JOB } from '../src/config';
 import { loadMnist, readRows } from '../src/data';
 import { ParamLayout, buildModel, computeGradients, optimizerOf } from '../src/train';
 import { TORCH_STEP, blasAllowsRatio, torchBlas, torchPeer } from './launch-run';

@@ -7,7 +7,7 @@
  * FMA loop (native/peak.cc). PyTorch must run on an optimized BLAS, or no ratio is printed.
  */
 import { selectBackend } from '../src/compute';
-import { DEFAULT_JOB } from '../src/config/job-spec';
+import { DEFAULT_JOB } from '../src/config';
 import { nativeFusedStep } from '../src/native';
 import { FusedStep, ParamLayout, buildModel, trainingFlopsPerSample } from '../src/train';
 import { BenchOutput } from './bench-output';

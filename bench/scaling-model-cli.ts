@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { project, fitLink, type LinkCalibration, type MeasuredStep, type ModelCalibration } from './scaling-model';
-import { addFloats } from '../src/compute/simd-floats';
+import { addFloats } from '../src/core/simd-floats';
 import { netnsRefusal, withHosts, type SimHosts } from './sim-hosts';
 import { launchAcross, oneWorkerIn, steadySamplesPerSec, trainableParams } from './hosts-run';
 

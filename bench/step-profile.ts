@@ -6,7 +6,7 @@
  * one run. Means over the profiled steps, after warm-up steps.
  */
 import { selectBackend } from '../src/compute';
-import { DEFAULT_JOB } from '../src/config/job-spec';
+import { DEFAULT_JOB } from '../src/config';
 import { gatherRows, loadMnist } from '../src/data';
 import { lineAlignedFloats } from '../src/native';
 import { FusedStep, ParamLayout, buildModel, globalNorm, optimizerOf } from '../src/train';

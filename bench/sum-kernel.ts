@@ -1,11 +1,11 @@
 /**
  * `npm run bench:sum`: the all-reduce's reduction kernel, `dst += src` over float32, as a plain
  * typed-array loop and as the WebAssembly SIMD loop the ring uses for buffers from
- * `Communicator.allocate` (src/compute/simd-floats.ts), at block sizes the ring sees. Prints the
+ * `Communicator.allocate` (src/core/simd-floats.ts), at block sizes the ring sees. Prints the
  * median time and the bandwidth counted as bytes of `dst` per second, plus a memcpy of the same
  * bytes as the memory's own ceiling, measured in the same run.
  */
-import { addFloats, simdBuffer } from '../src/compute/simd-floats';
+import { addFloats, simdBuffer } from '../src/core/simd-floats';
 
 const REPS = 15;
 

@@ -12,6 +12,7 @@
 #include "gemm.h"
 #include "batch.h"
 #include "optim.h"
+#include "diagnostics.h"
 #include "shm.h"
 #include "affinity.h"
 #include "malloc-tuning.h"
@@ -153,6 +154,42 @@ napi_value SumSquares(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// histogram(values: Float32Array, bins, out: Float64Array of 6 + bins)
+napi_value Histogram(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  float* v = nullptr;
+  size_t n = 0;
+  int32_t bins = 0;
+  void* out = nullptr;
+  size_t outLength = 0;
+  if (argc != 3 || !floats(env, argv[0], &v, &n) || napi_get_value_int32(env, argv[1], &bins) != napi_ok || !typed(env, argv[2], napi_float64_array, &out, &outLength)) {
+    return fail(env, "histogram takes a Float32Array, a bin count and a Float64Array");
+  }
+  if (bins < 1 || outLength < 6 + static_cast<size_t>(bins)) return fail(env, "histogram: bins must be >= 1 and the output hold 6 + bins numbers");
+  ringtrain::histogram(v, static_cast<int64_t>(n), bins, static_cast<double*>(out));
+  return nullptr;
+}
+
+// sumSquaredDiff(a: Float32Array, b: Float32Array | null): sum of (a - b)^2 over a's length
+napi_value SumSquaredDiff(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  float* a = nullptr;
+  float* b = nullptr;
+  size_t n = 0;
+  size_t m = 0;
+  if (argc != 2 || !floats(env, argv[0], &a, &n) || !(isNull(env, argv[1]) || floats(env, argv[1], &b, &m))) {
+    return fail(env, "sumSquaredDiff takes a Float32Array and a Float32Array or null");
+  }
+  if (b != nullptr && m < n) return fail(env, "sumSquaredDiff: the second array is shorter than the first");
+  napi_value out;
+  napi_create_double(env, ringtrain::sumSquaredDiff(a, b, static_cast<int64_t>(n)), &out);
+  return out;
+}
+
 // scaleBy(g: Float32Array, coef: number)
 napi_value ScaleBy(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -272,6 +309,25 @@ napi_value AddScaled(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// addScaledSquares(dst, src, scale, squaresUpTo): addScaled, then the sum of squares of dst[0, squaresUpTo)
+napi_value AddScaledSquares(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  float* dst = nullptr;
+  float* src = nullptr;
+  size_t nd = 0;
+  size_t ns = 0;
+  double scale = 0;
+  int64_t upTo = 0;
+  if (argc != 4 || !floats(env, argv[0], &dst, &nd) || !floats(env, argv[1], &src, &ns) || napi_get_value_double(env, argv[2], &scale) != napi_ok || !readInt64(env, argv[3], &upTo) || upTo < 0) {
+    return fail(env, "addScaledSquares(dst: Float32Array, src: Float32Array, scale: number, squaresUpTo: integer >= 0)");
+  }
+  napi_value out;
+  napi_create_double(env, ringtrain::addScaledSquares(dst, src, nd < ns ? nd : ns, static_cast<float>(scale), static_cast<size_t>(upTo)), &out);
+  return out;
+}
+
 // bindToCpus(cpus: number[]): binds every thread of this process to those CPUs; returns '' or why not.
 napi_value BindToCpus(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -320,11 +376,14 @@ napi_value Init(napi_env env, napi_value exports) {
   exportFunction(env, exports, "rmsprop", RmsProp);
   exportFunction(env, exports, "sumSquares", SumSquares);
   exportFunction(env, exports, "scaleBy", ScaleBy);
+  exportFunction(env, exports, "histogram", Histogram);
+  exportFunction(env, exports, "sumSquaredDiff", SumSquaredDiff);
   exportFunction(env, exports, "gatherDecoded", GatherDecoded);
   exportFunction(env, exports, "mapShared", MapShared);
   exportFunction(env, exports, "unlinkShared", UnlinkShared);
   exportFunction(env, exports, "copyStreaming", CopyStreaming);
   exportFunction(env, exports, "addScaled", AddScaled);
+  exportFunction(env, exports, "addScaledSquares", AddScaledSquares);
   exportFunction(env, exports, "bindToCpus", BindToCpus);
   exportFunction(env, exports, "retainFreedMemory", RetainFreedMemory);
   ringtrain::exportStepFunctions(env, exports);

@@ -99,4 +99,34 @@ void addScaled(float* dst, const float* src, size_t n, float scale) {
   }
 }
 
+// Vectorized per target (as optim.cc): 16 independent float64 lanes need no reassociation.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+double addScaledSquares(float* dst, const float* src, size_t n, float scale, size_t squaresUpTo) {
+  double l[16] = {};
+  const size_t m = squaresUpTo < n ? squaresUpTo : n;
+  size_t i = 0;
+  for (; i + 16 <= m; i += 16) {
+    for (int j = 0; j < 16; j++) {
+      const float sum = dst[i + j] + src[i + j];
+      const float d = sum * scale;
+      dst[i + j] = d;
+      l[j] += static_cast<double>(d) * static_cast<double>(d);
+    }
+  }
+  for (int j = 0; i < m; i++, j++) {
+    const float sum = dst[i] + src[i];
+    dst[i] = sum * scale;
+    l[j] += static_cast<double>(dst[i]) * static_cast<double>(dst[i]);
+  }
+  for (; i < n; i++) {
+    const float sum = dst[i] + src[i];
+    dst[i] = sum * scale;
+  }
+  // Pairwise, neighbours first, as sumSquares (optim.cc) adds its lanes.
+  for (int width = 16; width > 1; width /= 2) {
+    for (int j = 0; j < width / 2; j++) l[j] = l[2 * j] + l[2 * j + 1];
+  }
+  return l[0];
+}
+
 }  // namespace ringtrain

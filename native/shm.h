@@ -32,4 +32,9 @@ void copyStreaming(float* dst, const float* src, size_t n);
 // without first copying it next to dst.
 void addScaled(float* dst, const float* src, size_t n, float scale);
 
+// addScaled, returning the sum of squares of the first `squaresUpTo` results (float64, sixteen
+// interleaved lanes added pairwise, neighbours first): a pair's part of the gradient norm, read
+// in the pass that sums it instead of a pass of its own.
+double addScaledSquares(float* dst, const float* src, size_t n, float scale, size_t squaresUpTo);
+
 }  // namespace ringtrain

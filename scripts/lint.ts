@@ -1,36 +1,24 @@
 /**
  * The project's lint, run before the tests: no `any`, no default exports, no `.only` in tests,
- * no import cycles, and imports that flow one way between the role folders (DESIGN.md):
- * cli -> launcher -> coordinator / worker / report -> allreduce / train -> rpc / compute / data /
- * observe -> native -> config. Also: the coordinator and the collectives never load TensorFlow.js, and
- * train/ and data/ never touch the network.
+ * no import cycles, and the layering of src/ (scripts/layering.ts, shown in docs/architecture.md):
+ * each folder imports only the folders its row allows, only through their index.ts, and never
+ * reaches a package its row bans (the collectives and the coordinator load no TensorFlow.js;
+ * train/ and data/ no network). The layer table here and the doc's must agree.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import {
+  LAYERS,
+  importProblem,
+  matchesPattern,
+  parseLayerTable,
+  renderLayerTable,
+  tableDifferences,
+  tableProblems,
+} from './layering';
 
 const ROOT = path.resolve(__dirname, '../..');
-const RANK: Record<string, number> = {
-  config: 0,
-  native: 0.5,
-  rpc: 1,
-  compute: 1,
-  data: 1,
-  observe: 1,
-  allreduce: 2,
-  train: 2,
-  coordinator: 3,
-  worker: 3,
-  report: 2.5,
-  launcher: 4,
-  cli: 5,
-};
-const BANNED_PACKAGES: Record<string, RegExp> = {
-  coordinator: /^@tensorflow\//,
-  allreduce: /^@tensorflow\//,
-  rpc: /^@tensorflow\//,
-  train: /^(@grpc\/|node:net$|node:http)/,
-  data: /^(@grpc\/|@tensorflow\/|node:net$|node:http)/,
-};
+const ARCHITECTURE = path.join(ROOT, 'docs', 'architecture.md');
 
 function files(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
@@ -52,6 +40,8 @@ function codeOnly(text: string): string {
 const problems: string[] = [];
 const all = ['src', 'test', 'bench', 'scripts', 'deploy'].flatMap((d) => files(path.join(ROOT, d)));
 const graph = new Map<string, string[]>();
+/** Packages each src/ file imports directly. */
+const loads = new Map<string, string[]>();
 
 for (const file of all) {
   const text = fs.readFileSync(file, 'utf8');
@@ -63,22 +53,22 @@ for (const file of all) {
     if (/\b(test|it|describe)\.only\s*\(|\bonly:\s*true\b/.test(line)) problems.push(`${rel}:${i + 1}: .only would silently skip the rest of the suite`);
   });
   if (!rel.startsWith('src/')) continue;
-  const folder = rel.split('/')[1] as string;
   const deps: string[] = [];
+  const packages: string[] = [];
   for (const m of text.matchAll(/(?:from|import)\s+'([^']+)'/g)) {
     const spec = m[1] as string;
-    const banned = BANNED_PACKAGES[folder];
-    if (banned?.test(spec)) problems.push(`${rel}: ${folder}/ must not import ${spec}`);
-    if (!spec.startsWith('.')) continue;
+    if (!spec.startsWith('.')) {
+      packages.push(spec);
+      continue;
+    }
     const base = path.resolve(path.dirname(file), spec);
     const target = [`${base}.ts`, path.join(base, 'index.ts')].find((p) => fs.existsSync(p));
     if (target === undefined) continue;
     deps.push(target);
-    const targetFolder = path.relative(ROOT, target).split('/')[1] as string;
-    if (targetFolder !== folder && (RANK[targetFolder] ?? 99) >= (RANK[folder] ?? -1)) {
-      problems.push(`${rel}: ${folder}/ imports ${targetFolder}/, against the one-way flow (see scripts/lint.ts)`);
-    }
+    const problem = importProblem(LAYERS, rel, path.relative(ROOT, target));
+    if (problem !== undefined) problems.push(problem);
   }
+  loads.set(file, packages);
   graph.set(file, deps);
 }
 
@@ -99,8 +89,51 @@ function visit(f: string): void {
 }
 for (const f of graph.keys()) if (!colour.has(f)) visit(f);
 
+// The table: sound, the doc's own, and covering exactly the folders of src/.
+problems.push(...tableProblems(LAYERS));
+const docDiffs = tableDifferences(LAYERS, parseLayerTable(fs.readFileSync(ARCHITECTURE, 'utf8')));
+problems.push(...docDiffs);
+if (docDiffs.length > 0) problems.push(`the table as scripts/layering.ts has it:\n${renderLayerTable(LAYERS)}`);
+const folders = fs.readdirSync(path.join(ROOT, 'src'), { withFileTypes: true }).filter((e) => e.isDirectory());
+for (const f of folders) if (LAYERS[f.name] === undefined) problems.push(`src/${f.name}/ is not in the layer table`);
+for (const f of Object.keys(LAYERS)) {
+  if (!folders.some((e) => e.name === f)) problems.push(`layer table: src/${f}/ does not exist`);
+}
+
+/** The first chain of imports from `start` to a file importing a package `banned` matches. */
+function reaches(start: string, banned: readonly string[]): string[] | undefined {
+  const from = new Map<string, string>([[start, '']]);
+  const queue = [start];
+  for (let f = queue.shift(); f !== undefined; f = queue.shift()) {
+    const hit = (loads.get(f) ?? []).find((spec) => banned.some((b) => matchesPattern(spec, b)));
+    if (hit !== undefined) {
+      const chain = [hit];
+      for (let at: string | undefined = f; at !== undefined && at !== ''; at = from.get(at)) {
+        chain.unshift(path.relative(ROOT, at));
+      }
+      return chain;
+    }
+    for (const d of graph.get(f) ?? []) {
+      if (from.has(d)) continue;
+      from.set(d, f);
+      queue.push(d);
+    }
+  }
+  return undefined;
+}
+const bannedSeen = new Set<string>();
+for (const file of graph.keys()) {
+  const folder = path.relative(ROOT, file).split('/')[1] as string;
+  const chain = reaches(file, LAYERS[folder]?.mustNotLoad ?? []);
+  const key = `${folder} ${chain?.at(-1)}`;
+  if (chain === undefined || bannedSeen.has(key)) continue;
+  bannedSeen.add(key);
+  problems.push(`${folder}/ must not load ${chain.at(-1)} (docs/architecture.md), but: ${chain.join(' -> ')}`);
+}
+
 if (problems.length > 0) {
   process.stderr.write(`lint: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
   process.exit(1);
 }
-process.stdout.write(`lint: ${all.length} files clean (no any, no default exports, no .only, no cycles, one-way imports)\n`);
+const checks = 'no any, no default exports, no .only, no cycles; layering as in docs/architecture.md';
+process.stdout.write(`lint: ${all.length} files clean (${checks})\n`);

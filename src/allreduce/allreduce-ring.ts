@@ -13,7 +13,7 @@
  *
  * A step waits only for its receives, never for the acknowledgement of its sends: transports
  * copy the payload before `send` returns, and a receiver that goes straight back to computing
- * answers late (measured: 10 ms stalls per training step when acks were awaited). A refused send
+ * answers late, and awaiting acks stalled every training step. A refused send
  * aborts the receives still waiting, so failures surface at once with the peer's reason. Acks go
  * to `onSend` when given, else they are awaited at the end.
  */

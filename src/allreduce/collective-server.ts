@@ -14,10 +14,9 @@
  */
 import * as http2 from 'node:http2';
 import { status as Status } from '@grpc/grpc-js';
-import { RingtrainError, isRingtrainError, type RingtrainErrorCode } from '../config/errors';
-import type { TlsFiles } from '../config/tls-files';
-import { TOKEN_METADATA_KEY, sentTokenRefusal } from '../rpc/auth';
-import { MAX_MESSAGE_BYTES } from '../rpc/proto';
+import { RingtrainError, isRingtrainError, type RingtrainErrorCode } from '../core';
+import type { TlsFiles } from '../config';
+import { TOKEN_METADATA_KEY, sentTokenRefusal, MAX_MESSAGE_BYTES } from '../rpc';
 import { decodeChunk, decodePull, readChunkHead, type ChunkHeader, type PullMessage } from './chunk-codec';
 import { GrpcMessageReader } from './grpc-message-reader';
 import { GRPC_CONTENT_TYPE, RING_WINDOW_BYTES, createRingServer, framed, header, refuseCall, statusTrailers } from './grpc-h2';

@@ -3,8 +3,7 @@
  * numbers agree without talking), cuts large buffers into buckets, and offers the three
  * collectives training needs.
  */
-import { scaleFloats, simdBuffer } from '../compute/simd-floats';
-import { RingtrainError } from '../config/errors';
+import { scaleFloats, simdBuffer, RingtrainError } from '../core';
 import { DEFAULT_BLOCK_ELEMENTS, ringAllReduce } from './allreduce-ring';
 import { pairAllReduce } from './allreduce-pair';
 import { ringBroadcast } from './broadcast-ring';
@@ -90,6 +89,7 @@ export class Communicator {
   /** When this rank last let the event loop run (hrtime ns): shared-file all-reduces never need to. */
   private lastYield = 0n;
   private firstArrival: bigint | undefined;
+  private sumSquares: number | undefined;
 
   private readonly bucketElements: number;
 
@@ -181,8 +181,9 @@ export class Communicator {
   }
 
   /** Sums, then multiplies by `scale`; a shared-file pair does both in one pass over the buffer. */
-  private async reduce(buf: Float32Array, pack: ((start: number, end: number) => void) | undefined, scale: number): Promise<void> {
+  private async reduce(buf: Float32Array, pack: ((start: number, end: number) => void) | undefined, scale: number, squaresOf?: number): Promise<void> {
     this.throwIfFailed();
+    this.sumSquares = undefined;
     const n = this.worldSize;
     if (this.mayShareFile() && this.pairState === undefined) {
       // Both ranks open (or decline) the shared file at their first all-reduce. The caller's
@@ -209,7 +210,8 @@ export class Communicator {
     if (pair?.holds(buf) === true) {
       // The buffer is this rank's half of the shared file (allocateShared): nothing to copy in.
       this.packAll(buf, pack);
-      this.firstArrival = await pair.allReduceInPlace(buf, scale);
+      this.firstArrival = await pair.allReduceInPlace(buf, scale, squaresOf);
+      this.sumSquares = squaresOf === undefined ? undefined : pair.lastSumSquares;
       this.stats.bytesSent += buf.byteLength / 2;
       this.stats.sharedPairOps += 1;
       if (process.hrtime.bigint() - this.lastYield > YIELD_EVERY_NS) await this.yieldNow();
@@ -302,9 +304,21 @@ export class Communicator {
     return this.firstArrival;
   }
 
-  /** Averages `buf` across ranks (sum, then divide by the world size); `pack` as for allReduceSum. */
-  async allReduceMean(buf: Float32Array, pack?: (start: number, end: number) => void): Promise<void> {
-    await this.reduce(buf, pack, 1 / this.worldSize);
+  /**
+   * Averages `buf` across ranks (sum, then divide by the world size); `pack` as for allReduceSum.
+   * With `squaresOf`, a path that can read the sum of squares of the mean's first `squaresOf`
+   * values in its own pass does (a shared-file pair, in place): see lastSumSquares.
+   */
+  async allReduceMean(buf: Float32Array, pack?: (start: number, end: number) => void, squaresOf?: number): Promise<void> {
+    await this.reduce(buf, pack, 1 / this.worldSize, squaresOf);
+  }
+
+  /**
+   * The sum of squares of the last allReduceMean's first `squaresOf` results when its path read
+   * it (the same number on every rank); undefined when it did not, and the caller sums them.
+   */
+  get lastSumSquares(): number | undefined {
+    return this.sumSquares;
   }
 
   /** Waits for every outstanding send to be acknowledged; throws the first failure. */

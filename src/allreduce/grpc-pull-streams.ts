@@ -4,7 +4,7 @@
  * receiver's stream (it is still attaching) waits for it, up to the collective deadline, and
  * the error then names the rank that never opened it.
  */
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 
 /** A Pull stream as its sender sees it: messages go in, and it can be ended. */
 export interface PullSink {

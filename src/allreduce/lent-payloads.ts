@@ -3,7 +3,7 @@
  * caller may not change that memory before flush() resolves. Shared by the TCP transport (a lent
  * block is written behind its header) and the gRPC one (encoded when grpc-js serializes it).
  */
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 
 export class LentPayloads {
   private count = 0;

@@ -9,7 +9,7 @@
  * already finished (a duplicate or stale op). Refused at match time: a wrong element count or
  * wire encoding.
  */
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity } from './transport';
 import { bytesPerElement, type WireDtype } from './wire-dtype';
 

@@ -3,8 +3,8 @@
  * joins (its address goes into the ring), and becomes a Transport once the coordinator has
  * formed the ring.
  */
-import { RingtrainError } from '../config/errors';
-import type { TlsFiles } from '../config/tls-files';
+import { RingtrainError } from '../core';
+import type { TlsFiles } from '../config';
 import type { RingIdentity, Transport } from './transport';
 import { CollectiveServer } from './collective-server';
 import { GrpcTransport, type PairFileOptions } from './transport-grpc';
@@ -32,7 +32,6 @@ export interface EndpointOptions {
 }
 
 export type TransportKind = 'grpc' | 'tcp';
-export const TRANSPORT_KINDS: readonly TransportKind[] = ['grpc', 'tcp'];
 
 export interface RingEndpoint {
   readonly kind: TransportKind;

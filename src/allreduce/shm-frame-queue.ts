@@ -2,9 +2,8 @@
  * The frame queue at the head of a shared segment (shm-segment.ts): the sender writes each
  * DATA_SHARED frame into a slot and bumps a counter; the receiver can then see the frame by
  * reading memory, without waiting for the socket. A rank waiting for its neighbour polls this
- * queue for a while (TcpTransport.poll) instead of sleeping in epoll: on the 2-vCPU test VM a
- * wake-up through a loopback socket cost ~100 us on average and up to ~2 ms at the 99th
- * percentile per message, a poll of shared memory about 1 us. MPI's and NCCL's shared-memory
+ * queue for a while (TcpTransport.poll) instead of sleeping in epoll: a wake-up through a
+ * loopback socket costs far more than a poll of memory, most of all in the tail. MPI's and NCCL's shared-memory
  * paths poll the same way.
  *
  * Single producer (the segment's owner), single consumer (its successor). `published` and

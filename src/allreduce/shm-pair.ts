@@ -4,10 +4,8 @@
  * its counter, polls the peer's counter, adds the peer's half straight out of the file (the
  * addon's addScaled; without it, a copy out, then the add), and says it is done with it. The TCP
  * transport's shared-memory path carries the same bytes, but each message also costs a frame,
- * a kick and an ACK on the socket and a few event-loop turns. Measured on the 2-vCPU test VM
- * (`npm run bench`): the MLP's 400 KB all-reduce took 0.39 ms that way and 0.07-0.10 ms this way;
- * 2-worker MLP training went from ~59-63K to ~65-73K samples/s in interleaved runs (the VM's
- * own swings are as large). MPI's and NCCL's intra-node collectives work the same way (a
+ * a kick and an ACK on the socket and a few event-loop turns (docs/benchmarks/train-mlp.md
+ * shows both paths' all-reduce times). MPI's and NCCL's intra-node collectives work the same way (a
  * buffer per rank, flags polled in memory).
  *
  * The training step's own buffer can live in the file (residentBuffer): then nothing is copied
@@ -20,8 +18,7 @@
  * file); the frame queue area is unused, and after DATA_START come the counters, then the halves.
  */
 import { performance } from 'node:perf_hooks';
-import { addFloats, scaleFloats } from '../compute/simd-floats';
-import { RingtrainError } from '../config/errors';
+import { addFloats, scaleFloats, RingtrainError } from '../core';
 import { nativeSharedMemory } from '../native';
 import type { SharedPairSetup } from './transport';
 import { createSegment, DATA_START, offerLine, openSegment, parseOffer, unlinkSegment } from './shm-segment';
@@ -30,13 +27,15 @@ import { createSegment, DATA_START, offerLine, openSegment, parseOffer, unlinkSe
 export const OFFER_BYTES = 512;
 /** Each counter on a cache line of its own, so one rank's stores do not evict the other's. */
 const LINE = 64;
-const COUNTERS_BYTES = 8 * LINE;
+const COUNTERS_BYTES = 10 * LINE;
 const published = (rank: number): number => (DATA_START + rank * LINE) / 4;
 const consumed = (rank: number): number => (DATA_START + (2 + rank) * LINE) / 4;
 /** In-place all-reduces: this rank's part of the sum is in its half. */
 const summed = (rank: number): number => (DATA_START + (4 + rank) * LINE) / 4;
 /** The length of the rank's resident buffer, so a pair that disagrees on it fails instead of mixing bytes. */
 const residentLength = (rank: number): number => (DATA_START + (6 + rank) * LINE) / 4;
+/** A float64: the sum of squares of this rank's summed part of an in-place all-reduce. */
+const partSquares = (rank: number): number => (DATA_START + (8 + rank) * LINE) / 8;
 const HALVES_AT = DATA_START + COUNTERS_BYTES;
 /** Floats per cache line: the resident buffer and the in-place split start on line boundaries. */
 const LINE_FLOATS = LINE / 4;
@@ -49,10 +48,16 @@ export interface PairHandshake {
   both(yes: boolean): Promise<boolean>;
 }
 
+/** Flag reads between two clock reads while spinning: well under a microsecond of reading. */
+const SPIN_READS = 256;
+
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class SharedPair {
   private readonly counters: Int32Array;
+  private readonly squares: Float64Array;
+  /** The last in-place all-reduce's sum of squares of its first `squaresOf` results (see allReduceInPlace). */
+  private lastSquares: number | undefined;
   private readonly halves: [Float32Array, Float32Array];
   private seq = 0;
   /**
@@ -64,6 +69,8 @@ export class SharedPair {
   private readonly copyIn: (dst: Float32Array, src: Float32Array) => void;
   /** dst = (dst + peer's half) * scale straight from the file, where the addon has it (shm.cc). */
   private readonly addFromPeer: ((dst: Float32Array, src: Float32Array, scale: number) => void) | undefined;
+  /** addFromPeer, returning the sum of squares of the first results (shm.cc's addScaledSquares). */
+  private readonly addSquaresFromPeer: ((dst: Float32Array, src: Float32Array, scale: number, upTo: number) => number) | undefined;
 
   private constructor(
     private readonly rank: number,
@@ -71,12 +78,14 @@ export class SharedPair {
     private readonly setup: SharedPairSetup,
   ) {
     this.counters = new Int32Array(view.buffer, view.byteOffset, HALVES_AT / 4);
+    this.squares = new Float64Array(view.buffer, view.byteOffset, HALVES_AT / 8);
     const half = Math.floor((view.byteLength - HALVES_AT) / 2 / LINE) * LINE;
     const at = (r: number): Float32Array => new Float32Array(view.buffer, view.byteOffset + HALVES_AT + r * half, half / 4);
     this.halves = [at(0), at(1)];
     const shm = nativeSharedMemory().shm;
     this.copyIn = shm?.copyStreaming ?? ((dst, src) => dst.set(src));
     this.addFromPeer = shm?.addScaled;
+    this.addSquaresFromPeer = shm?.addScaledSquares;
   }
 
   /**
@@ -194,8 +203,13 @@ export class SharedPair {
    * half. Every rank ends with the same bits: each part was summed once and copied. On return
    * the peer has finished reading this rank's half, so the caller may write the buffer at once.
    * Resolves with the time the peer's values were seen (see allReduceSum).
+   *
+   * With `squaresOf`, each rank also sums the squares of its part's results below that index in
+   * the same pass, and the two parts' sums are exchanged with the summed flags: afterwards
+   * lastSumSquares is the sum of squares of buf[0, squaresOf) (rank 0's part plus rank 1's, the
+   * same number on both ranks), the gradient norm without a pass of its own.
    */
-  async allReduceInPlace(buf: Float32Array, scale = 1): Promise<bigint> {
+  async allReduceInPlace(buf: Float32Array, scale = 1, squaresOf?: number): Promise<bigint> {
     if (!this.holds(buf)) throw new Error('allReduceInPlace takes the buffer residentBuffer handed out');
     const me = this.rank;
     const peer = 1 - me;
@@ -214,19 +228,47 @@ export class SharedPair {
     if (theirLength !== buf.length) {
       throw new RingtrainError('SIZE_MISMATCH', `shared-memory all-reduce: this rank's buffer holds ${buf.length} floats, ${this.setup.peer}'s ${theirLength}: both ranks must train the same model`);
     }
+    this.lastSquares = undefined;
+    const squares = this.sumPart(buf, theirs, lo, hi, scale, squaresOf);
+    if (squares !== undefined) this.squares[partSquares(me)] = squares;
+    // Seq-cst: the peer that sees the flag sees our part's sum and its squares.
+    Atomics.store(this.counters, summed(me), seq);
+    await this.waitFor(summed(peer), seq, `sum its part of all-reduce #${seq}`);
+    const both = (this.squares[partSquares(0)] as number) + (this.squares[partSquares(1)] as number);
+    if (squares !== undefined && !Number.isNaN(both)) this.lastSquares = both;
+    buf.set(theirs.subarray(peerLo, peerHi), peerLo);
+    Atomics.store(this.counters, consumed(me), seq);
+    await this.waitFor(consumed(peer), seq, `finish all-reduce #${seq}`);
+    return arrival;
+  }
+
+  /** The sum of squares of buf[0, squaresOf) after the last allReduceInPlace that asked for it. */
+  get lastSumSquares(): number | undefined {
+    return this.lastSquares;
+  }
+
+  /**
+   * buf[lo, hi) = (buf + theirs) * scale, each step rounded to float32. With `squaresOf`, returns
+   * the sum of squares of the results below it (the addon's addScaledSquares), or NaN where the
+   * addon predates it: the peer then sees NaN too, and both ranks sum the squares themselves.
+   */
+  private sumPart(buf: Float32Array, theirs: Float32Array, lo: number, hi: number, scale: number, squaresOf: number | undefined): number | undefined {
     const ours = buf.subarray(lo, hi);
-    if (this.addFromPeer !== undefined) this.addFromPeer(ours, theirs.subarray(lo, hi), scale);
+    const mine = theirs.subarray(lo, hi);
+    if (squaresOf !== undefined && this.addSquaresFromPeer !== undefined) return this.addSquaresFromPeer(ours, mine, scale, Math.max(0, Math.min(hi, squaresOf) - lo));
+    if (this.addFromPeer !== undefined) this.addFromPeer(ours, mine, scale);
     else {
       // Without the addon: a plain loop, with the same two roundings as addScaled.
       const f = Math.fround(scale);
       for (let i = lo; i < hi; i++) buf[i] = Math.fround((buf[i] as number) + (theirs[i] as number)) * f;
     }
-    Atomics.store(this.counters, summed(me), seq);
-    await this.waitFor(summed(peer), seq, `sum its part of all-reduce #${seq}`);
-    buf.set(theirs.subarray(peerLo, peerHi), peerLo);
-    Atomics.store(this.counters, consumed(me), seq);
-    await this.waitFor(consumed(peer), seq, `finish all-reduce #${seq}`);
-    return arrival;
+    return squaresOf === undefined ? undefined : NaN;
+  }
+
+  /** Reads counter `index` up to SPIN_READS times; true as soon as it holds `value`. */
+  private spinOnFlag(index: number, value: number): boolean {
+    for (let i = 0; i < SPIN_READS; i++) if (Atomics.load(this.counters, index) === value) return true;
+    return false;
   }
 
   /**
@@ -238,6 +280,8 @@ export class SharedPair {
     const start = performance.now();
     const spinUntil = start + this.setup.spinMs;
     while (Atomics.load(this.counters, index) !== value) {
+      // Many flag reads per clock read: the flag is seen sooner, and the spin makes less garbage.
+      if (this.spinOnFlag(index, value)) break;
       const now = performance.now();
       if (now < spinUntil) continue;
       const why = this.setup.aborted();

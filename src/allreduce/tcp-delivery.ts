@@ -5,7 +5,7 @@
  * answered with ACK or NACK down the socket it belongs to.
  */
 import type * as net from 'node:net';
-import { isRingtrainError } from '../config/errors';
+import { isRingtrainError } from '../core';
 import type { Mailbox } from './mailbox';
 import type { SharedLinks } from './tcp-shared-links';
 import { FrameType, HEADER_BYTES, NACK_CODES, SHARED_BODY_BYTES, controlFrame, readHeader, type Frame, type NackCode } from './tcp-frame';

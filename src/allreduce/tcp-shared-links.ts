@@ -4,7 +4,7 @@
  * asks this class where a payload goes; all it knows about segments is here.
  */
 import { performance } from 'node:perf_hooks';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { FrameQueueReader, FrameQueueWriter } from './shm-frame-queue';
 import { SegmentRing, createSegment, isOwnAddress, offerLine, openSegment, parseOffer, unlinkSegment, type SegmentOffer } from './shm-segment';
 import { SHARED_BODY_BYTES } from './tcp-frame';

@@ -3,7 +3,7 @@
  * the receiver's mailbox. It exercises exactly the matching, size and generation checks the gRPC
  * transport uses, without sockets.
  */
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { Mailbox } from './mailbox';
 import type { MessageKey, PayloadMeta, RingIdentity, Transport } from './transport';
 

@@ -16,29 +16,27 @@
  * goes through TLS, as configured. The frame itself is also queued in the segment
  * (shm-frame-queue.ts), so a rank waiting for its predecessor can poll memory instead of sleeping
  * until the socket wakes it (poll(); the socket then carries only a kick). This file keeps the
- * connections and the send side; tcp-delivery.ts takes incoming data frames to the mailbox.
+ * connections and the send side; tcp-recv-link.ts dials and reads the predecessor, tcp-hello.ts
+ * checks who is dialing, and tcp-delivery.ts takes incoming data frames to the mailbox.
  */
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import * as tls from 'node:tls';
-import type { TlsFiles } from '../config/tls-files';
-import { RingtrainError } from '../config/errors';
-import { sameToken } from '../rpc/auth';
+import type { TlsFiles } from '../config';
+import { RingtrainError } from '../core';
 import { Mailbox } from './mailbox';
 import { LentPayloads } from './lent-payloads';
-import { sameHostRanks, splitAddress } from './shm-segment';
+import { sameHostRanks } from './shm-segment';
 import { pairCandidate, sharedPairSetup, type PairConditions } from './shared-pair-setup';
 import { SHARED_MIN_BYTES, SharedLinks, pollsHere, type TcpSharedMemory } from './tcp-shared-links';
 import { FrameReader, FrameType, HEADER_BYTES, SHARED_BODY_BYTES, controlFrame, writeHeader, type Frame } from './tcp-frame';
 import { FrameDelivery } from './tcp-delivery';
+import { MAX_HELLO_BYTES, credentialsRefusal, helloRefusal } from './tcp-hello';
+import { RecvLink, type RecvLinkContext } from './tcp-recv-link';
 import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type SharedPairSetup, type Transport } from './transport';
 
-/** Read buffer of each receiving socket between payloads, reused for every read. */
-const READ_BUFFER_BYTES = 4 * 1024 * 1024;
 export type { TcpSharedMemory } from './tcp-shared-links';
-/** A HELLO carries a job name and a token: anything longer is not one. */
-const MAX_HELLO_BYTES = 64 * 1024;
 /** poll() waits on shared memory only while at most this many of our sends await their ACK. */
 const POLL_MAX_PENDING = 4;
 
@@ -131,7 +129,9 @@ export class TcpTransport implements Transport {
     for (const h of early) h();
     if (identity.worldSize === 1) return;
     const prev = (identity.rank - 1 + identity.worldSize) % identity.worldSize;
-    await this.dial(prev);
+    const link = new RecvLink(this.recvContext(), prev, this.addresses[prev] ?? '');
+    this.recvSocket = link.socket;
+    await link.ready;
   }
 
   send(to: number, key: MessageKey, payload: Uint8Array, meta: PayloadMeta, borrowed = false): Promise<void> {
@@ -286,6 +286,22 @@ export class TcpTransport implements Transport {
     return this.shared.state;
   }
 
+  private recvContext(): RecvLinkContext {
+    return {
+      job: this.job,
+      token: this.token,
+      tls: this.tls,
+      timeoutMs: this.timeoutMs,
+      identity: this.identity,
+      mailbox: this.mailbox,
+      shared: this.shared,
+      delivery: this.delivery,
+      who: (rank) => this.who(rank),
+      guard: (socket, fn) => this.guard(socket, fn),
+      stillReading: (socket) => !this.closed && this.recvSocket === socket,
+    };
+  }
+
   private who(rank: number): string {
     return `rank ${rank} at ${this.addresses[rank] ?? '?'}`;
   }
@@ -337,7 +353,7 @@ export class TcpTransport implements Transport {
         if (f.type === FrameType.Hello) {
           const hello = Buffer.from(body).toString('utf8');
           // Token and job first: a stranger's HELLO is never held for a later ring.
-          const stranger = this.checkCredentials(hello);
+          const stranger = credentialsRefusal(hello, this.job, this.token);
           if (stranger === undefined && (this.ring === undefined || f.generation > this.ring.generation)) {
             // The neighbour learnt of the new ring first; hold its HELLO until we attach (the
             // dialer's own deadline bounds the wait).
@@ -380,7 +396,7 @@ export class TcpTransport implements Transport {
   }
 
   private answerHello(socket: net.Socket, f: Frame, hello: string, setPeer: (rank: number) => void): void {
-    const refusal = this.checkHello(f, hello);
+    const refusal = helloRefusal(f, hello, this.job, this.token, this.ring);
     if (refusal !== undefined) {
       this.onRefused?.(refusal);
       socket.end(controlFrame(FrameType.Nack, { nackCode: 'PEER_REFUSED' }, refusal));
@@ -411,111 +427,6 @@ export class TcpTransport implements Transport {
     const recv = this.recvSocket;
     this.recvSocket = undefined;
     recv?.destroy();
-  }
-
-  /** Whether a HELLO's text carries the job's token and name; undefined = it does. */
-  private checkCredentials(hello: string): string | undefined {
-    const nl = hello.indexOf('\n');
-    const job = nl < 0 ? hello : hello.slice(0, nl);
-    const token = nl < 0 ? '' : hello.slice(nl + 1);
-    if (this.token !== undefined && !sameToken(token, this.token)) {
-      return token === '' ? 'missing join token: set RINGTRAIN_JOIN_TOKEN (or security.tokenFile) to the job\'s token' : 'wrong join token';
-    }
-    if (job !== this.job) return `this worker runs job '${this.job}', not '${job}'`;
-    return undefined;
-  }
-
-  private checkHello(f: Frame, hello: string): string | undefined {
-    const stranger = this.checkCredentials(hello);
-    if (stranger !== undefined) return stranger;
-    if (this.ring === undefined) return 'this worker has not joined a ring yet';
-    if (f.generation !== this.ring.generation) return `HELLO for generation ${f.generation}, this ring is generation ${this.ring.generation}`;
-    const expected = (this.ring.rank + 1) % this.ring.worldSize;
-    if (f.fromRank !== expected) return `rank ${f.fromRank} dialed rank ${this.ring.rank}, but only rank ${expected} (its successor) receives from it`;
-    return undefined;
-  }
-
-  /** Dials `prev`, says HELLO, and reads DATA from it with one reusable buffer. */
-  private dial(prev: number): Promise<void> {
-    const { host, port } = splitAddress(this.addresses[prev] ?? '');
-    return new Promise<void>((resolve, reject) => {
-      let greeted = false;
-      const fail = (e: Error): void => {
-        if (!greeted) reject(e);
-      };
-      const deadline = setTimeout(() => {
-        socket.destroy();
-        fail(new RingtrainError('TIMEOUT', `${this.who(prev)} did not accept the ring connection within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
-      const refused = new Map<number, RingtrainError>();
-      const spare = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-      const reader = new FrameReader(
-        (f) => {
-          if (f.type !== FrameType.Data) return undefined;
-          const arrival = { job: this.job, generation: f.generation, fromRank: f.fromRank, key: { op: f.op, ...f.key }, elements: f.elements, dtype: f.dtype };
-          const refusal = this.mailbox.check(arrival, f.length);
-          if (refusal !== undefined) {
-            refused.set(f.msgId, refusal);
-            return undefined;
-          }
-          return this.mailbox.postedFor(f.fromRank, arrival.key);
-        },
-        (f, body) => {
-          if (f.type === FrameType.Hello) {
-            greeted = true;
-            clearTimeout(deadline);
-            // The predecessor may offer its segment in this answer: map it and say how it went.
-            const answer = this.shared.accept(Buffer.from(body).toString('utf8'));
-            if (answer !== undefined) socket.write(controlFrame(FrameType.SharedReply, { generation: f.generation }, answer));
-            resolve();
-            return;
-          }
-          if (f.type === FrameType.Nack) {
-            clearTimeout(deadline);
-            socket.destroy();
-            fail(new RingtrainError('PEER_REFUSED', `${this.who(prev)} refused the ring connection: ${Buffer.from(body).toString('utf8')}`));
-            return;
-          }
-          if (f.type === FrameType.SharedKick) {
-            this.delivery.drainShared(socket);
-            return;
-          }
-          if (f.type !== FrameType.Data && f.type !== FrameType.DataShared) return;
-          const refusal = refused.get(f.msgId);
-          refused.delete(f.msgId);
-          this.delivery.data(socket, f, body, refusal);
-        },
-      );
-      const socket: net.Socket =
-        this.tls === undefined
-          ? net.connect({
-              host,
-              port,
-              noDelay: true,
-              onread: {
-                // Asked before every read: payloads land in their posted receive, no copy.
-                buffer: () => reader.readTarget(spare),
-                callback: (n: number, buf: Uint8Array): boolean => this.guard(socket, () => reader.push(buf.subarray(0, n))),
-              },
-            })
-          : tls.connect({ host, port, ca: this.tls.ca, cert: this.tls.cert, key: this.tls.key, servername: net.isIP(host) ? undefined : host });
-      if (this.tls !== undefined) {
-        socket.setNoDelay(true);
-        socket.on('data', (d: Buffer) => this.guard(socket, () => reader.push(d)));
-      }
-      this.recvSocket = socket;
-      socket.on(this.tls === undefined ? 'connect' : 'secureConnect', () =>
-        socket.write(controlFrame(FrameType.Hello, { generation: this.identity.generation, fromRank: this.identity.rank }, `${this.job}\n${this.token ?? ''}`)),
-      );
-      socket.on('error', (e: NodeJS.ErrnoException) => {
-        clearTimeout(deadline);
-        fail(new RingtrainError('UNAVAILABLE', `cannot reach ${this.who(prev)} for ring traffic (${e.code ?? e.message})`));
-      });
-      socket.on('close', () => {
-        if (this.closed || !greeted || this.recvSocket !== socket) return;
-        this.mailbox.abort(new RingtrainError('UNAVAILABLE', `${this.who(prev)} closed the ring connection (generation ${this.ring?.generation ?? '?'}): did it die?`));
-      });
-    });
   }
 
   /** A peer that sends garbage loses its connection, with the reason, instead of crashing us. */

@@ -3,8 +3,7 @@
  * `fp16` and `bf16` halve the bytes at the cost of precision. Sums are always taken in float32:
  * only the transfer is compressed, as in Horovod's fp16 compression and DDP's fp16 hook.
  */
-import { HALF_TO_FLOAT, floatToHalf } from '../compute/half-float';
-import { addFloats } from '../compute/simd-floats';
+import { HALF_TO_FLOAT, floatToHalf, addFloats } from '../core';
 
 export type WireDtype = 'fp32' | 'fp16' | 'bf16';
 
@@ -14,7 +13,7 @@ export function bytesPerElement(d: WireDtype): number {
   return d === 'fp32' ? 4 : 2;
 }
 
-// The scratch views below serve the bf16 paths; half precision lives in compute/half-float.ts.
+// The scratch views below serve the bf16 paths; half precision lives in core/half-float.ts.
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 

@@ -3,8 +3,8 @@
  * declares its flags, so a misspelt flag is an error that lists the valid ones instead of being
  * silently ignored.
  */
-import { RingtrainError } from '../config/errors';
-import { closestName } from '../config/suggest';
+import { RingtrainError } from '../core';
+import { closestName } from '../config';
 
 export interface ParsedArgs {
   positional: string[];

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../compute';
-import { writeFileAtomic } from '../config/durable-files';
+import { writeFileAtomic } from '../core';
 import { Predictor, modelToOnnx } from '../train';
 import { usage } from './args';
 

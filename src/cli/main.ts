@@ -2,14 +2,14 @@
  * `ringtrain` entry point: dispatch to a command, turn errors into a message and an exit code.
  * Bad input never shows a stack trace; RINGTRAIN_DEBUG=1 shows one for unexpected errors.
  */
-import { isRingtrainError } from '../config/errors';
+import { isRingtrainError } from '../core';
 import { coordinatorCommand, launchCommand, workerCommand } from './commands';
 import { benchCommand } from './bench';
 import { reportCommand } from './report';
 import { evalCommand, exportCommand, predictCommand } from './model-commands';
 import { serveCommand } from './serve-command';
 import { COMMAND_NAMES, HELP, commandHelp } from './help';
-import { closestName } from '../config/suggest';
+import { closestName } from '../config';
 import { packageVersion } from './version';
 
 const COMMANDS: Record<string, (argv: readonly string[]) => Promise<number>> = {

@@ -5,8 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../compute';
-import { loadJob } from '../config/load';
-import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
+import { loadJob } from '../config';
+import { DIRECTORY_USES, makeDirectory } from '../core';
 import { loadDataset, readPredictInput, type Split } from '../data';
 import { Predictor, classificationReport, confusionRows, evaluateRange, evaluateRegressionRange, quantizeModelDir, rSquared, type ClassificationReport } from '../train';
 import { formatClassReport } from './class-report';

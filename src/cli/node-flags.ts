@@ -3,7 +3,7 @@
  * machine, as with torchrun's --nnodes/--node-rank/--rdzv-endpoint. Checked here, before any
  * process starts, so a node given half of what it needs says which flag is missing.
  */
-import { TOKEN_ENV } from '../config/join-token';
+import { TOKEN_ENV } from '../config';
 import type { NodePlan } from '../launcher';
 import { intFlag, usage, type ParsedArgs } from './args';
 

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
+import { DIRECTORY_USES, makeDirectory } from '../core';
 import type { Split } from '../data';
 import { pruneModelDir, quantizeModelDir } from '../train';
 import { usage } from './args';

@@ -9,7 +9,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { selectBackend } from '../compute';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { instancesFromJson } from '../data';
 import { Predictor } from '../train';
 import { intFlag, parseArgs, usage } from './args';

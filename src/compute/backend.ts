@@ -11,10 +11,10 @@
  */
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendName } from '../config/job-spec';
+import type { BackendName } from '../config';
 import { installWasmKernels } from './kernels-wasm';
 import { kernelSet } from '../native';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 
 export type ResolvedBackendName = Exclude<BackendName, 'auto'>;
 

@@ -5,6 +5,5 @@ export {
   type BackendAttempt,
   type SelectedBackend,
 } from './backend';
-export { installWasmKernels, WASM_KERNELS } from './kernels-wasm';
+export { installWasmKernels } from './kernels-wasm';
 export { tensorFloats } from './tensor-floats';
-export { nativeUpdates, setNativeKernels, kernelSet, type NativeUpdates } from '../native';

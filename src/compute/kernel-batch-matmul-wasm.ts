@@ -4,11 +4,10 @@
  * With the native matrix product (src/native/addon.ts) every batch entry is one call on the wasm heap,
  * transposes included: a transposed operand is read through its strides while being packed.
  *
- * Without it, transposes are done up front: tfjs-backend-wasm (XNNPACK) runs BatchMatMul with
- * transposeA about 5x slower than without, and every Dense layer's weight gradient is x^T . dy
- * (transposeA). Transposing the operand with the backend's own Transpose kernel, then
- * multiplying untransposed, gives the same numbers much faster. The stock kernel is kept and
- * called for the multiply itself.
+ * Without it, transposes are done up front: XNNPACK's BatchMatMul is much slower with
+ * transposeA, and every Dense layer's weight gradient is x^T . dy. Transposing with the
+ * backend's own Transpose kernel, then multiplying untransposed, gives the same numbers faster;
+ * the stock kernel still does the multiply.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';

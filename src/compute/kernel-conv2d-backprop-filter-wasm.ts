@@ -4,13 +4,13 @@
  *
  *   dW[kh,kw,c,oc] = sum over (n,oh,ow) of x[n, oh*sh - padTop + kh, ow*sw - padLeft + kw, c] * dy[n,oh,ow,oc]
  *
- * The kernel lays the input patches out as cols [N*OH*OW, KH*KW*C] (im2col: each patch row is
- * runs of C contiguous floats copied straight from x; out-of-bounds taps are zeros), then
- * multiplies cols^T . dy: with the native matrix product when it is there (the transpose is only
- * a stride), otherwise with the stock XNNPACK kernels, transposing with XNNPACK too: writing cols already
- * transposed from JS is a strided gather that took longer than the product itself (17 ms vs
- * 9 ms for the CNN's second conv at batch 64). Every stride and padding takes this path (conv2d
- * gradients always have dilation 1); NCHW data is transposed to NHWC first.
+ * The kernel lays the input patches out as cols [N*OH*OW, KH*KW*C] (im2col: each patch row is runs
+ * of C contiguous floats copied straight from x; out-of-bounds taps are zeros), then multiplies
+ * cols^T . dy: with the native matrix product when it is there (the transpose is only a stride),
+ * otherwise with the stock XNNPACK kernels, transposing with XNNPACK too: writing cols already
+ * transposed from JS is a strided gather that took longer than the product. Every stride and
+ * padding takes this path (conv2d gradients always have dilation 1); NCHW data is transposed to
+ * NHWC first.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -19,6 +19,7 @@ import {
   release,
   replaceWasmKernel,
   run,
+  simdOps,
   stockKernel,
   transposeTo,
   viewAs,
@@ -29,13 +30,12 @@ import {
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { convGeometry, fillColumns } from './im2col';
 import { nativeGemm } from '../native';
-import { simdOps } from './wasm-simd';
 
 /**
  * Up to this many taps per output channel (KH*KW*C), the product runs as a SIMD outer-product
  * accumulation over the patches instead: XNNPACK would first transpose and repack a matrix of
- * patches x channels, which for the CNN's first conv (9 taps, 43264 x 32) took longer than the
- * product (measured: 8.6 ms for the whole gradient through XNNPACK).
+ * patches x channels, which for a short filter (the CNN's first conv, 9 taps) costs more than
+ * the product.
  */
 const SIMD_MAX_TAPS = 16;
 
@@ -110,9 +110,8 @@ function filterGradient(
     const transpose = (t: tf.TensorInfo, rows: number, columns: number): tf.TensorInfo =>
       run(stock.transpose, backend, { x: viewAs(t, [rows, columns]) }, { perm: [1, 0] });
     if (k <= oc) {
-      // dW^T = dy^T . cols. XNNPACK repacks its right operand on every call at ~4 ns per
-      // element (5 ms for the first conv's dy, 43264 x 32), so the smaller matrix goes there
-      // (the first conv: cols is 43264 x 9).
+      // dW^T = dy^T . cols. XNNPACK repacks its right operand on every call, so the smaller
+      // matrix goes there (the first conv: cols is 43264 x 9).
       const dyT = transpose(dy, patches, oc);
       temps.push(dyT);
       const dwT = matmul(viewAs(dyT, [1, oc, patches]), viewAs(cols, [1, patches, k]));

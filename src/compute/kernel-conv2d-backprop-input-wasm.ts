@@ -1,6 +1,6 @@
 /**
- * Conv2DBackpropInput for the wasm backend. The stock kernel is a scalar loop (about 8x slower
- * than a forward convolution of the same size). Two fast ways, both exact:
+ * Conv2DBackpropInput for the wasm backend. The stock kernel is a scalar loop, far slower than a
+ * forward convolution of the same size (`npm run bench:compute`). Two fast ways, both exact:
  *
  * col2im (channels in blocks of 4, the built-in models' case): cols = dy . W^T, one matrix
  * product [N*OH*OW, OC] x [OC, KH*KW*C] (native when built, else XNNPACK's, whose right operand
@@ -23,7 +23,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { nativeGemm } from '../native';
 import { convGeometry } from './im2col';
-import { simdOps, type SimdOps } from './wasm-simd';
+import type { SimdOps } from '../core';
 import {
   NCHW_TO_NHWC,
   NHWC_TO_NCHW,
@@ -32,6 +32,7 @@ import {
   release,
   replaceWasmKernel,
   run,
+  simdOps,
   stockKernel,
   transposeTo,
   viewAs,

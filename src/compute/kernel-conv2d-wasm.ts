@@ -1,13 +1,13 @@
 /**
- * Conv2D (forward) for the wasm backend when the native matrix product is built: the input
- * patches laid out by im2col, times the filter as a [KH*KW*C, OC] matrix, in one native call.
- * XNNPACK's own convolution runs at the speed of 128-bit wasm SIMD without FMA; the native
- * product is 2-3x faster on the same core (the CNN's second conv: 9.7 ms stock, about 5 ms here,
- * im2col included). A 1x1 convolution with stride 1 and no padding multiplies the input itself.
- * Without the addon, or for dilated filters, the stock kernel runs, with two repairs: NCHW data
- * (which it refuses) is transposed to NHWC and back, and numeric padding is passed as explicit
- * padding that gives tfjs's output size (the stock kernel gives wrong values for numeric padding
- * with 'ceil' rounding, where the last window runs past the padding: a test caught it).
+ * Conv2D (forward) for the wasm backend when the native matrix product is built: the input patches
+ * laid out by im2col, times the filter as a [KH*KW*C, OC] matrix, in one native call. XNNPACK's own
+ * convolution runs at the speed of 128-bit wasm SIMD without FMA, which the native product beats on
+ * the same core (`npm run bench:compute`). A 1x1 convolution with stride 1 and no padding
+ * multiplies the input itself. Without the addon, or for dilated filters, the stock kernel runs,
+ * with two repairs: NCHW data (which it refuses) is transposed to NHWC and back, and numeric
+ * padding is passed as explicit padding that gives tfjs's output size (the stock kernel gives wrong
+ * values for numeric padding with 'ceil' rounding, where the last window runs past the padding: a
+ * test caught it).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';

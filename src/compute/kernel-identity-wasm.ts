@@ -1,10 +1,10 @@
 /**
  * Identity and same-dtype Cast for the wasm backend without a copy. The stock kernels copy the
- * data, and training calls them a lot: the gradient tape keeps a clone (Identity) of every
- * tensor a gradient will need, and ReLU's gradient casts a float32 mask to float32. A CNN step at
- * batch 64 spent ~2.5 ms copying. Sharing the buffer under a reference count is what the cpu
- * backend's Identity and the wasm backend's own Reshape do; it is safe because no wasm kernel
- * writes into its inputs. String tensors and real casts go to the stock kernels.
+ * data, and training calls them a lot: the gradient tape keeps a clone (Identity) of every tensor a
+ * gradient will need, and ReLU's gradient casts a float32 mask to float32. Sharing the buffer under
+ * a reference count is what the cpu backend's Identity and the wasm backend's own Reshape do; it is
+ * safe because no wasm kernel writes into its inputs. String tensors and real casts go to the stock
+ * kernels.
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';

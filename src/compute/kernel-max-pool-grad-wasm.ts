@@ -1,9 +1,9 @@
 /**
- * MaxPoolGrad for the wasm backend. The stock kernel took ~34 ms for the CNN's first pooling
- * gradient at batch 64 (as long as the convolution next to it). Here 2x2 stride-2 pooling with
- * every window inside the input (the CNN's, channels in blocks of 4) runs as SIMD (~0.6 ms);
- * every other filter size, stride and padding runs a JS loop (~9 ms for the same size, branchy:
- * it is the fallback, not the fast path). Max pooling gradients have no dilation.
+ * MaxPoolGrad for the wasm backend, whose stock kernel took as long as the convolution beside it.
+ * 2x2 stride-2 pooling with every window inside the input (the CNN's, channels in blocks of 4)
+ * runs as SIMD; every other size, stride and padding runs a branchy JS loop, the fallback rather
+ * than the fast path (`npm run bench:compute` compares them). Max pooling gradients have no
+ * dilation.
  *
  * Each output cell sends its gradient to the first maximum of its window in row-major order
  * (strictly greater wins, so ties go to the earliest tap, as in the cpu backend and PyTorch);
@@ -12,8 +12,7 @@
  * -Infinity or NaN) passes no gradient, as in the cpu backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { heapF32, replaceWasmKernel, type Shape4, type WasmKernelArgs } from './wasm-heap';
-import { simdOps } from './wasm-simd';
+import { heapF32, replaceWasmKernel, simdOps, type Shape4, type WasmKernelArgs } from './wasm-heap';
 
 let installed = false;
 

@@ -1,13 +1,12 @@
 /**
- * Sum for the wasm backend, fast where training needs it: the bias gradient of a convolution
- * sums dy [N,H,W,C] over its leading axes, and the stock kernel (a transpose, then a reduction)
- * took ~3.5 ms for the CNN's first layer at batch 64. Summing rows into one accumulator row with
- * SIMD reads the data once. Every other reduction (trailing or interleaved axes, int32, small
- * tensors, channel counts not a multiple of 4) goes to the stock kernel.
+ * Sum for the wasm backend, fast where training needs it: the bias gradient of a convolution sums
+ * dy [N,H,W,C] over its leading axes, where the stock kernel transposes, then reduces. Summing rows
+ * into one accumulator row with SIMD reads the data once. Every other reduction (trailing or
+ * interleaved axes, int32, small tensors, channel counts not a multiple of 4) goes to the stock
+ * kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { heapF32, replaceWasmKernel, run, stockKernel, type WasmKernelArgs } from './wasm-heap';
-import { simdOps } from './wasm-simd';
+import { heapF32, replaceWasmKernel, run, simdOps, stockKernel, type WasmKernelArgs } from './wasm-heap';
 
 /** Below this many elements the stock kernel's fixed costs are no worse. */
 const MIN_ELEMENTS = 4096;

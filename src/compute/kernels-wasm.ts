@@ -13,9 +13,6 @@ import { installWasmIdentity } from './kernel-identity-wasm';
 import { installWasmMaxPoolGrad } from './kernel-max-pool-grad-wasm';
 import { installWasmSum } from './kernel-sum-wasm';
 
-/** Names of the wasm kernels this project replaces or adds. */
-export const WASM_KERNELS = ['BatchMatMul', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Sum', 'Identity', 'Cast'] as const;
-
 export function installWasmKernels(): void {
   installWasmBatchMatMul();
   installWasmConv2D();

@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { simdOpsFor, type SimdOps } from '../core';
 
 export type KernelFunc = tf.KernelConfig['kernelFunc'];
 export type Shape4 = [number, number, number, number];
@@ -69,4 +70,11 @@ export function replaceWasmKernel(name: string, kernelFunc: (args: WasmKernelArg
   if (stock !== undefined) tf.unregisterKernel(name, 'wasm');
   // The stock setupFunc already ran when the backend initialised; it is not needed again.
   tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: kernelFunc as unknown as KernelFunc });
+}
+
+/** The SIMD ops bound to this backend's memory, or undefined where that memory is unreachable. */
+export function simdOps(backend: BackendWasm): SimdOps | undefined {
+  const module = backend.wasm as unknown as { asm?: { memory?: unknown } };
+  const memory = module.asm?.memory;
+  return memory instanceof WebAssembly.Memory ? simdOpsFor(memory) : undefined;
 }

@@ -4,7 +4,7 @@
  * "no token".
  */
 import * as fs from 'node:fs';
-import { RingtrainError } from './errors';
+import { RingtrainError } from '../core';
 import type { JobSpec } from './job-spec';
 
 export const TOKEN_ENV = 'RINGTRAIN_JOIN_TOKEN';

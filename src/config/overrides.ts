@@ -5,7 +5,7 @@
  * result is one more layer for validateJobLayers, which checks it with everything else.
  */
 import { parse } from 'yaml';
-import { RingtrainError } from './errors';
+import { RingtrainError } from '../core';
 import { isPlainObject } from './schema';
 
 type Tree = Record<string, unknown>;

@@ -4,25 +4,20 @@
  * exist, and each rule's kind must fit the field's type (an enum of BackendName for `backend`,
  * a numeric rule for a number). Types and defaults live in job-spec.ts; only the limits live here.
  */
+import type { BackendName, JobSpec } from './job-spec';
+import type { Activation, InitializerName, ModelKind } from './spec-model';
+import type { DatasetKind, TaskKind } from './spec-data';
 import type {
-  Activation,
   AnnealStrategy,
-  BackendName,
-  CompressionName,
-  DatasetKind,
-  InitializerName,
-  JobSpec,
-  ModelKind,
+  FusedStepPolicy,
   MonitorMetric,
   NonFinitePolicy,
-  FusedStepPolicy,
-  ObserveSpec,
   OptimizerName,
   ScheduleInterval,
   ScheduleName,
-  TaskKind,
-  TransportName,
-} from './job-spec';
+} from './spec-train';
+import type { CompressionName, TransportName } from './spec-cluster';
+import type { ObserveSpec } from './spec-run';
 
 /** Numeric bounds; `gt`/`lt` are exclusive, `min`/`max` inclusive. */
 export interface Bounds {

@@ -3,7 +3,7 @@
  * error naming it; no certificate configured means plain TCP (the default on a trusted network).
  */
 import * as fs from 'node:fs';
-import { RingtrainError } from './errors';
+import { RingtrainError } from '../core';
 import type { JobSpec } from './job-spec';
 
 export interface TlsFiles {

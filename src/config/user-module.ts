@@ -6,7 +6,7 @@
  * (run tsc for that). Relative imports inside the module resolve as usual.
  */
 import * as path from 'node:path';
-import { RingtrainError } from './errors';
+import { RingtrainError } from '../core';
 
 const TYPESCRIPT = /\.(ts|cts|mts)$/;
 let hooked = false;

@@ -4,8 +4,9 @@
  * Each problem names the layer (file, RINGTRAIN_SET, --set) that set the offending value, which
  * is why layers are merged here rather than pre-merged by the caller.
  */
-import { RingtrainError } from './errors';
-import { DEFAULT_JOB, type JobSpec } from './job-spec';
+import { RingtrainError } from '../core';
+import { DEFAULT_JOB } from './defaults';
+import type { JobSpec } from './job-spec';
 import { describeRule, isPlainObject, ruleFor, schemaPaths, type FieldRule } from './schema';
 import { closestPath } from './suggest';
 

@@ -5,18 +5,18 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
-import { RingtrainError } from '../config/errors';
-import { trainingFingerprint } from '../config/load';
-import type { JobSpec } from '../config/job-spec';
-import { startHttpServer, type RunningHttpServer } from '../observe/http-server';
-import type { Logger } from '../observe/logger';
-import { createCoordinatorMetrics } from '../observe/metrics-coordinator';
-import { createProcessMetrics } from '../observe/metrics-process';
-import { statusPageRoutes } from '../observe/status-page';
-import type { TlsFiles } from '../config/tls-files';
-import { requireToken } from '../rpc/auth';
-import { serverCredentials } from '../rpc/tls';
-import { CHANNEL_OPTIONS, bindServer, shutdownServer } from '../rpc/proto';
+import { RingtrainError } from '../core';
+import { trainingFingerprint, type JobSpec, type TlsFiles } from '../config';
+import {
+  startHttpServer,
+  type RunningHttpServer,
+  type Logger,
+  createCoordinatorMetrics,
+  type CoordinatorMetrics,
+  createProcessMetrics,
+  statusPageRoutes,
+} from '../observe';
+import { requireToken, serverCredentials, CHANNEL_OPTIONS, bindServer, shutdownServer } from '../rpc';
 import { Job } from './job';
 import { readCoordinatorState, writeCoordinatorState } from './state-file';
 import { CoordinatorService } from './service';
@@ -63,70 +63,13 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const registry = new Registry();
   const metrics = createCoordinatorMetrics(registry);
   createProcessMetrics(registry);
-  const job = new Job({
-    job: spec.name,
-    worldSize: spec.cluster.worldSize,
-    configHash: trainingFingerprint(spec),
-    joinTimeoutMs: spec.cluster.joinTimeoutSec * 1000,
-    leaseMs: spec.cluster.leaseTimeoutSec * 1000,
-    minWorkers: spec.cluster.minWorkers === 0 ? spec.cluster.worldSize : spec.cluster.minWorkers,
-    maxRestarts: spec.cluster.maxRestarts,
-    lastCallMs: spec.cluster.lastCallSec * 1000,
-    // Two missed heartbeats: quick enough for recovery well under the lease, slow enough for GC pauses.
-    suspectGraceMs: 2 * spec.cluster.heartbeatIntervalSec * 1000,
-    startedAtMs: Date.now(),
-  });
-  if (opts.stateFile !== undefined) {
-    const saved = readCoordinatorState(opts.stateFile, (m) => log.warn({ event: 'state-file' }, m));
-    if (saved !== undefined && saved.job === spec.name && saved.phase === 'running' && saved.configHash === job.opts.configHash) {
-      job.recover(saved, Date.now());
-      log.warn({ event: 'recovered', generation: saved.generation, restarts: saved.restarts, holders: saved.holders }, `recovered job '${spec.name}' from ${opts.stateFile}: waiting for its ${saved.holders.length} workers to re-join (generation ${saved.generation + 1})`);
-    } else if (saved !== undefined && saved.phase !== 'running') {
-      log.info({ event: 'state-file' }, `${opts.stateFile} records a ${saved.phase} job; starting afresh`);
-    }
-  }
+  const job = newJob(spec, opts.stateFile, log);
   job.onLost = opts.onWorkerLost;
   const service = new CoordinatorService(job, log, metrics, { seed: spec.seed, shuffle: spec.data.shuffle, dropLast: false });
-  if (opts.stateFile !== undefined) {
-    const file = opts.stateFile;
-    service.onPhaseChange = (j) => {
-      if (j.phase === 'rendezvous') return;
-      try {
-        writeCoordinatorState(file, {
-          job: spec.name,
-          configHash: j.opts.configHash,
-          generation: j.generation,
-          restarts: j.restarts,
-          holders: j.ring.map((p) => p.workerId),
-          phase: j.phase,
-          reason: j.reason,
-        });
-      } catch (e) {
-        // The file only serves a restarted coordinator: the job itself goes on.
-        log.error({ event: 'state-file' }, `${(e as Error).message}; a restarted coordinator could not pick this job up`);
-      }
-    };
-  }
+  if (opts.stateFile !== undefined) service.onPhaseChange = persistPhases(opts.stateFile, spec, log);
   service.onStragglers = (ranks) => metrics.setStragglers(ranks);
   service.onFailed = opts.onJobFailed;
-  const server = new grpc.Server(CHANNEL_OPTIONS);
-  server.addService(
-    service.serviceDefinition(),
-    requireToken(service.implementation(), opts.token, (method, reason) => {
-      log.warn({ event: 'refused', method }, `refused a ${method} call: ${reason}`);
-      metrics.refusedTotal.inc({ reason: 'token' });
-    }),
-  );
-  let grpcPort: number;
-  try {
-    grpcPort = await bindServer(server, opts.host, opts.port, serverCredentials(opts.tls));
-  } catch (e) {
-    server.forceShutdown();
-    throw new RingtrainError(
-      'ADDRESS_IN_USE',
-      `coordinator cannot listen on ${opts.host}:${opts.port} (${(e as Error).message}): pick another --port, or 0 for any free port`,
-    );
-  }
+  const { server, grpcPort } = await serveGrpc(service, opts, metrics);
   let http: RunningHttpServer;
   try {
     http = await startHttpServer({
@@ -193,4 +136,78 @@ function activeDeadline(spec: JobSpec, job: Job, service: CoordinatorService, lo
   }, Math.min(sec * 1000, 10_000));
   timer.unref();
   return timer;
+}
+
+/** The job from the spec, or the one the state file records when a restarted coordinator may take it over. */
+function newJob(spec: JobSpec, stateFile: string | undefined, log: Logger): Job {
+  const job = new Job({
+    job: spec.name,
+    worldSize: spec.cluster.worldSize,
+    configHash: trainingFingerprint(spec),
+    joinTimeoutMs: spec.cluster.joinTimeoutSec * 1000,
+    leaseMs: spec.cluster.leaseTimeoutSec * 1000,
+    minWorkers: spec.cluster.minWorkers === 0 ? spec.cluster.worldSize : spec.cluster.minWorkers,
+    maxRestarts: spec.cluster.maxRestarts,
+    lastCallMs: spec.cluster.lastCallSec * 1000,
+    // Two missed heartbeats: quick enough for recovery well under the lease, slow enough for GC pauses.
+    suspectGraceMs: 2 * spec.cluster.heartbeatIntervalSec * 1000,
+    startedAtMs: Date.now(),
+  });
+  if (stateFile !== undefined) {
+    const saved = readCoordinatorState(stateFile, (m) => log.warn({ event: 'state-file' }, m));
+    if (saved !== undefined && saved.job === spec.name && saved.phase === 'running' && saved.configHash === job.opts.configHash) {
+      job.recover(saved, Date.now());
+      log.warn({ event: 'recovered', generation: saved.generation, restarts: saved.restarts, holders: saved.holders }, `recovered job '${spec.name}' from ${stateFile}: waiting for its ${saved.holders.length} workers to re-join (generation ${saved.generation + 1})`);
+    } else if (saved !== undefined && saved.phase !== 'running') {
+      log.info({ event: 'state-file' }, `${stateFile} records a ${saved.phase} job; starting afresh`);
+    }
+  }
+  return job;
+}
+
+/** Writes the job's phase changes to `file`, so that a restarted coordinator can pick the job up. */
+function persistPhases(file: string, spec: JobSpec, log: Logger): (j: Job) => void {
+  return (j) => {
+    if (j.phase === 'rendezvous') return;
+    try {
+      writeCoordinatorState(file, {
+        job: spec.name,
+        configHash: j.opts.configHash,
+        generation: j.generation,
+        restarts: j.restarts,
+        holders: j.ring.map((p) => p.workerId),
+        phase: j.phase,
+        reason: j.reason,
+      });
+    } catch (e) {
+      // The file only serves a restarted coordinator: the job itself goes on.
+      log.error({ event: 'state-file' }, `${(e as Error).message}; a restarted coordinator could not pick this job up`);
+    }
+  };
+}
+
+/** The Coordinator service on its gRPC port, behind the join-token check. */
+async function serveGrpc(
+  service: CoordinatorService,
+  opts: CoordinatorOptions,
+  metrics: CoordinatorMetrics,
+): Promise<{ server: grpc.Server; grpcPort: number }> {
+  const { log } = opts;
+  const server = new grpc.Server(CHANNEL_OPTIONS);
+  server.addService(
+    service.serviceDefinition(),
+    requireToken(service.implementation(), opts.token, (method, reason) => {
+      log.warn({ event: 'refused', method }, `refused a ${method} call: ${reason}`);
+      metrics.refusedTotal.inc({ reason: 'token' });
+    }),
+  );
+  try {
+    return { server, grpcPort: await bindServer(server, opts.host, opts.port, serverCredentials(opts.tls)) };
+  } catch (e) {
+    server.forceShutdown();
+    throw new RingtrainError(
+      'ADDRESS_IN_USE',
+      `coordinator cannot listen on ${opts.host}:${opts.port} (${(e as Error).message}): pick another --port, or 0 for any free port`,
+    );
+  }
 }

@@ -5,10 +5,17 @@
  * gRPC statuses whose details are the job's own message.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { Logger } from '../observe/logger';
-import type { CoordinatorMetrics } from '../observe/metrics-coordinator';
-import { appendBounded, msPerStep, type StatusSnapshot, type StepPoint, type StepTiming, type WorkerRow } from '../observe/status-page-data';
-import { services } from '../rpc/proto';
+import {
+  type Logger,
+  type CoordinatorMetrics,
+  appendBounded,
+  msPerStep,
+  type StatusSnapshot,
+  type StepPoint,
+  type StepTiming,
+  type WorkerRow,
+} from '../observe';
+import { services } from '../rpc';
 import { Job, type JoinOutcome } from './job';
 import { StragglerDetector } from './stragglers';
 

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../config/durable-files';
+import { writeFileAtomic } from '../core';
 
 export interface CoordinatorState {
   job: string;

@@ -4,8 +4,8 @@
  * from (seed, epoch, sample index) alone, not from a stream, so the batches of a resumed run are
  * exactly those of an uninterrupted one and no rank depends on another's draws.
  */
-import { RingtrainError } from '../config/errors';
-import type { AugmentSpec } from '../config/job-spec';
+import { RingtrainError } from '../core';
+import type { AugmentSpec } from '../config';
 import type { Batch } from './batches';
 import type { BatchTransform } from './prefetch';
 import { fmix32 } from './distributed-sampler';

@@ -5,7 +5,7 @@
  * a steady-state step allocates no typed-array memory (the worker wraps them into tensors).
  * Byte rows are normalized here, per batch, into those same buffers (split.ts says why).
  */
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { gatherRows } from './rows';
 import type { RowSource } from './split';
 

@@ -4,7 +4,7 @@
  * inferred count must leave no class without a sample, and `data.classes` (when given) is the
  * count, with every label below it.
  */
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 
 export interface LabelSource {
   /** File the labels come from, for messages. */

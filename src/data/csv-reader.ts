@@ -4,8 +4,8 @@
  * the file, the line and the column, because a CSV that is wrong on line 40,312 is common.
  */
 import { readFileSync } from 'node:fs';
-import { RingtrainError } from '../config/errors';
-import type { TaskKind } from '../config/job-spec';
+import { RingtrainError } from '../core';
+import type { TaskKind } from '../config';
 
 export interface CsvTable {
   header: string[];

@@ -9,9 +9,8 @@
  * (regression). Everything is checked here, with the split and row named in errors.
  */
 import * as path from 'node:path';
-import { RingtrainError } from '../config/errors';
-import { requireUserModule } from '../config/user-module';
-import type { DataSpec, TaskKind } from '../config/job-spec';
+import { RingtrainError } from '../core';
+import { requireUserModule, type DataSpec, type TaskKind } from '../config';
 import type { Preprocess } from './preprocess';
 import type { Split } from './split';
 

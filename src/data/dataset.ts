@@ -4,8 +4,8 @@
  * preprocessing to save with the model. Validation is either the last `valFraction` of the
  * training rows (Keras' validation_split) or the test set.
  */
-import { RingtrainError } from '../config/errors';
-import type { DataSpec } from '../config/job-spec';
+import { RingtrainError } from '../core';
+import type { DataSpec } from '../config';
 import { classCount } from './class-count';
 import { csvColumns, readCsv, type CsvTable } from './csv-reader';
 import { loadModuleDataset } from './dataset-module';

@@ -17,7 +17,7 @@
  * Fisher-Yates). It is deterministic across machines and Node versions but NOT bit-identical to
  * `torch.randperm`: the same seed yields a different order than PyTorch.
  */
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 
 export interface DistributedSamplerOptions {
   /** Number of samples in the dataset (n). */

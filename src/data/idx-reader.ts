@@ -7,7 +7,7 @@
  * instead of silently training on zeros.
  */
 import { readFileSync } from 'node:fs';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 
 export type IdxDtype = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
 

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { type IdxArray, parseIdx } from './idx-reader';
 import { byteDecode, type Preprocess } from './preprocess';
 import type { ByteDecode, Split } from './split';

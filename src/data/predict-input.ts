@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { parseCsv } from './csv-reader';
 import { parseIdx } from './idx-reader';
 import type { Preprocess } from './preprocess';

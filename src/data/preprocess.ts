@@ -5,10 +5,9 @@
  * (`preprocess.json`), so eval, predict and serve feed the model exactly what it saw.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../config/durable-files';
+import { writeFileAtomic, RingtrainError } from '../core';
 import * as path from 'node:path';
-import { RingtrainError } from '../config/errors';
-import type { TaskKind } from '../config/job-spec';
+import type { TaskKind } from '../config';
 import type { ByteDecode } from './split';
 
 export const PREPROCESS_FILE = 'preprocess.json';

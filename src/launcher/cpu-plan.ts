@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cpusAllowedIn, formatCpuList, parseCpuList } from '../native/cpu-binding';
+import { cpusAllowedIn, formatCpuList, parseCpuList } from '../native';
 
 export const CPU_BIND_MODES = ['none', 'cores'] as const;
 

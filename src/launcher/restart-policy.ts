@@ -19,6 +19,8 @@ export function lostAction(rule: RestartRule, isWorker: boolean, restartsLeft: n
 
 /** Why a worker is left out, for the launcher's line. */
 export function leaveOutReason(rule: RestartRule): string {
-  const why = rule.restartWorkers ? `no restarts left: ${rule.maxRestarts} of cluster.maxRestarts=${rule.maxRestarts} used` : 'cluster.restartWorkers=false';
+  const why = rule.restartWorkers
+    ? `no restarts left: ${rule.maxRestarts} of cluster.maxRestarts=${rule.maxRestarts} used`
+    : 'cluster.restartWorkers=false';
   return `${why}; the ring goes on without it (cluster.minWorkers=${rule.minWorkers})`;
 }

@@ -9,8 +9,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeFailed } from '../config/durable-files';
-import { RingtrainError } from '../config/errors';
+import { writeFailed, RingtrainError } from '../core';
 
 export const LOCK_FILE = '.ringtrain.lock';
 

@@ -2,19 +2,15 @@
  * Node/V8 flags for the worker processes `ringtrain launch` starts.
  *
  * --single-threaded-gc: a worker is meant to fill one core (wasm runs one thread under Node), and
- * V8's concurrent and parallel GC threads then run on the cores of the other workers. Measured on
- * 2 cores with 2 workers: gRPC jobs +14% (CNN) to +18% (MLP) samples/s, TCP and single-worker
- * jobs unchanged, and a 100 MB gRPC all-reduce repeated 3 times stayed at 143-175 ms instead of
- * slowing from 175 to 227 ms. V8 takes the flag only on the command line: NODE_OPTIONS refuses
- * it and setting it at run time crashes V8. RINGTRAIN_WORKER_GC=concurrent keeps V8's default.
+ * V8's concurrent and parallel GC threads would run on the cores of the other workers. V8 takes the
+ * flag only on the command line: NODE_OPTIONS refuses it and setting it at run time crashes V8.
+ * RINGTRAIN_WORKER_GC=concurrent keeps V8's default.
  *
  * --max-semi-space-size=32 (MB; V8's default tops out at 16): a training step makes tensors and
  * buffers that live a step or a few, and with the default young generation enough of them are
  * still alive at each scavenge to be promoted, so the old generation fills and every scavenge
  * copies more. In a data-parallel job each pause of one rank stalls the others at the next
- * all-reduce. Measured here in alternating launches (MNIST MLP, 2 workers): TCP 53.1K against
- * 43.6K samples/s (7 of 8 pairs faster), gRPC 41.3K against 35.3K (3 of 3); one worker 54.4K
- * against 51.7K. A --max-semi-space-size the launcher itself was given is passed on instead.
+ * all-reduce. A --max-semi-space-size the launcher itself was given is passed on instead.
  */
 export const SINGLE_THREADED_GC = '--single-threaded-gc';
 export const YOUNG_GENERATION = '--max-semi-space-size=32';

@@ -3,14 +3,13 @@
  * there): a matrix product, the optimizer updates, and shared memory between ring neighbours.
  *
  * The matrix product (gemm.cc) is a blocked AVX2 + FMA kernel that multiplies matrices in place
- * on the wasm heap. tfjs-backend-wasm's XNNPACK is held to 128-bit wasm SIMD without FMA (about 30
- * GFLOP/s here); the native kernel runs 70-100 GFLOP/s on the same core, and the convolution and
- * dense kernels of training are matrix products. Without the addon, or on a CPU without AVX2,
+ * on the wasm heap. tfjs-backend-wasm's XNNPACK is held to 128-bit wasm SIMD without FMA, and the
+ * convolution and dense kernels of training are matrix products (docs/benchmarks/per-core.md
+ * shows the GFLOP/s reached). Without the addon, or on a CPU without AVX2,
  * every kernel keeps its pure-wasm path, which gives the same results to float rounding.
  *
- * The optimizer updates (optim.cc) are the loops of src/train/optimizers.ts, vectorized: a JS
- * loop over a Float32Array runs at about 1 GB/s here, and an SGD step over the MLP's 101,770
- * parameters took 0.3 ms, a quarter of a training step. They repeat the JS arithmetic operation
+ * The optimizer updates (optim.cc) are the loops of src/train/optimizers.ts, vectorized: for a
+ * small model the JS loop was a large share of a training step. They repeat the JS arithmetic operation
  * for operation (double precision, no fused multiply-add) and so give the same bits, which keeps
  * replicas identical even when only some hosts have the addon. Batches of byte datasets are
  * gathered and decoded there too (batch.cc, the same table lookup as src/data/rows.ts).
@@ -39,6 +38,13 @@ export interface NativeUpdates {
   scaleBy(g: Float32Array, coef: number): void;
   /** out[p*features + i] = table[(i % channels)*256 + bytes[idx[p]*features + i]]: a batch of byte rows, decoded. */
   gatherDecoded(bytes: Uint8Array, table: Float32Array, channels: number, idx: Int32Array, features: number, out: Float32Array): void;
+  /**
+   * out = [min, max, count, sum, sum of squares, non-finite, ...bins counts] of the finite values,
+   * as diagnostics.ts's histogram() computes them (histogram.cc); absent from an older addon.
+   */
+  histogram?(values: Float32Array, bins: number, out: Float64Array): void;
+  /** Sum of (a - b)^2 (of a^2 when b is null) in sumSquares' lane order (diagnostics.cc); absent from an older addon. */
+  sumSquaredDiff?(a: Float32Array, b: Float32Array | null): number;
 }
 
 /** Files in /dev/shm mapped into this process (shm.cc): the TCP ring's same-host payload path. */
@@ -57,6 +63,8 @@ export interface NativeSharedMemory {
    * straight out of the peer's half of the file; absent from an addon built before it.
    */
   addScaled?(dst: Float32Array, src: Float32Array, scale: number): void;
+  /** addScaled, returning the sum of squares of dst[0, squaresUpTo) in sumSquares' lane order; absent from an older addon. */
+  addScaledSquares?(dst: Float32Array, src: Float32Array, scale: number, squaresUpTo: number): number;
 }
 
 /**
@@ -126,9 +134,9 @@ function load(): Loaded {
   } catch (err) {
     return { why: `${file} failed to load: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
   }
-  const updates: NativeUpdates = { sgd: addon.sgd, adam: addon.adam, rmsprop: addon.rmsprop, sumSquares: addon.sumSquares, scaleBy: addon.scaleBy, gatherDecoded: addon.gatherDecoded };
+  const updates: NativeUpdates = { sgd: addon.sgd, adam: addon.adam, rmsprop: addon.rmsprop, sumSquares: addon.sumSquares, scaleBy: addon.scaleBy, gatherDecoded: addon.gatherDecoded, histogram: addon.histogram, sumSquaredDiff: addon.sumSquaredDiff };
   // An addon built before shm.cc existed has no mapShared: the ring then stays on sockets.
-  const shared: NativeSharedMemory | undefined = typeof addon.mapShared === 'function' ? { mapShared: addon.mapShared, unlinkShared: addon.unlinkShared, copyStreaming: addon.copyStreaming, addScaled: addon.addScaled } : undefined;
+  const shared: NativeSharedMemory | undefined = typeof addon.mapShared === 'function' ? { mapShared: addon.mapShared, unlinkShared: addon.unlinkShared, copyStreaming: addon.copyStreaming, addScaled: addon.addScaled, addScaledSquares: addon.addScaledSquares } : undefined;
   const bindToCpus = typeof addon.bindToCpus === 'function' ? addon.bindToCpus : undefined;
   const retainFreedMemory = typeof addon.retainFreedMemory === 'function' ? addon.retainFreedMemory : undefined;
   const step = fusedStepOf(addon);

@@ -1,3 +1,3 @@
 export { kernelSet, lineAlignedFloats, nativeFusedStep, nativeGemm, nativeSharedMemory, nativeUpdates, setNativeKernels, type NativeFusedStep, type NativeGemm, type NativeSharedMemory, type NativeUpdates, type Strided } from './addon';
-export { bindThisProcess, cpuBindingUnavailable, formatCpuList, parseCpuList, threadCpuLists } from './cpu-binding';
+export { bindThisProcess, cpuBindingUnavailable, cpusAllowedIn, formatCpuList, parseCpuList, threadCpuLists } from './cpu-binding';
 export { WORKER_MALLOC, retainFreedMemory } from './malloc-tuning';

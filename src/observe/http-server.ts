@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void;
 

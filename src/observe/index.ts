@@ -1,6 +1,5 @@
 export {
   createLogger,
-  withGeneration,
   DEFAULT_LOG_LEVEL,
   type Logger,
   type LoggerOptions,
@@ -35,5 +34,7 @@ export { EventFileWriter, FLUSH_INTERVAL_MS, type EventFileWriterOptions } from 
 export { readEventFile, decodeEvent, eventFilesIn, scalarsByTag, type DecodedEvent, type DecodedValue, type EventFileContents, type ScalarPoint } from './tensorboard-reader';
 export { crc32c, maskedCrc32c, frameRecord, splitRecords, type RecordSplit } from './tensorboard-records';
 export { encodeSummaryEvent, encodeFileVersionEvent, type HistogramData, type SummaryValue } from './tensorboard-proto';
+export { mergeTraceFiles } from './trace-merge';
+export { TraceWriter } from './trace-writer';
 export { statusPageRoutes, STATUS_PAGE_HTML } from './status-page';
 export { appendBounded, msPerStep, MAX_POINTS, type StatusSnapshot, type StepPoint, type StepTiming, type WorkerRow, type EpochPoint } from './status-page-data';

@@ -1,7 +1,7 @@
 /**
- * pino logger factory. Every line is one JSON object bound to {job, role, rank}; the training
- * loop adds {generation} with `withGeneration` when a ring forms, so a line can always be placed
- * in one ring of one job without reading its neighbours.
+ * pino logger factory. Every line is one JSON object bound to {job, role, rank}; the worker adds
+ * {generation} (a child logger) when a ring forms, so a line can always be placed in one ring of
+ * one job without reading its neighbours.
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
 
@@ -52,9 +52,4 @@ function stderrDestination(): DestinationStream {
   const d = pino.destination({ fd: 2, sync: true });
   d.on('error', () => undefined);
   return d;
-}
-
-/** A child logger whose every line carries the ring generation it belongs to. */
-export function withGeneration(logger: Logger, generation: number): Logger {
-  return logger.child({ generation });
 }

@@ -63,9 +63,10 @@ export interface CoordinatorMetrics {
   recordEpoch(e: EpochSummary): void;
 }
 
-/** Registers the coordinator metrics on `registry`; the job starts in state `running`. */
-export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics {
-  const registers = [registry];
+type Registers = Registry[];
+
+/** The job-state gauge (one series per state, 1 for the current one) and its setter. */
+function stateMetric(registers: Registers): Pick<CoordinatorMetrics, 'state' | 'setState'> {
   const state = new Gauge({
     name: 'ringtrain_job_state',
     help: 'Job state: 1 for the current state, 0 for the others.',
@@ -76,6 +77,12 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
     for (const s of JOB_STATES) state.set({ state: s }, s === current ? 1 : 0);
   };
   setState('running');
+  return { state, setState };
+}
+
+/** The last epoch's throughput, loss and accuracy, and the setter an epoch report calls. */
+type EpochMetric = 'samplesPerSecond' | 'loss' | 'accuracy' | 'recordEpoch';
+function epochMetrics(registers: Registers): Pick<CoordinatorMetrics, EpochMetric> {
   const samplesPerSecond = new Gauge({
     name: 'ringtrain_job_samples_per_second',
     help: 'Global training samples per second of the last finished epoch, as measured by rank 0.',
@@ -99,6 +106,11 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
     accuracy.set({ split: e.split }, e.accuracy);
     if (e.split === 'train') samplesPerSecond.set(e.samplesPerSec);
   };
+  return { samplesPerSecond, loss, accuracy, recordEpoch };
+}
+
+/** The straggler gauge per rank and its setter. */
+function stragglerMetric(registers: Registers): Pick<CoordinatorMetrics, 'straggler' | 'setStragglers'> {
   const straggler = new Gauge({
     name: 'ringtrain_job_straggler',
     help: 'Ranks the coordinator names stragglers: 1 while busier per step than the others, 0 after.',
@@ -112,6 +124,12 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
     for (const rank of now) named.add(rank);
     for (const rank of named) straggler.set({ rank }, now.has(rank) ? 1 : 0);
   };
+  return { straggler, setStragglers };
+}
+
+/** Registers the coordinator metrics on `registry`; the job starts in state `running`. */
+export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics {
+  const registers = [registry];
   return {
     workers: new Gauge({ name: 'ringtrain_job_workers', help: 'Workers with a live lease.', registers }),
     generation: new Gauge({
@@ -119,7 +137,6 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
       help: 'Current ring generation.',
       registers,
     }),
-    state,
     epoch: new Gauge({ name: 'ringtrain_job_epoch', help: 'Epochs completed by the job.', registers }),
     step: new Gauge({ name: 'ringtrain_job_step', help: 'Optimizer steps completed by the job.', registers }),
     samplesTotal: new Counter({
@@ -133,9 +150,6 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
       registers,
     }),
     worldSize: new Gauge({ name: 'ringtrain_job_world_size', help: 'Workers the job trains with.', registers }),
-    samplesPerSecond,
-    loss,
-    accuracy,
     restartsTotal: new Counter({
       name: 'ringtrain_job_restarts_total',
       help: 'Times the job re-formed its ring after losing or replacing a worker.',
@@ -152,9 +166,8 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
       help: 'Seconds the last re-formation took, from losing a worker to the new ring.',
       registers,
     }),
-    straggler,
-    setState,
-    setStragglers,
-    recordEpoch,
+    ...stateMetric(registers),
+    ...epochMetrics(registers),
+    ...stragglerMetric(registers),
   };
 }

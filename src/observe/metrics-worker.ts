@@ -63,15 +63,19 @@ export interface WorkerMetrics {
   ringRefused: Counter;
 }
 
-/**
- * Registers the worker metrics on `registry` and labels every series in it with `rank`.
- * The rank goes in as a registry default label rather than on each metric, so call sites stay
- * `metrics.samplesTotal.inc(n)`; the cost is that the registry is the worker's alone.
- */
-export function createWorkerMetrics(registry: Registry, rank: number, backend: string, kernels: string = backend): WorkerMetrics {
-  registry.setDefaultLabels({ rank: String(rank) });
-  const registers = [registry];
-  const m: WorkerMetrics = {
+type Registers = Registry[];
+
+type StepMetric =
+  | 'samplesTotal'
+  | 'stepDuration'
+  | 'stepPhaseSeconds'
+  | 'stepPhaseDuration'
+  | 'learningRate'
+  | 'momentum'
+  | 'nonFiniteSteps';
+/** The step: samples, its wall time and each phase's share, the optimizer's settings. */
+function stepMetrics(registers: Registers): Pick<WorkerMetrics, StepMetric> {
+  return {
     samplesTotal: new Counter({
       name: 'ringtrain_samples_total',
       help: 'Training samples processed by this rank.',
@@ -96,18 +100,27 @@ export function createWorkerMetrics(registry: Registry, rank: number, backend: s
       buckets: ALLREDUCE_DURATION_BUCKETS,
       registers,
     }),
-    loss: new Gauge({
-      name: 'ringtrain_loss',
-      help: 'Latest loss by split.',
-      labelNames: ['split'] as const,
+    learningRate: new Gauge({ name: 'ringtrain_learning_rate', help: 'Learning rate of the latest optimizer step.', registers }),
+    momentum: new Gauge({ name: 'ringtrain_momentum', help: "Momentum (sgd, rmsprop) or Adam's beta1 of the latest optimizer step (onecycle cycles it).", registers }),
+    nonFiniteSteps: new Counter({
+      name: 'ringtrain_nonfinite_steps_total',
+      help: 'Optimizer steps whose averaged loss or gradient was not finite, by action taken.',
+      labelNames: ['action'] as const,
       registers,
     }),
-    accuracy: new Gauge({
-      name: 'ringtrain_accuracy',
-      help: 'Latest accuracy (0..1) by split.',
-      labelNames: ['split'] as const,
-      registers,
-    }),
+  };
+}
+
+type RingMetric =
+  | 'peerWaitSeconds'
+  | 'allreduceDuration'
+  | 'allreduceBytes'
+  | 'generation'
+  | 'ringLink'
+  | 'ringRefused';
+/** The ring: all-reduce time and bytes, waits for slower peers, the links, refusals. */
+function ringMetrics(registers: Registers): Pick<WorkerMetrics, RingMetric> {
+  return {
     peerWaitSeconds: new Counter({
       name: 'ringtrain_peer_wait_seconds_total',
       help: 'Seconds of the communication phase spent waiting for the first message of a slower neighbour (communication minus this is the exchange).',
@@ -124,8 +137,6 @@ export function createWorkerMetrics(registry: Registry, rank: number, backend: s
       help: 'Payload bytes sent by this rank during all-reduce.',
       registers,
     }),
-    epoch: new Gauge({ name: 'ringtrain_epoch', help: 'Epochs this rank has completed.', registers }),
-    step: new Gauge({ name: 'ringtrain_step', help: 'Optimizer steps completed.', registers }),
     generation: new Gauge({
       name: 'ringtrain_generation',
       help: 'Ring generation this worker belongs to.',
@@ -137,26 +148,55 @@ export function createWorkerMetrics(registry: Registry, rank: number, backend: s
       labelNames: ['peer', 'path'] as const,
       registers,
     }),
+    ringRefused: new Counter({
+      name: 'ringtrain_ring_refused_total',
+      help: 'Ring connections and messages this worker refused (no or wrong join token, bytes that are not ring frames, another job or generation).',
+      registers,
+    }),
+  };
+}
+
+type ProgressMetric =
+  | 'loss'
+  | 'accuracy'
+  | 'epoch'
+  | 'step'
+  | 'backendInfo';
+/** Progress and quality: epochs, steps, loss and accuracy, the backend in use. */
+function progressMetrics(registers: Registers): Pick<WorkerMetrics, ProgressMetric> {
+  return {
+    loss: new Gauge({
+      name: 'ringtrain_loss',
+      help: 'Latest loss by split.',
+      labelNames: ['split'] as const,
+      registers,
+    }),
+    accuracy: new Gauge({
+      name: 'ringtrain_accuracy',
+      help: 'Latest accuracy (0..1) by split.',
+      labelNames: ['split'] as const,
+      registers,
+    }),
+    epoch: new Gauge({ name: 'ringtrain_epoch', help: 'Epochs this rank has completed.', registers }),
+    step: new Gauge({ name: 'ringtrain_step', help: 'Optimizer steps completed.', registers }),
     backendInfo: new Gauge({
       name: 'ringtrain_backend_info',
       help: 'tfjs backend in use, and what its heavy kernels run on (value is always 1).',
       labelNames: ['backend', 'kernels'] as const,
       registers,
     }),
-    learningRate: new Gauge({ name: 'ringtrain_learning_rate', help: 'Learning rate of the latest optimizer step.', registers }),
-    momentum: new Gauge({ name: 'ringtrain_momentum', help: "Momentum (sgd, rmsprop) or Adam's beta1 of the latest optimizer step (onecycle cycles it).", registers }),
-    ringRefused: new Counter({
-      name: 'ringtrain_ring_refused_total',
-      help: 'Ring connections and messages this worker refused (no or wrong join token, bytes that are not ring frames, another job or generation).',
-      registers,
-    }),
-    nonFiniteSteps: new Counter({
-      name: 'ringtrain_nonfinite_steps_total',
-      help: 'Optimizer steps whose averaged loss or gradient was not finite, by action taken.',
-      labelNames: ['action'] as const,
-      registers,
-    }),
   };
+}
+
+/**
+ * Registers the worker metrics on `registry` and labels every series in it with `rank`.
+ * The rank goes in as a registry default label rather than on each metric, so call sites stay
+ * `metrics.samplesTotal.inc(n)`; the cost is that the registry is the worker's alone.
+ */
+export function createWorkerMetrics(registry: Registry, rank: number, backend: string, kernels: string = backend): WorkerMetrics {
+  registry.setDefaultLabels({ rank: String(rank) });
+  const registers = [registry];
+  const m: WorkerMetrics = { ...stepMetrics(registers), ...ringMetrics(registers), ...progressMetrics(registers) };
   // Export every phase from the start so dashboards see 0 rather than a missing series.
   for (const phase of STEP_PHASES) m.stepPhaseSeconds.inc({ phase }, 0);
   // Likewise the non-finite counters: increase() misses the first event of a series born at 1.

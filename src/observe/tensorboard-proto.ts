@@ -160,8 +160,8 @@ export function encodeFileVersionEvent(wallTime: number, writer = 'ringtrain'): 
  * Scalar events for a fixed set of tags, byte for byte what encodeSummaryEvent writes, built
  * from a template: the Summary of a tag set never changes but for its 4-byte floats, so it is
  * encoded once and each event patches the floats in and prepends wall time and step. Rank 0
- * writes one such event per training step; the general encoder allocated some sixty small
- * buffers for it (about 90 us a step, which the other ranks then waited for at the all-reduce).
+ * writes one such event per training step, and the general encoder's many small buffers for it
+ * cost time the other ranks then waited for at the all-reduce.
  */
 export class ScalarEventEncoder {
   private readonly templates = new Map<string, { summary: Buffer; floatsAt: number[] }>();

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import type { HistogramData } from './tensorboard-proto';
 import { splitRecords } from './tensorboard-records';
 

@@ -8,7 +8,7 @@
  * that itself embeds CRCs makes the check weaker. A reader verifies both CRCs, so a torn write
  * (a writer killed mid-record) shows up as a truncated or corrupt last record, never as garbage.
  */
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 
 /** CRC32C (Castagnoli) reversed polynomial. */
 const CASTAGNOLI = 0x82f63b78;

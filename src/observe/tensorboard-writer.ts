@@ -2,18 +2,22 @@
  * Writes TensorBoard event files: `tensorboard --logdir runs` shows ringtrain's scalars and
  * histograms next to those of any other framework. One writer owns one file, named as
  * TensorFlow names them (TensorBoard looks for "tfevents" in the name); records are buffered and
- * appended in batches, so a per-step scalar costs a few microseconds, and flushed at least every
- * `flushIntervalMs` (checked on each write, no timer) and on flush()/close().
+ * appended in batches, and flushed at least every `flushIntervalMs` (checked on each write, no
+ * timer) and on flush()/close(). Per-step scalars are kept as numbers and encoded at the flush, in
+ * one warm loop: encoded one by one between training steps, whose kernels had evicted the
+ * encoder's code and data, each took tens of microseconds of rank 0's step while its peers waited.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeFailed } from '../config/durable-files';
+import { writeFailed } from '../core';
 import { ScalarEventEncoder, encodeFileVersionEvent, encodeSummaryEvent, type HistogramData } from './tensorboard-proto';
 import { frameRecord } from './tensorboard-records';
 
 /** Pending bytes that force a flush. */
 export const FLUSH_BYTES = 64 * 1024;
+/** Bytes a deferred scalar event is counted as toward FLUSH_BYTES (four tags frame to about 150). */
+const DEFERRED_EVENT_BYTES = 160;
 /** Longest time a written record may wait in memory (TensorFlow's default is 120 s; ours is live). */
 export const FLUSH_INTERVAL_MS = 2_000;
 
@@ -34,6 +38,8 @@ export class EventFileWriter {
   private readonly clock: () => number;
   private readonly flushIntervalMs: number;
   private readonly scalarEvents = new ScalarEventEncoder();
+  /** scalars() calls not yet encoded, in call order; encoded before any other record is added. */
+  private deferred: { wallTime: number; step: number; values: Record<string, number> }[] = [];
 
   constructor(dir: string, opts: EventFileWriterOptions = {}) {
     this.clock = opts.clock ?? (() => Date.now() / 1000);
@@ -66,7 +72,11 @@ export class EventFileWriter {
 
   /** Several scalars at one step, in one event (as a Keras callback writes them). */
   scalars(step: number, values: Record<string, number>): void {
-    if (Object.keys(values).length > 0) this.append(this.scalarEvents.encode(this.clock(), step, values));
+    if (this.fd === undefined || Object.keys(values).length === 0) return;
+    this.deferred.push({ wallTime: this.clock(), step, values: { ...values } });
+    // About what an event of a few tags frames to; the byte limit stays a bound on memory.
+    const bytes = this.pendingBytes + this.deferred.length * DEFERRED_EVENT_BYTES;
+    if (bytes >= FLUSH_BYTES || this.clock() * 1000 - this.lastFlushMs >= this.flushIntervalMs) this.flush();
   }
 
   histogram(tag: string, histogram: HistogramData, step: number): void {
@@ -74,6 +84,7 @@ export class EventFileWriter {
   }
 
   flush(): void {
+    this.encodeDeferred();
     if (this.fd === undefined || this.pending.length === 0) return;
     const data = Buffer.concat(this.pending);
     this.pending = [];
@@ -101,11 +112,23 @@ export class EventFileWriter {
     this.fd = undefined;
   }
 
+  private encodeDeferred(): void {
+    const events = this.deferred;
+    if (events.length === 0) return;
+    this.deferred = [];
+    for (const e of events) this.pushRecord(this.scalarEvents.encode(e.wallTime, e.step, e.values));
+  }
+
   private append(event: Uint8Array): void {
     if (this.fd === undefined) return;
+    this.encodeDeferred();
+    this.pushRecord(event);
+    if (this.pendingBytes >= FLUSH_BYTES || this.clock() * 1000 - this.lastFlushMs >= this.flushIntervalMs) this.flush();
+  }
+
+  private pushRecord(event: Uint8Array): void {
     const rec = frameRecord(event);
     this.pending.push(rec);
     this.pendingBytes += rec.length;
-    if (this.pendingBytes >= FLUSH_BYTES || this.clock() * 1000 - this.lastFlushMs >= this.flushIntervalMs) this.flush();
   }
 }

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
-import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
+import { DIRECTORY_USES, makeDirectory } from '../core';
 
 export interface TraceEvent {
   name: string;

@@ -3,7 +3,7 @@
  * epoch, the earliest at the back (top), the latest at the front (bottom), so a distribution that
  * widens, collapses or drifts over training shows as a changing outline.
  */
-import type { Histogram } from '../train/diagnostics';
+import type { Histogram } from '../train';
 import { INK, LABEL_SCALE, MUTED, formatTick, linearScale, niceTicks, type Rect } from './plot-axes';
 import { Raster, type Rgb } from './raster';
 

@@ -6,7 +6,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RUN_FILES, type DiagnosticsLine, type HistogramLine, type MetricsLine, type RankTiming, type RunFiles, type StepLine, type TimingLine } from './run-files';
+import {
+  RUN_FILES,
+  type DiagnosticsLine,
+  type HistogramLine,
+  type MetricsLine,
+  type RankTiming,
+  type RunFiles,
+  type StepLine,
+  type TimingLine,
+} from '../record';
 
 /** Keeps the last item of each key, in order of first appearance of the key. */
 export function lastByKey<T>(items: readonly T[], key: (t: T) => string): T[] {

@@ -4,7 +4,7 @@
  * from diagnostics.jsonl, where the workers wrote them as they fired; over-fitting is also worked
  * out from metrics.jsonl, for runs recorded before the workers wrote it there.
  */
-import { overfittingWarning, type DiagnosticWarning } from '../train/diagnostics';
+import { overfittingWarning, type DiagnosticWarning } from '../train';
 import { PALETTE } from './plot-axes';
 import { linePlot, type Series } from './plot-line';
 import type { Raster, Rgb } from './raster';

@@ -5,13 +5,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ClassificationReport } from '../train/class-metrics';
+import type { ClassificationReport } from '../train';
 import { PALETTE } from './plot-axes';
 import { confusionPlot } from './plot-confusion';
 import { linePlot } from './plot-line';
 import type { Raster, Rgb } from './raster';
 import { escapeHtml } from './report-html';
-import { RUN_FILES, type MetricsLine } from './run-files';
+import { RUN_FILES, type MetricsLine } from '../record';
 
 const EVALUATION_FILE = RUN_FILES.evaluation;
 

@@ -3,9 +3,9 @@
  * attached to a ticket or opened from a laptop without the PNGs beside it (they are written too).
  * No script, no external resource.
  */
-import type { DiagnosticWarning, LayerStats } from '../train/diagnostics';
+import type { DiagnosticWarning, LayerStats } from '../train';
 import type { TimingRow } from './report-data';
-import type { MetricsLine } from './run-files';
+import type { MetricsLine } from '../record';
 
 export interface ReportFigure {
   file: string;

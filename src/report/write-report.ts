@@ -7,22 +7,19 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../compute';
-import { RingtrainError } from '../config/errors';
-import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
+import { RingtrainError, DIRECTORY_USES, makeDirectory } from '../core';
 import { loadMnist, readRows } from '../data';
-import { loadModelFromDir } from '../train/model-files';
-import type { DiagnosticWarning, Histogram } from '../train/diagnostics';
-import { PALETTE } from './plot-axes';
+import { loadModelFromDir, type DiagnosticWarning, type Histogram } from '../train';
 import { variableHistogramPlot, type HistogramFrame } from './plot-histogram';
-import { linePlot, type Series } from './plot-line';
 import { encodePng } from './png';
-import type { Raster, Rgb } from './raster';
-import { cleanRun, stepsOnEpochAxis, timingFromLogs, timingTable } from './report-data';
+import type { Raster } from './raster';
+import { cleanRun, timingFromLogs, timingTable, type CleanRun } from './report-data';
+import { addCurves } from './report-curves';
 import { addDiagnostics } from './report-diagnostics';
-import { addRegressionCurves, evaluationSection, isRegression, readEvaluation } from './report-evaluation';
+import { evaluationSection, readEvaluation } from './report-evaluation';
 import { renderReportHtml, type ReportFigure } from './report-html';
 import { modelViews } from './report-model';
-import { RUN_FILES, readRunFiles } from './run-files';
+import { RUN_FILES, readRunFiles } from '../record';
 
 export interface ReportOptions {
   /** Where to write; default RUN_DIR/report. */
@@ -38,16 +35,13 @@ export interface ReportResult {
   notes: string[];
 }
 
-const STEP_COLOR: Rgb = [158, 202, 225];
-const TRAIN = PALETTE[0] as Rgb;
-const VAL = PALETTE[1] as Rgb;
 
 function fileStem(name: string): string {
   return name.replace(/[^A-Za-z0-9_.-]+/g, '_');
 }
 
-export async function writeReport(runDir: string, o: ReportOptions = {}): Promise<ReportResult> {
-  const dir = path.resolve(runDir);
+/** Refuses a path that is not the --out directory of a run, saying what to pass instead. */
+function checkRunDir(dir: string): void {
   const has = (f: string): boolean => fs.existsSync(path.join(dir, f));
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
     throw new RingtrainError('DATA_INVALID', `run directory ${dir} does not exist: pass the --out directory of a ringtrain launch (default runs/<job>-<time>)`);
@@ -55,56 +49,22 @@ export async function writeReport(runDir: string, o: ReportOptions = {}): Promis
   if (!has(RUN_FILES.metrics) && !has(RUN_FILES.job)) {
     throw new RingtrainError('DATA_INVALID', `${dir} is not a run directory: it has neither ${RUN_FILES.metrics} nor ${RUN_FILES.job}; pass the --out directory of a ringtrain launch`);
   }
-  const files = readRunFiles(dir);
-  const run = cleanRun(files);
-  const spec = files.job;
-  const job = typeof spec?.name === 'string' ? spec.name : path.basename(dir);
-  const notes: string[] = [];
-  const figures: ReportFigure[] = [];
-  const add = (file: string, raster: Raster, title: string, caption: string, section: ReportFigure['section']): void => {
-    figures.push({ file, png: encodePng(raster.width, raster.height, raster.data), title, caption, section });
-  };
+}
 
-  const split = (name: string, key: 'loss' | 'accuracy' | 'samplesPerSec'): [number, number][] =>
-    run.metrics.filter((m) => m.split === name).map((m) => [m.epoch, m[key] ?? NaN]);
-  const steps = stepsOnEpochAxis(run.steps);
-  const stepSeries = (name: string, pick: (s: (typeof steps)[number]['s']) => number): Series[] =>
-    steps.length > 0 ? [{ name, color: STEP_COLOR, points: steps.map(({ x, s }) => [x, pick(s)]), width: 1.2 }] : [];
-  if (steps.length === 0) notes.push('No step-level record (steps.jsonl) in this run: curves show one point per epoch.');
+type Add = (file: string, raster: Raster, title: string, caption: string, section: ReportFigure['section']) => void;
 
-  add('loss.png', linePlot({ title: 'Loss', xLabel: 'epoch', yLabel: 'loss', yPin: { min: 0 }, series: [
-    ...stepSeries('train (steps)', (s) => s.loss),
-    { name: 'train', color: TRAIN, points: split('train', 'loss'), markers: true },
-    { name: 'validation', color: VAL, points: split('val', 'loss'), markers: true },
-  ] }), 'Loss, train vs validation', 'Per epoch, with every training step behind it when recorded. Validation rising while training falls is over-fitting.', 'curves');
-  if (isRegression(run.metrics)) addRegressionCurves(run.metrics, add);
-  else {
-    add('accuracy.png', linePlot({ title: 'Accuracy', xLabel: 'epoch', yLabel: 'accuracy', yPin: { max: 1 }, series: [
-      { name: 'train', color: TRAIN, points: split('train', 'accuracy'), markers: true },
-      { name: 'validation', color: VAL, points: split('val', 'accuracy'), markers: true },
-    ] }), 'Accuracy, train vs validation', 'Fraction of correct predictions per epoch.', 'curves');
-  }
-  add('throughput.png', linePlot({ title: 'Training throughput', xLabel: 'epoch', yLabel: 'samples/s', yPin: { min: 0 }, series: [
-    ...stepSeries('steps', (s) => s.samplesPerSec),
-    { name: 'epoch mean', color: PALETTE[2] as Rgb, points: split('train', 'samplesPerSec'), markers: true },
-  ] }), 'Throughput', 'Global training samples per second (all ranks), per step over a short window and per epoch.', 'curves');
-  const lrFromMetrics = run.metrics.filter((m) => m.split === 'train' && typeof (m as { lr?: number }).lr === 'number').map((m) => [m.epoch, (m as { lr?: number }).lr as number] as [number, number]);
-  const specLr = (spec?.train as { lr?: number } | undefined)?.lr;
-  const lrPoints: [number, number][] =
-    steps.length > 0 ? steps.map(({ x, s }) => [x, s.lr]) : lrFromMetrics.length > 0 ? lrFromMetrics : typeof specLr === 'number' ? split('train', 'loss').map(([e]) => [e, specLr]) : [];
-  add('learning-rate.png', linePlot({ title: 'Learning rate', xLabel: 'epoch', yLabel: 'learning rate', yPin: { min: 0 }, series: [{ name: 'lr', color: PALETTE[3] as Rgb, points: lrPoints, markers: steps.length === 0 }] }),
-    'Learning rate', steps.length > 0 ? 'The rate every step used.' : lrFromMetrics.length > 0 ? 'The rate of each epoch\'s last step.' : 'The job spec\'s train.lr (no per-step record).', 'curves');
-
-  const warnings = addDiagnostics(run, add);
-  const evaluation = evaluationSection(readEvaluation(dir), add);
-
+/** One ridge plot per variable, weights beside gradients. */
+function addHistograms(run: CleanRun, add: Add): void {
   const variables = [...new Set(run.histograms.map((h) => h.variable))];
   const frames = (variable: string, kind: 'weights' | 'gradients'): HistogramFrame[] =>
     run.histograms.filter((h) => h.variable === variable && h.kind === kind).map((h) => ({ label: `epoch ${h.epoch}`, h: h.histogram as Histogram }));
   for (const v of variables) {
     add(`histogram-${fileStem(v)}.png`, variableHistogramPlot(v, frames(v, 'weights'), frames(v, 'gradients')), `Histograms of ${v}`, 'One ridge per recorded epoch, earliest at the back.', 'histograms');
   }
+}
 
+/** The saved model's first-layer weights or filters and feature maps; notes say what is missing. */
+async function addModelViews(dir: string, spec: Record<string, unknown> | undefined, add: Add, notes: string[]): Promise<void> {
   const modelDir = path.join(dir, RUN_FILES.model);
   if (fs.existsSync(path.join(modelDir, 'model.json'))) {
     try {
@@ -133,6 +93,29 @@ export async function writeReport(runDir: string, o: ReportOptions = {}): Promis
   } else {
     notes.push(`No saved model in ${modelDir} (the run did not finish?).`);
   }
+}
+
+export async function writeReport(runDir: string, o: ReportOptions = {}): Promise<ReportResult> {
+  const dir = path.resolve(runDir);
+  checkRunDir(dir);
+  const files = readRunFiles(dir);
+  const run = cleanRun(files);
+  const spec = files.job;
+  const job = typeof spec?.name === 'string' ? spec.name : path.basename(dir);
+  const notes: string[] = [];
+  const figures: ReportFigure[] = [];
+  const add = (file: string, raster: Raster, title: string, caption: string, section: ReportFigure['section']): void => {
+    figures.push({ file, png: encodePng(raster.width, raster.height, raster.data), title, caption, section });
+  };
+
+  addCurves(run, spec, add, notes);
+
+  const warnings = addDiagnostics(run, add);
+  const evaluation = evaluationSection(readEvaluation(dir), add);
+
+  addHistograms(run, add);
+
+  await addModelViews(dir, spec, add, notes);
 
   let timing = run.timing;
   let timingSource = `${RUN_FILES.timing} (every rank, all-gathered each epoch)`;

@@ -1,6 +1,7 @@
 /**
  * Loads proto/ringtrain.proto once and hands out the two service definitions, plus the channel
- * options both sides share. Kept apart from coordinator/ and allreduce/ so neither imports the other.
+ * options both sides share. Kept apart from coordinator/ and allreduce/ so neither imports the
+ * other.
  */
 import * as fs from 'node:fs';
 import type * as http2 from 'node:http2';
@@ -134,9 +135,9 @@ function quietBindFailures(): void {
 /**
  * grpc-js sets TCP_NODELAY on client sockets only (grpc-node #2936). On the server, Nagle's
  * algorithm holds back small frames (WINDOW_UPDATE, response trailers) until the peer's delayed
- * ACK, stalling a ring step by up to 40 ms; measured here as 3-40 ms per 400 KB all-reduce
- * instead of ~3 ms. grpc-js offers no option, so reach its http2 servers (a private field,
- * checked at run time; without it only latency suffers) and set no-delay on every connection.
+ * ACK, stalling a ring step by up to 40 ms. grpc-js offers no option, so reach its http2 servers (a
+ * private field, checked at run time; without it only latency suffers) and set no-delay on every
+ * connection.
  */
 function disableNagleOnServer(server: grpc.Server): void {
   const servers = (server as unknown as { http2Servers?: Map<net.Server, unknown> }).http2Servers;

@@ -1,6 +1,6 @@
 /** gRPC credentials for either plain TCP (no TLS files) or TLS / mTLS. */
 import * as grpc from '@grpc/grpc-js';
-import type { TlsFiles } from '../config/tls-files';
+import type { TlsFiles } from '../config';
 
 export function serverCredentials(tls: TlsFiles | undefined): grpc.ServerCredentials {
   if (tls === undefined) return grpc.ServerCredentials.createInsecure();

@@ -75,13 +75,6 @@ export interface RegressionSums {
   sumSq: Float64Array;
 }
 
-export interface RegressionReport {
-  mse: number;
-  mae: number;
-  /** 1 - SS_res / SS_tot per output, averaged; NaN when a target column is constant. */
-  r2: number;
-}
-
 /** R^2 from the sums over `count` rows (uniform average over outputs, as r2_score). */
 export function rSquared(s: RegressionSums, count: number): number {
   let total = 0;

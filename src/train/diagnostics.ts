@@ -8,6 +8,7 @@
  * Thresholds are heuristics with a named trade-off each (see the constants); they aim to be
  * quiet on a healthy run and loud on a broken one, not to be exact.
  */
+import { nativeUpdates } from '../native';
 
 /** Where one variable lives in the flat buffers (ParamLayout's slots fit this shape). */
 export interface VariableSlot {
@@ -73,27 +74,35 @@ export function layerOf(variable: string): string {
 }
 
 /** Sum of squares of buf[from, to), accumulated in double precision. */
-export function sumSquares(buf: Float32Array, from = 0, to = buf.length): number {
-  let s = 0;
-  for (let i = from; i < to; i++) {
-    const v = buf[i] as number;
-    s += v * v;
+/** Interleaved float64 accumulators, as grad-norm.ts sums (and the addon, so both paths agree). */
+const LANES = 16;
+
+/**
+ * Sum of (a[i] - b[i])^2 over [from, to) (of a[i]^2 without b), in float64 over sixteen
+ * interleaved lanes added pairwise, neighbours first. The addon runs the same loop
+ * (diagnostics.cc): these passes run once per epoch on rank 0, too rarely for V8 to optimize
+ * them, so as JS they cost milliseconds of a step its peer waits through.
+ */
+export function sumSquares(a: Float32Array, from = 0, to = a.length, b?: Float32Array): number {
+  const x = a.subarray(from, to);
+  const y = b?.subarray(from, to);
+  const native = nativeUpdates()?.sumSquaredDiff;
+  if (native !== undefined) return native(x, y ?? null);
+  const lanes = new Float64Array(LANES);
+  const at = (k: number): number => (y === undefined ? (x[k] as number) : (x[k] as number) - (y[k] as number));
+  let i = 0;
+  for (; i + LANES <= x.length; i += LANES) {
+    for (let j = 0; j < LANES; j++) lanes[j] = (lanes[j] as number) + at(i + j) * at(i + j);
   }
-  return s;
+  for (let j = 0; i < x.length; i++, j++) lanes[j] = (lanes[j] as number) + at(i) * at(i);
+  for (let width = LANES; width > 1; width /= 2) {
+    for (let j = 0; j < width / 2; j++) lanes[j] = (lanes[2 * j] as number) + (lanes[2 * j + 1] as number);
+  }
+  return lanes[0] as number;
 }
 
 export function l2Norm(buf: Float32Array, from = 0, to = buf.length): number {
   return Math.sqrt(sumSquares(buf, from, to));
-}
-
-/** L2 norm of (a - b) over [from, to). */
-function diffNorm(a: Float32Array, b: Float32Array, from: number, to: number): number {
-  let s = 0;
-  for (let i = from; i < to; i++) {
-    const d = (a[i] as number) - (b[i] as number);
-    s += d * d;
-  }
-  return Math.sqrt(s);
 }
 
 /** Layers in first-appearance order with their variables. */
@@ -121,7 +130,7 @@ export function layerStats(slots: readonly VariableSlot[], grads: Float32Array, 
     for (const s of vars) {
       g += sumSquares(grads, s.offset, s.offset + s.size);
       w += sumSquares(after, s.offset, s.offset + s.size);
-      u += diffNorm(after, before, s.offset, s.offset + s.size) ** 2;
+      u += sumSquares(after, s.offset, s.offset + s.size, before);
     }
     const weightNorm = Math.sqrt(w);
     const updateNorm = Math.sqrt(u);
@@ -134,6 +143,33 @@ export function layerStats(slots: readonly VariableSlot[], grads: Float32Array, 
  * width 1 around the value, so it still draws.
  */
 export function histogram(values: Float32Array, bins = HISTOGRAM_BINS): Histogram {
+  const native = nativeUpdates()?.histogram;
+  return native === undefined ? histogramJs(values, bins) : histogramNative(native, values, bins);
+}
+
+/**
+ * The addon's histogram (histogram.cc): the same double-precision passes in the same order, so
+ * the same figures; it runs once per epoch, too rarely for V8 to optimize the JS loops, which
+ * then took milliseconds of rank 0's step while its peer waited.
+ */
+function histogramNative(native: (v: Float32Array, bins: number, out: Float64Array) => void, values: Float32Array, bins: number): Histogram {
+  const out = new Float64Array(6 + bins);
+  native(values, bins, out);
+  const [min, max, count, sum, sq, nonFinite] = Array.from(out.subarray(0, 6)) as [number, number, number, number, number, number];
+  if (count === 0) return { min: 0, max: 0, count: 0, sum: 0, sumSquares: 0, edges: [], counts: [], nonFinite };
+  const n = min === max ? 1 : bins;
+  return { min, max, count, sum, sumSquares: sq, edges: binEdges(min, max, n), counts: Array.from(out.subarray(6, 6 + n)), nonFinite };
+}
+
+/** n + 1 edges from min (less a half when min = max) in equal steps, the last exactly max. */
+function binEdges(min: number, max: number, n: number): number[] {
+  const lo = min === max ? min - 0.5 : min;
+  const width = min === max ? 1 : (max - min) / n;
+  return Array.from({ length: n + 1 }, (_, i) => (i === n && min !== max ? max : lo + i * width));
+}
+
+/** The plain loops, where the addon is not built (its test holds the two together). */
+function histogramJs(values: Float32Array, bins = HISTOGRAM_BINS): Histogram {
   let min = Infinity;
   let max = -Infinity;
   let count = 0;
@@ -163,8 +199,7 @@ export function histogram(values: Float32Array, bins = HISTOGRAM_BINS): Histogra
     const b = Math.min(n - 1, Math.floor((v - lo) / width));
     counts[b] = (counts[b] as number) + 1;
   }
-  const edges = Array.from({ length: n + 1 }, (_, i) => (i === n && min !== max ? max : lo + i * width));
-  return { min, max, count, sum, sumSquares: sq, edges, counts, nonFinite };
+  return { min, max, count, sum, sumSquares: sq, edges: binEdges(min, max, n), counts, nonFinite };
 }
 
 /** Histograms of each variable's slice of `buf`, keyed by variable name. */

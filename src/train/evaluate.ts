@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { readRows, type RowSource } from '../data';
 import type { RegressionSums } from './class-metrics';
 import { lossAndCorrect } from './loss';

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { tensorFloats } from '../compute/tensor-floats';
+import { tensorFloats } from '../compute';
 
 export interface ParamSlot {
   name: string;

@@ -6,8 +6,8 @@
  * not weights: they keep moving in training, as with torch's requires_grad=False.
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { ModelSpec } from '../config/job-spec';
-import { RingtrainError } from '../config/errors';
+import type { ModelSpec } from '../config';
+import { RingtrainError } from '../core';
 import { checkLayerNames } from './model-init-from';
 
 /** Layers with trainable weights, in model order (the ones freezing can apply to). */

@@ -1,7 +1,7 @@
 export { buildMlp, parameterCount } from './model-mlp';
 export { buildModel, sampleShape } from './models';
 export { ParamLayout, type ParamSlot } from './flat-params';
-export { softmaxCrossEntropy, distillationLoss, meanLabelWeight, balancedClassWeights, lossAndCorrect, meanSquaredError, regressionSums } from './loss';
+export { softmaxCrossEntropy, distillationLoss, meanLabelWeight, balancedClassWeights, lossAndCorrect, meanSquaredError } from './loss';
 export { computeGradients, forwardBackward, stepFeatures, type LocalStepResult, type LocalGradients, type LossOptions, type DistillOptions } from './train-step';
 export { evaluateRange, evaluateRegressionRange, type EvalSums } from './evaluate';
 export { saveModelToDir, loadModelFromDir } from './model-files';
@@ -13,14 +13,13 @@ export { EarlyStopping, type EarlyStoppingState, type EarlyStoppingVerdict } fro
 export { Predictor, type Prediction } from './predictor';
 export { layerStats, gradientWarnings, epochGradientWarning, skippedStepsWarning, overfittingWarning, histogram, variableHistograms, groupByLayer, layerOf, l2Norm, type LayerStats, type Histogram, type DiagnosticWarning, type WarningKind, type VariableSlot, type EpochLosses } from './diagnostics';
 export { quantizeModelDir, quantizeUint8, type QuantizeDtype } from './quantize-weights';
-export { floatToHalf } from '../compute/half-float';
 export { buildFromLayers, parseLayers, type LayerSpec, type LayerActivation } from './model-layers';
 export { buildFromModule, type ModelModuleContext } from './model-module';
 export { modelToOnnx, unsupportedLayers, ONNX_INPUT, ONNX_OUTPUT, type OnnxExport } from './onnx-export';
-export { classificationReport, confusionRows, rSquared, type ClassReport, type ClassificationReport, type RegressionReport, type RegressionSums } from './class-metrics';
+export { classificationReport, confusionRows, rSquared, type ClassReport, type ClassificationReport, type RegressionSums } from './class-metrics';
 export { FusedStep, fusedPlanOf } from './fused-step';
 export { trainingFlopsPerSample } from './step-flops';
-export { initWeightsFrom, readSavedWeights, modelWeightNames, checkLayerNames, type NamedWeights, type InitReport } from './model-init-from';
+export { initWeightsFrom, readSavedWeights, checkLayerNames, type NamedWeights, type InitReport } from './model-init-from';
 export { frozenLayers, layersWithWeights } from './freeze';
 export { pruneByMagnitude, applyMask, sparsityAt, sparsityOf, prunableSlots, type PrunableSlot } from './prune';
 export { pruneModelDir, type PruneReport } from './prune-export';

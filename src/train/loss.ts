@@ -75,11 +75,3 @@ export function lossAndCorrect(logits: tf.Tensor2D, labels: tf.Tensor1D): { loss
 export function meanSquaredError(pred: tf.Tensor2D, target: tf.Tensor2D): tf.Scalar {
   return tf.tidy(() => tf.mean(tf.square(tf.sub(pred, target))) as tf.Scalar);
 }
-
-/** Sums for regression metrics that all-reduce: squared and absolute errors over all elements. */
-export function regressionSums(pred: tf.Tensor2D, target: tf.Tensor2D): { sqErr: tf.Scalar; absErr: tf.Scalar } {
-  return tf.tidy(() => {
-    const d = tf.sub(pred, target);
-    return { sqErr: tf.sum(tf.square(d)) as tf.Scalar, absErr: tf.sum(tf.abs(d)) as tf.Scalar };
-  });
-}

@@ -9,8 +9,8 @@
  * plateau schedule is driven by validation results that every rank got from the same
  * all-reduce, so every rank reduces at the same epoch; its counters go into checkpoints.
  */
-import { RingtrainError } from '../config/errors';
-import type { MonitorMetric, ScheduleSpec } from '../config/job-spec';
+import { RingtrainError } from '../core';
+import type { MonitorMetric, ScheduleSpec } from '../config';
 
 /** ReduceLROnPlateau's counters, as saved in checkpoints. */
 export interface PlateauState {

@@ -5,8 +5,8 @@
  * the logits. ~225k parameters, 1600 features into the first dense layer, as in PyTorch.
  */
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { ModelSpec } from '../config/job-spec';
-import { RingtrainError } from '../config/errors';
+import type { ModelSpec } from '../config';
+import { RingtrainError } from '../core';
 import { imageInput } from './model-image-input';
 import { activationLayer, inlineActivation, kernelInitializer } from './model-parts';
 

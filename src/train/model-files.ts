@@ -5,7 +5,7 @@
  * `tf.loadLayersModel('file://.../model.json')` reads under tfjs-node.
  */
 import * as fs from 'node:fs';
-import { writeFileAtomic } from '../config/durable-files';
+import { writeFileAtomic } from '../core';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';

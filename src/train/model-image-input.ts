@@ -5,7 +5,7 @@
  * layer. The saved model therefore takes the same rows the MLP takes.
  */
 import * as tfl from '@tensorflow/tfjs-layers';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 
 export type ImageShape = [number, number, number];
 

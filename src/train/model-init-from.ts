@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 
 /** Weights by name, with where they came from (for messages). */
 export interface NamedWeights {
@@ -45,11 +45,6 @@ export function readSavedWeights(dir: string): NamedWeights {
     t.dispose();
   }
   return { source: dir, weights };
-}
-
-/** The model's weights (trainable and not) as `layer/weight` names, in model order. */
-export function modelWeightNames(model: tfl.LayersModel): string[] {
-  return model.weights.map((w) => w.originalName);
 }
 
 /** Throws CONFIG_INVALID when a name in `skip` is no layer of the model. */

@@ -11,8 +11,8 @@
  * Every problem in the list is reported at once, with its index, before anything is built.
  */
 import * as tfl from '@tensorflow/tfjs-layers';
-import { RingtrainError } from '../config/errors';
-import type { InitializerName } from '../config/job-spec';
+import { RingtrainError } from '../core';
+import type { InitializerName } from '../config';
 import { imageShapeOf } from './model-image-input';
 import { activationLayer, inlineActivation, kernelInitializer } from './model-parts';
 

@@ -5,7 +5,7 @@
  * weights, because a user model need not be seeded.
  */
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { ModelSpec } from '../config/job-spec';
+import type { ModelSpec } from '../config';
 import { activationLayer, inlineActivation, kernelInitializer } from './model-parts';
 
 /** What the MLP reads from a ModelSpec; `dropout` defaults to 0. */

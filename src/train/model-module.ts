@@ -10,8 +10,8 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { RingtrainError } from '../config/errors';
-import { requireUserModule } from '../config/user-module';
+import { RingtrainError } from '../core';
+import { requireUserModule } from '../config';
 
 export interface ModelModuleContext {
   /** Shape of one input sample as the dataset stores it (MNIST: [784]). */

@@ -4,7 +4,7 @@
  * after the dense or conv layer it belongs to.
  */
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { Activation, InitializerName } from '../config/job-spec';
+import type { Activation, InitializerName } from '../config';
 
 /** torch.nn.LeakyReLU's default negative slope (Keras's is 0.3). */
 export const LEAKY_RELU_SLOPE = 0.01;

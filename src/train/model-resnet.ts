@@ -11,7 +11,7 @@
  * in the gradient, so each rank keeps its own (see ParamLayout.buffersOf to broadcast them).
  */
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { ModelSpec } from '../config/job-spec';
+import type { ModelSpec } from '../config';
 import { imageInput } from './model-image-input';
 import { kernelInitializer } from './model-parts';
 

@@ -3,7 +3,7 @@
  * evaluation read it back (`sampleShape`), so the data side only ever hands over flat rows.
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { ModelSpec } from '../config/job-spec';
+import type { ModelSpec } from '../config';
 import { buildCnn } from './model-cnn';
 import { buildFromLayers } from './model-layers';
 import { buildMlp } from './model-mlp';

@@ -10,7 +10,7 @@
  * refused with all of their names, before anything is written.
  */
 import * as tfl from '@tensorflow/tfjs-layers';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { OnnxGraphBuilder, type OnnxValue } from './onnx-graph';
 import { LAYER_CONVERTERS } from './onnx-layers';
 import { ONNX_OPSET, encodeOnnxModel } from './onnx-proto';

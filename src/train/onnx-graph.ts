@@ -5,7 +5,7 @@
  * becomes an image, and is transposed back to TensorFlow's order only where the order of its
  * elements shows (flatten, reshape, dense on an image, the graph output).
  */
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import type { OnnxAttribute, OnnxGraph, OnnxNode, OnnxTensor, OnnxValueInfo } from './onnx-proto';
 
 /** A value of the graph: its name, rank, and whether a rank-4 image is stored NCHW. */

@@ -4,7 +4,7 @@
  * to ONNX's layouts (conv kernels HWIO -> OIHW).
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { applyActivation, unsupported, type OnnxGraphBuilder, type OnnxValue } from './onnx-graph';
 
 /** The config fields the translations read (tfjs's getConfig, camelCase). */

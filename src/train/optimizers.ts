@@ -7,17 +7,17 @@
  * writes and restores them bit for bit), the rules are torch's exactly (tfjs Adam folds eps in
  * differently, has no AdamW, and its RMSprop/momentum variants differ in detail), and the same
  * code runs on every backend, so a test can hold it against a plain-array transcription of the
- * torch formulas. The cost is one JS loop per step over the parameters (well under a millisecond
- * for 1e5 parameters) and writing the weights back into the tfjs variables.
+ * torch formulas. The cost is one loop per step over the parameters and writing the weights
+ * back into the tfjs variables.
  *
  * Arithmetic runs in float64 and is stored in float32, as torch stores fp32 state. Where the
  * native addon is built, the same loops run vectorized in C++ (native/optim.cc), operation for
- * operation, so both paths give the same bits (a test holds them together): a JS loop over
- * 1e5 floats costs 0.3 ms here, a quarter of a small model's step.
+ * operation, so both paths give the same bits (a test holds them together); for a small model
+ * the JS loop is a large share of the step.
  */
 import { nativeUpdates } from '../native';
-import { RingtrainError } from '../config/errors';
-import type { OptimizerName, TrainSpec } from '../config/job-spec';
+import { RingtrainError } from '../core';
+import type { OptimizerName, TrainSpec } from '../config';
 
 /** Everything an optimizer needs to continue exactly where it stopped. */
 export interface OptimizerState {

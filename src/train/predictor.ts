@@ -6,8 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { RingtrainError } from '../config/errors';
-import { applyPreprocess, loadPreprocess, type Preprocess } from '../data/preprocess';
+import { RingtrainError } from '../core';
+import { applyPreprocess, loadPreprocess, type Preprocess } from '../data';
 import { loadModelFromDir } from './model-files';
 import { sampleShape } from './models';
 

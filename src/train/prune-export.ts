@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { pruneByMagnitude, sparsityOf, type PrunableSlot } from './prune';
 
 interface ModelJson {

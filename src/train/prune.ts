@@ -7,7 +7,7 @@
  * The mask is a function of the weights alone, which every rank holds bit for bit, so every rank
  * computes the same mask without a collective.
  */
-import type { PruneSpec } from '../config/job-spec';
+import type { PruneSpec } from '../config';
 
 /** A weight in a flat buffer (flat-params.ts's ParamSlot, or one of model.json's weights). */
 export interface PrunableSlot {

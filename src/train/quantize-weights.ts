@@ -5,11 +5,10 @@
  * Only the stored bytes shrink; the loaded model computes in float32, so accuracy moves by the
  * rounding alone, which `ringtrain export` measures and reports.
  */
-import { floatToHalf } from '../compute/half-float';
+import { floatToHalf, RingtrainError } from '../core';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
-import { RingtrainError } from '../config/errors';
 
 export type QuantizeDtype = 'float16' | 'uint8';
 

@@ -14,10 +14,8 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { writeFailed, writeFileSynced } from '../config/durable-files';
+import { writeFailed, writeFileSynced, RingtrainError, DIRECTORY_USES, makeDirectory } from '../core';
 import * as path from 'node:path';
-import { RingtrainError } from '../config/errors';
-import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
 
 export const CHECKPOINT_FORMAT = 'ringtrain-checkpoint';
 export const CHECKPOINT_VERSION = 1;

@@ -5,7 +5,7 @@
  * Every rank holds the whole training split's labels, so 'balanced' weights are the same on
  * every rank without a collective.
  */
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import type { TrainSpec } from '../config';
 import type { RowSource } from '../data';
 import { balancedClassWeights } from '../train';

@@ -5,12 +5,10 @@
  * an error that names the coordinator's address.
  */
 import * as grpc from '@grpc/grpc-js';
-import { RingtrainError } from '../config/errors';
-import type { TlsFiles } from '../config/tls-files';
-import { tokenMetadata } from '../rpc/auth';
-import { channelCredentials } from '../rpc/tls';
-import type { StepPoint, StepTiming } from '../observe/status-page-data';
-import { CHANNEL_OPTIONS, isServiceError, services, unary } from '../rpc/proto';
+import { RingtrainError } from '../core';
+import type { TlsFiles } from '../config';
+import { tokenMetadata, channelCredentials, CHANNEL_OPTIONS, isServiceError, services, unary } from '../rpc';
+import type { StepPoint, StepTiming } from '../observe';
 
 /** First retry delay; doubles up to MAX_BACKOFF_MS (grpc-js uses the same shape). */
 export const INITIAL_BACKOFF_MS = 200;

@@ -7,8 +7,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { RingtrainError } from '../config/errors';
-import type { JobSpec } from '../config/job-spec';
+import { RingtrainError } from '../core';
+import type { JobSpec } from '../config';
 import { frozenLayers, initWeightsFrom, loadModelFromDir, readSavedWeights, sampleShape, type NamedWeights } from '../train';
 import { findLatestCheckpoint } from './checkpoint-store';
 import { ARRAY_BUFFERS, ARRAY_FROZEN, ARRAY_PARAMS, type TrainCounters, type WeightEntry } from './train-state';

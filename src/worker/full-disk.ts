@@ -5,8 +5,8 @@
  * the saved model at the end is not skipped, so a disk that stays full still fails the job,
  * naming that file.
  */
-import { isRingtrainError } from '../config/errors';
-import type { Logger } from '../observe/logger';
+import { isRingtrainError } from '../core';
+import type { Logger } from '../observe';
 
 /** At most one error line per this long, so a full disk does not flood the log it may not even reach. */
 export const FULL_DISK_LOG_EVERY_MS = 30_000;

@@ -4,7 +4,7 @@
  * lease, `onFatal` fires once so the training loop can abort its pending collectives instead of
  * waiting for their timeouts.
  */
-import { isRingtrainError } from '../config/errors';
+import { isRingtrainError } from '../core';
 import type { CoordinatorClient } from './coordinator-client';
 
 export interface Progress {

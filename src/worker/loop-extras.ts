@@ -3,7 +3,7 @@
  * at an epoch's start, and distillation's options.
  */
 import type { Communicator } from '../allreduce';
-import type { DistillSpec, JobSpec } from '../config/job-spec';
+import type { DistillSpec, JobSpec } from '../config';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Logger } from '../observe';
 import { pruneByMagnitude, sparsityAt, sparsityOf, type LossOptions, type ParamLayout } from '../train';

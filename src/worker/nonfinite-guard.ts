@@ -4,8 +4,8 @@
  * were skipped (a diverged run does not come back by skipping). It sees the all-reduced values,
  * so every rank decides the same at the same step.
  */
-import { RingtrainError } from '../config/errors';
-import type { TrainSpec } from '../config/job-spec';
+import { RingtrainError } from '../core';
+import type { TrainSpec } from '../config';
 import type { Logger, WorkerMetrics } from '../observe';
 import type { TrainCounters } from './train-state';
 

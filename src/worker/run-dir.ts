@@ -4,10 +4,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { appendFileNamed } from '../config/durable-files';
-import type { JobSpec } from '../config/job-spec';
-import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
-import { RUN_FILES } from '../report/run-files';
+import { appendFileNamed, DIRECTORY_USES, makeDirectory } from '../core';
+import type { JobSpec } from '../config';
+import { RUN_FILES } from '../record';
 
 export interface EpochRecord {
   epoch: number;

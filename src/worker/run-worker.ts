@@ -10,16 +10,19 @@ import { Registry } from 'prom-client';
 import { Communicator, createRingEndpoint } from '../allreduce';
 import { selectBackend } from '../compute';
 import { retainFreedMemory } from '../native';
-import { RingtrainError, isRingtrainError } from '../config/errors';
-import type { JobSpec } from '../config/job-spec';
-import type { TlsFiles } from '../config/tls-files';
-import { trainingFingerprint } from '../config/load';
-import { DIRECTORY_USES, makeDirectory } from '../config/make-directory';
+import { RingtrainError, isRingtrainError, DIRECTORY_USES, makeDirectory } from '../core';
+import { type JobSpec, type TlsFiles, trainingFingerprint } from '../config';
 import { augmenter, loadDataset, savePreprocess } from '../data';
-import { createProcessMetrics, createWorkerMetrics, startHttpServer, type Logger, type WorkerMetrics } from '../observe';
-import { TraceWriter } from '../observe/trace-writer';
+import {
+  createProcessMetrics,
+  createWorkerMetrics,
+  startHttpServer,
+  type Logger,
+  type WorkerMetrics,
+  TraceWriter,
+} from '../observe';
 import { ParamLayout, buildModel, saveModelToDir, summarizeModel } from '../train';
-import { RunRecorder, type StepInfo } from '../report/run-recorder';
+import { RunRecorder, type StepInfo } from '../record';
 import { CoordinatorClient } from './coordinator-client';
 import { HeartbeatLoop, type Progress } from './heartbeat-loop';
 import { appendMetrics, checkpointDirOf, trimMetrics, writeEvaluation, writesCheckpoints } from './run-dir';

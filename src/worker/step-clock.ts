@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { STEP_PHASES, type StepPhase, type WorkerMetrics } from '../observe';
-import type { StepSpan } from '../report';
+import type { StepSpan } from '../record';
 import type { StepTimes } from './train-types';
 
 /** Seconds since a process.hrtime.bigint() reading. */

@@ -11,7 +11,7 @@
  * - checkpoints and their resume position are decided by step/epoch counters every rank keeps.
  * So replicas stay bit-identical without exchanging weights after the first broadcast.
  */
-import { RingtrainError } from '../config/errors';
+import { RingtrainError } from '../core';
 import { lineAlignedFloats } from '../native';
 import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank, type Batch } from '../data';
 import * as tf from '@tensorflow/tfjs-core';
@@ -388,7 +388,7 @@ export class TrainLoop {
           const p0 = process.hrtime.bigint();
           this.layout.packRange(grads, step.all, start, Math.min(end, this.layout.size), accumulate);
           packSeconds += since(p0);
-        });
+        }, this.meanIsGradient() ? this.layout.size : undefined);
       } finally {
         // Every bucket is packed before allReduceMean first yields.
         if (grads !== undefined) tf.dispose(Object.values(grads));
@@ -412,8 +412,10 @@ export class TrainLoop {
       // Pruned weights get no gradient: not in the norm, the clipping or the update.
       if (this.mask !== undefined) applyMask(g, this.mask);
       // After the all-reduce every rank holds identical bytes, so this norm (and every decision
-      // below) is the same on every rank without another collective.
-      const norm = globalNorm(g);
+      // below) is the same on every rank without another collective. A shared-file pair read
+      // the squares while it summed (both ranks got the same number), saving a pass.
+      const squares = this.meanIsGradient() ? comm.lastSumSquares : undefined;
+      const norm = squares === undefined ? globalNorm(g) : Math.sqrt(squares);
       // One tick for both: onecycle's momentum moves with its lr.
       const tick = this.tick();
       lr = this.schedule.lrAt(tick);
@@ -535,6 +537,11 @@ export class TrainLoop {
     const loss: LossOptions = { ...this.lossOptions, targets: batch.t };
     if (this.fused !== undefined) return this.fused.run(this.params, into, batch.x, batch.y, rows, accumulate, loss);
     return forwardBackward(this.o.model, this.layout, batch.x, batch.y, rows, loss);
+  }
+
+  /** True when the all-reduced mean is the step's gradient as is: finish() and no mask change it. */
+  private meanIsGradient(): boolean {
+    return this.o.spec.train.accumulate === 1 && this.classWeights === undefined && this.mask === undefined;
   }
 
   /** Brings the tfjs variables up to the flat weights, before anything reads the model. */

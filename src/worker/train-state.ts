@@ -8,8 +8,8 @@
  * file system and every rank starts from the same bytes. The coordinator is not involved.
  */
 import type { Communicator } from '../allreduce';
-import { RingtrainError } from '../config/errors';
-import type { OptimizerName } from '../config/job-spec';
+import { RingtrainError } from '../core';
+import type { OptimizerName } from '../config';
 import type { EarlyStoppingState, ScheduleState } from '../train';
 import { decodeMeta, encodeMeta, type Checkpoint } from './checkpoint-store';
 

@@ -3,10 +3,10 @@
  * (per-epoch summaries, the final result). Kept apart so callers can read the contract without
  * the loop.
  */
-import type { DiagnosticsInput, StepInfo } from '../report/run-recorder';
+import type { DiagnosticsInput, StepInfo } from '../record';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Communicator } from '../allreduce';
-import type { JobSpec } from '../config/job-spec';
+import type { JobSpec } from '../config';
 import type { BatchTransform, RowSource } from '../data';
 import type { Logger, WorkerMetrics } from '../observe';
 import type { SplitMetrics } from './evaluate-split';

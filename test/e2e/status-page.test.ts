@@ -4,11 +4,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
+import { DEFAULT_JOB, type JobSpec } from '../../src/config';
 import { trainingFingerprint } from '../../src/config/load';
 import { startCoordinator } from '../../src/coordinator/run-coordinator';
 import { createLogger } from '../../src/observe/logger';
-import { RunRecorder } from '../../src/report/run-recorder';
+import { RunRecorder } from '../../src/record/run-recorder';
 import { CoordinatorClient } from '../../src/worker/coordinator-client';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -9,7 +9,7 @@ import { sameHostRanks } from '../../src/allreduce/shm-segment';
 import type { TcpTransport } from '../../src/allreduce/transport-tcp';
 import { pollsHere } from '../../src/allreduce/tcp-shared-links';
 import { DEFAULT_JOB } from '../../src/config';
-import { isRingtrainError } from '../../src/config/errors';
+import { isRingtrainError } from '../../src/core/errors';
 import { nativeSharedMemory } from '../../src/native';
 
 // The shared-memory path needs the native addon (CI builds it; see native-build.test.ts).
@@ -266,6 +266,39 @@ test('tcp with shared memory, two polling ranks: a buffer from allocateShared li
     // the room below it (~0.95M), so they take the ring.
     await sumsExactly(r, 1_000_000);
     assert.deepEqual(r.comms.map((c) => c.stats.sharedPairOps), [60, 60]);
+  } finally {
+    await r.close();
+  }
+});
+
+test('a polling pair\'s in-place mean also yields the sum of squares of its first values, read in the summing pass: the same number on both ranks, the norm of the mean to float64 rounding', { skip: pollSkip }, async () => {
+  const r = await tcpRing(2, { sharedMemoryBytes: 8 << 20, pollMicros: 2000 });
+  try {
+    const [c0, c1] = r.comms as [Communicator, Communicator];
+    // The MLP's gradient (101,770) with the step's sums riding behind it, which the norm leaves out.
+    const [n, squaresOf] = [101_775, 101_770];
+    const [x, y] = await Promise.all([c0.allocateShared(n), c1.allocateShared(n)]);
+    let seed = 5;
+    const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+    for (let it = 0; it < 5; it++) {
+      const a = Float32Array.from({ length: n }, rand);
+      const b = Float32Array.from({ length: n }, rand);
+      // Large values behind the gradient: counted, the sum would be far off.
+      a.fill(1e6, squaresOf);
+      x.set(a);
+      y.set(b);
+      const want = a.map((v, i) => Math.fround(v + (b[i] as number)) * 0.5);
+      await Promise.all([c0.allReduceMean(x, undefined, squaresOf), c1.allReduceMean(y, undefined, squaresOf)]);
+      assert.deepEqual(x, want, `the mean itself is unchanged, rank 0, ${it}`);
+      assert.deepEqual(y, want, `rank 1, ${it}`);
+      const [s0, s1] = [c0.lastSumSquares, c1.lastSumSquares];
+      assert.ok(s0 !== undefined && s0 === s1, `both ranks hold the same sum: ${s0} and ${s1}`);
+      const exact = want.subarray(0, squaresOf).reduce((t, v) => t + v * v, 0);
+      assert.ok(Math.abs(s0 - exact) <= 1e-12 * exact, `${s0} against ${exact}`);
+      // A mean that does not ask for it gets none.
+      await Promise.all([c0.allReduceMean(x), c1.allReduceMean(y)]);
+      assert.deepEqual([c0.lastSumSquares, c1.lastSumSquares], [undefined, undefined]);
+    }
   } finally {
     await r.close();
   }

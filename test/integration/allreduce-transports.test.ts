@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import type * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { CollectiveServer, Communicator, GrpcTransport, createRingEndpoint, type RingEndpoint, type TcpTransport, type Transport, type TransportKind } from '../../src/allreduce';
-import { isRingtrainError } from '../../src/config/errors';
+import { isRingtrainError } from '../../src/core/errors';
 import { CHANNEL_OPTIONS, services } from '../../src/rpc/proto';
 import { decodeChunk, encodePull } from '../../src/allreduce/chunk-codec';
 

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { Communicator, createRingEndpoint, type TransportKind } from '../../src/allreduce';
-import { isRingtrainError } from '../../src/config/errors';
-import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
+import { isRingtrainError } from '../../src/core/errors';
+import { DEFAULT_JOB, type JobSpec } from '../../src/config';
 import { trainingFingerprint } from '../../src/config/load';
 import { startCoordinator } from '../../src/coordinator';
 import { createLogger } from '../../src/observe';

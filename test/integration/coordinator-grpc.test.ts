@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
-import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
+import { DEFAULT_JOB, type JobSpec } from '../../src/config';
 import { trainingFingerprint } from '../../src/config/load';
-import { RingtrainError } from '../../src/config/errors';
+import { RingtrainError } from '../../src/core/errors';
 import { startCoordinator, type RunningCoordinator } from '../../src/coordinator/run-coordinator';
 import { createLogger, type Logger } from '../../src/observe/logger';
 import { CoordinatorClient, INITIAL_BACKOFF_MS, MAX_BACKOFF_MS, type JoinResult } from '../../src/worker/coordinator-client';

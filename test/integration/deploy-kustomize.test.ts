@@ -9,7 +9,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadJob } from '../../src/config/load';
-import type { JobSpec } from '../../src/config/job-spec';
+import type { JobSpec } from '../../src/config';
 import { validateK8sObject } from './deploy-k8s-schema';
 import { type Dict, env, envValue, find, matches, podOf, podTemplates, records, render, strings } from './deploy-k8s-objects';
 import { OVERLAYS, REPO, WORKLOADS, dig, readRepoFile, scratchDir } from './deploy-tools';

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
+import { DEFAULT_JOB, type JobSpec } from '../../src/config';
 import { trainingFingerprint } from '../../src/config/load';
 import { startCoordinator } from '../../src/coordinator/run-coordinator';
 import { createLogger, type DestinationStream } from '../../src/observe/logger';

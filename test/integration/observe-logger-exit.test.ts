@@ -15,8 +15,8 @@ const OBSERVE = join(__dirname, '..', '..', 'src', 'observe');
 test('lines logged just before a SIGKILL all reach stderr', () => {
   const lines = 2000;
   const script = `
-    const { createLogger, withGeneration } = require(${JSON.stringify(OBSERVE)});
-    const log = withGeneration(createLogger({ job: 'j', role: 'worker', rank: 5 }), 4);
+    const { createLogger } = require(${JSON.stringify(OBSERVE)});
+    const log = createLogger({ job: 'j', role: 'worker', rank: 5 }).child({ generation: 4 });
     for (let i = 0; i < ${lines}; i++) log.info({ i, pad: 'x'.repeat(200) }, 'filler');
     log.error('giving up');
     process.kill(process.pid, 'SIGKILL');

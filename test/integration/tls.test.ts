@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { Communicator, createRingEndpoint, type TransportKind } from '../../src/allreduce';
-import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
+import { DEFAULT_JOB, type JobSpec } from '../../src/config';
 import { trainingFingerprint } from '../../src/config/load';
 import type { TlsFiles } from '../../src/config/tls-files';
 import { startCoordinator } from '../../src/coordinator';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { LentPayloads } from '../../src/allreduce/lent-payloads';
-import { isRingtrainError } from '../../src/config/errors';
+import { isRingtrainError } from '../../src/core/errors';
 
 test('flush waits for every lent payload, and a release after forget() does not count against the next ring', async () => {
   const lent = new LentPayloads(1000, (r) => `rank ${r}`, 'read');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { Mailbox } from '../../src/allreduce';
-import { isRingtrainError } from '../../src/config/errors';
+import { isRingtrainError } from '../../src/core/errors';
 
 const key = { op: 'allreduce' as const, opSeq: 3, bucket: 0, step: 0, chunk: 1, block: 0 };
 const f32 = (n: number) => ({ elements: n, dtype: 'fp32' as const });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { Communicator, MemoryHub, splitChunks } from '../../src/allreduce';
-import { isRingtrainError } from '../../src/config/errors';
+import { isRingtrainError } from '../../src/core/errors';
 
 /** Deterministic pseudo-random floats so a failure can be reproduced. */
 function randomArray(n: number, seed: number): Float32Array {

@@ -3,8 +3,8 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RingtrainError } from '../../src/config';
-import { makeDirectory } from '../../src/config/make-directory';
+import { RingtrainError } from '../../src/core';
+import { makeDirectory } from '../../src/core/make-directory';
 
 const dir = fs.mkdtempSync(join(tmpdir(), 'ringtrain-mkdir-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

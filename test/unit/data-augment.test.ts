@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { DEFAULT_JOB } from '../../src/config/job-spec';
+import { DEFAULT_JOB } from '../../src/config';
 import { augmenter, cropPadded, flipHorizontal, rotate, type ImageShape } from '../../src/data';
 
 const SHAPE: ImageShape = [3, 3, 1];

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { batchIndices, gatherBatch, type RowSource } from '../../src/data/batches';
-import { RingtrainError } from '../../src/config/errors';
+import { RingtrainError } from '../../src/core/errors';
 
 /** 5 rows of 3 features: row r holds [10r, 10r+1, 10r+2] and label r+100. */
 function tinySplit(): RowSource {

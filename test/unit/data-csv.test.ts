@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_JOB, type DataSpec } from '../../src/config/job-spec';
+import { DEFAULT_JOB, type DataSpec } from '../../src/config';
 import { csvColumns, loadDataset, parseCsv } from '../../src/data';
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-csv-'));

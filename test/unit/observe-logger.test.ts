@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { createLogger, withGeneration } from '../../src/observe';
+import { createLogger } from '../../src/observe';
 import { memoryDestination } from './support';
 
 
@@ -27,10 +27,10 @@ test('a coordinator logger has no rank field', () => {
   assert.equal('rank' in line, false);
 });
 
-test('withGeneration binds the generation to every later line', () => {
+test('a child logger for a ring binds its generation to every later line', () => {
   const dest = memoryDestination();
   const log = createLogger({ job: 'mnist', role: 'worker', rank: 1, destination: dest.stream });
-  const gen2 = withGeneration(log, 2);
+  const gen2 = log.child({ generation: 2 });
   gen2.info('ring formed');
   gen2.error({ peer: 2 }, 'peer lost');
   log.info('outside any ring');

@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { isRingtrainError } from '../../src/config/errors';
+import { isRingtrainError } from '../../src/core/errors';
 import { ScalarEventEncoder, encodeSummaryEvent } from '../../src/observe/tensorboard-proto';
 import { decodeEvent, eventFilesIn, readEventFile, scalarsByTag } from '../../src/observe/tensorboard-reader';
 import { crc32c, frameRecord, maskedCrc32c, splitRecords } from '../../src/observe/tensorboard-records';
@@ -124,6 +124,33 @@ test('records reach the file within the flush interval without a close', () => {
   now += 1.5;
   w.scalar('a', 2, 2);
   assert.deepEqual(scalarsByTag(readEventFile(file).events).get('a')?.map((p) => p.value), [1, 2]);
+  w.close();
+});
+
+test('per-step scalars are encoded when the file is flushed, in call order among histograms, with the wall time of their call and the values as they were then', () => {
+  const dir = tempDir();
+  let now = 1_700_000_000;
+  const w = new EventFileWriter(dir, { clock: () => now, flushIntervalMs: 1000 });
+  const file = eventFilesIn(dir)[0]!;
+  const values = { 'batch/loss': 1.5 };
+  w.scalars(1, values);
+  // The caller's object is copied: a later change is not what step 1 recorded.
+  values['batch/loss'] = 9;
+  now += 0.25;
+  w.histogram('weights/w', { min: 0, max: 1, num: 1, sum: 1, sumSquares: 1, bucketLimits: [1], buckets: [1] }, 1);
+  now += 0.25;
+  w.scalars(2, { 'batch/loss': 0.5 });
+  assert.equal(readEventFile(file).events.length, 1, 'still in memory within the interval');
+  now += 1;
+  w.scalars(3, { 'batch/loss': 0.25 });
+  const events = readEventFile(file).events.slice(1);
+  assert.deepEqual(events.map((e) => [e.step, e.values[0]?.tag, e.wallTime]), [
+    [1, 'batch/loss', 1_700_000_000],
+    [1, 'weights/w', 1_700_000_000.25],
+    [2, 'batch/loss', 1_700_000_000.5],
+    [3, 'batch/loss', 1_700_000_001.5],
+  ]);
+  assert.deepEqual(scalarsByTag(events).get('batch/loss')?.map((p) => p.value), [1.5, 0.5, 0.25]);
   w.close();
 });
 

@@ -8,9 +8,9 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_JOB } from '../../src/config/job-spec';
+import { DEFAULT_JOB } from '../../src/config';
 import { decodePng } from '../../src/report/png';
-import { appendJsonLines } from '../../src/report/run-files';
+import { appendJsonLines } from '../../src/record/run-files';
 import { writeReport } from '../../src/report/write-report';
 import { classificationReport } from '../../src/train';
 

@@ -4,12 +4,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { selectBackend } from '../../src/compute';
-import { isRingtrainError } from '../../src/config/errors';
-import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
+import { isRingtrainError } from '../../src/core/errors';
+import { DEFAULT_JOB, type JobSpec } from '../../src/config';
 import { buildModel, saveModelToDir } from '../../src/train';
 import { decodePng } from '../../src/report/png';
-import { RunRecorder } from '../../src/report/run-recorder';
-import { appendJsonLines } from '../../src/report/run-files';
+import { RunRecorder } from '../../src/record/run-recorder';
+import { appendJsonLines } from '../../src/record/run-files';
 import { writeReport } from '../../src/report/write-report';
 
 const SLOTS = [

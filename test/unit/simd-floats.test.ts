@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { addFloats, scaleFloats, simdBuffer } from '../../src/compute/simd-floats';
+import { addFloats, scaleFloats, simdBuffer } from '../../src/core/simd-floats';
 
 function mustSimd(bytes: number): ArrayBuffer {
   const memory = simdBuffer(bytes);

@@ -1,7 +1,7 @@
 /** Small helpers several test files share. */
 import * as fs from 'node:fs';
 import { strict as assert } from 'node:assert';
-import { RingtrainError } from '../../src/config/errors';
+import { RingtrainError } from '../../src/core/errors';
 import type { DestinationStream } from '../../src/observe/logger';
 
 /** The CONFIG_INVALID message thrown by `fn`; fails the test if it does not throw one. */

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../src/compute';
-import { DEFAULT_JOB } from '../../src/config/job-spec';
+import { DEFAULT_JOB } from '../../src/config';
 import { ParamLayout, buildMlp, computeGradients } from '../../src/train';
 import {
   EXPLODING_ABSOLUTE,
@@ -12,9 +12,11 @@ import {
   l2Norm,
   layerOf,
   layerStats,
+  sumSquares,
   overfittingWarning,
   variableHistograms,
 } from '../../src/train/diagnostics';
+import { nativeUpdates, setNativeKernels } from '../../src/native';
 
 const SLOTS = [
   { name: 'dense_0/kernel', offset: 0, size: 2 },
@@ -62,6 +64,33 @@ test('a histogram puts each finite value in one equal-width bin and counts the r
   const perVar = variableHistograms(SLOTS, Float32Array.from([1, 2, 3, 4, 5]), 2);
   assert.deepEqual(Object.keys(perVar), ['dense_0/kernel', 'dense_0/bias', 'logits/kernel']);
   assert.deepEqual(perVar['logits/kernel']?.counts, [1, 1]);
+});
+
+test('the native histogram and sums of squares give the JS loops\' figures exactly: random, skewed, constant, empty and non-finite inputs', (t) => {
+  if (nativeUpdates()?.histogram === undefined || nativeUpdates()?.sumSquaredDiff === undefined) return t.skip('the native addon is not built here');
+  let seed = 7;
+  const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+  const inputs: Float32Array[] = [
+    Float32Array.from({ length: 100_003 }, random),
+    Float32Array.from({ length: 5_000 }, () => random() ** 7 * 1e-3),
+    Float32Array.from({ length: 10 }, () => -3.5),
+    new Float32Array(0),
+    Float32Array.from([NaN, Infinity, -Infinity]),
+    Float32Array.from([-0, 0, 1e-38, -1e-38, 3.4e38, -3.4e38, NaN, 2]),
+  ];
+  const figures = (v: Float32Array): unknown[] => {
+    const other = v.map((x, i) => x * 0.5 + i * 1e-6);
+    return [...[1, 7, 30].map((bins) => histogram(v, bins)), ...[sumSquares(v), sumSquares(v, 1, Math.max(1, v.length - 1)), sumSquares(v, 0, v.length, other)]];
+  };
+  for (const values of inputs) {
+    const native = figures(values);
+    setNativeKernels(false);
+    try {
+      assert.deepEqual(native, figures(values), `${values.length} values`);
+    } finally {
+      setNativeKernels(true);
+    }
+  }
 });
 
 /** Per-layer stats of one real gradient of a freshly built MLP on random MNIST-shaped data. */

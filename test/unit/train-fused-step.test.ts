@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { DEFAULT_JOB, type ModelSpec } from '../../src/config/job-spec';
+import { DEFAULT_JOB, type ModelSpec } from '../../src/config';
 import { nativeFusedStep, setNativeKernels } from '../../src/native';
 import { FusedStep, ParamLayout, buildFromLayers, buildModel, forwardBackward, fusedPlanOf, parseLayers, type LossOptions } from '../../src/train';
 import { mnistSlice, relativeDifference, specWith, trainRanks } from './train-harness';

@@ -8,7 +8,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { Registry } from 'prom-client';
 import { Communicator, MemoryHub } from '../../src/allreduce';
 import { selectBackend } from '../../src/compute';
-import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
+import { DEFAULT_JOB, type JobSpec } from '../../src/config';
 import { loadMnist, readRows, sliceSplit, type BatchTransform, type FloatRows, type Split } from '../../src/data';
 import { createLogger, createWorkerMetrics, type WorkerMetrics } from '../../src/observe';
 import { buildMlp } from '../../src/train';

@@ -8,8 +8,8 @@ import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { selectBackend } from '../../src/compute';
-import { isRingtrainError } from '../../src/config/errors';
-import { DEFAULT_JOB, type ModelSpec } from '../../src/config/job-spec';
+import { isRingtrainError } from '../../src/core/errors';
+import { DEFAULT_JOB, type ModelSpec } from '../../src/config';
 import { ParamLayout, buildModel, computeGradients, createOptimizer, sampleShape, summarizeModel } from '../../src/train';
 
 const spec = (over: Partial<ModelSpec>): ModelSpec => ({ ...DEFAULT_JOB.model, ...over });

@@ -10,7 +10,7 @@ import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import { DEFAULT_JOB, type ModelSpec } from '../../src/config/job-spec';
+import { DEFAULT_JOB, type ModelSpec } from '../../src/config';
 import { readRows } from '../../src/data';
 import { ONNX_INPUT, ONNX_OUTPUT, buildModel, modelToOnnx, unsupportedLayers } from '../../src/train';
 import { mnistSlice } from './train-harness';

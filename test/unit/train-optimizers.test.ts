@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { createOptimizer, noDecayRanges, type OptimizerOptions } from '../../src/train/optimizers';
 import { kernelSet, nativeUpdates, setNativeKernels } from '../../src/native';
-import type { OptimizerName } from '../../src/config/job-spec';
+import type { OptimizerName } from '../../src/config';
 
 const N = 7;
 const STEPS = 40;

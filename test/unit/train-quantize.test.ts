@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { floatToHalf, quantizeUint8 } from '../../src/train';
+import { floatToHalf } from '../../src/core';
+import { quantizeUint8 } from '../../src/train';
 
 test('float16 encoding rounds to nearest even and keeps the specials', () => {
   assert.equal(floatToHalf(1), 0x3c00);

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { selectBackend } from '../../src/compute';
-import { DEFAULT_JOB } from '../../src/config/job-spec';
+import { DEFAULT_JOB } from '../../src/config';
 import { loadDataset } from '../../src/data';
 import { specWith, trainRanks } from './train-harness';
 

@@ -9,7 +9,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { JobSpec } from '../../src/config/job-spec';
+import type { JobSpec } from '../../src/config';
 import { augmenter, type Split } from '../../src/data';
 import { listCheckpoints, writeCheckpoint, type Checkpoint } from '../../src/worker/checkpoint-store';
 import type { TrainCounters } from '../../src/worker/train-state';

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { DEFAULT_JOB, type ScheduleSpec } from '../../src/config/job-spec';
+import { DEFAULT_JOB, type ScheduleSpec } from '../../src/config';
 import { EarlyStopping, LrSchedule, clipToNorm, globalNorm, scaledLr } from '../../src/train';
 import { kernelSet, nativeUpdates, setNativeKernels } from '../../src/native';
 

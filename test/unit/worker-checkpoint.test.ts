@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_JOB, type JobSpec } from '../../src/config/job-spec';
+import { DEFAULT_JOB, type JobSpec } from '../../src/config';
 import { findLatestCheckpoint, listCheckpoints, readCheckpoint, writeCheckpoint, type Checkpoint } from '../../src/worker/checkpoint-store';
 import { writesCheckpoints } from '../../src/worker/run-dir';
 

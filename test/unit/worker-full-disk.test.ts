@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { RingtrainError } from '../../src/config/errors';
+import { RingtrainError } from '../../src/core/errors';
 import { createLogger } from '../../src/observe/logger';
 import { FullDiskGuard, retryWhileFull } from '../../src/worker/full-disk';
 import { memoryDestination } from './support';

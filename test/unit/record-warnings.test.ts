@@ -11,8 +11,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { eventFilesIn, readEventFile, scalarsByTag } from '../../src/observe/tensorboard-reader';
-import { RunRecorder } from '../../src/report/run-recorder';
-import { RUN_FILES, readRunFiles } from '../../src/report/run-files';
+import { RunRecorder } from '../../src/record/run-recorder';
+import { RUN_FILES, readRunFiles } from '../../src/record/run-files';
 import { memoryDestination } from './support';
 import { createLogger } from '../../src/observe/logger';
 

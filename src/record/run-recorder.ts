@@ -15,9 +15,18 @@
  * live curve).
  */
 import * as path from 'node:path';
-import type { StepPoint, StepTiming } from '../observe/status-page-data';
-import { EventFileWriter } from '../observe/tensorboard-writer';
-import { epochGradientWarning, gradientWarnings, layerStats, overfittingWarning, skippedStepsWarning, variableHistograms, type DiagnosticWarning, type EpochLosses, type Histogram } from '../train/diagnostics';
+import { type StepPoint, type StepTiming, EventFileWriter } from '../observe';
+import {
+  epochGradientWarning,
+  gradientWarnings,
+  layerStats,
+  overfittingWarning,
+  skippedStepsWarning,
+  variableHistograms,
+  type DiagnosticWarning,
+  type EpochLosses,
+  type Histogram,
+} from '../train';
 import {
   PROGRESS_INTERVAL_MS,
   SINK_INTERVAL_MS,

@@ -1,18 +1,16 @@
 /**
  * A few SIMD loops the stock wasm backend lacks, as a tiny WebAssembly module assembled here at
- * load time and instantiated over the backend's own memory, so it works on tensors in place.
+ * load time and instantiated over a given memory (the backend's own, so it works on tensors in
+ * place, or the all-reduce's float buffers). Plain WebAssembly: no TensorFlow.js here.
  *
- * Why hand-assembled: these loops are memory-bound passes that JS runs at 2-6 ns per element
- * (data-dependent branches, no SIMD), longer than the XNNPACK convolutions beside them, while
- * 128-bit SIMD runs them at a fraction of a nanosecond; the project has no wasm toolchain, and the
+ * Why hand-assembled: these loops are memory-bound passes that JS runs slowly (data-dependent
+ * branches, no SIMD), longer than the XNNPACK convolutions beside them; the project has no wasm toolchain, and the
  * bytecode of three short loops is small enough to write out and review (each function carries its
  * pseudo-code). Where the backend's memory cannot be reached the callers keep their JS paths.
  *
  * All pointers are byte offsets into the wasm heap; all loops require lengths that are multiples
  * of 4 floats, checked by the callers.
  */
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-
 export interface SimdOps {
   /**
    * Gradient of one row of 2x2 stride-2 max-pool windows over NHWC data: for window q and channel
@@ -304,13 +302,6 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
 }
 
 const cache = new WeakMap<object, SimdOps | null>();
-
-/** The SIMD ops bound to this backend's memory, or undefined where that memory is unreachable. */
-export function simdOps(backend: BackendWasm): SimdOps | undefined {
-  const module = backend.wasm as unknown as { asm?: { memory?: unknown } };
-  const memory = module.asm?.memory;
-  return memory instanceof WebAssembly.Memory ? simdOpsFor(memory) : undefined;
-}
 
 /** The SIMD ops bound to `memory`, or undefined where the engine has no WebAssembly SIMD. */
 export function simdOpsFor(memory: WebAssembly.Memory): SimdOps | undefined {

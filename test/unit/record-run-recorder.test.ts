@@ -7,8 +7,8 @@ import { Registry } from 'prom-client';
 import { createLogger, type DestinationStream } from '../../src/observe/logger';
 import type { StepPoint, StepTiming } from '../../src/observe/status-page-data';
 import { eventFilesIn, readEventFile, scalarsByTag } from '../../src/observe/tensorboard-reader';
-import { RunRecorder } from '../../src/report/run-recorder';
-import { RUN_FILES, readRunFiles } from '../../src/report/run-files';
+import { RunRecorder } from '../../src/record/run-recorder';
+import { RUN_FILES, readRunFiles } from '../../src/record/run-files';
 
 function memoryLog(): { destination: DestinationStream; lines: () => Record<string, unknown>[] } {
   const chunks: string[] = [];

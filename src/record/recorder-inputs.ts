@@ -2,10 +2,8 @@
  * What a training loop hands the RunRecorder, and the small pure helpers around it. Kept apart
  * from the recorder so the loop (and its tests) can import the shapes without the writers.
  */
-import type { Logger } from '../observe/logger';
-import type { StepPoint, StepTiming } from '../observe/status-page-data';
-import type { HistogramData } from '../observe/tensorboard-proto';
-import type { Histogram, VariableSlot } from '../train/diagnostics';
+import type { Logger, StepPoint, StepTiming, HistogramData } from '../observe';
+import type { Histogram, VariableSlot } from '../train';
 import type { Registry } from 'prom-client';
 import type { RankTiming } from './run-files';
 

@@ -12,8 +12,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { appendFileNamed } from '../config/durable-files';
-import type { DiagnosticWarning, Histogram, LayerStats } from '../train/diagnostics';
+import { appendFileNamed } from '../core';
+import type { DiagnosticWarning, Histogram, LayerStats } from '../train';
 
 export const RUN_FILES = {
   metrics: 'metrics.jsonl',

@@ -2,12 +2,11 @@
  * Float32 buffers that live in a WebAssembly memory of their own, so the all-reduce can sum and
  * scale them with 128-bit SIMD instead of a JS loop.
  *
- * Why: the ring adds every received block into its buffer, and a JS `a[i] += b[i]` loop runs at
- * about 1 GB/s here, as slow as the loopback wire, while the SIMD loop runs at 4-5 GB/s (measured
- * by bench/sum-kernel.ts). Wasm code can only reach its own memory, so the buffer and the landing
- * space of the received blocks must both be in it; copying them in and out would cost more than
- * the addition saves. Each memory is sized once and never grown: growing would detach every view
- * the caller holds.
+ * Why: the ring adds every received block into its buffer, and a JS `a[i] += b[i]` loop is as slow
+ * as the loopback wire (`npm run bench:sum` compares the two). Wasm code can only reach its own
+ * memory, so the buffer and the landing space of the received blocks must both be in it; copying
+ * them in and out would cost more than the addition saves. Each memory is sized once and never
+ * grown: growing would detach every view the caller holds.
  */
 import { simdOpsFor, type SimdOps } from './wasm-simd';
 
