@@ -328,6 +328,40 @@ napi_value AddScaledSquares(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// futexWait(words: Int32Array, index, expected, timeoutMicros): 0 woken, 1 timed out, 2 changed, 3 other
+napi_value FutexWait(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  int32_t* words = nullptr;
+  size_t n = 0;
+  int64_t v[3] = {0, 0, 0};
+  bool ok = argc == 4 && typed(env, argv[0], napi_int32_array, reinterpret_cast<void**>(&words), &n);
+  for (int i = 0; ok && i < 3; i++) ok = readInt64(env, argv[i + 1], &v[i]);
+  if (!ok || v[0] < 0 || static_cast<size_t>(v[0]) >= n || v[2] < 0 || v[2] > 60000000) {
+    return fail(env, "futexWait(words: Int32Array, index inside it, expected: int32, timeoutMicros: 0 to 60e6)");
+  }
+  napi_value out;
+  napi_create_int32(env, ringtrain::futexWait(words + v[0], static_cast<int32_t>(v[1]), v[2]), &out);
+  return out;
+}
+
+// futexWake(words: Int32Array, index): how many sleepers woke
+napi_value FutexWake(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  int32_t* words = nullptr;
+  size_t n = 0;
+  int64_t index = 0;
+  if (argc != 2 || !typed(env, argv[0], napi_int32_array, reinterpret_cast<void**>(&words), &n) || !readInt64(env, argv[1], &index) || index < 0 || static_cast<size_t>(index) >= n) {
+    return fail(env, "futexWake(words: Int32Array, index inside it)");
+  }
+  napi_value out;
+  napi_create_int32(env, ringtrain::futexWake(words + index, 1), &out);
+  return out;
+}
+
 // bindToCpus(cpus: number[]): binds every thread of this process to those CPUs; returns '' or why not.
 napi_value BindToCpus(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -384,6 +418,8 @@ napi_value Init(napi_env env, napi_value exports) {
   exportFunction(env, exports, "copyStreaming", CopyStreaming);
   exportFunction(env, exports, "addScaled", AddScaled);
   exportFunction(env, exports, "addScaledSquares", AddScaledSquares);
+  exportFunction(env, exports, "futexWait", FutexWait);
+  exportFunction(env, exports, "futexWake", FutexWake);
   exportFunction(env, exports, "bindToCpus", BindToCpus);
   exportFunction(env, exports, "retainFreedMemory", RetainFreedMemory);
   ringtrain::exportStepFunctions(env, exports);

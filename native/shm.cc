@@ -7,6 +7,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <ctime>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #if defined(__x86_64__)
 #include <emmintrin.h>
 #endif
@@ -127,6 +130,21 @@ double addScaledSquares(float* dst, const float* src, size_t n, float scale, siz
     for (int j = 0; j < width / 2; j++) l[j] = l[2 * j] + l[2 * j + 1];
   }
   return l[0];
+}
+
+int futexWait(int32_t* word, int32_t expected, int64_t timeoutMicros) {
+  struct timespec ts;
+  ts.tv_sec = static_cast<time_t>(timeoutMicros / 1000000);
+  ts.tv_nsec = static_cast<long>((timeoutMicros % 1000000) * 1000);
+  // Not FUTEX_PRIVATE_FLAG: the word lives in a file both processes map.
+  const long r = syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, nullptr, 0);
+  if (r == 0) return 0;
+  return errno == ETIMEDOUT ? 1 : errno == EAGAIN ? 2 : 3;
+}
+
+int futexWake(int32_t* word, int32_t count) {
+  const long r = syscall(SYS_futex, word, FUTEX_WAKE, count, nullptr, nullptr, 0);
+  return r < 0 ? -1 : static_cast<int>(r);
 }
 
 }  // namespace ringtrain

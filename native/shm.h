@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace ringtrain {
@@ -36,5 +37,12 @@ void addScaled(float* dst, const float* src, size_t n, float scale);
 // interleaved lanes added pairwise, neighbours first): a pair's part of the gradient norm, read
 // in the pass that sums it instead of a pass of its own.
 double addScaledSquares(float* dst, const float* src, size_t n, float scale, size_t squaresUpTo);
+
+// Sleeps while *word == expected (a futex on shared memory, so a peer process can wake it), at
+// most timeoutMicros: 0 woken, 1 timed out, 2 the word had already changed, 3 interrupted/other.
+int futexWait(int32_t* word, int32_t expected, int64_t timeoutMicros);
+
+// Wakes up to `count` sleepers on `word`; how many woke, or -1.
+int futexWake(int32_t* word, int32_t count);
 
 }  // namespace ringtrain

@@ -18,6 +18,7 @@
  * file); the frame queue area is unused, and after DATA_START come the counters, then the halves.
  */
 import { performance } from 'node:perf_hooks';
+import { threadId } from 'node:worker_threads';
 import { addFloats, scaleFloats, RingtrainError } from '../core';
 import { nativeSharedMemory } from '../native';
 import type { SharedPairSetup } from './transport';
@@ -27,7 +28,7 @@ import { createSegment, DATA_START, offerLine, openSegment, parseOffer, unlinkSe
 export const OFFER_BYTES = 512;
 /** Each counter on a cache line of its own, so one rank's stores do not evict the other's. */
 const LINE = 64;
-const COUNTERS_BYTES = 10 * LINE;
+const COUNTERS_BYTES = 14 * LINE;
 const published = (rank: number): number => (DATA_START + rank * LINE) / 4;
 const consumed = (rank: number): number => (DATA_START + (2 + rank) * LINE) / 4;
 /** In-place all-reduces: this rank's part of the sum is in its half. */
@@ -36,6 +37,10 @@ const summed = (rank: number): number => (DATA_START + (4 + rank) * LINE) / 4;
 const residentLength = (rank: number): number => (DATA_START + (6 + rank) * LINE) / 4;
 /** A float64: the sum of squares of this rank's summed part of an in-place all-reduce. */
 const partSquares = (rank: number): number => (DATA_START + (8 + rank) * LINE) / 8;
+/** Non-zero while the rank sleeps on a futex in waitFor: the peer's next signal wakes it. */
+const sleeping = (rank: number): number => (DATA_START + (10 + rank) * LINE) / 4;
+/** The rank's process and thread ids: ranks on one thread must not sleep waiting for each other. */
+const owner = (rank: number): number => (DATA_START + (12 + rank) * LINE) / 4;
 const HALVES_AT = DATA_START + COUNTERS_BYTES;
 /** Floats per cache line: the resident buffer and the in-place split start on line boundaries. */
 const LINE_FLOATS = LINE / 4;
@@ -50,6 +55,16 @@ export interface PairHandshake {
 
 /** Flag reads between two clock reads while spinning: well under a microsecond of reading. */
 const SPIN_READS = 256;
+/**
+ * How long a wait spins before it sleeps on a futex (when the addon has one and the peer is
+ * another thread): a step's usual skew between the ranks is shorter, and a longer spin holds a
+ * CPU that, on a busy host, the peer may be waiting for.
+ */
+const SPIN_BEFORE_SLEEP_MS = 0.25;
+/** One futex sleep at most, so aborts and the deadline are checked. */
+const SLEEP_SLICE_MICROS = 1000;
+/** Longest the event loop goes without a turn while a wait sleeps (heartbeats, aborts). */
+const LOOP_TURN_EVERY_MS = 2;
 
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -70,6 +85,12 @@ export class SharedPair {
   /** dst = (dst + peer's half) * scale straight from the file, where the addon has it (shm.cc). */
   private readonly addFromPeer: ((dst: Float32Array, src: Float32Array, scale: number) => void) | undefined;
   /** addFromPeer, returning the sum of squares of the first results (shm.cc's addScaledSquares). */
+  /** The addon's futex, when it has one (shm.cc). */
+  private readonly futex: { wait(words: Int32Array, index: number, expected: number, micros: number): number; wake(words: Int32Array, index: number): number } | undefined;
+  /** Whether the peer runs on another thread, known once it wrote its ids (see owner). */
+  private peerElsewhere: boolean | undefined;
+  /** Futex sleeps taken while waiting, and how many of them a signal ended (tests and logs). */
+  readonly sleepStats = { sleeps: 0, woken: 0 };
   private readonly addSquaresFromPeer: ((dst: Float32Array, src: Float32Array, scale: number, upTo: number) => number) | undefined;
 
   private constructor(
@@ -86,6 +107,9 @@ export class SharedPair {
     this.copyIn = shm?.copyStreaming ?? ((dst, src) => dst.set(src));
     this.addFromPeer = shm?.addScaled;
     this.addSquaresFromPeer = shm?.addScaledSquares;
+    this.futex = shm?.futexWait !== undefined && shm.futexWake !== undefined ? { wait: shm.futexWait, wake: shm.futexWake } : undefined;
+    Atomics.store(this.counters, owner(rank), process.pid);
+    Atomics.store(this.counters, owner(rank) + 1, threadId);
   }
 
   /**
@@ -173,7 +197,7 @@ export class SharedPair {
     if (Atomics.load(this.counters, consumed(peer)) !== previous) await this.waitFor(consumed(peer), previous, 'copy out the previous all-reduce');
     this.copyIn(this.halves[me].subarray(0, buf.length), buf);
     // A seq-cst store: the peer that sees the counter sees the values written before it.
-    Atomics.store(this.counters, published(me), seq);
+    this.signal(published(me), seq);
     // Returns to the caller, which prepares its next batch before it awaits us.
     await undefined;
     const arrival = await this.waitFor(published(peer), seq, `publish all-reduce #${seq}`);
@@ -185,7 +209,7 @@ export class SharedPair {
     if (inbox === undefined) this.addFromPeer?.(buf, theirs, scale);
     else inbox.set(theirs);
     // The peer's half is free for its next publish.
-    Atomics.store(this.counters, consumed(me), seq);
+    this.signal(consumed(me), seq);
     if (inbox !== undefined) {
       addFloats(buf, inbox);
       if (scale !== 1) scaleFloats(buf, scale);
@@ -220,7 +244,7 @@ export class SharedPair {
     const [lo, hi] = me === 0 ? [0, split] : [split, buf.length];
     const [peerLo, peerHi] = me === 0 ? [split, buf.length] : [0, split];
     // Our values are in place already: publishing is the counter alone.
-    Atomics.store(this.counters, published(me), seq);
+    this.signal(published(me), seq);
     await undefined;
     const arrival = await this.waitFor(published(peer), seq, `publish all-reduce #${seq}`);
     // The peer set its length before it first published from its resident buffer.
@@ -232,12 +256,12 @@ export class SharedPair {
     const squares = this.sumPart(buf, theirs, lo, hi, scale, squaresOf);
     if (squares !== undefined) this.squares[partSquares(me)] = squares;
     // Seq-cst: the peer that sees the flag sees our part's sum and its squares.
-    Atomics.store(this.counters, summed(me), seq);
+    this.signal(summed(me), seq);
     await this.waitFor(summed(peer), seq, `sum its part of all-reduce #${seq}`);
     const both = (this.squares[partSquares(0)] as number) + (this.squares[partSquares(1)] as number);
     if (squares !== undefined && !Number.isNaN(both)) this.lastSquares = both;
     buf.set(theirs.subarray(peerLo, peerHi), peerLo);
-    Atomics.store(this.counters, consumed(me), seq);
+    this.signal(consumed(me), seq);
     await this.waitFor(consumed(peer), seq, `finish all-reduce #${seq}`);
     return arrival;
   }
@@ -265,6 +289,38 @@ export class SharedPair {
     return squaresOf === undefined ? undefined : NaN;
   }
 
+  /** Sets counter `index` (seq-cst, so the values written before it are seen with it) and wakes a sleeping peer. */
+  private signal(index: number, value: number): void {
+    Atomics.store(this.counters, index, value);
+    if (this.futex !== undefined && Atomics.load(this.counters, sleeping(1 - this.rank)) !== 0) this.futex.wake(this.counters, index);
+  }
+
+  /**
+   * Sleeps on counter `index` for at most a slice unless it holds `value` already; false where
+   * sleeping is not possible (no futex, or the peer is this very thread and must run to signal).
+   * The sleeping flag is raised before the counter is read again, and signal() stores before it
+   * reads the flag, so a signal is either seen here or wakes the sleep.
+   */
+  private sleepOn(index: number, value: number): boolean {
+    if (this.futex === undefined) return false;
+    if (this.peerElsewhere === undefined) {
+      const o = owner(1 - this.rank);
+      const [pid, thread] = [Atomics.load(this.counters, o), Atomics.load(this.counters, o + 1)];
+      if (pid === 0) return false;
+      this.peerElsewhere = pid !== process.pid || thread !== threadId;
+    }
+    if (!this.peerElsewhere) return false;
+    Atomics.store(this.counters, sleeping(this.rank), 1);
+    const current = Atomics.load(this.counters, index);
+    if (current !== value) {
+      const woken = this.futex.wait(this.counters, index, current, SLEEP_SLICE_MICROS) === 0;
+      this.sleepStats.sleeps += 1;
+      if (woken) this.sleepStats.woken += 1;
+    }
+    Atomics.store(this.counters, sleeping(this.rank), 0);
+    return true;
+  }
+
   /** Reads counter `index` up to SPIN_READS times; true as soon as it holds `value`. */
   private spinOnFlag(index: number, value: number): boolean {
     for (let i = 0; i < SPIN_READS; i++) if (Atomics.load(this.counters, index) === value) return true;
@@ -278,7 +334,8 @@ export class SharedPair {
    */
   private async waitFor(index: number, value: number, what: string): Promise<bigint> {
     const start = performance.now();
-    const spinUntil = start + this.setup.spinMs;
+    const spinUntil = start + (this.futex === undefined ? this.setup.spinMs : Math.min(this.setup.spinMs, SPIN_BEFORE_SLEEP_MS));
+    let lastTurn = start;
     while (Atomics.load(this.counters, index) !== value) {
       // Many flag reads per clock read: the flag is seen sooner, and the spin makes less garbage.
       if (this.spinOnFlag(index, value)) break;
@@ -289,11 +346,18 @@ export class SharedPair {
       if (now - start > this.setup.timeoutMs) {
         throw new RingtrainError('TIMEOUT', `shared-memory all-reduce: ${this.setup.peer} did not ${what} within ${this.setup.timeoutMs} ms`);
       }
+      // Asleep on a futex the peer's signal wakes, the CPU is free for the peer on a busy host;
+      // the event loop still gets a turn every few ms.
+      if (this.sleepOn(index, value)) {
+        if (now - lastTurn < LOOP_TURN_EVERY_MS) continue;
+        lastTurn = now;
+        await yieldToLoop();
+      } else if (now - start < 20) await yieldToLoop();
       // After a few ms of waiting the peer is busy elsewhere (a checkpoint, a straggler): a timer
       // keeps this rank from holding its CPU at 100% for nothing.
-      if (now - start < 20) await yieldToLoop();
       else await new Promise((resolve) => setTimeout(resolve, 1));
     }
     return process.hrtime.bigint();
   }
+
 }

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { usage } from './args';
 
-const BENCHES: Record<string, string> = { allreduce: 'allreduce.js', train: 'train-throughput.js', core: 'per-core.js', profile: 'step-profile.js', hosts: 'hosts.js', model: 'scaling-model-cli.js' };
+const BENCHES: Record<string, string> = { allreduce: 'allreduce.js', train: 'train-throughput.js', core: 'per-core.js', profile: 'step-profile.js', hosts: 'hosts.js', model: 'scaling-model-cli.js', augment: 'augment-pipeline.js' };
 
 export async function benchCommand(argv: readonly string[]): Promise<number> {
   const [which, ...rest] = argv;

@@ -29,9 +29,11 @@ const SECTIONS: Record<string, string> = {
       the advertised host from RINGTRAIN_ADVERTISE_HOST or POD_IP, --resume
       from RINGTRAIN_RESUME (only rank 0 reads the checkpoint and sends it to the others).
       --cpus 0-3,8 binds every thread of the worker to those CPUs (as taskset -a does).`,
-  report: `  ringtrain report RUN_DIR [--out DIR]
+  report: `  ringtrain report RUN_DIR [--out DIR] [--feature-maps LAYER,...|all] [--images N]
       Write an HTML report with PNG plots of a run (curves, gradient diagnostics, histograms,
-      per-rank timing, first-layer filters and feature maps) to RUN_DIR/report or DIR.`,
+      per-rank timing, first-layer filters and feature maps) to RUN_DIR/report or DIR.
+      --feature-maps draws the listed layers' maps (default: the first convolution's) for the
+      first N test images (--images, default 1, at most 32).`,
   bench: `  ringtrain bench allreduce [--nproc N] [--bytes 4K,400K,100M] [--transport grpc,tcp] [--compression fp32|fp16|bf16]
       nccl-tests-style all-reduce benchmark on 127.0.0.1, with PyTorch gloo side by side when available.
   ringtrain bench train
@@ -45,6 +47,8 @@ const SECTIONS: Record<string, string> = {
       launch --nnodes across network namespaces with tbf-capped links, against torch DDP (root; docs/hosts.md).
   ringtrain bench model [--models mlp,cnn,resnet] [--alpha-us A] | --calibrate
       The alpha-beta scaling model's samples/s and efficiency for 2..256 nodes (docs/scaling.md).
+  ringtrain bench augment
+      Step time without augmentation, augmenting inline and on a thread, from one run (BENCH_MODEL=cnn|mlp).
   PyTorch must run on an optimized BLAS (OpenBLAS): against the reference BLAS no ratio is printed.
   BENCH_DOCS=1 also writes the tables to docs/benchmarks/.`,
   eval: `  ringtrain eval --model DIR [JOB_FILE] [--set ...] [--json]

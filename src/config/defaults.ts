@@ -20,7 +20,8 @@ export const DEFAULT_JOB: JobSpec = {
     classes: 0,
     valFraction: 0,
     module: '',
-    augment: { cropPadding: 0, flip: false, rotate: 0 },
+    augment: { cropPadding: 0, flip: false, rotate: 0, threads: 1 },
+    sampler: { kind: 'distributed', weights: [] },
   },
   train: {
     epochs: 8,

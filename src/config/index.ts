@@ -4,7 +4,7 @@
  */
 export type { BackendName, JobSpec } from './job-spec';
 export type { Activation, InitializerName, ModelSpec } from './spec-model';
-export type { AugmentSpec, DataSpec, DatasetKind, TaskKind } from './spec-data';
+export type { AugmentSpec, DataSpec, DatasetKind, SamplerKind, SamplerSpec, TaskKind } from './spec-data';
 export type {
   DistillSpec,
   EarlyStoppingSpec,

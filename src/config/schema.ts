@@ -6,7 +6,7 @@
  */
 import type { BackendName, JobSpec } from './job-spec';
 import type { Activation, InitializerName, ModelKind } from './spec-model';
-import type { DatasetKind, TaskKind } from './spec-data';
+import type { DatasetKind, SamplerKind, TaskKind } from './spec-data';
 import type {
   AnnealStrategy,
   FusedStepPolicy,
@@ -143,6 +143,9 @@ export const JOB_SCHEMA: JobSchema = {
   'data.augment.cropPadding': COUNT,
   'data.augment.flip': { kind: 'bool' },
   'data.augment.rotate': { kind: 'number', min: 0, max: 180 },
+  'data.augment.threads': { kind: 'int', min: 0, max: 8 },
+  'data.sampler.kind': allOf<SamplerKind>()(['distributed', 'weighted', 'balanced']),
+  'data.sampler.weights': { kind: 'number-list', each: { min: 0 }, minLength: 0 },
   'train.epochs': { kind: 'int', min: 1 },
   'train.maxSteps': COUNT,
   'train.optimizer': allOf<OptimizerName>()(['sgd', 'adam', 'adamw', 'rmsprop']),

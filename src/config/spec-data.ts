@@ -16,6 +16,25 @@ export interface AugmentSpec {
   flip: boolean;
   /** Random rotation in [-degrees, degrees] (RandomRotation), bilinear; 0 = off. */
   rotate: number;
+  /**
+   * Threads (node:worker_threads) that augment the next batches while the step trains; 0 =
+   * augment on the training thread. Either way the batches are the same, bit for bit.
+   */
+  threads: number;
+}
+
+/**
+ * Which training samples an epoch draws. distributed: every sample once (DistributedSampler).
+ * weighted / balanced: WeightedRandomSampler with replacement, as many draws as samples, split
+ * over the ranks as DistributedSampler splits its list; weighted takes one weight per class,
+ * balanced weighs each class by 1 / its sample count, so every class is drawn equally often.
+ */
+export type SamplerKind = 'distributed' | 'weighted' | 'balanced';
+
+export interface SamplerSpec {
+  kind: SamplerKind;
+  /** weighted: one weight per class, in class order (relative: they need not sum to 1). */
+  weights: number[];
 }
 
 export interface DataSpec {
@@ -50,4 +69,5 @@ export interface DataSpec {
   /** module: path of a CommonJS .js or a TypeScript .ts module exporting loadData() (relative to the working directory). */
   module: string;
   augment: AugmentSpec;
+  sampler: SamplerSpec;
 }

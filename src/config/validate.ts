@@ -4,6 +4,7 @@
  * Each problem names the layer (file, RINGTRAIN_SET, --set) that set the offending value, which
  * is why layers are merged here rather than pre-merged by the caller.
  */
+import { samplerChecks } from './validate-sampler';
 import { RingtrainError } from '../core';
 import { DEFAULT_JOB } from './defaults';
 import type { JobSpec } from './job-spec';
@@ -210,6 +211,7 @@ function crossCheck(spec: JobSpec, origin: Map<string, string>, problems: string
     problems.push(`${source}: the onecycle schedule cycles momentum, but train.optimizer ${optimizer} has train.momentum 0 (torch refuses this too): set train.momentum (e.g. 0.9) or train.schedule.cycleMomentum to false`);
   }
   fineTuneChecks(spec, origin, problems);
+  samplerChecks(spec, origin, problems);
   const { minWorkers, worldSize } = spec.cluster;
   if (minWorkers > worldSize) {
     const source = origin.get('cluster.minWorkers') ?? origin.get('cluster.worldSize') ?? 'defaults';

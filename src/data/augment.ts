@@ -76,16 +76,30 @@ export function rotate(src: Float32Array, dst: Float32Array, [h, w, c]: ImageSha
  */
 export function augmenter(a: AugmentSpec, shape: ImageShape | undefined, fill: number, seed: number): ((epoch: number) => BatchTransform) | undefined {
   if (!augmentEnabled(a)) return undefined;
+  const rows = rowAugmenter(a, requireShape(shape), fill, seed);
+  return (epoch) => (batch: Batch, idx: Int32Array) => rows(batch.x, idx, epoch);
+}
+
+export function requireShape(shape: ImageShape | undefined): ImageShape {
   if (shape === undefined) {
     throw new RingtrainError('CONFIG_INVALID', 'data.augment (cropPadding, flip, rotate) works on images only, but this dataset has no image shape: set them to 0/false for tabular data');
   }
+  return shape;
+}
+
+/**
+ * Augments rows `x` (one per entry of `idx`, the samples' dataset indices) in place. The one
+ * implementation both the inline transform and the augmentation threads run, so the two give
+ * the same bits.
+ */
+export function rowAugmenter(a: AugmentSpec, shape: ImageShape, fill: number, seed: number): (x: Float32Array, idx: Int32Array, epoch: number) => void {
   const size = shape[0] * shape[1] * shape[2];
   const tmpA = new Float32Array(size);
   const tmpB = new Float32Array(size);
-  return (epoch) => (batch: Batch, idx: Int32Array) => {
+  return (x, idx, epoch) => {
     for (let p = 0; p < idx.length; p++) {
       const rnd = sampleRandom(seed, epoch, idx[p] as number);
-      const row = batch.x.subarray(p * size, (p + 1) * size);
+      const row = x.subarray(p * size, (p + 1) * size);
       let cur: Float32Array = row;
       let spare: Float32Array = tmpA;
       if (a.cropPadding > 0) {

@@ -56,9 +56,25 @@ export function samplesPerRank(datasetSize: number, worldSize: number, dropLast 
  * `samplesPerRank(n, W, dropLast)` of them.
  */
 export function distributedIndices(opts: DistributedSamplerOptions): Int32Array {
+  checkSamplerArgs(opts);
   const { datasetSize: n, worldSize: world, rank, epoch, seed } = opts;
   const shuffle = opts.shuffle ?? true;
   const dropLast = opts.dropLast ?? false;
+  const offset = opts.offset ?? 0;
+  const m = Math.max(0, n - offset);
+  const perRank = dropLast ? Math.floor(m / world) : Math.ceil(m / world);
+  const order = shuffle ? shufflePermutation(n, seed + epoch) : identity(n);
+  // Position p of PyTorch's padded list is order[p % n] (the list repeated as often as needed);
+  // with dropLast every position is < n already. Rank r takes positions r, r+W, r+2W, ...
+  // (of the remaining list order[offset..] when resuming mid-epoch).
+  const out = new Int32Array(perRank);
+  for (let k = 0; k < perRank; k++) out[k] = order[offset + ((rank + k * world) % m)];
+  return out;
+}
+
+/** Throws one CONFIG_INVALID error listing every bad argument; any sampler's contract. */
+export function checkSamplerArgs(opts: DistributedSamplerOptions): void {
+  const { datasetSize: n, worldSize: world, rank, epoch, seed } = opts;
   const problems = [...checkSize(n), ...checkWorld(world)];
   if (!Number.isInteger(rank) || rank < 0 || !(rank < world)) {
     problems.push(`rank must be an integer in 0..${world - 1} for worldSize ${world}, got ${rank}`);
@@ -69,16 +85,6 @@ export function distributedIndices(opts: DistributedSamplerOptions): Int32Array 
   const offset = opts.offset ?? 0;
   if (!Number.isSafeInteger(offset) || offset < 0) problems.push(`offset must be a non-negative integer, got ${offset}`);
   if (problems.length > 0) throw invalidArgs(problems);
-
-  const m = Math.max(0, n - offset);
-  const perRank = dropLast ? Math.floor(m / world) : Math.ceil(m / world);
-  const order = shuffle ? shufflePermutation(n, seed + epoch) : identity(n);
-  // Position p of PyTorch's padded list is order[p % n] (the list repeated as often as needed);
-  // with dropLast every position is < n already. Rank r takes positions r, r+W, r+2W, ...
-  // (of the remaining list order[offset..] when resuming mid-epoch).
-  const out = new Int32Array(perRank);
-  for (let k = 0; k < perRank; k++) out[k] = order[offset + ((rank + k * world) % m)];
-  return out;
 }
 
 /**

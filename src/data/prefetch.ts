@@ -8,7 +8,14 @@ import { gatherBatch, type Batch, type RowSource } from './batches';
 
 export type BatchTransform = (batch: Batch, idx: Int32Array, position: number) => void;
 
-export class BatchPipeline {
+/** One epoch's batches, asked for in order: get(b) stays valid until get(b + 2) or prepare(b + 2). */
+export interface EpochBatches {
+  /** A hint that batch `b` comes next: start on it now. */
+  prepare(b: number): void;
+  get(b: number): Batch;
+}
+
+export class BatchPipeline implements EpochBatches {
   private readonly buffers: Batch[];
   /** The batch each buffer holds now (a view of it for a short last batch). */
   private readonly held: (Batch | undefined)[] = [undefined, undefined];

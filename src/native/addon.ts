@@ -65,6 +65,14 @@ export interface NativeSharedMemory {
   addScaled?(dst: Float32Array, src: Float32Array, scale: number): void;
   /** addScaled, returning the sum of squares of dst[0, squaresUpTo) in sumSquares' lane order; absent from an older addon. */
   addScaledSquares?(dst: Float32Array, src: Float32Array, scale: number, squaresUpTo: number): number;
+  /**
+   * Sleeps while words[index] === expected, at most timeoutMicros (a futex on the mapped file, so
+   * another process can wake it): 0 woken, 1 timed out, 2 already changed, 3 interrupted. Absent
+   * from an older addon.
+   */
+  futexWait?(words: Int32Array, index: number, expected: number, timeoutMicros: number): number;
+  /** Wakes one sleeper on words[index]; how many woke. */
+  futexWake?(words: Int32Array, index: number): number;
 }
 
 /**
@@ -136,7 +144,7 @@ function load(): Loaded {
   }
   const updates: NativeUpdates = { sgd: addon.sgd, adam: addon.adam, rmsprop: addon.rmsprop, sumSquares: addon.sumSquares, scaleBy: addon.scaleBy, gatherDecoded: addon.gatherDecoded, histogram: addon.histogram, sumSquaredDiff: addon.sumSquaredDiff };
   // An addon built before shm.cc existed has no mapShared: the ring then stays on sockets.
-  const shared: NativeSharedMemory | undefined = typeof addon.mapShared === 'function' ? { mapShared: addon.mapShared, unlinkShared: addon.unlinkShared, copyStreaming: addon.copyStreaming, addScaled: addon.addScaled, addScaledSquares: addon.addScaledSquares } : undefined;
+  const shared: NativeSharedMemory | undefined = typeof addon.mapShared === 'function' ? { mapShared: addon.mapShared, unlinkShared: addon.unlinkShared, copyStreaming: addon.copyStreaming, addScaled: addon.addScaled, addScaledSquares: addon.addScaledSquares, futexWait: addon.futexWait, futexWake: addon.futexWake } : undefined;
   const bindToCpus = typeof addon.bindToCpus === 'function' ? addon.bindToCpus : undefined;
   const retainFreedMemory = typeof addon.retainFreedMemory === 'function' ? addon.retainFreedMemory : undefined;
   const step = fusedStepOf(addon);

@@ -31,7 +31,20 @@ export {
   type RouteHandler,
 } from './http-server';
 export { EventFileWriter, FLUSH_INTERVAL_MS, type EventFileWriterOptions } from './tensorboard-writer';
-export { readEventFile, decodeEvent, eventFilesIn, scalarsByTag, type DecodedEvent, type DecodedValue, type EventFileContents, type ScalarPoint } from './tensorboard-reader';
+export {
+  EXPERIMENT_TAG,
+  HPARAMS_PLUGIN,
+  SESSION_END_TAG,
+  SESSION_START_TAG,
+  encodeHParamsEvent,
+  experimentContent,
+  sessionEndContent,
+  sessionStartContent,
+  type HParamValue,
+  type HParamsMetric,
+  type SessionStatus,
+} from './tensorboard-hparams';
+export { readEventFile, decodeEvent, decodeHParamsContent, eventFilesIn, scalarsByTag, type DecodedEvent, type DecodedValue, type EventFileContents, type ScalarPoint } from './tensorboard-reader';
 export { crc32c, maskedCrc32c, frameRecord, splitRecords, type RecordSplit } from './tensorboard-records';
 export { encodeSummaryEvent, encodeFileVersionEvent, type HistogramData, type SummaryValue } from './tensorboard-proto';
 export { mergeTraceFiles } from './trace-merge';

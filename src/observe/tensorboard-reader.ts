@@ -15,6 +15,8 @@ export interface DecodedValue {
   tag: string;
   /** SummaryMetadata.plugin_data.plugin_name when present ("scalars", "histograms"). */
   plugin: string;
+  /** SummaryMetadata.plugin_data.content when not empty (the HParams plugin's protos). */
+  content?: Buffer;
   /** Set for simple_value and for rank-0 float tensors (TF 1 and TF 2 scalars). */
   scalar?: number;
   histogram?: HistogramData;
@@ -42,7 +44,7 @@ interface TensorObject {
 
 interface ValueObject {
   tag?: string;
-  metadata?: { pluginData?: { pluginName?: string } };
+  metadata?: { pluginData?: { pluginName?: string; content?: Buffer } };
   simpleValue?: number;
   tensor?: TensorObject;
   histo?: { min?: number; max?: number; num?: number; sum?: number; sumSquares?: number; bucketLimit?: number[]; bucket?: number[] };
@@ -55,11 +57,23 @@ interface EventObject {
   summary?: { value?: ValueObject[] };
 }
 
-function protoFile(): string {
-  const candidates = [path.resolve(__dirname, '../../../proto/tensorboard/event.proto'), path.resolve(__dirname, '../../proto/tensorboard/event.proto')];
+function protoFile(name = 'event.proto'): string {
+  const candidates = [path.resolve(__dirname, `../../../proto/tensorboard/${name}`), path.resolve(__dirname, `../../proto/tensorboard/${name}`)];
   const found = candidates.find((p) => fs.existsSync(p));
-  if (found === undefined) throw new RingtrainError('DATA_INVALID', `proto/tensorboard/event.proto not found near ${__dirname}: is the package installed whole?`);
+  if (found === undefined) throw new RingtrainError('DATA_INVALID', `proto/tensorboard/${name} not found near ${__dirname}: is the package installed whole?`);
   return found;
+}
+
+let hparamsType: protobuf.Type | undefined;
+
+/**
+ * An HParams summary's plugin content (DecodedValue.content of a value whose plugin is
+ * "hparams") as a plain object, decoded with proto/tensorboard/hparams.proto: enums as their
+ * names, google.protobuf.Value as {numberValue | stringValue | boolValue}.
+ */
+export function decodeHParamsContent(content: Uint8Array): Record<string, unknown> {
+  hparamsType ??= protobuf.loadSync(protoFile('hparams.proto')).lookupType('tensorboard.hparams.HParamsPluginData');
+  return hparamsType.toObject(hparamsType.decode(content), { longs: Number, enums: String, defaults: true, oneofs: true }) as Record<string, unknown>;
 }
 
 let eventType: protobuf.Type | undefined;
@@ -83,6 +97,8 @@ function tensorScalar(t: TensorObject): number | undefined {
 
 function decodeValue(v: ValueObject): DecodedValue {
   const out: DecodedValue = { tag: v.tag ?? '', plugin: v.metadata?.pluginData?.pluginName ?? '' };
+  const content = v.metadata?.pluginData?.content;
+  if (content !== undefined && content.length > 0) out.content = content;
   if (v.simpleValue !== undefined) out.scalar = v.simpleValue;
   else if (v.tensor !== undefined) {
     const s = tensorScalar(v.tensor);

@@ -83,6 +83,11 @@ export class EventFileWriter {
     this.append(encodeSummaryEvent(this.clock(), step, [{ tag, kind: 'histogram', histogram }]));
   }
 
+  /** An already encoded Event (tensorboard-hparams.ts builds the HParams ones). */
+  event(encoded: Uint8Array): void {
+    this.append(encoded);
+  }
+
   flush(): void {
     this.encodeDeferred();
     if (this.fd === undefined || this.pending.length === 0) return;

@@ -109,27 +109,83 @@ export function drawFrame(r: Raster, plot: Rect, o: FrameOptions): void {
     if (px < plot.x || px > plot.x + plot.w) continue;
     r.fillRect(px, plot.y, 1, plot.h, GRID);
     r.fillRect(px, plot.y + plot.h, 1, 5, INK);
-    r.text(px, plot.y + plot.h + 8, formatTick(v, xStep), INK, { scale: LABEL_SCALE, align: 'center' });
+    r.text(px, plot.y + plot.h + 10, formatTick(v, xStep), INK, { scale: LABEL_SCALE, align: 'center' });
   }
   r.strokeRect(plot.x, plot.y, plot.w + 1, plot.h + 1, INK);
-  r.text(plot.x + plot.w / 2, plot.y + plot.h + 30, o.xLabel, MUTED, { scale: LABEL_SCALE, align: 'center' });
+  r.text(plot.x + plot.w / 2, plot.y + plot.h + 32, o.xLabel, MUTED, { scale: LABEL_SCALE, align: 'center' });
   r.text(6, plot.y + plot.h / 2 + textWidth(o.yLabel, LABEL_SCALE) / 2, o.yLabel, MUTED, { scale: LABEL_SCALE, rotate: true });
 }
 
-/** A legend box in the plot's top-right corner. */
-export function drawLegend(r: Raster, plot: Rect, entries: readonly { name: string; color: Rgb }[]): void {
+/** Space between a legend entry's swatch and its name, and each entry's height. */
+const LEGEND_ROW = 20;
+const LEGEND_SWATCH = 32;
+
+export interface LegendEntry {
+  name: string;
+  color: Rgb;
+}
+
+/** Width of one legend entry (swatch and name). */
+export function legendEntryWidth(e: LegendEntry): number {
+  return LEGEND_SWATCH + textWidth(e.name, LABEL_SCALE) + 8;
+}
+
+/** Height of a legend of `rows` rows. */
+export function legendHeight(rows: number): number {
+  return rows * LEGEND_ROW + 8;
+}
+
+/**
+ * A legend in `box`, outside the data: entries fill `columns` columns of equal width, row by
+ * row. The box is recorded as the raster's "legend" part.
+ */
+export function drawLegend(r: Raster, box: Rect, entries: readonly LegendEntry[], columns = 1): void {
   if (entries.length === 0) return;
-  const w = Math.max(...entries.map((e) => textWidth(e.name, LABEL_SCALE))) + 40;
-  const h = entries.length * 20 + 8;
-  const x = plot.x + plot.w - w - 8;
-  const y = plot.y + 8;
-  r.fillRect(x, y, w, h, [255, 255, 255], 0.9);
-  r.strokeRect(x, y, w, h, GRID);
+  r.parts.push({ ...box, what: 'legend' });
+  r.strokeRect(box.x, box.y, box.w, box.h, GRID);
+  const colW = Math.max(...entries.map(legendEntryWidth));
   entries.forEach((e, i) => {
-    const cy = y + 14 + i * 20;
-    r.line(x + 8, cy, x + 26, cy, e.color, 3);
-    r.text(x + 32, cy - 7, e.name, INK, { scale: LABEL_SCALE });
+    const x = box.x + 8 + (i % columns) * colW;
+    const cy = box.y + 14 + Math.floor(i / columns) * LEGEND_ROW;
+    r.line(x, cy, x + 18, cy, e.color, 3);
+    r.text(x + 24, cy - 7, e.name, INK, { scale: LABEL_SCALE });
   });
+}
+
+/** Perceptual-ish distance of two colours ("redmean" weighted RGB). */
+export function colorDistance(a: Rgb, b: Rgb): number {
+  const rm = (a[0] + b[0]) / 2;
+  const [dr, dg, db] = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+  return Math.sqrt((2 + rm / 256) * dr * dr + 4 * dg * dg + (2 + (255 - rm) / 256) * db * db);
+}
+
+let extended: Rgb[] = [...PALETTE];
+
+/**
+ * `n` colours, pairwise as far apart as a greedy choice gets them: the Okabe-Ito palette first,
+ * then from a grid of colours dark enough to read on white, each the one farthest from all
+ * chosen so far. Any number of series gets colours of its own (they only come closer).
+ */
+export function distinctColors(n: number): Rgb[] {
+  if (extended.length < n) {
+    const levels = [0, 60, 120, 180, 240];
+    const grid: Rgb[] = [];
+    for (const r of levels) for (const g of levels) for (const b of levels) if (0.299 * r + 0.587 * g + 0.114 * b < 190) grid.push([r, g, b]);
+    const chosen = [...extended];
+    const left = grid.filter((c) => !chosen.some((p) => colorDistance(p, c) === 0));
+    while (chosen.length < n && left.length > 0) {
+      let best = 0;
+      let bestD = -1;
+      left.forEach((c, i) => {
+        const d = Math.min(...chosen.map((p) => colorDistance(p, c)));
+        if (d > bestD) [best, bestD] = [i, d];
+      });
+      chosen.push(left.splice(best, 1)[0] as Rgb);
+    }
+    extended = chosen;
+  }
+  // Past the grid (over a hundred series) colours repeat: the legend still names each line.
+  return Array.from({ length: n }, (_, i) => extended[i % extended.length] as Rgb);
 }
 
 /** Label of log10-space tick v: the value itself, two significant digits (0.0032, 1, 320). */

@@ -6,6 +6,7 @@
 import type { Histogram } from '../train';
 import { INK, LABEL_SCALE, MUTED, formatTick, linearScale, niceTicks, type Rect } from './plot-axes';
 import { Raster, type Rgb } from './raster';
+import { textWidth } from './raster-font';
 
 export interface HistogramFrame {
   /** "epoch 3": drawn beside the ridge. */
@@ -34,6 +35,8 @@ export function drawHistogramRidges(r: Raster, area: Rect, title: string, frames
   const n = usable.length;
   const peak = n > 1 ? area.h * 0.45 : area.h * 0.9;
   const gap = n > 1 ? (area.h - peak) / (n - 1) : 0;
+  // Ridges closer than a label's height share labels: every k-th from the latest, which always has one.
+  const labelEvery = gap > 0 ? Math.max(1, Math.ceil(16 / gap)) : 1;
   usable.forEach((f, i) => {
     const base = area.y + peak + i * gap;
     const color = mix(BACK, FRONT, n > 1 ? i / (n - 1) : 1);
@@ -50,7 +53,7 @@ export function drawHistogramRidges(r: Raster, area: Rect, title: string, frames
     });
     r.polyline(outline, color, 1.5);
     r.fillRect(area.x, Math.round(base), area.w, 1, [200, 200, 200]);
-    r.text(area.x + area.w + 6, base - 7, f.label, MUTED, { scale: LABEL_SCALE });
+    if ((n - 1 - i) % labelEvery === 0) r.text(area.x + area.w + 6, base - 7, f.label, MUTED, { scale: LABEL_SCALE });
   });
   const ticks = niceTicks(lo, hi, Math.max(4, Math.floor(area.w / 90)));
   const step = ticks.length > 1 ? (ticks[1] as number) - (ticks[0] as number) : hi - lo;
@@ -69,8 +72,10 @@ export function variableHistogramPlot(variable: string, weights: readonly Histog
   const height = 380;
   const r = new Raster(width, height);
   r.text(width / 2, 6, variable, INK, { scale: LABEL_SCALE, align: 'center' });
-  const panelW = (width - 3 * 24 - 2 * 84) / 2;
+  // Each panel keeps room on its right for its ridge labels ("epoch 12").
+  const labelW = Math.max(...[...weights, ...grads].map((f) => textWidth(f.label, LABEL_SCALE)), 0) + 12;
+  const panelW = (width - 3 * 24 - 2 * labelW) / 2;
   drawHistogramRidges(r, { x: 24, y: 66, w: panelW, h: height - 66 - 40 }, 'weights', weights);
-  drawHistogramRidges(r, { x: 24 + panelW + 84 + 24, y: 66, w: panelW, h: height - 66 - 40 }, 'gradients', grads);
+  drawHistogramRidges(r, { x: 24 + panelW + labelW + 24, y: 66, w: panelW, h: height - 66 - 40 }, 'gradients', grads);
   return r;
 }

@@ -5,6 +5,7 @@
  */
 import { INK, LABEL_SCALE, MUTED } from './plot-axes';
 import { Raster, type Rgb } from './raster';
+import { textWidth } from './raster-font';
 
 export interface GridImage {
   width: number;
@@ -12,6 +13,8 @@ export interface GridImage {
   /** Row-major, width x height. */
   values: Float32Array;
   label?: string;
+  /** Screen pixels per image pixel of this image (default: the grid's): inputs and maps drawn alike in size. */
+  cell?: number;
 }
 
 export type Colormap = 'diverging' | 'viridis' | 'gray';
@@ -71,11 +74,14 @@ function range(values: Float32Array): [number, number] {
 export function imageGrid(o: ImageGridOptions): Raster {
   const cols = Math.max(1, Math.min(o.columns, o.images.length));
   const rows = Math.max(1, Math.ceil(o.images.length / cols));
-  const maxW = Math.max(1, ...o.images.map((i) => i.width)) * o.cell;
-  const maxH = Math.max(1, ...o.images.map((i) => i.height)) * o.cell;
+  const cellOf = (i: GridImage): number => i.cell ?? o.cell;
+  const maxW = Math.max(1, ...o.images.map((i) => i.width * cellOf(i)));
+  const maxH = Math.max(1, ...o.images.map((i) => i.height * cellOf(i)));
   const labelH = o.images.some((i) => i.label) ? 20 : 0;
   const pad = 10;
-  const width = Math.max(cols * (maxW + pad) + pad, 360);
+  // A column is as wide as its widest image or label, so labels never run into the next one.
+  const colW = Math.max(maxW, ...o.images.map((i) => textWidth(i.label ?? '', LABEL_SCALE)));
+  const width = Math.max(cols * (colW + pad) + pad, 360, textWidth(o.title, LABEL_SCALE) + 2 * pad);
   const height = 40 + rows * (maxH + labelH + pad) + pad;
   const r = new Raster(width, height);
   r.text(width / 2, 10, o.title, INK, { scale: LABEL_SCALE, align: 'center' });
@@ -85,7 +91,8 @@ export function imageGrid(o: ImageGridOptions): Raster {
     shared = [Math.min(...all.map((a) => a[0])), Math.max(...all.map((a) => a[1]))];
   }
   o.images.forEach((img, k) => {
-    const ox = pad + (k % cols) * (maxW + pad);
+    const cell = cellOf(img);
+    const ox = pad + (k % cols) * (colW + pad) + Math.floor((colW - img.width * cell) / 2);
     const oy = 40 + Math.floor(k / cols) * (maxH + labelH + pad);
     let [lo, hi] = o.sharedScale ? shared : range(img.values);
     if (o.colormap === 'diverging') {
@@ -96,11 +103,11 @@ export function imageGrid(o: ImageGridOptions): Raster {
     for (let py = 0; py < img.height; py++) {
       for (let px = 0; px < img.width; px++) {
         const v = img.values[py * img.width + px] as number;
-        r.fillRect(ox + px * o.cell, oy + py * o.cell, o.cell, o.cell, colorAt(o.colormap, (v - lo) / span));
+        r.fillRect(ox + px * cell, oy + py * cell, cell, cell, colorAt(o.colormap, (v - lo) / span));
       }
     }
-    r.strokeRect(ox - 1, oy - 1, img.width * o.cell + 2, img.height * o.cell + 2, [200, 200, 200]);
-    if (img.label) r.text(ox + (img.width * o.cell) / 2, oy + img.height * o.cell + 5, img.label, MUTED, { scale: LABEL_SCALE, align: 'center' });
+    r.strokeRect(ox - 1, oy - 1, img.width * cell + 2, img.height * cell + 2, [200, 200, 200]);
+    if (img.label) r.text(ox + (img.width * cell) / 2, oy + img.height * cell + 5, img.label, MUTED, { scale: LABEL_SCALE, align: 'center' });
   });
   return r;
 }

@@ -17,9 +17,23 @@ export interface TextOptions {
   rotate?: boolean;
 }
 
+/** Where a piece of text or a named part of a plot landed, in pixels. */
+export interface Box {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+  /** The text drawn, or the part's name ("plot", "legend"). */
+  what: string;
+}
+
 export class Raster {
   /** RGBA, row-major, 4 bytes per pixel; alpha is always 255. */
   readonly data: Uint8Array;
+  /** Every text drawn, so tests can check that no two labels overlap and none leaves the image. */
+  readonly texts: Box[] = [];
+  /** Named areas a plot reserved (its data area, its legend). */
+  readonly parts: Box[] = [];
 
   constructor(
     readonly width: number,
@@ -111,6 +125,8 @@ export class Raster {
     const scale = opts.scale ?? 1;
     const w = textWidth(s, scale);
     const shift = opts.align === 'center' ? w / 2 : opts.align === 'right' ? w : 0;
+    const h = GLYPH_HEIGHT * scale;
+    if (s.length > 0) this.texts.push(opts.rotate ? { x, y: y - w + shift, w: h, h: w, what: s } : { x: x - shift, y, w, h, what: s });
     for (let k = 0; k < s.length; k++) {
       const rows = glyph(s[k] as string);
       for (let row = 0; row < GLYPH_HEIGHT; row++) {

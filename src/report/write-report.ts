@@ -19,12 +19,15 @@ import { addDiagnostics } from './report-diagnostics';
 import { evaluationSection, readEvaluation } from './report-evaluation';
 import { renderReportHtml, type ReportFigure } from './report-html';
 import { modelViews } from './report-model';
+import type { FeatureMapRequest, Sample } from './report-feature-maps';
 import { RUN_FILES, readRunFiles } from '../record';
 
 export interface ReportOptions {
   /** Where to write; default RUN_DIR/report. */
   outDir?: string;
   now?: Date;
+  /** Feature maps of these layers for the first N test images (default: the first convolution, one image). */
+  featureMaps?: FeatureMapRequest;
 }
 
 export interface ReportResult {
@@ -64,30 +67,30 @@ function addHistograms(run: CleanRun, add: Add): void {
 }
 
 /** The saved model's first-layer weights or filters and feature maps; notes say what is missing. */
-async function addModelViews(dir: string, spec: Record<string, unknown> | undefined, add: Add, notes: string[]): Promise<void> {
+async function addModelViews(dir: string, spec: Record<string, unknown> | undefined, add: Add, notes: string[], want: FeatureMapRequest): Promise<void> {
   const modelDir = path.join(dir, RUN_FILES.model);
   if (fs.existsSync(path.join(modelDir, 'model.json'))) {
     try {
       // One forward pass: wasm is fast to start and prints nothing; cpu is the fallback.
       await selectBackend('wasm').catch(() => selectBackend('cpu'));
       const model = await loadModelFromDir(modelDir);
-      let sample: Float32Array | undefined;
-      let label: number | undefined;
+      const samples: Sample[] = [];
       const data = spec?.data as { dataset?: string; dir?: string } | undefined;
       if ((data?.dataset ?? 'mnist') === 'mnist') {
         try {
-          const test = loadMnist({ dir: data?.dir ?? '', trainLimit: 1, testLimit: 1 }).test;
-          sample = readRows(test, 0, 1).slice();
-          label = test.labels[0];
+          const test = loadMnist({ dir: data?.dir ?? '', trainLimit: 1, testLimit: want.images }).test;
+          for (let i = 0; i < test.count; i++) samples.push({ x: readRows(test, i, i + 1).slice(), label: test.labels[i] });
         } catch (e) {
-          notes.push(`The test image could not be loaded (${(e as Error).message}).`);
+          notes.push(`The test images could not be loaded (${(e as Error).message}).`);
         }
       }
-      const views = modelViews(model, sample, label);
-      for (const p of views.plots) add(`${p.name}.png`, p.raster, p.name === 'filters' ? 'First-layer filters' : p.name === 'feature-maps' ? 'Feature maps' : 'First-layer weights', p.caption, 'model');
+      const views = modelViews(model, samples, want);
+      for (const p of views.plots) add(`${p.name}.png`, p.raster, p.name === 'filters' ? 'First-layer filters' : p.name.startsWith('feature-maps') ? `Feature maps${p.layer === undefined ? '' : ` of ${p.layer}`}` : 'First-layer weights', p.caption, 'model');
       notes.push(...views.notes);
       model.dispose();
     } catch (e) {
+      // A layer --feature-maps names that the model lacks is the user's to fix: no report without it.
+      if (e instanceof RingtrainError && e.code === 'CONFIG_INVALID') throw e;
       notes.push(`The saved model in ${modelDir} could not be loaded: ${(e as Error).message}`);
     }
   } else {
@@ -115,7 +118,7 @@ export async function writeReport(runDir: string, o: ReportOptions = {}): Promis
 
   addHistograms(run, add);
 
-  await addModelViews(dir, spec, add, notes);
+  await addModelViews(dir, spec, add, notes, o.featureMaps ?? { layers: [], images: 1 });
 
   let timing = run.timing;
   let timingSource = `${RUN_FILES.timing} (every rank, all-gathered each epoch)`;

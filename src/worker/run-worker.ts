@@ -12,7 +12,7 @@ import { selectBackend } from '../compute';
 import { retainFreedMemory } from '../native';
 import { RingtrainError, isRingtrainError, DIRECTORY_USES, makeDirectory } from '../core';
 import { type JobSpec, type TlsFiles, trainingFingerprint } from '../config';
-import { augmenter, loadDataset, savePreprocess } from '../data';
+import { AugmentThreads, loadDataset, savePreprocess, startAugmentation, type Augmentation } from '../data';
 import {
   createProcessMetrics,
   createWorkerMetrics,
@@ -22,7 +22,7 @@ import {
   TraceWriter,
 } from '../observe';
 import { ParamLayout, buildModel, saveModelToDir, summarizeModel } from '../train';
-import { RunRecorder, type StepInfo } from '../record';
+import { RunRecorder, writeHParams, type StepInfo } from '../record';
 import { CoordinatorClient } from './coordinator-client';
 import { HeartbeatLoop, type Progress } from './heartbeat-loop';
 import { appendMetrics, checkpointDirOf, trimMetrics, writeEvaluation, writesCheckpoints } from './run-dir';
@@ -129,6 +129,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   createProcessMetrics(processRegistry);
   const client = new CoordinatorClient(o.coordinator, spec.name, o.workerId, o.token, o.tls);
   const cleanups: (() => Promise<void> | void)[] = [() => client.close(), () => ringServer.close()];
+  let augment: Augmentation | undefined;
   let fatal: string | undefined;
   let regenerating: string | undefined;
   let abortRing: (e: Error) => void = () => undefined;
@@ -163,6 +164,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   );
   let rank = -1;
   try {
+    // Padding is a black pixel as the model sees it: raw 0, normalized. The threads outlive generations.
+    const made = startAugmentation(spec.data.augment, data.train.imageShape, -(data.preprocess.mean[0] ?? 0) / (data.preprocess.std[0] ?? 1), spec.seed, spec.data.batchSize);
+    if (made instanceof AugmentThreads) cleanups.push(() => made.close());
+    augment = made;
     const ringPort = await ringServer.listen(o.bindHost, spec.cluster.ringPort);
     const http = await startHttpServer({ host: spec.observe.metricsHost, port: spec.observe.workerMetricsPort, registry: [registry, processRegistry], health: () => ({ ok: fatal === undefined, detail: fatal ?? 'ok' }) });
     cleanups.push(() => http.close());
@@ -256,8 +261,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
         metrics,
         traceSpans: o.traceFile !== undefined,
         teacher,
-        // Padding is a black pixel as the model sees it: raw 0, normalized.
-        augment: augmenter(spec.data.augment, data.train.imageShape, -(data.preprocess.mean[0] ?? 0) / (data.preprocess.std[0] ?? 1), spec.seed),
+        augment,
         hooks: {
           checkAbort: () => {
             if (fatal !== undefined) throw new RingtrainError('JOB_FAILED', fatal);
@@ -455,6 +459,13 @@ async function finishRun(f: FinishContext): Promise<WorkerSummary> {
     log.info({ event: 'model-saved', dir: modelDir }, `model saved to ${modelDir}`);
     const ending = { epochs: last?.epoch ?? loop.counters.epoch, stoppedEarly: result.stoppedEarly, restoredEpoch: result.restoredEpoch };
     writeEvaluation(o.outDir, { split: 'test', ...ending, ...evaluationOf(test, data.preprocess.classNames) });
+    // The settings and final figures for TensorBoard's HParams tab; a run still finishes without them.
+    const hparams = { worldSize: world, startSecs: Date.now() / 1000 - process.uptime(), endSecs: Date.now() / 1000, status: 'success' as const, steps: step, epochs: ending.epochs, test, val, train: last?.train };
+    try {
+      writeHParams(o.outDir, f.spec, hparams);
+    } catch (e) {
+      log.warn({ event: 'hparams-failed' }, `the HParams summary was not written: ${(e as Error).message}`);
+    }
     log.info({ event: 'final', test: withoutConfusion(test), ...ending }, `the saved model on the test set: loss ${test.loss.toFixed(4)}${Number.isNaN(test.accuracy) ? `, mae ${test.mae?.toFixed(4)}` : `, accuracy ${(100 * test.accuracy).toFixed(2)}%`}${result.restoredEpoch > 0 ? ` (weights of epoch ${result.restoredEpoch})` : ''}`);
   }
   // Nobody reports done before every replica has finished its last collective.

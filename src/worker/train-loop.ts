@@ -13,7 +13,7 @@
  */
 import { RingtrainError } from '../core';
 import { lineAlignedFloats } from '../native';
-import { BatchPipeline, batchIndices, distributedIndices, samplesPerRank, type Batch } from '../data';
+import { batchIndices, epochBatches, epochSampler, samplesPerRank, type Batch, type EpochSampler } from '../data';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   EarlyStopping,
@@ -90,6 +90,8 @@ export class TrainLoop {
   private readonly classWeights: Float32Array | undefined;
   private readonly schedule: LrSchedule;
   private readonly early: EarlyStopping;
+  /** Which samples each epoch draws (data.sampler). */
+  private readonly sampler: EpochSampler;
   private readonly batchesPerEpoch: number;
   private readonly stepsPerEpoch: number;
   private best: { params: Float32Array; buffers: Float32Array } | undefined;
@@ -118,6 +120,7 @@ export class TrainLoop {
       throw new RingtrainError('CONFIG_INVALID', `train.labelSmoothing (${t.labelSmoothing}) applies to classification, but this dataset gives regression targets (mean squared error): set train.labelSmoothing to 0`);
     }
     this.classWeights = classWeightsFor(t, o.data.train);
+    this.sampler = epochSampler(spec.data.sampler, o.data.train);
     this.fixedMomentum = t.optimizer === 'adam' || t.optimizer === 'adamw' ? t.beta1 : t.momentum;
     const frozen = new Set(frozenLayers(model, spec.model));
     this.layout = ParamLayout.ofModel(model, frozen);
@@ -310,7 +313,7 @@ export class TrainLoop {
     const t = spec.train;
     const k = t.accumulate;
     const epoch = this.c.epoch;
-    const indices = distributedIndices({
+    const indices = this.sampler({
       datasetSize: data.train.count,
       worldSize: comm.worldSize,
       rank: comm.rank,
@@ -324,7 +327,7 @@ export class TrainLoop {
     if (this.mask !== undefined && this.c.batchInEpoch === 0) {
       this.c.pruneBefore = await pruneForEpoch({ ...this.o, epoch, params: this.params, mask: this.mask, layout: this.layout, before: this.c.pruneBefore });
     }
-    const pipeline = new BatchPipeline(data.train, batches, spec.data.batchSize, this.o.augment?.(epoch));
+    const pipeline = epochBatches(data.train, batches, spec.data.batchSize, epoch, this.o.augment);
     const clock = new StepClock(metrics, this.o.traceSpans === true);
     // Rank 0 carries the global partial sums of a resumed epoch; the others start at zero.
     const sums = comm.rank === 0 ? [...this.c.partial] : [0, 0, 0];

@@ -7,7 +7,7 @@ import type { DiagnosticsInput, StepInfo } from '../record';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Communicator } from '../allreduce';
 import type { JobSpec } from '../config';
-import type { BatchTransform, RowSource } from '../data';
+import type { Augmentation, RowSource } from '../data';
 import type { Logger, WorkerMetrics } from '../observe';
 import type { SplitMetrics } from './evaluate-split';
 
@@ -93,8 +93,8 @@ export interface TrainLoopOptions {
   log: Logger;
   metrics?: WorkerMetrics;
   hooks?: TrainHooks;
-  /** Training-batch augmentation for an epoch (data/augment.ts); deterministic per sample. */
-  augment?: (epoch: number) => BatchTransform;
+  /** Training-batch augmentation (data/epoch-batches.ts): inline or by threads; deterministic per sample. */
+  augment?: Augmentation;
   /** Record what each step did with real times (StepInfo.spans), for a trace. */
   traceSpans?: boolean;
   /** train.distill's teacher, loaded (fine-tune.ts); required when train.distill.teacher is set. */

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium } from 'playwright-core';
-import { eventFilesIn, readEventFile, scalarsByTag } from '../../src/observe/tensorboard-reader';
+import { decodeHParamsContent, eventFilesIn, readEventFile, scalarsByTag } from '../../src/observe/tensorboard-reader';
 import { decodePng } from '../../src/report/png';
 import { QUICK, runCli, tempDir } from './cli';
 
@@ -40,6 +40,17 @@ test('ringtrain report on a finished run writes index.html and PNGs that a brows
     const scalars = scalarsByTag(readEventFile(files[0]!).events);
     assert.deepEqual(scalars.get('epoch/accuracy')?.map((p) => p.value), metrics.filter((m) => m.split === 'val').map((m) => Math.fround(m.accuracy)));
   }
+
+  // TensorBoard's HParams tab: the job's settings and the saved model's test accuracy, as evaluation.json has it.
+  const hparamsFile = eventFilesIn(path.join(out, 'tensorboard')).find((f) => f.endsWith('.hparams'));
+  assert.ok(hparamsFile !== undefined, 'an HParams event file in tensorboard/');
+  const events = readEventFile(hparamsFile).events;
+  const start = events.flatMap((e) => e.values).find((v) => v.tag === '_hparams_/session_start_info');
+  const hp = (decodeHParamsContent(start!.content!) as { sessionStartInfo: { hparams: Record<string, { numberValue?: number }> } }).sessionStartInfo.hparams;
+  assert.equal(hp['train.epochs']?.numberValue, 2);
+  assert.equal(hp['cluster.worldSize']?.numberValue, 2);
+  const evaluation = JSON.parse(fs.readFileSync(path.join(out, 'evaluation.json'), 'utf8')) as { accuracy: number };
+  assert.equal(scalarsByTag(events).get('final/test_accuracy')?.[0]?.value, Math.fround(evaluation.accuracy));
 
   if (!fs.existsSync(CHROMIUM)) {
     t.diagnostic(`${CHROMIUM} missing: the browser check of the images is skipped`);

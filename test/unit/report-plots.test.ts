@@ -5,7 +5,7 @@ import { histogram } from '../../src/train/diagnostics';
 import { formatLogTick, formatTick, niceTicks } from '../../src/report/plot-axes';
 import { variableHistogramPlot } from '../../src/report/plot-histogram';
 import { colorAt, imageGrid } from '../../src/report/plot-image-grid';
-import { linePlot, plotArea } from '../../src/report/plot-line';
+import { lineLayout, linePlot, type LinePlotOptions } from '../../src/report/plot-line';
 import { crc32, decodePng, encodePng } from '../../src/report/png';
 import { Raster, type Rgb } from '../../src/report/raster';
 import { textWidth } from '../../src/report/raster-font';
@@ -56,7 +56,7 @@ test('ticks fall on 1-2-5 steps and labels carry just the decimals they need', (
 
 test('a line plot draws each series where its values lie, a higher series above a lower one', () => {
   const xs = Array.from({ length: 11 }, (_, i) => i);
-  const r = linePlot({
+  const options: LinePlotOptions = {
     title: 'Loss',
     xLabel: 'epoch',
     yLabel: 'loss',
@@ -66,8 +66,9 @@ test('a line plot draws each series where its values lie, a higher series above 
     ],
     width: 400,
     height: 300,
-  });
-  const plot = plotArea(400, 300);
+  };
+  const r = linePlot(options);
+  const plot = lineLayout(options).plot;
   const mid = Math.round(plot.x + plot.w / 3);
   const red = rowsWith(r, mid, RED);
   const blue = rowsWith(r, mid, BLUE);
@@ -79,7 +80,8 @@ test('a line plot draws each series where its values lie, a higher series above 
   const ratio = fromBottom(blue[0] as number) / fromBottom(red[0] as number);
   assert.ok(Math.abs(ratio - 0.05 / 1.05) < 0.02, `blue/red height ratio ${ratio}`);
   const empty = linePlot({ title: 'LR', xLabel: 'epoch', yLabel: 'lr', series: [{ name: 'lr', color: RED, points: [] }], width: 400, height: 300 });
-  const grey = rowsWith(empty, Math.round(plot.x + plot.w / 2 - textWidth('no data recorded', 2) / 2 + 2), [150, 150, 150]);
+  const emptyPlot = lineLayout({ title: 'LR', xLabel: 'epoch', yLabel: 'lr', series: [{ name: 'lr', color: RED, points: [] }], width: 400, height: 300 }).plot;
+  const grey = rowsWith(empty, Math.round(emptyPlot.x + emptyPlot.w / 2 - textWidth('no data recorded', 2) / 2 + 2), [150, 150, 150]);
   assert.ok(grey.length > 0, 'an empty plot says so');
 });
 

@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { Communicator, MemoryHub } from '../../src/allreduce';
 import { selectBackend } from '../../src/compute';
 import { DEFAULT_JOB, type JobSpec } from '../../src/config';
-import { loadMnist, readRows, sliceSplit, type BatchTransform, type FloatRows, type Split } from '../../src/data';
+import { loadMnist, readRows, sliceSplit, type Augmentation, type BatchTransform, type FloatRows, type Split } from '../../src/data';
 import { createLogger, createWorkerMetrics, type WorkerMetrics } from '../../src/observe';
 import { buildMlp } from '../../src/train';
 export { relativeDifference } from './support';
@@ -61,6 +61,8 @@ export interface RanksOptions {
   hooks?: (rank: number, loop: () => TrainLoop) => TrainHooks;
   /** Each rank's batch transform for an epoch (rank: whose batches it sees). */
   augment?: (epoch: number, rank: number) => BatchTransform;
+  /** Each rank's augmentation as the worker makes it (threads, say); instead of `augment`. */
+  augmentation?: (rank: number) => Augmentation;
   /** Lets a test see or alter one rank's loop before it runs. */
   before?: (rank: number, loop: TrainLoop) => void;
   /** Gradient bucket cap in elements (default: DDP's 25 MB). */
@@ -115,7 +117,7 @@ export async function trainRanks(o: RanksOptions): Promise<RankOutcome[]> {
       log,
       metrics,
       hooks: o.hooks?.(rank, () => self as TrainLoop),
-      augment: o.augment === undefined ? undefined : (epoch: number) => (o.augment as (e: number, r: number) => BatchTransform)(epoch, rank),
+      augment: o.augmentation?.(rank) ?? (o.augment === undefined ? undefined : (epoch: number) => (o.augment as (e: number, r: number) => BatchTransform)(epoch, rank)),
       teacher: o.teacher,
     });
     self = loop;

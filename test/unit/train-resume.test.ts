@@ -132,7 +132,7 @@ test('the live state a survivor hands a re-formed ring mid-epoch carries the who
 test('with augmentation on, a mid-epoch resume still equals the uninterrupted run (augmentation is seeded per sample)', async () => {
   const data = await mnistSlice(320, 100);
   const spec = specWith({ data: { batchSize: 32 }, train: { epochs: 2, optimizer: 'adam', lr: 0.002 }, checkpoint: { everyEpochs: 0, everySteps: 3, keep: 2, dir: '' } });
-  const augment = augmenter({ cropPadding: 2, flip: false, rotate: 10 }, [28, 28, 1], -0.4242, spec.seed);
+  const augment = augmenter({ cropPadding: 2, flip: false, rotate: 10, threads: 0 }, [28, 28, 1], -0.4242, spec.seed);
   const straight = await trainRanks({ world: 2, spec, data, augment });
   const dir = tmp();
   await trainRanks({ world: 2, spec, data, augment, checkpointDir: dir, hooks: () => ({ onStep: (s) => { if (s === 7) throw new Crash('killed at step 7'); } }) });

@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { MessageChannel, Worker, isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { SharedPair } from '../../src/allreduce/shm-pair';
+import { nativeSharedMemory } from '../../src/native';
+
+/** What each rank thread reports. */
+interface RankReport {
+  rank: number;
+  mismatches: number;
+  sleeps: number;
+  woken: number;
+}
+
+const STEPS = 60;
+const N = 4099;
+
+/** Rank `rank` of a pair in a thread of its own: STEPS in-place means, rank 1 late by ~3 ms every third step. */
+async function runRank(rank: number, port: MessagePort, dir: string): Promise<RankReport> {
+  const next = (): Promise<unknown> => new Promise((resolve) => port.once('message', resolve));
+  const pair = await SharedPair.open(
+    rank,
+    { bytes: 1 << 20, dir, spinMs: 2, timeoutMs: 10_000, peer: `rank ${1 - rank}`, aborted: () => undefined },
+    {
+      broadcast: async (bytes) => {
+        if (rank === 0) port.postMessage(bytes);
+        else bytes.set((await next()) as Uint8Array);
+      },
+      both: async (yes) => {
+        port.postMessage(yes);
+        return yes && ((await next()) as boolean);
+      },
+    },
+  );
+  if (pair === undefined) throw new Error('no shared pair');
+  const buf = await pair.residentBuffer(N);
+  if (buf === undefined) throw new Error('no resident buffer');
+  let mismatches = 0;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let s = 0; s < STEPS; s++) {
+    for (let i = 0; i < N; i++) buf[i] = (rank + 1) * (i + s);
+    // The late rank keeps the other waiting past its spin, into a futex sleep.
+    if (rank === 1 && s % 3 === 0) Atomics.wait(pause, 0, 0, 3);
+    await pair.allReduceInPlace(buf, 0.5);
+    for (let i = 0; i < N; i++) if (buf[i] !== Math.fround(Math.fround(i + s + 2 * (i + s)) * 0.5)) mismatches++;
+  }
+  return { rank, mismatches, ...pair.sleepStats };
+}
+
+if (!isMainThread) {
+  const { rank, port, dir } = workerData as { rank: number; port: MessagePort; dir: string };
+  void runRank(rank, port, dir).then(
+    (r) => parentPort?.postMessage(r),
+    (e: unknown) => parentPort?.postMessage({ error: String(e) }),
+  );
+} else {
+  const shm = nativeSharedMemory().shm;
+  const skip = shm?.futexWait === undefined ? 'no native addon with a futex here' : false;
+
+  test('a pair on two threads sleeps on a futex when its peer is late, is woken by the peer\'s signal, and sums exactly', { skip, timeout: 60_000 }, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-futex-'));
+    const { port1, port2 } = new MessageChannel();
+    const workers = [port1, port2].map((port, rank) => new Worker(__filename, { workerData: { rank, port, dir }, transferList: [port] }));
+    try {
+      const reports = await Promise.all(workers.map((w) => new Promise<RankReport & { error?: string }>((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      })));
+      for (const r of reports) assert.equal(r.error, undefined, r.error);
+      assert.deepEqual(reports.map((r) => r.mismatches), [0, 0], 'every mean exact on both ranks');
+      const early = reports[0] as RankReport;
+      // Rank 0 waited ~3 ms on 20 steps: past its 0.25 ms spin, so it slept, and the late
+      // rank's signal ended those sleeps (a 1 ms slice that merely ran out is not a wake).
+      assert.ok(early.sleeps >= 20, `rank 0 slept ${early.sleeps} times`);
+      assert.ok(early.woken >= 10, `rank 0 was woken by a signal ${early.woken} times of ${early.sleeps}`);
+    } finally {
+      await Promise.all(workers.map((w) => w.terminate()));
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
