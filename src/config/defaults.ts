@@ -92,6 +92,7 @@ export const DEFAULT_JOB: JobSpec = {
     hierarchy: 'auto',
     minWorkers: 0,
     maxRestarts: 0,
+    restartWorkers: true,
     lastCallSec: 3,
     collectiveTimeoutSec: 30,
     connectTimeoutSec: 30,

@@ -25,6 +25,6 @@ export { parseSetArgs } from './overrides';
 export { closestName } from './suggest';
 export { requireUserModule } from './user-module';
 export { JOB_SCHEMA, describeRule, type FieldRule, type JobPath } from './schema';
-export { validateJob, validateJobLayers, type ConfigLayer } from './validate';
+export { ringMayShrink, validateJob, validateJobLayers, type ConfigLayer } from './validate';
 export { resolveJoinToken, TOKEN_ENV } from './join-token';
 export { loadTlsFiles, type TlsFiles } from './tls-files';

@@ -223,6 +223,7 @@ export const JOB_SCHEMA: JobSchema = {
   'cluster.hierarchy': allOf<HierarchyName>()(['auto', 'flat']),
   'cluster.minWorkers': COUNT,
   'cluster.maxRestarts': COUNT,
+  'cluster.restartWorkers': { kind: 'bool' },
   'cluster.lastCallSec': { kind: 'number', min: 0 },
   'observe.metricsHost': { kind: 'string', nonEmpty: true },
   'observe.metricsPort': PORT,

@@ -53,6 +53,12 @@ export interface ClusterSpec {
   minWorkers: number;
   /** Membership changes (lost or replaced workers) survived before the job fails; ringtrain launch restarts dead workers this many times. 0 = fail at the first loss. */
   maxRestarts: number;
+  /**
+   * Whether ringtrain launch restarts a worker killed by a signal or declared lost (while
+   * maxRestarts lasts), as torchrun's agent does; false leaves it out and the ring goes on
+   * smaller, which needs minWorkers below worldSize. The coordinator is restarted either way.
+   */
+  restartWorkers: boolean;
   /** Once minWorkers are in a rendezvous, how long to wait for the rest before forming the ring. */
   lastCallSec: number;
 }

@@ -11,6 +11,11 @@ import type { JobSpec } from './job-spec';
 import { describeRule, isPlainObject, ruleFor, schemaPaths, type FieldRule } from './schema';
 import { closestPath } from './suggest';
 
+/** Whether the coordinator may re-form a ring smaller than the world after a loss (elastic, minWorkers below worldSize). */
+export function ringMayShrink(c: Pick<JobSpec['cluster'], 'maxRestarts' | 'minWorkers' | 'worldSize'>): boolean {
+  return c.maxRestarts > 0 && c.minWorkers > 0 && c.minWorkers < c.worldSize;
+}
+
 /** One source of settings: a parsed file, or the nested object built from --set items. */
 export interface ConfigLayer {
   raw: unknown;
@@ -211,6 +216,13 @@ function crossCheck(spec: JobSpec, origin: Map<string, string>, problems: string
   if (minWorkers > worldSize) {
     const source = origin.get('cluster.minWorkers') ?? origin.get('cluster.worldSize') ?? 'defaults';
     problems.push(`${source}: cluster.minWorkers (${minWorkers}) must not exceed cluster.worldSize (${worldSize}): a ring never has more than worldSize workers`);
+  }
+  const { restartWorkers, maxRestarts } = spec.cluster;
+  if (!restartWorkers && !ringMayShrink(spec.cluster)) {
+    const source = origin.get('cluster.restartWorkers') ?? 'defaults';
+    problems.push(
+      `${source}: cluster.restartWorkers false leaves a lost worker out, but this ring may not shrink (cluster.minWorkers ${minWorkers}, cluster.worldSize ${worldSize}, cluster.maxRestarts ${maxRestarts}): set cluster.minWorkers between 1 and worldSize - 1 and cluster.maxRestarts > 0, or remove cluster.restartWorkers`,
+    );
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * The launcher's children: it starts each with a log file of its own, shows what they log,
  * restarts one killed by a signal while restarts last (torchrun's policy), kills one the job
- * declared lost so that it can be restarted, and stops them all when one fails or a signal comes.
- * A child that exits with an error code reported why, and the job fails.
+ * declared lost so that it can be restarted (or left out of a ring that may shrink:
+ * restart-policy.ts), and stops them all when one fails or a signal comes. A child that exits
+ * with an error code reported why, and the job fails.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -13,6 +14,7 @@ import { removeSegmentsOf } from '../allreduce';
 import { displayLine, parseRecord, type LogRecord, type ProgressDisplay } from './format';
 import { EXIT_GRACE_MS, notExitedWithin } from './exit-grace';
 import { hungTarget } from './hung-processes';
+import { leaveOutReason, lostAction } from './restart-policy';
 import { LogTail, TAIL_INTERVAL_MS } from './log-tail';
 
 /** Time between SIGTERM and SIGKILL when stopping children. */
@@ -120,11 +122,19 @@ export class Supervisor {
     if (this.stopping || code === 0) return;
     const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
     const budget = this.spec.cluster.maxRestarts;
-    if (signal !== null && this.restartsLeft > 0 && s.restartArgs !== undefined) {
+    const isWorker = name !== 'coordinator';
+    const restartable = signal !== null && s.restartArgs !== undefined;
+    const action = restartable ? lostAction(this.spec.cluster, isWorker, this.restartsLeft) : 'fail';
+    if (action === 'restart' && s.restartArgs !== undefined) {
       this.restartsLeft -= 1;
       const used = budget - this.restartsLeft;
       this.display.line(`ringtrain: ${name} (pid ${proc.pid}) ${how}; restarting it (restart ${used} of ${budget})`);
       this.spawn({ ...s, args: s.restartArgs() });
+      return;
+    }
+    if (action === 'leave-out') {
+      const why = leaveOutReason(this.spec.cluster);
+      this.display.line(`ringtrain: ${name} (pid ${proc.pid}) ${how}; not restarting it (${why})`);
       return;
     }
     // Say when the budget is why: a killed process would have been restarted otherwise.
@@ -165,13 +175,19 @@ export class Supervisor {
     else this.replaceHung(from, m);
   }
 
-  /** Kills a child the job declared lost (hung-processes.ts) while restarts remain; its exit restarts it. */
+  /**
+   * Kills a child the job declared lost (hung-processes.ts) while restarts remain, or one the
+   * ring goes on without (restart-policy.ts); its exit restarts it or leaves it out.
+   */
   private replaceHung(from: Child, m: unknown): void {
     const verdict = hungTarget(from, m, this.children, os.hostname());
     const pid = verdict?.child.proc.pid;
-    if (verdict === undefined || pid === undefined || this.stopping || this.restartsLeft <= 0 || this.killed.has(pid)) return;
+    if (verdict === undefined || pid === undefined || this.stopping || this.killed.has(pid)) return;
+    const action = lostAction(this.spec.cluster, verdict.child.name !== 'coordinator', this.restartsLeft);
+    if (action === 'fail') return;
     this.killed.add(pid);
-    this.display.line(`ringtrain: ${verdict.why}; killing it so it can be restarted`);
+    const then = action === 'restart' ? 'so it can be restarted' : `(${leaveOutReason(this.spec.cluster)})`;
+    this.display.line(`ringtrain: ${verdict.why}; killing it ${then}`);
     verdict.child.proc.kill('SIGKILL');
   }
 

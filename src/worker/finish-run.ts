@@ -85,7 +85,7 @@ export async function finishRun(f: FinishContext): Promise<WorkerSummary> {
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   // A digest of the replica: ranks on other hosts log theirs too, so runs can show they agree.
   const weightsSha256 = createHash('sha256').update(new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength)).digest('hex');
-  log.info({ event: 'finished', step: result.steps, peakRssMb, weightsSha256 }, `worker finished (peak resident memory ${peakRssMb} MB)`);
+  log.info({ event: 'finished', step: result.steps, peakRssMb, worldSize: f.world, weightsSha256 }, `worker finished (peak resident memory ${peakRssMb} MB)`);
   model.dispose();
   return { rank, worldSize: f.world, steps: result.steps, final, weights, stoppedEarly: result.stoppedEarly, restoredEpoch: result.restoredEpoch };
 }

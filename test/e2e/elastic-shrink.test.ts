@@ -1,7 +1,7 @@
 /**
  * A ring allowed to shrink (cluster.minWorkers below the world size) goes on with the survivors
  * when a member is lost and nobody replaces it: by hand (no launcher at all) and under `launch`
- * with a worker frozen by SIGSTOP.
+ * with a worker frozen by SIGSTOP and cluster.restartWorkers=false.
  */
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
@@ -43,38 +43,48 @@ test('hand-started: coordinator and three workers, one SIGKILLed and never repla
   }
 });
 
-// Under launch the stopped worker is also killed and restarted (hung-processes.test.ts): whether
-// its replacement starts in time for generation 2 or joins at the next epoch boundary is a race,
-// so this test holds that every ring, of either size, knows its own size and that the job
-// finishes; the hand-started test above holds the shrink itself.
-test('launch: a SIGSTOPped worker of an elastic ring is dropped, the ring re-forms around the others, and the job finishes', async () => {
+// cluster.restartWorkers=false: the launcher leaves a lost worker out instead of restarting it
+// (hung-processes.test.ts holds the restart), so the ring must shrink and nothing is restarted.
+test('launch: a SIGSTOPped worker of an elastic ring is killed and left out, the ring re-forms as 2 and finishes with replicas identical', async () => {
   const out = tempDir('shrink-launch');
-  const run = startCli(['launch', '--nproc', '3', '--set', ...ELASTIC, 'train.epochs=6', 'data.trainLimit=12000', '--out', out], { timeoutMs: 170_000 });
-  const coordLog = path.join(out, 'logs', 'coordinator.log');
+  const job = [...ELASTIC, 'cluster.restartWorkers=false', 'cluster.leaseTimeoutSec=3', 'train.epochs=20', 'data.trainLimit=12000'];
+  const run = startCli(['launch', '--nproc', '3', '--set', ...job, '--out', out], { timeoutMs: 170_000 });
+  const log = (name: string): string => path.join(out, 'logs', `${name}.log`);
   let stopped: number | undefined;
   try {
-    await waitFor('rank 0 to finish an epoch', () => (logEvents(path.join(out, 'logs', 'rank 0.log'), 'epoch').length > 0 ? true : undefined), 90_000);
+    await waitFor('rank 0 to finish an epoch', () => (logEvents(log('rank 0'), 'epoch').length > 0 ? true : undefined), 90_000);
     stopped = childPids(run.child.pid as number).find((pid) => envOf(pid).RANK === '2');
     assert.ok(stopped !== undefined, 'rank 2 not found');
     process.kill(stopped, 'SIGSTOP');
     const r = await run.result;
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /epoch 6\/6/);
-    const formed = logEvents(coordLog, 'ring-formed');
-    assert.ok(formed.length >= 2, 'the ring re-formed');
-    const sizes = new Map(formed.map((e) => [e.generation as number, (e.ring as { workerId: string }[]).length]));
-    // Generation 2 formed without the stopped process.
-    assert.ok(!(formed[1]!.ring as { workerId: string }[]).some((p) => p.workerId.endsWith(`-${stopped}`)), JSON.stringify(formed[1]));
-    for (const j of logEvents(path.join(out, 'logs', 'rank 0.log'), 'joined')) {
-      assert.match(String(j.msg), new RegExp(`joined as rank 0 of ${sizes.get(j.generation as number)}$`), `generation ${String(j.generation)}`);
-    }
+    assert.match(r.stdout, /epoch 20\/20/);
+    assert.match(r.stdout, new RegExp(`the coordinator declared rank 2 \\(pid ${stopped}\\) lost: .*; killing it \\(cluster\\.restartWorkers=false`));
+    assert.match(r.stdout, new RegExp(`rank 2 \\(pid ${stopped}\\) was killed by SIGKILL; not restarting it`));
+    assert.doesNotMatch(r.stdout, /restarting it \(restart/, 'the launcher restarted nothing');
+    const formed = logEvents(log('coordinator'), 'ring-formed').map((e) => [e.generation, (e.ring as { workerId: string }[]).map((p) => p.workerId)] as const);
+    assert.deepEqual(formed.map(([g, ring]) => [g, ring.length]), [[1, 3], [2, 2]], 'one shrink, and no worker came back');
+    assert.ok(!formed[1]![1].some((id) => id.endsWith(`-${stopped}`)), JSON.stringify(formed[1]));
+    // Both survivors know the ring's own size, finished in it and hold the same weights.
+    const finished = ['rank 0', 'rank 1'].map((name) => {
+      const joined = logEvents(log(name), 'joined').filter((e) => e.generation === 2);
+      assert.equal(joined.length, 1, name);
+      assert.match(String(joined[0]!.msg), new RegExp(`joined as rank ${name.slice(-1)} of 2$`));
+      const done = logEvents(log(name), 'finished');
+      assert.equal(done.length, 1, name);
+      return done[0]!;
+    });
+    assert.deepEqual(finished.map((f) => f.worldSize), [2, 2]);
+    assert.match(String(finished[0]!.weightsSha256), /^[0-9a-f]{64}$/);
+    assert.equal(finished[1]!.weightsSha256, finished[0]!.weightsSha256, 'the replicas differ');
+    assert.equal(logEvents(log('rank 2'), 'finished').length, 0);
     assert.ok(finalVal(out) > 0.85, `accuracy ${finalVal(out)}`);
   } finally {
     if (stopped !== undefined) {
       try {
         process.kill(stopped, 'SIGKILL');
       } catch {
-        // Already gone.
+        // Already gone: the launcher killed it, as it should.
       }
     }
   }
