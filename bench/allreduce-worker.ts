@@ -24,12 +24,24 @@ async function main(): Promise<void> {
   retainFreedMemory();
   const transport = (process.argv[2] ?? 'grpc') as TransportKind;
   const notes: string[] = [];
-  const endpoint = createRingEndpoint(transport, 'bench', 60_000, { sharedMemoryBytes: Number(process.argv[3] ?? '0'), pollMicros: Number(process.argv[4] ?? '0'), onNote: (n) => notes.push(n) });
+  const endpoint = createRingEndpoint(transport, 'bench', 60_000, {
+    sharedMemoryBytes: Number(process.argv[3] ?? '0'),
+    pollMicros: Number(process.argv[4] ?? '0'),
+    onNote: (n) => notes.push(n),
+  });
   const port = await endpoint.listen('127.0.0.1', 0);
   process.send?.({ kind: 'port', port });
   const plan = await new Promise<Plan>((resolve) => process.once('message', (m) => resolve(m as Plan)));
-  const t = await endpoint.attach({ job: 'bench', generation: 1, rank: plan.rank, worldSize: plan.world }, plan.addresses);
-  const comm = new Communicator(t, { dtype: plan.dtype, algorithm: plan.algorithm, blockElements: plan.blockBytes === undefined ? undefined : Math.floor(plan.blockBytes / 4), onNote: (n) => notes.push(n) });
+  const t = await endpoint.attach(
+    { job: 'bench', generation: 1, rank: plan.rank, worldSize: plan.world },
+    plan.addresses,
+  );
+  const comm = new Communicator(t, {
+    dtype: plan.dtype,
+    algorithm: plan.algorithm,
+    blockElements: plan.blockBytes === undefined ? undefined : Math.floor(plan.blockBytes / 4),
+    onNote: (n) => notes.push(n),
+  });
   const results: { bytes: number; medianMs: number; correct: boolean }[] = [];
   const expected = (plan.world * (plan.world + 1)) / 2;
   for (const bytes of plan.sizes) {
@@ -60,7 +72,9 @@ async function main(): Promise<void> {
   }
   await comm.drain();
   // A shared-memory run that fell back to sockets must say so, or its figures would mislead.
-  for (const n of notes) if (n.includes('over TCP') || n.includes('could not share a file')) process.stderr.write(`rank ${plan.rank}: ${n}\n`);
+  for (const n of notes)
+    if (n.includes('over TCP') || n.includes('could not share a file'))
+      process.stderr.write(`rank ${plan.rank}: ${n}\n`);
   process.send?.({ kind: 'results', results });
   // Wait for the parent's word so no rank closes its port while a neighbour still drains.
   await new Promise((resolve) => process.once('message', resolve));

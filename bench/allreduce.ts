@@ -54,22 +54,57 @@ function pollsHere(world: number): boolean {
   return oversubscriptionNote(world, allowedCpus().length) === undefined;
 }
 
-export async function runRing(world: number, sizes: number[], iters: number, transport: BenchTransport = 'grpc', dtype: WireDtype = 'fp32', blockBytes?: number, algorithm: 'auto' | 'ring' = 'auto'): Promise<Row[]> {
+export async function runRing(
+  world: number,
+  sizes: number[],
+  iters: number,
+  transport: BenchTransport = 'grpc',
+  dtype: WireDtype = 'fp32',
+  blockBytes?: number,
+  algorithm: 'auto' | 'ring' = 'auto',
+): Promise<Row[]> {
   const poll = pollsHere(world) ? DEFAULT_JOB.cluster.pollMicros : 0;
   const args = transport === 'tcp+shm' ? ['tcp', String(SHARED_BYTES), String(poll)] : [transport, '0', '0'];
-  const procs = Array.from({ length: world }, () => fork(path.join(__dirname, 'allreduce-worker.js'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: workerNodeFlags(benchNodeFlags(process.env), process.env) }));
+  const procs = Array.from({ length: world }, () =>
+    fork(path.join(__dirname, 'allreduce-worker.js'), args, {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: workerNodeFlags(benchNodeFlags(process.env), process.env),
+    }),
+  );
   // A rank that dies before reporting fails the benchmark (its error is already on stderr).
   const died = new Promise<never>((_, reject) =>
-    procs.forEach((p, rank) => p.once('exit', (code, signal) => reject(new Error(`benchmark rank ${rank} exited (${signal ?? `code ${code}`}) before reporting; its error is above`)))),
+    procs.forEach((p, rank) =>
+      p.once('exit', (code, signal) =>
+        reject(
+          new Error(`benchmark rank ${rank} exited (${signal ?? `code ${code}`}) before reporting; its error is above`),
+        ),
+      ),
+    ),
   );
   died.catch(() => undefined);
-  const ports = await Promise.race([Promise.all(procs.map((p) => new Promise<number>((resolve) => p.once('message', (m) => resolve((m as { port: number }).port))))), died]);
+  const ports = await Promise.race([
+    Promise.all(
+      procs.map(
+        (p) => new Promise<number>((resolve) => p.once('message', (m) => resolve((m as { port: number }).port))),
+      ),
+    ),
+    died,
+  ]);
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
-  const results = procs.map((p) => Promise.race([new Promise<Row[]>((resolve) => p.on('message', (m) => {
-    const msg = m as { kind: string; results: Row[] };
-    if (msg.kind === 'results') resolve(msg.results);
-  })), died]));
-  procs.forEach((p, rank) => p.send({ kind: 'plan', rank, world, addresses, sizes, iters, dtype, blockBytes, algorithm }));
+  const results = procs.map((p) =>
+    Promise.race([
+      new Promise<Row[]>((resolve) =>
+        p.on('message', (m) => {
+          const msg = m as { kind: string; results: Row[] };
+          if (msg.kind === 'results') resolve(msg.results);
+        }),
+      ),
+      died,
+    ]),
+  );
+  procs.forEach((p, rank) =>
+    p.send({ kind: 'plan', rank, world, addresses, sizes, iters, dtype, blockBytes, algorithm }),
+  );
   const all = await Promise.all(results);
   const exited = procs.map((p) => new Promise((resolve) => p.once('exit', resolve)));
   procs.forEach((p) => p.send({ kind: 'done' }));
@@ -80,7 +115,11 @@ export async function runRing(world: number, sizes: number[], iters: number, tra
 function gloo(world: number, sizes: number[]): Map<number, number> | undefined {
   try {
     const script = path.resolve(__dirname, '../../../shared/peers/gloo_allreduce.py');
-    const out = execFileSync('/usr/bin/python3', [script, '--procs', String(world), '--bytes', sizes.join(',')], { encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync('/usr/bin/python3', [script, '--procs', String(world), '--bytes', sizes.join(',')], {
+      encoding: 'utf8',
+      timeout: 300_000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const times = new Map<number, number>();
     for (const line of out.split('\n')) {
       if (!line.startsWith('{')) continue;
@@ -94,13 +133,28 @@ function gloo(world: number, sizes: number[]): Map<number, number> | undefined {
 }
 
 export function formatTable(world: number, rows: Row[], peer?: Map<number, number>): string {
-  const head = ['bytes', 'time ms', 'algbw GB/s', 'busbw GB/s', 'check', ...(peer ? ['gloo ms', 'ringtrain/gloo'] : [])];
+  const head = [
+    'bytes',
+    'time ms',
+    'algbw GB/s',
+    'busbw GB/s',
+    'check',
+    ...(peer ? ['gloo ms', 'ringtrain/gloo'] : []),
+  ];
   const lines = rows.map((r) => {
     const alg = r.bytes / (r.medianMs / 1e3) / 1e9;
     const bus = (alg * 2 * (world - 1)) / world;
     const g = peer?.get(r.bytes);
-    return [String(r.bytes), r.medianMs.toFixed(3), alg.toFixed(3), bus.toFixed(3), r.correct ? 'ok' : 'WRONG',
-      ...(peer ? [g !== undefined ? g.toFixed(3) : '-', g !== undefined ? `${(r.medianMs / g).toFixed(2)}x time` : '-'] : [])];
+    return [
+      String(r.bytes),
+      r.medianMs.toFixed(3),
+      alg.toFixed(3),
+      bus.toFixed(3),
+      r.correct ? 'ok' : 'WRONG',
+      ...(peer
+        ? [g !== undefined ? g.toFixed(3) : '-', g !== undefined ? `${(r.medianMs / g).toFixed(2)}x time` : '-']
+        : []),
+    ];
   });
   const all = [head, ...lines];
   const w = head.map((_, c) => Math.max(...all.map((l) => (l[c] ?? '').length)));
@@ -136,18 +190,24 @@ async function main(): Promise<void> {
   const args = benchArgs(argv);
   const get = (flag: string, dflt: string): string => args.flags.get(flag) ?? dflt;
   const world = Number(get('nproc', '2'));
-  if (!Number.isInteger(world) || world < 2 || world > 64) throw new UsageError(`--nproc must be an integer from 2 to 64, got '${get('nproc', '2')}'`);
+  if (!Number.isInteger(world) || world < 2 || world > 64)
+    throw new UsageError(`--nproc must be an integer from 2 to 64, got '${get('nproc', '2')}'`);
   const sizes = get('bytes', '4K,400K,4M,40M,100M').split(',').map(parseBytes);
   const iters = Number(get('iters', '300'));
-  if (!Number.isInteger(iters) || iters < 1) throw new UsageError(`--iters must be a positive integer, got '${get('iters', '300')}'`);
+  if (!Number.isInteger(iters) || iters < 1)
+    throw new UsageError(`--iters must be a positive integer, got '${get('iters', '300')}'`);
   const transports = get('transport', 'grpc,tcp,tcp+shm').split(',') as BenchTransport[];
-  for (const t of transports) if (!BENCH_TRANSPORTS.includes(t)) throw new UsageError(`unknown transport '${t}': use ${BENCH_TRANSPORTS.join(', ')} (comma-separated)`);
+  for (const t of transports)
+    if (!BENCH_TRANSPORTS.includes(t))
+      throw new UsageError(`unknown transport '${t}': use ${BENCH_TRANSPORTS.join(', ')} (comma-separated)`);
   const dtype = get('compression', 'fp32') as WireDtype;
-  if (!WIRE_DTYPES.includes(dtype)) throw new UsageError(`unknown --compression '${dtype}': use ${WIRE_DTYPES.join(', ')}`);
+  if (!WIRE_DTYPES.includes(dtype))
+    throw new UsageError(`unknown --compression '${dtype}': use ${WIRE_DTYPES.join(', ')}`);
   const blockText = args.flags.get('block');
   const block = blockText === undefined ? undefined : parseBytes(blockText);
   const algorithm = get('algorithm', 'auto');
-  if (algorithm !== 'auto' && algorithm !== 'ring') throw new UsageError(`--algorithm takes auto or ring, got '${algorithm}'`);
+  if (algorithm !== 'auto' && algorithm !== 'ring')
+    throw new UsageError(`--algorithm takes auto or ring, got '${algorithm}'`);
   const noPeer = args.flags.has('no-peer');
   const peer = noPeer ? undefined : gloo(world, sizes);
   for (const transport of transports) {
@@ -156,8 +216,15 @@ async function main(): Promise<void> {
     // buffers of up to a quarter of the segment live in it and are summed in place, as training's
     // gradients are (allocateShared); larger ones up to half of it are copied in.
     const file = transport === 'tcp+shm' && dtype === 'fp32' && pollsHere(world);
-    const how = algorithm === 'ring' || world !== 2 ? 'ring' : file ? `one shared file, in place up to ${SHARED_BYTES / 2 ** 22} MiB, copied in up to ${SHARED_BYTES / 2 ** 21} MiB, ring above` : 'pair exchange up to 4 MiB, ring above';
-    process.stdout.write(`\nall-reduce (${how}), transport ${transport}, wire ${dtype}, ${block === undefined ? '1 MiB' : `${block}-byte`} blocks, ${world} processes on 127.0.0.1, median of ${iters} after 20 warm-up (10 after 3 for >= 10 MB), as gloo's\n`);
+    const how =
+      algorithm === 'ring' || world !== 2
+        ? 'ring'
+        : file
+          ? `one shared file, in place up to ${SHARED_BYTES / 2 ** 22} MiB, copied in up to ${SHARED_BYTES / 2 ** 21} MiB, ring above`
+          : 'pair exchange up to 4 MiB, ring above';
+    process.stdout.write(
+      `\nall-reduce (${how}), transport ${transport}, wire ${dtype}, ${block === undefined ? '1 MiB' : `${block}-byte`} blocks, ${world} processes on 127.0.0.1, median of ${iters} after 20 warm-up (10 after 3 for >= 10 MB), as gloo's\n`,
+    );
     process.stdout.write(`${formatTable(world, rows, peer)}\n`);
   }
   if (!peer && !noPeer) process.stdout.write('(gloo peer not measured: /usr/bin/python3 with torch not found)\n');

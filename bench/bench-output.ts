@@ -46,7 +46,13 @@ function schedulingPolicy(): string {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const policy = Number(fields[38]);
   const priority = Number(fields[37]);
-  const names: Record<number, string> = { 0: 'SCHED_OTHER (default)', 1: `SCHED_FIFO priority ${priority}`, 2: `SCHED_RR priority ${priority} (chrt -r)`, 3: 'SCHED_BATCH', 5: 'SCHED_IDLE' };
+  const names: Record<number, string> = {
+    0: 'SCHED_OTHER (default)',
+    1: `SCHED_FIFO priority ${priority}`,
+    2: `SCHED_RR priority ${priority} (chrt -r)`,
+    3: 'SCHED_BATCH',
+    5: 'SCHED_IDLE',
+  };
   return names[policy] ?? `policy ${policy}`;
 }
 

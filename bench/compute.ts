@@ -51,7 +51,12 @@ async function child(model: string, steps: number): Promise<void> {
   const backend = await selectBackend('auto');
   const data = loadMnist({});
   const features = data.train.features;
-  const net = buildModel({ ...DEFAULT_JOB.model, kind: model as 'mlp' | 'cnn' }, [features], data.train.classes, DEFAULT_JOB.seed);
+  const net = buildModel(
+    { ...DEFAULT_JOB.model, kind: model as 'mlp' | 'cnn' },
+    [features],
+    data.train.classes,
+    DEFAULT_JOB.seed,
+  );
   const layout = ParamLayout.ofModel(net);
   const params = new Float32Array(layout.size);
   layout.readWeights(params);
@@ -74,7 +79,14 @@ async function child(model: string, steps: number): Promise<void> {
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < steps; i++) step();
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const result: ChildResult = { model, backend: backend.name, kernels: backend.kernels, steps, samplesPerSec: (steps * BATCH) / seconds, maxRssMB: process.resourceUsage().maxRSS / 1024 };
+  const result: ChildResult = {
+    model,
+    backend: backend.name,
+    kernels: backend.kernels,
+    steps,
+    samplesPerSec: (steps * BATCH) / seconds,
+    maxRssMB: process.resourceUsage().maxRSS / 1024,
+  };
   if (model === 'cnn') {
     // Mean over a few profiled steps: one step alone is at the mercy of whatever else runs.
     const byKernel = new Map<string, { ms: number; calls: number }>();
@@ -95,8 +107,16 @@ async function child(model: string, steps: number): Promise<void> {
 }
 
 function runChild(model: string, steps: number, nativeKernels: boolean): ChildResult {
-  const env = { ...process.env, RINGTRAIN_NATIVE_KERNELS: nativeKernels ? process.env.RINGTRAIN_NATIVE_KERNELS : 'off' };
-  const out = execFileSync(process.execPath, [__filename, '--child', model, '--steps', String(steps)], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'inherit'], env });
+  const env = {
+    ...process.env,
+    RINGTRAIN_NATIVE_KERNELS: nativeKernels ? process.env.RINGTRAIN_NATIVE_KERNELS : 'off',
+  };
+  const out = execFileSync(process.execPath, [__filename, '--child', model, '--steps', String(steps)], {
+    encoding: 'utf8',
+    timeout: 600_000,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env,
+  });
   return JSON.parse(out.trim().split('\n').pop() ?? '') as ChildResult;
 }
 
@@ -108,7 +128,11 @@ function torch(model: string, steps: number): number | undefined {
 /** Peak VmHWM (MB) over the worker processes of one `ringtrain launch --nproc 2` of the default MLP job. */
 async function launchWorkerPeakMB(steps: number): Promise<number[]> {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-bench-compute-'));
-  const launcher = spawn(process.execPath, [path.join(ROOT, 'bin/ringtrain.js'), 'launch', '--nproc', '2', '--out', out, '--set', `train.maxSteps=${steps}`], { stdio: 'ignore' });
+  const launcher = spawn(
+    process.execPath,
+    [path.join(ROOT, 'bin/ringtrain.js'), 'launch', '--nproc', '2', '--out', out, '--set', `train.maxSteps=${steps}`],
+    { stdio: 'ignore' },
+  );
   const peaks = new Map<number, number>();
   const poll = setInterval(() => {
     for (const pid of workerPids(launcher.pid ?? -1)) {
@@ -180,19 +204,32 @@ async function main(): Promise<void> {
     if (model === 'cnn') profile = ours;
     if (model === 'mlp') mlpRss = ours.maxRssMB;
   }
-  process.stdout.write(`Single-process training, batch ${BATCH}, MNIST (samples/s; PyTorch on 1 thread, same run; load average ${os.loadavg()[0].toFixed(1)})\n`);
-  process.stdout.write('| model | backend | kernels | ringtrain | PyTorch | ratio | target | peak RSS MB |\n| --- | --- | --- | ---: | ---: | ---: | --- | ---: |\n');
+  process.stdout.write(
+    `Single-process training, batch ${BATCH}, MNIST (samples/s; PyTorch on 1 thread, same run; load average ${os.loadavg()[0].toFixed(1)})\n`,
+  );
+  process.stdout.write(
+    '| model | backend | kernels | ringtrain | PyTorch | ratio | target | peak RSS MB |\n| --- | --- | --- | ---: | ---: | ---: | --- | ---: |\n',
+  );
   process.stdout.write(`${rows.join('\n')}\n`);
   if (profile?.profile !== undefined) {
     const total = profile.profile.reduce((s, k) => s + k.ms, 0);
-    process.stdout.write(`\nOne CNN step on ${profile.kernels} kernels, per kernel (tf.profile, mean of ${PROFILED_STEPS} steps; ${profile.profiledStepMs?.toFixed(1)} ms wall, ${total.toFixed(1)} ms in kernels)\n`);
+    process.stdout.write(
+      `\nOne CNN step on ${profile.kernels} kernels, per kernel (tf.profile, mean of ${PROFILED_STEPS} steps; ${profile.profiledStepMs?.toFixed(1)} ms wall, ${total.toFixed(1)} ms in kernels)\n`,
+    );
     process.stdout.write('| kernel | ms | share | calls |\n| --- | ---: | ---: | ---: |\n');
-    for (const k of profile.profile.filter((k) => k.ms >= 0.05)) process.stdout.write(`| ${k.kernel} | ${k.ms.toFixed(2)} | ${((100 * k.ms) / total).toFixed(1)}% | ${k.calls.toFixed(0)} |\n`);
+    for (const k of profile.profile.filter((k) => k.ms >= 0.05))
+      process.stdout.write(
+        `| ${k.kernel} | ${k.ms.toFixed(2)} | ${((100 * k.ms) / total).toFixed(1)}% | ${k.calls.toFixed(0)} |\n`,
+      );
   }
-  process.stdout.write(`\nPeak RSS training the MLP on full MNIST in one process: ${mlpRss.toFixed(0)} MB (target <= 300)\n`);
+  process.stdout.write(
+    `\nPeak RSS training the MLP on full MNIST in one process: ${mlpRss.toFixed(0)} MB (target <= 300)\n`,
+  );
   if (!process.argv.includes('--no-launch')) {
     const peaks = await launchWorkerPeakMB(300);
-    process.stdout.write(`Peak RSS (VmHWM) of the workers of \`ringtrain launch --nproc 2\` (MLP, 300 steps + full evaluation): ${peaks.map((p) => `${p.toFixed(0)} MB`).join(', ')}\n`);
+    process.stdout.write(
+      `Peak RSS (VmHWM) of the workers of \`ringtrain launch --nproc 2\` (MLP, 300 steps + full evaluation): ${peaks.map((p) => `${p.toFixed(0)} MB`).join(', ')}\n`,
+    );
   }
 }
 

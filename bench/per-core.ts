@@ -35,7 +35,10 @@ async function factsOf(kind: string): Promise<ModelFacts> {
   await selectBackend('wasm');
   const model = buildModel({ ...DEFAULT_JOB.model, kind: kind as typeof DEFAULT_JOB.model.kind }, [784], 10, 1);
   const fused = FusedStep.of(model, ParamLayout.ofModel(model), {});
-  const facts = { flops: trainingFlopsPerSample(model), path: fused.step !== undefined ? 'fused' : `tfjs (${fused.why ?? ''})` };
+  const facts = {
+    flops: trainingFlopsPerSample(model),
+    path: fused.step !== undefined ? 'fused' : `tfjs (${fused.why ?? ''})`,
+  };
   model.dispose();
   return facts;
 }
@@ -50,7 +53,12 @@ async function main(): Promise<void> {
   const repeats = Number(process.env.BENCH_REPEATS ?? 3);
   const unknown = models.filter((m) => PLANS[m] === undefined);
   if (argv.length > 0 || unknown.length > 0 || !Number.isInteger(repeats) || repeats < 1) {
-    const why = argv.length > 0 ? `takes no arguments, got '${argv.join(' ')}'` : unknown.length > 0 ? `BENCH_MODELS has unknown models: ${unknown.join(', ')} (mlp, cnn, resnet)` : `BENCH_REPEATS must be a positive integer, got ${process.env.BENCH_REPEATS}`;
+    const why =
+      argv.length > 0
+        ? `takes no arguments, got '${argv.join(' ')}'`
+        : unknown.length > 0
+          ? `BENCH_MODELS has unknown models: ${unknown.join(', ')} (mlp, cnn, resnet)`
+          : `BENCH_REPEATS must be a positive integer, got ${process.env.BENCH_REPEATS}`;
     process.stderr.write(`ringtrain bench core: ${why}\n${USAGE}`);
     process.exitCode = 2;
     return;
@@ -67,7 +75,9 @@ async function main(): Promise<void> {
     `this core's fp32 FMA peak: ${peak.toFixed(1)} GFLOP/s (${native?.peakIsa ?? 'no addon'}, register-only FMA chains, best of 3 x 1 s)\n` +
       `PyTorch: ${blas?.kind ?? 'absent'} BLAS (${blas?.files.find((f) => f.includes('libblas')) ?? '-'}), 1 thread (torch and OpenBLAS pinned); batch 64, SGD lr 0.01 momentum 0.9; median of ${repeats} interleaved rounds\n\n`,
   );
-  out.write('| model | step | ringtrain samples/s | PyTorch samples/s | ringtrain / PyTorch | ringtrain GFLOP/s (% of peak) | PyTorch GFLOP/s (% of peak) | worker peak RSS |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n');
+  out.write(
+    '| model | step | ringtrain samples/s | PyTorch samples/s | ringtrain / PyTorch | ringtrain GFLOP/s (% of peak) | PyTorch GFLOP/s (% of peak) | worker peak RSS |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n',
+  );
   const flops: string[] = [];
   for (const kind of models) {
     const plan = PLANS[kind] as { steps: number; epochs: number; warmup: number };
@@ -77,17 +87,38 @@ async function main(): Promise<void> {
     const theirs: number[] = [];
     for (let r = 0; r < repeats; r++) {
       ours.push(await launchRun({ nproc: 1, model: kind, ...plan }));
-      const t = withPeer ? torchPeer(TORCH_STEP, ['--model', kind, '--threads', '1', '--steps', String(plan.steps * (plan.epochs - plan.warmup))])?.samplesPerSec : undefined;
+      const t = withPeer
+        ? torchPeer(TORCH_STEP, [
+            '--model',
+            kind,
+            '--threads',
+            '1',
+            '--steps',
+            String(plan.steps * (plan.epochs - plan.warmup)),
+          ])?.samplesPerSec
+        : undefined;
       if (typeof t === 'number') theirs.push(t);
     }
     const a = median(ours.map((o) => o.samplesPerSec));
     const b = theirs.length > 0 ? median(theirs) : undefined;
-    const gflops = (s: number): string => `${((s * facts.flops) / 1e9).toFixed(1)} (${((100 * s * facts.flops) / 1e9 / peak).toFixed(0)}%)`;
+    const gflops = (s: number): string =>
+      `${((s * facts.flops) / 1e9).toFixed(1)} (${((100 * s * facts.flops) / 1e9 / peak).toFixed(0)}%)`;
     const rss = median(ours.map((o) => o.peakRssMb ?? NaN));
-    const cells = [kind, facts.path, a.toFixed(0), b?.toFixed(0) ?? '-', b === undefined ? '-' : `${(a / b).toFixed(2)}x`, gflops(a), b === undefined ? '-' : gflops(b), Number.isNaN(rss) ? '-' : `${rss.toFixed(0)} MB`];
+    const cells = [
+      kind,
+      facts.path,
+      a.toFixed(0),
+      b?.toFixed(0) ?? '-',
+      b === undefined ? '-' : `${(a / b).toFixed(2)}x`,
+      gflops(a),
+      b === undefined ? '-' : gflops(b),
+      Number.isNaN(rss) ? '-' : `${rss.toFixed(0)} MB`,
+    ];
     out.write(`| ${cells.join(' | ')} |\n`);
   }
-  out.write(`\nFLOPs per sample: ${flops.join(', ')}, from src/train/step-flops.ts (2 per multiply-add of every dense and conv layer: forward, weight gradient, input gradient but the first layer's)\n`);
+  out.write(
+    `\nFLOPs per sample: ${flops.join(', ')}, from src/train/step-flops.ts (2 per multiply-add of every dense and conv layer: forward, weight gradient, input gradient but the first layer's)\n`,
+  );
   const saved = out.save();
   if (saved !== undefined) process.stdout.write(`written to ${saved}\n`);
 }

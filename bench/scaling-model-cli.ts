@@ -52,7 +52,8 @@ export function projectionTable(c: Calibration, model: ModelCalibration, overlap
 }
 
 /** A run's seconds per step from its whole-job samples/s. */
-const stepOf = (outDir: string, world: number, warmup: number): number => (world * BATCH) / steadySamplesPerSec(outDir, warmup);
+const stepOf = (outDir: string, world: number, warmup: number): number =>
+  (world * BATCH) / steadySamplesPerSec(outDir, warmup);
 
 /** Float32 bytes per second the ring's own reduction kernel sums (addFloats: WebAssembly SIMD where it runs). */
 function reductionSpeed(): number {
@@ -64,7 +65,12 @@ function reductionSpeed(): number {
   return (200 * a.length * 4) / (Number(process.hrtime.bigint() - t0) / 1e9);
 }
 
-const mlpSet = (perWorkerSteps: number, workers: number, epochs: number): string[] => ['model.kind=mlp', `data.trainLimit=${perWorkerSteps * BATCH * workers}`, `train.epochs=${epochs}`, 'data.testLimit=100'];
+const mlpSet = (perWorkerSteps: number, workers: number, epochs: number): string[] => [
+  'model.kind=mlp',
+  `data.trainLimit=${perWorkerSteps * BATCH * workers}`,
+  `train.epochs=${epochs}`,
+  'data.testLimit=100',
+];
 
 /** The first `n` hosts of a set, as a set of its own (same namespaces). */
 export const firstHosts = (h: SimHosts, n: number): SimHosts => ({ ...h, hosts: h.hosts.slice(0, n) });
@@ -74,13 +80,41 @@ export const firstHosts = (h: SimHosts, n: number): SimHosts => ({ ...h, hosts: 
  * per host: simulated hosts share this machine's CPUs, so a worker's compute next to n - 1 busy
  * ones is what each rank of the n-host job gets, not a worker's alone.
  */
-export async function measureMlp(h: SimHosts, n: number, rateMbit: number, base: string, epochs = 6, warmup = 3): Promise<MeasuredStep> {
+export async function measureMlp(
+  h: SimHosts,
+  n: number,
+  rateMbit: number,
+  base: string,
+  epochs = 6,
+  warmup = 3,
+): Promise<MeasuredStep> {
   const sub = firstHosts(h, n);
-  const dirs = await Promise.all(sub.hosts.map((_, i) => oneWorkerIn({ ...sub, spawnIn: (_j, cmd, args, env) => sub.spawnIn(i, cmd, args, env) }, mlpSet(60, 1, epochs), path.join(base, `alone-${n}-${i}`), RUN_DEADLINE_MS)));
+  const dirs = await Promise.all(
+    sub.hosts.map((_, i) =>
+      oneWorkerIn(
+        { ...sub, spawnIn: (_j, cmd, args, env) => sub.spawnIn(i, cmd, args, env) },
+        mlpSet(60, 1, epochs),
+        path.join(base, `alone-${n}-${i}`),
+        RUN_DEADLINE_MS,
+      ),
+    ),
+  );
   const oneWorkerStepSec = dirs.reduce((s, d) => s + stepOf(d, 1, warmup), 0) / dirs.length;
-  const run = await launchAcross(sub, 1, mlpSet(60, n, epochs), path.join(base, `mlp-${n}-${rateMbit}`), RUN_DEADLINE_MS);
+  const run = await launchAcross(
+    sub,
+    1,
+    mlpSet(60, n, epochs),
+    path.join(base, `mlp-${n}-${rateMbit}`),
+    RUN_DEADLINE_MS,
+  );
   const gradientBytes = 4 * trainableParams(run.outDir);
-  return { nodes: n, linkBitsPerSec: rateMbit * 1e6, gradientBytes, stepSec: stepOf(run.outDir, n, warmup), oneWorkerStepSec };
+  return {
+    nodes: n,
+    linkBitsPerSec: rateMbit * 1e6,
+    gradientBytes,
+    stepSec: stepOf(run.outDir, n, warmup),
+    oneWorkerStepSec,
+  };
 }
 
 async function calibrate(out: string): Promise<void> {
@@ -93,22 +127,52 @@ async function calibrate(out: string): Promise<void> {
       await withHosts(3, rate, async (h) => {
         if (models.length === 0) {
           // Alone in a host: a real machine's compute, which the projections stand on.
-          for (const [name, steps, epochs] of [['mlp', 150, 8], ['cnn', 12, 3], ['resnet', 3, 3]] as const) {
-            const dir = await oneWorkerIn(h, [`model.kind=${name}`, `data.trainLimit=${steps * BATCH}`, `train.epochs=${epochs}`, 'data.testLimit=100'], path.join(base, `one-${name}`), RUN_DEADLINE_MS);
-            models.push({ name, gradientBytes: 4 * trainableParams(dir), stepSec: stepOf(dir, 1, epochs / 2), batch: BATCH, backwardShare: BACKWARD_SHARE });
-            process.stdout.write(`${name}: one worker ${((models.at(-1) as ModelCalibration).stepSec * 1000).toFixed(2)} ms/step\n`);
+          for (const [name, steps, epochs] of [
+            ['mlp', 150, 8],
+            ['cnn', 12, 3],
+            ['resnet', 3, 3],
+          ] as const) {
+            const dir = await oneWorkerIn(
+              h,
+              [
+                `model.kind=${name}`,
+                `data.trainLimit=${steps * BATCH}`,
+                `train.epochs=${epochs}`,
+                'data.testLimit=100',
+              ],
+              path.join(base, `one-${name}`),
+              RUN_DEADLINE_MS,
+            );
+            models.push({
+              name,
+              gradientBytes: 4 * trainableParams(dir),
+              stepSec: stepOf(dir, 1, epochs / 2),
+              batch: BATCH,
+              backwardShare: BACKWARD_SHARE,
+            });
+            process.stdout.write(
+              `${name}: one worker ${((models.at(-1) as ModelCalibration).stepSec * 1000).toFixed(2)} ms/step\n`,
+            );
           }
         }
         for (const n of [2, 3]) {
           const m = await measureMlp(h, n, rate, base);
           fits.push(m);
-          process.stdout.write(`mlp: ${n} hosts at ${rate} Mbit/s ${(m.stepSec * 1000).toFixed(2)} ms/step against ${(m.oneWorkerStepSec * 1000).toFixed(2)} for one worker of ${n} at once\n`);
+          process.stdout.write(
+            `mlp: ${n} hosts at ${rate} Mbit/s ${(m.stepSec * 1000).toFixed(2)} ms/step against ${(m.oneWorkerStepSec * 1000).toFixed(2)} for one worker of ${n} at once\n`,
+          );
         }
       });
     }
-    const c: Calibration = { measured: `${new Date().toISOString()} on ${os.hostname()} (${os.cpus().length} CPUs), ringtrain bench model --calibrate`, link: fitLink(fits, reduceBytesPerSec), models };
+    const c: Calibration = {
+      measured: `${new Date().toISOString()} on ${os.hostname()} (${os.cpus().length} CPUs), ringtrain bench model --calibrate`,
+      link: fitLink(fits, reduceBytesPerSec),
+      models,
+    };
     fs.writeFileSync(out, `${JSON.stringify(c, null, 2)}\n`);
-    process.stdout.write(`link: alpha ${(c.link.alphaSec * 1e6).toFixed(0)} us, wire x${c.link.wire.toFixed(3)}, reduction ${(reduceBytesPerSec / 1e9).toFixed(2)} GB/s; written to ${out}\n`);
+    process.stdout.write(
+      `link: alpha ${(c.link.alphaSec * 1e6).toFixed(0)} us, wire x${c.link.wire.toFixed(3)}, reduction ${(reduceBytesPerSec / 1e9).toFixed(2)} GB/s; written to ${out}\n`,
+    );
   } finally {
     fs.rmSync(base, { recursive: true, force: true });
   }
@@ -118,18 +182,32 @@ export function readCalibration(file: string): Calibration {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as Calibration;
   } catch (e) {
-    throw new Error(`cannot read the calibration ${file}: ${(e as Error).message}; make one with ringtrain bench model --calibrate --out ${file}`);
+    throw new Error(
+      `cannot read the calibration ${file}: ${(e as Error).message}; make one with ringtrain bench model --calibrate --out ${file}`,
+    );
   }
 }
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const flag = (name: string): string | undefined => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
-  const known = new Set(['--calibrate', '--out', '--calibration', '--models', '--alpha-us', flag('--out'), flag('--calibration'), flag('--models'), flag('--alpha-us')]);
+  const known = new Set([
+    '--calibrate',
+    '--out',
+    '--calibration',
+    '--models',
+    '--alpha-us',
+    flag('--out'),
+    flag('--calibration'),
+    flag('--models'),
+    flag('--alpha-us'),
+  ]);
   const unknown = argv.filter((a) => !known.has(a));
   if (argv.includes('--help') || argv.includes('-h') || unknown.length > 0) {
     if (unknown.length > 0) process.exitCode = 2;
-    return void (unknown.length > 0 ? process.stderr : process.stdout).write(`${unknown.length > 0 ? `ringtrain bench model: unknown argument '${unknown[0]}'\n` : ''}${USAGE}`);
+    return void (unknown.length > 0 ? process.stderr : process.stdout).write(
+      `${unknown.length > 0 ? `ringtrain bench model: unknown argument '${unknown[0]}'\n` : ''}${USAGE}`,
+    );
   }
   if (argv.includes('--calibrate')) {
     const refused = netnsRefusal();
@@ -143,11 +221,17 @@ async function main(): Promise<void> {
     c.link.alphaSec = Number(alphaUs) / 1e6;
   }
   const wanted = (flag('--models') ?? 'mlp,cnn,resnet').split(',');
-  process.stdout.write(`calibration: ${c.measured}; alpha ${(c.link.alphaSec * 1e6).toFixed(0)} us per message, wire x${c.link.wire.toFixed(3)}, reduction ${(c.link.reduceBytesPerSec / 1e9).toFixed(2)} GB/s\n`);
+  process.stdout.write(
+    `calibration: ${c.measured}; alpha ${(c.link.alphaSec * 1e6).toFixed(0)} us per message, wire x${c.link.wire.toFixed(3)}, reduction ${(c.link.reduceBytesPerSec / 1e9).toFixed(2)} GB/s\n`,
+  );
   for (const m of c.models.filter((x) => wanted.includes(x.name))) {
-    process.stdout.write(`\n${m.name}: ${kib(m.gradientBytes)} of gradients, one worker ${(m.stepSec * 1000).toFixed(2)} ms per step of ${m.batch}\n`);
+    process.stdout.write(
+      `\n${m.name}: ${kib(m.gradientBytes)} of gradients, one worker ${(m.stepSec * 1000).toFixed(2)} ms per step of ${m.batch}\n`,
+    );
     process.stdout.write(`\ntoday's step (backward, then the all-reduce):\n${projectionTable(c, m, false)}`);
-    process.stdout.write(`\nall-reduce overlapped with backward (${(100 * m.backwardShare).toFixed(0)}% of the step):\n${projectionTable(c, m, true)}`);
+    process.stdout.write(
+      `\nall-reduce overlapped with backward (${(100 * m.backwardShare).toFixed(0)}% of the step):\n${projectionTable(c, m, true)}`,
+    );
   }
 }
 

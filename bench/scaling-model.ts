@@ -52,9 +52,16 @@ export const PAIR_MAX_BYTES = 4 * (1 << 20);
  * bucket up to PAIR_MAX_BYTES whole in one round (allreduce-pair.ts): the same bytes each way,
  * one latency instead of two.
  */
-export function ringSeconds(bytes: number, nodes: number, linkBitsPerSec: number, link: LinkCalibration, wireDtype = 1): number {
+export function ringSeconds(
+  bytes: number,
+  nodes: number,
+  linkBitsPerSec: number,
+  link: LinkCalibration,
+  wireDtype = 1,
+): number {
   if (nodes <= 1) return 0;
-  if (nodes === 2 && bytes <= PAIR_MAX_BYTES) return link.alphaSec + (bytes * wireDtype * link.wire * 8) / linkBitsPerSec + bytes / link.reduceBytesPerSec;
+  if (nodes === 2 && bytes <= PAIR_MAX_BYTES)
+    return link.alphaSec + (bytes * wireDtype * link.wire * 8) / linkBitsPerSec + bytes / link.reduceBytesPerSec;
   const part = bytes / nodes;
   const transfer = (part * wireDtype * link.wire * 8) / linkBitsPerSec;
   return 2 * (nodes - 1) * (link.alphaSec + transfer) + ((nodes - 1) * part) / link.reduceBytesPerSec;
@@ -88,12 +95,20 @@ export function bucketCandidates(gradientBytes: number): number[] {
 }
 
 /** The projection at the bucket size the model finds fastest. */
-export function project(m: ModelCalibration, nodes: number, linkBitsPerSec: number, link: LinkCalibration, overlap: boolean, wireDtype = 1): Projection {
+export function project(
+  m: ModelCalibration,
+  nodes: number,
+  linkBitsPerSec: number,
+  link: LinkCalibration,
+  overlap: boolean,
+  wireDtype = 1,
+): Projection {
   let best: Projection | undefined;
   for (const bucketBytes of bucketCandidates(m.gradientBytes)) {
     const t = stepSeconds(m, { nodes, linkBitsPerSec, bucketBytes, overlap, wireDtype }, link);
     const samplesPerSec = (nodes * m.batch) / t;
-    if (best === undefined || samplesPerSec > best.samplesPerSec) best = { nodes, samplesPerSec, efficiency: m.stepSec / t, bucketBytes };
+    if (best === undefined || samplesPerSec > best.samplesPerSec)
+      best = { nodes, samplesPerSec, efficiency: m.stepSec / t, bucketBytes };
   }
   return best as Projection;
 }
@@ -115,15 +130,30 @@ export function fitLink(runs: readonly MeasuredStep[], reduceBytesPerSec: number
   // Columns: messages per step, seconds the payload takes at line rate; target: comm seconds.
   const rows = runs.map((r) => {
     // The unit link (alpha 1 s, wire 1, no reduction) gives the columns; the reduction is known.
-    const messages = ringSeconds(r.gradientBytes, r.nodes, Infinity, { alphaSec: 1, wire: 1, reduceBytesPerSec: Infinity });
-    const atLineRate = ringSeconds(r.gradientBytes, r.nodes, r.linkBitsPerSec, { alphaSec: 0, wire: 1, reduceBytesPerSec: Infinity });
+    const messages = ringSeconds(r.gradientBytes, r.nodes, Infinity, {
+      alphaSec: 1,
+      wire: 1,
+      reduceBytesPerSec: Infinity,
+    });
+    const atLineRate = ringSeconds(r.gradientBytes, r.nodes, r.linkBitsPerSec, {
+      alphaSec: 0,
+      wire: 1,
+      reduceBytesPerSec: Infinity,
+    });
     const reduce = ringSeconds(r.gradientBytes, r.nodes, Infinity, { alphaSec: 0, wire: 1, reduceBytesPerSec });
     return { x1: messages, x2: atLineRate, y: r.stepSec - r.oneWorkerStepSec - reduce };
   });
   const s = (f: (r: (typeof rows)[number]) => number): number => rows.reduce((a, r) => a + f(r), 0);
-  const [a11, a12, a22, b1, b2] = [s((r) => r.x1 * r.x1), s((r) => r.x1 * r.x2), s((r) => r.x2 * r.x2), s((r) => r.x1 * r.y), s((r) => r.x2 * r.y)];
+  const [a11, a12, a22, b1, b2] = [
+    s((r) => r.x1 * r.x1),
+    s((r) => r.x1 * r.x2),
+    s((r) => r.x2 * r.x2),
+    s((r) => r.x1 * r.y),
+    s((r) => r.x2 * r.y),
+  ];
   const det = a11 * a22 - a12 * a12;
-  if (rows.length < 2 || Math.abs(det) < 1e-30) throw new Error(`fitting the link needs runs at two or more link rates or node counts, got ${rows.length}`);
+  if (rows.length < 2 || Math.abs(det) < 1e-30)
+    throw new Error(`fitting the link needs runs at two or more link rates or node counts, got ${rows.length}`);
   const alphaSec = Math.max(0, (b1 * a22 - b2 * a12) / det);
   const wire = Math.max(1, (a11 * b2 - a12 * b1) / det);
   return { alphaSec, wire, reduceBytesPerSec };

@@ -43,7 +43,10 @@ function ip(args: readonly string[]): string {
 }
 
 function inNs(ns: string, cmd: string, args: readonly string[]): void {
-  execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { timeout: IP_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], {
+    timeout: IP_TIMEOUT_MS,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** Namespace names `ip netns list` shows. */
@@ -83,13 +86,28 @@ export function netnsRefusal(): string | undefined {
  */
 export function tbfArgs(iface: string, rateMbit: number): string[] {
   const burstBytes = Math.max(64 * 1024, Math.ceil((rateMbit * 1e6) / 8 / 5000));
-  return ['qdisc', 'add', 'dev', iface, 'root', 'tbf', 'rate', `${rateMbit}mbit`, 'burst', String(burstBytes), 'latency', '50ms'];
+  return [
+    'qdisc',
+    'add',
+    'dev',
+    iface,
+    'root',
+    'tbf',
+    'rate',
+    `${rateMbit}mbit`,
+    'burst',
+    String(burstBytes),
+    'latency',
+    '50ms',
+  ];
 }
 
 /** Kills what runs in a namespace (only processes started inside this run's namespaces), then deletes it. */
 function removeNamespace(ns: string): void {
   try {
-    for (const pid of ip(['netns', 'pids', ns]).split('\n').filter((p) => /^\d+$/.test(p))) {
+    for (const pid of ip(['netns', 'pids', ns])
+      .split('\n')
+      .filter((p) => /^\d+$/.test(p))) {
       try {
         process.kill(Number(pid), 'SIGKILL');
       } catch {
@@ -104,7 +122,8 @@ function removeNamespace(ns: string): void {
 
 /** Makes `count` hosts on one bridge, links shaped to `rateMbit` (undefined = unshaped). */
 export function hostsUp(count: number, rateMbit?: number, tag = String(process.pid)): SimHosts {
-  if (!Number.isInteger(count) || count < 1 || count > 200) throw new Error(`simulated hosts: count must be an integer in 1..200, got ${count}`);
+  if (!Number.isInteger(count) || count < 1 || count > 200)
+    throw new Error(`simulated hosts: count must be an integer in 1..200, got ${count}`);
   const prefix = `${PREFIX}${tag}-`;
   const sw = `${prefix}sw`;
   const hosts: SimHost[] = [];
@@ -141,7 +160,10 @@ export function hostsUp(count: number, rateMbit?: number, tag = String(process.p
   const spawnIn = (i: number, cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): ChildProcess => {
     const h = hosts[i];
     if (h === undefined) throw new Error(`no simulated host ${i} (there are ${hosts.length})`);
-    return spawn('ip', ['netns', 'exec', h.ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    return spawn('ip', ['netns', 'exec', h.ns, cmd, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
   };
   return { prefix, hosts, rateMbit, spawnIn, down };
 }
@@ -169,7 +191,11 @@ export function removeStaleHosts(): string[] {
  * Runs `body` with hosts up and takes them down afterwards, also when the process is
  * interrupted (SIGINT/SIGTERM: down, then exit with 128 + the signal's number).
  */
-export async function withHosts<T>(count: number, rateMbit: number | undefined, body: (h: SimHosts) => Promise<T>): Promise<T> {
+export async function withHosts<T>(
+  count: number,
+  rateMbit: number | undefined,
+  body: (h: SimHosts) => Promise<T>,
+): Promise<T> {
   const hosts = hostsUp(count, rateMbit);
   const onSignal = (sig: NodeJS.Signals): void => {
     hosts.down();

@@ -9,7 +9,8 @@ import { childPids, isAlive } from './proc-tools';
 
 export { childPids, isAlive } from './proc-tools';
 
-export type FaultKind = 'kill-worker' | 'stop-worker' | 'kill-coordinator' | 'stop-coordinator' | 'garbage' | 'disk-full';
+export type FaultKind =
+  'kill-worker' | 'stop-worker' | 'kill-coordinator' | 'stop-coordinator' | 'garbage' | 'disk-full';
 
 function role(pid: number): 'coordinator' | 'worker' | undefined {
   try {
@@ -39,8 +40,10 @@ export function jobPorts(out: string): number[] {
   const logs = path.join(out, 'logs');
   const ports = new Set<number>();
   const listening = logEvents(path.join(logs, 'coordinator.log'), 'listening').at(-1);
-  for (const k of ['grpcPort', 'metricsPort']) if (typeof listening?.[k] === 'number') ports.add(listening[k] as number);
-  const ring = logEvents(path.join(logs, 'coordinator.log'), 'ring-formed').at(-1)?.ring as { address: string }[] | undefined;
+  for (const k of ['grpcPort', 'metricsPort'])
+    if (typeof listening?.[k] === 'number') ports.add(listening[k] as number);
+  const ring = logEvents(path.join(logs, 'coordinator.log'), 'ring-formed').at(-1)?.ring as
+    { address: string }[] | undefined;
   for (const p of ring ?? []) ports.add(Number(p.address.split(':').pop()));
   for (const f of fs.existsSync(logs) ? fs.readdirSync(logs) : []) {
     const url = logEvents(path.join(logs, f), 'joined').at(-1)?.metricsUrl;

@@ -41,7 +41,14 @@ function options(argv: string[]): Options {
     return i >= 0 && argv[i + 1] !== undefined ? (argv[i + 1] as string) : def;
   };
   const [lo, hi] = get('every', '4-12').split('-').map(Number);
-  return { minutes: Number(get('minutes', '10')), epochs: Number(get('epochs', '300')), trainLimit: Number(get('train-limit', '20000')), seed: Number(get('seed', '1')), every: [lo ?? 4, hi ?? 12], keepLogs: get('keep-logs', '') };
+  return {
+    minutes: Number(get('minutes', '10')),
+    epochs: Number(get('epochs', '300')),
+    trainLimit: Number(get('train-limit', '20000')),
+    seed: Number(get('seed', '1')),
+    every: [lo ?? 4, hi ?? 12],
+    keepLogs: get('keep-logs', ''),
+  };
 }
 
 /** A small seeded generator (mulberry32), so a soak can be replayed with --seed. */
@@ -74,11 +81,16 @@ function startLaunch(args: string[]): Launch {
 }
 
 function finalVal(out: string): number {
-  const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { split: string; accuracy: number });
+  const lines = fs
+    .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { split: string; accuracy: number });
   return lines.filter((l) => l.split === 'val').at(-1)?.accuracy ?? NaN;
 }
 
-const shmFiles = (): string[] => (fs.existsSync('/dev/shm') ? fs.readdirSync('/dev/shm').filter((f) => f.startsWith('ringtrain-')) : []);
+const shmFiles = (): string[] =>
+  fs.existsSync('/dev/shm') ? fs.readdirSync('/dev/shm').filter((f) => f.startsWith('ringtrain-')) : [];
 
 async function main(): Promise<number> {
   const o = options(process.argv.slice(2));
@@ -97,11 +109,24 @@ async function main(): Promise<number> {
   const seen = new Set<number>();
   const stopped = new Set<number>();
   const launches: Launch[] = [];
-  const deadline = setTimeout(() => {
-    process.stdout.write('soak: the bench ran past its bound; stopping everything\n');
-    for (const l of launches) l.child.kill('SIGKILL');
-  }, (2 * o.minutes + 30) * 60_000);
-  const job = ['--nproc', '3', '--set', `train.epochs=${o.epochs}`, `data.trainLimit=${o.trainLimit}`, 'data.testLimit=2000', `seed=${o.seed}`, 'cluster.transport=tcp', ...ELASTIC];
+  const deadline = setTimeout(
+    () => {
+      process.stdout.write('soak: the bench ran past its bound; stopping everything\n');
+      for (const l of launches) l.child.kill('SIGKILL');
+    },
+    (2 * o.minutes + 30) * 60_000,
+  );
+  const job = [
+    '--nproc',
+    '3',
+    '--set',
+    `train.epochs=${o.epochs}`,
+    `data.trainLimit=${o.trainLimit}`,
+    'data.testLimit=2000',
+    `seed=${o.seed}`,
+    'cluster.transport=tcp',
+    ...ELASTIC,
+  ];
   try {
     const calmOut = path.join(work, 'calm');
     process.stdout.write(`soak: undisturbed run (${o.epochs} epochs of ${o.trainLimit} samples, 3 workers)\n`);
@@ -114,11 +139,15 @@ async function main(): Promise<number> {
     const report = await chaos(o, random, job, out, mounted ? disk : undefined, { launches, seen, stopped });
     const acc = finalVal(out);
     const delta = Math.abs(acc - calmAcc) * 100;
-    process.stdout.write(`soak: chaos lasted ${report.minutes.toFixed(1)} min${report.minutes < o.minutes ? ' (the job ended first: raise --epochs)' : ''}\n`);
+    process.stdout.write(
+      `soak: chaos lasted ${report.minutes.toFixed(1)} min${report.minutes < o.minutes ? ' (the job ended first: raise --epochs)' : ''}\n`,
+    );
     process.stdout.write('| fault | injected | survived |\n| --- | ---: | ---: |\n');
     for (const k of KINDS) process.stdout.write(`| ${k} | ${report.injected[k]} | ${report.survived[k]} |\n`);
     for (const f of report.failures) process.stdout.write(`soak: not survived: ${f}\n`);
-    process.stdout.write(`soak: final val accuracy ${(100 * acc).toFixed(2)}% vs undisturbed ${(100 * calmAcc).toFixed(2)}%: ${delta.toFixed(2)} points apart (${delta <= 0.5 ? 'within' : 'NOT within'} 0.5)\n`);
+    process.stdout.write(
+      `soak: final val accuracy ${(100 * acc).toFixed(2)}% vs undisturbed ${(100 * calmAcc).toFixed(2)}%: ${delta.toFixed(2)} points apart (${delta <= 0.5 ? 'within' : 'NOT within'} 0.5)\n`,
+    );
     return delta <= 0.5 && report.failures.length === 0 ? 0 : 1;
   } finally {
     clearTimeout(deadline);
@@ -127,8 +156,21 @@ async function main(): Promise<number> {
   }
 }
 
-const ELASTIC = ['cluster.maxRestarts=100000', 'cluster.minWorkers=2', 'cluster.leaseTimeoutSec=4', 'cluster.lastCallSec=1', 'checkpoint.keep=2'];
-const KINDS: readonly FaultKind[] = ['kill-worker', 'stop-worker', 'kill-coordinator', 'stop-coordinator', 'garbage', 'disk-full'];
+const ELASTIC = [
+  'cluster.maxRestarts=100000',
+  'cluster.minWorkers=2',
+  'cluster.leaseTimeoutSec=4',
+  'cluster.lastCallSec=1',
+  'checkpoint.keep=2',
+];
+const KINDS: readonly FaultKind[] = [
+  'kill-worker',
+  'stop-worker',
+  'kill-coordinator',
+  'stop-coordinator',
+  'garbage',
+  'disk-full',
+];
 
 interface Tracking {
   launches: Launch[];
@@ -145,8 +187,16 @@ interface ChaosReport {
   failures: string[];
 }
 
-async function chaos(o: Options, random: () => number, job: string[], out: string, disk: string | undefined, t: Tracking): Promise<ChaosReport> {
-  const zero = (): Record<FaultKind, number> => Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
+async function chaos(
+  o: Options,
+  random: () => number,
+  job: string[],
+  out: string,
+  disk: string | undefined,
+  t: Tracking,
+): Promise<ChaosReport> {
+  const zero = (): Record<FaultKind, number> =>
+    Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
   const r: ChaosReport = { minutes: 0, injected: zero(), survived: zero(), failures: [] };
   let launch = startLaunch([...job, '--out', out]);
   t.launches.push(launch);
@@ -160,7 +210,8 @@ async function chaos(o: Options, random: () => number, job: string[], out: strin
     if (launch.code !== undefined) {
       if (launch.code === 0) break;
       r.failures.push(`${last ?? 'no fault'}: ${launch.output.trim().split('\n').at(-1) ?? ''}`);
-      if (o.keepLogs !== '') fs.cpSync(path.join(out, 'logs'), path.join(o.keepLogs, `failure-${r.failures.length}`), { recursive: true });
+      if (o.keepLogs !== '')
+        fs.cpSync(path.join(out, 'logs'), path.join(o.keepLogs, `failure-${r.failures.length}`), { recursive: true });
       // Resumed as an operator would (started afresh when no checkpoint was written yet), so the soak goes on.
       const ckpts = path.join(out, 'checkpoints');
       const resumable = fs.existsSync(ckpts) && fs.readdirSync(ckpts).some((n) => /^ckpt-\d+$/.test(n));
@@ -181,7 +232,14 @@ async function chaos(o: Options, random: () => number, job: string[], out: strin
   return r;
 }
 
-async function inject(kind: FaultKind, launch: Launch, out: string, disk: string | undefined, random: () => number, t: Tracking): Promise<void> {
+async function inject(
+  kind: FaultKind,
+  launch: Launch,
+  out: string,
+  disk: string | undefined,
+  random: () => number,
+  t: Tracking,
+): Promise<void> {
   const all = targets(launch.child.pid as number);
   const pick = (role: 'coordinator' | 'worker'): number | undefined => {
     const c = all.filter((x) => x.role === role);
@@ -232,7 +290,13 @@ function fillUp(file: string): void {
   }
 }
 
-async function cleanUp(t: Tracking, work: string, disk: string, mounted: boolean, shmBefore: Set<string>): Promise<string[]> {
+async function cleanUp(
+  t: Tracking,
+  work: string,
+  disk: string,
+  mounted: boolean,
+  shmBefore: Set<string>,
+): Promise<string[]> {
   for (const l of t.launches) if (l.code === undefined) l.child.kill('SIGTERM');
   await Promise.race([Promise.all(t.launches.map((l) => l.exited)), sleep(10_000)]);
   for (const l of t.launches) if (l.code === undefined) l.child.kill('SIGKILL');
@@ -252,7 +316,9 @@ async function cleanUp(t: Tracking, work: string, disk: string, mounted: boolean
   const shm = shmFiles().filter((f) => !shmBefore.has(f));
   if (shm.length > 0) left.push(`/dev/shm files ${shm.join(', ')}`);
   for (const f of shm) fs.rmSync(path.join('/dev/shm', f), { force: true });
-  const stray = (fs.readdirSync(work, { recursive: true }) as string[]).filter((f) => /\.tmp-\d+|\.old-\d+|\.ringtrain\.lock$/.test(f));
+  const stray = (fs.readdirSync(work, { recursive: true }) as string[]).filter((f) =>
+    /\.tmp-\d+|\.old-\d+|\.ringtrain\.lock$/.test(f),
+  );
   if (stray.length > 0) left.push(`files ${stray.join(', ')}`);
   if (mounted) {
     try {

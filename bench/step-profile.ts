@@ -60,8 +60,12 @@ async function ringtrainProfile(kind: 'mlp' | 'cnn'): Promise<Row[]> {
   const rows: Row[] = [{ what: 'gather the batch (data)', us: us(rest.data) }];
   step.layers.forEach((name, i) => rows.push({ what: `${name} forward`, us: us(profile[2 * i] as number) }));
   rows.push({ what: 'softmax cross-entropy + its gradient', us: us(profile[2 * step.layers.length] as number) });
-  for (let i = step.layers.length - 1; i >= 0; i--) rows.push({ what: `${step.layers[i]} backward`, us: us(profile[2 * i + 1] as number) });
-  rows.push({ what: 'gradient norm (clipping / non-finite check)', us: us(rest.norm) }, { what: 'SGD update (momentum 0.9)', us: us(rest.update) });
+  for (let i = step.layers.length - 1; i >= 0; i--)
+    rows.push({ what: `${step.layers[i]} backward`, us: us(profile[2 * i + 1] as number) });
+  rows.push(
+    { what: 'gradient norm (clipping / non-finite check)', us: us(rest.norm) },
+    { what: 'SGD update (momentum 0.9)', us: us(rest.update) },
+  );
   return rows;
 }
 
@@ -83,12 +87,28 @@ async function main(): Promise<void> {
   const out = new BenchOutput('step-profile', 'npm run bench:profile');
   for (const kind of ['mlp', 'cnn'] as const) {
     const ours = await ringtrainProfile(kind);
-    out.write(`\n${table(`ringtrain, ${kind}, batch 64, one thread: fused step per layer plus the rest of the step (mean of ${STEPS} steps after ${WARMUP})`, ours)}`);
+    out.write(
+      `\n${table(`ringtrain, ${kind}, batch 64, one thread: fused step per layer plus the rest of the step (mean of ${STEPS} steps after ${WARMUP})`, ours)}`,
+    );
     if (!withPeer) continue;
-    const theirs = torchPeer(TORCH_STEP, ['--model', kind, '--threads', '1', '--steps', String(STEPS), '--warmup', String(WARMUP), '--profile']);
+    const theirs = torchPeer(TORCH_STEP, [
+      '--model',
+      kind,
+      '--threads',
+      '1',
+      '--steps',
+      String(STEPS),
+      '--warmup',
+      String(WARMUP),
+      '--profile',
+    ]);
     const ops = (theirs?.ops as { op: string; selfUsPerStep: number; calls: number }[] | undefined) ?? [];
-    const rows = ops.filter((o) => o.selfUsPerStep >= 1).map((o) => ({ what: `${o.op} (${o.calls.toFixed(0)} calls)`, us: o.selfUsPerStep }));
-    out.write(`\n${table(`PyTorch ${kind}, ${blas?.kind ?? ''} BLAS, one thread: torch.profiler self CPU time per op (ops >= 1 us; profiler overhead included)`, rows)}`);
+    const rows = ops
+      .filter((o) => o.selfUsPerStep >= 1)
+      .map((o) => ({ what: `${o.op} (${o.calls.toFixed(0)} calls)`, us: o.selfUsPerStep }));
+    out.write(
+      `\n${table(`PyTorch ${kind}, ${blas?.kind ?? ''} BLAS, one thread: torch.profiler self CPU time per op (ops >= 1 us; profiler overhead included)`, rows)}`,
+    );
   }
   const saved = out.save();
   if (saved !== undefined) process.stdout.write(`written to ${saved}\n`);

@@ -36,7 +36,9 @@ const sizes = (process.argv[2] ?? '100K,1M,50M').split(',').map((s) => {
   return Number(m[1]) * (m[2] === 'M' ? 1 << 20 : m[2] === 'K' ? 1 << 10 : 1);
 });
 
-process.stdout.write('| bytes | JS loop ms | JS GB/s | wasm SIMD ms | SIMD GB/s | SIMD / JS | memcpy GB/s |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n');
+process.stdout.write(
+  '| bytes | JS loop ms | JS GB/s | wasm SIMD ms | SIMD GB/s | SIMD / JS | memcpy GB/s |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
+);
 for (const bytes of sizes) {
   const n = Math.floor(bytes / 4);
   const memory = simdBuffer(2 * n * 4);
@@ -48,15 +50,20 @@ for (const bytes of sizes) {
   for (const a of [dst, src, jsDst, jsSrc]) fill(a);
   // Repeat small sizes so each timing covers at least 16 MB.
   const inner = Math.max(1, Math.ceil((16 << 20) / bytes));
-  const js = median(() => {
-    for (let k = 0; k < inner; k++) plainAdd(jsDst, jsSrc);
-  }) / inner;
-  const simd = median(() => {
-    for (let k = 0; k < inner; k++) addFloats(dst, src);
-  }) / inner;
-  const copy = median(() => {
-    for (let k = 0; k < inner; k++) jsDst.set(jsSrc);
-  }) / inner;
+  const js =
+    median(() => {
+      for (let k = 0; k < inner; k++) plainAdd(jsDst, jsSrc);
+    }) / inner;
+  const simd =
+    median(() => {
+      for (let k = 0; k < inner; k++) addFloats(dst, src);
+    }) / inner;
+  const copy =
+    median(() => {
+      for (let k = 0; k < inner; k++) jsDst.set(jsSrc);
+    }) / inner;
   const gbs = (ms: number): string => (bytes / ms / 1e6).toFixed(2);
-  process.stdout.write(`| ${bytes} | ${js.toFixed(3)} | ${gbs(js)} | ${simd.toFixed(3)} | ${gbs(simd)} | ${(js / simd).toFixed(2)}x | ${gbs(copy)} |\n`);
+  process.stdout.write(
+    `| ${bytes} | ${js.toFixed(3)} | ${gbs(js)} | ${simd.toFixed(3)} | ${gbs(simd)} | ${(js / simd).toFixed(2)}x | ${gbs(copy)} |\n`,
+  );
 }

@@ -7,7 +7,16 @@
  */
 import { formatTable, runRing } from './allreduce';
 import { BenchOutput } from './bench-output';
-import { TORCH_STEP, blasAllowsRatio, launchRun, median, torchBlas, torchPeer, type RunResult, type StepSplit } from './launch-run';
+import {
+  TORCH_STEP,
+  blasAllowsRatio,
+  launchRun,
+  median,
+  torchBlas,
+  torchPeer,
+  type RunResult,
+  type StepSplit,
+} from './launch-run';
 
 /** Bytes of each built-in model's gradient (trainable parameters x 4; the model summaries print them). */
 const GRADIENT_BYTES: Record<string, number> = { mlp: 101_770 * 4, cnn: 225_034 * 4 };
@@ -46,7 +55,12 @@ async function main(): Promise<void> {
   }
   const badEpochs = !Number.isInteger(EPOCHS) || !Number.isInteger(WARMUP) || WARMUP < 1 || WARMUP >= EPOCHS;
   if (argv.length > 0 || !['mlp', 'cnn'].includes(MODEL) || badEpochs) {
-    const why = argv.length > 0 ? `takes no arguments, got '${argv.join(' ')}'` : badEpochs ? `BENCH_WARMUP must be an integer from 1 to BENCH_EPOCHS - 1, got ${WARMUP} of ${EPOCHS}` : `BENCH_MODEL must be mlp or cnn, got '${MODEL}'`;
+    const why =
+      argv.length > 0
+        ? `takes no arguments, got '${argv.join(' ')}'`
+        : badEpochs
+          ? `BENCH_WARMUP must be an integer from 1 to BENCH_EPOCHS - 1, got ${WARMUP} of ${EPOCHS}`
+          : `BENCH_MODEL must be mlp or cnn, got '${MODEL}'`;
     process.stderr.write(`ringtrain bench train: ${why}\n${USAGE}`);
     process.exitCode = 2;
     return;
@@ -64,13 +78,26 @@ async function main(): Promise<void> {
   // sum over twice one job alone is what this machine allows a two-worker job before any
   // all-reduce (two busy processes slow each other here), the ceiling of its scaling efficiency.
   // `wire`: gRPC with no shared memory, so every all-reduce goes as messages, as between hosts.
-  const runs = { one: [] as RunResult[], grpc: [] as RunResult[], tcp: [] as RunResult[], wire: [] as RunResult[], apart: [] as number[] };
+  const runs = {
+    one: [] as RunResult[],
+    grpc: [] as RunResult[],
+    tcp: [] as RunResult[],
+    wire: [] as RunResult[],
+    apart: [] as number[],
+  };
   const measured = steps * (EPOCHS - WARMUP);
   // The PyTorch peers take their turn in every round too, so their figures drift with the rest.
   const torch = { one: [] as number[], ddp: [] as number[] };
   for (let r = 0; r < repeats; r++) {
     if (withPeer) {
-      const t1 = torchPeer(TORCH_STEP, ['--model', MODEL, '--threads', '1', '--steps', String(measured)])?.samplesPerSec;
+      const t1 = torchPeer(TORCH_STEP, [
+        '--model',
+        MODEL,
+        '--threads',
+        '1',
+        '--steps',
+        String(measured),
+      ])?.samplesPerSec;
       const t2 = torchPeer('torch_ddp.py', ['--model', MODEL, '--steps', String(measured / 2)])?.aggSamplesPerSec;
       if (typeof t1 === 'number') torch.one.push(t1);
       if (typeof t2 === 'number') torch.ddp.push(t2);
@@ -95,8 +122,18 @@ async function main(): Promise<void> {
   const scaling = (a: number, b: number): string => `${((100 * a) / (2 * b)).toFixed(0)}%`;
   const percent = (x: number): string => `${(100 * x).toFixed(0)}%`;
   // Per round: grpc, tcp, grpc messages and the two independent jobs, each over twice that round's one-worker run.
-  const perRound = runs.one.map((o, r) => [(runs.grpc[r] as RunResult).samplesPerSec, (runs.tcp[r] as RunResult).samplesPerSec, (runs.wire[r] as RunResult).samplesPerSec, runs.apart[r] as number].map((x) => x / (2 * o.samplesPerSec)));
-  const earlyScaling = WARMUP > 1 ? [runs.grpc, runs.tcp, runs.wire].map((rs) => scaling(Number(early(rs)), Number(early(runs.one)))).join(' / ') : '-';
+  const perRound = runs.one.map((o, r) =>
+    [
+      (runs.grpc[r] as RunResult).samplesPerSec,
+      (runs.tcp[r] as RunResult).samplesPerSec,
+      (runs.wire[r] as RunResult).samplesPerSec,
+      runs.apart[r] as number,
+    ].map((x) => x / (2 * o.samplesPerSec)),
+  );
+  const earlyScaling =
+    WARMUP > 1
+      ? [runs.grpc, runs.tcp, runs.wire].map((rs) => scaling(Number(early(rs)), Number(early(runs.one)))).join(' / ')
+      : '-';
   const rows: string[][] = [
     ['--nproc 1', one.toFixed(0), early(runs.one), t1?.toFixed(0) ?? '-', ratio(one, t1)],
     // Both workers on this host: either transport sums through one shared file.
@@ -105,23 +142,63 @@ async function main(): Promise<void> {
     [WIRE_LABEL, wire2.toFixed(0), early(runs.wire), t2?.toFixed(0) ?? '-', ratio(wire2, t2)],
     ['2 independent --nproc 1 jobs at once (sum; no communication)', apart.toFixed(0), '', '', ''],
     ['ceiling: that sum / (2 x --nproc 1)', scaling(apart, one), '', '', ''],
-    ['scaling efficiency 2 vs 1 (grpc / tcp / grpc messages)', [grpc2, tcp2, wire2].map((x) => scaling(x, one)).join(' / '), earlyScaling, t1 && t2 ? scaling(t2, t1) : '-', ''],
+    [
+      'scaling efficiency 2 vs 1 (grpc / tcp / grpc messages)',
+      [grpc2, tcp2, wire2].map((x) => scaling(x, one)).join(' / '),
+      earlyScaling,
+      t1 && t2 ? scaling(t2, t1) : '-',
+      '',
+    ],
     // Each round against its own one-worker run: how far the VM's drift moves the figures. Runs
     // of one round are minutes apart, not tens of minutes, so their median drifts less than the
     // ratio of the medians above.
-    ['each round: grpc / tcp / grpc messages / ceiling', perRound.map((r) => r.map(percent).join(' / ')).join(', '), '', '', ''],
-    ['median of the rounds: grpc / tcp / grpc messages / ceiling', [0, 1, 2, 3].map((i) => percent(median(perRound.map((r) => r[i] as number)))).join(' / '), '', '', ''],
+    [
+      'each round: grpc / tcp / grpc messages / ceiling',
+      perRound.map((r) => r.map(percent).join(' / ')).join(', '),
+      '',
+      '',
+      '',
+    ],
+    [
+      'median of the rounds: grpc / tcp / grpc messages / ceiling',
+      [0, 1, 2, 3].map((i) => percent(median(perRound.map((r) => r[i] as number)))).join(' / '),
+      '',
+      '',
+      '',
+    ],
   ];
-  out.write(`MNIST ${MODEL}, batch 64 per worker, ${EPOCHS} epochs of ${steps} one-worker batches (the same data for 1 and 2 workers), the first ${WARMUP} as warm-up, median of ${repeats} interleaved runs (samples/s of the whole job; PyTorch on ${blas?.kind ?? 'no'} BLAS (${blas?.files.find((f) => f.includes('libblas')) ?? '-'}): ${measured} steps after 20 warm-up steps)\n`);
-  const earlyLabel = WARMUP > 1 ? `ringtrain, epochs 2-${WARMUP} (V8 still compiling)` : 'ringtrain, warm-up (epoch 1 only, not measured)';
-  out.write(`| run | ringtrain samples/s | ${earlyLabel} | PyTorch samples/s (1 thread / DDP gloo 2x1) | ringtrain / PyTorch |\n| --- | ---: | ---: | ---: | ---: |\n`);
+  out.write(
+    `MNIST ${MODEL}, batch 64 per worker, ${EPOCHS} epochs of ${steps} one-worker batches (the same data for 1 and 2 workers), the first ${WARMUP} as warm-up, median of ${repeats} interleaved runs (samples/s of the whole job; PyTorch on ${blas?.kind ?? 'no'} BLAS (${blas?.files.find((f) => f.includes('libblas')) ?? '-'}): ${measured} steps after 20 warm-up steps)\n`,
+  );
+  const earlyLabel =
+    WARMUP > 1
+      ? `ringtrain, epochs 2-${WARMUP} (V8 still compiling)`
+      : 'ringtrain, warm-up (epoch 1 only, not measured)';
+  out.write(
+    `| run | ringtrain samples/s | ${earlyLabel} | PyTorch samples/s (1 thread / DDP gloo 2x1) | ringtrain / PyTorch |\n| --- | ---: | ---: | ---: | ---: |\n`,
+  );
   for (const r of rows) out.write(`| ${r.join(' | ')} |\n`);
   // Why scaling is what it is: the step's parts, from the runs' own timing records.
-  out.write(`\nwhere a step's time went (ms per step, mean over ranks, epochs ${WARMUP + 1}-${EPOCHS} of all ${repeats} runs; peer wait: ready but waiting for the slower rank)\n`);
-  out.write('| run | data | compute | exchange | peer wait | update | total |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n');
-  for (const [name, rs] of [['--nproc 1', runs.one], [GRPC_LABEL, runs.grpc], [TCP_LABEL, runs.tcp], [WIRE_LABEL, runs.wire]] as const) {
+  out.write(
+    `\nwhere a step's time went (ms per step, mean over ranks, epochs ${WARMUP + 1}-${EPOCHS} of all ${repeats} runs; peer wait: ready but waiting for the slower rank)\n`,
+  );
+  out.write(
+    '| run | data | compute | exchange | peer wait | update | total |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n',
+  );
+  for (const [name, rs] of [
+    ['--nproc 1', runs.one],
+    [GRPC_LABEL, runs.grpc],
+    [TCP_LABEL, runs.tcp],
+    [WIRE_LABEL, runs.wire],
+  ] as const) {
     const mean = (pick: (s: StepSplit) => number): number => rs.reduce((a, x) => a + pick(x.split), 0) / rs.length;
-    const parts = [mean((s) => s.data), mean((s) => s.compute), mean((s) => s.exchange), mean((s) => s.peerWait), mean((s) => s.update)];
+    const parts = [
+      mean((s) => s.data),
+      mean((s) => s.compute),
+      mean((s) => s.exchange),
+      mean((s) => s.peerWait),
+      mean((s) => s.update),
+    ];
     out.write(`| ${name} | ${[...parts, parts.reduce((a, b) => a + b, 0)].map((x) => x.toFixed(3)).join(' | ')} |\n`);
   }
   const bytes = GRADIENT_BYTES[MODEL];
@@ -129,7 +206,9 @@ async function main(): Promise<void> {
     // 300 timed iterations, as `bench allreduce` and gloo take them: gRPC needs about a hundred
     // to warm up (a median of 50 came out at 1.9-2.7 ms where 300 gave 1.1).
     const ring = await runRing(2, [bytes as number], 300, transport);
-    out.write(`\nall-reduce of the ${MODEL}'s gradient (${bytes} bytes), 2 processes, ${transport}, median of 300 after 20 warm-up\n`);
+    out.write(
+      `\nall-reduce of the ${MODEL}'s gradient (${bytes} bytes), 2 processes, ${transport}, median of 300 after 20 warm-up\n`,
+    );
     out.write(`${formatTable(2, ring)}\n`);
   }
   const saved = out.save();

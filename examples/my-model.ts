@@ -13,7 +13,16 @@ interface Context {
 
 export function buildModel({ tfl: layers, sampleShape, classes, seed }: Context): tfl.LayersModel {
   const model = layers.sequential({ name: 'my_ts_model' });
-  model.add(layers.layers.dense({ inputShape: sampleShape, units: 96, activation: 'relu', kernelInitializer: layers.initializers.heNormal({ seed }) }));
-  model.add(layers.layers.dense({ units: classes, kernelInitializer: layers.initializers.glorotUniform({ seed: seed + 1 }) }));
+  model.add(
+    layers.layers.dense({
+      inputShape: sampleShape,
+      units: 96,
+      activation: 'relu',
+      kernelInitializer: layers.initializers.heNormal({ seed }),
+    }),
+  );
+  model.add(
+    layers.layers.dense({ units: classes, kernelInitializer: layers.initializers.glorotUniform({ seed: seed + 1 }) }),
+  );
   return model;
 }

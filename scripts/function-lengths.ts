@@ -17,7 +17,19 @@ export interface FunctionBody {
   lines: number;
 }
 
-const NOT_FUNCTIONS = new Set(['if', 'for', 'while', 'switch', 'catch', 'with', 'return', 'typeof', 'await', 'new', 'super']);
+const NOT_FUNCTIONS = new Set([
+  'if',
+  'for',
+  'while',
+  'switch',
+  'catch',
+  'with',
+  'return',
+  'typeof',
+  'await',
+  'new',
+  'super',
+]);
 
 interface Open {
   char: string;
@@ -106,7 +118,11 @@ export function functionBodies(code: string): FunctionBody[] {
         const endLine = lineOf(starts, i);
         out.push({ name: open.fn, startLine, endLine, lines: endLine - startLine + 1 });
       }
-    } else if ((ch === ';' || ch === ',' || (ch === '=' && code[i + 1] !== '>')) && pending !== undefined && stack.length === pending.depth) {
+    } else if (
+      (ch === ';' || ch === ',' || (ch === '=' && code[i + 1] !== '>')) &&
+      pending !== undefined &&
+      stack.length === pending.depth
+    ) {
       // A signature without a body (an interface member, an overload) or not a function at all.
       pending = undefined;
     }
@@ -139,7 +155,12 @@ function regexEnd(code: string, i: number): number {
 }
 
 /** Whether the `{` at `i` (at bracket depth `depth`) opens a function body, and whose. */
-function bodyName(code: string, i: number, depth: number, pending: { name: string; depth: number } | undefined): string | undefined {
+function bodyName(
+  code: string,
+  i: number,
+  depth: number,
+  pending: { name: string; depth: number } | undefined,
+): string | undefined {
   const prev = previous(code, i);
   if (prev.c === '>' && code[prev.at - 1] === '=') return 'arrow function';
   if (prev.c === ')') {
@@ -171,7 +192,8 @@ export function blankNonCode(text: string): string {
   /** Blanks template text from `i` to its end or its next `${`; returns the index after it. */
   const template = (from: number): number => {
     let j = from;
-    while (j < text.length && text[j] !== '`' && !(text[j] === '$' && text[j + 1] === '{')) j += text[j] === '\\' ? 2 : 1;
+    while (j < text.length && text[j] !== '`' && !(text[j] === '$' && text[j + 1] === '{'))
+      j += text[j] === '\\' ? 2 : 1;
     blank(from, Math.min(j, text.length));
     if (text[j] === '$') {
       braces.push(true);

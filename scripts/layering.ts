@@ -105,7 +105,16 @@ export const LAYERS: Readonly<Record<string, LayerRule>> = {
     layer: 6,
     holds: '`ringtrain` commands: parse, then call one function',
     mayImport: [
-      'core', 'config', 'native', 'observe', 'compute', 'data', 'train', 'coordinator', 'launcher', 'worker',
+      'core',
+      'config',
+      'native',
+      'observe',
+      'compute',
+      'data',
+      'train',
+      'coordinator',
+      'launcher',
+      'worker',
       'report',
     ],
     mustNotLoad: [],
@@ -178,7 +187,9 @@ export function parseLayerTable(markdown: string): Record<string, LayerRule> {
   for (const line of lines.slice(start + 2)) {
     if (!line.trim().startsWith('|')) break;
     const [layer, folder, holds, mayImport, mustNotLoad] = cells(line);
-    const name = names(folder ?? '')[0]?.replace(/^src\//, '').replace(/\/$/, '');
+    const name = names(folder ?? '')[0]
+      ?.replace(/^src\//, '')
+      .replace(/\/$/, '');
     if (name === undefined) throw new Error(`docs/architecture.md layer table: no folder in row '${line.trim()}'`);
     table[name] = {
       layer: Number(layer),

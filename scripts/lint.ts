@@ -35,7 +35,10 @@ function codeOnly(text: string): string {
   return text
     .replace(/\/\*[\s\S]*?\*\//g, (m) => m.replace(/[^\n]/g, ' '))
     .replace(/\/\/.*$/gm, '')
-    .replace(/'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|`(?:[^`\\]|\\.)*`/g, (m) => `'${' '.repeat(Math.max(0, m.length - 2))}'`);
+    .replace(
+      /'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|`(?:[^`\\]|\\.)*`/g,
+      (m) => `'${' '.repeat(Math.max(0, m.length - 2))}'`,
+    );
 }
 
 /** Longest function body in src/, in lines, the style allows (STYLE.md: functions short). */
@@ -52,13 +55,17 @@ for (const file of all) {
   const code = codeOnly(text);
   const rel = path.relative(ROOT, file);
   code.split('\n').forEach((line, i) => {
-    if (/(:\s*any\b|<any>|\bas any\b|\bany\[\])/.test(line)) problems.push(`${rel}:${i + 1}: 'any' is banned: name the type, or use unknown and narrow`);
+    if (/(:\s*any\b|<any>|\bas any\b|\bany\[\])/.test(line))
+      problems.push(`${rel}:${i + 1}: 'any' is banned: name the type, or use unknown and narrow`);
     if (/\bexport\s+default\b/.test(line)) problems.push(`${rel}:${i + 1}: default export: use a named export`);
-    if (/\b(test|it|describe)\.only\s*\(|\bonly:\s*true\b/.test(line)) problems.push(`${rel}:${i + 1}: .only would silently skip the rest of the suite`);
+    if (/\b(test|it|describe)\.only\s*\(|\bonly:\s*true\b/.test(line))
+      problems.push(`${rel}:${i + 1}: .only would silently skip the rest of the suite`);
   });
   if (!rel.startsWith('src/')) continue;
   for (const f of longFunctions(text, MAX_FUNCTION_LINES)) {
-    problems.push(`${rel}:${f.startLine}: ${f.name} is ${f.lines} lines (at most ${MAX_FUNCTION_LINES}): split it into functions named for what they do`);
+    problems.push(
+      `${rel}:${f.startLine}: ${f.name} is ${f.lines} lines (at most ${MAX_FUNCTION_LINES}): split it into functions named for what they do`,
+    );
   }
   const deps: string[] = [];
   const packages: string[] = [];
@@ -87,7 +94,10 @@ function visit(f: string): void {
   stack.push(f);
   for (const d of graph.get(f) ?? []) {
     if (colour.get(d) === 'grey') {
-      const cycle = stack.slice(stack.indexOf(d)).concat(d).map((p) => path.relative(ROOT, p));
+      const cycle = stack
+        .slice(stack.indexOf(d))
+        .concat(d)
+        .map((p) => path.relative(ROOT, p));
       problems.push(`import cycle: ${cycle.join(' -> ')}`);
     } else if (!colour.has(d)) visit(d);
   }
@@ -139,7 +149,9 @@ for (const file of graph.keys()) {
 }
 
 if (problems.length > 0) {
-  process.stderr.write(`lint: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
+  process.stderr.write(
+    `lint: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  ${p}`).join('\n')}\n`,
+  );
   process.exit(1);
 }
 const checks = `no any, no default exports, no .only, no cycles; layering as in docs/architecture.md; functions in src/ at most ${MAX_FUNCTION_LINES} lines`;

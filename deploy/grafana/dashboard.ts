@@ -61,11 +61,19 @@ function timeseries(p: PanelSpec): Panel {
     fieldConfig: {
       defaults: {
         unit: p.unit,
-        custom: { drawStyle: 'line', lineWidth: 1, fillOpacity: p.stacked ? 60 : 10, stacking: { mode: p.stacked ? 'normal' : 'none', group: 'A' } },
+        custom: {
+          drawStyle: 'line',
+          lineWidth: 1,
+          fillOpacity: p.stacked ? 60 : 10,
+          stacking: { mode: p.stacked ? 'normal' : 'none', group: 'A' },
+        },
       },
       overrides: [],
     },
-    options: { legend: { displayMode: 'list', placement: 'bottom', showLegend: true, calcs: [] }, tooltip: { mode: 'multi', sort: 'desc' } },
+    options: {
+      legend: { displayMode: 'list', placement: 'bottom', showLegend: true, calcs: [] },
+      tooltip: { mode: 'multi', sort: 'desc' },
+    },
     targets: targets(p.queries),
   };
 }
@@ -79,7 +87,14 @@ function stat(p: PanelSpec): Panel {
     datasource: DATASOURCE,
     gridPos: p.grid,
     fieldConfig: { defaults: { unit: p.unit }, overrides: [] },
-    options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'none', textMode: 'value_and_name', justifyMode: 'auto', orientation: 'auto' },
+    options: {
+      reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+      colorMode: 'value',
+      graphMode: 'none',
+      textMode: 'value_and_name',
+      justifyMode: 'auto',
+      orientation: 'auto',
+    },
     targets: targets(p.queries),
   };
 }
@@ -125,7 +140,8 @@ const panels: Array<Panel | RowPanel> = [
   }),
   stat({
     title: 'Epoch / step / generation',
-    description: 'Epochs completed, optimizer steps taken, and the ring generation (it changes when membership changes).',
+    description:
+      'Epochs completed, optimizer steps taken, and the ring generation (it changes when membership changes).',
     queries: [
       { expr: `max(ringtrain_job_epoch{${JOB}})`, legend: 'epoch', instant: true },
       { expr: `max(ringtrain_job_step{${JOB}})`, legend: 'step', instant: true },
@@ -136,14 +152,16 @@ const panels: Array<Panel | RowPanel> = [
   }),
   timeseries({
     title: 'Stragglers',
-    description: 'Ranks the coordinator names stragglers (1): busier per step than the median of the others for several heartbeats. The ring runs at their pace.',
+    description:
+      'Ranks the coordinator names stragglers (1): busier per step than the median of the others for several heartbeats. The ring runs at their pace.',
     queries: [{ expr: `max by (rank) (ringtrain_job_straggler{${JOB}})`, legend: 'rank {{rank}}' }],
     unit: 'none',
     grid: { x: 0, y: 5, w: 12, h: 4 },
   }),
   timeseries({
     title: 'Workers and restarts',
-    description: 'Workers holding a live lease against the world size, workers Prometheus can scrape, and ring restarts (0 until elastic restarts exist).',
+    description:
+      'Workers holding a live lease against the world size, workers Prometheus can scrape, and ring restarts (0 until elastic restarts exist).',
     queries: [
       { expr: `sum(ringtrain_job_workers{${JOB}})`, legend: 'live workers' },
       { expr: `max(ringtrain_job_world_size{${JOB}})`, legend: 'world size' },
@@ -156,7 +174,8 @@ const panels: Array<Panel | RowPanel> = [
   row('Throughput', 9),
   timeseries({
     title: 'Throughput',
-    description: 'Training samples per second: summed over ranks from their counters, and the last epoch as rank 0 measured it (training time only).',
+    description:
+      'Training samples per second: summed over ranks from their counters, and the last epoch as rank 0 measured it (training time only).',
     queries: [
       { expr: `sum(${rate('ringtrain_samples_total')})`, legend: 'all ranks' },
       { expr: `max(ringtrain_job_samples_per_second{${JOB}})`, legend: 'last epoch (rank 0)' },
@@ -182,7 +201,8 @@ const panels: Array<Panel | RowPanel> = [
   }),
   timeseries({
     title: 'Learning rate and momentum',
-    description: "The latest optimizer step's learning rate (warmup, schedule and scaling applied) and momentum (Adam's beta1), the same on every rank; onecycle moves both.",
+    description:
+      "The latest optimizer step's learning rate (warmup, schedule and scaling applied) and momentum (Adam's beta1), the same on every rank; onecycle moves both.",
     queries: [
       { expr: `max(ringtrain_learning_rate{${JOB}})`, legend: 'learning rate' },
       { expr: `max(ringtrain_momentum{${JOB}})`, legend: 'momentum' },
@@ -193,7 +213,8 @@ const panels: Array<Panel | RowPanel> = [
   row('Step time', 27),
   timeseries({
     title: 'Step time by phase, rank $rank',
-    description: 'Seconds per optimizer step spent loading data, computing gradients, communicating (all-reduce, including waiting for slower ranks) and updating weights.',
+    description:
+      'Seconds per optimizer step spent loading data, computing gradients, communicating (all-reduce, including waiting for slower ranks) and updating weights.',
     queries: [
       {
         expr:
@@ -209,15 +230,27 @@ const panels: Array<Panel | RowPanel> = [
   }),
   timeseries({
     title: 'Waiting for slower ranks',
-    description: 'Share of wall time each rank spends ready but waiting for a neighbour\'s first message: the part of communication lost to a slower rank (a straggler, a pause) rather than to the exchange. High on every rank but one: that one is the straggler. High on all: uneven step times (compute tails) rather than the network.',
-    queries: [{ expr: `sum by (rank) (${rate('ringtrain_peer_wait_seconds_total')}) / sum by (rank) (${rate('ringtrain_step_phase_seconds_total')})`, legend: 'rank {{rank}}' }],
+    description:
+      "Share of wall time each rank spends ready but waiting for a neighbour's first message: the part of communication lost to a slower rank (a straggler, a pause) rather than to the exchange. High on every rank but one: that one is the straggler. High on all: uneven step times (compute tails) rather than the network.",
+    queries: [
+      {
+        expr: `sum by (rank) (${rate('ringtrain_peer_wait_seconds_total')}) / sum by (rank) (${rate('ringtrain_step_phase_seconds_total')})`,
+        legend: 'rank {{rank}}',
+      },
+    ],
     unit: 'percentunit',
     grid: { x: 12, y: 28, w: 12, h: 8 },
   }),
   timeseries({
     title: 'Busy fraction per rank',
-    description: 'Share of wall time each rank spends on its own work (data + compute). In a synchronous ring the busiest rank sets the pace; the others wait in communication. The straggler alert compares these.',
-    queries: [{ expr: `sum by (rank) (${rate('ringtrain_step_phase_seconds_total', ', phase=~"data|compute"')})`, legend: 'rank {{rank}}' }],
+    description:
+      'Share of wall time each rank spends on its own work (data + compute). In a synchronous ring the busiest rank sets the pace; the others wait in communication. The straggler alert compares these.',
+    queries: [
+      {
+        expr: `sum by (rank) (${rate('ringtrain_step_phase_seconds_total', ', phase=~"data|compute"')})`,
+        legend: 'rank {{rank}}',
+      },
+    ],
     unit: 'percentunit',
     grid: { x: 0, y: 36, w: 12, h: 8 },
   }),
@@ -225,8 +258,14 @@ const panels: Array<Panel | RowPanel> = [
     title: 'Step duration p50 / p95',
     description: 'Wall time of one optimizer step, from the step duration histogram.',
     queries: [
-      { expr: `histogram_quantile(0.5, sum by (rank, le) (${rate('ringtrain_step_duration_seconds_bucket')}))`, legend: 'p50 rank {{rank}}' },
-      { expr: `histogram_quantile(0.95, sum by (rank, le) (${rate('ringtrain_step_duration_seconds_bucket')}))`, legend: 'p95 rank {{rank}}' },
+      {
+        expr: `histogram_quantile(0.5, sum by (rank, le) (${rate('ringtrain_step_duration_seconds_bucket')}))`,
+        legend: 'p50 rank {{rank}}',
+      },
+      {
+        expr: `histogram_quantile(0.95, sum by (rank, le) (${rate('ringtrain_step_duration_seconds_bucket')}))`,
+        legend: 'p95 rank {{rank}}',
+      },
     ],
     unit: 's',
     grid: { x: 12, y: 36, w: 12, h: 8 },
@@ -234,7 +273,8 @@ const panels: Array<Panel | RowPanel> = [
   row('All-reduce', 44),
   timeseries({
     title: 'All-reduce bus bandwidth',
-    description: 'Bytes each rank sends per second of all-reduce time. The byte counter already counts 2(n-1)/n of the buffer per all-reduce, so this is the bus bandwidth in NCCL terms, comparable across world sizes.',
+    description:
+      'Bytes each rank sends per second of all-reduce time. The byte counter already counts 2(n-1)/n of the buffer per all-reduce, so this is the bus bandwidth in NCCL terms, comparable across world sizes.',
     queries: [
       {
         expr: `sum by (rank) (${rate('ringtrain_allreduce_bytes_total')}) / sum by (rank) (${rate('ringtrain_allreduce_duration_seconds_sum')})`,
@@ -247,42 +287,57 @@ const panels: Array<Panel | RowPanel> = [
   timeseries({
     title: 'All-reduce time p95',
     description: 'Wall time of one all-reduce (reduce-scatter + all-gather), from its histogram.',
-    queries: [{ expr: `histogram_quantile(0.95, sum by (rank, le) (${rate('ringtrain_allreduce_duration_seconds_bucket')}))`, legend: 'rank {{rank}}' }],
+    queries: [
+      {
+        expr: `histogram_quantile(0.95, sum by (rank, le) (${rate('ringtrain_allreduce_duration_seconds_bucket')}))`,
+        legend: 'rank {{rank}}',
+      },
+    ],
     unit: 's',
     grid: { x: 12, y: 45, w: 12, h: 8 },
   }),
   stat({
     title: 'Ring links',
-    description: 'How each rank\'s all-reduce payloads travel to its ring successor: grpc, socket (tcp), shared-memory (tcp between workers of one host, through /dev/shm) or shared-file (two ranks of one host summing in one file, either transport). A tcp link that shows socket between workers of one host fell back; the worker log says why.',
-    queries: [{ expr: `max by (rank, peer, path) (ringtrain_ring_link_info{${JOB}})`, legend: 'rank {{rank}} to {{peer}}: {{path}}', instant: true }],
+    description:
+      "How each rank's all-reduce payloads travel to its ring successor: grpc, socket (tcp), shared-memory (tcp between workers of one host, through /dev/shm) or shared-file (two ranks of one host summing in one file, either transport). A tcp link that shows socket between workers of one host fell back; the worker log says why.",
+    queries: [
+      {
+        expr: `max by (rank, peer, path) (ringtrain_ring_link_info{${JOB}})`,
+        legend: 'rank {{rank}} to {{peer}}: {{path}}',
+        instant: true,
+      },
+    ],
     unit: 'none',
     grid: { x: 0, y: 53, w: 24, h: 4 },
   }),
   row('Processes', 57),
   timeseries({
     title: 'CPU per process',
-    description: 'CPU seconds per second of each worker (by rank) and of the coordinator (no rank): 1 is one core. A wasm worker fills about one core; far less means it waits.',
+    description:
+      'CPU seconds per second of each worker (by rank) and of the coordinator (no rank): 1 is one core. A wasm worker fills about one core; far less means it waits.',
     queries: [{ expr: `sum by (role, rank) (${rate('process_cpu_seconds_total')})`, legend: '{{role}} {{rank}}' }],
     unit: 'suffix: cores',
     grid: { x: 0, y: 58, w: 6, h: 8 },
   }),
   timeseries({
     title: 'Resident memory per process',
-    description: 'Resident set size of each process, against the pods\' memory limits (2 GiB for cpu workers).',
+    description: "Resident set size of each process, against the pods' memory limits (2 GiB for cpu workers).",
     queries: [{ expr: `max by (role, rank) (process_resident_memory_bytes{${JOB}})`, legend: '{{role}} {{rank}}' }],
     unit: 'bytes',
     grid: { x: 6, y: 58, w: 6, h: 8 },
   }),
   timeseries({
     title: 'Time in garbage collection',
-    description: 'Share of wall time each process spends in V8 garbage collection. One rank\'s GC pause stalls every rank at the next all-reduce.',
+    description:
+      "Share of wall time each process spends in V8 garbage collection. One rank's GC pause stalls every rank at the next all-reduce.",
     queries: [{ expr: `sum by (role, rank) (${rate('nodejs_gc_duration_seconds_sum')})`, legend: '{{role}} {{rank}}' }],
     unit: 'percentunit',
     grid: { x: 12, y: 58, w: 6, h: 8 },
   }),
   timeseries({
     title: 'Event-loop lag p99',
-    description: 'How late timers and I/O callbacks ran: heartbeats and ring messages wait this long behind a busy step.',
+    description:
+      'How late timers and I/O callbacks ran: heartbeats and ring messages wait this long behind a busy step.',
     queries: [{ expr: `max by (role, rank) (nodejs_eventloop_lag_p99_seconds{${JOB}})`, legend: '{{role}} {{rank}}' }],
     unit: 's',
     grid: { x: 18, y: 58, w: 6, h: 8 },
@@ -292,7 +347,8 @@ const panels: Array<Panel | RowPanel> = [
 export const ringtrainDashboard = {
   uid: 'ringtrain',
   title: 'ringtrain',
-  description: 'Data-parallel training with ringtrain: throughput, loss and accuracy, step time per rank, all-reduce bandwidth, workers and restarts.',
+  description:
+    'Data-parallel training with ringtrain: throughput, loss and accuracy, step time per rank, all-reduce bandwidth, workers and restarts.',
   tags: ['ringtrain', 'training'],
   editable: true,
   graphTooltip: 1,

@@ -60,7 +60,10 @@ export class HostHierarchy {
     const broadcastAll = async (bytes: Uint8Array | undefined): Promise<void> => {
       for (const g of groups) {
         if (g.length !== 2) continue;
-        const words = g === mine && bytes !== undefined ? new Float32Array(bytes.buffer, bytes.byteOffset, OFFER_BYTES / 4) : new Float32Array(OFFER_BYTES / 4);
+        const words =
+          g === mine && bytes !== undefined
+            ? new Float32Array(bytes.buffer, bytes.byteOffset, OFFER_BYTES / 4)
+            : new Float32Array(OFFER_BYTES / 4);
         await ringBroadcast(t, words, next(), g[0]);
       }
     };
@@ -114,7 +117,8 @@ export class HostHierarchy {
     const pair = this.pair;
     if (pair === undefined) return undefined;
     if (zero) buf.fill(0);
-    if (this.scratch === undefined || this.scratch.length < Math.min(buf.length, pair.capacity)) this.scratch = new Float32Array(Math.min(buf.length, pair.capacity));
+    if (this.scratch === undefined || this.scratch.length < Math.min(buf.length, pair.capacity))
+      this.scratch = new Float32Array(Math.min(buf.length, pair.capacity));
     let arrival: bigint | undefined;
     for (let off = 0; off < buf.length; off += pair.capacity) {
       const piece = buf.subarray(off, Math.min(buf.length, off + pair.capacity));

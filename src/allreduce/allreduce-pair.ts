@@ -15,7 +15,13 @@ import { DEFAULT_BLOCK_ELEMENTS, pollFor, tracked, type RingOptions } from './al
 import type { MessageKey, Transport } from './transport';
 import { bytesPerElement, decodeInto, encode } from './wire-dtype';
 
-export async function pairAllReduce(t: Transport, buf: Float32Array, opSeq: number, bucket = 0, opts: RingOptions = {}): Promise<void> {
+export async function pairAllReduce(
+  t: Transport,
+  buf: Float32Array,
+  opSeq: number,
+  bucket = 0,
+  opts: RingOptions = {},
+): Promise<void> {
   const { rank, worldSize } = t.identity;
   if (worldSize !== 2) throw new Error(`pairAllReduce needs 2 ranks, the ring has ${worldSize}`);
   if (buf.length === 0) return;
@@ -25,7 +31,8 @@ export async function pairAllReduce(t: Transport, buf: Float32Array, opSeq: numb
   const bpe = bytesPerElement(dtype);
   const recvBytes = buf.length * bpe;
   const encodeBytes = dtype === 'fp32' ? 0 : buf.length * bpe;
-  const scratch = opts.scratch !== undefined ? opts.scratch(recvBytes + encodeBytes) : new Uint8Array(recvBytes + encodeBytes);
+  const scratch =
+    opts.scratch !== undefined ? opts.scratch(recvBytes + encodeBytes) : new Uint8Array(recvBytes + encodeBytes);
   const inbox = scratch.subarray(0, recvBytes);
   // fp32 sends `buf` itself; a compressed wire sends the encoded copy, and the rank's own values
   // become their rounded selves (see above).
@@ -35,7 +42,9 @@ export async function pairAllReduce(t: Transport, buf: Float32Array, opSeq: numb
   const key = (block: number): MessageKey => ({ op: 'allreduce', opSeq, bucket, step: 0, chunk: 0, block });
   const bytesOf = (b: Chunk): [number, number] => [b.offset * bpe, (b.offset + b.length) * bpe];
 
-  const arrivals = blocks.map((b, i) => t.recv(peer, key(i), inbox.subarray(...bytesOf(b)), { elements: b.length, dtype }));
+  const arrivals = blocks.map((b, i) =>
+    t.recv(peer, key(i), inbox.subarray(...bytesOf(b)), { elements: b.length, dtype }),
+  );
   // A failure in a later block must not go unobserved while an earlier one is awaited.
   arrivals.forEach((a) => a.catch(() => undefined));
   const acks: Promise<void>[] = [];

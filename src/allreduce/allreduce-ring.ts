@@ -39,7 +39,11 @@ const mod = (a: number, n: number): number => ((a % n) + n) % n;
  * (so its receives fail at once with the peer's reason), and the ack goes to `opts.onSend`, or
  * into `acks` for the caller to await at the end.
  */
-export function tracked(t: Transport, opts: RingOptions, acks: Promise<void>[]): (to: number, key: MessageKey, payload: Uint8Array, meta: PayloadMeta, lend: boolean) => void {
+export function tracked(
+  t: Transport,
+  opts: RingOptions,
+  acks: Promise<void>[],
+): (to: number, key: MessageKey, payload: Uint8Array, meta: PayloadMeta, lend: boolean) => void {
   const generation = t.identity.generation;
   return (to, key, payload, meta, lend) => {
     const p = t.send(to, key, payload, meta, lend);
@@ -47,6 +51,26 @@ export function tracked(t: Transport, opts: RingOptions, acks: Promise<void>[]):
     if (opts.onSend !== undefined) opts.onSend(p);
     else acks.push(p);
   };
+}
+
+/**
+ * One chunk's worth of landing space, so every block of a step can be posted at once and stream
+ * transports read each block straight into place instead of parking a copy; behind it, room to
+ * encode one block when the wire is compressed (fp32 sends views, no copy). Taken from the
+ * caller's reusable buffer: a fresh one per step would cost page faults on the hot path.
+ */
+function ringScratch(
+  opts: RingOptions,
+  maxChunk: number,
+  dtype: WireDtype,
+  blockElements: number,
+): { recvScratch: Uint8Array; encodeScratch: Uint8Array } {
+  const bpe = bytesPerElement(dtype);
+  const recvBytes = maxChunk * bpe;
+  const encodeBytes = dtype === 'fp32' ? 0 : Math.min(blockElements, maxChunk) * bpe;
+  const scratch =
+    opts.scratch !== undefined ? opts.scratch(recvBytes + encodeBytes) : new Uint8Array(recvBytes + encodeBytes);
+  return { recvScratch: scratch.subarray(0, recvBytes), encodeScratch: scratch.subarray(recvBytes) };
 }
 
 /**
@@ -61,7 +85,13 @@ export async function pollFor(t: Transport, from: number, key: MessageKey): Prom
   t.poll(from, key);
 }
 
-export async function ringAllReduce(t: Transport, buf: Float32Array, opSeq: number, bucket = 0, opts: RingOptions = {}): Promise<void> {
+export async function ringAllReduce(
+  t: Transport,
+  buf: Float32Array,
+  opSeq: number,
+  bucket = 0,
+  opts: RingOptions = {},
+): Promise<void> {
   const { rank, worldSize: n } = t.identity;
   if (n === 1 || buf.length === 0) return;
   const dtype = opts.dtype ?? 'fp32';
@@ -71,26 +101,30 @@ export async function ringAllReduce(t: Transport, buf: Float32Array, opSeq: numb
   const chunks = splitChunks(buf.length, n);
   const blocksOf = (c: number): Chunk[] => splitBlocks(chunks[c] as Chunk, blockElements);
   const bpe = bytesPerElement(dtype);
-  // One chunk's worth of landing space, so every block of a step can be posted at once and
-  // stream transports read each block straight into place instead of parking a copy; behind it,
-  // room to encode one block when the wire is compressed (fp32 sends views, no copy). Taken from
-  // the caller's reusable buffer: a fresh one per step would cost page faults on the hot path.
-  const maxChunk = chunks[0]?.length ?? 0;
-  const recvBytes = maxChunk * bpe;
-  const encodeBytes = dtype === 'fp32' ? 0 : Math.min(blockElements, maxChunk) * bpe;
-  const scratch = opts.scratch !== undefined ? opts.scratch(recvBytes + encodeBytes) : new Uint8Array(recvBytes + encodeBytes);
-  const recvScratch = scratch.subarray(0, recvBytes);
-  const encodeScratch = scratch.subarray(recvBytes, recvBytes + encodeBytes);
+  const { recvScratch, encodeScratch } = ringScratch(opts, chunks[0]?.length ?? 0, dtype, blockElements);
   const acks: Promise<void>[] = [];
   const post = tracked(t, opts, acks);
-  const key = (step: number, chunk: number, block: number): MessageKey => ({ op: 'allreduce', opSeq, bucket, step, chunk, block });
+  const key = (step: number, chunk: number, block: number): MessageKey => ({
+    op: 'allreduce',
+    opSeq,
+    bucket,
+    step,
+    chunk,
+    block,
+  });
 
   const send = (step: number, chunk: number, block: number, b: Chunk): void => {
     const view = buf.subarray(b.offset, b.offset + b.length);
     // fp32 blocks are lent in place: a region of `buf` is only overwritten by data that causally
     // follows its own send (ring order), and flush() below covers the rest. Encoded blocks share
     // one scratch, so they must be copied.
-    post(next, key(step, chunk, block), encode(dtype, view, encodeScratch), { elements: b.length, dtype }, dtype === 'fp32');
+    post(
+      next,
+      key(step, chunk, block),
+      encode(dtype, view, encodeScratch),
+      { elements: b.length, dtype },
+      dtype === 'fp32',
+    );
   };
 
   blocksOf(rank).forEach((b, i) => send(0, rank, i, b));
@@ -107,7 +141,9 @@ export async function ringAllReduce(t: Transport, buf: Float32Array, opSeq: numb
         ? new Uint8Array(buf.buffer, buf.byteOffset + b.offset * 4, b.length * 4)
         : recvScratch.subarray((b.offset - chunkStart) * bpe, (b.offset - chunkStart + b.length) * bpe),
     );
-    const arrivals = blocks.map((b, i) => t.recv(prev, key(step, recvC, i), inboxes[i] as Uint8Array, { elements: b.length, dtype }));
+    const arrivals = blocks.map((b, i) =>
+      t.recv(prev, key(step, recvC, i), inboxes[i] as Uint8Array, { elements: b.length, dtype }),
+    );
     // A failure in a later block must not go unobserved while an earlier one is awaited.
     arrivals.forEach((a) => a.catch(() => undefined));
     for (let i = 0; i < blocks.length; i++) {
@@ -118,7 +154,8 @@ export async function ringAllReduce(t: Transport, buf: Float32Array, opSeq: numb
       if (!direct) decodeInto(dtype, inboxes[i] as Uint8Array, target, reduce);
       // The owner of a finished chunk rounds it to the wire precision too; otherwise it would keep
       // more precise values than the copies it sends out, and replicas would drift apart.
-      if (reduce && step === n - 2 && dtype !== 'fp32') decodeInto(dtype, encode(dtype, target, encodeScratch), target, false);
+      if (reduce && step === n - 2 && dtype !== 'fp32')
+        decodeInto(dtype, encode(dtype, target, encodeScratch), target, false);
       if (step < lastStep) send(step + 1, recvC, i, b);
     }
   }

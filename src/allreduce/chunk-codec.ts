@@ -42,7 +42,14 @@ function writeVarint(buf: Buffer, pos: number, v: number): number {
 }
 
 const NUMERIC: [number, keyof ChunkHeader][] = [
-  [2, 'generation'], [3, 'opSeq'], [4, 'bucket'], [5, 'step'], [6, 'chunk'], [7, 'fromRank'], [8, 'elements'], [10, 'block'],
+  [2, 'generation'],
+  [3, 'opSeq'],
+  [4, 'bucket'],
+  [5, 'step'],
+  [6, 'chunk'],
+  [7, 'fromRank'],
+  [8, 'elements'],
+  [10, 'block'],
 ];
 
 function headerSize(h: ChunkHeader, job: Buffer, op: Buffer, dtype: Buffer): number {
@@ -139,7 +146,11 @@ function writeHead(w: Writer, f: HeadFields, payloadBytes: number): Writer {
 
 class Reader {
   pos: number;
-  constructor(readonly buf: Buffer, start: number, readonly end: number) {
+  constructor(
+    readonly buf: Buffer,
+    start: number,
+    readonly end: number,
+  ) {
     this.pos = start;
   }
   varint(): number {
@@ -174,7 +185,19 @@ class Reader {
 
 /** Parses a ChunkMessage; the payload is a view into `buf` (no copy). Throws on malformed input. */
 export function decodeChunk(buf: Buffer): { header: ChunkHeader; payload: Buffer } {
-  const h: ChunkHeader = { job: '', generation: 0, opSeq: 0, bucket: 0, step: 0, chunk: 0, fromRank: 0, elements: 0, op: '', block: 0, dtype: 'fp32' };
+  const h: ChunkHeader = {
+    job: '',
+    generation: 0,
+    opSeq: 0,
+    bucket: 0,
+    step: 0,
+    chunk: 0,
+    fromRank: 0,
+    elements: 0,
+    op: '',
+    block: 0,
+    dtype: 'fp32',
+  };
   let payload = buf.subarray(0, 0);
   let sawHeader = false;
   const r = new Reader(buf, 0, buf.length);
@@ -225,7 +248,10 @@ export function decodeChunk(buf: Buffer): { header: ChunkHeader; payload: Buffer
  * (header, then the payload as the last field): the header and how many bytes precede the
  * payload. undefined = more bytes are needed; throws when the layout is not that, or malformed.
  */
-export function readChunkHead(bytes: Buffer, messageBytes: number): { header: ChunkHeader; headBytes: number } | undefined {
+export function readChunkHead(
+  bytes: Buffer,
+  messageBytes: number,
+): { header: ChunkHeader; headBytes: number } | undefined {
   const complete = bytes.length >= messageBytes;
   const need = (): undefined => {
     if (complete) throw new Error('chunk ends inside its header');
@@ -244,7 +270,8 @@ export function readChunkHead(bytes: Buffer, messageBytes: number): { header: Ch
   const { header } = decodeChunk(bytes.subarray(0, headerEnd));
   if (headerEnd === messageBytes) return { header, headBytes: headerEnd };
   if (bytes.length === headerEnd) return need();
-  if (bytes[headerEnd] !== ((2 << 3) | WIRE_LEN)) throw new Error('chunk has fields after its header other than the payload');
+  if (bytes[headerEnd] !== ((2 << 3) | WIRE_LEN))
+    throw new Error('chunk has fields after its header other than the payload');
   const pr = new Reader(bytes, headerEnd + 1, bytes.length);
   let payloadBytes: number;
   try {
@@ -252,7 +279,8 @@ export function readChunkHead(bytes: Buffer, messageBytes: number): { header: Ch
   } catch {
     return need();
   }
-  if (pr.pos + payloadBytes !== messageBytes) throw new Error(`chunk payload of ${payloadBytes} bytes does not end the ${messageBytes}-byte message`);
+  if (pr.pos + payloadBytes !== messageBytes)
+    throw new Error(`chunk payload of ${payloadBytes} bytes does not end the ${messageBytes}-byte message`);
   return { header, headBytes: pr.pos };
 }
 

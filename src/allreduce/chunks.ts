@@ -28,6 +28,7 @@ export function splitChunks(length: number, parts: number): Chunk[] {
 export function splitBlocks(c: Chunk, blockElements: number): Chunk[] {
   if (c.length === 0) return [c];
   const out: Chunk[] = [];
-  for (let off = 0; off < c.length; off += blockElements) out.push({ offset: c.offset + off, length: Math.min(blockElements, c.length - off) });
+  for (let off = 0; off < c.length; off += blockElements)
+    out.push({ offset: c.offset + off, length: Math.min(blockElements, c.length - off) });
   return out;
 }

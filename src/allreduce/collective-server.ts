@@ -19,7 +19,15 @@ import type { TlsFiles } from '../config';
 import { TOKEN_METADATA_KEY, sentTokenRefusal, MAX_MESSAGE_BYTES } from '../rpc';
 import { decodeChunk, decodePull, readChunkHead, type ChunkHeader, type PullMessage } from './chunk-codec';
 import { GrpcMessageReader } from './grpc-message-reader';
-import { GRPC_CONTENT_TYPE, RING_WINDOW_BYTES, createRingServer, framed, header, refuseCall, statusTrailers } from './grpc-h2';
+import {
+  GRPC_CONTENT_TYPE,
+  RING_WINDOW_BYTES,
+  createRingServer,
+  framed,
+  header,
+  refuseCall,
+  statusTrailers,
+} from './grpc-h2';
 import { OutboundStreams, type PullSink } from './grpc-pull-streams';
 import { Mailbox, type Arrival } from './mailbox';
 import type { MessageKey, RingIdentity } from './transport';
@@ -58,7 +66,11 @@ function statusOf(e: unknown): number {
 
 /** A reader that hands each message whole (small ones: Pull's own messages, pushed chunks). */
 function wholeMessages(onMessage: (m: Buffer) => void): GrpcMessageReader<null> {
-  return new GrpcMessageReader<null>(MAX_MESSAGE_BYTES, () => ({ head: null, headBytes: 0, into: undefined }), (_h, body) => onMessage(body as Buffer));
+  return new GrpcMessageReader<null>(
+    MAX_MESSAGE_BYTES,
+    () => ({ head: null, headBytes: 0, into: undefined }),
+    (_h, body) => onMessage(body as Buffer),
+  );
 }
 
 /** What a pulled chunk's head says: where it is from, or why it is refused before its payload is kept. */
@@ -103,7 +115,9 @@ export class CollectiveServer {
       s.on('error', () => undefined);
       s.on('connect', () => s.setLocalWindowSize(RING_WINDOW_BYTES));
     });
-    server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => this.onStream(stream, headers));
+    server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) =>
+      this.onStream(stream, headers),
+    );
     server.on('tlsClientError', (e: Error) => this.onRefused?.(`TLS handshake refused: ${e.message}`));
     try {
       await new Promise<void>((resolve, reject) => {
@@ -114,7 +128,10 @@ export class CollectiveServer {
         });
       });
     } catch (e) {
-      throw new RingtrainError('ADDRESS_IN_USE', `cannot listen for ring traffic on ${host}:${port} (${(e as Error).message}): pick a free port or 0`);
+      throw new RingtrainError(
+        'ADDRESS_IN_USE',
+        `cannot listen for ring traffic on ${host}:${port} (${(e as Error).message}): pick a free port or 0`,
+      );
     }
     this.server = server;
     const address = server.address();
@@ -173,7 +190,11 @@ export class CollectiveServer {
         const refusal = this.mailbox.check(arrival, bodyBytes);
         if (refusal !== undefined) return { head: { arrival, refusal }, headBytes: head.headBytes, into: null };
         const posted = this.mailbox.postedFor(arrival.fromRank, arrival.key);
-        return { head: { arrival }, headBytes: head.headBytes, into: posted?.byteLength === bodyBytes ? posted : undefined };
+        return {
+          head: { arrival },
+          headBytes: head.headBytes,
+          into: posted?.byteLength === bodyBytes ? posted : undefined,
+        };
       },
       ({ arrival, refusal }, bytes) => {
         if (refusal !== undefined) {
@@ -247,7 +268,10 @@ export class CollectiveServer {
         return;
       }
       if (m.refusal !== '') {
-        const why = new RingtrainError(CODE_FOR[m.code] ?? 'PEER_REFUSED', `${this.describePeer(hello.fromRank)} refused a chunk of generation ${hello.generation}: ${m.refusal}`);
+        const why = new RingtrainError(
+          CODE_FOR[m.code] ?? 'PEER_REFUSED',
+          `${this.describePeer(hello.fromRank)} refused a chunk of generation ${hello.generation}: ${m.refusal}`,
+        );
         this.mailbox.abort(why, hello.generation);
       }
     });
@@ -260,7 +284,14 @@ export class CollectiveServer {
     });
     const gone = (why: string): void => {
       if (hello === undefined) return;
-      this.outbound.drop(hello.fromRank, sink, new RingtrainError('UNAVAILABLE', `${this.describePeer(hello.fromRank)} closed its pull stream of generation ${hello.generation} (${why})`));
+      this.outbound.drop(
+        hello.fromRank,
+        sink,
+        new RingtrainError(
+          'UNAVAILABLE',
+          `${this.describePeer(hello.fromRank)} closed its pull stream of generation ${hello.generation} (${why})`,
+        ),
+      );
     };
     stream.on('end', () => {
       gone('stream ended');
@@ -285,7 +316,11 @@ export class CollectiveServer {
     stream.on('end', () => {
       const raw = messages[0];
       if (broken !== undefined || raw === undefined || messages.length > 1) {
-        refuseCall(stream, Status.INVALID_ARGUMENT, `malformed chunk: ${broken ?? `a Send call carries exactly one message, this one ${messages.length}`}`);
+        refuseCall(
+          stream,
+          Status.INVALID_ARGUMENT,
+          `malformed chunk: ${broken ?? `a Send call carries exactly one message, this one ${messages.length}`}`,
+        );
         return;
       }
       const parsed = this.parse(raw);
@@ -310,7 +345,14 @@ export class CollectiveServer {
     if (!OPS.has(h.op) || !WIRE_DTYPES.includes(h.dtype)) {
       return { code: Status.INVALID_ARGUMENT, details: `malformed chunk: unknown op '${h.op}' or dtype '${h.dtype}'` };
     }
-    const key: MessageKey = { op: h.op as MessageKey['op'], opSeq: h.opSeq, bucket: h.bucket, step: h.step, chunk: h.chunk, block: h.block };
+    const key: MessageKey = {
+      op: h.op as MessageKey['op'],
+      opSeq: h.opSeq,
+      bucket: h.bucket,
+      step: h.step,
+      chunk: h.chunk,
+      block: h.block,
+    };
     return { job: h.job, generation: h.generation, fromRank: h.fromRank, key, elements: h.elements, dtype: h.dtype };
   }
 

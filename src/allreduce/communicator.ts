@@ -158,7 +158,9 @@ export class Communicator {
       // (the room is a quarter of the file: half of each rank's half stays for the copy path).
       const mib = (elements * 4) / 2 ** 20;
       const how = elements <= pair.capacity ? 'copied through the shared file' : 'sent as messages';
-      this.options.onNote?.(`the training step's ${mib.toFixed(1)} MiB gradient buffer does not fit the shared file's room for summing in place (a quarter of cluster.sharedMemoryMb): its all-reduces are ${how}; set cluster.sharedMemoryMb to ${Math.ceil(4 * mib) + 1} or more to sum it in place`);
+      this.options.onNote?.(
+        `the training step's ${mib.toFixed(1)} MiB gradient buffer does not fit the shared file's room for summing in place (a quarter of cluster.sharedMemoryMb): its all-reduces are ${how}; set cluster.sharedMemoryMb to ${Math.ceil(4 * mib) + 1} or more to sum it in place`,
+      );
     }
     return resident ?? this.allocate(elements);
   }
@@ -174,7 +176,10 @@ export class Communicator {
   /** Settles, at the first all-reduce of a ring that may go hierarchical, whether it does. */
   private async settleHierarchy(): Promise<HostHierarchy | undefined> {
     if (this.hierarchyState !== undefined) return this.hierarchyState.hierarchy;
-    const hp = this.worldSize > 2 && this.options.algorithm !== 'ring' && this.options.hierarchy !== 'flat' ? this.transport.hostPairs?.() : undefined;
+    const hp =
+      this.worldSize > 2 && this.options.algorithm !== 'ring' && this.options.hierarchy !== 'flat'
+        ? this.transport.hostPairs?.()
+        : undefined;
     if (hp === undefined || !hierarchyFits(hostGroups(hp.hosts))) {
       this.hierarchyState = { hierarchy: undefined };
       return undefined;
@@ -209,7 +214,12 @@ export class Communicator {
   }
 
   /** Sums, then multiplies by `scale`; a shared-file pair does both in one pass over the buffer. */
-  private async reduce(buf: Float32Array, pack: ((start: number, end: number) => void) | undefined, scale: number, squaresOf?: number): Promise<void> {
+  private async reduce(
+    buf: Float32Array,
+    pack: ((start: number, end: number) => void) | undefined,
+    scale: number,
+    squaresOf?: number,
+  ): Promise<void> {
     this.throwIfFailed();
     this.sumSquares = undefined;
     const n = this.worldSize;
@@ -309,9 +319,16 @@ export class Communicator {
    */
   overlapped(buf: Float32Array): { add(start: number, end: number): Promise<void>; done(): Promise<void> } | undefined {
     const n = this.worldSize;
-    if (n < 2 || (n === 2 && (this.pairState === undefined ? this.mayShareFile() : this.pairState.pair !== undefined))) return undefined;
+    if (n < 2 || (n === 2 && (this.pairState === undefined ? this.mayShareFile() : this.pairState.pair !== undefined)))
+      return undefined;
     if (n > 2 && this.hierarchyState?.hierarchy !== undefined) return undefined;
-    if (n > 2 && this.hierarchyState === undefined && this.options.hierarchy !== 'flat' && this.transport.hostPairs?.() !== undefined) return undefined;
+    if (
+      n > 2 &&
+      this.hierarchyState === undefined &&
+      this.options.hierarchy !== 'flat' &&
+      this.transport.hostPairs?.() !== undefined
+    )
+      return undefined;
     this.throwIfFailed();
     // No path here reads the squares while it sums: lastSumSquares must not be an older one's.
     this.sumSquares = undefined;
@@ -324,7 +341,12 @@ export class Communicator {
       for (let off = start; off < end; off += this.bucketElements) {
         const bucket = buf.subarray(off, Math.min(end, off + this.bucketElements));
         const pair = n === 2 && bucket.length <= PAIR_MAX_ELEMENTS && this.options.algorithm !== 'ring';
-        const op = (pair ? pairAllReduce : ringAllReduce)(this.transport, bucket, seq, b, { dtype, blockElements: this.options.blockElements, onSend: this.track, scratch: this.scratchFor(buf, b) });
+        const op = (pair ? pairAllReduce : ringAllReduce)(this.transport, bucket, seq, b, {
+          dtype,
+          blockElements: this.options.blockElements,
+          onSend: this.track,
+          scratch: this.scratchFor(buf, b),
+        });
         op.catch(() => undefined);
         running.push(op);
         ops.push(op);
@@ -346,12 +368,28 @@ export class Communicator {
   }
 
   /** Sums `buf` host by host (allreduce-hierarchical.ts), times `scale`. */
-  private async reduceHierarchical(hierarchy: HostHierarchy, buf: Float32Array, seq: number, dtype: WireDtype, scale: number): Promise<void> {
-    const ringOptions = (b: number): RingOptions => ({ dtype, blockElements: this.options.blockElements, onSend: this.track, scratch: this.scratchFor(buf, b) });
-    this.firstArrival = await hierarchy.allReduce(buf, seq, scale, { ring: ringOptions, bucketElements: this.bucketElements, pairMaxElements: PAIR_MAX_ELEMENTS });
+  private async reduceHierarchical(
+    hierarchy: HostHierarchy,
+    buf: Float32Array,
+    seq: number,
+    dtype: WireDtype,
+    scale: number,
+  ): Promise<void> {
+    const ringOptions = (b: number): RingOptions => ({
+      dtype,
+      blockElements: this.options.blockElements,
+      onSend: this.track,
+      scratch: this.scratchFor(buf, b),
+    });
+    this.firstArrival = await hierarchy.allReduce(buf, seq, scale, {
+      ring: ringOptions,
+      bucketElements: this.bucketElements,
+      pairMaxElements: PAIR_MAX_ELEMENTS,
+    });
     // Wire bytes of one leader (pair exchange or ring of hosts); the file's copies are not wire.
     const h = hierarchy.hosts;
-    if (hierarchy.leads) this.stats.bytesSent += Math.ceil((h === 2 ? 1 : (2 * (h - 1)) / h) * buf.length * bytesPerElement(dtype));
+    if (hierarchy.leads)
+      this.stats.bytesSent += Math.ceil((h === 2 ? 1 : (2 * (h - 1)) / h) * buf.length * bytesPerElement(dtype));
     this.stats.sharedPairOps += 1;
     await this.yieldNow();
     this.throwIfFailed();
@@ -360,7 +398,8 @@ export class Communicator {
   /** Fills every bucket of `buf` now, in the order the buckets are reduced. */
   private packAll(buf: Float32Array, pack: ((start: number, end: number) => void) | undefined): void {
     if (pack === undefined) return;
-    for (let off = 0; off < buf.length; off += this.bucketElements) pack(off, Math.min(buf.length, off + this.bucketElements));
+    for (let off = 0; off < buf.length; off += this.bucketElements)
+      pack(off, Math.min(buf.length, off + this.bucketElements));
   }
 
   private async yieldNow(): Promise<void> {
@@ -413,7 +452,11 @@ export class Communicator {
    * With `squaresOf`, a path that can read the sum of squares of the mean's first `squaresOf`
    * values in its own pass does (a shared-file pair, in place): see lastSumSquares.
    */
-  async allReduceMean(buf: Float32Array, pack?: (start: number, end: number) => void, squaresOf?: number): Promise<void> {
+  async allReduceMean(
+    buf: Float32Array,
+    pack?: (start: number, end: number) => void,
+    squaresOf?: number,
+  ): Promise<void> {
     await this.reduce(buf, pack, 1 / this.worldSize, squaresOf);
   }
 
@@ -430,7 +473,6 @@ export class Communicator {
     await Promise.allSettled([...this.inflight]);
     this.throwIfFailed();
   }
-
 
   /** Copies root's `buf` into every other rank's `buf`. */
   async broadcast(buf: Float32Array, root = 0): Promise<void> {

@@ -20,7 +20,6 @@ export const GRPC_CONTENT_TYPE = 'application/grpc';
 export const PREFIX_BYTES = 5;
 const KEEPALIVE_MS = 30_000;
 
-
 /** HTTP/2 flow-control window of ring connections, the control plane's: larger than any step's chunk. */
 export const RING_WINDOW_BYTES = FLOW_CONTROL_WINDOW;
 
@@ -50,7 +49,9 @@ export function framed(message: Buffer): Buffer {
  */
 export function percentEncode(text: string): string {
   let out = '';
-  for (const b of Buffer.from(text, 'utf8')) out += b < 0x20 || b > 0x7e || b === 0x25 ? `%${b.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(b);
+  for (const b of Buffer.from(text, 'utf8'))
+    out +=
+      b < 0x20 || b > 0x7e || b === 0x25 ? `%${b.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(b);
   return out;
 }
 
@@ -93,7 +94,10 @@ export function refuseCall(stream: http2.ServerHttp2Stream, code: number, detail
     stream.close(http2.constants.NGHTTP2_CANCEL);
     return;
   }
-  stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE, ...statusTrailers(code, details) }, { endStream: true });
+  stream.respond(
+    { ':status': 200, 'content-type': GRPC_CONTENT_TYPE, ...statusTrailers(code, details) },
+    { endStream: true },
+  );
 }
 
 /**
@@ -138,7 +142,15 @@ export function connectRing(address: string, tlsFiles: TlsFiles | undefined): ht
       const s =
         tlsFiles === undefined
           ? net.connect({ host, port })
-          : tls.connect({ host, port, ca: tlsFiles.ca, cert: tlsFiles.cert, key: tlsFiles.key, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['h2'] });
+          : tls.connect({
+              host,
+              port,
+              ca: tlsFiles.ca,
+              cert: tlsFiles.cert,
+              key: tlsFiles.key,
+              servername: net.isIP(host) ? undefined : host,
+              ALPNProtocols: ['h2'],
+            });
       tune(s);
       return s;
     },

@@ -57,7 +57,11 @@ export class GrpcMessageReader<T> {
       }
       if (this.plan === undefined) {
         const n = Math.min(this.messageBytes - this.headHave, data.length - at, HEAD_STEP);
-        if (this.headHave + n > this.head.length) this.head = Buffer.concat([this.head.subarray(0, this.headHave)], Math.max(this.head.length * 2, this.headHave + n));
+        if (this.headHave + n > this.head.length)
+          this.head = Buffer.concat(
+            [this.head.subarray(0, this.headHave)],
+            Math.max(this.head.length * 2, this.headHave + n),
+          );
         this.head.set(data.subarray(at, at + n), this.headHave);
         this.headHave += n;
         at += n;
@@ -75,7 +79,8 @@ export class GrpcMessageReader<T> {
   private startMessage(): void {
     if (this.prefix[0] !== 0) throw new Error('compressed gRPC messages are not accepted on the ring (flag byte set)');
     this.messageBytes = this.prefix.readUInt32BE(1);
-    if (this.messageBytes > this.maxMessageBytes) throw new Error(`message of ${this.messageBytes} bytes is larger than the limit of ${this.maxMessageBytes}`);
+    if (this.messageBytes > this.maxMessageBytes)
+      throw new Error(`message of ${this.messageBytes} bytes is larger than the limit of ${this.maxMessageBytes}`);
     this.headHave = 0;
     this.plan = undefined;
     this.tryHead();
@@ -85,7 +90,8 @@ export class GrpcMessageReader<T> {
     const seen = this.head.subarray(0, this.headHave);
     const plan = this.parseHead(seen, this.messageBytes);
     if (plan === undefined) {
-      if (this.headHave === this.messageBytes) throw new Error('the head parser refused a whole message without saying why');
+      if (this.headHave === this.messageBytes)
+        throw new Error('the head parser refused a whole message without saying why');
       return;
     }
     const bodyBytes = this.messageBytes - plan.headBytes;

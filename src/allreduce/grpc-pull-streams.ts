@@ -102,7 +102,10 @@ export class OutboundStreams {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         const ws = this.waiters.get(rank) ?? [];
-        this.waiters.set(rank, ws.filter((w) => w.timer !== timer));
+        this.waiters.set(
+          rank,
+          ws.filter((w) => w.timer !== timer),
+        );
         reject(
           new RingtrainError(
             'TIMEOUT',

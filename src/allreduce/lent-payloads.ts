@@ -47,7 +47,12 @@ export class LentPayloads {
       const timer = setTimeout(() => {
         this.waiters.splice(this.waiters.indexOf(done), 1);
         const who = [...this.to].map((r) => this.who(r)).join(', ');
-        reject(new RingtrainError('TIMEOUT', `${who} did not ${this.verb} ${this.count} sent block(s) within ${this.timeoutMs} ms (generation ${generation}): is it stopped?`));
+        reject(
+          new RingtrainError(
+            'TIMEOUT',
+            `${who} did not ${this.verb} ${this.count} sent block(s) within ${this.timeoutMs} ms (generation ${generation}): is it stopped?`,
+          ),
+        );
       }, this.timeoutMs);
       this.waiters.push(done);
     });

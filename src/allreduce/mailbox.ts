@@ -94,7 +94,9 @@ export class Mailbox {
     const waiting = this.posted.get(id);
     if (waiting !== undefined) return this.match(id, a, waiting);
     if (this.parked.has(id)) {
-      return Promise.reject(new RingtrainError('PEER_REFUSED', `duplicate message ${describeKey(a.key)} from rank ${a.fromRank}`));
+      return Promise.reject(
+        new RingtrainError('PEER_REFUSED', `duplicate message ${describeKey(a.key)} from rank ${a.fromRank}`),
+      );
     }
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -179,7 +181,10 @@ export class Mailbox {
       return new RingtrainError('PEER_REFUSED', `message for job '${a.job}' reached a worker of job '${this.job}'`);
     }
     if (me === undefined) {
-      return new RingtrainError('STALE_GENERATION', `this worker has not joined a ring yet (message of generation ${a.generation})`);
+      return new RingtrainError(
+        'STALE_GENERATION',
+        `this worker has not joined a ring yet (message of generation ${a.generation})`,
+      );
     }
     if (a.generation !== me.generation) {
       return new RingtrainError(

@@ -51,7 +51,12 @@ class GrpcEndpoint implements RingEndpoint {
 
   constructor(job: string, timeoutMs: number, o: EndpointOptions) {
     this.server = new CollectiveServer(job, timeoutMs, o.token, o.onRefused, o.tls);
-    this.pairFile = { bytes: o.sharedMemoryBytes ?? 0, dir: o.sharedMemoryDir, pollMicros: o.pollMicros ?? 0, ownCpus: o.ownCpus === true };
+    this.pairFile = {
+      bytes: o.sharedMemoryBytes ?? 0,
+      dir: o.sharedMemoryDir,
+      pollMicros: o.pollMicros ?? 0,
+      ownCpus: o.ownCpus === true,
+    };
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -61,7 +66,12 @@ class GrpcEndpoint implements RingEndpoint {
   async attach(identity: RingIdentity, peerAddresses: string[]): Promise<Transport> {
     if (this.transport !== undefined) {
       // A new generation: whatever the old ring still waits for will never come.
-      this.transport.abort(new RingtrainError('STALE_GENERATION', `ring generation ${this.transport.identity.generation} replaced by generation ${identity.generation}`));
+      this.transport.abort(
+        new RingtrainError(
+          'STALE_GENERATION',
+          `ring generation ${this.transport.identity.generation} replaced by generation ${identity.generation}`,
+        ),
+      );
       await this.transport.close();
     }
     this.transport = new GrpcTransport(identity, this.server, peerAddresses, this.pairFile);
@@ -79,7 +89,13 @@ class TcpEndpoint implements RingEndpoint {
   private readonly transport: TcpTransport;
 
   constructor(job: string, timeoutMs: number, o: EndpointOptions) {
-    this.transport = new TcpTransport(job, timeoutMs, o.token, o.onRefused, o.tls, { bytes: o.sharedMemoryBytes ?? 0, dir: o.sharedMemoryDir, onNote: o.onNote, pollMicros: o.pollMicros, ownCpus: o.ownCpus });
+    this.transport = new TcpTransport(job, timeoutMs, o.token, o.onRefused, o.tls, {
+      bytes: o.sharedMemoryBytes ?? 0,
+      dir: o.sharedMemoryDir,
+      onNote: o.onNote,
+      pollMicros: o.pollMicros,
+      ownCpus: o.ownCpus,
+    });
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -96,7 +112,12 @@ class TcpEndpoint implements RingEndpoint {
   }
 }
 
-export function createRingEndpoint(kind: TransportKind, job: string, timeoutMs: number, o: EndpointOptions = {}): RingEndpoint {
+export function createRingEndpoint(
+  kind: TransportKind,
+  job: string,
+  timeoutMs: number,
+  o: EndpointOptions = {},
+): RingEndpoint {
   if (kind === 'grpc') return new GrpcEndpoint(job, timeoutMs, o);
   if (kind === 'tcp') return new TcpEndpoint(job, timeoutMs, o);
   throw new RingtrainError('CONFIG_INVALID', `unknown transport '${String(kind)}': use grpc or tcp`);

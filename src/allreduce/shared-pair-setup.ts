@@ -69,7 +69,14 @@ export function hostPairs(c: PairConditions): HostPairs | undefined {
     hosts,
     setup: (peer) =>
       pollsHere(here, os.availableParallelism(), c.ownCpus)
-        ? { bytes: c.bytes, dir: c.dir, spinMs: c.pollMicros / 1000, timeoutMs: c.timeoutMs, peer: c.who(peer), aborted: () => c.abortedIn(generation) }
+        ? {
+            bytes: c.bytes,
+            dir: c.dir,
+            spinMs: c.pollMicros / 1000,
+            timeoutMs: c.timeoutMs,
+            peer: c.who(peer),
+            aborted: () => c.abortedIn(generation),
+          }
         : undefined,
   };
 }

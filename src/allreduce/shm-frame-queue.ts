@@ -25,7 +25,8 @@ export const SLOT_BYTES = 64;
 export const QUEUE_END = SLOTS_AT + QUEUE_SLOTS * SLOT_BYTES;
 
 function counters(view: Uint8Array): Int32Array {
-  if (view.byteLength < QUEUE_END) throw new Error(`a ${view.byteLength}-byte segment has no room for the frame queue (${QUEUE_END} bytes)`);
+  if (view.byteLength < QUEUE_END)
+    throw new Error(`a ${view.byteLength}-byte segment has no room for the frame queue (${QUEUE_END} bytes)`);
   // Atomics.load/store keep the compiler from caching or reordering these accesses; the
   // counters sit on their own cache lines so the two sides do not share one for writing.
   return new Int32Array(view.buffer, view.byteOffset + PUBLISHED_AT, (CONSUMED_AT - PUBLISHED_AT + 4) / 4);
@@ -42,7 +43,8 @@ export class FrameQueueWriter {
 
   /** Queues `frame`; false when every slot is still unread (the frame then goes down the socket). */
   push(frame: Uint8Array): boolean {
-    if (frame.byteLength > SLOT_BYTES) throw new Error(`a ${frame.byteLength}-byte frame does not fit a ${SLOT_BYTES}-byte queue slot`);
+    if (frame.byteLength > SLOT_BYTES)
+      throw new Error(`a ${frame.byteLength}-byte frame does not fit a ${SLOT_BYTES}-byte queue slot`);
     const p = Atomics.load(this.count, 0);
     if (((p - Atomics.load(this.count, CONSUMED)) | 0) >= QUEUE_SLOTS) return false;
     this.view.set(frame, SLOTS_AT + (p & (QUEUE_SLOTS - 1)) * SLOT_BYTES);

@@ -86,12 +86,18 @@ export class SharedPair {
   private readonly addFromPeer: ((dst: Float32Array, src: Float32Array, scale: number) => void) | undefined;
   /** addFromPeer, returning the sum of squares of the first results (shm.cc's addScaledSquares). */
   /** The addon's futex, when it has one (shm.cc). */
-  private readonly futex: { wait(words: Int32Array, index: number, expected: number, micros: number): number; wake(words: Int32Array, index: number): number } | undefined;
+  private readonly futex:
+    | {
+        wait(words: Int32Array, index: number, expected: number, micros: number): number;
+        wake(words: Int32Array, index: number): number;
+      }
+    | undefined;
   /** Whether the peer runs on another thread, known once it wrote its ids (see owner). */
   private peerElsewhere: boolean | undefined;
   /** Futex sleeps taken while waiting, and how many of them a signal ended (tests and logs). */
   readonly sleepStats = { sleeps: 0, woken: 0 };
-  private readonly addSquaresFromPeer: ((dst: Float32Array, src: Float32Array, scale: number, upTo: number) => number) | undefined;
+  private readonly addSquaresFromPeer:
+    ((dst: Float32Array, src: Float32Array, scale: number, upTo: number) => number) | undefined;
 
   private constructor(
     private readonly rank: number,
@@ -101,13 +107,17 @@ export class SharedPair {
     this.counters = new Int32Array(view.buffer, view.byteOffset, HALVES_AT / 4);
     this.squares = new Float64Array(view.buffer, view.byteOffset, HALVES_AT / 8);
     const half = Math.floor((view.byteLength - HALVES_AT) / 2 / LINE) * LINE;
-    const at = (r: number): Float32Array => new Float32Array(view.buffer, view.byteOffset + HALVES_AT + r * half, half / 4);
+    const at = (r: number): Float32Array =>
+      new Float32Array(view.buffer, view.byteOffset + HALVES_AT + r * half, half / 4);
     this.halves = [at(0), at(1)];
     const shm = nativeSharedMemory().shm;
     this.copyIn = shm?.copyStreaming ?? ((dst, src) => dst.set(src));
     this.addFromPeer = shm?.addScaled;
     this.addSquaresFromPeer = shm?.addScaledSquares;
-    this.futex = shm?.futexWait !== undefined && shm.futexWake !== undefined ? { wait: shm.futexWait, wake: shm.futexWake } : undefined;
+    this.futex =
+      shm?.futexWait !== undefined && shm.futexWake !== undefined
+        ? { wait: shm.futexWait, wake: shm.futexWake }
+        : undefined;
     Atomics.store(this.counters, owner(rank), process.pid);
     Atomics.store(this.counters, owner(rank) + 1, threadId);
   }
@@ -118,7 +128,11 @@ export class SharedPair {
    * takes. `setup` undefined = this rank declines. The file is unlinked either way; the mappings
    * stay valid.
    */
-  static async open(rank: number, setup: SharedPairSetup | undefined, handshake: PairHandshake): Promise<SharedPair | undefined> {
+  static async open(
+    rank: number,
+    setup: SharedPairSetup | undefined,
+    handshake: PairHandshake,
+  ): Promise<SharedPair | undefined> {
     const offer = new Uint8Array(OFFER_BYTES);
     let view: Uint8Array | undefined;
     let file: string | undefined;
@@ -176,7 +190,12 @@ export class SharedPair {
   holds(buf: Float32Array): boolean {
     const at = this.residentAt;
     const mine = this.halves[this.rank];
-    return at !== undefined && buf.buffer === mine.buffer && buf.byteOffset === mine.byteOffset + at * 4 && at + buf.length <= mine.length;
+    return (
+      at !== undefined &&
+      buf.buffer === mine.buffer &&
+      buf.byteOffset === mine.byteOffset + at * 4 &&
+      at + buf.length <= mine.length
+    );
   }
 
   /**
@@ -194,7 +213,8 @@ export class SharedPair {
     const seq = (this.seq = (this.seq + 1) | 0);
     const previous = (seq - 1) | 0;
     // Our half still holds the previous sum's values until the peer has copied them out.
-    if (Atomics.load(this.counters, consumed(peer)) !== previous) await this.waitFor(consumed(peer), previous, 'copy out the previous all-reduce');
+    if (Atomics.load(this.counters, consumed(peer)) !== previous)
+      await this.waitFor(consumed(peer), previous, 'copy out the previous all-reduce');
     this.copyIn(this.halves[me].subarray(0, buf.length), buf);
     // A seq-cst store: the peer that sees the counter sees the values written before it.
     this.signal(published(me), seq);
@@ -250,7 +270,10 @@ export class SharedPair {
     // The peer set its length before it first published from its resident buffer.
     const theirLength = Atomics.load(this.counters, residentLength(peer));
     if (theirLength !== buf.length) {
-      throw new RingtrainError('SIZE_MISMATCH', `shared-memory all-reduce: this rank's buffer holds ${buf.length} floats, ${this.setup.peer}'s ${theirLength}: both ranks must train the same model`);
+      throw new RingtrainError(
+        'SIZE_MISMATCH',
+        `shared-memory all-reduce: this rank's buffer holds ${buf.length} floats, ${this.setup.peer}'s ${theirLength}: both ranks must train the same model`,
+      );
     }
     this.lastSquares = undefined;
     const squares = this.sumPart(buf, theirs, lo, hi, scale, squaresOf);
@@ -276,10 +299,18 @@ export class SharedPair {
    * the sum of squares of the results below it (the addon's addScaledSquares), or NaN where the
    * addon predates it: the peer then sees NaN too, and both ranks sum the squares themselves.
    */
-  private sumPart(buf: Float32Array, theirs: Float32Array, lo: number, hi: number, scale: number, squaresOf: number | undefined): number | undefined {
+  private sumPart(
+    buf: Float32Array,
+    theirs: Float32Array,
+    lo: number,
+    hi: number,
+    scale: number,
+    squaresOf: number | undefined,
+  ): number | undefined {
     const ours = buf.subarray(lo, hi);
     const mine = theirs.subarray(lo, hi);
-    if (squaresOf !== undefined && this.addSquaresFromPeer !== undefined) return this.addSquaresFromPeer(ours, mine, scale, Math.max(0, Math.min(hi, squaresOf) - lo));
+    if (squaresOf !== undefined && this.addSquaresFromPeer !== undefined)
+      return this.addSquaresFromPeer(ours, mine, scale, Math.max(0, Math.min(hi, squaresOf) - lo));
     if (this.addFromPeer !== undefined) this.addFromPeer(ours, mine, scale);
     else {
       // Without the addon: a plain loop, with the same two roundings as addScaled.
@@ -292,7 +323,8 @@ export class SharedPair {
   /** Sets counter `index` (seq-cst, so the values written before it are seen with it) and wakes a sleeping peer. */
   private signal(index: number, value: number): void {
     Atomics.store(this.counters, index, value);
-    if (this.futex !== undefined && Atomics.load(this.counters, sleeping(1 - this.rank)) !== 0) this.futex.wake(this.counters, index);
+    if (this.futex !== undefined && Atomics.load(this.counters, sleeping(1 - this.rank)) !== 0)
+      this.futex.wake(this.counters, index);
   }
 
   /**
@@ -334,7 +366,8 @@ export class SharedPair {
    */
   private async waitFor(index: number, value: number, what: string): Promise<bigint> {
     const start = performance.now();
-    const spinUntil = start + (this.futex === undefined ? this.setup.spinMs : Math.min(this.setup.spinMs, SPIN_BEFORE_SLEEP_MS));
+    const spinUntil =
+      start + (this.futex === undefined ? this.setup.spinMs : Math.min(this.setup.spinMs, SPIN_BEFORE_SLEEP_MS));
     let lastTurn = start;
     while (Atomics.load(this.counters, index) !== value) {
       // Many flag reads per clock read: the flag is seen sooner, and the spin makes less garbage.
@@ -344,7 +377,10 @@ export class SharedPair {
       const why = this.setup.aborted();
       if (why !== undefined) throw why;
       if (now - start > this.setup.timeoutMs) {
-        throw new RingtrainError('TIMEOUT', `shared-memory all-reduce: ${this.setup.peer} did not ${what} within ${this.setup.timeoutMs} ms`);
+        throw new RingtrainError(
+          'TIMEOUT',
+          `shared-memory all-reduce: ${this.setup.peer} did not ${what} within ${this.setup.timeoutMs} ms`,
+        );
       }
       // Asleep on a futex the peer's signal wakes, the CPU is free for the peer on a busy host;
       // the event loop still gets a turn every few ms.
@@ -359,5 +395,4 @@ export class SharedPair {
     }
     return process.hrtime.bigint();
   }
-
 }

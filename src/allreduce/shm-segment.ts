@@ -47,7 +47,9 @@ export function createSegment(bytes: number, dir: string = SHM_DIR): SegmentOffe
   try {
     buf = shm.mapShared(file, bytes, true);
   } catch (e) {
-    return { why: `cannot create a ${Math.round(bytes / 2 ** 20)} MiB segment in ${dir} (${(e as Error).message}): give the container more shared memory (docker --shm-size, a Kubernetes emptyDir with medium Memory on /dev/shm) or lower cluster.sharedMemoryMb` };
+    return {
+      why: `cannot create a ${Math.round(bytes / 2 ** 20)} MiB segment in ${dir} (${(e as Error).message}): give the container more shared memory (docker --shm-size, a Kubernetes emptyDir with medium Memory on /dev/shm) or lower cluster.sharedMemoryMb`,
+    };
   }
   const view = new Uint8Array(buf);
   const nonce = randomBytes(16);

@@ -8,7 +8,16 @@ import type * as net from 'node:net';
 import { isRingtrainError } from '../core';
 import type { Mailbox } from './mailbox';
 import type { SharedLinks } from './tcp-shared-links';
-import { FrameType, HEADER_BYTES, NACK_CODES, SHARED_BODY_BYTES, controlFrame, readHeader, type Frame, type NackCode } from './tcp-frame';
+import {
+  FrameType,
+  HEADER_BYTES,
+  NACK_CODES,
+  SHARED_BODY_BYTES,
+  controlFrame,
+  readHeader,
+  type Frame,
+  type NackCode,
+} from './tcp-frame';
 
 export class FrameDelivery {
   constructor(
@@ -33,8 +42,19 @@ export class FrameDelivery {
     // A shared payload is copied out of the segment when it is matched, before the ACK that
     // lets the sender reuse the region.
     this.mailbox
-      .deliver({ job: this.job, generation: f.generation, fromRank: f.fromRank, key: { op: f.op, ...f.key }, elements: f.elements, dtype: f.dtype, bytes })
-      .then(() => this.answer(socket, f.msgId), (e: Error) => this.answer(socket, f.msgId, e));
+      .deliver({
+        job: this.job,
+        generation: f.generation,
+        fromRank: f.fromRank,
+        key: { op: f.op, ...f.key },
+        elements: f.elements,
+        dtype: f.dtype,
+        bytes,
+      })
+      .then(
+        () => this.answer(socket, f.msgId),
+        (e: Error) => this.answer(socket, f.msgId, e),
+      );
   }
 
   private answer(socket: net.Socket, msgId: number, err?: Error): void {
@@ -43,7 +63,10 @@ export class FrameDelivery {
       socket.write(controlFrame(FrameType.Ack, { msgId }, ''));
       return;
     }
-    const code: NackCode = isRingtrainError(err) && (NACK_CODES as readonly string[]).includes(err.code) ? (err.code as NackCode) : 'PEER_REFUSED';
+    const code: NackCode =
+      isRingtrainError(err) && (NACK_CODES as readonly string[]).includes(err.code)
+        ? (err.code as NackCode)
+        : 'PEER_REFUSED';
     socket.write(controlFrame(FrameType.Nack, { msgId, nackCode: code }, err.message));
   }
 
@@ -51,7 +74,8 @@ export class FrameDelivery {
   drainShared(socket: net.Socket): void {
     this.shared.drain((frame) => {
       const f = readHeader(frame, 0);
-      if (f.type !== FrameType.DataShared || f.length !== SHARED_BODY_BYTES) throw new Error(`frame type ${f.type} of ${f.length} bytes in the shared frame queue`);
+      if (f.type !== FrameType.DataShared || f.length !== SHARED_BODY_BYTES)
+        throw new Error(`frame type ${f.type} of ${f.length} bytes in the shared frame queue`);
       this.data(socket, f, frame.subarray(HEADER_BYTES, HEADER_BYTES + SHARED_BODY_BYTES), undefined);
     });
   }

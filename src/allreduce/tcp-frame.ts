@@ -59,7 +59,8 @@ export function writeHeader(buf: Buffer, f: Frame): void {
 /** Parses a header; throws with the reason when it is not one of ours. */
 export function readHeader(buf: Buffer, at: number): Frame {
   const magic = buf.readUInt32LE(at);
-  if (magic !== FRAME_MAGIC) throw new Error(`bad frame magic 0x${magic.toString(16)}: the peer is not a ringtrain TCP endpoint`);
+  if (magic !== FRAME_MAGIC)
+    throw new Error(`bad frame magic 0x${magic.toString(16)}: the peer is not a ringtrain TCP endpoint`);
   const type = buf[at + 4] as number;
   if (type < FrameType.Hello || type > FrameType.SharedKick) throw new Error(`unknown frame type ${type}`);
   const dtype = WIRE_DTYPES[buf[at + 5] as number];

@@ -40,8 +40,10 @@ export function helloRefusal(
   const stranger = credentialsRefusal(hello, job, token);
   if (stranger !== undefined) return stranger;
   if (ring === undefined) return 'this worker has not joined a ring yet';
-  if (f.generation !== ring.generation) return `HELLO for generation ${f.generation}, this ring is generation ${ring.generation}`;
+  if (f.generation !== ring.generation)
+    return `HELLO for generation ${f.generation}, this ring is generation ${ring.generation}`;
   const expected = (ring.rank + 1) % ring.worldSize;
-  if (f.fromRank !== expected) return `rank ${f.fromRank} dialed rank ${ring.rank}, but only rank ${expected} (its successor) receives from it`;
+  if (f.fromRank !== expected)
+    return `rank ${f.fromRank} dialed rank ${ring.rank}, but only rank ${expected} (its successor) receives from it`;
   return undefined;
 }

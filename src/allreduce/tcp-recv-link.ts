@@ -42,7 +42,10 @@ export class RecvLink {
   private greeted = false;
   /** Refusals of DATA frames whose header failed the mailbox's check, by message id. */
   private readonly refused = new Map<number, RingtrainError>();
-  private settle: { resolve: () => void; reject: (e: Error) => void } = { resolve: () => undefined, reject: () => undefined };
+  private settle: { resolve: () => void; reject: (e: Error) => void } = {
+    resolve: () => undefined,
+    reject: () => undefined,
+  };
   private readonly deadline: NodeJS.Timeout;
 
   constructor(
@@ -59,7 +62,9 @@ export class RecvLink {
     this.socket = this.connect(host, port, reader);
     this.deadline = setTimeout(() => {
       this.socket.destroy();
-      this.fail(new RingtrainError('TIMEOUT', `${ctx.who(prev)} did not accept the ring connection within ${ctx.timeoutMs} ms`));
+      this.fail(
+        new RingtrainError('TIMEOUT', `${ctx.who(prev)} did not accept the ring connection within ${ctx.timeoutMs} ms`),
+      );
     }, ctx.timeoutMs);
     const { generation, rank } = ctx.identity;
     this.socket.on(ctx.tls === undefined ? 'connect' : 'secureConnect', () =>
@@ -67,7 +72,9 @@ export class RecvLink {
     );
     this.socket.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(this.deadline);
-      this.fail(new RingtrainError('UNAVAILABLE', `cannot reach ${ctx.who(prev)} for ring traffic (${e.code ?? e.message})`));
+      this.fail(
+        new RingtrainError('UNAVAILABLE', `cannot reach ${ctx.who(prev)} for ring traffic (${e.code ?? e.message})`),
+      );
     });
     this.socket.on('close', () => {
       if (!this.greeted || !ctx.stillReading(this.socket)) return;
@@ -97,7 +104,8 @@ export class RecvLink {
       onread: {
         // Asked before every read: payloads land in their posted receive, no copy.
         buffer: () => reader.readTarget(spare),
-        callback: (n: number, buf: Uint8Array): boolean => this.ctx.guard(socket, () => reader.push(buf.subarray(0, n))),
+        callback: (n: number, buf: Uint8Array): boolean =>
+          this.ctx.guard(socket, () => reader.push(buf.subarray(0, n))),
       },
     });
     return socket;
@@ -107,7 +115,14 @@ export class RecvLink {
   private target(f: Frame): Uint8Array | undefined {
     if (f.type !== FrameType.Data) return undefined;
     const key = { op: f.op, ...f.key };
-    const arrival = { job: this.ctx.job, generation: f.generation, fromRank: f.fromRank, key, elements: f.elements, dtype: f.dtype };
+    const arrival = {
+      job: this.ctx.job,
+      generation: f.generation,
+      fromRank: f.fromRank,
+      key,
+      elements: f.elements,
+      dtype: f.dtype,
+    };
     const refusal = this.ctx.mailbox.check(arrival, f.length);
     if (refusal !== undefined) {
       this.refused.set(f.msgId, refusal);

@@ -6,7 +6,16 @@
 import { performance } from 'node:perf_hooks';
 import { RingtrainError } from '../core';
 import { FrameQueueReader, FrameQueueWriter } from './shm-frame-queue';
-import { SegmentRing, createSegment, isOwnAddress, offerLine, openSegment, parseOffer, unlinkSegment, type SegmentOffer } from './shm-segment';
+import {
+  SegmentRing,
+  createSegment,
+  isOwnAddress,
+  offerLine,
+  openSegment,
+  parseOffer,
+  unlinkSegment,
+  type SegmentOffer,
+} from './shm-segment';
 import { SHARED_BODY_BYTES } from './tcp-frame';
 
 /** Payloads below this go down the socket even with a shared segment: the frame costs as much. */
@@ -142,11 +151,18 @@ export class SharedLinks {
   /** A DATA_SHARED body from the predecessor: the payload's bytes in its segment, or why not. */
   arrival(body: Uint8Array): { bytes: Uint8Array } | { refusal: RingtrainError } {
     const seg = this.from;
-    if (seg === undefined || body.byteLength !== SHARED_BODY_BYTES) return { refusal: new RingtrainError('PEER_REFUSED', 'a shared-memory payload came without a mapped segment') };
+    if (seg === undefined || body.byteLength !== SHARED_BODY_BYTES)
+      return { refusal: new RingtrainError('PEER_REFUSED', 'a shared-memory payload came without a mapped segment') };
     const dv = new DataView(body.buffer, body.byteOffset, SHARED_BODY_BYTES);
     const offset = dv.getUint32(0, true);
     const length = dv.getUint32(4, true);
-    if (offset + length > seg.byteLength) return { refusal: new RingtrainError('PEER_REFUSED', `a shared-memory payload at ${offset}+${length} runs past the ${seg.byteLength}-byte segment`) };
+    if (offset + length > seg.byteLength)
+      return {
+        refusal: new RingtrainError(
+          'PEER_REFUSED',
+          `a shared-memory payload at ${offset}+${length} runs past the ${seg.byteLength}-byte segment`,
+        ),
+      };
     // The mailbox checks the rest (job, generation, declared size against these bytes) on delivery.
     return { bytes: seg.subarray(offset, offset + length) };
   }

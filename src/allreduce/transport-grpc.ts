@@ -20,7 +20,15 @@ import { GRPC_CONTENT_TYPE, PREFIX_BYTES, connectRing, framed, readStatus, write
 import type { PullMessageParts } from './grpc-pull-streams';
 import { LentPayloads } from './lent-payloads';
 import { hostPairs, pairCandidate, sharedPairSetup, type PairConditions } from './shared-pair-setup';
-import { describeKey, type HostPairs, type MessageKey, type PayloadMeta, type RingIdentity, type SharedPairSetup, type Transport } from './transport';
+import {
+  describeKey,
+  type HostPairs,
+  type MessageKey,
+  type PayloadMeta,
+  type RingIdentity,
+  type SharedPairSetup,
+  type Transport,
+} from './transport';
 
 if (os.endianness() !== 'LE') {
   // Payloads are raw little-endian float32; a big-endian host would need a byte swap per element.
@@ -29,7 +37,9 @@ if (os.endianness() !== 'LE') {
 
 /** The message for `send`, prefixed: head and payload apart when lent, else one copy of both. */
 function messageParts(header: ChunkHeader, payload: Uint8Array, lend: boolean): PullMessageParts {
-  const head = lend ? encodeChunkHead(header, payload.byteLength, PREFIX_BYTES) : encodeChunk(header, payload, PREFIX_BYTES);
+  const head = lend
+    ? encodeChunkHead(header, payload.byteLength, PREFIX_BYTES)
+    : encodeChunk(header, payload, PREFIX_BYTES);
   writePrefix(head, 0, head.length - PREFIX_BYTES + (lend ? payload.byteLength : 0));
   return lend ? { head, payload } : { head };
 }
@@ -68,7 +78,14 @@ export class GrpcTransport implements Transport {
   }
 
   send(to: number, key: MessageKey, payload: Uint8Array, meta: PayloadMeta, borrowed = false): Promise<void> {
-    const header: ChunkHeader = { job: this.identity.job, generation: this.identity.generation, ...key, fromRank: this.identity.rank, elements: meta.elements, dtype: meta.dtype };
+    const header: ChunkHeader = {
+      job: this.identity.job,
+      generation: this.identity.generation,
+      ...key,
+      fromRank: this.identity.rank,
+      elements: meta.elements,
+      dtype: meta.dtype,
+    };
     // A lent payload is written from `payload` itself (flush() waits until it has left); any
     // other is copied now, so the caller may reuse `payload` as soon as we return.
     const lend = borrowed && payload.byteLength > 0;
@@ -79,7 +96,9 @@ export class GrpcTransport implements Transport {
     }
     return written.catch((e: unknown) => {
       const where = `${describeKey(key)}, generation ${this.identity.generation}`;
-      throw isRingtrainError(e) ? new RingtrainError(e.code, `${where}: ${e.message}`) : new RingtrainError('PEER_REFUSED', `${where}: ${String(e)}`);
+      throw isRingtrainError(e)
+        ? new RingtrainError(e.code, `${where}: ${e.message}`)
+        : new RingtrainError('PEER_REFUSED', `${where}: ${String(e)}`);
     });
   }
 
@@ -173,7 +192,12 @@ export class GrpcTransport implements Transport {
     if (this.closed || this.pulls.has(from)) return;
     const { job, generation, rank } = this.identity;
     const session = this.session(from);
-    const headers: http2.OutgoingHttpHeaders = { ':method': 'POST', ':path': PULL_PATH, 'content-type': GRPC_CONTENT_TYPE, te: 'trailers' };
+    const headers: http2.OutgoingHttpHeaders = {
+      ':method': 'POST',
+      ':path': PULL_PATH,
+      'content-type': GRPC_CONTENT_TYPE,
+      te: 'trailers',
+    };
     if (this.server.token !== undefined) headers[TOKEN_METADATA_KEY] = this.server.token;
     let ended = false;
     const fail = (code: number, details: string): void => {
@@ -195,7 +219,8 @@ export class GrpcTransport implements Transport {
     }
     this.pulls.set(from, stream);
     const refuse = (code: number, details: string): void => {
-      if (!this.closed && !stream.closed) stream.write(framed(encodePull({ job, generation, fromRank: rank, refusal: details, code })));
+      if (!this.closed && !stream.closed)
+        stream.write(framed(encodePull({ job, generation, fromRank: rank, refusal: details, code })));
     };
     const reader = this.server.pullReader(refuse);
     stream.write(framed(encodePull({ job, generation, fromRank: rank, refusal: '', code: 0 })));
@@ -215,12 +240,17 @@ export class GrpcTransport implements Transport {
       // Our half closes too, so the sender's server is not kept waiting for it when it shuts down.
       if (!stream.writableEnded) stream.end();
       // Even a clean end means the sender closed its ring port: nothing more comes this generation.
-      fail(status.code === Status.OK ? Status.UNAVAILABLE : status.code, status.code === Status.OK ? 'it ended the stream: its ring port closed' : status.details);
+      fail(
+        status.code === Status.OK ? Status.UNAVAILABLE : status.code,
+        status.code === Status.OK ? 'it ended the stream: its ring port closed' : status.details,
+      );
     };
     stream.on('response', settle);
     stream.on('trailers', settle);
     stream.on('error', (e: Error) => fail(Status.UNAVAILABLE, e.message));
-    stream.on('close', () => fail(Status.UNAVAILABLE, `stream closed without a status (HTTP/2 code ${stream.rstCode ?? '?'})`));
+    stream.on('close', () =>
+      fail(Status.UNAVAILABLE, `stream closed without a status (HTTP/2 code ${stream.rstCode ?? '?'})`),
+    );
   }
 
   private session(rank: number): http2.ClientHttp2Session {

@@ -9,7 +9,12 @@ import type { MessageKey, PayloadMeta, RingIdentity, Transport } from './transpo
 
 export class MemoryHub {
   readonly mailboxes: Mailbox[] = [];
-  constructor(readonly job: string, readonly worldSize: number, readonly timeoutMs = 5_000, readonly generation = 1) {
+  constructor(
+    readonly job: string,
+    readonly worldSize: number,
+    readonly timeoutMs = 5_000,
+    readonly generation = 1,
+  ) {
     for (let r = 0; r < worldSize; r++) {
       const m = new Mailbox(job, timeoutMs);
       m.setIdentity({ job, generation, rank: r, worldSize });
@@ -24,7 +29,10 @@ export class MemoryHub {
 
 export class MemoryTransport implements Transport {
   readonly identity: RingIdentity;
-  constructor(private readonly hub: MemoryHub, rank: number) {
+  constructor(
+    private readonly hub: MemoryHub,
+    rank: number,
+  ) {
     this.identity = { job: hub.job, generation: hub.generation, rank, worldSize: hub.worldSize };
   }
 

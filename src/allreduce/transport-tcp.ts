@@ -30,11 +30,26 @@ import { LentPayloads } from './lent-payloads';
 import { sameHostRanks } from './shm-segment';
 import { pairCandidate, sharedPairSetup, type PairConditions } from './shared-pair-setup';
 import { SHARED_MIN_BYTES, SharedLinks, pollsHere, type TcpSharedMemory } from './tcp-shared-links';
-import { FrameReader, FrameType, HEADER_BYTES, SHARED_BODY_BYTES, controlFrame, writeHeader, type Frame } from './tcp-frame';
+import {
+  FrameReader,
+  FrameType,
+  HEADER_BYTES,
+  SHARED_BODY_BYTES,
+  controlFrame,
+  writeHeader,
+  type Frame,
+} from './tcp-frame';
 import { FrameDelivery } from './tcp-delivery';
 import { MAX_HELLO_BYTES, credentialsRefusal, helloRefusal } from './tcp-hello';
 import { RecvLink, type RecvLinkContext } from './tcp-recv-link';
-import { describeKey, type MessageKey, type PayloadMeta, type RingIdentity, type SharedPairSetup, type Transport } from './transport';
+import {
+  describeKey,
+  type MessageKey,
+  type PayloadMeta,
+  type RingIdentity,
+  type SharedPairSetup,
+  type Transport,
+} from './transport';
 
 export type { TcpSharedMemory } from './tcp-shared-links';
 /** poll() waits on shared memory only while at most this many of our sends await their ACK. */
@@ -104,11 +119,25 @@ export class TcpTransport implements Transport {
     const server: net.Server =
       this.tls === undefined
         ? net.createServer({ noDelay: true }, (s) => this.onAccept(s))
-        : tls.createServer({ cert: this.tls.cert, key: this.tls.key, ca: this.tls.ca, requestCert: this.tls.mutual, rejectUnauthorized: this.tls.mutual }, (s) => this.onAccept(s));
+        : tls.createServer(
+            {
+              cert: this.tls.cert,
+              key: this.tls.key,
+              ca: this.tls.ca,
+              requestCert: this.tls.mutual,
+              rejectUnauthorized: this.tls.mutual,
+            },
+            (s) => this.onAccept(s),
+          );
     server.on('tlsClientError', (e: Error) => this.onRefused?.(`TLS handshake refused: ${e.message}`));
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e: NodeJS.ErrnoException) =>
-        reject(new RingtrainError('ADDRESS_IN_USE', `cannot listen for ring traffic on ${host}:${port} (${e.code ?? e.message}): pick a free port or 0`)),
+        reject(
+          new RingtrainError(
+            'ADDRESS_IN_USE',
+            `cannot listen for ring traffic on ${host}:${port} (${e.code ?? e.message}): pick a free port or 0`,
+          ),
+        ),
       );
       server.listen(port, host, () => resolve());
     });
@@ -118,7 +147,13 @@ export class TcpTransport implements Transport {
 
   /** Joins the ring the coordinator formed: dials the predecessor and waits for its HELLO. */
   async attach(identity: RingIdentity, peerAddresses: string[]): Promise<void> {
-    if (this.ring !== undefined) this.dropRing(new RingtrainError('STALE_GENERATION', `ring generation ${this.ring.generation} replaced by generation ${identity.generation}`));
+    if (this.ring !== undefined)
+      this.dropRing(
+        new RingtrainError(
+          'STALE_GENERATION',
+          `ring generation ${this.ring.generation} replaced by generation ${identity.generation}`,
+        ),
+      );
     this.ring = identity;
     this.addresses = peerAddresses;
     this.mailbox.setIdentity(identity);
@@ -136,7 +171,16 @@ export class TcpTransport implements Transport {
 
   send(to: number, key: MessageKey, payload: Uint8Array, meta: PayloadMeta, borrowed = false): Promise<void> {
     const msgId = this.nextMsgId++;
-    const frame = { dtype: meta.dtype, op: key.op, nackCode: 'PEER_REFUSED' as const, generation: this.identity.generation, key, fromRank: this.identity.rank, elements: meta.elements, msgId };
+    const frame = {
+      dtype: meta.dtype,
+      op: key.op,
+      nackCode: 'PEER_REFUSED' as const,
+      generation: this.identity.generation,
+      key,
+      fromRank: this.identity.rank,
+      elements: meta.elements,
+      msgId,
+    };
     // Copied into a same-host successor's segment now (so the caller may reuse its memory); the
     // socket carries only where it lies. Written before the frame, and a socket write is a full barrier.
     const staged = this.shared.stage(to, payload);
@@ -165,7 +209,12 @@ export class TcpTransport implements Transport {
       const timer = setTimeout(() => {
         // A shared region stays taken: the receiver may still read it.
         this.pending.delete(msgId);
-        reject(new RingtrainError('TIMEOUT', `${this.where(key)}: ${this.who(to)} did not take the chunk within ${this.timeoutMs} ms`));
+        reject(
+          new RingtrainError(
+            'TIMEOUT',
+            `${this.where(key)}: ${this.who(to)} did not take the chunk within ${this.timeoutMs} ms`,
+          ),
+        );
       }, this.timeoutMs);
       this.pending.set(msgId, { to, key, resolve, reject, timer, release: staged?.release });
       this.socketTo(to).then(
@@ -345,8 +394,10 @@ export class TcpTransport implements Transport {
     const from = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     const reader = new FrameReader(
       (f) => {
-        if (peer < 0 && f.type !== FrameType.Hello) throw new Error(`a ${FrameType[f.type] ?? f.type} frame before its HELLO`);
-        if (peer < 0 && f.length > MAX_HELLO_BYTES) throw new Error(`a HELLO of ${f.length} bytes (at most ${MAX_HELLO_BYTES})`);
+        if (peer < 0 && f.type !== FrameType.Hello)
+          throw new Error(`a ${FrameType[f.type] ?? f.type} frame before its HELLO`);
+        if (peer < 0 && f.length > MAX_HELLO_BYTES)
+          throw new Error(`a HELLO of ${f.length} bytes (at most ${MAX_HELLO_BYTES})`);
         return undefined;
       },
       (f, body) => {
@@ -366,7 +417,11 @@ export class TcpTransport implements Transport {
         } else if (f.type === FrameType.Nack) {
           const p = this.pending.get(f.msgId);
           const text = Buffer.from(body).toString('utf8');
-          if (p !== undefined) this.settle(f.msgId, new RingtrainError(f.nackCode, `${this.who(p.to)} refused ${this.where(p.key)}: ${text}`));
+          if (p !== undefined)
+            this.settle(
+              f.msgId,
+              new RingtrainError(f.nackCode, `${this.who(p.to)} refused ${this.where(p.key)}: ${text}`),
+            );
         } else if (f.type === FrameType.SharedReply) {
           this.shared.answered(peer, Buffer.from(body).toString('utf8'));
         }
@@ -381,7 +436,9 @@ export class TcpTransport implements Transport {
         reader.push(d);
       } catch (e) {
         socket.destroy();
-        this.onRefused?.(`dropped a connection from ${from}: ${(e as Error).message} (it had not proven the join token)`);
+        this.onRefused?.(
+          `dropped a connection from ${from}: ${(e as Error).message} (it had not proven the join token)`,
+        );
       }
     });
     socket.on('error', () => undefined);
@@ -390,7 +447,10 @@ export class TcpTransport implements Transport {
       // A socket of an older ring closing must not touch the current ring's state.
       if (peer < 0 || this.closed || this.sendSockets.get(peer) !== socket) return;
       this.sendSockets.delete(peer);
-      const err = new RingtrainError('UNAVAILABLE', `${this.who(peer)} closed the ring connection (generation ${this.ring?.generation ?? '?'}): did it die?`);
+      const err = new RingtrainError(
+        'UNAVAILABLE',
+        `${this.who(peer)} closed the ring connection (generation ${this.ring?.generation ?? '?'}): did it die?`,
+      );
       for (const [id, p] of this.pending) if (p.to === peer) this.settle(id, err);
     });
   }
@@ -404,7 +464,13 @@ export class TcpTransport implements Transport {
     }
     setPeer(f.fromRank);
     this.sendSockets.set(f.fromRank, socket);
-    socket.write(controlFrame(FrameType.Hello, { generation: f.generation, fromRank: this.identity.rank }, [this.job, ...this.shared.offer(f.fromRank, socket.remoteAddress)].join('\n')));
+    socket.write(
+      controlFrame(
+        FrameType.Hello,
+        { generation: f.generation, fromRank: this.identity.rank },
+        [this.job, ...this.shared.offer(f.fromRank, socket.remoteAddress)].join('\n'),
+      ),
+    );
     for (const w of this.socketWaiters.get(f.fromRank) ?? []) w(socket);
     this.socketWaiters.delete(f.fromRank);
   }

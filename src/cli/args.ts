@@ -12,14 +12,22 @@ export interface ParsedArgs {
   sets: string[];
 }
 
-export function parseArgs(argv: readonly string[], valueFlags: readonly string[], boolFlags: readonly string[] = []): ParsedArgs {
+export function parseArgs(
+  argv: readonly string[],
+  valueFlags: readonly string[],
+  boolFlags: readonly string[] = [],
+): ParsedArgs {
   const out: ParsedArgs = { positional: [], flags: new Map(), sets: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '--set') {
       // `--set a=1 b=2` takes every following key=value, as the issue's examples write it.
       let taken = 0;
-      while (i + 1 < argv.length && !(argv[i + 1] as string).startsWith('--') && (argv[i + 1] as string).includes('=')) {
+      while (
+        i + 1 < argv.length &&
+        !(argv[i + 1] as string).startsWith('--') &&
+        (argv[i + 1] as string).includes('=')
+      ) {
         out.sets.push(argv[++i] as string);
         taken++;
       }
@@ -41,7 +49,8 @@ export function parseArgs(argv: readonly string[], valueFlags: readonly string[]
       }
       const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
       // `--out --nproc 2` is a missing value, not an output directory named --nproc.
-      if (value === undefined || value === '' || (eq < 0 && value.startsWith('--'))) throw usage(`--${name} needs a value`);
+      if (value === undefined || value === '' || (eq < 0 && value.startsWith('--')))
+        throw usage(`--${name} needs a value`);
       out.flags.set(name, value);
       continue;
     }
@@ -58,6 +67,7 @@ export function intFlag(args: ParsedArgs, name: string, min: number, max: number
   const raw = args.flags.get(name);
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw usage(`--${name} must be an integer in ${min}..${max}, got '${raw}'`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw usage(`--${name} must be an integer in ${min}..${max}, got '${raw}'`);
   return n;
 }

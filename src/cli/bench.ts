@@ -8,12 +8,23 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { usage } from './args';
 
-const BENCHES: Record<string, string> = { allreduce: 'allreduce.js', train: 'train-throughput.js', core: 'per-core.js', profile: 'step-profile.js', hosts: 'hosts.js', model: 'scaling-model-cli.js', augment: 'augment-pipeline.js' };
+const BENCHES: Record<string, string> = {
+  allreduce: 'allreduce.js',
+  train: 'train-throughput.js',
+  core: 'per-core.js',
+  profile: 'step-profile.js',
+  hosts: 'hosts.js',
+  model: 'scaling-model-cli.js',
+  augment: 'augment-pipeline.js',
+};
 
 export async function benchCommand(argv: readonly string[]): Promise<number> {
   const [which, ...rest] = argv;
   const file = which === undefined ? undefined : BENCHES[which];
-  if (file === undefined) throw usage(`ringtrain bench needs one of ${Object.keys(BENCHES).join(', ')}, e.g. ringtrain bench allreduce --nproc 2 --bytes 4K,400K,100M --transport grpc,tcp`);
+  if (file === undefined)
+    throw usage(
+      `ringtrain bench needs one of ${Object.keys(BENCHES).join(', ')}, e.g. ringtrain bench allreduce --nproc 2 --bytes 4K,400K,100M --transport grpc,tcp`,
+    );
   const script = path.resolve(__dirname, '../../bench', file);
   if (!fs.existsSync(script)) throw usage(`benchmark ${script} is missing: run npm run build first`);
   const child = spawn(process.execPath, [script, ...rest], { stdio: 'inherit' });

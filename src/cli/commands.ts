@@ -43,23 +43,43 @@ function jobFileOf(positional: string[]): string | undefined {
 }
 
 export async function launchCommand(argv: readonly string[]): Promise<number> {
-  const args = foldTorchrunFlags(parseArgs(argv, ['nproc', 'out', 'resume', 'trace', 'cpu-bind', 'nnodes', 'node-rank', 'coordinator', 'host', ...TORCHRUN_FLAGS]));
+  const args = foldTorchrunFlags(
+    parseArgs(argv, [
+      'nproc',
+      'out',
+      'resume',
+      'trace',
+      'cpu-bind',
+      'nnodes',
+      'node-rank',
+      'coordinator',
+      'host',
+      ...TORCHRUN_FLAGS,
+    ]),
+  );
   const nproc = nprocOf(args);
   const nnodes = nodeCount(args);
   const cpuSets = planLaunchCpus(args.flags.get('cpu-bind'), nproc);
   const resume = resumeTarget(args.flags.get('resume'));
-  const spec = loadJob({ file: jobFileOf(args.positional) ?? resume?.jobFile, sets: [...args.sets, `cluster.worldSize=${nproc * nnodes}`] });
+  const spec = loadJob({
+    file: jobFileOf(args.positional) ?? resume?.jobFile,
+    sets: [...args.sets, `cluster.worldSize=${nproc * nnodes}`],
+  });
   const nodes = planNodes(args, nnodes, resolveJoinToken(spec) !== undefined);
-  if (spec.cluster.ringPort !== 0 && nproc > 1) throw usage(`cluster.ringPort=${spec.cluster.ringPort} gives every worker the same port, but launch starts ${nproc} on this host: set cluster.ringPort=0 (any free port) or --nproc 1`);
+  if (spec.cluster.ringPort !== 0 && nproc > 1)
+    throw usage(
+      `cluster.ringPort=${spec.cluster.ringPort} gives every worker the same port, but launch starts ${nproc} on this host: set cluster.ringPort=0 (any free port) or --nproc 1`,
+    );
   // A wrong layer list is a job-file mistake: say so here, before any process starts.
   if (spec.model.kind === 'layers') parseLayers(spec.model.layers);
   // A resumed run continues where it lies now: job.json's outDir names where it was written, and
   // a copied run directory must not write into the original.
-  const outDir = path.resolve(args.flags.get('out') ?? (resume?.runDir ?? (spec.outDir || defaultRunDir(spec.name))));
+  const outDir = path.resolve(args.flags.get('out') ?? resume?.runDir ?? (spec.outDir || defaultRunDir(spec.name)));
   makeDirectory(outDir, DIRECTORY_USES.run);
   // Rank 0's check of checkpoint.dir (run-worker.ts), made before anything starts; the default
   // (the run directory's checkpoints/) is left for rank 0 to make, so nothing is created early.
-  if (spec.checkpoint.dir !== '' && writesCheckpoints(spec)) makeDirectory(checkpointDirOf(spec, outDir), DIRECTORY_USES.checkpoints);
+  if (spec.checkpoint.dir !== '' && writesCheckpoints(spec))
+    makeDirectory(checkpointDirOf(spec, outDir), DIRECTORY_USES.checkpoints);
   // The launcher's children inherit the environment: rank 0 reads the checkpoint, the rest follow.
   if (resume !== undefined) process.env[ENV_RESUME] = resume.dir;
   const trace = args.flags.get('trace');
@@ -117,12 +137,14 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   const coordinator = coordinatorOf(args.flags.get('coordinator'), env);
   const rankText = args.flags.get('rank') ?? env.RANK ?? env.JOB_COMPLETION_INDEX;
   const rankHint = rankText === undefined ? -1 : Number(rankText);
-  if (!Number.isInteger(rankHint) || rankHint < -1) throw usage(`rank must be a non-negative integer, got '${rankText}'`);
+  if (!Number.isInteger(rankHint) || rankHint < -1)
+    throw usage(`rank must be a non-negative integer, got '${rankText}'`);
   const spec = loadJob({ file: jobFileOf(args.positional), sets: worldSizeSets(env, args.sets) });
   // Before any user module loads: the hinted identity, corrected after the join (run-worker).
   if (rankHint >= 0) exportRankEnv({ rank: rankHint, worldSize: spec.cluster.worldSize, localRank: localRankOf(env) });
   const advertise = args.flags.get('host') ?? env.RINGTRAIN_ADVERTISE_HOST ?? env.POD_IP ?? '127.0.0.1';
-  const bind = args.flags.get('bind') ?? (advertise === '127.0.0.1' || advertise === 'localhost' ? advertise : '0.0.0.0');
+  const bind =
+    args.flags.get('bind') ?? (advertise === '127.0.0.1' || advertise === 'localhost' ? advertise : '0.0.0.0');
   const outDir = path.resolve(args.flags.get('out') ?? (spec.outDir || defaultRunDir(spec.name)));
   // The rank is bound once the coordinator assigns it (run-worker): the hint may differ, and
   // binding both would print the key twice.
@@ -134,8 +156,19 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
   const resumeFrom = resume === undefined || resume === '' ? undefined : path.resolve(resume);
   try {
     await runWorker({
-      spec, coordinator, workerId, rankHint, advertiseHost: advertise, bindHost: bind, outDir, log, token: resolveJoinToken(spec), resumeFrom,
-      traceFile: args.flags.get('trace') ?? (env[ENV_TRACE] || undefined), tls: loadTlsFiles(spec), ownCpus: args.flags.get('cpus') !== undefined,
+      spec,
+      coordinator,
+      workerId,
+      rankHint,
+      advertiseHost: advertise,
+      bindHost: bind,
+      outDir,
+      log,
+      token: resolveJoinToken(spec),
+      resumeFrom,
+      traceFile: args.flags.get('trace') ?? (env[ENV_TRACE] || undefined),
+      tls: loadTlsFiles(spec),
+      ownCpus: args.flags.get('cpus') !== undefined,
       // Under launch: the launcher kills and restarts a coordinator its workers lost (a hung one never exits).
       onCoordinatorLost: (reason) => process.send?.({ kind: 'coordinator-lost', reason }),
     });
@@ -146,7 +179,10 @@ export async function workerCommand(argv: readonly string[]): Promise<number> {
       log.info({ event: 'job-already-done' }, `${e.message}: exiting`);
       return 0;
     }
-    log.error({ event: 'worker-failed', code: e instanceof RingtrainError ? e.code : 'INTERNAL' }, (e as Error).message);
+    log.error(
+      { event: 'worker-failed', code: e instanceof RingtrainError ? e.code : 'INTERNAL' },
+      (e as Error).message,
+    );
     process.send?.({ kind: 'failed', message: (e as Error).message });
     return 1;
   }

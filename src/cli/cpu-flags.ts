@@ -18,7 +18,10 @@ export function nprocOf(args: ParsedArgs, cpus: () => number = () => allowedCpus
   if (raw === undefined) return 2;
   if (raw === 'auto') return Math.max(1, cpus());
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 1024) throw usage(`--nproc must be an integer in 1..1024 or auto (one worker per CPU this process may use), got '${raw}'`);
+  if (!Number.isInteger(n) || n < 1 || n > 1024)
+    throw usage(
+      `--nproc must be an integer in 1..1024 or auto (one worker per CPU this process may use), got '${raw}'`,
+    );
   return n;
 }
 
@@ -46,7 +49,10 @@ export function bindWorker(list: string | undefined, log: Logger): void {
   }
   const allowed = allowedCpus();
   const outside = cpus.filter((c) => !allowed.includes(c));
-  if (outside.length > 0) throw usage(`--cpus '${list}': ${outside.length === 1 ? 'CPU' : 'CPUs'} ${formatCpuList(outside)} ${outside.length === 1 ? 'is' : 'are'} not available to this process (it may use ${formatCpuList(allowed)})`);
+  if (outside.length > 0)
+    throw usage(
+      `--cpus '${list}': ${outside.length === 1 ? 'CPU' : 'CPUs'} ${formatCpuList(outside)} ${outside.length === 1 ? 'is' : 'are'} not available to this process (it may use ${formatCpuList(allowed)})`,
+    );
   let lists: string[];
   try {
     lists = bindThisProcess(cpus);

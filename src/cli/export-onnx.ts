@@ -11,7 +11,10 @@ import { usage } from './args';
 
 export async function exportOnnx(dir: string, outFlag: string | undefined): Promise<number> {
   const out = path.resolve(outFlag ?? `${dir}.onnx`);
-  if (fs.existsSync(out) && fs.statSync(out).isDirectory()) throw usage(`--out ${outFlag ?? out} is a directory; give the ONNX file's name, e.g. --out ${path.join(out, 'model.onnx')}`);
+  if (fs.existsSync(out) && fs.statSync(out).isDirectory())
+    throw usage(
+      `--out ${outFlag ?? out} is a directory; give the ONNX file's name, e.g. --out ${path.join(out, 'model.onnx')}`,
+    );
   await selectBackend('auto');
   const predictor = await Predictor.load(dir);
   try {

@@ -69,7 +69,9 @@ function wantsHelp(name: string, rest: readonly string[]): boolean {
 function unknownCommand(name: string): number {
   const guess = closestName(name, COMMAND_NAMES);
   const hint = guess === undefined ? '' : ` Did you mean '${guess}'?`;
-  process.stderr.write(`ringtrain: unknown command '${name}'.${hint} Commands: ${COMMAND_NAMES.join(', ')}. Run 'ringtrain help' for usage.\n`);
+  process.stderr.write(
+    `ringtrain: unknown command '${name}'.${hint} Commands: ${COMMAND_NAMES.join(', ')}. Run 'ringtrain help' for usage.\n`,
+  );
   return 2;
 }
 

@@ -30,8 +30,12 @@ export interface PruneExportOptions<M extends Metrics> {
 
 export async function pruneExport<M extends Metrics>(o: PruneExportOptions<M>): Promise<number> {
   const sparsity = Number(o.sparsity);
-  if (!(o.sparsity.trim() !== '' && sparsity > 0 && sparsity < 1)) throw usage(`--prune takes the share of each kernel's weights to set to 0, a number above 0 and below 1 (e.g. --prune 0.5), got '${o.sparsity}'`);
-  if (o.dtype !== undefined && o.dtype !== 'float16' && o.dtype !== 'uint8') throw usage(`--quantize takes float16 or uint8, got '${o.dtype}'`);
+  if (!(o.sparsity.trim() !== '' && sparsity > 0 && sparsity < 1))
+    throw usage(
+      `--prune takes the share of each kernel's weights to set to 0, a number above 0 and below 1 (e.g. --prune 0.5), got '${o.sparsity}'`,
+    );
+  if (o.dtype !== undefined && o.dtype !== 'float16' && o.dtype !== 'uint8')
+    throw usage(`--quantize takes float16 or uint8, got '${o.dtype}'`);
   const suffix = `pruned${Math.round(sparsity * 100)}${o.dtype === undefined ? '' : `-${o.dtype}`}`;
   const out = path.resolve(o.out ?? `${o.dir}-${suffix}`);
   if (out === o.dir) throw usage('--out must differ from --model: the original model is kept');
@@ -51,7 +55,10 @@ export async function pruneExport<M extends Metrics>(o: PruneExportOptions<M>): 
   }
   const before = await o.evaluate(o.dir, o.test);
   const after = await o.evaluate(out, o.test);
-  const delta = before.accuracy !== undefined ? `${(100 * ((after.accuracy as number) - before.accuracy)).toFixed(2)} points` : `mse ${((after.mse as number) - (before.mse as number)).toExponential(2)}`;
+  const delta =
+    before.accuracy !== undefined
+      ? `${(100 * ((after.accuracy as number) - before.accuracy)).toFixed(2)} points`
+      : `mse ${((after.mse as number) - (before.mse as number)).toExponential(2)}`;
   const pct = (v: number): string => `${(100 * v).toFixed(1)}%`.padEnd(10);
   process.stdout.write(
     [

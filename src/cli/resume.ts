@@ -24,10 +24,13 @@ export function resumeTarget(flag: string | undefined): ResumeTarget | undefined
   if (flag === undefined) return undefined;
   const dir = path.resolve(flag);
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-    throw usage(`--resume ${flag}: no such directory; give a run directory, its checkpoints/ folder or one ckpt-* directory`);
+    throw usage(
+      `--resume ${flag}: no such directory; give a run directory, its checkpoints/ folder or one ckpt-* directory`,
+    );
   }
   const runDir = runDirOf(dir);
-  const jobFile = runDir !== undefined && fs.existsSync(path.join(runDir, 'job.json')) ? path.join(runDir, 'job.json') : undefined;
+  const jobFile =
+    runDir !== undefined && fs.existsSync(path.join(runDir, 'job.json')) ? path.join(runDir, 'job.json') : undefined;
   return { dir, runDir, jobFile };
 }
 

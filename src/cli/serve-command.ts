@@ -30,7 +30,10 @@ class HttpError extends Error {
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
@@ -38,7 +41,12 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? NaN);
     if (declared > max) {
-      reject(new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${max} bytes: send fewer instances per request`));
+      reject(
+        new HttpError(
+          413,
+          `request body of ${declared} bytes exceeds the limit of ${max} bytes: send fewer instances per request`,
+        ),
+      );
       return;
     }
     const parts: Buffer[] = [];
@@ -67,7 +75,14 @@ export interface ServeOptions {
 
 export async function startServer(o: ServeOptions): Promise<{ url: string; close: () => Promise<void> }> {
   const p = o.predictor;
-  const info = { task: p.preprocess.task, features: p.features, classes: p.preprocess.classes, classNames: p.preprocess.classNames, maxBatch: o.maxBatch, maxBodyBytes: o.maxBodyBytes };
+  const info = {
+    task: p.preprocess.task,
+    features: p.features,
+    classes: p.preprocess.classes,
+    classNames: p.preprocess.classNames,
+    maxBatch: o.maxBatch,
+    maxBodyBytes: o.maxBodyBytes,
+  };
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname === '/healthz' || url.pathname === '/') {
@@ -76,9 +91,11 @@ export async function startServer(o: ServeOptions): Promise<{ url: string; close
       return;
     }
     if (url.pathname !== '/predict') throw new HttpError(404, `no route ${url.pathname}: POST /predict, GET /healthz`);
-    if (req.method !== 'POST') throw new HttpError(405, `/predict answers POST with {"instances": [[...], ...]}, got ${req.method}`);
+    if (req.method !== 'POST')
+      throw new HttpError(405, `/predict answers POST with {"instances": [[...], ...]}, got ${req.method}`);
     const type = String(req.headers['content-type'] ?? '');
-    if (!type.startsWith('application/json')) throw new HttpError(415, `content-type must be application/json, got '${type}'`);
+    if (!type.startsWith('application/json'))
+      throw new HttpError(415, `content-type must be application/json, got '${type}'`);
     const body = await readBody(req, o.maxBodyBytes);
     let parsed: unknown;
     try {
@@ -102,7 +119,14 @@ export async function startServer(o: ServeOptions): Promise<{ url: string; close
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' ? new RingtrainError('ADDRESS_IN_USE', `port ${o.port} on ${o.host} is already in use: pick another with --port, or 0 for any free port`) : err),
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new RingtrainError(
+              'ADDRESS_IN_USE',
+              `port ${o.port} on ${o.host} is already in use: pick another with --port, or 0 for any free port`,
+            )
+          : err,
+      ),
     );
     server.listen(o.port, o.host, () => resolve());
   });

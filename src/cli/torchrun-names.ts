@@ -16,7 +16,10 @@ export function foldTorchrunFlags(args: ParsedArgs): ParsedArgs {
   const flags = new Map(args.flags);
   const perNode = flags.get('nproc-per-node');
   if (perNode !== undefined) {
-    if (flags.has('nproc')) throw usage(`--nproc ${flags.get('nproc') ?? ''} and --nproc-per-node ${perNode} both given: they are the same option, keep one`);
+    if (flags.has('nproc'))
+      throw usage(
+        `--nproc ${flags.get('nproc') ?? ''} and --nproc-per-node ${perNode} both given: they are the same option, keep one`,
+      );
     flags.set('nproc', perNode);
     flags.delete('nproc-per-node');
   }
@@ -24,7 +27,8 @@ export function foldTorchrunFlags(args: ParsedArgs): ParsedArgs {
   const sets = [...args.sets];
   if (restarts !== undefined) {
     const n = Number(restarts);
-    if (!Number.isInteger(n) || n < 0 || n > 1000) throw usage(`--max-restarts must be an integer in 0..1000, got '${restarts}'`);
+    if (!Number.isInteger(n) || n < 0 || n > 1000)
+      throw usage(`--max-restarts must be an integer in 0..1000, got '${restarts}'`);
     sets.push(`cluster.maxRestarts=${n}`);
     flags.delete('max-restarts');
   }
@@ -38,14 +42,20 @@ export function foldTorchrunFlags(args: ParsedArgs): ParsedArgs {
 export function coordinatorOf(flag: string | undefined, env: NodeJS.ProcessEnv): string {
   const given = flag ?? env.RINGTRAIN_COORDINATOR;
   if (given === undefined && (env.MASTER_ADDR !== undefined || env.MASTER_PORT !== undefined)) {
-    if (!env.MASTER_ADDR || !env.MASTER_PORT) throw usage(`MASTER_ADDR='${env.MASTER_ADDR ?? ''}' and MASTER_PORT='${env.MASTER_PORT ?? ''}': set both (the coordinator's host and port), or RINGTRAIN_COORDINATOR=HOST:PORT`);
+    if (!env.MASTER_ADDR || !env.MASTER_PORT)
+      throw usage(
+        `MASTER_ADDR='${env.MASTER_ADDR ?? ''}' and MASTER_PORT='${env.MASTER_PORT ?? ''}': set both (the coordinator's host and port), or RINGTRAIN_COORDINATOR=HOST:PORT`,
+      );
     return checkAddress(`${env.MASTER_ADDR}:${env.MASTER_PORT}`, 'MASTER_ADDR:MASTER_PORT');
   }
   return checkAddress(given ?? '', '--coordinator or RINGTRAIN_COORDINATOR');
 }
 
 function checkAddress(address: string, from: string): string {
-  if (!/^[^:\s]+:\d+$/.test(address)) throw usage(`worker needs the coordinator as HOST:PORT (--coordinator, RINGTRAIN_COORDINATOR, or MASTER_ADDR and MASTER_PORT), got '${address}' from ${from}`);
+  if (!/^[^:\s]+:\d+$/.test(address))
+    throw usage(
+      `worker needs the coordinator as HOST:PORT (--coordinator, RINGTRAIN_COORDINATOR, or MASTER_ADDR and MASTER_PORT), got '${address}' from ${from}`,
+    );
   return address;
 }
 

@@ -48,15 +48,11 @@ interface Candidate {
   whyMissing?: string;
 }
 
-const NATIVE_MISSING = 'an optional peer dependency: its install downloads libtensorflow, so ringtrain does not install it';
+const NATIVE_MISSING =
+  'an optional peer dependency: its install downloads libtensorflow, so ringtrain does not install it';
 
 /** `auto` order: fastest first. */
-export const AUTO_ORDER: readonly ResolvedBackendName[] = [
-  'tensorflow-gpu',
-  'tensorflow',
-  'wasm',
-  'cpu',
-];
+export const AUTO_ORDER: readonly ResolvedBackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 const CANDIDATES: Record<ResolvedBackendName, Candidate> = {
   'tensorflow-gpu': {
@@ -70,9 +66,7 @@ const CANDIDATES: Record<ResolvedBackendName, Candidate> = {
     name: 'tensorflow',
     pkg: '@tensorflow/tfjs-node',
     tfName: 'tensorflow',
-    remedy:
-      'run `npm install @tensorflow/tfjs-node` where libtensorflow can be downloaded, ' +
-      'or set backend: wasm',
+    remedy: 'run `npm install @tensorflow/tfjs-node` where libtensorflow can be downloaded, ' + 'or set backend: wasm',
     whyMissing: NATIVE_MISSING,
   },
   wasm: {
@@ -97,10 +91,7 @@ const requireOptional: (id: string) => unknown = createRequire(__filename);
  * Makes `requested` (or, for `auto`, the first that loads) the active tfjs backend and waits
  * until it is ready. `log` hears each skipped `auto` candidate.
  */
-export async function selectBackend(
-  requested: BackendName,
-  log?: (msg: string) => void,
-): Promise<SelectedBackend> {
+export async function selectBackend(requested: BackendName, log?: (msg: string) => void): Promise<SelectedBackend> {
   if (requested !== 'auto') {
     const candidate = CANDIDATES[requested];
     if (candidate === undefined) {

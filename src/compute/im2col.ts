@@ -34,7 +34,23 @@ export interface ConvGeometry extends PatchGeometry {
 export function convGeometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow, outChannels: oc } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
-  return { n, h, w, c, oh, ow, oc, kh, kw, sh, sw, top: info.padInfo.top, left: info.padInfo.left, patches: n * oh * ow, taps: kh * kw * c };
+  return {
+    n,
+    h,
+    w,
+    c,
+    oh,
+    ow,
+    oc,
+    kh,
+    kw,
+    sh,
+    sw,
+    top: info.padInfo.top,
+    left: info.padInfo.left,
+    patches: n * oh * ow,
+    taps: kh * kw * c,
+  };
 }
 
 /** Runs shorter than this are copied element by element; longer ones with copyWithin (memmove). */
@@ -75,4 +91,3 @@ export function fillColumns(heap: Float32Array, colsAt: number, xAt: number, g: 
     }
   }
 }
-

@@ -12,7 +12,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { nativeGemm, type NativeGemm } from '../native';
-import { heapF32, release, replaceWasmKernel, run, stockKernel, transposeTo, type KernelFunc, type WasmKernelArgs } from './wasm-heap';
+import {
+  heapF32,
+  release,
+  replaceWasmKernel,
+  run,
+  stockKernel,
+  transposeTo,
+  type KernelFunc,
+  type WasmKernelArgs,
+} from './wasm-heap';
 
 let installed = false;
 
@@ -33,7 +42,11 @@ function matrixPerm(rank: number): number[] {
   return perm;
 }
 
-function batchMatMul({ inputs, backend, attrs }: WasmKernelArgs, matmul: KernelFunc, transpose: KernelFunc): tf.TensorInfo {
+function batchMatMul(
+  { inputs, backend, attrs }: WasmKernelArgs,
+  matmul: KernelFunc,
+  transpose: KernelFunc,
+): tf.TensorInfo {
   const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
   const gemm = nativeGemm();
@@ -57,7 +70,14 @@ const size = (dims: number[]): number => dims.reduce((p, d) => p * d, 1);
  * One native product per batch entry; undefined (the stock path then runs) for batch shapes
  * that broadcast other than all-or-one, which no built-in model produces.
  */
-function nativeBatchMatMul(backend: BackendWasm, gemm: NativeGemm, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean): tf.TensorInfo | undefined {
+function nativeBatchMatMul(
+  backend: BackendWasm,
+  gemm: NativeGemm,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+): tf.TensorInfo | undefined {
   const ra = a.shape.length;
   const rb = b.shape.length;
   const [aRows, aCols] = [a.shape[ra - 2] as number, a.shape[ra - 1] as number];
@@ -86,7 +106,16 @@ function nativeBatchMatMul(backend: BackendWasm, gemm: NativeGemm, a: tf.TensorI
   for (let e = 0; e < entries; e++) {
     const aEntry = entriesA === 1 ? 0 : e;
     const bEntry = entriesB === 1 ? 0 : e;
-    gemm.sgemm(heap, m, n, k, { at: aAt + aEntry * aRows * aCols, ...aStrides }, { at: bAt + bEntry * bRows * bCols, ...bStrides }, cAt + e * m * n, n);
+    gemm.sgemm(
+      heap,
+      m,
+      n,
+      k,
+      { at: aAt + aEntry * aRows * aCols, ...aStrides },
+      { at: bAt + bEntry * bRows * bCols, ...bStrides },
+      cAt + e * m * n,
+      n,
+    );
   }
   return out;
 }

@@ -81,10 +81,20 @@ function filterGradient(
   pad: tf.Conv2DBackpropFilterAttrs['pad'],
   dimRoundingMode: tf.Conv2DBackpropFilterAttrs['dimRoundingMode'],
 ): tf.TensorInfo {
-  const info = tf.backend_util.computeConv2DInfo(x.shape as Shape4, filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as Shape4,
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    'channelsLast',
+  );
   const geometry = convGeometry(info);
   const { oc, patches, taps: k } = geometry;
-  const matmul = (a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo => run(stock.matmul, backend, { a, b }, { transposeA: false, transposeB: false });
+  const matmul = (a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo =>
+    run(stock.matmul, backend, { a, b }, { transposeA: false, transposeB: false });
   const cols = backend.makeOutput([patches, k], 'float32');
   const temps: tf.TensorInfo[] = [cols];
   try {
@@ -95,7 +105,16 @@ function filterGradient(
       const dw = backend.makeOutput([k, oc], 'float32');
       const at = heapWithOffsets(backend, cols, dy, dw);
       const [colsAt, dyAt, dwAt] = at.offsets as [number, number, number];
-      gemm.sgemm(at.heap.buffer, k, oc, patches, { at: colsAt, rowStride: 1, colStride: k }, { at: dyAt, rowStride: oc, colStride: 1 }, dwAt, oc);
+      gemm.sgemm(
+        at.heap.buffer,
+        k,
+        oc,
+        patches,
+        { at: colsAt, rowStride: 1, colStride: k },
+        { at: dyAt, rowStride: oc, colStride: 1 },
+        dwAt,
+        oc,
+      );
       return viewAs(dw, filterShape);
     }
     const simd = k <= SIMD_MAX_TAPS && oc % 4 === 0 ? simdOps(backend) : undefined;

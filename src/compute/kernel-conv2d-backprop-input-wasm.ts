@@ -88,7 +88,16 @@ function inputGradient(
   pad: tf.Conv2DBackpropInputAttrs['pad'],
   dimRoundingMode: tf.Conv2DBackpropInputAttrs['dimRoundingMode'],
 ): tf.TensorInfo {
-  const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as Shape4, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  const info = tf.backend_util.computeConv2DInfo(
+    inputShape,
+    filter.shape as Shape4,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    'channelsLast',
+  );
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow, outChannels: oc } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const simd = simdOps(backend);
@@ -107,12 +116,28 @@ function inputGradient(
   const convAttrs = { strides: [1, 1], dilations: [1, 1], dataFormat: 'NHWC', dimRoundingMode: undefined };
   try {
     if (sh === 1 && sw === 1 && top >= 0 && left >= 0 && bottom >= 0 && right >= 0) {
-      const explicit = [[0, 0], [top, bottom], [left, right], [0, 0]];
+      const explicit = [
+        [0, 0],
+        [top, bottom],
+        [left, right],
+        [0, 0],
+      ];
       return run(conv, backend, { x: dy, filter: rotated }, { ...convAttrs, pad: explicit });
     }
     const framed = backend.makeOutput([n, h + kh - 1, w + kw - 1, oc], 'float32');
     try {
-      spread(heapF32(backend, framed), heapF32(backend, dy), { n, oh, ow, oc, sh, sw, top, left, fh: h + kh - 1, fw: w + kw - 1 });
+      spread(heapF32(backend, framed), heapF32(backend, dy), {
+        n,
+        oh,
+        ow,
+        oc,
+        sh,
+        sw,
+        top,
+        left,
+        fh: h + kh - 1,
+        fw: w + kw - 1,
+      });
       return run(conv, backend, { x: framed, filter: rotated }, { ...convAttrs, pad: 'valid' });
     } finally {
       release(backend, framed);
@@ -175,7 +200,14 @@ function spread(out: Float32Array, dyv: Float32Array, g: SpreadGeometry): void {
 }
 
 /** dx via cols = dy . W^T and a scatter-add of each patch row back onto the input grid. */
-function col2im(backend: BackendWasm, stock: Stock, simd: SimdOps, dy: tf.TensorInfo, filter: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo {
+function col2im(
+  backend: BackendWasm,
+  stock: Stock,
+  simd: SimdOps,
+  dy: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): tf.TensorInfo {
   const { n, h, w, c, oh, ow, oc, kh, kw, sh, sw, top, left, patches, taps: k } = convGeometry(info);
   const gemm = nativeGemm();
   let filterT: tf.TensorInfo | undefined;
@@ -186,11 +218,25 @@ function col2im(backend: BackendWasm, stock: Stock, simd: SimdOps, dy: tf.Tensor
       cols = backend.makeOutput([patches, k], 'float32');
       const at = heapWithOffsets(backend, cols, dy, filter);
       const [colsAt, dyAt, filterAt] = at.offsets as [number, number, number];
-      gemm.sgemm(at.heap.buffer, patches, k, oc, { at: dyAt, rowStride: oc, colStride: 1 }, { at: filterAt, rowStride: 1, colStride: oc }, colsAt, k);
+      gemm.sgemm(
+        at.heap.buffer,
+        patches,
+        k,
+        oc,
+        { at: dyAt, rowStride: oc, colStride: 1 },
+        { at: filterAt, rowStride: 1, colStride: oc },
+        colsAt,
+        k,
+      );
     } else {
       // XNNPACK needs W^T transposed first.
       filterT = run(stock.transpose, backend, { x: viewAs(filter, [k, oc]) }, { perm: [1, 0] });
-      cols = run(stock.matmul, backend, { a: viewAs(dy, [1, patches, oc]), b: viewAs(filterT, [1, oc, k]) }, { transposeA: false, transposeB: false });
+      cols = run(
+        stock.matmul,
+        backend,
+        { a: viewAs(dy, [1, patches, oc]), b: viewAs(filterT, [1, oc, k]) },
+        { transposeA: false, transposeB: false },
+      );
     }
     const dx = backend.makeOutput([n, h, w, c], 'float32');
     const dxView = heapF32(backend, dx);
@@ -209,7 +255,11 @@ function col2im(backend: BackendWasm, stock: Stock, simd: SimdOps, dy: tf.Tensor
           for (let i = 0; i < kh; i++) {
             const row = r * sh - top + i;
             if (row < 0 || row >= h) continue;
-            simd.addInto(dxAt + ((b * h + row) * w + col0 + jLo) * tapBytes, src + (i * kw + jLo) * tapBytes, (jHi - jLo) * c);
+            simd.addInto(
+              dxAt + ((b * h + row) * w + col0 + jLo) * tapBytes,
+              src + (i * kw + jLo) * tapBytes,
+              (jHi - jLo) * c,
+            );
           }
         }
       }

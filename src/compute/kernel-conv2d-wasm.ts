@@ -13,7 +13,19 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { convGeometry, fillColumns } from './im2col';
 import { nativeGemm } from '../native';
-import { NCHW_TO_NHWC, NHWC_TO_NCHW, heapWithOffsets, release, replaceWasmKernel, run, stockKernel, transposeTo, type KernelFunc, type Shape4, type WasmKernelArgs } from './wasm-heap';
+import {
+  NCHW_TO_NHWC,
+  NHWC_TO_NCHW,
+  heapWithOffsets,
+  release,
+  replaceWasmKernel,
+  run,
+  stockKernel,
+  transposeTo,
+  type KernelFunc,
+  type Shape4,
+  type WasmKernelArgs,
+} from './wasm-heap';
 
 let installed = false;
 
@@ -42,7 +54,13 @@ function conv2d(args: WasmKernelArgs, stock: KernelFunc, transpose: KernelFunc):
   }
 }
 
-function conv2dNhwc(backend: BackendWasm, stock: KernelFunc, x: tf.TensorInfo, filter: tf.TensorInfo, attrs: tf.Conv2DAttrs): tf.TensorInfo {
+function conv2dNhwc(
+  backend: BackendWasm,
+  stock: KernelFunc,
+  x: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  attrs: tf.Conv2DAttrs,
+): tf.TensorInfo {
   const { strides, pad, dilations, dimRoundingMode } = attrs;
   const gemm = nativeGemm();
   const dilated = !tf.backend_util.tupleValuesAreOne(dilations ?? 1);
@@ -51,15 +69,38 @@ function conv2dNhwc(backend: BackendWasm, stock: KernelFunc, x: tf.TensorInfo, f
     if (typeof pad === 'number') {
       // Bottom and right padding that give tfjs's output size with floor rounding too (never
       // negative: rows past the last window are simply not read).
-      const i = tf.backend_util.computeConv2DInfo(x.shape as Shape4, filter.shape as Shape4, strides, dilations ?? 1, pad, dimRoundingMode, false, 'channelsLast');
+      const i = tf.backend_util.computeConv2DInfo(
+        x.shape as Shape4,
+        filter.shape as Shape4,
+        strides,
+        dilations ?? 1,
+        pad,
+        dimRoundingMode,
+        false,
+        'channelsLast',
+      );
       const { top, left } = i.padInfo;
       const bottom = Math.max(0, (i.outHeight - 1) * i.strideHeight + i.effectiveFilterHeight - i.inHeight - top);
       const right = Math.max(0, (i.outWidth - 1) * i.strideWidth + i.effectiveFilterWidth - i.inWidth - left);
-      stockPad = [[0, 0], [top, bottom], [left, right], [0, 0]];
+      stockPad = [
+        [0, 0],
+        [top, bottom],
+        [left, right],
+        [0, 0],
+      ];
     }
     return run(stock, backend, { x, filter }, { ...attrs, pad: stockPad, dimRoundingMode: undefined });
   }
-  const info = tf.backend_util.computeConv2DInfo(x.shape as Shape4, filter.shape as Shape4, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as Shape4,
+    filter.shape as Shape4,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    'channelsLast',
+  );
   const g = convGeometry(info);
   const { n, h, w, oh, ow, oc, kh, kw, sh, sw, top, left, patches, taps: k } = g;
   const out = backend.makeOutput([n, oh, ow, oc], 'float32');
@@ -70,7 +111,16 @@ function conv2dNhwc(backend: BackendWasm, stock: KernelFunc, x: tf.TensorInfo, f
     const at = heapWithOffsets(backend, out, x, filter, ...(cols === undefined ? [] : [cols]));
     const [outAt, xAt, filterAt, colsAt] = at.offsets as [number, number, number, number | undefined];
     if (colsAt !== undefined) fillColumns(at.heap, colsAt, xAt, g);
-    gemm.sgemm(at.heap.buffer, patches, oc, k, { at: colsAt ?? xAt, rowStride: k, colStride: 1 }, { at: filterAt, rowStride: oc, colStride: 1 }, outAt, oc);
+    gemm.sgemm(
+      at.heap.buffer,
+      patches,
+      oc,
+      k,
+      { at: colsAt ?? xAt, rowStride: k, colStride: 1 },
+      { at: filterAt, rowStride: oc, colStride: 1 },
+      outAt,
+      oc,
+    );
     return out;
   } finally {
     if (cols !== undefined) release(backend, cols);

@@ -31,7 +31,8 @@ function sum({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo | undefi
   const rows = x.shape.slice(0, axes.length).reduce((a, b) => a * b, 1);
   const cols = x.shape.slice(axes.length).reduce((a, b) => a * b, 1);
   const simd = simdOps(backend);
-  if (!leading || x.dtype !== 'float32' || cols % 4 !== 0 || rows * cols < MIN_ELEMENTS || simd === undefined) return undefined;
+  if (!leading || x.dtype !== 'float32' || cols % 4 !== 0 || rows * cols < MIN_ELEMENTS || simd === undefined)
+    return undefined;
   const shape = keepDims ? x.shape.map((d, i) => (i < axes.length ? 1 : d)) : x.shape.slice(axes.length);
   const out = backend.makeOutput(shape, 'float32');
   const outView = heapF32(backend, out);

@@ -40,7 +40,10 @@ export function heapF32(backend: BackendWasm, t: tf.TensorInfo): Float32Array {
  * One Float32Array over the whole wasm heap, with the element offsets of `infos` in it: kernels
  * move runs of floats between tensors with `heap.copyWithin` (a memmove, no allocation).
  */
-export function heapWithOffsets(backend: BackendWasm, ...infos: tf.TensorInfo[]): { heap: Float32Array; offsets: number[] } {
+export function heapWithOffsets(
+  backend: BackendWasm,
+  ...infos: tf.TensorInfo[]
+): { heap: Float32Array; offsets: number[] } {
   const views = infos.map((t) => heapF32(backend, t));
   const heap = new Float32Array((views[0] as Float32Array).buffer);
   return { heap, offsets: views.map((v) => v.byteOffset >> 2) };
@@ -57,7 +60,12 @@ export function release(backend: BackendWasm, ...infos: tf.TensorInfo[]): void {
 }
 
 /** NCHW <-> NHWC with the stock Transpose kernel; the result is a new intermediate. */
-export function transposeTo(transpose: KernelFunc, backend: BackendWasm, x: tf.TensorInfo, perm: number[]): tf.TensorInfo {
+export function transposeTo(
+  transpose: KernelFunc,
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  perm: number[],
+): tf.TensorInfo {
   return run(transpose, backend, { x }, { perm });
 }
 

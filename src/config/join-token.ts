@@ -16,10 +16,17 @@ export function resolveJoinToken(spec: JobSpec, env: NodeJS.ProcessEnv = process
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (e) {
-      throw new RingtrainError('CONFIG_INVALID', `security.tokenFile ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): point it at the join token's file, or unset it and use ${TOKEN_ENV}`);
+      throw new RingtrainError(
+        'CONFIG_INVALID',
+        `security.tokenFile ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): point it at the join token's file, or unset it and use ${TOKEN_ENV}`,
+      );
     }
     const token = text.trim();
-    if (token === '') throw new RingtrainError('CONFIG_INVALID', `security.tokenFile ${file} is empty: put the shared join token in it`);
+    if (token === '')
+      throw new RingtrainError(
+        'CONFIG_INVALID',
+        `security.tokenFile ${file} is empty: put the shared join token in it`,
+      );
     return token;
   }
   const fromEnv = env[TOKEN_ENV]?.trim();

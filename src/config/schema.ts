@@ -81,15 +81,15 @@ type RuleFor<V> = [V] extends [readonly number[]]
   ? IntListRule
   : [V] extends [readonly string[]]
     ? StringListRule
-  : [V] extends [readonly object[]]
-    ? MappingListRule
-  : [V] extends [number]
-    ? NumberRule
-    : [V] extends [boolean]
-      ? BoolRule
-      : string extends V
-      ? StringRule | EnumRule
-      : EnumRule<V & string>;
+    : [V] extends [readonly object[]]
+      ? MappingListRule
+      : [V] extends [number]
+        ? NumberRule
+        : [V] extends [boolean]
+          ? BoolRule
+          : string extends V
+            ? StringRule | EnumRule
+            : EnumRule<V & string>;
 
 export type JobPath = LeafPath<JobSpec>;
 export type JobSchema = { readonly [P in JobPath]: RuleFor<ValueAt<JobSpec, P>> };
@@ -169,7 +169,17 @@ export const JOB_SCHEMA: JobSchema = {
   'train.classWeights': { kind: 'number-list', each: { min: 0 }, minLength: 0 },
   'train.balanceClasses': { kind: 'bool' },
   'train.monitor': allOf<MonitorMetric>()(['loss', 'accuracy', 'mse', 'mae']),
-  'train.schedule.name': allOf<ScheduleName>()(['constant', 'step', 'multistep', 'exponential', 'cosine', 'cosine-restarts', 'polynomial', 'onecycle', 'plateau']),
+  'train.schedule.name': allOf<ScheduleName>()([
+    'constant',
+    'step',
+    'multistep',
+    'exponential',
+    'cosine',
+    'cosine-restarts',
+    'polynomial',
+    'onecycle',
+    'plateau',
+  ]),
   'train.schedule.interval': allOf<ScheduleInterval>()(['epoch', 'step']),
   'train.schedule.warmup': COUNT,
   'train.schedule.warmupStartFactor': { kind: 'number', gt: 0, max: 1 },

@@ -1,7 +1,16 @@
 /** The job spec's `train` section: optimizer, schedule, clipping, early stopping, pruning, distillation. */
 
 export type OptimizerName = 'sgd' | 'adam' | 'adamw' | 'rmsprop';
-export type ScheduleName = 'constant' | 'step' | 'multistep' | 'exponential' | 'cosine' | 'cosine-restarts' | 'polynomial' | 'onecycle' | 'plateau';
+export type ScheduleName =
+  | 'constant'
+  | 'step'
+  | 'multistep'
+  | 'exponential'
+  | 'cosine'
+  | 'cosine-restarts'
+  | 'polynomial'
+  | 'onecycle'
+  | 'plateau';
 /** How onecycle moves between its lr points (OneCycleLR anneal_strategy). */
 export type AnnealStrategy = 'cos' | 'linear';
 /** What one schedule tick is: an epoch (torch's usual scheduler.step() per epoch) or an optimizer step. */

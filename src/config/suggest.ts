@@ -33,7 +33,11 @@ function lastSegment(path: string): string {
  * Of `names`, the one a misspelt `typed` most likely meant (compared as `nameOf` gives them),
  * or none within reach. Also the CLI's "did you mean" for commands and flags.
  */
-export function closestName(typed: string, names: readonly string[], nameOf: (name: string) => string = (n) => n): string | undefined {
+export function closestName(
+  typed: string,
+  names: readonly string[],
+  nameOf: (name: string) => string = (n) => n,
+): string | undefined {
   let best: string | undefined;
   let bestDistance = maxDistance(typed) + 1;
   for (const name of names) {
@@ -50,10 +54,6 @@ export function closestName(typed: string, names: readonly string[], nameOf: (na
  * The known path a misspelt `key` most likely meant: a sibling first (same level), else a
  * field of that name anywhere in the spec. `siblings` and `allPaths` are full dotted paths.
  */
-export function closestPath(
-  key: string,
-  siblings: readonly string[],
-  allPaths: readonly string[],
-): string | undefined {
+export function closestPath(key: string, siblings: readonly string[], allPaths: readonly string[]): string | undefined {
   return closestName(key, siblings, lastSegment) ?? closestName(key, allPaths, lastSegment);
 }

@@ -18,12 +18,20 @@ function read(field: string, file: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (e) {
-    throw new RingtrainError('CONFIG_INVALID', `${field} ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): point it at a PEM file`);
+    throw new RingtrainError(
+      'CONFIG_INVALID',
+      `${field} ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): point it at a PEM file`,
+    );
   }
 }
 
 export function loadTlsFiles(spec: JobSpec): TlsFiles | undefined {
   const s = spec.security;
   if (s.certFile === '') return undefined;
-  return { cert: read('security.certFile', s.certFile), key: read('security.keyFile', s.keyFile), ca: read('security.caFile', s.caFile), mutual: s.mutualTls };
+  return {
+    cert: read('security.certFile', s.certFile),
+    key: read('security.keyFile', s.keyFile),
+    ca: read('security.caFile', s.caFile),
+    mutual: s.mutualTls,
+  };
 }

@@ -130,7 +130,11 @@ function fits(value: unknown, rule: FieldRule): boolean {
     case 'int-list':
     case 'number-list': {
       const element = rule.kind === 'int-list' ? Number.isSafeInteger : Number.isFinite;
-      return Array.isArray(value) && value.length >= rule.minLength && value.every((v) => element(v) && inBounds(v as number, rule.each));
+      return (
+        Array.isArray(value) &&
+        value.length >= rule.minLength &&
+        value.every((v) => element(v) && inBounds(v as number, rule.each))
+      );
     }
   }
 }
@@ -153,14 +157,25 @@ function describeValue(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
-/** Rules that span fields; run only once each field is valid on its own, to avoid noise. */
+/**
+ * Rules that span fields; run only once each field is valid on its own, to avoid noise. The
+ * problems come in this order, the order the job file's sections are read in.
+ */
 function crossCheck(spec: JobSpec, origin: Map<string, string>, problems: string[]): void {
+  leaseAndWeightChecks(spec, origin, problems);
+  modelChecks(spec, origin, problems);
+  tlsChecks(spec, origin, problems);
+  trainChecks(spec, origin, problems);
+  fineTuneChecks(spec, origin, problems);
+  samplerChecks(spec, origin, problems);
+  ringSizeChecks(spec, origin, problems);
+}
+
+/** The heartbeat against the lease; class weights against each other and the task. */
+function leaseAndWeightChecks(spec: JobSpec, origin: Map<string, string>, problems: string[]): void {
   const { heartbeatIntervalSec: beat, leaseTimeoutSec: lease } = spec.cluster;
   if (beat >= lease) {
-    const source =
-      origin.get('cluster.leaseTimeoutSec') ??
-      origin.get('cluster.heartbeatIntervalSec') ??
-      'defaults';
+    const source = origin.get('cluster.leaseTimeoutSec') ?? origin.get('cluster.heartbeatIntervalSec') ?? 'defaults';
     problems.push(
       `${source}: cluster.heartbeatIntervalSec (${beat}) must be less than ` +
         `cluster.leaseTimeoutSec (${lease}), ` +
@@ -169,53 +184,97 @@ function crossCheck(spec: JobSpec, origin: Map<string, string>, problems: string
   }
   const weighted = spec.train.classWeights.length > 0;
   if (weighted && spec.train.balanceClasses) {
-    problems.push(`${origin.get('train.balanceClasses') ?? 'defaults'}: train.classWeights and train.balanceClasses both set the class weights: keep one (balanceClasses computes them from the training split)`);
+    problems.push(
+      `${origin.get('train.balanceClasses') ?? 'defaults'}: train.classWeights and train.balanceClasses both set the class weights: keep one (balanceClasses computes them from the training split)`,
+    );
   }
   if ((weighted || spec.train.balanceClasses) && spec.data.task === 'regression') {
     const field = weighted ? 'train.classWeights' : 'train.balanceClasses';
-    problems.push(`${origin.get(field) ?? 'defaults'}: ${field} applies to classification, but data.task is regression (mean squared error): remove ${field}`);
+    problems.push(
+      `${origin.get(field) ?? 'defaults'}: ${field} applies to classification, but data.task is regression (mean squared error): remove ${field}`,
+    );
   }
   if (weighted && spec.train.classWeights.every((w) => w === 0)) {
-    problems.push(`${origin.get('train.classWeights') ?? 'defaults'}: train.classWeights are all 0, so no sample would count: give the classes to train on a weight above 0`);
+    problems.push(
+      `${origin.get('train.classWeights') ?? 'defaults'}: train.classWeights are all 0, so no sample would count: give the classes to train on a weight above 0`,
+    );
   }
+}
+
+/** A layer list or a module that is actually given. */
+function modelChecks(spec: JobSpec, origin: Map<string, string>, problems: string[]): void {
   if (spec.model.kind === 'layers' && spec.model.layers.length === 0) {
     const source = origin.get('model.kind') ?? 'defaults';
-    problems.push(`${source}: model.kind is layers but model.layers is empty: list the model's layers, e.g. [{type: dense, units: 128, activation: relu}] (the input and output layers are added)`);
+    problems.push(
+      `${source}: model.kind is layers but model.layers is empty: list the model's layers, e.g. [{type: dense, units: 128, activation: relu}] (the input and output layers are added)`,
+    );
   }
   if (spec.model.kind === 'module' && spec.model.module === '') {
     const source = origin.get('model.kind') ?? 'defaults';
-    problems.push(`${source}: model.kind is module but model.module is empty: set model.module to a .js file exporting buildModel(ctx) (see examples/my-model.js)`);
+    problems.push(
+      `${source}: model.kind is module but model.module is empty: set model.module to a .js file exporting buildModel(ctx) (see examples/my-model.js)`,
+    );
   }
+}
+
+/** TLS needs its three files. */
+function tlsChecks(spec: JobSpec, origin: Map<string, string>, problems: string[]): void {
   const { certFile, keyFile, caFile } = spec.security;
   const tlsSet = [certFile, keyFile, caFile].filter((f) => f !== '').length;
   if (tlsSet > 0 && tlsSet < 3) {
-    problems.push(`${origin.get('security.certFile') ?? origin.get('security.caFile') ?? origin.get('security.keyFile') ?? 'defaults'}: TLS needs all of security.certFile, security.keyFile and security.caFile (got ${tlsSet} of 3)`);
+    problems.push(
+      `${origin.get('security.certFile') ?? origin.get('security.caFile') ?? origin.get('security.keyFile') ?? 'defaults'}: TLS needs all of security.certFile, security.keyFile and security.caFile (got ${tlsSet} of 3)`,
+    );
   }
-  if (spec.security.mutualTls && tlsSet === 0) problems.push(`${origin.get('security.mutualTls') ?? 'defaults'}: security.mutualTls needs security.certFile, keyFile and caFile`);
+  if (spec.security.mutualTls && tlsSet === 0)
+    problems.push(
+      `${origin.get('security.mutualTls') ?? 'defaults'}: security.mutualTls needs security.certFile, keyFile and caFile`,
+    );
+}
+
+/** Label smoothing against the task, and the onecycle schedule's combinations that cannot work. */
+function trainChecks(spec: JobSpec, origin: Map<string, string>, problems: string[]): void {
   if (spec.train.labelSmoothing > 0 && spec.data.task === 'regression') {
     const source = origin.get('train.labelSmoothing') ?? 'defaults';
-    problems.push(`${source}: train.labelSmoothing (${spec.train.labelSmoothing}) applies to classification, but data.task is regression (mean squared error): set train.labelSmoothing to 0`);
+    problems.push(
+      `${source}: train.labelSmoothing (${spec.train.labelSmoothing}) applies to classification, but data.task is regression (mean squared error): set train.labelSmoothing to 0`,
+    );
   }
   const sch = spec.train.schedule;
   if (sch.name === 'onecycle' && sch.warmup > 0) {
     const source = origin.get('train.schedule.warmup') ?? 'defaults';
-    problems.push(`${source}: train.schedule.warmup (${sch.warmup}) does not combine with the onecycle schedule, which warms up itself (train.schedule.pctStart of the cycle): set train.schedule.warmup to 0`);
+    problems.push(
+      `${source}: train.schedule.warmup (${sch.warmup}) does not combine with the onecycle schedule, which warms up itself (train.schedule.pctStart of the cycle): set train.schedule.warmup to 0`,
+    );
   }
   const { optimizer, momentum } = spec.train;
   if (sch.name === 'onecycle' && sch.threePhase && sch.pctStart >= 0.5) {
     const source = origin.get('train.schedule.pctStart') ?? origin.get('train.schedule.threePhase') ?? 'defaults';
-    problems.push(`${source}: with train.schedule.threePhase the climb and the way back down take 2 x pctStart (${sch.pctStart}) of the cycle, leaving nothing for the final phase: set train.schedule.pctStart below 0.5 (e.g. 0.3)`);
+    problems.push(
+      `${source}: with train.schedule.threePhase the climb and the way back down take 2 x pctStart (${sch.pctStart}) of the cycle, leaving nothing for the final phase: set train.schedule.pctStart below 0.5 (e.g. 0.3)`,
+    );
   }
-  if (sch.name === 'onecycle' && sch.cycleMomentum && (optimizer === 'sgd' || optimizer === 'rmsprop') && momentum <= 0) {
+  if (
+    sch.name === 'onecycle' &&
+    sch.cycleMomentum &&
+    (optimizer === 'sgd' || optimizer === 'rmsprop') &&
+    momentum <= 0
+  ) {
     const source = origin.get('train.schedule.name') ?? 'defaults';
-    problems.push(`${source}: the onecycle schedule cycles momentum, but train.optimizer ${optimizer} has train.momentum 0 (torch refuses this too): set train.momentum (e.g. 0.9) or train.schedule.cycleMomentum to false`);
+    problems.push(
+      `${source}: the onecycle schedule cycles momentum, but train.optimizer ${optimizer} has train.momentum 0 (torch refuses this too): set train.momentum (e.g. 0.9) or train.schedule.cycleMomentum to false`,
+    );
   }
-  fineTuneChecks(spec, origin, problems);
-  samplerChecks(spec, origin, problems);
+}
+
+/** How far the ring may shrink, and leaving lost workers out only where it may. */
+function ringSizeChecks(spec: JobSpec, origin: Map<string, string>, problems: string[]): void {
   const { minWorkers, worldSize } = spec.cluster;
   if (minWorkers > worldSize) {
     const source = origin.get('cluster.minWorkers') ?? origin.get('cluster.worldSize') ?? 'defaults';
-    problems.push(`${source}: cluster.minWorkers (${minWorkers}) must not exceed cluster.worldSize (${worldSize}): a ring never has more than worldSize workers`);
+    problems.push(
+      `${source}: cluster.minWorkers (${minWorkers}) must not exceed cluster.worldSize (${worldSize}): a ring never has more than worldSize workers`,
+    );
   }
   const { restartWorkers, maxRestarts } = spec.cluster;
   if (!restartWorkers && !ringMayShrink(spec.cluster)) {
@@ -231,24 +290,45 @@ function fineTuneChecks(spec: JobSpec, origin: Map<string, string>, problems: st
   const from = (path: string): string => origin.get(path) ?? 'defaults';
   const m = spec.model;
   if (m.kind === 'module' && m.initializer !== 'auto') {
-    problems.push(`${from('model.initializer')}: model.initializer applies to the built-in models; a module builds its own layers: choose the initializer in its buildModel (ctx.tfl.initializers) and remove model.initializer`);
+    problems.push(
+      `${from('model.initializer')}: model.initializer applies to the built-in models; a module builds its own layers: choose the initializer in its buildModel (ctx.tfl.initializers) and remove model.initializer`,
+    );
   }
   if (m.freeze.length > 0 && m.freezeAllButLast > 0) {
-    problems.push(`${from('model.freezeAllButLast')}: model.freeze and model.freezeAllButLast both choose the frozen layers: keep one`);
+    problems.push(
+      `${from('model.freezeAllButLast')}: model.freeze and model.freezeAllButLast both choose the frozen layers: keep one`,
+    );
   }
   if (m.initSkip.length > 0 && m.initFrom === '') {
-    problems.push(`${from('model.initSkip')}: model.initSkip names layers to leave fresh under model.initFrom, which is not set: set model.initFrom to a saved model or checkpoint directory, or remove model.initSkip`);
+    problems.push(
+      `${from('model.initSkip')}: model.initSkip names layers to leave fresh under model.initFrom, which is not set: set model.initFrom to a saved model or checkpoint directory, or remove model.initSkip`,
+    );
   }
   const { prune, distill, epochs } = spec.train;
   if (prune.sparsity > 0) {
-    if (prune.startEpoch > epochs) problems.push(`${from('train.prune.startEpoch')}: train.prune.startEpoch (${prune.startEpoch}) is after the last epoch (train.epochs ${epochs}), so nothing would be pruned: lower it or train longer`);
-    if (prune.endEpoch > epochs) problems.push(`${from('train.prune.endEpoch')}: train.prune.endEpoch (${prune.endEpoch}) is after the last epoch (train.epochs ${epochs}): lower it, or 0 for the last epoch`);
-    if (prune.endEpoch > 0 && prune.endEpoch < prune.startEpoch) problems.push(`${from('train.prune.endEpoch')}: train.prune.endEpoch (${prune.endEpoch}) comes before train.prune.startEpoch (${prune.startEpoch}): give an epoch at or after it, or 0 for the last epoch`);
+    if (prune.startEpoch > epochs)
+      problems.push(
+        `${from('train.prune.startEpoch')}: train.prune.startEpoch (${prune.startEpoch}) is after the last epoch (train.epochs ${epochs}), so nothing would be pruned: lower it or train longer`,
+      );
+    if (prune.endEpoch > epochs)
+      problems.push(
+        `${from('train.prune.endEpoch')}: train.prune.endEpoch (${prune.endEpoch}) is after the last epoch (train.epochs ${epochs}): lower it, or 0 for the last epoch`,
+      );
+    if (prune.endEpoch > 0 && prune.endEpoch < prune.startEpoch)
+      problems.push(
+        `${from('train.prune.endEpoch')}: train.prune.endEpoch (${prune.endEpoch}) comes before train.prune.startEpoch (${prune.startEpoch}): give an epoch at or after it, or 0 for the last epoch`,
+      );
   }
   if (distill.teacher !== '') {
-    if (spec.data.task === 'regression') problems.push(`${from('train.distill.teacher')}: train.distill learns the teacher's class probabilities, but data.task is regression: remove train.distill.teacher`);
+    if (spec.data.task === 'regression')
+      problems.push(
+        `${from('train.distill.teacher')}: train.distill learns the teacher's class probabilities, but data.task is regression: remove train.distill.teacher`,
+      );
     const weighted = spec.train.classWeights.length > 0 || spec.train.balanceClasses;
-    if (weighted) problems.push(`${from('train.distill.teacher')}: train.distill does not combine with class weights (train.classWeights / balanceClasses), whose global normalization would also scale the teacher's term: keep one`);
+    if (weighted)
+      problems.push(
+        `${from('train.distill.teacher')}: train.distill does not combine with class weights (train.classWeights / balanceClasses), whose global normalization would also scale the teacher's term: keep one`,
+      );
   }
 }
 

@@ -42,7 +42,11 @@ export interface JobOptions {
 }
 
 export type JoinOutcome =
-  | { kind: 'refused'; reason: string; /** The rank is held by a live worker: worth asking again once it is declared lost. */ busy?: boolean }
+  | {
+      kind: 'refused';
+      reason: string;
+      /** The rank is held by a live worker: worth asking again once it is declared lost. */ busy?: boolean;
+    }
   | { kind: 'pending' }
   | { kind: 'formed'; ring: Peer[]; generation: number };
 
@@ -92,18 +96,33 @@ export class Job {
   }
 
   join(candidate: Member, nowMs: number): JoinOutcome {
-    if (this.phase === 'failed' || this.phase === 'done') return { kind: 'refused', reason: `job is ${this.phase}${this.reason ? `: ${this.reason}` : ''}` };
+    if (this.phase === 'failed' || this.phase === 'done')
+      return { kind: 'refused', reason: `job is ${this.phase}${this.reason ? `: ${this.reason}` : ''}` };
     const fp = candidate.modelFingerprint ?? '';
-    if (fp !== '' && this.modelFingerprint !== '' && fp !== this.modelFingerprint && candidate.configHash === this.opts.configHash) {
-      const [mine, theirs] = [fp, this.modelFingerprint].map((f) => `${f.split(':')[0]} parameters, shapes ${f.split(':')[1]?.slice(0, 12)}`);
-      return { kind: 'refused', reason: `worker ${candidate.workerId} built a different model (${mine}) than the ring's (${theirs}): every worker must build the same model (check model.module on that machine)` };
+    if (
+      fp !== '' &&
+      this.modelFingerprint !== '' &&
+      fp !== this.modelFingerprint &&
+      candidate.configHash === this.opts.configHash
+    ) {
+      const [mine, theirs] = [fp, this.modelFingerprint].map(
+        (f) => `${f.split(':')[0]} parameters, shapes ${f.split(':')[1]?.slice(0, 12)}`,
+      );
+      return {
+        kind: 'refused',
+        reason: `worker ${candidate.workerId} built a different model (${mine}) than the ring's (${theirs}): every worker must build the same model (check model.module on that machine)`,
+      };
     }
-    if (fp !== '' && this.modelFingerprint === '' && candidate.configHash === this.opts.configHash) this.modelFingerprint = fp;
+    if (fp !== '' && this.modelFingerprint === '' && candidate.configHash === this.opts.configHash)
+      this.modelFingerprint = fp;
     if (this.phase === 'running') {
       // A different config (another model) is the more useful thing to tell an intruder than "full".
       const verdict = admit({ ...this.rendezvous, members: [] }, candidate, this.opts.configHash);
       if (!verdict.ok) return { kind: 'refused', reason: verdict.reason };
-      const replaced = candidate.rankHint >= 0 ? this.rendezvous.members.find((m) => m.rankHint === candidate.rankHint && m.workerId !== candidate.workerId) : undefined;
+      const replaced =
+        candidate.rankHint >= 0
+          ? this.rendezvous.members.find((m) => m.rankHint === candidate.rankHint && m.workerId !== candidate.workerId)
+          : undefined;
       if (replaced !== undefined && this.restarts < (this.opts.maxRestarts ?? 0)) {
         // A new process with a member's rank: the launcher (or Kubernetes) restarted a worker,
         // unless the holder is alive, and then the newcomer is a mistake or an intruder.
@@ -112,20 +131,32 @@ export class Job {
           const reason = `rank ${candidate.rankHint} is held by worker ${replaced.workerId} at ${replaced.address}, which is alive (last heartbeat ${(silentMs / 1000).toFixed(1)} s ago): each live worker needs its own RANK; a restarted worker is admitted once its predecessor is declared lost`;
           return { kind: 'refused', reason, busy: true };
         }
-        this.memberLost(replaced.workerId, `worker rank ${this.rankOf(replaced.workerId)} (${replaced.workerId}) was replaced by ${candidate.workerId}`, nowMs);
+        this.memberLost(
+          replaced.workerId,
+          `worker rank ${this.rankOf(replaced.workerId)} (${replaced.workerId}) was replaced by ${candidate.workerId}`,
+          nowMs,
+        );
         return this.join(candidate, nowMs);
       }
       if (this.ring.length < this.opts.worldSize) {
         this.waiting.push(candidate);
         return { kind: 'pending' };
       }
-      return { kind: 'refused', reason: `the ring (generation ${this.generation}) is already running with ${this.ring.length} workers; this job takes no more` };
+      return {
+        kind: 'refused',
+        reason: `the ring (generation ${this.generation}) is already running with ${this.ring.length} workers; this job takes no more`,
+      };
     }
     const verdict = admit(this.rendezvous, candidate, this.opts.configHash);
     if (!verdict.ok) return { kind: 'refused', reason: verdict.reason };
     // A worker that retries its join replaces its earlier entry instead of taking a second seat.
-    this.rendezvous.members = this.rendezvous.members.filter((m) => m.workerId !== candidate.workerId).concat(candidate);
-    if (this.rendezvous.minReachedAtMs === undefined && this.rendezvous.members.length >= (this.opts.minWorkers ?? this.opts.worldSize)) {
+    this.rendezvous.members = this.rendezvous.members
+      .filter((m) => m.workerId !== candidate.workerId)
+      .concat(candidate);
+    if (
+      this.rendezvous.minReachedAtMs === undefined &&
+      this.rendezvous.members.length >= (this.opts.minWorkers ?? this.opts.worldSize)
+    ) {
       this.rendezvous.minReachedAtMs = nowMs;
     }
     return this.tick(nowMs);
@@ -139,9 +170,12 @@ export class Job {
         this.generation += 1;
         this.ring = action.ring;
         this.phase = 'running';
-        this.rendezvous.members = this.rendezvous.members.filter((m) => action.ring.some((p) => p.workerId === m.workerId));
+        this.rendezvous.members = this.rendezvous.members.filter((m) =>
+          action.ring.some((p) => p.workerId === m.workerId),
+        );
         this.progress.clear();
-        for (const p of action.ring) this.progress.set(p.workerId, { lastSeenMs: nowMs, step: 0, epoch: 0, finished: false });
+        for (const p of action.ring)
+          this.progress.set(p.workerId, { lastSeenMs: nowMs, step: 0, epoch: 0, finished: false });
         const source = action.ring.find((p) => this.holders.has(p.workerId));
         this.stateSourceRank = source?.rank ?? -1;
         this.resumeFromCheckpoint = this.generation > 1 && source === undefined;
@@ -156,7 +190,11 @@ export class Job {
       return { kind: 'pending' };
     }
     if (this.phase === 'running') {
-      const lost = expiredLeases(this.leases().filter((l) => !this.progress.get(l.workerId)?.finished), nowMs, this.opts.leaseMs);
+      const lost = expiredLeases(
+        this.leases().filter((l) => !this.progress.get(l.workerId)?.finished),
+        nowMs,
+        this.opts.leaseMs,
+      );
       const first = lost[0];
       if (first !== undefined) this.memberLost(first.workerId, describeLost(first, nowMs), nowMs);
     }
@@ -188,14 +226,22 @@ export class Job {
     if (seen === undefined || seen.finished) return;
     const silentMs = nowMs - seen.lastSeenMs;
     if (silentMs < (this.opts.suspectGraceMs ?? this.opts.leaseMs)) return;
-    this.memberLost(suspect.workerId, `${describeLost({ rank: suspectRank, workerId: suspect.workerId, address: suspect.address, lastSeenMs: seen.lastSeenMs }, nowMs)} (and its ring neighbour lost it)`, nowMs);
+    this.memberLost(
+      suspect.workerId,
+      `${describeLost({ rank: suspectRank, workerId: suspect.workerId, address: suspect.address, lastSeenMs: seen.lastSeenMs }, nowMs)} (and its ring neighbour lost it)`,
+      nowMs,
+    );
   }
 
   /** At an epoch boundary (rank 0's report), admits workers waiting to join a running job. */
   epochBoundary(nowMs: number): void {
     if (this.phase !== 'running' || this.waiting.length === 0) return;
     const joiners = this.waiting.splice(0);
-    this.regenerate(this.ring.map((p) => p.workerId), `${joiners.length} worker(s) joining at an epoch boundary`, nowMs);
+    this.regenerate(
+      this.ring.map((p) => p.workerId),
+      `${joiners.length} worker(s) joining at an epoch boundary`,
+      nowMs,
+    );
     for (const j of joiners) this.join(j, nowMs);
   }
 
@@ -221,7 +267,8 @@ export class Job {
       return true;
     }
     if (p !== undefined) p.finished = true;
-    if (this.phase === 'running' && this.ring.every((r) => this.progress.get(r.workerId)?.finished)) this.phase = 'done';
+    if (this.phase === 'running' && this.ring.every((r) => this.progress.get(r.workerId)?.finished))
+      this.phase = 'done';
     return true;
   }
 
@@ -236,7 +283,12 @@ export class Job {
   }
 
   leases(): Lease[] {
-    return this.ring.map((p) => ({ rank: p.rank, workerId: p.workerId, address: p.address, lastSeenMs: this.progress.get(p.workerId)?.lastSeenMs ?? 0 }));
+    return this.ring.map((p) => ({
+      rank: p.rank,
+      workerId: p.workerId,
+      address: p.address,
+      lastSeenMs: this.progress.get(p.workerId)?.lastSeenMs ?? 0,
+    }));
   }
 
   /**
@@ -265,7 +317,11 @@ export class Job {
       return;
     }
     this.restarts += 1;
-    this.regenerate(this.ring.map((p) => p.workerId).filter((id) => id !== workerId), reason, nowMs);
+    this.regenerate(
+      this.ring.map((p) => p.workerId).filter((id) => id !== workerId),
+      reason,
+      nowMs,
+    );
   }
 
   /** Back to rendezvous: everyone (survivors included) must join the next generation. */

@@ -42,9 +42,7 @@ export interface RendezvousState {
 }
 
 export type RendezvousAction =
-  | { kind: 'wait'; untilMs: number }
-  | { kind: 'form'; ring: Peer[] }
-  | { kind: 'timeout'; message: string };
+  { kind: 'wait'; untilMs: number } | { kind: 'form'; ring: Peer[] } | { kind: 'timeout'; message: string };
 
 export type Admission = { ok: true } | { ok: false; reason: string };
 
@@ -83,14 +81,23 @@ export function admit(state: RendezvousState, candidate: Member, expectedConfigH
   }
   const others = state.members.filter((m) => m.workerId !== candidate.workerId);
   if (candidate.rankHint >= state.worldSize) {
-    return { ok: false, reason: `worker ${candidate.workerId} asks for rank ${candidate.rankHint}, but the world size is ${state.worldSize}` };
+    return {
+      ok: false,
+      reason: `worker ${candidate.workerId} asks for rank ${candidate.rankHint}, but the world size is ${state.worldSize}`,
+    };
   }
   const clash = candidate.rankHint >= 0 ? others.find((m) => m.rankHint === candidate.rankHint) : undefined;
   if (clash !== undefined) {
-    return { ok: false, reason: `rank ${candidate.rankHint} is already taken by worker ${clash.workerId} at ${clash.address}: each worker needs its own RANK` };
+    return {
+      ok: false,
+      reason: `rank ${candidate.rankHint} is already taken by worker ${clash.workerId} at ${clash.address}: each worker needs its own RANK`,
+    };
   }
   if (others.length >= state.worldSize) {
-    return { ok: false, reason: `the ring already has ${state.worldSize} workers; this job takes no more (cluster.worldSize = ${state.worldSize})` };
+    return {
+      ok: false,
+      reason: `the ring already has ${state.worldSize} workers; this job takes no more (cluster.worldSize = ${state.worldSize})`,
+    };
   }
   return { ok: true };
 }

@@ -65,7 +65,11 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   createProcessMetrics(registry);
   const job = newJob(spec, opts.stateFile, log);
   job.onLost = opts.onWorkerLost;
-  const service = new CoordinatorService(job, log, metrics, { seed: spec.seed, shuffle: spec.data.shuffle, dropLast: false });
+  const service = new CoordinatorService(job, log, metrics, {
+    seed: spec.seed,
+    shuffle: spec.data.shuffle,
+    dropLast: false,
+  });
   if (opts.stateFile !== undefined) service.onPhaseChange = persistPhases(opts.stateFile, spec, log);
   service.onStragglers = (ranks) => metrics.setStragglers(ranks);
   service.onFailed = opts.onJobFailed;
@@ -84,7 +88,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     throw e;
   }
   service.start();
-  log.info({ event: 'listening', grpcPort, metricsPort: http.port }, `coordinator listening on ${opts.host}:${grpcPort}, metrics on ${http.url}/metrics, status page on ${http.url}/`);
+  log.info(
+    { event: 'listening', grpcPort, metricsPort: http.port },
+    `coordinator listening on ${opts.host}:${grpcPort}, metrics on ${http.url}/metrics, status page on ${http.url}/`,
+  );
   opts.onListening?.({ grpc: grpcPort, metrics: http.port });
 
   let closing: Promise<CoordinatorResult> | undefined;
@@ -126,14 +133,17 @@ function activeDeadline(spec: JobSpec, job: Job, service: CoordinatorService, lo
   const sec = spec.cluster.activeDeadlineSec;
   if (sec === 0) return undefined;
   const until = Date.now() + sec * 1000;
-  const timer = setInterval(() => {
-    if (Date.now() < until || job.phase === 'done' || job.phase === 'failed') return;
-    clearInterval(timer);
-    const reason = `the job ran past cluster.activeDeadlineSec (${sec} s since the coordinator started): raise it, or 0 for no limit`;
-    log.error({ event: 'deadline' }, reason);
-    job.fail(reason);
-    service.finishedByStop();
-  }, Math.min(sec * 1000, 10_000));
+  const timer = setInterval(
+    () => {
+      if (Date.now() < until || job.phase === 'done' || job.phase === 'failed') return;
+      clearInterval(timer);
+      const reason = `the job ran past cluster.activeDeadlineSec (${sec} s since the coordinator started): raise it, or 0 for no limit`;
+      log.error({ event: 'deadline' }, reason);
+      job.fail(reason);
+      service.finishedByStop();
+    },
+    Math.min(sec * 1000, 10_000),
+  );
   timer.unref();
   return timer;
 }
@@ -155,9 +165,17 @@ function newJob(spec: JobSpec, stateFile: string | undefined, log: Logger): Job 
   });
   if (stateFile !== undefined) {
     const saved = readCoordinatorState(stateFile, (m) => log.warn({ event: 'state-file' }, m));
-    if (saved !== undefined && saved.job === spec.name && saved.phase === 'running' && saved.configHash === job.opts.configHash) {
+    if (
+      saved !== undefined &&
+      saved.job === spec.name &&
+      saved.phase === 'running' &&
+      saved.configHash === job.opts.configHash
+    ) {
       job.recover(saved, Date.now());
-      log.warn({ event: 'recovered', generation: saved.generation, restarts: saved.restarts, holders: saved.holders }, `recovered job '${spec.name}' from ${stateFile}: waiting for its ${saved.holders.length} workers to re-join (generation ${saved.generation + 1})`);
+      log.warn(
+        { event: 'recovered', generation: saved.generation, restarts: saved.restarts, holders: saved.holders },
+        `recovered job '${spec.name}' from ${stateFile}: waiting for its ${saved.holders.length} workers to re-join (generation ${saved.generation + 1})`,
+      );
     } else if (saved !== undefined && saved.phase !== 'running') {
       log.info({ event: 'state-file' }, `${stateFile} records a ${saved.phase} job; starting afresh`);
     }

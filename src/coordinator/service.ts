@@ -100,80 +100,104 @@ export class CoordinatorService {
 
   implementation(): grpc.UntypedServiceImplementation {
     const join: Unary<JoinRequest> = (call, cb) => this.onJoin(call.request, cb);
-    const heartbeat: Unary<{ job: string; workerId: string; step: number; epoch: number; busySeconds: number; suspects?: number[] }> = (call, cb) => {
-      const r = call.request;
-      if (!this.sameJob(r.job, cb)) return;
-      const known = this.job.heartbeat(r.workerId, r.step, r.epoch, this.clock());
-      if (!known && this.job.phase === 'running') {
-        cb({ code: grpc.status.NOT_FOUND, details: `worker ${r.workerId} is not a member of generation ${this.job.generation}` });
-        return;
-      }
-      if (known) this.watchStragglers(this.job.rankOf(r.workerId), r.step, r.busySeconds);
-      const suspects = r.suspects ?? [];
-      if (known && suspects.length > 0) {
-        for (const s of suspects) this.job.accuse(s, this.clock());
-        this.observePhase();
-      }
-      this.metrics.step.set(Math.max(...[...this.job.progress.values()].map((p) => p.step), 0));
-      cb(null, { state: PHASE_TO_PROTO[this.job.phase], reason: this.job.reason, generation: this.job.generation });
-    };
-    const report: Unary<ReportRequest> = (call, cb) => {
-      const r = call.request;
-      if (!this.sameJob(r.job, cb)) return;
-      this.recordProgress(r);
-      if (this.job.rankOf(r.workerId) === 0) {
-        this.metrics.samplesTotal.inc(Math.max(0, r.samples - this.job.samples));
-        this.job.samples = Math.max(this.job.samples, r.samples);
-        for (const e of r.epochs) {
-          this.epochs.push(e);
-          this.metrics.epoch.set(e.epoch);
-          this.metrics.recordEpoch(e);
-        }
-        // Workers waiting to join a running job get in at an epoch boundary.
-        if (r.epochs.length > 0) {
-          this.job.epochBoundary(this.clock());
-          this.settle(this.job.tick(this.clock()));
-        }
-      }
-      cb(null, {});
-    };
-    const finish: Unary<{ job: string; workerId: string; ok: boolean; reason: string }> = (call, cb) => {
-      const r = call.request;
-      if (!this.sameJob(r.job, cb)) return;
-      if (!this.job.finish(r.workerId, r.ok, r.reason)) {
-        this.log.warn({ workerId: r.workerId, ok: r.ok }, `ignoring finish from ${r.workerId}, which is not a member of this job: ${r.reason || 'no reason given'}`);
-        cb({ code: grpc.status.NOT_FOUND, details: `worker ${r.workerId} is not a member of job '${this.job.opts.job}'; its finish is ignored` });
-        return;
-      }
-      this.observePhase();
-      cb(null, { state: PHASE_TO_PROTO[this.job.phase] });
-    };
-    const status: Unary<object> = (_call, cb) => {
-      const now = this.clock();
-      cb(null, {
-        job: this.job.opts.job,
-        state: PHASE_TO_PROTO[this.job.phase],
-        reason: this.job.reason,
-        generation: this.job.generation,
-        worldSize: this.job.opts.worldSize,
-        workers: this.job.ring.map((p) => {
-          const prog = this.job.progress.get(p.workerId);
-          const m = this.job.members.find((x) => x.workerId === p.workerId);
-          return {
-            rank: p.rank,
-            workerId: p.workerId,
-            address: p.address,
-            lastHeartbeatAgeSec: prog ? (now - prog.lastSeenMs) / 1000 : -1,
-            step: prog?.step ?? 0,
-            epoch: prog?.epoch ?? 0,
-            metricsUrl: m?.metricsUrl ?? '',
-            straggler: this.stragglers.isStraggler(p.rank),
-          };
-        }),
-      });
-    };
-    return { Join: join, Heartbeat: heartbeat, Report: report, Finish: finish, Status: status };
+    return { Join: join, Heartbeat: this.heartbeat, Report: this.report, Finish: this.finish, Status: this.status };
   }
+
+  /** A worker's heartbeat: its progress, the ranks it suspects, and the job's phase in reply. */
+  private readonly heartbeat: Unary<{
+    job: string;
+    workerId: string;
+    step: number;
+    epoch: number;
+    busySeconds: number;
+    suspects?: number[];
+  }> = (call, cb) => {
+    const r = call.request;
+    if (!this.sameJob(r.job, cb)) return;
+    const known = this.job.heartbeat(r.workerId, r.step, r.epoch, this.clock());
+    if (!known && this.job.phase === 'running') {
+      cb({
+        code: grpc.status.NOT_FOUND,
+        details: `worker ${r.workerId} is not a member of generation ${this.job.generation}`,
+      });
+      return;
+    }
+    if (known) this.watchStragglers(this.job.rankOf(r.workerId), r.step, r.busySeconds);
+    const suspects = r.suspects ?? [];
+    if (known && suspects.length > 0) {
+      for (const s of suspects) this.job.accuse(s, this.clock());
+      this.observePhase();
+    }
+    this.metrics.step.set(Math.max(...[...this.job.progress.values()].map((p) => p.step), 0));
+    cb(null, { state: PHASE_TO_PROTO[this.job.phase], reason: this.job.reason, generation: this.job.generation });
+  };
+
+  /** A worker's progress points and finished epochs (rank 0's count for the job). */
+  private readonly report: Unary<ReportRequest> = (call, cb) => {
+    const r = call.request;
+    if (!this.sameJob(r.job, cb)) return;
+    this.recordProgress(r);
+    if (this.job.rankOf(r.workerId) === 0) {
+      this.metrics.samplesTotal.inc(Math.max(0, r.samples - this.job.samples));
+      this.job.samples = Math.max(this.job.samples, r.samples);
+      for (const e of r.epochs) {
+        this.epochs.push(e);
+        this.metrics.epoch.set(e.epoch);
+        this.metrics.recordEpoch(e);
+      }
+      // Workers waiting to join a running job get in at an epoch boundary.
+      if (r.epochs.length > 0) {
+        this.job.epochBoundary(this.clock());
+        this.settle(this.job.tick(this.clock()));
+      }
+    }
+    cb(null, {});
+  };
+
+  /** A worker says it finished (ok or failed). */
+  private readonly finish: Unary<{ job: string; workerId: string; ok: boolean; reason: string }> = (call, cb) => {
+    const r = call.request;
+    if (!this.sameJob(r.job, cb)) return;
+    if (!this.job.finish(r.workerId, r.ok, r.reason)) {
+      this.log.warn(
+        { workerId: r.workerId, ok: r.ok },
+        `ignoring finish from ${r.workerId}, which is not a member of this job: ${r.reason || 'no reason given'}`,
+      );
+      cb({
+        code: grpc.status.NOT_FOUND,
+        details: `worker ${r.workerId} is not a member of job '${this.job.opts.job}'; its finish is ignored`,
+      });
+      return;
+    }
+    this.observePhase();
+    cb(null, { state: PHASE_TO_PROTO[this.job.phase] });
+  };
+
+  /** The job and its workers as the status page and `ringtrain status` show them. */
+  private readonly status: Unary<object> = (_call, cb) => {
+    const now = this.clock();
+    cb(null, {
+      job: this.job.opts.job,
+      state: PHASE_TO_PROTO[this.job.phase],
+      reason: this.job.reason,
+      generation: this.job.generation,
+      worldSize: this.job.opts.worldSize,
+      workers: this.job.ring.map((p) => {
+        const prog = this.job.progress.get(p.workerId);
+        const m = this.job.members.find((x) => x.workerId === p.workerId);
+        return {
+          rank: p.rank,
+          workerId: p.workerId,
+          address: p.address,
+          lastHeartbeatAgeSec: prog ? (now - prog.lastSeenMs) / 1000 : -1,
+          step: prog?.step ?? 0,
+          epoch: prog?.epoch ?? 0,
+          metricsUrl: m?.metricsUrl ?? '',
+          straggler: this.stragglers.isStraggler(p.rank),
+        };
+      }),
+    });
+  };
 
   serviceDefinition(): grpc.ServiceDefinition {
     return services().coordinator.service;
@@ -210,7 +234,13 @@ export class CoordinatorService {
       samples: this.job.samples,
       workers: rows,
       points: this.points,
-      epochs: this.epochs.map((e) => ({ epoch: e.epoch, split: e.split, loss: e.loss, accuracy: e.accuracy, samplesPerSec: e.samplesPerSec })),
+      epochs: this.epochs.map((e) => ({
+        epoch: e.epoch,
+        split: e.split,
+        loss: e.loss,
+        accuracy: e.accuracy,
+        samplesPerSec: e.samplesPerSec,
+      })),
     };
   }
 
@@ -235,7 +265,10 @@ export class CoordinatorService {
     const after = this.stragglers.isStraggler(rank);
     if (after && !before) {
       const s = this.stragglers.stragglers().find((x) => x.rank === rank);
-      this.log.warn({ event: 'straggler', rank, ratio: s?.ratio }, `rank ${rank} is a straggler: ${(s?.ratio ?? 0).toFixed(2)}x the median busy time per step of the other ranks`);
+      this.log.warn(
+        { event: 'straggler', rank, ratio: s?.ratio },
+        `rank ${rank} is a straggler: ${(s?.ratio ?? 0).toFixed(2)}x the median busy time per step of the other ranks`,
+      );
     } else if (before && !after) {
       this.log.info({ event: 'straggler-recovered', rank }, `rank ${rank} is no longer a straggler`);
     }
@@ -253,14 +286,20 @@ export class CoordinatorService {
 
   private sameJob(job: string, cb: grpc.sendUnaryData<object>): boolean {
     if (job === this.job.opts.job) return true;
-    cb({ code: grpc.status.FAILED_PRECONDITION, details: `this coordinator runs job '${this.job.opts.job}', not '${job}'` });
+    cb({
+      code: grpc.status.FAILED_PRECONDITION,
+      details: `this coordinator runs job '${this.job.opts.job}', not '${job}'`,
+    });
     return false;
   }
 
   private onJoin(r: JoinRequest, cb: grpc.sendUnaryData<object>): void {
     if (!this.sameJob(r.job, cb)) return;
     if (!r.workerId || !r.address) {
-      cb({ code: grpc.status.INVALID_ARGUMENT, details: 'join needs a worker id and the address of its Collective service' });
+      cb({
+        code: grpc.status.INVALID_ARGUMENT,
+        details: 'join needs a worker id and the address of its Collective service',
+      });
       return;
     }
     const wasRendezvous = this.job.phase === 'rendezvous';
@@ -275,13 +314,22 @@ export class CoordinatorService {
     }
     if (outcome.kind === 'refused' && !(wasRendezvous && this.job.phase === 'failed')) {
       this.log.warn({ workerId: r.workerId, address: r.address }, `join refused: ${outcome.reason}`);
-      const reason = /different job config/.test(outcome.reason) ? 'config' : /different model/.test(outcome.reason) ? 'model' : /no more|already has/.test(outcome.reason) ? 'full' : 'other';
+      const reason = /different job config/.test(outcome.reason)
+        ? 'config'
+        : /different model/.test(outcome.reason)
+          ? 'model'
+          : /no more|already has/.test(outcome.reason)
+            ? 'full'
+            : 'other';
       this.metrics.refusedTotal.inc({ reason });
       cb({ code: grpc.status.FAILED_PRECONDITION, details: outcome.reason });
       return;
     }
     this.metrics.joinsTotal.inc();
-    this.log.info({ workerId: r.workerId, address: r.address, rankHint: r.rankHint }, `worker joined (${this.job.members.length}/${this.job.opts.worldSize})`);
+    this.log.info(
+      { workerId: r.workerId, address: r.address, rankHint: r.rankHint },
+      `worker joined (${this.job.members.length}/${this.job.opts.worldSize})`,
+    );
     this.pending.push({ workerId: r.workerId, reply: cb });
     this.settle(outcome);
   }
@@ -335,9 +383,17 @@ export class CoordinatorService {
       const recovery = job.generation > 1 && job.lastRecoveryMs !== undefined ? job.lastRecoveryMs / 1000 : undefined;
       if (recovery !== undefined) this.metrics.recoverySeconds.set(recovery);
       this.log.info(
-        { event: 'ring-formed', generation: job.generation, ring: job.ring, stateSourceRank: job.stateSourceRank, recoverySeconds: recovery },
+        {
+          event: 'ring-formed',
+          generation: job.generation,
+          ring: job.ring,
+          stateSourceRank: job.stateSourceRank,
+          recoverySeconds: recovery,
+        },
         `ring formed: generation ${job.generation}, ${job.ring.length} workers` +
-          (recovery !== undefined ? `, recovered in ${recovery.toFixed(1)} s with the state of rank ${job.stateSourceRank}` : ''),
+          (recovery !== undefined
+            ? `, recovered in ${recovery.toFixed(1)} s with the state of rank ${job.stateSourceRank}`
+            : ''),
       );
     } else if (job.phase === 'done') {
       this.metrics.setState('done');

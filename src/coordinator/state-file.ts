@@ -29,11 +29,24 @@ export function readCoordinatorState(file: string, warn: (msg: string) => void):
   if (!fs.existsSync(file)) return undefined;
   try {
     const s = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<CoordinatorState>;
-    if (typeof s.job !== 'string' || typeof s.generation !== 'number' || !Array.isArray(s.holders) || typeof s.restarts !== 'number') {
+    if (
+      typeof s.job !== 'string' ||
+      typeof s.generation !== 'number' ||
+      !Array.isArray(s.holders) ||
+      typeof s.restarts !== 'number'
+    ) {
       warn(`coordinator state file ${file} is missing fields; starting the job afresh`);
       return undefined;
     }
-    return { job: s.job, configHash: s.configHash ?? '', generation: s.generation, restarts: s.restarts, holders: s.holders, phase: s.phase ?? 'running', reason: s.reason ?? '' };
+    return {
+      job: s.job,
+      configHash: s.configHash ?? '',
+      generation: s.generation,
+      restarts: s.restarts,
+      holders: s.holders,
+      phase: s.phase ?? 'running',
+      reason: s.reason ?? '',
+    };
   } catch (e) {
     warn(`coordinator state file ${file} cannot be read (${(e as Error).message}); starting the job afresh`);
     return undefined;

@@ -77,7 +77,10 @@ export class StragglerDetector {
   }
 
   private medianOfOthers(rank: number): number {
-    const xs = [...this.ranks.entries()].filter(([r, t]) => r !== rank && t.perStep !== undefined).map(([, t]) => t.perStep as number).sort((a, b) => a - b);
+    const xs = [...this.ranks.entries()]
+      .filter(([r, t]) => r !== rank && t.perStep !== undefined)
+      .map(([, t]) => t.perStep as number)
+      .sort((a, b) => a - b);
     if (xs.length === 0) return NaN;
     const mid = Math.floor(xs.length / 2);
     return xs.length % 2 === 1 ? (xs[mid] as number) : ((xs[mid - 1] as number) + (xs[mid] as number)) / 2;

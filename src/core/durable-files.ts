@@ -25,7 +25,11 @@ export function writeFailed(file: string, e: unknown): RingtrainError {
 }
 
 /** Writes `data` to `file` and fsyncs it. */
-export function writeFileSynced(file: string, data: Uint8Array, onProgress?: (written: number, total: number) => void): void {
+export function writeFileSynced(
+  file: string,
+  data: Uint8Array,
+  onProgress?: (written: number, total: number) => void,
+): void {
   let fd: number;
   try {
     fd = fs.openSync(file, 'w');

@@ -43,4 +43,3 @@ export const HALF_TO_FLOAT = (() => {
   }
   return t;
 })();
-

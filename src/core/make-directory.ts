@@ -25,8 +25,14 @@ export interface DirectoryUse {
 
 /** The directories people name on the command line or in the job file, so every check of one says the same. */
 export const DIRECTORY_USES = {
-  run: { what: 'the run directory', fix: 'pass --out DIR (or set outDir in the job file) naming a directory you can write to' },
-  checkpoints: { what: 'the checkpoint directory', fix: "set checkpoint.dir to a directory you can write to (empty: the run directory's checkpoints/)" },
+  run: {
+    what: 'the run directory',
+    fix: 'pass --out DIR (or set outDir in the job file) naming a directory you can write to',
+  },
+  checkpoints: {
+    what: 'the checkpoint directory',
+    fix: "set checkpoint.dir to a directory you can write to (empty: the run directory's checkpoints/)",
+  },
   trace: { what: "the trace file's directory", fix: 'pass --trace FILE in a directory you can write to' },
   stateFile: { what: "the state file's directory", fix: 'pass --state-file FILE in a directory you can write to' },
   report: { what: 'the report directory', fix: 'pass --out DIR naming a directory you can write to' },
@@ -41,7 +47,10 @@ export function makeDirectory(dir: string, use: DirectoryUse): void {
   };
   const { root } = path.parse(target);
   let at = root;
-  for (const part of target.slice(root.length).split(path.sep).filter((p) => p !== '')) {
+  for (const part of target
+    .slice(root.length)
+    .split(path.sep)
+    .filter((p) => p !== '')) {
     at = path.join(at, part);
     try {
       fs.mkdirSync(at);

@@ -18,7 +18,15 @@ export interface SimdOps {
    * other three taps get 0. A window whose maximum is -Infinity (or all NaN) passes nothing, as
    * in the cpu backend. `rowFloats` = 2 * windows * channels; `channels` % 4 == 0.
    */
-  maxPoolGrad2x2Row(x0: number, x1: number, dy: number, dx0: number, dx1: number, windows: number, channels: number): void;
+  maxPoolGrad2x2Row(
+    x0: number,
+    x1: number,
+    dy: number,
+    dx0: number,
+    dx1: number,
+    windows: number,
+    channels: number,
+  ): void;
   /** out[k] += x[r*cols + k] for all rows r: sums over leading axes; `cols` % 4 == 0. */
   columnSum(x: number, out: number, rows: number, cols: number): void;
   /** dst[k] += src[k] for k < n; `n` % 4 == 0. */
@@ -116,6 +124,8 @@ const name = (s: string): number[] => vec([...s].map((ch) => [ch.charCodeAt(0)])
  *     x0 += step; x1 += step; dx0 += step; dx1 += step; dy += cb
  *   } while (dy < end)
  */
+// An instruction listing, laid out as the assembly it is.
+// prettier-ignore
 function maxPoolGradBody(): number[] {
   // params 0..6: x0 x1 dy dx0 dx1 windows channels; i32 locals 7 cb, 8 step, 9 end, 10 k;
   // v128 locals 11 best, 12 ok, 13 g, 14 taken, 15 m, 16 v.
@@ -174,11 +184,25 @@ function maxPoolGradBody(): number[] {
  */
 function loopTo(ptr: number, end: number, step: number[], body: number[]): number[] {
   return [
-    BLOCK, VOID,
-    ...get(ptr), ...get(end), I32_LT_U, I32_EQZ, BR_IF, 0,
-    LOOP, VOID,
+    BLOCK,
+    VOID,
+    ...get(ptr),
+    ...get(end),
+    I32_LT_U,
+    I32_EQZ,
+    BR_IF,
+    0,
+    LOOP,
+    VOID,
     ...body,
-    ...get(ptr), ...step, I32_ADD, ...tee(ptr), ...get(end), I32_LT_U, BR_IF, 0,
+    ...get(ptr),
+    ...step,
+    I32_ADD,
+    ...tee(ptr),
+    ...get(end),
+    I32_LT_U,
+    BR_IF,
+    0,
     END,
     END,
   ];
@@ -192,20 +216,55 @@ function loopTo(ptr: number, end: number, step: number[], body: number[]): numbe
 function columnSumBody(): number[] {
   const [X, OUT, ROWS, COLS, CB, ENDP, K] = [0, 1, 2, 3, 4, 5, 6];
   const code: number[] = [
-    ...get(COLS), ...i32(2), I32_SHL, ...set(CB),
-    ...get(X), ...get(ROWS), ...get(CB), I32_MUL, I32_ADD, ...set(ENDP),
-    BLOCK, VOID,
-    ...get(X), ...get(ENDP), I32_LT_U, I32_EQZ, BR_IF, 0,
-    LOOP, VOID,
-    ...i32(0), ...set(K),
-    LOOP, VOID,
-    ...get(OUT), ...get(K), I32_ADD,
-    ...load([...get(OUT), ...get(K), I32_ADD]), ...load(get(X)), ...F32X4_ADD,
+    ...get(COLS),
+    ...i32(2),
+    I32_SHL,
+    ...set(CB),
+    ...get(X),
+    ...get(ROWS),
+    ...get(CB),
+    I32_MUL,
+    I32_ADD,
+    ...set(ENDP),
+    BLOCK,
+    VOID,
+    ...get(X),
+    ...get(ENDP),
+    I32_LT_U,
+    I32_EQZ,
+    BR_IF,
+    0,
+    LOOP,
+    VOID,
+    ...i32(0),
+    ...set(K),
+    LOOP,
+    VOID,
+    ...get(OUT),
+    ...get(K),
+    I32_ADD,
+    ...load([...get(OUT), ...get(K), I32_ADD]),
+    ...load(get(X)),
+    ...F32X4_ADD,
     ...V128_STORE,
-    ...get(X), ...i32(16), I32_ADD, ...set(X),
-    ...get(K), ...i32(16), I32_ADD, ...tee(K), ...get(CB), I32_LT_U, BR_IF, 0,
+    ...get(X),
+    ...i32(16),
+    I32_ADD,
+    ...set(X),
+    ...get(K),
+    ...i32(16),
+    I32_ADD,
+    ...tee(K),
+    ...get(CB),
+    I32_LT_U,
+    BR_IF,
+    0,
     END,
-    ...get(X), ...get(ENDP), I32_LT_U, BR_IF, 0,
+    ...get(X),
+    ...get(ENDP),
+    I32_LT_U,
+    BR_IF,
+    0,
     END,
     END,
     END,
@@ -217,10 +276,22 @@ function columnSumBody(): number[] {
 function addIntoBody(): number[] {
   const [DST, SRC, N, ENDP] = [0, 1, 2, 3];
   const code: number[] = [
-    ...get(DST), ...get(N), ...i32(2), I32_SHL, I32_ADD, ...set(ENDP),
+    ...get(DST),
+    ...get(N),
+    ...i32(2),
+    I32_SHL,
+    I32_ADD,
+    ...set(ENDP),
     ...loopTo(DST, ENDP, i32(16), [
-      ...get(DST), ...load(get(DST)), ...load(get(SRC)), ...F32X4_ADD, ...V128_STORE,
-      ...get(SRC), ...i32(16), I32_ADD, ...set(SRC),
+      ...get(DST),
+      ...load(get(DST)),
+      ...load(get(SRC)),
+      ...F32X4_ADD,
+      ...V128_STORE,
+      ...get(SRC),
+      ...i32(16),
+      I32_ADD,
+      ...set(SRC),
     ]),
     END,
   ];
@@ -231,12 +302,25 @@ function addIntoBody(): number[] {
 function scaleBody(): number[] {
   const [X, N, FACTOR, ENDP, F] = [0, 1, 2, 3, 4];
   const code: number[] = [
-    ...get(X), ...get(N), ...i32(2), I32_SHL, I32_ADD, ...set(ENDP),
-    ...get(FACTOR), ...F32X4_SPLAT, ...set(F),
+    ...get(X),
+    ...get(N),
+    ...i32(2),
+    I32_SHL,
+    I32_ADD,
+    ...set(ENDP),
+    ...get(FACTOR),
+    ...F32X4_SPLAT,
+    ...set(F),
     ...loopTo(X, ENDP, i32(16), [...get(X), ...load(get(X)), ...get(F), ...F32X4_MUL, ...V128_STORE]),
     END,
   ];
-  return [...vec([[1, I32], [1, V128]]), ...code];
+  return [
+    ...vec([
+      [1, I32],
+      [1, V128],
+    ]),
+    ...code,
+  ];
 }
 
 /**
@@ -252,6 +336,8 @@ function scaleBody(): number[] {
  *     a += ab; b += bb
  *   } while (a < end)
  */
+// An instruction listing, laid out as the assembly it is.
+// prettier-ignore
 function outerAccumulateBody(): number[] {
   const [A, B, OUT, ROWS, TAPS, COLS, AB, BB, ENDP, T, O, J] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
   const S = 12;
@@ -288,10 +374,23 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
     body: [...uleb(body.length), ...body],
   });
   const ints = (k: number): number[] => Array.from({ length: k }, () => I32);
-  const fns = [fn(ints(7), maxPoolGradBody()), fn(ints(4), columnSumBody()), fn(ints(3), addIntoBody()), fn([I32, I32, F32], scaleBody()), fn(ints(6), outerAccumulateBody())];
+  const fns = [
+    fn(ints(7), maxPoolGradBody()),
+    fn(ints(4), columnSumBody()),
+    fn(ints(3), addIntoBody()),
+    fn([I32, I32, F32], scaleBody()),
+    fn(ints(6), outerAccumulateBody()),
+  ];
   const names = ['maxPoolGrad2x2Row', 'columnSum', 'addInto', 'scale', 'outerAccumulate'];
   return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, vec(fns.map((f) => f.type))),
     // Import "env"."memory": any size (limits flag 0, minimum 0 pages).
     ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, 0x00]])),

@@ -16,7 +16,6 @@ export function augmentEnabled(a: AugmentSpec): boolean {
   return a.cropPadding > 0 || a.flip || a.rotate > 0;
 }
 
-
 /** A mulberry32 stream for one sample of one epoch; yields floats in [0, 1). */
 export function sampleRandom(seed: number, epoch: number, index: number): () => number {
   let a = fmix32(fmix32(fmix32(seed >>> 0) ^ epoch) ^ index) | 0;
@@ -29,7 +28,15 @@ export function sampleRandom(seed: number, epoch: number, index: number): () => 
 }
 
 /** Shifts the image by (dx, dy) - padding, filling what comes from outside: one random crop of the padded image. */
-export function cropPadded(src: Float32Array, dst: Float32Array, [h, w, c]: ImageShape, padding: number, dx: number, dy: number, fill: number): void {
+export function cropPadded(
+  src: Float32Array,
+  dst: Float32Array,
+  [h, w, c]: ImageShape,
+  padding: number,
+  dx: number,
+  dy: number,
+  fill: number,
+): void {
   for (let y = 0; y < h; y++) {
     const sy = y + dy - padding;
     for (let x = 0; x < w; x++) {
@@ -41,17 +48,26 @@ export function cropPadded(src: Float32Array, dst: Float32Array, [h, w, c]: Imag
 }
 
 export function flipHorizontal(src: Float32Array, dst: Float32Array, [h, w, c]: ImageShape): void {
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) dst[(y * w + x) * c + k] = src[(y * w + (w - 1 - x)) * c + k] as number;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      for (let k = 0; k < c; k++) dst[(y * w + x) * c + k] = src[(y * w + (w - 1 - x)) * c + k] as number;
 }
 
 /** Rotates counter-clockwise by `degrees` about the center, bilinear, `fill` outside (torchvision's convention). */
-export function rotate(src: Float32Array, dst: Float32Array, [h, w, c]: ImageShape, degrees: number, fill: number): void {
+export function rotate(
+  src: Float32Array,
+  dst: Float32Array,
+  [h, w, c]: ImageShape,
+  degrees: number,
+  fill: number,
+): void {
   const t = (degrees * Math.PI) / 180;
   const cos = Math.cos(t);
   const sin = Math.sin(t);
   const cx = (w - 1) / 2;
   const cy = (h - 1) / 2;
-  const at = (x: number, y: number, k: number): number => (x >= 0 && x < w && y >= 0 && y < h ? (src[(y * w + x) * c + k] as number) : fill);
+  const at = (x: number, y: number, k: number): number =>
+    x >= 0 && x < w && y >= 0 && y < h ? (src[(y * w + x) * c + k] as number) : fill;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       // Where this output pixel comes from: the inverse rotation of its position.
@@ -74,7 +90,12 @@ export function rotate(src: Float32Array, dst: Float32Array, [h, w, c]: ImageSha
  * The augmentation of one epoch as a batch transform for BatchPipeline. `fill` is the normalized
  * value of a black (raw 0) pixel, so padding looks like it does in torchvision (pad, then normalize).
  */
-export function augmenter(a: AugmentSpec, shape: ImageShape | undefined, fill: number, seed: number): ((epoch: number) => BatchTransform) | undefined {
+export function augmenter(
+  a: AugmentSpec,
+  shape: ImageShape | undefined,
+  fill: number,
+  seed: number,
+): ((epoch: number) => BatchTransform) | undefined {
   if (!augmentEnabled(a)) return undefined;
   const rows = rowAugmenter(a, requireShape(shape), fill, seed);
   return (epoch) => (batch: Batch, idx: Int32Array) => rows(batch.x, idx, epoch);
@@ -82,7 +103,10 @@ export function augmenter(a: AugmentSpec, shape: ImageShape | undefined, fill: n
 
 export function requireShape(shape: ImageShape | undefined): ImageShape {
   if (shape === undefined) {
-    throw new RingtrainError('CONFIG_INVALID', 'data.augment (cropPadding, flip, rotate) works on images only, but this dataset has no image shape: set them to 0/false for tabular data');
+    throw new RingtrainError(
+      'CONFIG_INVALID',
+      'data.augment (cropPadding, flip, rotate) works on images only, but this dataset has no image shape: set them to 0/false for tabular data',
+    );
   }
   return shape;
 }
@@ -92,7 +116,12 @@ export function requireShape(shape: ImageShape | undefined): ImageShape {
  * implementation both the inline transform and the augmentation threads run, so the two give
  * the same bits.
  */
-export function rowAugmenter(a: AugmentSpec, shape: ImageShape, fill: number, seed: number): (x: Float32Array, idx: Int32Array, epoch: number) => void {
+export function rowAugmenter(
+  a: AugmentSpec,
+  shape: ImageShape,
+  fill: number,
+  seed: number,
+): (x: Float32Array, idx: Int32Array, epoch: number) => void {
   const size = shape[0] * shape[1] * shape[2];
   const tmpA = new Float32Array(size);
   const tmpB = new Float32Array(size);

@@ -51,7 +51,10 @@ export function gatherBatch(split: RowSource, idx: Int32Array, out?: Batch): Bat
   for (let p = 0; p < rows; p++) {
     const r = idx[p];
     if (!(r >= 0 && r < split.count)) {
-      throw new RingtrainError('DATA_INVALID', `batch index ${r} at position ${p} is outside the split's ${split.count} rows: was the sampler given the wrong datasetSize?`);
+      throw new RingtrainError(
+        'DATA_INVALID',
+        `batch index ${r} at position ${p} is outside the split's ${split.count} rows: was the sampler given the wrong datasetSize?`,
+      );
     }
     y[p] = split.labels[r];
   }
@@ -61,7 +64,8 @@ export function gatherBatch(split: RowSource, idx: Int32Array, out?: Batch): Bat
     const k = split.classes ?? 1;
     if (batch.t === undefined || batch.t.length < rows * k) batch.t = new Float32Array(rows * k);
     const t = batch.t.length === rows * k ? batch.t : (batch.t = batch.t.subarray(0, rows * k));
-    for (let p = 0; p < rows; p++) for (let j = 0; j < k; j++) t[p * k + j] = targets[(idx[p] as number) * k + j] as number;
+    for (let p = 0; p < rows; p++)
+      for (let j = 0; j < k; j++) t[p * k + j] = targets[(idx[p] as number) * k + j] as number;
   }
   return batch;
 }

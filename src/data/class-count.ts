@@ -21,7 +21,7 @@ function describeMissing(seen: Uint8Array): string {
     if (s === 0) missing.push(c);
   });
   const ranges: string[] = [];
-  for (let i = 0; i < missing.length && ranges.length < 4; ) {
+  for (let i = 0; i < missing.length && ranges.length < 4;) {
     let j = i;
     while (j + 1 < missing.length && missing[j + 1] === (missing[j] as number) + 1) j++;
     ranges.push(i === j ? String(missing[i]) : `${missing[i]}..${missing[j]}`);
@@ -39,7 +39,10 @@ export function classCount(sources: readonly LabelSource[], explicit: number): n
     for (let i = 0; i < s.labels.length; i++) {
       const v = s.labels[i] as number;
       if (explicit > 0 && v >= explicit) {
-        throw new RingtrainError('DATA_INVALID', `${s.name}: label ${v} of ${s.where(i)} is out of range: data.classes is ${explicit}, so labels are 0..${explicit - 1}`);
+        throw new RingtrainError(
+          'DATA_INVALID',
+          `${s.name}: label ${v} of ${s.where(i)} is out of range: data.classes is ${explicit}, so labels are 0..${explicit - 1}`,
+        );
       }
       if (v > max) {
         max = v;

@@ -57,15 +57,20 @@ export function parseCsv(text: string, name: string): CsvTable {
       startLine = line;
     } else field += ch;
   }
-  if (quoted) throw new RingtrainError('DATA_INVALID', `${name}: a quoted field opened on line ${startLine} is never closed`);
+  if (quoted)
+    throw new RingtrainError('DATA_INVALID', `${name}: a quoted field opened on line ${startLine} is never closed`);
   if (field !== '' || fields.length > 0) endRecord();
-  if (records.length === 0) throw new RingtrainError('DATA_INVALID', `${name}: the file is empty; expected a header line and data rows`);
+  if (records.length === 0)
+    throw new RingtrainError('DATA_INVALID', `${name}: the file is empty; expected a header line and data rows`);
   const header = (records[0] as { fields: string[] }).fields.map((h) => h.trim());
   const rows: string[][] = [];
   const lines: number[] = [];
   for (const r of records.slice(1)) {
     if (r.fields.length !== header.length) {
-      throw new RingtrainError('DATA_INVALID', `${name}: line ${r.line} has ${r.fields.length} fields, the header has ${header.length} (${header.join(',')})`);
+      throw new RingtrainError(
+        'DATA_INVALID',
+        `${name}: line ${r.line} has ${r.fields.length} fields, the header has ${header.length} (${header.join(',')})`,
+      );
     }
     rows.push(r.fields);
     lines.push(r.line);
@@ -78,7 +83,10 @@ export function readCsv(file: string): CsvTable {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new RingtrainError('DATA_INVALID', `cannot read CSV file '${file}': ${(e as Error).message}; set data.trainFile / data.testFile to existing files`);
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `cannot read CSV file '${file}': ${(e as Error).message}; set data.trainFile / data.testFile to existing files`,
+    );
   }
   return parseCsv(text, file);
 }
@@ -101,27 +109,46 @@ export interface CsvColumns {
  * 'cat' among 0..9) are refused unless `classes` (data.classes) says how many there are: then
  * every label is a class name.
  */
-export function csvColumns(t: CsvTable, name: string, target: string, task: TaskKind, classNames: string[] | undefined, classes = 0): CsvColumns & { classNames?: string[] } {
+export function csvColumns(
+  t: CsvTable,
+  name: string,
+  target: string,
+  task: TaskKind,
+  classNames: string[] | undefined,
+  classes = 0,
+): CsvColumns & { classNames?: string[] } {
   const targetName = target === '' ? (t.header[t.header.length - 1] as string) : target;
   const ti = t.header.indexOf(targetName);
-  if (ti < 0) throw new RingtrainError('DATA_INVALID', `${name}: no column '${targetName}' for data.target; columns are ${t.header.join(', ')}`);
+  if (ti < 0)
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `${name}: no column '${targetName}' for data.target; columns are ${t.header.join(', ')}`,
+    );
   const featureNames = t.header.filter((_, j) => j !== ti);
   const n = t.rows.length;
   const f = featureNames.length;
-  if (f === 0) throw new RingtrainError('DATA_INVALID', `${name}: the only column is the target '${targetName}'; there are no features`);
+  if (f === 0)
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `${name}: the only column is the target '${targetName}'; there are no features`,
+    );
   const x = new Float32Array(n * f);
   const number = (v: string, r: number, col: string): number => {
     const s = v.trim();
     const num = s === '' ? NaN : Number(s);
     if (!Number.isFinite(num)) {
-      throw new RingtrainError('DATA_INVALID', `${name}: line ${t.lines[r]}, column '${col}': '${v}' is not a number; features must be numeric (encode categories as numbers first)`);
+      throw new RingtrainError(
+        'DATA_INVALID',
+        `${name}: line ${t.lines[r]}, column '${col}': '${v}' is not a number; features must be numeric (encode categories as numbers first)`,
+      );
     }
     return num;
   };
   for (let r = 0; r < n; r++) {
     const row = t.rows[r] as string[];
     let k = 0;
-    for (let j = 0; j < row.length; j++) if (j !== ti) x[r * f + k++] = number(row[j] as string, r, t.header[j] as string);
+    for (let j = 0; j < row.length; j++)
+      if (j !== ti) x[r * f + k++] = number(row[j] as string, r, t.header[j] as string);
   }
   const raw = t.rows.map((row) => (row[ti] as string).trim());
   if (task === 'regression') {
@@ -134,7 +161,10 @@ export function csvColumns(t: CsvTable, name: string, target: string, task: Task
     const v = raw[r] as string;
     const id = names !== undefined ? names.indexOf(v) : Number(v);
     if (id < 0 || !Number.isInteger(id)) {
-      throw new RingtrainError('DATA_INVALID', `${name}: line ${t.lines[r]}: label '${v}' is not one of the training labels (${(names ?? []).join(', ')})`);
+      throw new RingtrainError(
+        'DATA_INVALID',
+        `${name}: line ${t.lines[r]}: label '${v}' is not one of the training labels (${(names ?? []).join(', ')})`,
+      );
     }
     labels[r] = id;
   }
@@ -142,7 +172,12 @@ export function csvColumns(t: CsvTable, name: string, target: string, task: Task
 }
 
 /** Class names for text labels (sorted), or undefined when every label is an integer id. */
-function labelNames(raw: readonly string[], name: string, lines: readonly number[], classes: number): string[] | undefined {
+function labelNames(
+  raw: readonly string[],
+  name: string,
+  lines: readonly number[],
+  classes: number,
+): string[] | undefined {
   const isId = (v: string): boolean => /^\d+$/.test(v);
   const firstId = raw.findIndex(isId);
   const firstText = raw.findIndex((v) => !isId(v));
@@ -155,7 +190,10 @@ function labelNames(raw: readonly string[], name: string, lines: readonly number
   }
   const names = [...new Set(raw)].sort();
   if (classes > 0 && names.length > classes) {
-    throw new RingtrainError('DATA_INVALID', `${name}: ${names.length} distinct labels (${names.slice(0, 12).join(', ')}${names.length > 12 ? ', ...' : ''}) but data.classes is ${classes}`);
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `${name}: ${names.length} distinct labels (${names.slice(0, 12).join(', ')}${names.length > 12 ? ', ...' : ''}) but data.classes is ${classes}`,
+    );
   }
   return names;
 }

@@ -81,9 +81,11 @@ export function checkSamplerArgs(opts: DistributedSamplerOptions): void {
   }
   if (!Number.isSafeInteger(epoch) || epoch < 0) problems.push(`epoch must be a non-negative integer, got ${epoch}`);
   if (!Number.isSafeInteger(seed)) problems.push(`seed must be a safe integer, got ${seed}`);
-  else if (!Number.isSafeInteger(seed + epoch)) problems.push(`seed + epoch (${seed} + ${epoch}) must be a safe integer`);
+  else if (!Number.isSafeInteger(seed + epoch))
+    problems.push(`seed + epoch (${seed} + ${epoch}) must be a safe integer`);
   const offset = opts.offset ?? 0;
-  if (!Number.isSafeInteger(offset) || offset < 0) problems.push(`offset must be a non-negative integer, got ${offset}`);
+  if (!Number.isSafeInteger(offset) || offset < 0)
+    problems.push(`offset must be a non-negative integer, got ${offset}`);
   if (problems.length > 0) throw invalidArgs(problems);
 }
 

@@ -60,16 +60,25 @@ export function readIdx(path: string): IdxArray {
  */
 export function parseIdx(buf: Buffer, name: string, adopt = false): IdxArray {
   if (buf.length < MAGIC_BYTES) {
-    throw invalid(name, `truncated header at byte offset ${buf.length}: the 4-byte magic needs 4 bytes, file has ${buf.length}: is the download incomplete?`);
+    throw invalid(
+      name,
+      `truncated header at byte offset ${buf.length}: the 4-byte magic needs 4 bytes, file has ${buf.length}: is the download incomplete?`,
+    );
   }
   if (buf[0] !== 0 || buf[1] !== 0) {
     // gzip starts with 1f 8b: the most common way to hand us a "wrong" file.
     const hint = buf[0] === 0x1f && buf[1] === 0x8b ? ' (this looks gzip-compressed: gunzip it first)' : '';
-    throw invalid(name, `bad magic ${hex(buf[0])} ${hex(buf[1])} at byte offset 0, expected 0x00 0x00: not an IDX file${hint}`);
+    throw invalid(
+      name,
+      `bad magic ${hex(buf[0])} ${hex(buf[1])} at byte offset 0, expected 0x00 0x00: not an IDX file${hint}`,
+    );
   }
   const type = IDX_TYPE_CODES.get(buf[2]);
   if (type === undefined) {
-    throw invalid(name, `unknown IDX type code ${hex(buf[2])} at byte offset 2 (known: 0x08 ubyte, 0x09 sbyte, 0x0b short, 0x0c int, 0x0d float, 0x0e double)`);
+    throw invalid(
+      name,
+      `unknown IDX type code ${hex(buf[2])} at byte offset 2 (known: 0x08 ubyte, 0x09 sbyte, 0x0b short, 0x0c int, 0x0d float, 0x0e double)`,
+    );
   }
   const ndims = buf[3];
   if (ndims === 0) {
@@ -77,7 +86,10 @@ export function parseIdx(buf: Buffer, name: string, adopt = false): IdxArray {
   }
   const headerBytes = MAGIC_BYTES + ndims * DIM_BYTES;
   if (buf.length < headerBytes) {
-    throw invalid(name, `truncated header at byte offset ${buf.length}: ${ndims} dimensions need ${headerBytes} header bytes, file has ${buf.length}: is the download incomplete?`);
+    throw invalid(
+      name,
+      `truncated header at byte offset ${buf.length}: ${ndims} dimensions need ${headerBytes} header bytes, file has ${buf.length}: is the download incomplete?`,
+    );
   }
   const shape: number[] = [];
   let count = 1;
@@ -92,12 +104,25 @@ export function parseIdx(buf: Buffer, name: string, adopt = false): IdxArray {
   }
   const expected = headerBytes + count * type.bytes;
   if (buf.length < expected) {
-    throw invalid(name, `expected ${expected} bytes for shape [${shape.join(',')}], file has ${buf.length} (data stops at byte offset ${buf.length}): is the download incomplete?`);
+    throw invalid(
+      name,
+      `expected ${expected} bytes for shape [${shape.join(',')}], file has ${buf.length} (data stops at byte offset ${buf.length}): is the download incomplete?`,
+    );
   }
   if (buf.length > expected) {
-    throw invalid(name, `${buf.length - expected} trailing bytes after byte offset ${expected} (shape [${shape.join(',')}] of ${type.dtype} ends there): is this the right file?`);
+    throw invalid(
+      name,
+      `${buf.length - expected} trailing bytes after byte offset ${expected} (shape [${shape.join(',')}] of ${type.dtype} ends there): is this the right file?`,
+    );
   }
-  return decode(buf, headerBytes, count, type.dtype, shape, adopt && buf.byteOffset === 0 && buf.buffer.byteLength === buf.length);
+  return decode(
+    buf,
+    headerBytes,
+    count,
+    type.dtype,
+    shape,
+    adopt && buf.byteOffset === 0 && buf.buffer.byteLength === buf.length,
+  );
 }
 
 function decode(buf: Buffer, start: number, count: number, dtype: IdxDtype, shape: number[], view: boolean): IdxArray {

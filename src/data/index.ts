@@ -26,8 +26,25 @@ export { epochBatches, startAugmentation, type Augmentation } from './epoch-batc
 export { WeightedSampler, epochSampler, type EpochSampler } from './weighted-sampler';
 export { loadDataset, type Dataset } from './dataset';
 export { parseCsv, readCsv, csvColumns, type CsvTable, type CsvColumns } from './csv-reader';
-export { applyPreprocess, byteDecode, columnStats, savePreprocess, loadPreprocess, PREPROCESS_FILE, type Preprocess } from './preprocess';
+export {
+  applyPreprocess,
+  byteDecode,
+  columnStats,
+  savePreprocess,
+  loadPreprocess,
+  PREPROCESS_FILE,
+  type Preprocess,
+} from './preprocess';
 export { sliceSplit } from './split';
-export { augmenter, augmentEnabled, rowAugmenter, cropPadded, flipHorizontal, rotate, sampleRandom, type ImageShape } from './augment';
+export {
+  augmenter,
+  augmentEnabled,
+  rowAugmenter,
+  cropPadded,
+  flipHorizontal,
+  rotate,
+  sampleRandom,
+  type ImageShape,
+} from './augment';
 export { instancesFromJson, readPredictInput, type RawRows } from './predict-input';
 export { loadModuleDataset, type DataModuleContext } from './dataset-module';

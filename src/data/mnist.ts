@@ -72,7 +72,10 @@ export function loadMnist(opts: LoadMnistOptions = {}): { train: Split; test: Sp
 function checkLimit(name: string, limit: number | undefined): number {
   const value = limit ?? 0;
   if (!Number.isInteger(value) || value < 0) {
-    throw new RingtrainError('CONFIG_INVALID', `${name} must be a non-negative integer (0 = all), got ${String(limit)}`);
+    throw new RingtrainError(
+      'CONFIG_INVALID',
+      `${name} must be a non-negative integer (0 = all), got ${String(limit)}`,
+    );
   }
   return value;
 }
@@ -84,7 +87,10 @@ export function readMaybeGzipped(dir: string, file: string): { name: string; idx
   if (existsSync(plain)) return { name: plain, idx: parseIdx(readFileSync(plain), plain, true) };
   const gz = `${plain}.gz`;
   if (existsSync(gz)) return { name: gz, idx: parseIdx(gunzipSync(readFileSync(gz)), gz, true) };
-  throw new RingtrainError('DATA_INVALID', `IDX file not found: tried ${plain} and ${gz}; set data.dir to the folder holding the four IDX files (${Object.values(MNIST_FILES).join(', ')})`);
+  throw new RingtrainError(
+    'DATA_INVALID',
+    `IDX file not found: tried ${plain} and ${gz}; set data.dir to the folder holding the four IDX files (${Object.values(MNIST_FILES).join(', ')})`,
+  );
 }
 
 function loadSplit(dir: string, imagesFile: string, labelsFile: string, limit: number, decode: ByteDecode): Split {
@@ -93,13 +99,22 @@ function loadSplit(dir: string, imagesFile: string, labelsFile: string, limit: n
   const img = images.idx;
   const lab = labels.idx;
   if (img.dtype !== 'uint8' || img.shape.length !== 3 || img.shape[1] !== MNIST_ROWS || img.shape[2] !== MNIST_COLS) {
-    throw new RingtrainError('DATA_INVALID', `${images.name}: expected ubyte images of shape [n,${MNIST_ROWS},${MNIST_COLS}], got ${img.dtype} [${img.shape.join(',')}]`);
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `${images.name}: expected ubyte images of shape [n,${MNIST_ROWS},${MNIST_COLS}], got ${img.dtype} [${img.shape.join(',')}]`,
+    );
   }
   if (lab.dtype !== 'uint8' || lab.shape.length !== 1) {
-    throw new RingtrainError('DATA_INVALID', `${labels.name}: expected ubyte labels of shape [n], got ${lab.dtype} [${lab.shape.join(',')}]`);
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `${labels.name}: expected ubyte labels of shape [n], got ${lab.dtype} [${lab.shape.join(',')}]`,
+    );
   }
   if (img.shape[0] !== lab.shape[0]) {
-    throw new RingtrainError('DATA_INVALID', `${images.name} has ${img.shape[0]} images but ${labels.name} has ${lab.shape[0]} labels: are they from the same split?`);
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `${images.name} has ${img.shape[0]} images but ${labels.name} has ${lab.shape[0]} labels: are they from the same split?`,
+    );
   }
   const count = limit === 0 ? img.shape[0] : Math.min(limit, img.shape[0]);
 
@@ -107,7 +122,10 @@ function loadSplit(dir: string, imagesFile: string, labelsFile: string, limit: n
   for (let i = 0; i < count; i++) {
     const label = lab.data[i];
     if (label >= MNIST_CLASSES) {
-      throw new RingtrainError('DATA_INVALID', `${labels.name}: label ${label} at byte offset ${8 + i} (sample ${i}) is outside 0..${MNIST_CLASSES - 1}`);
+      throw new RingtrainError(
+        'DATA_INVALID',
+        `${labels.name}: label ${label} at byte offset ${8 + i} (sample ${i}) is outside 0..${MNIST_CLASSES - 1}`,
+      );
     }
     y[i] = label;
   }
@@ -115,5 +133,13 @@ function loadSplit(dir: string, imagesFile: string, labelsFile: string, limit: n
   const n = count * MNIST_FEATURES;
   // A limited split copies its part, so the whole file's bytes can be collected.
   const x = n === img.data.length ? img.data : img.data.slice(0, n);
-  return { images: x, decode, labels: y, count, features: MNIST_FEATURES, classes: MNIST_CLASSES, imageShape: [MNIST_ROWS, MNIST_COLS, 1] };
+  return {
+    images: x,
+    decode,
+    labels: y,
+    count,
+    features: MNIST_FEATURES,
+    classes: MNIST_CLASSES,
+    imageShape: [MNIST_ROWS, MNIST_COLS, 1],
+  };
 }

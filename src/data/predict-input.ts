@@ -19,7 +19,11 @@ export interface RawRows {
 
 /** Checks a parsed JSON body: rows of `features` finite numbers. Returns rows or a reason. */
 export function instancesFromJson(body: unknown, features: number, maxRows: number): RawRows | string {
-  const list = Array.isArray(body) ? body : typeof body === 'object' && body !== null ? (body as { instances?: unknown }).instances : undefined;
+  const list = Array.isArray(body)
+    ? body
+    : typeof body === 'object' && body !== null
+      ? (body as { instances?: unknown }).instances
+      : undefined;
   if (!Array.isArray(list)) return `expected {"instances": [[${features} numbers], ...]} or a JSON array of rows`;
   if (list.length === 0) return 'no instances: send at least one row';
   if (list.length > maxRows) return `${list.length} instances in one request, at most ${maxRows}: split the request`;
@@ -32,7 +36,8 @@ export function instancesFromJson(body: unknown, features: number, maxRows: numb
     }
     for (let j = 0; j < features; j++) {
       const v = flat[j];
-      if (typeof v !== 'number' || !Number.isFinite(v)) return `instance ${r}, value ${j} is ${JSON.stringify(v)}, expected a finite number`;
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        return `instance ${r}, value ${j} is ${JSON.stringify(v)}, expected a finite number`;
       x[r * features + j] = v;
     }
   }
@@ -63,7 +68,11 @@ export function readPredictInput(file: string, p: Preprocess, maxRows = Number.M
   const idx = parseIdx(ext === '.gz' ? gunzipSync(buf) : buf, file);
   const rows = idx.shape[0] as number;
   const per = idx.shape.slice(1).reduce((a, b) => a * b, 1);
-  if (per !== p.features) throw new RingtrainError('DATA_INVALID', `${file}: samples of shape [${idx.shape.slice(1).join(',')}] hold ${per} values, the model takes ${p.features}`);
+  if (per !== p.features)
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `${file}: samples of shape [${idx.shape.slice(1).join(',')}] hold ${per} values, the model takes ${p.features}`,
+    );
   return { x: Float32Array.from(idx.data as ArrayLike<number>), rows };
 }
 
@@ -73,13 +82,22 @@ function csvRows(text: string, file: string, p: Preprocess): RawRows {
   const names = p.featureNames ?? t.header.filter((h) => h !== p.target);
   const cols = names.map((n) => t.header.indexOf(n));
   const missing = names.filter((_, i) => cols[i]! < 0);
-  if (missing.length > 0) throw new RingtrainError('DATA_INVALID', `${file}: missing column(s) ${missing.join(', ')} that the model was trained on`);
-  if (names.length !== p.features) throw new RingtrainError('DATA_INVALID', `${file}: ${names.length} feature columns, the model takes ${p.features}`);
+  if (missing.length > 0)
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `${file}: missing column(s) ${missing.join(', ')} that the model was trained on`,
+    );
+  if (names.length !== p.features)
+    throw new RingtrainError('DATA_INVALID', `${file}: ${names.length} feature columns, the model takes ${p.features}`);
   const x = new Float32Array(t.rows.length * names.length);
   t.rows.forEach((row, r) =>
     cols.forEach((c, j) => {
       const v = Number((row[c] as string).trim());
-      if (!Number.isFinite(v) || (row[c] as string).trim() === '') throw new RingtrainError('DATA_INVALID', `${file}: line ${t.lines[r]}, column '${names[j]}': '${row[c]}' is not a number`);
+      if (!Number.isFinite(v) || (row[c] as string).trim() === '')
+        throw new RingtrainError(
+          'DATA_INVALID',
+          `${file}: line ${t.lines[r]}, column '${names[j]}': '${row[c]}' is not a number`,
+        );
       x[r * names.length + j] = v;
     }),
   );

@@ -54,7 +54,10 @@ export function applyPreprocess(p: Preprocess, raw: Float32Array): Float32Array 
 export function byteDecode(p: Preprocess): ByteDecode {
   const channels = p.mean.length;
   if (channels < 1 || p.std.length !== channels || p.features % channels !== 0) {
-    throw new RingtrainError('DATA_INVALID', `preprocessing with ${p.mean.length} means and ${p.std.length} stds cannot normalize rows of ${p.features} features: give one mean/std, one per channel or one per feature`);
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `preprocessing with ${p.mean.length} means and ${p.std.length} stds cannot normalize rows of ${p.features} features: give one mean/std, one per channel or one per feature`,
+    );
   }
   const table = new Float32Array(channels * 256);
   for (let c = 0; c < channels; c++) {

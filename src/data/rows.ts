@@ -12,7 +12,14 @@ import type { ByteDecode, FloatRows, Rows, RowSource, Split } from './split';
  * decode's channel count (any row start is), so the channel of element i is i % channels.
  * Plain loops over typed arrays, no views: the training loop calls this for every row.
  */
-export function decodeBytes(bytes: Uint8Array, decode: ByteDecode, from: number, to: number, out: Float32Array, at: number): void {
+export function decodeBytes(
+  bytes: Uint8Array,
+  decode: ByteDecode,
+  from: number,
+  to: number,
+  out: Float32Array,
+  at: number,
+): void {
   const { table, channels } = decode;
   if (channels === 1) {
     for (let i = from, o = at; i < to; i++, o++) out[o] = table[bytes[i] as number] as number;
@@ -36,7 +43,8 @@ export function gatherRows(rows: Rows, idx: Int32Array, features: number, out: F
     native.gatherDecoded(rows.images, rows.decode.table, rows.decode.channels, idx, features, out);
     return;
   }
-  for (let p = 0; p < idx.length; p++) copyValues(rows, (idx[p] as number) * features, ((idx[p] as number) + 1) * features, out, p * features);
+  for (let p = 0; p < idx.length; p++)
+    copyValues(rows, (idx[p] as number) * features, ((idx[p] as number) + 1) * features, out, p * features);
 }
 
 /** Copies values [from, to) of `rows` into `out` at `at`, decoding bytes. */

@@ -53,14 +53,18 @@ interface SplitMeta {
 export type Split = Rows & SplitMeta;
 
 /** The part of a `Split` that batching and evaluation need: any dataset of fixed-width rows. */
-export type RowSource = Rows & Pick<SplitMeta, 'labels' | 'count' | 'targets' | 'imageShape' | 'features'> & { classes?: number };
+export type RowSource = Rows &
+  Pick<SplitMeta, 'labels' | 'count' | 'targets' | 'imageShape' | 'features'> & { classes?: number };
 
 /** Rows [start, end) of a split, sharing its memory. */
 export function sliceSplit(s: Split, start: number, end: number): Split {
   const a = start * s.features;
   const b = end * s.features;
   const meta = { ...s, labels: s.labels.subarray(start, end), count: end - start };
-  const out: Split = s.decode === undefined ? { ...meta, images: s.images.subarray(a, b), decode: undefined } : { ...meta, images: s.images.subarray(a, b), decode: s.decode };
+  const out: Split =
+    s.decode === undefined
+      ? { ...meta, images: s.images.subarray(a, b), decode: undefined }
+      : { ...meta, images: s.images.subarray(a, b), decode: s.decode };
   if (s.targets !== undefined) out.targets = s.targets.subarray(start * s.classes, end * s.classes);
   return out;
 }

@@ -31,7 +31,8 @@ export function startCoordinatorProcess(
   fs.rmSync(stateFile, { force: true });
   const nodes = o.nodes;
   // Other nodes reach it over the network: every interface, unless it was given a loopback address.
-  const bindHost = nodes === undefined ? '127.0.0.1' : isLoopback(nodes.coordinatorHost) ? nodes.coordinatorHost : '0.0.0.0';
+  const bindHost =
+    nodes === undefined ? '127.0.0.1' : isLoopback(nodes.coordinatorHost) ? nodes.coordinatorHost : '0.0.0.0';
   let metricsPort = o.spec.observe.metricsPort;
   let coordinatorPort = nodes?.coordinatorPort ?? 0;
   const args = (): string[] => [
@@ -49,7 +50,9 @@ export function startCoordinatorProcess(
       let statusUrl = '';
       if (typeof msg.metricsPort === 'number') {
         metricsPort = msg.metricsPort;
-        const host = ['0.0.0.0', '::', ''].includes(o.spec.observe.metricsHost) ? '127.0.0.1' : o.spec.observe.metricsHost;
+        const host = ['0.0.0.0', '::', ''].includes(o.spec.observe.metricsHost)
+          ? '127.0.0.1'
+          : o.spec.observe.metricsHost;
         statusUrl = `; status page http://${host.includes(':') ? `[${host}]` : host}:${msg.metricsPort}/`;
       }
       coordinatorPort = msg.grpcPort;

@@ -35,14 +35,18 @@ export function coreOrder(cpus: readonly number[], sysfs = '/sys/devices/system/
   const keyed = cpus.map((cpu) => ({ cpu, pkg: read(cpu, 'physical_package_id'), core: read(cpu, 'core_id') }));
   // One CPU without topology and the order cannot be trusted for any: keep the given one.
   if (keyed.some((k) => k.pkg === undefined || k.core === undefined)) return [...cpus];
-  keyed.sort((a, b) => (a.pkg as number) - (b.pkg as number) || (a.core as number) - (b.core as number) || a.cpu - b.cpu);
+  keyed.sort(
+    (a, b) => (a.pkg as number) - (b.pkg as number) || (a.core as number) - (b.core as number) || a.cpu - b.cpu,
+  );
   return keyed.map((k) => k.cpu);
 }
 
 /** Each worker's CPUs: floor(C / nproc) consecutive CPUs of `ordered`; throws when there are fewer CPUs than workers. */
 export function planCpuSets(nproc: number, ordered: readonly number[]): number[][] {
   if (nproc > ordered.length) {
-    throw new Error(`--cpu-bind cores gives every worker a CPU of its own, but ${nproc} workers share ${ordered.length} CPU${ordered.length === 1 ? '' : 's'} (${formatCpuList(ordered)}): lower --nproc or leave out --cpu-bind`);
+    throw new Error(
+      `--cpu-bind cores gives every worker a CPU of its own, but ${nproc} workers share ${ordered.length} CPU${ordered.length === 1 ? '' : 's'} (${formatCpuList(ordered)}): lower --nproc or leave out --cpu-bind`,
+    );
   }
   const share = Math.floor(ordered.length / nproc);
   return Array.from({ length: nproc }, (_, r) => ordered.slice(r * share, (r + 1) * share));

@@ -61,14 +61,17 @@ export function parseRecord(line: string): LogRecord | undefined {
  * resumed after a re-form at its very end trained no samples), and a log line must never crash
  * the launcher.
  */
-const fixed = (x: number | null | undefined, digits: number): string => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : '-');
-const pct = (x: number | null | undefined): string => (typeof x === 'number' && Number.isFinite(x) ? `${(100 * x).toFixed(2)}%` : '-');
+const fixed = (x: number | null | undefined, digits: number): string =>
+  typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : '-';
+const pct = (x: number | null | undefined): string =>
+  typeof x === 'number' && Number.isFinite(x) ? `${(100 * x).toFixed(2)}%` : '-';
 
 /** Accuracy for classification; for regression (accuracy NaN) the mean absolute error and R^2, or the train MSE. */
 export function quality(m: SplitRecord | undefined): string {
   if (m === undefined) return 'acc -';
   const hasAccuracy = typeof m.accuracy === 'number' && !Number.isNaN(m.accuracy);
-  if (!hasAccuracy && typeof m.mae === 'number') return `mae ${fixed(m.mae, 4)}${typeof m.r2 === 'number' ? ` r2 ${fixed(m.r2, 4)}` : ''}`;
+  if (!hasAccuracy && typeof m.mae === 'number')
+    return `mae ${fixed(m.mae, 4)}${typeof m.r2 === 'number' ? ` r2 ${fixed(m.r2, 4)}` : ''}`;
   if (!hasAccuracy && typeof m.mse === 'number') return `mse ${fixed(m.mse, 4)}`;
   return `acc ${pct(m.accuracy)}`;
 }
@@ -88,7 +91,12 @@ function timeShares(r: LogRecord | undefined): TimeShares | undefined {
   const total = t ? t.data + t.compute + t.communication + t.update : 0;
   if (t === undefined || !(total > 0)) return undefined;
   const share = (x: number): number => (100 * x) / total;
-  const shares: TimeShares = { data: share(t.data), compute: share(t.compute), communication: share(t.communication), update: share(t.update) };
+  const shares: TimeShares = {
+    data: share(t.data),
+    compute: share(t.compute),
+    communication: share(t.communication),
+    update: share(t.update),
+  };
   // One worker has no neighbour to wait for: no peer-wait figure rather than a constant 0%.
   if (typeof t.peerWait === 'number' && t.peerWait > 0) shares.peerWait = share(Math.min(t.peerWait, t.communication));
   return shares;
@@ -98,7 +106,9 @@ export function formatEpoch(r: LogRecord): string {
   const p = timeShares(r);
   // Of the communication share, how much was waiting for a slower rank rather than exchanging.
   const wait = p?.peerWait !== undefined ? ` (peer wait ${p.peerWait.toFixed(0)}%)` : '';
-  const split = p ? `  [data ${p.data.toFixed(0)}% compute ${p.compute.toFixed(0)}% comm ${p.communication.toFixed(0)}%${wait} update ${p.update.toFixed(0)}%]` : '';
+  const split = p
+    ? `  [data ${p.data.toFixed(0)}% compute ${p.compute.toFixed(0)}% comm ${p.communication.toFixed(0)}%${wait} update ${p.update.toFixed(0)}%]`
+    : '';
   const width = String(r.epochs ?? '').length;
   return (
     `epoch ${String(r.epoch).padStart(width)}/${r.epochs}  ` +
@@ -128,7 +138,8 @@ export function displayLine(name: string, r: LogRecord): string | undefined {
  */
 export function finalQuality(finalRec: LogRecord | undefined, lastEpoch: LogRecord | undefined): string {
   if (finalRec?.test !== undefined) {
-    const restored = (finalRec.restoredEpoch ?? 0) > 0 ? ` (weights of epoch ${finalRec.restoredEpoch}, restored as the best)` : '';
+    const restored =
+      (finalRec.restoredEpoch ?? 0) > 0 ? ` (weights of epoch ${finalRec.restoredEpoch}, restored as the best)` : '';
     return ` test ${quality(finalRec.test).replace(/^acc /, 'accuracy ')} of the saved model${restored},`;
   }
   const v = lastEpoch?.val;
@@ -167,7 +178,10 @@ export function formatProgressBar(r: LogRecord, columns = 100): string {
   const barWidth = Math.max(10, Math.min(40, columns - 1 - head.length - tail.length - 2));
   const frac = Math.max(0, Math.min(1, (r.stepInEpoch ?? 0) / Math.max(1, r.stepsInEpoch ?? 1)));
   const filled = Math.round(frac * barWidth);
-  const bar = '='.repeat(Math.max(0, filled - 1)) + (filled > 0 ? (filled === barWidth ? '=' : '>') : '') + ' '.repeat(barWidth - filled);
+  const bar =
+    '='.repeat(Math.max(0, filled - 1)) +
+    (filled > 0 ? (filled === barWidth ? '=' : '>') : '') +
+    ' '.repeat(barWidth - filled);
   return `${head}[${bar}]${tail}`.slice(0, Math.max(20, columns - 1));
 }
 

@@ -30,7 +30,12 @@ interface LostMessage {
  * coordinator and names a worker id (`<host>-<pid>`, run-worker's), 'coordinator-lost' from a
  * worker. Only live children of this host are named, and never the sender.
  */
-export function hungTarget<T extends Supervised>(from: T, message: unknown, children: readonly T[], hostname: string): HungVerdict<T> | undefined {
+export function hungTarget<T extends Supervised>(
+  from: T,
+  message: unknown,
+  children: readonly T[],
+  hostname: string,
+): HungVerdict<T> | undefined {
   if (typeof message !== 'object' || message === null) return undefined;
   const m = message as LostMessage;
   const reason = typeof m.reason === 'string' ? m.reason : 'no reason given';
@@ -40,11 +45,15 @@ export function hungTarget<T extends Supervised>(from: T, message: unknown, chil
     if (!m.workerId.startsWith(prefix)) return undefined;
     const pid = Number(m.workerId.slice(prefix.length));
     const child = live.find((c) => c.proc.pid === pid && c.name !== 'coordinator');
-    return child === undefined ? undefined : { child, why: `the coordinator declared ${child.name} (pid ${pid}) lost: ${reason}` };
+    return child === undefined
+      ? undefined
+      : { child, why: `the coordinator declared ${child.name} (pid ${pid}) lost: ${reason}` };
   }
   if (m.kind === 'coordinator-lost' && from.name !== 'coordinator') {
     const child = live.find((c) => c.name === 'coordinator');
-    return child === undefined ? undefined : { child, why: `${from.name} lost the coordinator (pid ${child.proc.pid ?? '?'}): ${reason}` };
+    return child === undefined
+      ? undefined
+      : { child, why: `${from.name} lost the coordinator (pid ${child.proc.pid ?? '?'}): ${reason}` };
   }
   return undefined;
 }

@@ -31,8 +31,19 @@ export async function launch(o: LaunchOptions): Promise<number> {
   const print = o.print;
   const display = new ProgressDisplay(
     print !== undefined
-      ? { isTTY: false, write: (t) => t.split('\n').filter((l) => l !== '').forEach((l) => print(l)) }
-      : (o.terminal ?? { isTTY: process.stdout.isTTY === true && process.env.TERM !== 'dumb', columns: process.stdout.columns, write: (t) => void process.stdout.write(t) }),
+      ? {
+          isTTY: false,
+          write: (t) =>
+            t
+              .split('\n')
+              .filter((l) => l !== '')
+              .forEach((l) => print(l)),
+        }
+      : (o.terminal ?? {
+          isTTY: process.stdout.isTTY === true && process.env.TERM !== 'dumb',
+          columns: process.stdout.columns,
+          write: (t) => void process.stdout.write(t),
+        }),
   );
   const entry = o.entry ?? path.resolve(__dirname, '../cli/entry.js');
   const logDir = path.join(o.outDir, 'logs');
@@ -103,7 +114,10 @@ function startLine(o: LaunchOptions, port: number, logDir: string): string {
   const { firstRank, world } = ranksOf(o);
   const workers = `${o.nproc} worker${o.nproc === 1 ? '' : 's'}`;
   const ranks = o.nproc === 1 ? `rank ${firstRank}` : `ranks ${firstRank}-${firstRank + o.nproc - 1}`;
-  const coordinator = nodes === undefined ? '' : `coordinator ${nodes.rank === 0 ? 'listening on' : 'at'} ${nodes.coordinatorHost}:${port}`;
+  const coordinator =
+    nodes === undefined
+      ? ''
+      : `coordinator ${nodes.rank === 0 ? 'listening on' : 'at'} ${nodes.coordinatorHost}:${port}`;
   const where =
     nodes === undefined
       ? `coordinator on 127.0.0.1:${port}, starting ${workers}`
@@ -120,7 +134,13 @@ function startWorkers(sup: Supervisor, o: LaunchOptions, jobFile: string, port: 
   const execArgv = workerNodeFlags(process.execArgv, process.env);
   for (let r = 0; r < o.nproc; r++) {
     const cpus = o.cpuSets?.[r];
-    const args = (): string[] => ['worker', jobFile, '--out', o.outDir, ...(cpus === undefined ? [] : ['--cpus', cpus])];
+    const args = (): string[] => [
+      'worker',
+      jobFile,
+      '--out',
+      o.outDir,
+      ...(cpus === undefined ? [] : ['--cpus', cpus]),
+    ];
     // torchrun's identity variables too (the worker re-exports them after joining).
     const env = {
       RINGTRAIN_COORDINATOR: coordinatorAddress,
@@ -139,12 +159,16 @@ function outcome(o: LaunchOptions, sup: Supervisor, display: ProgressDisplay, st
   display.clear();
   if (sup.failure !== undefined) {
     const jobVerdict = sup.verdict !== undefined && !sup.signalled && sup.interrupted === undefined;
-    display.line(`ringtrain: error: ${jobVerdict ? `the job failed: ${sup.verdict}` : sup.failure}; stopped the other processes`);
+    display.line(
+      `ringtrain: error: ${jobVerdict ? `the job failed: ${sup.verdict}` : sup.failure}; stopped the other processes`,
+    );
     return sup.interrupted === 'SIGINT' ? 130 : sup.interrupted === 'SIGTERM' ? 143 : 1;
   }
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   if (o.nodes !== undefined && o.nodes.rank > 0) {
-    display.line(`ringtrain: this node's workers finished in ${secs} s; node 0 holds the model, metrics and checkpoints (rank 0 writes them)`);
+    display.line(
+      `ringtrain: this node's workers finished in ${secs} s; node 0 holds the model, metrics and checkpoints (rank 0 writes them)`,
+    );
     return 0;
   }
   const acc = finalQuality(sup.finalRecord, sup.lastEpoch);

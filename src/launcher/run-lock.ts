@@ -48,7 +48,9 @@ function alive(h: Holder): boolean {
 function readHolder(file: string): Holder | undefined {
   try {
     const h = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<Holder>;
-    return typeof h.pid === 'number' && typeof h.host === 'string' ? { pid: h.pid, host: h.host, start: h.start ?? '', since: h.since ?? '?' } : undefined;
+    return typeof h.pid === 'number' && typeof h.host === 'string'
+      ? { pid: h.pid, host: h.host, start: h.start ?? '', since: h.since ?? '?' }
+      : undefined;
   } catch {
     // Half-written by a launcher killed while creating it: nobody holds it.
     return undefined;
@@ -58,7 +60,12 @@ function readHolder(file: string): Holder | undefined {
 /** Takes the run directory's lock or throws naming its holder; returns the release. */
 export function lockRunDir(dir: string): () => void {
   const file = path.join(dir, LOCK_FILE);
-  const me: Holder = { pid: process.pid, host: os.hostname(), start: startOf(process.pid), since: new Date().toISOString() };
+  const me: Holder = {
+    pid: process.pid,
+    host: os.hostname(),
+    start: startOf(process.pid),
+    since: new Date().toISOString(),
+  };
   for (let attempt = 0; ; attempt++) {
     try {
       fs.writeFileSync(file, JSON.stringify(me), { flag: 'wx' });

@@ -96,7 +96,11 @@ export class Supervisor {
     let proc: ChildProcess;
     try {
       const env = { ...process.env, ...this.baseEnv, ...s.env };
-      proc = fork(this.entry, s.args, { stdio: ['ignore', fd, fd, 'ipc'], env, execArgv: s.execArgv ?? process.execArgv });
+      proc = fork(this.entry, s.args, {
+        stdio: ['ignore', fd, fd, 'ipc'],
+        env,
+        execArgv: s.execArgv ?? process.execArgv,
+      });
     } finally {
       fs.closeSync(fd);
     }
@@ -170,7 +174,8 @@ export class Supervisor {
   private onMessage(from: Child, m: unknown): void {
     const msg = m as { kind?: unknown; reason?: unknown; message?: unknown };
     // Over IPC too, since on a full disk the log line saying so cannot be written.
-    if (msg.kind === 'job-failed' && from.name === 'coordinator' && typeof msg.reason === 'string') this.verdict ??= msg.reason;
+    if (msg.kind === 'job-failed' && from.name === 'coordinator' && typeof msg.reason === 'string')
+      this.verdict ??= msg.reason;
     else if (msg.kind === 'failed' && typeof msg.message === 'string') from.lastError = msg.message;
     else this.replaceHung(from, m);
   }

@@ -29,15 +29,52 @@ export interface Strided {
 
 /** Optimizer updates in place; a null buffer means that optimizer runs without momentum. */
 export interface NativeUpdates {
-  sgd(p: Float32Array, g: Float32Array, buf: Float32Array | null, momentum: number, wd: number, lr: number, nesterov: number): void;
-  adam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, b1: number, b2: number, stepSize: number, bc2Sqrt: number, eps: number, decay: number, l2: number): void;
-  rmsprop(p: Float32Array, g: Float32Array, sq: Float32Array, buf: Float32Array | null, alpha: number, eps: number, momentum: number, wd: number, lr: number): void;
+  sgd(
+    p: Float32Array,
+    g: Float32Array,
+    buf: Float32Array | null,
+    momentum: number,
+    wd: number,
+    lr: number,
+    nesterov: number,
+  ): void;
+  adam(
+    p: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    b1: number,
+    b2: number,
+    stepSize: number,
+    bc2Sqrt: number,
+    eps: number,
+    decay: number,
+    l2: number,
+  ): void;
+  rmsprop(
+    p: Float32Array,
+    g: Float32Array,
+    sq: Float32Array,
+    buf: Float32Array | null,
+    alpha: number,
+    eps: number,
+    momentum: number,
+    wd: number,
+    lr: number,
+  ): void;
   /** Sum of squares in float64 over sixteen interleaved lanes, as grad-norm.ts sums. */
   sumSquares(g: Float32Array): number;
   /** g[i] = float32(g[i] * coef). */
   scaleBy(g: Float32Array, coef: number): void;
   /** out[p*features + i] = table[(i % channels)*256 + bytes[idx[p]*features + i]]: a batch of byte rows, decoded. */
-  gatherDecoded(bytes: Uint8Array, table: Float32Array, channels: number, idx: Int32Array, features: number, out: Float32Array): void;
+  gatherDecoded(
+    bytes: Uint8Array,
+    table: Float32Array,
+    channels: number,
+    idx: Int32Array,
+    features: number,
+    out: Float32Array,
+  ): void;
   /**
    * out = [min, max, count, sum, sum of squares, non-finite, ...bins counts] of the finite values,
    * as diagnostics.ts's histogram() computes them (histogram.cc); absent from an older addon.
@@ -85,15 +122,50 @@ export interface NativeFusedStep {
    * out = [objective, correct]. With `profile` (2 x layers + 1 slots) each layer's forward
    * seconds are added to slot 2i, its backward to 2i + 1, the loss to the last.
    */
-  fusedStep(plan: Int32Array, params: Float32Array, grads: Float32Array, x: Float32Array, y: Int32Array, rows: number, accumulate: boolean, smoothing: number, classWeights: Float32Array | null, out: Float64Array, profile?: Float64Array): void;
+  fusedStep(
+    plan: Int32Array,
+    params: Float32Array,
+    grads: Float32Array,
+    x: Float32Array,
+    y: Int32Array,
+    rows: number,
+    accumulate: boolean,
+    smoothing: number,
+    classWeights: Float32Array | null,
+    out: Float64Array,
+    profile?: Float64Array,
+  ): void;
   /**
    * As fusedStep, with the backward pass stopped after op `stopAt` (profile may be null): the
    * later ops' gradients are final; fusedBackward computes the rest. The paused pass keeps
    * workspace `slot` (0..63) of this thread: steps paused at once need slots of their own.
    */
-  fusedStep(plan: Int32Array, params: Float32Array, grads: Float32Array, x: Float32Array, y: Int32Array, rows: number, accumulate: boolean, smoothing: number, classWeights: Float32Array | null, out: Float64Array, profile: Float64Array | null, stopAt: number, slot: number): void;
+  fusedStep(
+    plan: Int32Array,
+    params: Float32Array,
+    grads: Float32Array,
+    x: Float32Array,
+    y: Int32Array,
+    rows: number,
+    accumulate: boolean,
+    smoothing: number,
+    classWeights: Float32Array | null,
+    out: Float64Array,
+    profile: Float64Array | null,
+    stopAt: number,
+    slot: number,
+  ): void;
   /** The rest of the backward pass fusedStep stopped in `slot`, down to op `downTo` (same arguments, same thread). */
-  fusedBackward(plan: Int32Array, params: Float32Array, grads: Float32Array, x: Float32Array, rows: number, accumulate: boolean, downTo: number, slot: number): void;
+  fusedBackward(
+    plan: Int32Array,
+    params: Float32Array,
+    grads: Float32Array,
+    x: Float32Array,
+    rows: number,
+    accumulate: boolean,
+    downTo: number,
+    slot: number,
+  ): void;
   /** Logits of `rows` samples into `out`. */
   fusedForward(plan: Int32Array, params: Float32Array, x: Float32Array, rows: number, out: Float32Array): void;
   /** This core's measured fp32 FMA peak in GFLOP/s over about `seconds` (peak.cc), with the widest vectors it has. */
@@ -110,14 +182,38 @@ interface Addon extends NativeUpdates, NativeSharedMemory, Partial<NativeFusedSt
   bindToCpus?: (cpus: number[]) => string;
   /** glibc malloc's mmap threshold, trim threshold and top pad, in bytes (malloc-tuning.cc); returns '' or why not. */
   retainFreedMemory?: (mmapThreshold: number, trimThreshold: number, topPad: number) => string;
-  sgemm(heap: ArrayBufferLike, m: number, n: number, k: number, a: number, ars: number, acs: number, b: number, brs: number, bcs: number, c: number, ldc: number, accumulate: boolean): void;
+  sgemm(
+    heap: ArrayBufferLike,
+    m: number,
+    n: number,
+    k: number,
+    a: number,
+    ars: number,
+    acs: number,
+    b: number,
+    brs: number,
+    bcs: number,
+    c: number,
+    ldc: number,
+    accumulate: boolean,
+  ): void;
 }
 
 export interface NativeGemm {
   /** Which microkernel the addon picked for this CPU. */
   kernel: string;
   /** heap[c + i*ldc + j] (+)= sum over p < k of A(i, p) * B(p, j), for i < m, j < n. */
-  sgemm(heap: ArrayBufferLike, m: number, n: number, k: number, a: Strided, b: Strided, c: number, ldc: number, accumulate?: boolean): void;
+  sgemm(
+    heap: ArrayBufferLike,
+    m: number,
+    n: number,
+    k: number,
+    a: Strided,
+    b: Strided,
+    c: number,
+    ldc: number,
+    accumulate?: boolean,
+  ): void;
 }
 
 const ADDON = path.join('native', 'build', 'Release', 'ringtrain_native.node');
@@ -143,24 +239,55 @@ function load(): Loaded {
   for (let up = 0; up < 4 && file === undefined; up++, dir = path.dirname(dir)) {
     if (fs.existsSync(path.join(dir, ADDON))) file = path.join(dir, ADDON);
   }
-  if (file === undefined) return { why: `${ADDON} is not built (it needs g++, make and python3 at install; run \`npm rebuild ringtrain\` after installing them)` };
+  if (file === undefined)
+    return {
+      why: `${ADDON} is not built (it needs g++, make and python3 at install; run \`npm rebuild ringtrain\` after installing them)`,
+    };
   let addon: Addon;
   try {
     addon = require(file) as Addon;
   } catch (err) {
     return { why: `${file} failed to load: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
   }
-  const updates: NativeUpdates = { sgd: addon.sgd, adam: addon.adam, rmsprop: addon.rmsprop, sumSquares: addon.sumSquares, scaleBy: addon.scaleBy, gatherDecoded: addon.gatherDecoded, histogram: addon.histogram, sumSquaredDiff: addon.sumSquaredDiff };
+  const updates: NativeUpdates = {
+    sgd: addon.sgd,
+    adam: addon.adam,
+    rmsprop: addon.rmsprop,
+    sumSquares: addon.sumSquares,
+    scaleBy: addon.scaleBy,
+    gatherDecoded: addon.gatherDecoded,
+    histogram: addon.histogram,
+    sumSquaredDiff: addon.sumSquaredDiff,
+  };
   // An addon built before shm.cc existed has no mapShared: the ring then stays on sockets.
-  const shared: NativeSharedMemory | undefined = typeof addon.mapShared === 'function' ? { mapShared: addon.mapShared, unlinkShared: addon.unlinkShared, copyStreaming: addon.copyStreaming, addScaled: addon.addScaled, addScaledSquares: addon.addScaledSquares, futexWait: addon.futexWait, futexWake: addon.futexWake } : undefined;
+  const shared: NativeSharedMemory | undefined =
+    typeof addon.mapShared === 'function'
+      ? {
+          mapShared: addon.mapShared,
+          unlinkShared: addon.unlinkShared,
+          copyStreaming: addon.copyStreaming,
+          addScaled: addon.addScaled,
+          addScaledSquares: addon.addScaledSquares,
+          futexWait: addon.futexWait,
+          futexWake: addon.futexWake,
+        }
+      : undefined;
   const bindToCpus = typeof addon.bindToCpus === 'function' ? addon.bindToCpus : undefined;
   const retainFreedMemory = typeof addon.retainFreedMemory === 'function' ? addon.retainFreedMemory : undefined;
   const step = fusedStepOf(addon);
   // The portable microkernel is slower than XNNPACK's wasm SIMD: only AVX2 + FMA is worth it.
-  if (addon.kernel !== 'avx2-fma' && addon.kernel !== 'avx512f') return { updates, shared, bindToCpus, retainFreedMemory, why: `this CPU has no AVX2 + FMA (the addon's kernel is '${addon.kernel}')` };
+  if (addon.kernel !== 'avx2-fma' && addon.kernel !== 'avx512f')
+    return {
+      updates,
+      shared,
+      bindToCpus,
+      retainFreedMemory,
+      why: `this CPU has no AVX2 + FMA (the addon's kernel is '${addon.kernel}')`,
+    };
   const gemm: NativeGemm = {
     kernel: addon.kernel,
-    sgemm: (heap, m, n, k, a, b, c, ldc, accumulate = false) => addon.sgemm(heap, m, n, k, a.at, a.rowStride, a.colStride, b.at, b.rowStride, b.colStride, c, ldc, accumulate),
+    sgemm: (heap, m, n, k, a, b, c, ldc, accumulate = false) =>
+      addon.sgemm(heap, m, n, k, a.at, a.rowStride, a.colStride, b.at, b.rowStride, b.colStride, c, ldc, accumulate),
   };
   return { gemm, updates, shared, bindToCpus, retainFreedMemory, step };
 }
@@ -168,7 +295,15 @@ function load(): Loaded {
 /** The fused step of an addon that has it (an addon built before fused-step.cc has not). */
 function fusedStepOf(addon: Addon): NativeFusedStep | undefined {
   const { fusedStep, fusedBackward, fusedForward, peakGflops, peakIsa, lineOffset } = addon;
-  if (fusedStep === undefined || fusedBackward === undefined || fusedForward === undefined || peakGflops === undefined || peakIsa === undefined || lineOffset === undefined) return undefined;
+  if (
+    fusedStep === undefined ||
+    fusedBackward === undefined ||
+    fusedForward === undefined ||
+    peakGflops === undefined ||
+    peakIsa === undefined ||
+    lineOffset === undefined
+  )
+    return undefined;
   return { fusedStep, fusedBackward, fusedForward, peakGflops, peakIsa, lineOffset };
 }
 
@@ -209,7 +344,9 @@ export function lineAlignedFloats(n: number): Float32Array {
 export function nativeSharedMemory(): { shm?: NativeSharedMemory; why?: string } {
   if (!enabled) return { why: 'RINGTRAIN_NATIVE_KERNELS=off' };
   const s = state();
-  return s.shared !== undefined ? { shm: s.shared } : { why: s.why ?? 'the native addon predates shared memory: rebuild it (npm rebuild ringtrain)' };
+  return s.shared !== undefined
+    ? { shm: s.shared }
+    : { why: s.why ?? 'the native addon predates shared memory: rebuild it (npm rebuild ringtrain)' };
 }
 
 /**
@@ -219,14 +356,27 @@ export function nativeSharedMemory(): { shm?: NativeSharedMemory; why?: string }
 export function nativeCpuBinding(): { bind?: (cpus: number[]) => string; why?: string } {
   const s = state();
   if (s.bindToCpus !== undefined) return { bind: s.bindToCpus };
-  return { why: s.gemm === undefined && s.updates === undefined ? (s.why ?? 'the native addon is not built') : 'the native addon predates CPU binding: rebuild it (npm rebuild ringtrain)' };
+  return {
+    why:
+      s.gemm === undefined && s.updates === undefined
+        ? (s.why ?? 'the native addon is not built')
+        : 'the native addon predates CPU binding: rebuild it (npm rebuild ringtrain)',
+  };
 }
 
 /** glibc malloc tuning (malloc-tuning.cc) when the addon is built; else why not. Like CPU binding, not switched by RINGTRAIN_NATIVE_KERNELS. */
-export function nativeMallocTuning(): { retain?: (mmapThreshold: number, trimThreshold: number, topPad: number) => string; why?: string } {
+export function nativeMallocTuning(): {
+  retain?: (mmapThreshold: number, trimThreshold: number, topPad: number) => string;
+  why?: string;
+} {
   const s = state();
   if (s.retainFreedMemory !== undefined) return { retain: s.retainFreedMemory };
-  return { why: s.gemm === undefined && s.updates === undefined ? (s.why ?? 'the native addon is not built') : 'the native addon predates malloc tuning: rebuild it (npm rebuild ringtrain)' };
+  return {
+    why:
+      s.gemm === undefined && s.updates === undefined
+        ? (s.why ?? 'the native addon is not built')
+        : 'the native addon predates malloc tuning: rebuild it (npm rebuild ringtrain)',
+  };
 }
 
 /** What the kernels run on, for the worker's log and metrics: 'native-avx512f', 'native-avx2-fma' or 'wasm'. */

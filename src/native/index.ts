@@ -1,3 +1,23 @@
-export { kernelSet, lineAlignedFloats, nativeFusedStep, nativeGemm, nativeSharedMemory, nativeUpdates, setNativeKernels, type NativeFusedStep, type NativeGemm, type NativeSharedMemory, type NativeUpdates, type Strided } from './addon';
-export { bindThisProcess, cpuBindingUnavailable, cpusAllowedIn, formatCpuList, parseCpuList, threadCpuLists } from './cpu-binding';
+export {
+  kernelSet,
+  lineAlignedFloats,
+  nativeFusedStep,
+  nativeGemm,
+  nativeSharedMemory,
+  nativeUpdates,
+  setNativeKernels,
+  type NativeFusedStep,
+  type NativeGemm,
+  type NativeSharedMemory,
+  type NativeUpdates,
+  type Strided,
+} from './addon';
+export {
+  bindThisProcess,
+  cpuBindingUnavailable,
+  cpusAllowedIn,
+  formatCpuList,
+  parseCpuList,
+  threadCpuLists,
+} from './cpu-binding';
 export { WORKER_MALLOC, retainFreedMemory } from './malloc-tuning';

@@ -20,13 +20,18 @@ const GLIBC_VARIABLES = ['MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'MA
 
 /** Applies WORKER_MALLOC to this process unless the environment says otherwise; says what it did, for the log. */
 export function retainFreedMemory(env: NodeJS.ProcessEnv = process.env): { applied: boolean; note: string } {
-  if (env.RINGTRAIN_MALLOC === 'default') return { applied: false, note: "glibc's defaults (RINGTRAIN_MALLOC=default)" };
+  if (env.RINGTRAIN_MALLOC === 'default')
+    return { applied: false, note: "glibc's defaults (RINGTRAIN_MALLOC=default)" };
   const own = GLIBC_VARIABLES.filter((k) => env[k] !== undefined);
   if (own.length > 0) return { applied: false, note: `as the environment's ${own.join(', ')} set it` };
   const tuning = nativeMallocTuning();
-  if (tuning.retain === undefined) return { applied: false, note: `glibc's defaults (${tuning.why ?? 'no native addon'})` };
+  if (tuning.retain === undefined)
+    return { applied: false, note: `glibc's defaults (${tuning.why ?? 'no native addon'})` };
   const why = tuning.retain(WORKER_MALLOC.mmapThreshold, WORKER_MALLOC.trimThreshold, WORKER_MALLOC.topPad);
   if (why !== '') return { applied: false, note: `glibc's defaults (${why})` };
   const mib = (bytes: number): string => `${bytes / 2 ** 20} MiB`;
-  return { applied: true, note: `freed memory kept for reuse (mmap threshold ${mib(WORKER_MALLOC.mmapThreshold)}, trim threshold ${mib(WORKER_MALLOC.trimThreshold)}, top pad ${mib(WORKER_MALLOC.topPad)})` };
+  return {
+    applied: true,
+    note: `freed memory kept for reuse (mmap threshold ${mib(WORKER_MALLOC.mmapThreshold)}, trim threshold ${mib(WORKER_MALLOC.trimThreshold)}, top pad ${mib(WORKER_MALLOC.topPad)})`,
+  };
 }

@@ -44,10 +44,29 @@ export {
   type HParamsMetric,
   type SessionStatus,
 } from './tensorboard-hparams';
-export { readEventFile, decodeEvent, decodeHParamsContent, eventFilesIn, scalarsByTag, type DecodedEvent, type DecodedValue, type EventFileContents, type ScalarPoint } from './tensorboard-reader';
+export {
+  readEventFile,
+  decodeEvent,
+  decodeHParamsContent,
+  eventFilesIn,
+  scalarsByTag,
+  type DecodedEvent,
+  type DecodedValue,
+  type EventFileContents,
+  type ScalarPoint,
+} from './tensorboard-reader';
 export { crc32c, maskedCrc32c, frameRecord, splitRecords, type RecordSplit } from './tensorboard-records';
 export { encodeSummaryEvent, encodeFileVersionEvent, type HistogramData, type SummaryValue } from './tensorboard-proto';
 export { mergeTraceFiles } from './trace-merge';
 export { STEPS_TRACK, TraceWriter, WIRE_TRACK } from './trace-writer';
 export { statusPageRoutes, STATUS_PAGE_HTML } from './status-page';
-export { appendBounded, msPerStep, MAX_POINTS, type StatusSnapshot, type StepPoint, type StepTiming, type WorkerRow, type EpochPoint } from './status-page-data';
+export {
+  appendBounded,
+  msPerStep,
+  MAX_POINTS,
+  type StatusSnapshot,
+  type StepPoint,
+  type StepTiming,
+  type WorkerRow,
+  type EpochPoint,
+} from './status-page-data';

@@ -11,9 +11,7 @@ export type StepPhase = 'data' | 'compute' | 'communication' | 'update';
 export const STEP_PHASES: readonly StepPhase[] = ['data', 'compute', 'communication', 'update'];
 
 /** 1 ms (tiny MLP on a fast core) to 10 s (large model on wasm): steps land in this span. */
-export const STEP_DURATION_BUCKETS = [
-  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-];
+export const STEP_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** One all-reduce is a fraction of a step, so the range starts lower. */
 export const ALLREDUCE_DURATION_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
@@ -100,8 +98,16 @@ function stepMetrics(registers: Registers): Pick<WorkerMetrics, StepMetric> {
       buckets: ALLREDUCE_DURATION_BUCKETS,
       registers,
     }),
-    learningRate: new Gauge({ name: 'ringtrain_learning_rate', help: 'Learning rate of the latest optimizer step.', registers }),
-    momentum: new Gauge({ name: 'ringtrain_momentum', help: "Momentum (sgd, rmsprop) or Adam's beta1 of the latest optimizer step (onecycle cycles it).", registers }),
+    learningRate: new Gauge({
+      name: 'ringtrain_learning_rate',
+      help: 'Learning rate of the latest optimizer step.',
+      registers,
+    }),
+    momentum: new Gauge({
+      name: 'ringtrain_momentum',
+      help: "Momentum (sgd, rmsprop) or Adam's beta1 of the latest optimizer step (onecycle cycles it).",
+      registers,
+    }),
     nonFiniteSteps: new Counter({
       name: 'ringtrain_nonfinite_steps_total',
       help: 'Optimizer steps whose averaged loss or gradient was not finite, by action taken.',
@@ -112,12 +118,7 @@ function stepMetrics(registers: Registers): Pick<WorkerMetrics, StepMetric> {
 }
 
 type RingMetric =
-  | 'peerWaitSeconds'
-  | 'allreduceDuration'
-  | 'allreduceBytes'
-  | 'generation'
-  | 'ringLink'
-  | 'ringRefused';
+  'peerWaitSeconds' | 'allreduceDuration' | 'allreduceBytes' | 'generation' | 'ringLink' | 'ringRefused';
 /** The ring: all-reduce time and bytes, waits for slower peers, the links, refusals. */
 function ringMetrics(registers: Registers): Pick<WorkerMetrics, RingMetric> {
   return {
@@ -156,12 +157,7 @@ function ringMetrics(registers: Registers): Pick<WorkerMetrics, RingMetric> {
   };
 }
 
-type ProgressMetric =
-  | 'loss'
-  | 'accuracy'
-  | 'epoch'
-  | 'step'
-  | 'backendInfo';
+type ProgressMetric = 'loss' | 'accuracy' | 'epoch' | 'step' | 'backendInfo';
 /** Progress and quality: epochs, steps, loss and accuracy, the backend in use. */
 function progressMetrics(registers: Registers): Pick<WorkerMetrics, ProgressMetric> {
   return {
@@ -193,7 +189,12 @@ function progressMetrics(registers: Registers): Pick<WorkerMetrics, ProgressMetr
  * The rank goes in as a registry default label rather than on each metric, so call sites stay
  * `metrics.samplesTotal.inc(n)`; the cost is that the registry is the worker's alone.
  */
-export function createWorkerMetrics(registry: Registry, rank: number, backend: string, kernels: string = backend): WorkerMetrics {
+export function createWorkerMetrics(
+  registry: Registry,
+  rank: number,
+  backend: string,
+  kernels: string = backend,
+): WorkerMetrics {
   registry.setDefaultLabels({ rank: String(rank) });
   const registers = [registry];
   const m: WorkerMetrics = { ...stepMetrics(registers), ...ringMetrics(registers), ...progressMetrics(registers) };

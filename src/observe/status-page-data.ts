@@ -74,7 +74,13 @@ export interface StatusSnapshot {
 export const MAX_POINTS = 2000;
 export function msPerStep(t: StepTiming): WorkerRow['msPerStep'] {
   const per = (s: number): number => (t.steps > 0 ? (1000 * s) / t.steps : 0);
-  return { data: per(t.dataSec), compute: per(t.computeSec), communication: per(t.communicationSec), update: per(t.updateSec), peerWait: per(t.peerWaitSec) };
+  return {
+    data: per(t.dataSec),
+    compute: per(t.computeSec),
+    communication: per(t.communicationSec),
+    update: per(t.updateSec),
+    peerWait: per(t.peerWaitSec),
+  };
 }
 
 /**

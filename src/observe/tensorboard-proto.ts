@@ -36,7 +36,8 @@ export class ProtoWriter {
   }
 
   varint(field: number, n: number): this {
-    if (!Number.isInteger(n) || n < 0) throw new Error(`protobuf varint field ${field} needs a non-negative integer, got ${n}`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new Error(`protobuf varint field ${field} needs a non-negative integer, got ${n}`);
     this.tag(field, WIRE_VARINT);
     this.rawVarint(n);
     return this;
@@ -101,8 +102,7 @@ export interface HistogramData {
 }
 
 export type SummaryValue =
-  | { tag: string; kind: 'scalar'; value: number }
-  | { tag: string; kind: 'histogram'; histogram: HistogramData };
+  { tag: string; kind: 'scalar'; value: number } | { tag: string; kind: 'histogram'; histogram: HistogramData };
 
 function pluginMetadata(w: ProtoWriter, plugin: string): void {
   w.message(1, (pd) => pd.string(1, plugin));

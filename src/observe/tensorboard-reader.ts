@@ -47,7 +47,15 @@ interface ValueObject {
   metadata?: { pluginData?: { pluginName?: string; content?: Buffer } };
   simpleValue?: number;
   tensor?: TensorObject;
-  histo?: { min?: number; max?: number; num?: number; sum?: number; sumSquares?: number; bucketLimit?: number[]; bucket?: number[] };
+  histo?: {
+    min?: number;
+    max?: number;
+    num?: number;
+    sum?: number;
+    sumSquares?: number;
+    bucketLimit?: number[];
+    bucket?: number[];
+  };
 }
 
 interface EventObject {
@@ -58,9 +66,16 @@ interface EventObject {
 }
 
 function protoFile(name = 'event.proto'): string {
-  const candidates = [path.resolve(__dirname, `../../../proto/tensorboard/${name}`), path.resolve(__dirname, `../../proto/tensorboard/${name}`)];
+  const candidates = [
+    path.resolve(__dirname, `../../../proto/tensorboard/${name}`),
+    path.resolve(__dirname, `../../proto/tensorboard/${name}`),
+  ];
   const found = candidates.find((p) => fs.existsSync(p));
-  if (found === undefined) throw new RingtrainError('DATA_INVALID', `proto/tensorboard/${name} not found near ${__dirname}: is the package installed whole?`);
+  if (found === undefined)
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `proto/tensorboard/${name} not found near ${__dirname}: is the package installed whole?`,
+    );
   return found;
 }
 
@@ -73,7 +88,12 @@ let hparamsType: protobuf.Type | undefined;
  */
 export function decodeHParamsContent(content: Uint8Array): Record<string, unknown> {
   hparamsType ??= protobuf.loadSync(protoFile('hparams.proto')).lookupType('tensorboard.hparams.HParamsPluginData');
-  return hparamsType.toObject(hparamsType.decode(content), { longs: Number, enums: String, defaults: true, oneofs: true }) as Record<string, unknown>;
+  return hparamsType.toObject(hparamsType.decode(content), {
+    longs: Number,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  }) as Record<string, unknown>;
 }
 
 let eventType: protobuf.Type | undefined;
@@ -121,8 +141,17 @@ function decodeValue(v: ValueObject): DecodedValue {
 /** Decodes one record's bytes as a tensorboard.Event. */
 export function decodeEvent(data: Uint8Array): DecodedEvent {
   const type = eventProto();
-  const obj = type.toObject(type.decode(data), { longs: Number, enums: String, bytes: Buffer, oneofs: true }) as EventObject;
-  const ev: DecodedEvent = { wallTime: obj.wallTime ?? 0, step: obj.step ?? 0, values: (obj.summary?.value ?? []).map(decodeValue) };
+  const obj = type.toObject(type.decode(data), {
+    longs: Number,
+    enums: String,
+    bytes: Buffer,
+    oneofs: true,
+  }) as EventObject;
+  const ev: DecodedEvent = {
+    wallTime: obj.wallTime ?? 0,
+    step: obj.step ?? 0,
+    values: (obj.summary?.value ?? []).map(decodeValue),
+  };
   if (obj.fileVersion !== undefined) ev.fileVersion = obj.fileVersion;
   return ev;
 }

@@ -11,7 +11,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeFailed } from '../core';
-import { ScalarEventEncoder, encodeFileVersionEvent, encodeSummaryEvent, type HistogramData } from './tensorboard-proto';
+import {
+  ScalarEventEncoder,
+  encodeFileVersionEvent,
+  encodeSummaryEvent,
+  type HistogramData,
+} from './tensorboard-proto';
 import { frameRecord } from './tensorboard-records';
 
 /** Pending bytes that force a flush. */
@@ -128,7 +133,8 @@ export class EventFileWriter {
     if (this.fd === undefined) return;
     this.encodeDeferred();
     this.pushRecord(event);
-    if (this.pendingBytes >= FLUSH_BYTES || this.clock() * 1000 - this.lastFlushMs >= this.flushIntervalMs) this.flush();
+    if (this.pendingBytes >= FLUSH_BYTES || this.clock() * 1000 - this.lastFlushMs >= this.flushIntervalMs)
+      this.flush();
   }
 
   private pushRecord(event: Uint8Array): void {

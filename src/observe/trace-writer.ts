@@ -31,7 +31,12 @@ export const GC_TRACK = 1;
 export const WIRE_TRACK = 2;
 
 /** perf_hooks' NODE_PERFORMANCE_GC_* kinds. */
-const GC_KINDS: Record<number, string> = { 1: 'minor GC', 2: 'major GC', 4: 'incremental marking', 8: 'weak callbacks' };
+const GC_KINDS: Record<number, string> = {
+  1: 'minor GC',
+  2: 'major GC',
+  4: 'incremental marking',
+  8: 'weak callbacks',
+};
 
 /** Wall-clock microseconds of a performance.now() reading. */
 const wallMicros = (perfMs: number): number => (performance.timeOrigin + perfMs) * 1000;
@@ -44,7 +49,10 @@ export class TraceWriter {
   /** The wire track is named at its first event: most runs never overlap. */
   private wireNamed = false;
 
-  constructor(readonly file: string, private readonly rank: number) {
+  constructor(
+    readonly file: string,
+    private readonly rank: number,
+  ) {
     makeDirectory(path.dirname(path.resolve(file)), DIRECTORY_USES.trace);
     this.fd = fs.openSync(file, 'w');
     fs.writeSync(this.fd, '[\n');
@@ -67,7 +75,13 @@ export class TraceWriter {
     const { tid, ...rest } = e;
     if (tid === WIRE_TRACK && !this.wireNamed) {
       this.wireNamed = true;
-      this.write({ name: 'thread_name', ph: 'M', pid: this.rank, tid: WIRE_TRACK, args: { name: 'gradients on the wire' } });
+      this.write({
+        name: 'thread_name',
+        ph: 'M',
+        pid: this.rank,
+        tid: WIRE_TRACK,
+        args: { name: 'gradients on the wire' },
+      });
     }
     this.write({ ...rest, ph: 'X', pid: this.rank, tid: tid ?? STEPS_TRACK });
   }
@@ -83,7 +97,13 @@ export class TraceWriter {
       for (const e of list.getEntries()) {
         // Node puts the GC kind in `detail`, which these typings do not declare.
         const kind = (e as PerformanceEntry & { detail?: { kind?: number } | null }).detail?.kind ?? 0;
-        this.event({ name: GC_KINDS[kind] ?? 'GC', cat: 'gc', ts: wallMicros(e.startTime), dur: e.duration * 1000, tid: GC_TRACK });
+        this.event({
+          name: GC_KINDS[kind] ?? 'GC',
+          cat: 'gc',
+          ts: wallMicros(e.startTime),
+          dur: e.duration * 1000,
+          tid: GC_TRACK,
+        });
       }
     });
     this.gc.observe({ entryTypes: ['gc'] });

@@ -124,11 +124,28 @@ export function unpackTiming(buf: Float32Array, worldSize: number): RankTiming[]
   return Array.from({ length: worldSize }, (_, rank) => {
     const at = rank * TIMING_FIELDS;
     const v = (i: number): number => buf[at + i] as number;
-    return { rank, steps: v(0), samples: v(1), data: v(2), compute: v(3), communication: v(4), update: v(5), peerWait: v(6) };
+    return {
+      rank,
+      steps: v(0),
+      samples: v(1),
+      data: v(2),
+      compute: v(3),
+      communication: v(4),
+      update: v(5),
+      peerWait: v(6),
+    };
   });
 }
 
 /** Our equal-width histogram as TensorBoard's HistogramProto (bucket i ends at limit i). */
 export function toTensorBoard(h: Histogram): HistogramData {
-  return { min: h.min, max: h.max, num: h.count, sum: h.sum, sumSquares: h.sumSquares, bucketLimits: h.edges.slice(1), buckets: h.counts.slice() };
+  return {
+    min: h.min,
+    max: h.max,
+    num: h.count,
+    sum: h.sum,
+    sumSquares: h.sumSquares,
+    bucketLimits: h.edges.slice(1),
+    buckets: h.counts.slice(),
+  };
 }

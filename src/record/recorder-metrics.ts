@@ -21,7 +21,7 @@ export function createDiagnosticsMetrics(registry: Registry): DiagnosticsMetrics
     }),
     updateRatio: new Gauge({
       name: 'ringtrain_update_to_weight_ratio',
-      help: 'Norm of the last diagnosed step\'s weight update over the norm of the weights, per layer',
+      help: "Norm of the last diagnosed step's weight update over the norm of the weights, per layer",
       labelNames: ['rank', 'layer'] as const,
       registers: [registry],
     }),

@@ -115,7 +115,9 @@ export function jsonLine(v: unknown): string {
 }
 
 export function reviveNumbers<T>(v: T): T {
-  return JSON.parse(JSON.stringify(v), (_k, x: unknown) => (x === 'NaN' ? NaN : x === 'Infinity' ? Infinity : x === '-Infinity' ? -Infinity : x)) as T;
+  return JSON.parse(JSON.stringify(v), (_k, x: unknown) =>
+    x === 'NaN' ? NaN : x === 'Infinity' ? Infinity : x === '-Infinity' ? -Infinity : x,
+  ) as T;
 }
 
 export interface RunFiles {

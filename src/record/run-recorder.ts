@@ -42,11 +42,26 @@ import {
   type StepInfo,
 } from './recorder-inputs';
 import { createDiagnosticsMetrics, type DiagnosticsMetrics } from './recorder-metrics';
-import { RUN_FILES, appendJsonLines, type DiagnosticsLine, type HistogramLine, type RankTiming, type StepLine, type TimingLine } from './run-files';
+import {
+  RUN_FILES,
+  appendJsonLines,
+  type DiagnosticsLine,
+  type HistogramLine,
+  type RankTiming,
+  type StepLine,
+  type TimingLine,
+} from './run-files';
 
 export type { DiagnosticsInput, EpochInput, ProgressSink, RunRecorderOptions, StepInfo } from './recorder-inputs';
 
-const emptyTiming = (): StepTiming => ({ steps: 0, dataSec: 0, computeSec: 0, communicationSec: 0, updateSec: 0, peerWaitSec: 0 });
+const emptyTiming = (): StepTiming => ({
+  steps: 0,
+  dataSec: 0,
+  computeSec: 0,
+  communicationSec: 0,
+  updateSec: 0,
+  peerWaitSec: 0,
+});
 
 export class RunRecorder {
   private readonly clock: () => number;
@@ -74,7 +89,16 @@ export class RunRecorder {
   constructor(private readonly o: RunRecorderOptions) {
     this.clock = o.clock ?? Date.now;
     this.writes = o.rank === 0;
-    this.epochTiming = { rank: o.rank, steps: 0, samples: 0, data: 0, compute: 0, communication: 0, update: 0, peerWait: 0 };
+    this.epochTiming = {
+      rank: o.rank,
+      steps: 0,
+      samples: 0,
+      data: 0,
+      compute: 0,
+      communication: 0,
+      update: 0,
+      peerWait: 0,
+    };
     if (this.writes) {
       const clockSec = (): number => this.clock() / 1000;
       this.train = new EventFileWriter(path.join(o.dir, RUN_FILES.tensorboard, 'train'), { clock: clockSec });
@@ -86,8 +110,31 @@ export class RunRecorder {
   /** After every optimizer step. */
   onStep(s: StepInfo): void {
     const now = this.clock();
+    this.tally(s, now);
+    const last = s.stepInEpoch >= s.stepsInEpoch;
+    const kept = this.writes && (last || s.step % (this.o.logEverySteps ?? 1) === 0);
+    const logged =
+      this.writes &&
+      this.o.log !== undefined &&
+      (last || now - this.lastProgressMs >= (this.o.progressIntervalMs ?? PROGRESS_INTERVAL_MS));
+    // Only rank 0's kept points and progress lines show it: the other steps need not compute it.
+    const samplesPerSec = kept || logged ? this.throughput(s) : 0;
+    if (kept) this.keepPoint(s, now, samplesPerSec);
+    if (logged) this.logProgress(s, now, samplesPerSec);
+    this.maybeSend(now);
+  }
+
+  /** Adds the step to the epoch's running loss, the throughput window and both time splits. */
+  private tally(s: StepInfo, now: number): void {
     // A new epoch (or the first step after a resume mid-epoch) starts the running figures afresh.
-    if (s.stepInEpoch === 1 || s.epoch !== this.epoch) this.epochLoss = { sum: 0, correct: 0, samples: 0, hasCorrect: false, startMs: now - 1000 * (s.seconds.data + s.seconds.compute + s.seconds.communication + s.seconds.update) };
+    if (s.stepInEpoch === 1 || s.epoch !== this.epoch)
+      this.epochLoss = {
+        sum: 0,
+        correct: 0,
+        samples: 0,
+        hasCorrect: false,
+        startMs: now - 1000 * (s.seconds.data + s.seconds.compute + s.seconds.communication + s.seconds.update),
+      };
     this.epoch = s.epoch;
     const globalSamples = s.samples * this.o.worldSize;
     this.stepTimes.push({ ms: now, samples: globalSamples });
@@ -115,49 +162,51 @@ export class RunRecorder {
     w.peerWaitSec += s.seconds.peerWait ?? 0;
     // As the epoch reports count it (steps x samples per step x world), so the two agree.
     this.lastStep = { step: s.step, samples: s.step * globalSamples };
+  }
 
-    const last = s.stepInEpoch >= s.stepsInEpoch;
-    const kept = this.writes && (last || s.step % (this.o.logEverySteps ?? 1) === 0);
-    const logged = this.writes && this.o.log !== undefined && (last || now - this.lastProgressMs >= (this.o.progressIntervalMs ?? PROGRESS_INTERVAL_MS));
-    // Only rank 0's kept points and progress lines show it: the other steps need not compute it.
-    const samplesPerSec = kept || logged ? this.throughput(s) : 0;
-    if (kept) {
-      const point: StepPoint = {
-        step: s.step,
+  /** Rank 0's point of a kept step: the coordinator's curve, steps.jsonl and TensorBoard. */
+  private keepPoint(s: StepInfo, now: number, samplesPerSec: number): void {
+    const point: StepPoint = {
+      step: s.step,
+      epoch: s.epoch,
+      loss: s.loss,
+      accuracy: this.epochLoss.hasCorrect ? this.epochLoss.correct / this.epochLoss.samples : NaN,
+      samplesPerSec,
+      lr: s.lr,
+      wallTime: now / 1000,
+    };
+    this.pendingPoints.push(point);
+    this.steps.push({ step: s.step, epoch: s.epoch, loss: s.loss, samplesPerSec, lr: s.lr, time: now / 1000 });
+    // A long epoch must not hold its lines until the end (a crash would lose them).
+    if (this.steps.length >= STEP_LINES_PER_WRITE) this.flushSteps();
+    const scalars: Record<string, number> = {
+      'batch/loss': s.loss,
+      'batch/samples_per_sec': samplesPerSec,
+      'batch/learning_rate': s.lr,
+    };
+    if (s.momentum !== undefined) scalars['batch/momentum'] = s.momentum;
+    this.train?.scalars(s.step, scalars);
+  }
+
+  /** Rank 0's progress line. */
+  private logProgress(s: StepInfo, now: number, samplesPerSec: number): void {
+    if (this.o.log === undefined) return;
+    this.lastProgressMs = now;
+    const loss = this.epochLoss.sum / this.epochLoss.samples;
+    this.o.log.info(
+      {
+        event: 'progress',
         epoch: s.epoch,
-        loss: s.loss,
-        accuracy: this.epochLoss.hasCorrect ? this.epochLoss.correct / this.epochLoss.samples : NaN,
+        epochs: this.o.epochs,
+        stepInEpoch: s.stepInEpoch,
+        stepsInEpoch: s.stepsInEpoch,
+        step: s.step,
+        loss,
         samplesPerSec,
-        lr: s.lr,
-        wallTime: now / 1000,
-      };
-      this.pendingPoints.push(point);
-      this.steps.push({ step: s.step, epoch: s.epoch, loss: s.loss, samplesPerSec, lr: s.lr, time: now / 1000 });
-      // A long epoch must not hold its lines until the end (a crash would lose them).
-      if (this.steps.length >= STEP_LINES_PER_WRITE) this.flushSteps();
-      const scalars: Record<string, number> = { 'batch/loss': s.loss, 'batch/samples_per_sec': samplesPerSec, 'batch/learning_rate': s.lr };
-      if (s.momentum !== undefined) scalars['batch/momentum'] = s.momentum;
-      this.train?.scalars(s.step, scalars);
-    }
-    if (logged && this.o.log !== undefined) {
-      this.lastProgressMs = now;
-      const loss = this.epochLoss.sum / this.epochLoss.samples;
-      this.o.log.info(
-        {
-          event: 'progress',
-          epoch: s.epoch,
-          epochs: this.o.epochs,
-          stepInEpoch: s.stepInEpoch,
-          stepsInEpoch: s.stepsInEpoch,
-          step: s.step,
-          loss,
-          samplesPerSec,
-          elapsedSec: (now - this.epochLoss.startMs) / 1000,
-        },
-        `epoch ${s.epoch}/${this.o.epochs} step ${s.stepInEpoch}/${s.stepsInEpoch}: loss ${loss.toFixed(4)}, ${samplesPerSec.toFixed(0)} samples/s`,
-      );
-    }
-    this.maybeSend(now);
+        elapsedSec: (now - this.epochLoss.startMs) / 1000,
+      },
+      `epoch ${s.epoch}/${this.o.epochs} step ${s.stepInEpoch}/${s.stepsInEpoch}: loss ${loss.toFixed(4)}, ${samplesPerSec.toFixed(0)} samples/s`,
+    );
   }
 
   /**
@@ -174,7 +223,8 @@ export class RunRecorder {
     const globalGradNorm = Math.sqrt(layers.reduce((s, l) => s + l.gradNorm * l.gradNorm, 0));
     // Exploding gradients are judged on the epoch's largest norm (onEpoch), not one step's.
     const warnings = gradientWarnings(layers, this.firstGlobalNorm).filter((w) => w.kind !== 'exploding-gradient');
-    if (this.firstGlobalNorm === undefined && Number.isFinite(globalGradNorm) && globalGradNorm > 0) this.firstGlobalNorm = globalGradNorm;
+    if (this.firstGlobalNorm === undefined && Number.isFinite(globalGradNorm) && globalGradNorm > 0)
+      this.firstGlobalNorm = globalGradNorm;
     const rank = String(this.o.rank);
     this.metrics?.gradientNorm.set({ rank, layer: 'global' }, globalGradNorm);
     for (const l of layers) {
@@ -187,8 +237,20 @@ export class RunRecorder {
     this.pendingDiagnostics = { epoch: d.epoch, step: d.step, globalGradNorm, layers, warnings };
     const hists: HistogramLine[] = [];
     for (const s of d.slots) {
-      hists.push({ epoch: d.epoch, step: d.step, kind: 'weights', variable: s.name, histogram: weights[s.name] as Histogram });
-      hists.push({ epoch: d.epoch, step: d.step, kind: 'gradients', variable: s.name, histogram: grads[s.name] as Histogram });
+      hists.push({
+        epoch: d.epoch,
+        step: d.step,
+        kind: 'weights',
+        variable: s.name,
+        histogram: weights[s.name] as Histogram,
+      });
+      hists.push({
+        epoch: d.epoch,
+        step: d.step,
+        kind: 'gradients',
+        variable: s.name,
+        histogram: grads[s.name] as Histogram,
+      });
     }
     appendJsonLines(path.join(this.o.dir, RUN_FILES.histograms), hists);
     const scalars: Record<string, number> = { 'gradients/global_norm': globalGradNorm };
@@ -209,14 +271,26 @@ export class RunRecorder {
   packEpochTiming(): Float32Array {
     const buf = new Float32Array(this.o.worldSize * TIMING_FIELDS);
     const t = this.epochTiming;
-    buf.set([t.steps, t.samples, t.data, t.compute, t.communication, t.update, t.peerWait ?? 0], this.o.rank * TIMING_FIELDS);
+    buf.set(
+      [t.steps, t.samples, t.data, t.compute, t.communication, t.update, t.peerWait ?? 0],
+      this.o.rank * TIMING_FIELDS,
+    );
     return buf;
   }
 
   /** After each epoch's evaluation; returns (and logs) an over-fitting warning if any. */
   onEpoch(e: EpochInput): DiagnosticWarning[] {
     const ranks = e.ranks ? unpackTiming(e.ranks, this.o.worldSize) : [this.epochTiming];
-    this.epochTiming = { rank: this.o.rank, steps: 0, samples: 0, data: 0, compute: 0, communication: 0, update: 0, peerWait: 0 };
+    this.epochTiming = {
+      rank: this.o.rank,
+      steps: 0,
+      samples: 0,
+      data: 0,
+      compute: 0,
+      communication: 0,
+      update: 0,
+      peerWait: 0,
+    };
     this.history.push({ epoch: e.epoch, trainLoss: e.train.loss, valLoss: e.val.loss });
     const warnings = [
       epochGradientWarning(e.epoch, e.gradNorm?.max ?? NaN, e.gradNorm?.first),
@@ -231,7 +305,15 @@ export class RunRecorder {
     this.train?.scalars(e.epoch, {
       ...splitScalars(e.train),
       'epoch/samples_per_sec': e.samplesPerSec,
-      ...(own ? { 'epoch/seconds_data': own.data, 'epoch/seconds_compute': own.compute, 'epoch/seconds_communication': own.communication, 'epoch/seconds_update': own.update, 'epoch/seconds_peer_wait': own.peerWait ?? 0 } : {}),
+      ...(own
+        ? {
+            'epoch/seconds_data': own.data,
+            'epoch/seconds_compute': own.compute,
+            'epoch/seconds_communication': own.communication,
+            'epoch/seconds_update': own.update,
+            'epoch/seconds_peer_wait': own.peerWait ?? 0,
+          }
+        : {}),
     });
     this.validation?.scalars(e.epoch, splitScalars(e.val));
     this.flushFiles();
@@ -244,12 +326,21 @@ export class RunRecorder {
     const pending = this.pendingDiagnostics?.epoch === e.epoch ? this.pendingDiagnostics : undefined;
     if (pending !== undefined) this.pendingDiagnostics = undefined;
     else this.flushDiagnostics();
-    const line: DiagnosticsLine = pending ?? { epoch: e.epoch, step: e.step, globalGradNorm: NaN, layers: [], warnings: [] };
+    const line: DiagnosticsLine = pending ?? {
+      epoch: e.epoch,
+      step: e.step,
+      globalGradNorm: NaN,
+      layers: [],
+      warnings: [],
+    };
     line.warnings = [...line.warnings, ...warnings];
     if (e.gradNorm !== undefined) {
       line.meanGradNorm = e.gradNorm.mean;
       line.maxGradNorm = e.gradNorm.max;
-      this.train?.scalars(e.epoch, { 'gradients/global_norm_max': e.gradNorm.max, 'gradients/global_norm_mean': e.gradNorm.mean });
+      this.train?.scalars(e.epoch, {
+        'gradients/global_norm_max': e.gradNorm.max,
+        'gradients/global_norm_mean': e.gradNorm.mean,
+      });
     }
     if (e.skippedSteps !== undefined) line.skippedSteps = e.skippedSteps;
     appendJsonLines(path.join(this.o.dir, RUN_FILES.diagnostics), [line]);
@@ -257,7 +348,8 @@ export class RunRecorder {
 
   /** A diagnosed step whose epoch never ended (training stopped): its line is still written. */
   private flushDiagnostics(): void {
-    if (this.pendingDiagnostics !== undefined && this.writes) appendJsonLines(path.join(this.o.dir, RUN_FILES.diagnostics), [this.pendingDiagnostics]);
+    if (this.pendingDiagnostics !== undefined && this.writes)
+      appendJsonLines(path.join(this.o.dir, RUN_FILES.diagnostics), [this.pendingDiagnostics]);
     this.pendingDiagnostics = undefined;
   }
 
@@ -310,12 +402,22 @@ export class RunRecorder {
     if (!force && now - this.lastSinkMs < (this.o.sinkIntervalMs ?? SINK_INTERVAL_MS)) return;
     if (this.pendingPoints.length === 0 && this.sinkTiming.steps === 0) return;
     this.lastSinkMs = now;
-    const update = { step: this.lastStep.step, samples: this.lastStep.samples, points: this.pendingPoints, timing: this.sinkTiming };
+    const update = {
+      step: this.lastStep.step,
+      samples: this.lastStep.samples,
+      points: this.pendingPoints,
+      timing: this.sinkTiming,
+    };
     this.pendingPoints = [];
     this.sinkTiming = emptyTiming();
     this.sending = sink
       .sendProgress(update)
-      .catch((e: unknown) => this.o.log?.debug({ event: 'progress-send-failed' }, `could not send progress to the coordinator: ${(e as Error).message}`))
+      .catch((e: unknown) =>
+        this.o.log?.debug(
+          { event: 'progress-send-failed' },
+          `could not send progress to the coordinator: ${(e as Error).message}`,
+        ),
+      )
       .finally(() => (this.sending = undefined));
   }
 

@@ -37,7 +37,8 @@ export function niceTicks(min: number, max: number, count = 5): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = ([1, 2, 5, 10].find((m) => m * mag >= raw) ?? 10) * mag;
   const out: number[] = [];
-  for (let v = Math.ceil(min / step) * step; v <= max + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  for (let v = Math.ceil(min / step) * step; v <= max + step * 1e-9; v += step)
+    out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
   return out;
 }
 
@@ -45,8 +46,10 @@ export function niceTicks(min: number, max: number, count = 5): number[] {
 export function formatTick(v: number, step: number): string {
   // Past a billion (a diverged loss), M and k suffixes stop helping: exponent notation.
   if (Math.abs(v) >= 1e9 && step >= 1e8) return v.toExponential(1);
-  if (Math.abs(v) >= 1e6 && step >= 1e5) return `${+(v / 1e6).toFixed(Math.max(0, -Math.floor(Math.log10(step / 1e6))))}M`;
-  if (Math.abs(v) >= 1e4 && step >= 1e3) return `${+(v / 1e3).toFixed(Math.max(0, -Math.floor(Math.log10(step / 1e3))))}k`;
+  if (Math.abs(v) >= 1e6 && step >= 1e5)
+    return `${+(v / 1e6).toFixed(Math.max(0, -Math.floor(Math.log10(step / 1e6))))}M`;
+  if (Math.abs(v) >= 1e4 && step >= 1e3)
+    return `${+(v / 1e3).toFixed(Math.max(0, -Math.floor(Math.log10(step / 1e3))))}k`;
   if (step > 0 && step < 1e-4) return v === 0 ? '0' : v.toExponential(1);
   const decimals = step > 0 ? Math.max(0, -Math.floor(Math.log10(step) + 1e-9)) : 2;
   return v.toFixed(Math.min(decimals, 8));
@@ -76,7 +79,10 @@ export function extent(values: readonly number[], pin?: { min?: number; max?: nu
     return [lo - pad, hi + pad];
   }
   const pad = (hi - lo) * 0.05;
-  return [pin?.min !== undefined && lo === pin.min ? lo : lo - pad, pin?.max !== undefined && hi === pin.max ? hi : hi + pad];
+  return [
+    pin?.min !== undefined && lo === pin.min ? lo : lo - pad,
+    pin?.max !== undefined && hi === pin.max ? hi : hi + pad,
+  ];
 }
 
 export interface FrameOptions {
@@ -113,7 +119,10 @@ export function drawFrame(r: Raster, plot: Rect, o: FrameOptions): void {
   }
   r.strokeRect(plot.x, plot.y, plot.w + 1, plot.h + 1, INK);
   r.text(plot.x + plot.w / 2, plot.y + plot.h + 32, o.xLabel, MUTED, { scale: LABEL_SCALE, align: 'center' });
-  r.text(6, plot.y + plot.h / 2 + textWidth(o.yLabel, LABEL_SCALE) / 2, o.yLabel, MUTED, { scale: LABEL_SCALE, rotate: true });
+  r.text(6, plot.y + plot.h / 2 + textWidth(o.yLabel, LABEL_SCALE) / 2, o.yLabel, MUTED, {
+    scale: LABEL_SCALE,
+    rotate: true,
+  });
 }
 
 /** Space between a legend entry's swatch and its name, and each entry's height. */
@@ -170,7 +179,8 @@ export function distinctColors(n: number): Rgb[] {
   if (extended.length < n) {
     const levels = [0, 60, 120, 180, 240];
     const grid: Rgb[] = [];
-    for (const r of levels) for (const g of levels) for (const b of levels) if (0.299 * r + 0.587 * g + 0.114 * b < 190) grid.push([r, g, b]);
+    for (const r of levels)
+      for (const g of levels) for (const b of levels) if (0.299 * r + 0.587 * g + 0.114 * b < 190) grid.push([r, g, b]);
     const chosen = [...extended];
     const left = grid.filter((c) => !chosen.some((p) => colorDistance(p, c) === 0));
     while (chosen.length < n && left.length > 0) {

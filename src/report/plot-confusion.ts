@@ -12,10 +12,16 @@ const LOW: Rgb = [247, 251, 255];
 
 function shade(t: number): Rgb {
   const u = Math.max(0, Math.min(1, Number.isFinite(t) ? t : 0));
-  return [0, 1, 2].map((i) => Math.round((LOW[i] as number) + ((HIGH[i] as number) - (LOW[i] as number)) * u)) as unknown as Rgb;
+  return [0, 1, 2].map((i) =>
+    Math.round((LOW[i] as number) + ((HIGH[i] as number) - (LOW[i] as number)) * u),
+  ) as unknown as Rgb;
 }
 
-export function confusionPlot(confusion: readonly (readonly number[])[], names: readonly string[], title: string): Raster {
+export function confusionPlot(
+  confusion: readonly (readonly number[])[],
+  names: readonly string[],
+  title: string,
+): Raster {
   const k = confusion.length;
   const cell = Math.max(12, Math.min(56, Math.floor(560 / Math.max(1, k))));
   const ls = cell >= 28 ? 2 : 1;
@@ -41,14 +47,26 @@ export function confusionPlot(confusion: readonly (readonly number[])[], names: 
       r.fillRect(x, y, cell - 1, cell - 1, shade(share));
       const text = String(v);
       // A count is written only where it fits; the shade still tells the share.
-      if (textWidth(text, countScale) <= cell - 4) r.text(x + cell / 2, y + cell / 2 - (7 * countScale) / 2, text, share > 0.5 ? [255, 255, 255] : INK, { scale: countScale, align: 'center' });
+      if (textWidth(text, countScale) <= cell - 4)
+        r.text(x + cell / 2, y + cell / 2 - (7 * countScale) / 2, text, share > 0.5 ? [255, 255, 255] : INK, {
+          scale: countScale,
+          align: 'center',
+        });
     }
-    r.text(left - 6, top + t * cell + cell / 2 - (7 * ls) / 2, names[t] ?? String(t), INK, { scale: ls, align: 'right' });
+    r.text(left - 6, top + t * cell + cell / 2 - (7 * ls) / 2, names[t] ?? String(t), INK, {
+      scale: ls,
+      align: 'right',
+    });
   }
   for (let p = 0; p < k; p++) {
     const name = names[p] ?? String(p);
     if (across) r.text(left + p * cell + cell / 2, top + k * cell + 6, name, INK, { scale: ls, align: 'center' });
-    else r.text(left + p * cell + cell / 2 - (7 * ls) / 2, top + k * cell + 6, name, INK, { scale: ls, rotate: true, align: 'right' });
+    else
+      r.text(left + p * cell + cell / 2 - (7 * ls) / 2, top + k * cell + 6, name, INK, {
+        scale: ls,
+        rotate: true,
+        align: 'right',
+      });
   }
   r.text(left + (k * cell) / 2, height - 22, 'predicted class', MUTED, { scale: LABEL_SCALE, align: 'center' });
   r.text(10, top + (k * cell) / 2, 'true class', MUTED, { scale: LABEL_SCALE, rotate: true, align: 'center' });

@@ -18,7 +18,11 @@ const BACK: Rgb = [170, 200, 230];
 const FRONT: Rgb = [0, 90, 160];
 
 function mix(a: Rgb, b: Rgb, t: number): Rgb {
-  return [Math.round(a[0] + (b[0] - a[0]) * t), Math.round(a[1] + (b[1] - a[1]) * t), Math.round(a[2] + (b[2] - a[2]) * t)];
+  return [
+    Math.round(a[0] + (b[0] - a[0]) * t),
+    Math.round(a[1] + (b[1] - a[1]) * t),
+    Math.round(a[2] + (b[2] - a[2]) * t),
+  ];
 }
 
 /** Draws the ridges of `frames` into `area` of `r`, with a title above and an x axis below. */
@@ -26,7 +30,10 @@ export function drawHistogramRidges(r: Raster, area: Rect, title: string, frames
   r.text(area.x + area.w / 2, area.y - 28, title, INK, { scale: LABEL_SCALE, align: 'center' });
   const usable = frames.filter((f) => f.h.counts.length > 0);
   if (usable.length === 0) {
-    r.text(area.x + area.w / 2, area.y + area.h / 2, 'no data recorded', [150, 150, 150], { scale: 2, align: 'center' });
+    r.text(area.x + area.w / 2, area.y + area.h / 2, 'no data recorded', [150, 150, 150], {
+      scale: 2,
+      align: 'center',
+    });
     return;
   }
   const lo = Math.min(...usable.map((f) => f.h.edges[0] as number));
@@ -67,7 +74,11 @@ export function drawHistogramRidges(r: Raster, area: Rect, title: string, frames
 }
 
 /** One variable's weights (left) and gradients (right) over the recorded epochs. */
-export function variableHistogramPlot(variable: string, weights: readonly HistogramFrame[], grads: readonly HistogramFrame[]): Raster {
+export function variableHistogramPlot(
+  variable: string,
+  weights: readonly HistogramFrame[],
+  grads: readonly HistogramFrame[],
+): Raster {
   const width = 1000;
   const height = 380;
   const r = new Raster(width, height);

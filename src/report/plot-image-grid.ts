@@ -50,14 +50,22 @@ export function colorAt(map: Colormap, t: number): Rgb {
     const red: Rgb = [178, 24, 43];
     const end = u < 0.5 ? blue : red;
     const k = Math.abs(u - 0.5) * 2;
-    return [Math.round(255 + (end[0] - 255) * k), Math.round(255 + (end[1] - 255) * k), Math.round(255 + (end[2] - 255) * k)];
+    return [
+      Math.round(255 + (end[0] - 255) * k),
+      Math.round(255 + (end[1] - 255) * k),
+      Math.round(255 + (end[2] - 255) * k),
+    ];
   }
   const pos = u * (VIRIDIS.length - 1);
   const i = Math.min(VIRIDIS.length - 2, Math.floor(pos));
   const f = pos - i;
   const a = VIRIDIS[i] as Rgb;
   const b = VIRIDIS[i + 1] as Rgb;
-  return [Math.round(a[0] + (b[0] - a[0]) * f), Math.round(a[1] + (b[1] - a[1]) * f), Math.round(a[2] + (b[2] - a[2]) * f)];
+  return [
+    Math.round(a[0] + (b[0] - a[0]) * f),
+    Math.round(a[1] + (b[1] - a[1]) * f),
+    Math.round(a[2] + (b[2] - a[2]) * f),
+  ];
 }
 
 function range(values: Float32Array): [number, number] {
@@ -107,7 +115,11 @@ export function imageGrid(o: ImageGridOptions): Raster {
       }
     }
     r.strokeRect(ox - 1, oy - 1, img.width * cell + 2, img.height * cell + 2, [200, 200, 200]);
-    if (img.label) r.text(ox + (img.width * cell) / 2, oy + img.height * cell + 5, img.label, MUTED, { scale: LABEL_SCALE, align: 'center' });
+    if (img.label)
+      r.text(ox + (img.width * cell) / 2, oy + img.height * cell + 5, img.label, MUTED, {
+        scale: LABEL_SCALE,
+        align: 'center',
+      });
   });
   return r;
 }

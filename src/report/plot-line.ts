@@ -75,7 +75,13 @@ export function distinctSeriesColors(series: readonly Series[]): Rgb[] {
   return used;
 }
 
-function ySpace(o: LinePlotOptions, y0: number, y1: number, top: number, bottom: number): { y: Scale; labelWidth: number } {
+function ySpace(
+  o: LinePlotOptions,
+  y0: number,
+  y1: number,
+  top: number,
+  bottom: number,
+): { y: Scale; labelWidth: number } {
   const y = linearScale(y0, y1, bottom, top);
   const ticks = niceTicks(y0, y1, Math.max(2, Math.floor((bottom - top) / 60)));
   const step = ticks.length > 1 ? (ticks[1] as number) - (ticks[0] as number) : Math.abs(y1 - y0) || 1;
@@ -88,14 +94,21 @@ export function lineLayout(o: LinePlotOptions): LineLayout {
   let height = o.height ?? PLOT_HEIGHT;
   const ty = (v: number): number => (o.logY ? (v > 0 ? Math.log10(v) : NaN) : v);
   const xs = o.series.flatMap((s) => s.points.map((p) => p[0])).filter(Number.isFinite);
-  const [y0, y1] = extent(o.series.flatMap((s) => s.points.map((p) => ty(p[1]))), o.logY ? undefined : o.yPin);
+  const [y0, y1] = extent(
+    o.series.flatMap((s) => s.points.map((p) => ty(p[1]))),
+    o.logY ? undefined : o.yPin,
+  );
   const colors = distinctSeriesColors(o.series);
-  const entries = o.series.map((s, i) => ({ name: s.name, color: colors[i] as Rgb })).filter((_, i) => (o.series[i] as Series).points.length > 0);
+  const entries = o.series
+    .map((s, i) => ({ name: s.name, color: colors[i] as Rgb }))
+    .filter((_, i) => (o.series[i] as Series).points.length > 0);
   const top = 36;
   const bottom = height - 56;
   const [xa, xb] = xs.length > 0 ? [Math.min(...xs), Math.max(...xs)] : extent(xs);
   const [x0, x1] = xa === xb ? extent([xa]) : [xa, xb];
-  const xTicks = niceTicks(x0, x1, 6).map((v, _i, all) => formatTick(v, all.length > 1 ? (all[1] as number) - (all[0] as number) : 1));
+  const xTicks = niceTicks(x0, x1, 6).map((v, _i, all) =>
+    formatTick(v, all.length > 1 ? (all[1] as number) - (all[0] as number) : 1),
+  );
   const right = Math.ceil(Math.max(16, ...xTicks.map((t) => textWidth(t, LABEL_SCALE) / 2 + 6)));
   // Left: the rotated y title (14 px), a gap, the widest y tick label, a gap.
   const left = 36 + ySpace(o, y0, y1, top, bottom).labelWidth;
@@ -105,7 +118,10 @@ export function lineLayout(o: LinePlotOptions): LineLayout {
   if (entries.length > 0 && entryW + 24 <= width * 0.4 && legendHeight(entries.length) <= bottom - top) {
     // Right of the data, in a column of its own.
     plotW = width - left - Math.max(right, entryW + 32);
-    legend = { box: { x: left + plotW + Math.max(right, 16), y: top, w: entryW + 8, h: legendHeight(entries.length) }, columns: 1 };
+    legend = {
+      box: { x: left + plotW + Math.max(right, 16), y: top, w: entryW + 8, h: legendHeight(entries.length) },
+      columns: 1,
+    };
   } else if (entries.length > 0) {
     // Too many or too long for a column: rows under the x axis title, the image grows to hold them.
     const columns = Math.max(1, Math.min(entries.length, Math.floor((width - 24) / entryW)));
@@ -124,7 +140,14 @@ export function linePlot(o: LinePlotOptions): Raster {
   const r = new Raster(width, height);
   r.parts.push({ ...plot, what: 'plot' });
   const ty = (v: number): number => (o.logY ? (v > 0 ? Math.log10(v) : NaN) : v);
-  drawFrame(r, plot, { title: o.title, xLabel: o.xLabel, yLabel: o.logY ? `${o.yLabel} (log scale)` : o.yLabel, x, y, yFormat: o.logY ? formatLogTick : undefined });
+  drawFrame(r, plot, {
+    title: o.title,
+    xLabel: o.xLabel,
+    yLabel: o.logY ? `${o.yLabel} (log scale)` : o.yLabel,
+    x,
+    y,
+    yFormat: o.logY ? formatLogTick : undefined,
+  });
   o.series.forEach((s, i) => {
     const color = L.colors[i] as Rgb;
     const pts = s.points.map(([px, py]) => [x.at(px), y.at(ty(py))] as const);
@@ -132,7 +155,13 @@ export function linePlot(o: LinePlotOptions): Raster {
     let run: (readonly [number, number])[] = [];
     // A finite point between two gaps (steps around skipped ones) is a dot, not nothing.
     const flush = (): void => {
-      if (run.length === 1) r.dot((run[0] as readonly [number, number])[0], (run[0] as readonly [number, number])[1], Math.max(1.5, s.width ?? 2), color);
+      if (run.length === 1)
+        r.dot(
+          (run[0] as readonly [number, number])[0],
+          (run[0] as readonly [number, number])[1],
+          Math.max(1.5, s.width ?? 2),
+          color,
+        );
       else r.polyline(run, color, s.width ?? 2);
       run = [];
     };
@@ -141,15 +170,30 @@ export function linePlot(o: LinePlotOptions): Raster {
       else flush();
     }
     flush();
-    if (s.markers || s.points.length === 1) for (const [px, py] of pts) if (Number.isFinite(py)) r.dot(px, py, 4, color);
+    if (s.markers || s.points.length === 1)
+      for (const [px, py] of pts) if (Number.isFinite(py)) r.dot(px, py, 4, color);
   });
   if (L.legend !== undefined) {
-    drawLegend(r, L.legend.box, o.series.map((s, i) => ({ name: s.name, color: L.colors[i] as Rgb })).filter((_, i) => (o.series[i] as Series).points.length > 0), L.legend.columns);
+    drawLegend(
+      r,
+      L.legend.box,
+      o.series
+        .map((s, i) => ({ name: s.name, color: L.colors[i] as Rgb }))
+        .filter((_, i) => (o.series[i] as Series).points.length > 0),
+      L.legend.columns,
+    );
   }
   // Points that are NaN or infinite cannot be drawn: say how many, so a diverged run's plot is not mistaken for an empty record.
   const all = o.series.flatMap((s) => s.points);
   const bad = all.filter((p) => !Number.isFinite(p[1])).length;
-  if (bad > 0) r.text(plot.x, 26, `${bad} of ${all.length} points not finite (NaN or Inf): not drawn`, [170, 60, 60], { scale: 1 });
-  if (o.series.every((s) => s.points.length === 0)) r.text(plot.x + plot.w / 2, plot.y + plot.h / 2 - 7, 'no data recorded', [150, 150, 150], { scale: 2, align: 'center' });
+  if (bad > 0)
+    r.text(plot.x, 26, `${bad} of ${all.length} points not finite (NaN or Inf): not drawn`, [170, 60, 60], {
+      scale: 1,
+    });
+  if (o.series.every((s) => s.points.length === 0))
+    r.text(plot.x + plot.w / 2, plot.y + plot.h / 2 - 7, 'no data recorded', [150, 150, 150], {
+      scale: 2,
+      align: 'center',
+    });
   return r;
 }

@@ -37,7 +37,8 @@ function chunk(type: string, body: Uint8Array): Buffer {
 /** Encodes RGBA pixels (row-major, 4 bytes each) as a PNG file. */
 export function encodePng(width: number, height: number, rgba: Uint8Array): Buffer {
   const stride = width * 4;
-  if (rgba.length !== stride * height) throw new Error(`PNG of ${width}x${height} needs ${stride * height} bytes of RGBA, got ${rgba.length}`);
+  if (rgba.length !== stride * height)
+    throw new Error(`PNG of ${width}x${height} needs ${stride * height} bytes of RGBA, got ${rgba.length}`);
   const raw = Buffer.alloc((stride + 1) * height);
   for (let y = 0; y < height; y++) {
     const row = rgba.subarray(y * stride, (y + 1) * stride);
@@ -55,7 +56,12 @@ export function encodePng(width: number, height: number, rgba: Uint8Array): Buff
   ihdr[10] = 0; // deflate
   ihdr[11] = 0; // adaptive filtering
   ihdr[12] = 0; // no interlace
-  return Buffer.concat([SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw, { level: 9 })), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    SIGNATURE,
+    chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(raw, { level: 9 })),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 export interface DecodedPng {
@@ -80,11 +86,13 @@ export function decodePng(file: Buffer): DecodedPng {
     const body = file.subarray(at + 8, at + 8 + len);
     const crc = file.readUInt32BE(at + 8 + len);
     const expect = (crc32(body, crc32(file.subarray(at + 4, at + 8))) ^ 0xffffffff) >>> 0;
-    if (crc !== expect) throw new Error(`PNG chunk ${type} at byte ${at} has CRC ${crc.toString(16)}, expected ${expect.toString(16)}`);
+    if (crc !== expect)
+      throw new Error(`PNG chunk ${type} at byte ${at} has CRC ${crc.toString(16)}, expected ${expect.toString(16)}`);
     if (type === 'IHDR') {
       width = body.readUInt32BE(0);
       height = body.readUInt32BE(4);
-      if (body[8] !== 8 || body[9] !== 6 || body[12] !== 0) throw new Error('only 8-bit RGBA, non-interlaced PNGs are supported');
+      if (body[8] !== 8 || body[9] !== 6 || body[12] !== 0)
+        throw new Error('only 8-bit RGBA, non-interlaced PNGs are supported');
     } else if (type === 'IDAT') idat.push(body);
     at += 12 + len;
   }
@@ -99,7 +107,17 @@ export function decodePng(file: Buffer): DecodedPng {
       const b = y > 0 ? (rgba[(y - 1) * stride + i] as number) : 0;
       const c = i >= 4 && y > 0 ? (rgba[(y - 1) * stride + i - 4] as number) : 0;
       const p = a + b - c;
-      const pred = [0, a, b, Math.floor((a + b) / 2), Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c][filter];
+      const pred = [
+        0,
+        a,
+        b,
+        Math.floor((a + b) / 2),
+        Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c)
+          ? a
+          : Math.abs(p - b) <= Math.abs(p - c)
+            ? b
+            : c,
+      ][filter];
       if (pred === undefined) throw new Error(`PNG row ${y} has unknown filter ${filter}`);
       rgba[y * stride + i] = ((src[i] as number) + pred) & 0xff;
     }

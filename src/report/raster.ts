@@ -126,7 +126,8 @@ export class Raster {
     const w = textWidth(s, scale);
     const shift = opts.align === 'center' ? w / 2 : opts.align === 'right' ? w : 0;
     const h = GLYPH_HEIGHT * scale;
-    if (s.length > 0) this.texts.push(opts.rotate ? { x, y: y - w + shift, w: h, h: w, what: s } : { x: x - shift, y, w, h, what: s });
+    if (s.length > 0)
+      this.texts.push(opts.rotate ? { x, y: y - w + shift, w: h, h: w, what: s } : { x: x - shift, y, w, h, what: s });
     for (let k = 0; k < s.length; k++) {
       const rows = glyph(s[k] as string);
       for (let row = 0; row < GLYPH_HEIGHT; row++) {

@@ -54,7 +54,9 @@ export function stepsOnEpochAxis(steps: readonly StepLine[]): { x: number; s: St
     list.push(s);
     byEpoch.set(s.epoch, list);
   }
-  return [...byEpoch.entries()].flatMap(([epoch, list]) => list.map((s, i) => ({ x: epoch - 1 + (i + 1) / list.length, s })));
+  return [...byEpoch.entries()].flatMap(([epoch, list]) =>
+    list.map((s, i) => ({ x: epoch - 1 + (i + 1) / list.length, s })),
+  );
 }
 
 export interface TimingRow extends RankTiming {
@@ -65,7 +67,16 @@ export interface TimingRow extends RankTiming {
 export function timingTable(lines: readonly TimingLine[]): TimingRow[] {
   const rows = new Map<number, TimingRow>();
   for (const t of lines) {
-    const r = rows.get(t.rank) ?? { rank: t.rank, epochs: 0, steps: 0, samples: 0, data: 0, compute: 0, communication: 0, update: 0 };
+    const r = rows.get(t.rank) ?? {
+      rank: t.rank,
+      epochs: 0,
+      steps: 0,
+      samples: 0,
+      data: 0,
+      compute: 0,
+      communication: 0,
+      update: 0,
+    };
     r.epochs += 1;
     r.steps += t.steps;
     r.samples += t.samples;

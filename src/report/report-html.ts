@@ -32,11 +32,16 @@ export interface ReportPage {
 }
 
 export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+  return s.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string,
+  );
 }
 
-const pct = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '-' : `${(100 * x).toFixed(2)}%`);
-const num = (x: number | undefined, digits = 4): string => (x === undefined || x === null || !Number.isFinite(x) ? '-' : x.toFixed(digits));
+const pct = (x: number | undefined): string =>
+  x === undefined || !Number.isFinite(x) ? '-' : `${(100 * x).toFixed(2)}%`;
+const num = (x: number | undefined, digits = 4): string =>
+  x === undefined || x === null || !Number.isFinite(x) ? '-' : x.toFixed(digits);
 const sci = (x: number): string => (Number.isFinite(x) ? x.toExponential(2) : String(x));
 
 function finalTable(metrics: readonly MetricsLine[]): string {
@@ -44,17 +49,26 @@ function finalTable(metrics: readonly MetricsLine[]): string {
   const val = metrics.filter((m) => m.split === 'val');
   const lastTrain = train.at(-1);
   const lastVal = val.at(-1);
-  if (lastTrain === undefined && lastVal === undefined) return '<p>No epoch finished: metrics.jsonl is empty or missing.</p>';
+  if (lastTrain === undefined && lastVal === undefined)
+    return '<p>No epoch finished: metrics.jsonl is empty or missing.</p>';
   const regression = val.some((m) => typeof m.mse === 'number') && !val.some((m) => typeof m.accuracy === 'number');
   const best = regression
-    ? val.reduce<MetricsLine | undefined>((b, m) => (b === undefined || (m.mse ?? Infinity) < (b.mse ?? Infinity) ? m : b), undefined)
+    ? val.reduce<MetricsLine | undefined>(
+        (b, m) => (b === undefined || (m.mse ?? Infinity) < (b.mse ?? Infinity) ? m : b),
+        undefined,
+      )
     : val.reduce<MetricsLine | undefined>((b, m) => (b === undefined || m.accuracy > b.accuracy ? m : b), undefined);
   const meanSps = train.length > 0 ? train.reduce((s, m) => s + m.samplesPerSec, 0) / train.length : NaN;
   const skipped = train.reduce((s, m) => s + (m.skippedSteps ?? 0), 0);
-  const quality = (m: MetricsLine | undefined): string => (regression ? `MSE ${num(m?.mse)}, MAE ${num(m?.mae)}, R^2 ${num(m?.r2)}` : pct(m?.accuracy));
-  const head = regression ? '<th>train MSE</th><th>val loss</th><th>val MSE</th><th>val MAE</th><th>val R^2</th>' : '<th>train acc</th><th>val loss</th><th>val acc</th>';
+  const quality = (m: MetricsLine | undefined): string =>
+    regression ? `MSE ${num(m?.mse)}, MAE ${num(m?.mae)}, R^2 ${num(m?.r2)}` : pct(m?.accuracy);
+  const head = regression
+    ? '<th>train MSE</th><th>val loss</th><th>val MSE</th><th>val MAE</th><th>val R^2</th>'
+    : '<th>train acc</th><th>val loss</th><th>val acc</th>';
   const cells = (t: MetricsLine, v: MetricsLine | undefined): string =>
-    regression ? `<td>${num(t.mse)}</td><td>${num(v?.loss)}</td><td>${num(v?.mse)}</td><td>${num(v?.mae)}</td><td>${num(v?.r2)}</td>` : `<td>${pct(t.accuracy)}</td><td>${num(v?.loss)}</td><td>${pct(v?.accuracy)}</td>`;
+    regression
+      ? `<td>${num(t.mse)}</td><td>${num(v?.loss)}</td><td>${num(v?.mse)}</td><td>${num(v?.mae)}</td><td>${num(v?.r2)}</td>`
+      : `<td>${pct(t.accuracy)}</td><td>${num(v?.loss)}</td><td>${pct(v?.accuracy)}</td>`;
   return `<table class="kv">
 <tr><th>epochs finished</th><td>${Math.max(lastTrain?.epoch ?? 0, lastVal?.epoch ?? 0)}</td></tr>
 <tr><th>final train loss</th><td>${num(lastTrain?.loss)}${regression ? '' : ` / ${pct(lastTrain?.accuracy)}`}</td></tr>
@@ -64,10 +78,12 @@ function finalTable(metrics: readonly MetricsLine[]): string {
 <tr><th>mean training throughput</th><td>${Number.isFinite(meanSps) ? `${Math.round(meanSps).toLocaleString('en-US')} samples/s` : '-'}</td></tr>
 </table>
 <table><tr><th>epoch</th><th>train loss</th>${head}<th>skipped steps</th><th>max grad norm</th><th>samples/s</th></tr>
-${train.map((t) => {
+${train
+  .map((t) => {
     const v = val.find((x) => x.epoch === t.epoch);
     return `<tr><td>${t.epoch}</td><td>${num(t.loss)}</td>${cells(t, v)}<td>${t.skippedSteps ?? '-'}</td><td>${typeof t.maxGradNorm === 'number' ? sci(t.maxGradNorm) : '-'}</td><td>${Math.round(t.samplesPerSec).toLocaleString('en-US')}</td></tr>`;
-  }).join('\n')}
+  })
+  .join('\n')}
 </table>`;
 }
 
@@ -98,12 +114,18 @@ ${layers.map((l) => `<tr><td class="l">${escapeHtml(l.layer)}</td><td>${sci(l.gr
 function figures(list: readonly ReportFigure[], section: ReportFigure['section']): string {
   return list
     .filter((f) => f.section === section)
-    .map((f) => `<figure><img alt="${escapeHtml(f.title)}" src="data:image/png;base64,${f.png.toString('base64')}"><figcaption><b>${escapeHtml(f.title)}</b> (${escapeHtml(f.file)}). ${escapeHtml(f.caption)}</figcaption></figure>`)
+    .map(
+      (f) =>
+        `<figure><img alt="${escapeHtml(f.title)}" src="data:image/png;base64,${f.png.toString('base64')}"><figcaption><b>${escapeHtml(f.title)}</b> (${escapeHtml(f.file)}). ${escapeHtml(f.caption)}</figcaption></figure>`,
+    )
     .join('\n');
 }
 
 export function renderReportHtml(p: ReportPage): string {
-  const warnings = p.warnings.length === 0 ? '<p>None: no vanishing or exploding gradients, no skipped steps, no over-fitting detected.</p>' : `<ul class="warn">${p.warnings.map((w) => `<li><b>${escapeHtml(w.kind)}</b>: ${escapeHtml(w.message)}</li>`).join('\n')}</ul>`;
+  const warnings =
+    p.warnings.length === 0
+      ? '<p>None: no vanishing or exploding gradients, no skipped steps, no over-fitting detected.</p>'
+      : `<ul class="warn">${p.warnings.map((w) => `<li><b>${escapeHtml(w.kind)}</b>: ${escapeHtml(w.message)}</li>`).join('\n')}</ul>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ringtrain report: ${escapeHtml(p.job)}</title>
 <style>

@@ -26,12 +26,26 @@ function filterPlots(conv: tfl.layers.Layer): ModelViews['plots'] {
   const [kh, kw, cin, cout] = kernel.shape as [number, number, number, number];
   const k = kernel.dataSync() as Float32Array;
   const n = Math.min(cout, MAX_FILTERS);
-  const filters: GridImage[] = Array.from({ length: n }, (_, f) => ({ width: kw, height: kh, values: channelMean(k, kh, kw, cin, cout, f), label: String(f) }));
-  return [{
-    name: 'filters',
-    raster: imageGrid({ title: `${conv.name}: ${n} of ${cout} filters (${kh}x${kw}${cin > 1 ? `, mean of ${cin} channels` : ''})`, images: filters, cell: 14, columns: 8, colormap: 'diverging', sharedScale: true }),
-    caption: `First convolution (${conv.name}) filters: blue negative, red positive, one shared scale.`,
-  }];
+  const filters: GridImage[] = Array.from({ length: n }, (_, f) => ({
+    width: kw,
+    height: kh,
+    values: channelMean(k, kh, kw, cin, cout, f),
+    label: String(f),
+  }));
+  return [
+    {
+      name: 'filters',
+      raster: imageGrid({
+        title: `${conv.name}: ${n} of ${cout} filters (${kh}x${kw}${cin > 1 ? `, mean of ${cin} channels` : ''})`,
+        images: filters,
+        cell: 14,
+        columns: 8,
+        colormap: 'diverging',
+        sharedScale: true,
+      }),
+      caption: `First convolution (${conv.name}) filters: blue negative, red positive, one shared scale.`,
+    },
+  ];
 }
 
 function channelMean(kernel: Float32Array, kh: number, kw: number, cin: number, cout: number, f: number): Float32Array {
@@ -50,15 +64,22 @@ function channelMean(kernel: Float32Array, kh: number, kw: number, cin: number, 
  * @param samples the first test samples as the model's input rows (e.g. 784 floats), with their classes
  * @param request which layers' feature maps to draw ([] = the first convolution's)
  */
-export function modelViews(model: tfl.LayersModel, samples: readonly Sample[], request: FeatureMapRequest = { layers: [], images: 1 }): ModelViews {
+export function modelViews(
+  model: tfl.LayersModel,
+  samples: readonly Sample[],
+  request: FeatureMapRequest = { layers: [], images: 1 },
+): ModelViews {
   const plots: ModelViews['plots'] = [];
   const notes: string[] = [];
   const conv = model.layers.find((l) => l.getClassName() === 'Conv2D');
   if (conv !== undefined) plots.push(...filterPlots(conv));
   const layers = resolveMapLayers(model, request.layers);
-  if (layers.length > 0 && samples.length === 0) notes.push('No test image could be loaded, so the feature maps are left out.');
-  for (const p of featureMapPlots(model, layers, samples)) plots.push({ ...p, name: request.layers.length === 0 ? 'feature-maps' : p.name });
-  if (request.layers.length > 0 && layers.length === 0) notes.push('--feature-maps all: this model has no layer with height x width x channels outputs.');
+  if (layers.length > 0 && samples.length === 0)
+    notes.push('No test image could be loaded, so the feature maps are left out.');
+  for (const p of featureMapPlots(model, layers, samples))
+    plots.push({ ...p, name: request.layers.length === 0 ? 'feature-maps' : p.name });
+  if (request.layers.length > 0 && layers.length === 0)
+    notes.push('--feature-maps all: this model has no layer with height x width x channels outputs.');
   if (conv !== undefined) return { plots, notes };
   const dense = model.layers.find((l) => l.getClassName() === 'Dense');
   const kernel = dense?.getWeights()[0];
@@ -75,11 +96,20 @@ export function modelViews(model: tfl.LayersModel, samples: readonly Sample[], r
       });
       plots.push({
         name: 'first-layer-weights',
-        raster: imageGrid({ title: `${dense.name}: incoming weights of ${n} of ${units} units as ${side}x${side} images`, images, cell: 3, columns: 8, colormap: 'diverging', sharedScale: false }),
+        raster: imageGrid({
+          title: `${dense.name}: incoming weights of ${n} of ${units} units as ${side}x${side} images`,
+          images,
+          cell: 3,
+          columns: 8,
+          colormap: 'diverging',
+          sharedScale: false,
+        }),
         caption: `Each hidden unit of ${dense.name} weighs the input pixels: red pixels push it up, blue down (each unit on its own scale).`,
       });
     } else {
-      notes.push(`The first layer (${dense.name}) takes ${inputs} inputs, not a square image, so its weights are not drawn as images.`);
+      notes.push(
+        `The first layer (${dense.name}) takes ${inputs} inputs, not a square image, so its weights are not drawn as images.`,
+      );
     }
   }
   return { plots, notes };

@@ -38,7 +38,6 @@ export interface ReportResult {
   notes: string[];
 }
 
-
 function fileStem(name: string): string {
   return name.replace(/[^A-Za-z0-9_.-]+/g, '_');
 }
@@ -47,10 +46,16 @@ function fileStem(name: string): string {
 function checkRunDir(dir: string): void {
   const has = (f: string): boolean => fs.existsSync(path.join(dir, f));
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-    throw new RingtrainError('DATA_INVALID', `run directory ${dir} does not exist: pass the --out directory of a ringtrain launch (default runs/<job>-<time>)`);
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `run directory ${dir} does not exist: pass the --out directory of a ringtrain launch (default runs/<job>-<time>)`,
+    );
   }
   if (!has(RUN_FILES.metrics) && !has(RUN_FILES.job)) {
-    throw new RingtrainError('DATA_INVALID', `${dir} is not a run directory: it has neither ${RUN_FILES.metrics} nor ${RUN_FILES.job}; pass the --out directory of a ringtrain launch`);
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `${dir} is not a run directory: it has neither ${RUN_FILES.metrics} nor ${RUN_FILES.job}; pass the --out directory of a ringtrain launch`,
+    );
   }
 }
 
@@ -60,14 +65,28 @@ type Add = (file: string, raster: Raster, title: string, caption: string, sectio
 function addHistograms(run: CleanRun, add: Add): void {
   const variables = [...new Set(run.histograms.map((h) => h.variable))];
   const frames = (variable: string, kind: 'weights' | 'gradients'): HistogramFrame[] =>
-    run.histograms.filter((h) => h.variable === variable && h.kind === kind).map((h) => ({ label: `epoch ${h.epoch}`, h: h.histogram as Histogram }));
+    run.histograms
+      .filter((h) => h.variable === variable && h.kind === kind)
+      .map((h) => ({ label: `epoch ${h.epoch}`, h: h.histogram as Histogram }));
   for (const v of variables) {
-    add(`histogram-${fileStem(v)}.png`, variableHistogramPlot(v, frames(v, 'weights'), frames(v, 'gradients')), `Histograms of ${v}`, 'One ridge per recorded epoch, earliest at the back.', 'histograms');
+    add(
+      `histogram-${fileStem(v)}.png`,
+      variableHistogramPlot(v, frames(v, 'weights'), frames(v, 'gradients')),
+      `Histograms of ${v}`,
+      'One ridge per recorded epoch, earliest at the back.',
+      'histograms',
+    );
   }
 }
 
 /** The saved model's first-layer weights or filters and feature maps; notes say what is missing. */
-async function addModelViews(dir: string, spec: Record<string, unknown> | undefined, add: Add, notes: string[], want: FeatureMapRequest): Promise<void> {
+async function addModelViews(
+  dir: string,
+  spec: Record<string, unknown> | undefined,
+  add: Add,
+  notes: string[],
+  want: FeatureMapRequest,
+): Promise<void> {
   const modelDir = path.join(dir, RUN_FILES.model);
   if (fs.existsSync(path.join(modelDir, 'model.json'))) {
     try {
@@ -79,13 +98,25 @@ async function addModelViews(dir: string, spec: Record<string, unknown> | undefi
       if ((data?.dataset ?? 'mnist') === 'mnist') {
         try {
           const test = loadMnist({ dir: data?.dir ?? '', trainLimit: 1, testLimit: want.images }).test;
-          for (let i = 0; i < test.count; i++) samples.push({ x: readRows(test, i, i + 1).slice(), label: test.labels[i] });
+          for (let i = 0; i < test.count; i++)
+            samples.push({ x: readRows(test, i, i + 1).slice(), label: test.labels[i] });
         } catch (e) {
           notes.push(`The test images could not be loaded (${(e as Error).message}).`);
         }
       }
       const views = modelViews(model, samples, want);
-      for (const p of views.plots) add(`${p.name}.png`, p.raster, p.name === 'filters' ? 'First-layer filters' : p.name.startsWith('feature-maps') ? `Feature maps${p.layer === undefined ? '' : ` of ${p.layer}`}` : 'First-layer weights', p.caption, 'model');
+      for (const p of views.plots)
+        add(
+          `${p.name}.png`,
+          p.raster,
+          p.name === 'filters'
+            ? 'First-layer filters'
+            : p.name.startsWith('feature-maps')
+              ? `Feature maps${p.layer === undefined ? '' : ` of ${p.layer}`}`
+              : 'First-layer weights',
+          p.caption,
+          'model',
+        );
       notes.push(...views.notes);
       model.dispose();
     } catch (e) {
@@ -107,7 +138,13 @@ export async function writeReport(runDir: string, o: ReportOptions = {}): Promis
   const job = typeof spec?.name === 'string' ? spec.name : path.basename(dir);
   const notes: string[] = [];
   const figures: ReportFigure[] = [];
-  const add = (file: string, raster: Raster, title: string, caption: string, section: ReportFigure['section']): void => {
+  const add = (
+    file: string,
+    raster: Raster,
+    title: string,
+    caption: string,
+    section: ReportFigure['section'],
+  ): void => {
     figures.push({ file, png: encodePng(raster.width, raster.height, raster.data), title, caption, section });
   };
 

@@ -30,8 +30,9 @@ export function tokenRefusal(metadata: grpc.Metadata, token: string | undefined)
 /** Why a token sent as `sent` (a header's value, or undefined when missing) is refused, if it is. */
 export function sentTokenRefusal(sent: string | undefined, token: string | undefined): string | undefined {
   if (token === undefined) return undefined;
-  if (sent === undefined) return 'missing join token: set RINGTRAIN_JOIN_TOKEN (or security.tokenFile) to the job\'s token';
-  if (!sameToken(sent, token)) return 'wrong join token: this worker was given another job\'s token';
+  if (sent === undefined)
+    return "missing join token: set RINGTRAIN_JOIN_TOKEN (or security.tokenFile) to the job's token";
+  if (!sameToken(sent, token)) return "wrong join token: this worker was given another job's token";
   return undefined;
 }
 

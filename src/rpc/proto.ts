@@ -74,13 +74,9 @@ export function unary<Req, Res>(
       return;
     }
     const deadline = new Date(Date.now() + deadlineMs);
-    (fn as (r: Req, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: Res) => void) => void).call(
-      client,
-      request,
-      metadata,
-      { deadline },
-      (err, value) => (err ? reject(err) : resolve(value)),
-    );
+    (
+      fn as (r: Req, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: Res) => void) => void
+    ).call(client, request, metadata, { deadline }, (err, value) => (err ? reject(err) : resolve(value)));
   });
 }
 
@@ -103,7 +99,12 @@ export function shutdownServer(server: grpc.Server, graceMs = 1000): Promise<voi
 }
 
 /** Binds a server; port 0 picks a free port. An occupied port is reported as such, not as a stack. */
-export function bindServer(server: grpc.Server, host: string, port: number, creds: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
+export function bindServer(
+  server: grpc.Server,
+  host: string,
+  port: number,
+  creds: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
+): Promise<number> {
   quietBindFailures();
   return new Promise((resolve, reject) => {
     server.bindAsync(`${host}:${port}`, creds, (err, bound) => {
@@ -127,7 +128,8 @@ function quietBindFailures(): void {
   quiet = true;
   grpc.setLogger({
     error: (...args: unknown[]) => {
-      if (!args.some((a) => typeof a === 'string' && a.includes('No address added out of total'))) console.error(...args);
+      if (!args.some((a) => typeof a === 'string' && a.includes('No address added out of total')))
+        console.error(...args);
     },
   });
 }

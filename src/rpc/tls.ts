@@ -4,7 +4,11 @@ import type { TlsFiles } from '../config';
 
 export function serverCredentials(tls: TlsFiles | undefined): grpc.ServerCredentials {
   if (tls === undefined) return grpc.ServerCredentials.createInsecure();
-  return grpc.ServerCredentials.createSsl(tls.mutual ? tls.ca : null, [{ private_key: tls.key, cert_chain: tls.cert }], tls.mutual);
+  return grpc.ServerCredentials.createSsl(
+    tls.mutual ? tls.ca : null,
+    [{ private_key: tls.key, cert_chain: tls.cert }],
+    tls.mutual,
+  );
 }
 
 export function channelCredentials(tls: TlsFiles | undefined): grpc.ChannelCredentials {

@@ -29,7 +29,10 @@ export interface ClassificationReport {
 const ratio = (a: number, b: number): number => (b > 0 ? a / b : 0);
 
 /** The report of a classes x classes confusion matrix (rows: true class, columns: predicted). */
-export function classificationReport(confusion: readonly (readonly number[])[], labels?: readonly string[]): ClassificationReport {
+export function classificationReport(
+  confusion: readonly (readonly number[])[],
+  labels?: readonly string[],
+): ClassificationReport {
   const k = confusion.length;
   const at = (t: number, p: number): number => confusion[t]?.[p] ?? 0;
   let total = 0;
@@ -53,7 +56,15 @@ export function classificationReport(confusion: readonly (readonly number[])[], 
     classes.push(r);
   }
   const mean = (key: 'precision' | 'recall' | 'f1', weighted: boolean): number =>
-    weighted ? ratio(classes.reduce((s, c) => s + c[key] * c.support, 0), total) : ratio(classes.reduce((s, c) => s + c[key], 0), k);
+    weighted
+      ? ratio(
+          classes.reduce((s, c) => s + c[key] * c.support, 0),
+          total,
+        )
+      : ratio(
+          classes.reduce((s, c) => s + c[key], 0),
+          k,
+        );
   return {
     accuracy: ratio(correct, total),
     classes,
@@ -87,5 +98,7 @@ export function rSquared(s: RegressionSums, count: number): number {
 
 /** Confusion matrix rows from a flat classes x classes buffer. */
 export function confusionRows(flat: ArrayLike<number>, classes: number): number[][] {
-  return Array.from({ length: classes }, (_, t) => Array.from({ length: classes }, (_, p) => Math.round(flat[t * classes + p] as number)));
+  return Array.from({ length: classes }, (_, t) =>
+    Array.from({ length: classes }, (_, p) => Math.round(flat[t * classes + p] as number)),
+  );
 }

@@ -42,7 +42,8 @@ export interface Histogram {
   nonFinite: number;
 }
 
-export type WarningKind = 'vanishing-gradient' | 'exploding-gradient' | 'non-finite-gradient' | 'skipped-steps' | 'overfitting';
+export type WarningKind =
+  'vanishing-gradient' | 'exploding-gradient' | 'non-finite-gradient' | 'skipped-steps' | 'overfitting';
 
 export interface DiagnosticWarning {
   kind: WarningKind;
@@ -122,7 +123,12 @@ export function groupByLayer<S extends VariableSlot>(slots: readonly S[]): { lay
  * @param grads the (averaged) gradient the step applied
  * @param before the weights before the step; @param after the weights after it
  */
-export function layerStats(slots: readonly VariableSlot[], grads: Float32Array, before: Float32Array, after: Float32Array): LayerStats[] {
+export function layerStats(
+  slots: readonly VariableSlot[],
+  grads: Float32Array,
+  before: Float32Array,
+  after: Float32Array,
+): LayerStats[] {
   return groupByLayer(slots).map(({ layer, slots: vars }) => {
     let g = 0;
     let w = 0;
@@ -134,7 +140,13 @@ export function layerStats(slots: readonly VariableSlot[], grads: Float32Array, 
     }
     const weightNorm = Math.sqrt(w);
     const updateNorm = Math.sqrt(u);
-    return { layer, gradNorm: Math.sqrt(g), weightNorm, updateNorm, updateRatio: weightNorm > 0 ? updateNorm / weightNorm : 0 };
+    return {
+      layer,
+      gradNorm: Math.sqrt(g),
+      weightNorm,
+      updateNorm,
+      updateRatio: weightNorm > 0 ? updateNorm / weightNorm : 0,
+    };
   });
 }
 
@@ -152,13 +164,33 @@ export function histogram(values: Float32Array, bins = HISTOGRAM_BINS): Histogra
  * the same figures; it runs once per epoch, too rarely for V8 to optimize the JS loops, which
  * then took milliseconds of rank 0's step while its peer waited.
  */
-function histogramNative(native: (v: Float32Array, bins: number, out: Float64Array) => void, values: Float32Array, bins: number): Histogram {
+function histogramNative(
+  native: (v: Float32Array, bins: number, out: Float64Array) => void,
+  values: Float32Array,
+  bins: number,
+): Histogram {
   const out = new Float64Array(6 + bins);
   native(values, bins, out);
-  const [min, max, count, sum, sq, nonFinite] = Array.from(out.subarray(0, 6)) as [number, number, number, number, number, number];
+  const [min, max, count, sum, sq, nonFinite] = Array.from(out.subarray(0, 6)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   if (count === 0) return { min: 0, max: 0, count: 0, sum: 0, sumSquares: 0, edges: [], counts: [], nonFinite };
   const n = min === max ? 1 : bins;
-  return { min, max, count, sum, sumSquares: sq, edges: binEdges(min, max, n), counts: Array.from(out.subarray(6, 6 + n)), nonFinite };
+  return {
+    min,
+    max,
+    count,
+    sum,
+    sumSquares: sq,
+    edges: binEdges(min, max, n),
+    counts: Array.from(out.subarray(6, 6 + n)),
+    nonFinite,
+  };
 }
 
 /** n + 1 edges from min (less a half when min = max) in equal steps, the last exactly max. */
@@ -203,7 +235,11 @@ function histogramJs(values: Float32Array, bins = HISTOGRAM_BINS): Histogram {
 }
 
 /** Histograms of each variable's slice of `buf`, keyed by variable name. */
-export function variableHistograms(slots: readonly VariableSlot[], buf: Float32Array, bins = HISTOGRAM_BINS): Record<string, Histogram> {
+export function variableHistograms(
+  slots: readonly VariableSlot[],
+  buf: Float32Array,
+  bins = HISTOGRAM_BINS,
+): Record<string, Histogram> {
   const out: Record<string, Histogram> = {};
   for (const s of slots) out[s.name] = histogram(buf.subarray(s.offset, s.offset + s.size), bins);
   return out;
@@ -217,16 +253,30 @@ export function gradientWarnings(layers: readonly LayerStats[], firstGlobalNorm?
   const global = Math.sqrt(layers.reduce((s, l) => s + l.gradNorm * l.gradNorm, 0));
   if (!Number.isFinite(global)) {
     const bad = layers.filter((l) => !Number.isFinite(l.gradNorm)).map((l) => l.layer);
-    return [{ kind: 'non-finite-gradient', message: `gradient is not finite (NaN or Inf) in ${bad.join(', ')}: lower the learning rate or clip gradients` }];
+    return [
+      {
+        kind: 'non-finite-gradient',
+        message: `gradient is not finite (NaN or Inf) in ${bad.join(', ')}: lower the learning rate or clip gradients`,
+      },
+    ];
   }
   const out: DiagnosticWarning[] = [];
   if (global > EXPLODING_ABSOLUTE) {
-    out.push({ kind: 'exploding-gradient', message: `global gradient norm ${fmt(global)} exceeds ${fmt(EXPLODING_ABSOLUTE)}: gradients are exploding; lower the learning rate or clip gradients` });
+    out.push({
+      kind: 'exploding-gradient',
+      message: `global gradient norm ${fmt(global)} exceeds ${fmt(EXPLODING_ABSOLUTE)}: gradients are exploding; lower the learning rate or clip gradients`,
+    });
   } else if (firstGlobalNorm !== undefined && firstGlobalNorm > 0 && global > EXPLODING_GROWTH * firstGlobalNorm) {
-    out.push({ kind: 'exploding-gradient', message: `global gradient norm grew from ${fmt(firstGlobalNorm)} to ${fmt(global)} (over ${EXPLODING_GROWTH}x): gradients are exploding; lower the learning rate or clip gradients` });
+    out.push({
+      kind: 'exploding-gradient',
+      message: `global gradient norm grew from ${fmt(firstGlobalNorm)} to ${fmt(global)} (over ${EXPLODING_GROWTH}x): gradients are exploding; lower the learning rate or clip gradients`,
+    });
   }
   if (global < VANISHING_ABSOLUTE) {
-    out.push({ kind: 'vanishing-gradient', message: `global gradient norm ${fmt(global)} is below ${fmt(VANISHING_ABSOLUTE)}: gradients have vanished and nothing learns` });
+    out.push({
+      kind: 'vanishing-gradient',
+      message: `global gradient norm ${fmt(global)} is below ${fmt(VANISHING_ABSOLUTE)}: gradients have vanished and nothing learns`,
+    });
     return out;
   }
   const largest = Math.max(...layers.map((l) => l.gradNorm));
@@ -247,13 +297,23 @@ export function gradientWarnings(layers: readonly LayerStats[], firstGlobalNorm?
  * steps: one step's surge is what matters, and the epoch's last step alone can look calm.
  * @param firstNorm the run's first step's norm (for growth), if known
  */
-export function epochGradientWarning(epoch: number, maxNorm: number, firstNorm?: number): DiagnosticWarning | undefined {
+export function epochGradientWarning(
+  epoch: number,
+  maxNorm: number,
+  firstNorm?: number,
+): DiagnosticWarning | undefined {
   if (!Number.isFinite(maxNorm)) return undefined;
   if (maxNorm > EXPLODING_ABSOLUTE) {
-    return { kind: 'exploding-gradient', message: `epoch ${epoch}'s largest global gradient norm ${fmt(maxNorm)} exceeds ${fmt(EXPLODING_ABSOLUTE)}: gradients are exploding; lower the learning rate or clip gradients (train.clipNorm)` };
+    return {
+      kind: 'exploding-gradient',
+      message: `epoch ${epoch}'s largest global gradient norm ${fmt(maxNorm)} exceeds ${fmt(EXPLODING_ABSOLUTE)}: gradients are exploding; lower the learning rate or clip gradients (train.clipNorm)`,
+    };
   }
   if (firstNorm !== undefined && firstNorm > 0 && maxNorm > EXPLODING_GROWTH * firstNorm) {
-    return { kind: 'exploding-gradient', message: `epoch ${epoch}'s largest global gradient norm ${fmt(maxNorm)} is over ${EXPLODING_GROWTH}x the first step's (${fmt(firstNorm)}): gradients are exploding; lower the learning rate or clip gradients (train.clipNorm)` };
+    return {
+      kind: 'exploding-gradient',
+      message: `epoch ${epoch}'s largest global gradient norm ${fmt(maxNorm)} is over ${EXPLODING_GROWTH}x the first step's (${fmt(firstNorm)}): gradients are exploding; lower the learning rate or clip gradients (train.clipNorm)`,
+    };
   }
   return undefined;
 }
@@ -277,7 +337,10 @@ export interface EpochLosses {
  * Over-fitting: validation loss rose while training loss fell, `patience` epochs in a row
  * (ending at the last epoch). One epoch of that is often noise, hence the patience.
  */
-export function overfittingWarning(history: readonly EpochLosses[], patience = OVERFITTING_PATIENCE): DiagnosticWarning | undefined {
+export function overfittingWarning(
+  history: readonly EpochLosses[],
+  patience = OVERFITTING_PATIENCE,
+): DiagnosticWarning | undefined {
   if (history.length < patience + 1) return undefined;
   const tail = history.slice(-(patience + 1));
   for (let i = 1; i < tail.length; i++) {

@@ -35,7 +35,10 @@ function forEachBatch(
   const shape = sampleShape(model);
   const size = shape.reduce((a, b) => a * b, 1);
   if (size !== rows.features) {
-    throw new RingtrainError('DATA_INVALID', `the model takes ${size} values per sample (shape [${shape.join(',')}]) but the rows have ${rows.features}: is this the model trained on this data?`);
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `the model takes ${size} values per sample (shape [${shape.join(',')}]) but the rows have ${rows.features}: is this the model trained on this data?`,
+    );
   }
   let scratch: Float32Array | undefined;
   for (let i = start; i < end; i += batchSize) {
@@ -51,7 +54,13 @@ function forEachBatch(
  * Loss sum, correct count and sample count over rows [start, end) of a split. Returning sums
  * (not means) lets ranks that evaluated different-sized parts be combined exactly by all-reduce.
  */
-export function evaluateRange(model: tfl.LayersModel, rows: RowSource, start: number, end: number, batchSize = 1000): EvalSums {
+export function evaluateRange(
+  model: tfl.LayersModel,
+  rows: RowSource,
+  start: number,
+  end: number,
+  batchSize = 1000,
+): EvalSums {
   const classes = (model.outputs[0]?.shape[1] as number | null) ?? 1;
   const confusion = new Float64Array(classes * classes);
   const sums: EvalSums = { lossSum: 0, correct: 0, count: 0, sqErr: 0, absErr: 0, confusion };
@@ -66,7 +75,9 @@ export function evaluateRange(model: tfl.LayersModel, rows: RowSource, start: nu
     for (let j = 0; j < n; j++) {
       const t = y[j] as number;
       // A label the model has no output for counts as wrong, outside the matrix.
-      if (t >= 0 && t < classes) confusion[t * classes + (predicted[j] as number)] = (confusion[t * classes + (predicted[j] as number)] as number) + 1;
+      if (t >= 0 && t < classes)
+        confusion[t * classes + (predicted[j] as number)] =
+          (confusion[t * classes + (predicted[j] as number)] as number) + 1;
     }
   });
   return sums;
@@ -76,11 +87,25 @@ export function evaluateRange(model: tfl.LayersModel, rows: RowSource, start: nu
  * evaluateRange for regression: `rows.targets` holds `rows.classes` values per row. lossSum is
  * the sum of per-row mean squared errors (so lossSum / count is MSELoss over the rows).
  */
-export function evaluateRegressionRange(model: tfl.LayersModel, rows: RowSource, start: number, end: number, batchSize = 1000): EvalSums {
+export function evaluateRegressionRange(
+  model: tfl.LayersModel,
+  rows: RowSource,
+  start: number,
+  end: number,
+  batchSize = 1000,
+): EvalSums {
   const targets = rows.targets;
-  if (targets === undefined) throw new RingtrainError('DATA_INVALID', 'regression evaluation needs rows with targets; these rows have class labels only');
+  if (targets === undefined)
+    throw new RingtrainError(
+      'DATA_INVALID',
+      'regression evaluation needs rows with targets; these rows have class labels only',
+    );
   const outputs = rows.classes ?? 1;
-  const reg: RegressionSums = { sqErr: new Float64Array(outputs), sum: new Float64Array(outputs), sumSq: new Float64Array(outputs) };
+  const reg: RegressionSums = {
+    sqErr: new Float64Array(outputs),
+    sum: new Float64Array(outputs),
+    sumSq: new Float64Array(outputs),
+  };
   const sums: EvalSums = { lossSum: 0, correct: 0, count: 0, sqErr: 0, absErr: 0, regression: reg };
   // Row 0 of the whole split: the same shift on every rank, whatever slice it evaluates.
   const shift = targets.subarray(0, outputs);

@@ -48,7 +48,11 @@ export class ParamLayout {
   }
 
   private static of(weights: tfl.LayerVariable[], frozenLayers: readonly string[] = []): ParamLayout {
-    return new ParamLayout(weights.map(valOf), weights.map((w) => w.originalName), frozenLayers);
+    return new ParamLayout(
+      weights.map(valOf),
+      weights.map((w) => w.originalName),
+      frozenLayers,
+    );
   }
 
   /**
@@ -56,7 +60,9 @@ export class ParamLayout {
    * gradients for, all-reduces and updates.
    */
   static ofModel(model: tfl.LayersModel, frozen: ReadonlySet<string> = new Set()): ParamLayout {
-    return frozen.size === 0 ? ParamLayout.of(model.trainableWeights) : ParamLayout.of(trainableOf(model, frozen, false), [...frozen]);
+    return frozen.size === 0
+      ? ParamLayout.of(model.trainableWeights)
+      : ParamLayout.of(trainableOf(model, frozen, false), [...frozen]);
   }
 
   /** The trainable variables of `frozen` layers: never trained, but checkpointed and broadcast at start. */
@@ -124,7 +130,6 @@ export class ParamLayout {
   packGradients(grads: tf.NamedTensorMap, out: Float32Array, accumulate = false): void {
     this.packRange(grads, out, 0, this.size, accumulate);
   }
-
 
   /** Tensors over `buf` keyed by variable name, for optimizer.applyGradients (caller disposes). */
   unpackGradients(buf: Float32Array): tf.NamedTensorMap {

@@ -21,7 +21,10 @@ export function frozenLayers(model: tfl.LayersModel, spec: Pick<ModelSpec, 'free
   let frozen: string[];
   if (spec.freezeAllButLast > 0) {
     if (spec.freezeAllButLast >= weighted.length) {
-      throw new RingtrainError('CONFIG_INVALID', `model.freezeAllButLast is ${spec.freezeAllButLast}, but the model has ${weighted.length} layers with weights (${weighted.join(', ')}), so nothing would be frozen: give a number below ${weighted.length}, or 0 to freeze nothing`);
+      throw new RingtrainError(
+        'CONFIG_INVALID',
+        `model.freezeAllButLast is ${spec.freezeAllButLast}, but the model has ${weighted.length} layers with weights (${weighted.join(', ')}), so nothing would be frozen: give a number below ${weighted.length}, or 0 to freeze nothing`,
+      );
     }
     frozen = weighted.slice(0, weighted.length - spec.freezeAllButLast);
   } else {
@@ -29,7 +32,10 @@ export function frozenLayers(model: tfl.LayersModel, spec: Pick<ModelSpec, 'free
     frozen = weighted.filter((n) => spec.freeze.includes(n));
   }
   if (frozen.length > 0 && frozen.length === weighted.length) {
-    throw new RingtrainError('CONFIG_INVALID', `model.freeze freezes every layer with weights (${weighted.join(', ')}), so nothing would train: leave at least one out`);
+    throw new RingtrainError(
+      'CONFIG_INVALID',
+      `model.freeze freezes every layer with weights (${weighted.join(', ')}), so nothing would train: leave at least one out`,
+    );
   }
   return frozen;
 }

@@ -70,7 +70,9 @@ class PlanBuilder {
         return undefined;
       case 'Reshape':
         this.shape = (cfg.targetShape ?? []).slice();
-        return this.shape.length === 1 || this.shape.length === 3 ? undefined : `${name} reshapes to rank ${this.shape.length}`;
+        return this.shape.length === 1 || this.shape.length === 3
+          ? undefined
+          : `${name} reshapes to rank ${this.shape.length}`;
       case 'Dropout':
         return (cfg.rate ?? 0) === 0 ? undefined : `${name} drops units`;
       case 'Dense':
@@ -80,9 +82,13 @@ class PlanBuilder {
       case 'MaxPooling2D':
         return this.pool(cfg, name);
       case 'ReLU':
-        return (cfg.maxValue ?? null) === null && (cfg.threshold ?? 0) === 0 && (cfg.negativeSlope ?? 0) === 0 ? this.fold(ACTIVATIONS.relu as number, name) : `${name} is clipped or shifted`;
+        return (cfg.maxValue ?? null) === null && (cfg.threshold ?? 0) === 0 && (cfg.negativeSlope ?? 0) === 0
+          ? this.fold(ACTIVATIONS.relu as number, name)
+          : `${name} is clipped or shifted`;
       case 'LeakyReLU':
-        return Math.fround(cfg.alpha ?? 0.3) === Math.fround(LEAKY.alpha) ? this.fold(LEAKY.act, name) : `${name}'s slope ${cfg.alpha} is not ${LEAKY.alpha}`;
+        return Math.fround(cfg.alpha ?? 0.3) === Math.fround(LEAKY.alpha)
+          ? this.fold(LEAKY.act, name)
+          : `${name}'s slope ${cfg.alpha} is not ${LEAKY.alpha}`;
       default:
         return `${name} has no fused kernel`;
     }
@@ -91,14 +97,17 @@ class PlanBuilder {
   /** An activation layer becomes the activation of the dense or conv op right before it. */
   private fold(act: number, name: string): Verdict {
     const at = this.ops.length - FIELDS;
-    if (at < 0 || this.ops[at] === KIND.pool || this.ops[at + 1] !== ACTIVATIONS.linear) return `${name} does not follow a dense or conv layer without activation`;
+    if (at < 0 || this.ops[at] === KIND.pool || this.ops[at + 1] !== ACTIVATIONS.linear)
+      return `${name} does not follow a dense or conv layer without activation`;
     this.ops[at + 1] = act;
     return undefined;
   }
 
   private weights(layer: tfl.layers.Layer, name: string, bias: boolean): [number, number] | string {
     if (layer.weights.length !== layer.trainableWeights.length) return `${name} has frozen weights`;
-    const [kernel, b] = layer.trainableWeights.map((w) => this.offsets.get((w as unknown as { val: { name: string } }).val.name));
+    const [kernel, b] = layer.trainableWeights.map((w) =>
+      this.offsets.get((w as unknown as { val: { name: string } }).val.name),
+    );
     if (kernel === undefined || (bias && b === undefined)) return `${name}'s weights are not in the layout`;
     return [kernel, bias ? (b as number) : -1];
   }
@@ -121,7 +130,15 @@ class PlanBuilder {
     const [sy, sx] = pair(cfg.strides, 1);
     const [dy, dx] = pair(cfg.dilationRate, 1);
     if (act === undefined) return `${name}'s activation ${cfg.activation} has no fused kernel`;
-    if (this.shape.length !== 3 || cfg.padding !== 'valid' || sy !== 1 || sx !== 1 || dy !== 1 || dx !== 1 || cfg.dataFormat === 'channelsFirst') {
+    if (
+      this.shape.length !== 3 ||
+      cfg.padding !== 'valid' ||
+      sy !== 1 ||
+      sx !== 1 ||
+      dy !== 1 ||
+      dx !== 1 ||
+      cfg.dataFormat === 'channelsFirst'
+    ) {
       return `${name} is not a channels-last 'valid' convolution of stride 1`;
     }
     const w = this.weights(layer, name, cfg.useBias !== false);
@@ -138,7 +155,8 @@ class PlanBuilder {
   private pool(cfg: LayerConfig, name: string): Verdict {
     const [py, px] = pair(cfg.poolSize, 2);
     const [sy, sx] = pair(cfg.strides ?? cfg.poolSize, 2);
-    if (this.shape.length !== 3 || py !== px || sy !== py || sx !== px || cfg.padding !== 'valid') return `${name} is not a square 'valid' pool with its own size as stride`;
+    if (this.shape.length !== 3 || py !== px || sy !== py || sx !== px || cfg.padding !== 'valid')
+      return `${name} is not a square 'valid' pool with its own size as stride`;
     const [h, w, c] = this.shape as [number, number, number];
     this.ops.push(KIND.pool, 0, h, w, c, 0, 0, 0, py, 0, -1);
     this.names.push(name);
@@ -152,18 +170,24 @@ function chainOf(model: tfl.LayersModel): tfl.layers.Layer[] | undefined {
   const layers = model.layers;
   for (let i = 1; i < layers.length; i++) {
     const nodes = (layers[i] as unknown as { inboundNodes: { inboundLayers: tfl.layers.Layer[] }[] }).inboundNodes;
-    if (nodes.length !== 1 || nodes[0]?.inboundLayers.length !== 1 || nodes[0].inboundLayers[0] !== layers[i - 1]) return undefined;
+    if (nodes.length !== 1 || nodes[0]?.inboundLayers.length !== 1 || nodes[0].inboundLayers[0] !== layers[i - 1])
+      return undefined;
   }
   return layers;
 }
 
 /** A fused plan for `model`, or why there is none. */
-export function fusedPlanOf(model: tfl.LayersModel, layout: ParamLayout): { plan?: Int32Array; layers?: string[]; why?: string } {
-  if (model.nonTrainableWeights.length > 0) return { why: 'the model has non-trainable weights (batch norm statistics or frozen layers)' };
+export function fusedPlanOf(
+  model: tfl.LayersModel,
+  layout: ParamLayout,
+): { plan?: Int32Array; layers?: string[]; why?: string } {
+  if (model.nonTrainableWeights.length > 0)
+    return { why: 'the model has non-trainable weights (batch norm statistics or frozen layers)' };
   const chain = chainOf(model);
   if (chain === undefined) return { why: 'the model is not a single chain of layers' };
   const input = model.inputs[0]?.shape.slice(1) as number[] | undefined;
-  if (input === undefined || model.inputs.length !== 1 || model.outputs.length !== 1) return { why: 'the model has more than one input or output' };
+  if (input === undefined || model.inputs.length !== 1 || model.outputs.length !== 1)
+    return { why: 'the model has more than one input or output' };
   const builder = new PlanBuilder(input, new Map(layout.slots.map((s) => [s.name, s.offset])));
   for (const layer of chain) {
     const why = builder.add(layer);
@@ -171,7 +195,8 @@ export function fusedPlanOf(model: tfl.LayersModel, layout: ParamLayout): { plan
   }
   const ops = builder.ops;
   const last = ops.length - FIELDS;
-  if (ops.length === 0 || ops[last] !== KIND.dense || ops[last + 1] !== ACTIVATIONS.linear) return { why: 'the model does not end in a dense layer of logits' };
+  if (ops.length === 0 || ops[last] !== KIND.dense || ops[last + 1] !== ACTIVATIONS.linear)
+    return { why: 'the model does not end in a dense layer of logits' };
   return { plan: Int32Array.from(ops), layers: builder.names };
 }
 
@@ -213,10 +238,44 @@ export class FusedStep {
    * With `profile` (2 x layers + 1 slots) each layer's forward and backward seconds and the
    * loss's are added to it (native/fused-step.h).
    */
-  run(params: Float32Array, grads: Float32Array, x: Float32Array, y: Int32Array, rows: number, accumulate: boolean, loss: LossOptions, profile?: Float64Array): LocalStepResult {
+  run(
+    params: Float32Array,
+    grads: Float32Array,
+    x: Float32Array,
+    y: Int32Array,
+    rows: number,
+    accumulate: boolean,
+    loss: LossOptions,
+    profile?: Float64Array,
+  ): LocalStepResult {
     const weights = loss.classWeights ?? null;
-    if (profile === undefined) this.native.fusedStep(this.plan, params, grads, x, y, rows, accumulate, loss.labelSmoothing ?? 0, weights, this.out);
-    else this.native.fusedStep(this.plan, params, grads, x, y, rows, accumulate, loss.labelSmoothing ?? 0, weights, this.out, profile);
+    if (profile === undefined)
+      this.native.fusedStep(
+        this.plan,
+        params,
+        grads,
+        x,
+        y,
+        rows,
+        accumulate,
+        loss.labelSmoothing ?? 0,
+        weights,
+        this.out,
+      );
+    else
+      this.native.fusedStep(
+        this.plan,
+        params,
+        grads,
+        x,
+        y,
+        rows,
+        accumulate,
+        loss.labelSmoothing ?? 0,
+        weights,
+        this.out,
+        profile,
+      );
     return this.result(y, rows, weights);
   }
 
@@ -230,7 +289,8 @@ export class FusedStep {
   segments(minElements: number): BackwardSegment[] {
     const ops = this.plan.length / FIELDS;
     const starts: number[] = [];
-    for (let i = 0; i < ops; i++) starts.push(this.plan[i * FIELDS] === KIND.pool ? -1 : (this.plan[i * FIELDS + 9] as number));
+    for (let i = 0; i < ops; i++)
+      starts.push(this.plan[i * FIELDS] === KIND.pool ? -1 : (this.plan[i * FIELDS + 9] as number));
     const weighted = starts.filter((v) => v >= 0);
     if (weighted.some((v, i) => i > 0 && v <= (weighted[i - 1] as number))) return [{ downTo: 0, start: 0 }];
     const out: BackwardSegment[] = [];
@@ -249,16 +309,46 @@ export class FusedStep {
   }
 
   /** Like run, with the backward pass stopped after op `stopAt` (see segments); continueTo does the rest. */
-  begin(params: Float32Array, grads: Float32Array, x: Float32Array, y: Int32Array, rows: number, accumulate: boolean, loss: LossOptions, stopAt: number): LocalStepResult {
+  begin(
+    params: Float32Array,
+    grads: Float32Array,
+    x: Float32Array,
+    y: Int32Array,
+    rows: number,
+    accumulate: boolean,
+    loss: LossOptions,
+    stopAt: number,
+  ): LocalStepResult {
     const weights = loss.classWeights ?? null;
     // Its own workspace: two ranks of one process (tests) pause their passes at the same time.
-    if (this.slot === 0) this.slot = (lastSlot = (lastSlot % (SLOTS - 1)) + 1);
-    this.native.fusedStep(this.plan, params, grads, x, y, rows, accumulate, loss.labelSmoothing ?? 0, weights, this.out, null, stopAt, this.slot);
+    if (this.slot === 0) this.slot = lastSlot = (lastSlot % (SLOTS - 1)) + 1;
+    this.native.fusedStep(
+      this.plan,
+      params,
+      grads,
+      x,
+      y,
+      rows,
+      accumulate,
+      loss.labelSmoothing ?? 0,
+      weights,
+      this.out,
+      null,
+      stopAt,
+      this.slot,
+    );
     return this.result(y, rows, weights);
   }
 
   /** Continues the backward pass begin stopped, down to op `downTo`; the same arguments as begin. */
-  continueTo(params: Float32Array, grads: Float32Array, x: Float32Array, rows: number, accumulate: boolean, downTo: number): void {
+  continueTo(
+    params: Float32Array,
+    grads: Float32Array,
+    x: Float32Array,
+    rows: number,
+    accumulate: boolean,
+    downTo: number,
+  ): void {
     this.native.fusedBackward(this.plan, params, grads, x, rows, accumulate, downTo, this.slot);
   }
 

@@ -12,7 +12,12 @@ import * as tf from '@tensorflow/tfjs-core';
  * rows' weights: that sum is only known for the global batch once every rank's share has been
  * all-reduced, so the caller divides by it there (see meanLabelWeight).
  */
-export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, labelSmoothing = 0, classWeights?: tf.Tensor1D): tf.Scalar {
+export function softmaxCrossEntropy(
+  logits: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  labelSmoothing = 0,
+  classWeights?: tf.Tensor1D,
+): tf.Scalar {
   return tf.tidy(() => {
     const classes = logits.shape[1];
     const oneHot = tf.cast(tf.oneHot(labels, classes), 'float32');
@@ -29,7 +34,14 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, la
  * entropy (smoothed when `labelSmoothing` > 0). A mean over rows, like the cross-entropy, so
  * averaging equal ranks' gradients is the global batch's gradient.
  */
-export function distillationLoss(student: tf.Tensor2D, teacher: tf.Tensor2D, labels: tf.Tensor1D, temperature: number, alpha: number, labelSmoothing = 0): tf.Scalar {
+export function distillationLoss(
+  student: tf.Tensor2D,
+  teacher: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  temperature: number,
+  alpha: number,
+  labelSmoothing = 0,
+): tf.Scalar {
   return tf.tidy(() => {
     const soft = tf.softmax(tf.div(teacher, temperature));
     const logSoft = tf.logSoftmax(tf.div(teacher, temperature));

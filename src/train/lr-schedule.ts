@@ -108,9 +108,17 @@ export class LrSchedule {
     const total = this.tMax;
     const first = s.pctStart * total - 1;
     const phases: { end: number; from: number; to: number }[] = s.threePhase
-      ? [{ end: first, from: start, to: peak }, { end: 2 * s.pctStart * total - 2, from: peak, to: start }, { end: total - 1, from: start, to: end }]
-      : [{ end: first, from: start, to: peak }, { end: total - 1, from: peak, to: end }];
-    const anneal = (a: number, b: number, pct: number): number => (s.anneal === 'cos' ? b + ((a - b) / 2) * (Math.cos(Math.PI * pct) + 1) : (b - a) * pct + a);
+      ? [
+          { end: first, from: start, to: peak },
+          { end: 2 * s.pctStart * total - 2, from: peak, to: start },
+          { end: total - 1, from: start, to: end },
+        ]
+      : [
+          { end: first, from: start, to: peak },
+          { end: total - 1, from: peak, to: end },
+        ];
+    const anneal = (a: number, b: number, pct: number): number =>
+      s.anneal === 'cos' ? b + ((a - b) / 2) * (Math.cos(Math.PI * pct) + 1) : (b - a) * pct + a;
     const t = Math.min(u, total - 1);
     let from = 0;
     for (let i = 0; i < phases.length; i++) {
@@ -133,7 +141,10 @@ export class LrSchedule {
   observe(metric: number, tick: number): boolean {
     if (this.spec.name !== 'plateau' || tick < this.spec.warmup) return false;
     if (!Number.isFinite(metric)) {
-      throw new RingtrainError('JOB_FAILED', `the monitored validation metric is ${metric}: training diverged; lower train.lr or set train.clipNorm`);
+      throw new RingtrainError(
+        'JOB_FAILED',
+        `the monitored validation metric is ${metric}: training diverged; lower train.lr or set train.clipNorm`,
+      );
     }
     const p = this.plateau;
     const s = this.spec;

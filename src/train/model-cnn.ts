@@ -13,7 +13,12 @@ import { activationLayer, inlineActivation, kernelInitializer } from './model-pa
 /** The peer's convolution widths. */
 export const CNN_CHANNELS: readonly number[] = [32, 64];
 
-export function buildCnn(spec: ModelSpec, sampleShape: readonly number[], classes: number, seed: number): tfl.LayersModel {
+export function buildCnn(
+  spec: ModelSpec,
+  sampleShape: readonly number[],
+  classes: number,
+  seed: number,
+): tfl.LayersModel {
   const channels = spec.channels.length > 0 ? spec.channels : CNN_CHANNELS;
   const { input, image, shape } = imageInput(sampleShape, 'cnn');
   checkStages(shape[0], shape[1], channels.length);
@@ -21,21 +26,40 @@ export function buildCnn(spec: ModelSpec, sampleShape: readonly number[], classe
   let s = seed;
   channels.forEach((filters, i) => {
     x = tfl.layers
-      .conv2d({ filters, kernelSize: 3, padding: 'valid', activation: 'relu', kernelInitializer: kernelInitializer(spec.initializer, 'xavier-uniform', s++), name: `conv_${i}` })
+      .conv2d({
+        filters,
+        kernelSize: 3,
+        padding: 'valid',
+        activation: 'relu',
+        kernelInitializer: kernelInitializer(spec.initializer, 'xavier-uniform', s++),
+        name: `conv_${i}`,
+      })
       .apply(x) as tfl.SymbolicTensor;
     x = tfl.layers.maxPooling2d({ poolSize: 2, strides: 2, name: `pool_${i}` }).apply(x) as tfl.SymbolicTensor;
   });
   x = tfl.layers.flatten({ name: 'flatten' }).apply(x) as tfl.SymbolicTensor;
   spec.hidden.forEach((units, i) => {
     x = tfl.layers
-      .dense({ units, activation: inlineActivation(spec.activation), kernelInitializer: kernelInitializer(spec.initializer, 'xavier-uniform', s++), name: `dense_${i}` })
+      .dense({
+        units,
+        activation: inlineActivation(spec.activation),
+        kernelInitializer: kernelInitializer(spec.initializer, 'xavier-uniform', s++),
+        name: `dense_${i}`,
+      })
       .apply(x) as tfl.SymbolicTensor;
     const act = activationLayer(spec.activation, `dense_${i}`);
     if (act !== undefined) x = act.apply(x) as tfl.SymbolicTensor;
     // Unseeded on purpose: a seeded tfjs dropout draws the same mask at every step.
-    if (spec.dropout > 0) x = tfl.layers.dropout({ rate: spec.dropout, name: `dropout_${i}` }).apply(x) as tfl.SymbolicTensor;
+    if (spec.dropout > 0)
+      x = tfl.layers.dropout({ rate: spec.dropout, name: `dropout_${i}` }).apply(x) as tfl.SymbolicTensor;
   });
-  const logits = tfl.layers.dense({ units: classes, kernelInitializer: kernelInitializer(spec.initializer, 'xavier-uniform', s), name: 'logits' }).apply(x) as tfl.SymbolicTensor;
+  const logits = tfl.layers
+    .dense({
+      units: classes,
+      kernelInitializer: kernelInitializer(spec.initializer, 'xavier-uniform', s),
+      name: 'logits',
+    })
+    .apply(x) as tfl.SymbolicTensor;
   return tfl.model({ inputs: input, outputs: logits, name: 'cnn' });
 }
 

@@ -32,11 +32,12 @@ export async function saveModelToDir(model: tfl.LayersModel, dir: string): Promi
       };
       writeFileAtomic(path.join(dir, WEIGHTS_FILE), weights);
       writeFileAtomic(path.join(dir, 'model.json'), Buffer.from(JSON.stringify(modelJson)));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.length } };
+      return {
+        modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.length },
+      };
     }),
   );
 }
-
 
 /** Loads what saveModelToDir wrote, with tf.loadLayersModel over a file-reading handler. */
 export async function loadModelFromDir(dir: string): Promise<tfl.LayersModel> {

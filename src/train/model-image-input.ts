@@ -28,7 +28,10 @@ export function imageShapeOf(sampleShape: readonly number[], model: string): Ima
 }
 
 /** The model's input (the dataset's sample shape) and its view as an image. */
-export function imageInput(sampleShape: readonly number[], model: string): { input: tfl.SymbolicTensor; image: tfl.SymbolicTensor; shape: ImageShape } {
+export function imageInput(
+  sampleShape: readonly number[],
+  model: string,
+): { input: tfl.SymbolicTensor; image: tfl.SymbolicTensor; shape: ImageShape } {
   const shape = imageShapeOf(sampleShape, model);
   const input = tfl.input({ shape: [...sampleShape], name: 'input' });
   const image = tfl.layers.reshape({ targetShape: shape, name: 'image' }).apply(input) as tfl.SymbolicTensor;

@@ -33,12 +33,18 @@ export function readSavedWeights(dir: string): NamedWeights {
   try {
     json = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof json;
   } catch (e) {
-    throw new RingtrainError('CONFIG_INVALID', `cannot read the weights' model.json at ${file} (${(e as Error).message}): give a run's model/ directory or a checkpoint directory`);
+    throw new RingtrainError(
+      'CONFIG_INVALID',
+      `cannot read the weights' model.json at ${file} (${(e as Error).message}): give a run's model/ directory or a checkpoint directory`,
+    );
   }
   const groups = json.weightsManifest ?? [];
   const all = Buffer.concat(groups.flatMap((g) => g.paths.map((p) => fs.readFileSync(path.join(dir, p)))));
   const data = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
-  const tensors = tf.io.decodeWeights(data, groups.flatMap((g) => g.weights));
+  const tensors = tf.io.decodeWeights(
+    data,
+    groups.flatMap((g) => g.weights),
+  );
   const weights = new Map<string, { shape: number[]; values: Float32Array }>();
   for (const [name, t] of Object.entries(tensors)) {
     weights.set(name, { shape: t.shape.slice(), values: Float32Array.from(t.dataSync() as ArrayLike<number>) });
@@ -53,7 +59,10 @@ export function checkLayerNames(model: tfl.LayersModel, names: readonly string[]
   const bad = names.filter((n) => !known.has(n));
   if (bad.length > 0) {
     const withWeights = model.layers.filter((l) => l.weights.length > 0).map((l) => l.name);
-    throw new RingtrainError('CONFIG_INVALID', `${field} names ${bad.map((n) => `'${n}'`).join(', ')}, which the model does not have: its layers with weights are ${withWeights.join(', ')}`);
+    throw new RingtrainError(
+      'CONFIG_INVALID',
+      `${field} names ${bad.map((n) => `'${n}'`).join(', ')}, which the model does not have: its layers with weights are ${withWeights.join(', ')}`,
+    );
   }
 }
 
@@ -77,7 +86,8 @@ export function initWeightsFrom(model: tfl.LayersModel, from: NamedWeights, skip
       const src = from.weights.get(name);
       const shape = v.shape.map((d) => d ?? -1);
       if (src === undefined) problems.push(`${name} ${JSON.stringify(shape)} is not in ${from.source}`);
-      else if (JSON.stringify(src.shape) !== JSON.stringify(shape)) problems.push(`${name} is ${JSON.stringify(shape)} here but ${JSON.stringify(src.shape)} in ${from.source}`);
+      else if (JSON.stringify(src.shape) !== JSON.stringify(shape))
+        problems.push(`${name} is ${JSON.stringify(shape)} here but ${JSON.stringify(src.shape)} in ${from.source}`);
       else plan.push({ v, values: src.values });
     }
   }

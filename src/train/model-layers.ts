@@ -20,7 +20,14 @@ export type LayerActivation = 'relu' | 'tanh' | 'sigmoid' | 'elu' | 'selu' | 'le
 
 export type LayerSpec =
   | { type: 'dense'; units: number; activation?: LayerActivation }
-  | { type: 'conv2d'; filters: number; kernelSize: number; strides?: number; padding?: 'same' | 'valid'; activation?: LayerActivation }
+  | {
+      type: 'conv2d';
+      filters: number;
+      kernelSize: number;
+      strides?: number;
+      padding?: 'same' | 'valid';
+      activation?: LayerActivation;
+    }
   | { type: 'maxPool2d' | 'avgPool2d'; poolSize: number; strides?: number }
   | { type: 'batchNorm' }
   | { type: 'dropout'; rate: number }
@@ -43,7 +50,10 @@ const positiveInt = (v: unknown): boolean => Number.isSafeInteger(v) && (v as nu
 /** Checks a raw list (parsed YAML/JSON) and returns it typed; throws CONFIG_INVALID listing every problem. */
 export function parseLayers(raw: unknown): LayerSpec[] {
   if (!Array.isArray(raw) || raw.length === 0) {
-    throw new RingtrainError('CONFIG_INVALID', 'model.layers must be a non-empty list of layers, like [{type: dense, units: 128, activation: relu}]');
+    throw new RingtrainError(
+      'CONFIG_INVALID',
+      'model.layers must be a non-empty list of layers, like [{type: dense, units: 128, activation: relu}]',
+    );
   }
   const problems: string[] = [];
   raw.forEach((l: unknown, i) => {
@@ -62,24 +72,42 @@ export function parseLayers(raw: unknown): LayerSpec[] {
     for (const f of fields.required) if (!(f in layer)) problems.push(`${at} (${type}) needs '${f}'`);
     for (const f of Object.keys(layer)) {
       if (f !== 'type' && !fields.required.includes(f) && !fields.optional.includes(f)) {
-        problems.push(`${at} (${type}) has unknown field '${f}'; it takes ${[...fields.required, ...fields.optional].join(', ') || 'no fields'}`);
+        problems.push(
+          `${at} (${type}) has unknown field '${f}'; it takes ${[...fields.required, ...fields.optional].join(', ') || 'no fields'}`,
+        );
       }
     }
     for (const f of ['units', 'filters', 'kernelSize', 'poolSize', 'strides']) {
-      if (f in layer && !positiveInt(layer[f])) problems.push(`${at}.${f} must be an integer >= 1, got ${JSON.stringify(layer[f])}`);
+      if (f in layer && !positiveInt(layer[f]))
+        problems.push(`${at}.${f} must be an integer >= 1, got ${JSON.stringify(layer[f])}`);
     }
-    if ('rate' in layer && !(typeof layer.rate === 'number' && layer.rate >= 0 && layer.rate < 1)) problems.push(`${at}.rate must be a number >= 0 and < 1, got ${JSON.stringify(layer.rate)}`);
-    if ('activation' in layer && !ACTIVATIONS.includes(layer.activation as LayerActivation)) problems.push(`${at}.activation must be one of ${ACTIVATIONS.join(', ')}, got ${JSON.stringify(layer.activation)}`);
-    if ('padding' in layer && layer.padding !== 'same' && layer.padding !== 'valid') problems.push(`${at}.padding must be 'same' or 'valid', got ${JSON.stringify(layer.padding)}`);
+    if ('rate' in layer && !(typeof layer.rate === 'number' && layer.rate >= 0 && layer.rate < 1))
+      problems.push(`${at}.rate must be a number >= 0 and < 1, got ${JSON.stringify(layer.rate)}`);
+    if ('activation' in layer && !ACTIVATIONS.includes(layer.activation as LayerActivation))
+      problems.push(
+        `${at}.activation must be one of ${ACTIVATIONS.join(', ')}, got ${JSON.stringify(layer.activation)}`,
+      );
+    if ('padding' in layer && layer.padding !== 'same' && layer.padding !== 'valid')
+      problems.push(`${at}.padding must be 'same' or 'valid', got ${JSON.stringify(layer.padding)}`);
   });
-  if (problems.length > 0) throw new RingtrainError('CONFIG_INVALID', `invalid model.layers (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0)
+    throw new RingtrainError(
+      'CONFIG_INVALID',
+      `invalid model.layers (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`,
+    );
   return raw as LayerSpec[];
 }
 
 const isSpatial = (t: LayerSpec['type']): boolean => t === 'conv2d' || t === 'maxPool2d' || t === 'avgPool2d';
 
 /** Builds the layer list on `sampleShape` with a `classes`-unit linear output; initializers seeded. */
-export function buildFromLayers(raw: unknown, sampleShape: readonly number[], classes: number, seed: number, initializer: InitializerName = 'auto'): tfl.LayersModel {
+export function buildFromLayers(
+  raw: unknown,
+  sampleShape: readonly number[],
+  classes: number,
+  seed: number,
+  initializer: InitializerName = 'auto',
+): tfl.LayersModel {
   const layers = parseLayers(raw);
   const model = tfl.sequential({ name: 'layers' });
   model.add(tfl.layers.inputLayer({ inputShape: [...sampleShape], name: 'input' }));
@@ -96,10 +124,22 @@ export function buildFromLayers(raw: unknown, sampleShape: readonly number[], cl
       case 'dense':
         if (spatial) model.add(tfl.layers.flatten({ name: `flatten_before_${i}` }));
         spatial = false;
-        model.add(tfl.layers.dense({ units: l.units, activation: inlineActivation(activation), kernelInitializer: init, name }));
+        model.add(
+          tfl.layers.dense({ units: l.units, activation: inlineActivation(activation), kernelInitializer: init, name }),
+        );
         break;
       case 'conv2d':
-        model.add(tfl.layers.conv2d({ filters: l.filters, kernelSize: l.kernelSize, strides: l.strides ?? 1, padding: l.padding ?? 'valid', activation: inlineActivation(activation), kernelInitializer: init, name }));
+        model.add(
+          tfl.layers.conv2d({
+            filters: l.filters,
+            kernelSize: l.kernelSize,
+            strides: l.strides ?? 1,
+            padding: l.padding ?? 'valid',
+            activation: inlineActivation(activation),
+            kernelInitializer: init,
+            name,
+          }),
+        );
         break;
       case 'maxPool2d':
         model.add(tfl.layers.maxPooling2d({ poolSize: l.poolSize, strides: l.strides ?? l.poolSize, name }));
@@ -122,6 +162,12 @@ export function buildFromLayers(raw: unknown, sampleShape: readonly number[], cl
     if (act !== undefined) model.add(act);
   });
   if (spatial) model.add(tfl.layers.flatten({ name: 'flatten_out' }));
-  model.add(tfl.layers.dense({ units: classes, kernelInitializer: kernelInitializer(initializer, 'xavier-uniform', seed + layers.length), name: 'logits' }));
+  model.add(
+    tfl.layers.dense({
+      units: classes,
+      kernelInitializer: kernelInitializer(initializer, 'xavier-uniform', seed + layers.length),
+      name: 'logits',
+    }),
+  );
   return model;
 }

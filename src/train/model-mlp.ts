@@ -47,4 +47,3 @@ export function buildMlp(spec: MlpOptions, inputSize: number, classes: number, s
 export function parameterCount(model: tfl.LayersModel): number {
   return model.trainableWeights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
 }
-

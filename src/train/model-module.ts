@@ -27,21 +27,39 @@ export interface ModelModuleContext {
 type Builder = (ctx: ModelModuleContext) => unknown;
 
 /** Loads `file` (resolved against `baseDir`) and builds its model. */
-export function buildFromModule(file: string, baseDir: string, sampleShape: readonly number[], classes: number, seed: number): tfl.LayersModel {
+export function buildFromModule(
+  file: string,
+  baseDir: string,
+  sampleShape: readonly number[],
+  classes: number,
+  seed: number,
+): tfl.LayersModel {
   const full = path.resolve(baseDir, file);
   const mod = requireUserModule(full, 'model module');
   const build = (typeof mod.buildModel === 'function' ? mod.buildModel : mod.default) as Builder | undefined;
   if (typeof build !== 'function') {
-    throw new RingtrainError('CONFIG_INVALID', `model module ${full} exports ${Object.keys(mod).join(', ') || 'nothing'}; it must export a function buildModel(ctx) returning a tf.LayersModel`);
+    throw new RingtrainError(
+      'CONFIG_INVALID',
+      `model module ${full} exports ${Object.keys(mod).join(', ') || 'nothing'}; it must export a function buildModel(ctx) returning a tf.LayersModel`,
+    );
   }
   const model = build({ sampleShape: [...sampleShape], classes, seed, tf, tfl });
   if (!(model instanceof tfl.LayersModel)) {
-    const what = typeof model === 'object' && model !== null && 'layers' in model ? 'a model from another copy of @tensorflow/tfjs-layers (build it with ctx.tfl, not your own import)' : String(model);
-    throw new RingtrainError('CONFIG_INVALID', `buildModel in ${full} returned ${what}; it must return a tf.LayersModel built with ctx.tfl`);
+    const what =
+      typeof model === 'object' && model !== null && 'layers' in model
+        ? 'a model from another copy of @tensorflow/tfjs-layers (build it with ctx.tfl, not your own import)'
+        : String(model);
+    throw new RingtrainError(
+      'CONFIG_INVALID',
+      `buildModel in ${full} returned ${what}; it must return a tf.LayersModel built with ctx.tfl`,
+    );
   }
   const out = model.outputs[0]?.shape;
   if (out === undefined || out.length !== 2 || out[1] !== classes) {
-    throw new RingtrainError('CONFIG_INVALID', `buildModel in ${full} returned a model with output shape ${JSON.stringify(out)}; ringtrain needs [null, ${classes}] (one logit per class, or one value per regression target)`);
+    throw new RingtrainError(
+      'CONFIG_INVALID',
+      `buildModel in ${full} returned a model with output shape ${JSON.stringify(out)}; ringtrain needs [null, ${classes}] (one logit per class, or one value per regression target)`,
+    );
   }
   return model;
 }

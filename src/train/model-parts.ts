@@ -29,7 +29,9 @@ export function kernelInitializer(choice: InitializerName, fallback: ModelDefaul
 }
 
 /** The activation string a dense/conv layer takes itself: leakyRelu goes in a layer after it. */
-export function inlineActivation(a: Activation | 'elu' | 'selu' | 'linear'): 'relu' | 'tanh' | 'sigmoid' | 'elu' | 'selu' | 'linear' {
+export function inlineActivation(
+  a: Activation | 'elu' | 'selu' | 'linear',
+): 'relu' | 'tanh' | 'sigmoid' | 'elu' | 'selu' | 'linear' {
   return a === 'leakyRelu' ? 'linear' : a;
 }
 

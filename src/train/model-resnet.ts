@@ -22,13 +22,26 @@ const BN = { momentum: 0.9, epsilon: 1e-5 };
 
 type Sym = tfl.SymbolicTensor;
 
-export function buildResnet(spec: ModelSpec, sampleShape: readonly number[], classes: number, seed: number): tfl.LayersModel {
+export function buildResnet(
+  spec: ModelSpec,
+  sampleShape: readonly number[],
+  classes: number,
+  seed: number,
+): tfl.LayersModel {
   const channels = spec.channels.length > 0 ? spec.channels : RESNET_CHANNELS;
   const { input, image } = imageInput(sampleShape, 'resnet');
   let s = seed;
   const conv = (x: Sym, filters: number, kernelSize: number, strides: number, name: string): Sym =>
     tfl.layers
-      .conv2d({ filters, kernelSize, strides, padding: 'same', useBias: false, kernelInitializer: kernelInitializer(spec.initializer, 'he-normal', s++), name })
+      .conv2d({
+        filters,
+        kernelSize,
+        strides,
+        padding: 'same',
+        useBias: false,
+        kernelInitializer: kernelInitializer(spec.initializer, 'he-normal', s++),
+        name,
+      })
       .apply(x) as Sym;
   const bn = (x: Sym, name: string): Sym => tfl.layers.batchNormalization({ ...BN, name }).apply(x) as Sym;
   const relu = (x: Sym, name: string): Sym => tfl.layers.reLU({ name }).apply(x) as Sym;
@@ -41,12 +54,19 @@ export function buildResnet(spec: ModelSpec, sampleShape: readonly number[], cla
       const p = `s${stage}b${b}`;
       let y = relu(bn(conv(x, filters, 3, strides, `${p}_conv1`), `${p}_bn1`), `${p}_relu1`);
       y = bn(conv(y, filters, 3, 1, `${p}_conv2`), `${p}_bn2`);
-      const shortcut = strides === 1 && width === filters ? x : bn(conv(x, filters, 1, strides, `${p}_proj`), `${p}_proj_bn`);
+      const shortcut =
+        strides === 1 && width === filters ? x : bn(conv(x, filters, 1, strides, `${p}_proj`), `${p}_proj_bn`);
       x = relu(tfl.layers.add({ name: `${p}_add` }).apply([y, shortcut]) as Sym, `${p}_relu2`);
       width = filters;
     }
   });
   x = tfl.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as Sym;
-  const logits = tfl.layers.dense({ units: classes, kernelInitializer: kernelInitializer(spec.initializer, 'xavier-uniform', s), name: 'logits' }).apply(x) as Sym;
+  const logits = tfl.layers
+    .dense({
+      units: classes,
+      kernelInitializer: kernelInitializer(spec.initializer, 'xavier-uniform', s),
+      name: 'logits',
+    })
+    .apply(x) as Sym;
   return tfl.model({ inputs: input, outputs: logits, name: 'resnet' });
 }

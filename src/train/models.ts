@@ -17,7 +17,12 @@ import { buildResnet } from './model-resnet';
 export function buildModel(spec: ModelSpec, sampleShape: number[], classes: number, seed: number): tfl.LayersModel {
   switch (spec.kind) {
     case 'mlp':
-      return buildMlp(spec, sampleShape.reduce((a, b) => a * b, 1), classes, seed);
+      return buildMlp(
+        spec,
+        sampleShape.reduce((a, b) => a * b, 1),
+        classes,
+        seed,
+      );
     case 'cnn':
       return buildCnn(spec, sampleShape, classes, seed);
     case 'resnet':

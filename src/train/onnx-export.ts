@@ -29,7 +29,9 @@ export const ONNX_OUTPUT = 'output';
 
 /** Layers whose class has no translation, as "name (Class)". */
 export function unsupportedLayers(model: tfl.LayersModel): string[] {
-  return model.layers.filter((l) => l.getClassName() !== 'InputLayer' && LAYER_CONVERTERS[l.getClassName()] === undefined).map((l) => `${l.name} (${l.getClassName()})`);
+  return model.layers
+    .filter((l) => l.getClassName() !== 'InputLayer' && LAYER_CONVERTERS[l.getClassName()] === undefined)
+    .map((l) => `${l.name} (${l.getClassName()})`);
 }
 
 export function modelToOnnx(model: tfl.LayersModel): OnnxExport {
@@ -41,7 +43,10 @@ export function modelToOnnx(model: tfl.LayersModel): OnnxExport {
     );
   }
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
-    throw new RingtrainError('DATA_INVALID', `cannot export to ONNX: the model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; ringtrain exports models with one of each`);
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `cannot export to ONNX: the model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; ringtrain exports models with one of each`,
+    );
   }
   const g = new OnnxGraphBuilder();
   const input = model.inputs[0] as tfl.SymbolicTensor;
@@ -71,11 +76,23 @@ function valueOf(g: OnnxGraphBuilder, t: tfl.SymbolicTensor, values: Map<number,
   if (known !== undefined) return known;
   const layer = t.sourceLayer as tfl.layers.Layer;
   const node = layer.inboundNodes[t.nodeIndex];
-  if (node === undefined) throw new RingtrainError('DATA_INVALID', `cannot export to ONNX: layer '${layer.name}' has no record of its inputs`);
-  if (node.outputTensors.length !== 1) throw new RingtrainError('DATA_INVALID', `cannot export to ONNX: layer '${layer.name}' has ${node.outputTensors.length} outputs`);
+  if (node === undefined)
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `cannot export to ONNX: layer '${layer.name}' has no record of its inputs`,
+    );
+  if (node.outputTensors.length !== 1)
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `cannot export to ONNX: layer '${layer.name}' has ${node.outputTensors.length} outputs`,
+    );
   const inputs = node.inputTensors.map((x) => valueOf(g, x, values));
   const convert = LAYER_CONVERTERS[layer.getClassName()];
-  if (convert === undefined) throw new RingtrainError('DATA_INVALID', `cannot export to ONNX: no translation for layer ${layer.name} (${layer.getClassName()})`);
+  if (convert === undefined)
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `cannot export to ONNX: no translation for layer ${layer.name} (${layer.getClassName()})`,
+    );
   const base = t.nodeIndex === 0 ? layer.name : `${layer.name}_${t.nodeIndex}`;
   const v = convert(g, layer, inputs, base);
   values.set(t.id, v);

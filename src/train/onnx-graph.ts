@@ -37,7 +37,11 @@ export class OnnxGraphBuilder {
 
   /** int64 constant (shapes, axes). */
   ints(base: string, values: readonly number[]): string {
-    return this.constant(base, [values.length], BigInt64Array.from(values, (v) => BigInt(v)));
+    return this.constant(
+      base,
+      [values.length],
+      BigInt64Array.from(values, (v) => BigInt(v)),
+    );
   }
 
   /** float32 scalar constant. */
@@ -60,13 +64,21 @@ export class OnnxGraphBuilder {
   /** The value in TensorFlow's element order (NHWC for images). */
   toTf(v: OnnxValue, base: string): OnnxValue {
     if (!v.nchw) return v;
-    return { name: this.node('Transpose', [v.name], `${base}/to_nhwc`, [{ name: 'perm', ints: [0, 2, 3, 1] }]), rank: 4, nchw: false };
+    return {
+      name: this.node('Transpose', [v.name], `${base}/to_nhwc`, [{ name: 'perm', ints: [0, 2, 3, 1] }]),
+      rank: 4,
+      nchw: false,
+    };
   }
 
   /** A rank-4 value as NCHW (for Conv, pooling, per-channel batch norm). */
   toNchw(v: OnnxValue, base: string): OnnxValue {
     if (v.nchw || v.rank !== 4) return v;
-    return { name: this.node('Transpose', [v.name], `${base}/to_nchw`, [{ name: 'perm', ints: [0, 3, 1, 2] }]), rank: 4, nchw: true };
+    return {
+      name: this.node('Transpose', [v.name], `${base}/to_nchw`, [{ name: 'perm', ints: [0, 3, 1, 2] }]),
+      rank: 4,
+      nchw: true,
+    };
   }
 
   graph(name: string, inputs: OnnxValueInfo[], outputs: OnnxValueInfo[]): OnnxGraph {
@@ -100,7 +112,10 @@ const gated =
 export const ACTIVATION_OPS: Readonly<Record<string, ActivationOp>> = {
   linear: (_g, v) => v,
   relu: unary('Relu'),
-  relu6: (g, v, base) => ({ ...v, name: g.node('Clip', [v.name, g.scalar(`${base}/min`, 0), g.scalar(`${base}/max`, 6)], base) }),
+  relu6: (g, v, base) => ({
+    ...v,
+    name: g.node('Clip', [v.name, g.scalar(`${base}/min`, 0), g.scalar(`${base}/max`, 6)], base),
+  }),
   elu: unary('Elu', [{ name: 'alpha', f: 1 }]),
   // tfjs's SELU constants (as float32 they equal ONNX's defaults; written out so nothing depends on defaults).
   selu: unary('Selu', [
@@ -120,7 +135,13 @@ export const ACTIVATION_OPS: Readonly<Record<string, ActivationOp>> = {
   mish: gated((g, x, base) => g.node('Tanh', [g.node('Softplus', [x], `${base}/softplus`)], `${base}/tanh`)),
 };
 
-export function applyActivation(g: OnnxGraphBuilder, v: OnnxValue, activation: string, base: string, layer: string): OnnxValue {
+export function applyActivation(
+  g: OnnxGraphBuilder,
+  v: OnnxValue,
+  activation: string,
+  base: string,
+  layer: string,
+): OnnxValue {
   const op = ACTIVATION_OPS[activation];
   if (op === undefined) throw unsupported(layer, `activation '${activation}'`);
   return op(g, v, base);
@@ -128,5 +149,8 @@ export function applyActivation(g: OnnxGraphBuilder, v: OnnxValue, activation: s
 
 /** Names the layer and what it uses that has no ONNX translation here, with the list of what has. */
 export function unsupported(layer: string, what: string): RingtrainError {
-  return new RingtrainError('DATA_INVALID', `layer '${layer}' uses ${what}, which ringtrain cannot export to ONNX (activations it exports: ${Object.keys(ACTIVATION_OPS).join(', ')})`);
+  return new RingtrainError(
+    'DATA_INVALID',
+    `layer '${layer}' uses ${what}, which ringtrain cannot export to ONNX (activations it exports: ${Object.keys(ACTIVATION_OPS).join(', ')})`,
+  );
 }

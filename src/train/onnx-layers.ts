@@ -41,7 +41,11 @@ function weight(layer: tfl.layers.Layer, suffix: string): { values: Float32Array
 
 function requireWeight(layer: tfl.layers.Layer, suffix: string): { values: Float32Array; shape: number[] } {
   const w = weight(layer, suffix);
-  if (w === undefined) throw new RingtrainError('DATA_INVALID', `layer '${layer.name}' (${layer.getClassName()}) has no '${suffix}' weight to export`);
+  if (w === undefined)
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `layer '${layer.name}' (${layer.getClassName()}) has no '${suffix}' weight to export`,
+    );
   return w;
 }
 
@@ -51,10 +55,12 @@ const one = (inputs: OnnxValue[], layer: tfl.layers.Layer): OnnxValue => {
   return v;
 };
 
-const pair = (v: number | number[] | undefined, fallback: number): number[] => (v === undefined ? [fallback, fallback] : typeof v === 'number' ? [v, v] : v);
+const pair = (v: number | number[] | undefined, fallback: number): number[] =>
+  v === undefined ? [fallback, fallback] : typeof v === 'number' ? [v, v] : v;
 
 function checkChannelsLast(layer: tfl.layers.Layer, c: LayerConfig): void {
-  if (c.dataFormat !== undefined && c.dataFormat !== 'channelsLast') throw unsupported(layer.name, `dataFormat '${c.dataFormat}'`);
+  if (c.dataFormat !== undefined && c.dataFormat !== 'channelsLast')
+    throw unsupported(layer.name, `dataFormat '${c.dataFormat}'`);
 }
 
 /** ONNX auto_pad for tfjs's padding: TensorFlow's 'same' puts the odd extra pixel at the end (SAME_UPPER). */
@@ -72,19 +78,31 @@ const dense: Convert = (g, layer, inputs, base) => {
   const x = g.toTf(one(inputs, layer), base);
   const w = g.constant(`${base}/kernel`, kernel.shape, kernel.values);
   let y: string;
-  if (x.rank === 2 && bias !== undefined) y = g.node('Gemm', [x.name, w, g.constant(`${base}/bias`, bias.shape, bias.values)], `${base}/gemm`);
+  if (x.rank === 2 && bias !== undefined)
+    y = g.node('Gemm', [x.name, w, g.constant(`${base}/bias`, bias.shape, bias.values)], `${base}/gemm`);
   else {
     y = g.node('MatMul', [x.name, w], `${base}/matmul`);
-    if (bias !== undefined) y = g.node('Add', [y, g.constant(`${base}/bias`, bias.shape, bias.values)], `${base}/bias_add`);
+    if (bias !== undefined)
+      y = g.node('Add', [y, g.constant(`${base}/bias`, bias.shape, bias.values)], `${base}/bias_add`);
   }
-  return applyActivation(g, { name: y, rank: x.rank, nchw: false }, c.activation ?? 'linear', `${base}/${c.activation ?? 'linear'}`, layer.name);
+  return applyActivation(
+    g,
+    { name: y, rank: x.rank, nchw: false },
+    c.activation ?? 'linear',
+    `${base}/${c.activation ?? 'linear'}`,
+    layer.name,
+  );
 };
 
 /** HWIO (tfjs) -> OIHW (ONNX). */
 function toOihw(k: { values: Float32Array; shape: number[] }): { values: Float32Array; shape: number[] } {
   const [h, w, i, o] = k.shape as [number, number, number, number];
   const out = new Float32Array(k.values.length);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let ci = 0; ci < i; ci++) for (let co = 0; co < o; co++) out[((co * i + ci) * h + y) * w + x] = k.values[((y * w + x) * i + ci) * o + co] as number;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      for (let ci = 0; ci < i; ci++)
+        for (let co = 0; co < o; co++)
+          out[((co * i + ci) * h + y) * w + x] = k.values[((y * w + x) * i + ci) * o + co] as number;
   return { values: out, shape: [o, i, h, w] };
 }
 
@@ -104,7 +122,13 @@ const conv2d: Convert = (g, layer, inputs, base) => {
     { name: 'dilations', ints: pair(c.dilationRate, 1) },
     { name: 'auto_pad', s: autoPad(layer, c.padding) },
   ]);
-  return applyActivation(g, { name: y, rank: 4, nchw: true }, c.activation ?? 'linear', `${base}/${c.activation ?? 'linear'}`, layer.name);
+  return applyActivation(
+    g,
+    { name: y, rank: 4, nchw: true },
+    c.activation ?? 'linear',
+    `${base}/${c.activation ?? 'linear'}`,
+    layer.name,
+  );
 };
 
 const pool =
@@ -137,7 +161,8 @@ const batchNorm: Convert = (g, layer, inputs, base) => {
   const c = configOf(layer);
   const axis = Array.isArray(c.axis) ? c.axis : [c.axis ?? -1];
   const x = one(inputs, layer);
-  if (axis.length !== 1 || (axis[0] !== -1 && axis[0] !== x.rank - 1)) throw unsupported(layer.name, `batch normalization over axis ${JSON.stringify(c.axis)}`);
+  if (axis.length !== 1 || (axis[0] !== -1 && axis[0] !== x.rank - 1))
+    throw unsupported(layer.name, `batch normalization over axis ${JSON.stringify(c.axis)}`);
   // ONNX normalises over dimension 1: the channels of an NCHW image, the features of a row.
   const v = x.rank === 4 ? g.toNchw(x, base) : x;
   if (v.rank !== 2 && v.rank !== 4) throw unsupported(layer.name, `batch normalization of a rank-${v.rank} value`);
@@ -148,7 +173,13 @@ const batchNorm: Convert = (g, layer, inputs, base) => {
   const beta = c.center === false ? new Float32Array(n) : requireWeight(layer, 'beta').values;
   const y = g.node(
     'BatchNormalization',
-    [v.name, g.constant(`${base}/gamma`, [n], gamma), g.constant(`${base}/beta`, [n], beta), g.constant(`${base}/mean`, [n], mean.values), g.constant(`${base}/variance`, [n], variance.values)],
+    [
+      v.name,
+      g.constant(`${base}/gamma`, [n], gamma),
+      g.constant(`${base}/beta`, [n], beta),
+      g.constant(`${base}/mean`, [n], mean.values),
+      g.constant(`${base}/variance`, [n], variance.values),
+    ],
     base,
     [{ name: 'epsilon', f: c.epsilon ?? 1e-3 }],
   );
@@ -164,7 +195,11 @@ const reshape: Convert = (g, layer, inputs, base) => {
   const target = configOf(layer).targetShape ?? [];
   const x = g.toTf(one(inputs, layer), base);
   // 0 copies the batch dimension (allowzero is 0 in opset 13).
-  const y: OnnxValue = { name: g.node('Reshape', [x.name, g.ints(`${base}/shape`, [0, ...target])], base), rank: target.length + 1, nchw: false };
+  const y: OnnxValue = {
+    name: g.node('Reshape', [x.name, g.ints(`${base}/shape`, [0, ...target])], base),
+    rank: target.length + 1,
+    nchw: false,
+  };
   return y.rank === 4 ? g.toNchw(y, base) : y;
 };
 
@@ -174,7 +209,8 @@ const add: Convert = (g, layer, inputs, base) => {
   const nchw = inputs.some((v) => v.nchw);
   const xs = inputs.map((v) => (nchw ? g.toNchw(v, base) : g.toTf(v, base)));
   let y = (xs[0] as OnnxValue).name;
-  for (let i = 1; i < xs.length; i++) y = g.node('Add', [y, (xs[i] as OnnxValue).name], i === xs.length - 1 ? base : `${base}/${i}`);
+  for (let i = 1; i < xs.length; i++)
+    y = g.node('Add', [y, (xs[i] as OnnxValue).name], i === xs.length - 1 ? base : `${base}/${i}`);
   return { name: y, rank: (xs[0] as OnnxValue).rank, nchw };
 };
 
@@ -183,7 +219,8 @@ const identity: Convert = (g, layer, inputs, base) => {
   return { ...x, name: g.node('Identity', [x.name], base) };
 };
 
-const activation: Convert = (g, layer, inputs, base) => applyActivation(g, one(inputs, layer), configOf(layer).activation ?? 'linear', base, layer.name);
+const activation: Convert = (g, layer, inputs, base) =>
+  applyActivation(g, one(inputs, layer), configOf(layer).activation ?? 'linear', base, layer.name);
 
 const leakyRelu: Convert = (g, layer, inputs, base) => {
   const x = one(inputs, layer);
@@ -205,7 +242,8 @@ const eluLayer: Convert = (g, layer, inputs, base) => {
 const softmaxLayer: Convert = (g, layer, inputs, base) => {
   const axis = configOf(layer).axis;
   const x = one(inputs, layer);
-  if (axis !== undefined && axis !== -1 && axis !== x.rank - 1) throw unsupported(layer.name, `softmax over axis ${JSON.stringify(axis)}`);
+  if (axis !== undefined && axis !== -1 && axis !== x.rank - 1)
+    throw unsupported(layer.name, `softmax over axis ${JSON.stringify(axis)}`);
   return applyActivation(g, x, 'softmax', base, layer.name);
 };
 

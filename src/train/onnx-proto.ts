@@ -14,7 +14,9 @@ export const ONNX_OPSET = 13;
 export const ONNX_FLOAT = 1;
 export const ONNX_INT64 = 7;
 
-export type OnnxAttribute = { name: string } & ({ f: number } | { i: number } | { s: string } | { ints: readonly number[] } | { floats: readonly number[] });
+export type OnnxAttribute = { name: string } & (
+  { f: number } | { i: number } | { s: string } | { ints: readonly number[] } | { floats: readonly number[] }
+);
 
 export interface OnnxNode {
   op: string;
@@ -94,7 +96,10 @@ function writeValueInfo(w: Writer, v: OnnxValueInfo): void {
     message(type, 1, (tensor) => {
       tensor.uint32(tag(1, 0)).int32(ONNX_FLOAT);
       message(tensor, 2, (shape) => {
-        for (const d of v.dims) message(shape, 1, (dim) => (typeof d === 'number' ? dim.uint32(tag(1, 0)).int64(d) : dim.uint32(tag(2, 2)).string(d)));
+        for (const d of v.dims)
+          message(shape, 1, (dim) =>
+            typeof d === 'number' ? dim.uint32(tag(1, 0)).int64(d) : dim.uint32(tag(2, 2)).string(d),
+          );
       });
     }),
   );

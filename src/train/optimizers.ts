@@ -43,7 +43,10 @@ export interface FlatOptimizer {
 }
 
 /** The job's optimizer knobs (documented in TrainSpec). */
-export type OptimizerOptions = Pick<TrainSpec, 'momentum' | 'nesterov' | 'weightDecay' | 'beta1' | 'beta2' | 'eps' | 'alpha'> & {
+export type OptimizerOptions = Pick<
+  TrainSpec,
+  'momentum' | 'nesterov' | 'weightDecay' | 'beta1' | 'beta2' | 'eps' | 'alpha'
+> & {
   /**
    * [start, end) ranges of the flat parameters that get no weight decay (biases and norm
    * parameters when train.decayBiasAndNorm is off), as a torch param group with weight_decay 0.
@@ -70,12 +73,19 @@ export function createOptimizer(name: OptimizerName, size: number, o: OptimizerO
  * off: every parameter of one dimension or none (biases, batch-norm scales and shifts), timm's
  * filter_bias_and_bn rule. Empty when it is on (torch's default: decay everything).
  */
-export function noDecayRanges(train: Pick<TrainSpec, 'decayBiasAndNorm'>, slots: readonly { offset: number; size: number; shape: readonly number[] }[]): [number, number][] {
+export function noDecayRanges(
+  train: Pick<TrainSpec, 'decayBiasAndNorm'>,
+  slots: readonly { offset: number; size: number; shape: readonly number[] }[],
+): [number, number][] {
   if (train.decayBiasAndNorm) return [];
   return slots.filter((s) => s.shape.length <= 1).map((s) => [s.offset, s.offset + s.size]);
 }
 
-export function optimizerOf(train: TrainSpec, size: number, noDecay: readonly (readonly [number, number])[] = []): FlatOptimizer {
+export function optimizerOf(
+  train: TrainSpec,
+  size: number,
+  noDecay: readonly (readonly [number, number])[] = [],
+): FlatOptimizer {
   return createOptimizer(train.optimizer, size, { ...train, noDecay });
 }
 
@@ -91,7 +101,7 @@ function segmentsOf(size: number, wd: number, noDecay: readonly (readonly [numbe
   const exempt = new Uint8Array(size);
   for (const [a, b] of noDecay) exempt.fill(1, Math.max(0, a), Math.min(size, b));
   const out: Segment[] = [];
-  for (let i = 0; i < size; ) {
+  for (let i = 0; i < size;) {
     let j = i + 1;
     while (j < size && exempt[j] === exempt[i]) j++;
     out.push({ start: i, end: j, wd: exempt[i] === 1 ? 0 : wd });
@@ -112,7 +122,10 @@ abstract class Base implements FlatOptimizer {
   /** Where weight decay applies and where it does not (one segment when it applies to all). */
   protected readonly segments: readonly Segment[];
 
-  constructor(protected readonly size: number, o: OptimizerOptions) {
+  constructor(
+    protected readonly size: number,
+    o: OptimizerOptions,
+  ) {
     this.segments = segmentsOf(size, o.weightDecay, o.noDecay ?? []);
   }
 
@@ -124,12 +137,18 @@ abstract class Base implements FlatOptimizer {
 
   load(state: OptimizerState): void {
     if (state.name !== this.name) {
-      throw new RingtrainError('DATA_INVALID', `optimizer state is for '${state.name}' but the job uses '${this.name}': resume with the same train.optimizer`);
+      throw new RingtrainError(
+        'DATA_INVALID',
+        `optimizer state is for '${state.name}' but the job uses '${this.name}': resume with the same train.optimizer`,
+      );
     }
     for (const [key, buf] of Object.entries(this.slots)) {
       const saved = state.slots[key];
       if (saved === undefined || saved.length !== buf.length) {
-        throw new RingtrainError('DATA_INVALID', `optimizer slot '${key}' has ${saved?.length ?? 'no'} values, expected ${buf.length}: was the state saved for another model?`);
+        throw new RingtrainError(
+          'DATA_INVALID',
+          `optimizer slot '${key}' has ${saved?.length ?? 'no'} values, expected ${buf.length}: was the state saved for another model?`,
+        );
       }
       buf.set(saved);
     }
@@ -138,7 +157,10 @@ abstract class Base implements FlatOptimizer {
 
   protected check(params: Float32Array, grads: Float32Array): void {
     if (params.length !== this.size || grads.length < this.size) {
-      throw new RingtrainError('SIZE_MISMATCH', `optimizer built for ${this.size} parameters got ${params.length} parameters and ${grads.length} gradients`);
+      throw new RingtrainError(
+        'SIZE_MISMATCH',
+        `optimizer built for ${this.size} parameters got ${params.length} parameters and ${grads.length} gradients`,
+      );
     }
   }
 }
@@ -149,10 +171,16 @@ abstract class Base implements FlatOptimizer {
  */
 class Sgd extends Base {
   readonly name = 'sgd';
-  constructor(size: number, private readonly o: OptimizerOptions) {
+  constructor(
+    size: number,
+    private readonly o: OptimizerOptions,
+  ) {
     super(size, o);
     if (o.nesterov && o.momentum <= 0) {
-      throw new RingtrainError('CONFIG_INVALID', `train.nesterov needs train.momentum > 0 (torch refuses it too), got momentum ${o.momentum}`);
+      throw new RingtrainError(
+        'CONFIG_INVALID',
+        `train.nesterov needs train.momentum > 0 (torch refuses it too), got momentum ${o.momentum}`,
+      );
     }
     if (o.momentum > 0) this.slots.momentum = new Float32Array(size);
   }
@@ -162,14 +190,22 @@ class Sgd extends Base {
     const m = momentum ?? this.o.momentum;
     const buf = this.slots.momentum;
     this.steps += 1;
-    for (const s of this.segments) this.update(part(p, s), g.subarray(s.start, s.end), buf === undefined ? undefined : part(buf, s), m, s.wd, lr);
+    for (const s of this.segments)
+      this.update(part(p, s), g.subarray(s.start, s.end), buf === undefined ? undefined : part(buf, s), m, s.wd, lr);
   }
 
   /**
    * In float32, each operation rounded (Math.fround) as torch's float32 kernels and the native
    * loop round, the hyperparameters too: the native and JS paths give the same bits.
    */
-  private update(p: Float32Array, g: Float32Array, buf: Float32Array | undefined, momentum: number, weightDecay: number, learningRate: number): void {
+  private update(
+    p: Float32Array,
+    g: Float32Array,
+    buf: Float32Array | undefined,
+    momentum: number,
+    weightDecay: number,
+    learningRate: number,
+  ): void {
     const nesterov = this.o.nesterov;
     const n = p.length;
     const native = nativeUpdates();
@@ -204,7 +240,11 @@ class Sgd extends Base {
  */
 class Adam extends Base {
   readonly name: 'adam' | 'adamw';
-  constructor(size: number, private readonly o: OptimizerOptions, private readonly decoupled: boolean) {
+  constructor(
+    size: number,
+    private readonly o: OptimizerOptions,
+    private readonly decoupled: boolean,
+  ) {
     super(size, o);
     this.name = decoupled ? 'adamw' : 'adam';
     this.slots.exp_avg = new Float32Array(size);
@@ -248,7 +288,10 @@ class Adam extends Base {
  */
 class RmsProp extends Base {
   readonly name = 'rmsprop';
-  constructor(size: number, private readonly o: OptimizerOptions) {
+  constructor(
+    size: number,
+    private readonly o: OptimizerOptions,
+  ) {
     super(size, o);
     this.slots.square_avg = new Float32Array(size);
     if (o.momentum > 0) this.slots.momentum_buffer = new Float32Array(size);

@@ -35,15 +35,29 @@ export class Predictor {
     try {
       model = await loadModelFromDir(dir);
     } catch (e) {
-      throw new RingtrainError('DATA_INVALID', `cannot load a model from ${dir}: ${(e as Error).message}; --model takes the model/ directory of a run (model.json + weights.bin)`);
+      throw new RingtrainError(
+        'DATA_INVALID',
+        `cannot load a model from ${dir}: ${(e as Error).message}; --model takes the model/ directory of a run (model.json + weights.bin)`,
+      );
     }
     const saved = loadPreprocess(dir);
     const shape = sampleShape(model);
     const features = shape.reduce((a, b) => a * b, 1);
     const outputs = (model.outputs[0]?.shape[1] as number | null) ?? 1;
-    const p: Preprocess = saved ?? { kind: 'tabular', task: 'classification', features, classes: outputs, scale: 1, mean: [0], std: [1] };
+    const p: Preprocess = saved ?? {
+      kind: 'tabular',
+      task: 'classification',
+      features,
+      classes: outputs,
+      scale: 1,
+      mean: [0],
+      std: [1],
+    };
     if (p.features !== features) {
-      throw new RingtrainError('DATA_INVALID', `${dir}: preprocess.json describes ${p.features} features but the model takes ${features} (${JSON.stringify(shape)}): are they from the same run?`);
+      throw new RingtrainError(
+        'DATA_INVALID',
+        `${dir}: preprocess.json describes ${p.features} features but the model takes ${features} (${JSON.stringify(shape)}): are they from the same run?`,
+      );
     }
     return new Predictor(model, p, saved !== undefined);
   }
@@ -65,7 +79,10 @@ export class Predictor {
   /** Predictions for raw rows (`rows * features` values as the data file holds them). */
   predict(raw: Float32Array, rows: number): Prediction[] {
     if (raw.length !== rows * this.features) {
-      throw new RingtrainError('DATA_INVALID', `got ${raw.length} values for ${rows} rows, expected ${rows * this.features} (${this.features} per row)`);
+      throw new RingtrainError(
+        'DATA_INVALID',
+        `got ${raw.length} values for ${rows} rows, expected ${rows * this.features} (${this.features} per row)`,
+      );
     }
     const y = this.outputs(applyPreprocess(this.preprocess, raw.slice()), rows);
     const k = y.length / rows;

@@ -39,12 +39,18 @@ export function sparsityAt(spec: PruneSpec, epochs: number, epoch: number): numb
  * `params` and marks them in `mask` (0 = pruned, 1 = live). Entries already pruned count as the
  * smallest, so a rising schedule never brings a weight back. Ties break by position.
  */
-export function pruneByMagnitude(params: Float32Array, mask: Float32Array, slots: readonly ParamSlot[], sparsity: number): void {
+export function pruneByMagnitude(
+  params: Float32Array,
+  mask: Float32Array,
+  slots: readonly ParamSlot[],
+  sparsity: number,
+): void {
   for (const s of prunableSlots(slots)) {
     const k = Math.round(sparsity * s.size);
     const order = new Int32Array(s.size);
     for (let i = 0; i < s.size; i++) order[i] = i;
-    const mag = (i: number): number => ((mask[s.offset + i] as number) === 0 ? -1 : Math.abs(params[s.offset + i] as number));
+    const mag = (i: number): number =>
+      (mask[s.offset + i] as number) === 0 ? -1 : Math.abs(params[s.offset + i] as number);
     order.sort((a, b) => mag(a) - mag(b) || a - b);
     for (let j = 0; j < k; j++) {
       const at = s.offset + (order[j] as number);

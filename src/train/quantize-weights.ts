@@ -40,13 +40,19 @@ export function quantizeUint8(values: Float32Array): { q: Uint8Array; min: numbe
 export function quantizeModelDir(src: string, dst: string, dtype: QuantizeDtype): { before: number; after: number } {
   const json = JSON.parse(fs.readFileSync(path.join(src, 'model.json'), 'utf8')) as ModelJson;
   const specs = json.weightsManifest.flatMap((g) => g.weights);
-  const data = Buffer.concat(json.weightsManifest.flatMap((g) => g.paths.map((p) => fs.readFileSync(path.join(src, p)))));
+  const data = Buffer.concat(
+    json.weightsManifest.flatMap((g) => g.paths.map((p) => fs.readFileSync(path.join(src, p)))),
+  );
   const parts: Buffer[] = [];
   const out: tf.io.WeightsManifestEntry[] = [];
   let offset = 0;
   for (const spec of specs) {
     const n = spec.shape.reduce((a, b) => a * b, 1);
-    if (spec.quantization !== undefined) throw new RingtrainError('DATA_INVALID', `${src}: weight ${spec.name} is already quantized (${spec.quantization.dtype})`);
+    if (spec.quantization !== undefined)
+      throw new RingtrainError(
+        'DATA_INVALID',
+        `${src}: weight ${spec.name} is already quantized (${spec.quantization.dtype})`,
+      );
     const bytes = n * (spec.dtype === 'float32' || spec.dtype === 'int32' ? 4 : 1);
     const raw = data.subarray(offset, offset + bytes);
     offset += bytes;
@@ -67,14 +73,19 @@ export function quantizeModelDir(src: string, dst: string, dtype: QuantizeDtype)
       out.push({ ...spec, quantization: { dtype: 'uint8', min, scale } });
     }
   }
-  if (offset !== data.length) throw new RingtrainError('DATA_INVALID', `${src}: weights.bin has ${data.length} bytes, the manifest accounts for ${offset}`);
+  if (offset !== data.length)
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `${src}: weights.bin has ${data.length} bytes, the manifest accounts for ${offset}`,
+    );
   fs.mkdirSync(dst, { recursive: true });
   const weights = Buffer.concat(parts);
   fs.writeFileSync(path.join(dst, 'weights.bin'), weights);
   const quantized: ModelJson = { ...json, weightsManifest: [{ paths: ['./weights.bin'], weights: out }] };
   fs.writeFileSync(path.join(dst, 'model.json'), JSON.stringify(quantized));
   for (const f of fs.readdirSync(src)) {
-    if (f !== 'model.json' && !json.weightsManifest.some((g) => g.paths.some((p) => path.basename(p) === f))) fs.copyFileSync(path.join(src, f), path.join(dst, f));
+    if (f !== 'model.json' && !json.weightsManifest.some((g) => g.paths.some((p) => path.basename(p) === f)))
+      fs.copyFileSync(path.join(src, f), path.join(dst, f));
   }
   return { before: data.length, after: weights.length };
 }

@@ -87,7 +87,10 @@ export function forwardBackward(
     if (targets !== undefined) {
       const k = targets.length / batch;
       const ts = tf.tensor2d(targets.subarray(0, batch * k), [batch, k]);
-      return tf.variableGrads(() => meanSquaredError(model.apply(xs, { training: true }) as tf.Tensor2D, ts), layout.vars);
+      return tf.variableGrads(
+        () => meanSquaredError(model.apply(xs, { training: true }) as tf.Tensor2D, ts),
+        layout.vars,
+      );
     }
     const ys = tf.tensor1d(y.subarray(0, batch), 'int32');
     const ws = classWeights === undefined ? undefined : tf.tensor1d(classWeights, 'float32');
@@ -96,7 +99,8 @@ export function forwardBackward(
     return tf.variableGrads(() => {
       const logits = model.apply(xs, { training: true }) as tf.Tensor2D;
       correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), ys), 'float32')).dataSync()[0] as number;
-      if (distill !== undefined && soft !== undefined) return distillationLoss(logits, soft, ys, distill.temperature, distill.alpha, labelSmoothing);
+      if (distill !== undefined && soft !== undefined)
+        return distillationLoss(logits, soft, ys, distill.temperature, distill.alpha, labelSmoothing);
       return softmaxCrossEntropy(logits, ys, labelSmoothing, ws);
     }, layout.vars);
   });

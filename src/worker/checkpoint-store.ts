@@ -60,11 +60,15 @@ export function checkpointName(step: number): string {
 
 /** JSON.stringify that keeps Infinity/NaN (a "best so far" starts at Infinity). */
 export function encodeMeta(meta: unknown): string {
-  return JSON.stringify(meta, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? `__num:${String(v)}` : v));
+  return JSON.stringify(meta, (_k, v: unknown) =>
+    typeof v === 'number' && !Number.isFinite(v) ? `__num:${String(v)}` : v,
+  );
 }
 
 export function decodeMeta(text: string): unknown {
-  return JSON.parse(text, (_k, v: unknown) => (typeof v === 'string' && v.startsWith('__num:') ? Number(v.slice(6)) : v));
+  return JSON.parse(text, (_k, v: unknown) =>
+    typeof v === 'string' && v.startsWith('__num:') ? Number(v.slice(6)) : v,
+  );
 }
 
 function fsyncPath(p: string): void {
@@ -140,16 +144,19 @@ export function listCheckpoints(root: string): { step: number; dir: string }[] {
 }
 
 function prune(root: string, keep: number): void {
-  for (const old of listCheckpoints(root).slice(Math.max(1, keep))) fs.rmSync(old.dir, { recursive: true, force: true });
+  for (const old of listCheckpoints(root).slice(Math.max(1, keep)))
+    fs.rmSync(old.dir, { recursive: true, force: true });
   for (const n of fs.readdirSync(root)) {
     // Leftovers of writers that were killed mid-write (never read, never complete).
-    if (n.startsWith('.ckpt-') && (n.includes('.tmp-') || n.includes('.old-'))) fs.rmSync(path.join(root, n), { recursive: true, force: true });
+    if (n.startsWith('.ckpt-') && (n.includes('.tmp-') || n.includes('.old-')))
+      fs.rmSync(path.join(root, n), { recursive: true, force: true });
   }
 }
 
 /** Reads and verifies one checkpoint directory; throws DATA_INVALID saying what is wrong. */
 export function readCheckpoint(dir: string): Checkpoint {
-  const bad = (why: string): RingtrainError => new RingtrainError('DATA_INVALID', `checkpoint ${dir} is unusable: ${why}`);
+  const bad = (why: string): RingtrainError =>
+    new RingtrainError('DATA_INVALID', `checkpoint ${dir} is unusable: ${why}`);
   let manifest: CheckpointManifest;
   try {
     manifest = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST_FILE), 'utf8')) as CheckpointManifest;
@@ -167,15 +174,20 @@ export function readCheckpoint(dir: string): Checkpoint {
   } catch (e) {
     throw bad(`cannot read ${STATE_FILE} (${(e as Error).message})`);
   }
-  if (bytes.length !== expect.bytes) throw bad(`${STATE_FILE} has ${bytes.length} bytes, the manifest says ${expect.bytes} (truncated?)`);
+  if (bytes.length !== expect.bytes)
+    throw bad(`${STATE_FILE} has ${bytes.length} bytes, the manifest says ${expect.bytes} (truncated?)`);
   const sha = createHash('sha256').update(bytes).digest('hex');
-  if (sha !== expect.sha256) throw bad(`${STATE_FILE} sha256 ${sha.slice(0, 12)}... does not match the manifest's ${expect.sha256.slice(0, 12)}... (corrupted)`);
+  if (sha !== expect.sha256)
+    throw bad(
+      `${STATE_FILE} sha256 ${sha.slice(0, 12)}... does not match the manifest's ${expect.sha256.slice(0, 12)}... (corrupted)`,
+    );
   // Copy into an aligned buffer: a Buffer's offset need not be a multiple of 4.
   const all = new Float32Array(bytes.length / 4);
   new Uint8Array(all.buffer).set(bytes);
   const arrays = new Map<string, Float32Array>();
   for (const e of manifest.arrays) {
-    if (e.offset < 0 || e.offset + e.length > all.length) throw bad(`array '${e.name}' [${e.offset}, +${e.length}) lies outside ${STATE_FILE}`);
+    if (e.offset < 0 || e.offset + e.length > all.length)
+      throw bad(`array '${e.name}' [${e.offset}, +${e.length}) lies outside ${STATE_FILE}`);
     arrays.set(e.name, all.subarray(e.offset, e.offset + e.length));
   }
   return { step: manifest.step, meta: decodeMeta(JSON.stringify(manifest.meta)), arrays };
@@ -186,7 +198,10 @@ export function readCheckpoint(dir: string): Checkpoint {
  * are the fallbacks), a directory of checkpoints, or a run directory with checkpoints/ inside.
  * Each unusable one is passed to `warn` and skipped. Undefined when none is usable.
  */
-export function findLatestCheckpoint(dir: string, warn: (message: string) => void): { dir: string; ckpt: Checkpoint } | undefined {
+export function findLatestCheckpoint(
+  dir: string,
+  warn: (message: string) => void,
+): { dir: string; ckpt: Checkpoint } | undefined {
   let root = dir;
   let maxStep = Infinity;
   const own = NAME.exec(path.basename(dir));

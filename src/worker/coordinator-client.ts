@@ -106,7 +106,11 @@ export class CoordinatorClient {
       } catch (e) {
         const unreachable = isServiceError(e) && e.code === grpc.status.UNAVAILABLE;
         if (isServiceError(e) && e.code === grpc.status.ALREADY_EXISTS) {
-          if (Date.now() >= rankFreeBy) throw new RingtrainError('JOB_FAILED', `coordinator refused join for ${joinTimeoutMs / 1000} s: ${e.details}`);
+          if (Date.now() >= rankFreeBy)
+            throw new RingtrainError(
+              'JOB_FAILED',
+              `coordinator refused join for ${joinTimeoutMs / 1000} s: ${e.details}`,
+            );
           await new Promise((r) => setTimeout(r, 500));
           continue;
         }
@@ -128,9 +132,22 @@ export class CoordinatorClient {
     }
   }
 
-  async heartbeat(generation: number, step: number, epoch: number, busySeconds = 0, commSeconds = 0, suspects: number[] = []): Promise<HeartbeatResult> {
+  async heartbeat(
+    generation: number,
+    step: number,
+    epoch: number,
+    busySeconds = 0,
+    commSeconds = 0,
+    suspects: number[] = [],
+  ): Promise<HeartbeatResult> {
     try {
-      return await unary<object, HeartbeatResult>(this.client, 'Heartbeat', { job: this.job, workerId: this.workerId, generation, step, epoch, busySeconds, commSeconds, suspects }, CALL_DEADLINE_MS, tokenMetadata(this.token));
+      return await unary<object, HeartbeatResult>(
+        this.client,
+        'Heartbeat',
+        { job: this.job, workerId: this.workerId, generation, step, epoch, busySeconds, commSeconds, suspects },
+        CALL_DEADLINE_MS,
+        tokenMetadata(this.token),
+      );
     } catch (e) {
       throw this.explain(e, 'heartbeat');
     }
@@ -138,7 +155,13 @@ export class CoordinatorClient {
 
   async report(generation: number, step: number, samples: number, epochs: EpochReport[]): Promise<void> {
     try {
-      await unary(this.client, 'Report', { job: this.job, workerId: this.workerId, generation, step, samples, epochs }, CALL_DEADLINE_MS, tokenMetadata(this.token));
+      await unary(
+        this.client,
+        'Report',
+        { job: this.job, workerId: this.workerId, generation, step, samples, epochs },
+        CALL_DEADLINE_MS,
+        tokenMetadata(this.token),
+      );
     } catch (e) {
       throw this.explain(e, 'report');
     }
@@ -151,7 +174,13 @@ export class CoordinatorClient {
   async reportProgress(generation: number, update: ProgressUpdate): Promise<void> {
     const { step, samples, points, timing } = update;
     try {
-      await unary(this.client, 'Report', { job: this.job, workerId: this.workerId, generation, step, samples, epochs: [], points, timing }, CALL_DEADLINE_MS, tokenMetadata(this.token));
+      await unary(
+        this.client,
+        'Report',
+        { job: this.job, workerId: this.workerId, generation, step, samples, epochs: [], points, timing },
+        CALL_DEADLINE_MS,
+        tokenMetadata(this.token),
+      );
     } catch (e) {
       throw this.explain(e, 'report');
     }
@@ -159,7 +188,13 @@ export class CoordinatorClient {
 
   async finish(ok: boolean, reason: string): Promise<void> {
     try {
-      await unary(this.client, 'Finish', { job: this.job, workerId: this.workerId, ok, reason }, CALL_DEADLINE_MS, tokenMetadata(this.token));
+      await unary(
+        this.client,
+        'Finish',
+        { job: this.job, workerId: this.workerId, ok, reason },
+        CALL_DEADLINE_MS,
+        tokenMetadata(this.token),
+      );
     } catch (e) {
       throw this.explain(e, 'finish');
     }
@@ -173,17 +208,26 @@ export class CoordinatorClient {
     if (!isServiceError(e)) return new RingtrainError('UNAVAILABLE', `coordinator ${what} failed: ${String(e)}`);
     if (e.code === grpc.status.NOT_FOUND) {
       // A restarted coordinator (or a re-formed ring) does not know this worker: re-join.
-      return new RingtrainError('NOT_MEMBER', `coordinator at ${this.address} does not know this worker (${what}): ${e.details}`);
+      return new RingtrainError(
+        'NOT_MEMBER',
+        `coordinator at ${this.address} does not know this worker (${what}): ${e.details}`,
+      );
     }
     if (e.code === grpc.status.DEADLINE_EXCEEDED) {
       return new RingtrainError('TIMEOUT', `coordinator at ${this.address}: ${what} timed out: ${e.details}`);
     }
     if (e.code === grpc.status.UNAVAILABLE) {
-      return new RingtrainError('UNAVAILABLE', `coordinator at ${this.address} is unreachable during ${what}: ${e.details}`);
+      return new RingtrainError(
+        'UNAVAILABLE',
+        `coordinator at ${this.address} is unreachable during ${what}: ${e.details}`,
+      );
     }
     // A worker restarted (or started late) after the job finished successfully: not a failure.
     if (e.code === grpc.status.FAILED_PRECONDITION && e.details.startsWith('job is done')) {
-      return new RingtrainError('JOB_DONE', `coordinator at ${this.address}: ${e.details}, so there is nothing to ${what}`);
+      return new RingtrainError(
+        'JOB_DONE',
+        `coordinator at ${this.address}: ${e.details}, so there is nothing to ${what}`,
+      );
     }
     return new RingtrainError('JOB_FAILED', `coordinator refused ${what}: ${e.details}`);
   }

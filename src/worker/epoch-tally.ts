@@ -29,7 +29,10 @@ export function startTally(partial: readonly [number, number, number], rank: num
 }
 
 /** The tally with one more step counted; only applied steps make the epoch's train figures. */
-export function addStep(t: EpochTally, r: Pick<StepResult, 'applied' | 'clipped' | 'norm' | 'lossSum' | 'correct' | 'rows'>): EpochTally {
+export function addStep(
+  t: EpochTally,
+  r: Pick<StepResult, 'applied' | 'clipped' | 'norm' | 'lossSum' | 'correct' | 'rows'>,
+): EpochTally {
   if (!r.applied) return { ...t, skipped: t.skipped + 1, skippedRows: t.skippedRows + r.rows };
   return {
     ...t,
@@ -64,7 +67,11 @@ export function monitoredValue(monitor: MonitorMetric, val: SplitMetrics): numbe
 /** The epoch's train metrics from its all-reduced totals [loss x rows, correct, rows, skipped rows]. */
 export function trainMetrics(total: Float32Array, regression: boolean): SplitMetrics {
   const loss = (total[0] as number) / (total[2] as number);
-  const train: SplitMetrics = { loss, accuracy: regression ? NaN : (total[1] as number) / (total[2] as number), samples: total[2] as number };
+  const train: SplitMetrics = {
+    loss,
+    accuracy: regression ? NaN : (total[1] as number) / (total[2] as number),
+    samples: total[2] as number,
+  };
   if (regression) train.mse = loss;
   return train;
 }

@@ -8,7 +8,14 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Communicator } from '../allreduce';
 import type { RowSource } from '../data';
-import { classificationReport, confusionRows, evaluateRange, evaluateRegressionRange, rSquared, type ClassificationReport } from '../train';
+import {
+  classificationReport,
+  confusionRows,
+  evaluateRange,
+  evaluateRegressionRange,
+  rSquared,
+  type ClassificationReport,
+} from '../train';
 
 export interface SplitMetrics {
   loss: number;
@@ -22,24 +29,51 @@ export interface SplitMetrics {
   confusion?: number[][];
 }
 
-export async function evaluateSplit(model: tfl.LayersModel, split: RowSource, comm: Communicator): Promise<SplitMetrics> {
+export async function evaluateSplit(
+  model: tfl.LayersModel,
+  split: RowSource,
+  comm: Communicator,
+): Promise<SplitMetrics> {
   const n = split.count;
   const { rank, worldSize: world } = comm;
   const start = Math.floor((rank * n) / world);
   const end = Math.floor(((rank + 1) * n) / world);
   const outputs = split.classes ?? 1;
-  const ev = split.targets !== undefined ? evaluateRegressionRange(model, split, start, end) : evaluateRange(model, split, start, end);
+  const ev =
+    split.targets !== undefined
+      ? evaluateRegressionRange(model, split, start, end)
+      : evaluateRange(model, split, start, end);
   const reg = ev.regression;
   const extra = reg !== undefined ? [...reg.sqErr, ...reg.sum, ...reg.sumSq] : [...(ev.confusion ?? [])];
   const sums = new Float32Array([ev.lossSum, ev.correct, ev.count, ev.sqErr, ev.absErr, ...extra]);
   await comm.allReduceSum(sums);
-  const [lossSum, correct, count, sqErr, absErr] = Array.from(sums.subarray(0, 5)) as [number, number, number, number, number];
+  const [lossSum, correct, count, sqErr, absErr] = Array.from(sums.subarray(0, 5)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const rest = sums.subarray(5);
   if (reg !== undefined) {
     const k = reg.sqErr.length;
-    const r2 = rSquared({ sqErr: Float64Array.from(rest.subarray(0, k)), sum: Float64Array.from(rest.subarray(k, 2 * k)), sumSq: Float64Array.from(rest.subarray(2 * k, 3 * k)) }, count);
+    const r2 = rSquared(
+      {
+        sqErr: Float64Array.from(rest.subarray(0, k)),
+        sum: Float64Array.from(rest.subarray(k, 2 * k)),
+        sumSq: Float64Array.from(rest.subarray(2 * k, 3 * k)),
+      },
+      count,
+    );
     // Regression has no accuracy: NaN says so (JSON writes it as null).
-    return { loss: lossSum / count, accuracy: NaN, samples: count, mse: sqErr / (count * outputs), mae: absErr / (count * outputs), r2 };
+    return {
+      loss: lossSum / count,
+      accuracy: NaN,
+      samples: count,
+      mse: sqErr / (count * outputs),
+      mae: absErr / (count * outputs),
+      r2,
+    };
   }
   const classes = Math.round(Math.sqrt(rest.length));
   return { loss: lossSum / count, accuracy: correct / count, samples: count, confusion: confusionRows(rest, classes) };
@@ -62,7 +96,10 @@ export function splitRecord(m: SplitMetrics): { accuracy?: number; mse?: number;
 }
 
 /** A split's metrics as evaluation.json holds them: with the per-class report for classification. */
-export function evaluationOf(m: SplitMetrics, labels?: readonly string[]): Omit<SplitMetrics, 'confusion'> & { report?: ClassificationReport } {
+export function evaluationOf(
+  m: SplitMetrics,
+  labels?: readonly string[],
+): Omit<SplitMetrics, 'confusion'> & { report?: ClassificationReport } {
   const rest = withoutConfusion(m);
   return m.confusion === undefined ? rest : { ...rest, report: classificationReport(m.confusion, labels) };
 }

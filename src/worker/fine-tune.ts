@@ -9,7 +9,14 @@ import * as path from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { RingtrainError } from '../core';
 import type { JobSpec } from '../config';
-import { frozenLayers, initWeightsFrom, loadModelFromDir, readSavedWeights, sampleShape, type NamedWeights } from '../train';
+import {
+  frozenLayers,
+  initWeightsFrom,
+  loadModelFromDir,
+  readSavedWeights,
+  sampleShape,
+  type NamedWeights,
+} from '../train';
 import { findLatestCheckpoint } from './checkpoint-store';
 import { ARRAY_BUFFERS, ARRAY_FROZEN, ARRAY_PARAMS, type TrainCounters, type WeightEntry } from './train-state';
 
@@ -28,11 +35,19 @@ function savedModelDir(dir: string): string | undefined {
 function checkpointWeights(dir: string, model: tfl.LayersModel): NamedWeights {
   const found = findLatestCheckpoint(dir, () => undefined);
   if (found === undefined) {
-    throw new RingtrainError('CONFIG_INVALID', `model.initFrom ${dir}: neither a saved model (model.json) nor a checkpoint (ckpt-* with manifest.json) is there: give a run's model/ directory, a checkpoint directory or a run directory`);
+    throw new RingtrainError(
+      'CONFIG_INVALID',
+      `model.initFrom ${dir}: neither a saved model (model.json) nor a checkpoint (ckpt-* with manifest.json) is there: give a run's model/ directory, a checkpoint directory or a run directory`,
+    );
   }
   const meta = found.ckpt.meta as Partial<TrainCounters>;
-  const entries = (ws: tfl.LayerVariable[]): WeightEntry[] => ws.map((w) => ({ name: w.originalName, shape: w.shape.map((d) => d ?? -1) }));
-  const names = meta.weightNames ?? { params: entries(model.trainableWeights), buffers: entries(model.nonTrainableWeights), frozen: [] };
+  const entries = (ws: tfl.LayerVariable[]): WeightEntry[] =>
+    ws.map((w) => ({ name: w.originalName, shape: w.shape.map((d) => d ?? -1) }));
+  const names = meta.weightNames ?? {
+    params: entries(model.trainableWeights),
+    buffers: entries(model.nonTrainableWeights),
+    frozen: [],
+  };
   const weights: NamedWeights['weights'] = new Map();
   const take = (array: string, list: WeightEntry[]): void => {
     const a = found.ckpt.arrays.get(array);
@@ -68,16 +83,32 @@ export function prepareModel(spec: JobSpec, model: tfl.LayersModel): StartNote[]
     const saved = savedModelDir(dir);
     const from = saved !== undefined ? readSavedWeights(saved) : checkpointWeights(dir, model);
     const r = initWeightsFrom(model, from, m.initSkip);
-    const extra = [r.kept.length > 0 ? `kept fresh: ${r.kept.join(', ')}` : '', r.unused.length > 0 ? `not used: ${r.unused.join(', ')}` : ''].filter((x) => x !== '');
-    notes.push({ event: 'init-from', fields: { source: from.source, loaded: r.loaded, kept: r.kept, unused: r.unused }, msg: `ringtrain: weights from ${from.source}: ${r.loaded} loaded${extra.length > 0 ? ` (${extra.join('; ')})` : ''}` });
+    const extra = [
+      r.kept.length > 0 ? `kept fresh: ${r.kept.join(', ')}` : '',
+      r.unused.length > 0 ? `not used: ${r.unused.join(', ')}` : '',
+    ].filter((x) => x !== '');
+    notes.push({
+      event: 'init-from',
+      fields: { source: from.source, loaded: r.loaded, kept: r.kept, unused: r.unused },
+      msg: `ringtrain: weights from ${from.source}: ${r.loaded} loaded${extra.length > 0 ? ` (${extra.join('; ')})` : ''}`,
+    });
   }
   const frozen = frozenLayers(model, m);
   if (frozen.length > 0) {
     const params = frozen.reduce((n, name) => n + model.getLayer(name).countParams(), 0);
-    notes.push({ event: 'frozen', fields: { layers: frozen, params }, msg: `ringtrain: frozen (not trained, not all-reduced): ${frozen.join(', ')} (${params.toLocaleString('en-US')} parameters)` });
+    notes.push({
+      event: 'frozen',
+      fields: { layers: frozen, params },
+      msg: `ringtrain: frozen (not trained, not all-reduced): ${frozen.join(', ')} (${params.toLocaleString('en-US')} parameters)`,
+    });
   }
   const d = spec.train.distill;
-  if (d.teacher !== '') notes.push({ event: 'distill', fields: { ...d }, msg: `ringtrain: distilling from ${path.resolve(d.teacher)} (temperature ${d.temperature}, alpha ${d.alpha})` });
+  if (d.teacher !== '')
+    notes.push({
+      event: 'distill',
+      fields: { ...d },
+      msg: `ringtrain: distilling from ${path.resolve(d.teacher)} (temperature ${d.temperature}, alpha ${d.alpha})`,
+    });
   return notes;
 }
 
@@ -86,7 +117,11 @@ export async function loadTeacher(spec: JobSpec, student: tfl.LayersModel): Prom
   const d = spec.train.distill;
   if (d.teacher === '') return undefined;
   const dir = savedModelDir(path.resolve(d.teacher));
-  if (dir === undefined) throw new RingtrainError('CONFIG_INVALID', `train.distill.teacher ${d.teacher}: no model.json there: give the teacher run's model/ directory (or the run directory)`);
+  if (dir === undefined)
+    throw new RingtrainError(
+      'CONFIG_INVALID',
+      `train.distill.teacher ${d.teacher}: no model.json there: give the teacher run's model/ directory (or the run directory)`,
+    );
   const teacher = await loadModelFromDir(dir);
   const want = JSON.stringify(sampleShape(student));
   const got = JSON.stringify(sampleShape(teacher));
@@ -94,7 +129,10 @@ export async function loadTeacher(spec: JobSpec, student: tfl.LayersModel): Prom
   const teacherClasses = teacher.outputs[0]?.shape[1];
   if (want !== got || classes !== teacherClasses) {
     teacher.dispose();
-    throw new RingtrainError('CONFIG_INVALID', `train.distill.teacher ${dir} takes ${got} and gives ${teacherClasses} outputs, but this model takes ${want} and gives ${classes}: the teacher must be trained on the same data (same sample shape and classes)`);
+    throw new RingtrainError(
+      'CONFIG_INVALID',
+      `train.distill.teacher ${dir} takes ${got} and gives ${teacherClasses} outputs, but this model takes ${want} and gives ${classes}: the teacher must be trained on the same data (same sample shape and classes)`,
+    );
   }
   return teacher;
 }

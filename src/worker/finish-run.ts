@@ -50,7 +50,12 @@ export interface FinishContext {
 }
 
 /** checkpoint.atStart: the weights every rank starts from, in the format of the final model/. */
-export async function saveInitialModel(model: ReturnType<typeof buildModel>, preprocess: ReturnType<typeof loadDataset>['preprocess'], outDir: string, log: Logger): Promise<void> {
+export async function saveInitialModel(
+  model: ReturnType<typeof buildModel>,
+  preprocess: ReturnType<typeof loadDataset>['preprocess'],
+  outDir: string,
+  log: Logger,
+): Promise<void> {
   const dir = path.join(outDir, 'model-initial');
   await saveModelToDir(model, dir);
   savePreprocess(dir, preprocess);
@@ -84,23 +89,51 @@ export async function finishRun(f: FinishContext): Promise<WorkerSummary> {
   // The process's high-water mark of resident memory (maxRSS is in KiB): what a memory limit must allow.
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   // A digest of the replica: ranks on other hosts log theirs too, so runs can show they agree.
-  const weightsSha256 = createHash('sha256').update(new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength)).digest('hex');
-  log.info({ event: 'finished', step: result.steps, peakRssMb, worldSize: f.world, weightsSha256 }, `worker finished (peak resident memory ${peakRssMb} MB)`);
+  const weightsSha256 = createHash('sha256')
+    .update(new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength))
+    .digest('hex');
+  log.info(
+    { event: 'finished', step: result.steps, peakRssMb, worldSize: f.world, weightsSha256 },
+    `worker finished (peak resident memory ${peakRssMb} MB)`,
+  );
   model.dispose();
-  return { rank, worldSize: f.world, steps: result.steps, final, weights, stoppedEarly: result.stoppedEarly, restoredEpoch: result.restoredEpoch };
+  return {
+    rank,
+    worldSize: f.world,
+    steps: result.steps,
+    final,
+    weights,
+    stoppedEarly: result.stoppedEarly,
+    restoredEpoch: result.restoredEpoch,
+  };
 }
 
 function logPruning(result: TrainResult, val: SplitMetrics | undefined, log: Logger): void {
   const pr = result.pruning;
   if (pr === undefined) return;
-  const before = pr.before === undefined ? 'pruning never began' : `val loss ${pr.before.loss.toFixed(4)} acc ${(100 * pr.before.accuracy).toFixed(2)}% before pruning (${pr.before.epoch === 0 ? 'at the start' : `after epoch ${pr.before.epoch}`})`;
-  log.info({ event: 'pruning', sparsity: pr.sparsity, before: pr.before, after: val === undefined ? undefined : withoutConfusion(val) }, `ringtrain: pruning: ${(100 * pr.sparsity).toFixed(1)}% of kernel weights are 0; ${before}, val loss ${(val?.loss ?? NaN).toFixed(4)} acc ${(100 * (val?.accuracy ?? NaN)).toFixed(2)}% after`);
+  const before =
+    pr.before === undefined
+      ? 'pruning never began'
+      : `val loss ${pr.before.loss.toFixed(4)} acc ${(100 * pr.before.accuracy).toFixed(2)}% before pruning (${pr.before.epoch === 0 ? 'at the start' : `after epoch ${pr.before.epoch}`})`;
+  log.info(
+    {
+      event: 'pruning',
+      sparsity: pr.sparsity,
+      before: pr.before,
+      after: val === undefined ? undefined : withoutConfusion(val),
+    },
+    `ringtrain: pruning: ${(100 * pr.sparsity).toFixed(1)}% of kernel weights are 0; ${before}, val loss ${(val?.loss ?? NaN).toFixed(4)} acc ${(100 * (val?.accuracy ?? NaN)).toFixed(2)}% after`,
+  );
 }
 
 /** Rank 0: the test line, the saved model and the evaluation file. */
 async function saveResults(f: FinishContext, test: SplitMetrics): Promise<void> {
   const { data, model, loop, result, log } = f;
-  if (data.val !== data.test) log.info({ event: 'test', test: withoutConfusion(test) }, `test loss ${test.loss.toFixed(4)}${Number.isNaN(test.accuracy) ? `, mse ${test.mse?.toFixed(4)}, mae ${test.mae?.toFixed(4)}` : ` acc ${(100 * test.accuracy).toFixed(2)}%`} on ${test.samples} test samples`);
+  if (data.val !== data.test)
+    log.info(
+      { event: 'test', test: withoutConfusion(test) },
+      `test loss ${test.loss.toFixed(4)}${Number.isNaN(test.accuracy) ? `, mse ${test.mse?.toFixed(4)}, mae ${test.mae?.toFixed(4)}` : ` acc ${(100 * test.accuracy).toFixed(2)}%`} on ${test.samples} test samples`,
+    );
   const modelDir = path.join(f.outDir, 'model');
   // Half the collective timeout: the other ranks wait for us at the barrier.
   const budgetMs = (f.spec.cluster.collectiveTimeoutSec * 1000) / 2;
@@ -114,17 +147,34 @@ async function saveResults(f: FinishContext, test: SplitMetrics): Promise<void> 
     log,
   );
   log.info({ event: 'model-saved', dir: modelDir }, `model saved to ${modelDir}`);
-  const ending = { epochs: result.last?.epoch ?? loop.counters.epoch, stoppedEarly: result.stoppedEarly, restoredEpoch: result.restoredEpoch };
+  const ending = {
+    epochs: result.last?.epoch ?? loop.counters.epoch,
+    stoppedEarly: result.stoppedEarly,
+    restoredEpoch: result.restoredEpoch,
+  };
   writeEvaluation(f.outDir, { split: 'test', ...ending, ...evaluationOf(test, data.preprocess.classNames) });
   // The settings and final figures for TensorBoard's HParams tab; a run still finishes without them.
   const val = result.val ?? result.last?.val;
-  const hparams = { worldSize: f.world, startSecs: Date.now() / 1000 - process.uptime(), endSecs: Date.now() / 1000, status: 'success' as const, steps: result.steps, epochs: ending.epochs, test, val, train: result.last?.train };
+  const hparams = {
+    worldSize: f.world,
+    startSecs: Date.now() / 1000 - process.uptime(),
+    endSecs: Date.now() / 1000,
+    status: 'success' as const,
+    steps: result.steps,
+    epochs: ending.epochs,
+    test,
+    val,
+    train: result.last?.train,
+  };
   try {
     writeHParams(f.outDir, f.spec, hparams);
   } catch (e) {
     log.warn({ event: 'hparams-failed' }, `the HParams summary was not written: ${(e as Error).message}`);
   }
-  log.info({ event: 'final', test: withoutConfusion(test), ...ending }, `the saved model on the test set: loss ${test.loss.toFixed(4)}${Number.isNaN(test.accuracy) ? `, mae ${test.mae?.toFixed(4)}` : `, accuracy ${(100 * test.accuracy).toFixed(2)}%`}${result.restoredEpoch > 0 ? ` (weights of epoch ${result.restoredEpoch})` : ''}`);
+  log.info(
+    { event: 'final', test: withoutConfusion(test), ...ending },
+    `the saved model on the test set: loss ${test.loss.toFixed(4)}${Number.isNaN(test.accuracy) ? `, mae ${test.mae?.toFixed(4)}` : `, accuracy ${(100 * test.accuracy).toFixed(2)}%`}${result.restoredEpoch > 0 ? ` (weights of epoch ${result.restoredEpoch})` : ''}`,
+  );
 }
 
 /** The coordinator may be restarting at the very end: keep telling it we are done. */

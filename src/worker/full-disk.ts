@@ -36,7 +36,10 @@ export class FullDiskGuard {
     this.skipped += 1;
     if (this.now() - this.lastLogMs < FULL_DISK_LOG_EVERY_MS) return;
     this.lastLogMs = this.now();
-    this.log().error({ event: 'write-skipped', skipped: this.skipped }, `${what} skipped: ${e.message}; training goes on (the last checkpoint written stays the one to resume from)`);
+    this.log().error(
+      { event: 'write-skipped', skipped: this.skipped },
+      `${what} skipped: ${e.message}; training goes on (the last checkpoint written stays the one to resume from)`,
+    );
   }
 }
 
@@ -45,14 +48,23 @@ export class FullDiskGuard {
  * for at most `budgetMs`, so a disk full for a while at the very end is waited out. The other
  * ranks wait at the final barrier meanwhile: the caller keeps the budget under its timeout.
  */
-export async function retryWhileFull<T>(what: string, write: () => Promise<T>, budgetMs: number, log: Logger): Promise<T> {
+export async function retryWhileFull<T>(
+  what: string,
+  write: () => Promise<T>,
+  budgetMs: number,
+  log: Logger,
+): Promise<T> {
   const until = Date.now() + budgetMs;
   for (let warned = false; ; warned = true) {
     try {
       return await write();
     } catch (e) {
       if (!isRingtrainError(e) || e.code !== 'WRITE_FAILED' || Date.now() >= until) throw e;
-      if (!warned) log.warn({ event: 'waiting-for-disk' }, `${what}: ${e.message}; trying again for up to ${(budgetMs / 1000).toFixed(0)} s`);
+      if (!warned)
+        log.warn(
+          { event: 'waiting-for-disk' },
+          `${what}: ${e.message}; trying again for up to ${(budgetMs / 1000).toFixed(0)} s`,
+        );
       await new Promise((r) => setTimeout(r, 1000));
     }
   }

@@ -75,11 +75,19 @@ export class HeartbeatLoop {
   private async once(): Promise<void> {
     const p = this.progress();
     try {
-      const reply = await this.client.heartbeat(p.generation, p.step, p.epoch, p.busySeconds ?? 0, p.commSeconds ?? 0, p.suspects ?? []);
+      const reply = await this.client.heartbeat(
+        p.generation,
+        p.step,
+        p.epoch,
+        p.busySeconds ?? 0,
+        p.commSeconds ?? 0,
+        p.suspects ?? [],
+      );
       this.lastOkMs = this.clock.ms();
       this.lostSignalled = false;
       if (reply.state === 'FAILED') this.fatal(`the job failed: ${reply.reason}`);
-      else if (reply.state === 'RENDEZVOUS') this.rendezvous(`the ring is re-forming after generation ${reply.generation}`);
+      else if (reply.state === 'RENDEZVOUS')
+        this.rendezvous(`the ring is re-forming after generation ${reply.generation}`);
     } catch (e) {
       if (isRingtrainError(e) && e.code === 'NOT_MEMBER') {
         this.lastOkMs = this.clock.ms();
@@ -90,10 +98,14 @@ export class HeartbeatLoop {
       const lost = this.handlers.onCoordinatorLost;
       if (lost !== undefined && !this.lostSignalled && silentMs > lost.lostMs) {
         this.lostSignalled = true;
-        lost.call(`the coordinator at ${this.client.address} has not answered for ${(silentMs / 1000).toFixed(1)} s: ${(e as Error).message}`);
+        lost.call(
+          `the coordinator at ${this.client.address} has not answered for ${(silentMs / 1000).toFixed(1)} s: ${(e as Error).message}`,
+        );
       }
       if (silentMs > this.graceMs) {
-        this.fatal(`lost the coordinator at ${this.client.address} for ${(silentMs / 1000).toFixed(1)} s: ${(e as Error).message}`);
+        this.fatal(
+          `lost the coordinator at ${this.client.address} for ${(silentMs / 1000).toFixed(1)} s: ${(e as Error).message}`,
+        );
       }
     }
   }

@@ -17,7 +17,10 @@ import * as v8 from 'node:v8';
 export const WORKER_INTERRUPT_BUDGET = 16_896;
 
 /** Applies WORKER_INTERRUPT_BUDGET and Sparkplug unless told otherwise; says what applies, for the log. */
-export function tuneJit(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): { applied: boolean; note: string } {
+export function tuneJit(
+  env: NodeJS.ProcessEnv = process.env,
+  execArgv: readonly string[] = process.execArgv,
+): { applied: boolean; note: string } {
   if (env.RINGTRAIN_JIT === 'default') return { applied: false, note: "V8's default tier-up (RINGTRAIN_JIT=default)" };
   const given = execArgv.find((f) => f.startsWith('--interrupt-budget='));
   if (given !== undefined) return { applied: false, note: `tier-up as node was told (${given})` };

@@ -15,7 +15,15 @@
 import type { RingtrainErrorCode } from '../core';
 
 /** Errors a re-formed ring can cure (a lost or restarted peer); a size mismatch is a config error. */
-export const RECOVERABLE = new Set(['UNAVAILABLE', 'TIMEOUT', 'ABORTED', 'PEER_REFUSED', 'STALE_GENERATION', 'REGENERATING', 'NOT_MEMBER']);
+export const RECOVERABLE = new Set([
+  'UNAVAILABLE',
+  'TIMEOUT',
+  'ABORTED',
+  'PEER_REFUSED',
+  'STALE_GENERATION',
+  'REGENERATING',
+  'NOT_MEMBER',
+]);
 
 /** Heartbeats while waiting for the coordinator's verdict come this often. */
 export const VERDICT_POLL_MS = 200;
@@ -93,7 +101,10 @@ export function initialLife(elastic: boolean, verdictMs: number): LifeState {
 }
 
 /** The coordinator-side timings a verdict on a broken ring may take, in ms. */
-export function verdictWaitMs(c: { leaseTimeoutSec: number; heartbeatIntervalSec: number }, coordinatorGraceMs: number): number {
+export function verdictWaitMs(
+  c: { leaseTimeoutSec: number; heartbeatIntervalSec: number },
+  coordinatorGraceMs: number,
+): number {
   // As long as the coordinator may take to come back (a hung one is being replaced meanwhile).
   return Math.max((c.leaseTimeoutSec + 2 * c.heartbeatIntervalSec) * 1000, coordinatorGraceMs) + 2000;
 }
@@ -115,7 +126,19 @@ export function decide(s: LifeState, e: LifeEvent, nowMs: number): Decision {
     case 'start':
       return { state: { ...s, phase: 'joining' }, action: { kind: 'join' } };
     case 'joined':
-      return { state: { ...s, phase: 'training', rank: e.rank, world: e.world, generation: e.generation, regenerating: undefined, broken: undefined, verdictDeadlineMs: undefined }, action: { kind: 'train' } };
+      return {
+        state: {
+          ...s,
+          phase: 'training',
+          rank: e.rank,
+          world: e.world,
+          generation: e.generation,
+          regenerating: undefined,
+          broken: undefined,
+          verdictDeadlineMs: undefined,
+        },
+        action: { kind: 'train' },
+      };
     case 'trained':
       return { state: { ...s, phase: 'finishing' }, action: { kind: 'finish' } };
     case 'finished':
@@ -132,7 +155,10 @@ export function decide(s: LifeState, e: LifeEvent, nowMs: number): Decision {
     case 'paused':
       return awaitVerdict(s, e.kind, nowMs);
     case 'failed':
-      return giveUp(s, s.fatal !== undefined && e.error.code !== 'CONFIG_INVALID' ? { code: 'JOB_FAILED', message: s.fatal } : e.error);
+      return giveUp(
+        s,
+        s.fatal !== undefined && e.error.code !== 'CONFIG_INVALID' ? { code: 'JOB_FAILED', message: s.fatal } : e.error,
+      );
   }
 }
 
@@ -151,7 +177,10 @@ function giveUp(s: LifeState, error: Failure): Decision {
 }
 
 function rejoin(s: LifeState, reason: string): Decision {
-  return { state: { ...s, phase: 'joining', broken: undefined, verdictDeadlineMs: undefined }, action: { kind: 'rejoin', reason } };
+  return {
+    state: { ...s, phase: 'joining', broken: undefined, verdictDeadlineMs: undefined },
+    action: { kind: 'rejoin', reason },
+  };
 }
 
 /** Training stopped with an error: give up, re-join, or ask the coordinator what happened. */
@@ -172,6 +201,7 @@ function awaitVerdict(s: LifeState, after: 'heartbeat-done' | 'paused', nowMs: n
   if (s.fatal !== undefined) return giveUp(s, { code: 'JOB_FAILED', message: s.fatal });
   if (s.regenerating !== undefined) return rejoin(s, s.regenerating);
   if (after === 'heartbeat-done') return { state: s, action: { kind: 'pause', ms: VERDICT_POLL_MS } };
-  if (nowMs >= (s.verdictDeadlineMs ?? nowMs)) return giveUp(s, s.broken ?? { code: 'TIMEOUT', message: 'no verdict from the coordinator' });
+  if (nowMs >= (s.verdictDeadlineMs ?? nowMs))
+    return giveUp(s, s.broken ?? { code: 'TIMEOUT', message: 'no verdict from the coordinator' });
   return { state: s, action: { kind: 'heartbeat' } };
 }

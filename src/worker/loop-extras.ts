@@ -45,7 +45,10 @@ export async function pruneForEpoch(p: PruneEpoch): Promise<TrainCounters['prune
   p.layout.writeWeights(p.params);
   if (p.comm.rank === 0) {
     const now = sparsityOf(p.params, p.layout.slots);
-    p.log.info({ event: 'pruned', epoch: p.epoch + 1, target, sparsity: now }, `ringtrain: epoch ${p.epoch + 1} trains at ${(100 * now).toFixed(1)}% kernel sparsity (schedule ${(100 * target).toFixed(1)}%, final ${(100 * t.prune.sparsity).toFixed(1)}%)`);
+    p.log.info(
+      { event: 'pruned', epoch: p.epoch + 1, target, sparsity: now },
+      `ringtrain: epoch ${p.epoch + 1} trains at ${(100 * now).toFixed(1)}% kernel sparsity (schedule ${(100 * target).toFixed(1)}%, final ${(100 * t.prune.sparsity).toFixed(1)}%)`,
+    );
   }
   return before;
 }
@@ -53,6 +56,7 @@ export async function pruneForEpoch(p: PruneEpoch): Promise<TrainCounters['prune
 /** train.distill as the step takes it; a job naming a teacher the caller did not load is a bug. */
 export function distillOf(d: DistillSpec, teacher: tfl.LayersModel | undefined): LossOptions['distill'] {
   if (d.teacher === '') return undefined;
-  if (teacher === undefined) throw new Error(`train.distill.teacher is ${d.teacher}, but no teacher model was loaded for the loop`);
+  if (teacher === undefined)
+    throw new Error(`train.distill.teacher is ${d.teacher}, but no teacher model was loaded for the loop`);
   return { teacher, temperature: d.temperature, alpha: d.alpha };
 }

@@ -30,7 +30,10 @@ export class NonFiniteGuard {
     const what = `non-finite ${!Number.isFinite(loss) ? `loss (${loss})` : `gradient (global norm ${norm})`} at step ${c.step + 1}, epoch ${epoch + 1}`;
     if (this.t.nonFinite === 'stop') {
       this.metrics?.nonFiniteSteps.inc({ action: 'stop' });
-      throw new RingtrainError('JOB_FAILED', `${what}: stopping (train.nonFinite: stop). Lower train.lr, set train.clipNorm, check the data for NaN, or set train.nonFinite=skip to skip such steps`);
+      throw new RingtrainError(
+        'JOB_FAILED',
+        `${what}: stopping (train.nonFinite: stop). Lower train.lr, set train.clipNorm, check the data for NaN, or set train.nonFinite=skip to skip such steps`,
+      );
     }
     c.nonFiniteSkipped += 1;
     this.inARow += 1;
@@ -43,6 +46,10 @@ export class NonFiniteGuard {
           'Lower train.lr, set train.clipNorm, check the data for NaN, or raise train.maxSkippedSteps (0 = never fail)',
       );
     }
-    if (this.rank === 0) this.log.warn({ event: 'nonfinite-skip', step: c.step + 1, loss, gradNorm: norm, skipped: c.nonFiniteSkipped }, `${what}: update skipped (${c.nonFiniteSkipped} so far)`);
+    if (this.rank === 0)
+      this.log.warn(
+        { event: 'nonfinite-skip', step: c.step + 1, loss, gradNorm: norm, skipped: c.nonFiniteSkipped },
+        `${what}: update skipped (${c.nonFiniteSkipped} so far)`,
+      );
   }
 }

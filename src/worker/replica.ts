@@ -41,7 +41,11 @@ export interface Replica {
  * The replica's arrays (weights, buffers, optimizer slots, best weights), with `c` brought up to
  * date; `keep` copies what outlives this moment (a snapshot) or not (a write).
  */
-export function stateArrays(r: Replica, c: TrainCounters, keep: (a: Float32Array) => Float32Array): Map<string, Float32Array> {
+export function stateArrays(
+  r: Replica,
+  c: TrainCounters,
+  keep: (a: Float32Array) => Float32Array,
+): Map<string, Float32Array> {
   const opt = r.optimizer.state();
   c.optimizer = { name: opt.name, steps: opt.steps };
   c.schedule = r.schedule.state();

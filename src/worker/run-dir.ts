@@ -29,7 +29,6 @@ export interface EpochRecord {
 
 const METRICS_FILE = 'metrics.jsonl';
 
-
 export function appendMetrics(outDir: string, records: EpochRecord[]): void {
   makeDirectory(outDir, DIRECTORY_USES.run);
   appendFileNamed(path.join(outDir, METRICS_FILE), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
@@ -37,7 +36,10 @@ export function appendMetrics(outDir: string, records: EpochRecord[]): void {
 
 /** The saved model's test metrics, per-class report included (`ringtrain report` draws them). */
 export function writeEvaluation(outDir: string, evaluation: object): void {
-  fs.writeFileSync(path.join(outDir, RUN_FILES.evaluation), `${JSON.stringify(evaluation, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
+  fs.writeFileSync(
+    path.join(outDir, RUN_FILES.evaluation),
+    `${JSON.stringify(evaluation, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`,
+  );
 }
 
 /**

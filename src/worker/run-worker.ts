@@ -29,10 +29,21 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const memory = retainFreedMemory();
   const jit = tuneJit();
   const backend = await selectBackend(spec.backend, (msg) => log.info(msg));
-  const kernelNote = backend.kernelsWhy === undefined ? backend.kernels : `${backend.kernels}, not native: ${backend.kernelsWhy}`;
+  const kernelNote =
+    backend.kernelsWhy === undefined ? backend.kernels : `${backend.kernels}, not native: ${backend.kernelsWhy}`;
   // Which GC the process runs (launch gives workers --single-threaded-gc; see worker-node-flags.ts).
   const gc = process.execArgv.includes('--single-threaded-gc') ? 'single-threaded' : 'concurrent';
-  log.info({ backend: backend.name, kernels: backend.kernels, tried: backend.tried, gc, malloc: memory.applied ? 'retain' : 'default', jit: jit.applied ? 'early' : 'default' }, `compute backend: ${backend.name} (kernels: ${kernelNote}; gc: ${gc}; malloc: ${memory.note}; jit: ${jit.note})`);
+  log.info(
+    {
+      backend: backend.name,
+      kernels: backend.kernels,
+      tried: backend.tried,
+      gc,
+      malloc: memory.applied ? 'retain' : 'default',
+      jit: jit.applied ? 'early' : 'default',
+    },
+    `compute backend: ${backend.name} (kernels: ${kernelNote}; gc: ${gc}; malloc: ${memory.note}; jit: ${jit.note})`,
+  );
   const data = loadDataset(spec.data);
   return new WorkerSession(o, { backend, data }, o.clock ?? systemClock).execute();
 }

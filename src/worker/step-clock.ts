@@ -59,7 +59,11 @@ export class StepClock {
   /** Notes that `name` ran from `from` until `to` (now by default), when recording; `track` as StepSpan's. */
   span(name: string, from: bigint, to: bigint = this.clock.ns(), track?: 'wire'): void {
     if (this.spans === undefined || to <= from) return;
-    this.spans.push(track === undefined ? { name, startMs: this.ms(from), endMs: this.ms(to) } : { name, startMs: this.ms(from), endMs: this.ms(to), track });
+    this.spans.push(
+      track === undefined
+        ? { name, startMs: this.ms(from), endMs: this.ms(to) }
+        : { name, startMs: this.ms(from), endMs: this.ms(to), track },
+    );
   }
 
   /** An optimizer step (its first micro-batch) begins at `at`. */
@@ -90,11 +94,13 @@ export class StepClock {
    */
   communicated(seconds: number, ready: bigint, firstArrival: bigint | undefined): void {
     this.time.communication += seconds;
-    if (firstArrival !== undefined && firstArrival > ready) this.time.peerWait += Math.min(seconds, Number(firstArrival - ready) / 1e9);
+    if (firstArrival !== undefined && firstArrival > ready)
+      this.time.peerWait += Math.min(seconds, Number(firstArrival - ready) / 1e9);
     this.metrics?.allreduceDuration.observe(seconds);
     if (this.spans === undefined) return;
     const done = this.clock.ns();
-    const exchangeFrom = firstArrival !== undefined && firstArrival > ready ? (firstArrival < done ? firstArrival : done) : ready;
+    const exchangeFrom =
+      firstArrival !== undefined && firstArrival > ready ? (firstArrival < done ? firstArrival : done) : ready;
     this.span('wait for peers', ready, exchangeFrom);
     this.span('exchange', exchangeFrom, done);
   }

@@ -166,7 +166,17 @@ export class StepRunner {
     const { applied, clipped, norm } = this.update(s, loss);
     s.clock.timed('update', t0);
     step.clear(this.p.fused !== undefined);
-    return { loss, norm, applied, clipped, rows: local.rows, correct: local.correct, lossSum: local.lossSum, micro, global };
+    return {
+      loss,
+      norm,
+      applied,
+      clipped,
+      rows: local.rows,
+      correct: local.correct,
+      lossSum: local.lossSum,
+      micro,
+      global,
+    };
   }
 
   /** Brings the tfjs variables up to the flat weights, before anything reads the model. */
@@ -235,12 +245,18 @@ export class StepRunner {
     const grads = local.grads;
     const accumulate = s.to - s.from > 1;
     try {
-      reduced = local.reduced ?? comm.allReduceMean(step.all, (start, end) => {
-        if (grads === undefined) return; // the fused step wrote them in place
-        const p0 = clock.now();
-        layout.packRange(grads, step.all, start, Math.min(end, layout.size), accumulate);
-        packSeconds += clock.since(p0);
-      }, this.meanIsGradient() ? layout.size : undefined);
+      reduced =
+        local.reduced ??
+        comm.allReduceMean(
+          step.all,
+          (start, end) => {
+            if (grads === undefined) return; // the fused step wrote them in place
+            const p0 = clock.now();
+            layout.packRange(grads, step.all, start, Math.min(end, layout.size), accumulate);
+            packSeconds += clock.since(p0);
+          },
+          this.meanIsGradient() ? layout.size : undefined,
+        );
     } finally {
       // Every bucket is packed before allReduceMean first yields.
       if (grads !== undefined) tf.dispose(Object.values(grads));
@@ -281,7 +297,15 @@ export class StepRunner {
     if (mask !== undefined) applyMask(params, mask);
     if (this.p.fused === undefined) layout.writeWeights(params);
     else this.modelStale = true;
-    if (before !== undefined) s.onDiagnostics?.({ epoch: s.epoch + 1, step: s.counters.step + 1, slots: layout.slots, grads: g, before, after: params });
+    if (before !== undefined)
+      s.onDiagnostics?.({
+        epoch: s.epoch + 1,
+        step: s.counters.step + 1,
+        slots: layout.slots,
+        grads: g,
+        before,
+        after: params,
+      });
     return { applied: true, clipped, norm };
   }
 
@@ -303,10 +327,24 @@ export class StepRunner {
   }
 
   /** The last micro-batch with its backward pass in segments, each handed to `reducer` when done. */
-  private overlappedStep(s: StepInput, batch: Batch, rows: number, accumulate: boolean, reducer: RangeReducer): Promise<LocalStepResult> {
+  private overlappedStep(
+    s: StepInput,
+    batch: Batch,
+    rows: number,
+    accumulate: boolean,
+    reducer: RangeReducer,
+  ): Promise<LocalStepResult> {
     const segments = this.segments as BackwardSegment[];
     const { clock } = s;
-    const input = { params: this.p.params, all: this.buffer.all, x: batch.x, y: batch.y, rows, accumulate, loss: { ...this.p.lossOptions, targets: batch.t } };
+    const input = {
+      params: this.p.params,
+      all: this.buffer.all,
+      x: batch.x,
+      y: batch.y,
+      rows,
+      accumulate,
+      loss: { ...this.p.lossOptions, targets: batch.t },
+    };
     const span: SegmentSpan = (i, from, to, reduced) => {
       clock.span(`backward, segment ${i + 1} of ${segments.length}`, from, to);
       reduced.then(
@@ -314,16 +352,30 @@ export class StepRunner {
         () => undefined,
       );
     };
-    return overlappedBackward(this.p.fused as FusedStep, segments, input, reducer, (local) => this.buffer.addLocal(local, rows), span, () => clock.now());
+    return overlappedBackward(
+      this.p.fused as FusedStep,
+      segments,
+      input,
+      reducer,
+      (local) => this.buffer.addLocal(local, rows),
+      span,
+      () => clock.now(),
+    );
   }
 
   /**
    * One micro-batch's forward and backward: the fused step writes its gradients into `into`
    * (added with `accumulate`) and returns no tensors; the tfjs step returns them for packing.
    */
-  private localStep(batch: Batch, rows: number, accumulate: boolean, into: Float32Array): LocalStepResult & { grads?: LocalGradients['grads'] } {
+  private localStep(
+    batch: Batch,
+    rows: number,
+    accumulate: boolean,
+    into: Float32Array,
+  ): LocalStepResult & { grads?: LocalGradients['grads'] } {
     const loss: LossOptions = { ...this.p.lossOptions, targets: batch.t };
-    if (this.p.fused !== undefined) return this.p.fused.run(this.p.params, into, batch.x, batch.y, rows, accumulate, loss);
+    if (this.p.fused !== undefined)
+      return this.p.fused.run(this.p.params, into, batch.x, batch.y, rows, accumulate, loss);
     return forwardBackward(this.p.model, this.p.layout, batch.x, batch.y, rows, loss);
   }
 }

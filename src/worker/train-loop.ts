@@ -15,7 +15,14 @@
 import type { JobSpec } from '../config';
 import { RingtrainError } from '../core';
 import { lineAlignedFloats } from '../native';
-import { batchIndices, epochBatches, epochSampler, samplesPerRank, type EpochBatches, type EpochSampler } from '../data';
+import {
+  batchIndices,
+  epochBatches,
+  epochSampler,
+  samplesPerRank,
+  type EpochBatches,
+  type EpochSampler,
+} from '../data';
 import {
   EarlyStopping,
   FusedStep,
@@ -34,7 +41,17 @@ import {
 import { findLatestCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint-store';
 import { classWeightsFor } from './class-weights';
 import { systemClock, type Clock } from './clock';
-import { addStep, epochSummary, midEpochCheckpointDue, monitoredValue, positionAfterEpoch, startTally, stepRanges, trainMetrics, type EpochTally } from './epoch-tally';
+import {
+  addStep,
+  epochSummary,
+  midEpochCheckpointDue,
+  monitoredValue,
+  positionAfterEpoch,
+  startTally,
+  stepRanges,
+  trainMetrics,
+  type EpochTally,
+} from './epoch-tally';
 import { evaluateSplit, withoutConfusion } from './evaluate-split';
 import { distillOf, pruneForEpoch } from './loop-extras';
 import { NonFiniteGuard } from './nonfinite-guard';
@@ -99,7 +116,10 @@ export class TrainLoop {
     const t = spec.train;
     // A dataset module can return regression targets whatever data.task says (validate.ts checks the task).
     if (t.labelSmoothing > 0 && o.data.train.targets !== undefined) {
-      throw new RingtrainError('CONFIG_INVALID', `train.labelSmoothing (${t.labelSmoothing}) applies to classification, but this dataset gives regression targets (mean squared error): set train.labelSmoothing to 0`);
+      throw new RingtrainError(
+        'CONFIG_INVALID',
+        `train.labelSmoothing (${t.labelSmoothing}) applies to classification, but this dataset gives regression targets (mean squared error): set train.labelSmoothing to 0`,
+      );
     }
     this.clock = o.clock ?? systemClock;
     this.sampler = epochSampler(spec.data.sampler, o.data.train);
@@ -109,15 +129,34 @@ export class TrainLoop {
     this.frozen = ParamLayout.frozenOf(model, frozen);
     this.buffers = ParamLayout.buffersOf(model);
     const mask = t.prune.sparsity > 0 ? new Float32Array(this.layout.size).fill(1) : undefined;
-    this.lossOptions = { labelSmoothing: t.labelSmoothing, classWeights: classWeightsFor(t, o.data.train), distill: distillOf(spec.train.distill, o.teacher) };
+    this.lossOptions = {
+      labelSmoothing: t.labelSmoothing,
+      classWeights: classWeightsFor(t, o.data.train),
+      distill: distillOf(spec.train.distill, o.teacher),
+    };
     this.stepFeatures = stepFeatures(this.lossOptions, this.layout, mask !== undefined);
     this.params = lineAlignedFloats(this.layout.size);
     this.optimizer = optimizerOf(t, this.layout.size, noDecayRanges(t, this.layout.slots));
-    const fused = t.fusedStep === 'off' ? { why: 'train.fusedStep is off' } : this.stepFeatures.length > 0 ? { why: `the step has ${this.stepFeatures.join(', ')}` } : FusedStep.of(model, this.layout, { targets: o.data.train.targets });
+    const fused =
+      t.fusedStep === 'off'
+        ? { why: 'train.fusedStep is off' }
+        : this.stepFeatures.length > 0
+          ? { why: `the step has ${this.stepFeatures.join(', ')}` }
+          : FusedStep.of(model, this.layout, { targets: o.data.train.targets });
     this.fused = fused.step;
     this.fusedWhy = fused.step === undefined ? fused.why : undefined;
     const { schedule, early } = scheduleOf(spec, o.data.train.count, comm.worldSize, o.shard.dropLast);
-    this.replica = { layout: this.layout, buffers: this.buffers, frozen: this.frozen, params: this.params, mask, optimizer: this.optimizer, schedule, early, best: undefined };
+    this.replica = {
+      layout: this.layout,
+      buffers: this.buffers,
+      frozen: this.frozen,
+      params: this.params,
+      mask,
+      optimizer: this.optimizer,
+      schedule,
+      early,
+      best: undefined,
+    };
     this.guard = new NonFiniteGuard(t, comm.rank, o.log, o.metrics);
     this.c = {
       job: spec.name,
@@ -136,7 +175,8 @@ export class TrainLoop {
   }
 
   private weightNames(): NonNullable<TrainCounters['weightNames']> {
-    const entries = (l: ParamLayout): { name: string; shape: number[] }[] => l.slots.map((s, i) => ({ name: l.weightNames[i] as string, shape: s.shape }));
+    const entries = (l: ParamLayout): { name: string; shape: number[] }[] =>
+      l.slots.map((s, i) => ({ name: l.weightNames[i] as string, shape: s.shape }));
     return { params: entries(this.layout), buffers: entries(this.buffers), frozen: entries(this.frozen) };
   }
 
@@ -187,12 +227,19 @@ export class TrainLoop {
     }
     const start = await broadcastStart(comm, decision);
     if (start.kind === 'missing') {
-      throw new RingtrainError('DATA_INVALID', `--resume ${this.o.resumeFrom ?? '(on rank 0)'}: no usable checkpoint there (rank 0 looked for ckpt-* directories in it, in its checkpoints/ folder, or the path itself): check the path, or start without --resume`);
+      throw new RingtrainError(
+        'DATA_INVALID',
+        `--resume ${this.o.resumeFrom ?? '(on rank 0)'}: no usable checkpoint there (rank 0 looked for ckpt-* directories in it, in its checkpoints/ folder, or the path itself): check the path, or start without --resume`,
+      );
     }
     if (start.kind === 'resume') {
       where ||= `rank 0's checkpoint of step ${start.ckpt.step}`;
       this.restore(start.ckpt, where);
-      if (comm.rank === 0) log.info({ event: 'resumed', dir: where, epoch: this.c.epoch, batchInEpoch: this.c.batchInEpoch, step: this.c.step }, `resumed from ${where}: epoch ${this.c.epoch + 1}, batch ${this.c.batchInEpoch}, step ${this.c.step}`);
+      if (comm.rank === 0)
+        log.info(
+          { event: 'resumed', dir: where, epoch: this.c.epoch, batchInEpoch: this.c.batchInEpoch, step: this.c.step },
+          `resumed from ${where}: epoch ${this.c.epoch + 1}, batch ${this.c.batchInEpoch}, step ${this.c.step}`,
+        );
       return where;
     }
     await broadcastWeights(this.replica, comm);
@@ -206,10 +253,18 @@ export class TrainLoop {
     const { comm, log } = this.o;
     const mine: StartDecision = state !== undefined ? { kind: 'resume', ckpt: state } : { kind: 'missing' };
     const got = await broadcastStart(comm, mine, sourceRank);
-    if (got.kind !== 'resume') throw new RingtrainError('JOB_FAILED', `rank ${sourceRank} was named the state source of the re-formed ring but holds no training state`);
+    if (got.kind !== 'resume')
+      throw new RingtrainError(
+        'JOB_FAILED',
+        `rank ${sourceRank} was named the state source of the re-formed ring but holds no training state`,
+      );
     const where = `rank ${sourceRank}'s live state at step ${got.ckpt.step}`;
     this.restore(got.ckpt, where);
-    if (comm.rank === 0) log.info({ event: 'state-synced', source: sourceRank, epoch: this.c.epoch, step: this.c.step }, `took ${where}: epoch ${this.c.epoch + 1}, step ${this.c.step}`);
+    if (comm.rank === 0)
+      log.info(
+        { event: 'state-synced', source: sourceRank, epoch: this.c.epoch, step: this.c.step },
+        `took ${where}: epoch ${this.c.epoch + 1}, step ${this.c.step}`,
+      );
     return where;
   }
 
@@ -218,7 +273,10 @@ export class TrainLoop {
     const c = restoreReplica(this.replica, ckpt, where);
     this.c = { ...c, partial: [...c.partial], paramShapes: this.layout.shapes(), weightNames: this.weightNames() };
     if (reshard(this.c, spec.data.batchSize, comm.worldSize) && comm.rank === 0) {
-      log.info({ event: 'reshard', from: c.worldSize, to: comm.worldSize, offset: this.c.epochOffset }, `epoch ${c.epoch + 1} continues on ${comm.worldSize} workers (was ${c.worldSize}) from position ${this.c.epochOffset} of its order`);
+      log.info(
+        { event: 'reshard', from: c.worldSize, to: comm.worldSize, offset: this.c.epochOffset },
+        `epoch ${c.epoch + 1} continues on ${comm.worldSize} workers (was ${c.worldSize}) from position ${this.c.epochOffset} of its order`,
+      );
     }
   }
 
@@ -243,21 +301,39 @@ export class TrainLoop {
       if (capped()) break;
     }
     const { restoredEpoch, val } = await this.restoreBest(last);
-    const pruning = this.replica.mask === undefined ? undefined : { sparsity: sparsityOf(this.params, this.layout.slots), before: this.c.pruneBefore };
-    return { steps: this.c.step, last, val, stoppedEarly, restoredEpoch, skippedSteps: this.c.nonFiniteSkipped, pruning };
+    const pruning =
+      this.replica.mask === undefined
+        ? undefined
+        : { sparsity: sparsityOf(this.params, this.layout.slots), before: this.c.pruneBefore };
+    return {
+      steps: this.c.step,
+      last,
+      val,
+      stoppedEarly,
+      restoredEpoch,
+      skippedSteps: this.c.nonFiniteSkipped,
+      pruning,
+    };
   }
 
   /** earlyStopping.restoreBest: the best epoch's weights back, when the last epoch was not it. */
-  private async restoreBest(last: EpochSummary | undefined): Promise<{ restoredEpoch: number; val: EpochSummary['val'] | undefined }> {
+  private async restoreBest(
+    last: EpochSummary | undefined,
+  ): Promise<{ restoredEpoch: number; val: EpochSummary['val'] | undefined }> {
     const { spec } = this.o;
     const es = this.replica.early.state();
     const best = this.replica.best;
-    if (!spec.train.earlyStopping.restoreBest || best === undefined || es.bestEpoch === last?.epoch) return { restoredEpoch: 0, val: last?.val };
+    if (!spec.train.earlyStopping.restoreBest || best === undefined || es.bestEpoch === last?.epoch)
+      return { restoredEpoch: 0, val: last?.val };
     this.params.set(best.params);
     this.layout.writeWeights(this.params);
     this.buffers.writeWeights(best.buffers);
     const val = await evaluateSplit(this.o.model, this.o.data.val, this.o.comm);
-    if (this.o.comm.rank === 0) this.o.log.info({ event: 'restored-best', epoch: es.bestEpoch, best: es.best, val: withoutConfusion(val) }, `restored the weights of epoch ${es.bestEpoch}, the best by val ${spec.train.monitor} (${es.best.toFixed(4)})`);
+    if (this.o.comm.rank === 0)
+      this.o.log.info(
+        { event: 'restored-best', epoch: es.bestEpoch, best: es.best, val: withoutConfusion(val) },
+        `restored the weights of epoch ${es.bestEpoch}, the best by val ${spec.train.monitor} (${es.best.toFixed(4)})`,
+      );
     return { restoredEpoch: es.bestEpoch, val };
   }
 
@@ -287,7 +363,14 @@ export class TrainLoop {
     const batches = batchIndices(indices, spec.data.batchSize);
     const mask = this.replica.mask;
     if (mask !== undefined && this.c.batchInEpoch === 0) {
-      this.c.pruneBefore = await pruneForEpoch({ ...this.o, epoch, params: this.params, mask, layout: this.layout, before: this.c.pruneBefore });
+      this.c.pruneBefore = await pruneForEpoch({
+        ...this.o,
+        epoch,
+        params: this.params,
+        mask,
+        layout: this.layout,
+        before: this.c.pruneBefore,
+      });
     }
     const pipeline = epochBatches(data.train, batches, spec.data.batchSize, epoch, this.o.augment);
     const clock = new StepClock(this.o.metrics, this.o.traceSpans === true, this.clock);
@@ -334,10 +417,25 @@ export class TrainLoop {
       metrics?.learningRate.set(lr);
       metrics?.momentum.set(momentum ?? this.fixedMomentum);
       const split = clock.endStep();
-      metrics?.allreduceBytes.inc(comm.worldSize > 1 ? (2 * (comm.worldSize - 1) * runner.buffer.all.byteLength) / comm.worldSize : 0);
+      metrics?.allreduceBytes.inc(
+        comm.worldSize > 1 ? (2 * (comm.worldSize - 1) * runner.buffer.all.byteLength) / comm.worldSize : 0,
+      );
       hooks?.onStep?.(this.c.step, epoch);
-      hooks?.onStepDetail?.({ epoch: epoch + 1, step: this.c.step, stepInEpoch, stepsInEpoch, loss: r.loss, correct: r.correct, samples: r.rows, lr, momentum, seconds: split.seconds, spans: split.spans });
-      if (midEpochCheckpointDue(spec.checkpoint.everySteps, this.c.step, range.to >= batches.length)) await this.checkpointMidEpoch(tally.sums);
+      hooks?.onStepDetail?.({
+        epoch: epoch + 1,
+        step: this.c.step,
+        stepInEpoch,
+        stepsInEpoch,
+        loss: r.loss,
+        correct: r.correct,
+        samples: r.rows,
+        lr,
+        momentum,
+        seconds: split.seconds,
+        spans: split.spans,
+      });
+      if (midEpochCheckpointDue(spec.checkpoint.everySteps, this.c.step, range.to >= batches.length))
+        await this.checkpointMidEpoch(tally.sums);
       // With one worker nothing above awaits I/O; yield so heartbeats and scrapes get served.
       if (comm.worldSize === 1) await new Promise((r) => setImmediate(r));
       if (t.maxSteps > 0 && this.c.step >= t.maxSteps) break;
@@ -346,7 +444,12 @@ export class TrainLoop {
   }
 
   /** All-reduced train figures, validation, the schedule's and early stopping's verdicts, the new position. */
-  private async endEpoch(run: EpochRun, tally: EpochTally, lr: number, seconds: number): Promise<{ summary: EpochSummary; checkpointDue: boolean }> {
+  private async endEpoch(
+    run: EpochRun,
+    tally: EpochTally,
+    lr: number,
+    seconds: number,
+  ): Promise<{ summary: EpochSummary; checkpointDue: boolean }> {
     const { spec, comm, data, metrics } = this.o;
     const t = spec.train;
     const { epoch } = run;
@@ -360,11 +463,20 @@ export class TrainLoop {
     const { schedule, early } = this.replica;
     const tick = t.schedule.interval === 'step' ? this.c.step : epoch;
     if (schedule.observe(monitored, tick) && comm.rank === 0) {
-      this.o.log.info({ event: 'lr-reduced', epoch: epoch + 1, lr: schedule.lrAt(tick) }, `val ${t.monitor} stopped improving: lr reduced to ${schedule.lrAt(tick)}`);
+      this.o.log.info(
+        { event: 'lr-reduced', epoch: epoch + 1, lr: schedule.lrAt(tick) },
+        `val ${t.monitor} stopped improving: lr reduced to ${schedule.lrAt(tick)}`,
+      );
     }
     const verdict = early.update(monitored, epoch + 1);
     if (verdict.improved && t.earlyStopping.restoreBest) this.keepBest();
-    const pos = positionAfterEpoch({ counters: this.c, batches: run.batches.length, total, checkpoint: spec.checkpoint, stopEarly: verdict.stop });
+    const pos = positionAfterEpoch({
+      counters: this.c,
+      batches: run.batches.length,
+      total,
+      checkpoint: spec.checkpoint,
+      stopEarly: verdict.stop,
+    });
     this.c.epoch = pos.epoch;
     if (pos.complete) {
       this.c.batchInEpoch = 0;
@@ -377,7 +489,24 @@ export class TrainLoop {
     metrics?.accuracy.set({ split: 'train' }, train.accuracy);
     metrics?.accuracy.set({ split: 'val' }, val.accuracy);
     const sparsity = this.replica.mask === undefined ? undefined : sparsityOf(this.params, this.layout.slots);
-    const summary = epochSummary({ epoch, epochs: t.epochs, step: this.c.step, lr, train, val, tally, skippedRows: total[3] as number, seconds, evalSeconds, time: run.clock.time, firstGradNorm: this.firstNorm, stepsInEpoch: run.stepsInEpoch, improved: verdict.improved, stopEarly: verdict.stop, sparsity });
+    const summary = epochSummary({
+      epoch,
+      epochs: t.epochs,
+      step: this.c.step,
+      lr,
+      train,
+      val,
+      tally,
+      skippedRows: total[3] as number,
+      seconds,
+      evalSeconds,
+      time: run.clock.time,
+      firstGradNorm: this.firstNorm,
+      stepsInEpoch: run.stepsInEpoch,
+      improved: verdict.improved,
+      stopEarly: verdict.stop,
+      sparsity,
+    });
     return { summary, checkpointDue: pos.checkpointDue };
   }
 
@@ -411,7 +540,8 @@ export class TrainLoop {
     const arrays = stateArrays(this.replica, this.c, (a) => a.slice());
     // The interrupted epoch's train sums up to the last completed step, over every rank of the
     // old ring (the lost one included): the new ring's epoch line covers the whole epoch.
-    const partial: [number, number, number] = this.c.batchInEpoch > 0 ? [this.running[0], this.running[1], this.running[2]] : [0, 0, 0];
+    const partial: [number, number, number] =
+      this.c.batchInEpoch > 0 ? [this.running[0], this.running[1], this.running[2]] : [0, 0, 0];
     return { step: this.c.step, meta: { ...this.c, partial }, arrays };
   }
 
@@ -424,20 +554,32 @@ export class TrainLoop {
     const arrays = stateArrays(this.replica, this.c, (a) => a);
     let dir: string;
     try {
-      dir = writeCheckpoint(checkpointDir, { step: this.c.step, meta: this.c, arrays }, { keep: spec.checkpoint.keep, onProgress: hooks?.onCheckpointProgress });
+      dir = writeCheckpoint(
+        checkpointDir,
+        { step: this.c.step, meta: this.c, arrays },
+        { keep: spec.checkpoint.keep, onProgress: hooks?.onCheckpointProgress },
+      );
     } catch (e) {
       if (hooks?.onWriteFailed === undefined) throw e;
       hooks.onWriteFailed(`checkpoint of step ${this.c.step}`, e);
       return undefined;
     }
     const seconds = Number(this.clock.ns() - started) / 1e9;
-    log.info({ event: 'checkpoint', dir, step: this.c.step, epoch: this.c.epoch, batchInEpoch: this.c.batchInEpoch, seconds }, `checkpoint ${dir}`);
+    log.info(
+      { event: 'checkpoint', dir, step: this.c.step, epoch: this.c.epoch, batchInEpoch: this.c.batchInEpoch, seconds },
+      `checkpoint ${dir}`,
+    );
     return dir;
   }
 }
 
 /** The lr schedule (its ticks: optimizer steps or epochs) and early stopping of a job on `world` ranks. */
-function scheduleOf(spec: JobSpec, trainCount: number, world: number, dropLast: boolean): { schedule: LrSchedule; early: EarlyStopping } {
+function scheduleOf(
+  spec: JobSpec,
+  trainCount: number,
+  world: number,
+  dropLast: boolean,
+): { schedule: LrSchedule; early: EarlyStopping } {
   const t = spec.train;
   const perRank = samplesPerRank(trainCount, world, dropLast);
   const stepsPerEpoch = Math.ceil(Math.ceil(perRank / spec.data.batchSize) / t.accumulate);
@@ -445,5 +587,8 @@ function scheduleOf(spec: JobSpec, trainCount: number, world: number, dropLast: 
   if (t.maxSteps > 0) totalSteps = Math.min(totalSteps, t.maxSteps);
   const totalTicks = t.schedule.interval === 'step' ? totalSteps : t.epochs;
   const mode = monitorMode(t.monitor);
-  return { schedule: new LrSchedule(t.schedule, scaledLr(t.lr, world, t.scaleLr), totalTicks, mode), early: new EarlyStopping(t.earlyStopping.patience, t.earlyStopping.minDelta, mode) };
+  return {
+    schedule: new LrSchedule(t.schedule, scaledLr(t.lr, world, t.scaleLr), totalTicks, mode),
+    early: new EarlyStopping(t.earlyStopping.patience, t.earlyStopping.minDelta, mode),
+  };
 }

@@ -102,7 +102,11 @@ export async function broadcastStart(comm: Communicator, decision: StartDecision
   if (header[0] === MISSING) return { kind: 'missing' };
   const metaFloats = comm.rank === root ? textToFloats(meta) : new Float32Array(header[1] as number);
   await comm.broadcast(metaFloats, root);
-  const decoded = decodeMeta(floatsToText(metaFloats)) as { step: number; meta: unknown; table: { name: string; length: number }[] };
+  const decoded = decodeMeta(floatsToText(metaFloats)) as {
+    step: number;
+    meta: unknown;
+    table: { name: string; length: number }[];
+  };
   const total = decoded.table.reduce((n, e) => n + e.length, 0);
   const all = new Float32Array(total);
   if (comm.rank === root && decision.kind === 'resume') {
@@ -126,12 +130,18 @@ export async function broadcastStart(comm: Communicator, decision: StartDecision
 export function countersOf(ckpt: Checkpoint, where: string, paramShapes: number[][]): TrainCounters {
   const c = ckpt.meta as TrainCounters;
   if (typeof c !== 'object' || c === null || typeof c.step !== 'number' || !Array.isArray(c.paramShapes)) {
-    throw new RingtrainError('DATA_INVALID', `checkpoint ${where} has no training counters: was it written by ringtrain?`);
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `checkpoint ${where} has no training counters: was it written by ringtrain?`,
+    );
   }
   const want = JSON.stringify(paramShapes);
   const got = JSON.stringify(c.paramShapes);
   if (want !== got) {
-    throw new RingtrainError('DATA_INVALID', `checkpoint ${where} holds variables of shapes ${got}, but this job's model has ${want}: resume with the model (and model.freeze) the checkpoint was trained with`);
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `checkpoint ${where} holds variables of shapes ${got}, but this job's model has ${want}: resume with the model (and model.freeze) the checkpoint was trained with`,
+    );
   }
   return c;
 }
@@ -146,7 +156,10 @@ export function optimizerSlotsOf(ckpt: Checkpoint): Record<string, Float32Array>
 export function requireArray(ckpt: Checkpoint, name: string, length: number, where: string): Float32Array {
   const a = ckpt.arrays.get(name);
   if (a === undefined || a.length !== length) {
-    throw new RingtrainError('DATA_INVALID', `checkpoint ${where}: array '${name}' has ${a?.length ?? 'no'} values, expected ${length}`);
+    throw new RingtrainError(
+      'DATA_INVALID',
+      `checkpoint ${where}: array '${name}' has ${a?.length ?? 'no'} values, expected ${length}`,
+    );
   }
   return a;
 }

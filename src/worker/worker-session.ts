@@ -11,7 +11,16 @@ import { Communicator, createRingEndpoint, type RingEndpoint } from '../allreduc
 import { DIRECTORY_USES, RingtrainError, isRingtrainError, makeDirectory } from '../core';
 import { trainingFingerprint, type JobSpec } from '../config';
 import { AugmentThreads, startAugmentation, type Augmentation, type loadDataset } from '../data';
-import { STEPS_TRACK, TraceWriter, WIRE_TRACK, createProcessMetrics, createWorkerMetrics, startHttpServer, type Logger, type WorkerMetrics } from '../observe';
+import {
+  STEPS_TRACK,
+  TraceWriter,
+  WIRE_TRACK,
+  createProcessMetrics,
+  createWorkerMetrics,
+  startHttpServer,
+  type Logger,
+  type WorkerMetrics,
+} from '../observe';
 import { ParamLayout, buildModel, summarizeModel } from '../train';
 import { RunRecorder, type StepInfo } from '../record';
 import type { Checkpoint } from './checkpoint-store';
@@ -22,7 +31,16 @@ import { finishRun, saveInitialModel, type WorkerSummary } from './finish-run';
 import { loadTeacher, prepareModel } from './fine-tune';
 import { FullDiskGuard } from './full-disk';
 import { HeartbeatLoop, type Progress } from './heartbeat-loop';
-import { abortReason, decide, initialLife, verdictWaitMs, type Failure, type LifeAction, type LifeEvent, type LifeState } from './life-cycle';
+import {
+  abortReason,
+  decide,
+  initialLife,
+  verdictWaitMs,
+  type Failure,
+  type LifeAction,
+  type LifeEvent,
+  type LifeState,
+} from './life-cycle';
 import { exportRankEnv, localRankOf } from './rank-env';
 import { RingLinkGauge } from './ring-link-gauge';
 import { checkpointDirOf, trimMetrics, writesCheckpoints } from './run-dir';
@@ -96,24 +114,37 @@ export class WorkerSession {
     this.log = o.log;
     const elastic = spec.cluster.maxRestarts > 0;
     // An elastic worker rides out a coordinator restart; a fixed one gives up after a lease.
-    const graceMs = (elastic ? Math.max(spec.cluster.connectTimeoutSec, spec.cluster.leaseTimeoutSec) : spec.cluster.leaseTimeoutSec) * 1000;
+    const graceMs =
+      (elastic
+        ? Math.max(spec.cluster.connectTimeoutSec, spec.cluster.leaseTimeoutSec)
+        : spec.cluster.leaseTimeoutSec) * 1000;
     this.life = initialLife(elastic, verdictWaitMs(spec.cluster, graceMs));
     this.ringServer = this.createRingServer();
     createProcessMetrics(this.processRegistry);
     this.client = new CoordinatorClient(o.coordinator, spec.name, o.workerId, o.token, o.tls);
-    this.cleanups.push(() => this.client.close(), () => this.ringServer.close());
+    this.cleanups.push(
+      () => this.client.close(),
+      () => this.ringServer.close(),
+    );
     this.disk = new FullDiskGuard(() => this.log);
-    this.heartbeat = new HeartbeatLoop(this.client, () => this.progress, spec.cluster.heartbeatIntervalSec * 1000, graceMs, {
-      onFatal: (reason) => this.hear({ kind: 'fatal', reason }),
-      onCoordinatorLost: {
-        lostMs: spec.cluster.leaseTimeoutSec * 1000,
-        call: (reason) => {
-          this.log.warn({ event: 'coordinator-lost' }, reason);
-          o.onCoordinatorLost?.(reason);
+    this.heartbeat = new HeartbeatLoop(
+      this.client,
+      () => this.progress,
+      spec.cluster.heartbeatIntervalSec * 1000,
+      graceMs,
+      {
+        onFatal: (reason) => this.hear({ kind: 'fatal', reason }),
+        onCoordinatorLost: {
+          lostMs: spec.cluster.leaseTimeoutSec * 1000,
+          call: (reason) => {
+            this.log.warn({ event: 'coordinator-lost' }, reason);
+            o.onCoordinatorLost?.(reason);
+          },
         },
+        onRendezvous: elastic ? (reason) => this.hear({ kind: 'rendezvous', reason }) : undefined,
       },
-      onRendezvous: elastic ? (reason) => this.hear({ kind: 'rendezvous', reason }) : undefined,
-    }, clock);
+      clock,
+    );
   }
 
   private createRingServer(): RingEndpoint {
@@ -158,7 +189,10 @@ export class WorkerSession {
   /** A heartbeat verdict, heard between the executor's steps: a step in flight is abandoned. */
   private hear(e: LifeEvent): void {
     const action = this.next(e);
-    if (action.kind === 'abort-ring') this.abortRing(new RingtrainError(action.error.code === 'INTERNAL' ? 'JOB_FAILED' : action.error.code, action.error.message));
+    if (action.kind === 'abort-ring')
+      this.abortRing(
+        new RingtrainError(action.error.code === 'INTERNAL' ? 'JOB_FAILED' : action.error.code, action.error.message),
+      );
   }
 
   private async perform(a: LifeAction): Promise<LifeAction> {
@@ -216,15 +250,30 @@ export class WorkerSession {
     if (made instanceof AugmentThreads) this.cleanups.push(() => made.close());
     this.augment = made;
     const ringPort = await this.ringServer.listen(o.bindHost, spec.cluster.ringPort);
-    const health = (): { ok: boolean; detail: string } => ({ ok: this.life.fatal === undefined, detail: this.life.fatal ?? 'ok' });
-    const http = await startHttpServer({ host: spec.observe.metricsHost, port: spec.observe.workerMetricsPort, registry: [this.registry, this.processRegistry], health });
+    const health = (): { ok: boolean; detail: string } => ({
+      ok: this.life.fatal === undefined,
+      detail: this.life.fatal ?? 'ok',
+    });
+    const http = await startHttpServer({
+      host: spec.observe.metricsHost,
+      port: spec.observe.workerMetricsPort,
+      registry: [this.registry, this.processRegistry],
+      health,
+    });
     this.cleanups.push(() => http.close());
     // Same seeded init everywhere, but the broadcast decides: a user model need not be seeded.
     const model = buildModel(spec.model, data.sampleShape, data.train.classes, spec.seed);
     const startNotes = prepareModel(spec, model);
     const teacher = await loadTeacher(spec, model);
     if (teacher !== undefined) this.cleanups.push(() => void teacher.dispose());
-    this.opened = { ringPort, metricsUrl: `${http.url}/metrics`, model, startNotes, teacher, modelFingerprint: fingerprintModel(model) };
+    this.opened = {
+      ringPort,
+      metricsUrl: `${http.url}/metrics`,
+      model,
+      startNotes,
+      teacher,
+      modelFingerprint: fingerprintModel(model),
+    };
     return { kind: 'start' };
   }
 
@@ -232,15 +281,28 @@ export class WorkerSession {
     const { spec, o } = this;
     const opened = required(this.opened, 'open');
     const joined = await this.client.join(
-      { address: `${o.advertiseHost}:${opened.ringPort}`, rankHint: o.rankHint, configHash: trainingFingerprint(spec), metricsUrl: opened.metricsUrl, modelFingerprint: opened.modelFingerprint },
+      {
+        address: `${o.advertiseHost}:${opened.ringPort}`,
+        rankHint: o.rankHint,
+        configHash: trainingFingerprint(spec),
+        metricsUrl: opened.metricsUrl,
+        modelFingerprint: opened.modelFingerprint,
+      },
       spec.cluster.connectTimeoutSec * 1000,
       spec.cluster.joinTimeoutSec * 1000,
-      (attempt, delayMs, error) => this.log.warn({ attempt, delayMs }, `coordinator ${o.coordinator} not reachable yet (${error}); retrying in ${delayMs} ms`),
+      (attempt, delayMs, error) =>
+        this.log.warn(
+          { attempt, delayMs },
+          `coordinator ${o.coordinator} not reachable yet (${error}); retrying in ${delayMs} ms`,
+        ),
     );
     this.joined = joined;
     exportRankEnv({ rank: joined.rank, worldSize: joined.worldSize, localRank: localRankOf() });
     this.log = o.log.child({ rank: joined.rank, generation: joined.generation });
-    this.log.info({ event: 'joined', ring: joined.ring, metricsUrl: opened.metricsUrl, stateSourceRank: joined.stateSourceRank }, `joined as rank ${joined.rank} of ${joined.worldSize}`);
+    this.log.info(
+      { event: 'joined', ring: joined.ring, metricsUrl: opened.metricsUrl, stateSourceRank: joined.stateSourceRank },
+      `joined as rank ${joined.rank} of ${joined.worldSize}`,
+    );
     return { kind: 'joined', rank: joined.rank, world: joined.worldSize, generation: joined.generation };
   }
 
@@ -284,12 +346,25 @@ export class WorkerSession {
       logEverySteps: this.spec.observe.logEverySteps,
       sink: { sendProgress: (u) => this.client.reportProgress(joined.generation, u) },
     });
-    const gen: Generation = { joined, rank, world, comm, recorder, loop: this.makeLoop(joined, comm, metrics, recorder) };
+    const gen: Generation = {
+      joined,
+      rank,
+      world,
+      comm,
+      recorder,
+      loop: this.makeLoop(joined, comm, metrics, recorder),
+    };
     this.gen = gen;
     if (rank === 0) {
       const { loop } = gen;
-      const note = loop.fused !== undefined ? 'native fused step (forward, loss and backward in one call)' : `tfjs (${loop.fusedWhy ?? 'no fused step'})`;
-      this.log.info({ event: 'step-path', fused: loop.fused !== undefined, why: loop.fusedWhy }, `training step: ${note}`);
+      const note =
+        loop.fused !== undefined
+          ? 'native fused step (forward, loss and backward in one call)'
+          : `tfjs (${loop.fusedWhy ?? 'no fused step'})`;
+      this.log.info(
+        { event: 'step-path', fused: loop.fused !== undefined, why: loop.fusedWhy },
+        `training step: ${note}`,
+      );
     }
     return gen;
   }
@@ -301,7 +376,11 @@ export class WorkerSession {
     const metrics = createWorkerMetrics(this.registry, rank, this.env.backend.name, this.env.backend.kernels);
     metrics.generation.set(joined.generation);
     // Payloads go to the successor; a tcp link may switch to shared memory once it has answered.
-    this.gauge.startGeneration(metrics, world > 1 ? (rank + 1) % world : undefined, this.spec.cluster.transport === 'grpc' ? 'grpc' : 'socket');
+    this.gauge.startGeneration(
+      metrics,
+      world > 1 ? (rank + 1) % world : undefined,
+      this.spec.cluster.transport === 'grpc' ? 'grpc' : 'socket',
+    );
     this.processRegistry.setDefaultLabels({ rank: String(rank) });
     return metrics;
   }
@@ -309,7 +388,10 @@ export class WorkerSession {
   private async connectRing(joined: JoinResult): Promise<Communicator> {
     const { rank, worldSize: world } = joined;
     const cluster = this.spec.cluster;
-    const transport = await this.ringServer.attach({ job: this.spec.name, generation: joined.generation, rank, worldSize: world }, joined.ring.map((p) => p.address));
+    const transport = await this.ringServer.attach(
+      { job: this.spec.name, generation: joined.generation, rank, worldSize: world },
+      joined.ring.map((p) => p.address),
+    );
     this.abortRing = (e) => transport.abort(e);
     return new Communicator(transport, {
       dtype: cluster.compression === 'none' ? 'fp32' : cluster.compression,
@@ -336,7 +418,10 @@ export class WorkerSession {
     const { spec, o } = this;
     makeDirectory(o.outDir, DIRECTORY_USES.run);
     if (writesCheckpoints(spec)) makeDirectory(checkpointDirOf(spec, o.outDir), DIRECTORY_USES.checkpoints);
-    this.log.info({ event: 'model-summary', lines: summarizeModel(required(this.opened, 'open').model) }, 'model summary');
+    this.log.info(
+      { event: 'model-summary', lines: summarizeModel(required(this.opened, 'open').model) },
+      'model summary',
+    );
     for (const n of required(this.opened, 'open').startNotes) this.log.info({ event: n.event, ...n.fields }, n.msg);
     this.rankZeroReady = true;
   }
@@ -375,7 +460,8 @@ export class WorkerSession {
         this.progress.epoch = epoch;
       },
       onStepDetail: (st) => {
-        this.progress.busySeconds = (this.progress.busySeconds ?? 0) + st.seconds.data + st.seconds.compute + st.seconds.update;
+        this.progress.busySeconds =
+          (this.progress.busySeconds ?? 0) + st.seconds.data + st.seconds.compute + st.seconds.update;
         this.progress.commSeconds = (this.progress.commSeconds ?? 0) + st.seconds.communication;
         if (this.tracer !== undefined) traceStep(this.tracer, st, generation);
         this.disk.run('step records', () => recorder.onStep(st));
@@ -383,7 +469,22 @@ export class WorkerSession {
       onWriteFailed: (what, e) => this.disk.skip(what, e),
       wantsDiagnostics: (stepInEpoch, stepsInEpoch) => recorder.wantsDiagnostics(stepInEpoch, stepsInEpoch),
       onDiagnostics: (d) => void this.disk.run('diagnostics records', () => recorder.onDiagnostics(d)),
-      onEpoch: (e) => reportEpoch({ spec: this.spec, outDir: this.o.outDir, comm, recorder, disk: this.disk, client: this.client, log: this.log, rank, world, generation }, e),
+      onEpoch: (e) =>
+        reportEpoch(
+          {
+            spec: this.spec,
+            outDir: this.o.outDir,
+            comm,
+            recorder,
+            disk: this.disk,
+            client: this.client,
+            log: this.log,
+            rank,
+            world,
+            generation,
+          },
+          e,
+        ),
     };
   }
 
@@ -391,24 +492,34 @@ export class WorkerSession {
   private async initialize(gen: Generation): Promise<void> {
     const { joined, loop, rank } = gen;
     if (joined.stateSourceRank >= 0) {
-      await loop.initialize({ sourceRank: joined.stateSourceRank, state: rank === joined.stateSourceRank ? this.snapshot : undefined });
+      await loop.initialize({
+        sourceRank: joined.stateSourceRank,
+        state: rank === joined.stateSourceRank ? this.snapshot : undefined,
+      });
       return;
     }
     const resumed = await loop.initialize();
     if (resumed !== undefined && rank === 0) trimMetrics(this.o.outDir, loop.counters.epoch);
-    if (resumed === undefined && rank === 0 && this.spec.checkpoint.atStart) await saveInitialModel(required(this.opened, 'open').model, this.env.data.preprocess, this.o.outDir, this.log);
+    if (resumed === undefined && rank === 0 && this.spec.checkpoint.atStart)
+      await saveInitialModel(required(this.opened, 'open').model, this.env.data.preprocess, this.o.outDir, this.log);
   }
 
   private reportBroken(suspects: number[], error: Failure): void {
     this.progress.suspects = suspects;
-    this.log.warn({ event: 'ring-broken', suspects }, `ring broken (${error.message}); asking the coordinator what to do`);
+    this.log.warn(
+      { event: 'ring-broken', suspects },
+      `ring broken (${error.message}); asking the coordinator what to do`,
+    );
   }
 
   /** A new ring is forming: keep the live state to hand on (or to be replaced by the source's). */
   private keepState(reason: string): void {
     const loop = required(this.gen, 'train').loop;
     this.snapshot = loop.snapshot();
-    this.log.warn({ event: 'rejoin', reason, step: loop.counters.step }, `re-joining: ${reason} (keeping the state of step ${loop.counters.step})`);
+    this.log.warn(
+      { event: 'rejoin', reason, step: loop.counters.step },
+      `re-joining: ${reason} (keeping the state of step ${loop.counters.step})`,
+    );
   }
 
   private async finish(): Promise<LifeEvent> {
@@ -416,13 +527,31 @@ export class WorkerSession {
     const { data } = this.env;
     const model = required(this.opened, 'open').model;
     const result = required(this.result, 'train');
-    this.summary = await finishRun({ spec: this.spec, outDir: this.o.outDir, data, model, comm: gen.comm, loop: gen.loop, result, client: this.client, heartbeat: this.heartbeat, log: this.log, rank: gen.rank, world: gen.world, clock: this.clock });
+    this.summary = await finishRun({
+      spec: this.spec,
+      outDir: this.o.outDir,
+      data,
+      model,
+      comm: gen.comm,
+      loop: gen.loop,
+      result,
+      client: this.client,
+      heartbeat: this.heartbeat,
+      log: this.log,
+      rank: gen.rank,
+      world: gen.world,
+      clock: this.clock,
+    });
     return { kind: 'finished' };
   }
 }
 
 function failureOf(e: unknown): Failure {
-  return { code: isRingtrainError(e) ? e.code : 'INTERNAL', message: e instanceof Error ? e.message : String(e), cause: e };
+  return {
+    code: isRingtrainError(e) ? e.code : 'INTERNAL',
+    message: e instanceof Error ? e.message : String(e),
+    cause: e,
+  };
 }
 
 /** What an earlier action set up; its absence is a bug in the life cycle, not bad input. */
@@ -446,6 +575,13 @@ function fingerprintModel(model: ReturnType<typeof buildModel>): string {
 function traceStep(t: TraceWriter, st: StepInfo, generation: number): void {
   for (const sp of st.spans ?? []) {
     const tid = sp.track === 'wire' ? WIRE_TRACK : STEPS_TRACK;
-    t.event({ name: sp.name, cat: 'step', ts: t.wallTime(sp.startMs), dur: 1000 * (sp.endMs - sp.startMs), args: { step: st.step, generation }, tid });
+    t.event({
+      name: sp.name,
+      cat: 'step',
+      ts: t.wallTime(sp.startMs),
+      dur: 1000 * (sp.endMs - sp.startMs),
+      args: { step: st.step, generation },
+      tid,
+    });
   }
 }

@@ -44,12 +44,17 @@ test('a bad --set value and an unknown option are refused with exit 2', async ()
 });
 
 test('every command prints its own usage for --help, -h and help COMMAND; --version prints the package version', async () => {
-  const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../package.json'), 'utf8')) as { version: string };
+  const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../package.json'), 'utf8')) as {
+    version: string;
+  };
   const v = await runCli(['--version'], { timeoutMs: 30_000 });
   assert.equal(v.code, 0, v.stderr);
   assert.equal(v.stdout, `ringtrain ${pkg.version}\n`);
   for (const command of ['launch', 'coordinator', 'worker', 'report', 'bench', 'eval', 'predict', 'export', 'serve']) {
-    for (const args of [[command, '--help'], ['help', command]]) {
+    for (const args of [
+      [command, '--help'],
+      ['help', command],
+    ]) {
       const r = await runCli(args, { timeoutMs: 30_000 });
       assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stdout, new RegExp(`^Usage:\\n  ringtrain ${command} `), args.join(' '));
@@ -71,12 +76,21 @@ test('every command prints its own usage for --help, -h and help COMMAND; --vers
 test('a coordinator port already in use is named, with a fix, and exits 1', async () => {
   const held = await holdPort();
   try {
-    const r = await runCli(['coordinator', '--host', '127.0.0.1', '--port', String(held.port), '--world-size', '2'], { timeoutMs: 30_000 });
+    const r = await runCli(['coordinator', '--host', '127.0.0.1', '--port', String(held.port), '--world-size', '2'], {
+      timeoutMs: 30_000,
+    });
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${held.port}.*pick another --port`));
     assert.doesNotMatch(r.stderr, STACK);
     // Our message only: grpc-js's own 'E No address added out of total 1 resolved' line is dropped.
-    assert.deepEqual(r.stderr.trim().split('\n').filter((l) => !l.startsWith('{')).length, 1, r.stderr);
+    assert.deepEqual(
+      r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !l.startsWith('{')).length,
+      1,
+      r.stderr,
+    );
   } finally {
     await held.close();
   }
@@ -85,20 +99,44 @@ test('a coordinator port already in use is named, with a fix, and exits 1', asyn
 test('a metrics port already in use is named, with the setting to change', async () => {
   const held = await holdPort();
   try {
-    const r = await runCli(['coordinator', '--host', '127.0.0.1', '--port', '0', '--world-size', '1', '--set', `observe.metricsPort=${held.port}`], { timeoutMs: 30_000 });
+    const r = await runCli(
+      [
+        'coordinator',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--world-size',
+        '1',
+        '--set',
+        `observe.metricsPort=${held.port}`,
+      ],
+      { timeoutMs: 30_000 },
+    );
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(`metrics port ${held.port} on 127\\.0\\.0\\.1 is already in use.*observe\\.metricsPort`));
+    assert.match(
+      r.stderr,
+      new RegExp(`metrics port ${held.port} on 127\\.0\\.0\\.1 is already in use.*observe\\.metricsPort`),
+    );
   } finally {
     await held.close();
   }
 });
 
-test('under launch, a busy metrics port is named in the launcher\'s own error line, not only in the coordinator\'s log', async () => {
+test("under launch, a busy metrics port is named in the launcher's own error line, not only in the coordinator's log", async () => {
   const held = await holdPort();
   try {
-    const r = await runCli(['launch', '--nproc', '1', '--set', `observe.metricsPort=${held.port}`, '--out', tempDir('busy-metrics')], { timeoutMs: 60_000 });
+    const r = await runCli(
+      ['launch', '--nproc', '1', '--set', `observe.metricsPort=${held.port}`, '--out', tempDir('busy-metrics')],
+      { timeoutMs: 60_000 },
+    );
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stdout, new RegExp(`ringtrain: error: coordinator \\(pid \\d+\\) exited with code 1: metrics port ${held.port} on 127\\.0\\.0\\.1 is already in use`));
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `ringtrain: error: coordinator \\(pid \\d+\\) exited with code 1: metrics port ${held.port} on 127\\.0\\.0\\.1 is already in use`,
+      ),
+    );
   } finally {
     await held.close();
   }
@@ -108,7 +146,18 @@ test('a worker whose coordinator does not exist retries with backoff, then gives
   const held = await holdPort();
   const port = held.port;
   await held.close(); // Nothing listens there now.
-  const r = await runCli(['worker', '--coordinator', `127.0.0.1:${port}`, '--set', 'cluster.connectTimeoutSec=2', 'data.trainLimit=100', 'data.testLimit=100'], { timeoutMs: 60_000 });
+  const r = await runCli(
+    [
+      'worker',
+      '--coordinator',
+      `127.0.0.1:${port}`,
+      '--set',
+      'cluster.connectTimeoutSec=2',
+      'data.trainLimit=100',
+      'data.testLimit=100',
+    ],
+    { timeoutMs: 60_000 },
+  );
   assert.equal(r.code, 1);
   const retries = r.stderr.split('\n').filter((l) => l.includes('not reachable yet')).length;
   assert.ok(retries >= 2, `expected several retries, saw ${retries}`);
@@ -124,10 +173,16 @@ test('a worker without a coordinator address is told how to give one', async () 
 
 test('CPU binding that cannot be honoured is refused before anything starts, saying why', async () => {
   const dir = tempDir('badcpus');
-  const tooMany = await runCli(['launch', '--nproc', String(os.cpus().length + 1), '--cpu-bind', 'cores', '--out', path.join(dir, 'run')], { timeoutMs: 30_000 });
+  const tooMany = await runCli(
+    ['launch', '--nproc', String(os.cpus().length + 1), '--cpu-bind', 'cores', '--out', path.join(dir, 'run')],
+    { timeoutMs: 30_000 },
+  );
   assert.equal(tooMany.code, 2);
   // Without the native addon the refusal names that instead; both are reasons, neither starts a process.
-  assert.match(tooMany.stderr, /workers share \d+ CPUs? \([\d,-]+\): lower --nproc or leave out --cpu-bind|CPU binding needs/);
+  assert.match(
+    tooMany.stderr,
+    /workers share \d+ CPUs? \([\d,-]+\): lower --nproc or leave out --cpu-bind|CPU binding needs/,
+  );
   assert.equal(fs.existsSync(path.join(dir, 'run')), false);
   const mode = await runCli(['launch', '--nproc', '2', '--cpu-bind', 'sockets'], { timeoutMs: 30_000 });
   assert.equal(mode.code, 2);
@@ -147,14 +202,29 @@ test('a run, checkpoint or trace directory that cannot be made is named, with th
   fs.writeFileSync(file, 'results of another run');
   const inFile = path.join(file, 'run');
   const cases: { args: string[]; what: string; fix: string }[] = [
-    { args: ['--out', inFile], what: 'the run directory', fix: 'pass --out DIR (or set outDir in the job file) naming a directory you can write to' },
-    { args: ['--out', path.join(dir, 'a'), '--set', `checkpoint.dir=${inFile}`], what: 'the checkpoint directory', fix: "set checkpoint.dir to a directory you can write to (empty: the run directory's checkpoints/)" },
-    { args: ['--out', path.join(dir, 'b'), '--trace', path.join(inFile, 'trace.json')], what: "the trace file's directory", fix: 'pass --trace FILE in a directory you can write to' },
+    {
+      args: ['--out', inFile],
+      what: 'the run directory',
+      fix: 'pass --out DIR (or set outDir in the job file) naming a directory you can write to',
+    },
+    {
+      args: ['--out', path.join(dir, 'a'), '--set', `checkpoint.dir=${inFile}`],
+      what: 'the checkpoint directory',
+      fix: "set checkpoint.dir to a directory you can write to (empty: the run directory's checkpoints/)",
+    },
+    {
+      args: ['--out', path.join(dir, 'b'), '--trace', path.join(inFile, 'trace.json')],
+      what: "the trace file's directory",
+      fix: 'pass --trace FILE in a directory you can write to',
+    },
   ];
   for (const c of cases) {
     const r = await runCli(['launch', '--nproc', '2', ...c.args], { timeoutMs: 30_000 });
     assert.equal(r.code, 2, c.what);
-    assert.equal(r.stderr, `ringtrain: error: cannot use ${inFile} as ${c.what}: ${file} is a file, not a directory; ${c.fix}\n`);
+    assert.equal(
+      r.stderr,
+      `ringtrain: error: cannot use ${inFile} as ${c.what}: ${file} is a file, not a directory; ${c.fix}\n`,
+    );
   }
   assert.equal(fs.readFileSync(file, 'utf8'), 'results of another run', 'the file in the way is untouched');
   // The run directories of the later cases are made (they are fine); nothing is started in them.

@@ -30,11 +30,15 @@ function why(): string | false {
 const skip = why();
 if (skip !== false) process.stdout.write(`# bench-blas skipped: ${skip}\n`);
 
-test('bench core refuses, with the install line, when PyTorch runs on the reference BLAS', { skip, timeout: 120_000 }, async () => {
-  const env = { ...process.env, LD_LIBRARY_PATH: REFERENCE, BENCH_MODELS: 'mlp', BENCH_REPEATS: '1' };
-  const r = await runCli(['bench', 'core'], { timeoutMs: 100_000, env });
-  assert.equal(r.code, 2, r.stdout + r.stderr);
-  assert.match(r.stderr, new RegExp(`on the reference BLAS \\(${REFERENCE}/libblas\\.so\\.3[^)]*\\)`));
-  assert.match(r.stderr, /apt-get install -y python3-torch libopenblas0-pthread/);
-  assert.doesNotMatch(r.stdout, /ringtrain \/ PyTorch/, 'a ratio table was printed');
-});
+test(
+  'bench core refuses, with the install line, when PyTorch runs on the reference BLAS',
+  { skip, timeout: 120_000 },
+  async () => {
+    const env = { ...process.env, LD_LIBRARY_PATH: REFERENCE, BENCH_MODELS: 'mlp', BENCH_REPEATS: '1' };
+    const r = await runCli(['bench', 'core'], { timeoutMs: 100_000, env });
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`on the reference BLAS \\(${REFERENCE}/libblas\\.so\\.3[^)]*\\)`));
+    assert.match(r.stderr, /apt-get install -y python3-torch libopenblas0-pthread/);
+    assert.doesNotMatch(r.stdout, /ringtrain \/ PyTorch/, 'a ratio table was printed');
+  },
+);

@@ -21,7 +21,10 @@ export interface RunningCli {
   result: Promise<CliResult>;
 }
 
-export function startCli(args: string[], opts: { timeoutMs: number; env?: NodeJS.ProcessEnv; cwd?: string }): RunningCli {
+export function startCli(
+  args: string[],
+  opts: { timeoutMs: number; env?: NodeJS.ProcessEnv; cwd?: string },
+): RunningCli {
   const started = Date.now();
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: opts.cwd ?? os.tmpdir(),
@@ -42,7 +45,10 @@ export function startCli(args: string[], opts: { timeoutMs: number; env?: NodeJS
   return { child, result };
 }
 
-export function runCli(args: string[], opts: { timeoutMs: number; env?: NodeJS.ProcessEnv; cwd?: string }): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: { timeoutMs: number; env?: NodeJS.ProcessEnv; cwd?: string },
+): Promise<CliResult> {
   return startCli(args, opts).result;
 }
 
@@ -64,7 +70,12 @@ export async function waitFor<T>(what: string, check: () => T | undefined, timeo
 export function envOf(pid: number): Record<string, string> {
   try {
     const raw = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
-    return Object.fromEntries(raw.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    return Object.fromEntries(
+      raw
+        .split('\0')
+        .filter(Boolean)
+        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+    );
   } catch {
     return {};
   }

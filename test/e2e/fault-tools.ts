@@ -15,7 +15,11 @@ export function logEvents(file: string, event: string): Record<string, unknown>[
 
 /** The last epoch's validation accuracy in a run directory's metrics.jsonl. */
 export function finalVal(out: string): number {
-  const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { split: string; accuracy: number });
+  const lines = fs
+    .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { split: string; accuracy: number });
   const val = lines.filter((l) => l.split === 'val');
   return val[val.length - 1]!.accuracy;
 }

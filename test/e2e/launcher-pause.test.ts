@@ -12,7 +12,10 @@ test('a launcher stopped for 12 s while its workers train: they go on training a
   const out = tempDir('launcher-pause');
   // Many short epochs, a few log lines each: through a pipe the stopped launcher would soon hold them up
   // (integration/launcher-log-files.test.ts shows that deterministically).
-  const run = startCli(['launch', '--nproc', '2', '--set', 'train.epochs=100', 'data.trainLimit=2000', 'data.testLimit=200', '--out', out], { timeoutMs: 170_000 });
+  const run = startCli(
+    ['launch', '--nproc', '2', '--set', 'train.epochs=100', 'data.trainLimit=2000', 'data.testLimit=200', '--out', out],
+    { timeoutMs: 170_000 },
+  );
   const launcher = run.child.pid as number;
   const rank0 = path.join(out, 'logs', 'rank 0.log');
   await waitFor('rank 0 to finish an epoch', () => (logEvents(rank0, 'epoch').length > 0 ? true : undefined), 90_000);

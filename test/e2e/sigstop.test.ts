@@ -7,12 +7,28 @@ import { childPids, envOf, isAlive, startCli, tempDir, waitFor } from './cli';
 test('a peer stopped with SIGSTOP fails the job within the configured timeout, naming the stopped rank', async () => {
   const out = tempDir('sigstop');
   const run = startCli(
-    ['launch', '--nproc', '3', '--set', 'train.epochs=50', 'data.trainLimit=6000', 'data.testLimit=500', 'cluster.leaseTimeoutSec=3', 'cluster.collectiveTimeoutSec=6', '--out', out],
+    [
+      'launch',
+      '--nproc',
+      '3',
+      '--set',
+      'train.epochs=50',
+      'data.trainLimit=6000',
+      'data.testLimit=500',
+      'cluster.leaseTimeoutSec=3',
+      'cluster.collectiveTimeoutSec=6',
+      '--out',
+      out,
+    ],
     { timeoutMs: 120_000 },
   );
   const launcherPid = run.child.pid as number;
   const log = path.join(out, 'logs', 'rank 1.log');
-  await waitFor('rank 1 to train', () => (fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('"event":"joined"') ? true : undefined), 60_000);
+  await waitFor(
+    'rank 1 to train',
+    () => (fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('"event":"joined"') ? true : undefined),
+    60_000,
+  );
   await new Promise((r) => setTimeout(r, 1000));
   const children = childPids(launcherPid);
   const rank1 = children.find((pid) => envOf(pid).RANK === '1');

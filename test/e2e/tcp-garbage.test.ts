@@ -9,9 +9,23 @@ import * as path from 'node:path';
 import { startCli, tempDir, waitFor } from './cli';
 import { logEvents, sendGarbage } from './fault-tools';
 
-test('random bytes sent to every worker\'s tcp ring port are dropped and counted; the job finishes', async () => {
+test("random bytes sent to every worker's tcp ring port are dropped and counted; the job finishes", async () => {
   const out = tempDir('tcp-garbage');
-  const run = startCli(['launch', '--nproc', '2', '--set', 'cluster.transport=tcp', 'train.epochs=12', 'data.trainLimit=12000', 'data.testLimit=500', '--out', out], { timeoutMs: 180_000 });
+  const run = startCli(
+    [
+      'launch',
+      '--nproc',
+      '2',
+      '--set',
+      'cluster.transport=tcp',
+      'train.epochs=12',
+      'data.trainLimit=12000',
+      'data.testLimit=500',
+      '--out',
+      out,
+    ],
+    { timeoutMs: 180_000 },
+  );
   const coordLog = path.join(out, 'logs', 'coordinator.log');
   const formed = await waitFor('the ring to form', () => logEvents(coordLog, 'ring-formed')[0], 60_000);
   const ports = (formed.ring as { address: string }[]).map((p) => Number(p.address.split(':').pop()));
@@ -22,6 +36,9 @@ test('random bytes sent to every worker\'s tcp ring port are dropped and counted
   for (const rank of [0, 1]) {
     const refused = logEvents(path.join(out, 'logs', `rank ${rank}.log`), 'refused');
     assert.equal(refused.length, 3, `rank ${rank} refusals: ${refused.map((e) => String(e.msg)).join(' | ')}`);
-    assert.match(String(refused[0]!.msg), /dropped a connection from 127\.0\.0\.1:\d+: bad frame magic .* \(it had not proven the join token\)/);
+    assert.match(
+      String(refused[0]!.msg),
+      /dropped a connection from 127\.0\.0\.1:\d+: bad frame magic .* \(it had not proven the join token\)/,
+    );
   }
 });

@@ -60,25 +60,40 @@ if (!isMainThread) {
   const shm = nativeSharedMemory().shm;
   const skip = shm?.futexWait === undefined ? 'no native addon with a futex here' : false;
 
-  test('a pair on two threads sleeps on a futex when its peer is late, is woken by the peer\'s signal, and sums exactly', { skip, timeout: 60_000 }, async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-futex-'));
-    const { port1, port2 } = new MessageChannel();
-    const workers = [port1, port2].map((port, rank) => new Worker(__filename, { workerData: { rank, port, dir }, transferList: [port] }));
-    try {
-      const reports = await Promise.all(workers.map((w) => new Promise<RankReport & { error?: string }>((resolve, reject) => {
-        w.once('message', resolve);
-        w.once('error', reject);
-      })));
-      for (const r of reports) assert.equal(r.error, undefined, r.error);
-      assert.deepEqual(reports.map((r) => r.mismatches), [0, 0], 'every mean exact on both ranks');
-      const early = reports[0] as RankReport;
-      // Rank 0 waited ~3 ms on 20 steps: past its 0.25 ms spin, so it slept, and the late
-      // rank's signal ended those sleeps (a 1 ms slice that merely ran out is not a wake).
-      assert.ok(early.sleeps >= 20, `rank 0 slept ${early.sleeps} times`);
-      assert.ok(early.woken >= 10, `rank 0 was woken by a signal ${early.woken} times of ${early.sleeps}`);
-    } finally {
-      await Promise.all(workers.map((w) => w.terminate()));
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  test(
+    "a pair on two threads sleeps on a futex when its peer is late, is woken by the peer's signal, and sums exactly",
+    { skip, timeout: 60_000 },
+    async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-futex-'));
+      const { port1, port2 } = new MessageChannel();
+      const workers = [port1, port2].map(
+        (port, rank) => new Worker(__filename, { workerData: { rank, port, dir }, transferList: [port] }),
+      );
+      try {
+        const reports = await Promise.all(
+          workers.map(
+            (w) =>
+              new Promise<RankReport & { error?: string }>((resolve, reject) => {
+                w.once('message', resolve);
+                w.once('error', reject);
+              }),
+          ),
+        );
+        for (const r of reports) assert.equal(r.error, undefined, r.error);
+        assert.deepEqual(
+          reports.map((r) => r.mismatches),
+          [0, 0],
+          'every mean exact on both ranks',
+        );
+        const early = reports[0] as RankReport;
+        // Rank 0 waited ~3 ms on 20 steps: past its 0.25 ms spin, so it slept, and the late
+        // rank's signal ended those sleeps (a 1 ms slice that merely ran out is not a wake).
+        assert.ok(early.sleeps >= 20, `rank 0 slept ${early.sleeps} times`);
+        assert.ok(early.woken >= 10, `rank 0 was woken by a signal ${early.woken} times of ${early.sleeps}`);
+      } finally {
+        await Promise.all(workers.map((w) => w.terminate()));
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 }

@@ -2,7 +2,16 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import type * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { CollectiveServer, Communicator, GrpcTransport, createRingEndpoint, type RingEndpoint, type TcpTransport, type Transport, type TransportKind } from '../../src/allreduce';
+import {
+  CollectiveServer,
+  Communicator,
+  GrpcTransport,
+  createRingEndpoint,
+  type RingEndpoint,
+  type TcpTransport,
+  type Transport,
+  type TransportKind,
+} from '../../src/allreduce';
 import { isRingtrainError } from '../../src/core/errors';
 import { CHANNEL_OPTIONS, services } from '../../src/rpc/proto';
 import { decodeChunk, encodePull } from '../../src/allreduce/chunk-codec';
@@ -18,7 +27,9 @@ async function ring(world: number, timeoutMs = 5000, generation = 1): Promise<Ri
   const servers = Array.from({ length: world }, () => new CollectiveServer('job', timeoutMs));
   const ports = await Promise.all(servers.map((s) => s.listen('127.0.0.1', 0)));
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
-  const transports = servers.map((s, rank) => new GrpcTransport({ job: 'job', generation, rank, worldSize: world }, s, addresses));
+  const transports = servers.map(
+    (s, rank) => new GrpcTransport({ job: 'job', generation, rank, worldSize: world }, s, addresses),
+  );
   return {
     comms: transports.map((t) => new Communicator(t)),
     servers,
@@ -31,12 +42,28 @@ async function ring(world: number, timeoutMs = 5000, generation = 1): Promise<Ri
 }
 
 /** A ring of real endpoints on 127.0.0.1 for either transport, as workers build it; tcp+shm is tcp with its shared-memory path. */
-async function endpointRing(kind: TransportKind | 'tcp+shm', world: number, timeoutMs = 5000, generations?: number[], algorithm: 'auto' | 'ring' = 'auto'): Promise<{ comms: Communicator[]; transports: Transport[]; endpoints: RingEndpoint[]; close(): Promise<void> }> {
-  const endpoints = Array.from({ length: world }, () => (kind === 'tcp+shm' ? createRingEndpoint('tcp', 'job', timeoutMs, { sharedMemoryBytes: 16 << 20 }) : createRingEndpoint(kind, 'job', timeoutMs)));
+async function endpointRing(
+  kind: TransportKind | 'tcp+shm',
+  world: number,
+  timeoutMs = 5000,
+  generations?: number[],
+  algorithm: 'auto' | 'ring' = 'auto',
+): Promise<{ comms: Communicator[]; transports: Transport[]; endpoints: RingEndpoint[]; close(): Promise<void> }> {
+  const endpoints = Array.from({ length: world }, () =>
+    kind === 'tcp+shm'
+      ? createRingEndpoint('tcp', 'job', timeoutMs, { sharedMemoryBytes: 16 << 20 })
+      : createRingEndpoint(kind, 'job', timeoutMs),
+  );
   const ports = await Promise.all(endpoints.map((e) => e.listen('127.0.0.1', 0)));
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
-  const attached = await Promise.allSettled(endpoints.map((e, rank) => e.attach({ job: 'job', generation: generations?.[rank] ?? 1, rank, worldSize: world }, addresses)));
-  const transports = attached.map((a) => (a.status === 'fulfilled' ? a.value : undefined)).filter((t): t is Transport => t !== undefined);
+  const attached = await Promise.allSettled(
+    endpoints.map((e, rank) =>
+      e.attach({ job: 'job', generation: generations?.[rank] ?? 1, rank, worldSize: world }, addresses),
+    ),
+  );
+  const transports = attached
+    .map((a) => (a.status === 'fulfilled' ? a.value : undefined))
+    .filter((t): t is Transport => t !== undefined);
   const close = async (): Promise<void> => {
     await Promise.all(endpoints.map((e) => e.close()));
   };
@@ -44,12 +71,22 @@ async function endpointRing(kind: TransportKind | 'tcp+shm', world: number, time
     await close();
     throw (attached.find((a) => a.status === 'rejected') as PromiseRejectedResult).reason;
   }
-  return { comms: transports.map((t) => new Communicator(t, { blockElements: 100_000, algorithm })), transports, endpoints, close };
+  return {
+    comms: transports.map((t) => new Communicator(t, { blockElements: 100_000, algorithm })),
+    transports,
+    endpoints,
+    close,
+  };
 }
 
 for (const kind of ['grpc', 'tcp', 'tcp+shm'] as const) {
   // Two ranks: the one-round pair exchange (auto, for these sizes) and the ring itself.
-  for (const [world, algorithm] of [[2, 'auto'], [2, 'ring'], [3, 'auto'], [4, 'auto']] as const) {
+  for (const [world, algorithm] of [
+    [2, 'auto'],
+    [2, 'ring'],
+    [3, 'auto'],
+    [4, 'auto'],
+  ] as const) {
     test(`all-reduce (${algorithm}) over real ${kind} on 127.0.0.1 sums exactly for ${world} ranks`, async () => {
       const r = await endpointRing(kind, world, 5000, undefined, algorithm);
       try {
@@ -60,7 +97,8 @@ for (const kind of ['grpc', 'tcp', 'tcp+shm'] as const) {
           for (const b of bufs) {
             for (let i = 0; i < length; i++) {
               const expected = world * (((i % 97) - 48) * 0.25) + rankSum;
-              if (Math.abs((b[i] as number) - expected) >= 1e-4) assert.fail(`${kind} length ${length} element ${i}: ${b[i]} vs ${expected}`);
+              if (Math.abs((b[i] as number) - expected) >= 1e-4)
+                assert.fail(`${kind} length ${length} element ${i}: ${b[i]} vs ${expected}`);
             }
           }
         }
@@ -76,7 +114,12 @@ for (const kind of ['grpc', 'tcp', 'tcp+shm'] as const) {
 }
 
 test('tcp: a ring connection from another generation is refused, naming both generations', async () => {
-  await assert.rejects(endpointRing('tcp', 2, 2000, [4, 5]), (e: unknown) => isRingtrainError(e) && /generation 4, this ring is generation 5|generation 5, this ring is generation 4/.test(e.message));
+  await assert.rejects(
+    endpointRing('tcp', 2, 2000, [4, 5]),
+    (e: unknown) =>
+      isRingtrainError(e) &&
+      /generation 4, this ring is generation 5|generation 5, this ring is generation 4/.test(e.message),
+  );
 });
 
 test('tcp: a chunk of the wrong size is refused with a message naming both sizes, on both sides', async () => {
@@ -86,8 +129,13 @@ test('tcp: a chunk of the wrong size is refused with a message naming both sizes
     r.transports[1]!.beginOp(1);
     const recv = r.transports[1]!.recv(0, key, new Uint8Array(32), { elements: 8, dtype: 'fp32' });
     recv.catch(() => undefined);
-    await assert.rejects(r.transports[0]!.send(1, key, new Uint8Array(24), { elements: 6, dtype: 'fp32' }), (e: unknown) =>
-      isRingtrainError(e) && e.code === 'SIZE_MISMATCH' && /rank 1 at 127\.0\.0\.1:\d+ refused .*sent 6 float32 .* expected 8/.test(e.message));
+    await assert.rejects(
+      r.transports[0]!.send(1, key, new Uint8Array(24), { elements: 6, dtype: 'fp32' }),
+      (e: unknown) =>
+        isRingtrainError(e) &&
+        e.code === 'SIZE_MISMATCH' &&
+        /rank 1 at 127\.0\.0\.1:\d+ refused .*sent 6 float32 .* expected 8/.test(e.message),
+    );
     await assert.rejects(recv, /expected 8/);
   } finally {
     await r.close();
@@ -100,7 +148,9 @@ for (const kind of ['grpc', 'tcp'] as const) {
     try {
       await r.endpoints[1]!.close();
       const started = Date.now();
-      await assert.rejects(r.comms[0]!.allReduceSum(new Float32Array(1000)), (e: unknown) => /rank 1 at 127\.0\.0\.1:\d+/.test((e as Error).message));
+      await assert.rejects(r.comms[0]!.allReduceSum(new Float32Array(1000)), (e: unknown) =>
+        /rank 1 at 127\.0\.0\.1:\d+/.test((e as Error).message),
+      );
       assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
     } finally {
       await r.close();
@@ -115,10 +165,17 @@ test('tcp: blocks lent to a peer that stopped reading fail flush at the deadline
     (r.transports[1] as unknown as { recvSocket: net.Socket }).recvSocket.pause();
     const payload = new Uint8Array(32 << 20);
     const key = { op: 'allreduce' as const, opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 };
-    r.transports[0]!.send(1, key, payload, { elements: payload.length / 4, dtype: 'fp32' }, true).catch(() => undefined);
+    r.transports[0]!.send(1, key, payload, { elements: payload.length / 4, dtype: 'fp32' }, true).catch(
+      () => undefined,
+    );
     const started = Date.now();
-    await assert.rejects(r.transports[0]!.flush!(), (e: unknown) =>
-      isRingtrainError(e) && e.code === 'TIMEOUT' && /rank 1 at 127\.0\.0\.1:\d+ did not read 1 sent block\(s\) within 1500 ms/.test(e.message));
+    await assert.rejects(
+      r.transports[0]!.flush!(),
+      (e: unknown) =>
+        isRingtrainError(e) &&
+        e.code === 'TIMEOUT' &&
+        /rank 1 at 127\.0\.0\.1:\d+ did not read 1 sent block\(s\) within 1500 ms/.test(e.message),
+    );
     assert.ok(Date.now() - started < 5000);
   } finally {
     await r.close();
@@ -134,13 +191,25 @@ test('grpc: a pulled chunk of the wrong size fails the receiver, and its refusal
     const recv = r.transports[1]!.recv(0, key, new Uint8Array(32), { elements: 8, dtype: 'fp32' });
     recv.catch(() => undefined);
     // The sender's own collective, still waiting for its predecessor when the refusal arrives.
-    const senderWaits = r.transports[0]!.recv(1, { ...key, step: 1 }, new Uint8Array(32), { elements: 8, dtype: 'fp32' });
+    const senderWaits = r.transports[0]!.recv(1, { ...key, step: 1 }, new Uint8Array(32), {
+      elements: 8,
+      dtype: 'fp32',
+    });
     senderWaits.catch(() => undefined);
     const started = Date.now();
     await r.transports[0]!.send(1, key, new Uint8Array(24), { elements: 6, dtype: 'fp32' });
-    await assert.rejects(recv, (e: unknown) => isRingtrainError(e) && e.code === 'SIZE_MISMATCH' && /rank 0 sent 6 float32 .* expected 8/.test(e.message));
-    await assert.rejects(senderWaits, (e: unknown) =>
-      isRingtrainError(e) && e.code === 'SIZE_MISMATCH' && /rank 1 at 127\.0\.0\.1:\d+ refused a chunk of generation 1: .*sent 6 float32 .* expected 8/.test(e.message));
+    await assert.rejects(
+      recv,
+      (e: unknown) =>
+        isRingtrainError(e) && e.code === 'SIZE_MISMATCH' && /rank 0 sent 6 float32 .* expected 8/.test(e.message),
+    );
+    await assert.rejects(
+      senderWaits,
+      (e: unknown) =>
+        isRingtrainError(e) &&
+        e.code === 'SIZE_MISMATCH' &&
+        /rank 1 at 127\.0\.0\.1:\d+ refused a chunk of generation 1: .*sent 6 float32 .* expected 8/.test(e.message),
+    );
     assert.ok(Date.now() - started < 2500, `the refusal took ${Date.now() - started} ms, longer than the deadline`);
   } finally {
     await r.close();
@@ -155,8 +224,13 @@ test('grpc: a send to a rank that never opens its pull stream fails at the deadl
   const t0 = new GrpcTransport({ job: 'job', generation: 1, rank: 0, worldSize: 2 }, servers[0]!, addresses);
   try {
     const key = { op: 'allreduce' as const, opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 };
-    await assert.rejects(t0.send(1, key, new Uint8Array(4), { elements: 1, dtype: 'fp32' }), (e: unknown) =>
-      isRingtrainError(e) && e.code === 'TIMEOUT' && /rank 1 at 127\.0\.0\.1:\d+ did not open its pull stream for generation 1 within 800 ms/.test(e.message));
+    await assert.rejects(
+      t0.send(1, key, new Uint8Array(4), { elements: 1, dtype: 'fp32' }),
+      (e: unknown) =>
+        isRingtrainError(e) &&
+        e.code === 'TIMEOUT' &&
+        /rank 1 at 127\.0\.0\.1:\d+ did not open its pull stream for generation 1 within 800 ms/.test(e.message),
+    );
   } finally {
     await t0.close();
     await Promise.all(servers.map((s) => s.close()));
@@ -169,7 +243,13 @@ test('grpc: a pull stream without the join token is refused UNAUTHENTICATED and 
   const port = await server.listen('127.0.0.1', 0);
   const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   try {
-    const call = client.makeBidiStreamRequest('/ringtrain.v1.Collective/Pull', (b: Buffer) => b, (b: Buffer) => b, new grpc.Metadata(), {});
+    const call = client.makeBidiStreamRequest(
+      '/ringtrain.v1.Collective/Pull',
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      new grpc.Metadata(),
+      {},
+    );
     const status = await new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
     assert.equal(status.code, grpc.status.UNAUTHENTICATED);
     assert.match(status.details, /missing join token/);
@@ -189,7 +269,13 @@ test('grpc: the Collective service speaks gRPC: a grpc-js client pulls a chunk a
   try {
     const metadata = new grpc.Metadata();
     metadata.set('x-ringtrain-token', 'secret');
-    const call = client.makeBidiStreamRequest('/ringtrain.v1.Collective/Pull', (b: Buffer) => b, (b: Buffer) => b, metadata, {});
+    const call = client.makeBidiStreamRequest(
+      '/ringtrain.v1.Collective/Pull',
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      metadata,
+      {},
+    );
     const received = new Promise<Buffer>((resolve, reject) => {
       call.on('data', resolve);
       call.on('error', reject);
@@ -202,7 +288,10 @@ test('grpc: the Collective service speaks gRPC: a grpc-js client pulls a chunk a
     await t.flush();
     const { header, payload } = decodeChunk(await received);
     assert.deepEqual(header, { job: 'job', generation: 1, fromRank: 0, elements: 50_000, dtype: 'fp32', ...key });
-    assert.deepEqual(new Float32Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength)), values);
+    assert.deepEqual(
+      new Float32Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength)),
+      values,
+    );
     call.cancel();
   } finally {
     client.close();
@@ -215,18 +304,23 @@ test('grpc: the Collective service speaks gRPC: a grpc-js client pulls a chunk a
 function rawSend(address: string, header: Record<string, unknown>, payload: Buffer): Promise<grpc.ServiceError | null> {
   const client = new (services().collective)(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   return new Promise((resolve) => {
-    (client as unknown as { Send: (r: object, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void) => void })
-      .Send({ header, payload }, { deadline: Date.now() + 3000 }, (err) => {
-        client.close();
-        resolve(err);
-      });
+    (
+      client as unknown as { Send: (r: object, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void) => void }
+    ).Send({ header, payload }, { deadline: Date.now() + 3000 }, (err) => {
+      client.close();
+      resolve(err);
+    });
   });
 }
 
 test('a gRPC chunk of the wrong generation is refused with FAILED_PRECONDITION saying what was expected', async () => {
   const r = await ring(2, 2000, 5);
   try {
-    const err = await rawSend(r.addresses[1]!, { job: 'job', generation: 4, opSeq: 1, bucket: 0, step: 0, chunk: 0, fromRank: 0, elements: 1, op: 'allreduce' }, Buffer.alloc(4));
+    const err = await rawSend(
+      r.addresses[1]!,
+      { job: 'job', generation: 4, opSeq: 1, bucket: 0, step: 0, chunk: 0, fromRank: 0, elements: 1, op: 'allreduce' },
+      Buffer.alloc(4),
+    );
     assert.equal(err?.code, grpc.status.FAILED_PRECONDITION);
     assert.match(err?.details ?? '', /generation 4, this ring is generation 5/);
   } finally {
@@ -238,13 +332,26 @@ test('a gRPC chunk of the wrong size is refused with INVALID_ARGUMENT naming bot
   const r = await ring(2, 2000);
   try {
     r.comms[1]!.transport.beginOp(1);
-    const recv = r.comms[1]!.transport.recv(0, { op: 'allreduce', opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 }, new Uint8Array(32), { elements: 8, dtype: 'fp32' });
+    const recv = r.comms[1]!.transport.recv(
+      0,
+      { op: 'allreduce', opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 },
+      new Uint8Array(32),
+      { elements: 8, dtype: 'fp32' },
+    );
     recv.catch(() => undefined);
-    const err = await rawSend(r.addresses[1]!, { job: 'job', generation: 1, opSeq: 1, bucket: 0, step: 0, chunk: 0, fromRank: 0, elements: 6, op: 'allreduce' }, Buffer.alloc(24));
+    const err = await rawSend(
+      r.addresses[1]!,
+      { job: 'job', generation: 1, opSeq: 1, bucket: 0, step: 0, chunk: 0, fromRank: 0, elements: 6, op: 'allreduce' },
+      Buffer.alloc(24),
+    );
     assert.equal(err?.code, grpc.status.INVALID_ARGUMENT);
     assert.match(err?.details ?? '', /sent 6 float32 .* expected 8/);
     await assert.rejects(recv, /expected 8/);
-    const lying = await rawSend(r.addresses[1]!, { job: 'job', generation: 1, opSeq: 1, bucket: 0, step: 0, chunk: 1, fromRank: 0, elements: 6, op: 'allreduce' }, Buffer.alloc(20));
+    const lying = await rawSend(
+      r.addresses[1]!,
+      { job: 'job', generation: 1, opSeq: 1, bucket: 0, step: 0, chunk: 1, fromRank: 0, elements: 6, op: 'allreduce' },
+      Buffer.alloc(20),
+    );
     assert.equal(lying?.code, grpc.status.INVALID_ARGUMENT);
     assert.match(lying?.details ?? '', /declares 6 fp32 elements but carries 20 bytes/);
   } finally {
@@ -257,7 +364,9 @@ test('a peer that is down makes the sender fail within the deadline, naming its 
   await r.servers[1]!.close();
   try {
     const started = Date.now();
-    await assert.rejects(r.comms[0]!.allReduceSum(new Float32Array(4)), (e: unknown) => /rank 1/.test((e as Error).message));
+    await assert.rejects(r.comms[0]!.allReduceSum(new Float32Array(4)), (e: unknown) =>
+      /rank 1/.test((e as Error).message),
+    );
     assert.ok(Date.now() - started < 10_000);
   } finally {
     await r.close();
@@ -269,12 +378,19 @@ for (const kind of ['grpc', 'tcp', 'tcp+shm'] as const) {
     // tcp+shm: the new ring offers and maps new segments; 20,000 floats are big enough to use them.
     const shared: { to: number; shared: boolean }[][] = [[], [], []];
     const endpoints = Array.from({ length: 3 }, (_, i) =>
-      kind === 'tcp+shm' ? createRingEndpoint('tcp', 'job', 5000, { sharedMemoryBytes: 1 << 20, onNote: (_n, link) => shared[i]!.push(link) }) : createRingEndpoint(kind, 'job', 5000),
+      kind === 'tcp+shm'
+        ? createRingEndpoint('tcp', 'job', 5000, {
+            sharedMemoryBytes: 1 << 20,
+            onNote: (_n, link) => shared[i]!.push(link),
+          })
+        : createRingEndpoint(kind, 'job', 5000),
     );
     try {
       const ports = await Promise.all(endpoints.map((e) => e.listen('127.0.0.1', 0)));
       const addrs = ports.map((p) => `127.0.0.1:${p}`);
-      const gen1 = await Promise.all(endpoints.map((e, rank) => e.attach({ job: 'job', generation: 1, rank, worldSize: 3 }, addrs)));
+      const gen1 = await Promise.all(
+        endpoints.map((e, rank) => e.attach({ job: 'job', generation: 1, rank, worldSize: 3 }, addrs)),
+      );
       const bufs1 = gen1.map(() => new Float32Array(20_000).fill(1));
       await Promise.all(gen1.map((t, r) => new Communicator(t).allReduceSum(bufs1[r] as Float32Array)));
       assert.deepEqual(Array.from(new Set(bufs1[0]!)), [3]);
@@ -285,11 +401,24 @@ for (const kind of ['grpc', 'tcp', 'tcp+shm'] as const) {
       const second = endpoints[2]!.attach({ job: 'job', generation: 2, rank: 1, worldSize: 2 }, [addrs[0]!, addrs[2]!]);
       const gen2 = await Promise.all([first, second]);
       if (kind === 'tcp+shm') {
-        for (let i = 0; i < 200 && (shared[0]!.length < 2 || shared[2]!.length < 2); i++) await new Promise((r) => setTimeout(r, 10));
+        for (let i = 0; i < 200 && (shared[0]!.length < 2 || shared[2]!.length < 2); i++)
+          await new Promise((r) => setTimeout(r, 10));
         // Generation 1: rank 0 sent to rank 1 and rank 2 to rank 0; generation 2: each to the other.
-        assert.deepEqual(shared[0], [{ to: 1, shared: true }, { to: 1, shared: true }]);
-        assert.deepEqual(shared[2], [{ to: 0, shared: true }, { to: 0, shared: true }]);
-        assert.deepEqual(gen2.map((t) => (t as TcpTransport).sharedMemory), [{ to: [1], from: true }, { to: [0], from: true }]);
+        assert.deepEqual(shared[0], [
+          { to: 1, shared: true },
+          { to: 1, shared: true },
+        ]);
+        assert.deepEqual(shared[2], [
+          { to: 0, shared: true },
+          { to: 0, shared: true },
+        ]);
+        assert.deepEqual(
+          gen2.map((t) => (t as TcpTransport).sharedMemory),
+          [
+            { to: [1], from: true },
+            { to: [0], from: true },
+          ],
+        );
       }
       const bufs2 = [new Float32Array(20_001).fill(2), new Float32Array(20_001).fill(5)];
       await Promise.all(gen2.map((t, r) => new Communicator(t).allReduceSum(bufs2[r] as Float32Array)));

@@ -14,21 +14,32 @@ import { createLogger } from '../../src/observe';
 
 const quiet = () => createLogger({ job: 'deadline', role: 'coordinator', destination: { write: () => undefined } });
 
-test('a job still running at cluster.activeDeadlineSec fails, naming the setting, and the state file records it', { timeout: 20_000 }, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-deadline-'));
-  const stateFile = path.join(dir, 'coordinator-state.json');
-  const spec: JobSpec = { ...DEFAULT_JOB, name: 'deadline', cluster: { ...DEFAULT_JOB.cluster, worldSize: 2, joinTimeoutSec: 60, activeDeadlineSec: 1 } };
-  const started = Date.now();
-  const c = await startCoordinator({ spec, host: '127.0.0.1', port: 0, log: quiet(), lingerMs: 50, stateFile });
-  try {
-    const result = await c.done;
-    const took = Date.now() - started;
-    assert.equal(result.ok, false);
-    assert.match(result.reason, /the job ran past cluster\.activeDeadlineSec \(1 s since the coordinator started\): raise it, or 0 for no limit/);
-    assert.ok(took >= 1000 && took < 10_000, `failed after ${took} ms`);
-    assert.equal((JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { phase: string }).phase, 'failed');
-  } finally {
-    await c.stop('test over');
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'a job still running at cluster.activeDeadlineSec fails, naming the setting, and the state file records it',
+  { timeout: 20_000 },
+  async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-deadline-'));
+    const stateFile = path.join(dir, 'coordinator-state.json');
+    const spec: JobSpec = {
+      ...DEFAULT_JOB,
+      name: 'deadline',
+      cluster: { ...DEFAULT_JOB.cluster, worldSize: 2, joinTimeoutSec: 60, activeDeadlineSec: 1 },
+    };
+    const started = Date.now();
+    const c = await startCoordinator({ spec, host: '127.0.0.1', port: 0, log: quiet(), lingerMs: 50, stateFile });
+    try {
+      const result = await c.done;
+      const took = Date.now() - started;
+      assert.equal(result.ok, false);
+      assert.match(
+        result.reason,
+        /the job ran past cluster\.activeDeadlineSec \(1 s since the coordinator started\): raise it, or 0 for no limit/,
+      );
+      assert.ok(took >= 1000 && took < 10_000, `failed after ${took} ms`);
+      assert.equal((JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { phase: string }).phase, 'failed');
+    } finally {
+      await c.stop('test over');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -22,7 +22,8 @@ function panelQueries(): PanelQuery[] {
   for (const p of ringtrainDashboard.panels) {
     const inner = p.type === 'row' && 'panels' in p ? p.panels : [p];
     for (const q of inner) {
-      for (const t of 'targets' in q ? (q.targets ?? []) : []) out.push({ panel: q.title ?? '?', refId: String(t.refId), expr: String(t.expr) });
+      for (const t of 'targets' in q ? (q.targets ?? []) : [])
+        out.push({ panel: q.title ?? '?', refId: String(t.refId), expr: String(t.expr) });
     }
   }
   return out;
@@ -78,31 +79,47 @@ test('every panel and variable query parses as PromQL once the template variable
   assert.equal(run.status, 0, run.output);
   assert.match(run.output, new RegExp(`SUCCESS: ${queries.length} rules found`));
   // The check has teeth: one unbalanced parenthesis fails it.
-  const broken = checkPromql([{ panel: 'broken', refId: 'A', expr: 'sum(rate(ringtrain_samples_total{job="$job"}[$__rate_interval])' }]);
+  const broken = checkPromql([
+    { panel: 'broken', refId: 'A', expr: 'sum(rate(ringtrain_samples_total{job="$job"}[$__rate_interval])' },
+  ]);
   assert.notEqual(broken.status, 0, broken.output);
 });
 
 test('the dashboard shows throughput, loss and accuracy, step time per rank, bus bandwidth, workers and restarts for one job', () => {
   const queries = panelQueries();
   const titled = (title: string): string[] => queries.filter((q) => q.panel.startsWith(title)).map((q) => q.expr);
-  assert.match(titled('Throughput').join('\n'), /sum\(rate\(ringtrain_samples_total\{job="\$job"\}\[\$__rate_interval\]\)\)/);
+  assert.match(
+    titled('Throughput').join('\n'),
+    /sum\(rate\(ringtrain_samples_total\{job="\$job"\}\[\$__rate_interval\]\)\)/,
+  );
   assert.match(titled('Loss').join('\n'), /ringtrain_job_loss/);
   assert.match(titled('Accuracy').join('\n'), /ringtrain_job_accuracy/);
   assert.match(titled('Step time by phase').join('\n'), /sum by \(phase\) \(rate\(ringtrain_step_phase_seconds_total/);
-  assert.match(titled('All-reduce bus bandwidth').join('\n'), /ringtrain_allreduce_bytes_total.*\/.*ringtrain_allreduce_duration_seconds_sum/);
+  assert.match(
+    titled('All-reduce bus bandwidth').join('\n'),
+    /ringtrain_allreduce_bytes_total.*\/.*ringtrain_allreduce_duration_seconds_sum/,
+  );
   assert.match(titled('Workers and restarts').join('\n'), /ringtrain_job_workers[\s\S]*ringtrain_job_restarts_total/);
   const stepPanel = ringtrainDashboard.panels.find((p) => p.title?.startsWith('Step time by phase'));
-  assert.equal(stepPanel !== undefined && 'repeat' in stepPanel ? stepPanel.repeat : undefined, 'rank', 'one step-time panel per rank');
+  assert.equal(
+    stepPanel !== undefined && 'repeat' in stepPanel ? stepPanel.repeat : undefined,
+    'rank',
+    'one step-time panel per rank',
+  );
   const names = ringtrainDashboard.templating.list.map((v) => v.name);
   assert.deepEqual(names, ['datasource', 'job', 'rank']);
-  for (const q of queries) assert.match(q.expr, /job="\$job"/, `${q.panel} ${q.refId} is not filtered by the job variable`);
+  for (const q of queries)
+    assert.match(q.expr, /job="\$job"/, `${q.panel} ${q.refId} is not filtered by the job variable`);
 });
 
 test('the dashboard queries only series that ringtrain exports', async () => {
   const exported = await exportedSeriesNames();
   const used = new Set([...JSON.stringify(ringtrainDashboard).matchAll(/\bringtrain_[a-z_]+/g)].map((m) => m[0]));
   assert.ok(used.size >= 10, [...used].join(', '));
-  assert.deepEqual([...used].filter((n) => !exported.has(n)), []);
+  assert.deepEqual(
+    [...used].filter((n) => !exported.has(n)),
+    [],
+  );
 });
 
 test('the monitoring overlay ships the dashboard as a ConfigMap the Grafana sidecar picks up', () => {

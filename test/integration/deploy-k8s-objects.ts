@@ -20,7 +20,9 @@ export function render(overlay: string): K8sObject[] {
 }
 
 export function find(objects: K8sObject[], kind: string, name: string): K8sObject {
-  const found = objects.find((o) => o.kind === kind && (o.metadata.name === name || o.metadata.name.startsWith(`${name}-`)));
+  const found = objects.find(
+    (o) => o.kind === kind && (o.metadata.name === name || o.metadata.name.startsWith(`${name}-`)),
+  );
   assert.ok(found, `no ${kind} named ${name} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
   return found;
 }
@@ -65,7 +67,14 @@ const OWNER_OF: Record<string, Owner> = { coordinator: 'ringtrain-coordinator', 
 function template(owner: Owner, job: Dict, dnsName: (i: number) => string): PodTemplate {
   const spec = dig(job, 'template', 'spec');
   assert.ok(isRecord(spec), `${owner} has no pod template`);
-  return { owner, job, labels: strings(dig(job, 'template', 'metadata', 'labels')), spec, containers: records(spec.containers), dnsName };
+  return {
+    owner,
+    job,
+    labels: strings(dig(job, 'template', 'metadata', 'labels')),
+    spec,
+    containers: records(spec.containers),
+    dnsName,
+  };
 }
 
 export function podTemplates(objects: K8sObject[]): PodTemplate[] {
@@ -74,7 +83,9 @@ export function podTemplates(objects: K8sObject[]): PodTemplate[] {
     if (o.kind === 'Job') {
       const job = dig(o, 'spec') as Dict;
       const owner = o.metadata.name as Owner;
-      out.push(template(owner, job, (i) => `${o.metadata.name}-${i}.${String(dig(job, 'template', 'spec', 'subdomain'))}`));
+      out.push(
+        template(owner, job, (i) => `${o.metadata.name}-${i}.${String(dig(job, 'template', 'spec', 'subdomain'))}`),
+      );
     }
     if (o.kind === 'JobSet') {
       const subdomain = String(dig(o, 'spec', 'network', 'subdomain') ?? o.metadata.name);
@@ -82,7 +93,13 @@ export function podTemplates(objects: K8sObject[]): PodTemplate[] {
         const owner = OWNER_OF[String(rj.name)];
         assert.ok(owner, `JobSet replicated job ${String(rj.name)} is neither coordinator nor workers`);
         // JobSet names pod i of job 0 <jobset>-<replicatedJob>-0-<i> under its subdomain.
-        out.push(template(owner, dig(rj, 'template', 'spec') as Dict, (i) => `${o.metadata.name}-${String(rj.name)}-0-${i}.${subdomain}`));
+        out.push(
+          template(
+            owner,
+            dig(rj, 'template', 'spec') as Dict,
+            (i) => `${o.metadata.name}-${String(rj.name)}-0-${i}.${subdomain}`,
+          ),
+        );
       }
     }
   }

@@ -105,7 +105,9 @@ const STRINGS: Shape = { list: 'string' };
 const LABEL_SELECTOR: Shape = {
   object: {
     matchLabels: { map: 'string' },
-    matchExpressions: { list: { object: { key: 'string', operator: 'string', values: STRINGS }, required: ['key', 'operator'] } },
+    matchExpressions: {
+      list: { object: { key: 'string', operator: 'string', values: STRINGS }, required: ['key', 'operator'] },
+    },
   },
 };
 const RELABEL: Shape = {
@@ -158,7 +160,14 @@ const PROMETHEUS_RULE_SPEC: Shape = {
           interval: 'string',
           rules: {
             list: {
-              object: { alert: 'string', record: 'string', expr: 'string', for: 'string', labels: { map: 'string' }, annotations: { map: 'string' } },
+              object: {
+                alert: 'string',
+                record: 'string',
+                expr: 'string',
+                for: 'string',
+                labels: { map: 'string' },
+                annotations: { map: 'string' },
+              },
               required: ['expr'],
             },
           },
@@ -176,9 +185,12 @@ const CRDS: Record<string, Shape> = {
 };
 
 function checkShape(value: unknown, shape: Shape, at: string): string[] {
-  if (shape === 'string') return typeof value === 'string' ? [] : [`${at}: must be a string, got ${JSON.stringify(value)}`];
-  if (shape === 'integer') return Number.isInteger(value) ? [] : [`${at}: must be an integer, got ${JSON.stringify(value)}`];
-  if (shape === 'boolean') return typeof value === 'boolean' ? [] : [`${at}: must be a boolean, got ${JSON.stringify(value)}`];
+  if (shape === 'string')
+    return typeof value === 'string' ? [] : [`${at}: must be a string, got ${JSON.stringify(value)}`];
+  if (shape === 'integer')
+    return Number.isInteger(value) ? [] : [`${at}: must be an integer, got ${JSON.stringify(value)}`];
+  if (shape === 'boolean')
+    return typeof value === 'boolean' ? [] : [`${at}: must be a boolean, got ${JSON.stringify(value)}`];
   if ('list' in shape) {
     if (!Array.isArray(value)) return [`${at}: must be a list`];
     return value.flatMap((v: unknown, i) => checkShape(v, shape.list, `${at}[${i}]`));
@@ -201,7 +213,8 @@ export function validateK8sObject(obj: Record<string, unknown>): string[] {
   if (model !== undefined) return strictValidate(model, obj, id);
   const published = PUBLISHED_CRDS.get(key);
   const spec = CRDS[key];
-  if (spec === undefined && published === undefined) return [`${id}: no schema for ${key}; add one to test/integration/deploy-k8s-schema.ts or test/fixtures/crds`];
+  if (spec === undefined && published === undefined)
+    return [`${id}: no schema for ${key}; add one to test/integration/deploy-k8s-schema.ts or test/fixtures/crds`];
   // kubernetes-models has no public ObjectMeta class; a ConfigMap holding only this metadata
   // puts it through the same ObjectMeta schema.
   const problems = strictValidate(ConfigMap, { apiVersion: 'v1', kind: 'ConfigMap', metadata: obj.metadata }, id);
@@ -226,7 +239,12 @@ function jobTemplateProblems(jobset: Record<string, unknown>, id: string): strin
     const template = isRecord(rj) ? rj.template : undefined;
     if (!isRecord(template)) return [`${id}.spec.replicatedJobs[${i}].template: missing`];
     const name = isRecord(rj) ? String(rj.name) : String(i);
-    const job = { apiVersion: 'batch/v1', kind: 'Job', metadata: { name, ...(isRecord(template.metadata) ? template.metadata : {}) }, spec: template.spec };
+    const job = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name, ...(isRecord(template.metadata) ? template.metadata : {}) },
+      spec: template.spec,
+    };
     return strictValidate(Job, job, `${id}.spec.replicatedJobs[${i}].template`);
   });
 }

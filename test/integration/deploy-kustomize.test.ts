@@ -11,7 +11,18 @@ import * as path from 'node:path';
 import { loadJob } from '../../src/config/load';
 import type { JobSpec } from '../../src/config';
 import { validateK8sObject } from './deploy-k8s-schema';
-import { type Dict, env, envValue, find, matches, podOf, podTemplates, records, render, strings } from './deploy-k8s-objects';
+import {
+  type Dict,
+  env,
+  envValue,
+  find,
+  matches,
+  podOf,
+  podTemplates,
+  records,
+  render,
+  strings,
+} from './deploy-k8s-objects';
 import { OVERLAYS, REPO, WORKLOADS, dig, readRepoFile, scratchDir } from './deploy-tools';
 
 /** The ringtrain job in an overlay's ConfigMap, loaded and validated as ringtrain loads it. */
@@ -27,7 +38,10 @@ function jobFileOf(overlay: string): JobSpec {
 }
 
 test('kubectl kustomize renders every overlay into the objects people apply', () => {
-  const kinds = (overlay: string): string[] => render(overlay).map((o) => `${o.kind}/${o.metadata.name.replace(/-[a-z0-9]{10}$/, '-<hash>')}`).sort();
+  const kinds = (overlay: string): string[] =>
+    render(overlay)
+      .map((o) => `${o.kind}/${o.metadata.name.replace(/-[a-z0-9]{10}$/, '-<hash>')}`)
+      .sort();
   const shared = [
     'ConfigMap/ringtrain-job-<hash>',
     'NetworkPolicy/ringtrain-coordinator',
@@ -40,15 +54,29 @@ test('kubectl kustomize renders every overlay into the objects people apply', ()
   const jobset = [...shared, 'JobSet/ringtrain'].sort();
   assert.deepEqual(kinds('deploy/k8s/overlays/cpu'), jobset);
   assert.deepEqual(kinds('deploy/k8s/overlays/gpu'), jobset);
-  assert.deepEqual(kinds('deploy/k8s/overlays/plain-jobs'), [...shared, 'Job/ringtrain-coordinator', 'Job/ringtrain-worker', 'Service/ringtrain-workers'].sort());
-  const certs = ['Certificate/ringtrain-ca', 'Certificate/ringtrain-coordinator', 'Certificate/ringtrain-workers', 'Issuer/ringtrain-ca', 'Issuer/ringtrain-self-signed'];
+  assert.deepEqual(
+    kinds('deploy/k8s/overlays/plain-jobs'),
+    [...shared, 'Job/ringtrain-coordinator', 'Job/ringtrain-worker', 'Service/ringtrain-workers'].sort(),
+  );
+  const certs = [
+    'Certificate/ringtrain-ca',
+    'Certificate/ringtrain-coordinator',
+    'Certificate/ringtrain-workers',
+    'Issuer/ringtrain-ca',
+    'Issuer/ringtrain-self-signed',
+  ];
   assert.deepEqual(kinds('deploy/k8s/overlays/tls'), [...jobset, ...certs].sort());
-  assert.deepEqual(kinds('deploy/k8s/overlays/monitoring'), ['ConfigMap/ringtrain-grafana-dashboard', 'PodMonitor/ringtrain', 'PrometheusRule/ringtrain']);
+  assert.deepEqual(kinds('deploy/k8s/overlays/monitoring'), [
+    'ConfigMap/ringtrain-grafana-dashboard',
+    'PodMonitor/ringtrain',
+    'PrometheusRule/ringtrain',
+  ]);
 });
 
 test('every rendered object passes its schema (built-in kinds, and the published JobSet and cert-manager CRDs): types, required fields, no unknown field', () => {
   for (const overlay of OVERLAYS) {
-    for (const obj of render(overlay)) assert.deepEqual(validateK8sObject(obj), [], `${overlay}: ${obj.kind}/${obj.metadata.name}`);
+    for (const obj of render(overlay))
+      assert.deepEqual(validateK8sObject(obj), [], `${overlay}: ${obj.kind}/${obj.metadata.name}`);
   }
 });
 
@@ -64,7 +92,9 @@ test('the schema check names a misspelt field, a wrong type, a missing required 
   assert.match(problems, /must have required property name/);
   const monitor = structuredClone(find(render('deploy/k8s/overlays/monitoring'), 'PodMonitor', 'ringtrain'));
   (dig(monitor, 'spec', 'podMetricsEndpoints', 0) as Dict).intervall = '5s';
-  assert.deepEqual(validateK8sObject(monitor), ['PodMonitor/ringtrain.spec.podMetricsEndpoints[0].intervall: unknown field']);
+  assert.deepEqual(validateK8sObject(monitor), [
+    'PodMonitor/ringtrain.spec.podMetricsEndpoints[0].intervall: unknown field',
+  ]);
   // The JobSet through its published CRD schema: the same kinds of mistake are caught.
   const jobset = structuredClone(find(render('deploy/k8s/overlays/cpu'), 'JobSet', 'ringtrain'));
   (dig(jobset, 'spec', 'successPolicy') as Dict).operater = 'All';
@@ -99,9 +129,16 @@ test('each Service selects exactly the pods it is for, on ports those pods name'
       const selector = strings(dig(svc, 'spec', 'selector'));
       const selected = templates.filter((t) => matches(selector, t.labels)).map((t) => t.owner);
       assert.deepEqual(selected, [owner], `${overlay}: Service ${service} selector ${JSON.stringify(selector)}`);
-      const podPorts = templates.find((t) => t.owner === owner)?.containers.flatMap((c) => records(c.ports)).map((p) => p.name) ?? [];
+      const podPorts =
+        templates
+          .find((t) => t.owner === owner)
+          ?.containers.flatMap((c) => records(c.ports))
+          .map((p) => p.name) ?? [];
       for (const port of records(dig(svc, 'spec', 'ports'))) {
-        assert.ok(podPorts.includes(port.targetPort), `${overlay}: Service ${service} targets port ${String(port.targetPort)}, pods name ${podPorts.join(', ')}`);
+        assert.ok(
+          podPorts.includes(port.targetPort),
+          `${overlay}: Service ${service} targets port ${String(port.targetPort)}, pods name ${podPorts.join(', ')}`,
+        );
       }
     }
     // Jobs get their selector from Kubernetes; a hand-written one would have to match by hand.
@@ -109,8 +146,16 @@ test('each Service selects exactly the pods it is for, on ports those pods name'
   }
   const workers = find(render('deploy/k8s/overlays/plain-jobs'), 'Service', 'ringtrain-workers');
   assert.equal(dig(workers, 'spec', 'clusterIP'), 'None', 'the worker Service is headless');
-  assert.equal(dig(workers, 'spec', 'publishNotReadyAddresses'), true, 'worker DNS names exist before the pods are ready');
-  assert.equal(podOf(render('deploy/k8s/overlays/plain-jobs'), 'ringtrain-worker').spec.subdomain, 'ringtrain-workers', 'the worker pods use the headless Service as subdomain');
+  assert.equal(
+    dig(workers, 'spec', 'publishNotReadyAddresses'),
+    true,
+    'worker DNS names exist before the pods are ready',
+  );
+  assert.equal(
+    podOf(render('deploy/k8s/overlays/plain-jobs'), 'ringtrain-worker').spec.subdomain,
+    'ringtrain-workers',
+    'the worker pods use the headless Service as subdomain',
+  );
   // The JobSet makes its own headless Service, named by its subdomain, for every pod.
   const jobset = find(render('deploy/k8s/overlays/cpu'), 'JobSet', 'ringtrain');
   assert.equal(dig(jobset, 'spec', 'network', 'enableDNSHostnames'), true);
@@ -123,7 +168,14 @@ test('the PodMonitor selects the coordinator and every worker of every workload 
   const port = dig(monitor, 'spec', 'podMetricsEndpoints', 0, 'port');
   for (const overlay of WORKLOADS) {
     const templates = podTemplates(render(overlay));
-    assert.deepEqual(templates.filter((t) => matches(selector, t.labels)).map((t) => t.owner).sort(), ['ringtrain-coordinator', 'ringtrain-worker'], overlay);
+    assert.deepEqual(
+      templates
+        .filter((t) => matches(selector, t.labels))
+        .map((t) => t.owner)
+        .sort(),
+      ['ringtrain-coordinator', 'ringtrain-worker'],
+      overlay,
+    );
     for (const t of templates) {
       const names = t.containers.flatMap((c) => records(c.ports)).map((p) => p.name);
       assert.ok(names.includes(port), `${overlay} ${t.owner} has no port named ${String(port)}`);
@@ -143,26 +195,45 @@ test('workers advertise the DNS name their pod gets and find the coordinator by 
     // $(NAME) expands only to a variable defined earlier in the same list.
     vars.forEach((e, i) => {
       for (const [, ref] of String(e.value ?? '').matchAll(/\$\(([A-Z_][A-Z0-9_]*)\)/g)) {
-        assert.ok(vars.slice(0, i).some((x) => x.name === ref), `${overlay}: ${String(e.name)} uses $(${ref}) before it is defined`);
+        assert.ok(
+          vars.slice(0, i).some((x) => x.name === ref),
+          `${overlay}: ${String(e.name)} uses $(${ref}) before it is defined`,
+        );
       }
     });
     // tini stays PID 1; node gets the worker's GC flag, which only the command line can give,
     // and runs the ringtrain the images install at /app/bin (both Dockerfiles: WORKDIR /app, COPY bin).
-    assert.deepEqual(c.command, ['/usr/bin/tini', '--', 'node', '--single-threaded-gc', '--max-semi-space-size=32', '/app/bin/ringtrain.js'], `${overlay}: worker command`);
+    assert.deepEqual(
+      c.command,
+      ['/usr/bin/tini', '--', 'node', '--single-threaded-gc', '--max-semi-space-size=32', '/app/bin/ringtrain.js'],
+      `${overlay}: worker command`,
+    );
     for (const file of ['deploy/docker/Dockerfile', 'deploy/docker/Dockerfile.gpu']) {
       const text = fs.readFileSync(path.join(REPO, file), 'utf8');
       assert.match(text, /WORKDIR \/app[\s\S]*COPY bin \.\/bin\s*$/m, `${file} puts bin/ under /app`);
     }
-    const indexVar = vars.find((e) => dig(e, 'valueFrom', 'fieldRef', 'fieldPath') === "metadata.annotations['batch.kubernetes.io/job-completion-index']");
+    const indexVar = vars.find(
+      (e) =>
+        dig(e, 'valueFrom', 'fieldRef', 'fieldPath') ===
+        "metadata.annotations['batch.kubernetes.io/job-completion-index']",
+    );
     assert.ok(indexVar, 'a variable carries the completion index');
     const advertise = envValue(c, 'RINGTRAIN_ADVERTISE_HOST') ?? '';
-    for (const i of [0, 1, 7]) assert.equal(advertise.replace(`$(${String(indexVar.name)})`, String(i)), worker.dnsName(i), `${overlay}: pod ${i}'s DNS name`);
+    for (const i of [0, 1, 7])
+      assert.equal(
+        advertise.replace(`$(${String(indexVar.name)})`, String(i)),
+        worker.dnsName(i),
+        `${overlay}: pod ${i}'s DNS name`,
+      );
     const coordinatorSvc = find(objects, 'Service', 'ringtrain-coordinator');
     const grpc = records(dig(coordinatorSvc, 'spec', 'ports')).find((p) => p.name === 'grpc');
     assert.equal(envValue(c, 'RINGTRAIN_COORDINATOR'), `ringtrain-coordinator:${String(grpc?.port)}`);
     const coordinator = podOf(objects, 'ringtrain-coordinator').containers[0] as Dict;
     const args = coordinator.args as string[];
-    assert.equal(args[args.indexOf('--port') + 1], String(records(coordinator.ports).find((p) => p.name === 'grpc')?.containerPort));
+    assert.equal(
+      args[args.indexOf('--port') + 1],
+      String(records(coordinator.ports).find((p) => p.name === 'grpc')?.containerPort),
+    );
     for (const container of [c, coordinator]) {
       const token = env(container).find((e) => e.name === 'RINGTRAIN_JOIN_TOKEN');
       assert.ok(dig(token, 'valueFrom', 'secretKeyRef', 'name'), 'the join token comes from the Secret');
@@ -185,11 +256,19 @@ test('the job file in the ConfigMap is a valid ringtrain job that agrees with th
       const expected = t.owner === 'ringtrain-worker' ? spec.observe.workerMetricsPort : spec.observe.metricsPort;
       assert.equal(port, expected, `${t.owner}: container port 'metrics' vs the job file`);
       assert.equal(t.labels['app.kubernetes.io/instance'], spec.name, `${t.owner}: instance label = job name`);
-      assert.equal(t.job.activeDeadlineSeconds, spec.cluster.activeDeadlineSec, `${overlay} ${t.owner}: activeDeadlineSeconds = cluster.activeDeadlineSec`);
+      assert.equal(
+        t.job.activeDeadlineSeconds,
+        spec.cluster.activeDeadlineSec,
+        `${overlay} ${t.owner}: activeDeadlineSeconds = cluster.activeDeadlineSec`,
+      );
     }
     // The ring listens on the declared port the NetworkPolicy opens.
     assert.ok(spec.cluster.ringPort > 0, 'a fixed ring port');
-    assert.equal(records(workers.containers[0]?.ports).find((p) => p.name === 'ring')?.containerPort, spec.cluster.ringPort, 'container port ring = cluster.ringPort');
+    assert.equal(
+      records(workers.containers[0]?.ports).find((p) => p.name === 'ring')?.containerPort,
+      spec.cluster.ringPort,
+      'container port ring = cluster.ringPort',
+    );
     // Pods start in any order: workers must outwait image pulls and scheduling of the coordinator.
     assert.ok(spec.cluster.connectTimeoutSec >= 120, `connectTimeoutSec ${spec.cluster.connectTimeoutSec}`);
     assert.ok(spec.cluster.joinTimeoutSec >= 120, `joinTimeoutSec ${spec.cluster.joinTimeoutSec}`);
@@ -207,11 +286,23 @@ test("the coordinator's state file is on the checkpoint volume, which the worker
       const volume = records(t.spec.volumes).find((v) => v.name === mount?.name);
       return dig(volume, 'persistentVolumeClaim', 'claimName') as string | undefined;
     };
-    assert.equal(claimOf(coordinator, stateFile), 'ringtrain-checkpoints', `${overlay}: --state-file ${stateFile} is not on the checkpoint volume`);
+    assert.equal(
+      claimOf(coordinator, stateFile),
+      'ringtrain-checkpoints',
+      `${overlay}: --state-file ${stateFile} is not on the checkpoint volume`,
+    );
     const worker = podOf(objects, 'ringtrain-worker');
     const wargs = worker.containers[0]?.args as string[];
-    assert.equal(claimOf(worker, wargs[wargs.indexOf('--out') + 1] ?? ''), 'ringtrain-checkpoints', `${overlay}: the workers' --out`);
-    assert.equal(path.dirname(stateFile), wargs[wargs.indexOf('--out') + 1], 'the state file sits in the run directory');
+    assert.equal(
+      claimOf(worker, wargs[wargs.indexOf('--out') + 1] ?? ''),
+      'ringtrain-checkpoints',
+      `${overlay}: the workers' --out`,
+    );
+    assert.equal(
+      path.dirname(stateFile),
+      wargs[wargs.indexOf('--out') + 1],
+      'the state file sits in the run directory',
+    );
   }
 });
 
@@ -231,7 +322,10 @@ test('every pod runs as non-root with a read-only root filesystem, probes /healt
           assert.equal(dig(c, probe, 'httpGet', 'path'), '/healthz', `${where} ${probe}`);
           assert.equal(dig(c, probe, 'httpGet', 'port'), 'metrics', `${where} ${probe}`);
         }
-        assert.ok(dig(c, 'resources', 'requests', 'cpu') && dig(c, 'resources', 'requests', 'memory'), `${where}: requests`);
+        assert.ok(
+          dig(c, 'resources', 'requests', 'cpu') && dig(c, 'resources', 'requests', 'memory'),
+          `${where}: requests`,
+        );
         assert.ok(dig(c, 'resources', 'limits', 'memory'), `${where}: memory limit`);
         const mounts = records(c.volumeMounts).map((m) => m.mountPath);
         assert.ok(mounts.includes('/tmp'), `${where}: a writable /tmp beside the read-only root`);
@@ -240,35 +334,72 @@ test('every pod runs as non-root with a read-only root filesystem, probes /healt
       // or to a Secret cert-manager writes from a Certificate it renders.
       for (const v of records(t.spec.volumes)) {
         const ref = dig(v, 'configMap', 'name') ?? dig(v, 'persistentVolumeClaim', 'claimName');
-        if (ref !== undefined) assert.ok(objects.some((o) => o.metadata.name === ref), `${where}: volume ${String(v.name)} refers to missing ${String(ref)}`);
+        if (ref !== undefined)
+          assert.ok(
+            objects.some((o) => o.metadata.name === ref),
+            `${where}: volume ${String(v.name)} refers to missing ${String(ref)}`,
+          );
         const secret = dig(v, 'secret', 'secretName');
-        if (secret !== undefined) assert.ok(objects.some((o) => o.kind === 'Certificate' && dig(o, 'spec', 'secretName') === secret), `${where}: no Certificate writes Secret ${String(secret)}`);
+        if (secret !== undefined)
+          assert.ok(
+            objects.some((o) => o.kind === 'Certificate' && dig(o, 'spec', 'secretName') === secret),
+            `${where}: no Certificate writes Secret ${String(secret)}`,
+          );
       }
       for (const e of t.containers.flatMap(env)) {
         const secret = dig(e, 'valueFrom', 'secretKeyRef', 'name');
-        if (secret !== undefined) assert.ok(objects.some((o) => o.kind === 'Secret' && o.metadata.name === secret), `${where}: Secret ${String(secret)}`);
+        if (secret !== undefined)
+          assert.ok(
+            objects.some((o) => o.kind === 'Secret' && o.metadata.name === secret),
+            `${where}: Secret ${String(secret)}`,
+          );
       }
     }
-    assert.ok(records(podOf(objects, 'ringtrain-worker').spec.volumes).some((v) => dig(v, 'persistentVolumeClaim', 'claimName') === 'ringtrain-checkpoints'), 'workers mount the checkpoint volume');
+    assert.ok(
+      records(podOf(objects, 'ringtrain-worker').spec.volumes).some(
+        (v) => dig(v, 'persistentVolumeClaim', 'claimName') === 'ringtrain-checkpoints',
+      ),
+      'workers mount the checkpoint volume',
+    );
   }
 });
 
 test('the cpu overlay runs the wasm image; the gpu overlay gives each worker a GPU and the CUDA image', () => {
   const version = (JSON.parse(readRepoFile('package.json')) as { version: string }).version;
-  const images = (overlay: string): Record<string, string> => Object.fromEntries(podTemplates(render(overlay)).map((t) => [t.owner, String(t.containers[0]?.image)]));
+  const images = (overlay: string): Record<string, string> =>
+    Object.fromEntries(podTemplates(render(overlay)).map((t) => [t.owner, String(t.containers[0]?.image)]));
   for (const overlay of ['deploy/k8s/overlays/cpu', 'deploy/k8s/overlays/plain-jobs', 'deploy/k8s/overlays/tls']) {
-    assert.deepEqual(images(overlay), { 'ringtrain-coordinator': `ringtrain:${version}`, 'ringtrain-worker': `ringtrain:${version}` }, overlay);
+    assert.deepEqual(
+      images(overlay),
+      { 'ringtrain-coordinator': `ringtrain:${version}`, 'ringtrain-worker': `ringtrain:${version}` },
+      overlay,
+    );
     const cpuPod = podOf(render(overlay), 'ringtrain-worker');
     assert.equal(envValue(cpuPod.containers[0] as Dict, 'RINGTRAIN_SET'), 'backend=wasm', overlay);
-    assert.equal(dig(cpuPod.containers[0], 'resources', 'limits', 'cpu'), '1', 'wasm runs one thread: one core per worker');
+    assert.equal(
+      dig(cpuPod.containers[0], 'resources', 'limits', 'cpu'),
+      '1',
+      'wasm runs one thread: one core per worker',
+    );
     // Guaranteed QoS (every container's requests equal its limits, a whole number of CPUs): the
     // kubelet's static CPU manager then gives each worker a core of its own.
     for (const c of [...cpuPod.containers, ...records(cpuPod.spec.initContainers)]) {
-      for (const r of ['cpu', 'memory']) assert.equal(dig(c, 'resources', 'requests', r), dig(c, 'resources', 'limits', r), `${String(c.name)}: ${r} request must equal its limit`);
-      assert.ok(Number.isInteger(Number(dig(c, 'resources', 'limits', 'cpu'))), `${String(c.name)}: a whole number of CPUs`);
+      for (const r of ['cpu', 'memory'])
+        assert.equal(
+          dig(c, 'resources', 'requests', r),
+          dig(c, 'resources', 'limits', r),
+          `${String(c.name)}: ${r} request must equal its limit`,
+        );
+      assert.ok(
+        Number.isInteger(Number(dig(c, 'resources', 'limits', 'cpu'))),
+        `${String(c.name)}: a whole number of CPUs`,
+      );
     }
   }
-  assert.deepEqual(images('deploy/k8s/overlays/gpu'), { 'ringtrain-coordinator': `ringtrain:${version}`, 'ringtrain-worker': `ringtrain-gpu:${version}` });
+  assert.deepEqual(images('deploy/k8s/overlays/gpu'), {
+    'ringtrain-coordinator': `ringtrain:${version}`,
+    'ringtrain-worker': `ringtrain-gpu:${version}`,
+  });
   const gpu = podTemplates(render('deploy/k8s/overlays/gpu'));
   const gpuWorker = gpu.find((t) => t.owner === 'ringtrain-worker');
   assert.ok(gpuWorker);
@@ -276,14 +407,19 @@ test('the cpu overlay runs the wasm image; the gpu overlay gives each worker a G
   assert.equal(envValue(gpuWorker.containers[0] as Dict, 'RINGTRAIN_SET'), 'backend=tensorflow-gpu');
   assert.ok(records(gpuWorker.spec.tolerations).some((t) => t.key === 'nvidia.com/gpu' && t.effect === 'NoSchedule'));
   const gpuCoordinator = gpu.find((t) => t.owner === 'ringtrain-coordinator');
-  assert.equal(dig(gpuCoordinator?.containers[0], 'resources', 'limits', 'nvidia.com/gpu'), undefined, 'the coordinator needs no GPU');
+  assert.equal(
+    dig(gpuCoordinator?.containers[0], 'resources', 'limits', 'nvidia.com/gpu'),
+    undefined,
+    'the coordinator needs no GPU',
+  );
 });
 
 test('the plain Jobs run the very pods the cpu JobSet runs, but for the name each worker advertises', () => {
   const jobset = render('deploy/k8s/overlays/cpu');
   const plain = render('deploy/k8s/overlays/plain-jobs');
   for (const owner of ['ringtrain-coordinator', 'ringtrain-worker'] as const) {
-    const copy = (t: ReturnType<typeof podOf>) => structuredClone({ spec: t.spec, labels: t.labels, job: t.job, containers: t.containers });
+    const copy = (t: ReturnType<typeof podOf>) =>
+      structuredClone({ spec: t.spec, labels: t.labels, job: t.job, containers: t.containers });
     const a = copy(podOf(jobset, owner));
     const b = copy(podOf(plain, owner));
     for (const t of [a, b]) {
@@ -298,13 +434,21 @@ test('the plain Jobs run the very pods the cpu JobSet runs, but for the name eac
     assert.deepEqual(jobB, jobA, `${owner}: Job spec`);
   }
   // The JobSet's ttl is the plain Jobs' too.
-  assert.equal(podOf(plain, 'ringtrain-worker').job.ttlSecondsAfterFinished, dig(find(jobset, 'JobSet', 'ringtrain'), 'spec', 'ttlSecondsAfterFinished'));
+  assert.equal(
+    podOf(plain, 'ringtrain-worker').job.ttlSecondsAfterFinished,
+    dig(find(jobset, 'JobSet', 'ringtrain'), 'spec', 'ttlSecondsAfterFinished'),
+  );
 });
 
 test('docs/kubernetes.md names every overlay in its kubectl commands, and the README links it', () => {
   const doc = readRepoFile('docs/kubernetes.md');
   const dirs = [...doc.matchAll(/kubectl (?:apply -k|kustomize|delete -k) (\S+)/g)].map((m) => m[1] as string);
-  assert.deepEqual([...new Set(dirs)].sort(), [...OVERLAYS].sort(), 'every overlay, and nothing else, appears in kubectl commands');
-  for (const m of doc.matchAll(/-f (deploy\/\S+)/g)) assert.ok(fs.existsSync(path.join(REPO, m[1] as string)), `docs/kubernetes.md names ${m[1]}, which does not exist`);
+  assert.deepEqual(
+    [...new Set(dirs)].sort(),
+    [...OVERLAYS].sort(),
+    'every overlay, and nothing else, appears in kubectl commands',
+  );
+  for (const m of doc.matchAll(/-f (deploy\/\S+)/g))
+    assert.ok(fs.existsSync(path.join(REPO, m[1] as string)), `docs/kubernetes.md names ${m[1]}, which does not exist`);
   assert.match(readRepoFile('README.md'), /\(docs\/kubernetes\.md\)/);
 });

@@ -15,10 +15,21 @@ import { createCoordinatorMetrics, createProcessMetrics, createWorkerMetrics } f
 export const REPO = path.resolve(__dirname, '../../..');
 
 /** The overlays people apply, relative to the repository root. */
-export const OVERLAYS = ['deploy/k8s/overlays/cpu', 'deploy/k8s/overlays/gpu', 'deploy/k8s/overlays/plain-jobs', 'deploy/k8s/overlays/tls', 'deploy/k8s/overlays/monitoring'] as const;
+export const OVERLAYS = [
+  'deploy/k8s/overlays/cpu',
+  'deploy/k8s/overlays/gpu',
+  'deploy/k8s/overlays/plain-jobs',
+  'deploy/k8s/overlays/tls',
+  'deploy/k8s/overlays/monitoring',
+] as const;
 
 /** The overlays that run a training job (all but monitoring). */
-export const WORKLOADS = ['deploy/k8s/overlays/cpu', 'deploy/k8s/overlays/gpu', 'deploy/k8s/overlays/plain-jobs', 'deploy/k8s/overlays/tls'] as const;
+export const WORKLOADS = [
+  'deploy/k8s/overlays/cpu',
+  'deploy/k8s/overlays/gpu',
+  'deploy/k8s/overlays/plain-jobs',
+  'deploy/k8s/overlays/tls',
+] as const;
 
 const PACKAGE_OF: Record<string, string> = {
   kubectl: 'kubectl (with kustomize built in, v1.14 or later)',
@@ -43,13 +54,23 @@ export interface ToolRun {
 
 export function runTool(tool: string, args: string[], opts: { input?: string; cwd?: string } = {}): ToolRun {
   requireTool(tool);
-  const run = spawnSync(tool, args, { cwd: opts.cwd ?? REPO, input: opts.input, encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+  const run = spawnSync(tool, args, {
+    cwd: opts.cwd ?? REPO,
+    input: opts.input,
+    encoding: 'utf8',
+    timeout: 60_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   if (run.error !== undefined) throw run.error;
   return { status: run.status, output: `${run.stdout}${run.stderr}`.trim(), stdout: run.stdout };
 }
 
 /** A rendered Kubernetes object, as plain data. */
-export type K8sObject = Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> } };
+export type K8sObject = Record<string, unknown> & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string> };
+};
 
 /** `kubectl kustomize DIR`, parsed: one object per YAML document. */
 export function renderOverlay(dir: string): K8sObject[] {
@@ -60,7 +81,8 @@ export function renderOverlay(dir: string): K8sObject[] {
 
 export function parseYamlDocuments(text: string, source: string): unknown[] {
   return parseAllDocuments(text).map((doc, i) => {
-    if (doc.errors.length > 0) throw new Error(`${source}, document ${i + 1}: ${doc.errors.map((e) => e.message).join('; ')}`);
+    if (doc.errors.length > 0)
+      throw new Error(`${source}, document ${i + 1}: ${doc.errors.map((e) => e.message).join('; ')}`);
     return doc.toJS() as unknown;
   });
 }
@@ -103,7 +125,8 @@ export async function exportedSeriesNames(): Promise<Set<string>> {
   createProcessMetrics(processes);
   for (const registry of [worker, coordinator, processes]) {
     for (const m of await registry.getMetricsAsJSON()) {
-      if (String(m.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(m.name + suffix);
+      if (String(m.type) === 'histogram')
+        for (const suffix of ['_bucket', '_sum', '_count']) names.add(m.name + suffix);
       else names.add(m.name);
     }
   }

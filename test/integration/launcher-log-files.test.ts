@@ -36,7 +36,13 @@ test('a worker writes 2 MB of log while the launcher cannot read, and is not hel
   const out = path.join(dir, 'run');
   const lines: string[] = [];
   try {
-    const result = launch({ spec: { ...DEFAULT_JOB, cluster: { ...DEFAULT_JOB.cluster, worldSize: 1 } }, nproc: 1, outDir: out, entry, print: (l) => lines.push(l) });
+    const result = launch({
+      spec: { ...DEFAULT_JOB, cluster: { ...DEFAULT_JOB.cluster, worldSize: 1 } },
+      nproc: 1,
+      outDir: out,
+      entry,
+      print: (l) => lines.push(l),
+    });
     const workerLog = path.join(out, 'logs', 'rank 0.log');
     const until = Date.now() + 20_000;
     while (!fs.existsSync(workerLog) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
@@ -47,8 +53,15 @@ test('a worker writes 2 MB of log while the launcher cannot read, and is not hel
     const code = await result;
     assert.equal(code, 0, lines.join('\n'));
     const finishedAt = Number(fs.readFileSync(done, 'utf8'));
-    assert.ok(finishedAt < unblocked, `the worker finished writing ${finishedAt - unblocked} ms after the launcher could read again`);
-    assert.equal(fs.statSync(workerLog).size, 10000 * (JSON.stringify({ level: 30, msg: 'x'.repeat(200) }).length + 1), 'every line in the file');
+    assert.ok(
+      finishedAt < unblocked,
+      `the worker finished writing ${finishedAt - unblocked} ms after the launcher could read again`,
+    );
+    assert.equal(
+      fs.statSync(workerLog).size,
+      10000 * (JSON.stringify({ level: 30, msg: 'x'.repeat(200) }).length + 1),
+      'every line in the file',
+    );
   } finally {
     delete process.env.DONE_FILE;
     fs.rmSync(dir, { recursive: true, force: true });

@@ -38,7 +38,11 @@ function children(role: 'worker' | 'coordinator' = 'worker'): number[] {
         const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
         const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
         // A zombie (state Z) has exited and waits for the launcher to reap it.
-        return fields[0] !== 'Z' && Number(fields[1]) === process.pid && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(role);
+        return (
+          fields[0] !== 'Z' &&
+          Number(fields[1]) === process.pid &&
+          fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(role)
+        );
       } catch {
         return false;
       }
@@ -71,8 +75,16 @@ test('a worker killed once more than maxRestarts allows fails the job, and the l
     process.kill(second, 'SIGKILL');
     assert.equal(await result, 1);
     const text = lines.join('\n');
-    assert.match(text, new RegExp(`rank 0 \\(pid ${first}\\) was killed by SIGKILL; restarting it \\(restart 1 of 1\\)`));
-    assert.match(text, new RegExp(`ringtrain: error: rank 0 \\(pid ${second}\\) was killed by SIGKILL \\(no restarts left: 1 of cluster\\.maxRestarts=1 used\\); stopped the other processes`));
+    assert.match(
+      text,
+      new RegExp(`rank 0 \\(pid ${first}\\) was killed by SIGKILL; restarting it \\(restart 1 of 1\\)`),
+    );
+    assert.match(
+      text,
+      new RegExp(
+        `ringtrain: error: rank 0 \\(pid ${second}\\) was killed by SIGKILL \\(no restarts left: 1 of cluster\\.maxRestarts=1 used\\); stopped the other processes`,
+      ),
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -94,7 +106,10 @@ async function threeWorkers(cluster: Partial<typeof DEFAULT_JOB.cluster>) {
   fs.writeFileSync(entry, ENTRY);
   process.env.LOST_FILE = path.join(dir, 'lost');
   const lines: string[] = [];
-  const spec = { ...DEFAULT_JOB, cluster: { ...DEFAULT_JOB.cluster, worldSize: 3, minWorkers: 2, maxRestarts: 1, ...cluster } };
+  const spec = {
+    ...DEFAULT_JOB,
+    cluster: { ...DEFAULT_JOB.cluster, worldSize: 3, minWorkers: 2, maxRestarts: 1, ...cluster },
+  };
   const result = launch({ spec, nproc: 3, outDir: path.join(dir, 'run'), entry, print: (l) => lines.push(l) });
   const until = Date.now() + 20_000;
   while (workers().length < 3 || children('coordinator').length < 1) {
@@ -117,8 +132,18 @@ test('restartWorkers false: a hung worker the coordinator declared lost is kille
     process.kill(children('coordinator')[0]!, 'SIGUSR2');
     await lineMatching(run.lines, /not restarting it/);
     const text = run.lines.join('\n');
-    assert.match(text, new RegExp(`the coordinator declared rank \\d \\(pid ${hung}\\) lost: sent no heartbeat for 3\\.0 s; killing it \\(cluster\\.restartWorkers=false; the ring goes on without it \\(cluster\\.minWorkers=2\\)\\)`));
-    assert.match(text, new RegExp(`rank \\d \\(pid ${hung}\\) was killed by SIGKILL; not restarting it \\(cluster\\.restartWorkers=false; the ring goes on without it`));
+    assert.match(
+      text,
+      new RegExp(
+        `the coordinator declared rank \\d \\(pid ${hung}\\) lost: sent no heartbeat for 3\\.0 s; killing it \\(cluster\\.restartWorkers=false; the ring goes on without it \\(cluster\\.minWorkers=2\\)\\)`,
+      ),
+    );
+    assert.match(
+      text,
+      new RegExp(
+        `rank \\d \\(pid ${hung}\\) was killed by SIGKILL; not restarting it \\(cluster\\.restartWorkers=false; the ring goes on without it`,
+      ),
+    );
     await new Promise((r) => setTimeout(r, 500));
     assert.deepEqual(workers().sort(), others.sort(), 'no worker started in its place');
     assert.equal(await run.finish(), 0, run.lines.join('\n'));
@@ -137,7 +162,12 @@ test('a ring allowed to shrink: a worker killed with the budget spent is left ou
     const second = workers().find((p) => p !== first)!;
     process.kill(second, 'SIGKILL');
     await lineMatching(run.lines, /not restarting it/);
-    assert.match(run.lines.join('\n'), new RegExp(`rank \\d \\(pid ${second}\\) was killed by SIGKILL; not restarting it \\(no restarts left: 1 of cluster\\.maxRestarts=1 used; the ring goes on without it \\(cluster\\.minWorkers=2\\)\\)`));
+    assert.match(
+      run.lines.join('\n'),
+      new RegExp(
+        `rank \\d \\(pid ${second}\\) was killed by SIGKILL; not restarting it \\(no restarts left: 1 of cluster\\.maxRestarts=1 used; the ring goes on without it \\(cluster\\.minWorkers=2\\)\\)`,
+      ),
+    );
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(workers().length, 2);
     assert.equal(await run.finish(), 0, run.lines.join('\n'));

@@ -18,7 +18,12 @@ test('without a C++ compiler the native build says what is missing and how to fi
     for (const f of fs.readdirSync(path.join(REPO, 'native'))) {
       if (/\.(cc|h|gyp|js)$/.test(f)) fs.copyFileSync(path.join(REPO, 'native', f), path.join(dir, f));
     }
-    const r = spawnSync(process.execPath, [path.join(dir, 'build.js')], { cwd: dir, encoding: 'utf8', timeout: 120_000, env: { ...process.env, CXX: '/nonexistent/g++', CC: '/nonexistent/gcc' } });
+    const r = spawnSync(process.execPath, [path.join(dir, 'build.js')], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, CXX: '/nonexistent/g++', CC: '/nonexistent/gcc' },
+    });
     assert.equal(r.status, 0, `exit ${r.status}\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stderr, /native kernels not built; training uses the wasm kernels/);
     assert.match(r.stderr, /install g\+\+, make and python3, then run `npm rebuild ringtrain`/);

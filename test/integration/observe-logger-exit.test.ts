@@ -30,5 +30,8 @@ test('lines logged just before a SIGKILL all reach stderr', () => {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.equal(records.length, lines + 1);
   const last = records[records.length - 1];
-  assert.deepEqual([last.msg, last.level, last.job, last.role, last.rank, last.generation], ['giving up', 50, 'j', 'worker', 5, 4]);
+  assert.deepEqual(
+    [last.msg, last.level, last.job, last.role, last.rank, last.generation],
+    ['giving up', 50, 'j', 'worker', 5, 4],
+  );
 });

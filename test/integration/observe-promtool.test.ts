@@ -28,7 +28,10 @@ test('promtool finds no problem in the worker and coordinator metrics', async ()
   c.recordEpoch({ split: 'train', loss: 0.3, accuracy: 0.9, samplesPerSec: 5000 });
   c.recordEpoch({ split: 'val', loss: 0.35, accuracy: 0.88, samplesPerSec: 0 });
 
-  for (const [name, registry] of [['worker', worker], ['coordinator', coordinator]] as const) {
+  for (const [name, registry] of [
+    ['worker', worker],
+    ['coordinator', coordinator],
+  ] as const) {
     const text = await registry.metrics();
     assert.match(text, /^ringtrain_/m, `${name} registry exported no ringtrain_ series`);
     const { status, output } = runTool('promtool', ['check', 'metrics'], { input: text });

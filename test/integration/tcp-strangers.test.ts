@@ -30,15 +30,32 @@ function strangerSends(port: number, bytes: Buffer): Promise<void> {
 
 function forgedHeader(type: FrameType, length: number, msgId = 1): Buffer {
   const buf = Buffer.alloc(HEADER_BYTES);
-  writeHeader(buf, { type, dtype: 'fp32', op: 'allreduce', nackCode: 'PEER_REFUSED', generation: 1, key: { opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 }, fromRank: 0, elements: 0, msgId, length });
+  writeHeader(buf, {
+    type,
+    dtype: 'fp32',
+    op: 'allreduce',
+    nackCode: 'PEER_REFUSED',
+    generation: 1,
+    key: { opSeq: 1, bucket: 0, step: 0, chunk: 0, block: 0 },
+    fromRank: 0,
+    elements: 0,
+    msgId,
+    length,
+  });
   return buf;
 }
 
-async function tokenRing(refusals: string[]): Promise<{ endpoints: RingEndpoint[]; comms: Communicator[]; ports: number[] }> {
-  const endpoints = [0, 1].map(() => createRingEndpoint('tcp', 'job', 4000, { token: TOKEN, onRefused: (r) => refusals.push(r) }));
+async function tokenRing(
+  refusals: string[],
+): Promise<{ endpoints: RingEndpoint[]; comms: Communicator[]; ports: number[] }> {
+  const endpoints = [0, 1].map(() =>
+    createRingEndpoint('tcp', 'job', 4000, { token: TOKEN, onRefused: (r) => refusals.push(r) }),
+  );
   const ports = await Promise.all(endpoints.map((e) => e.listen('127.0.0.1', 0)));
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
-  const transports = await Promise.all(endpoints.map((e, rank) => e.attach({ job: 'job', generation: 1, rank, worldSize: 2 }, addresses)));
+  const transports = await Promise.all(
+    endpoints.map((e, rank) => e.attach({ job: 'job', generation: 1, rank, worldSize: 2 }, addresses)),
+  );
   return { endpoints, comms: transports.map((t) => new Communicator(t)), ports };
 }
 
@@ -64,9 +81,14 @@ test('tcp: garbage, forged frames and oversized HELLOs from a connection without
     }
     await sumsExactly(r.comms);
     await Promise.all(r.comms.map((c) => c.barrier()));
-    const before = refusals.filter((x) => /before its HELLO|HELLO of \d+ bytes|wrong join token|bad frame magic/.test(x));
+    const before = refusals.filter((x) =>
+      /before its HELLO|HELLO of \d+ bytes|wrong join token|bad frame magic/.test(x),
+    );
     assert.equal(before.length, 8, `refusals: ${refusals.join(' | ')}`);
-    assert.ok(refusals.some((x) => /bad frame magic/.test(x)), refusals.join(' | '));
+    assert.ok(
+      refusals.some((x) => /bad frame magic/.test(x)),
+      refusals.join(' | '),
+    );
   } finally {
     await Promise.all(r.endpoints.map((e) => e.close()));
   }

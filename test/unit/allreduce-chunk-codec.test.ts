@@ -2,12 +2,31 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
-import { decodeChunk, decodePull, encodeChunk, encodeChunkHead, encodePull, readChunkHead, type ChunkHeader, type PullMessage } from '../../src/allreduce/chunk-codec';
+import {
+  decodeChunk,
+  decodePull,
+  encodeChunk,
+  encodeChunkHead,
+  encodePull,
+  readChunkHead,
+  type ChunkHeader,
+  type PullMessage,
+} from '../../src/allreduce/chunk-codec';
 
 const PROTO = path.resolve(__dirname, '../../../proto/ringtrain.proto');
 
 const header: ChunkHeader = {
-  job: 'mnist-mlp', generation: 3, opSeq: 70_000, bucket: 2, step: 1, chunk: 5, fromRank: 1, elements: 4, op: 'allreduce', block: 300, dtype: 'fp32',
+  job: 'mnist-mlp',
+  generation: 3,
+  opSeq: 70_000,
+  bucket: 2,
+  step: 1,
+  chunk: 5,
+  fromRank: 1,
+  elements: 4,
+  op: 'allreduce',
+  block: 300,
+  dtype: 'fp32',
 };
 const payload = new Uint8Array(Float32Array.from([1.5, -2, 0, 3e38]).buffer);
 
@@ -42,7 +61,13 @@ test('a PullMessage (hello or refusal) is byte-identical to protobufjs and reads
   const Pull = root.lookupType('ringtrain.v1.PullMessage');
   // Every field set: the bytes must be identical (protobufjs writes explicitly set zero fields,
   // which protobuf encoders may omit, so the hello is compared by value below).
-  const refusal: PullMessage = { job: 'mnist-mlp', generation: 300, fromRank: 2, refusal: 'rank 2 sent 6 float32 … expected 8', code: 3 };
+  const refusal: PullMessage = {
+    job: 'mnist-mlp',
+    generation: 300,
+    fromRank: 2,
+    refusal: 'rank 2 sent 6 float32 … expected 8',
+    code: 3,
+  };
   const reference = Pull.encode(Pull.fromObject(refusal)).finish();
   assert.deepEqual(new Uint8Array(encodePull(refusal)), new Uint8Array(reference));
   assert.deepEqual(decodePull(Buffer.from(reference)), refusal);
@@ -69,15 +94,20 @@ test('a chunk sent as head + payload has encodeChunk bytes, and its head reads b
     assert.deepEqual(Buffer.concat([head.subarray(5), p]), whole);
     const headBytes = head.length - 5;
     // Too few bytes: asks for more, never guesses.
-    for (let n = 0; n < headBytes; n++) assert.equal(readChunkHead(whole.subarray(0, n), whole.length), undefined, `prefix of ${n}`);
-    for (const n of [headBytes, whole.length]) assert.deepEqual(readChunkHead(whole.subarray(0, n), whole.length), { header, headBytes });
+    for (let n = 0; n < headBytes; n++)
+      assert.equal(readChunkHead(whole.subarray(0, n), whole.length), undefined, `prefix of ${n}`);
+    for (const n of [headBytes, whole.length])
+      assert.deepEqual(readChunkHead(whole.subarray(0, n), whole.length), { header, headBytes });
   }
 });
 
 test('a chunk head that is not header-then-payload, or whose lengths disagree, is refused', () => {
   const whole = encodeChunk(header, payload);
   // Payload first: valid protobuf, but not what ringtrain's senders write.
-  const swapped = Buffer.concat([whole.subarray(whole.length - payload.length - 2), whole.subarray(0, whole.length - payload.length - 2)]);
+  const swapped = Buffer.concat([
+    whole.subarray(whole.length - payload.length - 2),
+    whole.subarray(0, whole.length - payload.length - 2),
+  ]);
   assert.throws(() => readChunkHead(swapped, swapped.length), /does not start with its header/);
   assert.throws(() => readChunkHead(whole, whole.length + 4), /does not end the/);
   assert.throws(() => readChunkHead(whole.subarray(0, 10), 10), /ends inside its header/);

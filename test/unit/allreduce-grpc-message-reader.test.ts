@@ -8,11 +8,17 @@ function messages(...bodies: [number, number[]][]): Buffer {
   return Buffer.concat(bodies.map(([tag, body]) => framed(Buffer.from([tag, ...body]))));
 }
 
-function reader(into: (tag: number, bodyBytes: number) => HeadPlan<number>['into']): { r: GrpcMessageReader<number>; got: [number, number[], Uint8Array][] } {
+function reader(into: (tag: number, bodyBytes: number) => HeadPlan<number>['into']): {
+  r: GrpcMessageReader<number>;
+  got: [number, number[], Uint8Array][];
+} {
   const got: [number, number[], Uint8Array][] = [];
   const r = new GrpcMessageReader<number>(
     1000,
-    (bytes, messageBytes) => (bytes.length === 0 ? undefined : { head: bytes[0] as number, headBytes: 1, into: into(bytes[0] as number, messageBytes - 1) }),
+    (bytes, messageBytes) =>
+      bytes.length === 0
+        ? undefined
+        : { head: bytes[0] as number, headBytes: 1, into: into(bytes[0] as number, messageBytes - 1) },
     (tag, body) => got.push([tag, Array.from(body), body]),
   );
   return { r, got };
@@ -23,7 +29,15 @@ test('messages split anywhere across DATA chunks come out whole and in order', (
   for (const step of [1, 2, 5, 7, 64, wire.length]) {
     const { r, got } = reader(() => undefined);
     for (let i = 0; i < wire.length; i += step) r.push(wire.subarray(i, i + step));
-    assert.deepEqual(got.map(([t, b]) => [t, b]), [[1, [10, 11, 12]], [2, []], [3, Array.from({ length: 600 }, (_, i) => i % 251)]], `chunks of ${step}`);
+    assert.deepEqual(
+      got.map(([t, b]) => [t, b]),
+      [
+        [1, [10, 11, 12]],
+        [2, []],
+        [3, Array.from({ length: 600 }, (_, i) => i % 251)],
+      ],
+      `chunks of ${step}`,
+    );
   }
 });
 
@@ -34,7 +48,14 @@ test('a body goes straight into the buffer the head chose, or is dropped', () =>
   for (let i = 0; i < wire.length; i += 3) r.push(wire.subarray(i, i + 3));
   assert.equal(got[0]?.[2], target, 'the body should be the chosen buffer itself');
   assert.deepEqual(Array.from(target), [4, 3, 2, 1]);
-  assert.deepEqual(got.map(([t, b]) => [t, b]), [[1, [4, 3, 2, 1]], [2, []], [3, [5]]]);
+  assert.deepEqual(
+    got.map(([t, b]) => [t, b]),
+    [
+      [1, [4, 3, 2, 1]],
+      [2, []],
+      [3, [5]],
+    ],
+  );
 });
 
 test('compressed, oversized or mis-sized messages are refused with the reason', () => {

@@ -25,7 +25,7 @@ test('flush waits for every lent payload, and a release after forget() does not 
   let second = false;
   const g = lent.flush(2).then(() => (second = true));
   await new Promise((r) => setImmediate(r));
-  assert.equal(second, false, 'the new ring\'s payload is still out');
+  assert.equal(second, false, "the new ring's payload is still out");
   fresh();
   await g;
 });
@@ -34,6 +34,11 @@ test('a payload that never leaves fails flush at the deadline, naming the peer, 
   const lent = new LentPayloads(50, (r) => `rank ${r} at 127.0.0.1:9`, 'take');
   lent.lend(4);
   lent.lend(4);
-  await assert.rejects(lent.flush(7), (e: unknown) =>
-    isRingtrainError(e) && e.code === 'TIMEOUT' && e.message === 'rank 4 at 127.0.0.1:9 did not take 2 sent block(s) within 50 ms (generation 7): is it stopped?');
+  await assert.rejects(
+    lent.flush(7),
+    (e: unknown) =>
+      isRingtrainError(e) &&
+      e.code === 'TIMEOUT' &&
+      e.message === 'rank 4 at 127.0.0.1:9 did not take 2 sent block(s) within 50 ms (generation 7): is it stopped?',
+  );
 });

@@ -17,7 +17,15 @@ function box(): Mailbox {
 
 test('a chunk that arrives before its receive is parked and then delivered', async () => {
   const m = box();
-  const sent = m.deliver({ job: 'job-a', generation: 2, fromRank: 0, key, elements: 2, dtype: 'fp32', bytes: bytesOf([1.5, -2]) });
+  const sent = m.deliver({
+    job: 'job-a',
+    generation: 2,
+    fromRank: 0,
+    key,
+    elements: 2,
+    dtype: 'fp32',
+    bytes: bytesOf([1.5, -2]),
+  });
   const inbox = out(2);
   await m.expect(0, key, inbox, f32(2));
   await sent;
@@ -27,7 +35,8 @@ test('a chunk that arrives before its receive is parked and then delivered', asy
 test('rejects a chunk from an older generation, naming both generations', async () => {
   await assert.rejects(
     box().deliver({ job: 'job-a', generation: 1, fromRank: 0, key, elements: 1, dtype: 'fp32', bytes: bytesOf([1]) }),
-    (e: unknown) => isRingtrainError(e) && e.code === 'STALE_GENERATION' && /generation 1.*generation 2/.test(e.message),
+    (e: unknown) =>
+      isRingtrainError(e) && e.code === 'STALE_GENERATION' && /generation 1.*generation 2/.test(e.message),
   );
 });
 
@@ -40,7 +49,15 @@ test('rejects a chunk of another job', async () => {
 
 test('rejects a chunk for a collective this rank has already finished', async () => {
   await assert.rejects(
-    box().deliver({ job: 'job-a', generation: 2, fromRank: 0, key: { ...key, opSeq: 2 }, elements: 1, dtype: 'fp32', bytes: bytesOf([1]) }),
+    box().deliver({
+      job: 'job-a',
+      generation: 2,
+      fromRank: 0,
+      key: { ...key, opSeq: 2 },
+      elements: 1,
+      dtype: 'fp32',
+      bytes: bytesOf([1]),
+    }),
     /stale/,
   );
 });
@@ -48,20 +65,39 @@ test('rejects a chunk for a collective this rank has already finished', async ()
 test('rejects a chunk whose size differs from the posted receive, on both sides', async () => {
   const m = box();
   const recv = m.expect(0, key, out(4), f32(4));
-  const sent = m.deliver({ job: 'job-a', generation: 2, fromRank: 0, key, elements: 3, dtype: 'fp32', bytes: bytesOf([1, 2, 3]) });
+  const sent = m.deliver({
+    job: 'job-a',
+    generation: 2,
+    fromRank: 0,
+    key,
+    elements: 3,
+    dtype: 'fp32',
+    bytes: bytesOf([1, 2, 3]),
+  });
   await assert.rejects(sent, /sent 3 float32.*expected 4/);
   await assert.rejects(recv, /sent 3 float32.*expected 4/);
 });
 
 test('a posted receive times out naming the silent peer', async () => {
-  await assert.rejects(box().expect(2, key, out(1), f32(1)), (e: unknown) =>
-    isRingtrainError(e) && e.code === 'TIMEOUT' && /rank 2/.test(e.message) && /generation 2/.test(e.message));
+  await assert.rejects(
+    box().expect(2, key, out(1), f32(1)),
+    (e: unknown) =>
+      isRingtrainError(e) && e.code === 'TIMEOUT' && /rank 2/.test(e.message) && /generation 2/.test(e.message),
+  );
 });
 
 test('rejects a chunk whose wire encoding differs from the receiver', async () => {
   const m = box();
   const recv = m.expect(0, key, new Uint8Array(4), { elements: 2, dtype: 'fp16' });
-  const sent = m.deliver({ job: 'job-a', generation: 2, fromRank: 0, key, elements: 1, dtype: 'fp32', bytes: bytesOf([1]) });
+  const sent = m.deliver({
+    job: 'job-a',
+    generation: 2,
+    fromRank: 0,
+    key,
+    elements: 1,
+    dtype: 'fp32',
+    bytes: bytesOf([1]),
+  });
   await assert.rejects(sent, /sends fp32 on the wire, rank 1 expects fp16/);
   await assert.rejects(recv, /same compression/);
 });
@@ -70,20 +106,62 @@ test('the first arrival of each collective is kept until asked for, once, and ol
   const m = box();
   const before = process.hrtime.bigint();
   assert.equal(m.takeFirstArrival(3), undefined, 'nothing arrived yet');
-  const first = m.deliver({ job: 'job-a', generation: 2, fromRank: 0, key, elements: 1, dtype: 'fp32', bytes: bytesOf([1]) });
+  const first = m.deliver({
+    job: 'job-a',
+    generation: 2,
+    fromRank: 0,
+    key,
+    elements: 1,
+    dtype: 'fp32',
+    bytes: bytesOf([1]),
+  });
   const afterFirst = process.hrtime.bigint();
   // A later message of the same collective does not move its first arrival.
-  const second = m.deliver({ job: 'job-a', generation: 2, fromRank: 0, key: { ...key, block: 1 }, elements: 1, dtype: 'fp32', bytes: bytesOf([2]) });
+  const second = m.deliver({
+    job: 'job-a',
+    generation: 2,
+    fromRank: 0,
+    key: { ...key, block: 1 },
+    elements: 1,
+    dtype: 'fp32',
+    bytes: bytesOf([2]),
+  });
   // The neighbour is a collective ahead: its message is remembered for collective 4.
-  const ahead = m.deliver({ job: 'job-a', generation: 2, fromRank: 0, key: { ...key, opSeq: 4 }, elements: 1, dtype: 'fp32', bytes: bytesOf([3]) });
+  const ahead = m.deliver({
+    job: 'job-a',
+    generation: 2,
+    fromRank: 0,
+    key: { ...key, opSeq: 4 },
+    elements: 1,
+    dtype: 'fp32',
+    bytes: bytesOf([3]),
+  });
   // A refused message (another job) is no arrival.
-  await assert.rejects(m.deliver({ job: 'job-b', generation: 2, fromRank: 0, key: { ...key, opSeq: 5 }, elements: 1, dtype: 'fp32', bytes: bytesOf([1]) }));
+  await assert.rejects(
+    m.deliver({
+      job: 'job-b',
+      generation: 2,
+      fromRank: 0,
+      key: { ...key, opSeq: 5 },
+      elements: 1,
+      dtype: 'fp32',
+      bytes: bytesOf([1]),
+    }),
+  );
   const at = m.takeFirstArrival(3);
-  assert.ok(at !== undefined && at >= before && at <= afterFirst, `first arrival ${at} outside [${before}, ${afterFirst}]`);
+  assert.ok(
+    at !== undefined && at >= before && at <= afterFirst,
+    `first arrival ${at} outside [${before}, ${afterFirst}]`,
+  );
   assert.equal(m.takeFirstArrival(3), undefined, 'taken once');
   assert.ok((m.takeFirstArrival(4) as bigint) >= afterFirst);
   assert.equal(m.takeFirstArrival(5), undefined);
-  await Promise.all([m.expect(0, key, out(1), f32(1)), m.expect(0, { ...key, block: 1 }, out(1), f32(1)), first, second]);
+  await Promise.all([
+    m.expect(0, key, out(1), f32(1)),
+    m.expect(0, { ...key, block: 1 }, out(1), f32(1)),
+    first,
+    second,
+  ]);
   m.beginOp(4);
   await Promise.all([m.expect(0, { ...key, opSeq: 4 }, out(1), f32(1)), ahead]);
 });

@@ -15,7 +15,9 @@ function randomArray(n: number, seed: number): Float32Array {
 }
 
 async function allReduceCase(world: number, length: number, algorithm: 'auto' | 'ring' = 'auto'): Promise<void> {
-  const comms = new MemoryHub('job', world).endpoints().map((t) => new Communicator(t, { bucketElements: 1 << 18, blockElements: 1000, algorithm }));
+  const comms = new MemoryHub('job', world)
+    .endpoints()
+    .map((t) => new Communicator(t, { bucketElements: 1 << 18, blockElements: 1000, algorithm }));
   const inputs = comms.map((_, r) => randomArray(length, 1000 * world + r + length));
   const expected = new Float64Array(length);
   for (const a of inputs) for (let i = 0; i < length; i++) expected[i] = (expected[i] as number) + (a[i] as number);
@@ -72,10 +74,16 @@ test('two ranks exchange small buckets in one round, and both end with the same 
 });
 
 test('all-reduce crosses bucket boundaries and still sums every element', async () => {
-  const comms = new MemoryHub('job', 3).endpoints().map((t) => new Communicator(t, { bucketElements: 7, blockElements: 3 }));
+  const comms = new MemoryHub('job', 3)
+    .endpoints()
+    .map((t) => new Communicator(t, { bucketElements: 7, blockElements: 3 }));
   const bufs = comms.map((_, r) => Float32Array.from({ length: 50 }, (_, i) => i * (r + 1)));
   await Promise.all(comms.map((c, r) => c.allReduceSum(bufs[r] as Float32Array)));
-  for (const b of bufs) assert.deepEqual(Array.from(b), Array.from({ length: 50 }, (_, i) => i * 6));
+  for (const b of bufs)
+    assert.deepEqual(
+      Array.from(b),
+      Array.from({ length: 50 }, (_, i) => i * 6),
+    );
 });
 
 test('broadcast copies the root buffer to every rank, from any root', async () => {
@@ -90,39 +98,64 @@ test('broadcast copies the root buffer to every rank, from any root', async () =
 test('barrier resolves on every rank once all arrive', async () => {
   const comms = new MemoryHub('job', 3).endpoints().map((t) => new Communicator(t));
   const order: number[] = [];
-  await Promise.all(comms.map(async (c, r) => {
-    await new Promise((res) => setTimeout(res, r * 20));
-    await c.barrier();
-    order.push(r);
-  }));
+  await Promise.all(
+    comms.map(async (c, r) => {
+      await new Promise((res) => setTimeout(res, r * 20));
+      await c.barrier();
+      order.push(r);
+    }),
+  );
   assert.deepEqual(order.sort(), [0, 1, 2]);
 });
 
 test('mismatched lengths across ranks fail with a message naming both sizes', async () => {
   const comms = new MemoryHub('job', 2, 2000).endpoints().map((t) => new Communicator(t));
-  const results = await Promise.allSettled([comms[0]!.allReduceSum(new Float32Array(10)), comms[1]!.allReduceSum(new Float32Array(12))]);
-  const errors = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
+  const results = await Promise.allSettled([
+    comms[0]!.allReduceSum(new Float32Array(10)),
+    comms[1]!.allReduceSum(new Float32Array(12)),
+  ]);
+  const errors = results
+    .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+    .map((r) => r.reason as Error);
   assert.ok(errors.length >= 1);
-  assert.ok(errors.some((e) => isRingtrainError(e) && e.code === 'SIZE_MISMATCH' && /expected \d+/.test(e.message)), errors.map((e) => e.message).join('; '));
+  assert.ok(
+    errors.some((e) => isRingtrainError(e) && e.code === 'SIZE_MISMATCH' && /expected \d+/.test(e.message)),
+    errors.map((e) => e.message).join('; '),
+  );
 });
 
 test('a rank that never shows up makes the others time out naming it', async () => {
   const comms = new MemoryHub('job', 3, 200).endpoints().map((t) => new Communicator(t));
-  const results = await Promise.allSettled([comms[0]!.allReduceSum(new Float32Array(9)), comms[1]!.allReduceSum(new Float32Array(9))]);
+  const results = await Promise.allSettled([
+    comms[0]!.allReduceSum(new Float32Array(9)),
+    comms[1]!.allReduceSum(new Float32Array(9)),
+  ]);
   const msgs = results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'resolved'));
   assert.ok(msgs.every((m) => m !== 'resolved'));
-  assert.ok(msgs.some((m) => /rank 2/.test(m)), msgs.join(' | '));
+  assert.ok(
+    msgs.some((m) => /rank 2/.test(m)),
+    msgs.join(' | '),
+  );
 });
 
 test('splitChunks covers the buffer exactly, with some empty chunks when length < parts', () => {
-  assert.deepEqual(splitChunks(2, 4).map((c) => c.length), [1, 1, 0, 0]);
-  assert.deepEqual(splitChunks(10, 3), [{ offset: 0, length: 4 }, { offset: 4, length: 3 }, { offset: 7, length: 3 }]);
+  assert.deepEqual(
+    splitChunks(2, 4).map((c) => c.length),
+    [1, 1, 0, 0],
+  );
+  assert.deepEqual(splitChunks(10, 3), [
+    { offset: 0, length: 4 },
+    { offset: 4, length: 3 },
+    { offset: 7, length: 3 },
+  ]);
 });
 
 for (const dtype of ['fp16', 'bf16'] as const) {
   test(`all-reduce with ${dtype} on the wire sums in float32 to within the encoding's precision`, async () => {
     for (const world of [2, 3, 5]) {
-      const comms = new MemoryHub('job', world).endpoints().map((t) => new Communicator(t, { dtype, blockElements: 100 }));
+      const comms = new MemoryHub('job', world)
+        .endpoints()
+        .map((t) => new Communicator(t, { dtype, blockElements: 100 }));
       const inputs = comms.map((_, r) => randomArray(5001, 77 + r));
       const bufs = inputs.map((a) => a.slice());
       await Promise.all(comms.map((c, r) => c.allReduceSum(bufs[r] as Float32Array)));
@@ -131,7 +164,11 @@ for (const dtype of ['fp16', 'bf16'] as const) {
       let rounded = 0;
       for (let i = 0; i < 5001; i++) {
         const exact = inputs.reduce((s, a) => s + (a[i] as number), 0);
-        for (const b of bufs) assert.ok(Math.abs((b[i] as number) - exact) <= tol, `${dtype} world ${world} element ${i}: ${b[i]} vs ${exact}`);
+        for (const b of bufs)
+          assert.ok(
+            Math.abs((b[i] as number) - exact) <= tol,
+            `${dtype} world ${world} element ${i}: ${b[i]} vs ${exact}`,
+          );
         if (Math.abs((bufs[0]![i] as number) - exact) > 1e-6) rounded++;
       }
       assert.ok(rounded > 1000, `only ${rounded} of 5001 values show ${dtype} rounding: was it compressed at all?`);
@@ -145,13 +182,17 @@ test('small buffers (metric sums) stay exact float32 even with compression on', 
   const bufs = comms.map((_, r) => Float32Array.from([12345.678 + r, 1 / 3, 60000 + r]));
   await Promise.all(comms.map((c, r) => c.allReduceSum(bufs[r] as Float32Array)));
   const exact = Float32Array.from([12345.678 * 3 + 3, 1, 180003]);
-  for (const b of bufs) for (let i = 0; i < 3; i++) assert.ok(Math.abs((b[i] as number) - (exact[i] as number)) < 1e-2, `${b[i]} vs ${exact[i]}`);
+  for (const b of bufs)
+    for (let i = 0; i < 3; i++)
+      assert.ok(Math.abs((b[i] as number) - (exact[i] as number)) < 1e-2, `${b[i]} vs ${exact[i]}`);
 });
 
 test('buckets packed on the fly are each reduced while later ones are packed, and sum exactly', async () => {
   const world = 3;
   const length = 1000;
-  const comms = new MemoryHub('job', world).endpoints().map((t) => new Communicator(t, { bucketElements: 128, blockElements: 50 }));
+  const comms = new MemoryHub('job', world)
+    .endpoints()
+    .map((t) => new Communicator(t, { bucketElements: 128, blockElements: 50 }));
   const sources = comms.map((_, r) => randomArray(length, 500 + r));
   const bufs = comms.map(() => new Float32Array(length));
   const packed: [number, number][][] = comms.map(() => []);
@@ -163,7 +204,10 @@ test('buckets packed on the fly are each reduced while later ones are packed, an
       }),
     ),
   );
-  assert.deepEqual(packed[0], Array.from({ length: 8 }, (_, i) => [i * 128, Math.min(length, (i + 1) * 128)]));
+  assert.deepEqual(
+    packed[0],
+    Array.from({ length: 8 }, (_, i) => [i * 128, Math.min(length, (i + 1) * 128)]),
+  );
   for (let i = 0; i < length; i++) {
     const exact = sources.reduce((s, a) => s + (a[i] as number), 0);
     for (const b of bufs) assert.ok(Math.abs((b[i] as number) - exact) < 1e-5, `element ${i}: ${b[i]} vs ${exact}`);
@@ -184,8 +228,14 @@ for (const dtype of ['fp32', 'fp16'] as const) {
         b.set(inputs[r] as Float32Array);
         return b;
       });
-      assert.ok(simd[0]!.buffer.byteLength >= length * 4 + Math.ceil(length / 2) * 4, 'allocate reserves the landing space beside the data');
-      assert.equal(simd[0]!.buffer instanceof ArrayBuffer && !(simd[0]!.buffer.constructor === SharedArrayBuffer), true);
+      assert.ok(
+        simd[0]!.buffer.byteLength >= length * 4 + Math.ceil(length / 2) * 4,
+        'allocate reserves the landing space beside the data',
+      );
+      assert.equal(
+        simd[0]!.buffer instanceof ArrayBuffer && !(simd[0]!.buffer.constructor === SharedArrayBuffer),
+        true,
+      );
       await Promise.all(plainComms.map((c, r) => c.allReduceMean(plain[r] as Float32Array)));
       await Promise.all(simdComms.map((c, r) => c.allReduceMean(simd[r] as Float32Array)));
       for (let r = 0; r < world; r++) {
@@ -193,11 +243,13 @@ for (const dtype of ['fp32', 'fp16'] as const) {
         const b = simd[r] as Float32Array;
         assert.equal(b.length, length);
         for (let i = 0; i < length; i++) {
-          if (!Object.is(a[i], b[i])) assert.fail(`world ${world} rank ${r} element ${i}: simd ${b[i]} vs plain ${a[i]}`);
+          if (!Object.is(a[i], b[i]))
+            assert.fail(`world ${world} rank ${r} element ${i}: simd ${b[i]} vs plain ${a[i]}`);
         }
       }
       const mean = (i: number): number => inputs.reduce((s, a) => s + (a[i] as number), 0) / world;
-      for (const i of [0, 1, 29_999, 30_000, length - 1]) assert.ok(Math.abs((simd[0] as Float32Array)[i]! - mean(i)) < (dtype === 'fp32' ? 1e-6 : 2e-3), `element ${i}`);
+      for (const i of [0, 1, 29_999, 30_000, length - 1])
+        assert.ok(Math.abs((simd[0] as Float32Array)[i]! - mean(i)) < (dtype === 'fp32' ? 1e-6 : 2e-3), `element ${i}`);
     }
   });
 }

@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { FrameQueueReader, FrameQueueWriter, QUEUE_END, QUEUE_SLOTS, SLOT_BYTES } from '../../src/allreduce/shm-frame-queue';
+import {
+  FrameQueueReader,
+  FrameQueueWriter,
+  QUEUE_END,
+  QUEUE_SLOTS,
+  SLOT_BYTES,
+} from '../../src/allreduce/shm-frame-queue';
 
 // The queue is plain memory: one Uint8Array stands in for the segment both processes map.
 const frame = (n: number): Uint8Array => Uint8Array.from({ length: 56 }, (_, i) => (n * 7 + i) & 0xff);
@@ -16,11 +22,17 @@ test('frames come out of the queue in the order they went in, each once, and wra
     for (let i = 0; i < batch; i++) assert.equal(w.push(frame(sent++)), true);
     assert.equal(r.ready, true);
     const got: number[][] = [];
-    assert.equal(r.drain((f) => got.push([...f.subarray(0, 56)])), batch);
+    assert.equal(
+      r.drain((f) => got.push([...f.subarray(0, 56)])),
+      batch,
+    );
     assert.equal(got.length, batch);
     for (const g of got) assert.deepEqual(g, [...frame(seen++)]);
     assert.equal(r.ready, false);
-    assert.equal(r.drain(() => assert.fail('nothing is queued')), 0);
+    assert.equal(
+      r.drain(() => assert.fail('nothing is queued')),
+      0,
+    );
   }
   assert.equal(seen, sent);
 });

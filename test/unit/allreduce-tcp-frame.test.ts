@@ -5,8 +5,16 @@ import { FrameReader, FrameType, HEADER_BYTES, writeHeader, type Frame } from '.
 function dataFrame(msgId: number, payload: Uint8Array): Buffer {
   const buf = Buffer.alloc(HEADER_BYTES + payload.byteLength);
   writeHeader(buf, {
-    type: FrameType.Data, dtype: 'fp32', op: 'allreduce', nackCode: 'PEER_REFUSED', generation: 2,
-    key: { opSeq: 9, bucket: 0, step: 1, chunk: 1, block: msgId }, fromRank: 1, elements: payload.byteLength / 4, msgId, length: payload.byteLength,
+    type: FrameType.Data,
+    dtype: 'fp32',
+    op: 'allreduce',
+    nackCode: 'PEER_REFUSED',
+    generation: 2,
+    key: { opSeq: 9, bucket: 0, step: 1, chunk: 1, block: msgId },
+    fromRank: 1,
+    elements: payload.byteLength / 4,
+    msgId,
+    length: payload.byteLength,
   });
   buf.set(payload, HEADER_BYTES);
   return buf;
@@ -35,7 +43,10 @@ test('payloads are read straight into their destination, headers through the spa
   for (const chunk of [1, 7, 48, 100, 5000]) {
     const dests = payloads.map((p) => new Uint8Array(p.byteLength));
     const got: [Frame, Uint8Array][] = [];
-    const reader = new FrameReader((f) => dests[f.msgId], (f, body) => got.push([f, body]));
+    const reader = new FrameReader(
+      (f) => dests[f.msgId],
+      (f, body) => got.push([f, body]),
+    );
     const inPlace = playReads(reader, wire, chunk);
     assert.equal(got.length, payloads.length, `read size ${chunk}`);
     got.forEach(([f, body], i) => {
@@ -46,14 +57,21 @@ test('payloads are read straight into their destination, headers through the spa
     // With reads no larger than 64 bytes (the spare), the header read spills a little payload
     // through the spare; the rest of each payload must land in place.
     const total = payloads.reduce((s, p) => s + p.byteLength, 0);
-    if (chunk >= HEADER_BYTES) assert.ok(inPlace >= total - payloads.length * 64, `read size ${chunk}: only ${inPlace} of ${total} bytes in place`);
+    if (chunk >= HEADER_BYTES)
+      assert.ok(
+        inPlace >= total - payloads.length * 64,
+        `read size ${chunk}: only ${inPlace} of ${total} bytes in place`,
+      );
   }
 });
 
 test('a frame without a destination gets a fresh body of its own length', () => {
   const payload = Uint8Array.from({ length: 20 }, (_, i) => i + 1);
   const got: Uint8Array[] = [];
-  const reader = new FrameReader(() => undefined, (_f, body) => got.push(body));
+  const reader = new FrameReader(
+    () => undefined,
+    (_f, body) => got.push(body),
+  );
   playReads(reader, dataFrame(5, payload), 9);
   assert.equal(got.length, 1);
   assert.deepEqual(got[0], payload);

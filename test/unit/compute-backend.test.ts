@@ -27,33 +27,52 @@ const skipIfNative = nativeInstalled ? 'a native tfjs package is installed here'
 /** [[1,2],[3,4]] x [[5,6],[7,8]] on the active backend; checks it leaked no tensor. */
 async function matMulOnActiveBackend(): Promise<number[]> {
   const before = tf.memory().numTensors;
-  const result = tf.tidy(() => tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5, 6], [7, 8]])));
+  const result = tf.tidy(() =>
+    tf.matMul(
+      tf.tensor2d([
+        [1, 2],
+        [3, 4],
+      ]),
+      tf.tensor2d([
+        [5, 6],
+        [7, 8],
+      ]),
+    ),
+  );
   const values = Array.from(await result.data());
   result.dispose();
   assert.equal(tf.memory().numTensors, before, 'matMul leaked tensors');
   return values;
 }
 
-test('asking for tensorflow-gpu by name fails with BACKEND_UNAVAILABLE and says to use wasm', { skip: skipIfNative }, async () => {
-  await assert.rejects(selectBackend('tensorflow-gpu'), (err: unknown) => {
-    assert.ok(isRingtrainError(err));
-    assert.equal(err.code, 'BACKEND_UNAVAILABLE');
-    assert.match(err.message, /@tensorflow\/tfjs-node-gpu is not installed/);
-    assert.match(err.message, /downloads libtensorflow/);
-    assert.match(err.message, /backend: wasm/);
-    return true;
-  });
-});
+test(
+  'asking for tensorflow-gpu by name fails with BACKEND_UNAVAILABLE and says to use wasm',
+  { skip: skipIfNative },
+  async () => {
+    await assert.rejects(selectBackend('tensorflow-gpu'), (err: unknown) => {
+      assert.ok(isRingtrainError(err));
+      assert.equal(err.code, 'BACKEND_UNAVAILABLE');
+      assert.match(err.message, /@tensorflow\/tfjs-node-gpu is not installed/);
+      assert.match(err.message, /downloads libtensorflow/);
+      assert.match(err.message, /backend: wasm/);
+      return true;
+    });
+  },
+);
 
-test('asking for tensorflow by name fails with BACKEND_UNAVAILABLE naming tfjs-node', { skip: skipIfNative }, async () => {
-  await assert.rejects(selectBackend('tensorflow'), (err: unknown) => {
-    assert.ok(isRingtrainError(err));
-    assert.equal(err.code, 'BACKEND_UNAVAILABLE');
-    assert.match(err.message, /@tensorflow\/tfjs-node is not installed/);
-    assert.match(err.message, /backend: wasm/);
-    return true;
-  });
-});
+test(
+  'asking for tensorflow by name fails with BACKEND_UNAVAILABLE naming tfjs-node',
+  { skip: skipIfNative },
+  async () => {
+    await assert.rejects(selectBackend('tensorflow'), (err: unknown) => {
+      assert.ok(isRingtrainError(err));
+      assert.equal(err.code, 'BACKEND_UNAVAILABLE');
+      assert.match(err.message, /@tensorflow\/tfjs-node is not installed/);
+      assert.match(err.message, /backend: wasm/);
+      return true;
+    });
+  },
+);
 
 test('asking for cpu selects cpu and multiplies matrices correctly', async () => {
   const selected = await selectBackend('cpu');
@@ -76,7 +95,10 @@ test('auto skips the missing native packages and picks wasm', { skip: skipIfNati
   assert.equal(heard.length, 3);
   assert.match(heard[0], /^backend tensorflow-gpu skipped: /);
   // The choice and its reason, in one line a person reads.
-  assert.equal(heard[2], 'backend auto chose wasm: tensorflow-gpu and tensorflow are not installed (optional peer dependencies: npm install @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu to use them)');
+  assert.equal(
+    heard[2],
+    'backend auto chose wasm: tensorflow-gpu and tensorflow are not installed (optional peer dependencies: npm install @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu to use them)',
+  );
 });
 
 test('asking for wasm selects wasm and multiplies matrices correctly', async () => {
@@ -89,9 +111,21 @@ test('asking for wasm selects wasm and multiplies matrices correctly', async () 
 });
 
 test('with RINGTRAIN_NATIVE_KERNELS=off a wasm worker says it runs the wasm kernels, and why', () => {
-  const out = execFileSync(process.execPath, ['-e', `
+  const out = execFileSync(
+    process.execPath,
+    [
+      '-e',
+      `
     const { selectBackend } = require(${JSON.stringify(path.resolve(__dirname, '../../src/compute'))});
     selectBackend('wasm').then((s) => console.log(JSON.stringify(s)));
-  `], { env: { ...process.env, RINGTRAIN_NATIVE_KERNELS: 'off' }, encoding: 'utf8', timeout: 60_000 });
-  assert.deepEqual(JSON.parse(out), { name: 'wasm', tried: [], kernels: 'wasm', kernelsWhy: 'RINGTRAIN_NATIVE_KERNELS=off' });
+  `,
+    ],
+    { env: { ...process.env, RINGTRAIN_NATIVE_KERNELS: 'off' }, encoding: 'utf8', timeout: 60_000 },
+  );
+  assert.deepEqual(JSON.parse(out), {
+    name: 'wasm',
+    tried: [],
+    kernels: 'wasm',
+    kernelsWhy: 'RINGTRAIN_NATIVE_KERNELS=off',
+  });
 });

@@ -52,12 +52,16 @@ function on(kernels: Kernels): { skip?: string } {
 }
 
 /** Runs `f` on each backend with the same inputs; returns both results as flat arrays. */
-async function onBoth(f: () => tf.Tensor, kernels: Kernels = 'native'): Promise<{ wasm: Float32Array; cpu: Float32Array; shape: number[] }> {
+async function onBoth(
+  f: () => tf.Tensor,
+  kernels: Kernels = 'native',
+): Promise<{ wasm: Float32Array; cpu: Float32Array; shape: number[] }> {
   const results: Record<string, { values: Float32Array; shape: number[] }> = {};
   for (const name of ['wasm', 'cpu'] as const) {
     await selectBackend(name);
     setNativeKernels(kernels === 'native');
-    if (name === 'wasm' && kernels === 'native') assert.equal(kernelSet().name, expectedNativeKernels(), `the native kernels are not in use: ${kernelSet().why}`);
+    if (name === 'wasm' && kernels === 'native')
+      assert.equal(kernelSet().name, expectedNativeKernels(), `the native kernels are not in use: ${kernelSet().why}`);
     const before = tf.memory().numTensors;
     let t: tf.Tensor;
     try {
@@ -87,9 +91,15 @@ function assertClose(what: string, got: Float32Array, want: Float32Array, k: num
       at = i;
     }
   }
-  assert.ok(at < 0, `${what} (seed ${SEED}): element ${at} is ${got[at]} on wasm, ${want[at]} on cpu, beyond 1e-6*${k} + 1e-5*|cpu|`);
+  assert.ok(
+    at < 0,
+    `${what} (seed ${SEED}): element ${at} is ${got[at]} on wasm, ${want[at]} on cpu, beyond 1e-6*${k} + 1e-5*|cpu|`,
+  );
   // Random data must give a non-trivial result, or the comparison proves nothing.
-  assert.ok(want.some((v) => v !== 0), `${what}: the cpu result is all zeros`);
+  assert.ok(
+    want.some((v) => v !== 0),
+    `${what}: the cpu result is all zeros`,
+  );
 }
 
 type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
@@ -106,19 +116,89 @@ interface ConvCase {
 
 const CONV_CASES: ConvCase[] = [
   { name: 'CNN conv1: 28x28x1 -> 32, 3x3 valid', x: [4, 28, 28, 1], filter: [3, 3, 1, 32], strides: 1, pad: 'valid' },
-  { name: 'CNN conv2: 13x13x32 -> 64, 3x3 valid', x: [3, 13, 13, 32], filter: [3, 3, 32, 64], strides: 1, pad: 'valid' },
+  {
+    name: 'CNN conv2: 13x13x32 -> 64, 3x3 valid',
+    x: [3, 13, 13, 32],
+    filter: [3, 3, 32, 64],
+    strides: 1,
+    pad: 'valid',
+  },
   { name: 'ResNet stem: 32x32x3 -> 16, 3x3 same', x: [2, 32, 32, 3], filter: [3, 3, 3, 16], strides: 1, pad: 'same' },
   { name: 'ResNet downsample: 3x3 stride 2 same', x: [2, 16, 16, 16], filter: [3, 3, 16, 32], strides: 2, pad: 'same' },
-  { name: 'ResNet projection: 1x1 stride 2 valid', x: [2, 16, 16, 16], filter: [1, 1, 16, 32], strides: 2, pad: 'valid' },
+  {
+    name: 'ResNet projection: 1x1 stride 2 valid',
+    x: [2, 16, 16, 16],
+    filter: [1, 1, 16, 32],
+    strides: 2,
+    pad: 'valid',
+  },
   { name: 'batch 1, one channel in and out', x: [1, 6, 6, 1], filter: [3, 3, 1, 1], strides: 1, pad: 'same' },
   { name: 'one input channel, stride 2, same', x: [2, 9, 8, 1], filter: [3, 3, 1, 4], strides: 2, pad: 'same' },
-  { name: 'odd sizes, strides [2,3], rectangular filter, same', x: [2, 7, 9, 5], filter: [2, 4, 5, 3], strides: [2, 3], pad: 'same' },
-  { name: 'stride 3 larger than a 2x2 filter, valid', x: [2, 10, 11, 3], filter: [2, 2, 3, 4], strides: 3, pad: 'valid' },
-  { name: 'explicit asymmetric padding', x: [2, 8, 8, 4], filter: [3, 3, 4, 6], strides: 1, pad: [[0, 0], [2, 1], [0, 3], [0, 0]] },
-  { name: 'explicit padding wider than the filter, stride 2', x: [1, 6, 7, 2], filter: [3, 2, 2, 3], strides: 2, pad: [[0, 0], [4, 3], [1, 5], [0, 0]] },
-  { name: 'explicit padding wider than the filter, strides [2,3], 4 channels', x: [1, 6, 7, 4], filter: [3, 2, 4, 3], strides: [2, 3], pad: [[0, 0], [4, 3], [1, 5], [0, 0]] },
-  { name: 'numeric padding with ceil rounding, stride 2', x: [2, 9, 10, 3], filter: [3, 3, 3, 5], strides: 2, pad: 1, dimRoundingMode: 'ceil' },
-  { name: 'numeric padding 0, stride 2, rows and columns past the last window', x: [1, 10, 9, 2], filter: [3, 3, 2, 3], strides: 2, pad: 0 },
+  {
+    name: 'odd sizes, strides [2,3], rectangular filter, same',
+    x: [2, 7, 9, 5],
+    filter: [2, 4, 5, 3],
+    strides: [2, 3],
+    pad: 'same',
+  },
+  {
+    name: 'stride 3 larger than a 2x2 filter, valid',
+    x: [2, 10, 11, 3],
+    filter: [2, 2, 3, 4],
+    strides: 3,
+    pad: 'valid',
+  },
+  {
+    name: 'explicit asymmetric padding',
+    x: [2, 8, 8, 4],
+    filter: [3, 3, 4, 6],
+    strides: 1,
+    pad: [
+      [0, 0],
+      [2, 1],
+      [0, 3],
+      [0, 0],
+    ],
+  },
+  {
+    name: 'explicit padding wider than the filter, stride 2',
+    x: [1, 6, 7, 2],
+    filter: [3, 2, 2, 3],
+    strides: 2,
+    pad: [
+      [0, 0],
+      [4, 3],
+      [1, 5],
+      [0, 0],
+    ],
+  },
+  {
+    name: 'explicit padding wider than the filter, strides [2,3], 4 channels',
+    x: [1, 6, 7, 4],
+    filter: [3, 2, 4, 3],
+    strides: [2, 3],
+    pad: [
+      [0, 0],
+      [4, 3],
+      [1, 5],
+      [0, 0],
+    ],
+  },
+  {
+    name: 'numeric padding with ceil rounding, stride 2',
+    x: [2, 9, 10, 3],
+    filter: [3, 3, 3, 5],
+    strides: 2,
+    pad: 1,
+    dimRoundingMode: 'ceil',
+  },
+  {
+    name: 'numeric padding 0, stride 2, rows and columns past the last window',
+    x: [1, 10, 9, 2],
+    filter: [3, 3, 2, 3],
+    strides: 2,
+    pad: 0,
+  },
   { name: '5x5 filter on a 3x3 input, same', x: [1, 3, 3, 2], filter: [5, 5, 2, 2], strides: 1, pad: 'same' },
   { name: 'NCHW data', x: [2, 3, 8, 7], filter: [3, 3, 3, 4], strides: [1, 2], pad: 'same', dataFormat: 'NCHW' },
 ];
@@ -134,8 +214,24 @@ for (const [i, c] of CONV_CASES.entries()) {
       const info = convInfo(c);
       const x = normals(sizeOf(c.x), 10 * i + 4);
       const w = normals(sizeOf(c.filter), 10 * i + 5);
-      const attrs = { strides: c.strides, pad: c.pad, dataFormat: c.dataFormat ?? 'NHWC', dilations: 1, dimRoundingMode: c.dimRoundingMode };
-      const r = await onBoth(() => tf.engine().runKernel('Conv2D', { x: tf.tensor(x, c.x), filter: tf.tensor(w, c.filter) }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor, kernels);
+      const attrs = {
+        strides: c.strides,
+        pad: c.pad,
+        dataFormat: c.dataFormat ?? 'NHWC',
+        dilations: 1,
+        dimRoundingMode: c.dimRoundingMode,
+      };
+      const r = await onBoth(
+        () =>
+          tf
+            .engine()
+            .runKernel(
+              'Conv2D',
+              { x: tf.tensor(x, c.x), filter: tf.tensor(w, c.filter) },
+              attrs as unknown as tf.NamedAttrMap,
+            ) as tf.Tensor,
+        kernels,
+      );
       assert.deepEqual(r.shape, info.outShape);
       assertClose(c.name, r.wasm, r.cpu, info.filterHeight * info.filterWidth * info.inChannels);
     });
@@ -144,7 +240,13 @@ for (const [i, c] of CONV_CASES.entries()) {
       const info = convInfo(c);
       const x = normals(sizeOf(c.x), 10 * i);
       const dy = normals(sizeOf(info.outShape), 10 * i + 1);
-      const attrs = { strides: c.strides, pad: c.pad, dataFormat: c.dataFormat ?? 'NHWC', dimRoundingMode: c.dimRoundingMode, filterShape: c.filter };
+      const attrs = {
+        strides: c.strides,
+        pad: c.pad,
+        dataFormat: c.dataFormat ?? 'NHWC',
+        dimRoundingMode: c.dimRoundingMode,
+        filterShape: c.filter,
+      };
       const r = await onBoth(() => {
         const inputs = { x: tf.tensor(x, c.x), dy: tf.tensor(dy, info.outShape) };
         return tf.engine().runKernel('Conv2DBackpropFilter', inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
@@ -157,7 +259,13 @@ for (const [i, c] of CONV_CASES.entries()) {
       const info = convInfo(c);
       const dy = normals(sizeOf(info.outShape), 10 * i + 2);
       const w = normals(sizeOf(c.filter), 10 * i + 3);
-      const attrs = { strides: c.strides, pad: c.pad, dataFormat: c.dataFormat ?? 'NHWC', dimRoundingMode: c.dimRoundingMode, inputShape: c.x };
+      const attrs = {
+        strides: c.strides,
+        pad: c.pad,
+        dataFormat: c.dataFormat ?? 'NHWC',
+        dimRoundingMode: c.dimRoundingMode,
+        inputShape: c.x,
+      };
       const r = await onBoth(() => {
         const inputs = { dy: tf.tensor(dy, info.outShape), filter: tf.tensor(w, c.filter) };
         return tf.engine().runKernel('Conv2DBackpropInput', inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
@@ -169,23 +277,35 @@ for (const [i, c] of CONV_CASES.entries()) {
 }
 
 for (const kernels of KERNEL_SETS) {
-test(`gradients of a conv -> relu -> maxpool -> conv chain on wasm (${kernels}) match cpu (both filters and the input)`, on(kernels), async () => {
-  const xs = normals(2 * 12 * 12 * 3, 900);
-  const w1 = normals(3 * 3 * 3 * 8, 901);
-  const w2 = normals(3 * 3 * 8 * 4, 902);
-  const loss = (...[x, a, b]: tf.Tensor[]): tf.Scalar => {
-    const h = tf.maxPool(tf.relu(tf.conv2d(x as tf.Tensor4D, a as tf.Tensor4D, 1, 'same')), 2, 2, 'valid');
-    return tf.sum(tf.square(tf.conv2d(h, b as tf.Tensor4D, 2, 'valid')));
-  };
-  for (const [which, k] of [[0, 2 * 12 * 12], [1, 2 * 6 * 6], [2, 3 * 3 * 8]] as const) {
-    const r = await onBoth(() => {
-      const grads = tf.grads(loss)([tf.tensor4d(xs, [2, 12, 12, 3]), tf.tensor4d(w1, [3, 3, 3, 8]), tf.tensor4d(w2, [3, 3, 8, 4])]);
-      return grads[which] as tf.Tensor;
-    }, kernels);
-    // Gradients pass through two sums here, and squared outputs scale them up: loosen by 100x.
-    assertClose(`gradient ${which}`, r.wasm, r.cpu, 100 * k);
-  }
-});
+  test(
+    `gradients of a conv -> relu -> maxpool -> conv chain on wasm (${kernels}) match cpu (both filters and the input)`,
+    on(kernels),
+    async () => {
+      const xs = normals(2 * 12 * 12 * 3, 900);
+      const w1 = normals(3 * 3 * 3 * 8, 901);
+      const w2 = normals(3 * 3 * 8 * 4, 902);
+      const loss = (...[x, a, b]: tf.Tensor[]): tf.Scalar => {
+        const h = tf.maxPool(tf.relu(tf.conv2d(x as tf.Tensor4D, a as tf.Tensor4D, 1, 'same')), 2, 2, 'valid');
+        return tf.sum(tf.square(tf.conv2d(h, b as tf.Tensor4D, 2, 'valid')));
+      };
+      for (const [which, k] of [
+        [0, 2 * 12 * 12],
+        [1, 2 * 6 * 6],
+        [2, 3 * 3 * 8],
+      ] as const) {
+        const r = await onBoth(() => {
+          const grads = tf.grads(loss)([
+            tf.tensor4d(xs, [2, 12, 12, 3]),
+            tf.tensor4d(w1, [3, 3, 3, 8]),
+            tf.tensor4d(w2, [3, 3, 8, 4]),
+          ]);
+          return grads[which] as tf.Tensor;
+        }, kernels);
+        // Gradients pass through two sums here, and squared outputs scale them up: loosen by 100x.
+        assertClose(`gradient ${which}`, r.wasm, r.cpu, 100 * k);
+      }
+    },
+  );
 }
 
 interface PoolCase {
@@ -200,13 +320,49 @@ interface PoolCase {
 }
 
 const POOL_CASES: PoolCase[] = [
-  { name: 'CNN pool1: 26x26x32 after ReLU, 2x2 stride 2', x: [4, 26, 26, 32], filter: 2, strides: 2, pad: 'valid', relu: true },
-  { name: 'CNN pool2: 11x11x64 (odd) after ReLU, 2x2 stride 2', x: [3, 11, 11, 64], filter: 2, strides: 2, pad: 'valid', relu: true },
+  {
+    name: 'CNN pool1: 26x26x32 after ReLU, 2x2 stride 2',
+    x: [4, 26, 26, 32],
+    filter: 2,
+    strides: 2,
+    pad: 'valid',
+    relu: true,
+  },
+  {
+    name: 'CNN pool2: 11x11x64 (odd) after ReLU, 2x2 stride 2',
+    x: [3, 11, 11, 64],
+    filter: 2,
+    strides: 2,
+    pad: 'valid',
+    relu: true,
+  },
   { name: '3x3 stride 2 same', x: [2, 7, 7, 3], filter: 3, strides: 2, pad: 'same', relu: false },
   { name: 'overlapping 3x3 stride 1 same after ReLU', x: [2, 8, 8, 4], filter: 3, strides: 1, pad: 'same', relu: true },
-  { name: 'rectangular 2x3 filter, strides [1,2]', x: [1, 5, 6, 2], filter: [2, 3], strides: [1, 2], pad: 'valid', relu: false },
-  { name: 'numeric padding 1 with floor rounding', x: [2, 9, 9, 3], filter: 3, strides: 2, pad: 1, dimRoundingMode: 'floor', relu: false },
-  { name: '2x2 stride 2 same on an odd size (window past the edge)', x: [2, 7, 7, 8], filter: 2, strides: 2, pad: 'same', relu: true },
+  {
+    name: 'rectangular 2x3 filter, strides [1,2]',
+    x: [1, 5, 6, 2],
+    filter: [2, 3],
+    strides: [1, 2],
+    pad: 'valid',
+    relu: false,
+  },
+  {
+    name: 'numeric padding 1 with floor rounding',
+    x: [2, 9, 9, 3],
+    filter: 3,
+    strides: 2,
+    pad: 1,
+    dimRoundingMode: 'floor',
+    relu: false,
+  },
+  {
+    name: '2x2 stride 2 same on an odd size (window past the edge)',
+    x: [2, 7, 7, 8],
+    filter: 2,
+    strides: 2,
+    pad: 'same',
+    relu: true,
+  },
 ];
 
 for (const [i, c] of POOL_CASES.entries()) {
@@ -219,7 +375,13 @@ for (const [i, c] of POOL_CASES.entries()) {
     const r = await onBoth(() => {
       const input = tf.tensor(x, c.x);
       const output = tf.engine().runKernel('MaxPool', { x: input }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
-      return tf.engine().runKernel('MaxPoolGrad', { dy: tf.tensor(dy, info.outShape), input, output }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+      return tf
+        .engine()
+        .runKernel(
+          'MaxPoolGrad',
+          { dy: tf.tensor(dy, info.outShape), input, output },
+          attrs as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor;
     });
     assert.deepEqual(r.shape, c.x);
     // No arithmetic beyond adding the gradients of overlapping windows: exact up to ordering.
@@ -231,8 +393,20 @@ test('MaxPoolGrad on wasm matches cpu where whole windows are -Infinity (no grad
   const shape: [number, number, number, number] = [1, 4, 4, 8];
   const x = normals(sizeOf(shape), 600);
   // The top-left 2x2 window is -Infinity in every channel; one more window in channel 0 only.
-  for (const [r, q] of [[0, 0], [0, 1], [1, 0], [1, 1]]) for (let ch = 0; ch < 8; ch++) x[(r * 4 + q) * 8 + ch] = -Infinity;
-  for (const [r, q] of [[2, 2], [2, 3], [3, 2], [3, 3]]) x[(r * 4 + q) * 8] = -Infinity;
+  for (const [r, q] of [
+    [0, 0],
+    [0, 1],
+    [1, 0],
+    [1, 1],
+  ])
+    for (let ch = 0; ch < 8; ch++) x[(r * 4 + q) * 8 + ch] = -Infinity;
+  for (const [r, q] of [
+    [2, 2],
+    [2, 3],
+    [3, 2],
+    [3, 3],
+  ])
+    x[(r * 4 + q) * 8] = -Infinity;
   const dy = normals(2 * 2 * 8, 601);
   const attrs = { filterSize: 2, strides: 2, pad: 'valid' };
   const r = await onBoth(() => {
@@ -241,13 +415,21 @@ test('MaxPoolGrad on wasm matches cpu where whole windows are -Infinity (no grad
     return tf.engine().runKernel('MaxPoolGrad', { dy: tf.tensor(dy, [1, 2, 2, 8]), input, output }, attrs) as tf.Tensor;
   });
   assertClose('-Infinity windows', r.wasm, r.cpu, 1);
-  assert.equal(r.wasm.slice(0, 8).every((v) => v === 0), true);
+  assert.equal(
+    r.wasm.slice(0, 8).every((v) => v === 0),
+    true,
+  );
 });
 
 const SUM_CASES: { name: string; shape: number[]; axis: number | number[]; keepDims: boolean; dtype?: 'int32' }[] = [
   { name: 'conv bias gradient: [N,H,W,C] over N,H,W', shape: [16, 26, 26, 32], axis: [0, 1, 2], keepDims: false },
   { name: 'dense bias gradient: [N,C] over N', shape: [64, 128], axis: 0, keepDims: false },
-  { name: 'leading axes given out of order, negative, keepDims', shape: [8, 12, 12, 16], axis: [-3, 0], keepDims: true },
+  {
+    name: 'leading axes given out of order, negative, keepDims',
+    shape: [8, 12, 12, 16],
+    axis: [-3, 0],
+    keepDims: true,
+  },
   { name: 'channels not a multiple of 4 (stock kernel)', shape: [8, 10, 10, 10], axis: [0, 1, 2], keepDims: false },
   { name: 'trailing axis (stock kernel)', shape: [64, 784], axis: 1, keepDims: false },
   { name: 'middle axes (stock kernel)', shape: [4, 9, 9, 8], axis: [1, 2], keepDims: true },
@@ -260,7 +442,12 @@ for (const [i, c] of SUM_CASES.entries()) {
     const values = c.dtype === 'int32' ? Int32Array.from(raw, (v) => Math.round(10 * v)) : raw;
     const r = await onBoth(() => tf.cast(tf.sum(tf.tensor(values, c.shape, c.dtype), c.axis, c.keepDims), 'float32'));
     const axes = tf.util.parseAxisParam(c.axis, c.shape);
-    assertClose(c.name, r.wasm, r.cpu, axes.reduce((n, a) => n * c.shape[a]!, 1));
+    assertClose(
+      c.name,
+      r.wasm,
+      r.cpu,
+      axes.reduce((n, a) => n * c.shape[a]!, 1),
+    );
   });
 }
 
@@ -280,8 +467,20 @@ test('Identity and same-dtype Cast on wasm share data that outlives the original
 
 const MATMUL_CASES: { name: string; a: number[]; b: number[]; transposeA: boolean; transposeB: boolean }[] = [
   { name: 'no transposes (Dense forward)', a: [1, 64, 784], b: [1, 784, 128], transposeA: false, transposeB: false },
-  { name: 'transposeA (Dense weight gradient x^T dy)', a: [1, 64, 784], b: [1, 64, 128], transposeA: true, transposeB: false },
-  { name: 'transposeB (Dense input gradient dy W^T)', a: [1, 64, 128], b: [1, 784, 128], transposeA: false, transposeB: true },
+  {
+    name: 'transposeA (Dense weight gradient x^T dy)',
+    a: [1, 64, 784],
+    b: [1, 64, 128],
+    transposeA: true,
+    transposeB: false,
+  },
+  {
+    name: 'transposeB (Dense input gradient dy W^T)',
+    a: [1, 64, 128],
+    b: [1, 784, 128],
+    transposeA: false,
+    transposeB: true,
+  },
   { name: 'both transposed, batch 3', a: [3, 7, 5], b: [3, 9, 7], transposeA: true, transposeB: true },
   { name: 'transposeA with a broadcast batch', a: [1, 6, 4], b: [3, 6, 5], transposeA: true, transposeB: false },
   { name: 'transposeB, single row and column', a: [2, 1, 33], b: [2, 1, 33], transposeA: false, transposeB: true },
@@ -289,7 +488,13 @@ const MATMUL_CASES: { name: string; a: number[]; b: number[]; transposeA: boolea
   { name: 'long inner dimension, odd sizes', a: [1, 13, 600], b: [1, 600, 37], transposeA: false, transposeB: false },
   { name: 'many rows, transposeA', a: [2, 50, 200], b: [2, 50, 40], transposeA: true, transposeB: false },
   { name: 'very wide result, transposeB', a: [1, 3, 8], b: [1, 4100, 8], transposeA: false, transposeB: true },
-  { name: 'batch dims broadcast both ways (stock path)', a: [2, 1, 3, 4], b: [1, 3, 4, 5], transposeA: false, transposeB: false },
+  {
+    name: 'batch dims broadcast both ways (stock path)',
+    a: [2, 1, 3, 4],
+    b: [1, 3, 4, 5],
+    transposeA: false,
+    transposeB: false,
+  },
 ];
 
 for (const [i, c] of MATMUL_CASES.entries()) {
@@ -298,7 +503,14 @@ for (const [i, c] of MATMUL_CASES.entries()) {
       const a = normals(sizeOf(c.a), 700 + 10 * i);
       const b = normals(sizeOf(c.b), 701 + 10 * i);
       const r = await onBoth(
-        () => tf.engine().runKernel('BatchMatMul', { a: tf.tensor(a, c.a), b: tf.tensor(b, c.b) }, { transposeA: c.transposeA, transposeB: c.transposeB }) as tf.Tensor,
+        () =>
+          tf
+            .engine()
+            .runKernel(
+              'BatchMatMul',
+              { a: tf.tensor(a, c.a), b: tf.tensor(b, c.b) },
+              { transposeA: c.transposeA, transposeB: c.transposeB },
+            ) as tf.Tensor,
         kernels,
       );
       const k = c.transposeA ? c.a.at(-2)! : c.a.at(-1)!;
@@ -313,7 +525,9 @@ test('the wasm kernels leak no memory over 50 calls (tensor count and wasm heap 
   const w = tf.tensor4d(normals(3 * 3 * 32 * 64, 991), [3, 3, 32, 64]);
   const step = (): void => {
     tf.tidy(() => {
-      const g = tf.grads((...[a, b]: tf.Tensor[]) => tf.sum(tf.maxPool(tf.relu(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'valid')), 2, 2, 'valid')))([x, w]);
+      const g = tf.grads((...[a, b]: tf.Tensor[]) =>
+        tf.sum(tf.maxPool(tf.relu(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'valid')), 2, 2, 'valid')),
+      )([x, w]);
       g.forEach((t) => t.dataSync());
     });
   };

@@ -7,7 +7,10 @@ import { ParamLayout } from '../../src/train';
 for (const backend of ['wasm', 'cpu'] as const) {
   test(`on ${backend}, tensorFloats gives a tensor's values, and the gradient packing built on it matches dataSync`, async () => {
     await selectBackend(backend);
-    const a = tf.tensor2d(Float32Array.from({ length: 12 }, (_, i) => i * 0.25 - 1), [3, 4]);
+    const a = tf.tensor2d(
+      Float32Array.from({ length: 12 }, (_, i) => i * 0.25 - 1),
+      [3, 4],
+    );
     const b = tf.tensor1d([7, -0.5, 3]);
     try {
       assert.deepEqual(tensorFloats(a), a.dataSync());
@@ -28,7 +31,11 @@ for (const backend of ['wasm', 'cpu'] as const) {
       layout.packRange(grads, out, 5, 15);
       assert.deepEqual(out, want);
       layout.packRange(grads, out, 0, 15, true);
-      assert.deepEqual(out, want.map((x) => 2 * x), 'accumulate adds the values again');
+      assert.deepEqual(
+        out,
+        want.map((x) => 2 * x),
+        'accumulate adds the values again',
+      );
       tf.dispose([va, vb]);
     } finally {
       tf.dispose([a, b]);

@@ -15,7 +15,6 @@ function writeJob(name: string, text: string): string {
   return file;
 }
 
-
 const YAML_JOB = `
 name: quick
 data:
@@ -78,10 +77,7 @@ test('a missing file is named with the reason', () => {
 test('a YAML syntax error names the file, the line and the reason', () => {
   const file = writeJob('broken.yaml', 'train:\n  epochs: 2\n  epochs: 3\n');
   const message = configError(() => loadJob({ file, env: {} }));
-  assert.equal(
-    message.split('\n')[0],
-    `cannot parse job file '${file}' at line 3, column 3: Map keys must be unique`,
-  );
+  assert.equal(message.split('\n')[0], `cannot parse job file '${file}' at line 3, column 3: Map keys must be unique`);
 });
 
 test('a JSON syntax error names the file and the line', () => {

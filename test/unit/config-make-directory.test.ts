@@ -43,7 +43,14 @@ test('a file in the way is named, with the fix, and is left as it was', () => {
   assert.equal(fs.readFileSync(file, 'utf8'), 'keep me');
 });
 
-test('a place where nothing can be made is refused at once (Node\'s recursive mkdir loops forever under /proc)', { skip: process.platform !== 'linux' }, () => {
-  const e = refusal('/proc/ringtrain-no/run');
-  assert.match(e.message, /^cannot use \/proc\/ringtrain-no\/run as the run directory: \/proc\/ringtrain-no cannot be created \(this file system does not allow creating it\); pass --out DIR$/);
-});
+test(
+  "a place where nothing can be made is refused at once (Node's recursive mkdir loops forever under /proc)",
+  { skip: process.platform !== 'linux' },
+  () => {
+    const e = refusal('/proc/ringtrain-no/run');
+    assert.match(
+      e.message,
+      /^cannot use \/proc\/ringtrain-no\/run as the run directory: \/proc\/ringtrain-no cannot be created \(this file system does not allow creating it\); pass --out DIR$/,
+    );
+  },
+);

@@ -3,12 +3,13 @@ import { strict as assert } from 'node:assert';
 import { parseSetArgs } from '../../src/config';
 import { configError } from './support';
 
-
 test('dotted keys become a nested object with YAML-typed values', () => {
-  assert.deepEqual(
-    parseSetArgs(['data.batchSize=32', 'train.epochs=1', 'model.hidden=[256,128]', 'name=foo']),
-    { data: { batchSize: 32 }, train: { epochs: 1 }, model: { hidden: [256, 128] }, name: 'foo' },
-  );
+  assert.deepEqual(parseSetArgs(['data.batchSize=32', 'train.epochs=1', 'model.hidden=[256,128]', 'name=foo']), {
+    data: { batchSize: 32 },
+    train: { epochs: 1 },
+    model: { hidden: [256, 128] },
+    name: 'foo',
+  });
 });
 
 test('values read as YAML scalars: numbers, booleans, quoted text and empty strings', () => {
@@ -25,15 +26,18 @@ test('items for the same group merge and a later item wins', () => {
 
 test('an item without an equals sign names the item and the expected form', () => {
   const message = configError(() => parseSetArgs(['data.batchSize']));
-  assert.equal(
-    message,
-    "--set: 'data.batchSize' has no '='; expected --set key=value, e.g. --set data.batchSize=32",
-  );
+  assert.equal(message, "--set: 'data.batchSize' has no '='; expected --set key=value, e.g. --set data.batchSize=32");
 });
 
 test('an empty key or an empty path segment is rejected', () => {
-  assert.match(configError(() => parseSetArgs(['=5'])), /--set: '=5' has an empty key; expected --set key=value/);
-  assert.match(configError(() => parseSetArgs(['data..x=1'])), /'data\.\.x=1' has an empty key/);
+  assert.match(
+    configError(() => parseSetArgs(['=5'])),
+    /--set: '=5' has an empty key; expected --set key=value/,
+  );
+  assert.match(
+    configError(() => parseSetArgs(['data..x=1'])),
+    /'data\.\.x=1' has an empty key/,
+  );
 });
 
 test('every malformed item is reported in one error', () => {
@@ -48,8 +52,7 @@ test('errors name RINGTRAIN_SET and its form when the items came from the enviro
   const message = configError(() => parseSetArgs(['oops'], 'RINGTRAIN_SET'));
   assert.equal(
     message,
-    "RINGTRAIN_SET: 'oops' has no '='; expected key=value, " +
-      "e.g. RINGTRAIN_SET='data.batchSize=32;train.epochs=1'",
+    "RINGTRAIN_SET: 'oops' has no '='; expected key=value, " + "e.g. RINGTRAIN_SET='data.batchSize=32;train.epochs=1'",
   );
 });
 

@@ -1,15 +1,8 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import {
-  DEFAULT_JOB,
-  JOB_SCHEMA,
-  validateJob,
-  validateJobLayers,
-  type JobSpec,
-} from '../../src/config';
+import { DEFAULT_JOB, JOB_SCHEMA, validateJob, validateJobLayers, type JobSpec } from '../../src/config';
 import { leafPaths } from '../../src/config/schema';
 import { configError } from './support';
-
 
 test('every leaf of DEFAULT_JOB has a schema entry and every schema entry is a leaf', () => {
   assert.deepEqual(leafPaths(DEFAULT_JOB).sort(), Object.keys(JOB_SCHEMA).sort());
@@ -49,9 +42,7 @@ test('validation leaves DEFAULT_JOB unchanged and returns an unshared object', (
 });
 
 test('an unknown key and a bad value in the same file are reported in one error', () => {
-  const message = configError(() =>
-    validateJob({ data: { batchsize: 32 }, train: { lr: -1 } }, 'job.yaml'),
-  );
+  const message = configError(() => validateJob({ data: { batchsize: 32 }, train: { lr: -1 } }, 'job.yaml'));
   const lines = message.split('\n');
   assert.equal(lines[0], 'invalid job spec (2 problems):');
   assert.equal(lines[1], "  job.yaml: unknown field 'data.batchsize' (did you mean 'data.batchSize'?)");
@@ -67,7 +58,10 @@ test('a field put at the wrong level suggests its full path', () => {
 
 test('an unknown key with no close match lists the known fields at its level', () => {
   const message = configError(() => validateJob({ model: { topology: [3] } }, 'job.yaml'));
-  assert.match(message, /unknown field 'model\.topology' \(known fields under 'model': kind, hidden, activation, initializer, initFrom, initSkip, freeze, freezeAllButLast, dropout, channels, blocks, module, layers\)/);
+  assert.match(
+    message,
+    /unknown field 'model\.topology' \(known fields under 'model': kind, hidden, activation, initializer, initFrom, initSkip, freeze, freezeAllButLast, dropout, channels, blocks, module, layers\)/,
+  );
 });
 
 test('out-of-range and wrongly typed values each name the field, the rule and the value', () => {
@@ -82,11 +76,20 @@ test('out-of-range and wrongly typed values each name the field, the rule and th
     [{ cluster: { worldSize: 1.5 } }, 'cluster.worldSize must be an integer >= 1, got 1.5'],
     [{ cluster: { joinTimeoutSec: 0 } }, 'cluster.joinTimeoutSec must be a number > 0, got 0'],
     [{ observe: { metricsPort: 70000 } }, 'observe.metricsPort must be an integer >= 0 and <= 65535, got 70000'],
-    [{ observe: { logLevel: 'verbose' } }, "observe.logLevel must be one of 'trace', 'debug', 'info', 'warn', 'error', got \"verbose\""],
+    [
+      { observe: { logLevel: 'verbose' } },
+      "observe.logLevel must be one of 'trace', 'debug', 'info', 'warn', 'error', got \"verbose\"",
+    ],
     [{ backend: 'gpu' }, "backend must be one of 'auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu', got \"gpu\""],
-    [{ model: { activation: 'gelu' } }, "model.activation must be one of 'relu', 'tanh', 'sigmoid', 'leakyRelu', got \"gelu\""],
+    [
+      { model: { activation: 'gelu' } },
+      "model.activation must be one of 'relu', 'tanh', 'sigmoid', 'leakyRelu', got \"gelu\"",
+    ],
     [{ model: { hidden: [] } }, 'model.hidden must be a non-empty list of integers >= 1, like [256, 128], got []'],
-    [{ model: { hidden: [128, 0] } }, 'model.hidden must be a non-empty list of integers >= 1, like [256, 128], got [128,0]'],
+    [
+      { model: { hidden: [128, 0] } },
+      'model.hidden must be a non-empty list of integers >= 1, like [256, 128], got [128,0]',
+    ],
     [{ model: { hidden: 128 } }, 'model.hidden must be a non-empty list of integers >= 1, like [256, 128], got 128'],
     [{ name: '' }, 'name must be a non-empty string, got ""'],
     [{ train: { lr: Infinity } }, 'train.lr must be a number > 0, got Infinity'],
@@ -136,9 +139,7 @@ test('a heartbeat interval not shorter than the lease is rejected', () => {
     validateJob({ cluster: { heartbeatIntervalSec: 10, leaseTimeoutSec: 5 } }, 'k8s.yaml'),
   );
   assert.ok(
-    message.includes(
-      'k8s.yaml: cluster.heartbeatIntervalSec (10) must be less than cluster.leaseTimeoutSec (5)',
-    ),
+    message.includes('k8s.yaml: cluster.heartbeatIntervalSec (10) must be less than cluster.leaseTimeoutSec (5)'),
     message,
   );
 });
@@ -163,10 +164,19 @@ test('later layers win and each problem names the layer that set the value', () 
 });
 
 test('model.kind layers takes a list of mappings, and an empty or non-mapping list is refused with an example', () => {
-  const layers = [{ type: 'dense', units: 64, activation: 'relu' }, { type: 'dropout', rate: 0.2 }];
+  const layers = [
+    { type: 'dense', units: 64, activation: 'relu' },
+    { type: 'dropout', rate: 0.2 },
+  ];
   const spec = validateJob({ model: { kind: 'layers', layers } }, 'job.yaml');
   assert.equal(spec.model.kind, 'layers');
   assert.deepEqual(spec.model.layers, layers);
-  assert.match(configError(() => validateJob({ model: { kind: 'layers' } }, 'job.yaml')), /job\.yaml: model\.kind is layers but model\.layers is empty: list the model's layers, e\.g\. \[\{type: dense/);
-  assert.match(configError(() => validateJob({ model: { kind: 'layers', layers: [3, 'dense'] } }, 'job.yaml')), /model\.layers must be a list of mappings, like \[\{type: dense, units: 128, activation: relu\}\], got/);
+  assert.match(
+    configError(() => validateJob({ model: { kind: 'layers' } }, 'job.yaml')),
+    /job\.yaml: model\.kind is layers but model\.layers is empty: list the model's layers, e\.g\. \[\{type: dense/,
+  );
+  assert.match(
+    configError(() => validateJob({ model: { kind: 'layers', layers: [3, 'dense'] } }, 'job.yaml')),
+    /model\.layers must be a list of mappings, like \[\{type: dense, units: 128, activation: relu\}\], got/,
+  );
 });

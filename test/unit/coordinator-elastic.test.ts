@@ -4,9 +4,26 @@ import { Job, type JobOptions } from '../../src/coordinator/job';
 import type { Member } from '../../src/coordinator/rendezvous';
 
 const opts = (o: Partial<JobOptions> = {}): JobOptions => ({
-  job: 'j', worldSize: 3, configHash: 'h', joinTimeoutMs: 10_000, leaseMs: 5_000, startedAtMs: 0, maxRestarts: 2, minWorkers: 2, lastCallMs: 1_000, suspectGraceMs: 1_500, ...o,
+  job: 'j',
+  worldSize: 3,
+  configHash: 'h',
+  joinTimeoutMs: 10_000,
+  leaseMs: 5_000,
+  startedAtMs: 0,
+  maxRestarts: 2,
+  minWorkers: 2,
+  lastCallMs: 1_000,
+  suspectGraceMs: 1_500,
+  ...o,
 });
-const member = (id: string, rankHint: number): Member => ({ workerId: id, address: `h:${rankHint}`, rankHint, configHash: 'h', metricsUrl: '', joinedAtMs: 0 });
+const member = (id: string, rankHint: number): Member => ({
+  workerId: id,
+  address: `h:${rankHint}`,
+  rankHint,
+  configHash: 'h',
+  metricsUrl: '',
+  joinedAtMs: 0,
+});
 
 /** b goes silent; a and c keep heartbeating until 4 s. */
 function loseB(job: Job): void {
@@ -44,7 +61,13 @@ test('survivors re-form at minWorkers after the last call, and the lowest surviv
   const r = job.tick(7_300);
   assert.equal(r.kind, 'formed');
   assert.equal(job.generation, 2);
-  assert.deepEqual(job.ring.map((p) => [p.rank, p.workerId]), [[0, 'a'], [1, 'c']]);
+  assert.deepEqual(
+    job.ring.map((p) => [p.rank, p.workerId]),
+    [
+      [0, 'a'],
+      [1, 'c'],
+    ],
+  );
   assert.equal(job.stateSourceRank, 0);
   assert.equal(job.lastRecoveryMs, 1_300);
 });
@@ -61,7 +84,10 @@ test('a replacement with the lost rank fills the ring at once, and fresh members
   job.join(member('b', 1), 2_100);
   const r = job.join(member('c', 2), 2_200);
   assert.equal(r.kind, 'formed', 'a full ring forms without waiting for the last call');
-  assert.deepEqual(job.ring.map((p) => p.workerId), ['a2', 'b', 'c']);
+  assert.deepEqual(
+    job.ring.map((p) => p.workerId),
+    ['a2', 'b', 'c'],
+  );
   assert.equal(job.stateSourceRank, 1, 'rank 0 is new; rank 1 (b) holds the state');
 });
 
@@ -101,7 +127,10 @@ test('a worker joining a shrunken running ring waits for the epoch boundary, the
   job.join(member('a', 0), 9_100);
   const r = job.join(member('c', 2), 9_200);
   assert.equal(r.kind, 'formed');
-  assert.deepEqual(job.ring.map((p) => p.workerId), ['a', 'd', 'c']);
+  assert.deepEqual(
+    job.ring.map((p) => p.workerId),
+    ['a', 'd', 'c'],
+  );
   assert.equal(job.restarts, 1, 'growing is not a restart');
   assert.equal(job.stateSourceRank, 0);
 });
@@ -119,7 +148,10 @@ test('a worker whose model has other parameter shapes is refused, naming both mo
   assert.equal(job.join({ ...member('a', 0), modelFingerprint: '101770:aaaaaaaaaaaaaaaa' }, 0).kind, 'pending');
   const r = job.join({ ...member('b', 1), modelFingerprint: '50890:bbbbbbbbbbbbbbbb' }, 0);
   assert.equal(r.kind, 'refused');
-  assert.match((r as { reason: string }).reason, /worker b built a different model \(50890 parameters, shapes bbbbbbbbbbbb\) than the ring's \(101770 parameters, shapes aaaaaaaaaaaa\)/);
+  assert.match(
+    (r as { reason: string }).reason,
+    /worker b built a different model \(50890 parameters, shapes bbbbbbbbbbbb\) than the ring's \(101770 parameters, shapes aaaaaaaaaaaa\)/,
+  );
   assert.equal(job.join({ ...member('c', 2), modelFingerprint: '101770:aaaaaaaaaaaaaaaa' }, 0).kind, 'pending');
 });
 
@@ -129,6 +161,9 @@ test('a second worker claiming the rank of a live member is told to wait, and th
   const claim = job.join(member('x', 1), 1_000);
   assert.equal(claim.kind, 'refused');
   assert.equal((claim as { busy?: boolean }).busy, true);
-  assert.match((claim as { reason: string }).reason, /rank 1 is held by worker b at h:1, which is alive \(last heartbeat 0\.1 s ago\): each live worker needs its own RANK/);
+  assert.match(
+    (claim as { reason: string }).reason,
+    /rank 1 is held by worker b at h:1, which is alive \(last heartbeat 0\.1 s ago\): each live worker needs its own RANK/,
+  );
   assert.deepEqual([job.phase, job.restarts, job.ring.map((p) => p.workerId)], ['running', 0, ['a', 'b', 'c']]);
 });

@@ -8,11 +8,27 @@ const JOIN_TIMEOUT_MS = 10_000;
 const LEASE_MS = 5_000;
 
 function newJob(overrides: Partial<JobOptions> = {}): Job {
-  return new Job({ job: 'mnist', worldSize: 2, configHash: HASH, joinTimeoutMs: JOIN_TIMEOUT_MS, leaseMs: LEASE_MS, startedAtMs: 1_000, ...overrides });
+  return new Job({
+    job: 'mnist',
+    worldSize: 2,
+    configHash: HASH,
+    joinTimeoutMs: JOIN_TIMEOUT_MS,
+    leaseMs: LEASE_MS,
+    startedAtMs: 1_000,
+    ...overrides,
+  });
 }
 
 function member(workerId: string, rankHint: number, address: string, overrides: Partial<Member> = {}): Member {
-  return { workerId, address, rankHint, configHash: HASH, metricsUrl: `http://${address}/metrics`, joinedAtMs: 0, ...overrides };
+  return {
+    workerId,
+    address,
+    rankHint,
+    configHash: HASH,
+    metricsUrl: `http://${address}/metrics`,
+    joinedAtMs: 0,
+    ...overrides,
+  };
 }
 
 /** A job whose two-worker ring formed at t = 2000 ms: w-a is rank 0, w-b rank 1. */
@@ -166,11 +182,15 @@ test('the rendezvous deadline fails the job with the shortfall in the reason', (
   job.join(member('w-a', 0, '10.0.0.1:7000'), 1_500);
   assert.deepEqual(job.tick(1_000 + JOIN_TIMEOUT_MS - 1), { kind: 'pending' });
   const outcome = job.tick(1_000 + JOIN_TIMEOUT_MS);
-  const reason = 'rendezvous timed out after 10 s: 1 of 2 workers joined (w-a at 10.0.0.1:7000 as rank 0); missing: rank 1';
+  const reason =
+    'rendezvous timed out after 10 s: 1 of 2 workers joined (w-a at 10.0.0.1:7000 as rank 0); missing: rank 1';
   assert.deepEqual(outcome, { kind: 'refused', reason });
   assert.equal(job.phase, 'failed');
   assert.equal(job.reason, reason);
-  assert.deepEqual(job.join(member('w-b', 1, '10.0.0.2:7000'), 12_000), { kind: 'refused', reason: `job is failed: ${reason}` });
+  assert.deepEqual(job.join(member('w-b', 1, '10.0.0.2:7000'), 12_000), {
+    kind: 'refused',
+    reason: `job is failed: ${reason}`,
+  });
 });
 
 test('a sub-second join timeout is reported as it was configured', () => {

@@ -1,7 +1,13 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { Job } from '../../src/coordinator/job';
-import { admit, assignRanks, decideRendezvous, type Member, type RendezvousState } from '../../src/coordinator/rendezvous';
+import {
+  admit,
+  assignRanks,
+  decideRendezvous,
+  type Member,
+  type RendezvousState,
+} from '../../src/coordinator/rendezvous';
 
 const HASH = 'a'.repeat(64);
 
@@ -23,7 +29,10 @@ function state(worldSize: number, members: Member[], deadlineMs = 10_000): Rende
 
 test('the rendezvous waits until the deadline while fewer than N workers have joined', () => {
   assert.deepEqual(decideRendezvous(state(3, [member('w-a', 0)]), 0), { kind: 'wait', untilMs: 10_000 });
-  assert.deepEqual(decideRendezvous(state(3, [member('w-a', 0), member('w-b', 1)]), 9_999), { kind: 'wait', untilMs: 10_000 });
+  assert.deepEqual(decideRendezvous(state(3, [member('w-a', 0), member('w-b', 1)]), 9_999), {
+    kind: 'wait',
+    untilMs: 10_000,
+  });
 });
 
 test('the rendezvous forms the ring as soon as N workers have joined, even before the deadline', () => {
@@ -49,17 +58,32 @@ test('the rendezvous times out at the deadline, listing who joined and which hin
 
 test('a timeout with one missing hinted rank names it in the singular', () => {
   const action = decideRendezvous(state(2, [member('w-b', 1, { address: 'h:1' })]), 20_000);
-  assert.equal(action.kind === 'timeout' ? action.message : '', '1 of 2 workers joined (w-b at h:1 as rank 1); missing: rank 0');
+  assert.equal(
+    action.kind === 'timeout' ? action.message : '',
+    '1 of 2 workers joined (w-b at h:1 as rank 1); missing: rank 0',
+  );
 });
 
 test('a timeout without rank hints says how many workers are missing', () => {
-  const action = decideRendezvous(state(4, [member('w-a', -1, { address: 'h:1' }), member('w-b', -1, { address: 'h:2' })]), 10_001);
-  assert.equal(action.kind === 'timeout' ? action.message : '', '2 of 4 workers joined (w-a at h:1, w-b at h:2); missing: 2 more workers');
+  const action = decideRendezvous(
+    state(4, [member('w-a', -1, { address: 'h:1' }), member('w-b', -1, { address: 'h:2' })]),
+    10_001,
+  );
+  assert.equal(
+    action.kind === 'timeout' ? action.message : '',
+    '2 of 4 workers joined (w-a at h:1, w-b at h:2); missing: 2 more workers',
+  );
 });
 
 test('a timeout with only some workers hinted counts the missing workers rather than guessing ranks', () => {
-  const action = decideRendezvous(state(3, [member('w-a', 2, { address: 'h:1' }), member('w-b', -1, { address: 'h:2' })]), 10_000);
-  assert.equal(action.kind === 'timeout' ? action.message : '', '2 of 3 workers joined (w-a at h:1 as rank 2, w-b at h:2); missing: 1 more worker');
+  const action = decideRendezvous(
+    state(3, [member('w-a', 2, { address: 'h:1' }), member('w-b', -1, { address: 'h:2' })]),
+    10_000,
+  );
+  assert.equal(
+    action.kind === 'timeout' ? action.message : '',
+    '2 of 3 workers joined (w-a at h:1 as rank 2, w-b at h:2); missing: 1 more worker',
+  );
 });
 
 test('assignRanks honours distinct rank hints over worker id order', () => {
@@ -85,7 +109,10 @@ test('assignRanks sorts by worker id when there are no hints, whatever the join 
   ];
   for (const order of [ids, [...ids].reverse(), ['w-b', 'w-d', 'w-a', 'w-c']]) {
     assert.deepEqual(
-      assignRanks(order.map((id) => member(id)), 4).map((p) => [p.rank, p.workerId]),
+      assignRanks(
+        order.map((id) => member(id)),
+        4,
+      ).map((p) => [p.rank, p.workerId]),
       expected,
     );
   }
@@ -144,7 +171,14 @@ test('admit lets a worker re-join with its own id and rank hint, even into a ful
 });
 
 test('a worker re-joining with the same id replaces its entry instead of taking a second seat', () => {
-  const job = new Job({ job: 'j', worldSize: 2, configHash: HASH, joinTimeoutMs: 10_000, leaseMs: 5_000, startedAtMs: 0 });
+  const job = new Job({
+    job: 'j',
+    worldSize: 2,
+    configHash: HASH,
+    joinTimeoutMs: 10_000,
+    leaseMs: 5_000,
+    startedAtMs: 0,
+  });
   assert.deepEqual(job.join(member('w-a', 0, { address: 'old:1' }), 10), { kind: 'pending' });
   assert.deepEqual(job.join(member('w-a', 0, { address: 'new:1' }), 20), { kind: 'pending' });
   assert.deepEqual(

@@ -9,8 +9,11 @@ function feed(d: StragglerDetector, perStep: number[], intervals: number, start 
 
 test('a rank persistently busier than the median of the others is named, with its ratio', () => {
   const d = new StragglerDetector({ ratio: 1.3, patience: 3 });
-  feed(d, [0.010, 0.011, 0.020, 0.010], 4);
-  assert.deepEqual(d.stragglers().map((s) => s.rank), [2]);
+  feed(d, [0.01, 0.011, 0.02, 0.01], 4);
+  assert.deepEqual(
+    d.stragglers().map((s) => s.rank),
+    [2],
+  );
   assert.ok(Math.abs(d.stragglers()[0]!.ratio - 2) < 0.01, `ratio ${d.stragglers()[0]!.ratio}`);
   assert.equal(d.isStraggler(1), false);
 });
@@ -26,7 +29,10 @@ test('one slow interval is noise, not a straggler', () => {
 test('a straggler that recovers is no longer named, and equal ranks never are', () => {
   const d = new StragglerDetector({ ratio: 1.3, patience: 2 });
   feed(d, [0.01, 0.03], 3);
-  assert.deepEqual(d.stragglers().map((s) => s.rank), [1]);
+  assert.deepEqual(
+    d.stragglers().map((s) => s.rank),
+    [1],
+  );
   feed(d, [0.01, 0.01], 2, 3);
   assert.deepEqual(d.stragglers(), []);
   const even = new StragglerDetector();

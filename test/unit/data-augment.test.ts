@@ -24,7 +24,10 @@ test('a padded crop shifts the image and fills from outside with the fill value'
 test('rotation by 90 degrees turns the image counter-clockwise; by 45 it interpolates bilinearly', () => {
   const out = new Float32Array(9);
   rotate(IMG, out, SHAPE, 90, -1);
-  assert.deepEqual(Array.from(out).map((v) => Math.round(v * 1e6) / 1e6), [2, 5, 8, 1, 4, 7, 0, 3, 6]);
+  assert.deepEqual(
+    Array.from(out).map((v) => Math.round(v * 1e6) / 1e6),
+    [2, 5, 8, 1, 4, 7, 0, 3, 6],
+  );
   rotate(IMG, out, SHAPE, 45, 0);
   // The center stays; the top-middle output pixel (x 1, y 0) samples the source at
   // (x, y) = (1 + sin45, 1 - cos45) = (1.7071, 0.2929): bilinear between pixels 1, 2 (row 0)
@@ -52,7 +55,10 @@ test('augmentation depends only on (seed, epoch, sample): repeatable, and differ
   assert.deepEqual(run(3, [99, 10]).subarray(64), a.subarray(0, 64));
   assert.notDeepEqual(run(4, [10, 11]), a);
   assert.notDeepEqual(a, base, 'nothing changed');
-  assert.ok(a.every((v) => v >= -0.5 - 1e-6 && v <= 1), 'values stay between the fill and the image range');
+  assert.ok(
+    a.every((v) => v >= -0.5 - 1e-6 && v <= 1),
+    'values stay between the fill and the image range',
+  );
   assert.equal(augmenter(DEFAULT_JOB.data.augment, shape, 0, 1), undefined, 'all off: no transform');
   assert.throws(() => augmenter(spec, undefined, 0, 1), /data.augment .* works on images only/);
 });

@@ -12,18 +12,30 @@ function tinySplit(): RowSource {
 
 test('cuts indices into full batches and a smaller last one', () => {
   const batches = batchIndices(Int32Array.from([9, 8, 7, 6, 5, 4, 3]), 3);
-  assert.deepEqual(batches.map((b) => Array.from(b)), [[9, 8, 7], [6, 5, 4], [3]]);
+  assert.deepEqual(
+    batches.map((b) => Array.from(b)),
+    [[9, 8, 7], [6, 5, 4], [3]],
+  );
 });
 
 test('gives exact batches when the size divides and none for no indices', () => {
-  assert.deepEqual(batchIndices(Int32Array.from([1, 2, 3, 4]), 2).map((b) => Array.from(b)), [[1, 2], [3, 4]]);
+  assert.deepEqual(
+    batchIndices(Int32Array.from([1, 2, 3, 4]), 2).map((b) => Array.from(b)),
+    [
+      [1, 2],
+      [3, 4],
+    ],
+  );
   assert.deepEqual(batchIndices(new Int32Array(0), 4), []);
 });
 
 test('rejects a batch size that is not a positive integer', () => {
   assert.throws(
     () => batchIndices(new Int32Array(3), 0),
-    (e: unknown) => e instanceof RingtrainError && e.code === 'CONFIG_INVALID' && /batchSize must be a positive integer, got 0/.test(e.message),
+    (e: unknown) =>
+      e instanceof RingtrainError &&
+      e.code === 'CONFIG_INVALID' &&
+      /batchSize must be a positive integer, got 0/.test(e.message),
   );
 });
 
@@ -65,6 +77,9 @@ test('allocates fresh buffers when the output is too small', () => {
 test('rejects an index outside the split, naming the index and position', () => {
   assert.throws(
     () => gatherBatch(tinySplit(), Int32Array.from([0, 5])),
-    (e: unknown) => e instanceof RingtrainError && e.code === 'DATA_INVALID' && /batch index 5 at position 1 is outside the split's 5 rows/.test(e.message),
+    (e: unknown) =>
+      e instanceof RingtrainError &&
+      e.code === 'DATA_INVALID' &&
+      /batch index 5 at position 1 is outside the split's 5 rows/.test(e.message),
   );
 });

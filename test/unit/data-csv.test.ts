@@ -11,7 +11,10 @@ const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-csv-'
 test('parses quoted fields, doubled quotes, newlines inside quotes, CRLF and a BOM', () => {
   const t = parseCsv('\ufeffa,b,"c d"\r\n1,"x, ""y""",3\r\n"4","multi\nline",6\n\n', 'mem.csv');
   assert.deepEqual(t.header, ['a', 'b', 'c d']);
-  assert.deepEqual(t.rows, [['1', 'x, "y"', '3'], ['4', 'multi\nline', '6']]);
+  assert.deepEqual(t.rows, [
+    ['1', 'x, "y"', '3'],
+    ['4', 'multi\nline', '6'],
+  ]);
   assert.deepEqual(t.lines, [2, 3]);
 });
 
@@ -29,10 +32,19 @@ test('text labels become sorted class ids, reused for the test file; unknown lab
   assert.deepEqual(c.classNames, ['setosa', 'virginica']);
   assert.deepEqual(Array.from(c.labels), [0, 1, 0]);
   const test2 = parseCsv('x1,species,x2\n1,versicolor,2\n', 'test.csv');
-  assert.throws(() => csvColumns(test2, 'test.csv', 'species', 'classification', c.classNames), /test\.csv: line 2: label 'versicolor' is not one of the training labels \(setosa, virginica\)/);
+  assert.throws(
+    () => csvColumns(test2, 'test.csv', 'species', 'classification', c.classNames),
+    /test\.csv: line 2: label 'versicolor' is not one of the training labels \(setosa, virginica\)/,
+  );
   const bad = parseCsv('x1,y\n1,0\nabc,1\n', 'bad.csv');
-  assert.throws(() => csvColumns(bad, 'bad.csv', '', 'classification', undefined), /bad\.csv: line 3, column 'x1': 'abc' is not a number/);
-  assert.throws(() => csvColumns(bad, 'bad.csv', 'label', 'classification', undefined), /no column 'label' for data.target; columns are x1, y/);
+  assert.throws(
+    () => csvColumns(bad, 'bad.csv', '', 'classification', undefined),
+    /bad\.csv: line 3, column 'x1': 'abc' is not a number/,
+  );
+  assert.throws(
+    () => csvColumns(bad, 'bad.csv', 'label', 'classification', undefined),
+    /no column 'label' for data.target; columns are x1, y/,
+  );
 });
 
 test('a CSV regression dataset standardizes features with training statistics only and holds out the last rows', () => {
@@ -40,7 +52,14 @@ test('a CSV regression dataset standardizes features with training statistics on
   const rows = Array.from({ length: 10 }, (_, i) => `${i},${10 * i},${2 * i + 1}`);
   fs.writeFileSync(path.join(dir, 'train.csv'), `a,b,y\n${rows.join('\n')}\n`);
   fs.writeFileSync(path.join(dir, 'test.csv'), 'a,b,y\n100,0,7\n');
-  const spec: DataSpec = { ...DEFAULT_JOB.data, dataset: 'csv', trainFile: path.join(dir, 'train.csv'), testFile: path.join(dir, 'test.csv'), task: 'regression', valFraction: 0.2 };
+  const spec: DataSpec = {
+    ...DEFAULT_JOB.data,
+    dataset: 'csv',
+    trainFile: path.join(dir, 'train.csv'),
+    testFile: path.join(dir, 'test.csv'),
+    task: 'regression',
+    valFraction: 0.2,
+  };
   const d = loadDataset(spec);
   assert.equal(d.train.count, 8);
   assert.equal(d.val.count, 2);
@@ -54,5 +73,8 @@ test('a CSV regression dataset standardizes features with training statistics on
   assert.deepEqual(Array.from(d.test.targets!), [7]);
   assert.deepEqual(d.sampleShape, [2]);
   assert.equal(d.preprocess.target, 'y');
-  assert.throws(() => loadDataset({ ...spec, testFile: '', valFraction: 0 }), /needs data.testFile or data.valFraction > 0/);
+  assert.throws(
+    () => loadDataset({ ...spec, testFile: '', valFraction: 0 }),
+    /needs data.testFile or data.valFraction > 0/,
+  );
 });

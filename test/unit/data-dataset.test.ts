@@ -51,7 +51,10 @@ test('valFraction holds out the last training rows for validation', () => {
   assert.equal(d.val.count, 2);
   assert.deepEqual(Array.from(d.val.labels), [1, 2]);
   assert.equal(d.test.count, 2);
-  assert.throws(() => loadDataset({ ...DEFAULT_JOB.data, dataset: 'idx', dir: fakeIdxDir(), valFraction: 0.1 }), /leaves 0 for validation/);
+  assert.throws(
+    () => loadDataset({ ...DEFAULT_JOB.data, dataset: 'idx', dir: fakeIdxDir(), valFraction: 0.1 }),
+    /leaves 0 for validation/,
+  );
 });
 
 test('the MNIST preset keeps its tutorial constants and the flat [784] input', () => {
@@ -63,16 +66,34 @@ test('the MNIST preset keeps its tutorial constants and the flat [784] input', (
 });
 
 test('a dataset module supplies rows and labels; bad returns are refused naming the split and row', () => {
-  const d = loadDataset({ ...DEFAULT_JOB.data, dataset: 'module', module: path.resolve(__dirname, '../../../examples/my-data.js'), trainLimit: 100, testLimit: 20 });
+  const d = loadDataset({
+    ...DEFAULT_JOB.data,
+    dataset: 'module',
+    module: path.resolve(__dirname, '../../../examples/my-data.js'),
+    trainLimit: 100,
+    testLimit: 20,
+  });
   assert.deepEqual([d.train.count, d.test.count, d.train.features, d.train.classes], [100, 20, 2, 2]);
   assert.deepEqual(d.sampleShape, [2]);
   assert.deepEqual(Array.from(d.train.labels.subarray(0, 4)), [0, 1, 0, 1]);
   assert.equal(d.val, d.test);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-datamod-'));
-  fs.writeFileSync(path.join(dir, 'bad.js'), 'exports.loadData = () => ({ train: { x: [[1, 2], [3]], y: [0, 1] }, test: { x: [[1, 2]], y: [0] } });');
-  assert.throws(() => loadDataset({ ...DEFAULT_JOB.data, dataset: 'module', module: path.join(dir, 'bad.js') }), /bad\.js: train\.x\[1\] has 1 values, expected 2/);
-  fs.writeFileSync(path.join(dir, 'labels.js'), 'exports.loadData = () => ({ train: { x: [[1], [2]], y: [0, -1] }, test: { x: [[1]], y: [0] } });');
-  assert.throws(() => loadDataset({ ...DEFAULT_JOB.data, dataset: 'module', module: path.join(dir, 'labels.js') }), /train\.y\[1\] is -1; class ids are integers from 0/);
+  fs.writeFileSync(
+    path.join(dir, 'bad.js'),
+    'exports.loadData = () => ({ train: { x: [[1, 2], [3]], y: [0, 1] }, test: { x: [[1, 2]], y: [0] } });',
+  );
+  assert.throws(
+    () => loadDataset({ ...DEFAULT_JOB.data, dataset: 'module', module: path.join(dir, 'bad.js') }),
+    /bad\.js: train\.x\[1\] has 1 values, expected 2/,
+  );
+  fs.writeFileSync(
+    path.join(dir, 'labels.js'),
+    'exports.loadData = () => ({ train: { x: [[1], [2]], y: [0, -1] }, test: { x: [[1]], y: [0] } });',
+  );
+  assert.throws(
+    () => loadDataset({ ...DEFAULT_JOB.data, dataset: 'module', module: path.join(dir, 'labels.js') }),
+    /train\.y\[1\] is -1; class ids are integers from 0/,
+  );
   assert.throws(() => loadDataset({ ...DEFAULT_JOB.data, dataset: 'module' }), /data.dataset module needs data.module/);
 });
 

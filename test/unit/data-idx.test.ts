@@ -93,7 +93,10 @@ test('reads a file from disk', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'ringtrain-idx-'));
   try {
     const file = path.join(dir, 'x.idx');
-    writeFileSync(file, buildIdx(0x0c, [2], [1, -2], 4, (v, o, x) => v.setInt32(o, x, false)));
+    writeFileSync(
+      file,
+      buildIdx(0x0c, [2], [1, -2], 4, (v, o, x) => v.setInt32(o, x, false)),
+    );
     const arr = readIdx(file);
     assert.deepEqual(Array.from(arr.data), [1, -2]);
   } finally {
@@ -120,7 +123,10 @@ test('rejects an unknown type code at byte offset 2', () => {
 
 test('rejects a header cut off inside the dimensions', () => {
   const buf = buildIdx(0x08, [60000, 28, 28], [], 1, (v, o, x) => v.setUint8(o, x)).subarray(0, 10);
-  rejectsWith(() => parseIdx(buf, 'h.idx'), /^h\.idx: truncated header at byte offset 10: 3 dimensions need 16 header bytes, file has 10/);
+  rejectsWith(
+    () => parseIdx(buf, 'h.idx'),
+    /^h\.idx: truncated header at byte offset 10: 3 dimensions need 16 header bytes, file has 10/,
+  );
 });
 
 test('rejects a truncated file with the expected size, shape and offset', () => {
@@ -134,7 +140,10 @@ test('rejects a truncated file with the expected size, shape and offset', () => 
 
 test('rejects a truncated multi-byte payload', () => {
   const buf = buildIdx(0x0d, [3], [1, 2, 3], 4, (v, o, x) => v.setFloat32(o, x, false));
-  rejectsWith(() => parseIdx(buf.subarray(0, buf.length - 2), 'f.idx'), /expected 20 bytes for shape \[3\], file has 18/);
+  rejectsWith(
+    () => parseIdx(buf.subarray(0, buf.length - 2), 'f.idx'),
+    /expected 20 bytes for shape \[3\], file has 18/,
+  );
 });
 
 test('rejects trailing garbage naming where the data should end', () => {

@@ -51,11 +51,20 @@ test('idx: one label byte of 200 among classes 0..2 is refused naming the sample
 });
 
 test('csv: a stray text label among integer labels is refused naming its line; gaps in integer labels need data.classes', () => {
-  assert.throws(() => loadDataset(csvSpec(['0', '1', '2', 'cat', '1', '0', '2', '1'])), /train\.csv: line 5: label 'cat' is text among integer labels \(line 2 has '0'\): fix the stray label, or set data\.classes to the number of classes \(every label is then a class name\)/);
+  assert.throws(
+    () => loadDataset(csvSpec(['0', '1', '2', 'cat', '1', '0', '2', '1'])),
+    /train\.csv: line 5: label 'cat' is text among integer labels \(line 2 has '0'\): fix the stray label, or set data\.classes to the number of classes \(every label is then a class name\)/,
+  );
   const named = loadDataset(csvSpec(['0', '1', 'cat', '1', '0', 'cat', '1', '0'], { classes: 3 } as Partial<DataSpec>));
   assert.equal(named.train.classes, 3);
   assert.deepEqual(named.preprocess.classNames, ['0', '1', 'cat']);
-  assert.throws(() => loadDataset(csvSpec(['0', '1', '7', '1', '0', '1', '1', '0'])), /train\.csv: label 7 of line 4 makes 8 classes, but classes 2\.\.6 \(5 of them\) have no sample/);
-  assert.equal(loadDataset(csvSpec(['0', '1', '7', '1', '0', '1', '1', '0'], { classes: 8 } as Partial<DataSpec>)).train.classes, 8);
+  assert.throws(
+    () => loadDataset(csvSpec(['0', '1', '7', '1', '0', '1', '1', '0'])),
+    /train\.csv: label 7 of line 4 makes 8 classes, but classes 2\.\.6 \(5 of them\) have no sample/,
+  );
+  assert.equal(
+    loadDataset(csvSpec(['0', '1', '7', '1', '0', '1', '1', '0'], { classes: 8 } as Partial<DataSpec>)).train.classes,
+    8,
+  );
   assert.equal(loadDataset(csvSpec(['a', 'b', 'a', 'b', 'a', 'b', 'a', 'b'])).train.classes, 2);
 });

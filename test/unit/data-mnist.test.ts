@@ -32,7 +32,11 @@ function idxBytes(shape: number[], values: number[]): Buffer {
 function writeTinyMnist(dir: string, labels: number[], opts: { gzip?: boolean; testLabels?: number[] } = {}): void {
   const write = (name: string, buf: Buffer): void =>
     opts.gzip ? writeFileSync(path.join(dir, `${name}.gz`), gzipSync(buf)) : writeFileSync(path.join(dir, name), buf);
-  const images = (ls: number[]): Buffer => idxBytes([ls.length, 28, 28], ls.flatMap((l) => new Array<number>(784).fill(l)));
+  const images = (ls: number[]): Buffer =>
+    idxBytes(
+      [ls.length, 28, 28],
+      ls.flatMap((l) => new Array<number>(784).fill(l)),
+    );
   const testLabels = opts.testLabels ?? labels;
   write('train-images-idx3-ubyte', images(labels));
   write('train-labels-idx1-ubyte', idxBytes([labels.length], labels));
@@ -72,7 +76,10 @@ test('the first training label is 5, as every MNIST tutorial shows', () => {
 test('every digit has between 5000 and 7000 training samples', () => {
   const histogram = new Array<number>(10).fill(0);
   for (const l of real().train.labels) histogram[l]++;
-  assert.equal(histogram.reduce((a, b) => a + b, 0), 60000);
+  assert.equal(
+    histogram.reduce((a, b) => a + b, 0),
+    60000,
+  );
   for (const [digit, n] of histogram.entries()) assert.ok(n >= 5000 && n <= 7000, `digit ${digit}: ${n}`);
 });
 
@@ -130,7 +137,9 @@ test('names both paths it tried when a file is missing', () => {
   withTempDir((dir) => {
     assert.throws(
       () => loadMnist({ dir }),
-      (e: unknown) => e instanceof RingtrainError && e.code === 'DATA_INVALID' &&
+      (e: unknown) =>
+        e instanceof RingtrainError &&
+        e.code === 'DATA_INVALID' &&
         e.message.includes(path.join(dir, 'train-images-idx3-ubyte')) &&
         e.message.includes(`${path.join(dir, 'train-images-idx3-ubyte')}.gz`),
     );
@@ -140,7 +149,10 @@ test('names both paths it tried when a file is missing', () => {
 test('rejects images and labels whose counts disagree, naming both files', () => {
   withTempDir((dir) => {
     writeTinyMnist(dir, [1, 2], { testLabels: [1, 2, 3] });
-    assert.throws(() => loadMnist({ dir }), /t10k-images-idx3-ubyte has 2 images but .*t10k-labels-idx1-ubyte has 3 labels/);
+    assert.throws(
+      () => loadMnist({ dir }),
+      /t10k-images-idx3-ubyte has 2 images but .*t10k-labels-idx1-ubyte has 3 labels/,
+    );
   });
 });
 
@@ -149,7 +161,9 @@ test('rejects a label outside 0..9, naming the file and sample', () => {
     writeTinyMnist(dir, [1, 10]);
     assert.throws(
       () => loadMnist({ dir }),
-      (e: unknown) => e instanceof RingtrainError && e.code === 'DATA_INVALID' &&
+      (e: unknown) =>
+        e instanceof RingtrainError &&
+        e.code === 'DATA_INVALID' &&
         /train-labels-idx1-ubyte: label 10 at byte offset 9 \(sample 1\) is outside 0\.\.9/.test(e.message),
     );
   });

@@ -4,10 +4,26 @@ import { distributedIndices, samplesPerRank, shufflePermutation } from '../../sr
 import { batchIndices } from '../../src/data/batches';
 import { RingtrainError } from '../../src/core/errors';
 
-function ranks(datasetSize: number, worldSize: number, extra: { epoch?: number; seed?: number; shuffle?: boolean; dropLast?: boolean } = {}): number[][] {
+function ranks(
+  datasetSize: number,
+  worldSize: number,
+  extra: { epoch?: number; seed?: number; shuffle?: boolean; dropLast?: boolean } = {},
+): number[][] {
   const out: number[][] = [];
   for (let rank = 0; rank < worldSize; rank++) {
-    out.push(Array.from(distributedIndices({ datasetSize, worldSize, rank, epoch: extra.epoch ?? 0, seed: extra.seed ?? 42, shuffle: extra.shuffle, dropLast: extra.dropLast })));
+    out.push(
+      Array.from(
+        distributedIndices({
+          datasetSize,
+          worldSize,
+          rank,
+          epoch: extra.epoch ?? 0,
+          seed: extra.seed ?? 42,
+          shuffle: extra.shuffle,
+          dropLast: extra.dropLast,
+        }),
+      ),
+    );
   }
   return out;
 }
@@ -18,8 +34,14 @@ function sorted(xs: Iterable<number>): number[] {
 
 test('a shuffled permutation contains every index exactly once', () => {
   const perm = shufflePermutation(1000, 7);
-  assert.deepEqual(sorted(perm), Array.from({ length: 1000 }, (_, i) => i));
-  assert.notDeepEqual(Array.from(perm.subarray(0, 20)), Array.from({ length: 20 }, (_, i) => i));
+  assert.deepEqual(
+    sorted(perm),
+    Array.from({ length: 1000 }, (_, i) => i),
+  );
+  assert.notDeepEqual(
+    Array.from(perm.subarray(0, 20)),
+    Array.from({ length: 20 }, (_, i) => i),
+  );
 });
 
 test('the same seed gives the same permutation and a different seed a different one', () => {
@@ -29,7 +51,13 @@ test('the same seed gives the same permutation and a different seed a different 
 });
 
 test('every rank gets the same number of samples', () => {
-  for (const [n, world] of [[10, 4], [60000, 3], [7, 7], [5, 8], [1, 2]]) {
+  for (const [n, world] of [
+    [10, 4],
+    [60000, 3],
+    [7, 7],
+    [5, 8],
+    [1, 2],
+  ]) {
     const expected = Math.ceil(n / world);
     assert.equal(samplesPerRank(n, world), expected);
     for (const r of ranks(n, world)) assert.equal(r.length, expected, `n=${n} world=${world}`);
@@ -53,7 +81,10 @@ test('ranks are disjoint and cover the dataset when the world size divides it', 
   const got = ranks(60, 4);
   const all = got.flat();
   assert.equal(new Set(all).size, 60);
-  assert.deepEqual(sorted(all), Array.from({ length: 60 }, (_, i) => i));
+  assert.deepEqual(
+    sorted(all),
+    Array.from({ length: 60 }, (_, i) => i),
+  );
 });
 
 test('different epochs give different orders, the same epoch and seed the same order', () => {
@@ -69,13 +100,23 @@ test('the permutation is seeded by seed + epoch, as in PyTorch', () => {
 });
 
 test('without shuffle ranks take the dataset in strided order', () => {
-  assert.deepEqual(ranks(10, 4, { shuffle: false }), [[0, 4, 8], [1, 5, 9], [2, 6, 0], [3, 7, 1]]);
+  assert.deepEqual(ranks(10, 4, { shuffle: false }), [
+    [0, 4, 8],
+    [1, 5, 9],
+    [2, 6, 0],
+    [3, 7, 1],
+  ]);
 });
 
 test('dropLast trims the tail so no sample repeats', () => {
   assert.equal(samplesPerRank(10, 4, true), 2);
   const got = ranks(10, 4, { dropLast: true, shuffle: false });
-  assert.deepEqual(got, [[0, 4], [1, 5], [2, 6], [3, 7]]);
+  assert.deepEqual(got, [
+    [0, 4],
+    [1, 5],
+    [2, 6],
+    [3, 7],
+  ]);
   const shuffled = ranks(10, 4, { dropLast: true }).flat();
   assert.equal(shuffled.length, 8);
   assert.equal(new Set(shuffled).size, 8);
@@ -91,7 +132,10 @@ test('more ranks than samples repeat the whole list as padding', () => {
   // n=3, world=8: total 8 = perm + perm + perm[0..2), as PyTorch's (indices * ceil(5/3))[:5].
   const perm = Array.from(shufflePermutation(3, 42));
   const padded = [...perm, ...perm, perm[0], perm[1]];
-  assert.deepEqual(ranks(3, 8), padded.map((i) => [i]));
+  assert.deepEqual(
+    ranks(3, 8),
+    padded.map((i) => [i]),
+  );
 });
 
 test('the union of the ranks k-th batches is the k-th global batch of the single-worker list', () => {
@@ -101,7 +145,9 @@ test('the union of the ranks k-th batches is the k-th global batch of the single
   const single = distributedIndices({ datasetSize: n, worldSize: 1, rank: 0, epoch: 5, seed: 1 });
   assert.deepEqual(single, shufflePermutation(n, 6), 'world=1 sees the plain permutation');
   const global = batchIndices(single, world * batch);
-  const perRank = [0, 1, 2].map((rank) => batchIndices(distributedIndices({ datasetSize: n, worldSize: world, rank, epoch: 5, seed: 1 }), batch));
+  const perRank = [0, 1, 2].map((rank) =>
+    batchIndices(distributedIndices({ datasetSize: n, worldSize: world, rank, epoch: 5, seed: 1 }), batch),
+  );
   assert.equal(global.length, 8);
   for (let k = 0; k < global.length; k++) {
     assert.deepEqual(
@@ -118,17 +164,30 @@ test('with padding the union of k-th batches is the k-th global batch of the pad
   const batch = 4;
   const perm = Array.from(shufflePermutation(n, 9));
   const padded = [...perm, perm[0]];
-  const perRank = [0, 1, 2].map((rank) => batchIndices(distributedIndices({ datasetSize: n, worldSize: world, rank, epoch: 0, seed: 9 }), batch));
+  const perRank = [0, 1, 2].map((rank) =>
+    batchIndices(distributedIndices({ datasetSize: n, worldSize: world, rank, epoch: 0, seed: 9 }), batch),
+  );
   for (let k = 0; k < 5; k++) {
-    assert.deepEqual(sorted(perRank.flatMap((b) => Array.from(b[k]))), sorted(padded.slice(k * world * batch, (k + 1) * world * batch)), `step ${k}`);
+    assert.deepEqual(
+      sorted(perRank.flatMap((b) => Array.from(b[k]))),
+      sorted(padded.slice(k * world * batch, (k + 1) * world * batch)),
+      `step ${k}`,
+    );
   }
-  assert.deepEqual(perRank.map((b) => b[4].length), [1, 1, 1], 'the last step is short on every rank alike');
+  assert.deepEqual(
+    perRank.map((b) => b[4].length),
+    [1, 1, 1],
+    'the last step is short on every rank alike',
+  );
 });
 
 test('rejects a rank outside the world, with the values', () => {
   assert.throws(
     () => distributedIndices({ datasetSize: 10, worldSize: 4, rank: 4, epoch: 0, seed: 0 }),
-    (e: unknown) => e instanceof RingtrainError && e.code === 'CONFIG_INVALID' && /rank must be an integer in 0\.\.3 for worldSize 4, got 4/.test(e.message),
+    (e: unknown) =>
+      e instanceof RingtrainError &&
+      e.code === 'CONFIG_INVALID' &&
+      /rank must be an integer in 0\.\.3 for worldSize 4, got 4/.test(e.message),
   );
 });
 
@@ -152,9 +211,18 @@ test('an offset re-shards the rest of the epoch: every remaining position exactl
   const order = sp(n, 7 + 2);
   // 3 workers consumed 2 batches of 8 each: 48 positions; 2 workers take the remaining 52.
   const parts = [0, 1].map((rank) => di({ datasetSize: n, worldSize: 2, rank, epoch: 2, seed: 7, offset: 48 }));
-  assert.deepEqual(parts.map((p) => p.length), [26, 26]);
-  assert.deepEqual([...parts[0]!, ...parts[1]!].sort((a, b) => a - b), Array.from(order.subarray(48)).sort((a, b) => a - b));
+  assert.deepEqual(
+    parts.map((p) => p.length),
+    [26, 26],
+  );
+  assert.deepEqual(
+    [...parts[0]!, ...parts[1]!].sort((a, b) => a - b),
+    Array.from(order.subarray(48)).sort((a, b) => a - b),
+  );
   // Offset 0 is the plain sampler.
-  assert.deepEqual(di({ datasetSize: n, worldSize: 3, rank: 1, epoch: 2, seed: 7, offset: 0 }), di({ datasetSize: n, worldSize: 3, rank: 1, epoch: 2, seed: 7 }));
+  assert.deepEqual(
+    di({ datasetSize: n, worldSize: 3, rank: 1, epoch: 2, seed: 7, offset: 0 }),
+    di({ datasetSize: n, worldSize: 3, rank: 1, epoch: 2, seed: 7 }),
+  );
   assert.equal(di({ datasetSize: n, worldSize: 2, rank: 0, epoch: 2, seed: 7, offset: 100 }).length, 0);
 });

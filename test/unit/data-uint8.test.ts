@@ -90,11 +90,14 @@ for (const [name, shape, mean, std] of [
     assert.deepEqual(native.x, js.x);
     assert.deepEqual(native.y, js.y);
     // Row 39 really is first: its first value, decoded by hand.
-    assert.equal(native.x[0], Math.fround(((b.images[39 * p.features] as number) / 255 - (mean[0] as number)) / (std[0] as number)));
+    assert.equal(
+      native.x[0],
+      Math.fround(((b.images[39 * p.features] as number) / 255 - (mean[0] as number)) / (std[0] as number)),
+    );
   });
 }
 
-test('gathering byte rows reuses the caller\'s buffers, views of them for a short last batch', () => {
+test("gathering byte rows reuses the caller's buffers, views of them for a short last batch", () => {
   const p = imagePreprocess([4, 5, 3], [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]);
   const { bytes: b, floats: f } = twoWays(p, 12);
   const out = { x: new Float32Array(4 * p.features), y: new Int32Array(4) };
@@ -120,7 +123,7 @@ test('readRows decodes a range of byte rows into the scratch buffer and reads fl
   assert.throws(() => readRows(b, 8, 11), /rows \[8, 11\) are outside the split's 10 rows/);
 });
 
-test('a slice of a byte split keeps bytes and decode, and its rows decode as the original\'s', () => {
+test("a slice of a byte split keeps bytes and decode, and its rows decode as the original's", () => {
   const p = imagePreprocess([4, 5, 3], [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]);
   const { bytes: b } = twoWays(p, 10);
   const s = sliceSplit(b, 3, 7);
@@ -130,7 +133,7 @@ test('a slice of a byte split keeps bytes and decode, and its rows decode as the
   assert.deepEqual(Array.from(floatSplit(s).images), Array.from(readRows(b, 3, 7)));
 });
 
-test('MNIST holds one byte per pixel, and the full training set is a view of its file\'s buffer, not a copy', () => {
+test("MNIST holds one byte per pixel, and the full training set is a view of its file's buffer, not a copy", () => {
   const { train, test: t } = loadMnist({});
   for (const s of [train, t]) {
     assert.ok(s.images instanceof Uint8Array, 'pixels are bytes');
@@ -143,7 +146,9 @@ test('MNIST holds one byte per pixel, and the full training set is a view of its
   const limited = loadMnist({ trainLimit: 100, testLimit: 10 }).train;
   assert.equal(limited.images.buffer.byteLength, 100 * 784, 'a limited split keeps only its own bytes');
   const d = loadDataset({ ...DEFAULT_JOB.data, trainLimit: 100, testLimit: 10, valFraction: 0.2 });
-  assert.ok(d.train.images instanceof Uint8Array && d.val.images instanceof Uint8Array && d.test.images instanceof Uint8Array);
+  assert.ok(
+    d.train.images instanceof Uint8Array && d.val.images instanceof Uint8Array && d.test.images instanceof Uint8Array,
+  );
 });
 
 test('MNIST bytes decode to exactly the values the float32 loader used to hold', () => {
@@ -156,7 +161,11 @@ test('MNIST bytes decode to exactly the values the float32 loader used to hold',
 test('evaluating a small MNIST slice gives the same sums from bytes as from the float32 rows, alone and split over 2 ranks', async () => {
   await selectBackend('wasm');
   const { test: bytesSplit } = loadMnist({ trainLimit: 1, testLimit: 300 });
-  const floats: Split = { ...bytesSplit, images: Float32Array.from(bytesSplit.images, (v) => (v / 255 - MNIST_MEAN) / MNIST_STD), decode: undefined };
+  const floats: Split = {
+    ...bytesSplit,
+    images: Float32Array.from(bytesSplit.images, (v) => (v / 255 - MNIST_MEAN) / MNIST_STD),
+    decode: undefined,
+  };
   const model = buildMlp({ ...DEFAULT_JOB.model, hidden: [32] }, MNIST_FEATURES, 10, 3);
   try {
     // Batches of 128 over 300 rows: the scratch buffer is reused and the last batch is short.
@@ -167,10 +176,15 @@ test('evaluating a small MNIST slice gives the same sums from bytes as from the 
     assert.ok(want.lossSum > 0 && Number.isFinite(want.lossSum));
 
     const hub = new MemoryHub('uint8-eval', 2, 10_000);
-    const metrics = await Promise.all(hub.endpoints().map((t) => evaluateSplit(model, bytesSplit, new Communicator(t))));
+    const metrics = await Promise.all(
+      hub.endpoints().map((t) => evaluateSplit(model, bytesSplit, new Communicator(t))),
+    );
     for (const m of metrics) {
       assert.equal(m.samples, 300);
-      assert.ok(Math.abs(m.loss - want.lossSum / 300) <= 1e-5 * Math.abs(want.lossSum / 300), `loss ${m.loss} vs ${want.lossSum / 300}`);
+      assert.ok(
+        Math.abs(m.loss - want.lossSum / 300) <= 1e-5 * Math.abs(want.lossSum / 300),
+        `loss ${m.loss} vs ${want.lossSum / 300}`,
+      );
       assert.equal(m.accuracy, want.correct / 300);
     }
   } finally {

@@ -47,13 +47,17 @@ test('2 workers x batch 32 reach the same weights as 1 worker x batch 64 after 5
   initial.dispose();
 
   // The weights moved (so the comparison below is not trivially true)...
-  assert.ok(relativeDifference(single!, start) > 1e-2, `training barely changed the weights: ${relativeDifference(single!, start)}`);
+  assert.ok(
+    relativeDifference(single!, start) > 1e-2,
+    `training barely changed the weights: ${relativeDifference(single!, start)}`,
+  );
   // ...the two replicas are bit-identical...
   assert.deepEqual(pair[0], pair[1]);
   // ...and they match the single worker to float32 accuracy.
   const rel = relativeDifference(single!, pair[0]!);
   assert.ok(rel <= 1e-5, `relative difference ${rel} exceeds 1e-5`);
-  for (const [afterFirst, afterLast] of tensorCounts) assert.equal(afterLast, afterFirst, 'tensors leaked during training steps');
+  for (const [afterFirst, afterLast] of tensorCounts)
+    assert.equal(afterLast, afterFirst, 'tensors leaked during training steps');
 });
 
 test('a different global sample order gives measurably different weights (the check above can fail)', async () => {
@@ -84,8 +88,14 @@ test('batch-norm statistics moved by each rank on its own shard end identical on
   assert.equal(a.length, 32);
   assert.deepEqual(b, a, 'ranks trained on different shards must still hold the same statistics');
   // They really were updated from the data (initial: mean 0, variance 1).
-  assert.ok(a.subarray(0, 16).some((m) => Math.abs(m) > 1e-3), `moving means ${Array.from(a.subarray(0, 4))}`);
-  assert.ok(a.subarray(16).some((v) => Math.abs(v - 1) > 1e-3), `moving variances ${Array.from(a.subarray(16, 20))}`);
+  assert.ok(
+    a.subarray(0, 16).some((m) => Math.abs(m) > 1e-3),
+    `moving means ${Array.from(a.subarray(0, 4))}`,
+  );
+  assert.ok(
+    a.subarray(16).some((v) => Math.abs(v - 1) > 1e-3),
+    `moving variances ${Array.from(a.subarray(16, 20))}`,
+  );
   assert.deepEqual(runs[1]!.weights, runs[0]!.weights);
 });
 
@@ -110,7 +120,16 @@ test('gradients read off the device bucket by bucket (boundaries cutting through
     },
   });
   for (const r of [...one, ...bucketed]) assert.equal(r.error, undefined, String(r.error));
-  assert.deepEqual(packed.slice(0, 4), [[0, 7_000], [7_000, 14_000], [14_000, 21_000], [21_000, 25_450]], 'the first step packs four buckets in order');
+  assert.deepEqual(
+    packed.slice(0, 4),
+    [
+      [0, 7_000],
+      [7_000, 14_000],
+      [14_000, 21_000],
+      [21_000, 25_450],
+    ],
+    'the first step packs four buckets in order',
+  );
   assert.equal(packed.length, 4 * (bucketed[0]!.result?.steps ?? 0));
   assert.deepEqual(bucketed[0]!.weights, one[0]!.weights);
   assert.deepEqual(bucketed[1]!.weights, one[0]!.weights);

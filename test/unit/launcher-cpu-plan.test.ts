@@ -50,10 +50,22 @@ test('hyperthreads of one core end up in the same worker share, packages in orde
   try {
     const ordered = coreOrder([0, 1, 2, 3, 4, 5, 6, 7], root);
     assert.deepEqual(ordered, [0, 4, 1, 5, 2, 6, 3, 7]);
-    assert.deepEqual(planCpuSets(4, ordered), [[0, 4], [1, 5], [2, 6], [3, 7]]);
-    assert.deepEqual(planCpuSets(2, ordered), [[0, 4, 1, 5], [2, 6, 3, 7]]);
+    assert.deepEqual(planCpuSets(4, ordered), [
+      [0, 4],
+      [1, 5],
+      [2, 6],
+      [3, 7],
+    ]);
+    assert.deepEqual(planCpuSets(2, ordered), [
+      [0, 4, 1, 5],
+      [2, 6, 3, 7],
+    ]);
     // An uneven split leaves the rest unbound, for the coordinator and the launcher.
-    assert.deepEqual(planCpuSets(3, ordered), [[0, 4], [1, 5], [2, 6]]);
+    assert.deepEqual(planCpuSets(3, ordered), [
+      [0, 4],
+      [1, 5],
+      [2, 6],
+    ]);
     // A CPU without topology files keeps the given order for all.
     assert.deepEqual(coreOrder([9, 0, 4], root), [9, 0, 4]);
   } finally {

@@ -27,7 +27,10 @@ test('after the job finished, processes that exit within the grace are waited fo
     const t0 = Date.now();
     const stuck = await notExitedWithin([quick, hung], 1500);
     const waited = Date.now() - t0;
-    assert.deepEqual(stuck.map((p) => p.name), ['rank 1']);
+    assert.deepEqual(
+      stuck.map((p) => p.name),
+      ['rank 1'],
+    );
     assert.ok(waited >= 1400, `returned after ${waited} ms, before the grace`);
     assert.equal(quick.done, true);
     // With every process gone, it returns as soon as the last one exits, not at the grace's end.

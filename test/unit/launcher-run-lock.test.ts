@@ -13,7 +13,12 @@ test('a second lock on a run directory is refused naming the holder; after relea
   const dir = runDir();
   try {
     const release = lockRunDir(dir);
-    assert.throws(() => lockRunDir(dir), new RegExp(`run directory ${dir} is in use by another launch \\(pid ${process.pid} on ${os.hostname()}, since .*\\): give this run its own --out, or wait for that one to finish`));
+    assert.throws(
+      () => lockRunDir(dir),
+      new RegExp(
+        `run directory ${dir} is in use by another launch \\(pid ${process.pid} on ${os.hostname()}, since .*\\): give this run its own --out, or wait for that one to finish`,
+      ),
+    );
     release();
     assert.equal(fs.existsSync(path.join(dir, LOCK_FILE)), false, 'released');
     lockRunDir(dir)();

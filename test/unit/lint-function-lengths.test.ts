@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { blankNonCode, functionBodies, longFunctions } from '../../scripts/function-lengths';
 
-const bodies = (src: string): { name: string; lines: number }[] => functionBodies(blankNonCode(src)).map((f) => ({ name: f.name, lines: f.lines }));
+const bodies = (src: string): { name: string; lines: number }[] =>
+  functionBodies(blankNonCode(src)).map((f) => ({ name: f.name, lines: f.lines }));
 
 test('finds functions, methods with and without return types, and block arrows, each with its body lines', () => {
   const src = [
@@ -60,8 +61,18 @@ test('braces and parentheses in strings, templates, comments and regular express
 });
 
 test('longFunctions reports only bodies over the limit, with their first line', () => {
-  const long = ['function big() {', ...Array.from({ length: 81 }, (_, i) => `  call(${i});`), '}', 'function small() {', '  return 1;', '}'].join('\n');
+  const long = [
+    'function big() {',
+    ...Array.from({ length: 81 }, (_, i) => `  call(${i});`),
+    '}',
+    'function small() {',
+    '  return 1;',
+    '}',
+  ].join('\n');
   const found = longFunctions(long, 80);
-  assert.deepEqual(found.map((f) => ({ name: f.name, startLine: f.startLine, lines: f.lines })), [{ name: 'big', startLine: 1, lines: 83 }]);
+  assert.deepEqual(
+    found.map((f) => ({ name: f.name, startLine: f.startLine, lines: f.lines })),
+    [{ name: 'big', startLine: 1, lines: 83 }],
+  );
   assert.deepEqual(longFunctions(long, 83), []);
 });

@@ -58,7 +58,9 @@ test('the table itself is sound: each folder imports only lower layers', () => {
     ...LAYERS,
     core: { layer: 0, holds: 'x', mayImport: ['config'], mustNotLoad: [] },
   };
-  assert.deepEqual(tableProblems(upward), ['layering: core (layer 0) may import config (layer 1): imports must run to lower layers']);
+  assert.deepEqual(tableProblems(upward), [
+    'layering: core (layer 0) may import config (layer 1): imports must run to lower layers',
+  ]);
 });
 
 test('imports across folders: only allowed folders, only through index.ts', () => {
@@ -72,5 +74,8 @@ test('imports across folders: only allowed folders, only through index.ts', () =
     importProblem(LAYERS, 'src/allreduce/communicator.ts', 'src/compute/index.ts'),
     'src/allreduce/communicator.ts: allreduce/ may not import compute/ (it may import: core, config, native, rpc; docs/architecture.md)',
   );
-  assert.match(importProblem(LAYERS, 'src/newfolder/a.ts', 'src/core/index.ts') ?? '', /src\/newfolder\/ is not in the layer table/);
+  assert.match(
+    importProblem(LAYERS, 'src/newfolder/a.ts', 'src/core/index.ts') ?? '',
+    /src\/newfolder\/ is not in the layer table/,
+  );
 });

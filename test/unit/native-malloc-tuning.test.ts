@@ -36,14 +36,23 @@ function faults(mode: 'retain' | 'default'): number {
 }
 
 test('a worker keeps freed memory for reuse: bursts of buffers fault in far fewer pages than with glibc defaults', () => {
-  assert.ok(nativeMallocTuning().retain !== undefined, `the native addon should be built with malloc tuning: ${nativeMallocTuning().why}`);
+  assert.ok(
+    nativeMallocTuning().retain !== undefined,
+    `the native addon should be built with malloc tuning: ${nativeMallocTuning().why}`,
+  );
   const kept = faults('retain');
   const defaults = faults('default');
   assert.ok(kept < defaults / 2, `page faults with memory kept ${kept}, with glibc defaults ${defaults}`);
 });
 
 test('the environment decides first: RINGTRAIN_MALLOC=default or glibc MALLOC_*_ variables leave malloc alone, and the note says why', () => {
-  assert.deepEqual(retainFreedMemory({ RINGTRAIN_MALLOC: 'default' }), { applied: false, note: "glibc's defaults (RINGTRAIN_MALLOC=default)" });
-  assert.deepEqual(retainFreedMemory({ MALLOC_TOP_PAD_: '0', MALLOC_TRIM_THRESHOLD_: '131072' }), { applied: false, note: "as the environment's MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_ set it" });
+  assert.deepEqual(retainFreedMemory({ RINGTRAIN_MALLOC: 'default' }), {
+    applied: false,
+    note: "glibc's defaults (RINGTRAIN_MALLOC=default)",
+  });
+  assert.deepEqual(retainFreedMemory({ MALLOC_TOP_PAD_: '0', MALLOC_TRIM_THRESHOLD_: '131072' }), {
+    applied: false,
+    note: "as the environment's MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_ set it",
+  });
   assert.equal(WORKER_MALLOC.mmapThreshold, 32 * 2 ** 20);
 });

@@ -17,7 +17,9 @@ function get(url: string, agent?: Agent): Promise<Reply> {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'] ?? '', body }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'] ?? '', body }),
+      );
     });
     req.on('error', reject);
     req.end();
@@ -60,7 +62,8 @@ test('/healthz answers 200 when healthy and 503 with the detail when not', async
     host: '127.0.0.1',
     port: 0,
     registry: new Registry(),
-    health: () => (healthy ? { ok: true, detail: 'training' } : { ok: false, detail: 'coordinator unreachable for 30s' }),
+    health: () =>
+      healthy ? { ok: true, detail: 'training' } : { ok: false, detail: 'coordinator unreachable for 30s' },
   });
   try {
     const up = await get(`${server.url}/healthz`);

@@ -3,7 +3,6 @@ import { strict as assert } from 'node:assert';
 import { createLogger } from '../../src/observe';
 import { memoryDestination } from './support';
 
-
 test('a worker logger writes one JSON line bound to job, role and rank', () => {
   const dest = memoryDestination();
   const log = createLogger({ job: 'mnist', role: 'worker', rank: 3, destination: dest.stream });
@@ -51,5 +50,8 @@ test('the level option drops lines below it', () => {
   log.info('hidden');
   log.debug('hidden too');
   log.warn('shown');
-  assert.deepEqual(dest.lines().map((l) => l.msg), ['shown']);
+  assert.deepEqual(
+    dest.lines().map((l) => l.msg),
+    ['shown'],
+  );
 });

@@ -32,8 +32,12 @@ test('every worker series carries rank="3" and counters hold what was added', as
   for (const line of lines) assert.match(line, /rank="3"/, line);
 
   assert.deepEqual(samples(text, 'ringtrain_samples_total'), ['ringtrain_samples_total{rank="3"} 128']);
-  assert.deepEqual(samples(text, 'ringtrain_allreduce_bytes_total'), ['ringtrain_allreduce_bytes_total{rank="3"} 4096']);
-  assert.deepEqual(samples(text, 'ringtrain_peer_wait_seconds_total'), ['ringtrain_peer_wait_seconds_total{rank="3"} 0.0025']);
+  assert.deepEqual(samples(text, 'ringtrain_allreduce_bytes_total'), [
+    'ringtrain_allreduce_bytes_total{rank="3"} 4096',
+  ]);
+  assert.deepEqual(samples(text, 'ringtrain_peer_wait_seconds_total'), [
+    'ringtrain_peer_wait_seconds_total{rank="3"} 0.0025',
+  ]);
   assert.deepEqual(samples(text, 'ringtrain_step_phase_seconds_total'), [
     'ringtrain_step_phase_seconds_total{phase="data",rank="3"} 0',
     'ringtrain_step_phase_seconds_total{phase="compute",rank="3"} 0.015',
@@ -45,8 +49,12 @@ test('every worker series carries rank="3" and counters hold what was added', as
   assert.deepEqual(samples(text, 'ringtrain_epoch'), ['ringtrain_epoch{rank="3"} 2']);
   assert.deepEqual(samples(text, 'ringtrain_step'), ['ringtrain_step{rank="3"} 17']);
   assert.deepEqual(samples(text, 'ringtrain_generation'), ['ringtrain_generation{rank="3"} 1']);
-  assert.deepEqual(samples(text, 'ringtrain_ring_link_info'), ['ringtrain_ring_link_info{peer="0",path="shared-memory",rank="3"} 1']);
-  assert.deepEqual(samples(text, 'ringtrain_backend_info'), ['ringtrain_backend_info{backend="wasm",kernels="native-avx2-fma",rank="3"} 1']);
+  assert.deepEqual(samples(text, 'ringtrain_ring_link_info'), [
+    'ringtrain_ring_link_info{peer="0",path="shared-memory",rank="3"} 1',
+  ]);
+  assert.deepEqual(samples(text, 'ringtrain_backend_info'), [
+    'ringtrain_backend_info{backend="wasm",kernels="native-avx2-fma",rank="3"} 1',
+  ]);
   assert.ok(text.includes('ringtrain_step_duration_seconds_bucket{le="0.025",rank="3"} 1'));
   assert.ok(text.includes('ringtrain_step_duration_seconds_bucket{le="0.01",rank="3"} 0'));
   assert.ok(text.includes('ringtrain_step_duration_seconds_count{rank="3"} 1'));

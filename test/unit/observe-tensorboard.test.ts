@@ -32,7 +32,10 @@ test('the TensorFlow 2 fixture decodes into 101 records with both CRCs checked a
   assert.equal(events[0]?.fileVersion, 'brain.Event:2');
   assert.deepEqual(events[0]?.values, []);
   const rest = events.slice(1);
-  assert.deepEqual(rest.map((e) => e.step), Array.from({ length: 100 }, (_, i) => i));
+  assert.deepEqual(
+    rest.map((e) => e.step),
+    Array.from({ length: 100 }, (_, i) => i),
+  );
   for (const e of rest) {
     assert.equal(e.values.length, 1);
     assert.equal(e.values[0]?.tag, 'my_metric');
@@ -41,7 +44,12 @@ test('the TensorFlow 2 fixture decodes into 101 records with both CRCs checked a
     // Written on 2020-03-29 (the name's timestamp is 1585499054).
     assert.ok(Math.abs(e.wallTime - 1585499054) < 60, `wall time ${e.wallTime}`);
   }
-  assert.deepEqual(scalarsByTag(events).get('my_metric')?.map((p) => p.value), Array.from({ length: 100 }, (_, i) => 0.5 * i));
+  assert.deepEqual(
+    scalarsByTag(events)
+      .get('my_metric')
+      ?.map((p) => p.value),
+    Array.from({ length: 100 }, (_, i) => 0.5 * i),
+  );
 });
 
 test('the writer frames a scalar byte for byte as TensorFlow 2 does', () => {
@@ -52,7 +60,9 @@ test('the writer frames a scalar byte for byte as TensorFlow 2 does', () => {
     const framedLength = 16 + rec.length;
     if (i > 0) {
       const tf = decodeEvent(rec);
-      const ours = frameRecord(encodeSummaryEvent(tf.wallTime, tf.step, [{ tag: 'my_metric', kind: 'scalar', value: 0.5 * tf.step }]));
+      const ours = frameRecord(
+        encodeSummaryEvent(tf.wallTime, tf.step, [{ tag: 'my_metric', kind: 'scalar', value: 0.5 * tf.step }]),
+      );
       assert.deepEqual(ours, bytes.subarray(offset, offset + framedLength), `record ${i} (step ${tf.step}) differs`);
     }
     offset += framedLength;
@@ -82,8 +92,14 @@ test('scalars and histograms written by EventFileWriter read back with every CRC
   assert.equal(events.length, 1 + loss.length + 2);
   assert.equal(events[0]?.fileVersion, 'brain.Event:2');
   const scalars = scalarsByTag(events);
-  assert.deepEqual(scalars.get('loss/train')?.map((p) => [p.step, p.value]), loss.map((l, i) => [i * 100, Math.fround(l)]));
-  assert.deepEqual(scalars.get('loss/train')?.map((p) => p.wallTime), loss.map((_, i) => 1_700_000_000.25 + 0.5 * (i + 1)));
+  assert.deepEqual(
+    scalars.get('loss/train')?.map((p) => [p.step, p.value]),
+    loss.map((l, i) => [i * 100, Math.fround(l)]),
+  );
+  assert.deepEqual(
+    scalars.get('loss/train')?.map((p) => p.wallTime),
+    loss.map((_, i) => 1_700_000_000.25 + 0.5 * (i + 1)),
+  );
   assert.equal(scalars.get('loss/val')?.[0]?.value, Math.fround(0.41));
   assert.equal(scalars.get('accuracy/val')?.[0]?.step, 500);
   const hist = events.at(-1)?.values[0];
@@ -102,7 +118,11 @@ test('a flipped byte fails the data CRC, naming the record; a torn last record i
 
   const corrupt = Buffer.from(good);
   corrupt[corrupt.length - 8] = (corrupt[corrupt.length - 8] as number) ^ 0xff;
-  assert.throws(() => splitRecords(corrupt, 'x.tfevents'), (e: unknown) => isRingtrainError(e) && e.code === 'DATA_INVALID' && /x\.tfevents: record 2 .* data CRC/.test(e.message));
+  assert.throws(
+    () => splitRecords(corrupt, 'x.tfevents'),
+    (e: unknown) =>
+      isRingtrainError(e) && e.code === 'DATA_INVALID' && /x\.tfevents: record 2 .* data CRC/.test(e.message),
+  );
 
   const badLength = Buffer.from(good);
   badLength[0] = (badLength[0] as number) + 1;
@@ -123,7 +143,12 @@ test('records reach the file within the flush interval without a close', () => {
   assert.equal(readEventFile(file).events.length, 1, 'held in memory at first');
   now += 1.5;
   w.scalar('a', 2, 2);
-  assert.deepEqual(scalarsByTag(readEventFile(file).events).get('a')?.map((p) => p.value), [1, 2]);
+  assert.deepEqual(
+    scalarsByTag(readEventFile(file).events)
+      .get('a')
+      ?.map((p) => p.value),
+    [1, 2],
+  );
   w.close();
 });
 
@@ -144,19 +169,31 @@ test('per-step scalars are encoded when the file is flushed, in call order among
   now += 1;
   w.scalars(3, { 'batch/loss': 0.25 });
   const events = readEventFile(file).events.slice(1);
-  assert.deepEqual(events.map((e) => [e.step, e.values[0]?.tag, e.wallTime]), [
-    [1, 'batch/loss', 1_700_000_000],
-    [1, 'weights/w', 1_700_000_000.25],
-    [2, 'batch/loss', 1_700_000_000.5],
-    [3, 'batch/loss', 1_700_000_001.5],
-  ]);
-  assert.deepEqual(scalarsByTag(events).get('batch/loss')?.map((p) => p.value), [1.5, 0.5, 0.25]);
+  assert.deepEqual(
+    events.map((e) => [e.step, e.values[0]?.tag, e.wallTime]),
+    [
+      [1, 'batch/loss', 1_700_000_000],
+      [1, 'weights/w', 1_700_000_000.25],
+      [2, 'batch/loss', 1_700_000_000.5],
+      [3, 'batch/loss', 1_700_000_001.5],
+    ],
+  );
+  assert.deepEqual(
+    scalarsByTag(events)
+      .get('batch/loss')
+      ?.map((p) => p.value),
+    [1.5, 0.5, 0.25],
+  );
   w.close();
 });
 
 test('the per-step scalar encoder writes the same bytes as the general one, for any step, values and tag set', () => {
   const enc = new ScalarEventEncoder();
-  const tagSets = [['batch/loss', 'batch/samples_per_sec', 'batch/learning_rate'], ['loss'], ['a/very/long/tag/name/that/needs/a/two/byte/length/'.repeat(4)]];
+  const tagSets = [
+    ['batch/loss', 'batch/samples_per_sec', 'batch/learning_rate'],
+    ['loss'],
+    ['a/very/long/tag/name/that/needs/a/two/byte/length/'.repeat(4)],
+  ];
   let seed = 3;
   const rand = (): number => {
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
@@ -166,8 +203,16 @@ test('the per-step scalar encoder writes the same bytes as the general one, for 
     for (const step of [0, 1, 127, 128, 300_000, 2 ** 40]) {
       const values = Object.fromEntries(tags.map((t) => [t, (rand() - 0.5) * 10 ** Math.floor(10 * rand() - 5)]));
       const wall = 1.7e9 + rand();
-      const general = encodeSummaryEvent(wall, step, tags.map((tag) => ({ tag, kind: 'scalar' as const, value: values[tag] as number })));
-      assert.deepEqual(Buffer.from(enc.encode(wall, step, values)), Buffer.from(general), `tags ${tags.length}, step ${step}`);
+      const general = encodeSummaryEvent(
+        wall,
+        step,
+        tags.map((tag) => ({ tag, kind: 'scalar' as const, value: values[tag] as number })),
+      );
+      assert.deepEqual(
+        Buffer.from(enc.encode(wall, step, values)),
+        Buffer.from(general),
+        `tags ${tags.length}, step ${step}`,
+      );
     }
   }
 });

@@ -19,7 +19,7 @@ interface Ev {
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-trace-'));
 
-test('a trace file is a JSON array of complete events on the rank\'s named track', () => {
+test("a trace file is a JSON array of complete events on the rank's named track", () => {
   const dir = tmp();
   const file = path.join(dir, 'trace.json');
   const t = new TraceWriter(file, 3);
@@ -30,13 +30,16 @@ test('a trace file is a JSON array of complete events on the rank\'s named track
   assert.equal((JSON.parse(`${partial}]`) as unknown[]).length, 5);
   t.close();
   const events = JSON.parse(fs.readFileSync(file, 'utf8')) as Ev[];
-  assert.deepEqual(events.map((e) => [e.name, e.ph, e.pid, e.tid]), [
-    ['process_name', 'M', 3, 0],
-    ['process_sort_index', 'M', 3, 0],
-    ['thread_name', 'M', 3, 0],
-    ['compute', 'X', 3, 0],
-    ['exchange', 'X', 3, 0],
-  ]);
+  assert.deepEqual(
+    events.map((e) => [e.name, e.ph, e.pid, e.tid]),
+    [
+      ['process_name', 'M', 3, 0],
+      ['process_sort_index', 'M', 3, 0],
+      ['thread_name', 'M', 3, 0],
+      ['compute', 'X', 3, 0],
+      ['exchange', 'X', 3, 0],
+    ],
+  );
   assert.equal(events[0]!.args?.name, 'rank 3');
   assert.equal(events[4]!.dur, 900);
   assert.equal(events[3]!.args?.step, 1);
@@ -69,18 +72,23 @@ test('garbage-collection pauses land on the rank\'s "V8 GC" track', async () => 
   const to = t.now();
   t.close();
   const events = JSON.parse(fs.readFileSync(file, 'utf8')) as Ev[];
-  assert.ok(events.some((e) => e.ph === 'M' && e.name === 'thread_name' && e.tid === GC_TRACK && e.args?.name === 'V8 GC'));
+  assert.ok(
+    events.some((e) => e.ph === 'M' && e.name === 'thread_name' && e.tid === GC_TRACK && e.args?.name === 'V8 GC'),
+  );
   const gcs = events.filter((e) => e.cat === 'gc');
   assert.ok(gcs.length > 0, 'no GC event recorded');
   for (const e of gcs) {
     assert.equal(e.tid, GC_TRACK);
     assert.match(e.name, /GC|marking|weak callbacks/);
-    assert.ok((e.ts as number) >= from - 1000 && (e.ts as number) <= to && (e.dur as number) >= 0, `GC at ${e.ts} outside ${from}..${to}`);
+    assert.ok(
+      (e.ts as number) >= from - 1000 && (e.ts as number) <= to && (e.dur as number) >= 0,
+      `GC at ${e.ts} outside ${from}..${to}`,
+    );
   }
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('merging puts every rank\'s events into one trace, including a rank that never closed its file', () => {
+test("merging puts every rank's events into one trace, including a rank that never closed its file", () => {
   const dir = tmp();
   const a = new TraceWriter(path.join(dir, 'a.json'), 0);
   a.event({ name: 'compute', cat: 'step', ts: 1, dur: 2 });
@@ -92,10 +100,22 @@ test('merging puts every rank\'s events into one trace, including a rank that ne
   const n = mergeTraceFiles([path.join(dir, 'a.json'), path.join(dir, 'b.json')], path.join(dir, 'all.json'));
   const merged = JSON.parse(fs.readFileSync(path.join(dir, 'all.json'), 'utf8')) as Ev[];
   assert.equal(n, merged.length);
-  assert.deepEqual(merged.filter((e) => e.ph === 'X').map((e) => [e.pid, e.name]), [[0, 'compute'], [1, 'exchange']]);
-  assert.deepEqual(merged.filter((e) => e.name === 'process_name').map((e) => e.args?.name), ['rank 0', 'rank 1']);
+  assert.deepEqual(
+    merged.filter((e) => e.ph === 'X').map((e) => [e.pid, e.name]),
+    [
+      [0, 'compute'],
+      [1, 'exchange'],
+    ],
+  );
+  assert.deepEqual(
+    merged.filter((e) => e.name === 'process_name').map((e) => e.args?.name),
+    ['rank 0', 'rank 1'],
+  );
   b.close();
   fs.writeFileSync(path.join(dir, 'bad.json'), '{"not": "a trace"}');
-  assert.throws(() => readTraceEvents(path.join(dir, 'bad.json')), /bad\.json is not a trace \(expected a JSON array of events\)/);
+  assert.throws(
+    () => readTraceEvents(path.join(dir, 'bad.json')),
+    /bad\.json is not a trace \(expected a JSON array of events\)/,
+  );
   fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -25,23 +25,51 @@ test('a regression run is reported with MSE, MAE and R^2, not an empty accuracy 
   for (let epoch = 1; epoch <= 3; epoch++) {
     appendJsonLines(path.join(dir, 'metrics.jsonl'), [
       { epoch, split: 'train', loss: 1 / epoch, mse: 1 / epoch, samplesPerSec: 100, skippedSteps: 0, maxGradNorm: 3 },
-      { epoch, split: 'val', loss: 1.2 / epoch, mse: 1.2 / epoch, mae: 0.9 / epoch, r2: 1 - 0.2 / epoch, samplesPerSec: 500 },
+      {
+        epoch,
+        split: 'val',
+        loss: 1.2 / epoch,
+        mse: 1.2 / epoch,
+        mae: 0.9 / epoch,
+        r2: 1 - 0.2 / epoch,
+        samplesPerSec: 500,
+      },
     ]);
   }
-  fs.writeFileSync(path.join(dir, 'evaluation.json'), JSON.stringify({ split: 'test', samples: 50, loss: 0.4, accuracy: null, mse: 0.4, mae: 0.3, r2: 0.93, epochs: 3, stoppedEarly: false, restoredEpoch: 0 }));
+  fs.writeFileSync(
+    path.join(dir, 'evaluation.json'),
+    JSON.stringify({
+      split: 'test',
+      samples: 50,
+      loss: 0.4,
+      accuracy: null,
+      mse: 0.4,
+      mae: 0.3,
+      r2: 0.93,
+      epochs: 3,
+      stoppedEarly: false,
+      restoredEpoch: 0,
+    }),
+  );
   const r = await writeReport(dir);
   const names = r.pngs.map((p) => path.basename(p));
   assert.ok(names.includes('errors.png') && names.includes('r2.png'), names.join(', '));
   assert.ok(!names.includes('accuracy.png'));
   const html = fs.readFileSync(r.html, 'utf8');
   assert.match(html, /<th>train MSE<\/th><th>val loss<\/th><th>val MSE<\/th><th>val MAE<\/th><th>val R\^2<\/th>/);
-  assert.match(html, /<tr><td>3<\/td><td>0\.3333<\/td><td>0\.3333<\/td><td>0\.4000<\/td><td>0\.4000<\/td><td>0\.3000<\/td><td>0\.9333<\/td>/);
+  assert.match(
+    html,
+    /<tr><td>3<\/td><td>0\.3333<\/td><td>0\.3333<\/td><td>0\.4000<\/td><td>0\.4000<\/td><td>0\.3000<\/td><td>0\.9333<\/td>/,
+  );
   assert.match(html, /best validation MSE<\/th><td>0\.4000 \(epoch 3\)/);
-  assert.match(html, /The saved model on the test set \(50 samples\): loss 0\.4000, MSE 0\.4000, MAE 0\.3000, R\^2 0\.9300\./);
+  assert.match(
+    html,
+    /The saved model on the test set \(50 samples\): loss 0\.4000, MSE 0\.4000, MAE 0\.3000, R\^2 0\.9300\./,
+  );
   assert.doesNotMatch(html, /NaN/);
 });
 
-test('evaluation.json\'s confusion matrix is drawn, shaded by row share, with the per-class table', async () => {
+test("evaluation.json's confusion matrix is drawn, shaded by row share, with the per-class table", async () => {
   const dir = bareRun('cls');
   appendJsonLines(path.join(dir, 'metrics.jsonl'), [
     { epoch: 1, split: 'train', loss: 0.5, accuracy: 0.8, samplesPerSec: 100 },
@@ -53,7 +81,19 @@ test('evaluation.json\'s confusion matrix is drawn, shaded by row share, with th
     [0, 0, 10],
   ];
   const report = classificationReport(confusion, ['cat', 'dog', 'emu']);
-  fs.writeFileSync(path.join(dir, 'evaluation.json'), JSON.stringify({ split: 'test', samples: 120, loss: 0.6, accuracy: report.accuracy, epochs: 3, stoppedEarly: true, restoredEpoch: 1, report }));
+  fs.writeFileSync(
+    path.join(dir, 'evaluation.json'),
+    JSON.stringify({
+      split: 'test',
+      samples: 120,
+      loss: 0.6,
+      accuracy: report.accuracy,
+      epochs: 3,
+      stoppedEarly: true,
+      restoredEpoch: 1,
+      report,
+    }),
+  );
   const r = await writeReport(dir);
   const png = decodePng(fs.readFileSync(path.join(r.dir, 'confusion-matrix.png')));
   // 3 classes: 56 px cells from x = 44 + label width, y = 48.
@@ -63,10 +103,19 @@ test('evaluation.json\'s confusion matrix is drawn, shaded by row share, with th
     return png.rgba[i]! + png.rgba[i + 1]! + png.rgba[i + 2]!;
   };
   // Darker is a larger share of the row: cat->cat (0.9) < dog->dog (0.5) < cat->dog (0.1) < emu->cat (0).
-  assert.ok(shadeAt(0, 0) < shadeAt(1, 1) && shadeAt(1, 1) < shadeAt(0, 1) && shadeAt(0, 1) < shadeAt(2, 0), [shadeAt(0, 0), shadeAt(1, 1), shadeAt(0, 1), shadeAt(2, 0)].join(' '));
+  assert.ok(
+    shadeAt(0, 0) < shadeAt(1, 1) && shadeAt(1, 1) < shadeAt(0, 1) && shadeAt(0, 1) < shadeAt(2, 0),
+    [shadeAt(0, 0), shadeAt(1, 1), shadeAt(0, 1), shadeAt(2, 0)].join(' '),
+  );
   assert.ok(shadeAt(2, 2) < shadeAt(0, 0), 'emu->emu (1.0) is darkest');
   const html = fs.readFileSync(r.html, 'utf8');
-  assert.match(html, /weights of epoch 1 \(restored as the best\); early stopping ended training after epoch 3\): loss 0\.6000, accuracy 0\.8750/);
-  assert.match(html, /<tr><td class="l">dog<\/td><td>0\.3333<\/td><td>0\.5000<\/td><td>0\.4000<\/td><td>10<\/td><\/tr>/);
+  assert.match(
+    html,
+    /weights of epoch 1 \(restored as the best\); early stopping ended training after epoch 3\): loss 0\.6000, accuracy 0\.8750/,
+  );
+  assert.match(
+    html,
+    /<tr><td class="l">dog<\/td><td>0\.3333<\/td><td>0\.5000<\/td><td>0\.4000<\/td><td>10<\/td><\/tr>/,
+  );
   assert.match(html, /<th class="l">macro avg<\/th><td>0\.7602<\/td>/);
 });

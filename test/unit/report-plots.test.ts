@@ -50,8 +50,20 @@ test('ticks fall on 1-2-5 steps and labels carry just the decimals they need', (
   assert.deepEqual(round(niceTicks(0, 1, 5)), [0, 0.2, 0.4, 0.6, 0.8, 1]);
   assert.deepEqual(round(niceTicks(0.13, 0.87, 4)), [0.2, 0.4, 0.6, 0.8]);
   assert.deepEqual(niceTicks(1, 3, 4), [1, 1.5, 2, 2.5, 3]);
-  assert.deepEqual([formatTick(0.4, 0.2), formatTick(2, 0.5), formatTick(12000, 5000), formatTick(0.00003, 0.00001), formatTick(250, 50)], ['0.4', '2.0', '12k', '3.0e-5', '250']);
-  assert.deepEqual([formatLogTick(0), formatLogTick(-0.5), formatLogTick(-2.6), formatLogTick(2.5)], ['1', '0.32', '0.0025', '320']);
+  assert.deepEqual(
+    [
+      formatTick(0.4, 0.2),
+      formatTick(2, 0.5),
+      formatTick(12000, 5000),
+      formatTick(0.00003, 0.00001),
+      formatTick(250, 50),
+    ],
+    ['0.4', '2.0', '12k', '3.0e-5', '250'],
+  );
+  assert.deepEqual(
+    [formatLogTick(0), formatLogTick(-0.5), formatLogTick(-2.6), formatLogTick(2.5)],
+    ['1', '0.32', '0.0025', '320'],
+  );
 });
 
 test('a line plot draws each series where its values lie, a higher series above a lower one', () => {
@@ -79,26 +91,58 @@ test('a line plot draws each series where its values lie, a higher series above 
   const fromBottom = (row: number): number => plot.y + plot.h - row;
   const ratio = fromBottom(blue[0] as number) / fromBottom(red[0] as number);
   assert.ok(Math.abs(ratio - 0.05 / 1.05) < 0.02, `blue/red height ratio ${ratio}`);
-  const empty = linePlot({ title: 'LR', xLabel: 'epoch', yLabel: 'lr', series: [{ name: 'lr', color: RED, points: [] }], width: 400, height: 300 });
-  const emptyPlot = lineLayout({ title: 'LR', xLabel: 'epoch', yLabel: 'lr', series: [{ name: 'lr', color: RED, points: [] }], width: 400, height: 300 }).plot;
-  const grey = rowsWith(empty, Math.round(emptyPlot.x + emptyPlot.w / 2 - textWidth('no data recorded', 2) / 2 + 2), [150, 150, 150]);
+  const empty = linePlot({
+    title: 'LR',
+    xLabel: 'epoch',
+    yLabel: 'lr',
+    series: [{ name: 'lr', color: RED, points: [] }],
+    width: 400,
+    height: 300,
+  });
+  const emptyPlot = lineLayout({
+    title: 'LR',
+    xLabel: 'epoch',
+    yLabel: 'lr',
+    series: [{ name: 'lr', color: RED, points: [] }],
+    width: 400,
+    height: 300,
+  }).plot;
+  const grey = rowsWith(
+    empty,
+    Math.round(emptyPlot.x + emptyPlot.w / 2 - textWidth('no data recorded', 2) / 2 + 2),
+    [150, 150, 150],
+  );
   assert.ok(grey.length > 0, 'an empty plot says so');
 });
 
 test('histogram ridges draw every epoch and the image grid maps values through its colormap', () => {
-  const frames = [1, 2, 3].map((e) => ({ label: `epoch ${e}`, h: histogram(Float32Array.from({ length: 500 }, (_, i) => Math.sin(i) * e), 20) }));
+  const frames = [1, 2, 3].map((e) => ({
+    label: `epoch ${e}`,
+    h: histogram(
+      Float32Array.from({ length: 500 }, (_, i) => Math.sin(i) * e),
+      20,
+    ),
+  }));
   const r = variableHistogramPlot('dense_0/kernel', frames, frames);
   assert.deepEqual([r.width, r.height], [1000, 380]);
   const front: Rgb = [0, 90, 160];
   let frontPixels = 0;
-  for (let y = 0; y < r.height; y++) for (let x = 0; x < r.width; x++) if (r.pixel(x, y).join() === front.join()) frontPixels++;
+  for (let y = 0; y < r.height; y++)
+    for (let x = 0; x < r.width; x++) if (r.pixel(x, y).join() === front.join()) frontPixels++;
   assert.ok(frontPixels > 50, `the latest epoch's outline is drawn (${frontPixels} px)`);
 
   assert.deepEqual(colorAt('diverging', 0.5), [255, 255, 255]);
   assert.deepEqual(colorAt('diverging', 0), [33, 102, 172]);
   assert.deepEqual(colorAt('diverging', 1), [178, 24, 43]);
   assert.deepEqual(colorAt('viridis', 1), [253, 231, 37]);
-  const g = imageGrid({ title: 'filters', images: [{ width: 2, height: 1, values: Float32Array.from([-1, 1]) }], cell: 10, columns: 1, colormap: 'diverging', sharedScale: true });
+  const g = imageGrid({
+    title: 'filters',
+    images: [{ width: 2, height: 1, values: Float32Array.from([-1, 1]) }],
+    cell: 10,
+    columns: 1,
+    colormap: 'diverging',
+    sharedScale: true,
+  });
   assert.deepEqual(g.pixel(15, 45), [33, 102, 172]);
   assert.deepEqual(g.pixel(25, 45), [178, 24, 43]);
 });

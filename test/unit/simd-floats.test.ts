@@ -51,11 +51,20 @@ test('plain arrays, and operands in different buffers, take the plain loop and s
   const plain = Float32Array.from({ length: 9 }, (_, i) => i + 0.5);
   inSimd.fill(2);
   addFloats(inSimd, plain);
-  assert.deepEqual(Array.from(inSimd), Array.from({ length: 9 }, (_, i) => i + 2.5));
+  assert.deepEqual(
+    Array.from(inSimd),
+    Array.from({ length: 9 }, (_, i) => i + 2.5),
+  );
   addFloats(plain, plain);
-  assert.deepEqual(Array.from(plain), Array.from({ length: 9 }, (_, i) => 2 * i + 1));
+  assert.deepEqual(
+    Array.from(plain),
+    Array.from({ length: 9 }, (_, i) => 2 * i + 1),
+  );
   scaleFloats(plain, 0.5);
-  assert.deepEqual(Array.from(plain), Array.from({ length: 9 }, (_, i) => i + 0.5));
+  assert.deepEqual(
+    Array.from(plain),
+    Array.from({ length: 9 }, (_, i) => i + 0.5),
+  );
 });
 
 test('sizes wasm32 cannot hold, and zero, get no SIMD buffer', () => {

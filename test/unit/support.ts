@@ -46,6 +46,10 @@ export function memoryDestination(): { stream: DestinationStream; lines: () => R
  * the addon's own detection: AVX-512 tiles where the CPU has avx512f, else AVX2 + FMA.
  */
 export function expectedNativeKernels(): string {
-  const flags = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.split(/\s+/) ?? [];
+  const flags =
+    fs
+      .readFileSync('/proc/cpuinfo', 'utf8')
+      .match(/^flags\s*:(.*)$/m)?.[1]
+      ?.split(/\s+/) ?? [];
   return flags.includes('avx512f') ? 'native-avx512f' : 'native-avx2-fma';
 }

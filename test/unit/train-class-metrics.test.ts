@@ -16,18 +16,30 @@ const close = (a: number, b: number, what: string): void => assert.ok(Math.abs(a
 
 test('precision, recall and F1 per class, macro and weighted, as classification_report gives them', () => {
   // y_true [0,0,0,1,1,2], y_pred [0,0,1,1,2,2]; sklearn 1.3 prints these figures.
-  const r = classificationReport([
-    [2, 1, 0],
-    [0, 1, 1],
-    [0, 0, 1],
-  ], ['zero', 'one', 'two']);
-  assert.deepEqual(r.classes.map((c) => [c.label, c.support]), [['zero', 3], ['one', 2], ['two', 1]]);
+  const r = classificationReport(
+    [
+      [2, 1, 0],
+      [0, 1, 1],
+      [0, 0, 1],
+    ],
+    ['zero', 'one', 'two'],
+  );
+  assert.deepEqual(
+    r.classes.map((c) => [c.label, c.support]),
+    [
+      ['zero', 3],
+      ['one', 2],
+      ['two', 1],
+    ],
+  );
   const want = [
     [1.0, 0.6667, 0.8],
     [0.5, 0.5, 0.5],
     [0.5, 1.0, 0.6667],
   ];
-  r.classes.forEach((c, i) => want[i]!.forEach((v, j) => close([c.precision, c.recall, c.f1][j]!, v, `class ${i} field ${j}`)));
+  r.classes.forEach((c, i) =>
+    want[i]!.forEach((v, j) => close([c.precision, c.recall, c.f1][j]!, v, `class ${i} field ${j}`)),
+  );
   close(r.accuracy, 0.6667, 'accuracy');
   close(r.macro.precision, 0.6667, 'macro precision');
   close(r.macro.recall, 0.7222, 'macro recall');
@@ -53,12 +65,19 @@ test('two ranks evaluating halves all-reduce the same confusion matrix one rank 
     assert.deepEqual(got[0]!.confusion, got[1]!.confusion);
     const flat = got[0]!.confusion!.flat();
     assert.deepEqual(flat, Array.from(whole.confusion!));
-    assert.equal(flat.reduce((a, b) => a + b, 0), 1000);
+    assert.equal(
+      flat.reduce((a, b) => a + b, 0),
+      1000,
+    );
     const trace = got[0]!.confusion!.reduce((s, row, i) => s + row[i]!, 0);
     assert.equal(trace, whole.correct);
     assert.equal(got[0]!.accuracy, whole.correct / 1000);
     // Rows are the true labels: each row sums to that digit's count in the split.
-    for (let d = 0; d < 10; d++) assert.equal(got[0]!.confusion![d]!.reduce((a, b) => a + b, 0), Array.from(val.labels).filter((l) => l === d).length);
+    for (let d = 0; d < 10; d++)
+      assert.equal(
+        got[0]!.confusion![d]!.reduce((a, b) => a + b, 0),
+        Array.from(val.labels).filter((l) => l === d).length,
+      );
   } finally {
     model.dispose();
   }
@@ -74,7 +93,15 @@ test('R^2 over two ranks matches the float64 formula, also for targets around 1e
       x[i] = ((i * 37) % 100) / 10 - 5;
       t[i] = offset + 3 * (x[i] as number) + Math.sin(i);
     }
-    const rows: RowSource = { images: x, decode: undefined, labels: new Int32Array(n), count: n, targets: t, features: 1, classes: 1 };
+    const rows: RowSource = {
+      images: x,
+      decode: undefined,
+      labels: new Int32Array(n),
+      count: n,
+      targets: t,
+      features: 1,
+      classes: 1,
+    };
     const model = buildMlp({ hidden: [], activation: 'relu' }, 1, 1, 1);
     try {
       model.layers[0]!.setWeights([tf.tensor2d([[3]]), tf.tensor1d([offset])]);

@@ -60,10 +60,12 @@ test('the weighted loss and its gradient, divided by the rows mean weight, are t
     const grad = tf.grad((l: tf.Tensor) => softmaxCrossEntropy(l as tf.Tensor2D, labels, e, weights))(logits);
     const g = grad.arraySync() as number[][];
     grad.dispose();
-    want.grad.forEach((row, i) => row.forEach((w, k) => {
-      const mine = (g[i]?.[k] as number) / meanWeight;
-      assert.ok(Math.abs(mine - w) < 1e-6, `e=${e}: grad[${i}][${k}] ${mine}, torch ${w}`);
-    }));
+    want.grad.forEach((row, i) =>
+      row.forEach((w, k) => {
+        const mine = (g[i]?.[k] as number) / meanWeight;
+        assert.ok(Math.abs(mine - w) < 1e-6, `e=${e}: grad[${i}][${k}] ${mine}, torch ${w}`);
+      }),
+    );
   }
   tf.dispose([logits, labels, weights]);
 });
@@ -82,7 +84,11 @@ async function train(world: number, train: SpecPatch['train'], batchSize = 32 / 
     world,
     spec,
     data,
-    hooks: (rank) => ({ onStepDetail: (s) => { if (rank === 0) losses.push(s.loss); } }),
+    hooks: (rank) => ({
+      onStepDetail: (s) => {
+        if (rank === 0) losses.push(s.loss);
+      },
+    }),
   });
   for (const r of ranks) assert.equal(r.error, undefined, String(r.error));
   return { weights: ranks.map((r) => r.weights), losses };
@@ -102,7 +108,12 @@ test('with class weights, 2 workers x batch 16 and 1 worker accumulating 2 x 16 
   const relAcc = relativeDifference(single.weights[0]!, accumulated.weights[0]!);
   assert.ok(relAcc <= 1e-5, `accumulating 2 x 16 is ${relAcc} away from batch 32`);
   assert.equal(pair.losses.length, single.losses.length);
-  single.losses.forEach((l, i) => assert.ok(Math.abs(l - (pair.losses[i] as number)) <= 1e-5 * Math.abs(l), `step ${i + 1}: loss ${pair.losses[i]} on 2 workers, ${l} on 1`));
+  single.losses.forEach((l, i) =>
+    assert.ok(
+      Math.abs(l - (pair.losses[i] as number)) <= 1e-5 * Math.abs(l),
+      `step ${i + 1}: loss ${pair.losses[i]} on 2 workers, ${l} on 1`,
+    ),
+  );
   const applied = relativeDifference(single.weights[0]!, plain.weights[0]!);
   assert.ok(applied > 1e-3, `skewed class weights left the weights within ${applied} of none`);
 });
@@ -112,7 +123,12 @@ test('the same weight on every class trains exactly like no weights: the step di
   const plain = await train(2, {});
   const rel = relativeDifference(plain.weights[0]!, uniform.weights[0]!);
   assert.ok(rel <= 1e-5, `weights of 2.5 everywhere are ${rel} away from none`);
-  plain.losses.forEach((l, i) => assert.ok(Math.abs(l - (uniform.losses[i] as number)) <= 1e-5 * Math.abs(l), `step ${i + 1}: loss ${uniform.losses[i]} against ${l}`));
+  plain.losses.forEach((l, i) =>
+    assert.ok(
+      Math.abs(l - (uniform.losses[i] as number)) <= 1e-5 * Math.abs(l),
+      `step ${i + 1}: loss ${uniform.losses[i]} against ${l}`,
+    ),
+  );
 });
 
 test('balanced weights are n / (classes x count), as scikit-learn computes them, and 0 for an empty class', () => {
@@ -122,14 +138,16 @@ test('balanced weights are n / (classes x count), as scikit-learn computes them,
   want.forEach((v, k) => assert.ok(Math.abs((w[k] as number) - v) < 1e-7, `class ${k}: ${w[k]}, expected ${v}`));
 });
 
-test('train.balanceClasses weighs a rank\'s loss from the whole training split\'s counts', async () => {
+test("train.balanceClasses weighs a rank's loss from the whole training split's counts", async () => {
   const data = await mnistSlice(12 * 32, 64);
   const spec = specWith({ train: { balanceClasses: true } });
   const w = classWeightsFor(spec.train, data.train);
   assert.ok(w !== undefined);
   const counts = new Array<number>(10).fill(0);
   for (const l of data.train.labels.subarray(0, data.train.count)) counts[l] = (counts[l] as number) + 1;
-  counts.forEach((c, k) => assert.ok(Math.abs((w[k] as number) - data.train.count / (10 * c)) < 1e-6, `class ${k}: ${w[k]} for ${c} samples`));
+  counts.forEach((c, k) =>
+    assert.ok(Math.abs((w[k] as number) - data.train.count / (10 * c)) < 1e-6, `class ${k}: ${w[k]} for ${c} samples`),
+  );
   assert.equal(classWeightsFor(specWith({}).train, data.train), undefined);
 });
 
@@ -137,12 +155,30 @@ test('class weights are checked: one per class, not negative, not all 0, not bot
   assert.deepEqual(validateJob({ train: { classWeights: [1, 0.5] } }, 'job.yaml').train.classWeights, [1, 0.5]);
   assert.deepEqual(DEFAULT_JOB.train.classWeights, []);
   assert.equal(DEFAULT_JOB.train.balanceClasses, false);
-  assert.match(configError(() => validateJob({ train: { classWeights: [1, -2] } }, 'job.yaml')), /job\.yaml: train\.classWeights must be a list of numbers >= 0, like \[1, 2\.5, 0\.5\], got \[1,-2\]/);
-  assert.match(configError(() => validateJob({ train: { classWeights: [0, 0] } }, 'job.yaml')), /job\.yaml: train\.classWeights are all 0, so no sample would count/);
-  assert.match(configError(() => validateJob({ train: { classWeights: [1, 2], balanceClasses: true } }, 'job.yaml')), /job\.yaml: train\.classWeights and train\.balanceClasses both set the class weights: keep one/);
-  assert.match(configError(() => validateJob({ data: { task: 'regression' }, train: { balanceClasses: true } }, 'job.yaml')), /job\.yaml: train\.balanceClasses applies to classification, but data\.task is regression .*remove train\.balanceClasses/);
+  assert.match(
+    configError(() => validateJob({ train: { classWeights: [1, -2] } }, 'job.yaml')),
+    /job\.yaml: train\.classWeights must be a list of numbers >= 0, like \[1, 2\.5, 0\.5\], got \[1,-2\]/,
+  );
+  assert.match(
+    configError(() => validateJob({ train: { classWeights: [0, 0] } }, 'job.yaml')),
+    /job\.yaml: train\.classWeights are all 0, so no sample would count/,
+  );
+  assert.match(
+    configError(() => validateJob({ train: { classWeights: [1, 2], balanceClasses: true } }, 'job.yaml')),
+    /job\.yaml: train\.classWeights and train\.balanceClasses both set the class weights: keep one/,
+  );
+  assert.match(
+    configError(() => validateJob({ data: { task: 'regression' }, train: { balanceClasses: true } }, 'job.yaml')),
+    /job\.yaml: train\.balanceClasses applies to classification, but data\.task is regression .*remove train\.balanceClasses/,
+  );
   const data = await mnistSlice(64, 16);
-  assert.match(configError(() => classWeightsFor(specWith({ train: { classWeights: [1, 2, 3] } }).train, data.train)), /train\.classWeights has 3 weights, but the dataset has 10 classes: give one weight per class/);
+  assert.match(
+    configError(() => classWeightsFor(specWith({ train: { classWeights: [1, 2, 3] } }).train, data.train)),
+    /train\.classWeights has 3 weights, but the dataset has 10 classes: give one weight per class/,
+  );
   const regression = { ...data.train, targets: new Float32Array(data.train.count), classes: 1 };
-  assert.match(configError(() => classWeightsFor(specWith({ train: { classWeights: [1] } }).train, regression)), /train\.classWeights applies to classification, but this dataset gives regression targets .*remove train\.classWeights/);
+  assert.match(
+    configError(() => classWeightsFor(specWith({ train: { classWeights: [1] } }).train, regression)),
+    /train\.classWeights applies to classification, but this dataset gives regression targets .*remove train\.classWeights/,
+  );
 });

@@ -28,10 +28,13 @@ test('variables group into layers by name scope, in model order', () => {
   assert.equal(layerOf('dense_0/kernel'), 'dense_0');
   assert.equal(layerOf('conv/block1/kernel'), 'conv/block1');
   assert.equal(layerOf('scale'), 'scale');
-  assert.deepEqual(groupByLayer(SLOTS).map((g) => [g.layer, g.slots.map((s) => s.name)]), [
-    ['dense_0', ['dense_0/kernel', 'dense_0/bias']],
-    ['logits', ['logits/kernel']],
-  ]);
+  assert.deepEqual(
+    groupByLayer(SLOTS).map((g) => [g.layer, g.slots.map((s) => s.name)]),
+    [
+      ['dense_0', ['dense_0/kernel', 'dense_0/bias']],
+      ['logits', ['logits/kernel']],
+    ],
+  );
 });
 
 test('per-layer stats take the norm over all of a layer’s variables and divide the update by the new weights', () => {
@@ -39,7 +42,10 @@ test('per-layer stats take the norm over all of a layer’s variables and divide
   const before = Float32Array.from([1, 1, 0, 2, 0]);
   const after = Float32Array.from([1, 2, 2, 2, 0.5]);
   const stats = layerStats(SLOTS, grads, before, after);
-  assert.deepEqual(stats.map((s) => s.layer), ['dense_0', 'logits']);
+  assert.deepEqual(
+    stats.map((s) => s.layer),
+    ['dense_0', 'logits'],
+  );
   assert.equal(stats[0]?.gradNorm, 5);
   assert.equal(stats[0]?.weightNorm, 3);
   assert.equal(stats[0]?.updateNorm, Math.sqrt(5));
@@ -66,8 +72,9 @@ test('a histogram puts each finite value in one equal-width bin and counts the r
   assert.deepEqual(perVar['logits/kernel']?.counts, [1, 1]);
 });
 
-test('the native histogram and sums of squares give the JS loops\' figures exactly: random, skewed, constant, empty and non-finite inputs', (t) => {
-  if (nativeUpdates()?.histogram === undefined || nativeUpdates()?.sumSquaredDiff === undefined) return t.skip('the native addon is not built here');
+test("the native histogram and sums of squares give the JS loops' figures exactly: random, skewed, constant, empty and non-finite inputs", (t) => {
+  if (nativeUpdates()?.histogram === undefined || nativeUpdates()?.sumSquaredDiff === undefined)
+    return t.skip('the native addon is not built here');
   let seed = 7;
   const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
   const inputs: Float32Array[] = [
@@ -80,7 +87,10 @@ test('the native histogram and sums of squares give the JS loops\' figures exact
   ];
   const figures = (v: Float32Array): unknown[] => {
     const other = v.map((x, i) => x * 0.5 + i * 1e-6);
-    return [...[1, 7, 30].map((bins) => histogram(v, bins)), ...[sumSquares(v), sumSquares(v, 1, Math.max(1, v.length - 1)), sumSquares(v, 0, v.length, other)]];
+    return [
+      ...[1, 7, 30].map((bins) => histogram(v, bins)),
+      ...[sumSquares(v), sumSquares(v, 1, Math.max(1, v.length - 1)), sumSquares(v, 0, v.length, other)],
+    ];
   };
   for (const values of inputs) {
     const native = figures(values);
@@ -102,7 +112,7 @@ function statsOf(hidden: number[], activation: 'relu' | 'sigmoid', weightScale =
   for (let i = 0; i < weights.length; i++) weights[i] = (weights[i] as number) * weightScale;
   layout.writeWeights(weights);
   let seed = 7;
-  const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const batch = 32;
   const x = Float32Array.from({ length: batch * 784 }, rand);
   const y = Int32Array.from({ length: batch }, (_, i) => i % 10);
@@ -121,7 +131,10 @@ test('a healthy relu MLP raises no gradient warning, a deep sigmoid stack warns 
 
   const deep = statsOf([32, 32, 32, 32, 32, 32, 32, 32], 'sigmoid');
   const vanishing = gradientWarnings(deep);
-  assert.ok(vanishing.length > 0, `expected vanishing warnings; layer norms ${deep.map((l) => l.gradNorm.toExponential(1)).join(' ')}`);
+  assert.ok(
+    vanishing.length > 0,
+    `expected vanishing warnings; layer norms ${deep.map((l) => l.gradNorm.toExponential(1)).join(' ')}`,
+  );
   assert.ok(vanishing.every((w) => w.kind === 'vanishing-gradient'));
   // The first layer is furthest from the loss: its gradient vanishes first.
   assert.equal(vanishing[0]?.layer, 'dense_0');
@@ -140,22 +153,77 @@ test('growth over the first recorded norm and non-finite gradients are called ou
     { layer: 'b', gradNorm: 40, weightNorm: 1, updateNorm: 0, updateRatio: 0 },
   ];
   // Global norm 50: 125x over 0.4 is exploding, 50x over 1 is not.
-  assert.deepEqual(gradientWarnings(layers, 0.4).map((w) => w.kind), ['exploding-gradient']);
+  assert.deepEqual(
+    gradientWarnings(layers, 0.4).map((w) => w.kind),
+    ['exploding-gradient'],
+  );
   assert.match(gradientWarnings(layers, 0.4)[0]?.message ?? '', /grew from 0\.4000 to 50\.00 \(over 100x\)/);
   assert.deepEqual(gradientWarnings(layers, 1), []);
   const nan = gradientWarnings([{ ...layers[0]!, gradNorm: NaN }, layers[1]!]);
-  assert.deepEqual(nan.map((w) => w.kind), ['non-finite-gradient']);
+  assert.deepEqual(
+    nan.map((w) => w.kind),
+    ['non-finite-gradient'],
+  );
   assert.match(nan[0]?.message ?? '', /in a:/);
 });
 
 test('over-fitting is called after val loss rises while train loss falls two epochs in a row', () => {
   const h = (rows: [number, number][]): { epoch: number; trainLoss: number; valLoss: number }[] =>
     rows.map(([trainLoss, valLoss], i) => ({ epoch: i + 1, trainLoss, valLoss }));
-  assert.equal(overfittingWarning(h([[1, 1], [0.8, 0.9], [0.6, 0.85]])), undefined, 'both falling');
-  assert.equal(overfittingWarning(h([[1, 1], [0.8, 0.9], [0.6, 0.95]])), undefined, 'one epoch of rise is noise');
-  assert.equal(overfittingWarning(h([[0.8, 0.9], [0.7, 0.95], [0.75, 1.0]])), undefined, 'train loss rose too');
-  const w = overfittingWarning(h([[1, 1], [0.8, 0.9], [0.6, 0.95], [0.5, 1.1]]));
+  assert.equal(
+    overfittingWarning(
+      h([
+        [1, 1],
+        [0.8, 0.9],
+        [0.6, 0.85],
+      ]),
+    ),
+    undefined,
+    'both falling',
+  );
+  assert.equal(
+    overfittingWarning(
+      h([
+        [1, 1],
+        [0.8, 0.9],
+        [0.6, 0.95],
+      ]),
+    ),
+    undefined,
+    'one epoch of rise is noise',
+  );
+  assert.equal(
+    overfittingWarning(
+      h([
+        [0.8, 0.9],
+        [0.7, 0.95],
+        [0.75, 1.0],
+      ]),
+    ),
+    undefined,
+    'train loss rose too',
+  );
+  const w = overfittingWarning(
+    h([
+      [1, 1],
+      [0.8, 0.9],
+      [0.6, 0.95],
+      [0.5, 1.1],
+    ]),
+  );
   assert.equal(w?.kind, 'overfitting');
-  assert.equal(w?.message, 'over-fitting: from epoch 2 to 4 validation loss rose 0.9000 -> 1.100 while training loss fell 0.8000 -> 0.5000; consider early stopping, more data or regularisation');
-  assert.equal(overfittingWarning(h([[1, 1], [0.8, 1.2]]), 1)?.kind, 'overfitting');
+  assert.equal(
+    w?.message,
+    'over-fitting: from epoch 2 to 4 validation loss rose 0.9000 -> 1.100 while training loss fell 0.8000 -> 0.5000; consider early stopping, more data or regularisation',
+  );
+  assert.equal(
+    overfittingWarning(
+      h([
+        [1, 1],
+        [0.8, 1.2],
+      ]),
+      1,
+    )?.kind,
+    'overfitting',
+  );
 });

@@ -43,7 +43,12 @@ function reference(T: number, alpha: number): { loss: number; grad: number[][] }
     const p1 = softmax(s, 1);
     pt.forEach((p, k) => (kl += p * (Math.log(p) - Math.log(ps[k] as number))));
     ce -= Math.log(p1[LABELS[i] as number] as number);
-    return s.map((_, k) => (alpha * T * ((ps[k] as number) - (pt[k] as number)) + (1 - alpha) * ((p1[k] as number) - (k === LABELS[i] ? 1 : 0))) / n);
+    return s.map(
+      (_, k) =>
+        (alpha * T * ((ps[k] as number) - (pt[k] as number)) +
+          (1 - alpha) * ((p1[k] as number) - (k === LABELS[i] ? 1 : 0))) /
+        n,
+    );
   });
   return { loss: (alpha * T * T * kl + (1 - alpha) * ce) / n, grad };
 }
@@ -53,7 +58,11 @@ test('the distillation loss and its gradient are alpha T^2 KL(teacher || student
   const s = tf.tensor2d(STUDENT);
   const t = tf.tensor2d(TEACHER);
   const y = tf.tensor1d(LABELS, 'int32');
-  for (const [T, alpha] of [[2, 0.25], [4, 0.9], [1, 0]] as const) {
+  for (const [T, alpha] of [
+    [2, 0.25],
+    [4, 0.9],
+    [1, 0],
+  ] as const) {
     const want = reference(T, alpha);
     const loss = distillationLoss(s, t, y, T, alpha);
     const got = loss.dataSync()[0] as number;
@@ -62,18 +71,32 @@ test('the distillation loss and its gradient are alpha T^2 KL(teacher || student
     const g = tf.grad((z: tf.Tensor) => distillationLoss(z as tf.Tensor2D, t, y, T, alpha))(s);
     const rows = g.arraySync() as number[][];
     g.dispose();
-    want.grad.forEach((row, i) => row.forEach((v, k) => assert.ok(Math.abs((rows[i]?.[k] as number) - v) < 1e-6, `T=${T} alpha=${alpha}: grad[${i}][${k}] ${rows[i]?.[k]}, expected ${v}`)));
+    want.grad.forEach((row, i) =>
+      row.forEach((v, k) =>
+        assert.ok(
+          Math.abs((rows[i]?.[k] as number) - v) < 1e-6,
+          `T=${T} alpha=${alpha}: grad[${i}][${k}] ${rows[i]?.[k]}, expected ${v}`,
+        ),
+      ),
+    );
   }
   tf.dispose([s, t, y]);
 });
 
 let teacher: tfl.LayersModel | undefined;
 
-async function train(world: number, patch: SpecPatch['train'], withTeacher = true): Promise<{ weights: Float32Array[]; losses: number[]; features: readonly string[] }> {
+async function train(
+  world: number,
+  patch: SpecPatch['train'],
+  withTeacher = true,
+): Promise<{ weights: Float32Array[]; losses: number[]; features: readonly string[] }> {
   const data = await mnistSlice(12 * 32, 64);
   // Any fixed model is a teacher; a wider one, so its targets differ from the student's.
   teacher ??= buildMlp({ hidden: [64], activation: 'tanh' }, 784, 10, 999);
-  const spec = specWith({ data: { batchSize: 32 / world }, train: { epochs: 1, distill: { teacher: withTeacher ? 'teacher/' : '', temperature: 3, alpha: 0.7 }, ...patch } });
+  const spec = specWith({
+    data: { batchSize: 32 / world },
+    train: { epochs: 1, distill: { teacher: withTeacher ? 'teacher/' : '', temperature: 3, alpha: 0.7 }, ...patch },
+  });
   const losses: number[] = [];
   let features: readonly string[] = [];
   const ranks = await trainRanks({
@@ -81,8 +104,14 @@ async function train(world: number, patch: SpecPatch['train'], withTeacher = tru
     spec,
     data,
     teacher: withTeacher ? teacher : undefined,
-    before: (rank, loop) => { if (rank === 0) features = loop.stepFeatures; },
-    hooks: (rank) => ({ onStepDetail: (s) => { if (rank === 0) losses.push(s.loss); } }),
+    before: (rank, loop) => {
+      if (rank === 0) features = loop.stepFeatures;
+    },
+    hooks: (rank) => ({
+      onStepDetail: (s) => {
+        if (rank === 0) losses.push(s.loss);
+      },
+    }),
   });
   for (const r of ranks) assert.equal(r.error, undefined, String(r.error));
   return { weights: ranks.map((r) => r.weights), losses, features };
@@ -98,7 +127,12 @@ test('with a teacher, 2 workers x batch 16 train like 1 worker x batch 32, step 
   const rel = relativeDifference(single.weights[0]!, pair.weights[0]!);
   assert.ok(rel <= 1e-5, `2 workers are ${rel} away from 1 worker`);
   assert.equal(pair.losses.length, single.losses.length);
-  single.losses.forEach((l, i) => assert.ok(Math.abs(l - (pair.losses[i] as number)) <= 1e-5 * Math.abs(l), `step ${i + 1}: ${pair.losses[i]} on 2 workers, ${l} on 1`));
+  single.losses.forEach((l, i) =>
+    assert.ok(
+      Math.abs(l - (pair.losses[i] as number)) <= 1e-5 * Math.abs(l),
+      `step ${i + 1}: ${pair.losses[i]} on 2 workers, ${l} on 1`,
+    ),
+  );
   const applied = relativeDifference(plain.weights[0]!, pair.weights[0]!);
   assert.ok(applied > 1e-3, `the teacher left the weights within ${applied} of plain training`);
 });
@@ -111,9 +145,25 @@ test('alpha 0 trains like no teacher at all: the soft term carries no weight', a
 });
 
 test('train.distill is checked: temperature above 0, alpha in [0, 1], classification only, not with class weights', () => {
-  assert.deepEqual(validateJob({ train: { distill: { teacher: 'runs/big/model', temperature: 4, alpha: 0.5 } } }, 'job.yaml').train.distill, { teacher: 'runs/big/model', temperature: 4, alpha: 0.5 });
-  assert.match(configError(() => validateJob({ train: { distill: { teacher: 't', temperature: 0 } } }, 'job.yaml')), /train\.distill\.temperature must be a number > 0, got 0/);
-  assert.match(configError(() => validateJob({ train: { distill: { teacher: 't', alpha: 1.5 } } }, 'job.yaml')), /train\.distill\.alpha must be a number >= 0 and <= 1, got 1\.5/);
-  assert.match(configError(() => validateJob({ data: { task: 'regression' }, train: { distill: { teacher: 't' } } }, 'job.yaml')), /train\.distill learns the teacher's class probabilities, but data\.task is regression: remove train\.distill\.teacher/);
-  assert.match(configError(() => validateJob({ train: { balanceClasses: true, distill: { teacher: 't' } } }, 'job.yaml')), /train\.distill does not combine with class weights .*: keep one/);
+  assert.deepEqual(
+    validateJob({ train: { distill: { teacher: 'runs/big/model', temperature: 4, alpha: 0.5 } } }, 'job.yaml').train
+      .distill,
+    { teacher: 'runs/big/model', temperature: 4, alpha: 0.5 },
+  );
+  assert.match(
+    configError(() => validateJob({ train: { distill: { teacher: 't', temperature: 0 } } }, 'job.yaml')),
+    /train\.distill\.temperature must be a number > 0, got 0/,
+  );
+  assert.match(
+    configError(() => validateJob({ train: { distill: { teacher: 't', alpha: 1.5 } } }, 'job.yaml')),
+    /train\.distill\.alpha must be a number >= 0 and <= 1, got 1\.5/,
+  );
+  assert.match(
+    configError(() => validateJob({ data: { task: 'regression' }, train: { distill: { teacher: 't' } } }, 'job.yaml')),
+    /train\.distill learns the teacher's class probabilities, but data\.task is regression: remove train\.distill\.teacher/,
+  );
+  assert.match(
+    configError(() => validateJob({ train: { balanceClasses: true, distill: { teacher: 't' } } }, 'job.yaml')),
+    /train\.distill does not combine with class weights .*: keep one/,
+  );
 });

@@ -12,7 +12,18 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { validateJob } from '../../src/config';
-import { LEAKY_RELU_SLOPE, ParamLayout, buildFromLayers, buildMlp, buildModel, frozenLayers, initWeightsFrom, readSavedWeights, saveModelToDir, stepFeatures } from '../../src/train';
+import {
+  LEAKY_RELU_SLOPE,
+  ParamLayout,
+  buildFromLayers,
+  buildMlp,
+  buildModel,
+  frozenLayers,
+  initWeightsFrom,
+  readSavedWeights,
+  saveModelToDir,
+  stepFeatures,
+} from '../../src/train';
 import { readCheckpoint } from '../../src/worker';
 import { prepareModel } from '../../src/worker/fine-tune';
 import { configError } from './support';
@@ -21,7 +32,10 @@ import { mnistSlice, specWith, trainRanks } from './train-harness';
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-ft-'));
 
 function weightsOf(model: tfl.LayersModel, layer: string): Float32Array[] {
-  return model.getLayer(layer).getWeights().map((w) => Float32Array.from(w.dataSync() as Float32Array));
+  return model
+    .getLayer(layer)
+    .getWeights()
+    .map((w) => Float32Array.from(w.dataSync() as Float32Array));
 }
 
 function stats(v: Float32Array): { std: number; maxAbs: number } {
@@ -54,7 +68,10 @@ test('model.initializer draws he and xavier kernels, normal (truncated at 2 std,
     const kernel = weightsOf(model, 'dense_0')[0] as Float32Array;
     const s = stats(kernel);
     assert.ok(Math.abs(s.std / c.std - 1) < 0.02, `${c.init}: std ${s.std}, expected ${c.std}`);
-    assert.ok(s.maxAbs <= c.limit * (1 + 1e-6) && s.maxAbs > 0.98 * c.limit, `${c.init}: max |w| ${s.maxAbs}, bound ${c.limit}`);
+    assert.ok(
+      s.maxAbs <= c.limit * (1 + 1e-6) && s.maxAbs > 0.98 * c.limit,
+      `${c.init}: max |w| ${s.maxAbs}, bound ${c.limit}`,
+    );
     model.dispose();
   }
   // 'auto' keeps the models' own: the same kernel as xavier-uniform for the mlp.
@@ -65,7 +82,7 @@ test('model.initializer draws he and xavier kernels, normal (truncated at 2 std,
   xavier.dispose();
 });
 
-test('leakyRelu (slope 0.01, torch\'s) is offered by model.activation for the mlp and cnn and by every model.layers entry with an activation', async () => {
+test("leakyRelu (slope 0.01, torch's) is offered by model.activation for the mlp and cnn and by every model.layers entry with an activation", async () => {
   await mnistSlice(1, 1);
   assert.equal(LEAKY_RELU_SLOPE, 0.01);
   assert.equal(validateJob({ model: { activation: 'leakyRelu' } }, 'job.yaml').model.activation, 'leakyRelu');
@@ -78,12 +95,20 @@ test('leakyRelu (slope 0.01, torch\'s) is offered by model.activation for the ml
   const spec = specWith({ model: { activation: 'leakyRelu', hidden: [8], channels: [4] } }).model;
   check(buildModel({ ...spec, kind: 'mlp' }, [784], 10, 1), 'dense_0_leaky_relu');
   check(buildModel({ ...spec, kind: 'cnn' }, [784], 10, 1), 'dense_0_leaky_relu');
-  const layers = buildFromLayers([{ type: 'conv2d', filters: 2, kernelSize: 3, activation: 'leakyRelu' }, { type: 'dense', units: 4, activation: 'leakyRelu' }], [784], 10, 1);
+  const layers = buildFromLayers(
+    [
+      { type: 'conv2d', filters: 2, kernelSize: 3, activation: 'leakyRelu' },
+      { type: 'dense', units: 4, activation: 'leakyRelu' },
+    ],
+    [784],
+    10,
+    1,
+  );
   check(layers, 'conv2d_0_leaky_relu');
   check(layers, 'dense_1_leaky_relu');
 });
 
-test('model.initFrom copies a saved model\'s weights bit for bit, and names every weight whose shape does not fit, with the initSkip fix', async () => {
+test("model.initFrom copies a saved model's weights bit for bit, and names every weight whose shape does not fit, with the initSkip fix", async () => {
   await mnistSlice(1, 1);
   const dir = tmp();
   const source = buildMlp({ hidden: [16], activation: 'relu' }, 784, 10, 1);
@@ -109,10 +134,16 @@ test('model.initFrom copies a saved model\'s weights bit for bit, and names ever
   assert.deepEqual(kept.kept, ['logits/kernel', 'logits/bias']);
   assert.deepEqual(weightsOf(other, 'dense_0'), weightsOf(source, 'dense_0'));
   assert.deepEqual(weightsOf(other, 'logits'), head);
-  assert.match(configError(() => initWeightsFrom(other, readSavedWeights(dir), ['head'])), /model\.initSkip names 'head', which the model does not have: its layers with weights are dense_0, logits/);
+  assert.match(
+    configError(() => initWeightsFrom(other, readSavedWeights(dir), ['head'])),
+    /model\.initSkip names 'head', which the model does not have: its layers with weights are dense_0, logits/,
+  );
   // A missing weight is named too (a wider model has a layer the source lacks).
   const deeper = buildMlp({ hidden: [16, 8], activation: 'relu' }, 784, 10, 3);
-  assert.match(configError(() => initWeightsFrom(deeper, readSavedWeights(dir))), /dense_1\/kernel \[16,8\] is not in /);
+  assert.match(
+    configError(() => initWeightsFrom(deeper, readSavedWeights(dir))),
+    /dense_1\/kernel \[16,8\] is not in /,
+  );
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -128,7 +159,12 @@ test('a 2-worker run with model.initFrom starts from exactly those weights, from
     at += w.read().size;
   }
   const firstStep = async (initFrom: string, checkpointDir?: string): Promise<Float32Array> => {
-    const spec = specWith({ data: { batchSize: 16 }, train: { epochs: 1 }, model: { initFrom }, checkpoint: { everyEpochs: 1 } });
+    const spec = specWith({
+      data: { batchSize: 16 },
+      train: { epochs: 1 },
+      model: { initFrom },
+      checkpoint: { everyEpochs: 1 },
+    });
     let first: Float32Array | undefined;
     const ranks = await trainRanks({
       world: 2,
@@ -141,7 +177,10 @@ test('a 2-worker run with model.initFrom starts from exactly those weights, from
         prepareModel(spec, m);
         return m;
       },
-      hooks: (rank) => ({ wantsDiagnostics: () => rank === 0 && first === undefined, onDiagnostics: (d) => (first ??= d.before.slice()) }),
+      hooks: (rank) => ({
+        wantsDiagnostics: () => rank === 0 && first === undefined,
+        onDiagnostics: (d) => (first ??= d.before.slice()),
+      }),
     });
     for (const r of ranks) assert.equal(r.error, undefined, String(r.error));
     assert.ok(first !== undefined);
@@ -162,7 +201,11 @@ test('a 2-worker run with model.initFrom starts from exactly those weights, from
 
 test('a frozen layer keeps its weights bit for bit through 2-worker training with momentum and weight decay, and leaves the all-reduce', async () => {
   const data = await mnistSlice(8 * 32, 64);
-  const spec = specWith({ data: { batchSize: 16 }, train: { epochs: 2, weightDecay: 0.01 }, model: { freeze: ['dense_0'] } });
+  const spec = specWith({
+    data: { batchSize: 16 },
+    train: { epochs: 2, weightDecay: 0.01 },
+    model: { freeze: ['dense_0'] },
+  });
   const initial: Float32Array[] = [];
   const frozenAfter: Float32Array[] = [];
   const sizes: { params: number; frozen: number; features: readonly string[] }[] = [];
@@ -175,7 +218,8 @@ test('a frozen layer keeps its weights bit for bit through 2-worker training wit
       if (rank === 0) initial.push(...weightsOf(m, 'dense_0'));
       return m;
     },
-    before: (_rank, loop) => sizes.push({ params: loop.layout.size, frozen: loop.frozen.size, features: loop.stepFeatures }),
+    before: (_rank, loop) =>
+      sizes.push({ params: loop.layout.size, frozen: loop.frozen.size, features: loop.stepFeatures }),
     hooks: (rank, loop) => ({
       onEpoch: (e) => {
         if (e.epoch !== 2) return;
@@ -194,9 +238,9 @@ test('a frozen layer keeps its weights bit for bit through 2-worker training wit
   assert.equal(sizes[0]!.frozen, 784 * 32 + 32);
   assert.deepEqual(sizes[0]!.features, ['frozen layers']);
   // The all-reduced bytes are those of the logits (+ 5 riding floats), not of the whole model.
-  const steps = Math.ceil(8 * 32 / 2 / 16) * 2;
+  const steps = Math.ceil((8 * 32) / 2 / 16) * 2;
   const bytes = (await ranks[0]!.registry.getSingleMetric('ringtrain_allreduce_bytes_total')?.get())?.values[0]?.value;
-  assert.equal(bytes, steps * (2 * 1 * (330 + 5) * 4) / 2);
+  assert.equal(bytes, (steps * (2 * 1 * (330 + 5) * 4)) / 2);
 });
 
 test('model.freezeAllButLast freezes all but the last N layers with weights; bad freezes are refused naming the layers', async () => {
@@ -206,20 +250,53 @@ test('model.freezeAllButLast freezes all but the last N layers with weights; bad
   assert.deepEqual(frozenLayers(model, { freeze: [], freezeAllButLast: 2 }), ['dense_0']);
   assert.deepEqual(frozenLayers(model, { freeze: ['dense_1'], freezeAllButLast: 0 }), ['dense_1']);
   assert.deepEqual(frozenLayers(model, { freeze: [], freezeAllButLast: 0 }), []);
-  assert.match(configError(() => frozenLayers(model, { freeze: [], freezeAllButLast: 3 })), /model\.freezeAllButLast is 3, but the model has 3 layers with weights \(dense_0, dense_1, logits\), so nothing would be frozen: give a number below 3/);
-  assert.match(configError(() => frozenLayers(model, { freeze: ['dense_9'], freezeAllButLast: 0 })), /model\.freeze names 'dense_9', which the model does not have: its layers with weights are dense_0, dense_1, logits/);
-  assert.match(configError(() => frozenLayers(model, { freeze: ['dense_0', 'dense_1', 'logits'], freezeAllButLast: 0 })), /freezes every layer with weights .* nothing would train: leave at least one out/);
+  assert.match(
+    configError(() => frozenLayers(model, { freeze: [], freezeAllButLast: 3 })),
+    /model\.freezeAllButLast is 3, but the model has 3 layers with weights \(dense_0, dense_1, logits\), so nothing would be frozen: give a number below 3/,
+  );
+  assert.match(
+    configError(() => frozenLayers(model, { freeze: ['dense_9'], freezeAllButLast: 0 })),
+    /model\.freeze names 'dense_9', which the model does not have: its layers with weights are dense_0, dense_1, logits/,
+  );
+  assert.match(
+    configError(() => frozenLayers(model, { freeze: ['dense_0', 'dense_1', 'logits'], freezeAllButLast: 0 })),
+    /freezes every layer with weights .* nothing would train: leave at least one out/,
+  );
   assert.deepEqual(stepFeatures({}, ParamLayout.ofModel(model), false), []);
   model.dispose();
 });
 
 test('the fine-tuning knobs are checked: names, both freezes, initSkip without initFrom, the initializer and activation values', () => {
-  const spec = validateJob({ model: { initFrom: 'runs/a/model', initSkip: ['logits'], freeze: ['dense_0'], initializer: 'he-uniform' } }, 'job.yaml');
-  assert.deepEqual([spec.model.initSkip, spec.model.freeze, spec.model.initializer], [['logits'], ['dense_0'], 'he-uniform']);
-  assert.match(configError(() => validateJob({ model: { freeze: ['dense_0'], freezeAllButLast: 1 } }, 'job.yaml')), /job\.yaml: model\.freeze and model\.freezeAllButLast both choose the frozen layers: keep one/);
-  assert.match(configError(() => validateJob({ model: { initSkip: ['logits'] } }, 'job.yaml')), /job\.yaml: model\.initSkip names layers to leave fresh under model\.initFrom, which is not set: set model\.initFrom/);
-  assert.match(configError(() => validateJob({ model: { freeze: 'dense_0' } }, 'job.yaml')), /job\.yaml: model\.freeze must be a list of names, like \[dense_0, dense_1\], got "dense_0"/);
-  assert.match(configError(() => validateJob({ model: { initializer: 'kaiming' } }, 'job.yaml')), /model\.initializer must be one of 'auto', 'he-normal', 'he-uniform', 'xavier-normal', 'xavier-uniform', got "kaiming"/);
-  assert.match(configError(() => validateJob({ model: { freezeAllButLast: -1 } }, 'job.yaml')), /model\.freezeAllButLast must be an integer >= 0/);
-  assert.match(configError(() => validateJob({ model: { kind: 'module', module: 'm.js', initializer: 'he-normal' } }, 'job.yaml')), /model\.initializer applies to the built-in models; a module builds its own layers/);
+  const spec = validateJob(
+    { model: { initFrom: 'runs/a/model', initSkip: ['logits'], freeze: ['dense_0'], initializer: 'he-uniform' } },
+    'job.yaml',
+  );
+  assert.deepEqual(
+    [spec.model.initSkip, spec.model.freeze, spec.model.initializer],
+    [['logits'], ['dense_0'], 'he-uniform'],
+  );
+  assert.match(
+    configError(() => validateJob({ model: { freeze: ['dense_0'], freezeAllButLast: 1 } }, 'job.yaml')),
+    /job\.yaml: model\.freeze and model\.freezeAllButLast both choose the frozen layers: keep one/,
+  );
+  assert.match(
+    configError(() => validateJob({ model: { initSkip: ['logits'] } }, 'job.yaml')),
+    /job\.yaml: model\.initSkip names layers to leave fresh under model\.initFrom, which is not set: set model\.initFrom/,
+  );
+  assert.match(
+    configError(() => validateJob({ model: { freeze: 'dense_0' } }, 'job.yaml')),
+    /job\.yaml: model\.freeze must be a list of names, like \[dense_0, dense_1\], got "dense_0"/,
+  );
+  assert.match(
+    configError(() => validateJob({ model: { initializer: 'kaiming' } }, 'job.yaml')),
+    /model\.initializer must be one of 'auto', 'he-normal', 'he-uniform', 'xavier-normal', 'xavier-uniform', got "kaiming"/,
+  );
+  assert.match(
+    configError(() => validateJob({ model: { freezeAllButLast: -1 } }, 'job.yaml')),
+    /model\.freezeAllButLast must be an integer >= 0/,
+  );
+  assert.match(
+    configError(() => validateJob({ model: { kind: 'module', module: 'm.js', initializer: 'he-normal' } }, 'job.yaml')),
+    /model\.initializer applies to the built-in models; a module builds its own layers/,
+  );
 });

@@ -10,7 +10,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { DEFAULT_JOB, type ModelSpec } from '../../src/config';
 import { nativeFusedStep, setNativeKernels } from '../../src/native';
-import { FusedStep, ParamLayout, buildFromLayers, buildModel, forwardBackward, fusedPlanOf, parseLayers, type LossOptions } from '../../src/train';
+import {
+  FusedStep,
+  ParamLayout,
+  buildFromLayers,
+  buildModel,
+  forwardBackward,
+  fusedPlanOf,
+  parseLayers,
+  type LossOptions,
+} from '../../src/train';
 import { mnistSlice, relativeDifference, specWith, trainRanks } from './train-harness';
 
 const native = nativeFusedStep();
@@ -30,7 +39,12 @@ function batchOf(rows: number): { x: Float32Array; y: Int32Array } {
 }
 
 /** The tfjs step's gradient and result on one batch. */
-function tfjsStep(model: tfl.LayersModel, layout: ParamLayout, rows: number, loss: LossOptions): { grads: Float32Array; loss: number; correct: number } {
+function tfjsStep(
+  model: tfl.LayersModel,
+  layout: ParamLayout,
+  rows: number,
+  loss: LossOptions,
+): { grads: Float32Array; loss: number; correct: number } {
   const { x, y } = batchOf(rows);
   const out = new Float32Array(layout.size);
   const local = forwardBackward(model, layout, x, y, rows, loss);
@@ -62,7 +76,15 @@ const CASES: { name: string; model: () => tfl.LayersModel; loss: LossOptions }[]
   {
     name: 'tanh and sigmoid dense layers with class weights',
     model: () =>
-      buildFromLayers(parseLayers([{ type: 'dense', units: 24, activation: 'tanh' }, { type: 'dense', units: 12, activation: 'sigmoid' }]), [784], 10, 3),
+      buildFromLayers(
+        parseLayers([
+          { type: 'dense', units: 24, activation: 'tanh' },
+          { type: 'dense', units: 12, activation: 'sigmoid' },
+        ]),
+        [784],
+        10,
+        3,
+      ),
     loss: { classWeights: new Float32Array([1, 2, 0.5, 1, 1, 3, 1, 1, 0.25, 1]) },
   },
   {
@@ -98,10 +120,18 @@ for (const c of CASES) {
     const got = fused.run(params, grads, x, y, rows, false, c.loss);
     assert.ok(Math.abs(got.loss - ref.loss) <= 1e-6 * Math.abs(ref.loss), `loss ${got.loss} against ${ref.loss}`);
     assert.equal(got.correct, ref.correct);
-    assert.ok(maxRelative(grads, ref.grads) < 1e-5, `gradients differ by ${maxRelative(grads, ref.grads)} of their scale`);
+    assert.ok(
+      maxRelative(grads, ref.grads) < 1e-5,
+      `gradients differ by ${maxRelative(grads, ref.grads)} of their scale`,
+    );
     // accumulate adds a second micro-batch's gradient to the first
     fused.run(params, grads, x, y, rows, true, c.loss);
-    assert.ok(maxRelative(grads, ref.grads.map((g) => 2 * g)) < 1e-5);
+    assert.ok(
+      maxRelative(
+        grads,
+        ref.grads.map((g) => 2 * g),
+      ) < 1e-5,
+    );
     model.dispose();
   });
 }
@@ -117,7 +147,16 @@ test('models and losses the fused step cannot run are declined with the reason',
   assert.match(why({ ...DEFAULT_JOB.model, dropout: 0.2 }) ?? '', /dropout_0 \(Dropout\) drops units/);
   assert.match(why({ ...DEFAULT_JOB.model, kind: 'resnet' }) ?? '', /non-trainable weights|not a single chain/);
   assert.match(why(DEFAULT_JOB.model, { targets: new Float32Array(10) }) ?? '', /regression/);
-  const avg = buildFromLayers(parseLayers([{ type: 'conv2d', filters: 4, kernelSize: 3 }, { type: 'avgPool2d', poolSize: 2 }, { type: 'flatten' }]), [28, 28, 1], 10, 1);
+  const avg = buildFromLayers(
+    parseLayers([
+      { type: 'conv2d', filters: 4, kernelSize: 3 },
+      { type: 'avgPool2d', poolSize: 2 },
+      { type: 'flatten' },
+    ]),
+    [28, 28, 1],
+    10,
+    1,
+  );
   assert.match(fusedPlanOf(avg, ParamLayout.ofModel(avg)).why ?? '', /AveragePooling2D\) has no fused kernel/);
   avg.dispose();
   assert.equal(why(DEFAULT_JOB.model), undefined);
@@ -125,16 +164,27 @@ test('models and losses the fused step cannot run are declined with the reason',
 });
 
 test('the addon refuses a plan whose offsets leave the weights, naming the op', { skip }, () => {
-  const plan = Int32Array.from([0, 1, 1, 1, 784, 128, 0, 0, 0, 0, 100352, 0, 0, 1, 1, 128, 10, 0, 0, 0, 100480, 101760]);
+  const plan = Int32Array.from([
+    0, 1, 1, 1, 784, 128, 0, 0, 0, 0, 100352, 0, 0, 1, 1, 128, 10, 0, 0, 0, 100480, 101760,
+  ]);
   const short = new Float32Array(1000);
   const { x, y } = batchOf(2);
-  assert.throws(() => native?.fusedStep(plan, short, short, x, y, 2, false, 0, null, new Float64Array(2)), /op 0 of the plan has a bad kind, shape or offset/);
+  assert.throws(
+    () => native?.fusedStep(plan, short, short, x, y, 2, false, 0, null, new Float64Array(2)),
+    /op 0 of the plan has a bad kind, shape or offset/,
+  );
   const params = new Float32Array(101770);
-  assert.throws(() => native?.fusedStep(plan, params, params, x, Int32Array.from([3, 10]), 2, false, 0, null, new Float64Array(2)), /label 10 of row 1 is not a class/);
+  assert.throws(
+    () => native?.fusedStep(plan, params, params, x, Int32Array.from([3, 10]), 2, false, 0, null, new Float64Array(2)),
+    /label 10 of row 1 is not a class/,
+  );
 });
 
 /** 200 steps of one worker (batch 16, SGD with momentum) on the given path; its final weights. */
-async function train200(model: ModelSpec, fusedStep: 'auto' | 'off'): Promise<{ weights: Float32Array; logs: Record<string, unknown>[] }> {
+async function train200(
+  model: ModelSpec,
+  fusedStep: 'auto' | 'off',
+): Promise<{ weights: Float32Array; logs: Record<string, unknown>[] }> {
   const data = await mnistSlice(200 * 16, 100);
   const spec = specWith({ model, data: { batchSize: 16 }, train: { epochs: 1, fusedStep } });
   const [run] = await trainRanks({ world: 1, spec, data, model: () => modelOf(model, spec.seed) });
@@ -147,26 +197,42 @@ for (const [name, model] of [
   ['MLP', DEFAULT_JOB.model],
   ['CNN', CNN],
 ] as const) {
-  test(`after 200 steps the fused ${name} has the tfjs step's weights to 1e-6, with and without the native kernels`, { skip, timeout: 240_000 }, async (t) => {
-    const fused = await train200(model, 'auto');
-    const plain = await train200(model, 'off');
-    setNativeKernels(false);
-    let wasm: Float32Array;
-    try {
-      wasm = (await train200(model, 'off')).weights;
-    } finally {
-      setNativeKernels(true);
-    }
-    const start = new Float32Array(fused.weights.length);
-    const initial = modelOf(model, DEFAULT_JOB.seed);
-    ParamLayout.ofModel(initial).readWeights(start);
-    initial.dispose();
-    assert.ok(relativeDifference(fused.weights, start) > 1e-2, 'training barely moved the weights');
-    t.diagnostic(`relative difference to tfjs: ${relativeDifference(plain.weights, fused.weights)} (native kernels), ${relativeDifference(wasm, fused.weights)} (wasm)`);
-    assert.equal(fused.logs.find((l) => l.event === 'step-path'), undefined, 'the loop itself does not log its path (the worker does)');
-    assert.ok(relativeDifference(plain.weights, fused.weights) <= 1e-6, `fused vs tfjs + native kernels: ${relativeDifference(plain.weights, fused.weights)}`);
-    assert.ok(relativeDifference(wasm, fused.weights) <= 1e-6, `fused vs tfjs on wasm: ${relativeDifference(wasm, fused.weights)}`);
-  });
+  test(
+    `after 200 steps the fused ${name} has the tfjs step's weights to 1e-6, with and without the native kernels`,
+    { skip, timeout: 240_000 },
+    async (t) => {
+      const fused = await train200(model, 'auto');
+      const plain = await train200(model, 'off');
+      setNativeKernels(false);
+      let wasm: Float32Array;
+      try {
+        wasm = (await train200(model, 'off')).weights;
+      } finally {
+        setNativeKernels(true);
+      }
+      const start = new Float32Array(fused.weights.length);
+      const initial = modelOf(model, DEFAULT_JOB.seed);
+      ParamLayout.ofModel(initial).readWeights(start);
+      initial.dispose();
+      assert.ok(relativeDifference(fused.weights, start) > 1e-2, 'training barely moved the weights');
+      t.diagnostic(
+        `relative difference to tfjs: ${relativeDifference(plain.weights, fused.weights)} (native kernels), ${relativeDifference(wasm, fused.weights)} (wasm)`,
+      );
+      assert.equal(
+        fused.logs.find((l) => l.event === 'step-path'),
+        undefined,
+        'the loop itself does not log its path (the worker does)',
+      );
+      assert.ok(
+        relativeDifference(plain.weights, fused.weights) <= 1e-6,
+        `fused vs tfjs + native kernels: ${relativeDifference(plain.weights, fused.weights)}`,
+      );
+      assert.ok(
+        relativeDifference(wasm, fused.weights) <= 1e-6,
+        `fused vs tfjs on wasm: ${relativeDifference(wasm, fused.weights)}`,
+      );
+    },
+  );
 }
 
 /**
@@ -175,48 +241,76 @@ for (const [name, model] of [
  * fused and the tfjs 1 x 64 runs). So the float-rounding claim is held over the first 8 steps,
  * and the replicas' bit-identity over the whole run.
  */
-test('two fused workers stay bit-identical and train like one worker with their global batch', { skip, timeout: 120_000 }, async () => {
-  const data = await mnistSlice(40 * 64, 100);
-  const run = async (world: number, maxSteps: number): Promise<Float32Array[]> => {
-    const spec = specWith({ model: CNN, data: { batchSize: 64 / world }, train: { epochs: 1, maxSteps } });
-    const runs = await trainRanks({ world, spec, data, model: (rank) => modelOf(CNN, spec.seed + rank) });
-    for (const r of runs) assert.equal(r.error, undefined);
-    return runs.map((r) => r.weights);
-  };
-  const [single] = await run(1, 8);
-  const [a, b] = await run(2, 8);
-  assert.deepEqual(a, b);
-  assert.ok(relativeDifference(single!, a!) <= 1e-6, `2 x 32 against 1 x 64 after 8 steps: ${relativeDifference(single!, a!)}`);
-  const [c, d] = await run(2, 40);
-  assert.deepEqual(c, d, 'replicas part after 40 steps');
-});
+test(
+  'two fused workers stay bit-identical and train like one worker with their global batch',
+  { skip, timeout: 120_000 },
+  async () => {
+    const data = await mnistSlice(40 * 64, 100);
+    const run = async (world: number, maxSteps: number): Promise<Float32Array[]> => {
+      const spec = specWith({ model: CNN, data: { batchSize: 64 / world }, train: { epochs: 1, maxSteps } });
+      const runs = await trainRanks({ world, spec, data, model: (rank) => modelOf(CNN, spec.seed + rank) });
+      for (const r of runs) assert.equal(r.error, undefined);
+      return runs.map((r) => r.weights);
+    };
+    const [single] = await run(1, 8);
+    const [a, b] = await run(2, 8);
+    assert.deepEqual(a, b);
+    assert.ok(
+      relativeDifference(single!, a!) <= 1e-6,
+      `2 x 32 against 1 x 64 after 8 steps: ${relativeDifference(single!, a!)}`,
+    );
+    const [c, d] = await run(2, 40);
+    assert.deepEqual(c, d, 'replicas part after 40 steps');
+  },
+);
 
-test('the backward pass in segments (begin, then continueTo, last layers first) writes the same gradient bits as one call, with and without accumulate', { skip }, async () => {
-  await mnistSlice(1, 1); // selects the wasm backend
-  const model = buildModel({ ...DEFAULT_JOB.model, kind: 'cnn' }, [784], 10, 7);
-  const layout = ParamLayout.ofModel(model);
-  const fused = fusedOf(model, layout);
-  // conv, pool, conv, pool, dense, logits: the dense and logits gradients (206K floats) are
-  // final once the dense layer's backward has run; the convolutions' follow.
-  const segments = fused.segments(65_536);
-  assert.deepEqual(segments.map((s) => s.downTo), [4, 0]);
-  assert.equal(segments[0]?.start, layout.slots.find((s) => s.name.includes('dense_0'))?.offset);
-  assert.deepEqual(fused.segments(1 << 20).map((s) => s.downTo), [0], 'a cap above the model: one segment');
-  assert.deepEqual(fused.segments(1).map((s) => s.downTo), [5, 4, 2, 0], 'every weighted layer its own segment');
-  const params = new Float32Array(layout.size);
-  layout.readWeights(params);
-  const { x, y } = batchOf(16);
-  for (const accumulate of [false, true]) {
-    const whole = new Float32Array(layout.size).fill(0.25);
-    const parts = new Float32Array(layout.size).fill(0.25);
-    const a = fused.run(params, whole, x, y, 16, accumulate, {});
-    const b = fused.begin(params, parts, x, y, 16, accumulate, {}, 4);
-    assert.deepEqual(b, a);
-    const start = segments[0]?.start as number;
-    assert.deepEqual(parts.subarray(start), whole.subarray(start), 'the first segment\'s gradients are final at once');
-    assert.ok(parts.subarray(0, start).every((v) => v === 0.25), 'the earlier layers are not touched yet');
-    fused.continueTo(params, parts, x, 16, accumulate, 0);
-    assert.deepEqual(parts, whole, `accumulate ${accumulate}`);
-  }
-  assert.throws(() => fused.continueTo(params, new Float32Array(layout.size), x, 16, false, 0), /no backward pass of fusedStep waits at op 0/);
-});
+test(
+  'the backward pass in segments (begin, then continueTo, last layers first) writes the same gradient bits as one call, with and without accumulate',
+  { skip },
+  async () => {
+    await mnistSlice(1, 1); // selects the wasm backend
+    const model = buildModel({ ...DEFAULT_JOB.model, kind: 'cnn' }, [784], 10, 7);
+    const layout = ParamLayout.ofModel(model);
+    const fused = fusedOf(model, layout);
+    // conv, pool, conv, pool, dense, logits: the dense and logits gradients (206K floats) are
+    // final once the dense layer's backward has run; the convolutions' follow.
+    const segments = fused.segments(65_536);
+    assert.deepEqual(
+      segments.map((s) => s.downTo),
+      [4, 0],
+    );
+    assert.equal(segments[0]?.start, layout.slots.find((s) => s.name.includes('dense_0'))?.offset);
+    assert.deepEqual(
+      fused.segments(1 << 20).map((s) => s.downTo),
+      [0],
+      'a cap above the model: one segment',
+    );
+    assert.deepEqual(
+      fused.segments(1).map((s) => s.downTo),
+      [5, 4, 2, 0],
+      'every weighted layer its own segment',
+    );
+    const params = new Float32Array(layout.size);
+    layout.readWeights(params);
+    const { x, y } = batchOf(16);
+    for (const accumulate of [false, true]) {
+      const whole = new Float32Array(layout.size).fill(0.25);
+      const parts = new Float32Array(layout.size).fill(0.25);
+      const a = fused.run(params, whole, x, y, 16, accumulate, {});
+      const b = fused.begin(params, parts, x, y, 16, accumulate, {}, 4);
+      assert.deepEqual(b, a);
+      const start = segments[0]?.start as number;
+      assert.deepEqual(parts.subarray(start), whole.subarray(start), "the first segment's gradients are final at once");
+      assert.ok(
+        parts.subarray(0, start).every((v) => v === 0.25),
+        'the earlier layers are not touched yet',
+      );
+      fused.continueTo(params, parts, x, 16, accumulate, 0);
+      assert.deepEqual(parts, whole, `accumulate ${accumulate}`);
+    }
+    assert.throws(
+      () => fused.continueTo(params, new Float32Array(layout.size), x, 16, false, 0),
+      /no backward pass of fusedStep waits at op 0/,
+    );
+  },
+);

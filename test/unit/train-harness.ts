@@ -9,14 +9,26 @@ import { Registry } from 'prom-client';
 import { Communicator, MemoryHub } from '../../src/allreduce';
 import { selectBackend } from '../../src/compute';
 import { DEFAULT_JOB, type JobSpec } from '../../src/config';
-import { loadMnist, readRows, sliceSplit, type Augmentation, type BatchTransform, type FloatRows, type Split } from '../../src/data';
+import {
+  loadMnist,
+  readRows,
+  sliceSplit,
+  type Augmentation,
+  type BatchTransform,
+  type FloatRows,
+  type Split,
+} from '../../src/data';
 import { createLogger, createWorkerMetrics, type WorkerMetrics } from '../../src/observe';
 import { buildMlp } from '../../src/train';
 export { relativeDifference } from './support';
 import { TrainLoop, type TrainHooks, type TrainResult } from '../../src/worker/train-loop';
 
 /** A deep partial of the job spec, merged over DEFAULT_JOB. */
-export type SpecPatch = { [K in keyof JobSpec]?: JobSpec[K] extends object ? { [L in keyof JobSpec[K]]?: JobSpec[K][L] extends object ? Partial<JobSpec[K][L]> : JobSpec[K][L] } : JobSpec[K] };
+export type SpecPatch = {
+  [K in keyof JobSpec]?: JobSpec[K] extends object
+    ? { [L in keyof JobSpec[K]]?: JobSpec[K][L] extends object ? Partial<JobSpec[K][L]> : JobSpec[K][L] }
+    : JobSpec[K];
+};
 
 export function specWith(patch: SpecPatch): JobSpec {
   const s = structuredClone(DEFAULT_JOB);
@@ -28,7 +40,10 @@ export function specWith(patch: SpecPatch): JobSpec {
       const target = s[k] as unknown as Record<string, unknown>;
       for (const [k2, v2] of Object.entries(value as Record<string, unknown>)) {
         const cur = target[k2];
-        target[k2] = typeof cur === 'object' && cur !== null && !Array.isArray(cur) ? { ...(cur as object), ...(v2 as object) } : v2;
+        target[k2] =
+          typeof cur === 'object' && cur !== null && !Array.isArray(cur)
+            ? { ...(cur as object), ...(v2 as object) }
+            : v2;
       }
     } else {
       (s as unknown as Record<string, unknown>)[k] = value;
@@ -110,11 +125,18 @@ export async function trainRanks(o: RanksOptions): Promise<RankOutcome[]> {
       return r;
     };
     const logs: Record<string, unknown>[] = [];
-    const log = createLogger({ job: o.spec.name, role: 'worker', rank, level: 'info', destination: { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) } });
+    const log = createLogger({
+      job: o.spec.name,
+      role: 'worker',
+      rank,
+      level: 'info',
+      destination: { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) },
+    });
     const registry = new Registry();
     const metrics = createWorkerMetrics(registry, rank, 'wasm');
     // Ranks above 0 start from other weights on purpose: the broadcast (or resume) must win.
-    const model = o.model?.(rank) ?? buildMlp(o.spec.model, o.data.train.features, o.data.train.classes, o.spec.seed + 1000 * rank);
+    const model =
+      o.model?.(rank) ?? buildMlp(o.spec.model, o.data.train.features, o.data.train.classes, o.spec.seed + 1000 * rank);
     let self: TrainLoop | undefined;
     const loop = new TrainLoop({
       spec: o.spec,
@@ -128,7 +150,11 @@ export async function trainRanks(o: RanksOptions): Promise<RankOutcome[]> {
       log,
       metrics,
       hooks: o.hooks?.(rank, () => self as TrainLoop),
-      augment: o.augmentation?.(rank) ?? (o.augment === undefined ? undefined : (epoch: number) => (o.augment as (e: number, r: number) => BatchTransform)(epoch, rank)),
+      augment:
+        o.augmentation?.(rank) ??
+        (o.augment === undefined
+          ? undefined
+          : (epoch: number) => (o.augment as (e: number, r: number) => BatchTransform)(epoch, rank)),
       teacher: o.teacher,
       traceSpans: o.traceSpans,
     });
@@ -151,7 +177,6 @@ export async function trainRanks(o: RanksOptions): Promise<RankOutcome[]> {
   });
   return Promise.all(outcomes);
 }
-
 
 export function tensorsAlive(): number {
   return tf.memory().numTensors;

@@ -53,7 +53,14 @@ test('the smoothed loss and its gradient match the float64 formula of torch labe
     const grad = tf.grad((l: tf.Tensor) => softmaxCrossEntropy(l as tf.Tensor2D, labels, e))(logits);
     const g = grad.arraySync() as number[][];
     grad.dispose();
-    expectedGrad(e).forEach((row, i) => row.forEach((want, k) => assert.ok(Math.abs((g[i]?.[k] as number) - want) < 1e-6, `e=${e}: grad[${i}][${k}] ${g[i]?.[k]}, expected ${want}`)));
+    expectedGrad(e).forEach((row, i) =>
+      row.forEach((want, k) =>
+        assert.ok(
+          Math.abs((g[i]?.[k] as number) - want) < 1e-6,
+          `e=${e}: grad[${i}][${k}] ${g[i]?.[k]}, expected ${want}`,
+        ),
+      ),
+    );
   }
   // Smoothing changes the value (so the comparisons above are not all of e = 0).
   assert.ok(expectedLoss(0.1) - expectedLoss(0) > 0.05);
@@ -82,15 +89,29 @@ test('with label smoothing, 2 workers x batch 16 train like 1 worker x batch 32,
 test('train.labelSmoothing is checked: a fraction from 0 to 1, and not with a regression task', () => {
   assert.equal(validateJob({ train: { labelSmoothing: 0.1 } }, 'job.yaml').train.labelSmoothing, 0.1);
   assert.equal(DEFAULT_JOB.train.labelSmoothing, 0);
-  assert.match(configError(() => validateJob({ train: { labelSmoothing: 1.5 } }, 'job.yaml')), /job\.yaml: train\.labelSmoothing must be .*1.*got 1\.5/);
-  assert.match(configError(() => validateJob({ train: { labelSmoothing: -0.1 } }, 'job.yaml')), /train\.labelSmoothing must be .*got -0\.1/);
-  const msg = configError(() => validateJob({ data: { task: 'regression' }, train: { labelSmoothing: 0.2 } }, 'job.yaml'));
-  assert.match(msg, /job\.yaml: train\.labelSmoothing \(0\.2\) applies to classification, but data\.task is regression .*set train\.labelSmoothing to 0/);
+  assert.match(
+    configError(() => validateJob({ train: { labelSmoothing: 1.5 } }, 'job.yaml')),
+    /job\.yaml: train\.labelSmoothing must be .*1.*got 1\.5/,
+  );
+  assert.match(
+    configError(() => validateJob({ train: { labelSmoothing: -0.1 } }, 'job.yaml')),
+    /train\.labelSmoothing must be .*got -0\.1/,
+  );
+  const msg = configError(() =>
+    validateJob({ data: { task: 'regression' }, train: { labelSmoothing: 0.2 } }, 'job.yaml'),
+  );
+  assert.match(
+    msg,
+    /job\.yaml: train\.labelSmoothing \(0\.2\) applies to classification, but data\.task is regression .*set train\.labelSmoothing to 0/,
+  );
 });
 
 test('a dataset with regression targets refuses label smoothing before training starts', async () => {
   const data = await mnistSlice(64, 16);
   const train = { ...data.train, targets: new Float32Array(data.train.count), classes: 1 };
   const spec = specWith({ train: { epochs: 1, labelSmoothing: 0.1 } });
-  await assert.rejects(trainRanks({ world: 1, spec, data: { train, val: data.val } }), /train\.labelSmoothing \(0\.1\) applies to classification, but this dataset gives regression targets .*set train\.labelSmoothing to 0/);
+  await assert.rejects(
+    trainRanks({ world: 1, spec, data: { train, val: data.val } }),
+    /train\.labelSmoothing \(0\.1\) applies to classification, but this dataset gives regression targets .*set train\.labelSmoothing to 0/,
+  );
 });

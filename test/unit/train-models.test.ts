@@ -10,7 +10,14 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { selectBackend } from '../../src/compute';
 import { isRingtrainError } from '../../src/core/errors';
 import { DEFAULT_JOB, type ModelSpec } from '../../src/config';
-import { ParamLayout, buildModel, computeGradients, createOptimizer, sampleShape, summarizeModel } from '../../src/train';
+import {
+  ParamLayout,
+  buildModel,
+  computeGradients,
+  createOptimizer,
+  sampleShape,
+  summarizeModel,
+} from '../../src/train';
 
 const spec = (over: Partial<ModelSpec>): ModelSpec => ({ ...DEFAULT_JOB.model, ...over });
 
@@ -21,7 +28,10 @@ function randomBatch(n: number, features: number, seed: number): { x: Float32Arr
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     return s / 2 ** 32;
   };
-  return { x: Float32Array.from({ length: n * features }, () => 2 * next() - 1), y: Int32Array.from({ length: n }, () => Math.floor(10 * next())) };
+  return {
+    x: Float32Array.from({ length: n * features }, () => 2 * next() - 1),
+    y: Int32Array.from({ length: n }, () => Math.floor(10 * next())),
+  };
 }
 
 /** Trains `steps` SGD steps on one fixed batch, the way the worker does; returns each step's loss. */
@@ -64,12 +74,18 @@ test('the cnn is the peer net: 28x28x1 -> 26 -> 13 -> 11 -> 5 -> 1600 -> 128 -> 
 test('cnn channels and hidden widths follow the spec, and too many stages for the image are refused', async () => {
   await selectBackend('wasm');
   const model = buildModel(spec({ kind: 'cnn', channels: [8], hidden: [16, 12] }), [784], 10, 1);
-  assert.deepEqual(model.layers.map((l) => l.name), ['input', 'image', 'conv_0', 'pool_0', 'flatten', 'dense_0', 'dense_1', 'logits']);
+  assert.deepEqual(
+    model.layers.map((l) => l.name),
+    ['input', 'image', 'conv_0', 'pool_0', 'flatten', 'dense_0', 'dense_1', 'logits'],
+  );
   assert.deepEqual((model.getLayer('flatten').outputShape as number[]).slice(1), [13 * 13 * 8]);
   model.dispose();
   assert.throws(
     () => buildModel(spec({ kind: 'cnn', channels: [8, 8, 8, 8] }), [784], 10, 1),
-    (e: unknown) => isRingtrainError(e) && e.code === 'CONFIG_INVALID' && /model.channels has 4 entries, but a 28x28 image is used up after 3/.test(e.message),
+    (e: unknown) =>
+      isRingtrainError(e) &&
+      e.code === 'CONFIG_INVALID' &&
+      /model.channels has 4 entries, but a 28x28 image is used up after 3/.test(e.message),
   );
 });
 
@@ -78,14 +94,24 @@ test('convolutional models refuse samples that are not square images, naming the
   for (const kind of ['cnn', 'resnet'] as const) {
     assert.throws(
       () => buildModel(spec({ kind }), [10], 10, 1),
-      (e: unknown) => isRingtrainError(e) && e.code === 'CONFIG_INVALID' && e.message.includes(`model.kind ${kind} needs square images, but a sample is [10]`),
+      (e: unknown) =>
+        isRingtrainError(e) &&
+        e.code === 'CONFIG_INVALID' &&
+        e.message.includes(`model.kind ${kind} needs square images, but a sample is [10]`),
     );
   }
 });
 
 test('the resnet reads flat 32x32x3 rows or 28x28x1 MNIST rows and ends in global pooling', async () => {
   await selectBackend('wasm');
-  for (const [shape, image] of [[[3072], [32, 32, 3]], [[32, 32, 3], [32, 32, 3]], [[784], [28, 28, 1]]] as const) {
+  for (const [shape, image] of [
+    [[3072], [32, 32, 3]],
+    [
+      [32, 32, 3],
+      [32, 32, 3],
+    ],
+    [[784], [28, 28, 1]],
+  ] as const) {
     const model = buildModel(spec({ kind: 'resnet' }), [...shape], 10, 1);
     assert.deepEqual((model.getLayer('image').outputShape as number[]).slice(1), image);
     assert.deepEqual((model.getLayer('pool').outputShape as number[]).slice(1), [64]);
@@ -103,7 +129,11 @@ test('the resnet summary lists its layers and counts batch norm statistics apart
   assert.match(text, /s1b0_proj \(Conv2D\)\s+\[-1,16,16,32\]\s+512/);
   assert.match(text, /s2b1_add \(Add\)\s+\[-1,8,8,64\]/);
   // Convolutions (no bias) + batch norm gamma/beta + the logits; moving mean/variance apart.
-  const convs = 3 * 3 * 3 * 16 + 4 * 9 * 16 * 16 + (9 * 16 * 32 + 3 * 9 * 32 * 32 + 16 * 32) + (9 * 32 * 64 + 3 * 9 * 64 * 64 + 32 * 64);
+  const convs =
+    3 * 3 * 3 * 16 +
+    4 * 9 * 16 * 16 +
+    (9 * 16 * 32 + 3 * 9 * 32 * 32 + 16 * 32) +
+    (9 * 32 * 64 + 3 * 9 * 64 * 64 + 32 * 64);
   const bnChannels = 16 + 4 * 16 + (4 * 32 + 32) + (4 * 64 + 64);
   assert.equal(lines.at(-2), `Trainable params: ${(convs + 2 * bnChannels + 64 * 10 + 10).toLocaleString('en-US')}`);
   assert.equal(lines.at(-1), `Non-trainable params: ${(2 * bnChannels).toLocaleString('en-US')}`);
@@ -159,7 +189,10 @@ test('batch norm uses batch statistics in training and moving averages in evalua
   computeGradients(model, layout, x, y, 8, new Float32Array(layout.size));
   const after = movingMean();
   // The training-mode passes moved the moving mean (momentum 0.9) toward the batch mean.
-  assert.ok(after.some((v, i) => Math.abs(v - (before[i] as number)) > 1e-4), 'moving mean did not move in training');
+  assert.ok(
+    after.some((v, i) => Math.abs(v - (before[i] as number)) > 1e-4),
+    'moving mean did not move in training',
+  );
   tf.tidy(() => void model.apply(tf.tensor4d(x, [8, 12, 12, 3]), { training: false }));
   assert.deepEqual(movingMean(), after, 'evaluation changed the moving mean');
   // The statistics are not trainable: the gradient layout leaves them out.

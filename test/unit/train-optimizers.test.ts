@@ -19,7 +19,15 @@ const P0 = [0, 0.5, -1, 1, 2, -3, 0.25];
 const lrAt = (t: number): number => 0.05 * (1 + 0.5 * Math.cos(t / 3));
 const grad = (p: ArrayLike<number>): number[] => A.map((a, i) => a * ((p[i] as number) - (C[i] as number)));
 
-const BASE: OptimizerOptions = { momentum: 0, nesterov: false, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, alpha: 0.99 };
+const BASE: OptimizerOptions = {
+  momentum: 0,
+  nesterov: false,
+  weightDecay: 0,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  alpha: 0.99,
+};
 
 /** torch.optim.SGD pseudo-code (dampening 0); `mAt` is a scheduler's momentum for step t. */
 function refSgd(o: OptimizerOptions, mAt: (t: number) => number = () => o.momentum): number[][] {
@@ -115,7 +123,10 @@ function assertTrajectoriesEqual(got: number[][], want: number[][], label: strin
       const w = want[t]![i]!;
       const g = got[t]![i]!;
       // float32 storage against float64 reference: a few ulps of drift over 40 steps.
-      assert.ok(Math.abs(g - w) <= 2e-5 * Math.max(1, Math.abs(w)), `${label}: step ${t + 1} param ${i}: got ${g}, reference ${w}`);
+      assert.ok(
+        Math.abs(g - w) <= 2e-5 * Math.max(1, Math.abs(w)),
+        `${label}: step ${t + 1} param ${i}: got ${g}, reference ${w}`,
+      );
     }
   }
   for (let i = 0; i < N; i++) moved = Math.max(moved, Math.abs(want[want.length - 1]![i]! - P0[i]!));
@@ -124,13 +135,28 @@ function assertTrajectoriesEqual(got: number[][], want: number[][], label: strin
 
 const CASES: { label: string; name: OptimizerName; o: OptimizerOptions; ref: (o: OptimizerOptions) => number[][] }[] = [
   { label: 'sgd', name: 'sgd', o: BASE, ref: refSgd },
-  { label: 'sgd momentum 0.9 + weight decay', name: 'sgd', o: { ...BASE, momentum: 0.9, weightDecay: 0.01 }, ref: refSgd },
+  {
+    label: 'sgd momentum 0.9 + weight decay',
+    name: 'sgd',
+    o: { ...BASE, momentum: 0.9, weightDecay: 0.01 },
+    ref: refSgd,
+  },
   { label: 'sgd nesterov', name: 'sgd', o: { ...BASE, momentum: 0.8, nesterov: true, weightDecay: 0.05 }, ref: refSgd },
   { label: 'adam', name: 'adam', o: BASE, ref: (o) => refAdam(o, false) },
-  { label: 'adam + L2 weight decay', name: 'adam', o: { ...BASE, weightDecay: 0.1, beta1: 0.8, beta2: 0.99 }, ref: (o) => refAdam(o, false) },
+  {
+    label: 'adam + L2 weight decay',
+    name: 'adam',
+    o: { ...BASE, weightDecay: 0.1, beta1: 0.8, beta2: 0.99 },
+    ref: (o) => refAdam(o, false),
+  },
   { label: 'adamw (decoupled decay)', name: 'adamw', o: { ...BASE, weightDecay: 0.1 }, ref: (o) => refAdam(o, true) },
   { label: 'rmsprop', name: 'rmsprop', o: BASE, ref: refRmsprop },
-  { label: 'rmsprop momentum + weight decay', name: 'rmsprop', o: { ...BASE, momentum: 0.5, weightDecay: 0.02, alpha: 0.9 }, ref: refRmsprop },
+  {
+    label: 'rmsprop momentum + weight decay',
+    name: 'rmsprop',
+    o: { ...BASE, momentum: 0.5, weightDecay: 0.02, alpha: 0.9 },
+    ref: refRmsprop,
+  },
 ];
 
 for (const c of CASES) {
@@ -142,7 +168,11 @@ for (const c of CASES) {
     const straight = ours(c.name, c.o);
     const first = ours(c.name, c.o, STEPS / 2);
     const saved = first.opt.state();
-    const copy = { name: saved.name, steps: saved.steps, slots: Object.fromEntries(Object.entries(saved.slots).map(([k, v]) => [k, v.slice()])) };
+    const copy = {
+      name: saved.name,
+      steps: saved.steps,
+      slots: Object.fromEntries(Object.entries(saved.slots).map(([k, v]) => [k, v.slice()])),
+    };
     const fresh = createOptimizer(c.name, N, c.o);
     fresh.load(copy);
     const second = ours(c.name, c.o, STEPS / 2, { p: first.p.slice(), opt: fresh });
@@ -157,11 +187,27 @@ test("a momentum cycled by the schedule (onecycle) replaces train.momentum or Ad
   const sgd = { ...BASE, momentum: 0.5, weightDecay: 0.01 };
   assertTrajectoriesEqual(ours('sgd', sgd, STEPS, undefined, cycledMomentum).traj, refSgd(sgd, cycledMomentum), 'sgd');
   const nesterov = { ...sgd, nesterov: true };
-  assertTrajectoriesEqual(ours('sgd', nesterov, STEPS, undefined, cycledMomentum).traj, refSgd(nesterov, cycledMomentum), 'sgd nesterov');
-  assertTrajectoriesEqual(ours('adam', BASE, STEPS, undefined, cycledMomentum).traj, refAdam(BASE, false, cycledMomentum), 'adam');
-  assertTrajectoriesEqual(ours('adamw', { ...BASE, weightDecay: 0.1 }, STEPS, undefined, cycledMomentum).traj, refAdam({ ...BASE, weightDecay: 0.1 }, true, cycledMomentum), 'adamw');
+  assertTrajectoriesEqual(
+    ours('sgd', nesterov, STEPS, undefined, cycledMomentum).traj,
+    refSgd(nesterov, cycledMomentum),
+    'sgd nesterov',
+  );
+  assertTrajectoriesEqual(
+    ours('adam', BASE, STEPS, undefined, cycledMomentum).traj,
+    refAdam(BASE, false, cycledMomentum),
+    'adam',
+  );
+  assertTrajectoriesEqual(
+    ours('adamw', { ...BASE, weightDecay: 0.1 }, STEPS, undefined, cycledMomentum).traj,
+    refAdam({ ...BASE, weightDecay: 0.1 }, true, cycledMomentum),
+    'adamw',
+  );
   const rms = { ...BASE, momentum: 0.5 };
-  assertTrajectoriesEqual(ours('rmsprop', rms, STEPS, undefined, cycledMomentum).traj, refRmsprop(rms, cycledMomentum), 'rmsprop');
+  assertTrajectoriesEqual(
+    ours('rmsprop', rms, STEPS, undefined, cycledMomentum).traj,
+    refRmsprop(rms, cycledMomentum),
+    'rmsprop',
+  );
   // And it changes something: the fixed momentum gives another trajectory.
   assert.notDeepEqual(ours('sgd', sgd).p, ours('sgd', sgd, STEPS, undefined, cycledMomentum).p);
 });
@@ -182,7 +228,10 @@ test("Adam's first step moves every parameter by lr * g / (|g| + eps), whatever 
   const p = new Float32Array([1, 1, 1]);
   const g = new Float32Array([1000, -0.001, 3]);
   opt.step(p, g, 0.01);
-  assert.deepEqual(Array.from(p).map((v) => Math.round((1 - v) * 1e6) / 1e6), [0.01, -0.01, 0.01]);
+  assert.deepEqual(
+    Array.from(p).map((v) => Math.round((1 - v) * 1e6) / 1e6),
+    [0.01, -0.01, 0.01],
+  );
 });
 
 test('AdamW decays weights even where the gradient is zero; Adam with L2 decays them through the moments', () => {
@@ -200,8 +249,14 @@ test('AdamW decays weights even where the gradient is zero; Adam with L2 decays 
 
 test('loading state of another optimizer or size is refused with what was expected', () => {
   const sgd = createOptimizer('sgd', 4, { ...BASE, momentum: 0.9 });
-  assert.throws(() => sgd.load(createOptimizer('adam', 4, BASE).state()), /optimizer state is for 'adam' but the job uses 'sgd'/);
-  assert.throws(() => sgd.load(createOptimizer('sgd', 5, { ...BASE, momentum: 0.9 }).state()), /slot 'momentum' has 5 values, expected 4/);
+  assert.throws(
+    () => sgd.load(createOptimizer('adam', 4, BASE).state()),
+    /optimizer state is for 'adam' but the job uses 'sgd'/,
+  );
+  assert.throws(
+    () => sgd.load(createOptimizer('sgd', 5, { ...BASE, momentum: 0.9 }).state()),
+    /slot 'momentum' has 5 values, expected 4/,
+  );
   assert.throws(() => createOptimizer('sgd', 4, { ...BASE, nesterov: true }), /nesterov needs train.momentum > 0/);
 });
 
@@ -228,7 +283,9 @@ test('the native optimizer updates give the same bits as the JS loops (replicas 
   ];
   for (const [name, extra] of cases) {
     const start = Float32Array.from({ length: size }, () => rand() * 10 ** Math.floor(4 * rand()));
-    const grads = Array.from({ length: 12 }, () => Float32Array.from({ length: size }, () => rand() * 10 ** Math.floor(6 * rand())));
+    const grads = Array.from({ length: 12 }, () =>
+      Float32Array.from({ length: size }, () => rand() * 10 ** Math.floor(6 * rand())),
+    );
     const run = (native: boolean): { p: Float32Array; slots: Record<string, Float32Array> } => {
       setNativeKernels(native);
       try {
@@ -243,14 +300,20 @@ test('the native optimizer updates give the same bits as the JS loops (replicas 
     const js = run(false);
     const native = run(true);
     const what = `${name} ${JSON.stringify(extra)}`;
-    assert.ok(js.p.some((v, i) => v !== start[i]), `${what}: the parameters did not move`);
+    assert.ok(
+      js.p.some((v, i) => v !== start[i]),
+      `${what}: the parameters did not move`,
+    );
     assert.deepEqual(native.p, js.p, `${what}: parameters differ`);
     assert.deepEqual(native.slots, js.slots, `${what}: optimizer state differs`);
   }
 });
 
 test('parameters exempt from weight decay (noDecay ranges) update as with weightDecay 0 and the rest as with it, on native and JS loops alike, as torch param groups do', () => {
-  const exempt: [number, number][] = [[2, 5], [6, 7]];
+  const exempt: [number, number][] = [
+    [2, 5],
+    [6, 7],
+  ];
   const inside = (i: number): boolean => exempt.some(([a, b]) => i >= a && i < b);
   const cases: [OptimizerName, OptimizerOptions][] = [
     ['sgd', { ...BASE, momentum: 0.9, weightDecay: 0.3 }],
@@ -273,7 +336,11 @@ test('parameters exempt from weight decay (noDecay ranges) update as with weight
       const plain = run({ ...o, weightDecay: 0 });
       for (let i = 0; i < N; i++) {
         const want = inside(i) ? plain[i] : decayed[i];
-        assert.equal(mixed[i], want, `${name}${native ? ' native' : ''}: param ${i} (${inside(i) ? 'exempt' : 'decayed'})`);
+        assert.equal(
+          mixed[i],
+          want,
+          `${name}${native ? ' native' : ''}: param ${i} (${inside(i) ? 'exempt' : 'decayed'})`,
+        );
       }
       assert.notDeepEqual(Array.from(mixed), Array.from(decayed), `${name}: the exemption changed nothing`);
     }
@@ -289,6 +356,10 @@ test('with decayBiasAndNorm off, the one-dimensional parameters (biases, norm sc
     { offset: 21, size: 2, shape: [2] },
     { offset: 23, size: 1, shape: [] },
   ];
-  assert.deepEqual(noDecayRanges({ decayBiasAndNorm: false }, slots), [[12, 15], [21, 23], [23, 24]]);
+  assert.deepEqual(noDecayRanges({ decayBiasAndNorm: false }, slots), [
+    [12, 15],
+    [21, 23],
+    [23, 24],
+  ]);
   assert.deepEqual(noDecayRanges({ decayBiasAndNorm: true }, slots), []);
 });

@@ -28,75 +28,108 @@ const extras = (all: Float32Array, size: number, local: LocalStepResult): void =
 };
 
 for (const dtype of ['fp32', 'fp16'] as WireDtype[]) {
-  test(`CNN on 2 ranks, ${dtype} wire: the backward pass in segments overlapped with the all-reduce gives today's reduced gradients bit for bit`, { skip }, async () => {
-    await mnistSlice(1, 1); // selects the wasm backend
-    const model = buildModel({ ...DEFAULT_JOB.model, kind: 'cnn' }, [784], 10, 7);
-    const layout = ParamLayout.ofModel(model);
-    // One per rank, as each worker process has its own.
-    const steps = [0, 1].map(() => FusedStep.of(model, layout, {}).step);
-    const fused = steps[0];
-    assert.ok(fused !== undefined && steps[1] !== undefined);
-    const segments = fused.segments(65_536);
-    assert.ok(segments.length > 1, 'the CNN has something to overlap');
-    const params = new Float32Array(layout.size);
-    layout.readWeights(params);
-    const today = new MemoryHub('job', 2).endpoints().map((t) => new Communicator(t, { dtype }));
-    const overlap = new MemoryHub('job', 2).endpoints().map((t) => new Communicator(t, { dtype }));
-    for (let step = 0; step < 3; step++) {
-      const a = today.map(() => new Float32Array(layout.size + EXTRA));
-      const b = overlap.map(() => new Float32Array(layout.size + EXTRA));
-      await Promise.all(
-        today.map(async (c, r) => {
-          const { x, y } = batchOf(r, step, 32);
-          extras(a[r] as Float32Array, layout.size, fused.run(params, a[r] as Float32Array, x, y, 32, false, {}));
-          await c.allReduceMean(a[r] as Float32Array);
-        }),
-      );
-      const spans: number[][] = [[], []];
-      await Promise.all(
-        overlap.map(async (c, r) => {
-          const { x, y } = batchOf(r, step, 32);
-          const all = b[r] as Float32Array;
-          const reducer = c.overlapped(all);
-          assert.ok(reducer !== undefined, 'two ranks that talk by messages overlap');
-          const input = { params, all, x, y, rows: 32, accumulate: false, loss: {} };
-          await overlappedBackward(steps[r] as FusedStep, segments, input, reducer, (local) => extras(all, layout.size, local), (i) => spans[r]?.push(i));
-          await reducer.done();
-        }),
-      );
-      assert.deepEqual(spans, [[0, 1], [0, 1]]);
-      for (let r = 0; r < 2; r++) assert.deepEqual(b[r], a[r], `step ${step}, rank ${r}`);
-      assert.deepEqual(b[0], b[1], 'replicas agree');
-      // The next step starts from updated weights, as training would.
-      params.forEach((v, i) => (params[i] = v - 0.1 * (a[0]?.[i] as number)));
-    }
-    model.dispose();
-  });
+  test(
+    `CNN on 2 ranks, ${dtype} wire: the backward pass in segments overlapped with the all-reduce gives today's reduced gradients bit for bit`,
+    { skip },
+    async () => {
+      await mnistSlice(1, 1); // selects the wasm backend
+      const model = buildModel({ ...DEFAULT_JOB.model, kind: 'cnn' }, [784], 10, 7);
+      const layout = ParamLayout.ofModel(model);
+      // One per rank, as each worker process has its own.
+      const steps = [0, 1].map(() => FusedStep.of(model, layout, {}).step);
+      const fused = steps[0];
+      assert.ok(fused !== undefined && steps[1] !== undefined);
+      const segments = fused.segments(65_536);
+      assert.ok(segments.length > 1, 'the CNN has something to overlap');
+      const params = new Float32Array(layout.size);
+      layout.readWeights(params);
+      const today = new MemoryHub('job', 2).endpoints().map((t) => new Communicator(t, { dtype }));
+      const overlap = new MemoryHub('job', 2).endpoints().map((t) => new Communicator(t, { dtype }));
+      for (let step = 0; step < 3; step++) {
+        const a = today.map(() => new Float32Array(layout.size + EXTRA));
+        const b = overlap.map(() => new Float32Array(layout.size + EXTRA));
+        await Promise.all(
+          today.map(async (c, r) => {
+            const { x, y } = batchOf(r, step, 32);
+            extras(a[r] as Float32Array, layout.size, fused.run(params, a[r] as Float32Array, x, y, 32, false, {}));
+            await c.allReduceMean(a[r] as Float32Array);
+          }),
+        );
+        const spans: number[][] = [[], []];
+        await Promise.all(
+          overlap.map(async (c, r) => {
+            const { x, y } = batchOf(r, step, 32);
+            const all = b[r] as Float32Array;
+            const reducer = c.overlapped(all);
+            assert.ok(reducer !== undefined, 'two ranks that talk by messages overlap');
+            const input = { params, all, x, y, rows: 32, accumulate: false, loss: {} };
+            await overlappedBackward(
+              steps[r] as FusedStep,
+              segments,
+              input,
+              reducer,
+              (local) => extras(all, layout.size, local),
+              (i) => spans[r]?.push(i),
+            );
+            await reducer.done();
+          }),
+        );
+        assert.deepEqual(spans, [
+          [0, 1],
+          [0, 1],
+        ]);
+        for (let r = 0; r < 2; r++) assert.deepEqual(b[r], a[r], `step ${step}, rank ${r}`);
+        assert.deepEqual(b[0], b[1], 'replicas agree');
+        // The next step starts from updated weights, as training would.
+        params.forEach((v, i) => (params[i] = v - 0.1 * (a[0]?.[i] as number)));
+      }
+      model.dispose();
+    },
+  );
 }
 
-test('training the CNN on 2 ranks with the backward pass overlapped ends with the weights of the step without overlap, bit for bit, every replica alike; the steps show the segments and the all-reduces in flight', { skip, timeout: 240_000 }, async () => {
-  const data = await mnistSlice(512, 64);
-  const run = async (overlap: 'auto' | 'off'): Promise<{ weights: Float32Array[]; overlapped: number; names: Set<string> }> => {
-    const spec = specWith({ model: { kind: 'cnn' }, train: { epochs: 2, overlapBackward: overlap }, data: { batchSize: 32 } });
-    const names = new Set<string>();
-    const ranks = await trainRanks({
-      world: 2,
-      spec,
-      data,
-      model: () => buildModel(spec.model, [784], 10, spec.seed),
-      traceSpans: true,
-      hooks: (rank) => ({ onStepDetail: (st: StepInfo) => void (rank === 0 && st.spans?.forEach((sp) => names.add(`${sp.track ?? 'steps'}: ${sp.name}`))) }),
-    });
-    for (const r of ranks) assert.equal(r.error, undefined, String(r.error));
-    return { weights: ranks.map((r) => r.weights), overlapped: ranks[0]?.overlappedAllReduces ?? 0, names };
-  };
-  const on = await run('auto');
-  const off = await run('off');
-  // 512 samples over 2 ranks in batches of 32: 8 steps an epoch.
-  assert.equal(on.overlapped, 16, 'every step overlapped');
-  assert.equal(off.overlapped, 0);
-  assert.deepEqual(on.weights[1], on.weights[0], 'replicas agree');
-  assert.deepEqual(on.weights[0], off.weights[0], 'overlap changed the weights');
-  for (const name of ['steps: backward, segment 1 of 2', 'steps: backward, segment 2 of 2', 'wire: all-reduce of segment 1', 'wire: all-reduce of segment 2']) assert.ok(on.names.has(name), `${name} in ${[...on.names].join(', ')}`);
-  assert.ok(![...off.names].some((n) => n.includes('segment')), [...off.names].join(', '));
-});
+test(
+  'training the CNN on 2 ranks with the backward pass overlapped ends with the weights of the step without overlap, bit for bit, every replica alike; the steps show the segments and the all-reduces in flight',
+  { skip, timeout: 240_000 },
+  async () => {
+    const data = await mnistSlice(512, 64);
+    const run = async (
+      overlap: 'auto' | 'off',
+    ): Promise<{ weights: Float32Array[]; overlapped: number; names: Set<string> }> => {
+      const spec = specWith({
+        model: { kind: 'cnn' },
+        train: { epochs: 2, overlapBackward: overlap },
+        data: { batchSize: 32 },
+      });
+      const names = new Set<string>();
+      const ranks = await trainRanks({
+        world: 2,
+        spec,
+        data,
+        model: () => buildModel(spec.model, [784], 10, spec.seed),
+        traceSpans: true,
+        hooks: (rank) => ({
+          onStepDetail: (st: StepInfo) =>
+            void (rank === 0 && st.spans?.forEach((sp) => names.add(`${sp.track ?? 'steps'}: ${sp.name}`))),
+        }),
+      });
+      for (const r of ranks) assert.equal(r.error, undefined, String(r.error));
+      return { weights: ranks.map((r) => r.weights), overlapped: ranks[0]?.overlappedAllReduces ?? 0, names };
+    };
+    const on = await run('auto');
+    const off = await run('off');
+    // 512 samples over 2 ranks in batches of 32: 8 steps an epoch.
+    assert.equal(on.overlapped, 16, 'every step overlapped');
+    assert.equal(off.overlapped, 0);
+    assert.deepEqual(on.weights[1], on.weights[0], 'replicas agree');
+    assert.deepEqual(on.weights[0], off.weights[0], 'overlap changed the weights');
+    for (const name of [
+      'steps: backward, segment 1 of 2',
+      'steps: backward, segment 2 of 2',
+      'wire: all-reduce of segment 1',
+      'wire: all-reduce of segment 2',
+    ])
+      assert.ok(on.names.has(name), `${name} in ${[...on.names].join(', ')}`);
+    assert.ok(![...off.names].some((n) => n.includes('segment')), [...off.names].join(', '));
+  },
+);

@@ -10,7 +10,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { validateJob } from '../../src/config';
-import { buildMlp, pruneByMagnitude, pruneModelDir, readSavedWeights, saveModelToDir, sparsityAt, sparsityOf } from '../../src/train';
+import {
+  buildMlp,
+  pruneByMagnitude,
+  pruneModelDir,
+  readSavedWeights,
+  saveModelToDir,
+  sparsityAt,
+  sparsityOf,
+} from '../../src/train';
 import { configError } from './support';
 import { mnistSlice, relativeDifference, specWith, trainRanks, type SpecPatch } from './train-harness';
 
@@ -19,7 +27,9 @@ const SPEC = { sparsity: 0.5, startEpoch: 2, endEpoch: 4 };
 test('the sparsity schedule is 0 before startEpoch, then s x (1 - (1 - k/n)^3), then s', () => {
   const got = [1, 2, 3, 4, 5].map((e) => sparsityAt(SPEC, 5, e));
   const want = [0, 0.5 * (1 - (2 / 3) ** 3), 0.5 * (1 - (1 / 3) ** 3), 0.5, 0.5];
-  got.forEach((v, i) => assert.ok(Math.abs(v - (want[i] as number)) < 1e-12, `epoch ${i + 1}: ${v}, expected ${want[i]}`));
+  got.forEach((v, i) =>
+    assert.ok(Math.abs(v - (want[i] as number)) < 1e-12, `epoch ${i + 1}: ${v}, expected ${want[i]}`),
+  );
   // endEpoch 0 = the last epoch; sparsity 0 = off.
   assert.equal(sparsityAt({ ...SPEC, endEpoch: 0 }, 3, 3), 0.5);
   assert.equal(sparsityAt({ ...SPEC, sparsity: 0 }, 5, 5), 0);
@@ -52,9 +62,17 @@ interface Run {
   zeros: Set<number>[];
 }
 
-async function train(world: number, patch: SpecPatch['train'], opts: { checkpointDir?: string; resumeFrom?: string } = {}): Promise<Run> {
+async function train(
+  world: number,
+  patch: SpecPatch['train'],
+  opts: { checkpointDir?: string; resumeFrom?: string } = {},
+): Promise<Run> {
   const data = await mnistSlice(8 * 32, 64);
-  const spec = specWith({ data: { batchSize: 32 / world }, train: { epochs: 4, prune: SPEC, ...patch }, checkpoint: { everySteps: opts.checkpointDir === undefined ? 0 : 9 } });
+  const spec = specWith({
+    data: { batchSize: 32 / world },
+    train: { epochs: 4, prune: SPEC, ...patch },
+    checkpoint: { everySteps: opts.checkpointDir === undefined ? 0 : 9 },
+  });
   const losses: number[] = [];
   const zeros: Set<number>[] = [];
   const ranks = await trainRanks({
@@ -63,17 +81,27 @@ async function train(world: number, patch: SpecPatch['train'], opts: { checkpoin
     data,
     ...opts,
     hooks: (rank, loop) => ({
-      onStepDetail: (s) => { if (rank === 0) losses.push(s.loss); },
+      onStepDetail: (s) => {
+        if (rank === 0) losses.push(s.loss);
+      },
       onEpoch: () => {
         if (rank !== 0) return;
         const z = new Set<number>();
-        loop().params.forEach((v, i) => { if (v === 0) z.add(i); });
+        loop().params.forEach((v, i) => {
+          if (v === 0) z.add(i);
+        });
         zeros.push(z);
       },
     }),
   });
   for (const r of ranks) assert.equal(r.error, undefined, String(r.error));
-  return { weights: ranks.map((r) => r.weights), losses, logs: ranks[0]!.logs, pruning: ranks[0]!.result?.pruning, zeros };
+  return {
+    weights: ranks.map((r) => r.weights),
+    losses,
+    logs: ranks[0]!.logs,
+    pruning: ranks[0]!.result?.pruning,
+    zeros,
+  };
 }
 
 const KERNELS = [
@@ -92,14 +120,24 @@ test('gradual pruning on 2 workers: identical replicas, exactly the scheduled sp
     assert.equal(z.size, want, `epoch ${e + 1}: ${z.size} zeros, expected ${want}`);
   });
   // The mask holds through the all-reduce and the updates: a weight pruned stays pruned.
-  for (let e = 1; e < 4; e++) for (const i of pair.zeros[e - 1] as Set<number>) assert.ok((pair.zeros[e] as Set<number>).has(i), `weight ${i} came back in epoch ${e + 1}`);
+  for (let e = 1; e < 4; e++)
+    for (const i of pair.zeros[e - 1] as Set<number>)
+      assert.ok((pair.zeros[e] as Set<number>).has(i), `weight ${i} came back in epoch ${e + 1}`);
   assert.equal(pair.pruning?.sparsity, 0.5);
   assert.equal(pair.pruning?.before?.epoch, 1);
   assert.ok((pair.pruning?.before?.accuracy ?? 0) > 0.3, `accuracy before pruning ${pair.pruning?.before?.accuracy}`);
-  assert.deepEqual(pair.logs.filter((l) => l.event === 'pruned').map((l) => l.epoch), [2, 3, 4]);
+  assert.deepEqual(
+    pair.logs.filter((l) => l.event === 'pruned').map((l) => l.epoch),
+    [2, 3, 4],
+  );
   const rel = relativeDifference(single.weights[0]!, pair.weights[0]!);
   assert.ok(rel <= 1e-5, `2 workers are ${rel} away from 1 worker`);
-  single.losses.forEach((l, i) => assert.ok(Math.abs(l - (pair.losses[i] as number)) <= 1e-5 * Math.abs(l), `step ${i + 1}: ${pair.losses[i]} on 2 workers, ${l} on 1`));
+  single.losses.forEach((l, i) =>
+    assert.ok(
+      Math.abs(l - (pair.losses[i] as number)) <= 1e-5 * Math.abs(l),
+      `step ${i + 1}: ${pair.losses[i]} on 2 workers, ${l} on 1`,
+    ),
+  );
 });
 
 test('a pruned run resumed mid-epoch from a checkpoint ends exactly where the uninterrupted run does (the mask is in the checkpoint)', async () => {
@@ -133,18 +171,44 @@ test('one-shot pruning of a saved model zeroes the smallest half of every kernel
     const zeroed = w.values.filter((_, i) => p[i] === 0).map(Math.abs);
     const kept = w.values.filter((_, i) => p[i] !== 0);
     assert.equal(zeroed.length, w.values.length / 2, name);
-    assert.ok(Math.max(...zeroed) <= Math.min(...kept.map(Math.abs)), `${name}: a pruned weight is larger than a kept one`);
-    assert.deepEqual(kept, w.values.filter((_, i) => p[i] !== 0));
+    assert.ok(
+      Math.max(...zeroed) <= Math.min(...kept.map(Math.abs)),
+      `${name}: a pruned weight is larger than a kept one`,
+    );
+    assert.deepEqual(
+      kept,
+      w.values.filter((_, i) => p[i] !== 0),
+    );
   }
-  assert.match(configError(() => pruneModelDir(path.join(dir, 'a'), path.join(dir, 'c'), 1)), /--prune 1: give the share of each kernel's weights to set to 0, a number above 0 and below 1/);
+  assert.match(
+    configError(() => pruneModelDir(path.join(dir, 'a'), path.join(dir, 'c'), 1)),
+    /--prune 1: give the share of each kernel's weights to set to 0, a number above 0 and below 1/,
+  );
   model.dispose();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('train.prune is checked: sparsity below 1, epochs inside the run and in order', () => {
-  assert.deepEqual(validateJob({ train: { epochs: 4, prune: { sparsity: 0.8, startEpoch: 2, endEpoch: 3 } } }, 'job.yaml').train.prune, { sparsity: 0.8, startEpoch: 2, endEpoch: 3 });
-  assert.match(configError(() => validateJob({ train: { prune: { sparsity: 1 } } }, 'job.yaml')), /train\.prune\.sparsity must be a number >= 0 and < 1, got 1/);
-  assert.match(configError(() => validateJob({ train: { epochs: 2, prune: { sparsity: 0.5, startEpoch: 3 } } }, 'job.yaml')), /train\.prune\.startEpoch \(3\) is after the last epoch \(train\.epochs 2\), so nothing would be pruned/);
-  assert.match(configError(() => validateJob({ train: { epochs: 4, prune: { sparsity: 0.5, startEpoch: 3, endEpoch: 2 } } }, 'job.yaml')), /train\.prune\.endEpoch \(2\) comes before train\.prune\.startEpoch \(3\)/);
-  assert.match(configError(() => validateJob({ train: { epochs: 4, prune: { sparsity: 0.5, endEpoch: 5 } } }, 'job.yaml')), /train\.prune\.endEpoch \(5\) is after the last epoch \(train\.epochs 4\)/);
+  assert.deepEqual(
+    validateJob({ train: { epochs: 4, prune: { sparsity: 0.8, startEpoch: 2, endEpoch: 3 } } }, 'job.yaml').train.prune,
+    { sparsity: 0.8, startEpoch: 2, endEpoch: 3 },
+  );
+  assert.match(
+    configError(() => validateJob({ train: { prune: { sparsity: 1 } } }, 'job.yaml')),
+    /train\.prune\.sparsity must be a number >= 0 and < 1, got 1/,
+  );
+  assert.match(
+    configError(() => validateJob({ train: { epochs: 2, prune: { sparsity: 0.5, startEpoch: 3 } } }, 'job.yaml')),
+    /train\.prune\.startEpoch \(3\) is after the last epoch \(train\.epochs 2\), so nothing would be pruned/,
+  );
+  assert.match(
+    configError(() =>
+      validateJob({ train: { epochs: 4, prune: { sparsity: 0.5, startEpoch: 3, endEpoch: 2 } } }, 'job.yaml'),
+    ),
+    /train\.prune\.endEpoch \(2\) comes before train\.prune\.startEpoch \(3\)/,
+  );
+  assert.match(
+    configError(() => validateJob({ train: { epochs: 4, prune: { sparsity: 0.5, endEpoch: 5 } } }, 'job.yaml')),
+    /train\.prune\.endEpoch \(5\) is after the last epoch \(train\.epochs 4\)/,
+  );
 });

@@ -21,7 +21,8 @@ async function visitedOrder(shuffle: boolean): Promise<number[][]> {
     world: 2,
     spec,
     data,
-    augment: (_epoch, rank) => (_batch, idx, position) => void seen.set(`${rank}:${String(position).padStart(4, '0')}`, Array.from(idx)),
+    augment: (_epoch, rank) => (_batch, idx, position) =>
+      void seen.set(`${rank}:${String(position).padStart(4, '0')}`, Array.from(idx)),
   });
   for (const r of out) assert.equal(r.error, undefined, String(r.error));
   const keys = [...seen.keys()].sort();
@@ -30,8 +31,14 @@ async function visitedOrder(shuffle: boolean): Promise<number[][]> {
 
 test('data.shuffle=false: rank r trains on samples r, r+2, r+4, ... in order; the default shuffles', async () => {
   const [r0, r1] = await visitedOrder(false);
-  assert.deepEqual(r0, Array.from({ length: 32 }, (_, k) => 2 * k));
-  assert.deepEqual(r1, Array.from({ length: 32 }, (_, k) => 2 * k + 1));
+  assert.deepEqual(
+    r0,
+    Array.from({ length: 32 }, (_, k) => 2 * k),
+  );
+  assert.deepEqual(
+    r1,
+    Array.from({ length: 32 }, (_, k) => 2 * k + 1),
+  );
   const [s0] = await visitedOrder(true);
   assert.equal(s0?.length, 32);
   assert.notDeepEqual(s0, r0, 'the default order is shuffled');
@@ -41,7 +48,11 @@ test('checkpoint.atStart: rank 0 writes the broadcast starting weights as a step
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-atstart-'));
   try {
     const data = await mnistSlice(64, 32);
-    const spec = specWith({ data: { batchSize: 16 }, train: { epochs: 1 }, checkpoint: { atStart: true, everyEpochs: 1, keep: 5 } });
+    const spec = specWith({
+      data: { batchSize: 16 },
+      train: { epochs: 1 },
+      checkpoint: { atStart: true, everyEpochs: 1, keep: 5 },
+    });
     const out = await trainRanks({
       world: 2,
       spec,
@@ -50,7 +61,10 @@ test('checkpoint.atStart: rank 0 writes the broadcast starting weights as a step
     });
     for (const r of out) assert.equal(r.error, undefined, String(r.error));
     // Newest first.
-    assert.deepEqual(listCheckpoints(dir).map((c) => c.step), [2, 0]);
+    assert.deepEqual(
+      listCheckpoints(dir).map((c) => c.step),
+      [2, 0],
+    );
     const start = readCheckpoint(listCheckpoints(dir).find((c) => c.step === 0)?.dir ?? '');
     const params = start.arrays.get('params');
     assert.ok(params !== undefined);
@@ -63,8 +77,16 @@ test('checkpoint.atStart: rank 0 writes the broadcast starting weights as a step
     assert.notDeepEqual(params, out[0]?.weights, 'training moved the weights away from the start');
     // Without the switch, no step-0 checkpoint.
     const off = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-atstart-off-'));
-    await trainRanks({ world: 2, spec: specWith({ data: { batchSize: 16 }, train: { epochs: 1 }, checkpoint: { everyEpochs: 1 } }), data, checkpointDir: off });
-    assert.deepEqual(listCheckpoints(off).map((c) => c.step), [2]);
+    await trainRanks({
+      world: 2,
+      spec: specWith({ data: { batchSize: 16 }, train: { epochs: 1 }, checkpoint: { everyEpochs: 1 } }),
+      data,
+      checkpointDir: off,
+    });
+    assert.deepEqual(
+      listCheckpoints(off).map((c) => c.step),
+      [2],
+    );
     fs.rmSync(off, { recursive: true, force: true });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

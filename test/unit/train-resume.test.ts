@@ -55,7 +55,11 @@ test('a run stopped after epoch 1 and resumed from its checkpoint equals an unin
   const dir = tmp();
   // Killed in the first step of epoch 2, after epoch 1's checkpoint.
   await crashAt(11, spec, data, dir);
-  assert.deepEqual(listCheckpoints(dir).map((c) => c.step), [10], 'one checkpoint, after epoch 1 (10 steps of 2 x 32)');
+  assert.deepEqual(
+    listCheckpoints(dir).map((c) => c.step),
+    [10],
+    'one checkpoint, after epoch 1 (10 steps of 2 x 32)',
+  );
 
   const resumed = await trainRanks({ world: 2, spec, data, checkpointDir: dir, resumeFrom: dir });
   assert.equal(resumed[0]!.error, undefined, String(resumed[0]!.error));
@@ -74,17 +78,28 @@ test('a run stopped after epoch 1 and resumed from its checkpoint equals an unin
 
 test('a run stopped mid-epoch resumes from the step checkpoint and continues that epoch from the next batch', async (t) => {
   const data = await mnistSlice(640, 200);
-  const spec = specWith({ ...PATCH, train: { ...PATCH.train, epochs: 2 }, checkpoint: { everyEpochs: 0, everySteps: 4, keep: 5, dir: '' } });
+  const spec = specWith({
+    ...PATCH,
+    train: { ...PATCH.train, epochs: 2 },
+    checkpoint: { everyEpochs: 0, everySteps: 4, keep: 5, dir: '' },
+  });
   const straight = await trainRanks({ world: 2, spec, data });
 
   const dir = tmp();
   await crashAt(14, spec, data, dir);
   // Steps 4 and 8 inside epoch 1 (10 steps), 12 inside epoch 2; 14 never got its checkpoint.
-  assert.deepEqual(listCheckpoints(dir).map((c) => c.step), [12, 8, 4]);
+  assert.deepEqual(
+    listCheckpoints(dir).map((c) => c.step),
+    [12, 8, 4],
+  );
 
   const resumed = await trainRanks({ world: 2, spec, data, resumeFrom: dir });
   const from = resumed[0]!.logs.find((l) => l.event === 'resumed');
-  assert.deepEqual([from?.step, from?.epoch, from?.batchInEpoch], [12, 1, 2], 'epoch index 1 (the second), 2 batches done');
+  assert.deepEqual(
+    [from?.step, from?.epoch, from?.batchInEpoch],
+    [12, 1, 2],
+    'epoch index 1 (the second), 2 batches done',
+  );
   assert.deepEqual(resumed[0]!.weights, resumed[1]!.weights);
   const rel = relativeDifference(straight[0]!.weights, resumed[0]!.weights);
   t.diagnostic(`relative difference resumed mid-epoch vs uninterrupted: ${rel}`);
@@ -94,7 +109,7 @@ test('a run stopped mid-epoch resumes from the step checkpoint and continues tha
   assert.ok(Math.abs(resumed[0]!.result!.last!.train.loss - straight[0]!.result!.last!.train.loss) < 1e-5);
 });
 
-test('the live state a survivor hands a re-formed ring mid-epoch carries the whole old ring\'s train sums: the epoch line covers every sample', async (t) => {
+test("the live state a survivor hands a re-formed ring mid-epoch carries the whole old ring's train sums: the epoch line covers every sample", async (t) => {
   const data = await mnistSlice(640, 200);
   const spec = specWith({ ...PATCH, train: { ...PATCH.train, epochs: 2 } });
   const straight = await trainRanks({ world: 2, spec, data });
@@ -131,11 +146,26 @@ test('the live state a survivor hands a re-formed ring mid-epoch carries the who
 
 test('with augmentation on, a mid-epoch resume still equals the uninterrupted run (augmentation is seeded per sample)', async () => {
   const data = await mnistSlice(320, 100);
-  const spec = specWith({ data: { batchSize: 32 }, train: { epochs: 2, optimizer: 'adam', lr: 0.002 }, checkpoint: { everyEpochs: 0, everySteps: 3, keep: 2, dir: '' } });
+  const spec = specWith({
+    data: { batchSize: 32 },
+    train: { epochs: 2, optimizer: 'adam', lr: 0.002 },
+    checkpoint: { everyEpochs: 0, everySteps: 3, keep: 2, dir: '' },
+  });
   const augment = augmenter({ cropPadding: 2, flip: false, rotate: 10, threads: 0 }, [28, 28, 1], -0.4242, spec.seed);
   const straight = await trainRanks({ world: 2, spec, data, augment });
   const dir = tmp();
-  await trainRanks({ world: 2, spec, data, augment, checkpointDir: dir, hooks: () => ({ onStep: (s) => { if (s === 7) throw new Crash('killed at step 7'); } }) });
+  await trainRanks({
+    world: 2,
+    spec,
+    data,
+    augment,
+    checkpointDir: dir,
+    hooks: () => ({
+      onStep: (s) => {
+        if (s === 7) throw new Crash('killed at step 7');
+      },
+    }),
+  });
   const resumed = await trainRanks({ world: 2, spec, data, augment, resumeFrom: dir });
   assert.equal(resumed[0]!.logs.find((l) => l.event === 'resumed')?.step, 6);
   assert.deepEqual(resumed[0]!.weights, straight[0]!.weights);
@@ -155,7 +185,20 @@ test('resuming from a directory with no checkpoint fails on every rank, rank 0 n
 test('resuming into a model of another shape is refused before training', async () => {
   const data = await mnistSlice(128, 50);
   const dir = tmp();
-  await trainRanks({ world: 1, spec: specWith({ train: { epochs: 1 }, checkpoint: { everyEpochs: 1, everySteps: 0, keep: 1, dir: '' } }), data, checkpointDir: dir });
-  const runs = await trainRanks({ world: 1, spec: specWith({ model: { ...specWith({}).model, hidden: [16] }, train: { epochs: 2 } }), data, resumeFrom: dir });
-  assert.match(String(runs[0]!.error?.message), /holds variables of shapes \[\[784,32\],\[32\],\[32,10\],\[10\]\], but this job's model has \[\[784,16\]/);
+  await trainRanks({
+    world: 1,
+    spec: specWith({ train: { epochs: 1 }, checkpoint: { everyEpochs: 1, everySteps: 0, keep: 1, dir: '' } }),
+    data,
+    checkpointDir: dir,
+  });
+  const runs = await trainRanks({
+    world: 1,
+    spec: specWith({ model: { ...specWith({}).model, hidden: [16] }, train: { epochs: 2 } }),
+    data,
+    resumeFrom: dir,
+  });
+  assert.match(
+    String(runs[0]!.error?.message),
+    /holds variables of shapes \[\[784,32\],\[32\],\[32,10\],\[10\]\], but this job's model has \[\[784,16\]/,
+  );
 });

@@ -13,7 +13,12 @@ const seq = (sch: LrSchedule, n: number): number[] => Array.from({ length: n }, 
 
 function assertClose(got: number[], want: number[], label: string): void {
   assert.equal(got.length, want.length, label);
-  got.forEach((g, i) => assert.ok(Math.abs(g - want[i]!) < 1e-9, `${label}: tick ${i}: got ${g}, want ${want[i]}\n  got  ${got.join(', ')}\n  want ${want.join(', ')}`));
+  got.forEach((g, i) =>
+    assert.ok(
+      Math.abs(g - want[i]!) < 1e-9,
+      `${label}: tick ${i}: got ${g}, want ${want[i]}\n  got  ${got.join(', ')}\n  want ${want.join(', ')}`,
+    ),
+  );
 }
 
 test('constant keeps the base lr', () => {
@@ -21,21 +26,37 @@ test('constant keeps the base lr', () => {
 });
 
 test('step halves the lr every 2 ticks (StepLR step_size=2, gamma=0.5)', () => {
-  assertClose(seq(new LrSchedule(spec({ name: 'step', stepSize: 2, gamma: 0.5 }), 0.1, 6), 6), [0.1, 0.1, 0.05, 0.05, 0.025, 0.025], 'step');
+  assertClose(
+    seq(new LrSchedule(spec({ name: 'step', stepSize: 2, gamma: 0.5 }), 0.1, 6), 6),
+    [0.1, 0.1, 0.05, 0.05, 0.025, 0.025],
+    'step',
+  );
 });
 
 test('multistep multiplies by gamma at each milestone (MultiStepLR [2, 5], gamma 0.1)', () => {
-  assertClose(seq(new LrSchedule(spec({ name: 'multistep', milestones: [2, 5], gamma: 0.1 }), 1, 7), 7), [1, 1, 0.1, 0.1, 0.1, 0.01, 0.01], 'multistep');
+  assertClose(
+    seq(new LrSchedule(spec({ name: 'multistep', milestones: [2, 5], gamma: 0.1 }), 1, 7), 7),
+    [1, 1, 0.1, 0.1, 0.1, 0.01, 0.01],
+    'multistep',
+  );
 });
 
 test('exponential multiplies by gamma every tick (ExponentialLR gamma 0.9)', () => {
-  assertClose(seq(new LrSchedule(spec({ name: 'exponential', gamma: 0.9 }), 1, 4), 4), [1, 0.9, 0.81, 0.729], 'exponential');
+  assertClose(
+    seq(new LrSchedule(spec({ name: 'exponential', gamma: 0.9 }), 1, 4), 4),
+    [1, 0.9, 0.81, 0.729],
+    'exponential',
+  );
 });
 
 test('cosine anneals from lr to etaMin over tMax ticks (CosineAnnealingLR T_max=4)', () => {
   // eta_min + (lr - eta_min) * (1 + cos(pi t / 4)) / 2 with lr 1, eta_min 0.2:
   // t=1: 0.2 + 0.8 * (1 + 0.70710678) / 2 = 0.88284271; t=3: 0.2 + 0.8 * (1 - 0.70710678) / 2 = 0.31715729
-  assertClose(seq(new LrSchedule(spec({ name: 'cosine', tMax: 4, etaMin: 0.2 }), 1, 99), 5), [1, 0.8828427124746191, 0.6, 0.31715728752538095, 0.2], 'cosine');
+  assertClose(
+    seq(new LrSchedule(spec({ name: 'cosine', tMax: 4, etaMin: 0.2 }), 1, 99), 5),
+    [1, 0.8828427124746191, 0.6, 0.31715728752538095, 0.2],
+    'cosine',
+  );
 });
 
 test('cosine with tMax 0 spans the run after warmup', () => {
@@ -46,7 +67,11 @@ test('cosine with tMax 0 spans the run after warmup', () => {
 
 test('polynomial decays to 0 at tMax and stays there (PolynomialLR total_iters=4, power=2)', () => {
   // torch 2.x printed [1.0, 0.5625, 0.25, 0.0625, 0.0, 0.0] for this schedule from lr 1.
-  assertClose(seq(new LrSchedule(spec({ name: 'polynomial', tMax: 4, power: 2 }), 1, 99), 6), [1, 0.5625, 0.25, 0.0625, 0, 0], 'polynomial');
+  assertClose(
+    seq(new LrSchedule(spec({ name: 'polynomial', tMax: 4, power: 2 }), 1, 99), 6),
+    [1, 0.5625, 0.25, 0.0625, 0, 0],
+    'polynomial',
+  );
 });
 
 test('polynomial power 1 with tMax 0 is the linear decay to 0 after warmup (SequentialLR of LinearLR and PolynomialLR)', () => {
@@ -58,10 +83,17 @@ test('polynomial power 1 with tMax 0 is the linear decay to 0 after warmup (Sequ
 
 test('cosine-restarts starts a new cosine every tMax ticks, each tMult times longer (CosineAnnealingWarmRestarts)', () => {
   // torch 1.13 printed these for T_0=3, T_mult=1, eta_min=0.1 and T_0=2, T_mult=2, eta_min=0, from lr 1.
-  assertClose(seq(new LrSchedule(spec({ name: 'cosine-restarts', tMax: 3, etaMin: 0.1 }), 1, 99), 8), [1.0, 0.775, 0.3250000000000001, 1.0, 0.775, 0.3250000000000001, 1.0, 0.775], 'T_mult 1');
+  assertClose(
+    seq(new LrSchedule(spec({ name: 'cosine-restarts', tMax: 3, etaMin: 0.1 }), 1, 99), 8),
+    [1.0, 0.775, 0.3250000000000001, 1.0, 0.775, 0.3250000000000001, 1.0, 0.775],
+    'T_mult 1',
+  );
   assertClose(
     seq(new LrSchedule(spec({ name: 'cosine-restarts', tMax: 2, tMult: 2 }), 1, 99), 15),
-    [1.0, 0.5, 1.0, 0.8535533905932737, 0.5, 0.14644660940672627, 1.0, 0.9619397662556434, 0.8535533905932737, 0.6913417161825449, 0.5, 0.30865828381745514, 0.14644660940672627, 0.03806023374435663, 1.0],
+    [
+      1.0, 0.5, 1.0, 0.8535533905932737, 0.5, 0.14644660940672627, 1.0, 0.9619397662556434, 0.8535533905932737,
+      0.6913417161825449, 0.5, 0.30865828381745514, 0.14644660940672627, 0.03806023374435663, 1.0,
+    ],
     'T_mult 2',
   );
 });
@@ -69,45 +101,126 @@ test('cosine-restarts starts a new cosine every tMax ticks, each tMult times lon
 test('onecycle climbs from lr / divFactor to lr over pctStart of the cycle, anneals to lr / divFactor / finalDivFactor, and moves momentum the other way (OneCycleLR)', () => {
   // torch 1.13, OneCycleLR(SGD(momentum 0.9), max_lr=0.1, total_steps=10), the defaults:
   const s = new LrSchedule(spec({ name: 'onecycle', tMax: 10 }), 0.1, 99);
-  assertClose(seq(s, 10), [0.004, 0.052, 0.1, 0.09504846320134738, 0.0811745653949763, 0.06112620219362893, 0.03887419780637107, 0.0188258346050237, 0.004951936798652629, 4e-7], 'lr');
+  assertClose(
+    seq(s, 10),
+    [
+      0.004, 0.052, 0.1, 0.09504846320134738, 0.0811745653949763, 0.06112620219362893, 0.03887419780637107,
+      0.0188258346050237, 0.004951936798652629, 4e-7,
+    ],
+    'lr',
+  );
   assertClose(
     Array.from({ length: 10 }, (_, t) => s.momentumAt(t) as number),
-    [0.95, 0.9, 0.85, 0.854951556604879, 0.8688255099070633, 0.8888739533021842, 0.9111260466978157, 0.9311744900929366, 0.945048443395121, 0.95],
+    [
+      0.95, 0.9, 0.85, 0.854951556604879, 0.8688255099070633, 0.8888739533021842, 0.9111260466978157,
+      0.9311744900929366, 0.945048443395121, 0.95,
+    ],
     'momentum',
   );
   assert.equal(s.lrAt(25), s.lrAt(9), 'past the cycle the lr stays at its last value (torch raises)');
   // ... and with Adam, linear steps, pct_start 0.25, div 10, final div 100, momenta 0.8-0.9 (beta1):
-  const a = new LrSchedule(spec({ name: 'onecycle', pctStart: 0.25, anneal: 'linear', divFactor: 10, finalDivFactor: 100, baseMomentum: 0.8, maxMomentum: 0.9 }), 0.1, 8);
-  assertClose(seq(a, 8), [0.01, 0.1, 0.08335000000000001, 0.06670000000000001, 0.050050000000000004, 0.03340000000000001, 0.01675, 0.00010000000000000286], 'linear lr, tMax 0 = the run');
-  assertClose(Array.from({ length: 8 }, (_, t) => a.momentumAt(t) as number), [0.9, 0.8, 0.8166666666666667, 0.8333333333333334, 0.8500000000000001, 0.8666666666666667, 0.8833333333333333, 0.9], 'beta1');
-  assert.equal(new LrSchedule(spec({ name: 'onecycle', cycleMomentum: false }), 0.1, 8).momentumAt(3), undefined, 'cycleMomentum off: the optimizer keeps its own');
-  assert.equal(new LrSchedule(spec({ name: 'cosine' }), 0.1, 8).momentumAt(3), undefined, 'only onecycle moves momentum');
+  const a = new LrSchedule(
+    spec({
+      name: 'onecycle',
+      pctStart: 0.25,
+      anneal: 'linear',
+      divFactor: 10,
+      finalDivFactor: 100,
+      baseMomentum: 0.8,
+      maxMomentum: 0.9,
+    }),
+    0.1,
+    8,
+  );
+  assertClose(
+    seq(a, 8),
+    [
+      0.01, 0.1, 0.08335000000000001, 0.06670000000000001, 0.050050000000000004, 0.03340000000000001, 0.01675,
+      0.00010000000000000286,
+    ],
+    'linear lr, tMax 0 = the run',
+  );
+  assertClose(
+    Array.from({ length: 8 }, (_, t) => a.momentumAt(t) as number),
+    [0.9, 0.8, 0.8166666666666667, 0.8333333333333334, 0.8500000000000001, 0.8666666666666667, 0.8833333333333333, 0.9],
+    'beta1',
+  );
+  assert.equal(
+    new LrSchedule(spec({ name: 'onecycle', cycleMomentum: false }), 0.1, 8).momentumAt(3),
+    undefined,
+    'cycleMomentum off: the optimizer keeps its own',
+  );
+  assert.equal(
+    new LrSchedule(spec({ name: 'cosine' }), 0.1, 8).momentumAt(3),
+    undefined,
+    'only onecycle moves momentum',
+  );
 });
 
 test('onecycle with threePhase climbs to the peak, comes back to lr / divFactor as fast, then anneals to the end; momentum mirrors it and stays up (OneCycleLR three_phase=True)', () => {
   // torch 1.13, OneCycleLR(SGD(momentum 0.9), max_lr=0.1, total_steps=10, three_phase=True):
   const s = new LrSchedule(spec({ name: 'onecycle', tMax: 10, threePhase: true }), 0.1, 99);
-  assertClose(seq(s, 10), [0.0040000000000000036, 0.052000000000000005, 0.1, 0.052000000000000005, 0.004, 0.0036180721853510196, 0.0026181721853510195, 0.0013822278146489802, 0.0003823278146489803, 4e-7], 'lr');
-  assertClose(Array.from({ length: 10 }, (_, t) => s.momentumAt(t) as number), [0.95, 0.8999999999999999, 0.85, 0.8999999999999999, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95], 'momentum');
+  assertClose(
+    seq(s, 10),
+    [
+      0.0040000000000000036, 0.052000000000000005, 0.1, 0.052000000000000005, 0.004, 0.0036180721853510196,
+      0.0026181721853510195, 0.0013822278146489802, 0.0003823278146489803, 4e-7,
+    ],
+    'lr',
+  );
+  assertClose(
+    Array.from({ length: 10 }, (_, t) => s.momentumAt(t) as number),
+    [0.95, 0.8999999999999999, 0.85, 0.8999999999999999, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95],
+    'momentum',
+  );
   // ... Adam, linear, pct_start 0.25, div 10, final div 100, momenta 0.8-0.9, 12 steps:
-  const a = new LrSchedule(spec({ name: 'onecycle', threePhase: true, pctStart: 0.25, anneal: 'linear', divFactor: 10, finalDivFactor: 100, baseMomentum: 0.8, maxMomentum: 0.9 }), 0.1, 12);
+  const a = new LrSchedule(
+    spec({
+      name: 'onecycle',
+      threePhase: true,
+      pctStart: 0.25,
+      anneal: 'linear',
+      divFactor: 10,
+      finalDivFactor: 100,
+      baseMomentum: 0.8,
+      maxMomentum: 0.9,
+    }),
+    0.1,
+    12,
+  );
   assertClose(
     seq(a, 12),
-    [0.01, 0.05500000000000001, 0.1, 0.055, 0.009999999999999995, 0.008585714285714287, 0.007171428571428572, 0.005757142857142857, 0.004342857142857143, 0.002928571428571428, 0.0015142857142857145, 9.99999999999994e-5],
+    [
+      0.01, 0.05500000000000001, 0.1, 0.055, 0.009999999999999995, 0.008585714285714287, 0.007171428571428572,
+      0.005757142857142857, 0.004342857142857143, 0.002928571428571428, 0.0015142857142857145, 9.99999999999994e-5,
+    ],
     'linear lr',
   );
-  assertClose(Array.from({ length: 12 }, (_, t) => a.momentumAt(t) as number), [0.9, 0.8500000000000001, 0.8, 0.8500000000000001, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9], 'beta1');
+  assertClose(
+    Array.from({ length: 12 }, (_, t) => a.momentumAt(t) as number),
+    [0.9, 0.8500000000000001, 0.8, 0.8500000000000001, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9],
+    'beta1',
+  );
   assert.equal(a.lrAt(40), a.lrAt(11), 'past the cycle the lr stays at its last value');
 });
 
 test('linear warmup climbs from lr x startFactor to lr, then the schedule starts at its own tick 0', () => {
   // LinearLR(start_factor 0.25, total_iters 3): 0.25, 0.5, 0.75; then StepLR(2, 0.1) from 0.
-  const s = new LrSchedule(spec({ name: 'step', warmup: 3, warmupStartFactor: 0.25, stepSize: 2, gamma: 0.1 }), 0.4, 10);
+  const s = new LrSchedule(
+    spec({ name: 'step', warmup: 3, warmupStartFactor: 0.25, stepSize: 2, gamma: 0.1 }),
+    0.4,
+    10,
+  );
   assertClose(seq(s, 7), [0.1, 0.2, 0.3, 0.4, 0.4, 0.04, 0.04], 'warmup + step');
 });
 
 test('plateau reduces the lr after patience bad epochs, honours cooldown and minLr', () => {
-  const s = new LrSchedule(spec({ name: 'plateau', patience: 1, factor: 0.5, threshold: 0, cooldown: 1, minLr: 0.3 }), 1, 10, 'min');
+  const s = new LrSchedule(
+    spec({ name: 'plateau', patience: 1, factor: 0.5, threshold: 0, cooldown: 1, minLr: 0.3 }),
+    1,
+    10,
+    'min',
+  );
   const losses = [1.0, 0.9, 0.95, 0.93, 0.92, 0.91, 0.99, 0.98, 0.97];
   const lrs: number[] = [];
   const reduced: boolean[] = [];
@@ -159,13 +272,23 @@ test('early stopping stops once patience epochs in a row miss the best by more t
   const losses = [1.0, 0.8, 0.7, 0.698, 0.71, 0.69, 0.5];
   const verdicts = losses.map((l, i) => es.update(l, i + 1));
   // 0.698 is better than 0.7 but not by 0.005: a miss. 0.71 a miss -> stop after epoch 5.
-  assert.deepEqual(verdicts.map((v) => v.improved), [true, true, true, false, false, true, true]);
+  assert.deepEqual(
+    verdicts.map((v) => v.improved),
+    [true, true, true, false, false, true, true],
+  );
   assert.equal(verdicts.findIndex((v) => v.stop) + 1, 5);
   assert.deepEqual(es.state().bestEpoch, 7);
   const acc = new EarlyStopping(1, 0, 'max');
-  assert.deepEqual([0.9, 0.95, 0.95].map((a, i) => acc.update(a, i + 1).stop), [false, false, true]);
+  assert.deepEqual(
+    [0.9, 0.95, 0.95].map((a, i) => acc.update(a, i + 1).stop),
+    [false, false, true],
+  );
   const off = new EarlyStopping(0, 0, 'min');
-  assert.equal([1, 2, 3, 4].some((l, i) => off.update(l, i + 1).stop), false, 'patience 0 never stops');
+  assert.equal(
+    [1, 2, 3, 4].some((l, i) => off.update(l, i + 1).stop),
+    false,
+    'patience 0 never stops',
+  );
 });
 
 test('the gradient norm and clipping give the same bits with and without the native addon', () => {
@@ -197,7 +320,10 @@ test('the gradient norm and clipping give the same bits with and without the nat
     assert.ok(Math.abs(js.norm - plain) <= 1e-12 * plain, `size ${size}: norm ${js.norm} vs ${plain}`);
     assert.equal(native.norm, js.norm, `size ${size}: norms differ`);
     assert.deepEqual(native.clipped, js.clipped, `size ${size}: clipped gradients differ`);
-    assert.ok(js.clipped.some((v, i) => v !== g[i]), `size ${size}: nothing was clipped`);
+    assert.ok(
+      js.clipped.some((v, i) => v !== g[i]),
+      `size ${size}: nothing was clipped`,
+    );
   }
 });
 

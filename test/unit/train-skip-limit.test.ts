@@ -17,7 +17,10 @@ test('maxSkippedSteps skipped steps in a row fail the job on every rank, naming 
   const spec = specWith({ data: { batchSize: 16 }, train: { epochs: 2, nonFinite: 'skip', maxSkippedSteps: 3 } });
   const runs = await trainRanks({ world: 2, spec, data: poisoned });
   for (const r of runs) {
-    assert.match(String(r.error?.message), /non-finite loss \(NaN\) at step 3, epoch 1: 3 steps in a row skipped \(train\.maxSkippedSteps 3; 3 skipped in all\): training has diverged\. Lower train\.lr, set train\.clipNorm, check the data for NaN, or raise train\.maxSkippedSteps \(0 = never fail\)/);
+    assert.match(
+      String(r.error?.message),
+      /non-finite loss \(NaN\) at step 3, epoch 1: 3 steps in a row skipped \(train\.maxSkippedSteps 3; 3 skipped in all\): training has diverged\. Lower train\.lr, set train\.clipNorm, check the data for NaN, or raise train\.maxSkippedSteps \(0 = never fail\)/,
+    );
     assert.match(await r.registry.metrics(), /ringtrain_nonfinite_steps_total\{action="skip",rank="\d"\} 3/);
   }
 });
@@ -30,7 +33,12 @@ test('skips that are not in a row stay under the limit; skipped steps are out of
   const mine = distributedIndices({ datasetSize: 256, worldSize: 2, rank: 1, epoch: 0, seed: spec.seed });
   for (const b of [0, 2, 4]) poisoned.train.images[mine[b * 16]! * 784] = NaN;
   const epochs: EpochSummary[] = [];
-  const runs = await trainRanks({ world: 2, spec, data: poisoned, hooks: (rank) => ({ onEpoch: (e) => void (rank === 0 && epochs.push(e)) }) });
+  const runs = await trainRanks({
+    world: 2,
+    spec,
+    data: poisoned,
+    hooks: (rank) => ({ onEpoch: (e) => void (rank === 0 && epochs.push(e)) }),
+  });
   for (const r of runs) {
     assert.equal(r.error, undefined, String(r.error));
     assert.equal(r.result?.skippedSteps, 3);

@@ -9,7 +9,10 @@ import { mnistSlice, relativeDifference, specWith, trainRanks, type SpecPatch } 
 
 async function weights(world: number, train: SpecPatch['train']): Promise<Float32Array[]> {
   const data = await mnistSlice(10 * 32, 32);
-  const spec = specWith({ data: { batchSize: 32 / world }, train: { epochs: 1, optimizer: 'adamw', lr: 0.01, ...train } });
+  const spec = specWith({
+    data: { batchSize: 32 / world },
+    train: { epochs: 1, optimizer: 'adamw', lr: 0.01, ...train },
+  });
   const ranks = await trainRanks({ world, spec, data });
   for (const r of ranks) assert.equal(r.error, undefined, String(r.error));
   return ranks.map((r) => r.weights);
@@ -34,5 +37,8 @@ test('decayBiasAndNorm reaches the optimizer: off, training differs from decayin
 test('train.decayBiasAndNorm is a boolean, on by default (torch decays every parameter)', () => {
   assert.equal(DEFAULT_JOB.train.decayBiasAndNorm, true);
   assert.equal(validateJob({ train: { decayBiasAndNorm: false } }, 'job.yaml').train.decayBiasAndNorm, false);
-  assert.throws(() => validateJob({ train: { decayBiasAndNorm: 'no' } }, 'job.yaml'), /job\.yaml: train\.decayBiasAndNorm must be true or false, got "no"/);
+  assert.throws(
+    () => validateJob({ train: { decayBiasAndNorm: 'no' } }, 'job.yaml'),
+    /job\.yaml: train\.decayBiasAndNorm must be true or false, got "no"/,
+  );
 });

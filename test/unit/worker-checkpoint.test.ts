@@ -10,7 +10,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_JOB, type JobSpec } from '../../src/config';
-import { findLatestCheckpoint, listCheckpoints, readCheckpoint, writeCheckpoint, type Checkpoint } from '../../src/worker/checkpoint-store';
+import {
+  findLatestCheckpoint,
+  listCheckpoints,
+  readCheckpoint,
+  writeCheckpoint,
+  type Checkpoint,
+} from '../../src/worker/checkpoint-store';
 import { writesCheckpoints } from '../../src/worker/run-dir';
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-ckpt-'));
@@ -18,13 +24,23 @@ const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-ckpt-
 function sample(step: number, n = 1000): Checkpoint {
   const params = new Float32Array(n).map((_, i) => Math.sin(i + step));
   const slot = new Float32Array(n).map((_, i) => i * step);
-  return { step, meta: { step, epoch: step / 10, best: Infinity, nested: { ok: true } }, arrays: new Map([['params', params], ['opt/exp_avg', slot]]) };
+  return {
+    step,
+    meta: { step, epoch: step / 10, best: Infinity, nested: { ok: true } },
+    arrays: new Map([
+      ['params', params],
+      ['opt/exp_avg', slot],
+    ]),
+  };
 }
 
 test('a written checkpoint reads back identical, Infinity included, and only the newest K are kept', () => {
   const root = tmp();
   for (const step of [10, 20, 30, 40]) writeCheckpoint(root, sample(step), { keep: 2 });
-  assert.deepEqual(listCheckpoints(root).map((c) => c.step), [40, 30]);
+  assert.deepEqual(
+    listCheckpoints(root).map((c) => c.step),
+    [40, 30],
+  );
   assert.deepEqual(fs.readdirSync(root).sort(), ['ckpt-000000030', 'ckpt-000000040'], 'no temporaries left behind');
   const back = readCheckpoint(path.join(root, 'ckpt-000000040'));
   const want = sample(40);
@@ -32,7 +48,9 @@ test('a written checkpoint reads back identical, Infinity included, and only the
   assert.deepEqual(back.meta, want.meta);
   assert.deepEqual(back.arrays.get('params'), want.arrays.get('params'));
   assert.deepEqual(back.arrays.get('opt/exp_avg'), want.arrays.get('opt/exp_avg'));
-  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'ckpt-000000040', 'manifest.json'), 'utf8')) as { files: Record<string, { bytes: number; sha256: string }> };
+  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'ckpt-000000040', 'manifest.json'), 'utf8')) as {
+    files: Record<string, { bytes: number; sha256: string }>;
+  };
   assert.equal(manifest.files['state.bin']?.bytes, 2 * 1000 * 4);
   assert.match(manifest.files['state.bin']?.sha256 ?? '', /^[0-9a-f]{64}$/);
 });
@@ -58,7 +76,12 @@ test('a corrupted newest checkpoint is named in a warning and the previous one i
   const found = findLatestCheckpoint(root, (m) => warnings.push(m));
   assert.equal(found?.ckpt.step, 10);
   assert.equal(warnings.length, 1);
-  assert.match(warnings[0]!, new RegExp(`checkpoint ${path.join(root, 'ckpt-000000020')} is unusable: state.bin sha256 [0-9a-f]{12}\\.\\.\\. does not match the manifest's [0-9a-f]{12}\\.\\.\\. \\(corrupted\\); falling back to the previous checkpoint`));
+  assert.match(
+    warnings[0]!,
+    new RegExp(
+      `checkpoint ${path.join(root, 'ckpt-000000020')} is unusable: state.bin sha256 [0-9a-f]{12}\\.\\.\\. does not match the manifest's [0-9a-f]{12}\\.\\.\\. \\(corrupted\\); falling back to the previous checkpoint`,
+    ),
+  );
 });
 
 test('truncated state, a missing manifest and a garbled manifest are each detected and skipped', () => {
@@ -74,7 +97,10 @@ test('truncated state, a missing manifest and a garbled manifest are each detect
   const found = findLatestCheckpoint(run, (m) => warnings.push(m));
   assert.equal(found?.ckpt.step, 10);
   assert.equal(warnings.length, 3);
-  assert.match(warnings[0]!, /ckpt-000000040 is unusable: state.bin has 123 bytes, the manifest says 8000 \(truncated\?\)/);
+  assert.match(
+    warnings[0]!,
+    /ckpt-000000040 is unusable: state.bin has 123 bytes, the manifest says 8000 \(truncated\?\)/,
+  );
   assert.match(warnings[1]!, /ckpt-000000030 is unusable: cannot read manifest.json/);
   assert.match(warnings[2]!, /ckpt-000000020 is unusable: cannot read manifest.json \(.*JSON/);
 });
@@ -85,7 +111,10 @@ test('naming one checkpoint resumes from it, falling back only to older ones', (
   assert.equal(findLatestCheckpoint(path.join(root, 'ckpt-000000020'), () => undefined)?.ckpt.step, 20);
   fs.rmSync(path.join(root, 'ckpt-000000020', 'state.bin'));
   assert.equal(findLatestCheckpoint(path.join(root, 'ckpt-000000020'), () => undefined)?.ckpt.step, 10);
-  assert.equal(findLatestCheckpoint(tmp(), () => undefined), undefined);
+  assert.equal(
+    findLatestCheckpoint(tmp(), () => undefined),
+    undefined,
+  );
 });
 
 test('a process SIGKILLed in the middle of writing a checkpoint leaves the previous one usable', async () => {
@@ -107,7 +136,9 @@ test('a process SIGKILLed in the middle of writing a checkpoint leaves the previ
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const { signal } = await new Promise<{ signal: NodeJS.Signals | null }>((resolve) => child.on('close', (_c, s) => resolve({ signal: s })));
+  const { signal } = await new Promise<{ signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (_c, s) => resolve({ signal: s })),
+  );
   assert.equal(signal, 'SIGKILL', out);
 
   // The half-written checkpoint exists only under its temporary name...

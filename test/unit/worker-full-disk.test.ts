@@ -9,7 +9,10 @@ test('a failed write is skipped with one error line per 30 s naming the file; ot
   const mem = memoryDestination();
   const log = createLogger({ job: 'j', role: 'worker', destination: mem.stream });
   let now = 0;
-  const guard = new FullDiskGuard(() => log, () => now);
+  const guard = new FullDiskGuard(
+    () => log,
+    () => now,
+  );
   const full = (): never => {
     throw new RingtrainError('WRITE_FAILED', 'cannot write /run/steps.jsonl: the disk is full (ENOSPC)');
   };
@@ -18,14 +21,23 @@ test('a failed write is skipped with one error line per 30 s naming the file; ot
   guard.run('step records', full);
   now = 31_000;
   guard.run('checkpoint of step 64', full);
-  assert.equal(guard.run('ok', () => 7), 7);
+  assert.equal(
+    guard.run('ok', () => 7),
+    7,
+  );
   assert.equal(guard.skipped, 3);
   const lines = mem.lines().map((l) => l.msg);
   assert.deepEqual(lines, [
     'step records skipped: cannot write /run/steps.jsonl: the disk is full (ENOSPC); training goes on (the last checkpoint written stays the one to resume from)',
     'checkpoint of step 64 skipped: cannot write /run/steps.jsonl: the disk is full (ENOSPC); training goes on (the last checkpoint written stays the one to resume from)',
   ]);
-  assert.throws(() => guard.run('x', () => { throw new Error('a bug'); }), /a bug/);
+  assert.throws(
+    () =>
+      guard.run('x', () => {
+        throw new Error('a bug');
+      }),
+    /a bug/,
+  );
 });
 
 test('the saved model is written again while the disk is full, within its budget, and then the error stands', async () => {
@@ -34,7 +46,8 @@ test('the saved model is written again while the disk is full, within its budget
   let tries = 0;
   const flaky = async (): Promise<string> => {
     tries += 1;
-    if (tries < 3) throw new RingtrainError('WRITE_FAILED', 'cannot write /run/model/weights.bin: the disk is full (ENOSPC)');
+    if (tries < 3)
+      throw new RingtrainError('WRITE_FAILED', 'cannot write /run/model/weights.bin: the disk is full (ENOSPC)');
     return 'saved';
   };
   assert.equal(await retryWhileFull('saving the model', flaky, 10_000, log), 'saved');
@@ -43,5 +56,8 @@ test('the saved model is written again while the disk is full, within its budget
   const never = async (): Promise<string> => {
     throw new RingtrainError('WRITE_FAILED', 'cannot write /run/model/weights.bin: the disk is full (ENOSPC)');
   };
-  await assert.rejects(retryWhileFull('saving the model', never, 1_500, log), /cannot write \/run\/model\/weights\.bin/);
+  await assert.rejects(
+    retryWhileFull('saving the model', never, 1_500, log),
+    /cannot write \/run\/model\/weights\.bin/,
+  );
 });

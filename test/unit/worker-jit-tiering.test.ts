@@ -42,7 +42,11 @@ interface Probe {
 function callsUntilOptimized(env: 'default' | 'early'): Probe {
   const file = path.join(dir, 'probe.js');
   fs.writeFileSync(file, PROBE);
-  const out = execFileSync(process.execPath, ['--allow-natives-syntax', '--no-concurrent-recompilation', file], { env: { ...process.env, PROBE_ENV: env }, encoding: 'utf8', timeout: 30_000 });
+  const out = execFileSync(process.execPath, ['--allow-natives-syntax', '--no-concurrent-recompilation', file], {
+    env: { ...process.env, PROBE_ENV: env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   return JSON.parse(out) as Probe;
 }
 
@@ -52,12 +56,21 @@ test('a worker optimizes a function called once per step after about a quarter o
   assert.equal(byDefault.applied, false);
   assert.equal(early.applied, true);
   assert.ok(byDefault.calls < 1_000_000, 'V8 never optimized the probe');
-  assert.ok(early.calls * 3 < byDefault.calls, `early tier-up took ${early.calls} calls against ${byDefault.calls} by default`);
+  assert.ok(
+    early.calls * 3 < byDefault.calls,
+    `early tier-up took ${early.calls} calls against ${byDefault.calls} by default`,
+  );
   assert.equal(byDefault.baseline, false);
   assert.equal(early.baseline, true);
 });
 
 test('RINGTRAIN_JIT=default or an --interrupt-budget given to node leaves V8 alone, and says so', () => {
-  assert.deepEqual(tuneJit({ RINGTRAIN_JIT: 'default' }, []), { applied: false, note: "V8's default tier-up (RINGTRAIN_JIT=default)" });
-  assert.deepEqual(tuneJit({}, ['--single-threaded-gc', '--interrupt-budget=100000']), { applied: false, note: 'tier-up as node was told (--interrupt-budget=100000)' });
+  assert.deepEqual(tuneJit({ RINGTRAIN_JIT: 'default' }, []), {
+    applied: false,
+    note: "V8's default tier-up (RINGTRAIN_JIT=default)",
+  });
+  assert.deepEqual(tuneJit({}, ['--single-threaded-gc', '--interrupt-budget=100000']), {
+    applied: false,
+    note: 'tier-up as node was told (--interrupt-budget=100000)',
+  });
 });

@@ -7,7 +7,17 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { RingtrainError } from '../../src/core';
-import { VERDICT_POLL_MS, abortReason, decide, initialLife, neighbours, verdictWaitMs, type LifeAction, type LifeEvent, type LifeState } from '../../src/worker/life-cycle';
+import {
+  VERDICT_POLL_MS,
+  abortReason,
+  decide,
+  initialLife,
+  neighbours,
+  verdictWaitMs,
+  type LifeAction,
+  type LifeEvent,
+  type LifeState,
+} from '../../src/worker/life-cycle';
 
 const VERDICT_MS = 12_000;
 
@@ -29,7 +39,10 @@ const training = (elastic: boolean, rank = 1, world = 3): LifeState =>
     [{ kind: 'joined', rank, world, generation: 1 }, 10],
   ]).state;
 
-const ringError = (code: 'UNAVAILABLE' | 'TIMEOUT' | 'REGENERATING' | 'SIZE_MISMATCH' | 'DATA_INVALID', message = `${code} from the ring`) => {
+const ringError = (
+  code: 'UNAVAILABLE' | 'TIMEOUT' | 'REGENERATING' | 'SIZE_MISMATCH' | 'DATA_INVALID',
+  message = `${code} from the ring`,
+) => {
   const cause = new RingtrainError(code, message);
   return { code, message, cause };
 };
@@ -41,17 +54,31 @@ test('join, train, finish, exit: the undisturbed run', () => {
     [{ kind: 'trained' }, 100],
     [{ kind: 'finished' }, 120],
   ]);
-  assert.deepEqual(actions.map((a) => a.kind), ['join', 'train', 'finish', 'exit']);
+  assert.deepEqual(
+    actions.map((a) => a.kind),
+    ['join', 'train', 'finish', 'exit'],
+  );
   assert.equal(state.phase, 'done');
-  assert.deepEqual({ rank: state.rank, world: state.world, generation: state.generation }, { rank: 0, world: 2, generation: 1 });
+  assert.deepEqual(
+    { rank: state.rank, world: state.world, generation: state.generation },
+    { rank: 0, world: 2, generation: 1 },
+  );
 });
 
-test('the coordinator\'s failure verdict mid-step aborts the ring with JOB_FAILED, and training then gives up with it', () => {
+test("the coordinator's failure verdict mid-step aborts the ring with JOB_FAILED, and training then gives up with it", () => {
   const d = decide(training(true), { kind: 'fatal', reason: 'rank 2 lost' }, 50);
   assert.deepEqual(d.action, { kind: 'abort-ring', error: { code: 'JOB_FAILED', message: 'rank 2 lost' } });
-  assert.deepEqual(abortReason(d.state), { code: 'JOB_FAILED', message: 'rank 2 lost' }, 'the next micro-batch stops too');
+  assert.deepEqual(
+    abortReason(d.state),
+    { code: 'JOB_FAILED', message: 'rank 2 lost' },
+    'the next micro-batch stops too',
+  );
   const after = decide(d.state, { kind: 'train-failed', error: ringError('UNAVAILABLE') }, 60);
-  assert.deepEqual(after.action, { kind: 'give-up', error: { code: 'JOB_FAILED', message: 'rank 2 lost' }, report: true }, 'a recoverable error does not outrank the verdict');
+  assert.deepEqual(
+    after.action,
+    { kind: 'give-up', error: { code: 'JOB_FAILED', message: 'rank 2 lost' }, report: true },
+    'a recoverable error does not outrank the verdict',
+  );
   assert.equal(after.state.phase, 'failed');
 });
 
@@ -67,7 +94,11 @@ test('elastic: a new rendezvous mid-step aborts the ring with REGENERATING, and 
   assert.deepEqual(actions, [{ kind: 'rejoin', reason: 'rank 2 was lost' }, { kind: 'join' }, { kind: 'train' }]);
   assert.equal(state.regenerating, undefined, 'the new generation starts without the old call');
   assert.equal(abortReason(state), undefined);
-  assert.deepEqual({ rank: state.rank, world: state.world, generation: state.generation }, { rank: 0, world: 2, generation: 2 }, 'the shrunk ring\'s rank and size');
+  assert.deepEqual(
+    { rank: state.rank, world: state.world, generation: state.generation },
+    { rank: 0, world: 2, generation: 2 },
+    "the shrunk ring's rank and size",
+  );
 });
 
 test('a failure verdict during the final evaluation aborts its collectives too; a failure there gives up with JOB_FAILED', () => {
@@ -75,17 +106,25 @@ test('a failure verdict during the final evaluation aborts its collectives too; 
   const d = decide(finishing, { kind: 'fatal', reason: 'rank 0 lost' }, 110);
   assert.deepEqual(d.action, { kind: 'abort-ring', error: { code: 'JOB_FAILED', message: 'rank 0 lost' } });
   const after = decide(d.state, { kind: 'failed', error: { code: 'ABORTED', message: 'aborted' } }, 120);
-  assert.deepEqual(after.action, { kind: 'give-up', error: { code: 'JOB_FAILED', message: 'rank 0 lost' }, report: true });
+  assert.deepEqual(after.action, {
+    kind: 'give-up',
+    error: { code: 'JOB_FAILED', message: 'rank 0 lost' },
+    report: true,
+  });
 });
 
-test('a fixed-size ring ignores a rendezvous call and gives up on the first break with the ring\'s own error (a SIGSTOPped peer)', () => {
+test("a fixed-size ring ignores a rendezvous call and gives up on the first break with the ring's own error (a SIGSTOPped peer)", () => {
   const s = training(false);
   const heard = decide(s, { kind: 'rendezvous', reason: 'x' }, 10);
   assert.deepEqual(heard, { state: s, action: { kind: 'none' } });
   const err = ringError('TIMEOUT', 'rank 2 did not answer within 5 s');
   const d = decide(s, { kind: 'train-failed', error: err }, 20);
   assert.equal(d.action.kind, 'give-up');
-  assert.equal(d.action.kind === 'give-up' && d.action.error.cause, err.cause, 'the error itself is rethrown, naming the stopped rank');
+  assert.equal(
+    d.action.kind === 'give-up' && d.action.error.cause,
+    err.cause,
+    'the error itself is rethrown, naming the stopped rank',
+  );
 });
 
 test('elastic: an error no new ring cures gives up at once', () => {
@@ -118,7 +157,7 @@ test('elastic: a broken ring with no verdict yet names both neighbours, heartbea
   assert.equal(state.verdictDeadlineMs, undefined);
 });
 
-test('elastic: the verdict wait ends at its deadline, giving up with the ring\'s error', () => {
+test("elastic: the verdict wait ends at its deadline, giving up with the ring's error", () => {
   const err = ringError('TIMEOUT', 'rank 0 stopped answering');
   const { actions } = run(training(true, 1, 2), [
     [{ kind: 'train-failed', error: err }, 1_000],
@@ -128,7 +167,11 @@ test('elastic: the verdict wait ends at its deadline, giving up with the ring\'s
     [{ kind: 'paused' }, 1_000 + VERDICT_MS],
   ]);
   assert.deepEqual(actions[0], { kind: 'report-broken', suspects: [0], error: err }, 'a pair has one neighbour');
-  assert.deepEqual(actions.slice(1, 4).map((a) => a.kind), ['pause', 'heartbeat', 'pause'], 'one ms before the deadline it still asks');
+  assert.deepEqual(
+    actions.slice(1, 4).map((a) => a.kind),
+    ['pause', 'heartbeat', 'pause'],
+    'one ms before the deadline it still asks',
+  );
   assert.deepEqual(actions[4], { kind: 'give-up', error: err, report: true });
 });
 
@@ -138,17 +181,36 @@ test('elastic: a failure verdict heard while waiting gives up with JOB_FAILED (t
     [{ kind: 'fatal', reason: 'restart budget spent' }, 50],
     [{ kind: 'heartbeat-done' }, 60],
   ]);
-  assert.deepEqual(actions.slice(1), [{ kind: 'none' }, { kind: 'give-up', error: { code: 'JOB_FAILED', message: 'restart budget spent' }, report: true }]);
+  assert.deepEqual(actions.slice(1), [
+    { kind: 'none' },
+    { kind: 'give-up', error: { code: 'JOB_FAILED', message: 'restart budget spent' }, report: true },
+  ]);
 });
 
 test('a failure outside training: unreported before the coordinator admitted the worker, reported after; a config error outranks a failure verdict', () => {
-  const early = decide(initialLife(true, VERDICT_MS), { kind: 'failed', error: { code: 'UNAVAILABLE', message: 'no coordinator' } }, 0);
-  assert.deepEqual(early.action, { kind: 'give-up', error: { code: 'UNAVAILABLE', message: 'no coordinator' }, report: false });
+  const early = decide(
+    initialLife(true, VERDICT_MS),
+    { kind: 'failed', error: { code: 'UNAVAILABLE', message: 'no coordinator' } },
+    0,
+  );
+  assert.deepEqual(early.action, {
+    kind: 'give-up',
+    error: { code: 'UNAVAILABLE', message: 'no coordinator' },
+    report: false,
+  });
   const s = decide(training(true), { kind: 'fatal', reason: 'job failed' }, 5).state;
   const save = decide(s, { kind: 'failed', error: { code: 'WRITE_FAILED', message: 'disk full' } }, 10);
-  assert.deepEqual(save.action, { kind: 'give-up', error: { code: 'JOB_FAILED', message: 'job failed' }, report: true });
+  assert.deepEqual(save.action, {
+    kind: 'give-up',
+    error: { code: 'JOB_FAILED', message: 'job failed' },
+    report: true,
+  });
   const config = decide(s, { kind: 'failed', error: { code: 'CONFIG_INVALID', message: 'bad dir' } }, 10);
-  assert.deepEqual(config.action, { kind: 'give-up', error: { code: 'CONFIG_INVALID', message: 'bad dir' }, report: true });
+  assert.deepEqual(config.action, {
+    kind: 'give-up',
+    error: { code: 'CONFIG_INVALID', message: 'bad dir' },
+    report: true,
+  });
 });
 
 test('heartbeat events outside a verdict wait change nothing', () => {
@@ -161,7 +223,7 @@ test('heartbeat events outside a verdict wait change nothing', () => {
   assert.equal(heard.state.regenerating, 'r');
 });
 
-test('the verdict deadline covers a lease and two heartbeats, or the coordinator\'s grace when longer, plus 2 s; neighbours', () => {
+test("the verdict deadline covers a lease and two heartbeats, or the coordinator's grace when longer, plus 2 s; neighbours", () => {
   assert.equal(verdictWaitMs({ leaseTimeoutSec: 5, heartbeatIntervalSec: 1 }, 4_000), 9_000);
   assert.equal(verdictWaitMs({ leaseTimeoutSec: 5, heartbeatIntervalSec: 1 }, 30_000), 32_000);
   assert.deepEqual(neighbours(0, 4), [1, 3]);

@@ -16,12 +16,19 @@ test('a recording step clock keeps each stretch with its real times, splits comm
   clock.communicated(0.004, ready, arrival);
   const split = clock.endStep();
   const spans = split.spans ?? assert.fail('no spans recorded');
-  assert.deepEqual(spans.map((s) => s.name), ['data', 'compute', 'wait for peers', 'exchange']);
+  assert.deepEqual(
+    spans.map((s) => s.name),
+    ['data', 'compute', 'wait for peers', 'exchange'],
+  );
   // Relative to the data stretch's start, which is the step's start (t0).
   const origin = spans[0]!.startMs;
-  const at = (i: number): { start: number; end: number } => ({ start: spans[i]!.startMs - origin, end: spans[i]!.endMs - origin });
+  const at = (i: number): { start: number; end: number } => ({
+    start: spans[i]!.startMs - origin,
+    end: spans[i]!.endMs - origin,
+  });
   // Times relative to the step's start, in ms (float rounding aside).
-  const close = (a: number, b: number, what: string): void => assert.ok(Math.abs(a - b) < 1e-6, `${what}: ${a} vs ${b}`);
+  const close = (a: number, b: number, what: string): void =>
+    assert.ok(Math.abs(a - b) < 1e-6, `${what}: ${a} vs ${b}`);
   close(at(1).start, 1, 'compute starts where data ended');
   close(at(0).end, 1, 'data end');
   close(at(1).end, 4, 'compute end');
@@ -37,7 +44,10 @@ test('a recording step clock keeps each stretch with its real times, splits comm
   clock.startStep(t1);
   clock.communicated(0, t1, undefined);
   const next = clock.endStep();
-  assert.deepEqual(next.spans?.map((s) => s.name), ['exchange']);
+  assert.deepEqual(
+    next.spans?.map((s) => s.name),
+    ['exchange'],
+  );
 });
 
 test('a step clock that does not record keeps no stretches', () => {

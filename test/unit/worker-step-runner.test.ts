@@ -31,7 +31,19 @@ function batchOf(r: number, b: number, poison = false): Batch {
 }
 
 function counters(): TrainCounters {
-  return { job: 't', epoch: 0, batchInEpoch: 0, step: 0, worldSize: 2, partial: [0, 0, 0], nonFiniteSkipped: 0, optimizer: { name: 'sgd', steps: 0 }, schedule: {}, earlyStopping: { best: 0, bestEpoch: 0, wait: 0 }, paramShapes: [] };
+  return {
+    job: 't',
+    epoch: 0,
+    batchInEpoch: 0,
+    step: 0,
+    worldSize: 2,
+    partial: [0, 0, 0],
+    nonFiniteSkipped: 0,
+    optimizer: { name: 'sgd', steps: 0 },
+    schedule: {},
+    earlyStopping: { best: 0, bestEpoch: 0, wait: 0 },
+    paramShapes: [],
+  };
 }
 
 /** A clock whose every reading is 1 ms after the last: no real time can be mistaken for it. */
@@ -66,7 +78,13 @@ async function step(o: { fused: boolean; micro: number; poisonRank?: number; clo
     params.set(before);
     layout.writeWeights(params);
     const fused = o.fused ? FusedStep.of(model, layout, {}).step : undefined;
-    const log = createLogger({ job: 't', role: 'worker', rank, level: 'error', destination: { write: () => undefined } });
+    const log = createLogger({
+      job: 't',
+      role: 'worker',
+      rank,
+      level: 'error',
+      destination: { write: () => undefined },
+    });
     const runner = await StepRunner.allocate({
       comm,
       model,
@@ -104,7 +122,14 @@ async function step(o: { fused: boolean; micro: number; poisonRank?: number; clo
     return { result, after, c, seconds: clock.endStep().seconds, fused: fused !== undefined };
   });
   const done = await Promise.all(runs);
-  return { results: done.map((d) => d.result), before, after: done.map((d) => d.after), counters: done.map((d) => d.c), seconds: done.map((d) => d.seconds), fused: done.map((d) => d.fused) };
+  return {
+    results: done.map((d) => d.result),
+    before,
+    after: done.map((d) => d.after),
+    counters: done.map((d) => d.c),
+    seconds: done.map((d) => d.seconds),
+    fused: done.map((d) => d.fused),
+  };
 }
 
 test('a step of two micro-batches returns the global loss and train sums, and every rank applies the same update', async () => {
@@ -119,14 +144,17 @@ test('a step of two micro-batches returns the global loss and train sums, and ev
   assert.deepEqual(r0.global, r1.global);
   assert.equal(r0.global[2], 4 * ROWS, 'rows over both ranks');
   assert.equal(r0.global[1], r0.correct + r1.correct, 'correct predictions over both ranks');
-  assert.ok(Math.abs(r0.global[0] - (r0.lossSum + r1.lossSum)) < 1e-4 * r0.global[0], `loss x rows ${r0.global[0]} vs ${r0.lossSum + r1.lossSum}`);
+  assert.ok(
+    Math.abs(r0.global[0] - (r0.lossSum + r1.lossSum)) < 1e-4 * r0.global[0],
+    `loss x rows ${r0.global[0]} vs ${r0.lossSum + r1.lossSum}`,
+  );
   // clipNorm 0.5 under a norm above it: the step says so.
   assert.equal(r0.clipped, r0.norm > 0.5);
   assert.deepEqual(run.after[0], run.after[1], 'replicas are bit-identical after the step');
   assert.ok(relativeDifference(run.after[0] as Float32Array, run.before) > 1e-4, 'the weights moved');
 });
 
-test('a NaN in one rank\'s micro-batch makes every rank skip the update and count it', async () => {
+test("a NaN in one rank's micro-batch makes every rank skip the update and count it", async () => {
   const run = await step({ fused: false, micro: 2, poisonRank: 1 });
   for (const [rank, r] of run.results.entries()) {
     assert.equal(r.applied, false, `rank ${rank} applied a non-finite step`);
@@ -148,7 +176,7 @@ test('the native fused step and the tfjs step take the same step', async (t) => 
   assert.equal((fused.results[0] as StepResult).global[2], (tfjs.results[0] as StepResult).global[2]);
 });
 
-test('the step\'s time split is read off the injected clock only', async () => {
+test("the step's time split is read off the injected clock only", async () => {
   const run = await step({ fused: false, micro: 2, clock: steppingClock() });
   for (const s of run.seconds) {
     for (const [phase, v] of Object.entries(s)) {
