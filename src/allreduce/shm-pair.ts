@@ -55,12 +55,6 @@ export interface PairHandshake {
 
 /** Flag reads between two clock reads while spinning: well under a microsecond of reading. */
 const SPIN_READS = 256;
-/**
- * How long a wait spins before it sleeps on a futex (when the addon has one and the peer is
- * another thread): a step's usual skew between the ranks is shorter, and a longer spin holds a
- * CPU that, on a busy host, the peer may be waiting for.
- */
-const SPIN_BEFORE_SLEEP_MS = 0.25;
 /** One futex sleep at most, so aborts and the deadline are checked. */
 const SLEEP_SLICE_MICROS = 1000;
 /** Longest the event loop goes without a turn while a wait sleeps (heartbeats, aborts). */
@@ -361,13 +355,15 @@ export class SharedPair {
 
   /**
    * Waits until counter `index` holds `value`: polls memory for spinMs (no sleep, so no slow
-   * wake-up), then polls between event-loop turns, so heartbeats and aborts still get through,
-   * until the deadline. The error names the peer and what it did not do.
+   * wake-up), then sleeps on a futex the peer's signal ends (or, without one, polls between
+   * event-loop turns), giving heartbeats and aborts a turn every few ms, until the deadline. The
+   * error names the peer and what it did not do.
    */
   private async waitFor(index: number, value: number, what: string): Promise<bigint> {
     const start = performance.now();
-    const spinUntil =
-      start + (this.futex === undefined ? this.setup.spinMs : Math.min(this.setup.spinMs, SPIN_BEFORE_SLEEP_MS));
+    // Spinning sees the peer soonest; past cluster.pollMicros a futex sleep frees the CPU, which
+    // on a busy host the late peer may be waiting for (lower pollMicros there).
+    const spinUntil = start + this.setup.spinMs;
     let lastTurn = start;
     while (Atomics.load(this.counters, index) !== value) {
       // Many flag reads per clock read: the flag is seen sooner, and the spin makes less garbage.

@@ -23,7 +23,7 @@ async function runRank(rank: number, port: MessagePort, dir: string): Promise<Ra
   const next = (): Promise<unknown> => new Promise((resolve) => port.once('message', resolve));
   const pair = await SharedPair.open(
     rank,
-    { bytes: 1 << 20, dir, spinMs: 2, timeoutMs: 10_000, peer: `rank ${1 - rank}`, aborted: () => undefined },
+    { bytes: 1 << 20, dir, spinMs: 0.25, timeoutMs: 10_000, peer: `rank ${1 - rank}`, aborted: () => undefined },
     {
       broadcast: async (bytes) => {
         if (rank === 0) port.postMessage(bytes);
