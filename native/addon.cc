@@ -293,19 +293,25 @@ napi_value CopyStreaming(napi_env env, napi_callback_info info) {
 }
 
 // addScaled(dst: Float32Array, src: Float32Array, scale: number): dst[i] = (dst[i] + src[i]) * scale for the shorter length (shm.cc).
+// addScaled's and addScaledSquares' first three arguments: dst and src (the shorter length) and scale.
+bool addArgs(napi_env env, const napi_value* argv, float** dst, float** src, size_t* n, double* scale) {
+  size_t nd = 0;
+  size_t ns = 0;
+  if (!floats(env, argv[0], dst, &nd) || !floats(env, argv[1], src, &ns) || napi_get_value_double(env, argv[2], scale) != napi_ok) return false;
+  *n = nd < ns ? nd : ns;
+  return true;
+}
+
 napi_value AddScaled(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   float* dst = nullptr;
   float* src = nullptr;
-  size_t nd = 0;
-  size_t ns = 0;
+  size_t n = 0;
   double scale = 0;
-  if (argc != 3 || !floats(env, argv[0], &dst, &nd) || !floats(env, argv[1], &src, &ns) || napi_get_value_double(env, argv[2], &scale) != napi_ok) {
-    return fail(env, "addScaled(dst: Float32Array, src: Float32Array, scale: number)");
-  }
-  ringtrain::addScaled(dst, src, nd < ns ? nd : ns, static_cast<float>(scale));
+  if (argc != 3 || !addArgs(env, argv, &dst, &src, &n, &scale)) return fail(env, "addScaled(dst: Float32Array, src: Float32Array, scale: number)");
+  ringtrain::addScaled(dst, src, n, static_cast<float>(scale));
   return nullptr;
 }
 
@@ -316,15 +322,14 @@ napi_value AddScaledSquares(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   float* dst = nullptr;
   float* src = nullptr;
-  size_t nd = 0;
-  size_t ns = 0;
+  size_t n = 0;
   double scale = 0;
   int64_t upTo = 0;
-  if (argc != 4 || !floats(env, argv[0], &dst, &nd) || !floats(env, argv[1], &src, &ns) || napi_get_value_double(env, argv[2], &scale) != napi_ok || !readInt64(env, argv[3], &upTo) || upTo < 0) {
+  if (argc != 4 || !addArgs(env, argv, &dst, &src, &n, &scale) || !readInt64(env, argv[3], &upTo) || upTo < 0) {
     return fail(env, "addScaledSquares(dst: Float32Array, src: Float32Array, scale: number, squaresUpTo: integer >= 0)");
   }
   napi_value out;
-  napi_create_double(env, ringtrain::addScaledSquares(dst, src, nd < ns ? nd : ns, static_cast<float>(scale), static_cast<size_t>(upTo)), &out);
+  napi_create_double(env, ringtrain::addScaledSquares(dst, src, n, static_cast<float>(scale), static_cast<size_t>(upTo)), &out);
   return out;
 }
 
