@@ -120,7 +120,10 @@ export interface NativeFusedStep {
   /**
    * Forward, loss and backward of `rows` samples; gradients into `grads` (+= with accumulate);
    * out = [objective, correct]. With `profile` (2 x layers + 1 slots) each layer's forward
-   * seconds are added to slot 2i, its backward to 2i + 1, the loss to the last.
+   * seconds are added to slot 2i, its backward to 2i + 1, the loss to the last. With `stopAt`
+   * the backward pass stops after that op: the later ops' gradients are final, and
+   * fusedBackward computes the rest. The paused pass keeps workspace `slot` (0..63) of this
+   * thread: steps paused at once need slots of their own.
    */
   fusedStep(
     plan: Int32Array,
@@ -133,27 +136,9 @@ export interface NativeFusedStep {
     smoothing: number,
     classWeights: Float32Array | null,
     out: Float64Array,
-    profile?: Float64Array,
-  ): void;
-  /**
-   * As fusedStep, with the backward pass stopped after op `stopAt` (profile may be null): the
-   * later ops' gradients are final; fusedBackward computes the rest. The paused pass keeps
-   * workspace `slot` (0..63) of this thread: steps paused at once need slots of their own.
-   */
-  fusedStep(
-    plan: Int32Array,
-    params: Float32Array,
-    grads: Float32Array,
-    x: Float32Array,
-    y: Int32Array,
-    rows: number,
-    accumulate: boolean,
-    smoothing: number,
-    classWeights: Float32Array | null,
-    out: Float64Array,
-    profile: Float64Array | null,
-    stopAt: number,
-    slot: number,
+    profile?: Float64Array | null,
+    stopAt?: number,
+    slot?: number,
   ): void;
   /** The rest of the backward pass fusedStep stopped in `slot`, down to op `downTo` (same arguments, same thread). */
   fusedBackward(

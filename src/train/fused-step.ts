@@ -249,33 +249,19 @@ export class FusedStep {
     profile?: Float64Array,
   ): LocalStepResult {
     const weights = loss.classWeights ?? null;
-    if (profile === undefined)
-      this.native.fusedStep(
-        this.plan,
-        params,
-        grads,
-        x,
-        y,
-        rows,
-        accumulate,
-        loss.labelSmoothing ?? 0,
-        weights,
-        this.out,
-      );
-    else
-      this.native.fusedStep(
-        this.plan,
-        params,
-        grads,
-        x,
-        y,
-        rows,
-        accumulate,
-        loss.labelSmoothing ?? 0,
-        weights,
-        this.out,
-        profile,
-      );
+    this.native.fusedStep(
+      this.plan,
+      params,
+      grads,
+      x,
+      y,
+      rows,
+      accumulate,
+      loss.labelSmoothing ?? 0,
+      weights,
+      this.out,
+      profile ?? null,
+    );
     return this.result(y, rows, weights);
   }
 
