@@ -13,6 +13,7 @@
 #include "batch.h"
 #include "optim.h"
 #include "diagnostics.h"
+#include "wire-convert.h"
 #include "shm.h"
 #include "affinity.h"
 #include "malloc-tuning.h"
@@ -200,6 +201,39 @@ napi_value ScaleBy(napi_env env, napi_callback_info info) {
   double coef = 0;
   if (argc != 2 || !floats(env, argv[0], &g, &n) || napi_get_value_double(env, argv[1], &coef) != napi_ok) return fail(env, "scaleBy takes a Float32Array and a number");
   ringtrain::scaleBy(g, static_cast<int64_t>(n), coef);
+  return nullptr;
+}
+
+// wireEncode(kind: 0 fp16 | 1 bf16, src: Float32Array, dst: Uint16Array of at least src.length)
+napi_value WireEncode(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  int32_t kind = 0;
+  float* src = nullptr;
+  void* dst = nullptr;
+  size_t n = 0, m = 0;
+  if (argc != 3 || napi_get_value_int32(env, argv[0], &kind) != napi_ok || (kind != 0 && kind != 1) || !floats(env, argv[1], &src, &n) ||
+      !typed(env, argv[2], napi_uint16_array, &dst, &m) || m < n)
+    return fail(env, "wireEncode takes a kind (0 or 1), a Float32Array and a Uint16Array at least as long");
+  ringtrain::wireEncode(kind, src, static_cast<uint16_t*>(dst), static_cast<int64_t>(n));
+  return nullptr;
+}
+
+// wireDecode(kind, src: Uint16Array, dst: Float32Array no longer than src, add: boolean)
+napi_value WireDecode(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  int32_t kind = 0;
+  void* src = nullptr;
+  float* dst = nullptr;
+  size_t m = 0, n = 0;
+  bool add = false;
+  if (argc != 4 || napi_get_value_int32(env, argv[0], &kind) != napi_ok || (kind != 0 && kind != 1) ||
+      !typed(env, argv[1], napi_uint16_array, &src, &m) || !floats(env, argv[2], &dst, &n) || m < n || napi_get_value_bool(env, argv[3], &add) != napi_ok)
+    return fail(env, "wireDecode takes a kind (0 or 1), a Uint16Array, a Float32Array no longer and a boolean");
+  ringtrain::wireDecode(kind, static_cast<const uint16_t*>(src), dst, static_cast<int64_t>(n), add);
   return nullptr;
 }
 
@@ -418,6 +452,8 @@ napi_value Init(napi_env env, napi_value exports) {
   exportFunction(env, exports, "histogram", Histogram);
   exportFunction(env, exports, "sumSquaredDiff", SumSquaredDiff);
   exportFunction(env, exports, "gatherDecoded", GatherDecoded);
+  exportFunction(env, exports, "wireEncode", WireEncode);
+  exportFunction(env, exports, "wireDecode", WireDecode);
   exportFunction(env, exports, "mapShared", MapShared);
   exportFunction(env, exports, "unlinkShared", UnlinkShared);
   exportFunction(env, exports, "copyStreaming", CopyStreaming);

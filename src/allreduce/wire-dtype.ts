@@ -4,6 +4,7 @@
  * only the transfer is compressed, as in Horovod's fp16 compression and DDP's fp16 hook.
  */
 import { HALF_TO_FLOAT, floatToHalf, addFloats } from '../core';
+import { nativeWire } from '../native';
 
 export type WireDtype = 'fp32' | 'fp16' | 'bf16';
 
@@ -21,7 +22,9 @@ const u32 = new Uint32Array(f32.buffer);
 export function encode(d: WireDtype, src: Float32Array, scratch: Uint8Array): Uint8Array {
   if (d === 'fp32') return new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
   const out = new Uint16Array(scratch.buffer, scratch.byteOffset, src.length);
-  if (d === 'fp16') {
+  const native = nativeWire();
+  if (native !== undefined) native.wireEncode(d === 'fp16' ? 0 : 1, src, out);
+  else if (d === 'fp16') {
     for (let i = 0; i < src.length; i++) out[i] = floatToHalf(src[i] as number);
   } else {
     const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
@@ -44,6 +47,8 @@ export function decodeInto(d: WireDtype, src: Uint8Array, dst: Float32Array, add
     return;
   }
   const h = new Uint16Array(src.buffer, src.byteOffset, n);
+  const native = nativeWire();
+  if (native !== undefined) return native.wireDecode(d === 'fp16' ? 0 : 1, h, dst, add);
   if (d === 'fp16') {
     if (add) for (let i = 0; i < n; i++) dst[i] = (dst[i] as number) + (HALF_TO_FLOAT[h[i] as number] as number);
     else for (let i = 0; i < n; i++) dst[i] = HALF_TO_FLOAT[h[i] as number] as number;

@@ -84,6 +84,14 @@ export interface NativeUpdates {
   sumSquaredDiff?(a: Float32Array, b: Float32Array | null): number;
 }
 
+/** The ring's compressed wire types (wire-convert.cc): kind 0 is IEEE half, 1 bfloat16; the JS loops' results. */
+export interface NativeWire {
+  /** dst[i] = src[i] rounded to the wire type (nearest even). */
+  wireEncode(kind: 0 | 1, src: Float32Array, dst: Uint16Array): void;
+  /** dst[i] (+)= the float32 value of src[i], for i < dst.length. */
+  wireDecode(kind: 0 | 1, src: Uint16Array, dst: Float32Array, add: boolean): void;
+}
+
 /** Files in /dev/shm mapped into this process (shm.cc): the TCP ring's same-host payload path. */
 export interface NativeSharedMemory {
   /** Maps `path` (creating it with its space reserved, or opening an existing one of exactly `bytes`); throws with the reason. */
@@ -161,7 +169,7 @@ export interface NativeFusedStep {
   lineOffset(a: Float32Array): number;
 }
 
-interface Addon extends NativeUpdates, NativeSharedMemory, Partial<NativeFusedStep> {
+interface Addon extends NativeUpdates, NativeSharedMemory, Partial<NativeFusedStep>, Partial<NativeWire> {
   kernel: string;
   /** Binds every thread of this process to the CPUs (affinity.cc); returns '' or why not. */
   bindToCpus?: (cpus: number[]) => string;
@@ -210,6 +218,7 @@ interface Loaded {
   bindToCpus?: (cpus: number[]) => string;
   retainFreedMemory?: (mmapThreshold: number, trimThreshold: number, topPad: number) => string;
   step?: NativeFusedStep;
+  wire?: NativeWire;
   /** Why there is no native kernel, when there is none. */
   why?: string;
 }
@@ -260,6 +269,11 @@ function load(): Loaded {
   const bindToCpus = typeof addon.bindToCpus === 'function' ? addon.bindToCpus : undefined;
   const retainFreedMemory = typeof addon.retainFreedMemory === 'function' ? addon.retainFreedMemory : undefined;
   const step = fusedStepOf(addon);
+  // An addon built before wire-convert.cc has none: the wire then converts in JS.
+  const wire =
+    addon.wireEncode !== undefined && addon.wireDecode !== undefined
+      ? { wireEncode: addon.wireEncode, wireDecode: addon.wireDecode }
+      : undefined;
   // The portable microkernel is slower than XNNPACK's wasm SIMD: only AVX2 + FMA is worth it.
   if (addon.kernel !== 'avx2-fma' && addon.kernel !== 'avx512f')
     return {
@@ -267,6 +281,7 @@ function load(): Loaded {
       shared,
       bindToCpus,
       retainFreedMemory,
+      wire,
       why: `this CPU has no AVX2 + FMA (the addon's kernel is '${addon.kernel}')`,
     };
   const gemm: NativeGemm = {
@@ -274,7 +289,7 @@ function load(): Loaded {
     sgemm: (heap, m, n, k, a, b, c, ldc, accumulate = false) =>
       addon.sgemm(heap, m, n, k, a.at, a.rowStride, a.colStride, b.at, b.rowStride, b.colStride, c, ldc, accumulate),
   };
-  return { gemm, updates, shared, bindToCpus, retainFreedMemory, step };
+  return { gemm, updates, shared, bindToCpus, retainFreedMemory, step, wire };
 }
 
 /** The fused step of an addon that has it (an addon built before fused-step.cc has not). */
@@ -310,6 +325,11 @@ export function nativeUpdates(): NativeUpdates | undefined {
 /** The fused training step when the addon is built with it, the CPU has AVX2 + FMA and the kernels are on; else undefined. */
 export function nativeFusedStep(): NativeFusedStep | undefined {
   return enabled ? state().step : undefined;
+}
+
+/** The wire conversions when the addon is built with them and turned on; else undefined. */
+export function nativeWire(): NativeWire | undefined {
+  return enabled ? state().wire : undefined;
 }
 
 /**

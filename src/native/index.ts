@@ -5,11 +5,13 @@ export {
   nativeGemm,
   nativeSharedMemory,
   nativeUpdates,
+  nativeWire,
   setNativeKernels,
   type NativeFusedStep,
   type NativeGemm,
   type NativeSharedMemory,
   type NativeUpdates,
+  type NativeWire,
   type Strided,
 } from './addon';
 export {
