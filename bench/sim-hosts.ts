@@ -79,11 +79,19 @@ export function netnsRefusal(): string | undefined {
 }
 
 /**
- * tbf's bucket must hold what the kernel hands it at once (a 64 KiB GSO segment on a veth), and
- * little more: bytes in the bucket leave at memory speed, so a bucket as large as a step's
- * gradients (the MLP's are 400 KB) would let every step through unshaped. Above 2.5 Gbit/s it
- * holds 0.2 ms of the rate, so the kernel's timers can keep up with the rate.
+ * tbf's bucket must hold what the kernel hands it at once (a GSO packet on a veth, at most
+ * GSO_MAX_BYTES: see hostsUp), and little more: bytes in the bucket leave at memory speed, so a
+ * bucket as large as a step's gradients (the MLP's are 400 KB) would let every step through
+ * unshaped. Above 2.5 Gbit/s it holds 0.2 ms of the rate, so the kernel's timers can keep up.
  */
+/**
+ * The largest packet a veth hands its qdisc. A veth's default (64 KiB of payload plus headers) is
+ * larger than a 64 KiB bucket, and tbf then cuts every packet into MTU-sized ones in software:
+ * sending 840 KB at 1 Gbit/s cost 3-4 ms of CPU in the sending call (a sending rank's time a real
+ * NIC would not take) and the link carried 83-100 MB/s instead of 119. 32 KiB packets pass whole.
+ */
+export const GSO_MAX_BYTES = 32 * 1024;
+
 export function tbfArgs(iface: string, rateMbit: number): string[] {
   const burstBytes = Math.max(64 * 1024, Math.ceil((rateMbit * 1e6) / 8 / 5000));
   return [
@@ -148,6 +156,8 @@ export function hostsUp(count: number, rateMbit?: number, tag = String(process.p
       ip(['-n', h.ns, 'link', 'set', h.iface, 'up']);
       ip(['-n', h.ns, 'link', 'set', 'lo', 'up']);
       if (rateMbit !== undefined) {
+        ip(['-n', h.ns, 'link', 'set', 'dev', h.iface, 'gso_max_size', String(GSO_MAX_BYTES)]);
+        ip(['-n', sw, 'link', 'set', 'dev', `p${i}`, 'gso_max_size', String(GSO_MAX_BYTES)]);
         inNs(h.ns, 'tc', tbfArgs(h.iface, rateMbit));
         inNs(sw, 'tc', tbfArgs(`p${i}`, rateMbit));
       }

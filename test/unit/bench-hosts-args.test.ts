@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { parseHostsArgs } from '../../bench/hosts';
-import { tbfArgs } from '../../bench/sim-hosts';
+import { GSO_MAX_BYTES, tbfArgs } from '../../bench/sim-hosts';
 
 test('bench hosts defaults to 2 hosts x 1 worker at 10 and 1 Gbit/s, mlp and cnn, grpc and tcp, fp32 and fp16, with torch', () => {
   assert.deepEqual(parseHostsArgs([]), {
@@ -78,4 +78,16 @@ test('a link of 1 Gbit/s gets a 64 KiB tbf bucket, 10 Gbit/s 0.2 ms of its rate'
     '50ms',
   ]);
   assert.equal(tbfArgs('p0', 10_000)[9], '250000');
+});
+
+test('every bucket holds a whole packet of the links (tbf would cut it into MTU packets in software)', () => {
+  // A GSO packet's length on the qdisc: payload plus the headers of each MTU segment it stands for.
+  const headers = Math.ceil(GSO_MAX_BYTES / 1448) * 66;
+  for (const rate of [1, 10, 100, 1000, 2500, 10_000, 100_000]) {
+    const burst = Number(tbfArgs('eth0', rate)[9]);
+    assert.ok(
+      burst >= GSO_MAX_BYTES + headers,
+      `${rate} Mbit/s: bucket ${burst} B < packet ${GSO_MAX_BYTES + headers} B`,
+    );
+  }
 });
