@@ -198,17 +198,18 @@ export function trainableParams(outDir: string): number {
   return Number((m[1] as string).replace(/,/g, ''));
 }
 
-/** `launch --nproc 1` alone in host 0 (no link crossed); its run directory. */
+/** `launch --nproc 1` alone in host `host` (no link crossed); its run directory. */
 export async function oneWorkerIn(
   h: SimHosts,
   set: readonly string[],
   outDir: string,
   timeoutMs: number,
+  host = 0,
 ): Promise<string> {
   const r = await collect(
-    h.spawnIn(0, process.execPath, [BIN, 'launch', '--nproc', '1', '--out', outDir, '--set', ...set]),
+    h.spawnIn(host, process.execPath, [BIN, 'launch', '--nproc', '1', '--out', outDir, '--set', ...set]),
     timeoutMs,
   );
-  if (r.code !== 0) throw new Error(`one worker in ${h.hosts[0]?.ns} exited with ${r.code}:\n${r.out}`);
+  if (r.code !== 0) throw new Error(`one worker in ${h.hosts[host]?.ns} exited with ${r.code}:\n${r.out}`);
   return outDir;
 }

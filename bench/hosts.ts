@@ -20,8 +20,8 @@ PyTorch DDP peer (gloo, one rank per host; with fp16, also with torch's fp16_com
 the same links. --hierarchy: with --nproc 2, each host's pair sums first and one worker per host
 crosses the link (auto), or one flat ring over every worker (flat). --overlap: the fused step's
 backward pass overlapped with the all-reduce (auto, train.overlapBackward) or not (off). --steps: one worker's batches of
-64 per epoch (mlp 200, cnn 30; the same data for every row); --epochs/--warmup: epochs per run
-and how many are left out (mlp 6/2, cnn 3/1). Needs root (ip netns); removes everything it made,
+64 per epoch (mlp 600, cnn 120; the same data for every row); --epochs/--warmup: epochs per run
+and how many are left out (mlp 8/5, cnn 5/2). Needs root (ip netns); removes everything it made,
 also when interrupted.
 `;
 
@@ -112,9 +112,11 @@ interface Plan {
 }
 
 function planFor(model: string, o: Options): Plan {
-  const steps = o.steps ?? (model === 'mlp' ? 200 : 30);
-  const epochs = o.epochs ?? (model === 'mlp' ? 6 : 3);
-  const warmup = o.warmup ?? (model === 'mlp' ? 2 : 1);
+  // A two-host MLP reaches its steady step after ~1500 steps (its exchange: 1.7 ms in the first
+  // epoch, 0.45 ms from the fifth at 10 Gbit/s), so the warm-up is long.
+  const steps = o.steps ?? (model === 'mlp' ? 600 : 120);
+  const epochs = o.epochs ?? (model === 'mlp' ? 8 : 5);
+  const warmup = o.warmup ?? (model === 'mlp' ? 5 : 2);
   if (warmup >= epochs) throw new Error(`--warmup ${warmup} leaves no measured epoch of ${epochs}`);
   return { steps, epochs, warmup };
 }
@@ -133,6 +135,19 @@ async function oneWorker(h: SimHosts, model: string, p: Plan, base: string): Pro
     await oneWorkerIn(h, jobSet(model, p, []), path.join(base, 'one'), ONE_WORKER_DEADLINE_MS),
     p.warmup,
   );
+}
+
+/**
+ * `world` one-worker jobs at once, spread over the hosts, none talking to another: their summed
+ * samples/s over `world` times one job alone is what this machine's shared CPUs allow a job of
+ * that many workers before any link is crossed (simulated hosts share its cores).
+ */
+async function loneWorkersAtOnce(h: SimHosts, model: string, p: Plan, base: string, world: number): Promise<number> {
+  const runs = Array.from({ length: world }, (_, i) =>
+    oneWorkerIn(h, jobSet(model, p, []), path.join(base, `lone-${i}`), ONE_WORKER_DEADLINE_MS, i % h.hosts.length),
+  );
+  const rates = (await Promise.all(runs)).map((dir) => steadySamplesPerSec(dir, p.warmup));
+  return rates.reduce((a, b) => a + b, 0);
 }
 
 /** torch DDP's samples/s on these links: fp32 wire, and fp16_compress_hook when fp16 rows run. */
@@ -154,6 +169,15 @@ async function rowsForRate(h: SimHosts, rate: number, o: Options, print: (cells:
       const one = await oneWorker(h, model, p, base);
       const torch = await torchRates(h, model, p, o);
       print([link, model, '1 worker alone', one.toFixed(0), '', '']);
+      const lone = await loneWorkersAtOnce(h, model, p, base, world);
+      print([
+        link,
+        model,
+        `ceiling: ${world} lone workers at once (no link; the CPUs they share)`,
+        lone.toFixed(0),
+        `${((100 * lone) / (world * one)).toFixed(0)}%`,
+        '',
+      ]);
       for (const transport of o.transports) {
         for (const wire of o.compression) {
           // A hierarchy needs two workers on a host and a transport that reaches any rank (grpc).
