@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { netnsRefusal, removeStaleHosts, withHosts, type SimHosts } from './sim-hosts';
+import { BenchOutput } from './bench-output';
 import { launchAcross, oneWorkerIn, steadySamplesPerSec, torchAcross, torchPeerAvailable } from './hosts-run';
 
 const USAGE = `usage: ringtrain bench hosts [--nnodes 2] [--nproc 1] [--rates 10000,1000] [--models mlp,cnn]
@@ -262,19 +263,24 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  process.stdout.write(
+  const out = new BenchOutput('hosts', `ringtrain bench hosts${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`);
+  out.write(
     `samples/s of the whole job (mean of the epochs after the warm-up). This machine's CPU is shared: compare rows of one run, as ratios.\n`,
   );
-  process.stdout.write(
+  out.write(
     '| link | model | run | samples/s | scaling vs 1 worker | vs torch DDP |\n| --- | --- | --- | ---: | ---: | ---: |\n',
   );
-  const print = (cells: string[]): void => void process.stdout.write(`| ${cells.join(' | ')} |\n`);
+  const print = (cells: string[]): void => out.write(`| ${cells.join(' | ')} |\n`);
   for (const rate of o.rates) {
     await withHosts(o.nnodes, rate, async (h) => {
-      process.stdout.write(`(${o.nnodes} hosts at ${rate} Mbit/s: namespaces ${h.prefix}*)\n`);
+      out.write(`(${o.nnodes} hosts at ${rate} Mbit/s)\n`);
+      // On stdout only (the docs' copy need not name them): where to look, or what to remove.
+      process.stdout.write(`(namespaces ${h.prefix}*)\n`);
       await rowsForRate(h, rate, o, print);
     });
   }
+  const saved = out.save();
+  if (saved !== undefined) process.stdout.write(`saved ${saved}\n`);
 }
 
 if (require.main === module) void main();

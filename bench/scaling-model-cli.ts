@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { project, fitLink, type LinkCalibration, type MeasuredStep, type ModelCalibration } from './scaling-model';
 import { addFloats } from '../src/core/simd-floats';
 import { netnsRefusal, withHosts, type SimHosts } from './sim-hosts';
+import { BenchOutput } from './bench-output';
 import { launchAcross, oneWorkerIn, steadySamplesPerSec, trainableParams } from './hosts-run';
 
 export const DEFAULT_CALIBRATION = path.resolve(__dirname, '../../bench/scaling-calibration.json');
@@ -221,18 +222,21 @@ async function main(): Promise<void> {
     c.link.alphaSec = Number(alphaUs) / 1e6;
   }
   const wanted = (flag('--models') ?? 'mlp,cnn,resnet').split(',');
-  process.stdout.write(
+  const out = new BenchOutput('scaling-model', `ringtrain bench model${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`);
+  out.write(
     `calibration: ${c.measured}; alpha ${(c.link.alphaSec * 1e6).toFixed(0)} us per message, wire x${c.link.wire.toFixed(3)}, reduction ${(c.link.reduceBytesPerSec / 1e9).toFixed(2)} GB/s\n`,
   );
   for (const m of c.models.filter((x) => wanted.includes(x.name))) {
-    process.stdout.write(
+    out.write(
       `\n${m.name}: ${kib(m.gradientBytes)} of gradients, one worker ${(m.stepSec * 1000).toFixed(2)} ms per step of ${m.batch}\n`,
     );
-    process.stdout.write(`\ntoday's step (backward, then the all-reduce):\n${projectionTable(c, m, false)}`);
-    process.stdout.write(
+    out.write(`\ntoday's step (backward, then the all-reduce):\n${projectionTable(c, m, false)}`);
+    out.write(
       `\nall-reduce overlapped with backward (${(100 * m.backwardShare).toFixed(0)}% of the step):\n${projectionTable(c, m, true)}`,
     );
   }
+  const saved = out.save();
+  if (saved !== undefined) process.stdout.write(`saved ${saved}\n`);
 }
 
 if (require.main === module) {
