@@ -130,6 +130,15 @@ const jobSet = (model: string, p: Plan, extra: string[]): string[] => [
   ...extra,
 ];
 
+/**
+ * Each simulated host believes its cores are its own, but all hosts share this machine's: with
+ * more workers than cores, a rank that spins for its same-host peer (cluster.pollMicros, 2 ms)
+ * takes the CPU the ranks it waits for need. What a user sets on a busy node (docs/architecture.md).
+ */
+export function oversubscribed(o: Options, cpus = os.availableParallelism()): string[] {
+  return o.nproc > 1 && o.nnodes * o.nproc > cpus ? ['cluster.pollMicros=100'] : [];
+}
+
 /** One worker alone in host 0 (no link crossed): the base of the scaling efficiency. */
 async function oneWorker(h: SimHosts, model: string, p: Plan, base: string): Promise<number> {
   return steadySamplesPerSec(
@@ -187,6 +196,7 @@ async function rowsForRate(h: SimHosts, rate: number, o: Options, print: (cells:
             for (const overlap of o.overlap) {
               const dir = path.join(base, `${transport}-${wire}-${hierarchy}-${overlap}`);
               const set = [
+                ...oversubscribed(o),
                 `cluster.transport=${transport}`,
                 `cluster.compression=${wire}`,
                 `cluster.hierarchy=${hierarchy}`,

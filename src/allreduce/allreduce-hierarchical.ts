@@ -20,6 +20,14 @@ import { hostGroups } from './host-groups';
 import { OFFER_BYTES, SharedPair } from './shm-pair';
 import type { HostPairs, Transport } from './transport';
 
+/**
+ * How long a host's second rank spins for the hand-over before it sleeps: it waits for a
+ * network all-reduce, milliseconds away, and spinning through cluster.pollMicros (2 ms) took the
+ * CPU the ranks on the wire needed where hosts share cores (2 hosts x 2 at 1 Gbit/s: 36K
+ * samples/s, below a flat ring's 41K; with a short spin 50K).
+ */
+const HAND_OVER_SPIN_MS = 0.05;
+
 export interface HierarchyOptions {
   /** The leaders' all-reduce options for bucket `b` (wire dtype, landing space, acks). */
   ring: (bucket: number) => RingOptions;
@@ -122,7 +130,7 @@ export class HostHierarchy {
     let arrival: bigint | undefined;
     for (let off = 0; off < buf.length; off += pair.capacity) {
       const piece = buf.subarray(off, Math.min(buf.length, off + pair.capacity));
-      const seen = await pair.allReduceSum(piece, this.scratch, scale);
+      const seen = await pair.allReduceSum(piece, this.scratch, scale, zero ? HAND_OVER_SPIN_MS : undefined);
       arrival ??= seen;
     }
     return arrival;

@@ -200,7 +200,11 @@ export class SharedPair {
    * next to `buf` (SIMD addition wants both in one WebAssembly memory). Resolves with the time
    * (hrtime) the peer's values were seen: until then this rank was waiting for a slower peer.
    */
-  async allReduceSum(buf: Float32Array, scratch: Float32Array, scale = 1): Promise<bigint> {
+  /**
+   * `spinMs` replaces the pair's spin for the wait on the peer's values: a wait known to be long
+   * (the peer is on the network for its host) should sleep soon, leaving the CPU to others.
+   */
+  async allReduceSum(buf: Float32Array, scratch: Float32Array, scale = 1, spinMs?: number): Promise<bigint> {
     if (buf.length > this.capacity) throw new Error(`SharedPair holds ${this.capacity} elements, got ${buf.length}`);
     const me = this.rank;
     const peer = 1 - me;
@@ -214,7 +218,7 @@ export class SharedPair {
     this.signal(published(me), seq);
     // Returns to the caller, which prepares its next batch before it awaits us.
     await undefined;
-    const arrival = await this.waitFor(published(peer), seq, `publish all-reduce #${seq}`);
+    const arrival = await this.waitFor(published(peer), seq, `publish all-reduce #${seq}`, spinMs);
     const theirs = this.halves[peer].subarray(0, buf.length);
     // With the addon: one pass over the peer's half instead of a copy out and an add (and the
     // mean's scaling a third pass). Without it: copy the peer's values next to ours (SIMD
@@ -359,11 +363,11 @@ export class SharedPair {
    * event-loop turns), giving heartbeats and aborts a turn every few ms, until the deadline. The
    * error names the peer and what it did not do.
    */
-  private async waitFor(index: number, value: number, what: string): Promise<bigint> {
+  private async waitFor(index: number, value: number, what: string, spinMs = this.setup.spinMs): Promise<bigint> {
     const start = performance.now();
     // Spinning sees the peer soonest; past cluster.pollMicros a futex sleep frees the CPU, which
     // on a busy host the late peer may be waiting for (lower pollMicros there).
-    const spinUntil = start + this.setup.spinMs;
+    const spinUntil = start + spinMs;
     let lastTurn = start;
     while (Atomics.load(this.counters, index) !== value) {
       // Many flag reads per clock read: the flag is seen sooner, and the spin makes less garbage.

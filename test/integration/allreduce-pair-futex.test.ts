@@ -50,9 +50,57 @@ async function runRank(rank: number, port: MessagePort, dir: string): Promise<Ra
   return { rank, mismatches, ...pair.sleepStats };
 }
 
+/**
+ * Rank `rank` of a pair whose spin is 2 ms, summing with allReduceSum: rank 1 is ~0.6 ms late at
+ * every step, and rank 0 waits with `spinMs` (a hand-over's short spin, or the pair's own).
+ */
+async function runHandOver(
+  rank: number,
+  port: MessagePort,
+  dir: string,
+  spinMs: number | undefined,
+): Promise<RankReport> {
+  const next = (): Promise<unknown> => new Promise((resolve) => port.once('message', resolve));
+  const pair = await SharedPair.open(
+    rank,
+    { bytes: 1 << 20, dir, spinMs: 2, timeoutMs: 10_000, peer: `rank ${1 - rank}`, aborted: () => undefined },
+    {
+      broadcast: async (bytes) => {
+        if (rank === 0) port.postMessage(bytes);
+        else bytes.set((await next()) as Uint8Array);
+      },
+      both: async (yes) => {
+        port.postMessage(yes);
+        return yes && ((await next()) as boolean);
+      },
+    },
+  );
+  if (pair === undefined) throw new Error('no shared pair');
+  const buf = new Float32Array(N);
+  const scratch = new Float32Array(N);
+  let mismatches = 0;
+  for (let s = 0; s < STEPS; s++) {
+    for (let i = 0; i < N; i++) buf[i] = (rank + 1) * (i + s);
+    if (rank === 1) {
+      const until = performance.now() + 0.6;
+      while (performance.now() < until);
+    }
+    await pair.allReduceSum(buf, scratch, 1, rank === 0 ? spinMs : undefined);
+    for (let i = 0; i < N; i++) if (buf[i] !== Math.fround(3 * (i + s))) mismatches++;
+  }
+  return { rank, mismatches, ...pair.sleepStats };
+}
+
 if (!isMainThread) {
-  const { rank, port, dir } = workerData as { rank: number; port: MessagePort; dir: string };
-  void runRank(rank, port, dir).then(
+  const { rank, port, dir, handOverSpinMs } = workerData as {
+    rank: number;
+    port: MessagePort;
+    dir: string;
+    handOverSpinMs?: number | null;
+  };
+  const run =
+    handOverSpinMs === undefined ? runRank(rank, port, dir) : runHandOver(rank, port, dir, handOverSpinMs ?? undefined);
+  void run.then(
     (r) => parentPort?.postMessage(r),
     (e: unknown) => parentPort?.postMessage({ error: String(e) }),
   );
@@ -64,36 +112,62 @@ if (!isMainThread) {
     "a pair on two threads sleeps on a futex when its peer is late, is woken by the peer's signal, and sums exactly",
     { skip, timeout: 60_000 },
     async () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-futex-'));
-      const { port1, port2 } = new MessageChannel();
-      const workers = [port1, port2].map(
-        (port, rank) => new Worker(__filename, { workerData: { rank, port, dir }, transferList: [port] }),
+      const reports = await pairOnThreads({});
+      assert.deepEqual(
+        reports.map((r) => r.mismatches),
+        [0, 0],
+        'every mean exact on both ranks',
       );
-      try {
-        const reports = await Promise.all(
-          workers.map(
-            (w) =>
-              new Promise<RankReport & { error?: string }>((resolve, reject) => {
-                w.once('message', resolve);
-                w.once('error', reject);
-              }),
-          ),
-        );
-        for (const r of reports) assert.equal(r.error, undefined, r.error);
-        assert.deepEqual(
-          reports.map((r) => r.mismatches),
-          [0, 0],
-          'every mean exact on both ranks',
-        );
-        const early = reports[0] as RankReport;
-        // Rank 0 waited ~3 ms on 20 steps: past its 0.25 ms spin, so it slept, and the late
-        // rank's signal ended those sleeps (a 1 ms slice that merely ran out is not a wake).
-        assert.ok(early.sleeps >= 20, `rank 0 slept ${early.sleeps} times`);
-        assert.ok(early.woken >= 10, `rank 0 was woken by a signal ${early.woken} times of ${early.sleeps}`);
-      } finally {
-        await Promise.all(workers.map((w) => w.terminate()));
-        fs.rmSync(dir, { recursive: true, force: true });
-      }
+      const early = reports[0] as RankReport;
+      // Rank 0 waited ~3 ms on 20 steps: past its 0.25 ms spin, so it slept, and the late
+      // rank's signal ended those sleeps (a 1 ms slice that merely ran out is not a wake).
+      assert.ok(early.sleeps >= 20, `rank 0 slept ${early.sleeps} times`);
+      assert.ok(early.woken >= 10, `rank 0 was woken by a signal ${early.woken} times of ${early.sleeps}`);
     },
   );
+
+  test(
+    "a hand-over's short spin sleeps through a wait the pair's own 2 ms spin would spin through",
+    { skip, timeout: 60_000 },
+    async () => {
+      const short = await pairOnThreads({ handOverSpinMs: 0.05 });
+      const own = await pairOnThreads({ handOverSpinMs: null });
+      for (const r of [...short, ...own]) assert.equal(r.mismatches, 0, `rank ${r.rank}: every sum exact`);
+      const [shortWait, ownWait] = [short[0], own[0]] as RankReport[];
+      // The peer is ~0.6 ms late at each of the 60 steps: past 0.05 ms, well inside 2 ms.
+      assert.ok(
+        shortWait.sleeps >= STEPS / 2,
+        `with a 0.05 ms spin rank 0 slept ${shortWait.sleeps} of ${STEPS} times`,
+      );
+      assert.ok(
+        ownWait.sleeps < shortWait.sleeps / 2,
+        `with the pair's 2 ms spin rank 0 slept ${ownWait.sleeps} times, with 0.05 ms ${shortWait.sleeps}`,
+      );
+    },
+  );
+}
+
+/** Runs a pair's two ranks on two threads; their reports, in rank order. */
+async function pairOnThreads(extra: { handOverSpinMs?: number | null }): Promise<RankReport[]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-futex-'));
+  const { port1, port2 } = new MessageChannel();
+  const workers = [port1, port2].map(
+    (port, rank) => new Worker(__filename, { workerData: { rank, port, dir, ...extra }, transferList: [port] }),
+  );
+  try {
+    const reports = await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<RankReport & { error?: string }>((resolve, reject) => {
+            w.once('message', resolve);
+            w.once('error', reject);
+          }),
+      ),
+    );
+    for (const r of reports) assert.equal(r.error, undefined, r.error);
+    return reports;
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }

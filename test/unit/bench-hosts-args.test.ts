@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { parseHostsArgs } from '../../bench/hosts';
+import { parseHostsArgs, oversubscribed } from '../../bench/hosts';
 import { GSO_MAX_BYTES, tbfArgs } from '../../bench/sim-hosts';
 
 test('bench hosts defaults to 2 hosts x 1 worker at 10 and 1 Gbit/s, mlp and cnn, grpc and tcp, fp32 and fp16, with torch', () => {
@@ -90,4 +90,10 @@ test('every bucket holds a whole packet of the links (tbf would cut it into MTU 
       `${rate} Mbit/s: bucket ${burst} B < packet ${GSO_MAX_BYTES + headers} B`,
     );
   }
+});
+
+test('simulated hosts with more workers than the machine has cores poll their host peer 100 us, not 2 ms', () => {
+  assert.deepEqual(oversubscribed(parseHostsArgs(['--nproc', '2']), 2), ['cluster.pollMicros=100']);
+  assert.deepEqual(oversubscribed(parseHostsArgs(['--nproc', '2']), 8), []);
+  assert.deepEqual(oversubscribed(parseHostsArgs(['--nnodes', '3']), 2), [], 'one worker per host has no host peer');
 });
