@@ -273,7 +273,8 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  const out = new BenchOutput('hosts', `ringtrain bench hosts${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`);
+  const name = o.nproc > 1 ? `hosts-${o.nnodes}x${o.nproc}` : 'hosts';
+  const out = new BenchOutput(name, `ringtrain bench hosts${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`);
   out.write(
     `samples/s of the whole job (mean of the epochs after the warm-up). This machine's CPU is shared: compare rows of one run, as ratios.\n`,
   );
