@@ -18,12 +18,12 @@ interface RankReport {
 const STEPS = 60;
 const N = 4099;
 
-/** Rank `rank` of a pair in a thread of its own: STEPS in-place means, rank 1 late by ~3 ms every third step. */
-async function runRank(rank: number, port: MessagePort, dir: string): Promise<RankReport> {
+/** Rank `rank`'s side of a pair opened over a message port to the other thread, spinning `spinMs`. */
+async function openPair(rank: number, port: MessagePort, dir: string, spinMs: number): Promise<SharedPair> {
   const next = (): Promise<unknown> => new Promise((resolve) => port.once('message', resolve));
   const pair = await SharedPair.open(
     rank,
-    { bytes: 1 << 20, dir, spinMs: 0.25, timeoutMs: 10_000, peer: `rank ${1 - rank}`, aborted: () => undefined },
+    { bytes: 1 << 20, dir, spinMs, timeoutMs: 10_000, peer: `rank ${1 - rank}`, aborted: () => undefined },
     {
       broadcast: async (bytes) => {
         if (rank === 0) port.postMessage(bytes);
@@ -36,6 +36,12 @@ async function runRank(rank: number, port: MessagePort, dir: string): Promise<Ra
     },
   );
   if (pair === undefined) throw new Error('no shared pair');
+  return pair;
+}
+
+/** Rank `rank` of a pair in a thread of its own: STEPS in-place means, rank 1 late by ~3 ms every third step. */
+async function runRank(rank: number, port: MessagePort, dir: string): Promise<RankReport> {
+  const pair = await openPair(rank, port, dir, 0.25);
   const buf = await pair.residentBuffer(N);
   if (buf === undefined) throw new Error('no resident buffer');
   let mismatches = 0;
@@ -60,22 +66,7 @@ async function runHandOver(
   dir: string,
   spinMs: number | undefined,
 ): Promise<RankReport> {
-  const next = (): Promise<unknown> => new Promise((resolve) => port.once('message', resolve));
-  const pair = await SharedPair.open(
-    rank,
-    { bytes: 1 << 20, dir, spinMs: 2, timeoutMs: 10_000, peer: `rank ${1 - rank}`, aborted: () => undefined },
-    {
-      broadcast: async (bytes) => {
-        if (rank === 0) port.postMessage(bytes);
-        else bytes.set((await next()) as Uint8Array);
-      },
-      both: async (yes) => {
-        port.postMessage(yes);
-        return yes && ((await next()) as boolean);
-      },
-    },
-  );
-  if (pair === undefined) throw new Error('no shared pair');
+  const pair = await openPair(rank, port, dir, 2);
   const buf = new Float32Array(N);
   const scratch = new Float32Array(N);
   let mismatches = 0;
