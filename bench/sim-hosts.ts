@@ -86,9 +86,8 @@ export function netnsRefusal(): string | undefined {
  */
 /**
  * The largest packet a veth hands its qdisc. A veth's default (64 KiB of payload plus headers) is
- * larger than a 64 KiB bucket, and tbf then cuts every packet into MTU-sized ones in software:
- * sending 840 KB at 1 Gbit/s cost 3-4 ms of CPU in the sending call (a sending rank's time a real
- * NIC would not take) and the link carried 83-100 MB/s instead of 119. 32 KiB packets pass whole.
+ * larger than a 64 KiB bucket, and tbf then cuts every packet into MTU-sized ones in software, on
+ * the sending rank's CPU, which a real NIC would not take. 32 KiB packets pass whole.
  */
 export const GSO_MAX_BYTES = 32 * 1024;
 

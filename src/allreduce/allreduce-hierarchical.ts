@@ -21,10 +21,9 @@ import { OFFER_BYTES, SharedPair } from './shm-pair';
 import type { HostPairs, Transport } from './transport';
 
 /**
- * How long a host's second rank spins for the hand-over before it sleeps: it waits for a
- * network all-reduce, milliseconds away, and spinning through cluster.pollMicros (2 ms) took the
- * CPU the ranks on the wire needed where hosts share cores (2 hosts x 2 at 1 Gbit/s: 36K
- * samples/s, below a flat ring's 41K; with a short spin 50K).
+ * How long a host's second rank spins for the hand-over before it sleeps: it waits for a network
+ * all-reduce, milliseconds away, and spinning through cluster.pollMicros (2 ms) takes a CPU that
+ * the ranks on the wire may need.
  */
 const HAND_OVER_SPIN_MS = 0.05;
 

@@ -199,10 +199,8 @@ export class SharedPair {
    * while the peer catches up, then waits. `scratch` is landing space for the peer's values
    * next to `buf` (SIMD addition wants both in one WebAssembly memory). Resolves with the time
    * (hrtime) the peer's values were seen: until then this rank was waiting for a slower peer.
-   */
-  /**
-   * `spinMs` replaces the pair's spin for the wait on the peer's values: a wait known to be long
-   * (the peer is on the network for its host) should sleep soon, leaving the CPU to others.
+   * `spinMs` replaces the pair's spin for that wait: one known to be long (the peer is on the
+   * network for its host) should sleep soon, leaving the CPU to others.
    */
   async allReduceSum(buf: Float32Array, scratch: Float32Array, scale = 1, spinMs?: number): Promise<bigint> {
     if (buf.length > this.capacity) throw new Error(`SharedPair holds ${this.capacity} elements, got ${buf.length}`);
