@@ -113,8 +113,7 @@ interface Plan {
 }
 
 function planFor(model: string, o: Options): Plan {
-  // A two-host MLP reaches its steady step after ~1500 steps (its exchange: 1.7 ms in the first
-  // epoch, 0.45 ms from the fifth at 10 Gbit/s), so the warm-up is long.
+  // A two-rank MLP job reaches its steady step only after ~1500 steps: the warm-up is long.
   const steps = o.steps ?? (model === 'mlp' ? 600 : 120);
   const epochs = o.epochs ?? (model === 'mlp' ? 8 : 5);
   const warmup = o.warmup ?? (model === 'mlp' ? 5 : 2);
