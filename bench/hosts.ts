@@ -286,6 +286,7 @@ async function main(): Promise<void> {
       out.write(`(${o.nnodes} hosts at ${rate} Mbit/s)\n`);
       // On stdout only (the docs' copy need not name them): where to look, or what to remove.
       process.stdout.write(`(namespaces ${h.prefix}*)\n`);
+      for (const note of h.notes) out.write(`(note: ${note})\n`);
       await rowsForRate(h, rate, o, print);
     });
   }

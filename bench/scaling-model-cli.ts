@@ -126,6 +126,7 @@ async function calibrate(out: string): Promise<void> {
     const fits: MeasuredStep[] = [];
     for (const rate of [100, 1000]) {
       await withHosts(3, rate, async (h) => {
+        for (const note of h.notes) process.stdout.write(`(note: ${note})\n`);
         if (models.length === 0) {
           // Alone in a host: a real machine's compute, which the projections stand on.
           for (const [name, steps, epochs] of [

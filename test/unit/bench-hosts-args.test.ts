@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { parseHostsArgs, oversubscribed } from '../../bench/hosts';
-import { GSO_MAX_BYTES, tbfArgs } from '../../bench/sim-hosts';
+import { GSO_MAX_BYTES, smallPackets, tbfArgs } from '../../bench/sim-hosts';
 
 test('bench hosts defaults to 2 hosts x 1 worker at 10 and 1 Gbit/s, mlp and cnn, grpc and tcp, fp32 and fp16, with torch', () => {
   assert.deepEqual(parseHostsArgs([]), {
@@ -96,4 +96,15 @@ test('simulated hosts with more workers than the machine has cores poll their ho
   assert.deepEqual(oversubscribed(parseHostsArgs(['--nproc', '2']), 2), ['cluster.pollMicros=100']);
   assert.deepEqual(oversubscribed(parseHostsArgs(['--nproc', '2']), 8), []);
   assert.deepEqual(oversubscribed(parseHostsArgs(['--nnodes', '3']), 2), [], 'one worker per host has no host peer');
+});
+
+test('a link end whose packets cannot be capped leaves one note saying what the links lose, and no error', () => {
+  const notes: string[] = [];
+  smallPackets('ringtrain-no-such-namespace', 'eth0', notes);
+  smallPackets('ringtrain-no-such-namespace', 'eth1', notes);
+  assert.equal(notes.length, 1, notes.join('\n'));
+  assert.match(
+    notes[0] as string,
+    /keep their 64 KiB packets \(ip refused gso_max_size: .+\): tbf cuts them in software/,
+  );
 });
