@@ -12,7 +12,7 @@ import { BenchOutput } from './bench-output';
 import { launchAcross, oneWorkerIn, steadySamplesPerSec, torchAcross, torchPeerAvailable } from './hosts-run';
 
 const USAGE = `usage: ringtrain bench hosts [--nnodes 2] [--nproc 1] [--rates 10000,1000] [--models mlp,cnn]
-                            [--transports grpc,tcp] [--compression none,fp16] [--hierarchy auto,flat] [--overlap auto,off] [--no-torch]
+                            [--transports grpc,tcp] [--compression none,fp16] [--hierarchy auto,flat] [--overlap auto,on,off] [--no-torch]
                             [--steps N] [--epochs E] [--warmup W]
        ringtrain bench hosts down      (removes namespaces of runs that were killed)
 Makes --nnodes network namespaces on a bridge, each link capped by tbf at --rates Mbit/s, and
@@ -20,7 +20,8 @@ runs launch --nnodes across them (--nproc workers per host), one worker alone in
 PyTorch DDP peer (gloo, one rank per host; with fp16, also with torch's fp16_compress_hook) over
 the same links. --hierarchy: with --nproc 2, each host's pair sums first and one worker per host
 crosses the link (auto), or one flat ring over every worker (flat). --overlap: the fused step's
-backward pass overlapped with the all-reduce (auto, train.overlapBackward) or not (off). --steps: one worker's batches of
+backward pass overlapped with the all-reduce (on), not (off), or as a trial of both decides (auto;
+train.overlapBackward). --steps: one worker's batches of
 64 per epoch (mlp 600, cnn 120; the same data for every row); --epochs/--warmup: epochs per run
 and how many are left out (mlp 8/5, cnn 5/2). Needs root (ip netns); removes everything it made,
 also when interrupted.
@@ -97,7 +98,9 @@ export function parseHostsArgs(argv: readonly string[]): Options {
       .filter((c) => !['none', 'fp16', 'bf16'].includes(c))
       .map((c) => `--compression: '${c}' is not none, fp16 or bf16`),
     ...o.hierarchy.filter((c) => !['auto', 'flat'].includes(c)).map((c) => `--hierarchy: '${c}' is not auto or flat`),
-    ...o.overlap.filter((c) => !['auto', 'off'].includes(c)).map((c) => `--overlap: '${c}' is not auto or off`),
+    ...o.overlap
+      .filter((c) => !['auto', 'on', 'off'].includes(c))
+      .map((c) => `--overlap: '${c}' is not auto, on or off`),
     ...(['nnodes', 'nproc', 'steps', 'epochs', 'warmup'] as const)
       .filter((k) => o[k] !== undefined && !(Number.isInteger(o[k]) && (o[k] as number) >= (k === 'warmup' ? 0 : 1)))
       .map((k) => `--${k} must be a positive integer, got ${o[k]}`),

@@ -318,17 +318,8 @@ export class Communicator {
    * this ring takes; the caller then computes everything and calls allReduceMean.
    */
   overlapped(buf: Float32Array): { add(start: number, end: number): Promise<void>; done(): Promise<void> } | undefined {
+    if (!this.canOverlap()) return undefined;
     const n = this.worldSize;
-    if (n < 2 || (n === 2 && (this.pairState === undefined ? this.mayShareFile() : this.pairState.pair !== undefined)))
-      return undefined;
-    if (n > 2 && this.hierarchyState?.hierarchy !== undefined) return undefined;
-    if (
-      n > 2 &&
-      this.hierarchyState === undefined &&
-      this.options.hierarchy !== 'flat' &&
-      this.transport.hostPairs?.() !== undefined
-    )
-      return undefined;
     this.throwIfFailed();
     // No path here reads the squares while it sums: lastSumSquares must not be an older one's.
     this.sumSquares = undefined;
@@ -365,6 +356,20 @@ export class Communicator {
       scaleFloats(buf, 1 / n);
     };
     return { add, done };
+  }
+
+  /** Whether overlapped() would hand out a reducer now (nothing started): the same answer on every rank. */
+  canOverlap(): boolean {
+    const n = this.worldSize;
+    if (n < 2 || (n === 2 && (this.pairState === undefined ? this.mayShareFile() : this.pairState.pair !== undefined)))
+      return false;
+    if (n > 2 && this.hierarchyState?.hierarchy !== undefined) return false;
+    return !(
+      n > 2 &&
+      this.hierarchyState === undefined &&
+      this.options.hierarchy !== 'flat' &&
+      this.transport.hostPairs?.() !== undefined
+    );
   }
 
   /** Sums `buf` host by host (allreduce-hierarchical.ts), times `scale`. */

@@ -11,6 +11,7 @@ export type {
   MonitorMetric,
   NonFinitePolicy,
   OptimizerName,
+  OverlapPolicy,
   PruneSpec,
   ScheduleInterval,
   ScheduleName,

@@ -10,6 +10,7 @@ import type { DatasetKind, SamplerKind, TaskKind } from './spec-data';
 import type {
   AnnealStrategy,
   FusedStepPolicy,
+  OverlapPolicy,
   MonitorMetric,
   NonFinitePolicy,
   OptimizerName,
@@ -164,7 +165,7 @@ export const JOB_SCHEMA: JobSchema = {
   'train.nonFinite': allOf<NonFinitePolicy>()(['skip', 'stop']),
   'train.maxSkippedSteps': COUNT,
   'train.fusedStep': allOf<FusedStepPolicy>()(['auto', 'off']),
-  'train.overlapBackward': allOf<FusedStepPolicy>()(['auto', 'off']),
+  'train.overlapBackward': allOf<OverlapPolicy>()(['auto', 'on', 'off']),
   'train.labelSmoothing': { kind: 'number', min: 0, max: 1 },
   'train.classWeights': { kind: 'number-list', each: { min: 0 }, minLength: 0 },
   'train.balanceClasses': { kind: 'bool' },

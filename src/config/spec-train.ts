@@ -21,6 +21,8 @@ export type MonitorMetric = 'loss' | 'accuracy' | 'mse' | 'mae';
 export type NonFinitePolicy = 'skip' | 'stop';
 /** How a step's forward and backward run: the native fused step where the model allows it, or always tfjs. */
 export type FusedStepPolicy = 'auto' | 'off';
+/** Whether the backward pass overlaps the all-reduce: measured per ring (auto), always (on), or never (off). */
+export type OverlapPolicy = 'auto' | 'on' | 'off';
 
 /** Learning-rate schedule, torch.optim.lr_scheduler semantics; all counts are in `interval` ticks. */
 export interface ScheduleSpec {
@@ -173,12 +175,13 @@ export interface TrainSpec {
    */
   fusedStep: FusedStepPolicy;
   /**
-   * auto: the fused step's backward pass runs in segments, last layers first, and each
-   * segment's gradients go on the wire while the next computes (DDP's reducer), where the ring
-   * talks by messages (not a same-host pair's file or a hierarchy); off: backward, then the
-   * all-reduce. The same bits either way on two ranks.
+   * on: the fused step's backward pass runs in segments, last layers first, and each segment's
+   * gradients go on the wire while the next computes (DDP's reducer), where the ring talks by
+   * messages (not a same-host pair's file or a hierarchy); off: backward, then the all-reduce;
+   * auto: a short trial of both early in the job, then the faster (worker/overlap-tuner.ts).
+   * The same bits every way on two ranks.
    */
-  overlapBackward: FusedStepPolicy;
+  overlapBackward: OverlapPolicy;
   /**
    * Label smoothing of the training loss, as nn.CrossEntropyLoss(label_smoothing=e): the target
    * is 1 - e on the label plus e / classes on every class (0 = off). Classification only; the

@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Communicator } from '../allreduce';
+import type { OverlapPolicy } from '../config';
 import type { Batch } from '../data';
 import type { WorkerMetrics } from '../observe';
 import type { DiagnosticsInput } from '../record';
@@ -31,6 +32,7 @@ import {
   type ParamLayout,
 } from '../train';
 import type { NonFiniteGuard } from './nonfinite-guard';
+import { OverlapTuner, type OverlapTrial } from './overlap-tuner';
 import { StepBuffer, stepBufferLength } from './step-buffer';
 import type { StepClock } from './step-clock';
 import type { TrainCounters } from './train-state';
@@ -58,8 +60,12 @@ export interface StepParts {
   accumulate: number;
   guard: NonFiniteGuard;
   metrics?: WorkerMetrics;
-  /** train.overlapBackward: the fused step's backward pass overlaps the all-reduce where it can. */
-  overlap?: boolean;
+  /** train.overlapBackward: whether the fused step's backward pass overlaps the all-reduce where it can. */
+  overlap?: OverlapPolicy;
+  /** overlap auto's trial (overlap-tuner.ts's default when absent). */
+  overlapTrial?: OverlapTrial;
+  /** overlap auto decided, from every rank's mean step seconds with and without overlap. */
+  onOverlapTuned?: (overlap: boolean, secondsWith: number, secondsWithout: number) => void;
 }
 
 /** Where a step's micro-batches come from (data/prefetch.ts's BatchPipeline). */
@@ -133,6 +139,10 @@ export class StepRunner {
   private modelStale = false;
   /** Where the fused step's backward pass pauses to hand gradients to the all-reduce. */
   private segments: BackwardSegment[] | undefined;
+  /** overlap auto's trial, once this ring can overlap at all. */
+  private tuner: OverlapTuner | undefined;
+  /** Whether the running step could overlap, and did: what the tuner records. */
+  private tried: { overlapped: boolean } | undefined;
 
   private constructor(
     private readonly p: StepParts,
@@ -155,6 +165,8 @@ export class StepRunner {
   }
 
   async run(s: StepInput): Promise<StepResult> {
+    const started = s.clock.now();
+    this.tried = undefined;
     const local = await this.computeLocal(s);
     await this.allReduce(s, local);
     const t0 = s.clock.now();
@@ -166,6 +178,7 @@ export class StepRunner {
     const { applied, clipped, norm } = this.update(s, loss);
     s.clock.timed('update', t0);
     step.clear(this.p.fused !== undefined);
+    await this.tune(s.clock.since(started));
     return {
       loss,
       norm,
@@ -320,10 +333,31 @@ export class StepRunner {
    * decides alike from the model, the job and the ring.
    */
   private overlapReducer(): RangeReducer | undefined {
-    const fused = this.p.fused;
-    if (fused === undefined || this.p.overlap !== true || this.buffer.modelBuffers.length > 0) return undefined;
+    const { fused, comm, overlap = 'off' } = this.p;
+    if (fused === undefined || overlap === 'off' || this.buffer.modelBuffers.length > 0) return undefined;
     this.segments ??= fused.segments(OVERLAP_MIN_ELEMENTS);
-    return this.segments.length > 1 ? this.p.comm.overlapped(this.buffer.all) : undefined;
+    if (this.segments.length < 2 || !comm.canOverlap()) return undefined;
+    if (overlap === 'auto') {
+      this.tuner ??= new OverlapTuner(this.p.overlapTrial);
+      this.tried = { overlapped: this.tuner.overlapNext };
+      if (!this.tried.overlapped) return undefined;
+    }
+    return comm.overlapped(this.buffer.all);
+  }
+
+  /**
+   * overlap auto: counts the step in the trial, and at its end all-reduces every rank's means
+   * and keeps the faster way (a collective every rank reaches at the same step).
+   */
+  private async tune(seconds: number): Promise<void> {
+    const tuner = this.tuner;
+    if (tuner === undefined || this.tried === undefined) return;
+    tuner.record(this.tried.overlapped, seconds);
+    if (!tuner.due) return;
+    const means = new Float32Array(tuner.means());
+    await this.p.comm.allReduceMean(means);
+    const [withOverlap, without] = [means[0] as number, means[1] as number];
+    this.p.onOverlapTuned?.(tuner.decide(withOverlap, without), withOverlap, without);
   }
 
   /** The last micro-batch with its backward pass in segments, each handed to `reducer` when done. */

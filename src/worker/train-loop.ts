@@ -215,7 +215,9 @@ export class TrainLoop {
       accumulate: this.o.spec.train.accumulate,
       guard: this.guard,
       metrics: this.o.metrics,
-      overlap: this.o.spec.train.overlapBackward === 'auto',
+      overlap: this.o.spec.train.overlapBackward,
+      overlapTrial: this.o.overlapTrial,
+      onOverlapTuned: (overlap, secondsWith, secondsWithout) => this.overlapTuned(overlap, secondsWith, secondsWithout),
     });
     if (elastic !== undefined && elastic.sourceRank >= 0) return this.takeLiveState(elastic.sourceRank, elastic.state);
     let decision: StartDecision = { kind: 'fresh' };
@@ -516,6 +518,16 @@ export class TrainLoop {
     r.best ??= { params: new Float32Array(this.layout.size), buffers: new Float32Array(this.buffers.size) };
     r.best.params.set(this.params);
     this.buffers.readWeights(r.best.buffers);
+  }
+
+  private overlapTuned(overlap: boolean, secondsWith: number, secondsWithout: number): void {
+    const ms = (x: number): string => (x * 1000).toFixed(2);
+    if (this.o.comm.rank === 0)
+      this.o.log.info(
+        { event: 'overlap-tuned', overlap, msWith: secondsWith * 1000, msWithout: secondsWithout * 1000 },
+        `train.overlapBackward auto: ${overlap ? 'overlapping' : 'not overlapping'} the backward pass with the all-reduce (a step took ${ms(secondsWith)} ms with overlap, ${ms(secondsWithout)} ms without, mean over the ranks)`,
+      );
+    this.o.hooks?.onOverlapTuned?.(overlap);
   }
 
   /** Brings the tfjs variables up to the flat weights, before anything reads the model. */

@@ -10,6 +10,7 @@ import type { JobSpec } from '../config';
 import type { Augmentation, RowSource } from '../data';
 import type { Logger, WorkerMetrics } from '../observe';
 import type { Clock } from './clock';
+import type { OverlapTrial } from './overlap-tuner';
 import type { SplitMetrics } from './evaluate-split';
 
 export interface LoopData {
@@ -67,6 +68,8 @@ export interface TrainHooks {
   checkAbort?(): void;
   /** After every optimizer step. */
   onStep?(step: number, epoch: number): void;
+  /** train.overlapBackward auto chose, from every rank's trial means (the same choice on every rank). */
+  onOverlapTuned?(overlap: boolean): void;
   /** After every optimizer step, with its loss, samples, lr and time split (RunRecorder.onStep). */
   onStepDetail?(s: StepInfo): void;
   /** Asked before each applied step; true makes the loop snapshot the weights for onDiagnostics. */
@@ -98,6 +101,8 @@ export interface TrainLoopOptions {
   augment?: Augmentation;
   /** Record what each step did with real times (StepInfo.spans), for a trace. */
   traceSpans?: boolean;
+  /** overlap auto's trial (tests shorten it); overlap-tuner.ts's default when absent. */
+  overlapTrial?: OverlapTrial;
   /** train.distill's teacher, loaded (fine-tune.ts); required when train.distill.teacher is set. */
   teacher?: tfl.LayersModel;
   /** Times the steps and the epoch (default: the process's monotonic clock). */

@@ -22,6 +22,7 @@ import { createLogger, createWorkerMetrics, type WorkerMetrics } from '../../src
 import { buildMlp } from '../../src/train';
 export { relativeDifference } from './support';
 import { TrainLoop, type TrainHooks, type TrainResult } from '../../src/worker/train-loop';
+import type { OverlapTrial } from '../../src/worker/overlap-tuner';
 
 /** A deep partial of the job spec, merged over DEFAULT_JOB. */
 export type SpecPatch = {
@@ -90,6 +91,8 @@ export interface RanksOptions {
   teacher?: tfl.LayersModel;
   /** Record each step's spans (StepInfo.spans), as for a trace. */
   traceSpans?: boolean;
+  /** overlap auto's trial, shortened for a test. */
+  overlapTrial?: OverlapTrial;
 }
 
 let cache: { train: Split; val: Split } | undefined;
@@ -157,6 +160,7 @@ export async function trainRanks(o: RanksOptions): Promise<RankOutcome[]> {
           : (epoch: number) => (o.augment as (e: number, r: number) => BatchTransform)(epoch, rank)),
       teacher: o.teacher,
       traceSpans: o.traceSpans,
+      overlapTrial: o.overlapTrial,
     });
     self = loop;
     o.before?.(rank, loop);

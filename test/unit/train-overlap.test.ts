@@ -94,7 +94,7 @@ test(
   async () => {
     const data = await mnistSlice(512, 64);
     const run = async (
-      overlap: 'auto' | 'off',
+      overlap: 'on' | 'off',
     ): Promise<{ weights: Float32Array[]; overlapped: number; names: Set<string> }> => {
       const spec = specWith({
         model: { kind: 'cnn' },
@@ -116,7 +116,7 @@ test(
       for (const r of ranks) assert.equal(r.error, undefined, String(r.error));
       return { weights: ranks.map((r) => r.weights), overlapped: ranks[0]?.overlappedAllReduces ?? 0, names };
     };
-    const on = await run('auto');
+    const on = await run('on');
     const off = await run('off');
     // 512 samples over 2 ranks in batches of 32: 8 steps an epoch.
     assert.equal(on.overlapped, 16, 'every step overlapped');
@@ -131,5 +131,44 @@ test(
     ])
       assert.ok(on.names.has(name), `${name} in ${[...on.names].join(', ')}`);
     assert.ok(![...off.names].some((n) => n.includes('segment')), [...off.names].join(', '));
+  },
+);
+
+test(
+  'overlap auto tries both ways, every rank makes the same choice at the same step, and the weights are those of the step without overlap, bit for bit',
+  { skip, timeout: 240_000 },
+  async () => {
+    const data = await mnistSlice(512, 64);
+    const train = async (overlap: 'auto' | 'off') => {
+      const spec = specWith({
+        model: { kind: 'cnn' },
+        train: { epochs: 2, overlapBackward: overlap },
+        data: { batchSize: 32 },
+      });
+      const choices: boolean[][] = [[], []];
+      const ranks = await trainRanks({
+        world: 2,
+        spec,
+        data,
+        model: () => buildModel(spec.model, [784], 10, spec.seed),
+        // 2 steps of warm-up, then a block with overlap and a block without, then the choice.
+        overlapTrial: { after: 2, block: 2, blocks: 2 },
+        hooks: (rank) => ({ onOverlapTuned: (on: boolean) => void choices[rank]?.push(on) }),
+      });
+      for (const r of ranks) assert.equal(r.error, undefined, String(r.error));
+      return { ranks, choices };
+    };
+    const auto = await train('auto');
+    const off = await train('off');
+    const [mine, theirs] = auto.choices as [boolean[], boolean[]];
+    assert.equal(mine.length, 1, 'one choice per rank');
+    assert.deepEqual(theirs, mine, 'both ranks chose alike');
+    // 16 steps: 2 of warm-up and 2 of the trial overlap, 2 do not, then the 10 after the choice.
+    for (const r of auto.ranks) assert.equal(r.overlappedAllReduces, mine[0] === true ? 14 : 4, `rank ${r.rank}`);
+    const line = (auto.ranks[0] as { logs: Record<string, unknown>[] }).logs.find((l) => l.event === 'overlap-tuned');
+    assert.equal(line?.overlap, mine[0]);
+    assert.ok((line?.msWith as number) > 0 && (line?.msWithout as number) > 0, JSON.stringify(line));
+    assert.deepEqual(auto.ranks[1]?.weights, auto.ranks[0]?.weights, 'replicas agree');
+    assert.deepEqual(auto.ranks[0]?.weights, off.ranks[0]?.weights, 'the trial changed the weights');
   },
 );
