@@ -68,3 +68,16 @@ export class OverlapTuner {
     return this.decision;
   }
 }
+
+/** Rank 0's log line for overlap auto's choice, with both mean step times. */
+export function overlapTunedLine(
+  overlap: boolean,
+  secondsWith: number,
+  secondsWithout: number,
+): { fields: Record<string, unknown>; msg: string } {
+  const ms = (x: number): string => (x * 1000).toFixed(2);
+  return {
+    fields: { event: 'overlap-tuned', overlap, msWith: secondsWith * 1000, msWithout: secondsWithout * 1000 },
+    msg: `train.overlapBackward auto: ${overlap ? 'overlapping' : 'not overlapping'} the backward pass with the all-reduce (a step took ${ms(secondsWith)} ms with overlap, ${ms(secondsWithout)} ms without, mean over the ranks)`,
+  };
+}

@@ -12,27 +12,15 @@
  *   (epoch-tally.ts).
  * So replicas stay bit-identical without exchanging weights after the first broadcast.
  */
-import type { JobSpec } from '../config';
 import { RingtrainError } from '../core';
 import { lineAlignedFloats } from '../native';
+import { batchIndices, epochBatches, epochSampler, type EpochBatches, type EpochSampler } from '../data';
 import {
-  batchIndices,
-  epochBatches,
-  epochSampler,
-  samplesPerRank,
-  type EpochBatches,
-  type EpochSampler,
-} from '../data';
-import {
-  EarlyStopping,
   FusedStep,
-  LrSchedule,
   ParamLayout,
   frozenLayers,
-  monitorMode,
   noDecayRanges,
   optimizerOf,
-  scaledLr,
   sparsityOf,
   stepFeatures,
   type FlatOptimizer,
@@ -55,8 +43,10 @@ import {
 import { evaluateSplit, withoutConfusion } from './evaluate-split';
 import { distillOf, pruneForEpoch } from './loop-extras';
 import { NonFiniteGuard } from './nonfinite-guard';
+import { overlapTunedLine } from './overlap-tuner';
 import { broadcastWeights, reshard, restoreReplica, stateArrays, type Replica } from './replica';
 import { StepClock } from './step-clock';
+import { scheduleOf } from './schedule-of';
 import { StepRunner } from './step-runner';
 import type { EpochSummary, TrainLoopOptions, TrainResult } from './train-types';
 import { broadcastStart, type StartDecision, type TrainCounters } from './train-state';
@@ -521,12 +511,10 @@ export class TrainLoop {
   }
 
   private overlapTuned(overlap: boolean, secondsWith: number, secondsWithout: number): void {
-    const ms = (x: number): string => (x * 1000).toFixed(2);
-    if (this.o.comm.rank === 0)
-      this.o.log.info(
-        { event: 'overlap-tuned', overlap, msWith: secondsWith * 1000, msWithout: secondsWithout * 1000 },
-        `train.overlapBackward auto: ${overlap ? 'overlapping' : 'not overlapping'} the backward pass with the all-reduce (a step took ${ms(secondsWith)} ms with overlap, ${ms(secondsWithout)} ms without, mean over the ranks)`,
-      );
+    if (this.o.comm.rank === 0) {
+      const { fields, msg } = overlapTunedLine(overlap, secondsWith, secondsWithout);
+      this.o.log.info(fields, msg);
+    }
     this.o.hooks?.onOverlapTuned?.(overlap);
   }
 
@@ -583,24 +571,4 @@ export class TrainLoop {
     );
     return dir;
   }
-}
-
-/** The lr schedule (its ticks: optimizer steps or epochs) and early stopping of a job on `world` ranks. */
-function scheduleOf(
-  spec: JobSpec,
-  trainCount: number,
-  world: number,
-  dropLast: boolean,
-): { schedule: LrSchedule; early: EarlyStopping } {
-  const t = spec.train;
-  const perRank = samplesPerRank(trainCount, world, dropLast);
-  const stepsPerEpoch = Math.ceil(Math.ceil(perRank / spec.data.batchSize) / t.accumulate);
-  let totalSteps = stepsPerEpoch * t.epochs;
-  if (t.maxSteps > 0) totalSteps = Math.min(totalSteps, t.maxSteps);
-  const totalTicks = t.schedule.interval === 'step' ? totalSteps : t.epochs;
-  const mode = monitorMode(t.monitor);
-  return {
-    schedule: new LrSchedule(t.schedule, scaledLr(t.lr, world, t.scaleLr), totalTicks, mode),
-    early: new EarlyStopping(t.earlyStopping.patience, t.earlyStopping.minDelta, mode),
-  };
 }
