@@ -6,7 +6,9 @@
  * `--nproc 1` jobs side by side, the ceiling this machine puts on scaling before any all-reduce.
  */
 import { formatTable, runRing } from './allreduce';
+import { DEFAULT_JOB } from '../src/config';
 import { BenchOutput } from './bench-output';
+import { bestPairScaling, pairFloorMs } from './pair-floor';
 import {
   TORCH_STEP,
   blasAllowsRatio,
@@ -19,6 +21,8 @@ import {
 } from './launch-run';
 
 /** Bytes of each built-in model's gradient (trainable parameters x 4; the model summaries print them). */
+/** Rows per worker per step: the bench's job keeps data.batchSize's default. */
+const BATCH = DEFAULT_JOB.data.batchSize;
 const GRADIENT_BYTES: Record<string, number> = { mlp: 101_770 * 4, cnn: 225_034 * 4 };
 /** BENCH_MODEL=cnn measures the CNN instead. */
 const MODEL = process.env.BENCH_MODEL ?? 'mlp';
@@ -202,6 +206,13 @@ async function main(): Promise<void> {
     out.write(`| ${name} | ${[...parts, parts.reduce((a, b) => a + b, 0)].map((x) => x.toFixed(3)).join(' | ')} |\n`);
   }
   const bytes = GRADIENT_BYTES[MODEL];
+  if (bytes !== undefined) {
+    const floorMs = await pairFloorMs(bytes / 4);
+    const best = bestPairScaling((1000 * BATCH) / one, apart / (2 * one), floorMs);
+    out.write(
+      `\nthe pair's floor: one rank adding the peer's freshly written gradient (${bytes} bytes) from the other core (bench/pair-floor.ts), median: ${floorMs.toFixed(3)} ms; with the ceiling, the best scaling a pair can reach on this machine, one step / (one step / ceiling + floor): ${percent(best)}\n`,
+    );
+  }
   for (const transport of bytes === undefined ? [] : (['grpc', 'tcp+shm'] as const)) {
     // 300 timed iterations, as `bench allreduce` and gloo take them: gRPC needs about a hundred
     // to warm up (a median of 50 came out at 1.9-2.7 ms where 300 gave 1.1).
