@@ -1,12 +1,14 @@
 /**
  * The training loop's optional parts that need more than a line there: gradual pruning's step
- * at an epoch's start, and distillation's options.
+ * at an epoch's start, and the loss options (label smoothing, class weights, distillation).
  */
 import type { Communicator } from '../allreduce';
-import type { DistillSpec, JobSpec } from '../config';
+import { RingtrainError } from '../core';
+import type { DistillSpec, JobSpec, TrainSpec } from '../config';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Logger } from '../observe';
 import { pruneByMagnitude, sparsityAt, sparsityOf, type LossOptions, type ParamLayout } from '../train';
+import { classWeightsFor } from './class-weights';
 import { evaluateSplit } from './evaluate-split';
 import type { LoopData } from './train-types';
 import type { TrainCounters } from './train-state';
@@ -59,4 +61,20 @@ export function distillOf(d: DistillSpec, teacher: tfl.LayersModel | undefined):
   if (teacher === undefined)
     throw new Error(`train.distill.teacher is ${d.teacher}, but no teacher model was loaded for the loop`);
   return { teacher, temperature: d.temperature, alpha: d.alpha };
+}
+
+/** How every micro-batch's loss is taken, but for its regression targets. */
+export function lossOptionsOf(t: TrainSpec, data: LoopData, teacher: tfl.LayersModel | undefined): LossOptions {
+  // A dataset module can return regression targets whatever data.task says (validate.ts checks the task).
+  if (t.labelSmoothing > 0 && data.train.targets !== undefined) {
+    throw new RingtrainError(
+      'CONFIG_INVALID',
+      `train.labelSmoothing (${t.labelSmoothing}) applies to classification, but this dataset gives regression targets (mean squared error): set train.labelSmoothing to 0`,
+    );
+  }
+  return {
+    labelSmoothing: t.labelSmoothing,
+    classWeights: classWeightsFor(t, data.train),
+    distill: distillOf(t.distill, teacher),
+  };
 }

@@ -5,6 +5,7 @@
  * it (train-state.ts).
  */
 import type { Communicator } from '../allreduce';
+import type { OptimizerName } from '../config';
 import type { EarlyStopping, FlatOptimizer, LrSchedule, ParamLayout } from '../train';
 import type { Checkpoint } from './checkpoint-store';
 import {
@@ -35,6 +36,31 @@ export interface Replica {
   readonly early: EarlyStopping;
   /** The weights of the best epoch so far (earlyStopping.restoreBest). */
   best: { params: Float32Array; buffers: Float32Array } | undefined;
+}
+
+/** The names and shapes of the replica's weights, as checkpoints record them. */
+export function weightNamesOf(r: Replica): NonNullable<TrainCounters['weightNames']> {
+  const entries = (l: ParamLayout): { name: string; shape: number[] }[] =>
+    l.slots.map((s, i) => ({ name: l.weightNames[i] as string, shape: s.shape }));
+  return { params: entries(r.layout), buffers: entries(r.buffers), frozen: entries(r.frozen) };
+}
+
+/** The counters of a job `job` that has not taken a step, on `worldSize` ranks. */
+export function freshCounters(r: Replica, job: string, optimizer: OptimizerName, worldSize: number): TrainCounters {
+  return {
+    job,
+    epoch: 0,
+    batchInEpoch: 0,
+    step: 0,
+    worldSize,
+    partial: [0, 0, 0],
+    nonFiniteSkipped: 0,
+    optimizer: { name: optimizer, steps: 0 },
+    schedule: {},
+    earlyStopping: r.early.state(),
+    paramShapes: r.layout.shapes(),
+    weightNames: weightNamesOf(r),
+  };
 }
 
 /**

@@ -12,7 +12,6 @@
  *   (epoch-tally.ts).
  * So replicas stay bit-identical without exchanging weights after the first broadcast.
  */
-import { RingtrainError } from '../core';
 import { lineAlignedFloats } from '../native';
 import { batchIndices, epochBatches, epochSampler, type EpochBatches, type EpochSampler } from '../data';
 import {
@@ -26,8 +25,7 @@ import {
   type FlatOptimizer,
   type LossOptions,
 } from '../train';
-import { findLatestCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint-store';
-import { classWeightsFor } from './class-weights';
+import type { Checkpoint } from './checkpoint-store';
 import { systemClock, type Clock } from './clock';
 import {
   addStep,
@@ -41,15 +39,18 @@ import {
   type EpochTally,
 } from './epoch-tally';
 import { evaluateSplit, withoutConfusion } from './evaluate-split';
-import { distillOf, pruneForEpoch } from './loop-extras';
+import { lossOptionsOf, pruneForEpoch } from './loop-extras';
 import { NonFiniteGuard } from './nonfinite-guard';
 import { overlapTunedLine } from './overlap-tuner';
-import { broadcastWeights, reshard, restoreReplica, stateArrays, type Replica } from './replica';
+import { liveSnapshot, writeLoopCheckpoint } from './loop-checkpoints';
+import { agreeOnStart, takeLiveState } from './loop-start';
+import { broadcastWeights, freshCounters, reshard, restoreReplica, weightNamesOf, type Replica } from './replica';
 import { StepClock } from './step-clock';
 import { scheduleOf } from './schedule-of';
+import { chooseStep } from './step-path';
 import { StepRunner } from './step-runner';
 import type { EpochSummary, TrainLoopOptions, TrainResult } from './train-types';
-import { broadcastStart, type StartDecision, type TrainCounters } from './train-state';
+import type { TrainCounters } from './train-state';
 
 export type { EpochSummary, LoopData, StepTimes, TrainHooks, TrainLoopOptions, TrainResult } from './train-types';
 
@@ -104,13 +105,6 @@ export class TrainLoop {
   constructor(private readonly o: TrainLoopOptions) {
     const { spec, comm, model } = o;
     const t = spec.train;
-    // A dataset module can return regression targets whatever data.task says (validate.ts checks the task).
-    if (t.labelSmoothing > 0 && o.data.train.targets !== undefined) {
-      throw new RingtrainError(
-        'CONFIG_INVALID',
-        `train.labelSmoothing (${t.labelSmoothing}) applies to classification, but this dataset gives regression targets (mean squared error): set train.labelSmoothing to 0`,
-      );
-    }
     this.clock = o.clock ?? systemClock;
     this.sampler = epochSampler(spec.data.sampler, o.data.train);
     this.fixedMomentum = t.optimizer === 'adam' || t.optimizer === 'adamw' ? t.beta1 : t.momentum;
@@ -119,22 +113,13 @@ export class TrainLoop {
     this.frozen = ParamLayout.frozenOf(model, frozen);
     this.buffers = ParamLayout.buffersOf(model);
     const mask = t.prune.sparsity > 0 ? new Float32Array(this.layout.size).fill(1) : undefined;
-    this.lossOptions = {
-      labelSmoothing: t.labelSmoothing,
-      classWeights: classWeightsFor(t, o.data.train),
-      distill: distillOf(spec.train.distill, o.teacher),
-    };
+    this.lossOptions = lossOptionsOf(t, o.data, o.teacher);
     this.stepFeatures = stepFeatures(this.lossOptions, this.layout, mask !== undefined);
     this.params = lineAlignedFloats(this.layout.size);
     this.optimizer = optimizerOf(t, this.layout.size, noDecayRanges(t, this.layout.slots));
-    const fused =
-      t.fusedStep === 'off'
-        ? { why: 'train.fusedStep is off' }
-        : this.stepFeatures.length > 0
-          ? { why: `the step has ${this.stepFeatures.join(', ')}` }
-          : FusedStep.of(model, this.layout, { targets: o.data.train.targets });
+    const fused = chooseStep(t.fusedStep, this.stepFeatures, model, this.layout, o.data.train.targets);
     this.fused = fused.step;
-    this.fusedWhy = fused.step === undefined ? fused.why : undefined;
+    this.fusedWhy = fused.why;
     const { schedule, early } = scheduleOf(spec, o.data.train.count, comm.worldSize, o.shard.dropLast);
     this.replica = {
       layout: this.layout,
@@ -148,26 +133,7 @@ export class TrainLoop {
       best: undefined,
     };
     this.guard = new NonFiniteGuard(t, comm.rank, o.log, o.metrics);
-    this.c = {
-      job: spec.name,
-      epoch: 0,
-      batchInEpoch: 0,
-      step: 0,
-      worldSize: comm.worldSize,
-      partial: [0, 0, 0],
-      nonFiniteSkipped: 0,
-      optimizer: { name: t.optimizer, steps: 0 },
-      schedule: {},
-      earlyStopping: early.state(),
-      paramShapes: this.layout.shapes(),
-      weightNames: this.weightNames(),
-    };
-  }
-
-  private weightNames(): NonNullable<TrainCounters['weightNames']> {
-    const entries = (l: ParamLayout): { name: string; shape: number[] }[] =>
-      l.slots.map((s, i) => ({ name: l.weightNames[i] as string, shape: s.shape }));
-    return { params: entries(this.layout), buffers: entries(this.buffers), frozen: entries(this.frozen) };
+    this.c = freshCounters(this.replica, spec.name, t.optimizer, comm.worldSize);
   }
 
   get counters(): Readonly<TrainCounters> {
@@ -210,22 +176,8 @@ export class TrainLoop {
       onOverlapTuned: (overlap, secondsWith, secondsWithout) => this.overlapTuned(overlap, secondsWith, secondsWithout),
     });
     if (elastic !== undefined && elastic.sourceRank >= 0) return this.takeLiveState(elastic.sourceRank, elastic.state);
-    let decision: StartDecision = { kind: 'fresh' };
-    let where = '';
-    if (comm.rank === 0 && this.o.resumeFrom !== undefined) {
-      const found = findLatestCheckpoint(this.o.resumeFrom, (m) => log.warn({ event: 'checkpoint-skipped' }, m));
-      decision = found === undefined ? { kind: 'missing' } : { kind: 'resume', ckpt: found.ckpt };
-      where = found?.dir ?? '';
-    }
-    const start = await broadcastStart(comm, decision);
-    if (start.kind === 'missing') {
-      throw new RingtrainError(
-        'DATA_INVALID',
-        `--resume ${this.o.resumeFrom ?? '(on rank 0)'}: no usable checkpoint there (rank 0 looked for ckpt-* directories in it, in its checkpoints/ folder, or the path itself): check the path, or start without --resume`,
-      );
-    }
+    const { start, where } = await agreeOnStart(comm, log, this.o.resumeFrom);
     if (start.kind === 'resume') {
-      where ||= `rank 0's checkpoint of step ${start.ckpt.step}`;
       this.restore(start.ckpt, where);
       if (comm.rank === 0)
         log.info(
@@ -243,15 +195,8 @@ export class TrainLoop {
   /** A re-formed ring: the lowest surviving rank hands everyone its live state (no disk). */
   private async takeLiveState(sourceRank: number, state: Checkpoint | undefined): Promise<string> {
     const { comm, log } = this.o;
-    const mine: StartDecision = state !== undefined ? { kind: 'resume', ckpt: state } : { kind: 'missing' };
-    const got = await broadcastStart(comm, mine, sourceRank);
-    if (got.kind !== 'resume')
-      throw new RingtrainError(
-        'JOB_FAILED',
-        `rank ${sourceRank} was named the state source of the re-formed ring but holds no training state`,
-      );
-    const where = `rank ${sourceRank}'s live state at step ${got.ckpt.step}`;
-    this.restore(got.ckpt, where);
+    const { ckpt, where } = await takeLiveState(comm, sourceRank, state);
+    this.restore(ckpt, where);
     if (comm.rank === 0)
       log.info(
         { event: 'state-synced', source: sourceRank, epoch: this.c.epoch, step: this.c.step },
@@ -263,7 +208,12 @@ export class TrainLoop {
   private restore(ckpt: Checkpoint, where: string): void {
     const { comm, log, spec } = this.o;
     const c = restoreReplica(this.replica, ckpt, where);
-    this.c = { ...c, partial: [...c.partial], paramShapes: this.layout.shapes(), weightNames: this.weightNames() };
+    this.c = {
+      ...c,
+      partial: [...c.partial],
+      paramShapes: this.layout.shapes(),
+      weightNames: weightNamesOf(this.replica),
+    };
     if (reshard(this.c, spec.data.batchSize, comm.worldSize) && comm.rank === 0) {
       log.info(
         { event: 'reshard', from: c.worldSize, to: comm.worldSize, offset: this.c.epochOffset },
@@ -531,44 +481,13 @@ export class TrainLoop {
     this.writeCheckpoint();
   }
 
-  /**
-   * The live training state as a checkpoint (nothing written): what a surviving rank hands a
-   * re-formed ring. Valid at a step boundary, which is where an aborted collective leaves it:
-   * weights and counters only change after a step's all-reduce has completed.
-   */
+  /** The live training state as a checkpoint (nothing written): what a surviving rank hands a re-formed ring. */
   snapshot(): Checkpoint {
-    const arrays = stateArrays(this.replica, this.c, (a) => a.slice());
-    // The interrupted epoch's train sums up to the last completed step, over every rank of the
-    // old ring (the lost one included): the new ring's epoch line covers the whole epoch.
-    const partial: [number, number, number] =
-      this.c.batchInEpoch > 0 ? [this.running[0], this.running[1], this.running[2]] : [0, 0, 0];
-    return { step: this.c.step, meta: { ...this.c, partial }, arrays };
+    return liveSnapshot(this.replica, this.c, this.running);
   }
 
   /** Rank 0 writes the current state; returns its path (undefined on other ranks or when off). */
   private writeCheckpoint(): string | undefined {
-    const { comm, checkpointDir, log, spec, hooks } = this.o;
-    if (comm.rank !== 0 || checkpointDir === '') return undefined;
-    const started = this.clock.ns();
-    // Written to disk before training goes on: live views will do.
-    const arrays = stateArrays(this.replica, this.c, (a) => a);
-    let dir: string;
-    try {
-      dir = writeCheckpoint(
-        checkpointDir,
-        { step: this.c.step, meta: this.c, arrays },
-        { keep: spec.checkpoint.keep, onProgress: hooks?.onCheckpointProgress },
-      );
-    } catch (e) {
-      if (hooks?.onWriteFailed === undefined) throw e;
-      hooks.onWriteFailed(`checkpoint of step ${this.c.step}`, e);
-      return undefined;
-    }
-    const seconds = Number(this.clock.ns() - started) / 1e9;
-    log.info(
-      { event: 'checkpoint', dir, step: this.c.step, epoch: this.c.epoch, batchInEpoch: this.c.batchInEpoch, seconds },
-      `checkpoint ${dir}`,
-    );
-    return dir;
+    return writeLoopCheckpoint(this.o, this.replica, this.c, this.clock);
   }
 }
