@@ -12,7 +12,7 @@
  * rendezvous (re-join) or the job's failure (give up), for at most the verdict deadline. A fixed
  * ring gives up on the first break.
  */
-import type { RingtrainErrorCode } from '../core';
+import { isRingtrainError, type RingtrainErrorCode } from '../core';
 
 /** Errors a re-formed ring can cure (a lost or restarted peer); a size mismatch is a config error. */
 export const RECOVERABLE = new Set([
@@ -204,4 +204,13 @@ function awaitVerdict(s: LifeState, after: 'heartbeat-done' | 'paused', nowMs: n
   if (nowMs >= (s.verdictDeadlineMs ?? nowMs))
     return giveUp(s, s.broken ?? { code: 'TIMEOUT', message: 'no verdict from the coordinator' });
   return { state: s, action: { kind: 'heartbeat' } };
+}
+
+/** An error as the life cycle's failure: its code when it is ringtrain's, else INTERNAL. */
+export function failureOf(e: unknown): Failure {
+  return {
+    code: isRingtrainError(e) ? e.code : 'INTERNAL',
+    message: e instanceof Error ? e.message : String(e),
+    cause: e,
+  };
 }

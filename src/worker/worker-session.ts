@@ -5,35 +5,33 @@
  * generation, report a broken ring and heartbeat for the verdict, re-join, finish, give up. The
  * heartbeat's verdicts are events too: they update the state and abort a step in flight.
  */
-import { createHash } from 'node:crypto';
 import { Registry } from 'prom-client';
-import { Communicator, createRingEndpoint, type RingEndpoint } from '../allreduce';
-import { DIRECTORY_USES, RingtrainError, isRingtrainError, makeDirectory } from '../core';
+import type { Communicator, RingEndpoint } from '../allreduce';
+import { DIRECTORY_USES, RingtrainError, makeDirectory } from '../core';
 import { trainingFingerprint, type JobSpec } from '../config';
 import { AugmentThreads, startAugmentation, type Augmentation, type loadDataset } from '../data';
 import {
-  STEPS_TRACK,
   TraceWriter,
-  WIRE_TRACK,
   createProcessMetrics,
   createWorkerMetrics,
   startHttpServer,
   type Logger,
   type WorkerMetrics,
 } from '../observe';
-import { ParamLayout, buildModel, summarizeModel } from '../train';
-import { RunRecorder, type StepInfo } from '../record';
+import { buildModel, summarizeModel } from '../train';
+import { RunRecorder } from '../record';
 import type { Checkpoint } from './checkpoint-store';
 import type { Clock } from './clock';
 import { CoordinatorClient, type JoinResult } from './coordinator-client';
-import { reportEpoch } from './epoch-report';
 import { finishRun, saveInitialModel, type WorkerSummary } from './finish-run';
 import { loadTeacher, prepareModel } from './fine-tune';
+import { fingerprintModel } from './model-fingerprint';
 import { FullDiskGuard } from './full-disk';
 import { HeartbeatLoop, type Progress } from './heartbeat-loop';
+import { loopHooks } from './loop-hooks';
 import {
-  abortReason,
   decide,
+  failureOf,
   initialLife,
   verdictWaitMs,
   type Failure,
@@ -43,6 +41,7 @@ import {
 } from './life-cycle';
 import { exportRankEnv, localRankOf } from './rank-env';
 import { RingLinkGauge } from './ring-link-gauge';
+import { connectRing, workerRingEndpoint, type RingContext } from './ring-setup';
 import { checkpointDirOf, trimMetrics, writesCheckpoints } from './run-dir';
 import { resumePointAfterLoss } from './resume-point';
 import { TrainLoop } from './train-loop';
@@ -119,7 +118,7 @@ export class WorkerSession {
         ? Math.max(spec.cluster.connectTimeoutSec, spec.cluster.leaseTimeoutSec)
         : spec.cluster.leaseTimeoutSec) * 1000;
     this.life = initialLife(elastic, verdictWaitMs(spec.cluster, graceMs));
-    this.ringServer = this.createRingServer();
+    this.ringServer = workerRingEndpoint(this.ringContext());
     createProcessMetrics(this.processRegistry);
     this.client = new CoordinatorClient(o.coordinator, spec.name, o.workerId, o.token, o.tls);
     this.cleanups.push(
@@ -147,23 +146,9 @@ export class WorkerSession {
     );
   }
 
-  private createRingServer(): RingEndpoint {
-    const { spec } = this;
-    return createRingEndpoint(spec.cluster.transport, spec.name, spec.cluster.collectiveTimeoutSec * 1000, {
-      token: this.o.token,
-      onRefused: (reason) => {
-        this.gauge.refusedOne();
-        this.log.warn({ event: 'refused' }, `refused ring traffic: ${reason}`);
-      },
-      tls: this.o.tls,
-      sharedMemoryBytes: spec.cluster.sharedMemoryMb * 2 ** 20,
-      pollMicros: spec.cluster.pollMicros,
-      ownCpus: this.o.ownCpus === true,
-      onNote: (note, link) => {
-        this.log.info({ event: 'ring-path' }, note);
-        this.gauge.transportPath(link.to, link.shared);
-      },
-    });
+  /** What the ring's setup reads from the session. */
+  private ringContext(): RingContext {
+    return { spec: this.spec, o: this.o, gauge: this.gauge, log: () => this.log };
   }
 
   /** Runs the life cycle to its end: the summary, or the error it gave up with. */
@@ -330,7 +315,8 @@ export class WorkerSession {
     const rank = joined.rank;
     const world = joined.worldSize;
     const metrics = this.generationMetrics(joined);
-    const comm = await this.connectRing(joined);
+    const { comm, abort } = await connectRing(this.ringContext(), this.ringServer, joined);
+    this.abortRing = abort;
     this.progress.generation = joined.generation;
     this.progress.suspects = [];
     this.heartbeat.start();
@@ -385,25 +371,6 @@ export class WorkerSession {
     return metrics;
   }
 
-  private async connectRing(joined: JoinResult): Promise<Communicator> {
-    const { rank, worldSize: world } = joined;
-    const cluster = this.spec.cluster;
-    const transport = await this.ringServer.attach(
-      { job: this.spec.name, generation: joined.generation, rank, worldSize: world },
-      joined.ring.map((p) => p.address),
-    );
-    this.abortRing = (e) => transport.abort(e);
-    return new Communicator(transport, {
-      dtype: cluster.compression === 'none' ? 'fp32' : cluster.compression,
-      bucketElements: Math.floor((cluster.bucketCapMb * 1024 * 1024) / 4),
-      hierarchy: cluster.hierarchy,
-      onNote: (note, sharedFile) => {
-        this.log.info({ event: 'allreduce-path' }, note);
-        if (sharedFile === true && world > 1) this.gauge.sharedFilePath((rank + 1) % world);
-      },
-    });
-  }
-
   private startTracer(rank: number): void {
     if (this.o.traceFile === undefined || this.tracer !== undefined) return;
     // '{rank}' in the path gives every rank a file of its own (launch --trace merges them).
@@ -450,42 +417,21 @@ export class WorkerSession {
 
   private hooks(joined: JoinResult, comm: Communicator, recorder: RunRecorder): TrainHooks {
     const { rank, worldSize: world, generation } = joined;
-    return {
-      checkAbort: () => {
-        const why = abortReason(this.life);
-        if (why !== undefined) throw new RingtrainError(why.code, why.message);
-      },
-      onStep: (step, epoch) => {
-        this.progress.step = step;
-        this.progress.epoch = epoch;
-      },
-      onStepDetail: (st) => {
-        this.progress.busySeconds =
-          (this.progress.busySeconds ?? 0) + st.seconds.data + st.seconds.compute + st.seconds.update;
-        this.progress.commSeconds = (this.progress.commSeconds ?? 0) + st.seconds.communication;
-        if (this.tracer !== undefined) traceStep(this.tracer, st, generation);
-        this.disk.run('step records', () => recorder.onStep(st));
-      },
-      onWriteFailed: (what, e) => this.disk.skip(what, e),
-      wantsDiagnostics: (stepInEpoch, stepsInEpoch) => recorder.wantsDiagnostics(stepInEpoch, stepsInEpoch),
-      onDiagnostics: (d) => void this.disk.run('diagnostics records', () => recorder.onDiagnostics(d)),
-      onEpoch: (e) =>
-        reportEpoch(
-          {
-            spec: this.spec,
-            outDir: this.o.outDir,
-            comm,
-            recorder,
-            disk: this.disk,
-            client: this.client,
-            log: this.log,
-            rank,
-            world,
-            generation,
-          },
-          e,
-        ),
-    };
+    return loopHooks({
+      spec: this.spec,
+      outDir: this.o.outDir,
+      comm,
+      recorder,
+      client: this.client,
+      log: this.log,
+      rank,
+      world,
+      generation,
+      progress: this.progress,
+      disk: this.disk,
+      life: () => this.life,
+      tracer: () => this.tracer,
+    });
   }
 
   /** The start state: the live state of the ring's source, else rank 0's checkpoint or fresh weights. */
@@ -546,42 +492,8 @@ export class WorkerSession {
   }
 }
 
-function failureOf(e: unknown): Failure {
-  return {
-    code: isRingtrainError(e) ? e.code : 'INTERNAL',
-    message: e instanceof Error ? e.message : String(e),
-    cause: e,
-  };
-}
-
 /** What an earlier action set up; its absence is a bug in the life cycle, not bad input. */
 function required<T>(value: T | undefined, after: string): T {
   if (value === undefined) throw new Error(`worker life cycle: used before '${after}' set it up`);
   return value;
-}
-
-/** "<parameters>:<sha256 of the trainable shapes in order>": names differ between processes, shapes must not. */
-function fingerprintModel(model: ReturnType<typeof buildModel>): string {
-  const shapes = ParamLayout.ofModel(model).shapes();
-  const params = shapes.reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0);
-  return `${params}:${createHash('sha256').update(JSON.stringify(shapes)).digest('hex')}`;
-}
-
-/**
- * A step on the timeline: what the rank did, in order and at the times it did it (data, compute,
- * sending the gradients, preparing the next batch while they travel, waiting for the slowest
- * neighbour's first message, the exchange, the update), so a straggler stands out.
- */
-function traceStep(t: TraceWriter, st: StepInfo, generation: number): void {
-  for (const sp of st.spans ?? []) {
-    const tid = sp.track === 'wire' ? WIRE_TRACK : STEPS_TRACK;
-    t.event({
-      name: sp.name,
-      cat: 'step',
-      ts: t.wallTime(sp.startMs),
-      dur: 1000 * (sp.endMs - sp.startMs),
-      args: { step: st.step, generation },
-      tid,
-    });
-  }
 }
