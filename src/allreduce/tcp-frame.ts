@@ -82,6 +82,26 @@ export function readHeader(buf: Buffer, at: number): Frame {
   };
 }
 
+/** A frame's fields but its type and length, which dataFrame and sharedDataFrame set. */
+export type DataHeader = Omit<Frame, 'type' | 'length'>;
+
+/** A DATA frame: the header and the payload, or the header alone when the payload is lent (written behind it). */
+export function dataFrame(h: DataHeader, payload: Uint8Array, lent: boolean): Buffer {
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + (lent ? 0 : payload.byteLength));
+  writeHeader(buf, { ...h, type: FrameType.Data, length: payload.byteLength });
+  if (!lent) buf.set(payload, HEADER_BYTES);
+  return buf;
+}
+
+/** A DATA_SHARED frame: where the payload's `bytes` lie in the shared segment. */
+export function sharedDataFrame(h: DataHeader, offset: number, bytes: number): Buffer {
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + SHARED_BODY_BYTES);
+  writeHeader(buf, { ...h, type: FrameType.DataShared, length: SHARED_BODY_BYTES });
+  buf.writeUInt32LE(offset, HEADER_BYTES);
+  buf.writeUInt32LE(bytes, HEADER_BYTES + 4);
+  return buf;
+}
+
 export function controlFrame(type: FrameType, base: Partial<Frame>, text: string): Buffer {
   const body = Buffer.from(text, 'utf8');
   const buf = Buffer.allocUnsafe(HEADER_BYTES + body.length);

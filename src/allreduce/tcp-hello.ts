@@ -4,11 +4,19 @@
  * successor. Until then a connection is a stranger, and nothing it sends reaches the ring.
  */
 import { sameToken } from '../rpc';
-import type { Frame } from './tcp-frame';
+import { FrameType, type Frame } from './tcp-frame';
 import type { RingIdentity } from './transport';
 
 /** A HELLO carries a job name and a token: anything longer is not one. */
 export const MAX_HELLO_BYTES = 64 * 1024;
+
+/** Throws for a frame a connection may not send before its HELLO has passed (`helloed` false). */
+export function checkStranger(f: Frame, helloed: boolean): undefined {
+  if (helloed) return undefined;
+  if (f.type !== FrameType.Hello) throw new Error(`a ${FrameType[f.type] ?? f.type} frame before its HELLO`);
+  if (f.length > MAX_HELLO_BYTES) throw new Error(`a HELLO of ${f.length} bytes (at most ${MAX_HELLO_BYTES})`);
+  return undefined;
+}
 
 /** The dialer's HELLO text: the job's name, then the token (empty when the job has none). */
 export function helloText(job: string, token: string | undefined): string {

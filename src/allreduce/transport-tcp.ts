@@ -30,17 +30,9 @@ import { LentPayloads } from './lent-payloads';
 import { sameHostRanks } from './shm-segment';
 import { pairCandidate, sharedPairSetup, type PairConditions } from './shared-pair-setup';
 import { SHARED_MIN_BYTES, SharedLinks, pollsHere, type TcpSharedMemory } from './tcp-shared-links';
-import {
-  FrameReader,
-  FrameType,
-  HEADER_BYTES,
-  SHARED_BODY_BYTES,
-  controlFrame,
-  writeHeader,
-  type Frame,
-} from './tcp-frame';
+import { FrameReader, FrameType, controlFrame, dataFrame, sharedDataFrame, type Frame } from './tcp-frame';
 import { FrameDelivery } from './tcp-delivery';
-import { MAX_HELLO_BYTES, credentialsRefusal, helloRefusal } from './tcp-hello';
+import { checkStranger, credentialsRefusal, helloRefusal } from './tcp-hello';
 import { RecvLink, type RecvLinkContext } from './tcp-recv-link';
 import {
   describeKey,
@@ -186,10 +178,7 @@ export class TcpTransport implements Transport {
     const staged = this.shared.stage(to, payload);
     let buf: Buffer;
     if (staged !== undefined) {
-      buf = Buffer.allocUnsafe(HEADER_BYTES + SHARED_BODY_BYTES);
-      writeHeader(buf, { ...frame, type: FrameType.DataShared, length: SHARED_BODY_BYTES });
-      buf.writeUInt32LE(staged.offset, HEADER_BYTES);
-      buf.writeUInt32LE(payload.byteLength, HEADER_BYTES + 4);
+      buf = sharedDataFrame(frame, staged.offset, payload.byteLength);
       borrowed = false;
       // Queued in the segment, where a polling successor finds it at once; the socket then
       // carries only a kick, for a successor that sleeps.
@@ -197,9 +186,7 @@ export class TcpTransport implements Transport {
     } else {
       // A lent payload goes out as its own write behind the header (no copy); otherwise both go
       // into one fresh buffer, so the caller may reuse its memory at once.
-      buf = Buffer.allocUnsafe(HEADER_BYTES + (borrowed ? 0 : payload.byteLength));
-      writeHeader(buf, { ...frame, type: FrameType.Data, length: payload.byteLength });
-      if (!borrowed) buf.set(payload, HEADER_BYTES);
+      buf = dataFrame(frame, payload, borrowed);
     }
     const lent = borrowed && payload.byteLength > 0;
     // A socket dropped with the ring settles its writes later: they do not count against the
@@ -393,13 +380,7 @@ export class TcpTransport implements Transport {
     // Read now: once the stranger has closed, the socket no longer knows who it was.
     const from = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     const reader = new FrameReader(
-      (f) => {
-        if (peer < 0 && f.type !== FrameType.Hello)
-          throw new Error(`a ${FrameType[f.type] ?? f.type} frame before its HELLO`);
-        if (peer < 0 && f.length > MAX_HELLO_BYTES)
-          throw new Error(`a HELLO of ${f.length} bytes (at most ${MAX_HELLO_BYTES})`);
-        return undefined;
-      },
+      (f) => checkStranger(f, peer >= 0),
       (f, body) => {
         if (f.type === FrameType.Hello) {
           const hello = Buffer.from(body).toString('utf8');
