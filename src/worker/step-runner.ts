@@ -377,7 +377,7 @@ export class StepRunner {
       y: batch.y,
       rows,
       accumulate,
-      loss: { ...this.p.lossOptions, targets: batch.t },
+      loss: this.lossFor(batch),
     };
     const span: SegmentSpan = (i, from, to, reduced) => {
       clock.span(`backward, segment ${i + 1} of ${segments.length}`, from, to);
@@ -398,6 +398,15 @@ export class StepRunner {
   }
 
   /**
+   * The job's loss options with the batch's targets. Written out rather than spread: V8 gives
+   * some spread objects a hidden class of their own, which outlives scavenges (GC pauses).
+   */
+  private lossFor(batch: Batch): LossOptions {
+    const o = this.p.lossOptions;
+    return { labelSmoothing: o.labelSmoothing, classWeights: o.classWeights, distill: o.distill, targets: batch.t };
+  }
+
+  /**
    * One micro-batch's forward and backward: the fused step writes its gradients into `into`
    * (added with `accumulate`) and returns no tensors; the tfjs step returns them for packing.
    */
@@ -407,7 +416,7 @@ export class StepRunner {
     accumulate: boolean,
     into: Float32Array,
   ): LocalStepResult & { grads?: LocalGradients['grads'] } {
-    const loss: LossOptions = { ...this.p.lossOptions, targets: batch.t };
+    const loss = this.lossFor(batch);
     if (this.p.fused !== undefined)
       return this.p.fused.run(this.p.params, into, batch.x, batch.y, rows, accumulate, loss);
     return forwardBackward(this.p.model, this.p.layout, batch.x, batch.y, rows, loss);

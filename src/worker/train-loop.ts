@@ -336,8 +336,11 @@ export class TrainLoop {
       lr = this.replica.schedule.lrAt(tick);
       const momentum = this.replica.schedule.momentumAt(tick);
       const stepInEpoch = Math.ceil(range.to / t.accumulate);
+      // Properties written out, not `...range`: V8 gives an object spread followed by function
+      // properties a fresh hidden class each time, and those outlive scavenges (GC pauses).
       const r = await runner.run({
-        ...range,
+        from: range.from,
+        to: range.to,
         rows: (b) => (batches[b] as Int32Array).length,
         batchCount: batches.length,
         batches: run.pipeline,
