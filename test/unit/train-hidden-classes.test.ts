@@ -21,11 +21,11 @@ StepRunner.prototype.run = function (s) { inputs.push(s); return run.call(this, 
 const lossFor = StepRunner.prototype.lossFor;
 StepRunner.prototype.lossFor = function (b) { const l = lossFor.call(this, b); losses.push(l); return l; };
 (async () => {
-  const data = await H.mnistSlice(512, 50);
-  const spec = H.specWith({ data: { batchSize: 64 }, train: { epochs: 1 } });
+  const data = await H.mnistSlice(4096, 50);
+  const spec = H.specWith({ data: { batchSize: 64 }, train: { epochs: 3 } });
   const [r] = await H.trainRanks({ world: 1, spec, data });
   if (r.error) throw r.error;
-  console.log(JSON.stringify({ steps: inputs.length, losses: losses.length, inputs: same(inputs[2], inputs[6]), loss: same(losses[2], losses[6]) }));
+  console.log(JSON.stringify({ steps: inputs.length, losses: losses.length, inputs: same(inputs[150], inputs[190]), loss: same(losses[150], losses[190]) }));
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
 
@@ -38,8 +38,8 @@ test("a step's input and its loss options keep one hidden class from step to ste
   });
   assert.equal(child.status, 0, child.stderr);
   const seen = JSON.parse(child.stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
-  assert.equal(seen.steps, 8, 'the job runs 512 / 64 steps');
-  assert.equal(seen.losses, 8);
+  assert.equal(seen.steps, 192, 'the job runs 3 epochs of 4096 / 64 steps');
+  assert.equal(seen.losses, 192);
   assert.equal(seen.inputs, true, 'StepInput objects of two steps have different hidden classes');
   assert.equal(seen.loss, true, 'loss options of two steps have different hidden classes');
 });
