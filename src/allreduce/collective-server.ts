@@ -201,7 +201,7 @@ export class CollectiveServer {
           fail(refusal, arrival.generation);
           return;
         }
-        this.mailbox.deliver({ ...arrival, bytes }).catch((e: unknown) => fail(e, arrival.generation));
+        this.mailbox.deliver(withBytes(arrival, bytes)).catch((e: unknown) => fail(e, arrival.generation));
       },
     );
   }
@@ -365,6 +365,22 @@ export class CollectiveServer {
       return { code: Status.INVALID_ARGUMENT, details: `malformed chunk: ${(e as Error).message}` };
     }
     const arrival = this.arrivalOf(msg.header);
-    return 'details' in arrival ? arrival : { ...arrival, bytes: msg.payload };
+    return 'details' in arrival ? arrival : withBytes(arrival, msg.payload);
   }
+}
+
+/**
+ * The arrival with its payload, its fields written out: `{ ...arrival, bytes }` would give every
+ * message's object a hidden class of its own.
+ */
+function withBytes(a: Omit<Arrival, 'bytes'>, bytes: Uint8Array): Arrival {
+  return {
+    job: a.job,
+    generation: a.generation,
+    fromRank: a.fromRank,
+    key: a.key,
+    elements: a.elements,
+    dtype: a.dtype,
+    bytes,
+  };
 }

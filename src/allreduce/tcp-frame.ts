@@ -46,14 +46,31 @@ export interface Frame {
 }
 
 export function writeHeader(buf: Buffer, f: Frame): void {
+  writeHeaderAs(buf, f, f.type, f.length);
+}
+
+/**
+ * writeHeader with the type and length apart: a data frame's header is written from the send's
+ * fields as they are, with no object built per message ({ ...h, type } would get a hidden class
+ * of its own every time).
+ */
+function writeHeaderAs(buf: Buffer, f: DataHeader, type: FrameType, length: number): void {
   buf.writeUInt32LE(FRAME_MAGIC, 0);
-  buf[4] = f.type;
+  buf[4] = type;
   buf[5] = WIRE_DTYPES.indexOf(f.dtype);
   buf[6] = OPS.indexOf(f.op);
   buf[7] = NACK_CODES.indexOf(f.nackCode);
   const k = f.key;
-  const words = [f.generation, k.opSeq, k.bucket, k.step, k.chunk, k.block, f.fromRank, f.elements, f.msgId, f.length];
-  words.forEach((w, i) => buf.writeUInt32LE(w >>> 0, 8 + 4 * i));
+  buf.writeUInt32LE(f.generation >>> 0, 8);
+  buf.writeUInt32LE(k.opSeq >>> 0, 12);
+  buf.writeUInt32LE(k.bucket >>> 0, 16);
+  buf.writeUInt32LE(k.step >>> 0, 20);
+  buf.writeUInt32LE(k.chunk >>> 0, 24);
+  buf.writeUInt32LE(k.block >>> 0, 28);
+  buf.writeUInt32LE(f.fromRank >>> 0, 32);
+  buf.writeUInt32LE(f.elements >>> 0, 36);
+  buf.writeUInt32LE(f.msgId >>> 0, 40);
+  buf.writeUInt32LE(length >>> 0, 44);
 }
 
 /** Parses a header; throws with the reason when it is not one of ours. */
@@ -88,7 +105,7 @@ export type DataHeader = Omit<Frame, 'type' | 'length'>;
 /** A DATA frame: the header and the payload, or the header alone when the payload is lent (written behind it). */
 export function dataFrame(h: DataHeader, payload: Uint8Array, lent: boolean): Buffer {
   const buf = Buffer.allocUnsafe(HEADER_BYTES + (lent ? 0 : payload.byteLength));
-  writeHeader(buf, { ...h, type: FrameType.Data, length: payload.byteLength });
+  writeHeaderAs(buf, h, FrameType.Data, payload.byteLength);
   if (!lent) buf.set(payload, HEADER_BYTES);
   return buf;
 }
@@ -96,7 +113,7 @@ export function dataFrame(h: DataHeader, payload: Uint8Array, lent: boolean): Bu
 /** A DATA_SHARED frame: where the payload's `bytes` lie in the shared segment. */
 export function sharedDataFrame(h: DataHeader, offset: number, bytes: number): Buffer {
   const buf = Buffer.allocUnsafe(HEADER_BYTES + SHARED_BODY_BYTES);
-  writeHeader(buf, { ...h, type: FrameType.DataShared, length: SHARED_BODY_BYTES });
+  writeHeaderAs(buf, h, FrameType.DataShared, SHARED_BODY_BYTES);
   buf.writeUInt32LE(offset, HEADER_BYTES);
   buf.writeUInt32LE(bytes, HEADER_BYTES + 4);
   return buf;
