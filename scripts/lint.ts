@@ -1,6 +1,6 @@
 /**
  * The project's lint, run before the tests: no `any`, no default exports, no `.only` in tests,
- * no import cycles, and the layering of src/ (scripts/layering.ts, shown in docs/architecture.md):
+ * no import cycles, no `{ ...o, x }` objects on the step's path, and the layering of src/ (scripts/layering.ts, shown in docs/architecture.md):
  * each folder imports only the folders its row allows, only through their index.ts, and never
  * reaches a package its row bans (the collectives and the coordinator load no TensorFlow.js;
  * train/ and data/ no network). The layer table here and the doc's must agree.
@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { longFunctions } from './function-lengths';
+import { spreadsOnHotPath } from './hot-path-spreads';
 import {
   LAYERS,
   importProblem,
@@ -62,6 +63,7 @@ for (const file of all) {
       problems.push(`${rel}:${i + 1}: .only would silently skip the rest of the suite`);
   });
   if (!rel.startsWith('src/')) continue;
+  problems.push(...spreadsOnHotPath(rel, code));
   for (const f of longFunctions(text, MAX_FUNCTION_LINES)) {
     problems.push(
       `${rel}:${f.startLine}: ${f.name} is ${f.lines} lines (at most ${MAX_FUNCTION_LINES}): split it into functions named for what they do`,
@@ -154,5 +156,5 @@ if (problems.length > 0) {
   );
   process.exit(1);
 }
-const checks = `no any, no default exports, no .only, no cycles; layering as in docs/architecture.md; functions in src/ at most ${MAX_FUNCTION_LINES} lines`;
+const checks = `no any, no default exports, no .only, no cycles; layering as in docs/architecture.md; functions in src/ at most ${MAX_FUNCTION_LINES} lines; no spread-then-more objects on the step's path`;
 process.stdout.write(`lint: ${all.length} files clean (${checks})\n`);

@@ -12,9 +12,9 @@ export async function ringBroadcast(t: Transport, buf: Float32Array, opSeq: numb
   const next = (rank + 1) % n;
   const prev = (rank - 1 + n) % n;
   const distance = (rank - root + n) % n;
-  const key: MessageKey = { op: 'broadcast', opSeq, bucket: 0, step: 0, chunk: 0, block: 0 };
+  const key = (step: number): MessageKey => ({ op: 'broadcast', opSeq, bucket: 0, step, chunk: 0, block: 0 });
   const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   const meta = { elements: buf.length, dtype: 'fp32' as const };
-  if (distance !== 0) await t.recv(prev, { ...key, step: distance - 1 }, bytes, meta);
-  if (next !== root) await t.send(next, { ...key, step: distance }, bytes, meta);
+  if (distance !== 0) await t.recv(prev, key(distance - 1), bytes, meta);
+  if (next !== root) await t.send(next, key(distance), bytes, meta);
 }

@@ -33,14 +33,25 @@ export function addStep(
   t: EpochTally,
   r: Pick<StepResult, 'applied' | 'clipped' | 'norm' | 'lossSum' | 'correct' | 'rows'>,
 ): EpochTally {
-  if (!r.applied) return { ...t, skipped: t.skipped + 1, skippedRows: t.skippedRows + r.rows };
+  // Every field written out: `{ ...t, x }` would get a hidden class of its own each step.
+  if (!r.applied)
+    return {
+      sums: t.sums,
+      skippedRows: t.skippedRows + r.rows,
+      normSum: t.normSum,
+      maxNorm: t.maxNorm,
+      applied: t.applied,
+      clipped: t.clipped,
+      skipped: t.skipped + 1,
+    };
   return {
-    ...t,
     sums: [t.sums[0] + r.lossSum, t.sums[1] + r.correct, t.sums[2] + r.rows],
+    skippedRows: t.skippedRows,
     normSum: t.normSum + r.norm,
     maxNorm: r.norm > t.maxNorm ? r.norm : t.maxNorm,
     applied: t.applied + 1,
     clipped: t.clipped + (r.clipped ? 1 : 0),
+    skipped: t.skipped,
   };
 }
 
