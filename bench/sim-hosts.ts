@@ -81,12 +81,6 @@ export function netnsRefusal(): string | undefined {
 }
 
 /**
- * tbf's bucket must hold what the kernel hands it at once (a GSO packet on a veth, at most
- * GSO_MAX_BYTES: see hostsUp), and little more: bytes in the bucket leave at memory speed, so a
- * bucket as large as a step's gradients (the MLP's are 400 KB) would let every step through
- * unshaped. Above 2.5 Gbit/s it holds 0.2 ms of the rate, so the kernel's timers can keep up.
- */
-/**
  * The largest packet a veth hands its qdisc. A veth's default (64 KiB of payload plus headers) is
  * larger than a 64 KiB bucket, and tbf then cuts every packet into MTU-sized ones in software, on
  * the sending rank's CPU, which a real NIC would not take. 32 KiB packets pass whole.
@@ -106,6 +100,12 @@ export function smallPackets(ns: string, dev: string, notes: string[]): void {
   }
 }
 
+/**
+ * tbf's bucket must hold what the kernel hands it at once (a GSO packet on a veth, at most
+ * GSO_MAX_BYTES: see hostsUp), and little more: bytes in the bucket leave at memory speed, so a
+ * bucket as large as a step's gradients (the MLP's are 400 KB) would let every step through
+ * unshaped. Above 2.5 Gbit/s it holds 0.2 ms of the rate, so the kernel's timers can keep up.
+ */
 export function tbfArgs(iface: string, rateMbit: number): string[] {
   const burstBytes = Math.max(64 * 1024, Math.ceil((rateMbit * 1e6) / 8 / 5000));
   return [

@@ -59,6 +59,8 @@ export class Communicator {
   private hierarchyState: { hierarchy: HostHierarchy | undefined } | undefined;
   /** When this rank last let the event loop run (hrtime ns): shared-file all-reduces never need to. */
   private lastYield = 0n;
+  /** mayShareFile's answer, once asked. */
+  private shareFile: boolean | undefined;
   private firstArrival: bigint | undefined;
   private sumSquares: number | undefined;
 
@@ -129,9 +131,13 @@ export class Communicator {
   /**
    * Two ranks that could share a file (both on this host, shared memory on: every rank of the
    * ring answers alike, so both hold the handshake or neither does), and no one asked for the ring.
+   * Fixed for the ring's life (its addresses and the options), so asked of the transport once: the
+   * answer reads the host's interfaces, and every all-reduce asks.
    */
   private mayShareFile(): boolean {
-    return this.worldSize === 2 && this.transport.pairCandidate?.() === true && this.options.algorithm !== 'ring';
+    this.shareFile ??=
+      this.worldSize === 2 && this.transport.pairCandidate?.() === true && this.options.algorithm !== 'ring';
+    return this.shareFile;
   }
 
   /** Settles, at the first all-reduce of a ring that may go hierarchical, whether it does. */
@@ -325,12 +331,13 @@ export class Communicator {
     if (n < 2 || (n === 2 && (this.pairState === undefined ? this.mayShareFile() : this.pairState.pair !== undefined)))
       return false;
     if (n > 2 && this.hierarchyState?.hierarchy !== undefined) return false;
-    return !(
+    // A ring that may still go hierarchical at its first all-reduce does not overlap before it knows.
+    const mayGoHierarchical =
       n > 2 &&
       this.hierarchyState === undefined &&
       this.options.hierarchy !== 'flat' &&
-      this.transport.hostPairs?.() !== undefined
-    );
+      this.transport.hostPairs?.() !== undefined;
+    return !mayGoHierarchical;
   }
 
   /** Sums `buf` host by host (allreduce-hierarchical.ts), times `scale`. */

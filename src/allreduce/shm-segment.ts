@@ -15,7 +15,6 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { performance } from 'node:perf_hooks';
 import * as path from 'node:path';
 import { nativeSharedMemory } from '../native';
 import { QUEUE_END } from './shm-frame-queue';
@@ -69,23 +68,7 @@ export function isOwnAddress(address: string | undefined): boolean {
   if (address === undefined) return false;
   const a = address.replace(/^::ffff:/, '');
   if (a === '::1' || a.startsWith('127.')) return true;
-  return ownAddresses().has(a);
-}
-
-const ADDRESSES_FRESH_MS = 5_000;
-let own: { at: number; addresses: Set<string> } | undefined;
-
-/**
- * This host's interface addresses, read again after ADDRESSES_FRESH_MS: a two-host pair asks at
- * every step whether it may share a file, and os.networkInterfaces() costs ~0.1 ms a call.
- */
-function ownAddresses(): Set<string> {
-  const now = performance.now();
-  if (own === undefined || now - own.at > ADDRESSES_FRESH_MS) {
-    const addresses = Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
-    own = { at: now, addresses: new Set(addresses) };
-  }
-  return own.addresses;
+  return Object.values(os.networkInterfaces()).some((list) => (list ?? []).some((i) => i.address === a));
 }
 
 /** host and port of a ring address ('127.0.0.1:4567', '[::1]:4567'). */

@@ -48,6 +48,11 @@ export class OverlapTuner {
     this.steps += 1;
   }
 
+  /** Until decide: the steps still count toward the trial. */
+  get inTrial(): boolean {
+    return this.decision === undefined;
+  }
+
   /** True right after the trial's last step: every rank then calls decide with the all-reduced means. */
   get due(): boolean {
     return this.decision === undefined && this.steps === this.trial.after + this.trial.block * this.trial.blocks;
@@ -61,10 +66,6 @@ export class OverlapTuner {
   /** Keeps overlap unless the plain step was faster by more than the noise; from the means every rank agrees on. */
   decide(withOverlap: number, without: number): boolean {
     this.decision = !(without < withOverlap * (1 - KEEP_OVERLAP_WITHIN));
-    return this.decision;
-  }
-
-  get decided(): boolean | undefined {
     return this.decision;
   }
 }

@@ -141,7 +141,7 @@ export class StepRunner {
   private segments: BackwardSegment[] | undefined;
   /** overlap auto's trial, once this ring can overlap at all. */
   private tuner: OverlapTuner | undefined;
-  /** Whether the running step could overlap, and did: what the tuner records. */
+  /** Whether the running step of overlap auto's trial overlapped: what the tuner records. */
   private tried: { overlapped: boolean } | undefined;
 
   private constructor(
@@ -178,7 +178,8 @@ export class StepRunner {
     const { applied, clipped, norm } = this.update(s, loss);
     s.clock.timed('update', t0);
     step.clear(this.p.fused !== undefined);
-    await this.tune(s.clock.since(started));
+    // Only a step of overlap auto's trial has anything to record (no await on every other step).
+    if (this.tried !== undefined) await this.tune(s.clock.since(started));
     return {
       loss,
       norm,
@@ -339,8 +340,9 @@ export class StepRunner {
     if (this.segments.length < 2 || !comm.canOverlap()) return undefined;
     if (overlap === 'auto') {
       this.tuner ??= new OverlapTuner(this.p.overlapTrial);
-      this.tried = { overlapped: this.tuner.overlapNext };
-      if (!this.tried.overlapped) return undefined;
+      const overlapNext = this.tuner.overlapNext;
+      if (this.tuner.inTrial) this.tried = { overlapped: overlapNext };
+      if (!overlapNext) return undefined;
     }
     return comm.overlapped(this.buffer.all);
   }
@@ -350,9 +352,9 @@ export class StepRunner {
    * and keeps the faster way (a collective every rank reaches at the same step).
    */
   private async tune(seconds: number): Promise<void> {
-    const tuner = this.tuner;
-    if (tuner === undefined || this.tried === undefined) return;
-    tuner.record(this.tried.overlapped, seconds);
+    const { tuner, tried } = this;
+    if (tuner === undefined || tried === undefined) return;
+    tuner.record(tried.overlapped, seconds);
     if (!tuner.due) return;
     const means = new Float32Array(tuner.means());
     await this.p.comm.allReduceMean(means);
