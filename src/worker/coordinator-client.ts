@@ -59,8 +59,21 @@ export interface ProgressUpdate {
   timing: StepTiming;
 }
 
+/** One Report call's content (see reportInBackground). */
+interface QueuedReport {
+  generation: number;
+  step: number;
+  samples: number;
+  epochs: EpochReport[];
+  onError: (e: RingtrainError) => void;
+}
+
 export class CoordinatorClient {
   private readonly client: grpc.Client;
+  /** Epoch reports not sent yet, oldest first; one generation's are sent in one call. */
+  private readonly queued: QueuedReport[] = [];
+  /** Sending the queue, while it runs (reportInBackground). */
+  private sending: Promise<void> | undefined;
 
   constructor(
     readonly address: string,
@@ -168,6 +181,45 @@ export class CoordinatorClient {
   }
 
   /**
+   * Sends an epoch report without holding up training: the reply carries nothing the worker needs
+   * (membership changes reach it by heartbeat), yet awaiting it held rank 0 for a coordinator round
+   * trip while its peers waited at the next step (up to the call's deadline while the coordinator
+   * restarts). One call is in flight at a time, in order; reports queued meanwhile go in one call
+   * per generation, so a slow coordinator never builds a backlog. finish() sends after them.
+   */
+  reportInBackground(
+    generation: number,
+    step: number,
+    samples: number,
+    epochs: EpochReport[],
+    onError: (e: RingtrainError) => void,
+  ): void {
+    const last = this.queued[this.queued.length - 1];
+    if (last !== undefined && last.generation === generation) {
+      last.step = step;
+      last.samples = samples;
+      last.epochs.push(...epochs);
+    } else this.queued.push({ generation, step, samples, epochs: [...epochs], onError });
+    this.sending ??= this.sendQueued();
+  }
+
+  /** Settles once every report handed to reportInBackground was answered or failed. */
+  async reportsSettled(): Promise<void> {
+    await this.sending;
+  }
+
+  private async sendQueued(): Promise<void> {
+    for (let r = this.queued.shift(); r !== undefined; r = this.queued.shift()) {
+      try {
+        await this.report(r.generation, r.step, r.samples, r.epochs);
+      } catch (e) {
+        r.onError(e as RingtrainError);
+      }
+    }
+    this.sending = undefined;
+  }
+
+  /**
    * Step-level progress for the coordinator's status page: the points since the last call (rank
    * 0) and this worker's time split over the same window. Rides on the Report RPC.
    */
@@ -187,6 +239,8 @@ export class CoordinatorClient {
   }
 
   async finish(ok: boolean, reason: string): Promise<void> {
+    // The coordinator must see the last epochs before it hears the worker is done.
+    await this.reportsSettled();
     try {
       await unary(
         this.client,

@@ -66,8 +66,12 @@ export async function reportEpoch(c: EpochReportContext, e: EpochSummary): Promi
     ]),
   );
   logEpoch(c, e);
-  await c.client
-    .report(c.generation, e.step, e.step * c.spec.data.batchSize * c.spec.train.accumulate * c.world, [
+  // In the background: the coordinator's reply would cost rank 0 a round trip its peers wait through.
+  c.client.reportInBackground(
+    c.generation,
+    e.step,
+    e.step * c.spec.data.batchSize * c.spec.train.accumulate * c.world,
+    [
       {
         epoch: e.epoch,
         split: 'train',
@@ -84,10 +88,9 @@ export async function reportEpoch(c: EpochReportContext, e: EpochSummary): Promi
         samplesPerSec: 0,
         samples: e.val.samples,
       },
-    ])
-    .catch((err: unknown) =>
-      c.log.warn({ event: 'report-failed' }, `epoch report to the coordinator failed: ${(err as Error).message}`),
-    );
+    ],
+    (err) => c.log.warn({ event: 'report-failed' }, `epoch report to the coordinator failed: ${err.message}`),
+  );
 }
 
 function logEpoch(c: EpochReportContext, e: EpochSummary): void {
