@@ -5,10 +5,9 @@
  * must never share prom-client's global register.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { STEP_PHASES, StepMetricsBatch } from './step-metrics-batch';
 
-/** Where a step's wall time went; the four add up to the step (minus bookkeeping). */
-export type StepPhase = 'data' | 'compute' | 'communication' | 'update';
-export const STEP_PHASES: readonly StepPhase[] = ['data', 'compute', 'communication', 'update'];
+export { STEP_PHASES, type StepPhase } from './step-metrics-batch';
 
 /** 1 ms (tiny MLP on a fast core) to 10 s (large model on wasm): steps land in this span. */
 export const STEP_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -59,9 +58,13 @@ export interface WorkerMetrics {
   ringLink: Gauge<'peer' | 'path'>;
   /** Ring connections and messages refused: no or wrong token, not our framing, another job or generation. */
   ringRefused: Counter;
+  /** Where each step's own metrics go first (step-metrics-batch.ts): the five above, in batches. */
+  steps: StepMetricsBatch;
 }
 
 type Registers = Registry[];
+/** Runs before prom-client reads a batched metric, so the read sees every step. */
+type BeforeRead = () => void;
 
 type StepMetric =
   | 'samplesTotal'
@@ -72,7 +75,7 @@ type StepMetric =
   | 'momentum'
   | 'nonFiniteSteps';
 /** The step: samples, its wall time and each phase's share, the optimizer's settings. */
-function stepMetrics(registers: Registers): Pick<WorkerMetrics, StepMetric> {
+function stepMetrics(registers: Registers, collect: BeforeRead): Pick<WorkerMetrics, StepMetric> {
   return {
     samplesTotal: new Counter({
       name: 'ringtrain_samples_total',
@@ -84,12 +87,14 @@ function stepMetrics(registers: Registers): Pick<WorkerMetrics, StepMetric> {
       help: 'Wall time of one optimizer step.',
       buckets: STEP_DURATION_BUCKETS,
       registers,
+      collect,
     }),
     stepPhaseSeconds: new Counter({
       name: 'ringtrain_step_phase_seconds_total',
       help: 'Seconds spent in each phase of the training step.',
       labelNames: ['phase'] as const,
       registers,
+      collect,
     }),
     stepPhaseDuration: new Histogram({
       name: 'ringtrain_step_phase_duration_seconds',
@@ -97,6 +102,7 @@ function stepMetrics(registers: Registers): Pick<WorkerMetrics, StepMetric> {
       labelNames: ['phase'] as const,
       buckets: ALLREDUCE_DURATION_BUCKETS,
       registers,
+      collect,
     }),
     learningRate: new Gauge({
       name: 'ringtrain_learning_rate',
@@ -120,18 +126,20 @@ function stepMetrics(registers: Registers): Pick<WorkerMetrics, StepMetric> {
 type RingMetric =
   'peerWaitSeconds' | 'allreduceDuration' | 'allreduceBytes' | 'generation' | 'ringLink' | 'ringRefused';
 /** The ring: all-reduce time and bytes, waits for slower peers, the links, refusals. */
-function ringMetrics(registers: Registers): Pick<WorkerMetrics, RingMetric> {
+function ringMetrics(registers: Registers, collect: BeforeRead): Pick<WorkerMetrics, RingMetric> {
   return {
     peerWaitSeconds: new Counter({
       name: 'ringtrain_peer_wait_seconds_total',
       help: 'Seconds of the communication phase spent waiting for the first message of a slower neighbour (communication minus this is the exchange).',
       registers,
+      collect,
     }),
     allreduceDuration: new Histogram({
       name: 'ringtrain_allreduce_duration_seconds',
       help: 'Wall time of one bucket all-reduce.',
       buckets: ALLREDUCE_DURATION_BUCKETS,
       registers,
+      collect,
     }),
     allreduceBytes: new Counter({
       name: 'ringtrain_allreduce_bytes_total',
@@ -197,7 +205,15 @@ export function createWorkerMetrics(
 ): WorkerMetrics {
   registry.setDefaultLabels({ rank: String(rank) });
   const registers = [registry];
-  const m: WorkerMetrics = { ...stepMetrics(registers), ...ringMetrics(registers), ...progressMetrics(registers) };
+  let steps: StepMetricsBatch | undefined;
+  const beforeRead = (): void => steps?.flush();
+  const parts = {
+    ...stepMetrics(registers, beforeRead),
+    ...ringMetrics(registers, beforeRead),
+    ...progressMetrics(registers),
+  };
+  steps = new StepMetricsBatch(parts);
+  const m: WorkerMetrics = { ...parts, steps };
   // Export every phase from the start so dashboards see 0 rather than a missing series.
   for (const phase of STEP_PHASES) m.stepPhaseSeconds.inc({ phase }, 0);
   // Likewise the non-finite counters: increase() misses the first event of a series born at 1.

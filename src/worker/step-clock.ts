@@ -4,7 +4,7 @@
  * epoch (the epoch line's split) and handed out step by step to the metrics, the run recorder
  * and the trace. Kept out of the training loop so the loop reads as the step it runs.
  */
-import { STEP_PHASES, type StepPhase, type WorkerMetrics } from '../observe';
+import type { StepPhase, WorkerMetrics } from '../observe';
 import type { StepSpan } from '../record';
 import { secondsSince, systemClock, type Clock } from './clock';
 import type { StepTimes } from './train-types';
@@ -96,7 +96,7 @@ export class StepClock {
     this.time.communication += seconds;
     if (firstArrival !== undefined && firstArrival > ready)
       this.time.peerWait += Math.min(seconds, Number(firstArrival - ready) / 1e9);
-    this.metrics?.allreduceDuration.observe(seconds);
+    this.metrics?.steps.allreduce(seconds);
     if (this.spans === undefined) return;
     const done = this.clock.ns();
     const exchangeFrom =
@@ -112,15 +112,7 @@ export class StepClock {
       seconds[key] = this.time[key] - this.reported[key];
       this.reported[key] = this.time[key];
     }
-    const m = this.metrics;
-    if (m !== undefined) {
-      m.stepDuration.observe(this.since(this.started));
-      for (const phase of STEP_PHASES) {
-        m.stepPhaseSeconds.inc({ phase }, seconds[phase]);
-        m.stepPhaseDuration.observe({ phase }, seconds[phase]);
-      }
-      m.peerWaitSeconds.inc(seconds.peerWait);
-    }
+    this.metrics?.steps.step(this.since(this.started), seconds);
     const spans = this.spans;
     this.spans = undefined;
     return { seconds, spans };
