@@ -381,8 +381,6 @@ export class TrainLoop {
       });
       if (midEpochCheckpointDue(spec.checkpoint.everySteps, this.c.step, range.to >= batches.length))
         await this.checkpointMidEpoch(tally.sums);
-      // With one worker nothing above awaits I/O; yield so heartbeats and scrapes get served.
-      if (comm.worldSize === 1) await new Promise((r) => setImmediate(r));
       if (t.maxSteps > 0 && this.c.step >= t.maxSteps) break;
     }
     return { tally, lr };
