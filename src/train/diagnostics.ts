@@ -201,25 +201,46 @@ function binEdges(min: number, max: number, n: number): number[] {
 }
 
 /** The plain loops, where the addon is not built (its test holds the two together). */
-function histogramJs(values: Float32Array, bins = HISTOGRAM_BINS): Histogram {
-  let min = Infinity;
-  let max = -Infinity;
-  let count = 0;
-  let sum = 0;
-  let sq = 0;
-  let nonFinite = 0;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i] as number;
-    if (!Number.isFinite(v)) {
-      nonFinite++;
-      continue;
+/**
+ * Min, max, count, sum and sum of squares of the finite values: element i into lane i % 16 (the
+ * tail from lane 0), lanes combined pairwise, neighbours first, ties to the left. The addon runs
+ * the same order (diagnostics.cc's moments), so both give the same bits; sixteen lanes let it
+ * vectorize where one serial chain made the pass 4x slower.
+ */
+function moments(values: Float32Array): { min: number; max: number; count: number; sum: number; sq: number } {
+  const lo = new Float64Array(LANES).fill(Infinity);
+  const hi = new Float64Array(LANES).fill(-Infinity);
+  const s = new Float64Array(LANES);
+  const q = new Float64Array(LANES);
+  const c = new Float64Array(LANES);
+  const add = (j: number, x: number): void => {
+    const f = Number.isFinite(x);
+    const xs = f ? x : 0;
+    if (f && x < (lo[j] as number)) lo[j] = x;
+    if (f && x > (hi[j] as number)) hi[j] = x;
+    s[j] = (s[j] as number) + xs;
+    q[j] = (q[j] as number) + xs * xs;
+    if (f) c[j] = (c[j] as number) + 1;
+  };
+  let i = 0;
+  for (; i + LANES <= values.length; i += LANES) for (let j = 0; j < LANES; j++) add(j, values[i + j] as number);
+  for (let j = 0; i < values.length; i++, j++) add(j, values[i] as number);
+  for (let width = LANES; width > 1; width /= 2) {
+    for (let j = 0; j < width / 2; j++) {
+      const [a, b] = [2 * j, 2 * j + 1];
+      lo[j] = (lo[b] as number) < (lo[a] as number) ? (lo[b] as number) : (lo[a] as number);
+      hi[j] = (hi[b] as number) > (hi[a] as number) ? (hi[b] as number) : (hi[a] as number);
+      s[j] = (s[a] as number) + (s[b] as number);
+      q[j] = (q[a] as number) + (q[b] as number);
+      c[j] = (c[a] as number) + (c[b] as number);
     }
-    if (v < min) min = v;
-    if (v > max) max = v;
-    count++;
-    sum += v;
-    sq += v * v;
   }
+  return { min: lo[0] as number, max: hi[0] as number, count: c[0] as number, sum: s[0] as number, sq: q[0] as number };
+}
+
+function histogramJs(values: Float32Array, bins = HISTOGRAM_BINS): Histogram {
+  const { min, max, count, sum, sq } = moments(values);
+  const nonFinite = values.length - count;
   if (count === 0) return { min: 0, max: 0, count: 0, sum: 0, sumSquares: 0, edges: [], counts: [], nonFinite };
   const n = min === max ? 1 : bins;
   const lo = min === max ? min - 0.5 : min;
