@@ -349,21 +349,26 @@ napi_value AddScaled(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// addScaledSquares(dst, src, scale, squaresUpTo): addScaled, then the sum of squares of dst[0, squaresUpTo)
+// addScaledSquares(dst, src, scale, squaresUpTo[, both]): addScaled, then the sum of squares of
+// dst[0, squaresUpTo); with both true the results go to src as well (addScaledSquaresBoth).
 napi_value AddScaledSquares(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   float* dst = nullptr;
   float* src = nullptr;
   size_t n = 0;
   double scale = 0;
   int64_t upTo = 0;
-  if (argc != 4 || !addArgs(env, argv, &dst, &src, &n, &scale) || !readInt64(env, argv[3], &upTo) || upTo < 0) {
-    return fail(env, "addScaledSquares(dst: Float32Array, src: Float32Array, scale: number, squaresUpTo: integer >= 0)");
+  bool both = false;
+  const bool bothOk = argc < 5 || napi_get_value_bool(env, argv[4], &both) == napi_ok;
+  if (argc < 4 || !addArgs(env, argv, &dst, &src, &n, &scale) || !readInt64(env, argv[3], &upTo) || upTo < 0 || !bothOk) {
+    return fail(env, "addScaledSquares(dst: Float32Array, src: Float32Array, scale: number, squaresUpTo: integer >= 0, both?: boolean)");
   }
+  const float k = static_cast<float>(scale);
+  const size_t m = static_cast<size_t>(upTo);
   napi_value out;
-  napi_create_double(env, ringtrain::addScaledSquares(dst, src, n, static_cast<float>(scale), static_cast<size_t>(upTo)), &out);
+  napi_create_double(env, both ? ringtrain::addScaledSquaresBoth(dst, src, n, k, m) : ringtrain::addScaledSquares(dst, src, n, k, m), &out);
   return out;
 }
 

@@ -132,6 +132,40 @@ double addScaledSquares(float* dst, const float* src, size_t n, float scale, siz
   return l[0];
 }
 
+// addScaledSquares writing each result to src too (src is the peer's half of the file).
+__attribute__((target_clones("avx512f", "avx2", "default")))
+double addScaledSquaresBoth(float* dst, float* src, size_t n, float scale, size_t squaresUpTo) {
+  double l[16] = {};
+  const size_t m = squaresUpTo < n ? squaresUpTo : n;
+  size_t i = 0;
+  for (; i + 16 <= m; i += 16) {
+    for (int j = 0; j < 16; j++) {
+      const float sum = dst[i + j] + src[i + j];
+      const float d = sum * scale;
+      dst[i + j] = d;
+      src[i + j] = d;
+      l[j] += static_cast<double>(d) * static_cast<double>(d);
+    }
+  }
+  for (int j = 0; i < m; i++, j++) {
+    const float sum = dst[i] + src[i];
+    const float d = sum * scale;
+    dst[i] = d;
+    src[i] = d;
+    l[j] += static_cast<double>(d) * static_cast<double>(d);
+  }
+  for (; i < n; i++) {
+    const float sum = dst[i] + src[i];
+    const float d = sum * scale;
+    dst[i] = d;
+    src[i] = d;
+  }
+  for (int width = 16; width > 1; width /= 2) {
+    for (int j = 0; j < width / 2; j++) l[j] = l[2 * j] + l[2 * j + 1];
+  }
+  return l[0];
+}
+
 int futexWait(int32_t* word, int32_t expected, int64_t timeoutMicros) {
   struct timespec ts;
   ts.tv_sec = static_cast<time_t>(timeoutMicros / 1000000);

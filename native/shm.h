@@ -38,6 +38,10 @@ void addScaled(float* dst, const float* src, size_t n, float scale);
 // in the pass that sums it instead of a pass of its own.
 double addScaledSquares(float* dst, const float* src, size_t n, float scale, size_t squaresUpTo);
 
+// addScaledSquares that also writes each result back to src: a pair's summed part lands in both
+// ranks' buffers in the pass that sums it, so neither copies it out of the other's afterwards.
+double addScaledSquaresBoth(float* dst, float* src, size_t n, float scale, size_t squaresUpTo);
+
 // Sleeps while *word == expected (a futex on shared memory, so a peer process can wake it), at
 // most timeoutMicros: 0 woken, 1 timed out, 2 the word had already changed, 3 interrupted/other.
 int futexWait(int32_t* word, int32_t expected, int64_t timeoutMicros);

@@ -91,7 +91,7 @@ export class SharedPair {
   /** Futex sleeps taken while waiting, and how many of them a signal ended (tests and logs). */
   readonly sleepStats = { sleeps: 0, woken: 0 };
   private readonly addSquaresFromPeer:
-    ((dst: Float32Array, src: Float32Array, scale: number, upTo: number) => number) | undefined;
+    ((dst: Float32Array, src: Float32Array, scale: number, upTo: number, both: boolean) => number) | undefined;
 
   private constructor(
     private readonly rank: number,
@@ -238,11 +238,12 @@ export class SharedPair {
 
   /**
    * All-reduce of the resident buffer (residentBuffer), in place, times `scale`. The buffer is
-   * cut in two at a cache line: rank 0 sums the first part, rank 1 the second, each from both
-   * halves of the file into its own; then each copies the other's summed part into its own
-   * half. Every rank ends with the same bits: each part was summed once and copied. On return
-   * the peer has finished reading this rank's half, so the caller may write the buffer at once.
-   * Resolves with the time the peer's values were seen (see allReduceSum).
+   * cut in two at a cache line: rank 0 sums the first part, rank 1 the second, each reading both
+   * halves of the file and writing each sum to both, so when both have summed, each buffer holds
+   * the whole result and nobody copies anything out of the other's half. Every rank ends with the
+   * same bits: each part was summed once. On return the peer has finished with this rank's half,
+   * so the caller may write the buffer at once. Resolves with the time the peer's values were
+   * seen (see allReduceSum).
    *
    * With `squaresOf`, each rank also sums the squares of its part's results below that index in
    * the same pass, and the two parts' sums are exchanged with the summed flags: afterwards
@@ -258,7 +259,6 @@ export class SharedPair {
     const seq = (this.seq = (this.seq + 1) | 0);
     const split = Math.min(buf.length, Math.ceil(buf.length / 2 / LINE_FLOATS) * LINE_FLOATS);
     const [lo, hi] = me === 0 ? [0, split] : [split, buf.length];
-    const [peerLo, peerHi] = me === 0 ? [split, buf.length] : [0, split];
     // Our values are in place already: publishing is the counter alone.
     this.signal(published(me), seq);
     await undefined;
@@ -272,16 +272,15 @@ export class SharedPair {
       );
     }
     this.lastSquares = undefined;
-    const squares = this.sumPart(buf, theirs, lo, hi, scale, squaresOf);
+    const squares = this.sumPartToBoth(buf, theirs, lo, hi, scale, squaresOf);
     if (squares !== undefined) this.squares[partSquares(me)] = squares;
-    // Seq-cst: the peer that sees the flag sees our part's sum and its squares.
+    // Seq-cst: the peer that sees the flag sees our part's sums (in both halves) and squares.
+    // We are done with its half too, which the copy path (allReduceSum) checks before staging.
     this.signal(summed(me), seq);
+    this.signal(consumed(me), seq);
     await this.waitFor(summed(peer), seq, `sum its part of all-reduce #${seq}`);
     const both = (this.squares[partSquares(0)] as number) + (this.squares[partSquares(1)] as number);
     if (squares !== undefined && !Number.isNaN(both)) this.lastSquares = both;
-    buf.set(theirs.subarray(peerLo, peerHi), peerLo);
-    this.signal(consumed(me), seq);
-    await this.waitFor(consumed(peer), seq, `finish all-reduce #${seq}`);
     return arrival;
   }
 
@@ -291,11 +290,12 @@ export class SharedPair {
   }
 
   /**
-   * buf[lo, hi) = (buf + theirs) * scale, each step rounded to float32. With `squaresOf`, returns
-   * the sum of squares of the results below it (the addon's addScaledSquares), or NaN where the
-   * addon predates it: the peer then sees NaN too, and both ranks sum the squares themselves.
+   * buf[lo, hi) = theirs[lo, hi) = (buf + theirs) * scale, each step rounded to float32. With
+   * `squaresOf`, returns the sum of squares of the results below it (the addon's
+   * addScaledSquares), or NaN without the addon: the peer then sees NaN too, and both ranks sum
+   * the squares themselves.
    */
-  private sumPart(
+  private sumPartToBoth(
     buf: Float32Array,
     theirs: Float32Array,
     lo: number,
@@ -303,15 +303,17 @@ export class SharedPair {
     scale: number,
     squaresOf: number | undefined,
   ): number | undefined {
-    const ours = buf.subarray(lo, hi);
-    const mine = theirs.subarray(lo, hi);
-    if (squaresOf !== undefined && this.addSquaresFromPeer !== undefined)
-      return this.addSquaresFromPeer(ours, mine, scale, Math.max(0, Math.min(hi, squaresOf) - lo));
-    if (this.addFromPeer !== undefined) this.addFromPeer(ours, mine, scale);
-    else {
-      // Without the addon: a plain loop, with the same two roundings as addScaled.
-      const f = Math.fround(scale);
-      for (let i = lo; i < hi; i++) buf[i] = Math.fround((buf[i] as number) + (theirs[i] as number)) * f;
+    if (this.addSquaresFromPeer !== undefined) {
+      const upTo = squaresOf === undefined ? 0 : Math.max(0, Math.min(hi, squaresOf) - lo);
+      const squares = this.addSquaresFromPeer(buf.subarray(lo, hi), theirs.subarray(lo, hi), scale, upTo, true);
+      return squaresOf === undefined ? undefined : squares;
+    }
+    // Without the addon: a plain loop, with the same two roundings as addScaled.
+    const f = Math.fround(scale);
+    for (let i = lo; i < hi; i++) {
+      const d = Math.fround(Math.fround((buf[i] as number) + (theirs[i] as number)) * f);
+      buf[i] = d;
+      theirs[i] = d;
     }
     return squaresOf === undefined ? undefined : NaN;
   }

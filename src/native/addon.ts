@@ -108,8 +108,11 @@ export interface NativeSharedMemory {
    * straight out of the peer's half of the file; absent from an addon built before it.
    */
   addScaled?(dst: Float32Array, src: Float32Array, scale: number): void;
-  /** addScaled, returning the sum of squares of dst[0, squaresUpTo) in sumSquares' lane order; absent from an older addon. */
-  addScaledSquares?(dst: Float32Array, src: Float32Array, scale: number, squaresUpTo: number): number;
+  /**
+   * addScaled, returning the sum of squares of dst[0, squaresUpTo) in sumSquares' lane order;
+   * with `both`, each result is written to src too (shm.cc's addScaledSquaresBoth).
+   */
+  addScaledSquares?(dst: Float32Array, src: Float32Array, scale: number, squaresUpTo: number, both?: boolean): number;
   /**
    * Sleeps while words[index] === expected, at most timeoutMicros (a futex on the mapped file, so
    * another process can wake it): 0 woken, 1 timed out, 2 already changed, 3 interrupted. Absent

@@ -145,7 +145,7 @@ test('the streaming copy into a shared segment copies every bit, at any alignmen
 });
 
 test(
-  "the pair's add straight from the peer's half gives float32 (a + b) * scale, rounded after each operation, at any alignment and length",
+  "the pair's add straight from the peer's half gives float32 (a + b) * scale, rounded after each operation, at any alignment and length, and to both halves when asked",
   { skip },
   () => {
     const add = nativeSharedMemory().shm?.addScaled;
@@ -173,6 +173,18 @@ test(
         assert.ok(
           mem.subarray(0, offset).every((v) => v === 7) && mem.subarray(offset + length).every((v) => v === 7),
           'nothing outside dst is written',
+        );
+        // The in-place pair's kernel: the same results, in both buffers (the peer's half too).
+        const squaresBoth = nativeSharedMemory().shm?.addScaledSquares;
+        assert.ok(squaresBoth !== undefined, 'the addon that maps segments also has addScaledSquares');
+        const [mine, peers] = [Float32Array.from(a), new Float32Array(length + 8).fill(7)];
+        const theirs = peers.subarray(offset, offset + length);
+        theirs.set(b);
+        squaresBoth(mine, theirs, scale, Math.floor(length / 2), true);
+        assert.deepEqual([mine.slice(), theirs.slice()], [want, want], `both: length ${length}, scale ${scale}`);
+        assert.ok(
+          peers.subarray(0, offset).every((v) => v === 7) && peers.subarray(offset + length).every((v) => v === 7),
+          'nothing outside the peer part is written',
         );
       }
     }
