@@ -9,7 +9,7 @@
  * buffer per rank, flags polled in memory).
  *
  * The training step's own buffer can live in the file (residentBuffer): then nothing is copied
- * in, and each rank sums only its part and copies the other's (allReduceInPlace), half the
+ * in, and each rank sums only its part, writing each sum to both halves (allReduceInPlace), half the
  * memory traffic (`bench allreduce --transport tcp+shm` shows both paths).
  *
  * Replicas agree bit for bit: rank 0 adds b to a, rank 1 a to b, and float addition commutes.
