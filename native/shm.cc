@@ -102,68 +102,45 @@ void addScaled(float* dst, const float* src, size_t n, float scale) {
   }
 }
 
-// Vectorized per target (as optim.cc): 16 independent float64 lanes need no reassociation.
-__attribute__((target_clones("avx512f", "avx2", "default")))
-double addScaledSquares(float* dst, const float* src, size_t n, float scale, size_t squaresUpTo) {
+namespace {
+
+// dst[i] = (dst[i] + src[i]) * scale (and src[i] too with `mirror`), returning the sum of squares
+// of the first `squaresUpTo` results in 16 float64 lanes added pairwise, neighbours first (as
+// sumSquares in optim.cc). Inlined into each target clone below, so each vectorizes per target.
+template <bool Mirror>
+__attribute__((always_inline)) inline double addSquaresLoop(float* dst, float* src, size_t n, float scale, size_t squaresUpTo) {
   double l[16] = {};
   const size_t m = squaresUpTo < n ? squaresUpTo : n;
+  auto one = [&](size_t k) {
+    const float d = (dst[k] + src[k]) * scale;
+    dst[k] = d;
+    if (Mirror) src[k] = d;
+    return static_cast<double>(d) * static_cast<double>(d);
+  };
   size_t i = 0;
   for (; i + 16 <= m; i += 16) {
-    for (int j = 0; j < 16; j++) {
-      const float sum = dst[i + j] + src[i + j];
-      const float d = sum * scale;
-      dst[i + j] = d;
-      l[j] += static_cast<double>(d) * static_cast<double>(d);
-    }
+    for (int j = 0; j < 16; j++) l[j] += one(i + j);
   }
-  for (int j = 0; i < m; i++, j++) {
-    const float sum = dst[i] + src[i];
-    dst[i] = sum * scale;
-    l[j] += static_cast<double>(dst[i]) * static_cast<double>(dst[i]);
-  }
-  for (; i < n; i++) {
-    const float sum = dst[i] + src[i];
-    dst[i] = sum * scale;
-  }
-  // Pairwise, neighbours first, as sumSquares (optim.cc) adds its lanes.
+  for (int j = 0; i < m; i++, j++) l[j] += one(i);
+  for (; i < n; i++) one(i);
   for (int width = 16; width > 1; width /= 2) {
     for (int j = 0; j < width / 2; j++) l[j] = l[2 * j] + l[2 * j + 1];
   }
   return l[0];
 }
 
-// addScaledSquares writing each result to src too (src is the peer's half of the file).
+}  // namespace
+
+// Vectorized per target (as optim.cc): 16 independent float64 lanes need no reassociation.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+double addScaledSquares(float* dst, const float* src, size_t n, float scale, size_t squaresUpTo) {
+  // Not written through without Mirror: the cast only shares the loop.
+  return addSquaresLoop<false>(dst, const_cast<float*>(src), n, scale, squaresUpTo);
+}
+
 __attribute__((target_clones("avx512f", "avx2", "default")))
 double addScaledSquaresBoth(float* dst, float* src, size_t n, float scale, size_t squaresUpTo) {
-  double l[16] = {};
-  const size_t m = squaresUpTo < n ? squaresUpTo : n;
-  size_t i = 0;
-  for (; i + 16 <= m; i += 16) {
-    for (int j = 0; j < 16; j++) {
-      const float sum = dst[i + j] + src[i + j];
-      const float d = sum * scale;
-      dst[i + j] = d;
-      src[i + j] = d;
-      l[j] += static_cast<double>(d) * static_cast<double>(d);
-    }
-  }
-  for (int j = 0; i < m; i++, j++) {
-    const float sum = dst[i] + src[i];
-    const float d = sum * scale;
-    dst[i] = d;
-    src[i] = d;
-    l[j] += static_cast<double>(d) * static_cast<double>(d);
-  }
-  for (; i < n; i++) {
-    const float sum = dst[i] + src[i];
-    const float d = sum * scale;
-    dst[i] = d;
-    src[i] = d;
-  }
-  for (int width = 16; width > 1; width /= 2) {
-    for (int j = 0; j < width / 2; j++) l[j] = l[2 * j] + l[2 * j + 1];
-  }
-  return l[0];
+  return addSquaresLoop<true>(dst, src, n, scale, squaresUpTo);
 }
 
 int futexWait(int32_t* word, int32_t expected, int64_t timeoutMicros) {

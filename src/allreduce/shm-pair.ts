@@ -78,7 +78,12 @@ export class SharedPair {
   private readonly copyIn: (dst: Float32Array, src: Float32Array) => void;
   /** dst = (dst + peer's half) * scale straight from the file, where the addon has it (shm.cc). */
   private readonly addFromPeer: ((dst: Float32Array, src: Float32Array, scale: number) => void) | undefined;
-  /** addFromPeer, returning the sum of squares of the first results (shm.cc's addScaledSquares). */
+  /**
+   * addFromPeer, returning the sum of squares of the first results, and with `both` writing each
+   * result to the peer's half too (shm.cc's addScaledSquares): the in-place all-reduce's pass.
+   */
+  private readonly addSquaresFromPeer:
+    ((dst: Float32Array, src: Float32Array, scale: number, upTo: number, both: boolean) => number) | undefined;
   /** The addon's futex, when it has one (shm.cc). */
   private readonly futex:
     | {
@@ -90,8 +95,6 @@ export class SharedPair {
   private peerElsewhere: boolean | undefined;
   /** Futex sleeps taken while waiting, and how many of them a signal ended (tests and logs). */
   readonly sleepStats = { sleeps: 0, woken: 0 };
-  private readonly addSquaresFromPeer:
-    ((dst: Float32Array, src: Float32Array, scale: number, upTo: number, both: boolean) => number) | undefined;
 
   private constructor(
     private readonly rank: number,
