@@ -219,7 +219,7 @@ export class Communicator {
       this.sumSquares = squaresOf === undefined ? undefined : pair.lastSumSquares;
       this.stats.bytesSent += buf.byteLength / 2;
       this.stats.sharedPairOps += 1;
-      if (process.hrtime.bigint() - this.lastYield > YIELD_EVERY_NS) await this.yieldNow();
+      if (this.yieldDue()) await this.yieldNow();
       return;
     }
     if (pair !== undefined && dtype === 'fp32' && buf.length <= pair.capacity) {
@@ -231,7 +231,7 @@ export class Communicator {
       this.stats.bytesSent += buf.byteLength;
       this.stats.sharedPairOps += 1;
       // Nothing here needs the event loop, but heartbeats and /metrics do.
-      if (process.hrtime.bigint() - this.lastYield > YIELD_EVERY_NS) await this.yieldNow();
+      if (this.yieldDue()) await this.yieldNow();
       return;
     }
     const hierarchy = this.hierarchyState?.hierarchy;
@@ -259,7 +259,7 @@ export class Communicator {
     }
     await Promise.all(running);
     this.firstArrival = this.transport.takeFirstArrival(seq);
-    if (n > 1 || process.hrtime.bigint() - this.lastYield > YIELD_EVERY_NS) await this.yieldNow();
+    if (n > 1 || this.yieldDue()) await this.yieldNow();
     this.throwIfFailed();
     if (scale !== 1) scaleFloats(buf, scale);
   }
@@ -381,6 +381,11 @@ export class Communicator {
   private async yieldNow(): Promise<void> {
     await yieldToIo();
     this.lastYield = process.hrtime.bigint();
+  }
+
+  /** For paths that need no event loop themselves: a turn is due once YIELD_EVERY_NS has passed. */
+  private yieldDue(): boolean {
+    return process.hrtime.bigint() - this.lastYield > YIELD_EVERY_NS;
   }
 
   /** Rank 0 offers a shared file over the ring, rank 1 maps it; both use it only if both could. */

@@ -26,6 +26,9 @@ export interface StepMetricSinks {
   allreduceDuration: Histogram;
 }
 
+/** Each phase's label set, made once and never changed (prom-client keeps the first it sees). */
+const PHASE_LABELS = STEP_PHASES.map((phase) => ({ phase }));
+
 /** Steps held before they are handed over. */
 export const STEP_BATCH = 64;
 /** A step's row: its wall time, the four phases, the peer wait. */
@@ -65,7 +68,7 @@ export class StepMetricsBatch {
       const row = i * FIELDS;
       m.stepDuration.observe(steps[row] as number);
       for (let p = 0; p < STEP_PHASES.length; p++) {
-        const labels = { phase: STEP_PHASES[p] as StepPhase };
+        const labels = PHASE_LABELS[p] as { phase: StepPhase };
         m.stepPhaseSeconds.inc(labels, steps[row + 2 + p] as number);
         m.stepPhaseDuration.observe(labels, steps[row + 2 + p] as number);
       }
