@@ -8,6 +8,7 @@ import { STEPS_TRACK, WIRE_TRACK, type TraceWriter } from '../observe';
 import type { StepInfo } from '../record';
 import { reportEpoch, type EpochReportContext } from './epoch-report';
 import type { FullDiskGuard } from './full-disk';
+import type { TierUpStop } from './jit-tiering';
 import type { Progress } from './heartbeat-loop';
 import { abortReason, type LifeState } from './life-cycle';
 import type { TrainHooks } from './train-types';
@@ -19,6 +20,8 @@ export interface LoopHookContext extends EpochReportContext {
   /** The trace being written, if any. */
   tracer: () => TraceWriter | undefined;
   disk: FullDiskGuard;
+  /** Stops V8's tier-up once training is warm (jit-tiering.ts); absent, V8 is left alone. */
+  tierUp?: TierUpStop;
 }
 
 export function loopHooks(c: LoopHookContext): TrainHooks {
@@ -31,6 +34,8 @@ export function loopHooks(c: LoopHookContext): TrainHooks {
     onStep: (step, epoch) => {
       progress.step = step;
       progress.epoch = epoch;
+      if (c.tierUp?.afterStep(step) === true)
+        c.log.debug({ event: 'tier-up-stopped', step }, `V8 optimizes nothing more after step ${step}`);
     },
     onStepDetail: (st) => {
       progress.busySeconds = (progress.busySeconds ?? 0) + st.seconds.data + st.seconds.compute + st.seconds.update;

@@ -15,7 +15,7 @@ import { retainFreedMemory } from '../native';
 import { loadDataset } from '../data';
 import { systemClock } from './clock';
 import type { WorkerSummary } from './finish-run';
-import { tuneJit } from './jit-tiering';
+import { TierUpStop, tuneJit } from './jit-tiering';
 import type { WorkerOptions } from './worker-options';
 import { WorkerSession } from './worker-session';
 
@@ -45,5 +45,6 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     `compute backend: ${backend.name} (kernels: ${kernelNote}; gc: ${gc}; malloc: ${memory.note}; jit: ${jit.note})`,
   );
   const data = loadDataset(spec.data);
-  return new WorkerSession(o, { backend, data }, o.clock ?? systemClock).execute();
+  const tierUp = new TierUpStop(jit.stopAfterSteps);
+  return new WorkerSession(o, { backend, data, tierUp }, o.clock ?? systemClock).execute();
 }

@@ -44,14 +44,16 @@ import { RingLinkGauge } from './ring-link-gauge';
 import { connectRing, workerRingEndpoint, type RingContext } from './ring-setup';
 import { checkpointDirOf, trimMetrics, writesCheckpoints } from './run-dir';
 import { resumePointAfterLoss } from './resume-point';
+import type { TierUpStop } from './jit-tiering';
 import { TrainLoop } from './train-loop';
 import type { TrainHooks, TrainResult } from './train-types';
 import type { WorkerOptions } from './worker-options';
 
-/** What the process set up once: the backend, the data and the metrics backend label. */
+/** What the process set up once: the backend, the data and when V8 stops tiering up. */
 export interface WorkerEnv {
   backend: { name: string; kernels: string };
   data: ReturnType<typeof loadDataset>;
+  tierUp?: TierUpStop;
 }
 
 /** What the session opened before its first join. */
@@ -431,6 +433,7 @@ export class WorkerSession {
       disk: this.disk,
       life: () => this.life,
       tracer: () => this.tracer,
+      tierUp: this.env.tierUp,
     });
   }
 

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { tuneJit } from '../../src/worker/jit-tiering';
+import { TIER_UP_STEPS, TierUpStop, tuneJit } from '../../src/worker/jit-tiering';
 
 const dir = fs.mkdtempSync(path.join(tmpdir(), 'ringtrain-jit-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -73,4 +73,86 @@ test('RINGTRAIN_JIT=default or an --interrupt-budget given to node leaves V8 alo
     applied: false,
     note: 'tier-up as node was told (--interrupt-budget=100000)',
   });
+  assert.deepEqual(tuneJit({}, ['--max-opt=2']), { applied: false, note: 'tier-up as node was told (--max-opt=2)' });
+});
+
+test('by default a worker stops tiering up after TIER_UP_STEPS steps', () => {
+  const probe = `const { tuneJit } = require(${JSON.stringify(path.resolve(__dirname, '../../src/worker/jit-tiering.js'))}); console.log(JSON.stringify(tuneJit({}, [])));`;
+  const out = JSON.parse(execFileSync(process.execPath, ['-e', probe], { encoding: 'utf8', timeout: 30_000 })) as {
+    stopAfterSteps?: number;
+    note: string;
+  };
+  assert.equal(out.stopAfterSteps, TIER_UP_STEPS);
+  assert.match(out.note, new RegExp(`none after ${TIER_UP_STEPS} steps`));
+});
+
+/**
+ * A child that gets one function optimized, stops tier-up through TierUpStop, then runs a fresh
+ * function hot and knocks the optimized one off its assumptions (a deopt).
+ */
+const STOP_PROBE = `
+const { TierUpStop } = require(${JSON.stringify(path.resolve(__dirname, '../../src/worker/jit-tiering.js'))});
+const OPTIMIZED = 16;
+function warm(a, b) { return a * 3 + b - (a > b ? 1 : 2); }
+function later(a, b) { return a * 5 - b + (a < b ? 3 : 4); }
+for (let i = 0; i < 1000000 && !(%GetOptimizationStatus(warm) & OPTIMIZED); i++) warm(i, i + 1);
+const warmBefore = (%GetOptimizationStatus(warm) & OPTIMIZED) !== 0;
+const stop = new TierUpStop(Number(process.env.STOP_AT));
+const fired = [99, 100, 101].map((s) => stop.afterStep(s));
+let sum = 0;
+for (let i = 0; i < 300000; i++) sum += later(i, i + 1);
+const warmAfter = (%GetOptimizationStatus(warm) & OPTIMIZED) !== 0;
+// Strings where numbers were seen: the optimized code deopts, and nothing optimizes it again.
+const mixed = warm('1', '2');
+for (let i = 0; i < 300000; i++) warm(i, i + 1);
+console.log(JSON.stringify({
+  warmBefore, fired, warmAfter, sum, mixed,
+  later: (%GetOptimizationStatus(later) & OPTIMIZED) !== 0,
+  warmAgain: (%GetOptimizationStatus(warm) & OPTIMIZED) !== 0,
+}));
+`;
+
+test('after TierUpStop fires, V8 keeps code it optimized, optimizes nothing new, and deoptimized code still computes', () => {
+  const file = path.join(dir, 'stop-probe.js');
+  fs.writeFileSync(file, STOP_PROBE);
+  const run = (stopAt: string): Record<string, unknown> =>
+    JSON.parse(
+      execFileSync(process.execPath, ['--allow-natives-syntax', '--no-concurrent-recompilation', file], {
+        env: { ...process.env, STOP_AT: stopAt },
+        encoding: 'utf8',
+        timeout: 30_000,
+      }),
+    ) as Record<string, unknown>;
+  let expected = 0;
+  for (let i = 0; i < 300000; i++) expected += i * 5 - (i + 1) + 3;
+  const stopped = run('100');
+  assert.deepEqual(stopped, {
+    warmBefore: true,
+    fired: [false, true, false],
+    warmAfter: true,
+    sum: expected,
+    mixed: 30, // '1' * 3 + '2' is '32', minus 2
+    later: false,
+    warmAgain: false,
+  });
+  // The control: with no stop (a step never reached), the same run optimizes both again.
+  const free = run('1000000');
+  assert.equal(free.later, true);
+  assert.equal(free.warmAgain, true);
+});
+
+test('TierUpStop stops once, at the first step at or past its step (a resumed run starts past it), and never without one', () => {
+  let stops = 0;
+  const resumed = new TierUpStop(2000, () => (stops += 1));
+  assert.deepEqual(
+    [1999, 2500, 2501].map((s) => resumed.afterStep(s)),
+    [false, true, false],
+  );
+  assert.equal(stops, 1);
+  const off = new TierUpStop(undefined, () => (stops += 1));
+  assert.deepEqual(
+    [1, 2000, 1e9].map((s) => off.afterStep(s)),
+    [false, false, false],
+  );
+  assert.equal(stops, 1);
 });
