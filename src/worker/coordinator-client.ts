@@ -9,6 +9,7 @@ import { RingtrainError } from '../core';
 import type { TlsFiles } from '../config';
 import { tokenMetadata, channelCredentials, CHANNEL_OPTIONS, isServiceError, services, unary } from '../rpc';
 import type { StepPoint, StepTiming } from '../observe';
+import { REPORT_EVERY_MS, ReportPacer } from './report-pacer';
 
 /** First retry delay; doubles up to MAX_BACKOFF_MS (grpc-js uses the same shape). */
 export const INITIAL_BACKOFF_MS = 200;
@@ -74,6 +75,7 @@ export class CoordinatorClient {
   private readonly queued: QueuedReport[] = [];
   /** Sending the queue, while it runs (reportInBackground). */
   private sending: Promise<void> | undefined;
+  private readonly pacer: ReportPacer;
 
   constructor(
     readonly address: string,
@@ -82,7 +84,10 @@ export class CoordinatorClient {
     /** Join token sent with every call; undefined when the job has none. */
     private readonly token?: string,
     tlsFiles?: TlsFiles,
+    /** Least time between two epoch-report calls (report-pacer.ts). */
+    reportEveryMs = REPORT_EVERY_MS,
   ) {
+    this.pacer = new ReportPacer(reportEveryMs);
     this.client = new (services().coordinator)(address, channelCredentials(tlsFiles), {
       ...CHANNEL_OPTIONS,
       // grpc-js redials on its own schedule (1 s x 1.6, up to 120 s) and fails calls fast in
@@ -184,8 +189,9 @@ export class CoordinatorClient {
    * Sends an epoch report without holding up training: the reply carries nothing the worker needs
    * (membership changes reach it by heartbeat), yet awaiting it held rank 0 for a coordinator round
    * trip while its peers waited at the next step (up to the call's deadline while the coordinator
-   * restarts). One call is in flight at a time, in order; reports queued meanwhile go in one call
-   * per generation, so a slow coordinator never builds a backlog. finish() sends after them.
+   * restarts). One call is in flight at a time, in order, and at most one a second
+   * (report-pacer.ts); reports queued meanwhile go in one call per generation, so a slow
+   * coordinator never builds a backlog. finish() sends them at once, then says it is done.
    */
   reportInBackground(
     generation: number,
@@ -203,13 +209,17 @@ export class CoordinatorClient {
     this.sending ??= this.sendQueued();
   }
 
-  /** Settles once every report handed to reportInBackground was answered or failed. */
+  /** Sends every queued report now and settles once each was answered or failed. */
   async reportsSettled(): Promise<void> {
+    this.pacer.flush();
     await this.sending;
   }
 
   private async sendQueued(): Promise<void> {
-    for (let r = this.queued.shift(); r !== undefined; r = this.queued.shift()) {
+    while (this.queued.length > 0) {
+      await this.pacer.turn();
+      // Reports that came in during the wait were merged into this one.
+      const r = this.queued.shift() as QueuedReport;
       try {
         await this.report(r.generation, r.step, r.samples, r.epochs);
       } catch (e) {

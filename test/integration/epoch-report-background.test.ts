@@ -2,7 +2,7 @@
  * Rank 0's epoch report to the coordinator goes out in the background: training does not wait
  * for the reply (its peers would wait through the round trip at the next step), reports stay in
  * order, a slow coordinator gets the queued ones in one call, and finish() reaches the coordinator
- * only after them. The coordinator here is a real gRPC server with the coordinator's service
+ * only after them, and calls come at most once per REPORT_EVERY_MS. The coordinator here is a real gRPC server with the coordinator's service
  * definition whose Report replies the test holds back: a real coordinator answers too fast to
  * show the difference.
  */
@@ -17,7 +17,9 @@ import { DEFAULT_JOB } from '../../src/config';
 import { createLogger } from '../../src/observe/logger';
 import { RunRecorder } from '../../src/record';
 import { bindServer, services, shutdownServer } from '../../src/rpc';
-import { CoordinatorClient } from '../../src/worker/coordinator-client';
+import { CoordinatorClient, type EpochReport } from '../../src/worker/coordinator-client';
+import type { RingtrainError } from '../../src/core';
+import { performance } from 'node:perf_hooks';
 import { reportEpoch } from '../../src/worker/epoch-report';
 import { FullDiskGuard } from '../../src/worker/full-disk';
 import type { EpochSummary } from '../../src/worker/train-types';
@@ -104,7 +106,7 @@ async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> 
 test('an epoch report does not wait for the coordinator; finish() reaches it only after the reports', async () => {
   const coord = await heldCoordinator();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-report-'));
-  const client = new CoordinatorClient(coord.address, 'report-test', 'w0');
+  const client = new CoordinatorClient(coord.address, 'report-test', 'w0', undefined, undefined, 0);
   const mem = memoryDestination();
   const log = createLogger({ job: 'report-test', role: 'worker', destination: mem.stream });
   const [transport] = new MemoryHub('report-test', 1).endpoints();
@@ -146,7 +148,7 @@ test('an epoch report does not wait for the coordinator; finish() reaches it onl
 
 test('a failed background report is logged as a warning and does not stop the next one', async () => {
   const coord = await heldCoordinator();
-  const client = new CoordinatorClient(coord.address, 'report-test', 'w0');
+  const client = new CoordinatorClient(coord.address, 'report-test', 'w0', undefined, undefined, 0);
   const failures: string[] = [];
   try {
     client.reportInBackground(1, 10, 640, [], (e) => failures.push(e.message));
@@ -159,6 +161,42 @@ test('a failed background report is logged as a warning and does not stop the ne
     assert.equal(failures.length, 1);
     assert.match(failures[0] as string, /coordinator restarting/);
     assert.deepEqual(coord.calls, ['report:', 'report:']);
+  } finally {
+    client.close();
+    await coord.stop();
+  }
+});
+
+test('epoch reports go at most once per interval: those in between wait and go together, and finish() sends them at once', async () => {
+  const coord = await heldCoordinator();
+  const everyMs = 400;
+  const client = new CoordinatorClient(coord.address, 'report-test', 'w0', undefined, undefined, everyMs);
+  const epoch = (e: number): EpochReport[] => [
+    { epoch: e, split: 'train', loss: 0.5, accuracy: 0.9, samplesPerSec: 640, samples: 64 },
+  ];
+  const noError = (e: RingtrainError): void => assert.fail(e.message);
+  try {
+    const t0 = performance.now();
+    client.reportInBackground(1, 10, 640, epoch(1), noError);
+    await until('the first report', () => coord.held() === 1);
+    coord.release();
+    // Answered at once, yet the next two epochs wait out the interval, then go in one call.
+    client.reportInBackground(1, 20, 1280, epoch(2), noError);
+    client.reportInBackground(1, 30, 1920, epoch(3), noError);
+    await new Promise((r) => setTimeout(r, everyMs / 4));
+    assert.deepEqual(coord.calls, ['report:1train']);
+    await until('the paced report', () => coord.held() === 1);
+    const waited = performance.now() - t0;
+    assert.ok(waited >= everyMs - 5, `the second call came ${waited.toFixed(0)} ms after the first`);
+    assert.deepEqual(coord.calls, ['report:1train', 'report:2train,3train']);
+    coord.release();
+    // Within the next interval again, but the worker is finishing: the report and Finish go now.
+    client.reportInBackground(1, 40, 2560, epoch(4), noError);
+    const finished = client.finish(true, '');
+    await until('the flushed report', () => coord.held() === 1, everyMs / 2);
+    coord.release();
+    await finished;
+    assert.deepEqual(coord.calls, ['report:1train', 'report:2train,3train', 'report:4train', 'finish']);
   } finally {
     client.close();
     await coord.stop();
