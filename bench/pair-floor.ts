@@ -58,11 +58,3 @@ export async function pairFloorMs(floats: number, iters = 400): Promise<number> 
   // The first iterations fault the pages in and warm the code.
   return median(times.slice(Math.min(20, iters >> 1)));
 }
-
-/**
- * The best scaling a pair can reach here: each of its steps takes at least what a step takes
- * with two busy workers on the machine (one step / ceiling) plus the floor's read.
- */
-export function bestPairScaling(oneStepMs: number, ceiling: number, floorMs: number): number {
-  return oneStepMs / (oneStepMs / ceiling + floorMs);
-}

@@ -6,9 +6,8 @@
  * `--nproc 1` jobs side by side, the ceiling this machine puts on scaling before any all-reduce.
  */
 import { formatTable, runRing } from './allreduce';
-import { DEFAULT_JOB } from '../src/config';
 import { BenchOutput } from './bench-output';
-import { bestPairScaling, pairFloorMs } from './pair-floor';
+import { pairFloorMs } from './pair-floor';
 import {
   TORCH_STEP,
   blasAllowsRatio,
@@ -21,8 +20,6 @@ import {
 } from './launch-run';
 
 /** Bytes of each built-in model's gradient (trainable parameters x 4; the model summaries print them). */
-/** Rows per worker per step: the bench's job keeps data.batchSize's default. */
-const BATCH = DEFAULT_JOB.data.batchSize;
 const GRADIENT_BYTES: Record<string, number> = { mlp: 101_770 * 4, cnn: 225_034 * 4 };
 /** BENCH_MODEL=cnn measures the CNN instead. */
 const MODEL = process.env.BENCH_MODEL ?? 'mlp';
@@ -208,9 +205,8 @@ async function main(): Promise<void> {
   const bytes = GRADIENT_BYTES[MODEL];
   if (bytes !== undefined) {
     const floorMs = await pairFloorMs(bytes / 4);
-    const best = bestPairScaling((1000 * BATCH) / one, apart / (2 * one), floorMs);
     out.write(
-      `\nthe pair's floor: one rank adding the peer's freshly written gradient (${bytes} bytes) from the other core (bench/pair-floor.ts), median: ${floorMs.toFixed(3)} ms; with the ceiling, the best scaling a pair can reach on this machine, one step / (one step / ceiling + floor): ${percent(best)}\n`,
+      `\ncrossing cores: one rank adding the peer's freshly written gradient (${bytes} bytes) from the other core (bench/pair-floor.ts), median: ${floorMs.toFixed(3)} ms (the shared-file pair reads half of it on each rank)\n`,
     );
   }
   for (const transport of bytes === undefined ? [] : (['grpc', 'tcp+shm'] as const)) {
