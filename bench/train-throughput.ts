@@ -44,7 +44,7 @@ Training samples/s of the built-in job for --nproc 1 and 2 (grpc and tcp, both s
 a shared file as two ranks on one host do, and grpc with messages only) and of two --nproc 1
 jobs side by side (the machine's ceiling for scaling), interleaved, against
 PyTorch single-process and DDP gloo when /usr/bin/python3 has torch. Settings come from the
-environment: BENCH_MODEL=mlp|cnn, BENCH_STEPS (one worker's batches per epoch), BENCH_REPEATS (3),
+environment: BENCH_MODEL=mlp|cnn, BENCH_STEPS (one worker's batches per epoch), BENCH_REPEATS (5),
 BENCH_EPOCHS and BENCH_WARMUP (epochs per run and how many of them are warm-up; mlp 16/10, cnn 4/1).
 `;
 
@@ -72,7 +72,9 @@ async function main(): Promise<void> {
   if (process.exitCode === 2) return;
   // Global batches per epoch: the same data (and so the same work) for 1 and 2 workers.
   const steps = Number(process.env.BENCH_STEPS ?? (MODEL === 'mlp' ? 400 : 60));
-  const repeats = Number(process.env.BENCH_REPEATS ?? 3);
+  // Five rounds: this VM's rounds of one run spread by 5-10 points of scaling, and the median of
+  // three moved by 5 between runs of one commit.
+  const repeats = Number(process.env.BENCH_REPEATS ?? 5);
   // Interleaved (1, grpc, tcp, 1, grpc, tcp, ...): this VM's speed drifts by tens of percent over
   // minutes, and runs taken back to back per configuration put that drift into the ratios.
   // `apart`: two independent one-worker jobs at once, with no communication between them. Their
