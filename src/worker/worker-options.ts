@@ -2,7 +2,9 @@
 import type { JobSpec } from '../config';
 import type { TlsFiles } from '../config';
 import type { Logger } from '../observe';
+import type { loadDataset } from '../data';
 import type { Clock } from './clock';
+import type { TierUpStop } from './jit-tiering';
 
 export interface WorkerOptions {
   spec: JobSpec;
@@ -31,4 +33,11 @@ export interface WorkerOptions {
   onCoordinatorLost?: (reason: string) => void;
   /** Times steps and deadlines (default: the process's monotonic clock). */
   clock?: Clock;
+}
+
+/** What the process set up once: the backend, the data and when V8 stops tiering up. */
+export interface WorkerEnv {
+  backend: { name: string; kernels: string };
+  data: ReturnType<typeof loadDataset>;
+  tierUp?: TierUpStop;
 }

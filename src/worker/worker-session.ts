@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import type { Communicator, RingEndpoint } from '../allreduce';
 import { DIRECTORY_USES, RingtrainError, makeDirectory } from '../core';
 import { trainingFingerprint, type JobSpec } from '../config';
-import { AugmentThreads, startAugmentation, type Augmentation, type loadDataset } from '../data';
+import { AugmentThreads, startAugmentation, type Augmentation } from '../data';
 import {
   TraceWriter,
   createProcessMetrics,
@@ -44,17 +44,9 @@ import { RingLinkGauge } from './ring-link-gauge';
 import { connectRing, workerRingEndpoint, type RingContext } from './ring-setup';
 import { checkpointDirOf, trimMetrics, writesCheckpoints } from './run-dir';
 import { resumePointAfterLoss } from './resume-point';
-import type { TierUpStop } from './jit-tiering';
 import { TrainLoop } from './train-loop';
 import type { TrainHooks, TrainResult } from './train-types';
-import type { WorkerOptions } from './worker-options';
-
-/** What the process set up once: the backend, the data and when V8 stops tiering up. */
-export interface WorkerEnv {
-  backend: { name: string; kernels: string };
-  data: ReturnType<typeof loadDataset>;
-  tierUp?: TierUpStop;
-}
+import type { WorkerEnv, WorkerOptions } from './worker-options';
 
 /** What the session opened before its first join. */
 interface Opened {
