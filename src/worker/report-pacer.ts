@@ -14,14 +14,11 @@ export class ReportPacer {
   private wake: (() => void) | undefined;
   private flushing = false;
 
-  constructor(
-    readonly everyMs: number = REPORT_EVERY_MS,
-    private readonly now: () => number = () => performance.now(),
-  ) {}
+  constructor(private readonly everyMs: number = REPORT_EVERY_MS) {}
 
   /** Resolves when the next call may go: once everyMs has passed since the last one, or at flush(). */
   async turn(): Promise<void> {
-    const wait = this.last + this.everyMs - this.now();
+    const wait = this.last + this.everyMs - performance.now();
     if (wait > 0 && !this.flushing) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => this.wake?.(), wait);
@@ -32,7 +29,7 @@ export class ReportPacer {
         };
       });
     }
-    this.last = this.now();
+    this.last = performance.now();
   }
 
   /** From now on every call goes at once (the worker is finishing: the coordinator must see them all). */

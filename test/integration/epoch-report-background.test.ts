@@ -2,24 +2,24 @@
  * Rank 0's epoch report to the coordinator goes out in the background: training does not wait
  * for the reply (its peers would wait through the round trip at the next step), reports stay in
  * order, a slow coordinator gets the queued ones in one call, and finish() reaches the coordinator
- * only after them, and calls come at most once per REPORT_EVERY_MS. The coordinator here is a real gRPC server with the coordinator's service
- * definition whose Report replies the test holds back: a real coordinator answers too fast to
- * show the difference.
+ * only after them, and calls come at most once per REPORT_EVERY_MS. The coordinator here is a
+ * real gRPC server with the coordinator's service definition whose Report replies the test holds
+ * back: a real coordinator answers too fast to show the difference.
  */
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { Communicator, MemoryHub } from '../../src/allreduce';
+import type { RingtrainError } from '../../src/core';
 import { DEFAULT_JOB } from '../../src/config';
 import { createLogger } from '../../src/observe/logger';
 import { RunRecorder } from '../../src/record';
 import { bindServer, services, shutdownServer } from '../../src/rpc';
 import { CoordinatorClient, type EpochReport } from '../../src/worker/coordinator-client';
-import type { RingtrainError } from '../../src/core';
-import { performance } from 'node:perf_hooks';
 import { reportEpoch } from '../../src/worker/epoch-report';
 import { FullDiskGuard } from '../../src/worker/full-disk';
 import type { EpochSummary } from '../../src/worker/train-types';
