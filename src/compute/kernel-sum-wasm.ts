@@ -1,9 +1,10 @@
 /**
- * Sum for the wasm backend, fast where training needs it: the bias gradient of a convolution sums
- * dy [N,H,W,C] over its leading axes, where the stock kernel transposes, then reduces. Summing rows
- * into one accumulator row with SIMD reads the data once. Every other reduction (trailing or
- * interleaved axes, int32, small tensors, channel counts not a multiple of 4) goes to the stock
- * kernel.
+ * Sum and Mean for the wasm backend, fast where training needs them: a convolution's bias
+ * gradient sums dy [N,H,W,C] over its leading axes, and batch norm's statistics are means of an
+ * activation over them, where the stock kernels transpose, then reduce. Summing rows into one
+ * accumulator row with SIMD reads the data once; each column is still added row by row, in the
+ * stock kernel's order. Every other reduction (trailing or interleaved axes, int32, small tensors,
+ * channel counts not a multiple of 4) goes to the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { heapF32, replaceWasmKernel, run, simdOps, stockKernel, type WasmKernelArgs } from './wasm-heap';
@@ -15,14 +16,16 @@ let installed = false;
 
 export function installWasmSum(): void {
   if (installed) return;
-  const stock = stockKernel('Sum');
-  if (stock === undefined) return;
-  replaceWasmKernel('Sum', (args) => sum(args) ?? run(stock, args.backend, args.inputs, args.attrs));
+  const sum = stockKernel('Sum');
+  const mean = stockKernel('Mean');
+  if (sum === undefined || mean === undefined) return;
+  replaceWasmKernel('Sum', (args) => leadingSum(args, false) ?? run(sum, args.backend, args.inputs, args.attrs));
+  replaceWasmKernel('Mean', (args) => leadingSum(args, true) ?? run(mean, args.backend, args.inputs, args.attrs));
   installed = true;
 }
 
-/** The sum over leading axes, or undefined when this is not that case. */
-function sum({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo | undefined {
+/** The sum (or mean) over leading axes, or undefined when this is not that case. */
+function leadingSum({ inputs, backend, attrs }: WasmKernelArgs, mean: boolean): tf.TensorInfo | undefined {
   const { x } = inputs as { x: tf.TensorInfo };
   const { axis, keepDims } = attrs as unknown as tf.SumAttrs;
   const rank = x.shape.length;
@@ -38,5 +41,7 @@ function sum({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo | undefi
   const outView = heapF32(backend, out);
   outView.fill(0);
   simd.columnSum(heapF32(backend, x).byteOffset, outView.byteOffset, rows, cols);
+  // A float32 sum divided by an integer, rounded once to float32, as the stock kernel divides.
+  if (mean) for (let i = 0; i < cols; i++) outView[i] = (outView[i] as number) / rows;
   return out;
 }

@@ -12,6 +12,7 @@ import { installWasmConv2DBackpropInput } from './kernel-conv2d-backprop-input-w
 import { installWasmIdentity } from './kernel-identity-wasm';
 import { installWasmMaxPoolGrad } from './kernel-max-pool-grad-wasm';
 import { installWasmSum } from './kernel-sum-wasm';
+import { installWasmTile } from './kernel-tile-wasm';
 
 export function installWasmKernels(): void {
   installWasmBatchMatMul();
@@ -20,5 +21,6 @@ export function installWasmKernels(): void {
   installWasmConv2DBackpropInput();
   installWasmMaxPoolGrad();
   installWasmSum();
+  installWasmTile();
   installWasmIdentity();
 }

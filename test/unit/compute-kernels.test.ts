@@ -20,6 +20,7 @@ import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradient functions tf.grad needs
 import { selectBackend } from '../../src/compute';
+import { simplifyTile } from '../../src/compute/kernel-tile-wasm';
 import { kernelSet, setNativeKernels } from '../../src/native';
 import { expectedNativeKernels } from './support';
 
@@ -436,6 +437,20 @@ const SUM_CASES: { name: string; shape: number[]; axis: number | number[]; keepD
   { name: 'int32 (stock kernel)', shape: [64, 32], axis: 0, keepDims: false, dtype: 'int32' },
 ];
 
+const MEAN_CASES: typeof SUM_CASES = [
+  { name: 'batch norm statistics: [N,H,W,C] over N,H,W', shape: [64, 28, 28, 16], axis: [0, 1, 2], keepDims: true },
+  { name: 'keepDims false, two leading axes', shape: [40, 30, 8], axis: [0, 1], keepDims: false },
+  { name: 'trailing axis (stock kernel)', shape: [64, 784], axis: 1, keepDims: false },
+];
+
+for (const [i, c] of MEAN_CASES.entries()) {
+  test(`Mean on wasm matches cpu: ${c.name}`, async () => {
+    const r = await onBoth(() => tf.mean(tf.tensor(normals(sizeOf(c.shape), 860 + i), c.shape), c.axis, c.keepDims));
+    // A mean's rounding error is its sum's divided by the count: the tolerance of a length-1 sum.
+    assertClose(c.name, r.wasm, r.cpu, 1);
+  });
+}
+
 for (const [i, c] of SUM_CASES.entries()) {
   test(`Sum on wasm matches cpu: ${c.name}`, async () => {
     const raw = normals(sizeOf(c.shape), 800 + i);
@@ -450,6 +465,40 @@ for (const [i, c] of SUM_CASES.entries()) {
     );
   });
 }
+
+const TILE_CASES: { name: string; shape: number[]; reps: number[]; dtype?: 'int32' | 'bool' }[] = [
+  { name: "batch norm's gradient: [1,1,1,C] to an activation", shape: [1, 1, 1, 16], reps: [64, 28, 28, 1] },
+  { name: 'every axis repeated', shape: [2, 3], reps: [2, 4] },
+  { name: 'a middle axis of size 1 repeated', shape: [3, 1, 4], reps: [1, 5, 1] },
+  { name: 'nothing repeated (a copy)', shape: [2, 3, 4, 5], reps: [1, 1, 1, 1] },
+  { name: 'rank 1', shape: [5], reps: [3] },
+  { name: 'rank 5, mixed', shape: [4, 1, 3, 1, 2], reps: [2, 3, 1, 4, 1] },
+  { name: 'one element', shape: [1, 1], reps: [1, 1] },
+  { name: 'int32', shape: [2, 2], reps: [3, 1], dtype: 'int32' },
+  { name: 'bool (stock kernel)', shape: [2, 2], reps: [2, 2], dtype: 'bool' },
+  { name: 'empty (stock kernel)', shape: [0, 3], reps: [2, 1] },
+];
+
+for (const [i, c] of TILE_CASES.entries()) {
+  test(`Tile on wasm matches cpu exactly: ${c.name}`, async () => {
+    const raw = normals(sizeOf(c.shape), 870 + i);
+    const values =
+      c.dtype === undefined ? raw : Int32Array.from(raw, (v) => (c.dtype === 'bool' ? +(v > 0) : Math.round(10 * v)));
+    const r = await onBoth(() => tf.cast(tf.tile(tf.tensor(values, c.shape, c.dtype), c.reps), 'float32'));
+    assert.deepEqual(
+      r.shape,
+      c.shape.map((s, k) => s * c.reps[k]!),
+    );
+    assert.deepEqual(Array.from(r.wasm), Array.from(r.cpu), `${c.name} (seed ${SEED})`);
+  });
+}
+
+test('Tile on wasm: the plan merges unrepeated axes into the one before and drops size-1 axes', () => {
+  assert.deepEqual(simplifyTile([1, 1, 1, 16], [64, 28, 28, 1]), { sizes: [1, 1, 16], reps: [64, 28, 28] });
+  assert.deepEqual(simplifyTile([2, 3, 4], [2, 1, 1]), { sizes: [24], reps: [2] });
+  assert.deepEqual(simplifyTile([1, 5, 1], [1, 1, 1]), { sizes: [5], reps: [1] });
+  assert.deepEqual(simplifyTile([1, 1], [1, 1]), { sizes: [], reps: [] });
+});
 
 test('Identity and same-dtype Cast on wasm share data that outlives the original', async () => {
   await selectBackend('wasm');
