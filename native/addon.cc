@@ -18,6 +18,7 @@
 #include "affinity.h"
 #include "malloc-tuning.h"
 #include "addon-step.h"
+#include "addon-heap.h"
 #include "napi-args.h"
 
 namespace {
@@ -469,6 +470,7 @@ napi_value Init(napi_env env, napi_value exports) {
   exportFunction(env, exports, "bindToCpus", BindToCpus);
   exportFunction(env, exports, "retainFreedMemory", RetainFreedMemory);
   ringtrain::exportStepFunctions(env, exports);
+  ringtrain::exportHeapFunctions(env, exports);
   napi_value name;
   napi_create_string_utf8(env, ringtrain::sgemmKernelName(), NAPI_AUTO_LENGTH, &name);
   napi_set_named_property(env, exports, "kernel", name);

@@ -16,8 +16,11 @@ namespace ringtrain {
 namespace {
 
 // Tile shapes: AVX2 6 x 16 (12 ymm accumulators); AVX-512 8 x 32 (16 zmm accumulators), which
-// divides the common batch sizes (64 rows) without an edge tile.
+// divides the common batch sizes (64 rows) without an edge tile, and 16 x 16 for at most 16
+// columns (kernelAvx512Narrow).
 constexpr int KC = 256;
+// Up to this many columns (two B panels) A is read in place rather than packed (unpacked).
+constexpr int kUnpackedMaxColumns = 64;
 constexpr int MC = 96;    // MC x KC of A (96 KB) stays in L2 while every B panel passes
 constexpr int NC = 4096;  // KC x NC of B is one packing pass (4 MB at most)
 
@@ -96,6 +99,58 @@ __attribute__((target("avx512f"))) void kernelAvx512(int kc, const float* a, con
     }
     _mm512_storeu_ps(row, lo[r]);
     _mm512_storeu_ps(row + 16, hi[r]);
+  }
+}
+
+// The same 8 x 32 tile reading A's rows where they are (row stride `lda`), for products with few
+// B panels, where packing A costs more than it saves (unpacked, below).
+__attribute__((target("avx512f"))) void kernelAvx512Rows(int kc, const float* a, std::ptrdiff_t lda, const float* b, float* c, std::ptrdiff_t ldc, bool accumulate) {
+  constexpr int MR = 8, NR = 32;
+  __m512 lo[MR], hi[MR];
+  #pragma GCC unroll 16
+  for (int r = 0; r < MR; r++) lo[r] = hi[r] = _mm512_setzero_ps();
+  for (int p = 0; p < kc; p++) {
+    const __m512 b0 = _mm512_load_ps(b + p * NR);
+    const __m512 b1 = _mm512_load_ps(b + p * NR + 16);
+    #pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+      const __m512 ar = _mm512_set1_ps(a[r * lda + p]);
+      lo[r] = _mm512_fmadd_ps(ar, b0, lo[r]);
+      hi[r] = _mm512_fmadd_ps(ar, b1, hi[r]);
+    }
+  }
+  #pragma GCC unroll 16
+  for (int r = 0; r < MR; r++) {
+    float* row = c + r * ldc;
+    if (accumulate) {
+      lo[r] = _mm512_add_ps(_mm512_loadu_ps(row), lo[r]);
+      hi[r] = _mm512_add_ps(_mm512_loadu_ps(row + 16), hi[r]);
+    }
+    _mm512_storeu_ps(row, lo[r]);
+    _mm512_storeu_ps(row + 16, hi[r]);
+  }
+}
+
+// For products of at most 16 columns (a convolution with 16 output channels) the 8 x 32 tile
+// computes half zeros, and packing A costs as much as the product, since one B panel is all
+// there is to reuse it for. This tile is 16 x 16 (16 zmm accumulators) and reads A's rows where
+// they are (row stride `lda`). Each element's sum is the same FMA chain over the inner dimension
+// as in the wide tile, so both give the same bits.
+__attribute__((target("avx512f"))) void kernelAvx512Narrow(int kc, const float* a, std::ptrdiff_t lda, const float* b, float* c, std::ptrdiff_t ldc, bool accumulate) {
+  constexpr int MR = 16;
+  __m512 acc[MR];
+  #pragma GCC unroll 16
+  for (int r = 0; r < MR; r++) acc[r] = _mm512_setzero_ps();
+  for (int p = 0; p < kc; p++) {
+    const __m512 bp = _mm512_load_ps(b + p * 16);
+    #pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * lda + p]), bp, acc[r]);
+  }
+  #pragma GCC unroll 16
+  for (int r = 0; r < MR; r++) {
+    float* row = c + r * ldc;
+    if (accumulate) acc[r] = _mm512_add_ps(_mm512_loadu_ps(row), acc[r]);
+    _mm512_storeu_ps(row, acc[r]);
   }
 }
 
@@ -226,6 +281,48 @@ void blocked(Microkernel kernel, int m, int n, int k, const Operand& a, const Op
   }
 }
 
+// C = A B with A's rows contiguous and read where they are, B packed per KC slice: for products
+// with one or two B panels (few output columns), where packing A is not repaid. The last rows
+// (fewer than MR) go through a zero-padded copy and a scratch tile, as do partial B panels.
+template <int MR, int NR, typename Kernel>
+void unpacked(Kernel kernel, int m, int n, int k, const Operand& a, const Operand& b, float* c, std::ptrdiff_t ldc, bool accumulate) {
+  static thread_local std::vector<float> bBuffer;
+  static thread_local std::vector<float> aTail;
+  const int panels = (n + NR - 1) / NR;
+  float* bp = aligned(bBuffer, static_cast<std::size_t>(KC) * NR * panels);
+  float* at = aligned(aTail, static_cast<std::size_t>(KC) * MR);
+  alignas(64) float edge[MR * NR];
+  for (int pc = 0; pc < k; pc += KC) {
+    const int kc = std::min(KC, k - pc);
+    const bool add = accumulate || pc > 0;
+    packB<NR>(n, kc, b, pc, 0, bp);
+    for (int i = 0; i < m; i += MR) {
+      const int mr = std::min(MR, m - i);
+      const float* rows = a.data + i * a.rowStride + pc;
+      std::ptrdiff_t lda = a.rowStride;
+      if (mr < MR) {
+        std::memset(at, 0, sizeof(float) * kc * MR);
+        for (int r = 0; r < mr; r++) std::memcpy(at + r * kc, rows + r * a.rowStride, sizeof(float) * kc);
+        rows = at;
+        lda = kc;
+      }
+      for (int jr = 0; jr < n; jr += NR) {
+        const int nr = std::min(NR, n - jr);
+        const float* bPanel = bp + (jr / NR) * kc * NR;
+        float* cTile = c + i * ldc + jr;
+        if (mr == MR && nr == NR) {
+          kernel(kc, rows, lda, bPanel, cTile, ldc, add);
+          continue;
+        }
+        kernel(kc, rows, lda, bPanel, edge, NR, false);
+        for (int r = 0; r < mr; r++) {
+          for (int q = 0; q < nr; q++) cTile[r * ldc + q] = add ? cTile[r * ldc + q] + edge[r * NR + q] : edge[r * NR + q];
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void sgemm(int m, int n, int k, Operand a, Operand b, float* c, std::ptrdiff_t ldc, bool accumulate) {
@@ -236,7 +333,11 @@ void sgemm(int m, int n, int k, Operand a, Operand b, float* c, std::ptrdiff_t l
     }
     return;
   }
-  if (kAvx512) {
+  if (kAvx512 && n <= 16 && a.colStride == 1) {
+    unpacked<16, 16>(kernelAvx512Narrow, m, n, k, a, b, c, ldc, accumulate);
+  } else if (kAvx512 && n <= kUnpackedMaxColumns && a.colStride == 1) {
+    unpacked<8, 32>(kernelAvx512Rows, m, n, k, a, b, c, ldc, accumulate);
+  } else if (kAvx512) {
     blocked<8, 32>(kernelAvx512, m, n, k, a, b, c, ldc, accumulate);
   } else if (kAvx2) {
     blocked<6, 16>(kernelAvx2, m, n, k, a, b, c, ldc, accumulate);

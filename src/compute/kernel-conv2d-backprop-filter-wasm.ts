@@ -5,9 +5,10 @@
  *   dW[kh,kw,c,oc] = sum over (n,oh,ow) of x[n, oh*sh - padTop + kh, ow*sw - padLeft + kw, c] * dy[n,oh,ow,oc]
  *
  * The kernel lays the input patches out as cols [N*OH*OW, KH*KW*C] (im2col: each patch row is runs
- * of C contiguous floats copied straight from x; out-of-bounds taps are zeros), then multiplies
- * cols^T . dy: with the native matrix product when it is there (the transpose is only a stride),
- * otherwise with the stock XNNPACK kernels, transposing with XNNPACK too: writing cols already
+ * of C contiguous floats copied straight from x; out-of-bounds taps are zeros), then multiplies:
+ * with the native matrix product when it is there, dW^T = dy^T . cols a few samples at a time
+ * (nativeFilterGradient), otherwise cols^T . dy with the stock XNNPACK kernels, transposing with
+ * XNNPACK too: writing cols already
  * transposed from JS is a strided gather that took longer than the product. Every stride and
  * padding takes this path (conv2d gradients always have dilation 1); NCHW data is transposed to
  * NHWC first.
@@ -28,8 +29,8 @@ import {
   type WasmKernelArgs,
 } from './wasm-heap';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { convGeometry, fillColumns } from './im2col';
-import { nativeGemm } from '../native';
+import { convGeometry, patchColumns, samplesPerChunk, type ConvGeometry } from './im2col';
+import { nativeGemm, type NativeGemm } from '../native';
 
 /**
  * Up to this many taps per output channel (KH*KW*C), the product runs as a SIMD outer-product
@@ -92,6 +93,8 @@ function filterGradient(
     'channelsLast',
   );
   const geometry = convGeometry(info);
+  const gemm = nativeGemm();
+  if (gemm !== undefined) return viewAs(nativeFilterGradient(backend, gemm, x, dy, geometry), filterShape);
   const { oc, patches, taps: k } = geometry;
   const matmul = (a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo =>
     run(stock.matmul, backend, { a, b }, { transposeA: false, transposeB: false });
@@ -99,24 +102,7 @@ function filterGradient(
   const temps: tf.TensorInfo[] = [cols];
   try {
     const { heap, offsets } = heapWithOffsets(backend, cols, x);
-    fillColumns(heap, offsets[0] as number, offsets[1] as number, geometry);
-    const gemm = nativeGemm();
-    if (gemm !== undefined) {
-      const dw = backend.makeOutput([k, oc], 'float32');
-      const at = heapWithOffsets(backend, cols, dy, dw);
-      const [colsAt, dyAt, dwAt] = at.offsets as [number, number, number];
-      gemm.sgemm(
-        at.heap.buffer,
-        k,
-        oc,
-        patches,
-        { at: colsAt, rowStride: 1, colStride: k },
-        { at: dyAt, rowStride: oc, colStride: 1 },
-        dwAt,
-        oc,
-      );
-      return viewAs(dw, filterShape);
-    }
+    patchColumns(heap, offsets[0] as number, offsets[1] as number, geometry);
     const simd = k <= SIMD_MAX_TAPS && oc % 4 === 0 ? simdOps(backend) : undefined;
     if (simd !== undefined) {
       const dw = backend.makeOutput([k, oc], 'float32');
@@ -143,5 +129,41 @@ function filterGradient(
     return viewAs(matmul(viewAs(colsT, [1, k, patches]), viewAs(dy, [1, patches, oc])), filterShape);
   } finally {
     release(backend, ...temps);
+  }
+}
+
+/**
+ * dW^T = dy^T . cols accumulated a few samples at a time, the patch matrix of each chunk read
+ * from cache (im2col.ts), then transposed to [KH*KW*C, OC]: dy^T's rows are contiguous in dy, so
+ * packing them is a copy, where cols^T would be a strided gather.
+ */
+function nativeFilterGradient(
+  backend: BackendWasm,
+  gemm: NativeGemm,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  g: ConvGeometry,
+): tf.TensorInfo {
+  const { n, h, w, c, oh, ow, oc, taps: k } = g;
+  const per = samplesPerChunk(g);
+  const cols = backend.makeOutput([Math.min(n, per) * oh * ow, k], 'float32');
+  const dwT = backend.makeOutput([oc, k], 'float32');
+  const dw = backend.makeOutput([k, oc], 'float32');
+  try {
+    const { heap, offsets } = heapWithOffsets(backend, cols, x, dy, dwT, dw);
+    const [colsAt, xAt, dyAt, dwTAt, dwAt] = offsets as [number, number, number, number, number];
+    heap.fill(0, dwTAt, dwTAt + oc * k);
+    for (let b0 = 0; b0 < n; b0 += per) {
+      const nb = Math.min(per, n - b0);
+      patchColumns(heap, colsAt, xAt + b0 * h * w * c, { ...g, n: nb });
+      const rows = nb * oh * ow;
+      const dyChunk = { at: dyAt + b0 * oh * ow * oc, rowStride: 1, colStride: oc };
+      gemm.sgemm(heap.buffer, oc, k, rows, dyChunk, { at: colsAt, rowStride: k, colStride: 1 }, dwTAt, k, true);
+    }
+    for (let o = 0; o < oc; o++)
+      for (let t = 0; t < k; t++) heap[dwAt + t * oc + o] = heap[dwTAt + o * k + t] as number;
+    return dw;
+  } finally {
+    release(backend, cols, dwT);
   }
 }

@@ -21,8 +21,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { nativeGemm } from '../native';
-import { convGeometry } from './im2col';
+import { nativeGemm, type NativeGemm } from '../native';
+import { convGeometry, samplesPerChunk, type ConvGeometry, type PatchGeometry } from './im2col';
 import type { SimdOps } from '../core';
 import {
   NCHW_TO_NHWC,
@@ -208,65 +208,88 @@ function col2im(
   filter: tf.TensorInfo,
   info: tf.backend_util.Conv2DInfo,
 ): tf.TensorInfo {
-  const { n, h, w, c, oh, ow, oc, kh, kw, sh, sw, top, left, patches, taps: k } = convGeometry(info);
+  const geometry = convGeometry(info);
+  const { n, h, w, c, oc, patches, taps: k } = geometry;
   const gemm = nativeGemm();
-  let filterT: tf.TensorInfo | undefined;
+  if (gemm !== undefined) return nativeCol2im(backend, gemm, dy, filter, geometry);
+  // XNNPACK needs W^T transposed first.
+  const filterT = run(stock.transpose, backend, { x: viewAs(filter, [k, oc]) }, { perm: [1, 0] });
   let cols: tf.TensorInfo | undefined;
   try {
-    if (gemm !== undefined) {
-      // The native product reads W^T through its strides.
-      cols = backend.makeOutput([patches, k], 'float32');
-      const at = heapWithOffsets(backend, cols, dy, filter);
-      const [colsAt, dyAt, filterAt] = at.offsets as [number, number, number];
-      gemm.sgemm(
-        at.heap.buffer,
-        patches,
-        k,
-        oc,
-        { at: dyAt, rowStride: oc, colStride: 1 },
-        { at: filterAt, rowStride: 1, colStride: oc },
-        colsAt,
-        k,
-      );
-    } else {
-      // XNNPACK needs W^T transposed first.
-      filterT = run(stock.transpose, backend, { x: viewAs(filter, [k, oc]) }, { perm: [1, 0] });
-      cols = run(
-        stock.matmul,
-        backend,
-        { a: viewAs(dy, [1, patches, oc]), b: viewAs(filterT, [1, oc, k]) },
-        { transposeA: false, transposeB: false },
-      );
-    }
+    cols = run(
+      stock.matmul,
+      backend,
+      { a: viewAs(dy, [1, patches, oc]), b: viewAs(filterT, [1, oc, k]) },
+      { transposeA: false, transposeB: false },
+    );
     const dx = backend.makeOutput([n, h, w, c], 'float32');
     const dxView = heapF32(backend, dx);
     dxView.fill(0);
-    const dxAt = dxView.byteOffset;
-    let src = heapF32(backend, cols).byteOffset;
-    const tapBytes = c * 4;
-    for (let b = 0; b < n; b++) {
-      for (let r = 0; r < oh; r++) {
-        for (let q = 0; q < ow; q++, src += k * 4) {
-          const col0 = q * sw - left;
-          // Taps j in [jLo, jHi) land inside the row, on consecutive input columns.
-          const jLo = Math.max(0, -col0);
-          const jHi = Math.min(kw, w - col0);
-          if (jHi <= jLo) continue;
-          for (let i = 0; i < kh; i++) {
-            const row = r * sh - top + i;
-            if (row < 0 || row >= h) continue;
-            simd.addInto(
-              dxAt + ((b * h + row) * w + col0 + jLo) * tapBytes,
-              src + (i * kw + jLo) * tapBytes,
-              (jHi - jLo) * c,
-            );
-          }
-        }
-      }
+    addPatches(simd, dxView.byteOffset, heapF32(backend, cols).byteOffset, geometry);
+    return dx;
+  } finally {
+    release(backend, filterT);
+    if (cols !== undefined) release(backend, cols);
+  }
+}
+
+/**
+ * The same with the native product and scatter (patches.cc), a few samples at a time so each
+ * chunk of cols is read back from cache (im2col.ts). A sample's patches only touch its own part
+ * of dx, so the additions happen in the same order as in one pass.
+ */
+function nativeCol2im(
+  backend: BackendWasm,
+  gemm: NativeGemm,
+  dy: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  g: ConvGeometry,
+): tf.TensorInfo {
+  const { n, h, w, c, oh, ow, oc, taps: k } = g;
+  const per = samplesPerChunk(g);
+  const cols = backend.makeOutput([Math.min(n, per) * oh * ow, k], 'float32');
+  const dx = backend.makeOutput([n, h, w, c], 'float32');
+  try {
+    const { heap, offsets } = heapWithOffsets(backend, cols, dy, filter, dx);
+    const [colsAt, dyAt, filterAt, dxAt] = offsets as [number, number, number, number];
+    heap.fill(0, dxAt, dxAt + n * h * w * c);
+    // The native product reads W^T through its strides.
+    const filterT = { at: filterAt, rowStride: 1, colStride: oc };
+    for (let b0 = 0; b0 < n; b0 += per) {
+      const nb = Math.min(per, n - b0);
+      const dyChunk = { at: dyAt + b0 * oh * ow * oc, rowStride: oc, colStride: 1 };
+      gemm.sgemm(heap.buffer, nb * oh * ow, k, oc, dyChunk, filterT, colsAt, k);
+      gemm.col2im(heap.buffer, dxAt + b0 * h * w * c, colsAt, { ...g, n: nb });
     }
     return dx;
   } finally {
-    if (filterT !== undefined) release(backend, filterT);
-    if (cols !== undefined) release(backend, cols);
+    release(backend, cols);
+  }
+}
+
+/** col2im's scatter-add without the addon: one SIMD add per run of taps (byte addresses). */
+function addPatches(simd: SimdOps, dxAt: number, colsAt: number, g: PatchGeometry): void {
+  const { n, h, w, c, oh, ow, kh, kw, sh, sw, top, left } = g;
+  const tapBytes = c * 4;
+  let src = colsAt;
+  for (let b = 0; b < n; b++) {
+    for (let r = 0; r < oh; r++) {
+      for (let q = 0; q < ow; q++, src += kh * kw * tapBytes) {
+        const col0 = q * sw - left;
+        // Taps j in [jLo, jHi) land inside the row, on consecutive input columns.
+        const jLo = Math.max(0, -col0);
+        const jHi = Math.min(kw, w - col0);
+        if (jHi <= jLo) continue;
+        for (let i = 0; i < kh; i++) {
+          const row = r * sh - top + i;
+          if (row < 0 || row >= h) continue;
+          simd.addInto(
+            dxAt + ((b * h + row) * w + col0 + jLo) * tapBytes,
+            src + (i * kw + jLo) * tapBytes,
+            (jHi - jLo) * c,
+          );
+        }
+      }
+    }
   }
 }

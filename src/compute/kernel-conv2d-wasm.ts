@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { convGeometry, fillColumns } from './im2col';
+import { convGeometry, patchColumns, samplesPerChunk } from './im2col';
 import { nativeGemm } from '../native';
 import {
   NCHW_TO_NHWC,
@@ -32,10 +32,56 @@ let installed = false;
 export function installWasmConv2D(): void {
   if (installed) return;
   const conv = stockKernel('Conv2D');
+  const fused = stockKernel('FusedConv2D');
+  const add = stockKernel('Add');
   const transpose = stockKernel('Transpose');
-  if (conv === undefined || transpose === undefined) return;
+  if (conv === undefined || fused === undefined || add === undefined || transpose === undefined) return;
   replaceWasmKernel('Conv2D', (args) => conv2d(args, conv, transpose));
+  replaceWasmKernel(
+    'FusedConv2D',
+    (args) => fusedConv2d(args, { conv, add }) ?? run(fused, args.backend, args.inputs, args.attrs),
+  );
   installed = true;
+}
+
+/**
+ * FusedConv2D without an activation (tfjs-layers' Conv2D; in a ResNet, every conv before a batch
+ * norm) as Conv2D here, its bias added per channel after: the stock kernel is XNNPACK's
+ * convolution (see the header) and shares its numeric-padding bug. Activations, NCHW and dilation
+ * go to the stock kernel.
+ */
+function fusedConv2d(
+  { inputs, backend, attrs }: WasmKernelArgs,
+  stock: { conv: KernelFunc; add: KernelFunc },
+): tf.TensorInfo | undefined {
+  const { x, filter, bias } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias?: tf.TensorInfo };
+  const conv = attrs as unknown as tf.FusedConv2DAttrs;
+  const linear = conv.activation === undefined || conv.activation === 'linear';
+  const dilated = !tf.backend_util.tupleValuesAreOne(conv.dilations ?? 1);
+  const oc = filter.shape[3] as number;
+  const plainBias = bias === undefined || (bias.dtype === 'float32' && bias.shape.length === 1 && bias.shape[0] === oc);
+  if (!linear || dilated || conv.dataFormat === 'NCHW' || !plainBias) return undefined;
+  const out = conv2dNhwc(backend, stock.conv, x, filter, conv);
+  if (bias === undefined) return out;
+  const gemm = nativeGemm();
+  if (gemm === undefined) {
+    const sum = run(stock.add, backend, { a: out, b: bias }, {});
+    release(backend, out);
+    return sum;
+  }
+  const { heap, offsets } = heapWithOffsets(backend, out, bias);
+  const [outAt, biasAt] = offsets as [number, number];
+  // Bias added in place, one value per output channel (native/channel-ops.cc).
+  gemm.binaryOp(
+    heap.buffer,
+    1,
+    { out: outAt, a: outAt, b: biasAt },
+    tf.util.sizeFromShape(out.shape) / oc,
+    oc,
+    true,
+    false,
+  );
+  return out;
 }
 
 function conv2d(args: WasmKernelArgs, stock: KernelFunc, transpose: KernelFunc): tf.TensorInfo {
@@ -106,23 +152,35 @@ function conv2dNhwc(
   const out = backend.makeOutput([n, oh, ow, oc], 'float32');
   if (patches * oc === 0) return out;
   const pointwise = kh === 1 && kw === 1 && sh === 1 && sw === 1 && top === 0 && left === 0 && oh === h && ow === w;
-  const cols = pointwise ? undefined : backend.makeOutput([patches, k], 'float32');
+  if (pointwise) {
+    const at = heapWithOffsets(backend, out, x, filter);
+    const [outAt, xAt, filterAt] = at.offsets as [number, number, number];
+    const b = { at: filterAt, rowStride: oc, colStride: 1 };
+    gemm.sgemm(at.heap.buffer, patches, oc, k, { at: xAt, rowStride: k, colStride: 1 }, b, outAt, oc);
+    return out;
+  }
+  // The patch matrix a few samples at a time, so the product reads it from cache.
+  const per = samplesPerChunk(g);
+  const cols = backend.makeOutput([Math.min(n, per) * oh * ow, k], 'float32');
   try {
-    const at = heapWithOffsets(backend, out, x, filter, ...(cols === undefined ? [] : [cols]));
-    const [outAt, xAt, filterAt, colsAt] = at.offsets as [number, number, number, number | undefined];
-    if (colsAt !== undefined) fillColumns(at.heap, colsAt, xAt, g);
-    gemm.sgemm(
-      at.heap.buffer,
-      patches,
-      oc,
-      k,
-      { at: colsAt ?? xAt, rowStride: k, colStride: 1 },
-      { at: filterAt, rowStride: oc, colStride: 1 },
-      outAt,
-      oc,
-    );
+    const at = heapWithOffsets(backend, out, x, filter, cols);
+    const [outAt, xAt, filterAt, colsAt] = at.offsets as [number, number, number, number];
+    for (let b0 = 0; b0 < n; b0 += per) {
+      const nb = Math.min(per, n - b0);
+      patchColumns(at.heap, colsAt, xAt + b0 * h * w * g.c, { ...g, n: nb });
+      gemm.sgemm(
+        at.heap.buffer,
+        nb * oh * ow,
+        oc,
+        k,
+        { at: colsAt, rowStride: k, colStride: 1 },
+        { at: filterAt, rowStride: oc, colStride: 1 },
+        outAt + b0 * oh * ow * oc,
+        oc,
+      );
+    }
     return out;
   } finally {
-    if (cols !== undefined) release(backend, cols);
+    release(backend, cols);
   }
 }

@@ -6,9 +6,11 @@
  * run on it; otherwise they keep their pure-wasm paths.
  */
 import { installWasmBatchMatMul } from './kernel-batch-matmul-wasm';
+import { installWasmBatchNorm } from './kernel-batch-norm-wasm';
 import { installWasmConv2D } from './kernel-conv2d-wasm';
 import { installWasmConv2DBackpropFilter } from './kernel-conv2d-backprop-filter-wasm';
 import { installWasmConv2DBackpropInput } from './kernel-conv2d-backprop-input-wasm';
+import { installWasmElementwise } from './kernel-elementwise-wasm';
 import { installWasmIdentity } from './kernel-identity-wasm';
 import { installWasmMaxPoolGrad } from './kernel-max-pool-grad-wasm';
 import { installWasmSum } from './kernel-sum-wasm';
@@ -22,5 +24,7 @@ export function installWasmKernels(): void {
   installWasmMaxPoolGrad();
   installWasmSum();
   installWasmTile();
+  installWasmElementwise();
+  installWasmBatchNorm();
   installWasmIdentity();
 }

@@ -21,6 +21,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers the gradient functions tf.grad needs
 import { selectBackend } from '../../src/compute';
 import { simplifyTile } from '../../src/compute/kernel-tile-wasm';
+import { isChannelVector } from '../../src/compute/kernel-elementwise-wasm';
 import { kernelSet, setNativeKernels } from '../../src/native';
 import { expectedNativeKernels } from './support';
 
@@ -202,6 +203,22 @@ const CONV_CASES: ConvCase[] = [
   },
   { name: '5x5 filter on a 3x3 input, same', x: [1, 3, 3, 2], filter: [5, 5, 2, 2], strides: 1, pad: 'same' },
   { name: 'NCHW data', x: [2, 3, 8, 7], filter: [3, 3, 3, 4], strides: [1, 2], pad: 'same', dataFormat: 'NCHW' },
+  // Patch matrices of over 2^18 floats per sample: the native kernels take one sample at a time
+  // (im2col.ts samplesPerChunk), and the filter gradient adds the samples' products up.
+  {
+    name: 'one sample per chunk of the patch matrix, 16 output channels (narrow product)',
+    x: [3, 30, 30, 32],
+    filter: [3, 3, 32, 16],
+    strides: 1,
+    pad: 'same',
+  },
+  {
+    name: 'two samples per chunk, odd batch, stride 2',
+    x: [5, 60, 60, 12],
+    filter: [3, 3, 12, 24],
+    strides: 2,
+    pad: 'same',
+  },
 ];
 
 function convInfo(c: ConvCase): tf.backend_util.Conv2DInfo {
@@ -236,6 +253,27 @@ for (const [i, c] of CONV_CASES.entries()) {
       assert.deepEqual(r.shape, info.outShape);
       assertClose(c.name, r.wasm, r.cpu, info.filterHeight * info.filterWidth * info.inChannels);
     });
+    if (c.dataFormat !== 'NCHW')
+      test(`FusedConv2D on wasm (${kernels}) matches cpu: ${c.name}, with a bias`, on(kernels), async () => {
+        const info = convInfo(c);
+        const x = normals(sizeOf(c.x), 10 * i + 6);
+        const w = normals(sizeOf(c.filter), 10 * i + 7);
+        const bias = normals(c.filter[3], 10 * i + 8);
+        const r = await onBoth(
+          () =>
+            tf.fused.conv2d({
+              x: tf.tensor4d(x, c.x),
+              filter: tf.tensor4d(w, c.filter),
+              strides: c.strides,
+              pad: c.pad,
+              dimRoundingMode: c.dimRoundingMode,
+              bias: tf.tensor1d(bias),
+            }),
+          kernels,
+        );
+        assert.deepEqual(r.shape, info.outShape);
+        assertClose(c.name, r.wasm, r.cpu, info.filterHeight * info.filterWidth * info.inChannels + 1);
+      });
 
     test(`Conv2DBackpropFilter on wasm (${kernels}) matches cpu: ${c.name}`, on(kernels), async () => {
       const info = convInfo(c);
@@ -500,6 +538,66 @@ test('Tile on wasm: the plan merges unrepeated axes into the one before and drop
   assert.deepEqual(simplifyTile([1, 1], [1, 1]), { sizes: [], reps: [] });
 });
 
+const BINARY_OPS = ['mul', 'add', 'sub', 'div'] as const;
+const BINARY_CASES: { name: string; a: number[]; b: number[] }[] = [
+  { name: 'one shape', a: [64, 8, 8, 16], b: [64, 8, 8, 16] },
+  { name: 'activation and a [C] vector', a: [64, 8, 8, 16], b: [16] },
+  { name: 'a [1,1,1,C] vector first', a: [1, 1, 1, 16], b: [64, 8, 8, 16] },
+  { name: 'a [C] vector first, odd channels', a: [13], b: [40, 11, 13] },
+  { name: 'rows of a matrix', a: [300, 20], b: [20] },
+  { name: 'a scalar (stock kernel)', a: [64, 8, 8, 16], b: [] },
+  { name: 'a broadcast over a middle axis (stock kernel)', a: [64, 8, 8, 16], b: [8, 1, 16] },
+  { name: 'small (stock kernel)', a: [4, 4], b: [4] },
+];
+
+for (const [i, c] of BINARY_CASES.entries()) {
+  test(`Multiply, Add, Sub, RealDiv on wasm match cpu exactly: ${c.name}`, async () => {
+    const a = normals(sizeOf(c.a), 880 + 2 * i);
+    // Divisors away from zero, so a quotient is a number on both backends.
+    const b = normals(sizeOf(c.b), 881 + 2 * i).map((v) => (Math.abs(v) < 0.1 ? 0.5 : v));
+    for (const op of BINARY_OPS) {
+      const r = await onBoth(() => tf[op](tf.tensor(a, c.a), tf.tensor(b, c.b)));
+      assert.deepEqual(Array.from(r.wasm), Array.from(r.cpu), `${op}, ${c.name} (seed ${SEED})`);
+    }
+  });
+}
+
+test('the per-channel test: one value per entry of the last axis, and no axes the other lacks', () => {
+  assert.equal(isChannelVector([16], [64, 8, 8, 16]), true);
+  assert.equal(isChannelVector([1, 1, 1, 16], [64, 8, 8, 16]), true);
+  assert.equal(isChannelVector([1, 1, 1, 1, 16], [64, 8, 8, 16]), false);
+  assert.equal(isChannelVector([8, 16], [64, 8, 8, 16]), false);
+  assert.equal(isChannelVector([15], [64, 8, 8, 16]), false);
+  assert.equal(isChannelVector([], [64, 16]), false);
+});
+
+const BATCH_NORM_CASES: { name: string; x: number[]; vector: number[]; offset: boolean; scale: boolean }[] = [
+  { name: 'ResNet activation, [C] vectors', x: [32, 14, 14, 16], vector: [16], offset: true, scale: true },
+  { name: 'no offset, [1,1,1,C] vectors', x: [8, 10, 10, 32], vector: [1, 1, 1, 32], offset: false, scale: true },
+  { name: 'no scale, a matrix', x: [500, 24], vector: [24], offset: true, scale: false },
+  { name: 'small (stock kernel)', x: [2, 3, 3, 4], vector: [4], offset: true, scale: true },
+];
+
+for (const [i, c] of BATCH_NORM_CASES.entries()) {
+  test(`FusedBatchNorm on wasm matches cpu: ${c.name}`, async () => {
+    const v = (salt: number): Float32Array => normals(sizeOf(c.vector), 900 + 10 * i + salt);
+    const x = normals(sizeOf(c.x), 900 + 10 * i);
+    const variance = v(2).map((e) => e * e + 0.1);
+    const r = await onBoth(() =>
+      tf.batchNorm(
+        tf.tensor(x, c.x),
+        tf.tensor(v(1), c.vector),
+        tf.tensor(variance, c.vector),
+        c.offset ? tf.tensor(v(3), c.vector) : undefined,
+        c.scale ? tf.tensor(v(4), c.vector) : undefined,
+        1e-3,
+      ),
+    );
+    // Four float32 roundings against the cpu backend's one.
+    assertClose(c.name, r.wasm, r.cpu, 1);
+  });
+}
+
 test('Identity and same-dtype Cast on wasm share data that outlives the original', async () => {
   await selectBackend('wasm');
   const before = tf.memory().numTensors;
@@ -537,6 +635,15 @@ const MATMUL_CASES: { name: string; a: number[]; b: number[]; transposeA: boolea
   { name: 'long inner dimension, odd sizes', a: [1, 13, 600], b: [1, 600, 37], transposeA: false, transposeB: false },
   { name: 'many rows, transposeA', a: [2, 50, 200], b: [2, 50, 40], transposeA: true, transposeB: false },
   { name: 'very wide result, transposeB', a: [1, 3, 8], b: [1, 4100, 8], transposeA: false, transposeB: true },
+  // At most 16 columns: the native product's narrow tile, rows read in place (gemm.cc).
+  {
+    name: '16 columns, rows past a multiple of 16, inner dimension past KC',
+    a: [1, 50, 300],
+    b: [1, 300, 16],
+    transposeA: false,
+    transposeB: false,
+  },
+  { name: '10 columns, batch 2', a: [2, 33, 20], b: [2, 20, 10], transposeA: false, transposeB: false },
   {
     name: 'batch dims broadcast both ways (stock path)',
     a: [2, 1, 3, 4],

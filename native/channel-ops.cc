@@ -1,0 +1,64 @@
+// See channel-ops.h. Loops the compiler vectorizes per target (target_clones, as optim.cc);
+// -ffp-contract=off keeps a multiply and an add two roundings, as in the stock kernels.
+#include "channel-ops.h"
+
+#include <cmath>
+#include <vector>
+
+namespace ringtrain {
+
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+namespace {
+
+template <typename F>
+__attribute__((always_inline)) inline void apply(const float* a, const float* b, float* out, int64_t rows, int64_t cols, bool bPerChannel, F f) {
+  if (!bPerChannel) {
+    const int64_t n = rows * cols;
+    for (int64_t i = 0; i < n; i++) out[i] = f(a[i], b[i]);
+    return;
+  }
+  for (int64_t r = 0; r < rows; r++) {
+    const float* ar = a + r * cols;
+    float* o = out + r * cols;
+    for (int64_t j = 0; j < cols; j++) o[j] = f(ar[j], b[j]);
+  }
+}
+
+}  // namespace
+
+CLONES void binaryOp(BinaryOp op, const float* a, const float* b, float* out, int64_t rows, int64_t cols, bool bPerChannel, bool swapped) {
+  switch (op) {
+    case BinaryOp::kMul:
+      apply(a, b, out, rows, cols, bPerChannel, [](float x, float y) { return x * y; });
+      return;
+    case BinaryOp::kAdd:
+      apply(a, b, out, rows, cols, bPerChannel, [](float x, float y) { return x + y; });
+      return;
+    case BinaryOp::kSub:
+      if (swapped) apply(a, b, out, rows, cols, bPerChannel, [](float x, float y) { return y - x; });
+      else apply(a, b, out, rows, cols, bPerChannel, [](float x, float y) { return x - y; });
+      return;
+    case BinaryOp::kDiv:
+      if (swapped) apply(a, b, out, rows, cols, bPerChannel, [](float x, float y) { return y / x; });
+      else apply(a, b, out, rows, cols, bPerChannel, [](float x, float y) { return x / y; });
+      return;
+  }
+}
+
+CLONES void batchNormChannels(const float* x, const float* mean, const float* variance, const float* offset, const float* scale, float epsilon, float* out, int64_t rows, int64_t cols) {
+  // Per channel once: the square root (the same value every element would compute), scale, offset.
+  std::vector<float> root(cols), s(cols), off(cols);
+  for (int64_t j = 0; j < cols; j++) {
+    root[j] = std::sqrt(variance[j] + epsilon);
+    s[j] = scale == nullptr ? 1.0f : scale[j];
+    off[j] = offset == nullptr ? 0.0f : offset[j];
+  }
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xr = x + r * cols;
+    float* o = out + r * cols;
+    for (int64_t j = 0; j < cols; j++) o[j] = off[j] + (xr[j] - mean[j]) * s[j] / root[j];
+  }
+}
+
+}  // namespace ringtrain

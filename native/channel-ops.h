@@ -1,0 +1,20 @@
+// Elementwise arithmetic the tfjs path of a batch-norm network spends its time in, on buffers the
+// caller owns (the wasm heap): a binary operation of two tensors of one shape or of a tensor and
+// a per-channel vector (its last axis), and batch norm's normalisation. float32 throughout, one
+// rounding per operation, in the order tfjs-backend-wasm's own kernels use.
+#pragma once
+#include <cstdint>
+
+namespace ringtrain {
+
+enum class BinaryOp : int { kMul = 0, kAdd = 1, kSub = 2, kDiv = 3 };
+
+// out[r, j] = a[r, j] op b[j] (bPerChannel) or a[r, j] op b[r, j], for rows x cols elements;
+// `swapped` computes b op a instead (the vector was the first operand of a Sub or a Div).
+void binaryOp(BinaryOp op, const float* a, const float* b, float* out, int64_t rows, int64_t cols, bool bPerChannel, bool swapped);
+
+// out[r, j] = offset[j] + (x[r, j] - mean[j]) * scale[j] / sqrt(variance[j] + epsilon); a null
+// offset is 0, a null scale 1 (tfjs's FusedBatchNorm).
+void batchNormChannels(const float* x, const float* mean, const float* variance, const float* offset, const float* scale, float epsilon, float* out, int64_t rows, int64_t cols);
+
+}  // namespace ringtrain

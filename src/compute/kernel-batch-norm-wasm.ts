@@ -1,0 +1,56 @@
+/**
+ * FusedBatchNorm (batch norm's forward normalisation) for the wasm backend with the addon: the
+ * stock kernel walks every element with modulo indices into the per-channel vectors, 3.6 ms for
+ * a [64,28,28,16] activation. The native loop (native/channel-ops.cc) computes the same float32
+ * expression, offset + (x - mean) * scale / sqrt(variance + epsilon), with the square roots taken
+ * once per channel. Vectors that are not one value per channel of x's last axis, other dtypes and
+ * small tensors go to the stock kernel.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { nativeGemm } from '../native';
+import { isChannelVector } from './kernel-elementwise-wasm';
+import { heapWithOffsets, replaceWasmKernel, run, stockKernel, type WasmKernelArgs } from './wasm-heap';
+
+/** Below this many elements the stock kernel's fixed costs are no worse. */
+const MIN_ELEMENTS = 4096;
+
+let installed = false;
+
+export function installWasmBatchNorm(): void {
+  if (installed) return;
+  const stock = stockKernel('FusedBatchNorm');
+  if (stock === undefined) return;
+  replaceWasmKernel('FusedBatchNorm', (args) => batchNorm(args) ?? run(stock, args.backend, args.inputs, args.attrs));
+  installed = true;
+}
+
+function batchNorm({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo | undefined {
+  const { x, mean, variance, offset, scale } = inputs as {
+    x: tf.TensorInfo;
+    mean: tf.TensorInfo;
+    variance: tf.TensorInfo;
+    offset?: tf.TensorInfo;
+    scale?: tf.TensorInfo;
+  };
+  const { varianceEpsilon } = attrs as unknown as tf.FusedBatchNormAttrs;
+  const gemm = nativeGemm();
+  const vectors = [mean, variance, offset, scale].filter((t): t is tf.TensorInfo => t !== undefined);
+  const n = tf.util.sizeFromShape(x.shape);
+  const fits = vectors.every((t) => t.dtype === 'float32' && isChannelVector(t.shape, x.shape));
+  if (gemm === undefined || x.dtype !== 'float32' || n < MIN_ELEMENTS || !fits) return undefined;
+  const cols = x.shape.at(-1) as number;
+  const out = backend.makeOutput(x.shape.slice(), 'float32');
+  const { heap, offsets } = heapWithOffsets(backend, out, x, ...vectors);
+  const at = (t: tf.TensorInfo | undefined): number | undefined =>
+    t === undefined ? undefined : offsets[2 + vectors.indexOf(t)];
+  const where = { x: offsets[1] as number, mean: at(mean) as number, variance: at(variance) as number };
+  gemm.batchNorm(
+    heap.buffer,
+    offsets[0] as number,
+    { ...where, offset: at(offset), scale: at(scale) },
+    varianceEpsilon,
+    n / cols,
+    cols,
+  );
+  return out;
+}
