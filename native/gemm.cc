@@ -102,8 +102,16 @@ __attribute__((target("avx512f"))) void kernelAvx512(int kc, const float* a, con
   }
 }
 
-// The same 8 x 32 tile reading A's rows where they are (row stride `lda`), for products with few
-// B panels, where packing A costs more than it saves (unpacked, below).
+// A(r, p) of an A read where it lies: rows contiguous (row stride `lda`) or, `Transposed`,
+// columns contiguous (A^T row-major, as a patch matrix is for a filter gradient).
+template <bool Transposed>
+inline float aAt(const float* a, std::ptrdiff_t lda, int r, int p) {
+  return Transposed ? a[p * lda + r] : a[r * lda + p];
+}
+
+// The same 8 x 32 tile reading A where it lies, for products with few B panels, where packing A
+// costs more than it saves (unpacked, below).
+template <bool Transposed>
 __attribute__((target("avx512f"))) void kernelAvx512Rows(int kc, const float* a, std::ptrdiff_t lda, const float* b, float* c, std::ptrdiff_t ldc, bool accumulate) {
   constexpr int MR = 8, NR = 32;
   __m512 lo[MR], hi[MR];
@@ -114,7 +122,7 @@ __attribute__((target("avx512f"))) void kernelAvx512Rows(int kc, const float* a,
     const __m512 b1 = _mm512_load_ps(b + p * NR + 16);
     #pragma GCC unroll 16
     for (int r = 0; r < MR; r++) {
-      const __m512 ar = _mm512_set1_ps(a[r * lda + p]);
+      const __m512 ar = _mm512_set1_ps(aAt<Transposed>(a, lda, r, p));
       lo[r] = _mm512_fmadd_ps(ar, b0, lo[r]);
       hi[r] = _mm512_fmadd_ps(ar, b1, hi[r]);
     }
@@ -134,8 +142,9 @@ __attribute__((target("avx512f"))) void kernelAvx512Rows(int kc, const float* a,
 // For products of at most 16 columns (a convolution with 16 output channels) the 8 x 32 tile
 // computes half zeros, and packing A costs as much as the product, since one B panel is all
 // there is to reuse it for. This tile is 16 x 16 (16 zmm accumulators) and reads A's rows where
-// they are (row stride `lda`). Each element's sum is the same FMA chain over the inner dimension
-// as in the wide tile, so both give the same bits.
+// they are (aAt). Each element's sum is the same FMA chain over the inner dimension as in the
+// wide tile, so both give the same bits.
+template <bool Transposed>
 __attribute__((target("avx512f"))) void kernelAvx512Narrow(int kc, const float* a, std::ptrdiff_t lda, const float* b, float* c, std::ptrdiff_t ldc, bool accumulate) {
   constexpr int MR = 16;
   __m512 acc[MR];
@@ -144,7 +153,7 @@ __attribute__((target("avx512f"))) void kernelAvx512Narrow(int kc, const float* 
   for (int p = 0; p < kc; p++) {
     const __m512 bp = _mm512_load_ps(b + p * 16);
     #pragma GCC unroll 16
-    for (int r = 0; r < MR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * lda + p]), bp, acc[r]);
+    for (int r = 0; r < MR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(aAt<Transposed>(a, lda, r, p)), bp, acc[r]);
   }
   #pragma GCC unroll 16
   for (int r = 0; r < MR; r++) {
@@ -281,14 +290,16 @@ void blocked(Microkernel kernel, int m, int n, int k, const Operand& a, const Op
   }
 }
 
-// C = A B with A's rows contiguous and read where they are, B packed per KC slice: for products
-// with one or two B panels (few output columns), where packing A is not repaid. The last rows
-// (fewer than MR) go through a zero-padded copy and a scratch tile, as do partial B panels.
-template <int MR, int NR, typename Kernel>
+// C = A B with A read where it lies (rows or, `Transposed`, columns contiguous), B packed per KC
+// slice: for products with one or two B panels (few output columns), where packing A is not
+// repaid. The last rows (fewer than MR) go through a zero-padded copy and a scratch tile, as do
+// partial B panels.
+template <int MR, int NR, bool Transposed, typename Kernel>
 void unpacked(Kernel kernel, int m, int n, int k, const Operand& a, const Operand& b, float* c, std::ptrdiff_t ldc, bool accumulate) {
   static thread_local std::vector<float> bBuffer;
   static thread_local std::vector<float> aTail;
   const int panels = (n + NR - 1) / NR;
+  const std::ptrdiff_t lda = Transposed ? a.colStride : a.rowStride;
   float* bp = aligned(bBuffer, static_cast<std::size_t>(KC) * NR * panels);
   float* at = aligned(aTail, static_cast<std::size_t>(KC) * MR);
   alignas(64) float edge[MR * NR];
@@ -298,29 +309,49 @@ void unpacked(Kernel kernel, int m, int n, int k, const Operand& a, const Operan
     packB<NR>(n, kc, b, pc, 0, bp);
     for (int i = 0; i < m; i += MR) {
       const int mr = std::min(MR, m - i);
-      const float* rows = a.data + i * a.rowStride + pc;
-      std::ptrdiff_t lda = a.rowStride;
+      const float* block = a.data + i * a.rowStride + pc * a.colStride;
+      std::ptrdiff_t ld = lda;
       if (mr < MR) {
+        // The tail rows, zero-padded to MR, laid out as the kernel reads them.
         std::memset(at, 0, sizeof(float) * kc * MR);
-        for (int r = 0; r < mr; r++) std::memcpy(at + r * kc, rows + r * a.rowStride, sizeof(float) * kc);
-        rows = at;
-        lda = kc;
+        for (int r = 0; r < mr; r++) {
+          for (int p = 0; p < kc; p++) at[Transposed ? p * MR + r : r * kc + p] = aAt<Transposed>(block, lda, r, p);
+        }
+        block = at;
+        ld = Transposed ? MR : kc;
       }
       for (int jr = 0; jr < n; jr += NR) {
         const int nr = std::min(NR, n - jr);
         const float* bPanel = bp + (jr / NR) * kc * NR;
         float* cTile = c + i * ldc + jr;
         if (mr == MR && nr == NR) {
-          kernel(kc, rows, lda, bPanel, cTile, ldc, add);
+          kernel(kc, block, ld, bPanel, cTile, ldc, add);
           continue;
         }
-        kernel(kc, rows, lda, bPanel, edge, NR, false);
+        kernel(kc, block, ld, bPanel, edge, NR, false);
         for (int r = 0; r < mr; r++) {
           for (int q = 0; q < nr; q++) cTile[r * ldc + q] = add ? cTile[r * ldc + q] + edge[r * NR + q] : edge[r * NR + q];
         }
       }
     }
   }
+}
+
+// Products the unpacked path takes: AVX-512, at most kUnpackedMaxColumns columns, A's rows or
+// columns contiguous. Returns false for the rest.
+bool unpackedProduct(int m, int n, int k, const Operand& a, const Operand& b, float* c, std::ptrdiff_t ldc, bool accumulate) {
+  if (!kAvx512 || n > kUnpackedMaxColumns) return false;
+  if (a.colStride == 1) {
+    if (n <= 16) unpacked<16, 16, false>(kernelAvx512Narrow<false>, m, n, k, a, b, c, ldc, accumulate);
+    else unpacked<8, 32, false>(kernelAvx512Rows<false>, m, n, k, a, b, c, ldc, accumulate);
+    return true;
+  }
+  if (a.rowStride == 1) {
+    if (n <= 16) unpacked<16, 16, true>(kernelAvx512Narrow<true>, m, n, k, a, b, c, ldc, accumulate);
+    else unpacked<8, 32, true>(kernelAvx512Rows<true>, m, n, k, a, b, c, ldc, accumulate);
+    return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -333,10 +364,8 @@ void sgemm(int m, int n, int k, Operand a, Operand b, float* c, std::ptrdiff_t l
     }
     return;
   }
-  if (kAvx512 && n <= 16 && a.colStride == 1) {
-    unpacked<16, 16>(kernelAvx512Narrow, m, n, k, a, b, c, ldc, accumulate);
-  } else if (kAvx512 && n <= kUnpackedMaxColumns && a.colStride == 1) {
-    unpacked<8, 32>(kernelAvx512Rows, m, n, k, a, b, c, ldc, accumulate);
+  if (unpackedProduct(m, n, k, a, b, c, ldc, accumulate)) {
+    return;
   } else if (kAvx512) {
     blocked<8, 32>(kernelAvx512, m, n, k, a, b, c, ldc, accumulate);
   } else if (kAvx2) {

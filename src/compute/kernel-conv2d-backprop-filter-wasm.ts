@@ -5,13 +5,12 @@
  *   dW[kh,kw,c,oc] = sum over (n,oh,ow) of x[n, oh*sh - padTop + kh, ow*sw - padLeft + kw, c] * dy[n,oh,ow,oc]
  *
  * The kernel lays the input patches out as cols [N*OH*OW, KH*KW*C] (im2col: each patch row is runs
- * of C contiguous floats copied straight from x; out-of-bounds taps are zeros), then multiplies:
- * with the native matrix product when it is there, dW^T = dy^T . cols a few samples at a time
- * (nativeFilterGradient), otherwise cols^T . dy with the stock XNNPACK kernels, transposing with
- * XNNPACK too: writing cols already
- * transposed from JS is a strided gather that took longer than the product. Every stride and
- * padding takes this path (conv2d gradients always have dilation 1); NCHW data is transposed to
- * NHWC first.
+ * of C contiguous floats copied straight from x; out-of-bounds taps are zeros), then multiplies
+ * cols^T . dy: with the native matrix product when it is there, a few samples at a time, reading
+ * cols^T in place (nativeFilterGradient); otherwise with the stock XNNPACK kernels, transposing
+ * with XNNPACK too (writing cols already transposed from JS is a strided gather that took longer
+ * than the product). Every stride and padding takes this path (conv2d gradients always have
+ * dilation 1); NCHW data is transposed to NHWC first.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -133,9 +132,8 @@ function filterGradient(
 }
 
 /**
- * dW^T = dy^T . cols accumulated a few samples at a time, the patch matrix of each chunk read
- * from cache (im2col.ts), then transposed to [KH*KW*C, OC]: dy^T's rows are contiguous in dy, so
- * packing them is a copy, where cols^T would be a strided gather.
+ * dW = cols^T . dy accumulated a few samples at a time, the patch matrix of each chunk read from
+ * cache (im2col.ts); the native product reads cols^T in place (its columns are cols' rows).
  */
 function nativeFilterGradient(
   backend: BackendWasm,
@@ -147,23 +145,20 @@ function nativeFilterGradient(
   const { n, h, w, c, oh, ow, oc, taps: k } = g;
   const per = samplesPerChunk(g);
   const cols = backend.makeOutput([Math.min(n, per) * oh * ow, k], 'float32');
-  const dwT = backend.makeOutput([oc, k], 'float32');
   const dw = backend.makeOutput([k, oc], 'float32');
   try {
-    const { heap, offsets } = heapWithOffsets(backend, cols, x, dy, dwT, dw);
-    const [colsAt, xAt, dyAt, dwTAt, dwAt] = offsets as [number, number, number, number, number];
-    heap.fill(0, dwTAt, dwTAt + oc * k);
+    const { heap, offsets } = heapWithOffsets(backend, cols, x, dy, dw);
+    const [colsAt, xAt, dyAt, dwAt] = offsets as [number, number, number, number];
+    heap.fill(0, dwAt, dwAt + k * oc);
+    const colsT = { at: colsAt, rowStride: 1, colStride: k };
     for (let b0 = 0; b0 < n; b0 += per) {
       const nb = Math.min(per, n - b0);
       patchColumns(heap, colsAt, xAt + b0 * h * w * c, { ...g, n: nb });
-      const rows = nb * oh * ow;
-      const dyChunk = { at: dyAt + b0 * oh * ow * oc, rowStride: 1, colStride: oc };
-      gemm.sgemm(heap.buffer, oc, k, rows, dyChunk, { at: colsAt, rowStride: k, colStride: 1 }, dwTAt, k, true);
+      const dyChunk = { at: dyAt + b0 * oh * ow * oc, rowStride: oc, colStride: 1 };
+      gemm.sgemm(heap.buffer, k, oc, nb * oh * ow, colsT, dyChunk, dwAt, oc, true);
     }
-    for (let o = 0; o < oc; o++)
-      for (let t = 0; t < k; t++) heap[dwAt + t * oc + o] = heap[dwTAt + o * k + t] as number;
     return dw;
   } finally {
-    release(backend, cols, dwT);
+    release(backend, cols);
   }
 }
