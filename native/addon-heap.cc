@@ -70,19 +70,15 @@ bool readCall(napi_env env, napi_callback_info info, bool toInput, float** to, c
   return true;
 }
 
-napi_value Im2col(napi_env env, napi_callback_info info) {
-  float* cols = nullptr;
-  const float* x = nullptr;
+// im2col (`ToInput` false: the patch matrix from the input) or col2im (true: added back onto it).
+template <bool ToInput>
+napi_value Patches(napi_env env, napi_callback_info info) {
+  float* to = nullptr;
+  const float* from = nullptr;
   PatchGeometry g{};
-  if (readCall(env, info, false, &cols, &x, &g)) im2colNhwc(g, x, cols);
-  return nullptr;
-}
-
-napi_value Col2im(napi_env env, napi_callback_info info) {
-  float* dx = nullptr;
-  const float* cols = nullptr;
-  PatchGeometry g{};
-  if (readCall(env, info, true, &dx, &cols, &g)) col2imNhwc(g, cols, dx);
+  if (!readCall(env, info, ToInput, &to, &from, &g)) return nullptr;
+  if (ToInput) col2imNhwc(g, from, to);
+  else im2colNhwc(g, from, to);
   return nullptr;
 }
 
@@ -155,8 +151,8 @@ napi_value BatchNormCall(napi_env env, napi_callback_info info) {
 }  // namespace
 
 void exportHeapFunctions(napi_env env, napi_value exports) {
-  exportFunction(env, exports, "im2col", Im2col);
-  exportFunction(env, exports, "col2im", Col2im);
+  exportFunction(env, exports, "im2col", Patches<false>);
+  exportFunction(env, exports, "col2im", Patches<true>);
   exportFunction(env, exports, "binaryOp", BinaryOpCall);
   exportFunction(env, exports, "batchNorm", BatchNormCall);
 }

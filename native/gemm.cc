@@ -73,35 +73,6 @@ __attribute__((target("avx2,fma"))) void kernelAvx2(int kc, const float* a, cons
 }
 
 
-__attribute__((target("avx512f"))) void kernelAvx512(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, bool accumulate) {
-  constexpr int MR = 8, NR = 32;
-  __m512 lo[MR], hi[MR];
-  #pragma GCC unroll 16
-  for (int r = 0; r < MR; r++) lo[r] = hi[r] = _mm512_setzero_ps();
-  for (int p = 0; p < kc; p++) {
-    const __m512 b0 = _mm512_load_ps(b);
-    const __m512 b1 = _mm512_load_ps(b + 16);
-    #pragma GCC unroll 16
-    for (int r = 0; r < MR; r++) {
-      const __m512 ar = _mm512_set1_ps(a[r]);
-      lo[r] = _mm512_fmadd_ps(ar, b0, lo[r]);
-      hi[r] = _mm512_fmadd_ps(ar, b1, hi[r]);
-    }
-    a += MR;
-    b += NR;
-  }
-  #pragma GCC unroll 16
-  for (int r = 0; r < MR; r++) {
-    float* row = c + r * ldc;
-    if (accumulate) {
-      lo[r] = _mm512_add_ps(_mm512_loadu_ps(row), lo[r]);
-      hi[r] = _mm512_add_ps(_mm512_loadu_ps(row + 16), hi[r]);
-    }
-    _mm512_storeu_ps(row, lo[r]);
-    _mm512_storeu_ps(row + 16, hi[r]);
-  }
-}
-
 // A(r, p) of an A read where it lies: rows contiguous (row stride `lda`) or, `Transposed`,
 // columns contiguous (A^T row-major, as a patch matrix is for a filter gradient).
 template <bool Transposed>
@@ -137,6 +108,12 @@ __attribute__((target("avx512f"))) void kernelAvx512Rows(int kc, const float* a,
     _mm512_storeu_ps(row, lo[r]);
     _mm512_storeu_ps(row + 16, hi[r]);
   }
+}
+
+// The packed path's 8 x 32 tile: a packed A panel holds A(r, p) at p * MR + r, which is A^T
+// row-major with a row stride of MR.
+__attribute__((target("avx512f"))) void kernelAvx512(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, bool accumulate) {
+  kernelAvx512Rows<true>(kc, a, 8, b, c, ldc, accumulate);
 }
 
 // For products of at most 16 columns (a convolution with 16 output channels) the 8 x 32 tile

@@ -5,22 +5,10 @@
  */
 
 import type * as tf from '@tensorflow/tfjs-core';
-import { nativeGemm } from '../native';
+import { nativeGemm, type Patches } from '../native';
 
-export interface PatchGeometry {
-  n: number;
-  h: number;
-  w: number;
-  c: number;
-  oh: number;
-  ow: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  top: number;
-  left: number;
-}
+/** An NHWC convolution's patch geometry: the addon's own type, which the native im2col takes. */
+export type PatchGeometry = Patches;
 
 /** A convolution's patch geometry, with its output channels, patch count and taps per patch. */
 export interface ConvGeometry extends PatchGeometry {
@@ -58,15 +46,18 @@ export function convGeometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
 const MEMMOVE_MIN = 16;
 
 /**
- * Floats of patch matrix laid out at a time: half a core's L2 (2 MiB here), so the product reads
- * it from cache. The whole matrix of a [64,28,28,16] 3x3 convolution is 29 MB: written, then read
- * back from memory, it made the convolution memory-bound (15 ms against 8.5 in chunks).
+ * Floats of patch matrix laid out at a time: half a core's L2, so the product reads it from
+ * cache. A whole batch's matrix is tens of megabytes, written and then read back from memory,
+ * which made the convolutions memory-bound.
  */
 const CHUNK_FLOATS = 1 << 18;
 
-/** Samples per chunk of the patch matrix (at least one). */
-export function samplesPerChunk(g: PatchGeometry): number {
-  return Math.max(1, Math.floor(CHUNK_FLOATS / Math.max(1, g.oh * g.ow * g.kh * g.kw * g.c)));
+/** The batch in chunks of whole samples: [first sample, samples] pairs, and the patch rows of the largest. */
+export function patchChunks(g: PatchGeometry): { chunks: [number, number][]; rows: number } {
+  const per = Math.max(1, Math.floor(CHUNK_FLOATS / Math.max(1, g.oh * g.ow * g.kh * g.kw * g.c)));
+  const chunks: [number, number][] = [];
+  for (let b0 = 0; b0 < g.n; b0 += per) chunks.push([b0, Math.min(per, g.n - b0)]);
+  return { chunks, rows: Math.min(g.n, per) * g.oh * g.ow };
 }
 
 /**

@@ -28,7 +28,7 @@ import {
   type WasmKernelArgs,
 } from './wasm-heap';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { convGeometry, patchColumns, samplesPerChunk, type ConvGeometry } from './im2col';
+import { convGeometry, patchColumns, patchChunks, type ConvGeometry } from './im2col';
 import { nativeGemm, type NativeGemm } from '../native';
 
 /**
@@ -142,17 +142,16 @@ function nativeFilterGradient(
   dy: tf.TensorInfo,
   g: ConvGeometry,
 ): tf.TensorInfo {
-  const { n, h, w, c, oh, ow, oc, taps: k } = g;
-  const per = samplesPerChunk(g);
-  const cols = backend.makeOutput([Math.min(n, per) * oh * ow, k], 'float32');
+  const { h, w, c, oh, ow, oc, taps: k } = g;
+  const { chunks, rows } = patchChunks(g);
+  const cols = backend.makeOutput([rows, k], 'float32');
   const dw = backend.makeOutput([k, oc], 'float32');
   try {
     const { heap, offsets } = heapWithOffsets(backend, cols, x, dy, dw);
     const [colsAt, xAt, dyAt, dwAt] = offsets as [number, number, number, number];
     heap.fill(0, dwAt, dwAt + k * oc);
     const colsT = { at: colsAt, rowStride: 1, colStride: k };
-    for (let b0 = 0; b0 < n; b0 += per) {
-      const nb = Math.min(per, n - b0);
+    for (const [b0, nb] of chunks) {
       patchColumns(heap, colsAt, xAt + b0 * h * w * c, { ...g, n: nb });
       const dyChunk = { at: dyAt + b0 * oh * ow * oc, rowStride: oc, colStride: 1 };
       gemm.sgemm(heap.buffer, k, oc, nb * oh * ow, colsT, dyChunk, dwAt, oc, true);

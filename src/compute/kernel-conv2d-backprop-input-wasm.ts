@@ -22,7 +22,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { nativeGemm, type NativeGemm } from '../native';
-import { convGeometry, samplesPerChunk, type ConvGeometry, type PatchGeometry } from './im2col';
+import { convGeometry, patchChunks, type ConvGeometry, type PatchGeometry } from './im2col';
 import type { SimdOps } from '../core';
 import {
   NCHW_TO_NHWC,
@@ -246,8 +246,8 @@ function nativeCol2im(
   g: ConvGeometry,
 ): tf.TensorInfo {
   const { n, h, w, c, oh, ow, oc, taps: k } = g;
-  const per = samplesPerChunk(g);
-  const cols = backend.makeOutput([Math.min(n, per) * oh * ow, k], 'float32');
+  const { chunks, rows } = patchChunks(g);
+  const cols = backend.makeOutput([rows, k], 'float32');
   const dx = backend.makeOutput([n, h, w, c], 'float32');
   try {
     const { heap, offsets } = heapWithOffsets(backend, cols, dy, filter, dx);
@@ -255,8 +255,7 @@ function nativeCol2im(
     heap.fill(0, dxAt, dxAt + n * h * w * c);
     // The native product reads W^T through its strides.
     const filterT = { at: filterAt, rowStride: 1, colStride: oc };
-    for (let b0 = 0; b0 < n; b0 += per) {
-      const nb = Math.min(per, n - b0);
+    for (const [b0, nb] of chunks) {
       const dyChunk = { at: dyAt + b0 * oh * ow * oc, rowStride: oc, colStride: 1 };
       gemm.sgemm(heap.buffer, nb * oh * ow, k, oc, dyChunk, filterT, colsAt, k);
       gemm.col2im(heap.buffer, dxAt + b0 * h * w * c, colsAt, { ...g, n: nb });

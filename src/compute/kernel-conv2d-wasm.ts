@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { convGeometry, patchColumns, samplesPerChunk } from './im2col';
+import { convGeometry, patchColumns, patchChunks } from './im2col';
 import { nativeGemm } from '../native';
 import {
   NCHW_TO_NHWC,
@@ -160,13 +160,12 @@ function conv2dNhwc(
     return out;
   }
   // The patch matrix a few samples at a time, so the product reads it from cache.
-  const per = samplesPerChunk(g);
-  const cols = backend.makeOutput([Math.min(n, per) * oh * ow, k], 'float32');
+  const { chunks, rows } = patchChunks(g);
+  const cols = backend.makeOutput([rows, k], 'float32');
   try {
     const at = heapWithOffsets(backend, out, x, filter, cols);
     const [outAt, xAt, filterAt, colsAt] = at.offsets as [number, number, number, number];
-    for (let b0 = 0; b0 < n; b0 += per) {
-      const nb = Math.min(per, n - b0);
+    for (const [b0, nb] of chunks) {
       patchColumns(at.heap, colsAt, xAt + b0 * h * w * g.c, { ...g, n: nb });
       gemm.sgemm(
         at.heap.buffer,

@@ -12,6 +12,7 @@ export {
   type NativeSharedMemory,
   type NativeUpdates,
   type NativeWire,
+  type Patches,
   type Strided,
 } from './addon';
 export {
