@@ -2,6 +2,8 @@
 //   im2col / col2im(heap, toAt, fromAt, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left)
 //   binaryOp(heap, op, outAt, aAt, bAt, rows, cols, bPerChannel, swapped)
 //   batchNorm(heap, outAt, xAt, meanAt, varianceAt, offsetAt | -1, scaleAt | -1, epsilon, rows, cols)
+//   batchNormGrad(heap, dyAt, xAt, meanAt, varianceAt, scaleAt | -1, epsilon, rows, cols,
+//                 dxAt, dMeanAt, dVarianceAt, dScaleAt, dOffsetAt)
 // Sizes and every buffer's extent are checked here, so a wrong call throws a RangeError instead
 // of writing past the heap.
 #include "addon-heap.h"
@@ -84,8 +86,8 @@ napi_value Patches(napi_env env, napi_callback_info info) {
 
 // Reads `count` integer arguments after the heap; false (with a thrown error) when any is off.
 bool readInts(napi_env env, napi_callback_info info, size_t count, int64_t* v, float** base, int64_t* floats) {
-  size_t argc = 12;
-  napi_value argv[12];
+  size_t argc = 16;
+  napi_value argv[16];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   void* data = nullptr;
   size_t bytes = 0;
@@ -148,6 +150,29 @@ napi_value BatchNormCall(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+napi_value BatchNormGradCall(napi_env env, napi_callback_info info) {
+  size_t argc = 14;
+  napi_value argv[14];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  double epsilon = 0;
+  if (argc != 14 || napi_get_value_double(env, argv[6], &epsilon) != napi_ok) return fail(env, "batchNormGrad takes 14 arguments, the 7th the epsilon");
+  int64_t v[13];
+  float* base = nullptr;
+  int64_t floats = 0;
+  if (!readInts(env, info, 13, v, &base, &floats)) return nullptr;
+  const int64_t rows = v[6], cols = v[7];
+  bool ok = rows >= 0 && cols >= 0 && rows <= INT32_MAX && cols <= INT32_MAX;
+  ok = ok && within(v[0], rows * cols, floats) && within(v[1], rows * cols, floats) && within(v[8], rows * cols, floats);
+  const int vectors[] = {2, 3, 9, 10, 11, 12};
+  for (int i : vectors) ok = ok && within(v[i], cols, floats);
+  ok = ok && (v[4] == -1 || within(v[4], cols, floats));
+  if (!ok) return fail(env, "batchNormGrad: a buffer lies outside the heap");
+  const float* scale = v[4] == -1 ? nullptr : base + v[4];
+  const BatchNormGrads out{base + v[8], base + v[9], base + v[10], base + v[11], base + v[12]};
+  batchNormGradChannels(base + v[0], base + v[1], base + v[2], base + v[3], scale, static_cast<float>(epsilon), rows, cols, out);
+  return nullptr;
+}
+
 }  // namespace
 
 void exportHeapFunctions(napi_env env, napi_value exports) {
@@ -155,6 +180,7 @@ void exportHeapFunctions(napi_env env, napi_value exports) {
   exportFunction(env, exports, "col2im", Patches<true>);
   exportFunction(env, exports, "binaryOp", BinaryOpCall);
   exportFunction(env, exports, "batchNorm", BatchNormCall);
+  exportFunction(env, exports, "batchNormGrad", BatchNormGradCall);
 }
 
 }  // namespace ringtrain

@@ -61,4 +61,30 @@ CLONES void batchNormChannels(const float* x, const float* mean, const float* va
   }
 }
 
+CLONES void batchNormGradChannels(const float* dy, const float* x, const float* mean, const float* variance, const float* scale, float epsilon, int64_t rows, int64_t cols, const BatchNormGrads& out) {
+  // Per channel, as the gradient's small tensors: r = rsqrt(variance + epsilon), -r, -0.5 r^3.
+  std::vector<float> r(cols), negR(cols), halfCube(cols), s(cols);
+  for (int64_t j = 0; j < cols; j++) {
+    r[j] = 1.0f / std::sqrt(variance[j] + epsilon);
+    negR[j] = r[j] * -1.0f;
+    halfCube[j] = ((r[j] * r[j]) * r[j]) * -0.5f;
+    s[j] = scale == nullptr ? 1.0f : scale[j];
+    out.mean[j] = out.variance[j] = out.scale[j] = out.offset[j] = 0.0f;
+  }
+  for (int64_t i = 0; i < rows; i++) {
+    const float* dyr = dy + i * cols;
+    const float* xr = x + i * cols;
+    float* dxr = out.dx + i * cols;
+    for (int64_t j = 0; j < cols; j++) {
+      const float xm = xr[j] - mean[j];
+      const float dys = dyr[j] * s[j];
+      dxr[j] = (dyr[j] * r[j]) * s[j];
+      out.mean[j] += negR[j] * dys;
+      out.variance[j] += (halfCube[j] * xm) * dys;
+      out.scale[j] += dyr[j] * (xm * r[j]);
+      out.offset[j] += dyr[j];
+    }
+  }
+}
+
 }  // namespace ringtrain

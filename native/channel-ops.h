@@ -17,4 +17,18 @@ void binaryOp(BinaryOp op, const float* a, const float* b, float* out, int64_t r
 // offset is 0, a null scale 1 (tfjs's FusedBatchNorm).
 void batchNormChannels(const float* x, const float* mean, const float* variance, const float* offset, const float* scale, float epsilon, float* out, int64_t rows, int64_t cols);
 
+// Where batchNormGradChannels writes: dx like x, the four per-channel gradients `cols` long.
+struct BatchNormGrads {
+  float* dx;
+  float* mean;
+  float* variance;
+  float* scale;
+  float* offset;
+};
+
+// tfjs's FusedBatchNorm gradient (tfjs-core's FusedBatchNorm_grad.js, mean and variance taken as
+// inputs) in one pass: the same float32 products per element, each per-channel sum added row by
+// row as the project's Sum kernel adds it, so the same bits as those ops on the wasm backend.
+void batchNormGradChannels(const float* dy, const float* x, const float* mean, const float* variance, const float* scale, float epsilon, int64_t rows, int64_t cols, const BatchNormGrads& out);
+
 }  // namespace ringtrain

@@ -5,6 +5,7 @@
  * is built (src/native/addon.ts), the matrix-product kernels (Conv2D, its two gradients, BatchMatMul)
  * run on it; otherwise they keep their pure-wasm paths.
  */
+import { installBatchNormGradient } from './batch-norm-grad';
 import { installWasmBatchMatMul } from './kernel-batch-matmul-wasm';
 import { installWasmBatchNorm } from './kernel-batch-norm-wasm';
 import { installWasmConv2D } from './kernel-conv2d-wasm';
@@ -26,5 +27,6 @@ export function installWasmKernels(): void {
   installWasmTile();
   installWasmElementwise();
   installWasmBatchNorm();
+  installBatchNormGradient();
   installWasmIdentity();
 }

@@ -73,7 +73,10 @@ export const NCHW_TO_NHWC = [0, 2, 3, 1];
 export const NHWC_TO_NCHW = [0, 3, 1, 2];
 
 /** Registers `kernelFunc` as the wasm kernel `name`, replacing the stock one if there is one. */
-export function replaceWasmKernel(name: string, kernelFunc: (args: WasmKernelArgs) => tf.TensorInfo): void {
+export function replaceWasmKernel(
+  name: string,
+  kernelFunc: (args: WasmKernelArgs) => tf.TensorInfo | tf.TensorInfo[],
+): void {
   const stock = tf.getKernel(name, 'wasm');
   if (stock !== undefined) tf.unregisterKernel(name, 'wasm');
   // The stock setupFunc already ran when the backend initialised; it is not needed again.

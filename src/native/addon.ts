@@ -197,6 +197,25 @@ interface Addon extends NativeUpdates, NativeSharedMemory, Partial<NativeFusedSt
   col2im(heap: ArrayBufferLike, to: number, from: number, ...geometry: number[]): void;
   binaryOp(heap: ArrayBufferLike, op: number, out: number, a: number, b: number, ...shape: number[]): void;
   batchNorm(heap: ArrayBufferLike, out: number, x: number, ...rest: number[]): void;
+  batchNormGrad(heap: ArrayBufferLike, dy: number, x: number, ...rest: number[]): void;
+}
+
+/** Where batch norm's gradient reads (floats into the heap); scale is optional. */
+export interface BatchNormGradIn {
+  dy: number;
+  x: number;
+  mean: number;
+  variance: number;
+  scale?: number;
+}
+
+/** Where it writes: dx like x, the others one value per channel. */
+export interface BatchNormGradOut {
+  dx: number;
+  mean: number;
+  variance: number;
+  scale: number;
+  offset: number;
 }
 
 /** Where batch norm's inputs lie in the heap (floats); offset and scale are optional. */
@@ -258,6 +277,15 @@ export interface NativeGemm {
   ): void;
   /** tfjs's FusedBatchNorm over rows x cols, one mean, variance, offset and scale per column. */
   batchNorm(heap: ArrayBufferLike, out: number, at: BatchNormAt, epsilon: number, rows: number, cols: number): void;
+  /** tfjs's FusedBatchNorm gradient in one pass (channel-ops.cc batchNormGradChannels). */
+  batchNormGrad(
+    heap: ArrayBufferLike,
+    at: BatchNormGradIn,
+    epsilon: number,
+    rows: number,
+    cols: number,
+    out: BatchNormGradOut,
+  ): void;
 }
 
 /** The geometry as the addon's arguments take it. */
@@ -338,7 +366,13 @@ function load(): Loaded {
       wire,
       why: `this CPU has no AVX2 + FMA (the addon's kernel is '${addon.kernel}')`,
     };
-  const gemm: NativeGemm = {
+  const gemm = heapKernelsOf(addon);
+  return { gemm, updates, shared, bindToCpus, retainFreedMemory, step, wire };
+}
+
+/** The addon's kernels on the wasm heap (gemm.cc, patches.cc, channel-ops.cc) with named arguments. */
+function heapKernelsOf(addon: Addon): NativeGemm {
+  return {
     kernel: addon.kernel,
     sgemm: (heap, m, n, k, a, b, c, ldc, accumulate = false) =>
       addon.sgemm(heap, m, n, k, a.at, a.rowStride, a.colStride, b.at, b.rowStride, b.colStride, c, ldc, accumulate),
@@ -348,8 +382,24 @@ function load(): Loaded {
       addon.binaryOp(heap, op, at.out, at.a, at.b, rows, cols, perChannel ? 1 : 0, swapped ? 1 : 0),
     batchNorm: (heap, out, at, epsilon, rows, cols) =>
       addon.batchNorm(heap, out, at.x, at.mean, at.variance, at.offset ?? -1, at.scale ?? -1, epsilon, rows, cols),
+    batchNormGrad: (heap, at, epsilon, rows, cols, out) =>
+      addon.batchNormGrad(
+        heap,
+        at.dy,
+        at.x,
+        at.mean,
+        at.variance,
+        at.scale ?? -1,
+        epsilon,
+        rows,
+        cols,
+        out.dx,
+        out.mean,
+        out.variance,
+        out.scale,
+        out.offset,
+      ),
   };
-  return { gemm, updates, shared, bindToCpus, retainFreedMemory, step, wire };
 }
 
 /** The fused step of an addon that has it (an addon built before fused-step.cc has not). */

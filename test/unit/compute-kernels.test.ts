@@ -598,6 +598,57 @@ for (const [i, c] of BATCH_NORM_CASES.entries()) {
   });
 }
 
+const BN_GRAD_CASES: { name: string; x: number[]; scale: boolean }[] = [
+  { name: 'NHWC activation with a scale', x: [8, 10, 10, 16], scale: true },
+  { name: '24 channels, odd sizes', x: [4, 9, 7, 24], scale: true },
+  { name: 'rank 2 (tfjs runs it as [N,1,1,C])', x: [64, 16], scale: true },
+];
+
+/** Gradients of sum(batchNorm(...) * w) with respect to x, mean, variance, offset and scale. */
+function batchNormGrads(c: (typeof BN_GRAD_CASES)[number], salt: number): () => tf.Tensor[] {
+  const ch = c.x.at(-1)!;
+  const v = (k: number): tf.Tensor => tf.tensor(normals(ch, salt + k), [ch]);
+  const w = tf.tensor(normals(sizeOf(c.x), salt + 9), c.x);
+  return () => {
+    const all = [tf.tensor(normals(sizeOf(c.x), salt), c.x), v(1), tf.add(tf.abs(v(2)), 0.1), v(3), v(4)];
+    const inputs = c.scale ? all : all.slice(0, 4);
+    const f = (...t: tf.Tensor[]): tf.Tensor =>
+      tf.sum(tf.mul(tf.batchNorm(t[0]!, t[1]!, t[2]!, t[3], c.scale ? t[4] : undefined, 1e-3), w));
+    return tf.grads(f)(inputs);
+  };
+}
+
+for (const [i, c] of BN_GRAD_CASES.entries()) {
+  test(
+    `batch norm's gradient on wasm: the addon's pass has tfjs's bits, and matches cpu: ${c.name}`,
+    on('native'),
+    async () => {
+      const run = async (backend: 'wasm' | 'cpu', native: boolean): Promise<Float32Array[]> => {
+        await selectBackend(backend);
+        setNativeKernels(native);
+        try {
+          const grads = tf.tidy(batchNormGrads(c, 950 + 10 * i));
+          const out = await Promise.all(grads.map(async (g) => (await g.data()) as Float32Array));
+          tf.dispose(grads);
+          return out;
+        } finally {
+          setNativeKernels(true);
+        }
+      };
+      const [fused, tfjs, cpu] = [await run('wasm', true), await run('wasm', false), await run('cpu', false)];
+      const names = ['x', 'mean', 'variance', 'offset', 'scale'];
+      fused.forEach((g, k) => {
+        assert.deepEqual(
+          Array.from(g),
+          Array.from(tfjs[k]!),
+          `d${names[k]}: the native pass against tfjs's ops (seed ${SEED})`,
+        );
+        assertClose(`${c.name}, d${names[k]}`, g, cpu[k]!, k === 0 ? 1 : sizeOf(c.x) / c.x.at(-1)!);
+      });
+    },
+  );
+}
+
 test('Identity and same-dtype Cast on wasm share data that outlives the original', async () => {
   await selectBackend('wasm');
   const before = tf.memory().numTensors;
