@@ -19,13 +19,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-
-/** One operand: a float offset into the heap and its strides, so a transposed view costs nothing. */
-export interface Strided {
-  at: number;
-  rowStride: number;
-  colStride: number;
-}
+import { heapKernelsOf, type NativeGemm, type RawHeapKernels } from './heap-kernels';
 
 /** Optimizer updates in place; a null buffer means that optimizer runs without momentum. */
 export interface NativeUpdates {
@@ -172,124 +166,13 @@ export interface NativeFusedStep {
   lineOffset(a: Float32Array): number;
 }
 
-interface Addon extends NativeUpdates, NativeSharedMemory, Partial<NativeFusedStep>, Partial<NativeWire> {
-  kernel: string;
+interface Addon
+  extends RawHeapKernels, NativeUpdates, NativeSharedMemory, Partial<NativeFusedStep>, Partial<NativeWire> {
   /** Binds every thread of this process to the CPUs (affinity.cc); returns '' or why not. */
   bindToCpus?: (cpus: number[]) => string;
   /** glibc malloc's mmap threshold, trim threshold and top pad, in bytes (malloc-tuning.cc); returns '' or why not. */
   retainFreedMemory?: (mmapThreshold: number, trimThreshold: number, topPad: number) => string;
-  sgemm(
-    heap: ArrayBufferLike,
-    m: number,
-    n: number,
-    k: number,
-    a: number,
-    ars: number,
-    acs: number,
-    b: number,
-    brs: number,
-    bcs: number,
-    c: number,
-    ldc: number,
-    accumulate: boolean,
-  ): void;
-  im2col(heap: ArrayBufferLike, to: number, from: number, ...geometry: number[]): void;
-  col2im(heap: ArrayBufferLike, to: number, from: number, ...geometry: number[]): void;
-  binaryOp(heap: ArrayBufferLike, op: number, out: number, a: number, b: number, ...shape: number[]): void;
-  batchNorm(heap: ArrayBufferLike, out: number, x: number, ...rest: number[]): void;
-  batchNormGrad(heap: ArrayBufferLike, dy: number, x: number, ...rest: number[]): void;
 }
-
-/** Where batch norm's gradient reads (floats into the heap); scale is optional. */
-export interface BatchNormGradIn {
-  dy: number;
-  x: number;
-  mean: number;
-  variance: number;
-  scale?: number;
-}
-
-/** Where it writes: dx like x, the others one value per channel. */
-export interface BatchNormGradOut {
-  dx: number;
-  mean: number;
-  variance: number;
-  scale: number;
-  offset: number;
-}
-
-/** Where batch norm's inputs lie in the heap (floats); offset and scale are optional. */
-export interface BatchNormAt {
-  x: number;
-  mean: number;
-  variance: number;
-  offset?: number;
-  scale?: number;
-}
-
-/** An NHWC convolution's patch geometry (src/compute/im2col.ts builds it from tfjs's conv info). */
-export interface Patches {
-  n: number;
-  h: number;
-  w: number;
-  c: number;
-  oh: number;
-  ow: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  top: number;
-  left: number;
-}
-
-export interface NativeGemm {
-  /** Which microkernel the addon picked for this CPU. */
-  kernel: string;
-  /** heap[c + i*ldc + j] (+)= sum over p < k of A(i, p) * B(p, j), for i < m, j < n. */
-  sgemm(
-    heap: ArrayBufferLike,
-    m: number,
-    n: number,
-    k: number,
-    a: Strided,
-    b: Strided,
-    c: number,
-    ldc: number,
-    accumulate?: boolean,
-  ): void;
-  /** im2col (patches.cc): the patches of the input at heap[x] as rows of heap[cols]; offsets in floats. */
-  im2col(heap: ArrayBufferLike, cols: number, x: number, g: Patches): void;
-  /** Its adjoint: each patch row of heap[cols] added back onto the input gradient at heap[dx]. */
-  col2im(heap: ArrayBufferLike, dx: number, cols: number, g: Patches): void;
-  /**
-   * heap[out] = a op b over rows x cols (channel-ops.cc; op 0 mul, 1 add, 2 sub, 3 div), b
-   * either as long or one value per column (`perChannel`); `swapped` computes b op a.
-   */
-  binaryOp(
-    heap: ArrayBufferLike,
-    op: number,
-    at: { out: number; a: number; b: number },
-    rows: number,
-    cols: number,
-    perChannel: boolean,
-    swapped: boolean,
-  ): void;
-  /** tfjs's FusedBatchNorm over rows x cols, one mean, variance, offset and scale per column. */
-  batchNorm(heap: ArrayBufferLike, out: number, at: BatchNormAt, epsilon: number, rows: number, cols: number): void;
-  /** tfjs's FusedBatchNorm gradient in one pass (channel-ops.cc batchNormGradChannels). */
-  batchNormGrad(
-    heap: ArrayBufferLike,
-    at: BatchNormGradIn,
-    epsilon: number,
-    rows: number,
-    cols: number,
-    out: BatchNormGradOut,
-  ): void;
-}
-
-/** The geometry as the addon's arguments take it. */
-const patchArgs = (g: Patches): number[] => [g.n, g.h, g.w, g.c, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.top, g.left];
 
 const ADDON = path.join('native', 'build', 'Release', 'ringtrain_native.node');
 
@@ -368,38 +251,6 @@ function load(): Loaded {
     };
   const gemm = heapKernelsOf(addon);
   return { gemm, updates, shared, bindToCpus, retainFreedMemory, step, wire };
-}
-
-/** The addon's kernels on the wasm heap (gemm.cc, patches.cc, channel-ops.cc) with named arguments. */
-function heapKernelsOf(addon: Addon): NativeGemm {
-  return {
-    kernel: addon.kernel,
-    sgemm: (heap, m, n, k, a, b, c, ldc, accumulate = false) =>
-      addon.sgemm(heap, m, n, k, a.at, a.rowStride, a.colStride, b.at, b.rowStride, b.colStride, c, ldc, accumulate),
-    im2col: (heap, cols, x, g) => addon.im2col(heap, cols, x, ...patchArgs(g)),
-    col2im: (heap, dx, cols, g) => addon.col2im(heap, dx, cols, ...patchArgs(g)),
-    binaryOp: (heap, op, at, rows, cols, perChannel, swapped) =>
-      addon.binaryOp(heap, op, at.out, at.a, at.b, rows, cols, perChannel ? 1 : 0, swapped ? 1 : 0),
-    batchNorm: (heap, out, at, epsilon, rows, cols) =>
-      addon.batchNorm(heap, out, at.x, at.mean, at.variance, at.offset ?? -1, at.scale ?? -1, epsilon, rows, cols),
-    batchNormGrad: (heap, at, epsilon, rows, cols, out) =>
-      addon.batchNormGrad(
-        heap,
-        at.dy,
-        at.x,
-        at.mean,
-        at.variance,
-        at.scale ?? -1,
-        epsilon,
-        rows,
-        cols,
-        out.dx,
-        out.mean,
-        out.variance,
-        out.scale,
-        out.offset,
-      ),
-  };
 }
 
 /** The fused step of an addon that has it (an addon built before fused-step.cc has not). */

@@ -8,12 +8,9 @@ export {
   nativeWire,
   setNativeKernels,
   type NativeFusedStep,
-  type NativeGemm,
   type NativeSharedMemory,
   type NativeUpdates,
   type NativeWire,
-  type Patches,
-  type Strided,
 } from './addon';
 export {
   bindThisProcess,
@@ -24,3 +21,4 @@ export {
   threadCpuLists,
 } from './cpu-binding';
 export { WORKER_MALLOC, retainFreedMemory } from './malloc-tuning';
+export type { NativeGemm, Patches, Strided } from './heap-kernels';
