@@ -9,6 +9,8 @@
 #include "addon-heap.h"
 
 #include <cstdint>
+#include <initializer_list>
+#include <string>
 
 #include "napi-args.h"
 #include "channel-ops.h"
@@ -84,92 +86,81 @@ napi_value Patches(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// Reads `count` integer arguments after the heap; false (with a thrown error) when any is off.
-bool readInts(napi_env env, napi_callback_info info, size_t count, int64_t* v, float** base, int64_t* floats) {
-  size_t argc = 16;
-  napi_value argv[16];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  void* data = nullptr;
-  size_t bytes = 0;
-  if (argc != count + 1 || napi_get_arraybuffer_info(env, argv[0], &data, &bytes) != napi_ok) {
-    fail(env, "binaryOp/batchNorm: the heap's ArrayBuffer and the documented numbers");
-    return false;
-  }
-  for (size_t i = 0; i < count; i++) {
-    double d = 0;
-    if (napi_get_value_double(env, argv[i + 1], &d) != napi_ok) {
-      fail(env, "binaryOp/batchNorm: offsets and sizes must be numbers");
-      return false;
-    }
-    v[i] = static_cast<int64_t>(d);
-  }
-  *base = static_cast<float*>(data);
-  *floats = static_cast<int64_t>(bytes / sizeof(float));
-  return true;
-}
-
 // [at, at + size) inside the heap of `floats` floats.
 bool within(int64_t at, int64_t size, int64_t floats) { return at >= 0 && size >= 0 && at <= floats - size; }
 
-napi_value BinaryOpCall(napi_env env, napi_callback_info info) {
-  int64_t v[8];
+// A call's numbers after the heap (offsets, sizes, an epsilon), read once, and the heap.
+struct Numbers {
+  double d[13] = {};
   float* base = nullptr;
   int64_t floats = 0;
-  if (!readInts(env, info, 8, v, &base, &floats)) return nullptr;
-  const int64_t op = v[0], rows = v[4], cols = v[5];
-  const bool perChannel = v[6] != 0;
-  const bool sizes = op >= 0 && op <= 3 && rows >= 0 && cols >= 0 && rows <= INT32_MAX && cols <= INT32_MAX;
-  if (!sizes || !within(v[1], rows * cols, floats) || !within(v[2], rows * cols, floats) ||
-      !within(v[3], perChannel ? cols : rows * cols, floats)) {
-    return fail(env, "binaryOp: an unknown operation, or a buffer lies outside the heap");
-  }
-  binaryOp(static_cast<BinaryOp>(op), base + v[2], base + v[3], base + v[1], rows, cols, perChannel, v[7] != 0);
-  return nullptr;
-}
+  int64_t at(int i) const { return static_cast<int64_t>(d[i]); }
+  bool inside(int i, int64_t size) const { return within(at(i), size, floats); }
+  // An optional buffer: -1 for none.
+  bool insideOrNone(int i, int64_t size) const { return at(i) == -1 || inside(i, size); }
+  const float* orNull(int i) const { return at(i) == -1 ? nullptr : base + at(i); }
+};
 
-napi_value BatchNormCall(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  double epsilon = 0;
-  if (argc != 10 || napi_get_value_double(env, argv[7], &epsilon) != napi_ok) return fail(env, "batchNorm takes 10 arguments, the 8th the epsilon");
-  int64_t v[9];
-  float* base = nullptr;
-  int64_t floats = 0;
-  if (!readInts(env, info, 9, v, &base, &floats)) return nullptr;
-  const int64_t rows = v[7], cols = v[8];
-  const bool sizes = rows >= 0 && cols >= 0 && rows <= INT32_MAX && cols <= INT32_MAX;
-  const bool vectors = within(v[2], cols, floats) && within(v[3], cols, floats) && (v[4] == -1 || within(v[4], cols, floats)) &&
-                       (v[5] == -1 || within(v[5], cols, floats));
-  if (!sizes || !vectors || !within(v[0], rows * cols, floats) || !within(v[1], rows * cols, floats)) {
-    return fail(env, "batchNorm: a buffer lies outside the heap");
-  }
-  const float* offset = v[4] == -1 ? nullptr : base + v[4];
-  const float* scale = v[5] == -1 ? nullptr : base + v[5];
-  batchNormChannels(base + v[1], base + v[2], base + v[3], offset, scale, static_cast<float>(epsilon), base + v[0], rows, cols);
-  return nullptr;
-}
-
-napi_value BatchNormGradCall(napi_env env, napi_callback_info info) {
+// Reads the heap and `count` numbers; false (with a thrown error naming `name`) when any is off.
+bool readNumbers(napi_env env, napi_callback_info info, const char* name, size_t count, Numbers* n) {
   size_t argc = 14;
   napi_value argv[14];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  double epsilon = 0;
-  if (argc != 14 || napi_get_value_double(env, argv[6], &epsilon) != napi_ok) return fail(env, "batchNormGrad takes 14 arguments, the 7th the epsilon");
-  int64_t v[13];
-  float* base = nullptr;
-  int64_t floats = 0;
-  if (!readInts(env, info, 13, v, &base, &floats)) return nullptr;
-  const int64_t rows = v[6], cols = v[7];
-  bool ok = rows >= 0 && cols >= 0 && rows <= INT32_MAX && cols <= INT32_MAX;
-  ok = ok && within(v[0], rows * cols, floats) && within(v[1], rows * cols, floats) && within(v[8], rows * cols, floats);
-  const int vectors[] = {2, 3, 9, 10, 11, 12};
-  for (int i : vectors) ok = ok && within(v[i], cols, floats);
-  ok = ok && (v[4] == -1 || within(v[4], cols, floats));
-  if (!ok) return fail(env, "batchNormGrad: a buffer lies outside the heap");
-  const float* scale = v[4] == -1 ? nullptr : base + v[4];
-  const BatchNormGrads out{base + v[8], base + v[9], base + v[10], base + v[11], base + v[12]};
-  batchNormGradChannels(base + v[0], base + v[1], base + v[2], base + v[3], scale, static_cast<float>(epsilon), rows, cols, out);
+  void* data = nullptr;
+  size_t bytes = 0;
+  bool ok = argc == count + 1 && napi_get_arraybuffer_info(env, argv[0], &data, &bytes) == napi_ok;
+  for (size_t i = 0; ok && i < count; i++) ok = napi_get_value_double(env, argv[i + 1], &n->d[i]) == napi_ok;
+  if (!ok) {
+    napi_throw_range_error(env, nullptr, (std::string(name) + ": takes the heap's ArrayBuffer and " + std::to_string(count) + " numbers").c_str());
+    return false;
+  }
+  n->base = static_cast<float*>(data);
+  n->floats = static_cast<int64_t>(bytes / sizeof(float));
+  return true;
+}
+
+bool sizesFit(int64_t rows, int64_t cols) { return rows >= 0 && cols >= 0 && rows <= INT32_MAX && cols <= INT32_MAX; }
+
+// (op, outAt, aAt, bAt, rows, cols, bPerChannel, swapped); see channel-ops.h.
+napi_value BinaryOpCall(napi_env env, napi_callback_info info) {
+  Numbers n;
+  if (!readNumbers(env, info, "binaryOp", 8, &n)) return nullptr;
+  const int64_t op = n.at(0), rows = n.at(4), cols = n.at(5);
+  const bool perChannel = n.at(6) != 0;
+  if (op < 0 || op > 3 || !sizesFit(rows, cols) || !n.inside(1, rows * cols) || !n.inside(2, rows * cols) ||
+      !n.inside(3, perChannel ? cols : rows * cols)) {
+    return fail(env, "binaryOp: an unknown operation, or a buffer lies outside the heap");
+  }
+  binaryOp(static_cast<BinaryOp>(op), n.base + n.at(2), n.base + n.at(3), n.base + n.at(1), rows, cols, perChannel, n.at(7) != 0);
+  return nullptr;
+}
+
+// (outAt, xAt, meanAt, varianceAt, offsetAt | -1, scaleAt | -1, epsilon, rows, cols).
+napi_value BatchNormCall(napi_env env, napi_callback_info info) {
+  Numbers n;
+  if (!readNumbers(env, info, "batchNorm", 9, &n)) return nullptr;
+  const int64_t rows = n.at(7), cols = n.at(8);
+  if (!sizesFit(rows, cols) || !n.inside(0, rows * cols) || !n.inside(1, rows * cols) || !n.inside(2, cols) ||
+      !n.inside(3, cols) || !n.insideOrNone(4, cols) || !n.insideOrNone(5, cols)) {
+    return fail(env, "batchNorm: a buffer lies outside the heap");
+  }
+  const float eps = static_cast<float>(n.d[6]);
+  batchNormChannels(n.base + n.at(1), n.base + n.at(2), n.base + n.at(3), n.orNull(4), n.orNull(5), eps, n.base + n.at(0), rows, cols);
+  return nullptr;
+}
+
+// (dyAt, xAt, meanAt, varianceAt, scaleAt | -1, epsilon, rows, cols, dxAt, dMeanAt, dVarianceAt,
+// dScaleAt, dOffsetAt).
+napi_value BatchNormGradCall(napi_env env, napi_callback_info info) {
+  Numbers n;
+  if (!readNumbers(env, info, "batchNormGrad", 13, &n)) return nullptr;
+  const int64_t rows = n.at(6), cols = n.at(7);
+  bool ok = sizesFit(rows, cols) && n.inside(0, rows * cols) && n.inside(1, rows * cols) && n.inside(8, rows * cols);
+  for (int i : {2, 3, 9, 10, 11, 12}) ok = ok && n.inside(i, cols);
+  if (!ok || !n.insideOrNone(4, cols)) return fail(env, "batchNormGrad: a buffer lies outside the heap");
+  const BatchNormGrads out{n.base + n.at(8), n.base + n.at(9), n.base + n.at(10), n.base + n.at(11), n.base + n.at(12)};
+  const float eps = static_cast<float>(n.d[5]);
+  batchNormGradChannels(n.base + n.at(0), n.base + n.at(1), n.base + n.at(2), n.base + n.at(3), n.orNull(4), eps, rows, cols, out);
   return nullptr;
 }
 

@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { convGeometry, patchColumns, patchChunks } from './im2col';
+import { BINARY_OPS } from './kernel-elementwise-wasm';
 import { nativeGemm } from '../native';
 import {
   NCHW_TO_NHWC,
@@ -74,7 +75,7 @@ function fusedConv2d(
   // Bias added in place, one value per output channel (native/channel-ops.cc).
   gemm.binaryOp(
     heap.buffer,
-    1,
+    BINARY_OPS.Add,
     { out: outAt, a: outAt, b: biasAt },
     tf.util.sizeFromShape(out.shape) / oc,
     oc,

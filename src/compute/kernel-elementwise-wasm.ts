@@ -12,7 +12,7 @@ import { nativeGemm } from '../native';
 import { heapWithOffsets, replaceWasmKernel, run, stockKernel, type WasmKernelArgs } from './wasm-heap';
 
 /** The addon's operation codes (channel-ops.h). */
-const OPS = { Multiply: 0, Add: 1, Sub: 2, RealDiv: 3 } as const;
+export const BINARY_OPS = { Multiply: 0, Add: 1, Sub: 2, RealDiv: 3 } as const;
 /** Below this many elements the stock kernel's fixed costs are no worse. */
 const MIN_ELEMENTS = 4096;
 
@@ -20,7 +20,7 @@ let installed = false;
 
 export function installWasmElementwise(): void {
   if (installed) return;
-  for (const [name, op] of Object.entries(OPS)) {
+  for (const [name, op] of Object.entries(BINARY_OPS)) {
     const stock = stockKernel(name);
     if (stock === undefined) continue;
     replaceWasmKernel(name, (args) => elementwise(args, op) ?? run(stock, args.backend, args.inputs, args.attrs));
