@@ -1,6 +1,6 @@
 // The heap kernels for JavaScript, every offset in floats into the heap's ArrayBuffer:
 //   im2col / col2im(heap, toAt, fromAt, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left)
-//   binaryOp(heap, op, outAt, aAt, bAt, rows, cols, bPerChannel, swapped)
+//   binaryOp(heap, op, outAt, aAt, bAt, rows, cols, layout (0 same, 1 channel, 2 scalar), swapped)
 //   batchNorm(heap, outAt, xAt, meanAt, varianceAt, offsetAt | -1, scaleAt | -1, epsilon, rows, cols)
 //   batchNormGrad(heap, dyAt, xAt, meanAt, varianceAt, scaleAt | -1, epsilon, rows, cols,
 //                 dxAt, dMeanAt, dVarianceAt, dScaleAt, dOffsetAt)
@@ -121,17 +121,17 @@ bool readNumbers(napi_env env, napi_callback_info info, const char* name, size_t
 
 bool sizesFit(int64_t rows, int64_t cols) { return rows >= 0 && cols >= 0 && rows <= INT32_MAX && cols <= INT32_MAX; }
 
-// (op, outAt, aAt, bAt, rows, cols, bPerChannel, swapped); see channel-ops.h.
+// (op, outAt, aAt, bAt, rows, cols, layout, swapped); see channel-ops.h.
 napi_value BinaryOpCall(napi_env env, napi_callback_info info) {
   Numbers n;
   if (!readNumbers(env, info, "binaryOp", 8, &n)) return nullptr;
-  const int64_t op = n.at(0), rows = n.at(4), cols = n.at(5);
-  const bool perChannel = n.at(6) != 0;
-  if (op < 0 || op > 3 || !sizesFit(rows, cols) || !n.inside(1, rows * cols) || !n.inside(2, rows * cols) ||
-      !n.inside(3, perChannel ? cols : rows * cols)) {
-    return fail(env, "binaryOp: an unknown operation, or a buffer lies outside the heap");
+  const int64_t op = n.at(0), rows = n.at(4), cols = n.at(5), layout = n.at(6);
+  const int64_t bLength = layout == 0 ? rows * cols : layout == 1 ? cols : 1;
+  if (op < 0 || op > 4 || layout < 0 || layout > 2 || !sizesFit(rows, cols) || !n.inside(1, rows * cols) ||
+      !n.inside(2, rows * cols) || !n.inside(3, bLength)) {
+    return fail(env, "binaryOp: an unknown operation or layout, or a buffer lies outside the heap");
   }
-  binaryOp(static_cast<BinaryOp>(op), n.base + n.at(2), n.base + n.at(3), n.base + n.at(1), rows, cols, perChannel, n.at(7) != 0);
+  binaryOp(static_cast<BinaryOp>(op), n.base + n.at(2), n.base + n.at(3), n.base + n.at(1), rows, cols, static_cast<Broadcast>(layout), n.at(7) != 0);
   return nullptr;
 }
 

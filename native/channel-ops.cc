@@ -3,6 +3,7 @@
 #include "channel-ops.h"
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 namespace ringtrain {
@@ -12,10 +13,15 @@ namespace ringtrain {
 namespace {
 
 template <typename F>
-__attribute__((always_inline)) inline void apply(const float* a, const float* b, float* out, int64_t rows, int64_t cols, bool bPerChannel, F f) {
-  if (!bPerChannel) {
-    const int64_t n = rows * cols;
+__attribute__((always_inline)) inline void apply(const float* a, const float* b, float* out, int64_t rows, int64_t cols, Broadcast layout, F f) {
+  const int64_t n = rows * cols;
+  if (layout == Broadcast::kSame) {
     for (int64_t i = 0; i < n; i++) out[i] = f(a[i], b[i]);
+    return;
+  }
+  if (layout == Broadcast::kScalar) {
+    const float s = b[0];
+    for (int64_t i = 0; i < n; i++) out[i] = f(a[i], s);
     return;
   }
   for (int64_t r = 0; r < rows; r++) {
@@ -25,23 +31,32 @@ __attribute__((always_inline)) inline void apply(const float* a, const float* b,
   }
 }
 
+// tfjs's ReLU gradient, dy * step(x), with the wasm backend's Step: 1 above zero, NaN for NaN, else 0.
+inline float reluGrad(float dy, float x) {
+  const float step = x > 0.0f ? 1.0f : (x != x ? std::numeric_limits<float>::quiet_NaN() : 0.0f);
+  return dy * step;
+}
+
 }  // namespace
 
-CLONES void binaryOp(BinaryOp op, const float* a, const float* b, float* out, int64_t rows, int64_t cols, bool bPerChannel, bool swapped) {
+CLONES void binaryOp(BinaryOp op, const float* a, const float* b, float* out, int64_t rows, int64_t cols, Broadcast layout, bool swapped) {
   switch (op) {
     case BinaryOp::kMul:
-      apply(a, b, out, rows, cols, bPerChannel, [](float x, float y) { return x * y; });
+      apply(a, b, out, rows, cols, layout, [](float x, float y) { return x * y; });
       return;
     case BinaryOp::kAdd:
-      apply(a, b, out, rows, cols, bPerChannel, [](float x, float y) { return x + y; });
+      apply(a, b, out, rows, cols, layout, [](float x, float y) { return x + y; });
       return;
     case BinaryOp::kSub:
-      if (swapped) apply(a, b, out, rows, cols, bPerChannel, [](float x, float y) { return y - x; });
-      else apply(a, b, out, rows, cols, bPerChannel, [](float x, float y) { return x - y; });
+      if (swapped) apply(a, b, out, rows, cols, layout, [](float x, float y) { return y - x; });
+      else apply(a, b, out, rows, cols, layout, [](float x, float y) { return x - y; });
       return;
     case BinaryOp::kDiv:
-      if (swapped) apply(a, b, out, rows, cols, bPerChannel, [](float x, float y) { return y / x; });
-      else apply(a, b, out, rows, cols, bPerChannel, [](float x, float y) { return x / y; });
+      if (swapped) apply(a, b, out, rows, cols, layout, [](float x, float y) { return y / x; });
+      else apply(a, b, out, rows, cols, layout, [](float x, float y) { return x / y; });
+      return;
+    case BinaryOp::kReluGrad:
+      apply(a, b, out, rows, cols, layout, reluGrad);
       return;
   }
 }

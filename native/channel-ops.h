@@ -7,11 +7,15 @@
 
 namespace ringtrain {
 
-enum class BinaryOp : int { kMul = 0, kAdd = 1, kSub = 2, kDiv = 3 };
+// kReluGrad is tfjs's ReLU gradient a * step(b) (a = dy, b = the ReLU's input) in one pass.
+enum class BinaryOp : int { kMul = 0, kAdd = 1, kSub = 2, kDiv = 3, kReluGrad = 4 };
 
-// out[r, j] = a[r, j] op b[j] (bPerChannel) or a[r, j] op b[r, j], for rows x cols elements;
-// `swapped` computes b op a instead (the vector was the first operand of a Sub or a Div).
-void binaryOp(BinaryOp op, const float* a, const float* b, float* out, int64_t rows, int64_t cols, bool bPerChannel, bool swapped);
+// How b lines up with a: element for element, one value per column, or one value for all.
+enum class Broadcast : int { kSame = 0, kChannel = 1, kScalar = 2 };
+
+// out[r, j] = a[r, j] op b[r, j], a[r, j] op b[j] or a[r, j] op b[0] (by `layout`), for rows x
+// cols elements; `swapped` computes b op a instead (b was the first operand of a Sub or a Div).
+void binaryOp(BinaryOp op, const float* a, const float* b, float* out, int64_t rows, int64_t cols, Broadcast layout, bool swapped);
 
 // out[r, j] = offset[j] + (x[r, j] - mean[j]) * scale[j] / sqrt(variance[j] + epsilon); a null
 // offset is 0, a null scale 1 (tfjs's FusedBatchNorm).

@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { convGeometry, patchColumns, patchChunks } from './im2col';
-import { BINARY_OPS } from './kernel-elementwise-wasm';
+import { BINARY_OPS, BROADCAST } from './kernel-elementwise-wasm';
 import { nativeGemm } from '../native';
 import {
   NCHW_TO_NHWC,
@@ -79,7 +79,7 @@ function fusedConv2d(
     { out: outAt, a: outAt, b: biasAt },
     tf.util.sizeFromShape(out.shape) / oc,
     oc,
-    true,
+    BROADCAST.channel,
     false,
   );
   return out;

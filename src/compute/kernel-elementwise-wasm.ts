@@ -1,11 +1,12 @@
 /**
  * Multiply, Add, Sub and RealDiv for the wasm backend, where both operands are float32 and either
- * share one shape or one is a per-channel vector ([C] or [1,...,1,C]) along the other's last axis:
- * one native loop (native/channel-ops.cc). The stock kernels broadcast through a general index
- * walk; an activation [64,28,28,16] times a channel vector, the most common operation of batch
- * norm's gradient, took 1.1 to 2.5 ms. One float32 operation per element: the same bits as the
- * stock kernels. Everything else (int32, scalars, other broadcasts, small tensors, no addon) goes
- * to the stock kernel.
+ * share one shape, or one is a per-channel vector ([C] or [1,...,1,C]) along the other's last axis
+ * or a single value: one native loop (native/channel-ops.cc). The stock kernels broadcast through
+ * a general index walk; an activation [64,28,28,16] times a channel vector, the most common
+ * operation of batch norm's gradient, took 1.1 to 2.5 ms, divided by a scalar (the mean's
+ * gradient) 0.6 ms. One float32 operation per element: the same bits as the stock kernels.
+ * Everything else (int32, other broadcasts, small tensors, no addon) goes to the stock kernel.
+ * Also here: ReLU's gradient as one such loop (RELU_GRAD_KERNEL, see gradients-wasm.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { nativeGemm } from '../native';
@@ -13,8 +14,13 @@ import { heapWithOffsets, replaceWasmKernel, run, stockKernel, type WasmKernelAr
 
 /** The addon's operation codes (channel-ops.h). */
 export const BINARY_OPS = { Multiply: 0, Add: 1, Sub: 2, RealDiv: 3 } as const;
+/** dy times tfjs's step(x) (wasm's: NaN for NaN), the addon's operation 4. */
+const RELU_GRAD_OP = 4;
+export const RELU_GRAD_KERNEL = 'RingtrainReluGrad';
+/** How the second operand lines up with the first (channel-ops.h's Broadcast). */
+export const BROADCAST = { same: 0, channel: 1, scalar: 2 } as const;
 /** Below this many elements the stock kernel's fixed costs are no worse. */
-const MIN_ELEMENTS = 4096;
+export const MIN_ELEMENTS = 4096;
 
 let installed = false;
 
@@ -25,6 +31,12 @@ export function installWasmElementwise(): void {
     if (stock === undefined) continue;
     replaceWasmKernel(name, (args) => elementwise(args, op) ?? run(stock, args.backend, args.inputs, args.attrs));
   }
+  // Only asked for where it can run (gradients-wasm.ts): same-shape float32, with the addon.
+  replaceWasmKernel(RELU_GRAD_KERNEL, (args) => {
+    const out = elementwise(args, RELU_GRAD_OP);
+    if (out === undefined) throw new Error(`${RELU_GRAD_KERNEL} takes float32 dy and x of one shape, with the addon`);
+    return out;
+  });
   installed = true;
 }
 
@@ -40,20 +52,27 @@ export function isChannelVector(small: readonly number[], big: readonly number[]
   );
 }
 
+/** How `small` broadcasts against `big` on the native path, or undefined for the stock kernel. */
+function layoutOf(small: number[], big: number[]): number | undefined {
+  if (tf.util.arraysEqual(small, big)) return BROADCAST.same;
+  if (isChannelVector(small, big)) return BROADCAST.channel;
+  return small.length <= big.length && tf.util.sizeFromShape(small) === 1 ? BROADCAST.scalar : undefined;
+}
+
 function elementwise({ inputs, backend }: WasmKernelArgs, op: number): tf.TensorInfo | undefined {
   const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const gemm = nativeGemm();
   if (gemm === undefined || a.dtype !== 'float32' || b.dtype !== 'float32') return undefined;
-  const same = tf.util.arraysEqual(a.shape, b.shape);
   // The larger operand gives the output's shape; `swapped` when it was the second.
-  const swapped = !same && tf.util.sizeFromShape(b.shape) > tf.util.sizeFromShape(a.shape);
+  const swapped = tf.util.sizeFromShape(b.shape) > tf.util.sizeFromShape(a.shape);
   const [big, small] = swapped ? [b, a] : [a, b];
   const n = tf.util.sizeFromShape(big.shape);
-  if (n < MIN_ELEMENTS || !(same || isChannelVector(small.shape, big.shape))) return undefined;
-  const cols = same ? n : (big.shape.at(-1) as number);
+  const layout = layoutOf(small.shape, big.shape);
+  if (n < MIN_ELEMENTS || layout === undefined || (op === RELU_GRAD_OP && layout !== BROADCAST.same)) return undefined;
+  const cols = layout === BROADCAST.channel ? (big.shape.at(-1) as number) : n;
   const out = backend.makeOutput(big.shape.slice(), 'float32');
   const { heap, offsets } = heapWithOffsets(backend, out, big, small);
   const [outAt, bigAt, smallAt] = offsets as [number, number, number];
-  gemm.binaryOp(heap.buffer, op, { out: outAt, a: bigAt, b: smallAt }, n / cols, cols, !same, swapped);
+  gemm.binaryOp(heap.buffer, op, { out: outAt, a: bigAt, b: smallAt }, n / cols, cols, layout, swapped);
   return out;
 }

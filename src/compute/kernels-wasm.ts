@@ -6,6 +6,7 @@
  * run on it; otherwise they keep their pure-wasm paths.
  */
 import { installBatchNormGradient } from './batch-norm-grad';
+import { installFasterGradients } from './gradients-wasm';
 import { installWasmBatchMatMul } from './kernel-batch-matmul-wasm';
 import { installWasmBatchNorm } from './kernel-batch-norm-wasm';
 import { installWasmConv2D } from './kernel-conv2d-wasm';
@@ -28,5 +29,6 @@ export function installWasmKernels(): void {
   installWasmElementwise();
   installWasmBatchNorm();
   installBatchNormGradient();
+  installFasterGradients();
   installWasmIdentity();
 }

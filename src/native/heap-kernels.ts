@@ -98,8 +98,9 @@ export interface NativeGemm {
   /** Its adjoint: each patch row of heap[cols] added back onto the input gradient at heap[dx]. */
   col2im(heap: ArrayBufferLike, dx: number, cols: number, g: Patches): void;
   /**
-   * heap[out] = a op b over rows x cols (channel-ops.cc; op 0 mul, 1 add, 2 sub, 3 div), b
-   * either as long or one value per column (`perChannel`); `swapped` computes b op a.
+   * heap[out] = a op b over rows x cols (channel-ops.cc; op 0 mul, 1 add, 2 sub, 3 div, 4 a times
+   * step(b)), b as long, one value per column or one value (`layout` 0, 1, 2: channel-ops.h's
+   * Broadcast); `swapped` computes b op a.
    */
   binaryOp(
     heap: ArrayBufferLike,
@@ -107,7 +108,7 @@ export interface NativeGemm {
     at: { out: number; a: number; b: number },
     rows: number,
     cols: number,
-    perChannel: boolean,
+    layout: number,
     swapped: boolean,
   ): void;
   /** tfjs's FusedBatchNorm over rows x cols, one mean, variance, offset and scale per column. */
@@ -134,8 +135,8 @@ export function heapKernelsOf(addon: RawHeapKernels): NativeGemm {
       addon.sgemm(heap, m, n, k, a.at, a.rowStride, a.colStride, b.at, b.rowStride, b.colStride, c, ldc, accumulate),
     im2col: (heap, cols, x, g) => addon.im2col(heap, cols, x, ...patchArgs(g)),
     col2im: (heap, dx, cols, g) => addon.col2im(heap, dx, cols, ...patchArgs(g)),
-    binaryOp: (heap, op, at, rows, cols, perChannel, swapped) =>
-      addon.binaryOp(heap, op, at.out, at.a, at.b, rows, cols, perChannel ? 1 : 0, swapped ? 1 : 0),
+    binaryOp: (heap, op, at, rows, cols, layout, swapped) =>
+      addon.binaryOp(heap, op, at.out, at.a, at.b, rows, cols, layout, swapped ? 1 : 0),
     batchNorm: (heap, out, at, epsilon, rows, cols) =>
       addon.batchNorm(heap, out, at.x, at.mean, at.variance, at.offset ?? -1, at.scale ?? -1, epsilon, rows, cols),
     batchNormGrad: (heap, at, epsilon, rows, cols, out) =>
