@@ -127,7 +127,7 @@ napi_value BinaryOpCall(napi_env env, napi_callback_info info) {
   if (!readNumbers(env, info, "binaryOp", 8, &n)) return nullptr;
   const int64_t op = n.at(0), rows = n.at(4), cols = n.at(5), layout = n.at(6);
   const int64_t bLength = layout == 0 ? rows * cols : layout == 1 ? cols : 1;
-  if (op < 0 || op > 4 || layout < 0 || layout > 2 || !sizesFit(rows, cols) || !n.inside(1, rows * cols) ||
+  if (op < 0 || op > 5 || layout < 0 || layout > 2 || !sizesFit(rows, cols) || !n.inside(1, rows * cols) ||
       !n.inside(2, rows * cols) || !n.inside(3, bLength)) {
     return fail(env, "binaryOp: an unknown operation or layout, or a buffer lies outside the heap");
   }

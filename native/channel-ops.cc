@@ -58,6 +58,10 @@ CLONES void binaryOp(BinaryOp op, const float* a, const float* b, float* out, in
     case BinaryOp::kReluGrad:
       apply(a, b, out, rows, cols, layout, reluGrad);
       return;
+    case BinaryOp::kSquareGrad:
+      // x * 2 is exact: the same single rounding as tfjs's mul(dy, mul(x, 2)).
+      apply(a, b, out, rows, cols, layout, [](float dy, float x) { return dy * (x * 2.0f); });
+      return;
   }
 }
 

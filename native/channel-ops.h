@@ -7,8 +7,9 @@
 
 namespace ringtrain {
 
-// kReluGrad is tfjs's ReLU gradient a * step(b) (a = dy, b = the ReLU's input) in one pass.
-enum class BinaryOp : int { kMul = 0, kAdd = 1, kSub = 2, kDiv = 3, kReluGrad = 4 };
+// kReluGrad and kSquareGrad are tfjs's gradients a * step(b) and a * (b * 2) (a = dy, b = the
+// op's input) in one pass.
+enum class BinaryOp : int { kMul = 0, kAdd = 1, kSub = 2, kDiv = 3, kReluGrad = 4, kSquareGrad = 5 };
 
 // How b lines up with a: element for element, one value per column, or one value for all.
 enum class Broadcast : int { kSame = 0, kChannel = 1, kScalar = 2 };

@@ -101,7 +101,7 @@ function conv2d(args: WasmKernelArgs, stock: KernelFunc, transpose: KernelFunc):
   }
 }
 
-function conv2dNhwc(
+export function conv2dNhwc(
   backend: BackendWasm,
   stock: KernelFunc,
   x: tf.TensorInfo,

@@ -6,7 +6,8 @@
  * operation of batch norm's gradient, took 1.1 to 2.5 ms, divided by a scalar (the mean's
  * gradient) 0.6 ms. One float32 operation per element: the same bits as the stock kernels.
  * Everything else (int32, other broadcasts, small tensors, no addon) goes to the stock kernel.
- * Also here: ReLU's gradient as one such loop (RELU_GRAD_KERNEL, see gradients-wasm.ts).
+ * Also here: the ReLU's and Square's gradients as one such loop each (GRADIENT_KERNELS, used by
+ * gradients-wasm.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { nativeGemm } from '../native';
@@ -14,9 +15,12 @@ import { heapWithOffsets, replaceWasmKernel, run, stockKernel, type WasmKernelAr
 
 /** The addon's operation codes (channel-ops.h). */
 export const BINARY_OPS = { Multiply: 0, Add: 1, Sub: 2, RealDiv: 3 } as const;
-/** dy times tfjs's step(x) (wasm's: NaN for NaN), the addon's operation 4. */
-const RELU_GRAD_OP = 4;
-export const RELU_GRAD_KERNEL = 'RingtrainReluGrad';
+/**
+ * Kernels of dy and x of one shape: dy times tfjs's step(x) (wasm's: NaN for NaN), and dy times
+ * (x times 2), with the addon's operation codes.
+ */
+export const GRADIENT_KERNELS = { RingtrainReluGrad: 4, RingtrainSquareGrad: 5 } as const;
+const GRADIENT_OPS: number[] = Object.values(GRADIENT_KERNELS);
 /** How the second operand lines up with the first (channel-ops.h's Broadcast). */
 export const BROADCAST = { same: 0, channel: 1, scalar: 2 } as const;
 /** Below this many elements the stock kernel's fixed costs are no worse. */
@@ -31,12 +35,14 @@ export function installWasmElementwise(): void {
     if (stock === undefined) continue;
     replaceWasmKernel(name, (args) => elementwise(args, op) ?? run(stock, args.backend, args.inputs, args.attrs));
   }
-  // Only asked for where it can run (gradients-wasm.ts): same-shape float32, with the addon.
-  replaceWasmKernel(RELU_GRAD_KERNEL, (args) => {
-    const out = elementwise(args, RELU_GRAD_OP);
-    if (out === undefined) throw new Error(`${RELU_GRAD_KERNEL} takes float32 dy and x of one shape, with the addon`);
-    return out;
-  });
+  // Only asked for where they can run (gradients-wasm.ts): same-shape float32, with the addon.
+  for (const [name, op] of Object.entries(GRADIENT_KERNELS)) {
+    replaceWasmKernel(name, (args) => {
+      const out = elementwise(args, op);
+      if (out === undefined) throw new Error(`${name} takes float32 dy and x of one shape, with the addon`);
+      return out;
+    });
+  }
   installed = true;
 }
 
@@ -68,7 +74,8 @@ function elementwise({ inputs, backend }: WasmKernelArgs, op: number): tf.Tensor
   const [big, small] = swapped ? [b, a] : [a, b];
   const n = tf.util.sizeFromShape(big.shape);
   const layout = layoutOf(small.shape, big.shape);
-  if (n < MIN_ELEMENTS || layout === undefined || (op === RELU_GRAD_OP && layout !== BROADCAST.same)) return undefined;
+  if (n < MIN_ELEMENTS || layout === undefined || (GRADIENT_OPS.includes(op) && layout !== BROADCAST.same))
+    return undefined;
   const cols = layout === BROADCAST.channel ? (big.shape.at(-1) as number) : n;
   const out = backend.makeOutput(big.shape.slice(), 'float32');
   const { heap, offsets } = heapWithOffsets(backend, out, big, small);

@@ -23,24 +23,11 @@ import { selectBackend } from '../../src/compute';
 import { simplifyTile } from '../../src/compute/kernel-tile-wasm';
 import { isChannelVector } from '../../src/compute/kernel-elementwise-wasm';
 import { kernelSet, setNativeKernels } from '../../src/native';
-import { expectedNativeKernels } from './support';
+import { expectedNativeKernels, seededNormals } from './support';
 
 const SEED = Number(process.env.KERNEL_TEST_SEED ?? Date.now() % 1_000_000);
 
-/** mulberry32 + Box-Muller: fresh normal(0,1) data each run, reproducible from SEED. */
-function normals(size: number, salt: number): Float32Array {
-  let s = (SEED * 7919 + salt * 104729) >>> 0;
-  const uniform = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const out = new Float32Array(size);
-  for (let i = 0; i < size; i++) out[i] = Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-  return out;
-}
+const normals = (size: number, salt: number): Float32Array => seededNormals(SEED, size, salt);
 
 const sizeOf = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 
@@ -126,6 +113,7 @@ const CONV_CASES: ConvCase[] = [
     pad: 'valid',
   },
   { name: 'ResNet stem: 32x32x3 -> 16, 3x3 same', x: [2, 32, 32, 3], filter: [3, 3, 3, 16], strides: 1, pad: 'same' },
+  { name: 'ResNet block: 3x3 same, 16 -> 16', x: [2, 14, 14, 16], filter: [3, 3, 16, 16], strides: 1, pad: 'same' },
   { name: 'ResNet downsample: 3x3 stride 2 same', x: [2, 16, 16, 16], filter: [3, 3, 16, 32], strides: 2, pad: 'same' },
   {
     name: 'ResNet projection: 1x1 stride 2 valid',
@@ -545,7 +533,9 @@ const BINARY_CASES: { name: string; a: number[]; b: number[] }[] = [
   { name: 'a [1,1,1,C] vector first', a: [1, 1, 1, 16], b: [64, 8, 8, 16] },
   { name: 'a [C] vector first, odd channels', a: [13], b: [40, 11, 13] },
   { name: 'rows of a matrix', a: [300, 20], b: [20] },
-  { name: 'a scalar (stock kernel)', a: [64, 8, 8, 16], b: [] },
+  { name: 'a scalar second', a: [64, 8, 8, 16], b: [] },
+  { name: 'a scalar first', a: [], b: [64, 8, 8, 16] },
+  { name: 'a [1,1] scalar and a matrix', a: [300, 20], b: [1, 1] },
   { name: 'a broadcast over a middle axis (stock kernel)', a: [64, 8, 8, 16], b: [8, 1, 16] },
   { name: 'small (stock kernel)', a: [4, 4], b: [4] },
 ];

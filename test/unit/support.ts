@@ -53,3 +53,18 @@ export function expectedNativeKernels(): string {
       ?.split(/\s+/) ?? [];
   return flags.includes('avx512f') ? 'native-avx512f' : 'native-avx2-fma';
 }
+
+/** mulberry32 + Box-Muller: normal(0,1) values, reproducible from `seed` and `salt`. */
+export function seededNormals(seed: number, size: number, salt: number): Float32Array {
+  let s = (seed * 7919 + salt * 104729) >>> 0;
+  const uniform = (): number => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = new Float32Array(size);
+  for (let i = 0; i < size; i++) out[i] = Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  return out;
+}
