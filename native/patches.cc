@@ -21,7 +21,17 @@ inline Run runOf(const PatchGeometry& g, int64_t q) {
 
 }  // namespace
 
-void im2colNhwc(const PatchGeometry& g, const float* x, float* cols) {
+// Plain loops, not memcpy/memset: a patch row is three runs of a few dozen floats, and a libc call
+// per run cost as much as the copying (a [64,28,28,16] 3x3 patch matrix: 1.06 -> 0.5 ms).
+inline void copyRun(float* __restrict o, const float* __restrict src, int64_t n) {
+  for (int64_t e = 0; e < n; e++) o[e] = src[e];
+}
+
+inline void zeroRun(float* __restrict o, int64_t n) {
+  for (int64_t e = 0; e < n; e++) o[e] = 0.0f;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void im2colNhwc(const PatchGeometry& g, const float* x, float* cols) {
   const int64_t rowLen = g.kw * g.c;
   float* o = cols;
   for (int64_t b = 0; b < g.n; b++) {
@@ -31,13 +41,13 @@ void im2colNhwc(const PatchGeometry& g, const float* x, float* cols) {
         for (int64_t i = 0; i < g.kh; i++, o += rowLen) {
           const int64_t row = r * g.sh - g.top + i;
           if (row < 0 || row >= g.h || run.hi <= run.lo) {
-            std::memset(o, 0, rowLen * sizeof(float));
+            zeroRun(o, rowLen);
             continue;
           }
-          std::memset(o, 0, run.lo * g.c * sizeof(float));
+          zeroRun(o, run.lo * g.c);
           const float* src = x + ((b * g.h + row) * g.w + run.col0 + run.lo) * g.c;
-          std::memcpy(o + run.lo * g.c, src, (run.hi - run.lo) * g.c * sizeof(float));
-          std::memset(o + run.hi * g.c, 0, (g.kw - run.hi) * g.c * sizeof(float));
+          copyRun(o + run.lo * g.c, src, (run.hi - run.lo) * g.c);
+          zeroRun(o + run.hi * g.c, (g.kw - run.hi) * g.c);
         }
       }
     }
