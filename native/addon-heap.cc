@@ -4,6 +4,8 @@
 //   batchNorm(heap, outAt, xAt, meanAt, varianceAt, offsetAt | -1, scaleAt | -1, epsilon, rows, cols)
 //   batchNormGrad(heap, dyAt, xAt, meanAt, varianceAt, scaleAt | -1, epsilon, rows, cols,
 //                 dxAt, dMeanAt, dVarianceAt, dScaleAt, dOffsetAt)
+//   momentsGrad(heap, xAt, meanAt, dMeanAt, dVarianceAt, rows, cols, dxAt)
+//   variance(heap, xAt, meanAt, rows, cols, outAt)
 // Sizes and every buffer's extent are checked here, so a wrong call throws a RangeError instead
 // of writing past the heap.
 #include "addon-heap.h"
@@ -164,6 +166,29 @@ napi_value BatchNormGradCall(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// (xAt, meanAt, dmeanAt, dvarianceAt, rows, cols, dxAt); see channel-ops.h.
+napi_value MomentsGradCall(napi_env env, napi_callback_info info) {
+  Numbers n;
+  if (!readNumbers(env, info, "momentsGrad", 7, &n)) return nullptr;
+  const int64_t rows = n.at(4), cols = n.at(5);
+  bool ok = sizesFit(rows, cols) && n.inside(0, rows * cols) && n.inside(6, rows * cols);
+  for (int i : {1, 2, 3}) ok = ok && n.inside(i, cols);
+  if (!ok) return fail(env, "momentsGrad: a buffer lies outside the heap");
+  momentsGradChannels(n.base + n.at(0), n.base + n.at(1), n.base + n.at(2), n.base + n.at(3), rows, cols, n.base + n.at(6));
+  return nullptr;
+}
+
+// (xAt, meanAt, rows, cols, outAt); see channel-ops.h.
+napi_value VarianceCall(napi_env env, napi_callback_info info) {
+  Numbers n;
+  if (!readNumbers(env, info, "variance", 5, &n)) return nullptr;
+  const int64_t rows = n.at(2), cols = n.at(3);
+  if (!sizesFit(rows, cols) || !n.inside(0, rows * cols) || !n.inside(1, cols) || !n.inside(4, cols))
+    return fail(env, "variance: a buffer lies outside the heap");
+  varianceChannels(n.base + n.at(0), n.base + n.at(1), rows, cols, n.base + n.at(4));
+  return nullptr;
+}
+
 }  // namespace
 
 void exportHeapFunctions(napi_env env, napi_value exports) {
@@ -172,6 +197,8 @@ void exportHeapFunctions(napi_env env, napi_value exports) {
   exportFunction(env, exports, "binaryOp", BinaryOpCall);
   exportFunction(env, exports, "batchNorm", BatchNormCall);
   exportFunction(env, exports, "batchNormGrad", BatchNormGradCall);
+  exportFunction(env, exports, "momentsGrad", MomentsGradCall);
+  exportFunction(env, exports, "variance", VarianceCall);
 }
 
 }  // namespace ringtrain

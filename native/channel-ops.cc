@@ -106,4 +106,40 @@ CLONES void batchNormGradChannels(const float* dy, const float* x, const float* 
   }
 }
 
+CLONES void momentsGradChannels(const float* x, const float* mean, const float* dmean, const float* dvariance, int64_t rows, int64_t cols, float* dx) {
+  const float n = static_cast<float>(rows);
+  std::vector<float> v(cols), sum(cols, 0.0f);
+  for (int64_t j = 0; j < cols; j++) v[j] = dvariance[j] / n;
+  // The variance's path: Mean's gradient v, Square's v * (d * 2), Cast's copy added to dx; the
+  // column sums of those products are Sub's gradient for the mean.
+  for (int64_t i = 0; i < rows; i++) {
+    const float* xr = x + i * cols;
+    float* dxr = dx + i * cols;
+    for (int64_t j = 0; j < cols; j++) {
+      const float g = v[j] * ((xr[j] - mean[j]) * 2.0f);
+      sum[j] += g;
+      dxr[j] = dxr[j] + g;
+    }
+  }
+  // The mean's gradient, batch norm's plus Sub's negated sum, through Mean's gradient.
+  for (int64_t j = 0; j < cols; j++) v[j] = (dmean[j] + -sum[j]) / n;
+  for (int64_t i = 0; i < rows; i++) {
+    float* dxr = dx + i * cols;
+    for (int64_t j = 0; j < cols; j++) dxr[j] = dxr[j] + v[j];
+  }
+}
+
+CLONES void varianceChannels(const float* x, const float* mean, int64_t rows, int64_t cols, float* out) {
+  std::vector<float> sum(cols, 0.0f);
+  for (int64_t i = 0; i < rows; i++) {
+    const float* xr = x + i * cols;
+    for (int64_t j = 0; j < cols; j++) {
+      const float d = xr[j] - mean[j];
+      sum[j] += d * d;
+    }
+  }
+  const float n = static_cast<float>(rows);
+  for (int64_t j = 0; j < cols; j++) out[j] = sum[j] / n;
+}
+
 }  // namespace ringtrain

@@ -36,4 +36,15 @@ struct BatchNormGrads {
 // row as the project's Sum kernel adds it, so the same bits as those ops on the wasm backend.
 void batchNormGradChannels(const float* dy, const float* x, const float* mean, const float* variance, const float* scale, float epsilon, int64_t rows, int64_t cols, const BatchNormGrads& out);
 
+// The rest of x's gradient when mean and variance are tfjs's moments of x (tf.moments: Mean,
+// Sub, Square, Mean), given their gradients dmean and dvariance (batch norm's): added to dx in
+// the order tfjs's tape adds them, dx + (the variance's path), then + (the mean's path), with the
+// same float32 operations and the per-channel sum added row by row, so tfjs's bits.
+void momentsGradChannels(const float* x, const float* mean, const float* dmean, const float* dvariance, int64_t rows, int64_t cols, float* dx);
+
+// tf.moments' variance of x given its mean, out[j] = sum over rows of (x - mean[j])^2 / rows: the
+// Sub, Square and Mean tfjs runs, each float32 operation as theirs and the sum added row by row,
+// in one pass that keeps neither the differences nor their squares.
+void varianceChannels(const float* x, const float* mean, int64_t rows, int64_t cols, float* out);
+
 }  // namespace ringtrain

@@ -9,9 +9,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { nativeGemm, type NativeGemm } from '../native';
-import { heapWithOffsets, replaceWasmKernel, type WasmKernelArgs } from './wasm-heap';
+import { heapWithOffsets, release, replaceWasmKernel, type WasmKernelArgs } from './wasm-heap';
 
 const KERNEL = 'RingtrainBatchNormGrad';
+/** The same, then the rest of x's gradient through tf.moments of x (batch-norm-train.ts). */
+export const TRAIN_KERNEL = 'RingtrainBatchNormTrainGrad';
 
 let installed = false;
 
@@ -20,6 +22,7 @@ export function installBatchNormGradient(): void {
   const original = tf.getGradient('FusedBatchNorm');
   if (original === undefined) return;
   replaceWasmKernel(KERNEL, gradientKernel);
+  replaceWasmKernel(TRAIN_KERNEL, trainGradientKernel);
   tf.registerGradient({
     kernelName: 'FusedBatchNorm',
     inputsToSave: original.inputsToSave,
@@ -74,4 +77,28 @@ function gradientKernel({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorIn
   };
   gemm.batchNormGrad(heap.buffer, from, varianceEpsilon, tf.util.sizeFromShape(x.shape) / cols, cols, to);
   return [dx, ...sums];
+}
+
+/** [dx, dScale, dOffset] of batch norm with its own moments: the gradient above, then the moments' part added to dx. */
+function trainGradientKernel(args: WasmKernelArgs): tf.TensorInfo[] {
+  const [dx, dMean, dVariance, dScale, dOffset] = gradientKernel(args) as [
+    tf.TensorInfo,
+    tf.TensorInfo,
+    tf.TensorInfo,
+    tf.TensorInfo,
+    tf.TensorInfo,
+  ];
+  const { x, mean } = args.inputs as { x: tf.TensorInfo; mean: tf.TensorInfo };
+  const cols = x.shape.at(-1) as number;
+  const { heap, offsets: o } = heapWithOffsets(args.backend, x, mean, dMean, dVariance, dx);
+  const at = { x: o[0] as number, mean: o[1] as number, dMean: o[2] as number, dVariance: o[3] as number };
+  (nativeGemm() as NativeGemm).momentsGrad(
+    heap.buffer,
+    at,
+    tf.util.sizeFromShape(x.shape) / cols,
+    cols,
+    o[4] as number,
+  );
+  release(args.backend, dMean, dVariance);
+  return [dx, dScale, dOffset];
 }

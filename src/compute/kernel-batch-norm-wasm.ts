@@ -5,14 +5,19 @@
  * expression, offset + (x - mean) * scale / sqrt(variance + epsilon), with the square roots taken
  * once per channel. Vectors that are not one value per channel of x's last axis, other dtypes and
  * small tensors go to the stock kernel.
+ *
+ * Also here, VARIANCE_KERNEL: tf.moments' variance of x given its mean in one native pass, for
+ * batch-norm-train.ts (tfjs runs Sub, Square and Mean over the whole activation).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { nativeGemm } from '../native';
+import { nativeGemm, type NativeGemm } from '../native';
 import { isChannelVector } from './kernel-elementwise-wasm';
 import { heapWithOffsets, replaceWasmKernel, run, stockKernel, type WasmKernelArgs } from './wasm-heap';
 
 /** Below this many elements the stock kernel's fixed costs are no worse. */
 const MIN_ELEMENTS = 4096;
+
+export const VARIANCE_KERNEL = 'RingtrainVariance';
 
 let installed = false;
 
@@ -21,6 +26,7 @@ export function installWasmBatchNorm(): void {
   const stock = stockKernel('FusedBatchNorm');
   if (stock === undefined) return;
   replaceWasmKernel('FusedBatchNorm', (args) => batchNorm(args) ?? run(stock, args.backend, args.inputs, args.attrs));
+  replaceWasmKernel(VARIANCE_KERNEL, variance);
   installed = true;
 }
 
@@ -51,6 +57,23 @@ function batchNorm({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo | 
     varianceEpsilon,
     n / cols,
     cols,
+  );
+  return out;
+}
+
+/** [C]: the variance over every row of x [rows, C] given its [C] mean; only asked for with the addon. */
+function variance({ inputs, backend }: WasmKernelArgs): tf.TensorInfo {
+  const { x, mean } = inputs as { x: tf.TensorInfo; mean: tf.TensorInfo };
+  const cols = x.shape.at(-1) as number;
+  const out = backend.makeOutput([cols], 'float32');
+  const { heap, offsets: o } = heapWithOffsets(backend, x, mean, out);
+  const rows = tf.util.sizeFromShape(x.shape) / cols;
+  (nativeGemm() as NativeGemm).variance(
+    heap.buffer,
+    { x: o[0] as number, mean: o[1] as number },
+    rows,
+    cols,
+    o[2] as number,
   );
   return out;
 }

@@ -6,6 +6,7 @@
  * run on it; otherwise they keep their pure-wasm paths.
  */
 import { installBatchNormGradient } from './batch-norm-grad';
+import { installBatchNormTraining } from './batch-norm-train';
 import { installFasterGradients } from './gradients-wasm';
 import { installWasmBatchMatMul } from './kernel-batch-matmul-wasm';
 import { installWasmBatchNorm } from './kernel-batch-norm-wasm';
@@ -30,5 +31,6 @@ export function installWasmKernels(): void {
   installWasmBatchNorm();
   installBatchNormGradient();
   installFasterGradients();
+  installBatchNormTraining();
   installWasmIdentity();
 }

@@ -33,6 +33,8 @@ export interface RawHeapKernels {
   binaryOp(heap: ArrayBufferLike, op: number, out: number, a: number, b: number, ...shape: number[]): void;
   batchNorm(heap: ArrayBufferLike, out: number, x: number, ...rest: number[]): void;
   batchNormGrad(heap: ArrayBufferLike, dy: number, x: number, ...rest: number[]): void;
+  momentsGrad(heap: ArrayBufferLike, x: number, mean: number, ...rest: number[]): void;
+  variance(heap: ArrayBufferLike, x: number, mean: number, rows: number, cols: number, out: number): void;
 }
 
 /** Where batch norm's gradient reads (floats into the heap); scale is optional. */
@@ -122,6 +124,19 @@ export interface NativeGemm {
     cols: number,
     out: BatchNormGradOut,
   ): void;
+  /**
+   * The rest of x's gradient when mean and variance are tf.moments of x, added to heap[dx]
+   * (channel-ops.cc momentsGradChannels), from their gradients dMean and dVariance.
+   */
+  momentsGrad(
+    heap: ArrayBufferLike,
+    at: { x: number; mean: number; dMean: number; dVariance: number },
+    rows: number,
+    cols: number,
+    dx: number,
+  ): void;
+  /** tf.moments' variance of heap[x] (rows x cols) given its per-column mean (channel-ops.cc varianceChannels). */
+  variance(heap: ArrayBufferLike, at: { x: number; mean: number }, rows: number, cols: number, out: number): void;
 }
 
 /** The geometry as the addon's arguments take it. */
@@ -156,5 +171,8 @@ export function heapKernelsOf(addon: RawHeapKernels): NativeGemm {
         out.scale,
         out.offset,
       ),
+    momentsGrad: (heap, at, rows, cols, dx) =>
+      addon.momentsGrad(heap, at.x, at.mean, at.dMean, at.dVariance, rows, cols, dx),
+    variance: (heap, at, rows, cols, out) => addon.variance(heap, at.x, at.mean, rows, cols, out),
   };
 }
