@@ -1,9 +1,10 @@
 /**
  * FusedBatchNorm (batch norm's forward normalisation) for the wasm backend with the addon: the
  * stock kernel walks every element with modulo indices into the per-channel vectors, 3.6 ms for
- * a [64,28,28,16] activation. The native loop (native/channel-ops.cc) computes the same float32
- * expression, offset + (x - mean) * scale / sqrt(variance + epsilon), with the square roots taken
- * once per channel. Vectors that are not one value per channel of x's last axis, other dtypes and
+ * a [64,28,28,16] activation. The native loop (native/channel-ops.cc) computes the float32
+ * expression of the stock kernel's source, offset + (x - mean) * scale / sqrt(variance + epsilon),
+ * with the square roots taken once per channel; the shipped wasm build rounds some elements
+ * differently in the last bit, so the two agree to float32 rounding, not bit for bit. Vectors that are not one value per channel of x's last axis, other dtypes and
  * small tensors go to the stock kernel.
  *
  * Also here, VARIANCE_KERNEL: tf.moments' variance of x given its mean in one native pass, for
