@@ -80,29 +80,59 @@ CLONES void batchNormChannels(const float* x, const float* mean, const float* va
   }
 }
 
+namespace {
+
+// batchNormGradChannels' pass over the rows. Every pointer restrict: with the per-channel sums
+// behind pointers that might alias the activation, the compiler kept each sum in memory and did
+// not vectorize (1.5 ms for a [64,28,28,16] activation; 0.3 ms this way).
+struct BatchNormGradPass {
+  const float* __restrict dy;
+  const float* __restrict x;
+  const float* __restrict mean;
+  const float* __restrict r;
+  const float* __restrict negR;
+  const float* __restrict halfCube;
+  const float* __restrict s;
+};
+
+__attribute__((always_inline)) inline void batchNormGradRows(const BatchNormGradPass& in, int64_t rows, int64_t cols, float* __restrict dx,
+                                                             float* __restrict sumMean, float* __restrict sumVariance,
+                                                             float* __restrict sumScale, float* __restrict sumOffset) {
+  for (int64_t i = 0; i < rows; i++) {
+    const float* __restrict dyr = in.dy + i * cols;
+    const float* __restrict xr = in.x + i * cols;
+    float* __restrict dxr = dx + i * cols;
+    for (int64_t j = 0; j < cols; j++) {
+      const float xm = xr[j] - in.mean[j];
+      const float dys = dyr[j] * in.s[j];
+      dxr[j] = (dyr[j] * in.r[j]) * in.s[j];
+      sumMean[j] += in.negR[j] * dys;
+      sumVariance[j] += (in.halfCube[j] * xm) * dys;
+      sumScale[j] += dyr[j] * (xm * in.r[j]);
+      sumOffset[j] += dyr[j];
+    }
+  }
+}
+
+}  // namespace
+
 CLONES void batchNormGradChannels(const float* dy, const float* x, const float* mean, const float* variance, const float* scale, float epsilon, int64_t rows, int64_t cols, const BatchNormGrads& out) {
   // Per channel, as the gradient's small tensors: r = rsqrt(variance + epsilon), -r, -0.5 r^3.
-  std::vector<float> r(cols), negR(cols), halfCube(cols), s(cols);
+  std::vector<float> r(cols), negR(cols), halfCube(cols), s(cols), sums(4 * cols, 0.0f);
   for (int64_t j = 0; j < cols; j++) {
     r[j] = 1.0f / std::sqrt(variance[j] + epsilon);
     negR[j] = r[j] * -1.0f;
     halfCube[j] = ((r[j] * r[j]) * r[j]) * -0.5f;
     s[j] = scale == nullptr ? 1.0f : scale[j];
-    out.mean[j] = out.variance[j] = out.scale[j] = out.offset[j] = 0.0f;
   }
-  for (int64_t i = 0; i < rows; i++) {
-    const float* dyr = dy + i * cols;
-    const float* xr = x + i * cols;
-    float* dxr = out.dx + i * cols;
-    for (int64_t j = 0; j < cols; j++) {
-      const float xm = xr[j] - mean[j];
-      const float dys = dyr[j] * s[j];
-      dxr[j] = (dyr[j] * r[j]) * s[j];
-      out.mean[j] += negR[j] * dys;
-      out.variance[j] += (halfCube[j] * xm) * dys;
-      out.scale[j] += dyr[j] * (xm * r[j]);
-      out.offset[j] += dyr[j];
-    }
+  const BatchNormGradPass in{dy, x, mean, r.data(), negR.data(), halfCube.data(), s.data()};
+  float* sum = sums.data();
+  batchNormGradRows(in, rows, cols, out.dx, sum, sum + cols, sum + 2 * cols, sum + 3 * cols);
+  for (int64_t j = 0; j < cols; j++) {
+    out.mean[j] = sum[j];
+    out.variance[j] = sum[cols + j];
+    out.scale[j] = sum[2 * cols + j];
+    out.offset[j] = sum[3 * cols + j];
   }
 }
 
