@@ -6,6 +6,7 @@
 //                 dxAt, dMeanAt, dVarianceAt, dScaleAt, dOffsetAt)
 //   momentsGrad(heap, xAt, meanAt, dMeanAt, dVarianceAt, rows, cols, dxAt)
 //   variance(heap, xAt, meanAt, rows, cols, outAt)
+//   columnSum(heap, xAt, rows, cols, outAt)
 // Sizes and every buffer's extent are checked here, so a wrong call throws a RangeError instead
 // of writing past the heap.
 #include "addon-heap.h"
@@ -189,6 +190,16 @@ napi_value VarianceCall(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// (xAt, rows, cols, outAt); see channel-ops.h.
+napi_value ColumnSumCall(napi_env env, napi_callback_info info) {
+  Numbers n;
+  if (!readNumbers(env, info, "columnSum", 4, &n)) return nullptr;
+  const int64_t rows = n.at(1), cols = n.at(2);
+  if (!sizesFit(rows, cols) || !n.inside(0, rows * cols) || !n.inside(3, cols)) return fail(env, "columnSum: a buffer lies outside the heap");
+  columnSums(n.base + n.at(0), rows, cols, n.base + n.at(3));
+  return nullptr;
+}
+
 }  // namespace
 
 void exportHeapFunctions(napi_env env, napi_value exports) {
@@ -199,6 +210,7 @@ void exportHeapFunctions(napi_env env, napi_value exports) {
   exportFunction(env, exports, "batchNormGrad", BatchNormGradCall);
   exportFunction(env, exports, "momentsGrad", MomentsGradCall);
   exportFunction(env, exports, "variance", VarianceCall);
+  exportFunction(env, exports, "columnSum", ColumnSumCall);
 }
 
 }  // namespace ringtrain

@@ -172,4 +172,14 @@ CLONES void varianceChannels(const float* x, const float* mean, int64_t rows, in
   for (int64_t j = 0; j < cols; j++) out[j] = sum[j] / n;
 }
 
+CLONES void columnSums(const float* x, int64_t rows, int64_t cols, float* out) {
+  std::vector<float> sum(cols, 0.0f);
+  float* __restrict acc = sum.data();
+  for (int64_t i = 0; i < rows; i++) {
+    const float* __restrict xr = x + i * cols;
+    for (int64_t j = 0; j < cols; j++) acc[j] += xr[j];
+  }
+  for (int64_t j = 0; j < cols; j++) out[j] = acc[j];
+}
+
 }  // namespace ringtrain

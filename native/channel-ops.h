@@ -47,4 +47,8 @@ void momentsGradChannels(const float* x, const float* mean, const float* dmean, 
 // in one pass that keeps neither the differences nor their squares.
 void varianceChannels(const float* x, const float* mean, int64_t rows, int64_t cols, float* out);
 
+// out[j] = x[0, j] + x[1, j] + ... row by row from 0, in float32: the project's Sum kernel over
+// leading axes (src/core/wasm-simd.ts columnSum), the same additions in the same order.
+void columnSums(const float* x, int64_t rows, int64_t cols, float* out);
+
 }  // namespace ringtrain

@@ -7,6 +7,7 @@
  * channel counts not a multiple of 4) goes to the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { nativeGemm } from '../native';
 import { heapF32, replaceWasmKernel, run, simdOps, stockKernel, type WasmKernelArgs } from './wasm-heap';
 
 /** Below this many elements the stock kernel's fixed costs are no worse. */
@@ -39,8 +40,14 @@ function leadingSum({ inputs, backend, attrs }: WasmKernelArgs, mean: boolean): 
   const shape = keepDims ? x.shape.map((d, i) => (i < axes.length ? 1 : d)) : x.shape.slice(axes.length);
   const out = backend.makeOutput(shape, 'float32');
   const outView = heapF32(backend, out);
-  outView.fill(0);
-  simd.columnSum(heapF32(backend, x).byteOffset, outView.byteOffset, rows, cols);
+  const xView = heapF32(backend, x);
+  // The addon adds in the same order, about three times as fast.
+  const gemm = nativeGemm();
+  if (gemm !== undefined) gemm.columnSum(xView.buffer, xView.byteOffset / 4, rows, cols, outView.byteOffset / 4);
+  else {
+    outView.fill(0);
+    simd.columnSum(xView.byteOffset, outView.byteOffset, rows, cols);
+  }
   // A float32 sum divided by an integer, rounded once to float32, as the stock kernel divides.
   if (mean) for (let i = 0; i < cols; i++) outView[i] = (outView[i] as number) / rows;
   return out;

@@ -35,6 +35,7 @@ export interface RawHeapKernels {
   batchNormGrad(heap: ArrayBufferLike, dy: number, x: number, ...rest: number[]): void;
   momentsGrad(heap: ArrayBufferLike, x: number, mean: number, ...rest: number[]): void;
   variance(heap: ArrayBufferLike, x: number, mean: number, rows: number, cols: number, out: number): void;
+  columnSum(heap: ArrayBufferLike, x: number, rows: number, cols: number, out: number): void;
 }
 
 /** Where batch norm's gradient reads (floats into the heap); scale is optional. */
@@ -137,6 +138,8 @@ export interface NativeGemm {
   ): void;
   /** tf.moments' variance of heap[x] (rows x cols) given its per-column mean (channel-ops.cc varianceChannels). */
   variance(heap: ArrayBufferLike, at: { x: number; mean: number }, rows: number, cols: number, out: number): void;
+  /** heap[out] = the column sums of heap[x] (rows x cols), row by row (channel-ops.cc columnSums). */
+  columnSum(heap: ArrayBufferLike, x: number, rows: number, cols: number, out: number): void;
 }
 
 /** The geometry as the addon's arguments take it. */
@@ -174,5 +177,6 @@ export function heapKernelsOf(addon: RawHeapKernels): NativeGemm {
     momentsGrad: (heap, at, rows, cols, dx) =>
       addon.momentsGrad(heap, at.x, at.mean, at.dMean, at.dVariance, rows, cols, dx),
     variance: (heap, at, rows, cols, out) => addon.variance(heap, at.x, at.mean, rows, cols, out),
+    columnSum: (heap, x, rows, cols, out) => addon.columnSum(heap, x, rows, cols, out),
   };
 }
