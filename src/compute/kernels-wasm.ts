@@ -7,6 +7,7 @@
  */
 import { installBatchNormGradient } from './batch-norm-grad';
 import { installBatchNormTraining } from './batch-norm-train';
+import { installPlainConv } from './plain-conv';
 import { installFasterGradients } from './gradients-wasm';
 import { installWasmBatchMatMul } from './kernel-batch-matmul-wasm';
 import { installWasmBatchNorm } from './kernel-batch-norm-wasm';
@@ -32,5 +33,6 @@ export function installWasmKernels(): void {
   installBatchNormGradient();
   installFasterGradients();
   installBatchNormTraining();
+  installPlainConv();
   installWasmIdentity();
 }

@@ -130,3 +130,42 @@ test("ReLU's gradient keeps tfjs's own below the native kernels' size and withou
     setNativeKernels(true);
   }
 });
+
+test('a bias-free linear fused conv2d trains as conv2d on wasm: no input gradient nobody reads, the same filter gradient', async () => {
+  const xs: [number, number, number, number] = [4, 10, 10, 3];
+  const fs: [number, number, number, number] = [3, 3, 3, 8];
+  const ys: [number, number, number, number] = [4, 10, 10, 8];
+  const x = normals(sizeOf(xs), 70);
+  const f = normals(sizeOf(fs), 71);
+  const w = normals(sizeOf(ys), 72);
+  const run = async (
+    backend: (typeof BACKENDS)[number],
+    bias: boolean,
+  ): Promise<{ values: number[]; kernels: string[] }> => {
+    const grad = (): tf.Tensor =>
+      tf.grad((filter: tf.Tensor) => {
+        const y = tf.fused.conv2d({
+          x: tf.tensor(x, xs) as tf.Tensor4D,
+          filter: filter as tf.Tensor4D,
+          strides: 1,
+          pad: 'same',
+          bias: bias ? tf.zeros([8]) : undefined,
+        });
+        return tf.sum(tf.mul(y, tf.tensor(w, ys)));
+      })(tf.tensor(f, fs));
+    await selectBackend(backend);
+    const profile = await tf.profile(() => tf.tidy(grad));
+    return { values: await valuesOn(backend, grad), kernels: profile.kernelNames };
+  };
+  const wasm = await run('wasm', false);
+  const cpu = await run('cpu', false);
+  assert.ok(!wasm.kernels.includes('Conv2DBackpropInput'), `wasm: ${wasm.kernels.join(' ')}`);
+  assert.ok(wasm.kernels.includes('Conv2D') && wasm.kernels.includes('Conv2DBackpropFilter'));
+  assert.ok(cpu.kernels.includes('Conv2DBackpropInput'), "tfjs's fused gradient computes it (cpu backend)");
+  wasm.values.forEach((v, i) => {
+    const c = cpu.values[i] as number;
+    assert.ok(Math.abs(v - c) <= 1e-4 * 400 + 1e-4 * Math.abs(c), `filter gradient ${i}: ${v} against cpu ${c}`);
+  });
+  const withBias = await run('wasm', true);
+  assert.ok(withBias.kernels.includes('FusedConv2D'), `a bias keeps the fused op: ${withBias.kernels.join(' ')}`);
+});
