@@ -58,6 +58,25 @@ async function compare(name: string, grads: () => tf.Tensor[], rows: number): Pr
   return native.kernels;
 }
 
+/** tfjs-layers' training path: batchNorm4d of x with the moments of `of` (x's own by default). */
+function normalized(
+  x: tf.Tensor,
+  scale: tf.Tensor,
+  offset: tf.Tensor,
+  of: tf.Tensor = x,
+): { y: tf.Tensor; mean: tf.Tensor } {
+  const m = tf.moments(of, [0, 1, 2]);
+  const y = tf.batchNorm4d(
+    x as tf.Tensor4D,
+    m.mean as tf.Tensor1D,
+    m.variance as tf.Tensor1D,
+    offset as tf.Tensor1D,
+    scale as tf.Tensor1D,
+    1e-3,
+  );
+  return { y, mean: m.mean };
+}
+
 const CASES: { name: string; shape: [number, number, number, number] }[] = [
   { name: 'an activation', shape: [8, 10, 10, 16] },
   { name: 'odd sizes, 24 channels', shape: [3, 7, 9, 24] },
@@ -70,15 +89,7 @@ for (const [i, c] of CASES.entries()) {
     const w = normals(sizeOf(c.shape), 209 + 10 * i);
     const grads = (): tf.Tensor[] => {
       const f = (x: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor): tf.Tensor => {
-        const m = tf.moments(x, [0, 1, 2]);
-        const y = tf.batchNorm4d(
-          x as tf.Tensor4D,
-          m.mean as tf.Tensor1D,
-          m.variance as tf.Tensor1D,
-          offset as tf.Tensor1D,
-          scale as tf.Tensor1D,
-          1e-3,
-        );
+        const { y } = normalized(x, scale, offset);
         return tf.sum(tf.mul(y, tf.tensor(w, c.shape)));
       };
       return tf.grads(f)([
@@ -128,15 +139,7 @@ test("statistics that are not x's own moments, or used again in the loss, keep t
   // (a) the mean and variance of another tensor: tfjs's batchNorm4d, no fused kernel.
   const foreign = (): tf.Tensor[] =>
     tf.grads((x: tf.Tensor, s: tf.Tensor, b: tf.Tensor) => {
-      const m = tf.moments(tf.tensor(other, shape), [0, 1, 2]);
-      const y = tf.batchNorm4d(
-        x as tf.Tensor4D,
-        m.mean as tf.Tensor1D,
-        m.variance as tf.Tensor1D,
-        b as tf.Tensor1D,
-        s as tf.Tensor1D,
-        1e-3,
-      );
+      const { y } = normalized(x, s, b, tf.tensor(other, shape));
       return tf.sum(tf.mul(y, tf.tensor(w, shape)));
     })([tf.tensor(x0, shape), tf.tensor(scale), tf.tensor(offset)]);
   const kernels = await compare('foreign statistics', foreign, sizeOf(shape) / 8);
@@ -144,16 +147,8 @@ test("statistics that are not x's own moments, or used again in the loss, keep t
   // (b) the mean also in the loss: both paths add up; the fused one is close to cpu (not bit for bit).
   const reused = (): tf.Tensor[] =>
     tf.grads((x: tf.Tensor, s: tf.Tensor, b: tf.Tensor) => {
-      const m = tf.moments(x, [0, 1, 2]);
-      const y = tf.batchNorm4d(
-        x as tf.Tensor4D,
-        m.mean as tf.Tensor1D,
-        m.variance as tf.Tensor1D,
-        b as tf.Tensor1D,
-        s as tf.Tensor1D,
-        1e-3,
-      );
-      return tf.add(tf.sum(tf.square(y)), tf.sum(tf.mul(m.mean, 3)));
+      const { y, mean } = normalized(x, s, b);
+      return tf.add(tf.sum(tf.square(y)), tf.sum(tf.mul(mean, 3)));
     })([tf.tensor(x0, shape), tf.tensor(scale), tf.tensor(offset)]);
   const native = await gradsOn('native', reused);
   const cpu = await gradsOn('cpu', reused);
