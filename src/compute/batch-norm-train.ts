@@ -22,6 +22,7 @@ import tfCore = require('@tensorflow/tfjs-core');
 import { nativeGemm } from '../native';
 import { TRAIN_KERNEL } from './batch-norm-grad';
 import { VARIANCE_KERNEL } from './kernel-batch-norm-wasm';
+import { takesLeadingSum } from './kernel-sum-wasm';
 
 type Moments = typeof tf.moments;
 type BatchNorm4d = typeof tf.batchNorm4d;
@@ -57,14 +58,13 @@ export function installBatchNormTraining(): void {
 
 /**
  * Moments over every axis but the last of a float32 rank-4 tensor, as [C] vectors, on wasm with
- * the addon, where the project's Mean kernel takes them (channels in fours, 4096 values or more):
- * the native variance adds in that kernel's order.
+ * the addon, where the project's Mean kernel takes them: the native variance adds in its order.
  */
 function perChannelOf(x: tf.Tensor, axis: number | number[] | undefined, keepDims: boolean | undefined): boolean {
   if (x.rank !== 4 || x.dtype !== 'float32' || keepDims === true || axis === undefined) return false;
-  if ((x.shape[3] as number) % 4 !== 0 || x.size < 4096) return false;
   const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
-  return tf.util.arraysEqual(axes, [0, 1, 2]) && tf.getBackend() === 'wasm' && nativeGemm() !== undefined;
+  const perChannel = tf.util.arraysEqual(axes, [0, 1, 2]) && takesLeadingSum(x.shape, axes);
+  return perChannel && tf.getBackend() === 'wasm' && nativeGemm() !== undefined;
 }
 
 /** A scale and an offset, both [C] float32, with the addon. */

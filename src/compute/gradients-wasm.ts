@@ -12,7 +12,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { nativeGemm } from '../native';
-import { GRADIENT_KERNELS, MIN_ELEMENTS } from './kernel-elementwise-wasm';
+import { GRADIENT_KERNELS } from './kernel-elementwise-wasm';
+import { MIN_ELEMENTS } from './wasm-heap';
 
 let installed = false;
 

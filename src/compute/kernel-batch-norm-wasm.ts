@@ -13,10 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { nativeGemm, type NativeGemm } from '../native';
 import { isChannelVector } from './kernel-elementwise-wasm';
-import { heapWithOffsets, replaceWasmKernel, run, stockKernel, type WasmKernelArgs } from './wasm-heap';
-
-/** Below this many elements the stock kernel's fixed costs are no worse. */
-const MIN_ELEMENTS = 4096;
+import { MIN_ELEMENTS, heapWithOffsets, replaceWasmKernel, run, stockKernel, type WasmKernelArgs } from './wasm-heap';
 
 export const VARIANCE_KERNEL = 'RingtrainVariance';
 

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { nativeGemm } from '../native';
-import { heapWithOffsets, replaceWasmKernel, run, stockKernel, type WasmKernelArgs } from './wasm-heap';
+import { MIN_ELEMENTS, heapWithOffsets, replaceWasmKernel, run, stockKernel, type WasmKernelArgs } from './wasm-heap';
 
 /** The addon's operation codes (channel-ops.h). */
 export const BINARY_OPS = { Multiply: 0, Add: 1, Sub: 2, RealDiv: 3 } as const;
@@ -23,8 +23,6 @@ export const GRADIENT_KERNELS = { RingtrainReluGrad: 4, RingtrainSquareGrad: 5 }
 const GRADIENT_OPS: number[] = Object.values(GRADIENT_KERNELS);
 /** How the second operand lines up with the first (channel-ops.h's Broadcast). */
 export const BROADCAST = { same: 0, channel: 1, scalar: 2 } as const;
-/** Below this many elements the stock kernel's fixed costs are no worse. */
-export const MIN_ELEMENTS = 4096;
 
 let installed = false;
 

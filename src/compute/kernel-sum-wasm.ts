@@ -8,10 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { nativeGemm } from '../native';
-import { heapF32, replaceWasmKernel, run, simdOps, stockKernel, type WasmKernelArgs } from './wasm-heap';
-
-/** Below this many elements the stock kernel's fixed costs are no worse. */
-const MIN_ELEMENTS = 4096;
+import { MIN_ELEMENTS, heapF32, replaceWasmKernel, run, simdOps, stockKernel, type WasmKernelArgs } from './wasm-heap';
 
 let installed = false;
 
@@ -25,18 +22,23 @@ export function installWasmSum(): void {
   installed = true;
 }
 
+/** Whether this kernel (not the stock one) sums a float32 `shape` over `axes`: leading axes, columns in fours, enough values. */
+export function takesLeadingSum(shape: number[], axes: number[]): boolean {
+  const sorted = [...axes].sort((a, b) => a - b);
+  const leading = sorted.length > 0 && sorted.length < shape.length && sorted.every((a, i) => a === i);
+  const cols = shape.slice(sorted.length).reduce((a, b) => a * b, 1);
+  return leading && cols % 4 === 0 && tf.util.sizeFromShape(shape) >= MIN_ELEMENTS;
+}
+
 /** The sum (or mean) over leading axes, or undefined when this is not that case. */
 function leadingSum({ inputs, backend, attrs }: WasmKernelArgs, mean: boolean): tf.TensorInfo | undefined {
   const { x } = inputs as { x: tf.TensorInfo };
   const { axis, keepDims } = attrs as unknown as tf.SumAttrs;
-  const rank = x.shape.length;
-  const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
-  const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
+  const axes = tf.util.parseAxisParam(axis, x.shape);
+  const simd = simdOps(backend);
+  if (x.dtype !== 'float32' || !takesLeadingSum(x.shape, axes) || simd === undefined) return undefined;
   const rows = x.shape.slice(0, axes.length).reduce((a, b) => a * b, 1);
   const cols = x.shape.slice(axes.length).reduce((a, b) => a * b, 1);
-  const simd = simdOps(backend);
-  if (!leading || x.dtype !== 'float32' || cols % 4 !== 0 || rows * cols < MIN_ELEMENTS || simd === undefined)
-    return undefined;
   const shape = keepDims ? x.shape.map((d, i) => (i < axes.length ? 1 : d)) : x.shape.slice(axes.length);
   const out = backend.makeOutput(shape, 'float32');
   const outView = heapF32(backend, out);

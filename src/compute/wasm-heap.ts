@@ -14,6 +14,9 @@ import { simdOpsFor, type SimdOps } from '../core';
 export type KernelFunc = tf.KernelConfig['kernelFunc'];
 export type Shape4 = [number, number, number, number];
 
+/** Below this many elements a stock kernel's fixed costs are no worse than the project's kernels. */
+export const MIN_ELEMENTS = 4096;
+
 /** The kernel-function argument, with the backend typed as the wasm backend. */
 export interface WasmKernelArgs {
   inputs: tf.NamedTensorInfoMap;
