@@ -215,11 +215,12 @@ export class Communicator {
     if (pair?.holds(buf) === true) {
       // The buffer is this rank's half of the shared file (allocateShared): nothing to copy in.
       this.packAll(buf, pack);
-      this.firstArrival = await pair.allReduceInPlace(buf, scale, squaresOf);
+      // The turn is agreed with the peer (turnAgreed), so both ranks take it after this all-reduce.
+      this.firstArrival = await pair.allReduceInPlace(buf, scale, squaresOf, this.yieldDue());
       this.sumSquares = squaresOf === undefined ? undefined : pair.lastSumSquares;
       this.stats.bytesSent += buf.byteLength / 2;
       this.stats.sharedPairOps += 1;
-      if (this.yieldDue()) await this.yieldNow();
+      if (pair.turnAgreed) await this.yieldNow();
       return;
     }
     if (pair !== undefined && dtype === 'fp32' && buf.length <= pair.capacity) {

@@ -28,7 +28,7 @@ import { createSegment, DATA_START, offerLine, openSegment, parseOffer, unlinkSe
 export const OFFER_BYTES = 512;
 /** Each counter on a cache line of its own, so one rank's stores do not evict the other's. */
 const LINE = 64;
-const COUNTERS_BYTES = 14 * LINE;
+const COUNTERS_BYTES = 16 * LINE;
 const published = (rank: number): number => (DATA_START + rank * LINE) / 4;
 const consumed = (rank: number): number => (DATA_START + (2 + rank) * LINE) / 4;
 /** In-place all-reduces: this rank's part of the sum is in its half. */
@@ -41,6 +41,8 @@ const partSquares = (rank: number): number => (DATA_START + (8 + rank) * LINE) /
 const sleeping = (rank: number): number => (DATA_START + (10 + rank) * LINE) / 4;
 /** The rank's process and thread ids: ranks on one thread must not sleep waiting for each other. */
 const owner = (rank: number): number => (DATA_START + (12 + rank) * LINE) / 4;
+/** The in-place all-reduce's sequence number when the rank wants an event-loop turn after it, else its complement. */
+const turnWanted = (rank: number): number => (DATA_START + (14 + rank) * LINE) / 4;
 const HALVES_AT = DATA_START + COUNTERS_BYTES;
 /** Floats per cache line: the resident buffer and the in-place split start on line boundaries. */
 const LINE_FLOATS = LINE / 4;
@@ -67,6 +69,8 @@ export class SharedPair {
   private readonly squares: Float64Array;
   /** The last in-place all-reduce's sum of squares of its first `squaresOf` results (see allReduceInPlace). */
   private lastSquares: number | undefined;
+  /** Whether either rank wanted an event-loop turn after the last allReduceInPlace (see turnAgreed). */
+  private turn = false;
   private readonly halves: [Float32Array, Float32Array];
   private seq = 0;
   /**
@@ -252,8 +256,11 @@ export class SharedPair {
    * the same pass, and the two parts' sums are exchanged with the summed flags: afterwards
    * lastSumSquares is the sum of squares of buf[0, squaresOf) (rank 0's part plus rank 1's, the
    * same number on both ranks), the gradient norm without a pass of its own.
+   *
+   * `wantTurn` rides with the summed flags as well: afterwards turnAgreed is true on both ranks
+   * when either wanted the event loop to run, so both take their turn after the same all-reduce.
    */
-  async allReduceInPlace(buf: Float32Array, scale = 1, squaresOf?: number): Promise<bigint> {
+  async allReduceInPlace(buf: Float32Array, scale = 1, squaresOf?: number, wantTurn = false): Promise<bigint> {
     if (!this.holds(buf)) throw new Error('allReduceInPlace takes the buffer residentBuffer handed out');
     const me = this.rank;
     const peer = 1 - me;
@@ -277,6 +284,7 @@ export class SharedPair {
     this.lastSquares = undefined;
     const squares = this.sumPartToBoth(buf, theirs, lo, hi, scale, squaresOf);
     if (squares !== undefined) this.squares[partSquares(me)] = squares;
+    Atomics.store(this.counters, turnWanted(me), wantTurn ? seq : ~seq);
     // Seq-cst: the peer that sees the flag sees our part's sums (in both halves) and squares.
     // We are done with its half too, which the copy path (allReduceSum) checks before staging.
     this.signal(summed(me), seq);
@@ -284,7 +292,17 @@ export class SharedPair {
     await this.waitFor(summed(peer), seq, `sum its part of all-reduce #${seq}`);
     const both = (this.squares[partSquares(0)] as number) + (this.squares[partSquares(1)] as number);
     if (squares !== undefined && !Number.isNaN(both)) this.lastSquares = both;
+    this.turn = wantTurn || Atomics.load(this.counters, turnWanted(peer)) === seq;
     return arrival;
+  }
+
+  /**
+   * Whether either rank wanted an event-loop turn after the last allReduceInPlace: the same
+   * answer on both. A turn taken by one rank alone stalls the other at the next all-reduce; taken
+   * together, the pair pays for one instead of for each rank's.
+   */
+  get turnAgreed(): boolean {
+    return this.turn;
   }
 
   /** The sum of squares of buf[0, squaresOf) after the last allReduceInPlace that asked for it. */

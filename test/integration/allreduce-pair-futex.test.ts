@@ -13,6 +13,8 @@ interface RankReport {
   mismatches: number;
   sleeps: number;
   woken: number;
+  /** The steps after which the pair agreed on an event-loop turn (turns mode). */
+  turns?: number[];
 }
 
 const STEPS = 60;
@@ -82,15 +84,36 @@ async function runHandOver(
   return { rank, mismatches, ...pair.sleepStats };
 }
 
+/** Rank 0 wants a turn after every third step, rank 1 after every fifth; the steps the pair agreed on. */
+async function runTurns(rank: number, port: MessagePort, dir: string): Promise<RankReport> {
+  const pair = await openPair(rank, port, dir, 0.25);
+  const buf = await pair.residentBuffer(N);
+  if (buf === undefined) throw new Error('no resident buffer');
+  const turns: number[] = [];
+  let mismatches = 0;
+  for (let s = 0; s < STEPS; s++) {
+    buf.fill(rank + s);
+    await pair.allReduceInPlace(buf, 1, undefined, s % (rank === 0 ? 3 : 5) === 0);
+    if (pair.turnAgreed) turns.push(s);
+    for (let i = 0; i < N; i++) if (buf[i] !== 1 + 2 * s) mismatches++;
+  }
+  return { rank, mismatches, ...pair.sleepStats, turns };
+}
+
 if (!isMainThread) {
-  const { rank, port, dir, handOverSpinMs } = workerData as {
+  const { rank, port, dir, handOverSpinMs, turns } = workerData as {
     rank: number;
     port: MessagePort;
     dir: string;
     handOverSpinMs?: number | null;
+    turns?: boolean;
   };
   const run =
-    handOverSpinMs === undefined ? runRank(rank, port, dir) : runHandOver(rank, port, dir, handOverSpinMs ?? undefined);
+    turns === true
+      ? runTurns(rank, port, dir)
+      : handOverSpinMs === undefined
+        ? runRank(rank, port, dir)
+        : runHandOver(rank, port, dir, handOverSpinMs ?? undefined);
   void run.then(
     (r) => parentPort?.postMessage(r),
     (e: unknown) => parentPort?.postMessage({ error: String(e) }),
@@ -136,10 +159,22 @@ if (!isMainThread) {
       );
     },
   );
+
+  test(
+    'both ranks of a pair take an event-loop turn after the same all-reduce when either wants one',
+    { timeout: 60_000 },
+    async () => {
+      const reports = await pairOnThreads({ turns: true });
+      for (const r of reports) assert.equal(r.mismatches, 0, `rank ${r.rank}: every sum exact`);
+      const either = Array.from({ length: STEPS }, (_, s) => s).filter((s) => s % 3 === 0 || s % 5 === 0);
+      assert.deepEqual(reports[0]?.turns, either, "rank 0's turns: its own wishes and its peer's");
+      assert.deepEqual(reports[1]?.turns, either, "rank 1's turns: the same steps");
+    },
+  );
 }
 
 /** Runs a pair's two ranks on two threads; their reports, in rank order. */
-async function pairOnThreads(extra: { handOverSpinMs?: number | null }): Promise<RankReport[]> {
+async function pairOnThreads(extra: { handOverSpinMs?: number | null; turns?: boolean }): Promise<RankReport[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringtrain-futex-'));
   const { port1, port2 } = new MessageChannel();
   const workers = [port1, port2].map(
