@@ -18,6 +18,7 @@
 #include "napi-args.h"
 #include "channel-ops.h"
 #include "patches.h"
+#include "conv-one-channel.h"
 
 namespace ringtrain {
 namespace {
@@ -91,6 +92,35 @@ napi_value Patches(napi_env env, napi_callback_info info) {
 
 // [at, at + size) inside the heap of `floats` floats.
 bool within(int64_t at, int64_t size, int64_t floats) { return at >= 0 && size >= 0 && at <= floats - size; }
+
+// convOneChannel / convOneChannelFilterGrad(heap, outAt, xAt, otherAt, oc, ...12 geometry numbers):
+// `other` is the filter (forward) or dy (the filter's gradient, added to out).
+template <bool FilterGrad>
+napi_value OneChannel(napi_env env, napi_callback_info info) {
+  constexpr size_t kCount = 17;
+  const char* what = FilterGrad ? "convOneChannelFilterGrad" : "convOneChannel";
+  size_t argc = kCount;
+  napi_value argv[kCount];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  void* data = nullptr;
+  size_t bytes = 0;
+  int64_t v[kCount - 1];
+  bool ok = argc == kCount && napi_get_arraybuffer_info(env, argv[0], &data, &bytes) == napi_ok;
+  for (size_t i = 0; ok && i < kCount - 1; i++) ok = napi_get_value_int64(env, argv[i + 1], &v[i]) == napi_ok;
+  if (!ok) return fail(env, (std::string(what) + ": takes the heap's ArrayBuffer, three offsets, the output channels and 12 geometry numbers").c_str());
+  const PatchGeometry g{v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]};
+  const int64_t oc = v[3], floats = static_cast<int64_t>(bytes / sizeof(float));
+  const int64_t taps = g.kh * g.kw, pixels = g.n * g.oh * g.ow;
+  const int64_t outSize = FilterGrad ? taps * oc : pixels * oc, otherSize = FilterGrad ? pixels * oc : taps * oc;
+  if (!sane(g) || g.c != 1 || oc < 1 || oc > INT32_MAX || taps > kOneChannelMaxTaps || !within(v[0], outSize, floats) ||
+      !within(v[1], g.n * g.h * g.w, floats) || !within(v[2], otherSize, floats))
+    return fail(env, (std::string(what) + ": one input channel, at most 16 taps, and every buffer inside the heap").c_str());
+  if (!oneChannelRuns(oc)) return fail(env, (std::string(what) + ": needs AVX-512 and output channels in multiples of 16; use im2col and sgemm").c_str());
+  float* base = static_cast<float*>(data);
+  if (FilterGrad) convOneChannelFilterGrad(g, oc, base + v[1], base + v[2], base + v[0]);
+  else convOneChannel(g, oc, base + v[1], base + v[2], base + v[0]);
+  return nullptr;
+}
 
 // A call's numbers after the heap (offsets, sizes, an epsilon), read once, and the heap.
 struct Numbers {
@@ -205,6 +235,8 @@ napi_value ColumnSumCall(napi_env env, napi_callback_info info) {
 void exportHeapFunctions(napi_env env, napi_value exports) {
   exportFunction(env, exports, "im2col", Patches<false>);
   exportFunction(env, exports, "col2im", Patches<true>);
+  exportFunction(env, exports, "convOneChannel", OneChannel<false>);
+  exportFunction(env, exports, "convOneChannelFilterGrad", OneChannel<true>);
   exportFunction(env, exports, "binaryOp", BinaryOpCall);
   exportFunction(env, exports, "batchNorm", BatchNormCall);
   exportFunction(env, exports, "batchNormGrad", BatchNormGradCall);

@@ -18,7 +18,7 @@ namespace {
 // Tile shapes: AVX2 6 x 16 (12 ymm accumulators); AVX-512 8 x 32 (16 zmm accumulators), which
 // divides the common batch sizes (64 rows) without an edge tile, and 16 x 16 for at most 16
 // columns (kernelAvx512Narrow).
-constexpr int KC = 256;
+constexpr int KC = kGemmBlockDepth;
 // Up to this many columns (two B panels) A is read in place rather than packed (unpacked).
 constexpr int kUnpackedMaxColumns = 64;
 constexpr int MC = 96;    // MC x KC of A (96 KB) stays in L2 while every B panel passes

@@ -11,6 +11,9 @@ struct Operand {
   std::ptrdiff_t colStride;  // elements between (i, p) and (i, p + 1)
 };
 
+// The depth of one block of the product: each block's sums start from 0 and are then added to C.
+constexpr int kGemmBlockDepth = 256;
+
 // C[i][j] (+)= sum over p < k of A(i, p) * B(p, j), for i < m, j < n; C is row-major with row
 // length ldc.
 void sgemm(int m, int n, int k, Operand a, Operand b, float* c, std::ptrdiff_t ldc, bool accumulate);

@@ -10,7 +10,7 @@
  * cols^T in place (nativeFilterGradient); otherwise with the stock XNNPACK kernels, transposing
  * with XNNPACK too (writing cols already transposed from JS is a strided gather that took longer
  * than the product). Every stride and padding takes this path (conv2d gradients always have
- * dilation 1); NCHW data is transposed to NHWC first.
+ * dilation 1); NCHW data is transposed to NHWC first. One input channel reads the input directly.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -28,7 +28,7 @@ import {
   type WasmKernelArgs,
 } from './wasm-heap';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { convGeometry, patchColumns, patchChunks, type ConvGeometry } from './im2col';
+import { convGeometry, oneChannel, patchColumns, patchChunks, type ConvGeometry } from './im2col';
 import { nativeGemm, type NativeGemm } from '../native';
 
 /**
@@ -144,6 +144,7 @@ function nativeFilterGradient(
 ): tf.TensorInfo {
   const { h, w, c, oh, ow, oc, taps: k } = g;
   const { chunks, rows } = patchChunks(g);
+  if (oneChannel(gemm, g)) return oneChannelFilterGradient(backend, gemm, x, dy, g, chunks);
   const cols = backend.makeOutput([rows, k], 'float32');
   const dw = backend.makeOutput([k, oc], 'float32');
   try {
@@ -160,4 +161,27 @@ function nativeFilterGradient(
   } finally {
     release(backend, cols);
   }
+}
+
+/**
+ * One input channel: its patch rows (k floats) are too short for the product to pay for laying
+ * them out, so the input is read directly (conv-one-channel.cc), chunk by chunk as the product
+ * would have summed it, for the same bits.
+ */
+function oneChannelFilterGradient(
+  backend: BackendWasm,
+  gemm: NativeGemm,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  g: ConvGeometry,
+  chunks: [number, number][],
+): tf.TensorInfo {
+  const { h, w, oh, ow, oc, taps: k } = g;
+  const dw = backend.makeOutput([k, oc], 'float32');
+  const { heap, offsets } = heapWithOffsets(backend, x, dy, dw);
+  const [xAt, dyAt, dwAt] = offsets as [number, number, number];
+  heap.fill(0, dwAt, dwAt + k * oc);
+  for (const [b0, nb] of chunks)
+    gemm.convOneChannelFilterGrad(heap.buffer, dwAt, xAt + b0 * h * w, dyAt + b0 * oh * ow * oc, oc, { ...g, n: nb });
+  return dw;
 }

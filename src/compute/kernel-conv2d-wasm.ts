@@ -3,7 +3,7 @@
  * laid out by im2col, times the filter as a [KH*KW*C, OC] matrix, in one native call. XNNPACK's own
  * convolution runs at the speed of 128-bit wasm SIMD without FMA, which the native product beats on
  * the same core (`npm run bench:compute`). A 1x1 convolution with stride 1 and no padding
- * multiplies the input itself. Without the addon, or for dilated filters, the stock kernel runs,
+ * multiplies the input itself; one input channel is read directly (convOneChannel). Without the addon, or for dilated filters, the stock kernel runs,
  * with two repairs: NCHW data (which it refuses) is transposed to NHWC and back, and numeric
  * padding is passed as explicit padding that gives tfjs's output size (the stock kernel gives wrong
  * values for numeric padding with 'ceil' rounding, where the last window runs past the padding: a
@@ -11,9 +11,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { convGeometry, patchColumns, patchChunks } from './im2col';
+import { convGeometry, oneChannel, patchColumns, patchChunks, type ConvGeometry } from './im2col';
 import { BINARY_OPS, BROADCAST } from './kernel-elementwise-wasm';
-import { nativeGemm } from '../native';
+import { nativeGemm, type NativeGemm } from '../native';
 import {
   NCHW_TO_NHWC,
   NHWC_TO_NCHW,
@@ -153,14 +153,32 @@ export function conv2dNhwc(
   const out = backend.makeOutput([n, oh, ow, oc], 'float32');
   if (patches * oc === 0) return out;
   const pointwise = kh === 1 && kw === 1 && sh === 1 && sw === 1 && top === 0 && left === 0 && oh === h && ow === w;
+  const at = heapWithOffsets(backend, out, x, filter);
+  const [outAt, xAt, filterAt] = at.offsets as [number, number, number];
   if (pointwise) {
-    const at = heapWithOffsets(backend, out, x, filter);
-    const [outAt, xAt, filterAt] = at.offsets as [number, number, number];
     const b = { at: filterAt, rowStride: oc, colStride: 1 };
     gemm.sgemm(at.heap.buffer, patches, oc, k, { at: xAt, rowStride: k, colStride: 1 }, b, outAt, oc);
     return out;
   }
-  // The patch matrix a few samples at a time, so the product reads it from cache.
+  // One input channel (a grey image's first layer): patch rows of k floats are too short for the
+  // product, so the input is read directly, with the product's bits (conv-one-channel.cc).
+  if (oneChannel(gemm, g)) {
+    gemm.convOneChannel(at.heap.buffer, outAt, xAt, filterAt, oc, g);
+    return out;
+  }
+  return viaPatches(backend, gemm, out, x, filter, g);
+}
+
+/** out = the patch matrix (im2col) times the filter, a few samples at a time so the product reads it from cache. */
+function viaPatches(
+  backend: BackendWasm,
+  gemm: NativeGemm,
+  out: tf.TensorInfo,
+  x: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  g: ConvGeometry,
+): tf.TensorInfo {
+  const { h, w, oh, ow, oc, taps: k } = g;
   const { chunks, rows } = patchChunks(g);
   const cols = backend.makeOutput([rows, k], 'float32');
   try {

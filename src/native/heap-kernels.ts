@@ -30,6 +30,8 @@ export interface RawHeapKernels {
   ): void;
   im2col(heap: ArrayBufferLike, to: number, from: number, ...geometry: number[]): void;
   col2im(heap: ArrayBufferLike, to: number, from: number, ...geometry: number[]): void;
+  convOneChannel(heap: ArrayBufferLike, out: number, x: number, filter: number, ...geometry: number[]): void;
+  convOneChannelFilterGrad(heap: ArrayBufferLike, dw: number, x: number, dy: number, ...geometry: number[]): void;
   binaryOp(heap: ArrayBufferLike, op: number, out: number, a: number, b: number, ...shape: number[]): void;
   batchNorm(heap: ArrayBufferLike, out: number, x: number, ...rest: number[]): void;
   batchNormGrad(heap: ArrayBufferLike, dy: number, x: number, ...rest: number[]): void;
@@ -101,6 +103,14 @@ export interface NativeGemm {
   /** Its adjoint: each patch row of heap[cols] added back onto the input gradient at heap[dx]. */
   col2im(heap: ArrayBufferLike, dx: number, cols: number, g: Patches): void;
   /**
+   * A convolution of one input channel (g.c 1, at most ONE_CHANNEL_MAX_TAPS taps) from the input
+   * directly (conv-one-channel.cc), with the bits of im2col and the product: heap[out] from the
+   * input at heap[x] and the [taps, oc] filter at heap[filter].
+   */
+  convOneChannel(heap: ArrayBufferLike, out: number, x: number, filter: number, oc: number, g: Patches): void;
+  /** Its filter's gradient, added to heap[dw] ([taps, oc]), from the input and heap[dy]. */
+  convOneChannelFilterGrad(heap: ArrayBufferLike, dw: number, x: number, dy: number, oc: number, g: Patches): void;
+  /**
    * heap[out] = a op b over rows x cols (channel-ops.cc; op 0 mul, 1 add, 2 sub, 3 div, 4 a times
    * step(b)), b as long, one value per column or one value (`layout` 0, 1, 2: channel-ops.h's
    * Broadcast); `swapped` computes b op a.
@@ -142,6 +152,9 @@ export interface NativeGemm {
   columnSum(heap: ArrayBufferLike, x: number, rows: number, cols: number, out: number): void;
 }
 
+/** The most taps (KH*KW) the one-channel convolutions take (conv-one-channel.h). */
+export const ONE_CHANNEL_MAX_TAPS = 16;
+
 /** The geometry as the addon's arguments take it. */
 const patchArgs = (g: Patches): number[] => [g.n, g.h, g.w, g.c, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.top, g.left];
 
@@ -153,6 +166,9 @@ export function heapKernelsOf(addon: RawHeapKernels): NativeGemm {
       addon.sgemm(heap, m, n, k, a.at, a.rowStride, a.colStride, b.at, b.rowStride, b.colStride, c, ldc, accumulate),
     im2col: (heap, cols, x, g) => addon.im2col(heap, cols, x, ...patchArgs(g)),
     col2im: (heap, dx, cols, g) => addon.col2im(heap, dx, cols, ...patchArgs(g)),
+    convOneChannel: (heap, out, x, filter, oc, g) => addon.convOneChannel(heap, out, x, filter, oc, ...patchArgs(g)),
+    convOneChannelFilterGrad: (heap, dw, x, dy, oc, g) =>
+      addon.convOneChannelFilterGrad(heap, dw, x, dy, oc, ...patchArgs(g)),
     binaryOp: (heap, op, at, rows, cols, layout, swapped) =>
       addon.binaryOp(heap, op, at.out, at.a, at.b, rows, cols, layout, swapped ? 1 : 0),
     batchNorm: (heap, out, at, epsilon, rows, cols) =>

@@ -123,6 +123,13 @@ const CONV_CASES: ConvCase[] = [
     pad: 'valid',
   },
   { name: 'batch 1, one channel in and out', x: [1, 6, 6, 1], filter: [3, 3, 1, 1], strides: 1, pad: 'same' },
+  {
+    name: 'grey-image stem: 28x28x1 -> 16, 3x3 same',
+    x: [3, 28, 28, 1],
+    filter: [3, 3, 1, 16],
+    strides: 1,
+    pad: 'same',
+  },
   { name: 'one input channel, stride 2, same', x: [2, 9, 8, 1], filter: [3, 3, 1, 4], strides: 2, pad: 'same' },
   {
     name: 'odd sizes, strides [2,3], rectangular filter, same',
