@@ -45,8 +45,7 @@ export function convGeometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
 /**
  * Whether the convolution reads its one input channel directly (conv-one-channel.cc) instead of
  * laying out patch rows of KH*KW floats for the product: with AVX-512 and whole registers of
- * output channels, where it beat im2col and the product (ResNet stem, 64 x 28x28x1 -> 16: forward
- * 0.85 -> 0.53 ms, filter gradient 1.57 -> 0.71 ms). Same bits either way.
+ * output channels, where it beat im2col and the product on the ResNet's stem. Same bits either way.
  */
 export function oneChannel(gemm: NativeGemm, g: ConvGeometry): boolean {
   return gemm.kernel === 'avx512f' && g.c === 1 && g.kh * g.kw <= ONE_CHANNEL_MAX_TAPS && g.oc % 16 === 0;

@@ -42,9 +42,8 @@ test('a worker keeps freed memory for reuse: bursts of buffers fault in far fewe
     `the native addon should be built with malloc tuning: ${nativeMallocTuning().why}`,
   );
   const kept = faults('retain');
-  // glibc's dynamic mmap threshold now and then settles early in a run and keeps memory too
-  // (5,120 faults once in a full test run, against 26,000-47,000 in six runs alone), so the
-  // defaults get up to three runs to show their usual behaviour; the most faults counts.
+  // glibc's dynamic mmap threshold now and then settles early in a run and keeps memory too, so
+  // the defaults get up to three runs to show their usual behaviour; the most faults counts.
   const defaults: number[] = [];
   while (defaults.length < 3 && !(kept < Math.max(0, ...defaults) / 2)) defaults.push(faults('default'));
   assert.ok(
