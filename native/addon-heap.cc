@@ -115,7 +115,8 @@ napi_value OneChannel(napi_env env, napi_callback_info info) {
   if (!sane(g) || g.c != 1 || oc < 1 || oc > INT32_MAX || taps > kOneChannelMaxTaps || !within(v[0], outSize, floats) ||
       !within(v[1], g.n * g.h * g.w, floats) || !within(v[2], otherSize, floats))
     return fail(env, (std::string(what) + ": one input channel, at most 16 taps, and every buffer inside the heap").c_str());
-  if (!oneChannelRuns(oc)) return fail(env, (std::string(what) + ": needs AVX-512 and output channels in multiples of 16; use im2col and sgemm").c_str());
+  const int64_t lanes = oneChannelLanes();
+  if (lanes == 0 || oc % lanes != 0) return fail(env, (std::string(what) + ": needs AVX-512 and output channels in multiples of 16; use im2col and sgemm").c_str());
   float* base = static_cast<float*>(data);
   if (FilterGrad) convOneChannelFilterGrad(g, oc, base + v[1], base + v[2], base + v[0]);
   else convOneChannel(g, oc, base + v[1], base + v[2], base + v[0]);
@@ -237,6 +238,12 @@ void exportHeapFunctions(napi_env env, napi_value exports) {
   exportFunction(env, exports, "col2im", Patches<true>);
   exportFunction(env, exports, "convOneChannel", OneChannel<false>);
   exportFunction(env, exports, "convOneChannelFilterGrad", OneChannel<true>);
+  // What the one-channel kernels take, so callers ask instead of restating it.
+  napi_value lanes, maxTaps;
+  napi_create_int64(env, oneChannelLanes(), &lanes);
+  napi_create_int64(env, kOneChannelMaxTaps, &maxTaps);
+  napi_set_named_property(env, exports, "oneChannelLanes", lanes);
+  napi_set_named_property(env, exports, "oneChannelMaxTaps", maxTaps);
   exportFunction(env, exports, "binaryOp", BinaryOpCall);
   exportFunction(env, exports, "batchNorm", BatchNormCall);
   exportFunction(env, exports, "batchNormGrad", BatchNormGradCall);

@@ -97,7 +97,7 @@ __attribute__((target("avx512f"))) void filterGrad16(const PatchGeometry& g, int
 }  // namespace
 
 // Where the product runs its AVX-512 kernels, whose bits these reproduce.
-bool oneChannelRuns(int64_t oc) { return std::strcmp(sgemmKernelName(), "avx512f") == 0 && oc % kLanes == 0; }
+int64_t oneChannelLanes() { return std::strcmp(sgemmKernelName(), "avx512f") == 0 ? kLanes : 0; }
 
 void convOneChannel(const PatchGeometry& g, int64_t oc, const float* x, const float* y, float* z) {
   RINGTRAIN_BY_TAPS(forward16)

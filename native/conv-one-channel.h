@@ -2,7 +2,7 @@
 // stem), computed from the input directly: the patch matrix of one channel has rows of KH*KW
 // floats, too short for the matrix product to run near its speed, and laying it out cost as much
 // as the product. The same fused multiply-adds in the same order as that product on AVX-512
-// (gemm.cc's narrow kernel), so both give the same bits; they run only there (oneChannelRuns).
+// (gemm.cc's narrow kernel), so both give the same bits; they run only there (oneChannelLanes).
 #pragma once
 #include <cstdint>
 
@@ -13,8 +13,9 @@ namespace ringtrain {
 // The most taps (KH*KW) these kernels take: their accumulators live in registers.
 constexpr int64_t kOneChannelMaxTaps = 16;
 
-// Whether these kernels run here: AVX-512, and output channels in whole registers of 16.
-bool oneChannelRuns(int64_t oc);
+// Output channels per register where these kernels run (where the product runs AVX-512: 16), else 0;
+// they take output channels in whole registers only.
+int64_t oneChannelLanes();
 
 // out[b, r, q, o] = sum over taps t = (i, j) in order of x[b, r*sh - top + i, q*sw - left + j] * f[t*oc + o]
 // (0 outside), one fused multiply-add chain from 0. g.c must be 1.

@@ -5,7 +5,7 @@
  */
 
 import type * as tf from '@tensorflow/tfjs-core';
-import { ONE_CHANNEL_MAX_TAPS, nativeGemm, type NativeGemm, type Patches } from '../native';
+import { nativeGemm, type NativeGemm, type Patches } from '../native';
 
 /** An NHWC convolution's patch geometry: the addon's own type, which the native im2col takes. */
 export type PatchGeometry = Patches;
@@ -48,7 +48,8 @@ export function convGeometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
  * output channels, where it beat im2col and the product on the ResNet's stem. Same bits either way.
  */
 export function oneChannel(gemm: NativeGemm, g: ConvGeometry): boolean {
-  return gemm.kernel === 'avx512f' && g.c === 1 && g.kh * g.kw <= ONE_CHANNEL_MAX_TAPS && g.oc % 16 === 0;
+  const { lanes, maxTaps } = gemm.oneChannel;
+  return lanes > 0 && g.c === 1 && g.kh * g.kw <= maxTaps && g.oc % lanes === 0;
 }
 
 /** Runs shorter than this are copied element by element; longer ones with copyWithin (memmove). */

@@ -3,8 +3,8 @@
  * laid out by im2col, times the filter as a [KH*KW*C, OC] matrix, in one native call. XNNPACK's own
  * convolution runs at the speed of 128-bit wasm SIMD without FMA, which the native product beats on
  * the same core (`npm run bench:compute`). A 1x1 convolution with stride 1 and no padding
- * multiplies the input itself; one input channel is read directly (convOneChannel). Without the addon, or for dilated filters, the stock kernel runs,
- * with two repairs: NCHW data (which it refuses) is transposed to NHWC and back, and numeric
+ * multiplies the input itself; one input channel is read directly (convOneChannel). Without the
+ * addon, or for dilated filters, the stock kernel runs, with two repairs: NCHW data (which it refuses) is transposed to NHWC and back, and numeric
  * padding is passed as explicit padding that gives tfjs's output size (the stock kernel gives wrong
  * values for numeric padding with 'ceil' rounding, where the last window runs past the padding: a
  * test caught it).
@@ -153,20 +153,17 @@ export function conv2dNhwc(
   const out = backend.makeOutput([n, oh, ow, oc], 'float32');
   if (patches * oc === 0) return out;
   const pointwise = kh === 1 && kw === 1 && sh === 1 && sw === 1 && top === 0 && left === 0 && oh === h && ow === w;
-  const at = heapWithOffsets(backend, out, x, filter);
-  const [outAt, xAt, filterAt] = at.offsets as [number, number, number];
-  if (pointwise) {
-    const b = { at: filterAt, rowStride: oc, colStride: 1 };
-    gemm.sgemm(at.heap.buffer, patches, oc, k, { at: xAt, rowStride: k, colStride: 1 }, b, outAt, oc);
-    return out;
-  }
   // One input channel (a grey image's first layer): patch rows of k floats are too short for the
   // product, so the input is read directly, with the product's bits (conv-one-channel.cc).
-  if (oneChannel(gemm, g)) {
-    gemm.convOneChannel(at.heap.buffer, outAt, xAt, filterAt, oc, g);
-    return out;
+  if (!pointwise && !oneChannel(gemm, g)) return viaPatches(backend, gemm, out, x, filter, g);
+  const at = heapWithOffsets(backend, out, x, filter);
+  const [outAt, xAt, filterAt] = at.offsets as [number, number, number];
+  if (!pointwise) gemm.convOneChannel(at.heap.buffer, outAt, xAt, filterAt, oc, g);
+  else {
+    const b = { at: filterAt, rowStride: oc, colStride: 1 };
+    gemm.sgemm(at.heap.buffer, patches, oc, k, { at: xAt, rowStride: k, colStride: 1 }, b, outAt, oc);
   }
-  return viaPatches(backend, gemm, out, x, filter, g);
+  return out;
 }
 
 /** out = the patch matrix (im2col) times the filter, a few samples at a time so the product reads it from cache. */

@@ -13,6 +13,8 @@ export interface Strided {
 /** The raw functions, every offset in floats into the heap's ArrayBuffer. */
 export interface RawHeapKernels {
   kernel: string;
+  oneChannelLanes: number;
+  oneChannelMaxTaps: number;
   sgemm(
     heap: ArrayBufferLike,
     m: number,
@@ -103,7 +105,12 @@ export interface NativeGemm {
   /** Its adjoint: each patch row of heap[cols] added back onto the input gradient at heap[dx]. */
   col2im(heap: ArrayBufferLike, dx: number, cols: number, g: Patches): void;
   /**
-   * A convolution of one input channel (g.c 1, at most ONE_CHANNEL_MAX_TAPS taps) from the input
+   * Where convOneChannel runs (conv-one-channel.h): output channels in multiples of `lanes` (0:
+   * not on this CPU), at most `maxTaps` taps (KH*KW).
+   */
+  oneChannel: { lanes: number; maxTaps: number };
+  /**
+   * A convolution of one input channel (g.c 1, within `oneChannel`) from the input
    * directly (conv-one-channel.cc), with the bits of im2col and the product: heap[out] from the
    * input at heap[x] and the [taps, oc] filter at heap[filter].
    */
@@ -152,9 +159,6 @@ export interface NativeGemm {
   columnSum(heap: ArrayBufferLike, x: number, rows: number, cols: number, out: number): void;
 }
 
-/** The most taps (KH*KW) the one-channel convolutions take (conv-one-channel.h). */
-export const ONE_CHANNEL_MAX_TAPS = 16;
-
 /** The geometry as the addon's arguments take it. */
 const patchArgs = (g: Patches): number[] => [g.n, g.h, g.w, g.c, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.top, g.left];
 
@@ -162,6 +166,7 @@ const patchArgs = (g: Patches): number[] => [g.n, g.h, g.w, g.c, g.oh, g.ow, g.k
 export function heapKernelsOf(addon: RawHeapKernels): NativeGemm {
   return {
     kernel: addon.kernel,
+    oneChannel: { lanes: addon.oneChannelLanes, maxTaps: addon.oneChannelMaxTaps },
     sgemm: (heap, m, n, k, a, b, c, ldc, accumulate = false) =>
       addon.sgemm(heap, m, n, k, a.at, a.rowStride, a.colStride, b.at, b.rowStride, b.colStride, c, ldc, accumulate),
     im2col: (heap, cols, x, g) => addon.im2col(heap, cols, x, ...patchArgs(g)),

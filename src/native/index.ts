@@ -22,4 +22,3 @@ export {
 } from './cpu-binding';
 export { WORKER_MALLOC, retainFreedMemory } from './malloc-tuning';
 export type { NativeGemm, Patches, Strided } from './heap-kernels';
-export { ONE_CHANNEL_MAX_TAPS } from './heap-kernels';
